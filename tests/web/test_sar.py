@@ -735,6 +735,8 @@ def test_a_copy_given_before_a_supervisor_may_not_see_is_not_shown_them_nor_rele
     shown = page.split('id="sar-earlier"')[1].split("</fieldset>")[0]
     assert "recorded by another member of staff; details not shown" in shown
     assert "Thames Valley" not in page and 'name="withhold"' not in shown
+    # Nor its disclosure log entry: the form's list of the copies it showed lists it not.
+    assert shown_earlier(sam, RELEASE) == ""
     for form in (dict(RELEASE, preview="1"), dict(RELEASE, letter_shown="")):
         resp = post_release(box, sam, form)
         text = resp.get_data(as_text=True)
@@ -1275,3 +1277,23 @@ def test_a_sealed_bundle_reads_back_whole_and_refuses_a_changed_or_cut_file(tmp_
         (tmp_path / "b").write_bytes(damaged)
         with pytest.raises(TamperError):
             b"".join(spool.chunks())
+
+
+@pytest.mark.parametrize("listed", ["1" * 5000, "1,two", "-1", "1e3"])
+def test_a_list_of_copies_shown_that_is_not_entries_is_refused_clearly(box, people, monkeypatch, listed):
+    """The form's hidden list of the copies given before it showed was read with int(): an id
+    of thousands of digits (past Python's limit on digits) was a server error, and anything
+    else not a number was dropped unsaid. Either is refused, saying so, nothing released."""
+    from firmware.sar import DisclosureLog
+
+    box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    for form in (dict(RELEASE, preview="1"), dict(RELEASE, letter_shown="")):
+        resp = box.post(sam, "/sar", dict(form, shown_earlier=listed), token_from="/sar")
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400, text[-800:]
+        assert "is not a disclosure log entry" in text and "Nothing was released" in text
+    assert DisclosureLog(box.data_dir).entries() == [] and "disclosure" not in box.audit_actions()
+    assert "disclosure_refused" in box.audit_actions()

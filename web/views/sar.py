@@ -139,10 +139,21 @@ def _hidden(listed):
 
 
 def _unseen(listed, shown):
-    """The ids of the copies given before that the letter would list (``listed``) but the
-    form did not show (``shown``: its hidden list of the ids it showed, comma separated)."""
-    seen = {int(i) for i in shown.split(",") if i.strip().isascii() and i.strip().isdigit()}
-    return {e["id"] for e in listed} - seen
+    """The ids of the copies given before, of those the user may see, that the letter would
+    list (``listed``) but the form did not show (``shown``: its hidden list of the ids it
+    showed, comma separated). One they may not see is refused apart (:func:`_hidden`): the
+    form lists no id of it.
+
+    :raises LinekeeperError: ``shown`` is not such a list
+    """
+    parts = [i.strip() for i in shown.split(",") if i.strip()]
+    for part in parts:
+        if not (part.isascii() and part.isdigit() and len(part) < 12):
+            raise LinekeeperError(
+                "Copies given before (the form's list of those it showed): %s is not a disclosure "
+                "log entry. Search again, then release. Nothing was released." % part[:20]
+            )
+    return {e["id"] for e in listed if e["shown"]} - {int(p) for p in parts}
 
 
 def _typed_reasons(form):
