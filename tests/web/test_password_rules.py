@@ -163,6 +163,23 @@ def test_ten_failures_lock_the_account_for_thirty_minutes(box, people):
     box.login("sam", client=_from(box, "203.0.113.9"))
 
 
+def test_the_password_form_says_a_lockout_in_the_login_s_words(box, people):
+    """Locked out (someone guessing at the login) while logged in, the password form's
+    current password was refused with "Wait 1800 s": the login says the account is locked,
+    for how many minutes, and that an installer can unlock it. The form says the same."""
+    sam = people["sam"]
+    _fail_from_ten_addresses(box, "sam")
+    before = len(box.services.audit)
+    form = {"old": box.PASSWORDS["sam"], "new": "a new password 42", "confirm": "a new password 42"}
+    resp = box.post(sam, "/account/password", form, token_from="/account/password")
+    text = page_of(resp)
+    assert resp.status_code == 429 and "1800 s" not in text
+    assert "This account is locked after 10 failed attempts in a row. Try again in 30 minutes" in text
+    assert "ask an installer to unlock it" in text
+    assert len(box.services.audit) == before
+    assert box.try_login(_from(box, "203.0.113.7"), "sam", box.PASSWORDS["sam"]).status_code == 429
+
+
 def test_a_lockout_lasts_thirty_minutes_when_the_clock_is_set_back(box, people):
     """The throttle dates a lockout by the wall clock: set back two hours after the lock (the
     network time correcting a clock that ran fast), it kept the account locked for two hours

@@ -141,11 +141,7 @@ def login():
     keys = account_keys(name, request.remote_addr or "")
     wait = web.throttle.attempt(keys)
     if wait:
-        message = "Too many failed attempts. Wait %d s and try again." % wait
-        locked_s = web.throttle.locks(keys).get("lock")
-        if locked_s:
-            # The password was not checked: nothing here says whether it was right.
-            message = LOCKED % (LOCKOUT_AFTER, math.ceil(locked_s / 60))
+        message = wait_said(keys, "Too many failed attempts. Wait %d s and try again.", wait)
         return form_errors("login.html", {"form": message}, status=429, next=next_url, name=name)
     user, key = _authenticate(name, password)
     if user is None:
@@ -169,6 +165,17 @@ def login():
     details = {"must_change": user.must_change} if user.must_change else {}
     audit("login", user.name, recording_key=key is not None, **details)
     return resp
+
+
+def wait_said(keys, throttled, wait):
+    """What a page says of a password attempt refused unchecked, ``keys`` throttled for
+    ``wait`` s: while the account is locked out, the lockout's words (:data:`LOCKED`: how
+    long, and that an installer can unlock it), else ``throttled`` (``%d``: the wait). The
+    password was not checked: nothing here says whether it was right."""
+    locked_s = lk().throttle.locks(keys).get("lock")
+    if locked_s:
+        return LOCKED % (LOCKOUT_AFTER, math.ceil(locked_s / 60))
+    return throttled % wait
 
 
 def who_typed(name, field="target"):
@@ -217,7 +224,7 @@ def password():
     if wait:
         return form_errors(
             "password.html",
-            {"old": ("Too many wrong current passwords. Wait %d s and try again." % wait)},
+            {"old": wait_said(keys, "Too many wrong current passwords. Wait %d s and try again.", wait)},
             status=429,
             done=None,
             **_must_change(),
