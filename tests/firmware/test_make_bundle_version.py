@@ -11,6 +11,8 @@ import pathlib
 import re
 import subprocess
 
+from setuptools.config.pyprojecttoml import read_configuration
+
 import firmware
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -71,13 +73,13 @@ def _said(keep):
     """The versions the bundle gives: its manifest's, its slot note's, its firmware's."""
     manifest = (keep / "bundle" / "manifest.raucm").read_text()
     init = (keep / "slot" / "app" / "firmware" / "__init__.py").read_text()
-    pyproject = (keep / "slot" / "app" / "pyproject.toml").read_text()
     return {
         "manifest": re.search(r"^version=(.+)$", manifest, re.M).group(1),
         "slot": json.loads((keep / "slot" / "linekeeper-slot.json").read_text())["version"],
         "bundle": json.loads((keep / "bundle" / "linekeeper-bundle.json").read_text())["version"],
         "firmware": re.search(r'^__version__ = "(.+)"$', init, re.M).group(1),
-        "package": re.search(r'^version = "(.+)"$', pyproject, re.M).group(1),
+        # The package's version, as pip installs it into the bundle's venv.
+        "package": read_configuration(keep / "slot" / "app" / "pyproject.toml")["project"]["version"],
     }
 
 

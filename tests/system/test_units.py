@@ -172,7 +172,7 @@ def test_an_installed_box_notes_its_version_for_the_updates_page(tmp_path):
         ["sh", str(SYSTEM / "rauc" / "slot-note"), str(slot), str(source)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    version = re.search(r'^version = "(.+)"$', (source / "pyproject.toml").read_text(), re.M).group(1)
+    version = re.search(r'^__version__ = "(.+)"$', (source / "firmware" / "__init__.py").read_text(), re.M)[1]
     inbox = UpdateInbox(str(tmp_path / "data"), slot_info=str(slot / "linekeeper-slot.json"))
     assert inbox.state()["installed_version"] == version
     note = json.loads((slot / "linekeeper-slot.json").read_text())
@@ -188,10 +188,11 @@ def test_an_installed_box_notes_its_version_for_the_updates_page(tmp_path):
     # A source tree without a version is refused, and nothing is written.
     empty = tmp_path / "empty"
     (empty / "scripts" / "system" / "rauc").mkdir(parents=True)
-    (empty / "pyproject.toml").write_text("[project]\n")
+    (empty / "firmware").mkdir()
+    (empty / "firmware" / "__init__.py").write_text('"""no version here"""\n')
     (empty / "scripts" / "system" / "rauc" / "system.conf").write_text("compatible=x\n")
     other = tmp_path / "other"
     other.mkdir()
     note_cmd = ["sh", str(SYSTEM / "rauc" / "slot-note"), str(other), str(empty)]
     done = subprocess.run(note_cmd, capture_output=True, text=True)
-    assert done.returncode == 2 and "no version" in done.stderr and not list(other.iterdir())
+    assert done.returncode == 2 and "no __version__" in done.stderr and not list(other.iterdir())
