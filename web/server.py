@@ -296,7 +296,7 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=N
     """
     certificate = ensure_certificate(box.data_dir)
     services = services_for_box(box, cert_fingerprint=certificate.fingerprint)
-    return _serve(
+    server = _serve(
         box.data_dir,
         services,
         certificate,
@@ -307,6 +307,8 @@ def start_web(box, host="127.0.0.1", https_port=8443, http_port=8080, box_name=N
         config,
         date_checks=getattr(box, "date_checks", None),
     )
+    server.on_stop.append(server.app.extensions["linekeeper"].close)  # as start_web_process's
+    return server
 
 
 def start_web_process(
@@ -332,6 +334,9 @@ def start_web_process(
     if archive is not None:
         archive.start()
         server.on_stop.append(archive.close)
+    # Last: a stop (SIGTERM, Ctrl-C) ends the sessions in web.db and forgets the keys their
+    # logins unlocked, not the next start and the process's end.
+    server.on_stop.append(server.app.extensions["linekeeper"].close)
     return server
 
 

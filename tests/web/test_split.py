@@ -420,3 +420,62 @@ def test_a_call_log_that_will_not_open_leaves_a_page_that_says_why(tmp_path):
     finally:
         web.send_signal(signal.SIGTERM)
         assert web.wait(timeout=30) == 0
+
+
+def test_a_stopped_web_ui_leaves_no_session_in_web_db(tmp_path):
+    """`linekeeper web` stopped (SIGTERM from systemd, Ctrl-C) never closed the web UI: the
+    sessions stayed in web.db until the next start, and the keys their logins unlocked in
+    memory until the process was gone. Its stop now ends them."""
+    import sqlite3
+
+    data = _two_line_box(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    web, _ = _start_web(data, run, tmp_path / "web.log")
+    try:
+        # A session as a login makes it; its times far ahead, so no sweep ends it first.
+        later_us = int(time.time() * 1_000_000) + 365 * 86400 * 1_000_000
+        db = sqlite3.connect(os.path.join(data, "web.db"), timeout=30)
+        with db:
+            db.execute(
+                "INSERT INTO sessions (id_hash, user, csrf, created_us, seen_us) VALUES (?, ?, ?, ?, ?)",
+                ("0" * 64, "sam", "csrf", later_us, later_us),
+            )
+        db.close()
+    finally:
+        web.send_signal(signal.SIGTERM)
+        assert web.wait(timeout=60) == 0, (tmp_path / "web.log").read_text()
+    db = sqlite3.connect(os.path.join(data, "web.db"))
+    try:
+        assert db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def test_the_web_ui_s_stop_forgets_the_keys_its_logins_unlocked(tmp_path):
+    """As `linekeeper web` serves it (web.server.start_web_process): the server's stop closes
+    the web UI, so a recording key unlocked by a login leaves memory with the stop."""
+    from firmware.control import ControlClient, socket_path
+    from web.passwords import CHEAP_COST
+    from web.server import start_web_process
+
+    class Key:
+        public_key = None
+        forgotten = False
+
+        def forget(self):
+            self.forgotten = True
+
+    data = _two_line_box(tmp_path)
+    server = start_web_process(
+        data, ControlClient(socket_path(data)), 2, https_port=0, http_port=0, hash_cost=CHEAP_COST
+    )
+    try:
+        web = server.app.extensions["linekeeper"]
+        with web.db.tx() as conn:
+            web.accounts.create(conn, "sam", "a long enough password 7", {"supervisor"}, [1])
+        key = Key()
+        web.sessions.create("sam", recording_key=key)
+    finally:
+        server.stop()
+    assert key.forgotten and not web.sessions.memory
