@@ -257,3 +257,28 @@ def test_the_box_looks_at_its_start(tmp_path):
         assert "the box runs version %s" % __version__ in row["message"]
     finally:
         box.stop()
+
+
+def test_every_installed_box_has_the_inbox_the_check_reads():
+    """The recorder reads the last update's result in the data directory's update inbox
+    only: the updater's own copy (/var/lib/linekeeper-update) is root's alone. A box set up
+    by scripts/install-box has that inbox from the start, made by its tmpfiles (at
+    installation and at each boot) for the recorder's group, so every updater - the page's,
+    a stick's, one run by hand or --recover - writes its result there too."""
+    import pathlib
+
+    from firmware.update.inbox import inbox_dir
+
+    system = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "system"
+    recorder = (system / "linekeeper-recorder.service").read_text()
+    assert "linekeeper recorder --data-dir /var/lib/linekeeper " in recorder
+    tmpfiles = (system / "linekeeper.tmpfiles").read_text().splitlines()
+    made = "d %s 2770 linekeeper-rec linekeeper -" % inbox_dir("/var/lib/linekeeper")
+    assert made in tmpfiles
+    installer = (system.parent / "install-box").read_text()
+    assert "systemd-tmpfiles --create /etc/tmpfiles.d/linekeeper.conf" in installer
+    # Each updater is given the data directory, and writes into its inbox when there is one.
+    for unit in ("linekeeper-update-inbox.service", "linekeeper-update-recover.service"):
+        assert "--data-dir /var/lib/linekeeper" in (system / unit).read_text()
+    stick = (system / "rauc" / "stick").read_text()
+    assert 'if [ -d "$DATA/update-inbox" ]; then set -- --status-dir' in stick
