@@ -370,7 +370,9 @@ def cmd_audit_head(args):
     except Exception as exc:
         raise LinekeeperError("cannot read the bucket %s: %s" % (args.bucket, describe(exc)[0])) from None
     if head is None:
-        raise LinekeeperError("box %s has sent no audit head to %s" % (args.box, args.bucket))
+        raise LinekeeperError(
+            "box %s has sent no audit head to %s that can be read" % (args.box, args.bucket)
+        )
     print("%d:%s" % (head["seq"], head["hash"]))
     return 0
 

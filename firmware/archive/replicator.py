@@ -83,7 +83,7 @@ def signing_key_key(box_id):
     return "%s/signing-key.json" % box_id
 
 
-def _readable(body, fields):
+def readable(body, fields):
     """``(doc, None)`` when ``body`` (an archived object's bytes) is a JSON object with every
     one of ``fields``; else ``(None, what is wrong)``: it is damaged (cut short, not JSON, not
     what it should be), so it shows neither whose it is nor that it is this box's."""
@@ -316,7 +316,7 @@ class Replicator:
         at a number the old card's heads used would be skipped, the others added among them,
         and ``archive audit-head`` would print the new card's head for the old card's trail.
         """
-        theirs, damage = _readable(self.bucket.get(key), ("seq", "hash"))
+        theirs, damage = readable(self.bucket.get(key), ("seq", "hash"))
         if damage:
             return damage
         seq, digest = theirs["seq"], theirs["hash"]
@@ -534,7 +534,7 @@ class Replicator:
         given the box_id of the one before (its configuration imported), numbers its calls
         from 1 again, and its call 1 would replace, or its retention delete, every version
         of the old card's call 1 — by then the only copy of it."""
-        theirs, damage = _readable(self.bucket.get(key), ("line", "started_at"))
+        theirs, damage = readable(self.bucket.get(key), ("line", "started_at"))
         if damage:
             return damage
         ours = json.loads(body)

@@ -22,7 +22,7 @@ from ..policy import cards
 from ..recording.codec import mime_type
 from ..reports.compute import MAX_CALLS, totals_of
 from . import sealing
-from .replicator import call_key
+from .replicator import call_key, readable
 from .store import ArchiveError
 
 log = logging.getLogger(__name__)
@@ -428,9 +428,16 @@ def _mime(profile):
 
 
 def latest_audit_head(bucket, box):
-    """The latest audit head ``box`` sent (a dict: seq, hash, sent_at_us, sig where signed),
-    or None. Object keys sort by sequence number, so the last listed is the latest."""
+    """The latest audit head ``box`` sent that can be read (a dict: seq, hash, sent_at_us, sig
+    where signed), or None. Object keys sort by sequence number, so the last listed is the
+    latest; a damaged one (not JSON, cut short, no seq or hash) is skipped, logged naming it,
+    and the one before it read, as the replicator does (:func:`~.replicator.readable`)."""
     keys = [k for k in bucket.keys("%s/audit-heads/" % box) if k.endswith(".json")]
-    if not keys:
-        return None
-    return json.loads(bucket.get(max(keys)))
+    for key in sorted(keys, reverse=True):
+        head, damage = readable(bucket.get(key), ("seq", "hash"))
+        if head is not None:
+            return head
+        log.warning(
+            "archive: the audit head %s is damaged (%s): skipped, the one before is read", key, damage
+        )
+    return None

@@ -291,3 +291,21 @@ def test_a_damaged_latest_head_does_not_let_another_trails_heads_in(tmp_path, sy
     notes = os.listdir(os.path.join(data, INBOX))
     with open(os.path.join(data, INBOX, notes[0])) as f:
         assert "audit head %d:%s" % (seq + 5, "ab" * 32) in json.load(f)["message"]
+
+
+def test_audit_head_passes_over_a_damaged_latest_head_naming_it(caplog):
+    """``archive audit-head`` read the latest head in the bucket as JSON, and a damaged one
+    ended it with a raw JSONDecodeError: it is skipped, named, and the one before printed."""
+    bucket = VersionedBucket()
+    bucket.put(head_key("leeds-1", 7), json.dumps({"seq": 7, "hash": "ab" * 32}).encode())
+    bucket.put(head_key("leeds-1", 9), b'{"seq": 9, "ha')
+    bucket.put(head_key("leeds-1", 11), b"[11]")
+    with caplog.at_level("WARNING", logger="firmware.archive.viewer"):
+        assert latest_audit_head(bucket, "leeds-1") == {"seq": 7, "hash": "ab" * 32}
+    said = [r.getMessage() for r in caplog.records]
+    assert any(head_key("leeds-1", 9) in m and "damaged" in m and "cut short" in m for m in said), said
+    assert any(head_key("leeds-1", 11) in m and "not a JSON object" in m for m in said), said
+
+    bucket = VersionedBucket()
+    bucket.put(head_key("leeds-1", 9), b"\x00\x00")
+    assert latest_audit_head(bucket, "leeds-1") is None
