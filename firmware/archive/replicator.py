@@ -618,10 +618,22 @@ class Replicator:
     def _refuse_another_key(self, archived, keys):
         """Raise unless the key in ``archived`` (the archive's ``signing-key.json``) is this
         box's or one it took over (``keys``: :class:`~firmware.handover.TrustedKeys`)."""
-        try:
-            theirs = base64.b64decode(json.loads(archived)["public_key"], validate=True)
-        except (ValueError, KeyError, TypeError):
-            return  # damaged: this box's own key replaces it
+        doc, damage = readable(archived, ("public_key",))
+        if doc is not None:
+            try:
+                theirs = base64.b64decode(doc["public_key"], validate=True)
+            except (ValueError, TypeError) as exc:
+                damage = "its public_key is not base64: %s" % exc
+        if damage:
+            # Damaged, it shows no other key: this box's own replaces it (the damaged one
+            # stays an older version).
+            log.warning(
+                "archive: the archived %s was damaged (%s): this box's public key %s replaced it",
+                signing_key_key(self.settings.box_id),
+                damage,
+                fingerprint(keys.current),
+            )
+            return
         if theirs == keys.current or any(theirs == old["key"] for old in keys.handed_over):
             return
         raise ArchiveError(

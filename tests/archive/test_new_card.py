@@ -20,7 +20,7 @@ from test_replication import drain
 
 from board.sim.scenario import loads_scenario
 from firmware.alarminbox import INBOX
-from firmware.archive.replicator import Replicator, head_key
+from firmware.archive.replicator import Replicator, head_key, signing_key_key
 from firmware.archive.viewer import latest_audit_head
 from firmware.box import open_sim_box
 from firmware.policy.sweeper import Candidate
@@ -309,3 +309,28 @@ def test_audit_head_passes_over_a_damaged_latest_head_naming_it(caplog):
     bucket = VersionedBucket()
     bucket.put(head_key("leeds-1", 9), b"\x00\x00")
     assert latest_audit_head(bucket, "leeds-1") is None
+
+
+def test_a_damaged_archived_signing_key_is_replaced_saying_what_was_wrong(tmp_path, synth, caplog):
+    """It shows no other key, so the box's own replaces it; it was replaced without a word."""
+    _, org_public = crypto.new_key_pair()
+    card_ = card(tmp_path, "box", "leeds-1", org_public, synth, "2026-03-02T09:00:00Z")
+    key = signing_key_key("leeds-1")
+    damaged = (
+        (b'{"box": "leeds-1", "public_k', "cut short"),
+        (b'{"box": "leeds-1"}', "no public_key"),
+        (b'{"public_key": "not base64!"}', "public_key is not base64"),
+        (b'{"public_key": 12}', "public_key is not base64"),
+    )
+    for i, (body, wrong) in enumerate(damaged):
+        data = shutil.copytree(card_, str(tmp_path / ("copy%d" % i)))
+        bucket = VersionedBucket()
+        bucket.put(key, body)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="firmware.archive.replicator"):
+            replicate(data, bucket, "leeds-1", org_public)
+        ours = json.loads(bucket.objects[key][0])
+        assert ours["public_key"] and status(data, 1) == ("archived", None), body
+        said = [r.getMessage() for r in caplog.records]
+        named = [m for m in said if key in m and "damaged" in m and ours["fingerprint"] in m]
+        assert any(wrong in m for m in named), said
