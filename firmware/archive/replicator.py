@@ -25,17 +25,23 @@ organisation key and writes it to the local queue; everything else runs on
 the uploader's own thread.
 
 Retention: :meth:`Replicator.forget` queues, for every recording the sweep
-destroyed, the deletion of its archived object (every version) and of the
-call record's versions (which held its wrapped key); the call record is then
+destroyed, the deletion of its archived object (every version that is this
+recording) and of the call record's versions (which held its wrapped key; those that
+are this call's); the call record is then
 put again without the recording, and the deletion log gets an ``archive``
 entry.
 
 Erasure of a caller's details (:meth:`firmware.calls.calllog.CallLog.erase_details`,
 from whichever process): a trigger in the call log notes the call
 (``archive_erased``); the uploader then deletes every version of its call record
-(older versions held the number, in clear with ``clear_numbers`` and sealed) and
+that is this call's (older versions held the number, in clear with ``clear_numbers``
+and sealed) and
 puts the erased record, whatever the order in which a recording's deletion job of
 the same erasure runs.
+
+A deletion deletes only the box's own versions (:meth:`Bucket.delete_versions`): a
+version that is another call's (a box_id given to a second box), damaged, or not this
+recording (evidence kept under its key) is left, logged, and named in the call's status.
 """
 
 import base64
@@ -420,7 +426,7 @@ class Replicator:
     def enqueue_erased(self):
         """Queue, for every call whose caller's details were erased since (the call-log
         trigger lists them in ``archive_erased``), the deletion of every version of its
-        archived record and the put of the erased one (:meth:`_delete`, ``details``).
+        archived record that is this call's and the put of the erased one (:meth:`_delete`, ``details``).
         Queued whether or not the call was archived yet: an upload that ran before the
         erasure, or a recording's deletion job that put the record again before it, left
         the number in a version."""
@@ -538,8 +544,7 @@ class Replicator:
         if damage:
             return damage
         ours = json.loads(body)
-        field = "started_us" if theirs.get("started_us") is not None else "started_at"
-        if theirs.get(field) == ours[field] and theirs["line"] == ours["line"]:
+        if _same_call(theirs, ours):
             return None
         raise ArchiveError(
             "the archive already holds another call %d under box_id %s, readable and not this "
@@ -561,19 +566,69 @@ class Replicator:
 
     def _refuse_unless_ours(self, key, call_id):
         """:meth:`_refuse_another_call` for a deletion: the record at ``key``, if any, must be
-        this call's before any version of it is deleted (a damaged one goes, logged: this
-        box's record is put in its place)."""
+        this call's before any version of it is deleted (a damaged one shows no other call:
+        the deletion goes ahead, and leaves it, :meth:`_other_record`)."""
         if self.bucket.head(key) is None:
             return
-        damage = self._refuse_another_call(key, call_id, self.call_record(call_id, self._recordings(call_id)))
-        if damage:
+        self._refuse_another_call(key, call_id, self.call_record(call_id, self._recordings(call_id)))
+
+    def _other_record(self, key, call_id):
+        """``f(version_id) -> None | why`` for :meth:`Bucket.delete_versions`: None when that
+        version of ``key`` is a record of call ``call_id`` (its line and start, as
+        :meth:`_refuse_another_call` compares them), else what it is. Older versions are not
+        what the current one is: a box_id reused, a damaged record replaced, put them there."""
+        ours = json.loads(self.call_record(call_id, self._recordings(call_id)))
+
+        def why(version_id):
+            theirs, damage = readable(self.bucket.get(key, version_id), ("line", "started_at"))
+            if damage:
+                return "damaged (%s), so not shown to be this call's" % damage
+            if _same_call(theirs, ours):
+                return None
+            return "another call (line %s, started %s)" % (theirs["line"], theirs["started_at"])
+
+        return why
+
+    def _other_recording(self, key, sha256):
+        """``f(version_id) -> None | why`` for :meth:`Bucket.delete_versions`: None when that
+        version of ``key`` is the recording with hash ``sha256``: its ``sha256`` metadata (as
+        :meth:`_upload_recording` puts it) says so, or its bytes are those of a version that
+        does (the same ETag: a copy of it is the recording too). Else what it is."""
+        listed = self.bucket.versions(key)
+        said = {v: (self.bucket.head(key, v) or {}).get("Metadata", {}).get("sha256") for v, _ in listed}
+        etags = dict(listed)
+        ours = {etag for v, etag in listed if said[v] == sha256}
+
+        def why(version_id):
+            if said.get(version_id) == sha256 or etags.get(version_id) in ours:
+                return None
+            if said.get(version_id):
+                return "not this recording (its sha256 is %s)" % said[version_id]
+            return "not this box's recording (no sha256, and not a copy of it)"
+
+        return why
+
+    def _left(self, call_id, left):
+        """Log each version a deletion of call ``call_id`` left (``(key, version id, why)``),
+        and return the note for the call's archive status (None: none was left)."""
+        for key, version_id, why in left:
             log.warning(
-                "archive: the archived record of call %d under box_id %s was damaged (%s): its "
-                "versions are deleted and this box's record put in its place",
+                "archive: call %d: version %s of %s under box_id %s was left in the archive, not "
+                "deleted: %s. Only this box's own versions are deleted: see to it centrally",
                 call_id,
+                version_id or "(unversioned)",
+                key,
                 self.settings.box_id,
-                damage,
+                why,
             )
+        if not left:
+            return None
+        return "%d archived version(s) not this call's left in the archive, not deleted: %s" % (
+            len(left),
+            "; ".join(
+                "%s %s: %s" % (key, version_id or "(unversioned)", why) for key, version_id, why in left
+            ),
+        )
 
     def _send_signing_key(self):
         """Put the box's public signing key (``BOX/signing-key.json``) once per process, so a
@@ -837,7 +892,8 @@ class Replicator:
 
     # ------------------------------------------------------------ retention
     def _delete(self, call_id, detail):
-        """Delete a destroyed recording's archived object and call-record versions; log it.
+        """Delete a destroyed recording's archived object and call-record versions (those this
+        box wrote: :meth:`_other_record`, :meth:`_other_recording`); log it.
         ``detail["details"]``: the caller's details were erased, only the call record's
         versions go (and the erased record is put)."""
         if detail.get("details"):
@@ -846,12 +902,18 @@ class Replicator:
         bucket, box = self.bucket, self.settings.box_id
         key = call_key(box, call_id)
         self._refuse_unless_ours(key, call_id)
-        gone = 0
+        gone, left = 0, []
         if detail.get("sha256"):
-            gone += bucket.delete_all_versions(recording_key(box, detail["sha256"]))
-        gone += bucket.delete_all_versions(key)
+            rec_key = recording_key(box, detail["sha256"])
+            n, kept = bucket.delete_versions(rec_key, self._other_recording(rec_key, detail["sha256"]))
+            gone, left = gone + n, left + [(rec_key, v, why) for v, why in kept]
+        n, kept = bucket.delete_versions(key, self._other_record(key, call_id))
+        gone, left = gone + n, left + [(key, v, why) for v, why in kept]
         # The call stays in the box's log: its record goes up again without the recording.
         self._put(key, self.call_record(call_id, self._recordings(call_id)))
+        note = self._left(call_id, left)
+        if note:
+            self._status(call_id, "archived", note)
         self.queue.execute("DELETE FROM org_keys WHERE recording_id = ?", (detail["recording_id"],))
         db = self.calls.raw()
         with self.calls.lock:
@@ -886,18 +948,26 @@ class Replicator:
         )
 
     def _erase_record(self, call_id):
-        """Replace every version of call ``call_id``'s record with the erased one."""
+        """Replace every version of call ``call_id``'s record (this call's: another box's, or a
+        damaged one, is left and logged) with the erased one."""
         key = call_key(self.settings.box_id, call_id)
         self._refuse_unless_ours(key, call_id)
-        gone = self.bucket.delete_all_versions(key)
+        gone, kept = self.bucket.delete_versions(key, self._other_record(key, call_id))
         body, content = self.call_record(call_id, self._recordings(call_id), with_content_hash=True)
         self._put(key, body, {"content-sha256": content})
-        self._status(call_id, "archived", None)
+        self._status(call_id, "archived", self._left(call_id, [(key, v, why) for v, why in kept]))
         log.info(
             "archive: call %d's record put again without the caller's details (%d versions deleted)",
             call_id,
             gone,
         )
+
+
+def _same_call(theirs, ours):
+    """Whether the readable call record ``theirs`` is of the same call as this box's ``ours``:
+    on the same line, started at the same time (to the µs where it says)."""
+    field = "started_us" if theirs.get("started_us") is not None else "started_at"
+    return theirs.get(field) == ours[field] and theirs["line"] == ours["line"]
 
 
 def _date(wall_us):

@@ -1,4 +1,4 @@
-"""The bucket, through boto3: verified puts, resumable multipart uploads, deleting every version.
+"""The bucket, through boto3: verified puts, resumable multipart uploads, deleting the versions a box wrote.
 
 Every upload is checked after the fact: the store's ETag of a single put is
 the MD5 of the body, and of a multipart upload the MD5 of its parts' MD5s
@@ -128,6 +128,11 @@ class Throttle:
             self._sleep(wait_s)
 
 
+def _version(version_id):
+    """The arguments that name one version of an object (none: the current one)."""
+    return {} if version_id is None else {"VersionId": version_id}
+
+
 def _etag(response):
     return response["ETag"].strip('"')
 
@@ -140,12 +145,13 @@ class Bucket:
         self.name = name
         self.throttle = throttle or Throttle(0)
 
-    def head(self, key):
-        """The object's metadata, or None when there is none."""
+    def head(self, key, version_id=None):
+        """The object's metadata (of its version ``version_id``, or the current), or None when
+        there is none."""
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.head_object(Bucket=self.name, Key=key)
+            return self.client.head_object(Bucket=self.name, Key=key, **_version(version_id))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -222,30 +228,61 @@ class Bucket:
         except ClientError:
             pass
 
-    def delete_all_versions(self, key):
-        """Delete ``key`` and every version and delete marker of it; returns how many went.
+    def delete_versions(self, key, ours):
+        """Delete the versions of ``key`` this box wrote, and its delete markers (they hold
+        nothing); returns ``(how many went, [(version id, why it was left), ...])``.
+
+        ``ours(version_id) -> None | str`` decides each version (``version_id`` None: the
+        object of an unversioned bucket): None, it is this box's and goes; else what it is
+        instead, and it is left. A key reused by another box (the same box_id), or holding
+        evidence someone else put there, keeps what is not this box's.
 
         :raises ArchiveError: a version is under an Object Lock (``retry_after_s`` says
             how long it has left)
         """
-        from botocore.exceptions import ClientError
+        versions, markers = self._listed(key)
+        gone, left = 0, []
+        for version_id, _ in versions:
+            why = ours(version_id)
+            if why is not None:
+                left.append((version_id, why))
+                continue
+            self._delete_version(key, version_id)
+            gone += 1
+        for version_id in markers:
+            self._delete_version(key, version_id)
+            gone += 1
+        return gone, left
 
-        gone = 0
+    def versions(self, key):
+        """Every version of ``key`` (not its delete markers): ``[(version id, ETag), ...]``;
+        the version id is None for the object of an unversioned bucket."""
+        return self._listed(key)[0]
+
+    def _listed(self, key):
+        versions, markers = [], []
         paginator = self.client.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.name, Prefix=key):
-            for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
-                if item["Key"] != key:
-                    continue
-                try:
-                    self.client.delete_object(Bucket=self.name, Key=key, VersionId=item["VersionId"])
-                except ClientError as exc:
-                    self._locked(exc, key, item["VersionId"])
-                    raise
-                gone += 1
-        if self.head(key) is not None:  # an unversioned bucket lists no versions
-            self.client.delete_object(Bucket=self.name, Key=key)
-            gone += 1
-        return gone
+            versions += [(v["VersionId"], _etag(v)) for v in page.get("Versions", []) if v["Key"] == key]
+            markers += [m["VersionId"] for m in page.get("DeleteMarkers", []) if m["Key"] == key]
+        if not versions and not markers:
+            head = self.head(key)
+            if head is not None:  # an unversioned bucket lists no versions
+                versions = [(None, _etag(head))]
+        return versions, markers
+
+    def _delete_version(self, key, version_id):
+        from botocore.exceptions import ClientError
+
+        try:
+            if version_id is None:
+                self.client.delete_object(Bucket=self.name, Key=key)
+            else:
+                self.client.delete_object(Bucket=self.name, Key=key, VersionId=version_id)
+        except ClientError as exc:
+            if version_id is not None:
+                self._locked(exc, key, version_id)
+            raise
 
     def _locked(self, exc, key, version_id):
         """Raise :class:`ArchiveError` with the time left when ``exc`` (a refused delete) is
@@ -276,15 +313,15 @@ class Bucket:
             for item in page.get("Contents", []):
                 yield item["Key"]
 
-    def get(self, key):
-        """The object's bytes.
+    def get(self, key, version_id=None):
+        """The object's bytes (of its version ``version_id``, or the current).
 
         :raises ArchiveError: it is not in the bucket (removed, or never there)
         """
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+            return self.client.get_object(Bucket=self.name, Key=key, **_version(version_id))["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise ArchiveError("%s is not in the bucket (removed, or never archived)" % key) from None

@@ -1,0 +1,113 @@
+"""Retention and erasure delete only the archived versions the box wrote, on a real S3 server.
+
+A key's older versions need not be what its current one is: a box_id given to a second box
+(a new card, a box set up again) put that box's call there first; a damaged copy the box's
+own record replaced stays beneath it; evidence someone put under a recording's key. Deleting
+every version of the key took them all; only the box's own go now, the others are left and
+named in the call's archive status and the log.
+"""
+
+import json
+import os
+import sqlite3
+
+import pytest
+from conftest import archive_settings, prepare_box
+from test_new_card import destroyed
+from test_replication import all_versions, bucket_of, drain, run_box
+
+from firmware.archive.queue import statuses
+from firmware.archive.replicator import Replicator, call_key, recording_key
+from firmware.calls.calllog import CallLog
+from firmware.clock import SimClock
+
+pytestmark = pytest.mark.slow
+
+NUMBER = "01632960101"
+THEIRS = json.dumps(
+    {
+        "format": 1,
+        "box": "leeds",
+        "call_id": 1,
+        "line": 2,
+        "started_at": "2025-01-06T10:00:00.000Z",
+        "number": "01632960999",
+        "recordings": [],
+    }  # fmt: skip
+).encode()
+DAMAGED = b'{"format": 1, "box": "leeds", "li'
+EVIDENCE = b"evidence kept under this key by the organisation"
+
+
+def bodies(bucket, name, key):
+    """Every version of ``key`` as bytes."""
+    versions = [v for v in all_versions(bucket.client, name) if v["Key"] == key and "Size" in v]
+    return [
+        bucket.client.get_object(Bucket=name, Key=key, VersionId=v["VersionId"])["Body"].read()
+        for v in versions
+    ]
+
+
+@pytest.fixture
+def site(tmp_path, synth, s3, bucket_name, org_keys):
+    """Box ``leeds``, one call, archived over another box's call 1 and a damaged copy of it,
+    and over evidence under its recording's key: ``(data dir, replicator, bucket, recording key)``."""
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_keys[1], clear_numbers=True)
+    run_box(data, synth, NUMBER, n_calls=1)
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    (sha,) = db.execute("SELECT sha256 FROM recordings WHERE call_id = 1").fetchone()
+    db.close()
+    bucket = bucket_of(s3, bucket_name)
+    bucket.put(call_key("leeds", 1), THEIRS)
+    bucket.put(call_key("leeds", 1), DAMAGED)
+    bucket.put(recording_key("leeds", sha), EVIDENCE, {"sha256": "0" * 64})
+    rep = Replicator(data, archive_settings(s3, bucket_name, "leeds", org_keys[1], clear_numbers=True))
+    try:
+        drain(rep)
+        assert statuses(rep.calls.raw())[1][0] == "archived"
+        assert len(bodies(bucket, bucket_name, call_key("leeds", 1))) == 3
+        assert len(bodies(bucket, bucket_name, recording_key("leeds", sha))) == 2
+        yield data, rep, bucket, recording_key("leeds", sha)
+    finally:
+        rep.close()
+
+
+def test_retention_deletes_only_the_boxs_own_versions(site, bucket_name, caplog):
+    data, rep, bucket, rec_key = site
+    key = call_key("leeds", 1)
+    with caplog.at_level("WARNING", logger="firmware.archive.replicator"):
+        rep.forget([destroyed(data, 1)])
+        drain(rep)
+    # The other box's call, the damaged copy and the evidence are left; the box's record went,
+    # and is put again (the recording is still on this box: only its archived copy goes).
+    left = bodies(bucket, bucket_name, key)
+    assert THEIRS in left and DAMAGED in left and len(left) == 3
+    (ours,) = [json.loads(b) for b in left if b not in (THEIRS, DAMAGED)]
+    assert ours["line"] == 1 and ours["number"] == NUMBER
+    assert bodies(bucket, bucket_name, rec_key) == [EVIDENCE]
+    state, reason = statuses(rep.calls.raw())[1]
+    assert state == "archived" and "3 archived version(s) not this call's left in the archive" in reason
+    assert "another call (line 2, started 2025-01-06T10:00:00.000Z)" in reason
+    assert "damaged (not JSON" in reason and rec_key in reason and "its sha256 is " + "0" * 64 in reason
+    said = [r.getMessage() for r in caplog.records if "left in the archive" in r.getMessage()]
+    assert len(said) == 3 and all("call 1" in m and "box_id leeds" in m for m in said), said
+
+
+def test_erasure_deletes_only_the_boxs_own_versions(site, bucket_name):
+    data, rep, bucket, rec_key = site
+    key = call_key("leeds", 1)
+    log = CallLog(os.path.join(data, "calls.db"), SimClock())
+    try:
+        log.erase_details(1)
+    finally:
+        log.close()
+    rep.enqueue_erased()
+    drain(rep)
+    left = bodies(bucket, bucket_name, key)
+    assert THEIRS in left and DAMAGED in left and len(left) == 3
+    (ours,) = [json.loads(b) for b in left if b not in (THEIRS, DAMAGED)]
+    assert ours["number"] is None and ours["line"] == 1
+    assert len(bodies(bucket, bucket_name, rec_key)) == 2  # the recording is not the erasure's
+    state, reason = statuses(rep.calls.raw())[1]
+    assert state == "archived" and "2 archived version(s) not this call's left" in reason
