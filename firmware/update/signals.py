@@ -119,6 +119,7 @@ class UpdateSignals:
         self.rauc_check_s = rauc_check_s
         self.install_wait_s = install_wait_s
         self._state_seq = 0  # counts the states told: a RAUC check applies to its own only
+        self._not_running = None  # update_not_running as last said (None: not yet)
 
     def attach(self, bus):
         self._bus = bus
@@ -183,6 +184,11 @@ class UpdateSignals:
         )
         if elsewhere:
             log.error("%s", message)
+        # Said when it changes; at the first check, a clear only after an install (the one
+        # that could have raised it in an earlier run): a box never updated says nothing.
+        if elsewhere == self._not_running or (self._not_running is None and installed is None):
+            return
+        self._not_running = elsewhere
         self._bus.publish(
             Alarm(line=0, t_us=self._now_us(), kind=NOT_RUNNING_KIND, active=elsewhere, message=message)
         )
