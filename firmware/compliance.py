@@ -1,4 +1,4 @@
-"""The compliance checklist: the box's seventeen safeguards, each green, amber or red, and why.
+"""The compliance checklist: the box's eighteen safeguards, each green, amber or red, and why.
 
 ``web.documents.box_state`` reads the box's own state into a :class:`BoxState`;
 :func:`checklist` (a pure function of it) gives one :class:`Check` per
@@ -59,6 +59,9 @@ class BoxState:
     mail_missing: tuple = ("mail server", "sender address")
     report_schedules: int = 0
     supervisors: int = 0
+    key_store: str = ""  # the key store's fingerprint (ks1:...), or "" without one
+    key_backup_of: str = ""  # the fingerprint of the key store the newest backup holds, or ""
+    key_backup_date: str = ""  # ISO date (the box's) that backup was made, or ""
 
 
 def _cut(text, most=80):
@@ -281,6 +284,24 @@ def _lawful_basis(s):
     return GREEN, said
 
 
+def _key_backup(s):
+    # Every recording opens only through the key store: a dead card without a copy of it
+    # loses every recording, whatever passwords and recovery key are known (docs/keys.md).
+    where = "an installer downloads %s in Settings (Key store backup) and keeps it with the recovery key"
+    if not s.key_store:
+        return AMBER, "the box has no key store to back up yet: see 11"
+    if not s.key_backup_date:
+        return AMBER, (
+            "no backup of the key store was made: a dead card loses every recording; %s" % (where % "one")
+        )
+    if s.key_backup_of != s.key_store:
+        return AMBER, (
+            "the last backup of the key store, made on %s, is of a key store a rekey has replaced "
+            "and opens no recording made since: %s" % (s.key_backup_date, where % "a new one")
+        )
+    return GREEN, "the key store was backed up on %s, since it last changed" % s.key_backup_date
+
+
 def contact_parts(s):
     """``[(what, value)]`` of the data protection contact (``s``: a :class:`BoxState` or
     site settings), every part in order, a value "" when it was not given."""
@@ -337,11 +358,12 @@ SAFEGUARDS = (
     # Last, so that the numbers an auditor noted before stay the same safeguards.
     ("A lawful basis for recording", _lawful_basis),
     ("A contact for data protection questions", _contact),
+    ("A backup of the key store", _key_backup),
 )
 
 
 def checklist(state):
-    """The seventeen :class:`Check` s for ``state`` (a :class:`BoxState`), in order."""
+    """The eighteen :class:`Check` s for ``state`` (a :class:`BoxState`), in order."""
     return [Check(i, name, *fn(state)) for i, (name, fn) in enumerate(SAFEGUARDS, 1)]
 
 

@@ -1,7 +1,9 @@
 """From the box's configuration and state: the checklist's inputs, the staff and caller notices."""
 
+from firmware import keybackup
 from firmware.compliance import BoxState, contact_parts
 from firmware.config import BoxConfig
+from firmware.errors import KeyStoreError, TamperError
 from firmware.lawfulbasis import basis_words
 from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
@@ -33,6 +35,24 @@ def private_but_recording(web):
     return sorted(private_lines(web) & set(live.recording_lines()))
 
 
+def key_store_fingerprint(web):
+    """The fingerprint of the box's key store (its admin public key), or None without one."""
+    try:
+        return keybackup.key_store_fingerprint(web.services.keystore.public_key())
+    except (KeyStoreError, TamperError):
+        return None
+
+
+def last_key_backup(web):
+    """``(when, key store fingerprint)`` of the newest key store backup made (on the
+    Settings page or with ``linekeeper keystore backup``), from the audit trail, or None."""
+    for entry in web.services.audit.entries(limit=20, action="key_backup"):
+        details = entry.details if isinstance(entry.details, dict) else {}
+        if details.get("phase") == "made":
+            return entry.wall_us, details.get("key_store")
+    return None
+
+
 def box_state(web):
     """A :class:`firmware.compliance.BoxState` read from the box (``web``: :class:`web.Web`)."""
     services = web.services
@@ -48,6 +68,7 @@ def box_state(web):
     retention = services.retention
     audit = web.audit_checked()
     mail = services.mail.store.get() if services.mail is not None else None
+    backup = last_key_backup(web)
     return BoxState(
         # The box's own date (its zone's), as every page gives it: near midnight the UTC
         # date is another day, and the ICO renewal's days left one off.
@@ -78,6 +99,9 @@ def box_state(web):
         mail_missing=mail.missing if mail else ("mail server", "sender address"),
         report_schedules=len(mail.schedules) if mail else 0,
         supervisors=sum(1 for u in web.accounts.all() if "supervisor" in u.roles),
+        key_store=key_store_fingerprint(web) or "",
+        key_backup_of=(backup[1] or "") if backup else "",
+        key_backup_date=web.local_time().local(backup[0]).date().isoformat() if backup else "",
     )
 
 

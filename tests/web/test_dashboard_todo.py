@@ -25,6 +25,8 @@ def test_a_box_just_set_up_says_on_its_dashboard_what_is_left_to_do(box):
     # With no notice either way, none can be given (6, "the notice is actually given").
     assert items[6].startswith("The notice is actually given (red)")
     assert list(items)[:3] == [5, 6, 16]  # red first
+    # Nobody downloaded a copy of the key store, which a dead card's recordings need.
+    assert items[18].startswith("A backup of the key store (amber): no backup of the key store")
     assert 1 not in items and 2 not in items  # a purpose and the ICO registration were given
     assert 'href="/documents/checklist" id="todo-checklist"' in html
 

@@ -26,7 +26,7 @@ CONTACT = dict(
 SITE_ANNOUNCEMENT = "This call may be recorded, to keep a record of orders taken by phone."
 
 
-def configure_well(box):
+def configure_well(box, people):
     """Every safeguard met: the state the tests switch one thing off from."""
     store = box.config_store
     config = store.get()
@@ -52,6 +52,17 @@ def configure_well(box):
             schedules=(Schedule("weekly", ("boss@example.com",)),),
         )
     )
+    assert back_up_key_store(box, people["ivan"]).status_code == 200
+
+
+def back_up_key_store(box, client):
+    return box.post(client, "/settings/keystore-backup", token_from="/settings")
+
+
+def old_key_store_backed_up(box):
+    """The newest backup in the trail is of another key store (one a rekey replaced)."""
+    details = {"phase": "made", "key_store": "ks1:" + ":".join(["0000"] * 8), "via": "cli"}
+    box.services.audit.append("ivan", "key_backup", None, details, box.clock())
 
 
 def statuses(client):
@@ -68,10 +79,10 @@ def statuses(client):
 
 @pytest.fixture
 def good(box, people):
-    configure_well(box)
+    configure_well(box, people)
     chains_checked(box)
     got = statuses(people["audrey"])
-    assert len(got) == 17 and {s for s, _ in got.values()} == {"green"}, got
+    assert len(got) == 18 and {s for s, _ in got.values()} == {"green"}, got
     return box, people
 
 
@@ -136,6 +147,7 @@ SWITCH_OFF = {
         "no contact for data protection questions",
         lambda b: change_site(b, **{k: "" for k in CONTACT}),
     ),
+    18: ("amber", "is of a key store a rekey has replaced", old_key_store_backed_up),
 }
 
 
@@ -258,7 +270,29 @@ def test_each_safeguard_turns_when_switched_off(good, number):
     got = statuses(people["audrey"])
     assert got[number][0] == status and reason in got[number][1], got[number]
     others = {n for n, (s, _) in got.items() if s != "green"} - {number}
-    assert others <= {3, 4}  # clearing the rules' lines turns both
+    # Clearing the rules' lines turns both 3 and 4; a box without a key store has none backed up.
+    assert others <= {3, 4} | ({18} if number == 11 else set())
+
+
+def test_a_key_store_never_backed_up_is_amber_until_one_is_made(box, people):
+    """A dead card without a copy of the key store loses every recording, yet no
+    safeguard said none was made: only the Settings page did, to installers who looked."""
+    audrey, ivan = people["audrey"], people["ivan"]
+    status, reason = statuses(audrey)[18]
+    assert status == "amber" and reason == (
+        "no backup of the key store was made: a dead card loses every recording; an installer "
+        "downloads one in Settings (Key store backup) and keeps it with the recovery key"
+    )
+    assert back_up_key_store(box, ivan).status_code == 200
+    assert statuses(audrey)[18][0] == "green"
+    old_key_store_backed_up(box)  # a backup made since is of another key store
+    status, reason = statuses(audrey)[18]
+    assert status == "amber" and "downloads a new one in Settings (Key store backup)" in reason
+    assert back_up_key_store(box, ivan).status_code == 200
+    assert statuses(audrey)[18] == (
+        "green",
+        "the key store was backed up on 2026-03-02, since it last changed",
+    )
 
 
 def test_ico_due_soon_is_amber(good):

@@ -14,7 +14,12 @@ from firmware import keybackup
 from firmware.errors import KeyStoreError, TamperError
 
 from .. import intent, sitechange
-from ..documents import private_but_recording, private_lines
+from ..documents import (
+    key_store_fingerprint,
+    last_key_backup,
+    private_but_recording,
+    private_lines,
+)
 from ..security import all_roles, audit, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
@@ -35,27 +40,10 @@ def _context(**extra):
         recovery_confirmed=web.site.recovery_confirmed,
         has_key=unlocked_key() is not None,
         still_recording=private_but_recording(web),
-        key_store=_key_store(web),
-        last_backup=_last_backup(web),
+        key_store=key_store_fingerprint(web),
+        last_backup=last_key_backup(web),
         **extra,
     )
-
-
-def _key_store(web):
-    """The fingerprint of the box's key store (its admin public key), or None without one."""
-    try:
-        return keybackup.key_store_fingerprint(web.services.keystore.public_key())
-    except (KeyStoreError, TamperError):
-        return None
-
-
-def _last_backup(web):
-    """``(when, key store fingerprint)`` of the newest key store backup made, or None."""
-    for entry in web.services.audit.entries(limit=20, action="key_backup"):
-        details = entry.details if isinstance(entry.details, dict) else {}
-        if details.get("phase") == "made":
-            return entry.wall_us, details.get("key_store")
-    return None
 
 
 @bp.route("/settings", methods=["GET"])
