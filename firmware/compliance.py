@@ -45,6 +45,7 @@ class BoxState:
     config: object = None  # BoxConfig (policy settings)
     rules_configured: bool = False  # policy.rules was set, not left at the defaults
     private_lines: tuple = ()  # lines never recorded (site or rules)
+    undecided_lines: tuple = ()  # lines nobody chose as recorded or private (added after setup)
     keys_initialised: bool = False
     recovery_confirmed: bool = False  # the recovery key was seen and confirmed as stored
     audit_problems: tuple = ()
@@ -101,6 +102,13 @@ def _ico(s):
 
 
 def _criteria(s):
+    if s.undecided_lines:
+        # Added after setup (a bigger HAT, a line count raised): recorded by the default rule
+        # though nobody chose it, and the settings form showed them as "Record calls".
+        return AMBER, (
+            "%s never chosen as recorded or private: %s the default rule until an installer "
+            "chooses (Settings)" % (_lines_words(s.undecided_lines), _follows(s.undecided_lines))
+        )
     if s.rules_configured:
         return GREEN, "recording rules are set (Rules)"
     return AMBER, "the default rule records every call: agree the criteria and set them (Rules)"
@@ -325,6 +333,16 @@ def _contact(s):
     if missing:
         return AMBER, "%s; no %s given (Settings)" % ("; ".join(given), _either(missing))
     return GREEN, "; ".join(given)
+
+
+def _lines_words(lines):
+    if len(lines) == 1:
+        return "line %d was" % lines[0]
+    return "lines %s were" % _both([str(n) for n in lines])
+
+
+def _follows(lines):
+    return "it follows" if len(lines) == 1 else "they follow"
 
 
 def _either(words):

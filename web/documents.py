@@ -25,6 +25,20 @@ def private_lines(web):
     return {line.line for line in site.lines if not line.record} if site is not None else set()
 
 
+def undecided_lines(web):
+    """The lines nobody chose as recorded or private: added after setup (a bigger HAT, a
+    line count raised), so absent from the site settings, and with no mode of their own in
+    the rules. They follow the rules' default mode, as every line ever did (docs/policy.md).
+    Sorted; [] before setup (the wizard asks for every line)."""
+    site = web.site.settings()
+    if site is None:
+        return []
+    decided = {line.line for line in site.lines}
+    if web.services.box_config is not None:
+        decided |= {m.line for m in web.services.box_config.get().policy.rules.lines}
+    return [n for n in range(1, web.n_lines + 1) if n not in decided]
+
+
 def private_but_recording(web):
     """The private lines whose call is being recorded now: a call keeps the decision it
     was given (docs/policy.md), so one under way when its line was made private is
@@ -88,6 +102,7 @@ def box_state(web):
         config=config,
         rules_configured=rules != RecordingRules(),
         private_lines=tuple(sorted(private)),
+        undecided_lines=tuple(undecided_lines(web)),
         keys_initialised=services.keystore.is_initialised,
         recovery_confirmed=web.site.recovery_confirmed,
         audit_problems=tuple(audit.problems),

@@ -374,12 +374,14 @@ class Site:
             self._put(conn, "recovery_confirmed", "true" if confirmed else "false")
 
 
-def form_values(settings, n_lines, private=None):
+def form_values(settings, n_lines, private=None, undecided=()):
     """The form fields (as :func:`parse_site_form` reads them) for ``settings`` or defaults
     (the setup wizard's: no line recorded or private until the installer chooses).
 
     ``private``: the lines the box will not record (the rules' mode "never"), which
-    the form shows as private whatever ``settings`` last said."""
+    the form shows as private whatever ``settings`` last said. ``undecided``: the lines
+    nobody chose as recorded or private (``web.documents.undecided_lines``), which the
+    form shows as not chosen, as the wizard does, not as "Record calls"."""
     values = {"country": "uk", "time_zone": DEFAULT_ZONE, "region": DEFAULT_REGION}
     if settings is not None:
         values.update(
@@ -407,6 +409,9 @@ def form_values(settings, n_lines, private=None):
             continue
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)
         values["line-%d-name" % n] = line.name
+        if n in undecided:
+            values["line-%d-mode" % n] = ""
+            continue
         recorded = line.record if private is None else n not in private
         values["line-%d-mode" % n] = "record" if recorded else "private"
     return values

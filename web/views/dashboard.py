@@ -22,7 +22,7 @@ from firmware.localtime import iso_to_us
 from firmware.policy.retention import retention_words
 
 from ..accounts import OFFICE_ROLES
-from ..documents import box_state, private_lines
+from ..documents import box_state, private_lines, undecided_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import alarm_lines, lk, roles
 from .rights import attention
@@ -52,6 +52,7 @@ def visible_snapshot(user):
         pausable = set()  # (the dashboard says the recorder is down)
     site = lk().site.settings()
     private = private_lines(lk())
+    undecided = set(undecided_lines(lk()))
     lines = []
     for entry in snap["lines"]:
         entry = dict(entry)
@@ -60,6 +61,7 @@ def visible_snapshot(user):
             entry["call"] = {"direction": call.get("direction")}
         entry["name"] = site.line(entry["line"]).name if site else "Line %d" % entry["line"]
         entry["record"] = entry["line"] not in private
+        entry["undecided"] = entry["line"] in undecided  # recorded, though nobody chose it
         entry["paused"] = entry["line"] in paused
         entry["pausable"] = call is not None and entry["line"] in pausable  # a call, which a pause protects
         entry["recording"] = recording_now(

@@ -19,6 +19,7 @@ from ..documents import (
     last_key_backup,
     private_but_recording,
     private_lines,
+    undecided_lines,
 )
 from ..security import all_roles, audit, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
@@ -28,10 +29,11 @@ bp = Blueprint("settings", __name__)
 
 def _context(**extra):
     web = lk()
+    undecided = undecided_lines(web)
     values = (
         request.form
         if request.method == "POST" and request.endpoint == "settings.save"
-        else form_values(web.site.settings(), web.n_lines, private_lines(web))
+        else form_values(web.site.settings(), web.n_lines, private_lines(web), undecided)
     )
     return dict(
         n_lines=web.n_lines,
@@ -40,6 +42,7 @@ def _context(**extra):
         recovery_confirmed=web.site.recovery_confirmed,
         has_key=unlocked_key() is not None,
         still_recording=private_but_recording(web),
+        undecided=undecided,
         key_store=key_store_fingerprint(web),
         last_backup=last_key_backup(web),
         **extra,
