@@ -231,3 +231,50 @@ def test_notice_settings_are_saved_and_audited_and_use_default_drops_the_upload(
     assert [e.target for e in box.services.audit.entries(limit=10) if e.action == "config_change"][:3] == [
         "policy.consent"
     ] * 3
+
+
+NOTICE_FORM = {
+    "inbound": "announcement",
+    "outbound": "tone",
+    "text": "This call is recorded.",
+    "warning_tone": "on",
+}
+
+
+def test_the_warning_tones_frequency_interval_and_level_are_set_checked_and_audited(box, people):
+    """Only the tone's on/off was on the page: its frequency, interval and level needed
+    the command line."""
+    ivan = people["ivan"]
+    page = ivan.get("/consent").get_data(as_text=True)
+    assert (
+        'id="tone_frequency_hz"' in page and 'id="tone_interval_s"' in page and 'id="tone_level_dbm0"' in page
+    )
+    tone = {"tone_frequency_hz": "1000", "tone_interval_s": "7.5", "tone_level_dbm0": "-20"}
+    assert box.post(ivan, "/consent", dict(NOTICE_FORM, **tone), token_from="/consent").status_code == 302
+    saved = load_config(box.data_dir).policy.consent.warning_tone
+    assert (saved.enabled, saved.frequency_hz, saved.interval_s, saved.level_dbm0) == (True, 1000, 7.5, -20)
+    entry = box.services.audit.entries(limit=1, action="config_change")[0]
+    assert (entry.actor, entry.target) == ("ivan", "policy.consent")
+    changed = entry.details["changed"]["warning_tone"]
+    assert (changed["frequency_hz"], changed["interval_s"], changed["level_dbm0"]) == (1000, 7.5, -20)
+
+    audited = len(box.services.audit)
+    for field, value, said in [
+        ("tone_frequency_hz", "5000", "frequency must be a whole number of Hz from 300 to 3400, not 5000"),
+        (
+            "tone_frequency_hz",
+            "1000.5",
+            "frequency must be a whole number of Hz from 300 to 3400, not &#39;1000.5&#39;",
+        ),
+        ("tone_interval_s", "2", "between warning tones must be a number of seconds from 5 to 600, not 2"),
+        ("tone_interval_s", "nan", "must be a number of seconds from 5 to 600, not nan"),
+        ("tone_level_dbm0", "loud", "level must be a number of dBm0 from -30 to -6, not &#39;loud&#39;"),
+        ("tone_level_dbm0", "", "level must be a number of dBm0 from -30 to -6, not &#39;&#39;"),
+    ]:
+        resp = box.post(
+            ivan, "/consent", dict(NOTICE_FORM, **dict(tone, **{field: value})), token_from="/consent"
+        )
+        body = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and 'id="error-%s"' % field in body and said in body, (field, value)
+        assert load_config(box.data_dir).policy.consent.warning_tone == saved
+        assert len(box.services.audit) == audited

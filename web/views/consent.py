@@ -3,8 +3,10 @@
 Installers change them; auditors read and listen. An uploaded WAV is checked
 by :func:`firmware.policy.announcement.validate_announcement_wav` (format,
 length, level, a header that lies) before anything is kept: a refused file
-changes nothing and the page says why. Every change is audited
-(``config_change``).
+changes nothing and the page says why. The warning tone's frequency, interval and level
+are checked against the configuration model's ranges
+(:class:`firmware.policy.consent.WarningTone`): a bad one is named, and nothing is saved.
+Every change is audited (``config_change``).
 """
 
 import dataclasses
@@ -13,7 +15,7 @@ import hashlib
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from firmware.control import ControlError
-from firmware.errors import AudioFormatError, LinekeeperError
+from firmware.errors import AudioFormatError, ConfigError, LinekeeperError
 from firmware.policy.announcement import TestCallRefused, test_call_refusal
 from firmware.policy.settings import NOTICES
 
@@ -25,6 +27,12 @@ bp = Blueprint("consent", __name__)
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 NOTICE_LABELS = {"off": "No notice", "tone": "A tone", "announcement": "The announcement"}
+# The warning tone's fields on the form: (form field, WarningTone field, what it is, a whole number).
+TONE_FIELDS = (
+    ("tone_frequency_hz", "frequency_hz", "The warning tone's frequency", True),
+    ("tone_interval_s", "interval_s", "The time between warning tones", False),
+    ("tone_level_dbm0", "level_dbm0", "The warning tone's level", False),
+)
 
 
 def _page(errors=None, status=200, **extra):
@@ -80,20 +88,44 @@ def save():
         errors["text"] = "Write what the spoken announcement says (1 to 500 characters)."
     elif control_problem(text, lines=True):
         errors["text"] = control_problem(text, lines=True)
-    if errors:
-        return _page(errors, status=400)
     config = store.get()
     consent = config.policy.consent
+    tone = _warning_tone(form, consent.warning_tone, errors)
+    if errors:
+        return _page(errors, status=400)
     new = dataclasses.replace(
         consent,
         inbound=form["inbound"],
         outbound=form["outbound"],
         record_if_notice_failed=form.get("record_if_notice_failed") == "on",
         announcement=dataclasses.replace(consent.announcement, text=text),
-        warning_tone=dataclasses.replace(consent.warning_tone, enabled=form.get("warning_tone") == "on"),
+        warning_tone=dataclasses.replace(tone, enabled=form.get("warning_tone") == "on"),
     )
     _save_consent(store, config, new)
     return redirect(url_for("consent.index", saved=1))
+
+
+def _warning_tone(form, tone, errors):
+    """``tone`` with the form's frequency, interval and level, each checked as the
+    configuration checks it; a bad one goes into ``errors`` under its form field, in the
+    model's words ("must be a whole number of Hz from 300 to 3400, not '5000'"). A field
+    the form does not send keeps its value."""
+    for name, attr, what, whole in TONE_FIELDS:
+        if name not in form:
+            continue
+        raw = form[name].strip()
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            value = raw  # the model names it as typed
+        else:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # 15, not 15.0, as the configuration writes it
+        try:
+            tone = dataclasses.replace(tone, **{attr: value})
+        except ConfigError as exc:
+            errors[name] = "%s %s." % (what, exc.message)
+    return tone
 
 
 def _save_consent(store, config, new):
