@@ -77,6 +77,19 @@ def name_problem(name):
     return None
 
 
+def who_typed(name, account_of, field="target"):
+    """The details naming a user by the ``name`` typed before its password was checked, for
+    an audit entry (``field``: the target of a failed login's, ``slot`` on the Rekey page),
+    on a box and on the archive viewer alike; ``account_of(name)``: its account, or None.
+
+    A name that is no account is not kept: people type their password into the name
+    field, and the trail, append-only and hash-chained, could never let it go again
+    (PCI DSS 8.3.2: no password readable in a log); the entry says no account had it."""
+    if name and account_of(name) is not None:
+        return {field: name}
+    return {field: None, "no_account": True}
+
+
 def _row_user(row):
     roles = frozenset(r for r in row["roles"].split(",") if r)
     lines = tuple(sorted(int(x) for x in row["lines"].split(",") if x))

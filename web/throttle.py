@@ -54,11 +54,25 @@ LOCKOUT_S = 30 * 60
 FREE_FAILURES = {"acct": 3, "user": 3, "addr": 10, "setup": 5, "any": 20, "lock": LOCKOUT_AFTER}
 LONGEST_S = {"any": 60}  # a kind's longest wait, when shorter than MAX_S
 FIXED_S = {"lock": LOCKOUT_S}  # a kind that waits this long at each failure from its free ones
+# What a page says of an attempt refused while its account is locked out (wait_said).
+LOCKED = "%s is locked after %d failed attempts in a row. Try again in %d minutes, or ask %s to unlock it."
 
 
 def account_keys(name, address):
     """The keys a password guess for account ``name`` from ``address`` counts against."""
     return ["acct:%s|%s" % (name[:64], address), "addr:" + address, "any:%s" % name[:64], _lock_key(name)]
+
+
+def wait_said(throttle, keys, throttled, wait, account="This account", unlocker="an installer"):
+    """What a page says of a password (or recovery key) refused unchecked, ``keys`` throttled
+    for ``wait`` s: while the account is locked out, the lockout's words (:data:`LOCKED`: the
+    ``account`` locked, how long, and that ``unlocker`` can unlock it), else ``throttled``
+    (``%d``: the wait). The box's pages and the archive viewer's say it alike. The password was
+    not checked: nothing here says whether it was right."""
+    locked_s = throttle.locks(keys).get("lock")
+    if locked_s:
+        return LOCKED % (account, LOCKOUT_AFTER, math.ceil(locked_s / 60), unlocker)
+    return throttled % wait
 
 
 def _lock_key(name):

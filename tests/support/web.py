@@ -361,6 +361,15 @@ class Box:
             "/login", data={"name": name, "password": password, "csrf_token": self.token_of(client, "/login")}
         )
 
+    def lock_out(self, name):
+        """Ten wrong passwords for ``name`` at the login, each from its own address (so no
+        address's back-off waits): its account is locked out for 30 minutes."""
+        for n in range(10):
+            client = self.client()
+            client.environ_base["REMOTE_ADDR"] = "198.51.100.%d" % (n + 1)
+            assert self.try_login(client, name, "not the password %d" % n).status_code == 400, n
+        assert self.web.throttle.locked_s(name)
+
     def add_user(self, admin, name, roles, lines=()):
         resp = admin.post(
             "/users",

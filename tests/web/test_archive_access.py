@@ -25,9 +25,12 @@ from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import Argon2Params, KeyStore
+from web.accounts import who_typed
 from web.archive import Viewer, create_archive_app
+from web.archive import views as archive_views
 from web.archive.users import ArchiveUsers
 from web.passwords import CHEAP_COST
+from web.views import auth as auth_views
 
 ANON, INST, SUP, AUD = "anonymous", "installer", "supervisor", "auditor"
 EVERYONE = {ANON, INST, SUP, AUD}
@@ -664,6 +667,32 @@ def test_a_password_chosen_for_someone_is_changed_first_by_the_box_s_rules(viewe
         v.close()
 
 
+def test_the_password_form_says_a_lockout_in_the_login_s_words(viewer, tmp_path):
+    """Locked out (someone guessing at the login) while logged in, the password form refused
+    the current password with "Wait 1800 s": it says, as the login does, that the account is
+    locked, for how long, and who can unlock it; nothing changed, nothing audited."""
+    v, users = _viewer_of(tmp_path, viewer)
+    try:
+        app = create_archive_app(v)
+        client, token = _client(app, ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        guesser, guess_token = _client(app, ANON)
+        for n in range(10):
+            data = {"user": "sara", "password": "not it at all 7", "csrf_token": guess_token}
+            resp = guesser.post("/login", data=data, environ_base={"REMOTE_ADDR": "10.0.1.%d" % n})
+            assert resp.status_code == 400
+        before = len(v.audit_log.entries(action="login_failed"))
+        resp = _change(client, PASSWORD, "a new pass phrase 77")
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 429 and "1800 s" not in text
+        assert "This account is locked after 10 failed attempts in a row. Try again in 30 minutes" in text
+        assert "ask whoever runs the viewer to unlock it" in text
+        assert len(v.audit_log.entries(action="login_failed")) == before
+        assert users.check("sara", PASSWORD) is not None
+    finally:
+        v.close()
+
+
 def test_a_password_from_before_the_rules_is_changed_at_the_next_login(viewer, tmp_path):
     v, users = _viewer_of(tmp_path, viewer)
     try:
@@ -773,3 +802,13 @@ def test_a_forgotten_viewer_password_is_set_anew_at_the_command_line(tmp_path, c
     assert "one of jo's last 4 passwords" in capsys.readouterr().err
     assert open(users.path).read() == before
     KeyStore(org).unlock("jo", "jos second pass 22").forget()
+
+
+def test_the_viewer_and_the_box_keep_a_typed_name_by_one_rule():
+    """The viewer had its own copy of the rule that keeps a name that is no account out of
+    the trail: one function now (web.accounts.who_typed), whatever holds the accounts."""
+    accounts = {AUD: object()}
+    assert who_typed(AUD, accounts.get) == {"target": AUD}
+    assert who_typed(PASSWORD, accounts.get) == {"target": None, "no_account": True}
+    assert who_typed("", accounts.get, "slot") == {"slot": None, "no_account": True}
+    assert archive_views.who_typed is who_typed is auth_views.who_typed

@@ -275,3 +275,19 @@ def test_a_refusal_while_a_rekey_runs_says_the_wait_it_began(box, people):
     finally:
         gate.set()
         job.wait(30)
+
+
+def test_a_locked_out_slot_account_is_said_in_the_login_s_words(box, people, rekeying):
+    """Someone guessing at the admin's login locked their account out: the Rekey page, whose
+    password is the admin slot's, said "Too many attempts. Wait 1800 s". It says, as the
+    login does, that the slot's account is locked, for how long, and who can unlock it."""
+    box.lock_out(ADMIN[0])
+    ivan = people["ivan"]
+    before = len(box.services.audit)
+    resp = _ask(box, ivan, ADMIN[1])
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 429 and "1800 s" not in text
+    said = "%s&#39;s account is locked after 10 failed attempts in a row. Try again in 30 minutes"
+    assert said % ADMIN[0] in text
+    assert "ask an installer to unlock it" in text
+    assert len(box.services.audit) == before and not rekeying.running

@@ -166,6 +166,24 @@ def test_a_supervisor_grants_only_the_lines_they_hold(box, people):
     box.services.keystore.unlock("audrey", "auditor now listens 7").forget()
 
 
+def test_a_recovery_key_typed_while_locked_out_is_refused_in_the_login_s_words(box, people):
+    """The recovery key is counted against the account that types it: locked out (someone
+    guessing at ivan's login), the box said "Too many wrong recovery keys. Wait 1800 s";
+    it says the account is locked, for how long, and who can unlock it, as the login does."""
+    ivan = people["ivan"]
+    box.lock_out("ivan")
+    before = len(box.services.audit)
+    form = {"roles": ["supervisor"], "lines": ["1"], "password": "auditor now listens 7"}
+    form["recovery_key"] = box.recovery_key
+    resp = box.post(ivan, "/users/audrey", form, token_from="/users")
+    text = page_of(resp)
+    assert resp.status_code == 400 and "1800 s" not in text
+    assert "Your account is locked after 10 failed attempts in a row. Try again in 30 minutes" in text
+    assert "ask an installer to unlock it" in text
+    assert box.web.accounts.get("audrey").roles == frozenset({"auditor"})
+    assert len(box.services.audit) == before
+
+
 def test_only_a_supervisor_makes_a_new_recovery_key(box, people):
     for name in ("ivan", "sam"):
         resp = box.post(people[name], "/settings/recovery-key")

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import json
-import math
 import re
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
@@ -15,18 +14,16 @@ from firmware.reports.period import parse_period
 from firmware.reports.tables import hms
 
 from .. import passwords
-from ..accounts import change_problems
+from ..accounts import change_problems, who_typed
 from ..security import local_path, public, roles
-from ..throttle import LOCKOUT_AFTER, account_keys
+from ..throttle import account_keys, wait_said
 from .app import SESSION_COOKIE, set_cookie, viewer
 from .users import MUST_CHANGE
 
 bp = Blueprint("archive", __name__)
 PAGE_CALLS = 200
-LOCKED = (
-    "This account is locked after %d failed attempts in a row. Try again in %d minutes, "
-    "or ask whoever runs the viewer to unlock it."
-)
+# Who ends a lockout here (linekeeper archive unlock-user), as the box's pages say an installer.
+UNLOCKER = "whoever runs the viewer"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -45,10 +42,9 @@ def login():
         # Refused unchecked and not audited, as on a box: the failure that began (or
         # lengthened) this lockout is, with how long; an entry for each refused attempt let
         # anyone who can reach the viewer fill its trail at request speed.
-        error = "Too many failed attempts. Wait %d s and try again." % wait_s
-        locked_s = v.throttle.locks(keys).get("lock")
-        if locked_s:  # the password was not checked: nothing here says whether it was right
-            error = LOCKED % (LOCKOUT_AFTER, math.ceil(locked_s / 60))
+        error = wait_said(
+            v.throttle, keys, "Too many failed attempts. Wait %d s and try again.", wait_s, unlocker=UNLOCKER
+        )
         return render_template("archive/login.html", error=error, next=next_url), 429
     user = v.users.check(name, password) if name and password else None
     key = None
@@ -58,7 +54,7 @@ def login():
         except WrongPasswordError:
             user = None  # a supervisor without a slot of the organisation key cannot log in
     if user is None:
-        v.audit("login_failed", actor="anonymous", **_who_failed(v, name), **v.throttle.lockout(keys))
+        v.audit("login_failed", actor="anonymous", **who_typed(name, v.users.get), **v.throttle.lockout(keys))
         return render_template("archive/login.html", error="Wrong user name or password.", next=next_url), 400
     v.throttle.succeeded(keys)
     v.users.settle(name, password)  # a change of password a cut left part made
@@ -102,7 +98,13 @@ def password():
     keys = account_keys(name, request.remote_addr or "")
     wait_s = v.throttle.attempt(keys)
     if wait_s:
-        errors["old"] = "Too many wrong current passwords. Wait %d s and try again." % wait_s
+        errors["old"] = wait_said(
+            v.throttle,
+            keys,
+            "Too many wrong current passwords. Wait %d s and try again.",
+            wait_s,
+            unlocker=UNLOCKER,
+        )
         return render_template("archive/password.html", errors=errors, must_change=must_change), 429
     if v.users.check(name, old) is None:
         errors["old"] = "That is not your current password."
@@ -131,15 +133,6 @@ def password():
     resp = redirect(url_for("archive.password", done=1))
     set_cookie(resp, SESSION_COOKIE, token)
     return resp
-
-
-def _who_failed(v, name):
-    """The target and details of a failed login's audit entry, as on a box
-    (web.views.auth): a name that is no account (perhaps a password typed in the
-    wrong field) is never written to the trail."""
-    if name and v.users.get(name) is not None:
-        return {"target": name}
-    return {"target": None, "no_account": True}
 
 
 @bp.route("/logout", methods=["POST"])

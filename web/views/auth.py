@@ -2,7 +2,6 @@
 
 import datetime
 import logging
-import math
 
 from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
 
@@ -10,7 +9,7 @@ from firmware.alarmlog import raise_slot_tampered
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
 from .. import passwords, pwchange
-from ..accounts import MUST_CHANGE, change_problems
+from ..accounts import MUST_CHANGE, change_problems, who_typed
 from ..security import (
     SESSION_COOKIE,
     audit,
@@ -22,15 +21,10 @@ from ..security import (
     set_cookie,
     unlocked_key,
 )
-from ..throttle import LOCKOUT_AFTER, account_keys
+from ..throttle import account_keys, wait_said
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
-
-LOCKED = (
-    "This account is locked after %d failed attempts in a row. Try again in %d minutes, "
-    "or ask an installer to unlock it."
-)
 
 
 def _safe_next(target):
@@ -141,11 +135,11 @@ def login():
     keys = account_keys(name, request.remote_addr or "")
     wait = web.throttle.attempt(keys)
     if wait:
-        message = wait_said(keys, "Too many failed attempts. Wait %d s and try again.", wait)
+        message = wait_said(web.throttle, keys, "Too many failed attempts. Wait %d s and try again.", wait)
         return form_errors("login.html", {"form": message}, status=429, next=next_url, name=name)
     user, key = _authenticate(name, password)
     if user is None:
-        audit("login_failed", actor="anonymous", **who_typed(name), **lockout(keys))
+        audit("login_failed", actor="anonymous", **who_typed(name, web.accounts.get), **lockout(keys))
         message = "Wrong user name or password."
         if g.get("lk_old_password"):
             message = (
@@ -165,29 +159,6 @@ def login():
     details = {"must_change": user.must_change} if user.must_change else {}
     audit("login", user.name, recording_key=key is not None, **details)
     return resp
-
-
-def wait_said(keys, throttled, wait):
-    """What a page says of a password attempt refused unchecked, ``keys`` throttled for
-    ``wait`` s: while the account is locked out, the lockout's words (:data:`LOCKED`: how
-    long, and that an installer can unlock it), else ``throttled`` (``%d``: the wait). The
-    password was not checked: nothing here says whether it was right."""
-    locked_s = lk().throttle.locks(keys).get("lock")
-    if locked_s:
-        return LOCKED % (LOCKOUT_AFTER, math.ceil(locked_s / 60))
-    return throttled % wait
-
-
-def who_typed(name, field="target"):
-    """The details naming a user by the ``name`` typed before its password was checked,
-    for an audit entry (``field``: the target of a failed login's, ``slot`` on the Rekey page).
-
-    A name that is no account is not kept: people type their password into the name
-    field, and the trail, append-only and hash-chained, could never let it go again
-    (PCI DSS 8.3.2: no password readable in a log); the entry says no account had it."""
-    if name and lk().accounts.get(name) is not None:
-        return {field: name}
-    return {field: None, "no_account": True}
 
 
 def lockout(keys):
@@ -224,7 +195,11 @@ def password():
     if wait:
         return form_errors(
             "password.html",
-            {"old": wait_said(keys, "Too many wrong current passwords. Wait %d s and try again.", wait)},
+            {
+                "old": wait_said(
+                    web.throttle, keys, "Too many wrong current passwords. Wait %d s and try again.", wait
+                )
+            },
             status=429,
             done=None,
             **_must_change(),

@@ -9,7 +9,7 @@ to the person who asked. The request, and a refused one, are audited (action
 ``rekey``, phase ``requested`` / ``refused``); the recorder audits the rekey
 itself (phases ``started`` / ``done``, with who asked and the address, as here).
 The page's entries come before the password is checked: they name the slot user
-only when an account has the name typed (:func:`web.views.auth.who_typed`).
+only when an account has the name typed (:func:`web.accounts.who_typed`).
 The password is throttled as a login's: a rekey that ran clears the counters, the
 refusal that begins or lengthens a wait says so (``locked``, ``locked_s``), and the
 attempts refused while it lasts are not audited one by one.
@@ -21,10 +21,9 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from firmware.errors import LinekeeperError
 
-from ..accounts import name_problem
+from ..accounts import name_problem, who_typed
 from ..security import audit, lk, roles
-from ..throttle import account_keys
-from .auth import who_typed
+from ..throttle import account_keys, wait_said
 
 bp = Blueprint("rekey", __name__)
 
@@ -102,10 +101,18 @@ def start():
     keys = account_keys(slot_user, request.remote_addr or "")
     wait = throttle.attempt(keys)
     if wait:
-        return _page("Too many attempts. Wait %d s and try again." % wait, status=429, slot_user=slot_user)
+        # The slot's account is the one counted: locked out, the page says so in the login's words.
+        said = wait_said(
+            throttle,
+            keys,
+            "Too many attempts. Wait %d s and try again.",
+            wait,
+            account="%s's account" % slot_user,
+        )
+        return _page(said, status=429, slot_user=slot_user)
     # Named as typed only if an account has that name (the password is not checked yet: a
     # password typed in the user field stays out of the trail, as a login's name does).
-    named = who_typed(slot_user, "slot")
+    named = who_typed(slot_user, lk().accounts.get, "slot")
     # Audited before the job starts: its own entries ("started"...) come after, in order.
     audit("rekey", None, phase="requested", **named)
     try:

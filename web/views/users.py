@@ -25,7 +25,7 @@ from firmware.storage.keystore import parse_recovery_key
 from .. import intent, passwords, pwchange
 from ..accounts import ROLES, User, name_problem
 from ..security import audit, lk, roles, unlocked_key
-from ..throttle import account_keys
+from ..throttle import account_keys, wait_said
 from .auth import lockout
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -144,7 +144,13 @@ def _grant(errors, lines_granted, what):
         keys = account_keys(g.user.name, request.remote_addr or "")
         wait = web.throttle.attempt(keys)
         if wait:
-            errors["recovery_key"] = "Too many wrong recovery keys. Wait %d s and try again." % wait
+            errors["recovery_key"] = wait_said(
+                web.throttle,
+                keys,
+                "Too many wrong recovery keys. Wait %d s and try again.",
+                wait,
+                account="Your account",
+            )
             return None
         try:
             key = web.services.keystore.unlock_recovery(text)
