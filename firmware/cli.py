@@ -593,6 +593,7 @@ def _sar(args, begun):
         preview_details,
         refuse_hidden,
         release,
+        search_details,
     )
     from .sarbundle import FileSpool
     from .signing import run_dir
@@ -665,9 +666,15 @@ def _sar(args, begun):
             account,
         )
         copies = letter_copies(earlier, withheld)
-        _say_earlier(earlier, withheld, sys.stdout if args.earlier else sys.stderr)
         if args.earlier:
+            # A look at the person's calls and who was given copies of them: audited before it
+            # is printed, as the web form's search is (one entry).
+            audit.append(
+                args.user, "disclosure_search", None, search_details(search, calls, earlier), _wall_us()
+            )
+            _say_earlier(earlier, withheld, sys.stdout)
             return 0
+        _say_earlier(earlier, withheld, sys.stderr)
         # Neither previewed nor released by them: the letter would show who received it.
         refuse_hidden(earlier, iso_ms)
         about = _notes_and_names(args.data_dir, config.country)

@@ -308,6 +308,18 @@ def preview_details(calls, copies, withheld=None, request_id=None):
     return details
 
 
+def search_details(search, calls, earlier):
+    """The details of the ``disclosure_search`` audit entry of a look at a person's calls for
+    a subject access request, on the web form's search or with ``linekeeper sar --earlier``:
+    what was searched (``search``: the number as typed, the first and last days), how many
+    ``calls`` it found, and the disclosure log entries of the copies given before shown with
+    them (``earlier``, :func:`earlier_releases`: those whose recipient the user was shown)."""
+    details = {key: search[key] for key in ("number", "from", "to") if search.get(key)}
+    details["found"] = len(calls)
+    details["copies"] = [e["id"] for e in earlier if e.get("shown", True)]
+    return details
+
+
 def refusal_audited(append, actor, why):
     """A release (or its letter's preview) refused, nothing released: logged, and audited as
     ``disclosure_refused`` with why (``{"refused": why}``) through ``append(action, details)``,

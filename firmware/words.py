@@ -265,6 +265,7 @@ ACTIONS = {
     "disclosure": "Released calls (subject access)",
     "disclosure_refused": "Refused a subject access release: nothing was released (why, in its details)",
     "disclosure_preview": "Read a subject access letter before its release (its calls, who had copies)",
+    "disclosure_search": "Searched a person's calls for a subject access request (and copies given before)",
     "data_request": "A data subject's request (logged, changed, answered, refused, followed up or deleted)",
     "hat_replaced": "Moved the keys to a new HAT",
     "key_backup": "Backed up the key store, or put a backup back",
@@ -349,6 +350,10 @@ DETAIL_LABELS = {
     # A subject access letter read before its release (disclosure_preview): its disclosure
     # log entries of copies given before.
     "copies": "Copies given before it names",
+    # A subject access search (disclosure_search): what was searched, how many calls it found.
+    "number": "Number searched",
+    "from": "From",
+    "found": "Calls found",
     "details": "The caller's details too",
     "notes_erased": "Notes erased",
 }

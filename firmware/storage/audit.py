@@ -108,6 +108,9 @@ ACTIONS = frozenset(
         # A subject access letter read before its release (the web form's preview, `linekeeper
         # sar --letter`): it names the person's calls and who was given copies of them before.
         "disclosure_preview",
+        # A person's calls looked at for a subject access request (the web form's search,
+        # `linekeeper sar --earlier`): the number searched, how many calls, the copies shown.
+        "disclosure_search",
         # A subject access release (or its letter's preview) refused, nothing released, and
         # why: on the web form, in its bundle's job, or by `linekeeper sar` (firmware/sar.py).
         "disclosure_refused",

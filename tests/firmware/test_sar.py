@@ -720,6 +720,25 @@ def test_each_reading_of_the_letter_on_the_command_line_is_audited(tmp_path, cap
     assert len(readings()) == before + 1
 
 
+def test_listing_the_copies_given_before_on_the_command_line_is_audited(tmp_path, capsys):
+    """``--earlier`` prints the person's copies given before and their recipients, and the
+    trail said nothing of it, where the web form's search is audited: one entry
+    (``disclosure_search``: what was searched, how many calls, the copies shown), by
+    ``--user``, before it is printed."""
+    root, data = make_box(tmp_path)
+    assert sar(root, data, tmp_path / "a.zip", "--number", "01632960123", "--recipient", "Mr Smith") == 0
+    capsys.readouterr()
+    assert sar(root, data, tmp_path / "b.zip", "--number", "01632960123", "--earlier") == 0
+    assert "to Mr Smith" in capsys.readouterr().out
+    audit = open_audit(data)
+    try:
+        [search] = audit.entries(action="disclosure_search")
+    finally:
+        audit.close()
+    assert (search.actor, search.target) == ("admin", None)
+    assert search.details == {"number": "01632960123", "found": 4, "copies": [1]}
+
+
 def test_a_letter_whose_every_earlier_copy_is_withheld_reads_as_one_with_none(tmp_path):
     """With every copy given before withheld, the letter said the disclosure log recorded
     none: untrue, and unlike a first release's words only when something was held back.

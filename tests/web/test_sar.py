@@ -589,6 +589,35 @@ def test_each_reading_of_the_letter_before_its_release_is_audited(box, people, m
     assert len(readings()) == 3 and "disclosure" not in box.audit_actions()
 
 
+def test_each_search_for_a_person_s_calls_is_audited_once(box, people):
+    """A search shows a person's calls and who was given copies of them before: the trail
+    said nothing of it, where the letter's preview is audited. Each search is one entry
+    (``disclosure_search``: the number searched, how many calls, the copies shown); a search
+    refused for bad input shows nothing and writes nothing."""
+    sam = people["sam"]
+    first = _log_release(box, "sam", "Mrs Jones", "1")
+
+    def searches():
+        return box.services.audit.entries(action="disclosure_search", newest_first=False)
+
+    page = sam.get("/sar", query_string={"number": RELEASE["number"]}).get_data(as_text=True)
+    assert 'id="sar-found">1 call(s) on your lines.' in page and "Mrs Jones" in page
+    [search] = searches()
+    assert search.actor == "sam" and search.target is None and search.details["address"]
+    assert {k: v for k, v in search.details.items() if k != "address"} == {
+        "number": RELEASE["number"],
+        "found": 1,
+        "copies": [first],
+    }
+    sam.get("/sar", query_string={"number": "01632 960999", "from": "2026-03-01", "to": "2026-03-02"})
+    assert searches()[-1].details["found"] == 0 and searches()[-1].details["from"] == "2026-03-01"
+    assert len(searches()) == 2
+    resp = sam.get("/sar", query_string={"number": RELEASE["number"], "to": "2026-03-02"})
+    assert resp.status_code == 400 and len(searches()) == 2
+    sam.get("/sar")  # the empty form searches nothing
+    assert len(searches()) == 2
+
+
 def test_a_release_the_form_or_its_job_refuses_is_logged_and_audited(box, people, monkeypatch, caplog):
     """A release refused (bad input, a letter not read, or one changed before its job made the
     bundle) was said on the page and nowhere else. Each is logged and audited

@@ -42,6 +42,7 @@ from firmware.sar import (
     refuse_hidden,
     release,
     release_seen,
+    search_details,
 )
 
 from ..documents import letter_facts
@@ -211,6 +212,13 @@ def index():
     about = (
         notes_and_names(lk().notes, lk().phonebook, lk().services.reports.country)(calls) if calls else None
     )
+    # What the letter will say of copies given before, shown before it goes: one to the
+    # police the person may not be told of (DPA 2018 Sch. 2 para 2) went into it unseen.
+    earlier = _earlier(calls, search) if calls else []
+    if calls is not None:
+        # A look at a person's calls, and at who was given copies of them: audited before it
+        # is shown, one entry a search (what was searched, how many calls, the copies shown).
+        audit("disclosure_search", None, **search_details(search, calls, earlier))
     # A supervisor of some lines who found nothing on them answered "we hold nothing": the
     # page names the lines the search did not cover. Not whether the number called them:
     # narrowing the dates would then tell a supervisor of line 3 when it called line 1.
@@ -225,9 +233,7 @@ def index():
         requests=open_access_requests() if calls else [],
         # A recording erased on request is said so, as the calls list says it.
         recording_word=deletions.recording_word,
-        # What the letter will say of copies given before, shown before it goes: one to the
-        # police the person may not be told of (DPA 2018 Sch. 2 para 2) went into it unseen.
-        earlier=_earlier(calls, search) if calls else [],
+        earlier=earlier,
         withhold={},
         typed={},
     )
