@@ -320,6 +320,9 @@ def _unlock(args):
     return store.unlock(args.user, _read_password(args.password_file))
 
 
+NO_ACCOUNT = "%s has no account on this box"
+
+
 def _account(data_dir, user):
     """``user``'s web UI account (a :class:`web.accounts.User`), or None on a box that has
     none yet: initialised with `linekeeper init` and not set up, the key slot's owner is the
@@ -340,7 +343,7 @@ def _account(data_dir, user):
     finally:
         db.close()
     if row is None:
-        raise LinekeeperError("%s has no account on this box" % user)
+        raise LinekeeperError(NO_ACCOUNT % user)
     return User(
         user,
         frozenset(r for r in row[0].split(",") if r),
@@ -551,25 +554,56 @@ def cmd_sar(args):
 
 def _sar_refused(args, why):
     """Log and audit ``linekeeper sar``'s refusal, ``why``, by ``--user``: on a box whose
-    audit trail there is (a wrong --data-dir has none to write to: logged only)."""
+    audit trail there is (a wrong --data-dir has none to write to: logged only).
+
+    Most refusals come before the key slot's password is checked: ``--user`` is named as
+    typed only when an account has it (a box not set up: a key slot), by the rule of a failed
+    login's entry (:func:`web.accounts.who_typed`); otherwise the entry's actor is
+    ``anonymous`` and it says no account had the name (``no_account``), nor does its reason."""
     from firmware.sar import log, refusal_audited
 
     from .box import open_audit
 
+    named = _typed_user(args.data_dir, args.user)
+    actor = named.pop("actor") or "anonymous"
+    if named.get("no_account") and why == NO_ACCOUNT % args.user:
+        why = NO_ACCOUNT % "--user"
     if not os.path.exists(os.path.join(args.data_dir, "audit.db")):
-        log.warning("subject access release by %s refused: %s", args.user, why)
+        log.warning("subject access release by %s refused: %s", actor, why)
         return
     try:
         audit = open_audit(args.data_dir)
     except (LinekeeperError, OSError, sqlite3.Error) as exc:
-        log.error("subject access release by %s refused, and not audited (%s): %s", args.user, exc, why)
+        log.error("subject access release by %s refused, and not audited (%s): %s", actor, exc, why)
         return
     try:
         refusal_audited(
-            lambda action, details: audit.append(args.user, action, None, details, _wall_us()), args.user, why
+            lambda action, details: audit.append(actor, action, None, dict(details, **named), _wall_us()),
+            actor,
+            why,
         )
     finally:
         audit.close()
+
+
+def _typed_user(data_dir, user):
+    """``{"actor": user}`` when an account has the name ``user`` typed (on a box not set up,
+    which has none: a key slot), else ``{"actor": None, "no_account": True}``: the details
+    of an entry written before its password was checked (:func:`web.accounts.who_typed`).
+    Accounts that cannot be read keep no name."""
+    from firmware.storage.keystore import KeyStore
+    from web.accounts import who_typed
+
+    def account_of(name):
+        try:
+            account = _account(data_dir, name)
+            if account is None:  # no accounts yet: the key slots' owners are the box's
+                return name if name in KeyStore(data_dir).slots() else None
+            return account
+        except (LinekeeperError, OSError, sqlite3.Error):
+            return None
+
+    return who_typed(user, account_of, "actor")
 
 
 def _sar(args, begun):

@@ -936,3 +936,40 @@ def test_a_command_line_refusal_is_logged_and_audited_as_the_web_forms_is(tmp_pa
     assert len(refusals()) == len(cases)
     assert sar(root, data, out, "--number", "01632960123") == 0
     assert len(refusals()) == len(cases)
+
+
+def test_a_refused_user_name_no_account_has_is_not_written_to_the_trail(tmp_path, capsys, caplog):
+    """``linekeeper sar``'s refusals come before the key slot's password is checked, and
+    were audited by ``--user`` as typed: a password typed there stayed in the trail. As a
+    failed login's entry, a name no account has (on a box not set up: no key slot) is not
+    kept: the actor is ``anonymous`` and the entry says so (``no_account``)."""
+    root, data = make_box(tmp_path)
+    out = tmp_path / "b.zip"
+    typed = "correct horse battery 7"
+
+    def refusals():
+        audit = open_audit(data)
+        try:
+            return [
+                (e.actor, e.details) for e in audit.entries(action="disclosure_refused", newest_first=False)
+            ]
+        finally:
+            audit.close()
+
+    # A box not set up: the key slot's owner is named, any other name is not.
+    assert sar(root, data, out, "--number", "12", "--user", typed, read=False) == 2
+    assert sar(root, data, out, "--number", "12", read=False) == 2
+    _accounts(root, data)
+    # Set up: an account is named; a name none has is not, nor in the reason said.
+    assert sar(root, data, out, "--number", "01632960123", "--user", typed, read=False) == 2
+    assert "%s has no account on this box" % typed in capsys.readouterr().err
+    assert sar(root, data, out, "--number", "01632960123", "--user", "audrey", read=False) == 2
+    found = refusals()
+    assert [(actor, details.get("no_account")) for actor, details in found] == [
+        ("anonymous", True),
+        ("admin", None),
+        ("anonymous", True),
+        ("audrey", None),
+    ]
+    assert found[2][1] == {"refused": "--user has no account on this box", "no_account": True}
+    assert typed not in repr(found) and not [r for r in caplog.records if typed in r.getMessage()]
