@@ -2111,7 +2111,7 @@ def build_parser():
         "--earlier",
         action="store_true",
         help="only list the copies given before that the letter would list (and those withheld); "
-        "release nothing",
+        "release nothing; audited as a look at the person's calls",
     )
     p.add_argument(
         "--letter",
