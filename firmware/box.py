@@ -44,6 +44,7 @@ from .alarms import AlarmBoard
 from .bus import Alarm, CallAnswerConfirmed, CallAnswered, EventBus, LineStateChanged, UpdateState
 from .calls.calllog import iso_ms
 from .capture import Capture
+from .cardhealth import CardWearCheck, card_health
 from .clock import RealClock, SimClock, kernel_clock_synchronised
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
 from .datadir import (
@@ -127,6 +128,9 @@ class Box:
     :param strict: raise errors from event handlers (simulator, tests)
     :param fixed_country: the country whatever the configuration says (the
         simulator: the simulated exchange is what the box is plugged into)
+    :param card: ``(data_dir) -> dict or None``, the card's wear
+        (:func:`firmware.cardhealth.card_health` on the Pi), for the ``card_wear``
+        alarm; None: not measured (a simulated box's data is on the host's disk)
 
     ``box.policy`` (:class:`~firmware.policy.engine.CallPolicy`) decides
     what is recorded and gives the notices; the web layer pauses and resumes
@@ -153,6 +157,7 @@ class Box:
         threaded=False,
         fixed_country=None,
         vault=None,
+        card=None,
     ):
         if os.path.exists(data_dir) and not os.path.isdir(data_dir):
             raise LinekeeperError("%s is not a directory: give the box's data directory" % data_dir)
@@ -332,7 +337,11 @@ class Box:
             zone=lambda: default_tz(self.config, data_dir),
             region=lambda: site_region(data_dir),  # the site's, as saved now
         )
-        self.mail.checks += [self.alarm_inbox, self.retention_backlog, self.requests_overdue]
+        # The card's wear (firmware/cardhealth.py): in the history, so mailed and on the banner.
+        # Measured on the Pi only: a simulated box's data is on the host's disk, whose
+        # wear is the host's (a busy build machine "wore out" in 129 days).
+        self.card_wear = CardWearCheck(self.alarm_log, data_dir, card=card or (lambda data_dir: None))
+        self.mail.checks += [self.alarm_inbox, self.retention_backlog, self.requests_overdue, self.card_wear]
         from .archive.replicator import attach as attach_archive
 
         self.archive = attach_archive(self)
@@ -1618,6 +1627,7 @@ def open_rpi_box(data_dir, config):
         dsp_factory=make_dsp_factory(config.country),
         threaded=True,
         vault=vault,
+        card=card_health,
     )
     if vault is not None:
         # The device key is in this process (and the RAM run directory) now: nothing

@@ -23,6 +23,12 @@ day, a false alarm that cleared a day later. The life is a new card's: what the
 card has already used is not known from outside (an eMMC card says, below), so a
 card that says it is near its end (:data:`WORN_PERCENT` of its life used, or its
 reserved blocks at a warning) is an alarm too, however little is written.
+
+:class:`CardWearCheck` (in the box's periodic round, as the date checks) puts that
+alarm in the alarm history as ``card_wear``, so it is e-mailed, on every page's
+banner and on the Alarms page, and clears it when the card no longer wears too
+fast (judged only once the box has been up :data:`MIN_UPTIME_S`: a restart does
+not clear it, to raise it again six hours later and mail it again).
 """
 
 import os
@@ -143,6 +149,31 @@ def _worn(own_wear):
         "the card reports that it is wearing out (%s): replace it soon, before it fails and "
         "recordings with it" % "; ".join(said)
     )
+
+
+class CardWearCheck:
+    """Raise ``card_wear`` on ``alarm_log`` while :func:`card_health` of ``data_dir`` says
+    the card wears out (its ``alarm``, the occurrence's message), and clear it when it no
+    longer does. Nothing changes where the wear is not measurable (no block device), nor
+    while the rate is too new to judge (a box up under :data:`MIN_UPTIME_S`: no alarm of
+    the rate is raised then, so none is cleared either).
+
+    :param card: ``(data_dir) -> dict or None``, :func:`card_health` by default (tests)
+    """
+
+    def __init__(self, alarm_log, data_dir, card=None):
+        self.alarm_log = alarm_log
+        self.data_dir = data_dir
+        self.card = card or card_health
+
+    def __call__(self):
+        wear = self.card(self.data_dir)
+        if wear is None:
+            return
+        if wear["alarm"]:
+            self.alarm_log.set("card_wear", True, message=wear["alarm"])
+        elif wear["measured_s"] >= MIN_UPTIME_S:
+            self.alarm_log.set("card_wear", False)
 
 
 def _size(n):

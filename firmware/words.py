@@ -55,6 +55,7 @@ ALARMS = {
     "ico_renewal_7": "The ICO registration must be renewed within 7 days",
     "ico_expired": "The ICO registration has expired",
     "certificate_expiry": "The web page's certificate ends soon",
+    "card_wear": "The memory card is wearing out",
     "update_failed": "An update did not install: the box runs its previous version",
     "update_not_running": "An update was installed, but the box runs another version",
     "archive_failed": "The archive refuses this box's uploads",
@@ -148,6 +149,8 @@ ALARM_ADVICE = {
     "ico_renewal_7": "renew the registration with the ICO now, then enter the new renewal date in Settings",
     "ico_expired": "renew the registration with the ICO at once, then enter the new renewal date in Settings",
     "certificate_expiry": "an installer makes a new certificate in Settings",
+    "card_wear": "plan to replace the memory card (with a larger or an industrial one) before it "
+    "fails, and the recordings on it with it; the Health panel on the dashboard shows its wear",
     "update_failed": "the Updates page says why; the box works on its previous version meanwhile",
     "update_not_running": "restart the box once; if it comes back on the old version again, the new "
     "slot does not start: an installer installs the update again, or calls the supplier; the box "

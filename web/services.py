@@ -510,13 +510,12 @@ def disk_and_clock_health(data_dir, clock, alarms=None, card=None):
 
 
 def with_card_health(health, data_dir, card=None):
-    """``health`` with the card's wear under ``"card"`` and its alarm, if any, added."""
+    """``health`` with the card's wear under ``"card"``. Its alarm is not added here: the
+    recorder's round raises it in the alarm history (``card_wear``,
+    :class:`firmware.cardhealth.CardWearCheck`), whence the health panel lists it, once."""
     if card is None:
         from firmware.cardhealth import card_health as card
-    wear = card(data_dir)
-    health["card"] = wear
-    if wear is not None and wear["alarm"]:
-        health["alarms"] = list(health["alarms"]) + [wear["alarm"]]
+    health["card"] = card(data_dir)
     return health
 
 

@@ -107,3 +107,41 @@ def test_unknown_or_idle(tmp_path, what):
     data, sys_root, proc_root = fake_system(tmp_path, written_bytes=0, uptime_s=600, card_bytes=8 * GB)
     health = card_health(data, sys_root=sys_root, proc_root=proc_root)
     assert health["projected_life_days"] is None and health["alarm"] is None
+
+
+def test_the_card_wear_alarm_is_in_the_alarm_history_until_the_wear_ends(tmp_path):
+    """The card's alarm was only in the dashboard's Health list: never in the alarm history,
+    so never e-mailed, on the banner, nor on the Alarms page. The round's check raises it
+    there (audited), once; a restart does not clear it (its rate is not judged yet); a card
+    writing less, judged, clears it."""
+    from firmware.alarmlog import AlarmLog
+    from firmware.cardhealth import MIN_UPTIME_S, CardWearCheck
+    from firmware.storage.audit import AuditLog
+
+    class Clock:
+        def wall_us(self):
+            return 1_780_000_000 * 10**6
+
+    audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
+    alarms = AlarmLog(tmp_path / "alarms.db", Clock(), audit)
+    mailed = []
+    alarms.on_raised.append(mailed.append)
+    said = "the SD card is projected to wear out in 200 days"
+    wear = {"alarm": said, "measured_s": 86_400}
+    check = CardWearCheck(alarms, str(tmp_path), card=lambda data_dir: None if wear is None else dict(wear))
+    check()
+    check()  # still wearing: the same occurrence, mailed once
+    assert [(r["kind"], r["message"]) for r in alarms.banner()] == [("card_wear", said)]
+    assert [r["kind"] for r in mailed] == ["card_wear"]
+    wear = {"alarm": None, "measured_s": MIN_UPTIME_S - 1}  # just restarted: too soon to say
+    check()
+    wear = None  # not measurable: nothing known
+    check()
+    assert alarms.open_box_alarms() == {"card_wear"}
+    wear = {"alarm": None, "measured_s": MIN_UPTIME_S}
+    check()
+    assert alarms.open_box_alarms() == set()
+    events = [e.details["event"] for e in audit.entries(action="alarm", newest_first=False)]
+    assert events == ["raised", "cleared"]
+    alarms.close()
+    audit.close()

@@ -203,3 +203,31 @@ def test_recording_failures_and_a_full_card_through_the_recorder(tmp_path):
         }
     finally:
         box.stop()
+
+
+def test_the_card_wear_alarm_is_raised_by_the_round_and_mailed(tmp_path):
+    """The box's periodic round raises card_wear (firmware/cardhealth.py) in the alarm
+    history, so it is mailed like the other alarms, not only listed on the dashboard."""
+    data = str(tmp_path / "data")
+    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "pw-pw-pw-pw")
+    scenario = loads_scenario(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []})
+    )
+    box = open_sim_box(scenario, data)
+    box.mail.store.save(
+        MailSettings(host="127.0.0.1", port=27001, sender="box@example.com", alarm_to=("ops@example.com",))
+    )
+    said = "the card reports that it is wearing out (90% of its life used): replace it soon"
+    box.card_wear.card = lambda data_dir: {"alarm": said, "measured_s": 60}
+    box.start()
+    box.mail.close()  # the test runs the round and delivers the queue itself
+    try:
+        for check in box.mail.checks:  # the round, as the mail thread runs it
+            check()
+        assert [(r["kind"], r["message"]) for r in box.alarm_log.banner()] == [("card_wear", said)]
+        # Queued (its first try found no server: the test has none).
+        assert [m["subject"] for m in box.mail.queue.pending()] == [
+            "[Linekeeper] Alarm on the box: The memory card is wearing out"
+        ]
+    finally:
+        box.stop()
