@@ -218,6 +218,14 @@ def _retention_working(s):
         return RED, "retention is suspended: %s" % s.retention_suspended
     if {"clock_unsynchronised", "clock_jump"} & set(s.open_alarms):
         return RED, "the clock is not trusted: retention deletes nothing until it is"
+    from .policy.retention import retention_words
+
+    if retention_words(s.config.policy.retention) is None:
+        # Green said the sweeps ran while 9 said there was nothing for them to delete.
+        return AMBER, (
+            "retention sweeps run, but no retention period is set (see 9), so no recording "
+            "is ever deleted (Retention)"
+        )
     return GREEN, "retention sweeps run on a trusted clock"
 
 

@@ -271,7 +271,8 @@ def test_each_safeguard_turns_when_switched_off(good, number):
     assert got[number][0] == status and reason in got[number][1], got[number]
     others = {n for n, (s, _) in got.items() if s != "green"} - {number}
     # Clearing the rules' lines turns both 3 and 4; a box without a key store has none backed up.
-    assert others <= {3, 4} | ({18} if number == 11 else set())
+    # Without a retention period the sweeps delete nothing (10 turns with 9).
+    assert others <= {3, 4} | ({18} if number == 11 else set()) | ({10} if number == 9 else set())
 
 
 def test_a_key_store_never_backed_up_is_amber_until_one_is_made(box, people):
@@ -293,6 +294,22 @@ def test_a_key_store_never_backed_up_is_amber_until_one_is_made(box, people):
         "green",
         "the key store was backed up on 2026-03-02, since it last changed",
     )
+
+
+def test_retention_that_runs_is_not_green_while_no_period_is_set(good):
+    """Safeguard 10 said "retention sweeps run on a trusted clock", green, while 9 said no
+    retention period was set: the sweeps ran, and deleted nothing, ever."""
+    box, people = good
+    change_policy(box, "retention", default_days=None)
+    got = statuses(people["audrey"])
+    assert got[9][0] == "amber"
+    assert got[10] == (
+        "amber",
+        "retention sweeps run, but no retention period is set (see 9), so no recording is ever "
+        "deleted (Retention)",
+    )
+    change_policy(box, "retention", default_days=90)
+    assert statuses(people["audrey"])[10] == ("green", "retention sweeps run on a trusted clock")
 
 
 def test_ico_due_soon_is_amber(good):
