@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 
 from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
+from .localtime import day_words
 from .policy.consent import DEFAULT_ANNOUNCEMENT
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -95,10 +96,10 @@ def _ico(s):
         return AMBER, "registration %s has no renewal date (Settings)" % s.ico_number
     left = (due - s.today).days
     if left < 0:
-        return RED, "registration %s expired on %s" % (s.ico_number, due)
+        return RED, "registration %s expired on %s" % (s.ico_number, day_words(due))
     if left <= 30:
-        return AMBER, "registration %s must be renewed by %s (%d days)" % (s.ico_number, due, left)
-    return GREEN, "registration %s, renewal due %s" % (s.ico_number, due)
+        return AMBER, "registration %s must be renewed by %s (%d days)" % (s.ico_number, day_words(due), left)
+    return GREEN, "registration %s, renewal due %s" % (s.ico_number, day_words(due))
 
 
 def _criteria(s):
@@ -279,9 +280,10 @@ def _dpia(s):
     if (s.today - reviewed).days > 365:
         return (
             AMBER,
-            "the DPIA was last reviewed on %s, over a year ago: look at it again (Settings)" % reviewed,
+            "the DPIA was last reviewed on %s, over a year ago: look at it again (Settings)"
+            % day_words(reviewed),
         )
-    return GREEN, "the DPIA was last reviewed on %s" % reviewed
+    return GREEN, "the DPIA was last reviewed on %s" % day_words(reviewed)
 
 
 def _lawful_basis(s):
@@ -296,7 +298,7 @@ def _lawful_basis(s):
     if s.lawful_basis == LEGITIMATE_INTERESTS:
         if not s.lia_date:
             return AMBER, "%s, but no legitimate interests assessment is recorded (Settings)" % said
-        return GREEN, "%s, assessed on %s" % (said, s.lia_date)
+        return GREEN, "%s, assessed on %s" % (said, day_words(s.lia_date))
     return GREEN, said
 
 
@@ -396,16 +398,16 @@ def checklist(state):
 def recorded(state):
     """``[(what, value)]``: what the site settings record of the business's data protection,
     for the checklist (auditors may read it, not the settings page); "not recorded" for
-    what was not given."""
+    what was not given; dates as the pages write them (``Mon 2 Mar 2026``)."""
     none = "not recorded"
     rows = [
         ("Organisation", state.organisation or none),
         ("ICO registration", state.ico_number or none),
-        ("ICO renewal due", state.ico_renewal or none),
-        ("DPIA last reviewed", state.dpia_reviewed or none),
+        ("ICO renewal due", day_words(state.ico_renewal) or none),
+        ("DPIA last reviewed", day_words(state.dpia_reviewed) or none),
         ("Lawful basis", basis_words(state.lawful_basis, state.country) or none),
     ]
     if state.lawful_basis == LEGITIMATE_INTERESTS:
-        rows.append(("Legitimate interests assessment", state.lia_date or none))
+        rows.append(("Legitimate interests assessment", day_words(state.lia_date) or none))
     rows += [("Data protection contact, " + what, value or none) for what, value in contact_parts(state)]
     return rows

@@ -63,6 +63,17 @@ def duration_text(seconds):
     return "%d s" % secs
 
 
+def day_words(date):
+    """A calendar date (a :class:`datetime.date`, or ``YYYY-MM-DD``) as the pages write
+    dates: ``Mon 2 Mar 2026``. Text that is not such a date is given back as it is."""
+    if isinstance(date, str):
+        try:
+            date = datetime.date.fromisoformat(date)
+        except ValueError:
+            return date
+    return "%s %d %s %d" % (_DAYS[date.weekday()], date.day, _MONTHS[date.month - 1], date.year)
+
+
 class LocalTime:
     """Formats wall times (µs since the epoch, UTC) in the zone ``zone_name``.
 
@@ -96,8 +107,7 @@ class LocalTime:
 
     def day(self, wall_us):
         """``Mon 2 Mar 2026`` (the local date)."""
-        t = self.local(wall_us)
-        return "%s %d %s %d" % (_DAYS[t.weekday()], t.day, _MONTHS[t.month - 1], t.year)
+        return day_words(self.local(wall_us).date())
 
     def iso_date(self, wall_us):
         """The local date as ``YYYY-MM-DD`` (for date inputs)."""

@@ -107,7 +107,7 @@ def tamper_audit(box):
 
 SWITCH_OFF = {
     1: ("red", "no purpose", lambda b: change_site(b, purpose="")),
-    2: ("red", "expired on 2026-01-31", lambda b: change_site(b, ico_renewal="2026-01-31")),
+    2: ("red", "expired on Sat 31 Jan 2026", lambda b: change_site(b, ico_renewal="2026-01-31")),
     3: ("amber", "the default rule records every call", lambda b: change_policy(b, "rules", lines=())),
     4: ("amber", "staff have no private phone", lambda b: change_policy(b, "rules", lines=())),
     5: ("red", "callers are given no notice", lambda b: change_policy(b, "consent", inbound="off")),
@@ -155,7 +155,7 @@ def test_the_lawful_basis_is_said_with_its_article_and_assessment(good):
     box, people = good
     assert statuses(people["audrey"])[16] == (
         "green",
-        "legitimate interests (Article 6(1)(f) of the UK GDPR), assessed on 2026-01-10",
+        "legitimate interests (Article 6(1)(f) of the UK GDPR), assessed on Sat 10 Jan 2026",
     )
     change_site(box, lawful_basis="contract", lia_date="")
     assert statuses(people["audrey"])[16] == (
@@ -241,9 +241,11 @@ def test_an_auditor_reads_what_the_settings_record_on_the_checklist(good):
     """Auditors cannot open Settings, and the checklist's DPIA line sent them there."""
     box, people = good
     got = recorded(people["audrey"])
-    assert got["DPIA last reviewed"] == "2026-01-15"
+    # Dates as every other page writes them, not ISO (2026-01-15).
+    assert got["DPIA last reviewed"] == "Thu 15 Jan 2026"
+    assert got["ICO renewal due"] == "Sun 31 Jan 2027"
     assert got["Lawful basis"] == "legitimate interests (Article 6(1)(f) of the UK GDPR)"
-    assert got["Legitimate interests assessment"] == "2026-01-10"
+    assert got["Legitimate interests assessment"] == "Sat 10 Jan 2026"
     assert got["Data protection contact, postal address"] == "1 High Street, Anytown, AB1 2CD"
     assert got["Data protection contact, e-mail"] == "dpo@acme.example"
     change_site(box, dpia_reviewed="", lawful_basis="", lia_date="", dp_email="")
@@ -258,7 +260,7 @@ def test_a_dpia_reviewed_over_a_year_ago_is_amber(good):
     change_site(box, dpia_reviewed="2025-02-28")  # the box's day: 2026-03-02
     assert statuses(people["ivan"])[15] == (
         "amber",
-        "the DPIA was last reviewed on 2025-02-28, over a year ago: look at it again (Settings)",
+        "the DPIA was last reviewed on Fri 28 Feb 2025, over a year ago: look at it again (Settings)",
     )
 
 
@@ -312,12 +314,17 @@ def test_retention_that_runs_is_not_green_while_no_period_is_set(good):
     assert statuses(people["audrey"])[10] == ("green", "retention sweeps run on a trusted clock")
 
 
+def test_the_ico_renewal_is_a_date_in_words_while_green(good):
+    box, people = good
+    assert statuses(people["ivan"])[2] == ("green", "registration ZA123456, renewal due Sun 31 Jan 2027")
+
+
 def test_ico_due_soon_is_amber(good):
     box, people = good
     change_site(box, ico_renewal="2026-03-20")
     assert statuses(people["ivan"])[2] == (
         "amber",
-        "registration ZA123456 must be renewed by 2026-03-20 (18 days)",
+        "registration ZA123456 must be renewed by Fri 20 Mar 2026 (18 days)",
     )
 
 
@@ -334,7 +341,7 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     ).stdout
     assert "Callers told that calls are recorded" in text and "RED" in text
     said = " ".join(text.split())
-    assert "Recorded in the settings" in said and "DPIA last reviewed 2026-01-15" in said
+    assert "Recorded in the settings" in said and "DPIA last reviewed Thu 15 Jan 2026" in said
     assert "A contact for data protection questions" in said and "dpo@acme.example" in said
     notice = people["sam"].get("/documents/staff-notice")
     page = notice.get_data(as_text=True)
@@ -521,7 +528,7 @@ def test_the_checklist_counts_the_days_from_the_boxs_own_date(good):
     ivan = box.login("ivan")  # months on: the morning's session has lapsed
     assert statuses(ivan)[2] == (
         "amber",
-        "registration ZA123456 must be renewed by 2026-07-20 (18 days)",
+        "registration ZA123456 must be renewed by Mon 20 Jul 2026 (18 days)",
     )
 
 

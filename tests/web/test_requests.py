@@ -198,7 +198,8 @@ def test_the_dashboard_shows_requests_overdue_then_due_within_a_week(box, people
         dash = page(people[name], "/")
         due = dash.split('id="requests-due"')[1].split("</ul>")[0]
         assert due.index("#%d" % late) < due.index("#%d" % today)
-        assert "overdue by 10 days</strong> (due 2026-02-20)" in due and "due today" in due
+        # In the pages' date words, not ISO (2026-02-20).
+        assert "overdue by 10 days</strong> (due Fri 20 Feb 2026)" in due and "due today" in due
         assert due.count("<li") == 2
     assert 'id="requests-due"' not in page(people["ivan"], "/")
 
