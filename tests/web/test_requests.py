@@ -201,6 +201,9 @@ def test_the_dashboard_shows_requests_overdue_then_due_within_a_week(box, people
         # In the pages' date words, not ISO (2026-02-20).
         assert "overdue by 10 days</strong> (due Fri 20 Feb 2026)" in due and "due today" in due
         assert due.count("<li") == 2
+        # What was asked for in the request page's words, not its code ("(access)").
+        assert ">Request #%d, Access: a copy of their data (Art. 15)</a>" % late in due
+        assert "(access)" not in due
     assert 'id="requests-due"' not in page(people["ivan"], "/")
 
 

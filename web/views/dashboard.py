@@ -14,7 +14,7 @@ import sqlite3
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from firmware import words
+from firmware import rights, words
 from firmware.alarms import alarm_words
 from firmware.compliance import checklist
 from firmware.control import RecorderUnavailable
@@ -250,6 +250,7 @@ def index():
         acted=_acted(snap, request.args.get("acted", "")),
         live_alarms=True,  # its banner follows the alarms live (the signature it was drawn with)
         requests=attention() if g.user.has("supervisor", "auditor") else None,
+        request_kinds=rights.KINDS,  # a request's kind in the request page's words, not its code
         todo=still_to_do(),
     )
 
