@@ -166,7 +166,13 @@ def staff_notice(web):
         "lines": lines,
         "retention_days": config.policy.retention.default_days,
         "retention": retention_words(config.policy.retention),
-        "listeners": sorted(u.name for u in web.accounts.all() if "supervisor" in u.roles),
+        # Each with the lines they may open (their grants): a name alone told staff nothing
+        # of who may hear their line.
+        "listeners": [
+            "%s (%s)" % (u.name, lines_words(u.lines))
+            for u in sorted(web.accounts.all(), key=lambda u: u.name)
+            if "supervisor" in u.roles
+        ],
         # Recordings copied to the organisation's archive can be played there too.
         "archived": services.archive is not None,
         "pci": pause_how(config),
@@ -178,6 +184,17 @@ def staff_notice(web):
         "lawful_basis": basis_words(state.lawful_basis, state.country),
         "contact": contact_words(state),
     }
+
+
+def lines_words(lines):
+    """Granted lines in words: ``line 3``, ``lines 1 and 2``, ``lines 1, 2 and 4``; ``no
+    line yet`` for none."""
+    said = [str(n) for n in sorted(lines)]
+    if not said:
+        return "no line yet"
+    if len(said) == 1:
+        return "line " + said[0]
+    return "lines %s and %s" % (", ".join(said[:-1]), said[-1])
 
 
 def contact_words(state):

@@ -347,7 +347,7 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     page = notice.get_data(as_text=True)
     assert "To keep a record of orders taken by phone." in page
     assert "For private calls use Line 4: never recorded." in page
-    assert "90 days" in page and "sam, sue" in page
+    assert "90 days" in page and "sam (lines 1 and 2), sue (line 3)" in page
     pdf = people["sam"].get("/documents/staff-notice.pdf")
     path.write_bytes(pdf.data)
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
@@ -355,6 +355,7 @@ def test_checklist_and_staff_notice_as_pdf(good, tmp_path):
     said = " ".join(text.split())
     assert "Callers are not told as the call is answered." in said
     assert "People you call: a beep when the call is answered means it may be recorded." in said
+    assert "sam (lines 1 and 2), sue (line 3)" in said
     # Their rights (UK GDPR) and where to complain, on the page and the printed notice.
     for said in (html.unescape(page), " ".join(text.split())):
         assert "for a recording of you to be erased" in said and "object to being recorded" in said
@@ -723,3 +724,19 @@ def test_the_staff_notice_says_a_call_made_is_recorded_from_off_hook(good, tmp_p
     change_policy(box, "rules", default_mode="by_rule", directions=("in",))
     page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
     assert 'id="outgoing"' not in page
+
+
+def test_the_staff_notice_says_the_lines_each_supervisor_may_open(good):
+    """'Who may listen' named every supervisor but not which lines each may open: staff could
+    not tell who may hear their line. The page and the PDF's words say each one's lines."""
+    from web.documents import lines_words, staff_notice
+    from web.views.documents import notice_blocks
+
+    box, people = good
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="listeners">(.*?)</p>', page).group(1)
+    assert "only on the lines given to them" in said
+    assert "sam (lines 1 and 2)" in said and "sue (line 3)" in said, said
+    blocks = notice_blocks(staff_notice(box.web))
+    assert any("sam (lines 1 and 2), sue (line 3)" in str(block) for block in blocks)
+    assert (lines_words(()), lines_words((4, 1, 2))) == ("no line yet", "lines 1, 2 and 4")

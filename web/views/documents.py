@@ -124,7 +124,8 @@ def notice_blocks(n):
         ("h", "Who may listen"),
         (
             "p",
-            "Only these supervisors, each with their own key, and every playback "
+            "Only these supervisors, each with their own key and only on the lines given to them, "
+            "and every playback "
             "and export is recorded in the audit trail: %s.%s"
             % (", ".join(n["listeners"]) or "nobody yet", " " + ARCHIVE_WORDS if n["archived"] else ""),
         ),
