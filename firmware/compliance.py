@@ -315,9 +315,9 @@ def _key_backup(s):
     if s.key_backup_of != s.key_store:
         return AMBER, (
             "the last backup of the key store, made on %s, is of a key store a rekey has replaced "
-            "and opens no recording made since: %s" % (s.key_backup_date, where % "a new one")
+            "and opens no recording made since: %s" % (day_words(s.key_backup_date), where % "a new one")
         )
-    return GREEN, "the key store was backed up on %s, since it last changed" % s.key_backup_date
+    return GREEN, "the key store was backed up on %s, since it last changed" % day_words(s.key_backup_date)
 
 
 def contact_parts(s):

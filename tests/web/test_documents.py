@@ -294,7 +294,7 @@ def test_a_key_store_never_backed_up_is_amber_until_one_is_made(box, people):
     assert back_up_key_store(box, ivan).status_code == 200
     assert statuses(audrey)[18] == (
         "green",
-        "the key store was backed up on 2026-03-02, since it last changed",
+        "the key store was backed up on Mon 2 Mar 2026, since it last changed",
     )
 
 
