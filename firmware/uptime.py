@@ -76,6 +76,7 @@ import os
 
 from .calls.calllog import iso_ms
 from .localtime import iso_to_us
+from .storage.fsutil import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,6 @@ def write_alive(data_dir, wall_us, sync=False):
     box records all the same; a crash then is dated from an earlier sign). ``sync``: on
     the card before it returns (the sign after the clock was set: the one before it,
     dated by the clock as it was, would date a crash by that clock)."""
-    from .storage.fsutil import fsync_dir
-
     path = os.path.join(os.fspath(data_dir), ALIVE_FILE)
     tmp = path + ".tmp"
     try:
