@@ -71,7 +71,8 @@ class DateChecks:
     """Raise and clear the date alarms on ``alarm_log``.
 
     :param wall_us: the box's clock
-    :param ico_renewal: ``() -> "YYYY-MM-DD" or ""`` (the site settings), or None
+    :param ico_renewal: ``() -> "YYYY-MM-DD" or ""`` (the site settings), or None: the
+        ICO alarms are left as they are (another process checks them)
     :param cert_path: the HTTPS certificate, or None
     :param zone: ``() -> IANA zone name``: the box's time zone, whose date the days
         are counted from (the checklist's, the pages'); UTC when None
@@ -101,7 +102,9 @@ class DateChecks:
                 )
 
     def _ico(self, today, now):
-        text = self.ico_renewal() if self.ico_renewal is not None else ""
+        if self.ico_renewal is None:
+            return  # not told the site settings (the recorder beside a web UI that checks them)
+        text = self.ico_renewal()
         try:
             due = dt.date.fromisoformat(text) if text else None
         except ValueError:

@@ -16,12 +16,14 @@ import sqlite3
 import time
 
 from firmware import startfail
+from firmware.alarmchecks import DateChecks
 from firmware.alarmlog import AlarmLog
 from firmware.archive.queue import ArchiveStatus
 from firmware.calls.calllog import iso_ms
 from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.config import load_config
 from firmware.control import PROTOCOL, RecorderUnavailable
+from firmware.datadir import site_settings
 from firmware.handover import box_keys
 from firmware.mail.service import MailService
 from firmware.migrations.m001_seal_stores import older_release_may_return
@@ -312,6 +314,16 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         cipher=cipher,
         wall_us=clock.wall_us,
     )
+    # The date alarms (the ICO registration's renewal, the HTTPS certificate's end) are
+    # checked here: this process keeps the site settings and the certificate, which the
+    # recorder's round is not told of.
+    date_checks = DateChecks(
+        alarm_log,
+        clock.wall_us,
+        ico_renewal=lambda: (site_settings(data_dir) or {}).get("ico_renewal") or "",
+        cert_path=os.path.join(data_dir, "tls", "cert.pem"),
+        zone=lambda: default_tz(config, data_dir),
+    )
     mail = MailService(
         data_dir,
         clock.wall_us,
@@ -319,6 +331,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         reports=reports,
         alarm_log=alarm_log,
         cipher=cipher,
+        checks=[date_checks],
         interval_s=MAIL_INTERVAL_S,
         watch=[
             os.path.join(data_dir, "mail", "queue"),

@@ -479,3 +479,28 @@ def test_the_web_ui_s_stop_forgets_the_keys_its_logins_unlocked(tmp_path):
     finally:
         server.stop()
     assert key.forgotten and not web.sessions.memory
+
+
+def test_beside_a_recorder_the_ico_renewal_alarm_is_raised_and_stays(box, people, tmp_path):
+    """On a box the web UI runs beside the recorder, two processes. The date checks (the
+    ICO registration's renewal, the HTTPS certificate's end) ran only in the recorder's
+    round, which knows neither the site settings nor the certificate (only a web UI in the
+    recorder's own process told it them): it cleared those alarms at every round, and the
+    web UI's round ran no check, so a registration past its renewal date raised nothing.
+    The web UI's round checks them now, and the recorder's, told no date, leaves them be."""
+    from firmware.alarmchecks import DateChecks
+    from firmware.control import ControlClient
+
+    from .test_documents import change_site
+
+    change_site(box, ico_renewal="2026-01-31")  # before the box's clock and the machine's
+    remote = services_for_recorder(box.data_dir, ControlClient(str(tmp_path / "none.sock"), timeout_s=0.2), 3)
+    remote.mail.deliver = False  # (the checks alone: no mail server here)
+    remote.mail.tick()
+    expired = [a for a in remote.alarms.banner() if a["kind"] == "ico_expired" and a["cleared_us"] is None]
+    assert len(expired) == 1 and "2026-01-31" in expired[0]["message"]
+    # The recorder's round, as the recorder makes it (told neither date), clears nothing.
+    DateChecks(remote.alarms, remote.wall_us)()
+    assert [
+        a["id"] for a in remote.alarms.banner() if a["kind"] == "ico_expired" and a["cleared_us"] is None
+    ] == [expired[0]["id"]]
