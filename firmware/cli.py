@@ -1375,7 +1375,8 @@ def cmd_keystore(args):
         data, doc = keybackup.make_backup(args.data_dir, _wall_us())
         with open_audit(args.data_dir) as audit:
             # Before the file is written: a copy the trail does not show is never made.
-            details = {"phase": "made", "key_store": doc["key_store"], "via": "cli"}
+            contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
+            details = {"phase": "made", "key_store": doc["key_store"], "contents": contents, "via": "cli"}
             audit.append(args.user, "key_backup", None, details, _wall_us())
             try:
                 atomic_write(args.file, data, mode=0o600)

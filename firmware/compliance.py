@@ -64,6 +64,11 @@ class BoxState:
     key_store: str = ""  # the key store's fingerprint (ks1:...), or "" without one
     key_backup_of: str = ""  # the fingerprint of the key store the newest backup holds, or ""
     key_backup_date: str = ""  # ISO date (the box's) that backup was made, or ""
+    # What the key store holds now and what it held when that backup was made
+    # (firmware.keybackup.key_store_contents), or None: unreadable, or a backup audited
+    # before its entry recorded it (then only its fingerprint is compared).
+    key_store_contents: object = None
+    key_backup_contents: object = None
 
 
 def _cut(text, most=80):
@@ -317,7 +322,33 @@ def _key_backup(s):
             "the last backup of the key store, made on %s, is of a key store a rekey has replaced "
             "and opens no recording made since: %s" % (day_words(s.key_backup_date), where % "a new one")
         )
+    changed = key_store_changes(s.key_backup_contents, s.key_store_contents)
+    if changed:
+        return AMBER, (
+            "the key store changed since its last backup, made on %s (%s): that backup would put "
+            "it back as it was; %s" % (day_words(s.key_backup_date), "; ".join(changed), where % "a new one")
+        )
     return GREEN, "the key store was backed up on %s, since it last changed" % day_words(s.key_backup_date)
+
+
+def key_store_changes(then, now):
+    """What changed in the key store between two :func:`firmware.keybackup.key_store_contents`
+    (``then``: a backup's, from its audit entry), in words; [] when it is the same file, or
+    when either is not known (a backup audited before entries recorded it)."""
+    if not isinstance(then, dict) or not isinstance(now, dict) or then.get("digest") == now.get("digest"):
+        return []
+    said = []
+    slots_then, slots_now = set(then.get("slots") or ()), set(now.get("slots") or ())
+    if slots_now - slots_then:
+        said.append("a key slot added for %s" % ", ".join(sorted(slots_now - slots_then)))
+    if slots_then - slots_now:
+        said.append("the key slot of %s removed" % ", ".join(sorted(slots_then - slots_now)))
+    if then.get("recovery") != now.get("recovery"):
+        said.append("a new recovery key made")
+    lines = sorted(set(now.get("lines") or ()) - set(then.get("lines") or ()))
+    if lines:
+        said.append("a key made for line%s %s" % ("s" if len(lines) > 1 else "", ", ".join(map(str, lines))))
+    return said or ["a password changed, or the lines a user's key slot opens"]
 
 
 def contact_parts(s):

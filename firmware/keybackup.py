@@ -31,7 +31,7 @@ from .errors import LinekeeperError
 from .handover import HandoverError, chain_of, read_handovers
 from .keypin import PIN_FILE
 from .signing import SigningKeyError, fingerprint, read_public_record
-from .storage.keystore import KeyStore, open_copy
+from .storage.keystore import KeyStore, decode_document, open_copy
 
 BACKUP_FORMAT = "linekeeper-keystore-backup"
 BACKUP_VERSION = 1
@@ -46,6 +46,29 @@ def key_store_fingerprint(public_key):
     """The fingerprint of a key store (its admin public key): ``ks1:`` and 8 groups of 4 hex digits."""
     digest = hashlib.sha256(b"linekeeper key store\x00" + bytes(public_key)).hexdigest()[:32]
     return "ks1:" + "-".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def key_store_contents(raw):
+    """What the key store file ``raw`` (its bytes) holds, as each backup's audit entry
+    records it (``contents``) to tell later whether the key store changed since:
+    ``{"digest", "slots", "recovery", "lines"}``, the file's SHA-256 (its first 32 hex
+    digits), the users with a password slot, a digest of the recovery slot and the lines
+    with a key. A rekey changes the fingerprint; a key slot added or removed, a new
+    recovery key or password, a line's key or grant changes only these.
+
+    :raises ValueError: ``raw`` is not a key store (:meth:`KeyStore.copy_bytes` checks it)
+    """
+    try:
+        doc = decode_document(raw)
+    except (KeyError, TypeError) as exc:
+        raise ValueError("not a key store: %s" % exc) from None
+    recovery = [slot.get("kdf") for slot in doc.slots if slot["kind"] == "recovery"]
+    return {
+        "digest": hashlib.sha256(raw).hexdigest()[:32],
+        "slots": sorted(slot["user"] for slot in doc.slots if slot["kind"] == "password"),
+        "recovery": hashlib.sha256(json.dumps(recovery, sort_keys=True).encode()).hexdigest()[:16],
+        "lines": sorted(doc.lines),
+    }
 
 
 def _iso(wall_us):

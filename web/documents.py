@@ -57,13 +57,24 @@ def key_store_fingerprint(web):
         return None
 
 
+def key_store_contents(web):
+    """What the box's key store holds now (:func:`firmware.keybackup.key_store_contents`), or
+    None without one, or when it cannot be read."""
+    try:
+        raw, _ = web.services.keystore.copy_bytes()
+        return keybackup.key_store_contents(raw)
+    except (KeyStoreError, TamperError, OSError, ValueError):
+        return None
+
+
 def last_key_backup(web):
-    """``(when, key store fingerprint)`` of the newest key store backup made (on the
-    Settings page or with ``linekeeper keystore backup``), from the audit trail, or None."""
+    """``(when, key store fingerprint, contents)`` of the newest key store backup made (on
+    the Settings page or with ``linekeeper keystore backup``), from the audit trail, or None.
+    ``contents`` is None for a backup audited before entries recorded it."""
     for entry in web.services.audit.entries(limit=20, action="key_backup"):
         details = entry.details if isinstance(entry.details, dict) else {}
         if details.get("phase") == "made":
-            return entry.wall_us, details.get("key_store")
+            return entry.wall_us, details.get("key_store"), details.get("contents")
     return None
 
 
@@ -117,6 +128,8 @@ def box_state(web):
         key_store=key_store_fingerprint(web) or "",
         key_backup_of=(backup[1] or "") if backup else "",
         key_backup_date=web.local_time().local(backup[0]).date().isoformat() if backup else "",
+        key_store_contents=key_store_contents(web),
+        key_backup_contents=backup[2] if backup else None,
     )
 
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from firmware.cli import main
-from firmware.keybackup import BACKUP_FORMAT, key_store_fingerprint
+from firmware.keybackup import BACKUP_FORMAT, key_store_contents, key_store_fingerprint
 from firmware.keypin import PIN_FILE
 from firmware.signing import PUBLIC_FILE as SIGNING_PUBLIC
 from firmware.signing import fingerprint
@@ -66,7 +66,10 @@ def test_a_backup_says_which_box_and_when_and_puts_the_key_store_back(box, tmp_p
     assert doc["made_at"].endswith("Z") and doc["host"]
     assert doc["key_store"] == key_store_fingerprint(KeyStore(str(path)).public_key())
     assert oct(out.stat().st_mode & 0o777) == "0o600"
-    assert key_backups(path) == [("ivan", {"phase": "made", "key_store": doc["key_store"], "via": "cli"})]
+    contents = key_store_contents(original)  # what the checklist tells a change since from
+    assert contents["slots"] == KeyStore(str(path)).slots() and len(contents["digest"]) == 32
+    made = {"phase": "made", "key_store": doc["key_store"], "contents": contents, "via": "cli"}
+    assert key_backups(path) == [("ivan", made)]
 
     os.unlink(path / "keys" / "keystore.json")
     capsys.readouterr()

@@ -740,3 +740,44 @@ def test_the_staff_notice_says_the_lines_each_supervisor_may_open(good):
     blocks = notice_blocks(staff_notice(box.web))
     assert any("sam (lines 1 and 2), sue (line 3)" in str(block) for block in blocks)
     assert (lines_words(()), lines_words((4, 1, 2))) == ("no line yet", "lines 1, 2 and 4")
+
+
+def test_a_key_store_changed_since_its_backup_is_amber_until_a_new_one_is_made(box, people):
+    """A key slot added or removed, or a new recovery key, changes the key store but not its
+    fingerprint: a backup made before would put it back without that, yet 18 stayed green."""
+    audrey, ivan, alice = people["audrey"], people["ivan"], people["alice"]
+    assert back_up_key_store(box, ivan).status_code == 200
+    assert statuses(audrey)[18][0] == "green"
+    keystore = box.services.keystore
+    with keystore.unlock("alice", box.PASSWORDS["alice"]) as key:
+        keystore.add_slot("ivan", box.PASSWORDS["ivan"], key)
+    status, reason = statuses(audrey)[18]
+    assert status == "amber" and reason == (
+        "the key store changed since its last backup, made on Mon 2 Mar 2026 (a key slot added for "
+        "ivan): that backup would put it back as it was; an installer downloads a new one in "
+        "Settings (Key store backup) and keeps it with the recovery key"
+    )
+    page = ivan.get("/settings").get_data(as_text=True)
+    assert 'id="backup-behind"' in page and "(a key slot added for ivan)" in page
+    assert back_up_key_store(box, ivan).status_code == 200
+    assert statuses(audrey)[18][0] == "green"
+    keystore.remove_slot("ivan")
+    keystore.unlock_recovery(box.recovery_key).forget()
+    assert box.post(alice, "/settings/recovery-key", token_from="/settings").status_code == 302
+    status, reason = statuses(audrey)[18]
+    assert status == "amber" and "(the key slot of ivan removed; a new recovery key made)" in reason
+
+
+def test_a_backup_audited_without_its_contents_is_judged_by_its_fingerprint(box, people):
+    """Entries written before backups recorded what they hold: current while the key store's
+    fingerprint is the same, as before."""
+    from firmware import keybackup
+
+    current = keybackup.key_store_fingerprint(box.services.keystore.public_key())
+    details = {"phase": "made", "key_store": current, "via": "cli"}
+    box.services.audit.append("ivan", "key_backup", None, details, box.clock())
+    assert statuses(people["audrey"])[18] == (
+        "green",
+        "the key store was backed up on Mon 2 Mar 2026, since it last changed",
+    )
+    assert 'id="last-backup"' in people["ivan"].get("/settings").get_data(as_text=True)

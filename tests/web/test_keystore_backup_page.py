@@ -37,6 +37,8 @@ def test_an_installer_downloads_the_key_store_audited_and_it_restores(box, peopl
     entry = box.services.audit.entries(limit=1)[0]
     assert (entry.actor, entry.action) == ("ivan", "key_backup")
     assert entry.details["phase"] == "made" and entry.details["key_store"] == current
+    raw, _ = box.services.keystore.copy_bytes()
+    assert entry.details["contents"] == keybackup.key_store_contents(raw)
     assert "address" in entry.details
 
     page = ivan.get("/settings").get_data(as_text=True)

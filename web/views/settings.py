@@ -11,10 +11,12 @@ to keep with the recovery key.
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from firmware import keybackup
+from firmware.compliance import key_store_changes
 from firmware.errors import KeyStoreError, TamperError
 
 from .. import intent, sitechange
 from ..documents import (
+    key_store_contents,
     key_store_fingerprint,
     last_key_backup,
     private_but_recording,
@@ -30,6 +32,7 @@ bp = Blueprint("settings", __name__)
 def _context(**extra):
     web = lk()
     undecided = undecided_lines(web)
+    backup = last_key_backup(web)
     values = (
         request.form
         if request.method == "POST" and request.endpoint == "settings.save"
@@ -44,7 +47,9 @@ def _context(**extra):
         still_recording=private_but_recording(web),
         undecided=undecided,
         key_store=key_store_fingerprint(web),
-        last_backup=last_key_backup(web),
+        last_backup=backup,
+        # What changed in the key store since that backup (a key slot, the recovery key ...).
+        backup_behind=key_store_changes(backup[2], key_store_contents(web)) if backup else [],
         **extra,
     )
 
@@ -110,7 +115,9 @@ def keystore_backup():
             **_context(),
         )
     # Audited before the copy leaves the box: a copy the trail does not show is never given.
-    audit("key_backup", None, phase="made", key_store=doc["key_store"])
+    # With what it holds: the checklist tells from it whether the key store changed since.
+    contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
+    audit("key_backup", None, phase="made", key_store=doc["key_store"], contents=contents)
     return Response(
         data,
         mimetype="application/json",
