@@ -334,7 +334,7 @@ def release_bundle():
                         "release again. Nothing was released."
                     )
                 if errors:
-                    _refused(errors["release"])
+                    _refused(errors["release"], search_details(search, calls, earlier))
                 return _form_again(values, errors, calls, key, withheld, typed, earlier, (letter, digest))
             # The job reads the copies given before again, and releases only this very letter.
             work = _work(dict(form, letter_sha256=digest), key, store, request_id, kept, facts, wall_us)
@@ -342,15 +342,20 @@ def release_bundle():
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
-        _refused(errors["release"])
+        # Shown again with the person's calls and the copies given before, when the search was
+        # made: that look is in the refusal's entry, as a search's (one entry, not two).
+        _refused(
+            errors["release"], search_details(search, calls, earlier or []) if calls is not None else None
+        )
         return _form_again(values, errors, calls, key, withheld, typed, earlier)
     return redirect(url_for("sar.bundle", token=job.token))
 
 
-def _refused(why):
+def _refused(why, shown=None):
     """The release form refused, nothing released: logged and audited (``disclosure_refused``,
-    from the address it was sent from), as ``linekeeper sar``'s refusals are."""
-    refusal_audited(lambda action, details: audit(action, None, **details), g.user.name, why)
+    from the address it was sent from), as ``linekeeper sar``'s refusals are; with ``shown``
+    (:func:`firmware.sar.search_details`) when the form shows the person's calls again."""
+    refusal_audited(lambda action, details: audit(action, None, **details), g.user.name, why, shown)
 
 
 def _again(form):
