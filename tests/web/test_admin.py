@@ -501,10 +501,45 @@ def test_dashboard_shows_numbers_only_to_supervisors_of_that_line(box, people):
         {"id": 7, "direction": "in", "number": "07700900123", "name": "J SMITH", "absence": None},
     )
     assert "07700900123" in people["sam"].get("/").get_data(as_text=True)
-    for who in ("sue", "ivan", "audrey"):
+    for who in ("ivan", "audrey"):
         page = people[who].get("/").get_data(as_text=True)
         assert "07700900123" not in page and 'data-state="connected"' in page, who
         assert "07700900123" not in people[who].get("/api/status").get_data(as_text=True)
+
+
+def test_a_supervisor_sees_only_the_lines_granted_to_them(box, people):
+    """sue supervises line 3 only: line 1's row (its state, its faults, a call in progress
+    and which way it goes) is none of hers, on the page, in /api/status or in the stream,
+    as its alarms are not (web.security.alarm_lines)."""
+    import threading
+
+    call = {
+        "id": 7,
+        "direction": "in",
+        "number": "07700900123",
+        "name": "J SMITH",
+        "absence": None,
+        "policy_decision": "skip",
+        "policy_reason": "number 07700900123 (union rep)",
+    }
+    box.status.set(1, "connected", call)
+    sue = people["sue"]
+    page = sue.get("/").get_data(as_text=True)
+    assert 'id="line-3"' in page and 'id="line-1"' not in page and 'id="line-2"' not in page
+    assert "Inbound" not in page and "number rule" not in page and 'data-state="connected"' not in page
+    status = sue.get("/api/status").get_json()
+    assert [x["line"] for x in status["lines"]] == [3] and "version" not in status
+    # Line 1's news is no message to her: a message each time it changed told when it did.
+    timer = threading.Timer(0.1, box.status.set, (1, "idle"))
+    timer.start()
+    body = sue.get("/api/events").get_data(as_text=True)
+    timer.join()
+    events = [json.loads(x[6:]) for x in body.splitlines() if x.startswith("data: ")]
+    assert len(events) == 1 and [x["line"] for x in events[0]["lines"]] == [3]
+    # Installers and auditors keep every line, staff their own (My line).
+    for who in ("ivan", "audrey", "sam"):
+        lines = [x["line"] for x in people[who].get("/api/status").get_json()["lines"]]
+        assert lines == ([1, 2] if who == "sam" else [1, 2, 3, 4]), who
     health = people["ivan"].get("/").get_data(as_text=True)
     assert 'id="disk-free"' in health and "1.0 GB of 4.0 GB" in health
 

@@ -68,6 +68,7 @@ def events():
 
     def stream():
         version = None
+        sent = None  # the lines and alarms of the last message
         deadline = time.monotonic() + timeout_s
         yield "retry: 2000\n\n"
         while True:
@@ -75,7 +76,13 @@ def events():
             snap_version = (status.snapshot()["version"], _alarm_signature(alarms))
             if snap_version != version:
                 version = snap_version
-                yield "data: %s\n\n" % json.dumps(dict(visible_snapshot(user), alarms=version[1]))
+                snap = dict(visible_snapshot(user), alarms=version[1])
+                # A change only on a line the user does not see is no message (one told
+                # them when that line's calls began and ended).
+                news = (snap["lines"], snap["alarms"], snap.get("clock_synced"), snap.get("recorder"))
+                if news != sent:
+                    sent = news
+                    yield "data: %s\n\n" % json.dumps(snap)
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0 or web.stopping.is_set():
                 return

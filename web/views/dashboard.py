@@ -30,11 +30,25 @@ from .rights import attention
 bp = Blueprint("dashboard", __name__)
 
 
+def status_lines(user):
+    """The lines whose live state ``user`` sees (the dashboard's rows, ``/api/status``,
+    the live stream): those whose alarms they see (:func:`web.security.alarm_lines`:
+    every line for an installer or auditor, a supervisor's granted lines), and a staff
+    member's own lines (My line). A line not among them is not there at all: its state
+    says when a call on it begins and ends, and its call which way it goes."""
+    lines = set(alarm_lines(user))
+    if user.has("staff"):
+        lines.update(user.lines)
+    return lines
+
+
 def visible_snapshot(user):
-    """The status snapshot, with call details only on lines the user may search.
+    """The status snapshot of :func:`status_lines`, with call details only on lines the
+    user may search.
 
     Installers and auditors see states (needed to commission lines), not who
-    is calling; supervisors see the numbers on their granted lines. Each line
+    is calling; supervisors see the numbers on their granted lines, and no other
+    line. The snapshot's ``version`` is left out: it counts every line's changes. Each line
     also carries ``recording`` (``{"state": "recording" | "paused" | "off" |
     "none", "text"}``, whether its call is being recorded now and why not)
     and ``text`` (state, since, faults and call in words, in the box's
@@ -53,8 +67,11 @@ def visible_snapshot(user):
     site = lk().site.settings()
     private = private_lines(lk())
     undecided = set(undecided_lines(lk()))
+    shown = status_lines(user)
     lines = []
     for entry in snap["lines"]:
+        if entry["line"] not in shown:
+            continue
         entry = dict(entry)
         call = entry.get("call")
         if call is not None and entry["line"] not in granted:
@@ -81,6 +98,7 @@ def visible_snapshot(user):
         lines.append(entry)
     now_us = iso_to_us(snap.get("now"))
     now_text = lk().local_time().when(now_us) if now_us else ""
+    snap = {k: v for k, v in snap.items() if k != "version"}
     return dict(snap, lines=lines, now_text=now_text)
 
 
