@@ -65,9 +65,12 @@ def _setup(tmp_path):
     return fake, log, stick
 
 
-def _start(tmp_path, fake, stick):
+def _start(tmp_path, fake, stick, by_hand=False):
+    """The updater watching ``stick`` once, or (``by_hand``) run on its bundle as a person
+    runs it, without --status-dir."""
     env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
-    args = [sys.executable, "-m", "firmware.cli", "update", "--watch", str(stick), "--once",
+    what = [str(stick / "linekeeper-2.0.0.raucb")] if by_hand else ["--watch", str(stick), "--once"]
+    args = [sys.executable, "-m", "firmware.cli", "update", *what,
             "--data-dir", str(tmp_path / "data"), "--update-dir", str(tmp_path / "update"),
             "--slots-dir", str(tmp_path / "slots"), "--current-link", str(tmp_path / "current"),
             "--restart-cmd", "true"]  # fmt: skip
@@ -122,12 +125,7 @@ def test_an_update_run_by_hand_without_status_dir_shows_on_the_installer_s_page(
     fake, log, stick = _setup(tmp_path)
     page = UpdateInbox(str(tmp_path / "data"))
     os.makedirs(page.dir)  # made at boot by linekeeper.tmpfiles
-    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
-    args = [sys.executable, "-m", "firmware.cli", "update", str(stick / "linekeeper-2.0.0.raucb"),
-            "--data-dir", str(tmp_path / "data"), "--update-dir", str(tmp_path / "update"),
-            "--slots-dir", str(tmp_path / "slots"), "--current-link", str(tmp_path / "current"),
-            "--restart-cmd", "true"]  # fmt: skip
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _start(tmp_path, fake, stick, by_hand=True)
     try:
         _wait_for_step(tmp_path, "wait_idle", proc)
         assert page.running()
@@ -146,12 +144,7 @@ def test_an_update_run_by_hand_without_an_inbox_keeps_its_status_in_the_update_d
     """A data directory without the page's inbox (not made by linekeeper.tmpfiles): the
     updater makes none (as root, it would be root's, and the web UI could not write it)."""
     fake, log, stick = _setup(tmp_path)
-    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]))
-    args = [sys.executable, "-m", "firmware.cli", "update", str(stick / "linekeeper-2.0.0.raucb"),
-            "--data-dir", str(tmp_path / "data"), "--update-dir", str(tmp_path / "update"),
-            "--slots-dir", str(tmp_path / "slots"), "--current-link", str(tmp_path / "current"),
-            "--restart-cmd", "true"]  # fmt: skip
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _start(tmp_path, fake, stick, by_hand=True)
     try:
         _wait_for_step(tmp_path, "wait_idle", proc)
         assert not (tmp_path / "data" / "update-inbox").exists()
