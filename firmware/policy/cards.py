@@ -16,7 +16,8 @@ card may begin at the earliest (a key slipped may be its first), so the number
 keeps its digits (docs/pci.md). There,
 13 digits or more keyed on past that length are masked whatever their Luhn
 check: no number has them, and a card keyed with a digit wrong is still almost
-the card.
+the card. Where the number's start says nothing of its length, a run of more
+digits than any number has (:data:`NUMBER_MAX`) is masked from its first digit.
 
 Digits keyed inside a pause (a card number, a CVV) are never decoded at all
 (:mod:`firmware.policy.pause`), so nothing here needs to find them.
@@ -39,6 +40,8 @@ import re
 import unicodedata
 
 PAN_MIN, PAN_MAX = 13, 19
+# No number has more digits than this (E.164, its international prefix aside).
+NUMBER_MAX = 15
 ISSUER_FIRST = "23456"
 MASK = "X"
 # A run of digits, its groups apart by one space, not inside a word of lower-case
@@ -175,7 +178,8 @@ def dialled_card_start(number, whole=0):
     most ``PAN_MAX - 1`` digits back from the window's start in the same run of digits.
 
     With no such window at all, a run of 13 digits or more keyed on past ``whole`` (when
-    the number's start tells it) is masked all the same, from ``whole``
+    the number's start tells it) is masked all the same, from ``whole``, and where the
+    start says nothing a run of more than :data:`NUMBER_MAX` digits, from its first
     (:func:`_keyed_on_start`): a card number keyed with a digit wrong fails the Luhn
     check, and is still almost the card (docs/pci.md).
     """
@@ -195,13 +199,21 @@ def _keyed_on_start(number, whole):
     No number has that many digits past its shortest length (an international one 8 at
     most), so they are keys: a card number that fails the Luhn check (a digit slipped
     is still almost the card), or anything else the doubt goes to. Which of them is its
-    first cannot be told without the check: the mask runs from ``whole`` on. Where the
-    number's start says nothing (``whole`` 0: a short code, ``*67`` before a number, a
-    North American number without its 1) its digits cannot be told from keys, and they
-    stay: only a run that passes the check is a card there."""
-    if not whole:
-        return None
+    first cannot be told without the check: the mask runs from ``whole`` on.
+
+    Where the number's start says nothing (``whole`` 0: a short code, ``*67`` before a
+    number, a North American number without its 1) its digits cannot be told from keys
+    by their place, only by their count: a run of more than :data:`NUMBER_MAX` digits is
+    longer than any number, so keys were keyed on (or it is no number at all), and a
+    card keyed with a digit wrong may begin at any of its digits (one keyed with no
+    number, at its first): the mask runs from the run's first digit, the number's too.
+    A shorter run stays (a number and a few menu keys, or a card that fails the check
+    keyed on after a short code: the trade, docs/pci.md)."""
     for run in re.finditer(r"[0-9]+", number):
+        if not whole:
+            if run.end() - run.start() > NUMBER_MAX:
+                return run.start()
+            continue
         start = max(whole, run.start())
         if run.end() - start >= PAN_MIN:
             return start

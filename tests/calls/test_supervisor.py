@@ -524,6 +524,21 @@ def test_a_card_keyed_on_with_a_digit_wrong_is_masked_all_the_same(length):
     assert not any(card[:12] in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
 
 
+@pytest.mark.parametrize("length", sorted(SLIPPED_CARDS))
+def test_a_card_keyed_on_with_a_digit_wrong_after_a_short_code_is_masked(length):
+    """A short code's start says nothing of its length, so a card keyed on after it with a
+    digit wrong (no run passes the Luhn check) was kept whole in the number. At 16 digits
+    (more than any number has) the run is masked from its first digit; the rest withheld."""
+    card = SLIPPED_CARDS[length]
+    rig, call = keyed_after_dialling("150", card, code="")
+    stored = cards.scrub(call.number)
+    # Masked from the run's first digit (or, found by a Luhn-valid run, its first 2-6).
+    assert stored == call.number and len(stored) >= 16 and set(stored[3:]) == {"X"}, stored
+    assert all(k in ("X", d) for k, d in zip(stored[:3], "150", strict=True)), stored
+    assert call.digits_withheld == (len(card) > 13)  # what was keyed after the 16th digit
+    assert not any(card[:12] in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
+
+
 @pytest.mark.parametrize("dialled", ["01632960999", "00333982597919074"])
 def test_a_number_dialled_withholds_nothing(dialled):
     """Neither a UK number nor the longest international one (00 and 15 digits) has 13

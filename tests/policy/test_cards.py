@@ -184,3 +184,22 @@ def test_the_live_view_masks_as_the_number_is_stored(number, whole, shown):
 def test_thirteen_digits_keyed_on_past_the_number_are_masked_whatever_their_luhn_check(number, whole, masked):
     assert not cards.has_card(number[whole:])
     assert cards.mask_dialled(number, whole) == masked
+
+
+@pytest.mark.parametrize(
+    "number, masked",
+    [
+        # A card keyed with a digit wrong after a number whose start says nothing of its
+        # length (a short code), or with no number: more digits than any number has (15),
+        # so keys, and any of them may be the card's first.
+        ("150" + "4222222223222", "X" * 16),
+        ("999" + "5928580788855064", "X" * 19),
+        ("5928580788855064", "X" * 16),
+        # No more digits than a number has: a number and menu keys, kept as before.
+        ("2125550123" + "1234", "2125550123" + "1234"),
+        ("312555019911111", "312555019911111"),
+    ],
+)
+def test_more_digits_than_any_number_has_are_masked_where_the_start_says_nothing(number, masked):
+    assert not cards.has_card(number)
+    assert cards.mask_dialled(number) == masked
