@@ -553,17 +553,24 @@ def shortest_number(number, country):
     with four-digit local numbers (:data:`UK_SHORT_AREAS`) and under 0800 (0800 and
     six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
     withheld, given) before any of these.
-    US: 1 and 10, 011 and 7.
+    US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either.
+    An international number to a country whose plan the box knows is as long as it
+    says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without
+    its 0.
     """
     if country == "us":
+        for prefix in ("*67", "*82"):
+            if number.startswith(prefix):
+                rest = shortest_number(number[len(prefix) :], country)
+                return len(prefix) + rest if rest else 0
         if number.startswith("011"):
-            return 10
+            return 3 + _abroad(number[3:])[0]
         return 11 if number.startswith("1") else 0
     for prefix in ("141", "1470"):
         if number.startswith(prefix + "0"):
             return len(prefix) + shortest_number(number[len(prefix) :], country)
     if number.startswith("00"):
-        return 9
+        return 2 + _abroad(number[2:])[0]
     if number.startswith("08001111"):
         return 8
     if number.startswith(("0800",) + UK_SHORT_AREAS):
@@ -573,14 +580,34 @@ def shortest_number(number, country):
     return 11 if number[:1] == "0" and number[1:2] in tuple("1235789") else 0
 
 
+def _abroad(digits):
+    """``(shortest, longest)``: how many digits an international number has after its
+    prefix, ``digits`` being those dialled after it so far.
+
+    A North American number (country code 1) has ten after its country code, a UK one
+    (44) the UK number without its 0 (:func:`shortest_number`: 9 or 10, 7 for 0800
+    1111), so the number's optional last digits are known to be none (or the UK's
+    one): a card keyed on after it is masked from its end, never inside it. Any other
+    country's number has 7 to 15 digits (E.164): a card keyed on after one is masked
+    from its seventh, whatever of the number follows (docs/pci.md)."""
+    if digits.startswith("1"):
+        return 11, 11
+    if digits.startswith("44") and digits[2:3] != "0":  # 44 0 ...: no UK number, as it is dialled
+        home = shortest_number("0" + digits[2:], "uk")
+        if home:
+            return 2 + home - 1, 2 + 10
+    return 7, 15
+
+
 def _longest_number(number, country):
     """How many digits the longest number dialled as ``number`` begins can have: an
-    international one is its prefix and 15 digits (E.164), a UK national one 11
-    (0 and 10), a North American one 11 (1 and 10)."""
+    international one is its prefix and 15 digits (E.164; fewer to a country whose plan
+    the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
+    one 11 (1 and 10)."""
     if country == "us":
-        return 3 + 15 if number.startswith("011") else 11
+        return 3 + _abroad(number[3:])[1] if number.startswith("011") else 11
     if number.startswith("00"):
-        return 2 + 15
+        return 2 + _abroad(number[2:])[1]
     return 11
 
 

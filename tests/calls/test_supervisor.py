@@ -30,7 +30,7 @@ from firmware.bus import (
     ToneDetected,
 )
 from firmware.calls.status import LineStatus
-from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig
+from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig, shortest_number
 from firmware.clock import RealClock, SimClock
 from firmware.dsp.events import (
     AlertTone,
@@ -537,6 +537,58 @@ def test_a_card_keyed_on_with_a_digit_wrong_after_a_short_code_is_masked(length)
     assert all(k in ("X", d) for k, d in zip(stored[:3], "150", strict=True)), stored
     assert call.digits_withheld == (len(card) > 13)  # what was keyed after the 16th digit
     assert not any(card[:12] in (e.call.number or "") for e in rig.log if hasattr(e, "call"))
+
+
+@pytest.mark.parametrize(
+    "dialled",
+    [
+        "00442079460123",  # 00, 44 and a London number without its 0
+        "0044169773456",  # 0 and 9 at home: 00, 44 and 9 digits (one more may follow)
+        "0012125550123",  # 00, 1 and ten digits
+    ],
+)
+@pytest.mark.parametrize("length", sorted(CARDS_BY_LENGTH))
+def test_an_international_number_of_a_known_length_keeps_its_digits_before_a_card(dialled, length):
+    """An international number's country code may say how long it is: the review found
+    the digits of 00 44 and 00 1 numbers past 00 and 7 masked with the card keyed on
+    after them. Not one digit of the card is kept, and the number keeps all of its own."""
+    _rig, call = keyed_after_dialling(dialled, CARDS_BY_LENGTH[length])
+    stored = cards.scrub(call.number)
+    assert stored == call.number == dialled + "X" * (len(stored) - len(dialled)), stored
+    assert call.digits_withheld
+
+
+@pytest.mark.parametrize(
+    "number, country, shortest",
+    [
+        ("00442079460123", "uk", 14),
+        ("00448001111", "uk", 11),  # 0800 1111 from abroad
+        ("0012125550123", "uk", 13),
+        ("00333982597919074", "uk", 9),  # a plan the box does not know: 00 and 7
+        ("004402079460123", "uk", 9),  # 44 0 ...: no UK number, as dialled
+        ("01144207946012", "us", 15),
+        ("*6712125550123", "us", 14),  # the caller's number withheld first
+        ("*672125550123", "us", 0),  # ... before a number whose start says nothing
+    ],
+)
+def test_how_long_a_number_is_at_least(number, country, shortest):
+    assert shortest_number(number, country) == shortest
+
+
+@pytest.mark.parametrize(
+    "number, keys",
+    [
+        ("00442079460123", "12345678"),
+        ("0012125550123", "9876543210"),
+        ("*6712125550123", "123"),
+    ],
+)
+def test_menu_keys_after_an_international_number_of_a_known_length_leave_it_whole(number, keys):
+    """Keys keyed on after 00 44 or 00 1 and a whole number (a voice menu answering before
+    the box noticed): the review found the number's digits past 00 and 7 masked with them."""
+    country = "us" if number.startswith("*") else "uk"
+    dialled = number + keys
+    assert cards.mask_dialled(dialled, shortest_number(dialled, country)).startswith(number)
 
 
 @pytest.mark.parametrize("dialled", ["01632960999", "00333982597919074"])
