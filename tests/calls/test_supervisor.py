@@ -479,7 +479,7 @@ def test_the_number_dialled_keeps_its_digits_before_a_card(dialled):
 
 def test_a_luhn_valid_run_from_inside_the_number_leaves_the_number_its_digits():
     """Keys that are no card's after a whole number, one Luhn-valid run across the number's
-    end ("6329609997070707"): the review found the number stored as 01XXX.... The number
+    end ("63296099970707"): the review found the number stored as 01XXX.... The number
     keeps the digits of its shortest length; what is keyed past it is masked (the doubt
     goes to the card), and withheld after."""
     _rig, call = keyed_after_dialling("01632960999", "707070707070")

@@ -137,7 +137,8 @@ def test_a_luhn_valid_run_within_the_number_dialled_is_not_a_card():
         ("01632960999" + "4111111111111111", 11, 11),
         # Recognised by a run from the card's second digit (15 of its 16 keyed): from its first.
         ("01632960999" + "592858078885406", 11, 11),
-        # A number cut short (01 alone): its shortest length is kept, the rest is masked.
+        # A number cut short (01 alone): its shortest length is kept, the rest is masked
+        # (its digits are those of a whole number and keys after it: docs/pci.md).
         ("01" + "4291417778108", 11, 11),
         # A run from inside the number and keys after it that are no card's: the number
         # keeps its digits, the keys past its shortest length go (the review found 01XXX...).
