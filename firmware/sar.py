@@ -320,18 +320,16 @@ def search_details(search, calls, earlier):
     return details
 
 
-def refusal_audited(append, actor, why, shown=None):
+def refusal_audited(append, actor, why):
     """A release (or its letter's preview) refused, nothing released: logged, and audited as
     ``disclosure_refused`` with why (``{"refused": why}``) through ``append(action, details)``,
     on the web form, in its bundle's job and by ``linekeeper sar`` alike. A trail that refuses
     the entry is logged too; the refusal stands (it is shown or printed), whatever the trail.
-
-    ``shown``: the :func:`search_details` of the person's calls the refusal shows again (the
-    web form, shown again with them), in the same entry: that look is audited as a search's
-    is, one entry for the request."""
+    A web form shown again with the person's calls is a look at them too, audited apart as a
+    search's is (``disclosure_search``, :func:`search_details`)."""
     log.warning("subject access release by %s refused: %s", actor, why)
     try:
-        append("disclosure_refused", dict(shown or {}, refused=why))
+        append("disclosure_refused", {"refused": why})
     except Exception as exc:  # the trail's card full, or the trail damaged: said, not hidden
         log.error("subject access release by %s refused, and not audited (%s): %s", actor, exc, why)
 

@@ -618,35 +618,43 @@ def test_each_search_for_a_person_s_calls_is_audited_once(box, people):
     assert len(searches()) == 2
 
 
-def test_a_refused_release_shown_again_with_the_calls_audits_that_look_once(box, people):
-    """A release refused shows the form again with the person's calls and the copies given
-    before, as a search does: audited only as ``disclosure_refused`` (what was said), so the
-    trail lost that look. The refusal's one entry carries what a search's would (the number,
-    the days, how many calls, the copies shown); a refusal before any search has no such
-    details, and neither writes a ``disclosure_search`` too."""
+def test_a_form_shown_again_with_the_calls_is_audited_as_a_search(box, people, monkeypatch):
+    """A release refused, or a letter previewed, shows the form again with the person's calls
+    and the copies given before, as a search does: audited only as ``disclosure_refused`` (or
+    ``disclosure_preview``), so the trail's searches lacked that look. Each such showing is a
+    ``disclosure_search`` too (the number, the days, how many calls, the copies shown), beside
+    the refusal's entry (what was said) or the preview's; a refusal before any search shows no
+    calls and writes no search."""
     box.recordings.store = box.store
+    box.add_recordings([1])
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
     sam = people["sam"]
     first = _log_release(box, "sam", "Mrs Jones", "1")
 
     def entries(action):
         return box.services.audit.entries(action=action, newest_first=False)
 
+    def details(entry):
+        return {k: v for k, v in entry.details.items() if k != "address"}
+
+    looked = {"number": RELEASE["number"], "found": 1, "copies": [first]}
     resp = box.post(sam, "/sar", dict(RELEASE, requester="", only="1x"), token_from="/sar")
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and 'id="sar-calls"' in page and 'id="sar-earlier-%d"' % first in page
     [refused] = entries("disclosure_refused")
-    assert {k: v for k, v in refused.details.items() if k != "address"} == {
-        "refused": "Only these calls: give call numbers (as in the list), separated by commas",
-        "number": RELEASE["number"],
-        "found": 1,
-        "copies": [first],
+    assert details(refused) == {
+        "refused": "Only these calls: give call numbers (as in the list), separated by commas"
     }
-    assert entries("disclosure_search") == []
+    [search] = entries("disclosure_search")
+    assert search.actor == "sam" and search.details["address"] and details(search) == looked
+    # A preview shows the calls again with the letter: both looks are on the trail.
+    box.post(sam, "/sar", dict(RELEASE, preview="1", shown_earlier=str(first)), token_from="/sar")
+    assert len(entries("disclosure_preview")) == 1 and details(entries("disclosure_search")[-1]) == looked
+    assert len(entries("disclosure_search")) == 2
     resp = box.post(sam, "/sar", dict(RELEASE, to="2026-03-02"), token_from="/sar")  # no search made
     assert resp.status_code == 400 and 'id="sar-calls"' not in resp.get_data(as_text=True)
-    refused = entries("disclosure_refused")[-1].details
-    assert refused["refused"].startswith("give the first day") and "found" not in refused
-    assert entries("disclosure_search") == []
+    assert entries("disclosure_refused")[-1].details["refused"].startswith("give the first day")
+    assert len(entries("disclosure_search")) == 2
 
 
 def test_a_release_the_form_or_its_job_refuses_is_logged_and_audited(box, people, monkeypatch, caplog):

@@ -256,7 +256,7 @@ def release_bundle():
         errors["release"] = "Your session holds no unlocked recording key: log out and in again, then retry."
     elif store is None:
         errors["release"] = "This box keeps no recordings to release."
-    calls = earlier = None
+    calls = earlier = search = None
     withheld, typed = {}, _typed_reasons(request.form)
     if not errors:
         try:
@@ -334,28 +334,25 @@ def release_bundle():
                         "release again. Nothing was released."
                     )
                 if errors:
-                    _refused(errors["release"], search_details(search, calls, earlier))
-                return _form_again(values, errors, calls, key, withheld, typed, earlier, (letter, digest))
+                    _refused(errors["release"])
+                return _form_again(
+                    values, errors, calls, key, withheld, typed, earlier, (letter, digest), search
+                )
             # The job reads the copies given before again, and releases only this very letter.
             work = _work(dict(form, letter_sha256=digest), key, store, request_id, kept, facts, wall_us)
             job = lk().sar_jobs.start(g.user.name, work, again=_again(request.form))
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
-        # Shown again with the person's calls and the copies given before, when the search was
-        # made: that look is in the refusal's entry, as a search's (one entry, not two).
-        _refused(
-            errors["release"], search_details(search, calls, earlier or []) if calls is not None else None
-        )
-        return _form_again(values, errors, calls, key, withheld, typed, earlier)
+        _refused(errors["release"])
+        return _form_again(values, errors, calls, key, withheld, typed, earlier, search=search)
     return redirect(url_for("sar.bundle", token=job.token))
 
 
-def _refused(why, shown=None):
+def _refused(why):
     """The release form refused, nothing released: logged and audited (``disclosure_refused``,
-    from the address it was sent from), as ``linekeeper sar``'s refusals are; with ``shown``
-    (:func:`firmware.sar.search_details`) when the form shows the person's calls again."""
-    refusal_audited(lambda action, details: audit(action, None, **details), g.user.name, why, shown)
+    from the address it was sent from), as ``linekeeper sar``'s refusals are."""
+    refusal_audited(lambda action, details: audit(action, None, **details), g.user.name, why)
 
 
 def _again(form):
@@ -370,9 +367,15 @@ def _again(form):
     return fields
 
 
-def _form_again(values, errors, calls, key, withheld, typed, earlier, letter=(None, "")):
+def _form_again(values, errors, calls, key, withheld, typed, earlier, letter=(None, ""), search=None):
     """The release form again, as it was filled in: with what was refused (``errors``), and
-    the bundle's letter to read before it goes (``letter``: its text and digest, or None)."""
+    the bundle's letter to read before it goes (``letter``: its text and digest, or None).
+
+    Shown again with the person's calls (``calls``, found by ``search``) and the copies given
+    before, it is a look at them as the search page's is, refused or previewed: audited so
+    (``disclosure_search``), before it is shown, beside the refusal's or the preview's entry."""
+    if calls is not None:
+        audit("disclosure_search", None, **search_details(search, calls, earlier or []))
     page = dict(
         values=values,
         calls=calls,
