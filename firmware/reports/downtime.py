@@ -104,6 +104,9 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
     recorder's starts failing now, ``(since_us, reason, clock_set)``, or None."""
     gaps, first, last, failed = [], None, None, None
     run_set = True  # the last run's clock was set, by its start or since (clock_set)
+    # The last entry the running run wrote (its box_start, a minute into it with its first
+    # sign of life; a clock_set, at a later one): it was running then, by the clock as it was.
+    seen = None
     for wall_us, action, details in events:
         if action == "recorder_start_failed":
             # Audited by the start that worked, before its box_start: its gap's end.
@@ -119,7 +122,7 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
                 # is dated by the new clock from then on, as its last sign of life is; the
                 # time before it keeps its dates (which clock was right is not known).
                 if last is not None and last == (was, "running"):
-                    last = (started, "running")
+                    last, seen = (started, "running"), wall_us
                 continue
             for gap in gaps:
                 if gap[1] == was and not gap[5]:
@@ -135,7 +138,7 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
             if first is not None and first[0] == was:
                 first = (started, first[1])
             if last is not None and last == (was, "running"):
-                last = (started, "running")
+                last, seen = (started, "running"), wall_us
             run_set = True
             continue
         if action != "box_start":
@@ -147,7 +150,7 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
             continue
         first = _started(gaps, first, details, wall_us, failed, run_set)
         run_set = _clock_set(details)
-        last, failed = (iso_to_us(details.get("started")) or wall_us, "running"), None
+        last, failed, seen = (iso_to_us(details.get("started")) or wall_us, "running"), None, wall_us
     if last is not None and last[1] != "running":
         gaps += _split([last[0], None, last[1], None, run_set, True], failing)  # still down
     elif last is not None and alive_us is not None and (failing is not None or now_us - alive_us > STALE_US):
@@ -157,6 +160,12 @@ def _gaps(events, now_us, alive_us, cipher=None, failing=None):
     elif last is not None and failing is not None:
         # No sign of life to date it from: from the first failed start, why.
         gaps += _split([failing[0], None, "start_failed", failing[1], run_set, True], failing)
+    elif last is not None and alive_us is None and seen is not None and now_us - seen > STALE_US:
+        # No sign of life at all (the card refused it, or a cut left the file empty) and no
+        # note of failed starts: the run's last entry on record stands for its last sign; one
+        # older than a sign's is no longer running, however it ended (its box_start, with no
+        # stop after it, said "running" for ever).
+        gaps.append([max(seen, last[0]), None, "no_sign_of_life", None, run_set, True])
     elif last is None and (failing or failed) is not None:
         # No start on record (keys missing since the first boot): from the first failed
         # start, why; the start that audited the failures (``failed``) is in its first minute.
@@ -190,7 +199,9 @@ def downtime(audit_db, period, now_us, alive_us=None, cipher=None, failing=None)
 
     :param now_us: when the report is made (a gap still open ends there, or at the
         period's end)
-    :param alive_us: the running recorder's last sign of life, or None
+    :param alive_us: the running recorder's last sign of life, or None (none to read: the
+        last run's own last entry on record, its ``box_start`` or a ``clock_set``, stands
+        for it, and a run with none newer than :data:`STALE_US` is not running)
     :param cipher: the box's field cipher, which opens the failed starts' reasons
     :param failing: the note of the recorder's starts failing now
         (:func:`firmware.startfail.read`), or None

@@ -180,8 +180,9 @@ def test_a_period_before_the_first_start_says_so_rather_than_zero(tmp_path):
     assert report["running"]["before_first_start"]
     assert "first started after this period, on 2026-03-10 09:00:00" in render(report, "csv").decode()
     # A period that straddles it: not recording up to the start, recording since.
+    now = first + 10**12  # the recorder running then (its sign of life fresh)
     report = build_report(
-        calls_db, parse_period("2026-03-10", "2026-03-10", "UTC"), audit_db=audit_db, now_us=first + 10**12
+        calls_db, parse_period("2026-03-10", "2026-03-10", "UTC"), audit_db=audit_db, now_us=now, alive_us=now
     )
     assert not report["running"]["before_first_start"]
     assert _table(report) == [
@@ -235,8 +236,8 @@ def test_a_gap_dated_by_a_clock_not_set_is_at_least_its_length_in_every_form(tmp
     ]
     calls_db, audit_db = _box_audit(tmp_path, events)
     period = parse_period("2026-03-02", "2026-03-02", "UTC")
-    now = _utc_us(2026, 3, 2, 16)
-    report = build_report(calls_db, period, audit_db=audit_db, now_us=now)
+    now = _utc_us(2026, 3, 2, 16)  # the recorder running then (its sign of life fresh)
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=now, alive_us=now)
     approximate = "times approximate: the clock was not set"
     why = "power cut or crash (no clean stop; from its last sign of life); " + approximate
     assert _table(report)[1] == ["2026-03-02 09:10:00", "2026-03-02 09:10:30", "at least 0:00:30", why]
@@ -272,7 +273,7 @@ def test_a_gap_dated_by_a_clock_not_set_is_at_least_its_length_in_every_form(tmp
     fix = {"started": iso_ms(real), "was": iso_ms(saved), "correction_s": 6 * 3600.0}
     with open_audit(str(tmp_path)) as audit:
         audit.append("system", "clock_set", "box", fix, real + 2 * MIN_US)
-    report = build_report(calls_db, period, audit_db=audit_db, now_us=now)
+    report = build_report(calls_db, period, audit_db=audit_db, now_us=now, alive_us=now)
     assert [(d["from_us"], d["to_us"], d["approximate"]) for d in report["running"]["down"]] == [
         (None, _utc_us(2026, 3, 2, 8), False),
         (stop, real, False),
@@ -329,6 +330,36 @@ def test_a_recorder_gone_without_a_stop_is_not_running_from_its_last_sign(tmp_pa
         "in_period_us": 10 * MIN_US,
         "approximate": False,
     }
+
+
+def test_a_run_with_no_sign_of_life_and_no_failed_starts_is_not_running_for_ever(tmp_path):
+    """A run's box_start, with no stop after it, and no sign of life to read (the card refused
+    it, or a cut left the file empty) nor a note of failed starts: the report said the box was
+    recording however long ago that run crashed. Its box_start, written a minute into it with
+    its first sign, stands for that sign: running while that is under three minutes old, not
+    running from it after that; a clock_set the run wrote later (at a sign) is a later sign."""
+    start = _utc_us(2026, 3, 2, 8)
+    written = start + MIN_US
+    begun = (written, "box_start", {"after": "first_start", "down_from": None, "started": iso_ms(start)})
+    period = parse_period("2026-03-02", "2026-03-02")
+
+    def down(events, now_us):
+        os.makedirs(tmp_path / str(now_us) / str(len(events)))
+        calls_db, audit_db = _box_audit(tmp_path / str(now_us) / str(len(events)), events)
+        report = build_report(calls_db, period, audit_db=audit_db, now_us=now_us, alive_us=None)
+        return [(d["from_us"], d["to_us"], d["cause"]) for d in report["running"]["down"][1:]]
+
+    assert down([begun], written + 2 * MIN_US) == []  # a run a sign may yet come from
+    assert down([begun], written + 10 * MIN_US) == [(written, None, "no_sign_of_life")]
+    stepped = {
+        "started": iso_ms(start + 30_000_000),
+        "was": iso_ms(start),
+        "correction_s": 30.0,
+        "stepped": True,
+    }
+    later = [begun, (written + 5 * MIN_US, "clock_set", stepped)]
+    assert down(later, written + 7 * MIN_US) == []
+    assert down(later, written + 10 * MIN_US) == [(written + 5 * MIN_US, None, "no_sign_of_life")]
 
 
 def test_calls_before_setup_are_a_figure_of_their_own_not_excluded_by_a_rule(tmp_path, synth):
@@ -555,8 +586,10 @@ def test_a_crashed_run_whose_starts_fail_now_is_not_said_running(tmp_path, synth
     assert down(now) == [(alive, first_failure, "no_sign_of_life"), (first_failure, None, "start_failed")]
     os.unlink(os.path.join(crashed, "alive"))
     assert down(now) == [(first_failure, None, "start_failed")]
-    startfail.clear(str(run))  # no note: nothing says it is not running
-    assert down(now) == []
+    startfail.clear(str(run))
+    # Nor a note: its box_start, a minute into the run, is its last sign on record (said
+    # running for ever before; test_a_run_with_no_sign_of_life_and_no_failed_starts_...).
+    assert down(now) == [(_utc_us(2026, 3, 2, 9, 1), None, "no_sign_of_life")]
 
 
 def test_failed_starts_a_first_run_audited_before_it_crashed_are_kept(tmp_path, synth, monkeypatch):
