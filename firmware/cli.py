@@ -693,6 +693,7 @@ def _sar(args, begun):
             redactions=redactions,
             only=args.calls,
             withheld=withheld,
+            whose=args.whose,
         )
         earlier = _earlier_seen(
             args.data_dir,
@@ -770,6 +771,7 @@ def _sar(args, begun):
                     facts=facts,
                     withheld=withheld,
                     letter_sha256=args.letter_sha256,
+                    whose=args.whose,
                 )
         except BaseException as exc:
             if not spool.whole:
@@ -2084,6 +2086,13 @@ def build_parser():
         action="append",
         metavar="ID",
         help="release only this call (again for more): a withheld caller's calls, found by date",
+    )
+    p.add_argument(
+        "--whose",
+        metavar="TEXT",
+        help="with --call after a search by date alone (the calls found are any caller's): how you "
+        "know each call named is the requester's, or one the request covers; required then, "
+        "audited with the release, not in the bundle",
     )
     p.add_argument(
         "--password-file", required=True, help="file whose first line is the password of --user's key slot"

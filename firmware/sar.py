@@ -603,13 +603,27 @@ def _searched_number(entry):
 
 
 def check_release(
-    *, actor, requester, recipient, reason, calls, search, bundle_password, redactions, only, withheld=None
+    *,
+    actor,
+    requester,
+    recipient,
+    reason,
+    calls,
+    search,
+    bundle_password,
+    redactions,
+    only,
+    withheld=None,
+    whose=None,
 ):
     """What :func:`release` checks before it makes anything (quick: the web UI checks the
     form with it before it starts the bundle): ``(calls, search, request)``, the calls
     and search narrowed to ``only``, ``request`` the manifest's account of it.
     ``withheld``: ``{entry id: reason}``, the copies given before the letter leaves out;
     each needs its reason (whether each is among them, :func:`letter_copies`).
+    ``whose``: for calls named after a search by date alone, which can be any caller's, how
+    the supervisor knows each is the requester's (or one the request covers): required
+    then, and only then (a number searched says whose they are).
 
     :raises SarError: what is wrong, named (nothing was released)
     """
@@ -635,10 +649,17 @@ def check_release(
             "the bundle password needs at least %d characters (a few words): the bundle holds "
             "the calls' recordings" % MIN_BUNDLE_PASSWORD
         )
+    if whose is not None and search.get("number"):
+        raise SarError(
+            "whose the calls are is said only of calls found by date alone: the number searched "
+            "says it. Nothing was released"
+        )
     if only:
         missing = sorted(set(only) - {c["id"] for c in calls})
         if missing:
             raise SarError("call %d is not among the calls found: nothing was released" % missing[0])
+        if not search.get("number"):
+            _check_whose(whose)
         calls = [c for c in calls if c["id"] in set(only)]
         search = dict(search, calls=sorted(set(only)))
     elif not search.get("number"):
@@ -669,6 +690,22 @@ def check_release(
     return calls, search, request
 
 
+def _check_whose(whose):
+    """The supervisor's word on calls named after a search by date alone (any caller's):
+    given, with no card number in it.
+
+    :raises SarError: none given, or a card number in it (nothing was released)
+    """
+    if not whose or not whose.strip():
+        raise SarError(
+            "calls found by date alone can be any caller's: say how you know each call named is "
+            "the requester's, or one the request covers (whose calls they are, e.g. \"withheld "
+            'number; the times and line she gave"). Nothing was released'
+        )
+    if cards.has_typed_card(whose):
+        raise SarError("take the card number out of whose calls they are: the box keeps no card numbers")
+
+
 def release(
     data_dir,
     store,
@@ -693,6 +730,7 @@ def release(
     request_id=None,
     withheld=None,
     letter_sha256=None,
+    whose=None,
 ):
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
@@ -725,6 +763,9 @@ def release(
     web UI's form); the copies given before are read again here, and a letter that differs
     (another release logged meanwhile, or one audited as never made) is refused with
     :class:`LetterChanged` before anything is written or logged.
+    ``whose``: how the supervisor knows calls named after a search by date alone are the
+    requester's (:func:`check_release`), in the release's audit entry (not in the bundle:
+    it can name someone else).
     """
     spool = MemorySpool() if spool is None else spool
     withheld = dict(withheld or {})
@@ -740,6 +781,7 @@ def release(
             redactions=redactions,
             only=only,
             withheld=withheld,
+            whose=whose,
         )
         # Read before the bundle is made: its letter lists the copies of these calls given
         # before, less those withheld.
@@ -806,6 +848,7 @@ def release(
         redactions,
         spool,
         _withheld_list(withheld),
+        whose.strip() if whose else None,
     )
     try:
         spool.commit(entry_id)
@@ -850,7 +893,7 @@ def _withheld_list(withheld):
     return [{"disclosure": entry_id, "reason": why.strip()} for entry_id, why in sorted(withheld.items())]
 
 
-def _log(data_dir, audit, entry, redactions, spool, withheld=()):
+def _log(data_dir, audit, entry, redactions, spool, withheld=(), whose=None):
     """Write the release to the disclosure log and the audit trail; the log entry's id.
 
     The two agree whatever fails, or wherever a power cut comes: the entry is committed
@@ -886,6 +929,8 @@ def _log(data_dir, audit, entry, redactions, spool, withheld=()):
                     **({"request": entry["request_id"]} if entry["request_id"] is not None else {}),
                     # The copies given before its letter leaves out, and why (the crime exemption).
                     **({"withheld": list(withheld)} if withheld else {}),
+                    # Calls named after a search by date alone: how the supervisor knows whose.
+                    **({"whose": whose} if whose else {}),
                 },
                 entry["wall_us"],
             )

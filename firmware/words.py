@@ -357,6 +357,9 @@ DETAIL_LABELS = {
     "number": "Number searched",
     "from": "From",
     "found": "Calls found",
+    # A release of calls named after a search by date alone (disclosure): how the supervisor
+    # knows each is the requester's.
+    "whose": "Whose calls (how it is known)",
     "details": "The caller's details too",
     "notes_erased": "Notes erased",
 }

@@ -86,6 +86,10 @@ def make_box(root):
     return root, data
 
 
+# A release of calls named after a search by date alone says how the user knows whose they are.
+WHOSE = ("--whose", "withheld number; the times and line she gave")
+
+
 def sar(root, data, out, *extra, read=True):
     """``linekeeper sar`` with the test's requester, recipient and reason. A release is made
     as its letter's reader makes it (``read``): its letter read first (``--letter``), and
@@ -201,18 +205,36 @@ def test_encrypted_bundle_needs_its_password(sar_dir, tmp_path):
 
 def test_a_date_range_alone_releases_only_the_calls_named(sar_dir, tmp_path, capsys):
     """A date range alone released every caller's calls of those days to one requester.
-    Without a number the calls to release are named (a withheld caller's, say)."""
+    Without a number the calls to release are named (a withheld caller's, say), and, as they
+    can be anyone's, how the user knows each is the requester's is said (``--whose``): it
+    is in the release's audit entry, not in the bundle. Without it, or with a number
+    searched (which says whose they are), nothing is released."""
     root, data = sar_dir
     out = tmp_path / "day.zip"
-    assert sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02") == 2
+    day = ("--from", "2026-03-02", "--to", "2026-03-02")
+    whose = "withheld number; the times and line she gave"
+
+    def releases():
+        with open_audit(data) as audit:
+            return audit.entries(action="disclosure", newest_first=False)
+
+    before = len(releases())
+    assert sar(root, data, out, *day) == 2
     assert "a release names the requester's number" in capsys.readouterr().err and not out.exists()
-    assert (
-        sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02", "--call", "2", "--call", "4") == 0
-    )
+    assert sar(root, data, out, *day, "--call", "2", "--call", "4") == 2
+    err = capsys.readouterr().err
+    assert "calls found by date alone can be any caller's: say how you know" in err and not out.exists()
+    assert sar(root, data, out, *day, "--call", "2", "--whose", "  ") == 2 and not out.exists()
+    assert sar(root, data, out, "--number", "01632960123", "--call", "1", "--whose", whose) == 2
+    assert "whose the calls are is said only of calls found by date alone" in capsys.readouterr().err
+    assert not out.exists() and len(releases()) == before
+    assert sar(root, data, out, *day, "--call", "2", "--call", "4", "--whose", whose) == 0
     assert [c["id"] for c in json.loads(zipfile.ZipFile(out).read("calls.json"))] == [2, 4]
-    assert (
-        sar(root, data, tmp_path / "x.zip", "--from", "2026-03-02", "--to", "2026-03-02", "--call", "99") == 2
-    )
+    assert whose not in zipfile.ZipFile(out).read("manifest.json").decode()
+    released = releases()[-1]
+    assert len(releases()) == before + 1 and released.details["calls"] == [2, 4]
+    assert released.details["whose"] == whose
+    assert sar(root, data, tmp_path / "x.zip", *day, "--call", "99", "--whose", whose) == 2
     assert "call 99 is not among the calls found" in capsys.readouterr().err
 
 
@@ -600,7 +622,7 @@ def test_the_letter_lists_the_copies_of_the_persons_calls_given_before(tmp_path,
     # Calls 1, 3, 4 and 6 are the subject's (01632 960123 in its forms); 2 and 5 others'.
     assert sar(root, data, tmp_path / "a.zip", "--number", "01632 960123", "--call", "1") == 0
     police = ("--recipient", "Thames Valley\nPolice", "--requester", "PC 123 (Thames Valley Police)")
-    assert sar(root, data, tmp_path / "b.zip", *day, "--call", "2", "--call", "3", *police) == 0
+    assert sar(root, data, tmp_path / "b.zip", *day, "--call", "2", "--call", "3", *police, *WHOSE) == 0
     assert sar(root, data, tmp_path / "c.zip", "--number", "02079460000", "--recipient", "Mr Brown") == 0
     refused = tmp_path / "d.zip"
 
@@ -763,7 +785,7 @@ def test_a_letter_whose_every_earlier_copy_is_withheld_reads_as_one_with_none(tm
 def test_a_first_release_says_no_copy_was_given_before(sar_dir, tmp_path):
     root, data = sar_dir
     out = tmp_path / "w.zip"
-    assert sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02", "--call", "5") == 0
+    assert sar(root, data, out, "--from", "2026-03-02", "--to", "2026-03-02", "--call", "5", *WHOSE) == 0
     text = zipfile.ZipFile(out).read("README.txt").decode()
     assert "Copies of your calls given to anyone before this one: none to list." in text
 

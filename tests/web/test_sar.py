@@ -120,21 +120,36 @@ def test_release_and_disclosure_log(box, people, tmp_path):
 
 
 def test_a_date_range_alone_releases_only_the_calls_named(box, people):
-    """Searched by date alone, every caller's calls of the day went to one requester."""
+    """Searched by date alone, every caller's calls of the day went to one requester. The
+    calls to release are named, and as they can be anyone's the page says so and asks how
+    the supervisor knows each named is the requester's (Whose calls): required, audited with
+    the release (not in the bundle: it can name someone else); a number searched has none."""
     box.recordings.store = box.store
     sam = people["sam"]
     day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
     page = sam.get("/sar?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
-    assert 'id="only-hint"' in page  # the page says why the calls must be named
+    assert 'id="only-hint"' in page and "these calls can be anyone's" in page  # why they are named
+    assert 'id="sar-whose"' in page
+    assert 'id="sar-whose"' not in sam.get("/sar?number=02079460000").get_data(as_text=True)
     resp = post_release(box, sam, day)
     assert resp.status_code == 400 and "a release names the requester&#39;s number" in resp.get_data(
         as_text=True
     )
     assert post_release(box, sam, dict(day, only="1, x")).status_code == 400
+    for whose in ("", "   "):
+        resp = post_release(box, sam, dict(day, only="1", whose=whose))
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and "calls found by date alone can be any caller&#39;s" in text
+        assert 'id="sar-whose"' in text  # the form again, to say it
     assert "disclosure" not in box.audit_actions()
-    resp = released(box, sam, dict(day, only="1"))
+    whose = "withheld number; the times and line she gave"
+    resp = released(box, sam, dict(day, only="1", whose=whose))
     assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
-    assert [c["id"] for c in json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))] == [1]
+    bundle = zipfile.ZipFile(io.BytesIO(resp.data))
+    assert [c["id"] for c in json.loads(bundle.read("calls.json"))] == [1]
+    assert all(whose not in bundle.read(name).decode() for name in bundle.namelist() if "wav" not in name)
+    [entry] = box.services.audit.entries(action="disclosure")
+    assert entry.details["whose"] == whose and entry.details["calls"] == [1]
 
 
 def test_bad_requests_are_named(box, people):
@@ -895,7 +910,7 @@ def test_a_release_too_long_to_make_in_memory_is_refused_with_what_to_do(box, pe
     monkeypatch.setattr(sar, "MAX_BUNDLE_AUDIO_S", 45)
     day = dict(RELEASE, number="", **{"from": "2026-03-02", "to": "2026-03-02"})
     monkeypatch.setattr(box.store, "export_stream", lambda *a: pytest.fail("the bundle was made"))
-    resp = post_release(box, people["sam"], dict(day, only="1, 5"))
+    resp = post_release(box, people["sam"], dict(day, only="1, 5", whose="withheld number; her times"))
     assert resp.status_code == 400
     assert "these calls hold 1 min of recordings, more than one bundle carries (45 s)" in resp.get_data(
         as_text=True
