@@ -15,9 +15,12 @@ simulated box can also be watched live.
 background thread.
 """
 
+import errno
 import heapq
 import itertools
 import logging
+import os
+import select
 import threading
 import time
 
@@ -66,6 +69,13 @@ class Clock:
     def call_later(self, delay_us, fn):
         return self.call_at(self.now_us() + int(delay_us), fn)
 
+    def watch_steps(self, fn):
+        """Have ``fn()`` run (as the clock's timers do) each time the wall clock is set, by
+        a person or the time daemon: at once, where a look every few seconds would leave a
+        power cut in between dated by the clock as it was. Returns whether this clock can
+        tell (False: the caller only looks every so often)."""
+        return False
+
 
 class SimClock(Clock):
     """Simulated time for the simulated board and for tests.
@@ -80,14 +90,33 @@ class SimClock(Clock):
     def __init__(self, start_wall_us=0, speed=None):
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive or None, not %r" % (speed,))
-        self.start_wall_us = int(start_wall_us)
-        self.speed = speed
+        self._step_watchers = []
         self._now_us = 0
         self._heap = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
+        self.start_wall_us = int(start_wall_us)
+        self.speed = speed
         self._stop = threading.Event()
         self._real_start = None
+
+    @property
+    def start_wall_us(self):
+        return self._start_wall_us
+
+    @start_wall_us.setter
+    def start_wall_us(self, value):
+        """The simulated wall clock set (stepped): its watchers (:meth:`watch_steps`) are
+        told at the current time, as the kernel tells a real clock's."""
+        stepped = getattr(self, "_start_wall_us", value) != value
+        self._start_wall_us = int(value)
+        if stepped:
+            for fn in list(self._step_watchers):
+                self.call_at(self._now_us, fn)
+
+    def watch_steps(self, fn):
+        self._step_watchers.append(fn)
+        return True
 
     def now_us(self):
         return self._now_us
@@ -182,6 +211,115 @@ def kernel_clock_synchronised():
     return state not in (-1, _TIME_ERROR)
 
 
+# timerfd_create(2) and timerfd_settime(2): a timer on the wall clock that the kernel cancels
+# when that clock is set (TFD_TIMER_CANCEL_ON_SET), which makes its read fail with ECANCELED.
+_CLOCK_REALTIME = 0
+_TFD_TIMER_ABSTIME = 1
+_TFD_TIMER_CANCEL_ON_SET = 2
+# How far ahead the timer is armed (it only waits for a cancel): a year, within a 32-bit time_t.
+_ARM_AHEAD_S = 365 * 86400
+
+
+def _timespec():
+    import ctypes
+
+    class Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    class Itimerspec(ctypes.Structure):
+        _fields_ = [("it_interval", Timespec), ("it_value", Timespec)]
+
+    return Itimerspec
+
+
+class ClockSets:
+    """The kernel's word that the wall clock was set: a ``timerfd`` armed on
+    ``CLOCK_REALTIME`` with ``TFD_TIMER_CANCEL_ON_SET`` (Linux), read by a thread of its own,
+    which calls ``told()`` for each setting. :meth:`open` returns None where there is no
+    such timer (not Linux, or refused)."""
+
+    def __init__(self, libc, fd, told):
+        self._libc = libc
+        self._fd = fd
+        self._told = told
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._run, name="linekeeper-clock-sets", daemon=True)
+
+    @classmethod
+    def open(cls, told):
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            fd = libc.timerfd_create(_CLOCK_REALTIME, os.O_CLOEXEC | os.O_NONBLOCK)
+        except (OSError, AttributeError):
+            return None
+        if fd < 0:
+            return None
+        watcher = cls(libc, fd, told)
+        if not watcher._arm():
+            watcher._close_fds()
+            return None
+        watcher._thread.start()
+        return watcher
+
+    def _arm(self):
+        """Arm the timer a year ahead, to be cancelled by a setting; whether it was."""
+        import ctypes
+
+        when = _timespec()()
+        when.it_value.tv_sec = int(time.time()) + _ARM_AHEAD_S
+        flags = _TFD_TIMER_ABSTIME | _TFD_TIMER_CANCEL_ON_SET
+        return self._libc.timerfd_settime(self._fd, flags, ctypes.byref(when), None) == 0
+
+    def _run(self):
+        try:
+            while True:
+                readable, _, _ = select.select([self._fd, self._wake_r], [], [])
+                if self._wake_r in readable:
+                    return
+                was_set = False
+                try:
+                    os.read(self._fd, 8)  # a year passed: armed again below
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    if exc.errno != errno.ECANCELED:
+                        raise
+                    was_set = True
+                # Armed again first: a setting while it is told is told too. Not armed, a
+                # cancelled timer reads as cancelled for ever: the watch stops (the look
+                # every few seconds stays).
+                armed = self._arm()
+                if was_set:
+                    self._told()
+                if not armed:
+                    log.error("cannot arm the watch on the wall clock being set again: it stops")
+                    return
+        except Exception:
+            log.exception("the watch on the wall clock being set stopped")
+        finally:
+            self._close_fds()
+
+    def _close_fds(self):
+        for fd in (self._fd, self._wake_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def close(self):
+        """Stop the thread (it closes its timer)."""
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+        if self._thread.is_alive():
+            self._thread.join()
+        os.close(self._wake_w)
+
+
 class RealClock(Clock):
     """The system's clocks; timers run on one background thread.
 
@@ -198,6 +336,8 @@ class RealClock(Clock):
         self._cond = threading.Condition()
         self._thread = None
         self._closed = False
+        self._step_watchers = []
+        self._clock_sets = None
 
     @property
     def synchronised(self):
@@ -221,11 +361,37 @@ class RealClock(Clock):
             self._cond.notify()
         return timer
 
+    def watch_steps(self, fn):
+        """``fn()`` on the timer thread each time the kernel says the wall clock was set
+        (:class:`ClockSets`); False where it cannot say."""
+        with self._cond:
+            if self._closed:
+                return False
+            if self._clock_sets is None:
+                self._clock_sets = ClockSets.open(self._clock_was_set)
+                if self._clock_sets is None:
+                    log.warning("the kernel cannot say when the wall clock is set: looked at every 5 s")
+                    return False
+            self._step_watchers.append(fn)
+        return True
+
+    def _clock_was_set(self):
+        """The kernel said the wall clock was set (the watch's thread): the watchers are run
+        by the timer thread, as every timer is."""
+        for fn in list(self._step_watchers):
+            try:
+                self.call_at(self.now_us(), fn)
+            except RuntimeError:  # closed meanwhile
+                return
+
     def close(self):
         """Stop the timer thread; pending timers are dropped."""
         with self._cond:
             self._closed = True
             self._cond.notify()
+            clock_sets, self._clock_sets = self._clock_sets, None
+        if clock_sets is not None:
+            clock_sets.close()
         if self._thread is not None:
             self._thread.join()
 

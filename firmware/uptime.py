@@ -64,8 +64,8 @@ it last saved, so ``box_start`` says whether the clock that dated ``started`` wa
 same instant on the monotonic clock; so does a run whose clock, set, is stepped (by hand,
 or by the time daemon). A report gives a time dated by a clock not set as approximate, at
 least its length. A clock set in the minute after the last sign of life would date a crash
-by the clock before the step, so :class:`AliveMark` watches for a step and makes the sign
-again at once.
+by the clock before the step, so :class:`AliveMark` watches for a step (every few seconds,
+and when the kernel says the clock was set) and makes the sign again at once.
 
 Reading them back: :func:`firmware.reports.downtime.downtime`.
 """
@@ -220,7 +220,10 @@ class AliveMark:
     warning before the next was then dated by it, its time wrong by the step. So the
     clock is watched every :data:`STEP_CHECK_US`, and a step of more than
     :data:`STEP_US` makes the next sign at once (``ready()`` first, which audits the
-    clock being set), on the card before it goes on."""
+    clock being set), on the card before it goes on. A power cut in those seconds was
+    still dated by the clock before the step: where the clock says when it is set
+    (:meth:`firmware.clock.Clock.watch_steps`: the kernel's word, on the box) it is
+    looked at then too, and only the moment the sign takes to write is left."""
 
     def __init__(self, clock, data_dir, running, ready=lambda: True, every_us=ALIVE_EVERY_US):
         self.clock = clock
@@ -232,11 +235,15 @@ class AliveMark:
         self._watch = None
         self._offset_us = None  # the wall clock less the monotonic one at the last look
         self._signed = False  # a sign of this run is on the card
+        self._stopped = False
 
     def start(self):
         self._timer = self.clock.call_later(self.every_us, self._tick)
         self._offset_us = self._offset()
         self._watch = self.clock.call_later(STEP_CHECK_US, self._check_step)
+        # Told at once where the clock can tell; the look every few seconds stays (a clock
+        # that cannot, or a setting it missed).
+        self.clock.watch_steps(self._clock_was_set)
 
     def _offset(self):
         now = self.clock.now_us()
@@ -255,6 +262,16 @@ class AliveMark:
         self._watch = None
         if not self.running():
             return
+        self._look()
+        self._watch = self.clock.call_later(STEP_CHECK_US, self._check_step)
+
+    def _clock_was_set(self):
+        """The clock says it was set (:meth:`firmware.clock.Clock.watch_steps`): look now."""
+        if not self._stopped and self._offset_us is not None and self.running():
+            self._look()
+
+    def _look(self):
+        """A step of the wall clock since the last look makes the next sign at once."""
         offset = self._offset()
         if abs(offset - self._offset_us) > STEP_US:
             self._offset_us = offset
@@ -262,9 +279,9 @@ class AliveMark:
                 # The last sign was dated by the clock before the step: the next one now.
                 self._timer.cancel()
                 self._tick(sync=True)
-        self._watch = self.clock.call_later(STEP_CHECK_US, self._check_step)
 
     def stop(self):
+        self._stopped = True
         for timer in (self._timer, self._watch):
             if timer is not None:
                 timer.cancel()

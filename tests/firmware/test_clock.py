@@ -117,3 +117,52 @@ def test_the_pi_s_clock_is_synchronised_when_the_kernel_says_so(monkeypatch):
     assert clock_module.kernel_clock_synchronised() is False
     monkeypatch.undo()
     assert clock_module._adjtimex() in range(-1, 6)  # the real call answers on this machine
+
+
+def test_the_kernel_s_word_that_the_wall_clock_was_set_is_passed_on(monkeypatch):
+    """The recorder looked at its wall clock every 5 s for a setting: a power cut in between
+    was dated by the clock before it. The kernel cancels a timer armed on the wall clock with
+    TFD_TIMER_CANCEL_ON_SET when the clock is set (its read fails with ECANCELED): the watch
+    tells its caller then and arms it again. (Setting the clock itself needs CAP_SYS_TIME: the
+    cancel is made here by a pipe in the timer's place.)"""
+    import errno
+    import os
+
+    from firmware import clock as clocks
+
+    r, w = os.pipe()
+    real_read = os.read
+
+    def read(fd, n):
+        if fd == r:
+            real_read(fd, n)
+            raise OSError(errno.ECANCELED, "Operation canceled")
+        return real_read(fd, n)
+
+    armed = []
+
+    class Libc:
+        def timerfd_settime(self, fd, flags, when, old):
+            armed.append((fd, flags))
+            return 0
+
+    monkeypatch.setattr(clocks.os, "read", read)
+    told = threading.Event()
+    watch = clocks.ClockSets(Libc(), r, told.set)
+    watch._thread.start()
+    os.write(w, b"x")
+    assert told.wait(5)
+    watch.close()
+    os.close(w)
+    assert not watch._thread.is_alive() and armed == [(r, 3)]  # armed again: absolute, cancel on set
+
+
+def test_a_real_clock_watches_for_its_wall_clock_being_set_and_stops_with_it():
+    clock = RealClock()
+    told = threading.Event()
+    assert clock.watch_steps(told.set)  # Linux: the kernel's timerfd
+    watch = clock._clock_sets
+    clock._clock_was_set()  # as its thread does when the kernel says so
+    assert told.wait(5)
+    clock.close()
+    assert not watch._thread.is_alive() and not clock.watch_steps(told.set)

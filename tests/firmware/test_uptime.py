@@ -353,6 +353,30 @@ def test_a_clock_set_back_in_the_last_minute_before_a_power_cut_does_not_date_th
     assert record["first_start_us"] == T0 and not record["before_first_start"]
 
 
+def test_a_power_cut_in_the_seconds_after_the_clock_is_set_is_dated_by_the_clock_set(tmp_path, synth):
+    """The clock an hour ahead is set right by hand at 09:05:30, and the power goes a tenth
+    of a second later, with no warning. The clock was looked at every 5 s: the cut came
+    before the next look and was dated by the sign before the step, on the clock an hour
+    ahead. The clock says when it is set (the kernel's word on the box; the simulated
+    clock's here), and the sign is made again then: the cut is dated by the clock set."""
+    folder = str(tmp_path / "data")
+    box = open_sim_box(loads_scenario(json.dumps(QUIET)), folder, synth=synth)
+    box.synth = synth
+    box.start()
+    box.clock.run_until(box.clock.now_us() + 5 * 60_000_000 + 30_000_000)
+    box.clock.start_wall_us -= HOUR_US  # set back by hand: 08:05:30
+    set_at = box.clock.wall_at(box.clock.now_us())
+    box.clock.run_until(box.clock.now_us() + 100_000)
+    cut = box.clock.wall_at(box.clock.now_us())
+    alive, details, crashed = _crash_and_start(box, tmp_path, "2026-03-02T10:05:45Z")
+    assert alive == set_at and details["down_from"] == iso_ms(alive)
+    day = Period(dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    [_, gap] = downtime(os.path.join(crashed, "audit.db"), day, cut + 3 * HOUR_US)["down"][:2]
+    again = _utc_us_of("2026-03-02T10:05:45Z")
+    assert (gap["from_us"], gap["to_us"], gap["approximate"]) == (alive, again, False)
+    assert cut - alive == 100_000
+
+
 def test_a_clock_set_by_ntp_in_the_last_minute_before_a_power_cut_dates_the_cut_right(tmp_path, synth):
     """A run started on a clock not set (three hours behind); NTP sets it half a minute after
     the last sign of life and the power goes 10 s later, with no warning. The cut was dated
