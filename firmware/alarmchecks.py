@@ -7,7 +7,16 @@ minute) and raises or clears:
   that many days (each threshold is its own alarm, so each is mailed once);
   ``ico_expired`` once the renewal date has passed;
 - ``certificate_expiry``: the web UI's HTTPS certificate ends within
-  :data:`CERT_WARN_DAYS` days (or has ended).
+  :data:`CERT_WARN_DAYS` days (or has ended);
+- the reminders (:data:`REMINDER_KINDS`), settings a box set up still lacks:
+  ``retention_unset`` while no retention period is set (every recording kept for
+  ever), ``recovery_key_unconfirmed`` while the recovery key was never confirmed
+  as stored (:func:`settings_reminders`). Each clears once the setting is made.
+  The dashboard says them at once, in their words (:func:`firmware.alarms.reminder_words`).
+
+Like the ICO's, the reminders are told by the web UI, which keeps the site
+settings: the recorder's round beside a web UI in its own process is told none,
+and leaves them as they are.
 
 :class:`ConsentWatch` raises ``consent_notice_failed`` on a line whose
 notice could not be given or whose periodic warning tone could not be played,
@@ -33,7 +42,11 @@ import os
 import threading
 
 from . import words
+from .config import load_config
+from .datadir import site_flag
+from .errors import ConfigError
 from .localtime import check_zone
+from .policy.retention import retention_words
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +55,8 @@ ICO_THRESHOLDS_DAYS = (60, 30, 7)
 # intervals (one may just have been missed) and this margin.
 BACKLOG_MARGIN_US = 5 * 60 * 10**6
 CERT_WARN_DAYS = 30
+# Settings a box set up still lacks: raised and cleared by DateChecks (settings_reminders).
+REMINDER_KINDS = ("retention_unset", "recovery_key_unconfirmed")
 RUNNING_MARKER = "running"
 POWER_FAIL_MARKER = "running.power-fail"  # the last run sealed everything at a power-fail warning
 
@@ -76,19 +91,27 @@ class DateChecks:
     :param cert_path: the HTTPS certificate, or None
     :param zone: ``() -> IANA zone name``: the box's time zone, whose date the days
         are counted from (the checklist's, the pages'); UTC when None
+    :param reminders: ``() -> {kind: on}`` of :data:`REMINDER_KINDS` (a kind left out is
+        not known now: left as it is), or None: the reminders are left as they are
+        (another process checks them); :func:`settings_reminders`
     """
 
-    def __init__(self, alarm_log, wall_us, ico_renewal=None, cert_path=None, zone=None):
+    def __init__(self, alarm_log, wall_us, ico_renewal=None, cert_path=None, zone=None, reminders=None):
         self.alarm_log = alarm_log
         self.wall_us = wall_us
         self.ico_renewal = ico_renewal
         self.cert_path = cert_path
         self.zone = zone
+        self.reminders = reminders
 
     def __call__(self):
         now = int(self.wall_us())
         today = _today(now, self.zone() if self.zone is not None else "UTC")
         self._ico(today, now)
+        if self.reminders is not None:
+            for kind, on in self.reminders().items():
+                if kind in REMINDER_KINDS:
+                    self.alarm_log.set(kind, bool(on), wall_us=now)
         if self.cert_path is not None:
             end = certificate_end(self.cert_path)
             if end is not None:
@@ -126,6 +149,26 @@ class DateChecks:
                 % (due, left if left is not None else 0),
                 wall_us=now,
             )
+
+
+def settings_reminders(data_dir):
+    """``{kind: on}`` of :data:`REMINDER_KINDS` for the box whose data is in ``data_dir``
+    (its ``config.json`` and the site flags in ``web.db``), as :class:`DateChecks` takes
+    them: ``{}`` before the setup wizard is finished (it shows the recovery key to confirm,
+    and nobody can read an alarm yet); a kind whose source cannot be read now (web.db busy or refused, a
+    ``config.json`` that does not load) is left out, so its alarm stays as it is rather
+    than clear and come back."""
+    if not site_flag(data_dir, "setup_complete"):
+        return {}
+    out = {}
+    try:
+        out["retention_unset"] = retention_words(load_config(data_dir).policy.retention) is None
+    except (ConfigError, OSError) as exc:
+        log.warning("the retention reminder is not checked now: config.json does not load (%s)", exc)
+    confirmed = site_flag(data_dir, "recovery_confirmed")
+    if confirmed is not None:
+        out["recovery_key_unconfirmed"] = not confirmed
+    return out
 
 
 class ConsentWatch:

@@ -64,3 +64,12 @@ def alarm_words(kind, line, message):
     text = words.alarm_text(kind, message)
     where = " (line %d)" % line if line else ""
     return "%s%s%s" % (words.say("alarm", kind), where, ": " + text if text else "")
+
+
+def reminder_words(kind):
+    """A reminder that is on (:data:`firmware.alarmchecks.REMINDER_KINDS`: a setting the box
+    still lacks, not a fault), as the dashboard's health panel lists it: the alarm's title
+    and what to do, in the words its history and mail use ("No retention period is set:
+    every recording is kept for ever. An installer sets how long ...")."""
+    advice = words.alarm_advice(kind)
+    return "%s. %s." % (words.say("alarm", kind), advice[0].upper() + advice[1:])

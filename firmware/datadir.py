@@ -388,17 +388,32 @@ def immediate_transaction(
         db.execute("COMMIT")
 
 
+def _site_row(data_dir, key):
+    """web.db's row of site key ``key`` (None: not there). :raises sqlite3.Error: unreadable"""
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+    try:
+        return db.execute("SELECT value FROM site WHERE key = ?", (key,)).fetchone()
+    finally:
+        db.close()
+
+
 def _site_value(data_dir, key):
     """The text of web.db's site key ``key``, or None (not there, or unreadable)."""
     try:
-        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
-        try:
-            row = db.execute("SELECT value FROM site WHERE key = ?", (key,)).fetchone()
-        finally:
-            db.close()
+        row = _site_row(data_dir, key)
     except sqlite3.Error:
         return None
     return row[0] if row else None
+
+
+def site_flag(data_dir, key):
+    """Whether web.db's site flag ``key`` (``setup_complete``, ``recovery_confirmed``) is set:
+    False when it is not there, None when web.db cannot be read (not made yet, or refused)."""
+    try:
+        row = _site_row(data_dir, key)
+    except sqlite3.Error:
+        return None
+    return bool(row) and row[0] == "true"
 
 
 def site_settings(data_dir):

@@ -55,6 +55,8 @@ ALARMS = {
     "ico_renewal_7": "The ICO registration must be renewed within 7 days",
     "ico_expired": "The ICO registration has expired",
     "certificate_expiry": "The web page's certificate ends soon",
+    "retention_unset": "No retention period is set: every recording is kept for ever",
+    "recovery_key_unconfirmed": "The recovery key was never confirmed as stored",
     "card_wear": "The memory card is wearing out",
     "update_failed": "An update did not install: the box runs its previous version",
     "update_not_running": "An update was installed, but the box runs another version",
@@ -149,6 +151,9 @@ ALARM_ADVICE = {
     "ico_renewal_7": "renew the registration with the ICO now, then enter the new renewal date in Settings",
     "ico_expired": "renew the registration with the ICO at once, then enter the new renewal date in Settings",
     "certificate_expiry": "an installer makes a new certificate in Settings",
+    "retention_unset": "an installer sets how long recordings are kept on the Retention page",
+    "recovery_key_unconfirmed": "an installer who is also a supervisor makes a new one in Settings "
+    "and keeps it safe: it opens the recordings when every password is lost",
     "card_wear": "plan to replace the memory card (with a larger or an industrial one) before it "
     "fails, and the recordings on it with it; the Health panel on the dashboard shows its wear",
     "update_failed": "the Updates page says why; the box works on its previous version meanwhile",

@@ -16,7 +16,7 @@ import sqlite3
 import time
 
 from firmware import startfail
-from firmware.alarmchecks import DateChecks
+from firmware.alarmchecks import DateChecks, settings_reminders
 from firmware.alarmlog import AlarmLog
 from firmware.archive.queue import ArchiveStatus
 from firmware.calls.calllog import iso_ms
@@ -314,15 +314,16 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         cipher=cipher,
         wall_us=clock.wall_us,
     )
-    # The date alarms (the ICO registration's renewal, the HTTPS certificate's end) are
-    # checked here: this process keeps the site settings and the certificate, which the
-    # recorder's round is not told of.
+    # The date alarms (the ICO registration's renewal, the HTTPS certificate's end) and the
+    # reminders are checked here: this process keeps the site settings and the certificate,
+    # which the recorder's round is not told of.
     date_checks = DateChecks(
         alarm_log,
         clock.wall_us,
         ico_renewal=lambda: (site_settings(data_dir) or {}).get("ico_renewal") or "",
         cert_path=os.path.join(data_dir, "tls", "cert.pem"),
         zone=lambda: default_tz(config, data_dir),
+        reminders=lambda: settings_reminders(data_dir),  # no retention period, no recovery key confirmed
     )
     mail = MailService(
         data_dir,

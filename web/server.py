@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from cheroot import wsgi
 
+from firmware.alarmchecks import settings_reminders
 from firmware.errors import LinekeeperError, StorageError
 from firmware.product import ProductInfo
 from firmware.storage.fsutil import share_own_files
@@ -359,9 +360,12 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
     config.setdefault("product", ProductInfo.from_environ(os.environ))
     app = create_app(services, WebConfig(data_dir=data_dir, **config))
     web = app.extensions["linekeeper"]
-    if date_checks is not None:  # the ICO renewal date is a site setting, kept here
+    if (
+        date_checks is not None
+    ):  # the ICO renewal date is a site setting, kept here (and the reminders' flags)
         date_checks.ico_renewal = lambda: getattr(web.site.settings(), "ico_renewal", "")
         date_checks.cert_path = certificate.cert_path
+        date_checks.reminders = lambda: settings_reminders(data_dir)
     setup_code_for(data_dir)  # made now, so it can be printed with the URL
     try:
         return _start(data_dir, app, certificate, host, https_port, http_port, box_name, web.sweep)

@@ -203,3 +203,65 @@ def test_a_card_that_refuses_the_running_mark_does_not_stop_the_start(log, tmp_p
     check_last_stop(data, alarms)
     assert "cannot mark the box as running" in caplog.text
     assert not os.path.exists(os.path.join(data, alarmchecks.RUNNING_MARKER))
+
+
+def test_the_reminders_are_raised_and_cleared_as_told_and_left_when_not_known(log):
+    alarms, clock, audit = log
+    told = {"retention_unset": True, "recovery_key_unconfirmed": True}
+    check = DateChecks(alarms, clock.wall_us, reminders=lambda: dict(told))
+    check()
+    check()  # still so: one occurrence each
+    assert on(alarms) == ["recovery_key_unconfirmed", "retention_unset"] and len(alarms.history()) == 2
+    told = {"retention_unset": False}  # the recovery key's flag could not be read now
+    check()
+    assert on(alarms) == ["recovery_key_unconfirmed"]
+    DateChecks(alarms, clock.wall_us)()  # the recorder's round, told no reminders, leaves them be
+    assert on(alarms) == ["recovery_key_unconfirmed"]
+    told = {"recovery_key_unconfirmed": False}
+    check()
+    assert on(alarms) == []
+
+
+def _site(data_dir, **flags):
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(data_dir, "web.db"))
+    db.execute("CREATE TABLE IF NOT EXISTS site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for key, value in flags.items():
+        db.execute("INSERT OR REPLACE INTO site (key, value) VALUES (?, ?)", (key, value))
+    db.commit()
+    db.close()
+
+
+def test_settings_reminders_read_the_box_and_say_nothing_before_setup(tmp_path):
+    import dataclasses
+
+    from firmware.alarmchecks import settings_reminders
+    from firmware.config import BoxConfig, save_config
+
+    data = str(tmp_path)
+    assert settings_reminders(data) == {}  # no web.db yet
+    _site(data, setup_complete="false", recovery_confirmed="false")
+    assert settings_reminders(data) == {}  # the wizard is not finished
+    _site(data, setup_complete="true")
+    assert settings_reminders(data) == {"retention_unset": True, "recovery_key_unconfirmed": True}
+    config = BoxConfig()
+    retention = dataclasses.replace(config.policy.retention, default_days=90)
+    save_config(data, config.replace(policy=dataclasses.replace(config.policy, retention=retention)))
+    _site(data, recovery_confirmed="true")
+    assert settings_reminders(data) == {"retention_unset": False, "recovery_key_unconfirmed": False}
+    with open(os.path.join(data, "config.json"), "w") as f:
+        f.write("{not json")
+    assert settings_reminders(data) == {"recovery_key_unconfirmed": False}  # left as it is
+
+
+def test_a_reminder_on_the_dashboard_says_its_alarm_and_what_to_do():
+    from firmware.alarms import reminder_words
+
+    assert reminder_words("retention_unset") == (
+        "No retention period is set: every recording is kept for ever. An installer sets how "
+        "long recordings are kept on the Retention page."
+    )
+    assert reminder_words("recovery_key_unconfirmed").startswith(
+        "The recovery key was never confirmed as stored. An installer who is also a supervisor "
+    )

@@ -587,3 +587,21 @@ def test_the_dashboard_says_when_no_retention_period_is_set(box, people):
     retention = dataclasses.replace(config.policy.retention, default_days=90)
     box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, retention=retention)))
     assert "No retention period" not in people["sam"].get("/").get_data(as_text=True)
+
+
+def test_the_dashboard_says_a_reminder_once_when_its_alarm_is_on(box, people):
+    """The reminders are alarms in the history too (firmware.alarmchecks.DateChecks): the
+    health panel says each once, in its alarm's words with what to do, as it is now."""
+    import dataclasses
+
+    box.alarm_log.set("retention_unset", True)
+    alarms = people["sam"].get("/api/health").get_json()["alarms"]
+    assert [a for a in alarms if a.startswith("No retention period")] == [
+        "No retention period is set: every recording is kept for ever. An installer sets how "
+        "long recordings are kept on the Retention page."
+    ]
+    config = box.config_store.get()
+    retention = dataclasses.replace(config.policy.retention, default_days=90)
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, retention=retention)))
+    # Set a moment ago: no longer asked for, before the next round clears its alarm.
+    assert not [a for a in people["sam"].get("/api/health").get_json()["alarms"] if "retention" in a]

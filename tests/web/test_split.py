@@ -504,3 +504,50 @@ def test_beside_a_recorder_the_ico_renewal_alarm_is_raised_and_stays(box, people
     assert [
         a["id"] for a in remote.alarms.banner() if a["kind"] == "ico_expired" and a["cleared_us"] is None
     ] == [expired[0]["id"]]
+
+
+def test_beside_a_recorder_the_reminders_are_alarms_raised_mailed_and_cleared(box, people, tmp_path):
+    """No retention period and a recovery key never confirmed were only said on the pages
+    (dashboard, checklist): not in the alarm history, never mailed. The web UI's round
+    raises them as alarms now, mailed like any, and clears each once its setting is made."""
+    import dataclasses
+
+    from firmware.control import ControlClient
+    from firmware.mail.settings import MailSettings
+
+    box.services.mail.store.save(
+        MailSettings(host="mail.example.com", sender="box@example.com", alarm_to=("ops@example.com",))
+    )
+    box.web.site.set_recovery_confirmed(False)
+    remote = services_for_recorder(box.data_dir, ControlClient(str(tmp_path / "none.sock"), timeout_s=0.2), 3)
+    remote.mail.deliver = False
+    remote.mail.tick()
+
+    reminders = ("retention_unset", "recovery_key_unconfirmed")
+
+    def on():
+        return sorted(
+            a["kind"] for a in remote.alarms.banner() if a["cleared_us"] is None and a["kind"] in reminders
+        )
+
+    def mailed():
+        return sorted(p["subject"] for p in remote.mail.queue.pending() if "ICO" not in p["subject"])
+
+    assert on() == ["recovery_key_unconfirmed", "retention_unset"]
+    assert mailed() == [
+        "[Acme Plumbing Ltd] Alarm on the box: No retention period is set",
+        "[Acme Plumbing Ltd] Alarm on the box: The recovery key was never confirmed as stored",
+    ]
+    remote.mail.tick()  # still so: the same occurrences, not mailed again
+    assert len([a for a in remote.alarms.history() if a["kind"] in reminders]) == 2 and len(mailed()) == 2
+    config = box.config_store.get()
+    retention = dataclasses.replace(config.policy.retention, default_days=90)
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, retention=retention)))
+    box.web.site.set_recovery_confirmed(True)
+    remote.mail.tick()
+    assert on() == []
+    assert sorted(
+        (e.details["kind"], e.details["event"])
+        for e in box.audit.entries(limit=20, action="alarm")
+        if e.details["kind"] in reminders
+    ) == sorted((kind, event) for kind in reminders for event in ("raised", "cleared"))

@@ -15,7 +15,8 @@ import sqlite3
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware import rights, words
-from firmware.alarms import alarm_words
+from firmware.alarmchecks import REMINDER_KINDS
+from firmware.alarms import alarm_words, reminder_words
 from firmware.compliance import checklist
 from firmware.control import RecorderUnavailable
 from firmware.localtime import iso_to_us
@@ -210,20 +211,16 @@ def health():
     # (the ICO renewal, a request overdue, the audit trail, a staff concern) are only in
     # the alarm history, and the panel said "none" under a banner of them still on.
     alarms += [text for text in logged_alarms_on(shown) if text not in alarms]
+    # The reminders (firmware.alarmchecks.REMINDER_KINDS) as they are now, not as the last
+    # round of checks found them: a period just set is no longer asked for. Their alarms'
+    # words, with what to do; their occurrences in the history are not listed again.
     config = lk().services.box_config
     if config is not None and retention_words(config.get().policy.retention) is None:
         # The checklist's amber, which only installers and auditors open: the owner read
         # "Alarms: none" of a box keeping every recording for ever.
-        alarms.append(
-            "No retention period is set: every recording is kept for ever. An installer "
-            "sets how long recordings are kept on the Retention page."
-        )
+        alarms.append(reminder_words("retention_unset"))
     if not site.recovery_confirmed:
-        alarms.append(
-            "The recovery key was never confirmed: an installer who is also a "
-            "supervisor should make a new "
-            "one in Settings."
-        )
+        alarms.append(reminder_words("recovery_key_unconfirmed"))
     return dict(data, alarms=alarms, alarm_lines=of_line)
 
 
@@ -249,7 +246,11 @@ def logged_alarms_on(lines):
         rows = log.banner(sorted(lines))
     except sqlite3.Error:
         return []
-    return [alarm_words(r["kind"], r["line"], r["message"]) for r in rows if r["cleared_us"] is None]
+    return [
+        alarm_words(r["kind"], r["line"], r["message"])
+        for r in rows
+        if r["cleared_us"] is None and r["kind"] not in REMINDER_KINDS  # (health() says them)
+    ]
 
 
 @bp.route("/")
