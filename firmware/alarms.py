@@ -47,6 +47,22 @@ class AlarmBoard:
         return [(a.line, alarm_words(a.kind, a.line, a.message)) for a in self.active()]
 
 
+# The roles that see the box's alarms (web.accounts.OFFICE_ROLES); staff do not.
+ALARM_ROLES = ("installer", "supervisor", "auditor")
+
+
+def sees_alarms_of(roles, lines, line):
+    """Whether an account of ``roles`` granted ``lines`` sees the alarms of ``line`` (0: the
+    whole box, which every role that sees alarms sees): every line for an installer, who
+    commissions and mends the lines, and for an auditor, who checks every line's calls; a
+    supervisor's granted lines. The one rule for the pages (:func:`web.security.alarm_lines`)
+    and the alarm mails (:func:`firmware.mail.alarms.recipients_for`)."""
+    roles = set(roles)
+    if not roles & set(ALARM_ROLES):
+        return False
+    return not line or bool(roles & {"installer", "auditor"}) or ("supervisor" in roles and line in lines)
+
+
 def health_alarms(alarms):
     """The ``alarms`` and ``alarm_lines`` of a health answer from ``alarms`` (an
     :class:`AlarmBoard`, or any callable giving the messages): ``alarm_lines`` maps the

@@ -416,6 +416,28 @@ def site_flag(data_dir, key):
     return bool(row) and row[0] == "true"
 
 
+def account_lines(data_dir):
+    """``{name: (roles, lines)}`` of the accounts in ``web.db`` (``roles`` a frozenset of
+    role names, ``lines`` a tuple of the lines granted), read-only, for the processes that
+    do not serve the web UI; None when web.db cannot be read (not made yet, or refused)."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+        try:
+            rows = db.execute("SELECT name, roles, lines FROM users").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    out = {}
+    for name, roles, lines in rows:
+        try:
+            granted = tuple(sorted(int(n) for n in str(lines).split(",") if n))
+        except ValueError:
+            granted = ()  # (never written so: web.accounts writes whole numbers)
+        out[name] = (frozenset(r for r in str(roles).split(",") if r), granted)
+    return out
+
+
 def site_settings(data_dir):
     """The site settings the setup wizard saved in ``web.db`` (a dict), or None (a box not
     set up, or a ``web.db`` that cannot be read): read-only, for the processes that do not

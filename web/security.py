@@ -32,6 +32,8 @@ import secrets
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
 
+from firmware.alarms import sees_alarms_of
+
 SESSION_COOKIE = "lk_session"
 PRE_COOKIE = "lk_pre"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -113,10 +115,9 @@ def alarm_lines(user):
     """The lines whose alarms ``user`` sees (an alarm of the whole box, line 0, every role
     that sees alarms sees): the lines whose calls they may list (:func:`visible_lines`),
     and every line for an installer, who commissions and mends the lines (a dead line
-    is theirs to fix) and sees every line's state already."""
-    if user.has("installer"):
-        return tuple(range(1, lk().n_lines + 1))
-    return visible_lines(user)
+    is theirs to fix) and sees every line's state already
+    (:func:`firmware.alarms.sees_alarms_of`, the rule the alarm mails follow too)."""
+    return tuple(n for n in range(1, lk().n_lines + 1) if sees_alarms_of(user.roles, user.lines, n))
 
 
 def csrf_token():

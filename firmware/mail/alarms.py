@@ -11,6 +11,10 @@ at each start, which must not become a mail every few seconds.
 The window's state is kept on the card (``mail/alarm-rate.json``), not only in
 memory: a process that restarts in a loop starts each time with an empty memory,
 and would mail every start.
+
+An alarm of one line is mailed only to the recipients who may see that line, as
+the pages show it only to them (:func:`recipients_for`); one of the whole box to
+every recipient.
 """
 
 import contextlib
@@ -20,6 +24,7 @@ import logging
 import os
 import threading
 
+from firmware.alarms import sees_alarms_of
 from firmware.storage import fsutil
 
 from .compose import alarm_message
@@ -44,6 +49,30 @@ def _whole(value):
     return type(value) is int and 0 <= value < 1 << 63
 
 
+def recipients_for(settings, line, accounts):
+    """The alarm recipients of ``settings`` who get the mail about an alarm of ``line``.
+
+    Of the whole box (line 0): every one. Of one line: those tied to an account
+    (``settings.alarm_accounts``) that sees that line's alarms on the pages
+    (:func:`firmware.alarms.sees_alarms_of`: an installer's or auditor's, a
+    supervisor's of their own lines). An address tied to no account, or to one
+    that no longer exists or sees no alarms, gets only the whole box's: nobody
+    said whose it is, and a line's alarm says when its calls failed.
+
+    :param accounts: ``{name: (roles, lines)}`` (:func:`firmware.datadir.account_lines`),
+        or None when they cannot be read now (then, too, only the whole box's)
+    """
+    if not line:
+        return tuple(settings.alarm_to)
+    tied = dict(settings.alarm_accounts)
+    accounts = accounts or {}
+    return tuple(
+        address
+        for address in settings.alarm_to
+        if tied.get(address) in accounts and sees_alarms_of(*accounts[tied[address]], line)
+    )
+
+
 class AlarmMailer:
     """Queue a mail for each alarm raised (an :class:`~firmware.alarmlog.AlarmLog` listener).
 
@@ -53,12 +82,24 @@ class AlarmMailer:
     :param on_queued: called after a mail is queued (wakes the delivery thread)
     :param state_path: where the rate windows are kept (JSON; both services share it),
         or None to keep them in memory only
+    :param accounts: ``() -> {name: (roles, lines)}`` or None (the web accounts, whose
+        lines decide who gets a line's alarm: :func:`recipients_for`); None: no accounts,
+        a line's alarm is mailed to nobody
     """
 
     def __init__(
-        self, queue, settings, wall_us, box_name="Linekeeper", on_queued=None, site=None, state_path=None
+        self,
+        queue,
+        settings,
+        wall_us,
+        box_name="Linekeeper",
+        on_queued=None,
+        site=None,
+        state_path=None,
+        accounts=None,
     ):
         self.queue = queue
+        self.accounts = accounts
         self.settings = settings
         self.wall_us = wall_us
         self.box_name = box_name
@@ -166,12 +207,21 @@ class AlarmMailer:
         if not settings.configured or not settings.alarm_to:
             log.warning("alarm %s not e-mailed: no mail server or alarm recipients set", row["kind"])
             return
+        to = recipients_for(settings, row["line"], self.accounts() if row["line"] and self.accounts else None)
+        if not to:
+            log.warning(
+                "alarm %s of line %d not e-mailed: no alarm recipient is tied to an account that sees "
+                "that line (E-mail page)",
+                row["kind"],
+                row["line"],
+            )
+            return
         now = int(self.wall_us())
         with self._lock:
             mail, suppressed = self._due(row, settings.rate_window_s * 1_000_000, now)
         if not mail:
             return
         name, local_time, lines = self.site()
-        self.queue.enqueue(alarm_message(settings, row, name, now, suppressed, local_time, lines))
+        self.queue.enqueue(alarm_message(settings, row, name, now, suppressed, local_time, lines, to=to))
         if self.on_queued is not None:
             self.on_queued()

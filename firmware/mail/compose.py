@@ -17,8 +17,9 @@ def _message(settings, to, subject, body, wall_us):
     return msg
 
 
-def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None):
-    """The mail for alarm occurrence ``row`` (an AlarmLog row).
+def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None, to=None):
+    """The mail for alarm occurrence ``row`` (an AlarmLog row), to ``to`` (every alarm
+    recipient when None).
 
     ``local_time``: a :class:`~firmware.localtime.LocalTime` in the box's zone (the
     pages' times); ``line_names``: ``{line: name}`` from the site settings.
@@ -62,7 +63,7 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
         "whether this one is still on (a mail that waited for the mail server may arrive after "
         "the fault has cleared).\n"
     )
-    return _message(settings, settings.alarm_to, subject, body, wall_us)
+    return _message(settings, settings.alarm_to if to is None else to, subject, body, wall_us)
 
 
 def _listed(rows, form):

@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from ..datadir import site_settings
+from ..datadir import account_lines, site_settings
 from ..localtime import DEFAULT_ZONE, LocalTime
 from .alarms import STATE_FILE, AlarmMailer
 from .compose import test_message
@@ -69,6 +69,7 @@ class MailService:
             on_queued=self.wake,
             site=self.site,
             state_path=os.path.join(data_dir, STATE_FILE),
+            accounts=lambda: account_lines(data_dir),  # whose lines decide who gets a line's alarm
         )
         self.syslog = SyslogAlarms(self.store.get)
         self.alarm_log = alarm_log

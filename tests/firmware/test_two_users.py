@@ -115,7 +115,7 @@ def test_the_alarm_mails_windows_are_kept_by_both(monkeypatch):
     from firmware.mail.settings import MailSettings
 
     # (The mail's words are not what is tested, and the child cannot read the time zones.)
-    monkeypatch.setattr(firmware.mail.alarms, "alarm_message", lambda *args: "the mail")
+    monkeypatch.setattr(firmware.mail.alarms, "alarm_message", lambda *args, **kwargs: "the mail")
 
     settings = MailSettings(host="mail.example", sender="box@example.com", alarm_to=("a@example.com",))
 

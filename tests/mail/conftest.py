@@ -111,7 +111,8 @@ def smtp_server(tmp_path):
 
 def server_settings(server, **extra):
     """Mail settings for ``server`` (an :class:`SmtpServer`): STARTTLS, its login, alarms to
-    ops@example.com in 15-minute windows; ``extra`` fields added or replaced."""
+    ops@example.com (tied to the account :data:`OPS`) in 15-minute windows; ``extra``
+    fields added or replaced."""
     from firmware.mail.settings import MailSettings
 
     fields = dict(
@@ -124,4 +125,29 @@ def server_settings(server, **extra):
         rate_window_s=900,
     )
     fields.update(extra)
+    # Each recipient tied to the installer's account (ops_account), unless told otherwise.
+    fields.setdefault("alarm_accounts", tuple((a, OPS) for a in fields["alarm_to"]))
     return MailSettings(**fields)
+
+
+# Alarm recipients are tied to this account, an installer's, in the tests: a line's alarm
+# is mailed only to a recipient whose account sees that line (firmware.mail.alarms).
+OPS = "ops"
+OPS_TIED = (("ops@example.com", OPS),)  # MailSettings.alarm_accounts: ops@example.com is ops's
+
+
+def ops_account(data_dir, name=OPS, roles="installer", lines=""):
+    """Make account ``name`` (``roles``, ``lines`` as web.db keeps them) in ``data_dir``'s
+    web.db, as the web UI would (no password that opens anything)."""
+    import os
+
+    from web.db import WebDb
+
+    db = WebDb(os.path.join(os.fspath(data_dir), "web.db"))
+    with db.tx() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO users (name, pw_hash, roles, lines, created_us, pw_changed_us)"
+            " VALUES (?, 'x', ?, ?, 0, 0)",
+            (name, roles, lines),
+        )
+    db.close()

@@ -13,6 +13,8 @@ from firmware.mail.settings import MailSettings
 from firmware.secretbox import SecretBox
 from firmware.storage.audit import AuditLog
 
+from .conftest import OPS_TIED, ops_account
+
 
 class Clock:
     t = int(dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC).timestamp()) * 10**6
@@ -44,8 +46,14 @@ def test_every_cause(tmp_path):
         alarm_log=alarms,
         checks=[DateChecks(alarms, clock.wall_us, ico_renewal=lambda: "2026-03-20")],
     )
+    ops_account(data)  # the recipient's account: an installer's, who sees every line
     mail.store.save(
-        MailSettings(host="mail.example.com", sender="box@example.com", alarm_to=("ops@example.com",))
+        MailSettings(
+            host="mail.example.com",
+            sender="box@example.com",
+            alarm_to=("ops@example.com",),
+            alarm_accounts=OPS_TIED,
+        )
     )
     os.makedirs(os.path.join(data, "box"))
     open(os.path.join(data, "box", "running"), "w").close()  # the last run never stopped

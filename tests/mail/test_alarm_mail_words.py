@@ -24,7 +24,19 @@ class Queue:
         self.mails.append(msg)
 
 
-SETTINGS = MailSettings(host="mail.example", sender="box@example.com", alarm_to=("sam@example.com",))
+SETTINGS = MailSettings(
+    host="mail.example",
+    sender="box@example.com",
+    alarm_to=("sam@example.com",),
+    alarm_accounts=(("sam@example.com", "sam"),),
+)
+# sam's account: an installer's, who sees every line's alarms (firmware.mail.alarms.recipients_for).
+ACCOUNTS = {"sam": (frozenset({"installer"}), ())}
+
+
+def mailer_of(queue, wall_us, **kw):
+    """An AlarmMailer of :data:`SETTINGS` and :data:`ACCOUNTS`."""
+    return AlarmMailer(queue, lambda: SETTINGS, wall_us, accounts=lambda: ACCOUNTS, **kw)
 
 
 def _row(kind, line=0, message="", n=1):
@@ -44,7 +56,7 @@ def test_the_mail_names_the_box_the_line_and_the_time_as_the_pages_do(tmp_path):
     _site(tmp_path, organisation="Acme Ltd", time_zone="Europe/London", lines=lines)
     service = MailService(str(tmp_path), lambda: T_US, secrets=None)
     queue = Queue()
-    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, site=service.site)
+    mailer = mailer_of(queue, lambda: T_US, site=service.site)
     mailer(_row("no_line_voltage", 2, "no line voltage"))
     mailer(_row("ico_renewal_30", 0, "", 2))
     first, second = queue.mails
@@ -60,7 +72,7 @@ def test_the_mail_names_the_box_the_line_and_the_time_as_the_pages_do(tmp_path):
 
 def test_every_staff_concern_is_mailed(tmp_path):
     queue = Queue()
-    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US)
+    mailer = mailer_of(queue, lambda: T_US)
     mailer(_row("staff_concern", 0, "from sam: the beep was not played", 1))
     mailer(_row("staff_concern", 0, "from sue: line 3 was recorded though private", 2))
     mailer(_row("no_line_voltage", 1, "", 3))
@@ -80,7 +92,7 @@ def test_every_alarm_mail_says_what_to_do_and_that_a_late_one_may_be_over():
     from firmware import words
 
     queue = Queue()
-    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US)
+    mailer = mailer_of(queue, lambda: T_US)
     for n, kind in enumerate(sorted(words.ALARMS), start=1):
         mailer(_row(kind, 0, "", n))
     bodies = {kind: m.get_content() for kind, m in zip(sorted(words.ALARMS), queue.mails, strict=True)}
@@ -104,14 +116,14 @@ def test_a_box_restarting_in_a_loop_does_not_flood_the_inbox(tmp_path):
     queue = Queue()
     t = [T_US]
     for n in range(40):  # 40 starts, 5 s apart: 200 s, within the 15-minute window
-        mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: t[0], state_path=str(state))
+        mailer = mailer_of(queue, lambda: t[0], state_path=str(state))
         mailer(_row("power_loss_restart", 0, "", 2 * n + 1))
         mailer(_row("no_line_voltage", 1, "", 2 * n + 2))
         t[0] += 5_000_000
     kinds = [m["Subject"].split(": ", 1)[1] for m in queue.mails]
     assert len(kinds) == 6, kinds  # five restarts and the fault once
     t[0] = T_US + SETTINGS.rate_window_s * 1_000_000 + 1  # the window has passed
-    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: t[0], state_path=str(state))
+    mailer = mailer_of(queue, lambda: t[0], state_path=str(state))
     mailer(_row("power_loss_restart", 0, "", 99))
     mailer(_row("no_line_voltage", 1, "", 100))
     restart, fault = queue.mails[-2:]
@@ -119,9 +131,7 @@ def test_a_box_restarting_in_a_loop_does_not_flood_the_inbox(tmp_path):
     assert "raised 39 more times" in fault.get_content()
     # A clock set back does not hold mail back until it catches up.
     t[0] = T_US - 3600 * 1_000_000
-    AlarmMailer(queue, lambda: SETTINGS, lambda: t[0], state_path=str(state))(
-        _row("no_line_voltage", 1, "", 101)
-    )
+    mailer_of(queue, lambda: t[0], state_path=str(state))(_row("no_line_voltage", 1, "", 101))
     assert len(queue.mails) == 9
 
 
@@ -141,7 +151,7 @@ def test_a_damaged_or_planted_rate_file_never_stops_the_mails(tmp_path):
     for n, content in enumerate(bad):
         state.write_text(content if isinstance(content, str) else json.dumps(content))
         queue = Queue()
-        mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, state_path=str(state))
+        mailer = mailer_of(queue, lambda: T_US, state_path=str(state))
         for i, (kind, line) in enumerate((("staff_concern", 0), ("no_line_voltage", 1), ("power_fail", 0))):
             mailer(_row(kind, line, "", 10 * n + i))
         assert len(queue.mails) == 3, content
@@ -164,7 +174,7 @@ def test_both_services_share_one_window(tmp_path, monkeypatch):
 
     monkeypatch.setattr(AlarmMailer, "_load", slow_load)
     queue = Queue()
-    services = [AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, state_path=str(state)) for _ in range(2)]
+    services = [mailer_of(queue, lambda: T_US, state_path=str(state)) for _ in range(2)]
 
     def raise_concerns(mailer, first):
         for n in range(5):
@@ -216,7 +226,7 @@ def test_a_consent_alarm_says_what_to_do_about_what_failed():
 
 def test_the_mail_says_what_happened_without_saying_the_alarm_again():
     queue = Queue()
-    mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US)
+    mailer = mailer_of(queue, lambda: T_US)
     mailer(_row("consent_notice_failed", 4, "the consent notice could not be given: no announcement"))
     mailer(_row("power_fail", 0, "the power failed", 2))
     consent, power = (m.get_content() for m in queue.mails)

@@ -23,6 +23,8 @@ from firmware.storage.keystore import Argon2Params, KeyStore
 from firmware.update.flow import UpdateResult
 from web.tls import VALID_DAYS, ensure_certificate
 
+from .conftest import OPS_TIED, ops_account
+
 DAY_US = 86_400 * 10**6
 
 
@@ -67,8 +69,15 @@ def test_each_source_raises_its_alarm_through_to_mail_acknowledgement_and_audit(
         )
     )
     box = open_sim_box(scenario, data)
+    ops_account(data)  # the recipient's account: an installer's, who sees every line
     box.mail.store.save(
-        MailSettings(host="127.0.0.1", port=27001, sender="box@example.com", alarm_to=("ops@example.com",))
+        MailSettings(
+            host="127.0.0.1",
+            port=27001,
+            sender="box@example.com",
+            alarm_to=("ops@example.com",),
+            alarm_accounts=OPS_TIED,
+        )
     )
     cert = ensure_certificate(str(tmp_path / "tls"))
     now_date = dt.datetime.fromtimestamp(scenario.start_wall_us / 1e6, dt.UTC).date()
@@ -162,8 +171,15 @@ def test_recording_failures_and_a_full_card_through_the_recorder(tmp_path):
         )
     )
     box = open_sim_box(scenario, data)
+    ops_account(data)  # the recipient's account: an installer's, who sees every line
     box.mail.store.save(
-        MailSettings(host="127.0.0.1", port=27001, sender="box@example.com", alarm_to=("ops@example.com",))
+        MailSettings(
+            host="127.0.0.1",
+            port=27001,
+            sender="box@example.com",
+            alarm_to=("ops@example.com",),
+            alarm_accounts=OPS_TIED,
+        )
     )
     real_open = box.recorder._open
     faults = [OSError(errno.EIO, "Input/output error"), DiskFullError("the card is full")]
@@ -214,8 +230,15 @@ def test_the_card_wear_alarm_is_raised_by_the_round_and_mailed(tmp_path):
         json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []})
     )
     box = open_sim_box(scenario, data)
+    ops_account(data)  # the recipient's account: an installer's, who sees every line
     box.mail.store.save(
-        MailSettings(host="127.0.0.1", port=27001, sender="box@example.com", alarm_to=("ops@example.com",))
+        MailSettings(
+            host="127.0.0.1",
+            port=27001,
+            sender="box@example.com",
+            alarm_to=("ops@example.com",),
+            alarm_accounts=OPS_TIED,
+        )
     )
     said = "the card reports that it is wearing out (90% of its life used): replace it soon"
     box.card_wear.card = lambda data_dir: {"alarm": said, "measured_s": 60}

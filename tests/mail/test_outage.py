@@ -17,7 +17,7 @@ from firmware.alarmlog import AlarmLog
 from firmware.mail.service import MailService
 from firmware.secretbox import SecretBox
 
-from .conftest import PASSWORD, server_settings
+from .conftest import PASSWORD, ops_account, server_settings
 from .test_smtp_e2e import Clock
 
 pytestmark = pytest.mark.slow  # a real server on a real port
@@ -40,6 +40,7 @@ def box(tmp_path, smtp_server):
         ssl_context=smtp_server.client_context(),
         box_name="Shop",
     )
+    ops_account(data_dir)  # the recipients' account: an installer's, who sees every line
     service.store.save(server_settings(smtp_server), new_password=PASSWORD)
     yield service, alarms, clock
     alarms.close()

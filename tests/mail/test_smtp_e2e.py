@@ -21,7 +21,7 @@ from firmware.mail.smtp import MailError
 from firmware.reports.source import ReportSource
 from firmware.secretbox import SecretBox
 
-from .conftest import PASSWORD, USER, server_settings
+from .conftest import PASSWORD, USER, ops_account, server_settings
 from support.ports import free_port
 
 pytestmark = pytest.mark.slow  # a real server on a real port
@@ -68,6 +68,7 @@ def mailbox(tmp_path, smtp_server):
     assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
     clock = Clock(TUESDAY_US)
     alarms = AlarmLog(os.path.join(data_dir, "alarms.db"), clock)
+    ops_account(data_dir)  # the recipients' account: an installer's, who sees every line
     source = ReportSource(data_dir, n_lines=2, alarms=alarms)
     service = MailService(
         data_dir,

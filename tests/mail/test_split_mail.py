@@ -25,7 +25,7 @@ from firmware.mail.settings import MailSettings
 from firmware.secretbox import SecretBox
 from web.remote import services_for_recorder
 
-from .conftest import PASSWORD, server_settings
+from .conftest import PASSWORD, ops_account, server_settings
 
 pytestmark = pytest.mark.slow  # a real server on a real port
 
@@ -43,6 +43,7 @@ def _box_and_receiver(tmp_path, timeout_s):
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(timeout_s)
+    ops_account(data_dir)  # the recipients' account: an installer's, who sees every line
     return data_dir, receiver
 
 
@@ -134,6 +135,7 @@ def test_the_recorders_alarm_mail_is_delivered_by_the_web_ui(tmp_path, smtp_serv
     path = tmp_path / "s.json"
     path.write_text(json.dumps(SCENARIO))
     assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    ops_account(data_dir)  # the recipients' account: an installer's, who sees every line
 
     # The recorder's side, as `linekeeper recorder` sets it up.
     clock = SimClock(start_wall_us=1_773_100_800_000_000)

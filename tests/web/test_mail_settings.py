@@ -1,5 +1,6 @@
 """The e-mail settings page: bad input named, the password never shown back, a test e-mail."""
 
+import html
 import json
 import os
 
@@ -163,3 +164,37 @@ def test_a_login_in_clear_saved_before_still_loads_and_the_page_says_so(box, peo
     with pytest.raises(MailServerError, match='not logged in, since security "none"'):
         SmtpSender(settings, "smtp pass 99").send(None)
     assert not MailSettings(security="none").login_in_clear()
+
+
+def test_alarm_recipients_tied_to_accounts_and_what_each_gets(box, people):
+    """Alarm mails went to every recipient, whatever the line, while the pages show a line's
+    alarm only to those who may see that line. A recipient is tied to an account now
+    ("address (account)") and gets the alarms of the lines that account sees; an address
+    tied to none gets the whole box's only. The page says so, and what each one gets."""
+    ivan = people["ivan"]
+    box.add_user(people["alice"], "stella", ["staff"], [1])
+    before = len(box.audit)
+    for alarm_to, said in (
+        ("ops@example.com (bob)", 'There is no account "bob"'),
+        ("ops@example.com (stella)", '"stella" sees no alarms (a staff account)'),
+        ("ops@example.com (sam), ops@example.com", "ops@example.com is listed twice"),
+    ):
+        resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+        page = html.unescape(resp.get_data(as_text=True))
+        assert resp.status_code == 400 and said in page and 'id="error-alarm_to"' in page, alarm_to
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json")) and len(box.audit) == before
+    alarm_to = "ivan@example.com (ivan), sam@example.com (sam), office@example.com"
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 302
+    settings = box.services.mail.store.get()
+    assert settings.alarm_to == ("ivan@example.com", "sam@example.com", "office@example.com")
+    assert settings.alarm_accounts == (("ivan@example.com", "ivan"), ("sam@example.com", "sam"))
+    entry = box.audit.entries(limit=1, action="config_change")[0]
+    assert entry.details["alarm_accounts"] == {"ivan@example.com": "ivan", "sam@example.com": "sam"}
+    page = html.unescape(ivan.get("/settings/mail").get_data(as_text=True))
+    assert 'value="%s"' % alarm_to in page
+    assert "An address tied to no account gets only the alarms of the whole box." in page
+    reach = page[page.index('id="alarm-reach"') :]
+    assert "ivan@example.com: every alarm, of the whole box and of every line (ivan)" in reach
+    assert "sam@example.com: the whole box's alarms and those of lines 1 and 2 (sam)" in reach
+    assert "office@example.com: the whole box's alarms only (tied to no account)" in reach

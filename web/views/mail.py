@@ -4,15 +4,25 @@ The password is write-only: the page says whether one is set, never shows
 it, and an empty password field keeps the stored one. Saving is audited as
 ``config_change`` (target ``mail``, without the password); a test e-mail is
 sent at once, not queued, so its failure is shown with the server's reason.
+
+An alarm recipient written ``address (account)`` is tied to that web account: it
+gets the alarms of the lines the account sees on the pages, as well as the whole
+box's; one tied to no account gets the whole box's alarms only
+(:func:`firmware.mail.alarms.recipients_for`). The page lists what each recipient
+gets.
 """
+
+import re
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from firmware.alarms import ALARM_ROLES
 from firmware.errors import ConfigError, LinekeeperError
 from firmware.mail.settings import EVERY, SECURITY, MailSettings, Schedule
 
 from .. import intent
-from ..security import audit, form_errors, lk, roles
+from ..documents import lines_words
+from ..security import alarm_lines, audit, form_errors, lk, roles
 
 bp = Blueprint("mail", __name__)
 
@@ -30,6 +40,63 @@ def _addresses(text):
     return tuple(a.strip() for a in (text or "").replace(";", ",").split(",") if a.strip())
 
 
+# An alarm recipient tied to an account: "sam@example.com (sam)".
+_TIED = re.compile(r"^(?P<address>[^()]*?)\s*\((?P<account>[^()]*)\)$")
+
+
+def _recipients(text):
+    """``(addresses, ((address, account), ...))`` from the alarm recipients' field."""
+    addresses, tied = [], []
+    for entry in _addresses(text):
+        m = _TIED.match(entry)
+        address = m.group("address").strip() if m else entry
+        addresses.append(address)
+        if m:
+            tied.append((address, m.group("account").strip()))
+    return tuple(addresses), tuple(tied)
+
+
+def _recipients_text(settings):
+    tied = dict(settings.alarm_accounts)
+    return ", ".join("%s (%s)" % (a, tied[a]) if a in tied else a for a in settings.alarm_to)
+
+
+def _account_problem(name):
+    """Why an alarm recipient cannot be tied to account ``name``, or None."""
+    user = lk().accounts.get(name)
+    if user is None:
+        return 'There is no account "%s": tie the address to an existing account, or to none.' % name
+    if not user.has(*ALARM_ROLES):
+        return (
+            '"%s" sees no alarms (a staff account): tie the address to an installer\'s, a '
+            "supervisor's or an auditor's account, or to none." % name
+        )
+    return None
+
+
+def _reach(settings):
+    """``[(recipient, what it gets)]``: the alarms each alarm recipient is mailed."""
+    tied = dict(settings.alarm_accounts)
+    out = []
+    for address in settings.alarm_to:
+        name = tied.get(address)
+        user = lk().accounts.get(name) if name else None
+        if name is None:
+            said = "the whole box's alarms only (tied to no account)"
+        elif user is None or not user.has(*ALARM_ROLES):
+            said = 'the whole box\'s alarms only ("%s" is not an account that sees alarms now)' % name
+        else:
+            lines = alarm_lines(user)
+            if len(lines) == lk().n_lines:
+                said = "every alarm, of the whole box and of every line (%s)" % name
+            elif lines:
+                said = "the whole box's alarms and those of %s (%s)" % (lines_words(lines), name)
+            else:
+                said = "the whole box's alarms only (%s has no line yet)" % name
+        out.append((address, said))
+    return out
+
+
 def _values(settings):
     values = {
         "host": settings.host,
@@ -37,7 +104,7 @@ def _values(settings):
         "security": settings.security,
         "username": settings.username,
         "sender": settings.sender,
-        "alarm_to": ", ".join(settings.alarm_to),
+        "alarm_to": _recipients_text(settings),
         "rate_window_min": str(settings.rate_window_s // 60),
         "syslog": settings.syslog,
     }
@@ -66,6 +133,7 @@ def _parse(form, current):
         to = _addresses(form.get("%s_to" % every))
         if to:
             schedules.append(Schedule(every, to, form.get("%s_fmt" % every, "pdf")))
+    alarm_to, alarm_accounts = _recipients(form.get("alarm_to"))
     settings = MailSettings(
         host=form.get("host", "").strip(),
         port=port,
@@ -73,7 +141,8 @@ def _parse(form, current):
         username=form.get("username", "").strip(),
         password=current.password,
         sender=form.get("sender", "").strip(),
-        alarm_to=_addresses(form.get("alarm_to")),
+        alarm_to=alarm_to,
+        alarm_accounts=alarm_accounts,
         rate_window_s=window,
         schedules=tuple(schedules),
         syslog=form.get("syslog", "").strip(),
@@ -85,10 +154,14 @@ def _parse(form, current):
             field = (exc.field or "mail").split(".", 1)[-1].split("[")[0]
             if field == "schedules":
                 field = "%s_to" % settings.schedules[int(exc.field.split("[")[1][0])].every
-            field = {"rate_window_s": "rate_window_min"}.get(field, field)
+            field = {"rate_window_s": "rate_window_min", "alarm_accounts": "alarm_to"}.get(field, field)
             errors[field] = (
                 "The rate window is 1 to 1440 minutes (a day)." if field == "rate_window_min" else exc.message
             )
+    if "alarm_to" not in errors:
+        problem = next(filter(None, (_account_problem(name) for _a, name in alarm_accounts)), None)
+        if problem:
+            errors["alarm_to"] = problem
     return settings, errors
 
 
@@ -105,6 +178,7 @@ def _page(values, errors=None, status=400, **extra):
         # Saved before such settings were refused: the sender will not log in (firmware/mail/smtp.py).
         in_clear=settings.login_in_clear(),
         pending=svc.queue.pending(),
+        reach=_reach(settings),
         **extra,
     )
     if errors:
