@@ -287,3 +287,45 @@ def test_a_renewed_certificate_is_served_without_a_restart(box, tmp_path):
         assert box.services.cert_fingerprint == renewed.fingerprint
     finally:
         server.stop()
+
+
+def test_the_web_ui_in_the_boxs_process_tells_its_round_the_reminders(box, tmp_path):
+    """With the web UI in the box's own process (start_web), the box's round is the one that
+    checks the dates: the web UI tells it the reminders' source (the site flags in web.db,
+    config.json), as it tells it the ICO renewal date, so they are raised there too."""
+    from firmware.alarmchecks import DateChecks
+    from firmware.alarmlog import AlarmLog
+    from web.server import start_web
+
+    class Clock:
+        synchronised = True
+
+        def wall_us(self):
+            return 1_780_000_000_000_000
+
+    data_dir = str(tmp_path / "one-process-box")
+    os.makedirs(data_dir)
+    db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    db.executescript(SCHEMA)
+    db.close()
+    alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), Clock())
+
+    class OneProcessBox:
+        status = box.status
+        clock = Clock()
+
+    one = OneProcessBox()
+    one.data_dir, one.alarm_log = data_dir, alarm_log
+    one.date_checks = DateChecks(alarm_log, one.clock.wall_us)  # as the box makes it: told nothing
+    server = start_web(one, https_port=0, http_port=0, hash_cost=passwords.CHEAP_COST)
+    try:
+        web = server.app.extensions["linekeeper"]
+        with web.db.tx() as conn:
+            web.site.mark_setup_complete(conn)
+        web.site.set_recovery_confirmed(False)
+        one.date_checks()
+        on = sorted(a["kind"] for a in alarm_log.banner() if a["cleared_us"] is None)
+        assert on == ["recovery_key_unconfirmed", "retention_unset"]
+    finally:
+        server.stop()
+        alarm_log.close()
