@@ -12,9 +12,9 @@ The window's state is kept on the card (``mail/alarm-rate.json``), not only in
 memory: a process that restarts in a loop starts each time with an empty memory,
 and would mail every start.
 
-An alarm of one line is mailed only to the recipients who may see that line, as
-the pages show it only to them (:func:`recipients_for`); one of the whole box to
-every recipient.
+An alarm of one line is mailed to the recipients tied to an account only if that
+account may see that line, as the pages show it only to them, and to those tied
+to none (:func:`recipients_for`); one of the whole box to every recipient.
 """
 
 import contextlib
@@ -52,15 +52,19 @@ def _whole(value):
 def recipients_for(settings, line, accounts):
     """The alarm recipients of ``settings`` who get the mail about an alarm of ``line``.
 
-    Of the whole box (line 0): every one. Of one line: those tied to an account
+    Of the whole box (line 0): every one. Of one line: an address tied to no
+    account, as the installer who wrote it there asked (every alarm, as an
+    installer sees them: a line that stops recording unnoticed costs more than
+    the line's number in a mail), and those tied to an account
     (``settings.alarm_accounts``) that sees that line's alarms on the pages
     (:func:`firmware.alarms.sees_alarms_of`: an installer's or auditor's, a
-    supervisor's of their own lines). An address tied to no account, or to one
-    that no longer exists or sees no alarms, gets only the whole box's: nobody
-    said whose it is, and a line's alarm says when its calls failed.
+    supervisor's of their own lines). An address tied to an account that no
+    longer exists or sees no alarms gets only the whole box's: it was tied to
+    be limited, and what it was limited to is gone.
 
     :param accounts: ``{name: (roles, lines)}`` (:func:`firmware.datadir.account_lines`),
-        or None when they cannot be read now (then, too, only the whole box's)
+        or None when they cannot be read now (then the tied addresses get only the
+        whole box's)
     """
     if not line:
         return tuple(settings.alarm_to)
@@ -69,7 +73,8 @@ def recipients_for(settings, line, accounts):
     return tuple(
         address
         for address in settings.alarm_to
-        if tied.get(address) in accounts and sees_alarms_of(*accounts[tied[address]], line)
+        if address not in tied
+        or (tied[address] in accounts and sees_alarms_of(*accounts[tied[address]], line))
     )
 
 
@@ -84,7 +89,7 @@ class AlarmMailer:
         or None to keep them in memory only
     :param accounts: ``() -> {name: (roles, lines)}`` or None (the web accounts, whose
         lines decide who gets a line's alarm: :func:`recipients_for`); None: no accounts,
-        a line's alarm is mailed to nobody
+        a line's alarm is mailed only to the addresses tied to none
     """
 
     def __init__(

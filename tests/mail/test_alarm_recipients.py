@@ -1,8 +1,9 @@
 """Who gets an alarm's mail: the pages show an alarm of one line only to those who may see
 that line (a supervisor's own lines, every line for an installer or auditor); its mail went
-to every recipient, whatever the line. A line's alarm now goes only to recipients tied to
-an account that sees that line; an address tied to no account gets the whole box's alarms
-only. A whole box's alarm still goes to every recipient."""
+to every recipient, whatever the line. A recipient tied to an account now gets a line's
+alarm only if that account sees that line; an address tied to no account still gets every
+alarm, as the installer who wrote it there asked. A whole box's alarm still goes to every
+recipient."""
 
 from firmware.datadir import account_lines
 from firmware.mail.alarms import AlarmMailer, recipients_for
@@ -60,14 +61,17 @@ def test_a_lines_alarm_goes_to_those_who_see_that_line_and_the_boxs_to_all():
         "ivan@example.com",
         "audrey@example.com",
         "sam@example.com",
+        "office@example.com",
     )
     assert recipients_for(SETTINGS, 3, ACCOUNTS) == (
         "ivan@example.com",
         "audrey@example.com",
         "sue@example.com",
+        "office@example.com",
     )
     assert recipients_for(SETTINGS, 0, ACCOUNTS) == SETTINGS.alarm_to
-    assert recipients_for(SETTINGS, 1, None) == ()  # the accounts cannot be read now
+    # The accounts cannot be read now: the tied addresses get the whole box's alarms only.
+    assert recipients_for(SETTINGS, 1, None) == ("office@example.com",)
 
 
 def test_the_mail_is_addressed_to_them_alone_and_nobody_else_is_sent_one(caplog):
@@ -76,15 +80,27 @@ def test_the_mail_is_addressed_to_them_alone_and_nobody_else_is_sent_one(caplog)
     mailer(_row("no_line_voltage", 3))
     mailer(_row("disk_full", 0, 2))
     line, box = queue.mails
-    assert line["To"] == "ivan@example.com, audrey@example.com, sue@example.com"
+    assert line["To"] == "ivan@example.com, audrey@example.com, sue@example.com, office@example.com"
     assert box["To"] == ", ".join(SETTINGS.alarm_to)
+    # A box whose recipients are bare addresses mails them every alarm, as before accounts.
     bare = MailSettings(host="mail.example", sender="box@example.com", alarm_to=("office@example.com",))
     queue = Queue()
     mailer = AlarmMailer(queue, lambda: bare, lambda: T_US, accounts=lambda: ACCOUNTS)
     mailer(_row("no_line_voltage", 1))
+    assert [m["To"] for m in queue.mails] == ["office@example.com"]
+    # Every recipient tied to an account that does not see the line: nobody is mailed.
+    sue_only = MailSettings(
+        host="mail.example",
+        sender="box@example.com",
+        alarm_to=("sue@example.com",),
+        alarm_accounts=(("sue@example.com", "sue"),),
+    )
+    queue = Queue()
+    mailer = AlarmMailer(queue, lambda: sue_only, lambda: T_US, accounts=lambda: ACCOUNTS)
+    mailer(_row("no_line_voltage", 1))
     assert queue.mails == [] and "no alarm recipient is tied to an account that sees that line" in caplog.text
     mailer(_row("disk_full", 0, 2))
-    assert [m["To"] for m in queue.mails] == ["office@example.com"]
+    assert [m["To"] for m in queue.mails] == ["sue@example.com"]
 
 
 def test_the_mail_service_reads_the_accounts_lines_from_web_db(tmp_path):
@@ -99,7 +115,7 @@ def test_the_mail_service_reads_the_accounts_lines_from_web_db(tmp_path):
     service.alarms.queue = queue
     service.alarms.settings = lambda: SETTINGS
     service.alarms(_row("no_line_voltage", 3))
-    assert queue.mails[0]["To"] == "ivan@example.com"
+    assert queue.mails[0]["To"] == "ivan@example.com, office@example.com"
 
 
 def test_a_recipient_is_tied_to_one_account_and_only_a_recipient_is():

@@ -170,7 +170,7 @@ def test_alarm_recipients_tied_to_accounts_and_what_each_gets(box, people):
     """Alarm mails went to every recipient, whatever the line, while the pages show a line's
     alarm only to those who may see that line. A recipient is tied to an account now
     ("address (account)") and gets the alarms of the lines that account sees; an address
-    tied to none gets the whole box's only. The page says so, and what each one gets."""
+    tied to none still gets every alarm. The page says so, and what each one gets."""
     ivan = people["ivan"]
     box.add_user(people["alice"], "stella", ["staff"], [1])
     before = len(box.audit)
@@ -193,8 +193,8 @@ def test_alarm_recipients_tied_to_accounts_and_what_each_gets(box, people):
     assert entry.details["alarm_accounts"] == {"ivan@example.com": "ivan", "sam@example.com": "sam"}
     page = html.unescape(ivan.get("/settings/mail").get_data(as_text=True))
     assert 'value="%s"' % alarm_to in page
-    assert "An address tied to no account gets only the alarms of the whole box." in page
+    assert "An address tied to no account gets every alarm, of the whole box and of every line." in page
     reach = page[page.index('id="alarm-reach"') :]
     assert "ivan@example.com: every alarm, of the whole box and of every line (ivan)" in reach
     assert "sam@example.com: the whole box's alarms and those of lines 1 and 2 (sam)" in reach
-    assert "office@example.com: the whole box's alarms only (tied to no account)" in reach
+    assert "office@example.com: every alarm, of the whole box and of every line (tied to no account)" in reach

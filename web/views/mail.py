@@ -7,7 +7,7 @@ sent at once, not queued, so its failure is shown with the server's reason.
 
 An alarm recipient written ``address (account)`` is tied to that web account: it
 gets the alarms of the lines the account sees on the pages, as well as the whole
-box's; one tied to no account gets the whole box's alarms only
+box's; one tied to no account gets every alarm, as an installer sees them
 (:func:`firmware.mail.alarms.recipients_for`). The page lists what each recipient
 gets.
 """
@@ -82,7 +82,7 @@ def _reach(settings):
         name = tied.get(address)
         user = lk().accounts.get(name) if name else None
         if name is None:
-            said = "the whole box's alarms only (tied to no account)"
+            said = "every alarm, of the whole box and of every line (tied to no account)"
         elif user is None or not user.has(*ALARM_ROLES):
             said = 'the whole box\'s alarms only ("%s" is not an account that sees alarms now)' % name
         else:
