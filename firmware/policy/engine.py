@@ -476,8 +476,11 @@ class CallPolicy:
             if live is None or live.decision is None or live.decision.decision != rules.PENDING:
                 return False
             call = live.call
-            from_start = self.settings.rules.on_demand.from_start
             t_us = self.clock.now_us() if t_us is None else t_us
+            # A call whose only notice is the warning tone was told nothing before the
+            # request, whose beep is its notice: from its start, what everyone said untold
+            # would be in the recording. It records from the request instead.
+            from_start = self.settings.rules.on_demand.from_start and not self._untold_yet(call)
             self._decide(
                 live,
                 rules.Decision(
@@ -493,6 +496,18 @@ class CallPolicy:
             self._start_recording(live, self._from_start(call) if from_start else t_us)
             self._publish(call)
             return True
+
+    def _untold_yet(self, call):
+        """Whether ``call``, answered, has been told nothing yet and its notice is the
+        warning tone (its notice "off"): the first beep is still to come."""
+        consent = call.consent
+        return (
+            consent is not None
+            and consent.get("notice") == "off"
+            and not consent.get("given")
+            and not consent.get("warning_tones")
+            and self.settings.consent.warning_tone.enabled
+        )
 
     # ------------------------------------------------------------ inputs
     def key_codes(self):

@@ -486,6 +486,39 @@ def test_a_tone_only_call_recorded_on_demand_hears_a_beep_at_the_request(lab):
     assert 4.0 <= first_s < 4.2
 
 
+def test_a_tone_only_call_recorded_on_demand_is_recorded_from_its_beep_not_its_start(lab):
+    """Asked for 4 s into the call with from_start on a box whose only notice is the tone:
+    the beep, the notice, sounded at the request, yet the recording reached back to the
+    start of the call (pre-roll included), the 4 s before it said by people nobody had
+    told. It begins at the request, and the call says so."""
+    config = lab.policy(
+        rules={"lines": [{"line": 1, "mode": "on_demand"}], "on_demand": {"from_start": True}},
+        consent=TONE_ONLY,
+    )
+    call = dict(calls()[0], talk=12.0, press=[{"at": 4.0, "button": "record"}])
+    data_dir, (logged,) = lab.sim(lab.scenario([call], lines=2, hat="lk-2lb", config=config))
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+    assert logged["policy_reason"] == "recording asked for by button, from the request"
+    _samples, t0 = lab.decode(data_dir, logged["id"])
+    first_us = lab.wall_us(logged["consent"]["warning_tone_first_at"])
+    request_us = lab.wall_us(logged["answered_at"]) + 4_000_000
+    # From the press (a frame of the encoder's grid at most before it), not the call's start.
+    assert request_us - 200_000 <= t0 <= first_us, (t0, request_us, first_us)
+
+
+def test_an_announced_call_recorded_on_demand_is_still_recorded_from_its_start(lab):
+    """The announcement at the answer told everyone: from_start keeps its word there."""
+    config = lab.policy(
+        rules={"lines": [{"line": 1, "mode": "on_demand"}], "on_demand": {"from_start": True}},
+        consent=dict(TONE_ONLY, inbound="announcement"),
+    )
+    call = dict(calls()[0], talk=12.0, press=[{"at": 4.0, "button": "record"}])
+    data_dir, (logged,) = lab.sim(lab.scenario([call], lines=2, hat="lk-2lb", config=config))
+    assert logged["policy_reason"] == "recording asked for by button, from the start of the call"
+    _samples, t0 = lab.decode(data_dir, logged["id"])
+    assert t0 < lab.wall_us(logged["answered_at"])  # the pre-roll, before the answer
+
+
 def _count_plays(board):
     """The lines ``board`` is asked to play into, from now on (a list that fills)."""
     played, play = [], board.play
