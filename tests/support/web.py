@@ -404,6 +404,27 @@ class Box:
         return [e.action for e in self.services.audit.entries(limit=1000, newest_first=False)]
 
 
+LISTEN_REASON = "complaint ref 1234"
+
+
+def listen(client, call_id, reason=LISTEN_REASON):
+    """Send the call's listen form (the reason asked before its player is shown, with the
+    page's CSRF token); the response."""
+    page = client.get("/calls/%d" % call_id).get_data(as_text=True)
+    m = TOKEN.search(page)
+    assert m, "no CSRF token on the page of call %d" % call_id
+    return client.post("/calls/%d/listen" % call_id, data={"csrf_token": m.group(1), "listen_reason": reason})
+
+
+def audio_url(client, call_id, reason=LISTEN_REASON):
+    """The player's URL (its listening token) on call ``call_id``'s page, once the listen
+    form gave ``reason``."""
+    page = listen(client, call_id, reason).get_data(as_text=True)
+    m = re.search(r'<audio[^>]*id="player"[^>]*src="([^"]+)"', page)
+    assert m, "no player on the page of call %d:\n%s" % (call_id, page[:2000])
+    return m.group(1).replace("&amp;", "&")
+
+
 #: Who :func:`add_people` sets up (PASSWORDS also holds people some tests add).
 PEOPLE = ("alice", "ivan", "sam", "sue", "audrey")
 

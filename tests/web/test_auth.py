@@ -339,7 +339,7 @@ def test_change_own_password(box, people):
     box.services.keystore.unlock("sam", "a new good passphrase 7").forget()
     assert other_sam.get("/").status_code == 302
     assert sam.get("/calls/1").status_code == 200
-    assert 'id="player"' in sam.get("/calls/1").get_data(as_text=True)
+    assert 'id="listen-form"' in sam.get("/calls/1").get_data(as_text=True)
     assert "password_change" in box.audit_actions()
 
 

@@ -195,6 +195,9 @@ def test_fresh_box_to_audited_playback(box, page):
     #    (preload="none"); then the audio loads, as long as the call (its talk
     #    time plus the pre-roll every recording starts with).
     first.locator("a").first.click()
+    #    It asks why first (the reason goes with the playback in the audit trail).
+    page.fill("#listen_reason", "complaint ref 1234")
+    page.click("#listen-form button[type=submit]")
     #    The page fetches no audio until play is pressed.
     page.wait_for_selector("#player")
     assert page.evaluate("document.getElementById('player').readyState") == 0

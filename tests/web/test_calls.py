@@ -8,14 +8,11 @@ import re
 
 import pytest
 
+from support.web import audio_url, listen
+
 
 def ids_on(page):
     return [int(x) for x in re.findall(r'<tr id="call-(\d+)"', page)]
-
-
-def audio_url(client, call_id):
-    page = client.get("/calls/%d" % call_id).get_data(as_text=True)
-    return html.unescape(re.search(r'<audio id="player"[^>]* src="([^"]+)"', page).group(1))
 
 
 def test_supervisors_see_only_their_lines(box, people):
@@ -156,9 +153,38 @@ def test_each_playback_is_audited_once(box, people):
     assert box.recordings.keys_seen and not box.recordings.keys_seen[-1].forgotten
 
 
+def test_nobody_listens_without_saying_why(box, people):
+    """A supervisor played any call of their lines with nothing but a click: the trail said
+    who listened, never why (an export asked a reason, a playback did not). The page now
+    asks first; the reason is in the playback entry."""
+    sam = people["sam"]
+    page = sam.get("/calls/1").get_data(as_text=True)
+    assert 'id="listen-form"' in page and "<audio" not in page
+    # No reason, or one too short: said beside the field, no player, no token, nothing audited.
+    for reason in ("", "   ", "why"):
+        resp = listen(sam, 1, reason)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and 'id="error-listen_reason"' in page, reason
+        assert "Say why this recording is played" in page and "<audio" not in page
+    assert box.services.audit.entries(action="playback") == []
+    assert sam.get("/calls/1/audio").status_code == 403
+    # With a reason: the player, and the reason goes with the playback entry.
+    resp = listen(sam, 1, "  complaint   ref 1234 ")
+    assert resp.status_code == 200 and 'id="listen-why"' in resp.get_data(as_text=True)
+    assert box.services.audit.entries(action="playback") == []  # said why, not played yet
+    sam.get(audio_url(sam, 1, "quality check of order 77"))
+    (entry,) = box.services.audit.entries(action="playback")
+    assert entry.actor == "sam" and entry.details["reason"] == "quality check of order 77"
+    # Only a supervisor of the call's line may ask: another line's call is 404.
+    assert box.post(sam, "/calls/3/listen", {"listen_reason": "a good reason"}).status_code == 404
+    assert (
+        box.post(people["audrey"], "/calls/1/listen", {"listen_reason": "a good reason"}).status_code == 403
+    )
+
+
 def test_opening_a_call_plays_nothing(box, people):
     """Issue 11: the page fetched the audio to show its length, which was audited as a playback."""
-    page = people["sam"].get("/calls/1").get_data(as_text=True)
+    page = listen(people["sam"], 1).get_data(as_text=True)
     assert 'preload="none"' in page and 'preload="metadata"' not in page
     assert ", 3 s." in page  # the length, from the call's record
     assert box.services.audit.entries(action="playback") == []

@@ -59,7 +59,7 @@ def test_a_cut_between_the_slot_and_the_hash_is_finished_not_taken_for_tampering
     if how == "reset":  # one an installer set, even one a cut finished, is changed first
         assert box.web.accounts.get("sam").must_change == "set_by_other"
         box.chose_own_password("sam")
-    assert 'id="player"' in client.get("/calls/1").get_data(as_text=True)  # with the slot's key
+    assert 'id="listen-form"' in client.get("/calls/1").get_data(as_text=True)  # with the slot's key
     assert box.web.accounts.verify("sam", NEW) is not None  # the hash follows
     assert box.web.accounts.verify("sam", box.PASSWORDS["sam"]) is None
     assert web.pwchange.pending(box.web, "sam") is None

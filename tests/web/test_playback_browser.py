@@ -60,6 +60,8 @@ def test_only_playing_is_audited_once_per_listening_session(box, served, page):
 
     # Opened and left without pressing play: nothing was heard, nothing fetched.
     page.goto(base + "calls/1")
+    page.fill("#listen_reason", "complaint ref 1234")  # the reason asked before the player
+    page.click("#listen-form button[type=submit]")
     page.wait_for_selector("#player")
     page.wait_for_timeout(1500)
     page.goto(base)
@@ -67,6 +69,9 @@ def test_only_playing_is_audited_once_per_listening_session(box, served, page):
 
     # Played, seeked twice, played again from the start: one listening session.
     page.goto(base + "calls/1")
+    page.fill("#listen_reason", "complaint ref 1234")  # the reason asked before the player
+    page.click("#listen-form button[type=submit]")
+    page.wait_for_selector("#player")
     page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; return p.play(); }")
     wait_played_to(page, 0.3)
     for to in (12.0, 4.0):
@@ -85,8 +90,12 @@ def test_only_playing_is_audited_once_per_listening_session(box, served, page):
 
     # Another visit to the page and another play: a second listening session.
     page.goto(base + "calls/1")
+    page.fill("#listen_reason", "complaint ref 1234")  # the reason asked before the player
+    page.click("#listen-form button[type=submit]")
+    page.wait_for_selector("#player")
     page.evaluate("() => { const p = document.getElementById('player'); p.muted = true; return p.play(); }")
     wait_played_to(page, 0.3)
     assert playbacks(box) == 2
     (first, second) = box.services.audit.entries(action="playback", newest_first=False)
     assert first.actor == "sam" and first.target == "1"
+    assert first.details["reason"] == second.details["reason"] == "complaint ref 1234"

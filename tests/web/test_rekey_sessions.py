@@ -11,7 +11,6 @@ real :class:`firmware.rekey.Rekey`, then a second call recorded under the new ke
 """
 
 import json
-import re
 import sqlite3
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from firmware.storage.keystore import Argon2Params, KeyStore
 from web.keyepoch import KeysInForce
 
 from .test_call_story import PASSWORD, Story, _cli, scenario
+from support.web import audio_url
 
 
 @pytest.fixture
@@ -57,10 +57,6 @@ def _record_another_call(story, tmp_path):
     return call_id
 
 
-def _audio_url(page):
-    return re.search(r'<audio[^>]*id="player"[^>]*src="([^"]+)"', page).group(1).replace("&amp;", "&")
-
-
 def test_a_session_opened_before_a_rekey_must_log_in_again(story, tmp_path):
     before = story.client()  # alice, her recording key unlocked at login
     assert before.get("/calls/%d" % story.call_id).status_code == 200
@@ -92,8 +88,7 @@ def test_a_session_opened_before_a_rekey_must_log_in_again(story, tmp_path):
 
     # Logged in again, the new recording plays (audited as ever).
     after = story.client()
-    page = after.get("/calls/%d" % new_call).get_data(as_text=True)
-    audio = after.get(_audio_url(page))
+    audio = after.get(audio_url(after, new_call))
     assert audio.status_code == 200 and len(audio.data) > 1000
     assert [e.target for e in story.audit.entries(limit=50, action="playback")] == [str(new_call)]
     # And the new session is not ended again.

@@ -4,10 +4,12 @@ Only supervisors, and only on the lines granted to them: a call on another
 line is answered 404, exactly like a call that does not exist, so ids reveal
 nothing.
 
-Every playback is audited once per *listening session*, when audio is
-actually played: each time a call's page is shown it gets a fresh random
-listening token, kept in the server-side session, and the ``<audio>``
-element's URL carries it. The page fetches no audio by itself
+Nobody listens without saying why: the call's page offers a *Listen* form
+asking the reason (5 to 500 characters, as an export's), and only its POST
+shows the player. Every playback is audited once per *listening session*,
+when audio is actually played, with that reason: each listen form sent gets
+a fresh random listening token, kept in the server-side session with the
+reason, and the ``<audio>`` element's URL carries it. The page fetches no audio by itself
 (``preload="none"``; the length shown comes from the call record), so the
 first audio bytes sent for a token are a play the person started: that
 request writes one ``playback`` entry (claimed atomically, so the browser's
@@ -531,15 +533,20 @@ def _without_note_text(entry):
 
 @bp.route("/calls/<int:call_id>")
 @roles("supervisor", "auditor")
-def detail(call_id, errors=None, status=200):
+def detail(call_id, errors=None, status=200, listen_reason=None):
+    """The call's page; ``listen_reason``: the reason the listen form gave, which issues
+    a listening token (the player) for this page (:func:`listen`)."""
     call = decorate([call_or_404(call_id)])[0]
     info = _recording(call_id)
     can_play = g.user.has("supervisor") and call["line"] in g.user.lines
+    can_listen = (
+        info is not None and can_play and unlocked_key() is not None and info.get("state") != "recording"
+    )
     token = None
-    if info is not None and can_play and unlocked_key() is not None:
+    if can_listen and listen_reason is not None:
         token = secrets.token_urlsafe(16)
         playbacks = lk().sessions.mem(g.session)["playbacks"]
-        playbacks[token] = {"call_id": call_id, "unaudited": True}
+        playbacks[token] = {"call_id": call_id, "unaudited": True, "reason": listen_reason}
         while len(playbacks) > MAX_TOKENS:
             playbacks.pop(next(iter(playbacks)))
     retention = lk().services.retention
@@ -549,6 +556,8 @@ def detail(call_id, errors=None, status=200):
         call=call,
         info=info,
         token=token,
+        can_listen=can_listen,
+        listen_reason=listen_reason,
         has_key=unlocked_key() is not None,
         errors=errors or {},
         formats=info.get("formats", EXPORT_FORMATS) if info else EXPORT_FORMATS,
@@ -571,6 +580,26 @@ def detail(call_id, errors=None, status=200):
         archived=lk().services.archive.of(call_id) if lk().services.archive is not None else None,
         **_story(call, info, deleted),
     ), status
+
+
+@bp.route("/calls/<int:call_id>/listen", methods=["POST"])
+@roles("supervisor")
+def listen(call_id):
+    """The call's page with its player, once the listener has said why they listen: the
+    reason is kept with the page's listening token and goes in the ``playback`` entry
+    written when audio is first played (nothing is audited until then). No reason, or a
+    bad one, shows the page again without the player, saying what was wrong."""
+    call_or_404(call_id, act=True)
+    if _recording(call_id) is None:
+        abort(404)
+    reason, problem = _reason("listen_reason", "played", "complaint ref 1234")
+    if problem:
+        return detail(call_id, errors={"listen_reason": problem}, status=400)
+    if unlocked_key() is None:
+        return detail(
+            call_id, errors={"listen_reason": "Log in again to unlock recordings for playback."}, status=400
+        )
+    return detail(call_id, listen_reason=reason)
 
 
 @bp.route("/calls/<int:call_id>/tags", methods=["POST"])
@@ -696,7 +725,13 @@ def audio(call_id):
     # HEAD sends no audio. dict.pop is atomic: of two parallel first requests
     # only one gets True.
     if request.method == "GET" and playback.pop("unaudited", False):
-        audit("playback", call_id, line=call["line"], duration_s=info.get("duration_s"))
+        audit(
+            "playback",
+            call_id,
+            line=call["line"],
+            duration_s=info.get("duration_s"),
+            reason=playback["reason"],
+        )
     start, end = byte_range if byte_range else (0, size - 1)
     f.seek(start)
 
