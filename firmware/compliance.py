@@ -55,6 +55,9 @@ class BoxState:
     audit_unchecked: str = ""
     audit_checking: bool = False
     open_alarms: tuple = ()  # kinds of alarms on now
+    # Why the announcement the notices need cannot be played (the file gone or damaged,
+    # espeak-ng missing), or "": it can, or no notice needs it.
+    announcement_problem: str = ""
     retention_suspended: str = ""  # why retention sweeps are refused, or ""
     alarm_recipients: int = 0
     # What the mail settings lack to send anything (MailSettings.missing), in words.
@@ -167,6 +170,17 @@ def _notice_working(s):
     if "consent_notice_failed" in s.open_alarms:
         return RED, "the consent notice is failing on a line (see the alarms)"
     consent = s.config.policy.consent
+    if s.announcement_problem:
+        # Green said no notice had failed while the next call to need it would hear nothing
+        # (and, unless set to record anyway, go unrecorded): the alarm comes only after one.
+        return (
+            RED,
+            "the announcement cannot be played (%s): calls that need it hear no notice and %s (Consent)"
+            % (
+                s.announcement_problem,
+                "are recorded all the same" if consent.record_if_notice_failed else "are not recorded",
+            ),
+        )
     if consent.inbound == "off" and consent.outbound == "off":
         # Green said no notice had failed, of a box that gives none.
         return RED, "no notice is given in either direction, so none can be: see 5 and 7 (Consent)"

@@ -3,7 +3,7 @@
 from firmware import keybackup
 from firmware.compliance import BoxState, contact_parts
 from firmware.config import BoxConfig
-from firmware.errors import KeyStoreError, TamperError
+from firmware.errors import KeyStoreError, LinekeeperError, TamperError
 from firmware.lawfulbasis import basis_words
 from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
@@ -120,6 +120,7 @@ def box_state(web):
         audit_unchecked=audit_unchecked(audit),
         audit_checking=audit.checked_us is None and audit.failed is None,
         open_alarms=open_alarms,
+        announcement_problem=announcement_problem(services, config),
         retention_suspended=(retention.guard.suspended or "") if retention is not None else "",
         alarm_recipients=len(mail.alarm_to) if mail else 0,
         mail_missing=mail.missing if mail else ("mail server", "sender address"),
@@ -131,6 +132,20 @@ def box_state(web):
         key_store_contents=key_store_contents(web),
         key_backup_contents=backup[2] if backup else None,
     )
+
+
+def announcement_problem(services, config):
+    """Why the announcement ``config``'s notices need cannot be played, as the Consent page
+    says it, or "": it can, or no notice needs it (``services.consent`` makes it as the
+    recorder does, and keeps it in memory)."""
+    consent = config.policy.consent
+    if services.consent is None or "announcement" not in (consent.inbound, consent.outbound):
+        return ""
+    try:
+        services.consent.samples()
+    except LinekeeperError as exc:
+        return str(exc)
+    return ""
 
 
 def audit_unchecked(check):

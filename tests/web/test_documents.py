@@ -183,6 +183,26 @@ def test_recording_calls_whose_notice_failed_is_not_green(good):
     assert statuses(people["audrey"])[6][0] == "green"
 
 
+def test_an_announcement_that_cannot_be_played_is_not_given(good):
+    """With the announcement's file gone, safeguard 6 ("The notice is actually given")
+    stayed green until a call had ended untold: the box knew (the Consent page said so)
+    that the next caller would hear nothing and go unrecorded."""
+    box, people = good
+    consent = box.config_store.get().policy.consent
+    gone = dataclasses.replace(consent.announcement, file="gone.wav")
+    change_policy(box, "consent", announcement=gone)
+    status, reason = statuses(people["audrey"])[6]
+    assert status == "red" and reason.startswith(
+        "the announcement cannot be played (the announcement file gone.wav"
+    )
+    assert reason.endswith("calls that need it hear no notice and are not recorded (Consent)")
+    change_policy(box, "consent", record_if_notice_failed=True)
+    assert statuses(people["audrey"])[6][1].endswith("hear no notice and are recorded all the same (Consent)")
+    # Notices that need no announcement: nothing to play, nothing said.
+    change_policy(box, "consent", inbound="tone", outbound="tone", record_if_notice_failed=False)
+    assert statuses(people["audrey"])[6][0] == "green"
+
+
 def test_a_notice_given_in_neither_direction_is_not_given(good):
     """With the notice off both ways, safeguard 6 ("The notice is actually given") was
     green, "no consent notice has failed since the last one given", beside 5 red: the
