@@ -7,6 +7,7 @@ key once, to the person who asked. A wrong password or an unticked
 confirmation changes nothing; requests and refusals are audited.
 """
 
+import re
 import threading
 
 import pytest
@@ -287,7 +288,27 @@ def test_a_locked_out_slot_account_is_said_in_the_login_s_words(box, people, rek
     resp = _ask(box, ivan, ADMIN[1])
     text = resp.get_data(as_text=True)
     assert resp.status_code == 429 and "1800 s" not in text
-    said = "%s&#39;s account is locked after 10 failed attempts in a row. Try again in 30 minutes"
-    assert said % ADMIN[0] in text
+    said = "The key slot&#39;s account is locked after 10 failed attempts in a row. Try again in 30 minutes"
+    assert said in text
     assert "ask an installer to unlock it" in text
     assert len(box.services.audit) == before and not rekeying.running
+
+
+def test_the_lockout_sentence_does_not_repeat_the_name_typed(box, people, rekeying):
+    """The Rekey page's lockout sentence said "NAME's account is locked" with the name as
+    typed: a name no account has (a password typed into the user field) was said back in the
+    box's own words, as an account's. It says the key slot's account; the field keeps it."""
+    typed = "hunter2secret"
+    box.lock_out(typed)
+    resp = box.post(
+        people["ivan"],
+        "/rekey",
+        {"slot_user": typed, "password": "whatever 7", "confirm": "yes"},
+        token_from="/rekey",
+    )
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 429
+    (said,) = re.findall(r'<p class="error" role="alert" id="rekey-error">([^<]*)</p>', text)
+    assert said.startswith("The key slot&#39;s account is locked after 10 failed attempts")
+    assert typed not in said
+    assert 'value="%s"' % typed in text

@@ -101,13 +101,16 @@ def start():
     keys = account_keys(slot_user, request.remote_addr or "")
     wait = throttle.attempt(keys)
     if wait:
-        # The slot's account is the one counted: locked out, the page says so in the login's words.
+        # The slot's account is the one counted: locked out, the page says so in the login's
+        # words, without the name typed (it stays in the field above; said back in the box's
+        # own sentence, a name no account has read as an account, and a password typed there
+        # as a user's).
         said = wait_said(
             throttle,
             keys,
             "Too many attempts. Wait %d s and try again.",
             wait,
-            account="%s's account" % slot_user,
+            account="The key slot's account",
         )
         return _page(said, status=429, slot_user=slot_user)
     # Named as typed only if an account has that name (the password is not checked yet: a
