@@ -324,7 +324,10 @@ def _lawful_basis(s):
 def _key_backup(s):
     # Every recording opens only through the key store: a dead card without a copy of it
     # loses every recording, whatever passwords and recovery key are known (docs/keys.md).
-    where = "an installer downloads %s in Settings (Key store backup) and keeps it with the recovery key"
+    where = (
+        "an installer with a key slot that opens every line downloads %s in Settings (Key store backup) "
+        "and keeps it with the recovery key"
+    )
     if not s.key_store:
         return AMBER, "the box has no key store to back up yet: see 11"
     if not s.key_backup_date:

@@ -76,7 +76,8 @@ MATRIX = {
     ("GET", "settings.index"): {INST},
     ("POST", "settings.save"): {INST},
     ("POST", "settings.new_recovery_key"): {BOTH},
-    ("POST", "settings.keystore_backup"): {INST},
+    # Only with a key that opens every line (an installer-only account is refused the copy).
+    ("POST", "settings.keystore_backup"): {BOTH},
     ("GET", "reports.index"): {SUP, AUD},
     ("GET", "reports.download"): {SUP, AUD},
     ("GET", "alarms.index"): OFFICE,

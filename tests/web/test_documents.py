@@ -52,7 +52,7 @@ def configure_well(box, people):
             schedules=(Schedule("weekly", ("boss@example.com",)),),
         )
     )
-    assert back_up_key_store(box, people["ivan"]).status_code == 200
+    assert back_up_key_store(box, people["alice"]).status_code == 200
 
 
 def back_up_key_store(box, client):
@@ -300,18 +300,19 @@ def test_each_safeguard_turns_when_switched_off(good, number):
 def test_a_key_store_never_backed_up_is_amber_until_one_is_made(box, people):
     """A dead card without a copy of the key store loses every recording, yet no
     safeguard said none was made: only the Settings page did, to installers who looked."""
-    audrey, ivan = people["audrey"], people["ivan"]
+    audrey = people["audrey"]
     status, reason = statuses(audrey)[18]
     assert status == "amber" and reason == (
         "no backup of the key store was made: a dead card loses every recording; an installer "
-        "downloads one in Settings (Key store backup) and keeps it with the recovery key"
+        "with a key slot that opens every line downloads one in Settings (Key store backup) and "
+        "keeps it with the recovery key"
     )
-    assert back_up_key_store(box, ivan).status_code == 200
+    assert back_up_key_store(box, people["alice"]).status_code == 200
     assert statuses(audrey)[18][0] == "green"
     old_key_store_backed_up(box)  # a backup made since is of another key store
     status, reason = statuses(audrey)[18]
     assert status == "amber" and "downloads a new one in Settings (Key store backup)" in reason
-    assert back_up_key_store(box, ivan).status_code == 200
+    assert back_up_key_store(box, people["alice"]).status_code == 200
     assert statuses(audrey)[18] == (
         "green",
         "the key store was backed up on Mon 2 Mar 2026, since it last changed",
@@ -766,7 +767,7 @@ def test_a_key_store_changed_since_its_backup_is_amber_until_a_new_one_is_made(b
     """A key slot added or removed, or a new recovery key, changes the key store but not its
     fingerprint: a backup made before would put it back without that, yet 18 stayed green."""
     audrey, ivan, alice = people["audrey"], people["ivan"], people["alice"]
-    assert back_up_key_store(box, ivan).status_code == 200
+    assert back_up_key_store(box, people["alice"]).status_code == 200
     assert statuses(audrey)[18][0] == "green"
     keystore = box.services.keystore
     with keystore.unlock("alice", box.PASSWORDS["alice"]) as key:
@@ -774,12 +775,13 @@ def test_a_key_store_changed_since_its_backup_is_amber_until_a_new_one_is_made(b
     status, reason = statuses(audrey)[18]
     assert status == "amber" and reason == (
         "the key store changed since its last backup, made on Mon 2 Mar 2026 (a key slot added for "
-        "ivan): that backup would put it back as it was; an installer downloads a new one in "
-        "Settings (Key store backup) and keeps it with the recovery key"
+        "ivan): that backup would put it back as it was; an installer with a key slot that opens "
+        "every line downloads a new one in Settings (Key store backup) and keeps it with the "
+        "recovery key"
     )
     page = ivan.get("/settings").get_data(as_text=True)
     assert 'id="backup-behind"' in page and "(a key slot added for ivan)" in page
-    assert back_up_key_store(box, ivan).status_code == 200
+    assert back_up_key_store(box, people["alice"]).status_code == 200
     assert statuses(audrey)[18][0] == "green"
     keystore.remove_slot("ivan")
     keystore.unlock_recovery(box.recovery_key).forget()

@@ -1,6 +1,7 @@
-"""Settings → Key store backup: an installer downloads a copy of the key store (audited,
-not cached), the page says when the last was made and that a rekey made it out of date,
-and the copy puts the key store back where it was lost."""
+"""Settings → Key store backup: an installer with a key slot that opens every line downloads
+a copy of the key store (audited, not cached), the page says when the last was made and that a
+rekey made it out of date, and the copy puts the key store back where it was lost. An
+installer without that key is refused the copy (it allows offline guessing), audited."""
 
 import json
 import os
@@ -16,7 +17,7 @@ def _download(box, client):
 
 
 def test_an_installer_downloads_the_key_store_audited_and_it_restores(box, people):
-    ivan = people["ivan"]
+    ivan = people["alice"]  # an installer and supervisor whose key opens every line
     page = ivan.get("/settings").get_data(as_text=True)
     assert 'id="no-backup"' in page
     current = keybackup.key_store_fingerprint(box.services.keystore.public_key())
@@ -35,7 +36,7 @@ def test_an_installer_downloads_the_key_store_audited_and_it_restores(box, peopl
         original = f.read()
     assert doc["keystore"].encode() == original
     entry = box.services.audit.entries(limit=1)[0]
-    assert (entry.actor, entry.action) == ("ivan", "key_backup")
+    assert (entry.actor, entry.action) == ("alice", "key_backup")
     assert entry.details["phase"] == "made" and entry.details["key_store"] == current
     raw, _ = box.services.keystore.copy_bytes()
     assert entry.details["contents"] == keybackup.key_store_contents(raw)
@@ -52,7 +53,7 @@ def test_an_installer_downloads_the_key_store_audited_and_it_restores(box, peopl
 
 
 def test_after_a_rekey_the_page_says_the_last_backup_no_longer_matches(box, people):
-    ivan = people["ivan"]
+    ivan = people["alice"]
     assert _download(box, ivan).status_code == 200
     keystore = box.services.keystore
     store = RecordingStore(box.data_dir)
@@ -63,7 +64,7 @@ def test_after_a_rekey_the_page_says_the_last_backup_no_longer_matches(box, peop
             )
     finally:
         store.close()
-    ivan = box.login("ivan")  # the rekey ended every session
+    ivan = box.login("alice")  # the rekey ended every session
     page = ivan.get("/settings").get_data(as_text=True)
     assert 'id="backup-out-of-date"' in page and "no longer matches" in page
     assert _download(box, ivan).status_code == 200
@@ -75,3 +76,41 @@ def test_a_supervisor_downloads_no_key_store(box, people):
     before = len(box.services.audit)
     assert _download(box, people["sam"]).status_code == 403
     assert len(box.services.audit) == before
+
+
+def test_an_installer_without_every_line_s_key_is_refused_the_copy_audited(box, people):
+    """An installer-only account downloaded the key store: it opens nothing by itself, but
+    its holder could guess at its Argon2id password slots offline, with no throttle or
+    lockout. Only an installer whose session holds a key that opens every line (who can
+    already open every recording) gets it; the others are refused, audited, and the page
+    says who may."""
+    ivan = people["ivan"]
+    page = ivan.get("/settings").get_data(as_text=True)
+    assert 'id="keystore-backup"' not in page and 'id="backup-needs-key"' in page
+    assert "guess its passwords offline" in page
+    before = len(box.services.audit)
+    resp = _download(box, ivan)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "Content-Disposition" not in resp.headers
+    assert '"keystore"' not in text and "No backup was made" in text
+    assert "installer who is also a supervisor" in text
+    (entry,) = box.services.audit.entries(limit=len(box.services.audit) - before)
+    assert (entry.actor, entry.action, entry.details["phase"]) == ("ivan", "key_backup", "refused")
+    assert entry.details["reason"] == "no recording key that opens every line" and "address" in entry.details
+    # A refusal is no backup: the page still says none was made.
+    assert 'id="no-backup"' in ivan.get("/settings").get_data(as_text=True)
+    page = people["alice"].get("/settings").get_data(as_text=True)
+    assert 'id="keystore-backup"' in page and 'id="backup-needs-key"' not in page
+
+
+def test_refusals_do_not_hide_the_last_backup_made(box, people):
+    """The last backup made was looked for among the newest 20 key_backup entries only: an
+    installer refused the copy 20 times turned checklist 18 amber and the page said no
+    backup was made. It is found behind any number of refusals."""
+    assert _download(box, people["alice"]).status_code == 200
+    for _ in range(25):
+        assert _download(box, people["ivan"]).status_code == 403
+    page = people["ivan"].get("/settings").get_data(as_text=True)
+    assert 'id="last-backup"' in page and 'id="no-backup"' not in page
+    checklist = people["audrey"].get("/documents/checklist").get_data(as_text=True)
+    assert "the key store was backed up on" in checklist

@@ -4,8 +4,11 @@ of the key store.
 The recovery key opens every recording, so only someone who may hear calls
 makes a new one: an installer who is also a supervisor, with their own key
 unlocked. The key store backup (firmware/keybackup.py) opens nothing without a
-password or the recovery key: an installer downloads it, audited (``key_backup``),
-to keep with the recovery key.
+password or the recovery key, but whoever holds it can guess at its password
+slots offline, as fast as their computers stretch Argon2id, with no throttle or
+lockout: so only someone who can already open every recording downloads it, by the
+same rule (:func:`may_back_up`), audited (``key_backup``), to keep with the recovery
+key. An installer without that key is refused, audited too (phase ``refused``).
 """
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
@@ -50,6 +53,7 @@ def _context(**extra):
         last_backup=backup,
         # What changed in the key store since that backup (a key slot, the recovery key ...).
         backup_behind=key_store_changes(backup[2], key_store_contents(web)) if backup else [],
+        may_back_up=may_back_up(),
         **extra,
     )
 
@@ -100,10 +104,32 @@ def save():
     return redirect(url_for("settings.index", saved=1))
 
 
+# Why a key store backup is refused (the page's words, and the refused entry's reason).
+BACKUP_NEEDS_KEY = (
+    "A backup of the key store lets whoever holds it guess its passwords offline, so only an "
+    "installer who is also a supervisor, logged in with their own password to a key slot that "
+    "opens every line, downloads it. No backup was made."
+)
+
+
+def may_back_up():
+    """Whether the user logged in may download the key store backup: an installer who is
+    also a supervisor, their session holding a recording key that opens every line (as for a
+    new recovery key): someone who can already open every recording, so offline guesses at
+    the copy's password slots would give them nothing they do not hold."""
+    key = unlocked_key()
+    return g.user.has("installer") and g.user.has("supervisor") and key is not None and key.holds_all
+
+
 @bp.route("/settings/keystore-backup", methods=["POST"])
 @roles("installer")
 def keystore_backup():
     web = lk()
+    if not may_back_up():
+        # Audited: an installer who asked for the copy and was refused it, who and from where.
+        audit("key_backup", None, phase="refused", reason="no recording key that opens every line")
+        errors = {"backup": BACKUP_NEEDS_KEY}
+        return form_errors("settings.html", errors, status=403, saved=None, **_context())
     data_dir = str(web.services.keystore.keys_dir.parent)
     try:
         data, doc = keybackup.make_backup(data_dir, int(web.services.wall_us()))
