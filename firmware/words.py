@@ -468,8 +468,10 @@ LOCKOUTS = {
     "acct": "This account from this address",
     "addr": "This address, for every account",
     "any": "This account, from every address",
-    "lock": "This account, after 10 failed attempts: 30 minutes, or until an installer unlocks it "
-    "(on the archive viewer, unlock-user)",
+    "lock": "This account, after 10 failed attempts in a row from anywhere: 30 minutes, or until an "
+    "installer unlocks it (on the archive viewer, unlock-user), except from an address it logged in from",
+    "lockat": "This account from this address, after 10 failed attempts in a row from it: 30 minutes, "
+    "or until an installer unlocks it (on the archive viewer, unlock-user)",
 }
 
 # A recording's export formats, as the call page offers them and its history says them.

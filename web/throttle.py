@@ -9,15 +9,27 @@ their own desk as usual. After ``free`` attempts each further one doubles the
 wait, from 1 s up to 15 min; the account's counter from anywhere lets 20 a
 day go, then waits at most a minute: guesses from many addresses (a LAN
 hands them out freely) went unthrottled, and a minute is what the real
-person waits at worst. On top of the back-off, ``lock:NAME`` locks the
-account out for :data:`LOCKOUT_S` (30 minutes) at its :data:`LOCKOUT_AFTER`-th
-(10th) failure in a row from anywhere, and again at each failure after
-(PCI DSS v4.0 8.3.4), unless an installer unlocks it sooner
-(:meth:`Throttle.unlock`, which clears the account's back-off from every
-address too). It counts for any name typed, as ``any:NAME`` does, so a
-lockout never tells whether an account has the name. While a key is blocked
-its attempts are refused without checking the password (so blocked guesses
-cost the attacker time, not the box CPU).
+person waits at worst. On top of the back-off, two lockouts (PCI DSS v4.0
+8.3.4) of :data:`LOCKOUT_S` (30 minutes) each, at the :data:`LOCKOUT_AFTER`-th
+(10th) failure in a row and again at each failure after, unless an installer
+unlocks it sooner (:meth:`Throttle.unlock`, which clears the account's back-off
+from every address too):
+
+* ``lockat:NAME|IP``: the account from that address;
+* ``lock:NAME``: the account from anywhere, except from an address it logged in
+  from in the last :data:`KNOWN_FOR_S` (30 days; ``known:NAME|IP``, kept by
+  :meth:`Throttle.succeeded`). One guess every 30 minutes kept the one lockout
+  from anywhere going for good, and its owner out with it: now they log in from
+  their own desk as usual (:meth:`Throttle.account_keys` leaves ``lock:NAME``
+  out there), while the guesser, and anyone from an address the account has not
+  logged in from, waits it out. Guesses from the owner's own address meet that
+  address's lockout. The trade: someone new to the box, or at another desk,
+  is locked out with the guesser until an installer unlocks them.
+
+Both count for any name typed, as ``any:NAME`` does, so a lockout never tells
+whether an account has the name. While a key is blocked its attempts are refused
+without checking the password (so blocked guesses cost the attacker time, not the
+box CPU).
 
 :meth:`Throttle.attempt` checks and counts in one transaction, *before* the
 password is checked: 48 guesses sent at once get exactly ``free`` password
@@ -27,7 +39,8 @@ shared desk where people mistype is not locked out for the day (an attacker
 who logs in to an account of their own between guesses resets it as well:
 the account's counter from anywhere still bounds the guesses at any one
 account); failures older than a day are forgotten, and their rows deleted at the next
-attempt. Waits are dated by the wall clock: one set back since a failure (the network
+attempt (an address an account logged in from, after :data:`KNOWN_FOR_S`). Waits are
+dated by the wall clock: one set back since a failure (the network
 time correcting a clock that ran fast) makes the wait run from the next attempt for as
 long as it was set for, not for the hours the clock went back as well.
 
@@ -51,16 +64,32 @@ MAX_S = 15 * 60
 FORGET_AFTER_S = 24 * 3600
 LOCKOUT_AFTER = 10
 LOCKOUT_S = 30 * 60
-FREE_FAILURES = {"acct": 3, "user": 3, "addr": 10, "setup": 5, "any": 20, "lock": LOCKOUT_AFTER}
+# How long an address an account logged in from stays its own (no lockout from anywhere there).
+KNOWN_FOR_S = 30 * 24 * 3600
+FREE_FAILURES = {
+    "acct": 3,
+    "user": 3,
+    "addr": 10,
+    "setup": 5,
+    "any": 20,
+    "lock": LOCKOUT_AFTER,
+    "lockat": LOCKOUT_AFTER,
+}
 LONGEST_S = {"any": 60}  # a kind's longest wait, when shorter than MAX_S
-FIXED_S = {"lock": LOCKOUT_S}  # a kind that waits this long at each failure from its free ones
+# A kind that waits this long at each failure from its free ones.
+FIXED_S = {"lock": LOCKOUT_S, "lockat": LOCKOUT_S}
+LOCKS = ("lock", "lockat")  # the kinds that are an account's lockout (wait_said, locked_s)
 # What a page says of an attempt refused while its account is locked out (wait_said).
 LOCKED = "%s is locked after %d failed attempts in a row. Try again in %d minutes, or ask %s to unlock it."
 
 
-def account_keys(name, address):
-    """The keys a password guess for account ``name`` from ``address`` counts against."""
-    return ["acct:%s|%s" % (name[:64], address), "addr:" + address, "any:%s" % name[:64], _lock_key(name)]
+def account_keys(name, address, known=False):
+    """The keys a password guess for account ``name`` from ``address`` counts against;
+    ``known``: the account logged in from there lately, so its lockout from anywhere is
+    left out (:meth:`Throttle.account_keys` tells)."""
+    keys = ["acct:%s|%s" % (name[:64], address), "addr:" + address, "any:%s" % name[:64]]
+    keys.append("lockat:%s|%s" % (name[:64], address))
+    return keys if known else keys + [_lock_key(name)]
 
 
 def wait_said(throttle, keys, throttled, wait, account="This account", unlocker="an installer"):
@@ -69,7 +98,7 @@ def wait_said(throttle, keys, throttled, wait, account="This account", unlocker=
     ``account`` locked, how long, and that ``unlocker`` can unlock it), else ``throttled``
     (``%d``: the wait). The box's pages and the archive viewer's say it alike. The password was
     not checked: nothing here says whether it was right."""
-    locked_s = throttle.locks(keys).get("lock")
+    locked_s = max((s for kind, s in throttle.locks(keys).items() if kind in LOCKS), default=0)
     if locked_s:
         return LOCKED % (account, LOCKOUT_AFTER, math.ceil(locked_s / 60), unlocker)
     return throttled % wait
@@ -77,6 +106,10 @@ def wait_said(throttle, keys, throttled, wait, account="This account", unlocker=
 
 def _lock_key(name):
     return "lock:%s" % name[:64]
+
+
+def _known_key(name, address):
+    return "known:%s|%s" % (name[:64], address)
 
 
 def _block_end(blocked_until_us, last_us, now_us):
@@ -105,6 +138,15 @@ class Throttle:
             return [seal_key(key, self._cipher) for key in keys]
         except FieldSealError:
             return list(keys)  # no key here yet: counted in clear until the recorder seals them
+
+    def account_keys(self, name, address):
+        """:func:`account_keys` of a guess for ``name`` from ``address``: without the lockout
+        from anywhere when the account logged in from there in the last :data:`KNOWN_FOR_S`."""
+        row = self._db.one(
+            "SELECT last_us FROM throttle WHERE key = ?", (self._stored([_known_key(name, address)])[0],)
+        )
+        known = row is not None and self._wall_us() - row[0] < KNOWN_FOR_S * 1_000_000
+        return account_keys(name, address, known)
 
     def wait_s(self, keys):
         """Whole seconds until every one of ``keys`` may try again (0: now)."""
@@ -169,8 +211,9 @@ class Throttle:
             # Counters forgotten go: each row holds the name typed (perhaps a password, in
             # the wrong field) and an address, and the table would grow with every name tried.
             conn.execute(
-                "DELETE FROM throttle WHERE last_us < ? AND blocked_until_us <= ?",
-                (now - FORGET_AFTER_S * 1_000_000, now),
+                "DELETE FROM throttle WHERE blocked_until_us <= ? AND last_us < "
+                "CASE WHEN key LIKE 'known:%' THEN ? ELSE ? END",
+                (now, now - KNOWN_FOR_S * 1_000_000, now - FORGET_AFTER_S * 1_000_000),
             )
         return 0
 
@@ -202,22 +245,36 @@ class Throttle:
             )
 
     def locked_s(self, name):
-        """Whole seconds until the account ``name`` is no longer locked out (0: it is not)."""
-        return self.locks([_lock_key(name)]).get("lock", 0)
+        """Whole seconds until the account ``name`` is no longer locked out, from anywhere
+        or from any one address (0: it is not)."""
+        now = self._wall_us()
+        longest = self.locks([_lock_key(name)]).get("lock", 0)
+        for key in self._keys_of("lockat", name):
+            row = self._db.one("SELECT blocked_until_us, last_us FROM throttle WHERE key = ?", (key,))
+            until = None if row is None else _block_end(row[0], row[1], now)
+            if until is not None and until > now:
+                longest = max(longest, math.ceil((until - now) / 1e6))
+        return longest
+
+    def _keys_of(self, kind, name):
+        """The stored keys ``KIND:NAME|ADDRESS`` of the account ``name``, from every address."""
+        rows = self._db.query("SELECT key FROM throttle WHERE key LIKE ?", (kind + ":%",))
+        return [key for (key,) in rows if self._name_of(key) == name[:64]]
 
     def unlock(self, name):
         """End the lockout of the account ``name`` (an installer who knows it is the
-        person): every counter only failures at that name made goes, its lockout, its count
-        from anywhere and its back-off from each address (``acct:NAME|ADDRESS``), which
-        otherwise still made the person wait at their own desk. An address's counter
-        (``addr:``) stays: it counts guesses at every name from there, and unlocking one
-        account says nothing of the others. True when it was locked."""
+        person): every counter only failures at that name made goes, its lockouts (from
+        anywhere and from each address), its count from anywhere and its back-off from each
+        address (``acct:NAME|ADDRESS``), which otherwise still made the person wait at their
+        own desk. An address's counter (``addr:``) stays: it counts guesses at every name
+        from there, and unlocking one account says nothing of the others; so do the
+        addresses it logged in from. True when it was locked."""
         locked = self.locked_s(name) > 0
         with self._db.tx() as conn:
             for key in self._stored([_lock_key(name), "any:%s" % name[:64]]):
                 conn.execute("DELETE FROM throttle WHERE key = ?", (key,))
-            for (key,) in conn.execute("SELECT key FROM throttle WHERE key LIKE 'acct:%'").fetchall():
-                if self._name_of(key) == name[:64]:
+            for kind in ("acct", "lockat"):
+                for key in self._keys_of(kind, name):
                     conn.execute("DELETE FROM throttle WHERE key = ?", (key,))
         return locked
 
@@ -229,6 +286,19 @@ class Throttle:
         return None if rest is None else rest.rpartition("|")[0]
 
     def succeeded(self, keys):
+        """The password (or recovery key) counted against ``keys`` was right: their counters
+        go, and the address of an account's keys is kept as one it logged in from
+        (``known:NAME|IP``, for :data:`KNOWN_FOR_S`): the lockout from anywhere does not
+        hold there. A lockout from anywhere still running stays for the other addresses
+        (left out of the keys of a known address, it is not cleared by its success)."""
+        now = self._wall_us()
+        known = ["known:" + key.partition(":")[2] for key in keys if key.startswith("acct:")]
         with self._db.tx() as conn:
             for key in self._stored(keys):
                 conn.execute("DELETE FROM throttle WHERE key = ?", (key,))
+            for key in self._stored(known):
+                conn.execute(
+                    "INSERT OR REPLACE INTO throttle (key, failures, last_us, blocked_until_us) "
+                    "VALUES (?, 0, ?, 0)",
+                    (key, now),
+                )

@@ -361,14 +361,22 @@ class Box:
             "/login", data={"name": name, "password": password, "csrf_token": self.token_of(client, "/login")}
         )
 
-    def lock_out(self, name):
+    def lock_out(self, name, address=None):
         """Ten wrong passwords for ``name`` at the login, each from its own address (so no
-        address's back-off waits): its account is locked out for 30 minutes."""
+        address's back-off waits): its account is locked out for 30 minutes, except from an
+        address it logged in from. Given ``address`` (a desk it logged in from), all ten come
+        from there, the clock moved on past each back-off (two minutes in all, no session
+        idles out): the account is locked out from that address too."""
+        throttle = self.web.throttle
         for n in range(10):
             client = self.client()
-            client.environ_base["REMOTE_ADDR"] = "198.51.100.%d" % (n + 1)
+            client.environ_base["REMOTE_ADDR"] = address or "198.51.100.%d" % (n + 1)
+            if address is not None:
+                self.clock.advance(throttle.wait_s(throttle.account_keys(name, address)))
             assert self.try_login(client, name, "not the password %d" % n).status_code == 400, n
-        assert self.web.throttle.locked_s(name)
+        assert throttle.locked_s(name)
+        if address is not None:
+            assert throttle.locks(throttle.account_keys(name, address)).get("lockat")
 
     def add_user(self, admin, name, roles, lines=()):
         resp = admin.post(

@@ -282,7 +282,7 @@ def test_a_locked_out_slot_account_is_said_in_the_login_s_words(box, people, rek
     """Someone guessing at the admin's login locked their account out: the Rekey page, whose
     password is the admin slot's, said "Too many attempts. Wait 1800 s". It says, as the
     login does, that the slot's account is locked, for how long, and who can unlock it."""
-    box.lock_out(ADMIN[0])
+    box.lock_out(ADMIN[0], "192.0.2.10")  # from the page's own desk (elsewhere, see test_auth)
     ivan = people["ivan"]
     before = len(box.services.audit)
     resp = _ask(box, ivan, ADMIN[1])
@@ -299,7 +299,7 @@ def test_the_lockout_sentence_does_not_repeat_the_name_typed(box, people, rekeyi
     typed: a name no account has (a password typed into the user field) was said back in the
     box's own words, as an account's. It says the key slot's account; the field keeps it."""
     typed = "hunter2secret"
-    box.lock_out(typed)
+    box.lock_out(typed, "192.0.2.10")
     resp = box.post(
         people["ivan"],
         "/rekey",

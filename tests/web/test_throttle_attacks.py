@@ -110,6 +110,51 @@ def test_guesses_from_many_addresses_are_slowed_down_for_the_account(box):
     assert codes[:LOCKOUT_AFTER] == [400] * LOCKOUT_AFTER
     assert codes[LOCKOUT_AFTER:] == [429] * (len(codes) - LOCKOUT_AFTER)
     owner = box.client()
-    owner.environ_base["REMOTE_ADDR"] = "192.0.2.10"
-    assert box.try_login(owner, "alice", box.ADMIN[1]).status_code == 429  # she waits too...
+    owner.environ_base["REMOTE_ADDR"] = "192.0.2.11"  # a desk she never logged in from
+    assert box.try_login(owner, "alice", box.ADMIN[1]).status_code == 429  # she waits there too...
     assert box.web.throttle.wait_s(["lock:alice"]) == LOCKOUT_S  # ...until the lockout ends
+
+
+def _guess_from(box, name, address, password="wrong password 7"):
+    guesser = box.client()
+    guesser.environ_base["REMOTE_ADDR"] = address
+    return box.try_login(guesser, name, password).status_code
+
+
+def test_one_guess_every_half_hour_does_not_keep_the_owner_out(box):
+    """The lockout from anywhere began again at each failure after the 10th: one guess every
+    30 minutes kept the account locked for good, its owner with it. It still stops the
+    guesser, audited as before, but not the owner at a desk she logged in from (even days
+    ago): she logs in there as usual, and the lockout goes on for everyone else."""
+    from web.throttle import LOCKOUT_AFTER, LOCKOUT_S
+
+    box.do_setup()
+    box.login("alice")  # her desk, 192.0.2.10
+    box.clock.advance(2 * 24 * 3600)  # longer ago than failures are kept
+    for n in range(LOCKOUT_AFTER):
+        assert _guess_from(box, "alice", "192.0.2.%d" % (100 + n)) == 400
+    for n in range(3):
+        box.clock.advance(LOCKOUT_S + 1)
+        assert _guess_from(box, "alice", "192.0.2.66", "guess %d 7777" % n) == 400  # checked: wrong
+        entry = box.services.audit.entries(limit=1, action="login_failed")[0]
+        assert "lock" in entry.details["locked"] and entry.details["locked_s"] == LOCKOUT_S
+        assert _guess_from(box, "alice", "192.0.2.67", box.ADMIN[1]) == 429  # locked out there
+        assert _guess_from(box, "alice", "192.0.2.10", box.ADMIN[1]) == 302  # not at her desk
+    assert box.web.throttle.locked_s("alice") == LOCKOUT_S  # her login did not end it
+
+
+def test_an_installer_unlocks_an_account_locked_from_one_address(box, people):
+    """Ten failures in a row from one address lock the account from there (its lockout from
+    anywhere does not count them at a desk it logged in from): the Users page shows it locked,
+    and an installer's unlock ends it, audited."""
+    box.lock_out("sam", "192.0.2.10")
+    assert _guess_from(box, "sam", "192.0.2.10", box.PASSWORDS["sam"]) == 429
+    page = people["ivan"].get("/users").get_data(as_text=True)
+    assert 'id="locked-sam"' in page and "Locked after 10 failed logins, for 30 more minutes" in page
+    resp = box.post(people["ivan"], "/users/sam/unlock", {}, token_from="/users")
+    assert resp.status_code == 302
+    entry = box.services.audit.entries(limit=1)[0]
+    assert (entry.actor, entry.action, entry.target) == ("ivan", "account_unlock", "sam")
+    assert not box.web.throttle.locked_s("sam")
+    box.clock.advance(1)  # the address's own counter (every name from there) stays, for a second
+    assert _guess_from(box, "sam", "192.0.2.10", box.PASSWORDS["sam"]) == 302

@@ -16,7 +16,7 @@ from firmware.reports.tables import hms
 from .. import passwords
 from ..accounts import change_problems, who_typed
 from ..security import local_path, public, roles
-from ..throttle import account_keys, wait_said
+from ..throttle import wait_said
 from .app import SESSION_COOKIE, set_cookie, viewer
 from .users import MUST_CHANGE
 
@@ -36,7 +36,7 @@ def login():
     password = request.form.get("password", "")
     next_url = request.form.get("next", "")
     # Counted before the password is checked, so guesses sent at once get no more checks.
-    keys = account_keys(name, request.remote_addr or "")
+    keys = v.throttle.account_keys(name, request.remote_addr or "")
     wait_s = v.throttle.attempt(keys)
     if wait_s:
         # Refused unchecked and not audited, as on a box: the failure that began (or
@@ -95,7 +95,7 @@ def password():
     errors = {}
     # The current password is a password guess like a login's (a session left open on a
     # desk), throttled and locked out the same way.
-    keys = account_keys(name, request.remote_addr or "")
+    keys = v.throttle.account_keys(name, request.remote_addr or "")
     wait_s = v.throttle.attempt(keys)
     if wait_s:
         errors["old"] = wait_said(

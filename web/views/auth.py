@@ -21,7 +21,7 @@ from ..security import (
     set_cookie,
     unlocked_key,
 )
-from ..throttle import account_keys, wait_said
+from ..throttle import wait_said
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def login():
         )
     name = (request.form.get("name") or "").strip().lower()
     password = request.form.get("password") or ""
-    keys = account_keys(name, request.remote_addr or "")
+    keys = web.throttle.account_keys(name, request.remote_addr or "")
     wait = web.throttle.attempt(keys)
     if wait:
         message = wait_said(web.throttle, keys, "Too many failed attempts. Wait %d s and try again.", wait)
@@ -190,7 +190,7 @@ def password():
     errors = {}
     # The current password is a password guess like a login's (a session left
     # open on a desk), throttled the same way.
-    keys = account_keys(g.user.name, request.remote_addr or "")
+    keys = web.throttle.account_keys(g.user.name, request.remote_addr or "")
     wait = web.throttle.attempt(keys)
     if wait:
         return form_errors(

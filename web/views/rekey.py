@@ -23,7 +23,7 @@ from firmware.errors import LinekeeperError
 
 from ..accounts import name_problem, who_typed
 from ..security import audit, lk, roles
-from ..throttle import account_keys, wait_said
+from ..throttle import wait_said
 
 bp = Blueprint("rekey", __name__)
 
@@ -98,7 +98,7 @@ def start():
     # The password is a guess like a login's: throttled the same way. Refused while
     # throttled, an attempt is not audited (the refusal that began the wait says so).
     throttle = lk().throttle
-    keys = account_keys(slot_user, request.remote_addr or "")
+    keys = throttle.account_keys(slot_user, request.remote_addr or "")
     wait = throttle.attempt(keys)
     if wait:
         # The slot's account is the one counted: locked out, the page says so in the login's

@@ -25,7 +25,7 @@ from firmware.storage.keystore import parse_recovery_key
 from .. import intent, passwords, pwchange
 from ..accounts import ROLES, User, name_problem
 from ..security import audit, lk, roles, unlocked_key
-from ..throttle import account_keys, wait_said
+from ..throttle import wait_said
 from .auth import lockout
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -141,7 +141,7 @@ def _grant(errors, lines_granted, what):
         # A guess at the key that opens every recording: throttled and audited as a
         # login's password is, counted against the account that typed it.
         web = lk()
-        keys = account_keys(g.user.name, request.remote_addr or "")
+        keys = web.throttle.account_keys(g.user.name, request.remote_addr or "")
         wait = web.throttle.attempt(keys)
         if wait:
             errors["recovery_key"] = wait_said(
