@@ -233,6 +233,10 @@ def _ids(text, what):
     return sorted({int(p) for p in parts})
 
 
+# How long a change to the register waits for another's lock (SQLite's default busy timeout).
+WRITE_BUSY_S = 5
+
+
 class RightsRegister:
     """The requests in ``DATA_DIR/rights.db``; ``cipher`` seals their personal fields;
     the deadlines count the bank holidays of ``region`` (:data:`REGIONS`).
@@ -244,7 +248,7 @@ class RightsRegister:
 
     SEALED = ("requester", "contact", "numbers", "details", "pause_reason", "extension_reason", "outcome")
 
-    def __init__(self, data_dir, cipher=None, region=DEFAULT_REGION):
+    def __init__(self, data_dir, cipher=None, region=DEFAULT_REGION, busy_s=None):
         check_region(region)
         self._cipher = cipher
         self.region = region
@@ -253,7 +257,11 @@ class RightsRegister:
         # writer killed mid-change leaves nothing a read-only reader must roll back (a hot
         # rollback journal makes its open fail: "attempt to write a readonly database").
         fsutil.create_db_file(path)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # ``busy_s``: how long a read waits for another process's lock (a page that only
+        # reads: a moment, then it says the register is locked); a change always waits
+        # SQLite's busy timeout (:data:`WRITE_BUSY_S`), as before.
+        wait_s = WRITE_BUSY_S if busy_s is None else busy_s
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=wait_s)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
@@ -269,6 +277,7 @@ class RightsRegister:
         here: a page that only reads must not wait for, or fail under, another's change."""
         if not self._missing():
             return
+        self._writing()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             have = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
@@ -282,6 +291,11 @@ class RightsRegister:
 
     def close(self):
         self._db.close()
+
+    def _writing(self):
+        """A change waits for another's lock as long as a writer does (:data:`WRITE_BUSY_S`),
+        whatever the register was opened to wait for a read."""
+        self._db.execute("PRAGMA busy_timeout = %d" % (WRITE_BUSY_S * 1000))
 
     def _seal(self, values):
         if self._cipher is None:
@@ -339,6 +353,7 @@ class RightsRegister:
                     field="received",
                 )
         values = {"requester": requester, "contact": contact, "numbers": numbers, "details": details}
+        self._writing()
         cur = self._db.execute(
             "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, follows, "
             "requester, contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -378,6 +393,7 @@ class RightsRegister:
         :raises RequestError: no such request, it is closed, or its ``version`` is not
             ``version`` (it changed since the page the change was made on was drawn)
         """
+        self._writing()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             entry = self.get(request_id)

@@ -360,6 +360,10 @@ def encrypt(data, password):
     return out.getvalue()
 
 
+# How long a change to the disclosure log waits for another's lock (SQLite's default).
+WRITE_BUSY_S = 5
+
+
 class DisclosureLog:
     """The disclosure log in ``DATA_DIR/disclosures.db``.
 
@@ -369,10 +373,16 @@ class DisclosureLog:
 
     SEALED = ("requester", "recipient", "reason", "search", "withheld")
 
-    def __init__(self, data_dir, cipher=None):
+    def __init__(self, data_dir, cipher=None, busy_s=None):
         self._cipher = cipher
+        # ``busy_s``: how long a read waits for another process's lock (a page that only
+        # reads: a moment, then it says the log is locked); a change always waits SQLite's
+        # busy timeout (:data:`WRITE_BUSY_S`), as before.
         self._db = sqlite3.connect(
-            os.path.join(data_dir, "disclosures.db"), check_same_thread=False, isolation_level=None
+            os.path.join(data_dir, "disclosures.db"),
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=WRITE_BUSY_S if busy_s is None else busy_s,
         )
         try:
             self._db.execute("PRAGMA synchronous=FULL")
@@ -380,6 +390,7 @@ class DisclosureLog:
             have = {row[1] for row in self._db.execute("PRAGMA table_info(disclosures)")}
             for name, declaration in ADDED_COLUMNS:
                 if name not in have:
+                    self._writing()
                     try:
                         self._db.execute("ALTER TABLE disclosures ADD COLUMN %s %s" % (name, declaration))
                     except sqlite3.OperationalError:  # another process added it meanwhile
@@ -391,6 +402,11 @@ class DisclosureLog:
     def close(self):
         self._db.close()
 
+    def _writing(self):
+        """A change waits for another's lock as long as a writer does (:data:`WRITE_BUSY_S`),
+        whatever the log was opened to wait for a read."""
+        self._db.execute("PRAGMA busy_timeout = %d" % (WRITE_BUSY_S * 1000))
+
     def add(self, logged=None, **entry):
         """Log a release; its id. A ``bundle`` name holding ``{id}`` is given the id
         (``subject-access-{id}.zip``: each release's file named apart). ``logged(id)`` runs
@@ -399,6 +415,7 @@ class DisclosureLog:
         if self._cipher is not None:
             entry = {c: self._cipher.seal(v, c) if c in self.SEALED else v for c, v in entry.items()}
         cols = sorted(entry)
+        self._writing()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             cur = self._db.execute(
@@ -426,6 +443,7 @@ class DisclosureLog:
     def remove(self, entry_id):
         """Take back the entry of a release the audit trail refused (:func:`release`): its
         bundle never went, and the trail holds nothing of it."""
+        self._writing()
         self._db.execute("DELETE FROM disclosures WHERE id = ?", (entry_id,))
 
     def get(self, entry_id):

@@ -243,6 +243,61 @@ def test_a_store_locked_by_another_process_is_said_to_be_locked_and_nothing_chan
     assert "Mrs Wilhelmina Pottage" not in audrey.get("/requests").get_data(as_text=True)
 
 
+def _waits_for(monkeypatch, name):
+    """The busy timeouts asked for as each connection to the store ``name`` opens."""
+    waits, connect = [], sqlite3.connect
+    monkeypatch.setattr(
+        sqlite3,
+        "connect",
+        lambda path, *a, **kw: (
+            (waits.append(kw.get("timeout")) if os.path.basename(str(path).split("?")[0]) == name else None)
+            or connect(path, *a, **kw)
+        ),
+    )
+    return waits
+
+
+@pytest.mark.parametrize(
+    "url,store",
+    [("/requests", "rights.db"), ("/requests/1", "rights.db"), ("/disclosures", "disclosures.db")],
+)
+def test_a_page_view_of_a_locked_store_waits_a_moment_not_five_seconds(box, people, monkeypatch, url, store):
+    """A page that opens a store another process holds locked waited SQLite's busy timeout
+    (5 s) on its own connection before it failed, then said the store was locked: the check
+    of which store it was had been made quick, the view not. A page view now waits a moment
+    (the check's 0.1 s) and says so; a change (a POST) still waits as a writer does."""
+    from web.refused import PROBE_TIMEOUT_S
+
+    audrey = people["audrey"]
+    token = box.token_of(people["sam"], "/calls")
+    assert box.post(people["sam"], "/requests", dict(REQUEST)).status_code == 302  # request 1
+    assert audrey.get(url).status_code == 200  # the store is made
+    waits = _waits_for(monkeypatch, store)
+    with locked_by_another_process(os.path.join(box.data_dir, store)):
+        said = _unreadable_said(audrey.get(url))
+    assert said.endswith("(%s) could not be read: it is locked by another process." % store)
+    # The view's own connection and the check's: each a moment, not SQLite's 5 s.
+    assert len(waits) == 2 and all(w == PROBE_TIMEOUT_S for w in waits), waits
+    if store == "rights.db":  # a request logged (a writer) waits as long as before
+        del waits[:]
+        assert people["sam"].post("/requests", data=dict(REQUEST, csrf_token=token)).status_code == 302
+        assert waits == [5], waits
+
+
+def test_a_register_opened_for_a_view_still_waits_as_a_writer_to_change(tmp_path):
+    """The short wait is a read's: a change made through a register opened with it (an older
+    register's columns added, a request logged) waits SQLite's 5 s for another's lock."""
+    from firmware.rights import RightsRegister
+
+    register = RightsRegister(str(tmp_path), busy_s=0.1)
+    try:
+        assert register._db.execute("PRAGMA busy_timeout").fetchone()[0] == 100
+        register._writing()
+        assert register._db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    finally:
+        register.close()
+
+
 @pytest.mark.parametrize(
     "who,url,store", [("audrey", "/requests", "rights.db"), ("audrey", "/reports", "calls.db")]
 )

@@ -7,8 +7,10 @@ from flask import Response, g, request
 
 from firmware import csvsafe
 from firmware import rights as register_rules  # not .rights: the requests page's module
+from firmware.sar import DisclosureLog
 
 from .. import security
+from ..refused import PROBE_TIMEOUT_S
 
 MAX_PAGE = 1_000_000
 # How long a whole check of the deletion log or the audit trail stands (re-checked whole
@@ -33,11 +35,29 @@ def site_region():
     return site.region if site is not None else register_rules.DEFAULT_REGION
 
 
+def read_wait_s():
+    """How long a store a view opens (the register of requests, the disclosure log) waits
+    for another process's lock as it reads: a page view (GET, HEAD), which only reads, a
+    moment (:data:`web.refused.PROBE_TIMEOUT_S`), then the page says which store is locked
+    (web/unreadable.py), where it waited SQLite's 5 s first; any other request waits as a
+    writer does (None: the store's own busy timeout), and each store's changes always do."""
+    return PROBE_TIMEOUT_S if request.method in ("GET", "HEAD") else None
+
+
 def rights_register():
     """The register of data subjects' requests (:class:`firmware.rights.RightsRegister`),
-    its deadlines counted in :func:`site_region`; the caller closes it."""
+    its deadlines counted in :func:`site_region`, its reads waiting :func:`read_wait_s`;
+    the caller closes it."""
     web = security.lk()
-    return register_rules.RightsRegister(web.config.data_dir, web.services.cipher, site_region())
+    return register_rules.RightsRegister(
+        web.config.data_dir, web.services.cipher, site_region(), busy_s=read_wait_s()
+    )
+
+
+def disclosure_log(cipher=None):
+    """The disclosure log (:class:`firmware.sar.DisclosureLog`, opened with ``cipher``), its
+    reads waiting :func:`read_wait_s`; the caller closes it."""
+    return DisclosureLog(security.lk().config.data_dir, cipher, busy_s=read_wait_s())
 
 
 def page_number(errors):

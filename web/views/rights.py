@@ -13,11 +13,10 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from werkzeug.exceptions import NotFound
 
 from firmware import rights
-from firmware.sar import DisclosureLog
 
 from ..security import audit, lk, roles
 from ..site import card_problem
-from . import csv_download, rights_register, site_region
+from . import csv_download, disclosure_log, rights_register, site_region
 from .calls import call_or_404
 
 bp = Blueprint("rights", __name__)
@@ -206,7 +205,7 @@ def _detail(request_id, errors=None, status=200):
         abort(404)
     today = _today()
     entry["days_left"] = (entry["due"] - today).days
-    log = DisclosureLog(lk().config.data_dir, None)  # ids, dates and hashes only: all in clear
+    log = disclosure_log()  # ids, dates and hashes only: all in clear
     try:
         releases = [
             {k: e[k] for k in ("id", "wall_us", "bundle_sha256", "recordings", "encrypted")}
@@ -299,7 +298,7 @@ def _disclosures_known(ids):
     """The disclosure log entries among ``ids`` that do not exist (to be named)."""
     if not ids:
         return []
-    log = DisclosureLog(lk().config.data_dir, None)
+    log = disclosure_log()
     try:
         known = {e["id"] for e in log.entries()}
     finally:

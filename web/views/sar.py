@@ -48,7 +48,7 @@ from firmware.sar import (
 from ..documents import letter_facts
 from ..sarjob import KEEP_S
 from ..security import audit, form_errors, lk, roles, unlocked_key
-from . import csv_download, rights_register
+from . import csv_download, disclosure_log, rights_register
 
 bp = Blueprint("sar", __name__)
 FIELDS = ("number", "from", "to", "requester", "recipient", "reason", "request", "whose")
@@ -557,7 +557,7 @@ def _disclosures():
     ``withheld_from_letter``: the copies given before its letter left out, each
     ``"entry N: reason"`` (the sealed ``withheld`` column), the reason only where the user
     may see entry N itself (its requester): else ``"entry N: withheld (reason not shown)"``."""
-    log = DisclosureLog(lk().config.data_dir, getattr(lk().services.audit, "cipher", None))
+    log = disclosure_log(getattr(lk().services.audit, "cipher", None))
     try:
         entries = log.entries()
     finally:
