@@ -278,3 +278,39 @@ def test_the_warning_tones_frequency_interval_and_level_are_set_checked_and_audi
         assert resp.status_code == 400 and 'id="error-%s"' % field in body and said in body, (field, value)
         assert load_config(box.data_dir).policy.consent.warning_tone == saved
         assert len(box.services.audit) == audited
+
+
+def test_the_warning_tones_length_is_set_checked_and_audited(box, people):
+    """The tone's length (duration_ms) was the one setting of it left to the configuration
+    file: set on the page as the other three are, a bad one named beside its field."""
+    ivan = people["ivan"]
+    page = ivan.get("/consent").get_data(as_text=True)
+    assert 'id="tone_duration_ms"' in page and 'value="500"' in page
+    assert (
+        box.post(
+            ivan, "/consent", dict(NOTICE_FORM, tone_duration_ms="250"), token_from="/consent"
+        ).status_code
+        == 302
+    )
+    saved = load_config(box.data_dir).policy.consent.warning_tone
+    assert (saved.enabled, saved.duration_ms) == (True, 250)
+    entry = box.services.audit.entries(limit=1, action="config_change")[0]
+    assert (entry.actor, entry.target) == ("ivan", "policy.consent")
+    assert entry.details["changed"]["warning_tone"]["duration_ms"] == 250
+
+    audited = len(box.services.audit)
+    for value, said in [
+        ("20", "length must be a whole number of ms from 50 to 2000, not 20"),
+        ("3000", "length must be a whole number of ms from 50 to 2000, not 3000"),
+        ("300.5", "length must be a whole number of ms from 50 to 2000, not &#39;300.5&#39;"),
+        ("long", "length must be a whole number of ms from 50 to 2000, not &#39;long&#39;"),
+    ]:
+        resp = box.post(
+            ivan, "/consent", dict(NOTICE_FORM, inbound="off", tone_duration_ms=value), token_from="/consent"
+        )
+        body = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and 'id="error-tone_duration_ms"' in body and said in body, value
+        assert "The warning tone&#39;s length" in body
+        consent = load_config(box.data_dir).policy.consent
+        assert (consent.inbound, consent.warning_tone) == ("announcement", saved)
+        assert len(box.services.audit) == audited

@@ -3,8 +3,8 @@
 Installers change them; auditors read and listen. An uploaded WAV is checked
 by :func:`firmware.policy.announcement.validate_announcement_wav` (format,
 length, level, a header that lies) before anything is kept: a refused file
-changes nothing and the page says why. The warning tone's frequency, interval and level
-are checked against the configuration model's ranges
+changes nothing and the page says why. The warning tone's frequency, length, interval and
+level are checked against the configuration model's ranges
 (:class:`firmware.policy.consent.WarningTone`): a bad one is named, and nothing is saved.
 Every change is audited (``config_change``).
 """
@@ -30,6 +30,7 @@ NOTICE_LABELS = {"off": "No notice", "tone": "A tone", "announcement": "The anno
 # The warning tone's fields on the form: (form field, WarningTone field, what it is, a whole number).
 TONE_FIELDS = (
     ("tone_frequency_hz", "frequency_hz", "The warning tone's frequency", True),
+    ("tone_duration_ms", "duration_ms", "The warning tone's length", True),
     ("tone_interval_s", "interval_s", "The time between warning tones", False),
     ("tone_level_dbm0", "level_dbm0", "The warning tone's level", False),
 )
@@ -106,7 +107,7 @@ def save():
 
 
 def _warning_tone(form, tone, errors):
-    """``tone`` with the form's frequency, interval and level, each checked as the
+    """``tone`` with the form's frequency, length, interval and level, each checked as the
     configuration checks it; a bad one goes into ``errors`` under its form field, in the
     model's words ("must be a whole number of Hz from 300 to 3400, not '5000'"). A field
     the form does not send keeps its value."""
