@@ -60,6 +60,12 @@ def cmd_sim(args):
             "audio is recorded" % args.data_dir,
             file=sys.stderr,
         )
+    elif box.config.policy.consent.waits_for_notice():
+        print(
+            "linekeeper: %s has no consent notice set (policy.consent): calls are logged but "
+            "none is recorded until one is" % args.data_dir,
+            file=sys.stderr,
+        )
     stop = _on_signals(box.clock.stop)
     host.start()
     try:
@@ -274,13 +280,21 @@ def _wall_us():
 
 
 def cmd_init(args):
-    """Create the box's recording keys and the first key slot."""
+    """Create the box's recording keys and the first key slot.
+
+    The box's configuration gets ``policy.consent.require_notice``: a box made this way
+    records no line until a consent notice is set (the setup wizard, the Consent page,
+    ``config import``): nobody on its calls would be told they may be recorded.
+    """
+    import dataclasses
+
     from firmware.storage.fsutil import make_private_dir
     from firmware.storage.keystore import KeyStore
     from web.accounts import name_problem
     from web.passwords import password_problem
 
     from .box import open_audit
+    from .config import load_config, save_config
     from .migrations import note_if_fresh
 
     # The web UI's rule: the setup wizard asks for this account by a name it accepts.
@@ -296,8 +310,15 @@ def cmd_init(args):
     make_private_dir(args.data_dir)
     # A new data directory is made at this release's data schema: no migration runs on it.
     note_if_fresh(args.data_dir)
+    # Read first, so that a configuration that does not load is said before anything is made.
+    config = load_config(args.data_dir)
+    consent = dataclasses.replace(config.policy.consent, require_notice=True)
+    config = config.replace(policy=dataclasses.replace(config.policy, consent=consent))
 
     def show(recovery):
+        # Once the key store is known not to exist yet, before the keys are committed: a
+        # box never has keys that record with no notice set (a failure here leaves none).
+        save_config(args.data_dir, config)
         # Shown before the keys are committed: a key store never exists whose
         # recovery key nobody saw (a failure here leaves no keys).
         print("Recovery key for %s (shown once; store it somewhere safe, away from the box):" % args.data_dir)
@@ -308,8 +329,14 @@ def cmd_init(args):
 
     KeyStore(args.data_dir).initialise(args.user, password, show=show)
     with open_audit(args.data_dir) as audit:
-        audit.append(args.user, "init", None, {"via": "cli"}, _wall_us())
+        # The configuration it wrote: nothing is recorded until a consent notice is set.
+        audit.append(args.user, "init", None, {"via": "cli", "require_notice": True}, _wall_us())
     print("Linekeeper is initialised in %s for user %r." % (args.data_dir, args.user))
+    if consent.waits_for_notice():
+        print(
+            "No line is recorded until a consent notice is set (the setup wizard sets one; the "
+            "Consent page or `linekeeper config import` can too)."
+        )
     return 0
 
 
@@ -1301,7 +1328,7 @@ def cmd_config(args):
     from firmware.storage.fsutil import atomic_write
 
     from .box import device_cipher, open_audit
-    from .configio import export_config, import_config
+    from .configio import export_config, import_config, waits_for_notice
 
     if args.action == "export":
         # A missing or unreadable data directory is an error, never the defaults.
@@ -1335,6 +1362,7 @@ def cmd_config(args):
     if not os.path.isdir(args.data_dir):
         raise LinekeeperError("no data directory %s" % args.data_dir)
     cipher = device_cipher(args.data_dir)  # seals the rules' number patterns on a box with the MCU
+    waited = waits_for_notice(args.data_dir, cipher)
     details = {"via": "cli", "imported_from": os.path.basename(args.file)}
     opened = []
 
@@ -1362,6 +1390,16 @@ def cmd_config(args):
         "imported %s into %s (%s); a running box uses it after a restart"
         % (args.file, args.data_dir, ", ".join(written))
     )
+    if waits_for_notice(args.data_dir, cipher):
+        print(
+            "no consent notice is set in it: the box records no line until one is "
+            "(policy.consent, or the Consent page)"
+        )
+    elif waited:
+        print(
+            "a consent notice is set now: the box records no line until it restarts "
+            "(systemctl restart linekeeper-recorder)"
+        )
     return 0
 
 

@@ -20,7 +20,9 @@ settings as the settings page would, each announcement as an upload would —
 and changes nothing unless all of it is valid; the error names the field.
 Then the files, ``config.json`` and the site settings are written, each
 atomically, and the import is audited (``config_change``). A running box
-reads the new configuration when it restarts.
+reads the new configuration when it restarts. A box made by ``linekeeper init``
+(``policy.consent.require_notice``) keeps that setting when the file does not say
+it, so it records once a notice the file sets is read, after that restart.
 
 On a box that seals (docs/card-alone.md) the rules' number patterns are
 sealed in ``config.json``: the export opens them (the file is for another
@@ -283,6 +285,34 @@ def _changed(data_dir, config, cipher=None):
     return out
 
 
+def _keep_require_notice(data_dir, config, doc, cipher=None):
+    """``config`` (an import's) with the box's own ``policy.consent.require_notice`` when the
+    file does not say it: only a box ``linekeeper init`` made has it, and an export writes it
+    only where it is set, so a file from another box would drop it, and an import that sets
+    no notice would have the box record calls nobody was told of."""
+    said = doc["config"].get("policy", {}).get("consent", {})
+    if "require_notice" in said:
+        return config
+    try:
+        own = load_config(data_dir, cipher).policy.consent.require_notice
+    except (LinekeeperError, OSError):
+        return config  # unreadable: the import mends it, as the file says
+    if not own:
+        return config
+    consent = dataclasses.replace(config.policy.consent, require_notice=True)
+    return config.replace(policy=dataclasses.replace(config.policy, consent=consent))
+
+
+def waits_for_notice(data_dir, cipher=None):
+    """Whether the box in ``data_dir`` records nothing until a consent notice is set
+    (:meth:`firmware.policy.consent.ConsentSettings.waits_for_notice`); False when its
+    configuration cannot be read."""
+    try:
+        return load_config(data_dir, cipher).policy.consent.waits_for_notice()
+    except (LinekeeperError, OSError):
+        return False
+
+
 def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     """Check ``doc`` whole, then write it into ``data_dir``; returns the sections written.
     ``cipher``: the box's field cipher, which seals the rules' number patterns;
@@ -293,6 +323,7 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     :raises ConfigError: the document is invalid: nothing was changed
     """
     config, site, files = check_import(doc, source)
+    config = _keep_require_notice(data_dir, config, doc, cipher)
     if audited is not None:
         audited(
             sorted(files) + ["config"] + (["site"] if site is not None else []),

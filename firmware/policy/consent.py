@@ -302,6 +302,12 @@ class ConsentSettings(Checked):
                   board refused to play, the announcement file is missing or
                   invalid): record anyway (True) or not (False). Either way the
                   call says the notice failed.
+    ``require_notice`` record nothing while no notice is set in either direction
+                  (:meth:`waits_for_notice`). The configuration ``linekeeper init``
+                  writes has it, so that a box made that way records no line until
+                  a notice is set (the setup wizard, the Consent page, a
+                  configuration imported); False, the default, is what
+                  configurations written before it did: record all the same.
     """
 
     _PATH = "policy.consent"
@@ -312,6 +318,16 @@ class ConsentSettings(Checked):
     announcement: Announcement = field(default_factory=Announcement)
     warning_tone: WarningTone = field(default_factory=WarningTone)
     record_if_notice_failed: bool = False
+    require_notice: bool = False
+
+    def gives_none(self):
+        """Whether no call is told it may be recorded: no notice in either direction and
+        no warning tone (which, with no other notice, is one)."""
+        return self.inbound == "off" and self.outbound == "off" and not self.warning_tone.enabled
+
+    def waits_for_notice(self):
+        """Whether nothing may be recorded until a notice is set (``require_notice``)."""
+        return self.require_notice and self.gives_none()
 
     def check(self, path):
         check_choice(self.inbound, NOTICES, path + ".inbound")
@@ -323,3 +339,4 @@ class ConsentSettings(Checked):
             fail(path + ".warning_tone", "must be an object")
         self.warning_tone.check(path + ".warning_tone")
         check_bool(self.record_if_notice_failed, path + ".record_if_notice_failed")
+        check_bool(self.require_notice, path + ".require_notice")

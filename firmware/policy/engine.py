@@ -31,8 +31,11 @@ Each call carries ``policy_decision``, ``policy_reason``, ``consent`` and
 :class:`~firmware.bus.CallUpdated`, so the call log stores it.
 
 A call that must not be recorded is never handed to the recorder: nothing of
-it is written, not even its pre-roll. When the notice fails and
-``record_if_notice_failed`` is off, the call is not recorded either; an
+it is written, not even its pre-roll. On a box that waits for a consent notice
+(``policy.consent.require_notice`` with none set: a box `linekeeper init` made,
+until the wizard, the Consent page or an imported configuration sets one) that is
+every call: each is skipped with its reason (:data:`~firmware.policy.rules.NO_NOTICE`).
+When the notice fails and ``record_if_notice_failed`` is off, the call is not recorded either; an
 outbound recording begun at off-hook for such a line is held in memory
 until its notice is given, and dropped if it is not. On a call given no other
 notice the warning tone is the notice: its first beep sounds at the answer (an
@@ -209,14 +212,17 @@ class CallPolicy:
             if mode == "by_rule":
                 # The rules need the number: decided once dialling ends. Until then the
                 # call is recorded into memory only (dropped if the rules skip it), so
-                # a slow dialler's first digits do not fall out of the ring buffer.
-                self.recorder.record(call, call.started_us, hold=True)
+                # a slow dialler's first digits do not fall out of the ring buffer. Not
+                # on a box waiting for a consent notice: it will skip the call whatever
+                # the number.
+                if not self.settings.consent.waits_for_notice():
+                    self.recorder.record(call, call.started_us, hold=True)
                 return
             self._decide(
                 live,
                 self._rules_decide(call, "out", None),
             )
-            if mode == "always":
+            if mode == "always" and live.decision.decision == rules.RECORD:
                 # An outbound recording starts at off-hook (see firmware.recording.recorder), held
                 # in memory until the notice is given if a failed notice stops it.
                 hold = self.consent.told("out") and not self.settings.consent.record_if_notice_failed
@@ -695,7 +701,12 @@ class CallPolicy:
 
     def _rules_decide(self, call, direction, number):
         """The rules' decision on ``call`` as ``direction`` with ``number`` (None: not
-        known yet), at its start's wall time, in the box's country."""
-        return rules.decide(
+        known yet), at its start's wall time, in the box's country. On a box that waits
+        for a consent notice (none set, ``require_notice``) a call they would record, or
+        record on demand, is skipped, saying why: nobody on it was told."""
+        decision = rules.decide(
             self.settings.rules, call.line, direction, number, self._wall(call.started_us), self.country
         )
+        if decision.decision != rules.SKIP and self.settings.consent.waits_for_notice():
+            return rules.Decision(rules.SKIP, "%s; %s" % (decision.reason, rules.NO_NOTICE), "consent")
+        return decision

@@ -57,6 +57,10 @@ RECORD, SKIP, PENDING = "record", "skip", "pending"
 # Added to the reason of a call the rules would record on a box with no recording key
 # yet (not set up): why it has no recording, rather than a recording lost.
 NOT_SET_UP = "but the box was not set up yet: it had no recording key"
+# Added to the reason of a call the rules would record (or record on demand) on a box that
+# waits for a consent notice (``policy.consent.require_notice``, a box `linekeeper init`
+# made): skipped, as nobody on it was told it might be recorded.
+NO_NOTICE = "but the box was not set up yet: no consent notice was set, so nobody was told calls are recorded"
 # What happened to such a call, where a list gives one word for it (the calls CSV, the
 # report): not "record", which it was not, nor "skip", which no rule said.
 BEFORE_SETUP = "before_setup"
@@ -65,8 +69,8 @@ BEFORE_SETUP = "before_setup"
 def outcome(decision, reason):
     """What the box did with a call the rules decided ``decision`` on, for ``reason``:
     the decision, or :data:`BEFORE_SETUP` for a call they would record on a box that had
-    no recording key yet (nothing was recorded)."""
-    if decision == RECORD and reason and reason.endswith(NOT_SET_UP):
+    no recording key yet, or no consent notice (nothing was recorded)."""
+    if reason and (decision == RECORD and reason.endswith(NOT_SET_UP) or reason.endswith(NO_NOTICE)):
         return BEFORE_SETUP
     return decision
 

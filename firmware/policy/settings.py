@@ -166,6 +166,10 @@ class PolicySettings:
         out = {"version": self.version}
         for name in ("rules", "consent", "pci"):
             out[name] = plain(dataclasses.asdict(getattr(self, name)))
+        if not self.consent.require_notice:
+            # Written only where it is set (a box `linekeeper init` made): every other
+            # configuration stays one the release before it reads.
+            del out["consent"]["require_notice"]
         out["retention"] = self.retention.to_dict()
         return out
 

@@ -144,6 +144,10 @@ def _coverage(cov, row):
         cov["recorded"] += 1
         if "partial" in states:
             cov["partial"] += 1
+    elif outcome(decision, reason) == BEFORE_SETUP:
+        # No recording key yet, or no consent notice (a box `linekeeper init` made): none was
+        # made. Before the skips: a call no notice was set for is skipped, by no rule.
+        cov["before_setup"] += 1
     elif decision == "skip" and unheard is not None:
         # No rule said skip and nothing failed: the far end was never heard, so no notice
         # was played and the call was not recorded (the call page says so in these words).
@@ -156,8 +160,6 @@ def _coverage(cov, row):
         cov["excluded_by_reason"][key] = cov["excluded_by_reason"].get(key, 0) + 1
     elif decision == "pending":
         cov["not_asked"] += 1
-    elif outcome(decision, reason) == BEFORE_SETUP:  # no recording key yet: none could be made
-        cov["before_setup"] += 1
     else:
         cov["failed"] += 1
     spans = json.loads(row[10]) if row[10] else []

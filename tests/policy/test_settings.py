@@ -58,6 +58,21 @@ def test_defaults_record_every_call_without_notice():
     assert not policy.consent.warning_tone.enabled
 
 
+def test_require_notice_is_written_only_where_it_is_set(tmp_path):
+    """Set only by `linekeeper init`: every other configuration stays as the release
+    before it wrote it, so that one reads it."""
+    assert "require_notice" not in BoxConfig().to_dict()["policy"]["consent"]
+    waiting = BoxConfig.from_dict({"policy": {"consent": {"require_notice": True}}})
+    assert waiting.to_dict()["policy"]["consent"]["require_notice"] is True
+    save_config(tmp_path, waiting)
+    consent = load_config(tmp_path).policy.consent
+    assert consent.require_notice and consent.waits_for_notice()
+    # Any notice set, a beep or the warning tone alone included, is one.
+    for told in ({"inbound": "tone"}, {"outbound": "announcement"}, {"warning_tone": {"enabled": True}}):
+        doc = {"policy": {"consent": dict(told, require_notice=True)}}
+        assert not BoxConfig.from_dict(doc).policy.consent.waits_for_notice(), told
+
+
 def test_round_trip_through_config_json(tmp_path):
     config = BoxConfig.from_dict({"country": "uk", "policy": FULL})
     save_config(tmp_path, config)
@@ -107,6 +122,7 @@ def _with(path, value):
         (("consent", "warning_tone", "level_dbm0"), 3, "policy.consent.warning_tone.level_dbm0"),
         (("consent", "warning_tone", "duration_ms"), 20000, "policy.consent.warning_tone.duration_ms"),
         (("consent", "record_if_notice_failed"), "no", "policy.consent.record_if_notice_failed"),
+        (("consent", "require_notice"), "yes", "policy.consent.require_notice"),
         (("pci", "resume_code"), "*1", "policy.pci.resume_code"),
         (("pci", "auto_resume_s"), 0, "policy.pci.auto_resume_s"),
         (("pci", "pause_code"), "*1x", "policy.pci.pause_code"),

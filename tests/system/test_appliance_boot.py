@@ -202,6 +202,13 @@ def appliance(tmp_path_factory):
                 "'umask 0007; %s init --data-dir %s --password-file %s/.pw' && rm %s/.pw"
                 % (LK, DATA, DATA, DATA),
             )
+            # A box `init` made records nothing until a consent notice is set: one set (a
+            # beep on inbound calls), the file keeping its owner and mode.
+            config_path = root / DATA.lstrip("/") / "config.json"
+            config = json.loads(config_path.read_text())
+            config["policy"]["consent"]["inbound"] = "tone"
+            with open(config_path, "w") as f:
+                json.dump(config, f)
             box = Container(root, str(root.parent / "console.log"))
             box.boot()
             yield box

@@ -86,6 +86,12 @@ def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
     assert cli("init", "--data-dir", data, "--password-file", str(pw)).returncode == 0
+    # A box `init` made records nothing until a consent notice is set: one set, a beep.
+    with open(os.path.join(data, "config.json")) as f:
+        config = json.load(f)
+    config["policy"]["consent"]["inbound"] = "tone"
+    with open(os.path.join(data, "config.json"), "w") as f:
+        json.dump(config, f)
     scenario = tmp_path / "call.json"
     scenario.write_text(
         json.dumps(

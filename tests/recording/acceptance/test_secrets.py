@@ -14,6 +14,7 @@ secret, raw and in the text encodings a careless program would write it in
 """
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -105,6 +106,13 @@ def box(module_lab):
     shown = linekeeper("init", "--data-dir", data_dir, "--password-file", pw, env=env)
     recovery = [line.strip() for line in shown.splitlines() if line.startswith("    ")][0]
     after_init = sorted(_files(data_dir))
+    # A box `init` made records nothing until a consent notice is set: one set, a beep on
+    # inbound calls (outbound ones would wait to hear the far end for theirs).
+    with open(data_dir / "config.json") as f:
+        config = json.load(f)
+    config["policy"]["consent"]["inbound"] = "tone"
+    with open(data_dir / "config.json", "w") as f:
+        json.dump(config, f)
     linekeeper("sim", lab.write_scenario(lab.scenario_doc(day_of_calls())), "--data-dir", data_dir, env=env)
     calls = lab.calls(data_dir)
     answered = [c["id"] for c in calls if c["answered"]]
