@@ -136,6 +136,9 @@ def _private(s):
     return AMBER, "every line records: staff have no private phone for private calls"
 
 
+# Why a box that waits for a consent notice records nothing (the checklist, the dashboard).
+NO_NOTICE_WORDS = "calls are logged, each marked not recorded because nobody on it was told it may be"
+
 # What a caller hears, by the consent notice's mode.
 _NOTICE_HEARD = {"tone": "a beep", "announcement": "a spoken announcement"}
 
@@ -170,6 +173,12 @@ def _notice_working(s):
     if "consent_notice_failed" in s.open_alarms:
         return RED, "the consent notice is failing on a line (see the alarms)"
     consent = s.config.policy.consent
+    if consent.waits_for_notice():
+        # A box `linekeeper init` made: it records nothing until a notice is set.
+        return RED, (
+            "no notice is set in either direction, so the box records no line until one is "
+            "(Consent): %s" % NO_NOTICE_WORDS
+        )
     if s.announcement_problem:
         # Green said no notice had failed while the next call to need it would hear nothing
         # (and, unless set to record anyway, go unrecorded): the alarm comes only after one.

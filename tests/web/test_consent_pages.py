@@ -1,5 +1,6 @@
 """The consent page: upload (bad uploads change nothing), listen, test call, notice settings."""
 
+import html
 import io
 import math
 import os
@@ -314,3 +315,32 @@ def test_the_warning_tones_length_is_set_checked_and_audited(box, people):
         consent = load_config(box.data_dir).policy.consent
         assert (consent.inbound, consent.warning_tone) == ("announcement", saved)
         assert len(box.services.audit) == audited
+
+
+def test_a_box_waiting_for_a_notice_says_why_nothing_is_recorded_until_one_is_saved(box, people):
+    """A box `linekeeper init` made records no line while no notice is set: the dashboard,
+    the checklist and the Consent page say so (every call was otherwise marked not
+    recorded, and nothing said why), until the Consent page sets one."""
+    import dataclasses
+
+    config = box.config_store.get()
+    consent = dataclasses.replace(config.policy.consent, inbound="off", outbound="off", require_notice=True)
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, consent=consent)))
+    said = "No line is recorded: no consent notice is set"
+
+    def dashboard(who):
+        page = html.unescape(people[who].get("/").get_data(as_text=True))
+        return page[page.index('id="alarms"') :]
+
+    assert said in dashboard("sam") and said in dashboard("ivan")
+    assert any(a.startswith(said) for a in people["sam"].get("/api/health").get_json()["alarms"])
+    checklist = html.unescape(people["audrey"].get("/documents/checklist").get_data(as_text=True))
+    assert "no notice is set in either direction, so the box records no line until one is" in checklist
+    assert 'id="no-notice"' in people["ivan"].get("/consent").get_data(as_text=True)
+
+    form = dict(NOTICE_FORM, inbound="off", outbound="tone")
+    form.pop("warning_tone")
+    assert box.post(people["ivan"], "/consent", form, token_from="/consent").status_code == 302
+    assert not load_config(box.data_dir).policy.consent.waits_for_notice()
+    assert said not in dashboard("sam")
+    assert 'id="no-notice"' not in people["ivan"].get("/consent").get_data(as_text=True)

@@ -215,7 +215,14 @@ def health():
     # round of checks found them: a period just set is no longer asked for. Their alarms'
     # words, with what to do; their occurrences in the history are not listed again.
     config = lk().services.box_config
-    if config is not None and retention_words(config.get().policy.retention) is None:
+    policy = config.get().policy if config is not None else None
+    if policy is not None and policy.consent.waits_for_notice():
+        # Every call marked not recorded, and no alarm said why (a box `linekeeper init` made).
+        alarms.append(
+            "No line is recorded: no consent notice is set, so nobody on a call would be told "
+            "it is recorded. An installer sets one on the Consent page."
+        )
+    if policy is not None and retention_words(policy.retention) is None:
         # The checklist's amber, which only installers and auditors open: the owner read
         # "Alarms: none" of a box keeping every recording for ever.
         alarms.append(reminder_words("retention_unset"))
