@@ -392,6 +392,15 @@ def test_poweroff_and_boot_records_again_and_verifies(appliance):
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def test_the_linekeeper_command_is_on_the_path(appliance):
+    """The docs' steps run `linekeeper ...` (as root, or with sudo -u linekeeper-rec)."""
+    assert (
+        appliance.sh('readlink -f "$(command -v linekeeper)"').stdout.strip()
+        == appliance.sh("readlink -f %s" % LK).stdout.strip()
+    )
+    assert "hat-replaced" in appliance.sh("linekeeper --help").stdout
+
+
 def _curl(box, jar, path, form=None):
     """``(status, redirect, body)`` of a request to the booted box's web UI, with cookies."""
     args = ""
@@ -593,3 +602,4 @@ def test_uninstall_with_purge_leaves_nothing_running_and_no_update_state(applian
     active = [u.split()[0] for u in units.splitlines() if u.split()[2] == "active"]  # UNIT LOAD ACTIVE
     assert active == [], units
     assert appliance.sh("ls -d /var/lib/linekeeper /var/lib/linekeeper-update", check=False).returncode != 0
+    assert appliance.sh("ls /usr/local/bin/linekeeper", check=False).returncode != 0
