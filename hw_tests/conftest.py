@@ -3,7 +3,8 @@
 They need a Raspberry Pi with its line HAT and the recorder stopped (it owns
 the GPIO, the codec and the MCU). The HAT is the one the box is configured
 with (``"hat"`` in ``LINEKEEPER_DATA_DIR/config.json``, default
-/var/lib/linekeeper), or LINEKEEPER_HAT when set; lk-4l when neither says.
+/var/lib/linekeeper), or LINEKEEPER_HAT when set; lk-4l when neither says. A
+configuration there that cannot be read or is not valid stops the run (usage error).
 Anywhere else they collect (``pytest --collect-only hw_tests`` checks they
 import) but refuse to run, with one clear message: a hardware test that
 passes without hardware would be a lie, and one skipped would look green.
@@ -25,7 +26,7 @@ from board.hat import load_hat
 # The tests import the one answer to "which HAT" (hw_tests/which_hat.py); pytest's
 # importlib mode puts no test folder on the path.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from which_hat import hat_name  # noqa: E402
+from which_hat import HatUnknown, hat_name  # noqa: E402
 
 MARKERS = {
     "line_sim": "needs a line simulator on LINEKEEPER_HW_LINE and a person to ring and answer it",
@@ -45,6 +46,10 @@ def on_a_pi():
 def pytest_configure(config):
     for name, why in MARKERS.items():
         config.addinivalue_line("markers", "%s: %s" % (name, why))
+    try:
+        hat_name()  # before the tests import: one line, not a traceback per module
+    except HatUnknown as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collection_modifyitems(config, items):
