@@ -1403,6 +1403,18 @@ def cmd_config(args):
     return 0
 
 
+def _what_file_is(path):
+    """What is at ``path``, in a few words: whose key store backup it is, or what else."""
+    from firmware import keybackup
+
+    try:
+        with open(path, "rb") as f:
+            doc = keybackup.read_backup(f.read(keybackup.MAX_BACKUP_BYTES + 1), path)
+    except (OSError, keybackup.KeyBackupError):
+        return "a directory" if os.path.isdir(path) else "a file that is not a key store backup"
+    return "a key store backup of %s, key store %s, made %s" % (doc["host"], doc["key_store"], doc["made_at"])
+
+
 def cmd_keystore(args):
     """Back up the key store to FILE, or put a backup back where it is missing (audited)."""
     from firmware import keybackup
@@ -1412,6 +1424,12 @@ def cmd_keystore(args):
 
     _data_dir(args.data_dir)
     if args.action == "backup":
+        if os.path.lexists(args.file):
+            raise LinekeeperError(
+                "%s is there already (%s): a key store backup never replaces a file, which may be "
+                "the only copy of another box's keys or an earlier one of this box's; give a new "
+                "file name — nothing was written" % (args.file, _what_file_is(args.file))
+            )
         data, doc = keybackup.make_backup(args.data_dir, _wall_us())
         with open_audit(args.data_dir) as audit:
             # Before the file is written: a copy the trail does not show is never made.
@@ -2239,7 +2257,7 @@ def build_parser():
         "keystore", help="back up the key store, or put a backup back where it is missing (audited)"
     )
     p.add_argument("action", choices=("backup", "restore"))
-    p.add_argument("file", help="the backup to write (backup) or read (restore)")
+    p.add_argument("file", help="the backup to write, a new file (backup), or read (restore)")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--recovery-key-file", help="restore: file whose first line is the recovery key")
     p.add_argument("--password-file", help="restore: file whose first line is --user's password")

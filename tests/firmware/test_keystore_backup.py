@@ -135,6 +135,42 @@ def test_another_boxs_backup_or_one_from_before_a_rekey_is_refused(box, tmp_path
     assert not (path / "keys" / "keystore.json").exists()
 
 
+def test_a_backup_never_replaces_a_file(box, tmp_path, capsys):
+    """A technician backing up box after box onto one stick under one name lost the first
+    box's only copy of its keys to the second's (the file was written over, said nothing)."""
+    path, _, _ = box
+    other = tmp_path / "other"
+    make_box(other)
+    first = tmp_path / "stick-keys.json"
+    backup(other, first)
+    theirs = first.read_bytes()
+    made_here = key_backups(path)
+    capsys.readouterr()
+    assert main(["keystore", "backup", str(first), "--data-dir", str(path), "--user", "ivan"]) == 2
+    err = capsys.readouterr().err
+    doc = json.loads(theirs)
+    assert (
+        "%s is there already (a key store backup of %s, key store %s, made %s)"
+        % (
+            first,
+            doc["host"],
+            doc["key_store"],
+            doc["made_at"],
+        )
+        in err
+    )
+    assert "give a new file name" in err and "nothing was written" in err
+    assert first.read_bytes() == theirs
+    assert key_backups(path) == made_here  # no copy made, none audited
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the customer's notes\n")
+    assert main(["keystore", "backup", str(notes), "--data-dir", str(path)]) == 2
+    assert "%s is there already (a file that is not a key store backup)" % notes in capsys.readouterr().err
+    assert notes.read_text() == "the customer's notes\n"
+    assert key_backups(path) == made_here
+
+
 def test_a_file_that_is_not_a_backup_is_named(box, tmp_path, capsys):
     path, _, recovery_file = box
     keystore = path / "keys" / "keystore.json"
