@@ -405,6 +405,14 @@ class Updater:
             raise UpdateError(
                 "RAUC does not answer (%s); nothing was changed: restart the box, then try again" % exc
             ) from None
+        except UpdateError as exc:
+            # Its service not running (gone from the bus, say): not the bundle's fault either,
+            # so not counted as done, and a stick put back takes it again.
+            result.outcome, result.later = "refused", True
+            raise UpdateError(
+                "RAUC cannot say which slot runs (%s); nothing was changed: restart the box (RAUC "
+                "with it), then try again" % exc
+            ) from None
         running = self._from = self.slots.current()
         # A slot written at the factory (not by RAUC) has no RAUC status: its own note says.
         result.previous_version = _slot_version(before, running) or self._slot_info(running).get("version")

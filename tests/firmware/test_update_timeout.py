@@ -414,6 +414,41 @@ def test_rauc_that_does_not_answer_at_the_start_changes_nothing(tmp_path):
     )
 
 
+def test_rauc_whose_service_is_not_running_at_the_start_changes_nothing_and_takes_the_stick_again(tmp_path):
+    # `rauc status` failing at once (rauc service not running, gone from the bus) was
+    # "UPDATE FAILED" with RAUC's words alone, and the stick's bundle counted as done: put
+    # back once RAUC ran again, it was never taken.
+    rauc = FakeRauc()
+    real_status = rauc.status
+    down = [
+        "rauc status failed: Error retrieving slot status via D-Bus: error creating proxy: Could not connect"
+    ]
+
+    def status():
+        if down:
+            raise UpdateError(down[0])
+        return real_status()
+
+    rauc.status = status
+    updater, _ = _updater(tmp_path, rauc, restart_cmd=("true",), health_timeout_s=5)
+    bundle = _bundle(tmp_path)
+    os.makedirs(tmp_path / "update")  # made by scripts/install-box
+    watcher = Watcher(os.path.dirname(bundle), str(tmp_path / "update"), updater.run, stable_s=0)
+    [result] = watcher.poll()
+    assert result.outcome == "refused" and result.later
+    assert result.message == (
+        "RAUC cannot say which slot runs (%s); nothing was changed: restart the box (RAUC with it), "
+        "then try again" % down[0]
+    )
+    assert result.steps == [] and not rauc.installed and rauc.marks == []
+    assert json.loads((tmp_path / "update" / "watched.json").read_text()) == {}
+    report = (tmp_path / "update" / "last-report.txt").read_text()
+    assert "UPDATE REFUSED" in report and "nothing was changed" in report
+    # RAUC runs again (the box restarted) and the stick is put back: the bundle installs.
+    down.clear()
+    assert updater.run(bundle).steps[:2] == ["copy", "install"]
+
+
 def test_an_update_stopped_while_rauc_still_writes_ends_at_once_as_still_installing(tmp_path):
     rauc = SlowRauc([IDLE, ("installing", "")])
     updater, clock = _updater(tmp_path, rauc)
