@@ -2,8 +2,9 @@
 
 ``DATA_DIR/archive-queue.db`` holds the organisation-wrapped data keys
 (``org_keys``), the jobs (``jobs``: a call to archive, or a destroyed
-recording to delete from the archive), and multipart progress (``uploads``,
-``parts``). The per-call status is in the call log's database
+recording to delete from the archive), multipart progress (``uploads``,
+``parts``), and the object versions the box put (``written``: what proves a
+version is the box's own, whatever it holds). The per-call status is in the call log's database
 (``archive_status``), where ``linekeeper calls --json`` reads it.
 """
 
@@ -45,6 +46,12 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE TABLE IF NOT EXISTS parts (
     recording_id TEXT NOT NULL, number INTEGER NOT NULL, md5 TEXT NOT NULL,
     PRIMARY KEY (recording_id, number));
+-- Each version of a call record or a recording this box put, as the store named it when
+-- it answered the put ('null': an unversioned bucket's object): a deletion deletes these
+-- whatever they hold, a version the store holds damaged too.
+CREATE TABLE IF NOT EXISTS written (
+    key TEXT NOT NULL, version_id TEXT NOT NULL, etag TEXT NOT NULL,
+    PRIMARY KEY (key, version_id));
 """
 
 STATUS_SCHEMA = (

@@ -39,8 +39,10 @@ and sealed) and
 puts the erased record, whatever the order in which a recording's deletion job of
 the same erasure runs.
 
-A deletion deletes only the box's own versions (:meth:`Bucket.delete_versions`): a
-version that is another call's (a box_id given to a second box), damaged, or not this
+A deletion deletes only the box's own versions (:meth:`Replicator._delete_own`): those it
+put itself (remembered in the queue as the store named them, so one the store holds damaged
+too), and those that show they are this call's or recording. A version that is another
+call's (a box_id given to a second box), damaged and not put by this box, or not this
 recording (evidence kept under its key) is left, logged, and named in the call's status.
 """
 
@@ -518,7 +520,7 @@ class Replicator:
         if same:
             self.stats["objects_skipped"] += 1
             return None
-        self._put(key, body, {"content-sha256": content})
+        self._put(key, body, {"content-sha256": content}, own=True)
         if not damage:
             return None
         log.warning(
@@ -572,8 +574,39 @@ class Replicator:
             return
         self._refuse_another_call(key, call_id, self.call_record(call_id, self._recordings(call_id)))
 
+    def _wrote(self, key):
+        """``written(version id, ETag)`` for :meth:`Bucket.put`: remembers (the queue's
+        ``written``) that this box put that version of ``key``. Told as soon as the store
+        answers, so a version the store holds damaged (its ETag not the upload's: the put is
+        retried) is remembered too: nothing in it shows whose it is, this does."""
+
+        def written(version_id, etag):
+            self.queue.execute(
+                "INSERT OR REPLACE INTO written VALUES (?, ?, ?)", (key, version_id or "null", etag)
+            )
+
+        return written
+
+    def _delete_own(self, key, judge):
+        """Delete the versions of ``key`` that are this box's, and its delete markers:
+        those it put itself (:meth:`_wrote`: the version id and ETag the store gave it),
+        whatever they hold, and those ``judge(version_id) -> None | why`` finds are
+        (:meth:`_other_record`, :meth:`_other_recording`: put before the box remembered its
+        versions). Returns ``(how many went, [(key, version id, why it was left), ...])``."""
+        mine = dict(self.queue.query("SELECT version_id, etag FROM written WHERE key = ?", (key,)))
+
+        def ours(version_id, etag):
+            if mine.get(version_id or "null") == etag:
+                return None
+            return judge(version_id)
+
+        gone, kept = self.bucket.delete_versions(key, ours)
+        # Every version the box put went (a locked one raised): none is left to remember.
+        self.queue.execute("DELETE FROM written WHERE key = ?", (key,))
+        return gone, [(key, version_id, why) for version_id, why in kept]
+
     def _other_record(self, key, call_id):
-        """``f(version_id) -> None | why`` for :meth:`Bucket.delete_versions`: None when that
+        """``f(version_id) -> None | why`` for :meth:`_delete_own`: None when that
         version of ``key`` is a record of call ``call_id`` (its line and start, as
         :meth:`_refuse_another_call` compares them), else what it is. Older versions are not
         what the current one is: a box_id reused, a damaged record replaced, put them there."""
@@ -590,7 +623,7 @@ class Replicator:
         return why
 
     def _other_recording(self, key, sha256):
-        """``f(version_id) -> None | why`` for :meth:`Bucket.delete_versions`: None when that
+        """``f(version_id) -> None | why`` for :meth:`_delete_own`: None when that
         version of ``key`` is the recording with hash ``sha256``: its ``sha256`` metadata (as
         :meth:`_upload_recording` puts it) says so, or its bytes are those of a version that
         does (the same ETag: a copy of it is the recording too). Else what it is."""
@@ -716,8 +749,10 @@ class Replicator:
     def _lock(self):
         return lock_args(self.settings.lock_days)
 
-    def _put(self, key, body, metadata=None):
-        self.bucket.put(key, body, metadata, lock=self._lock())
+    def _put(self, key, body, metadata=None, own=False):
+        """Put ``body`` at ``key``; with ``own`` (a call record), the version the store made is
+        remembered as this box's (:meth:`_wrote`)."""
+        self.bucket.put(key, body, metadata, lock=self._lock(), written=self._wrote(key) if own else None)
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += len(body)
 
@@ -755,7 +790,7 @@ class Replicator:
 
         if size <= part:
             body = read(0, size)
-            self.bucket.put(key, body, meta, lock=self._lock())
+            self.bucket.put(key, body, meta, lock=self._lock(), written=self._wrote(key))
         else:
             n_parts = -(-size // part)
             self.bucket.upload_multipart(
@@ -766,6 +801,7 @@ class Replicator:
                 meta,
                 stop=self._stop,
                 lock=self._lock(),
+                written=self._wrote(key),
             )
         self.stats["objects_put"] += 1
         self.stats["uploaded_bytes"] += size
@@ -892,25 +928,24 @@ class Replicator:
 
     # ------------------------------------------------------------ retention
     def _delete(self, call_id, detail):
-        """Delete a destroyed recording's archived object and call-record versions (those this
-        box wrote: :meth:`_other_record`, :meth:`_other_recording`); log it.
+        """Delete a destroyed recording's archived object and call-record versions (the box's
+        own: :meth:`_delete_own`); log it.
         ``detail["details"]``: the caller's details were erased, only the call record's
         versions go (and the erased record is put)."""
         if detail.get("details"):
             self._erase_record(call_id)
             return
-        bucket, box = self.bucket, self.settings.box_id
+        box = self.settings.box_id
         key = call_key(box, call_id)
         self._refuse_unless_ours(key, call_id)
         gone, left = 0, []
         if detail.get("sha256"):
             rec_key = recording_key(box, detail["sha256"])
-            n, kept = bucket.delete_versions(rec_key, self._other_recording(rec_key, detail["sha256"]))
-            gone, left = gone + n, left + [(rec_key, v, why) for v, why in kept]
-        n, kept = bucket.delete_versions(key, self._other_record(key, call_id))
-        gone, left = gone + n, left + [(key, v, why) for v, why in kept]
+            gone, left = self._delete_own(rec_key, self._other_recording(rec_key, detail["sha256"]))
+        n, kept = self._delete_own(key, self._other_record(key, call_id))
+        gone, left = gone + n, left + kept
         # The call stays in the box's log: its record goes up again without the recording.
-        self._put(key, self.call_record(call_id, self._recordings(call_id)))
+        self._put(key, self.call_record(call_id, self._recordings(call_id)), own=True)
         note = self._left(call_id, left)
         if note:
             self._status(call_id, "archived", note)
@@ -948,14 +983,15 @@ class Replicator:
         )
 
     def _erase_record(self, call_id):
-        """Replace every version of call ``call_id``'s record (this call's: another box's, or a
-        damaged one, is left and logged) with the erased one."""
+        """Replace every version of call ``call_id``'s record (the box's own, :meth:`_delete_own`:
+        another box's, or a damaged one the box did not put, is left and logged) with the
+        erased one."""
         key = call_key(self.settings.box_id, call_id)
         self._refuse_unless_ours(key, call_id)
-        gone, kept = self.bucket.delete_versions(key, self._other_record(key, call_id))
+        gone, kept = self._delete_own(key, self._other_record(key, call_id))
         body, content = self.call_record(call_id, self._recordings(call_id), with_content_hash=True)
-        self._put(key, body, {"content-sha256": content})
-        self._status(call_id, "archived", self._left(call_id, [(key, v, why) for v, why in kept]))
+        self._put(key, body, {"content-sha256": content}, own=True)
+        self._status(call_id, "archived", self._left(call_id, kept))
         log.info(
             "archive: call %d's record put again without the caller's details (%d versions deleted)",
             call_id,

@@ -157,9 +157,11 @@ class Bucket:
                 return None
             raise
 
-    def put(self, key, body, metadata=None, lock=None):
+    def put(self, key, body, metadata=None, lock=None, written=None):
         """Put ``body`` (bytes) and check the store's ETag is its MD5; ``lock``: the
-        :func:`lock_args` to lock it with.
+        :func:`lock_args` to lock it with; ``written(version id, ETag)`` is told the version
+        the store made as soon as it answers, before the check, so a version it holds
+        differently from what was sent is still known as the one this put made.
 
         :raises ArchiveError: the ETag does not match (the store holds something else)
         """
@@ -168,14 +170,19 @@ class Bucket:
         response = self.client.put_object(
             Bucket=self.name, Key=key, Body=body, Metadata=metadata or {}, **(lock or {})
         )
+        if written is not None:
+            written(response.get("VersionId"), _etag(response))
         if _etag(response) != md5:
             raise ArchiveError(
                 "%s: the store's checksum %s is not the upload's %s" % (key, _etag(response), md5)
             )
         return md5
 
-    def upload_multipart(self, key, read_part, n_parts, state, metadata=None, stop=None, lock=None):
-        """Upload ``n_parts`` parts (``read_part(i) -> bytes``, i from 1) resumably.
+    def upload_multipart(
+        self, key, read_part, n_parts, state, metadata=None, stop=None, lock=None, written=None
+    ):
+        """Upload ``n_parts`` parts (``read_part(i) -> bytes``, i from 1) resumably;
+        ``written`` is told the version made, as :meth:`put` tells it.
 
         ``state`` persists progress: ``state.upload_id`` / ``state.set_upload_id(id)``,
         ``state.parts()`` ``{number: md5}`` done, ``state.part_done(number, md5)``.
@@ -209,6 +216,8 @@ class Bucket:
         response = self.client.complete_multipart_upload(
             Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
+        if written is not None:
+            written(response.get("VersionId"), _etag(response))
         expected = (
             hashlib.md5(b"".join(bytes.fromhex(done[n]) for n in range(1, n_parts + 1))).hexdigest()
             + "-%d" % n_parts
@@ -232,9 +241,9 @@ class Bucket:
         """Delete the versions of ``key`` this box wrote, and its delete markers (they hold
         nothing); returns ``(how many went, [(version id, why it was left), ...])``.
 
-        ``ours(version_id) -> None | str`` decides each version (``version_id`` None: the
-        object of an unversioned bucket): None, it is this box's and goes; else what it is
-        instead, and it is left. A key reused by another box (the same box_id), or holding
+        ``ours(version_id, etag) -> None | str`` decides each version (``version_id`` None:
+        the object of an unversioned bucket): None, it is this box's and goes; else what it
+        is instead, and it is left. A key reused by another box (the same box_id), or holding
         evidence someone else put there, keeps what is not this box's.
 
         :raises ArchiveError: a version is under an Object Lock (``retry_after_s`` says
@@ -242,8 +251,8 @@ class Bucket:
         """
         versions, markers = self._listed(key)
         gone, left = 0, []
-        for version_id, _ in versions:
-            why = ours(version_id)
+        for version_id, etag in versions:
+            why = ours(version_id, etag)
             if why is not None:
                 left.append((version_id, why))
                 continue

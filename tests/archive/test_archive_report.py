@@ -26,10 +26,10 @@ class RefusingBucket(MemoryBucket):
         super().__init__()
         self.refused_key = refused_key
 
-    def put(self, key, body, metadata=None, lock=None):
+    def put(self, key, body, metadata=None, lock=None, written=None):
         if key == self.refused_key:
             raise ArchiveError("the store said AccessDenied: not for this key", permanent=True)
-        super().put(key, body, metadata, lock)
+        super().put(key, body, metadata, lock, written)
 
 
 def report(data, capsys, fmt="json", *extra):

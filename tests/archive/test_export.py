@@ -5,6 +5,7 @@ The real store is tests/archive/test_viewer.py's (slow); this one runs in ``make
 """
 
 import base64
+import hashlib
 import io
 import json
 import zipfile
@@ -40,8 +41,10 @@ class MemoryBucket:
     def head(self, key):
         return {"Metadata": self.objects[key][1]} if key in self.objects else None
 
-    def put(self, key, body, metadata=None, lock=None):
+    def put(self, key, body, metadata=None, lock=None, written=None):
         self.objects[key] = (bytes(body), dict(metadata or {}))
+        if written is not None:
+            written(None, hashlib.md5(body).hexdigest())
 
     def get(self, key):
         return self.objects[key][0]

@@ -9,6 +9,7 @@ saying why and what to do (a box_id of its own), and go up once it has one.
 Without an S3 server: the box's real replicator into a bucket kept in memory.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -41,12 +42,12 @@ class VersionedBucket(MemoryBucket):
         return super().get(key)
 
     def versions(self, key):
-        return [(None, "etag")] if key in self.objects else []
+        return [(None, hashlib.md5(self.objects[key][0]).hexdigest())] if key in self.objects else []
 
     def delete_versions(self, key, ours):
         if key not in self.objects:
             return 0, []
-        why = ours(None)
+        why = ours(*self.versions(key)[0])
         if why is not None:
             return 0, [(None, why)]
         del self.objects[key]

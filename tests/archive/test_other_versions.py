@@ -4,7 +4,8 @@ A key's older versions need not be what its current one is: a box_id given to a 
 (a new card, a box set up again) put that box's call there first; a damaged copy the box's
 own record replaced stays beneath it; evidence someone put under a recording's key. Deleting
 every version of the key took them all; only the box's own go now, the others are left and
-named in the call's archive status and the log.
+named in the call's archive status and the log. A version the box put itself goes whatever
+it holds: one the store kept damaged (a put cut short, then retried) is still the box's.
 """
 
 import json
@@ -18,6 +19,7 @@ from test_replication import all_versions, bucket_of, drain, run_box
 
 from firmware.archive.queue import statuses
 from firmware.archive.replicator import Replicator, call_key, recording_key
+from firmware.archive.store import Bucket
 from firmware.calls.calllog import CallLog
 from firmware.clock import SimClock
 
@@ -111,3 +113,51 @@ def test_erasure_deletes_only_the_boxs_own_versions(site, bucket_name):
     assert len(bodies(bucket, bucket_name, rec_key)) == 2  # the recording is not the erasure's
     state, reason = statuses(rep.calls.raw())[1]
     assert state == "archived" and "2 archived version(s) not this call's left" in reason
+
+
+class Cutting:
+    """A boto3 client whose first put of ``key`` reaches the store cut short (a proxy, or the
+    store's own fault): the store keeps that damaged version, its ETag not the upload's."""
+
+    def __init__(self, client, key):
+        self._client, self.key, self.cut = client, key, False
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def put_object(self, **kwargs):
+        if kwargs["Key"] == self.key and not self.cut:
+            self.cut = True
+            kwargs = dict(kwargs, Body=kwargs["Body"][:40])
+        return self._client.put_object(**kwargs)
+
+
+@pytest.mark.parametrize("how", ["erasure", "retention"])
+def test_a_damaged_version_the_box_put_itself_is_deleted(tmp_path, synth, s3, bucket_name, org_keys, how):
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_keys[1], clear_numbers=True)
+    run_box(data, synth, NUMBER, n_calls=1)
+    key = call_key("leeds", 1)
+    plain = bucket_of(s3, bucket_name)
+    cutting = Bucket(Cutting(plain.client, key), bucket_name)
+    settings = archive_settings(s3, bucket_name, "leeds", org_keys[1], clear_numbers=True)
+    rep = Replicator(data, settings, bucket=cutting)
+    try:
+        drain(rep)  # the cut put fails its checksum and is retried
+        assert cutting.client.cut and any(len(b) == 40 for b in bodies(plain, bucket_name, key))
+        if how == "erasure":
+            log = CallLog(os.path.join(data, "calls.db"), SimClock())
+            try:
+                log.erase_details(1)
+            finally:
+                log.close()
+            rep.enqueue_erased()
+        else:
+            rep.forget([destroyed(data, 1)])
+        drain(rep)
+        # Nothing in the damaged version shows whose it is; the box remembered it put it.
+        (left,) = bodies(plain, bucket_name, key)
+        assert json.loads(left)["number"] == (None if how == "erasure" else NUMBER)
+        assert statuses(rep.calls.raw())[1] == ("archived", None)
+    finally:
+        rep.close()
