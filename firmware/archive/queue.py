@@ -48,9 +48,10 @@ CREATE TABLE IF NOT EXISTS parts (
     PRIMARY KEY (recording_id, number));
 -- Each version of a call record or a recording this box put, as the store named it when
 -- it answered the put ('null': an unversioned bucket's object): a deletion deletes these
--- whatever they hold, a version the store holds damaged too.
+-- whatever they hold, a version the store holds damaged too. intact: its ETag was the
+-- upload's (0: damaged on the way, never taken as sent).
 CREATE TABLE IF NOT EXISTS written (
-    key TEXT NOT NULL, version_id TEXT NOT NULL, etag TEXT NOT NULL,
+    key TEXT NOT NULL, version_id TEXT NOT NULL, etag TEXT NOT NULL, intact INTEGER NOT NULL,
     PRIMARY KEY (key, version_id));
 """
 

@@ -511,7 +511,11 @@ class Replicator:
         body, content = self.call_record(call_id, recordings, with_content_hash=True)
         head = self.bucket.head(key)
         # The record is sealed afresh each time; what it says is compared by its content hash.
-        same = head is not None and head.get("Metadata", {}).get("content-sha256") == content
+        same = (
+            head is not None
+            and head.get("Metadata", {}).get("content-sha256") == content
+            and not self._damaged(key, head)  # a put of its own that reached the store cut short
+        )
         damage = None
         if head is not None and not same:
             damage = self._refuse_another_call(key, call_id, body)  # before anything of the call goes up
@@ -575,17 +579,29 @@ class Replicator:
         self._refuse_another_call(key, call_id, self.call_record(call_id, self._recordings(call_id)))
 
     def _wrote(self, key):
-        """``written(version id, ETag)`` for :meth:`Bucket.put`: remembers (the queue's
-        ``written``) that this box put that version of ``key``. Told as soon as the store
-        answers, so a version the store holds damaged (its ETag not the upload's: the put is
-        retried) is remembered too: nothing in it shows whose it is, this does."""
+        """``written(version id, ETag, intact)`` for :meth:`Bucket.put`: remembers (the
+        queue's ``written``) that this box put that version of ``key``. Told as soon as the
+        store answers, so a version the store holds damaged (its ETag not the upload's: the
+        put is retried) is remembered too: nothing in it shows whose it is, this does; nor
+        is it taken for sent (:meth:`_damaged`)."""
 
-        def written(version_id, etag):
+        def written(version_id, etag, intact):
             self.queue.execute(
-                "INSERT OR REPLACE INTO written VALUES (?, ?, ?)", (key, version_id or "null", etag)
+                "INSERT OR REPLACE INTO written VALUES (?, ?, ?, ?)",
+                (key, version_id or "null", etag, int(intact)),
             )
 
         return written
+
+    def _damaged(self, key, head):
+        """Whether the version of ``key`` that ``head`` (its metadata) describes is one this
+        box put and the store holds otherwise than sent (:meth:`_wrote`): its metadata says
+        what the box meant to send, its bytes are not that."""
+        rows = self.queue.query(
+            "SELECT etag, intact FROM written WHERE key = ? AND version_id = ?",
+            (key, head.get("VersionId") or "null"),
+        )
+        return bool(rows) and rows[0][0] == head.get("ETag", "").strip('"') and not rows[0][1]
 
     def _delete_own(self, key, judge):
         """Delete the versions of ``key`` that are this box's, and its delete markers:
@@ -760,7 +776,11 @@ class Replicator:
         """Upload one recording unless the bucket already holds it (same hash)."""
         key = recording_key(self.settings.box_id, rec["sha256"])
         head = self.bucket.head(key)
-        if head is not None and head.get("Metadata", {}).get("sha256") == rec["sha256"]:
+        if (
+            head is not None
+            and head.get("Metadata", {}).get("sha256") == rec["sha256"]
+            and not self._damaged(key, head)
+        ):
             self.stats["objects_skipped"] += 1
             return
         path = os.path.join(self.data_dir, "recordings", rec["id"] + ".lkrec")

@@ -159,9 +159,10 @@ class Bucket:
 
     def put(self, key, body, metadata=None, lock=None, written=None):
         """Put ``body`` (bytes) and check the store's ETag is its MD5; ``lock``: the
-        :func:`lock_args` to lock it with; ``written(version id, ETag)`` is told the version
-        the store made as soon as it answers, before the check, so a version it holds
-        differently from what was sent is still known as the one this put made.
+        :func:`lock_args` to lock it with; ``written(version id, ETag, intact)`` is told the
+        version the store made as soon as it answers, before the check (``intact``: its ETag
+        is the upload's), so a version it holds otherwise than sent is still known as the one
+        this put made, and known damaged.
 
         :raises ArchiveError: the ETag does not match (the store holds something else)
         """
@@ -171,7 +172,7 @@ class Bucket:
             Bucket=self.name, Key=key, Body=body, Metadata=metadata or {}, **(lock or {})
         )
         if written is not None:
-            written(response.get("VersionId"), _etag(response))
+            written(response.get("VersionId"), _etag(response), _etag(response) == md5)
         if _etag(response) != md5:
             raise ArchiveError(
                 "%s: the store's checksum %s is not the upload's %s" % (key, _etag(response), md5)
@@ -216,12 +217,12 @@ class Bucket:
         response = self.client.complete_multipart_upload(
             Bucket=self.name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
-        if written is not None:
-            written(response.get("VersionId"), _etag(response))
         expected = (
             hashlib.md5(b"".join(bytes.fromhex(done[n]) for n in range(1, n_parts + 1))).hexdigest()
             + "-%d" % n_parts
         )
+        if written is not None:
+            written(response.get("VersionId"), _etag(response), _etag(response) == expected)
         if _etag(response) != expected:
             raise ArchiveError(
                 "%s: the store's checksum %s is not the upload's %s" % (key, _etag(response), expected)

@@ -44,7 +44,7 @@ class MemoryBucket:
     def put(self, key, body, metadata=None, lock=None, written=None):
         self.objects[key] = (bytes(body), dict(metadata or {}))
         if written is not None:
-            written(None, hashlib.md5(body).hexdigest())
+            written(None, hashlib.md5(body).hexdigest(), True)
 
     def get(self, key):
         return self.objects[key][0]

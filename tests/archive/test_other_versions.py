@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 from conftest import archive_settings, prepare_box
 from test_new_card import destroyed
-from test_replication import all_versions, bucket_of, drain, run_box
+from test_replication import all_versions, bucket_of, drain, restores_exactly, run_box
 
 from firmware.archive.queue import statuses
 from firmware.archive.replicator import Replicator, call_key, recording_key
@@ -158,6 +158,36 @@ def test_a_damaged_version_the_box_put_itself_is_deleted(tmp_path, synth, s3, bu
         # Nothing in the damaged version shows whose it is; the box remembered it put it.
         (left,) = bodies(plain, bucket_name, key)
         assert json.loads(left)["number"] == (None if how == "erasure" else NUMBER)
-        assert statuses(rep.calls.raw())[1] == ("archived", None)
+        state, reason = statuses(rep.calls.raw())[1]
+        assert state == "archived" and "left in the archive" not in (reason or ""), reason
     finally:
         rep.close()
+
+
+@pytest.mark.parametrize("what", ["record", "recording"])
+def test_a_put_that_reached_the_store_cut_short_is_not_taken_as_sent(
+    tmp_path, synth, s3, bucket_name, org_keys, what
+):
+    """The cut version carries the metadata the box sent (the record's content-sha256, the
+    recording's sha256), which is what says "already there": the retry passed over it, and
+    the archive kept the damaged copy as the call's, its status archived."""
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_keys[1], clear_numbers=True)
+    run_box(data, synth, NUMBER, n_calls=1)
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    rows = db.execute("SELECT id, sha256 FROM recordings WHERE call_id = 1").fetchall()
+    db.close()
+    key = call_key("leeds", 1) if what == "record" else recording_key("leeds", rows[0][1])
+    plain = bucket_of(s3, bucket_name)
+    cutting = Bucket(Cutting(plain.client, key), bucket_name)
+    rep = Replicator(data, archive_settings(s3, bucket_name, "leeds", org_keys[1]), bucket=cutting)
+    try:
+        drain(rep)
+        assert cutting.client.cut and statuses(rep.calls.raw())[1][0] == "archived"
+    finally:
+        rep.close()
+    assert len(bodies(plain, bucket_name, key)) == 2  # the cut version, and the one sent again
+    if what == "record":
+        assert json.loads(plain.get(key))["line"] == 1
+    else:
+        restores_exactly(plain, "leeds", rows, org_keys[0])
