@@ -31,7 +31,7 @@ from firmware.calls.supervisor import Supervisor, SupervisorConfig
 from firmware.recording.recorder import Recorder
 from firmware.recording.store import QUARANTINE, RecordingStore
 from firmware.storage import fsutil
-from firmware.storage.audit import DEFERRABLE_ACTIONS, AuditLog, with_address
+from firmware.storage.audit import DEFERRABLE_ACTIONS, open_audit, with_address
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
@@ -86,7 +86,7 @@ from .reports.source import ReportSource, default_tz
 from .rights import OverdueCheck
 from .rightsretention import RegisterRetention
 from .secretbox import SecretBox
-from .signing import device_signer, drop_carried, load_signer, run_dir
+from .signing import drop_carried, load_signer, run_dir
 from .update.inbox import inbox_dir, restart_step_us
 from .update.rauc import Rauc
 from .update.signals import UpdateSignals
@@ -1344,40 +1344,6 @@ def open_linecheck(data_dir, lines, status):
             status.set_learned(line, learned)
     check.on_change = status.set_learned
     return check
-
-
-def open_audit(data_dir, signer=None, cipher=None, clock=None, commit_us=0):
-    """The box's audit trail (its chain head kept in a file of its own), signed and sealed.
-
-    ``signer``: the device signer; by default the one this process can have
-    (:func:`device_signer`). ``cipher``: the field cipher sealing the details;
-    by default the one this process can have (:func:`device_cipher`).
-    ``clock``, ``commit_us``: the group commit of :meth:`AuditLog.append_soon`
-    (the box's own; other processes commit each entry at once).
-
-    :raises FieldSealError: the box seals its trail and this process has no key
-    """
-    if signer is None:
-        signer = device_signer(data_dir)
-    if cipher is None:
-        cipher = device_cipher(data_dir)
-    return AuditLog(
-        os.path.join(data_dir, "audit.db"),
-        os.path.join(data_dir, "audit.head"),
-        signer=signer,
-        cipher=cipher,
-        clock=clock,
-        commit_us=commit_us,
-    )
-
-
-def device_cipher(data_dir):
-    """The field cipher this process can have (from the recorder's RAM copy), or None on
-    a box that does not seal.
-
-    :raises FieldSealError: the box seals and this process has no copy of the key
-    """
-    return load_field_cipher(data_dir, run_dir=run_dir(), create=False)
 
 
 def line_signal_settings(config):

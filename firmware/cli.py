@@ -1327,8 +1327,9 @@ def cmd_config(args):
 
     from firmware.storage.fsutil import atomic_write
 
-    from .box import device_cipher, open_audit
+    from .box import open_audit
     from .configio import export_config, import_config, waits_for_notice
+    from .storage.audit import device_cipher
 
     if args.action == "export":
         # A missing or unreadable data directory is an error, never the defaults.

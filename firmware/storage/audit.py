@@ -72,7 +72,8 @@ from typing import Any
 from firmware.datadir import new_db_pages
 from firmware.errors import AuditError
 from firmware.policy import cards
-from firmware.storage.fieldseal import FieldSealError, is_sealed
+from firmware.signing import device_signer, run_dir
+from firmware.storage.fieldseal import FieldSealError, is_sealed, load_field_cipher
 from firmware.storage.fsutil import atomic_write, create_db_file, overwrite_in_place
 
 ACTIONS = frozenset(
@@ -1272,3 +1273,43 @@ def _check_row(row, expected_seq, prev_hash):
 def _entries(first, last):
     """ "entry 5 was" or "entries 5-7 were"."""
     return "entry %d was" % first if first == last else "entries %d-%d were" % (first, last)
+
+
+def open_audit(
+    data_dir: str,
+    signer: Any = None,
+    cipher: Any = None,
+    clock: Any = None,
+    commit_us: int = 0,
+) -> AuditLog:
+    """The box's audit trail (its chain head kept in a file of its own), signed and sealed.
+
+    ``signer``: the device signer; by default the one this process can have
+    (:func:`firmware.signing.device_signer`). ``cipher``: the field cipher sealing the
+    details; by default the one this process can have (:func:`device_cipher`).
+    ``clock``, ``commit_us``: the group commit of :meth:`AuditLog.append_soon`
+    (the box's own; other processes commit each entry at once).
+
+    :raises FieldSealError: the box seals its trail and this process has no key
+    """
+    if signer is None:
+        signer = device_signer(data_dir)
+    if cipher is None:
+        cipher = device_cipher(data_dir)
+    return AuditLog(
+        os.path.join(data_dir, "audit.db"),
+        os.path.join(data_dir, "audit.head"),
+        signer=signer,
+        cipher=cipher,
+        clock=clock,
+        commit_us=commit_us,
+    )
+
+
+def device_cipher(data_dir: str) -> Any:
+    """The field cipher this process can have (from the recorder's RAM copy), or None on
+    a box that does not seal.
+
+    :raises FieldSealError: the box seals and this process has no copy of the key
+    """
+    return load_field_cipher(data_dir, run_dir=run_dir(), create=False)
