@@ -281,6 +281,10 @@ ACTIONS = {
     "repair": "Rebuilt the call log from the recordings",
     "report": "Made a report",
     "update": "A firmware update",
+    "archive_copied": "Copied a call to the off-box archive (its recording and record, or its record again)",
+    "archive_replaced": "Copied a call to the off-box archive over a damaged copy (what was wrong with it)",
+    "archive_deleted": "Deleted a call's copies in the off-box archive (retention, or an erasure)",
+    "archive_left": "Left copies in the off-box archive that are not this box's own: see to them centrally",
 }
 
 # Names of audit details (the keys of an entry's details) as labels.
@@ -367,6 +371,13 @@ DETAIL_LABELS = {
     "whose": "Whose calls (how it is known)",
     "details": "The caller's details too",
     "notes_erased": "Notes erased",
+    # The off-box archive's entries (archive_copied, archive_deleted...).
+    "box_id": "Archive box_id",
+    "put": "Put in the archive",
+    "damaged": "What was wrong with the copy there",
+    "keys": "Archive objects",
+    "left": "Left in the archive (not the box's own)",
+    "versions_deleted": "Versions deleted",
 }
 
 # A line's recording mode (the rules' words; the rules page adds "below").

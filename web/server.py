@@ -331,7 +331,7 @@ def start_web_process(
     server.on_stop.append(services.mail.close)
     from firmware.archive.replicator import uploader
 
-    archive = uploader(data_dir, services.wall_us, services.cipher)
+    archive = uploader(data_dir, services.wall_us, services.cipher, services.audit)
     if archive is not None:
         archive.start()
         server.on_stop.append(archive.close)

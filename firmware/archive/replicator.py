@@ -44,6 +44,10 @@ put itself (remembered in the queue as the store named them, so one the store ho
 too), and those that show they are this call's or recording. A version that is another
 call's (a box_id given to a second box), damaged and not put by this box, or not this
 recording (evidence kept under its key) is left, logged, and named in the call's status.
+
+What a job did to a call's copies is written to the box's audit trail, once, by the attempt
+that did it (``archive_copied``, ``archive_replaced``, ``archive_deleted``, ``archive_left``:
+:meth:`Replicator._audited`).
 """
 
 import base64
@@ -59,7 +63,7 @@ from firmware.calls.calllog import call_json
 from firmware.handover import HandoverError, chain_of, read_handovers
 from firmware.signing import SigningKeyError, fingerprint, read_public_record
 from firmware.storage import crypto
-from firmware.storage.audit import read_head
+from firmware.storage.audit import open_audit, read_head
 
 from ..alarminbox import ARCHIVE_FAILED, post_note
 from ..policy import deletions
@@ -118,6 +122,10 @@ class Replicator:
     :param monotonic: ``f() -> float`` seconds, for the backoff
     :param poll_s: how often the thread looks for newly ended calls
     :param head_interval_s: how often the audit trail's head is sent (when it moved)
+    :param audit: the box's audit trail (:class:`~firmware.storage.audit.AuditLog`), where
+        each action on a call's archived copies is written (:meth:`_audited`); None: the
+        data directory's, opened as this process can (:func:`~firmware.storage.audit.open_audit`)
+        when first needed and closed with the replicator
     """
 
     def __init__(
@@ -130,8 +138,11 @@ class Replicator:
         monotonic=time.monotonic,
         poll_s=1.0,
         head_interval_s=HEAD_INTERVAL_S,
+        audit=None,
     ):
         self.data_dir = os.fspath(data_dir)
+        self._audit = audit
+        self._audit_opened = False  # opened here (audit None), so closed here
         self.settings = settings
         self._bucket = bucket
         self._wall_us = wall_us or (lambda: time.time_ns() // 1000)
@@ -214,6 +225,8 @@ class Replicator:
         if self._thread is None or not self._thread.is_alive():
             self.queue.close()
             self.calls.close()
+            if self._audit_opened:
+                self._audit.close()
 
     def _run(self):
         while not self._stop.is_set():
@@ -459,7 +472,7 @@ class Replicator:
             if kind == "call":
                 self._status(call_id, "archived", self._archive_call(call_id))
             else:
-                self._delete(call_id, json.loads(detail))
+                self._delete(call_id, json.loads(detail), job_id)
         except Exception as exc:
             message, permanent = describe(exc)
             self.stats["attempts_failed"] += 1
@@ -519,13 +532,17 @@ class Replicator:
         damage = None
         if head is not None and not same:
             damage = self._refuse_another_call(key, call_id, body)  # before anything of the call goes up
-        for rec in recordings:
-            self._upload_recording(rec)
+        put = [
+            recording_key(self.settings.box_id, r["sha256"]) for r in recordings if self._upload_recording(r)
+        ]
         if same:
             self.stats["objects_skipped"] += 1
-            return None
-        self._put(key, body, {"content-sha256": content}, own=True)
+        else:
+            self._put(key, body, {"content-sha256": content}, own=True)
+            put.append(key)
         if not damage:
+            if put:
+                self._audited("archive_copied", call_id, {"put": put})
             return None
         log.warning(
             "archive: the archived record of call %d under box_id %s was damaged (%s): this box's "
@@ -534,7 +551,18 @@ class Replicator:
             self.settings.box_id,
             damage,
         )
+        self._audited("archive_replaced", call_id, {"put": put, "damaged": damage})
         return "a damaged copy in the archive (%s) was replaced" % damage
+
+    def _audited(self, action, call_id, details):
+        """Write ``action`` on call ``call_id``'s archived copies to the box's audit trail
+        (actor ``system``, target ``call:N``, the call page's): once for what a job did, when
+        it did it (an attempt that fails writes nothing; the one that succeeds writes it)."""
+        if self._audit is None:
+            self._audit = open_audit(self.data_dir)
+            self._audit_opened = True
+        details = dict(details, box_id=self.settings.box_id)
+        self._audit.append("system", action, "call:%d" % call_id, details, int(self._wall_us()))
 
     def _refuse_another_call(self, key, call_id, body):
         """Raise a permanent :class:`ArchiveError` when the record at ``key`` is of another
@@ -657,6 +685,23 @@ class Replicator:
 
         return why
 
+    def _deleted_over_attempts(self, job_id, detail, gone):
+        """How many versions deletion job ``job_id`` has deleted over its attempts, ``gone``
+        by this one (kept in its ``detail``: a retry after the store failed part way deletes
+        only the rest, and its audit entry counts them all)."""
+        detail["deleted"] = detail.get("deleted", 0) + gone
+        if job_id is not None:
+            self.queue.execute("UPDATE jobs SET detail = ? WHERE id = ?", (json.dumps(detail), job_id))
+        return detail["deleted"]
+
+    def _audited_deletion(self, call_id, details, keys, deleted, left):
+        """Audit a deletion job's work on call ``call_id``'s archived copies: the versions of
+        ``keys`` it deleted (``archive_deleted``), and those it left, not the box's own
+        (``archive_left``, with what each is: :meth:`_left`)."""
+        self._audited("archive_deleted", call_id, dict(details, keys=keys, versions_deleted=deleted))
+        if left:
+            self._audited("archive_left", call_id, dict(details, left=_named(left)))
+
     def _left(self, call_id, left):
         """Log each version a deletion of call ``call_id`` left (``(key, version id, why)``),
         and return the note for the call's archive status (None: none was left)."""
@@ -674,9 +719,7 @@ class Replicator:
             return None
         return "%d archived version(s) not this call's left in the archive, not deleted: %s" % (
             len(left),
-            "; ".join(
-                "%s %s: %s" % (key, version_id or "(unversioned)", why) for key, version_id, why in left
-            ),
+            "; ".join(_named(left)),
         )
 
     def _send_signing_key(self):
@@ -773,7 +816,8 @@ class Replicator:
         self.stats["uploaded_bytes"] += len(body)
 
     def _upload_recording(self, rec):
-        """Upload one recording unless the bucket already holds it (same hash)."""
+        """Upload one recording unless the bucket already holds it (same hash); returns
+        whether it was put."""
         key = recording_key(self.settings.box_id, rec["sha256"])
         head = self.bucket.head(key)
         if (
@@ -782,7 +826,7 @@ class Replicator:
             and not self._damaged(key, head)
         ):
             self.stats["objects_skipped"] += 1
-            return
+            return False
         path = os.path.join(self.data_dir, "recordings", rec["id"] + ".lkrec")
         h = hashlib.sha256()
         with open(path, "rb") as f:
@@ -827,6 +871,7 @@ class Replicator:
         self.stats["uploaded_bytes"] += size
         self.queue.execute("DELETE FROM parts WHERE recording_id = ?", (rec["id"],))
         self.queue.execute("DELETE FROM uploads WHERE recording_id = ?", (rec["id"],))
+        return True
 
     def _prefix(self, recording_id, path):
         """The sealed-header prefix of a recording's archived form, made once and kept, so
@@ -947,13 +992,13 @@ class Replicator:
         ]
 
     # ------------------------------------------------------------ retention
-    def _delete(self, call_id, detail):
+    def _delete(self, call_id, detail, job_id=None):
         """Delete a destroyed recording's archived object and call-record versions (the box's
         own: :meth:`_delete_own`); log it.
         ``detail["details"]``: the caller's details were erased, only the call record's
         versions go (and the erased record is put)."""
         if detail.get("details"):
-            self._erase_record(call_id)
+            self._erase_record(call_id, detail, job_id)
             return
         box = self.settings.box_id
         key = call_key(box, call_id)
@@ -964,12 +1009,21 @@ class Replicator:
             gone, left = self._delete_own(rec_key, self._other_recording(rec_key, detail["sha256"]))
         n, kept = self._delete_own(key, self._other_record(key, call_id))
         gone, left = gone + n, left + kept
+        deleted = self._deleted_over_attempts(job_id, detail, gone)
         # The call stays in the box's log: its record goes up again without the recording.
         self._put(key, self.call_record(call_id, self._recordings(call_id)), own=True)
         note = self._left(call_id, left)
         if note:
             self._status(call_id, "archived", note)
         self.queue.execute("DELETE FROM org_keys WHERE recording_id = ?", (detail["recording_id"],))
+        keys = [recording_key(box, detail["sha256"])] if detail.get("sha256") else []
+        self._audited_deletion(
+            call_id,
+            {"trigger": "retention", "recording_id": detail["recording_id"]},
+            keys + [key],
+            deleted,
+            left,
+        )
         db = self.calls.raw()
         with self.calls.lock:
             db.execute("BEGIN IMMEDIATE")
@@ -1002,21 +1056,28 @@ class Replicator:
             gone,
         )
 
-    def _erase_record(self, call_id):
+    def _erase_record(self, call_id, detail, job_id=None):
         """Replace every version of call ``call_id``'s record (the box's own, :meth:`_delete_own`:
         another box's, or a damaged one the box did not put, is left and logged) with the
         erased one."""
         key = call_key(self.settings.box_id, call_id)
         self._refuse_unless_ours(key, call_id)
         gone, kept = self._delete_own(key, self._other_record(key, call_id))
+        deleted = self._deleted_over_attempts(job_id, detail, gone)
         body, content = self.call_record(call_id, self._recordings(call_id), with_content_hash=True)
         self._put(key, body, {"content-sha256": content}, own=True)
+        self._audited_deletion(call_id, {"trigger": "erasure"}, [key], deleted, kept)
         self._status(call_id, "archived", self._left(call_id, kept))
         log.info(
             "archive: call %d's record put again without the caller's details (%d versions deleted)",
             call_id,
             gone,
         )
+
+
+def _named(left):
+    """Versions a deletion left (``(key, version id, why)``), each in words."""
+    return ["%s %s: %s" % (key, version_id or "(unversioned)", why) for key, version_id, why in left]
 
 
 def _same_call(theirs, ours):
@@ -1032,18 +1093,19 @@ def _date(wall_us):
     return datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.UTC).strftime("%Y-%m-%d")
 
 
-def uploader(data_dir, wall_us, field_cipher):
+def uploader(data_dir, wall_us, field_cipher, audit):
     """A :class:`Replicator` for a process beside the recorder that has the network (the
     web UI's): it uploads what the recorder queues (the recorder hands its data keys and
-    destroyed recordings to its own, through the same queue on disk). None when the
-    archive is off, or its queue cannot be opened (logged)."""
+    destroyed recordings to its own, through the same queue on disk), and writes what it
+    did to ``audit``, the process's audit trail. None when the archive is off, or its
+    queue cannot be opened (logged)."""
     from firmware.config import load_config
 
     settings = load_config(data_dir).archive
     if not settings.enabled:
         return None
     try:
-        replicator = Replicator(data_dir, settings, wall_us=lambda: int(wall_us()))
+        replicator = Replicator(data_dir, settings, wall_us=lambda: int(wall_us()), audit=audit)
     except (sqlite3.Error, OSError) as exc:
         log.error("the archive queue in %s cannot be opened (%s): nothing is uploaded", data_dir, exc)
         return None
@@ -1062,7 +1124,7 @@ def attach(box):
         return None
     clock = box.clock
     try:
-        replicator = Replicator(box.data_dir, settings, wall_us=lambda: int(clock.wall_us()))
+        replicator = Replicator(box.data_dir, settings, wall_us=lambda: int(clock.wall_us()), audit=box.audit)
     except (sqlite3.Error, OSError) as exc:
         # Recording comes first: a box whose archive queue cannot be opened still records.
         log.error(

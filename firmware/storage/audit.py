@@ -162,6 +162,14 @@ ACTIONS = frozenset(
         # The clock was set (NTP) in a run whose start it had dated before: that start
         # dated again (firmware/box.py, read by firmware/reports/downtime.py).
         "clock_set",
+        # The off-box archive's work on a call's copies (firmware/archive/replicator.py), one
+        # entry for what a job did (not one per try): the call's recordings and record put,
+        # put over a damaged copy, its copies deleted (retention, an erasure), and versions
+        # a deletion left because they are not the box's own.
+        "archive_copied",
+        "archive_replaced",
+        "archive_deleted",
+        "archive_left",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}

@@ -6,6 +6,7 @@ own record replaced stays beneath it; evidence someone put under a recording's k
 every version of the key took them all; only the box's own go now, the others are left and
 named in the call's archive status and the log. A version the box put itself goes whatever
 it holds: one the store kept damaged (a put cut short, then retried) is still the box's.
+What each job did is in the box's audit trail, once, however often it was tried.
 """
 
 import json
@@ -22,6 +23,7 @@ from firmware.archive.replicator import Replicator, call_key, recording_key
 from firmware.archive.store import Bucket
 from firmware.calls.calllog import CallLog
 from firmware.clock import SimClock
+from firmware.storage.audit import open_audit
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +41,15 @@ THEIRS = json.dumps(
 ).encode()
 DAMAGED = b'{"format": 1, "box": "leeds", "li'
 EVIDENCE = b"evidence kept under this key by the organisation"
+
+
+def audited(data, *actions):
+    """``{action: [(target, details)]}`` of the archive's entries in the box's audit trail."""
+    with open_audit(data) as audit:
+        return {a: [(e.target, e.details) for e in audit.entries(limit=50, action=a)] for a in actions}
+
+
+ARCHIVE_ACTIONS = ("archive_copied", "archive_replaced", "archive_deleted", "archive_left")
 
 
 def bodies(bucket, name, key):
@@ -70,6 +81,13 @@ def site(tmp_path, synth, s3, bucket_name, org_keys):
         assert statuses(rep.calls.raw())[1][0] == "archived"
         assert len(bodies(bucket, bucket_name, call_key("leeds", 1))) == 3
         assert len(bodies(bucket, bucket_name, recording_key("leeds", sha))) == 2
+        # One entry for the call's copy, over the damaged record it replaced.
+        said = audited(data, *ARCHIVE_ACTIONS)
+        assert said["archive_copied"] == [] and said["archive_deleted"] == said["archive_left"] == []
+        ((target, details),) = said["archive_replaced"]
+        assert target == "call:1" and details["box_id"] == "leeds"
+        assert details["put"] == [recording_key("leeds", sha), call_key("leeds", 1)]
+        assert details["damaged"].startswith("not JSON, or cut short")
         yield data, rep, bucket, recording_key("leeds", sha)
     finally:
         rep.close()
@@ -94,6 +112,15 @@ def test_retention_deletes_only_the_boxs_own_versions(site, bucket_name, caplog)
     assert "damaged (not JSON" in reason and rec_key in reason and "its sha256 is " + "0" * 64 in reason
     said = [r.getMessage() for r in caplog.records if "left in the archive" in r.getMessage()]
     assert len(said) == 3 and all("call 1" in m and "box_id leeds" in m for m in said), said
+    # In the box's audit trail: what the deletion deleted, and what it left, one entry each.
+    said = audited(data, "archive_deleted", "archive_left")
+    ((target, deleted),) = said["archive_deleted"]
+    assert target == "call:1" and deleted["trigger"] == "retention" and deleted["keys"] == [rec_key, key]
+    assert deleted["versions_deleted"] == 2 and deleted["recording_id"]  # the box's recording and record
+    ((target, left),) = said["archive_left"]
+    assert target == "call:1" and len(left["left"]) == 3
+    assert any(v.startswith(rec_key) and "its sha256 is " + "0" * 64 in v for v in left["left"])
+    assert any(v.startswith(key) and "another call (line 2" in v for v in left["left"])
 
 
 def test_erasure_deletes_only_the_boxs_own_versions(site, bucket_name):
@@ -113,6 +140,12 @@ def test_erasure_deletes_only_the_boxs_own_versions(site, bucket_name):
     assert len(bodies(bucket, bucket_name, rec_key)) == 2  # the recording is not the erasure's
     state, reason = statuses(rep.calls.raw())[1]
     assert state == "archived" and "2 archived version(s) not this call's left" in reason
+    said = audited(data, "archive_deleted", "archive_left")
+    assert [(t, d["trigger"], d["keys"], d["versions_deleted"]) for t, d in said["archive_deleted"]] == [
+        ("call:1", "erasure", [key], 1)
+    ]
+    ((target, left),) = said["archive_left"]
+    assert target == "call:1" and len(left["left"]) == 2 and all(v.startswith(key) for v in left["left"])
 
 
 class Cutting:
@@ -145,6 +178,10 @@ def test_a_damaged_version_the_box_put_itself_is_deleted(tmp_path, synth, s3, bu
     try:
         drain(rep)  # the cut put fails its checksum and is retried
         assert cutting.client.cut and any(len(b) == 40 for b in bodies(plain, bucket_name, key))
+        # Audited once, by the attempt that succeeded (over the cut copy), not by the one that failed.
+        said = audited(data, "archive_copied", "archive_replaced")
+        ((target, replaced),) = said["archive_replaced"]
+        assert target == "call:1" and key in replaced["put"] and said["archive_copied"] == []
         if how == "erasure":
             log = CallLog(os.path.join(data, "calls.db"), SimClock())
             try:
@@ -160,6 +197,9 @@ def test_a_damaged_version_the_box_put_itself_is_deleted(tmp_path, synth, s3, bu
         assert json.loads(left)["number"] == (None if how == "erasure" else NUMBER)
         state, reason = statuses(rep.calls.raw())[1]
         assert state == "archived" and "left in the archive" not in (reason or ""), reason
+        ((_, deleted),) = audited(data, "archive_deleted")["archive_deleted"]
+        assert deleted["versions_deleted"] == (2 if how == "erasure" else 3)  # the recording too
+        assert audited(data, "archive_left")["archive_left"] == []
     finally:
         rep.close()
 
@@ -191,3 +231,46 @@ def test_a_put_that_reached_the_store_cut_short_is_not_taken_as_sent(
         assert json.loads(plain.get(key))["line"] == 1
     else:
         restores_exactly(plain, "leeds", rows, org_keys[0])
+
+
+class FailingOnce:
+    """A boto3 client whose ``armed`` put of ``key`` finds the store unreachable, once."""
+
+    def __init__(self, client, key):
+        self._client, self.key, self.armed, self.failed = client, key, False, False
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def put_object(self, **kwargs):
+        if kwargs["Key"] == self.key and self.armed and not self.failed:
+            from botocore.exceptions import EndpointConnectionError
+
+            self.failed = True
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return self._client.put_object(**kwargs)
+
+
+def test_a_deletion_retried_is_audited_once_with_every_version_it_deleted(
+    tmp_path, synth, s3, bucket_name, org_keys
+):
+    """The store went away after the versions were deleted, before the record went up again:
+    the retry deletes nothing more, and the one entry still counts what the first try did."""
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_keys[1])
+    run_box(data, synth, NUMBER, n_calls=1)
+    key = call_key("leeds", 1)
+    failing = Bucket(FailingOnce(bucket_of(s3, bucket_name).client, key), bucket_name)
+    rep = Replicator(data, archive_settings(s3, bucket_name, "leeds", org_keys[1]), bucket=failing)
+    try:
+        drain(rep)
+        failing.client.armed = True
+        rep.forget([destroyed(data, 1)])
+        drain(rep)
+        assert failing.client.failed
+    finally:
+        rep.close()
+    said = audited(data, "archive_copied", "archive_deleted")
+    assert [t for t, _ in said["archive_copied"]] == ["call:1"]
+    ((target, deleted),) = said["archive_deleted"]
+    assert target == "call:1" and deleted["versions_deleted"] == 2  # the recording and the record

@@ -454,6 +454,7 @@ def test_beside_a_recorder_without_network_the_web_ui_process_uploads(
     replicator's ``uploads_here`` off), and the web UI's process uploads what it queued
     (``replicator.uploader``, started by ``web.server.start_web_process``)."""
     from firmware.archive.replicator import uploader
+    from firmware.storage.audit import open_audit
     from firmware.storage.fieldseal import load_field_cipher
 
     org_private, org_public = org_keys
@@ -469,11 +470,16 @@ def test_beside_a_recorder_without_network_the_web_ui_process_uploads(
     finally:
         box.stop()
     assert [v["Key"] for v in all_versions(bucket_of(s3, bucket_name).client, bucket_name)] == []
-    web_side = uploader(data, lambda: time.time_ns() // 1000, load_field_cipher(data, create=False))
+    audit = open_audit(data)
+    web_side = uploader(data, lambda: time.time_ns() // 1000, load_field_cipher(data, create=False), audit)
     try:
         drain(web_side)
         assert {s for s, _ in statuses(web_side.calls.raw()).values()} == {"archived"}
         rows = web_side.calls.query("SELECT id, sha256 FROM recordings")
+        # What it put, in the box's trail it was given (the web UI's, which the Audit page reads).
+        copied = audit.entries(limit=10, action="archive_copied")
+        assert sorted(e.target for e in copied) == ["call:1", "call:2"]
     finally:
         web_side.close()
+        audit.close()
     restores_exactly(bucket_of(s3, bucket_name), "echo", rows, org_private)
