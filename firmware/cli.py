@@ -1051,6 +1051,41 @@ def cmd_verify_export(args):
     return 0
 
 
+def cmd_verify_audit(args):
+    """Check a copy of the audit trail (the Audit trail page's CSV) with only the box's
+    fingerprint: each entry's hash, what its row shows, the chain and the signatures."""
+    from .auditcopy import check_copy
+
+    problems, summary = check_copy(args.file, args.key)
+    for problem in problems:
+        print("%s: %s" % (args.file, problem), file=sys.stderr)
+    if problems:
+        print("%s: does NOT verify (%d problems)" % (args.file, len(problems)), file=sys.stderr)
+        return 1
+    if not summary["rows"]:
+        print("%s: holds no entry" % args.file)
+        return 0
+    missing = sum(b - a - 1 for a, b in summary["gaps"])
+    print(
+        "%s: intact; %d entries, %d to %d (%s), %d signed by the key given, %d with details "
+        "sealed (only the box opens them); last entry %d:%s: compare it with a head kept off the box"
+        % (
+            args.file,
+            summary["rows"],
+            summary["first"][0],
+            summary["last"][0],
+            "none missing between them"
+            if not missing
+            else "%d entries between them not in the copy: a filtered copy, or removed" % missing,
+            summary["signed"],
+            summary["sealed"],
+            summary["last"][0],
+            summary["last"][1],
+        )
+    )
+    return 0
+
+
 def cmd_keys(args):
     """Print the box's public signing key fingerprint (for copying off the box)."""
     from .signing import fingerprint, read_public_record
@@ -2011,7 +2046,9 @@ def _on_signals(action):
 # Commands whose process may hold a recording key or the device signing key.
 # The commands that never hold a secret key (public keys, WAV files, the console's setup
 # banner, an update bundle's signature): every other one runs without core dumps.
-KEYLESS_COMMANDS = frozenset({"keys", "verify-export", "analyze", "banner", "linecheck", "update"})
+KEYLESS_COMMANDS = frozenset(
+    {"keys", "verify-export", "verify-audit", "analyze", "banner", "linecheck", "update"}
+)
 
 
 def holds_keys(command):
@@ -2219,6 +2256,21 @@ def build_parser():
     p.add_argument("--key", required=True, help="the box's signing key fingerprint")
     p.add_argument("--manifest", help="the manifest, if not FILE.manifest.json")
     p.set_defaults(func=cmd_verify_export)
+
+    p = sub.add_parser(
+        "verify-audit",
+        help="check a copy of the audit trail (the Audit trail page's CSV) with only the box's "
+        "public key fingerprint (no box needed)",
+    )
+    p.add_argument("file", help="the audit.csv downloaded from the Audit trail page")
+    p.add_argument(
+        "--key",
+        required=True,
+        action="append",
+        help="the box's signing key fingerprint; again for each replaced HAT's key, "
+        "for the entries it signed before its handover",
+    )
+    p.set_defaults(func=cmd_verify_audit)
 
     p = sub.add_parser("keys", help="show the box's public signing key fingerprint")
     p.add_argument("--data-dir", required=True)

@@ -258,6 +258,11 @@ class AuditEntry:
     details: dict
     prev_hash: str
     hash: str
+    # With ``entries(stored=True)``: the canonical text the hash was taken over (the target
+    # and details as stored, sealed ones sealed: :func:`entry_body`) and the entry's
+    # signature (hex; None for one written before the box signed).
+    body: str | None = None
+    sig: str | None = None
 
 
 def read_head(head_path: str | os.PathLike[str]) -> tuple[int, str] | None:
@@ -370,9 +375,9 @@ def canonical_json(value: Any) -> str:
         raise AuditError("audit details must be plain JSON data: %s" % err) from None
 
 
-def entry_hash(prev_hash, seq, wall_us, actor, action, target, details):
-    """The hex SHA-256 chaining an entry to ``prev_hash`` (hex)."""
-    body = canonical_json(
+def entry_body(seq, wall_us, actor, action, target, details):
+    """The canonical text of an entry that its hash covers (``details`` as stored)."""
+    return canonical_json(
         {
             "seq": seq,
             "wall_us": wall_us,
@@ -382,7 +387,16 @@ def entry_hash(prev_hash, seq, wall_us, actor, action, target, details):
             "details": details,
         }
     )
+
+
+def body_hash(prev_hash, body):
+    """The hex SHA-256 chaining the entry whose canonical text is ``body`` to ``prev_hash`` (hex)."""
     return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
+
+
+def entry_hash(prev_hash, seq, wall_us, actor, action, target, details):
+    """The hex SHA-256 chaining an entry to ``prev_hash`` (hex)."""
+    return body_hash(prev_hash, entry_body(seq, wall_us, actor, action, target, details))
 
 
 def _check_details(value):
@@ -811,6 +825,7 @@ class AuditLog:
         since_us: int | None = None,
         until_us: int | None = None,
         after_seq: int | None = None,
+        stored: bool = False,
     ) -> list[AuditEntry]:
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.
 
@@ -820,7 +835,8 @@ class AuditLog:
         that time (µs since the epoch, inclusive / exclusive). ``after_seq``: only
         those after entry ``after_seq``, oldest first (``offset`` and ``newest_first``
         unused): a reader of many goes on from the last entry it read, not past ever
-        more skipped rows.
+        more skipped rows. ``stored``: each entry also carries the text its hash covers
+        and its signature (``body``, ``sig``), so a copy can be checked off the box.
         """
         self._flush_for_read()
         where, args = self._where(action, targets, actor, since_us, until_us)
@@ -828,16 +844,33 @@ class AuditLog:
         if after_seq is not None:
             where = (where + " AND" if where else "WHERE") + " seq > ?"
             args, order, offset = args + [int(after_seq)], "ASC", 0
+        sig = "NULL"
         with self._lock:
+            if stored and self._has_sig_table():
+                sig = "(SELECT s.sig FROM audit_sig s WHERE s.seq = audit.seq)"
             rows = self._db.execute(
-                "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash FROM audit "
-                "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (where, order),
+                "SELECT seq, wall_us, actor, action, target, details, prev_hash, hash, %s FROM audit "
+                "%s ORDER BY seq %s LIMIT ? OFFSET ?" % (sig, where, order),
                 args + [int(limit), int(offset)],
             ).fetchall()
         return [
-            AuditEntry(r[0], r[1], r[2], r[3], self._target(r[4]), self._details(r[5]), r[6], r[7])
+            AuditEntry(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                self._target(r[4]),
+                self._details(r[5]),
+                r[6],
+                r[7],
+                entry_body(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) if stored else None,
+                r[8],
+            )
             for r in rows
         ]
+
+    def _has_sig_table(self):
+        return bool(self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_sig'").fetchone())
 
     def count(
         self,

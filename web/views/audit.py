@@ -9,11 +9,14 @@ it was deleted or rewritten, even by someone who had the card.
 """
 
 import json
+import logging
 
 from flask import Blueprint, abort, render_template, request
 
 from firmware import words
+from firmware.auditcopy import COLUMNS, signing_key_of
 from firmware.calls.calllog import iso_ms
+from firmware.errors import LinekeeperError
 from firmware.storage.audit import ACTIONS
 
 from ..security import audit, form_errors, lk, roles
@@ -22,10 +25,13 @@ from . import csv_download, page_number
 from .calls import _day_us
 
 bp = Blueprint("audit", __name__)
+logger = logging.getLogger(__name__)
 
 PAGE = 100
 CSV_MAX_ROWS = 100_000
-CSV_COLUMNS = ("seq", "at", "actor", "action", "what", "about", "details", "prev_hash", "hash")
+# Each entry as the page shows it, then as the box hashed and signed it, so that the copy is
+# checked off the box with `linekeeper verify-audit` (firmware/auditcopy.py).
+CSV_COLUMNS = COLUMNS
 # Every action the trail records, in the order of their words (the filter's list).
 ACTION_LIST = sorted(ACTIONS, key=lambda a: words.say("action", a))
 
@@ -101,7 +107,8 @@ def _filters(errors):
 @roles("auditor")
 def export_csv():
     """The entries the page's filters select, oldest first, as CSV (times in UTC), with
-    each entry's hashes so a copy can be checked against a chain head; audited as
+    each entry's hashes, the text they cover and its signature, so a copy can be checked off
+    the box (``linekeeper verify-audit``) and against a chain head; audited as
     ``export_list`` of ``audit``. At most :data:`CSV_MAX_ROWS` entries, those there when
     it is asked for (its own audit entry is not among them).
 
@@ -117,18 +124,38 @@ def export_csv():
     return csv_download(
         "audit.csv",
         CSV_COLUMNS,
-        _csv_rows(log, filters, count),
+        _csv_rows(lk().services.audit, filters, count, _signing_key()),
         "audit",
         count=count,
         filter=shown or "all entries",
     )
 
 
-def _csv_rows(log, filters, count, batch=1000):
+def _signing_key():
+    """:func:`firmware.auditcopy.signing_key_of` the box's key and those it took over (the
+    key on record; none before the recorder first made one, or when its record is damaged:
+    the copy's check then names the entries it cannot check)."""
+    from firmware.handover import trusted_keys
+    from firmware.signing import read_public_record
+
+    data_dir = lk().config.data_dir
+    try:
+        record = read_public_record(data_dir)
+        if record is None:
+            return signing_key_of(None, [])
+        return signing_key_of(
+            record["public_key"], trusted_keys(data_dir, record["public_key"])[0].handed_over
+        )
+    except (LinekeeperError, ValueError) as exc:
+        logger.warning("the audit copy names no signing key: %s", exc)
+        return signing_key_of(None, [])
+
+
+def _csv_rows(log, filters, count, key_of=None, batch=1000):
     """The first ``count`` entries ``filters`` select, oldest first, as CSV rows."""
     done, seq = 0, 0
     while done < count:
-        entries = log.entries(limit=min(batch, count - done), after_seq=seq, **filters)
+        entries = log.entries(limit=min(batch, count - done), after_seq=seq, stored=True, **filters)
         if not entries:
             return
         for e in entries:
@@ -142,5 +169,9 @@ def _csv_rows(log, filters, count, batch=1000):
                 json.dumps(e.details, sort_keys=True, ensure_ascii=False),
                 e.prev_hash,
                 e.hash,
+                e.wall_us,
+                e.body,
+                e.sig or "",
+                key_of(e.seq) if e.sig and key_of else "",
             ]
         done, seq = done + len(entries), entries[-1].seq
