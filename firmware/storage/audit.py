@@ -826,6 +826,7 @@ class AuditLog:
         until_us: int | None = None,
         after_seq: int | None = None,
         stored: bool = False,
+        or_seqs: Sequence[int] = (),
     ) -> list[AuditEntry]:
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.
 
@@ -835,11 +836,12 @@ class AuditLog:
         that time (µs since the epoch, inclusive / exclusive). ``after_seq``: only
         those after entry ``after_seq``, oldest first (``offset`` and ``newest_first``
         unused): a reader of many goes on from the last entry it read, not past ever
-        more skipped rows. ``stored``: each entry also carries the text its hash covers
+        more skipped rows. ``or_seqs``: with ``targets``, the entries numbered so too
+        (about one of them, or one of these). ``stored``: each entry also carries the text its hash covers
         and its signature (``body``, ``sig``), so a copy can be checked off the box.
         """
         self._flush_for_read()
-        where, args = self._where(action, targets, actor, since_us, until_us)
+        where, args = self._where(action, targets, actor, since_us, until_us, or_seqs)
         order = "DESC" if newest_first else "ASC"
         if after_seq is not None:
             where = (where + " AND" if where else "WHERE") + " seq > ?"
@@ -879,15 +881,16 @@ class AuditLog:
         actor: str | None = None,
         since_us: int | None = None,
         until_us: int | None = None,
+        or_seqs: Sequence[int] = (),
     ) -> int:
         """How many entries :meth:`entries` with these filters could return."""
         self._flush_for_read()
-        where, args = self._where(action, targets, actor, since_us, until_us)
+        where, args = self._where(action, targets, actor, since_us, until_us, or_seqs)
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM audit %s" % where, args).fetchone()[0]
 
     @staticmethod
-    def _where(action, targets, actor, since_us, until_us):
+    def _where(action, targets, actor, since_us, until_us, or_seqs=()):
         conds: list[str] = []
         args: list[str | int] = []
         if action is not None:
@@ -903,8 +906,12 @@ class AuditLog:
             conds.append("wall_us < ?")
             args.append(int(until_us))
         if targets is not None:
-            conds.append("target IN (%s)" % ",".join("?" * len(targets)) if targets else "0")
+            about = ["target IN (%s)" % ",".join("?" * len(targets))] if targets else []
+            if or_seqs:
+                about.append("seq IN (%s)" % ",".join("?" * len(or_seqs)))
+            conds.append("(%s)" % " OR ".join(about) if about else "0")
             args.extend(targets)
+            args.extend(int(seq) for seq in or_seqs)
         return ("WHERE " + " AND ".join(conds) if conds else ""), args
 
     def _target(self, target):

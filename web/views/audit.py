@@ -17,6 +17,7 @@ from firmware import words
 from firmware.auditcopy import COLUMNS, signing_key_of
 from firmware.calls.calllog import iso_ms
 from firmware.errors import LinekeeperError
+from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS
 
 from ..security import audit, form_errors, lk, roles
@@ -98,9 +99,53 @@ def _filters(errors):
     until = _day_us(request.args.get("to", "").strip(), "to", errors, end=True)
     if since is not None and until is not None and until <= since:
         errors["to"] = "The end date is before the start date."
-    shown = {"action": action, "who": who, "from": request.args.get("from"), "to": request.args.get("to")}
+    number = " ".join((request.args.get("number") or "").split()) or None
+    targets, or_seqs = _about_number(number, errors) if number is not None else (None, ())
+    shown = {
+        "action": action,
+        "who": who,
+        "number": number,
+        "from": request.args.get("from"),
+        "to": request.args.get("to"),
+    }
     shown = {k: v for k, v in shown.items() if v}
-    return {"action": action, "actor": who, "since_us": since, "until_us": until}, shown
+    filters = {"action": action, "actor": who, "since_us": since, "until_us": until}
+    if targets is not None:
+        filters.update(targets=targets, or_seqs=or_seqs)
+    return filters, shown
+
+
+def _about_number(number, errors):
+    """``(targets, disclosure seqs)`` of the entries about the calls of ``number`` (in any
+    form, as a subject access search finds them): each call's own entries, as its page
+    lists them, and the releases that named it. A number that is not one is named in
+    ``errors``."""
+    reports = lk().services.reports
+    if reports is None:
+        errors["number"] = "This box's call log cannot be searched by number."
+        return None, ()
+    try:
+        calls = find_calls(
+            reports.calls_db, number=number, country=reports.country, cipher=getattr(reports, "cipher", None)
+        )
+    except SarError as exc:
+        errors["number"] = (
+            "That number has more than %d calls: search the Calls page for them instead." % MAX_CALLS
+            if "calls match" in str(exc)
+            else str(exc)[:1].upper() + str(exc)[1:] + "."
+        )
+        return None, ()
+    ids = {c["id"] for c in calls}
+    targets = [t for i in sorted(ids) for t in (str(i), "call:%d" % i)]
+    log = lk().services.audit
+    released, seq = [], 0
+    while ids:
+        batch = log.entries(limit=1000, action="disclosure", after_seq=seq)
+        if not batch:
+            break
+        released += [e.seq for e in batch if ids.intersection(e.details.get("calls") or ())]
+        seq = batch[-1].seq
+    return targets, released
 
 
 @bp.route("/audit.csv")
