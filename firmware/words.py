@@ -242,6 +242,7 @@ ACTIONS = {
     "logout": "Logged out",
     "account_unlock": "Unlocked an account locked out after failed logins",
     "audit_view": "Viewed the audit trail (its filter and page)",
+    "staff_notice": "The staff notice, shown in new words for the first time (this version's words are kept)",
     "config_change": "Changed settings",
     "key_slot_add": "Added a recording key",
     "key_grant": "Changed the lines a recording key opens",
@@ -294,6 +295,7 @@ DETAIL_LABELS = {
     "line": "Line",
     "duration_s": "Length",
     "reason": "Reason",
+    "digest": "Fingerprint (SHA-256)",
     "format": "Format",
     "on": "Hold on",
     "via": "How",
@@ -540,9 +542,12 @@ LEGAL_HOLDS = {True: "Placed on legal hold", False: "Released from legal hold"}
 
 
 def _said_in_action(action, details):
-    """The details of an entry that :func:`audit_action` says in its words."""
+    """The details of an entry that :func:`audit_action` says in its words (or, for a staff
+    notice, the page of that version shows)."""
     if action == "legal_hold" and isinstance(details.get("on"), bool):
         return ("on", "reason")
+    if action == "staff_notice":
+        return ("notice",)
     return ()
 
 

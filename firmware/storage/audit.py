@@ -92,6 +92,8 @@ ACTIONS = frozenset(
         "account_unlock",
         # The audit trail's page viewed, once per page shown with its filter (PCI DSS 10.2.1.3).
         "audit_view",
+        # The staff notice in a version not shown before: its words, as first shown.
+        "staff_notice",
         "config_change",
         "key_slot_add",
         "key_slot_remove",

@@ -3,18 +3,27 @@ notice (with what callers are told), in HTML and PDF.
 
 The checklist is for installers and auditors (it shows the box's weak
 points); the staff notice is for every logged-in user, since it is what
-staff are owed.
+staff are owed. Each version of the notice is kept in the audit trail the first
+time it is shown (``staff_notice``), and shown again with ``?version=SEQ``.
 """
 
-from flask import Blueprint, Response, render_template
+import hashlib
+import threading
+
+from flask import Blueprint, Response, abort, render_template, request
 
 from firmware.compliance import checklist, recorded
 from firmware.reports.docpdf import document_pdf
+from firmware.storage.audit import canonical_json
 
 from ..documents import box_state, staff_notice
-from ..security import lk, roles
+from ..security import audit, lk, roles, whole_number
 
 bp = Blueprint("documents", __name__)
+
+# How many of the notice's versions the page lists (newest first); every one stays in the trail.
+VERSIONS_LISTED = 100
+_NOTICE_SHOWN = threading.Lock()  # one entry for a new version, however many show it at once
 
 
 def _pdf(name, data):
@@ -58,7 +67,52 @@ def checklist_pdf():
 @bp.route("/documents/staff-notice")
 @roles()
 def staff_notice_page():
-    return render_template("staff_notice.html", n=staff_notice(lk()), archive_words=ARCHIVE_WORDS)
+    n, version, until = _notice_asked()
+    versions = lk().services.audit.entries(limit=VERSIONS_LISTED, action="staff_notice")
+    return render_template(
+        "staff_notice.html",
+        n=n,
+        archive_words=ARCHIVE_WORDS,
+        version=version,
+        until=until,
+        current=until is None,
+        versions=versions,
+    )
+
+
+def _notice_asked():
+    """``(facts, its trail entry, when it was replaced or None)`` of the notice asked for:
+    the one now (``?version`` not given), whose words the trail keeps the first time they
+    are shown; or the version the trail's entry ``?version=SEQ`` kept. A version that is
+    not one is refused (400), and nothing is written."""
+    log = lk().services.audit
+    asked = request.args.get("version")
+    if asked is None:
+        n = staff_notice(lk())
+        return n, notice_shown(n), None
+    seq = whole_number(asked)
+    # (A number past any entry's is no entry's: SQLite holds 63 bits.)
+    found = log.entries(limit=1, action="staff_notice", after_seq=seq - 1) if seq and seq < 2**62 else []
+    if not found or found[0].seq != seq or not isinstance(found[0].details.get("notice"), dict):
+        abort(400, description="There is no version %s of the staff notice: choose one from the "
+                               "notice's list of versions." % asked[:20])  # fmt: skip
+    after = log.entries(limit=1, action="staff_notice", after_seq=seq)
+    return found[0].details["notice"], found[0], after[0].wall_us if after else None
+
+
+def notice_shown(n):
+    """The audit trail's ``staff_notice`` entry of the notice ``n`` (its facts): the newest
+    one, when it holds these words; else one written now, by whoever is shown them first,
+    keeping them (so that what the notice said on any day can be shown again, and when it
+    changed is in the trail)."""
+    log = lk().services.audit
+    digest = hashlib.sha256(canonical_json(n).encode("ascii")).hexdigest()
+    with _NOTICE_SHOWN:
+        last = log.entries(limit=1, action="staff_notice")
+        if last and last[0].details.get("digest") == digest:
+            return last[0]
+        audit("staff_notice", "staff_notice", digest=digest, notice=n)
+        return log.entries(limit=1, action="staff_notice")[0]
 
 
 # Who else may listen when recordings are copied to the organisation's archive.
@@ -71,9 +125,17 @@ ARCHIVE_WORDS = (
 @bp.route("/documents/staff-notice.pdf")
 @roles()
 def staff_notice_pdf():
+    n, version, until = _notice_asked()
+    when = lk().local_time().when
+    since = "These words have been shown since %s" % when(version.wall_us)
+    if until is not None:
+        since = "This version was shown from %s until %s" % (when(version.wall_us), when(until))
     return _pdf(
         "staff-notice.pdf",
-        document_pdf("Call recording: a notice to staff", notice_blocks(staff_notice(lk()))),
+        document_pdf(
+            "Call recording: a notice to staff",
+            notice_blocks(n) + [("p", "%s (audit trail entry %d)." % (since, version.seq))],
+        ),
     )
 
 
