@@ -17,7 +17,7 @@ import json
 import re
 import unicodedata
 
-from flask import g, has_request_context
+from flask import g, has_request_context, request
 
 from firmware.lawfulbasis import BASES, LEGITIMATE_INTERESTS
 from firmware.localtime import DEFAULT_ZONE, zone_names
@@ -134,6 +134,20 @@ def control_problem(text, lines=False):
                 i + 1,
             )
     return card_problem(text)
+
+
+def given_reason(field, done, example, what="this recording is"):
+    """``(reason, problem)``: the form's ``field``, why ``what`` is ``done``, as the
+    audit trail keeps it (5 to 500 characters, no control characters), or why not. The
+    box's pages and the central viewer ask a reason by this one rule."""
+    reason = " ".join((request.form.get(field) or "").split())
+    if len(reason) < 5:
+        return reason, (
+            'Say why %s %s (for example "%s"); the reason goes in the audit trail.' % (what, done, example)
+        )
+    if len(reason) > 500:
+        return reason, "At most 500 characters."
+    return reason, control_problem(reason)
 
 
 def card_problem(text):

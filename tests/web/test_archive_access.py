@@ -47,6 +47,7 @@ MATRIX = {
     ("GET", "archive.calls"): {SUP, AUD},
     ("GET", "archive.call"): {SUP, AUD},
     ("GET", "archive.audio"): {SUP},
+    ("POST", "archive.listen"): {SUP},
     ("POST", "archive.export"): {SUP},
     ("GET", "archive.reports"): {SUP, AUD},
     ("GET", "archive.sites"): LOGGED_IN,
@@ -72,7 +73,7 @@ class MemoryBucket:
 LEEDS_SUP, LEEDS_AUD = "sup-leeds", "aud-leeds"
 
 
-def _record(org_public, box="leeds", number="01632960101", withheld=False):
+def _record(org_public, box="leeds", number="01632960101", withheld=False, recordings=()):
     call = {"number": number, "name": None, "tags": [], "answered_at": None, "digits_withheld": withheld}
     sealed = sealing.seal(json.dumps({"call": call, "audit": []}).encode(), org_public, box.encode() + b"/1")
     return json.dumps(
@@ -86,7 +87,7 @@ def _record(org_public, box="leeds", number="01632960101", withheld=False):
             "started_at": "2026-03-02T09:00:01.000Z",
             "started_us": 1772442001000000,
             "answered": False,
-            "recordings": [],
+            "recordings": list(recordings),
             "sealed": base64.b64encode(sealed).decode(),
         }
     ).encode()
@@ -275,6 +276,7 @@ YORK_ROUTES = (
     ("GET", "/?box=york"),
     ("GET", "/calls/york/1"),
     ("GET", "/calls/york/1/audio"),
+    ("POST", "/calls/york/1/listen"),
     ("POST", "/calls/york/1/export"),
     ("GET", "/reports?from=2026-03-02&to=2026-03-02&site=york"),
     ("GET", "/reports?from=2026-03-02&to=2026-03-02&site=york&format=json"),
@@ -327,6 +329,67 @@ def test_refused_plays_and_exports_of_another_site_are_audited(app, viewer):
     last = viewer.audit_log.entries(limit=1)[0]
     assert (last.action, last.target, last.details["box"]) == ("export", "york/1", "york")
     assert "not granted" in last.details["refused"]
+
+
+def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):
+    """The viewer played any archived call with nothing but a click: its trail said who
+    listened, never why, where a box's call page asks first. It now asks as the box does
+    (the box's rule and words); the reason is in each playback entry."""
+    recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
+    bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
+    v, users = _viewer_of(tmp_path, viewer)
+    v.bucket = bucket
+    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
+    users.finish_change("sara")
+    with v.keystore.unlock("sara", PASSWORD) as key:
+        bucket.objects["leeds/calls/0000000001.json"] = _record(
+            v.keystore.public_key(), recordings=[recording]
+        )
+        rebuild_index(bucket, v.index_path, key)
+    # The store's audio stands in (what the viewer plays: tests/archive/test_viewer.py).
+    monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
+    monkeypatch.setattr(archive_views.index, "play", lambda *a: (b"OggS audio", True, "audio/ogg"))
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/sites").get_data(as_text=True))[
+            1
+        ]
+        page = client.get("/calls/leeds/1").get_data(as_text=True)
+        assert 'id="listen-form"' in page and "<audio" not in page
+        assert client.get("/calls/leeds/1/audio").status_code == 403  # no reason given, no audio
+        assert client.get("/calls/leeds/1/audio?p=made-up").status_code == 403
+
+        def listen(reason):
+            return client.post("/calls/leeds/1/listen", data={"csrf_token": token, "listen_reason": reason})
+
+        # No reason, or one too short: said beside the field in the box's words, no player.
+        for reason in ("", "   ", "why", "complaint \x1b ref"):
+            resp = listen(reason)
+            page = resp.get_data(as_text=True)
+            assert resp.status_code == 400 and 'id="error-listen_reason"' in page, reason
+            assert "<audio" not in page
+        assert "Say why this recording is played" in listen("why").get_data(as_text=True)
+        assert not v.audit_log.entries(action="playback")
+        # With a reason: the player, and each play's entry carries it.
+        page = listen("  complaint   ref 1234 ").get_data(as_text=True)
+        assert 'id="listen-why"' in page and "complaint ref 1234" in page
+        assert not v.audit_log.entries(action="playback")  # said why, not played yet
+        src = re.search(r'<audio id="player"[^>]* src="([^"]+)"', page)[1].replace("&amp;", "&")
+        audio = client.get(src)
+        assert audio.status_code == 200 and audio.data == b"OggS audio"
+        (entry,) = v.audit_log.entries(action="playback")
+        assert (entry.actor, entry.target, entry.details["reason"]) == (
+            "sara",
+            "leeds/1",
+            "complaint ref 1234",
+        )
+        # The token is this session's only: another session of the same person has none.
+        other, other_token = _client(create_archive_app(v), ANON)
+        assert _login_as(other, other_token, "sara").status_code == 302
+        assert other.get(src).status_code == 403
+    finally:
+        v.close()
 
 
 def _linekeeper(*args):

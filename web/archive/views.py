@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 import re
+import secrets
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
@@ -16,6 +17,7 @@ from firmware.reports.tables import hms
 from .. import passwords
 from ..accounts import change_problems, who_typed
 from ..security import local_path, public, roles
+from ..site import given_reason
 from ..throttle import wait_said
 from .app import SESSION_COOKIE, set_cookie, viewer
 from .users import MUST_CHANGE
@@ -24,6 +26,8 @@ bp = Blueprint("archive", __name__)
 PAGE_CALLS = 200
 # Who ends a lockout here (linekeeper archive unlock-user), as the box's pages say an installer.
 UNLOCKER = "whoever runs the viewer"
+# Listening tokens a session keeps (the oldest dropped first), as the box's call page does.
+MAX_TOKENS = 20
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -243,35 +247,78 @@ def _call_or_404(box, call_id, action=None):
 
 @bp.route("/calls/<box>/<int:call_id>")
 @roles("supervisor", "auditor")
-def call(box, call_id):
-    return render_template("archive/call.html", call=_call_or_404(box, call_id))
+def call(box, call_id, errors=None, status=200, listen_reason=None):
+    """The call's page; ``listen_reason``: the reason the listen form gave, which issues
+    a listening token (the player) for this page (:func:`listen`)."""
+    found = _call_or_404(box, call_id)
+    token = None
+    if listen_reason is not None:
+        token = secrets.token_urlsafe(16)
+        playbacks = g.session.setdefault("playbacks", {})
+        playbacks[token] = {"target": "%s/%d" % (box, call_id), "reason": listen_reason}
+        while len(playbacks) > MAX_TOKENS:
+            playbacks.pop(next(iter(playbacks)))
+    return render_template(
+        "archive/call.html", call=found, errors=errors or {}, token=token, listen_reason=listen_reason
+    ), status
+
+
+@bp.route("/calls/<box>/<int:call_id>/listen", methods=["POST"])
+@roles("supervisor")
+def listen(box, call_id):
+    """The call's page with its player, once the supervisor has said why they listen, as
+    on a box (the box's rule and words, :func:`web.site.given_reason`): the reason is kept
+    with the page's listening token and goes in each ``playback`` entry of its audio. No
+    reason, or a bad one, shows the page again without the player, saying what was wrong."""
+    found = _call_or_404(box, call_id, "playback")
+    if not found["recording_key"]:
+        abort(404, description="This call has no archived recording.")
+    reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
+    if problem:
+        return call(box, call_id, errors={"listen_reason": problem}, status=400)
+    key = g.session["key"]
+    if key is None or key.forgotten:
+        return call(
+            box,
+            call_id,
+            errors={"listen_reason": "Log in again to unlock recordings for playback."},
+            status=400,
+        )
+    return call(box, call_id, listen_reason=reason)
 
 
 @bp.route("/calls/<box>/<int:call_id>/audio")
 @roles("supervisor")
 def audio(box, call_id):
-    """The call's recording, decrypted in memory with the logged-in supervisor's key; audited."""
+    """The call's recording, decrypted in memory with the logged-in supervisor's key; audited
+    with the reason the listen form gave (its token, ``p``): without one, nothing is played."""
     call = _call_or_404(box, call_id, "playback")
     v = viewer()
     key = g.session["key"]
+    target = "%s/%d" % (box, call_id)
     if key is None or key.forgotten:
         abort(403, description="Log in again to unlock recordings for playback.")
     if not call["recording_key"]:
         abort(404, description="This call has no archived recording.")
+    playback = g.session.get("playbacks", {}).get(request.args.get("p", ""))
+    if playback is None or playback["target"] != target:
+        abort(403, description="Say why you listen first: the call's page asks, then shows the player.")
+    reason = playback["reason"]
     try:
         record = index.read_record(v.bucket.get(call["record_key"]), key)
         data, complete, mime = index.play(v.bucket, record, key, v.viewer_dir)
     except LinekeeperError as exc:
-        v.audit("playback", "%s/%d" % (box, call_id), box=box, call_id=call_id, refused=str(exc))
+        v.audit("playback", target, box=box, call_id=call_id, reason=reason, refused=str(exc))
         abort(404, description=str(exc))
     v.audit(
         "playback",
-        "%s/%d" % (box, call_id),
+        target,
         box=box,
         call_id=call_id,
         line=call["line"],
         duration_s=call["duration_s"],
         complete=complete,
+        reason=reason,
     )
     return Response(data, mimetype=mime, headers={"Cache-Control": "no-store"})
 

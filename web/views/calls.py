@@ -38,7 +38,7 @@ from firmware.reports.compute import consent_outcome, tone_was_notice
 
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines
-from ..site import card_problem, control_problem
+from ..site import card_problem, given_reason
 from . import csv_download
 from .sar import release_shown, withheld_shown
 
@@ -592,7 +592,7 @@ def listen(call_id):
     call_or_404(call_id, act=True)
     if _recording(call_id) is None:
         abort(404)
-    reason, problem = _reason("listen_reason", "played", "complaint ref 1234")
+    reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
     if problem:
         return detail(call_id, errors={"listen_reason": problem}, status=400)
     if unlocked_key() is None:
@@ -767,7 +767,7 @@ def export(call_id):
     info = _recording(call_id)
     if info is None:
         abort(404)
-    reason, problem = _reason("reason", "exported", "complaint ref 1234")
+    reason, problem = given_reason("reason", "exported", "complaint ref 1234")
     fmt = request.form.get("format") or "ogg"
     errors = {"reason": problem} if problem else {}
     formats = info.get("formats", EXPORT_FORMATS)
@@ -834,19 +834,6 @@ def _with_manifest(call_id, payload, file_name):
     return buf.getvalue()
 
 
-def _reason(field, done, example, what="this recording is"):
-    """``(reason, problem)``: the form's ``field``, why ``what`` is ``done``, as the
-    audit trail keeps it (5 to 500 characters, no control characters), or why not."""
-    reason = " ".join((request.form.get(field) or "").split())
-    if len(reason) < 5:
-        return reason, (
-            'Say why %s %s (for example "%s"); the reason goes in the audit trail.' % (what, done, example)
-        )
-    if len(reason) > 500:
-        return reason, "At most 500 characters."
-    return reason, control_problem(reason)
-
-
 def _retention_or_404(method):
     retention = lk().services.retention
     if retention is None or not hasattr(retention, method):
@@ -857,7 +844,7 @@ def _retention_or_404(method):
 def _asked_to_erase(call_id, field, what, confirm):
     """``(reason, details, response)``: the erase form's reason and whether the caller's
     details go too, or the page saying what was wrong (nothing changed)."""
-    reason, problem = _reason(field, "erased", "erasure request ref 1234", what)
+    reason, problem = given_reason(field, "erased", "erasure request ref 1234", what)
     errors = {field: problem} if problem else {}
     details = request.form.get("details")
     if details not in (None, "yes"):
@@ -996,9 +983,11 @@ def hold(call_id):
     # Why, as an export says why: the trail must say what a hold keeps evidence for, and
     # why a release lets retention delete it.
     if on == "1":
-        reason, problem = _reason("hold_reason", "placed on legal hold", "complaint ref 1234")
+        reason, problem = given_reason("hold_reason", "placed on legal hold", "complaint ref 1234")
     else:
-        reason, problem = _reason("hold_reason", "released", "complaint ref 1234 closed", "the legal hold is")
+        reason, problem = given_reason(
+            "hold_reason", "released", "complaint ref 1234 closed", "the legal hold is"
+        )
     if problem:
         return detail(call_id, errors={"hold_reason": problem}, status=400)
     web = lk()
