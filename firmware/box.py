@@ -289,6 +289,10 @@ class Box:
         )
         self.consent_watch = ConsentWatch(self.alarm_log, clock.wall_at)
         self.consent_watch.attach(self.bus)
+        # The announcement the notices need, found unplayable as the box starts, at a
+        # change of configuration or at a call: an alarm before any caller goes untold.
+        self.policy.consent.on_announcement = self._announcement_alarm
+        self._announcement_alarm(self.policy.consent.announcement_problem)
         # The web server fills in the ICO renewal date and its certificate.
         self.date_checks = DateChecks(
             self.alarm_log, clock.wall_us, zone=lambda: default_tz(self.config, data_dir)
@@ -650,6 +654,13 @@ class Box:
         self.policy.apply(config.policy, country=config.country)
         self.retention.update_settings(config.policy.retention)
         return config
+
+    def _announcement_alarm(self, problem):
+        """Raise ``announcement_unplayable`` saying why (``problem``), or clear it ("")."""
+        if problem:
+            self.alarm_log.set("announcement_unplayable", True, message=problem, renew=True)
+        else:
+            self.alarm_log.set("announcement_unplayable", False)
 
     def _public_key(self):
         """The recording public key once the box is initialised, else None.

@@ -11,6 +11,7 @@ met, and the reason says how the box knows. docs/reports.md lists them.
 import dataclasses
 import datetime as dt
 
+from . import words
 from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
 from .localtime import day_words
 from .policy.consent import DEFAULT_ANNOUNCEMENT
@@ -182,12 +183,15 @@ def _notice_working(s):
     if s.announcement_problem:
         # Green said no notice had failed while the next call to need it would hear nothing
         # (and, unless set to record anyway, go unrecorded): the alarm comes only after one.
+        # In the words of the alarm the recorder raises for it (announcement_unplayable).
+        title = words.ALARMS["announcement_unplayable"]
         return (
             RED,
-            "the announcement cannot be played (%s): calls that need it hear no notice and %s (Consent)"
+            "%s and %s (Consent: %s)"
             % (
-                s.announcement_problem,
+                title[0].lower() + title[1:],
                 "are recorded all the same" if consent.record_if_notice_failed else "are not recorded",
+                s.announcement_problem,
             ),
         )
     if consent.inbound == "off" and consent.outbound == "off":

@@ -50,6 +50,8 @@ ALARMS = {
     "retention_failed": "Automatic deletion could not run",
     "retention_backlog": "Recordings are kept past their retention date: automatic deletion is behind",
     "consent_notice_failed": "The consent notice could not be given",
+    # Found before any call fails: the checklist's safeguard 6 says it in these words too.
+    "announcement_unplayable": "The announcement cannot be played: calls that need it hear no notice",
     "ico_renewal_60": "The ICO registration must be renewed within 60 days",
     "ico_renewal_30": "The ICO registration must be renewed within 30 days",
     "ico_renewal_7": "The ICO registration must be renewed within 7 days",
@@ -146,6 +148,9 @@ ALARM_ADVICE = {
     "card that refuses); recordings are kept longer than your policy says meanwhile",
     "consent_notice_failed": "check the announcement on the Consent page; callers on that line are not "
     "being told that calls are recorded",  # (a beep that failed: ALARM_ADVICE_BY_CAUSE)
+    "announcement_unplayable": "an installer opens the Consent page, which says why (a file gone or "
+    "damaged: upload it again; espeak-ng missing: install it, or upload an announcement); until then "
+    "calls that need it are not told that calls are recorded",
     "ico_renewal_60": "renew the registration with the ICO, then enter the new renewal date in Settings",
     "ico_renewal_30": "renew the registration with the ICO, then enter the new renewal date in Settings",
     "ico_renewal_7": "renew the registration with the ICO now, then enter the new renewal date in Settings",

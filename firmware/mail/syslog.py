@@ -27,6 +27,7 @@ ERRORS = frozenset(
         "recorder_start_failed",
         "call_log",
         "consent_notice_failed",
+        "announcement_unplayable",
     }
 )
 # Alarms whose message is a person's own words (a staff concern may name a caller):

@@ -59,6 +59,12 @@ class ConsentNotices:
     :param on_untold: ``f(call, error)``, called (not holding this object's lock) when
         the first warning tone of a call given no other notice cannot be played and a
         failed notice does not record: nobody on it was told
+
+    :attr:`announcement_problem`: why the announcement the settings' notices need cannot
+    be played, or "" (it can, or none needs it); found when settings are applied (at the
+    start and at each change) and again by each call the announcement is played to.
+    :attr:`on_announcement`, ``f(problem)``, is told each time it is found (the box's
+    ``announcement_unplayable`` alarm).
     """
 
     def __init__(self, board, clock, announcements, settings, on_untold=None):
@@ -67,6 +73,8 @@ class ConsentNotices:
         self.announcements = announcements
         self.settings = settings
         self.on_untold = on_untold
+        self.announcement_problem = ""
+        self.on_announcement = None
         self._lock = threading.RLock()
         self._tones = {}  # call id (object id) -> timer
         self._played = {}  # call id (object id) -> clock time its notice began
@@ -75,11 +83,19 @@ class ConsentNotices:
         """New settings; an announcement they need is made now (not at the first call)."""
         self.settings = settings
         self.announcements.forget()
+        problem = ""
         if "announcement" in (settings.inbound, settings.outbound):
             try:
                 self.announcements.samples(settings.announcement)
             except AnnouncementError as exc:
                 log.error("the consent announcement is not usable: %s", exc)
+                problem = str(exc)
+        self._announcement_found(problem)
+
+    def _announcement_found(self, problem):
+        self.announcement_problem = problem
+        if self.on_announcement is not None:
+            self.on_announcement(problem)
 
     def required(self, direction):
         """The notice a call in ``direction`` needs: "announcement", "tone" or "off"."""
@@ -98,7 +114,11 @@ class ConsentNotices:
             try:
                 samples = self._notice_samples(kind)
                 self.board.play(call.line, samples)
-            except (AnnouncementError, OSError, RuntimeError, ValueError) as exc:
+            except AnnouncementError as exc:
+                consent["error"] = str(exc)
+                log.warning("line %d: the consent notice could not be given: %s", call.line, exc)
+                self._announcement_found(str(exc))
+            except (OSError, RuntimeError, ValueError) as exc:
                 consent["error"] = str(exc)
                 log.warning("line %d: the consent notice could not be given: %s", call.line, exc)
             else:
@@ -106,6 +126,8 @@ class ConsentNotices:
                     given=True, at=iso_ms(self.clock.wall_us()), duration_s=round(len(samples) / RATE, 3)
                 )
                 self._played[id(call)] = self.clock.now_us()
+                if kind == "announcement" and self.announcement_problem:
+                    self._announcement_found("")  # made and played after all
         call.consent = consent
         return consent
 

@@ -9,6 +9,7 @@ marked on the call and, unless ``record_if_notice_failed``, the call is not
 recorded.
 """
 
+import dataclasses
 import json
 import os
 
@@ -180,6 +181,54 @@ def test_a_missing_announcement_is_marked_and_stops_the_recording(lab, record_an
         assert call["policy_reason"].startswith("the consent notice could not be given (")
         assert call["recording"] is None and lab.recordings(data_dir) == []
         assert os.listdir(os.path.join(data_dir, "recordings")) == []
+
+
+def test_an_announcement_that_cannot_be_played_is_an_alarm_before_any_call(lab, synth):
+    """consent_notice_failed came only after a call had ended untold: nothing was mailed
+    while every caller to come would hear nothing. The box raises announcement_unplayable as
+    it starts, saying why, and clears it once a change of configuration finds it playable."""
+    from board.sim.scenario import loads_scenario
+    from firmware import words
+    from firmware.box import open_sim_box
+    from firmware.policy.announcement import store_announcement
+
+    consent = dict(CONSENT, announcement={"file": "welcome.wav"})
+    doc = lab.scenario([], config=lab.policy(consent=consent))
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth)
+
+    def unplayable():
+        return [
+            (a["message"], a["cleared_us"] is None)
+            for a in box.alarm_log.history(lines=[])
+            if a["kind"] == "announcement_unplayable"
+        ]
+
+    box.start()
+    try:
+        ((message, still_open),) = unplayable()
+        assert "welcome.wav cannot be read" in message and still_open
+        assert words.say("alarm", "announcement_unplayable").startswith("The announcement cannot be played")
+        # Uploaded after all: the configuration applied again (as a change does) clears it.
+        store_announcement(
+            data_dir, "welcome.wav", wav_bytes(synth.say("Calls are recorded.", voice="en-gb"))
+        )
+        box.apply_config(box.config)
+        assert unplayable() == [(message, False)]
+        # A notice that needs no announcement needs no alarm either: none raised for a
+        # file gone while no notice plays it.
+        os.unlink(os.path.join(data_dir, "announcements", "welcome.wav"))
+
+        def with_inbound(notice):
+            consent = dataclasses.replace(box.config.policy.consent, inbound=notice)
+            return box.config.replace(policy=dataclasses.replace(box.config.policy, consent=consent))
+
+        box.apply_config(with_inbound("tone"))
+        assert unplayable() == [(message, False)]
+        box.apply_config(with_inbound("announcement"))
+        assert sorted(still for _, still in unplayable()) == [False, True]  # raised anew
+    finally:
+        box.stop()
 
 
 def test_a_board_that_cannot_play_is_marked_and_records_nothing(lab, synth):
