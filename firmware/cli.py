@@ -642,6 +642,7 @@ def _sar(args, begun):
     from .box import open_audit
     from .config import load_config
     from .reports.period import parse_period
+    from .reports.source import default_tz
     from .sar import (
         bundle_letter,
         check_release,
@@ -654,6 +655,7 @@ def _sar(args, begun):
         preview_details,
         refuse_hidden,
         release,
+        search_bounds,
         search_details,
     )
     from .sarbundle import FileSpool
@@ -678,16 +680,20 @@ def _sar(args, begun):
     # The release is logged before the bundle is written: a file that cannot be written
     # is found now, before it leaves a disclosure on record that never happened.
     _check_out_file(args.out)
-    period = parse_period(args.first, args.last) if args.first else None
     redactions = [parse_redaction(r) for r in args.redact or ()]
     withheld = parse_withholding(args.withhold or ())
     config = load_config(args.data_dir)
+    # Days, and the times of day that narrow them, in the box's zone, as the web form's are.
+    period = parse_period(args.first, args.last, default_tz(config, args.data_dir)) if args.first else None
+    since_us, until_us = search_bounds(
+        period, args.first_time or "", args.last_time or "", names=("--from", "--to")
+    )
     calls = find_calls(
         calls_db,
         number=args.number,
         country=config.country,
-        since_us=period.start_us if period else None,
-        until_us=period.end_us if period else None,
+        since_us=since_us,
+        until_us=until_us,
         # As the web UI's search: the calls on the lines granted to --user.
         lines=None if account is None else set(account.lines),
         cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
@@ -707,6 +713,7 @@ def _sar(args, begun):
         # shown (--earlier, --letter) as that user may see them.
         key = _unlock(args)
         search = {"number": args.number, "from": args.first, "to": args.last}
+        search.update({k: v for k, v in (("from_time", args.first_time), ("to_time", args.last_time)) if v})
         # The copies given before that the letter lists, said before anything is made (with
         # --earlier, and nothing released): one the person may not be told of is withheld.
         chosen, narrowed, asked = check_release(
@@ -2173,6 +2180,16 @@ def build_parser():
     p.add_argument("--number", help="the requester's number, in any form")
     p.add_argument("--from", dest="first", metavar="DATE")
     p.add_argument("--to", dest="last", metavar="DATE")
+    p.add_argument(
+        "--from-time",
+        dest="first_time",
+        metavar="HH:MM",
+        help="start at this time of --from's day (24-hour, the box's time zone), as the calls list's "
+        "times: a withheld caller's call \"about 9:05\" among that quarter hour's calls, not the day's",
+    )
+    p.add_argument(
+        "--to-time", dest="last_time", metavar="HH:MM", help="end with this minute of --to's day (included)"
+    )
     p.add_argument(
         "--call",
         dest="calls",

@@ -16,6 +16,7 @@ zone database, or the ``tzdata`` package where the system has none.
 
 import datetime
 import functools
+import re
 import zoneinfo
 
 DAY_US = 86_400_000_000
@@ -72,6 +73,19 @@ def day_words(date):
         except ValueError:
             return date
     return "%s %d %s %d" % (_DAYS[date.weekday()], date.day, _MONTHS[date.month - 1], date.year)
+
+
+# A time of day as the search forms take it ("14:30", 24-hour), and what they say of text
+# that is not one: the calls list's and the subject access search's alike.
+_TIME_OF_DAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+TIME_OF_DAY_PROBLEM = "Enter a time of day as HH:MM, 24-hour (for example 14:30)."
+
+
+def time_of_day(text):
+    """The :class:`datetime.time` of ``text`` (``HH:MM``, 24-hour), or None when it is not one
+    (say :data:`TIME_OF_DAY_PROBLEM`)."""
+    m = _TIME_OF_DAY.fullmatch(text or "")
+    return None if m is None else datetime.time(int(m.group(1)), int(m.group(2)))
 
 
 class LocalTime:

@@ -29,7 +29,7 @@ from firmware.calls.calllog import CALL_ROWS, call_json, deleted_recordings
 from firmware.storage.fieldseal import opener, register_sql
 
 from .errors import LinekeeperError
-from .localtime import duration_text
+from .localtime import TIME_OF_DAY_PROBLEM, LocalTime, duration_text, time_of_day
 from .policy import cards
 from .policy.rules import called_number, normalise
 from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
@@ -84,6 +84,40 @@ class LetterChanged(SarError):
 
 
 MIN_BUNDLE_PASSWORD = 10
+
+
+def search_bounds(period, first_time="", last_time="", names=("From", "To")):
+    """``(since_us, until_us)`` of a search of the days of ``period`` (a
+    :class:`~firmware.reports.period.Period`, or None: no day given), narrowed to start at
+    minute ``first_time`` of its first day and to end with minute ``last_time`` of its last
+    (``HH:MM``, 24-hour, in the period's zone; "": the whole day), both included, as the
+    calls list's times are: a withheld caller's call "about 9:05 on Monday" is found among
+    that quarter hour's calls, not every caller's of the day. ``(None, None)`` with no day.
+    ``names``: what the search calls its first and last day (the form's fields, the
+    command's options), which the messages name.
+
+    :raises SarError: a time that is not one, a time without its day, or an end before the
+        start (nothing is searched)
+    """
+    for name, text in zip(names, (first_time, last_time), strict=True):
+        if text and time_of_day(text) is None:
+            raise SarError("%s time %r: %s" % (name, text[:20], TIME_OF_DAY_PROBLEM))
+    if period is None:
+        if first_time or last_time:
+            raise SarError("Choose the day of this time too (%s): a time alone names no moment." % names[0])
+        return None, None
+    since_us, until_us = period.start_us, period.end_us
+    clock = LocalTime(period.tz)
+    if first_time:
+        since_us = clock.minute_start_us(period.first, time_of_day(first_time))
+    if last_time:
+        until_us = clock.minute_start_us(period.last, time_of_day(last_time), last=True) + 60_000_000
+    if until_us <= since_us:  # only with both times: each day is at least a minute long
+        raise SarError(
+            "The end (%s at %s) is before the start (%s at %s): nothing was searched."
+            % (period.last, last_time, period.first, first_time)
+        )
+    return since_us, until_us
 
 
 def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None, cipher=None):
@@ -311,10 +345,13 @@ def preview_details(calls, copies, withheld=None, request_id=None):
 def search_details(search, calls, earlier):
     """The details of the ``disclosure_search`` audit entry of a look at a person's calls for
     a subject access request, on the web form's search or with ``linekeeper sar --earlier``:
-    what was searched (``search``: the number as typed, the first and last days), how many
+    what was searched (``search``: the number as typed, the first and last days and the
+    times of day that narrow them, :func:`search_bounds`), how many
     ``calls`` it found, and the disclosure log entries of the copies given before shown with
     them (``earlier``, :func:`earlier_releases`: those whose recipient the user was shown)."""
-    details = {key: search[key] for key in ("number", "from", "to") if search.get(key)}
+    details = {
+        key: search[key] for key in ("number", "from", "from_time", "to", "to_time") if search.get(key)
+    }
     details["found"] = len(calls)
     details["copies"] = [e["id"] for e in earlier if e.get("shown", True)]
     return details

@@ -372,6 +372,9 @@ DETAIL_LABELS = {
     # A subject access search (disclosure_search): what was searched, how many calls it found.
     "number": "Number searched",
     "from": "From",
+    # Its times of day, which narrow its first and last day (firmware.sar.search_bounds).
+    "from_time": "From (time of day)",
+    "to_time": "To (time of day)",
     "found": "Calls found",
     # A release of calls named after a search by date alone (disclosure): how the supervisor
     # knows each is the requester's.

@@ -238,6 +238,31 @@ def test_a_date_range_alone_releases_only_the_calls_named(sar_dir, tmp_path, cap
     assert "call 99 is not among the calls found" in capsys.readouterr().err
 
 
+def test_times_of_day_narrow_a_search_by_date(tmp_path, capsys):
+    """A withheld caller's call "about 9:01" was found only among every caller's of the
+    whole day. ``--from-time``/``--to-time`` narrow the first and last day to the minutes
+    given (both included), as the calls list's times do, and the search's audit entry says
+    them beside its days."""
+    root, data = make_box(tmp_path)
+    minute = ("--from", "2026-03-02", "--to", "2026-03-02", "--from-time", "09:01", "--to-time", "09:01")
+    out = tmp_path / "minute.zip"
+    assert sar(root, data, out, *minute, "--call", "1", *WHOSE) == 2  # 09:00:01: not in that minute
+    assert "call 1 is not among the calls found" in capsys.readouterr().err and not out.exists()
+    assert sar(root, data, out, *minute, "--call", "3", *WHOSE, "--earlier") == 0
+    with open_audit(data) as audit:
+        [search] = audit.entries(action="disclosure_search")
+    assert search.details == {
+        "from": "2026-03-02",
+        "from_time": "09:01",
+        "to": "2026-03-02",
+        "to_time": "09:01",
+        "found": 2,  # calls 3 and 4, of 09:01:00 and 09:01:30
+        "copies": [],
+    }
+    assert sar(root, data, out, *minute, "--call", "3", "--call", "4", *WHOSE) == 0
+    assert [c["id"] for c in json.loads(zipfile.ZipFile(out).read("calls.json"))] == [3, 4]
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -247,6 +272,15 @@ def test_a_date_range_alone_releases_only_the_calls_named(sar_dir, tmp_path, cap
         (["--from", "2026-03-05", "--to", "2026-03-01"], "the date range is backwards"),
         (["--from", "2026-03-05"], "give both --from and --to"),
         (["--from", "2025-01-01", "--to", "2026-03-02"], "a date range covers at most 366 days"),
+        (
+            ["--from", "2026-03-02", "--to", "2026-03-02", "--from-time", "9.05"],
+            "--from time '9.05': Enter a time of day as HH:MM, 24-hour (for example 14:30).",
+        ),
+        (["--number", "01632960123", "--to-time", "09:05"], "Choose the day of this time too (--from)"),
+        (
+            ["--from", "2026-03-02", "--to", "2026-03-02", "--from-time", "10:00", "--to-time", "09:59"],
+            "The end (2026-03-02 at 09:59) is before the start (2026-03-02 at 10:00)",
+        ),
     ],
 )
 def test_bad_requests(sar_dir, tmp_path, capsys, extra, message):

@@ -152,6 +152,49 @@ def test_a_date_range_alone_releases_only_the_calls_named(box, people):
     assert entry.details["whose"] == whose and entry.details["calls"] == [1]
 
 
+def test_times_of_day_narrow_a_search_by_date(box, people):
+    """To find a withheld caller's call "about 9:05 on Monday" a supervisor listed every
+    caller of that day. From and To take a time of day as the calls list's do (both ends
+    included; To left empty is the From day), audited with the search beside its days; a
+    time that is not one, one without its day, or an end before the start is said, and
+    nothing is searched or audited."""
+    box.recordings.store = box.store
+    sam = people["sam"]  # lines 1 and 2: calls 1, 2, 5, 6, 9, 10 ... a minute apart from 09:00
+
+    def searches():
+        return box.services.audit.entries(action="disclosure_search", newest_first=False)
+
+    quarter = {"from": "2026-03-02", "from_time": "09:04", "to_time": "09:06"}
+    page = sam.get("/sar", query_string=quarter).get_data(as_text=True)
+    assert re.findall(r'<tr><th scope="row"><a href="/calls/(\d+)"', page) == ["5", "6"]
+    assert 'value="09:04"' in page and 'name="from_time" value="09:04"' in page  # carried to the release
+    [search] = searches()
+    assert {k: v for k, v in search.details.items() if k != "address"} == {
+        "from": "2026-03-02",
+        "from_time": "09:04",
+        "to_time": "09:06",
+        "found": 2,
+        "copies": [],
+    }
+    from firmware import words
+
+    assert ("From (time of day)", "09:04") in words.audit_fields(search.details, search.action)
+    for bad, said in (
+        (dict(quarter, from_time="9.05"), "From time &#39;9.05&#39;: Enter a time of day as HH:MM"),
+        ({"number": RELEASE["number"], "to_time": "09:05"}, "Choose the day of this time too (From)"),
+        (dict(quarter, from_time="09:07"), "The end (2026-03-02 at 09:06) is before the start"),
+    ):
+        resp = sam.get("/sar", query_string=bad)
+        assert resp.status_code == 400 and said in resp.get_data(as_text=True), bad
+    assert len(searches()) == 1
+    # The release keeps to those minutes: a call of the day outside them is not among those found.
+    form = dict(RELEASE, number="", whose="withheld number; she said about 9:05", **quarter)
+    resp = post_release(box, sam, dict(form, only="1"))
+    assert resp.status_code == 400 and "call 1 is not among the calls found" in resp.get_data(as_text=True)
+    resp = released(box, sam, dict(form, only="5"))
+    assert [c["id"] for c in json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))] == [5]
+
+
 def test_bad_requests_are_named(box, people):
     box.recordings.store = box.store
     sam = people["sam"]

@@ -30,7 +30,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from firmware import words
 from firmware.calls.calllog import ERASED, iso_ms
 from firmware.calls.callsearch import CallFilter, Cursor, search_number
-from firmware.localtime import duration_text, iso_to_us
+from firmware.localtime import TIME_OF_DAY_PROBLEM, duration_text, iso_to_us, time_of_day
 from firmware.policy import deletions
 from firmware.policy.retention import check_category
 from firmware.policy.rules import outcome
@@ -77,13 +77,12 @@ def _day_us(text, field, errors, end=False, time_text=""):
     time_field = field + "_time"
     minute = None
     if time_text:
-        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", time_text)
-        if m is None:
-            errors[time_field] = "Enter a time of day as HH:MM, 24-hour (for example 14:30)."
+        minute = time_of_day(time_text)
+        if minute is None:
+            errors[time_field] = TIME_OF_DAY_PROBLEM
         elif not text:
             errors[time_field] = "Choose the day of this time too (%s)." % field.capitalize()
-        else:
-            minute = datetime.time(int(m.group(1)), int(m.group(2)))
+            minute = None
     if not text:
         return None
     try:

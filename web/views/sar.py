@@ -42,6 +42,7 @@ from firmware.sar import (
     refuse_hidden,
     release,
     release_seen,
+    search_bounds,
     search_details,
 )
 
@@ -51,7 +52,18 @@ from ..security import audit, form_errors, lk, roles, unlocked_key
 from . import csv_download, disclosure_log, rights_register
 
 bp = Blueprint("sar", __name__)
-FIELDS = ("number", "from", "to", "requester", "recipient", "reason", "request", "whose")
+FIELDS = (
+    "number",
+    "from",
+    "from_time",
+    "to",
+    "to_time",
+    "requester",
+    "recipient",
+    "reason",
+    "request",
+    "whose",
+)
 
 
 def _search(values):
@@ -64,16 +76,20 @@ def _search(values):
         raise LinekeeperError("give the first day (From) too: To is the last day of the range")
     if values["from"] or values["to"]:
         period = services.reports.period(values["from"], values["to"] or values["from"])
+    # The times of day narrow the first and last day, in the box's zone as its days are.
+    since_us, until_us = search_bounds(period, values["from_time"], values["to_time"])
     calls = find_calls(
         services.reports.calls_db,
         number=values["number"] or None,
-        since_us=period.start_us if period else None,
-        until_us=period.end_us if period else None,
+        since_us=since_us,
+        until_us=until_us,
         country=services.reports.country,
         lines=set(g.user.lines),
         cipher=getattr(services.reports, "cipher", None),
     )
-    return calls, {"number": values["number"], "from": values["from"], "to": values["to"]}
+    search = {"number": values["number"], "from": values["from"], "to": values["to"]}
+    search.update({k: values[k] for k in ("from_time", "to_time") if values[k]})
+    return calls, search
 
 
 def open_access_requests():
@@ -195,7 +211,7 @@ def _withheld(form, typed):
 def index():
     values = {f: request.args.get(f, "").strip() for f in FIELDS}
     calls = None
-    if values["number"] or values["from"] or values["to"]:
+    if any(values[f] for f in ("number", "from", "from_time", "to", "to_time")):
         try:
             calls, search = _search(values)
         except LinekeeperError as exc:
