@@ -153,11 +153,20 @@ class Rauc:
 
     def status(self):
         """``rauc status`` as a dict: ``booted``, ``boot_primary`` and ``slots``
-        (``{name: {bootname, device, boot_status, slot_status...}}``)."""
-        data = json.loads(self._call("status", "--detailed", "--output-format=json"))
-        slots = {}
-        for entry in data.get("slots", []):
-            slots.update(entry)
+        (``{name: {bootname, device, boot_status, slot_status...}}``).
+
+        :raises TimedOut: no answer within ``timeout_s``
+        :raises UpdateError: it failed (RAUC's reason), or its answer is not the JSON
+            object with a list of slots that RAUC gives (cut short, another RAUC's)
+        """
+        out = self._call("status", "--detailed", "--output-format=json")
+        try:
+            data = json.loads(out)
+            slots = {}
+            for entry in data.get("slots", []):
+                slots.update(entry)
+        except (ValueError, TypeError, AttributeError):
+            raise UpdateError("rauc status's answer was not understood: %r" % out[:200]) from None
         data["slots"] = slots
         return data
 

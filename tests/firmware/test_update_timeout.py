@@ -449,6 +449,33 @@ def test_rauc_whose_service_is_not_running_at_the_start_changes_nothing_and_take
     assert updater.run(bundle).steps[:2] == ["copy", "install"]
 
 
+@pytest.mark.parametrize(
+    "answer", ["", '{"booted": "A", "slots": [', "[]", '{"slots": 3}', '{"slots": ["app.0"]}', "null"]
+)
+def test_rauc_status_whose_answer_is_not_understood_is_a_refusal_not_a_traceback(tmp_path, answer):
+    # `rauc status`'s answer went to json.loads unguarded: one cut short (or another
+    # RAUC's) escaped as a traceback instead of a refusal with nothing changed.
+    def garbled(argv, **kw):
+        return subprocess.CompletedProcess(argv, 0, answer, "")
+
+    with pytest.raises(UpdateError, match="rauc status's answer was not understood"):
+        Rauc(run=garbled).status()
+    rauc = FakeRauc()
+    rauc.status = Rauc(run=garbled).status
+    updater, _ = _updater(tmp_path, rauc, restart_cmd=("true",), health_timeout_s=5)
+    bundle = _bundle(tmp_path)
+    os.makedirs(tmp_path / "update")  # made by scripts/install-box
+    watcher = Watcher(os.path.dirname(bundle), str(tmp_path / "update"), updater.run, stable_s=0)
+    [result] = watcher.poll()
+    assert result.outcome == "refused" and result.later
+    assert result.message == (
+        "RAUC cannot say which slot runs (rauc status's answer was not understood: %r); nothing was "
+        "changed: restart the box (RAUC with it), then try again" % answer
+    )
+    assert result.steps == [] and not rauc.installed and rauc.marks == []
+    assert json.loads((tmp_path / "update" / "watched.json").read_text()) == {}  # taken again
+
+
 def test_an_update_stopped_while_rauc_still_writes_ends_at_once_as_still_installing(tmp_path):
     rauc = SlowRauc([IDLE, ("installing", "")])
     updater, clock = _updater(tmp_path, rauc)
