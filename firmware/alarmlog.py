@@ -56,8 +56,11 @@ CREATE INDEX IF NOT EXISTS alarm_history_raised ON alarm_history (raised_us);
 ADDED_COLUMNS = (("call_id", "INTEGER"), ("call_us", "INTEGER"))
 # Alarm kinds their source raises but never clears (one per failure): a power
 # failure (the box stops), files moved to quarantine at start-up, a replaced
-# recording key (raised again at each start while it stays replaced).
-EVENT_KINDS = frozenset({"recording_failed", "power_fail", "quarantine", "key_tampered"})
+# recording key (raised again at each start while it stays replaced), a recording's
+# file the start wrote again from the recording journal, found as no cut leaves it.
+EVENT_KINDS = frozenset(
+    {"recording_failed", "power_fail", "quarantine", "key_tampered", "recording_rewritten"}
+)
 _COLS = (
     "id",
     "kind",

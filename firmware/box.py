@@ -36,7 +36,7 @@ from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
 
-from . import alarmchecks
+from . import alarmchecks, words
 from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
 from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
@@ -489,7 +489,7 @@ class Box:
         # Recordings sealed before a HAT was replaced hold by the key handed over.
         self.recordings.verify_key = box_keys(data_dir, self.signer.public_key, self.audit)
         # Finish recordings a crash (or power cut) left open, before anything new.
-        self.recovered = self.recordings.recover()
+        self.recovered = self.recordings.recover(stopped_cleanly=clean)
         if self.sealed_at_start:
             # Its journal held the older recordings' headers, personal data in clear.
             self.recordings.wipe_journal()
@@ -856,6 +856,7 @@ class Box:
         check_last_stop(self.data_dir, self.alarm_log, self.recovered)
         self.update_signals.check_release()
         self._alarm_unfinished_at_stop()
+        self._alarm_rewritten()
         self.mail.start()
         if self.archive is not None:
             self.archive.start()
@@ -1042,6 +1043,25 @@ class Box:
                 "recording_failed",
                 "recording %s could not be finished in the call log at the last stop (the card "
                 "refused it): kept as partial, with the audio it holds" % recording_id,
+                line=line,
+                **about,
+            )
+
+    def _alarm_rewritten(self):
+        """The recording files the start's replay of the journal wrote again that no power
+        cut or crash leaves as it found them (:meth:`RecordingStore.replay_journal`): the
+        alarm on each one's line, about its call, so that someone looks at the card. The
+        replay restored the journal's bytes and audited it (``recording_replayed``)."""
+        for recording_id, details in self.recordings.rewritten:
+            row = self.recordings.get(recording_id)
+            line = (self.recordings.line_of(row) if row is not None else None) or 0
+            call = self.recordings.call_row(row["call_id"]) if row is not None else None
+            about = {}
+            if isinstance(call, dict):  # (not when the call log has no row of it)
+                about = {"call_id": call["id"], "call_us": call["started_at"]}
+            self._alarm(
+                "recording_rewritten",
+                "recording %s: %s" % (recording_id, words.replay_text(details)),
                 line=line,
                 **about,
             )

@@ -72,6 +72,8 @@ ALARMS = {
     "request_check_failed": "The register of requests cannot be read: their deadlines are not watched",
     "audit_unverified": "The audit trail does not verify, or could not be checked",
     "deletion_log_unverified": "The deletion log does not verify, or could not be checked",
+    "recording_rewritten": "A recording's file had been cut or changed on the card: "
+    "written again from the journal",
 }
 
 # Advice that depends on what failed, which the alarm's message says: (kind, the start of the
@@ -177,6 +179,10 @@ ALARM_ADVICE = {
     "request_check_failed": "call the supplier: the alarm says why rights.db cannot be read (the memory "
     "card may be failing); meanwhile a supervisor checks the requests' deadlines on the Requests page, "
     "or by hand if it will not open",
+    "recording_rewritten": "call the supplier: no power cut leaves a recording's file as the start found it "
+    "(the alarm says how), so the card may be failing or someone changed it; the box put back the bytes its "
+    "recording journal held, and the audit trail has what it found (Wrote a recording's file again from the "
+    "recording journal); run linekeeper verify, and do not restore or re-initialise anything first",
     "audit_unverified": _UNVERIFIED_ADVICE,
     "deletion_log_unverified": _UNVERIFIED_ADVICE,
 }
@@ -272,6 +278,8 @@ ACTIONS = {
     "recording_sealed": "Sealed a recording",
     "recording_recovered": "Recovered a recording after a stop",
     "recording_deleted": "Destroyed a recording's file",
+    "recording_replayed": "Wrote a recording's file again from the recording journal at the start "
+    "(what the file was, and why)",
     "recording_signed_at_upgrade": "Signed the recordings made before signing",
     "audit_head_restored": "Wrote the audit trail's head again, which the card had refused",
     "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
@@ -388,6 +396,14 @@ DETAIL_LABELS = {
     "keys": "Archive objects",
     "left": "Left in the archive (not the box's own)",
     "versions_deleted": "Versions deleted",
+    # A recording's file written again from the recording journal at the start (recording_replayed).
+    "file_was": "What the file was",
+    "cause": "Why",
+    "file_bytes": "File's size before (bytes)",
+    "journal_from": "The journal's bytes from (offset)",
+    "journal_to": "The journal's bytes to (offset)",
+    "differing_bytes": "Bytes that differed from the journal's",
+    "missing_bytes": "Bytes missing from its end",
 }
 
 # A line's recording mode (the rules' words; the rules page adds "below").
@@ -504,6 +520,38 @@ EXPORT_FORMATS = {
 }
 
 
+# What the start's replay of the recording journal found in a file it wrote (its
+# recording_replayed entry's ``file_was``; firmware.recording.journal.compare).
+REPLAY_FOUND = {
+    "missing": "Missing: made again from the recording journal",
+    "shorter": "Shorter than the recording journal holds: its end written from the journal",
+    "differing": "Holding bytes other than the recording journal's: written over with the journal's",
+}
+
+# Why it was so (its ``cause``; firmware.recording.store.replay_cause).
+REPLAY_CAUSES = {
+    "power_cut": "What a power cut or crash leaves: writes not yet on the card were lost",
+    "card_refused": "The card had refused the recording's writes before the last stop (kept as partial)",
+    "clean_stop": "Not what a power cut leaves: the box had stopped cleanly, with the file on the card whole",
+    "gap": "Not what a power cut leaves: bytes that were on the card before the journal's first are gone",
+}
+
+
+def replay_text(details):
+    """What the start's replay of the journal found in a recording's file, and why, in a
+    sentence (the ``recording_rewritten`` alarm): ``details`` as audited."""
+    found = REPLAY_FOUND.get(details.get("file_was"), fallback(details.get("file_was")))
+    if details.get("file_bytes") is not None:
+        found = found.replace(
+            ":",
+            " (%d bytes, the journal's bytes for it ending at %d):"
+            % (details["file_bytes"], details["journal_to"]),
+            1,
+        )
+    cause = REPLAY_CAUSES.get(details.get("cause"), fallback(details.get("cause")))
+    return "the file was %s; %s" % (found[:1].lower() + found[1:], cause[:1].lower() + cause[1:])
+
+
 # Details whose values are codes with words of their own.
 _CODED_DETAILS = {
     "locked": LOCKOUTS,
@@ -518,6 +566,8 @@ _CODED_DETAILS = {
     "roles": ROLES,
     "kind": ALARMS,
     "format": EXPORT_FORMATS,  # another format (a report's pdf) is shown as it is
+    "file_was": REPLAY_FOUND,
+    "cause": REPLAY_CAUSES,
 }
 
 

@@ -327,7 +327,7 @@ def read_records(path):
     return out
 
 
-def replay(path, recordings_dir, suffix=".lkrec", may_create=None):
+def replay(path, recordings_dir, suffix=".lkrec", may_create=None, before_write=None):
     """Write every record of the journal at ``path`` into its recording file, and sync them.
 
     A record whose file is missing is skipped (the recording was discarded or
@@ -338,13 +338,21 @@ def replay(path, recordings_dir, suffix=".lkrec", may_create=None):
     again. Bytes already in place are written again unchanged. Returns
     ``{recording_id: bytes replayed}``.
 
+    ``before_write(found)``, before anything is written: what the replay finds in
+    each file it is about to change, ``{recording_id: details}`` (:func:`compare`;
+    a file that already holds every byte the journal has for it is not in it).
+
     :raises OSError: a file cannot be written (the journal is left as it is)
     """
+    records = read_records(path)
+    if before_write is not None:
+        found = compare(records, recordings_dir, suffix, may_create)
+        before_write({rid: details for rid, details in found.items() if details["file_was"]})
     done = {}
     fds = {}
     created = False
     try:
-        for rid, offset, data in read_records(path):
+        for rid, offset, data in records:
             if rid not in fds:
                 file_path = os.path.join(recordings_dir, rid + suffix)
                 try:
@@ -374,6 +382,55 @@ def replay(path, recordings_dir, suffix=".lkrec", may_create=None):
             if fd is not None:
                 os.close(fd)
     return done
+
+
+def compare(records, recordings_dir, suffix=".lkrec", may_create=None):
+    """What each file that :func:`replay` would write ``records`` into holds now.
+
+    Returns ``{recording_id: details}``, one for each file the replay writes (one it
+    skips, missing and not to be created, has none): ``file_was``, what the replay
+    changes, ``"missing"`` (made again from the journal), ``"differing"`` (bytes in
+    place that are not the journal's, written over), ``"shorter"`` (the file ends
+    before the journal's last byte for it: its end written) or None (every byte
+    already in place); ``journal_from`` and ``journal_to``, the first and the end
+    of the bytes the journal holds for it; and for a file that is there,
+    ``file_bytes`` (its size), ``differing_bytes`` and ``missing_bytes`` (of the
+    journal's bytes, those the file holds otherwise, and those past its end).
+
+    :raises OSError: a file cannot be read
+    """
+    by_file = {}
+    for rid, offset, data in records:
+        by_file.setdefault(rid, []).append((offset, data))
+    out = {}
+    for rid, recs in by_file.items():
+        first = recs[0][0]
+        span = {"journal_from": min(o for o, _ in recs), "journal_to": max(o + len(d) for o, d in recs)}
+        try:
+            fd = os.open(os.path.join(recordings_dir, rid + suffix), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if first == 0 and may_create is not None and may_create(rid):
+                out[rid] = {"file_was": "missing", **span}
+            continue
+        try:
+            size = os.fstat(fd).st_size
+            differing = missing = 0
+            for offset, data in recs:
+                held = os.pread(fd, len(data), offset) if offset < size else b""
+                missing += len(data) - len(held)
+                if held != data[: len(held)]:
+                    differing += sum(a != b for a, b in zip(held, data, strict=False))
+        finally:
+            os.close(fd)
+        found = "differing" if differing else "shorter" if missing else None
+        out[rid] = {
+            "file_was": found,
+            **span,
+            "file_bytes": size,
+            "differing_bytes": differing,
+            "missing_bytes": missing,
+        }
+    return out
 
 
 def wipe(path):

@@ -84,6 +84,34 @@ ORDER BY c.started_at, r.id
 _NO_LATER = 1 << 62  # µs: later than any call
 
 
+# Why the start's replay of the recording journal found a file as it did (the ``cause``
+# of its ``recording_replayed`` audit entry; firmware.words.REPLAY_CAUSES says them).
+NOT_A_CUT = frozenset({"clean_stop", "gap"})  # no power cut or crash leaves these: an alarm
+
+
+def replay_cause(found, state, stopped_cleanly):
+    """Why a file the replay changes was as it found it (``found``: its details from
+    :func:`~firmware.recording.journal.compare`; ``state``: its row's).
+
+    ``gap``: the file ends before the first byte the journal holds for it; the bytes
+    between were on the card before that (synced when the journal last wrapped round,
+    or chunk by chunk under a hold-up capacitor), so no cut took them. ``clean_stop``:
+    the last run stopped cleanly, its journal's close synced the file whole, and it
+    is now missing, shorter or different. ``card_refused``: after a clean stop too, but
+    the recording was left unfinished (the card refused its writes: the
+    ``recording_failed`` alarm says so). ``power_cut``: what a power cut or crash
+    leaves, the writes not yet on the card lost.
+    """
+    size = found.get("file_bytes")
+    if size is not None and size < found["journal_from"]:
+        return "gap"
+    if not stopped_cleanly:
+        return "power_cut"
+    if state in ("recording", "partial"):
+        return "card_refused"
+    return "clean_stop"
+
+
 @dataclass(frozen=True)
 class FinishedRecording:
     """A finished (complete or partial) recording as retention sees it.
@@ -171,6 +199,8 @@ class RecordingStore:
         self.journal: Journal | None = None  # the shared Journal, once open_journal() opened it
         self.replayed: dict[str, Any] = {}  # what recover() replayed from the journal
         self.resealed: list[tuple[str, float]] = []  # recordings it finished again (_reseal)
+        # Files the replay changed that no power cut or crash explains (replay_journal).
+        self.rewritten: list[tuple[str, dict[str, Any]]] = []
         path = os.path.join(self.data_dir, "calls.db")
         if readonly:
             self._db = datadir.connect_readonly(path)
@@ -276,25 +306,47 @@ class RecordingStore:
             self.journal = Journal(journal_path(self.data_dir), fsync=fsync)
         return self.journal
 
-    def replay_journal(self):
+    def replay_journal(self, stopped_cleanly=False):
         """Put what the journal holds into the recording files, then empty it.
 
         Runs before :meth:`recover` counts the chunks: a crash leaves the last
         second of every line in the journal only. Returns ``{recording_id:
         bytes replayed}``. :raises OSError: a file cannot be written
+
+        Each file it changes is audited first (``recording_replayed``: what it found,
+        :func:`~firmware.recording.journal.compare`, and its ``cause``,
+        :func:`replay_cause`); those no power cut or crash explains are kept in
+        :attr:`rewritten` (``[(recording_id, details)]``), for the box's alarm.
+        ``stopped_cleanly``: the last run stopped cleanly, its journal closed, which
+        synced every file with records in it.
         """
         path = journal_path(self.data_dir)
         with self._lock:
-            wanted = {
-                r[0]: r[1]
+            rows = {
+                r[0]: (r[1], r[2])
                 for r in self._db.execute(
-                    "SELECT id, wrapped_key FROM recordings WHERE state != 'deleted' AND file = id || ?",
+                    "SELECT id, wrapped_key, state FROM recordings"
+                    " WHERE state != 'deleted' AND file = id || ?",
                     (RECORDING_SUFFIX,),
                 )
             }
             for gone in deleted_ids(self._db):
-                wanted.pop(gone, None)
-        done = journal.replay(path, self.dir, RECORDING_SUFFIX, may_create=wanted.__contains__)
+                rows.pop(gone, None)
+        wanted = {rid: wrapped for rid, (wrapped, _) in rows.items()}
+        self.rewritten.clear()
+
+        def audit_found(found):
+            for recording_id, details in found.items():
+                state = rows[recording_id][1] if recording_id in rows else None
+                details = dict(details, cause=replay_cause(details, state, stopped_cleanly))
+                # On the card before the file changes: a cut in between leaves the entry.
+                self._audit("recording_replayed", recording_id, details)
+                if details["cause"] in NOT_A_CUT:
+                    self.rewritten.append((recording_id, details))
+
+        done = journal.replay(
+            path, self.dir, RECORDING_SUFFIX, may_create=wanted.__contains__, before_write=audit_found
+        )
         for recording_id in done:
             # Created and sealed with no sync of its own, a file's key copy may be
             # missing or empty after a power cut: made again from its row.
@@ -974,7 +1026,7 @@ class RecordingStore:
         return codec.finalize(data, row["profile"])
 
     # ------------------------------------------------------------ crash recovery
-    def recover(self) -> list[tuple[str, str, Any]]:
+    def recover(self, stopped_cleanly: bool = False) -> list[tuple[str, str, Any]]:
         """Finish what a crash cut short; returns a list of what was done (for the log).
 
         Every row still ``recording`` becomes ``partial`` with the duration of
@@ -993,9 +1045,10 @@ class RecordingStore:
         file (``("resealed", id, duration_s)``; :meth:`replay_journal`). Last,
         the call log is checkpointed and its write-ahead log emptied
         (:meth:`checkpoint`): a deletion a cut left before its own checkpoint
-        leaves no wrapped key in calls.db.
+        leaves no wrapped key in calls.db. ``stopped_cleanly``: the last run stopped
+        cleanly (:meth:`replay_journal` says so of the files it changes).
         """
-        self.replayed = self.replay_journal()
+        self.replayed = self.replay_journal(stopped_cleanly)
         if self.replayed:
             log.info("journal replayed into %d recording(s) at start", len(self.replayed))
         done: list[tuple[str, str, Any]] = [("resealed", rid, d) for rid, d in self.resealed]

@@ -139,6 +139,9 @@ ACTIONS = frozenset(
         "recording_recovered",
         "recording_deleted",
         "recording_signed_at_upgrade",
+        # A recording's file written again from the recording journal at the start: what
+        # it was (missing, shorter, other bytes) and why (firmware/recording/store.py).
+        "recording_replayed",
         # The storage key moved to a new HAT and the signing key handed over (firmware/hatswap.py).
         "hat_replaced",
         # Line keys (issue 19): a slot's lines granted or taken away, and every
@@ -184,6 +187,7 @@ UNSEALED_ACTIONS = frozenset(
         "recording_recovered",
         "recording_deleted",
         "recording_signed_at_upgrade",
+        "recording_replayed",
         "retention_sweep",
         "power_fail",
         "audit_head_restored",

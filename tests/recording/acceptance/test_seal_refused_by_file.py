@@ -109,7 +109,13 @@ def test_the_next_start_keeps_the_seal_the_file_refused_and_verify_passes(lab, m
     assert after["duration_s"] == before["duration_s"] and after["bytes"] > before["bytes"]
     status, out, err = lab.verify(data_dir)
     assert status == 0, (out, err)
-    assert _audit_actions(data_dir, rid)[-2:] == ["recording_sealed", "recording_recovered"]
+    # The replay's writing of the file is audited too: what a refused write leaves, no alarm.
+    assert _audit_actions(data_dir, rid)[-3:] == [
+        "recording_sealed",
+        "recording_replayed",
+        "recording_recovered",
+    ]
+    assert not [a for a in started.alarms if a.kind == "recording_rewritten"], started.alarms
     # The start after that finds nothing to do (the journal was emptied).
     assert not [d for d in _next_start(lab, data_dir).recovered if d[1] == rid]
 
