@@ -559,10 +559,49 @@ def _letter_facts(data_dir, config):
     )
 
 
-def _bundle_progress(done, total):
-    """The bundle's progress on stderr: a line per recording written."""
-    if total:
-        print("bundle: %d/%d recordings written" % (done, total), file=sys.stderr, flush=True)
+class Progress:
+    """A long command's progress on stderr, ``progress(done, total)``: ``text % (done, total)``.
+
+    On a terminal, one line written over in place (a carriage return) at each step, ended
+    at the last (or by :meth:`end`, when the command stops short). Anywhere else (a file,
+    a pipe, the journal of a service), where a carriage return does not go back, whole
+    lines: at each tenth of the way and at the last, as ``rekey`` prints its own.
+    ``linekeeper repair`` and a subject access bundle show theirs so.
+
+    :param stream: where to (None: ``sys.stderr`` as it is when written)
+    """
+
+    def __init__(self, text, stream=None):
+        self.text = text
+        self.stream = stream
+        self._open = False  # a terminal's line written over and not yet ended
+
+    def _out(self):
+        return self.stream if self.stream is not None else sys.stderr
+
+    def __call__(self, done, total, *_):
+        if not total:
+            return
+        out = self._out()
+        line = self.text % (done, total)
+        if _isatty(out):
+            self._open = done < total
+            print("\r" + line, end="" if self._open else "\n", file=out, flush=True)
+        elif done % max(1, total // 10) == 0 or done == total:
+            print(line, file=out, flush=True)
+
+    def end(self):
+        """End a terminal's line left open (the command stopped before its last step)."""
+        if self._open:
+            self._open = False
+            print(file=self._out(), flush=True)
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # (closed)
+        return False
 
 
 def cmd_sar(args):
@@ -781,6 +820,7 @@ def _sar(args, begun):
         # (kept, said).
         spool = FileSpool(args.out, mode=0o600)
         begun.append(spool)
+        progress = Progress("bundle: %d/%d recordings written")
         try:
             with _interrupted_by_signals(lambda: spool.whole):
                 entry, _ = release(
@@ -799,7 +839,7 @@ def _sar(args, begun):
                     wall_us=_wall_us(),
                     redactions=redactions,
                     spool=spool,
-                    progress=_bundle_progress,
+                    progress=progress,
                     only=args.calls,
                     about=about,
                     facts=facts,
@@ -808,6 +848,7 @@ def _sar(args, begun):
                     whose=args.whose,
                 )
         except BaseException as exc:
+            progress.end()
             if not spool.whole:
                 # Nothing was logged: what was begun goes (release() removes it too; here also
                 # on a signal before it began), and the user is told.
@@ -1620,14 +1661,7 @@ def cmd_repair(args):
             "nothing was made" % args.data_dir
         )
 
-    def progress(done, total, name):
-        print(
-            "\rlinekeeper: repair: %d/%d recording files read" % (done, total),
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
+    progress = Progress("linekeeper: repair: %d/%d recording files read")
     key = _unlock(args) if args.password_file else None
     try:
         with DataDirLock(args.data_dir):
@@ -1641,9 +1675,9 @@ def cmd_repair(args):
                     recording_key=key,
                 )
     finally:
+        progress.end()
         if key is not None:
             key.forget()
-    print(file=sys.stderr)
     if report["moved_aside"]:
         print("the damaged call log was kept as %s" % report["moved_aside"])
     print(

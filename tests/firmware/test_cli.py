@@ -340,3 +340,72 @@ def test_calls_as_text_say_a_withheld_or_unavailable_number(tmp_path):
     by_line = {int(r.split()[2]): r for r in rows}
     assert by_line[1].rstrip().endswith("withheld") and by_line[2].rstrip().endswith("unavailable")
     assert not by_line[3].rstrip().endswith(("withheld", "unavailable"))
+
+
+class _Stream:
+    """A stream that is a terminal or not, keeping what is written."""
+
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_progress_away_from_a_terminal_is_whole_lines_at_each_tenth():
+    """`linekeeper repair` wrote its progress with carriage returns only: redirected to a
+    file or the journal, it was one long line."""
+    from firmware.cli import Progress
+
+    out = _Stream(tty=False)
+    progress = Progress("repair: %d/%d read", stream=out)
+    for done in range(1, 26):
+        progress(done, 25, "name")
+    progress.end()
+    assert "\r" not in out.text
+    assert out.text.splitlines() == ["repair: %d/25 read" % n for n in (*range(2, 25, 2), 25)]
+
+
+def test_progress_on_a_terminal_is_one_line_written_over_and_ended():
+    from firmware.cli import Progress
+
+    out = _Stream(tty=True)
+    progress = Progress("bundle: %d/%d written", stream=out)
+    for done in range(1, 4):
+        progress(done, 3)
+    assert out.text == "\rbundle: 1/3 written\rbundle: 2/3 written\rbundle: 3/3 written\n"
+    out.text = ""
+    progress(1, 3)
+    progress.end()  # stopped short: the line is ended for what follows
+    progress.end()
+    assert out.text == "\rbundle: 1/3 written\n"
+
+
+def test_repair_redirected_writes_its_progress_as_lines(tmp_path, synth):
+    from support.cli import run_linekeeper
+    from support.simbox import keyed_sim_box
+
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 2.0},
+        {"line": 2, "at": 1.5, "direction": "in", "rings": 1, "talk": 2.0},
+    ]
+    box, data_dir = keyed_sim_box(tmp_path, synth, calls, lines=2)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    for name in ("calls.db", "calls.db-wal", "calls.db-shm"):
+        if os.path.exists(os.path.join(data_dir, name)):
+            os.unlink(os.path.join(data_dir, name))
+    status, out, err = run_linekeeper("repair", "--data-dir", data_dir)
+    assert status == 0 and "rebuilt 2 recording(s)" in out, (out, err)
+    assert "\r" not in err
+    assert err.splitlines() == [
+        "linekeeper: repair: 1/2 recording files read",
+        "linekeeper: repair: 2/2 recording files read",
+    ]
