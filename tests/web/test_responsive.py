@@ -22,8 +22,11 @@ from werkzeug.serving import make_server
 from firmware.alarmlog import AlarmLog
 from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
+from firmware.mail.service import MailService
+from firmware.mail.settings import MailSettings
 from firmware.reports.source import ReportSource
 from firmware.rights import RightsRegister
+from firmware.secretbox import SecretBox
 from firmware.storage.keystore import Argon2Params, KeyStore
 from firmware.update.inbox import UpdateInbox, inbox_dir
 from web.archive import Viewer, create_archive_app
@@ -45,6 +48,7 @@ PAGES = [
     ("audit", "/audit"),
     ("users", "/users"),
     ("settings", "/settings"),
+    ("mail", "/settings/mail"),
     ("rules", "/rules"),
     ("consent", "/consent"),
     ("retention", "/retention"),
@@ -121,6 +125,18 @@ def served(tmp_path_factory, synth):
     # Reports and subject access read the call log through a report source.
     story.services.reports = ReportSource(story.data, n_lines=4, alarms=alarms)
     story.services.updates = UpdateInbox(story.data, slot_info=str(Path(story.data) / "slot.json"))
+    # The E-mail settings page, with alarm recipients (one tied to an account) and what each gets.
+    story.services.mail = MailService(
+        story.data, story.services.wall_us, SecretBox(story.data, identity=b"test"), alarm_log=alarms
+    )
+    story.services.mail.store.save(
+        MailSettings(
+            host="mail.example.com",
+            sender="box@example.com",
+            alarm_to=("audrey@example.com", "office@example.com"),
+            alarm_accounts=(("audrey@example.com", "audrey"),),
+        )
+    )
     gate = threading.Event()
     progress = ["rekey: started by alice", "rekey: 602/1204 recordings re-wrapped"]
     rekey = RekeyJob(lambda *a: gate.wait(600) and None, lambda: {"running": True, "progress": progress})
