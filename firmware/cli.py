@@ -1114,6 +1114,17 @@ def cmd_verify_audit(args):
         print("%s: holds no entry" % args.file)
         return 0
     missing = sum(b - a - 1 for a, b in summary["gaps"])
+    for name, seq in summary["handed_over"]:
+        print(
+            "%s: the replaced key %s signed up to entry %d, handed over by a statement of the key "
+            "given" % (args.file, name, seq)
+        )
+    if summary["whole"]:
+        actor, at = summary["whole"]
+        print(
+            "%s: whole: every entry from 1 to %d, none missing, up to the head when %s copied "
+            "the trail at %s (that copy's own entry)" % (args.file, summary["last"][0], actor, at)
+        )
     print(
         "%s: intact; %d entries, %d to %d (%s), %d signed by the key given, %d with details "
         "sealed (only the box opens them); last entry %d:%s: compare it with a head kept off the box"
@@ -1129,6 +1140,99 @@ def cmd_verify_audit(args):
             summary["sealed"],
             summary["last"][0],
             summary["last"][1],
+        )
+    )
+    return 0
+
+
+def cmd_audit_export(args):
+    """Copy the whole audit trail to FILE, from entry 1 to the head, with the handover
+    statements of the box's keys, for ``verify-audit`` (audited; docs/evidence.md).
+
+    As the Audit trail page's CSV, for an auditor only (a box not set up: the key slot's
+    owner), whose password says who runs it. FILE must be new (nothing is ever overwritten)
+    in a folder that can be written. The export's own entry is written first and is the
+    copy's last: the copy then shows it ends at the head when it was made. It is written
+    beside FILE and renamed into place once whole: a failure leaves no part of it.
+    """
+    from firmware.auditcopy import keys_on_record, write_whole
+    from firmware.sarbundle import FileSpool
+
+    from .box import open_audit
+
+    _data_dir(args.data_dir)
+    if os.path.lexists(args.file):
+        raise LinekeeperError(
+            "%s is there already: a copy of the audit trail never replaces a file; give a new "
+            "file name — nothing was written" % args.file
+        )
+    try:
+        _check_out_file(args.file)
+    except LinekeeperError as exc:
+        raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
+    try:
+        key_of, statements = keys_on_record(args.data_dir)
+    except (LinekeeperError, ValueError) as exc:
+        raise LinekeeperError(
+            "the box's signing key record or its handovers cannot be read (%s): `linekeeper verify` "
+            "says what is wrong — nothing was written" % exc
+        ) from None
+    name = os.path.basename(args.file)
+    with open_audit(args.data_dir) as audit:
+        try:
+            account = _account(args.data_dir, args.user)
+            if account is not None and not account.has("auditor"):
+                raise LinekeeperError("%s is not an auditor: only auditors copy the audit trail" % args.user)
+            _unlock(args).forget()  # the password says --user runs this
+        except LinekeeperError as exc:
+            details = {"refused": str(exc), "file": name, "via": "cli"}
+            audit.append(args.user, "audit_export", "audit", details, _wall_us())
+            raise LinekeeperError("the audit trail was not copied: %s" % exc) from None
+        details = {"file": name, "handovers": len(statements), "via": "cli"}
+        # Before the file is written, and its last entry: a copy the trail does not show is
+        # never made, and the copy shows the head it was made at.
+        head = audit.append(args.user, "audit_export", "audit", details, _wall_us()).seq
+
+        def progress(done, total):
+            print(
+                "\rlinekeeper: audit-export: %d/%d entries written" % (done, total),
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        spool = None
+        try:
+            spool = FileSpool(args.file)
+            write_whole(audit, spool, head, key_of, statements, progress=progress)
+            if os.path.lexists(args.file):
+                raise LinekeeperError("%s was made meanwhile, by something else" % args.file)
+            spool.commit()
+        except (OSError, LinekeeperError, sqlite3.Error) as exc:
+            print(file=sys.stderr)
+            said = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+            if spool is not None:
+                spool.discard()
+            failed = dict(details, failed=said)
+            audit.append(args.user, "audit_export", "audit", failed, _wall_us())
+            raise LinekeeperError(
+                "cannot write %s: %s%s — nothing was left there" % (args.file, said, _as_whom())
+            ) from None
+        except BaseException:  # stopped (Ctrl-C, a signal): no part of it is left either
+            if spool is not None:
+                spool.discard()
+            audit.append(args.user, "audit_export", "audit", dict(details, failed="stopped"), _wall_us())
+            raise
+    print(file=sys.stderr)
+    print(
+        "copied the whole audit trail of %s to %s: entries 1 to %d (the head, this copy's own "
+        "entry)%s; check it anywhere with `linekeeper verify-audit %s --key FINGERPRINT`"
+        % (
+            args.data_dir,
+            args.file,
+            head,
+            ", with %d key handover(s)" % len(statements) if statements else "",
+            args.file,
         )
     )
     return 0
@@ -2318,10 +2422,22 @@ def build_parser():
         "--key",
         required=True,
         action="append",
-        help="the box's signing key fingerprint; again for each replaced HAT's key, "
-        "for the entries it signed before its handover",
+        help="the box's signing key fingerprint (the current one, from the recovery sheet: a "
+        "whole copy from audit-export carries the handovers to it); again for each replaced "
+        "HAT's key, for the entries it signed before its handover in a copy without them",
     )
     p.set_defaults(func=cmd_verify_audit)
+
+    p = sub.add_parser(
+        "audit-export",
+        help="copy the whole audit trail, entry 1 to the head, to a new FILE that verify-audit "
+        "checks with the box's current fingerprint alone (audited)",
+    )
+    p.add_argument("file", help="the CSV file to write (a new file)")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--user", default="admin", help="the auditor who copies it")
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
+    p.set_defaults(func=cmd_audit_export)
 
     p = sub.add_parser("keys", help="show the box's public signing key fingerprint")
     p.add_argument("--data-dir", required=True)

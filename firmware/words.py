@@ -291,6 +291,7 @@ ACTIONS = {
     "data_request": "A data subject's request (logged, changed, answered, refused, followed up or deleted)",
     "hat_replaced": "Moved the keys to a new HAT",
     "key_backup": "Backed up the key store, or put a backup back",
+    "audit_export": "Copied the whole audit trail to a file, up to this entry (or was refused)",
     "quarantine": "Moved unknown files out of the recordings",
     "repair": "Rebuilt the call log from the recordings",
     "report": "Made a report",

@@ -151,6 +151,9 @@ ACTIONS = frozenset(
         # A copy of the key store downloaded or written as a backup, or put back where it
         # was missing (firmware/keybackup.py).
         "key_backup",
+        # The whole trail written to a file by `linekeeper audit-export` (its last entry this
+        # one), or that export refused or failed (firmware/auditcopy.py).
+        "audit_export",
         # A call the silence clear had ended went on (sound again, our side still
         # off-hook): its end in the call log was taken back.
         "call_resumed",

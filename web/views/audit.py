@@ -8,14 +8,12 @@ the box, it lets ``linekeeper verify --head`` prove later that nothing up to
 it was deleted or rewritten, even by someone who had the card.
 """
 
-import json
 import logging
 
 from flask import Blueprint, abort, render_template, request
 
 from firmware import words
-from firmware.auditcopy import COLUMNS, signing_key_of
-from firmware.calls.calllog import iso_ms
+from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
 from firmware.errors import LinekeeperError
 from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS
@@ -180,17 +178,8 @@ def _signing_key():
     """:func:`firmware.auditcopy.signing_key_of` the box's key and those it took over (the
     key on record; none before the recorder first made one, or when its record is damaged:
     the copy's check then names the entries it cannot check)."""
-    from firmware.handover import trusted_keys
-    from firmware.signing import read_public_record
-
-    data_dir = lk().config.data_dir
     try:
-        record = read_public_record(data_dir)
-        if record is None:
-            return signing_key_of(None, [])
-        return signing_key_of(
-            record["public_key"], trusted_keys(data_dir, record["public_key"])[0].handed_over
-        )
+        return keys_on_record(lk().config.data_dir)[0]
     except (LinekeeperError, ValueError) as exc:
         logger.warning("the audit copy names no signing key: %s", exc)
         return signing_key_of(None, [])
@@ -198,25 +187,4 @@ def _signing_key():
 
 def _csv_rows(log, filters, count, key_of=None, batch=1000):
     """The first ``count`` entries ``filters`` select, oldest first, as CSV rows."""
-    done, seq = 0, 0
-    while done < count:
-        entries = log.entries(limit=min(batch, count - done), after_seq=seq, stored=True, **filters)
-        if not entries:
-            return
-        for e in entries:
-            yield [
-                e.seq,
-                iso_ms(e.wall_us),
-                e.actor,
-                e.action,
-                words.say("action", e.action),
-                e.target or "",
-                json.dumps(e.details, sort_keys=True, ensure_ascii=False),
-                e.prev_hash,
-                e.hash,
-                e.wall_us,
-                e.body,
-                e.sig or "",
-                key_of(e.seq) if e.sig and key_of else "",
-            ]
-        done, seq = done + len(entries), entries[-1].seq
+    return copy_rows(log, key_of, filters, count=count, batch=batch)
