@@ -64,6 +64,7 @@ from .handover import box_keys
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .localtime import iso_to_us
+from .mail.schedule import withdraw_reports
 from .mail.service import MailService
 from .migrations import (
     backups_kept,
@@ -329,6 +330,13 @@ class Box:
                 zone=lambda: default_tz(self.config, data_dir),
                 held_calls=self.callmeta.held_calls,
             ),
+        )
+        # A caller's details erased: the scheduled reports waiting in the mail queue that may
+        # name them are withdrawn (firmware/mail/schedule.py).
+        self.retention.on_details_erased.append(
+            lambda call_id, started_us, actor, address: withdraw_reports(
+                self.mail.queue, self.audit, call_id, started_us, actor, clock.wall_us, address
+            )
         )
         # Alarms found by looking, each round: notes from the updater, the retention backlog.
         self.alarm_inbox = AlarmInbox(data_dir, self.alarm_log)

@@ -500,7 +500,7 @@ class CallLog:
                 Alarm(line=0, t_us=self._clock.now_us(), kind=WRITE_ALARM, active=active, message=message)
             )
 
-    def erase_details(self, call_id: int) -> None:
+    def erase_details(self, call_id: int) -> int:
         """Erase call ``call_id``'s caller's details (the right to erasure): its number
         and name gone (NULL), ``absence`` :data:`ERASED`; its times, line, direction and
         policy outcome kept. With ``secure_delete`` the old row's and index entries'
@@ -510,12 +510,17 @@ class CallLog:
         (a box that does not seal) follow by their triggers and are merged, so none of
         the call's old postings is left in their pages.
 
+        Returns the call's start (wall µs): what the scheduled reports made before, and
+        waiting in the mail queue, may have named the caller for (:mod:`firmware.mail.schedule`).
+
         :raises DetailsNotErasable: no such call, still going on, or already erased
         :raises sqlite3.Error: the card refused (nothing changed)
         """
         with self._lock:
             self.flush()
-            row = self._db.execute("SELECT ended_at, absence FROM calls WHERE id = ?", (call_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT ended_at, absence, started_at FROM calls WHERE id = ?", (call_id,)
+            ).fetchone()
             if row is None:
                 raise DetailsNotErasable("there is no call %d in the call log" % call_id)
             if row[0] is None:
@@ -549,6 +554,7 @@ class CallLog:
             busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         if busy:
             log.warning("calls.db checkpoint was busy: the erased details stay in its WAL until the next one")
+        return int(row[2])
 
     def close_open(self, reason: str, ended_at: int | None = None) -> list[int]:
         """End every call the log still has open; returns their ids.

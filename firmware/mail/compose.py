@@ -140,6 +140,32 @@ def missed_reports_message(settings, to, every, first, last, count, box_name, wa
     return _message(settings, to, subject, body, wall_us)
 
 
+def withdrawn_report_message(report, period, wall_us):
+    """The notice that stands for the queued scheduled report mail ``report`` (an
+    EmailMessage), withdrawn before it went out because a caller's details were erased on
+    request after it was made (:func:`firmware.mail.schedule.withdraw_reports`): from and
+    to whom the report was, naming its days (``period``: ``(first, last)`` ISO dates, or
+    None for a mail queued before reports said them) and nobody else."""
+    subject = "%s withdrawn" % str(report["Subject"] or "Report")
+    days = "from %s to %s" % tuple(period) if period else "of the days in this subject"
+    body = (
+        "%s\n\nThis scheduled report waited for the mail server and was withdrawn before it "
+        "went out: after it was made, a caller's details of a call in its days were erased at "
+        "their request (UK GDPR's right to erasure), and the report could name them. Nothing "
+        "of it is sent.\n\nWhat to do: make the report again on the box's Reports page (%s); "
+        "it is made from the call log as it is now, without the erased details.\n" % (subject, days)
+    )
+    msg = EmailMessage()
+    for header in ("From", "To", "Cc"):
+        if report[header]:
+            msg[header] = str(report[header])
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.formatdate(wall_us / 1e6, usegmt=True)
+    msg["Message-ID"] = email.utils.make_msgid(domain="linekeeper.invalid")
+    msg.set_content(body)
+    return msg
+
+
 def test_message(settings, to, box_name, wall_us):
     subject = "[%s] Test e-mail" % box_name
     return _message(

@@ -11,6 +11,15 @@ names, and the card alone must not show them. A message given a ``key`` (a sched
 report's period) is queued once: a second one with that key, pending or
 delivered, is refused. Delivery is at least once: a power cut between the
 server's acceptance and the file's removal sends it again at the next start.
+
+A scheduled report waiting in the queue (the server unreachable) was made from the
+call log as it was then. When a caller's details are erased on request meanwhile,
+:meth:`MailQueue.withdraw` replaces each such report that may name them (its days,
+``period``, given at :meth:`~MailQueue.enqueue`) with a notice that it was withdrawn
+(:func:`firmware.mail.schedule.withdraw_reports`): the notice goes in its place, and
+the report itself never does. Another process (the recorder) may withdraw a mail while
+this one (the web UI) is delivering the queue: each mail's file is read again just
+before it is sent, and a failed attempt written back keeps the notice.
 """
 
 import base64
@@ -95,10 +104,12 @@ class MailQueue:
                     changed += 1
         return changed
 
-    def enqueue(self, message, key=None):
+    def enqueue(self, message, key=None, period=None):
         """Queue ``message`` (an EmailMessage); returns its id.
 
         None (nothing queued) when a message with ``key`` was queued before.
+        ``period``: ``(first, last)`` dates of the days a report mail covers (which an
+        erasure of a call on one of them withdraws it for: :meth:`withdraw`).
         """
         with self._lock:
             if key is not None and (
@@ -117,8 +128,50 @@ class MailQueue:
                 "subject": str(message["Subject"] or ""),
                 "message": base64.b64encode(message.as_bytes()).decode("ascii"),
             }
+            if period is not None:
+                item["period"] = [period[0].isoformat(), period[1].isoformat()]
             self._write(item)
             return item["id"]
+
+    def withdraw(self, matches, notice):
+        """Replace each queued mail that ``matches(item)`` (its id, key, period, created_us)
+        with ``notice(message, item)`` (an EmailMessage), unless withdrawn already; returns
+        the items withdrawn (without their message), oldest first. The notice keeps the
+        mail's key (its period is not queued again), attempts and next try.
+
+        :raises FieldSealError: a queued mail is sealed and does not open here (nothing
+            after it is withdrawn)
+        """
+        done = []
+        with self._lock:
+            for item in self._items():
+                if item.get("withdrawn") or not matches(item):
+                    continue
+                old = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
+                msg = notice(old, item)
+                item["message"] = base64.b64encode(msg.as_bytes()).decode("ascii")
+                item["subject"] = str(msg["Subject"] or "")
+                item["withdrawn"] = True
+                self._write(item)
+                done.append({k: v for k, v in item.items() if k != "message"})
+        return done
+
+    def _on_disk(self, item):
+        """``item`` as its file holds it now (another process may have withdrawn it), or
+        None when the file is gone."""
+        try:
+            with open(os.path.join(self.path, item["id"] + ".json"), encoding="utf-8") as f:
+                return open_mail_item(json.load(f), self.cipher)
+        except FileNotFoundError:
+            return None
+
+    def _write_back(self, item):
+        """Write ``item`` after a failed attempt; a notice another process put in its
+        place meanwhile (:meth:`withdraw`) is kept, never the message it replaced."""
+        now = self._on_disk(item)
+        if now is not None and now.get("withdrawn") and not item.get("withdrawn"):
+            item.update(message=now["message"], subject=now["subject"], withdrawn=True)
+        self._write(item)
 
     def pending(self):
         """The messages waiting: dicts with id, key, subject, attempts, next_us, last_error."""
@@ -149,9 +202,13 @@ class MailQueue:
                         item["next_us"] = max(item["next_us"], down[0])
                         item["last_error"] = down[1]
                         item["waits_for_server"] = True
-                        self._write(item)
+                        self._write_back(item)
                     continue
                 if item["next_us"] > now and not item.get("waits_for_server"):
+                    continue
+                # As it is now: the recorder may have withdrawn it since the round began.
+                item = self._on_disk(item)
+                if item is None:
                     continue
                 msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
                 server_down = False
@@ -182,7 +239,7 @@ class MailQueue:
                     item["next_us"] = now + wait_s * 1_000_000
                     item["last_error"] = error
                     item["waits_for_server"] = server_down
-                    self._write(item)
+                    self._write_back(item)
                     failed += 1
                     if server_down:
                         down = (item["next_us"], error)

@@ -10,20 +10,27 @@ bury its owner in reports); a schedule new to the box starts with the last
 complete period. Each mail carries the key ``report:SCHEDULE:FROM``,
 which the queue accepts once, so a period is never mailed twice even if the
 state file is lost.
+
+A report mail waiting in the queue (the mail server unreachable) holds the call log
+as it was when it was made. When a caller's details are erased on request,
+:func:`withdraw_reports` replaces each report still waiting whose days include the
+call's with a notice that it was withdrawn and why, audited (``mail_withdrawn``).
 """
 
 import datetime as dt
 import json
 import os
 
-from firmware.storage.audit import read_head
+from firmware.storage.audit import read_head, with_address
 from firmware.storage.fsutil import atomic_write
 
 from ..reports.formats import render
 from ..reports.period import Period, named_period
-from .compose import missed_reports_message, report_message
+from .compose import missed_reports_message, report_message, withdrawn_report_message
 
 MAX_CATCH_UP = 31
+# A scheduled report's key in the queue: ``report:SCHEDULE:FIRST DAY``.
+REPORT_KEY = "report:"
 
 
 def next_period(every, period):
@@ -128,7 +135,54 @@ class ReportScheduler:
                     schedule.every,
                     read_head(os.path.join(self.source.data_dir, "audit.head")),
                 )
-                self.queue.enqueue(msg, key="report:%s:%s" % (schedule.id, period.first))
+                self.queue.enqueue(
+                    msg,
+                    key="%s%s:%s" % (REPORT_KEY, schedule.id, period.first),
+                    period=(period.first, period.last),
+                )
                 self._done(schedule, period)
                 queued.append((schedule.id, period.first.isoformat()))
         return queued
+
+
+def withdraw_reports(queue, audit, call_id, started_us, actor, wall_us, address=None):
+    """Withdraw the scheduled report mails waiting in ``queue`` that may name the caller of
+    call ``call_id`` (started at ``started_us``), whose details were just erased on request:
+    each is replaced by a notice that it was withdrawn and why (the notice goes in its
+    place, :meth:`~firmware.mail.queue.MailQueue.withdraw`), and audited as
+    ``mail_withdrawn`` on ``mail:ID`` (by ``actor``, with ``address`` when asked from a
+    page): the erasure's call and the report's key and days, never the number.
+
+    A report is withdrawn when its days, one more each side (a day is the reports' zone's,
+    the call's start here UTC's), include the call's start; a report mail queued before
+    reports said their days (no ``period``), whatever its days. A report made after the
+    erasure holds the erased marker, not the number, and is not touched. Returns the
+    withdrawn items.
+    """
+    day = dt.datetime.fromtimestamp(started_us / 1e6, dt.UTC).date()
+    one = dt.timedelta(days=1)
+
+    def matches(item):
+        if not (item.get("key") or "").startswith(REPORT_KEY):
+            return False
+        if not item.get("period"):
+            return True
+        first, last = (dt.date.fromisoformat(d) for d in item["period"])
+        return first - one <= day <= last + one
+
+    now = int(wall_us())
+    withdrawn = queue.withdraw(
+        matches, lambda msg, item: withdrawn_report_message(msg, item.get("period"), now)
+    )
+    for item in withdrawn:
+        audit.append(
+            actor,
+            "mail_withdrawn",
+            "mail:%s" % item["id"],
+            with_address(
+                {"request": "erasure", "call": call_id, "key": item["key"], "period": item.get("period")},
+                address,
+            ),
+            now,
+        )
+    return withdrawn

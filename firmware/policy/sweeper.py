@@ -151,6 +151,9 @@ class RetentionSweeper:
         self.last_disk_percent = None
         # ``f(candidates)`` after recordings are destroyed (the archive queues their deletion).
         self.on_destroyed = []
+        # ``f(call_id, started_us, actor, address)`` after a caller's details are erased (the
+        # scheduled reports waiting in the mail queue that may name them are withdrawn).
+        self.on_details_erased = []
 
     # ------------------------------------------------------------ scheduling
     def start(self):
@@ -454,7 +457,7 @@ class RetentionSweeper:
         """The call log erases the details; a refusal is audited (as ``action``) and raised
         (``done``: what was done before, as the message starts)."""
         try:
-            self.call_log.erase_details(call_id)
+            started_us = self.call_log.erase_details(call_id)
         except (LinekeeperError, sqlite3.Error) as exc:  # DetailsNotErasable: why, in words
             why = str(exc) if isinstance(exc, LinekeeperError) else "the card refused the change (%s)" % exc
             self.audit.append(
@@ -466,6 +469,11 @@ class RetentionSweeper:
             )
             raise ErasureRefused(done + why) from exc
         log.info("call %d: the caller's details erased at %s's request", call_id, actor)
+        for hook in self.on_details_erased:
+            try:
+                hook(call_id, started_us, actor, address)
+            except Exception:  # the details are erased whatever happens; the cause is in the log
+                log.exception("call %d: a hook after the erasure of the caller's details failed", call_id)
 
     def _why_not_erasable(self, call_id):
         if self.store.finished_recordings(None, held=True, call_id=call_id):

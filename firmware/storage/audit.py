@@ -82,6 +82,9 @@ ACTIONS = frozenset(
         "export",
         "delete",
         "erase_details",  # a caller's details erased from the call log on request
+        # A scheduled report waiting in the mail queue withdrawn (replaced by a notice) as
+        # the caller's details of a call in its days were erased (firmware/mail/schedule.py).
+        "mail_withdrawn",
         "mail_test",
         # The consent announcement played into a line as a test, or refused (web/views/consent.py).
         "consent_test",

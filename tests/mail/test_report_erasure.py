@@ -1,0 +1,231 @@
+"""A scheduled report waiting for the mail server when a caller's details are erased does
+not go out with them: it is withdrawn, a notice goes in its place, and that is audited."""
+
+import datetime as dt
+import os
+
+import pytest
+
+from firmware.bus import CallEnded, CallStarted, EventBus
+from firmware.calls.call import Call
+from firmware.calls.calllog import CallLog
+from firmware.clock import SimClock
+from firmware.mail.queue import MailQueue
+from firmware.mail.schedule import ReportScheduler, withdraw_reports
+from firmware.mail.settings import MailSettings, Schedule
+from firmware.mail.smtp import MailServerError
+from firmware.policy.retention import RetentionSettings
+from firmware.policy.sweeper import RetentionSweeper
+from firmware.recording.store import RecordingStore
+from firmware.reports.source import ReportSource
+from firmware.storage.audit import AuditLog
+
+NUMBER = "01632960101"
+OTHER = "01632960202"
+
+
+def us(*args):
+    return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp()) * 1_000_000
+
+
+class Clock:
+    def __init__(self, t):
+        self.t = t
+
+    def wall_us(self):
+        return self.t
+
+
+class Down:
+    """The mail server cannot be reached; ``during(n)`` runs at the n-th try (0 first)."""
+
+    def __init__(self, during=None):
+        self.tries = 0
+        self.during = during
+
+    def send(self, msg):
+        if self.during is not None:
+            self.during(self.tries)
+        self.tries += 1
+        raise MailServerError("cannot reach the mail server")
+
+
+class Up:
+    def __init__(self, during=None):
+        self.sent = []
+        self.during = during
+
+    def send(self, msg):
+        if self.during is not None:
+            self.during(len(self.sent))
+        self.sent.append(msg)
+        return {}
+
+
+def text_of(msg):
+    """Every part of a message, decoded, as one text."""
+    parts = [msg.get("Subject", "")]
+    for part in msg.walk():
+        if not part.is_multipart():
+            content = part.get_content()
+            parts.append(content if isinstance(content, str) else content.decode("latin-1"))
+    return "\n".join(parts)
+
+
+class Site:
+    """A box's call log with two missed calls (9 March, ``NUMBER``; 1 February, ``OTHER``),
+    its sweeper wired as the box wires it, and its daily, weekly and monthly reports of
+    10 March queued while the mail server is down."""
+
+    def __init__(self, tmp_path):
+        self.data = data = str(tmp_path)
+        self.clock = SimClock(start_wall_us=us(2026, 3, 9, 12))
+        bus = EventBus(strict=True)
+        self.log = CallLog(os.path.join(data, "calls.db"), self.clock)
+        self.log.attach(bus)
+        self.ids = []
+        for number, t_us in ((OTHER, us(2026, 2, 10, 9) - us(2026, 3, 9, 12)), (NUMBER, 0)):
+            call = Call(line=1, direction="in", started_us=t_us)
+            call.number = number
+            bus.publish(CallStarted(line=1, t_us=t_us, call=call))
+            call.ended_us = t_us + 20_000_000
+            bus.publish(CallEnded(line=1, t_us=call.ended_us, call=call))
+            self.ids.append(call.id)
+        self.log.flush()
+        self.store = RecordingStore(data)
+        self.audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+        self.mail_clock = Clock(us(2026, 3, 10, 6))
+        self.queue = MailQueue(os.path.join(data, "mail", "queue"), self.mail_clock.wall_us)
+        self.sweeper = RetentionSweeper(
+            self.store, self.clock, self.audit, RetentionSettings.from_dict({}), call_log=self.log
+        )
+        # As firmware/box.py wires it, in the recorder: its own queue object on the same
+        # directory (the web UI's process delivers it, through ``queue``).
+        recorders = MailQueue(os.path.join(data, "mail", "queue"), self.clock.wall_us)
+        self.sweeper.on_details_erased.append(
+            lambda call_id, started_us, actor, address: withdraw_reports(
+                recorders, self.audit, call_id, started_us, actor, self.clock.wall_us, address
+            )
+        )
+        settings = MailSettings(
+            host="mail.example.com",
+            sender="box@example.com",
+            schedules=(
+                Schedule("daily", ("a@example.com",), "csv"),
+                Schedule("weekly", ("b@example.com",), "csv"),
+                Schedule("monthly", ("c@example.com",), "csv"),
+            ),
+        )
+        self.scheduler = ReportScheduler(
+            ReportSource(data, n_lines=2),
+            self.queue,
+            lambda: settings,
+            self.mail_clock.wall_us,
+            os.path.join(data, "mail", "schedules.json"),
+        )
+        self.scheduler.run()
+        assert self.queue.flush(Down()) == (0, 1)  # the server is down: all three wait
+
+    def reports(self):
+        """The queued mails' texts by subject."""
+        import base64
+        import email
+        import email.policy
+
+        return {
+            i["subject"]: text_of(
+                email.message_from_bytes(base64.b64decode(i["message"]), policy=email.policy.SMTP)
+            )
+            for i in self.queue._items()
+        }
+
+    def close(self):
+        self.sweeper.close()
+        self.log.close()
+        self.store.close()
+        self.audit.close()
+
+
+@pytest.fixture
+def site(tmp_path):
+    s = Site(tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_a_queued_report_naming_the_erased_caller_is_withdrawn_and_a_notice_goes(site):
+    before = site.reports()
+    assert NUMBER in before["[Linekeeper] Daily report 2026-03-09"]
+    assert OTHER in before["[Linekeeper] Monthly report 2026-02-01 to 2026-02-28"]
+
+    site.sweeper.erase_details(site.ids[1], "sam", "erasure request ref 9", address="192.0.2.7")
+
+    up = Up()
+    site.mail_clock.t += 3600_000_000
+    assert site.queue.flush(up) == (3, 0)
+    sent = {str(m["Subject"]): (m, text_of(m)) for m in up.sent}
+    assert not any(NUMBER in text for _, text in sent.values())
+    daily, text = sent["[Linekeeper] Daily report 2026-03-09 withdrawn"]
+    assert str(daily["To"]) == "a@example.com" and str(daily["From"]) == "box@example.com"
+    assert "right to erasure" in text and "Reports page (from 2026-03-09 to 2026-03-09)" in text
+    # The week before ends the day before the call: withdrawn too (a day's margin each
+    # side, as the reports' zone may put the call on either day).
+    assert "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn" in sent
+    # February's report holds no call of 9 March: it goes as it was, the other caller in it.
+    monthly = sent["[Linekeeper] Monthly report 2026-02-01 to 2026-02-28"][1]
+    assert OTHER in monthly and "withdrawn" not in monthly
+
+    entries = site.audit.entries(action="mail_withdrawn")
+    assert sorted(e.details["period"][0] for e in entries) == ["2026-03-02", "2026-03-09"]
+    for e in entries:
+        assert e.actor == "sam" and e.target.startswith("mail:")
+        assert e.details["call"] == site.ids[1] and e.details["request"] == "erasure"
+        assert e.details["address"] == "192.0.2.7"
+        assert e.details["key"].startswith("report:")
+        assert NUMBER not in str(e)
+    # Never queued again: the notice took its key.
+    assert site.scheduler.run() == []
+
+
+def test_a_report_withdrawn_while_the_queue_is_being_delivered_stays_withdrawn(site):
+    """The recorder withdraws (another process) while the web UI's round runs: a failed
+    try written back keeps the notice; a report tried after the withdrawal sends it."""
+
+    def erase(call_id):
+        def during(n):
+            if n == 0:  # as the round's first mail (the daily report) is tried
+                site.sweeper.erase_details(call_id, "sam", "erasure request ref 9")
+
+        return during
+
+    site.mail_clock.t += 3600_000_000
+    assert site.queue.flush(Down(during=erase(site.ids[1]))) == (0, 1)
+    texts = site.reports()
+    assert not any(NUMBER in text for text in texts.values())
+    assert "[Linekeeper] Daily report 2026-03-09 withdrawn" in texts
+
+    # February's caller erased as the daily notice goes: the monthly report, tried after
+    # it in the same round, goes as its notice.
+    site.mail_clock.t += 3600_000_000
+    up = Up(during=erase(site.ids[0]))
+    assert site.queue.flush(up) == (3, 0)
+    assert [str(m["Subject"]).endswith(" withdrawn") for m in up.sent] == [True, True, True]
+    assert not any(NUMBER in text_of(m) or OTHER in text_of(m) for m in up.sent)
+
+
+def test_a_report_made_after_the_erasure_is_not_withdrawn(site):
+    site.sweeper.erase_details(site.ids[1], "sam", "erasure request ref 9")
+    site.mail_clock.t += 86_400_000_000  # the next day's report, made with the erased marker
+    site.scheduler.run()
+    assert "[Linekeeper] Daily report 2026-03-10" in site.reports()
+    site.sweeper.erase_details(site.ids[0], "sam", "erasure request ref 10")  # February's caller
+    subjects = sorted(site.reports())
+    assert subjects == [
+        "[Linekeeper] Daily report 2026-03-09 withdrawn",
+        "[Linekeeper] Daily report 2026-03-10",
+        "[Linekeeper] Monthly report 2026-02-01 to 2026-02-28 withdrawn",
+        "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn",
+    ]
+    assert len(site.audit.entries(action="mail_withdrawn")) == 3
