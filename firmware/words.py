@@ -248,6 +248,7 @@ ACTIONS = {
     "export_list_cut": "A list's CSV stopped early: the copy is not complete (its rows and why)",
     "delete": "Asked to erase the recording",
     "erase_details": "Asked to erase the caller's details",
+    "archive_erasure": "Dropped a caller's details erased on a box from the central viewer's index",
     "mail_withdrawn": "Withdrew a report waiting to be mailed: a caller's details in it were erased",
     "login": "Logged in",
     "login_failed": "Failed login",

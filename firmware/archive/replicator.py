@@ -37,7 +37,9 @@ from whichever process): a trigger in the call log notes the call
 that is this call's (older versions held the number, in clear with ``clear_numbers``
 and sealed) and
 puts the erased record, whatever the order in which a recording's deletion job of
-the same erasure runs.
+the same erasure runs. It then puts ``BOX/erasures/CALL_ID.json`` (the box, the call and
+when; nothing of the person), from which the central viewer's index drops the call's
+number and name without a rebuild (:func:`firmware.archive.viewer.apply_erasures`).
 
 A deletion deletes only the box's own versions (:meth:`Replicator._delete_own`): those it
 put itself (remembered in the queue as the store named them, so one the store holds damaged
@@ -85,6 +87,12 @@ def recording_key(box_id, sha256):
 
 def call_key(box_id, call_id):
     return "%s/calls/%010d.json" % (box_id, call_id)
+
+
+def erasure_key(box_id, call_id):
+    """The object that says call ``call_id``'s caller's details were erased (no personal data):
+    the central viewer's index drops them when it sees it (:func:`~.viewer.apply_erasures`)."""
+    return "%s/erasures/%010d.json" % (box_id, call_id)
 
 
 def head_key(box_id, seq):
@@ -1066,6 +1074,15 @@ class Replicator:
         deleted = self._deleted_over_attempts(job_id, detail, gone)
         body, content = self.call_record(call_id, self._recordings(call_id), with_content_hash=True)
         self._put(key, body, {"content-sha256": content}, own=True)
+        # Then the note of it, which tells the central viewer's index (rebuilt or not) to drop
+        # the details it holds: the box, the call and when, nothing of the person.
+        note = {
+            "format": 1,
+            "box": self.settings.box_id,
+            "call_id": call_id,
+            "erased_us": int(self._wall_us()),
+        }
+        self._put(erasure_key(self.settings.box_id, call_id), json.dumps(note).encode())
         self._audited_deletion(call_id, {"trigger": "erasure"}, [key], deleted, kept)
         self._status(call_id, "archived", self._left(call_id, kept))
         log.info(

@@ -7,6 +7,13 @@ rebuild that fails leaves the old index). With the organisation private key
 each call record's sealed part is opened, so the caller's number and name
 are searchable; without it only what the records hold in clear is indexed.
 Losing the index loses nothing: the bucket is the archive.
+
+A caller's details erased on a box (docs/archive.md, "A caller's details erased") reach
+the bucket as the erased call record and a note, ``BOX/erasures/CALL_ID.json``;
+:func:`apply_erasures` empties the number and name of each noted call in an index
+built before (with ``secure_delete``), so no search by the number finds it any more
+without a rebuild. The viewer applies the notes as its pages read the index
+(:meth:`web.archive.app.Viewer.refresh_erasures`), and a rebuild those it lists.
 """
 
 import base64
@@ -22,7 +29,7 @@ from ..policy import cards
 from ..recording.codec import mime_type
 from ..reports.compute import MAX_CALLS, totals_of
 from . import sealing
-from .replicator import call_key, readable
+from .replicator import call_key, erasure_key, readable
 from .store import ArchiveError
 
 log = logging.getLogger(__name__)
@@ -183,10 +190,13 @@ def rebuild_index(bucket, index_path, org_private_key=None):
     Returns ``(calls indexed, records skipped as unreadable)``.
     """
     skipped = []
+    erased = []  # the erasure notes listed: a record read before its erasure is emptied after
 
     def records():
         for key in bucket.keys():
             parts = key.split("/")
+            if erased_call(key) is not None:
+                erased.append(erased_call(key))
             if len(parts) != 3 or parts[1] != "calls" or not parts[2].endswith(".json"):
                 continue
             try:
@@ -212,7 +222,90 @@ def rebuild_index(bucket, index_path, org_private_key=None):
             )
 
     n = write_index(index_path, records(), sealed_opened=org_private_key is not None, check=none_opened)
+    drop_erased(index_path, erased)
     return n, len(skipped)
+
+
+def erased_call(key):
+    """``(box, call_id)`` of an erasure note's object key (:func:`~.replicator.erasure_key`),
+    or None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[1] != "erasures" or not parts[2].endswith(".json"):
+        return None
+    stem = parts[2][: -len(".json")]
+    if not (stem.isascii() and stem.isdigit()) or erasure_key(parts[0], int(stem)) != key:
+        return None
+    return parts[0], int(stem)
+
+
+# The index's columns that hold the caller's details (an index written before one was
+# added lacks it).
+_DETAILS = ("number", "name", "number_rev")
+
+
+def drop_erased(index_path, erased):
+    """Empty the number and name of each call of ``erased`` (``(box, call_id)`` pairs) in the
+    index at ``index_path`` where it still holds them; returns those emptied. Written with
+    ``secure_delete`` on, so the file keeps no copy of the old values (its rollback journal,
+    which held them for the write, is deleted when it commits). Only an index that holds
+    one of them is written: reading pages are not held up.
+
+    :raises sqlite3.Error: the index cannot be written (nothing changed)
+    """
+    if not erased or not os.path.exists(index_path):
+        return []
+    db = sqlite3.connect(index_path, timeout=10, isolation_level=None)
+    try:
+        have = {r[1] for r in db.execute("PRAGMA table_info(calls)")}
+        cols = [c for c in _DETAILS if c in have]
+        held = " OR ".join("%s IS NOT NULL" % c for c in cols)
+        sql = "SELECT 1 FROM calls WHERE box = ? AND call_id = ? AND (%s)" % held
+        todo = sorted(
+            {(box, call_id) for box, call_id in erased if db.execute(sql, (box, call_id)).fetchone()}
+        )
+        if not todo:
+            return []
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            done = []
+            for box, call_id in todo:
+                cur = db.execute(
+                    "UPDATE calls SET %s WHERE box = ? AND call_id = ? AND (%s)"
+                    % (", ".join("%s = NULL" % c for c in cols), held),
+                    (box, call_id),
+                )
+                if cur.rowcount:
+                    done.append((box, call_id))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return done
+    finally:
+        db.close()
+
+
+def apply_erasures(bucket, index_path):
+    """Drop from the index at ``index_path`` the caller's details of every call an erasure
+    note in ``bucket`` names, for the sites the index holds (one listing of
+    ``BOX/erasures/`` each); returns the ``(box, call_id)`` emptied now (:func:`drop_erased`).
+    No index: nothing.
+
+    Raises whatever the store's client raises when the bucket cannot be listed (nothing
+    changed), or :class:`sqlite3.Error` when the index cannot be written.
+    """
+    if not os.path.exists(index_path):
+        return []
+    db = open_index(index_path)
+    try:
+        boxes = [box for box, _ in sites(db)]
+    finally:
+        db.close()
+    erased = [
+        found for box in boxes for found in map(erased_call, bucket.keys("%s/erasures/" % box)) if found
+    ]
+    return drop_erased(index_path, erased)
 
 
 def write_index(index_path, records, sealed_opened, batch=10_000, check=None):

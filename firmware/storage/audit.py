@@ -85,6 +85,9 @@ ACTIONS = frozenset(
         # A scheduled report waiting in the mail queue withdrawn (replaced by a notice) as
         # the caller's details of a call in its days were erased (firmware/mail/schedule.py).
         "mail_withdrawn",
+        # A caller's details erased on a box dropped from the central viewer's index, once
+        # the erasure reached the bucket (web/archive/app.py, target "BOX/CALL_ID").
+        "archive_erasure",
         "mail_test",
         # The consent announcement played into a line as a test, or refused (web/views/consent.py).
         "consent_test",

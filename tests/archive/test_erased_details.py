@@ -4,6 +4,7 @@ not in an older version of it, not in the central viewer's index once rebuilt.""
 import base64
 import json
 import os
+import re
 
 import pytest
 from conftest import archive_settings, prepare_box
@@ -158,3 +159,71 @@ def test_the_recording_and_the_details_erased_together_leave_no_version(
     names = {v["Key"] for v in all_versions(bucket.client, bucket_name)}
     assert len([n for n in names if n.startswith("leeds/recordings/")]) == 1  # call 2's stays
     assert json.loads(bucket.get(call_key("leeds", 2)))["number"] == NUMBER
+
+
+def test_the_viewers_index_drops_the_erased_number_once_the_erasure_reaches_the_archive(
+    tmp_path, site, s3, bucket_name, org_keys
+):
+    """No rebuild by hand: the viewer's pages look for the erasures that reached the bucket
+    (at most once a minute) and the index built before them no longer finds the number."""
+    from test_viewer import login
+
+    from firmware.archive.replicator import erasure_key
+    from firmware.archive.viewer import get_call, open_index
+    from web.archive import Viewer, create_archive_app
+    from web.archive.app import ERASURES_EVERY_S
+    from web.archive.users import ArchiveUsers
+    from web.passwords import CHEAP_COST
+
+    org_private = bytes(org_keys[0])
+    bucket = bucket_of(s3, bucket_name)
+    drain(site.rep)
+    viewer_dir = str(tmp_path / "viewer")
+    os.makedirs(viewer_dir, mode=0o700)
+    ArchiveUsers(viewer_dir, CHEAP_COST).set("audra", "auditor's own pass 7", ["auditor"])
+    clock = [1000.0]
+    viewer = Viewer(
+        viewer_dir, str(tmp_path / "org"), bucket, secure_cookies=False, monotonic=lambda: clock[0]
+    )
+    try:
+        client = create_archive_app(viewer).test_client()
+        login(client, "audra", "auditor's own pass 7")
+        rebuild_index(bucket, viewer.index_path, org_private)  # as a supervisor rebuilt it before
+
+        def found():
+            page = client.get("/?number=" + NUMBER[-6:]).get_data(as_text=True)
+            return sorted(int(i) for i in re.findall(r'<a href="/calls/leeds/(\d+)">', page))
+
+        assert found() == [1, 2]
+        before = held(viewer.index_path)
+
+        assert site.sweeper.erase(2, "sam", "erasure request ref 11", details=True) == 1
+        drain(site.rep)
+        note = json.loads(bucket.get(erasure_key("leeds", 2)))
+        assert note["box"] == "leeds" and note["call_id"] == 2 and NUMBER not in json.dumps(note)
+
+        clock[0] += ERASURES_EVERY_S  # the viewer's next look
+        assert found() == [1]
+        db = open_index(viewer.index_path)
+        try:
+            erased = get_call(db, "leeds", 2)
+        finally:
+            db.close()
+        assert erased["number"] is None and erased["name"] is None
+        # The index file's bytes hold call 1's copies of the number, and no more.
+        assert held(viewer.index_path) == tuple(n // 2 for n in before) and min(before) > 0
+        (entry,) = viewer.audit_log.entries(action="archive_erasure")
+        assert (entry.actor, entry.target, entry.details) == (
+            "system",
+            "leeds/2",
+            {"box": "leeds", "call_id": 2},
+        )
+
+        # Once: a later look, or a rebuild, finds nothing more to drop.
+        clock[0] += ERASURES_EVERY_S
+        assert viewer.refresh_erasures() == []
+        viewer.rebuild_index(org_private)
+        assert found() == [1]
+        assert len(viewer.audit_log.entries(action="archive_erasure")) == 1
+    finally:
+        viewer.close()

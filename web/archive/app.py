@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -18,10 +19,16 @@ from ..security import SAFE_METHODS, access_of, app_cookie, security_headers
 from ..throttle import Throttle
 from .users import ArchiveUsers
 
+log = logging.getLogger(__name__)
+
 SESSION_COOKIE = "lka_session"
 PRE_COOKIE = "lka_pre"
 INDEX_FILE = "index.db"
 THROTTLE_FILE = "throttle.db"
+
+# How often (at most) the pages that read the index look in the bucket for erasures since
+# (Viewer.refresh_erasures): a listing of each site's BOX/erasures/ per look.
+ERASURES_EVERY_S = 60
 
 # A session ends this long after its login, however busy (the box's own: 12 h): one
 # polled every few minutes lived for ever.
@@ -75,6 +82,7 @@ class Viewer:
         self._sessions = {}
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
+        self._erasures_at = None  # when (monotonic) the bucket was last looked in for erasures
 
     # ------------------------------------------------------------ sessions
     def new_session(self, user, key):
@@ -125,9 +133,38 @@ class Viewer:
 
     # ------------------------------------------------------------ the index
     def rebuild_index(self, org_key):
-        """Rebuild the index from the bucket, opening sealed parts with ``org_key``."""
+        """Rebuild the index from the bucket, opening sealed parts with ``org_key``; the
+        erasures are looked for again at once (a record read before its erasure)."""
         with self._index_lock:
-            return index.rebuild_index(self.bucket, self.index_path, org_key)
+            built = index.rebuild_index(self.bucket, self.index_path, org_key)
+        self.refresh_erasures(force=True)
+        return built
+
+    def refresh_erasures(self, force=False):
+        """Drop from the index the caller's details of the calls whose erasure has reached
+        the bucket since (:func:`firmware.archive.viewer.apply_erasures`), each dropped
+        audited (``archive_erasure`` on ``BOX/CALL_ID``, by ``system``). At most once per
+        :data:`ERASURES_EVERY_S` (``force``: now); a bucket that cannot be listed is
+        logged, and looked in again after as long. Returns the ``(box, call_id)`` dropped."""
+        with self._index_lock:
+            now = self._monotonic()
+            if not force and self._erasures_at is not None and now - self._erasures_at < ERASURES_EVERY_S:
+                return []
+            self._erasures_at = now
+            try:
+                dropped = index.apply_erasures(self.bucket, self.index_path)
+            except Exception as exc:  # the store's errors come in many types; the pages go on
+                log.warning("archive viewer: the erasures could not be looked for in the bucket: %s", exc)
+                return []
+        for box, call_id in dropped:
+            self.audit_log.append(
+                "system",
+                "archive_erasure",
+                "%s/%d" % (box, call_id),
+                {"box": box, "call_id": call_id},
+                int(self.wall_us()),
+            )
+        return dropped
 
     def open_index(self):
         return index.open_index(self.index_path)

@@ -161,8 +161,10 @@ def _day_us(text, name, end=False):
 
 
 def _open_index():
+    v = viewer()
+    v.refresh_erasures()  # a caller's details erased since: no page shows or finds them
     try:
-        return viewer().open_index()
+        return v.open_index()
     except LinekeeperError:
         return None
 
