@@ -166,6 +166,31 @@ def withdrawn_report_message(report, period, wall_us):
     return msg
 
 
+def stale_report_message(report, period, wall_us, days):
+    """The notice that stands for the queued scheduled report mail ``report``, not sent
+    because it waited more than ``days`` days for the mail server
+    (:func:`firmware.mail.schedule.withdraw_stale_reports`); ``period`` as
+    :func:`withdrawn_report_message`'s."""
+    subject = "%s not sent (%d days late)" % (str(report["Subject"] or "Report"), days)
+    span = "from %s to %s" % tuple(period) if period else "of the days in this subject"
+    body = (
+        "%s\n\nThis scheduled report waited more than %d days for the mail server and was not "
+        "sent: its figures are out of date by now, and a report that late is mistaken for a "
+        "recent one.\n\nWhat to do: make it on the box's Reports page (%s) if it is still "
+        "needed, and check on the E-mail page why the mail server could not be reached.\n"
+        % (subject, days, span)
+    )
+    msg = EmailMessage()
+    for header in ("From", "To", "Cc"):
+        if report[header]:
+            msg[header] = str(report[header])
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.formatdate(wall_us / 1e6, usegmt=True)
+    msg["Message-ID"] = email.utils.make_msgid(domain="linekeeper.invalid")
+    msg.set_content(body)
+    return msg
+
+
 def test_message(settings, to, box_name, wall_us):
     subject = "[%s] Test e-mail" % box_name
     return _message(

@@ -19,7 +19,9 @@ call log as it was then. When a caller's details are erased on request meanwhile
 (:func:`firmware.mail.schedule.withdraw_reports`): the notice goes in its place, and
 the report itself never does. Another process (the recorder) may withdraw a mail while
 this one (the web UI) is delivering the queue: each mail's file is read again just
-before it is sent, and a failed attempt written back keeps the notice.
+before it is sent, and a failed attempt written back keeps the notice. A report that
+waited more than a week is replaced by a notice the same way
+(:func:`firmware.mail.schedule.withdraw_stale_reports`).
 """
 
 import base64

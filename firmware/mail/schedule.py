@@ -19,6 +19,7 @@ call's with a notice that it was withdrawn and why, audited (``mail_withdrawn``)
 
 import datetime as dt
 import json
+import logging
 import os
 
 from firmware.storage.audit import read_head, with_address
@@ -26,11 +27,15 @@ from firmware.storage.fsutil import atomic_write
 
 from ..reports.formats import render
 from ..reports.period import Period, named_period
-from .compose import missed_reports_message, report_message, withdrawn_report_message
+from .compose import missed_reports_message, report_message, stale_report_message, withdrawn_report_message
+
+log = logging.getLogger(__name__)
 
 MAX_CATCH_UP = 31
 # A scheduled report's key in the queue: ``report:SCHEDULE:FIRST DAY``.
 REPORT_KEY = "report:"
+# A report that waited longer than this for the mail server is not sent: a notice goes instead.
+MAX_REPORT_WAIT_DAYS = 7
 
 
 def next_period(every, period):
@@ -186,3 +191,25 @@ def withdraw_reports(queue, audit, call_id, started_us, actor, wall_us, address=
             now,
         )
     return withdrawn
+
+
+def withdraw_stale_reports(queue, wall_us, days=MAX_REPORT_WAIT_DAYS):
+    """Replace each scheduled report that has waited in ``queue`` more than ``days`` days
+    (since it was queued, on the box's clock ``wall_us``) with a notice that it was not
+    sent, and why (:func:`~firmware.mail.compose.stale_report_message`): a report a week
+    late is out of date, and read as a recent one. Run by the process that delivers, before
+    each round. Returns the items replaced (each logged)."""
+    now = int(wall_us())
+    limit = now - days * 86_400_000_000
+
+    def matches(item):
+        return (item.get("key") or "").startswith(REPORT_KEY) and item["created_us"] < limit
+
+    stale = queue.withdraw(
+        matches, lambda report, item: stale_report_message(report, item.get("period"), now, days)
+    )
+    for item in stale:
+        log.warning(
+            "mail: the report %s waited more than %d days and is not sent (a notice goes)", item["key"], days
+        )
+    return stale

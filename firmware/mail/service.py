@@ -10,7 +10,7 @@ from ..localtime import DEFAULT_ZONE, LocalTime
 from .alarms import STATE_FILE, AlarmMailer
 from .compose import test_message
 from .queue import MailQueue
-from .schedule import ReportScheduler
+from .schedule import ReportScheduler, withdraw_stale_reports
 from .settings import MailSettingsStore, check_address
 from .smtp import MailError, SmtpSender
 from .syslog import SyslogAlarms
@@ -139,6 +139,7 @@ class MailService:
             return 0, 0
         if self.scheduler is not None:
             self.scheduler.run()
+        withdraw_stale_reports(self.queue, self.wall_us)
         return self.queue.flush(self.sender(settings))
 
     def send_test(self, to, settings=None):

@@ -100,3 +100,33 @@ def test_a_message_the_server_refuses_does_not_hold_up_the_others(box, smtp_serv
     assert [to for _, to, _ in smtp_server.messages] == [["ops@example.com"]]
     [waiting] = service.queue.pending()
     assert "refused the recipients gone@example.com" in waiting["last_error"]
+
+
+def test_a_report_that_waited_over_a_week_is_not_sent_a_notice_goes(box, smtp_server):
+    """A daily report a week late is out of date: the delivering round sends a notice of it;
+    one six days late still goes as it is."""
+    import datetime as dt
+    from email.message import EmailMessage
+
+    service, _, clock = box
+    smtp_server.stop()
+    for day in (2, 3):
+        report = EmailMessage()
+        report["From"], report["To"] = "box@example.com", "ops@example.com"
+        report["Subject"] = "[Shop] Daily report 2026-03-0%d" % day
+        report.set_content("Calls: 12")
+        first = dt.date(2026, 3, day)
+        service.queue.enqueue(report, key="report:daily-csv:%s" % first, period=(first, first))
+        clock.t += 86_400_000_000
+    service.tick()
+    clock.t += 6 * 86_400_000_000 - MINUTE_US  # the second queued a minute short of 7 days ago
+    smtp_server.start()
+    assert service.tick() == (2, 0)
+    msgs = [email.message_from_bytes(c, policy=email.policy.default) for _, _, c in smtp_server.messages]
+    assert [m["Subject"] for m in msgs] == [
+        "[Shop] Daily report 2026-03-02 not sent (7 days late)",
+        "[Shop] Daily report 2026-03-03",
+    ]
+    notice = msgs[0].get_content()
+    assert "waited more than 7 days" in notice and "Reports page (from 2026-03-02 to 2026-03-02)" in notice
+    assert "Calls: 12" not in notice
