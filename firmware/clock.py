@@ -257,9 +257,15 @@ class ClockSets:
             return None
         if fd < 0:
             return None
-        watcher = cls(libc, fd, told)
+        try:
+            watcher = cls(libc, fd, told)
+        except OSError:  # no pipe for its thread (too many files open)
+            os.close(fd)
+            return None
         if not watcher._arm():
+            # Nothing of it stays open (its thread, which closes the rest, never ran).
             watcher._close_fds()
+            os.close(watcher._wake_w)
             return None
         watcher._thread.start()
         return watcher

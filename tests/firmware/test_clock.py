@@ -166,3 +166,20 @@ def test_a_real_clock_watches_for_its_wall_clock_being_set_and_stops_with_it():
     assert told.wait(5)
     clock.close()
     assert not watch._thread.is_alive() and not clock.watch_steps(told.set)
+
+
+def test_a_watch_on_the_wall_clock_that_cannot_be_armed_leaves_no_file_open(monkeypatch):
+    """Where the kernel's timer cannot be armed (ClockSets.open gives None, the 5 s look
+    stays) nothing it opened stays open: the pipe's end that wakes its thread was left, one
+    more at each watch asked for (a RealClock asks again each time)."""
+    import os
+
+    from firmware import clock as clocks
+
+    monkeypatch.setattr(clocks.ClockSets, "_arm", lambda self: False)
+    before = sorted(os.listdir("/proc/self/fd"))
+    clock = RealClock()
+    for _ in range(3):
+        assert not clock.watch_steps(lambda: None)
+    clock.close()
+    assert sorted(os.listdir("/proc/self/fd")) == before
