@@ -163,7 +163,9 @@ class MailSettings:
     def from_dict(cls, d):
         try:
             d = dict(d)
-            d["alarm_to"] = tuple(d.get("alarm_to", ()))
+            # Once each: a release before took an address twice and wrote it so; refused
+            # here, that mail.json stopped every alarm mail (a new list is still refused).
+            d["alarm_to"] = tuple(dict.fromkeys(d.get("alarm_to", ())))
             d["alarm_accounts"] = tuple(dict(d.get("alarm_accounts", {})).items())
             d["schedules"] = tuple(
                 Schedule(s["every"], tuple(s["to"]), s.get("fmt", "pdf")) for s in d.get("schedules", ())

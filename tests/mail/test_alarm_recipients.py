@@ -144,3 +144,28 @@ def test_a_recipient_is_tied_to_one_account_and_only_a_recipient_is():
     # Kept in mail.json as {address: account}; none tied: left out, as a release before wrote it.
     assert MailSettings.from_dict(SETTINGS.to_dict()) == SETTINGS
     assert "alarm_accounts" not in dataclasses.replace(SETTINGS, alarm_accounts=()).to_dict()
+
+
+def test_a_mail_json_from_the_release_before_with_a_recipient_twice_still_mails_every_alarm(tmp_path):
+    """The E-mail page took an address twice before recipients could be tied ("a@x, a@x"),
+    and wrote it so: read after the update, that mail.json was refused whole (listed twice),
+    and no alarm of any kind was mailed again until someone saved the page. Read now, the
+    address is mailed once; the page still refuses a new list that names one twice."""
+    import json
+
+    from firmware.mail.settings import MailSettingsStore
+
+    (tmp_path / "mail.json").write_text(
+        json.dumps(
+            {
+                "host": "mail.example",
+                "sender": "box@example.com",
+                "alarm_to": ["office@example.com", "ops@example.com", "office@example.com"],
+            }
+        )
+    )
+    settings = MailSettingsStore(str(tmp_path), secrets=None).get()
+    assert settings.alarm_to == ("office@example.com", "ops@example.com")
+    queue = Queue()
+    AlarmMailer(queue, lambda: settings, lambda: T_US, accounts=lambda: ACCOUNTS)(_row("no_line_voltage", 1))
+    assert [m["To"] for m in queue.mails] == ["office@example.com, ops@example.com"]
