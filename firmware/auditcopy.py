@@ -21,8 +21,11 @@ replaced) still proves itself with nothing but the box's fingerprint:
 checks the row's shown columns say what ``hashed_entry`` says (its details too, unless they
 are sealed, when only the box can open them), that each row follows the one before where
 nothing lies between them, and each signature against the keys whose fingerprints it is
-given. What it cannot tell: entries after the copy's last row, or between rows a filter
-left out; compare the last row with a head kept off the box (docs/security.md).
+given. An unsigned entry (written before the box signed) is proved only by the first signed
+entry after it, through the rows between: one whose next rows are not in the copy (a filter
+left them out) is named, not called intact. What it cannot tell: entries after the copy's
+last row, or between rows a filter left out; compare the last row with a head kept off the
+box (docs/security.md).
 
 The whole trail (``linekeeper audit-export``, :func:`write_whole`) is the same file, with
 no row limit, written from entry 1 up to and including its own ``audit_export`` entry (the
@@ -221,6 +224,9 @@ def _check_rows(path, reader, pinned):
     prev = None  # (seq, hash) of the row before
     first_signed = None
     starts_whole, last_action = False, None
+    # Unsigned rows (written before the box signed) that no signed row of the copy chains yet:
+    # only the first signed entry after them, chained to them row by row, proves them.
+    unchained = []
     for number, raw in enumerate(reader, start=2):
         if raw and raw[0].startswith(CUT_MARK):
             problems.append("line %d: the copy says it stopped early: it is not complete" % number)
@@ -247,15 +253,18 @@ def _check_rows(path, reader, pinned):
             starts_whole = seq == 1 and row["prev_hash"] == GENESIS_HASH
         else:
             if seq <= prev[0]:
+                problems += _unchained(unchained)
                 problems.append(
                     "line %d: entry %d comes after entry %d (out of order)" % (number, seq, prev[0])
                 )
             elif seq == prev[0] + 1 and row["prev_hash"] != prev[1]:
+                unchained.clear()  # not chained either: the break is said
                 problems.append(
                     "line %d: entry %d does not follow entry %d (its previous hash is not that "
                     "entry's hash): an entry was changed, removed or put in" % (number, seq, prev[0])
                 )
             elif seq > prev[0] + 1:
+                problems += _unchained(unchained)  # the entries after them are not in the copy
                 summary["gaps"].append((prev[0], seq))
         if seq in bounds and row["hash"] != bounds[seq][0]:
             problems.append(
@@ -266,7 +275,10 @@ def _check_rows(path, reader, pinned):
             first_signed = first_signed or seq
             summary["signed"] += 1
             problems += _check_signature(number, seq, row, keys)
-        elif first_signed is not None:
+            unchained.clear()  # its hash chains them
+        elif first_signed is None:
+            unchained.append((number, seq))
+        else:
             problems.append(
                 "line %d: entry %d is not signed, yet entry %d before it is (added or rewritten "
                 "without the box's key)" % (number, seq, first_signed)
@@ -280,9 +292,24 @@ def _check_rows(path, reader, pinned):
         _key_chain(pinned, statements, problems, summary)
     if summary["rows"] and first_signed is None:
         problems.append("no entry in the copy is signed: nothing in it shows it is the box's")
+    else:
+        problems += _unchained(unchained)
     if starts_whole and not summary["gaps"] and last_action and last_action[0] == WHOLE_ACTION:
         summary["whole"] = last_action[1:]
     return problems, summary
+
+
+def _unchained(unchained):
+    """The problems of the unsigned rows ``[(line, seq)]`` that no signed row of the copy
+    chains (the entries after them are not in it), emptying the list."""
+    out = [
+        "line %d: entry %d is not signed and no signed entry in the copy chains it (the entries "
+        "after it are not in the copy): nothing shows it is the box's; a copy with them (no "
+        "filter) proves it" % (number, seq)
+        for number, seq in unchained
+    ]
+    unchained.clear()
+    return out
 
 
 def _read_statement(number, text, statements):

@@ -53,10 +53,20 @@ def test_the_auditors_copy_verifies_off_the_box_with_the_fingerprint(box, people
     assert (
         "intact" in out and "none missing" in out and "last entry %s:%s" % (rows[-1][0], rows[-1][8]) in out
     )
-    # A filtered copy (one user's playbacks) verifies too, and says entries lie between.
+    # A filtered copy (one user's entries) says entries lie between; sam's entries from before
+    # the box signed are chained by nothing in it (the entries after them are left out), so
+    # nothing shows they are the box's: each is named, not called intact. The signed ones are.
     path, rows = download(people, tmp_path, "?who=sam")
     problems, summary = check_copy(path, [signed.fingerprint])
-    assert problems == [] and summary["gaps"]
+    unsigned = [row[0] for row in rows[1:] if not row[11]]
+    assert unsigned and summary["gaps"] and summary["signed"] == 2
+    assert problems == [
+        "line %d: entry %s is not signed and no signed entry in the copy chains it (the entries after "
+        "it are not in the copy): nothing shows it is the box's; a copy with them (no filter) proves it"
+        % (rows.index(row) + 1, row[0])
+        for row in rows[1:]
+        if not row[11]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -86,13 +96,25 @@ def test_a_copy_changed_after_it_left_the_box_does_not_verify(box, people, signe
 def test_an_entry_taken_out_of_a_whole_copy_is_said(box, people, signed, tmp_path, capsys):
     """A copy cannot say which entries a filter left out, so one taken out of it is not a
     problem the check can prove; it names what is not in the copy."""
+    box.services.audit.append("sam", "playback", "2", {"line": 1, "duration_s": 4.0}, box.clock())
     path, rows = download(people, tmp_path)
-    seq = rows.pop(-2)[0]
+    seq = rows.pop(-2)[0]  # the box's export entry, signed, between two signed ones
     rewrite(path, rows)
     problems, summary = check_copy(path, [signed.fingerprint])
     assert problems == [] and summary["gaps"] == [(int(seq) - 1, int(seq) + 1)]
     assert cli.main(["verify-audit", str(path), "--key", signed.fingerprint]) == 0
     assert "1 entries between them not in the copy: a filtered copy, or removed" in capsys.readouterr().out
+    # The first signed entry taken out: the entries from before the box signed, which only it
+    # chained, could then be anything; each is named.
+    first_signed = next(i for i, row in enumerate(rows) if i and row[11])
+    unsigned = rows[1:first_signed]
+    del rows[first_signed]
+    rewrite(path, rows)
+    problems, _ = check_copy(path, [signed.fingerprint])
+    assert len(problems) == len(unsigned) and all(
+        "entry %s is not signed and no signed entry in the copy chains it" % row[0] in problem
+        for row, problem in zip(unsigned, problems, strict=True)
+    )
 
 
 def test_a_copy_rehashed_and_resigned_with_another_key_names_that_key(box, people, signed, tmp_path):
