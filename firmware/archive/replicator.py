@@ -698,17 +698,29 @@ class Replicator:
         by this one (kept in its ``detail``: a retry after the store failed part way deletes
         only the rest, and its audit entry counts them all)."""
         detail["deleted"] = detail.get("deleted", 0) + gone
-        if job_id is not None:
-            self.queue.execute("UPDATE jobs SET detail = ? WHERE id = ?", (json.dumps(detail), job_id))
+        self._save_detail(job_id, detail)
         return detail["deleted"]
 
-    def _audited_deletion(self, call_id, details, keys, deleted, left):
+    def _save_detail(self, job_id, detail):
+        """Keep deletion job ``job_id``'s ``detail`` for its next attempt (None: no job)."""
+        if job_id is not None:
+            self.queue.execute("UPDATE jobs SET detail = ? WHERE id = ?", (json.dumps(detail), job_id))
+
+    def _audited_deletion(self, call_id, details, keys, deleted, left, job_id=None, detail=None):
         """Audit a deletion job's work on call ``call_id``'s archived copies: the versions of
         ``keys`` it deleted (``archive_deleted``), and those it left, not the box's own
-        (``archive_left``, with what each is: :meth:`_left`)."""
+        (``archive_left``, with what each is: :meth:`_left`). Once for the job: that it was
+        is kept in its ``detail``, so an attempt that fails after it (the deletion log or the
+        call's status refused: calls.db locked by the other process) is retried without a
+        second entry (the retry deletes only the record it put again itself)."""
+        if detail is not None and detail.get("audited"):
+            return
         self._audited("archive_deleted", call_id, dict(details, keys=keys, versions_deleted=deleted))
         if left:
             self._audited("archive_left", call_id, dict(details, left=_named(left)))
+        if detail is not None:
+            detail["audited"] = True
+            self._save_detail(job_id, detail)
 
     def _left(self, call_id, left):
         """Log each version a deletion of call ``call_id`` left (``(key, version id, why)``),
@@ -1031,6 +1043,8 @@ class Replicator:
             keys + [key],
             deleted,
             left,
+            job_id,
+            detail,
         )
         db = self.calls.raw()
         with self.calls.lock:
@@ -1083,7 +1097,7 @@ class Replicator:
             "erased_us": int(self._wall_us()),
         }
         self._put(erasure_key(self.settings.box_id, call_id), json.dumps(note).encode())
-        self._audited_deletion(call_id, {"trigger": "erasure"}, [key], deleted, kept)
+        self._audited_deletion(call_id, {"trigger": "erasure"}, [key], deleted, kept, job_id, detail)
         self._status(call_id, "archived", self._left(call_id, kept))
         log.info(
             "archive: call %d's record put again without the caller's details (%d versions deleted)",

@@ -274,3 +274,30 @@ def test_a_deletion_retried_is_audited_once_with_every_version_it_deleted(
     assert [t for t, _ in said["archive_copied"]] == ["call:1"]
     ((target, deleted),) = said["archive_deleted"]
     assert target == "call:1" and deleted["versions_deleted"] == 2  # the recording and the record
+
+
+def test_a_deletion_retried_after_it_was_audited_is_audited_once(site, bucket_name, monkeypatch):
+    """Audited before the deletion log: an attempt whose deletion log then failed (calls.db
+    locked by the other process) left its archive_deleted entry, and the retry wrote another,
+    counting the record it had put again itself, two entries for one deletion."""
+    import firmware.archive.replicator as replicator_module
+
+    data, rep, bucket, rec_key = site
+    real = replicator_module.deletions.append
+    refused = []
+
+    def append(db, row):
+        if not refused:
+            refused.append(row)
+            raise sqlite3.OperationalError("database is locked")
+        return real(db, row)
+
+    monkeypatch.setattr(replicator_module.deletions, "append", append)
+    rep.forget([destroyed(data, 1)])
+    rep.step(ignore_backoff=True)  # deleted and audited; its deletion log refused
+    assert refused and rep.pending() == 1
+    rep.step(ignore_backoff=True)
+    assert rep.pending() == 0
+    ((target, deleted),) = audited(data, "archive_deleted")["archive_deleted"]
+    assert target == "call:1" and deleted["versions_deleted"] == 2  # the box's recording and record
+    assert len(audited(data, "archive_left")["archive_left"]) == 1
