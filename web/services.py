@@ -257,12 +257,20 @@ class BoxConsent:
         return self._play is not None
 
     def samples(self):
-        """The configured announcement (8 kHz int16); raises AnnouncementError saying why not."""
+        """The configured announcement (8 kHz int16); raises AnnouncementError saying why not:
+        an OSError too (the spoken default made afresh and its file not written, a card
+        full), which the pages that ask (the checklist, dashboard, staff notice and My line,
+        the Consent page) said as a server error."""
+        from firmware.policy.announcement import AnnouncementError
+
         config = self.config_store.get()
         # The spoken default's voice is the country's as saved now, as the recorder's is:
         # a country changed in Settings is heard at once, not after a restart.
         self.announcements.country = config.country
-        return self.announcements.samples(config.policy.consent.announcement)
+        try:
+            return self.announcements.samples(config.policy.consent.announcement)
+        except OSError as exc:
+            raise AnnouncementError("the announcement cannot be made: %s" % (exc.strerror or exc)) from None
 
     def announcement_wav(self):
         from firmware.policy.announcement import wav_bytes

@@ -2,6 +2,7 @@
 and the staff notice from the configuration, in HTML and PDF."""
 
 import dataclasses
+import errno
 import html
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 
 import pytest
 
+import firmware.policy.announcement as announcement
 from firmware.mail.settings import MailSettings, Schedule
 from firmware.policy.settings import DEFAULT_ANNOUNCEMENT, LineMode
 
@@ -202,6 +204,30 @@ def test_an_announcement_that_cannot_be_played_is_not_given(good):
     # Notices that need no announcement: nothing to play, nothing said.
     change_policy(box, "consent", inbound="tone", outbound="tone", record_if_notice_failed=False)
     assert statuses(people["audrey"])[6][0] == "green"
+
+
+def test_an_announcement_that_cannot_be_made_is_said_not_a_server_error(good, monkeypatch):
+    """The spoken announcement made afresh (its text changed, its file cache gone) on a full
+    card: writing its cache failed with an OSError, which the checklist, the dashboard, the
+    staff notice and My line (each asks whether it can be played) let through as a server
+    error, for staff too. It is said instead, as any reason it cannot be played is."""
+    box, people = good
+
+    def card_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(announcement, "atomic_write", card_full)
+    spoken = box.config_store.get().policy.consent.announcement
+    change_policy(
+        box, "consent", announcement=dataclasses.replace(spoken, text=SITE_ANNOUNCEMENT + " Thanks.")
+    )
+    status, reason = statuses(people["audrey"])[6]
+    assert status == "red" and "No space left on device" in reason, reason
+    for who, url in (("sam", "/documents/staff-notice"), ("ivan", "/"), ("ivan", "/consent")):
+        assert people[who].get(url).status_code == 200, url
+    consent = people["ivan"].get("/consent").get_data(as_text=True)
+    assert "No space left on device" in html.unescape(consent)
+    assert people["ivan"].get("/consent/announcement.wav").status_code == 409
 
 
 def test_a_notice_given_in_neither_direction_is_not_given(good):
