@@ -38,6 +38,26 @@ def test_supervisors_see_only_their_lines(box, people):
     assert box.recordings.exports == [] and box.recordings.held == set()
 
 
+def test_a_call_number_past_any_calls_is_no_call(box, people):
+    """A call number past SQLite's integers (the URL takes any digits) raised an
+    OverflowError on the call's page and on each form and file of it, the Listen form
+    among them: a server error where a number no call has answers 404."""
+    sam = people["sam"]
+    box.add_recordings([1])
+    for number in (2**63, 10**30):
+        assert sam.get("/calls/%d" % number).status_code == 404
+        assert sam.get("/calls/%d/audio?p=x" % number).status_code == 404
+        for action, data in (
+            ("listen", {"listen_reason": "complaint ref 1234"}),
+            ("export", {"reason": "complaint ref 1234", "format": "ogg"}),
+            ("hold", {"on": "1", "hold_reason": "complaint ref 1234"}),
+        ):
+            path = "/calls/%d/%s" % (number, action)
+            assert box.post(sam, path, data, token_from="/calls/1").status_code == 404, path
+    assert sam.get("/calls/%d" % (2**63 - 1)).status_code == 404  # the largest: no such call
+    assert box.recordings.exports == [] and box.recordings.held == set()
+
+
 def test_search_filters_and_pages(box, people):
     alice = people["alice"]  # all four lines
     page = alice.get("/calls").get_data(as_text=True)

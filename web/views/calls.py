@@ -61,7 +61,9 @@ def call_or_404(call_id, act=False):
     ``act``: the user means to play, export, hold or annotate it, which only a
     supervisor of its line may do.
     """
-    call = lk().services.calls.get(call_id)
+    # A number past SQLite's integers (the URL takes any digits) is no call's, as one no call
+    # has: looked up, it raised (a server error).
+    call = lk().services.calls.get(call_id) if 0 <= call_id < 1 << 63 else None
     lines = g.user.lines if act or not g.user.has("auditor") else visible_lines(g.user)
     if call is None or call["line"] not in lines or (act and not g.user.has("supervisor")):
         abort(404)
