@@ -258,9 +258,10 @@ class BoxConsent:
 
     def samples(self):
         """The configured announcement (8 kHz int16); raises AnnouncementError saying why not:
-        an OSError too (the spoken default made afresh and its file not written, a card
-        full), which the pages that ask (the checklist, dashboard, staff notice and My line,
-        the Consent page) said as a server error."""
+        an OSError too (espeak-ng not started to make the spoken default afresh), which the
+        pages that ask (the checklist, dashboard, staff notice and My line, the Consent page)
+        said as a server error. A cache not written (a full card) is no reason: the samples
+        made in memory are played (firmware.policy.announcement)."""
         from firmware.policy.announcement import AnnouncementError
 
         config = self.config_store.get()

@@ -16,10 +16,13 @@ callers could not hear it over the line).
 may have changed under it) or, without one, the configured text spoken by
 espeak-ng, made the first time it is needed and cached beside the uploads as
 ``tts-<hash>.wav``. The cache is not secret (it is the notice every caller
-hears); it is written atomically, 0600, like everything in the data dir.
+hears); it is written atomically, 0600, like everything in the data dir. A
+cache that cannot be written (a full card) is logged and the samples made in
+memory are played all the same: the card-full alarms say the rest.
 """
 
 import hashlib
+import logging
 import math
 import os
 import re
@@ -38,6 +41,8 @@ from telephony.levels import active_level_dbm0, set_active_level
 
 from ..errors import AudioFormatError, InputFileError, LinekeeperError
 from ..wavfile import WAVE_FLOAT, WAVE_PCM, format_name, parse_wav
+
+log = logging.getLogger(__name__)
 
 RATE = 8000
 MAX_BYTES = 5 * 1024 * 1024
@@ -283,8 +288,13 @@ class Announcements:
             except AnnouncementError:
                 pass  # a damaged cache is made again
         samples = set_active_level(self._espeak(settings.text, voice), settings.level_dbm0)
-        make_private_dir(announcements_dir(self.data_dir))
-        atomic_write(path, wav_bytes(samples))
+        try:
+            make_private_dir(announcements_dir(self.data_dir))
+            atomic_write(path, wav_bytes(samples))
+        except OSError as exc:
+            # The samples are made: the caller hears them. Only the cache is lost (made
+            # again next time); a full card says so in its own alarms.
+            log.warning("the spoken announcement's cache %s was not written: %s", path, exc)
         return samples
 
     def _espeak(self, text, voice):

@@ -4,6 +4,8 @@ Issue 6 acceptance: bad uploads (not a WAV, too long, too quiet, huge, a WAV
 with a lying header) are rejected with a message and change nothing.
 """
 
+import errno
+import logging
 import math
 import os
 import struct
@@ -11,6 +13,7 @@ import struct
 import numpy as np
 import pytest
 
+import firmware.policy.announcement as announcement
 from firmware.errors import AudioFormatError
 from firmware.policy.announcement import (
     AnnouncementError,
@@ -147,6 +150,23 @@ def test_the_default_is_spoken_once_and_cached_in_the_data_dir(tmp_path):
     assert active_level_dbm0(first) == pytest.approx(-16, abs=0.5)
     again = Announcements(tmp_path, program="no-such-espeak").samples(Announcement())
     assert np.array_equal(first, again)  # from the cache: espeak-ng not needed
+
+
+def test_a_cache_not_written_on_a_full_card_still_gives_the_notice(tmp_path, monkeypatch, caplog):
+    """The spoken default is made in memory, then cached: a cache write that failed (a full
+    card) failed the whole announcement, so the caller heard no notice. The samples made
+    are played; the failure is logged (the card-full alarms say the rest)."""
+    made = Announcements(tmp_path / "a").samples(Announcement())
+
+    def card_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(announcement, "atomic_write", card_full)
+    with caplog.at_level(logging.WARNING, logger=announcement.__name__):
+        samples = Announcements(tmp_path / "b").samples(Announcement())
+    assert np.array_equal(samples, made)
+    assert os.listdir(tmp_path / "b" / "announcements") == []  # nothing cached
+    assert "cache" in caplog.text and "No space left on device" in caplog.text
 
 
 def test_missing_or_damaged_files_say_which(tmp_path):
