@@ -1423,3 +1423,33 @@ def test_a_list_of_copies_shown_that_is_not_entries_is_refused_clearly(box, peop
         assert "is not a disclosure log entry" in text and "Nothing was released" in text
     assert DisclosureLog(box.data_dir).entries() == [] and "disclosure" not in box.audit_actions()
     assert "disclosure_refused" in box.audit_actions()
+
+
+def test_a_search_the_locked_register_stops_is_not_audited(box, people, monkeypatch):
+    """The search page and the form shown again read the register's open access requests
+    (waiting a tenth of a second for a locked store) after auditing the look at the person's
+    calls: a register still locked gave the "locked" page, and the trail recorded a look
+    that was never shown. The look is audited once what it shows is read."""
+    import sqlite3
+
+    from web.views import sar as sar_view
+
+    box.recordings.store = box.store
+    sam = people["sam"]
+
+    def locked():
+        raise sqlite3.OperationalError("database is locked")
+
+    def searches():
+        return box.services.audit.entries(action="disclosure_search", newest_first=False)
+
+    monkeypatch.setattr(sar_view, "open_access_requests", locked)
+    resp = sam.get("/sar", query_string={"number": RELEASE["number"]})
+    assert resp.status_code >= 500 and "02079460000" not in resp.get_data(as_text=True)
+    assert sam.get("/sar").status_code == 200  # the empty form reads no register
+    resp = box.post(sam, "/sar", dict(RELEASE, requester="", preview="1"), token_from="/sar")
+    assert resp.status_code >= 500
+    assert searches() == []
+    monkeypatch.undo()
+    sam.get("/sar", query_string={"number": RELEASE["number"]})
+    assert len(searches()) == 1

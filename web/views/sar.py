@@ -231,6 +231,9 @@ def index():
     # What the letter will say of copies given before, shown before it goes: one to the
     # police the person may not be told of (DPA 2018 Sch. 2 para 2) went into it unseen.
     earlier = _earlier(calls, search) if calls else []
+    # Read before the look is audited: a register locked past the wait is the "locked" page,
+    # and the trail then recorded a look at the person's calls that was never shown.
+    requests = open_access_requests() if calls else []
     if calls is not None:
         # A look at a person's calls, and at who was given copies of them: audited before it
         # is shown, one entry a search (what was searched, how many calls, the copies shown).
@@ -246,7 +249,7 @@ def index():
         about=about,
         elsewhere=[n for n in range(1, lk().n_lines + 1) if n not in g.user.lines],
         has_key=unlocked_key() is not None,
-        requests=open_access_requests() if calls else [],
+        requests=requests,
         # A recording erased on request is said so, as the calls list says it.
         recording_word=deletions.recording_word,
         earlier=earlier,
@@ -392,14 +395,16 @@ def _form_again(values, errors, calls, key, withheld, typed, earlier, letter=(No
 
     Shown again with the person's calls (``calls``, found by ``search``) and the copies given
     before, it is a look at them as the search page's is, refused or previewed: audited so
-    (``disclosure_search``), before it is shown, beside the refusal's or the preview's entry."""
+    (``disclosure_search``), before it is shown, beside the refusal's or the preview's entry:
+    once what it shows is read (a register locked past the wait shows no calls)."""
+    requests = open_access_requests() if calls else []
     if calls is not None:
         audit("disclosure_search", None, **search_details(search, calls, earlier or []))
     page = dict(
         values=values,
         calls=calls,
         has_key=key is not None,
-        requests=open_access_requests() if calls else [],
+        requests=requests,
         recording_word=deletions.recording_word,
         earlier=earlier or [],
         withhold=withheld,
