@@ -493,17 +493,16 @@ def cmd_export(args):
 
 
 def _export_reason(text):
-    """``--reason`` as the web's export form takes it: 5 to 500 characters, no control
-    characters. :raises LinekeeperError: otherwise (before anything is audited)"""
-    from web.site import control_problem
+    """``--reason`` as the web's export form takes it (:func:`firmware.typed.given_reason`):
+    5 to 500 characters, no control characters. :raises LinekeeperError: otherwise (before
+    anything is audited)"""
+    from firmware.typed import given_reason
 
-    reason = " ".join(str(text).split())
-    if not 5 <= len(reason) <= 500:
-        raise LinekeeperError(
-            '--reason: say why the recording is exported in 5 to 500 characters (for example "complaint '
-            'ref 1234"); it goes in the audit trail'
-        )
-    problem = control_problem(reason)
+    reason, problem = given_reason(
+        str(text),
+        'say why the recording is exported in 5 to 500 characters (for example "complaint '
+        'ref 1234"); it goes in the audit trail',
+    )
     if problem:
         raise LinekeeperError("--reason: %s" % problem)
     return reason

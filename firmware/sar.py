@@ -34,6 +34,7 @@ from .policy import cards
 from .policy.rules import called_number, normalise
 from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
 from .sarletter import letter_text
+from .typed import given_reason
 
 log = logging.getLogger("linekeeper.sar")
 
@@ -745,20 +746,28 @@ def check_release(
     return calls, search, request
 
 
+WHOSE_NOT_GIVEN = (
+    "calls found by date alone can be any caller's: say how you know each call named is "
+    "the requester's, or one the request covers, in 5 to 500 characters (whose calls they "
+    'are, e.g. "withheld number; the times and line she gave"). Nothing was released'
+)
+
+
 def _check_whose(whose):
     """The supervisor's word on calls named after a search by date alone (any caller's):
-    given, with no card number in it.
+    given by the rule of a reason the trail keeps (:func:`firmware.typed.given_reason`: 5 to
+    500 characters, no control character), with no card number in it.
 
-    :raises SarError: none given, or a card number in it (nothing was released)
+    :raises SarError: none given, too short or long, a control character or a card number
+        in it (nothing was released)
     """
-    if not whose or not whose.strip():
-        raise SarError(
-            "calls found by date alone can be any caller's: say how you know each call named is "
-            "the requester's, or one the request covers (whose calls they are, e.g. \"withheld "
-            'number; the times and line she gave"). Nothing was released'
-        )
-    if cards.has_typed_card(whose):
+    if whose and cards.has_typed_card(whose):
         raise SarError("take the card number out of whose calls they are: the box keeps no card numbers")
+    _, problem = given_reason(whose, WHOSE_NOT_GIVEN)
+    if problem == WHOSE_NOT_GIVEN:
+        raise SarError(problem)
+    if problem:
+        raise SarError("whose calls they are: %s Nothing was released" % problem)
 
 
 def release(

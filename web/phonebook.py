@@ -27,8 +27,7 @@ from firmware.policy import cards
 from firmware.policy.rules import normalise
 from firmware.storage.fieldseal import PREFIX, is_sealed, opener
 from firmware.storage.sealstores import NOTE, PHONEBOOK_NAME, PHONEBOOK_NUMBER
-
-from .site import card_problem, control_problem
+from firmware.typed import card_problem, control_problem
 
 MAX_NAME = 80
 MAX_ENTRIES = 10_000

@@ -15,14 +15,14 @@ import dataclasses
 import datetime
 import json
 import re
-import unicodedata
 
 from flask import g, has_request_context, request
 
+from firmware import typed
 from firmware.lawfulbasis import BASES, LEGITIMATE_INTERESTS
 from firmware.localtime import DEFAULT_ZONE, zone_names
-from firmware.policy import cards
 from firmware.rights import DEFAULT_REGION, REGIONS
+from firmware.typed import control_problem
 from telephony import countries
 
 ICO_NUMBER = re.compile(r"^Z[A-Z0-9][0-9]{6}$")
@@ -108,58 +108,14 @@ class SiteSettings:
         return LineSetting(number, "Line %d" % number, True)
 
 
-# Characters that turn the text after them around (right-to-left overrides and
-# isolates): "Acme\u202eeciovni.exe" shows as "Acmeexe.invoice".
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def control_problem(text, lines=False):
-    """Why ``text`` cannot be stored as typed: a control character (a NUL, an escape)
-    that would show as nothing, or cut the text, on a page, a PDF or a notice, or a
-    direction override that shows it in another order; a line break only where
-    ``lines`` allows one; or a payment card number (:func:`card_problem`). None if
-    there is none."""
-    for i, ch in enumerate(text):
-        if ch in _BIDI_CONTROLS:
-            return (
-                "Remove the direction control U+%04X (character %d): it shows the text in another order."
-                % (
-                    ord(ch),
-                    i + 1,
-                )
-            )
-        if unicodedata.category(ch) == "Cc" and not (lines and ch in "\r\n\t"):
-            return "Remove the control character U+%04X (character %d): it cannot be shown." % (
-                ord(ch),
-                i + 1,
-            )
-    return card_problem(text)
-
-
 def given_reason(field, done, example, what="this recording is"):
     """``(reason, problem)``: the form's ``field``, why ``what`` is ``done``, as the
     audit trail keeps it (5 to 500 characters, no control characters), or why not. The
-    box's pages and the central viewer ask a reason by this one rule."""
-    reason = " ".join((request.form.get(field) or "").split())
-    if len(reason) < 5:
-        return reason, (
-            'Say why %s %s (for example "%s"); the reason goes in the audit trail.' % (what, done, example)
-        )
-    if len(reason) > 500:
-        return reason, "At most 500 characters."
-    return reason, control_problem(reason)
-
-
-def card_problem(text):
-    """Why ``text`` (typed by a person) cannot be kept: it holds what reads as a payment
-    card number (PCI DSS: the box keeps none, in any form), or None."""
-    spans = cards.typed_spans(text or "")
-    if not spans:
-        return None
-    start, end = spans[0]
-    return (
-        "Take out the card number (characters %d to %d): the box keeps no card numbers. "
-        "Give at most the last four digits." % (start + 1, end)
+    box's pages, the central viewer and the CLI ask a reason by this one rule
+    (:func:`firmware.typed.given_reason`)."""
+    return typed.given_reason(
+        request.form.get(field),
+        'Say why %s %s (for example "%s"); the reason goes in the audit trail.' % (what, done, example),
     )
 
 

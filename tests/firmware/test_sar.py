@@ -225,6 +225,15 @@ def test_a_date_range_alone_releases_only_the_calls_named(sar_dir, tmp_path, cap
     err = capsys.readouterr().err
     assert "calls found by date alone can be any caller's: say how you know" in err and not out.exists()
     assert sar(root, data, out, *day, "--call", "2", "--whose", "  ") == 2 and not out.exists()
+    # By the rule of a reason the trail keeps (5 to 500 characters, no control character):
+    # a single "x" released the calls.
+    assert sar(root, data, out, *day, "--call", "2", "--whose", "x") == 2 and not out.exists()
+    assert "in 5 to 500 characters" in capsys.readouterr().err
+    assert sar(root, data, out, *day, "--call", "2", "--whose", "she said \x1b[2J 9:05") == 2
+    assert "whose calls they are: Remove the control character U+001B" in capsys.readouterr().err
+    assert sar(root, data, out, *day, "--call", "2", "--whose", "x" * 501) == 2
+    assert "whose calls they are: At most 500 characters." in capsys.readouterr().err
+    assert not out.exists()
     assert sar(root, data, out, "--number", "01632960123", "--call", "1", "--whose", whose) == 2
     assert "whose the calls are is said only of calls found by date alone" in capsys.readouterr().err
     assert not out.exists() and len(releases()) == before

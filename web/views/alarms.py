@@ -23,10 +23,10 @@ from firmware import words
 from firmware.calls.calllog import iso_ms
 from firmware.errors import LinekeeperError
 from firmware.storage.fieldseal import FieldSealError
+from firmware.typed import card_problem
 
 from ..accounts import OFFICE_ROLES
 from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines
-from ..site import card_problem
 from . import csv_download
 from .calls import _day_us
 from .myline import myline_page

@@ -17,9 +17,9 @@ from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_o
 from firmware.errors import LinekeeperError
 from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS
+from firmware.typed import control_problem
 
 from ..security import audit, form_errors, lk, roles
-from ..site import control_problem
 from . import csv_download, page_number
 from .calls import _day_us
 

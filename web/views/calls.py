@@ -35,10 +35,11 @@ from firmware.policy import deletions
 from firmware.policy.retention import check_category
 from firmware.policy.rules import outcome
 from firmware.reports.compute import consent_outcome, tone_was_notice
+from firmware.typed import card_problem
 
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines
-from ..site import card_problem, given_reason
+from ..site import given_reason
 from . import csv_download
 from .sar import release_shown, withheld_shown
 

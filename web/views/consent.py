@@ -18,10 +18,10 @@ from firmware.control import ControlError
 from firmware.errors import AudioFormatError, ConfigError, LinekeeperError
 from firmware.policy.announcement import TestCallRefused, test_call_refusal
 from firmware.policy.settings import NOTICES
+from firmware.typed import control_problem
 
 from .. import intent
 from ..security import audit, form_errors, lk, roles
-from ..site import control_problem
 
 bp = Blueprint("consent", __name__)
 

@@ -13,9 +13,9 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from werkzeug.exceptions import NotFound
 
 from firmware import rights
+from firmware.typed import card_problem
 
 from ..security import audit, lk, roles
-from ..site import card_problem
 from . import csv_download, disclosure_log, rights_register, site_region
 from .calls import call_or_404
 
