@@ -69,6 +69,19 @@ def test_an_alarm_of_a_line_not_theirs_is_not_acknowledged_nor_audited(box, peop
         assert _row(box, alarm["id"])["acknowledged_by"] == "sue"
 
 
+def test_an_alarm_number_past_any_alarms_is_no_alarm(box, people, alarms):
+    """An alarm number past SQLite's integers (the URL, or the banner's "also", takes any
+    digits) raised an OverflowError on Acknowledge: a server error. The URL's is no alarm's
+    (404, the guard the call pages have); an "also" one is passed over as one not an alarm."""
+    before = len(box.services.audit)
+    for number in (2**63, 10**30):
+        assert box.post(people["sam"], "/alarms/%d/acknowledge" % number).status_code == 404
+    assert len(box.services.audit) == before
+    line2 = alarms["no_line_voltage"]
+    resp = box.post(people["sam"], "/alarms/%d/acknowledge" % line2["id"], {"also": str(2**63)})
+    assert resp.status_code == 302 and _row(box, line2["id"])["acknowledged_by"] == "sam"
+
+
 @pytest.mark.parametrize("who,lines", [("sam", {2}), ("sue", {3}), ("audrey", {2, 3}), ("ivan", {2, 3})])
 def test_the_dashboards_alarms_on_now_are_those_of_their_lines_and_the_boxs(box, people, who, lines):
     from types import SimpleNamespace

@@ -444,3 +444,20 @@ def test_a_request_logged_and_a_follow_up_logged_are_said_on_the_page_they_land_
     second = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
     landed = page(sam, resp.headers["Location"])
     assert 'id="done" role="status">Follow-up #%d of #%d logged.</p>' % (second, first) in landed
+
+
+def test_a_request_number_past_any_requests_is_no_request(box, people):
+    """A request number past SQLite's integers (the URL takes any digits) raised an
+    OverflowError on the request's page, its change form and its follow-up form: a server
+    error where a number no request has answers 404 (the guard the call pages have)."""
+    sam = people["sam"]
+    rid = log_request(box, sam)
+    for number in (2**63, 10**30):
+        assert sam.get("/requests/%d" % number).status_code == 404
+        for path, form in (
+            ("/requests/%d" % number, {"action": "resume", "seen": "1"}),
+            ("/requests/%d/follow-up" % number, {"kind": "access", "received": "2026-03-02"}),
+        ):
+            assert box.post(sam, path, form, token_from="/requests/%d" % rid).status_code == 404, path
+    assert sam.get("/requests/%d" % (2**63 - 1)).status_code == 404  # the largest: no such request
+    assert len(entries(box)) == 1 and len(audits(box)) == 1

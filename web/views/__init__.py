@@ -28,6 +28,14 @@ CSV_CUT_ROW = (
 log = logging.getLogger("linekeeper.web")
 
 
+def row_id(number):
+    """Whether ``number`` (a URL's ``<int:...>``, which takes any digits) can be the id of a
+    row in the box's SQLite stores: one past SQLite's integers is no row's, and looking it
+    up raises an OverflowError (a server error). A view answers it as it answers an id no
+    row has."""
+    return 0 <= number < 1 << 63
+
+
 def site_region():
     """Where the business is (the site settings'): whose bank holidays the requests'
     deadlines count."""

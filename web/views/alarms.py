@@ -27,7 +27,7 @@ from firmware.typed import card_problem
 
 from ..accounts import OFFICE_ROLES
 from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines
-from . import csv_download
+from . import csv_download, row_id
 from .calls import _day_us
 from .myline import myline_page
 
@@ -224,7 +224,9 @@ def raise_concern():
 @roles("installer", "supervisor")
 def acknowledge(alarm_id):
     log = _log()
-    if log is None:
+    # An alarm number past SQLite's integers is no alarm's (web.views.row_id): looked up, it
+    # raised (a server error).
+    if log is None or not row_id(alarm_id):
         abort(404)
     # An alarm of a line the user may not see is not theirs to acknowledge (nor to learn of).
     if not _theirs(log.get(alarm_id)):
@@ -237,7 +239,7 @@ def acknowledge(alarm_id):
     # The banner's row stands for every occurrence of that alarm on that line: those too.
     for other in request.form.getlist("also"):
         try:
-            if _theirs(log.get(int(other))):
+            if row_id(int(other)) and _theirs(log.get(int(other))):
                 log.acknowledge(int(other), g.user.name, wall_us=wall_us)
         except (ValueError, LinekeeperError):
             pass  # acknowledged meanwhile, or not an alarm: the one asked for is done

@@ -40,7 +40,7 @@ from firmware.typed import card_problem
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines
 from ..site import given_reason
-from . import csv_download
+from . import csv_download, row_id
 from .sar import release_shown, withheld_shown
 
 bp = Blueprint("calls", __name__)
@@ -64,7 +64,7 @@ def call_or_404(call_id, act=False):
     """
     # A number past SQLite's integers (the URL takes any digits) is no call's, as one no call
     # has: looked up, it raised (a server error).
-    call = lk().services.calls.get(call_id) if 0 <= call_id < 1 << 63 else None
+    call = lk().services.calls.get(call_id) if row_id(call_id) else None
     lines = g.user.lines if act or not g.user.has("auditor") else visible_lines(g.user)
     if call is None or call["line"] not in lines or (act and not g.user.has("supervisor")):
         abort(404)

@@ -16,7 +16,7 @@ from firmware import rights
 from firmware.typed import card_problem
 
 from ..security import audit, lk, roles
-from . import csv_download, disclosure_log, rights_register, site_region
+from . import csv_download, disclosure_log, rights_register, row_id, site_region
 from .calls import call_or_404
 
 bp = Blueprint("rights", __name__)
@@ -194,6 +194,13 @@ def _history(request_id):
     )
 
 
+def _known(request_id):
+    """404 for a request number past SQLite's integers (:func:`web.views.row_id`), as for
+    one no request has: looked up, it raised (a server error)."""
+    if not row_id(request_id):
+        abort(404)
+
+
 def _detail(request_id, errors=None, status=200):
     register = rights_register()
     try:
@@ -232,6 +239,7 @@ def _detail(request_id, errors=None, status=200):
 @bp.route("/requests/<int:request_id>")
 @roles("supervisor", "auditor")
 def detail(request_id):
+    _known(request_id)
     return _detail(request_id)
 
 
@@ -241,6 +249,7 @@ def follow_up(request_id):
     """A request that follows up answered or refused request ``request_id`` (the person says
     the answer was incomplete, or asks again): a request of its own, received on the day
     it came, with the person's details copied from the first. Both are audited."""
+    _known(request_id)
     form = request.form
     errors = {}
     today = _today()
@@ -319,6 +328,7 @@ def _may_see_call(call_id):
 @roles("supervisor")
 def update(request_id):
     """One change: ``action`` is wait, resume, extend, answer or refuse."""
+    _known(request_id)
     form = request.form
     action = form.get("action")
     if action not in ACTIONS:
