@@ -198,3 +198,16 @@ def test_alarm_recipients_tied_to_accounts_and_what_each_gets(box, people):
     assert "ivan@example.com: every alarm, of the whole box and of every line (ivan)" in reach
     assert "sam@example.com: the whole box's alarms and those of lines 1 and 2 (sam)" in reach
     assert "office@example.com: every alarm, of the whole box and of every line (tied to no account)" in reach
+
+
+def test_an_account_name_is_tied_as_login_takes_it(box, people):
+    """ "sam@example.com (Sam)" was refused as no account "Sam", though login takes "Sam"
+    as sam's (it lowercases the name): the account's name is taken as login takes it, and
+    kept as the account's."""
+    ivan = people["ivan"]
+    alarm_to = "sam@example.com ( Sam )"
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 302, html.unescape(resp.get_data(as_text=True))[-800:]
+    assert box.services.mail.store.get().alarm_accounts == (("sam@example.com", "sam"),)
+    page = html.unescape(ivan.get("/settings/mail").get_data(as_text=True))
+    assert "sam@example.com: the whole box's alarms and those of lines 1 and 2 (sam)" in page

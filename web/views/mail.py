@@ -52,7 +52,8 @@ def _recipients(text):
         address = m.group("address").strip() if m else entry
         addresses.append(address)
         if m:
-            tied.append((address, m.group("account").strip()))
+            # The account's name as login takes it ("Sam" is sam's): names are lowercase.
+            tied.append((address, m.group("account").strip().lower()))
     return tuple(addresses), tuple(tied)
 
 
