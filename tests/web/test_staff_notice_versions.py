@@ -4,7 +4,7 @@ it say before?"
 The notice is made from the settings each time it is shown, so once a setting changed
 nothing on the box could show what staff had been told before, nor when that changed. Now
 the audit trail keeps the notice's words the first time each version is shown, and the
-page shows any version kept, with when it was shown from and until."""
+page shows any version kept, with when it was first shown, and when the next one was."""
 
 import dataclasses
 import html
@@ -35,7 +35,8 @@ def test_each_version_of_the_notice_is_kept_and_shown_again_with_its_dates(box, 
     [kept] = versions(box)
     assert (kept.actor, kept.target) == ("sue", "staff_notice")
     assert kept.details["notice"]["pci"] == "key *1 on the handset"
-    assert "These words have been shown since Mon 2 Mar 2026" in first and "entry %d" % kept.seq in first
+    # When the words were first shown (kept then): not "shown since", as if in effect from then.
+    assert "These words were first shown on Mon 2 Mar 2026" in first and "entry %d" % kept.seq in first
     notice(people["sam"])  # the same words: nothing more kept
     assert len(versions(box)) == 1
 
@@ -45,7 +46,7 @@ def test_each_version_of_the_notice_is_kept_and_shown_again_with_its_dates(box, 
     old, new = versions(box)
     assert old.seq == kept.seq and new.actor == "sam" and "*7" in new.details["notice"]["pci"]
     assert "key *7 on the handset or press the line's pause button" in now
-    assert "These words have been shown since Mon 2 Mar 2026, 09:10:00 GMT" in now
+    assert "These words were first shown on Mon 2 Mar 2026, 09:10:00 GMT" in now
     assert 'href="/documents/staff-notice?version=%d"' % old.seq in now
 
     # What it said before, when, and until when: for an auditor, and for anyone it is for.
@@ -53,7 +54,10 @@ def test_each_version_of_the_notice_is_kept_and_shown_again_with_its_dates(box, 
         before = notice(people[who], "?version=%d" % old.seq)
         assert "key *1 on the handset: recording pauses" in before and "*7" not in before
         said = " ".join(re.sub(r"<[^>]+>", " ", before).split())
-        assert "as it was shown from Mon 2 Mar 2026, 09:00:00 GMT until Mon 2 Mar 2026, 09:10:00 GMT" in said
+        assert (
+            "as it was first shown on Mon 2 Mar 2026, 09:00:00 GMT, as the audit trail kept it (entry %d); "
+            "another was first shown on Mon 2 Mar 2026, 09:10:00 GMT" % old.seq
+        ) in said
     assert len(versions(box)) == 2  # looking at an old version keeps nothing new
     pdf = people["audrey"].get("/documents/staff-notice.pdf?version=%d" % old.seq)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
@@ -77,3 +81,24 @@ def test_a_version_that_is_not_one_is_refused_and_nothing_is_kept(box, people):
         )
         assert people["audrey"].get("/documents/staff-notice.pdf?version=" + asked).status_code == 400
     assert len(log) == before
+
+
+def test_the_newest_version_is_current_only_while_the_settings_still_make_it(box, people):
+    """``?version=`` of the newest kept version was called the notice now (no "until"), even
+    once the settings had changed and nobody had been shown the new words yet. It is
+    current only while its words are the notice's as made from the settings now."""
+    change_pci(box, pause_code="*1", button=False)
+    notice(people["sue"])
+    [kept] = versions(box)
+    asked = "?version=%d" % kept.seq
+    same = notice(people["audrey"], asked)
+    assert "These words were first shown on Mon 2 Mar 2026" in same and "The notice now" not in same
+    change_pci(box, pause_code="*7", button=True)
+    for who in ("audrey", "sam"):
+        said = " ".join(re.sub(r"<[^>]+>", " ", notice(people[who], asked)).split())
+        assert "These words were first shown" not in said, said
+        assert "the settings have changed since, and the notice now says otherwise" in said
+        assert "The notice now" in said and "key *1 on the handset" in said
+    assert len(versions(box)) == 1  # looking at a version keeps nothing new
+    pdf = people["audrey"].get("/documents/staff-notice.pdf" + asked)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"

@@ -67,7 +67,7 @@ def checklist_pdf():
 @bp.route("/documents/staff-notice")
 @roles()
 def staff_notice_page():
-    n, version, until = _notice_asked()
+    n, version, until, current = _notice_asked()
     versions = lk().services.audit.entries(limit=VERSIONS_LISTED, action="staff_notice")
     return render_template(
         "staff_notice.html",
@@ -75,21 +75,23 @@ def staff_notice_page():
         archive_words=ARCHIVE_WORDS,
         version=version,
         until=until,
-        current=until is None,
+        current=current,
         versions=versions,
     )
 
 
 def _notice_asked():
-    """``(facts, its trail entry, when it was replaced or None)`` of the notice asked for:
-    the one now (``?version`` not given), whose words the trail keeps the first time they
-    are shown; or the version the trail's entry ``?version=SEQ`` kept. A version that is
-    not one is refused (400), and nothing is written."""
+    """``(facts, its trail entry, when another was first shown or None, current)`` of the
+    notice asked for: the one now (``?version`` not given), whose words the trail keeps the
+    first time they are shown; or the version the trail's entry ``?version=SEQ`` kept.
+    ``current``: its words are the notice's as made from the settings now (the newest kept
+    version is not, once the settings changed and nobody has been shown the new words yet).
+    A version that is not one is refused (400), and nothing is written."""
     log = lk().services.audit
     asked = request.args.get("version")
     if asked is None:
         n = staff_notice(lk())
-        return n, notice_shown(n), None
+        return n, notice_shown(n), None, True
     seq = whole_number(asked)
     # (A number past any entry's is no entry's: SQLite holds 63 bits.)
     found = log.entries(limit=1, action="staff_notice", after_seq=seq - 1) if seq and seq < 2**62 else []
@@ -97,7 +99,13 @@ def _notice_asked():
         abort(400, description="There is no version %s of the staff notice: choose one from the "
                                "notice's list of versions." % asked[:20])  # fmt: skip
     after = log.entries(limit=1, action="staff_notice", after_seq=seq)
-    return found[0].details["notice"], found[0], after[0].wall_us if after else None
+    current = not after and found[0].details.get("digest") == _digest(staff_notice(lk()))
+    return found[0].details["notice"], found[0], after[0].wall_us if after else None, current
+
+
+def _digest(n):
+    """The SHA-256 of the notice ``n``'s facts, as its ``staff_notice`` entry keeps it."""
+    return hashlib.sha256(canonical_json(n).encode("ascii")).hexdigest()
 
 
 def notice_shown(n):
@@ -106,7 +114,7 @@ def notice_shown(n):
     keeping them (so that what the notice said on any day can be shown again, and when it
     changed is in the trail)."""
     log = lk().services.audit
-    digest = hashlib.sha256(canonical_json(n).encode("ascii")).hexdigest()
+    digest = _digest(n)
     with _NOTICE_SHOWN:
         last = log.entries(limit=1, action="staff_notice")
         if last and last[0].details.get("digest") == digest:
@@ -125,11 +133,20 @@ ARCHIVE_WORDS = (
 @bp.route("/documents/staff-notice.pdf")
 @roles()
 def staff_notice_pdf():
-    n, version, until = _notice_asked()
+    n, version, until, current = _notice_asked()
     when = lk().local_time().when
-    since = "These words have been shown since %s" % when(version.wall_us)
+    # When the words were first shown (kept then), not when the settings behind them changed.
+    since = "These words were first shown on %s" % when(version.wall_us)
     if until is not None:
-        since = "This version was shown from %s until %s" % (when(version.wall_us), when(until))
+        since = "This version was first shown on %s; another was first shown on %s" % (
+            when(version.wall_us),
+            when(until),
+        )
+    elif not current:
+        since = (
+            "This version was first shown on %s; the settings have changed since, and the notice "
+            "now says otherwise" % when(version.wall_us)
+        )
     return _pdf(
         "staff-notice.pdf",
         document_pdf(
