@@ -102,3 +102,22 @@ def test_an_alarm_about_a_call_links_to_it_for_whoever_may_see_the_call(box, peo
         html = people[name].get("/alarms").get_data(as_text=True)
         assert (link in html) is sees, name
         assert html.count('id="alarm-call-') == (1 if sees else 0), name
+
+
+def test_each_sentence_of_the_help_pages_starts_with_a_capital():
+    """The Rekey help had a sentence starting in lower case ("... the Users page. every key
+    store backup ..."). Each help page's sentences, read as shown (tags and template code
+    left out), start with a capital letter."""
+    import glob
+    import os
+
+    templates = os.path.join(os.path.dirname(__file__), "..", "..", "web", "templates")
+    found = []
+    for path in sorted(glob.glob(os.path.join(templates, "help_*.html"))):
+        with open(path, encoding="utf-8") as f:
+            text = re.sub(r"\{[{%#].*?[}%#]\}", " ", f.read(), flags=re.S)
+        text = re.sub(r"<[^>]+>", " ", text)
+        found += [
+            (os.path.basename(path), m.group(0)) for m in re.finditer(r"[a-z]{2,}[.!?] +[a-z]\w*", text)
+        ]
+    assert found == []
