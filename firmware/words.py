@@ -407,6 +407,7 @@ DETAIL_LABELS = {
     "journal_to": "The journal's bytes to (offset)",
     "differing_bytes": "Bytes that differed from the journal's",
     "missing_bytes": "Bytes missing from its end",
+    "read_error": "Why it could not be read",
 }
 
 # A line's recording mode (the rules' words; the rules page adds "below").
@@ -529,6 +530,7 @@ REPLAY_FOUND = {
     "missing": "Missing: made again from the recording journal",
     "shorter": "Shorter than the recording journal holds: its end written from the journal",
     "differing": "Holding bytes other than the recording journal's: written over with the journal's",
+    "unreadable": "Not readable, the card answering with an error: the journal's bytes written over it",
 }
 
 # Why it was so (its ``cause``; firmware.recording.store.replay_cause).
@@ -537,6 +539,7 @@ REPLAY_CAUSES = {
     "card_refused": "The card had refused the recording's writes before the last stop (kept as partial)",
     "clean_stop": "Not what a power cut leaves: the box had stopped cleanly, with the file on the card whole",
     "gap": "Not what a power cut leaves: bytes that were on the card before the journal's first are gone",
+    "card_error": "Not what a power cut leaves: the card could not read the file (a failing card?)",
 }
 
 
@@ -551,6 +554,8 @@ def replay_text(details):
             % (details["file_bytes"], details["journal_to"]),
             1,
         )
+    if details.get("read_error"):
+        found = found.replace(":", " (%s):" % details["read_error"], 1)
     cause = REPLAY_CAUSES.get(details.get("cause"), fallback(details.get("cause")))
     return "the file was %s; %s" % (found[:1].lower() + found[1:], cause[:1].lower() + cause[1:])
 

@@ -340,7 +340,8 @@ def replay(path, recordings_dir, suffix=".lkrec", may_create=None, before_write=
 
     ``before_write(found)``, before anything is written: what the replay finds in
     each file it is about to change, ``{recording_id: details}`` (:func:`compare`;
-    a file that already holds every byte the journal has for it is not in it).
+    a file that already holds every byte the journal has for it is not in it). A
+    file that cannot be read is in it as ``"unreadable"`` and is written as any other.
 
     :raises OSError: a file cannot be written (the journal is left as it is)
     """
@@ -397,7 +398,10 @@ def compare(records, recordings_dir, suffix=".lkrec", may_create=None):
     ``file_bytes`` (its size), ``differing_bytes`` and ``missing_bytes`` (of the
     journal's bytes, those the file holds otherwise, and those past its end).
 
-    :raises OSError: a file cannot be read
+    A file that is there but cannot be read (an I/O error on a failing card) is
+    ``"unreadable"``, with ``read_error`` (the system's words): the replay writes it
+    all the same, as it did before it read the files (a file it cannot read must not
+    stop the box from starting).
     """
     by_file = {}
     for rid, offset, data in records:
@@ -412,6 +416,9 @@ def compare(records, recordings_dir, suffix=".lkrec", may_create=None):
             if first == 0 and may_create is not None and may_create(rid):
                 out[rid] = {"file_was": "missing", **span}
             continue
+        except OSError as exc:
+            out[rid] = {"file_was": "unreadable", **span, "read_error": exc.strerror or str(exc)}
+            continue
         try:
             size = os.fstat(fd).st_size
             differing = missing = 0
@@ -420,6 +427,9 @@ def compare(records, recordings_dir, suffix=".lkrec", may_create=None):
                 missing += len(data) - len(held)
                 if held != data[: len(held)]:
                     differing += sum(a != b for a, b in zip(held, data, strict=False))
+        except OSError as exc:
+            out[rid] = {"file_was": "unreadable", **span, "read_error": exc.strerror or str(exc)}
+            continue
         finally:
             os.close(fd)
         found = "differing" if differing else "shorter" if missing else None

@@ -86,13 +86,14 @@ _NO_LATER = 1 << 62  # µs: later than any call
 
 # Why the start's replay of the recording journal found a file as it did (the ``cause``
 # of its ``recording_replayed`` audit entry; firmware.words.REPLAY_CAUSES says them).
-NOT_A_CUT = frozenset({"clean_stop", "gap"})  # no power cut or crash leaves these: an alarm
+NOT_A_CUT = frozenset({"clean_stop", "gap", "card_error"})  # no power cut or crash leaves these: an alarm
 
 
 def replay_cause(found, state, stopped_cleanly):
     """Why a file the replay changes was as it found it (``found``: its details from
     :func:`~firmware.recording.journal.compare`; ``state``: its row's).
 
+    ``card_error``: the card would not read the file (an I/O error): no cut does that.
     ``gap``: the file ends before the first byte the journal holds for it; the bytes
     between were on the card before that (synced when the journal last wrapped round,
     or chunk by chunk under a hold-up capacitor), so no cut took them. ``clean_stop``:
@@ -102,6 +103,8 @@ def replay_cause(found, state, stopped_cleanly):
     ``recording_failed`` alarm says so). ``power_cut``: what a power cut or crash
     leaves, the writes not yet on the card lost.
     """
+    if found.get("file_was") == "unreadable":
+        return "card_error"
     size = found.get("file_bytes")
     if size is not None and size < found["journal_from"]:
         return "gap"

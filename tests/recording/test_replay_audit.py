@@ -11,6 +11,8 @@ import json
 import os
 import uuid
 
+import pytest
+
 from board.sim.scenario import loads_scenario
 from firmware import words
 from firmware.alarmlog import AlarmLog
@@ -161,3 +163,44 @@ def test_the_box_started_after_a_file_was_cut_raises_the_alarm_and_audits_it(tmp
     finally:
         alarms.close()
     assert rid in alarm["message"] and "(%d bytes," % cut in alarm["message"] and alarm["line"] == 1
+
+
+def _unreadable(monkeypatch, path, how):
+    """The card answers EIO to a read of ``path`` (``how``: at its open, or at a read)."""
+    real_open, real_pread = os.open, os.pread
+    eio = OSError(5, os.strerror(5))
+
+    def opened(p, flags, *args, **kw):
+        if how == "open" and os.fspath(p) == os.fspath(path) and not flags & (os.O_WRONLY | os.O_RDWR):
+            raise eio
+        return real_open(p, flags, *args, **kw)
+
+    def pread(fd, n, offset):
+        if how == "read" and os.readlink("/proc/self/fd/%d" % fd) == os.fspath(path):
+            raise eio
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "open", opened)
+    monkeypatch.setattr(os, "pread", pread)
+
+
+@pytest.mark.parametrize("how", ["open", "read"])
+def test_a_file_the_card_cannot_read_is_audited_alarmed_and_written_all_the_same(tmp_path, monkeypatch, how):
+    # A failing card's I/O error on the read before the write stopped the box's start
+    # (the replay raised); before the replay read the files, it only wrote them.
+    store, rid, path, audited = _sealed(tmp_path)
+    os.truncate(path, 3000)
+    with monkeypatch.context() as m:
+        _unreadable(m, path, how)
+        done = store.replay_journal(stopped_cleanly=True)
+    assert rid in done
+    assert SegmentReader(path, KEY).read_all() == (b"".join(CHUNKS), True)  # written as before
+    [(who, details)] = _replayed(audited)
+    assert who == rid and details["file_was"] == "unreadable" and details["cause"] == "card_error"
+    assert details["read_error"] == os.strerror(5) and "file_bytes" not in details
+    assert store.rewritten == [(rid, details)]
+    text = words.replay_text(details)
+    assert "not readable, the card answering with an error (%s):" % os.strerror(5) in text
+    assert "could not read the file" in text
+    assert words.say("detail", "read_error") == "Why it could not be read"
+    store.close()
