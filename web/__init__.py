@@ -314,6 +314,9 @@ class Web:
             (sitechange.settle, "site settings that never reached the configuration"),
             (intent.settle_checked, "changes from a page, audited before a cut"),
             (intent.settle_rows, "web.db changes audited before a cut"),
+            # After the pages' changes (whose checks compare mail.json as it stood):
+            # recipients' accounts out of mail.json, which a release before refuses.
+            (_migrate_mail, "alarm recipients' accounts kept in mail.json"),
             (lambda web: web.sar_jobs.settle(), "subject access bundles a cut left undownloaded"),
         )
         self._unsettled = False
@@ -423,6 +426,20 @@ def prune_key_slots(web):
             # A person's removal, audited before the cut: this entry finishes that one.
             details["finishes"] = begun
         web.services.audit.append("system", "key_slot_remove", name, details, int(web.services.wall_us()))
+
+
+def _migrate_mail(web):
+    """Move the alarm recipients' accounts out of ``mail.json`` (MailSettingsStore.migrate).
+    A ``mail.json`` that cannot be read stays as it is: the E-mail page says why."""
+    if web.services.mail is None:
+        return
+    from firmware.errors import ConfigError
+
+    try:
+        if web.services.mail.store.migrate():
+            log.info("alarm recipients' accounts moved from mail.json to their own file")
+    except ConfigError as exc:
+        log.error("mail.json left as it is: %s", exc.message)
 
 
 def _removal_begun(trail, name):

@@ -149,12 +149,13 @@ class MailSettings:
         return self
 
     def to_dict(self):
+        """Every setting (the audit entry of a change names them all); ``alarm_accounts``
+        ``{address: account}``, left out when none is tied. :class:`MailSettingsStore`
+        keeps it in a file of its own, not in ``mail.json``."""
         d = dataclasses.asdict(self)
         d["alarm_to"] = list(self.alarm_to)
         d["alarm_accounts"] = dict(self.alarm_accounts)
         if not self.alarm_accounts:
-            # Left out: mail.json stays readable by a release before recipients had accounts
-            # (an update not marked good yet may go back to one).
             del d["alarm_accounts"]
         d["schedules"] = [{"every": s.every, "to": list(s.to), "fmt": s.fmt} for s in self.schedules]
         return d
@@ -175,31 +176,95 @@ class MailSettings:
             raise ConfigError("mail.json is not valid: %s" % exc, field="mail") from None
 
 
+# The alarm recipients' accounts (MailSettings.alarm_accounts, ``{address: account}``),
+# beside mail.json and not in it: a release before recipients had accounts refuses a
+# mail.json with a key it does not know (MailSettings(**d)), and would then mail no alarm
+# at all after an update rolled back before it was marked good. That release never
+# reads this file, and mails every alarm to every recipient, as it always did.
+ACCOUNTS_FILE = "mail-accounts.json"
+_TIES_FIELD = "mail.alarm_accounts"
+
+
 class MailSettingsStore:
-    """Read and write ``DATA_DIR/mail.json``; the password goes through ``secrets``."""
+    """Read and write ``DATA_DIR/mail.json`` and the recipients' accounts beside it
+    (:data:`ACCOUNTS_FILE`); the password goes through ``secrets``."""
 
     def __init__(self, data_dir, secrets):
         self.path = os.path.join(os.fspath(data_dir), "mail.json")
+        self.accounts_path = os.path.join(os.fspath(data_dir), ACCOUNTS_FILE)
         self.secrets = secrets
 
-    def get(self):
+    def _read(self):
+        """``(mail.json's dict or None, the accounts file's dict or None)``, as stored."""
         try:
             with open(self.path, encoding="utf-8") as f:
-                return MailSettings.from_dict(json.load(f))
+                d = json.load(f)
         except FileNotFoundError:
-            return MailSettings()
+            d = None
         except ValueError as exc:
             raise ConfigError("mail.json is not valid JSON: %s" % exc, field="mail") from None
+        try:
+            with open(self.accounts_path, encoding="utf-8") as f:
+                ties = json.load(f)
+        except FileNotFoundError:
+            ties = None
+        except ValueError as exc:
+            raise ConfigError(
+                "%s is not valid JSON: %s" % (ACCOUNTS_FILE, exc), field="mail.alarm_accounts"
+            ) from None
+        if ties is not None and not isinstance(ties, dict):
+            raise ConfigError(
+                "%s is not an object {address: account}" % ACCOUNTS_FILE, field="mail.alarm_accounts"
+            )
+        return d, ties
+
+    def get(self):
+        d, ties = self._read()
+        if d is None:
+            return MailSettings()
+        if not isinstance(d, dict):
+            raise ConfigError("mail.json is not valid: not an object", field="mail")
+        if ties is not None and "alarm_accounts" not in d:
+            # The file's ties of addresses still among the recipients (a release before
+            # may have saved mail.json since, without one of them). Ties in mail.json, as
+            # the release of 2026-12-05 kept them, were saved after the file (this release
+            # never writes them there): those count until :meth:`migrate` moves them.
+            d = dict(d)
+            recipients = set(d.get("alarm_to", ()) or ())
+            d["alarm_accounts"] = {a: n for a, n in ties.items() if a in recipients}
+        return MailSettings.from_dict(d)
 
     def save(self, settings, new_password=None):
-        """Validate and store ``settings``; ``new_password`` (text) replaces the sealed one."""
+        """Validate and store ``settings``; ``new_password`` (text) replaces the sealed one.
+
+        The recipients' accounts first, then ``mail.json``: a cut between leaves the
+        settings as they were but for ties, which count only for the addresses that
+        ``mail.json`` names."""
         if new_password:
             settings = dataclasses.replace(settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
         settings.check().check_login()
-        # The box's data mode: the web UI saves it, the recorder reads it to mail alarms
-        # (the password in it is sealed, firmware.secretbox).
-        atomic_write(self.path, (json.dumps(settings.to_dict(), indent=2) + "\n").encode())
+        self._write(settings.to_dict())
         return settings
+
+    def _write(self, d):
+        d = dict(d)
+        ties = d.pop("alarm_accounts", {})
+        # The box's data mode: the web UI saves them, the recorder reads them to mail alarms
+        # (the password in mail.json is sealed, firmware.secretbox).
+        atomic_write(self.accounts_path, (json.dumps(ties, indent=2) + "\n").encode())
+        atomic_write(self.path, (json.dumps(d, indent=2) + "\n").encode())
+
+    def migrate(self):
+        """Move recipients' accounts that the release of 2026-12-05 kept in ``mail.json``
+        (``alarm_accounts``) to :data:`ACCOUNTS_FILE`, so that a release before reads
+        ``mail.json`` again; True when it did. Run by the web UI, the process that writes
+        these files, at its start (the recorder only reads them: :meth:`get` takes both)."""
+        d, _ties = self._read()
+        if not isinstance(d, dict) or "alarm_accounts" not in d:
+            return False
+        MailSettings.from_dict(d)  # (refused as get() refuses it: nothing moved)
+        self._write(d)
+        return True
 
     def password(self, settings):
         """The clear password (for login), or "" when none is set."""

@@ -65,6 +65,7 @@ SHARED_FILES = (
     "signing.key",
     "secrets.key",
     "mail.json",
+    "mail-accounts.json",  # the alarm recipients' accounts (firmware/mail/settings.py)
     "mail/queue/*.json",
     "mail/alarm-rate.json",  # the alarm mails' rate windows, kept by whichever raises
     "mail/alarm-rate.json.lock",

@@ -211,3 +211,29 @@ def test_an_account_name_is_tied_as_login_takes_it(box, people):
     assert box.services.mail.store.get().alarm_accounts == (("sam@example.com", "sam"),)
     page = html.unescape(ivan.get("/settings/mail").get_data(as_text=True))
     assert "sam@example.com: the whole box's alarms and those of lines 1 and 2 (sam)" in page
+
+
+def test_the_web_ui_start_moves_recipients_accounts_out_of_mail_json(box, people):
+    """The release of 2026-12-05 kept the recipients' accounts in mail.json, which the
+    release before refuses (an unknown key): an update rolled back before it was marked
+    good mailed no alarm at all. The web UI's start moves them to a file of their own."""
+    from firmware.mail.settings import ACCOUNTS_FILE
+
+    ivan = people["ivan"]
+    alarm_to = "ivan@example.com (ivan), office@example.com"
+    assert (
+        box.post(
+            ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail"
+        ).status_code
+        == 302
+    )
+    path = os.path.join(box.data_dir, "mail.json")
+    saved = json.load(open(path))
+    assert "alarm_accounts" not in saved
+    os.unlink(os.path.join(box.data_dir, ACCOUNTS_FILE))
+    with open(path, "w") as f:  # as the release of 2026-12-05 saved it
+        json.dump(dict(saved, alarm_accounts={"ivan@example.com": "ivan"}), f)
+    box.web.settle()
+    assert "alarm_accounts" not in json.load(open(path))
+    assert json.load(open(os.path.join(box.data_dir, ACCOUNTS_FILE))) == {"ivan@example.com": "ivan"}
+    assert box.services.mail.store.get().alarm_accounts == (("ivan@example.com", "ivan"),)
