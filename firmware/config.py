@@ -8,6 +8,7 @@ Sections have dataclasses of their own, versions and migrations: ``policy``
 the file atomically with mode 0600.
 """
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 from board import jsonpos
 from firmware.storage.fieldseal import is_sealed
-from firmware.storage.fsutil import atomic_write
+from firmware.storage.fsutil import atomic_write, fsync_dir
 from firmware.storage.sealstores import open_rule_patterns, seal_rule_patterns
 from telephony import countries
 
@@ -258,28 +259,81 @@ def load_config_file(path, cipher=None):
         raise jsonpos.located(doc, exc) from None
 
 
+# A box that records no line until a consent notice is set (``policy.consent.require_notice``,
+# which ``linekeeper init`` sets): this file in the data directory says it, not
+# ``config.json``, whose reader in the release before refuses a setting it does not know
+# (the recorder would not load its configuration after an update rolled back before it was
+# marked good). That release never reads this file: it records, as it always did.
+NOTICE_MARKER = "waits-for-notice"
+
+
+def _notice_marker(data_dir):
+    return os.path.join(os.fspath(data_dir), NOTICE_MARKER)
+
+
+def _with_require_notice(config, on):
+    consent = dataclasses.replace(config.policy.consent, require_notice=on)
+    return config.replace(policy=dataclasses.replace(config.policy, consent=consent))
+
+
 def save_config(data_dir, config, cipher=None):
     """Write ``config`` to ``DATA_DIR/config.json`` atomically (the data's mode); with
     ``cipher``, the rules' number patterns sealed, unless an update to the sealed stores
     is not marked good yet (the release it would roll back to reads them only in clear:
-    :mod:`firmware.migrations.m001_seal_stores`).
+    :mod:`firmware.migrations.m001_seal_stores`). ``policy.consent.require_notice`` goes
+    in :data:`NOTICE_MARKER`, not in the file: the marker made before the file is
+    written, or removed after it.
 
     :raises OSError: it could not be written (the old file is then untouched)
     """
     doc = config.to_dict()
+    doc["policy"]["consent"].pop("require_notice", None)
     if cipher is not None and not older_release_may_return(data_dir):
         seal_rule_patterns(doc, cipher)
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
+    if config.policy.consent.require_notice:
+        atomic_write(_notice_marker(data_dir), b"no line is recorded until a consent notice is set\n")
     atomic_write(config_path(data_dir), text.encode("utf-8"))
+    if not config.policy.consent.require_notice:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_notice_marker(data_dir))
+            fsync_dir(os.fspath(data_dir))
 
 
 def load_config(data_dir, cipher=None):
     """Read ``DATA_DIR/config.json``, or the defaults when there is none (``cipher``:
-    as for :func:`load_config_file`)."""
+    as for :func:`load_config_file`); ``policy.consent.require_notice`` where
+    :data:`NOTICE_MARKER` is there (or, as the release of 2026-12-06 wrote it, the file
+    says it: :func:`move_require_notice` moves it)."""
     path = config_path(data_dir)
-    if not os.path.exists(path):
-        return BoxConfig()
-    return load_config_file(path, cipher)
+    config = load_config_file(path, cipher) if os.path.exists(path) else BoxConfig()
+    if not config.policy.consent.require_notice and os.path.exists(_notice_marker(data_dir)):
+        config = _with_require_notice(config, True)
+    return config
+
+
+def move_require_notice(data_dir):
+    """Move ``policy.consent.require_notice`` out of ``config.json``, where the release of
+    2026-12-06 wrote it, to :data:`NOTICE_MARKER`, so that the release before reads the
+    file again; True when it did. The file is edited as it stands (its sealed patterns
+    untouched); one that is not JSON is left to the loader to report.
+
+    :raises OSError: the card refused it (the file is then as it was)
+    """
+    path = config_path(data_dir)
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return False
+    policy = doc.get("policy") if isinstance(doc, dict) else None
+    consent = policy.get("consent") if isinstance(policy, dict) else None
+    if not isinstance(consent, dict) or "require_notice" not in consent:
+        return False
+    if consent.pop("require_notice") is True:
+        atomic_write(_notice_marker(data_dir), b"no line is recorded until a consent notice is set\n")
+    atomic_write(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    return True
 
 
 def open_sealed_rules(config, cipher):

@@ -317,6 +317,8 @@ class Web:
             # After the pages' changes (whose checks compare mail.json as it stood):
             # recipients' accounts out of mail.json, which a release before refuses.
             (_migrate_mail, "alarm recipients' accounts kept in mail.json"),
+            # (config.json: a box waiting for a consent notice, which that release refuses.)
+            (_migrate_config, "the wait for a consent notice kept in config.json"),
             (lambda web: web.sar_jobs.settle(), "subject access bundles a cut left undownloaded"),
         )
         self._unsettled = False
@@ -440,6 +442,17 @@ def _migrate_mail(web):
             log.info("alarm recipients' accounts moved from mail.json to their own file")
     except ConfigError as exc:
         log.error("mail.json left as it is: %s", exc.message)
+
+
+def _migrate_config(web):
+    """Move ``policy.consent.require_notice`` out of ``config.json`` (firmware.config's
+    :func:`~firmware.config.move_require_notice`)."""
+    from firmware.config import move_require_notice
+
+    if web.services.box_config is None:
+        return
+    if move_require_notice(web.services.box_config.data_dir):
+        log.info("the wait for a consent notice moved from config.json to its own file")
 
 
 def _removal_begun(trail, name):

@@ -58,6 +58,42 @@ def test_defaults_record_every_call_without_notice():
     assert not policy.consent.warning_tone.enabled
 
 
+# The settings of policy.consent the release before (82998a1, firmware/policy/consent.py
+# ConsentSettings) takes, frozen here as it was; any other is refused there, as unknown.
+OLDER_RELEASE_CONSENT = frozenset(
+    {"inbound", "outbound", "announcement", "warning_tone", "record_if_notice_failed"}
+)
+
+
+def older_release_takes(doc):
+    return set(doc["policy"]["consent"]) <= OLDER_RELEASE_CONSENT
+
+
+def test_the_release_before_takes_a_default_configuration():
+    assert older_release_takes(BoxConfig().to_dict())
+
+
+def test_a_config_json_holding_require_notice_is_read_and_moved_out_of_it(tmp_path):
+    """As the release of 2026-12-06 wrote it: read as it is, and moved to its marker (the
+    web UI's start does it), the rest of the file as it was."""
+    from firmware.config import move_require_notice
+
+    doc = BoxConfig().to_dict()
+    doc["policy"]["consent"]["require_notice"] = True
+    doc["policy"]["rules"]["numbers"] = [
+        {"name": "h", "action": "exclude", "patterns": ["lksealed:as-it-was"]}
+    ]
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    assert move_require_notice(tmp_path) is True
+    with open(tmp_path / "config.json") as f:
+        written = json.load(f)
+    assert older_release_takes(written)
+    del doc["policy"]["consent"]["require_notice"]
+    assert written == doc
+    assert os.path.exists(tmp_path / "waits-for-notice")
+    assert move_require_notice(tmp_path) is False
+
+
 def test_require_notice_is_written_only_where_it_is_set(tmp_path):
     """Set only by `linekeeper init`: every other configuration stays as the release
     before it wrote it, so that one reads it."""
@@ -67,6 +103,17 @@ def test_require_notice_is_written_only_where_it_is_set(tmp_path):
     save_config(tmp_path, waiting)
     consent = load_config(tmp_path).policy.consent
     assert consent.require_notice and consent.waits_for_notice()
+    # Not in config.json: the release before refuses a setting it does not know, and its
+    # recorder would not load the configuration after a rollback. A marker beside it says it.
+    with open(tmp_path / "config.json") as f:
+        written = json.load(f)
+    assert older_release_takes(written)
+    assert os.path.exists(tmp_path / "waits-for-notice")
+    save_config(tmp_path, load_config(tmp_path).replace())  # saved again (a page): kept
+    assert load_config(tmp_path).policy.consent.require_notice
+    save_config(tmp_path, BoxConfig())  # (an import that says require_notice false)
+    assert not os.path.exists(tmp_path / "waits-for-notice")
+    assert not load_config(tmp_path).policy.consent.require_notice
     # Any notice set, a beep or the warning tone alone included, is one.
     for told in ({"inbound": "tone"}, {"outbound": "announcement"}, {"warning_tone": {"enabled": True}}):
         doc = {"policy": {"consent": dict(told, require_notice=True)}}

@@ -344,3 +344,23 @@ def test_a_box_waiting_for_a_notice_says_why_nothing_is_recorded_until_one_is_sa
     assert not load_config(box.data_dir).policy.consent.waits_for_notice()
     assert said not in dashboard("sam")
     assert 'id="no-notice"' not in people["ivan"].get("/consent").get_data(as_text=True)
+
+
+def test_the_web_ui_start_moves_the_wait_for_a_notice_out_of_config_json(box, people):
+    """The release of 2026-12-06 wrote policy.consent.require_notice into config.json, which
+    the release before refuses (an unknown setting): its recorder would not load the
+    configuration after a rollback. The web UI's start moves it to a marker of its own."""
+    import json
+    import os
+
+    config = box.config_store.get()
+    doc = config.to_dict()
+    doc["policy"]["consent"].update(inbound="off", outbound="off", require_notice=True)
+    with open(box.config_store.path, "w") as f:
+        json.dump(doc, f)
+    assert box.config_store.get().policy.consent.waits_for_notice()
+    box.web.settle()
+    with open(box.config_store.path) as f:
+        assert "require_notice" not in json.load(f)["policy"]["consent"]
+    assert os.path.exists(os.path.join(box.data_dir, "waits-for-notice"))
+    assert box.config_store.get().policy.consent.waits_for_notice()
