@@ -48,7 +48,7 @@ from ..localtime import duration_text
 from ..migrations import drop_backups
 from ..uptime import clear_update_restart, drop_stale_update_restart, note_update_restart
 from . import health
-from .rauc import INSTALL_WAIT_S, InstallTimedOut, TimedOut
+from .rauc import INSTALL_WAIT_S, InstallTimedOut, NotInstalled, TimedOut
 from .version import release_key
 
 log = logging.getLogger(__name__)
@@ -404,6 +404,15 @@ class Updater:
             result.outcome, result.later = "refused", True  # RAUC hangs: not the bundle's fault
             raise UpdateError(
                 "RAUC does not answer (%s); nothing was changed: restart the box, then try again" % exc
+            ) from None
+        except NotInstalled as exc:
+            # No rauc command: a restart does not help (it said to restart, for ever); the
+            # bundle is taken again later, so it installs once RAUC is there.
+            result.outcome, result.later = "refused", True
+            raise UpdateError(
+                "%s; nothing was changed. A restart does not help: install RAUC as "
+                "scripts/install-box does (apt-get install rauc rauc-service, with its "
+                "/etc/rauc/system.conf), or call the supplier; the update is taken again then" % exc
             ) from None
         except UpdateError as exc:
             # Its service not running (gone from the bus, say): not the bundle's fault either,

@@ -19,6 +19,10 @@ class TimedOut(UpdateError):
     """A ``rauc`` command did not finish within ``timeout_s`` (RAUC hangs, not the bundle)."""
 
 
+class NotInstalled(UpdateError):
+    """There is no ``rauc`` command: RAUC is not installed (a restart does not bring it)."""
+
+
 class InstallTimedOut(TimedOut):
     """``rauc install`` did not finish in time. Only the client was stopped: ``rauc
     service`` may still be writing the slot, so nothing can be said of the box until
@@ -67,7 +71,7 @@ class Rauc:
                 [self.binary, *args], capture_output=True, text=True, env=self.env, timeout=self.timeout_s
             )
         except FileNotFoundError:
-            raise UpdateError("RAUC is not installed (no %s command)" % self.binary) from None
+            raise NotInstalled("RAUC is not installed (no %s command)" % self.binary) from None
         except subprocess.TimeoutExpired:
             if args[0] == "install":
                 raise InstallTimedOut(

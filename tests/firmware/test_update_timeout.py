@@ -449,6 +449,27 @@ def test_rauc_whose_service_is_not_running_at_the_start_changes_nothing_and_take
     assert updater.run(bundle).steps[:2] == ["copy", "install"]
 
 
+def test_an_update_on_a_box_without_rauc_says_it_is_not_installed_not_to_restart(tmp_path):
+    # No rauc command: the refusal said "restart the box (RAUC with it)", again at every
+    # try; a restart brings no RAUC.
+    def missing(argv, **kw):
+        raise FileNotFoundError(argv[0])
+
+    rauc = FakeRauc()
+    rauc.status = Rauc(run=missing).status
+    updater, _ = _updater(tmp_path, rauc, restart_cmd=("true",), health_timeout_s=5)
+    bundle = _bundle(tmp_path)
+    os.makedirs(tmp_path / "update")  # made by scripts/install-box
+    watcher = Watcher(os.path.dirname(bundle), str(tmp_path / "update"), updater.run, stable_s=0)
+    [result] = watcher.poll()
+    assert result.outcome == "refused" and result.later
+    assert result.message.startswith("RAUC is not installed (no rauc command); nothing was changed. ")
+    assert (
+        "A restart does not help: install RAUC" in result.message and "restart the box" not in result.message
+    )
+    assert result.steps == [] and not rauc.installed and rauc.marks == []
+
+
 @pytest.mark.parametrize(
     "answer", ["", '{"booted": "A", "slots": [', "[]", '{"slots": 3}', '{"slots": ["app.0"]}', "null"]
 )
