@@ -281,8 +281,13 @@ class ClockSets:
 
     def _run(self):
         try:
+            # poll, not select: a process with many files open (a box's recorder) gives file
+            # numbers past select's 1024, where select fails and the watch stopped.
+            poller = select.poll()
+            poller.register(self._fd, select.POLLIN)
+            poller.register(self._wake_r, select.POLLIN)
             while True:
-                readable, _, _ = select.select([self._fd, self._wake_r], [], [])
+                readable = [fd for fd, _ in poller.poll()]
                 if self._wake_r in readable:
                     return
                 was_set = False

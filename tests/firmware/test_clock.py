@@ -157,6 +157,47 @@ def test_the_kernel_s_word_that_the_wall_clock_was_set_is_passed_on(monkeypatch)
     assert not watch._thread.is_alive() and armed == [(r, 3)]  # armed again: absolute, cancel on set
 
 
+def test_the_watch_works_on_a_file_number_past_1024(monkeypatch):
+    """A recorder with many files open gets a timer numbered past 1024, where select.select
+    fails (ValueError): the watch stopped at once, and told of no setting again."""
+    import errno
+    import os
+    import resource
+
+    from firmware import clock as clocks
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    r0, w = os.pipe()
+    r = os.dup2(r0, 1200)
+    os.close(r0)
+    real_read = os.read
+
+    def read(fd, n):
+        if fd == r:
+            real_read(fd, n)
+            raise OSError(errno.ECANCELED, "Operation canceled")
+        return real_read(fd, n)
+
+    class Libc:
+        def timerfd_settime(self, fd, flags, when, old):
+            return 0
+
+    monkeypatch.setattr(clocks.os, "read", read)
+    told = threading.Event()
+    watch = clocks.ClockSets(Libc(), r, told.set)
+    watch._thread.start()
+    try:
+        os.write(w, b"x")
+        assert told.wait(5)
+    finally:
+        watch.close()
+        os.close(w)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert not watch._thread.is_alive()
+
+
 def test_a_real_clock_watches_for_its_wall_clock_being_set_and_stops_with_it():
     clock = RealClock()
     told = threading.Event()
