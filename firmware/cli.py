@@ -1591,32 +1591,65 @@ def cmd_config(args):
 
 
 def _what_file_is(path):
-    """What is at ``path``, in a few words: whose key store backup it is, or what else."""
+    """What is at ``path``, in a few words: whose key store backup it is, or what else.
+
+    Only a regular file is opened (never through a link): a FIFO's open waits for a writer
+    for ever, and a device (/dev/stdout, a link to one) is not a file to describe."""
+    import stat
+
     from firmware import keybackup
 
     try:
-        with open(path, "rb") as f:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "a file that cannot be read"
+    if not stat.S_ISREG(mode):
+        return next(
+            (
+                what
+                for test, what in (
+                    (stat.S_ISDIR, "a directory"),
+                    (stat.S_ISLNK, "a symbolic link"),
+                    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                    (stat.S_ISSOCK, "a socket"),
+                    (stat.S_ISCHR, "a device"),
+                    (stat.S_ISBLK, "a device"),
+                )
+                if test(mode)
+            ),
+            "not a regular file",
+        )
+    try:
+        # O_NONBLOCK: made a FIFO since the look above, its open does not wait.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return "not a regular file"
             doc = keybackup.read_backup(f.read(keybackup.MAX_BACKUP_BYTES + 1), path)
     except (OSError, keybackup.KeyBackupError):
-        return "a directory" if os.path.isdir(path) else "a file that is not a key store backup"
+        return "a file that is not a key store backup"
     return "a key store backup of %s, key store %s, made %s" % (doc["host"], doc["key_store"], doc["made_at"])
 
 
 def cmd_keystore(args):
     """Back up the key store to FILE, or put a backup back where it is missing (audited)."""
     from firmware import keybackup
-    from firmware.storage.fsutil import atomic_write
+    from firmware.storage.fsutil import write_new
 
     from .box import open_audit
 
     _data_dir(args.data_dir)
     if args.action == "backup":
-        if os.path.lexists(args.file):
-            raise LinekeeperError(
+
+        def there_already():
+            return LinekeeperError(
                 "%s is there already (%s): a key store backup never replaces a file, which may be "
                 "the only copy of another box's keys or an earlier one of this box's; give a new "
                 "file name — nothing was written" % (args.file, _what_file_is(args.file))
             )
+
+        if os.path.lexists(args.file):
+            raise there_already()
         data, doc = keybackup.make_backup(args.data_dir, _wall_us())
         with open_audit(args.data_dir) as audit:
             # Before the file is written: a copy the trail does not show is never made.
@@ -1624,7 +1657,12 @@ def cmd_keystore(args):
             details = {"phase": "made", "key_store": doc["key_store"], "contents": contents, "via": "cli"}
             audit.append(args.user, "key_backup", None, details, _wall_us())
             try:
-                atomic_write(args.file, data, mode=0o600)
+                # Never over a file made since the look above (linked in place, or O_EXCL).
+                write_new(args.file, data, mode=0o600)
+            except FileExistsError:
+                failed = dict(details, phase="failed", reason="the file was there already")
+                audit.append(args.user, "key_backup", None, failed, _wall_us())
+                raise there_already() from None
             except OSError as exc:
                 said = exc.strerror or str(exc)
                 failed = dict(details, phase="failed", reason=said)

@@ -398,6 +398,59 @@ def atomic_write(path, data, mode=None, one_commit=False, sync_dir=True):
         fsync_dir(directory)
 
 
+def write_new(path, data, mode=None):
+    """Create the file ``path`` holding ``data`` (bytes), durably, never replacing a file
+    there: written and synced under a temporary name, then linked in place (``link(2)``
+    fails on a name that exists, even one made a moment before), so ``path`` is never seen
+    part written. Where the file system has no hard links (a FAT stick), created with
+    ``O_EXCL`` and written in place. Permission bits ``mode`` (default :func:`data_mode`).
+
+    :raises FileExistsError: ``path`` exists (it is left as it is)
+    :raises OSError: any other failure (nothing of this call's is left)
+    """
+    path = os.fspath(path)
+    if mode is None:
+        mode = data_mode()
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), TEMP_SUFFIX))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path, follow_symlinks=False)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            _create_excl(path, data, mode)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    fsync_dir(directory)
+
+
+def _create_excl(path, data, mode):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
 def commit_rename(tmp, path):
     """Rename the written and synced file ``tmp`` to ``path`` and sync their directory: the
     last step of a file written as a stream (one :func:`atomic_write` cannot hold in memory).

@@ -171,6 +171,77 @@ def test_a_backup_never_replaces_a_file(box, tmp_path, capsys):
     assert key_backups(path) == made_here
 
 
+def test_a_backup_onto_a_fifo_or_a_link_is_refused_without_opening_it(box, tmp_path, capsys, monkeypatch):
+    """To say what FILE is, the backup opened it: a named pipe (or /dev/stdout piped, a link
+    to one) waits for a writer, and the command hung for ever."""
+    import builtins
+
+    path, _, _ = box
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "stdout"
+    link.symlink_to(fifo)
+    real_open, real_os_open = builtins.open, os.open
+
+    def never(name):
+        if os.fspath(name) in (str(fifo), str(link)):
+            raise AssertionError("%s was opened" % name)
+
+    monkeypatch.setattr(builtins, "open", lambda name, *a, **kw: never(name) or real_open(name, *a, **kw))
+    monkeypatch.setattr(os, "open", lambda name, *a, **kw: never(name) or real_os_open(name, *a, **kw))
+    made_here = key_backups(path)
+    capsys.readouterr()
+    for where, what in ((fifo, "a named pipe (FIFO)"), (link, "a symbolic link")):
+        assert main(["keystore", "backup", str(where), "--data-dir", str(path), "--user", "ivan"]) == 2
+        assert "%s is there already (%s)" % (where, what) in capsys.readouterr().err
+    assert key_backups(path) == made_here
+
+
+def test_a_file_made_while_the_backup_is_made_is_never_written_over(box, tmp_path, capsys, monkeypatch):
+    """The backup looked for FILE, then replaced whatever was there by the time it wrote: a
+    file another box's backup put there meanwhile was lost."""
+    from firmware import keybackup
+
+    path, _, _ = box
+    out = tmp_path / "stick" / "keys.json"
+    out.parent.mkdir()
+    real = keybackup.make_backup
+
+    def made_meanwhile(*args, **kw):
+        made = real(*args, **kw)
+        out.write_bytes(b"another box's keys\n")
+        return made
+
+    monkeypatch.setattr(keybackup, "make_backup", made_meanwhile)
+    capsys.readouterr()
+    assert main(["keystore", "backup", str(out), "--data-dir", str(path), "--user", "ivan"]) == 2
+    assert "%s is there already (a file that is not a key store backup)" % out in capsys.readouterr().err
+    assert out.read_bytes() == b"another box's keys\n"
+    assert os.listdir(out.parent) == ["keys.json"]  # no temporary file left
+    *_, (_, made), (_, failed) = key_backups(path)
+    assert (made["phase"], failed["phase"], failed["reason"]) == (
+        "made",
+        "failed",
+        "the file was there already",
+    )
+
+
+def test_a_backup_onto_a_stick_without_hard_links_is_written_all_the_same(box, tmp_path, monkeypatch):
+    import errno
+
+    path, _, _ = box
+    out = tmp_path / "fat-keys.json"
+
+    def no_links(*a, **kw):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    backup(path, out)
+    assert json.loads(out.read_bytes())["format"] == BACKUP_FORMAT
+    assert sorted(os.listdir(tmp_path)).count("fat-keys.json") == 1
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".fat-keys.json")]
+
+
 def test_a_file_that_is_not_a_backup_is_named(box, tmp_path, capsys):
     path, _, recovery_file = box
     keystore = path / "keys" / "keystore.json"
