@@ -271,8 +271,28 @@ def _notice_marker(data_dir):
     return os.path.join(os.fspath(data_dir), NOTICE_MARKER)
 
 
-def _with_require_notice(config, on):
-    consent = dataclasses.replace(config.policy.consent, require_notice=on)
+def _read_marker(data_dir):
+    """None (no marker), or whether a notice has been set since (``notice_was_set``)."""
+    try:
+        with open(_notice_marker(data_dir), "rb") as f:
+            doc = json.loads(f.read() or b"{}")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return False  # there, but not read: still waits (a box never records for want of it)
+    return isinstance(doc, dict) and doc.get("notice_was_set") is True
+
+
+def _write_marker(data_dir, notice_was_set):
+    doc = {
+        "what": "no line is recorded while no consent notice is set (policy.consent.require_notice)",
+        "notice_was_set": notice_was_set,
+    }
+    atomic_write(_notice_marker(data_dir), (json.dumps(doc) + "\n").encode())
+
+
+def _with_require_notice(config, notice_was_set):
+    consent = dataclasses.replace(config.policy.consent, require_notice=True, notice_was_set=notice_was_set)
     return config.replace(policy=dataclasses.replace(config.policy, consent=consent))
 
 
@@ -291,8 +311,12 @@ def save_config(data_dir, config, cipher=None):
     if cipher is not None and not older_release_may_return(data_dir):
         seal_rule_patterns(doc, cipher)
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
-    if config.policy.consent.require_notice:
-        atomic_write(_notice_marker(data_dir), b"no line is recorded until a consent notice is set\n")
+    consent = config.policy.consent
+    if consent.require_notice:
+        # Once a notice has been set, it stays said (a call skipped after every notice is
+        # turned off again says so, not that the box was not set up).
+        was_set = bool(_read_marker(data_dir)) or consent.notice_was_set or not consent.gives_none()
+        _write_marker(data_dir, was_set)
     atomic_write(config_path(data_dir), text.encode("utf-8"))
     if not config.policy.consent.require_notice:
         with contextlib.suppress(FileNotFoundError):
@@ -307,8 +331,9 @@ def load_config(data_dir, cipher=None):
     says it: :func:`move_require_notice` moves it)."""
     path = config_path(data_dir)
     config = load_config_file(path, cipher) if os.path.exists(path) else BoxConfig()
-    if not config.policy.consent.require_notice and os.path.exists(_notice_marker(data_dir)):
-        config = _with_require_notice(config, True)
+    marker = _read_marker(data_dir)
+    if marker is not None:
+        config = _with_require_notice(config, marker)
     return config
 
 
@@ -331,7 +356,9 @@ def move_require_notice(data_dir):
     if not isinstance(consent, dict) or "require_notice" not in consent:
         return False
     if consent.pop("require_notice") is True:
-        atomic_write(_notice_marker(data_dir), b"no line is recorded until a consent notice is set\n")
+        told = any(consent.get(d, "off") != "off" for d in ("inbound", "outbound"))
+        tone = consent.get("warning_tone")
+        _write_marker(data_dir, told or (isinstance(tone, dict) and tone.get("enabled") is True))
     atomic_write(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode("utf-8"))
     return True
 

@@ -13,7 +13,7 @@ is read: opening the page must not fetch the recording).
 
 from firmware import words
 from firmware.localtime import duration_text, iso_to_us
-from firmware.policy.rules import NO_NOTICE, NOT_SET_UP
+from firmware.policy.rules import NO_NOTICE, NOT_SET_UP, NOTICES_OFF
 from firmware.reports.compute import not_heard, tone_was_notice
 
 # A recording starts this long before the answer (the recorder's pre-roll)
@@ -160,6 +160,11 @@ def why_no_recording(call, deletions):
         return (
             "The box was not set up yet: no consent notice was set, so nobody on the call was "
             "told it might be recorded, and it was not."
+        )
+    if reason and reason.endswith(NOTICES_OFF):
+        return (
+            "Every consent notice had been turned off since one was set (the Consent page), so "
+            "nobody on the call was told it might be recorded, and it was not."
         )
     if decision == "skip":
         heard = not_heard(call.get("consent") or {})

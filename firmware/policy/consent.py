@@ -330,6 +330,10 @@ class ConsentSettings(Checked):
                   a notice is set (the setup wizard, the Consent page, a
                   configuration imported); False, the default, is what
                   configurations written before it did: record all the same.
+    ``notice_was_set`` on such a box, whether a notice has been set since (the
+                  box's own state, kept with ``require_notice`` beside config.json,
+                  never a setting in it): a call skipped for want of a notice then
+                  says every notice was turned off, not that the box was not set up.
     """
 
     _PATH = "policy.consent"
@@ -341,6 +345,7 @@ class ConsentSettings(Checked):
     warning_tone: WarningTone = field(default_factory=WarningTone)
     record_if_notice_failed: bool = False
     require_notice: bool = False
+    notice_was_set: bool = False
 
     def gives_none(self):
         """Whether no call is told it may be recorded: no notice in either direction and
@@ -362,3 +367,4 @@ class ConsentSettings(Checked):
         self.warning_tone.check(path + ".warning_tone")
         check_bool(self.record_if_notice_failed, path + ".record_if_notice_failed")
         check_bool(self.require_notice, path + ".require_notice")
+        check_bool(self.notice_was_set, path + ".notice_was_set")

@@ -708,5 +708,7 @@ class CallPolicy:
             self.settings.rules, call.line, direction, number, self._wall(call.started_us), self.country
         )
         if decision.decision != rules.SKIP and self.settings.consent.waits_for_notice():
-            return rules.Decision(rules.SKIP, "%s; %s" % (decision.reason, rules.NO_NOTICE), "consent")
+            # Not set up yet, or set up and every notice turned off since: said as it is.
+            why = rules.NOTICES_OFF if self.settings.consent.notice_was_set else rules.NO_NOTICE
+            return rules.Decision(rules.SKIP, "%s; %s" % (decision.reason, why), "consent")
         return decision

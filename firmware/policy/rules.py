@@ -61,6 +61,12 @@ NOT_SET_UP = "but the box was not set up yet: it had no recording key"
 # waits for a consent notice (``policy.consent.require_notice``, a box `linekeeper init`
 # made): skipped, as nobody on it was told it might be recorded.
 NO_NOTICE = "but the box was not set up yet: no consent notice was set, so nobody was told calls are recorded"
+# The same on such a box where a notice had been set and every one was turned off since: it
+# was set up, and the call is a skip for its consent settings (not "before_setup"). Calls
+# skipped so before 2026-12-07 carry NO_NOTICE, which cannot tell the two apart.
+NOTICES_OFF = (
+    "but every consent notice had been turned off since one was set, so nobody was told calls are recorded"
+)
 # What happened to such a call, where a list gives one word for it (the calls CSV, the
 # report): not "record", which it was not, nor "skip", which no rule said.
 BEFORE_SETUP = "before_setup"
@@ -69,7 +75,9 @@ BEFORE_SETUP = "before_setup"
 def outcome(decision, reason):
     """What the box did with a call the rules decided ``decision`` on, for ``reason``:
     the decision, or :data:`BEFORE_SETUP` for a call they would record on a box that had
-    no recording key yet, or no consent notice (nothing was recorded)."""
+    no recording key yet, or no consent notice yet (nothing was recorded). A call skipped
+    because every notice had been turned off since one was set (:data:`NOTICES_OFF`) is a
+    ``skip``: the box was set up."""
     if reason and (decision == RECORD and reason.endswith(NOT_SET_UP) or reason.endswith(NO_NOTICE)):
         return BEFORE_SETUP
     return decision

@@ -170,6 +170,7 @@ class PolicySettings:
             # Written only where it is set (a box `linekeeper init` made): every other
             # configuration stays one the release before it reads.
             del out["consent"]["require_notice"]
+        del out["consent"]["notice_was_set"]  # the box's state, not a setting (firmware.config)
         out["retention"] = self.retention.to_dict()
         return out
 

@@ -160,3 +160,44 @@ def test_init_refused_on_a_box_with_keys_leaves_its_configuration_as_it_was(tmp_
     status, _, err = run_linekeeper("init", "--data-dir", data, "--password-file", tmp_path / "pw")
     assert status == 2 and "already has recording keys" in err, err
     assert open(data + "/config.json").read() == before
+
+
+def test_a_box_whose_notices_are_all_turned_off_again_says_so_not_that_it_was_not_set_up(
+    tmp_path, monkeypatch, synth
+):
+    """docs/policy.md: notices all turned off again on such a box stop its recording again.
+    Each call then said "the box was not set up yet" and counted as before_setup, though the
+    box had been set up and recording; it says now that every notice was turned off."""
+    import dataclasses
+
+    from firmware.policy.rules import NOTICES_OFF
+
+    data, _ = init_box(tmp_path, monkeypatch)
+    store = BoxConfigStore(data)  # as the Consent page saves it
+
+    def notices(inbound):
+        config = store.get()
+        consent = dataclasses.replace(config.policy.consent, inbound=inbound)
+        store.save(config.replace(policy=dataclasses.replace(config.policy, consent=consent)))
+
+    notices("tone")
+    notices("off")
+    assert store.get().policy.consent.waits_for_notice()
+    box = open_sim_box(scenario([dict(INBOUND, line=1, at=1.0)]), data, synth=synth)
+    run(box)
+    (call,) = calls_of(box, data)
+    assert call["recording"] is None and call["policy_reason"].endswith(NOTICES_OFF)
+    assert "not set up" not in call["policy_reason"]
+    assert outcome(call["policy_decision"], call["policy_reason"]) == "skip"
+    said = why_no_recording(call, [])
+    assert said.startswith("Every consent notice had been turned off since one was set")
+    out = tmp_path / "r.json"
+    args = ("report", "--data-dir", data, "--from", "2026-03-02", "--to", "2026-03-02", "--out", out)
+    assert run_linekeeper(*args)[0] == 0
+    coverage = json.loads(out.read_text())["box"]["coverage"]
+    assert (coverage["before_setup"], coverage["excluded"]) == (0, 1)
+    assert list(coverage["excluded_by_reason"]) == [call["policy_reason"]]
+    # A call skipped so before (the same words as one on a box never set up) is still read
+    # as before_setup, as it was counted then.
+    old = call["policy_reason"][: -len(NOTICES_OFF)] + NO_NOTICE
+    assert outcome("skip", old) == BEFORE_SETUP
