@@ -327,7 +327,7 @@ def save_config(data_dir, config, cipher=None):
 def load_config(data_dir, cipher=None):
     """Read ``DATA_DIR/config.json``, or the defaults when there is none (``cipher``:
     as for :func:`load_config_file`); ``policy.consent.require_notice`` where
-    :data:`NOTICE_MARKER` is there (or, as the release of 2026-12-06 wrote it, the file
+    :data:`NOTICE_MARKER` is there (or, as a development build of this release wrote it, the file
     says it: :func:`move_require_notice` moves it)."""
     path = config_path(data_dir)
     config = load_config_file(path, cipher) if os.path.exists(path) else BoxConfig()
@@ -338,8 +338,8 @@ def load_config(data_dir, cipher=None):
 
 
 def move_require_notice(data_dir):
-    """Move ``policy.consent.require_notice`` out of ``config.json``, where the release of
-    2026-12-06 wrote it, to :data:`NOTICE_MARKER`, so that the release before reads the
+    """Move ``policy.consent.require_notice`` out of ``config.json``, where a development
+    build of this release wrote it, to :data:`NOTICE_MARKER`, so that the release before reads the
     file again; True when it did. The file is edited as it stands (its sealed patterns
     untouched); one that is not JSON is left to the loader to report.
 

@@ -227,7 +227,7 @@ class MailSettingsStore:
         if ties is not None and "alarm_accounts" not in d:
             # The file's ties of addresses still among the recipients (a release before
             # may have saved mail.json since, without one of them). Ties in mail.json, as
-            # the release of the morning of 2026-12-06 kept them, were saved after the file (this release
+            # a development build of this release kept them, were saved after the file (this release
             # never writes them there): those count until :meth:`migrate` moves them.
             d = dict(d)
             recipients = set(d.get("alarm_to", ()) or ())
@@ -255,7 +255,7 @@ class MailSettingsStore:
         atomic_write(self.path, (json.dumps(d, indent=2) + "\n").encode())
 
     def migrate(self):
-        """Move recipients' accounts that the release of the morning of 2026-12-06 kept in ``mail.json``
+        """Move recipients' accounts that a development build of this release kept in ``mail.json``
         (``alarm_accounts``) to :data:`ACCOUNTS_FILE`, so that a release before reads
         ``mail.json`` again; True when it did. Run by the web UI, the process that writes
         these files, at its start (the recorder only reads them: :meth:`get` takes both)."""

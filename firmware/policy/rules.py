@@ -63,7 +63,7 @@ NOT_SET_UP = "but the box was not set up yet: it had no recording key"
 NO_NOTICE = "but the box was not set up yet: no consent notice was set, so nobody was told calls are recorded"
 # The same on such a box where a notice had been set and every one was turned off since: it
 # was set up, and the call is a skip for its consent settings (not "before_setup"). Calls
-# skipped so by the release of the morning of 2026-12-06 carry NO_NOTICE, which cannot tell the two apart.
+# skipped so by a development build of this release carry NO_NOTICE, which cannot tell the two apart.
 NOTICES_OFF = (
     "but every consent notice had been turned off since one was set, so nobody was told calls are recorded"
 )

@@ -2,7 +2,7 @@
 
 The release before recipients had accounts builds its settings as ``MailSettings(**d)``
 from ``mail.json``: a key it does not know is a TypeError, the file refused whole, and no
-alarm mail went out after such a rollback (the release of the morning of 2026-12-06 kept the recipients'
+alarm mail went out after such a rollback (a development build of this release kept the recipients'
 accounts in ``mail.json`` as ``alarm_accounts``). They are kept beside it now, in a file
 that release never reads (firmware/mail/settings.py, ``ACCOUNTS_FILE``).
 """
@@ -53,7 +53,7 @@ def test_the_mail_json_this_release_writes_is_read_by_the_release_before(tmp_pat
 
 
 def test_a_mail_json_holding_accounts_is_read_and_moved_out_of_it(tmp_path):
-    # As the release of the morning of 2026-12-06 wrote it.
+    # As a development build of this release wrote it.
     (tmp_path / "mail.json").write_text(json.dumps(SETTINGS.to_dict()))
     store = MailSettingsStore(str(tmp_path), secrets=None)
     assert store.get() == SETTINGS  # read as it is, by the recorder too

@@ -74,7 +74,7 @@ def test_the_release_before_takes_a_default_configuration():
 
 
 def test_a_config_json_holding_require_notice_is_read_and_moved_out_of_it(tmp_path):
-    """As the release of 2026-12-06 wrote it: read as it is, and moved to its marker (the
+    """As a development build of this release wrote it: read as it is, and moved to its marker (the
     web UI's start does it), the rest of the file as it was."""
     from firmware.config import move_require_notice
 

@@ -347,7 +347,7 @@ def test_a_box_waiting_for_a_notice_says_why_nothing_is_recorded_until_one_is_sa
 
 
 def test_the_web_ui_start_moves_the_wait_for_a_notice_out_of_config_json(box, people):
-    """The release of 2026-12-06 wrote policy.consent.require_notice into config.json, which
+    """A development build of this release wrote policy.consent.require_notice into config.json, which
     the release before refuses (an unknown setting): its recorder would not load the
     configuration after a rollback. The web UI's start moves it to a marker of its own."""
     import json

@@ -214,7 +214,7 @@ def test_an_account_name_is_tied_as_login_takes_it(box, people):
 
 
 def test_the_web_ui_start_moves_recipients_accounts_out_of_mail_json(box, people):
-    """The release of the morning of 2026-12-06 kept the recipients' accounts in mail.json, which the
+    """A development build of this release kept the recipients' accounts in mail.json, which the
     release before refuses (an unknown key): an update rolled back before it was marked
     good mailed no alarm at all. The web UI's start moves them to a file of their own."""
     from firmware.mail.settings import ACCOUNTS_FILE
@@ -231,7 +231,7 @@ def test_the_web_ui_start_moves_recipients_accounts_out_of_mail_json(box, people
     saved = json.load(open(path))
     assert "alarm_accounts" not in saved
     os.unlink(os.path.join(box.data_dir, ACCOUNTS_FILE))
-    with open(path, "w") as f:  # as the release of the morning of 2026-12-06 saved it
+    with open(path, "w") as f:  # as a development build of this release saved it
         json.dump(dict(saved, alarm_accounts={"ivan@example.com": "ivan"}), f)
     box.web.settle()
     assert "alarm_accounts" not in json.load(open(path))
