@@ -29,12 +29,19 @@ def s3():
 
 @pytest.fixture
 def bucket_name(s3):
-    """A new versioned bucket for one test."""
+    """A new versioned bucket for one test, deleted with all it holds after it.
+
+    SeaweedFS gives each bucket its own collection of 7 volumes, of the server's
+    ``-volume.max``: buckets left behind used them all up after a few dozen tests, and
+    every put then failed with InternalError ("failed to find writable volumes")."""
     name = "lk-" + uuid.uuid4().hex[:12]
     client = s3.client()
     client.create_bucket(Bucket=name)
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    return name
+    yield name
+    # -s3.allowDeleteBucketNotEmpty (on by default) deletes what the bucket holds with it,
+    # and its collection's volumes.
+    client.delete_bucket(Bucket=name)
 
 
 @pytest.fixture
