@@ -1041,12 +1041,7 @@ class Box:
         for kind, recording_id, _ in self.recovered:
             if kind not in ("partial", "damaged"):
                 continue
-            row = self.recordings.get(recording_id)
-            line = (self.recordings.line_of(row) if row is not None else None) or 0
-            call = self.recordings.call_row(row["call_id"]) if row is not None else None
-            about = {}
-            if isinstance(call, dict):  # (not when the call log has no row of it)
-                about = {"call_id": call["id"], "call_us": call["started_at"]}
+            line, about = self._recording_alarm_place(recording_id)
             self._alarm(
                 "recording_failed",
                 "recording %s could not be finished in the call log at the last stop (the card "
@@ -1055,18 +1050,24 @@ class Box:
                 **about,
             )
 
+    def _recording_alarm_place(self, recording_id):
+        """``(line, about)`` of an alarm about recording ``recording_id``: its line (0 when the
+        store does not know it) and its call (none when the call log has no row of it)."""
+        row = self.recordings.get(recording_id)
+        line = (self.recordings.line_of(row) if row is not None else None) or 0
+        call = self.recordings.call_row(row["call_id"]) if row is not None else None
+        about = {}
+        if isinstance(call, dict):
+            about = {"call_id": call["id"], "call_us": call["started_at"]}
+        return line, about
+
     def _alarm_rewritten(self):
         """The recording files the start's replay of the journal wrote again that no power
         cut or crash leaves as it found them (:meth:`RecordingStore.replay_journal`): the
         alarm on each one's line, about its call, so that someone looks at the card. The
         replay restored the journal's bytes and audited it (``recording_replayed``)."""
         for recording_id, details in self.recordings.rewritten:
-            row = self.recordings.get(recording_id)
-            line = (self.recordings.line_of(row) if row is not None else None) or 0
-            call = self.recordings.call_row(row["call_id"]) if row is not None else None
-            about = {}
-            if isinstance(call, dict):  # (not when the call log has no row of it)
-                about = {"call_id": call["id"], "call_us": call["started_at"]}
+            line, about = self._recording_alarm_place(recording_id)
             self._alarm(
                 "recording_rewritten",
                 "recording %s: %s" % (recording_id, words.replay_text(details)),

@@ -155,6 +155,11 @@ def withdrawn_report_message(report, period, wall_us):
         "of it is sent.\n\nWhat to do: make the report again on the box's Reports page (%s); "
         "it is made from the call log as it is now, without the erased details.\n" % (subject, days)
     )
+    return _instead_of(report, subject, body, wall_us)
+
+
+def _instead_of(report, subject, body, wall_us):
+    """A notice mailed to the queued report ``report``'s own recipients in its place."""
     msg = EmailMessage()
     for header in ("From", "To", "Cc"):
         if report[header]:
@@ -180,15 +185,7 @@ def stale_report_message(report, period, wall_us, days):
         "needed, and check on the E-mail page why the mail server could not be reached.\n"
         % (subject, days, span)
     )
-    msg = EmailMessage()
-    for header in ("From", "To", "Cc"):
-        if report[header]:
-            msg[header] = str(report[header])
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.formatdate(wall_us / 1e6, usegmt=True)
-    msg["Message-ID"] = email.utils.make_msgid(domain="linekeeper.invalid")
-    msg.set_content(body)
-    return msg
+    return _instead_of(report, subject, body, wall_us)
 
 
 def test_message(settings, to, box_name, wall_us):
