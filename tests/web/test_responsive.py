@@ -440,6 +440,9 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
         page.fill("#new-password", "1qaz2wsx3edc")  # common: refused by the server
         page.click("#new-user button[type=submit]")
         page.wait_for_selector("#error-password")
+        # forms.js ties the error to its field once it runs, after the message is in the page:
+        # asked at once, under load, the field was not marked yet (one .ci/run in several).
+        page.wait_for_load_state("load")
         assert page.get_attribute("#new-password", "aria-invalid") == "true"
         assert page.get_attribute("#new-password", "aria-describedby") == "error-password"
         assert page.evaluate("document.activeElement.id") == "new-password"
