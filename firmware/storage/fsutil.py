@@ -373,12 +373,7 @@ def atomic_write(path, data, mode=None, one_commit=False, sync_dir=True):
     file written just before something that syncs anyway (the box's stop: the
     line check, then the clean-stop mark): one commit for them all.
     """
-    path = os.fspath(path)
-    if mode is None:
-        mode = data_mode()
-    directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), TEMP_SUFFIX))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    path, mode, directory, tmp, fd = _temp_beside(path, mode)
     try:
         try:
             os.fchmod(fd, mode)  # the umask may have narrowed or widened it
@@ -398,6 +393,18 @@ def atomic_write(path, data, mode=None, one_commit=False, sync_dir=True):
         fsync_dir(directory)
 
 
+def _temp_beside(path, mode):
+    """``(path, mode, directory, tmp, fd)``: a new temporary file ``tmp`` beside ``path``,
+    opened for writing as ``fd`` with permission bits ``mode`` (default :func:`data_mode`)."""
+    path = os.fspath(path)
+    if mode is None:
+        mode = data_mode()
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), TEMP_SUFFIX))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    return path, mode, directory, tmp, fd
+
+
 def write_new(path, data, mode=None):
     """Create the file ``path`` holding ``data`` (bytes), durably, never replacing a file
     there: written and synced under a temporary name, then linked in place (``link(2)``
@@ -408,12 +415,7 @@ def write_new(path, data, mode=None):
     :raises FileExistsError: ``path`` exists (it is left as it is)
     :raises OSError: any other failure (nothing of this call's is left)
     """
-    path = os.fspath(path)
-    if mode is None:
-        mode = data_mode()
-    directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), TEMP_SUFFIX))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    path, mode, directory, tmp, fd = _temp_beside(path, mode)
     try:
         try:
             os.fchmod(fd, mode)
@@ -423,9 +425,7 @@ def write_new(path, data, mode=None):
             os.close(fd)
         try:
             os.link(tmp, path, follow_symlinks=False)
-        except FileExistsError:
-            raise
-        except OSError as exc:
+        except OSError as exc:  # FileExistsError (EEXIST) too: raised as it is
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
                 raise
             _create_excl(path, data, mode)
