@@ -257,21 +257,15 @@ class BoxConsent:
         return self._play is not None
 
     def samples(self):
-        """The configured announcement (8 kHz int16); raises AnnouncementError saying why not:
-        an OSError too (espeak-ng not started to make the spoken default afresh), which the
-        pages that ask (the checklist, dashboard, staff notice and My line, the Consent page)
-        said as a server error. A cache not written (a full card) is no reason: the samples
-        made in memory are played (firmware.policy.announcement)."""
-        from firmware.policy.announcement import AnnouncementError
-
+        """The configured announcement (8 kHz int16); raises AnnouncementError saying why not,
+        espeak-ng not started included (an OSError, which the pages that ask said as a server
+        error: firmware.policy.announcement says it as a reason). A cache not written (a full
+        card) is no reason: the samples made in memory are played."""
         config = self.config_store.get()
         # The spoken default's voice is the country's as saved now, as the recorder's is:
         # a country changed in Settings is heard at once, not after a restart.
         self.announcements.country = config.country
-        try:
-            return self.announcements.samples(config.policy.consent.announcement)
-        except OSError as exc:
-            raise AnnouncementError("the announcement cannot be made: %s" % (exc.strerror or exc)) from None
+        return self.announcements.samples(config.policy.consent.announcement)
 
     def announcement_wav(self):
         from firmware.policy.announcement import wav_bytes

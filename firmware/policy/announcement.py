@@ -251,12 +251,20 @@ class Announcements:
         """The announcement's int16 samples at 8 kHz.
 
         :raises AnnouncementError: the uploaded file is missing or invalid, or
-            espeak-ng failed (the message says which)
+            espeak-ng failed or could not be started (the message says which)
         """
         key = (settings.file, settings.text, settings.voice, settings.level_dbm0, self.country)
         with self._lock:
             if key not in self._cache:
-                self._cache[key] = self._load(settings.file) if settings.file else self._spoken(settings)
+                try:
+                    self._cache[key] = self._load(settings.file) if settings.file else self._spoken(settings)
+                except OSError as exc:
+                    # espeak-ng not started (no memory to fork it, no room for its file): a
+                    # reason like any other, for the recorder (which starts and raises
+                    # announcement_unplayable) as for the pages, never an escaped OSError.
+                    raise AnnouncementError(
+                        "the announcement cannot be made: %s" % (exc.strerror or exc)
+                    ) from None
             return self._cache[key]
 
     def forget(self):

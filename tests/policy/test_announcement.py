@@ -183,3 +183,24 @@ def test_missing_or_damaged_files_say_which(tmp_path):
 def test_wav_bytes_round_trip():
     x = speechlike()
     assert np.array_equal(validate_announcement_wav(wav_bytes(x)), x)
+
+
+def test_espeak_not_started_is_a_reason_the_recorder_starts_with(tmp_path, monkeypatch):
+    """espeak-ng that cannot be started (no memory to fork it) raised an OSError out of
+    samples(): the pages said it only because the web UI caught it itself, and the
+    recorder, which makes the announcement as it applies its settings, did not start at
+    all (nor raise announcement_unplayable). It is a reason like the others, for both."""
+    from firmware.policy.consent import ConsentSettings, make_notices
+
+    def no_memory(*args, **kwargs):
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(announcement.subprocess, "run", no_memory)
+    with pytest.raises(AnnouncementError, match="cannot be made: Cannot allocate memory"):
+        Announcements(tmp_path / "a").samples(Announcement())
+    found = []
+    notices = make_notices(None, None, tmp_path / "b", "uk", ConsentSettings(inbound="announcement"))
+    notices.on_announcement = found.append
+    assert "Cannot allocate memory" in notices.announcement_problem
+    notices.apply(notices.settings)  # a change of configuration: found again, and told
+    assert found == [notices.announcement_problem]

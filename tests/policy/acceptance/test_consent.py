@@ -231,6 +231,31 @@ def test_an_announcement_that_cannot_be_played_is_an_alarm_before_any_call(lab, 
         box.stop()
 
 
+def test_a_recorder_that_cannot_start_espeak_starts_and_says_so(lab, synth, monkeypatch):
+    """espeak-ng not started as the recorder makes the spoken announcement (no memory to
+    fork it): the OSError stopped the recorder's start, so no line was recorded and no
+    alarm said why. It starts, and announcement_unplayable says why."""
+    import errno
+
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.policy.announcement import Announcements
+
+    def no_memory(*args, **kwargs):
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(Announcements, "_espeak", no_memory)
+    doc = lab.scenario([], config=lab.policy(consent=CONSENT))
+    box = open_sim_box(loads_scenario(json.dumps(doc)), lab.data_dir(), synth=synth)
+    box.start()
+    try:
+        found = [a for a in box.alarm_log.history(lines=[]) if a["kind"] == "announcement_unplayable"]
+        assert [a["cleared_us"] for a in found] == [None]
+        assert "Cannot allocate memory" in found[0]["message"]
+    finally:
+        box.stop()
+
+
 def test_a_board_that_cannot_play_is_marked_and_records_nothing(lab, synth):
     """The outbound call was being held in memory from off-hook: nothing reaches the card."""
     import json
