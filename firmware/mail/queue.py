@@ -69,8 +69,13 @@ class MailQueue:
         out = []
         for name in sorted(os.listdir(self.path)):
             if name.endswith(".json") and name != "sent-keys.json":
-                with open(os.path.join(self.path, name), encoding="utf-8") as f:
-                    item = json.load(f)
+                try:
+                    with open(os.path.join(self.path, name), encoding="utf-8") as f:
+                        item = json.load(f)
+                except FileNotFoundError:
+                    # Delivered since the listing, by the other process (the web UI sends
+                    # what the recorder withdraws from): no longer queued.
+                    continue
                 out.append(open_mail_item(item, self.cipher) if opened else item)
         # In the order queued (several can share a clock reading).
         return sorted(out, key=lambda i: (i["created_us"], i.get("seq", 0), i["id"]))

@@ -277,3 +277,31 @@ def test_the_box_withdraws_a_waiting_report_when_it_erases_the_callers_details(t
     finally:
         audit.close()
     assert entry.target == "mail:" + queued and entry.details["call"] == 1
+
+
+def test_a_mail_delivered_as_the_recorder_lists_the_queue_does_not_stop_the_withdrawal(site, monkeypatch):
+    """The web UI delivers a mail (its file removed) between the recorder's listing of the
+    queue and its reading of that file: the FileNotFoundError ended the withdrawal (the
+    erasure's hook only logged it), and the daily report naming the erased caller went out
+    once the mail server came back, unaudited."""
+    import firmware.mail.queue as queue_module
+
+    queue_dir = os.path.join(site.data, "mail", "queue")
+    (monthly,) = [i["id"] for i in site.queue._items() if "Monthly" in i["subject"]]
+    listdir = os.listdir
+
+    def delivered_meanwhile(path):
+        names = listdir(path)
+        if os.path.abspath(path) == os.path.abspath(queue_dir) and monthly + ".json" in names:
+            os.unlink(os.path.join(queue_dir, monthly + ".json"))  # sent by the web UI
+        return names
+
+    monkeypatch.setattr(queue_module.os, "listdir", delivered_meanwhile)
+    site.sweeper.erase_details(site.ids[1], "sam", "erasure request ref 9")
+    monkeypatch.setattr(queue_module.os, "listdir", listdir)
+
+    up = Up()
+    site.mail_clock.t += 3600_000_000
+    site.queue.flush(up)
+    assert up.sent and not any(NUMBER in text_of(m) for m in up.sent)
+    assert len(site.audit.entries(action="mail_withdrawn")) == 2
