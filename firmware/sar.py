@@ -912,7 +912,9 @@ def release(
         redactions,
         spool,
         _withheld_list(withheld),
-        whose.strip() if whose else None,
+        # As checked, and as the trail keeps a reason: its spaces run together (a line break
+        # or a separator typed in it, which the check saw as a space, is not kept).
+        given_reason(whose, WHOSE_NOT_GIVEN)[0] if whose else None,
     )
     try:
         spool.commit(entry_id)

@@ -1038,3 +1038,17 @@ def test_a_refused_user_name_no_account_has_is_not_written_to_the_trail(tmp_path
     ]
     assert found[2][1] == {"refused": "--user has no account on this box", "no_account": True}
     assert typed not in repr(found) and not [r for r in caplog.records if typed in r.getMessage()]
+
+
+def test_whose_calls_is_kept_as_checked(sar_dir, tmp_path):
+    """How the user knows whose the calls are is checked with its spaces run together (the
+    rule of a reason the trail keeps), but was kept as typed: a line break, or an unseen
+    separator (U+001F, a space to the check), went into the release's audit entry."""
+    root, data = sar_dir
+    out = tmp_path / "day.zip"
+    day = ("--from", "2026-03-02", "--to", "2026-03-02")
+    typed = "withheld number;\n the times\x1f and  line she gave "
+    assert sar(root, data, out, *day, "--call", "2", "--whose", typed) == 0
+    with open_audit(data) as audit:
+        released = audit.entries(action="disclosure", newest_first=False)[-1]
+    assert released.details["whose"] == "withheld number; the times and line she gave"
