@@ -1192,14 +1192,9 @@ def cmd_audit_export(args):
         # never made, and the copy shows the head it was made at.
         head = audit.append(args.user, "audit_export", "audit", details, _wall_us()).seq
 
-        def progress(done, total):
-            print(
-                "\rlinekeeper: audit-export: %d/%d entries written" % (done, total),
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-
+        # One line written over on a terminal, whole lines in a log (a carriage return alone
+        # made one long line there), as repair's.
+        progress = Progress("linekeeper: audit-export: %d/%d entries written")
         spool = None
         try:
             spool = FileSpool(args.file)
@@ -1208,7 +1203,7 @@ def cmd_audit_export(args):
                 raise LinekeeperError("%s was made meanwhile, by something else" % args.file)
             spool.commit()
         except (OSError, LinekeeperError, sqlite3.Error) as exc:
-            print(file=sys.stderr)
+            progress.end()
             said = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
             if spool is not None:
                 spool.discard()
@@ -1218,11 +1213,11 @@ def cmd_audit_export(args):
                 "cannot write %s: %s%s — nothing was left there" % (args.file, said, _as_whom())
             ) from None
         except BaseException:  # stopped (Ctrl-C, a signal): no part of it is left either
+            progress.end()
             if spool is not None:
                 spool.discard()
             audit.append(args.user, "audit_export", "audit", dict(details, failed="stopped"), _wall_us())
             raise
-    print(file=sys.stderr)
     print(
         "copied the whole audit trail of %s to %s: entries 1 to %d (the head, this copy's own "
         "entry)%s; check it anywhere with `linekeeper verify-audit %s --key FINGERPRINT`"

@@ -104,6 +104,15 @@ def test_the_whole_trail_leaves_the_box_and_verify_audit_says_it_is_whole(box, t
     assert "whole: every entry from 1 to 251, none missing, up to the head when admin copied" in out_text
 
 
+def test_its_progress_in_a_log_is_whole_lines(box, tmp_path, capsys):
+    """Redirected (a file, the journal), the progress was carriage returns alone, which made
+    one long line of a log, as repair's did before Progress: whole lines there, as repair's."""
+    assert export(box, tmp_path / "trail.csv") == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines() == ["linekeeper: audit-export: 251/251 entries written"]
+
+
 def test_a_copy_cut_short_or_with_an_entry_taken_out_is_not_said_to_be_whole(box, tmp_path, capsys):
     out = tmp_path / "trail.csv"
     assert export(box, out) == 0
