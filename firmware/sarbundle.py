@@ -310,7 +310,7 @@ class FileSpool:
         self.written = 0
         self.whole = False
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-        os.fchmod(fd, mode)
+        fsutil.set_mode(fd, mode)
         self._file = os.fdopen(fd, "wb")
 
     def write(self, data):

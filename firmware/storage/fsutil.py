@@ -335,7 +335,7 @@ def create_with_next_commit(path, data, mode=None):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:
-            os.fchmod(fd, mode)
+            set_mode(fd, mode)
             _write_all(fd, data)
             if not _write_out([fd]):
                 os.fdatasync(fd)
@@ -376,7 +376,7 @@ def atomic_write(path, data, mode=None, one_commit=False, sync_dir=True):
     path, mode, directory, tmp, fd = _temp_beside(path, mode)
     try:
         try:
-            os.fchmod(fd, mode)  # the umask may have narrowed or widened it
+            set_mode(fd, mode)  # the umask may have narrowed or widened it
             _write_all(fd, data)
             if not ((one_commit or not sync_dir) and _write_out([fd])):
                 os.fsync(fd)
@@ -391,6 +391,20 @@ def atomic_write(path, data, mode=None, one_commit=False, sync_dir=True):
         raise
     if sync_dir:
         fsync_dir(directory)
+
+
+def set_mode(fd, mode):
+    """Give the file this process has just made, open as ``fd``, the permission bits
+    ``mode`` whatever the umask. A file system with no Unix permissions (a FAT stick
+    mounted without ``quiet``) refuses with EPERM a mode it cannot hold, although this
+    process made the file: the file then keeps the mode the mount gives every file, and is
+    written all the same. What goes to such a stick (an export, a subject access bundle,
+    the audit trail's copy, the key store's backup, sealed by its passphrases) leaves the
+    box anyway, where no mode protects it."""
+    try:
+        os.fchmod(fd, mode)
+    except PermissionError:
+        pass
 
 
 def _temp_beside(path, mode):
@@ -418,7 +432,7 @@ def write_new(path, data, mode=None):
     path, mode, directory, tmp, fd = _temp_beside(path, mode)
     try:
         try:
-            os.fchmod(fd, mode)
+            set_mode(fd, mode)
             _write_all(fd, data)
             os.fsync(fd)
         finally:
@@ -441,7 +455,7 @@ def _create_excl(path, data, mode):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:
-            os.fchmod(fd, mode)
+            set_mode(fd, mode)
             _write_all(fd, data)
             os.fsync(fd)
         finally:

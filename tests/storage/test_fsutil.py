@@ -413,3 +413,41 @@ def test_overwrite_in_place_keeps_the_file_and_refuses_another_size(tmp_path):
     # The start of a longer file, when its size is the one given.
     assert fsutil.overwrite_in_place(path, b"xy", file_bytes=3) is False
     assert fsutil.overwrite_in_place(path, b"xy", file_bytes=4) is True and path.read_bytes() == b"xycd"
+
+
+def _fat_chmod(monkeypatch):
+    """os.fchmod as on a FAT stick mounted without ``quiet``: a mode the file system
+    cannot hold is refused with EPERM, even for the file's maker."""
+
+    def fchmod(fd, mode):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchmod", fchmod)
+
+
+@pytest.mark.parametrize("write", ["atomic_write", "write_new", "write_new_without_links"])
+def test_a_file_written_to_a_stick_that_cannot_hold_its_mode_is_written_all_the_same(
+    tmp_path, monkeypatch, write
+):
+    _fat_chmod(monkeypatch)
+    path = tmp_path / "backup.lkks"
+    if write == "write_new_without_links":
+
+        def link(*args, **kwargs):
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", link)
+        write = "write_new"
+    getattr(fsutil, write)(path, b"sealed", mode=0o600)
+    assert path.read_bytes() == b"sealed"
+    assert [p.name for p in tmp_path.iterdir()] == ["backup.lkks"]
+
+
+def test_a_bundle_spooled_to_a_stick_that_cannot_hold_its_mode_is_made(tmp_path, monkeypatch):
+    from firmware.sarbundle import FileSpool
+
+    _fat_chmod(monkeypatch)
+    spool = FileSpool(tmp_path / "bundle.zip")
+    spool.write(b"zip")
+    spool.commit()
+    assert (tmp_path / "bundle.zip").read_bytes() == b"zip"
