@@ -90,7 +90,8 @@ def file_identity(path):
 
 
 def _file_saved(web, check):
-    return file_identity(check["path"]) != check["before"]
+    files = [(check["path"], check["before"])] + [tuple(f) for f in check.get("also", ())]
+    return any(file_identity(path) != before for path, before in files)
 
 
 def _hold_set(web, check):
@@ -138,10 +139,14 @@ def change_checked(web, entry, write, check):
     return result
 
 
-def change_file(web, path, entry, write):
-    """:func:`change_checked` for a page that saves one file (``write()`` saves ``path``):
-    the note holds the file as it stood."""
-    return change_checked(web, entry, write, {"kind": "file", "path": path, "before": file_identity(path)})
+def change_file(web, path, entry, write, also=()):
+    """:func:`change_checked` for a page that saves one file (``write()`` saves ``path``,
+    and the files ``also`` before it): the note holds the files as they stood. Any of
+    them replaced is the change made: a cut after the first file leaves it in force."""
+    check = {"kind": "file", "path": path, "before": file_identity(path)}
+    if also:
+        check["also"] = [[p, file_identity(p)] for p in also]
+    return change_checked(web, entry, write, check)
 
 
 def settle_checked(web):

@@ -7,6 +7,9 @@ stood; a cut between the entry and the file is found at the next start, which
 writes a second entry saying the change was not made.
 """
 
+import json
+import os
+
 import pytest
 
 from web import intent
@@ -111,3 +114,35 @@ def test_a_hold_released_by_a_cut_short_change_is_told_from_one_released(box, pe
     holds = box.audit.entries(limit=10, action="legal_hold")
     assert holds[0].actor == "sam" and holds[0].details["on"] is False
     assert not box.services.recordings.recording_info(2)["legal_hold"]
+
+
+def test_a_cut_after_the_mail_pages_ties_and_before_its_settings_is_a_change_made(box, people, monkeypatch):
+    # The page writes the recipients' accounts (mail-accounts.json), then mail.json: a cut
+    # between leaves the new ties in force, so the trail must not say the change was not made.
+    from firmware.mail import settings as mail_settings
+
+    from .test_mail_settings import GOOD
+
+    ivan = people["ivan"]
+    box.post(
+        ivan, "/settings/mail", dict(GOOD, alarm_to="sam@example.com (sam)"), token_from="/settings/mail"
+    )
+    real = mail_settings.atomic_write
+
+    def write(path, data, **kwargs):
+        if path.endswith("mail.json"):
+            raise Cut()
+        real(path, data, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mail_settings, "atomic_write", write)
+        with pytest.raises(Cut):
+            box.post(
+                ivan, "/settings/mail", dict(GOOD, alarm_to="sam@example.com"), token_from="/settings/mail"
+            )
+    restart_web(box)
+    with open(os.path.join(box.data_dir, mail_settings.ACCOUNTS_FILE)) as f:
+        assert json.load(f) == {}  # the new ties are in force
+    entries = [e for e in box.audit.entries(limit=100, action="config_change") if e.target == "mail"]
+    assert [e.actor for e in entries] == ["ivan", "ivan"]
+    assert not any("not_made" in e.details for e in entries)

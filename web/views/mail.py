@@ -211,6 +211,7 @@ def save():
         svc.store.path,
         ("config_change", "mail", changed),
         lambda: svc.store.save(settings, new_password=password or None),
+        also=[svc.store.accounts_path],
     )
     return redirect(url_for("mail.index", saved=1))
 
