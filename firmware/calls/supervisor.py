@@ -543,6 +543,23 @@ def _complete_number(number, country):
     return number.startswith("0") and len(number) >= 10
 
 
+def dialling_prefix(number, country):
+    """How many of dialled ``number``'s first keys are a prefix dialled before the number
+    only to withhold or give the caller's own number (the country's
+    ``presentation_prefixes``: the UK's 141 and 1470, North America's *67 and *82), or 0
+    when it begins with none. The number is what follows, and is judged without it (its
+    length, where a card keyed on after it may begin). A prefix is one only before what
+    may begin a number there (UK: a 0; North America: any digit): ``1412`` is no prefix
+    and a number."""
+    fmt = countries.country(country).numbers
+    starts = fmt.trunk_prefix[:1] + fmt.international_prefix[:1] + fmt.national_first_digits
+    for prefix in fmt.presentation_prefixes:
+        rest = number[len(prefix) : len(prefix) + 1]
+        if number.startswith(prefix) and rest and rest in starts:
+            return len(prefix)
+    return 0
+
+
 def shortest_number(number, country):
     """How many digits the number dialled as ``number`` begins has at least, as far as
     its start tells (a card number keyed on after it cannot begin sooner); 0 when it
@@ -558,17 +575,15 @@ def shortest_number(number, country):
     says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without
     its 0.
     """
+    skip = dialling_prefix(number, country)
+    if skip:
+        rest = shortest_number(number[skip:], country)
+        # *67 before a North American number without its 1 says nothing of its length.
+        return 0 if country == "us" and not rest else skip + rest
     if country == "us":
-        for prefix in ("*67", "*82"):
-            if number.startswith(prefix):
-                rest = shortest_number(number[len(prefix) :], country)
-                return len(prefix) + rest if rest else 0
         if number.startswith("011"):
             return 3 + _abroad(number[3:])[0]
         return 11 if number.startswith("1") else 0
-    for prefix in ("141", "1470"):
-        if number.startswith(prefix + "0"):
-            return len(prefix) + shortest_number(number[len(prefix) :], country)
     if number.startswith("00"):
         return 2 + _abroad(number[2:])[0]
     if number.startswith("08001111"):
@@ -603,7 +618,11 @@ def _longest_number(number, country):
     """How many digits the longest number dialled as ``number`` begins can have: an
     international one is its prefix and 15 digits (E.164; fewer to a country whose plan
     the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
-    one 11 (1 and 10)."""
+    one 11 (1 and 10); a prefix withholding or giving the caller's number
+    (:func:`dialling_prefix`) adds its keys."""
+    skip = dialling_prefix(number, country)
+    if skip:
+        return skip + _longest_number(number[skip:], country)
     if country == "us":
         return 3 + _abroad(number[3:])[1] if number.startswith("011") else 11
     if number.startswith("00"):

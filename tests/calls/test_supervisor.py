@@ -30,7 +30,7 @@ from firmware.bus import (
     ToneDetected,
 )
 from firmware.calls.status import LineStatus
-from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig, shortest_number
+from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig, dialling_prefix, shortest_number
 from firmware.clock import RealClock, SimClock
 from firmware.dsp.events import (
     AlertTone,
@@ -396,7 +396,7 @@ def test_dtmf_dialled_number_and_digits_after_connect_are_not_logged():
     assert "ringback" in call.notes and call.end_reason == "local"
 
 
-def keyed_after_dialling(dialled, card, code="737"):
+def keyed_after_dialling(dialled, card, code="737", country="uk"):
     """The call of ``card`` and ``code`` keyed straight on after ``dialled``, before any answer."""
     s = LineScript()
     s.handset(True, 1000)
@@ -405,7 +405,7 @@ def keyed_after_dialling(dialled, card, code="737"):
     end = s.dtmf(end + 300, card)
     end = s.dtmf(end + 400, code)
     s.handset(False, end + 8000)
-    rig = Rig().play(s, until_ms=end + 9000)
+    rig = Rig(country=country).play(s, until_ms=end + 9000)
     return rig, rig.only_call()
 
 
@@ -602,6 +602,64 @@ def test_a_number_dialled_withholds_nothing(dialled):
     s.handset(False, end + 8000)
     call = Rig().play(s, until_ms=end + 9000).only_call()
     assert (call.number, call.digits_withheld) == (dialled, False)
+
+
+# Numbers dialled after a prefix that withholds or gives the caller's own number (none
+# with a Luhn-valid run of 13 digits, which the call log's scrub would mask).
+PREFIXED = [
+    ("14101632960123", "uk"),  # 141: withheld
+    ("147001632960123", "uk"),  # 1470: given
+    ("141" + "00441632960999", "uk"),  # 141 before an international number
+    ("*67" + "12025550143", "us"),  # *67: withheld
+    ("*82" + "12125550123", "us"),  # *82: given
+    ("*67" + "2025550143", "us"),  # *67 before a number without its 1
+]
+
+
+@pytest.mark.parametrize("dialled, country", PREFIXED)
+def test_a_number_dialled_after_a_withholding_prefix_keeps_its_tones(dialled, country):
+    """The longest number was judged with the prefix counted as the number's: the tones
+    of its last digits were cut out of the recording as keys pressed after the number.
+    The prefix adds its keys; no digit of the number is past it."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, dialled)
+    s.handset(False, end + 8000)
+    rig = Rig(country=country).play(s, until_ms=end + 9000)
+    assert (rig.only_call().number, rig.only_call().digits_withheld) == (dialled, False)
+    assert [d.past_number for d in rig.of(DigitDialled)] == [False] * len(dialled)
+
+
+@pytest.mark.parametrize(
+    "number, country, keys",
+    [
+        ("14101632960123", "uk", 3),
+        ("147001632960123", "uk", 4),
+        ("1412", "uk", 0),  # no number's start after it: a number of its own
+        ("141", "uk", 0),  # nothing yet after it
+        ("01632960123", "uk", 0),
+        ("*6712025550143", "us", 3),
+        ("*822025550143", "us", 3),
+        ("*67", "us", 0),
+        ("*6701632960302", "uk", 0),  # no UK prefix
+        ("14101632960123", "us", 0),  # nor a North American one
+    ],
+)
+def test_the_prefix_withholding_the_callers_number(number, country, keys):
+    assert dialling_prefix(number, country) == keys
+
+
+@pytest.mark.parametrize("dialled, country", [p for p in PREFIXED if shortest_number(*p)])
+def test_a_card_keyed_on_after_a_prefixed_number_is_masked_and_cut_out(dialled, country):
+    """The number keeps its digits and tones; the card and its code after it are masked,
+    withheld and cut out of the recording as after a number with no prefix."""
+    assert not cards.has_card(dialled)
+    rig, call = keyed_after_dialling(dialled, "4111111111111111", country=country)
+    stored = cards.scrub(call.number)
+    assert stored == call.number == dialled + "X" * (len(stored) - len(dialled)), stored
+    assert call.digits_withheld
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * len(dialled) + [True] * (16 + 3)
 
 
 def test_pulse_digits_after_connect_are_not_logged():
