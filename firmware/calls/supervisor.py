@@ -530,8 +530,10 @@ def _complete_number(number, country):
     """Whether dialled ``number`` is already a whole number in ``country``'s plan.
 
     UK: a national number (0 and 9 or 10 digits) or an international one (00 and at
-    least 7). US: ten digits (NXX NXX XXXX), 1 and ten, or 011 and at least 7.
+    least 7). US: ten digits (NXX NXX XXXX), 1 and ten, or 011 and at least 7. A prefix
+    withholding or giving the caller's number (:func:`dialling_prefix`) is not its start.
     """
+    number = number[dialling_prefix(number, country) :]
     if not number.isdigit():
         return False
     if country == "us":

@@ -1455,6 +1455,23 @@ def test_a_long_gap_after_a_complete_number_ends_the_dialling():
     assert "".join(keys) == "4111111111111111" and "answer_timing" in call.notes
 
 
+@pytest.mark.parametrize("dialled, country", PREFIXED)
+def test_a_long_gap_after_a_complete_prefixed_number_ends_the_dialling(dialled, country):
+    """A number dialled after 141 (*67...) was never complete by its start: a card keyed
+    2 s after it was more of the number. The prefix is not the number's start."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, dialled)
+    s.dtmf(end + 2000, "4111111111111111")
+    s.handset(False, end + 20000)
+    rig = Rig(country=country)
+    keys = rig.keys
+    rig.play(s, until_ms=end + 21000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us) == (dialled, us(end))
+    assert "".join(keys) == "4111111111111111" and "answer_timing" in call.notes
+
+
 def test_a_pause_inside_an_incomplete_number_is_still_dialling():
     s = LineScript()
     s.handset(True, 1000)
