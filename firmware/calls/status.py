@@ -4,7 +4,7 @@ import threading
 
 from firmware.bus import CallEnded, CallEvent, LineFault, LineStateChanged
 from firmware.calls.calllog import dialling, iso_ms
-from firmware.calls.supervisor import shortest_number
+from firmware.calls.supervisor import dialling_prefix, shortest_number
 from firmware.policy import cards
 
 
@@ -68,7 +68,10 @@ class LineStatus:
         number = cards.scrub(call.number)
         if not number or not dialling(call):
             return number
-        return cards.mask_unfinished(number, shortest_number(number, self._country()))
+        country = self._country()
+        return cards.mask_unfinished(
+            number, shortest_number(number, country), dialling_prefix(number, country)
+        )
 
     def set_learned(self, line, learned):
         """What the line check learned of the line's adapter (``linecheck.summary``)."""

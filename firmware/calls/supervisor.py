@@ -996,7 +996,10 @@ class _Line:
             # A card number this digit completes is masked at once, on the call (and so on
             # the bus and in the log), from where it may begin: never in the number's own
             # digits (its shortest whole length), never after a card digit.
-            call.number = cards.mask_dialled(number, shortest_number(number, self.cfg.country))
+            country = self.cfg.country
+            call.number = cards.mask_dialled(
+                number, shortest_number(number, country), dialling_prefix(number, country)
+            )
             if call.number != number:
                 digit = cards.MASK
         if call.dial_method is None:

@@ -157,9 +157,15 @@ def scrub_typed(text):
     return _masked(text, typed_spans(text))
 
 
-def dialled_card_start(number, whole=0):
+def dialled_card_start(number, whole=0, prefix=0):
     """Where a card number keyed on after the dialled digits ``number`` begins, at the
     earliest (an index into ``number``), or None when it holds none (:func:`has_card`).
+
+    ``prefix``: how many of its first keys were dialled before the number only to
+    withhold or give the caller's own number (``141``, ``*67``:
+    :func:`firmware.calls.supervisor.dialling_prefix`). The number is judged without
+    them: no window begins in them, none of them is masked, and they are not counted
+    in a run of digits (``*67`` joins the number's digits in one run).
 
     ``whole``: how many digits the number dialled has at least, the shortest whole
     number its start allows (UK 0 and 10 digits, 0 and 9 in a few areas and under 0800:
@@ -184,15 +190,15 @@ def dialled_card_start(number, whole=0):
     check, and is still almost the card (docs/pci.md).
     """
     # A window that ends within the number's shortest length is the number's own digits.
-    starts = [start for start, end in _windows(number, _DIGIT_RUN) if end > whole]
+    starts = [start for start, end in _windows(number, _DIGIT_RUN) if end > whole and start >= prefix]
     if not starts:
-        return _keyed_on_start(number, whole)
+        return _keyed_on_start(number, whole, prefix)
     if whole:
         return whole
-    return _issuer_back(number, min(starts), max(0, len(number) - PAN_MAX + 1))
+    return _issuer_back(number, min(starts), max(prefix, len(number) - PAN_MAX + 1))
 
 
-def _keyed_on_start(number, whole):
+def _keyed_on_start(number, whole, prefix=0):
     """Where a run of :data:`PAN_MIN` digits or more keyed on past the number's shortest
     whole length ``whole`` begins (``whole``, or the run's start if later), or None.
 
@@ -208,11 +214,13 @@ def _keyed_on_start(number, whole):
     card keyed with a digit wrong may begin at any of its digits (one keyed with no
     number, at its first): the mask runs from the run's first digit, the number's too.
     A shorter run stays (a number and a few menu keys, or a card that fails the check
-    keyed on after a short code: the trade, docs/pci.md)."""
+    keyed on after a short code: the trade, docs/pci.md). The digits of a ``prefix``
+    (:func:`dialled_card_start`) are neither counted nor masked."""
     for run in re.finditer(r"[0-9]+", number):
         if not whole:
-            if run.end() - run.start() > NUMBER_MAX:
-                return run.start()
+            first = max(prefix, run.start())
+            if run.end() - first > NUMBER_MAX:
+                return first
             continue
         start = max(whole, run.start())
         if run.end() - start >= PAN_MIN:
@@ -231,26 +239,26 @@ def _issuer_back(number, at, floor):
     return first
 
 
-def mask_dialled(number, whole=0):
+def mask_dialled(number, whole=0, prefix=0):
     """``number`` (dialled digits) with the card number it holds masked from its earliest
     start to the end (:func:`dialled_card_start`), or as it is when it holds none."""
-    start = dialled_card_start(number, whole)
+    start = dialled_card_start(number, whole, prefix)
     if start is None:
         return number
     return number[:start] + re.sub(r"\d", MASK, number[start:])
 
 
-def mask_unfinished(number, whole=0):
+def mask_unfinished(number, whole=0, prefix=0):
     """``number`` (dialled digits, the dialling not over) with every digit where a card
     number keyed on may begin masked, as :func:`mask_dialled` stores it once it is
     recognised: past the number's shortest whole length ``whole``, every digit (a key
     slipped may be a card's first); where the number's start says nothing (``whole``
-    0), from its first issuer digit. A card number being keyed on after the number is
-    one only at its last digit, and a view of the number meanwhile shows none of its
-    digits."""
+    0), from its first issuer digit past a ``prefix`` (:func:`dialled_card_start`). A
+    card number being keyed on after the number is one only at its last digit, and a
+    view of the number meanwhile shows none of its digits."""
     if whole:
         return number[:whole] + re.sub(r"\d", MASK, number[whole:])
-    for at in range(len(number)):
+    for at in range(prefix, len(number)):
         if number[at] in ISSUER_FIRST:
             return number[:at] + re.sub(r"\d", MASK, number[at:])
     return number

@@ -1455,6 +1455,14 @@ def test_a_long_gap_after_a_complete_number_ends_the_dialling():
     assert "".join(keys) == "4111111111111111" and "answer_timing" in call.notes
 
 
+def test_menu_keys_after_a_number_withheld_by_star_67_leave_it_whole():
+    """A North American number without its 1 says nothing of its length: keys keyed on
+    after it are kept up to 15 digits in all. *67 before it was counted in them, so four
+    menu keys masked the number, the prefix with it ("*XXXXXXXXXXXXXXXX")."""
+    _rig, call = keyed_after_dialling("*67" + "2025550143", "1234", code="", country="us")
+    assert (call.number, call.digits_withheld) == ("*67" + "2025550143" + "1234", False)
+
+
 @pytest.mark.parametrize("dialled, country", PREFIXED)
 def test_a_long_gap_after_a_complete_prefixed_number_ends_the_dialling(dialled, country):
     """A number dialled after 141 (*67...) was never complete by its start: a card keyed
@@ -1503,6 +1511,25 @@ def test_the_live_view_shows_no_digit_of_a_card_being_keyed_on():
     for number in shown:
         assert number.startswith("01632960999"[: len(number)]), number
         assert set(number[11:]) <= {"X"}, number
+
+
+def test_the_live_view_shows_the_prefix_withholding_the_callers_number():
+    """*67 before a number whose start says nothing: the view masked from its 6."""
+    rig = Rig(country="us")
+    status = LineStatus(1, rig.clock, lambda: "us")
+    status.attach(rig.bus)
+    shown = []
+    rig.bus.subscribe(CallUpdated, lambda ev: shown.append(status.snapshot()["lines"][0]["call"]["number"]))
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, "*67" + "8005550100")
+    s.handset(False, end + 8000)
+    rig.play(s, until_ms=end + 9000)
+    # Once a digit after it shows it is a prefix (*6 may begin a card: masked till then),
+    # the number is masked from its first 2-6, as without it.
+    later = [n for n in shown if n and len(n) > 3]
+    assert later[:4] == ["*678", "*6780", "*67800", "*67800X"], shown
+    assert all(n == "*67800" + "X" * (len(n) - 6) for n in later[2:]), shown
 
 
 def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipped():

@@ -204,3 +204,38 @@ def test_thirteen_digits_keyed_on_past_the_number_are_masked_whatever_their_luhn
 def test_more_digits_than_any_number_has_are_masked_where_the_start_says_nothing(number, masked):
     assert not cards.has_card(number)
     assert cards.mask_dialled(number) == masked
+
+
+@pytest.mark.parametrize(
+    "number, masked",
+    [
+        # A North American number without its 1 and four menu keys, kept without *67, were
+        # 16 digits with its 67: masked from the prefix's 6.
+        ("*67" + "2025550143" + "1234", "*67" + "2025550143" + "1234"),
+        # A Luhn-valid run from the prefix's 6 ("6720255501436", a menu key last): the
+        # number's digits and the prefix's were masked from the 6.
+        ("*67" + "2025550143" + "6", "*67" + "2025550143" + "6"),
+        # More digits than any number has past the prefix: masked from the number's first.
+        ("*67" + "2025550143" + "123456", "*67" + "X" * 16),
+        # A card: found as without the prefix (here by a Luhn-valid run from the number's
+        # first digit, which a number whose start says nothing loses), the prefix kept.
+        ("*67" + "2025550143" + "4111111111111111", "*67" + "X" * 26),
+    ],
+)
+def test_a_prefix_withholding_the_callers_number_is_not_counted_where_the_start_says_nothing(number, masked):
+    """``*67`` joins the number's digits in one run: it was counted in the run's length
+    and could begin a Luhn-valid window, so a number it withheld lost its digits where
+    the same number dialled alone kept them."""
+    assert cards.mask_dialled(number, 0, 3) == masked
+    assert cards.mask_dialled(number[3:]) == masked[3:]  # as the number without it
+
+
+@pytest.mark.parametrize(
+    "number, shown",
+    [
+        ("*67" + "2025550143", "*67" + "X" * 10),  # from the number's first 2-6
+        ("*67" + "8005550100", "*67" + "800" + "X" * 7),
+    ],
+)
+def test_the_live_view_shows_a_prefix_withholding_the_callers_number(number, shown):
+    assert cards.mask_unfinished(number, 0, 3) == shown
