@@ -103,7 +103,8 @@ class NumberFormat:
     ``significant_digits`` more is international without its ``+``.
     ``presentation_prefixes`` are dialled before a
     number only to withhold or show the caller's own number (the UK's 141 and 1470,
-    North America's *67 and *82): the number called is what follows.
+    North America's *67 and *82, and GSM's #31#, which a mobile network takes in
+    either, through a GSM gateway): the number called is what follows.
     """
 
     country_code: str
@@ -183,7 +184,7 @@ _UK_NUMBERS = NumberFormat(
     country_code="44",
     international_prefix="00",
     trunk_prefix="0",
-    presentation_prefixes=("1470", "141"),
+    presentation_prefixes=("1470", "141", "#31#"),
     significant_digits=(9, 10),
 )
 
@@ -233,7 +234,7 @@ _US = Country(
         trunk_prefix="1",
         national_digits=10,
         national_first_digits="23456789",
-        presentation_prefixes=("*67", "*82"),
+        presentation_prefixes=("*67", "*82", "#31#"),
     ),
     # North America signals an unobtainable number with reorder (congestion)
     tone_aliases=MappingProxyType(

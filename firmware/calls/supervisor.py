@@ -548,7 +548,8 @@ def _complete_number(number, country):
 def dialling_prefix(number, country):
     """How many of dialled ``number``'s first keys are a prefix dialled before the number
     only to withhold or give the caller's own number (the country's
-    ``presentation_prefixes``: the UK's 141 and 1470, North America's *67 and *82), or 0
+    ``presentation_prefixes``: the UK's 141 and 1470, North America's *67 and *82, GSM's
+    #31# in either), or 0
     when it begins with none. The number is what follows, and is judged without it (its
     length, where a card keyed on after it may begin). A prefix is one only before what
     may begin a number there (UK: a 0; North America: any digit): ``1412`` is no prefix

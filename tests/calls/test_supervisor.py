@@ -610,9 +610,11 @@ PREFIXED = [
     ("14101632960123", "uk"),  # 141: withheld
     ("147001632960123", "uk"),  # 1470: given
     ("141" + "00441632960999", "uk"),  # 141 before an international number
+    ("#31#" + "01632960123", "uk"),  # GSM's, through a GSM gateway
     ("*67" + "12025550143", "us"),  # *67: withheld
     ("*82" + "12125550123", "us"),  # *82: given
     ("*67" + "2025550143", "us"),  # *67 before a number without its 1
+    ("#31#" + "12025550143", "us"),
 ]
 
 
@@ -641,6 +643,9 @@ def test_a_number_dialled_after_a_withholding_prefix_keeps_its_tones(dialled, co
         ("*6712025550143", "us", 3),
         ("*822025550143", "us", 3),
         ("*67", "us", 0),
+        ("#31#01632960123", "uk", 4),
+        ("#31#12025550143", "us", 4),
+        ("#31#", "uk", 0),
         ("*6701632960302", "uk", 0),  # no UK prefix
         ("14101632960123", "us", 0),  # nor a North American one
     ],

@@ -51,6 +51,7 @@ def test_direction():
         ("14700800123456", "0800*", True),
         ("141 00441632960123", "+441632*", True),
         ("1412", "0800*", False),  # not a prefix before a number
+        ("#31#08001234567", "0800*", True),  # GSM's (a mobile through a GSM gateway)
         # A caller's number as some networks send it: international without its "+".
         ("448001234567", "0800*", True),
         ("441632960123", "01632 96????", True),
@@ -70,6 +71,7 @@ def test_number_patterns_uk(number, pattern, matched):
         ("*678005550100", "800*", True),
         ("*6718005550100", "800*", True),
         ("*82 2025550143", "+1202*", True),
+        ("#31#2025550143", "+1202*", True),
     ],
 )
 def test_number_patterns_us(number, pattern, matched):
