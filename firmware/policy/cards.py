@@ -163,9 +163,11 @@ def dialled_card_start(number, whole=0, prefix=0):
 
     ``prefix``: how many of its first keys were dialled before the number only to
     withhold or give the caller's own number (``141``, ``*67``:
-    :func:`firmware.calls.supervisor.dialling_prefix`). The number is judged without
-    them: no window begins in them, none of them is masked, and they are not counted
-    in a run of digits (``*67`` joins the number's digits in one run).
+    :func:`firmware.calls.supervisor.dialling_prefix`). None of them is masked, and they
+    are not counted in a run of digits (``*67`` joins the number's digits in one run). A
+    window that begins in them still finds a card (``*`` and a Maestro card ``6767...``
+    read as ``*67`` and a number: what follows the card, its code, is withheld), masked
+    from the prefix's end.
 
     ``whole``: how many digits the number dialled has at least, the shortest whole
     number its start allows (UK 0 and 10 digits, 0 and 9 in a few areas and under 0800:
@@ -190,7 +192,7 @@ def dialled_card_start(number, whole=0, prefix=0):
     check, and is still almost the card (docs/pci.md).
     """
     # A window that ends within the number's shortest length is the number's own digits.
-    starts = [start for start, end in _windows(number, _DIGIT_RUN) if end > whole and start >= prefix]
+    starts = [max(start, prefix) for start, end in _windows(number, _DIGIT_RUN) if end > whole]
     if not starts:
         return _keyed_on_start(number, whole, prefix)
     if whole:

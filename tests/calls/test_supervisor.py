@@ -1468,6 +1468,17 @@ def test_menu_keys_after_a_number_withheld_by_star_67_leave_it_whole():
     assert (call.number, call.digits_withheld) == ("*67" + "2025550143" + "1234", False)
 
 
+def test_a_card_keyed_after_a_star_that_reads_as_star_67_is_found():
+    """A Maestro card (67...) keyed after a * reads as *67 and a number. Its Luhn-valid run
+    begins in the prefix's digits: a card all the same, its code withheld (not dialled
+    into the number, X on the bus), the prefix's digits kept, as the prefix's are."""
+    card = "675994580730214"
+    assert cards.luhn_ok(card)
+    rig, call = keyed_after_dialling("*", card, country="us")
+    assert call.number[:3] == "*67" and set(call.number[3:]) == {"X"} and call.digits_withheld
+    assert "".join(d.digit for d in rig.of(DigitDialled))[-3:] == "XXX"
+
+
 @pytest.mark.parametrize("dialled, country", PREFIXED)
 def test_a_long_gap_after_a_complete_prefixed_number_ends_the_dialling(dialled, country):
     """A number dialled after 141 (*67...) was never complete by its start: a card keyed
