@@ -14,7 +14,11 @@ and would mail every start.
 
 An alarm of one line is mailed to the recipients tied to an account only if that
 account may see that line, as the pages show it only to them, and to those tied
-to none (:func:`recipients_for`); one of the whole box to every recipient.
+to none (:func:`recipients_for`); one of the whole box to every recipient. A line's
+alarm that none of them may see (:func:`unreached_lines`: every recipient tied to a
+supervisor of other lines, or to an account since removed) is not dropped: it is mailed
+to every recipient, saying why and without the alarm's own words or call
+(:func:`~firmware.mail.compose.unreached_alarm_message`).
 """
 
 import contextlib
@@ -27,7 +31,7 @@ import threading
 from firmware.alarms import sees_alarms_of
 from firmware.storage import fsutil
 
-from .compose import alarm_message
+from .compose import alarm_message, unreached_alarm_message
 
 log = logging.getLogger(__name__)
 # Each occurrence of these is news of its own, never a repeat: a second staff concern
@@ -78,6 +82,19 @@ def recipients_for(settings, line, accounts):
     )
 
 
+def unreached_lines(settings, accounts, n_lines):
+    """The lines of ``1..n_lines`` whose alarms :func:`recipients_for` mails to no alarm
+    recipient of ``settings`` (each is tied to an account that does not see that line,
+    or one that no longer exists or sees alarms); () when there is no recipient at all,
+    a state of its own (nothing is mailed, and the pages say so).
+
+    :param accounts: ``{name: (roles, lines)}``, as :func:`recipients_for` takes them
+    """
+    if not settings.alarm_to:
+        return ()
+    return tuple(n for n in range(1, n_lines + 1) if not recipients_for(settings, n, accounts))
+
+
 class AlarmMailer:
     """Queue a mail for each alarm raised (an :class:`~firmware.alarmlog.AlarmLog` listener).
 
@@ -89,7 +106,8 @@ class AlarmMailer:
         or None to keep them in memory only
     :param accounts: ``() -> {name: (roles, lines)}`` or None (the web accounts, whose
         lines decide who gets a line's alarm: :func:`recipients_for`); None: no accounts,
-        a line's alarm is mailed only to the addresses tied to none
+        a line's alarm is mailed only to the addresses tied to none (to every recipient,
+        without its details, when every one is tied)
     """
 
     def __init__(
@@ -213,20 +231,25 @@ class AlarmMailer:
             log.warning("alarm %s not e-mailed: no mail server or alarm recipients set", row["kind"])
             return
         to = recipients_for(settings, row["line"], self.accounts() if row["line"] and self.accounts else None)
+        compose = alarm_message
         if not to:
+            # Dropped, a line that stops recording would go unnoticed by everyone the
+            # installer chose to tell: every recipient is told, without what only those
+            # who see the line may read (the alarm's words may name a caller or carry a
+            # concern; its call), and why they got it.
             log.warning(
-                "alarm %s of line %d not e-mailed: no alarm recipient is tied to an account that sees "
-                "that line (E-mail page)",
+                "alarm %s of line %d: no alarm recipient is tied to an account that sees that line "
+                "(E-mail page); mailed to every recipient without its details",
                 row["kind"],
                 row["line"],
             )
-            return
+            to, compose = tuple(settings.alarm_to), unreached_alarm_message
         now = int(self.wall_us())
         with self._lock:
             mail, suppressed = self._due(row, settings.rate_window_s * 1_000_000, now)
         if not mail:
             return
         name, local_time, lines = self.site()
-        self.queue.enqueue(alarm_message(settings, row, name, now, suppressed, local_time, lines, to=to))
+        self.queue.enqueue(compose(settings, row, name, now, suppressed, local_time, lines, to=to))
         if self.on_queued is not None:
             self.on_queued()

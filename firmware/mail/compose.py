@@ -17,6 +17,21 @@ def _message(settings, to, subject, body, wall_us):
     return msg
 
 
+def _alarm_subject(row, box_name, line_names):
+    """``(where, what, subject)`` of alarm occurrence ``row``'s mail: "line 2 (Sales)" or
+    "the box", the alarm's title, and the subject, short (the title up to its first colon)."""
+    from firmware import words
+
+    where = "the box"
+    if row["line"]:
+        name = (line_names or {}).get(row["line"])
+        where = "line %d" % row["line"]
+        if name and name != "Line %d" % row["line"]:
+            where += " (%s)" % name
+    what = words.say("alarm", row["kind"])
+    return where, what, "[%s] Alarm on %s: %s" % (box_name, where, what.split(":")[0])
+
+
 def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None, to=None):
     """The mail for alarm occurrence ``row`` (an AlarmLog row), to ``to`` (every alarm
     recipient when None).
@@ -28,15 +43,7 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
     from firmware.localtime import LocalTime
 
     local_time = local_time or LocalTime()
-    where = "the box"
-    if row["line"]:
-        name = (line_names or {}).get(row["line"])
-        where = "line %d" % row["line"]
-        if name and name != "Line %d" % row["line"]:
-            where += " (%s)" % name
-    what = words.say("alarm", row["kind"])
-    # The subject short (the words up to their first colon), the whole in the text.
-    subject = "[%s] Alarm on %s: %s" % (box_name, where, what.split(":")[0])
+    where, what, subject = _alarm_subject(row, box_name, line_names)
     body = "%s\n\nAlarm: %s\nWhat happened: %s\nWhere: %s\nRaised: %s\n\n" % (
         subject,
         what,
@@ -62,6 +69,43 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
         "Acknowledge it on the box's dashboard; the Alarms page lists every occurrence and says "
         "whether this one is still on (a mail that waited for the mail server may arrive after "
         "the fault has cleared).\n"
+    )
+    return _message(settings, settings.alarm_to if to is None else to, subject, body, wall_us)
+
+
+def unreached_alarm_message(
+    settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None, to=None
+):
+    """The mail for alarm occurrence ``row`` of a line that no alarm recipient is tied to
+    an account that sees (:func:`firmware.mail.alarms.unreached_lines`), to ``to`` (every
+    recipient): that the alarm was raised, where and when, and why they are told; not
+    what only those who see the line may read, the alarm's own words (which may name a
+    caller or carry a concern) or its call. Arguments as :func:`alarm_message`'s."""
+    from firmware import words
+    from firmware.localtime import LocalTime
+
+    local_time = local_time or LocalTime()
+    where, what, subject = _alarm_subject(row, box_name, line_names)
+    line = row["line"]
+    body = (
+        "%s\n\nAlarm: %s\nWhere: %s\nRaised: %s\n\n"
+        "You get this mail because no alarm recipient is tied to an account that sees line %d, "
+        "so nobody who may read this alarm would be told of it: the box tells every alarm "
+        "recipient instead, without its details (they may name a caller). Someone who sees "
+        "line %d (an installer, an auditor or its supervisor) reads it on the Alarms page.\n\n"
+        % (subject, what, where, local_time.when(row["raised_us"]), line, line)
+    )
+    if suppressed:
+        body += "It was also raised %s since the last mail about it.\n\n" % (
+            "once more" if suppressed == 1 else "%d more times" % suppressed
+        )
+    advice = words.alarm_advice(row["kind"])
+    if advice:
+        body += "What to do: %s.\n\n" % advice
+    body += (
+        "To stop this: an installer ties an alarm recipient to an account that sees line %d (an "
+        "installer's or an auditor's sees every line), or adds an address tied to no account, on "
+        "the E-mail page; or grants the line to a recipient's supervisor on the Users page.\n" % line
     )
     return _message(settings, settings.alarm_to if to is None else to, subject, body, wall_us)
 

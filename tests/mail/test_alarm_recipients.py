@@ -6,7 +6,7 @@ alarm, as the installer who wrote it there asked. A whole box's alarm still goes
 recipient."""
 
 from firmware.datadir import account_lines
-from firmware.mail.alarms import AlarmMailer, recipients_for
+from firmware.mail.alarms import AlarmMailer, recipients_for, unreached_lines
 from firmware.mail.service import MailService
 from firmware.mail.settings import MailSettings
 
@@ -74,7 +74,7 @@ def test_a_lines_alarm_goes_to_those_who_see_that_line_and_the_boxs_to_all():
     assert recipients_for(SETTINGS, 1, None) == ("office@example.com",)
 
 
-def test_the_mail_is_addressed_to_them_alone_and_nobody_else_is_sent_one(caplog):
+def test_the_mail_is_addressed_to_them_alone_and_nobody_else_is_sent_one():
     queue = Queue()
     mailer = AlarmMailer(queue, lambda: SETTINGS, lambda: T_US, accounts=lambda: ACCOUNTS)
     mailer(_row("no_line_voltage", 3))
@@ -88,19 +88,57 @@ def test_the_mail_is_addressed_to_them_alone_and_nobody_else_is_sent_one(caplog)
     mailer = AlarmMailer(queue, lambda: bare, lambda: T_US, accounts=lambda: ACCOUNTS)
     mailer(_row("no_line_voltage", 1))
     assert [m["To"] for m in queue.mails] == ["office@example.com"]
-    # Every recipient tied to an account that does not see the line: nobody is mailed.
-    sue_only = MailSettings(
-        host="mail.example",
-        sender="box@example.com",
-        alarm_to=("sue@example.com",),
-        alarm_accounts=(("sue@example.com", "sue"),),
-    )
+
+
+SUPERVISORS_ONLY = MailSettings(
+    host="mail.example",
+    sender="box@example.com",
+    alarm_to=("sue@example.com", "sam@example.com", "gone@example.com"),
+    alarm_accounts=(("sue@example.com", "sue"), ("sam@example.com", "sam"), ("gone@example.com", "gone")),
+)
+
+
+def test_a_lines_alarm_no_recipient_may_see_is_mailed_to_every_recipient_saying_why(caplog):
+    """Every recipient tied to an account that does not see the line (supervisors of other
+    lines, an account since removed): the alarm was mailed to nobody, only logged, and an
+    installer who tied each address to a supervisor of lines 1 to 3 never heard that line 4
+    stopped recording. It goes to every recipient now, saying why they got it, without the
+    alarm's own words (they may name a caller or carry a concern) or its call."""
     queue = Queue()
-    mailer = AlarmMailer(queue, lambda: sue_only, lambda: T_US, accounts=lambda: ACCOUNTS)
-    mailer(_row("no_line_voltage", 1))
-    assert queue.mails == [] and "no alarm recipient is tied to an account that sees that line" in caplog.text
-    mailer(_row("disk_full", 0, 2))
-    assert [m["To"] for m in queue.mails] == ["sue@example.com"]
+    mailer = AlarmMailer(queue, lambda: SUPERVISORS_ONLY, lambda: T_US, accounts=lambda: ACCOUNTS)
+    row = dict(
+        _row("staff_concern", 4), message="Concern from 07700 900123: manager shouts", call_id=7, call_us=T_US
+    )
+    mailer(row)
+    (mail,) = queue.mails
+    assert mail["To"] == "sue@example.com, sam@example.com, gone@example.com"
+    assert mail["Subject"].startswith("[Linekeeper] Alarm on line 4: ")
+    body = mail.get_content()
+    assert "no alarm recipient is tied to an account that sees line 4" in body
+    assert "the box tells every alarm recipient instead, without its details" in body
+    assert "ties an alarm recipient to an account that sees line 4" in body
+    assert "07700" not in body and "shouts" not in body and "Call:" not in body
+    assert "mailed to every recipient without its details" in caplog.text
+    # A line one of them sees, and the whole box's, go as before: to whoever may read them.
+    mailer(_row("no_line_voltage", 3, 2))
+    mailer(_row("disk_full", 0, 3))
+    assert [m["To"] for m in queue.mails[1:]] == ["sue@example.com", ", ".join(SUPERVISORS_ONLY.alarm_to)]
+    assert "What happened:" in queue.mails[1].get_content()
+    # web.db unreadable: a tied address's lines are not known, and every recipient is told.
+    queue.mails.clear()
+    AlarmMailer(queue, lambda: SUPERVISORS_ONLY, lambda: T_US, accounts=lambda: None)(
+        _row("no_line_voltage", 1)
+    )
+    assert [m["To"] for m in queue.mails] == [", ".join(SUPERVISORS_ONLY.alarm_to)]
+
+
+def test_the_lines_whose_alarms_reach_no_recipient():
+    assert unreached_lines(SUPERVISORS_ONLY, ACCOUNTS, 4) == (4,)
+    assert unreached_lines(SETTINGS, ACCOUNTS, 4) == ()
+    no_sue = {k: v for k, v in ACCOUNTS.items() if k != "sue"}  # removed since
+    assert unreached_lines(SUPERVISORS_ONLY, no_sue, 4) == (3, 4)
+    # No recipient at all is a state of its own (nothing is mailed), not "every line".
+    assert unreached_lines(MailSettings(host="mail.example"), ACCOUNTS, 4) == ()
 
 
 def test_the_mail_service_reads_the_accounts_lines_from_web_db(tmp_path):
