@@ -118,6 +118,11 @@ class Accounts:
     def count(self):
         return self._db.one("SELECT count(*) FROM users")[0]
 
+    def lines(self):
+        """``{name: (roles, lines)}`` of every account, as the alarm mails take them
+        (:func:`firmware.datadir.account_lines`, :func:`firmware.mail.alarms.recipients_for`)."""
+        return {u.name: (u.roles, u.lines) for u in self.all()}
+
     def verify(self, name, password):
         """The :class:`User` if ``password`` is theirs, else None (same time either way)."""
         row = self._db.one("SELECT * FROM users WHERE name = ?", (name,))

@@ -205,7 +205,7 @@ def test_an_account_name_is_tied_as_login_takes_it(box, people):
     as sam's (it lowercases the name): the account's name is taken as login takes it, and
     kept as the account's."""
     ivan = people["ivan"]
-    alarm_to = "sam@example.com ( Sam )"
+    alarm_to = "sam@example.com ( Sam ), office@example.com"  # (office: lines 3 and 4 need one)
     resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
     assert resp.status_code == 302, html.unescape(resp.get_data(as_text=True))[-800:]
     assert box.services.mail.store.get().alarm_accounts == (("sam@example.com", "sam"),)
@@ -237,3 +237,66 @@ def test_the_web_ui_start_moves_recipients_accounts_out_of_mail_json(box, people
     assert "alarm_accounts" not in json.load(open(path))
     assert json.load(open(os.path.join(box.data_dir, ACCOUNTS_FILE))) == {"ivan@example.com": "ivan"}
     assert box.services.mail.store.get().alarm_accounts == (("ivan@example.com", "ivan"),)
+
+
+def test_a_list_that_leaves_a_lines_alarms_to_nobody_is_refused_naming_the_lines(box, people):
+    """Each address tied to a supervisor of other lines: a line's alarm was mailed to
+    nobody, only logged, and an installer who tied every address to a supervisor of lines
+    1 to 3 never heard that line 4 stopped recording. Such a list is refused now, naming
+    the lines, and nothing is saved; one a later change of accounts left so is said on the
+    page, with what the box does meanwhile."""
+    ivan = people["ivan"]
+    before = len(box.audit)
+    for alarm_to, said in (
+        ("sam@example.com (sam), sue@example.com (sue)", "the alarms of line 4: every address"),
+        ("sam@example.com (sam)", "the alarms of lines 3 and 4: every address"),
+    ):
+        resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+        page = html.unescape(resp.get_data(as_text=True))
+        assert resp.status_code == 400 and 'id="error-alarm_to"' in page, alarm_to
+        assert "No alarm recipient would be mailed %s is tied to an account that does not see" % said in page
+        assert (
+            "tie an address to an account that sees" in page
+            and "or add an address tied to no account" in page
+        )
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json")) and len(box.audit) == before
+    # An address tied to an auditor (every line), or to no account, gives every line one.
+    for alarm_to in (
+        "sam@example.com (sam), audrey@example.com (audrey)",
+        "sam@example.com (sam), office@example.com",
+    ):
+        resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+        assert resp.status_code == 302, alarm_to
+        assert 'id="alarm-unreached"' not in ivan.get("/settings/mail").get_data(as_text=True)
+    # No recipient at all is a state of its own, kept as it was.
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=""), token_from="/settings/mail")
+    assert resp.status_code == 302
+
+
+def test_a_saved_list_an_account_change_left_without_a_recipient_for_a_line_is_said(box, people):
+    ivan = people["ivan"]
+    alarm_to = "sam@example.com (sam), sue@example.com (sue), audrey@example.com (audrey)"
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 302
+    assert box.post(people["alice"], "/users/audrey/delete", {}, token_from="/users").status_code == 302
+    page = html.unescape(ivan.get("/settings/mail").get_data(as_text=True))
+    said = page[page.index('id="alarm-unreached"') :].split("</p>")[0]
+    assert "No alarm recipient gets the alarms of line 4: every address is tied to an account" in said
+    assert "Until one does, they are mailed to every recipient, without their details, saying why." in said
+    # Saving it again is refused, as the account is gone; and without its address too, until
+    # line 4 has a recipient, whatever else is changed.
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 400 and 'There is no account "audrey"' in html.unescape(
+        resp.get_data(as_text=True)
+    )
+    alarm_to = "sam@example.com (sam), sue@example.com (sue)"
+    resp = box.post(
+        ivan,
+        "/settings/mail",
+        dict(GOOD, alarm_to=alarm_to, host="mail.example"),
+        token_from="/settings/mail",
+    )
+    assert resp.status_code == 400 and box.services.mail.store.get().host == "127.0.0.1"
+    assert "No alarm recipient would be mailed the alarms of line 4" in html.unescape(
+        resp.get_data(as_text=True)
+    )

@@ -9,7 +9,11 @@ An alarm recipient written ``address (account)`` is tied to that web account: it
 gets the alarms of the lines the account sees on the pages, as well as the whole
 box's; one tied to no account gets every alarm, as an installer sees them
 (:func:`firmware.mail.alarms.recipients_for`). The page lists what each recipient
-gets.
+gets, and any line whose alarms no recipient may read (every address tied to an
+account that does not see it: :func:`firmware.mail.alarms.unreached_lines`); a list
+that leaves a line so is refused, naming it. Accounts change on the Users page
+afterwards, so the page (and the checklist) says so of the saved list too: such a
+line's alarms are then mailed to every recipient, without their details.
 """
 
 import re
@@ -18,6 +22,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from firmware.alarms import ALARM_ROLES
 from firmware.errors import ConfigError, LinekeeperError
+from firmware.mail.alarms import unreached_lines
 from firmware.mail.settings import EVERY, SECURITY, MailSettings, Schedule
 
 from .. import intent
@@ -98,6 +103,33 @@ def _reach(settings):
     return out
 
 
+def _unreached(settings):
+    """The lines whose alarms no alarm recipient of ``settings`` may read, as the accounts are now."""
+    return unreached_lines(settings, lk().accounts.lines(), lk().n_lines)
+
+
+def _unreached_words(lines, saved):
+    """What the page says of ``lines``, whose alarms no recipient may read: of a list being
+    saved (refused), or of the ``saved`` one (an account changed since)."""
+    it = "it" if len(lines) == 1 else "them"
+    if saved:
+        said = (
+            "No alarm recipient gets the alarms of %s: every address is tied to an account that "
+            "does not see %s now (changed or removed on the Users page since the list was saved). "
+            "Until one does, they are mailed to every recipient, without their details, saying why. "
+            "To mend it" % (lines_words(lines), it)
+        )
+    else:
+        said = (
+            "No alarm recipient would be mailed the alarms of %s: every address is tied to an "
+            "account that does not see %s. To save" % (lines_words(lines), it)
+        )
+    return (
+        "%s, tie an address to an account that sees %s (an installer's or an auditor's sees every "
+        "line), or add an address tied to no account." % (said, it)
+    )
+
+
 def _values(settings):
     values = {
         "host": settings.host,
@@ -163,6 +195,10 @@ def _parse(form, current):
         problem = next(filter(None, (_account_problem(name) for _a, name in alarm_accounts)), None)
         if problem:
             errors["alarm_to"] = problem
+    if "alarm_to" not in errors:
+        unreached = _unreached(settings)
+        if unreached:
+            errors["alarm_to"] = _unreached_words(unreached, saved=False)
     return settings, errors
 
 
@@ -180,6 +216,8 @@ def _page(values, errors=None, status=400, **extra):
         in_clear=settings.login_in_clear(),
         pending=svc.queue.pending(),
         reach=_reach(settings),
+        # Saved when each was seen, and an account changed since (Users page).
+        unreached=_unreached_words(unreached, saved=True) if (unreached := _unreached(settings)) else "",
         **extra,
     )
     if errors:
