@@ -61,6 +61,9 @@ class BoxState:
     announcement_problem: str = ""
     retention_suspended: str = ""  # why retention sweeps are refused, or ""
     alarm_recipients: int = 0
+    # Lines whose alarms no alarm recipient is tied to an account that sees
+    # (firmware.mail.alarms.unreached_lines): mailed to every recipient without their details.
+    unreached_lines: tuple = ()
     # What the mail settings lack to send anything (MailSettings.missing), in words.
     mail_missing: tuple = ("mail server", "sender address")
     report_schedules: int = 0
@@ -284,6 +287,19 @@ def _audit(s):
 
 
 def _alarms_reach(s):
+    if not s.mail_missing and s.alarm_recipients and s.unreached_lines:
+        lines = [str(n) for n in s.unreached_lines]
+        return AMBER, (
+            "no alarm recipient is tied to an account that sees %s %s: %s alarms are mailed to "
+            "every recipient without their details; tie a recipient to an account that sees %s, "
+            "or add one tied to no account (E-mail)"
+            % (
+                "line" if len(lines) == 1 else "lines",
+                _both(lines),
+                "its" if len(lines) == 1 else "their",
+                "it" if len(lines) == 1 else "them",
+            )
+        )
     if not s.mail_missing and s.alarm_recipients:
         return GREEN, "alarms are e-mailed to %d address(es)" % s.alarm_recipients
     if s.alarm_recipients:

@@ -5,6 +5,7 @@ from firmware.compliance import BoxState, contact_parts
 from firmware.config import BoxConfig
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError
 from firmware.lawfulbasis import basis_words
+from firmware.mail.alarms import unreached_lines
 from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
@@ -133,6 +134,7 @@ def box_state(web):
         announcement_problem=announcement_problem(services, config),
         retention_suspended=(retention.guard.suspended or "") if retention is not None else "",
         alarm_recipients=len(mail.alarm_to) if mail else 0,
+        unreached_lines=unreached_lines(mail, web.accounts.lines(), web.n_lines) if mail else (),
         mail_missing=mail.missing if mail else ("mail server", "sender address"),
         report_schedules=len(mail.schedules) if mail else 0,
         supervisors=sum(1 for u in web.accounts.all() if "supervisor" in u.roles),

@@ -853,3 +853,36 @@ def test_a_backup_audited_without_its_contents_is_judged_by_its_fingerprint(box,
         "the key store was backed up on Mon 2 Mar 2026, since it last changed",
     )
     assert 'id="last-backup"' in people["ivan"].get("/settings").get_data(as_text=True)
+
+
+def test_a_line_whose_alarms_reach_no_recipients_account_is_named(good):
+    """Every alarm recipient tied to a supervisor of other lines (the E-mail page refuses
+    such a list, but an account can change after it was saved): safeguard 13 was green,
+    and line 4's alarms were mailed to nobody without anyone being told."""
+    box, people = good
+    store = box.services.mail.store
+    store.save(
+        dataclasses.replace(
+            store.get(),
+            alarm_to=("sam@example.com", "sue@example.com"),
+            alarm_accounts=(("sam@example.com", "sam"), ("sue@example.com", "sue")),
+        )
+    )
+    said = (
+        "no alarm recipient is tied to an account that sees line 4: its alarms are mailed to every "
+        "recipient without their details; tie a recipient to an account that sees it, or add one "
+        "tied to no account (E-mail)"
+    )
+    assert statuses(people["audrey"])[13] == ("amber", said)
+    html = people["ivan"].get("/").get_data(as_text=True)
+    assert 'id="todo-13"' in html and "no alarm recipient is tied to an account that sees line 4" in html
+    store.save(
+        dataclasses.replace(
+            store.get(), alarm_to=("sam@example.com",), alarm_accounts=(("sam@example.com", "sam"),)
+        )
+    )
+    assert statuses(people["audrey"])[13][1].startswith(
+        "no alarm recipient is tied to an account that sees lines 3 and 4: their alarms"
+    )
+    store.save(dataclasses.replace(store.get(), alarm_accounts=()))
+    assert statuses(people["audrey"])[13][0] == "green"
