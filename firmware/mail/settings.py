@@ -49,8 +49,9 @@ class MailSettings:
     sealed ``password`` (see :class:`firmware.secretbox.SecretBox`) for login;
     ``sender``; ``alarm_to`` the alarm recipients; ``alarm_accounts`` ``((address,
     account), ...)``: the recipients tied to a web account, who get the alarms of the
-    lines that account sees (the others get only those of the whole box:
-    :func:`firmware.mail.alarms.recipients_for`); ``rate_window_s`` at most one
+    lines that account sees and the whole box's (an address tied to no account gets
+    every alarm, and a line's alarm that no recipient's account sees goes to every
+    recipient: :func:`firmware.mail.alarms.recipients_for`); ``rate_window_s`` at most one
     mail per alarm (kind and line) in this long; ``schedules`` of reports;
     ``syslog`` "host" or "host:port" (UDP, port 514 by default) that also gets
     every alarm raised, or "" for none."""
