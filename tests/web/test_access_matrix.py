@@ -39,6 +39,7 @@ MATRIX = {
     ("GET", "dashboard.index"): LOGGED_IN,  # staff: a redirect to their line
     ("GET", "myline.index"): {STAFF},
     ("GET", "myline.now"): {STAFF},
+    ("POST", "myline.ask"): {STAFF},
     ("POST", "dashboard.pause"): {SUP},
     ("GET", "rules.index"): {INST, AUD},
     ("POST", "rules.save"): {INST},

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from firmware.policy.settings import LineMode
+from firmware.rights import RightsRegister
 
 
 @pytest.fixture
@@ -126,3 +127,73 @@ def test_a_concern_with_a_card_number_is_refused(box, people, stella):
     assert card.status_code == 400
     assert "card number" in card.get_data(as_text=True)
     assert len(box.alarm_log.history()) == before
+
+
+def register(box):
+    reg = RightsRegister(box.data_dir, box.services.cipher)
+    try:
+        return reg.entries()
+    finally:
+        reg.close()
+
+
+def test_a_staff_member_logs_their_own_request_and_sees_its_deadline(box, people, stella):
+    """Asking a supervisor by word of mouth left the request out of the register, where no
+    deadline ran and no alarm watched it: the page logs it at once, tells the supervisors,
+    and shows the staff member its state."""
+    resp = box.post(
+        stella, "/my-line/request", {"kind": "access", "words": "my calls in February"}, token_from="/my-line"
+    )
+    assert resp.status_code == 302
+    [entry] = register(box)
+    assert resp.headers["Location"] == "/my-line?asked=%d" % entry["id"]
+    assert entry["kind"] == "access" and entry["actor"] == "stella" and entry["requester"] == "stella"
+    assert entry["received"] == "2026-03-02" and str(entry["due"]) == "2026-04-02"
+    words = "Asked on the My line page, about their own calls on line 4: my calls in February"
+    assert entry["details"] == words
+    [logged] = [e for e in box.services.audit.entries(limit=1000) if e.action == "data_request"]
+    assert logged.actor == "stella" and logged.target == "request:%d" % entry["id"]
+    assert logged.details["event"] == "logged" and logged.details["via"] == "my_line"
+    [alarm] = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    assert "from stella: asked on My line: Access" in alarm["message"]
+    assert "request %d on the Requests page, due 2026-04-02" % entry["id"] in alarm["message"]
+    html = page(stella, resp.headers["Location"])
+    assert 'id="request-sent"' in html and "due by 2026-04-02" in html
+    row = re.search(r'<tr id="my-request-%d">(.*?)</tr>' % entry["id"], html).group(1)
+    assert "2026-04-02" in row and "Open" in row
+    # The supervisors find it in the register, as one they logged.
+    assert 'id="request-%d"' % entry["id"] in page(people["sam"], "/requests")
+    # A request someone else logged is not hers to see.
+    other = box.post(
+        people["sam"],
+        "/requests",
+        {
+            "kind": "access",
+            "received": "2026-03-02",
+            "requester": "Mrs Wilhelmina Pottage",
+            "contact": "w.pottage@example.org",
+            "details": "every recording of my calls",
+        },
+        token_from="/requests",
+    )
+    assert other.status_code == 302 and len(register(box)) == 2
+    assert page(stella, "/my-line").count('<tr id="my-request-') == 1
+
+
+@pytest.mark.parametrize(
+    "form, field, message",
+    [
+        ({"kind": "rectification"}, "kind", "Choose what you ask for"),
+        ({}, "kind", "Choose what you ask for"),
+        ({"kind": "access", "words": "x" * 1001}, "words", "at most 1000 characters, not 1001"),
+        ({"kind": "erasure", "words": "the call where I read 4111 1111 1111 1111"}, "words", "card number"),
+    ],
+)
+def test_a_bad_request_is_named_and_logs_nothing(box, people, stella, form, message, field):
+    before = len(box.alarm_log.history())
+    resp = box.post(stella, "/my-line/request", form, token_from="/my-line")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert 'id="error-%s"' % field in text and message in text
+    assert register(box) == [] and len(box.alarm_log.history()) == before
+    assert not [e for e in box.services.audit.entries(limit=1000) if e.action == "data_request"]

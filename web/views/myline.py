@@ -7,19 +7,36 @@ is being recorded right now, how long its recordings are kept, and how many
 of its calls and recordings the box holds. No numbers, names or audio: those
 are about the callers too, and a copy is asked for through a subject access
 request. The page links to the staff notice and carries the concern form,
-which reaches the supervisors as an alarm (``staff_concern``).
+which reaches the supervisors as an alarm (``staff_concern``), and the request
+form: a staff member asks for a copy of their recordings, their erasure, or
+objects to being recorded, and the request is logged in the register of data
+subjects' requests (:mod:`firmware.rights`) at once, its month counting from
+that day, the supervisors told by the same alarm; the page lists the requests
+they logged so, with their state and deadline.
 """
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
+from firmware import rights
 from firmware.calls.callsearch import CallFilter
 from firmware.config import BoxConfig
+from firmware.storage.fieldseal import FieldSealError
+from firmware.typed import card_problem
 
-from ..documents import staff_notice
-from ..security import lk, roles
+from ..documents import lines_words, staff_notice
+from ..security import audit, lk, roles
+from . import rights_register
 from .dashboard import visible_snapshot
 
 bp = Blueprint("myline", __name__)
+# What a staff member may ask for about their own recordings (the register's kinds); the
+# others (rectification, restriction) are for a supervisor to log as the person puts them.
+STAFF_KINDS = {
+    "access": "A copy of my recordings (subject access)",
+    "erasure": "Erase recordings of me",
+    "objection": "I object to being recorded",
+}
+MAX_WORDS = 1000
 
 
 def _kept_days(retention, line):
@@ -61,7 +78,19 @@ def listeners(user, lines):
     return sorted(u.name for u in lk().accounts.all() if "supervisor" in u.roles and recorded & set(u.lines))
 
 
-def myline_page(user, error=None, concern=""):
+def my_requests(user):
+    """The requests ``user`` logged on this page, newest first (clear columns only)."""
+    register = rights_register()
+    try:
+        found = register.logged_by(user.name)
+    finally:
+        register.close()
+    return sorted(found, key=lambda e: e["id"], reverse=True)
+
+
+def myline_page(user, error=None, concern="", ask=None):
+    """The page; ``ask``: the request form's ``{"kind", "words", "errors"}`` when it is
+    shown again with what was wrong."""
     lines = my_lines(user)
     return render_template(
         "myline.html",
@@ -72,6 +101,12 @@ def myline_page(user, error=None, concern=""):
         error=error,
         concern=concern,
         raised=request.args.get("raised"),
+        asked=request.args.get("asked"),
+        requests=my_requests(user),
+        kinds=STAFF_KINDS,
+        all_kinds=rights.KINDS,
+        statuses=rights.STATUSES,
+        ask=ask or {"kind": "access", "words": "", "errors": {}},
     )
 
 
@@ -94,3 +129,78 @@ def now():
         for n in g.user.lines
         if n in live
     }
+
+
+@bp.route("/my-line/request", methods=["POST"])
+@roles("staff")
+def ask():
+    """A staff member's own request about their recordings (a copy, erasure, an objection):
+    logged in the register as received today, audited as a supervisor's logging is
+    (``data_request``, ``logged``, with ``via`` ``my_line``), and raised to the supervisors as
+    a ``staff_concern`` occurrence naming the request, so that it waits for nobody to pass
+    it on. Bad input is said beside its field and nothing is logged."""
+    user = g.user
+    kind = request.form.get("kind", "")
+    words = " ".join(request.form.get("words", "").split())
+    errors = {}
+    if kind not in STAFF_KINDS:
+        errors["kind"] = "Choose what you ask for: %s." % ", ".join(x.lower() for x in STAFF_KINDS.values())
+    if len(words) > MAX_WORDS:
+        errors["words"] = "Say it in at most %d characters, not %d." % (MAX_WORDS, len(words))
+    elif card_problem(words):
+        errors["words"] = card_problem(words)
+    if not user.lines:
+        errors["kind"] = "No line is set for your account yet: ask an installer for your phone's line."
+
+    def refused(status=400):
+        return myline_page(user, ask={"kind": kind, "words": words, "errors": errors}), status
+
+    if errors:
+        return refused()
+    web = lk()
+    wall_us = int(web.services.wall_us())
+    today = web.local_time().local(wall_us).date()
+    about = "their own calls on %s" % lines_words(user.lines)
+    register = rights_register()
+    try:
+        request_id = register.add(
+            actor=user.name,
+            kind=kind,
+            received=today,
+            requester=user.name,
+            contact="their staff account %s on this box (My line page)" % user.name,
+            numbers="",
+            details="Asked on the My line page, about %s%s" % (about, ": " + words if words else "."),
+            today=today,
+            wall_us=wall_us,
+        )
+        entry = register.get(request_id)
+    except FieldSealError:
+        # The register keeps who asked sealed, and the box's key is not open yet.
+        errors["kind"] = (
+            "The request cannot be kept safely yet: the recorder has not started since the box "
+            "was switched on. Try again in a minute, or ask a supervisor."
+        )
+        return refused(503)
+    finally:
+        register.close()
+    audit(
+        "data_request",
+        "request:%d" % request_id,
+        event="logged",
+        kind=kind,
+        received=today.isoformat(),
+        due=str(entry["due"]),
+        via="my_line",
+    )
+    log = web.services.alarms
+    if log is not None:
+        log.set(
+            "staff_concern",
+            True,
+            message="from %s: asked on My line: %s, about %s (request %d on the Requests page, due %s)"
+            % (user.name, rights.KINDS[kind], about, request_id, entry["due"]),
+            wall_us=wall_us,
+        )
+        log.set("staff_concern", False, wall_us=wall_us)
+    return redirect(url_for("myline.index", asked=request_id))
