@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from firmware.policy.retention import RetentionRule
 from firmware.policy.settings import LineMode
 from firmware.rights import RightsRegister
 
@@ -197,3 +198,29 @@ def test_a_bad_request_is_named_and_logs_nothing(box, people, stella, form, mess
     assert 'id="error-%s"' % field in text and message in text
     assert register(box) == [] and len(box.alarm_log.history()) == before
     assert not [e for e in box.services.audit.entries(limit=1000) if e.action == "data_request"]
+
+
+def test_tagged_calls_kept_longer_or_by_hand_are_said(box, people, stella):
+    """The period shown was the untagged calls' alone: a line whose regulated calls are
+    kept five years, or whose complaints are never deleted, read "90 days, then deleted
+    automatically"."""
+    cfg = box.config_store.get()
+    retention = dataclasses.replace(
+        cfg.policy.retention,
+        default_days=90,
+        rules=(
+            RetentionRule(name="sales", line=1, days=30, category="sale"),
+            RetentionRule(name="complaints", category="complaint", days=None),
+            RetentionRule(name="outgoing orders", direction="out", category="order", days=400),
+        ),
+        minimum_days={"regulated": 1827},
+    )
+    box.config_store.save(
+        dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, retention=retention))
+    )
+    kept = re.search(r'<dd class="kept">(.*?)</dd>', section(page(stella, "/my-line"), 4)).group(1)
+    assert kept == (
+        "90 days, then deleted automatically (unless held for a dispute); except calls tagged "
+        "complaint: kept until deleted by hand; outgoing calls tagged order: 400 days; calls "
+        "tagged regulated: 1827 days"
+    )

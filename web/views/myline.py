@@ -46,9 +46,38 @@ def _kept_days(retention, line):
     return days["in"] if days["in"] == days["out"] else days
 
 
+def _days_words(days):
+    return "%d days" % days if days else "kept until deleted by hand"
+
+
+def _kept_except(retention, line):
+    """The tagged calls of ``line`` kept otherwise than its untagged ones, in words
+    (``["calls tagged regulated: 1827 days"]``): a category's rule or minimum period, as
+    the sweep decides it (:meth:`RetentionSettings.decide`). Without them the page said
+    "90 days, then deleted automatically" of a line whose regulated calls are kept five
+    years, or whose complaints are kept until deleted by hand."""
+    categories = {r.category for r in retention.rules if r.category} | set(retention.minimum_days)
+    said = []
+    for category in sorted(categories):
+        days = {d: retention.decide(line, d, (category,)).days for d in ("in", "out")}
+        plain = {d: retention.decide(line, d, ()).days for d in ("in", "out")}
+        if days == plain:
+            continue
+        if days["in"] == days["out"]:
+            said.append("calls tagged %s: %s" % (category, _days_words(days["in"])))
+        else:
+            said.extend(
+                "%s calls tagged %s: %s" % (word, category, _days_words(days[d]))
+                for d, word in (("in", "incoming"), ("out", "outgoing"))
+                if days[d] != plain[d]
+            )
+    return said
+
+
 def my_lines(user):
     """One dict per line granted to ``user``: ``line, name, how, recorded,
-    now`` (recording state now, as on the dashboard), ``kept_days``, ``calls``
+    now`` (recording state now, as on the dashboard), ``kept_days`` (untagged calls),
+    ``kept_except`` (tagged calls kept otherwise, in words), ``calls``
     and ``recordings`` (how many the box holds; ``(n, exact)``)."""
     web = lk()
     notice = {x["line"]: x for x in staff_notice(web)["lines"]}
@@ -65,6 +94,7 @@ def my_lines(user):
         entry["now"] = state["recording"]["text"] if state else "Unknown"
         entry["now_state"] = state["recording"]["state"] if state else "none"
         entry["kept_days"] = _kept_days(config.policy.retention, n)
+        entry["kept_except"] = _kept_except(config.policy.retention, n)
         if count is not None:
             entry["calls"] = count(CallFilter(lines=(n,)))
             entry["recordings"] = count(CallFilter(lines=(n,), recorded=True))
