@@ -16,7 +16,15 @@ warning). The card's own write amplification is not known from outside and is
 not counted. Where the card reports its own wear (eMMC: ``life_time`` and
 ``pre_eol_info`` of the MMC device), that is given too.
 
-Under a year of projected life, :func:`card_health` adds an alarm, once the box
+A card in service for some time has used part of that life already: the box was set
+up on it when its audit trail began (the trail's first entry), so, at the same rate all
+along, ``life left = projected life - days in service`` (:func:`_in_service_days`; a
+first entry dated before :data:`FIRST_PLAUSIBLE_S`, by a clock never set, or after now
+is not taken: the life left is then the new card's). A card cloned from an older one
+counts the older one's days too, and so errs early; a card used elsewhere before this
+box is not known to be older than its trail.
+
+Under a year of life left, :func:`card_health` adds an alarm, once the box
 has been up for :data:`MIN_UPTIME_S`: just after a boot (a restart after a power
 cut) the start-up's own writes over a few minutes of uptime read as tens of GB a
 day, a false alarm that cleared a day later. The life is a new card's: what the
@@ -31,13 +39,23 @@ fast (judged only once the box has been up :data:`MIN_UPTIME_S`: a restart does
 not clear it, to raise it again six hours later and mail it again).
 """
 
+import datetime as dt
 import os
+import sqlite3
+import time
+
+from .datadir import connect_readonly
+from .errors import StorageError
 
 SECTOR_BYTES = 512
 ERASE_CYCLES = 1000
 ALARM_DAYS = 365
 MIN_UPTIME_S = 6 * 3600  # the rate means little before (the boot's own writes)
 DAY_S = 86_400
+# No box ran this firmware before 2024: an audit trail begun earlier was dated by a clock
+# never set (a Pi's first boot), not the day its card went into service.
+FIRST_PLAUSIBLE_S = 1_704_067_200  # 2024-01-01 UTC
+REPLACE_BY_MAX_DAYS = 20 * 365  # a date further off than this is not said (a card idle)
 WORN_PERCENT = 90  # an eMMC's life used (its upper bound, in steps of 10%) that is an alarm
 EMMC_EOL = {
     1: "normal",
@@ -88,12 +106,42 @@ def _own_wear(card_dir):
     return out
 
 
-def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ERASE_CYCLES):
+def _in_service_days(data_dir, now_s):
+    """Whole days since the box was set up on this card (its audit trail's first entry),
+    or None when that is not known: no trail readable, or a first entry dated before
+    :data:`FIRST_PLAUSIBLE_S` or after ``now_s`` (a clock not set then, or set back)."""
+    path = os.path.join(data_dir, "audit.db")
+    if not os.path.exists(path):
+        return None
+    try:
+        db = connect_readonly(path)
+        try:
+            row = db.execute("SELECT wall_us FROM audit ORDER BY seq LIMIT 1").fetchone()
+        finally:
+            db.close()
+    except (StorageError, sqlite3.Error):
+        return None
+    if row is None:
+        return None
+    first_s = row[0] / 1e6
+    if not FIRST_PLAUSIBLE_S <= first_s <= now_s:
+        return None
+    return int((now_s - first_s) // DAY_S)
+
+
+def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ERASE_CYCLES, now_s=None):
     """The card's wear as a dict, or None where the data is not on a block device.
 
     Keys: ``bytes_written_per_day``, ``card_size_bytes``, ``erase_cycles_assumed``,
-    ``projected_life_days`` (None before anything was written), ``measured_s`` (the
-    uptime the rate is over), ``own_wear`` (or None), ``alarm`` (text, or None).
+    ``projected_life_days`` (a new card's; None before anything was written),
+    ``in_service_days`` (since the box was set up on the card, or None: not known),
+    ``life_left_days`` (the projected life less the days in service; the projected life
+    when those are not known; may be negative), ``replace_by`` (the date, ISO, that life
+    left runs out, or None: not known, or over :data:`REPLACE_BY_MAX_DAYS` away),
+    ``measured_s`` (the uptime the rate is over), ``own_wear`` (or None), ``alarm`` (text,
+    or None).
+
+    :param now_s: the time now (seconds since the epoch; the clock's by default)
     """
     device_dir = _device_dir(data_dir, sys_root)
     if device_dir is None:
@@ -109,13 +157,30 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
     per_day = written * DAY_S / up_s
     size_bytes = int(size) * SECTOR_BYTES
     life_days = size_bytes * erase_cycles / per_day if per_day > 0 else None
+    now_s = time.time() if now_s is None else now_s
+    in_service = _in_service_days(data_dir, now_s)
+    left_days = None if life_days is None else life_days - (in_service or 0)
     alarms = []
-    if life_days is not None and life_days < ALARM_DAYS and up_s >= MIN_UPTIME_S:
-        alarms.append(
-            "the SD card is projected to wear out in %d days at the current %s written a "
-            "day (assuming %d erase cycles): plan to replace it, or use a larger or "
-            "industrial card" % (life_days, _size(per_day), erase_cycles)
-        )
+    if left_days is not None and left_days < ALARM_DAYS and up_s >= MIN_UPTIME_S:
+        if in_service is None:
+            alarms.append(
+                "the SD card is projected to wear out in %d days at the current %s written a "
+                "day (assuming %d erase cycles): plan to replace it, or use a larger or "
+                "industrial card" % (life_days, _size(per_day), erase_cycles)
+            )
+        elif left_days <= 0:
+            alarms.append(
+                "the SD card has been in service %d days, past the %d a new card lasts at the "
+                "current %s written a day (assuming %d erase cycles): replace it now, before it "
+                "fails and recordings with it" % (in_service, life_days, _size(per_day), erase_cycles)
+            )
+        else:
+            alarms.append(
+                "the SD card is projected to wear out in %d days: it has been in service %d "
+                "days of the %d a new card lasts at the current %s written a day (assuming %d "
+                "erase cycles): plan to replace it, or use a larger or industrial card"
+                % (left_days, in_service, life_days, _size(per_day), erase_cycles)
+            )
     own_wear = _own_wear(card_dir)
     worn = _worn(own_wear)
     if worn:
@@ -125,10 +190,22 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
         "card_size_bytes": size_bytes,
         "erase_cycles_assumed": erase_cycles,
         "projected_life_days": None if life_days is None else int(life_days),
+        "in_service_days": in_service,
+        "life_left_days": None if left_days is None else int(left_days),
+        "replace_by": _replace_by(now_s, left_days),
         "measured_s": int(up_s),
         "own_wear": own_wear,
         "alarm": "; ".join(alarms) or None,
     }
+
+
+def _replace_by(now_s, left_days):
+    """The date (ISO, UTC) ``left_days`` from ``now_s`` (today when none are left), or None:
+    no life known, or more than :data:`REPLACE_BY_MAX_DAYS` left (nothing to plan for)."""
+    if left_days is None or left_days > REPLACE_BY_MAX_DAYS:
+        return None
+    now = dt.datetime.fromtimestamp(now_s, dt.UTC)
+    return (now + dt.timedelta(days=max(0, int(left_days)))).date().isoformat()
 
 
 def _worn(own_wear):

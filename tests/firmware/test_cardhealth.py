@@ -145,3 +145,57 @@ def test_the_card_wear_alarm_is_in_the_alarm_history_until_the_wear_ends(tmp_pat
     assert events == ["raised", "cleared"]
     alarms.close()
     audit.close()
+
+
+def _trail_begun(data, days_ago, now_s):
+    """An audit trail in ``data`` whose first entry is ``days_ago`` days before ``now_s``."""
+    from firmware.storage.audit import AuditLog
+
+    audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+    audit.append("installer", "init", None, {}, wall_us=int((now_s - days_ago * 86_400) * 10**6))
+    audit.append("installer", "login", None, {}, wall_us=int(now_s * 10**6))
+    audit.close()
+
+
+NOW_S = 1_780_000_000  # 2026-05-28
+
+
+def test_the_life_left_counts_the_days_the_card_has_been_in_service(tmp_path):
+    """After a year the panel still said what a new card lasts, and the alarm waited for
+    a new card's life to fall under a year: a card 2 years into its 2.7 got no warning."""
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=3 * GB, uptime_s=86_400, card_bytes=8 * GB
+    )
+    _trail_begun(data, 730, NOW_S)
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
+    assert health["projected_life_days"] == 8000 // 3 == 2666 > ALARM_DAYS
+    assert health["in_service_days"] == 730 and health["life_left_days"] == 2666 - 730 == 1936
+    _trail_begun(data, 0, NOW_S)  # later entries change nothing: the first is the card's start
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S + 1700 * 86_400)
+    assert health["in_service_days"] == 2430 and health["life_left_days"] == 236 < ALARM_DAYS
+    assert health["replace_by"] == "2031-09-15"
+    assert health["alarm"].startswith(
+        "the SD card is projected to wear out in 236 days: it has been in service 2430 days"
+    )
+
+
+def test_a_card_past_its_life_says_replace_it_now(tmp_path):
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=16 * GB, uptime_s=86_400, card_bytes=8 * GB
+    )
+    _trail_begun(data, 800, NOW_S)
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
+    assert health["life_left_days"] == -300 and health["replace_by"] == "2026-05-28"
+    assert "in service 800 days, past the 500 a new card lasts" in health["alarm"]
+    assert "replace it now" in health["alarm"]
+
+
+@pytest.mark.parametrize("days_ago", [20_000, -3])
+def test_a_trail_dated_by_a_clock_not_set_is_not_the_cards_age(tmp_path, days_ago):
+    """A Pi's first boot dated 1970, or a clock set back since: no false alarm of a card
+    worn out for fifty years; the life left is a new card's."""
+    data, sys_root, proc_root = fake_system(tmp_path, written_bytes=GB, uptime_s=86_400, card_bytes=8 * GB)
+    _trail_begun(data, days_ago, NOW_S)
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
+    assert health["in_service_days"] is None and health["life_left_days"] == 8000
+    assert health["alarm"] is None

@@ -591,6 +591,19 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
     assert (
         "a new 8.0 GB card lasts about 0.5 years at this rate" in page and "since the box started" not in page
     )
+    assert 'id="card-left"' not in page  # no age known: what a new card lasts, no more
+    # A year in service: the panel says what is left and when to replace the card.
+    wear.update(in_service_days=400, life_left_days=730, replace_by="2028-05-28")
+    left = people["ivan"].get("/").get_data(as_text=True)
+    assert (
+        "this card has been in service 400 days, so about 2.0 years of it are left: "
+        "replace it by Sun 28 May 2028" in left
+    ), left
+    wear.update(life_left_days=-3, replace_by="2026-05-28")
+    assert "in service 400 days, past that life: replace it now" in people["ivan"].get("/").get_data(
+        as_text=True
+    )
+    wear.update(in_service_days=None, life_left_days=200, replace_by=None)
     wear["measured_s"] = 180  # just after a start: the figure says what it is measured over
     assert "measured over 3 min since the box started" in people["ivan"].get("/").get_data(as_text=True)
     assert "assuming 1000 erase cycles" in page and "20% / 30% of its life used" in page
