@@ -123,6 +123,11 @@ class Accounts:
         (:func:`firmware.datadir.account_lines`, :func:`firmware.mail.alarms.recipients_for`)."""
         return {u.name: (u.roles, u.lines) for u in self.all()}
 
+    def created_us(self, name):
+        """When the account ``name`` was made (µs since the epoch), or None: no such account."""
+        row = self._db.one("SELECT created_us FROM users WHERE name = ?", (name,))
+        return None if row is None else int(row[0])
+
     def verify(self, name, password):
         """The :class:`User` if ``password`` is theirs, else None (same time either way)."""
         row = self._db.one("SELECT * FROM users WHERE name = ?", (name,))

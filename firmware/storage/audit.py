@@ -886,6 +886,17 @@ class AuditLog:
             for r in rows
         ]
 
+    def last_at(self, action: str, actor: str) -> int | None:
+        """When ``actor`` last did ``action``: the newest such entry's ``wall_us``, or None.
+        Its details are not opened, so a process without the cipher reads it too."""
+        self._flush_for_read()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT wall_us FROM audit WHERE action = ? AND actor = ? ORDER BY seq DESC LIMIT 1",
+                (action, actor),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
     def _has_sig_table(self):
         return bool(self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_sig'").fetchone())
 
