@@ -35,9 +35,18 @@ def test_the_dashboard_shows_queued_last_upload_and_errors(box, people):
     assert page.index("call 4:") < page.index("call 3:")  # newest problem first
 
 
-def test_a_box_without_the_archive_shows_no_tile(box, people):
-    assert 'id="archive"' not in people["ivan"].get("/").get_data(as_text=True)
+def test_a_box_without_the_archive_says_its_calls_have_no_copy_off_it(box, people):
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert 'id="archive"' not in page
+    # Nothing said the recordings had no copy off the box: an owner whose box was stolen
+    # learnt then that a year of calls went with it.
+    said = page.split('id="no-archive">')[1].split("</p>")[0]
+    assert said.startswith("No archive is set up: the recordings and the call log are kept only")
+    assert "lost or stolen, they are gone" in said
     assert 'id="f-archive"' not in people["sam"].get("/calls/1").get_data(as_text=True)
+    _statuses(box, [])  # an archive set up: its tile, and no such notice
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert 'id="archive"' in page and 'id="no-archive"' not in page
 
 
 def test_the_call_page_says_whether_the_call_is_archived(box, people):
