@@ -255,6 +255,7 @@ ACTIONS = {
     "logout": "Logged out",
     "account_unlock": "Unlocked an account locked out after failed logins",
     "audit_view": "Viewed the audit trail (its filter and page)",
+    "call_viewed": "Opened a call's page, which shows its caller's number and name (once per login)",
     "staff_notice": "The staff notice, shown in new words for the first time (this version's words are kept)",
     "config_change": "Changed settings",
     "key_slot_add": "Added a recording key",

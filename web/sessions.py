@@ -7,9 +7,9 @@ logout (the row is deleted), after ``idle_timeout_s`` without a request, or
 
 What must never reach the disk lives in :attr:`Sessions.memory`, keyed the
 same way: the user's unlocked :class:`firmware.storage.keystore.RecordingKey`, a
-recovery key waiting to be confirmed, the playback tokens (see
-``web.views.calls``) and the admin public key of the keys in force at login
-(``keys``; see :mod:`web.keyepoch`). It is forgotten when the session ends,
+recovery key waiting to be confirmed, the playback tokens and the calls whose page
+the session opened (``viewed``, see ``web.views.calls``) and the admin public key of
+the keys in force at login (``keys``; see :mod:`web.keyepoch`). It is forgotten when the session ends,
 and all of it is gone when the process stops, so the app clears the table at
 start-up: a restart logs everyone out.
 

@@ -98,6 +98,9 @@ ACTIONS = frozenset(
         "account_unlock",
         # The audit trail's page viewed, once per page shown with its filter (PCI DSS 10.2.1.3).
         "audit_view",
+        # A call's page opened (it shows the caller's number and name), once per login
+        # session and call (web/views/calls.py).
+        "call_viewed",
         # The staff notice in a version not shown before: its words, as first shown.
         "staff_notice",
         "config_change",

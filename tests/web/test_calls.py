@@ -202,6 +202,32 @@ def test_nobody_listens_without_saying_why(box, people):
     )
 
 
+def test_opening_a_calls_page_is_audited_once_a_login(box, people):
+    """The call's page shows the caller's number and name, and nobody's opening it was
+    audited: the trail could not say who looked at a person's call. Each login's first view
+    of a call is, under the call's id, so the Audit page's number filter finds it; the page
+    shown again (reloaded, after the Listen form) writes no more."""
+    sam, audrey = people["sam"], people["audrey"]
+    log = box.services.audit
+    assert sam.get("/calls/1").status_code == 200
+    sam.get("/calls/1")
+    listen(sam, 1)
+    sam.get("/calls/2")
+    assert sam.get("/calls/3").status_code == 404  # another line's: not shown, not audited
+    views = log.entries(limit=10, action="call_viewed", newest_first=False)
+    assert [(e.actor, e.target, e.details["line"]) for e in views] == [("sam", "1", 1), ("sam", "2", 2)]
+    assert views[0].details["address"] == "192.0.2.10"
+    # Another login's view is its own, and so is a new login's.
+    audrey.get("/calls/1")
+    box.login("sam").get("/calls/1")
+    views = log.entries(limit=10, action="call_viewed", targets=["1"], newest_first=False)
+    assert [e.actor for e in views] == ["sam", "audrey", "sam"]
+    # Found by the caller's number on the Audit page, in the call's words.
+    page = audrey.get("/audit?number=020+7946+0000&action=call_viewed").get_data(as_text=True)
+    assert page.count('<tr class="action-call_viewed"') == 3
+    assert "Opened a call&#39;s page" in page or "Opened a call's page" in page
+
+
 def test_opening_a_call_plays_nothing(box, people):
     """Issue 11: the page fetched the audio to show its length, which was audited as a playback."""
     page = listen(people["sam"], 1).get_data(as_text=True)

@@ -16,7 +16,8 @@ request writes one ``playback`` entry (claimed atomically, so the browser's
 parallel first requests cannot write two); its further Range requests
 (seeking, buffering, replaying) with the same token write none. Audio
 requests without a token issued to this session for this call are refused,
-so nobody plays a recording without an entry.
+so nobody plays a recording without an entry. Opening a call's page is audited too
+(``call_viewed``), once per login session and call (:func:`_audit_view`).
 """
 
 import dataclasses
@@ -47,6 +48,7 @@ bp = Blueprint("calls", __name__)
 
 PAGE = 50
 MAX_TOKENS = 64
+MAX_VIEWED = 1000  # calls whose page a session has opened (their view audited), kept in memory
 CHUNK = 64 * 1024
 # ".zip": the audio and its signed manifest, for `linekeeper verify-export` (docs/evidence.md).
 EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
@@ -539,6 +541,7 @@ def detail(call_id, errors=None, status=200, listen_reason=None):
     """The call's page; ``listen_reason``: the reason the listen form gave, which issues
     a listening token (the player) for this page (:func:`listen`)."""
     call = decorate([call_or_404(call_id)])[0]
+    _audit_view(call)
     info = _recording(call_id)
     can_play = g.user.has("supervisor") and call["line"] in g.user.lines
     can_listen = (
@@ -582,6 +585,25 @@ def detail(call_id, errors=None, status=200, listen_reason=None):
         archived=lk().services.archive.of(call_id) if lk().services.archive is not None else None,
         **_story(call, info, deleted),
     ), status
+
+
+def _audit_view(call):
+    """The call's page opened: it shows the caller's number and name, so who looked at them
+    is audited (``call_viewed``, target the call's id, as its playback's: the Audit page's
+    number filter finds it). Once per login session and call, as a playback is once per
+    listening session: the page shown again (reloaded, after a tag, a note, the Listen form)
+    writes none. dict.setdefault is atomic: of two parallel first views only one writes."""
+    viewed = lk().sessions.mem(g.session).setdefault("viewed", {})
+    mine = object()
+    if viewed.setdefault(call["id"], mine) is not mine:
+        return
+    while len(viewed) > MAX_VIEWED:
+        viewed.pop(next(iter(viewed)))
+    try:
+        audit("call_viewed", call["id"], line=call["line"])
+    except BaseException:
+        viewed.pop(call["id"], None)  # not written: the next view tries again
+        raise
 
 
 @bp.route("/calls/<int:call_id>/listen", methods=["POST"])
