@@ -78,6 +78,7 @@ def test_a_tag_cut_before_the_call_log_is_audited_as_not_made(box, people, monke
 
 def test_a_typo_is_refused_before_any_entry(box, people):
     sam = people["sam"]
+    sam.get("/calls/1")  # its first view in this login is audited (call_viewed), not the forms
     before = len(box.audit.entries(limit=1000))
     resp = box.post(sam, "/phonebook", {"number": "not a number", "name": "Acme"}, token_from="/phonebook")
     assert resp.status_code == 400
