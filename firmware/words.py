@@ -256,7 +256,8 @@ ACTIONS = {
     "account_unlock": "Unlocked an account locked out after failed logins",
     "audit_view": "Viewed the audit trail (its filter and page)",
     "call_viewed": "Opened a call's page, which shows its caller's number and name (once per login)",
-    "staff_notice": "The staff notice, shown in new words for the first time (this version's words are kept)",
+    "staff_notice": "The staff notice in new words, kept as the settings making them were saved, "
+    "or else when first shown (this version's words are kept)",
     "config_change": "Changed settings",
     "key_slot_add": "Added a recording key",
     "key_grant": "Changed the lines a recording key opens",
@@ -313,6 +314,8 @@ DETAIL_LABELS = {
     "duration_s": "Length",
     "reason": "Reason",
     "digest": "Fingerprint (SHA-256)",
+    # A staff notice's version kept as the settings that make it were saved (in effect from then).
+    "saved": "Kept as the settings were saved (in effect from then)",
     "format": "Format",
     "on": "Hold on",
     "via": "How",

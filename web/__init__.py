@@ -29,6 +29,7 @@ from telephony import countries
 from . import intent, pwchange, security, sitechange, unreadable
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
+from .documents import keep_notice_at_start
 from .keyepoch import KeysInForce
 from .phonebook import CallNotes, Phonebook
 from .sarjob import SarJobs
@@ -320,6 +321,8 @@ class Web:
             # (config.json: a box waiting for a consent notice, which that release refuses.)
             (_migrate_config, "the wait for a consent notice kept in config.json"),
             (lambda web: web.sar_jobs.settle(), "subject access bundles a cut left undownloaded"),
+            # Last, once the settings are whole: words a `config import` changed, in effect now.
+            (keep_notice_at_start, "the staff notice's words as the settings make them now"),
         )
         self._unsettled = False
         for step, what in steps:

@@ -1,5 +1,8 @@
 """From the box's configuration and state: the checklist's inputs, the staff and caller notices."""
 
+import hashlib
+import threading
+
 from firmware import keybackup
 from firmware.compliance import BoxState, contact_parts
 from firmware.config import BoxConfig
@@ -10,6 +13,9 @@ from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
 from firmware.sarletter import LetterFacts
+from firmware.storage.audit import canonical_json
+
+_NOTICE_KEPT = threading.Lock()  # one entry for a new version, however many keep it at once
 
 
 def private_lines(web):
@@ -224,6 +230,42 @@ def staff_notice(web):
         "lawful_basis": basis_words(state.lawful_basis, state.country),
         "contact": contact_words(state),
     }
+
+
+def notice_digest(n):
+    """The SHA-256 of the notice ``n``'s facts, as its ``staff_notice`` entry keeps it."""
+    return hashlib.sha256(canonical_json(n).encode("ascii")).hexdigest()
+
+
+def keep_notice(web, n, actor, address=None, saved=False):
+    """The audit trail's ``staff_notice`` entry of the notice ``n`` (its facts): the newest
+    one, when it holds these words; else one written now by ``actor``, keeping them (so that
+    what the notice said on any day can be shown again, and when it changed is in the trail).
+    ``saved``: written as the settings that make these words were saved (a page's form, or
+    the web UI's start after a ``config import``), so its time is when they took effect
+    (``saved`` in its details), not when they were first shown."""
+    log = web.services.audit
+    digest = notice_digest(n)
+    with _NOTICE_KEPT:
+        last = log.entries(limit=1, action="staff_notice")
+        if last and last[0].details.get("digest") == digest:
+            return last[0]
+        details = {"digest": digest, "notice": n}
+        if saved:
+            details["saved"] = True
+        if address is not None:  # a page's, as every entry from a page carries it
+            details["address"] = address
+        log.append(actor, "staff_notice", "staff_notice", details, int(web.services.wall_us()))
+        return log.entries(limit=1, action="staff_notice")[0]
+
+
+def keep_notice_at_start(web):
+    """At the web UI's start: the notice's words kept as in effect from now when they are not
+    the newest version kept (settings changed outside the pages, by ``linekeeper config
+    import``, which a running box uses after a restart). Nothing on a box that has kept no
+    version yet: its first showing keeps one."""
+    if web.services.audit.entries(limit=1, action="staff_notice"):
+        keep_notice(web, staff_notice(web), "system", saved=True)
 
 
 def lines_words(lines):

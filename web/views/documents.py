@@ -4,26 +4,30 @@ notice (with what callers are told), in HTML and PDF.
 The checklist is for installers and auditors (it shows the box's weak
 points); the staff notice is for every logged-in user, since it is what
 staff are owed. Each version of the notice is kept in the audit trail the first
-time it is shown (``staff_notice``), and shown again with ``?version=SEQ``.
+time it is shown (``staff_notice``), or before, as the settings that make it are saved
+(:func:`notice_saved`), and shown again with ``?version=SEQ``.
 """
 
-import hashlib
-import threading
+import logging
+import sqlite3
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 
 from firmware.compliance import checklist, recorded
+from firmware.errors import LinekeeperError
 from firmware.reports.docpdf import document_pdf
-from firmware.storage.audit import canonical_json
 
-from ..documents import box_state, staff_notice
-from ..security import audit, lk, roles, whole_number
+from ..documents import box_state, keep_notice, notice_digest, staff_notice
+from ..security import lk, roles, whole_number
 
 bp = Blueprint("documents", __name__)
+logger = logging.getLogger(__name__)
 
 # How many of the notice's versions the page lists (newest first); every one stays in the trail.
 VERSIONS_LISTED = 100
-_NOTICE_SHOWN = threading.Lock()  # one entry for a new version, however many show it at once
+# The pages whose forms save what the notice is made of: the site settings (purpose, lines,
+# contact), the rules and pause, the consent notice, retention, the supervisors and their lines.
+NOTICE_SETTINGS = frozenset({"setup", "settings", "rules", "consent", "retention", "users"})
 
 
 def _pdf(name, data):
@@ -77,11 +81,23 @@ def staff_notice_page():
         until=until,
         current=current,
         versions=versions,
+        kept_since=kept_since,
     )
 
 
+def kept_since(entry, next_one=False):
+    """When a kept version's time says it began: "first shown on ..." (kept as it was first
+    shown) or "in effect from ..." (kept as the settings making it were saved); for the
+    version after another (``next_one``), "another was first shown on ..." or "another took
+    effect on ...". In the box's time zone."""
+    at = lk().local_time().when(entry.wall_us)
+    if entry.details.get("saved"):
+        return ("another took effect on %s" if next_one else "in effect from %s") % at
+    return ("another was first shown on %s" if next_one else "first shown on %s") % at
+
+
 def _notice_asked():
-    """``(facts, its trail entry, when another was first shown or None, current)`` of the
+    """``(facts, its trail entry, the next version's entry or None, current)`` of the
     notice asked for: the one now (``?version`` not given), whose words the trail keeps the
     first time they are shown; or the version the trail's entry ``?version=SEQ`` kept.
     ``current``: its words are the notice's as made from the settings now (the newest kept
@@ -99,28 +115,35 @@ def _notice_asked():
         abort(400, description="There is no version %s of the staff notice: choose one from the "
                                "notice's list of versions." % asked[:20])  # fmt: skip
     after = log.entries(limit=1, action="staff_notice", after_seq=seq)
-    current = not after and found[0].details.get("digest") == _digest(staff_notice(lk()))
-    return found[0].details["notice"], found[0], after[0].wall_us if after else None, current
-
-
-def _digest(n):
-    """The SHA-256 of the notice ``n``'s facts, as its ``staff_notice`` entry keeps it."""
-    return hashlib.sha256(canonical_json(n).encode("ascii")).hexdigest()
+    current = not after and found[0].details.get("digest") == notice_digest(staff_notice(lk()))
+    return found[0].details["notice"], found[0], after[0] if after else None, current
 
 
 def notice_shown(n):
     """The audit trail's ``staff_notice`` entry of the notice ``n`` (its facts): the newest
-    one, when it holds these words; else one written now, by whoever is shown them first,
-    keeping them (so that what the notice said on any day can be shown again, and when it
-    changed is in the trail)."""
-    log = lk().services.audit
-    digest = _digest(n)
-    with _NOTICE_SHOWN:
-        last = log.entries(limit=1, action="staff_notice")
-        if last and last[0].details.get("digest") == digest:
-            return last[0]
-        audit("staff_notice", "staff_notice", digest=digest, notice=n)
-        return log.entries(limit=1, action="staff_notice")[0]
+    one, when it holds these words; else one written now, by whoever is shown them first
+    (:func:`web.documents.keep_notice`)."""
+    return keep_notice(lk(), n, g.user.name, address=request.remote_addr or "")
+
+
+@bp.after_app_request
+def notice_saved(resp):
+    """A form of the pages that make the notice saved (:data:`NOTICE_SETTINGS`, answered
+    below 400): the notice's words, when they changed, kept at once, so the trail has each
+    version from when it took effect, not from when someone first opened it. Kept by whoever
+    saved (``system`` in the setup wizard, before anyone has logged in). Not kept (logged),
+    the change stands and its first showing keeps it, as before."""
+    if request.method != "POST" or request.blueprint not in NOTICE_SETTINGS or resp.status_code >= 400:
+        return resp
+    web = lk()
+    actor = g.user.name if g.get("user") is not None else "system"
+    try:
+        keep_notice(web, staff_notice(web), actor, address=request.remote_addr or "", saved=True)
+    except (LinekeeperError, OSError, sqlite3.Error) as exc:
+        logger.warning(
+            "the staff notice's words as saved were not kept (its first showing keeps them): %s", exc
+        )
+    return resp
 
 
 # Who else may listen when recordings are copied to the organisation's archive.
@@ -134,18 +157,13 @@ ARCHIVE_WORDS = (
 @roles()
 def staff_notice_pdf():
     n, version, until, current = _notice_asked()
-    when = lk().local_time().when
-    # When the words were first shown (kept then), not when the settings behind them changed.
-    since = "These words were first shown on %s" % when(version.wall_us)
+    # When the words were first shown, or took effect (kept as the settings were saved).
+    since = "These words were %s" % kept_since(version)
     if until is not None:
-        since = "This version was first shown on %s; another was first shown on %s" % (
-            when(version.wall_us),
-            when(until),
-        )
+        since = "This version was %s; %s" % (kept_since(version), kept_since(until, next_one=True))
     elif not current:
-        since = (
-            "This version was first shown on %s; the settings have changed since, and the notice "
-            "now says otherwise" % when(version.wall_us)
+        since = "This version was %s; the settings have changed since, and the notice now says otherwise" % (
+            kept_since(version)
         )
     return _pdf(
         "staff-notice.pdf",
