@@ -66,7 +66,10 @@ def duration_text(seconds):
 
 def day_words(date):
     """A calendar date (a :class:`datetime.date`, or ``YYYY-MM-DD``) as the pages write
-    dates: ``Mon 2 Mar 2026``. Text that is not such a date is given back as it is."""
+    dates: ``Mon 2 Mar 2026``. Text that is not such a date is given back as it is; None
+    (no date) as ``""``."""
+    if date is None:
+        return ""
     if isinstance(date, str):
         try:
             date = datetime.date.fromisoformat(date)
@@ -86,6 +89,17 @@ def time_of_day(text):
     (say :data:`TIME_OF_DAY_PROBLEM`)."""
     m = _TIME_OF_DAY.fullmatch(text or "")
     return None if m is None else datetime.time(int(m.group(1)), int(m.group(2)))
+
+
+# A date or a time in UTC as a message may hold one (an alarm's): ``2026-12-03`` alone, or
+# with its time ``T10:00:00`` (seconds and their fraction optional, ``Z`` or ``+00:00``
+# optional: UTC, as the box keeps times) or `` 10:00:00 UTC``. Not inside a longer word or
+# number (a file's name), and not a date followed by a time of no zone.
+_DATE_IN_TEXT = re.compile(
+    r"(?<![\w.:-])(\d{4})-(\d{2})-(\d{2})"
+    r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]00:?00)?| (\d{2}):(\d{2})(?::(\d{2}))? UTC)?"
+    r"(?![\w-]|[.:]\d| \d)"
+)
 
 
 class LocalTime:
@@ -118,6 +132,29 @@ class LocalTime:
             t.second,
             t.tzname() or self.zone_name,
         )
+
+    def dates_in(self, text):
+        """``text`` with each date and time in it written as the pages write them: a time
+        (UTC, ``2026-12-03T10:00:00Z`` or ``2026-12-03 10:00 UTC``) as :meth:`when` says it in
+        this zone, a date alone (``2026-12-03``) as :func:`day_words`. What is not a date of
+        the calendar is left as it is; so is the text stored, only shown so."""
+
+        def said(m):
+            year, month, day = m.group(1, 2, 3)
+            # The time's hour, minute and second: after a T (groups 4-6) or before " UTC" (7-9).
+            hour, minute, second = m.group(4, 5, 6) if m.group(4) is not None else m.group(7, 8, 9)
+            try:
+                date = datetime.date(int(year), int(month), int(day))
+                if hour is None:
+                    return day_words(date)
+                t = datetime.datetime.combine(
+                    date, datetime.time(int(hour), int(minute), int(second or 0)), datetime.UTC
+                )
+            except ValueError:
+                return m.group(0)
+            return self.when(int(t.timestamp()) * 1_000_000)
+
+        return _DATE_IN_TEXT.sub(said, text or "")
 
     def day(self, wall_us):
         """``Mon 2 Mar 2026`` (the local date)."""

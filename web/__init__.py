@@ -504,6 +504,12 @@ def _when(value):
     return security.lk().local_time().when(value)
 
 
+def _dates_in(text):
+    """``text`` (an alarm's message) with its ISO dates and UTC times as the pages write them,
+    in the box's zone (:meth:`firmware.localtime.LocalTime.dates_in`)."""
+    return security.lk().local_time().dates_in(text)
+
+
 def _ago(value):
     """``3 min ago`` (against the box's wall clock)."""
     if value is None or value == "":
@@ -570,7 +576,9 @@ def create_app(services, config):
         csrf_token=security.csrf_token,
         state_label=lambda s: words.say("state", s),
         say=words.say,
-        alarm_text=words.alarm_text,
+        # Its dates and times as the pages write them, in the box's zone (kept as written).
+        alarm_text=lambda kind, message: _dates_in(words.alarm_text(kind, message)),
+        dates_in=_dates_in,
         alarm_advice=words.alarm_advice,
         audit_fields=words.audit_fields,
         audit_action=words.audit_action,

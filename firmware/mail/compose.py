@@ -47,7 +47,8 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
     body = "%s\n\nAlarm: %s\nWhat happened: %s\nWhere: %s\nRaised: %s\n\n" % (
         subject,
         what,
-        words.alarm_text(row["kind"], row["message"]) or what,
+        # Its dates and times as the pages write them, in the box's zone.
+        local_time.dates_in(words.alarm_text(row["kind"], row["message"])) or what,
         where,
         local_time.when(row["raised_us"]),
     )

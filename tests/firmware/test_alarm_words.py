@@ -144,3 +144,23 @@ def test_a_line_fault_is_said_in_one_set_of_words_wherever_it_is_shown(tmp_path,
     assert words.alarm_text(kind, row["message"]) == ""  # the banner says the title once
     assert words.alarm_advice(kind)
     log.close()
+
+
+def test_the_dates_in_a_message_are_said_as_the_pages_say_them_and_nothing_else_is():
+    from firmware.localtime import LocalTime
+
+    said = LocalTime("Europe/London").dates_in
+    assert said("due on 2026-07-01: answer it") == "due on Wed 1 Jul 2026: answer it"
+    assert said("from 2026-07-01T09:30:00.000Z.") == "from Wed 1 Jul 2026, 10:30:00 BST."
+    assert said("from 2026-07-01T09:30:00+00:00") == "from Wed 1 Jul 2026, 10:30:00 BST"
+    assert said("since 2026-12-03 10:00 UTC;") == "since Thu 3 Dec 2026, 10:00:00 GMT;"
+    # Not a date of the calendar, part of a name, or a time of no zone: left as it is.
+    for text in (
+        "2026-02-30",
+        "linekeeper-2026-12-03.pdf",
+        "v2026-12-03",
+        "2026-12-03 10:00 local",
+        "1.2026-12-03",
+    ):
+        assert said(text) == text
+    assert said("") == "" and said(None) == ""

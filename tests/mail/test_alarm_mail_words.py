@@ -233,3 +233,21 @@ def test_the_mail_says_what_happened_without_saying_the_alarm_again():
     assert "Alarm: The consent notice could not be given\nWhat happened: no announcement\n" in consent
     assert consent.lower().count("could not be given") == 2  # the subject's and the alarm's
     assert "Alarm: The power failed\nWhat happened: The power failed\n" in power
+
+
+def test_the_mail_says_the_dates_in_its_message_as_the_pages_do(tmp_path):
+    """ "What happened" said a date or time in the message as the box keeps it (2026-07-01,
+    2026-07-01 09:30:00 UTC, 2026-07-01T09:30:00.000Z) under "Raised: Wed 1 Jul 2026, 11:00:00
+    BST": now each as the pages write it, in the box's zone."""
+    _site(tmp_path, organisation="Acme Ltd", time_zone="Europe/London", lines=[])
+    service = MailService(str(tmp_path), lambda: T_US, secrets=None)
+    queue = Queue()
+    mailer = mailer_of(queue, lambda: T_US, site=service.site)
+    mailer(_row("ico_expired", 0, "the ICO registration was due for renewal on 2026-06-30"))
+    mailer(_row("recorder_start_failed", 0, "the recorder could not start (from 2026-07-01 09:30:00 UTC)", 2))
+    mailer(_row("recording_failed", 1, "the card failed at 2026-07-01T09:30:00.000Z: full", 3))
+    bodies = [m.get_content() for m in queue.mails]
+    assert "What happened: the ICO registration was due for renewal on Tue 30 Jun 2026\n" in bodies[0]
+    assert "(from Wed 1 Jul 2026, 10:30:00 BST)" in bodies[1]
+    assert "the card failed at Wed 1 Jul 2026, 10:30:00 BST: full" in bodies[2]
+    assert not any("2026-0" in b for b in bodies)

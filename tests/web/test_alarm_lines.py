@@ -181,3 +181,21 @@ def test_the_help_names_each_alarm_as_the_banner_does_with_its_mails_advice(box,
     for title, advice in listed:
         assert title in titles, title
         assert advice == words.alarm_advice(titles[title])
+
+
+def test_an_alarms_dates_read_as_the_pages_write_them_and_its_csv_keeps_them(box, people):
+    """Alarm messages said their dates as the box keeps them ("was due on 2026-03-01", "from
+    2026-03-02 08:30:00 UTC"), beside times every page writes "Mon 2 Mar 2026, 09:00:00 GMT".
+    The banner and the Alarms page say them so, in the box's zone; the message is kept as it
+    was and its CSV copy says it so."""
+    message = "request 3 (access) was due on 2026-03-01; the recorder failed from 2026-03-02T08:30:00.000Z"
+    box.alarm_log.set("request_overdue", True, message=message, wall_us=box.T0_US)
+    said = (
+        "request 3 (access) was due on Sun 1 Mar 2026; the recorder failed from Mon 2 Mar 2026, 08:30:00 GMT"
+    )
+    for path in ("/", "/alarms"):
+        text = people["audrey"].get(path).get_data(as_text=True)
+        assert said in text and "2026-03-01" not in text, path
+    assert [a["message"] for a in box.alarm_log.history() if a["kind"] == "request_overdue"] == [message]
+    rows = list(csv.DictReader(io.StringIO(people["audrey"].get("/alarms.csv").get_data(as_text=True))))
+    assert [r["message"] for r in rows if r["kind"] == "request_overdue"] == [message]

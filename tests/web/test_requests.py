@@ -60,7 +60,7 @@ def test_a_supervisor_logs_a_request_and_the_auditor_reads_it(box, people):
     assert entry["id"] == rid and entry["requester"] == "Mrs Wilhelmina Pottage" and entry["actor"] == "sam"
     assert str(entry["due"]) == "2026-04-02"
     listing = page(people["audrey"], "/requests")
-    assert 'id="request-%d"' % rid in listing and "2026-04-02" in listing and "31 days left" in listing
+    assert 'id="request-%d"' % rid in listing and "Thu 2 Apr 2026" in listing and "31 days left" in listing
     assert 'id="request-form"' not in listing  # auditors read, never log
     detail = page(people["audrey"], "/requests/%d" % rid)
     assert "every recording of my calls in February" in detail and 'id="request-wait"' not in detail
@@ -309,7 +309,7 @@ def test_the_deadlines_count_the_bank_holidays_where_the_business_is(box, people
     [change] = site_changes(box)
     assert change.actor == "ivan" and change.details["region"] == "NIR"
     detail = page(people["sam"], "/requests/%d" % rid)
-    assert "2026-03-18" in detail and "Deadlines count the bank holidays of Northern Ireland" in detail
+    assert "Wed 18 Mar 2026" in detail and "Deadlines count the bank holidays of Northern Ireland" in detail
     assert "the bank holidays of Northern Ireland" in page(people["audrey"], "/requests")
     assert str(entries(box)[0]["due"]) == "2026-03-17"  # the register alone: England's
     assert save_region(box, people["ivan"], "SCT").status_code == 302
@@ -461,3 +461,37 @@ def test_a_request_number_past_any_requests_is_no_request(box, people):
             assert box.post(sam, path, form, token_from="/requests/%d" % rid).status_code == 404, path
     assert sam.get("/requests/%d" % (2**63 - 1)).status_code == 404  # the largest: no such request
     assert len(entries(box)) == 1 and len(audits(box)) == 1
+
+
+def test_the_registers_dates_read_as_every_page_writes_dates_and_its_csv_keeps_them_iso(box, people):
+    """The Requests pages said 2026-04-02 where every other page says Thu 2 Apr 2026; its CSV
+    keeps the ISO dates a sheet sorts."""
+    sam = people["sam"]
+    rid = log_request(box, sam)
+    waiting = log_request(box, sam, received="2026-02-27")
+    assert (
+        act(
+            box, sam, waiting, action="wait", wait_kind="identity", reason="asked for ID", on="2026-03-02"
+        ).status_code
+        == 302
+    )
+    answered = log_request(box, sam, received="2026-02-20")
+    assert (
+        act(box, sam, answered, action="answer", outcome="bundle released", on="2026-03-02").status_code
+        == 302
+    )
+    listing = page(sam, "/requests")
+    row = re.search(r'<tr id="request-%d">.*?</tr>' % rid, listing).group(0)
+    assert ">Mon 2 Mar 2026<" in row and ">Thu 2 Apr 2026<" in row and "2026-0" not in row
+    row = re.search(r'<tr id="request-%d">.*?</tr>' % answered, listing).group(0)
+    assert ">Fri 20 Feb 2026<" in row and ">Mon 2 Mar 2026" in row and "2026-0" not in row
+    detail = page(sam, "/requests/%d" % rid)
+    assert 'id="r-received">Mon 2 Mar 2026<' in detail and 'id="r-due">Thu 2 Apr 2026' in detail
+    assert "since Mon 2 Mar 2026, for proof of identity" in page(sam, "/requests/%d" % waiting)
+    assert 'id="r-outcome">Mon 2 Mar 2026:' in page(sam, "/requests/%d" % answered)
+    rows = {
+        r["id"]: r
+        for r in __import__("csv").DictReader(sam.get("/requests.csv").get_data(as_text=True).splitlines())
+    }
+    assert (rows[str(rid)]["received"], rows[str(rid)]["due"]) == ("2026-03-02", "2026-04-02")
+    assert rows[str(answered)]["closed_on"] == "2026-03-02"
