@@ -315,7 +315,7 @@ DETAIL_LABELS = {
     "reason": "Reason",
     "digest": "Fingerprint (SHA-256)",
     # A staff notice's version kept as the settings that make it were saved (in effect from then).
-    "saved": "Kept as the settings were saved (in effect from then)",
+    "saved": "Kept when saved",  # (in effect from then; a label kept short: its column is as wide)
     "format": "Format",
     "on": "Hold on",
     "via": "How",

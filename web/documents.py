@@ -181,16 +181,22 @@ def audit_unchecked(check):
 
 
 def staff_notice(web):
-    """The staff notice's facts: organisation, purpose, lines, retention_days, listeners ..."""
+    """The staff notice's facts: organisation, purpose, lines, retention_days, listeners ...
+
+    Read from the settings alone, not the whole :func:`box_state` (the audit trail's check,
+    the alarms, the key backups): a form saved keeps the notice's words as it is answered,
+    and the web UI's start keeps them too (:func:`keep_notice`)."""
     services = web.services
     site = web.site.settings()
     config = services.box_config.get() if services.box_config is not None else BoxConfig()
-    state = box_state(web)
+    private_of = private_lines(web)
+    ico_number = site.ico_number if site else ""
+    country = site.country if site else config.country
     lines = []
     for n in range(1, web.n_lines + 1):
         name = site.line(n).name if site else "Line %d" % n
         mode = config.policy.rules.mode(n)
-        private = n in state.private_lines
+        private = n in private_of
         lines.append(
             {
                 "line": n,
@@ -207,8 +213,8 @@ def staff_notice(web):
         )
     return {
         "organisation": site.organisation if site else "",
-        "purpose": state.purpose,
-        "ico_number": state.ico_number,
+        "purpose": site.purpose if site else "",
+        "ico_number": ico_number,
         "lines": lines,
         "retention_days": config.policy.retention.default_days,
         "retention": retention_words(config.policy.retention),
@@ -226,9 +232,10 @@ def staff_notice(web):
         "recall": recall_advice(config) if any(x["recorded"] for x in lines) else None,
         "outgoing": outgoing_advice(config, [x for x in lines if x["recorded"]]),
         "announcement": caller_notice(config),
-        "rights": rights_words(site.organisation if site else "", state.ico_number, state.country),
-        "lawful_basis": basis_words(state.lawful_basis, state.country),
-        "contact": contact_words(state),
+        "rights": rights_words(site.organisation if site else "", ico_number, country),
+        "lawful_basis": basis_words(site.lawful_basis if site else "", country),
+        # (contact_words reads the site settings' dp_* as a BoxState's.)
+        "contact": contact_words(site) if site else "",
     }
 
 
@@ -282,7 +289,7 @@ def lines_words(lines):
 def contact_words(state):
     """Who answers data protection questions and how to reach them, in a sentence
     ("Data Protection Officer, 1 High Street, Anytown; dpo@example.com; 01632 960123."),
-    or "" when nothing was given (``state``: a :class:`BoxState`)."""
+    or "" when nothing was given (``state``: a :class:`BoxState`, or the site settings)."""
     name, *ways = (value for _, value in contact_parts(state))
     ways = [x for x in ways if x]
     if not name and not ways:

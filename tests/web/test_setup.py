@@ -129,7 +129,12 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     assert box.services.keystore.slots() == ["alice"]
     assert setup_code_for(box.data_dir) is None
     assert not os.path.exists(os.path.join(box.data_dir, "setup-code"))
-    assert box.audit_actions() == ["init"]
+    # The staff notice's first words, kept as the wizard saved them (in effect from then).
+    assert box.audit_actions() == ["init", "staff_notice"]
+    notice = box.services.audit.entries(limit=1)[0]
+    assert (notice.actor, notice.details["saved"]) == ("alice", True)  # the installer it makes
+    assert notice.details["notice"]["lines"][3]["name"] == "Directors"
+    assert notice.details["notice"]["purpose"] == "To keep a record of orders taken by phone."
     # Until the recovery key is confirmed, every page leads back to it.
     assert client.get("/").headers["Location"] == "/setup/recovery"
     page = client.get("/setup/recovery").get_data(as_text=True)
@@ -311,7 +316,7 @@ def test_a_try_cut_after_the_keys_were_made_shows_a_new_recovery_key_next_time(b
 
     with pytest.raises(KeyStoreError):
         keystore.unlock_recovery(unseen[0])
-    assert box.audit_actions() == ["init", "key_slot_add"]
+    assert box.audit_actions() == ["init", "key_slot_add", "staff_notice"]
 
 
 def test_the_new_recovery_key_of_a_second_try_is_audited_before_it_is_made(box, monkeypatch):

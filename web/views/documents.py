@@ -131,7 +131,7 @@ def notice_saved(resp):
     """A form of the pages that make the notice saved (:data:`NOTICE_SETTINGS`, answered
     below 400): the notice's words, when they changed, kept at once, so the trail has each
     version from when it took effect, not from when someone first opened it. Kept by whoever
-    saved (``system`` in the setup wizard, before anyone has logged in). Not kept (logged),
+    saved (``system`` should nobody be logged in). Not kept (logged),
     the change stands and its first showing keeps it, as before."""
     if request.method != "POST" or request.blueprint not in NOTICE_SETTINGS or resp.status_code >= 400:
         return resp
