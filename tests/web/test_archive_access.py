@@ -319,6 +319,24 @@ def test_a_site_grant_limits_the_lists_and_the_report(app):
     assert list(report["sites"]) == ["leeds", "york"] and report["total"]["calls"] == 2
 
 
+def test_opening_a_calls_page_is_audited_once_a_session(app, viewer):
+    # The page shows the caller's number and name: who looked is in the trail, as on a box.
+    def viewed():
+        return viewer.audit_log.entries(action="call_viewed")
+
+    before = len(viewed())  # (the app is shared by this module's tests)
+    client, _ = _client(app, LEEDS_SUP)
+    assert client.get("/calls/leeds/1").status_code == 200
+    assert client.get("/calls/leeds/1").status_code == 200  # shown again: no second entry
+    assert len(viewed()) == before + 1
+    entry = viewed()[0]
+    assert (entry.actor, entry.target, entry.details["box"]) == (LEEDS_SUP, "leeds/1", "leeds")
+    assert client.get("/calls/york/1").status_code == 403  # not granted: not shown, not viewed
+    again, _ = _client(app, LEEDS_SUP)
+    again.get("/calls/leeds/1")
+    assert len(viewed()) == before + 2
+
+
 def test_refused_plays_and_exports_of_another_site_are_audited(app, viewer):
     client, token = _client(app, LEEDS_SUP)
     client.get("/calls/york/1/audio")

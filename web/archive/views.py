@@ -28,6 +28,7 @@ PAGE_CALLS = 200
 UNLOCKER = "whoever runs the viewer"
 # Listening tokens a session keeps (the oldest dropped first), as the box's call page does.
 MAX_TOKENS = 20
+MAX_VIEWED = 1000  # calls a session remembers it opened (call_viewed once each)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -253,6 +254,7 @@ def call(box, call_id, errors=None, status=200, listen_reason=None):
     """The call's page; ``listen_reason``: the reason the listen form gave, which issues
     a listening token (the player) for this page (:func:`listen`)."""
     found = _call_or_404(box, call_id)
+    _audit_view(box, call_id, found)
     token = None
     if listen_reason is not None:
         token = secrets.token_urlsafe(16)
@@ -263,6 +265,20 @@ def call(box, call_id, errors=None, status=200, listen_reason=None):
     return render_template(
         "archive/call.html", call=found, errors=errors or {}, token=token, listen_reason=listen_reason
     ), status
+
+
+def _audit_view(box, call_id, found):
+    """The call's page opened: it shows the caller's number and name, so who looked is
+    audited (``call_viewed``), once per login session and call, as on a box
+    (:func:`web.views.calls._audit_view`): shown again after the Listen form, none."""
+    viewed = g.session.setdefault("viewed", {})
+    target = "%s/%d" % (box, call_id)
+    if target in viewed:
+        return
+    viewed[target] = True
+    while len(viewed) > MAX_VIEWED:
+        viewed.pop(next(iter(viewed)))
+    viewer().audit("call_viewed", target, box=box, call_id=call_id, line=found["line"])
 
 
 @bp.route("/calls/<box>/<int:call_id>/listen", methods=["POST"])
