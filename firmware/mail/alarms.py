@@ -22,7 +22,6 @@ to every recipient, saying why and without the alarm's own words or call
 """
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -179,24 +178,10 @@ class AlarmMailer:
         with self._file_lock():
             return self._decide(row, window_us, now)
 
-    @contextlib.contextmanager
     def _file_lock(self):
         if self.state_path is None:
-            yield
-            return
-        lock = self.state_path + ".lock"
-        try:
-            fsutil.create_db_file(lock)  # the data's mode: both services take it
-            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except OSError as exc:
-            log.warning("the alarm mails' rate windows are kept unlocked (%s)", exc)
-            yield
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+            return contextlib.nullcontext()
+        return fsutil.file_lock(self.state_path + ".lock", "the alarm mails' rate windows")
 
     def _decide(self, row, window_us, now):
         key = "%s:%s" % (row["kind"], row["line"])

@@ -21,13 +21,18 @@ data files are 0660 and directories 0770 (:func:`data_mode`). Nobody else
 ever gets a bit.
 """
 
+import contextlib
 import ctypes
 import errno
+import fcntl
+import logging
 import mmap
 import os
 import secrets
 import stat
 import threading
+
+log = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".tmp"
 SHARED_UMASK = 0o007
@@ -169,6 +174,27 @@ def create_db_file(path):
         os.fchmod(fd, data_mode())
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def file_lock(path, what):
+    """Hold an exclusive ``flock`` on the lock file ``path`` for the ``with`` block: files
+    that both services change (``what`` names them, for the log) are changed by one at a
+    time. The lock file is made with the box's data mode (:func:`create_db_file`), so
+    that both take it. One that cannot be made or opened (a full card, a link put there)
+    is logged and the block runs unlocked: the change matters more than the lock."""
+    try:
+        create_db_file(path)
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:
+        log.warning("%s changed without a lock (%s)", what, exc)
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
 
 
 def _write_all(fd, data):
