@@ -306,6 +306,7 @@ class Box:
             alarm_log=self.alarm_log,
             checks=[self.date_checks],
             cipher=self.cipher,
+            audit=self.audit,
         )
         # Queued in clear while an older release that cannot send a sealed mail may come
         # back (an update not marked good yet); sealed once it is.

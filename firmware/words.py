@@ -250,6 +250,7 @@ ACTIONS = {
     "erase_details": "Asked to erase the caller's details",
     "archive_erasure": "Dropped a caller's details erased on a box from the central viewer's index",
     "mail_withdrawn": "Withdrew a report waiting to be mailed: a caller's details in it were erased",
+    "mail_already_sent": "Report already mailed when a caller's details in it were erased: not withdrawn",
     "login": "Logged in",
     "login_failed": "Failed login",
     "logout": "Logged out",

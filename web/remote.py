@@ -339,6 +339,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
             os.path.join(data_dir, "alarms.db"),
             os.path.join(data_dir, "alarms.db-wal"),
         ],
+        audit=audit,  # a report withdrawn by the recorder while it was being sent here
     )
     # Queued in clear while an older release that cannot read a sealed mail may come back.
     mail.queue.seal_writes = not older_release_may_return(data_dir)

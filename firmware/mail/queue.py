@@ -17,26 +17,45 @@ call log as it was then. When a caller's details are erased on request meanwhile
 :meth:`MailQueue.withdraw` replaces each such report that may name them (its days,
 ``period``, given at :meth:`~MailQueue.enqueue`) with a notice that it was withdrawn
 (:func:`firmware.mail.schedule.withdraw_reports`): the notice goes in its place, and
-the report itself never does. Another process (the recorder) may withdraw a mail while
-this one (the web UI) is delivering the queue: each mail's file is read again just
-before it is sent, and a failed attempt written back keeps the notice. A report that
-waited more than a week is replaced by a notice the same way
-(:func:`firmware.mail.schedule.withdraw_stale_reports`).
+the report itself never does. A report that waited more than a week is replaced by a
+notice the same way (:func:`firmware.mail.schedule.withdraw_stale_reports`).
+
+Two processes change the queue: the recorder queues alarms and withdraws reports, the
+web UI delivers. Each reading and writing of its files is done holding an exclusive
+``flock`` on ``DIR.lock`` (:func:`~firmware.storage.fsutil.file_lock`), never while a
+mail is with the server: one try may take minutes against a slow server (each SMTP
+step may wait 15 s), and the recorder's erasure, whose withdrawal waits for that lock,
+must not. So a mail is *claimed* instead: under the lock, just before it is sent, its
+file is read as it is now (a notice written in its place goes) and marked ``sending``;
+the lock is let go for the try, and taken again for its outcome (the file removed, or
+written back). A withdrawal finds a mail either unclaimed (it is replaced: the report
+never goes) or claimed, its report with the server now: the notice is written all the
+same, with who asked and why (``withdrawal``, sealed as the message is), and the try's
+outcome decides, in the process that sent it (:attr:`MailQueue.on_withdrawal_settled`):
+a report the server took has gone, and is audited so (a failed try is written back as
+the notice, and the report never goes). A claim left by a process that stopped during
+its try is taken again by the next try (the notice goes, and is told as withdrawn); if
+that stop came after the server took the report, the notice follows it (delivery is at
+least once), and nothing here can tell.
 """
 
 import base64
+import contextlib
 import email
 import email.policy
 import json
+import logging
 import os
 import threading
 import time
 import uuid
 
-from firmware.storage.fsutil import atomic_write, make_private_dir, remove_durable
+from firmware.storage.fsutil import atomic_write, file_lock, make_private_dir, remove_durable
 from firmware.storage.sealstores import mail_item_in_clear, open_mail_item, seal_mail_item
 
 from .smtp import MailError, MailServerError
+
+log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 60
 BACKOFF_MAX_S = 3600
@@ -50,7 +69,11 @@ class MailQueue:
     ``seal_writes`` (True by default) may be set False while an older release that
     cannot send a sealed mail may come back (an update not marked good yet,
     :mod:`firmware.migrations.m001_seal_stores`): items are then written in clear,
-    and sealed ones still open."""
+    and sealed ones still open.
+
+    :attr:`on_withdrawal_settled`: callables ``(item, withdrawal, sent)`` run when a try of
+    a mail withdrawn while it was being sent has ended (``item`` without its message;
+    ``withdrawal`` as given to :meth:`withdraw`; ``sent``: the server took the report)."""
 
     def __init__(self, path, wall_us, cipher=None):
         self.path = os.fspath(path)
@@ -58,8 +81,19 @@ class MailQueue:
         self.wall_us = wall_us
         self.cipher = cipher
         self.seal_writes = True
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # this process's threads; the flock keeps the other out
+        self._round = threading.Lock()  # one delivery round at a time
+        self._lock_path = self.path.rstrip(os.sep) + ".lock"
         self._keys_path = os.path.join(self.path, "sent-keys.json")
+        self.on_withdrawal_settled = []
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """The queue's files to this thread alone, for a reading and writing of them:
+        against this process's other threads and the other process. Never held while a
+        mail is with the server (see the module's text)."""
+        with self._lock, file_lock(self._lock_path, "the mail queue"):
+            yield
 
     def _items(self, opened=True):
         """The queued items, oldest first; ``opened``: with their sealed fields opened.
@@ -104,7 +138,7 @@ class MailQueue:
         if self.cipher is None or not self.seal_writes:
             return 0
         changed = 0
-        with self._lock:
+        with self._locked():
             for item in self._items(opened=False):
                 if mail_item_in_clear(item):
                     self._write(item)
@@ -118,7 +152,7 @@ class MailQueue:
         ``period``: ``(first, last)`` dates of the days a report mail covers (which an
         erasure of a call on one of them withdraws it for: :meth:`withdraw`).
         """
-        with self._lock:
+        with self._locked():
             if key is not None and (
                 key in self._sent_keys() or any(i.get("key") == key for i in self._items(opened=False))
             ):
@@ -140,17 +174,22 @@ class MailQueue:
             self._write(item)
             return item["id"]
 
-    def withdraw(self, matches, notice):
+    def withdraw(self, matches, notice, withdrawal=None):
         """Replace each queued mail that ``matches(item)`` (its id, key, period, created_us)
         with ``notice(message, item)`` (an EmailMessage), unless withdrawn already; returns
         the items withdrawn (without their message), oldest first. The notice keeps the
         mail's key (its period is not queued again), attempts and next try.
 
+        A mail being sent now (``"sending"`` in the item returned) may have gone: its
+        notice is written all the same, with ``withdrawal`` (a dict that JSON keeps: who
+        asked, for the audit entry), and the process trying it tells the outcome
+        (:attr:`on_withdrawal_settled`).
+
         :raises FieldSealError: a queued mail is sealed and does not open here (nothing
             after it is withdrawn)
         """
         done = []
-        with self._lock:
+        with self._locked():
             for item in self._items():
                 if item.get("withdrawn") or not matches(item):
                     continue
@@ -159,8 +198,10 @@ class MailQueue:
                 item["message"] = base64.b64encode(msg.as_bytes()).decode("ascii")
                 item["subject"] = str(msg["Subject"] or "")
                 item["withdrawn"] = True
+                if item.get("sending") and withdrawal is not None:
+                    item["withdrawal"] = json.dumps(withdrawal)
                 self._write(item)
-                done.append({k: v for k, v in item.items() if k != "message"})
+                done.append({k: v for k, v in item.items() if k not in ("message", "withdrawal")})
         return done
 
     def _on_disk(self, item):
@@ -172,18 +213,67 @@ class MailQueue:
         except FileNotFoundError:
             return None
 
+    def _claim(self, item):
+        """``item`` as it is now, marked as being sent (None: it is gone). A notice written
+        in its place meanwhile is what is sent."""
+        with self._locked():
+            item = self._on_disk(item)
+            if item is not None and not item.get("withdrawn"):
+                item["sending"] = True
+                self._write(item)
+            return item
+
+    def _settle(self, item, sent, write=None):
+        """The outcome of a try of ``item`` (the mail as it was claimed): ``sent``, its file
+        is removed; else ``write`` (the item after the failed try) is written back, a notice
+        written meanwhile in its place kept (never the message it replaced). A withdrawal
+        made during the try is then told (:attr:`on_withdrawal_settled`)."""
+        with self._locked():
+            now = self._on_disk(item)
+            withdrawal = now.pop("withdrawal", None) if now is not None else None
+            if sent:
+                if item.get("key"):
+                    keys = (self._sent_keys() + [item["key"]])[-_SENT_KEYS_KEPT:]
+                    atomic_write(self._keys_path, json.dumps(keys).encode("utf-8"))
+                remove_durable(os.path.join(self.path, item["id"] + ".json"))
+            else:
+                write = dict(write)
+                write.pop("sending", None)
+                write.pop("withdrawal", None)
+                if now is not None and now.get("withdrawn") and not write.get("withdrawn"):
+                    write.update(message=now["message"], subject=now["subject"], withdrawn=True)
+                self._write(write)
+            if withdrawal is None:
+                return
+            # Withdrawn during the try: the report has gone only if it was the report (not
+            # a notice, as after a claim left by a stop) that the server took.
+            report_sent = sent and not item.get("withdrawn")
+            shown = {k: v for k, v in (now or item).items() if k not in ("message", "withdrawal", "sending")}
+            log.info(
+                "mail %s: withdrawn while it was being sent; %s",
+                item["id"],
+                "the server had taken it" if report_sent else "the notice goes in its place",
+            )
+            for hook in self.on_withdrawal_settled:
+                try:
+                    hook(shown, json.loads(withdrawal), report_sent)
+                except Exception:  # the queue goes on; the cause is in the log
+                    log.exception("mail %s: telling the outcome of its withdrawal failed", item["id"])
+
     def _write_back(self, item):
-        """Write ``item`` after a failed attempt; a notice another process put in its
-        place meanwhile (:meth:`withdraw`) is kept, never the message it replaced."""
-        now = self._on_disk(item)
-        if now is not None and now.get("withdrawn") and not item.get("withdrawn"):
-            item.update(message=now["message"], subject=now["subject"], withdrawn=True)
-        self._write(item)
+        """Write ``item``'s new schedule (its next try and error, without a try of its own),
+        as its file holds it now: a notice written in its place meanwhile is kept."""
+        with self._locked():
+            now = self._on_disk(item)
+            if now is None:
+                return
+            now.update({k: item[k] for k in ("next_us", "last_error", "waits_for_server")})
+            self._write(now)
 
     def pending(self):
         """The messages waiting: dicts with id, key, subject, attempts, next_us, last_error."""
-        with self._lock:
-            return [{k: v for k, v in i.items() if k != "message"} for i in self._items()]
+        with self._locked():
+            return [{k: v for k, v in i.items() if k not in ("message", "withdrawal")} for i in self._items()]
 
     def flush(self, sender):
         """Try the messages that are due with ``sender``, oldest first; returns
@@ -197,9 +287,10 @@ class MailQueue:
         waits as long, so an outage costs one try per backoff, not one per message.
         """
         delivered = failed = 0
-        with self._lock:
+        with self._round:
             now = int(self.wall_us())
-            items = self._items()
+            with self._locked():
+                items = self._items()
             if not any(item["next_us"] <= now for item in items):
                 return 0, 0
             down = None  # (when to try again, the error) once the server could take nothing
@@ -213,8 +304,9 @@ class MailQueue:
                     continue
                 if item["next_us"] > now and not item.get("waits_for_server"):
                     continue
-                # As it is now: the recorder may have withdrawn it since the round began.
-                item = self._on_disk(item)
+                # As it is now (the recorder may have withdrawn it since the round began),
+                # claimed: a withdrawal from now on waits for this try's outcome.
+                item = self._claim(item)
                 if item is None:
                     continue
                 msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
@@ -232,28 +324,26 @@ class MailQueue:
                         if refused
                         else None
                     )
-                if error is not None:
-                    if refused:
-                        # It waits for the refused recipients alone: its addressees become
-                        # them (so a release before this one, after a rollback, sends it to
-                        # them only too, as the message says).
-                        for header in ("To", "Cc", "Bcc"):
-                            del msg[header]
-                        msg["To"] = ", ".join(sorted(refused))
-                        item["message"] = base64.b64encode(msg.as_bytes()).decode("ascii")
-                    item["attempts"] += 1
-                    wait_s = min(BACKOFF_MAX_S, BACKOFF_FIRST_S << min(item["attempts"] - 1, 10))
-                    item["next_us"] = now + wait_s * 1_000_000
-                    item["last_error"] = error
-                    item["waits_for_server"] = server_down
-                    self._write_back(item)
-                    failed += 1
-                    if server_down:
-                        down = (item["next_us"], error)
+                if error is None:
+                    self._settle(item, sent=True)
+                    delivered += 1
                     continue
-                if item.get("key"):
-                    keys = (self._sent_keys() + [item["key"]])[-_SENT_KEYS_KEPT:]
-                    atomic_write(self._keys_path, json.dumps(keys).encode("utf-8"))
-                remove_durable(os.path.join(self.path, item["id"] + ".json"))
-                delivered += 1
+                failed_item = dict(item)
+                if refused:
+                    # It waits for the refused recipients alone: its addressees become
+                    # them (so a release before this one, after a rollback, sends it to
+                    # them only too, as the message says).
+                    for header in ("To", "Cc", "Bcc"):
+                        del msg[header]
+                    msg["To"] = ", ".join(sorted(refused))
+                    failed_item["message"] = base64.b64encode(msg.as_bytes()).decode("ascii")
+                failed_item["attempts"] += 1
+                wait_s = min(BACKOFF_MAX_S, BACKOFF_FIRST_S << min(failed_item["attempts"] - 1, 10))
+                failed_item["next_us"] = now + wait_s * 1_000_000
+                failed_item["last_error"] = error
+                failed_item["waits_for_server"] = server_down
+                self._settle(item, sent=False, write=failed_item)
+                failed += 1
+                if server_down:
+                    down = (failed_item["next_us"], error)
         return delivered, failed

@@ -14,7 +14,10 @@ state file is lost.
 A report mail waiting in the queue (the mail server unreachable) holds the call log
 as it was when it was made. When a caller's details are erased on request,
 :func:`withdraw_reports` replaces each report still waiting whose days include the
-call's with a notice that it was withdrawn and why, audited (``mail_withdrawn``).
+call's with a notice that it was withdrawn and why, audited (``mail_withdrawn``); one that
+the web UI was handing to the server then is audited once the server took it
+(``mail_already_sent``: it had gone) or not (``mail_withdrawn``), by
+:func:`withdrawal_auditor`.
 """
 
 import datetime as dt
@@ -156,7 +159,10 @@ def withdraw_reports(queue, audit, call_id, started_us, actor, wall_us, address=
     each is replaced by a notice that it was withdrawn and why (the notice goes in its
     place, :meth:`~firmware.mail.queue.MailQueue.withdraw`), and audited as
     ``mail_withdrawn`` on ``mail:ID`` (by ``actor``, with ``address`` when asked from a
-    page): the erasure's call and the report's key and days, never the number.
+    page): the erasure's call and the report's key and days, never the number. A report
+    the other process was sending as the withdrawal was made (``"sending"`` in the item
+    returned) may have gone: it is audited once that try's outcome is known
+    (:func:`withdrawal_auditor`, in the process that sent it).
 
     A report is withdrawn when its days, one more each side (a day is the reports' zone's,
     the call's start here UTC's), include the call's start; a report mail queued before
@@ -176,21 +182,52 @@ def withdraw_reports(queue, audit, call_id, started_us, actor, wall_us, address=
         return first - one <= day <= last + one
 
     now = int(wall_us())
+    withdrawal = {"actor": actor, "call": call_id, "address": address}
     withdrawn = queue.withdraw(
-        matches, lambda msg, item: withdrawn_report_message(msg, item.get("period"), now)
+        matches, lambda msg, item: withdrawn_report_message(msg, item.get("period"), now), withdrawal
     )
     for item in withdrawn:
-        audit.append(
-            actor,
-            "mail_withdrawn",
-            "mail:%s" % item["id"],
-            with_address(
-                {"request": "erasure", "call": call_id, "key": item["key"], "period": item.get("period")},
-                address,
-            ),
-            now,
-        )
+        if item.get("sending"):
+            log.info(
+                "mail %s: being sent as call %d's details were erased: audited once it is known",
+                item["id"],
+                call_id,
+            )
+            continue
+        _audit_withdrawal(audit, "mail_withdrawn", item, withdrawal, now)
     return withdrawn
+
+
+def withdrawal_auditor(audit, wall_us):
+    """For :attr:`~firmware.mail.queue.MailQueue.on_withdrawal_settled`: a report withdrawn
+    (:func:`withdraw_reports`) while it was being sent is audited once the try has ended,
+    by whoever erased: ``mail_already_sent`` when the server took it (it had gone before
+    the withdrawal), else ``mail_withdrawn`` (its notice goes instead)."""
+
+    def settled(item, withdrawal, sent):
+        _audit_withdrawal(
+            audit, "mail_already_sent" if sent else "mail_withdrawn", item, withdrawal, int(wall_us())
+        )
+
+    return settled
+
+
+def _audit_withdrawal(audit, action, item, withdrawal, now):
+    audit.append(
+        withdrawal["actor"],
+        action,
+        "mail:%s" % item["id"],
+        with_address(
+            {
+                "request": "erasure",
+                "call": withdrawal["call"],
+                "key": item["key"],
+                "period": item.get("period"),
+            },
+            withdrawal.get("address"),
+        ),
+        now,
+    )
 
 
 def withdraw_stale_reports(queue, wall_us, days=MAX_REPORT_WAIT_DAYS):

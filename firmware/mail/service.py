@@ -10,7 +10,7 @@ from ..localtime import DEFAULT_ZONE, LocalTime
 from .alarms import STATE_FILE, AlarmMailer
 from .compose import test_message
 from .queue import MailQueue
-from .schedule import ReportScheduler, withdraw_stale_reports
+from .schedule import ReportScheduler, withdraw_stale_reports, withdrawal_auditor
 from .settings import MailSettingsStore, check_address
 from .smtp import MailError, SmtpSender
 from .syslog import SyslogAlarms
@@ -37,6 +37,9 @@ class MailService:
     :param watch: paths whose change starts a round at once, looked at every
         :data:`WATCH_POLL_S`: another process's queue and alarm history, which
         cannot call :meth:`wake` here
+    :param audit: the box's :class:`~firmware.storage.audit.AuditLog`: a report withdrawn
+        while this process was sending it is audited here once the try has ended
+        (:func:`~firmware.mail.schedule.withdrawal_auditor`)
     """
 
     def __init__(
@@ -52,9 +55,12 @@ class MailService:
         checks=(),
         cipher=None,
         watch=(),
+        audit=None,
     ):
         self.store = MailSettingsStore(data_dir, secrets)
         self.queue = MailQueue(os.path.join(data_dir, "mail", "queue"), wall_us, cipher)
+        if audit is not None:
+            self.queue.on_withdrawal_settled.append(withdrawal_auditor(audit, wall_us))
         self.wall_us = wall_us
         self.ssl_context = ssl_context
         self.interval_s = interval_s

@@ -85,6 +85,9 @@ ACTIONS = frozenset(
         # A scheduled report waiting in the mail queue withdrawn (replaced by a notice) as
         # the caller's details of a call in its days were erased (firmware/mail/schedule.py).
         "mail_withdrawn",
+        # A report being mailed as such an erasure was made, which the mail server took: it
+        # had gone before it could be withdrawn (firmware/mail/queue.py).
+        "mail_already_sent",
         # A caller's details erased on a box dropped from the central viewer's index, once
         # the erasure reached the bucket (web/archive/app.py, target "BOX/CALL_ID").
         "archive_erasure",

@@ -72,6 +72,7 @@ SHARED_FILES = (
     "mail.json",
     "mail-accounts.json",  # the alarm recipients' accounts (firmware/mail/settings.py)
     "mail/queue/*.json",
+    "mail/queue.lock",  # the queue's changes, one process at a time (firmware/mail/queue.py)
     "mail/alarm-rate.json",  # the alarm mails' rate windows, kept by whichever raises
     "mail/alarm-rate.json.lock",
     "web.db*",

@@ -49,8 +49,10 @@ PHONEBOOK_NAME = "phonebook.name"
 NOTE = "call_notes.note"
 THROTTLE_KEY = "throttle.key"
 RULE_PATTERN = "rules.pattern"
-MAIL_FIELDS = ("mail.message", "mail.subject", "mail.last_error")
-_MAIL_KEYS = ("message", "subject", "last_error")
+MAIL_FIELDS = ("mail.message", "mail.subject", "mail.last_error", "mail.withdrawal")
+# ``withdrawal``: who erased whose details while the mail was being sent, and from where
+# (firmware/mail/queue.py), for the audit entry written once the try's outcome is known.
+_MAIL_KEYS = ("message", "subject", "last_error", "withdrawal")
 
 # A call's policy reason named the pattern that matched (``number 0800* excluded by
 # rule "helplines"``) before rules were sealed; it names only the rule now.
@@ -280,7 +282,8 @@ def forget_rule_patterns_in_calls(path, batch=500):
 
 # ---------------------------------------------------------------- the mail queue
 def seal_mail_item(item, cipher):
-    """A queued mail (dict) with its message, subject and last error sealed (a copy)."""
+    """A queued mail (dict) with its message, subject, last error and pending withdrawal
+    sealed (a copy)."""
     out = dict(item)
     for key, field in zip(_MAIL_KEYS, MAIL_FIELDS, strict=True):
         if isinstance(out.get(key), str):

@@ -2,7 +2,11 @@
 not go out with them: it is withdrawn, a notice goes in its place, and that is audited."""
 
 import datetime as dt
+import fcntl
+import functools
+import json
 import os
+import threading
 
 import pytest
 
@@ -11,7 +15,7 @@ from firmware.calls.call import Call
 from firmware.calls.calllog import CallLog
 from firmware.clock import SimClock
 from firmware.mail.queue import MailQueue
-from firmware.mail.schedule import ReportScheduler, withdraw_reports
+from firmware.mail.schedule import ReportScheduler, withdraw_reports, withdrawal_auditor
 from firmware.mail.settings import MailSettings, Schedule
 from firmware.mail.smtp import MailServerError
 from firmware.policy.retention import RetentionSettings
@@ -96,6 +100,9 @@ class Site:
         self.audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
         self.mail_clock = Clock(us(2026, 3, 10, 6))
         self.queue = MailQueue(os.path.join(data, "mail", "queue"), self.mail_clock.wall_us)
+        # As firmware/mail/service.py wires it, in the web UI: a report withdrawn while it
+        # was being sent is audited once the try has ended.
+        self.queue.on_withdrawal_settled.append(withdrawal_auditor(self.audit, self.mail_clock.wall_us))
         self.sweeper = RetentionSweeper(
             self.store, self.clock, self.audit, RetentionSettings.from_dict({}), call_log=self.log
         )
@@ -189,28 +196,42 @@ def test_a_queued_report_naming_the_erased_caller_is_withdrawn_and_a_notice_goes
     assert site.scheduler.run() == []
 
 
+def erase_at(site, call_id, at=0):
+    """A sender's ``during``: call ``call_id``'s details erased (by the recorder, another
+    process) as the round's ``at``-th mail is with the server."""
+
+    def during(n):
+        if n == at:
+            site.sweeper.erase_details(call_id, "sam", "erasure request ref 9", address="192.0.2.7")
+
+    return during
+
+
 def test_a_report_withdrawn_while_the_queue_is_being_delivered_stays_withdrawn(site):
     """The recorder withdraws (another process) while the web UI's round runs: a failed
-    try written back keeps the notice; a report tried after the withdrawal sends it."""
-
-    def erase(call_id):
-        def during(n):
-            if n == 0:  # as the round's first mail (the daily report) is tried
-                site.sweeper.erase_details(call_id, "sam", "erasure request ref 9")
-
-        return during
-
+    try written back keeps the notice, and is audited as withdrawn once it has failed; a
+    report tried after the withdrawal sends it."""
+    erase = functools.partial(erase_at, site)
     site.mail_clock.t += 3600_000_000
     assert site.queue.flush(Down(during=erase(site.ids[1]))) == (0, 1)
     texts = site.reports()
     assert not any(NUMBER in text for text in texts.values())
     assert "[Linekeeper] Daily report 2026-03-09 withdrawn" in texts
+    # The daily report was with the server as the withdrawal was made: audited once the
+    # try failed; the weekly one at once.
+    entries = site.audit.entries(action="mail_withdrawn")
+    assert sorted(e.details["period"][0] for e in entries) == ["2026-03-02", "2026-03-09"]
+    assert all(e.actor == "sam" and e.details["address"] == "192.0.2.7" for e in entries)
+    assert all(e.details["call"] == site.ids[1] for e in entries)
+    assert site.audit.entries(action="mail_already_sent") == []
+    assert not any(i.get("sending") or i.get("withdrawal") for i in site.queue._items())
 
     # February's caller erased as the daily notice goes: the monthly report, tried after
     # it in the same round, goes as its notice.
     site.mail_clock.t += 3600_000_000
     up = Up(during=erase(site.ids[0]))
     assert site.queue.flush(up) == (3, 0)
+    assert len(site.audit.entries(action="mail_withdrawn")) == 3
     assert [str(m["Subject"]).endswith(" withdrawn") for m in up.sent] == [True, True, True]
     assert not any(NUMBER in text_of(m) or OTHER in text_of(m) for m in up.sent)
 
@@ -305,3 +326,118 @@ def test_a_mail_delivered_as_the_recorder_lists_the_queue_does_not_stop_the_with
     site.queue.flush(up)
     assert up.sent and not any(NUMBER in text_of(m) for m in up.sent)
     assert len(site.audit.entries(action="mail_withdrawn")) == 2
+
+
+def test_a_report_the_server_takes_as_it_is_withdrawn_is_audited_as_gone(site):
+    """The recorder withdraws the daily report while the web UI has it with the server,
+    which takes it: it has gone, and the audit trail says so (``mail_already_sent``), not
+    that it was withdrawn. It said ``mail_withdrawn``: the report was read before the
+    notice was written, sent, and its file (by then the notice) removed as delivered."""
+    up = Up(during=erase_at(site, site.ids[1]))
+    site.mail_clock.t += 3600_000_000
+    assert site.queue.flush(up) == (3, 0)
+    subjects = [str(m["Subject"]) for m in up.sent]
+    assert subjects == [
+        "[Linekeeper] Daily report 2026-03-09",  # with the server as the erasure was made
+        "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn",
+        "[Linekeeper] Monthly report 2026-02-01 to 2026-02-28",
+    ]
+    assert site.queue.pending() == []
+    (daily,) = site.audit.entries(action="mail_already_sent")
+    assert daily.actor == "sam" and daily.details["period"] == ["2026-03-09", "2026-03-09"]
+    assert daily.details["call"] == site.ids[1] and daily.details["address"] == "192.0.2.7"
+    assert daily.details["key"] == "report:daily-csv:2026-03-09" and NUMBER not in str(daily)
+    (weekly,) = site.audit.entries(action="mail_withdrawn")
+    assert weekly.details["period"] == ["2026-03-02", "2026-03-08"]
+
+
+def test_a_round_coming_to_a_report_being_withdrawn_waits_and_sends_the_notice(site, monkeypatch):
+    """The web UI's round comes to the queue while the recorder is withdrawing the daily
+    report (its notice not written yet): the round waits for the queue's lock, and sends
+    the notices. Without the lock it read the report meanwhile and sent it, while the
+    audit trail said it was withdrawn."""
+    import firmware.mail.schedule as schedule_module
+
+    flusher = threading.Thread(target=lambda: errors.extend(flush_and_catch()), name="web UI")
+    errors, up = [], Up()
+    there = threading.Event()  # the round has come to the queue's files
+    notice = schedule_module.withdrawn_report_message
+
+    def flush_and_catch():
+        try:
+            site.queue.flush(up)
+        except Exception as exc:  # raised again in the test's thread
+            return [exc]
+        return []
+
+    def notice_once_the_round_is_there(*args):
+        # The recorder holds the queue (its first notice not written): the round starts.
+        if not flusher.is_alive() and not there.is_set():
+            flusher.start()
+        there.wait()
+        return notice(*args)
+
+    flock, on_disk = fcntl.flock, MailQueue._on_disk
+
+    def flock_noted(fd, operation):
+        if threading.current_thread() is flusher:
+            there.set()  # about to wait for the queue's lock
+        return flock(fd, operation)
+
+    def on_disk_noted(self, item):
+        found = on_disk(self, item)
+        if threading.current_thread() is flusher:
+            there.set()  # read without the lock
+        return found
+
+    monkeypatch.setattr(schedule_module, "withdrawn_report_message", notice_once_the_round_is_there)
+    monkeypatch.setattr(fcntl, "flock", flock_noted)
+    monkeypatch.setattr(MailQueue, "_on_disk", on_disk_noted)
+    site.mail_clock.t += 3600_000_000
+    try:
+        site.sweeper.erase_details(site.ids[1], "sam", "erasure request ref 9")
+    finally:
+        there.set()
+        if flusher.ident is not None:
+            flusher.join()
+    assert errors == []
+    assert [str(m["Subject"]) for m in up.sent] == [
+        "[Linekeeper] Daily report 2026-03-09 withdrawn",
+        "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn",
+        "[Linekeeper] Monthly report 2026-02-01 to 2026-02-28",
+    ]
+    assert not any(NUMBER in text_of(m) for m in up.sent)
+    assert len(site.audit.entries(action="mail_withdrawn")) == 2
+    assert site.audit.entries(action="mail_already_sent") == []
+
+
+def test_who_withdrew_a_report_being_sent_is_sealed_in_its_file(tmp_path):
+    """The withdrawal kept with a report being sent (who erased, from where) is sealed in
+    the queue's file as its message is: the card alone does not show the address."""
+    from email.message import EmailMessage
+
+    from firmware.storage.fieldseal import FieldCipher
+
+    cipher = FieldCipher(os.urandom(32))
+    path = tmp_path / "mail" / "queue"
+    web, recorder = MailQueue(path, lambda: 1, cipher), MailQueue(path, lambda: 1, cipher)
+    settled = []
+    web.on_withdrawal_settled.append(lambda item, withdrawal, sent: settled.append((withdrawal, sent)))
+    report = EmailMessage()
+    report["From"], report["To"], report["Subject"] = "box@example.com", "a@example.com", "Daily report"
+    report.set_content("Not called back: " + NUMBER)
+    queued = web.enqueue(report, key="report:daily-csv:2026-03-09")
+    files = []
+
+    def withdraw(n):
+        withdrawal = {"actor": "sam", "call": 7, "address": "192.0.2.7"}
+        (item,) = recorder.withdraw(lambda item: True, lambda msg, item: msg, withdrawal)
+        assert item["sending"]
+        files.append((path / (queued + ".json")).read_text())
+
+    assert web.flush(Down(during=withdraw)) == (0, 1)
+    (raw,) = files
+    assert "192.0.2.7" not in raw and '"sam"' not in raw and NUMBER not in raw
+    assert json.loads(raw)["withdrawal"].startswith("lkp1:")
+    assert settled == [({"actor": "sam", "call": 7, "address": "192.0.2.7"}, False)]
+    assert "withdrawal" not in json.loads((path / (queued + ".json")).read_text())
