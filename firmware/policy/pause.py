@@ -433,6 +433,12 @@ def pause_button_wired(hat_name):
     """Whether the HAT ``hat_name`` (the configuration's) wires a pause button on any line:
     a notice must not tell staff to press one the box has not got (the LK-4L has none).
     True when the HAT is not named (the simulator, whose scenario names it) or cannot be read."""
+    return button_wired(hat_name, "pause_button")
+
+
+def button_wired(hat_name, signal):
+    """Whether the HAT ``hat_name`` wires the button ``signal`` (``"pause_button"``,
+    ``"record_button"``) on any line, as :func:`pause_button_wired` says it."""
     if not hat_name:
         return True
     from board.hat import load_hat
@@ -441,4 +447,4 @@ def pause_button_wired(hat_name):
         hat = load_hat(hat_name)
     except Exception:  # the box says what is wrong with its HAT file itself
         return True
-    return any("pause_button" in line.pins for line in hat.lines)
+    return any(signal in line.pins for line in hat.lines)
