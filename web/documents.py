@@ -9,6 +9,7 @@ from firmware.config import BoxConfig
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError
 from firmware.lawfulbasis import basis_words
 from firmware.mail.alarms import unreached_lines
+from firmware.policy.describe import line_words, pause_words
 from firmware.policy.pause import pause_button_wired
 from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
@@ -195,20 +196,15 @@ def staff_notice(web):
     lines = []
     for n in range(1, web.n_lines + 1):
         name = site.line(n).name if site else "Line %d" % n
-        mode = config.policy.rules.mode(n)
         private = n in private_of
         lines.append(
             {
                 "line": n,
                 "name": name,
                 "recorded": not private,
-                "how": "never recorded"
-                if private
-                else {
-                    "always": "every call recorded",
-                    "on_demand": "recorded when asked",
-                    "by_rule": "recorded by the rules",
-                }.get(mode, mode),
+                # Which of its calls, from the rules the recorder follows: "recorded by the
+                # rules" alone told staff nothing of which.
+                "how": "never recorded" if private else line_words(config.policy, n, config.hat),
             }
         )
     return {
@@ -356,13 +352,7 @@ def outgoing_advice(config, recorded):
 def pause_how(config):
     """How staff pause the recording for card details (the keypad code, the line's pause
     button, or both), or None when they cannot."""
-    pci = config.policy.pci
-    ways = []
-    if pci.pause_code:
-        ways.append("key %s on the handset" % pci.pause_code)
-    if pci.button and pause_button_wired(config.hat):
-        ways.append("press the line's pause button")
-    return " or ".join(ways) or None
+    return pause_words(config.policy.pci, config.hat)
 
 
 def resume_how(config):

@@ -556,6 +556,46 @@ def test_the_staff_notice_says_a_person_reached_after_a_recall_hears_no_notice(g
     assert recall.endswith("tell them the call is recorded, or pause the recording (key *1 on the handset).")
 
 
+def test_the_staff_notice_says_which_calls_each_line_records(good, tmp_path):
+    """A line recorded by rule said "recorded by the rules" alone: staff could not tell
+    which of their calls were recorded. Now each line says its rules (an exclude list by
+    its name and size, never its numbers), a line recorded on request the code to key,
+    and each recorded line how to pause for card details, on the page and the PDF."""
+    from firmware.policy.settings import BusinessHours, NumberList
+
+    box, people = good
+    change_policy(box, "pci", pause_code="*1", button=False)
+    change_policy(
+        box,
+        "rules",
+        lines=(LineMode(1, "by_rule"), LineMode(2, "on_demand"), LineMode(4, "never")),
+        directions=("in",),
+        hours=BusinessHours(
+            "Europe/London", {d: ("09:00-17:30",) for d in ("mon", "tue", "wed", "thu", "fri")}
+        ),
+        numbers=(NumberList("helplines", "exclude", ("0800*", "0808*")),),
+        sample_percent=50,
+        min_duration_s=10,
+    )
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    rows = dict(re.findall(r"<tr><td>(\d)</td><td>[^<]*</td><td>([^<]*)</td></tr>", page))
+    assert rows["1"] == (
+        "recorded by the rules: only calls you take (incoming), not those you make; not calls to or "
+        "from the numbers on the list \u201chelplines\u201d (2 entries); only Monday to Friday "
+        "09:00-17:30 (Europe/London time); of those, only 50 % picked at random; not a call that "
+        "talks less than 10 s; to pause it while a caller gives card details, key *1 on the handset"
+    )
+    assert rows["2"].startswith("recorded only when asked during the call (key *9 on the handset")
+    assert rows["3"].startswith("every call recorded") and rows["4"] == "never recorded"
+    assert "0800" not in page and "0808" not in page
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(people["sam"].get("/documents/staff-notice.pdf").data)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    said = " ".join(text.split())
+    assert "\u201chelplines\u201d (2 entries)" in said and "only 50 % picked at random" in said
+    assert "0800" not in said
+
+
 def test_no_pause_button_is_offered_on_a_hat_without_one(good):
     """On an LK-4L (no buttons) the staff notice told staff to "press the line's pause
     button" and the checklist counted it as a way to pause."""

@@ -224,3 +224,48 @@ def test_tagged_calls_kept_longer_or_by_hand_are_said(box, people, stella):
         "complaint: kept until deleted by hand; outgoing calls tagged order: 400 days; calls "
         "tagged regulated: 1827 days"
     )
+
+
+def test_a_line_recorded_by_rule_says_which_calls(box, people, stella):
+    """It said "Yes: recorded by the rules" alone: a staff member could not tell which of
+    their calls were recorded. Now the page says the line's rules, an exclude list by its
+    name and size (never its numbers), and how to pause for card details; a line recorded
+    on request, the code to key."""
+    import html
+
+    from firmware.policy.settings import BusinessHours, NumberList, OnDemand
+
+    def how():
+        found = re.search(r'<dd class="how">(.*?)</dd>', section(page(stella, "/my-line"), 4), re.S)
+        return html.unescape(found.group(1))
+
+    cfg = box.config_store.get()
+    rules = dataclasses.replace(
+        cfg.policy.rules,
+        lines=(LineMode(line=4, mode="by_rule"),),
+        directions=("out",),
+        hours=BusinessHours("Europe/London", {"sat": ("09:00-12:00",)}, ("2026-12-26",)),
+        numbers=(NumberList("family", "exclude", ("07700 900123",)),),
+    )
+    pci = dataclasses.replace(cfg.policy.pci, pause_code="*1", button=False)
+    box.config_store.save(
+        dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules, pci=pci))
+    )
+    assert how() == (
+        "Yes: recorded by the rules: only calls you make (outgoing), not those you take; not calls "
+        "to or from the numbers on the list \u201cfamily\u201d (1 entry); only Saturday 09:00-12:00 "
+        "(Europe/London time), not on 2026-12-26; to pause it while a caller gives card details, "
+        "key *1 on the handset"
+    )
+    assert "07700" not in page(stella, "/my-line")
+    cfg = box.config_store.get()
+    rules = dataclasses.replace(
+        cfg.policy.rules,
+        lines=(LineMode(line=4, mode="on_demand"),),
+        on_demand=OnDemand(dtmf_code="#7", button=False, from_start=False),
+    )
+    box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules)))
+    assert how() == (
+        "Yes: recorded only when asked during the call (key #7 on the handset); the recording then "
+        "begins when asked; to pause it while a caller gives card details, key *1 on the handset"
+    )

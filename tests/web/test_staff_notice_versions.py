@@ -176,3 +176,28 @@ def test_words_a_config_import_changed_are_kept_at_the_web_uis_start(box, people
     [kept] = versions(box, since)
     assert (kept.actor, kept.details["saved"], kept.wall_us) == ("system", True, box.clock())
     assert kept.details["notice"]["pci"] == "key *4 on the handset"
+
+
+def test_a_change_of_a_lines_rules_makes_a_new_version_with_its_words(box, people):
+    """The notice said "recorded by the rules" whatever the rules were, so a rule changed
+    (a sample, an exclude list) kept the same version: what staff had been told of which
+    calls are recorded was nowhere. Each line's rules are in its words now, so a change of
+    them is a new version, and the old one still says the rules it was shown with."""
+    from firmware.policy.settings import LineMode
+
+    since = newest(box)  # (the versions the set-up box kept)
+    config = box.config_store.get()
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(1, "by_rule"),), sample_percent=50)
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, rules=rules)))
+    notice(people["sam"])
+    [kept] = versions(box, since)
+    assert "only 50 % picked at random" in kept.details["notice"]["lines"][0]["how"]
+    box.clock.advance(600)
+    config = box.config_store.get()
+    rules = dataclasses.replace(config.policy.rules, sample_percent=20)
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, rules=rules)))
+    assert "only 20 % picked at random" in notice(people["sam"])
+    old, new = versions(box, since)
+    assert old.seq == kept.seq and "only 20 % picked at random" in new.details["notice"]["lines"][0]["how"]
+    before = notice(people["audrey"], "?version=%d" % old.seq)
+    assert "only 50 % picked at random" in before and "only 20 %" not in before

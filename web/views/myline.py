@@ -2,7 +2,9 @@
 
 A ``staff`` account (the person whose line is recorded) is granted the
 line(s) of their phone and sees, read-only, for each: whether it is recorded
-and how (always, by the rules, when asked, or never), whether a call on it
+and which of its calls (the staff notice's words for the line,
+:func:`firmware.policy.describe.line_words`: every call, which rules, when asked
+and how, or never), whether a call on it
 is being recorded right now, how long its recordings are kept, and how many
 of its calls and recordings the box holds. No numbers, names or audio: those
 are about the callers too, and a copy is asked for through a subject access
