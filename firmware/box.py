@@ -248,6 +248,7 @@ class Box:
             line_key=self._line_public_key,
             journal=self._journal(),
             holdup=self._flush_ms() > config.flush_ms,
+            country=lambda: self.config.country,
         )
         self.recorder.field_cipher = self.cipher
         self.recorder.attach(self.bus)
@@ -475,6 +476,7 @@ class Box:
             cipher=self.cipher,
             commit_us=max(GROUP_COMMIT_US, self._flush_ms() * 1000),
             holdup=holdup,
+            country=lambda: self.config.country,
         )
         # Calls logged before sealing began (an older box's card): sealed now.
         self.sealed_at_start = self.calllog.seal_clear_fields()

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from firmware import datadir
@@ -37,6 +37,7 @@ from firmware.bus import (
     CallUpdated,
     EventBus,
 )
+from firmware.calls.supervisor import stored_number
 from firmware.errors import LinekeeperError
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
@@ -154,6 +155,9 @@ class CallLog:
         when anything was committed to ``calls.db`` in it (by this log, or by
         the recordings store: :meth:`note_commit`); the power-fail seal and the
         stop sync it (:meth:`sync`). docs/holdup-writes.md
+    :param country: ``() -> the box's country now``: the numbering plan an outbound
+        call's number is judged in as it is written (its card numbers masked, a prefix
+        such as ``141`` not part of it: :func:`firmware.calls.supervisor.stored_number`)
 
     A write the card refuses (full, read-only, I/O error) does not stop the
     box: the call stays in memory, an :class:`~firmware.recording.recorder.Alarm` of
@@ -178,9 +182,11 @@ class CallLog:
         cipher: Any = None,
         commit_us: int = 0,
         holdup: bool = False,
+        country: Callable[[], str] = lambda: "uk",
     ) -> None:
         self.path = os.fspath(path)
         self._clock = clock
+        self._country = country
         self._cipher = cipher
         self.commit_us = int(commit_us)
         self._commit_timer: Any = None  # the group commit due, while events wait for it
@@ -434,7 +440,10 @@ class CallLog:
                 for f in _FIELDS
             )
         else:
-            fields = tuple(cards.scrub(getattr(call, f, None)) for f in _FIELDS)
+            fields = tuple(
+                stored_number(call, self._country()) if f == "number" else cards.scrub(getattr(call, f, None))
+                for f in _FIELDS
+            )
         if dialling(call):
             fields = tuple(None if f == "number" else v for f, v in zip(_FIELDS, fields, strict=True))
         return (

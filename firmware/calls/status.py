@@ -4,7 +4,7 @@ import threading
 
 from firmware.bus import CallEnded, CallEvent, LineFault, LineStateChanged
 from firmware.calls.calllog import dialling, iso_ms
-from firmware.calls.supervisor import dialling_prefix, shortest_number
+from firmware.calls.supervisor import dialling_prefix, shortest_number, stored_number
 from firmware.policy import cards
 
 
@@ -63,12 +63,13 @@ class LineStatus:
             self._changed()
 
     def _number(self, call):
-        """The call's number as the live view shows it (PCI DSS): scrubbed, and while it is
-        being dialled without the digits from where a card number keyed on may begin."""
-        number = cards.scrub(call.number)
+        """The call's number as the live view shows it (PCI DSS): as the call log keeps it
+        (:func:`~firmware.calls.supervisor.stored_number`), and while it is being dialled
+        without the digits from where a card number keyed on may begin."""
+        country = self._country()
+        number = stored_number(call, country)
         if not number or not dialling(call):
             return number
-        country = self._country()
         return cards.mask_unfinished(
             number, shortest_number(number, country), dialling_prefix(number, country)
         )

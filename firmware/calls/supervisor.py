@@ -563,6 +563,23 @@ def dialling_prefix(number, country):
     return 0
 
 
+def stored_number(call, country):
+    """``call``'s number as the box keeps and shows it (the call log, a recording's
+    header, the live view), its card numbers masked (PCI DSS, :mod:`firmware.policy.cards`).
+
+    A number dialled (an outbound call's) is judged as :meth:`_Line._digit` judges it in
+    ``country``'s plan (:func:`firmware.policy.cards.scrub_dialled`): a prefix before it
+    (:func:`dialling_prefix`) is not part of it, so ``141`` and a UK number, or ``*67``,
+    1 and a US one, keep their digits where a Luhn-valid run begins in the prefix's keys
+    and ends within the number; a card keyed on after it is masked as ever. A number the
+    network gave (an inbound call's) has no prefix dialled: the general check
+    (:func:`firmware.policy.cards.scrub`)."""
+    number = getattr(call, "number", None)
+    if getattr(call, "direction", None) != "out" or not isinstance(number, str):
+        return cards.scrub(number)
+    return cards.scrub_dialled(number, shortest_number(number, country), dialling_prefix(number, country))
+
+
 def shortest_number(number, country):
     """How many digits the number dialled as ``number`` begins has at least, as far as
     its start tells (a card number keyed on after it cannot begin sooner); 0 when it

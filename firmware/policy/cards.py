@@ -7,7 +7,9 @@ UnionPay 5/6). Any run of digits keyed on a line that contains such a
 number is treated as one: :func:`scrub` replaces its digits with ``X`` before
 the text is stored — in the call log's number field, the audit trail, the
 notes of a call. A dialled number itself starts with 0 (trunk or
-international prefix) or is too short to be a card, so it is left alone; a
+international prefix) or is too short to be a card, so it is left alone (one
+dialled after a prefix withholding the caller's number, ``141``, ``*67``, is
+judged without it where it is stored: :func:`scrub_dialled`); a
 digit run that cannot be told apart from a card number loses those digits,
 which is the side PCI DSS asks us to err on. A card number keyed straight on
 after a dialled number is masked as the line supervisor recognises it
@@ -73,8 +75,13 @@ def card_spans(text, _runs=_DIGIT_RUN):
     keyed straight after a dialled number joins it), across groups only from a
     group's start to a group's end (the spaces between not counted).
     """
+    return _merged(_windows(text, _runs))
+
+
+def _merged(spans):
+    """``spans`` (``[(start, end)]``) in order, those that overlap or touch made one."""
     merged = []
-    for start, end in sorted(_windows(text, _runs)):
+    for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
@@ -155,6 +162,24 @@ def scrub_typed(text):
     if not isinstance(text, str):
         return text
     return _masked(text, typed_spans(text))
+
+
+def scrub_dialled(number, whole=0, prefix=0):
+    """:func:`scrub` for a number dialled (``number``: an outbound call's number as the
+    call log, a recording's header and the live view keep it), judged as the line
+    supervisor judges it (:func:`dialled_card_start`): a window that ends within the
+    number's shortest whole length ``whole`` is the number's own digits, not a card (a
+    number with ``141`` or ``*67`` before it has 14: ``14107945807302`` and
+    ``*6712125550123`` hold a Luhn-valid window of 13 from the prefix's second key), and
+    the keys of a ``prefix`` are never masked (a window that begins in them is masked
+    from the prefix's end). Every other window is masked as :func:`scrub` masks it.
+
+    Anything not a string is returned as it is.
+    """
+    if not isinstance(number, str):
+        return number
+    windows = [(max(start, prefix), end) for start, end in _windows(number, _DIGIT_RUN) if end > whole]
+    return _masked(number, _merged(windows))
 
 
 def dialled_card_start(number, whole=0, prefix=0):

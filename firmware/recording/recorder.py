@@ -60,7 +60,7 @@ from firmware.bus import (
     LineStateChanged,
     RecordingFinished,
 )
-from firmware.calls.supervisor import CLEARED, CONNECTED
+from firmware.calls.supervisor import CLEARED, CONNECTED, stored_number
 from firmware.errors import DiskFullError, StorageError
 from firmware.policy import cards
 from firmware.recording import codec
@@ -173,8 +173,11 @@ class Recorder:
         line_key=None,
         journal=None,
         holdup=False,
+        country=lambda: "uk",
     ):
         self.capture = capture
+        # () -> the box's country now: the plan the header's number is judged in.
+        self.country = country
         self.journal = journal
         self.holdup = holdup
         # Chunks end on a clock grid shared by the lines (see _first_chunk_ms).
@@ -634,7 +637,9 @@ class Recorder:
                 log.error("archive key escrow of recording %s failed: %s", recording_id, exc)
         wall_us = self.clock.wall_at(start_us)
         self._begin_row(call, recording_id, (call.id, wrapped, self.profile, self.chunk_ms, wall_us))
-        header = sealed_header(call, recording_id, wall_us, wrapped, self.clock, self.field_cipher)
+        header = sealed_header(
+            call, recording_id, wall_us, wrapped, self.clock, self.field_cipher, self.country()
+        )
         try:
             try:
                 self.store.write_key_copy(recording_id, wrapped, new=True)
@@ -1033,7 +1038,7 @@ class Recorder:
         )
 
 
-def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
+def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None, country="uk"):
     """The header a recording file carries: enough to rebuild its call-log rows.
 
     ``linekeeper repair`` rebuilds a lost call log from these (see
@@ -1043,13 +1048,15 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
     (kept for callers). Times are wall µs. ``cipher``: the box's field
     cipher; the number and name are then sealed text, as in the call log
     (:mod:`firmware.storage.fieldseal`), so ``repair`` copies them as they are.
+    ``country``: the box's, whose plan the number is judged in as the call log judges
+    it (:func:`firmware.calls.supervisor.stored_number`: a prefix such as ``141`` is not
+    part of it).
     """
 
     def wall(t_us):
         return None if t_us is None else clock.wall_at(t_us)
 
     def personal(value, field):
-        value = cards.scrub(value)
         return value if cipher is None else cipher.seal(value, field)
 
     header = {
@@ -1061,8 +1068,8 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None):
         "call_started_us": wall(call.started_us),
         "answered_us": wall(call.answered_us),
         # PCI DSS: a card number keyed into the dialled number is never stored.
-        "number": personal(getattr(call, "number", None), "number"),
-        "name": personal(getattr(call, "name", None), "name"),
+        "number": personal(stored_number(call, country), "number"),
+        "name": personal(cards.scrub(getattr(call, "name", None)), "name"),
         "clock_synced": bool(getattr(clock, "synchronised", False)),
         # The wrapped data key is kept outside this (authenticated, unchangeable)
         # header, in ID.lkkey beside the file, so that `rekey` can replace it.

@@ -427,3 +427,58 @@ def test_a_callers_erased_details_are_not_written_back_by_a_late_event(tmp_path)
     with pytest.raises(DetailsNotErasable, match="no call 99"):
         log.erase_details(99)
     log.close()
+
+
+def _logged_number(tmp_path, number, country, direction="out"):
+    """The number the call log writes of an ended call whose number is ``number``."""
+    bus = EventBus(strict=True)
+    log = CallLog(
+        tmp_path / "calls.db", SimClock(start_wall_us=1_772_442_000_000_000), country=lambda: country
+    )
+    log.attach(bus)
+    call = Call(line=1, direction=direction, started_us=0)
+    call.number = number
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    call.ended_us = 5_000_000
+    bus.publish(CallEnded(line=1, t_us=5_000_000, call=call))
+    (row,) = log.calls()
+    log.close()
+    return row["number"]
+
+
+@pytest.mark.parametrize(
+    "number, country",
+    [
+        ("14107945807302", "uk"),  # 141 and a UK mobile number
+        ("*6712125550123", "us"),  # *67, 1 and a US number
+    ],
+)
+def test_a_number_dialled_after_a_prefix_is_logged_whole(tmp_path, number, country):
+    """The log ran the general card check on the number dialled, without the country's
+    prefixes: a run of 13 from the prefix's second key that passes the Luhn check (about
+    one such number in ten) was taken for a card, and the number logged as "1XXX..."
+    ("*XXX..."), lost to a search by number, reports and subject access."""
+    assert _logged_number(tmp_path, number, country) == number
+
+
+@pytest.mark.parametrize(
+    "number, country",
+    [
+        ("14107945807302" + "X" * 16, "uk"),  # as the supervisor masks a card keyed on
+        ("*6712125550123" + "X" * 16, "us"),
+    ],
+)
+def test_a_card_keyed_on_after_a_prefixed_number_stays_masked_in_the_log(tmp_path, number, country):
+    assert _logged_number(tmp_path, number, country) == number
+
+
+def test_a_card_after_a_prefixed_number_not_masked_yet_is_masked_in_the_log(tmp_path):
+    """The log's check is the last line of defence: a card in a number no one masked."""
+    logged = _logged_number(tmp_path, "14107945807302" + "4111111111111111", "uk")
+    assert logged.startswith("141") and logged.endswith("X" * 16), logged
+    assert "4111" not in logged
+
+
+def test_a_number_the_network_gave_is_checked_as_ever(tmp_path):
+    """No prefix is dialled in an inbound call's number: the general check."""
+    assert _logged_number(tmp_path, "14107945807302", "uk", direction="in") == "1" + "X" * 13

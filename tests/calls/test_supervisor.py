@@ -1548,6 +1548,32 @@ def test_the_live_view_shows_the_prefix_withholding_the_callers_number():
     assert all(n == "*67800" + "X" * (len(n) - 6) for n in later[2:]), shown
 
 
+@pytest.mark.parametrize(
+    "dialled, country",
+    [
+        ("14107945807302", "uk"),  # 141 and a UK mobile number
+        ("*6712125550123", "us"),  # *67, 1 and a US number
+    ],
+)
+def test_the_live_view_shows_a_number_dialled_after_a_prefix_whole(dialled, country):
+    """Once the dialling was over the view ran the general card check on the number: a
+    run of 13 from the prefix's second key passing the Luhn check was taken for a card,
+    and the connected call showed as "1XXXXXXXXXXXXX" ("*XXXXXXXXXXXXX")."""
+    rig = Rig(country=country)
+    status = LineStatus(1, rig.clock, lambda: country)
+    status.attach(rig.bus)
+    shown = []
+    rig.bus.subscribe(CallAnswered, lambda ev: shown.append(status.snapshot()["lines"][0]["call"]["number"]))
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, dialled)
+    s.reversal(end + 1500)
+    s.handset(False, end + 10000)
+    rig.play(s, until_ms=end + 11000)
+    assert rig.only_call().number == dialled
+    assert shown == [dialled]
+
+
 def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipped():
     """A card keyed with its first digit slipped (5 as 7) is masked in the log from the
     number's shortest length: the review found the live view showing its first digits

@@ -239,3 +239,43 @@ def test_a_prefix_withholding_the_callers_number_is_not_counted_where_the_start_
 )
 def test_the_live_view_shows_a_prefix_withholding_the_callers_number(number, shown):
     assert cards.mask_unfinished(number, 0, 3) == shown
+
+
+@pytest.mark.parametrize(
+    "number, whole, prefix",
+    [
+        ("14107945807302", 14, 3),  # 141 and a UK mobile number
+        ("*6712125550123", 14, 3),  # *67, 1 and a US number
+    ],
+)
+def test_a_number_dialled_after_a_prefix_is_stored_whole(number, whole, prefix):
+    """The call log and a recording's header ran the general check on the number dialled:
+    a run of 13 from the prefix's second key passes the Luhn check ("4107945807302",
+    "6712125550123", about one such number in ten), and the number was stored masked
+    ("1XXXXXXXXXXXXX"). Within the number's shortest length it is the number's own."""
+    assert cards.scrub(number) != number
+    assert cards.scrub_dialled(number, whole, prefix) == number
+
+
+@pytest.mark.parametrize(
+    "number, whole, prefix",
+    [
+        ("14107945807302" + "4111111111111111", 14, 3),
+        ("*6712125550123" + "4111111111111111", 14, 3),
+        ("14107945807302" + "5928580788854064", 14, 3),
+    ],
+)
+def test_a_card_keyed_on_after_a_prefixed_number_is_still_masked_where_it_is_stored(number, whole, prefix):
+    # As the supervisor masks it: the number whole, the card masked.
+    masked = cards.mask_dialled(number, whole, prefix)
+    assert masked == number[:whole] + "X" * (len(number) - whole)
+    assert cards.scrub_dialled(masked, whole, prefix) == masked
+    # Not masked before (the general check's side, as for a number alone): no card digit kept.
+    scrubbed = cards.scrub_dialled(number, whole, prefix)
+    assert scrubbed[:3] == number[:3] and scrubbed.endswith("X" * (len(number) - whole))
+
+
+def test_a_run_beginning_in_the_prefix_past_the_number_is_masked_from_the_prefix_end():
+    # A Maestro card keyed after a * reads as *67 and digits: masked, the prefix's keys kept.
+    assert cards.scrub_dialled("*6759000000000000005", 0, 3) == "*67" + "X" * 17
+    assert cards.scrub("*6759000000000000005") == "*" + "X" * 19

@@ -40,7 +40,7 @@ CASES = {
 }
 
 
-def keyed_after_dialling(card, after):
+def keyed_after_dialling(card, after, dialled=DIALLED):
     keys, at = [{"at": 0.3, "digits": card}], 0.3 + len(card) * KEY_S + 0.4
     for digits in after:
         keys.append({"at": at, "digits": digits})
@@ -49,7 +49,7 @@ def keyed_after_dialling(card, after):
         "line": 1,
         "at": 1.0,
         "direction": "out",
-        "dial": {"digits": DIALLED},
+        "dial": {"digits": dialled},
         "talk": 14.0,
         "keys": keys,
     }
@@ -208,3 +208,38 @@ def test_the_search_index_of_numbers_never_held_a_card_digit(module_lab):
     number = logged["number"].lower()
     assert {term for term, _ in terms} <= {number[i : i + 3] for i in range(len(number) - 2)}, sorted(terms)
     assert not any(deleted for _, deleted in terms), sorted(terms)
+
+
+# A number dialled after a prefix withholding the caller's number: 14 keys, a run of 13 of
+# them from the prefix's second key passing the Luhn check ("4107945807302", "6712125550123").
+PREFIXED = {"uk": "14107945807302", "us": "*6712125550123"}
+
+
+@pytest.mark.parametrize("country", sorted(PREFIXED))
+def test_a_number_dialled_after_a_prefix_is_stored_whole_a_card_after_it_masked(module_lab, country):
+    """The call log and the recording's header ran the general card check on the number,
+    without the country's prefixes: the run was taken for a card and the number stored as
+    "1XXXXXXXXXXXXX" ("*XXXXXXXXXXXXX"), in the log and in a log rebuilt by ``linekeeper
+    repair``, lost to a search by number, reports and subject access. A card keyed on
+    after such a number is masked, in both, as after the number alone."""
+    lab = module_lab
+    dialled, (card, after) = PREFIXED[country], CASES["visa"]
+    # Recorded on demand (the record code keyed once connected), so that the recording's
+    # header, made as it begins, has the number dialled (always: none dialled yet).
+    alone = dict(keyed_after_dialling("", ["*9"], dialled), keys=[{"at": 5.0, "digits": "*9"}])
+    carded = dict(keyed_after_dialling(card, after + ["*9"], dialled), at=20.0)
+    rules = {"default_mode": "on_demand", "on_demand": {"dtmf_code": "*9", "from_start": True}}
+    config = lab.policy(rules=rules)
+    data_dir, logged = lab.sim(lab.scenario([alone, carded], lines=1, config=config, country=country))
+    assert [bool(c["recording"]) for c in logged] == [True, True]
+    assert logged[0]["number"] == dialled
+    # Masked from the number's end once a run ends past it (the card's first keys may do).
+    assert re.fullmatch(re.escape(dialled) + "X+", logged[1]["number"]), logged[1]["number"]
+    for name in ("calls.db", "calls.db-wal", "calls.db-shm"):
+        if os.path.exists(os.path.join(data_dir, name)):
+            os.remove(os.path.join(data_dir, name))
+    status, out, err = lab.cli("repair", "--data-dir", data_dir)
+    assert status == 0, (out, err)
+    assert [c["number"] for c in lab.calls(data_dir)] == [c["number"] for c in logged]
+    for path, data in lab.files(data_dir):
+        assert not in_clear(card, data), path
