@@ -8,10 +8,14 @@ minute) and raises or clears:
   ``ico_expired`` once the renewal date has passed;
 - ``certificate_expiry``: the web UI's HTTPS certificate ends within
   :data:`CERT_WARN_DAYS` days (or has ended);
-- the reminders (:data:`REMINDER_KINDS`), settings a box set up still lacks:
+- the reminders (:data:`REMINDER_KINDS`), what a box set up still lacks:
   ``retention_unset`` while no retention period is set (every recording kept for
   ever), ``recovery_key_unconfirmed`` while the recovery key was never confirmed
-  as stored (:func:`settings_reminders`). Each clears once the setting is made.
+  as stored (:func:`settings_reminders`); ``keystore_backup_stale`` while the key
+  store has no backup made since it last changed, ``dpia_review_due`` while the DPIA
+  was last reviewed over a year ago (the checklist's ambers of safeguards 18 and 15,
+  their reasons as the messages: :func:`firmware.compliance.amber_alarms`, read by
+  ``web.documents.checklist_reminders``). Each clears once the setting is made.
   The dashboard says them at once, in their words (:func:`firmware.alarms.reminder_words`).
 
 Like the ICO's, the reminders are told by the web UI, which keeps the site
@@ -55,8 +59,9 @@ ICO_THRESHOLDS_DAYS = (60, 30, 7)
 # intervals (one may just have been missed) and this margin.
 BACKLOG_MARGIN_US = 5 * 60 * 10**6
 CERT_WARN_DAYS = 30
-# Settings a box set up still lacks: raised and cleared by DateChecks (settings_reminders).
-REMINDER_KINDS = ("retention_unset", "recovery_key_unconfirmed")
+# What a box set up still lacks: raised and cleared by DateChecks (settings_reminders, and
+# the web UI's web.documents.checklist_reminders).
+REMINDER_KINDS = ("retention_unset", "recovery_key_unconfirmed", "keystore_backup_stale", "dpia_review_due")
 RUNNING_MARKER = "running"
 POWER_FAIL_MARKER = "running.power-fail"  # the last run sealed everything at a power-fail warning
 
@@ -91,9 +96,10 @@ class DateChecks:
     :param cert_path: the HTTPS certificate, or None
     :param zone: ``() -> IANA zone name``: the box's time zone, whose date the days
         are counted from (the checklist's, the pages'); UTC when None
-    :param reminders: ``() -> {kind: on}`` of :data:`REMINDER_KINDS` (a kind left out is
-        not known now: left as it is), or None: the reminders are left as they are
-        (another process checks them); :func:`settings_reminders`
+    :param reminders: ``() -> {kind: on}`` of :data:`REMINDER_KINDS` (``on`` a bool, or a
+        text: on, with that message; a kind left out is not known now: left as it is), or
+        None: the reminders are left as they are (another process checks them);
+        :func:`settings_reminders`
     """
 
     def __init__(self, alarm_log, wall_us, ico_renewal=None, cert_path=None, zone=None, reminders=None):
@@ -111,7 +117,8 @@ class DateChecks:
         if self.reminders is not None:
             for kind, on in self.reminders().items():
                 if kind in REMINDER_KINDS:
-                    self.alarm_log.set(kind, bool(on), wall_us=now)
+                    message = on if isinstance(on, str) else ""
+                    self.alarm_log.set(kind, bool(on), message=message, wall_us=now)
         if self.cert_path is not None:
             end = certificate_end(self.cert_path)
             if end is not None:

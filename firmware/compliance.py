@@ -317,15 +317,26 @@ def _reports(s):
     return AMBER, "no scheduled report: decide which reports are needed and how often (E-mail)"
 
 
-def _dpia(s):
+# A DPIA is looked at again at least this often (the ICO: keep it under review).
+DPIA_REVIEW_DAYS = 365
+
+
+def _reviewed(s):
+    """The day the DPIA was last reviewed, or None: none recorded."""
     try:
-        reviewed = dt.date.fromisoformat(s.dpia_reviewed)
+        return dt.date.fromisoformat(s.dpia_reviewed)
     except ValueError:
+        return None
+
+
+def _dpia(s):
+    reviewed = _reviewed(s)
+    if reviewed is None:
         return AMBER, (
             "no data protection impact assessment (DPIA) is recorded (Settings): recording "
             "staff's and callers' calls usually needs one before it starts"
         )
-    if (s.today - reviewed).days > 365:
+    if (s.today - reviewed).days > DPIA_REVIEW_DAYS:
         return (
             AMBER,
             "the DPIA was last reviewed on %s, over a year ago: look at it again (Settings)"
@@ -465,6 +476,21 @@ SAFEGUARDS = (
     ("A contact for data protection questions", _contact),
     ("A backup of the key store", _key_backup),
 )
+
+
+def amber_alarms(state):
+    """``{kind: reason or False}`` of the safeguards whose amber is an alarm too (reminders,
+    :data:`firmware.alarmchecks.REMINDER_KINDS`), each on with its safeguard's reason as
+    its message: ``keystore_backup_stale`` while 18 is amber of a key store there is (a box
+    with none has no recording to lose: 11 says it), ``dpia_review_due`` while 15 is amber
+    for a review over :data:`DPIA_REVIEW_DAYS` old (a DPIA never recorded is amber only).
+    ``state`` needs only what those two read (``web.documents.checklist_reminders``)."""
+    backup, why = _key_backup(state)
+    dpia, said = _dpia(state)
+    return {
+        "keystore_backup_stale": why if backup != GREEN and state.key_store else False,
+        "dpia_review_due": said if dpia != GREEN and _reviewed(state) is not None else False,
+    }
 
 
 def checklist(state):

@@ -59,6 +59,8 @@ ALARMS = {
     "certificate_expiry": "The web page's certificate ends soon",
     "retention_unset": "No retention period is set: every recording is kept for ever",
     "recovery_key_unconfirmed": "The recovery key was never confirmed as stored",
+    "keystore_backup_stale": "The key store has no current backup: a dead card would lose every recording",
+    "dpia_review_due": "The data protection impact assessment (DPIA) is due for review",
     "card_wear": "The memory card is wearing out",
     "update_failed": "An update did not install: the box runs its previous version",
     "update_not_running": "An update was installed, but the box runs another version",
@@ -161,6 +163,10 @@ ALARM_ADVICE = {
     "retention_unset": "an installer sets how long recordings are kept on the Retention page",
     "recovery_key_unconfirmed": "an installer who is also a supervisor makes a new one in Settings "
     "and keeps it safe: it opens the recordings when every password is lost",
+    "keystore_backup_stale": "an installer with a key slot that opens every line downloads a new "
+    "backup in Settings (Key store backup) and keeps it off the box, with the recovery key",
+    "dpia_review_due": "the owner looks at the DPIA again (what is recorded, why, who hears it and "
+    "for how long), then an installer enters the day it was reviewed in Settings",
     "card_wear": "plan to replace the memory card (with a larger or an industrial one) before it "
     "fails, and the recordings on it with it; the Health panel on the dashboard shows its wear",
     "update_failed": "the Updates page says why; the box works on its previous version meanwhile",

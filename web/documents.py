@@ -1,10 +1,12 @@
 """From the box's configuration and state: the checklist's inputs, the staff and caller notices."""
 
 import hashlib
+import logging
+import sqlite3
 import threading
 
 from firmware import keybackup
-from firmware.compliance import BoxState, contact_parts
+from firmware.compliance import BoxState, amber_alarms, contact_parts
 from firmware.config import BoxConfig
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError
 from firmware.lawfulbasis import basis_words
@@ -17,6 +19,8 @@ from firmware.sarletter import LetterFacts
 from firmware.storage.audit import canonical_json
 
 _NOTICE_KEPT = threading.Lock()  # one entry for a new version, however many keep it at once
+
+log = logging.getLogger(__name__)
 
 
 def private_lines(web):
@@ -111,7 +115,6 @@ def box_state(web):
     retention = services.retention
     audit = web.audit_checked()
     mail = services.mail.store.get() if services.mail is not None else None
-    backup = last_key_backup(web)
     return BoxState(
         # The box's own date (its zone's), as every page gives it: near midnight the UTC
         # date is another day, and the ICO renewal's days left one off.
@@ -145,12 +148,41 @@ def box_state(web):
         mail_missing=mail.missing if mail else ("mail server", "sender address"),
         report_schedules=len(mail.schedules) if mail else 0,
         supervisors=sum(1 for u in web.accounts.all() if "supervisor" in u.roles),
-        key_store=key_store_fingerprint(web) or "",
-        key_backup_of=(backup[1] or "") if backup else "",
-        key_backup_date=web.local_time().local(backup[0]).date().isoformat() if backup else "",
-        key_store_contents=key_store_contents(web),
-        key_backup_contents=backup[2] if backup else None,
+        **key_backup_state(web),
     )
+
+
+def key_backup_state(web):
+    """The :class:`BoxState` fields safeguard 18 (the key store's backup) reads."""
+    backup = last_key_backup(web)
+    return {
+        "key_store": key_store_fingerprint(web) or "",
+        "key_backup_of": (backup[1] or "") if backup else "",
+        "key_backup_date": web.local_time().local(backup[0]).date().isoformat() if backup else "",
+        "key_store_contents": key_store_contents(web),
+        "key_backup_contents": backup[2] if backup else None,
+    }
+
+
+def checklist_reminders(web):
+    """``{kind: reason or False}`` of the checklist's ambers that are alarms too
+    (:func:`firmware.compliance.amber_alarms`: the key store's backup out of date, the DPIA
+    due for review), as :class:`firmware.alarmchecks.DateChecks` takes its reminders and
+    the dashboard says them: ``{}`` before the setup wizard is finished, or when web.db or
+    the audit trail cannot be read now (the alarms stay as they are)."""
+    try:
+        if not web.site.setup_complete:
+            return {}
+        site = web.site.settings()
+        state = BoxState(
+            today=web.local_time().local(web.services.wall_us()).date(),
+            dpia_reviewed=site.dpia_reviewed if site else "",
+            **key_backup_state(web),
+        )
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("the checklist's reminders are not checked now (%s)", exc)
+        return {}
+    return amber_alarms(state)
 
 
 def announcement_problem(services, config):

@@ -323,7 +323,9 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         ico_renewal=lambda: (site_settings(data_dir) or {}).get("ico_renewal") or "",
         cert_path=os.path.join(data_dir, "tls", "cert.pem"),
         zone=lambda: default_tz(config, data_dir),
-        reminders=lambda: settings_reminders(data_dir),  # no retention period, no recovery key confirmed
+        # No retention period, no recovery key confirmed (the web UI adds the checklist's
+        # ambers that are alarms: web.server._serve).
+        reminders=lambda: settings_reminders(data_dir),
     )
     mail = MailService(
         data_dir,
@@ -395,6 +397,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         wall_us=clock.wall_us,
         cert_fingerprint=cert_fingerprint,
         archive=ArchiveStatus(calls_db) if load_config(data_dir).archive.enabled else None,
+        date_checks=date_checks,
         # Asks RAUC (D-Bus, as the updater does) whether an update that ended
         # "installing" still has it writing: until it is idle, no upload is taken.
         updates=UpdateInbox(data_dir, rauc=Rauc()),

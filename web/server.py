@@ -37,6 +37,7 @@ from firmware.storage.fsutil import share_own_files
 from firmware.update.inbox import MAX_BUNDLE_BYTES
 
 from . import create_app
+from .documents import checklist_reminders
 from .edge import Edge, EdgeLimits, from_edge, session_cookie_checker
 from .remote import services_for_recorder
 from .security import SESSION_COOKIE
@@ -360,12 +361,14 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
     config.setdefault("product", ProductInfo.from_environ(os.environ))
     app = create_app(services, WebConfig(data_dir=data_dir, **config))
     web = app.extensions["linekeeper"]
-    if (
-        date_checks is not None
-    ):  # the ICO renewal date is a site setting, kept here (and the reminders' flags)
+    date_checks = date_checks or services.date_checks
+    if date_checks is not None:
+        # The ICO renewal date is a site setting, kept here, as are the reminders' sources:
+        # the site flags, and what the checklist's ambers that are alarms read (the key
+        # store's backup in the audit trail, the DPIA's review date).
         date_checks.ico_renewal = lambda: getattr(web.site.settings(), "ico_renewal", "")
         date_checks.cert_path = certificate.cert_path
-        date_checks.reminders = lambda: settings_reminders(data_dir)
+        date_checks.reminders = lambda: settings_reminders(data_dir) | checklist_reminders(web)
     setup_code_for(data_dir)  # made now, so it can be printed with the URL
     try:
         return _start(data_dir, app, certificate, host, https_port, http_port, box_name, web.sweep)

@@ -440,6 +440,9 @@ class Services:
     ``cipher``      the box's field cipher (:mod:`firmware.storage.fieldseal`):
                     web.db's phonebook and notes are sealed with it; None on a
                     box that does not seal (no MCU)
+    ``date_checks`` the periodic round's :class:`firmware.alarmchecks.DateChecks`
+                    that the web UI tells the site settings (the ICO renewal, the
+                    reminders), or None (the box's, given to the web UI apart)
     """
 
     status: LineStatusSource
@@ -466,6 +469,7 @@ class Services:
     slot_tampered: Callable[[str, str], None] | None = None
     rekey: Any = None
     cipher: Any = None
+    date_checks: Any = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -265,3 +265,47 @@ def test_a_reminder_on_the_dashboard_says_its_alarm_and_what_to_do():
     assert reminder_words("recovery_key_unconfirmed").startswith(
         "The recovery key was never confirmed as stored. An installer who is also a supervisor "
     )
+
+
+def test_a_reminder_told_with_words_is_raised_with_them_once(log):
+    """The checklist's ambers that are alarms are told with the safeguard's reason: the
+    occurrence keeps it as its message; told again, it is the same occurrence."""
+    alarms, clock, audit = log
+    told = {"keystore_backup_stale": "no backup of the key store was made: a dead card loses every recording"}
+    check = DateChecks(alarms, clock.wall_us, reminders=lambda: dict(told))
+    check()
+    check()
+    rows = [r for r in alarms.history() if r["kind"] == "keystore_backup_stale"]
+    assert len(rows) == 1 and rows[0]["message"] == told["keystore_backup_stale"]
+    told = {"keystore_backup_stale": False}
+    check()
+    assert on(alarms) == []
+
+
+def _state(**fields):
+    from firmware.compliance import BoxState
+
+    return BoxState(today=T0, **fields)
+
+
+def test_the_checklists_ambers_that_are_alarms():
+    """Safeguard 18 amber of a key store there is, and 15 amber for a review over a year old,
+    are alarms, with the checklist's reasons; a box with no key store yet (nothing to lose),
+    or with no DPIA recorded at all (amber only, as before), raises neither."""
+    from firmware.compliance import amber_alarms
+
+    fp = "ks1:" + "-".join(["abcd"] * 8)
+    assert amber_alarms(_state()) == {"keystore_backup_stale": False, "dpia_review_due": False}
+    stale = amber_alarms(_state(key_store=fp))["keystore_backup_stale"]
+    assert stale.startswith("no backup of the key store was made: a dead card loses every recording")
+    replaced = amber_alarms(_state(key_store=fp, key_backup_of="ks1:old", key_backup_date="2026-01-05"))
+    assert "is of a key store a rekey has replaced" in replaced["keystore_backup_stale"]
+    current = _state(key_store=fp, key_backup_of=fp, key_backup_date="2026-01-05")
+    assert amber_alarms(current)["keystore_backup_stale"] is False
+    overdue = amber_alarms(_state(dpia_reviewed="2025-03-01"))["dpia_review_due"]
+    assert (
+        overdue
+        == "the DPIA was last reviewed on Sat 1 Mar 2025, over a year ago: look at it again (Settings)"
+    )
+    assert amber_alarms(_state(dpia_reviewed="2025-03-02"))["dpia_review_due"] is False  # a year to the day
+    assert amber_alarms(_state(dpia_reviewed="not a date"))["dpia_review_due"] is False

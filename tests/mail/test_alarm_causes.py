@@ -124,3 +124,52 @@ def test_every_cause(tmp_path):
     assert trail == {kind: ["raised", "cleared", "acknowledged"] for kind in causes}
     alarms.close()
     audit.close()
+
+
+def test_the_key_store_backup_and_the_dpia_review_are_mailed_once(tmp_path):
+    """The key store's backup out of date and the DPIA due for review (the checklist's
+    ambers, told to the round as reminders with their reasons): each raised by the
+    periodic round, mailed once however many rounds find it so, and cleared once it is
+    so no more."""
+    clock = Clock()
+    data = str(tmp_path)
+    audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
+    alarms = AlarmLog(tmp_path / "alarms.db", clock, audit)
+    told = {
+        "keystore_backup_stale": "no backup of the key store was made: a dead card loses every recording",
+        "dpia_review_due": "the DPIA was last reviewed on Sat 1 Mar 2025, over a year ago",
+    }
+    mail = MailService(
+        data,
+        clock.wall_us,
+        SecretBox(data, identity=b"t"),
+        alarm_log=alarms,
+        checks=[DateChecks(alarms, clock.wall_us, reminders=lambda: dict(told))],
+    )
+    mail.deliver = False  # the checks alone
+    ops_account(data)
+    mail.store.save(
+        MailSettings(
+            host="mail.example.com",
+            sender="box@example.com",
+            alarm_to=("ops@example.com",),
+            alarm_accounts=OPS_TIED,
+        )
+    )
+
+    def mailed():
+        return sorted(p["subject"] for p in mail.queue.pending())
+
+    for _ in range(3):  # a round a minute
+        mail.tick()
+        clock.t += 60 * 10**6
+    assert mailed() == [
+        "[Linekeeper] Alarm on the box: The data protection impact assessment (DPIA) is due for review",
+        "[Linekeeper] Alarm on the box: The key store has no current backup",
+    ]
+    told = {"keystore_backup_stale": False, "dpia_review_due": False}
+    mail.tick()
+    assert [r["kind"] for r in alarms.history() if r["cleared_us"] is None] == []
+    assert len(mailed()) == 2
+    alarms.close()
+    audit.close()

@@ -49,3 +49,31 @@ def test_only_those_who_may_read_the_checklist_see_it(box, people):
     html = page(people["sam"], "/")
     assert "Still to do for compliance" not in html and not todo(html)
     assert people["sam"].get("/documents/checklist").status_code == 403
+
+
+def test_the_health_panel_says_the_key_store_backup_and_the_dpia_review_once_as_they_are_now(box, people):
+    """The checklist's ambers that are alarms (the key store's backup, the DPIA's review) are
+    on the health panel for everyone who sees alarms, a supervisor who never opens the
+    checklist too: each once, in its alarm's words with what to do (its occurrence in the
+    history not listed again), and no longer once it is done, before the round clears it."""
+    from firmware.alarms import reminder_words
+
+    from .test_documents import back_up_key_store, change_site
+
+    change_site(box, dpia_reviewed="2025-01-15")  # the box's day: Mon 2 Mar 2026
+    box.alarm_log.set("keystore_backup_stale", True, message="no backup of the key store was made")
+    box.alarm_log.set("dpia_review_due", True, message="the DPIA was last reviewed on Wed 15 Jan 2025")
+
+    def said():
+        alarms = people["sam"].get("/api/health").get_json()["alarms"]
+        return [a for a in alarms if "key store" in a or "DPIA" in a]
+
+    assert said() == [reminder_words("keystore_backup_stale"), reminder_words("dpia_review_due")]
+    assert said()[0] == (
+        "The key store has no current backup: a dead card would lose every recording. An installer "
+        "with a key slot that opens every line downloads a new backup in Settings (Key store backup) "
+        "and keeps it off the box, with the recovery key."
+    )
+    assert back_up_key_store(box, people["alice"]).status_code == 200
+    change_site(box, dpia_reviewed="2026-02-20")
+    assert said() == []

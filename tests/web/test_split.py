@@ -557,3 +557,78 @@ def test_beside_a_recorder_the_reminders_are_alarms_raised_mailed_and_cleared(bo
         for e in box.audit.entries(limit=20, action="alarm")
         if e.details["kind"] in reminders
     ) == sorted((kind, event) for kind in reminders for event in ("raised", "cleared"))
+
+
+def test_beside_a_recorder_the_key_store_backup_and_the_dpia_review_are_alarms(box, people, tmp_path):
+    """The key store's backup out of date and the DPIA over a year since its review were only
+    amber on the checklist, which the owner never opens: a dead card without a current
+    backup loses every recording. The web UI (web.server._serve, as `linekeeper web` serves
+    it) tells the round the checklist's ambers: alarms with its reasons, mailed once,
+    cleared once a backup is made and the review recorded."""
+    import datetime as dt
+
+    from firmware import keybackup
+    from firmware.control import ControlClient
+    from firmware.mail.settings import MailSettings
+    from web.passwords import CHEAP_COST
+    from web.server import _serve
+    from web.tls import ensure_certificate
+
+    from .test_documents import change_site
+
+    box.services.mail.store.save(
+        MailSettings(host="mail.example.com", sender="box@example.com", alarm_to=("ops@example.com",))
+    )
+    change_site(box, dpia_reviewed="2025-01-15")
+    remote = services_for_recorder(box.data_dir, ControlClient(str(tmp_path / "none.sock"), timeout_s=0.2), 3)
+    remote.mail.deliver = False
+    server = _serve(
+        box.data_dir,
+        remote,
+        ensure_certificate(box.data_dir),
+        "127.0.0.1",
+        0,
+        0,
+        None,
+        {"hash_cost": CHEAP_COST},
+    )
+    kinds = ("keystore_backup_stale", "dpia_review_due")
+    try:
+        remote.mail.tick()
+        remote.mail.tick()  # still so: the same occurrences, not mailed again
+        open_rows = {
+            a["kind"]: a for a in remote.alarms.banner() if a["cleared_us"] is None and a["kind"] in kinds
+        }
+        assert open_rows["keystore_backup_stale"]["message"].startswith(
+            "no backup of the key store was made: a dead card loses every recording; an installer "
+        )
+        assert open_rows["dpia_review_due"]["message"] == (
+            "the DPIA was last reviewed on Wed 15 Jan 2025, over a year ago: look at it again (Settings)"
+        )
+        assert sorted(
+            p["subject"]
+            for p in remote.mail.queue.pending()
+            if "DPIA" in p["subject"] or "key store" in p["subject"]
+        ) == [
+            "[Acme Plumbing Ltd] Alarm on the box: "
+            "The data protection impact assessment (DPIA) is due for review",
+            "[Acme Plumbing Ltd] Alarm on the box: The key store has no current backup",
+        ]
+        # A backup made with `linekeeper keystore backup` (the pages' logins ended when this
+        # web UI started), as its audit entry says.
+        current = keybackup.key_store_fingerprint(box.services.keystore.public_key())
+        details = {"phase": "made", "key_store": current, "via": "cli"}
+        box.services.audit.append("cli", "key_backup", None, details, box.clock())
+        box.services.audit.flush()
+        change_site(box, dpia_reviewed=(dt.date.today() - dt.timedelta(days=1)).isoformat())
+        remote.mail.tick()
+        assert [
+            a["kind"] for a in remote.alarms.banner() if a["cleared_us"] is None and a["kind"] in kinds
+        ] == []
+    finally:
+        server.stop()
+    assert sorted(
+        (e.details["kind"], e.details["event"])
+        for e in box.audit.entries(limit=50, action="alarm")
+        if e.details["kind"] in kinds
+    ) == sorted((kind, event) for kind in kinds for event in ("raised", "cleared"))

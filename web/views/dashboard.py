@@ -23,7 +23,7 @@ from firmware.localtime import iso_to_us
 from firmware.policy.retention import retention_words
 
 from ..accounts import OFFICE_ROLES
-from ..documents import box_state, private_lines, undecided_lines
+from ..documents import box_state, checklist_reminders, private_lines, undecided_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import alarm_lines, lk, roles
 from .rights import attention
@@ -228,6 +228,9 @@ def health():
         alarms.append(reminder_words("retention_unset"))
     if not site.recovery_confirmed:
         alarms.append(reminder_words("recovery_key_unconfirmed"))
+    # The checklist's ambers that are alarms (the key store's backup out of date, the DPIA
+    # due for review): a backup just downloaded is no longer asked for.
+    alarms += [reminder_words(kind) for kind, on in checklist_reminders(lk()).items() if on]
     return dict(data, alarms=alarms, alarm_lines=of_line)
 
 
