@@ -33,6 +33,11 @@ which its mail's advice follows (:func:`firmware.words.alarm_advice`).
 and finds it did not stop cleanly the last time (its ``running`` marker is
 still there): it is raised and cleared at once, an event to acknowledge.
 
+:class:`ArchiveStall` (in the periodic round of the process that uploads to the archive)
+raises ``archive_stalled`` while calls wait to go up and none has for an hour, the store
+unreachable rather than refusing (a refusal is ``archive_failed``); it clears once
+the uploads have caught up.
+
 :class:`RetentionBacklog` (also in the periodic round) raises
 ``retention_backlog`` while recordings past their retention date are still
 on the card well after a sweep should have deleted them: the sweeper is
@@ -44,6 +49,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 
 from . import words
 from .config import load_config
@@ -358,3 +364,72 @@ class RetentionBacklog:
 
     def _set(self, active, message, now):
         self.alarm_log.set("retention_backlog", active, message=message, wall_us=now)
+
+
+# Uploads to the archive have stalled when a call has waited this long to go up and none
+# went up meanwhile. The uploader tries a store it cannot reach again after 2 s, doubling
+# to 10 min (firmware.archive.replicator.BACKOFF_MAX_S): an hour is six tries at the
+# longest wait, not a network out for a few minutes, nor one long recording going up
+# slowly (a call went up within the hour: the uploads move).
+ARCHIVE_STALL_S = 3600
+
+
+class ArchiveStall:
+    """``archive_stalled``: calls wait to go up to the archive, one for over
+    :data:`ARCHIVE_STALL_S`, and none has gone up for as long; the store is not reached
+    (a store that refuses a call fails it, and the uploader leaves ``archive_failed``).
+    It clears once no call has waited that long: the uploads have caught up.
+
+    :param status: a :class:`~firmware.archive.queue.ArchiveStatus`
+    :param wall_us: the box's clock (when the last call went up is on it)
+    :param monotonic: seconds, for how long a call has waited
+
+    A call's wait is counted from when this check first saw it waiting (its status's time
+    moves at each retry), on the monotonic clock (a clock set at boot moves no wait). So
+    after a start nothing is judged for :data:`ARCHIVE_STALL_S` but an empty queue: a
+    restart neither clears the alarm (to raise and mail it again) nor raises it.
+    """
+
+    def __init__(self, alarm_log, status, wall_us, monotonic=time.monotonic):
+        self.alarm_log = alarm_log
+        self.status = status
+        self.wall_us = wall_us
+        self.monotonic = monotonic
+        self._seen = {}  # call id -> when this check first saw it waiting (monotonic s)
+        self._started = None
+
+    def __call__(self):
+        now = self.monotonic()
+        if self._started is None:
+            self._started = now
+        found = self.status.waiting()
+        if found is None:
+            return  # never ran here, or cannot be read now: left as it is
+        waiting, last_us, why = found
+        self._seen = {call_id: self._seen.get(call_id, now) for call_id in waiting}
+        wall = int(self.wall_us())
+        if not waiting:
+            self._set(False, "", wall)  # caught up
+            return
+        if now - self._started < ARCHIVE_STALL_S:
+            return  # not watched long enough to tell
+        waited = now - min(self._seen.values())
+        if waited <= ARCHIVE_STALL_S:
+            self._set(False, "", wall)  # caught up: what waits now came since
+            return
+        if last_us is not None and wall - last_us <= ARCHIVE_STALL_S * 10**6:
+            return  # calls go up: behind, not stalled (an alarm on stays until caught up)
+        self._set(
+            True,
+            "%d call(s) wait to go up, the oldest for %d min, and none has gone up %s%s"
+            % (
+                len(waiting),
+                waited // 60,
+                "yet" if last_us is None else "for %d min" % ((wall - last_us) // 60_000_000),
+                "; the latest try: %s" % why if why else "",
+            ),
+            wall,
+        )
+
+    def _set(self, active, message, wall_us):
+        self.alarm_log.set("archive_stalled", active, message=message, wall_us=wall_us)

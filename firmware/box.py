@@ -37,7 +37,7 @@ from firmware.storage.keystore import KeyStore
 from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
 
 from . import alarmchecks, words
-from .alarmchecks import ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
+from .alarmchecks import ArchiveStall, ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
 from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
 from .alarms import AlarmBoard
@@ -359,6 +359,13 @@ class Box:
         from .archive.replicator import attach as attach_archive
 
         self.archive = attach_archive(self)
+        if self.archive is not None:
+            from .archive.queue import ArchiveStatus
+
+            self.archive_stall = ArchiveStall(
+                self.alarm_log, ArchiveStatus(os.path.join(data_dir, "calls.db")), clock.wall_us
+            )
+            self.mail.checks.append(self._archive_stall)
         if dsp_factory is not None:
             for line in range(1, board.lines + 1):
                 dsp = dsp_factory(line, self._dsp_event(line), tone_countries=tuple(config.tone_countries))
@@ -665,6 +672,12 @@ class Box:
         self.policy.apply(config.policy, country=config.country)
         self.retention.update_settings(config.policy.retention)
         return config
+
+    def _archive_stall(self):
+        """The round's watch of the archive's uploads (``archive_stalled``), where they run:
+        not on the appliance's recorder, whose web UI's process uploads (and watches them)."""
+        if self.archive.uploads_here:
+            self.archive_stall()
 
     def _announcement_alarm(self, problem):
         """Raise ``announcement_unplayable`` saying why (``problem``), or clear it ("")."""

@@ -65,6 +65,7 @@ ALARMS = {
     "update_failed": "An update did not install: the box runs its previous version",
     "update_not_running": "An update was installed, but the box runs another version",
     "archive_failed": "The archive refuses this box's uploads",
+    "archive_stalled": "Uploads to the archive have stalled: new calls are only on the box's card",
     "power_fail": "The power failed",
     "power_loss_restart": "The box restarted after a " + UNCLEAN_END,
     "mcu_unreachable": "The HAT's supervisor chip does not answer: a power cut would come without warning",
@@ -174,6 +175,9 @@ ALARM_ADVICE = {
     "slot does not start: an installer installs the update again, or calls the supplier; the box "
     "records on the version it runs meanwhile",
     "archive_failed": "an installer checks the archive's key, secret and bucket, and the box's clock",
+    "archive_stalled": "check the box's network and that the archive's store answers (the dashboard's "
+    "Archive section says how many calls wait and the latest problem); what waits goes up once it "
+    "does, but until then a dead card loses it",
     "power_fail": "check the box's power supply; calls during the cut were not recorded",
     "power_loss_restart": "check the box's power supply; a call in progress then may be partly recorded",
     "mcu_unreachable": "call the supplier: the HAT may need replacing",

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from cheroot import wsgi
 
-from firmware.alarmchecks import settings_reminders
+from firmware.alarmchecks import ArchiveStall, settings_reminders
 from firmware.errors import LinekeeperError, StorageError
 from firmware.product import ProductInfo
 from firmware.storage.fsutil import share_own_files
@@ -328,11 +328,14 @@ def start_web_process(
         return _serve_refused(data_dir, exc, certificate, host, https_port, http_port, box_name)
     # This process delivers the box's mail and uploads to its archive (the recorder has
     # no network on the box: it only queues them).
-    services.mail.start()
-    server.on_stop.append(services.mail.close)
     from firmware.archive.replicator import uploader
 
     archive = uploader(data_dir, services.wall_us, services.cipher, services.audit)
+    if archive is not None and services.archive is not None:
+        # Its round watches the uploads it runs: stalled (the store not reached), an alarm.
+        services.mail.checks.append(ArchiveStall(services.alarms, services.archive, services.wall_us))
+    services.mail.start()
+    server.on_stop.append(services.mail.close)
     if archive is not None:
         archive.start()
         server.on_stop.append(archive.close)

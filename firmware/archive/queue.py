@@ -247,6 +247,20 @@ class ArchiveStatus:
         out["errors"] = [{"call_id": c, "status": s, "reason": r, "at_us": t} for c, s, r, t in rows or []]
         return out
 
+    def waiting(self):
+        """``(call ids waiting to go up, when the last call went up (µs) or None, why the
+        latest try failed or None)``: what :class:`firmware.alarmchecks.ArchiveStall`
+        judges; None when the archive has never run here, or it cannot be read now."""
+        rows = self._query("SELECT call_id FROM archive_status WHERE status = 'queued' ORDER BY call_id")
+        last = self._query("SELECT max(updated_at) FROM archive_status WHERE status = 'archived'")
+        why = self._query(
+            "SELECT reason FROM archive_status WHERE status = 'queued' AND reason LIKE 'retrying: %'"
+            " ORDER BY updated_at DESC LIMIT 1"
+        )
+        if rows is None or last is None or why is None:
+            return None
+        return [c for (c,) in rows], last[0][0], why[0][0][len("retrying: ") :] if why else None
+
     def of(self, call_id):
         """``{"status", "reason", "at_us"}`` of one call, or None (not queued yet, or no archive)."""
         rows = self._query(

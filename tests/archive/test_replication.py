@@ -462,11 +462,19 @@ def test_beside_a_recorder_without_network_the_web_ui_process_uploads(
     prepare_box(data, s3, bucket_name, "echo", org_public)
     box = open_sim_box(scenario(NUMBERS["alpha"], 2), data, synth=synth)
     box.archive.uploads_here = False  # as `linekeeper recorder` sets it
+    watched = []
+    box.archive_stall = lambda: watched.append(True)  # the round's watch of the uploads
+    assert box._archive_stall in box.mail.checks
     box.start()
     try:
         assert box.board.run()
         time.sleep(1.5)  # a second of the (absent) uploads' thread
         assert box.archive._thread is None
+        box._archive_stall()
+        assert watched == []  # the web UI's process, which uploads, watches them
+        box.archive.uploads_here = True  # a box that uploads itself (a simulated one) watches its own
+        box._archive_stall()
+        assert watched == [True]
     finally:
         box.stop()
     assert [v["Key"] for v in all_versions(bucket_of(s3, bucket_name).client, bucket_name)] == []

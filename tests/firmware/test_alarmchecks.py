@@ -309,3 +309,118 @@ def test_the_checklists_ambers_that_are_alarms():
     )
     assert amber_alarms(_state(dpia_reviewed="2025-03-02"))["dpia_review_due"] is False  # a year to the day
     assert amber_alarms(_state(dpia_reviewed="not a date"))["dpia_review_due"] is False
+
+
+class Waiting:
+    """An ArchiveStatus's ``waiting()`` as told."""
+
+    def __init__(self):
+        self.calls, self.last_us, self.why = [], None, None
+
+    def waiting(self):
+        return list(self.calls), self.last_us, self.why
+
+
+def _stall(alarms, clock):
+    from firmware.alarmchecks import ArchiveStall
+
+    status, mono = Waiting(), {"s": 1000.0}
+    return ArchiveStall(alarms, status, clock.wall_us, monotonic=lambda: mono["s"]), status, mono
+
+
+def test_archive_uploads_stalled_are_raised_once_and_cleared_when_caught_up(log):
+    from firmware.alarmchecks import ARCHIVE_STALL_S
+
+    alarms, clock, audit = log
+    check, status, mono = _stall(alarms, clock)
+    status.calls, status.last_us = [7, 8], clock.t - 3 * 3600 * 10**6
+    status.why = "cannot reach the archive: connection refused"
+    check()
+    mono["s"] += ARCHIVE_STALL_S  # an hour to the second: not yet
+    clock.t += ARCHIVE_STALL_S * 10**6
+    check()
+    assert on(alarms) == []
+    mono["s"] += 60
+    clock.t += 60 * 10**6
+    check()
+    check()  # still so: the same occurrence
+    rows = [r for r in alarms.history() if r["kind"] == "archive_stalled"]
+    assert len(rows) == 1 and rows[0]["cleared_us"] is None
+    assert rows[0]["message"] == (
+        "2 call(s) wait to go up, the oldest for 61 min, and none has gone up for 241 min; "
+        "the latest try: cannot reach the archive: connection refused"
+    )
+    # Calls go up again, but the backlog is still older than the bound: on, until caught up.
+    status.calls, status.last_us = [8, 9], clock.t
+    check()
+    assert on(alarms) == ["archive_stalled"]
+    status.calls = [9]  # 9 came a minute ago: nothing has waited an hour
+    check()
+    assert on(alarms) == []
+    assert [e.details["event"] for e in audit.entries(limit=10, action="alarm", newest_first=False)] == [
+        "raised",
+        "cleared",
+    ]
+
+
+def test_archive_uploads_that_move_are_not_stalled_and_none_ever_gone_up_is(log):
+    from firmware.alarmchecks import ARCHIVE_STALL_S
+
+    alarms, clock, audit = log
+    check, status, mono = _stall(alarms, clock)
+    status.calls = [1, 2, 3]
+    check()
+    for _ in range(3):  # a long backlog going up: one call a while
+        mono["s"] += ARCHIVE_STALL_S
+        clock.t += ARCHIVE_STALL_S * 10**6
+        status.last_us = clock.t - 10 * 10**6
+        check()
+    assert on(alarms) == []
+    check, status, mono = _stall(alarms, clock)  # another box: nothing has ever gone up
+    status.calls = [1]
+    check()
+    mono["s"] += ARCHIVE_STALL_S + 1
+    check()
+    assert [r["message"] for r in alarms.history() if r["cleared_us"] is None] == [
+        "1 call(s) wait to go up, the oldest for 60 min, and none has gone up yet"
+    ]
+
+
+def test_a_restart_neither_clears_nor_raises_archive_stalled_again(log):
+    """After a start the check has seen nothing wait: an alarm on stays until the queue is
+    empty or it has watched an hour, so a restart does not clear it to raise and mail it
+    again; a queue empty at once clears it."""
+    from firmware.alarmchecks import ARCHIVE_STALL_S
+
+    alarms, clock, audit = log
+    alarms.set("archive_stalled", True, message="2 call(s) wait to go up")
+    check, status, mono = _stall(alarms, clock)  # the new run
+    status.calls, status.last_us = [7, 8], clock.t - 5 * 3600 * 10**6
+    check()
+    mono["s"] += ARCHIVE_STALL_S - 1
+    check()
+    assert len([r for r in alarms.history() if r["kind"] == "archive_stalled"]) == 1
+    assert on(alarms) == ["archive_stalled"]
+    status.calls = []
+    check()
+    assert on(alarms) == []
+
+
+def test_archive_stall_reads_the_status_the_uploader_keeps(tmp_path):
+    """ArchiveStatus.waiting: the calls queued, when the last went up, the latest retry's why."""
+    from firmware.archive.queue import STATUS_SCHEMA, ArchiveStatus, Db
+
+    path = str(tmp_path / "calls.db")
+    status = ArchiveStatus(path)
+    assert status.waiting() is None  # the archive never ran here
+    db = Db(path, STATUS_SCHEMA)
+    for row in (
+        (1, "archived", None, 100),
+        (2, "archived", None, 200),
+        (3, "queued", "retrying: cannot reach the archive: timed out", 300),
+        (4, "queued", None, 250),
+        (5, "failed", "the archive refused it", 400),
+    ):
+        db.execute("INSERT INTO archive_status VALUES (?, ?, ?, ?)", row)
+    db.close()
+    assert status.waiting() == ([3, 4], 200, "cannot reach the archive: timed out")

@@ -126,25 +126,38 @@ def test_every_cause(tmp_path):
     audit.close()
 
 
-def test_the_key_store_backup_and_the_dpia_review_are_mailed_once(tmp_path):
-    """The key store's backup out of date and the DPIA due for review (the checklist's
-    ambers, told to the round as reminders with their reasons): each raised by the
-    periodic round, mailed once however many rounds find it so, and cleared once it is
-    so no more."""
+def test_the_key_store_backup_the_dpia_review_and_stalled_uploads_are_mailed_once(tmp_path):
+    """The key store's backup out of date, the DPIA due for review (the checklist's ambers,
+    told to the round as reminders with their reasons) and the archive's uploads stalled:
+    each raised by the periodic round, mailed once however many rounds find it so, and
+    cleared once it is so no more."""
+    from firmware.alarmchecks import ARCHIVE_STALL_S, ArchiveStall
+    from firmware.archive.queue import STATUS_SCHEMA, ArchiveStatus, Db
+
     clock = Clock()
     data = str(tmp_path)
     audit = AuditLog(tmp_path / "audit.db", tmp_path / "audit.head")
     alarms = AlarmLog(tmp_path / "alarms.db", clock, audit)
+    calls = Db(os.path.join(data, "calls.db"), STATUS_SCHEMA)
+    calls.execute(
+        "INSERT INTO archive_status VALUES (1, 'queued', 'retrying: cannot reach it', ?)", (clock.t,)
+    )
     told = {
         "keystore_backup_stale": "no backup of the key store was made: a dead card loses every recording",
         "dpia_review_due": "the DPIA was last reviewed on Sat 1 Mar 2025, over a year ago",
     }
+    mono = {"s": 0.0}
     mail = MailService(
         data,
         clock.wall_us,
         SecretBox(data, identity=b"t"),
         alarm_log=alarms,
-        checks=[DateChecks(alarms, clock.wall_us, reminders=lambda: dict(told))],
+        checks=[
+            DateChecks(alarms, clock.wall_us, reminders=lambda: dict(told)),
+            ArchiveStall(
+                alarms, ArchiveStatus(os.path.join(data, "calls.db")), clock.wall_us, lambda: mono["s"]
+            ),
+        ],
     )
     mail.deliver = False  # the checks alone
     ops_account(data)
@@ -160,16 +173,22 @@ def test_the_key_store_backup_and_the_dpia_review_are_mailed_once(tmp_path):
     def mailed():
         return sorted(p["subject"] for p in mail.queue.pending())
 
-    for _ in range(3):  # a round a minute
+    for _ in range(3):  # a round a minute, an hour and more
         mail.tick()
-        clock.t += 60 * 10**6
+        mono["s"] += ARCHIVE_STALL_S / 2 + 1
+        clock.t += int(ARCHIVE_STALL_S / 2 + 1) * 10**6
     assert mailed() == [
         "[Linekeeper] Alarm on the box: The data protection impact assessment (DPIA) is due for review",
         "[Linekeeper] Alarm on the box: The key store has no current backup",
+        "[Linekeeper] Alarm on the box: Uploads to the archive have stalled",
     ]
+    mail.tick()
+    assert len(mailed()) == 3
     told = {"keystore_backup_stale": False, "dpia_review_due": False}
+    calls.execute("UPDATE archive_status SET status = 'archived', reason = NULL, updated_at = ?", (clock.t,))
     mail.tick()
     assert [r["kind"] for r in alarms.history() if r["cleared_us"] is None] == []
-    assert len(mailed()) == 2
+    assert len(mailed()) == 3
+    calls.close()
     alarms.close()
     audit.close()

@@ -632,3 +632,44 @@ def test_beside_a_recorder_the_key_store_backup_and_the_dpia_review_are_alarms(b
         for e in box.audit.entries(limit=50, action="alarm")
         if e.details["kind"] in kinds
     ) == sorted((kind, event) for kind in kinds for event in ("raised", "cleared"))
+
+
+def test_beside_a_recorder_the_web_ui_s_round_watches_the_uploads_it_runs(tmp_path):
+    """`linekeeper web` uploads to the archive (the recorder has no network): its round
+    watches those uploads for a stall (ArchiveStall, on the archive's status); a box
+    without an archive has nothing to watch."""
+    import base64
+
+    from firmware.alarmchecks import ArchiveStall
+    from firmware.archive.queue import write_secret
+    from firmware.archive.settings import ArchiveSettings
+    from firmware.config import load_config, save_config
+    from firmware.control import ControlClient, socket_path
+    from firmware.storage import crypto
+    from web.passwords import CHEAP_COST
+    from web.server import start_web_process
+
+    def watches(data):
+        server = start_web_process(
+            data, ControlClient(socket_path(data)), 2, https_port=0, http_port=0, hash_cost=CHEAP_COST
+        )
+        try:
+            services = server.app.extensions["linekeeper"].services
+            return [c.status is services.archive for c in services.mail.checks if isinstance(c, ArchiveStall)]
+        finally:
+            server.stop()
+
+    data = _two_line_box(tmp_path)
+    assert watches(data) == []
+    archive = ArchiveSettings(
+        enabled=True,
+        endpoint="http://127.0.0.1:9",  # nothing answers: the uploads wait
+        bucket="nowhere",
+        box_id="golf",
+        access_key_id="key",
+        verify_tls=False,
+        org_public_key=base64.b64encode(crypto.new_key_pair()[1]).decode(),
+    )
+    save_config(data, load_config(data).replace(archive=archive))
+    write_secret(data, "secret")
+    assert watches(data) == [True]
