@@ -12,7 +12,8 @@ box's; one tied to no account gets every alarm, as an installer sees them
 gets, and any line whose alarms no recipient may read (every address tied to an
 account that does not see it: :func:`firmware.mail.alarms.unreached_lines`); a list
 that leaves a line so is refused, naming it. Accounts change on the Users page
-afterwards, so the page (and the checklist) says so of the saved list too: such a
+afterwards, so the page (and the checklist, and the Users page after the change) says so
+of the saved list too: such a
 line's alarms are then mailed to every recipient, without their details.
 """
 
@@ -108,9 +109,10 @@ def _unreached(settings):
     return unreached_lines(settings, lk().accounts.lines(), lk().n_lines)
 
 
-def _unreached_words(lines, saved):
+def _unreached_words(lines, saved, users_page=False):
     """What the page says of ``lines``, whose alarms no recipient may read: of a list being
-    saved (refused), or of the ``saved`` one (an account changed since)."""
+    saved (refused), or of the ``saved`` one (an account changed since); ``users_page``:
+    as the Users page says it after such a change, pointing here to mend it."""
     it = "it" if len(lines) == 1 else "them"
     if saved:
         said = (
@@ -124,9 +126,10 @@ def _unreached_words(lines, saved):
             "No alarm recipient would be mailed the alarms of %s: every address is tied to an "
             "account that does not see %s. To save" % (lines_words(lines), it)
         )
+    where = "on the E-mail page " if users_page else ""
     return (
-        "%s, tie an address to an account that sees %s (an installer's or an auditor's sees every "
-        "line), or add an address tied to no account." % (said, it)
+        "%s, %stie an address to an account that sees %s (an installer's or an auditor's sees every "
+        "line), or add an address tied to no account." % (said, where, it)
     )
 
 

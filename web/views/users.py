@@ -15,11 +15,15 @@ is one the person must change at their next login before anything else
 (PCI DSS 8.3.5; :data:`web.accounts.MUST_CHANGE`). Every change is audited;
 the box always keeps one installer (checked and changed in one web.db
 transaction) and one key slot.
+
+After an account is added, changed or deleted the page says what the alarm recipients
+tied to it (E-mail page) get now, and names any line whose alarms no recipient may read
+any more (:func:`_alarm_mail`); the change is made all the same.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from firmware.errors import KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
+from firmware.errors import ConfigError, KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
 from firmware.storage.keystore import parse_recovery_key
 
 from .. import intent, passwords, pwchange
@@ -27,6 +31,7 @@ from ..accounts import ROLES, User, name_problem
 from ..security import audit, lk, roles, unlocked_key
 from ..throttle import wait_said
 from .auth import lockout
+from .mail import _reach, _unreached, _unreached_words
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -102,13 +107,44 @@ def _removed(name):
     return name
 
 
+def _alarm_mail(name):
+    """What the page says after ``name``'s account was added, changed or deleted of the
+    alarm recipients (E-mail page), with the accounts as they are now: ``{"tied":
+    [(address, what it gets now)] of those tied to ``name``, "unreached": the lines whose
+    alarms no recipient may read, in the E-mail page's words, or "", "unreadable": why the
+    recipients cannot be read, or ""}``. The change is never refused for it: taking a
+    leaver's access away comes first (:func:`firmware.mail.alarms.recipients_for`)."""
+    said = {"tied": [], "unreached": "", "unreadable": ""}
+    svc = lk().services.mail
+    if svc is None or not name:
+        return said
+    try:
+        settings = svc.store.get()
+    except ConfigError as exc:
+        said["unreadable"] = exc.message
+        return said
+    ties = dict(settings.alarm_accounts)
+    said["tied"] = [(address, gets) for address, gets in _reach(settings) if ties.get(address) == name]
+    unreached = _unreached(settings)
+    if unreached:
+        said["unreached"] = _unreached_words(unreached, saved=True, users_page=True)
+    return said
+
+
 def _render_list(errors=None, status=200, **extra):
     web = lk()
+    done = DONE.get(request.args.get("done", ""))
+    done_name = _known(request.args.get("name", ""))
+    deleted = _removed(request.args.get("deleted", ""))
+    # After a change of roles or lines (added, changed, deleted): who the alarms reach now.
+    changed = deleted or (done_name if request.args.get("done") in ("added", "changed") else "")
     return render_template(
         "users.html",
         removed=_removed(request.args.get("removed", "")),
-        done=DONE.get(request.args.get("done", "")),
-        done_name=_known(request.args.get("name", "")),
+        done=done,
+        done_name=done_name,
+        deleted=deleted,
+        alarm_mail=_alarm_mail(changed),
         users=web.accounts.all(),
         **_logins(web.accounts.all()),
         slots=_slots(),
@@ -508,4 +544,4 @@ def delete(name):
         _remove_slot(web.services.keystore, name)
     # Their slot is gone, but a copy of the key store taken before still opens with
     # their password: offer to replace every key (docs/keys.md).
-    return redirect(url_for("users.index", removed=name) if has_slot else url_for("users.index"))
+    return redirect(url_for("users.index", deleted=name, removed=name if has_slot else None))
