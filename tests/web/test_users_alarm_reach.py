@@ -10,6 +10,7 @@ never refused: taking a leaver's access away comes first.
 sam supervises lines 1 and 2, sue line 3; audrey is an auditor (every line); alice the admin."""
 
 import html
+import os
 
 from .test_mail_settings import GOOD
 
@@ -105,4 +106,15 @@ def test_a_change_that_leaves_every_line_reached_says_nothing_of_it(box, people)
     assert 'id="alarm-unreached"' not in page and 'id="alarm-tied-1"' not in page
     # Nor the page seen again without a change.
     page = people["alice"].get("/users").get_data(as_text=True)
+    assert 'id="alarm-unreached"' not in page
+
+
+def test_recipients_that_cannot_be_read_do_not_stop_a_deletion_and_the_page_says_so(box, people):
+    with open(os.path.join(box.data_dir, "mail.json"), "w") as f:
+        f.write("{not json")
+    resp = box.post(people["alice"], "/users/audrey/delete", {}, token_from="/users")
+    page = _after(people["alice"], resp)
+    assert box.web.accounts.get("audrey") is None
+    said = _said(page, "alarm-unreadable")
+    assert "the e-mail settings cannot be read (mail.json is not valid JSON" in said
     assert 'id="alarm-unreached"' not in page
