@@ -283,6 +283,7 @@ ACTIONS = {
     "pause": "Paused a recording (card details)",
     "call_resumed": "A call taken for ended went on after its silence",
     "resume": "Resumed a recording",
+    "personal_call": "A call marked personal by its staff member's code: not recorded, nothing of it kept",
     "call_note": "Tagged or annotated a call",
     "phonebook": "Changed the phonebook",
     "power_fail": "Power failed: recordings sealed",

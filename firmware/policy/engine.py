@@ -503,6 +503,36 @@ class CallPolicy:
             self._publish(call)
             return True
 
+    def mark_personal(self, line):
+        """The staff member on ``line`` keyed the personal-call code: the call is not recorded.
+
+        A recording held in memory (until the notice, the rules' minimum talk) is dropped,
+        never written; one already on the card is destroyed as a call not told is (its key's
+        copies overwritten, the file removed: ``recording_deleted``, "why" the reason). The
+        call stays in the call log, ``skip`` with :data:`~firmware.policy.rules.PERSONAL_REASON`,
+        and the code is audited (``personal_call``), so how often a line uses it shows.
+        False if the call was not recorded and could not be (nothing to do, nothing audited).
+        """
+        with self._lock:
+            live = self._live.get(line)
+            if live is None or live.decision is None or live.decision.decision == rules.SKIP:
+                return False
+            call = live.call
+            had = self.recorder.recording(call)
+            self.consent.stop_warning(call)
+            self.recorder.discard(call, why=rules.PERSONAL_REASON)
+            self._decide(live, rules.Decision(rules.SKIP, rules.PERSONAL_REASON, "personal"))
+            self._publish(call)
+            target = "call:%d" % call.id if call.id is not None else "line:%d" % line
+            details = {"line": line, "direction": call.direction, "recording_discarded": had}
+            if self.audit is None:
+                return True
+            try:
+                self.audit.append("handset", "personal_call", target, details, int(self.clock.wall_us()))
+            except Exception:  # the call is not recorded whatever the trail says; the operator sees the log
+                log.exception("could not audit the personal call of %s", target)
+            return True
+
     def _untold_yet(self, call):
         """Whether ``call``, answered, has been told nothing yet and its notice is the
         warning tone (its notice "off"): the first beep is still to come."""
@@ -517,14 +547,16 @@ class CallPolicy:
 
     # ------------------------------------------------------------ inputs
     def key_codes(self):
-        """The codes keyed on a handset that the policy acts on (pause, resume, record).
+        """The codes keyed on a handset that the policy acts on (pause, resume, record,
+        personal call).
 
         The supervisor holds back keys that may be one of these while a call is
         still dialling, so a code keyed as the far end answers ends the
         dialling instead of joining the number.
         """
         pci, demand = self.settings.pci, self.settings.rules.on_demand
-        return tuple(c for c in (pci.pause_code, pci.resume_code, demand.dtmf_code) if c)
+        personal = self.settings.rules.personal.dtmf_code
+        return tuple(c for c in (pci.pause_code, pci.resume_code, demand.dtmf_code, personal) if c)
 
     def on_key(self, line, digit, t_us, end_us=None):
         """A key typed during a connected call (from the supervisor; never logged).
@@ -550,6 +582,7 @@ class CallPolicy:
             live.keys = (live.keys + digit)[-8:]
             live.key_us = (live.key_us + [(t_us, end_us)])[-8:]
             pci, demand = self.settings.pci, self.settings.rules.on_demand
+            personal = self.settings.rules.personal
             if pci.pause_code and live.keys.endswith(pci.pause_code):
                 code_us = (live.key_us[-len(pci.pause_code)][0], end_us)
                 live.keys, live.key_us = "", []
@@ -561,6 +594,9 @@ class CallPolicy:
                 live.keys, live.key_us = "", []
                 if self.settings.rules.mode(line) == "on_demand":
                     self.request_recording(line, "dtmf", t_us)
+            elif personal.on(line) and live.keys.endswith(personal.dtmf_code):
+                live.keys, live.key_us = "", []
+                self.mark_personal(line)
 
     def _dialled(self, event):
         """A dialled DTMF digit past the longest number the country dials (a prefix

@@ -97,7 +97,7 @@ class Decision:
     """``decision`` is "record", "skip" or "pending"; ``reason`` says why, in words;
     ``rule`` names the setting that decided (``"line"``, ``"direction"``,
     ``"numbers:helplines"``, ``"hours"``, ``"sampling"``, ``"min_duration"``,
-    ``"on_demand"``); ``min_talk_s`` > 0 makes a "record" provisional."""
+    ``"on_demand"``, ``"personal"``); ``min_talk_s`` > 0 makes a "record" provisional."""
 
     decision: str
     reason: str
@@ -417,6 +417,53 @@ class OnDemand(Checked):
         check_int(self.lookback_s, 8, 600, path + ".lookback_s", "seconds")
 
 
+# The reason of a call a staff member keyed the personal-call code on (rule "personal"): in
+# the call log, the calls list and the reports, which count such calls per line.
+PERSONAL_REASON = "marked personal by the staff member (personal-call code): not recorded"
+
+
+@dataclass(frozen=True)
+class Personal(Checked):
+    """The personal-call code: keyed on the handset during a connected call, the call is
+    not recorded (what was recorded of it is discarded) and is logged as marked personal.
+
+    ``dtmf_code``  keys typed during the call: None (the default) is off; else ``*`` or
+                   ``#`` and 1 to 7 more keys, so that keys pressed for a menu or an
+                   extension cannot make a call personal
+    ``lines``      the lines the code works on (None: every line)
+    """
+
+    _PATH = "policy.rules.personal"
+    _ADAPT = {"lines": lambda value, where: tuple(value) if isinstance(value, list) else value}
+
+    dtmf_code: str = None
+    lines: tuple = None
+
+    def check(self, path):
+        check_code(self.dtmf_code, path + ".dtmf_code")
+        code = self.dtmf_code
+        if code is not None and (code[0] not in "*#" or len(code) < 2):
+            fail(
+                path + ".dtmf_code",
+                "must start with * or # and have 2 to 8 keys, so that keys pressed for a menu "
+                "cannot make a call personal, not %r" % (code,),
+            )
+        if self.lines is None:
+            return
+        if not isinstance(self.lines, tuple) or not self.lines:
+            fail(path + ".lines", "must be a list of at least one line number, or null for every line")
+        seen = set()
+        for i, line in enumerate(self.lines):
+            check_int(line, 1, MAX_LINES, "%s.lines[%d]" % (path, i))
+            if line in seen:
+                fail("%s.lines[%d]" % (path, i), "line %d is listed twice" % line)
+            seen.add(line)
+
+    def on(self, line):
+        """Whether the code works on ``line``."""
+        return self.dtmf_code is not None and (self.lines is None or line in self.lines)
+
+
 @dataclass(frozen=True)
 class RecordingRules(Checked):
     """Which calls are recorded (see :mod:`firmware.policy.rules` for the order of checks).
@@ -431,10 +478,17 @@ class RecordingRules(Checked):
     ``sample_percent`` share of the "by_rule" calls that pass every other rule
                        which is recorded (0 to 100; chosen per call, repeatably)
     ``on_demand``      :class:`OnDemand`
+    ``personal``       :class:`Personal` (off by default)
     """
 
     _PATH = "policy.rules"
-    _NESTED = {"lines": [LineMode], "hours": BusinessHours, "numbers": [NumberList], "on_demand": OnDemand}
+    _NESTED = {
+        "lines": [LineMode],
+        "hours": BusinessHours,
+        "numbers": [NumberList],
+        "on_demand": OnDemand,
+        "personal": Personal,
+    }
     _LISTS = ("directions",)
 
     default_mode: str = "always"
@@ -445,6 +499,7 @@ class RecordingRules(Checked):
     min_duration_s: float = 0
     sample_percent: float = 100
     on_demand: OnDemand = field(default_factory=OnDemand)
+    personal: Personal = field(default_factory=Personal)
 
     def check(self, path):
         check_choice(self.default_mode, MODES, path + ".default_mode")
@@ -489,6 +544,9 @@ class RecordingRules(Checked):
         if not isinstance(self.on_demand, OnDemand):
             fail(path + ".on_demand", "must be an object")
         self.on_demand.check(path + ".on_demand")
+        if not isinstance(self.personal, Personal):
+            fail(path + ".personal", "must be an object")
+        self.personal.check(path + ".personal")
 
     def mode(self, line):
         """The mode of ``line``."""

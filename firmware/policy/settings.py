@@ -29,7 +29,8 @@ its default unless marked)::
                      "patterns": ["0800*", "0808*"]}],
         "min_duration_s": 0,
         "sample_percent": 100,
-        "on_demand": {"dtmf_code": "*9", "button": true, "from_start": true, "lookback_s": 30}
+        "on_demand": {"dtmf_code": "*9", "button": true, "from_start": true, "lookback_s": 30},
+        "personal": {"dtmf_code": "*7", "lines": [1, 2]}   (default: off, and left out)
       },
       "consent": {
         "inbound": "off", "outbound": "off",
@@ -66,6 +67,7 @@ from .rules import (
     LineMode,
     NumberList,
     OnDemand,
+    Personal,
     RecordingRules,
 )
 
@@ -86,6 +88,7 @@ __all__ = [
     "NumberList",
     "OnDemand",
     "PciSettings",
+    "Personal",
     "PolicySettings",
     "RecordingRules",
     "RetentionSettings",
@@ -124,11 +127,13 @@ class PolicySettings:
             fail(path + ".retention", "must be an object")
         codes = {
             "rules.on_demand.dtmf_code": self.rules.on_demand.dtmf_code,
+            "rules.personal.dtmf_code": self.rules.personal.dtmf_code,
             "pci.pause_code": self.pci.pause_code,
             "pci.resume_code": self.pci.resume_code,
         }
         named = {
             "rules.on_demand.dtmf_code": "the code that asks for a recording",
+            "rules.personal.dtmf_code": "the personal-call code",
             "pci.pause_code": "the pause code for card details",
             "pci.resume_code": "the resume code",
         }
@@ -170,6 +175,10 @@ class PolicySettings:
             # Written only where it is set (a box `linekeeper init` made): every other
             # configuration stays one the release before it reads.
             del out["consent"]["require_notice"]
+        if self.rules.personal.dtmf_code is None:
+            # Off (the default): left out, so a configuration that does not use it stays one
+            # the release before reads (it refuses a setting it does not know).
+            del out["rules"]["personal"]
         del out["consent"]["notice_was_set"]  # the box's state, not a setting (firmware.config)
         out["retention"] = self.retention.to_dict()
         return out

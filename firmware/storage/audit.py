@@ -115,6 +115,9 @@ ACTIONS = frozenset(
         "legal_hold",
         "pause",
         "resume",
+        # A call marked personal by its staff member's code on the handset: not recorded, and
+        # what was recorded of it discarded (firmware/policy/engine.py; target "call:N").
+        "personal_call",
         "quarantine",
         "repair",
         "alarm",

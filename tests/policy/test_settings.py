@@ -163,6 +163,14 @@ def _with(path, value):
         (("rules", "sample_percent"), True, "policy.rules.sample_percent"),
         (("rules", "on_demand", "dtmf_code"), "*1", "policy.pci.pause_code"),
         (("rules", "on_demand", "lookback_s"), 5, "policy.rules.on_demand.lookback_s"),
+        (("rules", "personal"), {"dtmf_code": "*9"}, "policy.rules.personal.dtmf_code"),
+        (("rules", "personal"), {"dtmf_code": "*12"}, "policy.pci.pause_code"),
+        (("rules", "personal"), {"dtmf_code": "7"}, "policy.rules.personal.dtmf_code"),
+        (("rules", "personal"), {"dtmf_code": "#"}, "policy.rules.personal.dtmf_code"),
+        (("rules", "personal"), {"dtmf_code": "*7", "lines": []}, "policy.rules.personal.lines"),
+        (("rules", "personal"), {"dtmf_code": "*7", "lines": [1, 1]}, "policy.rules.personal.lines[1]"),
+        (("rules", "personal"), {"dtmf_code": "*7", "lines": [0]}, "policy.rules.personal.lines[0]"),
+        (("rules", "personal"), {"dtmf_code": "*7", "lines": 2}, "policy.rules.personal.lines"),
         (("consent", "inbound"), "song", "policy.consent.inbound"),
         (("consent", "announcement", "file"), "../etc/passwd", "policy.consent.announcement.file"),
         (("consent", "announcement", "text"), " ", "policy.consent.announcement.text"),
@@ -190,6 +198,28 @@ def test_policy_must_be_an_object(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"policy": []}))
     with pytest.raises(ConfigError, match="policy: must be an object"):
         load_config_file(tmp_path / "c.json")
+
+
+def test_the_personal_call_code_says_what_is_wrong_with_it():
+    with pytest.raises(ConfigError) as err:
+        PolicySettings.from_dict(_with(("rules", "personal"), {"dtmf_code": "7"}))
+    assert "must start with * or # and have 2 to 8 keys" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        PolicySettings.from_dict(_with(("rules", "personal"), {"dtmf_code": "*12"}))
+    assert "the pause code for card details (*1) clashes with the personal-call code (*12)" in str(err.value)
+
+
+def test_the_personal_call_code_is_written_only_where_it_is_on():
+    """Off (the default) it is left out of config.json, which the release before then reads
+    (it refuses a setting it does not know); on, it is written and read back."""
+    assert "personal" not in BoxConfig().to_dict()["policy"]["rules"]
+    doc = _with(("rules", "personal"), {"dtmf_code": "#7", "lines": [2, 1]})
+    written = PolicySettings.from_dict(doc).to_dict()
+    assert written["rules"]["personal"] == {"dtmf_code": "#7", "lines": [2, 1]}
+    again = PolicySettings.from_dict(written).rules.personal
+    assert again.on(1) and again.on(2) and not again.on(3)
+    every = PolicySettings.from_dict(_with(("rules", "personal"), {"dtmf_code": "#7"})).rules.personal
+    assert every.lines is None and every.on(3)
 
 
 def test_objects_built_in_code_are_checked_too():

@@ -1,0 +1,116 @@
+"""The personal-call code, end to end through ``linekeeper sim``.
+
+A staff member keys ``policy.rules.personal.dtmf_code`` during a connected call: the
+call is not recorded and what was recorded of it is gone (a recording held in memory
+never written; one already on the card destroyed, its key's copies overwritten), the
+call stays in the call log saying it was marked personal, and the audit trail has a
+``personal_call`` entry for it. Off by default; only on the lines it names.
+"""
+
+import json
+import os
+
+from firmware.box import open_audit
+from firmware.policy.rules import PERSONAL_REASON
+
+DIALLED = "01632960302"
+
+
+def inbound(line, at, talk=12.0, keys=None):
+    call = {"line": line, "at": at, "direction": "in", "rings": 1, "talk": talk}
+    call["caller_id"] = {"number": "01632960123"}
+    if keys:
+        call["keys"] = [{"at": t, "digits": d} for t, d in keys]
+    return call
+
+
+def outbound(line, at, talk=12.0, keys=None):
+    call = {"line": line, "at": at, "direction": "out", "dial": {"digits": DIALLED}, "talk": talk}
+    if keys:
+        call["keys"] = [{"at": t, "digits": d} for t, d in keys]
+    return call
+
+
+def outcome(calls):
+    return [(c["line"], c["direction"], c["policy_decision"], c["policy_reason"]) for c in calls]
+
+
+def personal(lines=None, code="*7", **rules):
+    return dict(rules, personal={"dtmf_code": code, "lines": lines})
+
+
+def recording_files(data_dir):
+    return sorted(os.listdir(os.path.join(data_dir, "recordings")))
+
+
+def test_the_code_keyed_during_a_call_leaves_it_logged_and_unrecorded(lab):
+    """Inbound, recorded to the card from its answer: the code 5 s in destroys what was
+    written. Outbound, the code 1 s after the number: the number is exactly the one
+    dialled (the code is not taken for more of it) and nothing of the call is kept."""
+    doc = lab.scenario(
+        [inbound(1, 1.0, keys=[(5.0, "*7")]), outbound(2, 1.0, keys=[(1.0, "*7")])],
+        config=lab.policy(rules=personal()),
+    )
+    data_dir, calls = lab.sim(doc)
+    assert outcome(calls) == [(1, "in", "skip", PERSONAL_REASON), (2, "out", "skip", PERSONAL_REASON)]
+    assert calls[1]["number"] == DIALLED
+    assert all(c["answered"] and c["recording"] is None for c in calls)
+    assert lab.recordings(data_dir) == [] and recording_files(data_dir) == []
+    with open_audit(data_dir) as audit:
+        assert audit.verify() == []
+        entries = audit.entries(limit=-1, newest_first=False)
+    marked = sorted((e.details["line"], e.actor, e.target) for e in entries if e.action == "personal_call")
+    assert [(actor, target, line) for line, actor, target in marked] == [
+        ("handset", "call:%d" % calls[0]["id"], 1),
+        ("handset", "call:%d" % calls[1]["id"], 2),
+    ]
+    # The inbound recording had reached the card: its deletion is audited, saying why.
+    deleted = [e.details["why"] for e in entries if e.action == "recording_deleted"]
+    assert PERSONAL_REASON in deleted
+    # No digit of the code anywhere it could be read back.
+    assert "*7" not in json.dumps(calls)
+
+
+def test_only_that_call_and_only_on_the_lines_named(lab):
+    doc = lab.scenario(
+        [
+            inbound(1, 1.0, keys=[(5.0, "*7")]),
+            inbound(2, 1.0, keys=[(5.0, "*7")]),  # not a line the code works on
+            inbound(1, 30.0),  # the next call on line 1 is recorded again
+        ],
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+    data_dir, calls = lab.sim(doc)
+    assert outcome(calls) == [
+        (1, "in", "skip", PERSONAL_REASON),
+        (2, "in", "record", "line 2 records every call"),
+        (1, "in", "record", "line 1 records every call"),
+    ]
+    rows = {r["call_id"]: r["state"] for r in lab.recordings(data_dir)}
+    assert rows == {calls[1]["id"]: "complete", calls[2]["id"]: "complete"}
+
+
+def test_off_by_default(lab):
+    data_dir, calls = lab.sim(lab.scenario([inbound(1, 1.0, keys=[(5.0, "*7")])]))
+    assert outcome(calls) == [(1, "in", "record", "line 1 records every call")]
+    assert [r["state"] for r in lab.recordings(data_dir)] == ["complete"]
+
+
+def test_a_call_held_in_memory_is_never_written(lab):
+    """A by-rule call held for its minimum talk: dropped from memory, nothing reached the card."""
+    rules = personal(default_mode="by_rule", min_duration_s=30)
+    doc = lab.scenario([inbound(1, 1.0, talk=40.0, keys=[(5.0, "*7")])], config=lab.policy(rules=rules))
+    data_dir, calls = lab.sim(doc)
+    assert outcome(calls) == [(1, "in", "skip", PERSONAL_REASON)]
+    with open_audit(data_dir) as audit:
+        actions = [e.action for e in audit.entries(limit=-1, newest_first=False)]
+    assert "personal_call" in actions and "recording_created" not in actions
+    assert recording_files(data_dir) == []
+
+
+def test_an_on_demand_call_marked_personal_cannot_then_be_recorded(lab):
+    rules = {"lines": [{"line": 1, "mode": "on_demand"}], "personal": {"dtmf_code": "*7"}}
+    doc = lab.scenario([inbound(1, 1.0, keys=[(4.0, "*7"), (8.0, "*9")])], config=lab.policy(rules=rules))
+    data_dir, calls = lab.sim(doc)
+    assert outcome(calls) == [(1, "in", "skip", PERSONAL_REASON)]
+    assert lab.recordings(data_dir) == []
