@@ -14,8 +14,9 @@ Definitions (also in docs/reports.md):
   compared in international form (``01632 960123`` = ``+441632960123``);
   one entry per number, with how many times it was missed;
 - coverage, of connected calls: recorded (a recording exists or retention
-  deleted it), private (the line never records), excluded (any other rule,
-  by reason), not asked (on demand, no one asked), before setup (the rules said
+  deleted it), private (the line never records), personal (its staff member keyed the
+  personal-call code), excluded (any other rule, by reason), not asked (on demand, no
+  one asked), before setup (the rules said
   record on a box with no recording key yet: nothing could be recorded), not heard
   (nobody was heard on the line after dialling) and paused before heard (the line was
   paused before the far end was heard), so no notice was played and nothing recorded, failed
@@ -49,7 +50,7 @@ import os
 import sqlite3
 
 from ..errors import ReportError
-from ..policy.rules import BEFORE_SETUP, normalise, outcome
+from ..policy.rules import BEFORE_SETUP, PERSONAL_REASON, normalise, outcome
 from ..storage.audit import SEALED_KEY
 from ..storage.fieldseal import register_sql
 
@@ -59,6 +60,7 @@ _COVERAGE = (
     "partial",
     "private",
     "excluded",
+    "personal",
     "not_asked",
     "before_setup",
     "unheard",
@@ -154,6 +156,10 @@ def _coverage(cov, row):
         cov["paused_unheard" if unheard == "paused" else "unheard"] += 1
     elif decision == "skip" and reason and reason.endswith(" is private"):
         cov["private"] += 1
+    elif decision == "skip" and reason == PERSONAL_REASON:
+        # Its staff member keyed the personal-call code: counted per line, so a business
+        # sees how often a line uses it (never what was said: nothing of it was kept).
+        cov["personal"] += 1
     elif decision == "skip":
         cov["excluded"] += 1
         key = reason or "(no reason recorded)"

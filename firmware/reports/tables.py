@@ -27,6 +27,7 @@ SUMMARY = (
     ("Recorded, partial", ("coverage", "partial")),
     ("Private line", ("coverage", "private")),
     ("Excluded by rule", ("coverage", "excluded")),
+    ("Marked personal by staff (personal-call code)", ("coverage", "personal")),
     ("On demand, not asked", ("coverage", "not_asked")),
     ("Before setup, not recorded", ("coverage", "before_setup")),
     # Neither excluded by a rule nor failed: the far end was never heard (the call page's words).

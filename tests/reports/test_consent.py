@@ -132,3 +132,37 @@ def test_the_call_page_says_why_in_the_words_the_report_counts_by():
         why_no_recording(ruled, [])
         == "The recording rules did not record it: outbound calls are not recorded."
     )
+
+
+def test_calls_marked_personal_are_counted_per_line_apart_from_the_rules(tmp_path):
+    """A call its staff member keyed the personal-call code on: a figure of its own on each
+    line, so the business sees how often a line uses it; not among the rules' exclusions."""
+    from firmware.policy.rules import PERSONAL_REASON
+
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.executescript(SCHEMA)
+    t = _utc_us(2026, 3, 30, 9)
+    for i, (line, reason) in enumerate(
+        (
+            (1, PERSONAL_REASON),
+            (1, PERSONAL_REASON),
+            (2, PERSONAL_REASON),
+            (2, "outbound calls are not recorded"),
+        )
+    ):
+        start = t + i * 600 * S
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, answered_at, ended_at, clock_synced,"
+            " policy_decision, policy_reason) VALUES (?, 'out', ?, ?, ?, 1, 'skip', ?)",
+            (line, start, start + 14 * S, start + 34 * S, reason),
+        )
+    db.commit()
+    db.close()
+    period = parse_period("2026-03-30", "2026-03-30", "Europe/London")
+    report = build_report(str(tmp_path / "calls.db"), period, n_lines=2)
+    assert [report["per_line"][n]["coverage"]["personal"] for n in ("1", "2")] == [2, 1]
+    assert report["box"]["coverage"]["personal"] == 3
+    assert report["box"]["coverage"]["excluded_by_reason"] == {"outbound calls are not recorded": 1}
+    summary = {row[0]: row[1:] for row in tables(report)[0][2]}
+    assert summary["Marked personal by staff (personal-call code)"][:3] == ["3", "2", "1"]
+    assert summary["Excluded by rule"][0] == "1"
