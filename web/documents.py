@@ -239,7 +239,7 @@ def staff_notice(web):
                 "how": "never recorded" if private else line_words(config.policy, n, config.hat),
             }
         )
-    return {
+    facts = {
         "organisation": site.organisation if site else "",
         "purpose": site.purpose if site else "",
         "ico_number": ico_number,
@@ -265,6 +265,28 @@ def staff_notice(web):
         # (contact_words reads the site settings' dp_* as a BoxState's.)
         "contact": contact_words(site) if site else "",
     }
+    personal = personal_how(config, [x for x in lines if x["recorded"]])
+    if personal:
+        # Only where the code is on: the words of every notice before it are kept unchanged
+        # (each version is known by the digest of these facts).
+        facts["personal"] = personal
+    return facts
+
+
+def personal_how(config, recorded):
+    """How staff make a personal call unrecorded (``policy.rules.personal``) on the recorded
+    lines it works on, in a sentence, or None when it is off (or on none of them)."""
+    personal = config.policy.rules.personal
+    names = [x["name"] for x in recorded if personal.on(x["line"])]
+    if not names:
+        return None
+    return (
+        "For a personal call on %s, key %s on the handset once the call is connected (one you "
+        "make or one you take): it is not recorded, and what was recorded of it is deleted at "
+        "once. The call itself is still listed (when, the number, how long), and supervisors "
+        "see how many calls each line marked personal, never what was said."
+        % (", ".join(names), personal.dtmf_code)
+    )
 
 
 def notice_digest(n):

@@ -596,6 +596,26 @@ def test_the_staff_notice_says_which_calls_each_line_records(good, tmp_path):
     assert "0800" not in said
 
 
+def test_the_staff_notice_says_how_to_make_a_personal_call_where_the_code_is_on(good, tmp_path):
+    """The personal-call code (policy.rules.personal) keyed on a line: the notice tells the
+    staff of the lines it works on, recorded ones only, and says nothing of it while off."""
+    from firmware.policy.rules import Personal
+
+    box, people = good
+    page = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    assert 'id="personal"' not in page and "personal call" not in page
+    change_policy(box, "rules", personal=Personal(dtmf_code="#7", lines=(1, 2, 4)))  # line 4: private
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="personal">(.*?)</p>', page).group(1)
+    assert said.startswith("For a personal call on Line 1, Line 2, key #7 on the handset once the call")
+    assert "not recorded, and what was recorded of it is deleted at once" in said
+    assert "supervisors see how many calls each line marked personal, never what was said" in said
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(people["sam"].get("/documents/staff-notice.pdf").data)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "For a personal call on Line 1, Line 2, key #7" in " ".join(text.split())
+
+
 def test_no_pause_button_is_offered_on_a_hat_without_one(good):
     """On an LK-4L (no buttons) the staff notice told staff to "press the line's pause
     button" and the checklist counted it as a way to pause."""

@@ -197,6 +197,8 @@ def notice_blocks(n):
             else "Every line may be recorded: there is no private phone.",
         )
     )
+    if n.get("personal"):  # not in a notice shown before the code existed
+        blocks.append(("p", n["personal"]))
     blocks += [
         ("h", "How long recordings are kept"),
         (
