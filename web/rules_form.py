@@ -7,7 +7,9 @@ empty: closed), ``holidays`` (dates, one per line or comma-separated);
 ``numbers-N-name|action|patterns`` (patterns comma-separated; a row with no
 name is left out); ``min_duration_s``, ``sample_percent``; ``on_demand-dtmf_code``
 (empty: off), ``on_demand-button``, ``on_demand-from_start`` ("on"),
-``on_demand-lookback_s``.
+``on_demand-lookback_s``; ``personal-dtmf_code`` (empty: off) and ``line-N-personal``
+("on": the personal-call code works on line N; every line ticked is every line, those
+added later too).
 
 Validation is the settings model's (:meth:`PolicySettings.from_dict`, so a
 DTMF code clashing with the PCI codes is caught too); its dotted field paths
@@ -44,9 +46,13 @@ def form_values(rules, n_lines):
         "on_demand-button": "on" if rules.on_demand.button else "",
         "on_demand-from_start": "on" if rules.on_demand.from_start else "",
         "on_demand-lookback_s": str(rules.on_demand.lookback_s),
+        "personal-dtmf_code": rules.personal.dtmf_code or "",
     }
     for n in range(1, n_lines + 1):
         values["line-%d-mode" % n] = rules.mode(n)
+        values["line-%d-personal" % n] = (
+            "on" if rules.personal.lines is None or n in rules.personal.lines else ""
+        )
     hours = rules.hours
     values["hours_on"] = "on" if hours is not None else ""
     values["timezone"] = hours.timezone if hours is not None else "Europe/London"
@@ -96,6 +102,7 @@ def parse_rules_form(form, n_lines, policy, also=None):
             "from_start": get("on_demand-from_start") == "on",
             "lookback_s": number("on_demand-lookback_s", integer=True),
         },
+        "personal": _personal(get, n_lines, errors),
     }
     if get("hours_on") == "on":
         rules["hours"] = {
@@ -137,6 +144,18 @@ def parse_rules_form(form, n_lines, policy, also=None):
     return checked, {}
 
 
+def _personal(get, n_lines, errors):
+    """The personal-call code's settings from the form: its code (empty: off) and the
+    lines ticked (all of them: every line, those added later too)."""
+    code = get("personal-dtmf_code").upper() or None
+    lines = [n for n in range(1, n_lines + 1) if get("line-%d-personal" % n) == "on"]
+    if code is not None and not lines:
+        errors["personal-dtmf_code"] = (
+            "Tick the lines the personal-call code works on, or leave the code empty to turn it off."
+        )
+    return {"dtmf_code": code, "lines": None if len(lines) == n_lines or not lines else lines}
+
+
 def _checked(rules, policy):
     data = policy.to_dict()
     data["rules"] = rules
@@ -159,7 +178,7 @@ def _model_errors(rules, rows, policy, errors):
             _checked(rules, policy)
             return found
         except ConfigError as exc:
-            field = _form_field(exc.field, rows)
+            field = _form_field(exc.field, rows, exc.message)
             if field not in errors:
                 found.setdefault(field, exc.message)
             if field in tried or not _put_back(field, rules, rows, policy.rules):
@@ -199,11 +218,18 @@ def _put_back(field, rules, rows, saved):
     if field in ("default_mode", "min_duration_s", "sample_percent"):
         rules[field] = getattr(saved, field)
         return True
+    if field == "personal-dtmf_code":
+        rules["personal"] = {"dtmf_code": saved.personal.dtmf_code, "lines": _plain(saved.personal.lines)}
+        return True
     if field.startswith("on_demand-") and field[len("on_demand-") :] in rules["on_demand"]:
         name = field[len("on_demand-") :]
         rules["on_demand"][name] = getattr(saved.on_demand, name)
         return True
     return False
+
+
+def _plain(lines):
+    return None if lines is None else list(lines)
 
 
 def _list(text):
@@ -216,8 +242,13 @@ def _count(form):
     return max(numbers) + 1 if numbers else 0
 
 
-def _form_field(path, number_rows):
+def _form_field(path, number_rows, message=""):
     path = path or ""
+    if path.startswith("policy.rules.personal.") or (
+        path.startswith("policy.pci.") and "the personal-call code" in message
+    ):
+        # Its own field, or a card-payment code (a form of its own) it clashes with.
+        return "personal-dtmf_code"
     m = _LINE.match(path)
     if m:
         return "line-%d-mode" % (int(m.group(1)) + 1)

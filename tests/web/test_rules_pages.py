@@ -321,3 +321,59 @@ def test_auditors_read_the_card_payment_settings_and_cannot_change_them(box, peo
     assert 'aria-label="Pause code" value="*1" disabled' in page and 'id="save-pci"' not in page
     assert pci_form(box, people["audrey"], pause_code="#9").status_code == 403
     assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+
+
+def test_the_personal_call_code_is_set_per_line_on_the_rules_page_and_audited(box, people):
+    ivan = people["ivan"]
+    resp = rules_form(
+        box, ivan, **{"personal-dtmf_code": "*7", "line-1-personal": "on", "line-2-personal": "on"}
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    personal = load_config(box.data_dir).policy.rules.personal
+    assert (personal.dtmf_code, personal.lines) == ("*7", (1, 2))
+    assert box.applied[-1].policy.rules.personal == personal
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.actor == "ivan"
+    assert entry.details["changed"]["personal"] == {"dtmf_code": "*7", "lines": [1, 2]}
+    page = ivan.get("/rules").get_data(as_text=True)
+    assert re.search(r'id="personal-dtmf_code" [^>]*value="\*7"', page)
+    ticked = re.findall(r'id="line-(\d)-personal" [^>]*?(checked)?>', page)
+    assert [(n, bool(c)) for n, c in ticked] == [("1", True), ("2", True), ("3", False), ("4", False)]
+    # Every line ticked is every line (those added later too).
+    every = {"line-%d-personal" % n: "on" for n in range(1, box.LINES + 1)}
+    assert rules_form(box, ivan, **{"personal-dtmf_code": "#7", **every}).status_code == 302
+    personal = load_config(box.data_dir).policy.rules.personal
+    assert (personal.dtmf_code, personal.lines) == ("#7", None)
+    # Emptied, it is off, left out of config.json, and the trail says it changed to nothing.
+    assert rules_form(box, ivan, **every).status_code == 302
+    assert load_config(box.data_dir).policy.rules.personal.dtmf_code is None
+    with open(os.path.join(box.data_dir, "config.json")) as f:
+        assert '"personal"' not in f.read()
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.details["changed"] == {"personal": None}
+
+
+def test_a_bad_personal_call_code_is_refused_beside_its_field_and_nothing_changes(box, people):
+    ivan = people["ivan"]
+    cases = [
+        ({"personal-dtmf_code": "7", "line-1-personal": "on"}, "must start with * or # and have 2 to 8 keys"),
+        ({"personal-dtmf_code": "*7x", "line-1-personal": "on"}, "DTMF keys"),
+        # Clashing with a card-payment code (a form of its own): said beside this field.
+        (
+            {"personal-dtmf_code": "*12", "line-1-personal": "on"},
+            "the pause code for card details (*1) clashes with the personal-call code (*12)",
+        ),
+        (
+            {"personal-dtmf_code": "*9", "line-1-personal": "on"},
+            "clashes with the code that asks for a recording",
+        ),
+        ({"personal-dtmf_code": "*7"}, "Tick the lines the personal-call code works on"),
+    ]
+    for fields, words in cases:
+        resp = rules_form(box, ivan, **fields)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, fields
+        m = re.search(r'id="error-personal-dtmf_code" role="alert">([^<]+)<', page)
+        assert m and words in m.group(1), (fields, re.findall(r'role="alert">([^<]+)<', page))
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    assert box.applied == []

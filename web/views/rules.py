@@ -93,7 +93,9 @@ def save():
     if policy.rules == config.policy.rules:
         return redirect(url_for("rules.index", saved=1))
     old, new = config.policy.to_dict()["rules"], policy.to_dict()["rules"]
-    entry = ("config_change", "policy.rules", {"changed": {k: new[k] for k in new if new[k] != old.get(k)}})
+    # The personal-call code turned off is left out of the new rules: said as null.
+    changed = {k: new.get(k) for k in {**old, **new} if new.get(k) != old.get(k)}
+    entry = ("config_change", "policy.rules", {"changed": changed})
     intent.change_file(web, store.path, entry, lambda: store.save(dataclasses.replace(config, policy=policy)))
     return redirect(url_for("rules.index", saved=1))
 
