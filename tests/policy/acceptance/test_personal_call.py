@@ -114,3 +114,20 @@ def test_an_on_demand_call_marked_personal_cannot_then_be_recorded(lab):
     data_dir, calls = lab.sim(doc)
     assert outcome(calls) == [(1, "in", "skip", PERSONAL_REASON)]
     assert lab.recordings(data_dir) == []
+
+
+def test_an_outbound_call_decided_by_the_rules_is_marked_too(lab):
+    """On a by-rule line an outbound call is held in memory from off-hook until its number
+    decides it: the code straight after the number ends the dialling (the number is decided
+    on as dialled) and the held audio is dropped, never written."""
+    doc = lab.scenario(
+        [outbound(1, 1.0, keys=[(0.5, "*7")]), outbound(2, 1.0)],
+        config=lab.policy(rules=personal(default_mode="by_rule")),
+    )
+    data_dir, calls = lab.sim(doc)
+    assert outcome(calls) == [
+        (1, "out", "skip", PERSONAL_REASON),
+        (2, "out", "record", "the call passes every rule"),
+    ]
+    assert [c["number"] for c in calls] == [DIALLED, DIALLED]
+    assert [r["call_id"] for r in lab.recordings(data_dir)] == [calls[1]["id"]]
