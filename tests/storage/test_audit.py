@@ -810,3 +810,38 @@ def test_a_whole_check_hashes_the_details_as_stored_without_parsing_them(log, pa
     assert log.verify() == [] and calls == [2]
     tamper(paths, "UPDATE audit SET actor = 'mallory' WHERE seq = 3")
     assert log.verify() == ["audit entry 3 was modified: its content does not match its hash"]
+
+
+def test_the_entries_of_a_period_are_read_through_the_indexes(paths):
+    """My line counts a line's playbacks of the last 90 days on each view: read so, not
+    the whole trail of a box years in service (1.5 M entries), and with the clock once set
+    back (a later entry written earlier) the period's entries all the same."""
+    from firmware.storage.fieldseal import FieldCipher, FieldSealError
+
+    day = 86_400_000_000
+    with AuditLog(*paths, cipher=FieldCipher(os.urandom(32))) as log:
+        log.append("sam", "playback", "1", {"line": 4}, T0_US)  # before the period
+        log.append("sam", "playback", "2", {"line": 4}, T0_US + 10 * day)
+        log.append("sam", "login", "sam", {}, T0_US + 11 * day)  # not asked for
+        log.append("sue", "export", "3", {"line": 1}, T0_US + 30 * day)  # the clock ahead here
+        log.append("sam", "disclosure", "disclosure:1", {"calls": [2]}, T0_US + 12 * day)  # set back
+        log.append("sam", "playback", "4", {"line": 4}, T0_US + 40 * day)  # after the period
+        statements = []
+        log._db.set_trace_callback(statements.append)
+        found = log.in_period(["playback", "export", "disclosure"], T0_US + day, T0_US + 40 * day)
+        log._db.set_trace_callback(None)
+        assert sorted((e.target, e.actor, e.details) for e in found) == [
+            ("2", "sam", {"line": 4}),
+            ("3", "sue", {"line": 1}),
+            ("disclosure:1", "sam", {"calls": [2]}),
+        ]
+        assert log.in_period([], T0_US, T0_US + 40 * day) == []
+        assert log.in_period(["playback"], T0_US + 50 * day, T0_US + 60 * day) == []
+        (sql,) = [s for s in statements if s.startswith("SELECT")]
+        plan = " ".join(r[-1] for r in log._db.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "SEARCH audit USING INDEX audit_action (action=? AND seq>?)" in plan
+        assert "SEARCH audit USING COVERING INDEX audit_wall" in plan
+        assert "SCAN audit" not in plan
+    with AuditLog(*paths) as log:  # sealed, and no key: said, never read as nothing
+        with pytest.raises(FieldSealError):
+            log.in_period(["playback"], T0_US, T0_US + 40 * day)
