@@ -257,3 +257,16 @@ def test_a_box_that_seals_has_no_trigram_indexes(db_path):
     assert [c["id"] for c in calls] == [5]
     ensure_indexes(db_path, sealed=False)  # (and a box that does not seal has them again)
     assert {"calls_number_fts", "calls_name_fts"} <= _names(db_path)
+
+
+def test_lines_of_names_each_held_call_s_line(db_path):
+    """My line finds the line of a call an audit entry names without one (a release, an
+    export from the command line); a call the log no longer holds is left out."""
+    search = CallSearch(db_path)
+    try:
+        found = search.lines_of(["1", 2, 3, 4, 999, 4] + list(range(5, 101)))
+    finally:
+        search.close()
+    assert found[1] == 1 and found[2] == 2 and found[3] == 3 and found[4] == 1
+    assert len(found) == 100 and 999 not in found
+    assert all(found[i] == 1 + (i - 1) % 3 for i in range(1, 101))
