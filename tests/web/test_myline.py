@@ -2,12 +2,15 @@
 
 import dataclasses
 import re
+from html import unescape
 
 import pytest
 
 from firmware.policy.retention import RetentionRule
 from firmware.policy.settings import LineMode
 from firmware.rights import RightsRegister
+
+from support.web import audio_url
 
 
 @pytest.fixture
@@ -269,3 +272,53 @@ def test_a_line_recorded_by_rule_says_which_calls(box, people, stella):
         "Yes: recorded only when asked during the call (key #7 on the handset); the recording then "
         "begins when asked; to pause it while a caller gives card details, key *1 on the handset"
     )
+
+
+def access(html, line):
+    return unescape(re.search(r'<dd class="access" id="access-%d">(.*?)</dd>' % line, html, re.S).group(1))
+
+
+def test_staff_see_how_often_their_recordings_were_reached_not_by_whom_nor_which(box, people, stella):
+    """Told that every playback and export is audited, a staff member could not see
+    whether theirs were: the last 90 days' playbacks, exports and releases of their line,
+    by role, from the trail; no name, call or caller, and nothing of another line."""
+    assert access(page(stella, "/my-line"), 4).startswith(
+        "Played: never; exported: never; released in a subject access bundle: never."
+    )
+    alice = people["alice"]
+    assert alice.get(audio_url(alice, 4)).status_code == 200  # audited as the page does it
+    assert people["sam"].get(audio_url(people["sam"], 1)).status_code == 200  # line 1: not hers
+    now, day = box.clock.t_us, 86_400_000_000
+    add = box.audit.append
+    add("alice", "playback", "8", {"line": 4}, now - 89 * day)
+    add("alice", "playback", "12", {"line": 4}, now - 91 * day)  # before the 90 days
+    add("audrey", "playback", "16", {"line": 4}, now - day)  # by role, whoever it is
+    add("gone", "playback", "20", {"line": 4}, now - day)  # an account since removed
+    add("alice", "export", "call:8", {"recording": "r", "reason": "x"}, now)  # the CLI's: no line
+    add("alice", "export", "call:8", {"refused": "no key"}, now)  # nothing exported
+    add("alice", "disclosure", "disclosure:1", {"calls": [5, 8, 12], "recordings": 3}, now)
+    add("alice", "disclosure", "disclosure:2", {"failed": "card full"}, now)  # nothing released
+    add("sam", "disclosure", "disclosure:3", {"calls": [1, 5], "recordings": 2}, now)  # line 1 alone
+    said = access(page(stella, "/my-line"), 4)
+    assert said == (
+        "Played 4 times (2 by supervisors, 1 by an auditor, 1 by the box's command line or a "
+        "removed account); exported once (by a supervisor); released in a subject access "
+        "bundle once (by a supervisor). From the audit trail, by the role of who did it: not "
+        "who, nor which calls."
+    )
+    html = page(stella, "/my-line")
+    for hidden in ("audrey", "gone", "call:8", "disclosure:1", "0207946"):
+        assert hidden not in html, hidden
+
+
+def test_a_trail_that_cannot_be_read_is_said_not_counted_as_nothing(box, people, stella, monkeypatch):
+    from firmware.storage.fieldseal import FieldSealError
+
+    def sealed(*args, **kwargs):
+        raise FieldSealError("the audit trail's details are sealed with the key in the HAT's MCU vault")
+
+    monkeypatch.setattr(box.audit, "in_period", sealed)
+    html = page(stella, "/my-line")
+    said = access(html, 4)
+    assert said.startswith("Cannot be told now: the audit trail cannot be read") and "never" not in said
+    assert "10 call records" in section(html, 4)  # the rest of the page as ever

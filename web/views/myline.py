@@ -15,7 +15,19 @@ objects to being recorded, and the request is logged in the register of data
 subjects' requests (:mod:`firmware.rights`) at once, its month counting from
 that day, the supervisors told by the same alarm; the page lists the requests
 they logged so, with their state and deadline.
+
+Each line also says how often its recordings were reached in the last
+:data:`ACCESS_DAYS` days, from the audit trail (:func:`line_access`): played,
+exported, and released in a subject access bundle, each counted by the role of
+who did it (supervisor, auditor), never their names, which calls, or whose:
+the person learns that their recordings were listened to, not which callers'
+calls (on a line shared with colleagues, not whose either). A trail that cannot
+be read (sealed, and the box's key not open yet; locked) is said so, never
+counted as nothing.
 """
+
+import logging
+import sqlite3
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
@@ -31,6 +43,7 @@ from . import rights_register
 from .dashboard import visible_snapshot
 
 bp = Blueprint("myline", __name__)
+log = logging.getLogger(__name__)
 # What a staff member may ask for about their own recordings (the register's kinds); the
 # others (rectification, restriction) are for a supervisor to log as the person puts them.
 STAFF_KINDS = {
@@ -39,6 +52,21 @@ STAFF_KINDS = {
     "objection": "I object to being recorded",
 }
 MAX_WORDS = 1000
+# How far back the page counts the playbacks, exports and releases of a line's recordings.
+ACCESS_DAYS = 90
+# What was done to a line's recordings, by the trail's action: the page's words.
+ACCESS_ACTIONS = {"playback": "played", "export": "exported", "disclosure": "released"}
+# Who did it, by their account's role now (the first of these it holds): one, several.
+ACCESS_ROLES = {
+    "supervisor": ("a supervisor", "supervisors"),
+    "auditor": ("an auditor", "auditors"),
+    "installer": ("an installer", "installers"),
+}
+OTHER_ROLE = ("the box's command line or a removed account",) * 2
+ACCESS_UNREAD = (
+    "Cannot be told now: the audit trail cannot be read (the box's key is not open until "
+    "the recorder has started, or the trail is busy). Try again in a minute."
+)
 
 
 def _kept_days(retention, line):
@@ -76,17 +104,91 @@ def _kept_except(retention, line):
     return said
 
 
+def _role_of(roles, actor):
+    """The role an access is counted under: the account's now (supervisor, auditor,
+    installer; ``roles``: each account's), or ``other``: the box's command line, or an
+    account no longer on the box."""
+    return next((r for r in ACCESS_ROLES if r in roles.get(actor, ())), "other")
+
+
+def access_words(access):
+    """A line's :func:`line_access` counts in words: ``["Played 3 times (2 by supervisors,
+    1 by an auditor)", "exported once (by a supervisor)", "released in a subject access
+    bundle: never"]``."""
+    said = []
+    for what, counts in access.items():
+        total = sum(counts.values())
+        head = {"released": "released in a subject access bundle"}.get(what, what)
+        if not total:
+            said.append("%s: never" % head)
+            continue
+        by = [
+            "%d by %s" % (n, ACCESS_ROLES.get(role, OTHER_ROLE)[n > 1])
+            if len(counts) > 1
+            else "by %s" % ACCESS_ROLES.get(role, OTHER_ROLE)[n > 1]
+            for role, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+        ]
+        said.append("%s %s (%s)" % (head, "once" if total == 1 else "%d times" % total, ", ".join(by)))
+    return [said[0][:1].upper() + said[0][1:]] + said[1:]
+
+
+def line_access(lines):
+    """How often the recordings of each of ``lines`` were played, exported and released
+    (subject access) in the last :data:`ACCESS_DAYS` days, from the audit trail:
+    ``{line: {"played"|"exported"|"released": {role: n}}}``, one count per playback,
+    export, or release naming calls of the line; a refused export or a release that
+    failed is none. The line is the entry's own (``line``) or, for one without it (an
+    export from the command line, a release, which names its calls), its calls' in the
+    call log. Read for the period alone (:meth:`~firmware.storage.audit.AuditLog.in_period`).
+
+    :raises FieldSealError: the trail is sealed and the box's key is not open yet
+    :raises sqlite3.OperationalError: the trail could not be read (locked, an I/O error)
+    """
+    web = lk()
+    services = web.services
+    now_us = int(services.wall_us())
+    found = services.audit.in_period(list(ACCESS_ACTIONS), now_us - ACCESS_DAYS * 86_400_000_000, now_us + 1)
+    out = {n: {word: {} for word in ACCESS_ACTIONS.values()} for n in lines}
+    roles = {u.name: u.roles for u in web.accounts.all()}
+    done = []  # (what, who, the entry's own line or None, its calls)
+    for e in found:
+        if "refused" in e.details or "failed" in e.details:
+            continue  # nothing played, exported or released
+        if e.action == "disclosure":
+            calls = [c for c in e.details.get("calls") or () if isinstance(c, int)]
+        else:
+            call = (e.target or "").removeprefix("call:")
+            calls = [int(call)] if call.isascii() and call.isdigit() else []
+        line = e.details.get("line") if e.action != "disclosure" else None
+        done.append((ACCESS_ACTIONS[e.action], _role_of(roles, e.actor), line, calls))
+    lines_of = getattr(services.calls, "lines_of", None)
+    wanted = {c for _, _, line, calls in done if line is None for c in calls}
+    line_of = lines_of(wanted) if wanted and lines_of is not None else {}
+    for what, role, line, calls in done:
+        for n in {line} if line is not None else {line_of[c] for c in calls if c in line_of}:
+            if n in out:
+                out[n][what][role] = out[n][what].get(role, 0) + 1
+    return out
+
+
 def my_lines(user):
     """One dict per line granted to ``user``: ``line, name, how, recorded,
     now`` (recording state now, as on the dashboard), ``kept_days`` (untagged calls),
     ``kept_except`` (tagged calls kept otherwise, in words), ``calls``
-    and ``recordings`` (how many the box holds; ``(n, exact)``)."""
+    and ``recordings`` (how many the box holds; ``(n, exact)``), ``access`` (how often
+    its recordings were reached lately, :func:`line_access`; None: the audit trail
+    could not be read)."""
     web = lk()
     notice = {x["line"]: x for x in staff_notice(web)["lines"]}
     live = {x["line"]: x for x in visible_snapshot(user)["lines"]}
     services = web.services
     config = services.box_config.get() if services.box_config is not None else BoxConfig()
     count = getattr(services.calls, "count", None)
+    try:
+        access = line_access([n for n in user.lines if n in notice])
+    except (FieldSealError, sqlite3.OperationalError) as exc:
+        access = None
+        log.warning("My line: the audit trail could not be read for %s's line access: %s", user.name, exc)
     out = []
     for n in user.lines:
         if n not in notice:
@@ -100,6 +202,7 @@ def my_lines(user):
         if count is not None:
             entry["calls"] = count(CallFilter(lines=(n,)))
             entry["recordings"] = count(CallFilter(lines=(n,), recorded=True))
+        entry["access"] = None if access is None else access_words(access[n])
         out.append(entry)
     return out
 
@@ -136,6 +239,8 @@ def myline_page(user, error=None, concern="", ask=None):
         asked=request.args.get("asked"),
         requests=my_requests(user),
         kinds=STAFF_KINDS,
+        access_days=ACCESS_DAYS,
+        access_unread=ACCESS_UNREAD,
         all_kinds=rights.KINDS,
         statuses=rights.STATUSES,
         ask=ask or {"kind": "access", "words": "", "errors": {}},
