@@ -695,6 +695,7 @@ def _sar(args, begun):
         release,
         search_bounds,
         search_details,
+        search_lines,
     )
     from .sarbundle import FileSpool
     from .signing import run_dir
@@ -726,6 +727,9 @@ def _sar(args, begun):
     since_us, until_us = search_bounds(
         period, args.first_time or "", args.last_time or "", names=("--from", "--to")
     )
+    # A search by line: those of --user's lines, as the web form's (every call on them).
+    granted = None if account is None else set(account.lines)
+    lines = search_lines(args.lines or (), granted, None, name="--line")
     calls = find_calls(
         calls_db,
         number=args.number,
@@ -733,8 +737,9 @@ def _sar(args, begun):
         since_us=since_us,
         until_us=until_us,
         # As the web UI's search: the calls on the lines granted to --user.
-        lines=None if account is None else set(account.lines),
+        lines=granted,
         cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
+        on_lines=lines,
     )
     bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
     store = RecordingStore(args.data_dir)
@@ -752,6 +757,8 @@ def _sar(args, begun):
         key = _unlock(args)
         search = {"number": args.number, "from": args.first, "to": args.last}
         search.update({k: v for k, v in (("from_time", args.first_time), ("to_time", args.last_time)) if v})
+        if lines:
+            search["lines"] = lines
         # The copies given before that the letter lists, said before anything is made (with
         # --earlier, and nothing released): one the person may not be told of is withheld.
         chosen, narrowed, asked = check_release(
@@ -2344,7 +2351,7 @@ def build_parser():
     p = sub.add_parser(
         "sar",
         help="answer a subject access request: a bundle of every call "
-        "of a number (any form) and/or a date range",
+        "of a number (any form), and/or of lines, and/or a date range",
     )
     p.add_argument("--data-dir", required=True)
     p.add_argument("--number", help="the requester's number, in any form")
@@ -2361,6 +2368,14 @@ def build_parser():
         "--to-time", dest="last_time", metavar="HH:MM", help="end with this minute of --to's day (included)"
     )
     p.add_argument(
+        "--line",
+        dest="lines",
+        action="append",
+        metavar="N",
+        help="every call on line N of --from to --to, whichever the number at the other end "
+        "(again for more; --user's lines only): a staff member's own calls, with --whose",
+    )
+    p.add_argument(
         "--call",
         dest="calls",
         type=int,
@@ -2371,9 +2386,10 @@ def build_parser():
     p.add_argument(
         "--whose",
         metavar="TEXT",
-        help="with --call after a search by date alone (the calls found are any caller's): how you "
-        "know each call named is the requester's, or one the request covers; required then, "
-        "audited with the release, not in the bundle",
+        help="with --call after a search by date alone (the calls found are any caller's), or "
+        "after a search by --line (a line is a staff member's only if it is theirs alone): how "
+        "you know each call released is the requester's, or one the request covers; required "
+        "then, audited with the release, not in the bundle",
     )
     p.add_argument(
         "--password-file", required=True, help="file whose first line is the password of --user's key slot"

@@ -121,17 +121,62 @@ def search_bounds(period, first_time="", last_time="", names=("From", "To")):
     return since_us, until_us
 
 
-def find_calls(calls_db, *, number=None, since_us=None, until_us=None, country="uk", lines=None, cipher=None):
+def search_lines(texts, granted, n_lines, name="Line"):
+    """The lines a search by line asks for (``texts``: the form's ticked lines, ``--line``'s
+    values), as sorted ints: each one of the box's lines (1 to ``n_lines``; None: any line
+    from 1, the command line knowing no board) and granted to the user (``granted``: their
+    lines; None: every line, a box not set up).
+
+    :raises SarError: one that is not a line of the box, or not the user's (nothing is searched)
+    """
+    found = set()
+    for text in texts:
+        text = str(text).strip()
+        if not (text.isascii() and text.isdigit() and len(text) < 4 and int(text) >= 1) or (
+            n_lines is not None and int(text) > n_lines
+        ):
+            raise SarError(
+                "%s %s is not one of the box's lines (%s): nothing was searched"
+                % (name, text[:20], "1 to %d" % n_lines if n_lines is not None else "1, 2 ...")
+            )
+        if granted is not None and int(text) not in granted:
+            raise SarError(
+                "%s %s is not granted to you: search only your lines (%s); a supervisor of that line "
+                "searches it. Nothing was searched" % (name, text, ", ".join(str(n) for n in sorted(granted)))
+            )
+        found.add(int(text))
+    return sorted(found)
+
+
+def find_calls(
+    calls_db,
+    *,
+    number=None,
+    since_us=None,
+    until_us=None,
+    country="uk",
+    lines=None,
+    cipher=None,
+    on_lines=None,
+):
     """The calls (call-log JSON, oldest first) of ``number`` in any form, and/or in [since, until).
 
+    ``lines``: the lines the user may see (None: all); ``on_lines``: a search by line (the
+    lines searched, :func:`search_lines`), over a date range: every call on them, whichever
+    the far end's number.
     ``cipher``: the box's field cipher, which opens sealed numbers and names.
 
-    :raises SarError: neither a number nor a range, a number without digits,
-        or more than :data:`MAX_CALLS` calls
+    :raises SarError: neither a number nor a range, a search by line without a range, a
+        number without digits, or more than :data:`MAX_CALLS` calls
     """
+    if on_lines and since_us is None:
+        raise SarError("a search by line is over a date range: give its first day (From) too")
     if not number and since_us is None:
         raise SarError("give a number, a date range, or both")
     where, args = [], []
+    if on_lines:
+        where.append("calls.line IN (%s)" % ", ".join("?" * len(on_lines)))
+        args += list(on_lines)
     key = None
     if number:
         if _NOT_IN_A_NUMBER.search(number):
@@ -346,12 +391,14 @@ def preview_details(calls, copies, withheld=None, request_id=None):
 def search_details(search, calls, earlier):
     """The details of the ``disclosure_search`` audit entry of a look at a person's calls for
     a subject access request, on the web form's search or with ``linekeeper sar --earlier``:
-    what was searched (``search``: the number as typed, the first and last days and the
-    times of day that narrow them, :func:`search_bounds`), how many
+    what was searched (``search``: the number as typed, the lines of a search by line, the
+    first and last days and the times of day that narrow them, :func:`search_bounds`), how many
     ``calls`` it found, and the disclosure log entries of the copies given before shown with
     them (``earlier``, :func:`earlier_releases`: those whose recipient the user was shown)."""
     details = {
-        key: search[key] for key in ("number", "from", "from_time", "to", "to_time") if search.get(key)
+        key: search[key]
+        for key in ("number", "lines", "from", "from_time", "to", "to_time")
+        if search.get(key)
     }
     details["found"] = len(calls)
     details["copies"] = [e["id"] for e in earlier if e.get("shown", True)]
@@ -677,9 +724,10 @@ def check_release(
     and search narrowed to ``only``, ``request`` the manifest's account of it.
     ``withheld``: ``{entry id: reason}``, the copies given before the letter leaves out;
     each needs its reason (whether each is among them, :func:`letter_copies`).
-    ``whose``: for calls named after a search by date alone, which can be any caller's, how
-    the supervisor knows each is the requester's (or one the request covers): required
-    then, and only then (a number searched says whose they are).
+    ``whose``: for calls named after a search by date alone, which can be any caller's, or
+    released after a search by line (``search["lines"]``: every call on those lines; ``only``
+    may then be empty, all of them), how the supervisor knows each is the requester's (or one
+    the request covers): required then, and only then (a number searched says whose they are).
 
     :raises SarError: what is wrong, named (nothing was released)
     """
@@ -715,9 +763,13 @@ def check_release(
         if missing:
             raise SarError("call %d is not among the calls found: nothing was released" % missing[0])
         if not search.get("number"):
-            _check_whose(whose)
+            _check_whose(whose, WHOSE_BY_LINE if search.get("lines") else WHOSE_NOT_GIVEN)
         calls = [c for c in calls if c["id"] in set(only)]
         search = dict(search, calls=sorted(set(only)))
+    elif search.get("lines") and not search.get("number"):
+        # Every call found on the lines goes, the supervisor saying whose they are: a staff
+        # member's line holds their calls only if it is theirs alone.
+        _check_whose(whose, WHOSE_BY_LINE)
     elif not search.get("number"):
         raise SarError(
             "a release names the requester's number: a date range alone holds every other "
@@ -752,19 +804,30 @@ WHOSE_NOT_GIVEN = (
     'are, e.g. "withheld number; the times and line she gave"). Nothing was released'
 )
 
+# Of calls found by line (firmware.sar.search_lines): every caller's on those lines, whoever
+# answered. A staff member's line is theirs only if it is theirs alone.
+WHOSE_BY_LINE = (
+    "calls found by line are every call on those lines, whichever the number at the other end, "
+    "and a line is one staff member's only if it is theirs alone (not shared, not answered by "
+    "others): say how you know the calls released are the requester's, or ones the request "
+    'covers, in 5 to 500 characters (e.g. "line 3 is her own phone, nobody else\'s"). Nothing '
+    "was released"
+)
 
-def _check_whose(whose):
-    """The supervisor's word on calls named after a search by date alone (any caller's):
-    given by the rule of a reason the trail keeps (:func:`firmware.typed.given_reason`: 5 to
-    500 characters, no control character), with no card number in it.
+
+def _check_whose(whose, missing=WHOSE_NOT_GIVEN):
+    """The supervisor's word on calls named after a search by date alone (any caller's), or
+    released after a search by line (every call on the lines): given by the rule of a reason
+    the trail keeps (:func:`firmware.typed.given_reason`: 5 to 500 characters, no control
+    character), with no card number in it. ``missing``: what is said when none is given.
 
     :raises SarError: none given, too short or long, a control character or a card number
         in it (nothing was released)
     """
     if whose and cards.has_typed_card(whose):
         raise SarError("take the card number out of whose calls they are: the box keeps no card numbers")
-    _, problem = given_reason(whose, WHOSE_NOT_GIVEN)
-    if problem == WHOSE_NOT_GIVEN:
+    _, problem = given_reason(whose, missing)
+    if problem == missing:
         raise SarError(problem)
     if problem:
         raise SarError("whose calls they are: %s Nothing was released" % problem)
@@ -799,7 +862,8 @@ def release(
     """Build (and encrypt) the bundle, log and audit the release, then hand it over.
 
     A release names the requester's number (``search["number"]``), or lists its calls
-    (``only``: call ids, a withheld caller's found by date): a date range alone holds
+    (``only``: call ids, a withheld caller's found by date), or is of the lines searched
+    (``search["lines"]``, a staff member's own calls) with ``whose``: a date range alone holds
     every other caller's calls of those days, and released them all.
 
     The bundle is streamed (:func:`write_bundle`, through gpg with ``bundle_password``)

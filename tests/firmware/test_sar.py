@@ -1052,3 +1052,48 @@ def test_whose_calls_is_kept_as_checked(sar_dir, tmp_path):
     with open_audit(data) as audit:
         released = audit.entries(action="disclosure", newest_first=False)[-1]
     assert released.details["whose"] == "withheld number; the times and line she gave"
+
+
+def test_a_search_by_line_releases_every_call_on_it_once_whose_they_are_is_said(tmp_path, capsys):
+    """A staff member asks for their own recordings (My line): the calls on their line,
+    whoever was at the other end. Found only by date and picked one by one before,
+    ``--line N`` (again for more) finds every call on --user's lines named over --from to
+    --to, audited as a search with its lines; the release asks how the user knows they are
+    the requester's (a line is a staff member's only if it is theirs alone), and a line not
+    granted to --user, not a line, or a line without days is refused, nothing released."""
+    root, data = make_box(tmp_path)
+    _accounts(root, data)
+    day = ("--from", "2026-03-02", "--to", "2026-03-02")
+    out = tmp_path / "line.zip"
+    sam = ("--user", "sam", "--password-file", str(root / "sam-pw"))
+
+    def entries(action):
+        with open_audit(data) as audit:
+            return audit.entries(action=action, newest_first=False)
+
+    whose = "line 2 is Ms Smith's own phone, nobody else's"
+    assert sar(root, data, out, *sam, *day, "--line", "2", "--whose", whose, "--earlier") == 0
+    [search] = entries("disclosure_search")
+    assert search.details == {
+        "lines": [2],
+        "from": "2026-03-02",
+        "to": "2026-03-02",
+        "found": 2,
+        "copies": [],
+    }
+    for bad, said in (
+        (("--line", "3", *day), "--line 3 is not granted to you: search only your lines (1, 2)"),
+        (("--line", "x", *day), "--line x is not one of the box's lines"),
+        (("--line", "2"), "a search by line is over a date range: give its first day (From) too"),
+        (("--line", "2", *day), "calls found by line are every call on those lines"),
+    ):
+        capsys.readouterr()
+        assert sar(root, data, out, *sam, *bad) == 2, bad
+        assert said in capsys.readouterr().err and not out.exists()
+    assert entries("disclosure") == []
+    assert sar(root, data, out, *sam, *day, "--line", "2", "--line", "1", "--whose", whose) == 0
+    assert [c["id"] for c in json.loads(zipfile.ZipFile(out).read("calls.json"))] == [1, 2, 4, 6]
+    [released] = entries("disclosure")
+    assert released.actor == "sam" and released.details["whose"] == whose
+    assert released.details["calls"] == [1, 2, 4, 6]
+    assert json.loads(DisclosureLog(data).get(1)["search"])["lines"] == [1, 2]
