@@ -152,6 +152,58 @@ def test_a_date_range_alone_releases_only_the_calls_named(box, people):
     assert entry.details["whose"] == whose and entry.details["calls"] == [1]
 
 
+def test_a_search_by_line_finds_every_call_on_it_and_its_release_says_whose(box, people):
+    """A staff member asks on My line for their own recordings: a supervisor searched by date
+    and named the calls one by one. Lines (of those granted to the supervisor, over a date
+    range) find every call on them whichever the number, audited as a search with its lines;
+    their release goes whole or named, once the supervisor says whose the calls are (a line
+    is a staff member's only if it is theirs alone, which the form says). A line not theirs,
+    not a line, or without days is refused, nothing searched."""
+    box.recordings.store = box.store
+    sam = people["sam"]  # lines 1 and 2; call k is on line 1 + (k-1) % 4
+
+    def searches():
+        return box.services.audit.entries(action="disclosure_search", newest_first=False)
+
+    page = sam.get("/sar").get_data(as_text=True)
+    assert 'name="line" value="1"' in page and 'name="line" value="2"' in page
+    assert 'name="line" value="3"' not in page and "theirs alone" in page.split('id="sar-lines-hint"')[1]
+    found = sam.get("/sar", query_string={"line": "2", "from": "2026-03-02"}).get_data(as_text=True)
+    on_two = [str(k) for k in range(2, 41, 4)]
+    assert re.findall(r'<tr><th scope="row"><a href="/calls/(\d+)"', found) == on_two
+    assert 'id="line-hint"' in found and "theirs alone" in found and 'id="sar-whose"' in found
+    assert '<input type="hidden" name="line" value="2">' in found  # carried to the release
+    [search] = searches()
+    assert {k: v for k, v in search.details.items() if k != "address"} == {
+        "lines": [2],
+        "from": "2026-03-02",
+        "found": 10,
+        "copies": [],
+    }
+    for bad, said in (
+        ({"line": "3", "from": "2026-03-02"}, "Line 3 is not granted to you: search only your lines (1, 2)"),
+        ({"line": "9", "from": "2026-03-02"}, "Line 9 is not one of the box&#39;s lines (1 to 4)"),
+        ({"line": "2"}, "a search by line is over a date range: give its first day (From) too"),
+    ):
+        resp = sam.get("/sar", query_string=bad)
+        assert resp.status_code == 400 and said in resp.get_data(as_text=True), bad
+    assert len(searches()) == 1
+    form = dict(RELEASE, number="", line="2", **{"from": "2026-03-02"})
+    resp = post_release(box, sam, form)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "calls found by line are every call on those lines" in text
+    resp = post_release(box, sam, dict(form, line="3", whose="her own line, nobody else's"))
+    assert resp.status_code == 400 and "Line 3 is not granted to you" in resp.get_data(as_text=True)
+    assert "disclosure" not in box.audit_actions()
+    whose = "line 2 is her own phone, nobody else's"
+    resp = released(box, sam, dict(form, whose=whose))
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-800:]
+    calls = json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))
+    assert [str(c["id"]) for c in calls] == on_two
+    [entry] = box.services.audit.entries(action="disclosure")
+    assert entry.details["whose"] == whose and entry.details["calls"] == [int(k) for k in on_two]
+
+
 def test_times_of_day_narrow_a_search_by_date(box, people):
     """To find a withheld caller's call "about 9:05 on Monday" a supervisor listed every
     caller of that day. From and To take a time of day as the calls list's do (both ends

@@ -1,10 +1,11 @@
 """Subject access requests (supervisors) and the disclosure log (auditors, supervisors).
 
-A supervisor searches a number (any form) and/or a date range on the lines
-granted to them, sees the calls found, and releases them as a bundle
-(:mod:`firmware.sar`), optionally encrypted with a password they give the
-requester separately. The release needs the supervisor's unlocked recording
-key (their login); it is written to the disclosure log and the audit trail.
+A supervisor searches a number (any form), some of the lines granted to them
+(every call on them), and/or a date range, on the lines granted to them, sees the
+calls found, and releases them as a bundle (:mod:`firmware.sar`), optionally
+encrypted with a password they give the requester separately. The release needs
+the supervisor's unlocked recording key (their login); it is written to the
+disclosure log and the audit trail.
 """
 
 import json
@@ -44,6 +45,7 @@ from firmware.sar import (
     release_seen,
     search_bounds,
     search_details,
+    search_lines,
 )
 
 from ..documents import letter_facts
@@ -78,6 +80,8 @@ def _search(values):
         period = services.reports.period(values["from"], values["to"] or values["from"])
     # The times of day narrow the first and last day, in the box's zone as its days are.
     since_us, until_us = search_bounds(period, values["from_time"], values["to_time"])
+    # A search by line: of the lines granted to the user only, as every search here is.
+    lines = search_lines(values["lines"], set(g.user.lines), lk().n_lines)
     calls = find_calls(
         services.reports.calls_db,
         number=values["number"] or None,
@@ -86,10 +90,21 @@ def _search(values):
         country=services.reports.country,
         lines=set(g.user.lines),
         cipher=getattr(services.reports, "cipher", None),
+        on_lines=lines,
     )
     search = {"number": values["number"], "from": values["from"], "to": values["to"]}
     search.update({k: values[k] for k in ("from_time", "to_time") if values[k]})
+    if lines:
+        search["lines"] = lines
     return calls, search
+
+
+def _values(args, extra=()):
+    """The form's fields from ``args`` (the query or the posted form), stripped; ``lines``:
+    the lines ticked for a search by line (``line``, one value each)."""
+    values = {f: args.get(f, "").strip() for f in FIELDS + tuple(extra)}
+    values["lines"] = [x.strip() for x in args.getlist("line")]
+    return values
 
 
 def open_access_requests():
@@ -209,9 +224,9 @@ def _withheld(form, typed):
 @bp.route("/sar")
 @roles("supervisor")
 def index():
-    values = {f: request.args.get(f, "").strip() for f in FIELDS}
+    values = _values(request.args)
     calls = None
-    if any(values[f] for f in ("number", "from", "from_time", "to", "to_time")):
+    if values["lines"] or any(values[f] for f in ("number", "from", "from_time", "to", "to_time")):
         try:
             calls, search = _search(values)
         except LinekeeperError as exc:
@@ -263,7 +278,7 @@ def index():
 def release_bundle():
     """Check the form, then make the bundle in the background (:mod:`web.sarjob`): the
     page that follows shows its progress and offers it when it is logged."""
-    values = {f: request.form.get(f, "").strip() for f in FIELDS + ("only", "redact")}
+    values = _values(request.form, ("only", "redact"))
     # The page never holds the bundle password: shown again (a preview, a mistake), it says
     # one was typed, and a release without it is refused, not made unencrypted.
     values["encrypt"] = "1" if request.form.get("bundle_password") or request.form.get("encrypt") else ""
@@ -304,8 +319,9 @@ def release_bundle():
                 redactions=redactions,
                 only=_call_ids(request.form.get("only", "")),
                 withheld=withheld,
-                # Searched by date alone, the calls found are any caller's: the supervisor says
-                # how they know each named is the requester's (audited with the release).
+                # Searched by date alone, the calls found are any caller's, and by line every
+                # call on it: the supervisor says how they know each released is the
+                # requester's (audited with the release).
                 whose=values["whose"] or None,
             )
             # Bad input is refused here, on the form, before anything is made.
