@@ -451,6 +451,7 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
         page.fill("#pb-name", "Someone")
         page.click("#phonebook-form button[type=submit]")
         page.wait_for_selector("#error-entry")
+        page.wait_for_load_state("load")  # forms.js marks the field once it runs
         # A message about the entry as a whole is tied to no one field.
         assert page.get_attribute("#pb-name", "aria-invalid") is None
         context.close()
@@ -471,6 +472,7 @@ def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(s
         page.fill("#wait-reason", "a copy of a passport")
         page.click("#request-wait button[type=submit]")
         page.wait_for_selector("#error-wait_kind")
+        page.wait_for_load_state("load")  # forms.js marks the field once it runs
         for radio in ("#wait-kind-identity", "#wait-kind-clarification"):
             assert page.get_attribute(radio, "aria-invalid") == "true", radio
             assert page.get_attribute(radio, "aria-describedby") == "error-wait_kind", radio
@@ -483,6 +485,7 @@ def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(s
         page.check("#extend-told")
         page.click("#request-extend button[type=submit]")
         page.wait_for_selector("#error-action")
+        page.wait_for_load_state("load")  # forms.js marks the field once it runs
         assert page.evaluate("document.activeElement.id") == "error-action"
         assert "still in its form below" in page.inner_text("#error-action")
         assert page.input_value("#extend-reason") == "many calls to find"
@@ -492,6 +495,7 @@ def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(s
         page.fill("#refuse-on", "2099-01-01")
         page.click("#request-refuse button[type=submit]")
         page.wait_for_selector("#error-on")
+        page.wait_for_load_state("load")  # forms.js marks the field once it runs
         assert page.get_attribute("#refuse-on", "aria-invalid") == "true"
         assert page.get_attribute("#refuse-on", "aria-describedby") == "error-on"
         assert page.evaluate("document.activeElement.id") == "refuse-on"
