@@ -162,9 +162,11 @@ def test_a_staff_member_logs_their_own_request_and_sees_its_deadline(box, people
     assert "from stella: asked on My line: Access" in alarm["message"]
     assert "request %d on the Requests page, due 2026-04-02" % entry["id"] in alarm["message"]
     html = page(stella, resp.headers["Location"])
-    assert 'id="request-sent"' in html and "due by 2026-04-02" in html
+    # Dates as every page says them (the Requests pages too), not ISO.
+    assert 'id="request-sent"' in html and "due by Thu 2 Apr 2026" in html
     row = re.search(r'<tr id="my-request-%d">(.*?)</tr>' % entry["id"], html).group(1)
-    assert "2026-04-02" in row and "Open" in row
+    assert "Mon 2 Mar 2026" in row and "Thu 2 Apr 2026" in row and "Open" in row
+    assert "A copy of my recordings" in row  # the words the staff member chose, not the register's
     # The supervisors find it in the register, as one they logged.
     assert 'id="request-%d"' % entry["id"] in page(people["sam"], "/requests")
     # A request someone else logged is not hers to see.
