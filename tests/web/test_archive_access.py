@@ -337,6 +337,31 @@ def test_opening_a_calls_page_is_audited_once_a_session(app, viewer):
     assert len(viewed()) == before + 2
 
 
+def test_a_view_whose_entry_was_not_written_is_audited_at_the_next(app, viewer, monkeypatch):
+    # The trail busy at the first view: the page is not shown, and the session did not keep
+    # it as audited, so the next view writes the entry (it wrote none ever after).
+    import sqlite3
+
+    def viewed():
+        return viewer.audit_log.entries(action="call_viewed")
+
+    before = len(viewed())
+    client, _ = _client(app, LEEDS_SUP)
+    append = viewer.audit_log.append
+
+    def busy(actor, action, *args, **kwargs):
+        if action == "call_viewed":
+            raise sqlite3.OperationalError("database is locked")
+        return append(actor, action, *args, **kwargs)
+
+    monkeypatch.setattr(viewer.audit_log, "append", busy)
+    assert client.get("/calls/leeds/1").status_code == 500  # not shown
+    monkeypatch.setattr(viewer.audit_log, "append", append)
+    assert len(viewed()) == before
+    assert client.get("/calls/leeds/1").status_code == 200
+    assert len(viewed()) == before + 1
+
+
 def test_refused_plays_and_exports_of_another_site_are_audited(app, viewer):
     client, token = _client(app, LEEDS_SUP)
     client.get("/calls/york/1/audio")

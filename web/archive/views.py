@@ -270,15 +270,21 @@ def call(box, call_id, errors=None, status=200, listen_reason=None):
 def _audit_view(box, call_id, found):
     """The call's page opened: it shows the caller's number and name, so who looked is
     audited (``call_viewed``), once per login session and call, as on a box
-    (:func:`web.views.calls._audit_view`): shown again after the Listen form, none."""
+    (:func:`web.views.calls._audit_view`): shown again after the Listen form, none. An
+    entry not written (the trail busy) is not a view kept: the next one tries again.
+    dict.setdefault is atomic: of two parallel first views only one writes."""
     viewed = g.session.setdefault("viewed", {})
     target = "%s/%d" % (box, call_id)
-    if target in viewed:
+    mine = object()
+    if viewed.setdefault(target, mine) is not mine:
         return
-    viewed[target] = True
     while len(viewed) > MAX_VIEWED:
         viewed.pop(next(iter(viewed)))
-    viewer().audit("call_viewed", target, box=box, call_id=call_id, line=found["line"])
+    try:
+        viewer().audit("call_viewed", target, box=box, call_id=call_id, line=found["line"])
+    except BaseException:
+        viewed.pop(target, None)  # not written: the next view tries again
+        raise
 
 
 @bp.route("/calls/<box>/<int:call_id>/listen", methods=["POST"])
