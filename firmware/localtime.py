@@ -137,7 +137,8 @@ class LocalTime:
         """``text`` with each date and time in it written as the pages write them: a time
         (UTC, ``2026-12-03T10:00:00Z`` or ``2026-12-03 10:00 UTC``) as :meth:`when` says it in
         this zone, a date alone (``2026-12-03``) as :func:`day_words`. What is not a date of
-        the calendar is left as it is; so is the text stored, only shown so."""
+        the calendar, or whose local date is not (the year 0 or 10000), is left as it is; so
+        is the text stored, only shown so."""
 
         def said(m):
             year, month, day = m.group(1, 2, 3)
@@ -150,9 +151,11 @@ class LocalTime:
                 t = datetime.datetime.combine(
                     date, datetime.time(int(hour), int(minute), int(second or 0)), datetime.UTC
                 )
-            except ValueError:
+                # Its local date can be out of the calendar's range (the year 1 in a zone west
+                # of UTC, 9999 east of it): a staff concern's words are in the message too.
+                return self.when(int(t.timestamp()) * 1_000_000)
+            except (ValueError, OverflowError):
                 return m.group(0)
-            return self.when(int(t.timestamp()) * 1_000_000)
 
         return _DATE_IN_TEXT.sub(said, text or "")
 

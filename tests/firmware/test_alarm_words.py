@@ -150,6 +150,7 @@ def test_the_dates_in_a_message_are_said_as_the_pages_say_them_and_nothing_else_
     from firmware.localtime import LocalTime
 
     said = LocalTime("Europe/London").dates_in
+    assert LocalTime("Asia/Tokyo").dates_in("9999-12-31T23:59:59Z") == "9999-12-31T23:59:59Z"
     assert said("due on 2026-07-01: answer it") == "due on Wed 1 Jul 2026: answer it"
     assert said("from 2026-07-01T09:30:00.000Z.") == "from Wed 1 Jul 2026, 10:30:00 BST."
     assert said("from 2026-07-01T09:30:00+00:00") == "from Wed 1 Jul 2026, 10:30:00 BST"
@@ -161,6 +162,8 @@ def test_the_dates_in_a_message_are_said_as_the_pages_say_them_and_nothing_else_
         "v2026-12-03",
         "2026-12-03 10:00 local",
         "1.2026-12-03",
+        # A time whose local date is out of the calendar's range (the year 0).
+        "0001-01-01T00:00:00Z",
     ):
         assert said(text) == text
     assert said("") == "" and said(None) == ""

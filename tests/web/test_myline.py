@@ -97,6 +97,17 @@ def test_staff_alarms_stay_hidden_and_a_concern_reaches_the_supervisors(box, peo
     assert 'id="concern-sent"' in page(stella, "/my-line?raised=1")
 
 
+def test_a_concern_naming_a_time_out_of_the_calendars_range_breaks_no_page(box, people, stella):
+    # The supervisors' pages say an alarm's dates in the box's zone: this one, of the year 1,
+    # is before the zone's first offset (a day before the year 1 locally), and every page
+    # showing the concern was a server error.
+    text = "Recorded since 0001-01-01T00:00:00Z? Nobody told me"
+    resp = box.post(stella, "/concerns", {"concern": text}, token_from="/my-line")
+    assert resp.status_code == 302
+    for url in ("/alarms", "/"):
+        assert "0001-01-01T00:00:00Z" in page(people["sam"], url), url
+
+
 def test_a_staff_account_needs_its_line(box, people):
     resp = box.post(
         people["alice"],
