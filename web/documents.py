@@ -17,6 +17,7 @@ from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
 from firmware.sarletter import LetterFacts
 from firmware.storage.audit import canonical_json
+from firmware.storage.fieldseal import FieldSealError
 
 _NOTICE_KEPT = threading.Lock()  # one entry for a new version, however many keep it at once
 
@@ -169,7 +170,8 @@ def checklist_reminders(web):
     (:func:`firmware.compliance.amber_alarms`: the key store's backup out of date, the DPIA
     due for review), as :class:`firmware.alarmchecks.DateChecks` takes its reminders and
     the dashboard says them: ``{}`` before the setup wizard is finished, or when web.db or
-    the audit trail cannot be read now (the alarms stay as they are)."""
+    the audit trail cannot be read now (locked; sealed, and the box's key not open until the
+    recorder has started): the alarms stay as they are."""
     try:
         if not web.site.setup_complete:
             return {}
@@ -179,7 +181,7 @@ def checklist_reminders(web):
             dpia_reviewed=site.dpia_reviewed if site else "",
             **key_backup_state(web),
         )
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, FieldSealError) as exc:
         log.warning("the checklist's reminders are not checked now (%s)", exc)
         return {}
     return amber_alarms(state)

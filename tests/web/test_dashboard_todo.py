@@ -77,3 +77,28 @@ def test_the_health_panel_says_the_key_store_backup_and_the_dpia_review_once_as_
     assert back_up_key_store(box, people["alice"]).status_code == 200
     change_site(box, dpia_reviewed="2026-02-20")
     assert said() == []
+
+
+def test_the_dashboard_shows_while_the_audit_trail_is_sealed(box, people, monkeypatch):
+    """Before the recorder has started the box's key is not open, and the audit trail's
+    sealed entries (the key store's backups) cannot be read: the dashboard, which says then
+    why the recorder is not up, is shown to a supervisor all the same, and the health panel
+    to all, the checklist's reminders not said (their alarms stay as they are). It was the
+    "Personal data locked" page."""
+    from firmware.storage.fieldseal import FieldSealError
+
+    from .test_documents import back_up_key_store
+
+    assert back_up_key_store(box, people["alice"]).status_code == 200
+    entries = box.audit.entries
+
+    def sealed(*args, **kwargs):
+        if kwargs.get("action") == "key_backup":
+            raise FieldSealError("the audit trail's details are sealed with the key in the HAT's MCU vault")
+        return entries(*args, **kwargs)
+
+    monkeypatch.setattr(box.audit, "entries", sealed)
+    resp = people["sam"].get("/")
+    assert resp.status_code == 200 and "Personal data locked" not in resp.get_data(as_text=True)
+    for who in ("sam", "ivan"):
+        assert people[who].get("/api/health").status_code == 200, who
