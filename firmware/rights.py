@@ -328,11 +328,12 @@ class RightsRegister:
         (the web UI may start before the recorder has opened it)."""
         return clear_entries(self._db, (OPEN, EXTENDED, WAITING), self.region)
 
-    def logged_by(self, actor):
+    def logged_by(self, actor, since_us=0):
         """Every request the account ``actor`` logged itself (a staff member's own, from the
-        My line page), by id: their clear columns (:func:`clear_entries`), readable without
-        the key, and nothing sealed (who asked, their words, the outcome)."""
-        return clear_entries(self._db, tuple(STATUSES), self.region, actor=actor)
+        My line page) at or after ``since_us`` (the account's making: an earlier account of
+        the same name logged the others), by id: their clear columns (:func:`clear_entries`),
+        readable without the key, and nothing sealed (who asked, their words, the outcome)."""
+        return clear_entries(self._db, tuple(STATUSES), self.region, actor=actor, since_us=since_us)
 
     def add(
         self, *, actor, kind, received, requester, contact, numbers, details, today, wall_us, follows=None
@@ -581,17 +582,21 @@ CLEAR = (
 )
 
 
-def clear_entries(db, statuses, region=DEFAULT_REGION, actor=None):
+def clear_entries(db, statuses, region=DEFAULT_REGION, actor=None, since_us=0):
     """The requests in ``statuses`` as dicts of their clear columns (:data:`CLEAR`) with
     ``due`` and ``first_due`` (counting ``region``'s bank holidays), by id; with ``actor``,
-    only those that account logged. ``db`` may be a read-only connection to a register an
-    earlier release made (a column it lacks reads as None)."""
+    only those that account logged at or after ``since_us``. ``db`` may be a read-only
+    connection to a register an earlier release made (a column it lacks reads as None)."""
     have = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
     cols = [c for c in CLEAR if c in have]
     cur = db.execute(
         "SELECT %s FROM requests WHERE status IN (%s)%s ORDER BY id"
-        % (", ".join(cols), ", ".join("?" * len(statuses)), "" if actor is None else " AND actor = ?"),
-        tuple(statuses) + (() if actor is None else (actor,)),
+        % (
+            ", ".join(cols),
+            ", ".join("?" * len(statuses)),
+            "" if actor is None else " AND actor = ? AND created_us >= ?",
+        ),
+        tuple(statuses) + (() if actor is None else (actor, since_us)),
     )
     found = []
     for row in cur.fetchall():

@@ -195,6 +195,13 @@ def test_a_staff_member_logs_their_own_request_and_sees_its_deadline(box, people
     )
     assert other.status_code == 302 and len(register(box)) == 2
     assert page(stella, "/my-line").count('<tr id="my-request-') == 1
+    # Nor one an earlier account of her name logged: a leaver's account deleted and a new
+    # stella made later sees none of the leaver's requests.
+    box.clock.advance(60)
+    with box.web.db.tx() as conn:
+        box.web.accounts.delete(conn, "stella")
+    box.add_user(people["alice"], "stella", ["staff"], [4])
+    assert 'id="my-requests"' not in page(box.login("stella"), "/my-line")
 
 
 @pytest.mark.parametrize(

@@ -214,10 +214,11 @@ def listeners(user, lines):
 
 
 def my_requests(user):
-    """The requests ``user`` logged on this page, newest first (clear columns only)."""
+    """The requests ``user`` logged on this page, newest first (clear columns only): since
+    their account was made, not an earlier account's of the same name."""
     register = rights_register()
     try:
-        found = register.logged_by(user.name)
+        found = register.logged_by(user.name, lk().accounts.created_us(user.name) or 0)
     finally:
         register.close()
     return sorted(found, key=lambda e: e["id"], reverse=True)
