@@ -511,6 +511,9 @@ class CallPolicy:
         copies overwritten, the file removed: ``recording_deleted``, "why" the reason). The
         call stays in the call log, ``skip`` with :data:`~firmware.policy.rules.PERSONAL_REASON`,
         and the code is audited (``personal_call``), so how often a line uses it shows.
+        A call on legal hold (a supervisor may place one on a call being recorded) keeps its
+        recording and its decision: a hold's recordings survive every deletion. The code is
+        audited all the same, ``kept`` saying why nothing was discarded.
         False if the call was not recorded and could not be (nothing to do, nothing audited).
         """
         with self._lock:
@@ -518,20 +521,44 @@ class CallPolicy:
             if live is None or live.decision is None or live.decision.decision == rules.SKIP:
                 return False
             call = live.call
+            target = "call:%d" % call.id if call.id is not None else "line:%d" % line
+            kept = self._held(call)
+            if kept is not None:
+                log.warning(
+                    "line %d: the personal-call code was keyed on a call %s: recording kept", line, kept
+                )
+                self._audit_personal(
+                    target,
+                    {"line": line, "direction": call.direction, "recording_discarded": False, "kept": kept},
+                )
+                return True
             had = self.recorder.recording(call)
             self.consent.stop_warning(call)
             self.recorder.discard(call, why=rules.PERSONAL_REASON)
             self._decide(live, rules.Decision(rules.SKIP, rules.PERSONAL_REASON, "personal"))
             self._publish(call)
-            target = "call:%d" % call.id if call.id is not None else "line:%d" % line
-            details = {"line": line, "direction": call.direction, "recording_discarded": had}
-            if self.audit is None:
-                return True
-            try:
-                self.audit.append("handset", "personal_call", target, details, int(self.clock.wall_us()))
-            except Exception:  # the call is not recorded whatever the trail says; the operator sees the log
-                log.exception("could not audit the personal call of %s", target)
+            self._audit_personal(
+                target, {"line": line, "direction": call.direction, "recording_discarded": had}
+            )
             return True
+
+    def _held(self, call):
+        """Why ``call``'s recording may not be discarded (its legal hold), or None."""
+        if self.callmeta is None or call.id is None:
+            return None
+        try:
+            return "on legal hold" if self.callmeta.legal_hold(call.id) is not None else None
+        except Exception:  # a recording destroyed cannot come back: kept while the hold is unknown
+            log.exception("line %d: could not read whether call %s is on legal hold", call.line, call.id)
+            return "whose legal hold could not be read"
+
+    def _audit_personal(self, target, details):
+        if self.audit is None:
+            return
+        try:
+            self.audit.append("handset", "personal_call", target, details, int(self.clock.wall_us()))
+        except Exception:  # the call is not recorded whatever the trail says; the operator sees the log
+            log.exception("could not audit the personal call of %s", target)
 
     def _untold_yet(self, call):
         """Whether ``call``, answered, has been told nothing yet and its notice is the

@@ -131,3 +131,30 @@ def test_an_outbound_call_decided_by_the_rules_is_marked_too(lab):
     ]
     assert [c["number"] for c in calls] == [DIALLED, DIALLED]
     assert [r["call_id"] for r in lab.recordings(data_dir)] == [calls[1]["id"]]
+
+
+def test_a_call_on_legal_hold_keeps_its_recording(tmp_path, synth, lab):
+    """A supervisor placed a legal hold on the call while it was recorded (its page offers
+    it as soon as the recording has a row): the code keyed after it destroys nothing. The
+    hold's promise is that its recordings survive every deletion; the code is audited as
+    keyed, the recording kept, and the call stays recorded."""
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path, synth, [inbound(1, 1.0, keys=[(8.0, "*7")])], 2, config=lab.policy(rules=personal())
+    )
+    box.clock.call_at(6_000_000, lambda: box.callmeta.set_legal_hold(1, True, "sam", box.clock.wall_us()))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    calls = lab.calls(data_dir)
+    assert [c["id"] for c in calls] == [1]
+    assert outcome(calls) == [(1, "in", "record", "line 1 records every call")]
+    assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir)] == [(1, "complete")]
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    assert "recording_deleted" not in [e.action for e in entries]
+    marked = [e for e in entries if e.action == "personal_call"]
+    assert [(e.target, e.details["recording_discarded"], e.details["kept"]) for e in marked] == [
+        ("call:1", False, "on legal hold")
+    ]
