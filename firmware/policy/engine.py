@@ -533,13 +533,20 @@ class CallPolicy:
                 )
                 return True
             had = self.recorder.recording(call)
+            details = {"line": line, "direction": call.direction, "recording_discarded": had}
             self.consent.stop_warning(call)
-            self.recorder.discard(call, why=rules.PERSONAL_REASON)
+            try:
+                self.recorder.discard(call, why=rules.PERSONAL_REASON)
+            except Exception as exc:
+                # The card refused the destruction (its recording stopped before it): the
+                # staff member's call is still not recorded on, and the trail says what
+                # failed. Raised, it would stop the supervisor's delivery of every line's
+                # keys and events, and the capture's pass over every line.
+                log.exception("line %d: what was recorded of the personal call could not be destroyed", line)
+                details["error"] = "%s: %s" % (type(exc).__name__, exc)
             self._decide(live, rules.Decision(rules.SKIP, rules.PERSONAL_REASON, "personal"))
             self._publish(call)
-            self._audit_personal(
-                target, {"line": line, "direction": call.direction, "recording_discarded": had}
-            )
+            self._audit_personal(target, details)
             return True
 
     def _held(self, call):

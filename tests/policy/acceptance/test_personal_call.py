@@ -158,3 +158,39 @@ def test_a_call_on_legal_hold_keeps_its_recording(tmp_path, synth, lab):
     assert [(e.target, e.details["recording_discarded"], e.details["kept"]) for e in marked] == [
         ("call:1", False, "on legal hold")
     ]
+
+
+def test_a_card_that_refuses_the_discard_stops_neither_the_call_nor_the_audit(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The card refuses the destruction of what was written (an I/O error): the code is
+    still taken (the recording stopped, the call marked personal) and audited saying what
+    failed, and the error does not escape into the line supervisor's delivery of keys,
+    where it stopped the capture's pass over every line."""
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(8.0, "*7")]), inbound(2, 1.0, talk=20.0)],
+        2,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+
+    def refused(recording_id, why=None):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(box.recorder.store, "discard", refused)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    calls = lab.calls(data_dir)
+    assert outcome(calls) == [
+        (1, "in", "skip", PERSONAL_REASON),
+        (2, "in", "record", "line 2 records every call"),
+    ]
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    marked = [e.details for e in entries if e.action == "personal_call"]
+    assert len(marked) == 1 and marked[0]["recording_discarded"] is True
+    assert "Input/output error" in marked[0]["error"]
