@@ -148,6 +148,14 @@ class PolicySettings:
                         "%s (%s) clashes with %s (%s): one would be typed on the way to the "
                         "other; choose another" % (named[where], code, named[other], other_code),
                     )
+                if code.endswith(other_code) or other_code.endswith(code):
+                    # The keys are matched by how those typed so far end (CallPolicy.on_key):
+                    # the longer code would never be taken for itself.
+                    fail(
+                        "%s.%s" % (path, where),
+                        "%s (%s) clashes with %s (%s): the longer, keyed, would be taken for the shorter at "
+                        "its last key; choose another" % (named[where], code, named[other], other_code),
+                    )
             seen[where] = code
 
     # ------------------------------------------------------------ JSON

@@ -234,3 +234,17 @@ def test_with_modes_sets_lines_and_keeps_the_others():
     rules = RecordingRules(lines=(LineMode(2, "by_rule"), LineMode(3, "on_demand")))
     rules = rules.with_modes({1: "never", 3: "always"})
     assert [(m.line, m.mode) for m in rules.lines] == [(1, "never"), (2, "by_rule"), (3, "always")]
+
+
+def test_a_code_that_ends_with_another_is_refused():
+    """Keys are matched by how the keys typed so far end (firmware/policy/engine.py on_key),
+    the record code first: a personal-call code of #*9 was taken for the record code *9 at
+    its last key, and asked for a recording of the call its staff member meant to keep out
+    of one."""
+    with pytest.raises(ConfigError) as err:
+        PolicySettings.from_dict(_with(("rules", "personal"), {"dtmf_code": "#*9"}))
+    assert err.value.field == "policy.rules.personal.dtmf_code"
+    assert (
+        "the personal-call code (#*9) clashes with the code that asks for a recording (*9): "
+        "the longer, keyed, would be taken for the shorter at its last key" in str(err.value)
+    )
