@@ -248,3 +248,11 @@ def test_a_code_that_ends_with_another_is_refused():
         "the personal-call code (#*9) clashes with the code that asks for a recording (*9): "
         "the longer, keyed, would be taken for the shorter at its last key" in str(err.value)
     )
+
+
+def test_a_pause_and_resume_pair_that_loaded_before_still_loads():
+    # Refused for the personal-call code only, which is new: a config.json with such a pause
+    # and resume pair loaded in the release before, and a box must not stop recording after
+    # an update for it.
+    pci = PolicySettings.from_dict(_with(("pci",), dict(FULL["pci"], resume_code="#*1"))).pci
+    assert (pci.pause_code, pci.resume_code) == ("*1", "#*1")
