@@ -76,6 +76,9 @@ class BoxState:
     # before its entry recorded it (then only its fingerprint is compared).
     key_store_contents: object = None
     key_backup_contents: object = None
+    # The key store's backups (sealed audit entries) could not be read: the trail is sealed
+    # and the box's key not open until the recorder has started. 18 cannot be told then.
+    key_backup_sealed: bool = False
 
 
 def _cut(text, most=80):
@@ -370,6 +373,11 @@ def _key_backup(s):
     )
     if not s.key_store:
         return AMBER, "the box has no key store to back up yet: see 11"
+    if s.key_backup_sealed:
+        return AMBER, (
+            "whether the key store has a current backup cannot be told until the recorder has "
+            "started and opened the box's key"
+        )
     if not s.key_backup_date:
         return AMBER, (
             "no backup of the key store was made: a dead card loses every recording; %s" % (where % "one")

@@ -154,15 +154,21 @@ def box_state(web):
 
 
 def key_backup_state(web):
-    """The :class:`BoxState` fields safeguard 18 (the key store's backup) reads."""
-    backup = last_key_backup(web)
-    return {
-        "key_store": key_store_fingerprint(web) or "",
-        "key_backup_of": (backup[1] or "") if backup else "",
-        "key_backup_date": web.local_time().local(backup[0]).date().isoformat() if backup else "",
-        "key_store_contents": key_store_contents(web),
-        "key_backup_contents": backup[2] if backup else None,
-    }
+    """The :class:`BoxState` fields safeguard 18 (the key store's backup) reads;
+    ``key_backup_sealed`` True, and no backup, while the audit trail's ``key_backup``
+    entries are sealed and the box's key not open (the recorder not started yet)."""
+    state = {"key_store": key_store_fingerprint(web) or "", "key_store_contents": key_store_contents(web)}
+    try:
+        backup = last_key_backup(web)
+    except FieldSealError as exc:
+        log.warning("the key store's backups are not read now (%s)", exc)
+        return dict(state, key_backup_sealed=True)
+    return dict(
+        state,
+        key_backup_of=(backup[1] or "") if backup else "",
+        key_backup_date=web.local_time().local(backup[0]).date().isoformat() if backup else "",
+        key_backup_contents=backup[2] if backup else None,
+    )
 
 
 def checklist_reminders(web):
@@ -181,8 +187,10 @@ def checklist_reminders(web):
             dpia_reviewed=site.dpia_reviewed if site else "",
             **key_backup_state(web),
         )
-    except (sqlite3.Error, OSError, FieldSealError) as exc:
+    except (sqlite3.Error, OSError) as exc:
         log.warning("the checklist's reminders are not checked now (%s)", exc)
+        return {}
+    if state.key_backup_sealed:  # 18 cannot be told now: no reason to raise or clear its alarm
         return {}
     return amber_alarms(state)
 
