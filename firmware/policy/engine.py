@@ -523,20 +523,21 @@ class CallPolicy:
             call = live.call
             target = "call:%d" % call.id if call.id is not None else "line:%d" % line
             kept = self._held(call)
-            if kept is not None:
-                log.warning(
-                    "line %d: the personal-call code was keyed on a call %s: recording kept", line, kept
-                )
-                self._audit_personal(
-                    target,
-                    {"line": line, "direction": call.direction, "recording_discarded": False, "kept": kept},
-                )
-                return True
             had = self.recorder.recording(call)
             details = {"line": line, "direction": call.direction, "recording_discarded": had}
-            self.consent.stop_warning(call)
             try:
-                self.recorder.discard(call, why=rules.PERSONAL_REASON)
+                # The store decides again, in the transaction that decides the destruction:
+                # a hold placed since the look above is honoured all the same.
+                if kept is None and not self.recorder.discard(call, why=rules.PERSONAL_REASON):
+                    kept = "on legal hold"
+            except sqlite3.Error as exc:
+                # Refused before anything was destroyed: the recording goes on, as for a
+                # hold that could not be read.
+                log.exception("line %d: could not decide the destruction of the personal call", line)
+                kept, details["error"] = (
+                    "whose legal hold could not be read",
+                    "%s: %s" % (type(exc).__name__, exc),
+                )
             except Exception as exc:
                 # The card refused the destruction (its recording stopped before it): the
                 # staff member's call is still not recorded on, and the trail says what
@@ -544,6 +545,14 @@ class CallPolicy:
                 # keys and events, and the capture's pass over every line.
                 log.exception("line %d: what was recorded of the personal call could not be destroyed", line)
                 details["error"] = "%s: %s" % (type(exc).__name__, exc)
+            if kept is not None:
+                log.warning(
+                    "line %d: the personal-call code was keyed on a call %s: recording kept", line, kept
+                )
+                details.update(recording_discarded=False, kept=kept)
+                self._audit_personal(target, details)
+                return True
+            self.consent.stop_warning(call)
             self._decide(live, rules.Decision(rules.SKIP, rules.PERSONAL_REASON, "personal"))
             self._publish(call)
             self._audit_personal(target, details)

@@ -436,19 +436,35 @@ class Recorder:
         """Stop recording ``call`` and keep nothing of it (a held recording was never written).
 
         ``why``: the reason the audit entry of a recording already on the card gives for
-        its deletion (None: it turned out not to be a call)."""
+        its deletion (None: it turned out not to be a call). False when the store refuses
+        the destruction, its call on legal hold (:meth:`RecordingStore.unname_file`, where
+        a hold placed at any time before is seen): the recording goes on as it was.
+
+        :raises sqlite3.Error: the card refused the decision (nothing changed: the
+            recording goes on)
+        :raises OSError: the card refused the destruction (the recording stopped first;
+            a refusal of the call log's then is a :class:`StorageError`)
+        """
         with self._lock:
             active = self._active.get(call.line)
             if active is None or active.call is not call:
-                return
+                return True
             if active.held:
                 self._drop(active, short=False)
-                return
+                return True
+            if not self.store.unname_file(active.recording_id, call.id):
+                return False
             del self._active[call.line]
             if active.timer is not None:
                 active.timer.cancel()
             active.pipeline.abort()
-            self._discard_stored(active.recording_id, why)
+            self._unbegun.pop(active.recording_id, None)
+            try:
+                self.store.shred_file(active.recording_id, audit=False)
+                self.store.drop(active.recording_id, why or NOT_A_RECORDING)
+            except sqlite3.Error as exc:  # decided and under way: not to be taken for undecided
+                raise StorageError("recording %s: %s" % (active.recording_id, exc)) from exc
+            return True
 
     def recording(self, call):
         """Whether ``call`` is being recorded (or held)."""

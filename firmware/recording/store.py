@@ -84,6 +84,23 @@ ORDER BY c.started_at, r.id
 _NO_LATER = 1 << 62  # µs: later than any call
 
 
+def _on_hold(db: sqlite3.Connection, recording_id: str, call_id: int | None) -> bool:
+    """Whether recording ``recording_id``'s call (its row's, else ``call_id``) is on legal
+    hold, in ``db``'s transaction. A database with no ``legal_holds`` table (no policy
+    has run on it: tests, tools) holds nothing."""
+    if (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'legal_holds'").fetchone()
+        is None
+    ):
+        return False
+    row = db.execute(
+        "SELECT 1 FROM legal_holds WHERE call_id = "
+        "coalesce((SELECT call_id FROM recordings WHERE id = ?), ?)",
+        (recording_id, call_id),
+    ).fetchone()
+    return row is not None
+
+
 # Why the start's replay of the recording journal found a file as it did (the ``cause``
 # of its ``recording_replayed`` audit entry; firmware.words.REPLAY_CAUSES says them).
 NOT_A_CUT = frozenset({"clean_stop", "gap", "card_error"})  # no power cut or crash leaves these: an alarm
@@ -651,9 +668,10 @@ class RecordingStore:
             self.checkpoint()
             self._audit("recording_deleted", recording_id, {"why": why})
 
-    def discard(self, recording_id: str, why: str = NOT_A_RECORDING) -> None:
+    def discard(self, recording_id: str, why: str = NOT_A_RECORDING, call_id: int | None = None) -> bool:
         """Remove a recording still in progress that turned out not to be a call, or
         that may not be kept (``why``, which its audit entry says: its call was not told).
+        False, and nothing changed, when its call is on legal hold (:meth:`unname_file`).
 
         The file first (its header holds a copy of the wrapped key), then the
         row: a crash in between leaves a row with no file, which
@@ -663,12 +681,31 @@ class RecordingStore:
         its file: the journal may hold the file's header and chunks, and its
         replay creates a missing file again only for a row that names it.
         """
-        with self._lock:
-            self._db.execute(
-                "UPDATE recordings SET file = '' WHERE id = ? AND state = 'recording'", (recording_id,)
-            )
+        if not self.unname_file(recording_id, call_id):
+            return False
         self.shred_file(recording_id, audit=False)
         self.drop(recording_id, why)
+        return True
+
+    def unname_file(self, recording_id: str, call_id: int | None = None) -> bool:
+        """The first step of :meth:`discard`, where its destruction is decided: the row of
+        a recording in progress stops naming its file, unless its call is on legal hold.
+
+        In one immediate transaction, so that a hold placed at any time before it is
+        seen, and one placed after it comes after the destruction was decided: a hold's
+        recordings survive every deletion. The call is the row's, else ``call_id`` (a
+        recording whose row the card refused). False when it is on hold: nothing changed.
+
+        :raises sqlite3.Error: the card refused; nothing changed
+        """
+        with self.transaction() as db:
+            if _on_hold(db, recording_id, call_id):
+                log.warning("recording %s is on legal hold: not discarded", recording_id)
+                return False
+            db.execute(
+                "UPDATE recordings SET file = '' WHERE id = ? AND state = 'recording'", (recording_id,)
+            )
+        return True
 
     def shred_file(self, recording_id: str, audit: bool = True) -> None:
         """Overwrite the file's header (where its wrapped key is) with zeros, then remove it.

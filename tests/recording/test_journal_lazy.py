@@ -9,6 +9,7 @@ power cut before ext4's next commit costs nothing: replay makes the file again.
 import hashlib
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -186,6 +187,25 @@ def test_discard_marks_the_row_before_it_removes_the_file(tmp_path, monkeypatch)
     monkeypatch.setattr(store, "shred_file", shred)
     store.discard(rid)
     assert seen == [""] and store.get(rid) is None
+    store.close()
+
+
+def test_discard_refuses_a_recording_whose_call_is_on_legal_hold(tmp_path):
+    """The hold is looked at in the transaction that decides the destruction, before the
+    file is touched: a hold placed at any time before it keeps the recording whole."""
+    rid = uuid.uuid4().hex
+    store, jnl, w = _store_with_recording(tmp_path, rid)
+    w.abort()
+    store.prepare_retention()
+    with store.transaction() as db:
+        db.execute("INSERT INTO legal_holds (call_id, placed_at, placed_by) VALUES (1, 0, 'sam')")
+    before = _digest(Path(store.path_of(rid)))
+    assert store.discard(rid, why="marked personal") is False
+    assert store.get(rid)["file"] and _digest(Path(store.path_of(rid))) == before
+    assert os.path.exists(store.key_copy_path(rid))
+    # A row the card refused (none to name the call): the call id the caller gives.
+    assert store.unname_file(uuid.uuid4().hex, call_id=1) is False
+    assert store.unname_file(uuid.uuid4().hex, call_id=2) is True
     store.close()
 
 

@@ -177,10 +177,10 @@ def test_a_card_that_refuses_the_discard_stops_neither_the_call_nor_the_audit(
         config=lab.policy(rules=personal(lines=[1])),
     )
 
-    def refused(recording_id, why=None):
+    def refused(recording_id, audit=True):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(box.recorder.store, "discard", refused)
+    monkeypatch.setattr(box.recorder.store, "shred_file", refused)
     box.start()
     assert box.board.run()
     box.stop()
@@ -194,3 +194,77 @@ def test_a_card_that_refuses_the_discard_stops_neither_the_call_nor_the_audit(
     marked = [e.details for e in entries if e.action == "personal_call"]
     assert len(marked) == 1 and marked[0]["recording_discarded"] is True
     assert "Input/output error" in marked[0]["error"]
+
+
+def test_a_hold_placed_after_the_policy_looked_still_keeps_the_recording(tmp_path, synth, lab, monkeypatch):
+    """A supervisor places the legal hold just after the code's look at the call's hold and
+    before the store destroys its recording: the store decides in the transaction that
+    decides the destruction, so the held recording is kept whatever the timing, and the code
+    is audited as for a hold seen at once."""
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path, synth, [inbound(1, 1.0, keys=[(8.0, "*7")])], 2, config=lab.policy(rules=personal())
+    )
+    looked = box.policy._held
+
+    def hold_placed_after_the_look(call):
+        kept = looked(call)
+        box.callmeta.set_legal_hold(call.id, True, "sam", box.clock.wall_us())
+        return kept
+
+    monkeypatch.setattr(box.policy, "_held", hold_placed_after_the_look)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    calls = lab.calls(data_dir)
+    assert outcome(calls) == [(1, "in", "record", "line 1 records every call")]
+    assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir)] == [(1, "complete")]
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    assert "recording_deleted" not in [e.action for e in entries]
+    marked = [e for e in entries if e.action == "personal_call"]
+    assert [(e.target, e.details["recording_discarded"], e.details["kept"]) for e in marked] == [
+        ("call:1", False, "on legal hold")
+    ]
+
+
+def test_a_call_log_that_cannot_decide_the_destruction_keeps_the_recording(tmp_path, synth, lab, monkeypatch):
+    """The call log refuses the transaction in which the destruction is decided (busy, an
+    I/O error): nothing was destroyed, and nothing is, as for a hold that could not be read.
+    The call stays recorded, the code is audited saying what failed, and the error does not
+    escape into the supervisor's delivery of keys."""
+    import sqlite3
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(8.0, "*7")]), inbound(2, 1.0, talk=20.0)],
+        2,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+
+    def refused(recording_id, call_id=None):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(box.recorder.store, "unname_file", refused)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    calls = lab.calls(data_dir)
+    assert outcome(calls) == [
+        (1, "in", "record", "line 1 records every call"),
+        (2, "in", "record", "line 2 records every call"),
+    ]
+    assert sorted((r["call_id"], r["state"]) for r in lab.recordings(data_dir)) == [
+        (1, "complete"),
+        (2, "complete"),
+    ]
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    marked = [e.details for e in entries if e.action == "personal_call"]
+    assert len(marked) == 1 and marked[0]["recording_discarded"] is False
+    assert marked[0]["kept"] == "whose legal hold could not be read"
+    assert "disk I/O error" in marked[0]["error"]
