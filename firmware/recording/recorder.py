@@ -686,10 +686,16 @@ class Recorder:
                 sync_group=self.sync_group,
             )
         except BaseException:
-            if self._unbegun.pop(recording_id, None) is None:
-                self.store.discard(recording_id)
-            else:  # no row yet (the card refused it): only the file and its key copy, if any
-                self.store.shred_file(recording_id, audit=False)
+            try:
+                if self._unbegun.pop(recording_id, None) is None:
+                    self.store.discard(recording_id)
+                else:  # no row yet (the card refused it): only the file and its key copy, if any
+                    self.store.shred_file(recording_id, audit=False)
+            except (OSError, sqlite3.Error):
+                # The card failing again (the call log's error is no OSError): the first
+                # failure is the one to raise, which the callers turn into an alarm. What is
+                # left is a row with no file, which the next start makes an empty partial.
+                log.exception("could not clean up recording %s that failed to start", recording_id)
             raise
         reserve = None
         if self.disk_reserve_bytes:

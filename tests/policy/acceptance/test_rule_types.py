@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from firmware.bus import Alarm
+
 
 def inbound(line, at, number="01632960123", talk=6.0, **extra):
     return dict(
@@ -297,3 +299,53 @@ def test_sim_config_option_overrides_the_scenario(lab, tmp_path):
     doc = lab.scenario([inbound(1, 1.0)], config=lab.policy(rules={"default_mode": "always"}))
     _data_dir, calls = lab.sim(doc, None, "--config", tmp_path / "private.json")
     assert outcome(calls) == [(1, "skip", "line 1 is private")]
+
+
+def test_a_card_failing_as_the_record_code_starts_a_recording_stops_no_line(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The card refuses the recording's key copy (an I/O error), then the call log refuses
+    the clean-up of what was begun (its own I/O error): the recording of the call asked for
+    by its code fails with the recording_failed alarm, as a recording that cannot start
+    does, and the call log's error does not escape into the supervisor's delivery of keys,
+    where it stopped the capture's pass over every line."""
+    import sqlite3
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [
+            inbound(1, 1.0, talk=12.0, keys=[{"at": 5.0, "digits": "*9"}]),
+            inbound(2, 1.0, talk=20.0),
+        ],
+        2,
+        config=lab.policy(rules={"lines": [{"line": 1, "mode": "on_demand"}]}),
+    )
+    store = box.recorder.store
+    real_write_key_copy = store.write_key_copy
+
+    def key_copy_refused(recording_id, wrapped, new=False):
+        if box.recorder.store.call_row(store.get(recording_id)["call_id"])["line"] == 1:
+            raise OSError(5, "Input/output error")
+        return real_write_key_copy(recording_id, wrapped, new=new)
+
+    def unname_refused(recording_id, call_id=None):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
+    monkeypatch.setattr(store, "write_key_copy", key_copy_refused)
+    monkeypatch.setattr(store, "unname_file", unname_refused)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    calls = lab.calls(data_dir)
+    assert [(c["line"], c["policy_decision"]) for c in calls] == [(1, "record"), (2, "record")]
+    assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir) if r["state"] == "complete"] == [
+        (calls[1]["id"], "complete")
+    ]
+    assert [(a.line, a.kind, a.active) for a in alarms if a.kind == "recording_failed"] == [
+        (1, "recording_failed", True)
+    ]
