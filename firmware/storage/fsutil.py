@@ -458,12 +458,7 @@ def write_new(path, data, mode=None):
     """
     path, mode, directory, tmp, fd = _temp_beside(path, mode)
     try:
-        try:
-            set_mode(fd, mode)
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fill(fd, data, mode)
         try:
             os.link(tmp, path, follow_symlinks=False)
         except OSError as exc:  # FileExistsError (EEXIST) too: raised as it is
@@ -478,15 +473,20 @@ def write_new(path, data, mode=None):
     fsync_dir(directory)
 
 
+def _fill(fd, data, mode):
+    """Give the new file ``fd`` its ``mode``, write ``data`` and sync it; ``fd`` is closed."""
+    try:
+        set_mode(fd, mode)
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _create_excl(path, data, mode):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
-        try:
-            set_mode(fd, mode)
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fill(fd, data, mode)
     except BaseException:
         os.unlink(path)
         raise
