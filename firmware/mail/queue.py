@@ -73,7 +73,8 @@ class MailQueue:
 
     :attr:`on_withdrawal_settled`: callables ``(item, withdrawal, sent)`` run when a try of
     a mail withdrawn while it was being sent has ended (``item`` without its message;
-    ``withdrawal`` as given to :meth:`withdraw`; ``sent``: the server took the report)."""
+    ``withdrawal`` as given to :meth:`withdraw`; ``sent``: the server took the report, for
+    every recipient or some)."""
 
     def __init__(self, path, wall_us, cipher=None):
         self.path = os.fspath(path)
@@ -223,11 +224,13 @@ class MailQueue:
                 self._write(item)
             return item
 
-    def _settle(self, item, sent, write=None):
+    def _settle(self, item, sent, write=None, took=False):
         """The outcome of a try of ``item`` (the mail as it was claimed): ``sent``, its file
         is removed; else ``write`` (the item after the failed try) is written back, a notice
         written meanwhile in its place kept (never the message it replaced). A withdrawal
-        made during the try is then told (:attr:`on_withdrawal_settled`)."""
+        made during the try is then told (:attr:`on_withdrawal_settled`); ``took``: the
+        server took the try for some recipients and refused the others (it has gone to
+        those)."""
         with self._locked():
             now = self._on_disk(item)
             withdrawal = now.pop("withdrawal", None) if now is not None else None
@@ -246,8 +249,9 @@ class MailQueue:
             if withdrawal is None:
                 return
             # Withdrawn during the try: the report has gone only if it was the report (not
-            # a notice, as after a claim left by a stop) that the server took.
-            report_sent = sent and not item.get("withdrawn")
+            # a notice, as after a claim left by a stop) that the server took, for every
+            # recipient or some (those it refused get the notice).
+            report_sent = (sent or took) and not item.get("withdrawn")
             shown = {k: v for k, v in (now or item).items() if k not in ("message", "withdrawal", "sending")}
             log.info(
                 "mail %s: withdrawn while it was being sent; %s",
@@ -342,7 +346,7 @@ class MailQueue:
                 failed_item["next_us"] = now + wait_s * 1_000_000
                 failed_item["last_error"] = error
                 failed_item["waits_for_server"] = server_down
-                self._settle(item, sent=False, write=failed_item)
+                self._settle(item, sent=False, write=failed_item, took=bool(refused))
                 failed += 1
                 if server_down:
                     down = (failed_item["next_us"], error)

@@ -441,3 +441,41 @@ def test_who_withdrew_a_report_being_sent_is_sealed_in_its_file(tmp_path):
     assert json.loads(raw)["withdrawal"].startswith("lkp1:")
     assert settled == [({"actor": "sam", "call": 7, "address": "192.0.2.7"}, False)]
     assert "withdrawal" not in json.loads((path / (queued + ".json")).read_text())
+
+
+def test_a_report_some_recipients_took_as_it_was_withdrawn_is_audited_as_gone(tmp_path):
+    """The recorder withdraws a report while the web UI has it with the server, which takes
+    it for one recipient and refuses the other: the report has gone, to the one, and the
+    audit trail says so (``mail_already_sent``). It said ``mail_withdrawn``, as for a try
+    that failed for every recipient, while a copy naming the erased caller had left."""
+    from email.message import EmailMessage
+
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    path = tmp_path / "mail" / "queue"
+    web, recorder = MailQueue(path, lambda: 1), MailQueue(path, lambda: 1)
+    web.on_withdrawal_settled.append(withdrawal_auditor(audit, lambda: 2))
+    report = EmailMessage()
+    report["From"], report["Subject"] = "box@example.com", "Daily report"
+    report["To"] = "a@example.com, b@example.com"
+    report.set_content("Not called back: " + NUMBER)
+    web.enqueue(report, key="report:daily-csv:2026-03-09", period=(dt.date(2026, 3, 9), dt.date(2026, 3, 9)))
+
+    class PartlyRefused:
+        sent = []
+
+        def send(self, msg):
+            withdrawal = {"actor": "sam", "call": 7, "address": None}
+            recorder.withdraw(lambda item: True, lambda msg, item: msg, withdrawal)
+            self.sent.append(msg)
+            return {"b@example.com": "550 no such user"}
+
+    try:
+        assert web.flush(PartlyRefused()) == (0, 1)
+        (gone,) = audit.entries(action="mail_already_sent")
+        assert gone.actor == "sam" and gone.details["call"] == 7
+        assert audit.entries(action="mail_withdrawn") == []
+        # What waits for the refused recipient is the notice, never the report.
+        (item,) = web._items()
+        assert item["withdrawn"] and not item.get("sending") and "withdrawal" not in item
+    finally:
+        audit.close()
