@@ -94,11 +94,12 @@ def time_of_day(text):
 # A date or a time in UTC as a message may hold one (an alarm's): ``2026-12-03`` alone, or
 # with its time ``T10:00:00`` (seconds and their fraction optional, ``Z`` or ``+00:00``
 # optional: UTC, as the box keeps times) or `` 10:00:00 UTC``. Not inside a longer word or
-# number (a file's name), and not a date followed by a time of no zone.
+# number (a file's name), not a date followed by a time of no zone, and not a time in
+# another zone (``+01:00``: said as if UTC, it was an hour out).
 _DATE_IN_TEXT = re.compile(
     r"(?<![\w.:-])(\d{4})-(\d{2})-(\d{2})"
     r"(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]00:?00)?| (\d{2}):(\d{2})(?::(\d{2}))? UTC)?"
-    r"(?![\w-]|[.:]\d| \d)"
+    r"(?![\w-]|[.:+]\d| \d)"
 )
 
 

@@ -164,6 +164,12 @@ def test_the_dates_in_a_message_are_said_as_the_pages_say_them_and_nothing_else_
         "1.2026-12-03",
         # A time whose local date is out of the calendar's range (the year 0).
         "0001-01-01T00:00:00Z",
+        # A time in another zone than UTC: it was said as if UTC, its offset left after it
+        # ("10:00:00 GMT+01:00", an hour out), with or without its seconds' fraction.
+        "2026-12-03T10:00:00+01:00",
+        "2026-12-03T10:00:00.5+0100",
+        "2026-12-03T10:00+01:00",
+        "2026-12-03T10:00:00-05:00",
     ):
         assert said(text) == text
     assert said("") == "" and said(None) == ""
