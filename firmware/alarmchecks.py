@@ -387,7 +387,10 @@ class ArchiveStall:
     A call's wait is counted from when this check first saw it waiting (its status's time
     moves at each retry), on the monotonic clock (a clock set at boot moves no wait). So
     after a start nothing is judged for :data:`ARCHIVE_STALL_S` but an empty queue: a
-    restart neither clears the alarm (to raise and mail it again) nor raises it.
+    restart neither clears the alarm (to raise and mail it again) nor raises it. Whether a
+    call went up within that time is told the same way, by when this check saw the last
+    upload's time change, not by the box's clock: one behind it (never set after a start
+    without network, or set back) read every upload as in its future, calls moving.
     """
 
     def __init__(self, alarm_log, status, wall_us, monotonic=time.monotonic):
@@ -397,6 +400,7 @@ class ArchiveStall:
         self.monotonic = monotonic
         self._seen = {}  # call id -> when this check first saw it waiting (monotonic s)
         self._started = None
+        self._last_us = self._moved = None  # the last upload's time, when it was seen so (monotonic s)
 
     def __call__(self):
         now = self.monotonic()
@@ -407,6 +411,8 @@ class ArchiveStall:
             return  # never ran here, or cannot be read now: left as it is
         waiting, last_us, why = found
         self._seen = {call_id: self._seen.get(call_id, now) for call_id in waiting}
+        if self._moved is None or last_us != self._last_us:
+            self._last_us, self._moved = last_us, now
         wall = int(self.wall_us())
         if not waiting:
             self._set(False, "", wall)  # caught up
@@ -417,17 +423,18 @@ class ArchiveStall:
         if waited <= ARCHIVE_STALL_S:
             self._set(False, "", wall)  # caught up: what waits now came since
             return
-        if last_us is not None and wall - last_us <= ARCHIVE_STALL_S * 10**6:
+        if last_us is not None and now - self._moved <= ARCHIVE_STALL_S:
             return  # calls go up: behind, not stalled (an alarm on stays until caught up)
+        if last_us is None:
+            since = "yet"
+        elif wall >= last_us:
+            since = "for %d min" % ((wall - last_us) // 60_000_000)
+        else:  # the clock behind the last upload: as long as this check has seen
+            since = "for %d min" % ((now - self._moved) // 60)
         self._set(
             True,
             "%d call(s) wait to go up, the oldest for %d min, and none has gone up %s%s"
-            % (
-                len(waiting),
-                waited // 60,
-                "yet" if last_us is None else "for %d min" % ((wall - last_us) // 60_000_000),
-                "; the latest try: %s" % why if why else "",
-            ),
+            % (len(waiting), waited // 60, since, "; the latest try: %s" % why if why else ""),
             wall,
         )
 

@@ -424,3 +424,29 @@ def test_archive_stall_reads_the_status_the_uploader_keeps(tmp_path):
         db.execute("INSERT INTO archive_status VALUES (?, ?, ?, ?)", row)
     db.close()
     assert status.waiting() == ([3, 4], 200, "cannot reach the archive: timed out")
+
+
+def test_archive_uploads_stalled_are_raised_on_a_clock_behind_the_last_upload(log):
+    """A box started without network on a clock never set (no RTC, no time server reached)
+    reads every call gone up as in its future: the check judges when the last went up by
+    when it saw it change, not by the clock. It waited for the clock to pass that call's
+    time by an hour, never on a clock at 1970, while new calls were on the card alone."""
+    from firmware.alarmchecks import ARCHIVE_STALL_S
+
+    alarms, clock, audit = log
+    check, status, mono = _stall(alarms, clock)
+    status.calls, status.last_us = [7], clock.t + 3 * 3600 * 10**6  # gone up "in 3 h"
+    check()
+    mono["s"] += ARCHIVE_STALL_S + 60
+    clock.t += (ARCHIVE_STALL_S + 60) * 10**6
+    check()
+    assert on(alarms) == ["archive_stalled"]
+    (row,) = [r for r in alarms.history() if r["kind"] == "archive_stalled"]
+    assert row["message"] == "1 call(s) wait to go up, the oldest for 61 min, and none has gone up for 61 min"
+    # A call goes up (the clock still behind): moving, left on until caught up, then cleared.
+    status.calls, status.last_us = [7, 8], status.last_us + 10**6
+    check()
+    assert on(alarms) == ["archive_stalled"]
+    status.calls = []
+    check()
+    assert on(alarms) == []
