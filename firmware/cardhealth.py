@@ -18,9 +18,10 @@ not counted. Where the card reports its own wear (eMMC: ``life_time`` and
 
 A card in service for some time has used part of that life already: the box was set
 up on it when its audit trail began (the trail's first entry), so, at the same rate all
-along, ``life left = projected life - days in service`` (:func:`_in_service_days`; a
-first entry dated before :data:`FIRST_PLAUSIBLE_S`, by a clock never set, or after now
-is not taken: the life left is then the new card's). A card cloned from an older one
+along, ``life left = projected life - days in service`` (:func:`_in_service_days`; an
+entry dated before :data:`FIRST_PLAUSIBLE_S`, by a clock not set yet, or after now is not
+taken: the first entry dated between counts, and with none the life left is the new
+card's). A card cloned from an older one
 counts the older one's days too, and so errs early; a card used elsewhere before this
 box is not known to be older than its trail.
 
@@ -107,26 +108,28 @@ def _own_wear(card_dir):
 
 
 def _in_service_days(data_dir, now_s):
-    """Whole days since the box was set up on this card (its audit trail's first entry),
-    or None when that is not known: no trail readable, or a first entry dated before
-    :data:`FIRST_PLAUSIBLE_S` or after ``now_s`` (a clock not set then, or set back)."""
+    """Whole days since the box was set up on this card (its audit trail's first entry
+    dated by a clock set: from :data:`FIRST_PLAUSIBLE_S` to ``now_s``, those before by a
+    clock not set yet, as on a Pi's first boot before its time server answered, those
+    after by one set back since), or None when that is not known: no trail readable, or
+    no entry so dated. Read through the trail's index of times (``audit_wall``)."""
     path = os.path.join(data_dir, "audit.db")
     if not os.path.exists(path):
         return None
     try:
         db = connect_readonly(path)
         try:
-            row = db.execute("SELECT wall_us FROM audit ORDER BY seq LIMIT 1").fetchone()
+            row = db.execute(
+                "SELECT min(wall_us) FROM audit WHERE wall_us >= ? AND wall_us <= ?",
+                (FIRST_PLAUSIBLE_S * 1_000_000, int(now_s * 1_000_000)),
+            ).fetchone()
         finally:
             db.close()
     except (StorageError, sqlite3.Error):
         return None
-    if row is None:
+    if row is None or row[0] is None:
         return None
-    first_s = row[0] / 1e6
-    if not FIRST_PLAUSIBLE_S <= first_s <= now_s:
-        return None
-    return int((now_s - first_s) // DAY_S)
+    return int((now_s - row[0] / 1e6) // DAY_S)
 
 
 def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ERASE_CYCLES, now_s=None):

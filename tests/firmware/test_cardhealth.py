@@ -193,9 +193,30 @@ def test_a_card_past_its_life_says_replace_it_now(tmp_path):
 @pytest.mark.parametrize("days_ago", [20_000, -3])
 def test_a_trail_dated_by_a_clock_not_set_is_not_the_cards_age(tmp_path, days_ago):
     """A Pi's first boot dated 1970, or a clock set back since: no false alarm of a card
-    worn out for fifty years; the life left is a new card's."""
+    worn out for fifty years; the age is counted from the first entry dated by a clock
+    set (here the one written now: a new card's life)."""
     data, sys_root, proc_root = fake_system(tmp_path, written_bytes=GB, uptime_s=86_400, card_bytes=8 * GB)
     _trail_begun(data, days_ago, NOW_S)
     health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
-    assert health["in_service_days"] is None and health["life_left_days"] == 8000
+    assert health["in_service_days"] == 0 and health["life_left_days"] == 8000
     assert health["alarm"] is None
+
+
+def test_a_setup_dated_before_its_clock_was_set_counts_from_the_first_entry_dated_after(tmp_path):
+    """A Pi with no clock set up before the time server answered: its first entries are
+    dated 1970, the later ones as they were. The card's age was never known (the first
+    entry not taken), and a card past its life got no warning at all; it is counted from
+    the first entry dated by a clock set."""
+    from firmware.storage.audit import AuditLog
+
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=16 * GB, uptime_s=86_400, card_bytes=8 * GB
+    )
+    audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+    audit.append("installer", "init", None, {}, wall_us=60 * 10**6)  # 1970-01-01T00:01Z
+    for days_ago in (800, 10, 0):
+        audit.append("installer", "login", None, {}, wall_us=int((NOW_S - days_ago * 86_400) * 10**6))
+    audit.close()
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
+    assert health["in_service_days"] == 800 and health["life_left_days"] == -300
+    assert "in service 800 days, past the 500 a new card lasts" in health["alarm"]
