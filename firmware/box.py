@@ -657,7 +657,8 @@ class Box:
 
         The policy (rules, notices, PCI pause) applies from the next call
         decision on; retention from the next sweep; a new country switches the
-        line supervisor and the detectors at once; the pre-roll applies to the
+        line supervisor and the detectors at once, a line's outside-line digit
+        (``policy.rules.lines``) from its next call; the pre-roll applies to the
         next recording. Other settings (board, HAT, debounce, audio profile,
         ring size) take effect at the next start.
         """
@@ -667,6 +668,11 @@ class Box:
         old, self.config = self.config, config
         if config.country != old.country:
             self._set_country(config.country)
+        elif config.policy.rules.outside_lines() != old.policy.rules.outside_lines():
+            # From the next call on a line (a call keeps the digit it began with).
+            self.supervisor.reconfigure(
+                dataclasses.replace(self.supervisor.config, outside_line=config.policy.rules.outside_lines())
+            )
         self.recorder.preroll_us = config.preroll_ms * 1000
         self.policy.preroll_us = config.preroll_ms * 1000
         self.policy.apply(config.policy, country=config.country)
@@ -1403,12 +1409,14 @@ def open_linecheck(data_dir, lines, status):
 
 
 def line_signal_settings(config):
-    """The supervisor settings of the far end's clear, from a :class:`BoxConfig`."""
+    """The supervisor settings of the far end's clear, and the lines' outside-line digits
+    (a PBX extension's 9), from a :class:`BoxConfig`."""
     return dict(
         kbreak_min_ms=config.loop_break_min_ms,
         flash_max_ms=config.hook_flash_max_ms,
         silence_clear_ms=config.silence_clear_s * 1000,
         ring_timeout_ms=config.ring_timeout_ms,
+        outside_line=config.policy.rules.outside_lines(),
     )
 
 

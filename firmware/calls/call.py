@@ -43,6 +43,10 @@ class Call:
     absence: str = None  # "private" or "unavailable" when withheld
     dial_method: str = None  # "pulse" or "dtmf" for outbound calls
     extension: bool = False  # picked up / placed on a parallel extension
+    # The line's outside-line digit when the call began (a PBX extension's 9; "" for
+    # none): a prefix of the number dialled (firmware.calls.supervisor.dialling_prefix).
+    # Not logged: the number is, as dialled.
+    outside_line: str = ""
     end_reason: str = None
     # While the line is silent during the call: since when (clock µs; the DSP's Quiet).
     # A silence clear would end the call there, so a minimum talk is not reached by

@@ -70,8 +70,9 @@ class LineStatus:
         number = stored_number(call, country)
         if not number or not dialling(call):
             return number
+        outside = getattr(call, "outside_line", "")
         return cards.mask_unfinished(
-            number, shortest_number(number, country), dialling_prefix(number, country)
+            number, shortest_number(number, country, outside), dialling_prefix(number, country, outside)
         )
 
     def set_learned(self, line, learned):

@@ -110,7 +110,7 @@ import collections
 import functools
 import logging
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
 from firmware.bus import (
@@ -213,6 +213,10 @@ class SupervisorConfig:
                              is the far end gone (60000 ms)
     ``no_voltage_fault_ms``  no line voltage this long is a fault (3000 ms)
     ``stuck_off_hook_ms``    off-hook this long is a fault (2 hours)
+    ``outside_line``         ``{line: digits}``: the outside-line digit of each line
+                             on a PBX extension that has one (``policy.rules.lines``'
+                             ``outside_line``), a prefix of the numbers dialled on
+                             it (:func:`dialling_prefix`)
 
     Raises :class:`~firmware.errors.ConfigError` naming the field on invalid values.
     """
@@ -231,6 +235,7 @@ class SupervisorConfig:
     stuck_off_hook_ms: int = 2 * 3600 * 1000
     flash_max_ms: int = None
     silence_clear_ms: int = 60_000
+    outside_line: dict = field(default_factory=dict)
 
     def __post_init__(self):
         known = countries.box_countries()
@@ -242,7 +247,7 @@ class SupervisorConfig:
             object.__setattr__(self, "flash_max_ms", self.pulse_break_max_ms)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "country":
+            if f.name in ("country", "outside_line"):
                 continue
             lowest = 0 if f.name in ("debounce_ms", "ring_confirm_ms") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
@@ -526,14 +531,15 @@ class _Handle:
             fn()
 
 
-def _complete_number(number, country):
+def _complete_number(number, country, outside=""):
     """Whether dialled ``number`` is already a whole number in ``country``'s plan.
 
     UK: a national number (0 and 9 or 10 digits) or an international one (00 and at
     least 7). US: ten digits (NXX NXX XXXX), 1 and ten, or 011 and at least 7. A prefix
-    withholding or giving the caller's number (:func:`dialling_prefix`) is not its start.
+    withholding or giving the caller's number, or the line's outside-line digit
+    ``outside`` (:func:`dialling_prefix`), is not its start.
     """
-    number = number[dialling_prefix(number, country) :]
+    number = number[dialling_prefix(number, country, outside) :]
     if not number.isdigit():
         return False
     if country == "us":
@@ -545,7 +551,7 @@ def _complete_number(number, country):
     return number.startswith("0") and len(number) >= 10
 
 
-def dialling_prefix(number, country):
+def dialling_prefix(number, country, outside=""):
     """How many of dialled ``number``'s first keys are a prefix dialled before the number
     only to withhold or give the caller's own number (the country's
     ``presentation_prefixes``: the UK's 141 and 1470, North America's *67 and *82, GSM's
@@ -553,14 +559,19 @@ def dialling_prefix(number, country):
     when it begins with none. The number is what follows, and is judged without it (its
     length, where a card keyed on after it may begin). A prefix is one only before what
     may begin a number there (UK: a 0; North America: any digit): ``1412`` is no prefix
-    and a number."""
+    and a number.
+
+    ``outside``: the line's outside-line digit (a PBX extension's ``9``: ``outside_line``
+    in ``policy.rules.lines``), or "". On such a line it is a prefix wherever the number
+    begins with it, before a prefix above too (``9 141 01632 960123``)."""
+    skip = len(outside) if outside and number.startswith(outside) else 0
     fmt = countries.country(country).numbers
     starts = fmt.trunk_prefix[:1] + fmt.international_prefix[:1] + fmt.national_first_digits
     for prefix in fmt.presentation_prefixes:
-        rest = number[len(prefix) : len(prefix) + 1]
-        if number.startswith(prefix) and rest and rest in starts:
-            return len(prefix)
-    return 0
+        rest = number[skip + len(prefix) : skip + len(prefix) + 1]
+        if number.startswith(prefix, skip) and rest and rest in starts:
+            return skip + len(prefix)
+    return skip
 
 
 def stored_number(call, country):
@@ -577,10 +588,13 @@ def stored_number(call, country):
     number = getattr(call, "number", None)
     if getattr(call, "direction", None) != "out" or not isinstance(number, str):
         return cards.scrub(number)
-    return cards.scrub_dialled(number, shortest_number(number, country), dialling_prefix(number, country))
+    outside = getattr(call, "outside_line", "")
+    return cards.scrub_dialled(
+        number, shortest_number(number, country, outside), dialling_prefix(number, country, outside)
+    )
 
 
-def shortest_number(number, country):
+def shortest_number(number, country, outside=""):
     """How many digits the number dialled as ``number`` begins has at least, as far as
     its start tells (a card number keyed on after it cannot begin sooner); 0 when it
     does not tell (a short code, a North American number without its 1: a card
@@ -595,11 +609,13 @@ def shortest_number(number, country):
     says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without
     its 0.
     """
-    skip = dialling_prefix(number, country)
+    skip = dialling_prefix(number, country, outside)
     if skip:
         rest = shortest_number(number[skip:], country)
-        # *67 before a North American number without its 1 says nothing of its length.
-        return 0 if country == "us" and not rest else skip + rest
+        # *67 before a North American number without its 1 says nothing of its length,
+        # nor does the outside-line digit before a number whose start says nothing.
+        said_nothing = country == "us" or bool(outside) and number.startswith(outside)
+        return 0 if said_nothing and not rest else skip + rest
     if country == "us":
         if number.startswith("011"):
             return 3 + _abroad(number[3:])[0]
@@ -634,13 +650,13 @@ def _abroad(digits):
     return 7, 15
 
 
-def _longest_number(number, country):
+def _longest_number(number, country, outside=""):
     """How many digits the longest number dialled as ``number`` begins can have: an
     international one is its prefix and 15 digits (E.164; fewer to a country whose plan
     the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
     one 11 (1 and 10); a prefix withholding or giving the caller's number
-    (:func:`dialling_prefix`) adds its keys."""
-    skip = dialling_prefix(number, country)
+    (:func:`dialling_prefix`), or the line's outside-line digit ``outside``, adds its keys."""
+    skip = dialling_prefix(number, country, outside)
     if skip:
         return skip + _longest_number(number[skip:], country)
     if country == "us":
@@ -933,7 +949,13 @@ class _Line:
         self._set_state(CONNECTED, t_us)
 
     def _start_outbound(self, t_us):
-        self.call = Call(line=self.n, direction="out", started_us=t_us, extension=self._extension())
+        self.call = Call(
+            line=self.n,
+            direction="out",
+            started_us=t_us,
+            extension=self._extension(),
+            outside_line=self.cfg.outside_line.get(self.n, ""),
+        )
         self.pulses, self.digit_end_us, self.ringing, self.provisional = 0, None, False, False
         self.assumed = False
         self.digit_gaps = []
@@ -1014,9 +1036,9 @@ class _Line:
             # A card number this digit completes is masked at once, on the call (and so on
             # the bus and in the log), from where it may begin: never in the number's own
             # digits (its shortest whole length), never after a card digit.
-            country = self.cfg.country
+            country, outside = self.cfg.country, call.outside_line
             call.number = cards.mask_dialled(
-                number, shortest_number(number, country), dialling_prefix(number, country)
+                number, shortest_number(number, country, outside), dialling_prefix(number, country, outside)
             )
             if call.number != number:
                 digit = cards.MASK
@@ -1028,7 +1050,7 @@ class _Line:
             digit=digit,
             method=method,
             end_us=end_us,
-            past_number=len(call.number) > _longest_number(call.number, self.cfg.country),
+            past_number=len(call.number) > _longest_number(call.number, self.cfg.country, call.outside_line),
         )
         self._updated(end_us)
         if self.state == DIALLING:
@@ -1066,7 +1088,7 @@ class _Line:
         """Whether a key at ``t_us`` comes after the end of dialling, by its timing: the
         number so far is complete and the gap is far longer than the dialling's own."""
         number, last_us = self.call.number or "", self.digit_end_us
-        if last_us is None or not _complete_number(number, self.cfg.country):
+        if last_us is None or not _complete_number(number, self.cfg.country, self.call.outside_line):
             return False
         gap_us = t_us - last_us
         gaps = sorted(self.digit_gaps)

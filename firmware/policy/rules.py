@@ -90,6 +90,7 @@ MAX_LINES = 64
 PATTERN = re.compile(r"\+?[0-9?*][0-9?* ]{0,31}")
 WINDOW = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
 NAME = re.compile(r"\S(.{0,38}\S)?")
+OUTSIDE_LINE = re.compile(r"[0-9]{0,2}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,9 @@ def decide(rules, line, direction, number, started_wall_us, country="uk"):
     if direction not in rules.directions:
         return Decision(SKIP, "%s calls are not recorded" % _DIRECTION[direction], "direction")
     reasons = []
-    listed = _numbers(rules.numbers, number, country)
+    # The line's outside-line digit begins only a number dialled on it, not a caller's.
+    outside = rules.outside_line(line) if direction == "out" else ""
+    listed = _numbers(rules.numbers, number, country, outside)
     if listed is not None:
         if listed.decision == SKIP:
             return listed
@@ -192,13 +195,17 @@ def normalise(number, country):
     return n
 
 
-def called_number(number, country):
+def called_number(number, country, outside=""):
     """``number`` without a prefix dialled only to withhold or show the caller's own number
     (141 0800 123456 calls 0800 123456): staff who withhold their number still call the
     number an exclude list names. Only a prefix followed by a national or international
-    number is taken off."""
+    number is taken off. ``outside``: the line's outside-line digit (:class:`LineMode`),
+    taken off first where the number begins with it (9 141 0800 123456 on a PBX
+    extension calls 0800 123456 too)."""
     fmt = countries.country(country).numbers
     n = re.sub(r"[\s().-]", "", number)
+    if outside and n.startswith(outside) and len(n) > len(outside):
+        n = number = n[len(outside) :]
     for prefix in fmt.presentation_prefixes:
         rest = n[len(prefix) :]
         national = (
@@ -211,16 +218,17 @@ def called_number(number, country):
     return number
 
 
-def matches(pattern, number, country="uk"):
+def matches(pattern, number, country="uk", outside=""):
     """Whether ``number`` matches ``pattern`` (``*`` any digits, ``?`` one digit).
 
     Both sides are compared in international form, so ``+44*`` and ``0*``
     both match the UK number ``01632960123``; a national pattern also matches
-    the number written as dialled (a short code, an extension).
+    the number written as dialled (a short code, an extension). ``outside``: the
+    line's outside-line digit, which is not part of the number (:func:`called_number`).
     """
     if not number:
         return False
-    number = called_number(number, country)
+    number = called_number(number, country, outside)
     candidates = {normalise(number, country), re.sub(r"\s", "", number)}
     regexes = {_regex(normalise(pattern, country)), _regex(re.sub(r"\s", "", pattern))}
     return any(r.fullmatch(c) for r in regexes for c in candidates)
@@ -233,7 +241,7 @@ def _regex(pattern):
     return re.compile("".join(out))
 
 
-def _numbers(lists, number, country):
+def _numbers(lists, number, country, outside=""):
     if not lists:
         return None
     if any(is_sealed(p) for item in lists for p in item.patterns):
@@ -244,14 +252,14 @@ def _numbers(lists, number, country):
         if item.action != "exclude":
             continue
         for pattern in item.patterns:
-            if matches(pattern, number, country):
+            if matches(pattern, number, country, outside):
                 return Decision(SKIP, 'number excluded by rule "%s"' % item.name, "numbers:" + item.name)
     includes = [item for item in lists if item.action == "include"]
     if not includes:
         return None
     for item in includes:
         for pattern in item.patterns:
-            if matches(pattern, number, country):
+            if matches(pattern, number, country, outside):
                 return Decision(RECORD, 'number included by rule "%s"' % item.name, "numbers:" + item.name)
     if not number:
         return Decision(SKIP, "number withheld: not on an include list", "numbers")
@@ -290,10 +298,17 @@ class LineMode:
     ``on_demand``  only once someone asks (button or DTMF code) during the call
     ``by_rule``    when the call passes the rules (direction, hours, numbers,
                    sampling, minimum duration)
+
+    ``outside_line`` the digit (1 or 2 digits) the line's switchboard takes before an
+                   outside number, a line on a PBX extension (``9``, sometimes ``0``);
+                   "" (the default, left out of the file): none. A number dialled after
+                   it is judged without it (number lists, card numbers keyed on:
+                   :func:`firmware.calls.supervisor.dialling_prefix`)
     """
 
     line: int
     mode: str = "always"
+    outside_line: str = ""
 
 
 @dataclass(frozen=True)
@@ -511,6 +526,13 @@ class RecordingRules(Checked):
                 fail(where + ".line", "line %d is already set by lines[%d]" % (item.line, seen[item.line]))
             seen[item.line] = i
             check_choice(item.mode, MODES, where + ".mode")
+            if not isinstance(item.outside_line, str) or not OUTSIDE_LINE.fullmatch(item.outside_line):
+                fail(
+                    where + ".outside_line",
+                    "line %d's outside-line digit must be 1 or 2 digits (what its switchboard takes "
+                    'before an outside number, such as "9"), or "" for none, not %r'
+                    % (item.line, item.outside_line),
+                )
         if not isinstance(self.directions, tuple) or not self.directions:
             fail(path + ".directions", 'must be a list of "in" and/or "out"')
         for i, d in enumerate(self.directions):
@@ -555,8 +577,20 @@ class RecordingRules(Checked):
                 return item.mode
         return self.default_mode
 
+    def outside_line(self, line):
+        """The outside-line digit of ``line`` (:class:`LineMode`), or "" for none."""
+        for item in self.lines:
+            if item.line == line:
+                return item.outside_line
+        return ""
+
+    def outside_lines(self):
+        """``{line: outside-line digit}`` of every line that has one."""
+        return {item.line: item.outside_line for item in self.lines if item.outside_line}
+
     def with_modes(self, modes):
-        """A copy with ``{line: mode}`` set (other lines keep theirs)."""
+        """A copy with ``{line: mode}`` set (other lines keep theirs, and every line its
+        outside-line digit)."""
         kept = [m for m in self.lines if m.line not in modes]
-        new = [LineMode(line, mode) for line, mode in sorted(modes.items())]
+        new = [LineMode(line, mode, self.outside_line(line)) for line, mode in sorted(modes.items())]
         return dataclasses.replace(self, lines=tuple(sorted(kept + new, key=lambda m: m.line)))

@@ -20,7 +20,8 @@ its default unless marked)::
       "rules": {
         "default_mode": "always",
         "lines": [{"line": 3, "mode": "never"},                        (example)
-                  {"line": 2, "mode": "by_rule"}, {"line": 4, "mode": "on_demand"}],
+                  {"line": 2, "mode": "by_rule"}, {"line": 4, "mode": "on_demand"},
+                  {"line": 1, "mode": "always", "outside_line": "9"}],  (default "", left out)
         "directions": ["in", "out"],
         "hours": {"timezone": "Europe/London",                          (default null)
                   "days": {"mon": ["09:00-17:30"], "tue": ["09:00-12:30", "13:30-17:30"]},
@@ -195,6 +196,11 @@ class PolicySettings:
             # Off (the default): left out, so a configuration that does not use it stays one
             # the release before reads (it refuses a setting it does not know).
             del out["rules"]["personal"]
+        for line in out["rules"]["lines"]:
+            if not line["outside_line"]:
+                # No outside-line digit (the default): left out, as the personal-call code
+                # is, so a configuration without one stays one the release before reads.
+                del line["outside_line"]
         del out["consent"]["notice_was_set"]  # the box's state, not a setting (firmware.config)
         out["retention"] = self.retention.to_dict()
         return out

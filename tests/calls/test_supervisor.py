@@ -30,7 +30,14 @@ from firmware.bus import (
     ToneDetected,
 )
 from firmware.calls.status import LineStatus
-from firmware.calls.supervisor import STATES, Supervisor, SupervisorConfig, dialling_prefix, shortest_number
+from firmware.calls.supervisor import (
+    STATES,
+    Supervisor,
+    SupervisorConfig,
+    dialling_prefix,
+    shortest_number,
+    stored_number,
+)
 from firmware.clock import RealClock, SimClock
 from firmware.dsp.events import (
     AlertTone,
@@ -396,8 +403,9 @@ def test_dtmf_dialled_number_and_digits_after_connect_are_not_logged():
     assert "ringback" in call.notes and call.end_reason == "local"
 
 
-def keyed_after_dialling(dialled, card, code="737", country="uk"):
-    """The call of ``card`` and ``code`` keyed straight on after ``dialled``, before any answer."""
+def keyed_after_dialling(dialled, card, code="737", country="uk", **config):
+    """The call of ``card`` and ``code`` keyed straight on after ``dialled``, before any answer
+    (``config``: more of the supervisor's, a line's ``outside_line``)."""
     s = LineScript()
     s.handset(True, 1000)
     s.dsp(Tone(us(1100), "dial"))
@@ -405,7 +413,7 @@ def keyed_after_dialling(dialled, card, code="737", country="uk"):
     end = s.dtmf(end + 300, card)
     end = s.dtmf(end + 400, code)
     s.handset(False, end + 8000)
-    rig = Rig(country=country).play(s, until_ms=end + 9000)
+    rig = Rig(country=country, **config).play(s, until_ms=end + 9000)
     return rig, rig.only_call()
 
 
@@ -665,6 +673,89 @@ def test_a_card_keyed_on_after_a_prefixed_number_is_masked_and_cut_out(dialled, 
     assert call.digits_withheld
     past = [d.past_number for d in rig.of(DigitDialled)]
     assert past == [False] * len(dialled) + [True] * (16 + 3)
+
+
+# Numbers dialled on a PBX extension whose switchboard takes 9 for an outside line (the
+# line's ``outside_line``), none with a Luhn-valid run of 13 digits.
+OUTSIDE = [
+    "9" + "01632960123",
+    "9" + "14101632960123",  # 9, then the caller's number withheld
+    "9" + "00441632960999",
+    "9" + "07700900456",
+]
+
+
+@pytest.mark.parametrize(
+    "number, outside, keys",
+    [
+        ("901632960123", "9", 1),
+        ("914101632960123", "9", 4),  # before 141
+        ("9", "9", 1),
+        ("01632960123", "9", 0),  # dialled without it (a direct line on the switchboard)
+        ("901632960123", "", 0),  # a line without it: a number of its own
+        ("9001632960123", "90", 2),
+    ],
+)
+def test_the_outside_line_digit_is_a_prefix_on_its_line(number, outside, keys):
+    assert dialling_prefix(number, "uk", outside) == keys
+
+
+def test_the_outside_line_digit_before_a_number_whose_start_says_nothing():
+    assert shortest_number("901632960123", "uk", "9") == 12
+    assert shortest_number("9123", "uk", "9") == 0  # a short code: as without the 9
+    assert shortest_number("9" + "*6712025550143", "us", "9") == 15
+
+
+@pytest.mark.parametrize("dialled", OUTSIDE)
+def test_a_number_dialled_after_the_outside_line_digit_keeps_its_tones(dialled):
+    """Judged as dialled, the number's start said nothing of its length: the tones of its
+    keys past the 11th were cut out of the recording as keys pressed after the number."""
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, dialled)
+    s.handset(False, end + 8000)
+    rig = Rig(outside_line={1: "9"}).play(s, until_ms=end + 9000)
+    assert (rig.only_call().number, rig.only_call().digits_withheld) == (dialled, False)
+    assert rig.only_call().outside_line == "9"
+    assert [d.past_number for d in rig.of(DigitDialled)] == [False] * len(dialled)
+
+
+def test_a_line_without_the_outside_line_digit_judges_the_number_as_dialled():
+    """The other line of the box, and a box without the setting: as before."""
+    s = LineScript(line=2)
+    s.handset(True, 1000)
+    end = s.dtmf(2500, OUTSIDE[0])
+    s.handset(False, end + 8000)
+    rig = Rig(lines=2, outside_line={1: "9"}).play(s, until_ms=end + 9000)
+    assert rig.only_call().outside_line == ""
+    assert [d.past_number for d in rig.of(DigitDialled)] == [False] * 11 + [True]
+
+
+@pytest.mark.parametrize("dialled", OUTSIDE)
+def test_a_card_keyed_on_after_a_number_on_an_outside_line_is_masked_from_its_first_digit(dialled):
+    """The number keeps its digits and tones; the card and its code after it are masked,
+    withheld and cut out of the recording as after a number dialled with no 9."""
+    rig, call = keyed_after_dialling(dialled, "4111111111111111", outside_line={1: "9"})
+    stored = stored_number(call, "uk")  # as the call log stores it
+    assert stored == call.number == dialled + "X" * (len(stored) - len(dialled)), stored
+    assert call.digits_withheld
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * len(dialled) + [True] * (16 + 3)
+
+
+def test_a_luhn_valid_run_across_the_outside_line_digit_is_the_numbers():
+    """9, 141 and a UK mobile number: a Luhn-valid run of 13 from 141's second key ends in
+    the number. Judged as dialled (its start saying nothing), it was taken for a card and
+    the number stored masked; on the line with the setting it is kept whole."""
+    dialled = "9" + "14107945807302"
+    assert cards.has_card(dialled)
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.dtmf(2500, dialled)
+    s.reversal(end + 1500)
+    s.handset(False, end + 10000)
+    call = Rig(outside_line={1: "9"}).play(s, until_ms=end + 11000).only_call()
+    assert call.number == stored_number(call, "uk") == dialled and not call.digits_withheld
 
 
 def test_pulse_digits_after_connect_are_not_logged():
@@ -1527,6 +1618,29 @@ def test_the_live_view_shows_no_digit_of_a_card_being_keyed_on():
     for number in shown:
         assert number.startswith("01632960999"[: len(number)]), number
         assert set(number[11:]) <= {"X"}, number
+
+
+def test_the_live_view_shows_a_number_dialled_after_the_outside_line_digit():
+    """Judged as dialled, the view masked the number from its first 2-6 (901XXXXXXXXX)
+    while it was dialled; on the line with the setting it shows the number, and masks a
+    card keyed on after it from the card's first digit."""
+    rig = Rig(outside_line={1: "9"})
+    status = LineStatus(1, rig.clock)
+    status.attach(rig.bus)
+    shown = []
+    rig.bus.subscribe(CallUpdated, lambda ev: shown.append(status.snapshot()["lines"][0]["call"]["number"]))
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Tone(us(1100), "dial"))
+    end = s.dtmf(2500, "901632960999")
+    end = s.dtmf(end + 300, CARDS_BY_LENGTH[16])
+    s.handset(False, end + 8000)
+    rig.play(s, until_ms=end + 9000)
+    shown = [number for number in shown if number]
+    assert "901632960999" in shown
+    for number in shown:
+        assert number.startswith("901632960999"[: len(number)]), number
+        assert set(number[12:]) <= {"X"}, number
 
 
 def test_the_live_view_shows_the_prefix_withholding_the_callers_number():

@@ -1,8 +1,11 @@
 """The settings of the far end's clear (issue 18): each bad value is named."""
 
+import json
+
 import pytest
 
-from firmware.box import line_signal_settings
+from board.sim.scenario import loads_scenario
+from firmware.box import line_signal_settings, open_sim_box
 from firmware.calls.supervisor import SupervisorConfig
 from firmware.config import BoxConfig
 from firmware.errors import ConfigError
@@ -55,3 +58,27 @@ def test_defaults_catch_the_shortest_adapter_break_and_wait_a_safe_minute():
     assert sup.kbreak_min_ms == 90 and sup.silence_clear_ms == 60_000
     assert sup.flash_max_ms == sup.pulse_break_max_ms  # no hook flash unless asked for
     assert sup.ring_timeout_ms == 3500
+
+
+OUTSIDE = {"policy": {"rules": {"lines": [{"line": 2, "mode": "always", "outside_line": "9"}]}}}
+
+
+def test_a_lines_outside_line_digit_reaches_the_supervisor():
+    sup = SupervisorConfig(**line_signal_settings(BoxConfig.from_dict(OUTSIDE)))
+    assert sup.outside_line == {2: "9"}
+    assert SupervisorConfig(**line_signal_settings(BoxConfig())).outside_line == {}
+
+
+def test_a_changed_outside_line_digit_reaches_the_running_supervisor(tmp_path):
+    """The Rules page hands the new configuration to the running box: from the line's next
+    call on, the digit is a prefix there (no restart)."""
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
+    box = open_sim_box(loads_scenario(json.dumps(doc)), str(tmp_path / "box"))
+    box.start()
+    try:
+        assert box.supervisor.config.outside_line == {}
+        box.apply_config(BoxConfig.from_dict(OUTSIDE))
+        assert box.supervisor.config.outside_line == {2: "9"}
+        assert box.supervisor.config.country == "uk"
+    finally:
+        box.stop()

@@ -92,6 +92,34 @@ def test_exclude_wins_and_include_lists():
     assert decide(r, None).reason == "number withheld: not on an include list"
 
 
+@pytest.mark.parametrize(
+    "number, pattern",
+    [
+        ("9 01632 960123", "01632960123"),
+        ("901632960123", "+441632*"),
+        ("9 141 08001234567", "0800*"),  # withheld too: the outside-line digit first
+        ("9 00441632960123", "01632 96????"),
+    ],
+)
+def test_a_number_dialled_after_the_lines_outside_line_digit_matches_its_lists(number, pattern):
+    """On a PBX extension the outside-line digit is dialled before every number: an exclude
+    list of the numbers called still holds (the line's ``outside_line``)."""
+    assert rules.matches(pattern, number, "uk", outside="9")
+    assert not rules.matches(pattern, number, "uk")  # a line without: as dialled
+
+
+def test_the_outside_line_digit_is_a_lines_and_an_outbound_calls():
+    r = RecordingRules(
+        lines=(LineMode(1, "by_rule"), LineMode(2, "by_rule", "9")),
+        numbers=(NumberList("staff homes", "exclude", ("01632960123", "9175550123")),),
+    )
+    home = 'number excluded by rule "staff homes"'
+    assert decide(r, "901632960123", "out", line=2).reason == home
+    assert decide(r, "901632960123", "out", line=1).decision == "record"  # no digit set there
+    # A caller's number (inbound) is the network's: no outside-line digit before it.
+    assert decide(r, "9175550123", "in", line=2, country="us").reason == home
+
+
 def test_withheld_numbers_pass_exclude_only_lists():
     r = RecordingRules(lines=BY_RULE, numbers=(NumberList("helplines", "exclude", ("0800*",)),))
     assert decide(r, None).decision == "record"

@@ -149,6 +149,9 @@ def _with(path, value):
         (("rules", "lines", 2, "mode"), "sometimes", "policy.rules.lines[2].mode"),
         (("rules", "lines", 1, "line"), 3, "policy.rules.lines[1].line"),
         (("rules", "lines", 0, "colour"), "red", "policy.rules.lines[0].colour"),
+        (("rules", "lines", 1, "outside_line"), "9a", "policy.rules.lines[1].outside_line"),
+        (("rules", "lines", 1, "outside_line"), "901", "policy.rules.lines[1].outside_line"),
+        (("rules", "lines", 1, "outside_line"), 9, "policy.rules.lines[1].outside_line"),
         (("rules", "directions"), ["sideways"], "policy.rules.directions[0]"),
         (("rules", "hours", "days", "mon", 0), "9-5", "policy.rules.hours.days.mon[0]"),
         (("rules", "hours", "days", "mon", 0), "17:00-09:00", "policy.rules.hours.days.mon[0]"),
@@ -220,6 +223,30 @@ def test_the_personal_call_code_is_written_only_where_it_is_on():
     assert again.on(1) and again.on(2) and not again.on(3)
     every = PolicySettings.from_dict(_with(("rules", "personal"), {"dtmf_code": "#7"})).rules.personal
     assert every.lines is None and every.on(3)
+
+
+def test_the_outside_line_digit_says_the_line_and_what_is_wrong_with_it():
+    with pytest.raises(ConfigError) as err:
+        PolicySettings.from_dict(_with(("rules", "lines", 1, "outside_line"), "*9"))
+    assert err.value.field == "policy.rules.lines[1].outside_line"
+    assert "line 2's outside-line digit must be 1 or 2 digits" in str(err.value)
+    assert "not '*9'" in str(err.value)
+
+
+def test_the_outside_line_digit_is_written_only_where_a_line_has_one():
+    """None (the default) is left out of config.json, which the release before then reads
+    (it refuses a setting it does not know); a line's digit is written and read back."""
+    doc = _with(("rules", "lines", 1, "outside_line"), "9")
+    written = PolicySettings.from_dict(doc).to_dict()
+    assert written["rules"]["lines"] == [
+        {"line": 3, "mode": "never"},
+        {"line": 2, "mode": "by_rule", "outside_line": "9"},
+        {"line": 4, "mode": "on_demand"},
+    ]
+    rules = PolicySettings.from_dict(written).rules
+    assert (rules.outside_line(2), rules.outside_line(3), rules.outside_line(1)) == ("9", "", "")
+    assert rules.outside_lines() == {2: "9"}
+    assert rules.with_modes({2: "never"}).outside_line(2) == "9"  # made private, still on the PBX
 
 
 def test_objects_built_in_code_are_checked_too():
