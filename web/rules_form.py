@@ -1,6 +1,8 @@
 """The recording-rules form: between :class:`RecordingRules` and the page's fields.
 
-Fields: ``default_mode``; ``line-N-mode`` per line; ``direction`` (checkboxes
+Fields: ``default_mode``; ``line-N-mode`` and ``line-N-outside_line`` (the digit its
+switchboard takes before an outside number, 1 or 2 digits; empty: none) per line;
+``direction`` (checkboxes
 "in", "out"); ``hours_on`` ("on" to limit "by_rule" lines to business hours),
 ``timezone``, ``hours-mon`` .. ``hours-sun`` ("09:00-12:30, 13:30-17:30";
 empty: closed), ``holidays`` (dates, one per line or comma-separated);
@@ -30,7 +32,10 @@ BLANK_ROWS = 2
 _LINE = re.compile(r"^policy\.rules\.lines\[(\d+)\]")
 _NUMBERS = re.compile(r"^policy\.rules\.numbers\[(\d+)\]\.(name|action|patterns)")
 _HOURS_DAY = re.compile(r"^policy\.rules\.hours\.days\.(\w+)")
+_LINE_OUTSIDE = re.compile(r"^policy\.rules\.lines\[(\d+)\]\.outside_line")
 _LINE_FIELD = re.compile(r"^line-(\d+)-mode$")
+_OUTSIDE_FIELD = re.compile(r"^line-(\d+)-outside_line$")
+_OUTSIDE_LINE = re.compile(r"[0-9]{0,2}")
 _NUMBERS_FIELD = re.compile(r"^numbers-(\d+)-")
 _SPLIT = re.compile(r"[,;\n]+")
 
@@ -50,6 +55,7 @@ def form_values(rules, n_lines):
     }
     for n in range(1, n_lines + 1):
         values["line-%d-mode" % n] = rules.mode(n)
+        values["line-%d-outside_line" % n] = rules.outside_line(n)
         values["line-%d-personal" % n] = (
             "on" if rules.personal.lines is None or n in rules.personal.lines else ""
         )
@@ -92,7 +98,7 @@ def parse_rules_form(form, n_lines, policy, also=None):
 
     rules = {
         "default_mode": get("default_mode"),
-        "lines": [{"line": n, "mode": get("line-%d-mode" % n)} for n in range(1, n_lines + 1)],
+        "lines": [_line(get, n, errors) for n in range(1, n_lines + 1)],
         "directions": [d for d in ("in", "out") if d in form.getlist("direction")],
         "min_duration_s": number("min_duration_s"),
         "sample_percent": number("sample_percent"),
@@ -142,6 +148,18 @@ def parse_rules_form(form, n_lines, policy, also=None):
     if errors:
         return None, errors
     return checked, {}
+
+
+def _line(get, n, errors):
+    """Line ``n``'s settings from the form: its mode and its outside-line digit."""
+    field = "line-%d-outside_line" % n
+    outside = get(field)
+    if not _OUTSIDE_LINE.fullmatch(outside):
+        errors[field] = (
+            "Line %d's outside-line digit is the 1 or 2 digits its switchboard takes before an "
+            "outside number (such as 9), or empty if it has none, not %s." % (n, outside)
+        )
+    return {"line": n, "mode": get("line-%d-mode" % n), "outside_line": outside}
 
 
 def _personal(get, n_lines, errors):
@@ -194,6 +212,14 @@ def _put_back(field, rules, rows, saved):
         line = int(m.group(1))
         rules["lines"] = [
             dict(item, mode=saved.mode(line)) if item["line"] == line else item for item in rules["lines"]
+        ]
+        return True
+    m = _OUTSIDE_FIELD.match(field)
+    if m:
+        line = int(m.group(1))
+        rules["lines"] = [
+            dict(item, outside_line=saved.outside_line(line)) if item["line"] == line else item
+            for item in rules["lines"]
         ]
         return True
     m = _NUMBERS_FIELD.match(field)
@@ -249,6 +275,9 @@ def _form_field(path, number_rows, message=""):
     ):
         # Its own field, or a card-payment code (a form of its own) it clashes with.
         return "personal-dtmf_code"
+    m = _LINE_OUTSIDE.match(path)
+    if m:
+        return "line-%d-outside_line" % (int(m.group(1)) + 1)
     m = _LINE.match(path)
     if m:
         return "line-%d-mode" % (int(m.group(1)) + 1)

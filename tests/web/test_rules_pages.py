@@ -377,3 +377,38 @@ def test_a_bad_personal_call_code_is_refused_beside_its_field_and_nothing_change
         assert m and words in m.group(1), (fields, re.findall(r'role="alert">([^<]+)<', page))
     assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
     assert box.applied == []
+
+
+def test_a_lines_outside_line_digit_is_set_on_the_rules_page_applied_and_audited(box, people):
+    ivan = people["ivan"]
+    resp = rules_form(box, ivan, **{"line-2-outside_line": "9"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    rules = load_config(box.data_dir).policy.rules
+    assert rules.outside_lines() == {2: "9"}
+    assert box.applied[-1].policy.rules.outside_lines() == {2: "9"}
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.actor == "ivan"
+    assert {"line": 2, "mode": "always", "outside_line": "9"} in entry.details["changed"]["lines"]
+    page = ivan.get("/rules").get_data(as_text=True)
+    assert re.search(r'id="line-2-outside_line" [^>]*value="9"', page)
+    assert re.search(r'id="line-1-outside_line" [^>]*value=""', page)
+    # Emptied, the line has none, and config.json says nothing of it (the release before reads it).
+    assert rules_form(box, ivan).status_code == 302
+    assert load_config(box.data_dir).policy.rules.outside_lines() == {}
+    with open(os.path.join(box.data_dir, "config.json")) as f:
+        assert "outside_line" not in f.read()
+
+
+def test_a_bad_outside_line_digit_is_refused_beside_its_field_and_nothing_changes(box, people):
+    ivan = people["ivan"]
+    for bad in ("9a", "901", "*9"):
+        resp = rules_form(box, ivan, **{"line-3-outside_line": bad, "line-1-mode": "never"})
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, bad
+        m = re.search(r'id="error-line-3-outside_line" role="alert">([^<]+)<', page)
+        assert m and "Line 3&#39;s outside-line digit" in m.group(1) and bad in m.group(1), (
+            bad,
+            re.findall(r'role="alert">([^<]+)<', page),
+        )
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    assert box.applied == []
