@@ -740,6 +740,7 @@ def _sar(args, begun):
         lines=granted,
         cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
         on_lines=lines,
+        outside=config.policy.rules.outside_lines(),
     )
     bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
     store = RecordingStore(args.data_dir)

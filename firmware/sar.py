@@ -158,6 +158,7 @@ def find_calls(
     lines=None,
     cipher=None,
     on_lines=None,
+    outside=None,
 ):
     """The calls (call-log JSON, oldest first) of ``number`` in any form, and/or in [since, until).
 
@@ -165,6 +166,8 @@ def find_calls(
     lines searched, :func:`search_lines`), over a date range: every call on them, whichever
     the far end's number.
     ``cipher``: the box's field cipher, which opens sealed numbers and names.
+    ``outside``: ``{line: outside-line digit}`` (``policy.rules.lines``): a number dialled
+    on such a line is the subject's without it, as without ``141``.
 
     :raises SarError: neither a number nor a range, a search by line without a range, a
         number without digits, or more than :data:`MAX_CALLS` calls
@@ -210,8 +213,13 @@ def find_calls(
     calls = [
         call
         for call in (call_json(r, cipher) for r in rows)
-        # A number dialled with 141 (or 1470, *67...) before it is still the subject's.
-        if (key is None or normalise(called_number(call["number"] or "", country), country) == key)
+        # A number dialled with 141 (or 1470, *67..., the line's outside-line digit) before
+        # it is still the subject's.
+        if (
+            key is None
+            or normalise(called_number(call["number"] or "", country, _outside(call, outside)), country)
+            == key
+        )
         and (lines is None or call["line"] in lines)
     ]
     for call in calls:
@@ -221,6 +229,11 @@ def find_calls(
     if len(calls) > MAX_CALLS:
         raise SarError("%d calls match; narrow the request with a date range" % len(calls))
     return calls
+
+
+def _outside(call, outside):
+    """The outside-line digit before ``call``'s number: its line's, for a number dialled."""
+    return (outside or {}).get(call["line"], "") if call.get("direction") == "out" else ""
 
 
 def parse_redaction(text):

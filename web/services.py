@@ -227,6 +227,18 @@ class BoxConfigStore:
 
         return load_config(self.data_dir, self._cipher)
 
+    def outside_lines(self):
+        """``{line: outside-line digit}`` (``policy.rules.lines``), read without the
+        cipher (no sealed pattern is needed); {} when the file cannot be read (a number
+        is then matched as dialled)."""
+        from firmware.config import load_config
+        from firmware.errors import ConfigError
+
+        try:
+            return load_config(self.data_dir).policy.rules.outside_lines()
+        except (ConfigError, OSError):
+            return {}
+
     def save(self, config):
         from firmware.config import save_config
 

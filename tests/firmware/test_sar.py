@@ -14,7 +14,7 @@ import pytest
 
 from firmware import cli
 from firmware.box import open_audit
-from firmware.sar import DisclosureLog
+from firmware.sar import DisclosureLog, find_calls
 from firmware.storage.keystore import Argon2Params, KeyStore
 
 PASSWORD = "correct horse battery 7"
@@ -1097,3 +1097,24 @@ def test_a_search_by_line_releases_every_call_on_it_once_whose_they_are_is_said(
     assert released.actor == "sam" and released.details["whose"] == whose
     assert released.details["calls"] == [1, 2, 4, 6]
     assert json.loads(DisclosureLog(data).get(1)["search"])["lines"] == [1, 2]
+
+
+def test_a_number_dialled_after_the_lines_outside_line_digit_is_the_subjects(tmp_path):
+    """On a PBX extension (the line's outside-line digit, 9) the call keeps the number as
+    dialled, 9 01632 960123: a search by the subject's number missed it, as it missed one
+    dialled with 141 before."""
+    calls = [
+        {"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "901632960123"}, "talk": 3.0},
+        {"line": 1, "at": 30.0, "direction": "in", "caller_id": {"number": "901632960123"}, "rings": 1},
+    ]
+    (tmp_path / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": calls})
+    )
+    data = str(tmp_path / "data")
+    assert cli.main(["sim", str(tmp_path / "s.json"), "--data-dir", data]) == 0
+    calls_db = os.path.join(data, "calls.db")
+    found = find_calls(calls_db, number="01632 960123", outside={2: "9"})
+    assert [(c["line"], c["direction"], c["number"]) for c in found] == [(2, "out", "901632960123")]
+    # A line without the digit, or a caller's number (the network's): as it is.
+    assert find_calls(calls_db, number="01632 960123") == []
+    assert find_calls(calls_db, number="01632 960123", outside={1: "9"}) == []

@@ -43,6 +43,14 @@ def site_region():
     return site.region if site is not None else register_rules.DEFAULT_REGION
 
 
+def outside_lines():
+    """``{line: outside-line digit}`` of the box's configuration (``policy.rules.lines``):
+    a search by number looks past the digit before a number dialled on such a line, as it
+    looks past 141. {} where there is no configuration to read."""
+    store = security.lk().services.box_config
+    return store.outside_lines() if store is not None else {}
+
+
 def read_wait_s():
     """How long a store a view opens (the register of requests, the disclosure log) waits
     for another process's lock as it reads: a page view (GET, HEAD), which only reads, a

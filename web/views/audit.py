@@ -20,7 +20,7 @@ from firmware.storage.audit import ACTIONS
 from firmware.typed import control_problem
 
 from ..security import audit, form_errors, lk, roles
-from . import csv_download, page_number
+from . import csv_download, outside_lines, page_number
 from .calls import _day_us
 
 bp = Blueprint("audit", __name__)
@@ -124,7 +124,11 @@ def _about_number(number, errors):
         return None, ()
     try:
         calls = find_calls(
-            reports.calls_db, number=number, country=reports.country, cipher=getattr(reports, "cipher", None)
+            reports.calls_db,
+            number=number,
+            country=reports.country,
+            cipher=getattr(reports, "cipher", None),
+            outside=outside_lines(),
         )
     except SarError as exc:
         errors["number"] = (

@@ -51,7 +51,7 @@ from firmware.sar import (
 from ..documents import letter_facts
 from ..sarjob import KEEP_S
 from ..security import audit, form_errors, lk, roles, unlocked_key
-from . import csv_download, disclosure_log, rights_register
+from . import csv_download, disclosure_log, outside_lines, rights_register
 
 bp = Blueprint("sar", __name__)
 FIELDS = (
@@ -91,6 +91,7 @@ def _search(values):
         lines=set(g.user.lines),
         cipher=getattr(services.reports, "cipher", None),
         on_lines=lines,
+        outside=outside_lines(),
     )
     search = {"number": values["number"], "from": values["from"], "to": values["to"]}
     search.update({k: values[k] for k in ("from_time", "to_time") if values[k]})
