@@ -11,7 +11,8 @@ Definitions (also in docs/reports.md):
 - busiest hours: calls started in each hour of the day, in the period's zone;
 - callback list: an inbound missed call with a number, when no later call in
   the period (on any line, either direction) was to or from the same number
-  compared in international form (``01632 960123`` = ``+441632960123``);
+  compared in international form (``01632 960123`` = ``+441632960123``), a number
+  dialled without a prefix before it (141, a PBX line's outside-line digit);
   one entry per number, with how many times it was missed;
 - coverage, of connected calls: recorded (a recording exists or retention
   deleted it), private (the line never records), personal (its staff member keyed the
@@ -50,7 +51,7 @@ import os
 import sqlite3
 
 from ..errors import ReportError
-from ..policy.rules import BEFORE_SETUP, PERSONAL_REASON, normalise, outcome
+from ..policy.rules import BEFORE_SETUP, PERSONAL_REASON, called_number, normalise, outcome
 from ..storage.audit import SEALED_KEY
 from ..storage.fieldseal import register_sql
 
@@ -267,13 +268,20 @@ def _finish(tot):
     return tot
 
 
-def _callbacks(rows, country, lines):
-    """The callback list (see the module docstring), oldest first."""
+def _callbacks(rows, country, lines, outside=None):
+    """The callback list (see the module docstring), oldest first.
+
+    A number dialled is the number it calls (:func:`~firmware.policy.rules.called_number`):
+    a call back made with 141 before the number, or on a PBX extension with its line's
+    outside-line digit (``outside``, ``{line: digit}``), is a call to the number missed."""
     pending = {}  # international number -> entry
+    outside = outside or {}
     for row in rows:
         _, line, direction, started, answered, ended, number = row[:7]
         if not number:
             continue
+        if direction == "out":
+            number = called_number(number, country, outside.get(line, ""))
         key = normalise(number, country)
         missed = direction == "in" and answered is None and ended is not None
         if not missed:
@@ -428,6 +436,7 @@ def build_report(
     now_us=None,
     alive_us=None,
     failing=None,
+    outside=None,
 ):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
@@ -442,6 +451,8 @@ def build_report(
     :param alive_us: the recorder's last sign of life (:func:`firmware.uptime.last_alive_us`)
     :param failing: the note of the recorder's starts failing now
         (:func:`firmware.startfail.read`), or None
+    :param outside: ``{line: outside-line digit}`` of the lines that have one
+        (``policy.rules.lines``): a number dialled on such a line is matched without it
     :raises ReportError: no call log, or more than ``max_calls`` calls in the
         period (choose a shorter range)
     """
@@ -483,7 +494,7 @@ def build_report(
         "lines": list(lines),
         "box": box,
         "per_line": {str(line): tot for line, tot in per_line.items()},
-        "callbacks": _callbacks(rows, country, set(lines)),
+        "callbacks": _callbacks(rows, country, set(lines), outside),
         "deletions_by_rule": deletions_by_rule,
         "access": _access(audit_db, period, cipher),
         "running": _running(audit_db, period, now_us, alive_us, cipher, failing),

@@ -90,4 +90,17 @@ class ReportSource:
             alive_us=last_alive_us(self.data_dir),
             # Why the recorder is refusing to start, when it is (noted in the run directory).
             failing=startfail.read(run_dir()),
+            outside=self.outside_lines(),
         )
+
+    def outside_lines(self):
+        """``{line: outside-line digit}`` of ``config.json`` as saved now (read without the
+        cipher: no sealed pattern is needed); {} when it cannot be read, and a number
+        dialled is then taken as dialled."""
+        from ..config import load_config
+        from ..errors import ConfigError
+
+        try:
+            return load_config(self.data_dir).policy.rules.outside_lines()
+        except (ConfigError, OSError):
+            return {}
