@@ -1240,6 +1240,98 @@ def cmd_audit_export(args):
     return 0
 
 
+def cmd_breach_scope(args):
+    """What one account did over a period, for a personal data breach report: every call it
+    viewed, played, exported, released or previewed (its line, time and far end's number),
+    the lists and reports it downloaded, its logins and their addresses, written to a new
+    FILE as CSV, with a summary (distinct numbers: the data subjects affected) printed
+    (:mod:`firmware.breachscope`; docs/operating.md).
+
+    For an auditor only (a box not set up: the key slot's owner), whose password says who
+    runs it; audited as ``breach_scope`` (refused ones too) before the file is written.
+    """
+    import csv
+    import io
+
+    from firmware.breachscope import COLUMNS, csv_text_rows, scope, summary_lines
+    from firmware.sarbundle import FileSpool
+    from firmware.storage.fieldseal import load_field_cipher
+
+    from .box import open_audit
+    from .config import load_config
+    from .reports.period import parse_period
+    from .reports.source import default_tz
+    from .signing import run_dir
+
+    _data_dir(args.data_dir)
+    if os.path.lexists(args.file):
+        raise LinekeeperError(
+            "%s is there already: a breach scope never replaces a file; give a new file name "
+            "— nothing was written" % args.file
+        )
+    try:
+        _check_out_file(args.file)
+    except LinekeeperError as exc:
+        raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
+    name = os.path.basename(args.file)
+    config = load_config(args.data_dir)
+    with open_audit(args.data_dir) as audit:
+        details = {"account": args.account, "from": args.first, "to": args.last, "file": name, "via": "cli"}
+        try:
+            account = _account(args.data_dir, args.user)
+            if account is not None and not account.has("auditor"):
+                raise LinekeeperError("%s is not an auditor: only auditors read a breach's scope" % args.user)
+            period = parse_period(args.first, args.last, default_tz(config, args.data_dir))
+            _unlock(args).forget()  # the password says --user runs this
+        except LinekeeperError as exc:
+            audit.append(args.user, "breach_scope", args.account, dict(details, refused=str(exc)), _wall_us())
+            raise LinekeeperError("the breach scope was not written: %s" % exc) from None
+        # Before anything is read: a look at who saw what that the trail does not show is never made.
+        audit.append(args.user, "breach_scope", args.account, details, _wall_us())
+        progress = Progress("linekeeper: breach-scope: %d/%d calls read")
+        spool = None
+        try:
+            rows, summary = scope(
+                audit,
+                os.path.join(args.data_dir, "calls.db"),
+                args.account,
+                period.start_us,
+                period.end_us,
+                cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
+                country=config.country,
+                outside=config.policy.rules.outside_lines(),
+                progress=progress,
+            )
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\r\n")
+            writer.writerow(COLUMNS)
+            writer.writerows(csv_text_rows(rows))
+            spool = FileSpool(args.file)
+            spool.write(text.getvalue().encode("utf-8"))
+            if os.path.lexists(args.file):
+                raise LinekeeperError("%s was made meanwhile, by something else" % args.file)
+            spool.commit()
+        except (OSError, LinekeeperError, sqlite3.Error) as exc:
+            progress.end()
+            said = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+            if spool is not None:
+                spool.discard()
+            audit.append(args.user, "breach_scope", args.account, dict(details, failed=said), _wall_us())
+            raise LinekeeperError(
+                "cannot write %s: %s%s — nothing was left there" % (args.file, said, _as_whom())
+            ) from None
+        except BaseException:
+            progress.end()
+            if spool is not None:
+                spool.discard()
+            audit.append(args.user, "breach_scope", args.account, dict(details, failed="stopped"), _wall_us())
+            raise
+    for line in summary_lines(summary):
+        print(line)
+    print("  each entry is a row of %s (%d rows)" % (args.file, len(rows)))
+    return 0
+
+
 def cmd_keys(args):
     """Print the box's public signing key fingerprint (for copying off the box)."""
     from .signing import fingerprint, read_public_record
@@ -2487,6 +2579,20 @@ def build_parser():
     p.add_argument("--user", default="admin", help="the auditor who copies it")
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.set_defaults(func=cmd_audit_export)
+
+    p = sub.add_parser(
+        "breach-scope",
+        help="what one account viewed, played, exported or released over a period, its logins, "
+        "and how many callers' numbers: a CSV for a breach report (auditors; audited)",
+    )
+    p.add_argument("account", help="the account whose use is looked into")
+    p.add_argument("file", help="the CSV file to write (a new file)")
+    p.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (the box's zone)")
+    p.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD (the box's zone)")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--user", default="admin", help="the auditor who reads it")
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
+    p.set_defaults(func=cmd_breach_scope)
 
     p = sub.add_parser("keys", help="show the box's public signing key fingerprint")
     p.add_argument("--data-dir", required=True)

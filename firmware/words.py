@@ -308,6 +308,7 @@ ACTIONS = {
     "hat_replaced": "Moved the keys to a new HAT",
     "key_backup": "Backed up the key store, or put a backup back",
     "audit_export": "Copied the whole audit trail to a file, up to this entry (or was refused)",
+    "breach_scope": "Read what an account did over a period, for a breach report (or was refused)",
     "quarantine": "Moved unknown files out of the recordings",
     "repair": "Rebuilt the call log from the recordings",
     "report": "Made a report",

@@ -169,6 +169,10 @@ ACTIONS = frozenset(
         # The whole trail written to a file by `linekeeper audit-export` (its last entry this
         # one), or that export refused or failed (firmware/auditcopy.py).
         "audit_export",
+        # What one account did over a period (calls viewed, played, exported, released, its
+        # logins) read for a personal data breach report by `linekeeper breach-scope`, or
+        # refused (firmware/breachscope.py); target the account looked into.
+        "breach_scope",
         # A call the silence clear had ended went on (sound again, our side still
         # off-hook): its end in the call log was taken back.
         "call_resumed",

@@ -1,0 +1,243 @@
+"""A breach's scope for one account over a period: what a misused account (a shared
+password, a leaver's) looked at, from the audit trail, for a report to the ICO (UK GDPR
+Article 33: the categories and approximate number of data subjects and records concerned).
+
+:func:`scope` reads the period's entries of :data:`ACCESS` and :data:`LOGINS` through the
+trail's indexes (:meth:`AuditLog.in_period`), keeps the account's, and names each call they
+were about (a call's page viewed, its recording played or exported, released to a subject
+or previewed in a letter) with its line, its time and the far end's number from the call
+log; the number of distinct numbers is the number of data subjects (callers) affected. A
+calls list or report downloaded (``export_list``, ``report``) is one row of its own, with
+what it held, since the calls in it are not on record one by one. The logins (and failed
+ones) say when, and from which addresses, the account was used.
+
+``linekeeper breach-scope`` (auditors) writes it as CSV (:data:`COLUMNS`) and prints the
+summary (:func:`summary_lines`); docs/operating.md says how a DPO uses it.
+"""
+
+import json
+import os
+import sqlite3
+from collections import Counter
+from typing import Any
+
+from firmware.calls.calllog import CALL_ROWS, call_json, iso_ms
+from firmware.csvsafe import cell
+from firmware.datadir import connect_readonly
+from firmware.policy.rules import called_number, normalise
+from firmware.storage.fieldseal import register_sql
+
+# What an account did with calls: each names its call(s), but the lists and reports.
+ACCESS = (
+    "call_viewed",
+    "playback",
+    "export",
+    "disclosure",
+    "disclosure_preview",
+    "disclosure_search",
+    "export_list",
+    "report",
+)
+# Of those, what gave the account the recording itself.
+RECORDING_ACTIONS = ("playback", "export", "disclosure")
+LOGINS = ("login", "login_failed", "logout")
+COLUMNS = (
+    "seq",
+    "time_utc",
+    "action",
+    "call_id",
+    "line",
+    "number",
+    "call_started_utc",
+    "address",
+    "details",
+)
+BATCH = 500  # calls read from the call log at a time
+
+
+def _call_ids(entry) -> list[int]:
+    """The calls an entry is about: its target (``12`` or ``call:12``), or a release's or a
+    letter's ``calls``."""
+    if entry.action in ("disclosure", "disclosure_preview"):
+        ids = entry.details.get("calls") or ()
+        return [int(i) for i in ids if isinstance(i, int) or str(i).isdigit()]
+    target = entry.target or ""
+    target = target[5:] if target.startswith("call:") else target
+    return [int(target)] if target.isascii() and target.isdigit() else []
+
+
+def _calls(calls_db, ids, cipher, progress=None) -> dict[int, dict[str, Any]]:
+    """``{id: call JSON}`` of the calls ``ids`` still in the call log (one a retention
+    sweep deleted is not)."""
+    if not ids or not os.path.exists(calls_db):
+        return {}
+    ids = sorted(ids)
+    db = connect_readonly(calls_db)
+    db.row_factory = sqlite3.Row
+    register_sql(db, cipher)
+    found = {}
+    try:
+        for at in range(0, len(ids), BATCH):
+            batch = ids[at : at + BATCH]
+            rows = db.execute(
+                CALL_ROWS + " WHERE calls.id IN (%s)" % ",".join("?" * len(batch)), batch
+            ).fetchall()
+            for row in rows:
+                found[row["id"]] = call_json(row, cipher)
+            if progress is not None:
+                progress(min(at + BATCH, len(ids)), len(ids))
+    finally:
+        db.close()
+    return found
+
+
+def scope(
+    audit,
+    calls_db,
+    account,
+    since_us,
+    until_us,
+    *,
+    cipher=None,
+    country="uk",
+    outside=None,
+    progress=None,
+):
+    """``(rows, summary)``: the CSV rows (under :data:`COLUMNS`, oldest first) of what
+    ``account`` did from ``since_us`` (inclusive) to ``until_us`` (exclusive), and its
+    summary (a dict, :func:`summary_lines`).
+
+    ``cipher`` opens the call log's sealed numbers; ``outside`` is ``{line: outside-line
+    digit}``, a number dialled after it being the subject's without it (as a subject access
+    search counts it). ``progress(done, total)`` as the calls are read from the call log.
+
+    :raises FieldSealError: the trail or the call log is sealed and ``cipher`` cannot open it
+    """
+    entries = sorted(
+        (e for e in audit.in_period(ACCESS + LOGINS, since_us, until_us) if e.actor == account),
+        key=lambda e: e.seq,
+    )
+    wanted = {i for e in entries if e.action in ACCESS for i in _call_ids(e)}
+    calls = _calls(calls_db, wanted, cipher, progress)
+    rows = []
+    actions: Counter[str] = Counter()
+    seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
+    accessed = []
+    logins, failed, addresses = [], 0, set()
+    for e in entries:
+        actions[e.action] += 1
+        address = e.details.get("address") or ""
+        details = {k: v for k, v in e.details.items() if k != "address"}
+        said = json.dumps(details, sort_keys=True, ensure_ascii=False) if details else ""
+        if e.action in LOGINS:
+            if e.action == "login":
+                logins.append(e.wall_us)
+            elif e.action == "login_failed":
+                failed += 1
+            if address:
+                addresses.add(address)
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
+        accessed.append(e.wall_us)
+        ids = _call_ids(e)
+        if not ids:  # a list or report downloaded, a search: what it held, in its details
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
+        for call_id in ids:
+            seen.add(call_id)
+            if e.action in RECORDING_ACTIONS:
+                recordings.add(call_id)
+            call = calls.get(call_id)
+            if call is None:
+                gone.add(call_id)
+                line = e.details.get("line", "")
+                rows.append([e.seq, iso_ms(e.wall_us), e.action, call_id, line, "", "", address, said])
+                continue
+            lines.add(call["line"])
+            number = call["number"] or ""
+            if number:
+                digit = (outside or {}).get(call["line"], "") if call["direction"] == "out" else ""
+                numbers.add(normalise(called_number(number, country, digit), country))
+            else:
+                unnumbered.add(call_id)
+            rows.append(
+                [
+                    e.seq,
+                    iso_ms(e.wall_us),
+                    e.action,
+                    call_id,
+                    call["line"],
+                    number,
+                    call["started_at"],
+                    address,
+                    said,
+                ]
+            )
+    summary = {
+        "account": account,
+        "from": iso_ms(since_us),
+        "to": iso_ms(until_us),
+        "entries": len(entries),
+        "actions": dict(sorted(actions.items())),
+        "calls": len(seen),
+        "recordings": len(recordings),
+        "numbers": len(numbers),
+        "calls_without_number": len(unnumbered),
+        "calls_not_in_log": len(gone),
+        "lines": sorted(lines),
+        "first_access": iso_ms(min(accessed)) if accessed else None,
+        "last_access": iso_ms(max(accessed)) if accessed else None,
+        "bulk": actions["export_list"] + actions["report"],
+        "logins": len(logins),
+        "first_login": iso_ms(min(logins)) if logins else None,
+        "last_login": iso_ms(max(logins)) if logins else None,
+        "failed_logins": failed,
+        "addresses": sorted(addresses),
+    }
+    return rows, summary
+
+
+def summary_lines(summary) -> list[str]:
+    """The summary in plain words, a line each, as ``linekeeper breach-scope`` prints it."""
+    s = summary
+    out = [
+        "What %s did from %s up to %s (UTC), from the audit trail:" % (s["account"], s["from"], s["to"]),
+        "  %d calls looked at (page viewed, played, exported, released or previewed), on lines %s"
+        % (s["calls"], ", ".join(str(n) for n in s["lines"]) or "none"),
+        "  %d of them with their recording played, exported or released" % s["recordings"],
+        "  %d distinct callers' numbers (data subjects)%s"
+        % (
+            s["numbers"],
+            "; %d calls with no number on record (withheld, or erased on request)" % s["calls_without_number"]
+            if s["calls_without_number"]
+            else "",
+        ),
+    ]
+    if s["calls_not_in_log"]:
+        out.append(
+            "  %d calls no longer in the call log (deleted by retention): their numbers are not known here"
+            % s["calls_not_in_log"]
+        )
+    if s["bulk"]:
+        out.append(
+            "  %d calls lists or reports downloaded: each a row of the CSV with what it held; "
+            "the calls in them are not listed one by one" % s["bulk"]
+        )
+    out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
+    out.append(
+        "  %d logins (first %s, last %s), %d failed, from %s"
+        % (
+            s["logins"],
+            s["first_login"] or "none",
+            s["last_login"] or "none",
+            s["failed_logins"],
+            ", ".join(s["addresses"]) or "no address on record",
+        )
+    )
+    out.append("  entries: %s" % (", ".join("%s %d" % (a, n) for a, n in s["actions"].items()) or "none"))
+    return out
+
+
+def csv_text_rows(rows):
+    """``rows`` with each cell made safe for a spreadsheet (:func:`firmware.csvsafe.cell`)."""
+    return [[cell("" if v is None else v) for v in row] for row in rows]

@@ -1,0 +1,176 @@
+"""`linekeeper breach-scope`: what a misused account (a shared password, a leaver's) did over
+a period, for a personal data breach report to the ICO (UK GDPR Article 33: the number of
+data subjects and records concerned).
+
+Before it, a DPO had the Audit trail page's CSV of the account's entries: call ids without
+their numbers, a release's calls in its details, the logins among a year of other entries;
+counting the callers affected meant opening each call's page (each view audited as the
+account under investigation's never were). Now one command writes every call the account
+viewed, played, exported, released or previewed, with its line and number, the lists and
+reports it downloaded and its logins, and says how many distinct numbers: audited, for
+auditors only, never over a file."""
+
+import csv
+import os
+import sqlite3
+
+import pytest
+
+from firmware.breachscope import scope
+from firmware.calls.calllog import CALLMETA_SCHEMA, RECORDINGS_SCHEMA, migrate
+from firmware.cli import main
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+PASSWORD = "correct horse battery"
+CHEAP = Argon2Params(memory_kib=8, iterations=1)
+S = 1_000_000
+DAY = 86400 * S
+T0 = 1_772_323_200_000_000  # 2026-03-01T00:00:00Z
+
+
+def trail(path):
+    return AuditLog(os.path.join(path, "audit.db"), os.path.join(path, "audit.head"))
+
+
+def a_call(db, line, number, when, direction="in"):
+    cur = db.execute(
+        "INSERT INTO calls (line, direction, started_at, clock_synced, number) VALUES (?, ?, ?, 1, ?)",
+        (line, direction, when, number),
+    )
+    return cur.lastrowid
+
+
+@pytest.fixture
+def box(tmp_path):
+    """A box with four calls (two of one caller, in two forms, one with no number) and a
+    trail of what sam did with them in March, besides sue's and before and after."""
+    path = str(tmp_path / "box")
+    os.makedirs(path)
+    KeyStore(path, CHEAP).initialise("admin", PASSWORD)
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    migrate(db)
+    db.executescript(RECORDINGS_SCHEMA + CALLMETA_SCHEMA)
+    with db:
+        one = a_call(db, 1, "01632960123", T0)
+        same = a_call(db, 2, "+441632960123", T0 + S)
+        other = a_call(db, 1, "02079460000", T0 + 2 * S)
+        hidden = a_call(db, 3, None, T0 + 3 * S)
+    db.close()
+    with trail(path) as log:
+        log.append("sam", "login", "sam", {"address": "192.0.2.7", "recording_key": True}, T0 + DAY)
+        log.append("sam", "call_viewed", str(one), {"line": 1, "address": "192.0.2.7"}, T0 + DAY + 1)
+        log.append("sam", "playback", str(one), {"line": 1, "address": "192.0.2.7"}, T0 + DAY + 2)
+        log.append("sam", "export", "call:%d" % same, {"line": 2, "format": "wav"}, T0 + DAY + 3)
+        log.append(
+            "sam", "disclosure", "disclosure:1", {"calls": [other, hidden], "recordings": 2}, T0 + DAY + 4
+        )
+        log.append("sam", "export_list", "calls", {"rows": 40, "filter": "line 1"}, T0 + DAY + 5)
+        log.append("sam", "call_viewed", "999", {"line": 4}, T0 + DAY + 6)  # deleted since
+        log.append("sam", "login_failed", None, {"address": "198.51.100.9"}, T0 + DAY + 7)
+        log.append("sue", "playback", str(other), {"line": 1}, T0 + DAY + 8)  # not sam's
+        log.append("sam", "playback", str(other), {"line": 1}, T0 - DAY)  # before the period
+        log.append("sam", "playback", str(other), {"line": 1}, T0 + 40 * DAY)  # after it
+    password = tmp_path / "password.txt"
+    password.write_text(PASSWORD + "\n")
+    password.chmod(0o600)
+    return path, str(password), (one, same, other, hidden)
+
+
+def run(box, out, *more, account="sam"):
+    path, password, _ = box
+    return main(
+        ["breach-scope", account, str(out), "--from", "2026-03-01", "--to", "2026-03-31"]
+        + ["--data-dir", path, "--password-file", password, *more]
+    )
+
+
+def read(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def audited(path):
+    with trail(path) as log:
+        return [(e.actor, e.target, e.details) for e in log.entries(limit=100, action="breach_scope")][::-1]
+
+
+def test_every_call_the_account_touched_with_its_number_and_how_many_callers(box):
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
+    got = [(r[2], r[3], r[5]) for r in rows]
+    assert got == [
+        ("login", "", ""),
+        ("call_viewed", one, "01632960123"),
+        ("playback", one, "01632960123"),
+        ("export", same, "+441632960123"),
+        ("disclosure", other, "02079460000"),
+        ("disclosure", hidden, ""),
+        ("export_list", "", ""),
+        ("call_viewed", 999, ""),
+        ("login_failed", "", ""),
+    ]
+    assert summary["calls"] == 5 and summary["recordings"] == 4
+    # 01632 960123 in two forms is one caller; the call with no number is counted apart.
+    assert summary["numbers"] == 2 and summary["calls_without_number"] == 1
+    assert summary["calls_not_in_log"] == 1 and summary["bulk"] == 1
+    assert summary["lines"] == [1, 2, 3]
+    assert (summary["logins"], summary["failed_logins"]) == (1, 1)
+    assert summary["addresses"] == ["192.0.2.7", "198.51.100.9"]
+    assert summary["first_access"] == "2026-03-02T00:00:00.000Z"
+
+
+def test_the_cli_writes_the_csv_prints_the_summary_and_is_audited_first(box, tmp_path, capsys):
+    path = box[0]
+    out = tmp_path / "scope.csv"
+    assert run(box, out) == 0
+    said = capsys.readouterr()
+    assert "5 calls looked at" in said.out and "2 distinct callers' numbers" in said.out
+    assert "1 logins" in said.out and "192.0.2.7" in said.out
+    assert "breach-scope: 5/5 calls read" in said.err
+    rows = read(out)
+    assert [r["number"] for r in rows if r["action"] == "export"] == ["+441632960123"]
+    assert rows[0]["address"] == "192.0.2.7"
+    assert audited(path) == [
+        (
+            "admin",
+            "sam",
+            {"account": "sam", "from": "2026-03-01", "to": "2026-03-31", "file": "scope.csv", "via": "cli"},
+        )
+    ]
+    # Its own entry is about admin, not sam: a second look shows the same.
+    assert run(box, tmp_path / "again.csv") == 0
+    assert read(tmp_path / "again.csv") == rows
+
+
+def test_a_file_there_already_is_never_replaced(box, tmp_path, capsys):
+    out = tmp_path / "scope.csv"
+    out.write_text("mine")
+    assert run(box, out) != 0
+    assert "is there already: a breach scope never replaces a file" in capsys.readouterr().err
+    assert out.read_text() == "mine"
+
+
+def test_bad_days_are_refused_naming_them_audited_and_nothing_written(box, tmp_path, capsys):
+    path, password, _ = box
+    out = tmp_path / "scope.csv"
+    args = ["breach-scope", "sam", str(out), "--from", "2026-03-31", "--to", "2026-03-01"]
+    assert main(args + ["--data-dir", path, "--password-file", password]) != 0
+    assert "the date range is backwards" in capsys.readouterr().err
+    assert not out.exists()
+    [(actor, target, details)] = audited(path)
+    assert (actor, target) == ("admin", "sam") and "backwards" in details["refused"]
+
+
+def test_a_wrong_password_is_refused_and_audited(box, tmp_path, capsys):
+    path, _, _ = box
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not it\n")
+    wrong.chmod(0o600)
+    out = tmp_path / "scope.csv"
+    args = ["breach-scope", "sam", str(out), "--from", "2026-03-01", "--to", "2026-03-31"]
+    assert main(args + ["--data-dir", path, "--password-file", str(wrong)]) != 0
+    assert "the breach scope was not written" in capsys.readouterr().err
+    assert not out.exists()
+    assert "refused" in audited(path)[0][2]
