@@ -174,3 +174,20 @@ def test_a_wrong_password_is_refused_and_audited(box, tmp_path, capsys):
     assert "the breach scope was not written" in capsys.readouterr().err
     assert not out.exists()
     assert "refused" in audited(path)[0][2]
+
+
+def test_only_an_auditor_reads_it(box, tmp_path, capsys):
+    """A supervisor is refused (the callers' numbers of every line, and another account's
+    use, are the auditor's to read), audited, nothing written."""
+    path = box[0]
+    db = sqlite3.connect(os.path.join(path, "web.db"))
+    db.execute("CREATE TABLE users (name TEXT, roles TEXT, lines TEXT)")
+    db.execute("INSERT INTO users VALUES ('admin', 'installer,supervisor', '1')")
+    db.commit()
+    db.close()
+    out = tmp_path / "scope.csv"
+    assert run(box, out) != 0
+    assert "admin is not an auditor: only auditors read a breach's scope" in capsys.readouterr().err
+    assert not out.exists()
+    [(actor, target, details)] = audited(path)
+    assert (actor, target) == ("admin", "sam") and "not an auditor" in details["refused"]
