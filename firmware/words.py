@@ -265,6 +265,8 @@ ACTIONS = {
     "login_failed": "Failed login",
     "logout": "Logged out",
     "account_unlock": "Unlocked an account locked out after failed logins",
+    "account_disabled": "Disabled an account (unused for 90 days, or by an installer): nobody logs in to it",
+    "account_enabled": "Enabled a disabled account again: its unused days count from then",
     "audit_view": "Viewed the audit trail (its filter and page)",
     "call_viewed": "Opened a call's page, which shows its caller's number and name (once per login)",
     "staff_notice": "The staff notice in new words, kept as the settings making them were saved, "

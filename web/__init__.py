@@ -26,7 +26,7 @@ from firmware.storage.fieldseal import FieldSealError
 from firmware.storage.keystore import ALL_LINES
 from telephony import countries
 
-from . import intent, pwchange, security, sitechange, unreadable
+from . import inactive, intent, pwchange, security, sitechange, unreadable
 from .accounts import ROLE_LABELS, Accounts
 from .db import WebDb
 from .documents import keep_notice_at_start
@@ -295,8 +295,15 @@ class Web:
 
     def sweep(self):
         """The server's periodic clean-up: expired sessions, and those of old keys; what
-        its start could not settle yet (:meth:`settle`)."""
+        its start could not settle yet (:meth:`settle`); accounts unused for 90 days
+        disabled (:func:`web.inactive.disable_unused`)."""
         self.end_sessions_of_old_keys()
+        try:
+            inactive.disable_unused(self)
+        except Exception as exc:  # the next sweep, or the next login, tries again
+            log.error(
+                "the accounts unused for %d days could not be disabled now: %s", inactive.UNUSED_DAYS, exc
+            )
         # A bundle nobody came back for is deleted, and its release audited as not made,
         # when its time is up: not at the next visit to a bundle's page, if there is one.
         self.sar_jobs.sweep()

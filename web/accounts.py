@@ -21,6 +21,11 @@ so that a new one can be refused when it is one of the last
 changed before anything else (:data:`MUST_CHANGE`): one an installer set for
 the person (8.3.5), or one from before the box's password rules that the login
 found breaking them (8.3.6).
+
+An account may be *disabled* (``disabled_us``, ``disabled_why``): nobody logs in to it
+until an installer enables it again, which starts its unused days again (``enabled_us``).
+One unused for 90 days is disabled by the box (PCI DSS v4.0 8.2.6, :mod:`web.inactive`);
+an installer may disable one by hand.
 """
 
 import dataclasses
@@ -38,6 +43,8 @@ OFFICE_ROLES = ("installer", "supervisor", "auditor")
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 # A new password may not be any of the account's last 4, the one in force among them.
 HISTORY = 4
+# Why an installer's disabling of an account says it was (its audit entry, the Users page).
+BY_HAND = "by an installer"
 # Why an account's password must be changed before it may use any other page.
 MUST_CHANGE = {
     "set_by_other": "An installer set this password for you: choose your own now, which only you know.",
@@ -54,6 +61,8 @@ class User:
     roles: frozenset
     lines: tuple
     must_change: str = ""  # a key of MUST_CHANGE: the password must be changed first
+    disabled_us: int | None = None  # when it was disabled, or None: enabled
+    disabled_why: str = ""  # why (web.inactive.UNUSED_REASON, or BY_HAND)
 
     def has(self, *roles):
         """True when the user holds any of ``roles``."""
@@ -93,7 +102,7 @@ def who_typed(name, account_of, field="target"):
 def _row_user(row):
     roles = frozenset(r for r in row["roles"].split(",") if r)
     lines = tuple(sorted(int(x) for x in row["lines"].split(",") if x))
-    return User(row["name"], roles, lines, row["must_change"])
+    return User(row["name"], roles, lines, row["must_change"], row["disabled_us"], row["disabled_why"])
 
 
 class Accounts:
@@ -127,6 +136,28 @@ class Accounts:
         """When the account ``name`` was made (µs since the epoch), or None: no such account."""
         row = self._db.one("SELECT created_us FROM users WHERE name = ?", (name,))
         return None if row is None else int(row[0])
+
+    def enabled_us(self, name):
+        """When an installer last enabled ``name``'s account (µs), or None: never disabled
+        and enabled again, or no such account."""
+        row = self._db.one("SELECT enabled_us FROM users WHERE name = ?", (name,))
+        return None if row is None or row[0] is None else int(row[0])
+
+    def disable(self, conn, name, why):
+        """Disable ``name``'s account in the transaction ``conn``, saying ``why``; one
+        disabled already stays as it was (its date and reason)."""
+        conn.execute(
+            "UPDATE users SET disabled_us = ?, disabled_why = ? WHERE name = ? AND disabled_us IS NULL",
+            (self._wall_us(), why, name),
+        )
+
+    def enable(self, conn, name):
+        """Enable ``name``'s account in the transaction ``conn``: its unused days count
+        from now."""
+        conn.execute(
+            "UPDATE users SET disabled_us = NULL, disabled_why = '', enabled_us = ? WHERE name = ?",
+            (self._wall_us(), name),
+        )
 
     def verify(self, name, password):
         """The :class:`User` if ``password`` is theirs, else None (same time either way)."""

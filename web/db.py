@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS users (
     created_us    INTEGER NOT NULL,
     pw_changed_us INTEGER NOT NULL,
     pw_history    TEXT NOT NULL DEFAULT '[]',  -- JSON: the hashes of the previous passwords, newest first
-    must_change   TEXT NOT NULL DEFAULT ''     -- why the password must be changed first ('' if not)
+    must_change   TEXT NOT NULL DEFAULT '',    -- why the password must be changed first ('' if not)
+    disabled_us   INTEGER,                -- when the account was disabled (NULL: enabled)
+    disabled_why  TEXT NOT NULL DEFAULT '',  -- why (web.inactive.UNUSED_REASON, or by an installer)
+    enabled_us    INTEGER                 -- when last enabled again (its unused days count from then)
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash       TEXT PRIMARY KEY,       -- SHA-256 of the cookie value
@@ -65,6 +68,24 @@ CREATE INDEX IF NOT EXISTS call_notes_call ON call_notes (call_id, id);
 """
 
 
+# Columns added to a table after web.db was first made: a web.db from an earlier release
+# gets them at its first open, each with its default (an account there is enabled). A
+# release before ignores them (it reads rows by name, and names its columns on insert).
+ADDED_COLUMNS = (
+    ("users", "disabled_us", "INTEGER"),
+    ("users", "disabled_why", "TEXT NOT NULL DEFAULT ''"),
+    ("users", "enabled_us", "INTEGER"),
+)
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Add :data:`ADDED_COLUMNS` a web.db from an earlier release lacks."""
+    for table, column, kind in ADDED_COLUMNS:
+        have = {row[1] for row in db.execute("PRAGMA table_info(%s)" % table)}
+        if column not in have:
+            db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, kind))
+
+
 class WebDb:
     """The web layer's database at ``path``; :meth:`tx` runs a transaction."""
 
@@ -85,6 +106,7 @@ class WebDb:
         with self.tx() as db:
             for statement in SCHEMA.split(";")[:-1]:
                 db.execute(statement)
+            _add_columns(db)
             db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
 
     def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:

@@ -148,9 +148,10 @@ def before_request():
     cookie = request.cookies.get(SESSION_COOKIE)
     g.session, expired = web.sessions.load(cookie, touch=endpoint not in BACKGROUND and endpoint is not None)
     g.user = web.accounts.get(g.session.user) if g.session else None
-    if g.session is not None and g.user is None:
+    if g.session is not None and (g.user is None or g.user.disabled_us is not None):
+        # Deleted, or disabled (unused for 90 days, or by an installer): the session ends.
         web.sessions.end(g.session.id_hash)
-        g.session = None
+        g.session = g.user = None
     g.expired = expired
     if endpoint is None:
         return None  # 404/405 follow, with the menu of whoever is logged in

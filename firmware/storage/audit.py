@@ -99,6 +99,10 @@ ACTIONS = frozenset(
         "logout",
         # An account's lockout (after its failed logins) ended by an installer.
         "account_unlock",
+        # An account disabled (unused for 90 days, by the box; or by an installer), and one
+        # an installer enabled again (web/inactive.py).
+        "account_disabled",
+        "account_enabled",
         # The audit trail's page viewed, once per page shown with its filter (PCI DSS 10.2.1.3).
         "audit_view",
         # A call's page opened (it shows the caller's number and name), once per login

@@ -73,6 +73,8 @@ MATRIX = {
     ("POST", "users.update"): {INST},
     ("POST", "users.set_password"): {INST},
     ("POST", "users.unlock"): {INST},
+    ("POST", "users.disable"): {INST},
+    ("POST", "users.enable"): {INST},
     ("POST", "users.delete"): {INST},
     ("GET", "settings.index"): {INST},
     ("POST", "settings.save"): {INST},

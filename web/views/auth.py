@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, make_response, redirect, render_templa
 from firmware.alarmlog import raise_slot_tampered
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError, WrongPasswordError
 
-from .. import passwords, pwchange
+from .. import inactive, passwords, pwchange
 from ..accounts import MUST_CHANGE, change_problems, who_typed
 from ..security import (
     SESSION_COOKIE,
@@ -137,7 +137,21 @@ def login():
     if wait:
         message = wait_said(web.throttle, keys, "Too many failed attempts. Wait %d s and try again.", wait)
         return form_errors("login.html", {"form": message}, status=429, next=next_url, name=name)
+    try:
+        # The check of the periodic round, at once: an account 90 days unused does not
+        # log in because the round has not come yet.
+        inactive.disable_unused(web)
+    except Exception as exc:  # the login goes on; the round tries again
+        log.error("the accounts unused for 90 days could not be disabled now: %s", exc)
     user, key = _authenticate(name, password)
+    if user is not None and user.disabled_us is not None:
+        # Said only after the right password: a wrong one gets the same words as any
+        # other, so the message tells nobody which names are accounts, or disabled ones.
+        if key is not None:
+            key.forget()
+        web.throttle.succeeded(keys)
+        audit("login_failed", user.name, actor="anonymous", disabled=user.disabled_why)
+        return form_errors("login.html", {"form": disabled_said(user)}, status=403, next=next_url, name=name)
     if user is None:
         audit("login_failed", actor="anonymous", **who_typed(name, web.accounts.get), **lockout(keys))
         message = "Wrong user name or password."
@@ -159,6 +173,16 @@ def login():
     details = {"must_change": user.must_change} if user.must_change else {}
     audit("login", user.name, recording_key=key is not None, **details)
     return resp
+
+
+def disabled_said(user):
+    """What the login says to the person whose account ``user`` is disabled (their
+    password was right)."""
+    if user.disabled_why == inactive.UNUSED_REASON:
+        return "This account was disabled after %d days unused. Ask an installer to enable it." % (
+            inactive.UNUSED_DAYS
+        )
+    return "This account was disabled by an installer. Ask an installer to enable it."
 
 
 def lockout(keys):

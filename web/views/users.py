@@ -16,6 +16,10 @@ is one the person must change at their next login before anything else
 the box always keeps one installer (checked and changed in one web.db
 transaction) and one key slot.
 
+An installer disables an account (not their own, nor the last enabled installer's) or
+enables a disabled one again, whose 90 unused days then count from then; the box disables
+those unused for 90 days itself (:mod:`web.inactive`).
+
 After an account is added, changed or deleted the page says what the alarm recipients
 tied to it (E-mail page) get now, and names any line whose alarms no recipient may read
 any more (:func:`_alarm_mail`); the change is made all the same.
@@ -27,7 +31,8 @@ from firmware.errors import ConfigError, KeyStoreError, RecoveryKeyFormatError, 
 from firmware.storage.keystore import parse_recovery_key
 
 from .. import intent, passwords, pwchange
-from ..accounts import ROLES, User, name_problem
+from ..accounts import BY_HAND, ROLES, User, name_problem
+from ..inactive import UNUSED_DAYS, kept_installers, last_logins
 from ..security import audit, lk, roles, unlocked_key
 from ..throttle import wait_said
 from .auth import lockout
@@ -48,44 +53,26 @@ def _slots():
     return set(keystore.slots()) if keystore.is_initialised else set()
 
 
-# An account nobody has logged in to for this long is listed as unused: PCI DSS v4.0 8.2.6
-# has inactive accounts removed or disabled within 90 days, and someone who left keeps
-# what their account opens until it is deleted.
-UNUSED_DAYS = 90
-DAY_US = 86_400 * 10**6
-
-
-def last_logins(users):
-    """``{name: {"last_us": their last login (µs) or None, "unused_days": days since that
-    login, or since the account was made when it never logged in, at least
-    :data:`UNUSED_DAYS`; else None}}``, from the audit trail's ``login`` entries. A login
-    before the account was made is another account's of the same name, and not counted."""
-    web = lk()
-    now = int(web.services.wall_us())
-    out = {}
-    for u in users:
-        created = web.accounts.created_us(u.name)
-        last = web.services.audit.last_at("login", u.name)
-        if last is not None and created is not None and last < created:
-            last = None
-        since = last if last is not None else created
-        days = None if since is None else (now - since) // DAY_US
-        out[u.name] = {
-            "last_us": last,
-            "unused_days": days if days is not None and days >= UNUSED_DAYS else None,
-        }
-    return out
-
-
 def _logins(users):
-    """The pages' ``logins`` (:func:`last_logins`) and ``unused``: ``(name, days)`` of the
-    accounts unused for :data:`UNUSED_DAYS` or more, the longest unused first."""
-    logins = last_logins(users)
+    """The pages' ``logins`` (:func:`web.inactive.last_logins`), ``unused``: ``(name, days)``
+    of the enabled accounts unused for :data:`UNUSED_DAYS` or more, the longest unused
+    first (disabled at the box's next check, but for ``kept``: the last enabled installer,
+    left enabled so the box is never locked out)."""
+    logins = last_logins(lk(), users)
     unused = sorted(
-        ((name, d["unused_days"]) for name, d in logins.items() if d["unused_days"] is not None),
+        (
+            (u.name, logins[u.name]["unused_days"])
+            for u in users
+            if u.disabled_us is None and logins[u.name]["unused_days"] is not None
+        ),
         key=lambda item: (-item[1], item[0]),
     )
-    return {"logins": logins, "unused": unused, "unused_limit": UNUSED_DAYS}
+    return {
+        "logins": logins,
+        "unused": unused,
+        "unused_limit": UNUSED_DAYS,
+        "kept": kept_installers(users, logins),
+    }
 
 
 # What the page says after a change (its ``done`` argument).
@@ -94,6 +81,8 @@ DONE = {
     "changed": "changed: the new roles and lines apply from their next login",
     "password": "has a new password, from their next login",
     "unlocked": "is unlocked: they can log in now",
+    "enabled": "is enabled: they can log in now, and their %d unused days count from today" % UNUSED_DAYS,
+    "disabled": "is disabled: nobody can log in to the account until an installer enables it",
 }
 # Why a reset of a locked-out account's password unlocks it (its account_unlock entry).
 RESET_UNLOCKS = "a new password set by an installer"
@@ -271,6 +260,14 @@ def _regrant(keystore, name, lines, grant):
         keystore.set_lines(name, lines, grant.key if grant is not None else None)
     except KeyStoreError as exc:
         audit("key_grant", name, lines=sorted(lines), refused=str(exc), entry=entry.seq)
+
+
+def _check_enabled_installers_left(conn, without_name):
+    """Raise :class:`_LastInstaller` unless an installer other than ``without_name`` has
+    an enabled account."""
+    rows = conn.execute("SELECT roles FROM users WHERE name != ? AND disabled_us IS NULL", (without_name,))
+    if not any("installer" in r["roles"].split(",") for r in rows.fetchall()):
+        raise _LastInstaller()
 
 
 def _check_installers_left(conn, without_name):
@@ -516,6 +513,50 @@ def unlock(name):
     audit("account_unlock", name)
     web.throttle.unlock(name)
     return redirect(url_for("users.index", done="unlocked", name=name))
+
+
+@bp.route("/<name>/disable", methods=["POST"])
+@roles("installer")
+def disable(name):
+    """Disable ``name``'s account by hand (someone away, or leaving), audited before:
+    nobody logs in to it, and its sessions end, until an installer enables it."""
+    web = lk()
+    user = web.accounts.get(name)
+    if user is None:
+        abort(404)
+    if name == g.user.name:
+        return _render_list({"form": "You cannot disable your own account: ask another installer."}, 400)
+    if user.disabled_us is not None:
+        return _render_list({"form": "%s is disabled already: nothing to disable." % name}, 400)
+    try:
+        with intent.audited_tx(web, [("account_disabled", name, {"reason": BY_HAND})]) as conn:
+            if user.has("installer"):
+                _check_enabled_installers_left(conn, name)
+            web.accounts.disable(conn, name, BY_HAND)
+    except _LastInstaller:
+        return _render_list(
+            {"form": "%s is the box's last enabled installer: enable or add another installer first." % name},
+            400,
+        )
+    web.sessions.end_user(name)
+    return redirect(url_for("users.index", done="disabled", name=name))
+
+
+@bp.route("/<name>/enable", methods=["POST"])
+@roles("installer")
+def enable(name):
+    """Enable ``name``'s disabled account again, audited before: their unused days count
+    from now."""
+    web = lk()
+    user = web.accounts.get(name)
+    if user is None:
+        abort(404)
+    if user.disabled_us is None:
+        return _render_list({"form": "%s is not disabled: nothing to enable." % name}, 400)
+    entry = {"was_disabled_us": user.disabled_us, "reason": user.disabled_why}
+    with intent.audited_tx(web, [("account_enabled", name, entry)]) as conn:
+        web.accounts.enable(conn, name)
+    return redirect(url_for("users.index", done="enabled", name=name))
 
 
 @bp.route("/<name>/delete", methods=["POST"])

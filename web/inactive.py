@@ -1,0 +1,102 @@
+"""Accounts nobody has used for 90 days are disabled (PCI DSS v4.0 8.2.6).
+
+An account's unused days count from its last login (the audit trail's ``login`` entries;
+one before the account was made is an earlier account's of the same name, and not
+counted), else from when it was made, and from when an installer last enabled it if that
+is later (:func:`last_logins`). At :data:`UNUSED_DAYS` the box disables it
+(:func:`disable_unused`): in the web UI's periodic round (:meth:`web.Web.sweep`) and at
+every login, before the password is checked. Each is audited first (``account_disabled``,
+by ``system``, with :data:`UNUSED_REASON`), and its sessions end.
+
+The box is never locked out: an installer is not disabled when no other installer's
+account would be left enabled. It stays listed as unused on the Users page, which says why
+it was not disabled. Of installers unused alike, the one used last is the one kept.
+"""
+
+import logging
+
+log = logging.getLogger(__name__)
+
+UNUSED_DAYS = 90
+DAY_US = 86_400 * 10**6
+# Why the box disabled an account (its audit entry, the Users page).
+UNUSED_REASON = "unused for %d days" % UNUSED_DAYS
+
+
+def last_logins(web, users):
+    """``{name: {"last_us": their last login (µs) or None, "since_us": when their unused
+    days count from (that login, else when the account was made, or when it was last
+    enabled if later), "days": the days since, "unused_days": those days when at least
+    :data:`UNUSED_DAYS`, else None}}`` of ``users``."""
+    now = int(web.services.wall_us())
+    out = {}
+    for u in users:
+        created = web.accounts.created_us(u.name)
+        last = web.services.audit.last_at("login", u.name)
+        if last is not None and created is not None and last < created:
+            last = None
+        since = max(
+            (t for t in (last, created, web.accounts.enabled_us(u.name)) if t is not None),
+            default=None,
+        )
+        days = None if since is None else (now - since) // DAY_US
+        out[u.name] = {
+            "last_us": last,
+            "since_us": since,
+            "days": days,
+            "unused_days": days if days is not None and days >= UNUSED_DAYS else None,
+        }
+    return out
+
+
+def disable_unused(web):
+    """Disable every enabled account unused for :data:`UNUSED_DAYS` or more but the last
+    enabled installer (the longest unused first); returns the names disabled.
+
+    Decided and made in one web.db transaction, each audited inside it before its row
+    changes (an entry whose change a cut stopped is made, and audited, again at the next
+    check); the sessions of those disabled end once it is committed."""
+    users = web.accounts.all()
+    logins = last_logins(web, users)
+    due = sorted(
+        (u for u in users if u.disabled_us is None and logins[u.name]["unused_days"] is not None),
+        key=lambda u: (logins[u.name]["since_us"], u.name),
+    )
+    if not due:
+        return []
+    disabled = []
+    now = int(web.services.wall_us())
+    with web.db.tx() as conn:
+        for user in due:
+            row = conn.execute("SELECT disabled_us FROM users WHERE name = ?", (user.name,)).fetchone()
+            if row is None or row[0] is not None:
+                continue  # deleted or disabled meanwhile
+            if user.has("installer") and not _other_enabled_installer(conn, user.name):
+                continue  # the box is never locked out: it stays listed as unused
+            web.services.audit.append(
+                "system",
+                "account_disabled",
+                user.name,
+                {"reason": UNUSED_REASON, "unused_days": logins[user.name]["unused_days"]},
+                now,
+            )
+            web.accounts.disable(conn, user.name, UNUSED_REASON)
+            disabled.append(user.name)
+    for name in disabled:
+        web.sessions.end_user(name)
+    return disabled
+
+
+def _other_enabled_installer(conn, name):
+    """Whether an installer other than ``name`` has an enabled account (in ``conn``)."""
+    rows = conn.execute("SELECT roles FROM users WHERE name != ? AND disabled_us IS NULL", (name,))
+    return any("installer" in r["roles"].split(",") for r in rows.fetchall())
+
+
+def kept_installers(users, logins):
+    """The names of ``users`` unused for :data:`UNUSED_DAYS` or more (``logins``:
+    :func:`last_logins`) that are left enabled as the box's last enabled installer."""
+    enabled = [u for u in users if u.disabled_us is None and u.has("installer")]
+    if len(enabled) != 1:
+        return []
+    return [u.name for u in enabled if logins[u.name]["unused_days"] is not None]
