@@ -363,12 +363,17 @@ def move_require_notice(data_dir):
     return True
 
 
+def rules_sealed(config):
+    """Whether any of ``config``'s number patterns is still sealed (read without the key)."""
+    return any(is_sealed(p) for item in config.policy.rules.numbers for p in item.patterns)
+
+
 def open_sealed_rules(config, cipher):
     """``config`` with its rules' sealed number patterns opened by ``cipher`` (the
     same ``config`` when there is no cipher or nothing sealed).
 
     :raises FieldSealError: a pattern does not open with ``cipher``
     """
-    if cipher is None or not any(is_sealed(p) for item in config.policy.rules.numbers for p in item.patterns):
+    if cipher is None or not rules_sealed(config):
         return config
     return BoxConfig.from_dict(open_rule_patterns(config.to_dict(), cipher))

@@ -32,7 +32,7 @@ def private_lines(web):
     line is recorded reads them; the site settings only on a box with no
     configuration to read."""
     if web.services.box_config is not None:
-        rules = web.services.box_config.get().policy.rules  # config.json, read once
+        rules = web.services.box_config.get(leave_sealed=True).policy.rules  # config.json, read once
         return {n for n in range(1, web.n_lines + 1) if rules.mode(n) == "never"}
     site = web.site.settings()
     return {line.line for line in site.lines if not line.record} if site is not None else set()
@@ -48,7 +48,7 @@ def undecided_lines(web):
         return []
     decided = {line.line for line in site.lines}
     if web.services.box_config is not None:
-        decided |= {m.line for m in web.services.box_config.get().policy.rules.lines}
+        decided |= {m.line for m in web.services.box_config.get(leave_sealed=True).policy.rules.lines}
     return [n for n in range(1, web.n_lines + 1) if n not in decided]
 
 
@@ -105,7 +105,7 @@ def box_state(web):
     """A :class:`firmware.compliance.BoxState` read from the box (``web``: :class:`web.Web`)."""
     services = web.services
     site = web.site.settings()
-    config = services.box_config.get() if services.box_config is not None else BoxConfig()
+    config = services.box_config.get(leave_sealed=True) if services.box_config is not None else BoxConfig()
     rules = config.policy.rules
     private = private_lines(web)
     open_alarms = (
@@ -231,7 +231,7 @@ def staff_notice(web):
     and the web UI's start keeps them too (:func:`keep_notice`)."""
     services = web.services
     site = web.site.settings()
-    config = services.box_config.get() if services.box_config is not None else BoxConfig()
+    config = services.box_config.get(leave_sealed=True) if services.box_config is not None else BoxConfig()
     private_of = private_lines(web)
     ico_number = site.ico_number if site else ""
     country = site.country if site else config.country

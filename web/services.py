@@ -7,6 +7,7 @@ running :class:`firmware.box.Box`.
 """
 
 import dataclasses
+import logging
 import os
 import shutil
 import time
@@ -18,6 +19,8 @@ from firmware.product import ProductInfo
 
 from .passwords import DEFAULT_COST, HashCost
 from .rekeyjob import box_rekey
+
+log = logging.getLogger(__name__)
 
 
 class LineStatusSource(Protocol):
@@ -222,10 +225,27 @@ class BoxConfigStore:
 
         return config_path(self.data_dir)
 
-    def get(self):
-        from firmware.config import load_config
+    def get(self, leave_sealed=False):
+        """The configuration, its rules' number patterns opened.
 
-        return load_config(self.data_dir, self._cipher)
+        ``leave_sealed``: for a page that neither shows nor matches the patterns. While
+        this process has no key yet (the recorder not started since boot) they are left
+        sealed (:func:`firmware.config.rules_sealed` says so) rather than refused: the
+        rest of the configuration needs no key.
+
+        :raises FieldSealError: the patterns are sealed and do not open now (not with
+            ``leave_sealed``)
+        """
+        from firmware.config import load_config
+        from firmware.storage.fieldseal import FieldSealError
+
+        try:
+            return load_config(self.data_dir, self._cipher)
+        except FieldSealError as exc:
+            if not leave_sealed:
+                raise
+            log.warning("the number rules are read sealed (%s)", exc)
+            return load_config(self.data_dir)
 
     def outside_lines(self):
         """``{line: outside-line digit}`` (``policy.rules.lines``), read without the
@@ -273,7 +293,7 @@ class BoxConsent:
         espeak-ng not started included (an OSError, which the pages that ask said as a server
         error: firmware.policy.announcement says it as a reason). A cache not written (a full
         card) is no reason: the samples made in memory are played."""
-        config = self.config_store.get()
+        config = self.config_store.get(leave_sealed=True)
         # The spoken default's voice is the country's as saved now, as the recorder's is:
         # a country changed in Settings is heard at once, not after a restart.
         self.announcements.country = config.country

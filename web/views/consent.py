@@ -39,7 +39,7 @@ TONE_FIELDS = (
 def _page(errors=None, status=200, **extra):
     web = lk()
     store = web.services.box_config
-    consent = store.get().policy.consent if store is not None else None
+    consent = store.get(leave_sealed=True).policy.consent if store is not None else None
     svc = web.services.consent
     problem = None
     if svc is not None and consent is not None:

@@ -215,7 +215,7 @@ def health():
     # round of checks found them: a period just set is no longer asked for. Their alarms'
     # words, with what to do; their occurrences in the history are not listed again.
     config = lk().services.box_config
-    policy = config.get().policy if config is not None else None
+    policy = config.get(leave_sealed=True).policy if config is not None else None
     if policy is not None and policy.consent.waits_for_notice():
         # Every call marked not recorded, and no alarm said why (a box `linekeeper init` made).
         alarms.append(

@@ -182,7 +182,7 @@ def my_lines(user):
     notice = {x["line"]: x for x in staff_notice(web)["lines"]}
     live = {x["line"]: x for x in visible_snapshot(user)["lines"]}
     services = web.services
-    config = services.box_config.get() if services.box_config is not None else BoxConfig()
+    config = services.box_config.get(leave_sealed=True) if services.box_config is not None else BoxConfig()
     count = getattr(services.calls, "count", None)
     try:
         access = line_access([n for n in user.lines if n in notice])

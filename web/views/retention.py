@@ -35,7 +35,7 @@ def _current():
     """The retention settings in force: the saved configuration's, else the sweeper's."""
     store = lk().services.box_config
     if store is not None:
-        return store.get().policy.retention
+        return store.get(leave_sealed=True).policy.retention
     svc = _service()
     return None if svc is None else svc.settings
 

@@ -10,7 +10,10 @@ import dataclasses
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from firmware import words
+from firmware.alarmlog import UNOPENED
+from firmware.config import rules_sealed
 from firmware.policy.settings import MODES, WEEKDAYS
+from firmware.storage.fieldseal import FieldSealError, is_sealed
 
 from .. import intent
 from ..documents import private_but_recording
@@ -20,9 +23,15 @@ from ..security import form_errors, lk, roles
 bp = Blueprint("rules", __name__)
 
 MODE_LABELS = dict(words.RECORDING_MODES, by_rule="By the rules below")
+# A save while the lists of numbers are sealed and this process has no key yet: config.json
+# is written whole, its lists sealed again, and they cannot be opened to be.
+SEALED_REFUSED = (
+    "Nothing was saved: the lists of numbers are sealed with the box's key, which is not open "
+    "until the recorder has started since the box was switched on. Try again in a minute."
+)
 
 
-def _page(values, errors, status=200, saved=False):
+def _page(values, errors, status=200, saved=False, sealed=False):
     web = lk()
     context = dict(
         values=values,
@@ -33,7 +42,8 @@ def _page(values, errors, status=200, saved=False):
         weekdays=WEEKDAYS,
         number_rows=number_rows(values),
         available=web.services.box_config is not None,
-        editable=g.user.has("installer") and web.services.box_config is not None,
+        editable=g.user.has("installer") and web.services.box_config is not None and not sealed,
+        sealed=sealed,
         still_recording=private_but_recording(web),
     )
     if status != 200:
@@ -63,13 +73,29 @@ def _private_kept(web, old, new):
 @roles("installer", "auditor")
 def index():
     store = lk().services.box_config
-    values = _saved_values(store.get().policy) if store is not None else {}
-    return _page(values, {}, saved=request.args.get("saved"))
+    if store is None:
+        return _page({}, {}, saved=request.args.get("saved"))
+    config = store.get(leave_sealed=True)
+    return _page(
+        _saved_values(config.policy), {}, saved=request.args.get("saved"), sealed=rules_sealed(config)
+    )
 
 
 def _saved_values(policy):
-    """Both forms' fields as ``policy`` has them (the rules and the card payments)."""
-    return dict(form_values(policy.rules, lk().n_lines), **pci_values(policy.pci))
+    """Both forms' fields as ``policy`` has them (the rules and the card payments); a list's
+    numbers still sealed (no key yet) are said to be, never shown."""
+    values = dict(form_values(policy.rules, lk().n_lines), **pci_values(policy.pci))
+    for i, item in enumerate(policy.rules.numbers):
+        if any(is_sealed(p) for p in item.patterns):
+            values["numbers-%d-patterns" % i] = UNOPENED
+    return values
+
+
+def _sealed_refused():
+    """The page as saved, saying that nothing was saved: the lists of numbers are sealed and
+    this process has no key yet (the recorder not started since boot)."""
+    config = lk().services.box_config.get(leave_sealed=True)
+    return _page(_saved_values(config.policy), {"form": SEALED_REFUSED}, status=503, sealed=True)
 
 
 @bp.route("/rules", methods=["POST"])
@@ -79,7 +105,10 @@ def save():
     store = web.services.box_config
     if store is None:
         return _page({}, {"form": "This box has no configuration to edit."}, status=400)
-    config = store.get()
+    try:
+        config = store.get()
+    except FieldSealError:
+        return _sealed_refused()
     policy, errors = parse_rules_form(
         request.form,
         web.n_lines,
@@ -110,7 +139,10 @@ def save_pci():
     store = web.services.box_config
     if store is None:
         return _page({}, {"form": "This box has no configuration to edit."}, status=400)
-    config = store.get()
+    try:
+        config = store.get()
+    except FieldSealError:
+        return _sealed_refused()
     policy, errors = parse_pci_form(request.form, config.policy)
     if errors:
         values = dict(form_values(config.policy.rules, web.n_lines), **request.form.to_dict())

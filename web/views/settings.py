@@ -16,6 +16,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from firmware import keybackup
 from firmware.compliance import key_store_changes
 from firmware.errors import KeyStoreError, TamperError
+from firmware.storage.fieldseal import FieldSealError
 
 from .. import intent, sitechange
 from ..documents import (
@@ -30,12 +31,22 @@ from ..security import all_roles, audit, form_errors, lk, roles, unlocked_key
 from ..site import form_values, parse_site_form
 
 bp = Blueprint("settings", __name__)
+# A save while the box's key is not open (the recorder not started since boot): what it
+# writes (config.json, whose lists of numbers are sealed, and the audit trail) is sealed.
+SEALED_REFUSED = (
+    "Nothing was saved: the settings go into the box's configuration and the audit trail, "
+    "which are sealed with the box's key, and it is not open until the recorder has started "
+    "since the box was switched on. Try again in a minute."
+)
 
 
 def _context(**extra):
     web = lk()
     undecided = undecided_lines(web)
-    backup = last_key_backup(web)
+    try:
+        backup, backup_sealed = last_key_backup(web), False
+    except FieldSealError:  # the trail's key_backup entries, until the recorder has started
+        backup, backup_sealed = None, True
     values = (
         request.form
         if request.method == "POST" and request.endpoint == "settings.save"
@@ -51,6 +62,7 @@ def _context(**extra):
         undecided=undecided,
         key_store=key_store_fingerprint(web),
         last_backup=backup,
+        backup_sealed=backup_sealed,
         # What changed in the key store since that backup (a key slot, the recovery key ...).
         backup_behind=key_store_changes(backup[2], key_store_contents(web)) if backup else [],
         may_back_up=may_back_up(),
@@ -96,10 +108,17 @@ def save():
     if not changed:
         return redirect(url_for("settings.index", saved=1))
     entry = ("config_change", "site", dict(changed, address=request.remote_addr or ""))
-    with web.db.tx() as conn:
-        web.site.save(conn, settings)
-        # In the same commit: what follows it (web/sitechange.py), done again if cut short.
-        note = sitechange.begin(web, conn, "settings", g.user.name, [entry])
+    try:
+        # What follows the commit rewrites config.json: refused before it while its lists of
+        # numbers are sealed and cannot be opened, not left half done.
+        if web.services.box_config is not None:
+            web.services.box_config.get()
+        with web.db.tx() as conn:
+            web.site.save(conn, settings)
+            # In the same commit: what follows it (web/sitechange.py), done again if cut short.
+            note = sitechange.begin(web, conn, "settings", g.user.name, [entry])
+    except FieldSealError:
+        return form_errors("settings.html", {"form": SEALED_REFUSED}, status=503, saved=None, **_context())
     sitechange.finish(web, note)
     return redirect(url_for("settings.index", saved=1))
 
