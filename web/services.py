@@ -206,6 +206,16 @@ def notice_defaults_applier(config_store, audit, wall_us):
     return apply
 
 
+# A page's save of the configuration while its lists of numbers are sealed and this process
+# has no key yet (the recorder not started since boot): config.json is written whole, its
+# lists sealed again, and they cannot be opened to be. Refused, nothing changed.
+CONFIG_SEALED = (
+    "Nothing was saved: the box's configuration keeps its lists of numbers sealed with the "
+    "box's key, which is not open until the recorder has started since the box was switched "
+    "on. Try again in a minute."
+)
+
+
 class BoxConfigStore:
     """The box's configuration for the pages that edit it.
 

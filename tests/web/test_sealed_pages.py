@@ -82,7 +82,7 @@ def test_the_rules_page_says_the_lists_are_sealed_and_refuses_a_save(locked):
     resp = rules_form(box, people["ivan"], **{"numbers-0-name": "x", "numbers-0-action": "exclude"})
     text = resp.get_data(as_text=True)
     assert resp.status_code == 503 and "Personal data locked" not in text
-    assert "Nothing was saved: the lists of numbers are sealed" in text
+    assert "Nothing was saved: the box&#39;s configuration keeps its lists of numbers sealed" in text
     token = box.token_of(people["ivan"], "/rules")
     resp = people["ivan"].post("/rules/card-payments", data={"csrf_token": token, "pci-auto_resume_s": "60"})
     assert resp.status_code == 503 and "Nothing was saved" in resp.get_data(as_text=True)
@@ -115,3 +115,29 @@ def test_the_settings_page_shows_while_the_audit_trail_is_sealed(box, people, mo
     assert "Personal data locked" not in text
     assert 'id="backup-sealed"' in text and 'id="no-backup"' not in text
     assert json.loads(people["ivan"].get("/api/health").get_data())["alarms"] is not None
+
+
+def test_the_retention_and_consent_saves_are_refused_and_change_nothing(locked):
+    """Each writes config.json whole, its lists of numbers with it: refused with a message
+    (it was the whole-page error), and the announcement uploaded is not kept either."""
+    from .test_consent_pages import tone_wav, upload, uploads
+    from .test_retention_pages import retention_form
+
+    box, people = locked
+    ivan = people["ivan"]
+    before, entries = config_file(box), len(box.audit)
+    said = "Nothing was saved: the box&#39;s configuration keeps its lists of numbers sealed"
+    for resp in (
+        retention_form(box, ivan, default_days="400"),
+        box.post(
+            ivan,
+            "/consent",
+            {"inbound": "tone", "outbound": "tone", "text": "Calls are recorded."},
+            token_from="/consent",
+        ),  # fmt: skip
+        upload(box, ivan, tone_wav(2)),
+        box.post(ivan, "/consent/default", token_from="/consent"),
+    ):
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 503 and said in text and "Personal data locked" not in text
+    assert config_file(box) == before and len(box.audit) == entries and uploads(box) == []

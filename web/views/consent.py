@@ -18,10 +18,12 @@ from firmware.control import ControlError
 from firmware.errors import AudioFormatError, ConfigError, LinekeeperError
 from firmware.policy.announcement import TestCallRefused, test_call_refusal
 from firmware.policy.settings import NOTICES
+from firmware.storage.fieldseal import FieldSealError
 from firmware.typed import control_problem
 
 from .. import intent
 from ..security import audit, form_errors, lk, roles
+from ..services import CONFIG_SEALED
 
 bp = Blueprint("consent", __name__)
 
@@ -89,7 +91,10 @@ def save():
         errors["text"] = "Write what the spoken announcement says (1 to 500 characters)."
     elif control_problem(text, lines=True):
         errors["text"] = control_problem(text, lines=True)
-    config = store.get()
+    try:
+        config = store.get()
+    except FieldSealError:
+        return _page({"form": CONFIG_SEALED}, status=503)
     consent = config.policy.consent
     tone = _warning_tone(form, consent.warning_tone, errors)
     if errors:
@@ -167,10 +172,13 @@ def upload():
         return _page({"upload": _too_large()}, status=400)
     name = "upload-%s.wav" % hashlib.sha256(data).hexdigest()[:16]
     try:
+        config = store.get()  # before the file is kept: refused whole while it cannot be saved
+    except FieldSealError:
+        return _page({"upload": CONFIG_SEALED}, status=503)
+    try:
         svc.store_announcement(name, data)
     except (AudioFormatError, ValueError) as exc:
         return _page({"upload": "%s. Nothing was changed." % str(exc).rstrip(".")}, status=400)
-    config = store.get()
     consent = config.policy.consent
     _save_consent(
         store,
@@ -197,7 +205,10 @@ def use_default():
     store = lk().services.box_config
     if store is None:
         return _page({"form": "This box has no configuration to edit."}, status=400)
-    config = store.get()
+    try:
+        config = store.get()
+    except FieldSealError:
+        return _page({"form": CONFIG_SEALED}, status=503)
     consent = config.policy.consent
     _save_consent(
         store,

@@ -14,10 +14,12 @@ from firmware.calls.calllog import iso_ms
 from firmware.policy import deletions
 from firmware.policy.retention import DEFAULT_RULE
 from firmware.rightsretention import RegisterRetention
+from firmware.storage.fieldseal import FieldSealError
 
 from .. import intent
 from ..retention_form import form_values, parse_retention_form, rows
 from ..security import form_errors, lk, roles
+from ..services import CONFIG_SEALED
 from . import csv_download, page_number
 from .calls import _day_us
 
@@ -132,7 +134,10 @@ def save():
         return _page(_current(), request.form, errors, status=400)
     if request.form.get("action") == "preview":
         return _page(proposed, request.form, {}, previewing=True)
-    config = store.get()
+    try:
+        config = store.get()
+    except FieldSealError:
+        return _page(_current(), request.form, {"form": CONFIG_SEALED}, status=503)
     before = config.policy.retention
     if proposed == before:
         return redirect(url_for("retention.index", saved=1))

@@ -19,16 +19,11 @@ from .. import intent
 from ..documents import private_but_recording
 from ..rules_form import form_values, number_rows, parse_pci_form, parse_rules_form, pci_values
 from ..security import form_errors, lk, roles
+from ..services import CONFIG_SEALED
 
 bp = Blueprint("rules", __name__)
 
 MODE_LABELS = dict(words.RECORDING_MODES, by_rule="By the rules below")
-# A save while the lists of numbers are sealed and this process has no key yet: config.json
-# is written whole, its lists sealed again, and they cannot be opened to be.
-SEALED_REFUSED = (
-    "Nothing was saved: the lists of numbers are sealed with the box's key, which is not open "
-    "until the recorder has started since the box was switched on. Try again in a minute."
-)
 
 
 def _page(values, errors, status=200, saved=False, sealed=False):
@@ -95,7 +90,7 @@ def _sealed_refused():
     """The page as saved, saying that nothing was saved: the lists of numbers are sealed and
     this process has no key yet (the recorder not started since boot)."""
     config = lk().services.box_config.get(leave_sealed=True)
-    return _page(_saved_values(config.policy), {"form": SEALED_REFUSED}, status=503, sealed=True)
+    return _page(_saved_values(config.policy), {"form": CONFIG_SEALED}, status=503, sealed=True)
 
 
 @bp.route("/rules", methods=["POST"])
