@@ -11,10 +11,14 @@ calls list or report downloaded (``export_list``, ``report``) is one row of its 
 what it held, since the calls in it are not on record one by one. The logins (and failed
 ones) say when, and from which addresses, the account was used.
 
-``linekeeper breach-scope`` (auditors) writes it as CSV (:data:`COLUMNS`) and prints the
-summary (:func:`summary_lines`); docs/operating.md says how a DPO uses it.
+``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
+:data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
+*Breach scope* page (web/views/audit.py) shows the summary and downloads the same CSV.
+docs/operating.md says how a DPO uses it.
 """
 
+import csv
+import io
 import json
 import os
 import sqlite3
@@ -241,3 +245,14 @@ def summary_lines(summary) -> list[str]:
 def csv_text_rows(rows):
     """``rows`` with each cell made safe for a spreadsheet (:func:`firmware.csvsafe.cell`)."""
     return [[cell("" if v is None else v) for v in row] for row in rows]
+
+
+def csv_text(rows):
+    """The CSV file of ``rows`` (:func:`scope`'s), its header :data:`COLUMNS` first, each cell
+    made safe for a spreadsheet: what ``linekeeper breach-scope`` writes and the web UI's
+    breach scope downloads."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(csv_text_rows(rows))
+    return text.getvalue()

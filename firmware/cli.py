@@ -1250,10 +1250,7 @@ def cmd_breach_scope(args):
     For an auditor only (a box not set up: the key slot's owner), whose password says who
     runs it; audited as ``breach_scope`` (refused ones too) before the file is written.
     """
-    import csv
-    import io
-
-    from firmware.breachscope import COLUMNS, csv_text_rows, scope, summary_lines
+    from firmware.breachscope import csv_text, scope, summary_lines
     from firmware.sarbundle import FileSpool
     from firmware.storage.fieldseal import load_field_cipher
 
@@ -1302,12 +1299,8 @@ def cmd_breach_scope(args):
                 outside=config.policy.rules.outside_lines(),
                 progress=progress,
             )
-            text = io.StringIO()
-            writer = csv.writer(text, lineterminator="\r\n")
-            writer.writerow(COLUMNS)
-            writer.writerows(csv_text_rows(rows))
             spool = FileSpool(args.file)
-            spool.write(text.getvalue().encode("utf-8"))
+            spool.write(csv_text(rows).encode("utf-8"))
             if os.path.lexists(args.file):
                 raise LinekeeperError("%s was made meanwhile, by something else" % args.file)
             spool.commit()

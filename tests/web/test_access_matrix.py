@@ -68,6 +68,8 @@ MATRIX = {
     ("POST", "calls.notes"): {SUP},
     ("GET", "audit.index"): {AUD},
     ("GET", "audit.export_csv"): {AUD},
+    ("GET", "audit.breach_scope"): {AUD},
+    ("GET", "audit.breach_scope_csv"): {AUD},
     ("GET", "users.index"): {INST, AUD},
     ("POST", "users.create"): {INST},
     ("POST", "users.update"): {INST},

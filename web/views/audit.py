@@ -6,15 +6,23 @@ copy is (``export_list``); a filter refused shows no entry and writes none.
 The page shows the chain's head as ``SEQ:HASH``: written down or copied off
 the box, it lets ``linekeeper verify --head`` prove later that nothing up to
 it was deleted or rewritten, even by someone who had the card.
+
+The *Breach scope* page (``/audit/breach-scope``, linked from the audit page) is
+``linekeeper breach-scope`` on the web: what one account did over a period
+(:func:`firmware.breachscope.scope`), its summary on the page and its CSV to download, each
+audited as ``breach_scope`` of the account before anything is read; a form refused (a bad
+account name or period, named beside its field) reads and writes nothing.
 """
 
 import logging
+import sqlite3
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
-from firmware.errors import LinekeeperError
+from firmware.breachscope import csv_text, scope, summary_lines
+from firmware.errors import LinekeeperError, ReportError
 from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS
 from firmware.typed import control_problem
@@ -192,3 +200,117 @@ def _signing_key():
 def _csv_rows(log, filters, count, key_of=None, batch=1000):
     """The first ``count`` entries ``filters`` select, oldest first, as CSV rows."""
     return copy_rows(log, key_of, filters, count=count, batch=batch)
+
+
+def _breach_form(errors):
+    """``(account, period, values)`` of the breach scope's form (the query string); a bad
+    field is named in ``errors``. The period is the CLI's: whole days in the box's zone,
+    ``to`` included, at most a year (:func:`firmware.reports.period.parse_period`)."""
+    values = {k: " ".join((request.args.get(k) or "").split()) for k in ("account", "from", "to")}
+    account = values["account"]
+    if not account:
+        errors["account"] = "Enter the user name of the account to look into."
+    elif len(account) > 64 or control_problem(account):
+        errors["account"] = "Enter a user name, at most 64 characters, with no control characters."
+    for field, said in (("from", "first"), ("to", "last")):
+        if not values[field]:
+            errors[field] = "Choose the %s day of the period." % said
+    period = None
+    reports = lk().services.reports
+    if reports is None:
+        errors["account"] = "This box's call log cannot be read here: use linekeeper breach-scope on the box."
+    elif values["from"] and values["to"]:
+        try:
+            period = reports.period(values["from"], values["to"])
+        except ReportError as exc:
+            errors["from" if str(exc).startswith("the from date") else "to"] = (
+                str(exc)[:1].upper() + str(exc)[1:] + "."
+            )
+    return account, period, values
+
+
+def _breach_scope(account, period, values, **more):
+    """:func:`firmware.breachscope.scope` of ``account`` over ``period``, audited as
+    ``breach_scope`` of the account (with ``more``) before anything is read, and as failed
+    (``failed``) when it cannot be read; ``(rows, summary)``, or ``(None, why)``."""
+    details = {"account": account, "from": values["from"], "to": values["to"], "via": "web", **more}
+    # Before anything is read: a look at who saw what that the trail does not show is never made.
+    audit("breach_scope", account, **details)
+    reports = lk().services.reports
+    try:
+        return scope(
+            lk().services.audit,
+            reports.calls_db,
+            account,
+            period.start_us,
+            period.end_us,
+            cipher=getattr(reports, "cipher", None),
+            country=reports.country,
+            outside=outside_lines(),
+        )
+    except (LinekeeperError, sqlite3.Error) as exc:
+        logger.error("the breach scope of %s could not be read: %s", account, exc)
+        audit("breach_scope", account, **dict(details, failed=str(exc)))
+        return None, str(exc)
+
+
+def _accounts():
+    """The box's accounts' names, offered in the form (a removed account's entries stay in
+    the trail: its name can be typed)."""
+    return [u.name for u in lk().accounts.all()]
+
+
+@bp.route("/audit/breach-scope")
+@roles("auditor")
+def breach_scope():
+    """What one account did over a period, for a personal data breach report: the summary of
+    :func:`firmware.breachscope.scope` and a link to its CSV. Without a query, the form."""
+    if not any(request.args.get(k) for k in ("account", "from", "to")):
+        return render_template(
+            "breach_scope.html", errors={}, values={}, summary=None, lines=[], rows=0, accounts=_accounts()
+        )
+    errors = {}
+    account, period, values = _breach_form(errors)
+    context = dict(values=values, summary=None, lines=[], rows=0, accounts=_accounts())
+    if errors:
+        return form_errors("breach_scope.html", errors, **context)
+    rows, summary = _breach_scope(account, period, values)
+    if rows is None:
+        return form_errors(
+            "breach_scope.html",
+            {"scope": "The trail or the call log could not be read: %s. Nothing was shown." % summary},
+            status=503,
+            **context,
+        )
+    context.update(summary=summary, lines=summary_lines(summary), rows=len(rows))
+    return render_template("breach_scope.html", errors={}, **context)
+
+
+@bp.route("/audit/breach-scope.csv")
+@roles("auditor")
+def breach_scope_csv():
+    """The breach scope's CSV, as ``linekeeper breach-scope`` writes it (one row per call
+    per access, per list or report downloaded, per login; spreadsheet-safe), audited as
+    ``breach_scope`` with ``download: csv``. A bad query: 400 naming what is wrong."""
+    errors = {}
+    account, period, values = _breach_form(errors)
+    if errors:
+        return Response(
+            "The breach scope was not made: " + "; ".join(errors.values()) + "\n",
+            status=400,
+            mimetype="text/plain",
+        )
+    rows, summary = _breach_scope(account, period, values, download="csv")
+    if rows is None:
+        return Response(
+            "The breach scope was not made: the trail or the call log could not be read: %s\n" % summary,
+            status=503,
+            mimetype="text/plain",
+        )
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in account)[:64]
+    name = "breach-scope-%s-%s-%s.csv" % (name, period.first.isoformat(), period.last.isoformat())
+    return Response(
+        csv_text(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="%s"' % name, "Cache-Control": "no-store"},
+    )

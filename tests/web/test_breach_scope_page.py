@@ -1,0 +1,167 @@
+"""The Breach scope page: `linekeeper breach-scope` on the web, for auditors.
+
+A DPO with 72 hours to report a misused account to the ICO had the command alone, on the
+box's console with an auditor's password file; the web UI's auditor had the Audit trail
+page's entries, call ids without their numbers. Now the auditor picks an account and a
+period, sees how many calls, recordings and distinct callers' numbers, and downloads the
+command's CSV: audited as the command is, before anything is read, and refused to every
+other role."""
+
+import csv
+import io
+import re
+
+from support.web import T0_US, S
+
+DAY = 86400 * S
+APRIL = T0_US + 30 * DAY  # 2026-04-01T09:00:00Z, after the people's setup logins
+QUERY = "/audit/breach-scope?account=sam&from=2026-04-01&to=2026-04-30"
+
+
+def misuse(box):
+    """What sam did in April: two calls of line 1 and one of line 2, a list downloaded, a
+    login from two addresses and a failed one; sue's and March's are not sam's April."""
+    log = box.services.audit
+    log.append("sam", "login", "sam", {"address": "192.0.2.7"}, APRIL)
+    log.append("sam", "call_viewed", "1", {"line": 1, "address": "192.0.2.7"}, APRIL + 1)
+    log.append("sam", "playback", "1", {"line": 1, "address": "192.0.2.7"}, APRIL + 2)
+    log.append("sam", "export", "call:2", {"line": 2, "reason": "=HYPERLINK(1)"}, APRIL + 3)
+    log.append("sam", "playback", "5", {"line": 1}, APRIL + 4)
+    log.append("sam", "export_list", "calls", {"rows": 40, "filter": "line 1"}, APRIL + 5)
+    log.append("sam", "login_failed", None, {"address": "198.51.100.9"}, APRIL + 6)
+    log.append("sue", "playback", "3", {"line": 3}, APRIL + 7)
+    log.append("sam", "playback", "9", {"line": 1}, APRIL + 31 * DAY)  # May
+
+
+def scope_entries(box):
+    return [e for e in box.services.audit.entries(limit=50) if e.action == "breach_scope"]
+
+
+def test_an_auditor_sees_the_scope_audited_before_it_is_read(box, people):
+    misuse(box)
+    audrey = people["audrey"]
+    head = box.services.audit.head()
+    resp = audrey.get(QUERY)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200, page[:500]
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
+    assert found["calls"] == "3"  # calls 1, 2 and 5
+    assert found["recordings"] == "3"  # 1 played, 2 exported, 5 played
+    assert found["numbers"] == "3"
+    assert found["lines"] == "1, 2"
+    assert found["first"].startswith("2026-04-01T09:00:00") and found["last"].startswith(
+        "2026-04-01T09:00:00"
+    )
+    assert found["logins"].startswith("1 (first 2026-04-01T09:00:00") and found["logins"].endswith("1 failed")
+    assert found["addresses"] == "192.0.2.7, 198.51.100.9"
+    assert found["bulk"].startswith("1 ")
+    # One entry, before the scope was read: the scope's own entry is after the trail's head.
+    (entry,) = scope_entries(box)
+    assert entry.seq == head[0] + 1 and entry.actor == "audrey" and entry.target == "sam"
+    assert {k: entry.details[k] for k in ("account", "from", "to", "via")} == {
+        "account": "sam",
+        "from": "2026-04-01",
+        "to": "2026-04-30",
+        "via": "web",
+    }
+
+
+def test_the_csv_is_the_commands_spreadsheet_safe_and_audited(box, people):
+    misuse(box)
+    audrey = people["audrey"]
+    page = audrey.get(QUERY).get_data(as_text=True)
+    link = re.search(r'<a id="scope-csv" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    resp = audrey.get(link)
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "breach-scope-sam-2026-04-01-2026-04-30.csv" in resp.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert [(r["action"], r["call_id"], r["line"], r["number"]) for r in rows] == [
+        ("login", "", "", ""),
+        ("call_viewed", "1", "1", "02079460000"),
+        ("playback", "1", "1", "02079460000"),
+        ("export", "2", "2", "02079460001"),
+        ("playback", "5", "1", "02079460004"),
+        ("export_list", "", "", ""),
+        ("login_failed", "", "", ""),
+    ]
+    exported = rows[3]["details"]
+    assert "HYPERLINK" in exported and not exported.startswith("=")  # never a formula
+    csv_entry, page_entry = scope_entries(box)  # newest first
+    assert csv_entry.details["download"] == "csv" and "download" not in page_entry.details
+
+
+def test_the_audit_page_links_to_it(box, people):
+    page = people["audrey"].get("/audit").get_data(as_text=True)
+    assert 'id="breach-scope" href="/audit/breach-scope"' in page
+
+
+def test_the_form_alone_reads_and_writes_nothing(box, people):
+    before = len(box.services.audit)
+    resp = people["audrey"].get("/audit/breach-scope")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="breach-scope-form"' in page and 'id="scope-summary"' not in page
+    assert '<option value="sam">' in page  # the accounts offered
+    assert len(box.services.audit) == before  # the form alone is not a look at anyone
+
+
+def test_every_other_role_is_refused_and_nothing_is_read(box, people):
+    misuse(box)
+    box.add_user(people["alice"], "stella", ["staff"], [4])
+    clients = dict(people, stella=box.login("stella"))
+    # Supervisors (sam, sue), an installer (ivan), an installer and supervisor (alice), staff.
+    for name in ("sam", "sue", "ivan", "alice", "stella"):
+        for url in (QUERY, QUERY.replace("breach-scope?", "breach-scope.csv?"), "/audit/breach-scope"):
+            resp = clients[name].get(url)
+            assert resp.status_code == 403, (name, url, resp.status_code)
+    assert scope_entries(box) == []
+    anonymous = box.client()
+    assert "/login" in anonymous.get(QUERY).headers["Location"]
+    assert scope_entries(box) == []
+
+
+def test_bad_input_is_named_and_nothing_is_read_or_written(box, people):
+    misuse(box)
+    audrey = people["audrey"]
+    before = len(box.services.audit)
+    for query, field, said in (
+        ("account=&from=2026-04-01&to=2026-04-30", "account", "Enter the user name of the account"),
+        ("account=sam%07&from=2026-04-01&to=2026-04-30", "account", "no control characters"),
+        ("account=" + "s" * 65 + "&from=2026-04-01&to=2026-04-30", "account", "at most 64 characters"),
+        ("account=sam&from=&to=2026-04-30", "from", "Choose the first day"),
+        ("account=sam&from=2026-04-01&to=", "to", "Choose the last day"),
+        (
+            "account=sam&from=2026-04-31&to=2026-05-01",
+            "from",
+            "The from date &#39;2026-04-31&#39; is not a date",
+        ),
+        ("account=sam&from=2026-04-01&to=April", "to", "The to date &#39;April&#39; is not a date"),
+        ("account=sam&from=2026-04-30&to=2026-04-01", "to", "The date range is backwards"),
+        ("account=sam&from=2025-01-01&to=2026-04-30", "to", "A date range covers at most 366 days"),
+    ):
+        resp = audrey.get("/audit/breach-scope?" + query)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, query
+        error = re.search(r'id="error-%s" role="alert">([^<]*)<' % field, page)
+        assert error and said in error.group(1), (query, error and error.group(1))
+        assert 'id="scope-summary"' not in page
+        resp = audrey.get("/audit/breach-scope.csv?" + query)
+        assert resp.status_code == 400 and resp.mimetype == "text/plain", query
+        assert "The breach scope was not made" in resp.get_data(as_text=True)
+    assert len(box.services.audit) == before  # nothing audited: nothing was read
+
+
+def test_a_scope_that_cannot_be_read_says_so_and_is_audited_as_failed(box, people, monkeypatch):
+    import sqlite3
+
+    from web.views import audit as audit_views
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(audit_views, "scope", locked)
+    resp = people["audrey"].get(QUERY)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 503 and 'id="scope-summary"' not in page
+    assert "could not be read: database is locked" in page
+    failed, asked = scope_entries(box)  # newest first: asked for before it was read
+    assert "failed" not in asked.details and failed.details["failed"] == "database is locked"
