@@ -1742,7 +1742,13 @@ def cmd_keystore(args):
         with open_audit(args.data_dir) as audit:
             # Before the file is written: a copy the trail does not show is never made.
             contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
-            details = {"phase": "made", "key_store": doc["key_store"], "contents": contents, "via": "cli"}
+            details = {
+                "phase": "made",
+                "key_store": doc["key_store"],
+                "contents": contents,
+                "inventory": doc["inventory"],
+                "via": "cli",
+            }
             audit.append(args.user, "key_backup", None, details, _wall_us())
             try:
                 # Never over a file made since the look above (linked in place, or O_EXCL).
@@ -1760,6 +1766,10 @@ def cmd_keystore(args):
             "backed up the key store %s of %s to %s: keep it with the recovery key, away from the "
             "box; a rekey makes it out of date" % (doc["key_store"], args.data_dir, args.file)
         )
+        # What the box held, kept in the file too: if the box is lost, it says what was on it.
+        print("what the box holds now (its inventory, in the file too):")
+        for line in keybackup.inventory_lines(doc["inventory"]):
+            print("  " + line)
         return 0
     if not args.recovery_key_file and not args.password_file:
         raise LinekeeperError(

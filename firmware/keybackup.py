@@ -7,11 +7,17 @@ file as it is, in a JSON document that says which box and when::
     {"format": "linekeeper-keystore-backup", "version": 1,
      "made_at": "2026-03-02T09:00:00Z", "host": "linekeeper-3f2a",
      "signing_key": "lk1:…" or null, "key_store": "ks1:…",
-     "keystore": "<keystore.json's text>"}
+     "keystore": "<keystore.json's text>", "inventory": {…}}
 
 ``key_store`` is the fingerprint of the key store's admin public key (the settings
 page shows the current one): a rekey makes new keys, and a backup made before it
 names another. The copy opens nothing without a password or the recovery key.
+
+It also carries an ``inventory`` (:func:`inventory`): what the box held when the copy was
+made, in counts and dates only (no number, name or address), so that once a box with no
+archive is lost or stolen something off it still says what was on it, for a breach report
+to the ICO (docs/operating.md). Its ``key_backup`` audit entry records the same, and the
+Settings page shows the last one.
 
 Putting it back (:func:`restore`) is for a card whose ``keystore.json`` is missing:
 only then, and only a copy that opens with the recovery key or a password given, and
@@ -26,7 +32,9 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 
+from .datadir import connect_readonly
 from .errors import LinekeeperError
 from .handover import HandoverError, chain_of, read_handovers
 from .keypin import PIN_FILE
@@ -83,6 +91,119 @@ def _signing_fingerprint(data_dir):
     return None if record is None else fingerprint(record["public_key"])
 
 
+def _from_db(data_dir, name, read, unreadable):
+    """``read(db)`` of the database ``name`` of ``data_dir`` opened read-only; None when it
+    is not there (a box that never recorded), or when it cannot be read (added to
+    ``unreadable`` as ``"name: why"``): an inventory never stops a key store backup."""
+    path = os.path.join(data_dir, name)
+    if not os.path.exists(path):
+        return None
+    try:
+        db = connect_readonly(path)
+        try:
+            return read(db)
+        finally:
+            db.close()
+    except (LinekeeperError, sqlite3.Error) as exc:
+        unreadable.append("%s: %s" % (name, exc))
+        return None
+
+
+def _archive_box_id(data_dir):
+    """The box's name in the archive's bucket (``config.json``'s ``archive.box_id``), or None."""
+    try:
+        with open(os.path.join(data_dir, "config.json"), encoding="utf-8") as f:
+            archive = json.load(f).get("archive")
+    except (OSError, ValueError, AttributeError):
+        return None
+    box_id = archive.get("box_id") if isinstance(archive, dict) else None
+    return box_id if isinstance(box_id, str) else None
+
+
+def inventory(data_dir, wall_us):
+    """What ``data_dir`` holds at ``wall_us``, with no personal data in it: the box (host
+    name, signing key fingerprint, archive box id), the calls in the call log (how many,
+    the first's and last's start, the lines, how many distinct numbers: the callers, counted
+    as stored, so one number in two forms counts twice), the recordings still held (how many,
+    the first's and last's start), the web UI's accounts (how many, and of each role), and
+    the stores it could not read (``unreadable``). Times are UTC.
+
+    Never raises for a store it cannot read: a key store backup is made all the same."""
+    unreadable: list[str] = []
+
+    def iso(us):
+        return None if us is None else _iso(us)
+
+    def calls(db):
+        n, first, last, numbers = db.execute(
+            "SELECT count(*), min(started_at), max(started_at), count(DISTINCT number) FROM calls"
+        ).fetchone()
+        lines = [row[0] for row in db.execute("SELECT DISTINCT line FROM calls ORDER BY line")]
+        held = (0, None, None)
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recordings'").fetchone():
+            held = db.execute(
+                "SELECT count(*), min(started_at), max(started_at) FROM recordings WHERE state != 'deleted'"
+            ).fetchone()
+        return n, first, last, numbers, lines, held
+
+    def accounts(db):
+        roles: dict[str, int] = {}
+        rows = db.execute("SELECT roles FROM users").fetchall()
+        for (text,) in rows:
+            for role in filter(None, text.split(",")):
+                roles[role] = roles.get(role, 0) + 1
+        return len(rows), dict(sorted(roles.items()))
+
+    found = _from_db(data_dir, "calls.db", calls, unreadable)
+    n_calls, first, last, numbers, lines, held = found or (0, None, None, 0, [], (0, None, None))
+    n_accounts, roles = _from_db(data_dir, "web.db", accounts, unreadable) or (0, {})
+    return {
+        "made_at": _iso(wall_us),
+        "host": socket.gethostname(),
+        "signing_key": _signing_fingerprint(data_dir),
+        "archive_box_id": _archive_box_id(data_dir),
+        "calls": n_calls,
+        "first_call": iso(first),
+        "last_call": iso(last),
+        "callers": numbers,
+        "lines": lines,
+        "recordings": held[0],
+        "first_recording": iso(held[1]),
+        "last_recording": iso(held[2]),
+        "accounts": n_accounts,
+        "accounts_by_role": roles,
+        "unreadable": unreadable,
+    }
+
+
+def inventory_lines(inv):
+    """The inventory ``inv`` in plain words, a line each (the command prints them, the
+    Settings page shows them)."""
+    out = [
+        "%d calls in the call log, from %s to %s (UTC), on lines %s; %d distinct callers' numbers"
+        % (
+            inv["calls"],
+            inv["first_call"] or "none",
+            inv["last_call"] or "none",
+            ", ".join(str(n) for n in inv["lines"]) or "none",
+            inv["callers"],
+        ),
+        "%d recordings held, from %s to %s (UTC)"
+        % (inv["recordings"], inv["first_recording"] or "none", inv["last_recording"] or "none"),
+        "%d accounts (%s)"
+        % (inv["accounts"], ", ".join("%s %d" % kv for kv in inv["accounts_by_role"].items()) or "none"),
+        "box %s, signing key %s%s"
+        % (
+            inv["host"],
+            inv["signing_key"] or "none on record",
+            ", archive box id %s" % inv["archive_box_id"] if inv["archive_box_id"] else ", no archive",
+        ),
+    ]
+    if inv["unreadable"]:
+        out.append("could not be read: %s" % "; ".join(inv["unreadable"]))
+    return out
+
+
 def make_backup(data_dir, wall_us):
     """``(file bytes, backup document)`` of ``data_dir``'s key store, made at ``wall_us``.
 
@@ -98,6 +219,7 @@ def make_backup(data_dir, wall_us):
         "signing_key": _signing_fingerprint(data_dir),
         "key_store": key_store_fingerprint(public),
         "keystore": raw.decode("ascii"),
+        "inventory": inventory(data_dir, wall_us),
     }
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("ascii"), doc
 

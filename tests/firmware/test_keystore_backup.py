@@ -68,7 +68,13 @@ def test_a_backup_says_which_box_and_when_and_puts_the_key_store_back(box, tmp_p
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     contents = key_store_contents(original)  # what the checklist tells a change since from
     assert contents["slots"] == KeyStore(str(path)).slots() and len(contents["digest"]) == 32
-    made = {"phase": "made", "key_store": doc["key_store"], "contents": contents, "via": "cli"}
+    made = {
+        "phase": "made",
+        "key_store": doc["key_store"],
+        "contents": contents,
+        "inventory": doc["inventory"],
+        "via": "cli",
+    }
     assert key_backups(path) == [("ivan", made)]
 
     os.unlink(path / "keys" / "keystore.json")
@@ -277,3 +283,86 @@ def test_without_a_pin_the_signing_key_says_whose_backup_it_is(tmp_path, capsys)
     # The same backup on its own box (the signing key is that box's) goes back.
     os.unlink(other / "keys" / "keystore.json")
     assert restore(other, theirs, "--recovery-key-file", recovery_file) == 0
+
+
+T0 = 1_772_323_200_000_000  # 2026-03-01T00:00:00Z
+DAY = 86_400_000_000
+
+
+def test_a_backup_carries_what_the_box_held_with_no_personal_data(tmp_path, capsys):
+    """A box stolen with no archive: the backup kept off it says how many calls and
+    recordings it held, from when to when, on which lines, for how many callers and
+    accounts, and which box it was; never a number, a name or an address."""
+    import sqlite3
+
+    from firmware.calls.calllog import RECORDINGS_SCHEMA, migrate
+
+    path = tmp_path / "box"
+    make_box(path)
+    db = sqlite3.connect(path / "calls.db")
+    migrate(db)
+    db.executescript(RECORDINGS_SCHEMA)
+    with db:
+        for i, (line, number) in enumerate(
+            [(1, "01632960123"), (2, "01632960123"), (1, "02079460000"), (3, None), (2, "07700900001")]
+        ):
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, clock_synced, number, name)"
+                " VALUES (?, 'in', ?, 1, ?, 'Ann Caller')",
+                (line, T0 + i * DAY, number),
+            )
+            # Call 1's recording was deleted by retention; the others are held.
+            db.execute(
+                "INSERT INTO recordings (id, call_id, file, profile, state, started_at, chunk_ms)"
+                " VALUES (?, ?, 'f', 'voice', ?, ?, 1000)",
+                ("r%d" % i, i + 1, "deleted" if i == 0 else "complete", T0 + i * DAY),
+            )
+    db.close()
+    web = sqlite3.connect(path / "web.db")
+    with web:
+        web.execute("CREATE TABLE users (name TEXT, roles TEXT)")
+        web.executemany(
+            "INSERT INTO users VALUES (?, ?)",
+            [("alice", "installer,supervisor"), ("sam", "supervisor"), ("audrey", "auditor")],
+        )
+    web.close()
+    (path / "config.json").write_text(json.dumps({"archive": {"box_id": "leeds-1"}}))
+    out = tmp_path / "backup.json"
+    capsys.readouterr()
+    backup(path, out)
+    printed = capsys.readouterr().out
+    text = out.read_text()
+    inv = json.loads(text)["inventory"]
+    assert {k: v for k, v in inv.items() if k not in ("made_at", "host", "signing_key")} == {
+        "archive_box_id": "leeds-1",
+        "calls": 5,
+        "first_call": "2026-03-01T00:00:00Z",
+        "last_call": "2026-03-05T00:00:00Z",
+        "callers": 3,  # two calls of one number, one call with none
+        "lines": [1, 2, 3],
+        "recordings": 4,  # call 1's was deleted
+        "first_recording": "2026-03-02T00:00:00Z",
+        "last_recording": "2026-03-05T00:00:00Z",
+        "accounts": 3,
+        "accounts_by_role": {"auditor": 1, "installer": 1, "supervisor": 2},
+        "unreadable": [],
+    }
+    assert inv["made_at"] == json.loads(text)["made_at"] and inv["host"]
+    for personal in ("01632960123", "02079460000", "07700900001", "Ann Caller", "sam", "audrey"):
+        assert personal not in text.replace(json.loads(text)["keystore"], "")
+    # The audit entry records it too (the Settings page shows the last one), and it is printed.
+    assert key_backups(path)[-1][1]["inventory"] == inv
+    assert "5 calls in the call log, from 2026-03-01T00:00:00Z to 2026-03-05T00:00:00Z" in printed
+    assert "4 recordings held" in printed and "archive box id leeds-1" in printed
+
+
+def test_a_store_it_cannot_read_is_named_and_the_backup_is_made(tmp_path):
+    path = tmp_path / "box"
+    make_box(path)
+    (path / "calls.db").write_bytes(b"not a database, a damaged card" * 100)
+    out = tmp_path / "backup.json"
+    backup(path, out)
+    inv = json.loads(out.read_text())["inventory"]
+    assert inv["calls"] == 0 and inv["recordings"] == 0 and inv["accounts"] == 0
+    (unreadable,) = inv["unreadable"]
+    assert unreadable.startswith("calls.db: ")

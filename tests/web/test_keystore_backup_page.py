@@ -114,3 +114,28 @@ def test_refusals_do_not_hide_the_last_backup_made(box, people):
     assert 'id="last-backup"' in page and 'id="no-backup"' not in page
     checklist = people["audrey"].get("/documents/checklist").get_data(as_text=True)
     assert "the key store was backed up on" in checklist
+
+
+def test_the_backup_carries_the_inventory_and_the_page_shows_it(box, people):
+    """A box stolen with no archive: the backup downloaded from this page says what the box
+    held (the harness's 40 calls on lines 1 to 4, its accounts), and the page shows the
+    last backup's inventory; no caller's number in either."""
+    alice = people["alice"]
+    page = alice.get("/settings").get_data(as_text=True)
+    assert 'id="backup-inventory"' not in page  # no backup yet
+    resp = _download(box, alice)
+    doc = json.loads(resp.get_data())
+    inv = doc["inventory"]
+    assert (inv["calls"], inv["lines"], inv["callers"]) == (40, [1, 2, 3, 4], 40)
+    assert inv["first_call"] == "2026-03-02T09:00:00Z" and inv["last_call"] == "2026-03-02T09:39:00Z"
+    assert inv["accounts"] == len(box.db_users()) and inv["accounts_by_role"]["auditor"] == 1
+    assert inv["made_at"] == doc["made_at"] and inv["unreadable"] == []
+    assert "0207946" not in resp.get_data(as_text=True)
+    entry = box.services.audit.entries(limit=1)[0]
+    assert entry.action == "key_backup" and entry.details["inventory"] == inv
+
+    page = alice.get("/settings").get_data(as_text=True)
+    shown = page.split('id="backup-inventory">', 1)[1].split("</ul>", 1)[0]
+    assert "40 calls in the call log, from 2026-03-02T09:00:00Z to 2026-03-02T09:39:00Z (UTC)" in shown
+    assert "on lines 1, 2, 3, 4; 40 distinct callers" in shown
+    assert "%d accounts" % inv["accounts"] in shown and "0207946" not in shown

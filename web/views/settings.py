@@ -65,6 +65,8 @@ def _context(**extra):
         backup_sealed=backup_sealed,
         # What changed in the key store since that backup (a key slot, the recovery key ...).
         backup_behind=key_store_changes(backup[2], key_store_contents(web)) if backup else [],
+        # What the box held when it was made (firmware.keybackup.inventory), in words.
+        backup_inventory=keybackup.inventory_lines(backup[3]) if backup and backup[3] else [],
         may_back_up=may_back_up(),
         **extra,
     )
@@ -162,7 +164,15 @@ def keystore_backup():
     # Audited before the copy leaves the box: a copy the trail does not show is never given.
     # With what it holds: the checklist tells from it whether the key store changed since.
     contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
-    audit("key_backup", None, phase="made", key_store=doc["key_store"], contents=contents)
+    # And what the box held (counts and dates, no personal data), shown on this page after.
+    audit(
+        "key_backup",
+        None,
+        phase="made",
+        key_store=doc["key_store"],
+        contents=contents,
+        inventory=doc["inventory"],
+    )
     return Response(
         data,
         mimetype="application/json",
