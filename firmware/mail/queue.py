@@ -33,10 +33,15 @@ never goes) or claimed, its report with the server now: the notice is written al
 same, with who asked and why (``withdrawal``, sealed as the message is), and the try's
 outcome decides, in the process that sent it (:attr:`MailQueue.on_withdrawal_settled`):
 a report the server took has gone, and is audited so (a failed try is written back as
-the notice, and the report never goes). A claim left by a process that stopped during
-its try is taken again by the next try (the notice goes, and is told as withdrawn); if
-that stop came after the server took the report, the notice follows it (delivery is at
-least once), and nothing here can tell.
+the notice, and the report never goes). A try that ends in an error of this side rather
+than the server's answer (smtplib cannot encode the message, a bug) is a failed try like
+any other: written back to wait, the claim let go. A claim left by a process that stopped
+during its try (or that could not write its outcome) is let go at the start of the next
+round (one process alone delivers a box's queue, and at a round's start none of its tries
+is under way), configured to send or not: a withdrawal made meanwhile is told then, as
+withdrawn (the notice goes), and the mail is tried in its turn; if that stop came after
+the server took the report, the notice follows it (delivery is at least once), and
+nothing here can tell.
 """
 
 import base64
@@ -264,6 +269,26 @@ class MailQueue:
                 except Exception:  # the queue goes on; the cause is in the log
                     log.exception("mail %s: telling the outcome of its withdrawal failed", item["id"])
 
+    def release_claims(self):
+        """Let go of the claims a stopped process left (see :meth:`_release_claims`); run
+        by the process that delivers at each round, configured to send or not."""
+        with self._round:
+            self._release_claims()
+
+    def _release_claims(self):
+        """Let go of every claim found (``sending``), each as a try whose outcome is not
+        known: run at the start of each round (holding ``_round``), when no try of this
+        queue is under way, and one process alone delivers a box's queue, so each is a
+        claim left by a process stopped during its try (or whose outcome could not be
+        written). A withdrawal made during that try is told now, as not gone (nothing
+        here can tell whether the server took the report: its notice goes); the mail
+        itself is tried again in its turn."""
+        with self._locked():
+            stale = [item for item in self._items() if item.get("sending")]
+        for item in stale:
+            log.warning("mail %s: a try left unfinished (the process stopped); tried again", item["id"])
+            self._settle(item, sent=False, write=item)
+
     def _write_back(self, item):
         """Write ``item``'s new schedule (its next try and error, without a try of its own),
         as its file holds it now: a notice written in its place meanwhile is kept."""
@@ -292,6 +317,7 @@ class MailQueue:
         """
         delivered = failed = 0
         with self._round:
+            self._release_claims()
             now = int(self.wall_us())
             with self._locked():
                 items = self._items()
@@ -321,6 +347,12 @@ class MailQueue:
                     refused, error, server_down = None, str(exc), True
                 except MailError as exc:
                     refused, error = None, str(exc)
+                except Exception as exc:
+                    # Not the server's answer: a fault of this side (smtplib cannot encode
+                    # the message, a bug). A failed try all the same: the claim is let go
+                    # and a withdrawal made meanwhile told, and the round goes on.
+                    log.exception("mail %s: the try failed", item["id"])
+                    refused, error = None, "the mail could not be sent (%s: %s)" % (type(exc).__name__, exc)
                 else:
                     error = (
                         "the mail server refused %s (the others have it)"

@@ -140,6 +140,9 @@ class MailService:
                 self.syslog.catch_up(self.alarm_log, self._syslog_state, int(self.wall_us()))
             except Exception:  # the mail goes out all the same
                 log.exception("mail: the alarms could not be relayed to syslog")
+        # Claims left by a stop let go (a withdrawal made meanwhile told) even with no
+        # server set to try their mail again.
+        self.queue.release_claims()
         settings = self.store.get()
         if not settings.configured:
             return 0, 0

@@ -479,3 +479,81 @@ def test_a_report_some_recipients_took_as_it_was_withdrawn_is_audited_as_gone(tm
         assert item["withdrawn"] and not item.get("sending") and "withdrawal" not in item
     finally:
         audit.close()
+
+
+def _report(to="a@example.com"):
+    from email.message import EmailMessage
+
+    report = EmailMessage()
+    report["From"], report["To"], report["Subject"] = "box@example.com", to, "Daily report"
+    report.set_content("Not called back: " + NUMBER)
+    return report
+
+
+def test_a_try_that_fails_on_the_boxs_side_lets_go_of_the_claim_and_tells_the_withdrawal(tmp_path):
+    """A try ending in an error that is not the server's answer (smtplib cannot encode the
+    message) is a failed try: the mail waits with the error, not left marked as being sent,
+    a withdrawal made during it audited at once, and the round goes on to the next mail.
+    The error escaped the round: the claim stayed, and the withdrawal was never audited
+    while every try failed so."""
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    path = tmp_path / "mail" / "queue"
+    web, recorder = MailQueue(path, lambda: 1), MailQueue(path, lambda: 1)
+    web.on_withdrawal_settled.append(withdrawal_auditor(audit, lambda: 2))
+    first = web.enqueue(_report(), key="report:daily-csv:2026-03-09")
+    web.enqueue(_report("b@example.com"), key="alarm:1")
+    sent = []
+
+    class Unencodable:
+        def send(self, msg):
+            if "Daily" in str(msg["Subject"]) and not sent:
+                recorder.withdraw(
+                    lambda item: item["id"] == first,
+                    lambda msg, item: msg,
+                    {"actor": "sam", "call": 7, "address": None},
+                )
+                sent.append(None)
+                raise UnicodeEncodeError("ascii", "Zoë", 2, 3, "ordinal not in range(128)")
+            sent.append(msg)
+            return {}
+
+    try:
+        assert web.flush(Unencodable()) == (1, 1)
+        (item,) = web._items()
+        assert item["id"] == first and not item.get("sending") and "withdrawal" not in item
+        assert item["attempts"] == 1 and "UnicodeEncodeError" in item["last_error"]
+        (entry,) = audit.entries(action="mail_withdrawn")
+        assert entry.actor == "sam" and entry.details["call"] == 7
+        assert audit.entries(action="mail_already_sent") == []
+    finally:
+        audit.close()
+
+
+def test_a_claim_left_by_a_stopped_web_ui_is_let_go_at_its_next_round(tmp_path):
+    """The web UI stopped while it had a report with the server, which the recorder then
+    withdrew: the next web UI's first round lets go of that claim and audits the withdrawal,
+    though the server is down and an older mail is tried first (the report waits behind
+    it). It waited, marked as being sent, its withdrawal unaudited, until a try of its own."""
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    path = tmp_path / "mail" / "queue"
+    clock = Clock(1)
+    stopped, recorder = MailQueue(path, clock.wall_us), MailQueue(path, clock.wall_us)
+    stopped.enqueue(_report("b@example.com"), key="alarm:1")
+    clock.t = 2
+    report = stopped.enqueue(_report(), key="report:daily-csv:2026-03-09")
+    (item,) = [i for i in stopped._items() if i["id"] == report]
+    stopped._claim(item)  # and the process stops during the try
+    (withdrawn,) = recorder.withdraw(
+        lambda item: item["id"] == report, lambda msg, item: msg, {"actor": "sam", "call": 7, "address": None}
+    )
+    assert withdrawn["sending"]
+
+    web = MailQueue(path, clock.wall_us)
+    web.on_withdrawal_settled.append(withdrawal_auditor(audit, lambda: 3))
+    try:
+        assert web.flush(Down()) == (0, 1)
+        (entry,) = audit.entries(action="mail_withdrawn")
+        assert entry.actor == "sam" and entry.details["call"] == 7
+        assert not any(i.get("sending") or i.get("withdrawal") for i in web._items())
+    finally:
+        audit.close()
