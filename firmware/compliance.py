@@ -364,7 +364,9 @@ def _lawful_basis(s):
     return GREEN, said
 
 
-def _key_backup(s):
+def _key_backup(s, names=True):
+    """Safeguard 18; ``names`` False: the users whose key slots changed are counted, not
+    named (an alarm's message goes into mail and syslog, which carry no personal data)."""
     # Every recording opens only through the key store: a dead card without a copy of it
     # loses every recording, whatever passwords and recovery key are known (docs/keys.md).
     where = (
@@ -387,7 +389,7 @@ def _key_backup(s):
             "the last backup of the key store, made on %s, is of a key store a rekey has replaced "
             "and opens no recording made since: %s" % (day_words(s.key_backup_date), where % "a new one")
         )
-    changed = key_store_changes(s.key_backup_contents, s.key_store_contents)
+    changed = key_store_changes(s.key_backup_contents, s.key_store_contents, names)
     if changed:
         return AMBER, (
             "the key store changed since its last backup, made on %s (%s): that backup would put "
@@ -396,24 +398,33 @@ def _key_backup(s):
     return GREEN, "the key store was backed up on %s, since it last changed" % day_words(s.key_backup_date)
 
 
-def key_store_changes(then, now):
+def key_store_changes(then, now, names=True):
     """What changed in the key store between two :func:`firmware.keybackup.key_store_contents`
     (``then``: a backup's, from its audit entry), in words; [] when it is the same file, or
-    when either is not known (a backup audited before entries recorded it)."""
+    when either is not known (a backup audited before entries recorded it). ``names``
+    False: the key slots added or removed are counted, their users not named (an alarm's
+    words)."""
     if not isinstance(then, dict) or not isinstance(now, dict) or then.get("digest") == now.get("digest"):
         return []
     said = []
     slots_then, slots_now = set(then.get("slots") or ()), set(now.get("slots") or ())
-    if slots_now - slots_then:
-        said.append("a key slot added for %s" % ", ".join(sorted(slots_now - slots_then)))
-    if slots_then - slots_now:
-        said.append("the key slot of %s removed" % ", ".join(sorted(slots_then - slots_now)))
+    added, removed = sorted(slots_now - slots_then), sorted(slots_then - slots_now)
+    if added:
+        said.append("a key slot added for %s" % ", ".join(added) if names else _slots(added) + " added")
+    if removed:
+        said.append(
+            "the key slot of %s removed" % ", ".join(removed) if names else _slots(removed) + " removed"
+        )
     if then.get("recovery") != now.get("recovery"):
         said.append("a new recovery key made")
     lines = sorted(set(now.get("lines") or ()) - set(then.get("lines") or ()))
     if lines:
         said.append("a key made for line%s %s" % ("s" if len(lines) > 1 else "", ", ".join(map(str, lines))))
     return said or ["a password changed, or the lines a user's key slot opens"]
+
+
+def _slots(users):
+    return "a key slot" if len(users) == 1 else "%d key slots" % len(users)
 
 
 def contact_parts(s):
@@ -492,8 +503,10 @@ def amber_alarms(state):
     its message: ``keystore_backup_stale`` while 18 is amber of a key store there is (a box
     with none has no recording to lose: 11 says it), ``dpia_review_due`` while 15 is amber
     for a review over :data:`DPIA_REVIEW_DAYS` old (a DPIA never recorded is amber only).
-    ``state`` needs only what those two read (``web.documents.checklist_reminders``)."""
-    backup, why = _key_backup(state)
+    ``state`` needs only what those two read (``web.documents.checklist_reminders``).
+    The messages name no one (the key slots changed are counted): they go into mail and
+    syslog, sent in clear."""
+    backup, why = _key_backup(state, names=False)
     dpia, said = _dpia(state)
     return {
         "keystore_backup_stale": why if backup != GREEN and state.key_store else False,

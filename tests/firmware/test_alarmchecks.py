@@ -311,6 +311,28 @@ def test_the_checklists_ambers_that_are_alarms():
     assert amber_alarms(_state(dpia_reviewed="not a date"))["dpia_review_due"] is False
 
 
+def test_the_key_store_backup_alarm_counts_the_key_slots_changed_and_names_no_one():
+    """The alarm's message goes into mail and syslog (UDP, in clear): a key slot added or
+    removed is counted there, its user not named. The checklist, read by those logged in,
+    names them as before. It said "a key slot added for ivan" in the alarm too."""
+    from firmware.compliance import amber_alarms, key_store_changes
+
+    fp = "ks1:" + "-".join(["abcd"] * 8)
+    then = {"digest": "1", "slots": ["alice", "bob"], "recovery": "r1", "lines": [1]}
+    now = {"digest": "2", "slots": ["alice", "ivan", "zoe"], "recovery": "r1", "lines": [1]}
+    state = _state(
+        key_store=fp,
+        key_backup_of=fp,
+        key_backup_date="2026-01-05",
+        key_backup_contents=then,
+        key_store_contents=now,
+    )
+    said = amber_alarms(state)["keystore_backup_stale"]
+    assert "(2 key slots added; a key slot removed)" in said, said
+    assert not any(name in said for name in ("alice", "bob", "ivan", "zoe"))
+    assert key_store_changes(then, now) == ["a key slot added for ivan, zoe", "the key slot of bob removed"]
+
+
 class Waiting:
     """An ArchiveStatus's ``waiting()`` as told."""
 
