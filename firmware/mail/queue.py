@@ -199,7 +199,7 @@ class MailQueue:
             for item in self._items():
                 if item.get("withdrawn") or not matches(item):
                     continue
-                old = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
+                old = _message(item["message"])
                 msg = notice(old, item)
                 item["message"] = base64.b64encode(msg.as_bytes()).decode("ascii")
                 item["subject"] = str(msg["Subject"] or "")
@@ -229,13 +229,13 @@ class MailQueue:
                 self._write(item)
             return item
 
-    def _settle(self, item, sent, write=None, took=False):
+    def _settle(self, item, sent, write=None, refused=()):
         """The outcome of a try of ``item`` (the mail as it was claimed): ``sent``, its file
         is removed; else ``write`` (the item after the failed try) is written back, a notice
         written meanwhile in its place kept (never the message it replaced). A withdrawal
-        made during the try is then told (:attr:`on_withdrawal_settled`); ``took``: the
-        server took the try for some recipients and refused the others (it has gone to
-        those)."""
+        made during the try is then told (:attr:`on_withdrawal_settled`); ``refused``: the
+        recipients the server refused while it took the try for the others (it has gone to
+        those): a notice written meanwhile goes to the refused alone, as the mail would."""
         with self._locked():
             now = self._on_disk(item)
             withdrawal = now.pop("withdrawal", None) if now is not None else None
@@ -249,14 +249,19 @@ class MailQueue:
                 write.pop("sending", None)
                 write.pop("withdrawal", None)
                 if now is not None and now.get("withdrawn") and not write.get("withdrawn"):
-                    write.update(message=now["message"], subject=now["subject"], withdrawn=True)
+                    notice = now["message"]
+                    if refused:
+                        # Those the server took it for have the report; the notice that
+                        # it was withdrawn is not so for them.
+                        notice = _addressed_to(_message(notice), refused)
+                    write.update(message=notice, subject=now["subject"], withdrawn=True)
                 self._write(write)
             if withdrawal is None:
                 return
             # Withdrawn during the try: the report has gone only if it was the report (not
             # a notice, as after a claim left by a stop) that the server took, for every
             # recipient or some (those it refused get the notice).
-            report_sent = (sent or took) and not item.get("withdrawn")
+            report_sent = (sent or bool(refused)) and not item.get("withdrawn")
             shown = {k: v for k, v in (now or item).items() if k not in ("message", "withdrawal", "sending")}
             log.info(
                 "mail %s: withdrawn while it was being sent; %s",
@@ -339,7 +344,7 @@ class MailQueue:
                 item = self._claim(item)
                 if item is None:
                     continue
-                msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
+                msg = _message(item["message"])
                 server_down = False
                 try:
                     refused = sender.send(msg)
@@ -369,17 +374,27 @@ class MailQueue:
                     # It waits for the refused recipients alone: its addressees become
                     # them (so a release before this one, after a rollback, sends it to
                     # them only too, as the message says).
-                    for header in ("To", "Cc", "Bcc"):
-                        del msg[header]
-                    msg["To"] = ", ".join(sorted(refused))
-                    failed_item["message"] = base64.b64encode(msg.as_bytes()).decode("ascii")
+                    failed_item["message"] = _addressed_to(msg, refused)
                 failed_item["attempts"] += 1
                 wait_s = min(BACKOFF_MAX_S, BACKOFF_FIRST_S << min(failed_item["attempts"] - 1, 10))
                 failed_item["next_us"] = now + wait_s * 1_000_000
                 failed_item["last_error"] = error
                 failed_item["waits_for_server"] = server_down
-                self._settle(item, sent=False, write=failed_item, took=bool(refused))
+                self._settle(item, sent=False, write=failed_item, refused=refused or ())
                 failed += 1
                 if server_down:
                     down = (failed_item["next_us"], error)
         return delivered, failed
+
+
+def _message(encoded):
+    """A queued item's ``message`` as an EmailMessage."""
+    return email.message_from_bytes(base64.b64decode(encoded), policy=email.policy.SMTP)
+
+
+def _addressed_to(msg, recipients):
+    """``msg`` addressed to ``recipients`` alone (To, no Cc or Bcc), as an item's ``message``."""
+    for header in ("To", "Cc", "Bcc"):
+        del msg[header]
+    msg["To"] = ", ".join(sorted(recipients))
+    return base64.b64encode(msg.as_bytes()).decode("ascii")

@@ -557,3 +557,33 @@ def test_a_claim_left_by_a_stopped_web_ui_is_let_go_at_its_next_round(tmp_path):
         assert not any(i.get("sending") or i.get("withdrawal") for i in web._items())
     finally:
         audit.close()
+
+
+def test_the_notice_of_a_report_some_recipients_took_goes_to_those_refused_alone(tmp_path):
+    """Withdrawn while the server took it for one recipient and refused the other: the
+    notice that waits in its place goes to the one refused alone. It kept the report's To:,
+    and told the one who had the report that it was withdrawn."""
+    from email.message import EmailMessage
+
+    path = tmp_path / "mail" / "queue"
+    web, recorder = MailQueue(path, lambda: 1), MailQueue(path, lambda: 1)
+    web.enqueue(_report("a@example.com, b@example.com"), key="report:daily-csv:2026-03-09")
+
+    def notice(msg, item):
+        out = EmailMessage()
+        out["From"], out["To"], out["Subject"] = msg["From"], msg["To"], "Daily report withdrawn"
+        out.set_content("withdrawn")
+        return out
+
+    class PartlyRefused:
+        def send(self, msg):
+            recorder.withdraw(lambda item: True, notice, {"actor": "sam", "call": 7, "address": None})
+            return {"b@example.com": "550 no such user"}
+
+    assert web.flush(PartlyRefused()) == (0, 1)
+    up = Up()
+    web.wall_us = lambda: 10**12
+    assert web.flush(up) == (1, 0)
+    (sent,) = up.sent
+    assert str(sent["Subject"]) == "Daily report withdrawn"
+    assert str(sent["To"]) == "b@example.com" and sent["Cc"] is None
