@@ -215,6 +215,7 @@ class ArchiveStatus:
     def __init__(self, calls_db, last_errors=3):
         self.calls_db = os.fspath(calls_db)
         self.last_errors = last_errors
+        self._unreadable = None  # why waiting() last found the call log unreadable (said once)
 
     def _query(self, sql, args=()):
         if not os.path.exists(self.calls_db):
@@ -250,13 +251,24 @@ class ArchiveStatus:
     def waiting(self):
         """``(call ids waiting to go up, when the last call went up (µs) or None, why the
         latest try failed or None)``: what :class:`firmware.alarmchecks.ArchiveStall`
-        judges; None when the archive has never run here, or it cannot be read now."""
-        rows = self._query("SELECT call_id FROM archive_status WHERE status = 'queued' ORDER BY call_id")
-        last = self._query("SELECT max(updated_at) FROM archive_status WHERE status = 'archived'")
-        why = self._query(
-            "SELECT reason FROM archive_status WHERE status = 'queued' AND reason LIKE 'retrying: %'"
-            " ORDER BY updated_at DESC LIMIT 1"
-        )
+        judges; None when the archive has never run here, or it cannot be read now (a
+        damaged call log: said in the log once, not at each round; the pages, which read
+        it with :meth:`summary`, say it is unreadable)."""
+        try:
+            rows = self._query("SELECT call_id FROM archive_status WHERE status = 'queued' ORDER BY call_id")
+            last = self._query("SELECT max(updated_at) FROM archive_status WHERE status = 'archived'")
+            why = self._query(
+                "SELECT reason FROM archive_status WHERE status = 'queued' AND reason LIKE 'retrying: %'"
+                " ORDER BY updated_at DESC LIMIT 1"
+            )
+        except sqlite3.Error as exc:
+            if str(exc) != self._unreadable:
+                log.warning(
+                    "the archive's uploads are not watched now: %s cannot be read (%s)", self.calls_db, exc
+                )
+            self._unreadable = str(exc)
+            return None
+        self._unreadable = None
         if rows is None or last is None or why is None:
             return None
         return [c for (c,) in rows], last[0][0], why[0][0][len("retrying: ") :] if why else None

@@ -472,3 +472,27 @@ def test_archive_uploads_stalled_are_raised_on_a_clock_behind_the_last_upload(lo
     status.calls = []
     check()
     assert on(alarms) == []
+
+
+def test_a_damaged_call_log_leaves_the_archive_stall_alarm_as_it_is(log, tmp_path, caplog):
+    """A call log that is not a database (damaged) cannot say what waits to go up: the
+    check leaves archive_stalled as it is, and the log says why once, not at each round.
+    The DatabaseError escaped the check, into the mail round's log every minute."""
+    import logging
+
+    from firmware.alarmchecks import ArchiveStall
+    from firmware.archive.queue import ArchiveStatus
+
+    alarms, clock, audit = log
+    calls = tmp_path / "calls.db"
+    calls.write_bytes(b"not a database at all " * 512)
+    status = ArchiveStatus(calls)
+    alarms.set("archive_stalled", True, message="3 call(s) wait to go up", wall_us=clock.wall_us())
+    check = ArchiveStall(alarms, status, clock.wall_us, lambda: 0.0)
+    with caplog.at_level(logging.WARNING, logger="firmware.archive.queue"):
+        check()
+        check()
+    assert status.waiting() is None
+    assert on(alarms) == ["archive_stalled"]
+    said = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+    assert len(said) == 1 and "calls.db" in said[0], said
