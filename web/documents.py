@@ -183,8 +183,9 @@ def checklist_reminders(web):
     (:func:`firmware.compliance.amber_alarms`: the key store's backup out of date, the DPIA
     due for review), as :class:`firmware.alarmchecks.DateChecks` takes its reminders and
     the dashboard says them: ``{}`` before the setup wizard is finished, or when web.db or
-    the audit trail cannot be read now (locked; sealed, and the box's key not open until the
-    recorder has started): the alarms stay as they are."""
+    the audit trail cannot be read now (locked): the alarms stay as they are. While the key
+    store's backups are sealed (the box's key not open until the recorder has started) the
+    backup's alarm is left out (left as it is), the DPIA's told all the same."""
     try:
         if not web.site.setup_complete:
             return {}
@@ -197,9 +198,10 @@ def checklist_reminders(web):
     except (sqlite3.Error, OSError) as exc:
         log.warning("the checklist's reminders are not checked now (%s)", exc)
         return {}
+    told = amber_alarms(state)
     if state.key_backup_sealed:  # 18 cannot be told now: no reason to raise or clear its alarm
-        return {}
-    return amber_alarms(state)
+        del told["keystore_backup_stale"]
+    return told
 
 
 def announcement_problem(services, config):

@@ -98,6 +98,25 @@ def test_the_dashboard_shows_while_the_audit_trail_is_sealed(box, people, monkey
     assert not [a for a in people["sam"].get("/api/health").get_json()["alarms"] if "key store" in a]
 
 
+def test_the_dpia_review_is_judged_while_the_key_store_backups_are_sealed(box, people, monkeypatch):
+    """Before the recorder has started the key store's backups cannot be read: their
+    reminder is left as it is, but the DPIA's review needs nothing sealed and is raised or
+    cleared as usual. Neither was told then (nothing at all), and dpia_review_due stayed as
+    it was until the recorder started."""
+    from web.documents import checklist_reminders
+
+    from .test_documents import change_site
+
+    change_site(box, dpia_reviewed="2025-01-15")  # the box's day: Mon 2 Mar 2026
+    seal_the_trail(box, monkeypatch)
+    assert checklist_reminders(box.web) == {
+        "dpia_review_due": "the DPIA was last reviewed on Wed 15 Jan 2025, over a year ago: look at it "
+        "again (Settings)"
+    }
+    change_site(box, dpia_reviewed="2026-02-20")
+    assert checklist_reminders(box.web) == {"dpia_review_due": False}
+
+
 def seal_the_trail(box, monkeypatch):
     """The audit trail's sealed entries (the key store's backups) cannot be read, as before
     the recorder has started after a boot and left the box's key open."""
