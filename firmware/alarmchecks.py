@@ -15,7 +15,9 @@ minute) and raises or clears:
   store has no backup made since it last changed, ``dpia_review_due`` while the DPIA
   was last reviewed over a year ago (the checklist's ambers of safeguards 18 and 15,
   their reasons as the messages: :func:`firmware.compliance.amber_alarms`, read by
-  ``web.documents.checklist_reminders``). Each clears once the setting is made.
+  ``web.documents.checklist_reminders``). Each clears once the setting is made; one
+  told in other words than its open occurrence says is renewed (a new occurrence in the
+  words of now, mailed again).
   The dashboard says them at once, in their words (:func:`firmware.alarms.reminder_words`).
 
 Like the ICO's, the reminders are told by the web UI, which keeps the site
@@ -35,8 +37,8 @@ still there): it is raised and cleared at once, an event to acknowledge.
 
 :class:`ArchiveStall` (in the periodic round of the process that uploads to the archive)
 raises ``archive_stalled`` while calls wait to go up and none has for an hour, the store
-unreachable rather than refusing (a refusal is ``archive_failed``); it clears once
-the uploads have caught up.
+unreachable rather than refusing (a refusal is ``archive_failed``); it is renewed when the
+latest try fails otherwise, and clears once the uploads have caught up.
 
 :class:`RetentionBacklog` (also in the periodic round) raises
 ``retention_backlog`` while recordings past their retention date are still
@@ -124,7 +126,10 @@ class DateChecks:
             for kind, on in self.reminders().items():
                 if kind in REMINDER_KINDS:
                     message = on if isinstance(on, str) else ""
-                    self.alarm_log.set(kind, bool(on), message=message, wall_us=now)
+                    # Told with other words (the key store changed again, a backup of
+                    # another day): a new occurrence in them, mailed again, so the history
+                    # and the mail never say a reason that is over.
+                    self.alarm_log.set(kind, bool(on), message=message, wall_us=now, renew=True)
         if self.cert_path is not None:
             end = certificate_end(self.cert_path)
             if end is not None:
@@ -374,6 +379,9 @@ class RetentionBacklog:
 ARCHIVE_STALL_S = 3600
 
 
+_UNKNOWN = object()  # ArchiveStall: no occurrence raised by this check yet
+
+
 class ArchiveStall:
     """``archive_stalled``: calls wait to go up to the archive, one for over
     :data:`ARCHIVE_STALL_S`, and none has gone up for as long; the store is not reached
@@ -391,6 +399,11 @@ class ArchiveStall:
     call went up within that time is told the same way, by when this check saw the last
     upload's time change, not by the box's clock: one behind it (never set after a start
     without network, or set back) read every upload as in its future, calls moving.
+
+    An occurrence open whose latest try failed otherwise than it says is renewed (cleared,
+    and raised anew in the words of now: mailed again); the counts and minutes it gives are
+    those of when it was raised (renewed with them it would be mailed each minute). After a
+    start the one open is taken as it is until the failure changes again.
     """
 
     def __init__(self, alarm_log, status, wall_us, monotonic=time.monotonic):
@@ -401,6 +414,7 @@ class ArchiveStall:
         self._seen = {}  # call id -> when this check first saw it waiting (monotonic s)
         self._started = None
         self._last_us = self._moved = None  # the last upload's time, when it was seen so (monotonic s)
+        self._why = _UNKNOWN  # the latest try's failure the open occurrence says, as raised here
 
     def __call__(self):
         now = self.monotonic()
@@ -431,12 +445,19 @@ class ArchiveStall:
             since = "for %d min" % ((wall - last_us) // 60_000_000)
         else:  # the clock behind the last upload: as long as this check has seen
             since = "for %d min" % ((now - self._moved) // 60)
+        # Renewed when the latest try fails otherwise (a new occurrence saying why, mailed
+        # again), not as the counts and minutes move (a mail a minute).
+        renew = self._why is not _UNKNOWN and why != self._why
+        self._why = why
         self._set(
             True,
             "%d call(s) wait to go up, the oldest for %d min, and none has gone up %s%s"
             % (len(waiting), waited // 60, since, "; the latest try: %s" % why if why else ""),
             wall,
+            renew,
         )
 
-    def _set(self, active, message, wall_us):
-        self.alarm_log.set("archive_stalled", active, message=message, wall_us=wall_us)
+    def _set(self, active, message, wall_us, renew=False):
+        if not active:
+            self._why = _UNKNOWN
+        self.alarm_log.set("archive_stalled", active, message=message, wall_us=wall_us, renew=renew)

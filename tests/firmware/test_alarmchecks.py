@@ -496,3 +496,52 @@ def test_a_damaged_call_log_leaves_the_archive_stall_alarm_as_it_is(log, tmp_pat
     assert on(alarms) == ["archive_stalled"]
     said = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
     assert len(said) == 1 and "calls.db" in said[0], said
+
+
+def test_a_reminder_whose_reason_changes_is_renewed_in_the_words_of_now(log):
+    """The key store changed again since the alarm was raised, or the DPIA was reviewed on
+    another day still over a year ago: the occurrence open is cleared and a new one raised
+    in the reason of now (mailed again). It kept its first reason in the history and the
+    mail while the dashboard said the current one."""
+    alarms, clock, audit = log
+    first = "no backup of the key store was made: a dead card loses every recording"
+    now = "the key store changed since its last backup, made on Mon 2 Mar 2026 (a key slot added)"
+    told = {"keystore_backup_stale": first, "dpia_review_due": "the DPIA was last reviewed on Sat 1 Mar 2025"}
+    check = DateChecks(alarms, clock.wall_us, reminders=lambda: dict(told))
+    check()
+    told["keystore_backup_stale"] = now
+    check()
+    check()
+    rows = [
+        (r["message"], r["cleared_us"] is None)
+        for r in alarms.history()
+        if r["kind"] == "keystore_backup_stale"
+    ]
+    assert rows == [(now, True), (first, False)]  # newest first
+    assert len([r for r in alarms.history() if r["kind"] == "dpia_review_due"]) == 1
+
+
+def test_archive_stalled_is_renewed_when_the_latest_try_fails_otherwise_not_as_minutes_pass(log):
+    """The store that could not be reached now refuses the login: the occurrence open is
+    renewed saying so (mailed again). Its minutes and counts moving alone renew nothing (a
+    mail each minute). It kept the first failure in the history and the mail."""
+    from firmware.alarmchecks import ARCHIVE_STALL_S
+
+    alarms, clock, audit = log
+    check, status, mono = _stall(alarms, clock)
+    status.calls, status.last_us = [7, 8], clock.t - 3 * 3600 * 10**6
+    status.why = "cannot reach the archive: connection refused"
+    check()
+    mono["s"] += ARCHIVE_STALL_S + 60
+    clock.t += (ARCHIVE_STALL_S + 60) * 10**6
+    check()
+    mono["s"] += 60
+    clock.t += 60 * 10**6
+    status.calls = [7, 8, 9]
+    check()  # a call more, a minute on: the same occurrence
+    assert len([r for r in alarms.history() if r["kind"] == "archive_stalled"]) == 1
+    status.why = "the archive refused the login: 403 Forbidden"
+    check()
+    rows = [r for r in alarms.history() if r["kind"] == "archive_stalled"]
+    assert [r["cleared_us"] is None for r in rows] == [True, False]
+    assert rows[0]["message"].endswith("the latest try: the archive refused the login: 403 Forbidden")
