@@ -45,7 +45,7 @@ import os
 import sqlite3
 import time
 
-from .datadir import connect_readonly
+from .datadir import connect_readonly, site_local_time
 from .errors import StorageError
 
 SECTOR_BYTES = 512
@@ -132,7 +132,9 @@ def _in_service_days(data_dir, now_s):
     return int((now_s - row[0] / 1e6) // DAY_S)
 
 
-def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ERASE_CYCLES, now_s=None):
+def card_health(
+    data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ERASE_CYCLES, now_s=None, local_time=None
+):
     """The card's wear as a dict, or None where the data is not on a block device.
 
     Keys: ``bytes_written_per_day``, ``card_size_bytes``, ``erase_cycles_assumed``,
@@ -140,11 +142,14 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
     ``in_service_days`` (since the box was set up on the card, or None: not known),
     ``life_left_days`` (the projected life less the days in service; the projected life
     when those are not known; may be negative), ``replace_by`` (the date, ISO, that life
-    left runs out, or None: not known, or over :data:`REPLACE_BY_MAX_DAYS` away),
+    left runs out, on the box's calendar, or None: not known, or over
+    :data:`REPLACE_BY_MAX_DAYS` away),
     ``measured_s`` (the uptime the rate is over), ``own_wear`` (or None), ``alarm`` (text,
     or None).
 
     :param now_s: the time now (seconds since the epoch; the clock's by default)
+    :param local_time: the :class:`~firmware.localtime.LocalTime` whose date ``replace_by``
+        is (the box's, from its site settings, by default: the pages' dates)
     """
     device_dir = _device_dir(data_dir, sys_root)
     if device_dir is None:
@@ -195,20 +200,23 @@ def card_health(data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ER
         "projected_life_days": None if life_days is None else int(life_days),
         "in_service_days": in_service,
         "life_left_days": None if left_days is None else int(left_days),
-        "replace_by": _replace_by(now_s, left_days),
+        "replace_by": _replace_by(now_s, left_days, local_time, data_dir),
         "measured_s": int(up_s),
         "own_wear": own_wear,
         "alarm": "; ".join(alarms) or None,
     }
 
 
-def _replace_by(now_s, left_days):
-    """The date (ISO, UTC) ``left_days`` from ``now_s`` (today when none are left), or None:
-    no life known, or more than :data:`REPLACE_BY_MAX_DAYS` left (nothing to plan for)."""
+def _replace_by(now_s, left_days, local_time, data_dir):
+    """The date (ISO, in ``local_time``, else the box's zone: the day the pages say it is)
+    ``left_days`` from ``now_s`` (today when none are left), or None: no life known, or more
+    than :data:`REPLACE_BY_MAX_DAYS` left (nothing to plan for)."""
     if left_days is None or left_days > REPLACE_BY_MAX_DAYS:
         return None
-    now = dt.datetime.fromtimestamp(now_s, dt.UTC)
-    return (now + dt.timedelta(days=max(0, int(left_days)))).date().isoformat()
+    if local_time is None:
+        local_time = site_local_time(data_dir)
+    today = local_time.local(int(now_s * 1_000_000)).date()
+    return (today + dt.timedelta(days=max(0, int(left_days)))).isoformat()
 
 
 def _worn(own_wear):

@@ -451,6 +451,19 @@ def site_settings(data_dir):
     return settings if isinstance(settings, dict) else None
 
 
+def site_local_time(data_dir):
+    """A :class:`~firmware.localtime.LocalTime` in the box's zone, as the pages date in it
+    (the site settings' ``time_zone``; Europe/London before one is set, or where it is not a
+    zone this box knows)."""
+    from .localtime import DEFAULT_ZONE, LocalTime
+
+    site = site_settings(data_dir) or {}
+    try:
+        return LocalTime(site.get("time_zone") or DEFAULT_ZONE)
+    except ValueError:
+        return LocalTime()
+
+
 def site_region(data_dir):
     """Where the business is, as the site settings say (web.db's site key "region", kept
     apart from the settings' JSON: see web.site.SiteSettings): "ENG", "WLS", "SCT" or

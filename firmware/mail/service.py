@@ -5,8 +5,7 @@ import os
 import threading
 import time
 
-from ..datadir import account_lines, site_settings
-from ..localtime import DEFAULT_ZONE, LocalTime
+from ..datadir import account_lines, site_local_time, site_settings
 from .alarms import STATE_FILE, AlarmMailer
 from .compose import test_message
 from .queue import MailQueue
@@ -181,10 +180,7 @@ class MailService:
         """``(name, LocalTime in the box's zone, {line: name})`` for an alarm mail, as the
         site settings are now."""
         site = site_settings(self.data_dir) or {}
-        try:
-            local_time = LocalTime(site.get("time_zone") or DEFAULT_ZONE)
-        except ValueError:
-            local_time = LocalTime()
+        local_time = site_local_time(self.data_dir)
         lines = {}
         for n, line in enumerate(site.get("lines") or (), start=1):
             if isinstance(line, dict) and isinstance(line.get("name"), str):

@@ -190,6 +190,25 @@ def test_a_card_past_its_life_says_replace_it_now(tmp_path):
     assert "replace it now" in health["alarm"]
 
 
+def test_the_replace_by_date_is_the_boxs_date(tmp_path):
+    """At half past midnight in London (23:30 UTC the day before) a card past its life is
+    to be replaced by today, the 29th, as every other date on the pages says it: the date
+    was UTC's, the 28th, a day behind the box's calendar."""
+    from firmware.localtime import LocalTime
+
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=16 * GB, uptime_s=86_400, card_bytes=8 * GB
+    )
+    now_s = 1_780_011_000  # 2026-05-28T23:30Z: 00:30 BST on the 29th
+    _trail_begun(data, 800, now_s)
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=now_s)
+    assert health["life_left_days"] <= 0 and health["replace_by"] == "2026-05-29"  # Europe/London
+    new_york = card_health(
+        data, sys_root=sys_root, proc_root=proc_root, now_s=now_s, local_time=LocalTime("America/New_York")
+    )
+    assert new_york["replace_by"] == "2026-05-28"
+
+
 @pytest.mark.parametrize("days_ago", [20_000, -3])
 def test_a_trail_dated_by_a_clock_not_set_is_not_the_cards_age(tmp_path, days_ago):
     """A Pi's first boot dated 1970, or a clock set back since: no false alarm of a card
