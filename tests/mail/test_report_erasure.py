@@ -587,3 +587,30 @@ def test_the_notice_of_a_report_some_recipients_took_goes_to_those_refused_alone
     (sent,) = up.sent
     assert str(sent["Subject"]) == "Daily report withdrawn"
     assert str(sent["To"]) == "b@example.com" and sent["Cc"] is None
+
+
+def test_the_web_uis_round_lets_go_of_a_stale_claim_with_no_mail_server_set(tmp_path):
+    """The mail server's settings were cleared after the web UI stopped mid-try: its next
+    round tries nothing, yet the claim is let go and the withdrawal made meanwhile audited.
+    It waited for a server to be set again."""
+    from firmware.mail.service import MailService
+    from firmware.secretbox import SecretBox
+
+    data = str(tmp_path)
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    try:
+        mail = MailService(data, lambda: 1, SecretBox(data, identity=b"t"), audit=audit)
+        assert not mail.store.get().configured
+        recorder = MailQueue(os.path.join(data, "mail", "queue"), lambda: 1)
+        report = mail.queue.enqueue(_report(), key="report:daily-csv:2026-03-09")
+        mail.queue._claim({"id": report})  # and the web UI stops during the try
+        recorder.withdraw(
+            lambda item: True, lambda msg, item: msg, {"actor": "sam", "call": 7, "address": None}
+        )
+        assert mail.tick() == (0, 0)
+        (entry,) = audit.entries(action="mail_withdrawn")
+        assert entry.actor == "sam" and entry.details["call"] == 7
+        (item,) = mail.queue._items()
+        assert item["withdrawn"] and not item.get("sending")
+    finally:
+        audit.close()
