@@ -289,8 +289,13 @@ class MailQueue:
         here can tell whether the server took the report: its notice goes); the mail
         itself is tried again in its turn."""
         with self._locked():
-            stale = [item for item in self._items() if item.get("sending")]
+            # Unopened: a queue sealed with a key not open here yet is let be unless it
+            # holds a claim (``sending`` is never sealed).
+            stale = [item for item in self._items(opened=False) if item.get("sending")]
         for item in stale:
+            item = self._on_disk(item)
+            if item is None:
+                continue
             log.warning("mail %s: a try left unfinished (the process stopped); tried again", item["id"])
             self._settle(item, sent=False, write=item)
 

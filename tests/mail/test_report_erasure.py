@@ -614,3 +614,14 @@ def test_the_web_uis_round_lets_go_of_a_stale_claim_with_no_mail_server_set(tmp_
         assert item["withdrawn"] and not item.get("sending")
     finally:
         audit.close()
+
+
+def test_a_sealed_queue_with_no_claim_is_let_be_by_the_rounds_release(tmp_path):
+    """Looking for claims left by a stop opens no mail: a queue sealed with a key this
+    process has not opened yet (before the recorder has started), which holds no claim,
+    does not fail the round of a box with no mail server set."""
+    from firmware.storage.fieldseal import FieldCipher
+
+    path = tmp_path / "mail" / "queue"
+    MailQueue(path, lambda: 1, FieldCipher(os.urandom(32))).enqueue(_report(), key="alarm:1")
+    MailQueue(path, lambda: 1).release_claims()  # no key here: the item does not open
