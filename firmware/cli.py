@@ -343,39 +343,76 @@ def cmd_init(args):
 def _unlock(args):
     from firmware.storage.keystore import KeyStore
 
+    _enabled_slot(args.data_dir, args.user)
     store = KeyStore(args.data_dir)
     return store.unlock(args.user, _read_password(args.password_file))
 
 
 NO_ACCOUNT = "%s has no account on this box"
+# A disabled account (web.inactive: unused for 90 days, or by an installer) is refused
+# here as at the web login: its key slot's password opens nothing from the command line.
+DISABLED = "account %s is disabled (%s): an installer can enable it on the Users page"
 
 
-def _account(data_dir, user):
-    """``user``'s web UI account (a :class:`web.accounts.User`), or None on a box that has
-    none yet: initialised with `linekeeper init` and not set up, the key slot's owner is the
-    box's owner.
-
-    :raises LinekeeperError: the box has accounts, none of them ``user``'s
-    """
+def _read_account(data_dir, user):
+    """``(has_accounts, account)``: whether ``data_dir``'s web.db has any account, and
+    ``user``'s (a :class:`web.accounts.User`), or None. A web.db from a release before
+    accounts could be disabled (not opened by the web UI since) has them all enabled."""
     from web.accounts import User
 
     web_db = os.path.join(data_dir, "web.db")
     if not os.path.exists(web_db):
-        return None
+        return False, None
     db = sqlite3.connect("file:%s?mode=ro" % web_db, uri=True)
+    db.row_factory = sqlite3.Row
     try:
         if db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
-            return None
-        row = db.execute("SELECT roles, lines FROM users WHERE name = ?", (user,)).fetchone()
+            return False, None
+        row = db.execute("SELECT * FROM users WHERE name = ?", (user,)).fetchone()
     finally:
         db.close()
     if row is None:
-        raise LinekeeperError(NO_ACCOUNT % user)
-    return User(
+        return True, None
+    have = row.keys()
+    return True, User(
         user,
-        frozenset(r for r in row[0].split(",") if r),
-        tuple(sorted(int(x) for x in row[1].split(",") if x)),
+        frozenset(r for r in row["roles"].split(",") if r),
+        tuple(sorted(int(x) for x in row["lines"].split(",") if x)),
+        disabled_us=row["disabled_us"] if "disabled_us" in have else None,
+        disabled_why=row["disabled_why"] if "disabled_why" in have else "",
     )
+
+
+def _account(data_dir, user, enabled=True):
+    """``user``'s web UI account (a :class:`web.accounts.User`), or None on a box that has
+    none yet: initialised with `linekeeper init` and not set up, the key slot's owner is the
+    box's owner.
+
+    :raises LinekeeperError: the box has accounts, none of them ``user``'s; or ``user``'s
+        is disabled (unless ``enabled`` is False: who an entry names)
+    """
+    has_accounts, account = _read_account(data_dir, user)
+    if not has_accounts:
+        return None
+    if account is None:
+        raise LinekeeperError(NO_ACCOUNT % user)
+    if enabled:
+        _refuse_disabled(account)
+    return account
+
+
+def _refuse_disabled(account):
+    """:raises LinekeeperError: ``account`` (a :class:`web.accounts.User`, or None) is disabled"""
+    if account is not None and account.disabled_us is not None:
+        raise LinekeeperError(DISABLED % (account.name, account.disabled_why))
+
+
+def _enabled_slot(data_dir, user):
+    """Refuse ``user``'s key slot when their web UI account is disabled (a slot with no
+    account, on a box not set up or the recovery's, is as before).
+
+    :raises LinekeeperError: the account is disabled"""
+    _refuse_disabled(_read_account(data_dir, user)[1])
 
 
 def _export_refusal(data_dir, user, call_id):
@@ -661,7 +698,7 @@ def _typed_user(data_dir, user):
 
     def account_of(name):
         try:
-            account = _account(data_dir, name)
+            account = _account(data_dir, name, enabled=False)  # a disabled one is named
             if account is None:  # no accounts yet: the key slots' owners are the box's
                 return name if name in KeyStore(data_dir).slots() else None
             return account
@@ -1790,6 +1827,10 @@ def cmd_keystore(args):
         opens = {"recovery_key": _read_password(args.recovery_key_file)}
         actor = "recovery-key"
     else:
+        try:
+            _enabled_slot(args.data_dir, args.user)
+        except LinekeeperError as exc:
+            raise LinekeeperError("%s — nothing was changed" % exc) from None
         opens = {"user": args.user, "password": _read_password(args.password_file)}
         actor = args.user
     opened = []
@@ -1816,21 +1857,13 @@ def _installer_refusal(data_dir, user):
 
     Once the box is set up, only an installer may (as on the web UI, where
     installers look after the hardware); before, the key slot's owner is the
-    box's owner.
+    box's owner. A disabled account's password moves nothing.
     """
-    web_db = os.path.join(data_dir, "web.db")
-    if not os.path.exists(web_db):
-        return None
-    db = sqlite3.connect("file:%s?mode=ro" % web_db, uri=True)
     try:
-        if db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
-            return None
-        row = db.execute("SELECT roles FROM users WHERE name = ?", (user,)).fetchone()
-    finally:
-        db.close()
-    if row is None:
-        return "%s has no account on this box" % user
-    if "installer" not in row[0].split(","):
+        account = _account(data_dir, user)
+    except LinekeeperError as exc:
+        return str(exc)
+    if account is not None and not account.has("installer"):
         return (
             "%s is not an installer: only installers (or the recovery key) move the keys to a new HAT" % user
         )
@@ -1958,6 +1991,7 @@ def cmd_rekey(args):
             "%s has no recording keys: it is not a box's data directory, or the box was never "
             "set up; nothing was changed" % args.data_dir
         )
+    _enabled_slot(args.data_dir, args.user)
     password = _read_password(args.password_file)
     new_password = _read_password(args.new_password_file) if args.new_password_file else password
     problem = password_problem(new_password, args.user)

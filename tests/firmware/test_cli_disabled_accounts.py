@@ -1,0 +1,149 @@
+"""A web UI account disabled (unused for 90 days, or by an installer: web/inactive.py) is
+refused by the command line too: its key slot's password opens nothing there, and the
+refusal is audited where the command's refusals are (export, sar, audit-export,
+breach-scope). The command line read web.db's accounts for their roles and lines alone, so
+a leaver's account refused at the web login still exported recordings and released
+subject access bundles with `linekeeper`."""
+
+import json
+import os
+
+import pytest
+
+from firmware import cli
+from firmware.box import open_audit
+from firmware.storage.keystore import Argon2Params, KeyStore
+from web.accounts import BY_HAND, Accounts
+from web.db import WebDb
+from web.inactive import UNUSED_REASON
+from web.passwords import CHEAP_COST
+
+PASSWORD = "correct horse battery 7"
+CALLS = [
+    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 2, "talk": 4.0}
+]
+SAID = "account admin is disabled (%s): an installer can enable it on the Users page"
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A box with one recorded call on line 1, and admin's key slot."""
+    root = tmp_path_factory.mktemp("disabled")
+    data = str(root / "data")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    (root / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS})
+    )
+    assert cli.main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
+    return root, data
+
+
+@pytest.fixture
+def box(made, tmp_path):
+    """A copy of the box whose web.db has admin (every role, line 1) and ivan (installer);
+    ``disable(name, why)`` disables one."""
+    import shutil
+
+    root, data = made
+    path = str(tmp_path / "data")
+    shutil.copytree(data, path)
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    web_db = WebDb(os.path.join(path, "web.db"))
+    accounts = Accounts(web_db, lambda: 1_772_000_000_000_000, cost=CHEAP_COST)
+    with web_db.tx() as conn:
+        accounts.create(conn, "admin", "unused web password 7", ["installer", "supervisor", "auditor"], [1])
+        accounts.create(conn, "ivan", "unused web password 7", ["installer"], [])
+
+    def disable(name, why):
+        with web_db.tx() as conn:
+            accounts.disable(conn, name, why)
+
+    yield path, str(pw), disable
+    web_db.close()
+
+
+def refusals(path, action):
+    with open_audit(path) as audit:
+        return [(e.actor, e.details.get("refused")) for e in audit.entries(limit=50, action=action)][::-1]
+
+
+def test_an_export_by_a_disabled_account_is_refused_and_audited(box, tmp_path, capsys):
+    path, pw, disable = box
+    out = tmp_path / "call.wav"
+    args = ["export", "1", "--out", str(out), "--data-dir", path, "--password-file", pw]
+    args += ["--reason", "complaint ref 1234"]
+    assert cli.main(args) == 0  # enabled: exported
+    os.remove(out)
+    disable("admin", UNUSED_REASON)
+    assert cli.main(args) != 0
+    assert SAID % "unused for 90 days" in capsys.readouterr().err
+    assert not out.exists()
+    assert refusals(path, "export")[-1] == ("admin", SAID % "unused for 90 days")
+
+
+def test_a_subject_access_release_by_a_disabled_account_is_refused_and_audited(box, tmp_path, capsys):
+    path, pw, disable = box
+    disable("admin", BY_HAND)
+    out = tmp_path / "smith.zip"
+    args = ["sar", "--data-dir", path, "--password-file", pw, "--number", "01632960123", "--out", str(out)]
+    args += ["--requester", "Ms Smith", "--recipient", "Ms Smith", "--reason", "subject access request"]
+    assert cli.main(args + ["--letter"]) != 0
+    assert SAID % "by an installer" in capsys.readouterr().err
+    assert not out.exists()
+    with open_audit(path) as audit:
+        [entry] = audit.entries(limit=5, action="disclosure_refused")
+    assert entry.actor == "admin" and SAID % "by an installer" in json.dumps(entry.details)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit-export", "{out}"],
+        ["breach-scope", "sam", "{out}", "--from", "2026-03-01", "--to", "2026-03-31"],
+    ],
+)
+def test_an_auditors_copy_by_a_disabled_account_is_refused_and_audited(box, tmp_path, capsys, command):
+    path, pw, disable = box
+    disable("admin", UNUSED_REASON)
+    out = tmp_path / "out.csv"
+    args = [a.format(out=out) for a in command] + ["--data-dir", path, "--password-file", pw]
+    assert cli.main(args) != 0
+    assert SAID % "unused for 90 days" in capsys.readouterr().err
+    assert not out.exists()
+    assert refusals(path, command[0].replace("-", "_"))[-1] == ("admin", SAID % "unused for 90 days")
+
+
+def test_a_disabled_installer_moves_no_keys_to_a_new_hat(box, capsys):
+    path, pw, disable = box
+    disable("admin", BY_HAND)
+    before = sorted(os.listdir(path))
+    assert cli.main(["hat-replaced", "--data-dir", path, "--password-file", pw]) != 0
+    assert SAID % "by an installer" + ": nothing was changed" in capsys.readouterr().err
+    assert sorted(os.listdir(path)) == before
+
+
+def test_a_disabled_accounts_key_slot_neither_rekeys_nor_restores_the_key_store(box, tmp_path, capsys):
+    path, pw, disable = box
+    disable("admin", UNUSED_REASON)
+    keys = os.path.join(path, "keys", "keystore.json")
+    with open(keys, "rb") as f:
+        before = f.read()
+    assert cli.main(["rekey", "--data-dir", path, "--password-file", pw]) != 0
+    assert SAID % "unused for 90 days" in capsys.readouterr().err
+    with open(keys, "rb") as f:
+        assert f.read() == before
+    backup = tmp_path / "keys.backup"
+    assert cli.main(["keystore", "backup", str(backup), "--data-dir", path]) == 0
+    os.remove(keys)
+    assert cli.main(["keystore", "restore", str(backup), "--data-dir", path, "--password-file", pw]) != 0
+    assert SAID % "unused for 90 days" + " — nothing was changed" in capsys.readouterr().err
+    assert not os.path.exists(keys)
+
+
+def test_a_disabled_account_is_still_named_by_its_refusals(box, tmp_path):
+    """The entry names the account typed (it is one), as a failed login's does."""
+    path, pw, disable = box
+    disable("admin", BY_HAND)
+    assert cli._typed_user(path, "admin") == {"actor": "admin"}
