@@ -417,19 +417,27 @@ def site_flag(data_dir, key):
 
 
 def account_lines(data_dir):
-    """``{name: (roles, lines)}`` of the accounts in ``web.db`` (``roles`` a frozenset of
-    role names, ``lines`` a tuple of the lines granted), read-only, for the processes that
-    do not serve the web UI; None when web.db cannot be read (not made yet, or refused)."""
+    """``{name: (roles, lines)}`` of the enabled accounts in ``web.db`` (``roles`` a
+    frozenset of role names, ``lines`` a tuple of the lines granted), read-only, for the
+    processes that do not serve the web UI; None when web.db cannot be read (not made yet,
+    or refused). A disabled account (unused for 90 days, or by an installer: web/inactive.py)
+    is left out: an alarm recipient tied to it is mailed as one tied to a deleted account
+    (:func:`firmware.mail.alarms.recipients_for`). A web.db the web UI of a release before
+    made has no such state: every account there is enabled."""
     try:
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+        db.row_factory = sqlite3.Row
         try:
-            rows = db.execute("SELECT name, roles, lines FROM users").fetchall()
+            rows = db.execute("SELECT * FROM users").fetchall()
         finally:
             db.close()
     except sqlite3.Error:
         return None
     out = {}
-    for name, roles, lines in rows:
+    for row in rows:
+        if "disabled_us" in row.keys() and row["disabled_us"] is not None:
+            continue
+        name, roles, lines = row["name"], row["roles"], row["lines"]
         try:
             granted = tuple(sorted(int(n) for n in str(lines).split(",") if n))
         except ValueError:

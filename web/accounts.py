@@ -128,9 +128,10 @@ class Accounts:
         return self._db.one("SELECT count(*) FROM users")[0]
 
     def lines(self):
-        """``{name: (roles, lines)}`` of every account, as the alarm mails take them
-        (:func:`firmware.datadir.account_lines`, :func:`firmware.mail.alarms.recipients_for`)."""
-        return {u.name: (u.roles, u.lines) for u in self.all()}
+        """``{name: (roles, lines)}`` of every enabled account, as the alarm mails take them
+        (:func:`firmware.datadir.account_lines`, :func:`firmware.mail.alarms.recipients_for`):
+        an address tied to a disabled one is mailed as one tied to a deleted one."""
+        return {u.name: (u.roles, u.lines) for u in self.all() if u.disabled_us is None}
 
     def created_us(self, name):
         """When the account ``name`` was made (µs since the epoch), or None: no such account."""

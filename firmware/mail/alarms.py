@@ -16,7 +16,7 @@ An alarm of one line is mailed to the recipients tied to an account only if that
 account may see that line, as the pages show it only to them, and to those tied
 to none (:func:`recipients_for`); one of the whole box to every recipient. A line's
 alarm that none of them may see (:func:`unreached_lines`: every recipient tied to a
-supervisor of other lines, or to an account since removed) is not dropped: it is mailed
+supervisor of other lines, or to an account since removed or disabled) is not dropped: it is mailed
 to every recipient, saying why and without the alarm's own words or call
 (:func:`~firmware.mail.compose.unreached_alarm_message`).
 """
@@ -63,7 +63,9 @@ def recipients_for(settings, line, accounts):
     (:func:`firmware.alarms.sees_alarms_of`: an installer's or auditor's, a
     supervisor's of their own lines). An address tied to an account that no
     longer exists or sees no alarms gets only the whole box's: it was tied to
-    be limited, and what it was limited to is gone.
+    be limited, and what it was limited to is gone. A disabled account (unused
+    for 90 days, or by an installer) is not in ``accounts``: a leaver's address
+    tied to it is mailed as one tied to a deleted account, until it is enabled.
 
     :param accounts: ``{name: (roles, lines)}`` (:func:`firmware.datadir.account_lines`),
         or None when they cannot be read now (then the tied addresses get only the

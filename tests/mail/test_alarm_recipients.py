@@ -156,6 +156,47 @@ def test_the_mail_service_reads_the_accounts_lines_from_web_db(tmp_path):
     assert queue.mails[0]["To"] == "ivan@example.com, office@example.com"
 
 
+def test_a_disabled_accounts_address_is_mailed_as_a_deleted_ones_until_it_is_enabled(tmp_path):
+    """A leaver's account disabled (unused for 90 days, or by an installer) kept its address
+    getting its lines' alarms, their words and calls, as long as nobody deleted it: it is
+    now mailed as an address tied to a deleted account is (the whole box's alarms only, and
+    a line's only without its details when no other recipient sees that line)."""
+    import os
+
+    from web.accounts import Accounts
+    from web.db import WebDb
+    from web.inactive import UNUSED_REASON
+
+    ops_account(tmp_path, "sam", roles="supervisor", lines="1,2")
+    ops_account(tmp_path, "ivan", roles="installer,supervisor")
+    db = WebDb(os.path.join(str(tmp_path), "web.db"))
+    accounts = Accounts(db, lambda: T_US)
+    with db.tx() as conn:
+        accounts.disable(conn, "sam", UNUSED_REASON)
+    assert account_lines(str(tmp_path)) == {"ivan": (frozenset({"installer", "supervisor"}), ())}
+    assert accounts.lines() == account_lines(str(tmp_path))  # the pages say what is mailed
+    service = MailService(str(tmp_path), lambda: T_US, secrets=None)
+    queue = Queue()
+    service.alarms.queue = queue
+    service.alarms.settings = lambda: SETTINGS
+    service.alarms(_row("no_line_voltage", 1))
+    assert queue.mails[-1]["To"] == "ivan@example.com, office@example.com"
+    # Every recipient tied to sam alone: line 1's alarm goes to all, without its details.
+    only_sam = MailSettings(
+        host="mail.example",
+        sender="box@example.com",
+        alarm_to=("sam@example.com",),
+        alarm_accounts=(("sam@example.com", "sam"),),
+    )
+    assert unreached_lines(only_sam, account_lines(str(tmp_path)), 4) == (1, 2, 3, 4)
+    with db.tx() as conn:
+        accounts.enable(conn, "sam")
+    db.close()
+    assert unreached_lines(only_sam, account_lines(str(tmp_path)), 4) == (3, 4)
+    service.alarms(_row("no_line_voltage", 2, n=2))
+    assert queue.mails[-1]["To"] == "ivan@example.com, sam@example.com, office@example.com"
+
+
 def test_a_recipient_is_tied_to_one_account_and_only_a_recipient_is():
     import dataclasses
 

@@ -118,3 +118,26 @@ def test_recipients_that_cannot_be_read_do_not_stop_a_deletion_and_the_page_says
     said = _said(page, "alarm-unreadable")
     assert "the e-mail settings cannot be read (mail.json is not valid JSON" in said
     assert 'id="alarm-unreached"' not in page
+
+
+def test_disabling_the_account_an_address_is_tied_to_says_what_it_gets_and_enabling_restores_it(box, people):
+    """A disabled account's address is mailed as a deleted one's (a leaver's address gets no
+    line's details); the Users page and the E-mail page say so, and enabling it gives the
+    address that account's lines' alarms again."""
+    _save_recipients(box, people, "sam@example.com (sam), audrey@example.com (audrey)")
+    resp = box.post(people["alice"], "/users/sam/disable", {}, token_from="/users")
+    page = _strip_links(_after(people["alice"], resp))
+    assert box.web.accounts.get("sam").disabled_us is not None
+    assert (
+        "sam@example.com, an alarm recipient on the E-mail page tied to sam's account, now gets the whole "
+        "box's alarms only (sam is disabled: a line's alarms again once an installer enables it)." in page
+    )
+    assert 'id="alarm-unreached"' not in page  # audrey sees every line
+    mail = html.unescape(people["ivan"].get("/settings/mail").get_data(as_text=True))
+    assert "sam@example.com: the whole box's alarms only (sam is disabled" in mail
+    resp = box.post(people["alice"], "/users/sam/enable", {}, token_from="/users")
+    page = _strip_links(_after(people["alice"], resp))
+    assert (
+        "sam@example.com, an alarm recipient on the E-mail page tied to sam's account, now gets the whole "
+        "box's alarms and those of lines 1 and 2 (sam)." in page
+    )

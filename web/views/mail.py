@@ -90,6 +90,12 @@ def _reach(settings):
         user = lk().accounts.get(name) if name else None
         if name is None:
             said = "every alarm, of the whole box and of every line (tied to no account)"
+        elif user is not None and user.disabled_us is not None:
+            # As a deleted account's: a leaver's address gets no line's details.
+            said = (
+                "the whole box's alarms only (%s is disabled: a line's alarms again once an "
+                "installer enables it)" % name
+            )
         elif user is None or not user.has(*ALARM_ROLES):
             said = 'the whole box\'s alarms only ("%s" is not an account that sees alarms now)' % name
         else:

@@ -97,8 +97,8 @@ def _removed(name):
 
 
 def _alarm_mail(name):
-    """What the page says after ``name``'s account was added, changed or deleted of the
-    alarm recipients (E-mail page), with the accounts as they are now: ``{"tied":
+    """What the page says after ``name``'s account was added, changed, disabled, enabled or
+    deleted of the alarm recipients (E-mail page), with the accounts as they are now: ``{"tied":
     [(address, what it gets now)] of those tied to ``name``, "unreached": the lines whose
     alarms no recipient may read, in the E-mail page's words, or "", "unreadable": why the
     recipients cannot be read, or ""}``. The change is never refused for it: taking a
@@ -126,7 +126,9 @@ def _render_list(errors=None, status=200, **extra):
     done_name = _known(request.args.get("name", ""))
     deleted = _removed(request.args.get("deleted", ""))
     # After a change of roles or lines (added, changed, deleted): who the alarms reach now.
-    changed = deleted or (done_name if request.args.get("done") in ("added", "changed") else "")
+    changed = deleted or (
+        done_name if request.args.get("done") in ("added", "changed", "enabled", "disabled") else ""
+    )
     return render_template(
         "users.html",
         removed=_removed(request.args.get("removed", "")),
