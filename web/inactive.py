@@ -28,18 +28,28 @@ def last_logins(web, users):
     days count from (that login, else when the account was made, or when it was last
     enabled if later), "days": the days since, "unused_days": those days when at least
     :data:`UNUSED_DAYS`, else None}}`` of ``users``."""
-    now = int(web.services.wall_us())
+    return unused_days(
+        users,
+        int(web.services.wall_us()),
+        lambda name: web.services.audit.last_at("login", name),
+        web.accounts.created_us,
+        web.accounts.enabled_us,
+    )
+
+
+def unused_days(users, now_us, last_login, created_us, enabled_us):
+    """:func:`last_logins` of any accounts (the box's, the central viewer's:
+    :mod:`web.archive.users`) at ``now_us``: ``last_login(name)``, ``created_us(name)`` and
+    ``enabled_us(name)`` say when (µs) each last logged in, was made and was last enabled,
+    or None."""
     out = {}
     for u in users:
-        created = web.accounts.created_us(u.name)
-        last = web.services.audit.last_at("login", u.name)
+        created = created_us(u.name)
+        last = last_login(u.name)
         if last is not None and created is not None and last < created:
             last = None
-        since = max(
-            (t for t in (last, created, web.accounts.enabled_us(u.name)) if t is not None),
-            default=None,
-        )
-        days = None if since is None else (now - since) // DAY_US
+        since = max((t for t in (last, created, enabled_us(u.name)) if t is not None), default=None)
+        days = None if since is None else (now_us - since) // DAY_US
         out[u.name] = {
             "last_us": last,
             "since_us": since,
@@ -47,6 +57,33 @@ def last_logins(web, users):
             "unused_days": days if days is not None and days >= UNUSED_DAYS else None,
         }
     return out
+
+
+def due(users, logins):
+    """The enabled ``users`` unused for :data:`UNUSED_DAYS` or more (``logins``:
+    :func:`unused_days`), the longest unused first: those to disable."""
+    return sorted(
+        (u for u in users if u.disabled_us is None and logins[u.name]["unused_days"] is not None),
+        key=lambda u: (logins[u.name]["since_us"], u.name),
+    )
+
+
+def disable_due(users, logins, still_enabled, other_enabled_installer, audit, disable):
+    """Disable each of :func:`due` ``users`` but the last enabled installer; returns the
+    names disabled. For each, ``still_enabled(name)`` (not deleted or disabled meanwhile),
+    ``other_enabled_installer(name)`` (an installer's is not disabled without one: the
+    box, or the viewer, is never locked out), then ``audit(name, details)`` before
+    ``disable(name)``."""
+    disabled = []
+    for user in due(users, logins):
+        if not still_enabled(user.name):
+            continue  # deleted or disabled meanwhile
+        if user.has("installer") and not other_enabled_installer(user.name):
+            continue  # never locked out: it stays listed as unused
+        audit(user.name, {"reason": UNUSED_REASON, "unused_days": logins[user.name]["unused_days"]})
+        disable(user.name)
+        disabled.append(user.name)
+    return disabled
 
 
 def disable_unused(web):
@@ -58,30 +95,23 @@ def disable_unused(web):
     check); the sessions of those disabled end once it is committed."""
     users = web.accounts.all()
     logins = last_logins(web, users)
-    due = sorted(
-        (u for u in users if u.disabled_us is None and logins[u.name]["unused_days"] is not None),
-        key=lambda u: (logins[u.name]["since_us"], u.name),
-    )
-    if not due:
+    if not due(users, logins):
         return []
-    disabled = []
     now = int(web.services.wall_us())
     with web.db.tx() as conn:
-        for user in due:
-            row = conn.execute("SELECT disabled_us FROM users WHERE name = ?", (user.name,)).fetchone()
-            if row is None or row[0] is not None:
-                continue  # deleted or disabled meanwhile
-            if user.has("installer") and not _other_enabled_installer(conn, user.name):
-                continue  # the box is never locked out: it stays listed as unused
-            web.services.audit.append(
-                "system",
-                "account_disabled",
-                user.name,
-                {"reason": UNUSED_REASON, "unused_days": logins[user.name]["unused_days"]},
-                now,
-            )
-            web.accounts.disable(conn, user.name, UNUSED_REASON)
-            disabled.append(user.name)
+
+        def still_enabled(name):
+            row = conn.execute("SELECT disabled_us FROM users WHERE name = ?", (name,)).fetchone()
+            return row is not None and row[0] is None
+
+        disabled = disable_due(
+            users,
+            logins,
+            still_enabled,
+            lambda name: _other_enabled_installer(conn, name),
+            lambda name, details: web.services.audit.append("system", "account_disabled", name, details, now),
+            lambda name: web.accounts.disable(conn, name, UNUSED_REASON),
+        )
     for name in disabled:
         web.sessions.end_user(name)
     return disabled

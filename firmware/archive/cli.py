@@ -98,6 +98,22 @@ def add_parser(sub):
     q.add_argument("--name", required=True)
     q.set_defaults(func=cmd_unlock_user)
 
+    q = asub.add_parser(
+        "enable-user",
+        help="enable a central viewer account disabled (unused for 90 days, or by hand); audited",
+    )
+    q.add_argument("--viewer-dir", required=True)
+    q.add_argument("--name", required=True)
+    q.set_defaults(func=cmd_enable_user)
+
+    q = asub.add_parser(
+        "disable-user",
+        help="disable a central viewer account (not the last enabled installer's); audited",
+    )
+    q.add_argument("--viewer-dir", required=True)
+    q.add_argument("--name", required=True)
+    q.set_defaults(func=cmd_disable_user)
+
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
     q.add_argument("--org-dir", required=True)
@@ -303,6 +319,66 @@ def cmd_unlock_user(args):
         db.close()
     print("linekeeper: viewer account %s unlocked: they can log in now" % args.name, file=sys.stderr)
     return 0
+
+
+def cmd_enable_user(args):
+    """Enable a disabled viewer account (web/inactive.py's rule disabled it after 90 days
+    unused, or disable-user did): its unused days count from now. Audited
+    (``account_enabled``, by ``command-line``) before it is done."""
+    from web.archive.users import ArchiveUsers
+
+    users = ArchiveUsers(args.viewer_dir)
+    user = users.get(args.name)
+    if user is None:
+        raise LinekeeperError("no viewer account %r in %s" % (args.name, args.viewer_dir))
+    if user.disabled_us is None:
+        raise LinekeeperError("%s is not disabled: nothing to enable" % args.name)
+    entry = {"was_disabled_us": user.disabled_us, "reason": user.disabled_why}
+    _viewer_audited(args.viewer_dir, "account_enabled", args.name, entry, lambda: users.enable(args.name))
+    print("linekeeper: viewer account %s enabled: they can log in now" % args.name, file=sys.stderr)
+    return 0
+
+
+def cmd_disable_user(args):
+    """Disable a viewer account by hand (not the last enabled installer's): nobody logs in
+    to it until enable-user. Audited (``account_disabled``, by ``command-line``) before."""
+    from web.archive.users import BY_HAND, ArchiveUsers
+
+    users = ArchiveUsers(args.viewer_dir)
+    user = users.get(args.name)
+    if user is None:
+        raise LinekeeperError("no viewer account %r in %s" % (args.name, args.viewer_dir))
+    if user.disabled_us is not None:
+        raise LinekeeperError("%s is disabled already: nothing to disable" % args.name)
+    if user.has("installer") and not any(
+        u.has("installer") and u.disabled_us is None and u.name != args.name for u in users.all()
+    ):
+        raise LinekeeperError(
+            "%s is the viewer's last enabled installer: enable or add another installer first" % args.name
+        )
+    _viewer_audited(
+        args.viewer_dir, "account_disabled", args.name, {"reason": BY_HAND}, lambda: users.disable(args.name)
+    )
+    print(
+        "linekeeper: viewer account %s disabled: its sessions end at their next request" % args.name,
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _viewer_audited(viewer_dir, action, name, details, change):
+    """``change()`` of account ``name``, audited as ``action`` in the viewer's own trail
+    before it is made; an error while it is made adds an entry saying so."""
+    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    try:
+        log.append("command-line", action, name, details, time.time_ns() // 1000)
+        try:
+            change()
+        except Exception as exc:
+            log.append("command-line", action, name, dict(details, failed=str(exc)), time.time_ns() // 1000)
+            raise
+    finally:
+        log.close()
 
 
 @contextlib.contextmanager

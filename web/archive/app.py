@@ -29,6 +29,9 @@ THROTTLE_FILE = "throttle.db"
 # How often (at most) the pages that read the index look in the bucket for erasures since
 # (Viewer.refresh_erasures): a listing of each site's BOX/erasures/ per look.
 ERASURES_EVERY_S = 60
+# How often (at most) the requests look for accounts unused for 90 days (Viewer.disable_unused,
+# as the box's periodic round does); every login looks at once.
+UNUSED_EVERY_S = 30
 
 # A session ends this long after its login, however busy (the box's own: 12 h): one
 # polled every few minutes lived for ever.
@@ -83,6 +86,8 @@ class Viewer:
         self._lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._erasures_at = None  # when (monotonic) the bucket was last looked in for erasures
+        self._unused_at = None  # when (monotonic) the accounts were last looked at for use
+        self._unused_lock = threading.Lock()
 
     # ------------------------------------------------------------ sessions
     def new_session(self, user, key):
@@ -114,6 +119,34 @@ class Viewer:
                 return None
             s["seen"] = self._monotonic()
             return s
+
+    def end_user(self, name):
+        """End every session of ``name`` (their account disabled)."""
+        with self._lock:
+            for h in [h for h, s in self._sessions.items() if s["user"] == name]:
+                self._drop(h)
+
+    def disable_unused(self, force=False):
+        """Disable the accounts nobody has used for 90 days, by the box's rule and code
+        (:meth:`web.archive.users.ArchiveUsers.disable_unused`: audited in this viewer's
+        trail, the last enabled installer kept), and end their sessions. At most once per
+        :data:`UNUSED_EVERY_S` (``force``: now, at a login); a failure is logged, and the
+        next look tries again. Returns the names disabled."""
+        with self._unused_lock:
+            now = self._monotonic()
+            if not force and self._unused_at is not None and now - self._unused_at < UNUSED_EVERY_S:
+                return []
+            self._unused_at = now
+            try:
+                disabled = self.users.disable_unused(self.audit_log, int(self.wall_us()))
+            except Exception as exc:  # the next look tries again; the pages go on
+                log.error(
+                    "archive viewer: the accounts unused for 90 days could not be disabled now: %s", exc
+                )
+                return []
+        for name in disabled:
+            self.end_user(name)
+        return disabled
 
     def end_session(self, token):
         with self._lock:
@@ -203,11 +236,14 @@ def before_request():
     """The access check of every route (declared with :mod:`web.security`'s decorators)."""
     v = viewer()
     endpoint = request.endpoint
+    v.disable_unused()  # as the box's periodic round: at most every UNUSED_EVERY_S
     g.session = v.session(request.cookies.get(SESSION_COOKIE))
     g.user = v.users.get(g.session["user"]) if g.session else None
-    if g.session is not None and (g.user is None or v.users.stamp(g.user.name) != g.session["stamp"]):
-        # The account was removed, or its password set anew (``archive add-user``):
-        # a session made under the old one, with the key it unlocked, is over.
+    if g.session is not None and (
+        g.user is None or g.user.disabled_us is not None or v.users.stamp(g.user.name) != g.session["stamp"]
+    ):
+        # The account was removed or disabled, or its password set anew (``archive
+        # add-user``): a session made under the old one, with the key it unlocked, is over.
         v.end_session(request.cookies.get(SESSION_COOKIE))
         g.session = g.user = None
     if endpoint is None:

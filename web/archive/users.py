@@ -28,22 +28,33 @@ or one from before the rules that the login found breaking them. A change of a
 supervisor's password writes two files, the key slot and this one: the new hash
 waits in ``pending`` until the slot has it, and the next login settles which
 of the two the slot opens with (:meth:`ArchiveUsers.settle`).
+
+An account nobody has used for 90 days is disabled, by the box's rule and code
+(:mod:`web.inactive`, PCI DSS v4.0 8.2.6): ``created_us`` (when it was made; one from an
+earlier release gets it at its first check), ``disabled_us``/``disabled_why`` (when and
+why it was disabled) and ``enabled_us`` (when it was last enabled again:
+``linekeeper archive enable-user``). Its days count from its last login in the viewer's
+audit trail, else from when it was made, and from when it was enabled if later; the last
+enabled installer is never disabled (:meth:`ArchiveUsers.disable_unused`).
 """
 
 import dataclasses
 import hashlib
 import json
 import os
+import time
 
 from firmware.archive.settings import BOX_ID
 from firmware.errors import LinekeeperError
 from firmware.storage.fsutil import atomic_write
 
-from .. import passwords
+from .. import inactive, passwords
 from ..accounts import ROLES, history_after, name_problem, reused
 
 USERS_FILE = "users.json"
 ALL_SITES = "all"
+# Why ``linekeeper archive disable-user`` disabled an account (its entry, the login's words).
+BY_HAND = "by whoever runs the viewer"
 # Why an account's password must be changed before it may use any other page.
 MUST_CHANGE = {
     "set_by_other": "Whoever runs the viewer set this password for you: choose your own now, "
@@ -61,6 +72,8 @@ class ArchiveUser:
     roles: frozenset
     sites: frozenset | None
     must_change: str = ""  # a key of MUST_CHANGE: the password must be changed first
+    disabled_us: int | None = None  # when it was disabled, or None: enabled
+    disabled_why: str = ""  # why (web.inactive.UNUSED_REASON, or BY_HAND)
 
     def has(self, *roles):
         """True when the user holds any of ``roles``."""
@@ -98,15 +111,18 @@ def _user(name, entry):
         frozenset(entry["roles"]),
         None if sites == ALL_SITES else frozenset(sites),
         entry.get("must_change", ""),
+        entry.get("disabled_us"),
+        entry.get("disabled_why", ""),
     )
 
 
 class ArchiveUsers:
     """The user file of one viewer directory; ``cost`` the Argon2id cost of new hashes."""
 
-    def __init__(self, viewer_dir, cost=passwords.DEFAULT_COST):
+    def __init__(self, viewer_dir, cost=passwords.DEFAULT_COST, wall_us=None):
         self.path = os.path.join(os.fspath(viewer_dir), USERS_FILE)
         self.cost = cost
+        self.wall_us = wall_us or (lambda: time.time_ns() // 1000)
 
     def _load(self):
         if not os.path.exists(self.path):
@@ -134,6 +150,84 @@ class ArchiveUsers:
 
     def names(self):
         return sorted(self._load())
+
+    def all(self):
+        """Every :class:`ArchiveUser`, by name."""
+        return [_user(name, entry) for name, entry in sorted(self._load().items())]
+
+    def disable_unused(self, audit_log, now_us=None):
+        """Disable every enabled account unused for :data:`web.inactive.UNUSED_DAYS` or more
+        but the last enabled installer (:func:`web.inactive.disable_due`: the box's rule),
+        each audited in the viewer's trail ``audit_log`` first (``account_disabled``, by
+        ``system``); returns the names disabled. An entry from an earlier release, with no
+        ``created_us``, has its days counted from now (``now_us``, else the clock's)."""
+        now = int(self.wall_us() if now_us is None else now_us)
+        users = self._load()
+        if any("created_us" not in e for e in users.values()):
+            for entry in users.values():
+                entry.setdefault("created_us", now)
+            self._save(users)
+        accounts = [_user(name, entry) for name, entry in sorted(users.items())]
+        logins = inactive.unused_days(
+            accounts,
+            now,
+            lambda name: audit_log.last_at("login", name),
+            lambda name: users[name].get("created_us"),
+            lambda name: users[name].get("enabled_us"),
+        )
+        if not inactive.due(accounts, logins):
+            return []
+
+        def disable(name):
+            users[name]["disabled_us"], users[name]["disabled_why"] = now, inactive.UNUSED_REASON
+            self._save(users)
+
+        return inactive.disable_due(
+            accounts,
+            logins,
+            lambda name: users[name].get("disabled_us") is None,
+            lambda name: self._other_enabled_installer(users, name),
+            lambda name, details: audit_log.append("system", "account_disabled", name, details, now),
+            disable,
+        )
+
+    @staticmethod
+    def _other_enabled_installer(users, name):
+        return any(
+            n != name and e.get("disabled_us") is None and "installer" in e["roles"] for n, e in users.items()
+        )
+
+    def disable(self, name, why=BY_HAND):
+        """Disable ``name``'s account by hand.
+
+        :raises LinekeeperError: no such account, disabled already, or the last enabled
+            installer's (named; nothing changed)"""
+        users = self._load()
+        entry = users.get(name)
+        if entry is None:
+            raise LinekeeperError("no viewer account %r" % name)
+        if entry.get("disabled_us") is not None:
+            raise LinekeeperError("%s is disabled already: nothing to disable" % name)
+        if "installer" in entry["roles"] and not self._other_enabled_installer(users, name):
+            raise LinekeeperError(
+                "%s is the viewer's last enabled installer: enable or add another installer first" % name
+            )
+        entry["disabled_us"], entry["disabled_why"] = int(self.wall_us()), why
+        self._save(users)
+
+    def enable(self, name):
+        """Enable ``name``'s disabled account: its unused days count from now.
+
+        :raises LinekeeperError: no such account, or not disabled (nothing changed)"""
+        users = self._load()
+        entry = users.get(name)
+        if entry is None:
+            raise LinekeeperError("no viewer account %r" % name)
+        if entry.get("disabled_us") is None:
+            raise LinekeeperError("%s is not disabled: nothing to enable" % name)
+        entry["disabled_us"], entry["disabled_why"] = None, ""
+        entry["enabled_us"] = int(self.wall_us())
+        self._save(users)
 
     def check(self, name, password):
         """The user when ``password`` is theirs, else None (the same time for an unknown name)."""
@@ -224,6 +318,7 @@ class ArchiveUsers:
                 entry["history"] = history_after(entry["hash"], entry.get("history", []))
             entry["hash"] = passwords.hash_password(password, self.cost)
             entry["must_change"] = must_change
+        entry.setdefault("created_us", int(self.wall_us()))  # (its unused days count from then)
         entry.pop("pending", None)  # a change cut part way: the password is set anew
         entry["roles"] = sorted(set(roles))
         entry["sites"] = ALL_SITES if sites is None else sorted(sites)

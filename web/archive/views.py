@@ -16,6 +16,7 @@ from firmware.reports.tables import hms
 
 from .. import passwords
 from ..accounts import change_problems, who_typed
+from ..inactive import UNUSED_DAYS, UNUSED_REASON
 from ..security import local_path, public, roles
 from ..site import given_reason
 from ..throttle import wait_said
@@ -51,6 +52,9 @@ def login():
             v.throttle, keys, "Too many failed attempts. Wait %d s and try again.", wait_s, unlocker=UNLOCKER
         )
         return render_template("archive/login.html", error=error, next=next_url), 429
+    # The check of the periodic look, at once: an account 90 days unused does not log in
+    # because no request came in between (as on a box: web.views.auth.login).
+    v.disable_unused(force=True)
     user = v.users.check(name, password) if name and password else None
     key = None
     if user is not None and user.has("supervisor"):
@@ -58,6 +62,14 @@ def login():
             key = v.keystore.unlock(name, password)
         except WrongPasswordError:
             user = None  # a supervisor without a slot of the organisation key cannot log in
+    if user is not None and user.disabled_us is not None:
+        # Said only after the right password, as on a box: a wrong one gets the same words
+        # as any other, so the message tells nobody which names are accounts, or disabled.
+        if key is not None:
+            key.forget()
+        v.throttle.succeeded(keys)
+        v.audit("login_failed", user.name, actor="anonymous", disabled=user.disabled_why)
+        return render_template("archive/login.html", error=disabled_said(user), next=next_url), 403
     if user is None:
         v.audit("login_failed", actor="anonymous", **who_typed(name, v.users.get), **v.throttle.lockout(keys))
         return render_template("archive/login.html", error="Wrong user name or password.", next=next_url), 400
@@ -81,6 +93,16 @@ def login():
     resp = redirect(target)
     set_cookie(resp, SESSION_COOKIE, token)
     return resp
+
+
+def disabled_said(user):
+    """What the login says to the person whose account ``user`` is disabled (their
+    password was right)."""
+    if user.disabled_why == UNUSED_REASON:
+        said = "This account was disabled after %d days unused." % UNUSED_DAYS
+    else:
+        said = "This account was disabled %s." % user.disabled_why
+    return said + " Ask %s to enable it (linekeeper archive enable-user)." % UNLOCKER
 
 
 @bp.route("/password", methods=["GET", "POST"])

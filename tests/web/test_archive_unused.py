@@ -1,0 +1,141 @@
+"""The central viewer's accounts unused for 90 days are disabled, as the box's are (PCI DSS
+v4.0 8.2.6, web/inactive.py's rule and code): a leaver's viewer account kept opening every
+site's calls as long as nobody removed it from users.json. Audited in the viewer's own
+trail; the last enabled installer is never disabled; ``linekeeper archive enable-user`` and
+``disable-user`` (the viewer has no Users page) change it by hand, audited."""
+
+import json
+import os
+import re
+import time
+
+import pytest
+
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
+from web.archive import Viewer, create_archive_app
+from web.archive.users import ArchiveUsers
+from web.inactive import DAY_US
+from web.passwords import CHEAP_COST
+
+PASSWORD = "a long enough pass 42"
+# 100 days ago: ``linekeeper archive`` runs on the real clock, the viewer on this test's.
+T0 = time.time_ns() // 1000 - 100 * 86_400 * 10**6
+
+
+class Bucket:
+    def keys(self, prefix=""):
+        return []
+
+    def get(self, key):
+        raise KeyError(key)
+
+
+@pytest.fixture
+def viewer(tmp_path):
+    """A viewer whose clock is ``v.now[0]``, with auditors audrey and alan, installers ivan
+    and irene, all made at T0."""
+    now = [T0]
+    KeyStore(str(tmp_path / "org"), Argon2Params(memory_kib=8, iterations=1)).initialise("sup", PASSWORD)
+    os.makedirs(tmp_path / "viewer")
+    users = ArchiveUsers(str(tmp_path / "viewer"), CHEAP_COST, wall_us=lambda: now[0])
+    for name, role in (
+        ("audrey", "auditor"),
+        ("alan", "auditor"),
+        ("ivan", "installer"),
+        ("irene", "installer"),
+    ):
+        users.set(name, PASSWORD, [role], must_change="")
+    v = Viewer(str(tmp_path / "viewer"), str(tmp_path / "org"), Bucket(), users=users,
+               secure_cookies=False, wall_us=lambda: now[0])  # fmt: skip
+    v.now = now
+    yield v
+    v.close()
+
+
+def _client(v):
+    client = create_archive_app(v).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    return client, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def _login(v, name, client=None):
+    client, token = _client(v) if client is None else client
+    return client, client.post("/login", data={"user": name, "password": PASSWORD, "csrf_token": token})
+
+
+def _entries(v, action):
+    return [(e.actor, e.target, e.details) for e in v.audit_log.entries(limit=50, action=action)][::-1]
+
+
+def test_an_account_unused_for_90_days_is_disabled_at_the_login_audited(viewer):
+    assert _login(viewer, "audrey")[1].status_code == 302
+    viewer.now[0] += 91 * DAY_US
+    assert _login(viewer, "alan")[1].status_code == 403  # never logged in: from when it was made
+    client, resp = _login(viewer, "audrey")
+    assert resp.status_code == 403
+    said = resp.get_data(as_text=True)
+    assert "This account was disabled after 90 days unused. Ask whoever runs the viewer to enable it" in said
+    disabled = {t: (a, d["reason"]) for a, t, d in _entries(viewer, "account_disabled")}
+    assert disabled["audrey"] == disabled["alan"] == ("system", "unused for 90 days")
+    # Of the installers unused alike, one is kept: the viewer is never locked out.
+    assert len([n for n in ("ivan", "irene") if n in disabled]) == 1
+    kept = "irene" if "ivan" in disabled else "ivan"
+    assert viewer.users.get(kept).disabled_us is None
+    assert _login(viewer, kept)[1].status_code == 302
+    [(actor, target, details)] = _entries(viewer, "login_failed")[-1:]
+    assert (actor, target, details["disabled"]) == ("anonymous", "audrey", "unused for 90 days")
+    # A wrong password gets the usual words: the message probes no names.
+    client, token = _client(viewer)
+    wrong = client.post("/login", data={"user": "audrey", "password": "not it at all 7", "csrf_token": token})
+    assert wrong.status_code == 400 and "Wrong user name or password." in wrong.get_data(as_text=True)
+
+
+def test_enable_user_lets_them_in_again_for_90_more_days_and_disable_user_ends_their_session(viewer, capsys):
+    viewer.now[0] += 91 * DAY_US
+    viewer.disable_unused(force=True)
+    assert viewer.users.get("audrey").disabled_us is not None
+    args = ["--viewer-dir", viewer.viewer_dir, "--name", "audrey"]
+    from firmware.cli import main
+
+    assert main(["archive", "enable-user"] + args) == 0
+    assert main(["archive", "enable-user"] + args) == 2
+    assert "audrey is not disabled: nothing to enable" in capsys.readouterr().err
+    client, resp = _login(viewer, "audrey")
+    assert resp.status_code == 302
+    assert client.get("/password").status_code == 200
+    assert main(["archive", "disable-user"] + args) == 0
+    assert client.get("/password").status_code == 302  # its session is over
+    log = AuditLog(os.path.join(viewer.viewer_dir, "audit.db"), os.path.join(viewer.viewer_dir, "audit.head"))
+    try:
+        by_hand = [(e.actor, e.action, e.details.get("reason")) for e in log.entries(limit=3)][::-1]
+    finally:
+        log.close()
+    assert by_hand[-1] == ("command-line", "account_disabled", "by whoever runs the viewer")
+    enabled = [e for e in _entries(viewer, "account_enabled")]
+    assert enabled[0][:2] == ("command-line", "audrey") and enabled[0][2]["reason"] == "unused for 90 days"
+
+
+def test_the_last_enabled_installer_is_not_disabled_by_hand(viewer, capsys):
+    from firmware.cli import main
+
+    common = ["--viewer-dir", viewer.viewer_dir, "--name"]
+    assert main(["archive", "disable-user"] + common + ["ivan"]) == 0
+    before = open(os.path.join(viewer.viewer_dir, "users.json")).read()
+    assert main(["archive", "disable-user"] + common + ["irene"]) == 2
+    assert "irene is the viewer's last enabled installer" in capsys.readouterr().err
+    assert open(os.path.join(viewer.viewer_dir, "users.json")).read() == before
+
+
+def test_an_account_from_an_earlier_release_counts_from_its_first_check(viewer):
+    path = os.path.join(viewer.viewer_dir, "users.json")
+    with open(path) as f:
+        doc = json.load(f)
+    for entry in doc["users"].values():
+        del entry["created_us"]  # as an earlier release wrote it
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    viewer.now[0] += 400 * DAY_US
+    assert viewer.disable_unused(force=True) == []  # counted from now, not disabled at once
+    viewer.now[0] += 91 * DAY_US
+    assert "audrey" in viewer.disable_unused(force=True)
