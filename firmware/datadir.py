@@ -406,6 +406,12 @@ def _site_value(data_dir, key):
     return row[0] if row else None
 
 
+def site_value(data_dir, key):
+    """The text of web.db's site key ``key`` (a field kept apart from the settings' JSON,
+    such as ``dpia_reviewed``), or None: not there, or web.db cannot be read."""
+    return _site_value(data_dir, key)
+
+
 def site_flag(data_dir, key):
     """Whether web.db's site flag ``key`` (``setup_complete``, ``recovery_confirmed``) is set:
     False when it is not there, None when web.db cannot be read (not made yet, or refused)."""

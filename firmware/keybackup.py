@@ -50,6 +50,34 @@ class KeyBackupError(LinekeeperError, ValueError):
     """A key store backup that is not one, not this box's, or not to be put back now."""
 
 
+BACKUP_ENTRIES_PAGE = 20  # key_backup entries read at a time, looking for the last one made
+
+
+def last_backup(audit):
+    """``(when, key store fingerprint, contents, inventory)`` of the newest key store backup
+    made (on the Settings page or with ``linekeeper keystore backup``), from the audit trail
+    ``audit`` (an :class:`~firmware.storage.audit.AuditLog`), or None. ``contents`` is None
+    for a backup audited before entries recorded it, and ``inventory`` (:func:`inventory`)
+    for one audited before entries recorded what the box held. Read back a page at a time past the other
+    ``key_backup`` entries: an installer refused the copy (phase ``refused``) as often as
+    they like no longer hides the last one made."""
+    offset = 0
+    while True:
+        entries = audit.entries(limit=BACKUP_ENTRIES_PAGE, offset=offset, action="key_backup")
+        for entry in entries:
+            details = entry.details if isinstance(entry.details, dict) else {}
+            if details.get("phase") == "made":
+                return (
+                    entry.wall_us,
+                    details.get("key_store"),
+                    details.get("contents"),
+                    details.get("inventory") if isinstance(details.get("inventory"), dict) else None,
+                )
+        if len(entries) < BACKUP_ENTRIES_PAGE:
+            return None
+        offset += BACKUP_ENTRIES_PAGE
+
+
 def key_store_fingerprint(public_key):
     """The fingerprint of a key store (its admin public key): ``ks1:`` and 8 groups of 4 hex digits."""
     digest = hashlib.sha256(b"linekeeper key store\x00" + bytes(public_key)).hexdigest()[:32]

@@ -607,6 +607,33 @@ def clear_entries(db, statuses, region=DEFAULT_REGION, actor=None, since_us=0):
     return found
 
 
+def is_late(entry, today):
+    """Whether the request ``entry`` (a dict with ``status``, ``closed_on`` and ``due``) is
+    late: closed after its deadline, or not closed and past it on ``today`` (the register's
+    CSV says so in its ``late`` column; the year in review counts them)."""
+    closed = entry["status"] in CLOSED and entry["closed_on"]
+    ended = dt.date.fromisoformat(entry["closed_on"]) if closed else today
+    return ended > entry["due"]
+
+
+def read_clear(data_dir, region=DEFAULT_REGION):
+    """Every request in ``data_dir``'s register as its clear columns with its deadlines
+    (:func:`clear_entries`), by id, read-only and without the key (nothing sealed: who asked,
+    their words, the outcome); [] when the box has no register.
+
+    :raises RequestError: ``region`` is not one of :data:`REGIONS`
+    """
+    check_region(region)
+    path = os.path.join(data_dir, FILE)
+    if not os.path.exists(path):
+        return []
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.abspath(path), uri=True)
+    try:
+        return clear_entries(db, tuple(STATUSES), region)
+    finally:
+        db.close()
+
+
 def attention(entries, today):
     """The open requests overdue or due within :data:`DUE_SOON_DAYS` days, overdue first:
     ``[(days left, entry)]`` (negative: days overdue). A waiting request's clock stands,

@@ -80,32 +80,13 @@ def key_store_contents(web):
         return None
 
 
-KEY_BACKUP_PAGE = 20  # key_backup entries read at a time, looking for the last one made
+KEY_BACKUP_PAGE = keybackup.BACKUP_ENTRIES_PAGE  # key_backup entries read at a time
 
 
 def last_key_backup(web):
-    """``(when, key store fingerprint, contents, inventory)`` of the newest key store backup
-    made (on the Settings page or with ``linekeeper keystore backup``), from the audit trail,
-    or None. ``contents`` is None for a backup audited before entries recorded it, and
-    ``inventory`` (:func:`firmware.keybackup.inventory`) for one audited before entries
-    recorded what the box held. Read back a page
-    at a time past the other ``key_backup`` entries: an installer refused the copy (phase
-    ``refused``) as often as they like no longer hides the last one made."""
-    offset = 0
-    while True:
-        entries = web.services.audit.entries(limit=KEY_BACKUP_PAGE, offset=offset, action="key_backup")
-        for entry in entries:
-            details = entry.details if isinstance(entry.details, dict) else {}
-            if details.get("phase") == "made":
-                return (
-                    entry.wall_us,
-                    details.get("key_store"),
-                    details.get("contents"),
-                    details.get("inventory") if isinstance(details.get("inventory"), dict) else None,
-                )
-        if len(entries) < KEY_BACKUP_PAGE:
-            return None
-        offset += KEY_BACKUP_PAGE
+    """The newest key store backup made, from the box's audit trail
+    (:func:`firmware.keybackup.last_backup`), or None."""
+    return keybackup.last_backup(web.services.audit)
 
 
 def box_state(web):

@@ -7,8 +7,6 @@ disclosure log. Each change is audited (action ``data_request``, target
 ``request:N``). The register and its deadlines are :mod:`firmware.rights`.
 """
 
-import datetime as dt
-
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 
@@ -116,7 +114,6 @@ def export_csv():
     rows = []
     for e in reversed(entries):
         closed = e["status"] in rights.CLOSED
-        ended = dt.date.fromisoformat(e["closed_on"]) if closed and e["closed_on"] else today
         rows.append(
             [
                 e["id"],
@@ -128,7 +125,7 @@ def export_csv():
                 e["paused_since"] or "" if e["status"] == rights.WAITING else "",
                 e["extension_months"],
                 e["closed_on"] or "" if closed else "",
-                "yes" if ended > e["due"] else "no",
+                "yes" if rights.is_late(e, today) else "no",
                 e["requester"],
             ]
         )
