@@ -2693,6 +2693,13 @@ def build_parser():
 
     report_cli.add_arguments(p)
     p.set_defaults(func=report_cli.run)
+    p = sub.add_parser(
+        "year-review",
+        help="the year in review: calls recorded and not, requests, access, alarms and records "
+        "kept over a period (default: the last 12 whole months), as PDF or JSON, no personal data",
+    )
+    report_cli.add_year_arguments(p)
+    p.set_defaults(func=report_cli.run_year)
     from .archive.cli import add_parser as add_archive
 
     add_archive(sub)

@@ -94,6 +94,8 @@ MATRIX = {
     ("POST", "mail.send_test"): {INST},
     ("GET", "documents.checklist_page"): {INST, AUD},
     ("GET", "documents.checklist_pdf"): {INST, AUD},
+    ("GET", "documents.year_review_page"): OFFICE,
+    ("GET", "documents.year_review_pdf"): OFFICE,
     ("GET", "documents.staff_notice_page"): LOGGED_IN,
     ("GET", "documents.staff_notice_pdf"): LOGGED_IN,
     ("GET", "sar.index"): {SUP},

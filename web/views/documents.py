@@ -13,12 +13,13 @@ import sqlite3
 
 from flask import Blueprint, Response, abort, g, render_template, request
 
+from firmware import rights
 from firmware.compliance import checklist, recorded
 from firmware.errors import LinekeeperError
 from firmware.reports.docpdf import document_pdf
 
 from ..documents import box_state, keep_notice, notice_digest, staff_notice
-from ..security import lk, roles, whole_number
+from ..security import audit, form_errors, lk, roles, whole_number
 
 bp = Blueprint("documents", __name__)
 logger = logging.getLogger(__name__)
@@ -236,3 +237,77 @@ def notice_blocks(n):
     if n["contact"]:
         blocks.append(("p", n["contact"]))
     return blocks
+
+
+def _year_review():
+    """``(review, values, errors)`` of the year in review the query string asks for (``from``
+    and ``to``; neither: the last 12 whole months, :mod:`firmware.reports.yearreview`), every
+    line of the box; ``review`` None with a message per bad field (nothing read)."""
+    from firmware.errors import ReportError
+    from firmware.policy.retention import retention_words
+    from firmware.reports import yearreview
+
+    web = lk()
+    source = web.services.reports
+    if source is None:
+        abort(404)
+    today = web.local_time().local(web.services.wall_us()).date()
+    values = {"from": request.args.get("from", "").strip(), "to": request.args.get("to", "").strip()}
+    try:
+        period = yearreview.review_period(values["from"], values["to"], source.tz, today)
+    except ReportError as exc:
+        return None, values, {"range": str(exc)}
+    values = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    site = web.site.settings()
+    config = web.services.box_config.get(leave_sealed=True) if web.services.box_config is not None else None
+    # What the checklist says is not met today, red first.
+    todo = sorted(
+        (c for c in checklist(box_state(web)) if c.status != "green"),
+        key=lambda c: (c.status != "red", c.number),
+    )
+    try:
+        review = yearreview.gather(
+            source,
+            period,
+            audit=web.services.audit,
+            roles_of={u.name: u.roles for u in web.accounts.all()},
+            site={
+                "ico_number": site.ico_number if site else "",
+                "ico_renewal": site.ico_renewal if site else "",
+                "dpia_reviewed": site.dpia_reviewed if site else "",
+            },
+            retention=retention_words(config.policy.retention) if config is not None else None,
+            todo=[(c.number, c.name, c.status, c.reason) for c in todo],
+            today=today,
+            region=site.region if site is not None else rights.DEFAULT_REGION,
+        )
+    except ReportError as exc:
+        return None, values, {"range": str(exc)}
+    return review, values, {}
+
+
+@bp.route("/documents/year-review")
+@roles("installer", "supervisor", "auditor")
+def year_review_page():
+    from firmware.reports.yearreview import review_blocks
+
+    review, values, errors = _year_review()
+    if errors:
+        return form_errors("year_review.html", errors, blocks=None, values=values)
+    return render_template("year_review.html", errors={}, blocks=review_blocks(review), values=values)
+
+
+@bp.route("/documents/year-review.pdf")
+@roles("installer", "supervisor", "auditor")
+def year_review_pdf():
+    """The year in review as PDF, audited as a ``report`` (its period) as a report's download is."""
+    from firmware.reports.yearreview import to_pdf
+
+    review, values, errors = _year_review()
+    if errors:
+        return Response("\n".join(errors.values()) + "\n", status=400, mimetype="text/plain")
+    data = to_pdf(review)
+    audit(
+        "report", None, document="year_review", format="pdf", period="%s/%s" % (values["from"], values["to"])
+    )
+    return _pdf("linekeeper-year-review-%s-%s.pdf" % (values["from"], values["to"]), data)

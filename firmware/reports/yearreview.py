@@ -1,0 +1,479 @@
+"""The year in review: what a business owner or data protection officer puts before a board or
+an ICO inspector once a year to show the box was run lawfully (docs/reports.md).
+
+Counts only, no personal data: no caller's number or name, no account's name. Its figures
+come from the report of the same period (:func:`firmware.reports.compute.build_report`: the
+calls, what was recorded and why not, the notices, the card-payment pauses, the deletions,
+the playbacks and exports, the time not recording, the alarms), the register of data
+subjects' requests (:func:`firmware.rights.read_clear`, its deadlines and
+:func:`firmware.rights.is_late`), the audit trail (the releases, the staff notice's
+versions, the key store's backups) and the settings; the web page adds what the compliance
+checklist says is still to do. :func:`year_review` puts them together as a plain dict,
+:func:`review_blocks` in words for the page and the PDF (:mod:`.docpdf`).
+"""
+
+import datetime as dt
+import json
+
+from .. import rights, words
+from ..localtime import day_words
+from ..policy.deletions import ERASURE_RULE
+from .period import MAX_DAYS, parse_period
+
+TITLE = "The year in review: call recording"
+# The roles, in the order a review lists them (an account with several: all its roles).
+ROLE_ORDER = ("supervisor", "auditor", "installer", "staff")
+NO_ACCOUNT = "no account now (removed, or the box's own key)"
+
+
+def default_period(today):
+    """The last 12 whole months before ``today``'s month: ``(first, last)`` dates."""
+    last = today.replace(day=1) - dt.timedelta(days=1)
+    return rights.add_months(last.replace(day=1), -11), last
+
+
+def review_period(first, last, tz, today):
+    """The review's :class:`~firmware.reports.period.Period`: ``first`` to ``last`` (texts
+    or dates; both empty or None: :func:`default_period`), in ``tz``.
+
+    :raises ReportError: only one of the two given, a date that is not one, a backwards
+        range, more than :data:`~firmware.reports.period.MAX_DAYS` days, an unknown zone
+    """
+    from ..errors import ReportError
+
+    if not first and not last:
+        first, last = default_period(today)
+    elif not first or not last:
+        raise ReportError(
+            "give both dates of the period (from and to), or neither for the last 12 whole months"
+        )
+    return parse_period(first, last, tz)
+
+
+def span_words(seconds):
+    """A length of time in words for an owner: ``3 days 4 hours 5 minutes``, ``1 hour``,
+    ``40 seconds`` (under a minute), ``none``."""
+    seconds = int(round(seconds))
+    if seconds <= 0:
+        return "no time"
+    if seconds < 60:
+        return "%d second%s" % (seconds, "" if seconds == 1 else "s")
+    days, rest = divmod(seconds // 60, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    return " ".join(
+        "%d %s%s" % (n, unit, "" if n == 1 else "s")
+        for n, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
+        if n
+    )
+
+
+def _date_of(wall_us, period):
+    return period.local(wall_us).date().isoformat()
+
+
+def requests_figures(entries, period, today):
+    """The register's figures for ``period`` (a Period), from its ``entries``
+    (:func:`firmware.rights.read_clear`): received (by kind), closed in it (on time, late),
+    extended (of those received), and, on ``today``, still open and overdue."""
+    first, last = period.first.isoformat(), period.last.isoformat()
+    received = [e for e in entries if first <= e["received"] <= last]
+    closed = [
+        e
+        for e in entries
+        if e["status"] in rights.CLOSED and e["closed_on"] and first <= e["closed_on"] <= last
+    ]
+    live = [e for e in entries if e["status"] not in rights.CLOSED]
+    return {
+        "received": len(received),
+        "received_by_kind": {k: sum(1 for e in received if e["kind"] == k) for k in rights.KINDS},
+        "closed": len(closed),
+        "closed_on_time": sum(1 for e in closed if not rights.is_late(e, today)),
+        "closed_late": sum(1 for e in closed if rights.is_late(e, today)),
+        "refused": sum(1 for e in closed if e["status"] == rights.REFUSED),
+        "extended": sum(1 for e in received if e["extension_months"]),
+        "open_now": len(live),
+        "overdue_now": sum(
+            1 for e in live if e["status"] in (rights.OPEN, rights.EXTENDED) and e["due"] < today
+        ),
+    }
+
+
+def _role_of(actor, roles_of):
+    roles = roles_of.get(actor)
+    if not roles:
+        return NO_ACCOUNT
+    return ", ".join(r for r in ROLE_ORDER if r in roles) or ", ".join(sorted(roles))
+
+
+def access_by_role(access, releases, roles_of):
+    """Playbacks, exports and releases counted by role, and how many accounts of each did
+    any: ``{role: {"accounts", "playback", "export", "release"}}``. ``access``: a report's
+    (``{"playback": {actor: n}, "export": {actor: n}, ...}``; refused exports are not
+    counted); ``releases``: the actor of each release (subject access) in the period;
+    ``roles_of``: ``{account: roles}`` as the accounts are now."""
+    out = {}
+    seen = {}
+
+    def add(actor, what, n):
+        role = _role_of(actor, roles_of)
+        row = out.setdefault(role, {"accounts": 0, "playback": 0, "export": 0, "release": 0})
+        row[what] += n
+        seen.setdefault(role, set()).add(actor)
+
+    for what in ("playback", "export"):
+        for actor, n in access.get(what, {}).items():
+            add(actor, what, n)
+    for actor in releases:
+        add(actor, "release", 1)
+    for role, row in out.items():
+        row["accounts"] = len(seen[role])
+    order = {r: i for i, r in enumerate(ROLE_ORDER)}
+    return dict(sorted(out.items(), key=lambda kv: (kv[0] == NO_ACCOUNT, order.get(kv[0], 99), kv[0])))
+
+
+def notice_versions(entries, period):
+    """The staff notice's versions in effect at some time in ``period``, oldest first, from
+    the audit trail's ``staff_notice`` entries (any order): the one in effect as it began
+    and each kept in it, with its entry's number, its date and whether it took effect then
+    (kept as the settings were saved) or was first shown then."""
+    kept = sorted((e for e in entries if e.wall_us < period.end_us), key=lambda e: e.seq)
+    before = [e for e in kept if e.wall_us < period.start_us]
+    during = [e for e in kept if e.wall_us >= period.start_us]
+    return [
+        {
+            "seq": e.seq,
+            "date": _date_of(e.wall_us, period),
+            "how": "in effect from"
+            if isinstance(e.details, dict) and e.details.get("saved")
+            else "first shown on",
+        }
+        for e in before[-1:] + during
+    ]
+
+
+def year_review(report, *, requests, releases, roles_of, governance, todo, today, not_over=None):
+    """The year in review as a plain dict (counts and dates only).
+
+    :param report: the box's report of the period, every line
+        (:func:`~firmware.reports.compute.build_report`)
+    :param requests: the register's entries (:func:`firmware.rights.read_clear`)
+    :param releases: the actor of each subject access release in the period
+    :param roles_of: ``{account: roles}``, the accounts as they are now
+    :param governance: ``{"ico_number", "ico_renewal", "dpia_reviewed", "retention",
+        "key_backup", "notice_versions"}`` (dates as YYYY-MM-DD, "" when none)
+    :param todo: ``[(number, safeguard, status, why)]`` of the checklist's red and amber
+        safeguards today, or None when it could not be read (the command line)
+    :param today: the date it is made, the box's
+    :param not_over: what must be said of a period not over yet, or None
+    """
+    from .period import Period
+
+    p = report["period"]
+    period = Period(dt.date.fromisoformat(p["from"]), dt.date.fromisoformat(p["to"]), p["tz"])
+    box = report["box"]
+    cov = box["coverage"]
+    by_rule = report["deletions_by_rule"]
+    alarms = {}
+    for a in report["alarms"]:
+        alarms[a["kind"]] = alarms.get(a["kind"], 0) + 1
+    running = report["running"]
+    outages = report["line_outages"]
+    return {
+        "period": {"from": p["from"], "to": p["to"], "tz": p["tz"], "days": p["days"]},
+        "made_on": today.isoformat(),
+        "not_over": not_over,
+        "calls": {
+            "calls": box["calls"],
+            "connected": cov["connected"],
+            "recorded": cov["recorded"],
+            "partial": cov["partial"],
+            "private": cov["private"],
+            "personal": cov["personal"],
+            "excluded": cov["excluded"],
+            "excluded_by_reason": dict(cov["excluded_by_reason"]),
+            "not_asked": cov["not_asked"],
+            "before_setup": cov["before_setup"],
+            "unheard": cov["unheard"] + cov["paused_unheard"],
+            "failed": cov["failed"],
+        },
+        "consent": dict(box["consent"]),
+        "pci": {"paused_calls": cov["paused_calls"], "pauses": cov["pauses"], "paused_s": cov["paused_s"]},
+        "deletions": {
+            "total": box["deletions"],
+            "by_rule": sum(n for rule, n in by_rule.items() if rule != ERASURE_RULE),
+            "by_erasure_request": by_rule.get(ERASURE_RULE, 0),
+        },
+        "requests": requests_figures(requests, period, today),
+        "access": access_by_role(report["access"], releases, roles_of),
+        "not_recording": {
+            "times": len(running["down"]) if running else 0,
+            "down_s": round(running["down_us"] / 1e6) if running else 0,
+            "approximate": bool(running and any(d.get("approximate") for d in running["down"])),
+            "before_first_start": bool(running and running["before_first_start"]),
+        },
+        "line_outages": {
+            "times": len(outages["out"]) if outages else 0,
+            # Each line's time out of service, two faults at once counted once.
+            "out_s": round(sum(outages["out_us_by_line"].values()) / 1e6) if outages else 0,
+        },
+        "alarms": dict(sorted(alarms.items())),
+        "governance": governance,
+        "todo": None if todo is None else [list(t) for t in todo],
+    }
+
+
+def gather(source, period, *, audit, roles_of, site, retention, todo, today, region=rights.DEFAULT_REGION):
+    """The year in review of ``source``'s box (a :class:`~firmware.reports.source.ReportSource`)
+    for ``period``: its report of every line, its register, its audit trail ``audit`` (an
+    :class:`~firmware.storage.audit.AuditLog`, or None when the box has none yet).
+
+    :param site: ``{"ico_number", "ico_renewal", "dpia_reviewed"}`` as the site settings say
+    :param retention: how long recordings are kept now, in words
+        (:func:`firmware.policy.retention.retention_words`), or None
+    :param region: whose bank holidays the requests' deadlines count
+    :raises ReportError: the report cannot be made (:func:`~firmware.reports.compute.build_report`)
+    """
+    from ..keybackup import last_backup
+
+    report = source.report(period)
+    releases, versions, backup = [], [], None
+    if audit is not None:
+        releases = [
+            e.actor
+            for e in audit.in_period(["disclosure"], period.start_us, period.end_us)
+            if not (isinstance(e.details, dict) and e.details.get("failed"))  # nothing went
+        ]
+        versions = notice_versions(
+            audit.entries(limit=-1, action="staff_notice", until_us=period.end_us), period
+        )
+        backup = last_backup(audit)
+    governance = {
+        "ico_number": site.get("ico_number") or "",
+        "ico_renewal": site.get("ico_renewal") or "",
+        "dpia_reviewed": site.get("dpia_reviewed") or "",
+        "retention": retention,
+        "key_backup": _date_of(backup[0], period) if backup else "",
+        "notice_versions": versions,
+    }
+    return year_review(
+        report,
+        requests=rights.read_clear(source.data_dir, region),
+        releases=releases,
+        roles_of=roles_of,
+        governance=governance,
+        todo=todo,
+        today=today,
+        not_over=period.not_over(source.wall_us()),
+    )
+
+
+def to_json(review):
+    return (json.dumps(review, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _day(text):
+    """A YYYY-MM-DD date in words (``Mon 2 Mar 2026``), "not recorded" for none."""
+    return day_words(text) if text else "not recorded"
+
+
+def review_blocks(r):
+    """The review in plain words as document blocks (:func:`.docpdf.document_pdf`): the
+    page and the PDF say the same."""
+    p, c, con, req, g = r["period"], r["calls"], r["consent"], r["requests"], r["governance"]
+    blocks = [
+        (
+            "p",
+            "This covers %s to %s (%d days, %s), made on %s. It counts calls and requests; it "
+            "names no caller and no member of staff."
+            % (_day(p["from"]), _day(p["to"]), p["days"], p["tz"], _day(r["made_on"])),
+        )
+    ]
+    if r["not_over"]:
+        blocks.append(("p", r["not_over"]))
+    blocks += [
+        ("h", "Calls and what was recorded"),
+        (
+            "table",
+            ("", "Calls"),
+            [
+                ("Calls in the period", c["calls"]),
+                ("Calls answered or connected", c["connected"]),
+                ("Recorded", c["recorded"]),
+                ("Recorded in part (cut short by a fault)", c["partial"]),
+                ("Not recorded: a private line", c["private"]),
+                ("Not recorded: marked personal by staff", c["personal"]),
+                ("Not recorded: left out by a rule", c["excluded"]),
+                *(("– %s" % why, n) for why, n in sorted(c["excluded_by_reason"].items())),
+                ("Not recorded: nobody asked for it (on-demand lines)", c["not_asked"]),
+                ("Not recorded: the box's setup was not finished", c["before_setup"]),
+                ("Not recorded: nobody was heard on the line", c["unheard"]),
+                ("Recording failed", c["failed"]),
+            ],
+        ),
+        ("h", "Telling callers"),
+        (
+            "table",
+            ("", "Calls"),
+            [
+                ("The recording notice was given", con["given"]),
+                ("The notice could not be played", con["failed"]),
+                ("Not played: nobody was heard on the line", con["unheard"]),
+                ("The notice was switched off", con["off"]),
+            ],
+        ),
+        ("h", "Card payments"),
+        (
+            "p",
+            "Recording was paused for card details %d times, on %d calls, for %s in all: the card "
+            "details were never recorded."
+            % (r["pci"]["pauses"], r["pci"]["paused_calls"], span_words(r["pci"]["paused_s"])),
+        ),
+        ("h", "Recordings deleted"),
+        (
+            "p",
+            "%d recordings were deleted: %d by the retention rules (or to make room on a full card) "
+            "and %d because someone asked for their data to be erased."
+            % (r["deletions"]["total"], r["deletions"]["by_rule"], r["deletions"]["by_erasure_request"]),
+        ),
+        ("h", "People's requests about their data"),
+        (
+            "table",
+            ("", "Requests"),
+            [("Received", req["received"])]
+            + [("– %s" % rights.KINDS[k], n) for k, n in req["received_by_kind"].items()]
+            + [
+                ("Deadline extended (of those received)", req["extended"]),
+                ("Answered or refused in the period", req["closed"]),
+                ("– on time", req["closed_on_time"]),
+                ("– late", req["closed_late"]),
+                ("– of which refused", req["refused"]),
+                ("Still open on %s" % _day(r["made_on"]), req["open_now"]),
+                ("– past their deadline", req["overdue_now"]),
+            ],
+        ),
+        ("h", "Who listened to, copied or released recordings"),
+    ]
+    if r["access"]:
+        blocks.append(
+            (
+                "table",
+                ("Role", "Accounts", "Playbacks", "Copies (exports)", "Releases to a person"),
+                [
+                    (role, a["accounts"], a["playback"], a["export"], a["release"])
+                    for role, a in r["access"].items()
+                ],
+            )
+        )
+    else:
+        blocks.append(("p", "Nobody played, copied or released a recording."))
+    nr, lo = r["not_recording"], r["line_outages"]
+    blocks += [
+        ("h", "When the box was not recording"),
+        (
+            "p",
+            "The box was not recording %d times, for %s%s in all (switched off, restarting, or "
+            "unable to start): calls then were neither recorded nor counted.%s"
+            % (
+                nr["times"],
+                "at least " if nr["approximate"] else "",
+                span_words(nr["down_s"]),
+                " It was first started during the period: it kept no record before then."
+                if nr["before_first_start"]
+                else "",
+            )
+            if nr["times"]
+            else "The box was recording all the time.",
+        ),
+        (
+            "p",
+            "Lines out of service (a line fault): %d times, %s in all."
+            % (lo["times"], span_words(lo["out_s"]))
+            if lo["times"]
+            else "No line was out of service.",
+        ),
+        ("h", "Alarms"),
+    ]
+    if r["alarms"]:
+        blocks.append(
+            (
+                "table",
+                ("Alarm", "Times raised"),
+                [(words.ALARMS.get(k, k), n) for k, n in r["alarms"].items()],
+            )
+        )
+    else:
+        blocks.append(("p", "No alarm was raised."))
+    versions = g["notice_versions"]
+    blocks += [
+        ("h", "Records kept"),
+        (
+            "table",
+            ("", "As recorded"),
+            [
+                ("ICO registration", g["ico_number"] or "not recorded"),
+                ("ICO registration renewal", _day(g["ico_renewal"])),
+                ("Data protection impact assessment last reviewed", _day(g["dpia_reviewed"])),
+                ("Last backup of the key store", _day(g["key_backup"]) if g["key_backup"] else "none made"),
+                (
+                    "How long recordings are kept (now)",
+                    (g["retention"][:1].upper() + g["retention"][1:])
+                    if g["retention"]
+                    else "kept until deleted by hand",
+                ),
+            ],
+        ),
+        ("h", "The notice to staff"),
+    ]
+    if versions:
+        blocks.append(
+            (
+                "table",
+                ("Version (audit trail entry)", "Since"),
+                [(v["seq"], "%s %s" % (v["how"], _day(v["date"]))) for v in versions],
+            )
+        )
+    else:
+        blocks.append(("p", "No version of the staff notice was kept in the period."))
+    blocks.append(("h", "Still to do"))
+    if r["todo"] is None:
+        blocks.append(
+            (
+                "p",
+                "The compliance checklist is read from the running box: see its Year in review "
+                "page, or Documents, Checklist.",
+            )
+        )
+    elif r["todo"]:
+        blocks.append(
+            (
+                "table",
+                ("#", "Safeguard", "Status", "Why"),
+                [(n, s, ("status", st), why) for n, s, st, why in r["todo"]],
+            )
+        )
+    else:
+        blocks.append(("p", "Nothing: every safeguard of the checklist is met."))
+    return blocks
+
+
+def to_pdf(review):
+    """The review as PDF bytes (:func:`.docpdf.document_pdf`)."""
+    from .docpdf import document_pdf
+
+    return document_pdf(TITLE, review_blocks(review))
+
+
+__all__ = [
+    "MAX_DAYS",
+    "TITLE",
+    "access_by_role",
+    "default_period",
+    "gather",
+    "notice_versions",
+    "requests_figures",
+    "review_blocks",
+    "review_period",
+    "to_json",
+    "to_pdf",
+    "year_review",
+]

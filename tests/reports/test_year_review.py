@@ -1,0 +1,109 @@
+"""The year in review against the simulated week (tests/reports/week.py): its figures are the
+week's report's, over a period covering it; the register's figures by hand."""
+
+import datetime as dt
+import json
+import subprocess
+
+import pytest
+
+from firmware import cli, rights
+from firmware.reports.period import parse_period
+from firmware.reports.yearreview import default_period, requests_figures
+
+
+def review(week_dir, tmp_path, *args, fmt="json"):
+    out = tmp_path / ("review." + fmt)
+    status = cli.main(
+        ["year-review", "--data-dir", week_dir, "--format", fmt, "--out", str(out)] + list(args)
+    )
+    assert status == 0
+    return out
+
+
+def test_the_weeks_figures(week_dir, tmp_path):
+    doc = json.loads(review(week_dir, tmp_path, "--from", "2026-03-01", "--to", "2026-03-31").read_text())
+    assert doc["period"] == {"from": "2026-03-01", "to": "2026-03-31", "tz": "UTC", "days": 31}
+    calls = doc["calls"]
+    assert (calls["calls"], calls["connected"], calls["recorded"], calls["private"], calls["excluded"]) == (
+        14,
+        8,
+        5,
+        2,
+        1,
+    )
+    assert calls["excluded_by_reason"] == {'number excluded by rule "helplines"': 1}
+    assert (calls["personal"], calls["failed"], calls["before_setup"]) == (0, 0, 0)
+    assert doc["consent"] == {"given": 4, "failed": 0, "unheard": 0, "off": 1}
+    # sam played 3 (one after the week, in March still), sue 1; sam exported 1, sue's refused.
+    # Neither has an account on this box: counted together, by account, never named.
+    assert list(doc["access"].values()) == [{"accounts": 2, "playback": 4, "export": 1, "release": 0}]
+    assert "sam" not in json.dumps(doc)
+    assert doc["alarms"] == {"disk_warning": 1, "no_line_voltage": 1}
+    assert doc["line_outages"] == {"times": 1, "out_s": 3600}
+    assert doc["deletions"] == {"total": 0, "by_rule": 0, "by_erasure_request": 0}
+    assert doc["todo"] is None  # the checklist is the running box's: its web page has it
+
+
+def test_the_pdf_in_plain_words(week_dir, tmp_path):
+    out = review(week_dir, tmp_path, "--from", "2026-03-01", "--to", "2026-03-31", fmt="pdf")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out), "-"], capture_output=True, check=True
+    ).stdout.decode()
+    assert "The year in review" in text
+    assert "Not recorded: a private line" in text and "No line was out of service" not in text
+    assert "+44" not in text and "01632" not in text  # no caller's number
+
+
+@pytest.mark.parametrize(
+    "args,said",
+    [
+        (["--from", "2026-03-08", "--to", "2026-03-02"], "the date range is backwards"),
+        (["--from", "2026-03-02"], "give both dates of the period"),
+        (["--from", "2025-01-01", "--to", "2026-03-02"], "a date range covers at most 366 days"),
+        (["--from", "2026-02-30", "--to", "2026-03-02"], "is not a date like 2026-03-02"),
+    ],
+)
+def test_bad_input_is_named_and_nothing_written(week_dir, tmp_path, capsys, args, said):
+    out = tmp_path / "review.pdf"
+    assert cli.main(["year-review", "--data-dir", week_dir, "--out", str(out)] + args) == 2
+    assert said in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_default_is_the_last_twelve_whole_months():
+    assert default_period(dt.date(2026, 12, 6)) == (dt.date(2025, 12, 1), dt.date(2026, 11, 30))
+    assert default_period(dt.date(2027, 1, 1)) == (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+
+
+def entry(i, kind, received, status, closed_on=None, extension_months=0):
+    e = {"id": i, "kind": kind, "received": received, "status": status, "closed_on": closed_on}
+    e.update(paused_days=0, extension_months=extension_months, id_received=None)
+    e["due"], e["first_due"] = rights._deadlines(e, "ENG")
+    return e
+
+
+def test_the_registers_figures():
+    period = parse_period("2026-01-01", "2026-12-31")
+    entries = [
+        entry(
+            1, "access", "2025-12-01", rights.ANSWERED, "2026-01-05"
+        ),  # due Thu 1 Jan 2026 (a holiday): Fri 2nd: late
+        entry(2, "access", "2026-02-02", rights.ANSWERED, "2026-02-20"),  # on time
+        entry(3, "erasure", "2026-03-02", rights.REFUSED, "2026-03-03"),  # on time, refused
+        entry(4, "objection", "2026-04-01", rights.EXTENDED, extension_months=1),  # due 1 Jun: overdue
+        entry(5, "access", "2026-12-01", rights.OPEN),  # due 4 Jan 2027 (the 1st a holiday): not yet
+        entry(6, "access", "2025-06-01", rights.ANSWERED, "2025-06-20"),  # all before the period
+    ]
+    got = requests_figures(entries, period, dt.date(2026, 12, 6))
+    assert got == {
+        "received": 4,
+        "received_by_kind": {"access": 2, "rectification": 0, "erasure": 1, "restriction": 0, "objection": 1},
+        "closed": 3,
+        "closed_on_time": 2,
+        "closed_late": 1,
+        "refused": 1,
+        "extended": 1,
+        "open_now": 2,
+        "overdue_now": 1,
+    }

@@ -1,0 +1,79 @@
+"""The year in review page and its PDF (firmware/reports/yearreview.py, docs/reports.md)."""
+
+import html
+import re
+import subprocess
+
+DAY = "from=2026-03-02&to=2026-03-02"
+TEN_AM_US = 1_772_409_600_000_000 + 10 * 3_600_000_000  # 2026-03-02 10:00 UTC
+
+
+def rows(page):
+    """The page's table rows as lists of cell text."""
+    return [
+        [html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", page, re.S)
+    ]
+
+
+def report_calls(client):
+    """The box's calls of the day, as the Reports page counts them (every line: an auditor's)."""
+    page = client.get("/reports?" + DAY).get_data(as_text=True)
+    return next(r[1] for r in rows(page) if r and r[0] == "Calls")
+
+
+def test_the_figures_are_the_reports_and_access_is_counted_by_role(box, people):
+    for actor, action, details in (
+        ("sam", "playback", {"line": 1}),
+        ("sam", "playback", {"line": 2}),
+        ("sue", "playback", {"line": 3}),
+        ("sue", "export", {"line": 3}),
+        ("sam", "export", {"refused": "wrong password"}),  # refused: not a copy made
+        ("audrey", "disclosure", {"calls": [1]}),
+        ("sam", "disclosure", {"failed": "the card refused it"}),  # nothing went
+    ):
+        box.services.audit.append(actor, action, "call:1", details, TEN_AM_US)
+    resp = people["audrey"].get("/documents/year-review?" + DAY)
+    assert resp.status_code == 200
+    page = resp.get_data(as_text=True)
+    table = {r[0]: r[1:] for r in rows(page) if r}
+    assert table["Calls in the period"] == [report_calls(people["audrey"])]
+    # Counted by role, never by name: two supervisors played 3 and copied 1, an auditor released 1.
+    assert table["supervisor"] == ["2", "3", "1", "0"]
+    assert table["auditor"] == ["1", "0", "0", "1"]
+    assert "sam" not in page.split('id="year-review"')[1].split("</div>")[0]
+    assert "Still to do" in page
+
+
+def test_the_pdf_is_audited_and_says_the_same(box, people):
+    resp = people["sam"].get("/documents/year-review.pdf?" + DAY)
+    assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
+    last = box.services.audit.entries(limit=1)[0]
+    assert (last.actor, last.action, last.details["document"], last.details["period"]) == (
+        "sam",
+        "report",
+        "year_review",
+        "2026-03-02/2026-03-02",
+    )
+    text = subprocess.run(["pdftotext", "-", "-"], input=resp.data, capture_output=True, check=True).stdout
+    assert b"The year in review" in text and b"Calls in the period" in text
+
+
+def test_who_may_see_it(box, people):
+    for name in ("ivan", "sam", "audrey"):
+        assert people[name].get("/documents/year-review?" + DAY).status_code == 200, name
+
+
+def test_bad_dates_are_named_and_nothing_is_audited(box, people):
+    before = box.audit_actions().count("report")
+    for query, said in (
+        ("from=2026-03-05&to=2026-03-01", "the date range is backwards"),
+        ("from=2026-03-05", "give both dates of the period"),
+        ("from=2025-01-01&to=2026-03-01", "a date range covers at most 366 days"),
+        ("from=2026-02-30&to=2026-03-01", "is not a date like 2026-03-02"),
+    ):
+        page = people["audrey"].get("/documents/year-review?" + query)
+        assert page.status_code == 400 and said in html.unescape(page.get_data(as_text=True)), query
+        pdf = people["audrey"].get("/documents/year-review.pdf?" + query)
+        assert pdf.status_code == 400 and said in pdf.get_data(as_text=True), query
+    assert box.audit_actions().count("report") == before
