@@ -17,7 +17,7 @@ import dataclasses
 import datetime
 
 from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
-from .localtime import DEFAULT_ZONE, LocalTime, duration_text
+from .localtime import DEFAULT_ZONE, LocalTime, day_words, duration_text
 from .policy.deletions import recording_word
 
 
@@ -148,7 +148,7 @@ def letter_text(calls, files, facts, request, released_us, redacted=(), earlier=
         "Your calls: a copy of the data %s keeps about them" % org,
         "",
         "This is a copy of the personal data kept about %s, as you asked (a subject access "
-        "request). It was made on %s." % (_asked_about(request), local.when(released_us)),
+        "request). It was made on %s." % (_asked_about(request, facts), local.when(released_us)),
         "",
         "WHO KEEPS IT",
         "%s%s."
@@ -257,8 +257,28 @@ def _contact_lines(facts, org):
     return ["For any of these, or a question about your data, write to %s:" % who] + ["  " + x for x in ways]
 
 
-def _asked_about(request):
+def _asked_about(request, facts):
+    """What the copy covers, as it was searched: a number's calls, or every call on a staff
+    member's lines over the days (a search by line names no number: it said "the calls
+    listed below", and the person was not told which line and days the copy covers)."""
     search = (request or {}).get("search") or {}
-    if search.get("number"):
-        return "calls of the phone number %s" % search["number"]
-    return "the calls listed below"
+    lines = search.get("lines") or []
+    if not lines:
+        if search.get("number"):
+            return "calls of the phone number %s" % search["number"]
+        return "the calls listed below"
+    on = " and ".join(
+        "line %d (%s)" % (n, facts.line_names[n]) if facts.line_names.get(n) else "line %d" % n for n in lines
+    )
+    first, last = search.get("from") or "", search.get("to") or search.get("from") or ""
+    start = day_words(first) + (" at %s" % search["from_time"] if search.get("from_time") else "")
+    end = day_words(last) + (" at %s" % search["to_time"] if search.get("to_time") else "")
+    said = "%s on %s from %s to %s" % (
+        "calls of the phone number %s" % search["number"] if search.get("number") else "the calls",
+        on,
+        start,
+        end,
+    )
+    if search.get("calls"):  # some of them, named (Only these calls)
+        said = "the calls listed below, of %s" % said
+    return said

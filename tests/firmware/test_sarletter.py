@@ -189,3 +189,18 @@ def test_the_businesss_own_lines_end_as_the_letters_do():
     lines = text.split("\r\n")
     for said in ("To keep a record of orders.", "To train staff.", "To settle disputes.", "And no more."):
         assert said in lines
+
+
+def test_a_search_by_line_says_the_line_and_the_days_it_covers():
+    """A staff member's own calls, found by line (no number): the letter said "the calls
+    listed below", not which line and days the copy covers."""
+    search = {"number": "", "lines": [1], "from": "2026-07-01", "to": "2026-07-03"}
+    text = letter_text([call(1)], {"calls.json"}, FACTS, {"search": search}, 1_783_000_000_000_000)
+    assert "personal data kept about the calls on line 1 (Shop) from Wed 1 Jul 2026 to Fri 3 Jul 2026" in text
+    assert "phone number" not in text.split("WHO KEEPS IT")[0]
+    one_day = dict(search, lines=[1, 2], to="", from_time="09:00", calls=[1])
+    text = letter_text([call(1)], {"calls.json"}, FACTS, {"search": one_day}, 1_783_000_000_000_000)
+    assert (
+        "the calls listed below, of the calls on line 1 (Shop) and line 2 (Office) from "
+        "Wed 1 Jul 2026 at 09:00 to Wed 1 Jul 2026" in text
+    )
