@@ -100,7 +100,8 @@ CREATE TABLE IF NOT EXISTS requests (
     excluded_until   TEXT,
     resumed_on       TEXT,
     version          INTEGER NOT NULL DEFAULT 0,
-    follows          INTEGER
+    follows          INTEGER,
+    lines            TEXT NOT NULL DEFAULT ''
 );
 """
 # Columns added after the first release of the register: ``(name, declaration)``. A
@@ -113,6 +114,9 @@ ADDED_COLUMNS = (
     ("resumed_on", "TEXT"),  # the day the last thing waited for came: no wait starts before it
     ("version", "INTEGER NOT NULL DEFAULT 0"),  # one more at each change: a stale page is refused
     ("follows", "INTEGER"),  # the closed request this one follows up (incomplete, asked again)
+    # The lines whose calls it is about ("1,4"; "" none named): a staff member's own, asked on
+    # My line. In clear, as the kind is: it says which supervisors it waits for.
+    ("lines", "TEXT NOT NULL DEFAULT ''"),
 )
 
 
@@ -308,6 +312,7 @@ class RightsRegister:
             c: open_(v, "rights." + c) if c in self.SEALED else v for c, v in zip(names, row, strict=True)
         }
         entry["due"], entry["first_due"] = _deadlines(entry, self.region)
+        entry["lines"] = _lines(entry.get("lines"))
         return entry
 
     def get(self, request_id):
@@ -336,9 +341,23 @@ class RightsRegister:
         return clear_entries(self._db, tuple(STATUSES), self.region, actor=actor, since_us=since_us)
 
     def add(
-        self, *, actor, kind, received, requester, contact, numbers, details, today, wall_us, follows=None
+        self,
+        *,
+        actor,
+        kind,
+        received,
+        requester,
+        contact,
+        numbers,
+        details,
+        today,
+        wall_us,
+        follows=None,
+        lines=(),
     ):
         """Log a request received on ``received`` (a date, not after ``today``); its id.
+        ``lines``: the lines whose calls it is about (a staff member's own), if any; a
+        follow-up is about its first's.
 
         ``follows``: the id of the answered or refused request this one follows up (the
         person says the answer was incomplete, or asks again): a request of its own, with
@@ -359,11 +378,12 @@ class RightsRegister:
                     % (received, follows, first["closed_on"]),
                     field="received",
                 )
+            lines = first["lines"]
         values = {"requester": requester, "contact": contact, "numbers": numbers, "details": details}
         self._writing()
         cur = self._db.execute(
             "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, follows, "
-            "requester, contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "lines, requester, contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 wall_us,
                 wall_us,
@@ -372,6 +392,7 @@ class RightsRegister:
                 received.isoformat(),
                 OPEN,
                 follows,
+                ",".join(str(n) for n in sorted(set(lines))),
                 *self._seal(values).values(),
             ),
         )
@@ -579,6 +600,7 @@ CLEAR = (
     "pause_kind",
     "id_received",
     "follows",
+    "lines",
 )
 
 
@@ -603,6 +625,7 @@ def clear_entries(db, statuses, region=DEFAULT_REGION, actor=None, since_us=0):
         entry = dict.fromkeys(CLEAR)
         entry.update(zip(cols, row, strict=True))
         entry["due"], entry["first_due"] = _deadlines(entry, region)
+        entry["lines"] = _lines(entry["lines"])
         found.append(entry)
     return found
 
@@ -632,6 +655,17 @@ def read_clear(data_dir, region=DEFAULT_REGION):
         return clear_entries(db, tuple(STATUSES), region)
     finally:
         db.close()
+
+
+def _lines(text):
+    """The lines a request is about, as sorted ints (``"1,4"``; "" or None: none named)."""
+    return sorted(int(n) for n in (text or "").split(",") if n.strip())
+
+
+def concerns_lines(entry, lines):
+    """Whether request ``entry`` is one for a supervisor of ``lines``: about one of them, or
+    about no line in particular (a caller's, found by their number), which any may answer."""
+    return not entry["lines"] or bool(set(entry["lines"]) & set(lines))
 
 
 def attention(entries, today):

@@ -613,3 +613,27 @@ def test_the_recorder_reads_the_region_the_site_settings_saved(tmp_path):
         Site(db).save(conn, dataclasses.replace(site, region="NIR"))
     db.close()
     assert site_region(str(tmp_path)) == "NIR"
+
+
+def test_a_request_keeps_the_lines_it_is_about_and_its_follow_up_the_same(register):
+    """A staff member's request (My line) is about their lines, in clear: the dashboard of a
+    supervisor of another line does not list it. One logged by number is about no line."""
+    from firmware.rights import concerns_lines
+
+    common = dict(actor="stella", kind="access", requester="stella", contact="My line", numbers="")
+    rid = register.add(
+        **common, received=D(2025, 3, 3), details="mine", today=D(2025, 3, 3), wall_us=1, lines=[4, 3, 4]
+    )
+    assert register.get(rid)["lines"] == [3, 4]
+    [entry] = register.deadlines()
+    assert entry["lines"] == [3, 4] and "requester" not in entry
+    assert concerns_lines(entry, [3]) and not concerns_lines(entry, [1, 2])
+    other = add(register)
+    assert register.get(other)["lines"] == [] and concerns_lines(register.get(other), [1])
+    register.close_request(
+        rid, status=ANSWERED, on=D(2025, 3, 20), outcome="sent", today=D(2025, 3, 20), wall_us=2
+    )
+    again = register.add(
+        **common, received=D(2025, 3, 21), details="more", today=D(2025, 3, 21), wall_us=3, follows=rid
+    )
+    assert register.get(again)["lines"] == [3, 4]

@@ -193,8 +193,13 @@ def test_a_refusal_needs_its_reason(box, people):
 def test_the_dashboard_shows_requests_overdue_then_due_within_a_week(box, people):
     late = log_request(box, people["sam"], received="2026-01-20")  # due Friday 20 February
     today = log_request(box, people["sam"], received="2026-02-02")  # due Monday 2 March
-    log_request(box, people["sam"], received="2026-02-20")  # due 20 March: not yet
-    for name in ("sam", "audrey"):
+    later = log_request(box, people["sam"], received="2026-02-20")  # due 20 March: not yet
+    # A supervisor's are in "Waiting for you" (every one open, the nearest deadline first).
+    dash = page(people["sam"], "/")
+    mine = dash.split('id="waiting"')[1].split("</ul>")[0]
+    assert 'id="requests-due"' not in dash
+    assert mine.index("#%d" % late) < mine.index("#%d" % today) < mine.index("#%d" % later)
+    for name in ("audrey",):
         dash = page(people[name], "/")
         due = dash.split('id="requests-due"')[1].split("</ul>")[0]
         assert due.index("#%d" % late) < due.index("#%d" % today)
@@ -261,10 +266,10 @@ def test_the_dashboard_lists_requests_due_before_the_key_is_open(tmp_path, peopl
     try:
         rid = log_request(box, people["sam"], received="2026-02-02")  # due today
         box.services.cipher = Locked()
-        for name in ("sam", "audrey"):
+        for name, listed in (("sam", 'id="waiting"'), ("audrey", 'id="requests-due"')):
             resp = people[name].get("/")
             assert resp.status_code == 200, resp.status_code
-            due = resp.get_data(as_text=True).split('id="requests-due"')[1].split("</ul>")[0]
+            due = resp.get_data(as_text=True).split(listed)[1].split("</ul>")[0]
             assert "#%d" % rid in due and "due today" in due
     finally:
         box.close()

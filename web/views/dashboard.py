@@ -26,7 +26,7 @@ from ..accounts import OFFICE_ROLES
 from ..documents import box_state, checklist_reminders, private_lines, undecided_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import alarm_lines, lk, roles
-from .rights import attention
+from .rights import attention, waiting_for
 
 bp = Blueprint("dashboard", __name__)
 
@@ -263,6 +263,36 @@ def logged_alarms_on(lines):
     ]
 
 
+def waiting_for_you():
+    """What waits for this supervisor to act on, for the dashboard's "Waiting for you"
+    (None for a user who is not a supervisor): ``{"requests": [(days left, entry)],
+    "concerns": [...], "alarms": [...]}``. The data subjects' requests they answer, on their
+    lines (:func:`web.views.rights.waiting_for`); the staff concerns not yet acknowledged
+    (a concern, an objection or a request raised on My line); and the other alarms of their
+    lines and the box not yet acknowledged, but the reminders the owner decides and the
+    overdue request listed already. Each item links to where it is dealt with."""
+    if not g.user.has("supervisor"):
+        return None
+    found = {"requests": waiting_for(g.user.lines), "concerns": [], "alarms": []}
+    log = lk().services.alarms
+    if log is None:
+        return found
+    try:
+        rows = log.banner(sorted(alarm_lines(g.user)))
+    except sqlite3.Error:
+        return found  # (the banner says the history cannot be read)
+    for r in rows:
+        if r["acknowledged_by"] is not None or r["kind"] in REMINDER_KINDS or r["kind"] == "request_overdue":
+            continue
+        item = {
+            "id": r["id"],
+            "raised_us": r["raised_us"],
+            "text": alarm_words(r["kind"], r["line"], r["message"]),
+        }
+        found["concerns" if r["kind"] == "staff_concern" else "alarms"].append(item)
+    return found
+
+
 @bp.route("/")
 @roles()
 def index():
@@ -278,7 +308,9 @@ def index():
         errors={},
         acted=_acted(snap, request.args.get("acted", "")),
         live_alarms=True,  # its banner follows the alarms live (the signature it was drawn with)
-        requests=attention() if g.user.has("supervisor", "auditor") else None,
+        # An auditor's list of every request due; a supervisor's are in "Waiting for you".
+        requests=attention() if g.user.has("auditor") else None,
+        waiting=waiting_for_you(),
         request_kinds=rights.KINDS,  # a request's kind in the request page's words, not its code
         todo=still_to_do(),
     )
@@ -315,6 +347,8 @@ def _refused(message, status):
         errors={"form": message},
         live_alarms=True,
         todo=still_to_do(),
+        waiting=waiting_for_you(),
+        request_kinds=rights.KINDS,
     ), status
 
 

@@ -311,6 +311,7 @@ def ask():
             details="Asked on the My line page, about %s%s" % (about, ": " + words if words else "."),
             today=today,
             wall_us=wall_us,
+            lines=user.lines,  # whose supervisors it waits for (their dashboards)
         )
         entry = register.get(request_id)
     except FieldSealError:

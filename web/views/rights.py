@@ -444,12 +444,33 @@ def update(request_id):
     return redirect(url_for("rights.detail", request_id=request_id, done=action))
 
 
+def _deadlines():
+    """The open, extended and waiting requests' clear columns (:meth:`RightsRegister.deadlines`):
+    what the dashboard reads, before the recorder has opened the key too."""
+    register = rights_register()
+    try:
+        return register.deadlines()
+    finally:
+        register.close()
+
+
 def attention():
     """The open requests overdue or due within a week, for the dashboard: ``[(days left,
     entry)]``, overdue first. Only the clear columns (id, kind, dates): the dashboard
     works before the recorder has opened the key."""
-    register = rights_register()
-    try:
-        return rights.attention(register.deadlines(), _today())
-    finally:
-        register.close()
+    return rights.attention(_deadlines(), _today())
+
+
+def waiting_for(lines):
+    """The requests that wait for a supervisor of ``lines`` to answer them (the dashboard's
+    "Waiting for you"): open or extended (one waiting for proof of identity or clarification
+    waits for the person), about one of ``lines`` or about no line in particular
+    (:func:`firmware.rights.concerns_lines`); ``[(days left, entry)]``, the nearest deadline
+    first, the overdue at the top."""
+    today = _today()
+    found = [
+        ((e["due"] - today).days, e)
+        for e in _deadlines()
+        if e["status"] in (rights.OPEN, rights.EXTENDED) and rights.concerns_lines(e, lines)
+    ]
+    return sorted(found, key=lambda x: (x[0], x[1]["id"]))

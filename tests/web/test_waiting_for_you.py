@@ -1,0 +1,74 @@
+"""A supervisor's dashboard says what waits for them: the data subjects' requests on their
+lines (a staff member's from My line, a caller's by number) with their deadlines, the staff
+concerns not answered yet and the alarms not acknowledged, each linking to where it is dealt
+with. Another supervisor's line's request is not there."""
+
+import re
+
+import pytest
+
+from support.web import page
+
+REQUEST = {
+    "kind": "erasure",
+    "received": "2026-03-02",
+    "requester": "Mrs Wilhelmina Pottage",
+    "contact": "w.pottage@example.org",
+    "details": "delete my calls",
+}
+
+
+def waiting(html):
+    """The "Waiting for you" list's items, ``{id: text}`` (tags taken out)."""
+    section = html.split('id="waiting-heading"')[1].split("<h2")[0]
+    return {
+        i: re.sub(r"<[^>]+>", "", text)
+        for i, text in re.findall(r'<li id="(waiting-[\w-]+)"[^>]*>(.*?)</li>', section)
+    }
+
+
+@pytest.fixture
+def stella(box, people):
+    """A staff member on line 3, sue's line (sam has lines 1 and 2)."""
+    box.add_user(people["alice"], "stella", ["staff"], [3])
+    return box.login("stella")
+
+
+def test_a_supervisor_sees_what_waits_for_them_on_their_lines_only(box, people, stella):
+    sam, sue = people["sam"], people["sue"]
+    assert '<p id="waiting">Nothing waits for you.</p>' in page(sam, "/")
+    resp = box.post(stella, "/my-line/request", {"kind": "access"}, token_from="/my-line")
+    assert resp.status_code == 302
+    mine = int(resp.headers["Location"].split("asked=")[1])
+    resp = box.post(sam, "/requests", dict(REQUEST, received="2026-01-20"), token_from="/requests")
+    assert resp.status_code == 302
+    theirs = int(resp.headers["Location"].split("/requests/")[1].split("?")[0])
+    html = page(sue, "/")
+    items = waiting(html)
+    said = items["waiting-request-%d" % mine]
+    assert said.startswith("Request #%d, Access: a copy of their data (Art. 15) (line 3)" % mine)
+    assert "due Thu 2 Apr 2026, 31 days left" in said
+    assert 'href="/requests/%d"' % mine in html
+    # A caller's request, by number, is about no line: any supervisor may answer it.
+    assert "waiting-request-%d" % theirs in items
+    # The staff concern the request raised waits for an answer (its acknowledgement).
+    [concern] = [k for k in items if k.startswith("waiting-concern-")]
+    assert "from stella: asked on My line" in items[concern]
+    # sam is not a supervisor of line 3: its request is not his to see here.
+    items = waiting(page(sam, "/"))
+    assert "waiting-request-%d" % mine not in items and "waiting-request-%d" % theirs in items
+    # Overdue (due Fri 20 Feb, today the 2nd of March): in red, saying so.
+    html = page(sue, "/")
+    assert '<li id="waiting-request-%d" class="error">' % theirs in html
+    assert '<li id="waiting-request-%d">' % mine in html
+    assert "due Fri 20 Feb 2026, overdue by 10 days" in waiting(html)["waiting-request-%d" % theirs]
+    # The concern acknowledged leaves the list; so does a request answered.
+    alarm_id = int(concern.rsplit("-", 1)[1])
+    assert box.post(sue, "/alarms/%d/acknowledge" % alarm_id, {}, token_from="/alarms").status_code == 302
+    assert concern not in waiting(page(sue, "/"))
+
+
+def test_only_a_supervisor_has_the_list(box, people):
+    for name in ("ivan", "audrey"):
+        html = page(people[name], "/")
+        assert "Waiting for you" not in html, name
