@@ -72,3 +72,33 @@ def test_only_a_supervisor_has_the_list(box, people):
     for name in ("ivan", "audrey"):
         html = page(people[name], "/")
         assert "Waiting for you" not in html, name
+
+
+def test_a_request_about_a_staff_members_line_links_to_the_search_of_that_line(box, people, stella):
+    """The register's request from My line named the staff member's line only in its words:
+    the supervisor ticked it on the Subject access page themselves. Its page links there
+    with its lines ticked and the request chosen, for the lines that supervisor holds."""
+    sam, sue = people["sam"], people["sue"]
+    resp = box.post(stella, "/my-line/request", {"kind": "access"}, token_from="/my-line")
+    rid = int(resp.headers["Location"].split("asked=")[1])
+    html = page(sue, "/requests/%d" % rid)
+    link = "/sar?line=3&amp;request=%d" % rid
+    assert '<a id="r-sar" href="%s">find the calls on line 3 (Subject access)</a>' % link in html
+    # sam holds lines 1 and 2: told whose search it is, no link to a search refused him.
+    html = page(sam, "/requests/%d" % rid)
+    assert 'id="r-sar"' not in html
+    assert "line 3: line 3 is not granted to you, a supervisor of it searches its calls" in html
+    assert "Line 3 is not granted to you" in sam.get("/sar?line=3&request=%d" % rid).get_data(as_text=True)
+    # The link fills the form in; nothing is searched (nor audited) until the days are given.
+    html = page(sue, "/sar?line=3&request=%d" % rid)
+    assert 'value="3" checked' in html and 'id="sar-filling"' in html and 'id="sar-found"' not in html
+    assert '<input type="hidden" name="request" value="%d">' % rid in html
+    assert "disclosure_search" not in box.audit_actions()
+    # A request that is not a number fills nothing in: the lines alone are a search, refused.
+    resp = sue.get("/sar?line=3&request=x")
+    assert resp.status_code == 400 and "a search by line is over a date range" in resp.get_data(as_text=True)
+    html = page(sue, "/sar?line=3&request=%d&from=2026-03-02" % rid)
+    assert 'id="sar-filling"' not in html and "disclosure_search" in box.audit_actions()
+    # An auditor reads the request, and has no Subject access page to be sent to.
+    html = page(people["audrey"], "/requests/%d" % rid)
+    assert 'id="r-lines">line 3</dd>' in html and 'id="r-sar"' not in html

@@ -227,18 +227,25 @@ def _withheld(form, typed):
 def index():
     values = _values(request.args)
     calls = None
-    if values["lines"] or any(values[f] for f in ("number", "from", "from_time", "to", "to_time")):
-        try:
+    # From a register request about a staff member's lines (its page's link): the form with
+    # its lines ticked and the request chosen, the days still to give; nothing searched yet.
+    filling = bool(values["request"].isdigit() and values["lines"]) and not any(
+        values[f] for f in ("number", "from", "from_time", "to", "to_time")
+    )
+    try:
+        if filling:
+            search_lines(values["lines"], set(g.user.lines), lk().n_lines)  # refused as a search's
+        elif values["lines"] or any(values[f] for f in ("number", "from", "from_time", "to", "to_time")):
             calls, search = _search(values)
-        except LinekeeperError as exc:
-            return form_errors(
-                "sar.html",
-                {"search": str(exc)},
-                values=values,
-                calls=None,
-                has_key=unlocked_key() is not None,
-                requests=[],
-            )
+    except LinekeeperError as exc:
+        return form_errors(
+            "sar.html",
+            {"search": str(exc)},
+            values=values,
+            calls=None,
+            has_key=unlocked_key() is not None,
+            requests=[],
+        )
     # What the bundle's notes-and-names.json will hold, shown before it goes: a colleague's
     # note can be about someone else ("her husband rang about the debt"), and went unread.
     about = (
@@ -271,6 +278,7 @@ def index():
         earlier=earlier,
         withhold={},
         typed={},
+        filling=filling,
     )
 
 
