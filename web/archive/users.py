@@ -1,6 +1,7 @@
 """The central viewer's accounts: a small user file with Argon2id hashes, roles and site grants.
 
-``VIEWER_DIR/users.json`` (mode 0600, written atomically)::
+``VIEWER_DIR/users.json`` (mode 0600, written atomically, each change made holding the
+``flock`` of ``users.json.lock`` beside it: the viewer and ``linekeeper archive`` both change it)::
 
     {"version": 1, "users": {"name": {"hash": "$argon2id$...", "roles": ["supervisor"],
                                       "sites": ["leeds", "york"]}}}
@@ -39,6 +40,7 @@ enabled installer is never disabled (:meth:`ArchiveUsers.disable_unused`).
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -46,12 +48,14 @@ import time
 
 from firmware.archive.settings import BOX_ID
 from firmware.errors import LinekeeperError
-from firmware.storage.fsutil import atomic_write
+from firmware.storage.fsutil import atomic_write, file_lock
 
 from .. import inactive, passwords
 from ..accounts import ROLES, history_after, name_problem, reused
 
 USERS_FILE = "users.json"
+# Held (flock) over every change of the user file (:func:`_locked`).
+LOCK_SUFFIX = ".lock"
 ALL_SITES = "all"
 # Why ``linekeeper archive disable-user`` disabled an account (its entry, the login's words).
 BY_HAND = "by whoever runs the viewer"
@@ -116,8 +120,25 @@ def _user(name, entry):
     )
 
 
+def _locked(method):
+    """Run ``method``, a read-modify-write of the user file, holding its lock: the viewer
+    (logins, its look for unused accounts) and ``linekeeper archive`` (add-user,
+    enable-user, ...) change it from two processes, and one's write dropped the other's
+    change. ``flock`` is per open file, so a locked method never calls another."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with file_lock(self.path + LOCK_SUFFIX, "the viewer's user file"):
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class ArchiveUsers:
-    """The user file of one viewer directory; ``cost`` the Argon2id cost of new hashes."""
+    """The user file of one viewer directory; ``cost`` the Argon2id cost of new hashes.
+
+    Every change reads, changes and writes the whole file with its lock held
+    (:func:`_locked`), so that changes made at once, in threads or processes, are all kept."""
 
     def __init__(self, viewer_dir, cost=passwords.DEFAULT_COST, wall_us=None):
         self.path = os.path.join(os.fspath(viewer_dir), USERS_FILE)
@@ -155,6 +176,7 @@ class ArchiveUsers:
         """Every :class:`ArchiveUser`, by name."""
         return [_user(name, entry) for name, entry in sorted(self._load().items())]
 
+    @_locked
     def disable_unused(self, audit_log, now_us=None):
         """Disable every enabled account unused for :data:`web.inactive.UNUSED_DAYS` or more
         but the last enabled installer (:func:`web.inactive.disable_due`: the box's rule),
@@ -197,6 +219,7 @@ class ArchiveUsers:
             n != name and e.get("disabled_us") is None and "installer" in e["roles"] for n, e in users.items()
         )
 
+    @_locked
     def disable(self, name, why=BY_HAND):
         """Disable ``name``'s account by hand.
 
@@ -215,6 +238,7 @@ class ArchiveUsers:
         entry["disabled_us"], entry["disabled_why"] = int(self.wall_us()), why
         self._save(users)
 
+    @_locked
     def enable(self, name):
         """Enable ``name``'s disabled account: its unused days count from now.
 
@@ -242,6 +266,7 @@ class ArchiveUsers:
             return None
         return _user(name, entry)
 
+    @_locked
     def settle(self, name, password):
         """After a login with ``password`` (its key slot opened with it, for a supervisor):
         a change cut part way is finished when it was the new password (the slot has it),
@@ -262,6 +287,7 @@ class ArchiveUsers:
         entry = self._load().get(name)
         return entry is not None and reused(password, entry["hash"], entry.get("history", []))
 
+    @_locked
     def require_change(self, name, why):
         """Mark ``name``'s password as one to change before anything else (``why``: a key
         of :data:`MUST_CHANGE`), unless it already is."""
@@ -270,6 +296,7 @@ class ArchiveUsers:
             users[name]["must_change"] = why
             self._save(users)
 
+    @_locked
     def begin_change(self, name, password):
         """The first step of ``name``'s own change of password: its hash waits in ``pending``
         (before a supervisor's key slot is changed; :meth:`finish_change` after)."""
@@ -277,6 +304,7 @@ class ArchiveUsers:
         users[name]["pending"] = passwords.hash_password(password, self.cost)
         self._save(users)
 
+    @_locked
     def finish_change(self, name):
         """Put the password :meth:`begin_change` noted in force: the one it replaces joins
         the history, and nothing is left to change."""
@@ -302,6 +330,7 @@ class ArchiveUsers:
         if sites is not None and not sites:
             raise LinekeeperError("sites: give box ids separated by commas, or 'all'")
 
+    @_locked
     def set(self, name, password, roles, sites=None, must_change=""):
         """Add or replace ``name`` with ``password``, ``roles`` and ``sites`` (a set of box
         ids; None: every site). A password new to the account is marked ``must_change`` (a
@@ -325,6 +354,7 @@ class ArchiveUsers:
         users[name] = entry
         self._save(users)
 
+    @_locked
     def set_sites(self, name, sites):
         """Grant ``name`` exactly ``sites`` (a set of box ids; None: every site).
 
