@@ -15,7 +15,7 @@ from firmware.config import BoxConfig, load_config, save_config
 from firmware.errors import ConfigError, TamperError
 from firmware.storage import crypto
 
-from support.ports import free_port
+from support.ports import closed_port
 
 PUB = base64.b64encode(bytes(range(1, 33))).decode()
 GOOD = {
@@ -207,7 +207,7 @@ def test_archive_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatc
     assert "no index" in capsys.readouterr().err
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
-    nobody = free_port()  # nothing listens there
+    nobody = closed_port()  # nothing listens there
     assert (
         main(
             [

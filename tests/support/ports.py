@@ -32,6 +32,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+_HELD = []  # the sockets holding closed_port()'s ports
+
+
+def closed_port():
+    """A TCP port where nothing listens, and nothing can while the tests run: this process
+    holds it bound and never listens, so a connection there is refused. (A port of
+    :func:`free_port` may be taken meanwhile by a server that binds port 0, and a test
+    expecting nobody there then talks to it.)"""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
+
+
 def free_ports(offsets, tries=500):
     """A base port ``p`` such that ``p + o`` is free for every ``o`` in ``offsets``
     (a server that listens on several ports at fixed distances, SeaweedFS's).

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from support.ports import free_port
+from support.ports import closed_port
 
-NOBODY = free_port()  # no mail server there: the test e-mail cannot be sent
+NOBODY = closed_port()  # no mail server there, nor ever: the test e-mail cannot be sent
 GOOD = {
     "host": "127.0.0.1",
     "port": str(NOBODY),
