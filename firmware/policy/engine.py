@@ -539,10 +539,11 @@ class CallPolicy:
                     "%s: %s" % (type(exc).__name__, exc),
                 )
             except Exception as exc:
-                # The card refused the destruction (its recording stopped before it): the
-                # staff member's call is still not recorded on, and the trail says what
-                # failed. Raised, it would stop the supervisor's delivery of every line's
-                # keys and events, and the capture's pass over every line.
+                # Anything else the recorder raised: the staff member's call is still not
+                # recorded on, and the trail says what failed. Raised, it would stop the
+                # supervisor's delivery of every line's keys and events, and the capture's
+                # pass over every line. (The card refusing the destruction itself is the
+                # recorder's worker's to say: the recording_failed alarm of the line.)
                 log.exception("line %d: what was recorded of the personal call could not be destroyed", line)
                 details["error"] = "%s: %s" % (type(exc).__name__, exc)
             if kept is not None:

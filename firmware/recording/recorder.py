@@ -9,8 +9,9 @@ ends, which the supervisor can only tell seconds later (no digit follows);
 starting then, however far back the pre-roll reached, would leave the first
 seconds of the call off the card until that moment. Dial tone and digits are
 therefore in the recording; an outbound call that never connects (off-hook,
-nothing dialled) leaves no recording. The recorder holds no secret: each
-recording's data key is wrapped to the box's public key at once.
+nothing dialled) leaves no recording (one on legal hold is finished as any).
+The recorder holds no secret: each recording's data key is wrapped to the box's
+public key at once.
 
 Disk space: before a recording starts, and before each chunk is written
 (:class:`~firmware.recording.reserve.DiskReserve`), the recorder checks that
@@ -28,7 +29,10 @@ policy does not want is never opened here: no row, no file, none of its
 audio leaves RAM. A call whose recording depends on lasting long enough
 (``min_talk_us``) is *held*: encoded into memory
 (:mod:`firmware.recording.held`) and only written once the call has talked
-that long; a shorter call is dropped without a trace. A box whose keys were
+that long; a shorter call is dropped without a trace.
+A recording on the card that may not be kept is stopped at once and destroyed by
+a worker thread (:meth:`Recorder.discard`), so that the card's syncs do not hold
+up the capture of every line. A box whose keys were
 never initialised records nothing (and says so).
 
 A call ended by the silence clear (``remote_silence``) may not be over: the
@@ -48,6 +52,7 @@ import logging
 import sqlite3
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -222,6 +227,9 @@ class Recorder:
         # refused while the file records on (written before the row is finished)
         self._unbegun = {}
         self._row_retry = None  # the timer that retries them
+        # Destroys the recordings whose destruction the store decided (_destroy), away from
+        # the capture thread; started by the first, drained and stopped by close().
+        self._shredder = None
         self._disk_full = False
         self.stats = {
             "recordings": 0,
@@ -440,10 +448,14 @@ class Recorder:
         the destruction, its call on legal hold (:meth:`RecordingStore.unname_file`, where
         a hold placed at any time before is seen): the recording goes on as it was.
 
+        Once the store has decided, the recording stops here and its file is destroyed
+        by the recorder's worker thread (:meth:`_destroy`): the syncs of the destruction
+        do not hold up the capture of every line. A card that refuses the destruction
+        raises the ``recording_failed`` alarm of the call's line, and the next start
+        finishes it (:meth:`RecordingStore.recover`).
+
         :raises sqlite3.Error: the card refused the decision (nothing changed: the
             recording goes on)
-        :raises OSError: the card refused the destruction (the recording stopped first;
-            a refusal of the call log's then is a :class:`StorageError`)
         """
         with self._lock:
             active = self._active.get(call.line)
@@ -454,17 +466,41 @@ class Recorder:
                 return True
             if not self.store.unname_file(active.recording_id, call.id):
                 return False
-            del self._active[call.line]
-            if active.timer is not None:
-                active.timer.cancel()
-            active.pipeline.abort()
-            self._unbegun.pop(active.recording_id, None)
-            try:
-                self.store.shred_file(active.recording_id, audit=False)
-                self.store.drop(active.recording_id, why or NOT_A_RECORDING)
-            except sqlite3.Error as exc:  # decided and under way: not to be taken for undecided
-                raise StorageError("recording %s: %s" % (active.recording_id, exc)) from exc
+            self._destroy(active, why or NOT_A_RECORDING)
             return True
+
+    def _destroy(self, active, why):
+        """Stop ``active``, whose destruction the store decided (:meth:`RecordingStore.unname_file`),
+        and hand the destruction of its file and row to the worker thread (``why``: what
+        its ``recording_deleted`` audit entry says).
+
+        A crash before the worker is done leaves a row that names no file: the next
+        start destroys the file and the row (:meth:`RecordingStore.recover`)."""
+        del self._active[active.call.line]
+        if active.timer is not None:
+            active.timer.cancel()
+        active.pipeline.abort()
+        self._unbegun.pop(active.recording_id, None)
+        if self._shredder is None:
+            self._shredder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linekeeper-shred")
+        self._shredder.submit(self._shred, active.recording_id, why, active.call)
+
+    def _shred(self, recording_id, why, call):
+        """The worker's part of :meth:`_destroy`: the file (its header and key copy
+        overwritten, synced, removed), then the row, audited ``recording_deleted``."""
+        try:
+            self.store.shred_file(recording_id, audit=False)
+            self.store.drop(recording_id, why)
+        except Exception as exc:  # in the worker: said, never left in its future
+            log.exception("recording %s of call %s could not be destroyed", recording_id, call.id)
+            self._alarm(
+                call.line,
+                "recording_failed",
+                True,
+                "what was recorded of call %s could not be destroyed (%s): the next start "
+                "destroys it" % (call.id, _message(exc)),
+                call,
+            )
 
     def recording(self, call):
         """Whether ``call`` is being recorded (or held)."""
@@ -587,11 +623,18 @@ class Recorder:
             if not self._long_enough(active):
                 if closing or (active.call.ended_us is not None and not active.parked):
                     self._drop(active, short=not active.manual)
-                elif active.call.ended_us is None and not active.manual:
+                    return None
+                if active.call.ended_us is None and not active.manual:
                     active.release_timer = self.clock.call_later(
                         HOLD_RECHECK_US, lambda: self._release_held(active)
                     )
                 return None
+            return self._write_held(active, closing)
+
+    def _write_held(self, active, closing=False):
+        """Write a held recording to the card; it carries on there. Returns the recording
+        that carries on, or None (it could not be written: dropped, with an alarm)."""
+        with self._lock:
             if active.release_timer is not None:
                 active.release_timer.cancel()
             try:
@@ -769,12 +812,6 @@ class Recorder:
             if self._unbegun:
                 self._row_retry = self.clock.call_later(ROW_RETRY_US, self._retry_rows)
 
-    def _discard_stored(self, recording_id, why=None):
-        """Remove a recording that turned out not to be a call (file, and row if written);
-        ``why``: another reason, for its audit entry."""
-        self._unbegun.pop(recording_id, None)
-        self.store.discard(recording_id, why or NOT_A_RECORDING)
-
     def _ended(self, ev):
         with self._lock:
             active = self._active.get(ev.line)
@@ -828,13 +865,18 @@ class Recorder:
                 if active is None:
                     return
             if active.call.answered_us is None and active.call.ended_us is not None:
-                # Off-hook, never connected: dial tone is not a call.
-                del self._active[active.call.line]
-                if active.timer is not None:
-                    active.timer.cancel()
-                active.pipeline.abort()
-                self._discard_stored(active.recording_id)
-                return
+                # Off-hook, never connected: dial tone is not a call. Unless the call is
+                # on legal hold (or the call log cannot say): then it is finished as any.
+                try:
+                    decided = self.store.unname_file(active.recording_id, active.call.id)
+                except sqlite3.Error as exc:
+                    log.error(
+                        "cannot decide the destruction of recording %s: kept (%s)", active.recording_id, exc
+                    )
+                    decided = False
+                if decided:
+                    self._destroy(active, NOT_A_RECORDING)
+                    return
             try:
                 info = active.pipeline.close()
             except OSError as exc:
@@ -919,6 +961,9 @@ class Recorder:
                     "`linekeeper repair` rebuilds their rows from their sealed headers",
                     len(self._unbegun),
                 )
+            shredder, self._shredder = self._shredder, None
+        if shredder is not None:
+            shredder.shutdown(wait=True)  # every destruction decided is done before the stop
 
     # ------------------------------------------------------------ audio
     def _consumer(self, line):

@@ -173,6 +173,33 @@ def test_a_discard_a_crash_cut_short_is_finished_not_created_again(tmp_path):
     store.close()
 
 
+def test_a_discard_cut_between_its_decision_and_the_destruction_is_finished_at_the_start(tmp_path):
+    """The recorder decides a destruction (the row stops naming its file) and leaves the file
+    to its worker thread: a power cut before the worker touched it leaves the file and its
+    key copy whole on the card. The next start destroys both and the row, audited, and
+    quarantines nothing (nor does the journal's replay bring the file back)."""
+    rid = uuid.uuid4().hex
+    store, jnl, w = _store_with_recording(tmp_path, rid)
+    w.abort()
+    jnl.commit()
+    assert store.unname_file(rid, call_id=1) is True
+    path, key_copy = store.path_of(rid), store.key_copy_path(rid)
+    assert os.path.exists(path) and os.path.exists(key_copy)
+    jnl.close()
+    store.close()
+    audited = []
+    store = RecordingStore(tmp_path / "box", on_audit=lambda *entry: audited.append(entry))
+    try:
+        done = store.recover()
+        assert ("discarded", rid, None) in done
+        assert not [d for d in done if d[0] == "quarantined"]
+        assert not os.path.exists(path) and not os.path.exists(key_copy)
+        assert store.get(rid) is None and store.quarantined() == []
+        assert [(action, target) for action, target, _ in audited] == [("recording_deleted", rid)]
+    finally:
+        store.close()
+
+
 def test_discard_marks_the_row_before_it_removes_the_file(tmp_path, monkeypatch):
     rid = uuid.uuid4().hex
     store, jnl, w = _store_with_recording(tmp_path, rid)

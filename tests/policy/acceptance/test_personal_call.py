@@ -164,9 +164,12 @@ def test_a_card_that_refuses_the_discard_stops_neither_the_call_nor_the_audit(
     tmp_path, synth, lab, monkeypatch
 ):
     """The card refuses the destruction of what was written (an I/O error): the code is
-    still taken (the recording stopped, the call marked personal) and audited saying what
-    failed, and the error does not escape into the line supervisor's delivery of keys,
+    still taken (the recording stopped, the call marked personal) and audited, the
+    recorder's worker that destroys it raises the line's ``recording_failed`` alarm saying
+    what failed, and the error does not escape into the line supervisor's delivery of keys,
     where it stopped the capture's pass over every line."""
+    from firmware.bus import Alarm
+
     from support.simbox import keyed_sim_box
 
     box, data_dir = keyed_sim_box(
@@ -181,6 +184,8 @@ def test_a_card_that_refuses_the_discard_stops_neither_the_call_nor_the_audit(
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(box.recorder.store, "shred_file", refused)
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
     box.start()
     assert box.board.run()
     box.stop()
@@ -193,7 +198,9 @@ def test_a_card_that_refuses_the_discard_stops_neither_the_call_nor_the_audit(
         entries = audit.entries(limit=-1, newest_first=False)
     marked = [e.details for e in entries if e.action == "personal_call"]
     assert len(marked) == 1 and marked[0]["recording_discarded"] is True
-    assert "Input/output error" in marked[0]["error"]
+    failed = [a for a in alarms if a.kind == "recording_failed"]
+    assert [(a.line, a.active, a.call_id) for a in failed] == [(1, True, calls[0]["id"])]
+    assert "Input/output error" in failed[0].message and "the next start destroys it" in failed[0].message
 
 
 def test_a_hold_placed_after_the_policy_looked_still_keeps_the_recording(tmp_path, synth, lab, monkeypatch):
@@ -268,3 +275,84 @@ def test_a_call_log_that_cannot_decide_the_destruction_keeps_the_recording(tmp_p
     assert len(marked) == 1 and marked[0]["recording_discarded"] is False
     assert marked[0]["kept"] == "whose legal hold could not be read"
     assert "disk I/O error" in marked[0]["error"]
+
+
+def test_the_destruction_does_not_hold_up_the_capture(tmp_path, synth, lab, monkeypatch):
+    """Destroying what was written (its header and key copy overwritten and synced, the file
+    removed, the call log checkpointed) is the recorder's worker's: while it is blocked, the
+    capture goes on feeding every line (line 2's call is recorded to its end), and the stop
+    waits for it: the file is gone and its deletion audited."""
+    import threading
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(8.0, "*7")]), inbound(2, 1.0, talk=20.0)],
+        2,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+    store = box.recorder.store
+    real = store.shred_file
+    capture = threading.current_thread()  # the simulated box runs its capture in this thread
+    reached, go, threads = threading.Event(), threading.Event(), []
+
+    def blocked(recording_id, audit=True):
+        threads.append(threading.current_thread())
+        reached.set()
+        if threading.current_thread() is not capture:
+            go.wait()
+        return real(recording_id, audit=audit)
+
+    monkeypatch.setattr(store, "shred_file", blocked)
+    box.start()
+    assert box.board.run()
+    assert reached.wait(timeout=600)  # (only so that a broken run cannot hang the suite)
+    assert threads and capture not in threads
+    # The whole scenario ran while the destruction was blocked: line 2 recorded to its end.
+    line2 = lab.calls(data_dir)[1]
+    assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir) if r["state"] != "recording"] == [
+        (line2["id"], "complete")
+    ]
+    assert len(recording_files(data_dir)) == 4  # line 1's file and key copy still there
+    go.set()
+    box.stop()
+    calls = lab.calls(data_dir)
+    assert outcome(calls) == [
+        (1, "in", "skip", PERSONAL_REASON),
+        (2, "in", "record", "line 2 records every call"),
+    ]
+    assert [r["call_id"] for r in lab.recordings(data_dir)] == [calls[1]["id"]]
+    assert len(recording_files(data_dir)) == 2  # line 2's file and its key copy
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    assert [e.details["why"] for e in entries if e.action == "recording_deleted"] == [PERSONAL_REASON]
+
+
+def test_a_call_never_connected_on_legal_hold_is_sealed_when_it_ends(tmp_path, synth, lab):
+    """An outbound call on a line that records from off-hook, never answered: its recording is
+    destroyed at its end, unless the call is on legal hold. Then it is finished and sealed as
+    any recording when the call ends, not left open for the next start's recovery."""
+    from firmware.bus import RecordingFinished
+
+    from support.simbox import keyed_sim_box
+
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "out",
+        "answer": False,
+        "dial": {"digits": DIALLED, "answer_after": 8.0, "ringback": True},
+    }
+    box, data_dir = keyed_sim_box(tmp_path, synth, [call], 1, config=lab.policy(rules=personal()))
+    box.clock.call_at(4_000_000, lambda: box.callmeta.set_legal_hold(1, True, "sam", box.clock.wall_us()))
+    finished = []
+    box.bus.subscribe(RecordingFinished, finished.append)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert outcome(lab.calls(data_dir)) == [(1, "out", "skip", "never connected")]
+    rows = lab.recordings(data_dir)
+    assert [(r["call_id"], r["state"]) for r in rows] == [(1, "complete")]
+    assert [(e.call_id, e.state) for e in finished] == [(1, "complete")]
