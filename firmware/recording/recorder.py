@@ -29,7 +29,8 @@ policy does not want is never opened here: no row, no file, none of its
 audio leaves RAM. A call whose recording depends on lasting long enough
 (``min_talk_us``) is *held*: encoded into memory
 (:mod:`firmware.recording.held`) and only written once the call has talked
-that long; a shorter call is dropped without a trace.
+that long; a shorter call is dropped without a trace (unless it is on legal hold:
+a hold's recordings survive every deletion, so what was held is written instead).
 A recording on the card that may not be kept is stopped at once and destroyed by
 a worker thread (:meth:`Recorder.discard`), so that the card's syncs do not hold
 up the capture of every line. A box whose keys were
@@ -446,7 +447,9 @@ class Recorder:
         ``why``: the reason the audit entry of a recording already on the card gives for
         its deletion (None: it turned out not to be a call). False when the store refuses
         the destruction, its call on legal hold (:meth:`RecordingStore.unname_file`, where
-        a hold placed at any time before is seen): the recording goes on as it was.
+        a hold placed at any time before is seen): the recording goes on as it was. A
+        recording held in memory whose call is on legal hold is written to the card
+        instead of dropped, and goes on there (False too).
 
         Once the store has decided, the recording stops here and its file is destroyed
         by the recorder's worker thread (:meth:`_destroy`): the syncs of the destruction
@@ -462,8 +465,7 @@ class Recorder:
             if active is None or active.call is not call:
                 return True
             if active.held:
-                self._drop(active, short=False)
-                return True
+                return self._drop_unless_held(active, short=False) is None
             if not self.store.unname_file(active.recording_id, call.id):
                 return False
             self._destroy(active, why or NOT_A_RECORDING)
@@ -622,8 +624,7 @@ class Recorder:
                 return None
             if not self._long_enough(active):
                 if closing or (active.call.ended_us is not None and not active.parked):
-                    self._drop(active, short=not active.manual)
-                    return None
+                    return self._drop_unless_held(active, short=not active.manual, closing=closing)
                 if active.call.ended_us is None and not active.manual:
                     active.release_timer = self.clock.call_later(
                         HOLD_RECHECK_US, lambda: self._release_held(active)
@@ -655,6 +656,24 @@ class Recorder:
             if active.end_us is not None and not closing:
                 opened.timer = self.clock.call_later(self.END_GRACE_US, lambda: self._close(opened))
             return opened
+
+    def _drop_unless_held(self, active, short=True, closing=False):
+        """Forget a held recording, unless its call is on legal hold: a hold's recordings
+        survive every deletion, so what was held is written to the card instead and
+        carries on there (:meth:`_write_held`, whose result this returns; else None)."""
+        call = active.call
+        try:
+            held = call.id is not None and self.store.on_hold(call.id)
+        except sqlite3.Error as exc:
+            # What is dropped cannot come back: kept while the hold is unknown.
+            log.error(
+                "cannot read whether call %s is on legal hold (its recording is kept): %s", call.id, exc
+            )
+            held = True
+        if not held:
+            return self._drop(active, short)
+        log.warning("call %s is on legal hold: what was held of it is written, not dropped", call.id)
+        return self._write_held(active, closing)
 
     def _drop(self, active, short=True):
         """Forget a held recording: none of it was ever written."""

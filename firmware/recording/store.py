@@ -707,6 +707,15 @@ class RecordingStore:
             )
         return True
 
+    def on_hold(self, call_id: int | None, recording_id: str | None = None) -> bool:
+        """Whether call ``call_id`` (recording ``recording_id``'s, when its row names one) is
+        on legal hold now: what the recorder asks before it drops audio it held in memory.
+
+        :raises sqlite3.Error: the card refused
+        """
+        with self._lock:
+            return _on_hold(self._db, recording_id or "", call_id)
+
     def shred_file(self, recording_id: str, audit: bool = True) -> None:
         """Overwrite the file's header (where its wrapped key is) with zeros, then remove it.
 

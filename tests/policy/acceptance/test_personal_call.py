@@ -330,6 +330,63 @@ def test_the_destruction_does_not_hold_up_the_capture(tmp_path, synth, lab, monk
     assert [e.details["why"] for e in entries if e.action == "recording_deleted"] == [PERSONAL_REASON]
 
 
+def test_a_held_recording_of_a_call_on_legal_hold_is_written_not_dropped(tmp_path, synth, lab, monkeypatch):
+    """A by-rule call held in memory for its minimum talk when the code is keyed, placed on
+    legal hold just after the code's look at its hold: the recorder asks the store before it
+    drops what it held, and writes it to the card instead (the hold wins); the code is
+    audited as kept."""
+    from support.simbox import keyed_sim_box
+
+    rules = personal(default_mode="by_rule", min_duration_s=30)
+    box, data_dir = keyed_sim_box(
+        tmp_path, synth, [inbound(1, 1.0, talk=40.0, keys=[(5.0, "*7")])], 1, config=lab.policy(rules=rules)
+    )
+    looked = box.policy._held
+
+    def hold_placed_after_the_look(call):
+        kept = looked(call)
+        box.callmeta.set_legal_hold(call.id, True, "sam", box.clock.wall_us())
+        return kept
+
+    monkeypatch.setattr(box.policy, "_held", hold_placed_after_the_look)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    calls = lab.calls(data_dir)
+    assert outcome(calls) == [(1, "in", "record", "the call passes every rule")]
+    rows = lab.recordings(data_dir)
+    assert [(r["call_id"], r["state"]) for r in rows] == [(1, "complete")]
+    assert rows[0]["duration_s"] > 40  # from its pre-roll: nothing of what was held is lost
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    marked = [e for e in entries if e.action == "personal_call"]
+    assert [(e.details["recording_discarded"], e.details["kept"]) for e in marked] == [
+        (False, "on legal hold")
+    ]
+    assert "recording_deleted" not in [e.action for e in entries]
+
+
+def test_a_short_call_on_legal_hold_keeps_what_was_held(tmp_path, synth, lab):
+    """A call shorter than the rules' minimum talk is dropped from memory, unless it is on
+    legal hold: then what was held is written and sealed (the decision still says why the
+    rules would not have kept it)."""
+    from support.simbox import keyed_sim_box
+
+    rules = {"default_mode": "by_rule", "min_duration_s": 10}
+    box, data_dir = keyed_sim_box(
+        tmp_path, synth, [inbound(1, 1.0, talk=6.0)], 1, config=lab.policy(rules=rules)
+    )
+    box.clock.call_at(4_000_000, lambda: box.callmeta.set_legal_hold(1, True, "sam", box.clock.wall_us()))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert outcome(lab.calls(data_dir)) == [(1, "in", "skip", "shorter than 10 s")]
+    rows = lab.recordings(data_dir)
+    assert [(r["call_id"], r["state"]) for r in rows] == [(1, "complete")]
+    assert rows[0]["duration_s"] > 6
+    assert box.recorder.stats["dropped_short"] == 0
+
+
 def test_a_call_never_connected_on_legal_hold_is_sealed_when_it_ends(tmp_path, synth, lab):
     """An outbound call on a line that records from off-hook, never answered: its recording is
     destroyed at its end, unless the call is on legal hold. Then it is finished and sealed as
