@@ -13,6 +13,12 @@ What it does not do: someone who has both the card and the board (or root on
 the running box) can open it — an unattended secret cannot be kept from them.
 The secret's name is the associated data, so a sealed value cannot be moved
 to another field.
+
+A secret the box makes for itself needs nothing stored: :meth:`SecretBox.derive`
+gives one per purpose from the same two halves (HKDF with the purpose in its
+``info``), the same on every start of the same box, and another on another board
+or after ``secrets.key`` is lost. The web UI's HTTPS key is encrypted under one
+(``web/tls.py``).
 """
 
 import base64
@@ -57,16 +63,28 @@ class SecretBox:
         self.path = os.path.join(os.fspath(data_dir), "secrets.key")
         self._identity = board_identity() if identity is None else identity
 
-    def _key(self):
+    def _file_key(self):
         try:
             with open(self.path, "rb") as f:
                 file_key = f.read()
         except FileNotFoundError:
             file_key = os.urandom(32)
             atomic_write(self.path, file_key)  # the box's data mode: both services open secrets
-        return HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=self._identity, info=b"linekeeper secrets v1"
-        ).derive(file_key)
+        return file_key
+
+    def _hkdf(self, info):
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=self._identity, info=info).derive(
+            self._file_key()
+        )
+
+    def _key(self):
+        return self._hkdf(b"linekeeper secrets v1")
+
+    def derive(self, purpose):
+        """A 32-byte secret for ``purpose`` (text), from ``secrets.key`` and the board's
+        identity: never stored, the same whenever this box asks, unrelated to any other
+        purpose's and to the key that seals the named secrets."""
+        return self._hkdf(b"linekeeper derived: " + purpose.encode("utf-8"))
 
     def seal(self, name, secret):
         """``secret`` (text) sealed for field ``name``, as text to store."""
