@@ -746,17 +746,7 @@ class RecordingStore:
 
     def _shred_key_copy(self, recording_id):
         """Overwrite the recording's key copy with zeros and remove it (if it has one)."""
-        path = self.key_copy_path(recording_id)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return
-        try:
-            os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsutil.remove_durable(path)
+        fsutil.shred(self.key_copy_path(recording_id))
 
     def checkpoint(self) -> None:
         """Move everything into calls.db and empty its write-ahead log (after removing a key).

@@ -595,6 +595,25 @@ def remove_durable(path):
     fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
+def shred(path):
+    """Overwrite the file at ``path`` with zeros, sync it, then :func:`remove_durable` it:
+    for a file that held a key, so its bytes are not left in blocks the file system
+    freed. Missing files are not an error. A crash in between leaves a file of zeros
+    (the caller removes it at its next start). Flash may still keep an old copy the
+    card remapped: what matters is that the box never writes the key in clear again.
+    """
+    try:
+        fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    remove_durable(path)
+
+
 def make_private_dir(path):
     """Create directory ``path`` with :func:`data_mode` (0700), and missing parents, durably.
 
