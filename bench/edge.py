@@ -84,7 +84,7 @@ def run(quick=False):
         edge = WebServer(app, cert, "127.0.0.1", 0, 0)
         edge.start()
         baseline = wsgi.Server(("127.0.0.1", 0), app, numthreads=16, timeout=30, shutdown_timeout=2)
-        adapter = BuiltinSSLAdapter(cert.cert_path, cert.key_path)
+        adapter = BuiltinSSLAdapter(cert.cert_path, cert.key_path, private_key_password=cert.password)
         adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
         baseline.ssl_adapter = adapter
         baseline.prepare()

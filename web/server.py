@@ -75,11 +75,13 @@ class _Server(wsgi.Server):
             log.log(level, "web server: %s", msg)
 
 
-def tls_context(cert_path, key_path):
-    """The server's TLS: 1.2 and later, the ssl module's default ciphers, HTTP/1.1."""
+def tls_context(certificate):
+    """The server's TLS for ``certificate`` (a :class:`web.tls.Certificate`, its key
+    opened with its password: never a clear copy): 1.2 and later, the ssl module's
+    default ciphers, HTTP/1.1."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert_path, key_path)
+    certificate.load_into(context)
     context.set_alpn_protocols(["http/1.1"])
     return context
 
@@ -175,7 +177,7 @@ class WebServer:
         web = app.extensions.get("linekeeper")
         logged_in = session_cookie_checker(web.sessions, SESSION_COOKIE) if web is not None else None
         self.edge = Edge(
-            tls_context(certificate.cert_path, certificate.key_path),
+            tls_context(certificate),
             self._backend_path,
             logged_in,
             EdgeLimits(
@@ -255,7 +257,7 @@ class WebServer:
         certificate = self._renew()
         if certificate.fingerprint != self.certificate.fingerprint:
             # The edge's context is shared by every handshake from now on.
-            self.edge._ssl.load_cert_chain(certificate.cert_path, certificate.key_path)
+            certificate.load_into(self.edge._ssl)
             self.certificate = certificate
             web = self.app.extensions.get("linekeeper")
             if web is not None:

@@ -3,12 +3,25 @@
 An ECDSA P-256 key and a certificate valid for 825 days, naming
 ``localhost``, the box's host name (and ``NAME.local``), 127.0.0.1 and the
 box's LAN addresses, for server authentication only (key usage: digital
-signature; extended key usage: server auth), kept in ``DATA_DIR/tls/`` (key
-mode 0600). It is made again, with the same key, 30 days before it expires,
-when it was made under a wrong clock, or when the box's names or addresses
-changed (checked at start and every hour by the web server). No CA will vouch for a box on a LAN,
+signature; extended key usage: server auth), kept in ``DATA_DIR/tls/``. It is
+made again, with the same key, 30 days before it expires, when it was made
+under a wrong clock, or when the box's names or addresses changed (checked at
+start and every hour by the web server). No CA will vouch for a box on a LAN,
 so people check the SHA-256 fingerprint instead: it is printed on the
 console and shown in the UI, to compare with what the browser shows.
+
+The private key is never on the card in clear: ``tls/key.sealed.pem`` (mode
+0600) is encrypted PKCS#8 under a password derived from the box's unattended
+secrets (:meth:`firmware.secretbox.SecretBox.derive`: ``secrets.key`` on the
+card and the board's identity, which the card alone lacks, as the mail
+password's). The password is derived at every start, never stored, and
+handed to ``ssl`` with the key's file (:attr:`Certificate.password`). A key an
+earlier release kept in clear (``tls/key.pem``) is encrypted at the next
+start, the same key, so the certificate and its fingerprint stay; the
+clear file is then overwritten and removed (a cut at any point leaves a key
+that opens). A key that does not open (``secrets.key`` lost, or the card in
+another board) is replaced: a new key and certificate, a new fingerprint,
+logged, rather than a web UI that does not start.
 """
 
 import dataclasses
@@ -19,17 +32,22 @@ import os
 import socket
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from firmware.storage.fsutil import atomic_write, make_private_dir
+from firmware.secretbox import SecretBox
+from firmware.storage.fsutil import atomic_write, make_private_dir, shred
 
 log = logging.getLogger(__name__)
 
 VALID_DAYS = 825  # the longest a browser accepts for a server certificate it is told to trust
 RENEW_DAYS = 30  # renewed this long before it expires (checked at start and every hour)
 CLOCK_SKEW_DAYS = 1  # not_valid_before is set this far back (a Pi's clock may lag at boot)
+KEY_FILE = "key.sealed.pem"  # the key, encrypted
+CLEAR_KEY_FILE = "key.pem"  # where releases before kept it in clear
+PURPOSE = "web UI HTTPS key"  # SecretBox.derive's purpose for the key's password
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +55,11 @@ class Certificate:
     cert_path: str
     key_path: str
     fingerprint: str  # SHA-256, "AB:CD:..."
+    password: bytes = dataclasses.field(default=b"", repr=False)  # the key file's, for ssl
+
+    def load_into(self, context):
+        """Give the :class:`ssl.SSLContext` ``context`` this certificate and its key."""
+        context.load_cert_chain(self.cert_path, self.key_path, self.password)
 
 
 def fingerprint_of(cert):
@@ -108,43 +131,113 @@ def renewal_reason(cert, hostnames, addresses, now):
     return None
 
 
-def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None):
+def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None, secrets=None):
     """The box's certificate: made if missing, made again when :func:`renewal_reason` says so.
 
     ``hostnames`` (default :func:`default_hostnames`) and ``addresses``
     (default :func:`box_addresses`) go into its SAN with 127.0.0.1; ``now`` is
-    an aware datetime (default: the clock). The key is kept across renewals.
+    an aware datetime (default: the clock); ``secrets`` is the box's
+    :class:`firmware.secretbox.SecretBox` (default: ``data_dir``'s, this board's).
+    The key is kept across renewals; one kept in clear is encrypted first, and
+    one that does not open is replaced (see the module's text).
     Raises :class:`OSError`.
     """
     directory = os.path.join(data_dir, "tls")
     cert_path = os.path.join(directory, "cert.pem")
-    key_path = os.path.join(directory, "key.pem")
+    key_path = os.path.join(directory, KEY_FILE)
     hostnames = default_hostnames() if hostnames is None else list(hostnames)
     addresses = box_addresses() if addresses is None else list(addresses)
     now = datetime.datetime.now(datetime.UTC) if now is None else now
-    key = None
-    if os.path.exists(cert_path) and os.path.exists(key_path):
+    secrets = SecretBox(data_dir) if secrets is None else secrets
+    make_private_dir(directory)
+    password = secrets.derive(PURPOSE).hex().encode("ascii")
+    key = _seal_clear_key(directory, key_path, password)
+    if key is None:
+        key = _open_key(key_path, password)
+    # A key gone or not opening while a certificate is kept: people compared its fingerprint.
+    lost = key is None and (os.path.exists(key_path) or os.path.exists(cert_path))
+    if key is not None and os.path.exists(cert_path):
         with open(cert_path, "rb") as f:
             cert = x509.load_pem_x509_certificate(f.read())
-        reason = renewal_reason(cert, hostnames, addresses, now)
+        if _public(cert.public_key()) != _public(key.public_key()):
+            reason = "it is not the key's"
+        else:
+            reason = renewal_reason(cert, hostnames, addresses, now)
         if reason is None:
-            return Certificate(cert_path, key_path, fingerprint_of(cert))
+            return Certificate(cert_path, key_path, fingerprint_of(cert), password)
         log.warning("the HTTPS certificate is made again: %s", reason)
-        with open(key_path, "rb") as f:
-            key = serialization.load_pem_private_key(f.read(), None)
-    make_private_dir(directory)
     if key is None:
         key = ec.generate_private_key(ec.SECP256R1())
-        atomic_write(
-            key_path,
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ),
-            mode=0o600,
-        )
+        atomic_write(key_path, _sealed_pem(key, password), mode=0o600)
     cert = _build(key, hostnames, addresses, now)
     atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    return Certificate(cert_path, key_path, fingerprint_of(cert))
+    certificate = Certificate(cert_path, key_path, fingerprint_of(cert), password)
+    if lost:
+        log.warning(
+            "the HTTPS key %s is missing or does not open (secrets.key lost or replaced, or the "
+            "card is in another board): a new key and certificate were made, and browsers will "
+            "warn of a changed certificate: its fingerprint is now %s",
+            key_path,
+            certificate.fingerprint,
+        )
+    return certificate
+
+
+def _public(key):
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _sealed_pem(key, password):
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password),
+    )
+
+
+def _open_key(key_path, password):
+    """The key in ``key_path``, or None: missing, or it does not open with ``password``."""
+    try:
+        with open(key_path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    try:
+        return serialization.load_pem_private_key(data, password)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+
+
+def _seal_clear_key(directory, key_path, password):
+    """A key an earlier release kept in clear (``tls/key.pem``), written encrypted to
+    ``key_path`` and then shredded; the key, or None when there was none.
+
+    The steps, each synced: the encrypted copy replaces ``key_path`` whole, the clear
+    file is overwritten with zeros, then removed. A cut before the first leaves the clear
+    key, done again at the next start; after it the encrypted one opens, and what is
+    left of the clear file (intact, or zeros) is shredded then. A clear key found beside
+    an encrypted one is the newer (a rollback to a release that made its own): it wins.
+    """
+    clear_path = os.path.join(directory, CLEAR_KEY_FILE)
+    try:
+        with open(clear_path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    try:
+        key = serialization.load_pem_private_key(data, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None  # the zeros a cut shred left
+    if key is not None:
+        atomic_write(key_path, _sealed_pem(key, password), mode=0o600)
+        log.warning(
+            "the HTTPS key was on the card in clear (%s): it is now encrypted (%s), the same "
+            "key, and the clear copy overwritten",
+            clear_path,
+            key_path,
+        )
+    shred(clear_path)
+    return key
 
 
 def _build(key, hostnames, addresses, now):

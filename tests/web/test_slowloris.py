@@ -249,7 +249,7 @@ def test_a_live_stream_closed_by_its_tab_frees_its_thread_at_once(tmp_path, capl
 
     threading.Thread(target=backend, daemon=True).start()
     cert = ensure_certificate(tmp_path / "tls", ["localhost"])
-    edge = Edge(tls_context(cert.cert_path, cert.key_path), backend_path)
+    edge = Edge(tls_context(cert), backend_path)
     edge.start("127.0.0.1", 0)
     try:
         for _ in range(3):

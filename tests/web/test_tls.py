@@ -1,11 +1,20 @@
-"""The box's HTTPS certificate: its LAN names, key usage and renewal (issue 19)."""
+"""The box's HTTPS certificate: its LAN names, key usage and renewal (issue 19); its key,
+only encrypted on the card."""
 
 import datetime
+import logging
+import os
 
+import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from firmware.secretbox import SecretBox
 from web import tls
+
+from support.cardscan import clear_private_keys, scan
 
 NAMES = ["localhost", "lkbox", "lkbox.local"]
 ADDRESSES = ["192.168.1.20", "fd00::20"]
@@ -70,3 +79,161 @@ def test_a_new_address_or_name_renews_it(tmp_path):
 def test_the_box_s_addresses_are_real_addresses():
     for text in tls.box_addresses():
         assert text not in ("127.0.0.1", "::1", "0.0.0.0")
+
+
+def sealed_key(certificate):
+    with open(certificate.key_path, "rb") as f:
+        return serialization.load_pem_private_key(f.read(), certificate.password)
+
+
+def as_an_earlier_release_made_it(data_dir):
+    """The certificate and its key in clear (tls/key.pem), as releases before kept them."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    directory = os.path.join(data_dir, "tls")
+    os.makedirs(directory)
+    with open(os.path.join(directory, "key.pem"), "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    cert = tls._build(key, NAMES, ADDRESSES, NOW)
+    with open(os.path.join(directory, "cert.pem"), "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return key, tls.fingerprint_of(cert)
+
+
+def served_by(certificate):
+    """The certificate as the web server loads it (web/server.py)."""
+    from web.server import tls_context
+
+    return tls_context(certificate)
+
+
+def test_the_key_is_on_the_card_only_encrypted(tmp_path):
+    """Issue: tls/key.pem held the key in clear; the card alone could pose as the box."""
+    certificate = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    with open(certificate.key_path, "rb") as f:
+        assert f.read().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert oct(os.stat(certificate.key_path).st_mode & 0o777) == "0o600"
+    key = sealed_key(certificate)
+    assert clear_private_keys(tmp_path, [key]) == []
+    # The password is the box's: secrets.key and this board's identity, stored nowhere.
+    assert certificate.password == SecretBox(tmp_path).derive(tls.PURPOSE).hex().encode()
+    assert scan(tmp_path, [certificate.password.decode()]) == []
+    with pytest.raises(ValueError):
+        serialization.load_pem_private_key(
+            open(certificate.key_path, "rb").read(), SecretBox(tmp_path, b"another board").derive(tls.PURPOSE)
+        )
+    served_by(certificate)
+    assert certificate.password not in repr(certificate).encode()
+    # The scan finds a clear copy, in any form.
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    for name, fmt in (
+        ("pkcs8", serialization.PrivateFormat.PKCS8),
+        ("sec1", serialization.PrivateFormat.TraditionalOpenSSL),
+    ):
+        pem = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
+        (probe / name).write_bytes(b"x" + pem)
+        (probe / (name + ".bare")).write_bytes(b"".join(pem.splitlines()[1:-1]))
+        (probe / (name + ".der")).write_bytes(
+            key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
+        )
+    assert sorted(clear_private_keys(probe, [key])) == sorted(os.listdir(probe))
+
+
+def test_a_key_an_earlier_release_kept_in_clear_is_encrypted_and_its_fingerprint_kept(tmp_path, caplog):
+    key, fingerprint = as_an_earlier_release_made_it(tmp_path)
+    certificate = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    assert certificate.fingerprint == fingerprint
+    assert sealed_key(certificate).private_numbers() == key.private_numbers()
+    assert not os.path.exists(tmp_path / "tls" / "key.pem")
+    assert sorted(os.listdir(tmp_path / "tls")) == ["cert.pem", tls.KEY_FILE]
+    assert clear_private_keys(tmp_path, [key]) == []
+    assert "in clear" in caplog.text
+    served_by(certificate)
+    assert tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW) == certificate
+
+
+def test_a_cut_at_any_step_of_the_migration_leaves_a_key_that_opens(tmp_path, monkeypatch):
+    """Each step that changes the card (the encrypted key's rename into place, the clear
+    file's overwrite, its removal) cut in turn: the next start has the same key and
+    certificate, and no clear copy is left."""
+    from firmware.storage import fsutil
+
+    from support.cuts import PowerCut, Steps, _Counted
+
+    cut_at = 1
+    while True:
+        data_dir = tmp_path / str(cut_at)
+        key, fingerprint = as_an_earlier_release_made_it(data_dir)
+        SecretBox(data_dir).derive(tls.PURPOSE)  # secrets.key made beforehand: not a step
+        steps = Steps(cut_at)
+        with monkeypatch.context() as patch:
+            patch.setattr(fsutil, "os", _Counted(os, {"replace", "pwrite", "unlink"}, steps))
+            try:
+                tls.ensure_certificate(data_dir, NAMES, ADDRESSES, now=NOW)
+                cut = False
+            except PowerCut:
+                cut = True
+        certificate = tls.ensure_certificate(data_dir, NAMES, ADDRESSES, now=NOW)
+        assert certificate.fingerprint == fingerprint, steps.names
+        assert sealed_key(certificate).private_numbers() == key.private_numbers()
+        assert sorted(os.listdir(data_dir / "tls")) == ["cert.pem", tls.KEY_FILE]
+        assert clear_private_keys(data_dir, [key]) == []
+        served_by(certificate)
+        if not cut:
+            break
+        cut_at += 1
+    assert steps.names == ["os.replace", "os.pwrite", "os.unlink"]
+    assert cut_at == 4
+
+
+def test_after_a_rollback_the_older_release_s_clear_key_wins(tmp_path):
+    """A rollback to a release that keeps the key in clear makes a key and certificate of
+    its own (it finds no tls/key.pem); back on this release, that clear key is the one its
+    certificate names, so it is the one encrypted."""
+    tls.ensure_certificate(tmp_path / "box", NAMES, ADDRESSES, now=NOW)
+    os.remove(tmp_path / "box" / "tls" / "cert.pem")
+    made = tmp_path / "older"
+    key, fingerprint = as_an_earlier_release_made_it(made)
+    for name in ("cert.pem", "key.pem"):
+        os.replace(made / "tls" / name, tmp_path / "box" / "tls" / name)
+    certificate = tls.ensure_certificate(tmp_path / "box", NAMES, ADDRESSES, now=NOW)
+    assert certificate.fingerprint == fingerprint
+    assert sealed_key(certificate).private_numbers() == key.private_numbers()
+
+
+def test_a_certificate_not_for_the_key_is_made_again_for_it(tmp_path):
+    first = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    other = tls.ensure_certificate(tmp_path / "other", NAMES, ADDRESSES, now=NOW)
+    os.replace(other.cert_path, first.cert_path)
+    certificate = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    assert certificate.fingerprint not in (first.fingerprint, other.fingerprint)
+    assert load(certificate).public_key() == sealed_key(certificate).public_key()
+    served_by(certificate)
+
+
+@pytest.mark.parametrize("how", ["secrets.key lost", "another board"])
+def test_a_key_that_does_not_open_is_made_again_and_the_new_fingerprint_logged(tmp_path, caplog, how):
+    first = tls.ensure_certificate(
+        tmp_path, NAMES, ADDRESSES, now=NOW, secrets=SecretBox(tmp_path, b"board 1")
+    )
+    board = b"board 1"
+    if how == "secrets.key lost":
+        os.remove(tmp_path / "secrets.key")
+    else:
+        board = b"board 2"
+    certificate = tls.ensure_certificate(
+        tmp_path, NAMES, ADDRESSES, now=NOW, secrets=SecretBox(tmp_path, board)
+    )
+    assert certificate.fingerprint != first.fingerprint
+    assert certificate.key_path == first.key_path
+    served_by(certificate)
+    (warning,) = [r for r in caplog.records if "does not open" in r.getMessage()]
+    assert certificate.fingerprint in warning.getMessage() and warning.levelno == logging.WARNING
+    assert (
+        tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW, secrets=SecretBox(tmp_path, board))
+        == certificate
+    )
