@@ -16,7 +16,9 @@ recording rule that names a number (config.json), and an alarm mail waiting
 in the queue with the caller's number and name in it. None of them is found
 on the card either, while the box still uses them all: the rule skips the
 call from its number, the phonebook names the caller, the note reads back,
-the mail goes out as it was written.
+the mail goes out as it was written. The web UI's HTTPS key (made as the web UI
+makes it at its start) is on the card only encrypted: no file holds it in clear,
+in PEM or DER or its private value alone, while the box still serves with it.
 
 Then the card holder rewrites the audit trail and re-chains it (hashes, head,
 even the key record and every signature, under a key of their own): the box
@@ -33,6 +35,7 @@ import types
 from email.message import EmailMessage
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
@@ -48,9 +51,12 @@ from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.sealstores import NOTE as NOTE_FIELD
 from web.db import WebDb
 from web.phonebook import CallNotes, Phonebook
+from web.server import tls_context
 from web.services import BoxConfigStore
 from web.throttle import Throttle, account_keys
+from web.tls import ensure_certificate
 
+from support.cardscan import clear_private_keys
 from support.cardscan import env as _env
 from support.cardscan import scan as scan_for
 
@@ -138,6 +144,16 @@ def plant_web_stores(box):
     msg["To"] = "office@example.org"
     msg.set_content("%s\n%s: %s\n" % (MAIL_SUBJECT, BOOK_NAME, NOTE))
     box.mail.queue.enqueue(msg)
+    ensure_certificate(box.data_dir, ["localhost"], [])  # the web UI's, as at its start
+
+
+def web_key(data_dir):
+    """The web UI's HTTPS key, as the box opens it (its secrets.key and board)."""
+    from cryptography.hazmat.primitives import serialization
+
+    certificate = ensure_certificate(data_dir, ["localhost"], [])
+    with open(certificate.key_path, "rb") as f:
+        return certificate, serialization.load_pem_private_key(f.read(), certificate.password)
 
 
 @pytest.fixture(scope="module")
@@ -176,6 +192,15 @@ def test_the_card_alone_holds_no_number_name_address_or_reason(box_and_card):
         with open(os.path.join(probe, "p%d" % i), "wb") as f:
             f.write(b"x" * i + base64.b64encode(b"{" * i + secret.encode()) + b"y")
     assert sorted(s for _, s in scan_for(probe, SECRETS)) == sorted(SECRETS)
+    # Nor the web UI's HTTPS key in clear (it was tls/key.pem): the box still serves with it.
+    assert clear_private_keys(card) == []
+    certificate, key = web_key(data_dir)
+    assert os.path.exists(os.path.join(card, os.path.relpath(certificate.key_path, data_dir)))
+    assert clear_private_keys(card, [key]) == []
+    tls_context(certificate)
+    with open(os.path.join(probe, "key.pem"), "wb") as f:
+        f.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    assert clear_private_keys(probe, [key]) == ["key.pem"]
 
 
 def test_the_box_still_shows_and_finds_them(box_and_card):
