@@ -296,3 +296,17 @@ def test_a_concern_is_kept_sealed_and_reads_back(sealed, tmp_path):
     finally:
         box.services.alarms = box.alarm_log
         keyless.close()
+
+
+def test_a_request_from_my_line_is_kept_sealed_on_the_staff_members_line(sealed):
+    """Raised on the staff member's line rather than the whole box, its words (who asked,
+    what) are still kept only sealed (alarms.db's PRIVATE_KINDS), and read back."""
+    box, people = sealed
+    box.add_user(people["alice"], "stella", ["staff"], [3])
+    staff = box.login("stella")
+    resp = box.post(staff, "/my-line/request", {"kind": "objection"}, token_from="/my-line")
+    assert resp.status_code == 302
+    [row] = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    assert row["line"] == 3 and row["message"].startswith("from stella: asked on My line")
+    assert [f for f, _ in scan_data(box, ["stella: asked"]) if f.startswith("alarms")] == []
+    assert "from stella: asked on My line" in people["sue"].get("/alarms").get_data(as_text=True)

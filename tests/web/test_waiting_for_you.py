@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from support.ports import closed_port
 from support.web import page
 
 REQUEST = {
@@ -15,6 +16,24 @@ REQUEST = {
     "requester": "Mrs Wilhelmina Pottage",
     "contact": "w.pottage@example.org",
     "details": "delete my calls",
+}
+NOBODY = closed_port()  # no mail server there: the test takes the queue's mail itself
+# The e-mail settings page's fields.
+MAIL = {
+    "host": "127.0.0.1",
+    "port": str(NOBODY),
+    "security": "starttls",
+    "username": "box",
+    "password": "smtp pass 99",
+    "sender": "box@example.com",
+    "alarm_to": "",
+    "rate_window_min": "15",
+    "daily_to": "",
+    "daily_fmt": "pdf",
+    "weekly_to": "",
+    "weekly_fmt": "csv",
+    "monthly_to": "",
+    "monthly_fmt": "pdf",
 }
 
 
@@ -102,3 +121,108 @@ def test_a_request_about_a_staff_members_line_links_to_the_search_of_that_line(b
     # An auditor reads the request, and has no Subject access page to be sent to.
     html = page(people["audrey"], "/requests/%d" % rid)
     assert 'id="r-lines">line 3</dd>' in html and 'id="r-sar"' not in html
+
+
+class _Outbox:
+    """A mail server that takes every mail (the queue's sender)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, msg):
+        self.sent.append(msg)
+        return {}
+
+
+def _mailed(box):
+    """``{address: [body, ...]}`` of the mails the queue sends now."""
+    outbox = _Outbox()
+    box.services.mail.queue.flush(outbox)
+    got = {}
+    for msg in outbox.sent:
+        for address in msg["To"].split(", "):
+            got.setdefault(address, []).append(msg["Subject"] + "\n" + msg.get_content())
+    return got
+
+
+def test_a_request_from_my_line_is_told_only_to_those_who_see_the_staff_members_line(box, people, stella):
+    """Who objects to being recorded, or asks to be erased, was a ``staff_concern`` of the
+    whole box: sam, a supervisor of lines 1 and 2 only (another team), read stella's name
+    and her objection on his banner, Alarms page and dashboard, and so did the address
+    mailed only his lines' alarms. It is an alarm of her line now (line 3, sue's)."""
+    sam, sue, ivan = people["sam"], people["sue"], people["ivan"]
+    alarm_to = "sam@example.com (sam), sue@example.com (sue), ivan@example.com (ivan)"
+    resp = box.post(ivan, "/settings/mail", dict(MAIL, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 302
+    _mailed(box)  # (anything the settings queued)
+    resp = box.post(stella, "/my-line/request", {"kind": "objection"}, token_from="/my-line")
+    assert resp.status_code == 302
+    [alarm] = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    assert alarm["line"] == 3 and alarm["message"].startswith("from stella: asked on My line: Objection")
+    # Its supervisor, and those who see every line, read it: name, kind and line.
+    for client in (sue, ivan, people["audrey"]):
+        for url in ("/alarms", "/calls" if client is not ivan else "/settings"):
+            assert "from stella: asked on My line: Objection" in page(client, url), url
+    [concern] = [k for k in waiting(page(sue, "/")) if k.startswith("waiting-concern-")]
+    assert "from stella" in waiting(page(sue, "/"))[concern] and concern.endswith("-%d" % alarm["id"])
+    # sam, nowhere: banner (every page's, and the live one), Alarms page, CSV, dashboard.
+    for url in ("/", "/calls", "/alarms", "/alarms.csv", "/api/alarms?next=/"):
+        assert "stella" not in page(sam, url) and "Objection" not in page(sam, url), url
+    assert not [k for k in waiting(page(sam, "/")) if k.startswith("waiting-concern-")]
+    # Mailed to the recipients who see line 3; not to the one tied to sam.
+    mailed = _mailed(box)
+    assert "sam@example.com" not in mailed
+    for address in ("sue@example.com", "ivan@example.com"):
+        [body] = mailed[address]
+        assert "Alarm on line 3" in body and "from stella: asked on My line: Objection" in body
+    # sam cannot acknowledge it; sue does, and it leaves her list.
+    assert box.post(sam, "/alarms/%d/acknowledge" % alarm["id"], {}, token_from="/alarms").status_code == 403
+    assert box.post(sue, "/alarms/%d/acknowledge" % alarm["id"], {}, token_from="/alarms").status_code == 302
+    assert concern not in waiting(page(sue, "/"))
+    assert box.alarm_log.get(alarm["id"])["acknowledged_by"] == "sue"
+    # The register still lists the request for the supervisors, her line's to answer.
+    rid = int(resp.headers["Location"].split("asked=")[1])
+    assert 'id="request-%d"' % rid in page(sue, "/requests")
+    assert "waiting-request-%d" % rid in waiting(page(sue, "/"))
+
+
+def test_a_request_of_a_staff_member_on_several_lines_is_raised_on_each(box, people):
+    """Each supervisor of one of the lines answers it: each is told, on their own line's
+    alarm; nobody is told by an alarm of the whole box naming her."""
+    sam, sue = people["sam"], people["sue"]
+    box.add_user(people["alice"], "stella", ["staff"], [1, 3])
+    stella = box.login("stella")
+    resp = box.post(stella, "/my-line/request", {"kind": "erasure"}, token_from="/my-line")
+    assert resp.status_code == 302
+    rows = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    assert sorted(r["line"] for r in rows) == [1, 3]
+    for row in rows:
+        assert row["message"].startswith("from stella: asked on My line: Erasure")
+        assert "about their own calls on lines 1 and 3" in row["message"]
+        assert row["cleared_us"] is not None  # an occurrence each, on the banner until acknowledged
+    by_line = {r["line"]: r["id"] for r in rows}
+    for client, line in ((sam, 1), (sue, 3)):
+        concerns = [k for k in waiting(page(client, "/")) if k.startswith("waiting-concern-")]
+        assert concerns == ["waiting-concern-%d" % by_line[line]]
+
+
+def test_a_request_on_a_line_no_recipient_sees_is_mailed_without_who_asked(box, people, stella):
+    """Every alarm recipient tied to a supervisor of other lines (the auditor's address
+    left without its account): they are all mailed that line 3 has an alarm, as any alarm
+    of such a line, but not who asked nor what."""
+    alarm_to = "sam@example.com (sam), audrey@example.com (audrey)"
+    resp = box.post(
+        people["ivan"], "/settings/mail", dict(MAIL, alarm_to=alarm_to), token_from="/settings/mail"
+    )
+    assert resp.status_code == 302
+    assert box.post(people["alice"], "/users/audrey/delete", {}, token_from="/users").status_code == 302
+    _mailed(box)  # (anything the settings queued)
+    resp = box.post(
+        stella, "/my-line/request", {"kind": "objection", "words": "please"}, token_from="/my-line"
+    )
+    assert resp.status_code == 302
+    mailed = _mailed(box)
+    assert sorted(mailed) == ["audrey@example.com", "sam@example.com"]
+    [body] = mailed["sam@example.com"]
+    assert "Alarm on line 3: A concern raised by staff" in body
+    assert "stella" not in body and "Objection" not in body and "please" not in body

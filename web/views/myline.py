@@ -276,7 +276,9 @@ def ask():
     logged in the register as received today, audited as a supervisor's logging is
     (``data_request``, ``logged``, with ``via`` ``my_line``), and raised to the supervisors as
     a ``staff_concern`` occurrence naming the request, so that it waits for nobody to pass
-    it on. Bad input is said beside its field and nothing is logged."""
+    it on: one on each of their lines (seen and mailed as that line's alarms are), never
+    one of the whole box naming them. Bad input is said beside its field and nothing is
+    logged."""
     user = g.user
     kind = request.form.get("kind", "")
     words = " ".join(request.form.get("words", "").split())
@@ -334,12 +336,18 @@ def ask():
     )
     log = web.services.alarms
     if log is not None:
-        log.set(
-            "staff_concern",
-            True,
-            message="from %s: asked on My line: %s, about %s (request %d on the Requests page, due %s)"
-            % (user.name, rights.KINDS[kind], about, request_id, entry["due"]),
-            wall_us=wall_us,
+        message = "from %s: asked on My line: %s, about %s (request %d on the Requests page, due %s)" % (
+            user.name,
+            rights.KINDS[kind],
+            about,
+            request_id,
+            entry["due"],
         )
-        log.set("staff_concern", False, wall_us=wall_us)
+        # On each of their lines, not the whole box: who objects to being recorded or asks
+        # to be erased is for the supervisors who answer it (those of their lines, whose
+        # dashboards list the request) and those who see every line, not for a supervisor
+        # of another team, nor a recipient mailed only that supervisor's alarms.
+        for line in sorted(set(user.lines)):
+            log.set("staff_concern", True, line=line, message=message, wall_us=wall_us)
+            log.set("staff_concern", False, line=line, wall_us=wall_us)
     return redirect(url_for("myline.index", asked=request_id))
