@@ -8,8 +8,10 @@ were about (a call's page viewed, its recording played or exported, released to 
 or previewed in a letter) with its line, its time and the far end's number from the call
 log; the number of distinct numbers is the number of data subjects (callers) affected. A
 calls list or report downloaded (``export_list``, ``report``) is one row of its own, with
-what it held, since the calls in it are not on record one by one. The logins (and failed
-ones) say when, and from which addresses, the account was used.
+what it held, since the calls in it are not on record one by one; a document that holds
+no personal data (the year in review: counts only), its ``report`` entry saying
+``"personal_data": false``, is a row all the same but not counted as calls or personal data
+accessed. The logins (and failed ones) say when, and from which addresses, the account was used.
 
 ``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
 :data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
@@ -68,6 +70,13 @@ def _call_ids(entry) -> list[int]:
     target = entry.target or ""
     target = target[5:] if target.startswith("call:") else target
     return [int(target)] if target.isascii() and target.isdigit() else []
+
+
+def holds_personal_data(entry) -> bool:
+    """Whether what audit ``entry`` is about held personal data: not a document audited as
+    ``report`` with ``"personal_data": false`` in its details (the year in review)."""
+    details = entry.details if isinstance(entry.details, dict) else {}
+    return not (entry.action == "report" and details.get("personal_data") is False)
 
 
 def _calls(calls_db, ids, cipher, progress=None) -> dict[int, dict[str, Any]]:
@@ -129,7 +138,8 @@ def scope(
     accessed = []
     logins, failed, addresses = [], 0, set()
     for e in entries:
-        actions[e.action] += 1
+        personal = holds_personal_data(e)
+        actions[e.action if personal else e.action + " (no personal data)"] += 1
         address = e.details.get("address") or ""
         details = {k: v for k, v in e.details.items() if k != "address"}
         said = json.dumps(details, sort_keys=True, ensure_ascii=False) if details else ""
@@ -140,6 +150,9 @@ def scope(
                 failed += 1
             if address:
                 addresses.add(address)
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
+        if not personal:  # counts only (the year in review): a row, not personal data accessed
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
         accessed.append(e.wall_us)

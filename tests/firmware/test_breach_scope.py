@@ -191,3 +191,29 @@ def test_only_an_auditor_reads_it(box, tmp_path, capsys):
     assert not out.exists()
     [(actor, target, details)] = audited(path)
     assert (actor, target) == ("admin", "sam") and "not an auditor" in details["refused"]
+
+
+def test_the_year_in_review_downloaded_is_no_callers_data(box):
+    """Its PDF holds counts only: audited as ``report`` saying so, it is a row of the scope
+    but not a list or report of callers downloaded, nor an access to personal data."""
+    path, _, _ = box
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        log.append(
+            "sam",
+            "report",
+            None,
+            {
+                "document": "year_review",
+                "format": "pdf",
+                "period": "2025-03-01/2026-02-28",
+                "personal_data": False,
+            },
+            T0 + 20 * DAY,
+        )
+        log.append("sam", "report", None, {"format": "csv", "lines": [1]}, T0 + 21 * DAY)
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
+    assert [r[2] for r in rows[-2:]] == ["report", "report"]
+    assert summary["bulk"] == before["bulk"] + 1  # the report of callers alone
+    assert summary["actions"]["report"] == 1 and summary["actions"]["report (no personal data)"] == 1
+    assert summary["last_access"] == "2026-03-22T00:00:00.000Z"  # the report's, not the review's

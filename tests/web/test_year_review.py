@@ -55,6 +55,8 @@ def test_the_pdf_is_audited_and_says_the_same(box, people):
         "year_review",
         "2026-03-02/2026-03-02",
     )
+    # Counts only: a breach's scope does not count it as callers' data (firmware.breachscope).
+    assert last.details["personal_data"] is False
     text = subprocess.run(["pdftotext", "-", "-"], input=resp.data, capture_output=True, check=True).stdout
     assert b"The year in review" in text and b"Calls in the period" in text
 
