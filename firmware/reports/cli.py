@@ -127,6 +127,9 @@ def run_year(args):
         else None
     )
     source.alarms = alarms
+    from ..cli import Progress
+
+    progress = Progress("linekeeper: year-review: %d/%d days of calls read")
     try:
         review = yearreview.gather(
             source,
@@ -138,10 +141,12 @@ def run_year(args):
             todo=None,  # the checklist reads the running box: its web page has it
             today=today,
             region=datadir.site_region(args.data_dir) or "ENG",
+            progress=progress,
         )
     except ReportError as exc:
         raise LinekeeperError("%s — nothing was written" % exc) from None
     finally:
+        progress.end()
         if alarms is not None:
             alarms.close()
         if audit is not None:

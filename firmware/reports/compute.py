@@ -53,7 +53,7 @@ import sqlite3
 from ..errors import ReportError
 from ..policy.rules import BEFORE_SETUP, PERSONAL_REASON, called_number, normalise, outcome
 from ..storage.audit import SEALED_KEY
-from ..storage.fieldseal import register_sql
+from ..storage.fieldseal import FieldSealError, register_sql
 
 MAX_CALLS = 200_000  # a larger report is refused (memory and time on a Pi)
 _COVERAGE = (
@@ -135,7 +135,7 @@ def _fetch_calls(db, period, have):
         " %s, %s, %s FROM calls c WHERE c.started_at >= ? AND c.started_at < ?"
         " ORDER BY c.started_at, c.id" % (opt, rec, deleted)
     )
-    return db.execute(sql, (period.start_us, period.end_us)).fetchall()
+    return db.execute(sql, (period.start_us, period.end_us))
 
 
 def _coverage(cov, row):
@@ -431,12 +431,15 @@ def build_report(
     n_lines=4,
     country="uk",
     alarms=None,
-    max_calls=MAX_CALLS,
+    max_calls=None,
     cipher=None,
     now_us=None,
     alive_us=None,
     failing=None,
     outside=None,
+    callbacks=True,
+    progress=None,
+    sealed_ok=False,
 ):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
@@ -453,35 +456,66 @@ def build_report(
         (:func:`firmware.startfail.read`), or None
     :param outside: ``{line: outside-line digit}`` of the lines that have one
         (``policy.rules.lines``): a number dialled on such a line is matched without it
-    :raises ReportError: no call log, or more than ``max_calls`` calls in the
-        period (choose a shorter range)
+    :param callbacks: False: no callback list (``callbacks`` None), and the calls are read
+        one at a time and not held, so ``max_calls`` does not apply (the year in review, a
+        busy box's year: every other figure is the same)
+    :param progress: ``progress(done, total)`` as the period's days are read, or None
+    :param sealed_ok: the audit trail's sealed details not open (before the recorder has
+        started): ``access`` None (cannot be told), the times not recording without the
+        failed starts' reasons; False: :class:`~firmware.storage.fieldseal.FieldSealError`
+    :raises ReportError: no call log, or more than ``max_calls`` (None:
+        :data:`MAX_CALLS`) calls in the period (choose a shorter range)
     """
     lines = tuple(sorted(set(lines))) if lines else tuple(range(1, n_lines + 1))
+    max_calls = MAX_CALLS if max_calls is None else max_calls
     db = _connect(calls_db, cipher)
     try:
         n = db.execute(
             "SELECT count(*) FROM calls WHERE started_at >= ? AND started_at < ?",
             (period.start_us, period.end_us),
         ).fetchone()[0]
-        if n > max_calls:
+        if callbacks and n > max_calls:
             raise ReportError(
                 "%s holds %d calls; a report holds at most %d: choose a shorter date range"
                 % (period.label(), n, max_calls)
             )
         have = _tables(db)
         rows = _fetch_calls(db, period, have)
+        if callbacks:
+            rows = rows.fetchall()  # the callback list reads them again
         box = _empty_totals()
         per_line = {line: _empty_totals() for line in lines}
+        day = 0
         for row in rows:
+            if progress is not None and n:
+                # The days read so far (of the period's), at each new day's first call.
+                now = (period.local(row[3]).date() - period.first).days
+                if now > day:
+                    day = now
+                    progress(day, period.days)
             if row[1] in per_line:
                 _add(per_line[row[1]], row, period)
                 _add(box, row, period)
+        if progress is not None:
+            progress(period.days, period.days)
         deletions_by_rule = _deletions(db, period, have, lines, box, per_line)
         archive = _archive(db, period, have, set(lines))
     finally:
         db.close()
     for tot in (box, *per_line.values()):
         _finish(tot)
+    try:
+        access = _access(audit_db, period, cipher)
+    except FieldSealError:
+        if not sealed_ok:
+            raise
+        access = None  # cannot be told until the box's key is open
+    try:
+        running = _running(audit_db, period, now_us, alive_us, cipher, failing)
+    except FieldSealError:
+        if not sealed_ok:
+            raise
+        running = _running(audit_db, period, now_us, alive_us, None, failing)  # no reasons
     return {
         "period": {
             "from": period.first.isoformat(),
@@ -494,10 +528,10 @@ def build_report(
         "lines": list(lines),
         "box": box,
         "per_line": {str(line): tot for line, tot in per_line.items()},
-        "callbacks": _callbacks(rows, country, set(lines), outside),
+        "callbacks": _callbacks(rows, country, set(lines), outside) if callbacks else None,
         "deletions_by_rule": deletions_by_rule,
-        "access": _access(audit_db, period, cipher),
-        "running": _running(audit_db, period, now_us, alive_us, cipher, failing),
+        "access": access,
+        "running": running,
         "archive": archive,
         "line_outages": _outages(alarms, period, lines, now_us),
         "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],

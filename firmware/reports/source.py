@@ -75,8 +75,10 @@ class ReportSource:
         """A period in this box's zone (see :func:`~firmware.reports.period.parse_period`)."""
         return parse_period(first, last, self.tz)
 
-    def report(self, period, lines=None):
-        """The report for ``period`` over ``lines`` (None: every line); raises ReportError."""
+    def report(self, period, lines=None, **how):
+        """The report for ``period`` over ``lines`` (None: every line); raises ReportError.
+        ``how``: ``callbacks``, ``progress``, ``sealed_ok`` of
+        :func:`~firmware.reports.compute.build_report`."""
         return build_report(
             self.calls_db,
             period,
@@ -91,6 +93,7 @@ class ReportSource:
             # Why the recorder is refusing to start, when it is (noted in the run directory).
             failing=startfail.read(run_dir()),
             outside=self.outside_lines(),
+            **how,
         )
 
     def outside_lines(self):

@@ -107,3 +107,55 @@ def test_the_registers_figures():
         "open_now": 2,
         "overdue_now": 1,
     }
+
+
+def test_a_year_over_the_reports_limit_is_read_a_call_at_a_time(week_dir, tmp_path, monkeypatch, capsys):
+    """A busy box's year (400 000 calls) is more than a report holds (MAX_CALLS): the review
+    reads the calls one at a time and keeps none, every figure the same as a report's,
+    with its progress shown by days read (the month of March, in London: the clocks go
+    forward on the 29th)."""
+    from firmware.reports import compute
+
+    args = ("--from", "2026-03-01", "--to", "2026-03-31")
+    whole = json.loads(review(week_dir, tmp_path, *args).read_text())
+    capsys.readouterr()
+    monkeypatch.setattr(compute, "MAX_CALLS", 3)  # the week has 14
+    limited = json.loads(review(week_dir, tmp_path, *args).read_text())
+    assert limited == whole and limited["calls"]["calls"] == 14
+    err = capsys.readouterr().err
+    assert "linekeeper: year-review: 31/31 days of calls read" in err
+    assert "a report holds at most" not in err
+
+
+def test_the_figures_read_a_call_at_a_time_are_the_reports(week_dir, monkeypatch):
+    """In a zone whose clocks change in the period, over the limit: the same figures as the
+    report of the same period (within the limit), day by day in the progress."""
+    from firmware.reports import compute
+    from firmware.reports.source import ReportSource
+    from firmware.reports.yearreview import gather
+
+    source = ReportSource(week_dir, tz="Europe/London", n_lines=4)
+    period = source.period("2026-03-01", "2026-03-31")
+
+    def made(**kw):
+        return gather(
+            source,
+            period,
+            audit=None,
+            roles_of={},
+            site={},
+            retention=None,
+            todo=None,
+            today=dt.date(2026, 4, 1),
+            **kw,
+        )
+
+    whole = made()
+    monkeypatch.setattr(compute, "MAX_CALLS", 3)
+    seen = []
+    assert made(progress=lambda done, total: seen.append((done, total))) == whole
+    assert seen[0][0] >= 1 and seen[-1] == (31, 31) and all(t == 31 for _, t in seen)
+    assert [d for d, _ in seen] == sorted(set(d for d, _ in seen))
+    report = source.report(period, max_calls=100)
+    assert whole["calls"]["calls"] == report["box"]["calls"] == 14
+    assert whole["consent"] == report["box"]["consent"]
