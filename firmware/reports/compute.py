@@ -347,9 +347,9 @@ def _archive(db, period, have, lines):
     return out
 
 
-def _access(audit_db, period, cipher=None):
+def _access(audit_db, period, cipher=None, lines=None):
     """Playbacks and exports (made and refused) by user, from the audit trail (its sealed
-    details opened with ``cipher``)."""
+    details opened with ``cipher``); ``lines``: only those of calls on them (None: all)."""
     out = {"playback": {}, "export": {}, "export_refused": {}}
     if audit_db is None or not os.path.exists(audit_db):
         return out
@@ -368,6 +368,8 @@ def _access(audit_db, period, cipher=None):
             if cipher is None:
                 raise ReportError("the audit trail is sealed with the key in the HAT's MCU vault")
             details = json.loads(cipher.open(details[SEALED_KEY], "audit"))
+        if lines is not None and details.get("line") not in lines:
+            continue
         if action == "export" and "refused" in details:
             action = "export_refused"
         out[action][actor] = out[action].get(actor, 0) + 1
@@ -440,6 +442,7 @@ def build_report(
     callbacks=True,
     progress=None,
     sealed_ok=False,
+    access_of_lines=False,
 ):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
@@ -463,6 +466,8 @@ def build_report(
     :param sealed_ok: the audit trail's sealed details not open (before the recorder has
         started): ``access`` None (cannot be told), the times not recording without the
         failed starts' reasons; False: :class:`~firmware.storage.fieldseal.FieldSealError`
+    :param access_of_lines: ``access`` counts the playbacks and exports of calls on
+        ``lines`` alone (a supervisor's year in review); False: every one
     :raises ReportError: no call log, or more than ``max_calls`` (None:
         :data:`MAX_CALLS`) calls in the period (choose a shorter range)
     """
@@ -505,7 +510,7 @@ def build_report(
     for tot in (box, *per_line.values()):
         _finish(tot)
     try:
-        access = _access(audit_db, period, cipher)
+        access = _access(audit_db, period, cipher, set(lines) if access_of_lines else None)
     except FieldSealError:
         if not sealed_ok:
             raise

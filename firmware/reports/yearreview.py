@@ -151,7 +151,7 @@ def notice_versions(entries, period):
     ]
 
 
-def year_review(report, *, requests, releases, roles_of, governance, todo, today, not_over=None):
+def year_review(report, *, requests, releases, roles_of, governance, todo, today, not_over=None, lines=None):
     """The year in review as a plain dict (counts and dates only).
 
     :param report: the box's report of the period, every line
@@ -165,6 +165,7 @@ def year_review(report, *, requests, releases, roles_of, governance, todo, today
         safeguards today, or None when it could not be read (the command line)
     :param today: the date it is made, the box's
     :param not_over: what must be said of a period not over yet, or None
+    :param lines: the lines it covers (a supervisor's), or None: every line
     """
     from .period import Period
 
@@ -182,6 +183,7 @@ def year_review(report, *, requests, releases, roles_of, governance, todo, today
         "period": {"from": p["from"], "to": p["to"], "tz": p["tz"], "days": p["days"]},
         "made_on": today.isoformat(),
         "not_over": not_over,
+        "lines": None if lines is None else sorted(lines),
         "calls": {
             "calls": box["calls"],
             "connected": cov["connected"],
@@ -234,6 +236,7 @@ def gather(
     today,
     region=rights.DEFAULT_REGION,
     progress=None,
+    lines=None,
 ):
     """The year in review of ``source``'s box (a :class:`~firmware.reports.source.ReportSource`)
     for ``period``: its report of every line, its register, its audit trail ``audit`` (an
@@ -244,6 +247,10 @@ def gather(
         (:func:`firmware.policy.retention.retention_words`), or None
     :param region: whose bank holidays the requests' deadlines count
     :param progress: ``progress(done, total)`` as the period's days of calls are read
+    :param lines: a supervisor's lines: the calls, playbacks, exports and releases of calls on
+        them, the requests about them or no line (:func:`firmware.rights.concerns_lines`),
+        the alarms as the Reports page's of them; None: every line. The box-wide items (the
+        time not recording, the records kept, still to do) stay
     :raises ReportError: the report cannot be made (:func:`~firmware.reports.compute.build_report`)
 
     The report is made without its callback list (not needed here), reading the calls one
@@ -252,14 +259,20 @@ def gather(
     """
     from ..keybackup import last_backup
 
-    report = source.report(period, callbacks=False, progress=progress)
+    report = source.report(
+        period, lines, callbacks=False, progress=progress, access_of_lines=lines is not None
+    )
     releases, versions, backup = [], [], None
     if audit is not None:
-        releases = [
-            e.actor
+        released = [
+            e
             for e in audit.in_period(["disclosure"], period.start_us, period.end_us)
             if not (isinstance(e.details, dict) and e.details.get("failed"))  # nothing went
         ]
+        if lines is not None:
+            on = _lines_of_calls(source.calls_db, {c for e in released for c in _released(e)})
+            released = [e for e in released if any(on.get(c) in lines for c in _released(e))]
+        releases = [e.actor for e in released]
         versions = notice_versions(
             audit.entries(limit=-1, action="staff_notice", until_us=period.end_us), period
         )
@@ -272,16 +285,48 @@ def gather(
         "key_backup": _date_of(backup[0], period) if backup else "",
         "notice_versions": versions,
     }
+    requests = rights.read_clear(source.data_dir, region)
+    if lines is not None:
+        requests = [e for e in requests if rights.concerns_lines(e, lines)]
     return year_review(
         report,
-        requests=rights.read_clear(source.data_dir, region),
+        requests=requests,
         releases=releases,
         roles_of=roles_of,
         governance=governance,
         todo=todo,
         today=today,
         not_over=period.not_over(source.wall_us()),
+        lines=lines,
     )
+
+
+def _released(entry):
+    """The call ids a release (a ``disclosure`` entry) gave."""
+    calls = entry.details.get("calls") if isinstance(entry.details, dict) else None
+    return [int(c) for c in calls or () if isinstance(c, int) or str(c).isdigit()]
+
+
+def _lines_of_calls(calls_db, ids):
+    """``{call id: line}`` of the calls ``ids`` still in the call log."""
+    from ..datadir import connect_readonly
+
+    if not ids:
+        return {}
+    db = connect_readonly(calls_db)
+    try:
+        ids = sorted(ids)
+        found = {}
+        for at in range(0, len(ids), 500):
+            batch = ids[at : at + 500]
+            found.update(
+                db.execute(
+                    "SELECT id, line FROM calls WHERE id IN (%s)" % ",".join("?" * len(batch)), batch
+                ).fetchall()
+            )
+        return found
+    finally:
+        db.close()
 
 
 def to_json(review):
@@ -305,6 +350,19 @@ def review_blocks(r):
             % (_day(p["from"]), _day(p["to"]), p["days"], p["tz"], _day(r["made_on"])),
         )
     ]
+    if r.get("lines") is not None:
+        blocks.append(
+            (
+                "p",
+                "It covers line%s %s alone (the lines granted to you): their calls, the playbacks, "
+                "copies and releases of their calls, the requests about them or about no line, and "
+                "their alarms. The time not recording, the records kept and what is still to do "
+                "are the whole box's."
+                % ("" if len(r["lines"]) == 1 else "s", ", ".join(str(n) for n in r["lines"])),
+            )
+        )
+    else:
+        blocks.append(("p", "It covers every line of the box."))
     if r["not_over"]:
         blocks.append(("p", r["not_over"]))
     blocks += [

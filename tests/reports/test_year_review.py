@@ -159,3 +159,39 @@ def test_the_figures_read_a_call_at_a_time_are_the_reports(week_dir, monkeypatch
     report = source.report(period, max_calls=100)
     assert whole["calls"]["calls"] == report["box"]["calls"] == 14
     assert whole["consent"] == report["box"]["consent"]
+
+
+def test_a_supervisors_requests_are_those_of_their_lines_or_none(week_dir, monkeypatch):
+    from firmware.reports import yearreview
+    from firmware.reports.source import ReportSource
+
+    mine = dict(entry(1, "access", "2026-03-02", rights.OPEN), lines=[1])
+    theirs = dict(entry(2, "erasure", "2026-03-03", rights.OPEN), lines=[3])
+    anyones = dict(entry(3, "objection", "2026-03-04", rights.OPEN), lines=[])
+    monkeypatch.setattr(yearreview.rights, "read_clear", lambda *a: [mine, theirs, anyones])
+    source = ReportSource(week_dir, n_lines=4)
+    period = source.period("2026-03-01", "2026-03-31")
+
+    def made(lines):
+        return yearreview.gather(
+            source,
+            period,
+            audit=None,
+            roles_of={},
+            site={},
+            retention=None,
+            todo=None,
+            today=dt.date(2026, 4, 1),
+            lines=lines,
+        )
+
+    sams = made([1, 2])
+    assert sams["requests"]["received_by_kind"] == {
+        "access": 1,
+        "rectification": 0,
+        "erasure": 0,
+        "restriction": 0,
+        "objection": 1,
+    }
+    assert sams["lines"] == [1, 2] and sams["calls"]["calls"] == 10  # lines 1 and 2: 6 and 4
+    assert made(None)["requests"]["received"] == 3 and made(None)["calls"]["calls"] == 14

@@ -79,3 +79,21 @@ def test_bad_dates_are_named_and_nothing_is_audited(box, people):
         pdf = people["audrey"].get("/documents/year-review.pdf?" + query)
         assert pdf.status_code == 400 and said in pdf.get_data(as_text=True), query
     assert box.audit_actions().count("report") == before
+
+
+def test_a_supervisor_sees_their_lines_figures_and_is_told_which(box, people):
+    """sam supervises lines 1 and 2: the calls as his Reports page counts them, the playbacks
+    of calls on them alone, and the page and PDF say which lines; an auditor sees all."""
+    for actor, details in (("sam", {"line": 1}), ("sue", {"line": 3}), ("sue", {"line": 3})):
+        box.services.audit.append(actor, "playback", "call:1", details, TEN_AM_US)
+    sams = people["sam"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    table = {r[0]: r[1:] for r in rows(sams) if r}
+    assert table["Calls in the period"] == [report_calls(people["sam"])]
+    assert table["supervisor"] == ["1", "1", "0", "0"]  # sue's on line 3 not counted
+    assert "It covers lines 1, 2 alone (the lines granted to you)" in html.unescape(sams)
+    audreys = people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    assert {r[0]: r[1:] for r in rows(audreys) if r}["supervisor"] == ["2", "3", "0", "0"]
+    assert "It covers every line of the box." in html.unescape(audreys)
+    pdf = people["sam"].get("/documents/year-review.pdf?" + DAY)
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf.data, capture_output=True, check=True).stdout
+    assert b"It covers lines 1, 2 alone" in text

@@ -241,8 +241,9 @@ def notice_blocks(n):
 
 def _year_review():
     """``(review, values, errors)`` of the year in review the query string asks for (``from``
-    and ``to``; neither: the last 12 whole months, :mod:`firmware.reports.yearreview`), every
-    line of the box; ``review`` None with a message per bad field (nothing read)."""
+    and ``to``; neither: the last 12 whole months, :mod:`firmware.reports.yearreview`): a
+    supervisor's of the lines granted to them, as the Reports page limits them; an auditor's
+    or installer's of every line. ``review`` None with a message per bad field (nothing read)."""
     from firmware.errors import ReportError
     from firmware.policy.retention import retention_words
     from firmware.reports import yearreview
@@ -258,6 +259,11 @@ def _year_review():
     except ReportError as exc:
         return None, values, {"range": str(exc)}
     values = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    lines = None  # every line
+    if not (g.user.has("auditor") or g.user.has("installer")):
+        lines = sorted(n for n in g.user.lines if n <= source.lines())
+        if not lines:
+            return None, values, {"line": "No lines are granted to you: ask an installer."}
     site = web.site.settings()
     config = web.services.box_config.get(leave_sealed=True) if web.services.box_config is not None else None
     # What the checklist says is not met today, red first.
@@ -280,6 +286,7 @@ def _year_review():
             todo=[(c.number, c.name, c.status, c.reason) for c in todo],
             today=today,
             region=site.region if site is not None else rights.DEFAULT_REGION,
+            lines=lines,
         )
     except ReportError as exc:
         return None, values, {"range": str(exc)}
