@@ -24,6 +24,9 @@ TITLE = "The year in review: call recording"
 # The roles, in the order a review lists them (an account with several: all its roles).
 ROLE_ORDER = ("supervisor", "auditor", "installer", "staff")
 NO_ACCOUNT = "no account now (removed, or the box's own key)"
+# What a figure read from the audit trail's sealed details is before the recorder has started.
+SEALED = "sealed"
+UNTOLD = "This cannot be told until the recorder has started and opened the box's key."
 
 
 def default_period(today):
@@ -206,7 +209,9 @@ def year_review(report, *, requests, releases, roles_of, governance, todo, today
             "by_erasure_request": by_rule.get(ERASURE_RULE, 0),
         },
         "requests": requests_figures(requests, period, today),
-        "access": access_by_role(report["access"], releases, roles_of),
+        "access": SEALED
+        if report["access"] is None or releases is None
+        else access_by_role(report["access"], releases, roles_of),
         "not_recording": {
             "times": len(running["down"]) if running else 0,
             "down_s": round(running["down_us"] / 1e6) if running else 0,
@@ -258,31 +263,51 @@ def gather(
     (:data:`~firmware.reports.compute.MAX_CALLS`), and every figure here is the same.
     """
     from ..keybackup import last_backup
+    from ..storage.fieldseal import FieldSealError
 
     report = source.report(
-        period, lines, callbacks=False, progress=progress, access_of_lines=lines is not None
+        period,
+        lines,
+        callbacks=False,
+        progress=progress,
+        access_of_lines=lines is not None,
+        sealed_ok=True,  # before the recorder has started: those parts said untold
     )
     releases, versions, backup = [], [], None
-    if audit is not None:
-        released = [
-            e
-            for e in audit.in_period(["disclosure"], period.start_us, period.end_us)
-            if not (isinstance(e.details, dict) and e.details.get("failed"))  # nothing went
-        ]
+    try:
+        backup = last_backup(audit) if audit is not None else None
+    except FieldSealError:
+        backup = SEALED
+    try:
+        released = (
+            []
+            if audit is None
+            else [
+                e
+                for e in audit.in_period(["disclosure"], period.start_us, period.end_us)
+                if not (isinstance(e.details, dict) and e.details.get("failed"))  # nothing went
+            ]
+        )
         if lines is not None:
             on = _lines_of_calls(source.calls_db, {c for e in released for c in _released(e)})
             released = [e for e in released if any(on.get(c) in lines for c in _released(e))]
         releases = [e.actor for e in released]
-        versions = notice_versions(
-            audit.entries(limit=-1, action="staff_notice", until_us=period.end_us), period
+    except FieldSealError:
+        releases = None
+    try:
+        versions = (
+            notice_versions(audit.entries(limit=-1, action="staff_notice", until_us=period.end_us), period)
+            if audit is not None
+            else []
         )
-        backup = last_backup(audit)
+    except FieldSealError:
+        versions = SEALED
     governance = {
         "ico_number": site.get("ico_number") or "",
         "ico_renewal": site.get("ico_renewal") or "",
         "dpia_reviewed": site.get("dpia_reviewed") or "",
         "retention": retention,
-        "key_backup": _date_of(backup[0], period) if backup else "",
+        "key_backup": backup if backup == SEALED else _date_of(backup[0], period) if backup else "",
         "notice_versions": versions,
     }
     requests = rights.read_clear(source.data_dir, region)
@@ -428,7 +453,9 @@ def review_blocks(r):
         ),
         ("h", "Who listened to, copied or released recordings"),
     ]
-    if r["access"]:
+    if r["access"] == SEALED:
+        blocks.append(("p", UNTOLD))
+    elif r["access"]:
         blocks.append(
             (
                 "table",
@@ -488,7 +515,14 @@ def review_blocks(r):
                 ("ICO registration", g["ico_number"] or "not recorded"),
                 ("ICO registration renewal", _day(g["ico_renewal"])),
                 ("Data protection impact assessment last reviewed", _day(g["dpia_reviewed"])),
-                ("Last backup of the key store", _day(g["key_backup"]) if g["key_backup"] else "none made"),
+                (
+                    "Last backup of the key store",
+                    "cannot be told until the recorder has started"
+                    if g["key_backup"] == SEALED
+                    else _day(g["key_backup"])
+                    if g["key_backup"]
+                    else "none made",
+                ),
                 (
                     "How long recordings are kept (now)",
                     (g["retention"][:1].upper() + g["retention"][1:])
@@ -499,7 +533,9 @@ def review_blocks(r):
         ),
         ("h", "The notice to staff"),
     ]
-    if versions:
+    if versions == SEALED:
+        blocks.append(("p", UNTOLD))
+    elif versions:
         blocks.append(
             (
                 "table",

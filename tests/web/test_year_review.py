@@ -97,3 +97,27 @@ def test_a_supervisor_sees_their_lines_figures_and_is_told_which(box, people):
     pdf = people["sam"].get("/documents/year-review.pdf?" + DAY)
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf.data, capture_output=True, check=True).stdout
     assert b"It covers lines 1, 2 alone" in text
+
+
+def test_with_the_trail_sealed_the_rest_shows(box, people, monkeypatch):
+    """Before the recorder has started the audit trail's details do not open: the staff
+    notice's versions, the access counts and the key backup are said untold, the rest shows
+    (it was the whole-page "Personal data locked")."""
+    from firmware.reports import compute
+    from firmware.storage.fieldseal import FieldSealError
+
+    def sealed(*args, **kwargs):
+        raise FieldSealError("the audit trail's details are sealed with the key in the HAT's MCU vault")
+
+    calls = report_calls(people["audrey"])
+    monkeypatch.setattr(box.services.audit, "entries", sealed)
+    monkeypatch.setattr(box.services.audit, "in_period", sealed)
+    monkeypatch.setattr(compute, "_access", sealed)
+    resp = people["audrey"].get("/documents/year-review?" + DAY)
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 200 and "Personal data locked" not in page
+    table = {r[0]: r[1:] for r in rows(page) if r}
+    assert page.count("This cannot be told until the recorder has started") == 2  # access, notice
+    assert table["Last backup of the key store"] == ["cannot be told until the recorder has started"]
+    assert table["Calls in the period"] == [calls]
+    assert "Still to do" in page
