@@ -121,3 +121,12 @@ def test_with_the_trail_sealed_the_rest_shows(box, people, monkeypatch):
     assert table["Last backup of the key store"] == ["cannot be told until the recorder has started"]
     assert table["Calls in the period"] == [calls]
     assert "Still to do" in page
+
+
+def test_the_form_says_what_it_reads_while_a_busy_year_is_read(box, people):
+    """A busy box's year takes a while to read (docs/reports.md): once sent, the form says
+    so and its button cannot be pressed again (busy.js), as the breach scope's does."""
+    page = people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    form = re.search(r'<form[^>]*id="year-review-form"[^>]*>', page).group(0)
+    assert 'data-busy="Reading the year' in html.unescape(form) and "can take a minute" in html.unescape(form)
+    assert "data-busy-text" in page and "/static/busy.js" in page
