@@ -115,7 +115,8 @@ def _empty_totals():
     }
 
 
-def _fetch_calls(db, period, have):
+def _fetch_calls(db, period, have, numbers=True):
+    """The period's calls (a cursor), oldest first; ``numbers`` False: none opened (NULL)."""
     rec = (
         "(SELECT group_concat(state) FROM recordings WHERE call_id = c.id)"
         if "recordings" in have
@@ -131,9 +132,10 @@ def _fetch_calls(db, period, have):
     )
     sql = (
         "SELECT c.id, c.line, c.direction, c.started_at, c.answered_at, c.ended_at,"
-        " lk_open(c.number, 'number'),"
+        " %s,"
         " %s, %s, %s FROM calls c WHERE c.started_at >= ? AND c.started_at < ?"
-        " ORDER BY c.started_at, c.id" % (opt, rec, deleted)
+        " ORDER BY c.started_at, c.id"
+        % ("lk_open(c.number, 'number')" if numbers else "NULL", opt, rec, deleted)
     )
     return db.execute(sql, (period.start_us, period.end_us))
 
@@ -485,7 +487,8 @@ def build_report(
                 % (period.label(), n, max_calls)
             )
         have = _tables(db)
-        rows = _fetch_calls(db, period, have)
+        # Without the callback list no number is needed: none is opened.
+        rows = _fetch_calls(db, period, have, numbers=callbacks)
         if callbacks:
             rows = rows.fetchall()  # the callback list reads them again
         box = _empty_totals()

@@ -195,3 +195,26 @@ def test_a_supervisors_requests_are_those_of_their_lines_or_none(week_dir, monke
     }
     assert sams["lines"] == [1, 2] and sams["calls"]["calls"] == 10  # lines 1 and 2: 6 and 4
     assert made(None)["requests"]["received"] == 3 and made(None)["calls"]["calls"] == 14
+
+
+def test_no_callers_number_is_opened(week_dir):
+    """The review needs no number (it has no callback list): none is opened, on a box that
+    seals them (a busy year's 400 000 openings of the field cipher on a Pi, for nothing)."""
+    from firmware.reports.source import ReportSource
+    from firmware.reports.yearreview import gather
+
+    class Counting:
+        opened = 0
+
+        def open_quietly(self, value, field):
+            Counting.opened += 1
+            return value
+
+    source = ReportSource(week_dir, n_lines=4, cipher=Counting())
+    period = source.period("2026-03-01", "2026-03-31")
+    review = gather(
+        source, period, audit=None, roles_of={}, site={}, retention=None, todo=None, today=dt.date(2026, 4, 1)
+    )
+    assert review["calls"]["calls"] == 14 and Counting.opened == 0
+    source.report(period)  # a report's callback list opens them
+    assert Counting.opened == 14
