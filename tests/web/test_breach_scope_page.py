@@ -49,10 +49,10 @@ def test_an_auditor_sees_the_scope_audited_before_it_is_read(box, people):
     assert found["recordings"] == "3"  # 1 played, 2 exported, 5 played
     assert found["numbers"] == "3"
     assert found["lines"] == "1, 2"
-    assert found["first"].startswith("2026-04-01T09:00:00") and found["last"].startswith(
-        "2026-04-01T09:00:00"
-    )
-    assert found["logins"].startswith("1 (first 2026-04-01T09:00:00") and found["logins"].endswith("1 failed")
+    # Said as every page says a time: the box's day and zone, not ISO in UTC.
+    assert found["first"] == found["last"] == "Wed 1 Apr 2026, 10:00:00 BST"
+    at = "Wed 1 Apr 2026, 10:00:00 BST"
+    assert found["logins"] == "1 (first %s, last %s), 1 failed" % (at, at)
     assert found["addresses"] == "192.0.2.7, 198.51.100.9"
     assert found["bulk"].startswith("1 ")
     # One entry, before the scope was read: the scope's own entry is after the trail's head.
@@ -165,3 +165,10 @@ def test_a_scope_that_cannot_be_read_says_so_and_is_audited_as_failed(box, peopl
     assert "could not be read: database is locked" in page
     failed, asked = scope_entries(box)  # newest first: asked for before it was read
     assert "failed" not in asked.details and failed.details["failed"] == "database is locked"
+
+
+def test_an_account_that_did_nothing_in_the_period_reads_none(box, people):
+    page = people["audrey"].get(QUERY.replace("account=sam", "account=sue")).get_data(as_text=True)
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
+    assert found["calls"] == "0" and found["first"] == found["last"] == "none"
+    assert found["logins"] == "0, 0 failed"
