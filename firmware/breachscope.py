@@ -11,7 +11,9 @@ calls list or report downloaded (``export_list``, ``report``) is one row of its 
 what it held, since the calls in it are not on record one by one; a document that holds
 no personal data (the year in review: counts only), its ``report`` entry saying
 ``"personal_data": false``, is a row all the same but not counted as calls or personal data
-accessed. The logins (and failed ones) say when, and from which addresses, the account was used.
+accessed. The logins (and failed ones, the wrong passwords typed for it at the login page
+among them, audited by ``anonymous``) say when, and from which addresses, the account was
+used or tried.
 
 ``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
 :data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
@@ -79,6 +81,13 @@ def holds_personal_data(entry) -> bool:
     return not (entry.action == "report" and details.get("personal_data") is False)
 
 
+def _of(entry, account) -> bool:
+    """Whether ``entry`` is ``account``'s: made by it, or a failed login to it. The login page
+    audits a wrong password as ``anonymous`` (nobody is logged in yet) with the account typed
+    as its target: someone guessing the account's password, and from where, is in its scope."""
+    return entry.actor == account or (entry.action == "login_failed" and entry.target == account)
+
+
 def _calls(calls_db, ids, cipher, progress=None) -> dict[int, dict[str, Any]]:
     """``{id: call JSON}`` of the calls ``ids`` still in the call log (one a retention
     sweep deleted is not)."""
@@ -127,7 +136,7 @@ def scope(
     :raises FieldSealError: the trail or the call log is sealed and ``cipher`` cannot open it
     """
     entries = sorted(
-        (e for e in audit.in_period(ACCESS + LOGINS, since_us, until_us) if e.actor == account),
+        (e for e in audit.in_period(ACCESS + LOGINS, since_us, until_us) if _of(e, account)),
         key=lambda e: e.seq,
     )
     wanted = {i for e in entries if e.action in ACCESS for i in _call_ids(e)}

@@ -172,3 +172,29 @@ def test_an_account_that_did_nothing_in_the_period_reads_none(box, people):
     found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
     assert found["calls"] == "0" and found["first"] == found["last"] == "none"
     assert found["logins"] == "0, 0 failed"
+
+
+def test_wrong_passwords_typed_for_the_account_at_the_login_are_its_failed_logins(box, people):
+    """A failed login is audited by ``anonymous`` (nobody is logged in yet) with the account
+    typed as its target: someone guessing sam's password from an address of theirs is in
+    sam's scope, with that address. It was left out (only entries by sam were read): the
+    summary said 0 failed and never named the guesser's address."""
+    guesser = box.client()
+    guesser.environ_base["REMOTE_ADDR"] = "203.0.113.66"
+    assert box.try_login(guesser, "sam", "not sams password 1").status_code == 400
+    (failed,) = [e for e in box.services.audit.entries(limit=5) if e.action == "login_failed"]
+    assert failed.actor == "anonymous" and failed.target == "sam"  # as the login audits it
+    audrey = people["audrey"]
+    page = audrey.get("/audit/breach-scope?account=sam&from=2026-03-01&to=2026-03-31").get_data(as_text=True)
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
+    assert found["logins"].endswith(", 1 failed"), found["logins"]
+    assert "203.0.113.66" in found["addresses"].split(", ")
+    resp = audrey.get("/audit/breach-scope.csv?account=sam&from=2026-03-01&to=2026-03-31")
+    rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
+    assert [(r["action"], r["address"]) for r in rows if r["action"] == "login_failed"] == [
+        ("login_failed", "203.0.113.66")
+    ]
+    # sue's failed login is not sam's.
+    assert box.try_login(box.client(), "sue", "not sues password 1").status_code == 400
+    page = audrey.get("/audit/breach-scope?account=sam&from=2026-03-01&to=2026-03-31").get_data(as_text=True)
+    assert dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))["logins"].endswith(", 1 failed")
