@@ -198,3 +198,16 @@ def test_wrong_passwords_typed_for_the_account_at_the_login_are_its_failed_login
     assert box.try_login(box.client(), "sue", "not sues password 1").status_code == 400
     page = audrey.get("/audit/breach-scope?account=sam&from=2026-03-01&to=2026-03-31").get_data(as_text=True)
     assert dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))["logins"].endswith(", 1 failed")
+
+
+def test_an_account_typed_in_any_script_downloads_its_csv(box, people):
+    """The account is typed (a removed one's name too), so any letters may come: the file's
+    name keeps ASCII letters and digits. ``łukasz`` went into the Content-Disposition header
+    as it was, which a WSGI server must send as ISO-8859-1 (PEP 3333): cheroot, the box's,
+    cannot, and the auditor got a server error after the download was audited."""
+    query = {"account": "łukasz 日本", "from": "2026-03-01", "to": "2026-03-31"}
+    resp = people["audrey"].get("/audit/breach-scope.csv", query_string=query)
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    header = resp.headers["Content-Disposition"]
+    header.encode("iso-8859-1")  # raises for a header no server may send
+    assert header == 'attachment; filename="breach-scope-_ukasz___-2026-03-01-2026-03-31.csv"'

@@ -307,7 +307,8 @@ def breach_scope_csv():
             status=503,
             mimetype="text/plain",
         )
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in account)[:64]
+    # ASCII alone: a header is sent as ISO-8859-1 (PEP 3333), and the account is typed.
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in account)[:64]
     name = "breach-scope-%s-%s-%s.csv" % (name, period.first.isoformat(), period.last.isoformat())
     return Response(
         csv_text(rows),
