@@ -211,3 +211,25 @@ def test_an_account_typed_in_any_script_downloads_its_csv(box, people):
     header = resp.headers["Content-Disposition"]
     header.encode("iso-8859-1")  # raises for a header no server may send
     assert header == 'attachment; filename="breach-scope-_ukasz___-2026-03-01-2026-03-31.csv"'
+
+
+def test_a_period_from_before_the_account_was_made_says_an_earlier_namesakes_entries_are_in_it(box, people):
+    """The trail names accounts by name: a leaver's name given to a new account, the scope
+    of the period before it was made held the leaver's entries as the new person's, the
+    page headed "What sam did" with nothing to tell the two apart in a report to the ICO."""
+    made = box.web.accounts.created_us("sam")
+    box.services.audit.append("sam", "playback", "7", {"line": 1}, made - 3 * DAY)  # the namesake's
+    audrey = people["audrey"]
+    page = audrey.get("/audit/breach-scope?account=sam&from=2026-02-01&to=2026-03-31").get_data(as_text=True)
+    notice = re.search(r'<p class="notice" id="earlier-account">([^<]*)</p>', page)
+    assert notice, page[:3000]
+    assert "The account sam was made on Mon 2 Mar 2026, 09:00:00 GMT, after the period began" in notice.group(
+        1
+    )
+    assert "an earlier account of the same name" in notice.group(1)
+    # A period from after it was made is the account's alone: nothing said.
+    page = audrey.get(QUERY).get_data(as_text=True)
+    assert 'id="scope-summary"' in page and 'id="earlier-account"' not in page
+    # A removed account's name (no account now): nothing to tell apart.
+    page = audrey.get("/audit/breach-scope?account=gone&from=2026-02-01&to=2026-03-31").get_data(as_text=True)
+    assert 'id="scope-summary"' in page and 'id="earlier-account"' not in page

@@ -282,8 +282,18 @@ def breach_scope():
             status=503,
             **context,
         )
-    context.update(summary=summary, lines=summary_lines(summary), rows=len(rows))
+    context.update(
+        summary=summary, lines=summary_lines(summary), rows=len(rows), made_us=_made_within(account, period)
+    )
     return render_template("breach_scope.html", errors={}, **context)
+
+
+def _made_within(account, period):
+    """When the account of that name was made, if after the period began, else None: the
+    trail names accounts by name, and entries before then are an earlier account's of the
+    same name (a leaver's, deleted), which the page must not pass off as this one's."""
+    made = lk().accounts.created_us(account)
+    return made if made is not None and made > period.start_us else None
 
 
 @bp.route("/audit/breach-scope.csv")
