@@ -223,3 +223,29 @@ def test_a_session_of_an_account_disabled_elsewhere_ends_at_its_next_request(box
     resp = sam.get("/calls")
     assert resp.status_code == 302 and "/login" in resp.location
     assert not box.web.db.query("SELECT id_hash FROM sessions WHERE user = 'sam'")
+
+
+def test_a_new_password_or_an_unlock_of_a_disabled_account_says_it_stays_disabled(box, people):
+    """A forgotten password set anew, or a lockout ended, for an account that is disabled:
+    the page said they "can log in now" (or from their next login), and the installer sent
+    the person to a login that refuses them. It says the account is still disabled."""
+    alice = people["alice"]
+    assert box.post(alice, "/users/audrey/disable", token_from="/users").status_code == 302
+    new = {"password": "a brand new pass word 9"}
+    resp = box.post(alice, "/users/audrey/password", data=new, token_from="/users")
+    assert resp.status_code == 302 and "done=password" in resp.location
+    done = alice.get(resp.location).get_data(as_text=True).split('id="users-done" role="status">')[1]
+    done = done.split("</p>")[0]
+    assert done.startswith("audrey has a new password") and "still disabled" in done, done
+    box.lock_out("audrey")
+    resp = box.post(alice, "/users/audrey/unlock", token_from="/users")
+    assert resp.status_code == 302 and "done=unlocked" in resp.location
+    done = alice.get(resp.location).get_data(as_text=True).split('id="users-done" role="status">')[1]
+    done = done.split("</p>")[0]
+    assert "they can log in now" not in done and "still disabled" in done, done
+    # Enabled, the words are as they were.
+    assert box.post(alice, "/users/audrey/enable", token_from="/users").status_code == 302
+    box.lock_out("audrey")
+    resp = box.post(alice, "/users/audrey/unlock", token_from="/users")
+    done = alice.get(resp.location).get_data(as_text=True).split('id="users-done" role="status">')[1]
+    assert done.split("</p>")[0] == "audrey is unlocked: they can log in now."

@@ -84,6 +84,13 @@ DONE = {
     "enabled": "is enabled: they can log in now, and their %d unused days count from today" % UNUSED_DAYS,
     "disabled": "is disabled: nobody can log in to the account until an installer enables it",
 }
+# What a new password, an unlock or a change of a disabled account says instead of
+# "they can log in now": it opens nothing until an installer enables the account.
+STILL_DISABLED = {
+    "password": "has a new password, but the account is still disabled: enable it below before they log in",
+    "unlocked": "is unlocked, but the account is still disabled: enable it below before they log in",
+    "changed": "changed, but the account is still disabled: enable it below before they log in",
+}
 # Why a reset of a locked-out account's password unlocks it (its account_unlock entry).
 RESET_UNLOCKS = "a new password set by an installer"
 
@@ -124,6 +131,10 @@ def _render_list(errors=None, status=200, **extra):
     web = lk()
     done = DONE.get(request.args.get("done", ""))
     done_name = _known(request.args.get("name", ""))
+    if done_name and request.args.get("done") in STILL_DISABLED:
+        named = web.accounts.get(done_name)
+        if named is not None and named.disabled_us is not None:
+            done = STILL_DISABLED[request.args["done"]]
     deleted = _removed(request.args.get("deleted", ""))
     # After a change of roles or lines (added, changed, deleted): who the alarms reach now.
     changed = deleted or (
