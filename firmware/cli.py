@@ -1035,6 +1035,20 @@ def _check_out_file(path):
         raise LinekeeperError("--out %s: the folder %s cannot be written here" % (path, folder))
 
 
+def _check_new_file(path, what):
+    """Refuse ``path`` for a file that never replaces another (``what``: "a breach scope"),
+    or one :func:`_check_out_file` refuses; the message ends "nothing was written"."""
+    if os.path.lexists(path):
+        raise LinekeeperError(
+            "%s is there already: %s never replaces a file; give a new file name — nothing was "
+            "written" % (path, what)
+        )
+    try:
+        _check_out_file(path)
+    except LinekeeperError as exc:
+        raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
+
+
 def _deleted_why(data_dir, call_id):
     """Why call ``call_id`` has no recording, from the deletion log: ``": it was deleted on …
     by the retention rule …"``, ``": it was erased on …, on request …"`` or the full card's or
@@ -1205,15 +1219,7 @@ def cmd_audit_export(args):
     from .box import open_audit
 
     _data_dir(args.data_dir)
-    if os.path.lexists(args.file):
-        raise LinekeeperError(
-            "%s is there already: a copy of the audit trail never replaces a file; give a new "
-            "file name — nothing was written" % args.file
-        )
-    try:
-        _check_out_file(args.file)
-    except LinekeeperError as exc:
-        raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
+    _check_new_file(args.file, "a copy of the audit trail")
     try:
         key_of, statements = keys_on_record(args.data_dir)
     except (LinekeeperError, ValueError) as exc:
@@ -1298,15 +1304,7 @@ def cmd_breach_scope(args):
     from .signing import run_dir
 
     _data_dir(args.data_dir)
-    if os.path.lexists(args.file):
-        raise LinekeeperError(
-            "%s is there already: a breach scope never replaces a file; give a new file name "
-            "— nothing was written" % args.file
-        )
-    try:
-        _check_out_file(args.file)
-    except LinekeeperError as exc:
-        raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
+    _check_new_file(args.file, "a breach scope")
     name = os.path.basename(args.file)
     config = load_config(args.data_dir)
     with open_audit(args.data_dir) as audit:
