@@ -11,6 +11,14 @@ by ``system``, with :data:`UNUSED_REASON`), and its sessions end.
 The box is never locked out: an installer is not disabled when no other installer's
 account would be left enabled. It stays listed as unused on the Users page, which says why
 it was not disabled. Of installers unused alike, the one used last is the one kept.
+
+Nothing is disabled while the box's clock cannot be trusted to count days by
+(:func:`clock_held`): not synchronised (the box's health, as the dashboard says it), or
+after a jump that its retention clock guard caught and an installer has not yet confirmed
+(:class:`firmware.policy.clockguard.ClockGuard`: the same judgement that holds automatic
+deletion back). A clock set to next year by a wrong time server, or by hand, disabled
+every account but the last installer's at once. The Users page says why they wait, and
+the first round once the clock is good again disables them as usual.
 """
 
 import logging
@@ -21,6 +29,9 @@ UNUSED_DAYS = 90
 DAY_US = 86_400 * 10**6
 # Why the box disabled an account (its audit entry, the Users page).
 UNUSED_REASON = "unused for %d days" % UNUSED_DAYS
+# Why nothing is disabled now (:func:`clock_held`; the Users page).
+CLOCK_UNSYNCHRONISED = "the box's clock is not synchronised"
+CLOCK_JUMPED = "the box's clock jumped and an installer has not confirmed the time on the Retention page"
 
 
 def last_logins(web, users):
@@ -59,6 +70,20 @@ def unused_days(users, now_us, last_login, created_us, enabled_us):
     return out
 
 
+def clock_held(web):
+    """Why the box's clock cannot be trusted to disable by now (:data:`CLOCK_UNSYNCHRONISED`,
+    :data:`CLOCK_JUMPED`), or None: it is synchronised (the box's health; the simulated
+    board's clock counts as synchronised there, as everywhere) and its retention clock
+    guard holds no jump. A box without a health provider has no clock known good."""
+    health = web.services.health
+    if health is None or not health().get("clock_synced"):
+        return CLOCK_UNSYNCHRONISED
+    retention = web.services.retention
+    if retention is not None and retention.guard.suspended is not None:
+        return CLOCK_JUMPED
+    return None
+
+
 def due(users, logins):
     """The enabled ``users`` unused for :data:`UNUSED_DAYS` or more (``logins``:
     :func:`unused_days`), the longest unused first: those to disable."""
@@ -88,15 +113,16 @@ def disable_due(users, logins, still_enabled, other_enabled_installer, audit, di
 
 def disable_unused(web):
     """Disable every enabled account unused for :data:`UNUSED_DAYS` or more but the last
-    enabled installer (the longest unused first); returns the names disabled.
+    enabled installer (the longest unused first), unless the clock is held
+    (:func:`clock_held`); returns the names disabled.
 
     Decided and made in one web.db transaction, each audited inside it before its row
     changes (an entry whose change a cut stopped is made, and audited, again at the next
     check); the sessions of those disabled end once it is committed."""
     users = web.accounts.all()
     logins = last_logins(web, users)
-    if not due(users, logins):
-        return []
+    if not due(users, logins) or clock_held(web) is not None:
+        return []  # (the Users page says why they wait)
     now = int(web.services.wall_us())
     with web.db.tx() as conn:
 

@@ -2,6 +2,7 @@
 for 90 days is disabled (PCI DSS v4.0 8.2.6): a leaver's account, never deleted, kept
 opening what it opened, and the box only listed it."""
 
+import html
 import sqlite3
 
 from web import inactive
@@ -249,3 +250,53 @@ def test_a_new_password_or_an_unlock_of_a_disabled_account_says_it_stays_disable
     resp = box.post(alice, "/users/audrey/unlock", token_from="/users")
     done = alice.get(resp.location).get_data(as_text=True).split('id="users-done" role="status">')[1]
     assert done.split("</p>")[0] == "audrey is unlocked: they can log in now."
+
+
+def _held_said(page):
+    if 'id="unused-held"' not in page:
+        return None
+    return html.unescape(page.split('id="unused-held">')[1].split("</span>")[0])
+
+
+def test_a_clock_jump_while_the_clock_is_not_synchronised_disables_nothing(box, people, monkeypatch):
+    """A clock set to next year (no time server, a wrong one, by hand) made every account
+    look a year unused: all but the last installer were disabled at once."""
+    health = {"disk_free_bytes": 10**9, "disk_total_bytes": 4 * 10**9, "clock_synced": False, "alarms": []}
+    monkeypatch.setattr(box.services, "health", lambda: dict(health))
+    box.clock.advance(365 * DAY_S)  # the jump
+    box.web.sweep()
+    ivan = box.login("ivan")  # a login's check too
+    assert not _disabled(box)
+    assert all(box.web.accounts.get(n).disabled_us is None for n in ("alice", "audrey", "sam", "sue"))
+    page = _page(ivan)
+    assert "sam (365 days)" in _unused_said(page)  # still listed, and why they wait
+    assert _held_said(page).startswith("Not disabled now: the box's clock is not synchronised")
+    assert "disabled at the box's next check" not in _unused_said(page)
+    assert _held_said(_page(box.login("audrey"))).startswith("Not disabled now: the box's clock is not")
+    # Synchronised (at the same time: the server agreed), the next round disables as usual.
+    health["clock_synced"] = True
+    box.web.sweep()
+    assert sorted(_disabled(box)) == ["alice", "sam", "sue"]
+    assert _held_said(_page(ivan)) is None
+
+
+def test_a_clock_jump_the_retention_guard_caught_disables_nothing_until_confirmed(box, people):
+    """Synchronised to a wrong time server a year ahead: the retention sweep's guard holds
+    deletion back until an installer confirms the time, and the accounts wait with it."""
+    box.box_clock.start_wall_us += 365 * 86_400 * 10**6
+    assert box.sweeper.sweep().refused == "jump"
+    box.clock.advance(365 * DAY_S)
+    box.web.sweep()
+    ivan = box.login("ivan")
+    assert not _disabled(box)
+    said = _held_said(_page(ivan))
+    assert said.startswith("Not disabled now: the box's clock jumped and an installer has not confirmed")
+    box.sweeper.confirm_clock("ivan")
+    box.web.sweep()
+    assert sorted(_disabled(box)) == ["alice", "audrey", "sam", "sue"]
+
+
+def test_a_clock_jump_while_synchronised_and_not_caught_disables_as_before(box, people):
+    box.clock.advance(365 * DAY_S)
+    box.web.sweep()
+    assert sorted(_disabled(box)) == ["alice", "audrey", "sam", "sue"]

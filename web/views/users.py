@@ -32,7 +32,7 @@ from firmware.storage.keystore import parse_recovery_key
 
 from .. import intent, passwords, pwchange
 from ..accounts import BY_HAND, ROLES, User, name_problem
-from ..inactive import UNUSED_DAYS, kept_installers, last_logins
+from ..inactive import UNUSED_DAYS, clock_held, kept_installers, last_logins
 from ..security import audit, lk, roles, unlocked_key
 from ..throttle import wait_said
 from .auth import lockout
@@ -57,7 +57,8 @@ def _logins(users):
     """The pages' ``logins`` (:func:`web.inactive.last_logins`), ``unused``: ``(name, days)``
     of the enabled accounts unused for :data:`UNUSED_DAYS` or more, the longest unused
     first (disabled at the box's next check, but for ``kept``: the last enabled installer,
-    left enabled so the box is never locked out)."""
+    left enabled so the box is never locked out), and ``held``: why none is disabled now
+    (:func:`web.inactive.clock_held`: the box's clock), or None."""
     logins = last_logins(lk(), users)
     unused = sorted(
         (
@@ -72,6 +73,7 @@ def _logins(users):
         "unused": unused,
         "unused_limit": UNUSED_DAYS,
         "kept": kept_installers(users, logins),
+        "held": clock_held(lk()) if unused else None,
     }
 
 
