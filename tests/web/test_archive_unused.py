@@ -33,8 +33,8 @@ class Bucket:
 
 @pytest.fixture
 def viewer(tmp_path):
-    """A viewer whose clock is ``v.now[0]``, with auditors audrey and alan, installers ivan
-    and irene, all made at T0."""
+    """A viewer whose clock is ``v.now[0]`` (synchronised while ``v.synced[0]``), with
+    auditors audrey and alan, installers ivan and irene, all made at T0."""
     now = [T0]
     KeyStore(str(tmp_path / "org"), Argon2Params(memory_kib=8, iterations=1)).initialise("sup", PASSWORD)
     os.makedirs(tmp_path / "viewer")
@@ -46,9 +46,10 @@ def viewer(tmp_path):
         ("irene", "installer"),
     ):
         users.set(name, PASSWORD, [role], must_change="")
+    synced = [True]
     v = Viewer(str(tmp_path / "viewer"), str(tmp_path / "org"), Bucket(), users=users,
-               secure_cookies=False, wall_us=lambda: now[0])  # fmt: skip
-    v.now = now
+               secure_cookies=False, wall_us=lambda: now[0], clock_synced=lambda: synced[0])  # fmt: skip
+    v.now, v.synced = now, synced
     yield v
     v.close()
 
@@ -139,3 +140,17 @@ def test_an_account_from_an_earlier_release_counts_from_its_first_check(viewer):
     assert viewer.disable_unused(force=True) == []  # counted from now, not disabled at once
     viewer.now[0] += 91 * DAY_US
     assert "audrey" in viewer.disable_unused(force=True)
+
+
+def test_a_clock_jump_while_the_clock_is_not_synchronised_disables_nothing(viewer, caplog):
+    """A viewer's clock set a year ahead disabled every account but the last installer's."""
+    viewer.synced[0] = False
+    viewer.now[0] += 365 * DAY_US
+    assert viewer.disable_unused(force=True) == []
+    assert _login(viewer, "audrey")[1].status_code == 302  # a login's look too
+    assert all(u.disabled_us is None for u in viewer.users.all())
+    assert _entries(viewer, "account_disabled") == []
+    assert "not disabled now: the viewer's clock is not synchronised" in caplog.text
+    viewer.synced[0] = True  # the same time, now known good: disabled as before
+    assert sorted(viewer.disable_unused(force=True)) in (["alan", "irene"], ["alan", "ivan"])
+    assert [t for _, t, _ in _entries(viewer, "account_disabled")][0] == "alan"

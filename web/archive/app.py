@@ -11,6 +11,7 @@ import time
 from flask import abort, current_app, g, redirect, render_template, request, url_for
 
 from firmware.archive import viewer as index
+from firmware.clock import kernel_clock_synchronised
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import KeyStore
 
@@ -32,6 +33,8 @@ ERASURES_EVERY_S = 60
 # How often (at most) the requests look for accounts unused for 90 days (Viewer.disable_unused,
 # as the box's periodic round does); every login looks at once.
 UNUSED_EVERY_S = 30
+# Why none is disabled now (the log).
+VIEWER_CLOCK_UNSYNCHRONISED = "the viewer's clock is not synchronised"
 
 # A session ends this long after its login, however busy (the box's own: 12 h): one
 # polled every few minutes lived for ever.
@@ -51,6 +54,9 @@ class Viewer:
     :param idle_s: a session ends after this long without a request
     :param secure_cookies: cookies only over HTTPS (off for tests and localhost)
     :param wall_us: ``f() -> int`` µs since the epoch, for the audit trail
+    :param clock_synced: ``f() -> bool``: whether that clock is synchronised (the kernel's
+        word, :func:`firmware.clock.kernel_clock_synchronised`); no account is disabled as
+        unused while it is not (:meth:`disable_unused`)
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class Viewer:
         secure_cookies=True,
         wall_us=None,
         monotonic=time.monotonic,
+        clock_synced=kernel_clock_synchronised,
     ):
         self.viewer_dir = os.fspath(viewer_dir)
         os.makedirs(self.viewer_dir, mode=0o700, exist_ok=True)
@@ -74,6 +81,7 @@ class Viewer:
         self.secure_cookies = secure_cookies
         self.wall_us = wall_us or (lambda: time.time_ns() // 1000)
         self._monotonic = monotonic
+        self.clock_synced = clock_synced
         self.index_path = os.path.join(self.viewer_dir, INDEX_FILE)
         self.audit_log = AuditLog(
             os.path.join(self.viewer_dir, "audit.db"), os.path.join(self.viewer_dir, "audit.head")
@@ -129,7 +137,9 @@ class Viewer:
     def disable_unused(self, force=False):
         """Disable the accounts nobody has used for 90 days, by the box's rule and code
         (:meth:`web.archive.users.ArchiveUsers.disable_unused`: audited in this viewer's
-        trail, the last enabled installer kept), and end their sessions. At most once per
+        trail, the last enabled installer kept), and end their sessions; none while the
+        clock is not synchronised (``clock_synced``: logged, and the first look once it is
+        disables them). At most once per
         :data:`UNUSED_EVERY_S` (``force``: now, at a login); a failure is logged, and the
         next look tries again. Returns the names disabled."""
         with self._unused_lock:
@@ -137,6 +147,14 @@ class Viewer:
             if not force and self._unused_at is not None and now - self._unused_at < UNUSED_EVERY_S:
                 return []
             self._unused_at = now
+            if not self.clock_synced():
+                # Its days are counted by the wall clock: one set a year ahead (a wrong time
+                # server, by hand) disabled every account but the last installer's at once.
+                log.warning(
+                    "archive viewer: the accounts unused for 90 days are not disabled now: %s",
+                    VIEWER_CLOCK_UNSYNCHRONISED,
+                )
+                return []
             try:
                 disabled = self.users.disable_unused(self.audit_log, int(self.wall_us()))
             except Exception as exc:  # the next look tries again; the pages go on
