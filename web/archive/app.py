@@ -96,6 +96,7 @@ class Viewer:
         self._erasures_at = None  # when (monotonic) the bucket was last looked in for erasures
         self._unused_at = None  # when (monotonic) the accounts were last looked at for use
         self._unused_lock = threading.Lock()
+        self._unsynced_said = False  # the log says once that the clock holds the disables back
 
     # ------------------------------------------------------------ sessions
     def new_session(self, user, key):
@@ -150,11 +151,16 @@ class Viewer:
             if not self.clock_synced():
                 # Its days are counted by the wall clock: one set a year ahead (a wrong time
                 # server, by hand) disabled every account but the last installer's at once.
-                log.warning(
-                    "archive viewer: the accounts unused for 90 days are not disabled now: %s",
-                    VIEWER_CLOCK_UNSYNCHRONISED,
-                )
+                # Said once, not at every look (a host with no time server never syncs).
+                if not self._unsynced_said:
+                    log.warning(
+                        "archive viewer: the accounts unused for 90 days are not disabled now: %s "
+                        "(said once, until it is)",
+                        VIEWER_CLOCK_UNSYNCHRONISED,
+                    )
+                    self._unsynced_said = True
                 return []
+            self._unsynced_said = False
             try:
                 disabled = self.users.disable_unused(self.audit_log, int(self.wall_us()))
             except Exception as exc:  # the next look tries again; the pages go on
