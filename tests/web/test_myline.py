@@ -178,8 +178,10 @@ def test_a_staff_member_logs_their_own_request_and_sees_its_deadline(box, people
     row = re.search(r'<tr id="my-request-%d">(.*?)</tr>' % entry["id"], html).group(1)
     assert "Mon 2 Mar 2026" in row and "Thu 2 Apr 2026" in row and "Open" in row
     assert "A copy of my recordings" in row  # the words the staff member chose, not the register's
-    # The supervisors find it in the register, as one they logged.
-    assert 'id="request-%d"' % entry["id"] in page(people["sam"], "/requests")
+    # The register holds it, as one a supervisor logged: the auditor reads it; sam, a
+    # supervisor of lines 1 and 2, does not (line 4's supervisor answers it).
+    assert 'id="request-%d"' % entry["id"] in page(people["audrey"], "/requests")
+    assert 'id="request-%d"' % entry["id"] not in page(people["sam"], "/requests")
     # A request someone else logged is not hers to see.
     other = box.post(
         people["sam"],

@@ -103,10 +103,8 @@ def test_a_request_about_a_staff_members_line_links_to_the_search_of_that_line(b
     html = page(sue, "/requests/%d" % rid)
     link = "/sar?line=3&amp;request=%d" % rid
     assert '<a id="r-sar" href="%s">find the calls on line 3 (Subject access)</a>' % link in html
-    # sam holds lines 1 and 2: told whose search it is, no link to a search refused him.
-    html = page(sam, "/requests/%d" % rid)
-    assert 'id="r-sar"' not in html
-    assert "line 3: line 3 is not granted to you, a supervisor of it searches its calls" in html
+    # sam holds lines 1 and 2: the request is not his to read, nor its search his.
+    assert sam.get("/requests/%d" % rid).status_code == 404
     assert "Line 3 is not granted to you" in sam.get("/sar?line=3&request=%d" % rid).get_data(as_text=True)
     # The link fills the form in; nothing is searched (nor audited) until the days are given.
     html = page(sue, "/sar?line=3&request=%d" % rid)
@@ -121,6 +119,90 @@ def test_a_request_about_a_staff_members_line_links_to_the_search_of_that_line(b
     # An auditor reads the request, and has no Subject access page to be sent to.
     html = page(people["audrey"], "/requests/%d" % rid)
     assert 'id="r-lines">line 3</dd>' in html and 'id="r-sar"' not in html
+
+
+def test_a_request_on_one_of_a_supervisors_lines_and_another_names_the_other_as_not_theirs(box, people):
+    """stella on lines 2 and 3: sam (lines 1 and 2) reads her request, linked to the search
+    of line 2, and told line 3 is searched by its own supervisor."""
+    box.add_user(people["alice"], "stella", ["staff"], [2, 3])
+    stella = box.login("stella")
+    resp = box.post(stella, "/my-line/request", {"kind": "access"}, token_from="/my-line")
+    rid = int(resp.headers["Location"].split("asked=")[1])
+    html = page(people["sam"], "/requests/%d" % rid)
+    assert '<a id="r-sar" href="/sar?line=2&amp;request=%d">' % rid in html
+    assert "line 3 is not granted to you, a supervisor of it searches its calls" in html
+    assert 'id="request-%d"' % rid in page(people["sam"], "/requests")
+
+
+def test_the_register_shows_a_supervisor_only_the_requests_of_their_lines_and_of_none(box, people, stella):
+    """The register's pages showed every request, with who asked, to every supervisor: sam
+    (lines 1 and 2) read that stella, on sue's line 3, asked for her erasure, though his
+    dashboard and alarms no longer said it. Now the list, the request's page, its changes
+    and the CSV hold for him only the requests about his lines or about no line, counted
+    alike; an auditor reads them all."""
+    import csv
+    import io
+
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    resp = box.post(stella, "/my-line/request", {"kind": "erasure"}, token_from="/my-line")
+    hers = int(resp.headers["Location"].split("asked=")[1])
+    resp = box.post(sam, "/requests", REQUEST, token_from="/requests")
+    caller = int(resp.headers["Location"].split("/requests/")[1].split("?")[0])
+
+    def csv_ids(client):
+        resp = client.get("/requests.csv")
+        assert resp.status_code == 200
+        return [int(r["id"]) for r in csv.DictReader(io.StringIO(resp.get_data(as_text=True)))]
+
+    listing = page(sam, "/requests")
+    assert 'id="request-%d"' % hers not in listing and "stella" not in listing
+    assert 'id="request-%d"' % caller in listing and "<h2>Open (1)</h2>" in listing
+    assert sam.get("/requests/%d" % hers).status_code == 404
+    assert csv_ids(sam) == [caller]
+    assert box.services.audit.entries(limit=1)[0].details["rows"] == 1
+    # Nor does he change it, or follow it up: 404, as a request that does not exist.
+    before = box.audit_actions()
+    for path, form in (
+        ("/requests/%d" % hers, {"action": "answer", "outcome": "erased", "seen": "1"}),
+        ("/requests/%d" % hers, {"action": "bogus"}),
+        ("/requests/%d/follow-up" % hers, {"kind": "access", "received": "2026-03-02", "details": "x"}),
+    ):
+        assert box.post(sam, path, form, token_from="/requests").status_code == 404, form
+    assert box.audit_actions() == before
+    assert [e["status"] for e in _register(box)] == ["open", "open"]
+    # Line 3's supervisor and the auditor read both, on every page.
+    for client in (sue, audrey):
+        listing = page(client, "/requests")
+        assert 'id="request-%d"' % hers in listing and 'id="request-%d"' % caller in listing
+        assert "<h2>Open (2)</h2>" in listing
+        assert client.get("/requests/%d" % hers).status_code == 200
+        assert client.get("/requests/%d" % caller).status_code == 200
+        assert csv_ids(client) == [hers, caller]
+    # sue answers it; sam still cannot see it closed.
+    resp = box.post(
+        sue,
+        "/requests/%d" % hers,
+        {"action": "answer", "outcome": "erased", "on": "2026-03-02", "seen": _seen(sue, hers)},
+        token_from="/requests/%d" % hers,
+    )
+    assert resp.status_code == 302
+    assert 'id="request-%d"' % hers not in page(sam, "/requests")
+    assert sam.get("/requests/%d" % hers).status_code == 404 and csv_ids(sam) == [caller]
+
+
+def _seen(client, rid):
+    found = re.search(r'name="seen" value="(\d+)"', client.get("/requests/%d" % rid).get_data(as_text=True))
+    return found.group(1)
+
+
+def _register(box):
+    from firmware.rights import RightsRegister
+
+    reg = RightsRegister(box.data_dir, box.services.cipher)
+    try:
+        return reg.entries()
+    finally:
+        reg.close()
 
 
 class _Outbox:

@@ -3,8 +3,12 @@
 Supervisors log a request and record what happens to it (waiting for ID or
 clarification, the ID received, an extension, the answer or the refusal);
 auditors read it; staff and installers do not see it, as they do not see the
-disclosure log. Each change is audited (action ``data_request``, target
-``request:N``). The register and its deadlines are :mod:`firmware.rights`.
+disclosure log. A supervisor sees, and changes, only the requests about one of their lines
+or about no line (:func:`firmware.rights.concerns_lines`, as their "Waiting for you"
+lists them): the list, a request's page and the CSV alike; another line's request is not
+found (404, as another line's call). An auditor reads every request. Each change is
+audited (action ``data_request``, target ``request:N``). The register and its deadlines
+are :mod:`firmware.rights`.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -48,13 +52,39 @@ def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):
     return value
 
 
+def _sees(entry, act=False):
+    """Whether the user may read request ``entry`` or, with ``act``, change it or follow it
+    up: an auditor reads every one (the whole register is theirs to audit); a supervisor
+    only one about one of their lines or about no line (:func:`firmware.rights.concerns_lines`),
+    and changes only those (as a call is acted on only on their own lines)."""
+    if not act and g.user.has("auditor"):
+        return True
+    return g.user.has("supervisor") and rights.concerns_lines(entry, g.user.lines)
+
+
 def _entries():
-    """The register's entries, newest first (its connection closed again)."""
+    """The register's entries the user may read (:func:`_sees`), newest first (its
+    connection closed again)."""
     register = rights_register()
     try:
-        return register.entries()
+        return [e for e in register.entries() if _sees(e)]
     finally:
         register.close()
+
+
+def _request_or_404(request_id, act=False):
+    """Request ``request_id`` if it exists and the user may read it (or, ``act``, change
+    it: :func:`_sees`); else 404, the same for one on another line as for none, so that
+    nobody learns a request of another line exists."""
+    _known(request_id)
+    register = rights_register()
+    try:
+        entry = register.get(request_id)
+    finally:
+        register.close()
+    if entry is None or not _sees(entry, act):
+        abort(404)
+    return entry
 
 
 def _listing(errors=None, values=None, status=200):
@@ -106,9 +136,10 @@ CSV_COLUMNS = (
 @bp.route("/requests.csv")
 @roles("supervisor", "auditor")
 def export_csv():
-    """The register as CSV, one row per request, oldest first: what the page shows of
-    each (dates are days, as the register keeps them); audited as ``export_list`` of
-    ``requests``. ``late``: answered after its deadline, or still open past it today."""
+    """The register as CSV, one row per request the user may read (:func:`_sees`), oldest
+    first: what the page shows of each (dates are days, as the register keeps them);
+    audited as ``export_list`` of ``requests``. ``late``: answered after its deadline, or
+    still open past it today."""
     today = _today()
     entries = _entries()
     rows = []
@@ -205,7 +236,7 @@ def _detail(request_id, errors=None, status=200):
         follow_ups = register.follow_ups(request_id) if entry is not None else []
     finally:
         register.close()
-    if entry is None:
+    if entry is None or not _sees(entry):
         abort(404)
     today = _today()
     entry["days_left"] = (entry["due"] - today).days
@@ -236,7 +267,7 @@ def _detail(request_id, errors=None, status=200):
 @bp.route("/requests/<int:request_id>")
 @roles("supervisor", "auditor")
 def detail(request_id):
-    _known(request_id)
+    _request_or_404(request_id)
     return _detail(request_id)
 
 
@@ -246,7 +277,7 @@ def follow_up(request_id):
     """A request that follows up answered or refused request ``request_id`` (the person says
     the answer was incomplete, or asks again): a request of its own, received on the day
     it came, with the person's details copied from the first. Both are audited."""
-    _known(request_id)
+    _request_or_404(request_id, act=True)
     form = request.form
     errors = {}
     today = _today()
@@ -325,7 +356,7 @@ def _may_see_call(call_id):
 @roles("supervisor")
 def update(request_id):
     """One change: ``action`` is wait, resume, extend, answer or refuse."""
-    _known(request_id)
+    _request_or_404(request_id, act=True)
     form = request.form
     action = form.get("action")
     if action not in ACTIONS:
