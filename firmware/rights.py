@@ -703,7 +703,10 @@ def parse_date(text, what):
 class OverdueCheck:
     """``request_overdue``: on while any open request is past its deadline (the
     recorder's periodic round). Reads only the clear columns, read-only; a box with no
-    register has nothing overdue. Its message names those overdue; when they change
+    register has nothing overdue. Raised where the request is seen: a request about no
+    line on the whole box, one about lines (a staff member's) on each of them, so that a
+    supervisor is told only of the requests the register shows them
+    (:func:`concerns_lines`). Its message names those overdue there; when they change
     (another one late, one answered while others stay late) the occurrence clears and a
     new one is raised, so the mail goes again and never names one already answered.
     A register that cannot be read raises ``request_check_failed`` (and is logged)
@@ -734,6 +737,18 @@ class OverdueCheck:
 
     def overdue(self):
         """``[(id, kind, due)]`` of the open requests past their deadline."""
+        return [(e["id"], e["kind"], e["due"]) for e in self._late()]
+
+    def overdue_by_line(self):
+        """``{line: [(id, kind, due)]}`` of the open requests past their deadline, by where
+        their alarm is raised: 0 (the whole box) for one about no line, else each of its lines."""
+        found = {}
+        for e in self._late():
+            for line in e["lines"] or [0]:
+                found.setdefault(line, []).append((e["id"], e["kind"], e["due"]))
+        return found
+
+    def _late(self):
         if not os.path.exists(self.path):
             return []
         region = (self.region() if self.region is not None else None) or DEFAULT_REGION
@@ -744,12 +759,12 @@ class OverdueCheck:
         finally:
             db.close()
         today = self.today()
-        return [(e["id"], e["kind"], e["due"]) for e in rows if e["due"] < today]
+        return [e for e in rows if e["due"] < today]
 
     def __call__(self):
         wall_us = int(self.wall_us())
         try:
-            late = self.overdue()
+            late = self.overdue_by_line()
         except (sqlite3.Error, OSError, ValueError) as exc:
             # Not watching the deadlines must not be silent: said in the log and as an
             # alarm of its own (request_overdue stays as it was: nothing is known).
@@ -766,13 +781,19 @@ class OverdueCheck:
             )
             return
         self.alarm_log.set("request_check_failed", False, wall_us=wall_us)
-        self.alarm_log.set(
-            "request_overdue",
-            bool(late),
-            message="; ".join("request %d (%s) was due on %s" % (i, k, d) for i, k, d in late)
-            + (": answer it, or record the answer (Requests)" if late else ""),
-            wall_us=wall_us,
-            # Another request overdue, or one answered: a new occurrence naming those
-            # overdue now, mailed again.
-            renew=True,
-        )
+        # Cleared where none is overdue now: the whole box, and each line it is open on.
+        open_on = self.alarm_log.open_line_faults()
+        raised = {0} | {n for n, kinds in open_on.items() if "request_overdue" in kinds}
+        for line in sorted(raised | set(late)):
+            here = late.get(line, [])
+            self.alarm_log.set(
+                "request_overdue",
+                bool(here),
+                line=line,
+                message="; ".join("request %d (%s) was due on %s" % (i, k, d) for i, k, d in here)
+                + (": answer it, or record the answer (Requests)" if here else ""),
+                wall_us=wall_us,
+                # Another request overdue, or one answered: a new occurrence naming those
+                # overdue now, mailed again.
+                renew=True,
+            )

@@ -373,6 +373,54 @@ def test_overdue_raises_the_alarm_and_the_answer_clears_it(tmp_path, register):
         audit.close()
 
 
+def test_overdue_is_raised_where_the_request_is_seen_each_line_naming_its_own(tmp_path, register):
+    """A staff member's request (about their lines) was named on the whole box's alarm, seen
+    and mailed to every supervisor, though the register shows it only to its lines'. Now
+    each line's alarm names the requests about it; the whole box's those about no line."""
+    clock = Clock(D(2025, 4, 4))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    check = OverdueCheck(alarms, str(tmp_path), clock.wall_us)
+
+    def staff(lines, kind):
+        return register.add(
+            actor="stella",
+            kind=kind,
+            received=D(2025, 3, 3),
+            requester="stella",
+            contact="stella",
+            numbers="",
+            details="my calls",
+            today=D(2025, 3, 3),
+            wall_us=1,
+            lines=lines,
+        )
+
+    def open_now():
+        return {r["line"]: r["message"] for r in alarms.history() if r["cleared_us"] is None}
+
+    try:
+        caller = add(register)
+        three = staff([3], "erasure")
+        both = staff([1, 3], "objection")
+        check()
+        on = open_now()
+        assert sorted(on) == [0, 1, 3]
+        assert on[0].startswith("request %d (access)" % caller) and "request %d" % three not in on[0]
+        assert "request %d (erasure)" % three in on[3] and "request %d (objection)" % both in on[3]
+        assert "request %d" % caller not in on[3] and "request %d" % three not in on[1]
+        day = D(2025, 4, 4)
+        for rid in (caller, three):
+            register.close_request(rid, status=ANSWERED, on=day, outcome="sent", today=day, wall_us=3)
+        check()
+        on = open_now()
+        assert sorted(on) == [1, 3] and "request %d" % three not in on[3]
+        register.close_request(both, status=ANSWERED, on=day, outcome="sent", today=day, wall_us=4)
+        check()
+        assert open_now() == {}
+    finally:
+        alarms.close()
+
+
 def test_no_register_no_alarm_and_no_file_made(tmp_path):
     clock = Clock(D(2025, 4, 3))
     alarms = AlarmLog(tmp_path / "alarms.db", clock)
