@@ -1063,6 +1063,36 @@ def test_a_release_answers_a_request_of_the_register_and_is_listed_on_it(box, pe
     ]
 
 
+def test_a_release_answers_only_a_request_the_register_shows_the_supervisor(box, people):
+    """The release form listed every open access request, with who asked, to every
+    supervisor: sam (lines 1 and 2) read that stella, on sue's line 3, asked for a copy of
+    her recordings, and could name her request as the one his release answered, though the
+    Requests page no longer shows it to him."""
+    box.recordings.store = box.store
+    box.add_recordings([1, 3])  # call 1 on line 1 (sam's), call 3 on line 3 (sue's)
+    box.add_user(people["alice"], "stella", ["staff"], [3])
+    stella = box.login("stella")
+    resp = box.post(stella, "/my-line/request", {"kind": "access"}, token_from="/my-line")
+    hers = int(resp.headers["Location"].split("asked=")[1])
+    form = {"kind": "access", "received": "2026-03-02", "requester": "Mr Jones"}
+    form["contact"] = "jones@example.org"
+    resp = box.post(
+        people["sam"], "/requests", dict(form, numbers="", details="my calls"), token_from="/requests"
+    )
+    caller = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
+    for client, number, listed in (
+        (people["sam"], "02079460000", [str(caller)]),
+        (people["sue"], "02079460002", [str(hers), str(caller)]),
+    ):
+        page = client.get("/sar?number=" + number).get_data(as_text=True)
+        select = page.split('id="sar-request"')[1].split("</select>")[0]
+        assert re.findall(r'<option value="(\d+)"', select) == listed
+        assert ("stella" in select) == (client is people["sue"])
+    resp = post_release(box, people["sam"], dict(RELEASE, request=str(hers)))
+    assert resp.status_code == 400 and "is not an open access request" in resp.get_data(as_text=True)
+    assert "disclosure" not in box.audit_actions()
+
+
 def test_the_disclosure_log_is_downloaded_as_csv_as_the_page_shows_it(box, people):
     """An inspector asks for the record of what was disclosed to whom: the log could only
     be read on the box. The CSV holds the releases the page shows that reader (a supervisor

@@ -110,13 +110,17 @@ def _values(args, extra=()):
 
 def open_access_requests():
     """The register's access requests a release may answer: open or extended (one waiting
-    for proof of identity or clarification is not released to yet), oldest first."""
+    for proof of identity or clarification is not released to yet), and the register's
+    Requests page shows this supervisor (about one of their lines or about no line:
+    :func:`firmware.rights.concerns_lines`), oldest first."""
     register = rights_register()
     try:
         found = [
             e
             for e in register.entries()
-            if e["kind"] == "access" and e["status"] in (rights.OPEN, rights.EXTENDED)
+            if e["kind"] == "access"
+            and e["status"] in (rights.OPEN, rights.EXTENDED)
+            and rights.concerns_lines(e, g.user.lines)
         ]
     finally:
         register.close()
