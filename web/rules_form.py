@@ -157,9 +157,15 @@ def _line(get, n, errors):
     if not _OUTSIDE_LINE.fullmatch(outside):
         errors[field] = (
             "Line %d's outside-line digit is the 1 or 2 digits its switchboard takes before an "
-            "outside number (such as 9), or empty if it has none, not %s." % (n, outside)
+            "outside number (such as 9), or empty if it has none, not %s." % (n, _shown(outside))
         )
     return {"line": n, "mode": get("line-%d-mode" % n), "outside_line": outside}
+
+
+def _shown(typed, most=20):
+    """What was typed, as an error message repeats it: its first ``most`` characters and
+    "…" when it is longer (a long paste is not said back whole)."""
+    return typed if len(typed) <= most else typed[:most] + "\u2026"
 
 
 def _personal(get, n_lines, errors):

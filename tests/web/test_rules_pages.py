@@ -412,3 +412,14 @@ def test_a_bad_outside_line_digit_is_refused_beside_its_field_and_nothing_change
         )
     assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
     assert box.applied == []
+
+
+def test_a_long_bad_outside_line_digit_is_said_back_cut_short(box, people):
+    typed = "9" + "x" * 500
+    resp = rules_form(box, people["ivan"], **{"line-2-outside_line": typed})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    m = re.search(r'id="error-line-2-outside_line" role="alert">([^<]+)<', page)
+    assert m and m.group(1).endswith("not %s\u2026." % typed[:20]), m and m.group(1)
+    assert typed[:21] not in m.group(1)
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
