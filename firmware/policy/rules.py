@@ -594,3 +594,17 @@ class RecordingRules(Checked):
         kept = [m for m in self.lines if m.line not in modes]
         new = [LineMode(line, mode, self.outside_line(line)) for line, mode in sorted(modes.items())]
         return dataclasses.replace(self, lines=tuple(sorted(kept + new, key=lambda m: m.line)))
+
+    def newly_set_for_release_before(self, saved):
+        """The settings of these rules that the release before refuses in ``config.json``
+        and that ``saved`` (the rules saved now) does not have: ``("personal", None)`` when
+        the personal-call code is turned on, ``("outside_line", line)`` for each line given
+        an outside-line digit where it had none. A release on trial must not write them: a
+        rollback would start the release before on that file (docs/updates.md)."""
+        out = []
+        if self.personal.dtmf_code is not None and saved.personal.dtmf_code is None:
+            out.append(("personal", None))
+        for line in sorted(self.outside_lines()):
+            if not saved.outside_line(line):
+                out.append(("outside_line", line))
+        return out

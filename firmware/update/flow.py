@@ -67,6 +67,10 @@ CONFIRM_NAME = "confirm-downgrade.json"
 # In ``update_dir`` while ``rauc install`` runs a confirmed bundle: what our install-check
 # handler lets through (the release, from the running one, and the images' SHA-256).
 CONFIRMED_INSTALL_NAME = "confirmed-install.json"
+# Steps before the switch: the box still runs its release, and an update cut there stays on it.
+NOT_SWITCHED_STEPS = ("copy", "install", "still_installing", "wait_idle")
+# The step after the new release passed its health check: an update cut there keeps it.
+MARKED_GOOD_STEP = "mark_good"
 COPY_CHUNK = 256 << 10
 # Room left on the box's storage after the copy (RAUC's own files, the reports, the logs).
 COPY_MARGIN = 16 << 20
@@ -769,7 +773,7 @@ class Updater:
         try:
             status = self.rauc.status()
             old_name = self.rauc.slot_name(old, status)
-            if step == "mark_good" and new:
+            if step == MARKED_GOOD_STEP and new:
                 new_name = self.rauc.slot_name(new, status)
                 self.rauc.mark("good", new_name)
                 self._note_security_version(status, new_name)
@@ -778,7 +782,7 @@ class Updater:
                 result.message = (
                     "the update was interrupted after its health check passed; slot %s is kept" % new
                 )
-            elif step in ("copy", "install", "still_installing", "wait_idle"):
+            elif step in NOT_SWITCHED_STEPS:
                 self.rauc.mark("active", old_name)
                 result.outcome = "not_switched"
                 result.message = (

@@ -33,7 +33,16 @@ import time
 from firmware.storage.fsutil import atomic_write, fsync_dir
 
 from ..errors import UpdateError
-from .flow import CONFIRM_NAME, PROGRESS_NAME, REPORT_NAME, RESULT_NAME, cut_short, read_json
+from .flow import (
+    CONFIRM_NAME,
+    MARKED_GOOD_STEP,
+    NOT_SWITCHED_STEPS,
+    PROGRESS_NAME,
+    REPORT_NAME,
+    RESULT_NAME,
+    cut_short,
+    read_json,
+)
 from .rauc import INSTALL_WAIT_S, stood_still
 from .version import same_release
 
@@ -354,6 +363,41 @@ def restart_step_us(data_dir):
         return None
     at_us = progress.get("at_us")
     return at_us if type(at_us) is int else None
+
+
+def on_trial(data_dir):
+    """The progress note (a dict) of the update whose new release is on trial: the box was
+    switched to it (or is being), and its health check has not marked it good yet, or it
+    is being rolled back; else None. A rollback, the update's own or its recovery after a
+    cut (:meth:`firmware.update.flow.Updater.recover`, which rolls back from these very
+    steps), starts the release before on the ``config.json`` there is then. A note that
+    cannot be read is one that recovery rolls back too: ``{"step": "unknown"}``. Read in
+    the update inbox, where the Updates page reads the update's progress."""
+    path = os.path.join(inbox_dir(data_dir), PROGRESS_NAME)
+    if not os.path.exists(path):
+        return None
+    progress = read_json(path)
+    if not isinstance(progress, dict):
+        return {"step": "unknown"}
+    if progress.get("step") in NOT_SWITCHED_STEPS + (MARKED_GOOD_STEP,):
+        return None
+    return progress
+
+
+def trial_refusal(trial, when):
+    """Why a setting the release before refuses in ``config.json`` is not set while the
+    update ``trial`` (:func:`on_trial`'s note) is on trial; ``when(wall_us)`` says a time."""
+    at_us = trial.get("at_us")
+    version, before = trial.get("version"), trial.get("previous_version")
+    return (
+        "the update%s %s is still on trial: set this once it is marked good, or a rollback%s "
+        "would stop the recorder (the release before refuses this setting)"
+        % (
+            " to version %s" % version if isinstance(version, str) else "",
+            "installed on %s" % when(at_us) if type(at_us) is int else "being installed",
+            " to version %s" % before if isinstance(before, str) else "",
+        )
+    )
 
 
 def _after_install(progress, last_error):

@@ -1,9 +1,13 @@
 """The recording-rules page: every rule type edited, audited; bad input changes nothing."""
 
+import json
 import os
 import re
 
+import pytest
+
 from firmware.config import load_config
+from firmware.update.inbox import inbox_dir
 
 from support.web import rules_form
 
@@ -423,3 +427,99 @@ def test_a_long_bad_outside_line_digit_is_said_back_cut_short(box, people):
     assert m and m.group(1).endswith("not %s\u2026." % typed[:20]), m and m.group(1)
     assert typed[:21] not in m.group(1)
     assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+
+
+# 2026-12-06 14:31:05 UTC: when the update's step on trial began.
+TRIAL_AT_US = 1796567465 * 10**6
+
+
+def _update_at(box, step, note=None):
+    """The update inbox's progress note as the updater leaves it at ``step`` (None: none)."""
+    folder = inbox_dir(box.data_dir)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "progress.json")
+    if step is None:
+        os.remove(path)
+        return
+    with open(path, "w") as f:
+        if note is not None:
+            f.write(note)
+        else:
+            json.dump(
+                {"step": step, "at_us": TRIAL_AT_US, "version": "2.0.0", "previous_version": "1.9.0"}, f
+            )
+
+
+def _config_changes(box):
+    return [
+        e
+        for e in box.services.audit.entries(limit=50)
+        if e.action == "config_change" and e.target == "policy.rules"
+    ]
+
+
+@pytest.mark.parametrize("step", ["switch", "restart", "health", "rollback", "unreadable"])
+def test_while_an_update_is_on_trial_the_settings_the_release_before_refuses_are_not_set(box, people, step):
+    """The release before refuses a config.json with the personal-call code or an outside-line
+    digit: set while the new release was on trial, a rollback left a recorder that would not
+    start. Such a save is refused beside each field, and nothing changes."""
+    ivan = people["ivan"]
+    _update_at(box, step, note="{" if step == "unreadable" else None)
+    fields = {
+        "personal-dtmf_code": "*7",
+        "line-1-personal": "on",
+        "line-2-outside_line": "9",
+        "line-3-mode": "never",
+    }
+    resp = rules_form(box, ivan, **fields)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    said = {
+        field: re.search(r'id="error-%s" role="alert">([^<]+)<' % field, page)
+        for field in ("personal-dtmf_code", "line-2-outside_line")
+    }
+    when = box.web.local_time().when(TRIAL_AT_US)
+    for field, m in said.items():
+        assert m, (field, re.findall(r'role="alert">([^<]+)<', page))
+        if step == "unreadable":
+            assert m.group(1).startswith("The update being installed is still on trial: set this once")
+        else:
+            assert m.group(1).startswith(
+                "The update to version 2.0.0 installed on %s is still on trial: set this once it is "
+                "marked good, or a rollback to version 1.9.0 would stop the recorder" % when
+            ), m.group(1)
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    assert box.applied == [] and _config_changes(box) == []
+    # A save that sets neither is taken.
+    assert rules_form(box, ivan, **{"line-3-mode": "never"}).status_code == 302
+    assert load_config(box.data_dir).policy.rules.mode(3) == "never"
+    assert len(_config_changes(box)) == 1
+
+
+@pytest.mark.parametrize("step", ["wait_idle", "still_installing", "mark_good", None])
+def test_before_the_switch_and_once_marked_good_they_are_set(box, people, step):
+    _update_at(box, "health")
+    _update_at(box, step)
+    fields = {"personal-dtmf_code": "*7", "line-1-personal": "on", "line-2-outside_line": "9"}
+    assert rules_form(box, people["ivan"], **fields).status_code == 302
+    rules = load_config(box.data_dir).policy.rules
+    assert rules.personal.dtmf_code == "*7" and rules.outside_lines() == {2: "9"}
+
+
+def test_on_trial_what_the_saved_rules_have_already_may_be_changed(box, people):
+    """The code changed, a digit changed: config.json already held each, so a rollback
+    meets nothing it did not meet before. A line given a digit where it had none is refused."""
+    ivan = people["ivan"]
+    fields = {"personal-dtmf_code": "*7", "line-1-personal": "on", "line-2-outside_line": "9"}
+    assert rules_form(box, ivan, **fields).status_code == 302
+    _update_at(box, "health")
+    fields.update({"personal-dtmf_code": "#7", "line-2-outside_line": "0"})
+    assert rules_form(box, ivan, **fields).status_code == 302
+    rules = load_config(box.data_dir).policy.rules
+    assert rules.personal.dtmf_code == "#7" and rules.outside_lines() == {2: "0"}
+    resp = rules_form(box, ivan, **dict(fields, **{"line-4-outside_line": "9"}))
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert re.search(r'id="error-line-4-outside_line" role="alert">The update to version 2\.0\.0', page)
+    assert 'id="error-personal-dtmf_code"' not in page
+    assert load_config(box.data_dir).policy.rules.outside_lines() == {2: "0"}

@@ -14,6 +14,7 @@ from firmware.alarmlog import UNOPENED
 from firmware.config import rules_sealed
 from firmware.policy.settings import MODES, WEEKDAYS
 from firmware.storage.fieldseal import FieldSealError, is_sealed
+from firmware.update.inbox import on_trial, trial_refusal
 
 from .. import intent
 from ..documents import private_but_recording
@@ -64,6 +65,23 @@ def _private_kept(web, old, new):
     }
 
 
+def _not_on_trial(web, old, new):
+    """Errors for the settings the release before refuses in ``config.json`` (the
+    personal-call code, an outside-line digit) that ``new`` sets where ``old`` did not,
+    while an update is on trial: a rollback would start that release on the file, and its
+    recorder would not start (docs/updates.md)."""
+    added = new.newly_set_for_release_before(old)
+    trial = on_trial(web.config.data_dir) if added else None
+    if trial is None:
+        return {}
+    why = trial_refusal(trial, web.local_time().when)
+    message = why[0].upper() + why[1:] + "."
+    return {
+        "personal-dtmf_code" if what == "personal" else "line-%d-outside_line" % line: message
+        for what, line in added
+    }
+
+
 @bp.route("/rules", methods=["GET"])
 @roles("installer", "auditor")
 def index():
@@ -108,7 +126,10 @@ def save():
         request.form,
         web.n_lines,
         config.policy,
-        also=lambda new: _private_kept(web, config.policy.rules, new),
+        also=lambda new: {
+            **_not_on_trial(web, config.policy.rules, new),
+            **_private_kept(web, config.policy.rules, new),
+        },
     )
     if errors:
         values = dict(request.form.to_dict(), **pci_values(config.policy.pci))
