@@ -18,6 +18,9 @@ Import checks the whole file first — the configuration through
 :meth:`BoxConfig.from_dict` (every policy section included), the site
 settings as the settings page would, each announcement as an upload would —
 and changes nothing unless all of it is valid; the error names the field.
+While an update is on trial (docs/updates.md), a file that turns on the
+personal-call code or gives a line an outside-line digit the box's own did not
+have is refused too: the release before refuses such a ``config.json``.
 Then the files, ``config.json`` and the site settings are written, each
 atomically, and the import is audited (``config_change``). A running box
 reads the new configuration when it restarts. A box made by ``linekeeper init``
@@ -303,6 +306,36 @@ def _keep_require_notice(data_dir, config, doc, cipher=None):
     return config.replace(policy=dataclasses.replace(config.policy, consent=consent))
 
 
+def _not_on_trial(data_dir, config, doc, source=None, cipher=None):
+    """Refuse ``config`` (an import's) while an update is on trial when it turns on the
+    personal-call code or gives a line an outside-line digit the box's own did not have:
+    the release before refuses such a ``config.json``, and a rollback would start it on the
+    file, so its recorder would not start (docs/updates.md, "On trial").
+
+    :raises ConfigError: naming the first such field of the file
+    """
+    from .datadir import site_local_time
+    from .update.inbox import on_trial, trial_refusal
+
+    trial = on_trial(data_dir)
+    if trial is None:
+        return
+    try:
+        saved = load_config(data_dir, cipher).policy.rules
+    except (LinekeeperError, OSError):
+        saved = BoxConfig().policy.rules  # unreadable: the import mends it; nothing set
+    added = config.policy.rules.newly_set_for_release_before(saved)
+    if not added:
+        return
+    what, line = added[0]
+    field = "config.policy.rules.personal.dtmf_code"
+    if what == "outside_line":
+        lines = doc["config"]["policy"]["rules"]["lines"]
+        at = next(i for i, item in enumerate(lines) if item.get("line") == line)
+        field = "config.policy.rules.lines[%d].outside_line" % at
+    raise ConfigError(trial_refusal(trial, site_local_time(data_dir).when), source=source, field=field)
+
+
 def waits_for_notice(data_dir, cipher=None):
     """Whether the box in ``data_dir`` records nothing until a consent notice is set
     (:meth:`firmware.policy.consent.ConsentSettings.waits_for_notice`); False when its
@@ -324,6 +357,7 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     """
     config, site, files = check_import(doc, source)
     config = _keep_require_notice(data_dir, config, doc, cipher)
+    _not_on_trial(data_dir, config, doc, source, cipher)
     if audited is not None:
         audited(
             sorted(files) + ["config"] + (["site"] if site is not None else []),

@@ -454,3 +454,51 @@ def test_sealed_number_rules_are_exported_open_and_a_sealed_file_is_refused(tmp_
     monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(tmp_path / "elsewhere"))
     assert main(["config", "export", str(tmp_path / "x.json"), "--data-dir", str(tmp_path / "a")]) == 2
     assert "MCU vault" in capsys.readouterr().err
+
+
+# 2026-12-06 14:31:05 UTC: when the update's step on trial began.
+TRIAL_AT_US = 1796567465 * 10**6
+
+
+def _update_at(box, step):
+    """The update inbox's progress note as the updater leaves it at ``step``."""
+    folder = box / "update-inbox"
+    os.makedirs(folder, exist_ok=True)
+    note = {"step": step, "at_us": TRIAL_AT_US, "version": "2.0.0", "previous_version": "1.9.0"}
+    (folder / "progress.json").write_text(json.dumps(note))
+
+
+@pytest.mark.parametrize(
+    "rules,field",
+    [
+        ({"personal": {"dtmf_code": "*7", "lines": None}}, "config.policy.rules.personal.dtmf_code"),
+        (
+            {"lines": [{"line": 1, "mode": "always"}, {"line": 2, "mode": "always", "outside_line": "9"}]},
+            "config.policy.rules.lines[1].outside_line",
+        ),
+    ],
+    ids=["personal", "outside_line"],
+)
+def test_while_an_update_is_on_trial_an_import_that_sets_what_the_release_before_refuses_changes_nothing(
+    tmp_path, capsys, rules, field
+):
+    box = tmp_path / "box"
+    make_box(box)
+    _update_at(box, "health")
+    before = open(box / "config.json", "rb").read()
+    doc = {"linekeeper_config": 1, "config": BoxConfig().to_dict()}
+    doc["config"]["policy"]["rules"].update(rules)
+    path = tmp_path / "import.json"
+    path.write_text(json.dumps(doc, indent=2))
+    assert main(["config", "import", str(path), "--data-dir", str(box)]) == 2
+    err = capsys.readouterr().err
+    assert field in err and "nothing was changed" in err, err
+    assert (
+        "the update to version 2.0.0 installed on Sun 6 Dec 2026, 14:31:05 GMT is still on trial: set "
+        "this once it is marked good, or a rollback to version 1.9.0 would stop the recorder" in err
+    ), err
+    assert open(box / "config.json", "rb").read() == before and audit_of(box) == []
+    # Once it is marked good, the same file is imported.
+    _update_at(box, "mark_good")
+    assert main(["config", "import", str(path), "--data-dir", str(box)]) == 0
+    assert load_config(str(box)).policy.rules.newly_set_for_release_before(BoxConfig().policy.rules)
