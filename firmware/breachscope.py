@@ -223,11 +223,28 @@ def scope(
     return rows, summary
 
 
-def summary_lines(summary) -> list[str]:
-    """The summary in plain words, a line each, as ``linekeeper breach-scope`` prints it."""
+def made_within(made_us, since_us):
+    """``made_us``, when the account of that name was made (µs; None: no such account now),
+    if after the period began at ``since_us``, else None: the trail names accounts by name,
+    and entries before then are an earlier account's of the same name (a leaver's, deleted),
+    which a breach scope must not pass off as this one's."""
+    return made_us if made_us is not None and made_us > since_us else None
+
+
+def summary_lines(summary, made_us=None) -> list[str]:
+    """The summary in plain words, a line each, as ``linekeeper breach-scope`` prints it;
+    ``made_us`` (:func:`made_within`) says when the account of that name was made, if after
+    the period began."""
     s = summary
-    out = [
-        "What %s did from %s up to %s (UTC), from the audit trail:" % (s["account"], s["from"], s["to"]),
+    out = ["What %s did from %s up to %s (UTC), from the audit trail:" % (s["account"], s["from"], s["to"])]
+    if made_us is not None:
+        out.append(
+            "  the account %s was made at %s (UTC), after the period began: any entries by %s before "
+            "then are an earlier account of the same name's (one deleted since, such as a leaver's), "
+            "and are counted below with this one's; the CSV gives each row's time: choose a first "
+            "day after that for this account's alone" % (s["account"], iso_ms(made_us), s["account"])
+        )
+    out += [
         "  %d calls looked at (page viewed, played, exported, released or previewed), on lines %s"
         % (s["calls"], ", ".join(str(n) for n in s["lines"]) or "none"),
         "  %d of them with their recording played, exported or released" % s["recordings"],

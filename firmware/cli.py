@@ -1293,7 +1293,8 @@ def cmd_breach_scope(args):
     For an auditor only (a box not set up: the key slot's owner), whose password says who
     runs it; audited as ``breach_scope`` (refused ones too) before the file is written.
     """
-    from firmware.breachscope import csv_text, scope, summary_lines
+    from firmware.breachscope import csv_text, made_within, scope, summary_lines
+    from firmware.datadir import account_made_us
     from firmware.sarbundle import FileSpool
     from firmware.storage.fieldseal import load_field_cipher
 
@@ -1354,7 +1355,8 @@ def cmd_breach_scope(args):
                 spool.discard()
             audit.append(args.user, "breach_scope", args.account, dict(details, failed="stopped"), _wall_us())
             raise
-    for line in summary_lines(summary):
+    made_us = made_within(account_made_us(args.data_dir, args.account), period.start_us)
+    for line in summary_lines(summary, made_us):
         print(line)
     print("  each entry is a row of %s (%d rows)" % (args.file, len(rows)))
     return 0

@@ -452,6 +452,21 @@ def account_lines(data_dir):
     return out
 
 
+def account_made_us(data_dir, name):
+    """When ``web.db``'s account ``name`` was made (µs since the epoch), read-only, for the
+    processes that do not serve the web UI; None when there is no such account (a removed
+    one's name) or web.db cannot be read (not made yet, or refused)."""
+    try:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+        try:
+            row = db.execute("SELECT created_us FROM users WHERE name = ?", (name,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return None
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def site_settings(data_dir):
     """The site settings the setup wizard saved in ``web.db`` (a dict), or None (a box not
     set up, or a ``web.db`` that cannot be read): read-only, for the processes that do not

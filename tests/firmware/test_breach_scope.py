@@ -217,3 +217,26 @@ def test_the_year_in_review_downloaded_is_no_callers_data(box):
     assert summary["bulk"] == before["bulk"] + 1  # the report of callers alone
     assert summary["actions"]["report"] == 1 and summary["actions"]["report (no personal data)"] == 1
     assert summary["last_access"] == "2026-03-22T00:00:00.000Z"  # the report's, not the review's
+
+
+def test_the_summary_says_when_the_account_was_made_after_the_period_began(box, tmp_path, capsys):
+    """The trail names accounts by name: a leaver's name given to a new account, the scope of
+    a period from before it was made printed the leaver's entries as the new person's, under
+    "What sam did", with nothing to tell the two apart (the web page said so; the command did
+    not)."""
+    path = box[0]
+    db = sqlite3.connect(os.path.join(path, "web.db"))
+    db.execute("CREATE TABLE users (name TEXT, roles TEXT, lines TEXT, created_us INTEGER)")
+    db.execute("INSERT INTO users VALUES ('admin', 'installer,auditor', '', ?)", (T0 - 90 * DAY,))
+    db.execute("INSERT INTO users VALUES ('sam', 'supervisor', '1', ?)", (T0 + DAY // 2,))
+    db.commit()
+    db.close()
+    assert run(box, tmp_path / "scope.csv") == 0
+    said = capsys.readouterr().out
+    assert (
+        "the account sam was made at 2026-03-01T12:00:00.000Z (UTC), after the period began: "
+        "any entries by sam before then are an earlier account of the same name's" in said
+    )
+    # An account made before the period began: its entries are its own, nothing said.
+    assert run(box, tmp_path / "admin.csv", account="admin") == 0
+    assert "was made at" not in capsys.readouterr().out

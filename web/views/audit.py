@@ -21,7 +21,7 @@ from flask import Blueprint, Response, abort, render_template, request
 
 from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
-from firmware.breachscope import csv_text, scope, summary_lines
+from firmware.breachscope import csv_text, made_within, scope, summary_lines
 from firmware.errors import LinekeeperError, ReportError
 from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS
@@ -282,18 +282,9 @@ def breach_scope():
             status=503,
             **context,
         )
-    context.update(
-        summary=summary, lines=summary_lines(summary), rows=len(rows), made_us=_made_within(account, period)
-    )
+    made_us = made_within(lk().accounts.created_us(account), period.start_us)
+    context.update(summary=summary, lines=summary_lines(summary, made_us), rows=len(rows), made_us=made_us)
     return render_template("breach_scope.html", errors={}, **context)
-
-
-def _made_within(account, period):
-    """When the account of that name was made, if after the period began, else None: the
-    trail names accounts by name, and entries before then are an earlier account's of the
-    same name (a leaver's, deleted), which the page must not pass off as this one's."""
-    made = lk().accounts.created_us(account)
-    return made if made is not None and made > period.start_us else None
 
 
 @bp.route("/audit/breach-scope.csv")
