@@ -206,29 +206,59 @@ def inventory(data_dir, wall_us):
 
 def inventory_lines(inv):
     """The inventory ``inv`` in plain words, a line each (the command prints them, the
-    Settings page shows them)."""
-    out = [
-        "%d calls in the call log, from %s to %s (UTC), on lines %s; %d distinct callers' numbers"
-        % (
-            inv["calls"],
-            inv["first_call"] or "none",
-            inv["last_call"] or "none",
-            ", ".join(str(n) for n in inv["lines"]) or "none",
-            inv["callers"],
-        ),
-        "%d recordings held, from %s to %s (UTC)"
-        % (inv["recordings"], inv["first_recording"] or "none", inv["last_recording"] or "none"),
-        "%d accounts (%s)"
-        % (inv["accounts"], ", ".join("%s %d" % kv for kv in inv["accounts_by_role"].items()) or "none"),
-        "box %s, signing key %s%s"
-        % (
-            inv["host"],
-            inv["signing_key"] or "none on record",
-            ", archive box id %s" % inv["archive_box_id"] if inv["archive_box_id"] else ", no archive",
-        ),
-    ]
-    if inv["unreadable"]:
-        out.append("could not be read: %s" % "; ".join(inv["unreadable"]))
+    Settings page shows them). Read back from an audit entry, it may be an older release's
+    or a hand-edited backup's: what is missing or not of its type is left unsaid, never
+    guessed, and never an error (the Settings page shows it)."""
+    inv = inv if isinstance(inv, dict) else {}
+
+    def count(key):
+        value = inv.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def said(key, none):
+        """A time or a name in words (``none``: None, none on record), or None: not there."""
+        if key not in inv or not (inv[key] is None or isinstance(inv[key], str)):
+            return None
+        return inv[key] or none
+
+    def span(first, last):
+        a, b = said(first, "none"), said(last, "none")
+        return ", from %s to %s (UTC)" % (a, b) if a is not None and b is not None else ""
+
+    def items(key):
+        value = inv.get(key)
+        if not isinstance(value, list):
+            return None
+        return [str(v) for v in value if isinstance(v, (int, str)) and not isinstance(v, bool)]
+
+    out = []
+    if count("calls") is not None:
+        line = "%d calls in the call log%s" % (count("calls"), span("first_call", "last_call"))
+        if items("lines") is not None:
+            line += ", on lines %s" % (", ".join(items("lines")) or "none")
+        if count("callers") is not None:
+            line += "; %d distinct callers' numbers" % count("callers")
+        out.append(line)
+    if count("recordings") is not None:
+        out.append("%d recordings held%s" % (count("recordings"), span("first_recording", "last_recording")))
+    if count("accounts") is not None:
+        line = "%d accounts" % count("accounts")
+        roles = inv.get("accounts_by_role")
+        if isinstance(roles, dict):
+            by_role = [(r, n) for r, n in roles.items() if isinstance(n, int) and not isinstance(n, bool)]
+            line += " (%s)" % (", ".join("%s %d" % kv for kv in by_role) or "none")
+        out.append(line)
+    box = []
+    if isinstance(inv.get("host"), str):
+        box.append("box %s" % inv["host"])
+    if said("signing_key", "") is not None:
+        box.append("signing key %s" % said("signing_key", "none on record"))
+    if said("archive_box_id", "") is not None:
+        box.append("archive box id %s" % inv["archive_box_id"] if inv["archive_box_id"] else "no archive")
+    if box:
+        out.append(", ".join(box))
+    if items("unreadable"):
+        out.append("could not be read: %s" % "; ".join(items("unreadable")))
     return out
 
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from firmware.cli import main
-from firmware.keybackup import BACKUP_FORMAT, key_store_contents, key_store_fingerprint
+from firmware.keybackup import BACKUP_FORMAT, inventory_lines, key_store_contents, key_store_fingerprint
 from firmware.keypin import PIN_FILE
 from firmware.signing import PUBLIC_FILE as SIGNING_PUBLIC
 from firmware.signing import fingerprint
@@ -366,3 +366,49 @@ def test_a_store_it_cannot_read_is_named_and_the_backup_is_made(tmp_path):
     assert inv["calls"] == 0 and inv["recordings"] == 0 and inv["accounts"] == 0
     (unreadable,) = inv["unreadable"]
     assert unreadable.startswith("calls.db: ")
+
+
+def test_an_inventory_with_keys_missing_or_of_another_type_says_what_it_has():
+    """Read back from a backup's audit entry (an older release's, a hand-edited one), an
+    inventory lacking a key, or with one not of its type, raised KeyError or TypeError: the
+    Settings page that shows the last backup's inventory failed. What is there is said, the
+    rest left out."""
+    full = {
+        "calls": 40,
+        "first_call": "2026-03-02T09:00:00Z",
+        "last_call": None,
+        "callers": 39,
+        "lines": [1, 2],
+        "recordings": 3,
+        "first_recording": None,
+        "last_recording": None,
+        "accounts": 2,
+        "accounts_by_role": {"auditor": 1, "installer": 1},
+        "host": "box1",
+        "signing_key": None,
+        "archive_box_id": "",
+        "unreadable": ["web.db: locked"],
+    }
+    assert inventory_lines(full) == [
+        "40 calls in the call log, from 2026-03-02T09:00:00Z to none (UTC), on lines 1, 2; "
+        "39 distinct callers' numbers",
+        "3 recordings held, from none to none (UTC)",
+        "2 accounts (auditor 1, installer 1)",
+        "box box1, signing key none on record, no archive",
+        "could not be read: web.db: locked",
+    ]
+    assert inventory_lines({}) == []
+    assert inventory_lines(None) == []
+    odd = {
+        "calls": "forty",
+        "recordings": 3,
+        "first_recording": 7,
+        "last_recording": None,
+        "accounts": 2,
+        "accounts_by_role": ["auditor"],
+        "lines": "1,2",
+        "host": None,
+        "signing_key": "ab:cd",
+        "unreadable": "web.db",
+    }
+    assert inventory_lines(odd) == ["3 recordings held", "2 accounts", "signing key ab:cd"]

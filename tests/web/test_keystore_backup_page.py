@@ -139,3 +139,16 @@ def test_the_backup_carries_the_inventory_and_the_page_shows_it(box, people):
     assert "40 calls in the call log, from 2026-03-02T09:00:00Z to 2026-03-02T09:39:00Z (UTC)" in shown
     assert "on lines 1, 2, 3, 4; 40 distinct callers" in shown
     assert "%d accounts" % inv["accounts"] in shown and "0207946" not in shown
+
+
+def test_a_backup_entry_with_an_inventory_of_another_shape_still_shows_the_settings_page(box, people):
+    """The page shows the last backup's inventory read back from its audit entry: one with
+    keys missing or of another type (an older release's, hand-edited) failed the page."""
+    inv = {"calls": "forty", "recordings": 3, "accounts_by_role": ["auditor"], "accounts": 2}
+    box.services.audit.append(
+        "alice", "key_backup", None, {"phase": "made", "inventory": inv}, box.clock.t_us
+    )
+    resp = people["alice"].get("/settings")
+    assert resp.status_code == 200
+    shown = resp.get_data(as_text=True).split('id="backup-inventory">', 1)[1].split("</ul>", 1)[0]
+    assert "3 recordings held" in shown and "2 accounts" in shown and "calls in the call log" not in shown
