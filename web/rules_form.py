@@ -22,7 +22,7 @@ message for each, beside its field, in one go.
 import re
 
 from firmware.errors import ConfigError
-from firmware.policy.checks import DTMF_CODE
+from firmware.policy.checks import DTMF_CODE, shown
 from firmware.policy.settings import WEEKDAYS, PolicySettings
 from firmware.storage.fieldseal import is_sealed
 
@@ -157,15 +157,9 @@ def _line(get, n, errors):
     if not _OUTSIDE_LINE.fullmatch(outside):
         errors[field] = (
             "Line %d's outside-line digit is the 1 or 2 digits its switchboard takes before an "
-            "outside number (such as 9), or empty if it has none, not %s." % (n, _shown(outside))
+            "outside number (such as 9), or empty if it has none, not %s." % (n, shown(outside))
         )
     return {"line": n, "mode": get("line-%d-mode" % n), "outside_line": outside}
-
-
-def _shown(typed, most=20):
-    """What was typed, as an error message repeats it: its first ``most`` characters and
-    "…" when it is longer (a long paste is not said back whole)."""
-    return typed if len(typed) <= most else typed[:most] + "\u2026"
 
 
 def _personal(get, n_lines, errors):

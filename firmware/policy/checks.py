@@ -23,6 +23,12 @@ from ..errors import ConfigError
 DTMF_CODE = re.compile(r"[0-9*#A-D]{1,8}")
 
 
+def shown(typed: str, most: int = 20) -> str:
+    """What was typed, as an error message repeats it: its first ``most`` characters and
+    "…" when it is longer (a long paste is not said back whole)."""
+    return typed if len(typed) <= most else typed[:most] + "\u2026"
+
+
 def fail(path: str | None, message: str) -> NoReturn:
     """Raise :class:`ConfigError` ``message`` about the field at ``path``."""
     raise ConfigError(message, field=path)

@@ -51,6 +51,7 @@ from .checks import (
     check_number,
     check_text,
     fail,
+    shown,
 )
 
 RECORD, SKIP, PENDING = "record", "skip", "pending"
@@ -526,12 +527,14 @@ class RecordingRules(Checked):
                 fail(where + ".line", "line %d is already set by lines[%d]" % (item.line, seen[item.line]))
             seen[item.line] = i
             check_choice(item.mode, MODES, where + ".mode")
-            if not isinstance(item.outside_line, str) or not OUTSIDE_LINE.fullmatch(item.outside_line):
+            digit = item.outside_line
+            if not isinstance(digit, str) or not OUTSIDE_LINE.fullmatch(digit):
+                # A long paste is said back as its start (config import, the recorder's start).
                 fail(
                     where + ".outside_line",
                     "line %d's outside-line digit must be 1 or 2 digits (what its switchboard takes "
-                    'before an outside number, such as "9"), or "" for none, not %r'
-                    % (item.line, item.outside_line),
+                    'before an outside number, such as "9"), or "" for none, not %s'
+                    % (item.line, repr(shown(digit)) if isinstance(digit, str) else shown(repr(digit))),
                 )
         if not isinstance(self.directions, tuple) or not self.directions:
             fail(path + ".directions", 'must be a list of "in" and/or "out"')

@@ -283,3 +283,14 @@ def test_a_pause_and_resume_pair_that_loaded_before_still_loads():
     # an update for it.
     pci = PolicySettings.from_dict(_with(("pci",), dict(FULL["pci"], resume_code="#*1"))).pci
     assert (pci.pause_code, pci.resume_code) == ("*1", "#*1")
+
+
+def test_a_long_outside_line_digit_is_said_back_as_its_start():
+    """config import and the recorder's start say the error: a long paste was repeated whole."""
+    with pytest.raises(ConfigError) as err:
+        PolicySettings.from_dict(_with(("rules", "lines", 1, "outside_line"), "9" * 30 + "x" * 5000))
+    assert str(err.value).endswith("not '%s\u2026'" % ("9" * 20))
+    assert "x" not in str(err.value).split(" not ")[-1]
+    with pytest.raises(ConfigError) as err:
+        PolicySettings.from_dict(_with(("rules", "lines", 1, "outside_line"), list(range(1000))))
+    assert str(err.value).endswith("not [0, 1, 2, 3, 4, 5, 6\u2026")
