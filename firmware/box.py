@@ -49,6 +49,7 @@ from .clock import RealClock, SimClock, kernel_clock_synchronised
 from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
 from .datadir import (
     DataDirLock,
+    account_lines,
     clean_stop_run,
     clean_stop_us,
     clear_clean_stop,
@@ -350,6 +351,8 @@ class Box:
             clock.wall_us,
             zone=lambda: default_tz(self.config, data_dir),
             region=lambda: site_region(data_dir),  # the site's, as saved now
+            # Whose lines have a supervisor: a request about none of those is the whole box's.
+            accounts=lambda: account_lines(data_dir),
         )
         # The card's wear (firmware/cardhealth.py): in the history, so mailed and on the banner.
         # Measured on the Pi only: a simulated box's data is on the host's disk, whose

@@ -662,10 +662,21 @@ def _lines(text):
     return sorted(int(n) for n in (text or "").split(",") if n.strip())
 
 
-def concerns_lines(entry, lines):
+def supervised_lines(accounts):
+    """The lines some supervisor holds, of ``accounts``: ``{name: (roles, lines)}`` of the
+    enabled accounts (:meth:`web.accounts.Accounts.lines`,
+    :func:`firmware.datadir.account_lines`; a disabled one answers nothing)."""
+    return {n for roles, lines in accounts.values() if "supervisor" in roles for n in lines}
+
+
+def concerns_lines(entry, lines, supervised=None):
     """Whether request ``entry`` is one for a supervisor of ``lines``: about one of them, or
-    about no line in particular (a caller's, found by their number), which any may answer."""
-    return not entry["lines"] or bool(set(entry["lines"]) & set(lines))
+    about no line in particular (a caller's, found by their number), which any may answer;
+    or, ``supervised`` the lines some enabled supervisor holds (:func:`supervised_lines`),
+    about none of those (a staff member's on a line no supervisor holds), which any must
+    answer, as nobody else would. ``supervised`` None: every line has its supervisor."""
+    about = set(entry["lines"])
+    return not about or bool(about & set(lines)) or (supervised is not None and not about & set(supervised))
 
 
 def attention(entries, today):
@@ -706,7 +717,8 @@ class OverdueCheck:
     register has nothing overdue. Raised where the request is seen: a request about no
     line on the whole box, one about lines (a staff member's) on each of them, so that a
     supervisor is told only of the requests the register shows them
-    (:func:`concerns_lines`). Its message names those overdue there; when they change
+    (:func:`concerns_lines`); one about lines no enabled supervisor holds, on the whole
+    box too, as every supervisor is shown it. Its message names those overdue there; when they change
     (another one late, one answered while others stay late) the occurrence clears and a
     new one is raised, so the mail goes again and never names one already answered.
     A register that cannot be read raises ``request_check_failed`` (and is logged)
@@ -719,14 +731,19 @@ class OverdueCheck:
         bank holidays the deadlines count (England when it, or what it gives, is None);
         one not known is like a register that cannot be read: ``request_check_failed``,
         its message naming the region.
+    :param accounts: ``() -> {name: (roles, lines)}`` of the enabled accounts
+        (:func:`firmware.datadir.account_lines`), whose supervisors' lines are held
+        (:func:`supervised_lines`); when it, or what it gives, is None (web.db not read),
+        every line is taken as held: a request is raised on its lines.
     """
 
-    def __init__(self, alarm_log, data_dir, wall_us, zone=None, region=None):
+    def __init__(self, alarm_log, data_dir, wall_us, zone=None, region=None, accounts=None):
         self.alarm_log = alarm_log
         self.path = os.path.join(data_dir, FILE)
         self.wall_us = wall_us
         self.zone = zone
         self.region = region
+        self.accounts = accounts
 
     def today(self):
         try:
@@ -741,10 +758,15 @@ class OverdueCheck:
 
     def overdue_by_line(self):
         """``{line: [(id, kind, due)]}`` of the open requests past their deadline, by where
-        their alarm is raised: 0 (the whole box) for one about no line, else each of its lines."""
+        their alarm is raised: 0 (the whole box) for one about no line or about none a
+        supervisor holds, else each of its lines."""
         found = {}
-        for e in self._late():
-            for line in e["lines"] or [0]:
+        late = self._late()
+        accounts = self.accounts() if self.accounts is not None and late else None
+        supervised = supervised_lines(accounts) if accounts is not None else None
+        for e in late:
+            held = supervised is None or set(e["lines"]) & supervised
+            for line in (e["lines"] if held else []) or [0]:
                 found.setdefault(line, []).append((e["id"], e["kind"], e["due"]))
         return found
 

@@ -242,6 +242,7 @@ def gather(
     region=rights.DEFAULT_REGION,
     progress=None,
     lines=None,
+    supervised=None,
 ):
     """The year in review of ``source``'s box (a :class:`~firmware.reports.source.ReportSource`)
     for ``period``: its report of every line, its register, its audit trail ``audit`` (an
@@ -253,9 +254,12 @@ def gather(
     :param region: whose bank holidays the requests' deadlines count
     :param progress: ``progress(done, total)`` as the period's days of calls are read
     :param lines: a supervisor's lines: the calls, playbacks, exports and releases of calls on
-        them, the requests about them or no line (:func:`firmware.rights.concerns_lines`),
+        them, the requests about them, no line or lines no supervisor holds (``supervised``,
+        :func:`firmware.rights.concerns_lines`),
         the alarms as the Reports page's of them; None: every line. The box-wide items (the
         time not recording, the records kept, still to do) stay
+    :param supervised: with ``lines``, the lines some enabled supervisor holds
+        (:func:`firmware.rights.supervised_lines`); None: every line has its supervisor
     :raises ReportError: the report cannot be made (:func:`~firmware.reports.compute.build_report`)
 
     The report is made without its callback list (not needed here), reading the calls one
@@ -312,7 +316,7 @@ def gather(
     }
     requests = rights.read_clear(source.data_dir, region)
     if lines is not None:
-        requests = [e for e in requests if rights.concerns_lines(e, lines)]
+        requests = [e for e in requests if rights.concerns_lines(e, lines, supervised)]
     return year_review(
         report,
         requests=requests,

@@ -421,6 +421,45 @@ def test_overdue_is_raised_where_the_request_is_seen_each_line_naming_its_own(tm
         alarms.close()
 
 
+def test_overdue_on_a_line_no_supervisor_holds_is_raised_on_the_whole_box(tmp_path, register):
+    """A staff member's request on line 4, which no enabled supervisor holds, was raised on
+    line 4 alone, told to nobody; the register now shows it to every supervisor, and its
+    alarm is the whole box's. Once a supervisor holds line 4 it moves there; a disabled
+    account (left out of the accounts) holds nothing."""
+    clock = Clock(D(2025, 4, 4))
+    alarms = AlarmLog(tmp_path / "alarms.db", clock)
+    sam = (frozenset({"supervisor"}), (1, 2))
+    accounts = {"sam": sam, "stella": (frozenset({"staff"}), (4,)), "ivan": (frozenset({"installer"}), (4,))}
+    check = OverdueCheck(alarms, str(tmp_path), clock.wall_us, accounts=lambda: accounts)
+
+    def open_now():
+        return {r["line"]: r["message"] for r in alarms.history() if r["cleared_us"] is None}
+
+    try:
+        four = register.add(
+            actor="stella",
+            kind="erasure",
+            received=D(2025, 3, 3),
+            requester="stella",
+            contact="stella",
+            numbers="",
+            details="my calls",
+            today=D(2025, 3, 3),
+            wall_us=1,
+            lines=[4],
+        )
+        check()
+        assert list(open_now()) == [0] and "request %d (erasure)" % four in open_now()[0]
+        accounts["sue"] = (frozenset({"supervisor"}), (3, 4))
+        check()
+        assert list(open_now()) == [4] and "request %d (erasure)" % four in open_now()[4]
+        del accounts["sue"]
+        check()
+        assert list(open_now()) == [0]
+    finally:
+        alarms.close()
+
+
 def test_no_register_no_alarm_and_no_file_made(tmp_path):
     clock = Clock(D(2025, 4, 3))
     alarms = AlarmLog(tmp_path / "alarms.db", clock)
@@ -676,6 +715,8 @@ def test_a_request_keeps_the_lines_it_is_about_and_its_follow_up_the_same(regist
     [entry] = register.deadlines()
     assert entry["lines"] == [3, 4] and "requester" not in entry
     assert concerns_lines(entry, [3]) and not concerns_lines(entry, [1, 2])
+    # About lines 3 and 4: anyone's when no supervisor holds either, else only theirs.
+    assert concerns_lines(entry, [1, 2], supervised={1, 2}) and not concerns_lines(entry, [1, 2], {1, 2, 4})
     other = add(register)
     assert register.get(other)["lines"] == [] and concerns_lines(register.get(other), [1])
     register.close_request(

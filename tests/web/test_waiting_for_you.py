@@ -308,3 +308,53 @@ def test_a_request_on_a_line_no_recipient_sees_is_mailed_without_who_asked(box, 
     [body] = mailed["sam@example.com"]
     assert "Alarm on line 3: A concern raised by staff" in body
     assert "stella" not in body and "Objection" not in body and "please" not in body
+
+
+def test_a_request_on_a_line_no_supervisor_holds_is_shown_to_every_supervisor(box, people):
+    """stella on line 4, which no supervisor holds (sam has lines 1 and 2, sue line 3, alice
+    the admin 1 to 3 here): her
+    request was shown to no supervisor, so nobody could answer it within its month. Now every
+    supervisor is shown it (as one about no line): the list, its page, the CSV, the release
+    form and Waiting for you; once a supervisor of line 4 exists, only they are, and when
+    that account is disabled, every supervisor again."""
+    sam, sue, ivan = people["sam"], people["sue"], people["ivan"]
+    resp = box.post(
+        ivan,
+        "/users/alice",
+        {"roles": ["installer", "supervisor"], "lines": ["1", "2", "3"]},
+        token_from="/users",
+    )
+    assert resp.status_code == 302
+    box.add_user(ivan, "stella", ["staff"], [4])
+    stella = box.login("stella")
+    resp = box.post(stella, "/my-line/request", {"kind": "access"}, token_from="/my-line")
+    hers = int(resp.headers["Location"].split("asked=")[1])
+
+    box.recordings.store = box.store
+    box.add_recordings([1, 3])  # call 1 on line 1 (sam's), call 3 on line 3 (sue's)
+
+    def shown(client, number):
+        """Where ``client`` is shown stella's request: each page that lists it, or 404; the
+        release form of the calls of ``number``."""
+        found = {
+            "waiting": "waiting-request-%d" % hers in waiting(page(client, "/")),
+            "list": 'id="request-%d"' % hers in page(client, "/requests"),
+            "page": client.get("/requests/%d" % hers).status_code,
+            "csv": ("\n%d," % hers) in client.get("/requests.csv").get_data(as_text=True),
+        }
+        select = page(client, "/sar?number=" + number).split('id="sar-request"')[1].split("</select>")[0]
+        found["release"] = '<option value="%d"' % hers in select
+        return found
+
+    every = {"waiting": True, "list": True, "page": 200, "csv": True, "release": True}
+    none = {"waiting": False, "list": False, "page": 404, "csv": False, "release": False}
+    assert shown(sam, "02079460000") == every and shown(sue, "02079460002") == every
+    # sue is given line 4 too: hers alone to answer now.
+    form = {"roles": "supervisor", "lines": ["3", "4"], "recovery_key": box.recovery_key}
+    resp = box.post(ivan, "/users/sue", form, token_from="/users")
+    assert resp.status_code == 302
+    sue = box.login("sue")  # (a change of lines ends the sessions)
+    assert shown(sue, "02079460002") == every and shown(sam, "02079460000") == none
+    # sue's account disabled: nobody enabled holds line 4, so every supervisor again.
+    assert box.post(ivan, "/users/sue/disable", token_from="/users").status_code == 302
+    assert shown(sam, "02079460000") == every

@@ -60,6 +60,13 @@ def read_wait_s():
     return PROBE_TIMEOUT_S if request.method in ("GET", "HEAD") else None
 
 
+def supervised_lines():
+    """The lines some enabled supervisor account holds
+    (:func:`firmware.rights.supervised_lines`): a request about none of them is shown to
+    every supervisor (:func:`firmware.rights.concerns_lines`), so someone can answer it."""
+    return register_rules.supervised_lines(security.lk().accounts.lines())
+
+
 def rights_register():
     """The register of data subjects' requests (:class:`firmware.rights.RightsRegister`),
     its deadlines counted in :func:`site_region`, its reads waiting :func:`read_wait_s`;

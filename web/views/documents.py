@@ -20,6 +20,7 @@ from firmware.reports.docpdf import document_pdf
 
 from ..documents import box_state, keep_notice, notice_digest, staff_notice
 from ..security import audit, form_errors, lk, roles, whole_number
+from . import supervised_lines
 
 bp = Blueprint("documents", __name__)
 logger = logging.getLogger(__name__)
@@ -287,6 +288,7 @@ def _year_review():
             today=today,
             region=site.region if site is not None else rights.DEFAULT_REGION,
             lines=lines,
+            supervised=supervised_lines() if lines is not None else None,
         )
     except ReportError as exc:
         return None, values, {"range": str(exc)}

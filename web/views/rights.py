@@ -3,12 +3,13 @@
 Supervisors log a request and record what happens to it (waiting for ID or
 clarification, the ID received, an extension, the answer or the refusal);
 auditors read it; staff and installers do not see it, as they do not see the
-disclosure log. A supervisor sees, and changes, only the requests about one of their lines
-or about no line (:func:`firmware.rights.concerns_lines`, as their "Waiting for you"
-lists them): the list, a request's page and the CSV alike; another line's request is not
-found (404, as another line's call). An auditor reads every request. Each change is
-audited (action ``data_request``, target ``request:N``). The register and its deadlines
-are :mod:`firmware.rights`.
+disclosure log. A supervisor sees, and changes, only the requests about one of their lines,
+about no line, or about lines no enabled supervisor holds
+(:func:`firmware.rights.concerns_lines`, as their "Waiting for you" lists them): the list,
+a request's page and the CSV alike; another line's request is not found (404, as another
+line's call). An auditor reads every request. Each change is audited (action
+``data_request``, target ``request:N``). The register and its deadlines are
+:mod:`firmware.rights`.
 """
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -18,7 +19,7 @@ from firmware import rights
 from firmware.typed import card_problem
 
 from ..security import audit, lk, roles
-from . import csv_download, disclosure_log, rights_register, row_id, site_region
+from . import csv_download, disclosure_log, rights_register, row_id, site_region, supervised_lines
 from .calls import call_or_404
 
 bp = Blueprint("rights", __name__)
@@ -52,22 +53,29 @@ def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):
     return value
 
 
-def _sees(entry, act=False):
+def _sees(entry, act=False, supervised=None):
     """Whether the user may read request ``entry`` or, with ``act``, change it or follow it
     up: an auditor reads every one (the whole register is theirs to audit); a supervisor
-    only one about one of their lines or about no line (:func:`firmware.rights.concerns_lines`),
-    and changes only those (as a call is acted on only on their own lines)."""
+    only one about one of their lines, about no line, or about lines no enabled supervisor
+    holds (``supervised``, :func:`web.views.supervised_lines` when None;
+    :func:`firmware.rights.concerns_lines`), and changes only those (as a call is acted on
+    only on their own lines)."""
     if not act and g.user.has("auditor"):
         return True
-    return g.user.has("supervisor") and rights.concerns_lines(entry, g.user.lines)
+    if not g.user.has("supervisor"):
+        return False
+    if supervised is None:
+        supervised = supervised_lines()
+    return rights.concerns_lines(entry, g.user.lines, supervised)
 
 
 def _entries():
     """The register's entries the user may read (:func:`_sees`), newest first (its
     connection closed again)."""
+    supervised = supervised_lines()
     register = rights_register()
     try:
-        return [e for e in register.entries() if _sees(e)]
+        return [e for e in register.entries() if _sees(e, supervised=supervised)]
     finally:
         register.close()
 
@@ -495,13 +503,14 @@ def attention():
 def waiting_for(lines):
     """The requests that wait for a supervisor of ``lines`` to answer them (the dashboard's
     "Waiting for you"): open or extended (one waiting for proof of identity or clarification
-    waits for the person), about one of ``lines`` or about no line in particular
-    (:func:`firmware.rights.concerns_lines`); ``[(days left, entry)]``, the nearest deadline
-    first, the overdue at the top."""
+    waits for the person), about one of ``lines``, about no line in particular or about lines
+    no enabled supervisor holds (:func:`firmware.rights.concerns_lines`); ``[(days left,
+    entry)]``, the nearest deadline first, the overdue at the top."""
     today = _today()
+    supervised = supervised_lines()
     found = [
         ((e["due"] - today).days, e)
         for e in _deadlines()
-        if e["status"] in (rights.OPEN, rights.EXTENDED) and rights.concerns_lines(e, lines)
+        if e["status"] in (rights.OPEN, rights.EXTENDED) and rights.concerns_lines(e, lines, supervised)
     ]
     return sorted(found, key=lambda x: (x[0], x[1]["id"]))

@@ -51,7 +51,7 @@ from firmware.sar import (
 from ..documents import letter_facts
 from ..sarjob import KEEP_S
 from ..security import audit, form_errors, lk, roles, unlocked_key
-from . import csv_download, disclosure_log, outside_lines, rights_register
+from . import csv_download, disclosure_log, outside_lines, rights_register, supervised_lines
 
 bp = Blueprint("sar", __name__)
 FIELDS = (
@@ -111,8 +111,9 @@ def _values(args, extra=()):
 def open_access_requests():
     """The register's access requests a release may answer: open or extended (one waiting
     for proof of identity or clarification is not released to yet), and the register's
-    Requests page shows this supervisor (about one of their lines or about no line:
-    :func:`firmware.rights.concerns_lines`), oldest first."""
+    Requests page shows this supervisor (about one of their lines, about no line or about
+    lines no enabled supervisor holds: :func:`firmware.rights.concerns_lines`), oldest first."""
+    supervised = supervised_lines()
     register = rights_register()
     try:
         found = [
@@ -120,7 +121,7 @@ def open_access_requests():
             for e in register.entries()
             if e["kind"] == "access"
             and e["status"] in (rights.OPEN, rights.EXTENDED)
-            and rights.concerns_lines(e, g.user.lines)
+            and rights.concerns_lines(e, g.user.lines, supervised)
         ]
     finally:
         register.close()
