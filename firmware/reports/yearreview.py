@@ -384,9 +384,9 @@ def review_blocks(r):
             (
                 "p",
                 "It covers line%s %s alone (the lines granted to you): their calls, the playbacks, "
-                "copies and releases of their calls, the requests about them or about no line, and "
-                "their alarms. The time not recording, the records kept and what is still to do "
-                "are the whole box's."
+                "copies and releases of their calls, the requests about them, about no line or about "
+                "lines no supervisor holds, and their alarms. The time not recording, the records "
+                "kept and what is still to do are the whole box's."
                 % ("" if len(r["lines"]) == 1 else "s", ", ".join(str(n) for n in r["lines"])),
             )
         )

@@ -99,6 +99,26 @@ def test_a_supervisor_sees_their_lines_figures_and_is_told_which(box, people):
     assert b"It covers lines 1, 2 alone" in text
 
 
+def test_a_supervisors_review_counts_a_request_on_a_line_no_supervisor_holds(box, people):
+    """stella on line 4, which no supervisor holds (alice the admin given lines 1 to 3): the
+    Requests page shows her request to every supervisor, and so does sam's year in review
+    count it; it counted only the requests about lines 1 and 2 or about no line."""
+    resp = box.post(
+        people["ivan"],
+        "/users/alice",
+        {"roles": ["installer", "supervisor"], "lines": ["1", "2", "3"]},
+        token_from="/users",
+    )
+    assert resp.status_code == 302
+    box.add_user(people["ivan"], "stella", ["staff"], [4])
+    stella = box.login("stella")
+    assert box.post(stella, "/my-line/request", {"kind": "erasure"}, token_from="/my-line").status_code == 302
+    sams = people["sam"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    table = {r[0]: r[1:] for r in rows(sams) if r}
+    assert table["Received"] == ["1"] and table["– Erasure: delete their data (Art. 17)"] == ["1"]
+    assert "the requests about them, about no line or about lines no supervisor holds" in html.unescape(sams)
+
+
 def test_with_the_trail_sealed_the_rest_shows(box, people, monkeypatch):
     """Before the recorder has started the audit trail's details do not open: the staff
     notice's versions, the access counts and the key backup are said untold, the rest shows
