@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from firmware.storage.fsutil import atomic_write
+from firmware.storage.fsutil import write_new
 
 from .errors import TamperError
 
@@ -68,8 +68,15 @@ class SecretBox:
             with open(self.path, "rb") as f:
                 file_key = f.read()
         except FileNotFoundError:
-            file_key = os.urandom(32)
-            atomic_write(self.path, file_key)  # the box's data mode: both services open secrets
+            # Made once, in the box's data mode (both services open secrets). Never over
+            # one the other service made a moment before (both start at boot, and the web
+            # UI's HTTPS key is sealed by it at once): that one is read instead.
+            try:
+                write_new(self.path, os.urandom(32))
+            except FileExistsError:
+                pass
+            with open(self.path, "rb") as f:
+                file_key = f.read()
         return file_key
 
     def _hkdf(self, info):

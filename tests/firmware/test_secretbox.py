@@ -37,3 +37,21 @@ def test_values_sealed_before_derive_existed_still_open(tmp_path):
     )
     assert box.open("mail.password", sealed) == "pw"
     assert old_key not in (box.derive("secrets v1"), box.derive(""))
+
+
+def test_a_key_the_other_service_made_a_moment_before_is_read_not_replaced(tmp_path, monkeypatch):
+    """Both services start at boot with no secrets.key yet: the one that found none and makes
+    its own must not replace the one the other made meanwhile (whatever that one sealed, the
+    web UI's HTTPS key first, would no longer open)."""
+    theirs, ours = bytes(range(32)), bytes(range(32, 64))
+
+    def urandom(n):  # the other service writes its key just before ours is drawn
+        (tmp_path / "secrets.key").write_bytes(theirs)
+        return ours[:n]
+
+    box = SecretBox(tmp_path, identity=b"board")
+    monkeypatch.setattr("firmware.secretbox.os.urandom", urandom)
+    mine = box.derive("https key")
+    monkeypatch.undo()
+    assert (tmp_path / "secrets.key").read_bytes() == theirs
+    assert mine == SecretBox(tmp_path, identity=b"board").derive("https key")
