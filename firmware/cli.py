@@ -1049,6 +1049,40 @@ def _check_new_file(path, what):
         raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
 
 
+def _write_whole(path, write, progress, failed):
+    """Write the new file ``path`` with ``write(spool)`` (a
+    :class:`~firmware.sarbundle.FileSpool` beside it) and put it in place once whole. On a
+    failure, or a stop (Ctrl-C, a signal), no part of it is left, the ``progress`` line is
+    ended and ``failed(why)`` is called (to audit it; ``why`` "stopped" for a stop).
+
+    :raises LinekeeperError: it could not be read or written (why, and as whom)
+    """
+    from firmware.sarbundle import FileSpool
+
+    spool = None
+    try:
+        spool = FileSpool(path)
+        write(spool)
+        if os.path.lexists(path):
+            raise LinekeeperError("%s was made meanwhile, by something else" % path)
+        spool.commit()
+    except (OSError, LinekeeperError, sqlite3.Error) as exc:
+        progress.end()
+        said = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+        if spool is not None:
+            spool.discard()
+        failed(said)
+        raise LinekeeperError(
+            "cannot write %s: %s%s — nothing was left there" % (path, said, _as_whom())
+        ) from None
+    except BaseException:
+        progress.end()
+        if spool is not None:
+            spool.discard()
+        failed("stopped")
+        raise
+
+
 def _deleted_why(data_dir, call_id):
     """Why call ``call_id`` has no recording, from the deletion log: ``": it was deleted on …
     by the retention rule …"``, ``": it was erased on …, on request …"`` or the full card's or
@@ -1214,7 +1248,6 @@ def cmd_audit_export(args):
     beside FILE and renamed into place once whole: a failure leaves no part of it.
     """
     from firmware.auditcopy import keys_on_record, write_whole
-    from firmware.sarbundle import FileSpool
 
     from .box import open_audit
 
@@ -1246,29 +1279,14 @@ def cmd_audit_export(args):
         # One line written over on a terminal, whole lines in a log (a carriage return alone
         # made one long line there), as repair's.
         progress = Progress("linekeeper: audit-export: %d/%d entries written")
-        spool = None
-        try:
-            spool = FileSpool(args.file)
-            write_whole(audit, spool, head, key_of, statements, progress=progress)
-            if os.path.lexists(args.file):
-                raise LinekeeperError("%s was made meanwhile, by something else" % args.file)
-            spool.commit()
-        except (OSError, LinekeeperError, sqlite3.Error) as exc:
-            progress.end()
-            said = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
-            if spool is not None:
-                spool.discard()
-            failed = dict(details, failed=said)
-            audit.append(args.user, "audit_export", "audit", failed, _wall_us())
-            raise LinekeeperError(
-                "cannot write %s: %s%s — nothing was left there" % (args.file, said, _as_whom())
-            ) from None
-        except BaseException:  # stopped (Ctrl-C, a signal): no part of it is left either
-            progress.end()
-            if spool is not None:
-                spool.discard()
-            audit.append(args.user, "audit_export", "audit", dict(details, failed="stopped"), _wall_us())
-            raise
+        _write_whole(
+            args.file,
+            lambda spool: write_whole(audit, spool, head, key_of, statements, progress=progress),
+            progress,
+            lambda said: audit.append(
+                args.user, "audit_export", "audit", dict(details, failed=said), _wall_us()
+            ),
+        )
     print(
         "copied the whole audit trail of %s to %s: entries 1 to %d (the head, this copy's own "
         "entry)%s; check it anywhere with `linekeeper verify-audit %s --key FINGERPRINT`"
@@ -1295,7 +1313,6 @@ def cmd_breach_scope(args):
     """
     from firmware.breachscope import csv_text, made_within, scope, summary_lines
     from firmware.datadir import account_made_us
-    from firmware.sarbundle import FileSpool
     from firmware.storage.fieldseal import load_field_cipher
 
     from .box import open_audit
@@ -1322,39 +1339,33 @@ def cmd_breach_scope(args):
         # Before anything is read: a look at who saw what that the trail does not show is never made.
         audit.append(args.user, "breach_scope", args.account, details, _wall_us())
         progress = Progress("linekeeper: breach-scope: %d/%d calls read")
-        spool = None
-        try:
-            rows, summary = scope(
-                audit,
-                os.path.join(args.data_dir, "calls.db"),
-                args.account,
-                period.start_us,
-                period.end_us,
-                cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
-                country=config.country,
-                outside=config.policy.rules.outside_lines(),
-                progress=progress,
+        found = []
+
+        def write(spool):
+            found.extend(
+                scope(
+                    audit,
+                    os.path.join(args.data_dir, "calls.db"),
+                    args.account,
+                    period.start_us,
+                    period.end_us,
+                    cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
+                    country=config.country,
+                    outside=config.policy.rules.outside_lines(),
+                    progress=progress,
+                )
             )
-            spool = FileSpool(args.file)
-            spool.write(csv_text(rows).encode("utf-8"))
-            if os.path.lexists(args.file):
-                raise LinekeeperError("%s was made meanwhile, by something else" % args.file)
-            spool.commit()
-        except (OSError, LinekeeperError, sqlite3.Error) as exc:
-            progress.end()
-            said = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
-            if spool is not None:
-                spool.discard()
-            audit.append(args.user, "breach_scope", args.account, dict(details, failed=said), _wall_us())
-            raise LinekeeperError(
-                "cannot write %s: %s%s — nothing was left there" % (args.file, said, _as_whom())
-            ) from None
-        except BaseException:
-            progress.end()
-            if spool is not None:
-                spool.discard()
-            audit.append(args.user, "breach_scope", args.account, dict(details, failed="stopped"), _wall_us())
-            raise
+            spool.write(csv_text(found[0]).encode("utf-8"))
+
+        _write_whole(
+            args.file,
+            write,
+            progress,
+            lambda said: audit.append(
+                args.user, "breach_scope", args.account, dict(details, failed=said), _wall_us()
+            ),
+        )
+        rows, summary = found
     made_us = made_within(account_made_us(args.data_dir, args.account), period.start_us)
     for line in summary_lines(summary, made_us):
         print(line)
