@@ -68,6 +68,8 @@ PAGES = [
     ("requests", "/requests"),
     ("request", "/requests/1"),
     ("staff-notice", "/documents/staff-notice"),
+    ("year-review", "/documents/year-review?from=2026-03-01&to=2026-03-31"),
+    ("breach-scope", "/audit/breach-scope?account=alice&from=2026-03-01&to=2026-03-31"),
 ]
 ARCHIVE_PAGES = [
     ("archive-calls", "/"),
