@@ -19,9 +19,17 @@ handed to ``ssl`` with the key's file (:attr:`Certificate.password`). A key an
 earlier release kept in clear (``tls/key.pem``) is encrypted at the next
 start, the same key, so the certificate and its fingerprint stay; the
 clear file is then overwritten and removed (a cut at any point leaves a key
-that opens). A key that does not open (``secrets.key`` lost, or the card in
-another board) is replaced: a new key and certificate, a new fingerprint,
-logged, rather than a web UI that does not start.
+that opens).
+
+Whatever is wrong with these files, the web UI starts: it is the box's only
+admin page. A key that does not open (``secrets.key`` lost or replaced, the
+card in another board, the file damaged) or is gone gets a new key and
+certificate; a certificate that does not load (damaged, cut short) gets a new
+one for the key. The files replaced are kept aside in ``tls/``, renamed (not
+deleted) to say why: ``key.sealed.pem.does-not-open.TIME``,
+``cert.pem.unreadable.TIME`` and so on. The new fingerprint is logged, the
+:class:`Certificate` says what was replaced (:attr:`Certificate.replaced`,
+which the web server audits), and browsers warn of the new certificate.
 """
 
 import dataclasses
@@ -38,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from firmware.secretbox import SecretBox
-from firmware.storage.fsutil import atomic_write, make_private_dir, shred
+from firmware.storage.fsutil import atomic_write, fsync_dir, make_private_dir, shred
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,10 @@ class Certificate:
     key_path: str
     fingerprint: str  # SHA-256, "AB:CD:..."
     password: bytes = dataclasses.field(default=b"", repr=False)  # the key file's, for ssl
+    # Made anew at this call, not renewed: why (a sentence), and the old files kept aside
+    # (their names in tls/). Empty when nothing was replaced.
+    replaced: str = dataclasses.field(default="", compare=False)
+    kept: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def load_into(self, context):
         """Give the :class:`ssl.SSLContext` ``context`` this certificate and its key."""
@@ -138,9 +150,10 @@ def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None, secre
     (default :func:`box_addresses`) go into its SAN with 127.0.0.1; ``now`` is
     an aware datetime (default: the clock); ``secrets`` is the box's
     :class:`firmware.secretbox.SecretBox` (default: ``data_dir``'s, this board's).
-    The key is kept across renewals; one kept in clear is encrypted first, and
-    one that does not open is replaced (see the module's text).
-    Raises :class:`OSError`.
+    The key is kept across renewals; one kept in clear is encrypted first. A key
+    that does not open or is gone, or a certificate that does not load, is
+    replaced, the old files kept aside (see the module's text and
+    :attr:`Certificate.replaced`). Raises :class:`OSError` (the card, not the files).
     """
     directory = os.path.join(data_dir, "tls")
     cert_path = os.path.join(directory, "cert.pem")
@@ -154,11 +167,24 @@ def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None, secre
     key = _seal_clear_key(directory, key_path, password)
     if key is None:
         key = _open_key(key_path, password)
-    # A key gone or not opening while a certificate is kept: people compared its fingerprint.
-    lost = key is None and (os.path.exists(key_path) or os.path.exists(cert_path))
+    replaced, kept = "", []
+    if key is None and os.path.exists(key_path):
+        replaced = (
+            "its key does not open (secrets.key lost or replaced, the card in another board, "
+            "or the file damaged)"
+        )
+        kept.append(_keep_aside(key_path, "does-not-open", now))
+        kept.append(_keep_aside(cert_path, "key-does-not-open", now))
+    elif key is None and os.path.exists(cert_path):
+        replaced = "its key is missing"
+        kept.append(_keep_aside(cert_path, "key-missing", now))
+    cert = None
     if key is not None and os.path.exists(cert_path):
-        with open(cert_path, "rb") as f:
-            cert = x509.load_pem_x509_certificate(f.read())
+        cert, problem = _read_cert(cert_path)
+        if cert is None:
+            replaced = "the certificate does not load (%s)" % problem
+            kept.append(_keep_aside(cert_path, "unreadable", now))
+    if cert is not None:
         if _public(cert.public_key()) != _public(key.public_key()):
             reason = "it is not the key's"
         else:
@@ -166,21 +192,55 @@ def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None, secre
         if reason is None:
             return Certificate(cert_path, key_path, fingerprint_of(cert), password)
         log.warning("the HTTPS certificate is made again: %s", reason)
-    if key is None:
+    made_key = key is None
+    if made_key:
         key = ec.generate_private_key(ec.SECP256R1())
         atomic_write(key_path, _sealed_pem(key, password), mode=0o600)
     cert = _build(key, hostnames, addresses, now)
     atomic_write(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    certificate = Certificate(cert_path, key_path, fingerprint_of(cert), password)
-    if lost:
+    kept = tuple(name for name in kept if name)
+    certificate = Certificate(cert_path, key_path, fingerprint_of(cert), password, replaced, kept)
+    if replaced:
         log.warning(
-            "the HTTPS key %s is missing or does not open (secrets.key lost or replaced, or the "
-            "card is in another board): a new key and certificate were made, and browsers will "
-            "warn of a changed certificate: its fingerprint is now %s",
-            key_path,
+            "the HTTPS certificate was made anew, %s: %s; the old files are kept aside in %s (%s). "
+            "Browsers will warn of a changed certificate: its fingerprint is now %s, check it "
+            "there as at first start",
+            "a new key" if made_key else "the same key",
+            replaced,
+            directory,
+            ", ".join(kept) or "none",
             certificate.fingerprint,
         )
     return certificate
+
+
+def _read_cert(cert_path):
+    """``(certificate, None)``, or ``(None, why)`` when ``cert_path`` does not hold one that
+    can be read whole (its key and extensions too: they are read lazily)."""
+    with open(cert_path, "rb") as f:
+        data = f.read()
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+        cert.public_key()
+        cert.extensions  # noqa: B018 - parsed on first use: a damaged one raises here
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        return None, str(exc)[:200] or type(exc).__name__
+    return cert, None
+
+
+def _keep_aside(path, why, now):
+    """Rename ``path`` to ``NAME.WHY.TIME`` beside it (``.2``, ``.3``… if that is taken),
+    durably; the new name (a file name), or "" when there was no file."""
+    if not os.path.exists(path):
+        return ""
+    base = "%s.%s.%s" % (path, why, now.strftime("%Y%m%dT%H%M%SZ"))
+    target, n = base, 1
+    while os.path.lexists(target):
+        n += 1
+        target = "%s.%d" % (base, n)
+    os.rename(path, target)
+    fsync_dir(os.path.dirname(path))
+    return os.path.basename(target)
 
 
 def _public(key):

@@ -7,7 +7,7 @@ import os
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -220,6 +220,7 @@ def test_a_key_that_does_not_open_is_made_again_and_the_new_fingerprint_logged(t
     first = tls.ensure_certificate(
         tmp_path, NAMES, ADDRESSES, now=NOW, secrets=SecretBox(tmp_path, b"board 1")
     )
+    first_key, first_cert = open(first.key_path, "rb").read(), open(first.cert_path, "rb").read()
     board = b"board 1"
     if how == "secrets.key lost":
         os.remove(tmp_path / "secrets.key")
@@ -233,7 +234,86 @@ def test_a_key_that_does_not_open_is_made_again_and_the_new_fingerprint_logged(t
     served_by(certificate)
     (warning,) = [r for r in caplog.records if "does not open" in r.getMessage()]
     assert certificate.fingerprint in warning.getMessage() and warning.levelno == logging.WARNING
+    # The old key and certificate are kept aside, not overwritten: with the old secrets.key or
+    # board back, a technician can put them back and browsers trust the box as before.
+    assert certificate.kept == (
+        "key.sealed.pem.does-not-open.20261203T090000Z",
+        "cert.pem.key-does-not-open.20261203T090000Z",
+    )
+    old_key = (tmp_path / "tls" / certificate.kept[0]).read_bytes()
+    assert old_key == first_key and old_key.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert (tmp_path / "tls" / certificate.kept[1]).read_bytes() == first_cert
+    assert "a new key" in warning.getMessage() and certificate.kept[0] in warning.getMessage()
     assert (
         tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW, secrets=SecretBox(tmp_path, board))
         == certificate
     )
+
+
+def damaged_extension(path):
+    """A certificate whose DER is whole but whose SAN extension is not one (read lazily)."""
+    from cryptography.x509.oid import ExtensionOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "lkbox")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW + datetime.timedelta(days=90))
+        .add_extension(
+            x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\xff"), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.mark.parametrize("damage", ["cut short", "empty", "not a certificate", "an extension damaged"])
+def test_a_certificate_that_does_not_load_is_made_again_for_the_key_and_kept_aside(tmp_path, caplog, damage):
+    """Issue: a damaged tls/cert.pem raised at start and the web UI, the box's only admin page,
+    did not start. It starts with a new certificate for the same key; the damaged file is kept
+    aside under a name that says why; the log gives the new fingerprint."""
+    first = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    key = open(first.key_path, "rb").read()
+    cert_file = tmp_path / "tls" / "cert.pem"
+    if damage == "cut short":
+        cert_file.write_bytes(cert_file.read_bytes()[:300])
+    elif damage == "empty":
+        cert_file.write_bytes(b"")
+    elif damage == "not a certificate":
+        cert_file.write_bytes(b"\x00" * 512)
+    else:
+        damaged_extension(cert_file)
+    damaged = cert_file.read_bytes()
+    later = NOW + datetime.timedelta(days=3)
+    certificate = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=later)
+    served_by(certificate)
+    assert certificate.fingerprint != first.fingerprint
+    assert open(certificate.key_path, "rb").read() == key  # the same key
+    assert "certificate does not load" in certificate.replaced
+    assert certificate.kept == ("cert.pem.unreadable.20261206T090000Z",)
+    assert (tmp_path / "tls" / certificate.kept[0]).read_bytes() == damaged
+    (warning,) = [r for r in caplog.records if "made anew" in r.getMessage()]
+    said = warning.getMessage()
+    assert certificate.fingerprint in said and certificate.kept[0] in said and "the same key" in said
+    again = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=later)
+    assert again == certificate and again.replaced == "" and again.kept == ()
+
+
+def test_a_key_gone_beside_its_certificate_gets_a_new_one_and_the_old_certificate_kept(tmp_path):
+    first = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    os.remove(first.key_path)
+    certificate = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    served_by(certificate)
+    assert certificate.fingerprint != first.fingerprint and certificate.replaced == "its key is missing"
+    assert certificate.kept == ("cert.pem.key-missing.20261203T090000Z",)
+    # Twice in the same second: the second is kept under a name of its own.
+    os.remove(first.key_path)
+    again = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    assert again.kept == ("cert.pem.key-missing.20261203T090000Z.2",)
+    kept = [*certificate.kept, *again.kept]
+    assert sorted(os.listdir(tmp_path / "tls")) == sorted(["cert.pem", tls.KEY_FILE, *kept])
