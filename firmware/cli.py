@@ -2267,6 +2267,18 @@ def cmd_web(args):
         "linekeeper: the box's certificate has SHA-256 fingerprint %s" % server.certificate.fingerprint,
         flush=True,
     )
+    if server.certificate.replaced:
+        print(
+            "linekeeper: the box's certificate was made anew, %s: browsers will warn of it, check "
+            "the fingerprint above; the old files are kept aside in %s (%s)"
+            % (
+                server.certificate.replaced,
+                os.path.dirname(server.certificate.cert_path),
+                ", ".join(server.certificate.kept) or "none",
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     code = setup_code_for(args.data_dir) if server.data_refused is None else None
     if code is not None:
         print(

@@ -291,6 +291,8 @@ ACTIONS = {
     "power_fail": "Power failed: recordings sealed",
     "box_start": "The recorder started (its details say how it last stopped, and since when)",
     "box_stop": "The recorder stopped cleanly",
+    "https_replaced": "The web UI's HTTPS certificate made anew (its key did not open or was missing, "
+    "or it was damaged): browsers warn of the new one; the old files are kept aside",
     "clock_set": "The clock was set after the recorder started (its details date the start again)",
     "recording_created": "Began a recording",
     "recording_sealed": "Sealed a recording",

@@ -262,6 +262,7 @@ class WebServer:
             web = self.app.extensions.get("linekeeper")
             if web is not None:
                 web.services.cert_fingerprint = certificate.fingerprint
+                audit_replaced(web.services, certificate)
             log.warning(
                 "the HTTPS certificate was renewed: its fingerprint is now %s", certificate.fingerprint
             )
@@ -362,7 +363,26 @@ def _serve_refused(data_dir, exc, certificate, host, https_port, http_port, box_
     return server
 
 
+def audit_replaced(services, certificate):
+    """Audit ``certificate`` (a :class:`web.tls.Certificate`) as ``https_replaced`` if it was
+    made anew, not renewed (:attr:`~web.tls.Certificate.replaced`): why, the old files kept
+    aside, the new fingerprint. The web UI starts all the same when the trail refuses it
+    (logged): the box's only admin page matters more than this entry."""
+    if not certificate.replaced:
+        return
+    details = {
+        "reason": certificate.replaced,
+        "kept": list(certificate.kept),
+        "fingerprint": certificate.fingerprint,
+    }
+    try:
+        services.audit.append("system", "https_replaced", None, details, services.wall_us())
+    except (LinekeeperError, sqlite3.Error, OSError) as exc:
+        log.error("the HTTPS certificate made anew (%s) could not be audited: %s", certificate.replaced, exc)
+
+
 def _serve(data_dir, services, certificate, host, https_port, http_port, box_name, config, date_checks=None):
+    audit_replaced(services, certificate)
     config.setdefault("product", ProductInfo.from_environ(os.environ))
     app = create_app(services, WebConfig(data_dir=data_dir, **config))
     web = app.extensions["linekeeper"]

@@ -201,6 +201,9 @@ ACTIONS = frozenset(
         "archive_replaced",
         "archive_deleted",
         "archive_left",
+        # The web UI's HTTPS certificate made anew at a start, not renewed: its key did not
+        # open or was missing, or it did not load; the old files kept aside (web/tls.py).
+        "https_replaced",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
@@ -220,6 +223,9 @@ UNSEALED_ACTIONS = frozenset(
         "box_start",
         "box_stop",
         "clock_set",
+        # Written by the web UI as it starts, maybe before it has the key: file names and a
+        # fingerprint, nobody's data.
+        "https_replaced",
     }
 )
 # Actions whose target is a person's number (not a call or recording id): sealed too.

@@ -6,6 +6,7 @@ import sqlite3
 import ssl
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -329,3 +330,37 @@ def test_the_web_ui_in_the_boxs_process_tells_its_round_the_reminders(box, tmp_p
     finally:
         server.stop()
         alarm_log.close()
+
+
+def test_a_certificate_made_anew_is_audited_at_start_and_at_renewal(box):
+    """Issue: a certificate made anew at start (its key did not open, or it was damaged) was
+    only logged: nothing in the trail said why browsers warned of a new one from then on."""
+    from web.server import _serve
+
+    names = ["localhost"]
+    first = ensure_certificate(box.data_dir, names)
+    (Path(box.data_dir) / "tls" / "cert.pem").write_bytes(b"cut short")
+    certificate = ensure_certificate(box.data_dir, names)
+    server = _serve(
+        box.data_dir, box.services, certificate, "127.0.0.1", 0, 0, None, {"hash_cost": passwords.CHEAP_COST}
+    )
+    try:
+        (entry,) = box.services.audit.entries(action="https_replaced", limit=5)
+        assert entry.actor == "system" and entry.details == {
+            "reason": certificate.replaced,
+            "kept": list(certificate.kept),
+            "fingerprint": certificate.fingerprint,
+        }
+        assert certificate.fingerprint != first.fingerprint and certificate.kept
+        # A renewal that made it anew (the key gone while serving) is audited too; one that
+        # was only due is not.
+        server._renew = lambda: ensure_certificate(box.data_dir, names)
+        os.remove(certificate.key_path)
+        renewed = server.renew_certificate()
+        assert server.certificate == renewed and renewed.replaced == "its key is missing"
+        server._renew = lambda: ensure_certificate(box.data_dir, names + ["lkbox"])
+        assert server.renew_certificate().replaced == ""
+        entries = box.services.audit.entries(action="https_replaced", limit=5)
+        assert [e.details["fingerprint"] for e in entries] == [renewed.fingerprint, certificate.fingerprint]
+    finally:
+        server.stop()

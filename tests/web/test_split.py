@@ -673,3 +673,41 @@ def test_beside_a_recorder_the_web_ui_s_round_watches_the_uploads_it_runs(tmp_pa
     save_config(data, load_config(data).replace(archive=archive))
     write_secret(data, "secret")
     assert watches(data) == [True]
+
+
+def test_a_damaged_certificate_leaves_the_web_ui_starting_with_a_new_one_and_says_so(tmp_path):
+    """Issue: a damaged tls/cert.pem (cut short) stopped `linekeeper web` at start, and the
+    installer was locked out of the box's only admin page. It starts with a new certificate,
+    says so on the console with the new fingerprint and where the old file is kept, and
+    audits it."""
+    from firmware.storage.audit import AuditLog
+    from web.tls import ensure_certificate
+
+    data = _two_line_box(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    ensure_certificate(data)  # as its first start made them
+    with open(os.path.join(data, "tls", "cert.pem"), "rb") as f:
+        damaged = f.read()[:100]
+    with open(os.path.join(data, "tls", "cert.pem"), "wb") as f:
+        f.write(damaged)
+    web, url = _start_web(data, run, tmp_path / "web.log")
+    try:
+        status, _, _ = _get(url)
+        assert status in (200, 302)
+        text = (tmp_path / "web.log").read_text()
+        fingerprint = re.search(r"certificate has SHA-256 fingerprint (\S+)", text).group(1)
+        (kept,) = [n for n in os.listdir(os.path.join(data, "tls")) if n.startswith("cert.pem.")]
+        assert "certificate was made anew" in text and kept in text and "browsers will warn" in text, text
+        assert kept.startswith("cert.pem.unreadable.")
+        with open(os.path.join(data, "tls", kept), "rb") as f:
+            assert f.read() == damaged
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(timeout=30)
+    audit = AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head"))
+    try:
+        (entry,) = audit.entries(action="https_replaced", limit=5)
+    finally:
+        audit.close()
+    assert entry.details["fingerprint"] == fingerprint and entry.details["kept"] == [kept]
