@@ -19,7 +19,12 @@ handed to ``ssl`` with the key's file (:attr:`Certificate.password`). A key an
 earlier release kept in clear (``tls/key.pem``) is encrypted at the next
 start, the same key, so the certificate and its fingerprint stay; the
 clear file is then overwritten and removed (a cut at any point leaves a key
-that opens).
+that opens). Not while the update that brought this release is on trial
+(:func:`firmware.update.inbox.on_trial`): a rollback then starts the release
+before, which knows only the clear file and, finding none, would make a new
+key in clear and a new certificate that browsers warn of. The clear file goes
+at the first check after the update is marked good (the next start, or the
+web server's hourly check).
 
 Whatever is wrong with these files, the web UI starts: it is the box's only
 admin page. A key that does not open (``secrets.key`` lost or replaced, the
@@ -47,6 +52,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from firmware.secretbox import SecretBox
 from firmware.storage.fsutil import atomic_write, fsync_dir, make_private_dir, shred
+from firmware.update.inbox import on_trial as update_on_trial
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +149,16 @@ def renewal_reason(cert, hostnames, addresses, now):
     return None
 
 
-def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None, secrets=None):
+def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None, secrets=None, on_trial=None):
     """The box's certificate: made if missing, made again when :func:`renewal_reason` says so.
 
     ``hostnames`` (default :func:`default_hostnames`) and ``addresses``
     (default :func:`box_addresses`) go into its SAN with 127.0.0.1; ``now`` is
     an aware datetime (default: the clock); ``secrets`` is the box's
-    :class:`firmware.secretbox.SecretBox` (default: ``data_dir``'s, this board's).
-    The key is kept across renewals; one kept in clear is encrypted first. A key
+    :class:`firmware.secretbox.SecretBox` (default: ``data_dir``'s, this board's);
+    ``on_trial`` is whether an update is on trial (default: ``data_dir``'s update inbox
+    says so). The key is kept across renewals; one kept in clear is encrypted first
+    (its clear file kept while an update is on trial). A key
     that does not open or is gone, or a certificate that does not load, is
     replaced, the old files kept aside (see the module's text and
     :attr:`Certificate.replaced`). Raises :class:`OSError` (the card, not the files).
@@ -164,7 +172,9 @@ def ensure_certificate(data_dir, hostnames=None, addresses=None, now=None, secre
     secrets = SecretBox(data_dir) if secrets is None else secrets
     make_private_dir(directory)
     password = secrets.derive(PURPOSE).hex().encode("ascii")
-    key = _seal_clear_key(directory, key_path, password)
+    if on_trial is None:
+        on_trial = update_on_trial(data_dir) is not None
+    key = _seal_clear_key(directory, key_path, password, keep_clear=on_trial)
     if key is None:
         key = _open_key(key_path, password)
     replaced, kept = "", []
@@ -268,9 +278,11 @@ def _open_key(key_path, password):
         return None
 
 
-def _seal_clear_key(directory, key_path, password):
+def _seal_clear_key(directory, key_path, password, keep_clear=False):
     """A key an earlier release kept in clear (``tls/key.pem``), written encrypted to
-    ``key_path`` and then shredded; the key, or None when there was none.
+    ``key_path`` and then shredded; the key, or None when there was none. With
+    ``keep_clear`` (an update on trial: the release before may come back) the clear file
+    is left as it is, and the encrypted copy written only if it is not this key's.
 
     The steps, each synced: the encrypted copy replaces ``key_path`` whole, the clear
     file is overwritten with zeros, then removed. A cut before the first leaves the clear
@@ -288,6 +300,17 @@ def _seal_clear_key(directory, key_path, password):
         key = serialization.load_pem_private_key(data, None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None  # the zeros a cut shred left
+    if key is not None and keep_clear:
+        sealed = _open_key(key_path, password)
+        if sealed is None or _public(sealed.public_key()) != _public(key.public_key()):
+            atomic_write(key_path, _sealed_pem(key, password), mode=0o600)
+        log.warning(
+            "the HTTPS key is on the card in clear (%s) and is kept so while the update is on "
+            "trial (a rollback's release knows only that file); it is overwritten once the "
+            "update is marked good",
+            clear_path,
+        )
+        return key
     if key is not None:
         atomic_write(key_path, _sealed_pem(key, password), mode=0o600)
         log.warning(

@@ -317,3 +317,44 @@ def test_a_key_gone_beside_its_certificate_gets_a_new_one_and_the_old_certificat
     assert again.kept == ("cert.pem.key-missing.20261203T090000Z.2",)
     kept = [*certificate.kept, *again.kept]
     assert sorted(os.listdir(tmp_path / "tls")) == sorted(["cert.pem", tls.KEY_FILE, *kept])
+
+
+def update_at(data_dir, step):
+    """The update inbox's progress note as the updater leaves it at ``step``."""
+    import json
+
+    from firmware.update.inbox import inbox_dir
+
+    os.makedirs(inbox_dir(data_dir), exist_ok=True)
+    with open(os.path.join(inbox_dir(data_dir), "progress.json"), "w") as f:
+        json.dump({"step": step, "at_us": 1796567465 * 10**6, "version": "2.0.0"}, f)
+
+
+def test_while_the_update_is_on_trial_the_clear_key_is_kept_for_the_release_before(tmp_path, caplog):
+    """Issue: the first start of this release shredded tls/key.pem at once, while the update
+    that brought it was still on trial; a rollback then started the release before, which
+    knows only that file: it made a new key, in clear, and a new certificate browsers warn
+    of. The clear file now stays until the update is marked good, then goes."""
+    key, fingerprint = as_an_earlier_release_made_it(tmp_path)
+    clear = (tmp_path / "tls" / "key.pem").read_bytes()
+    update_at(tmp_path, "health")
+    certificate = tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW)
+    served_by(certificate)
+    assert certificate.fingerprint == fingerprint
+    assert sealed_key(certificate).private_numbers() == key.private_numbers()
+    assert (tmp_path / "tls" / "key.pem").read_bytes() == clear
+    assert "kept so while the update is on trial" in caplog.text
+    sealed = open(certificate.key_path, "rb").read()
+    assert tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW) == certificate
+    assert open(certificate.key_path, "rb").read() == sealed  # not written again at each check
+    # Rolled back, the release before finds its pair as it left it: the same certificate.
+    with open(tmp_path / "tls" / "cert.pem", "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    assert tls.fingerprint_of(cert) == fingerprint
+    older_key = serialization.load_pem_private_key(clear, None)
+    assert cert.public_key() == older_key.public_key()
+    # Marked good: the next check encrypts it for good and the clear file goes.
+    update_at(tmp_path, "mark_good")
+    assert tls.ensure_certificate(tmp_path, NAMES, ADDRESSES, now=NOW) == certificate
+    assert sorted(os.listdir(tmp_path / "tls")) == ["cert.pem", tls.KEY_FILE]
+    assert clear_private_keys(tmp_path, [key]) == []
