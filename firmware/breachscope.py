@@ -81,6 +81,12 @@ def holds_personal_data(entry) -> bool:
     return not (entry.action == "report" and details.get("personal_data") is False)
 
 
+def _refused(entry) -> bool:
+    """Whether ``entry`` is an export refused (``linekeeper export`` audits its refusals as
+    ``export`` with ``refused``): nothing left the box, and the refusal named no caller."""
+    return entry.action == "export" and "refused" in entry.details
+
+
 def _of(entry, account) -> bool:
     """Whether ``entry`` is ``account``'s: made by it, or a failed login to it. The login page
     audits a wrong password as ``anonymous`` (nobody is logged in yet) with the account typed
@@ -139,7 +145,7 @@ def scope(
         (e for e in audit.in_period(ACCESS + LOGINS, since_us, until_us) if _of(e, account)),
         key=lambda e: e.seq,
     )
-    wanted = {i for e in entries if e.action in ACCESS for i in _call_ids(e)}
+    wanted = {i for e in entries if e.action in ACCESS and not _refused(e) for i in _call_ids(e)}
     calls = _calls(calls_db, wanted, cipher, progress)
     rows = []
     actions: Counter[str] = Counter()
@@ -148,7 +154,10 @@ def scope(
     logins, failed, addresses = [], 0, set()
     for e in entries:
         personal = holds_personal_data(e)
-        actions[e.action if personal else e.action + " (no personal data)"] += 1
+        refused = _refused(e)
+        actions[
+            e.action + " (refused)" if refused else e.action if personal else e.action + " (no personal data)"
+        ] += 1
         address = e.details.get("address") or ""
         details = {k: v for k, v in e.details.items() if k != "address"}
         said = json.dumps(details, sort_keys=True, ensure_ascii=False) if details else ""
@@ -163,6 +172,12 @@ def scope(
             continue
         if not personal:  # counts only (the year in review): a row, not personal data accessed
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
+        if refused:  # tried, nothing given: a row with its call, no call or caller exposed
+            ids = _call_ids(e)
+            rows.append(
+                [e.seq, iso_ms(e.wall_us), e.action, ids[0] if ids else "", "", "", "", address, said]
+            )
             continue
         accessed.append(e.wall_us)
         ids = _call_ids(e)

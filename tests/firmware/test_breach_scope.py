@@ -240,3 +240,34 @@ def test_the_summary_says_when_the_account_was_made_after_the_period_began(box, 
     # An account made before the period began: its entries are its own, nothing said.
     assert run(box, tmp_path / "admin.csv", account="admin") == 0
     assert "was made at" not in capsys.readouterr().out
+
+
+def test_a_refused_export_is_a_row_but_no_recording_or_caller_exposed(box):
+    """`linekeeper export` audits a refused export as ``export`` with ``refused`` (a wrong
+    password, a call on a line not granted): nothing left the box, and the refusal said no
+    more than that the call has no recording. It counted as a recording exported and its
+    caller as a data subject affected, which a DPO would have reported to the ICO."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        fresh = a_call_in(path, 4, "07700900555", T0 + 4 * S)
+        log.append(
+            "sam",
+            "export",
+            "call:%d" % fresh,
+            {"refused": "call %d has no recording" % fresh, "file": "x.ogg"},
+            T0 + 20 * DAY,
+        )
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
+    assert [(r[2], r[3], r[5]) for r in rows[-1:]] == [("export", fresh, "")]
+    for key in ("calls", "recordings", "numbers", "calls_without_number", "lines", "last_access"):
+        assert summary[key] == before[key], key
+    assert summary["actions"]["export (refused)"] == 1
+
+
+def a_call_in(path, line, number, when):
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    with db:
+        call_id = a_call(db, line, number, when)
+    db.close()
+    return call_id
