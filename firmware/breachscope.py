@@ -8,7 +8,9 @@ were about (a call's page viewed, its recording played or exported, released to 
 or previewed in a letter) with its line, its time and the far end's number from the call
 log; the number of distinct numbers is the number of data subjects (callers) affected. A
 calls list or report downloaded (``export_list``, ``report``) is one row of its own, with
-what it held, since the calls in it are not on record one by one; a document that holds
+what it held, since the calls in it are not on record one by one; the summary adds up the
+rows each kind of list held (its entry's ``rows``, or the rows written of one cut short,
+``export_list_cut``), the records a DPO reports beside the calls named; a document that holds
 no personal data (the year in review: counts only), its ``report`` entry saying
 ``"personal_data": false``, is a row all the same but not counted as calls or personal data
 accessed. The logins (and failed ones, the wrong passwords typed for it at the login page
@@ -49,6 +51,18 @@ ACCESS = (
 # Of those, what gave the account the recording itself.
 RECORDING_ACTIONS = ("playback", "export", "disclosure")
 LOGINS = ("login", "login_failed", "logout")
+# A list's CSV cut short part way (web.views.csv_download): the rows it did hold.
+CUT = "export_list_cut"
+# What a row of each list downloaded (``export_list``'s target) is, in words.
+HELD = {
+    "calls": "calls, each with its caller's number",
+    "phonebook": "phonebook entries, names and numbers",
+    "requests": "data subjects' requests",
+    "disclosures": "releases of calls to people",
+    "audit": "audit trail entries",
+    "deletions": "deletion log entries",
+    "alarms": "alarms",
+}
 COLUMNS = (
     "seq",
     "time_utc",
@@ -142,7 +156,7 @@ def scope(
     :raises FieldSealError: the trail or the call log is sealed and ``cipher`` cannot open it
     """
     entries = sorted(
-        (e for e in audit.in_period(ACCESS + LOGINS, since_us, until_us) if _of(e, account)),
+        (e for e in audit.in_period(ACCESS + LOGINS + (CUT,), since_us, until_us) if _of(e, account)),
         key=lambda e: e.seq,
     )
     wanted = {i for e in entries if e.action in ACCESS and not _refused(e) for i in _call_ids(e)}
@@ -152,6 +166,8 @@ def scope(
     seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
     accessed = []
     logins, failed, addresses = [], 0, set()
+    held: dict[str, dict[str, int]] = {}  # {list: {"lists", "rows", "unknown"}}
+    last_rows: dict[str, int] = {}  # each list's last download's rows, which a cut corrects
     for e in entries:
         personal = holds_personal_data(e)
         refused = _refused(e)
@@ -161,6 +177,11 @@ def scope(
         address = e.details.get("address") or ""
         details = {k: v for k, v in e.details.items() if k != "address"}
         said = json.dumps(details, sort_keys=True, ensure_ascii=False) if details else ""
+        if e.action in ("export_list", CUT):
+            _held(held, last_rows, e)
+        if e.action == CUT:  # the rows its list did hold, counted above: a row of its own
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
         if e.action in LOGINS:
             if e.action == "login":
                 logins.append(e.wall_us)
@@ -229,6 +250,8 @@ def scope(
         "first_access": iso_ms(min(accessed)) if accessed else None,
         "last_access": iso_ms(max(accessed)) if accessed else None,
         "bulk": actions["export_list"] + actions["report"],
+        "held": dict(sorted(held.items())),
+        "reports": actions["report"],
         "logins": len(logins),
         "first_login": iso_ms(min(logins)) if logins else None,
         "last_login": iso_ms(max(logins)) if logins else None,
@@ -236,6 +259,44 @@ def scope(
         "addresses": sorted(addresses),
     }
     return rows, summary
+
+
+def _held(held, last_rows, entry):
+    """Add a list downloaded (``export_list``: its ``rows``) or cut short (:data:`CUT`: the
+    ``rows`` written of the ``of`` its download's entry promised) to ``held``."""
+    what = str(entry.target or "")
+    rows = entry.details.get("rows")
+    rows = rows if isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0 else None
+    if entry.action == CUT:
+        promised = last_rows.pop(what, None)
+        if promised is not None and rows is not None and rows <= promised:
+            held[what]["rows"] -= promised - rows
+        return
+    count = held.setdefault(what, {"lists": 0, "rows": 0, "unknown": 0})
+    count["lists"] += 1
+    if rows is None:
+        count["unknown"] += 1
+        last_rows.pop(what, None)
+    else:
+        count["rows"] += rows
+        last_rows[what] = rows
+
+
+def held_words(what, count):
+    """What the lists ``what`` downloaded held (``count``, :func:`scope`'s ``held``), in words."""
+    said = "%s list downloaded %d time%s: %d rows (%s)" % (
+        what,
+        count["lists"],
+        "" if count["lists"] == 1 else "s",
+        count["rows"],
+        HELD.get(what, what),
+    )
+    if count["unknown"]:
+        said += ", and %d download%s whose rows are not on record" % (
+            count["unknown"],
+            "" if count["unknown"] == 1 else "s",
+        )
+    return said
 
 
 def made_within(made_us, since_us):
@@ -276,11 +337,15 @@ def summary_lines(summary, made_us=None) -> list[str]:
             "  %d calls no longer in the call log (deleted by retention): their numbers are not known here"
             % s["calls_not_in_log"]
         )
-    if s["bulk"]:
+    for what, count in s["held"].items():
+        out.append("  " + held_words(what, count))
+    if s["held"].get("calls"):
         out.append(
-            "  %d calls lists or reports downloaded: each a row of the CSV with what it held; "
-            "the calls in them are not listed one by one" % s["bulk"]
+            "  the calls in a calls list are not on record one by one: they are not among the calls "
+            "and numbers counted above, and up to that many more calls and callers were exposed"
         )
+    if s["reports"]:
+        out.append("  %d reports downloaded: each a row of the CSV with its period and lines" % s["reports"])
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
     out.append(
         "  %d logins (first %s, last %s), %d failed, from %s"

@@ -271,3 +271,35 @@ def a_call_in(path, line, number, when):
         call_id = a_call(db, line, number, when)
     db.close()
     return call_id
+
+
+def test_the_lists_downloaded_are_counted_by_the_rows_they_held(box, tmp_path, capsys):
+    """A calls list downloaded is one action exposing every call in it: the scope said "1
+    calls lists or reports downloaded" whether it held 3 calls or 40 000, and called an
+    audit trail or phonebook CSV a calls list. Each kind of list's rows are added up (a
+    download cut short by the rows it did hold), and the summary says what a row is."""
+    path = box[0]
+    with trail(path) as log:
+        log.append("sam", "export_list", "calls", {"rows": 200, "filter": "all calls"}, T0 + 10 * DAY)
+        log.append("sue", "export_list_cut", "calls", {"rows": 5, "of": 60}, T0 + 10 * DAY + 1)  # sue's
+        log.append("sam", "export_list_cut", "calls", {"rows": 120, "of": 200}, T0 + 10 * DAY + 2)
+        log.append("sam", "export_list", "phonebook", {"rows": 15}, T0 + 11 * DAY)
+        log.append("sam", "export_list", "audit", {"filter": "all entries"}, T0 + 12 * DAY)  # no rows
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
+    assert summary["held"] == {
+        "audit": {"lists": 1, "rows": 0, "unknown": 1},
+        "calls": {"lists": 2, "rows": 40 + 120, "unknown": 0},
+        "phonebook": {"lists": 1, "rows": 15, "unknown": 0},
+    }
+    assert [r[2] for r in rows if r[2].startswith("export_list")] == ["export_list"] * 2 + [
+        "export_list_cut",
+        "export_list",
+        "export_list",
+    ]
+    assert run(box, tmp_path / "scope.csv") == 0
+    said = capsys.readouterr().out
+    assert "calls list downloaded 2 times: 160 rows (calls, each with its caller's number)" in said
+    assert "up to that many more calls and callers were exposed" in said
+    assert "phonebook list downloaded 1 time: 15 rows (phonebook entries, names and numbers)" in said
+    assert "audit list downloaded 1 time: 0 rows (audit trail entries), and 1 download whose rows" in said
+    assert "calls lists or reports downloaded" not in said

@@ -54,7 +54,9 @@ def test_an_auditor_sees_the_scope_audited_before_it_is_read(box, people):
     at = "Wed 1 Apr 2026, 10:00:00 BST"
     assert found["logins"] == "1 (first %s, last %s), 1 failed" % (at, at)
     assert found["addresses"] == "192.0.2.7, 198.51.100.9"
-    assert found["bulk"].startswith("1 ")
+    # The calls list it downloaded, by the calls it held (not "1 list").
+    assert found["held_calls"].startswith("calls list downloaded 1 time: 40 rows (calls, each with")
+    assert "up to that many more calls and callers were exposed" in found["held_calls"]
     # One entry, before the scope was read: the scope's own entry is after the trail's head.
     (entry,) = scope_entries(box)
     assert entry.seq == head[0] + 1 and entry.actor == "audrey" and entry.target == "sam"

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, abort, render_template, request
 
 from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
-from firmware.breachscope import csv_text, made_within, scope, summary_lines
+from firmware.breachscope import csv_text, held_words, made_within, scope, summary_lines
 from firmware.errors import LinekeeperError, ReportError
 from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS
@@ -283,7 +283,13 @@ def breach_scope():
             **context,
         )
     made_us = made_within(lk().accounts.created_us(account), period.start_us)
-    context.update(summary=summary, lines=summary_lines(summary, made_us), rows=len(rows), made_us=made_us)
+    context.update(
+        summary=summary,
+        lines=summary_lines(summary, made_us),
+        rows=len(rows),
+        made_us=made_us,
+        held_words=held_words,
+    )
     return render_template("breach_scope.html", errors={}, **context)
 
 
