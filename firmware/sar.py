@@ -575,6 +575,20 @@ def not_released(audit, entries):
     return {int(a.target.split(":")[1]): a.details["failed"] for a in audited if "failed" in a.details}
 
 
+def failed_releases(audit, targets):
+    """Those of ``targets`` (``disclosure:N``, the releases' audit targets) audited ``failed``:
+    the release was audited before its bundle was written, and the bundle never went (it
+    failed, or waited undownloaded; :func:`not_released`). The failure may be audited after
+    any period the release is counted in, so it is looked for by target, not by time."""
+    targets = sorted({t for t in targets if t})
+    found = set()
+    for at in range(0, len(targets), 500):
+        batch = targets[at : at + 500]
+        audited = audit.entries(limit=2 * len(batch) + 10, action="disclosure", targets=batch)
+        found |= {a.target for a in audited if isinstance(a.details, dict) and "failed" in a.details}
+    return found
+
+
 def earlier_releases(data_dir, audit, calls, search, request_id=None, country="uk"):
     """The copies of a person's calls given before this release, oldest first, for the cover
     letter (UK GDPR Art. 15(1)(c): the recipients their data was disclosed to): each

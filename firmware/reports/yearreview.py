@@ -292,6 +292,11 @@ def gather(
                 if not (isinstance(e.details, dict) and e.details.get("failed"))  # nothing went
             ]
         )
+        if released:  # a release whose bundle never went, audited failed after it: none made
+            from ..sar import failed_releases
+
+            never = failed_releases(audit, [e.target for e in released])
+            released = [e for e in released if e.target not in never]
         if lines is not None:
             on = _lines_of_calls(source.calls_db, {c for e in released for c in _released(e)})
             released = [e for e in released if any(on.get(c) in lines for c in _released(e))]

@@ -32,7 +32,9 @@ def test_the_figures_are_the_reports_and_access_is_counted_by_role(box, people):
         ("audrey", "disclosure", {"calls": [1]}),
         ("sam", "disclosure", {"failed": "the card refused it"}),  # nothing went
     ):
-        box.services.audit.append(actor, action, "call:1", details, TEN_AM_US)
+        # A release's target is its disclosure log entry: audrey's 1, sam's failed one 2.
+        target = "disclosure:%d" % (1 if actor == "audrey" else 2) if action == "disclosure" else "call:1"
+        box.services.audit.append(actor, action, target, details, TEN_AM_US)
     resp = people["audrey"].get("/documents/year-review?" + DAY)
     assert resp.status_code == 200
     page = resp.get_data(as_text=True)
@@ -150,3 +152,17 @@ def test_the_form_says_what_it_reads_while_a_busy_year_is_read(box, people):
     form = re.search(r'<form[^>]*id="year-review-form"[^>]*>', page).group(0)
     assert 'data-busy="Reading the year' in html.unescape(form) and "can take a minute" in html.unescape(form)
     assert "data-busy-text" in page and "/static/busy.js" in page
+
+
+def test_a_release_whose_bundle_never_went_is_not_counted(box, people):
+    """A release is audited before its bundle is written; one that failed, or waited
+    undownloaded, is audited again as ``failed`` against the same ``disclosure:N``
+    (firmware/sar.py, web/sarjob.py). Only that second entry was left out: the release
+    itself was counted as made, "Releases to a person: 1" for a bundle that never left."""
+    log = box.services.audit
+    log.append("audrey", "disclosure", "disclosure:7", {"calls": [1], "recordings": 1}, TEN_AM_US)
+    log.append("audrey", "disclosure", "disclosure:7", {"failed": "not downloaded"}, TEN_AM_US + 1)
+    log.append("audrey", "disclosure", "disclosure:8", {"calls": [2], "recordings": 1}, TEN_AM_US + 2)
+    page = people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    table = {r[0]: r[1:] for r in rows(page) if r}
+    assert table["auditor"] == ["1", "0", "0", "1"]  # disclosure:8 alone
