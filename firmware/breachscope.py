@@ -35,6 +35,7 @@ from firmware.calls.calllog import CALL_ROWS, call_json, iso_ms
 from firmware.csvsafe import cell
 from firmware.datadir import connect_readonly
 from firmware.policy.rules import called_number, normalise
+from firmware.sar import failed_releases
 from firmware.storage.fieldseal import register_sql
 
 # What an account did with calls: each names its call(s), but the lists and reports.
@@ -161,6 +162,8 @@ def scope(
     )
     wanted = {i for e in entries if e.action in ACCESS and not _refused(e) for i in _call_ids(e)}
     calls = _calls(calls_db, wanted, cipher, progress)
+    # Releases whose bundle never went (audited failed after them): their calls looked at, not released.
+    never = failed_releases(audit, [e.target for e in entries if e.action == "disclosure" and _call_ids(e)])
     rows = []
     actions: Counter[str] = Counter()
     seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
@@ -194,6 +197,9 @@ def scope(
         if not personal:  # counts only (the year in review): a row, not personal data accessed
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
+        if e.action == "disclosure" and "failed" in e.details:  # a release's bundle never went
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
         if refused:  # tried, nothing given: a row with its call, no call or caller exposed
             ids = _call_ids(e)
             rows.append(
@@ -207,7 +213,7 @@ def scope(
             continue
         for call_id in ids:
             seen.add(call_id)
-            if e.action in RECORDING_ACTIONS:
+            if e.action in RECORDING_ACTIONS and e.target not in never:
                 recordings.add(call_id)
             call = calls.get(call_id)
             if call is None:

@@ -303,3 +303,24 @@ def test_the_lists_downloaded_are_counted_by_the_rows_they_held(box, tmp_path, c
     assert "phonebook list downloaded 1 time: 15 rows (phonebook entries, names and numbers)" in said
     assert "audit list downloaded 1 time: 0 rows (audit trail entries), and 1 download whose rows" in said
     assert "calls lists or reports downloaded" not in said
+
+
+def test_a_release_whose_bundle_never_went_exposed_no_recording(box):
+    """A release is audited before its bundle is written, and again as ``failed`` against
+    the same ``disclosure:N`` when the bundle never went (it failed, or waited undownloaded).
+    Its calls were still counted as recordings released, and the failure as an access."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        fresh = a_call_in(path, 4, "07700900555", T0 + 4 * S)
+        log.append("sam", "disclosure", "disclosure:9", {"calls": [fresh], "recordings": 1}, T0 + 20 * DAY)
+        log.append("sam", "disclosure", "disclosure:9", {"failed": "not downloaded"}, T0 + 25 * DAY)
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
+    assert [(r[2], r[3], r[5]) for r in rows[-2:]] == [
+        ("disclosure", fresh, "07700900555"),
+        ("disclosure", "", ""),
+    ]
+    # Chosen for the release, so looked at (its number shown in the search): not released.
+    assert summary["calls"] == before["calls"] + 1 and summary["numbers"] == before["numbers"] + 1
+    assert summary["recordings"] == before["recordings"]
+    assert summary["last_access"] == "2026-03-21T00:00:00.000Z"  # the release's, not its failure's
