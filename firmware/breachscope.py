@@ -6,7 +6,8 @@ Article 33: the categories and approximate number of data subjects and records c
 trail's indexes (:meth:`AuditLog.in_period`), keeps the account's, and names each call they
 were about (a call's page viewed, its recording played or exported, released to a subject
 or previewed in a letter) with its line, its time and the far end's number from the call
-log; the number of distinct numbers is the number of data subjects (callers) affected. A
+log; the number of distinct numbers is the number of data subjects (callers) affected, the
+number a subject access search (``disclosure_search``) found calls of among them. A
 calls list or report downloaded (``export_list``, ``report``) is one row of its own, with
 what it held, since the calls in it are not on record one by one; the summary adds up the
 rows each kind of list held (its entry's ``rows``, or the rows written of one cut short,
@@ -209,6 +210,9 @@ def scope(
         accessed.append(e.wall_us)
         ids = _call_ids(e)
         if not ids:  # a list or report downloaded, a search: what it held, in its details
+            searched = e.details.get("number") if e.action == "disclosure_search" else None
+            if searched and e.details.get("found"):  # the person whose calls it showed
+                numbers.add(normalise(str(searched), country))
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
         for call_id in ids:

@@ -324,3 +324,24 @@ def test_a_release_whose_bundle_never_went_exposed_no_recording(box):
     assert summary["calls"] == before["calls"] + 1 and summary["numbers"] == before["numbers"] + 1
     assert summary["recordings"] == before["recordings"]
     assert summary["last_access"] == "2026-03-21T00:00:00.000Z"  # the release's, not its failure's
+
+
+def test_a_person_whose_calls_a_subject_access_search_found_is_a_data_subject(box, tmp_path, capsys):
+    """A subject access search (``disclosure_search``) shows the account every call of the
+    number searched: that person is a data subject affected, counted once with the callers
+    of the calls it viewed (the number in another form is the same person). It was a row
+    alone, not among the distinct numbers; a search that found nothing exposed nobody."""
+    path = box[0]
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        log.append("sam", "disclosure_search", None, {"number": "07700 900555", "found": 3}, T0 + 20 * DAY)
+        log.append(
+            "sam", "disclosure_search", None, {"number": "+441632960123", "found": 2}, T0 + 20 * DAY + 1
+        )
+        log.append("sam", "disclosure_search", None, {"number": "07700900999", "found": 0}, T0 + 20 * DAY + 2)
+        log.append(
+            "sam", "disclosure_search", None, {"lines": [1], "from": "2026-03-01", "found": 4}, T0 + 21 * DAY
+        )
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
+    assert summary["numbers"] == before["numbers"] + 1  # 07700 900555 alone: 01632 960123 is counted
+    assert [r[2] for r in rows[-4:]] == ["disclosure_search"] * 4
