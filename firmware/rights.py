@@ -392,11 +392,25 @@ class RightsRegister:
                 received.isoformat(),
                 OPEN,
                 follows,
-                ",".join(str(n) for n in sorted(set(lines))),
+                _lines_text(lines),
                 *self._seal(values).values(),
             ),
         )
         return cur.lastrowid
+
+    def set_lines(self, request_id, *, lines, wall_us, version=None):
+        """Say which lines' calls request ``request_id`` is about (``lines``; none: no line
+        in particular), while it is open: who is shown it follows them
+        (:func:`concerns_lines`). Returns the request and the lines it was about before.
+
+        :raises RequestError: a line is not a number from 1, or the request is closed, gone
+            or changed since ``version`` (:meth:`_changing`)
+        """
+        text = _lines_text(lines)
+        with self._changing(request_id, version) as entry:
+            before = entry["lines"]
+            self._update(request_id, wall_us, lines=text)
+        return self.get(request_id), before
 
     def follow_ups(self, request_id):
         """The ids of the requests that follow request ``request_id`` up, oldest first."""
@@ -660,6 +674,17 @@ def read_clear(data_dir, region=DEFAULT_REGION):
 def _lines(text):
     """The lines a request is about, as sorted ints (``"1,4"``; "" or None: none named)."""
     return sorted(int(n) for n in (text or "").split(",") if n.strip())
+
+
+def _lines_text(lines):
+    """``lines`` as the register keeps them (``"1,4"``, sorted, each once).
+
+    :raises RequestError: one is not a whole number from 1 (naming it)
+    """
+    bad = [n for n in lines if type(n) is not int or n < 1]
+    if bad:
+        raise RequestError("lines: a line is a number from 1, not %s" % ", ".join(map(repr, bad)))
+    return ",".join(str(n) for n in sorted(set(lines)))
 
 
 def supervised_lines(accounts):

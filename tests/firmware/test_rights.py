@@ -726,3 +726,45 @@ def test_a_request_keeps_the_lines_it_is_about_and_its_follow_up_the_same(regist
         **common, received=D(2025, 3, 21), details="more", today=D(2025, 3, 21), wall_us=3, follows=rid
     )
     assert register.get(again)["lines"] == [3, 4]
+
+
+def test_the_lines_a_request_is_about_are_changed_while_it_is_open_and_a_bad_one_changes_nothing(register):
+    """The Requests page names the lines a request is about (a staff member on line 3 who
+    objects), and corrects them while it is open: each change one more version, the lines it
+    was about returned for the trail; a line that is not a number from 1 is refused, naming
+    it, and a closed request keeps its lines."""
+    rid = add(register)
+    version = register.get(rid)["version"]
+    entry, before = register.set_lines(rid, lines=[4, 3, 3], wall_us=5, version=version)
+    assert before == [] and entry["lines"] == [3, 4] and entry["version"] == version + 1
+    assert register.deadlines()[0]["lines"] == [3, 4]
+    for bad in ([0], [3, -1], ["3"], [True]):
+        with pytest.raises(RequestError, match="a line is a number from 1, not ") as refused:
+            register.set_lines(rid, lines=bad, wall_us=6)
+        assert repr(bad[-1]) in str(refused.value)
+        with pytest.raises(RequestError, match="a line is a number from 1"):
+            register.add(
+                actor="sam",
+                kind="access",
+                received=D(2025, 3, 3),
+                requester="x",
+                contact="x",
+                numbers="",
+                details="x",
+                today=D(2025, 3, 4),
+                wall_us=1,
+                lines=bad,
+            )
+    assert register.get(rid)["lines"] == [3, 4] and register.get(rid)["version"] == version + 1
+    assert len(register.entries()) == 1
+    # A page drawn before the change is refused; none at all is about no line.
+    with pytest.raises(RequestError, match="changed by someone else"):
+        register.set_lines(rid, lines=[1], wall_us=7, version=version)
+    entry, before = register.set_lines(rid, lines=[], wall_us=8)
+    assert before == [3, 4] and entry["lines"] == []
+    register.close_request(
+        rid, status=ANSWERED, on=D(2025, 3, 20), outcome="sent", today=D(2025, 3, 20), wall_us=9
+    )
+    with pytest.raises(RequestError, match="already answered"):
+        register.set_lines(rid, lines=[2], wall_us=10)
+    assert register.get(rid)["lines"] == []

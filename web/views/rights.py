@@ -1,7 +1,8 @@
 """Data subjects' requests (access, erasure, rectification, restriction, objection): the register.
 
-Supervisors log a request and record what happens to it (waiting for ID or
-clarification, the ID received, an extension, the answer or the refusal);
+Supervisors log a request, with the lines whose calls it is about if any, and record
+what happens to it (waiting for ID or clarification, the ID received, an extension, the
+answer or the refusal; its lines corrected while it is open);
 auditors read it; staff and installers do not see it, as they do not see the
 disclosure log. A supervisor sees, and changes, only the requests about one of their lines,
 about no line, or about lines no enabled supervisor holds
@@ -18,13 +19,14 @@ from werkzeug.exceptions import NotFound
 from firmware import rights
 from firmware.typed import card_problem
 
+from ..documents import lines_words
 from ..security import audit, lk, roles
 from . import csv_download, disclosure_log, rights_register, row_id, site_region, supervised_lines
 from .calls import call_or_404
 
 bp = Blueprint("rights", __name__)
 FIELDS = ("kind", "received", "requester", "contact", "numbers", "details")
-ACTIONS = ("wait", "resume", "extend", "answer", "refuse")
+ACTIONS = ("wait", "resume", "extend", "answer", "refuse", "lines")
 MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
 MAX_IDS = 200  # characters of a field of ids (disclosures, calls): some forty ids
 
@@ -67,6 +69,36 @@ def _sees(entry, act=False, supervised=None):
     if supervised is None:
         supervised = supervised_lines()
     return rights.concerns_lines(entry, g.user.lines, supervised)
+
+
+def _lines(form, errors):
+    """The lines ticked in ``form`` (its ``lines``), sorted; a message in ``errors`` when one
+    is not a line of the box (naming each), or when they would take the request from the
+    user (:func:`_sees`): a supervisor names one of their own lines, lines no enabled
+    supervisor holds, or none (then any supervisor answers it)."""
+    n_lines = lk().n_lines
+    asked = [x.strip() for x in form.getlist("lines")]
+    unknown = [x for x in asked if not (x.isascii() and x.isdigit() and 1 <= int(x) <= n_lines)]
+    if unknown:
+        errors["lines"] = "There is no line %s on this box: its lines are numbered 1 to %d." % (
+            " or ".join(x if x.isascii() and x.isdigit() else repr(x) for x in dict.fromkeys(unknown)),
+            n_lines,
+        )
+        return []
+    lines = sorted({int(x) for x in asked})
+    supervised = supervised_lines()
+    if not rights.concerns_lines({"lines": lines}, g.user.lines, supervised):
+        held = [n for n in lines if n in supervised]
+        errors["lines"] = (
+            "%s %s not granted to you: tick one of your lines (%s) too, or no line (then every "
+            "supervisor is shown it), so that the request stays one you see."
+            % (
+                lines_words(held).capitalize(),
+                "are" if len(held) > 1 else "is",
+                ", ".join(map(str, g.user.lines)),
+            )
+        )
+    return lines
 
 
 def _entries():
@@ -114,6 +146,7 @@ def _listing(errors=None, values=None, status=200):
         statuses=rights.STATUSES,
         today=today,
         holidays=rights.holidays_of(site_region()),
+        n_lines=lk().n_lines,
     )
     return page, status
 
@@ -129,6 +162,7 @@ def index():
 CSV_COLUMNS = (
     "id",
     "kind",
+    "lines",
     "received",
     "due",
     "status",
@@ -145,7 +179,8 @@ CSV_COLUMNS = (
 @roles("supervisor", "auditor")
 def export_csv():
     """The register as CSV, one row per request the user may read (:func:`_sees`), oldest
-    first: what the page shows of each (dates are days, as the register keeps them);
+    first: what the page shows of each (dates are days, as the register keeps them; ``lines``
+    the lines it is about, ``1,4``, empty for a request about no line in particular);
     audited as ``export_list`` of ``requests``. ``late``: answered after its deadline, or
     still open past it today."""
     today = _today()
@@ -157,6 +192,7 @@ def export_csv():
             [
                 e["id"],
                 e["kind"],
+                ",".join(map(str, e["lines"])),
                 e["received"],
                 str(e["due"]),
                 e["status"],
@@ -197,6 +233,8 @@ def create():
     )
     numbers = _text(form, "numbers", "their phone numbers", errors, required=False, limit=MAX["numbers"])
     details = _text(form, "details", "what they asked for, in their words", errors)
+    values["lines"] = form.getlist("lines")
+    lines = _lines(form, errors)
     if errors:
         page, _ = _listing(errors, values)
         return page, 400
@@ -212,14 +250,15 @@ def create():
             details=details,
             today=today,
             wall_us=int(lk().services.wall_us()),
+            lines=lines,
         )
         entry = register.get(request_id)
     finally:
         register.close()
-    _audit(
-        request_id,
-        {"event": "logged", "kind": kind, "received": received.isoformat(), "due": str(entry["due"])},
-    )
+    logged = {"event": "logged", "kind": kind, "received": received.isoformat(), "due": str(entry["due"])}
+    if lines:
+        logged["lines"] = lines
+    _audit(request_id, logged)
     # Said on the page it lands on, as a change to the request is (``done``).
     return redirect(url_for("rights.detail", request_id=request_id, done="logged"))
 
@@ -268,6 +307,7 @@ def _detail(request_id, errors=None, status=200):
         history=_history(request_id),
         follow_ups=follow_ups,
         releases=releases,
+        n_lines=lk().n_lines,
         form=request.form if request.method == "POST" else {},
     ), status
 
@@ -363,7 +403,8 @@ def _may_see_call(call_id):
 @bp.route("/requests/<int:request_id>", methods=["POST"])
 @roles("supervisor")
 def update(request_id):
-    """One change: ``action`` is wait, resume, extend, answer or refuse."""
+    """One change: ``action`` is wait, resume, extend, answer, refuse, or lines (the lines
+    the request is about, ticked: :func:`_lines`)."""
     _request_or_404(request_id, act=True)
     form = request.form
     action = form.get("action")
@@ -372,7 +413,10 @@ def update(request_id):
     errors = {}
     today = _today()
     on = today
-    if action != "extend":
+    lines = []
+    if action == "lines":
+        lines = _lines(form, errors)
+    elif action != "extend":
         try:
             on = rights.parse_date((form.get("on") or today.isoformat()).strip(), "On")
         except rights.RequestError as exc:
@@ -445,6 +489,9 @@ def update(request_id):
             else:
                 details["days_excluded"] = days
             details["due"] = str(entry["due"])
+        elif action == "lines":
+            entry, before = register.set_lines(request_id, lines=lines, wall_us=wall_us, version=version)
+            details = {"event": "lines", "lines": lines, "lines_before": before}
         elif action == "extend":
             entry = register.extend(
                 request_id, months=months, reason=reason, today=today, wall_us=wall_us, version=version
