@@ -358,3 +358,50 @@ def test_a_request_on_a_line_no_supervisor_holds_is_shown_to_every_supervisor(bo
     # sue's account disabled: nobody enabled holds line 4, so every supervisor again.
     assert box.post(ivan, "/users/sue/disable", token_from="/users").status_code == 302
     assert shown(sam, "02079460000") == every
+
+
+def test_a_request_on_a_line_no_supervisor_holds_is_told_to_every_supervisor(box, people):
+    """stella on line 4, which no enabled supervisor holds: every supervisor is shown her
+    request (the one above), but its staff_concern was raised on line 4, whose alarms only
+    an installer and the auditor see, who cannot answer it: no supervisor's banner, Waiting
+    for you or mail said it. It is the whole box's now, as its overdue alarm is; a staff
+    member with a line some supervisor holds still raises it on their lines only."""
+    sam, sue, ivan = people["sam"], people["sue"], people["ivan"]
+    alarm_to = "sam@example.com (sam), sue@example.com (sue), ivan@example.com (ivan)"
+    resp = box.post(ivan, "/settings/mail", dict(MAIL, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 302
+    resp = box.post(
+        ivan,
+        "/users/alice",
+        {"roles": ["installer", "supervisor"], "lines": ["1", "2", "3"]},
+        token_from="/users",
+    )
+    assert resp.status_code == 302
+    _mailed(box)  # (anything the settings queued)
+    box.add_user(ivan, "stella", ["staff"], [4])
+    stella = box.login("stella")
+    resp = box.post(stella, "/my-line/request", {"kind": "objection"}, token_from="/my-line")
+    assert resp.status_code == 302
+    [alarm] = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    assert alarm["line"] == 0 and alarm["message"].startswith("from stella: asked on My line: Objection")
+    for client in (sam, sue):
+        concerns = [k for k in waiting(page(client, "/")) if k.startswith("waiting-concern-")]
+        assert concerns == ["waiting-concern-%d" % alarm["id"]]
+        assert "from stella: asked on My line: Objection" in page(client, "/alarms")
+    mailed = _mailed(box)
+    for address in ("sam@example.com", "sue@example.com"):
+        [body] = mailed[address]
+        assert "from stella: asked on My line: Objection" in body
+    assert box.post(sam, "/alarms/%d/acknowledge" % alarm["id"], {}, token_from="/alarms").status_code == 302
+    # sue holds line 4 too now: her colleague's request on it is hers, on its line.
+    form = {"roles": "supervisor", "lines": ["3", "4"], "recovery_key": box.recovery_key}
+    assert box.post(ivan, "/users/sue", form, token_from="/users").status_code == 302
+    sue = box.login("sue")
+    resp = box.post(stella, "/my-line/request", {"kind": "erasure"}, token_from="/my-line")
+    assert resp.status_code == 302
+    [again] = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern" and r["id"] != alarm["id"]]
+    assert again["line"] == 4
+    assert not [k for k in waiting(page(sam, "/")) if k.startswith("waiting-concern-")]
+    assert [k for k in waiting(page(sue, "/")) if k.startswith("waiting-concern-")] == [
+        "waiting-concern-%d" % again["id"]
+    ]

@@ -39,7 +39,7 @@ from firmware.typed import card_problem
 
 from ..documents import lines_words, staff_notice
 from ..security import audit, lk, roles
-from . import rights_register
+from . import rights_register, supervised_lines
 from .dashboard import visible_snapshot
 
 bp = Blueprint("myline", __name__)
@@ -276,8 +276,10 @@ def ask():
     logged in the register as received today, audited as a supervisor's logging is
     (``data_request``, ``logged``, with ``via`` ``my_line``), and raised to the supervisors as
     a ``staff_concern`` occurrence naming the request, so that it waits for nobody to pass
-    it on: one on each of their lines (seen and mailed as that line's alarms are), never
-    one of the whole box naming them. Bad input is said beside its field and nothing is
+    it on: one on each of their lines (seen and mailed as that line's alarms are), not one
+    of the whole box naming them, unless no enabled supervisor holds any of their lines
+    (:func:`web.views.supervised_lines`): then every supervisor is shown the request, and
+    the concern is the whole box's, so that it reaches them. Bad input is said beside its field and nothing is
     logged."""
     user = g.user
     kind = request.form.get("kind", "")
@@ -346,8 +348,12 @@ def ask():
         # On each of their lines, not the whole box: who objects to being recorded or asks
         # to be erased is for the supervisors who answer it (those of their lines, whose
         # dashboards list the request) and those who see every line, not for a supervisor
-        # of another team, nor a recipient mailed only that supervisor's alarms.
-        for line in sorted(set(user.lines)):
+        # of another team, nor a recipient mailed only that supervisor's alarms. But when no
+        # enabled supervisor holds any of their lines, every supervisor is shown the request
+        # and answers it (rights.concerns_lines): told on the whole box, as its overdue
+        # alarm is, or the alarm reached no supervisor at all.
+        held = set(user.lines) & supervised_lines()
+        for line in sorted(set(user.lines)) if held else [0]:
             log.set("staff_concern", True, line=line, message=message, wall_us=wall_us)
             log.set("staff_concern", False, line=line, wall_us=wall_us)
     return redirect(url_for("myline.index", asked=request_id))
