@@ -34,11 +34,37 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    # The groups go out in the order pytest_collection_modifyitems left them, not
+    # re-sorted by how many tests each holds.
+    config.option.loadscopereorder = False
+
     class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid):
             return test_group(nodeid)
 
     return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The groups (:func:`test_group`) that hold a slow test first, then the rest, each
+    lot the groups of most tests first, so the workers start on the long groups.
+
+    Two workers share the run as each finishes a group (the longest processing time
+    first): a long group handed out last kept one worker busy minutes after the other
+    ran out of tests. xdist's own order, by the number of tests alone, put the crash
+    tests (a few tests, minutes each) at the very end."""
+    groups = {}
+    for index, item in enumerate(items):
+        group = groups.setdefault(test_group(item.nodeid), {"first": index, "count": 0, "slow": False})
+        group["count"] += 1
+        group["slow"] = group["slow"] or item.get_closest_marker("slow") is not None
+
+    def order(pair):
+        index, item = pair
+        group = groups[test_group(item.nodeid)]
+        return (not group["slow"], -group["count"], group["first"], index)
+
+    items[:] = [item for _index, item in sorted(enumerate(items), key=order)]
 
 
 @pytest.fixture(scope="session")
