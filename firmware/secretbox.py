@@ -3,22 +3,37 @@
 The recording key cannot protect these: its private half is in memory only
 while someone has unlocked it, and an alarm must be mailed at 3 a.m. after a
 power cut with nobody logged in. So each secret is sealed with
-ChaCha20-Poly1305 under a key derived (HKDF-SHA256) from two halves:
+ChaCha20-Poly1305 under a key derived (HKDF-SHA256) from two inputs:
 a random 32-byte file ``DATA_DIR/secrets.key`` (the box's data mode: 0600, or 0660
-for the appliance's two services) and the board's own
-identity (the Raspberry Pi's serial number, else ``/etc/machine-id``). The
-sealed text never shows the secret in config files, exports, logs or the web
-UI, and a card taken out of the box and read elsewhere lacks the second half.
-What it does not do: someone who has both the card and the board (or root on
-the running box) can open it — an unattended secret cannot be kept from them.
-The secret's name is the associated data, so a sealed value cannot be moved
-to another field.
+for the appliance's two services) and the board's identity (:func:`board_identity`).
+The sealed text never shows the secret in config files, exports, logs or the web
+UI, and the secret's name is the associated data, so a sealed value cannot be
+moved to another field.
+
+What protects it from someone holding the card, on each kind of board (the MCU's
+key vault plays no part here: the web UI, which mails, uploads and serves HTTPS,
+must open these before the recorder has read the vault, or when it cannot):
+
+* A Raspberry Pi whose ``/proc/cpuinfo`` has a ``Serial`` line: that serial,
+  which is not on the card. It is weak: on the Pi 1 to 4 it is 16 hex
+  digits whose first 8 are zeros, so it holds 32 unknown bits. With the card
+  alone, either sealed value (or, more slowly, ``tls/key.sealed.pem``) lets
+  someone try every serial offline: about 50 000 a second on one laptop core
+  in Python (a day for all 2**32), far more in compiled code or on many cores.
+  The right serial then opens every secret here.
+* Any other board (a kernel that shows no serial, the simulated board, a PC):
+  ``/etc/machine-id``, which on the box is on the card itself; with no machine
+  id either, nothing. Then the card alone opens them at once.
+
+So these secrets are kept out of sight (files, exports, logs, the UI), not from
+whoever holds the card: treat a lost card as giving them away, as the whole box
+or root on it does (docs/card-alone.md, docs/operating.md "lost or stolen").
 
 A secret the box makes for itself needs nothing stored: :meth:`SecretBox.derive`
-gives one per purpose from the same two halves (HKDF with the purpose in its
+gives one per purpose from the same two inputs (HKDF with the purpose in its
 ``info``), the same on every start of the same box, and another on another board
 or after ``secrets.key`` is lost. The web UI's HTTPS key is encrypted under one
-(``web/tls.py``).
+(``web/tls.py``), with the same protection as above.
 """
 
 import base64
@@ -37,7 +52,10 @@ PREFIX = "lksec1:"
 
 
 def board_identity():
-    """The Raspberry Pi's serial number, else the machine id, else b"" (bytes)."""
+    """The Raspberry Pi's serial number, else the machine id, else b"" (bytes).
+
+    Not a secret: a Pi's serial has 32 unknown bits at most, and the machine id is on
+    the card (see the module's text)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:

@@ -13,9 +13,11 @@ console and shown in the UI, to compare with what the browser shows.
 The private key is never on the card in clear: ``tls/key.sealed.pem`` (mode
 0600) is encrypted PKCS#8 under a password derived from the box's unattended
 secrets (:meth:`firmware.secretbox.SecretBox.derive`: ``secrets.key`` on the
-card and the board's identity, which the card alone lacks, as the mail
-password's). The password is derived at every start, never stored, and
-handed to ``ssl`` with the key's file (:attr:`Certificate.password`). A key an
+card and the board's identity, as the mail password's: a Pi's serial of 32
+unknown bits at most, which someone with the card alone can search offline, or
+a machine id that is on the card; see :mod:`firmware.secretbox`). The
+password is derived at every start, never stored, and handed to ``ssl`` with
+the key's file (:attr:`Certificate.password`). A key an
 earlier release kept in clear (``tls/key.pem``) is encrypted at the next
 start, the same key, so the certificate and its fingerprint stay; the
 clear file is then overwritten and removed (a cut at any point leaves a key

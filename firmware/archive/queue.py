@@ -95,7 +95,8 @@ def read_secret(data_dir, secrets=None):
 
     The file holds the secret sealed with the box's unattended-secrets key
     (:class:`firmware.secretbox.SecretBox`: a key file on the card and the board's
-    identity), so a card read in another machine does not give it away. A file
+    identity), so a card read in another machine does not show it as it is (not
+    against a search of the Pi's 32-bit serial: :mod:`firmware.secretbox`). A file
     from before sealing (the secret in clear) is sealed in place on first read.
 
     :param secrets: a :class:`~firmware.secretbox.SecretBox` (default: the data dir's)
