@@ -303,7 +303,7 @@ class Box:
         self.mail = MailService(
             data_dir,
             clock.wall_us,
-            SecretBox(data_dir),
+            SecretBox(data_dir, cipher=self.cipher),  # the storage key too, on a box that seals
             reports=self.reports,
             alarm_log=self.alarm_log,
             checks=[self.date_checks],

@@ -330,7 +330,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     mail = MailService(
         data_dir,
         clock.wall_us,
-        SecretBox(data_dir),
+        SecretBox(data_dir, cipher=cipher),  # the storage key too, once the recorder left it
         reports=reports,
         alarm_log=alarm_log,
         cipher=cipher,

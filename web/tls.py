@@ -13,9 +13,10 @@ console and shown in the UI, to compare with what the browser shows.
 The private key is never on the card in clear: ``tls/key.sealed.pem`` (mode
 0600) is encrypted PKCS#8 under a password derived from the box's unattended
 secrets (:meth:`firmware.secretbox.SecretBox.derive`: ``secrets.key`` on the
-card and the board's identity, as the mail password's: a Pi's serial of 32
-unknown bits at most, which someone with the card alone can search offline, or
-a machine id that is on the card; see :mod:`firmware.secretbox`). The
+card and the board's identity: a Pi's serial of 32 unknown bits at most, which
+someone with the card alone can search offline, or a machine id that is on the
+card; not the vault's storage key, which this process may not have yet when it
+starts; see :mod:`firmware.secretbox`). The
 password is derived at every start, never stored, and handed to ``ssl`` with
 the key's file (:attr:`Certificate.password`). A key an
 earlier release kept in clear (``tls/key.pem``) is encrypted at the next

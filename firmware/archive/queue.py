@@ -18,8 +18,8 @@ from firmware.storage import fsutil
 
 from ..errors import TamperError
 from ..policy.callmeta import SCHEMA as CALLMETA_SCHEMA
-from ..secretbox import PREFIX as SEALED_PREFIX
-from ..secretbox import SecretBox
+from ..secretbox import SecretBox, is_sealed
+from ..storage.fieldseal import FieldSealError
 from .store import ArchiveError
 
 log = logging.getLogger(__name__)
@@ -94,14 +94,16 @@ def read_secret(data_dir, secrets=None):
     """The S3 secret access key, opened from ``DATA_DIR/archive.secret``.
 
     The file holds the secret sealed with the box's unattended-secrets key
-    (:class:`firmware.secretbox.SecretBox`: a key file on the card and the board's
-    identity), so a card read in another machine does not show it as it is (not
-    against a search of the Pi's 32-bit serial: :mod:`firmware.secretbox`). A file
+    (:class:`firmware.secretbox.SecretBox`: a key file on the card, the board's
+    identity and, on a box that seals, the vault's storage key; without that, the
+    Pi's 32-bit serial is all a card holder must search). One sealed without the
+    storage key is sealed again with it once this process has the key. A file
     from before sealing (the secret in clear) is sealed in place on first read.
 
     :param secrets: a :class:`~firmware.secretbox.SecretBox` (default: the data dir's)
     :raises ArchiveError: missing, empty, readable by others than the box, or it does
-        not open (changed, or sealed on another board: set it again)
+        not open (changed, or sealed on another board: set it again; or, not
+        permanent, sealed with the storage key and this process has no copy yet)
     """
     path = os.path.join(data_dir, SECRET_FILE)
     try:
@@ -127,16 +129,41 @@ def read_secret(data_dir, secrets=None):
     if not stored:
         raise ArchiveError("the archive secret %s is empty" % path, permanent=True)
     secrets = secrets or SecretBox(data_dir)
-    if not stored.startswith(SEALED_PREFIX):
+    if not is_sealed(stored):
         log.warning("the archive secret in %s was stored in clear: sealing it now", path)
         write_secret(data_dir, stored, secrets)
         return stored
     try:
-        return secrets.open(SECRET_FILE, stored)
+        secret = secrets.open(SECRET_FILE, stored)
     except TamperError as exc:
         raise ArchiveError(
             "%s (set it again with `linekeeper archive set-secret`)" % exc, permanent=True
         ) from None
+    except FieldSealError as exc:  # sealed with the storage key, not handed over yet
+        raise ArchiveError(str(exc)) from None
+    _reseal_secret(data_dir, stored, secrets)
+    return secret
+
+
+def _reseal_secret(data_dir, stored, secrets):
+    """Seal the secret again with the storage data key when it was sealed without and this
+    process has the key now (:meth:`firmware.secretbox.SecretBox.reseal`), atomically: a
+    cut leaves the old file, which opens as before, and the next read does it again. Not
+    over a secret set meanwhile (the same lock as :func:`write_secret`)."""
+    path = os.path.join(data_dir, SECRET_FILE)
+    try:
+        with fsutil.file_lock(path + ".lock", "the archive secret"):
+            with open(path, encoding="utf-8") as f:
+                if f.readline().strip() != stored:
+                    return
+            resealed = secrets.reseal(SECRET_FILE, stored)
+            if resealed is None:
+                return
+            fsutil.atomic_write(path, resealed.encode("ascii") + b"\n")
+    except (OSError, TamperError) as exc:  # the upload goes on; the next read tries again
+        log.warning("the archive secret could not be sealed again: %s", exc)
+        return
+    log.info("the archive secret in %s is now sealed with the storage key too", path)
 
 
 def write_secret(data_dir, secret, secrets=None):
@@ -146,8 +173,10 @@ def write_secret(data_dir, secret, secrets=None):
     box = secrets or SecretBox(data_dir)
     sealed = box.seal(SECRET_FILE, secret)
     path = os.path.join(data_dir, SECRET_FILE)
-    fsutil.atomic_write(path, sealed.encode("ascii") + b"\n")
-    fsutil.hand_to_data_dir_owner(data_dir, [path, box.path])
+    with fsutil.file_lock(path + ".lock", "the archive secret"):
+        fsutil.atomic_write(path, sealed.encode("ascii") + b"\n")
+    made = [p for p in (path, path + ".lock", box.path) if os.path.lexists(p)]
+    fsutil.hand_to_data_dir_owner(data_dir, made)
 
 
 def statuses(db):

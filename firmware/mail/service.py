@@ -6,6 +6,7 @@ import threading
 import time
 
 from ..datadir import account_lines, site_local_time, site_settings
+from ..errors import ConfigError
 from .alarms import STATE_FILE, AlarmMailer
 from .compose import test_message
 from .queue import MailQueue
@@ -142,6 +143,11 @@ class MailService:
         # Claims left by a stop let go (a withdrawal made meanwhile told) even with no
         # server set to try their mail again.
         self.queue.release_claims()
+        # A password sealed before this process had the storage key: sealed with it now.
+        try:
+            self.store.reseal()
+        except (OSError, ConfigError) as exc:  # the mail goes out all the same; next round again
+            log.warning("mail: the e-mail password could not be sealed again: %s", exc)
         settings = self.store.get()
         if not settings.configured:
             return 0, 0
@@ -156,8 +162,6 @@ class MailService:
         :raises ConfigError: ``to`` is not an address, or no server is set
         :raises MailError: the server could not be reached or refused, with its reason
         """
-        from ..errors import ConfigError
-
         to = check_address(to, "to")
         settings = settings or self.store.get()
         if not settings.configured:

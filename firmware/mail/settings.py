@@ -2,11 +2,13 @@
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import unicodedata
 
-from firmware.storage.fsutil import atomic_write
+from firmware.errors import TamperError
+from firmware.storage.fsutil import atomic_write, file_lock
 
 from ..errors import ConfigError
 
@@ -14,6 +16,7 @@ SECURITY = ("starttls", "tls", "none")
 EVERY = ("daily", "weekly", "monthly")
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$")
+log = logging.getLogger(__name__)
 PASSWORD_FIELD = "mail.password"
 LOGIN_IN_CLEAR = (
     'security "none" would send the user name and password over the network in clear: '
@@ -244,8 +247,13 @@ class MailSettingsStore:
         if new_password:
             settings = dataclasses.replace(settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
         settings.check().check_login()
-        self._write(settings.to_dict())
+        with self._lock():
+            self._write(settings.to_dict())
         return settings
+
+    def _lock(self):
+        # The web UI saves the settings while its mail thread may re-seal the password.
+        return file_lock(self.path + ".lock", "mail.json")
 
     def _write(self, d):
         d = dict(d)
@@ -260,11 +268,34 @@ class MailSettingsStore:
         (``alarm_accounts``) to :data:`ACCOUNTS_FILE`, so that a release before reads
         ``mail.json`` again; True when it did. Run by the web UI, the process that writes
         these files, at its start (the recorder only reads them: :meth:`get` takes both)."""
-        d, _ties = self._read()
-        if not isinstance(d, dict) or "alarm_accounts" not in d:
-            return False
-        MailSettings.from_dict(d)  # (refused as get() refuses it: nothing moved)
-        self._write(d)
+        with self._lock():
+            d, _ties = self._read()
+            if not isinstance(d, dict) or "alarm_accounts" not in d:
+                return False
+            MailSettings.from_dict(d)  # (refused as get() refuses it: nothing moved)
+            self._write(d)
+        return True
+
+    def reseal(self):
+        """Seal the stored password again with the storage data key, when it was sealed
+        without (before this release, or before the recorder had handed the key over) and
+        this process has the key now (:meth:`firmware.secretbox.SecretBox.reseal`); True
+        when it did. Only ``mail.json`` is rewritten (atomically: a cut leaves the old
+        value, which opens as before, and the next call does it again). A password that
+        does not open is left for :meth:`password` to say so."""
+        with self._lock():
+            d, _ties = self._read()
+            sealed = d.get("password") if isinstance(d, dict) else None
+            if not isinstance(sealed, str) or not sealed:
+                return False
+            try:
+                resealed = self.secrets.reseal(PASSWORD_FIELD, sealed)
+            except TamperError:
+                return False
+            if resealed is None:
+                return False
+            atomic_write(self.path, (json.dumps(dict(d, password=resealed), indent=2) + "\n").encode())
+        log.info("the e-mail password in %s is now sealed with the storage key too", self.path)
         return True
 
     def password(self, settings):

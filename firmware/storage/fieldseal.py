@@ -52,6 +52,7 @@ RUN_KEY_FILE = "storage-data.key"  # the unwrapped data key, in the RAM run dire
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _FIELD_INFO = b"linekeeper field seal v1"
+_DERIVE_INFO = b"linekeeper storage derived v1"
 _WRAP_AAD = b"linekeeper storage data key v1"
 # Contexts of the escrow copies (wrapped to the recording public key), so one never opens as the other.
 ESCROW_DATA_KEY = b"linekeeper storage data key escrow v1"
@@ -72,6 +73,17 @@ class FieldCipher:
         keys = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_FIELD_INFO).derive(bytes(data_key))
         self._aead = ChaCha20Poly1305(keys[:32])
         self._nonce_key = keys[32:]
+        # What other keys are derived from (derive), never the data key itself.
+        self._derive_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_DERIVE_INFO).derive(
+            bytes(data_key)
+        )
+
+    def derive(self, purpose):
+        """32 bytes for ``purpose`` (bytes), derived from the storage data key (HKDF, the
+        purpose in its ``info``): the same whenever this box asks, unrelated to the field
+        keys, to any other purpose's and to the data key (which none of them gives away)."""
+        info = b"linekeeper derived: " + purpose
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._derive_key)
 
     def seal(self, text, field):
         """``text`` (str or None) as sealed text bound to ``field`` (a column name); None stays None."""
@@ -172,6 +184,14 @@ class LazyFieldCipher:
             return self.open(value, field)
         except FieldSealError:
             return None
+
+    def derive(self, purpose):
+        """:meth:`FieldCipher.derive`, or None while the box does not seal.
+
+        :raises FieldSealError: the box seals and the recorder's copy is not there
+        """
+        cipher = self.get()
+        return None if cipher is None else cipher.derive(purpose)
 
 
 # ---------------------------------------------------------------- the key

@@ -1,13 +1,31 @@
 """SecretBox's per-purpose secrets (derive), beside the sealed ones they must not disturb."""
 
 import base64
+import json
 import os
 
+import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from firmware.secretbox import PREFIX, SecretBox
+from board.mcu.link import McuLink
+from board.mcu.sim import SimMcu
+from firmware.archive.queue import read_secret, write_secret
+from firmware.archive.store import ArchiveError
+from firmware.clock import SimClock
+from firmware.errors import TamperError
+from firmware.mail.service import MailService
+from firmware.mail.settings import MailSettings, MailSettingsStore
+from firmware.secretbox import PREFIX, VAULT_PREFIX, SecretBox, is_sealed
+from firmware.storage.fieldseal import (
+    RUN_KEY_FILE,
+    FieldCipher,
+    FieldSealError,
+    LazyFieldCipher,
+    load_field_cipher,
+)
 
 
 def test_a_derived_secret_is_the_box_s_own_and_one_per_purpose(tmp_path):
@@ -55,3 +73,191 @@ def test_a_key_the_other_service_made_a_moment_before_is_read_not_replaced(tmp_p
     monkeypatch.undo()
     assert (tmp_path / "secrets.key").read_bytes() == theirs
     assert mine == SecretBox(tmp_path, identity=b"board").derive("https key")
+
+
+# ---------------------------------------------------------------- with the vault's storage key
+def vault_box(tmp_path):
+    """A data directory whose storage data key the (simulated) MCU vault wraps, the
+    recorder's copy of it in ``run``: ``(data_dir, run_dir)``."""
+    data_dir, run = tmp_path / "box", tmp_path / "run"
+    data_dir.mkdir()
+    load_field_cipher(str(data_dir), vault=McuLink(SimMcu(SimClock()).bus), run_dir=str(run))
+    return str(data_dir), str(run)
+
+
+def boxes(data_dir, run, **kw):
+    """``(with the key, before the recorder handed it over)``: one card, one board."""
+    return (
+        SecretBox(data_dir, b"board 1", cipher=LazyFieldCipher(data_dir, run), **kw),
+        SecretBox(data_dir, b"board 1", cipher=LazyFieldCipher(data_dir, None), **kw),
+    )
+
+
+def test_with_the_storage_key_a_secret_needs_the_vault_as_well(tmp_path):
+    data_dir, run = vault_box(tmp_path)
+    box, card_alone = boxes(data_dir, run, on_trial=lambda: False)
+    sealed = box.seal("mail.password", "pw")
+    assert sealed.startswith(VAULT_PREFIX) and is_sealed(sealed)
+    assert box.open("mail.password", sealed) == "pw"
+    # The card with this board's identity but no vault: no key to open it.
+    with pytest.raises(FieldSealError, match="MCU vault"):
+        card_alone.open("mail.password", sealed)
+    # Nor does the key of secrets.key and the identity alone, named as the old kind.
+    with pytest.raises(TamperError):
+        card_alone.open("mail.password", PREFIX + sealed[len(VAULT_PREFIX) :])
+    # Another field's name, or another board, does not open it either.
+    with pytest.raises(TamperError):
+        box.open("archive.secret", sealed)
+    other = SecretBox(data_dir, b"board 2", cipher=LazyFieldCipher(data_dir, run), on_trial=lambda: False)
+    with pytest.raises(TamperError):
+        other.open("mail.password", sealed)
+    assert box.reseal("mail.password", sealed) is None  # nothing more to do
+
+
+def test_what_seals_with_the_storage_key_is_derived_from_it_never_the_key_itself(tmp_path):
+    data_dir, run = vault_box(tmp_path)
+    with open(os.path.join(run, RUN_KEY_FILE), "rb") as f:
+        data_key = f.read()
+    part = FieldCipher(data_key).derive(b"unattended secrets v2")
+    assert len(part) == 32 and part != data_key
+    assert part != FieldCipher(data_key).derive(b"another purpose")
+    # The sealing key is secrets.key and the identity with that part: not the data key.
+    box, _ = boxes(data_dir, run, on_trial=lambda: False)
+    sealed = box.seal("mail.password", "pw")
+    raw = base64.b64decode(sealed[len(VAULT_PREFIX) :])
+    with open(os.path.join(data_dir, "secrets.key"), "rb") as f:
+        file_key = f.read()
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"board 1", info=b"linekeeper secrets v2").derive(
+        file_key + part
+    )
+    assert ChaCha20Poly1305(key).decrypt(raw[:12], raw[12:], b"mail.password") == b"pw"
+    for wrong in (
+        data_key,
+        HKDF(algorithm=hashes.SHA256(), length=32, salt=b"board 1", info=b"linekeeper secrets v2").derive(
+            file_key + data_key
+        ),
+    ):
+        with pytest.raises(InvalidTag):
+            ChaCha20Poly1305(wrong).decrypt(raw[:12], raw[12:], b"mail.password")
+
+
+def test_before_the_key_is_handed_over_it_seals_as_before_and_is_sealed_again_after(tmp_path):
+    data_dir, run = vault_box(tmp_path)
+    box, card_alone = boxes(data_dir, run, on_trial=lambda: False)
+    early = card_alone.seal("mail.password", "pw")  # the web UI before the recorder started
+    assert early.startswith(PREFIX)
+    assert card_alone.open("mail.password", early) == "pw"  # it opens then: nobody locked out
+    assert card_alone.reseal("mail.password", early) is None  # not yet
+    again = box.reseal("mail.password", early)
+    assert again.startswith(VAULT_PREFIX) and box.open("mail.password", again) == "pw"
+
+
+def test_while_an_update_is_on_trial_nothing_is_sealed_with_the_storage_key(tmp_path):
+    """Its rollback's release knows only the old kind: the password must still open there."""
+    data_dir, run = vault_box(tmp_path)
+    trial = [True]
+    box = SecretBox(data_dir, b"board 1", cipher=LazyFieldCipher(data_dir, run), on_trial=lambda: trial[0])
+    old = box.seal("mail.password", "pw")
+    assert old.startswith(PREFIX)
+    assert box.reseal("mail.password", old) is None
+    trial[0] = False  # marked good
+    assert box.reseal("mail.password", old).startswith(VAULT_PREFIX)
+
+
+def test_a_box_without_the_vault_keeps_the_old_scheme(tmp_path):
+    box = SecretBox(tmp_path, b"board 1", on_trial=lambda: False)  # no storage.key: it seals nothing
+    sealed = box.seal("mail.password", "pw")
+    assert sealed.startswith(PREFIX) and box.open("mail.password", sealed) == "pw"
+    assert box.reseal("mail.password", sealed) is None
+
+
+# ---------------------------------------------------------------- the stored values, re-sealed
+def old_mail_json(data_dir, password):
+    """mail.json as an older release saved it: the password sealed without the storage key."""
+    old = SecretBox(data_dir, b"board 1", cipher=LazyFieldCipher(data_dir, None), on_trial=lambda: False)
+    MailSettingsStore(data_dir, old).save(MailSettings(username="box", sender="box@example.org"), "pw")
+    with open(os.path.join(data_dir, "mail.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    assert doc["password"].startswith(PREFIX)
+    return doc
+
+
+def test_an_old_mail_password_opens_and_is_sealed_again_with_the_storage_key(tmp_path):
+    data_dir, run = vault_box(tmp_path)
+    before = old_mail_json(data_dir, "pw")
+    box, card_alone = boxes(data_dir, run, on_trial=lambda: False)
+    store = MailSettingsStore(data_dir, box)
+    assert store.password(store.get()) == "pw"  # the old value opens, as the fallback
+    assert MailSettingsStore(data_dir, card_alone).reseal() is False  # no key here yet: left
+    assert store.reseal() is True
+    with open(os.path.join(data_dir, "mail.json"), encoding="utf-8") as f:
+        after = json.load(f)
+    assert after["password"].startswith(VAULT_PREFIX)
+    assert dict(after, password=None) == dict(before, password=None)  # nothing else changed
+    assert store.password(store.get()) == "pw"
+    with pytest.raises(FieldSealError):  # the card alone no longer opens it
+        MailSettingsStore(data_dir, card_alone).password(store.get())
+    assert store.reseal() is False  # done once
+
+
+def test_a_mail_password_re_seal_cut_short_leaves_the_old_one_and_is_done_next_time(tmp_path, monkeypatch):
+    data_dir, run = vault_box(tmp_path)
+    before = old_mail_json(data_dir, "pw")
+    box, _ = boxes(data_dir, run, on_trial=lambda: False)
+    store = MailSettingsStore(data_dir, box)
+
+    def cut(path, data, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("firmware.mail.settings.atomic_write", cut)
+    with pytest.raises(OSError):
+        store.reseal()
+    monkeypatch.undo()
+    with open(os.path.join(data_dir, "mail.json"), encoding="utf-8") as f:
+        assert json.load(f) == before
+    assert store.password(store.get()) == "pw"  # still opens, with the old key
+    assert store.reseal() is True
+    assert store.get().password.startswith(VAULT_PREFIX) and store.password(store.get()) == "pw"
+
+
+def test_the_mail_round_seals_the_password_again(tmp_path):
+    """The web UI's mail thread does it at its next round once the recorder handed the key
+    over, mail server set or not."""
+    data_dir, run = vault_box(tmp_path)
+    old_mail_json(data_dir, "pw")
+    box, _ = boxes(data_dir, run, on_trial=lambda: False)
+    mail = MailService(data_dir, lambda: 0, box, cipher=LazyFieldCipher(data_dir, run))
+    try:
+        mail.tick()
+    finally:
+        mail.close()
+    assert mail.store.get().password.startswith(VAULT_PREFIX)
+    assert mail.store.password(mail.store.get()) == "pw"
+
+
+def test_an_old_archive_secret_opens_and_is_sealed_again_and_a_cut_recovers(tmp_path, monkeypatch):
+    data_dir, run = vault_box(tmp_path)
+    box, card_alone = boxes(data_dir, run, on_trial=lambda: False)
+    write_secret(data_dir, "s3 secret", card_alone)  # before the key was handed over
+    path = os.path.join(data_dir, "archive.secret")
+    with open(path, encoding="utf-8") as f:
+        old = f.read()
+    assert old.startswith(PREFIX)
+    assert read_secret(data_dir, card_alone) == "s3 secret"  # no key: opens, left as it is
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == old
+
+    def cut(path, data, **kw):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("firmware.archive.queue.fsutil.atomic_write", cut)
+    assert read_secret(data_dir, box) == "s3 secret"  # the upload goes on
+    monkeypatch.undo()
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == old
+    assert read_secret(data_dir, box) == "s3 secret"
+    with open(path, encoding="utf-8") as f:
+        assert f.read().startswith(VAULT_PREFIX)
+    with pytest.raises(ArchiveError, match="MCU vault") as raised:
+        read_secret(data_dir, card_alone)
+    assert not raised.value.permanent  # it opens once the recorder has started

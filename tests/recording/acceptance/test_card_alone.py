@@ -40,14 +40,18 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
 from firmware.alarmlog import UNOPENED, AlarmLog
+from firmware.archive.queue import read_secret, write_secret
 from firmware.calls.callsearch import CallFilter, CallSearch
 from firmware.clock import SimClock
+from firmware.errors import TamperError
+from firmware.mail.settings import PASSWORD_FIELD, MailSettings, MailSettingsStore
 from firmware.policy.rules import NumberList
 from firmware.reports.source import ReportSource
 from firmware.sar import find_calls
+from firmware.secretbox import PREFIX, VAULT_PREFIX, SecretBox, board_identity
 from firmware.signing import Signer
 from firmware.storage.audit import SIG_TAG, entry_hash, head_message
-from firmware.storage.fieldseal import load_field_cipher
+from firmware.storage.fieldseal import FieldSealError, LazyFieldCipher, load_field_cipher
 from firmware.storage.sealstores import NOTE as NOTE_FIELD
 from web.db import WebDb
 from web.phonebook import CallNotes, Phonebook
@@ -68,6 +72,8 @@ BOOK_NAME = "Hargreaves Plumbing of Little Wexcombe"
 NOTE = "Caller says the boiler at 14 Larch Way leaks again"
 RULE_NUMBER = "07700 900123"  # a private mobile: never recorded
 CONCERN_NAME = "Ottoline Brackenbury"  # in a concern staff raised (the alarm history)
+MAIL_PASSWORD = "smtp-Pa55word-for-the-box"  # sealed in mail.json
+ARCHIVE_SECRET = "s3-secret-access-key-0123456789"  # sealed in archive.secret
 MAIL_SUBJECT = "Call from %s (%s) went unrecorded" % (CALLER["name"], CALLER["number"])
 SECRETS = [
     CALLER["number"],
@@ -80,6 +86,8 @@ SECRETS = [
     RULE_NUMBER,
     RULE_NUMBER.replace(" ", ""),
     CONCERN_NAME,
+    MAIL_PASSWORD,
+    ARCHIVE_SECRET,
 ]
 
 CALLS = [
@@ -145,6 +153,10 @@ def plant_web_stores(box):
     msg.set_content("%s\n%s: %s\n" % (MAIL_SUBJECT, BOOK_NAME, NOTE))
     box.mail.queue.enqueue(msg)
     ensure_certificate(box.data_dir, ["localhost"], [])  # the web UI's, as at its start
+    # The e-mail password and the archive's secret, as Settings and `archive set-secret`
+    # save them in this process (the recorder's: it has the storage key).
+    box.mail.store.save(MailSettings(username="box"), new_password=MAIL_PASSWORD)
+    write_secret(box.data_dir, ARCHIVE_SECRET, box.mail.store.secrets)
 
 
 def web_key(data_dir):
@@ -201,6 +213,32 @@ def test_the_card_alone_holds_no_number_name_address_or_reason(box_and_card):
     with open(os.path.join(probe, "key.pem"), "wb") as f:
         f.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     assert clear_private_keys(probe, [key]) == ["key.pem"]
+
+
+def test_the_card_alone_does_not_open_the_mail_password_even_with_the_board_serial(box_and_card):
+    """The e-mail password and the archive's secret are sealed with the vault's storage
+    key as well as secrets.key and the board's identity: the card with this very board's
+    identity (the serial a search would find) and no vault opens neither, not even by
+    trying the key without the storage key, while the box opens both."""
+    lab, mcu, run_dir, data_dir, card = box_and_card
+    with open(os.path.join(card, "mail.json"), encoding="utf-8") as f:
+        sealed = json.load(f)["password"]
+    with open(os.path.join(card, "archive.secret"), encoding="utf-8") as f:
+        archive_sealed = f.read().strip()
+    assert sealed.startswith(VAULT_PREFIX) and archive_sealed.startswith(VAULT_PREFIX)
+    thief = SecretBox(card, identity=board_identity(), cipher=LazyFieldCipher(card, None))
+    with pytest.raises(FieldSealError, match="MCU vault"):
+        MailSettingsStore(card, thief).password(MailSettingsStore(card, thief).get())
+    with pytest.raises(FieldSealError):
+        thief.open("archive.secret", archive_sealed)
+    # The key of secrets.key and the serial alone (what an older card's values open with).
+    for name, value in ((PASSWORD_FIELD, sealed), ("archive.secret", archive_sealed)):
+        with pytest.raises(TamperError):
+            thief.open(name, PREFIX + value[len(VAULT_PREFIX) :])
+    box = SecretBox(data_dir, identity=board_identity(), cipher=LazyFieldCipher(data_dir, run_dir))
+    store = MailSettingsStore(data_dir, box)
+    assert store.password(store.get()) == MAIL_PASSWORD
+    assert read_secret(data_dir, box) == ARCHIVE_SECRET
 
 
 def test_the_box_still_shows_and_finds_them(box_and_card):
