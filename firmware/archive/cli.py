@@ -242,33 +242,36 @@ def cmd_add_user(args):
             "--grantor-password-file (a supervisor who has one)"
         )
     users = ArchiveUsers(args.viewer_dir)
-    if users.get(args.name) is not None and users.check(args.name, password) is None:
-        # A password set anew (a forgotten one): none of the account's last four, as on a
-        # box's Users page (PCI DSS 8.3.7); the one in force is how roles are changed.
-        if users.reused(args.name, password):
-            raise LinekeeperError(
-                "that is one of %s's last %d passwords: choose one they have not used here"
-                % (args.name, HISTORY)
-            )
     granted = ArchiveUser(args.name, frozenset(roles), sites).sites_text()
     os.makedirs(args.viewer_dir, mode=0o700, exist_ok=True)
-    # Audited before the slot and the account: a cut part way leaves the entry, never an
-    # account the viewer's trail does not show; a refusal part way adds one that says so.
-    reset = {"key_slot_reset": True, "granted_by": args.grantor} if reset_slot else {}
-    with _viewer_change(
-        args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted, **reset
-    ):
-        if new_slot or reset_slot:
-            with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
-                if new_slot:
-                    store.add_slot(args.name, password, key)
-                else:
-                    store.reset_password(args.name, password, key)
-        # A password chosen for them is changed at their first login (PCI DSS 8.3.5); one
-        # that already opens their own slot (init-org's user, say) is theirs.
-        theirs = "supervisor" in roles and not new_slot and not reset_slot
-        chosen_for_them = "" if theirs else "set_by_other"
-        ArchiveUsers(args.viewer_dir).set(args.name, password, roles, sites, must_change=chosen_for_them)
+    # The check and the write are one step under the file's lock: the person's own change
+    # of password in the viewer meanwhile made the one checked here one of their last four.
+    with users.held():
+        if users.get(args.name) is not None and users.check(args.name, password) is None:
+            # A password set anew (a forgotten one): none of the account's last four, as on a
+            # box's Users page (PCI DSS 8.3.7); the one in force is how roles are changed.
+            if users.reused(args.name, password):
+                raise LinekeeperError(
+                    "that is one of %s's last %d passwords: choose one they have not used here"
+                    % (args.name, HISTORY)
+                )
+        # Audited before the slot and the account: a cut part way leaves the entry, never an
+        # account the viewer's trail does not show; a refusal part way adds one that says so.
+        reset = {"key_slot_reset": True, "granted_by": args.grantor} if reset_slot else {}
+        with _viewer_change(
+            args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted, **reset
+        ):
+            if new_slot or reset_slot:
+                with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
+                    if new_slot:
+                        store.add_slot(args.name, password, key)
+                    else:
+                        store.reset_password(args.name, password, key)
+            # A password chosen for them is changed at their first login (PCI DSS 8.3.5); one
+            # that already opens their own slot (init-org's user, say) is theirs.
+            theirs = "supervisor" in roles and not new_slot and not reset_slot
+            chosen_for_them = "" if theirs else "set_by_other"
+            users.set(args.name, password, roles, sites, must_change=chosen_for_them, held=True)
     print(
         "linekeeper: viewer account %s (%s; sites: %s)" % (args.name, ", ".join(roles), granted),
         file=sys.stderr,

@@ -5,6 +5,7 @@ between them the second writer dropped the first one's change: an account added 
 moment the viewer disabled an unused one vanished, or the disabled one came back enabled.
 Every change now holds the file's lock (web/archive/users.py, ``_locked``)."""
 
+import fcntl
 import json
 import os
 import threading
@@ -15,7 +16,7 @@ from firmware.storage.audit import AuditLog
 from web.archive import users as users_module
 from web.archive.users import ArchiveUsers
 from web.inactive import DAY_US
-from web.passwords import CHEAP_COST
+from web.passwords import CHEAP_COST, check_password
 
 PASSWORD = "a long enough pass 42"
 NEW = "another long pass 77"
@@ -149,3 +150,72 @@ def test_two_changes_at_once_from_two_processes_are_both_kept(viewer_dir, monkey
     assert CHANGES[second][1](after), "the second change was lost"
     # Every account is still there: none vanished under another's write.
     assert set(after.names()) >= {"stale", "ann", "bob", "old", "kim", "fay", "pen", "pat", "eve"}
+
+
+def test_add_user_checks_a_new_password_against_the_last_four_and_writes_it_as_one_locked_step(
+    tmp_path, monkeypatch
+):
+    """``linekeeper archive add-user`` of an existing account with a new password (a
+    forgotten one) refuses one of its last four. The check was made before the file's lock
+    was taken: a change of the person's own password meanwhile (to that same password, then
+    on) made it one of the last four, and add-user put it back in force all the same."""
+    from firmware import cli
+    from firmware.archive import cli as archive_cli
+
+    viewer_dir = str(tmp_path / "viewer")
+    os.makedirs(viewer_dir)
+    ArchiveUsers(viewer_dir, CHEAP_COST).set("dan", PASSWORD, ["auditor"])
+    wanted, later = "the one add-user sets 5", "dan chose this later 6"
+    (tmp_path / "pw").write_text(wanted + "\n")
+    os.chmod(tmp_path / "pw", 0o600)
+    add = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", str(tmp_path / "org")]
+    add += ["--roles", "auditor", "--password-file", str(tmp_path / "pw"), "--name", "dan"]
+    dan = ArchiveUsers(viewer_dir, CHEAP_COST)
+    main = threading.current_thread()
+    waits = threading.Event()
+    errors = []
+    real_lock = users_module.file_lock
+
+    def lock(path, what):  # dan's change says when it must wait for add-user's lock
+        if threading.current_thread() is not main:
+            fd = os.open(path, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                waits.set()
+            finally:
+                os.close(fd)
+        return real_lock(path, what)
+
+    def dans_changes():
+        try:
+            for password in (wanted, later):  # the Password page's two steps, twice
+                dan.begin_change("dan", password)
+                dan.finish_change("dan")
+        except BaseException as exc:  # said by the test's own thread
+            errors.append(exc)
+        finally:
+            waits.set()  # made, or refused
+
+    real_change = archive_cli._viewer_change
+
+    def change(*args, **kwargs):  # add-user's entry: dan changes their password now
+        thread.start()
+        assert waits.wait(WAIT_S)
+        return real_change(*args, **kwargs)
+
+    thread = threading.Thread(target=dans_changes)
+    monkeypatch.setattr(users_module, "file_lock", lock)
+    monkeypatch.setattr(archive_cli, "_viewer_change", change)
+    try:
+        status = cli.main(add)
+    finally:
+        if thread.ident is not None:
+            thread.join(WAIT_S)
+    assert not thread.is_alive() and errors == []
+    after = ArchiveUsers(viewer_dir, CHEAP_COST)
+    entry = _raw(after, "dan")
+    in_force = "wanted" if after.check("dan", wanted) else "later" if after.check("dan", later) else "?"
+    before = [h for h in entry["history"] if check_password(wanted, h)]
+    assert not (in_force == "wanted" and before), "add-user put one of the last four back in force"
+    assert (status, in_force) == (0, "later")  # add-user's came first, then dan's two

@@ -39,6 +39,7 @@ audit trail, else from when it was made, and from when it was enabled if later; 
 enabled installer is never disabled (:meth:`ArchiveUsers.disable_unused`).
 """
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -330,15 +331,33 @@ class ArchiveUsers:
         if sites is not None and not sites:
             raise LinekeeperError("sites: give box ids separated by commas, or 'all'")
 
-    @_locked
-    def set(self, name, password, roles, sites=None, must_change=""):
+    @contextlib.contextmanager
+    def held(self):
+        """Hold the user file's lock over a check and the change it allows, made as one
+        step (``linekeeper archive add-user``: a new password checked against the last four,
+        then its key slot and the entry): a change from the viewer meanwhile (the person's
+        own new password) waits until it is written. Inside, read as usual and write with
+        ``set(..., held=True)``: ``flock`` is per open file, and a second lock would wait
+        for this one."""
+        with file_lock(self.path + LOCK_SUFFIX, "the viewer's user file"):
+            yield
+
+    def set(self, name, password, roles, sites=None, must_change="", held=False):
         """Add or replace ``name`` with ``password``, ``roles`` and ``sites`` (a set of box
         ids; None: every site). A password new to the account is marked ``must_change`` (a
         key of :data:`MUST_CHANGE`: "set_by_other" when someone else chose it), and the one
         it replaces joins the history; the password it already has keeps its mark.
+        ``held``: the caller holds the file's lock already (:meth:`held`).
 
         :raises LinekeeperError: a bad name, role or password (named)
         """
+        if held:
+            self._set(name, password, roles, sites, must_change)
+            return
+        with file_lock(self.path + LOCK_SUFFIX, "the viewer's user file"):
+            self._set(name, password, roles, sites, must_change)
+
+    def _set(self, name, password, roles, sites, must_change):
         self.check_account(name, password, roles, sites)
         users = self._load()
         entry = users.get(name, {})
