@@ -19,6 +19,13 @@ after a jump that its retention clock guard caught and an installer has not yet 
 deletion back). A clock set to next year by a wrong time server, or by hand, disabled
 every account but the last installer's at once. The Users page says why they wait, and
 the first round once the clock is good again disables them as usual.
+
+Nor is any disabled by a time the box has not accepted yet: the days are counted to now,
+but never past the last time the retention sweep's clock guard passed (:func:`accepted_us`).
+The guard looks once a sweep (``sweep_interval_min``, an hour by default); a clock stepped
+forward while synchronised was counted by in between, and a step of a year disabled every
+account but the last installer's before the guard could hold it. An account is disabled at
+most a sweep late for it.
 """
 
 import logging
@@ -32,16 +39,17 @@ UNUSED_REASON = "unused for %d days" % UNUSED_DAYS
 # Why nothing is disabled now (:func:`clock_held`; the Users page).
 CLOCK_UNSYNCHRONISED = "the box's clock is not synchronised"
 CLOCK_JUMPED = "the box's clock jumped and an installer has not confirmed the time on the Retention page"
+CLOCK_NOT_ACCEPTED = "the box's clock has not been checked by a retention sweep yet"
 
 
-def last_logins(web, users):
+def last_logins(web, users, now_us=None):
     """``{name: {"last_us": their last login (µs) or None, "since_us": when their unused
     days count from (that login, else when the account was made, or when it was last
-    enabled if later), "days": the days since, "unused_days": those days when at least
-    :data:`UNUSED_DAYS`, else None}}`` of ``users``."""
+    enabled if later), "days": the days since (to ``now_us``, else the box's wall time),
+    "unused_days": those days when at least :data:`UNUSED_DAYS`, else None}}`` of ``users``."""
     return unused_days(
         users,
-        int(web.services.wall_us()),
+        int(web.services.wall_us()) if now_us is None else now_us,
         lambda name: web.services.audit.last_at("login", name),
         web.accounts.created_us,
         web.accounts.enabled_us,
@@ -72,16 +80,33 @@ def unused_days(users, now_us, last_login, created_us, enabled_us):
 
 def clock_held(web):
     """Why the box's clock cannot be trusted to disable by now (:data:`CLOCK_UNSYNCHRONISED`,
-    :data:`CLOCK_JUMPED`), or None: it is synchronised (the box's health; the simulated
-    board's clock counts as synchronised there, as everywhere) and its retention clock
-    guard holds no jump. A box without a health provider has no clock known good."""
+    :data:`CLOCK_JUMPED`, :data:`CLOCK_NOT_ACCEPTED`), or None: it is synchronised (the
+    box's health; the simulated board's clock counts as synchronised there, as everywhere)
+    and its retention clock guard holds no jump and has passed a time
+    (:func:`accepted_us`). A box without a health provider has no clock known good."""
     health = web.services.health
     if health is None or not health().get("clock_synced"):
         return CLOCK_UNSYNCHRONISED
     retention = web.services.retention
-    if retention is not None and retention.guard.suspended is not None:
-        return CLOCK_JUMPED
+    if retention is not None:
+        if retention.guard.suspended is not None:
+            return CLOCK_JUMPED
+        if retention.guard.last_passed_us is None:
+            return CLOCK_NOT_ACCEPTED
     return None
+
+
+def accepted_us(web):
+    """The time (µs) the box counts unused days to when it disables: its wall time, but
+    not past the last time the retention sweep's clock guard passed
+    (:attr:`firmware.policy.clockguard.ClockGuard.last_passed_us`): a step forward the
+    guard has not judged yet disables nothing (it holds the step at its next sweep, or
+    passes it, and the days are counted to it then). A box without a retention service
+    counts to its wall time."""
+    now = int(web.services.wall_us())
+    retention = web.services.retention
+    last = None if retention is None else retention.guard.last_passed_us
+    return now if last is None else min(now, int(last))
 
 
 def due(users, logins):
@@ -112,15 +137,15 @@ def disable_due(users, logins, still_enabled, other_enabled_installer, audit, di
 
 
 def disable_unused(web):
-    """Disable every enabled account unused for :data:`UNUSED_DAYS` or more but the last
-    enabled installer (the longest unused first), unless the clock is held
-    (:func:`clock_held`); returns the names disabled.
+    """Disable every enabled account unused for :data:`UNUSED_DAYS` or more (counted to
+    :func:`accepted_us`) but the last enabled installer (the longest unused first), unless
+    the clock is held (:func:`clock_held`); returns the names disabled.
 
     Decided and made in one web.db transaction, each audited inside it before its row
     changes (an entry whose change a cut stopped is made, and audited, again at the next
     check); the sessions of those disabled end once it is committed."""
     users = web.accounts.all()
-    logins = last_logins(web, users)
+    logins = last_logins(web, users, accepted_us(web))
     if not due(users, logins) or clock_held(web) is not None:
         return []  # (the Users page says why they wait)
     now = int(web.services.wall_us())
