@@ -24,6 +24,8 @@ found breaking them (8.3.6).
 
 An account may be *disabled* (``disabled_us``, ``disabled_why``): nobody logs in to it
 until an installer enables it again, which starts its unused days again (``enabled_us``).
+Its password hash is kept marked meanwhile (:data:`web.db.DISABLED_MARK`), so that a release
+from before disabled accounts, which ignores those columns, opens nothing with it either.
 One unused for 90 days is disabled by the box (PCI DSS v4.0 8.2.6, :mod:`web.inactive`);
 an installer may disable one by hand.
 """
@@ -35,6 +37,7 @@ import re
 from firmware import words
 
 from . import passwords
+from .db import DISABLED_MARK
 
 ROLES = ("installer", "supervisor", "auditor", "staff")
 ROLE_LABELS = words.ROLES
@@ -99,6 +102,11 @@ def who_typed(name, account_of, field="target"):
     return {field: None, "no_account": True}
 
 
+def _in_force(phc):
+    """The hash of an account's password, without the mark of a disabled account."""
+    return phc[len(DISABLED_MARK) :] if phc.startswith(DISABLED_MARK) else phc
+
+
 def _row_user(row):
     roles = frozenset(r for r in row["roles"].split(",") if r)
     lines = tuple(sorted(int(x) for x in row["lines"].split(",") if x))
@@ -148,6 +156,11 @@ class Accounts:
         """Disable ``name``'s account in the transaction ``conn``, saying ``why``; one
         disabled already stays as it was (its date and reason)."""
         conn.execute(
+            "UPDATE users SET disabled_us = ?, disabled_why = ?, pw_hash = ? || pw_hash "
+            "WHERE name = ? AND disabled_us IS NULL AND substr(pw_hash, 1, ?) != ?",
+            (self._wall_us(), why, DISABLED_MARK, name, len(DISABLED_MARK), DISABLED_MARK),
+        )
+        conn.execute(  # (marked already: by an earlier start, web.db._mark_disabled)
             "UPDATE users SET disabled_us = ?, disabled_why = ? WHERE name = ? AND disabled_us IS NULL",
             (self._wall_us(), why, name),
         )
@@ -156,8 +169,10 @@ class Accounts:
         """Enable ``name``'s account in the transaction ``conn``: its unused days count
         from now."""
         conn.execute(
-            "UPDATE users SET disabled_us = NULL, disabled_why = '', enabled_us = ? WHERE name = ?",
-            (self._wall_us(), name),
+            "UPDATE users SET disabled_us = NULL, disabled_why = '', enabled_us = ?, "
+            "pw_hash = CASE WHEN substr(pw_hash, 1, ?) = ? THEN substr(pw_hash, ?) ELSE pw_hash END "
+            "WHERE name = ?",
+            (self._wall_us(), len(DISABLED_MARK), DISABLED_MARK, len(DISABLED_MARK) + 1, name),
         )
 
     def verify(self, name, password):
@@ -166,7 +181,7 @@ class Accounts:
         if row is None:
             passwords.dummy_check(self._cost)
             return None
-        if not passwords.check_password(password, row["pw_hash"]):
+        if not passwords.check_password(password, _in_force(row["pw_hash"])):
             return None
         return _row_user(row)
 
@@ -199,7 +214,7 @@ class Accounts:
         row = self._db.one("SELECT pw_hash, pw_history FROM users WHERE name = ?", (name,))
         if row is None:
             return False
-        return reused(password, row["pw_hash"], json.loads(row["pw_history"]))
+        return reused(password, _in_force(row["pw_hash"]), json.loads(row["pw_history"]))
 
     def require_change(self, name, why):
         """Mark ``name``'s password as one to change before anything else (``why``: a key
@@ -215,15 +230,19 @@ class Accounts:
 
     def set_password(self, conn, name, password, must_change=""):
         """Set ``name``'s password in the transaction ``conn``: the hash it replaces joins
-        the history; ``must_change`` as for :meth:`create` ("" when the person chose it)."""
-        row = conn.execute("SELECT pw_hash, pw_history FROM users WHERE name = ?", (name,)).fetchone()
+        the history; ``must_change`` as for :meth:`create` ("" when the person chose it).
+        A disabled account's new hash is marked as its old one was."""
+        row = conn.execute(
+            "SELECT pw_hash, pw_history, disabled_us FROM users WHERE name = ?", (name,)
+        ).fetchone()
         if row is None:
             return
-        history = history_after(row["pw_hash"], json.loads(row["pw_history"]))
+        history = history_after(_in_force(row["pw_hash"]), json.loads(row["pw_history"]))
+        mark = DISABLED_MARK if row["disabled_us"] is not None else ""
         conn.execute(
             "UPDATE users SET pw_hash = ?, pw_changed_us = ?, pw_history = ?, must_change = ? WHERE name = ?",
             (
-                passwords.hash_password(password, self._cost),
+                mark + passwords.hash_password(password, self._cost),
                 self._wall_us(),
                 json.dumps(history),
                 must_change,

@@ -78,6 +78,23 @@ ADDED_COLUMNS = (
 )
 
 
+# Put before the password hash of a disabled account (web.accounts.Accounts.disable), and
+# taken off when it is enabled: a release from before accounts could be disabled ignores the
+# columns that say so (a firmware rolled back), and checks a password against the hash
+# alone; a marked hash is no Argon2id hash to it, so it refuses every password.
+DISABLED_MARK = "!disabled!"
+
+
+def _mark_disabled(db: sqlite3.Connection) -> None:
+    """Mark the hash of each disabled account that lacks :data:`DISABLED_MARK`: disabled by
+    a release before the mark, or given a new password by an earlier release meanwhile."""
+    db.execute(
+        "UPDATE users SET pw_hash = ? || pw_hash "
+        "WHERE disabled_us IS NOT NULL AND substr(pw_hash, 1, ?) != ?",
+        (DISABLED_MARK, len(DISABLED_MARK), DISABLED_MARK),
+    )
+
+
 def _add_columns(db: sqlite3.Connection) -> None:
     """Add :data:`ADDED_COLUMNS` a web.db from an earlier release lacks."""
     for table, column, kind in ADDED_COLUMNS:
@@ -107,6 +124,7 @@ class WebDb:
             for statement in SCHEMA.split(";")[:-1]:
                 db.execute(statement)
             _add_columns(db)
+            _mark_disabled(db)
             db.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
 
     def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:

@@ -7,6 +7,7 @@ import sqlite3
 
 from web import inactive
 from web.inactive import UNUSED_DAYS
+from web.passwords import CHEAP_COST, check_password, hash_password
 
 from support.web import PASSWORDS, restart_web
 
@@ -357,3 +358,56 @@ def test_nothing_is_disabled_before_a_retention_sweep_has_checked_the_clock(box,
     box.sweeper.confirm_clock("alice")
     box.web.sweep()
     assert sorted(_disabled(box)) == ["audrey", "ivan", "sam", "sue"]
+
+
+def _hash_in_db(box, name):
+    return box.web.db.one("SELECT pw_hash FROM users WHERE name = ?", (name,))[0]
+
+
+def test_a_disabled_accounts_password_opens_nothing_under_an_earlier_release(box, people):
+    """A release from before accounts could be disabled ignores the columns that say so (a
+    firmware rolled back, by hand or by RAUC): it checked the password against web.db's hash
+    alone, and a disabled account logged in there again. The hash of a disabled account is
+    kept marked, which no release reads as an Argon2id hash; enabled, it is as it was."""
+    alice = people["alice"]
+    box.post(alice, "/users/sam/disable", token_from="/users")
+    _days_pass(box, UNUSED_DAYS)
+    box.web.sweep()  # every other but one installer: disabled as unused
+    users = box.web.accounts.all()
+    (kept,) = [u.name for u in users if u.disabled_us is None]
+    assert kept in ("alice", "ivan")
+    for user in users:
+        # The check an earlier release makes of a login: the password against the hash.
+        opens = check_password(PASSWORDS[user.name], _hash_in_db(box, user.name))
+        assert opens == (user.disabled_us is None), user.name
+    # This release still knows the right password, and says the account is disabled.
+    refused = box.try_login(box.client(), "sue", PASSWORDS["sue"])
+    assert refused.status_code == 403 and "disabled after 90 days" in refused.get_data(as_text=True)
+    installer = box.login(kept)  # (the installer kept enabled)
+    # A new password for a disabled account is marked too, and the last four still count.
+    new = {"password": "a brand new pass word 9"}
+    assert box.post(installer, "/users/audrey/password", data=new, token_from="/users").status_code == 302
+    assert not check_password(new["password"], _hash_in_db(box, "audrey"))
+    assert box.web.accounts.reused("audrey", new["password"])  # (the one in force)
+    assert box.web.accounts.reused("audrey", PASSWORDS["audrey"])  # (the one before it)
+    # Enabled, the hash is as before: the password logs in, under any release.
+    for name in ("sam", "audrey"):
+        assert box.post(installer, "/users/%s/enable" % name, token_from="/users").status_code == 302
+    assert check_password(PASSWORDS["sam"], _hash_in_db(box, "sam"))
+    assert check_password(new["password"], _hash_in_db(box, "audrey"))
+    box.login("sam")
+    box.login("audrey", new["password"])
+
+
+def test_an_account_disabled_before_its_hash_was_marked_is_marked_at_the_next_start(box, people):
+    """Disabled by the release before this one, or given a new password by an earlier
+    release (which knows no disabled accounts): the web UI's next start marks its hash."""
+    box.post(people["alice"], "/users/sam/disable", token_from="/users")
+    db = sqlite3.connect(box.web.db.path)
+    unmarked = hash_password(PASSWORDS["sam"], CHEAP_COST)
+    db.execute("UPDATE users SET pw_hash = ? WHERE name = 'sam'", (unmarked,))
+    db.commit()
+    db.close()
+    restart_web(box)
+    assert not check_password(PASSWORDS["sam"], _hash_in_db(box, "sam"))
+    assert box.try_login(box.client(), "sam", PASSWORDS["sam"]).status_code == 403
