@@ -312,3 +312,30 @@ def test_the_lockout_sentence_does_not_repeat_the_name_typed(box, people, rekeyi
     assert said.startswith("The key slot&#39;s account is locked after 10 failed attempts")
     assert typed not in said
     assert 'value="%s"' % typed in text
+
+
+def test_the_slot_of_a_disabled_account_rekeys_nothing(box, people, rekeying):
+    """``linekeeper rekey`` refuses a disabled account's slot; the page ran the rekey with
+    it, and showed the new recovery key, which opens every recording, to whoever asked. Its
+    right password is told the account is disabled; a wrong one is told only that."""
+    ivan = people["ivan"]
+    assert box.post(ivan, "/users/%s/disable" % ADMIN[0], token_from="/users").status_code == 302
+    before = box.services.keystore.path.read_bytes()
+    wrong = _ask(box, ivan, "not the admin's password")
+    assert wrong.status_code == 409
+    assert "wrong user name or password" in wrong.get_data(as_text=True)
+    assert "disabled" not in wrong.get_data(as_text=True)
+    right = _ask(box, ivan, ADMIN[1])
+    assert right.status_code == 409
+    said = right.get_data(as_text=True)
+    assert "account %s is disabled (by an installer)" % ADMIN[0] in said and "Nothing was changed" in said
+    assert 'id="recovery-key"' not in said
+    rekeying.wait(30)
+    assert box.services.keystore.path.read_bytes() == before
+    refused = [
+        e for e in box.services.audit.entries(limit=100, action="rekey") if e.details["phase"] == "refused"
+    ]
+    assert len(refused) == 2 and "started" not in [
+        e.details["phase"] for e in box.services.audit.entries(limit=100, action="rekey")
+    ]
+    assert "is disabled" in refused[0].details["reason"]

@@ -118,6 +118,10 @@ def start():
     named = who_typed(slot_user, lk().accounts.get, "slot")
     # Audited before the job starts: its own entries ("started"...) come after, in order.
     audit("rekey", None, phase="requested", **named)
+    disabled = _disabled_refusal(slot_user, password, throttle, keys)
+    if disabled:
+        audit("rekey", None, phase="refused", **named, reason=disabled, **throttle.lockout(keys))
+        return _page("%s. Nothing was changed." % disabled, status=409, slot_user=slot_user)
     try:
         # The address, as every other action from a page carries it (web.security.audit).
         job.start(
@@ -132,6 +136,25 @@ def start():
         audit("rekey", None, phase="refused", **named, reason=str(exc), **throttle.lockout(keys))
         return _page("%s. Nothing was changed." % exc, status=409, slot_user=slot_user)
     return redirect(url_for("rekey.index"))
+
+
+def _disabled_refusal(slot_user, password, throttle, keys):
+    """Why the slot of ``slot_user``'s disabled account rekeys nothing, or None (enabled,
+    or no account). A disabled account's slot opens nothing, on the web as at the command
+    line (``linekeeper rekey``): the rekey would show whoever asked a new recovery key.
+    Said as the login says it, only after the right password (checked against the
+    account's, as a login's); a wrong one is told it is wrong, and counts as a guess."""
+    web = lk()
+    account = web.accounts.get(slot_user)
+    if account is None or account.disabled_us is None:
+        return None
+    if web.accounts.verify(slot_user, password) is None:
+        return "wrong user name or password"
+    throttle.succeeded(keys)
+    return "account %s is disabled (%s): an installer can enable it on the Users page" % (
+        slot_user,
+        account.disabled_why,
+    )
 
 
 def _ended(throttle, keys, error):
