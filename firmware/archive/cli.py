@@ -216,6 +216,14 @@ def cmd_add_user(args):
     sites = parse_sites(args.sites)  # checked before any key slot is made
     password = _read_password(args.password_file)
     ArchiveUsers.check_account(args.name, password, roles, sites)  # and before the entry
+    grantor = ArchiveUsers(args.viewer_dir).get(args.grantor) if args.grantor else None
+    if grantor is not None and grantor.disabled_us is not None:
+        # A disabled account's slot opens nothing, here as on a box's command line: a
+        # leaver's disabled account gave new accounts a slot of the organisation key.
+        raise LinekeeperError(
+            "grantor %s's viewer account is disabled (%s): give another supervisor, or enable it "
+            "with enable-user" % (args.grantor, grantor.disabled_why)
+        )
     store = KeyStore(args.org_dir)
     new_slot = "supervisor" in roles and args.name not in store.slots()
     reset_slot = False  # a supervisor's forgotten password: their slot is made anew

@@ -917,3 +917,31 @@ def test_the_viewer_and_the_box_keep_a_typed_name_by_one_rule():
     assert who_typed(PASSWORD, accounts.get) == {"target": None, "no_account": True}
     assert who_typed("", accounts.get, "slot") == {"slot": None, "no_account": True}
     assert archive_views.who_typed is who_typed is auth_views.who_typed
+
+
+def test_a_disabled_viewer_account_grants_no_slot_at_the_command_line(tmp_path, capsys):
+    """``add-user --grantor`` opened the grantor's slot of the organisation key with their
+    password whether or not their viewer account was disabled: a leaver's disabled account
+    still gave new accounts a slot. Refused, before anything is made, as the box's command
+    line refuses a disabled account's key slot."""
+    from firmware import cli
+
+    viewer_dir, org = str(tmp_path / "viewer"), str(tmp_path / "org")
+    KeyStore(org, Argon2Params(memory_kib=8, iterations=1)).initialise("boss", PASSWORD)
+    files = {}
+    for name, password in (("boss", PASSWORD), ("jo", "jos first pass 11")):
+        (tmp_path / name).write_text(password + "\n")
+        files[name] = str(tmp_path / name)
+        os.chmod(files[name], 0o600)
+    common = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org, "--roles", SUP]
+    assert cli.main(common + ["--name", "boss", "--password-file", files["boss"]]) == 0
+    ArchiveUsers(viewer_dir).disable("boss")
+    before = (open(ArchiveUsers(viewer_dir).path).read(), KeyStore(org).slots())
+    grant = ["--grantor", "boss", "--grantor-password-file", files["boss"]]
+    capsys.readouterr()
+    assert cli.main(common + ["--name", "jo", "--password-file", files["jo"]] + grant) == 2
+    err = capsys.readouterr().err
+    assert "grantor boss's viewer account is disabled (by whoever runs the viewer)" in err, err
+    assert (open(ArchiveUsers(viewer_dir).path).read(), KeyStore(org).slots()) == before
+    ArchiveUsers(viewer_dir).enable("boss")
+    assert cli.main(common + ["--name", "jo", "--password-file", files["jo"]] + grant) == 0
