@@ -157,6 +157,14 @@ class Journal:
             if not synced:
                 self._sealed.add(writer.path)
 
+    def drop(self, writer):
+        """``writer``'s recording is to be destroyed: forgotten, and its records not yet
+        committed are never written (what a commit took stays until overwritten, and the
+        start's replay creates no file for a recording whose row names none)."""
+        with self._lock:
+            self._writers.discard(writer)
+            self._staged = [entry for entry in self._staged if entry[0] is not writer]
+
     def _sync_sealed(self):
         """Sync the files sealed since the last wrap, and their folders (once each); a
         file gone since (deleted) needs nothing. :raises OSError: a sync failed (the

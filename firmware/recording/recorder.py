@@ -481,7 +481,9 @@ class Recorder:
         del self._active[active.call.line]
         if active.timer is not None:
             active.timer.cancel()
-        active.pipeline.abort()
+        # Nothing more written or synced of it here (abort would finish the file for the
+        # destruction to overwrite): the card's work is the worker's.
+        active.pipeline.discard()
         self._unbegun.pop(active.recording_id, None)
         if self._shredder is None:
             self._shredder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linekeeper-shred")

@@ -319,6 +319,22 @@ class SegmentWriter:
             raise
         self._close_fd(synced=False)
 
+    def discard(self):
+        """Stop for good, writing and syncing nothing more: the recording is about to be
+        destroyed. What waits in memory for the file is dropped, a file still to be
+        created (its first chunk not come) never is, and the journal drops what it has
+        not committed of it: :meth:`abort` would write and sync all of that, only for the
+        destruction to overwrite and remove it."""
+        if self.closed:
+            return
+        self._pending.clear()
+        self._unsynced = False
+        self._reserved = 0
+        journal = self.journal if self.journal is not None else self._seal_journal
+        if journal is not None:
+            journal.drop(self)
+        self._close_fd()
+
     def abort(self):
         """Stop without the final chunk: the file stays, as a partial recording."""
         if not self.closed and self._fd is None:

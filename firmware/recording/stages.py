@@ -279,6 +279,13 @@ class RecordingPipeline:
             self.state = "partial"
         return self.info()
 
+    def discard(self):
+        """Stop without writing or syncing anything more (the recording is to be destroyed:
+        :meth:`SegmentWriter.discard`); the file stays as it is, for its destruction."""
+        if self.state == "recording":
+            self.state = "partial"
+        self.writer.discard()
+
     def info(self):
         """``{"state", "duration_s", "bytes", "bytes_written", "chunks", "disk_full", "first_t_us"}``.
 

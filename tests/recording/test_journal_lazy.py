@@ -272,3 +272,34 @@ def test_a_seal_the_journal_refuses_leaves_a_synced_partial_file(tmp_path, syncs
         assert path.name in syncs
     finally:
         jnl.close()
+
+
+def test_a_writer_discarded_writes_syncs_and_commits_nothing_more(tmp_path, syncs):
+    """A recording to be destroyed is stopped with nothing more written: what the file holds
+    in memory is not written to it, nothing is synced, and records the journal has not
+    committed yet never are (abort would finish the file for the destruction to remove)."""
+    jnl = Journal(tmp_path / "journal" / journal.JOURNAL_NAME, size_bytes=1 << 20)
+    jnl.deferred = True
+    try:
+        w, rid, path = _writer(tmp_path / "recordings", jnl)
+        w.write_chunk(os.urandom(300))
+        jnl.commit()
+        committed = journal.read_records(jnl.path)
+        w.write_chunk(os.urandom(300))  # staged, not committed
+        size = os.path.getsize(path)
+        w.discard()
+        jnl.commit()
+        assert w.closed and os.path.getsize(path) == size
+        assert path.name not in syncs
+        assert journal.read_records(jnl.path) == committed
+    finally:
+        jnl.close()
+    assert path.name not in syncs  # nor when the journal closes
+
+
+def test_a_deferred_file_discarded_before_its_first_chunk_is_never_created(tmp_path):
+    rid = uuid.uuid4().hex
+    path = tmp_path / (rid + ".lkrec")
+    w = SegmentWriter(path, rid, KEY, HEADER, fsync=True, before_create=lambda: None)
+    w.discard()
+    assert w.closed and not path.exists()

@@ -413,3 +413,53 @@ def test_a_call_never_connected_on_legal_hold_is_sealed_when_it_ends(tmp_path, s
     rows = lab.recordings(data_dir)
     assert [(r["call_id"], r["state"]) for r in rows] == [(1, "complete")]
     assert [(e.call_id, e.state) for e in finished] == [(1, "complete")]
+
+
+def test_the_capture_thread_writes_and_syncs_nothing_of_a_recording_being_destroyed(
+    tmp_path, synth, lab, monkeypatch
+):
+    """Once its destruction is decided, the recording is stopped on the capture thread
+    without a write or a sync of its file (finishing a file about to be destroyed would
+    flush what the journal holds for it into the file and sync it, while every line's
+    capture waits): what the card does is the worker's, and only the destruction."""
+    import threading
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(8.0, "*7")]), inbound(2, 1.0, talk=20.0)],
+        2,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+    store = box.recorder.store
+    capture = threading.current_thread()  # the simulated box runs its capture in this thread
+    decided, touched = [], []
+    real_unname = store.unname_file
+
+    def unname(recording_id, *args, **kwargs):
+        done = real_unname(recording_id, *args, **kwargs)
+        if done:
+            decided.append(recording_id + ".lkrec")
+        return done
+
+    def watched(real):
+        def call(fd, *args):
+            name = os.path.basename(os.readlink("/proc/self/fd/%d" % fd))
+            if threading.current_thread() is capture and name in decided:
+                touched.append((real.__name__, name))
+            return real(fd, *args)
+
+        return call
+
+    monkeypatch.setattr(store, "unname_file", unname)
+    for name in ("fdatasync", "fsync", "write", "pwrite", "ftruncate"):
+        monkeypatch.setattr(os, name, watched(getattr(os, name)))
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert len(decided) == 1
+    assert touched == []
+    assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
+    assert len(recording_files(data_dir)) == 2  # line 2's file and its key copy
