@@ -466,9 +466,10 @@ class Recorder:
                 return True
             if active.held:
                 return self._drop_unless_held(active, short=False) is None
-            if not self.store.unname_file(active.recording_id, call.id):
+            why = why or NOT_A_RECORDING
+            if not self.store.unname_file(active.recording_id, call.id, why):
                 return False
-            self._destroy(active, why or NOT_A_RECORDING)
+            self._destroy(active, why)
             return True
 
     def _destroy(self, active, why):

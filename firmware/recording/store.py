@@ -260,10 +260,14 @@ class RecordingStore:
 
     def _add_rekey_column(self):
         """The column `rekey` puts each recording's data key wrapped to the next keys in
-        (docs/FORMAT.md): while it runs, either the old or the new key store opens every row."""
+        (docs/FORMAT.md): while it runs, either the old or the new key store opens every row.
+        Also ``discard_why``: why a recording whose destruction is decided goes
+        (:meth:`unname_file`), for the start that finishes one a crash cut short to say."""
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(recordings)")}
         if "wrapped_key_next" not in columns:
             self._db.execute("ALTER TABLE recordings ADD COLUMN wrapped_key_next BLOB")
+        if "discard_why" not in columns:
+            self._db.execute("ALTER TABLE recordings ADD COLUMN discard_why TEXT")
 
     def close(self):
         with self._lock:
@@ -681,15 +685,17 @@ class RecordingStore:
         its file: the journal may hold the file's header and chunks, and its
         replay creates a missing file again only for a row that names it.
         """
-        if not self.unname_file(recording_id, call_id):
+        if not self.unname_file(recording_id, call_id, why):
             return False
         self.shred_file(recording_id, audit=False)
         self.drop(recording_id, why)
         return True
 
-    def unname_file(self, recording_id: str, call_id: int | None = None) -> bool:
+    def unname_file(self, recording_id: str, call_id: int | None = None, why: str = NOT_A_RECORDING) -> bool:
         """The first step of :meth:`discard`, where its destruction is decided: the row of
         a recording in progress stops naming its file, unless its call is on legal hold.
+        The row keeps ``why`` (what the ``recording_deleted`` entry is to say), so that the
+        start that finishes a destruction a crash cut short says it too (:meth:`recover`).
 
         In one immediate transaction, so that a hold placed at any time before it is
         seen, and one placed after it comes after the destruction was decided: a hold's
@@ -703,7 +709,8 @@ class RecordingStore:
                 log.warning("recording %s is on legal hold: not discarded", recording_id)
                 return False
             db.execute(
-                "UPDATE recordings SET file = '' WHERE id = ? AND state = 'recording'", (recording_id,)
+                "UPDATE recordings SET file = '', discard_why = ? WHERE id = ? AND state = 'recording'",
+                (why, recording_id),
             )
         return True
 
@@ -1096,8 +1103,9 @@ class RecordingStore:
                 continue
             if not row["file"]:
                 # A discard (:meth:`discard`) a crash cut short: the policy kept nothing of it.
+                # Audited as the discard would have been, saying why it was decided.
                 self.shred_file(row["id"], audit=False)
-                self.drop(row["id"])
+                self.drop(row["id"], row.get("discard_why") or NOT_A_RECORDING)
                 done.append(("discarded", row["id"], None))
                 continue
             path = self.path_of(row["id"])

@@ -200,6 +200,28 @@ def test_a_discard_cut_between_its_decision_and_the_destruction_is_finished_at_t
         store.close()
 
 
+def test_a_destruction_finished_at_the_start_is_audited_with_the_reason_it_was_decided_for(tmp_path):
+    """A personal call's recording, its destruction decided and then cut by a crash: the
+    start that finishes it audits it against that recording saying why it was destroyed,
+    as the worker would have, not as "not a recording" (it was one, for 8 s)."""
+    from firmware.policy.rules import PERSONAL_REASON
+
+    rid = uuid.uuid4().hex
+    store, jnl, w = _store_with_recording(tmp_path, rid)
+    w.abort()
+    jnl.commit()
+    assert store.unname_file(rid, call_id=1, why=PERSONAL_REASON) is True
+    jnl.close()
+    store.close()
+    audited = []
+    store = RecordingStore(tmp_path / "box", on_audit=lambda *entry: audited.append(entry))
+    try:
+        assert ("discarded", rid, None) in store.recover()
+        assert audited == [("recording_deleted", rid, {"why": PERSONAL_REASON})]
+    finally:
+        store.close()
+
+
 def test_discard_marks_the_row_before_it_removes_the_file(tmp_path, monkeypatch):
     rid = uuid.uuid4().hex
     store, jnl, w = _store_with_recording(tmp_path, rid)

@@ -253,7 +253,7 @@ def test_a_call_log_that_cannot_decide_the_destruction_keeps_the_recording(tmp_p
         config=lab.policy(rules=personal(lines=[1])),
     )
 
-    def refused(recording_id, call_id=None):
+    def refused(recording_id, call_id=None, why=None):
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(box.recorder.store, "unname_file", refused)

@@ -331,7 +331,7 @@ def test_a_card_failing_as_the_record_code_starts_a_recording_stops_no_line(
             raise OSError(5, "Input/output error")
         return real_write_key_copy(recording_id, wrapped, new=new)
 
-    def unname_refused(recording_id, call_id=None):
+    def unname_refused(recording_id, call_id=None, why=None):
         raise sqlite3.OperationalError("disk I/O error")
 
     alarms = []
