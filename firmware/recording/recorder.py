@@ -486,9 +486,7 @@ class Recorder:
         # destruction to overwrite): the card's work is the worker's.
         active.pipeline.discard()
         self._unbegun.pop(active.recording_id, None)
-        if self._shredder is None:
-            self._shredder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linekeeper-shred")
-        self._shredder.submit(self._shred, active.recording_id, why, active.call)
+        self._to_shredder(active.recording_id, why, active.call)
 
     def _shred(self, recording_id, why, call):
         """The worker's part of :meth:`_destroy`: the file (its header and key copy
@@ -751,16 +749,7 @@ class Recorder:
                 sync_group=self.sync_group,
             )
         except BaseException:
-            try:
-                if self._unbegun.pop(recording_id, None) is None:
-                    self.store.discard(recording_id)
-                else:  # no row yet (the card refused it): only the file and its key copy, if any
-                    self.store.shred_file(recording_id, audit=False)
-            except (OSError, sqlite3.Error):
-                # The card failing again (the call log's error is no OSError): the first
-                # failure is the one to raise, which the callers turn into an alarm. What is
-                # left is a row with no file, which the next start makes an empty partial.
-                log.exception("could not clean up recording %s that failed to start", recording_id)
+            self._clean_up(call, recording_id)
             raise
         reserve = None
         if self.disk_reserve_bytes:
@@ -775,6 +764,30 @@ class Recorder:
             except OSError as exc:
                 self._stop(active, exc)
         return active
+
+    def _clean_up(self, call, recording_id):
+        """Destroy what a recording that failed to start left (its row, key copy, file), as a
+        discarded one is: decided here (:meth:`RecordingStore.unname_file`), done by the
+        worker (:meth:`_shred`), so that the card's syncs do not hold up every line's capture.
+
+        The card failing again (the call log's error is no OSError) is logged: the first
+        failure is the one the caller raises, which becomes an alarm. What is left then, or
+        on legal hold, is a row still naming its file, which the next start makes an empty
+        partial recording."""
+        if self._unbegun.pop(recording_id, None) is None:  # else no row (the card refused it)
+            try:
+                if not self.store.unname_file(recording_id, call.id):
+                    return
+            except sqlite3.Error:
+                log.exception("could not clean up recording %s that failed to start", recording_id)
+                return
+        self._to_shredder(recording_id, NOT_A_RECORDING, call)
+
+    def _to_shredder(self, recording_id, why, call):
+        """Hand the destruction of ``recording_id`` (its destruction decided) to the worker."""
+        if self._shredder is None:
+            self._shredder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linekeeper-shred")
+        self._shredder.submit(self._shred, recording_id, why, call)
 
     def _begin_row(self, call, recording_id, row):
         """Commit the recording's intent row (``row``: :meth:`RecordingStore.begin`'s arguments).

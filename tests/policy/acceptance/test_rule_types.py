@@ -349,3 +349,51 @@ def test_a_card_failing_as_the_record_code_starts_a_recording_stops_no_line(
     assert [(a.line, a.kind, a.active) for a in alarms if a.kind == "recording_failed"] == [
         (1, "recording_failed", True)
     ]
+
+
+def test_what_a_recording_that_failed_to_start_left_is_destroyed_off_the_capture_thread(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The card refuses the key copy of a recording the record code starts: what it left (its
+    row, and whatever reached the card) is destroyed by the recorder's worker, as a discarded
+    recording is, not in the capture's pass over every line (the destruction's syncs held up
+    every line's audio); the stop waits for it, and nothing of it is left."""
+    import threading
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [
+            inbound(1, 1.0, talk=12.0, keys=[{"at": 5.0, "digits": "*9"}]),
+            inbound(2, 1.0, talk=20.0),
+        ],
+        2,
+        config=lab.policy(rules={"lines": [{"line": 1, "mode": "on_demand"}]}),
+    )
+    store = box.recorder.store
+    real_write_key_copy, real_shred = store.write_key_copy, store.shred_file
+    capture = threading.current_thread()  # the simulated box runs its capture in this thread
+    failed, shredded = [], []
+
+    def key_copy_refused(recording_id, wrapped, new=False):
+        if box.recorder.store.call_row(store.get(recording_id)["call_id"])["line"] == 1:
+            failed.append(recording_id)
+            raise OSError(5, "Input/output error")
+        return real_write_key_copy(recording_id, wrapped, new=new)
+
+    def shred(recording_id, audit=True):
+        shredded.append((recording_id, threading.current_thread() is capture))
+        return real_shred(recording_id, audit=audit)
+
+    monkeypatch.setattr(store, "write_key_copy", key_copy_refused)
+    monkeypatch.setattr(store, "shred_file", shred)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert len(failed) == 1
+    assert [(rid, on_capture) for rid, on_capture in shredded if rid in failed] == [(failed[0], False)]
+    calls = lab.calls(data_dir)
+    assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir)] == [(calls[1]["id"], "complete")]
+    assert not [n for n in os.listdir(os.path.join(data_dir, "recordings")) if n.startswith(failed[0])]
