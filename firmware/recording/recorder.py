@@ -478,14 +478,20 @@ class Recorder:
         its ``recording_deleted`` audit entry says).
 
         A crash before the worker is done leaves a row that names no file: the next
-        start destroys the file and the row (:meth:`RecordingStore.recover`)."""
+        start destroys the file and the row (:meth:`RecordingStore.recover`). A recording
+        whose row the call log refused has none to say so: it is destroyed here."""
         del self._active[active.call.line]
         if active.timer is not None:
             active.timer.cancel()
         # Nothing more written or synced of it here (abort would finish the file for the
         # destruction to overwrite): the card's work is the worker's.
         active.pipeline.discard()
-        self._unbegun.pop(active.recording_id, None)
+        if self._unbegun.pop(active.recording_id, None) is not None:
+            # No row names it (the call log refused it): nothing would tell the next start
+            # to destroy the file, which `linekeeper repair` would make a recording again
+            # from its sealed header. Destroyed at once, in this rare case, on this thread.
+            self._shred(active.recording_id, why, active.call)
+            return
         self._to_shredder(active.recording_id, why, active.call)
 
     def _shred(self, recording_id, why, call):

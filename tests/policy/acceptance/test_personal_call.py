@@ -463,3 +463,52 @@ def test_the_capture_thread_writes_and_syncs_nothing_of_a_recording_being_destro
     assert touched == []
     assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
     assert len(recording_files(data_dir)) == 2  # line 2's file and its key copy
+
+
+def test_a_recording_the_call_log_has_no_row_for_is_destroyed_before_the_code_returns(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The call log refused the recording's row (it records on, the row waiting in memory)
+    when the code is keyed: no row tells the next start to destroy its file, and a crash
+    before the worker reached it would leave a sealed recording of the personal call, which
+    `linekeeper repair` makes a recording again from its header. Its header and key copy
+    are destroyed at once, not left to the worker."""
+    import sqlite3
+    import threading
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(8.0, "*7")]), inbound(2, 1.0, talk=20.0)],
+        2,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+    store = box.recorder.store
+    real_begin, real_shred = store.begin, store.shred_file
+    capture = threading.current_thread()
+    go, refused = threading.Event(), []
+
+    def begin(call_id, *args, **kwargs):
+        if store.call_row(call_id)["line"] == 1:
+            refused.append(kwargs["recording_id"])
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_begin(call_id, *args, **kwargs)
+
+    def shred(recording_id, audit=True):
+        if threading.current_thread() is not capture:
+            go.wait()  # the worker, as slow as a crash makes it
+        return real_shred(recording_id, audit=audit)
+
+    monkeypatch.setattr(store, "begin", begin)
+    monkeypatch.setattr(store, "shred_file", shred)
+    box.start()
+    try:
+        assert box.board.run()
+        assert refused
+        assert [n for n in recording_files(data_dir) if n.startswith(refused[0])] == []
+    finally:
+        go.set()
+        box.stop()
+    assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
