@@ -4,6 +4,7 @@ import argparse
 import base64
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -2814,8 +2815,16 @@ def _as_the_box(args):
     _ACTING_FOR_ROOT = True
 
 
+@functools.lru_cache(maxsize=1)
+def _parser():
+    """:func:`build_parser`, once a process: its hundred-odd commands and options take
+    some 30 ms to build, and a process that runs the command again and again (the
+    tests run it in theirs) need not build them each time; parsing leaves it as it was."""
+    return build_parser()
+
+
 def main(argv=None):
-    parser = build_parser()
+    parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
