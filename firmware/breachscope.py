@@ -135,6 +135,59 @@ def _calls(calls_db, ids, cipher, progress=None) -> dict[int, dict[str, Any]]:
     return found
 
 
+def _deleted(calls_db, ids) -> set[int]:
+    """The calls of ``ids`` the deletion log names (a recording of theirs deleted: they had
+    one), for :func:`_released_recordings`."""
+    if not ids or not os.path.exists(calls_db):
+        return set()
+    db = connect_readonly(calls_db)
+    try:
+        have = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deletion_log'"
+        if not db.execute(have).fetchone():
+            return set()
+        ids = sorted(ids)
+        found = set()
+        for at in range(0, len(ids), BATCH):
+            batch = ids[at : at + BATCH]
+            found.update(
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT call_id FROM deletion_log WHERE call_id IN (%s)"
+                    % ",".join("?" * len(batch)),
+                    batch,
+                )
+            )
+        return found
+    finally:
+        db.close()
+
+
+def _gave(entry) -> int | None:
+    """How many recordings release ``entry``'s bundle held (its ``recordings``), or None."""
+    n = entry.details.get("recordings")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else None
+
+
+def _released_recordings(entry, ids, calls, deleted) -> tuple[set[int], int]:
+    """``(calls, more)``: of release ``entry``'s calls ``ids``, those whose recording its
+    bundle held, and how many more recordings it held whose calls cannot be told.
+
+    Its details say how many recordings (``recordings``), not whose: none, or one for each
+    call, says itself; fewer is told apart by the calls that could have had one (not in the
+    call log ``calls`` now, with a recording row, or named by the deletion log: ``deleted``)
+    when there are just that many of them. A release without the count gave, at most, every
+    call's."""
+    n = _gave(entry)
+    if n is None or n >= len(ids):
+        return set(ids), 0
+    if n == 0:
+        return set(), 0
+    could = {i for i in ids if i not in calls or calls[i]["recording"] is not None or i in deleted}
+    if len(could) <= n:
+        return could, n - len(could)
+    return set(), n
+
+
 def scope(
     audit,
     calls_db,
@@ -165,9 +218,20 @@ def scope(
     calls = _calls(calls_db, wanted, cipher, progress)
     # Releases whose bundle never went (audited failed after them): their calls looked at, not released.
     never = failed_releases(audit, [e.target for e in entries if e.action == "disclosure" and _call_ids(e)])
+    # A release that held fewer recordings than calls: which calls had one, from the deletion log too.
+    deleted = _deleted(
+        calls_db,
+        {
+            i
+            for e in entries
+            if e.action == "disclosure" and 0 < (_gave(e) or 0) < len(_call_ids(e))
+            for i in _call_ids(e)
+        },
+    )
     rows = []
     actions: Counter[str] = Counter()
     seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
+    unplaced = 0  # recordings released whose calls cannot be told (_released_recordings)
     accessed = []
     logins, failed, addresses = [], 0, set()
     held: dict[str, dict[str, int]] = {}  # {list: {"lists", "rows", "unknown"}}
@@ -215,9 +279,13 @@ def scope(
                 numbers.add(normalise(str(searched), country))
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
+        given = set(ids)  # the calls whose recording it gave, if it is one that gives them
+        if e.action == "disclosure":
+            given, more = _released_recordings(e, ids, calls, deleted)
+            unplaced += more if e.target not in never else 0
         for call_id in ids:
             seen.add(call_id)
-            if e.action in RECORDING_ACTIONS and e.target not in never:
+            if e.action in RECORDING_ACTIONS and e.target not in never and call_id in given:
                 recordings.add(call_id)
             call = calls.get(call_id)
             if call is None:
@@ -253,6 +321,7 @@ def scope(
         "actions": dict(sorted(actions.items())),
         "calls": len(seen),
         "recordings": len(recordings),
+        "recordings_unplaced": unplaced,
         "numbers": len(numbers),
         "calls_without_number": len(unnumbered),
         "calls_not_in_log": len(gone),
@@ -333,7 +402,14 @@ def summary_lines(summary, made_us=None) -> list[str]:
     out += [
         "  %d calls looked at (page viewed, played, exported, released or previewed), on lines %s"
         % (s["calls"], ", ".join(str(n) for n in s["lines"]) or "none"),
-        "  %d of them with their recording played, exported or released" % s["recordings"],
+        "  %d of them with their recording played, exported or released%s"
+        % (
+            s["recordings"],
+            "; and %d more recordings released in bundles that also held calls without one: "
+            "which of their calls they were is not on record" % s["recordings_unplaced"]
+            if s.get("recordings_unplaced")
+            else "",
+        ),
         "  %d distinct callers' numbers (data subjects)%s"
         % (
             s["numbers"],

@@ -345,3 +345,47 @@ def test_a_person_whose_calls_a_subject_access_search_found_is_a_data_subject(bo
         rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
     assert summary["numbers"] == before["numbers"] + 1  # 07700 900555 alone: 01632 960123 is counted
     assert [r[2] for r in rows[-4:]] == ["disclosure_search"] * 4
+
+
+def a_recording(path, call_id):
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    with db:
+        db.execute(
+            "INSERT INTO recordings (id, call_id, file, profile, state, started_at, chunk_ms)"
+            " VALUES (?, ?, 'x.lkr', 'voice', 'complete', ?, 1000)",
+            ("rec-%d" % call_id, call_id, T0),
+        )
+    db.close()
+
+
+def test_a_release_counts_the_recordings_its_bundle_held_not_its_calls(box, tmp_path, capsys):
+    """A release's details say which calls it gave and how many recordings (``recordings``):
+    a call with no recording went as its record alone. Every call of a release was counted
+    as a recording released. Now a release of none counts none; one of fewer than its calls
+    counts the calls that could have had one when there are just that many, and says how
+    many more it cannot place otherwise; every release's calls are still looked at."""
+    path = box[0]
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        none, recorded, bare, two, three = (
+            a_call_in(path, 4, "0770090055%d" % n, T0 + (5 + n) * S) for n in range(5)
+        )
+        for call_id in (recorded, two, three):
+            a_recording(path, call_id)
+        log.append("sam", "disclosure", "disclosure:5", {"calls": [none], "recordings": 0}, T0 + 20 * DAY)
+        half = {"calls": [recorded, bare], "recordings": 1}
+        log.append("sam", "disclosure", "disclosure:6", half, T0 + 20 * DAY + 1)
+        log.append(
+            "sam", "disclosure", "disclosure:7", {"calls": [two, three], "recordings": 1}, T0 + 20 * DAY + 2
+        )
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)
+    assert summary["calls"] == before["calls"] + 5 and summary["numbers"] == before["numbers"] + 5
+    assert summary["recordings"] == before["recordings"] + 1  # `recorded`'s alone
+    assert summary["recordings_unplaced"] == 1  # one of two and three's
+    assert run(box, tmp_path / "scope.csv") == 0
+    said = capsys.readouterr().out
+    assert (
+        "%d of them with their recording played, exported or released; and 1 more recordings "
+        % (before["recordings"] + 1)
+        in said
+    )
