@@ -11,7 +11,8 @@ number a subject access search (``disclosure_search``) found calls of among them
 calls list or report downloaded (``export_list``, ``report``) is one row of its own, with
 what it held, since the calls in it are not on record one by one; the summary adds up the
 rows each kind of list held (its entry's ``rows``, or the rows written of one cut short,
-``export_list_cut``), the records a DPO reports beside the calls named; a document that holds
+``export_list_cut``), the records a DPO reports beside the calls named, and the callers'
+numbers each report's callback list held (its entry's ``callers``); a document that holds
 no personal data (the year in review: counts only), its ``report`` entry saying
 ``"personal_data": false``, is a row all the same but not counted as calls or personal data
 accessed. The logins (and failed ones, the wrong passwords typed for it at the login page
@@ -162,10 +163,14 @@ def _deleted(calls_db, ids) -> set[int]:
         db.close()
 
 
+def _int(value) -> int | None:
+    """``value`` if a count (an int, 0 or more), else None: not on record."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _gave(entry) -> int | None:
     """How many recordings release ``entry``'s bundle held (its ``recordings``), or None."""
-    n = entry.details.get("recordings")
-    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else None
+    return _int(entry.details.get("recordings"))
 
 
 def _released_recordings(entry, ids, calls, deleted) -> tuple[set[int], int]:
@@ -232,6 +237,7 @@ def scope(
     actions: Counter[str] = Counter()
     seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
     unplaced = 0  # recordings released whose calls cannot be told (_released_recordings)
+    report_callers, reports_unknown = 0, 0  # the reports' callback lists: numbers, or not on record
     accessed = []
     logins, failed, addresses = [], 0, set()
     held: dict[str, dict[str, int]] = {}  # {list: {"lists", "rows", "unknown"}}
@@ -277,6 +283,12 @@ def scope(
             searched = e.details.get("number") if e.action == "disclosure_search" else None
             if searched and e.details.get("found"):  # the person whose calls it showed
                 numbers.add(normalise(str(searched), country))
+            if e.action == "report":
+                held_callers = _int(e.details.get("callers"))
+                if held_callers is None:
+                    reports_unknown += 1
+                else:
+                    report_callers += held_callers
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
         given = set(ids)  # the calls whose recording it gave, if it is one that gives them
@@ -331,6 +343,8 @@ def scope(
         "bulk": actions["export_list"] + actions["report"],
         "held": dict(sorted(held.items())),
         "reports": actions["report"],
+        "report_callers": report_callers,
+        "reports_callers_unknown": reports_unknown,
         "logins": len(logins),
         "first_login": iso_ms(min(logins)) if logins else None,
         "last_login": iso_ms(max(logins)) if logins else None,
@@ -376,6 +390,37 @@ def held_words(what, count):
             "" if count["unknown"] == 1 else "s",
         )
     return said
+
+
+def reports_words(s):
+    """What the reports of callers downloaded (summary ``s``, :func:`scope`'s) held, in words.
+
+    A report's callback list names callers by number (one entry each, missed and not called
+    back); its entry says how many (``callers``), not which, so they are not among the
+    distinct numbers counted and may be some of the same people. A report downloaded before
+    its entry said so held, at most, the number of every caller its lines missed in its
+    period: the call log now cannot say which were called back then, nor those erased since.
+    """
+    said = "%d report%s downloaded (each a row of the CSV with its period and lines)" % (
+        s["reports"],
+        "" if s["reports"] == 1 else "s",
+    )
+    unknown = s.get("reports_callers_unknown", 0)
+    if s["reports"] > unknown:
+        said += "; the callback lists of %d of them held %d callers' numbers (missed, not called back)" % (
+            s["reports"] - unknown,
+            s.get("report_callers", 0),
+        )
+    if unknown:
+        said += (
+            "; %d of them downloaded before a report's entry said how many numbers its callback list "
+            "held: each held up to every number its lines missed in its period" % unknown
+        )
+    return (
+        said + ". The numbers in a report are not on record one by one: they are not among the "
+        "distinct numbers counted above, and up to that many more callers were exposed (some may be "
+        "the same people). A report also names the accounts that played or exported recordings"
+    )
 
 
 def made_within(made_us, since_us):
@@ -431,7 +476,7 @@ def summary_lines(summary, made_us=None) -> list[str]:
             "and numbers counted above, and up to that many more calls and callers were exposed"
         )
     if s["reports"]:
-        out.append("  %d reports downloaded: each a row of the CSV with its period and lines" % s["reports"])
+        out.append("  " + reports_words(s))
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
     out.append(
         "  %d logins (first %s, last %s), %d failed, from %s"

@@ -389,3 +389,32 @@ def test_a_release_counts_the_recordings_its_bundle_held_not_its_calls(box, tmp_
         % (before["recordings"] + 1)
         in said
     )
+
+
+def test_the_callers_a_reports_callback_list_named_are_counted(box, tmp_path, capsys):
+    """A report downloaded holds its callback list, callers' numbers: its entry says how many
+    (``callers``), which are added up apart from the distinct numbers (which they were is
+    not on record). One downloaded before its entry said so is said to hold up to every
+    number its lines missed in its period; the year in review (counts only) holds none."""
+    path = box[0]
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        for callers in (7, 0, 3):
+            log.append(
+                "sam", "report", None, {"format": "csv", "lines": [1], "callers": callers}, T0 + 9 * DAY
+            )
+        log.append("sam", "report", None, {"format": "pdf", "lines": [1, 2]}, T0 + 10 * DAY)
+        log.append("sam", "report", None, {"document": "year_review", "personal_data": False}, T0 + 11 * DAY)
+        summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+    assert (summary["reports"], summary["report_callers"], summary["reports_callers_unknown"]) == (4, 10, 1)
+    assert summary["numbers"] == before["numbers"]
+    assert run(box, tmp_path / "scope.csv") == 0
+    said = capsys.readouterr().out
+    assert (
+        "4 reports downloaded (each a row of the CSV with its period and lines); the callback lists" in said
+    )
+    assert (
+        "lists of 3 of them held 10 callers' numbers (missed, not called back); 1 of them downloaded " in said
+    )
+    assert "each held up to every number its lines missed in its period" in said
+    assert "up to that many more callers were exposed" in said

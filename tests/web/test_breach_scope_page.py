@@ -8,8 +8,12 @@ command's CSV: audited as the command is, before anything is read, and refused t
 other role."""
 
 import csv
+import html
 import io
+import json
+import os
 import re
+import sqlite3
 
 from support.web import T0_US, S
 
@@ -235,3 +239,32 @@ def test_a_period_from_before_the_account_was_made_says_an_earlier_namesakes_ent
     # A removed account's name (no account now): nothing to tell apart.
     page = audrey.get("/audit/breach-scope?account=gone&from=2026-02-01&to=2026-03-31").get_data(as_text=True)
     assert 'id="scope-summary"' in page and 'id="earlier-account"' not in page
+
+
+def test_a_report_downloaded_counts_the_callers_its_callback_list_named(box, people):
+    """A report holds its callback list: callers' numbers, one entry each. Its download was
+    audited with its period and lines alone, and the scope said "1 reports downloaded", no
+    person exposed. It is audited with how many numbers its callback list held, and the
+    scope adds them up, apart from the distinct numbers (which they are is not on record)."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:  # missed on line 1 (sam's), never called back: two callers, one of them twice
+        for k, number in enumerate(("01632960111", "01632960111", "01632960222")):
+            start = T0_US + (3 + k) * 3600 * S
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'in', ?, ?, 1, ?)",
+                (start, start + 20 * S, number),
+            )
+    db.close()
+    got = people["sam"].get("/reports/download?format=json&from=2026-03-02&to=2026-03-02")
+    assert got.status_code == 200
+    held = len(json.loads(got.data)["callbacks"])
+    assert held == 2
+    entry = box.services.audit.entries(limit=1)[0]
+    assert (entry.action, entry.details["callers"]) == ("report", held)
+    page = people["audrey"].get("/audit/breach-scope?account=sam&from=2026-03-01&to=2026-03-31")
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page.get_data(as_text=True)))
+    said = html.unescape(found["reports"])
+    assert said.startswith("1 report downloaded (each a row of the CSV with its period and lines)")
+    assert "the callback lists of 1 of them held %d callers' numbers" % held in said
+    assert "up to that many more callers were exposed" in said

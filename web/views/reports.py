@@ -4,8 +4,10 @@ Supervisors see the lines granted to them; auditors every line. The figures
 on the page and in every download come from one report dict
 (:func:`firmware.reports.compute.build_report`) through one table builder
 (:func:`firmware.reports.formats.tables`), so CSV, PDF and screen agree.
-A download holds callers' numbers (the callback list): it is audited as
-``report``.
+A download holds callers' numbers (the callback list) and names the accounts that
+played or exported recordings: it is audited as ``report``, with how many numbers its
+callback list held (``callers``), which a breach's scope counts
+(:mod:`firmware.breachscope`).
 """
 
 import datetime as dt
@@ -108,7 +110,8 @@ def download():
         errors["format"] = "The format is one of %s." % ", ".join(FORMATS)
     if not errors:
         try:
-            data = render(source.report(period, lines), fmt)
+            report = source.report(period, lines)
+            data = render(report, fmt)
         except ReportError as exc:
             errors["range"] = str(exc)
     if errors:
@@ -119,6 +122,8 @@ def download():
         format=fmt,
         lines=lines,
         period="%s/%s" % (period.first.isoformat(), period.last.isoformat()),
+        # Its callback list's entries, one per caller's number: the people it names.
+        callers=len(report["callbacks"]),
     )
     name = "linekeeper-report-%s-%s.%s" % (period.first, period.last, fmt)
     return Response(
