@@ -51,6 +51,9 @@ ACCESS = (
     "export_list",
     "report",
 )
+# A number searched holding one of these is a pattern (as the recording rules' are), which
+# may match several people's numbers: not one data subject.
+WILDCARDS = frozenset("*?")
 # Of those, what gave the account the recording itself.
 RECORDING_ACTIONS = ("playback", "export", "disclosure")
 LOGINS = ("login", "login_failed", "logout")
@@ -238,6 +241,7 @@ def scope(
     seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
     unplaced = 0  # recordings released whose calls cannot be told (_released_recordings)
     report_callers, reports_unknown = 0, 0  # the reports' callback lists: numbers, or not on record
+    broad = {"searches": 0, "calls": 0, "patterns": 0}  # subject access searches not of one number
     accessed = []
     logins, failed, addresses = [], 0, set()
     held: dict[str, dict[str, int]] = {}  # {list: {"lists", "rows", "unknown"}}
@@ -280,9 +284,14 @@ def scope(
         accessed.append(e.wall_us)
         ids = _call_ids(e)
         if not ids:  # a list or report downloaded, a search: what it held, in its details
-            searched = e.details.get("number") if e.action == "disclosure_search" else None
-            if searched and e.details.get("found"):  # the person whose calls it showed
-                numbers.add(normalise(str(searched), country))
+            found = _int(e.details.get("found")) if e.action == "disclosure_search" else None
+            searched = str(e.details.get("number") or "")
+            if found and searched and not WILDCARDS.intersection(searched):
+                numbers.add(normalise(searched, country))  # the person whose calls it showed
+            elif found:  # by line or day alone, or a pattern: whoever's calls they were
+                broad["searches"] += 1
+                broad["calls"] += found
+                broad["patterns"] += bool(searched)
             if e.action == "report":
                 held_callers = _int(e.details.get("callers"))
                 if held_callers is None:
@@ -344,6 +353,7 @@ def scope(
         "held": dict(sorted(held.items())),
         "reports": actions["report"],
         "report_callers": report_callers,
+        "broad_searches": broad,
         "reports_callers_unknown": reports_unknown,
         "logins": len(logins),
         "first_login": iso_ms(min(logins)) if logins else None,
@@ -390,6 +400,26 @@ def held_words(what, count):
             "" if count["unknown"] == 1 else "s",
         )
     return said
+
+
+def searches_words(broad):
+    """The subject access searches not of one person's number (``broad``, :func:`scope`'s
+    summary ``broad_searches``) in words: a search by line or day alone shows whoever's
+    calls they were, a pattern may match several people's numbers."""
+    how = []
+    if broad["searches"] > broad["patterns"]:
+        how.append("%d by line or day alone" % (broad["searches"] - broad["patterns"]))
+    if broad["patterns"]:
+        how.append(
+            "%d by a number pattern (with * or ?), which may match several people's numbers, not one"
+            % broad["patterns"]
+        )
+    return (
+        "%d subject access search%s not of one person's number (%s) showed %d calls: their callers "
+        "are not on record one by one, not among the distinct numbers counted above, and up to that "
+        "many more callers were exposed (some may be the same people)"
+        % (broad["searches"], "" if broad["searches"] == 1 else "es", "; ".join(how), broad["calls"])
+    )
 
 
 def reports_words(s):
@@ -468,6 +498,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
             "  %d calls no longer in the call log (deleted by retention): their numbers are not known here"
             % s["calls_not_in_log"]
         )
+    if s.get("broad_searches", {}).get("searches"):
+        out.append("  " + searches_words(s["broad_searches"]))
     for what, count in s["held"].items():
         out.append("  " + held_words(what, count))
     if s["held"].get("calls"):

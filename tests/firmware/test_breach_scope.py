@@ -418,3 +418,27 @@ def test_the_callers_a_reports_callback_list_named_are_counted(box, tmp_path, ca
     )
     assert "each held up to every number its lines missed in its period" in said
     assert "up to that many more callers were exposed" in said
+
+
+def test_a_subject_access_search_not_of_one_number_may_cover_several_people(box, tmp_path, capsys):
+    """A search by a number pattern (``*``, ``?``, as the recording rules' patterns) was
+    counted as one data subject, the pattern itself among the distinct numbers; a search by
+    line or day alone showed every caller's calls and was counted as none. Both are said
+    apart, with the calls they showed: up to that many more callers."""
+    path = box[0]
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        log.append("sam", "disclosure_search", None, {"number": "01632 96*", "found": 3}, T0 + 20 * DAY)
+        log.append("sam", "disclosure_search", None, {"number": "0770090055?", "found": 0}, T0 + 20 * DAY)
+        log.append(
+            "sam", "disclosure_search", None, {"lines": [1], "from": "2026-03-01", "found": 4}, T0 + 21 * DAY
+        )
+        summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+    assert summary["numbers"] == before["numbers"]
+    assert summary["broad_searches"] == {"searches": 2, "calls": 7, "patterns": 1}
+    assert run(box, tmp_path / "scope.csv") == 0
+    said = capsys.readouterr().out
+    assert (
+        "2 subject access searches not of one person's number (1 by line or day alone; 1 by a number "
+        "pattern (with * or ?), which may match several people's numbers, not one) showed 7 calls" in said
+    )

@@ -268,3 +268,18 @@ def test_a_report_downloaded_counts_the_callers_its_callback_list_named(box, peo
     assert said.startswith("1 report downloaded (each a row of the CSV with its period and lines)")
     assert "the callback lists of 1 of them held %d callers' numbers" % held in said
     assert "up to that many more callers were exposed" in said
+
+
+def test_a_search_by_line_is_said_with_the_calls_it_showed(box, people):
+    """A subject access search by line or day alone shows every caller's calls on them: the
+    page said nothing of it (counted as no one)."""
+    misuse(box)
+    box.services.audit.append(
+        "sam", "disclosure_search", None, {"lines": [1], "from": "2026-04-01", "found": 6}, APRIL + 9
+    )
+    page = people["audrey"].get(QUERY).get_data(as_text=True)
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
+    assert found["numbers"] == "3"
+    assert html.unescape(found["searches"]).startswith(
+        "1 subject access search not of one person's number (1 by line or day alone) showed 6 calls"
+    )

@@ -21,7 +21,15 @@ from flask import Blueprint, Response, abort, render_template, request
 
 from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
-from firmware.breachscope import csv_text, held_words, made_within, reports_words, scope, summary_lines
+from firmware.breachscope import (
+    csv_text,
+    held_words,
+    made_within,
+    reports_words,
+    scope,
+    searches_words,
+    summary_lines,
+)
 from firmware.errors import LinekeeperError, ReportError
 from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS
@@ -290,6 +298,7 @@ def breach_scope():
         made_us=made_us,
         held_words=held_words,
         reports_words=reports_words,
+        searches_words=searches_words,
     )
     return render_template("breach_scope.html", errors={}, **context)
 
