@@ -1006,6 +1006,7 @@ def release(
         # As checked, and as the trail keeps a reason: its spaces run together (a line break
         # or a separator typed in it, which the check saw as a space, is not kept).
         given_reason(whose, WHOSE_NOT_GIVEN)[0] if whose else None,
+        sorted({c["line"] for c in calls if c.get("line") is not None}),
     )
     try:
         spool.commit(entry_id)
@@ -1050,8 +1051,10 @@ def _withheld_list(withheld):
     return [{"disclosure": entry_id, "reason": why.strip()} for entry_id, why in sorted(withheld.items())]
 
 
-def _log(data_dir, audit, entry, redactions, spool, withheld=(), whose=None):
+def _log(data_dir, audit, entry, redactions, spool, withheld=(), whose=None, lines=()):
     """Write the release to the disclosure log and the audit trail; the log entry's id.
+    ``lines``: the lines of its calls, which the audit entry keeps (a supervisor's year in
+    review counts the release by them, its calls in the call log or not).
 
     The two agree whatever fails, or wherever a power cut comes: the entry is committed
     with the waiting bundle already named by it (``spool.logged``, :mod:`web.sarjob`,
@@ -1079,6 +1082,7 @@ def _log(data_dir, audit, entry, redactions, spool, withheld=(), whose=None):
                     "recipient": entry["recipient"],
                     "reason": entry["reason"],
                     "calls": [int(c) for c in entry["call_ids"].split(",")],
+                    "lines": list(lines),
                     "recordings": entry["recordings"],
                     "encrypted": bool(entry["encrypted"]),
                     "bundle_sha256": entry["bundle_sha256"],

@@ -254,7 +254,9 @@ def gather(
     :param region: whose bank holidays the requests' deadlines count
     :param progress: ``progress(done, total)`` as the period's days of calls are read
     :param lines: a supervisor's lines: the calls, playbacks, exports and releases of calls on
-        them, the requests about them, no line or lines no supervisor holds (``supervised``,
+        them (a release by the lines its entry keeps, ``lines``; one from before entries kept
+        them, by its calls still in the call log: one of calls lost with it is not counted),
+        the requests about them, no line or lines no supervisor holds (``supervised``,
         :func:`firmware.rights.concerns_lines`),
         the alarms as the Reports page's of them; None: every line. The box-wide items (the
         time not recording, the records kept, still to do) stay
@@ -298,8 +300,19 @@ def gather(
             never = failed_releases(audit, [e.target for e in released])
             released = [e for e in released if e.target not in never]
         if lines is not None:
-            on = _lines_of_calls(source.calls_db, {c for e in released for c in _released(e)})
-            released = [e for e in released if any(on.get(c) in lines for c in _released(e))]
+            # By the lines its entry keeps; an older entry's, by its calls still in the call log.
+            on = _lines_of_calls(
+                source.calls_db, {c for e in released if _kept_lines(e) is None for c in _released(e)}
+            )
+            released = [
+                e
+                for e in released
+                if (
+                    set(_kept_lines(e)) & set(lines)
+                    if _kept_lines(e) is not None
+                    else any(on.get(c) in lines for c in _released(e))
+                )
+            ]
         releases = [e.actor for e in released]
     except FieldSealError:
         releases = None
@@ -339,6 +352,15 @@ def _released(entry):
     """The call ids a release (a ``disclosure`` entry) gave."""
     calls = entry.details.get("calls") if isinstance(entry.details, dict) else None
     return [int(c) for c in calls or () if isinstance(c, int) or str(c).isdigit()]
+
+
+def _kept_lines(entry):
+    """The lines of the calls a release (a ``disclosure`` entry) gave, as its entry keeps
+    them (``lines``), or None: an entry from before releases kept them."""
+    kept = entry.details.get("lines") if isinstance(entry.details, dict) else None
+    if not isinstance(kept, list):
+        return None
+    return [n for n in kept if isinstance(n, int) and not isinstance(n, bool)]
 
 
 def _lines_of_calls(calls_db, ids):

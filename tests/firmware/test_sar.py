@@ -158,6 +158,8 @@ def test_bundle_holds_exactly_that_numbers_calls_and_verifies(sar_dir, tmp_path)
     with open_audit(data) as audit:
         last = audit.entries(limit=1, action="disclosure")[0]
     assert last.actor == "admin" and last.details["calls"] == [c["id"] for c in calls]
+    # The lines of its calls, by which a supervisor's year in review counts it.
+    assert last.details["lines"] == [1, 2, 3]
 
 
 def test_a_number_written_with_its_trunk_zero_in_brackets_is_found(sar_dir, tmp_path):

@@ -166,3 +166,21 @@ def test_a_release_whose_bundle_never_went_is_not_counted(box, people):
     page = people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True)
     table = {r[0]: r[1:] for r in rows(page) if r}
     assert table["auditor"] == ["1", "0", "0", "1"]  # disclosure:8 alone
+
+
+def test_a_supervisors_review_counts_a_release_by_the_lines_its_entry_keeps(box, people):
+    """A supervisor's review counted a release by its calls' lines in the call log: one of
+    calls the call log no longer holds (lost with it, and not rebuilt by `linekeeper repair`)
+    vanished from their figures. The release's entry keeps its calls' lines, and counts by
+    them; an entry from before that kept none is counted by the calls still in the log."""
+    log = box.services.audit
+    log.append("sue", "disclosure", "disclosure:7", {"calls": [9001], "lines": [2]}, TEN_AM_US)
+    log.append("sue", "disclosure", "disclosure:8", {"calls": [9002], "lines": [3]}, TEN_AM_US + 1)
+    log.append(
+        "sue", "disclosure", "disclosure:9", {"calls": [9003]}, TEN_AM_US + 2
+    )  # before lines were kept
+    sams = people["sam"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    table = {r[0]: r[1:] for r in rows(sams) if r}
+    assert table["supervisor"] == ["1", "0", "0", "1"]  # disclosure:7 alone, on sam's line 2
+    audreys = people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    assert {r[0]: r[1:] for r in rows(audreys) if r}["supervisor"] == ["1", "0", "0", "3"]
