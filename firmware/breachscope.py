@@ -115,8 +115,8 @@ def _of(entry, account) -> bool:
 
 
 def _calls(calls_db, ids, cipher, progress=None) -> dict[int, dict[str, Any]]:
-    """``{id: call JSON}`` of the calls ``ids`` still in the call log (one a retention
-    sweep deleted is not)."""
+    """``{id: call JSON}`` of the calls ``ids`` in the call log (one lost with a damaged
+    call log, or whose row the card refused, is not; retention keeps every call's row)."""
     if not ids or not os.path.exists(calls_db):
         return {}
     ids = sorted(ids)
@@ -495,7 +495,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
     ]
     if s["calls_not_in_log"]:
         out.append(
-            "  %d calls no longer in the call log (deleted by retention): their numbers are not known here"
+            "  %d calls not in the call log (lost with a damaged call log, or never written to it; "
+            "retention deletes recordings, never a call's record): their numbers are not known here"
             % s["calls_not_in_log"]
         )
     if s.get("broad_searches", {}).get("searches"):

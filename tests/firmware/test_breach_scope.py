@@ -442,3 +442,13 @@ def test_a_subject_access_search_not_of_one_number_may_cover_several_people(box,
         "2 subject access searches not of one person's number (1 by line or day alone; 1 by a number "
         "pattern (with * or ?), which may match several people's numbers, not one) showed 7 calls" in said
     )
+
+
+def test_a_call_not_in_the_call_log_is_not_said_to_be_deleted_by_retention(box, tmp_path, capsys):
+    """Retention deletes recordings and keeps every call's record: a call the trail names
+    that the call log does not hold was lost with a damaged call log or never written to it.
+    The summary said "deleted by retention", a reason a DPO would have passed on."""
+    assert run(box, tmp_path / "scope.csv") == 0  # sam viewed call 999, never in the log
+    said = capsys.readouterr().out
+    assert "1 calls not in the call log (lost with a damaged call log, or never written to it" in said
+    assert "deleted by retention" not in said
