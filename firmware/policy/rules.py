@@ -16,7 +16,9 @@ The checks, in order (the first that settles the call wins):
 3. number lists: an exclude list the number matches skips
    (``number excluded by rule "helplines"``: the reason, copied into the
    call log, names the rule, never the pattern, which may be a whole number); with any include list,
-   a number on none of them skips;
+   a number on none of them skips. On a line with an outside-line digit, a number dialled
+   beginning with it is excluded when it is listed with or without the digit, and included
+   only when it is listed without it;
 4. business hours and holidays (``outside business hours``,
    ``public holiday 2026-12-25``), in the configured time zone, at the call's
    start;
@@ -253,11 +255,17 @@ def _numbers(lists, number, country, outside=""):
         if item.action != "exclude":
             continue
         for pattern in item.patterns:
-            if matches(pattern, number, country, outside):
+            # On a line with an outside-line digit, a number beginning with it may have been
+            # dialled after it (9 0800...) or without it, past the switchboard (999 on one
+            # that passes it straight through, an extension): excluded if either is listed.
+            if matches(pattern, number, country, outside) or (outside and matches(pattern, number, country)):
                 return Decision(SKIP, 'number excluded by rule "%s"' % item.name, "numbers:" + item.name)
     includes = [item for item in lists if item.action == "include"]
     if not includes:
         return None
+    # An include list is matched against the number without the outside-line digit only:
+    # the number as dialled is a second reading, there to keep out what must not be
+    # recorded, never a reason to record a call (docs/policy.md).
     for item in includes:
         for pattern in item.patterns:
             if matches(pattern, number, country, outside):
@@ -304,7 +312,9 @@ class LineMode:
                    outside number, a line on a PBX extension (``9``, sometimes ``0``);
                    "" (the default, left out of the file): none. A number dialled after
                    it is judged without it (number lists, card numbers keyed on:
-                   :func:`firmware.calls.supervisor.dialling_prefix`)
+                   :func:`firmware.calls.supervisor.dialling_prefix`); an exclude list
+                   also matches it as dialled, as it may have been dialled past the
+                   switchboard (999, an extension)
     """
 
     line: int

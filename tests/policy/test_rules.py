@@ -120,6 +120,40 @@ def test_the_outside_line_digit_is_a_lines_and_an_outbound_calls():
     assert decide(r, "9175550123", "in", line=2, country="us").reason == home
 
 
+@pytest.mark.parametrize(
+    "dialled, country, pattern",
+    [
+        ("999", "uk", "999"),  # passed straight through by the switchboard: "99" without the 9
+        ("9 999", "uk", "999"),
+        ("112", "uk", "112"),  # no 9 before it: as dialled either way
+        ("9123", "uk", "9123"),  # an internal extension
+        ("9 141 08001234567", "uk", "0800*"),
+        ("911", "us", "911"),
+    ],
+)
+def test_an_exclude_list_matches_a_number_dialled_with_or_without_the_outside_line_digit(
+    dialled, country, pattern
+):
+    """In doubt whether a number beginning with the line's outside-line digit was dialled
+    after it or straight past the switchboard, an exclude list holds for both."""
+    r = RecordingRules(
+        lines=(LineMode(1, "by_rule", "9"),), numbers=(NumberList("never", "exclude", (pattern,)),)
+    )
+    assert decide(r, dialled, "out", country=country).reason == 'number excluded by rule "never"'
+
+
+def test_an_include_list_matches_a_number_without_the_outside_line_digit_only():
+    """The number as dialled is read only to keep a call out, never to record one: 999
+    dialled alone on a line with 9 is 99 to an include list, 9 999 is 999."""
+    r = RecordingRules(
+        lines=(LineMode(1, "by_rule", "9"),), numbers=(NumberList("these", "include", ("999", "9123")),)
+    )
+    assert decide(r, "999", "out").reason == 'number not on an include list ("these")'
+    assert decide(r, "9123", "out").decision == "skip"
+    assert decide(r, "9999", "out").reason == 'number included by rule "these"'
+    assert decide(r, "99123", "out").reason == 'number included by rule "these"'
+
+
 def test_withheld_numbers_pass_exclude_only_lists():
     r = RecordingRules(lines=BY_RULE, numbers=(NumberList("helplines", "exclude", ("0800*",)),))
     assert decide(r, None).decision == "record"

@@ -130,6 +130,77 @@ def test_include_list(lab):
     assert_recorded_exactly(lab, data_dir, calls)
 
 
+def test_an_exclude_list_holds_on_a_pbx_line_for_a_number_dialled_with_or_without_its_outside_line_digit(
+    lab,
+):
+    """Line 1 is behind a switchboard taking 9 for an outside line, which passes 999
+    straight through. 999 dialled alone is excluded as dialled ("99" without the 9 is
+    not on the list); 9 999 and 9 0800... without the 9, as before; a number on no
+    list is recorded, and so is one on a line with no digit (line 2)."""
+    config = lab.policy(
+        rules={
+            "default_mode": "by_rule",
+            "lines": [{"line": 1, "mode": "by_rule", "outside_line": "9"}],
+            "numbers": [
+                {"name": "emergency and helplines", "action": "exclude", "patterns": ["999", "0800*"]}
+            ],
+        }
+    )
+    data_dir, calls = lab.sim(
+        lab.scenario(
+            [
+                outbound(1, 1.0, "999"),
+                outbound(1, 20.0, "9999"),
+                outbound(1, 40.0, "908001234567"),
+                outbound(1, 60.0, "902079460000"),
+                outbound(2, 1.0, "999"),
+            ],
+            config=config,
+        )
+    )
+    excluded = 'number excluded by rule "emergency and helplines"'
+    assert sorted((c["line"], c["number"], c["policy_reason"]) for c in calls) == [
+        (1, "902079460000", "the call passes every rule"),
+        (1, "908001234567", excluded),
+        (1, "999", excluded),
+        (1, "9999", excluded),
+        (2, "999", excluded),
+    ]
+    assert_recorded_exactly(lab, data_dir, calls)
+
+
+def test_an_include_list_on_a_pbx_line_matches_the_number_without_its_outside_line_digit_only(lab):
+    """An include list records only what is surely on it: on a line whose switchboard
+    takes 9, 999 dialled alone is the number 99 to it, and not included by "999"
+    (docs/policy.md); 9 999 is, and so is 9 01632..., and 01632... dialled alone."""
+    config = lab.policy(
+        rules={
+            "default_mode": "by_rule",
+            "lines": [{"line": 1, "mode": "by_rule", "outside_line": "9"}],
+            "numbers": [{"name": "clients", "action": "include", "patterns": ["999", "01632*"]}],
+        }
+    )
+    data_dir, calls = lab.sim(
+        lab.scenario(
+            [
+                outbound(1, 1.0, "999"),
+                outbound(1, 20.0, "9999"),
+                outbound(1, 40.0, "901632960123"),
+                outbound(1, 60.0, "01632960123"),
+            ],
+            config=config,
+        )
+    )
+    included = 'number included by rule "clients"'
+    assert [(c["number"], c["policy_reason"]) for c in calls] == [
+        ("999", 'number not on an include list ("clients")'),
+        ("9999", included),
+        ("901632960123", included),
+        ("01632960123", included),
+    ]
+    assert_recorded_exactly(lab, data_dir, calls)
+
+
 def test_business_hours_and_holidays(lab):
     # 09:00 Monday 2 March 2026 (GMT); 3 March is a holiday here.
     config = lab.policy(
