@@ -455,7 +455,9 @@ class Recorder:
         by the recorder's worker thread (:meth:`_destroy`): the syncs of the destruction
         do not hold up the capture of every line. A card that refuses the destruction
         raises the ``recording_failed`` alarm of the call's line, and the next start
-        finishes it (:meth:`RecordingStore.recover`).
+        finishes it (:meth:`RecordingStore.recover`). A recording whose row is still
+        waiting in memory (the call log refused it) gets it first; refused again, it has
+        no row to record the decision, and is destroyed at once (:meth:`_destroy`).
 
         :raises sqlite3.Error: the card refused the decision (nothing changed: the
             recording goes on)
@@ -467,6 +469,14 @@ class Recorder:
             if active.held:
                 return self._drop_unless_held(active, short=False) is None
             why = why or NOT_A_RECORDING
+            try:
+                # A row still waiting in memory (the call log refused it) is written first,
+                # so that the decision below is on the card as any recording's: with no row,
+                # nothing tells the next start or `linekeeper repair` that its file, whose
+                # sealed header names the call, is to be destroyed, not rebuilt.
+                self._write_begun(active.recording_id)
+            except sqlite3.Error as exc:
+                log.warning("the call log still refuses recording %s: %s", active.recording_id, exc)
             if not self.store.unname_file(active.recording_id, call.id, why):
                 return False
             self._destroy(active, why)
@@ -479,7 +489,8 @@ class Recorder:
 
         A crash before the worker is done leaves a row that names no file: the next
         start destroys the file and the row (:meth:`RecordingStore.recover`). A recording
-        whose row the call log refused has none to say so: it is destroyed here."""
+        whose row the call log refused again (:meth:`discard`) has none to say so: it is
+        destroyed here, and a card refusing that too leaves files the alarm names."""
         del self._active[active.call.line]
         if active.timer is not None:
             active.timer.cancel()
@@ -490,24 +501,39 @@ class Recorder:
             # No row names it (the call log refused it): nothing would tell the next start
             # to destroy the file, which `linekeeper repair` would make a recording again
             # from its sealed header. Destroyed at once, in this rare case, on this thread.
-            self._shred(active.recording_id, why, active.call)
+            self._shred(active.recording_id, why, active.call, row=False)
             return
         self._to_shredder(active.recording_id, why, active.call)
 
-    def _shred(self, recording_id, why, call):
+    def _shred(self, recording_id, why, call, row=True):
         """The worker's part of :meth:`_destroy`: the file (its header and key copy
-        overwritten, synced, removed), then the row, audited ``recording_deleted``."""
+        overwritten, synced, removed), then the row, audited ``recording_deleted``.
+        ``row``: False for a recording the call log has no row of (see :meth:`_destroy`)."""
         try:
             self.store.shred_file(recording_id, audit=False)
             self.store.drop(recording_id, why)
         except Exception as exc:  # in the worker: said, never left in its future
             log.exception("recording %s of call %s could not be destroyed", recording_id, call.id)
+            if row:
+                # Its row names no file (unname_file): the next start destroys both.
+                then = "the next start destroys it"
+            else:
+                # Nothing on the card says its destruction was decided: the next start takes
+                # the file for one the call log lost, and repair rebuilds it from its header.
+                then = (
+                    "the call log has no row of it to say its destruction was decided, and its "
+                    "file %s and key copy %s may still be on the card: the next start refuses to "
+                    "start on them, and `linekeeper repair` would make them a recording again. "
+                    "With the box stopped, overwrite and remove both (shred -u) before starting "
+                    "it or running repair (docs/recovery.md)"
+                    % (self.store.path_of(recording_id), self.store.key_copy_path(recording_id))
+                )
             self._alarm(
                 call.line,
                 "recording_failed",
                 True,
-                "what was recorded of call %s could not be destroyed (%s): the next start "
-                "destroys it" % (call.id, _message(exc)),
+                "what was recorded of call %s could not be destroyed (%s): %s"
+                % (call.id, _message(exc), then),
                 call,
             )
 

@@ -1189,10 +1189,14 @@ class RecordingStore:
             return False
 
     def unmatched(self) -> list[str]:
-        """Names of the files in the recordings folder that no row accounts for."""
+        """Names of the files in the recordings folder that no row accounts for. A row whose
+        destruction is decided (:meth:`unname_file`) accounts for its file still: the next
+        start destroys it (:meth:`recover`), and nothing is to quarantine or rebuild it."""
         known = set()
         for row in self.all():
             known |= {row["file"], row["id"] + KEY_COPY_SUFFIX}
+            if row["state"] == "recording" and not row["file"]:
+                known.add(row["id"] + RECORDING_SUFFIX)
         try:
             names = os.listdir(self.dir)
         except FileNotFoundError:

@@ -10,6 +10,8 @@ call stays in the call log saying it was marked personal, and the audit trail ha
 import json
 import os
 
+import pytest
+
 from firmware.box import open_audit
 from firmware.policy.rules import PERSONAL_REASON
 
@@ -511,4 +513,116 @@ def test_a_recording_the_call_log_has_no_row_for_is_destroyed_before_the_code_re
     finally:
         go.set()
         box.stop()
+    assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
+
+
+def _row_refused_then_destruction_refused(tmp_path, synth, lab, monkeypatch, card_back_at_code):
+    """Line 1's recording row refused by the call log (an I/O error) and, once the code is
+    keyed, its destruction refused by the card: ``(data_dir, calls, recording id,
+    recording_failed alarms)`` after a clean stop. ``card_back_at_code``: the call log takes
+    writes again just as the code is keyed (before its 5-s retry wrote the row)."""
+    import sqlite3
+
+    from firmware.bus import Alarm
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(3.0, "*7")]), inbound(2, 1.0, talk=20.0)],
+        2,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+    store, recorder = box.recorder.store, box.recorder
+    real_begin, real_discard = store.begin, recorder.discard
+    refusing, refused = [True], []
+
+    def begin(call_id, *args, **kwargs):
+        if refusing[0] and store.call_row(call_id)["line"] == 1:
+            refused.append(kwargs["recording_id"])
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_begin(call_id, *args, **kwargs)
+
+    def discard(call, why=None):
+        if card_back_at_code:
+            refusing[0] = False
+        return real_discard(call, why=why)
+
+    def shred(recording_id, audit=True):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store, "begin", begin)
+    monkeypatch.setattr(recorder, "discard", discard)
+    monkeypatch.setattr(store, "shred_file", shred)
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
+    box.start()
+    try:
+        assert box.board.run()
+    finally:
+        box.stop()
+    assert refused
+    calls = lab.calls(data_dir)
+    assert outcome(calls)[0] == (1, "in", "skip", PERSONAL_REASON)
+    return data_dir, calls, refused[0], [a for a in alarms if a.kind == "recording_failed"]
+
+
+def test_a_recording_whose_row_waited_is_given_it_before_its_destruction_so_repair_never_rebuilds_it(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The call log refused the recording's row and takes writes again when the code is
+    keyed: the row is written first and then names no file, as any recording's whose
+    destruction is decided. The card refusing the destruction then leaves that decision
+    on the card: `linekeeper repair` does not make the file a recording again, and the next
+    start destroys it, as the alarm says. (With no row, repair rebuilt the personal call
+    from the file's sealed header and key copy.)"""
+    data_dir, calls, rid, failed = _row_refused_then_destruction_refused(
+        tmp_path, synth, lab, monkeypatch, card_back_at_code=True
+    )
+    row = [r for r in lab.recordings(data_dir) if r["id"] == rid]
+    assert [(r["file"], r["discard_why"]) for r in row] == [("", PERSONAL_REASON)]
+    assert [(a.line, a.call_id) for a in failed] == [(1, calls[0]["id"])]
+    assert "the next start destroys it" in failed[0].message
+    assert sum(n.startswith(rid) for n in recording_files(data_dir)) == 2  # file and key copy, for now
+    status, out, err = lab.cli("repair", "--data-dir", data_dir)
+    assert status == 0, err
+    assert [r["call_id"] for r in lab.recordings(data_dir) if r["file"]] == [calls[1]["id"]]
+    lab.sim(lab.scenario([], lines=2), data_dir)
+    assert [n for n in recording_files(data_dir) if n.startswith(rid)] == []
+    assert [r["call_id"] for r in lab.recordings(data_dir)] == [calls[1]["id"]]
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    assert [e.target for e in entries if e.action == "recording_deleted"] == ["recording:%s" % rid]
+
+
+def test_a_recording_with_no_row_whose_destruction_the_card_refuses_says_what_the_technician_must_do(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The call log still refuses the row when the code is keyed, and the card refuses the
+    destruction: nothing on the card says it was decided. The alarm says so, names the two
+    files, and says what is true (the next start refuses to start on them; `linekeeper
+    repair` would rebuild them) and what to do: with them overwritten and removed as it
+    says, the box starts, and nothing of the personal call is left."""
+    from firmware.errors import RecoveryRefused
+    from firmware.recovery import preflight
+    from firmware.storage import fsutil
+
+    data_dir, calls, rid, failed = _row_refused_then_destruction_refused(
+        tmp_path, synth, lab, monkeypatch, card_back_at_code=False
+    )
+    assert rid not in {r["id"] for r in lab.recordings(data_dir)}
+    assert [(a.line, a.call_id) for a in failed] == [(1, calls[0]["id"])]
+    message = failed[0].message
+    assert "the next start destroys it" not in message
+    assert "no row" in message and "refuses to start" in message and "`linekeeper repair`" in message
+    files = [os.path.join(data_dir, "recordings", rid + suffix) for suffix in (".lkrec", ".lkkey")]
+    assert all(path in message and os.path.exists(path) for path in files)
+    with pytest.raises(RecoveryRefused, match="linekeeper repair"):
+        preflight(data_dir)
+    for path in files:  # what the alarm says to do (shred -u)
+        fsutil.shred(path)
+    lab.sim(lab.scenario([], lines=2), data_dir)
+    assert [n for n in recording_files(data_dir) if n.startswith(rid)] == []
+    assert [r["call_id"] for r in lab.recordings(data_dir)] == [calls[1]["id"]]
     assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
