@@ -384,6 +384,72 @@ def _read_account(data_dir, user):
     )
 
 
+def _disable_unused(data_dir):
+    """Disable the accounts unused for 90 days before a key slot's password is checked, as
+    the web UI's login does, by its rule, clock guard and code
+    (:func:`web.inactive.disable_accounts`): each audited (``account_disabled``, by
+    ``system``) before web.db says so. The web UI may not be running, or not have swept
+    yet: an account 91 days unused opened its key slot here until it had. The web UI ends
+    their sessions at their next request. Returns the names disabled.
+
+    Its clock guard, read here: the kernel's word that the clock is synchronised (the
+    recorder's, on a box), and the retention clock guard's state in calls.db (a jump it
+    holds, or no sweep passed yet, disables nothing; the days are counted to the last time
+    a sweep passed it).
+
+    :raises LinekeeperError: web.db, calls.db or the audit trail could not be read or
+        written: nothing is opened by a check that could not be made"""
+    from web import inactive
+    from web.accounts import Accounts
+    from web.db import WebDb
+
+    from . import clock
+    from .box import open_audit
+    from .policy.clockguard import ClockGuard
+
+    if not os.path.exists(os.path.join(data_dir, "web.db")):
+        return []  # a box not set up: no accounts
+    try:
+        guard = ClockGuard(None, _RetentionState(data_dir), None)
+        held = inactive.held_by(clock.kernel_clock_synchronised(), guard)
+        if held is not None:
+            return []  # (the web UI's Users page says why they wait)
+        counted_to_us = inactive.accepted_by(_wall_us(), guard)
+        web_db = WebDb(os.path.join(data_dir, "web.db"))
+        try:
+            with open_audit(data_dir) as audit:
+                return inactive.disable_accounts(
+                    web_db, Accounts(web_db, _wall_us), audit, _wall_us, counted_to_us, lambda: held
+                )
+        finally:
+            web_db.close()
+    except (OSError, sqlite3.Error) as exc:  # (StorageError too)
+        raise LinekeeperError(
+            "the accounts unused for %d days could not be checked: %s" % (inactive.UNUSED_DAYS, exc)
+        ) from None
+
+
+class _RetentionState:
+    """The retention clock guard's state in ``calls.db`` (read-only), as a
+    :class:`firmware.policy.clockguard.GuardStore` reads it; none without that table."""
+
+    def __init__(self, data_dir):
+        path = os.path.join(data_dir, "calls.db")
+        self._values = {}
+        if not os.path.exists(path):
+            return
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        try:
+            have = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retention_state'")
+            if have.fetchone() is not None:
+                self._values = dict(db.execute("SELECT key, value FROM retention_state").fetchall())
+        finally:
+            db.close()
+
+    def retention_state(self, key):
+        return self._values.get(key)
+
+
 def _account(data_dir, user, enabled=True):
     """``user``'s web UI account (a :class:`web.accounts.User`), or None on a box that has
     none yet: initialised with `linekeeper init` and not set up, the key slot's owner is the
@@ -399,6 +465,9 @@ def _account(data_dir, user, enabled=True):
         raise LinekeeperError(NO_ACCOUNT % user)
     if enabled:
         _refuse_disabled(account)
+        if _disable_unused(data_dir):
+            account = _read_account(data_dir, user)[1]
+            _refuse_disabled(account)
     return account
 
 
@@ -412,8 +481,12 @@ def _enabled_slot(data_dir, user):
     """Refuse ``user``'s key slot when their web UI account is disabled (a slot with no
     account, on a box not set up or the recovery's, is as before).
 
-    :raises LinekeeperError: the account is disabled"""
-    _refuse_disabled(_read_account(data_dir, user)[1])
+    :raises LinekeeperError: the account is disabled (unused for 90 days:
+        :func:`_disable_unused` disables it first)"""
+    account = _read_account(data_dir, user)[1]
+    _refuse_disabled(account)
+    if account is not None and _disable_unused(data_dir):
+        _refuse_disabled(_read_account(data_dir, user)[1])
 
 
 def _export_refusal(data_dir, user, call_id):

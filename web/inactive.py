@@ -5,8 +5,10 @@ one before the account was made is an earlier account's of the same name, and no
 counted), else from when it was made, and from when an installer last enabled it if that
 is later (:func:`last_logins`). At :data:`UNUSED_DAYS` the box disables it
 (:func:`disable_unused`): in the web UI's periodic round (:meth:`web.Web.sweep`) and at
-every login, before the password is checked. Each is audited first (``account_disabled``,
-by ``system``, with :data:`UNUSED_REASON`), and its sessions end.
+every login, before the password is checked; and by the command line, before a key
+slot's password is checked (``firmware.cli``, :func:`disable_accounts`: the web UI may not
+be running). Each is audited first (``account_disabled``, by ``system``, with
+:data:`UNUSED_REASON`), and its sessions end.
 
 The box is never locked out: an installer is not disabled when no other installer's
 account would be left enabled. It stays listed as unused on the Users page, which says why
@@ -85,13 +87,22 @@ def clock_held(web):
     and its retention clock guard holds no jump and has passed a time
     (:func:`accepted_us`). A box without a health provider has no clock known good."""
     health = web.services.health
-    if health is None or not health().get("clock_synced"):
-        return CLOCK_UNSYNCHRONISED
     retention = web.services.retention
-    if retention is not None:
-        if retention.guard.suspended is not None:
+    synced = health is not None and bool(health().get("clock_synced"))
+    return held_by(synced, None if retention is None else retention.guard)
+
+
+def held_by(synced, guard):
+    """:func:`clock_held` of a clock ``synced`` or not, and ``guard`` (the retention clock
+    guard's state: its ``suspended`` and ``last_passed_us``; None: a box without one):
+    the web UI's judgement, and the command line's (``firmware.cli``), which reads the
+    guard's state in calls.db and the kernel's word on the clock."""
+    if not synced:
+        return CLOCK_UNSYNCHRONISED
+    if guard is not None:
+        if guard.suspended is not None:
             return CLOCK_JUMPED
-        if retention.guard.last_passed_us is None:
+        if guard.last_passed_us is None:
             return CLOCK_NOT_ACCEPTED
     return None
 
@@ -103,10 +114,14 @@ def accepted_us(web):
     guard has not judged yet disables nothing (it holds the step at its next sweep, or
     passes it, and the days are counted to it then). A box without a retention service
     counts to its wall time."""
-    now = int(web.services.wall_us())
     retention = web.services.retention
-    last = None if retention is None else retention.guard.last_passed_us
-    return now if last is None else min(now, int(last))
+    return accepted_by(int(web.services.wall_us()), None if retention is None else retention.guard)
+
+
+def accepted_by(now_us, guard):
+    """:func:`accepted_us` at ``now_us`` with ``guard`` (as for :func:`held_by`)."""
+    last = None if guard is None else guard.last_passed_us
+    return now_us if last is None else min(now_us, int(last))
 
 
 def due(users, logins):
@@ -139,33 +154,54 @@ def disable_due(users, logins, still_enabled, other_enabled_installer, audit, di
 def disable_unused(web):
     """Disable every enabled account unused for :data:`UNUSED_DAYS` or more (counted to
     :func:`accepted_us`) but the last enabled installer (the longest unused first), unless
-    the clock is held (:func:`clock_held`); returns the names disabled.
+    the clock is held (:func:`clock_held`); returns the names disabled
+    (:func:`disable_accounts`). The sessions of those disabled end once it is committed."""
+    services = web.services
+    disabled = disable_accounts(
+        web.db, web.accounts, services.audit, services.wall_us, accepted_us(web), lambda: clock_held(web)
+    )
+    for name in disabled:
+        web.sessions.end_user(name)
+    return disabled
 
-    Decided and made in one web.db transaction, each audited inside it before its row
-    changes (an entry whose change a cut stopped is made, and audited, again at the next
-    check); the sessions of those disabled end once it is committed."""
-    users = web.accounts.all()
-    logins = last_logins(web, users, accepted_us(web))
-    if not due(users, logins) or clock_held(web) is not None:
+
+def disable_accounts(db, accounts, audit, wall_us, counted_to_us, held):
+    """Disable the enabled :class:`web.accounts.Accounts` ``accounts`` of the
+    :class:`web.db.WebDb` ``db`` unused for :data:`UNUSED_DAYS` or more, counted to
+    ``counted_to_us`` (:func:`accepted_by`), but the last enabled installer, unless
+    ``held()`` says why the clock is not to be trusted (:func:`held_by`: asked only when
+    some are due); returns the names disabled. The web UI's round and login
+    (:func:`disable_unused`) and the command line's key slots (``firmware.cli``) ask it.
+
+    Decided and made in one web.db transaction, each audited in ``audit`` (the box's
+    trail; its logins say when each was last used) inside it before its row changes, at
+    ``wall_us()`` (an entry whose change a cut stopped is made, and audited, again at the
+    next check)."""
+    users = accounts.all()
+    logins = unused_days(
+        users,
+        counted_to_us,
+        lambda name: audit.last_at("login", name),
+        accounts.created_us,
+        accounts.enabled_us,
+    )
+    if not due(users, logins) or held() is not None:
         return []  # (the Users page says why they wait)
-    now = int(web.services.wall_us())
-    with web.db.tx() as conn:
+    now = int(wall_us())
+    with db.tx() as conn:
 
         def still_enabled(name):
             row = conn.execute("SELECT disabled_us FROM users WHERE name = ?", (name,)).fetchone()
             return row is not None and row[0] is None
 
-        disabled = disable_due(
+        return disable_due(
             users,
             logins,
             still_enabled,
             lambda name: _other_enabled_installer(conn, name),
-            lambda name, details: web.services.audit.append("system", "account_disabled", name, details, now),
-            lambda name: web.accounts.disable(conn, name, UNUSED_REASON),
+            lambda name, details: audit.append("system", "account_disabled", name, details, now),
+            lambda name: accounts.disable(conn, name, UNUSED_REASON),
         )
-    for name in disabled:
-        web.sessions.end_user(name)
-    return disabled
 
 
 def _other_enabled_installer(conn, name):

@@ -3,7 +3,8 @@ refused by the command line too: its key slot's password opens nothing there, an
 refusal is audited where the command's refusals are (export, sar, audit-export,
 breach-scope). The command line read web.db's accounts for their roles and lines alone, so
 a leaver's account refused at the web login still exported recordings and released
-subject access bundles with `linekeeper`."""
+subject access bundles with `linekeeper`. An account unused for 90 days is disabled there
+first, by the web UI's rule, clock guard and code: the web UI may not have made its round."""
 
 import json
 import os
@@ -147,3 +148,105 @@ def test_a_disabled_account_is_still_named_by_its_refusals(box, tmp_path):
     path, pw, disable = box
     disable("admin", BY_HAND)
     assert cli._typed_user(path, "admin") == {"actor": "admin"}
+
+
+# admin's and ivan's accounts are made at this time (the box fixture's clock).
+MADE_US = 1_772_000_000_000_000
+
+
+def _guard(path, **state):
+    """Set the retention clock guard's state in calls.db, as the recorder's sweep leaves it
+    (``last_passed_wall_us``, ``suspended``)."""
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    with db:
+        for key, value in state.items():
+            db.execute("INSERT OR REPLACE INTO retention_state (key, value) VALUES (?, ?)", (key, str(value)))
+    db.close()
+
+
+def _export(path, pw, tmp_path):
+    out = tmp_path / "call.wav"
+    if out.exists():
+        os.remove(out)
+    args = ["export", "1", "--out", str(out), "--data-dir", path, "--password-file", pw]
+    return cli.main(args + ["--reason", "complaint ref 1234"]), out
+
+
+def _disabled(path):
+    db = WebDb(os.path.join(path, "web.db"))
+    try:
+        return {u.name: u.disabled_why for u in Accounts(db, lambda: 0).all() if u.disabled_us is not None}
+    finally:
+        db.close()
+
+
+def test_an_account_unused_for_90_days_is_disabled_by_the_command_line_audited(
+    box, tmp_path, capsys, monkeypatch
+):
+    """The command line refused only the accounts web.db said were disabled: while the web
+    UI was not running (or had not swept yet) an account 91 days unused still opened its
+    key slot there. It is disabled now, by the web UI's rule and code, audited as the web
+    UI audits it, and refused; the last enabled installer is kept, as there."""
+    from firmware import clock
+    from web.inactive import DAY_US
+
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: True)
+    path, pw, _ = box
+    _guard(path, last_passed_wall_us=MADE_US + 89 * DAY_US)
+    assert _export(path, pw, tmp_path)[0] == 0  # 89 days: opened
+    _guard(path, last_passed_wall_us=MADE_US + 91 * DAY_US)
+    code, out = _export(path, pw, tmp_path)
+    assert code != 0 and not out.exists()
+    assert SAID % UNUSED_REASON in capsys.readouterr().err
+    assert _disabled(path) == {"admin": UNUSED_REASON}  # ivan, the last enabled installer, is kept
+    with open_audit(path) as audit:
+        [entry] = audit.entries(limit=5, action="account_disabled")
+    assert (entry.actor, entry.target) == ("system", "admin")
+    assert entry.details == {"reason": UNUSED_REASON, "unused_days": 91}
+    assert refusals(path, "export")[-1] == ("admin", SAID % UNUSED_REASON)
+
+
+@pytest.mark.parametrize(
+    "synced, state",
+    [
+        (False, {}),  # the kernel says the clock is not synchronised
+        (True, {"suspended": "the clock jumped forward by 300 days since the last sweep"}),
+        (True, {"last_passed_wall_us": None}),  # no retention sweep has checked the clock
+    ],
+)
+def test_the_command_line_disables_nothing_by_a_clock_the_web_ui_would_not(
+    box, tmp_path, monkeypatch, synced, state
+):
+    """The web UI's clock guard (web.inactive.held_by): nothing is disabled by a clock not
+    synchronised, by one whose jump the retention guard holds, or before a sweep passed it."""
+    from firmware import clock
+    from web.inactive import DAY_US
+
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: synced)
+    path, pw, _ = box
+    if "last_passed_wall_us" not in state:
+        _guard(path, last_passed_wall_us=MADE_US + 200 * DAY_US)
+    _guard(path, **{k: v for k, v in state.items() if v is not None})
+    assert _export(path, pw, tmp_path)[0] == 0
+    assert _disabled(path) == {}
+
+
+def test_an_account_unused_for_90_days_rekeys_nothing(box, capsys, monkeypatch):
+    """rekey (and the other commands that open the slot alone, keystore restore) are
+    refused too, the account disabled first."""
+    from firmware import clock
+    from web.inactive import DAY_US
+
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: True)
+    path, pw, _ = box
+    _guard(path, last_passed_wall_us=MADE_US + 120 * DAY_US)
+    keys = os.path.join(path, "keys", "keystore.json")
+    with open(keys, "rb") as f:
+        before = f.read()
+    assert cli.main(["rekey", "--data-dir", path, "--password-file", pw]) != 0
+    assert SAID % UNUSED_REASON in capsys.readouterr().err
+    with open(keys, "rb") as f:
+        assert f.read() == before
+    assert _disabled(path) == {"admin": UNUSED_REASON}
