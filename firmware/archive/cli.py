@@ -57,6 +57,11 @@ def add_parser(sub):
     )
     q.add_argument("--password-file")
     q.add_argument("--user", default="admin")
+    q.add_argument(
+        "--viewer-dir",
+        help="the central viewer's directory, with --org-dir: a disabled (or 90 days unused) "
+        "viewer account's slot opens nothing",
+    )
     q.set_defaults(func=cmd_index)
 
     q = asub.add_parser(
@@ -185,6 +190,14 @@ def cmd_index(args):
 
         if not args.password_file:
             raise LinekeeperError("--org-dir needs --password-file")
+        if not args.viewer_dir:
+            raise LinekeeperError(
+                "--org-dir needs --viewer-dir (the central viewer's directory): its accounts say "
+                "whether %s's slot may open the key" % args.user
+            )
+        if not os.path.isdir(args.viewer_dir):
+            raise LinekeeperError("--viewer-dir %s is not a directory" % args.viewer_dir)
+        _enabled_viewer_account(args.viewer_dir, args.user, "%s's" % args.user, "give another --user")
         key = KeyStore(args.org_dir).unlock(args.user, _read_password(args.password_file))
     # Credentials: boto3's own sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles).
     client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
@@ -216,13 +229,11 @@ def cmd_add_user(args):
     sites = parse_sites(args.sites)  # checked before any key slot is made
     password = _read_password(args.password_file)
     ArchiveUsers.check_account(args.name, password, roles, sites)  # and before the entry
-    grantor = ArchiveUsers(args.viewer_dir).get(args.grantor) if args.grantor else None
-    if grantor is not None and grantor.disabled_us is not None:
+    if args.grantor:
         # A disabled account's slot opens nothing, here as on a box's command line: a
         # leaver's disabled account gave new accounts a slot of the organisation key.
-        raise LinekeeperError(
-            "grantor %s's viewer account is disabled (%s): give another supervisor, or enable it "
-            "with enable-user" % (args.grantor, grantor.disabled_why)
+        _enabled_viewer_account(
+            args.viewer_dir, args.grantor, "grantor %s's" % args.grantor, "give another supervisor"
         )
     store = KeyStore(args.org_dir)
     new_slot = "supervisor" in roles and args.name not in store.slots()
@@ -285,6 +296,37 @@ def cmd_add_user(args):
         file=sys.stderr,
     )
     return 0
+
+
+def _enabled_viewer_account(viewer_dir, name, whose, instead):
+    """Refuse to open ``name``'s slot of the organisation key when their viewer account is
+    disabled, or unused for 90 days: the viewer's login disables those first, by the box's
+    rule and code (:meth:`web.archive.users.ArchiveUsers.disable_unused`: audited in the
+    viewer's trail, the last enabled installer kept, none while the host's clock is not
+    synchronised), and so does this, before the password is read. A slot with no viewer
+    account (init-org's owner before add-user) is as before.
+
+    :raises LinekeeperError: the account is disabled (``whose`` viewer account; what to do
+        ``instead``)"""
+    from firmware import clock
+    from web.archive.users import ArchiveUsers
+
+    users = ArchiveUsers(viewer_dir)
+    user = users.get(name)
+    if user is None:
+        return
+    if user.disabled_us is None and clock.kernel_clock_synchronised():
+        log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+        try:
+            if users.disable_unused(log):
+                user = users.get(name)
+        finally:
+            log.close()
+    if user.disabled_us is not None:
+        raise LinekeeperError(
+            "%s viewer account is disabled (%s): %s, or enable it with enable-user"
+            % (whose, user.disabled_why, instead)
+        )
 
 
 def cmd_edit_user(args):

@@ -133,6 +133,8 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, 
 
     # The central viewer: its index rebuilt from the bucket alone, the key from its slots.
     index = str(tmp_path / "index.db")
+    viewer_dir = str(tmp_path / "viewer")  # no accounts yet: init-org's admin opens the key
+    os.makedirs(viewer_dir)
     env = dict(os.environ, AWS_ACCESS_KEY_ID="linekeeper-test", AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     linekeeper(
         "archive",
@@ -147,6 +149,8 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, 
         str(tmp_path / "org"),
         "--password-file",
         str(password),
+        "--viewer-dir",
+        viewer_dir,
         env=env,
     )
     org_key = KeyStore(str(tmp_path / "org")).unlock("admin", "organisation archive pass")

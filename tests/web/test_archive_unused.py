@@ -155,3 +155,103 @@ def test_a_clock_jump_while_the_clock_is_not_synchronised_disables_nothing(viewe
     viewer.synced[0] = True  # the same time, now known good: disabled as before
     assert sorted(viewer.disable_unused(force=True)) in (["alan", "irene"], ["alan", "ivan"])
     assert [t for _, t, _ in _entries(viewer, "account_disabled")][0] == "alan"
+
+
+@pytest.fixture
+def org(tmp_path, monkeypatch):
+    """An organisation key with slots for boss (made at T0, 100 days ago, never logged in)
+    and jo, both viewer supervisors, and installer ivan (made now); the host's clock
+    synchronised (``linekeeper archive`` asks the kernel). Returns ``(viewer_dir, org_dir,
+    password file, command line)``."""
+    from firmware import cli, clock
+
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: True)
+    viewer_dir, org_dir = str(tmp_path / "viewer"), str(tmp_path / "org")
+    store = KeyStore(org_dir, Argon2Params(memory_kib=8, iterations=1))
+    store.initialise("boss", PASSWORD)
+    with store.unlock("boss", PASSWORD) as key:
+        store.add_slot("jo", PASSWORD, key)
+    os.makedirs(viewer_dir)
+    ArchiveUsers(viewer_dir, CHEAP_COST, wall_us=lambda: T0).set("boss", PASSWORD, ["supervisor"])
+    ArchiveUsers(viewer_dir, CHEAP_COST).set("jo", PASSWORD, ["supervisor"])
+    ArchiveUsers(viewer_dir, CHEAP_COST).set("ivan", PASSWORD, ["installer"])
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    return viewer_dir, org_dir, str(pw), cli.main
+
+
+def _index(org, tmp_path, user, viewer_dir=""):
+    """``archive index`` as ``user`` (``--viewer-dir``: ``viewer_dir``, the fixture's when
+    "", none when None) against a store that is not there: an account whose slot may open
+    the key gets as far as the bucket."""
+    from tests.support.ports import closed_port
+
+    viewer, org_dir, pw, main = org
+    args = ["archive", "index", "--endpoint", "http://127.0.0.1:%d" % closed_port(), "--bucket", "b-1"]
+    args += ["--index", str(tmp_path / "i.db"), "--org-dir", org_dir, "--password-file", pw, "--user", user]
+    viewer_dir = viewer if viewer_dir == "" else viewer_dir
+    return main(args + ([] if viewer_dir is None else ["--viewer-dir", viewer_dir]))
+
+
+def test_index_opens_no_slot_of_a_disabled_or_90_days_unused_viewer_account(
+    org, tmp_path, capsys, monkeypatch
+):
+    """``archive index --org-dir --user NAME`` opened NAME's slot of the organisation key
+    whatever their viewer account's state: it needs --viewer-dir now, and refuses a
+    disabled account as the viewer's login does, one 90 days unused disabled first
+    (audited in the viewer's trail); nothing is indexed."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    viewer_dir = org[0]
+    assert _index(org, tmp_path, "jo") == 2
+    assert "cannot index the bucket b-1" in capsys.readouterr().err  # jo's slot opened
+    assert _index(org, tmp_path, "boss", str(tmp_path / "nowhere")) == 2
+    assert "--viewer-dir %s is not a directory" % (tmp_path / "nowhere") in capsys.readouterr().err
+    assert _index(org, tmp_path, "boss") == 2
+    err = capsys.readouterr().err
+    assert "boss's viewer account is disabled (unused for 90 days): give another --user" in err, err
+    assert not os.path.exists(tmp_path / "i.db")
+    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    try:
+        [entry] = log.entries(limit=5, action="account_disabled")
+    finally:
+        log.close()
+    assert (entry.actor, entry.target, entry.details["reason"]) == ("system", "boss", "unused for 90 days")
+    ArchiveUsers(viewer_dir).disable("jo")
+    assert _index(org, tmp_path, "jo") == 2
+    assert "jo's viewer account is disabled (by whoever runs the viewer)" in capsys.readouterr().err
+    # Without the viewer's directory its accounts cannot be asked: refused.
+    assert _index(org, tmp_path, "jo", None) == 2
+    assert "--org-dir needs --viewer-dir" in capsys.readouterr().err
+
+
+def test_a_viewer_account_90_days_unused_is_no_grantor(org, tmp_path, capsys):
+    """add-user --grantor refused a grantor disabled already, but one 90 days unused gave a
+    slot until the viewer's next look: disabled first now, audited, and refused."""
+    viewer_dir, org_dir, pw, main = org
+    (tmp_path / "new").write_text("a new starters pass 12\n")
+    (tmp_path / "new").chmod(0o600)
+    args = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org_dir, "--roles", "supervisor"]
+    args += ["--name", "amy", "--password-file", str(tmp_path / "new")]
+    before = KeyStore(org_dir).slots()
+    assert main(args + ["--grantor", "boss", "--grantor-password-file", pw]) == 2
+    err = capsys.readouterr().err
+    assert "grantor boss's viewer account is disabled (unused for 90 days): give another supervisor" in err
+    assert KeyStore(org_dir).slots() == before and ArchiveUsers(viewer_dir).get("amy") is None
+    assert ArchiveUsers(viewer_dir).get("boss").disabled_why == "unused for 90 days"
+    assert main(args + ["--grantor", "jo", "--grantor-password-file", pw]) == 0
+
+
+def test_the_command_line_disables_no_viewer_account_by_a_clock_not_synchronised(org, tmp_path, monkeypatch):
+    """The viewer's guard: its host's clock not synchronised, nothing is disabled."""
+    from firmware import clock
+
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: False)
+    viewer_dir, org_dir, pw, main = org
+    (tmp_path / "new").write_text("a new starters pass 12\n")
+    (tmp_path / "new").chmod(0o600)
+    args = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org_dir, "--roles", "supervisor"]
+    args += ["--name", "amy", "--password-file", str(tmp_path / "new")]
+    assert main(args + ["--grantor", "boss", "--grantor-password-file", pw]) == 0
+    assert all(u.disabled_us is None for u in ArchiveUsers(viewer_dir).all())
