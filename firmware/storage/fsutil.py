@@ -70,6 +70,7 @@ SHARED_FILES = (
     "signing.key",
     "secrets.key",
     "mail.json",
+    "mail.json.lock",  # Settings saves, the web UI's re-seal of the password (firmware/mail/settings.py)
     "mail-accounts.json",  # the alarm recipients' accounts (firmware/mail/settings.py)
     "mail/queue/*.json",
     "mail/queue.lock",  # the queue's changes, one process at a time (firmware/mail/queue.py)
@@ -79,6 +80,7 @@ SHARED_FILES = (
     "alarms.db*",
     "rights.db*",  # the web UI's register; the recorder reads it for request_overdue
     "archive-queue.db*",
+    "archive.secret.lock",  # `archive set-secret`, the web UI's re-seal (firmware/archive/queue.py)
     "alarm-inbox",
     "alarm-inbox/*.json",
 )

@@ -451,3 +451,22 @@ def test_a_bundle_spooled_to_a_stick_that_cannot_hold_its_mode_is_made(tmp_path,
     spool.write(b"zip")
     spool.commit()
     assert (tmp_path / "bundle.zip").read_bytes() == b"zip"
+
+
+def test_the_secrets_locks_are_shared_again_at_a_service_start(tmp_path):
+    """mail.json.lock (Settings saves, the mail round's re-seal) and archive.secret.lock
+    (`archive set-secret`, the uploads' re-seal) are taken by both services: one made 0600
+    (a command run by hand as the box's user, outside its umask) is given the box's data
+    mode at the next start of its owner, as every file both services use is; else the
+    other service changes the file without the lock."""
+    names = ("mail.json.lock", "archive.secret.lock")
+    for name in names:
+        (tmp_path / name).touch()
+        os.chmod(tmp_path / name, 0o600)
+    old = os.umask(fsutil.SHARED_UMASK)  # the appliance's services
+    try:
+        changed = fsutil.share_own_files(tmp_path)
+    finally:
+        os.umask(old)
+    assert sorted(os.path.basename(p) for p in changed) == sorted(names)
+    assert [mode_of(tmp_path / name) for name in names] == [0o660, 0o660]
