@@ -7,6 +7,10 @@ from email.message import EmailMessage
 
 import pytest
 
+# SecretBox.seal asks whether an update is on trial (firmware.update.inbox, imported when
+# first asked): imported before the fork too.
+import firmware.update.inbox  # noqa: F401
+
 from support.twousers import RECORDER, WEB, as_user, shared_data_dir
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="two users need root to be made (CI runs as root)")
