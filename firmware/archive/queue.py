@@ -149,10 +149,11 @@ def _reseal_secret(data_dir, stored, secrets):
     """Seal the secret again with the storage data key when it was sealed without and this
     process has the key now (:meth:`firmware.secretbox.SecretBox.reseal`), atomically: a
     cut leaves the old file, which opens as before, and the next read does it again. Not
-    over a secret set meanwhile (the same lock as :func:`write_secret`)."""
+    over a secret set meanwhile (the same lock as :func:`write_secret`; not at all while
+    the lock cannot be opened)."""
     path = os.path.join(data_dir, SECRET_FILE)
     try:
-        with fsutil.file_lock(path + ".lock", "the archive secret"):
+        with fsutil.file_lock(path + ".lock", "the archive secret", required=True):
             with open(path, encoding="utf-8") as f:
                 if f.readline().strip() != stored:
                     return

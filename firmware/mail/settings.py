@@ -251,9 +251,9 @@ class MailSettingsStore:
             self._write(settings.to_dict())
         return settings
 
-    def _lock(self):
+    def _lock(self, required=False):
         # The web UI saves the settings while its mail thread may re-seal the password.
-        return file_lock(self.path + ".lock", "mail.json")
+        return file_lock(self.path + ".lock", "mail.json", required=required)
 
     def _write(self, d):
         d = dict(d)
@@ -282,8 +282,12 @@ class MailSettingsStore:
         this process has the key now (:meth:`firmware.secretbox.SecretBox.reseal`); True
         when it did. Only ``mail.json`` is rewritten (atomically: a cut leaves the old
         value, which opens as before, and the next call does it again). A password that
-        does not open is left for :meth:`password` to say so."""
-        with self._lock():
+        does not open is left for :meth:`password` to say so.
+
+        :raises OSError: the lock file cannot be opened (nothing is rewritten without it:
+            the file as read here would go back over a save made meanwhile)
+        """
+        with self._lock(required=True):
             d, _ties = self._read()
             sealed = d.get("password") if isinstance(d, dict) else None
             if not isinstance(sealed, str) or not sealed:

@@ -180,16 +180,21 @@ def create_db_file(path):
 
 
 @contextlib.contextmanager
-def file_lock(path, what):
+def file_lock(path, what, required=False):
     """Hold an exclusive ``flock`` on the lock file ``path`` for the ``with`` block: files
     that both services change (``what`` names them, for the log) are changed by one at a
     time. The lock file is made with the box's data mode (:func:`create_db_file`), so
     that both take it. One that cannot be made or opened (a full card, a link put there)
-    is logged and the block runs unlocked: the change matters more than the lock."""
+    is logged and the block runs unlocked: the change matters more than the lock. With
+    ``required``, for a change that can wait (one that rewrites a file from what it read
+    before, and unlocked could put it back over a change made meanwhile), it raises the
+    :class:`OSError` instead and the block does not run."""
     try:
         create_db_file(path)
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
+        if required:
+            raise
         log.warning("%s changed without a lock (%s)", what, exc)
         yield
         return

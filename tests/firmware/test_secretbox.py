@@ -261,3 +261,40 @@ def test_an_old_archive_secret_opens_and_is_sealed_again_and_a_cut_recovers(tmp_
     with pytest.raises(ArchiveError, match="MCU vault") as raised:
         read_secret(data_dir, card_alone)
     assert not raised.value.permanent  # it opens once the recorder has started
+
+
+def test_no_re_seal_without_the_lock(tmp_path):
+    """A lock file that cannot be opened (a folder or a link put in its place) lets a Settings
+    save or `archive set-secret` go on unlocked; the re-seal, which rewrites the file from what
+    it read before, does not: it would put the old settings, or the old secret, back over one
+    saved meanwhile. It waits for a lock that opens; the password and secret open as before."""
+    data_dir, run = vault_box(tmp_path)
+    before = old_mail_json(data_dir, "pw")
+    box, card_alone = boxes(data_dir, run, on_trial=lambda: False)
+    write_secret(data_dir, "s3 secret", card_alone)
+    secret_path = os.path.join(data_dir, "archive.secret")
+    with open(secret_path, encoding="utf-8") as f:
+        old_secret = f.read()
+    for lock in ("mail.json.lock", "archive.secret.lock"):  # as a save left them
+        os.remove(os.path.join(data_dir, lock))
+    os.mkdir(os.path.join(data_dir, "mail.json.lock"))
+    os.symlink(os.path.join(tmp_path, "elsewhere"), secret_path + ".lock")
+    mail = MailService(data_dir, lambda: 0, box, cipher=LazyFieldCipher(data_dir, run))
+    try:
+        mail.tick()  # the web UI's mail round
+    finally:
+        mail.close()
+    with open(os.path.join(data_dir, "mail.json"), encoding="utf-8") as f:
+        assert json.load(f) == before
+    assert mail.store.password(mail.store.get()) == "pw"
+    assert read_secret(data_dir, box) == "s3 secret"  # the upload goes on
+    with open(secret_path, encoding="utf-8") as f:
+        assert f.read() == old_secret
+    assert not os.path.lexists(os.path.join(tmp_path, "elsewhere"))
+    # Once the lock opens, the next round does it.
+    os.rmdir(os.path.join(data_dir, "mail.json.lock"))
+    os.remove(secret_path + ".lock")
+    assert mail.store.reseal() is True
+    assert read_secret(data_dir, box) == "s3 secret"
+    with open(secret_path, encoding="utf-8") as f:
+        assert f.read().startswith(VAULT_PREFIX)
