@@ -176,18 +176,24 @@ class SecretBox:
         """The secret sealed for ``name``.
 
         :raises TamperError: not a sealed value, sealed for another field, on
-            another board, or changed
+            another board (one with the vault, on a box without), or changed
         :raises FieldSealError: sealed with the storage data key, and this process has no
             copy of it (the recorder has not started since boot)
         """
         if sealed.startswith(PREFIX):
             key, body = self._key(), sealed[len(PREFIX) :]
         elif sealed.startswith(VAULT_PREFIX):
-            part = self._storage_part()
-            if part is None:
+            try:
+                part = self._cipher.derive(_STORAGE_PURPOSE)
+            except FieldSealError:
                 raise FieldSealError(
                     "the stored %s is sealed with a key kept in the HAT's MCU vault and this "
                     "process has no copy of it yet: it opens once the recorder has started" % name
+                ) from None
+            if part is None:  # this box keeps no storage key: it never opens here
+                raise TamperError(
+                    "the stored %s was sealed on a box whose HAT has the MCU's key vault, and "
+                    "this box has none: enter it again" % name
                 )
             key, body = self._vault_key(part), sealed[len(VAULT_PREFIX) :]
         else:

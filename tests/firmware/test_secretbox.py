@@ -298,3 +298,24 @@ def test_no_re_seal_without_the_lock(tmp_path):
     assert read_secret(data_dir, box) == "s3 secret"
     with open(secret_path, encoding="utf-8") as f:
         assert f.read().startswith(VAULT_PREFIX)
+
+
+def test_a_vault_sealed_value_on_a_box_without_the_vault_is_said_to_be_another_box_s(tmp_path):
+    """A mail.json or archive.secret copied from a box with the MCU's vault to one without
+    (a restore by hand, a card moved to a HAT without the MCU after its storage.key was
+    removed) never opens there: it is to be entered again, not waited for the recorder."""
+    data_dir, run = vault_box(tmp_path)
+    theirs, _ = boxes(data_dir, run, on_trial=lambda: False)
+    sealed = theirs.seal("archive.secret", "s3 secret")
+    assert sealed.startswith(VAULT_PREFIX)
+    plain = tmp_path / "plain"  # no storage.key: a box that does not seal
+    plain.mkdir()
+    ours = SecretBox(str(plain), b"board 1", cipher=LazyFieldCipher(str(plain), None), on_trial=lambda: False)
+    with pytest.raises(TamperError, match="enter it again"):
+        ours.open("archive.secret", sealed)
+    with open(plain / "archive.secret", "w", encoding="utf-8") as f:
+        f.write(sealed + "\n")
+    os.chmod(plain / "archive.secret", 0o600)
+    with pytest.raises(ArchiveError, match="set-secret") as raised:
+        read_secret(str(plain), ours)
+    assert raised.value.permanent  # not tried again and again
