@@ -131,7 +131,10 @@ def read_secret(data_dir, secrets=None):
     secrets = secrets or SecretBox(data_dir)
     if not is_sealed(stored):
         log.warning("the archive secret in %s was stored in clear: sealing it now", path)
-        write_secret(data_dir, stored, secrets)
+        # Not over a secret set meanwhile (a clear one read here would go back over it).
+        if _replace_if_unchanged(data_dir, stored, lambda: secrets.seal(SECRET_FILE, stored)):
+            made = [p for p in (path, path + ".lock", secrets.path) if os.path.lexists(p)]
+            fsutil.hand_to_data_dir_owner(data_dir, made)
         return stored
     try:
         secret = secrets.open(SECRET_FILE, stored)
@@ -153,18 +156,34 @@ def _reseal_secret(data_dir, stored, secrets):
     the lock cannot be opened)."""
     path = os.path.join(data_dir, SECRET_FILE)
     try:
-        with fsutil.file_lock(path + ".lock", "the archive secret", required=True):
-            with open(path, encoding="utf-8") as f:
-                if f.readline().strip() != stored:
-                    return
-            resealed = secrets.reseal(SECRET_FILE, stored)
-            if resealed is None:
-                return
-            fsutil.atomic_write(path, resealed.encode("ascii") + b"\n")
+        done = _replace_if_unchanged(
+            data_dir, stored, lambda: secrets.reseal(SECRET_FILE, stored), required=True
+        )
     except (OSError, TamperError) as exc:  # the upload goes on; the next read tries again
         log.warning("the archive secret could not be sealed again: %s", exc)
         return
-    log.info("the archive secret in %s is now sealed with the storage key too", path)
+    if done:
+        log.info("the archive secret in %s is now sealed with the storage key too", path)
+
+
+def _replace_if_unchanged(data_dir, stored, sealed, required=False):
+    """Under the lock :func:`write_secret` takes, replace ``archive.secret`` (atomically) with
+    ``sealed()`` if the file still holds ``stored`` (what the caller read before taking it)
+    and ``sealed()`` is not None; True when it did. ``required``: see
+    :func:`~firmware.storage.fsutil.file_lock`.
+
+    :raises OSError: it could not be read or written (then it is as it was)
+    """
+    path = os.path.join(data_dir, SECRET_FILE)
+    with fsutil.file_lock(path + ".lock", "the archive secret", required=required):
+        with open(path, encoding="utf-8") as f:
+            if f.readline().strip() != stored:
+                return False
+        text = sealed()
+        if text is None:
+            return False
+        fsutil.atomic_write(path, text.encode("ascii") + b"\n")
+    return True
 
 
 def write_secret(data_dir, secret, secrets=None):

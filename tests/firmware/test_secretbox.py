@@ -319,3 +319,30 @@ def test_a_vault_sealed_value_on_a_box_without_the_vault_is_said_to_be_another_b
     with pytest.raises(ArchiveError, match="set-secret") as raised:
         read_secret(str(plain), ours)
     assert raised.value.permanent  # not tried again and again
+
+
+def test_a_secret_found_in_clear_is_not_sealed_over_one_set_meanwhile(tmp_path, monkeypatch):
+    """The uploader reads archive.secret in clear (an older release's) and seals it in place;
+    `archive set-secret` run just then must win: the clear value read before it is not
+    written back over the new secret."""
+    import firmware.archive.queue as queue
+
+    data_dir, run = vault_box(tmp_path)
+    box, _ = boxes(data_dir, run, on_trial=lambda: False)
+    path = os.path.join(data_dir, "archive.secret")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("old secret\n")
+    os.chmod(path, 0o600)
+    real_lock, raced = queue.fsutil.file_lock, []
+
+    def lock(*args, **kw):  # set-secret runs after the uploader read the file
+        if not raced:
+            raced.append(True)
+            write_secret(data_dir, "new secret", box)
+        return real_lock(*args, **kw)
+
+    monkeypatch.setattr(queue.fsutil, "file_lock", lock)
+    assert read_secret(data_dir, box) == "old secret"  # what this upload had read
+    monkeypatch.undo()
+    assert raced
+    assert read_secret(data_dir, box) == "new secret"
