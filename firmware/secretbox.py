@@ -34,7 +34,7 @@ What protects it from someone holding the card depends on the board.
 
 Values of the second kind on a box that seals are sealed again as the first
 (:meth:`SecretBox.reseal`) by the process that keeps them (the web UI: its mail
-round, each read of the archive's secret) once it has the storage key, atomically:
+round, the archive uploader's round) once it has the storage key, atomically:
 until then, and if that is cut, the old value opens as before. A value is sealed
 without the key when the process has none yet (the web UI before the recorder has
 started since boot: nobody is locked out of saving a password then) and while an

@@ -18,6 +18,7 @@ from firmware.storage import fsutil
 
 from ..errors import TamperError
 from ..policy.callmeta import SCHEMA as CALLMETA_SCHEMA
+from ..secretbox import PREFIX as SEALED_PREFIX
 from ..secretbox import SecretBox, is_sealed
 from ..storage.fieldseal import FieldSealError
 from .store import ArchiveError
@@ -146,6 +147,20 @@ def read_secret(data_dir, secrets=None):
         raise ArchiveError(str(exc)) from None
     _reseal_secret(data_dir, stored, secrets)
     return secret
+
+
+def reseal_secret(data_dir, secrets=None):
+    """Seal ``archive.secret`` again with the storage data key if it is of the old kind and
+    this process has the key now (as :func:`read_secret` does): for the uploader's rounds,
+    whose client keeps the secret it read once. Never raises: a file that cannot be read
+    is left for :func:`read_secret` to say so when an upload needs it."""
+    try:
+        with open(os.path.join(data_dir, SECRET_FILE), encoding="utf-8") as f:
+            stored = f.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return
+    if stored.startswith(SEALED_PREFIX):
+        _reseal_secret(data_dir, stored, secrets or SecretBox(data_dir))
 
 
 def _reseal_secret(data_dir, stored, secrets):

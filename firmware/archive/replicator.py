@@ -70,7 +70,16 @@ from firmware.storage.audit import open_audit, read_head
 from ..alarminbox import ARCHIVE_FAILED, post_note
 from ..policy import deletions
 from . import sealing
-from .queue import ERASED_TRIGGER, QUEUE_DB, QUEUE_SCHEMA, STATUS_SCHEMA, Db, Upload, read_secret
+from .queue import (
+    ERASED_TRIGGER,
+    QUEUE_DB,
+    QUEUE_SCHEMA,
+    STATUS_SCHEMA,
+    Db,
+    Upload,
+    read_secret,
+    reseal_secret,
+)
 from .store import ArchiveError, Bucket, Throttle, describe, lock_args, make_client
 
 log = logging.getLogger(__name__)
@@ -248,6 +257,9 @@ class Replicator:
     def step(self, ignore_backoff=False):
         """Queue newly ended calls and archived calls that changed since, then run every
         job that is due; returns how many ran."""
+        # The client keeps the secret it read once: one read before the storage key was
+        # handed over, or while an update was on trial, is sealed with it from a round here.
+        reseal_secret(self.data_dir)
         self.enqueue_ended()
         self.enqueue_changed()
         self.enqueue_erased()

@@ -346,3 +346,56 @@ def test_a_secret_found_in_clear_is_not_sealed_over_one_set_meanwhile(tmp_path, 
     monkeypatch.undo()
     assert raced
     assert read_secret(data_dir, box) == "new secret"
+
+
+def test_the_uploader_seals_the_archive_secret_again_once_the_key_is_there(tmp_path, monkeypatch):
+    """The web UI's uploader reads archive.secret once, for the client it then keeps: when
+    that was before the recorder handed the key over (the web UI starts first at boot) or
+    while the update that brought this release was on trial, the secret stayed of the old
+    kind until the web UI restarted, months maybe. Each round of the uploader seals it again
+    once it can, with a client already made (here: a bucket given, never asked)."""
+    from firmware.archive.replicator import Replicator
+    from firmware.archive.settings import ArchiveSettings
+    from firmware.calls.calllog import CallLog
+    from firmware.recording.store import RecordingStore
+
+    data_dir, run = vault_box(tmp_path)
+    CallLog(os.path.join(data_dir, "calls.db"), SimClock()).close()
+    RecordingStore(data_dir).close()
+    early = SecretBox(data_dir, cipher=LazyFieldCipher(data_dir, None), on_trial=lambda: False)
+    write_secret(data_dir, "s3 secret", early)
+    path = os.path.join(data_dir, "archive.secret")
+    with open(path, encoding="utf-8") as f:
+        assert f.read().startswith(PREFIX)
+
+    class Unasked:
+        name = "acme-calls"
+
+        def head(self, key):
+            raise AssertionError("nothing to upload: the store is not asked")
+
+        put = head
+
+    settings = ArchiveSettings.from_dict(
+        {
+            "enabled": True,
+            "endpoint": "https://s3.example.com",
+            "bucket": "acme-calls",
+            "box_id": "leeds-1",
+            "access_key_id": "AKIA1",
+            "org_public_key": base64.b64encode(bytes(range(1, 33))).decode(),
+        }
+    )
+    rep = Replicator(data_dir, settings, bucket=Unasked())
+    try:
+        monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
+        rep.step()  # the recorder has not handed the key over yet: left as it is
+        with open(path, encoding="utf-8") as f:
+            assert f.read().startswith(PREFIX)
+        monkeypatch.setenv("LINEKEEPER_RUN_DIR", run)
+        rep.step()
+    finally:
+        rep.close()
+    with open(path, encoding="utf-8") as f:
+        assert f.read().startswith(VAULT_PREFIX)
+    assert read_secret(data_dir, SecretBox(data_dir, cipher=LazyFieldCipher(data_dir, run))) == "s3 secret"
