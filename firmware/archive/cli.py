@@ -173,9 +173,23 @@ def cmd_init_org(args):
 
 def cmd_set_secret(args):
     from ..cli import _data_dir, _read_password
-    from .queue import write_secret
+    from ..secretbox import PREFIX
+    from ..storage.fieldseal import KEY_FILE
+    from .queue import SECRET_FILE, write_secret
 
-    write_secret(_data_dir(args.data_dir), _read_password(args.secret_file))
+    data_dir = _data_dir(args.data_dir)
+    write_secret(data_dir, _read_password(args.secret_file))
+    with open(os.path.join(data_dir, SECRET_FILE), encoding="utf-8") as f:
+        stored = f.readline()
+    if stored.startswith(PREFIX) and os.path.exists(os.path.join(data_dir, KEY_FILE)):
+        # A box that seals, and no copy of its storage key here (docs/card-alone.md).
+        print(
+            "linekeeper: the secret is sealed without the storage key (this command found no "
+            "copy of it: set LINEKEEPER_RUN_DIR=/run/linekeeper, with the recorder running, "
+            "or an update is on trial); the web UI seals it again with the key, but the card "
+            "may keep this copy, which the board's serial alone opens",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -399,3 +399,27 @@ def test_the_uploader_seals_the_archive_secret_again_once_the_key_is_there(tmp_p
     with open(path, encoding="utf-8") as f:
         assert f.read().startswith(VAULT_PREFIX)
     assert read_secret(data_dir, SecretBox(data_dir, cipher=LazyFieldCipher(data_dir, run))) == "s3 secret"
+
+
+def test_set_secret_says_when_it_sealed_without_the_storage_key(tmp_path, monkeypatch, capsys):
+    """`linekeeper archive set-secret` from a shell that does not name the run directory
+    cannot have the storage key: the secret is stored of the old kind (the uploader seals it
+    again, but the card may keep this copy). The command says so and how to run it."""
+    from firmware.cli import main
+
+    data_dir, run = vault_box(tmp_path)
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("s3 secret\n")
+    os.chmod(secret_file, 0o600)
+    path = os.path.join(data_dir, "archive.secret")
+    monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
+    assert main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)]) == 0
+    with open(path, encoding="utf-8") as f:
+        assert f.read().startswith(PREFIX)
+    err = capsys.readouterr().err
+    assert "without the storage key" in err and "LINEKEEPER_RUN_DIR" in err
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", run)  # as on the box, beside the running recorder
+    assert main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)]) == 0
+    with open(path, encoding="utf-8") as f:
+        assert f.read().startswith(VAULT_PREFIX)
+    assert "storage key" not in capsys.readouterr().err
