@@ -139,12 +139,23 @@ def read_secret(data_dir, secrets=None):
         return stored
     try:
         secret = secrets.open(SECRET_FILE, stored)
+        # A release from before the storage key took an lksec2: value for a secret in clear
+        # and sealed that text: the secret is inside it, and the file gets it back.
+        inner = secret if is_sealed(secret) else None
+        if inner is not None:
+            secret = secrets.open(SECRET_FILE, inner)
     except TamperError as exc:
         raise ArchiveError(
             "%s (set it again with `linekeeper archive set-secret`)" % exc, permanent=True
         ) from None
     except FieldSealError as exc:  # sealed with the storage key, not handed over yet
         raise ArchiveError(str(exc)) from None
+    if inner is not None:
+        try:
+            _replace_if_unchanged(data_dir, stored, lambda: inner, required=True)
+        except OSError as exc:  # the upload goes on; the next read tries again
+            log.warning("the archive secret could not be put back as this release sealed it: %s", exc)
+        return secret
     _reseal_secret(data_dir, stored, secrets)
     return secret
 

@@ -423,3 +423,22 @@ def test_set_secret_says_when_it_sealed_without_the_storage_key(tmp_path, monkey
     with open(path, encoding="utf-8") as f:
         assert f.read().startswith(VAULT_PREFIX)
     assert "storage key" not in capsys.readouterr().err
+
+
+def test_an_archive_secret_an_older_release_sealed_again_opens_back_on_this_one(tmp_path):
+    """A release from before the storage key, started by hand after this one re-sealed the
+    secret, takes the lksec2: text for a secret in clear and seals that text (lksec1:).
+    Back on this release the secret opens from inside it and the file holds the lksec2:
+    value again: it need not be set a second time."""
+    data_dir, run = vault_box(tmp_path)
+    box, card_alone = boxes(data_dir, run, on_trial=lambda: False)
+    write_secret(data_dir, "s3 secret", box)
+    path = os.path.join(data_dir, "archive.secret")
+    with open(path, encoding="utf-8") as f:
+        ours = f.readline().strip()
+    assert ours.startswith(VAULT_PREFIX)
+    with open(path, "w", encoding="utf-8") as f:  # what the older release's read made of it
+        f.write(card_alone.seal("archive.secret", ours) + "\n")
+    assert read_secret(data_dir, box) == "s3 secret"
+    with open(path, encoding="utf-8") as f:
+        assert f.readline().strip() == ours
