@@ -335,7 +335,7 @@ def read_records(path):
     return out
 
 
-def replay(path, recordings_dir, suffix=".lkrec", may_create=None, before_write=None):
+def replay(path, recordings_dir, suffix=".lkrec", may_create=None, before_write=None, doomed=None):
     """Write every record of the journal at ``path`` into its recording file, and sync them.
 
     A record whose file is missing is skipped (the recording was discarded or
@@ -346,6 +346,10 @@ def replay(path, recordings_dir, suffix=".lkrec", may_create=None, before_write=
     again. Bytes already in place are written again unchanged. Returns
     ``{recording_id: bytes replayed}``.
 
+    ``doomed(recording_id)``: the recording's destruction was decided (its writer
+    dropped what the file had not got yet, :meth:`Journal.drop`): its records are
+    skipped, even where its file is there, which the start is about to destroy.
+
     ``before_write(found)``, before anything is written: what the replay finds in
     each file it is about to change, ``{recording_id: details}`` (:func:`compare`;
     a file that already holds every byte the journal has for it is not in it). A
@@ -354,6 +358,8 @@ def replay(path, recordings_dir, suffix=".lkrec", may_create=None, before_write=
     :raises OSError: a file cannot be written (the journal is left as it is)
     """
     records = read_records(path)
+    if doomed is not None:
+        records = [record for record in records if not doomed(record[0])]
     if before_write is not None:
         found = compare(records, recordings_dir, suffix, may_create)
         before_write({rid: details for rid, details in found.items() if details["file_was"]})

@@ -356,6 +356,14 @@ class RecordingStore:
             }
             for gone in deleted_ids(self._db):
                 rows.pop(gone, None)
+            # Their destruction decided (unname_file), a crash or a refusing card before it
+            # was done: their writers dropped what their files had not got, and recover()
+            # destroys them. Written into now, they would be audited as replayed (after a
+            # clean stop, as rewritten by no cut), for nothing.
+            doomed = {
+                r[0]
+                for r in self._db.execute("SELECT id FROM recordings WHERE state = 'recording' AND file = ''")
+            }
         wanted = {rid: wrapped for rid, (wrapped, _) in rows.items()}
         self.rewritten.clear()
 
@@ -369,7 +377,12 @@ class RecordingStore:
                     self.rewritten.append((recording_id, details))
 
         done = journal.replay(
-            path, self.dir, RECORDING_SUFFIX, may_create=wanted.__contains__, before_write=audit_found
+            path,
+            self.dir,
+            RECORDING_SUFFIX,
+            may_create=wanted.__contains__,
+            before_write=audit_found,
+            doomed=doomed.__contains__,
         )
         for recording_id in done:
             # Created and sealed with no sync of its own, a file's key copy may be

@@ -222,6 +222,36 @@ def test_a_destruction_finished_at_the_start_is_audited_with_the_reason_it_was_d
         store.close()
 
 
+@pytest.mark.parametrize("stopped_cleanly", [False, True])
+def test_the_start_writes_nothing_into_a_file_whose_destruction_was_decided(tmp_path, stopped_cleanly):
+    """The recorder decides a destruction, discards the writer (what it held in memory for
+    the file dropped) and leaves the file to its worker; a crash, or a worker the card
+    refused before a clean stop, leaves the file short of what the journal took of it. The
+    start's replay writes none of that audio into a file about to be destroyed, nor audits
+    it as replayed, nor, after a clean stop, raises the alarm of a file rewritten."""
+    from firmware.policy.rules import PERSONAL_REASON
+
+    rid = uuid.uuid4().hex
+    store, jnl, w = _store_with_recording(tmp_path, rid)
+    jnl.commit()
+    assert store.unname_file(rid, call_id=1, why=PERSONAL_REASON) is True
+    w.discard()
+    path = store.path_of(rid)
+    held = os.path.getsize(path)
+    assert sum(len(d) for r, _, d in journal.read_records(jnl.path) if r == rid) > held
+    jnl.close()
+    store.close()
+    audited = []
+    store = RecordingStore(tmp_path / "box", on_audit=lambda *entry: audited.append(entry))
+    try:
+        assert ("discarded", rid, None) in store.recover(stopped_cleanly=stopped_cleanly)
+        assert store.replayed == {} and store.rewritten == []
+        assert audited == [("recording_deleted", rid, {"why": PERSONAL_REASON})]
+        assert not os.path.exists(path)
+    finally:
+        store.close()
+
+
 def test_discard_marks_the_row_before_it_removes_the_file(tmp_path, monkeypatch):
     rid = uuid.uuid4().hex
     store, jnl, w = _store_with_recording(tmp_path, rid)
