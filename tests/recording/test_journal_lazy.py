@@ -349,6 +349,37 @@ def test_a_writer_discarded_writes_syncs_and_commits_nothing_more(tmp_path, sync
     assert path.name not in syncs  # nor when the journal closes
 
 
+def test_a_writer_discarded_leaves_another_lines_uncommitted_records_to_the_commit(tmp_path):
+    """The journal is shared: a discard drops its own writer's staged records only. Another
+    line's, staged in the same pass before and after it, are committed, and a power cut that
+    took that line's unsynced file leaves the replay every byte of it."""
+    jnl = Journal(tmp_path / "journal" / journal.JOURNAL_NAME, size_bytes=1 << 20)
+    jnl.deferred = True
+    recordings = tmp_path / "recordings"
+    doomed, _, doomed_path = _writer(recordings, jnl)
+    kept, kept_rid, kept_path = _writer(recordings, jnl)
+    chunks = [os.urandom(300) for _ in range(3)]
+    doomed.write_chunk(os.urandom(300))
+    kept.write_chunk(chunks[0])
+    doomed.write_chunk(os.urandom(300))
+    kept.write_chunk(chunks[1])
+    doomed.discard()
+    kept.write_chunk(chunks[2])
+    jnl.commit()
+    rids = [rid for rid, _, _ in journal.read_records(jnl.path)]
+    assert rids == [kept_rid] * 4  # its header, then its three chunks
+    kept.close()
+    sealed = _digest(kept_path)
+    jnl.fsync = False  # a power cut: nothing of the files reached the card
+    jnl.close()
+    os.unlink(kept_path)
+    os.unlink(doomed_path)
+    replay(jnl.path, str(recordings), may_create={kept_rid}.__contains__)
+    assert _digest(kept_path) == sealed
+    assert SegmentReader(kept_path, KEY).read_all() == (b"".join(chunks), True)
+    assert not doomed_path.exists()
+
+
 def test_a_deferred_file_discarded_before_its_first_chunk_is_never_created(tmp_path):
     rid = uuid.uuid4().hex
     path = tmp_path / (rid + ".lkrec")
