@@ -497,7 +497,7 @@ class Recorder:
         # Nothing more written or synced of it here (abort would finish the file for the
         # destruction to overwrite): the card's work is the worker's.
         active.pipeline.discard()
-        if self._unbegun.pop(active.recording_id, None) is not None:
+        if self._forget_row(active.recording_id):
             # No row names it (the call log refused it): nothing would tell the next start
             # to destroy the file, which `linekeeper repair` would make a recording again
             # from its sealed header. Destroyed at once, in this rare case, on this thread.
@@ -806,7 +806,7 @@ class Recorder:
         failure is the one the caller raises, which becomes an alarm. What is left then, or
         on legal hold, is a row still naming its file, which the next start makes an empty
         partial recording."""
-        if self._unbegun.pop(recording_id, None) is None:  # else no row (the card refused it)
+        if not self._forget_row(recording_id):  # else no row (the card refused it)
             try:
                 if not self.store.unname_file(recording_id, call.id):
                     return
@@ -862,8 +862,22 @@ class Recorder:
         line, row = self._unbegun[recording_id]
         self.store.begin(*row, recording_id=recording_id)
         del self._unbegun[recording_id]
+        self._rows_waited(line, "the call log took the recordings' rows again")
+
+    def _forget_row(self, recording_id):
+        """Forget the row the call log refused for ``recording_id``, whose recording is
+        destroyed (True), if it had one waiting: with none left on its line, the line's
+        ``call_log`` alarm (which says the row is kept in memory) goes off."""
+        waiting = self._unbegun.pop(recording_id, None)
+        if waiting is None:
+            return False
+        self._rows_waited(waiting[0], "no recording's row waits for the call log any more")
+        return True
+
+    def _rows_waited(self, line, message):
+        """The ``call_log`` alarm of ``line`` off, unless another row of its waits."""
         if not any(waiting == line for waiting, _ in self._unbegun.values()):
-            self._alarm(line, CALL_LOG_ALARM, False, "the call log took the recordings' rows again")
+            self._alarm(line, CALL_LOG_ALARM, False, message)
 
     def _retry_rows(self):
         """Write the refused intent rows (from a timer): the sooner a row is in, the

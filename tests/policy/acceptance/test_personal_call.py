@@ -626,3 +626,46 @@ def test_a_recording_with_no_row_whose_destruction_the_card_refuses_says_what_th
     assert [n for n in recording_files(data_dir) if n.startswith(rid)] == []
     assert [r["call_id"] for r in lab.recordings(data_dir)] == [calls[1]["id"]]
     assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
+
+
+def test_the_line_alarm_of_a_row_kept_in_memory_goes_off_when_its_recording_is_destroyed(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The call log refused the recording's row, so the line's ``call_log`` alarm says its row
+    is kept in memory until the call log takes it; the personal-call code then destroys the
+    recording and the row with it. Nothing waits for the call log any more: the alarm goes
+    off, as when the row is written, not left on until the box restarts."""
+    import sqlite3
+
+    from firmware.bus import Alarm
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(8.0, "*7")]), inbound(2, 1.0, talk=20.0)],
+        2,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+    store = box.recorder.store
+    real_begin = store.begin
+    refused = []
+
+    def begin(call_id, *args, **kwargs):
+        if store.call_row(call_id)["line"] == 1:
+            refused.append(kwargs["recording_id"])
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_begin(call_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "begin", begin)
+    alarms = []
+    box.bus.subscribe(Alarm, lambda ev: alarms.append(ev) if ev.kind == "call_log" else None)
+    box.start()
+    try:
+        assert box.board.run()
+        assert refused
+    finally:
+        box.stop()
+    assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
+    assert [a.active for a in alarms if a.line == 1] == [True, False], alarms
