@@ -52,6 +52,33 @@ def describe(exc):
     return " ".join(("%s: %s" % (type(exc).__name__, exc)).split())
 
 
+# What kind of fault stopped the start, in words with no detail of it (no path, no
+# name): what a syslog alarm may carry off the box (web/startalarm.py).
+CAUSES = ("hat", "hardware", "storage key", "card", "config", "recovery", "other")
+
+
+def cause(exc):
+    """The one of :data:`CAUSES` that ``exc`` (why a start failed) belongs to."""
+    import sqlite3
+
+    from .errors import ConfigError, HardwareError, HatError, KeyStoreError, RecoveryRefused, TamperError
+    from .handover import HandoverError
+    from .hatswap import HatMoveError
+    from .storage.fieldseal import FieldSealError
+
+    for kinds, name in (
+        ((HatError, HatMoveError), "hat"),
+        ((HardwareError,), "hardware"),
+        ((FieldSealError, KeyStoreError, TamperError, HandoverError), "storage key"),
+        ((RecoveryRefused,), "recovery"),
+        ((ConfigError,), "config"),
+        ((OSError, sqlite3.Error), "card"),
+    ):
+        if isinstance(exc, kinds):
+            return name
+    return "other"
+
+
 def clocks_now():
     """``(wall_us, monotonic_us, clock_synced)`` now: the clocks a failure is dated by."""
     from .clock import kernel_clock_synchronised
@@ -61,7 +88,8 @@ def clocks_now():
 
 def read(run_dir):
     """The note of the failed starts since the last start that worked, or None:
-    ``{"error", "since_us", "last_us", "attempts"}`` (wall-clock microseconds), and
+    ``{"error", "since_us", "last_us", "attempts"}`` (wall-clock microseconds), ``cause``
+    (one of :data:`CAUSES`; absent in a note an older release wrote), and
     ``clock_synced`` (whether the clock that dates them was set; a note without it: as
     it was read before, set). A note that kept the monotonic clock in this boot is dated
     by the wall clock as it is now."""
@@ -109,6 +137,7 @@ def record(run_dir, exc, wall_us, mono_us=None, clock_synced=True):
     earlier = read(run_dir)
     note = {
         "error": describe(exc),
+        "cause": cause(exc),
         "since_us": earlier["since_us"] if earlier else wall_us,
         "last_us": wall_us,
         "attempts": (earlier["attempts"] if earlier else 0) + 1,

@@ -33,6 +33,7 @@ def test_a_note_carries_the_first_failure_and_counts_them(tmp_path):
     )
     assert first == {
         "error": "cannot open the data in /d: an I/O error",
+        "cause": "card",
         "since_us": 1_000_000,
         "last_us": 1_000_000,
         "attempts": 1,
@@ -42,6 +43,7 @@ def test_a_note_carries_the_first_failure_and_counts_them(tmp_path):
     # The reason is the latest failure's, in one line; the first failure's time stays.
     assert second == {
         "error": '"hat" is not a HAT this box knows',
+        "cause": "config",
         "since_us": 1_000_000,
         "last_us": 3_000_000,
         "attempts": 2,
