@@ -49,6 +49,7 @@ from .services import (
     site_settings_applier,
     with_card_health,
 )
+from .startalarm import StartFailureSyslog
 
 log = logging.getLogger(__name__)
 # How often this process runs its mail round with nothing new (real seconds): retries,
@@ -86,6 +87,15 @@ def recorder_cannot_start(note, when):
         "The recorder cannot start: %s. It has tried %s and tries again every few seconds. "
         "Calls are not being recorded until it starts." % (note["error"].rstrip("."), tries)
     )
+
+
+def _answers(client):
+    """Whether the recorder answers on its control socket now."""
+    try:
+        client.call("health")
+    except RecorderUnavailable:
+        return False
+    return True
 
 
 class RemoteStatus:
@@ -342,6 +352,11 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
             os.path.join(data_dir, "alarms.db-wal"),
         ],
         audit=audit,  # a report withdrawn by the recorder while it was being sent here
+    )
+    mail.checks.append(
+        StartFailureSyslog(
+            run_dir(), lambda: _answers(client), mail.syslog, data_dir, mail.name, clock.wall_us, audit
+        )
     )
     # Queued in clear while an older release that cannot read a sealed mail may come back.
     mail.queue.seal_writes = not older_release_may_return(data_dir)

@@ -204,6 +204,9 @@ ACTIONS = frozenset(
         # The web UI's HTTPS certificate made anew at a start, not renewed: its key did not
         # open or was missing, or it did not load; the old files kept aside (web/tls.py).
         "https_replaced",
+        # The web UI told the syslog server that the recorder cannot start, or has started
+        # again (web/startalarm.py): the only alarm that can leave the box then.
+        "start_syslog",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
@@ -226,6 +229,9 @@ UNSEALED_ACTIONS = frozenset(
         # Written by the web UI as it starts, maybe before it has the key: file names and a
         # fingerprint, nobody's data.
         "https_replaced",
+        # Written while the recorder cannot start, so without the storage key: a fault's
+        # class and times, nobody's data.
+        "start_syslog",
     }
 )
 # Actions whose target is a person's number (not a call or recording id): sealed too.
