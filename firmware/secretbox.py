@@ -211,6 +211,19 @@ class SecretBox:
                 "another box; enter it again" % name
             ) from None
 
+    def weaker(self, sealed):
+        """True when ``sealed`` is of the kind sealed without the storage data key
+        (:data:`PREFIX`) on a box that seals (its HAT has the MCU's key vault): there the
+        card and a search of the board's serial open it, until :meth:`reseal` seals it
+        again. False for a value sealed with the key, and on a box without the vault,
+        whose values are all of that kind and cannot be sealed better."""
+        if not isinstance(sealed, str) or not sealed.startswith(PREFIX):
+            return False
+        try:
+            return self._cipher.derive(_STORAGE_PURPOSE) is not None
+        except FieldSealError:  # the box seals; this process has no copy of the key yet
+            return True
+
     def reseal(self, name, sealed):
         """``sealed`` sealed again with the storage data key, or None when it needs not or
         cannot be now (already so, no key here, an update on trial).

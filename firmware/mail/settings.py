@@ -302,6 +302,13 @@ class MailSettingsStore:
         log.info("the e-mail password in %s is now sealed with the storage key too", self.path)
         return True
 
+    def password_weaker(self, settings):
+        """True when ``settings``' password is sealed without the storage data key on a box
+        whose HAT has the vault (:meth:`firmware.secretbox.SecretBox.weaker`): saved before
+        the recorder had started since boot, or while an update was on trial, and not yet
+        sealed again by :meth:`reseal`."""
+        return bool(settings.password) and self.secrets.weaker(settings.password)
+
     def password(self, settings):
         """The clear password (for login), or "" when none is set."""
         return self.secrets.open(PASSWORD_FIELD, settings.password) if settings.password else ""

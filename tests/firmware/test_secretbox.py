@@ -442,3 +442,19 @@ def test_an_archive_secret_an_older_release_sealed_again_opens_back_on_this_one(
     assert read_secret(data_dir, box) == "s3 secret"
     with open(path, encoding="utf-8") as f:
         assert f.readline().strip() == ours
+
+
+def test_weaker_is_the_old_kind_on_a_box_that_seals_only(tmp_path):
+    """What the E-mail page's note rests on: a value of the old kind on a box with the vault,
+    whether this process has the key yet or not (an update on trial); never the new kind, and
+    never on a box without the vault, whose values are all of the old kind."""
+    data_dir, run = vault_box(tmp_path)
+    box, card_alone = boxes(data_dir, run, on_trial=lambda: False)
+    early = card_alone.seal("mail.password", "pw")
+    assert card_alone.weaker(early) and box.weaker(early)
+    assert not box.weaker(box.reseal("mail.password", early))
+    on_trial = SecretBox(data_dir, b"board 1", cipher=LazyFieldCipher(data_dir, run), on_trial=lambda: True)
+    assert on_trial.weaker(on_trial.seal("mail.password", "pw"))
+    os.makedirs(tmp_path / "no-vault")
+    plain = SecretBox(tmp_path / "no-vault", b"board 1", on_trial=lambda: False)
+    assert not plain.weaker(plain.seal("mail.password", "pw"))
