@@ -6,6 +6,12 @@ import os
 
 import pytest
 
+from board.mcu.link import McuLink
+from board.mcu.sim import SimMcu
+from firmware.clock import SimClock
+from firmware.secretbox import PREFIX, VAULT_PREFIX, SecretBox
+from firmware.storage.fieldseal import LazyFieldCipher, load_field_cipher
+
 from support.ports import closed_port
 
 NOBODY = closed_port()  # no mail server there, nor ever: the test e-mail cannot be sent
@@ -300,3 +306,53 @@ def test_a_saved_list_an_account_change_left_without_a_recipient_for_a_line_is_s
     assert "No alarm recipient would be mailed the alarms of line 4" in html.unescape(
         resp.get_data(as_text=True)
     )
+
+
+# ---------------------------------------------------------------- sealed without the vault's key
+WEAKER = 'id="password-weaker"'
+
+
+def vault_secrets(box, tmp_path):
+    """``(before the recorder handed the key over, with the key)``: SecretBoxes of ``box``'s
+    data directory, made a box whose HAT has the MCU's key vault (the simulated MCU)."""
+    run = str(tmp_path / "run")
+    load_field_cipher(box.data_dir, vault=McuLink(SimMcu(SimClock()).bus), run_dir=run)
+    return (
+        SecretBox(box.data_dir, b"test", cipher=LazyFieldCipher(box.data_dir, None), on_trial=lambda: False),
+        SecretBox(box.data_dir, b"test", cipher=LazyFieldCipher(box.data_dir, run), on_trial=lambda: False),
+    )
+
+
+def stored_password(box):
+    with open(os.path.join(box.data_dir, "mail.json"), encoding="utf-8") as f:
+        return json.load(f)["password"]
+
+
+def test_a_password_sealed_without_the_vault_s_key_is_said_until_it_is_sealed_again(box, people, tmp_path):
+    """Saved before the recorder had started since boot, the password is sealed without the
+    vault's key (lksec1:), and the installer was not told; once the mail round has sealed it
+    again (lksec2:) there is nothing to say."""
+    ivan = people["ivan"]
+    before, after = vault_secrets(box, tmp_path)
+    store = box.services.mail.store
+    store.secrets = before
+    assert box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail").status_code == 302
+    assert stored_password(box).startswith(PREFIX)
+    page = ivan.get("/settings/mail").get_data(as_text=True)
+    assert WEAKER in page
+    note = html.unescape(page.split(WEAKER, 1)[1].split("</p>", 1)[0])
+    assert "saved before the recorder had started" in note
+    assert "sealed again with the HAT's key by itself once the recorder is running" in note
+    assert "change the password at the mail provider" in note
+    store.secrets = after  # the recorder has started: the mail round seals it again
+    assert store.reseal() is True
+    assert stored_password(box).startswith(VAULT_PREFIX)
+    assert WEAKER not in ivan.get("/settings/mail").get_data(as_text=True)
+
+
+def test_a_box_without_the_vault_says_nothing_of_it(box, people):
+    """Every password there is sealed the one way there is (lksec1:): nothing better to wait for."""
+    ivan = people["ivan"]
+    assert box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail").status_code == 302
+    assert stored_password(box).startswith(PREFIX)
+    assert WEAKER not in ivan.get("/settings/mail").get_data(as_text=True)

@@ -19,14 +19,18 @@ import pytest
 from playwright import sync_api
 from werkzeug.serving import make_server
 
+from board.mcu.link import McuLink
+from board.mcu.sim import SimMcu
 from firmware.alarmlog import AlarmLog
 from firmware.archive import sealing
 from firmware.archive.viewer import rebuild_index
+from firmware.clock import SimClock
 from firmware.mail.service import MailService
 from firmware.mail.settings import MailSettings
 from firmware.reports.source import ReportSource
 from firmware.rights import RightsRegister
 from firmware.secretbox import SecretBox
+from firmware.storage.fieldseal import LazyFieldCipher, load_field_cipher
 from firmware.storage.keystore import Argon2Params, KeyStore
 from firmware.update.inbox import UpdateInbox, inbox_dir
 from web.archive import Viewer, create_archive_app
@@ -127,18 +131,25 @@ def served(tmp_path_factory, synth):
     # Reports and subject access read the call log through a report source.
     story.services.reports = ReportSource(story.data, n_lines=4, alarms=alarms)
     story.services.updates = UpdateInbox(story.data, slot_info=str(Path(story.data) / "slot.json"))
-    # The E-mail settings page, with alarm recipients (one tied to an account) and what each gets.
-    story.services.mail = MailService(
-        story.data, story.services.wall_us, SecretBox(story.data, identity=b"test"), alarm_log=alarms
+    # The E-mail settings page, with alarm recipients (one tied to an account) and what each
+    # gets, and a password saved before the recorder handed over the vault's key (its note).
+    vault = tmp_path_factory.mktemp("vault")
+    load_field_cipher(str(vault), vault=McuLink(SimMcu(SimClock()).bus), run_dir=str(vault / "run"))
+    secrets = SecretBox(
+        story.data, identity=b"test", cipher=LazyFieldCipher(str(vault), None), on_trial=lambda: False
     )
+    story.services.mail = MailService(story.data, story.services.wall_us, secrets, alarm_log=alarms)
     story.services.mail.store.save(
         MailSettings(
             host="mail.example.com",
+            username="box",
             sender="box@example.com",
             alarm_to=("audrey@example.com", "office@example.com"),
             alarm_accounts=(("audrey@example.com", "audrey"),),
-        )
+        ),
+        new_password="smtp pass 99",
     )
+    assert story.services.mail.store.password_weaker(story.services.mail.store.get())
     gate = threading.Event()
     progress = ["rekey: started by alice", "rekey: 602/1204 recordings re-wrapped"]
     rekey = RekeyJob(lambda *a: gate.wait(600) and None, lambda: {"running": True, "progress": progress})

@@ -219,6 +219,9 @@ def _page(values, errors=None, status=400, **extra):
         securities=SECURITY,
         everies=EVERY,
         password_set=bool(settings.password),
+        # Sealed without the vault's key (saved before the recorder started, or while an
+        # update was on trial) on a box that has it: the page says what that means.
+        password_weaker=svc.store.password_weaker(settings),
         # Recipients with no server or sender to send to them: the page says so.
         not_sent=settings.missing if settings.alarm_to or settings.schedules else (),
         # Saved before such settings were refused: the sender will not log in (firmware/mail/smtp.py).
