@@ -167,7 +167,8 @@ def find_calls(
     the far end's number.
     ``cipher``: the box's field cipher, which opens sealed numbers and names.
     ``outside``: ``{line: outside-line digit}`` (``policy.rules.lines``): a number dialled
-    on such a line is the subject's without it, as without ``141``.
+    on such a line is the subject's without it, as without ``141``, or as dialled (an
+    extension dialled past the switchboard): a call is found by either.
 
     :raises SarError: neither a number nor a range, a search by line without a range, a
         number without digits, or more than :data:`MAX_CALLS` calls
@@ -215,11 +216,7 @@ def find_calls(
         for call in (call_json(r, cipher) for r in rows)
         # A number dialled with 141 (or 1470, *67..., the line's outside-line digit) before
         # it is still the subject's.
-        if (
-            key is None
-            or normalise(called_number(call["number"] or "", country, _outside(call, outside)), country)
-            == key
-        )
+        if (key is None or key in _readings(call, country, outside))
         and (lines is None or call["line"] in lines)
     ]
     for call in calls:
@@ -234,6 +231,19 @@ def find_calls(
 def _outside(call, outside):
     """The outside-line digit before ``call``'s number: its line's, for a number dialled."""
     return (outside or {}).get(call["line"], "") if call.get("direction") == "out" else ""
+
+
+def _readings(call, country, outside):
+    """The normalised numbers ``call``'s may be: without its line's outside-line digit, and
+    as dialled. Which way a number beginning with the digit was dialled the box cannot know
+    (9 01632 960123 after it, or 9123, an extension, straight past the switchboard), and a
+    search that missed a call of the subject's would leave it out of their copy: a call of
+    either reading is found, for the supervisor to check (docs/policy.md)."""
+    number = call["number"] or ""
+    return {
+        normalise(called_number(number, country, _outside(call, outside)), country),
+        normalise(called_number(number, country), country),
+    }
 
 
 def parse_redaction(text):

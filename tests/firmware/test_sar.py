@@ -1,6 +1,7 @@
 """Subject access: a number found in several forms, its bundle, checksums, encryption, the log."""
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -1120,3 +1121,35 @@ def test_a_number_dialled_after_the_lines_outside_line_digit_is_the_subjects(tmp
     # A line without the digit, or a caller's number (the network's): as it is.
     assert find_calls(calls_db, number="01632 960123") == []
     assert find_calls(calls_db, number="01632 960123", outside={1: "9"}) == []
+
+
+def test_a_number_beginning_with_the_outside_line_digit_is_found_as_dialled_too(tmp_path):
+    """On a line whose switchboard takes 9 for an outside line, 9123 may be an extension
+    dialled straight past it: the search took it for 123 only, and ``linekeeper sar
+    --number 9123`` left the call out of the person's copy. Either reading is found: 9123
+    as dialled, and 9 01632 960123 as 01632 960123."""
+    from firmware.config import load_config, save_config
+    from firmware.policy.rules import LineMode
+
+    data = str(tmp_path / "data")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    calls = [
+        {"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "9123"}, "talk": 3.0},
+        {"line": 2, "at": 30.0, "direction": "out", "dial": {"digits": "901632960123"}, "talk": 3.0},
+        {"line": 1, "at": 60.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 1},
+    ]
+    (tmp_path / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": calls})
+    )
+    assert cli.main(["sim", str(tmp_path / "s.json"), "--data-dir", data]) == 0
+    config = load_config(data)
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(2, "always", "9"),))
+    save_config(data, dataclasses.replace(config, policy=dataclasses.replace(config.policy, rules=rules)))
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+
+    def released(number, out):
+        assert sar(tmp_path, data, out, "--number", number) == 0
+        return [(c["line"], c["number"]) for c in json.loads(zipfile.ZipFile(out).read("calls.json"))]
+
+    assert released("9123", tmp_path / "ext.zip") == [(2, "9123")]
+    assert released("01632 960123", tmp_path / "smith.zip") == [(2, "901632960123"), (1, "01632960123")]

@@ -1535,3 +1535,35 @@ def test_a_search_the_locked_register_stops_is_not_audited(box, people, monkeypa
     monkeypatch.undo()
     sam.get("/sar", query_string={"number": RELEASE["number"]})
     assert len(searches()) == 1
+
+
+def test_a_number_beginning_with_the_outside_line_digit_is_found_as_dialled_too(box, people):
+    """Line 1 is a switchboard's extension taking 9 for an outside line. 9123 dialled on it
+    may be an extension dialled straight past the switchboard: the page searched it as 123
+    only, and said no calls for 9123. Either reading is found; 9 01632 960123 is still
+    found as 01632 960123."""
+    import dataclasses
+    import sqlite3
+
+    from firmware.policy.rules import LineMode
+
+    from support.web import T0_US
+
+    config = box.config_store.get()
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(1, "always", "9"),))
+    box.config_store.save(dataclasses.replace(config, policy=dataclasses.replace(config.policy, rules=rules)))
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:
+        for k, number in enumerate(("9123", "901632960123")):
+            start = T0_US + (3 + k) * 3600 * 10**6
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'out', ?, ?, 1, ?)",
+                (start, start + 20 * 10**6, number),
+            )
+    db.close()
+    sam = people["sam"]
+    page = sam.get("/sar?number=9123").get_data(as_text=True)
+    assert 'id="sar-found">1 call(s) on your lines.' in page and "9123</td>" in page
+    page = sam.get("/sar?number=01632+960123").get_data(as_text=True)
+    assert 'id="sar-found">1 call(s) on your lines.' in page and "901632960123</td>" in page
