@@ -213,8 +213,9 @@ def scope(
     summary (a dict, :func:`summary_lines`).
 
     ``cipher`` opens the call log's sealed numbers; ``outside`` is ``{line: outside-line
-    digit}``, a number dialled after it being the subject's without it (as a subject access
-    search counts it). ``progress(done, total)`` as the calls are read from the call log.
+    digit}``, a number dialled after it being the subject's without it, or as dialled where
+    only that reading is counted already (a subject access search finds it either way).
+    ``progress(done, total)`` as the calls are read from the call log.
 
     :raises FieldSealError: the trail or the call log is sealed and ``cipher`` cannot open it
     """
@@ -239,6 +240,7 @@ def scope(
     rows = []
     actions: Counter[str] = Counter()
     seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
+    readings: set[tuple[str, str]] = set()  # a number dialled after an outside-line digit, or not
     unplaced = 0  # recordings released whose calls cannot be told (_released_recordings)
     report_callers, reports_unknown = 0, 0  # the reports' callback lists: numbers, or not on record
     broad = {"searches": 0, "calls": 0, "patterns": 0}  # subject access searches not of one number
@@ -318,7 +320,12 @@ def scope(
             number = call["number"] or ""
             if number:
                 digit = (outside or {}).get(call["line"], "") if call["direction"] == "out" else ""
-                numbers.add(normalise(called_number(number, country, digit), country))
+                without = normalise(called_number(number, country, digit), country)
+                dialled = normalise(called_number(number, country), country)
+                if without == dialled:
+                    numbers.add(without)
+                else:  # which reading is the caller's is decided once every number is read
+                    readings.add((without, dialled))
             else:
                 unnumbered.add(call_id)
             rows.append(
@@ -334,6 +341,14 @@ def scope(
                     said,
                 ]
             )
+    # A number dialled on a line with an outside-line digit that begins with it: the caller
+    # without the digit (9 01632 960123), or as dialled, straight past the switchboard (9123,
+    # an extension). The person a subject access search for 9123 found is the same person
+    # as its call, not another: the number as dialled is taken where it alone is counted
+    # already, the number without the digit otherwise.
+    counted = set(numbers)
+    for without, dialled in readings:
+        numbers.add(dialled if dialled in counted and without not in counted else without)
     summary = {
         "account": account,
         "from": iso_ms(since_us),

@@ -452,3 +452,26 @@ def test_a_call_not_in_the_call_log_is_not_said_to_be_deleted_by_retention(box, 
     said = capsys.readouterr().out
     assert "1 calls not in the call log (lost with a damaged call log, or never written to it" in said
     assert "deleted by retention" not in said
+
+
+def test_a_search_for_a_number_beginning_with_the_outside_line_digit_is_one_person_with_its_call(box):
+    """Line 1 takes 9 for an outside line; 9123 dialled on it may be an extension dialled
+    straight past it, and a subject access search finds it by 9123 as dialled. The search
+    and the call it showed were counted as two people (9123 and 123). A number dialled
+    after the 9 is still its caller's without it, and one alone is counted without it."""
+    path = box[0]
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    with db:
+        ext = a_call(db, 1, "9123", T0 + 4 * S, "out")
+        outside = a_call(db, 1, "901632960123", T0 + 5 * S, "out")
+        alone = a_call(db, 1, "97001", T0 + 6 * S, "out")
+    db.close()
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        log.append("sam", "disclosure_search", None, {"number": "9123", "found": 1}, T0 + 20 * DAY)
+        for call_id in (ext, outside, alone):
+            log.append("sam", "call_viewed", str(call_id), {"line": 1}, T0 + 20 * DAY + call_id)
+        summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY, outside={1: "9"})[1]
+    # 9123 (the search and its call): one; 9 01632 960123 is 01632 960123, counted already;
+    # 97001, nobody else's number either way: one.
+    assert summary["numbers"] == before["numbers"] + 2
