@@ -39,6 +39,7 @@ from firmware.datadir import connect_readonly
 from firmware.policy.rules import called_number, normalise
 from firmware.sar import failed_releases
 from firmware.storage.fieldseal import register_sql
+from firmware.words import counted
 
 # What an account did with calls: each names its call(s), but the lists and reports.
 ACCESS = (
@@ -402,11 +403,10 @@ def _held(held, last_rows, entry):
 
 def held_words(what, count):
     """What the lists ``what`` downloaded held (``count``, :func:`scope`'s ``held``), in words."""
-    said = "%s list downloaded %d time%s: %d rows (%s)" % (
+    said = "%s list downloaded %s: %s (%s)" % (
         what,
-        count["lists"],
-        "" if count["lists"] == 1 else "s",
-        count["rows"],
+        counted(count["lists"], "time"),
+        counted(count["rows"], "row"),
         HELD.get(what, what),
     )
     if count["unknown"]:
@@ -430,10 +430,14 @@ def searches_words(broad):
             % broad["patterns"]
         )
     return (
-        "%d subject access search%s not of one person's number (%s) showed %d calls: their callers "
+        "%s not of one person's number (%s) showed %s: their callers "
         "are not on record one by one, not among the distinct numbers counted above, and up to that "
         "many more callers were exposed (some may be the same people)"
-        % (broad["searches"], "" if broad["searches"] == 1 else "es", "; ".join(how), broad["calls"])
+        % (
+            counted(broad["searches"], "subject access search", "subject access searches"),
+            "; ".join(how),
+            counted(broad["calls"], "call"),
+        )
     )
 
 
@@ -452,9 +456,9 @@ def reports_words(s):
     )
     unknown = s.get("reports_callers_unknown", 0)
     if s["reports"] > unknown:
-        said += "; the callback lists of %d of them held %d callers' numbers (missed, not called back)" % (
+        said += "; the callback lists of %d of them held %s (missed, not called back)" % (
             s["reports"] - unknown,
-            s.get("report_callers", 0),
+            counted(s.get("report_callers", 0), "caller's number", "callers' numbers"),
         )
     if unknown:
         said += (
@@ -490,29 +494,31 @@ def summary_lines(summary, made_us=None) -> list[str]:
             "day after that for this account's alone" % (s["account"], iso_ms(made_us), s["account"])
         )
     out += [
-        "  %d calls looked at (page viewed, played, exported, released or previewed), on lines %s"
-        % (s["calls"], ", ".join(str(n) for n in s["lines"]) or "none"),
+        "  %s looked at (page viewed, played, exported, released or previewed), on lines %s"
+        % (counted(s["calls"], "call"), ", ".join(str(n) for n in s["lines"]) or "none"),
         "  %d of them with their recording played, exported or released%s"
         % (
             s["recordings"],
-            "; and %d more recordings released in bundles that also held calls without one: "
-            "which of their calls they were is not on record" % s["recordings_unplaced"]
+            "; and %s released in bundles that also held calls without one: "
+            "which of their calls they were is not on record"
+            % counted(s["recordings_unplaced"], "more recording")
             if s.get("recordings_unplaced")
             else "",
         ),
-        "  %d distinct callers' numbers (data subjects)%s"
+        "  %s (data subjects)%s"
         % (
-            s["numbers"],
-            "; %d calls with no number on record (withheld, or erased on request)" % s["calls_without_number"]
+            counted(s["numbers"], "distinct caller's number", "distinct callers' numbers"),
+            "; %s with no number on record (withheld, or erased on request)"
+            % counted(s["calls_without_number"], "call")
             if s["calls_without_number"]
             else "",
         ),
     ]
     if s["calls_not_in_log"]:
         out.append(
-            "  %d calls not in the call log (lost with a damaged call log, or never written to it; "
+            "  %s not in the call log (lost with a damaged call log, or never written to it; "
             "retention deletes recordings, never a call's record): their numbers are not known here"
-            % s["calls_not_in_log"]
+            % counted(s["calls_not_in_log"], "call")
         )
     if s.get("broad_searches", {}).get("searches"):
         out.append("  " + searches_words(s["broad_searches"]))
@@ -527,9 +533,9 @@ def summary_lines(summary, made_us=None) -> list[str]:
         out.append("  " + reports_words(s))
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
     out.append(
-        "  %d logins (first %s, last %s), %d failed, from %s"
+        "  %s (first %s, last %s), %d failed, from %s"
         % (
-            s["logins"],
+            counted(s["logins"], "login"),
             s["first_login"] or "none",
             s["last_login"] or "none",
             s["failed_logins"],

@@ -93,6 +93,12 @@ ALARM_ADVICE_BY_CAUSE = {
 _CLAUSE_ENDS = re.compile(r"[:;]|$")
 
 
+def counted(n, one, many=None):
+    """``n`` and the noun for that many: ``counted(1, "call")`` is "1 call", ``counted(2,
+    "call")`` "2 calls"; ``many`` where the plural is not ``one`` + "s"."""
+    return "%d %s" % (n, one if n == 1 else many or one + "s")
+
+
 def _plain_words(text):
     return [w.strip(",.:;()").lower() for w in text.split()]
 

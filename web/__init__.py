@@ -583,6 +583,7 @@ def create_app(services, config):
         csrf_token=security.csrf_token,
         state_label=lambda s: words.say("state", s),
         say=words.say,
+        counted=words.counted,  # "1 call", "2 calls"
         # Its dates and times as the pages write them, in the box's zone (kept as written).
         alarm_text=lambda kind, message: _dates_in(words.alarm_text(kind, message)),
         dates_in=_dates_in,

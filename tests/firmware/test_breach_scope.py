@@ -16,11 +16,12 @@ import sqlite3
 
 import pytest
 
-from firmware.breachscope import scope
+from firmware.breachscope import held_words, reports_words, scope, searches_words
 from firmware.calls.calllog import CALLMETA_SCHEMA, RECORDINGS_SCHEMA, migrate
 from firmware.cli import main
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import Argon2Params, KeyStore
+from firmware.words import counted
 
 PASSWORD = "correct horse battery"
 CHEAP = Argon2Params(memory_kib=8, iterations=1)
@@ -127,7 +128,7 @@ def test_the_cli_writes_the_csv_prints_the_summary_and_is_audited_first(box, tmp
     assert run(box, out) == 0
     said = capsys.readouterr()
     assert "5 calls looked at" in said.out and "2 distinct callers' numbers" in said.out
-    assert "1 logins" in said.out and "192.0.2.7" in said.out
+    assert "1 login (" in said.out and "192.0.2.7" in said.out
     assert "breach-scope: 5/5 calls read" in said.err
     rows = read(out)
     assert [r["number"] for r in rows if r["action"] == "export"] == ["+441632960123"]
@@ -385,7 +386,7 @@ def test_a_release_counts_the_recordings_its_bundle_held_not_its_calls(box, tmp_
     assert run(box, tmp_path / "scope.csv") == 0
     said = capsys.readouterr().out
     assert (
-        "%d of them with their recording played, exported or released; and 1 more recordings "
+        "%d of them with their recording played, exported or released; and 1 more recording released "
         % (before["recordings"] + 1)
         in said
     )
@@ -450,7 +451,7 @@ def test_a_call_not_in_the_call_log_is_not_said_to_be_deleted_by_retention(box, 
     The summary said "deleted by retention", a reason a DPO would have passed on."""
     assert run(box, tmp_path / "scope.csv") == 0  # sam viewed call 999, never in the log
     said = capsys.readouterr().out
-    assert "1 calls not in the call log (lost with a damaged call log, or never written to it" in said
+    assert "1 call not in the call log (lost with a damaged call log, or never written to it" in said
     assert "deleted by retention" not in said
 
 
@@ -475,3 +476,17 @@ def test_a_search_for_a_number_beginning_with_the_outside_line_digit_is_one_pers
     # 9123 (the search and its call): one; 9 01632 960123 is 01632 960123, counted already;
     # 97001, nobody else's number either way: one.
     assert summary["numbers"] == before["numbers"] + 2
+
+
+def test_one_of_a_thing_is_said_as_one():
+    """The summary said "showed 1 calls" and "1 calls not in the call log": a count of one
+    takes the singular, wherever the summary counts."""
+    broad = {"searches": 1, "calls": 1, "patterns": 0}
+    assert searches_words(broad).startswith(
+        "1 subject access search not of one person's number (1 by line or day alone) showed 1 call:"
+    )
+    assert held_words("calls", {"lists": 1, "rows": 1, "unknown": 0}).startswith(
+        "calls list downloaded 1 time: 1 row ("
+    )
+    assert "held 1 caller's number (missed" in reports_words({"reports": 1, "report_callers": 1})
+    assert counted(2, "call") == "2 calls" and counted(0, "call") == "0 calls"

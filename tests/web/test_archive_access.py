@@ -561,7 +561,7 @@ def test_an_auditor_of_one_site_reads_only_that_sites_entries(app, viewer):
     assert "<dd>york</dd>" in _client(app, AUD)[0].get("/audit").get_data(as_text=True)
     client, token = _client(app, LEEDS_SUP)
     page = client.post("/index", data={"csrf_token": token}).get_data(as_text=True)
-    assert "Index rebuilt from the bucket: 1 calls" in page  # leeds's one, not york's too
+    assert "Index rebuilt from the bucket: 1 call." in page  # leeds's one, not york's too
 
 
 @pytest.mark.parametrize(
