@@ -806,20 +806,22 @@ class Recorder:
         failure is the one the caller raises, which becomes an alarm. What is left then, or
         on legal hold, is a row still naming its file, which the next start makes an empty
         partial recording."""
-        if not self._forget_row(recording_id):  # else no row (the card refused it)
+        row = not self._forget_row(recording_id)  # else no row (the card refused it)
+        if row:
             try:
                 if not self.store.unname_file(recording_id, call.id):
                     return
             except sqlite3.Error:
                 log.exception("could not clean up recording %s that failed to start", recording_id)
                 return
-        self._to_shredder(recording_id, NOT_A_RECORDING, call)
+        self._to_shredder(recording_id, NOT_A_RECORDING, call, row=row)
 
-    def _to_shredder(self, recording_id, why, call):
-        """Hand the destruction of ``recording_id`` (its destruction decided) to the worker."""
+    def _to_shredder(self, recording_id, why, call, row=True):
+        """Hand the destruction of ``recording_id`` (its destruction decided) to the worker;
+        ``row`` as for :meth:`_shred`."""
         if self._shredder is None:
             self._shredder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linekeeper-shred")
-        self._shredder.submit(self._shred, recording_id, why, call)
+        self._shredder.submit(self._shred, recording_id, why, call, row)
 
     def _begin_row(self, call, recording_id, row):
         """Commit the recording's intent row (``row``: :meth:`RecordingStore.begin`'s arguments).

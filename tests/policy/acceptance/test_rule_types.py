@@ -468,3 +468,60 @@ def test_what_a_recording_that_failed_to_start_left_is_destroyed_off_the_capture
     calls = lab.calls(data_dir)
     assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir)] == [(calls[1]["id"], "complete")]
     assert not [n for n in os.listdir(os.path.join(data_dir, "recordings")) if n.startswith(failed[0])]
+
+
+def test_a_recording_with_no_row_that_failed_to_start_and_could_not_be_destroyed_says_so(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The call log refused the intent row of a recording the record code starts, its start
+    then failed (the card refused its key copy) and the card refused its destruction too. No
+    row says its destruction was decided, so the next start does not destroy it: the alarm
+    said it would ("the next start destroys it"). It says what a personal call's alarm in the
+    same state says: no row, which files, and what the technician must do."""
+    import sqlite3
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [
+            inbound(1, 1.0, talk=12.0, keys=[{"at": 5.0, "digits": "*9"}]),
+            inbound(2, 1.0, talk=20.0),
+        ],
+        2,
+        config=lab.policy(rules={"lines": [{"line": 1, "mode": "on_demand"}]}),
+    )
+    store = box.recorder.store
+    real_begin, real_write_key_copy = store.begin, store.write_key_copy
+    refused = []
+
+    def begin(call_id, *args, **kwargs):
+        if store.call_row(call_id)["line"] == 1:
+            refused.append(kwargs["recording_id"])
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_begin(call_id, *args, **kwargs)
+
+    def key_copy_refused(recording_id, wrapped, new=False):
+        if recording_id in refused:
+            raise OSError(5, "Input/output error")
+        return real_write_key_copy(recording_id, wrapped, new=new)
+
+    def shred(recording_id, audit=True):
+        raise OSError(5, "Input/output error")
+
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
+    monkeypatch.setattr(store, "begin", begin)
+    monkeypatch.setattr(store, "write_key_copy", key_copy_refused)
+    monkeypatch.setattr(store, "shred_file", shred)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    assert len(refused) == 1
+    messages = [
+        a.message for a in alarms if a.kind == "recording_failed" and a.active and "destroyed" in a.message
+    ]
+    assert len(messages) == 1
+    assert "the next start destroys it" not in messages[0]
+    assert "no row" in messages[0] and store.path_of(refused[0]) in messages[0]
