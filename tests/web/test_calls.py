@@ -604,12 +604,41 @@ def test_the_calls_csv_is_sent_as_it_is_read_not_made_whole_first(box, people, m
     rows = list(csv.DictReader(io.StringIO(resp.get_data(as_text=True))))
     assert [int(r["id"]) for r in rows] == list(range(40, 0, -1))
     assert len(reads) == 6 and reads[0][0] is None and all(after is not None for after, _ in reads[1:])
-    # At most CSV_MAX_ROWS: the newest, as many as the audit entry says.
-    monkeypatch.setattr(calls_view, "CSV_MAX_ROWS", 4)
+    # At most CSV_MAX_ROWS, as many as the audit entry says.
+    monkeypatch.setattr(calls_view, "CSV_MAX_ROWS", 10)
     text = people["audrey"].get("/calls.csv?line=1").get_data(as_text=True)
-    assert [int(r["id"]) for r in csv.DictReader(io.StringIO(text))] == [37, 33, 29, 25]
+    assert [int(r["id"]) for r in csv.DictReader(io.StringIO(text))] == [37, 33, 29, 25, 21, 17, 13, 9, 5, 1]
     assert box.services.audit.entries(limit=1)[0].details == {
         "filter": {"line": "1"},
-        "rows": 4,
+        "rows": 10,
         "address": "192.0.2.10",
     }
+
+
+def test_a_calls_csv_that_would_hold_more_than_one_download_is_refused_saying_so(box, people, monkeypatch):
+    """A search selecting more than CSV_MAX_ROWS calls gave a file of the newest of them,
+    and nothing in it said the rest were left out: a copy handed on looked whole. It is
+    refused with the count and what to do, nothing is audited as exported, and the calls
+    page says so where the download link was."""
+    from web.views import calls as calls_view
+
+    monkeypatch.setattr(calls_view, "CSV_MAX_ROWS", 9)
+    audrey = people["audrey"]
+    before = box.services.audit.entries(limit=1)[0].seq
+    resp = audrey.get("/calls.csv?line=1")  # line 1 has 10 of the 40 calls
+    assert resp.status_code == 400
+    said = html.unescape(resp.get_data(as_text=True))
+    assert "This selects 10 calls, more than the 9 one download holds" in said
+    assert "Choose a shorter period (from and to), and download each part." in said
+    assert [e.action for e in box.services.audit.entries(limit=5) if e.seq > before] == []
+    # A number search is counted up to one over the cap: "more than".
+    resp = audrey.get("/calls.csv?number=0207946001&match=prefix")  # 10 calls
+    assert resp.status_code == 400
+    assert "This selects more than the 9 calls one download holds" in html.unescape(
+        resp.get_data(as_text=True)
+    )
+    page = audrey.get("/calls?line=1").get_data(as_text=True)
+    assert 'id="export-too-many"' in page and 'id="export-csv"' not in page
+    monkeypatch.setattr(calls_view, "CSV_MAX_ROWS", 10)
+    assert audrey.get("/calls.csv?line=1").status_code == 200
+    assert 'id="export-csv"' in audrey.get("/calls?line=1").get_data(as_text=True)

@@ -3,7 +3,7 @@
 import io
 import logging
 
-from flask import Response, g, request
+from flask import Response, abort, g, request
 
 from firmware import csvsafe
 from firmware import rights as register_rules  # not .rights: the requests page's module
@@ -93,6 +93,21 @@ def page_number(errors):
         errors["page"] = "The page must be a whole number from 1."
         page = 1
     return page
+
+
+def csv_within(what, matched, exact, cap, narrow):
+    """Refuse (400) a CSV of ``what`` whose filter selects ``matched`` rows (``exact``, or
+    at least that many), more than the ``cap`` one download holds, saying how to
+    ``narrow`` it (a sentence); else nothing. Cut to the first ``cap``, the copy looked
+    whole to whoever was handed it, with nothing in the file to say the rest was left out."""
+    if matched <= cap:
+        return
+    many = f"{matched:,} {what}, more than the {cap:,}" if exact else f"more than the {cap:,} {what}"
+    abort(
+        400,
+        description="This selects %s one download holds, and a copy that leaves some out must not "
+        "look whole. %s, and download each part." % (many, narrow),
+    )
 
 
 def csv_download(filename, columns, rows, what, count=None, **details):

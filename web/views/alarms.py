@@ -27,7 +27,7 @@ from firmware.typed import card_problem
 
 from ..accounts import OFFICE_ROLES
 from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines
-from . import csv_download, row_id
+from . import csv_download, csv_within, row_id
 from .calls import _day_us
 from .myline import myline_page
 
@@ -145,11 +145,11 @@ CSV_COLUMNS = (
 @bp.route("/alarms.csv")
 @roles(*ALARM_ROLES)
 def export_csv():
-    """The alarm history as CSV, oldest first (the latest :data:`CSV_MAX_ROWS`
-    occurrences raised in the days ``from`` and ``to`` ask for, as the page), times in
-    UTC; audited as ``export_list`` of ``alarms``, with the filter. ``line`` is ``box``
-    for an alarm of the whole box, as the page says; a cleared time is empty while the
-    alarm is still on."""
+    """The alarm history as CSV, oldest first (the occurrences raised in the days
+    ``from`` and ``to`` ask for, as the page; more than :data:`CSV_MAX_ROWS` refused,
+    :func:`web.views.csv_within`), times in UTC; audited as ``export_list`` of
+    ``alarms``, with the filter. ``line`` is ``box`` for an alarm of the whole box, as the
+    page says; a cleared time is empty while the alarm is still on."""
     log = _log()
     if log is None:
         abort(404)
@@ -157,6 +157,10 @@ def export_csv():
     bounds, shown = _period(errors)
     if errors:
         abort(400, description="The filter is not valid: " + "; ".join(errors.values()))
+    history = _history(log, limit=CSV_MAX_ROWS + 1, **bounds)
+    csv_within(
+        "alarm occurrences", len(history), False, CSV_MAX_ROWS, "Choose a shorter period (from and to)"
+    )
     rows = [
         [
             a["id"],
@@ -169,7 +173,7 @@ def export_csv():
             a["acknowledged_by"] or "",
             iso_ms(a["acknowledged_us"]) or "",
         ]
-        for a in reversed(_history(log, limit=CSV_MAX_ROWS, **bounds))
+        for a in reversed(history)
     ]
     return csv_download("alarms.csv", CSV_COLUMNS, rows, "alarms", filter=shown or "all alarms")
 

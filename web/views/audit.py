@@ -36,7 +36,7 @@ from firmware.storage.audit import ACTIONS
 from firmware.typed import control_problem
 
 from ..security import audit, form_errors, lk, roles
-from . import csv_download, outside_lines, page_number
+from . import csv_download, csv_within, outside_lines, page_number
 from .calls import _day_us
 
 bp = Blueprint("audit", __name__)
@@ -172,8 +172,10 @@ def export_csv():
     """The entries the page's filters select, oldest first, as CSV (times in UTC), with
     each entry's hashes, the text they cover and its signature, so a copy can be checked off
     the box (``linekeeper verify-audit``) and against a chain head; audited as
-    ``export_list`` of ``audit``. At most :data:`CSV_MAX_ROWS` entries, those there when
-    it is asked for (its own audit entry is not among them).
+    ``export_list`` of ``audit``: the entries there when it is asked for (its own audit
+    entry is not among them). A filter that selects more than :data:`CSV_MAX_ROWS` is
+    refused, saying so (:func:`web.views.csv_within`): the oldest of them alone looked like
+    all (the whole trail has its own export, on the checklist).
 
     Sent as it is read (:func:`web.views.csv_download`): made whole first, 100 000 entries
     were tens of MB of text held three times over (the text, its copy, its bytes), four
@@ -183,7 +185,8 @@ def export_csv():
     filters, shown = _filters(errors)
     if errors:
         abort(400, description="The filter is not valid: " + "; ".join(errors.values()))
-    count = min(log.count(**filters), CSV_MAX_ROWS)
+    count = log.count(**filters)
+    csv_within("entries", count, True, CSV_MAX_ROWS, "Choose a shorter period (from and to), or an action")
     return csv_download(
         "audit.csv",
         CSV_COLUMNS,

@@ -41,7 +41,7 @@ from firmware.typed import card_problem
 from .. import callstory, intent
 from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines
 from ..site import given_reason
-from . import csv_download, row_id
+from . import csv_download, csv_within, row_id
 from .sar import release_shown, withheld_shown
 
 bp = Blueprint("calls", __name__)
@@ -299,6 +299,7 @@ def index():
         prev_url=prev_url,
         total=total,
         csv_url=url_for("calls.export_list", **query),
+        csv_max=CSV_MAX_ROWS,
         **ctx,
     )
 
@@ -378,9 +379,9 @@ def export_list():
     Sent as it is read (:func:`web.views.csv_download`), :data:`CSV_BATCH` calls at a
     time: 100 000 rows made whole first were tens of MB in a web UI of 384 MiB. The audit
     entry is written before anything leaves, so ``rows`` is counted first, with the same
-    filter (:meth:`~firmware.calls.callsearch.CallSearch.count`, exact up to
-    :data:`CSV_MAX_ROWS`), and the file holds no more rows than that: the newest calls
-    that match, at most :data:`CSV_MAX_ROWS`.
+    filter (:meth:`~firmware.calls.callsearch.CallSearch.count`, exact up to one over
+    :data:`CSV_MAX_ROWS`). A search that selects more is refused, saying so
+    (:func:`web.views.csv_within`): a file of its newest calls looked like all of them.
     """
     granted = visible_lines(g.user)
     flt, _after, _before, errors = parse_filters(request.args, granted)
@@ -388,8 +389,9 @@ def export_list():
         abort(400, description="The search is not valid: " + "; ".join(errors.values()))
     web = lk()
     # A count of time, line or the like is exact whatever the cap; of a number, name or
-    # tag exact up to it.
-    count = min(web.services.calls.count(flt, cap=CSV_MAX_ROWS)[0], CSV_MAX_ROWS)
+    # tag exact up to it: one over it is "more".
+    count, exact = web.services.calls.count(flt, cap=CSV_MAX_ROWS + 1)
+    csv_within("calls", count, exact, CSV_MAX_ROWS, "Choose a shorter period (from and to)")
     query = {k: v for k, v in request.args.items() if k in FILTER_FIELDS and v}
     return csv_download(
         "calls.csv",
