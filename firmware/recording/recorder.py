@@ -231,6 +231,10 @@ class Recorder:
         # Destroys the recordings whose destruction the store decided (_destroy), away from
         # the capture thread; started by the first, drained and stopped by close().
         self._shredder = None
+        # (future, resumable) of each destruction handed to it and not done when the last
+        # was handed on; resumable: its row on the card says so, and the next start does it.
+        self._shreds = []
+        self._stopping_shredder = None  # left running by close(cancel_destructions=True)
         self._disk_full = False
         self.stats = {
             "recordings": 0,
@@ -817,11 +821,18 @@ class Recorder:
         self._to_shredder(recording_id, NOT_A_RECORDING, call, row=row)
 
     def _to_shredder(self, recording_id, why, call, row=True):
-        """Hand the destruction of ``recording_id`` (its destruction decided) to the worker;
-        ``row`` as for :meth:`_shred`."""
+        """Hand the destruction of ``recording_id`` (its destruction decided) to the worker.
+
+        ``row``: its row on the card says the destruction was decided
+        (:meth:`RecordingStore.unname_file`), so that the next start does it if this run
+        does not (:meth:`RecordingStore.recover`); :meth:`close` at the power-fail
+        warning may leave it to that start. False for a file no row names (its alarm, if
+        the card refuses the destruction, says so: :meth:`_shred`)."""
         if self._shredder is None:
             self._shredder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="linekeeper-shred")
-        self._shredder.submit(self._shred, recording_id, why, call, row)
+        self._shreds = [(f, r) for f, r in self._shreds if not f.done()]
+        future = self._shredder.submit(self._shred, recording_id, why, call, row)
+        self._shreds.append((future, row))
 
     def _begin_row(self, call, recording_id, row):
         """Commit the recording's intent row (``row``: :meth:`RecordingStore.begin`'s arguments).
@@ -1022,8 +1033,24 @@ class Recorder:
         for item in pending:
             self._finish(*item)
 
-    def close(self):
-        """Finish every recording in progress (the box is stopping)."""
+    def close(self, cancel_destructions=False):
+        """Finish every recording in progress (the box is stopping); returns how many
+        destructions were left to the next start (0 unless ``cancel_destructions``).
+
+        The stop waits here for every destruction handed to the worker (:meth:`_destroy`).
+        At the power-fail warning (``cancel_destructions``) it does not: the worker's card
+        syncs, a few for each recording destroyed, would come before the call log's
+        writes and sync, which must be on the card within the hold-up time. Then the
+        destructions the worker has not begun and whose row says they were decided
+        (:meth:`RecordingStore.unname_file`, committed and synced before the recording
+        stopped) are cancelled: the next start does each, before anything else, and
+        audits it with the reason its row keeps (:meth:`RecordingStore.recover`), and
+        its file is never written into again meanwhile (the journal's replay skips it).
+        The one the worker is doing, and any of a file that no row names, go on; the
+        box waits for them once its seal is on the card (:meth:`finish_destructions`).
+        So nothing the seal writes waits behind them, and nothing whose destruction was
+        decided is kept past the next start.
+        """
         with self._lock:
             for line in self._delays:
                 if line not in self._active:
@@ -1045,8 +1072,26 @@ class Recorder:
                     len(self._unbegun),
                 )
             shredder, self._shredder = self._shredder, None
+            shreds, self._shreds = self._shreds, []
+            left = 0
+            if cancel_destructions:
+                left = sum(1 for future, resumable in shreds if resumable and future.cancel())
+        if shredder is None:
+            return 0
+        if cancel_destructions:
+            shredder.shutdown(wait=False)
+            self._stopping_shredder = shredder
+            if left:
+                log.warning("%d destruction(s) of recordings left for the next start to finish", left)
+            return left
+        shredder.shutdown(wait=True)  # every destruction decided is done before the stop
+        return 0
+
+    def finish_destructions(self):
+        """Wait for the destructions :meth:`close` left running (``cancel_destructions``)."""
+        shredder, self._stopping_shredder = self._stopping_shredder, None
         if shredder is not None:
-            shredder.shutdown(wait=True)  # every destruction decided is done before the stop
+            shredder.shutdown(wait=True)
 
     # ------------------------------------------------------------ audio
     def _consumer(self, line):
