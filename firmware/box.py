@@ -1186,7 +1186,7 @@ class Box:
         self.holdup_ms = holdup_ms
         sealed = self.recorder.in_progress
         wall = self.clock.wall_at(t_us)
-        self._quiesce("power_loss", wall)
+        left = self._quiesce("power_loss", wall)
         if self.calllog.holdup:
             # calls.db is synced once per interval (docs/holdup-writes.md): now.
             try:
@@ -1202,6 +1202,8 @@ class Box:
             "holdup_ms": holdup_ms,
             "recordings_sealed": sealed,
             "seal_ms": round(self.seal_s * 1000, 1),
+            # Recordings whose destruction was decided and not begun: the next start's.
+            "destructions_left": left,
         }
         # A run cut short before its first minute: it ran all the same. Should the card
         # refuse its box_start, the power_fail entry carries it (``start``): dated from the
@@ -1233,6 +1235,9 @@ class Box:
             "again when the power returns" % (sealed, self.seal_s * 1000, holdup_ms),
             t_us,
         )
+        # The destruction the recorder's worker was doing at the warning: only now that
+        # the seal is on the card (Recorder.close).
+        self.recorder.finish_destructions()
 
     def _alarm(self, kind, message, t_us=None, line=0, active=True, call_id=None, call_us=None):
         """Raise (or clear) the alarm ``kind`` on the box's bus (about the call ``call_id``,
@@ -1294,7 +1299,12 @@ class Box:
             self.on_power_back()
 
     def _quiesce(self, reason, ended_at):
-        """Take no more work and finish everything in progress; calls end as ``reason``."""
+        """Take no more work and finish everything in progress; calls end as ``reason``.
+
+        At a power failure (``reason`` ``power_loss``) the recordings' destructions not
+        begun are left to the next start, and the one under way is not waited for, so
+        that the call log's writes do not wait behind their card syncs
+        (:meth:`Recorder.close`); returns how many were left."""
         self.policy.pauses.stopping = True  # a pause on now goes on after the next start
         self.board.stop()
         self.capture.stop()
@@ -1304,7 +1314,7 @@ class Box:
             self.power_watch.close()  # (after a warning it waits for the power to return)
         self.supervisor.close()
         self.policy.close()
-        self.recorder.close()
+        left = self.recorder.close(cancel_destructions=reason == "power_loss")
         self.retention.stop()
         self.calllog.flush()
         try:
@@ -1312,6 +1322,7 @@ class Box:
         except sqlite3.Error as exc:
             # The next start closes them, at their last evidence.
             log.error("cannot end the calls in progress in the call log: %s", exc)
+        return left
 
     def stop(self):
         """Stop cleanly: recordings finished, open calls ended as ``shutdown``, marker written.
@@ -1330,6 +1341,7 @@ class Box:
             self.alive.stop()
         if self.halted is None:
             self._quiesce("shutdown", self.clock.wall_at(self.clock.now_us()))
+        self.recorder.finish_destructions()  # a power failure's seal left running, had it not got to its end
         if self.power_watch is not None:
             self.power_watch.close()
         if self.setup_led is not None:

@@ -81,17 +81,26 @@ def _calls(lines):
 
 
 def _run(
-    lab, hat, lines, restore_s, holdup_flush_ms=0, calls=None, before_start=None, cut_image=None, cut_s=CUT_S
+    lab,
+    hat,
+    lines,
+    restore_s,
+    holdup_flush_ms=0,
+    calls=None,
+    before_start=None,
+    cut_image=None,
+    cut_s=CUT_S,
+    config=None,
 ):
     """Run the scenario, the power cut at ``cut_s``; ``cut_image``: where to copy the card
     as the cut leaves it, when the Pi stops (the capacitor has run out), with only what
-    was synced."""
+    was synced. ``config``: more of ``config.json``."""
     doc = lab.scenario_doc(
         _calls(lines) if calls is None else calls,
         lines=lines,
         hat=hat,
         power=[{"at": cut_s, "cut": True}, {"at": restore_s, "cut": False}],
-        config={"holdup_flush_ms": holdup_flush_ms},
+        config=dict(config or {}, holdup_flush_ms=holdup_flush_ms),
     )
     scenario = lab.load(doc)
     data_dir = lab.init_data_dir(lab.tmp_path / ("%s-%s" % (hat, cut_s)))
@@ -486,3 +495,85 @@ def test_a_holdup_shorter_than_the_mcu_said_costs_no_more_than_a_cut_without_war
         status, out, err = lab.verify(image)
         assert status == 0, (what, "after a clean stop", out, err)
     print("cuts during the seal: %d" % len(images))
+
+
+@pytest.mark.parametrize("holdup_flush_ms", [0, 2_000])
+def test_the_seal_does_not_wait_behind_the_destruction_of_personal_calls(lab, holdup_flush_ms):
+    """Three calls marked personal (the code keyed 3 s in) just before the cut: their
+    recordings, already begun on the card, are the recorder's worker's to destroy, and
+    the first destruction is slow (blocked until the seal is done, or 5 s). The seal
+    used to wait for every one of them before it wrote and closed the calls: the calls
+    are now closed as ``power_loss`` and the call log synced while the destruction is
+    still blocked; those not begun are left to the next start, which destroys them
+    (no file, no key copy, no row), each deletion audited with its reason."""
+    import threading
+
+    from firmware.box import open_audit
+    from firmware.policy.rules import PERSONAL_REASON
+
+    calls = _calls(4)  # the last: after the power returned
+    for call in calls[:3]:
+        call["keys"] = [{"at": 3.0, "digits": "*7"}]
+    config = {"policy": {"rules": {"personal": {"dtmf_code": "*7", "lines": [1, 2, 3]}}}}
+    release = threading.Event()  # set when the seal is done
+    seen = {"shredded": [], "waited_out": False, "closed": [], "at_alarm": None}
+
+    def slow_destructions(host):
+        box = host.box
+        store, calllog = box.recorder.store, box.calllog
+        shred_file, close_open = store.shred_file, calllog.close_open
+
+        def slow_shred(recording_id, audit=True):
+            seen["shredded"].append(recording_id)
+            if not release.is_set() and not seen["waited_out"]:
+                seen["waited_out"] = not release.wait(timeout=5)
+            return shred_file(recording_id, audit=audit)
+
+        def closing(reason, ended_at=None):
+            ids = close_open(reason, ended_at)
+            seen["closed"].append((reason, len(ids), not release.is_set() and len(seen["shredded"]) == 1))
+            return ids
+
+        def on_alarm(alarm):
+            if alarm.kind == "power_fail" and alarm.active:
+                seen["at_alarm"] = (calllog.waiting, box.audit.waiting, seen["waited_out"])
+                release.set()
+
+        store.shred_file = slow_shred
+        calllog.close_open = closing
+        box.bus.subscribe(Alarm, on_alarm)
+
+    scenario, data_dir, host, warnings = _run(
+        lab, "lk-4l", 4, RESTORE_S, holdup_flush_ms, calls, before_start=slow_destructions, config=config
+    )
+    assert len(warnings) == 1 and host.restarts == 1
+    # The calls were closed, and the call log and audit trail on the card, while the
+    # first destruction was still blocked; the others had not begun.
+    assert seen["closed"] == [("power_loss", 4, True)], seen
+    assert seen["at_alarm"] == (False, 0, False), seen
+    assert len(seen["shredded"]) == 1, seen
+    sealed = host.boxes[0]
+    assert sealed.seal_s < 1.0  # (5 s and more when it waited)
+    status, out, err = lab.verify(data_dir)
+    assert status == 0, (out, err)
+    cut_calls = sorted(lab.calls(data_dir), key=lambda c: c["id"])[:4]  # the fifth: after the cut
+    assert [(c["line"], c["end_reason"]) for c in cut_calls] == [(n, "power_loss") for n in (1, 2, 3, 4)]
+    assert [c["policy_reason"] == PERSONAL_REASON for c in cut_calls] == [True, True, True, False]
+    rows = lab.rows(data_dir)
+    # Kept: line 4's recording and the call's after the power returned, each with its files.
+    kept = {r["id"] for r in rows}
+    assert len(rows) == 2 and cut_calls[3]["id"] in {r["call_id"] for r in rows}, rows
+    on_card = {name.split(".")[0] for name in os.listdir(os.path.join(data_dir, "recordings"))}
+    assert on_card == kept and host.boxes[1].quarantined == []  # none moved aside either
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    created = {e.target for e in entries if e.action == "recording_created"}
+    destroyed = created - {"recording:" + rid for rid in kept}
+    assert len(destroyed) == 3, (created, kept)
+    deleted = [(e.target, e.details["why"]) for e in entries if e.action == "recording_deleted"]
+    assert sorted(deleted) == sorted((target, PERSONAL_REASON) for target in destroyed)
+    # The two not begun at the warning: counted in its entry, done by the next start.
+    (power_fail,) = [e for e in entries if e.action == "power_fail"]
+    assert power_fail.details["destructions_left"] == 2
+    restarted = [rid for what, rid, _ in host.boxes[1].recovered if what == "discarded"]
+    assert len(restarted) == 2 and {"recording:" + rid for rid in restarted} < destroyed
