@@ -1315,7 +1315,9 @@ class Box:
         self.supervisor.close()
         self.policy.close()
         left = self.recorder.close(cancel_destructions=reason == "power_loss")
-        self.retention.stop()
+        # At a power failure a retention sweep under way stops after the file it is
+        # shredding; the next start and sweep finish it (RetentionSweeper.stop).
+        self.retention.stop(interrupt=reason == "power_loss")
         self.calllog.flush()
         try:
             self.calllog.close_open(reason, ended_at)

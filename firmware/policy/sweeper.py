@@ -94,6 +94,9 @@ class SweepResult:
     by_rule: dict = field(default_factory=dict)
     refused: str = None
     message: str = ""
+    # Stopped part way by a power failure (RetentionSweeper.stop): ``deleted`` and
+    # ``by_rule`` count what it destroyed; the rest waits for the next sweep.
+    interrupted: bool = False
 
 
 class ErasureRefused(LinekeeperError, ValueError):
@@ -148,6 +151,9 @@ class RetentionSweeper:
         self._alarms = {}
         self._timers = []
         self._running = None
+        # Set by stop(interrupt=True) at a power failure: the sweep under way stops after
+        # the file it is shredding (see stop).
+        self._interrupt = threading.Event()
         self.last_disk_percent = None
         # ``f(candidates)`` after recordings are destroyed (the archive queues their deletion).
         self.on_destroyed = []
@@ -160,14 +166,26 @@ class RetentionSweeper:
         """Sweep every ``sweep_interval_min`` and check the disk every minute, on the clock;
         the disk at once too (a card full at start is said at start, and an alarm the
         last run left open clears if room was made meanwhile)."""
+        self._interrupt.clear()
         self._schedule_sweep()
         self._schedule_disk()
         self._in_background(self.check_disk, "disk check")
 
-    def stop(self):
+    def stop(self, interrupt=False):
+        """No more sweeps or disk checks; wait for one under way.
+
+        ``interrupt`` (a power failure: the hold-up time is for the call log's seal) stops
+        a sweep under way after the file it is shredding, not after every recording it
+        chose (a sweep after a retention period was shortened may shred hundreds, each
+        file synced). What it left is on the card all the same: their rows are gone and
+        the deletion log names them (one transaction a batch), and the next start's
+        recovery shreds every file the deletion log names (:meth:`RecordingStore.recover`);
+        the recordings of later batches were not touched and the next sweep takes them."""
         for timer in self._timers:
             timer.cancel()
         self._timers = []
+        if interrupt:
+            self._interrupt.set()
         running = self._running
         if running is not None:
             running.join()
@@ -319,9 +337,13 @@ class RetentionSweeper:
                 now_us = self.clock.wall_us()
                 doomed = self.preview(now_us)
                 result.held = len(self.held(now_us))
-                result.deleted = self._destroy(doomed, "retention", now_us)
+                gone = []
+                result.deleted = self._destroy(doomed, "retention", now_us, gone)
                 result.by_rule = self.counts(doomed)
-                self._expire_requests(actor, now_us, result)
+                if self._interrupt.is_set():
+                    result.interrupted, result.by_rule = True, self.counts(gone)
+                else:  # (the register waits for the next sweep: the hold-up time is short)
+                    self._expire_requests(actor, now_us, result)
                 self.guard.passed(now_us)
             self._audit(actor, trigger, result, register=self.requests is not None and not result.refused)
             return result
@@ -483,12 +505,22 @@ class RetentionSweeper:
             return "call %d is still being recorded: erase its recording once the call has ended" % call_id
         return "call %d has no recording to erase" % call_id
 
-    def _destroy(self, candidates, reason, now_us):
-        """Shred ``candidates`` (in batches); returns how many were destroyed."""
+    def _destroy(self, candidates, reason, now_us, gone=None):
+        """Shred ``candidates`` (in batches); returns how many were destroyed (each added to
+        the list ``gone`` if given)."""
         done = 0
         for i in range(0, len(candidates), BATCH):
-            done += len(self._destroy_batch(candidates[i : i + BATCH], reason, now_us))
-        if done:
+            if self._interrupt.is_set():
+                log.warning(
+                    "retention stopped at a power failure: %d recording(s) left to the next sweep",
+                    len(candidates) - i,
+                )
+                return done  # the next start or sweep checkpoints
+            destroyed = self._destroy_batch(candidates[i : i + BATCH], reason, now_us)
+            done += len(destroyed)
+            if gone is not None:
+                gone += destroyed
+        if done and not self._interrupt.is_set():
             self._checkpoint()
         return done
 
@@ -515,7 +547,15 @@ class RetentionSweeper:
         )
         ids = {entry["recording_id"] for entry in gone}
         destroyed = [c for c in batch if c.recording_id in ids]
-        for c in destroyed:
+        for n, c in enumerate(destroyed):
+            if self._interrupt.is_set():
+                # Their rows are gone and the deletion log names them: the next start
+                # shreds their files (stop).
+                log.warning(
+                    "retention stopped at a power failure: %d file(s) left to the next start",
+                    len(destroyed) - n,
+                )
+                break
             # The file's header holds a copy of the wrapped key: overwritten, then removed.
             self.store.shred_file(c.recording_id)
         for hook in self.on_destroyed:
@@ -538,7 +578,9 @@ class RetentionSweeper:
         }
         if result.refused:
             details.update(refused=result.refused, reason=result.message)
-        if register:
+        if result.interrupted:
+            details.update(stopped="power failure")
+        if register and not result.interrupted:
             details.update(requests_deleted=result.requests_deleted, requests_held=result.requests_held)
             if result.requests_error is not None:
                 details.update(requests_error=result.requests_error)

@@ -133,3 +133,60 @@ def test_a_power_cut_at_any_write_or_sync_of_a_sweep_keeps_or_shreds_each_record
                 assert not os.path.exists(path), what
                 assert wrapped[call] not in data, (what, "call %d's wrapped key survived" % call)
     print("sweep cuts: %d" % len(images))
+
+
+def test_a_sweep_under_way_at_a_power_failure_stops_after_the_file_it_is_shredding(shelf, monkeypatch):
+    """At a power failure the box stopped the sweeper and waited for the sweep under way to
+    shred every recording it chose (a shortened period can choose hundreds, each file
+    synced), while the call log's seal waited for the hold-up time. Now it stops after the
+    file it is shredding: the other files of its batch (rows gone, named in the deletion
+    log) are shredded by the next start's recovery, later batches wait for the next sweep,
+    and the sweep's audit entry counts what it destroyed and says why it stopped."""
+    import threading
+
+    from firmware.policy import sweeper as sweeper_module
+
+    monkeypatch.setattr(sweeper_module, "BATCH", 3)
+    shelf.sweeper.update_settings(settings(default_days=30))
+    doomed = [shelf.add_call(31 + i) for i in range(7)]
+    paths = {c: shelf.store.path_of(shelf.store.for_call(c)["id"]) for c in doomed}
+    real_shred = shelf.store.shred_file
+    shredding, go, shredded = threading.Event(), threading.Event(), []
+
+    def shred(recording_id, audit=True):
+        shredding.set()
+        assert go.wait(timeout=10)
+        shredded.append(recording_id)
+        return real_shred(recording_id, audit=audit)
+
+    monkeypatch.setattr(shelf.store, "shred_file", shred)
+    sweep = threading.Thread(target=shelf.sweeper.sweep)
+    sweep.start()
+    assert shredding.wait(timeout=10)
+    shelf.sweeper._running = sweep  # as a scheduled sweep runs (RetentionSweeper._in_background)
+    stopping = threading.Thread(target=shelf.sweeper.stop, kwargs={"interrupt": True})
+    stopping.start()
+    while not shelf.sweeper._interrupt.is_set():
+        pass
+    go.set()
+    stopping.join(timeout=10)
+    sweep.join(timeout=10)
+    assert not stopping.is_alive() and not sweep.is_alive()
+    assert len(shredded) == 1  # the file it was shredding, not the 7
+    first_batch = [c for c in doomed if shelf.store.for_call(c) is None]
+    assert len(first_batch) == 3
+    assert shelf.sweeper.deletion_count() == 3
+    entry = shelf.audit.entries(limit=1)[0]
+    assert entry.action == "retention_sweep"
+    assert (entry.details["deleted"], entry.details["stopped"], entry.details["by_rule"]) == (
+        3,
+        "power failure",
+        {"default": 3},
+    )
+    monkeypatch.setattr(shelf.store, "shred_file", real_shred)
+    shelf.store.recover()
+    assert [os.path.exists(paths[c]) for c in first_batch] == [False] * 3
+    assert all(os.path.exists(paths[c]) for c in doomed if c not in first_batch)
+    shelf.sweeper.start()  # the next start
+    assert shelf.sweeper.sweep().deleted == 4  # its sweep takes the rest
+    shelf.sweeper.stop()
