@@ -162,6 +162,11 @@ class AlsaPlayback(_PcmThread):
         with self._lock:
             self._queues[channel] += bytes(samples)
 
+    def drop(self, channel):
+        """Forget what is queued for ``channel`` and not yet written."""
+        with self._lock:
+            self._queues[channel].clear()
+
     def next_period(self):
         """The next interleaved period: queued samples, silence where none."""
         import numpy as np

@@ -116,6 +116,11 @@ class Board(ABC):
     def play(self, line: int, samples: Samples) -> None:
         """Queue mono S16_LE ``samples`` at :attr:`rate` Hz into ``line``."""
 
+    def stop_playing(self, line: int) -> None:  # noqa: B027 (a default, not abstract)
+        """Drop what :meth:`play` queued for ``line`` and has not played yet: its call
+        ended during its notice, which must not play on into the next call on the line.
+        A board that plays nothing later than asked need not override it."""
+
     def __enter__(self) -> Board:
         return self
 

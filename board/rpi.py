@@ -125,3 +125,7 @@ class RpiBoard(HatBoard):
 
     def play(self, line, samples):
         self._playback.queue(self._playback_channel[line], pcm16(samples).tobytes())
+
+    def stop_playing(self, line):
+        if self._playback is not None:
+            self._playback.drop(self._playback_channel[line])

@@ -23,7 +23,7 @@ hear ``("restored", t_us)``. The lines go on meanwhile, so a board started
 again joins the scenario where it is then.
 
 The board is also a test instrument: :attr:`SimBoard.log` records the latest
-pin edges and playbacks with their times (the last :data:`LOG_ENTRIES`).
+pin edges, playbacks and their stops (``stop_playing``) with their times (the last :data:`LOG_ENTRIES`).
 
 :meth:`SimBoard.replay` queues the scenario once more after its end, which is
 how ``make run``'s demo keeps going.
@@ -330,6 +330,14 @@ class SimBoard(HatBoard):
         t_us = self.clock.now_us()
         self._played[line].append((t_us, samples.astype(np.float32)))
         self.log.append((t_us, line, "play", len(samples)))
+
+    def stop_playing(self, line):
+        """What :meth:`play` put on ``line`` stops now: the rest of it is not heard."""
+        t_us = self.clock.now_us()
+        self._played[line] = [
+            (t, x[: max(0, (t_us - t) * self.rate // 1_000_000)]) for t, x in self._played[line]
+        ]
+        self.log.append((t_us, line, "stop_playing", 0))
 
     # ------------------------------------------------------------ internals
     def _edge_driver(self, edge, offset_us=0):

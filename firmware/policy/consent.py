@@ -136,6 +136,9 @@ class ConsentNotices:
         seconds of it played (``heard_s``): the record is the evidence of what the caller
         was told, and said the whole notice was given to a caller who had hung up."""
         began_us = self._played.pop(id(call), None)
+        # What is still to play of its notice or beep stops: nobody is left to hear it, and
+        # it would play on into the line's next call (on a real board, ahead of its notice).
+        self.board.stop_playing(call.line)
         consent = call.consent
         if began_us is None or not consent or call.ended_us is None:
             return

@@ -156,3 +156,18 @@ def test_i2c_failure_is_a_hardware_error():
     board = RpiBoard(hat, RealClock(), bus_factory=BrokenBus)
     with pytest.raises(HardwareError, match="I2C"):
         board.start(lambda *e: None, lambda *a: None)
+
+
+def test_playback_drops_what_a_line_still_had_queued():
+    """A call ended during its notice: the rest of it is not written to the line (it would
+    play on into the next call, ahead of that call's own notice). The other line's stays."""
+    from board.alsa import AlsaPlayback
+
+    playback = AlsaPlayback("unused", 8000, 2, 4)
+    playback.queue(0, np.full(8, 1000, np.int16).tobytes())
+    playback.queue(1, np.full(8, 2000, np.int16).tobytes())
+    first = np.frombuffer(playback.next_period(), np.int16).reshape(4, 2)
+    assert (first == [1000, 2000]).all()
+    playback.drop(0)
+    rest = np.frombuffer(playback.next_period(), np.int16).reshape(4, 2)
+    assert (rest[:, 0] == 0).all() and (rest[:, 1] == 2000).all()

@@ -745,3 +745,20 @@ def test_a_pause_before_the_far_end_was_heard_is_not_taken_for_nobody_there(lab)
     )
     assert lab.recordings(data_dir) == []
     assert alarms == []
+
+
+def test_an_announcement_a_caller_hung_up_on_stops_with_the_call(lab):
+    """Caller 1 hangs up 1 s into the 7 s announcement; caller 2 rings the same line 2 s
+    later. The rest of caller 1's announcement stops with their call: it played on into the
+    idle line and into caller 2's call (on a real board, queued ahead of caller 2's own
+    notice), and was in caller 2's recording, from its pre-roll on."""
+    first = dict(calls()[0], talk=1.0, hangup="remote", hangup_delay=0.3)
+    second = {"line": 1, "at": 6.0, "direction": "in", "rings": 1, "talk": 10.0}
+    data_dir, (one, two) = lab.sim(lab.scenario([first, second], config=lab.policy(consent=CONSENT)))
+    assert one["consent"]["cut_short"] is True
+    told = lab.wall_us(one["consent"]["at"]) + int(one["consent"]["duration_s"] * 1e6)
+    answered = lab.wall_us(two["answered_at"])
+    assert answered < told  # caller 1's announcement would still be playing
+    samples, started = lab.decode(data_dir, two["id"])
+    assert started < answered - 800_000  # the pre-roll: the line before caller 2's notice
+    assert lab.level_dbm0(lab.at(samples, started, started, 0.8)) < -50
