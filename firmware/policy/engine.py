@@ -164,7 +164,15 @@ class CallPolicy:
         self.audit = audit
         self.consent = make_notices(board, clock, data_dir, country, settings.consent, on_untold=self._untold)
         self.pauses = PauseControl(
-            capture, clock, audit, settings.pci, on_change=self._changed, recorder=recorder, data_dir=data_dir
+            capture,
+            clock,
+            audit,
+            settings.pci,
+            on_change=self._changed,
+            recorder=recorder,
+            data_dir=data_dir,
+            personal_code=self._personal_code,
+            on_personal=self.mark_personal,
         )
         self.buttons = Buttons(clock, self.on_button)
         self._lock = threading.RLock()
@@ -558,6 +566,11 @@ class CallPolicy:
             self._publish(call)
             self._audit_personal(target, details)
             return True
+
+    def _personal_code(self, line):
+        """The personal-call code that works on ``line`` now, or None."""
+        personal = self.settings.rules.personal
+        return personal.dtmf_code if personal.on(line) else None
 
     def _held(self, call):
         """Why ``call``'s recording may not be discarded (its legal hold), or None."""

@@ -8,8 +8,9 @@ buffer in RAM — not in the ring, not in a pre-roll, not in the recording
 silence, so digits keyed meanwhile are never decoded, let alone logged).
 
 Only the resume listener hears the paused line: a DTMF receiver fed from the
-capture callback that waits for the resume code and keeps nothing but the
-last few keys, in memory, until the pause ends. A pause ends by the resume
+capture callback that waits for the resume code (and the line's personal-call
+code, which marks the call personal as it would unpaused) and keeps nothing but
+the last few keys, in memory, until the pause ends. A pause ends by the resume
 code, the pause button again, the web UI, the call's end, or by itself after
 ``auto_resume_s``. Every pause and resume is audited (actions ``pause`` and
 ``resume``, target ``call:ID``) and kept on the call as a span
@@ -82,11 +83,25 @@ class PauseControl:
         code itself silenced too (None: from the next capture period)
     :param data_dir: where the paused lines are kept across a restart (:data:`MARKS`);
         None: not kept
+    :param personal_code: ``f(line)``, the personal-call code that works on ``line``, or None;
+        the pause's listener hears it too, as the detectors hear nothing of a paused line
+    :param on_personal: ``f(line)``, called (on the clock's thread) when it is keyed while paused
     """
 
     def __init__(
-        self, capture, clock, audit, settings, on_change=lambda call: None, recorder=None, data_dir=None
+        self,
+        capture,
+        clock,
+        audit,
+        settings,
+        on_change=lambda call: None,
+        recorder=None,
+        data_dir=None,
+        personal_code=lambda line: None,
+        on_personal=lambda line: None,
     ):
+        self.personal_code = personal_code
+        self.on_personal = on_personal
         self.capture = capture
         self._marks = os.path.join(data_dir, MARKS) if data_dir else None
         self.stopping = False  # the box is stopping: a pause it ends stays on the card
@@ -134,9 +149,7 @@ class PauseControl:
                     edge_us = code_us[1]
             now_wall_us = self.clock.wall_at(edge_us)
             span = {"from": iso_ms(now_wall_us), "to": None, "by": via, "ended_by": None}
-            listener = None
-            if self.settings.resume_code:
-                listener = _ResumeListener(self.settings.resume_code, lambda: self._heard_resume(line, call))
+            listener = self._listener(line, call)
             paused = _Paused(call, span, listener, now_wall_us)
             paused.exact_from = exact
             self._paused[line] = paused
@@ -252,11 +265,7 @@ class PauseControl:
                     continue
                 if until_wall_us is None:
                     until_wall_us = now_wall_us + self.settings.auto_resume_s * 1_000_000
-                listener = None
-                if self.settings.resume_code:
-                    listener = _ResumeListener(
-                        self.settings.resume_code, lambda line=line: self._heard_resume(line, None)
-                    )
+                listener = self._listener(line, None)
                 paused = _Paused(None, None, listener, now_wall_us)
                 paused.until_wall_us = until_wall_us
                 paused.timer = self.clock.call_at(
@@ -351,6 +360,18 @@ class PauseControl:
         """The call is over: a pause still on ends with it."""
         self.resume(call.line, "call_end", "system", call=call)
 
+    def _listener(self, line, call):
+        """What listens to ``line`` while it is paused (None: nothing to hear): the resume
+        code, and the line's personal-call code, which marks the call as the staff member
+        asked (heard by nobody else while the line is muted)."""
+        resume, codes = self.settings.resume_code, {}
+        if resume:
+            codes[resume] = lambda: self._heard_resume(line, call)
+        personal = self.personal_code(line)
+        if personal:
+            codes[personal] = lambda: self.clock.call_later(0, lambda: self.on_personal(line))
+        return _ResumeListener(codes, resume) if codes else None
+
     def _heard_resume(self, line, call):  # call None: a pause restored at the start
         # From the capture callback: resume on the clock's thread, not in the callback
         # (the audit write waits for the card). The periods until then stay muted.
@@ -377,13 +398,16 @@ class PauseControl:
 
 
 class _ResumeListener:
-    """Listens to a paused line for ``code``; keeps only the last ``len(code)`` keys."""
+    """Listens to a paused line for the codes of ``codes`` (``{code: on_code}``); keeps only
+    the last few keys (the longest code's length). ``resume``, the resume code, is the last
+    it hears; after another (the personal-call code) it goes on listening."""
 
-    def __init__(self, code, on_code):
+    def __init__(self, codes, resume):
         from ..dsp.dtmf import DtmfReceiver  # loading libspandsp is work: not at import
 
-        self.code = code
-        self.on_code = on_code
+        self.codes = codes
+        self._resume = resume
+        self._longest = max(len(code) for code in codes)
         self._rx = DtmfReceiver()
         self._keys = ""
         self._done = False
@@ -392,10 +416,14 @@ class _ResumeListener:
         if self._done:
             return
         for digit, _start, _end in self._rx.feed(samples):
-            self._keys = (self._keys + digit)[-len(self.code) :]
-            if self._keys == self.code:
-                self._keys, self._done = "", True
-                self.on_code()
+            self._keys = (self._keys + digit)[-self._longest :]
+            for code, on_code in self.codes.items():
+                if self._keys.endswith(code):
+                    self._keys = ""
+                    self._done = code == self._resume
+                    on_code()
+                    break
+            if self._done:
                 return
 
 

@@ -669,3 +669,20 @@ def test_the_line_alarm_of_a_row_kept_in_memory_goes_off_when_its_recording_is_d
         box.stop()
     assert outcome(lab.calls(data_dir))[0] == (1, "in", "skip", PERSONAL_REASON)
     assert [a.active for a in alarms if a.line == 1] == [True, False], alarms
+
+
+def test_the_code_keyed_while_the_line_is_paused_still_marks_the_call(lab):
+    """The line is paused (card details) when the staff member keys the code: the detectors
+    hear nothing of a paused line, only the pause's own listener does. It heard the resume
+    code alone, so the code was lost and the call recorded on to its end after the pause."""
+    doc = lab.scenario(
+        [inbound(1, 1.0, talk=20.0, keys=[(4.0, "*1"), (7.0, "*7"), (10.0, "*2")])],
+        config=lab.policy(rules=personal()),
+    )
+    data_dir, (call,) = lab.sim(doc)
+    assert (call["policy_decision"], call["policy_reason"]) == ("skip", PERSONAL_REASON)
+    assert call["recording"] is None and recording_files(data_dir) == []
+    assert call["pause_spans"] and call["pause_spans"][0]["ended_by"] == "dtmf"  # resumed by its code
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    assert [e.target for e in entries if e.action == "personal_call"] == ["call:%d" % call["id"]]
