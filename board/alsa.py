@@ -138,7 +138,9 @@ class AlsaPlayback(_PcmThread):
     """Queue mono samples per channel and write them interleaved to ``device``.
 
     The write thread sends silence when nothing is queued, so the codec's
-    playback stream never underruns between announcements.
+    playback stream never underruns between announcements. A write that fails does
+    not end it: it tries again, and meanwhile :meth:`queue` refuses (:attr:`error`
+    says why), so a notice nobody can hear is never taken for one given.
     """
 
     def __init__(self, device, rate, channels, period_frames):
@@ -151,6 +153,8 @@ class AlsaPlayback(_PcmThread):
         self._pcm = None
         self._thread = None
         self._stop = threading.Event()
+        self.error = None  # why the last write failed; None once one succeeds
+        self.errors = 0
 
     def open(self):
         self._pcm = _open_pcm(
@@ -159,7 +163,15 @@ class AlsaPlayback(_PcmThread):
         self._start("linekeeper-playback")
 
     def queue(self, channel, samples):
+        """Queue ``samples`` (S16_LE bytes) for ``channel``.
+
+        :raises HardwareError: the playback device's writes are failing: nothing queued
+        """
         with self._lock:
+            if self.error is not None:
+                raise HardwareError(
+                    "cannot play into the line: the playback device %r failed: %s" % (self.device, self.error)
+                )
             self._queues[channel] += bytes(samples)
 
     def drop(self, channel):
@@ -183,4 +195,20 @@ class AlsaPlayback(_PcmThread):
 
     def _run(self):
         while not self._stop.is_set():
-            self._pcm.write(self.next_period())
+            try:
+                self._pcm.write(self.next_period())
+            except Exception as exc:
+                # As for capture: say so, breathe, go on. What was queued is dropped (a
+                # notice played late would be heard in the wrong call), and queue()
+                # refuses until a write succeeds.
+                with self._lock:
+                    self.error = str(exc) or type(exc).__name__
+                    for q in self._queues:
+                        q.clear()
+                self.errors += 1
+                log.exception("ALSA playback write failed on %s", self.device)
+                self._stop.wait(0.1)
+                continue
+            if self.error is not None:
+                with self._lock:
+                    self.error = None

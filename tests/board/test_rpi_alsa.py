@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -171,3 +173,55 @@ def test_playback_drops_what_a_line_still_had_queued():
     playback.drop(0)
     rest = np.frombuffer(playback.next_period(), np.int16).reshape(4, 2)
     assert (rest[:, 0] == 0).all() and (rest[:, 1] == 2000).all()
+
+
+class FailingPcm:
+    """An ALSA PCM whose writes fail (the codec gone, an I/O error) until ``fail`` is cleared."""
+
+    def __init__(self):
+        self.fail = True
+        self.written = threading.Event()
+        self.failed = threading.Event()
+
+    def write(self, data):
+        time.sleep(0.001)
+        if self.fail:
+            self.failed.set()
+            raise OSError(5, "Input/output error")
+        self.written.set()
+        return len(data) // 4
+
+    def close(self):
+        pass
+
+
+def _until(condition, timeout_s=5.0):
+    """Whether ``condition()`` came true within ``timeout_s`` (the playback thread's doing)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_playback_that_cannot_write_refuses_to_queue_a_notice_and_recovers():
+    """A failed write ended the playback thread for good, and queue() went on taking every
+    notice (and keeping it, in memory without end): each call was said to be given its
+    announcement though nobody heard one. Now the thread goes on, queue() refuses while the
+    writes fail (the consent notice is then recorded as not given), and accepts again once
+    one succeeds."""
+    from board.alsa import AlsaPlayback
+
+    playback = AlsaPlayback("unused", 8000, 2, 4)
+    playback._pcm = pcm = FailingPcm()
+    playback._start("test-playback")
+    try:
+        assert pcm.failed.wait(5) and _until(lambda: playback.error is not None)
+        with pytest.raises(HardwareError, match="Input/output error"):
+            playback.queue(0, np.full(8, 1000, np.int16).tobytes())
+        pcm.fail = False
+        assert pcm.written.wait(5) and _until(lambda: playback.error is None)
+        playback.queue(0, np.full(8, 1000, np.int16).tobytes())  # accepted again
+    finally:
+        playback.stop()
