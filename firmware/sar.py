@@ -194,9 +194,10 @@ def find_calls(
             raise SarError("%s is not a phone number: give at least 4 of its digits" % number)
         key = normalise(number, country)
         # The last 7 digits are the same in every form of a number; the exact
-        # comparison (international form) is made below.
-        where.append("lk_open(calls.number, 'number') LIKE ?")
-        args.append("%" + digits[-7:])
+        # comparison (international form) is made below. A card number keyed on after a
+        # number dialled is masked at its end (docs/pci.md): the number's are before it.
+        where.append("rtrim(lk_open(calls.number, 'number'), ?) LIKE ?")
+        args += [cards.MASK, "%" + digits[-7:]]
     if since_us is not None:
         where += ["calls.started_at >= ?", "calls.started_at < ?"]
         args += [since_us, until_us]
@@ -238,8 +239,9 @@ def _readings(call, country, outside):
     as dialled. Which way a number beginning with the digit was dialled the box cannot know
     (9 01632 960123 after it, or 9123, an extension, straight past the switchboard), and a
     search that missed a call of the subject's would leave it out of their copy: a call of
-    either reading is found, for the supervisor to check (docs/policy.md)."""
-    number = call["number"] or ""
+    either reading is found, for the supervisor to check (docs/policy.md). A card number
+    masked at the end of a number dialled is not part of it."""
+    number = (call["number"] or "").rstrip(cards.MASK)
     return {
         normalise(called_number(number, country, _outside(call, outside)), country),
         normalise(called_number(number, country), country),

@@ -1153,3 +1153,38 @@ def test_a_number_beginning_with_the_outside_line_digit_is_found_as_dialled_too(
 
     assert released("9123", tmp_path / "ext.zip") == [(2, "9123")]
     assert released("01632 960123", tmp_path / "smith.zip") == [(2, "901632960123"), (1, "01632960123")]
+
+
+def test_a_number_dialled_with_a_card_number_keyed_on_after_it_is_the_subjects(tmp_path):
+    """Staff dialled the person, then keyed a card number straight on: the call log keeps
+    the number with the card's digits masked (01632960123XXXXXX, docs/pci.md). A search by
+    the person's number missed every such call, on each line (with 141, after a line's
+    outside-line digit): left out of their copy, and of what an erasure request finds."""
+    card = "4111111111111111"
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": "01632960123" + card}, "talk": 3.0},
+        {"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "901632960123" + card}, "talk": 3.0},
+        {"line": 3, "at": 1.0, "direction": "out", "dial": {"digits": "14101632960123" + card}, "talk": 3.0},
+        {"line": 4, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 1},
+        {"line": 1, "at": 30.0, "direction": "out", "dial": {"digits": "01632960124" + card}, "talk": 3.0},
+    ]
+    (tmp_path / "s.json").write_text(
+        json.dumps(
+            {
+                "start": "2026-03-02T09:00:00Z",
+                "country": "uk",
+                "lines": 4,
+                "calls": calls,
+                "config": {"policy": {"rules": {"lines": [{"line": 2, "outside_line": "9"}]}}},
+            }
+        )
+    )
+    data = str(tmp_path / "data")
+    assert cli.main(["sim", str(tmp_path / "s.json"), "--data-dir", data]) == 0
+    found = find_calls(os.path.join(data, "calls.db"), number="+44 1632 960123", outside={2: "9"})
+    assert sorted((c["line"], c["number"]) for c in found) == [
+        (1, "01632960123XXXXXX"),
+        (2, "901632960123XXXXXX"),
+        (3, "14101632960123XXXXXX"),
+        (4, "01632960123"),
+    ]
