@@ -36,6 +36,7 @@ from typing import Any
 from firmware.calls.calllog import CALL_ROWS, call_json, iso_ms
 from firmware.csvsafe import cell
 from firmware.datadir import connect_readonly
+from firmware.policy import cards
 from firmware.policy.rules import called_number, normalise
 from firmware.sar import failed_releases
 from firmware.storage.fieldseal import register_sql
@@ -318,7 +319,9 @@ def scope(
                 rows.append([e.seq, iso_ms(e.wall_us), e.action, call_id, line, "", "", address, said])
                 continue
             lines.add(call["line"])
-            number = call["number"] or ""
+            # A card number keyed on after a number dialled is kept masked at its end
+            # (docs/pci.md): not part of the caller's number.
+            number = (call["number"] or "").rstrip(cards.MASK)
             if number:
                 digit = (outside or {}).get(call["line"], "") if call["direction"] == "out" else ""
                 without = normalise(called_number(number, country, digit), country)

@@ -490,3 +490,20 @@ def test_one_of_a_thing_is_said_as_one():
     )
     assert "held 1 caller's number (missed" in reports_words({"reports": 1, "report_callers": 1})
     assert counted(2, "call") == "2 calls" and counted(0, "call") == "0 calls"
+
+
+def test_a_number_dialled_with_a_card_number_keyed_on_after_it_is_its_callers(box):
+    """A card number keyed after a number dialled is kept masked at its end
+    (01632960123XXXXXXXXXXXXXXXX): the scope counted it as a caller of its own, beside the
+    01632 960123 it is, one person counted twice in a breach report."""
+    path = box[0]
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    with db:
+        paid = a_call(db, 2, "01632960123" + "X" * 16, T0 + 7 * S, "out")
+    db.close()
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        log.append("sam", "call_viewed", str(paid), {"line": 2}, T0 + 20 * DAY)
+        summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+    assert summary["calls"] == before["calls"] + 1
+    assert summary["numbers"] == before["numbers"]  # 01632 960123, counted already
