@@ -239,3 +239,29 @@ def test_each_rows_first_cell_is_its_row_header(box, people):
             assert cells[0] == ("th", ' scope="row"') and all(c == ("td", "") for c in cells[1:]), row
     summary = screen_tables(page)[0]
     assert '<th scope="row">Calls</th><td>20</td>' in page and summary[1][0] == "Calls"
+
+
+def test_a_supervisors_report_counts_the_playbacks_and_exports_of_their_lines_alone(box, people):
+    """sam supervises lines 1 and 2: his report (page and download) names who played or
+    exported calls on them, not sue's playbacks on line 3, as his year in review counts; an
+    auditor's report of every line counts them all, and of one line that line's."""
+    at = box.services.wall_us()
+    for actor, action, line in (
+        ("sam", "playback", 1),
+        ("sue", "playback", 3),
+        ("sue", "playback", 3),
+        ("sue", "export", 3),
+    ):
+        box.services.audit.append(actor, action, "call:1", {"line": line}, at)
+    today = "from=2026-03-02&to=2026-03-02"
+
+    def access(client, query):
+        tables = screen_tables(client.get("/reports?" + query).get_data(as_text=True))
+        (table,) = [t for t in tables if t[0][0] == "User"]
+        return {row[0]: row[1:] for row in table[1:]}
+
+    assert access(people["sam"], today) == {"sam": ["1", "0", "0"]}
+    download = people["sam"].get("/reports/download?format=csv&" + today).get_data(as_text=True)
+    assert "sue" not in download
+    assert access(people["audrey"], today) == {"sam": ["1", "0", "0"], "sue": ["2", "1", "0"]}
+    assert access(people["audrey"], today + "&line=3") == {"sue": ["2", "1", "0"]}

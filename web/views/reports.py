@@ -39,6 +39,14 @@ def _allowed_lines(n_lines):
     return [n for n in g.user.lines if n <= n_lines]
 
 
+def _access_of_lines(values):
+    """Whether the report's playbacks and exports by user count only those of calls on its
+    lines (the entries' ``line``): a supervisor's always, as their year in review counts
+    them (another line's are its own supervisor's to see), and one line's; an auditor's
+    report of every line counts every entry, one that names no line too."""
+    return not g.user.has("auditor") or bool(values["line"])
+
+
 def _today(source):
     return dt.datetime.fromtimestamp(
         lk().services.wall_us() / 1e6, source.period("2000-01-01", "2000-01-01").zone
@@ -83,7 +91,7 @@ def index():
     if errors:
         return form_errors("reports.html", errors, report=None, **context)
     try:
-        report = source.report(period, lines)
+        report = source.report(period, lines, access_of_lines=_access_of_lines(values))
     except ReportError as exc:
         return form_errors("reports.html", {"range": str(exc)}, report=None, **context)
     return render_template(
@@ -110,7 +118,7 @@ def download():
         errors["format"] = "The format is one of %s." % ", ".join(FORMATS)
     if not errors:
         try:
-            report = source.report(period, lines)
+            report = source.report(period, lines, access_of_lines=_access_of_lines(values))
             data = render(report, fmt)
         except ReportError as exc:
             errors["range"] = str(exc)
