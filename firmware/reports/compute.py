@@ -349,33 +349,66 @@ def _archive(db, period, have, lines):
     return out
 
 
-def _access(audit_db, period, cipher=None, lines=None):
+def _access(audit_db, period, cipher=None, lines=None, calls_db=None):
     """Playbacks and exports (made and refused) by user, from the audit trail (its sealed
-    details opened with ``cipher``); ``lines``: only those of calls on them (None: all)."""
+    details opened with ``cipher``); ``lines``: only those of calls on them (None: all),
+    by the entry's ``line``, or for one without it (``linekeeper export`` names the call,
+    ``call:N``, not its line) by its call's line in ``calls_db``."""
     out = {"playback": {}, "export": {}, "export_refused": {}}
     if audit_db is None or not os.path.exists(audit_db):
         return out
     db = _connect(audit_db)
     try:
         rows = db.execute(
-            "SELECT action, actor, details FROM audit WHERE action IN ('playback', 'export')"
+            "SELECT action, actor, target, details FROM audit WHERE action IN ('playback', 'export')"
             " AND wall_us >= ? AND wall_us < ?",
             (period.start_us, period.end_us),
         ).fetchall()
     finally:
         db.close()
-    for action, actor, details in rows:
+    found = []
+    for action, actor, target, details in rows:
         details = json.loads(details)
         if set(details) == {SEALED_KEY}:
             if cipher is None:
                 raise ReportError("the audit trail is sealed with the key in the HAT's MCU vault")
             details = json.loads(cipher.open(details[SEALED_KEY], "audit"))
-        if lines is not None and details.get("line") not in lines:
+        found.append((action, actor, target, details))
+    line_of = _lines_of_calls(calls_db, found) if lines is not None else {}
+    for action, actor, target, details in found:
+        line = details["line"] if "line" in details else line_of.get(_call_of(target))
+        if lines is not None and line not in lines:
             continue
         if action == "export" and "refused" in details:
             action = "export_refused"
         out[action][actor] = out[action].get(actor, 0) + 1
     return {k: dict(sorted(v.items())) for k, v in out.items()}
+
+
+def _call_of(target):
+    """The call an entry's target names (``12`` or ``call:12``), or None."""
+    call = str(target or "").removeprefix("call:")
+    return int(call) if call.isascii() and call.isdigit() else None
+
+
+def _lines_of_calls(calls_db, found):
+    """``{call id: line}`` in ``calls_db`` of the entries in ``found`` that name no line."""
+    wanted = sorted({c for _, _, t, d in found if "line" not in d for c in [_call_of(t)] if c is not None})
+    if not wanted or calls_db is None:
+        return {}
+    db = _connect(calls_db)
+    try:
+        out = {}
+        for at in range(0, len(wanted), 500):
+            batch = wanted[at : at + 500]
+            out.update(
+                db.execute(
+                    "SELECT id, line FROM calls WHERE id IN (%s)" % ",".join("?" * len(batch)), batch
+                ).fetchall()
+            )
+        return out
+    finally:
+        db.close()
 
 
 def _running(audit_db, period, now_us, alive_us, cipher, failing):
@@ -513,7 +546,7 @@ def build_report(
     for tot in (box, *per_line.values()):
         _finish(tot)
     try:
-        access = _access(audit_db, period, cipher, set(lines) if access_of_lines else None)
+        access = _access(audit_db, period, cipher, set(lines) if access_of_lines else None, calls_db)
     except FieldSealError:
         if not sealed_ok:
             raise

@@ -33,6 +33,14 @@ def csv_tables(text):
     return blocks
 
 
+def access_by_user(client, query):
+    """The report page's playbacks and exports by user: ``{user: [played, exported,
+    refused]}``, {} when the page has no such table (nobody did either)."""
+    tables = screen_tables(client.get("/reports?" + query).get_data(as_text=True))
+    found = [t for t in tables if t[0][0] == "User"]
+    return {row[0]: row[1:] for row in found[0][1:]} if found else {}
+
+
 def test_supervisor_sees_their_lines_and_the_csv_equals_the_screen(box, people):
     page = people["sam"].get("/reports?" + DAY)
     assert page.status_code == 200
@@ -255,13 +263,24 @@ def test_a_supervisors_report_counts_the_playbacks_and_exports_of_their_lines_al
         box.services.audit.append(actor, action, "call:1", {"line": line}, at)
     today = "from=2026-03-02&to=2026-03-02"
 
-    def access(client, query):
-        tables = screen_tables(client.get("/reports?" + query).get_data(as_text=True))
-        (table,) = [t for t in tables if t[0][0] == "User"]
-        return {row[0]: row[1:] for row in table[1:]}
-
-    assert access(people["sam"], today) == {"sam": ["1", "0", "0"]}
+    assert access_by_user(people["sam"], today) == {"sam": ["1", "0", "0"]}
     download = people["sam"].get("/reports/download?format=csv&" + today).get_data(as_text=True)
     assert "sue" not in download
-    assert access(people["audrey"], today) == {"sam": ["1", "0", "0"], "sue": ["2", "1", "0"]}
-    assert access(people["audrey"], today + "&line=3") == {"sue": ["2", "1", "0"]}
+    assert access_by_user(people["audrey"], today) == {"sam": ["1", "0", "0"], "sue": ["2", "1", "0"]}
+    assert access_by_user(people["audrey"], today + "&line=3") == {"sue": ["2", "1", "0"]}
+
+
+def test_an_export_from_the_command_line_counts_on_its_calls_line(box, people):
+    """`linekeeper export` audits the call (``call:N``) and not its line: a report of some
+    lines counts it by its call's line in the call log, as My Line does, not never."""
+    at = box.services.wall_us()
+    cli = {"recording": 1, "file": "call.wav", "state": "complete", "reason": "complaint ref 1234"}
+    box.services.audit.append("alice", "export", "call:1", cli, at)  # call 1 is on line 1
+    box.services.audit.append("alice", "export", "call:3", cli, at)  # call 3 on line 3
+    box.services.audit.append("alice", "export", "call:999", cli, at)  # not in the call log
+    today = "from=2026-03-02&to=2026-03-02"
+
+    assert access_by_user(people["sam"], today) == {"alice": ["0", "1", "0"]}
+    assert access_by_user(people["sue"], today) == {"alice": ["0", "1", "0"]}
+    assert access_by_user(people["audrey"], today + "&line=2") == {}
+    assert access_by_user(people["audrey"], today) == {"alice": ["0", "3", "0"]}
