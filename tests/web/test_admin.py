@@ -256,6 +256,22 @@ def test_settings_change_is_saved_applied_and_audited(box, people):
     assert "(private)" in people["sam"].get("/").get_data(as_text=True)
 
 
+def test_an_action_the_trail_does_not_have_is_named_and_nothing_is_audited(box, people):
+    """A word that is no action of the trail (a link typed or cut short, ``action=login_fail``)
+    showed "No entries." as if the account had never failed a login, and the page and its
+    CSV were audited as a view of it: refused as any bad filter is, naming the field."""
+    audrey = people["audrey"]
+    before = box.audit_actions()
+    page = audrey.get("/audit?action=login_fail")
+    assert page.status_code == 400
+    assert "Choose an action from the list." in html.unescape(page.get_data(as_text=True))
+    csv_copy = audrey.get("/audit.csv?action=login_fail")
+    assert csv_copy.status_code == 400
+    assert "Choose an action from the list." in csv_copy.get_data(as_text=True)
+    assert box.audit_actions() == before
+    assert audrey.get("/audit?action=login_failed").status_code == 200
+
+
 def test_audit_trail_viewer_shows_whether_the_chain_verifies(box, people):
     audrey = people["audrey"]
     chains_checked(box)
