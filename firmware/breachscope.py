@@ -11,13 +11,14 @@ number a subject access search (``disclosure_search``) found calls of among them
 calls list or report downloaded (``export_list``, ``report``) is one row of its own, with
 what it held, since the calls in it are not on record one by one; the summary adds up the
 rows each kind of list held (its entry's ``rows``, or the rows written of one cut short,
-``export_list_cut``), the records a DPO reports beside the calls named, and the callers'
-numbers each report's callback list held (its entry's ``callers``); a document that holds
-no personal data (the year in review: counts only), its ``report`` entry saying
-``"personal_data": false``, is a row all the same but not counted as calls or personal data
-accessed. The logins (and failed ones, the wrong passwords typed for it at the login page
-among them, audited by ``anonymous``) say when, and from which addresses, the account was
-used or tried.
+``export_list_cut``; an auditor's copy of the whole trail, ``audit_export``, and a breach
+scope's CSV it took, ``breach_scope``, too), the records a DPO reports beside the calls
+named, and the callers' numbers each report's callback list held (its entry's
+``callers``); a document that holds no personal data (the year in review: counts only), its
+``report`` entry saying ``"personal_data": false``, is a row all the same but not counted as
+calls or personal data accessed. The logins (and failed ones, the wrong passwords typed for
+it at the login page among them, audited by ``anonymous``) say when, and from which
+addresses, the account was used or tried.
 
 ``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
 :data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
@@ -52,7 +53,12 @@ ACCESS = (
     "disclosure_search",
     "export_list",
     "report",
+    "audit_export",
+    "breach_scope",
 )
+# Of those, the copies an auditor takes: the whole trail (``linekeeper audit-export``), and a
+# breach scope's CSV (each call another account looked at, with its caller's number).
+COPIES = ("audit_export", "breach_scope")
 # A number searched holding one of these is a pattern (as the recording rules' are), which
 # may match several people's numbers: not one data subject.
 WILDCARDS = frozenset("*?")
@@ -70,6 +76,7 @@ HELD = {
     "audit": "audit trail entries",
     "deletions": "deletion log entries",
     "alarms": "alarms",
+    "breach-scope": "breach scopes: the calls an account looked at, each with its caller's number",
 }
 COLUMNS = (
     "seq",
@@ -87,7 +94,10 @@ BATCH = 500  # calls read from the call log at a time
 
 def _call_ids(entry) -> list[int]:
     """The calls an entry is about: its target (``12`` or ``call:12``), or a release's or a
-    letter's ``calls``."""
+    letter's ``calls``. A copy (:data:`COPIES`) names none: a breach scope's target is an
+    account, whatever its name."""
+    if entry.action in COPIES:
+        return []
     if entry.action in ("disclosure", "disclosure_preview"):
         ids = entry.details.get("calls") or ()
         return [int(i) for i in ids if isinstance(i, int) or str(i).isdigit()]
@@ -261,6 +271,12 @@ def scope(
         said = json.dumps(details, sort_keys=True, ensure_ascii=False) if details else ""
         if e.action in ("export_list", CUT):
             _held(held, last_rows, e)
+        if e.action in COPIES:  # a list it took, or tried to: a row of its own
+            if _copied(e):
+                accessed.append(e.wall_us)
+                _held_copy(held, e)
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
         if e.action == CUT:  # the rows its list did hold, counted above: a row of its own
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
@@ -402,6 +418,28 @@ def _held(held, last_rows, entry):
     else:
         count["rows"] += rows
         last_rows[what] = rows
+
+
+def _copied(entry) -> bool:
+    """Whether copy ``entry`` (:data:`COPIES`) gave the account a file: the trail's copy, or a
+    breach scope's CSV (downloaded from the page, or written by the command); not one
+    refused or failed, nor a look at the scope's page (its counts only)."""
+    details = entry.details
+    if "refused" in details or "failed" in details:
+        return False
+    return entry.action == "audit_export" or "download" in details or details.get("via") == "cli"
+
+
+def _held_copy(held, entry):
+    """Add copy ``entry`` to ``held``: the trail's copy holds entry 1 to its own entry (the
+    copy's last), a breach scope's CSV rows its entry does not say."""
+    if entry.action == "audit_export":
+        count = held.setdefault("audit", {"lists": 0, "rows": 0, "unknown": 0})
+        count["rows"] += entry.seq
+    else:
+        count = held.setdefault("breach-scope", {"lists": 0, "rows": 0, "unknown": 0})
+        count["unknown"] += 1
+    count["lists"] += 1
 
 
 def held_words(what, count):

@@ -283,3 +283,29 @@ def test_a_search_by_line_is_said_with_the_calls_it_showed(box, people):
     assert html.unescape(found["searches"]).startswith(
         "1 subject access search not of one person's number (1 by line or day alone) showed 6 calls"
     )
+
+
+def test_an_auditors_copies_of_the_trail_and_of_breach_scopes_are_lists_it_downloaded(box, people):
+    """A misused auditor's account (a shared password, a leaver's) copied the whole trail
+    with `linekeeper audit-export` and downloaded sam's breach scope: a CSV of the calls sam
+    looked at, each with its caller's number. Its own scope listed neither, not even as a
+    row. Each is now a list it downloaded (the trail's copy with its rows: entry 1 to its
+    own); a look at the scope's page (counts only) and a refused copy are rows alone."""
+    misuse(box)
+    log = box.services.audit
+    at = APRIL + 10
+    whole = log.append("audrey", "audit_export", "audit", {"file": "a.csv", "handovers": 0, "via": "cli"}, at)
+    refused = {"refused": "wrong password", "file": "b.csv", "via": "cli"}
+    log.append("audrey", "audit_export", "audit", refused, at)
+    looked = {"account": "sam", "from": "2026-04-01", "to": "2026-04-30", "via": "web"}
+    log.append("audrey", "breach_scope", "sam", looked, at + 1)
+    log.append("audrey", "breach_scope", "sam", dict(looked, download="csv"), at + 2)
+    log.append("audrey", "breach_scope", "sue", dict(looked, account="sue", via="cli", file="s.csv"), at + 3)
+    page = people["audrey"].get(QUERY.replace("account=sam", "account=audrey")).get_data(as_text=True)
+    found = {k: html.unescape(v) for k, v in re.findall(r'<dd id="s-([\w-]+)">([^<]*)</dd>', page)}
+    assert found["held_audit"].startswith("audit list downloaded 1 time: %d rows (audit trail" % whole.seq)
+    assert found["held_breach-scope"] == (
+        "breach-scope list downloaded 2 times: 0 rows (breach scopes: the calls an account looked at, "
+        "each with its caller's number), and 2 downloads whose rows are not on record"
+    )
+    assert found["calls"] == "0"  # the calls in them are not on record one by one
