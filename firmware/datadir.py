@@ -268,6 +268,12 @@ _SQLITE_REASONS = {
     14: "it cannot be opened (missing, or no permission)",  # SQLITE_CANTOPEN
     5: "it is locked by another process",  # SQLITE_BUSY
 }
+# Extended result codes with a reason of their own, before the primary code's.
+_SQLITE_EXTENDED_REASONS = {
+    # Opening a database in WAL mode grows its -shm file; on a full card that fails as
+    # an I/O error, though the card is sound and only needs room.
+    4874: "the disk is full (no room for the database's -shm file)",  # SQLITE_IOERR_SHMSIZE
+}
 _ERRNO_REASONS = {
     errno.ENOSPC: "the disk is full",
     errno.EROFS: "the data is read-only",
@@ -291,7 +297,8 @@ def storage_error(exc, what):
     reason = None
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
-        reason = _SQLITE_REASONS.get(code & 0xFF if code is not None else None)
+        reason = _SQLITE_EXTENDED_REASONS.get(code)
+        reason = reason or _SQLITE_REASONS.get(code & 0xFF if code is not None else None)
         reason = reason or str(exc)
     elif isinstance(exc, OSError):
         reason = _ERRNO_REASONS.get(exc.errno) or exc.strerror or str(exc)

@@ -63,6 +63,18 @@ def test_sqlite_errors_become_one_line_storage_errors(tmp_path):
         datadir.connect_readonly(path)
 
 
+def test_no_room_for_a_databases_shared_memory_file_is_a_full_disk_not_a_failing_card():
+    # What SQLite raises opening a database in WAL mode on a full card: it cannot grow
+    # the -shm file (a tmpfs or ext4 with no free block). Said as "an I/O error (the
+    # card may be failing)", a technician would replace a card that only needed room.
+    exc = sqlite3.OperationalError("disk I/O error")
+    exc.sqlite_errorcode = 4874  # SQLITE_IOERR_SHMSIZE
+    said = str(datadir.storage_error(exc, "cannot open the audit trail"))
+    assert "the disk is full" in said and "failing" not in said
+    exc.sqlite_errorcode = 10 | (4 << 8)  # SQLITE_IOERR_SHORT_READ: still an I/O error
+    assert "may be failing" in str(datadir.storage_error(exc, "cannot open"))
+
+
 def test_read_only_open_writes_nothing(tmp_path):
     path = tmp_path / "calls.db"
     db = sqlite3.connect(path)
