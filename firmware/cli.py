@@ -2031,6 +2031,14 @@ def cmd_repair(args):
                     wall_us=_wall_us(),
                     recording_key=key,
                 )
+    except KeyboardInterrupt:
+        progress.end()
+        print(
+            "linekeeper: repair stopped part way: the recordings rebuilt so far are in the call "
+            "log (audited); run `linekeeper repair` again to finish it",
+            file=sys.stderr,
+        )
+        raise
     finally:
         progress.end()
         if key is not None:

@@ -187,6 +187,7 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     # Rebuilt rows are signed as they are rebuilt (a repair is audited; see docs/evidence.md).
     store = RecordingStore(data_dir, signer=device_signer(data_dir))
     report = {"rebuilt": [], "known": 0, "failed": [], "moved_aside": moved}
+    read = [0, None]  # files read, of how many
     try:
         known = store.known_ids()
         candidates = [("recordings", n) for n in recording_files(data_dir)]
@@ -223,29 +224,46 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
                         if rid is not None and os.path.exists(store.key_copy_path(rid)):
                             store.quarantine(rid + KEY_COPY_SUFFIX)  # kept beside it, for a later repair
                     report["failed"].append((name, reason))
+            read[:] = done, len(candidates)
             if progress is not None:
                 progress(done, len(candidates), name)
         # Anything else in the recordings folder is not a recording.
         for name in store.unmatched():
             store.quarantine(name)
             report["failed"].append((name, "not a recording file (quarantined)"))
+    except BaseException as exc:
+        # Stopped (Ctrl-C) or failed part way: what was rebuilt, moved aside or
+        # quarantined so far is in the call log and on the card, so it is audited too.
+        if audit is not None:
+            why = "stopped" if isinstance(exc, KeyboardInterrupt) else str(exc) or type(exc).__name__
+            try:
+                _audit_repair(audit, clock, wall_us, report, cut_short=why, read=read)
+            except (OSError, sqlite3.Error) as failed:  # a full card: the first error is the one said
+                log.error("the repair cut short could not be audited: %s", failed)
+        raise
     finally:
         store.close()
         calllog.close()
     if audit is not None:
-        audit.append(
-            "cli",
-            "repair",
-            "calls.db",
-            {
-                "rebuilt": len(report["rebuilt"]),
-                "already_known": report["known"],
-                "not_rebuilt": [name for name, _ in report["failed"]][:100],
-                "moved_aside": os.path.basename(moved) if moved else None,
-            },
-            wall_us if wall_us is not None else clock.wall_at(clock.now_us()),
-        )
+        _audit_repair(audit, clock, wall_us, report)
     return report
+
+
+def _audit_repair(audit, clock, wall_us, report, cut_short=None, read=None):
+    """The ``repair`` entry of :func:`repair`'s ``report``; ``cut_short``: why it stopped
+    part way (``"stopped"``: interrupted), with ``read`` ``[files read, of how many]``."""
+    moved = report["moved_aside"]
+    details = {
+        "rebuilt": len(report["rebuilt"]),
+        "already_known": report["known"],
+        "not_rebuilt": [name for name, _ in report["failed"]][:100],
+        "moved_aside": os.path.basename(moved) if moved else None,
+    }
+    if cut_short is not None:
+        details["cut_short"] = cut_short
+        details["files_read"] = "%d/%s" % (read[0], "?" if read[1] is None else read[1])
+    when_us = wall_us if wall_us is not None else clock.wall_at(clock.now_us())
+    audit.append("cli", "repair", "calls.db", details, when_us)
 
 
 def rebuild_unknown_recordings(store, data_dir, begun=(), before=None):

@@ -409,3 +409,43 @@ def test_repair_redirected_writes_its_progress_as_lines(tmp_path, synth):
         "linekeeper: repair: 1/2 recording files read",
         "linekeeper: repair: 2/2 recording files read",
     ]
+
+
+def test_a_repair_stopped_part_way_is_audited_and_says_to_run_it_again(tmp_path, synth, monkeypatch):
+    """Ctrl-C in a repair left the call log part rebuilt (and a damaged one moved aside)
+    with no entry in the audit trail, and said nothing: the entry was written at the end."""
+    from firmware import recovery
+    from firmware.box import open_audit
+
+    from support.cli import run_linekeeper
+    from support.simbox import keyed_sim_box
+
+    calls = [{"line": n, "at": 1.0 + n / 2, "direction": "in", "rings": 1, "talk": 2.0} for n in (1, 2, 3)]
+    box, data_dir = keyed_sim_box(tmp_path, synth, calls, lines=3)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    for name in ("calls.db", "calls.db-wal", "calls.db-shm"):
+        if os.path.exists(os.path.join(data_dir, name)):
+            os.unlink(os.path.join(data_dir, name))
+    rebuild, seen = recovery._rebuild, []
+
+    def stopped_at_the_second(*args):
+        seen.append(args)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return rebuild(*args)
+
+    monkeypatch.setattr(recovery, "_rebuild", stopped_at_the_second)
+    status, out, err = run_linekeeper("repair", "--data-dir", data_dir)
+    assert status == 128 + 2, (out, err)
+    assert "repair stopped part way" in err and "run `linekeeper repair` again" in err, err
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(action="repair")
+    assert len(entries) == 1
+    details = entries[0].details
+    assert (details["rebuilt"], details["cut_short"], details["files_read"]) == (1, "stopped", "1/3")
+
+    monkeypatch.setattr(recovery, "_rebuild", rebuild)
+    status, out, err = run_linekeeper("repair", "--data-dir", data_dir)
+    assert status == 0 and "rebuilt 2 recording(s) into the call log; 1 were already in it" in out, (out, err)
