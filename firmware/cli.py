@@ -320,6 +320,10 @@ def cmd_init(args):
         # Once the key store is known not to exist yet, before the keys are committed: a
         # box never has keys that record with no notice set (a failure here leaves none).
         save_config(args.data_dir, config)
+        # Audited before the keys are committed: a card too full for the entry leaves no
+        # keys (init can be run again once there is room), never keys the trail does not show.
+        # The configuration it wrote: nothing is recorded until a consent notice is set.
+        audit.append(args.user, "init", None, {"via": "cli", "require_notice": True}, _wall_us())
         # Shown before the keys are committed: a key store never exists whose
         # recovery key nobody saw (a failure here leaves no keys).
         print("Recovery key for %s (shown once; store it somewhere safe, away from the box):" % args.data_dir)
@@ -328,10 +332,8 @@ def cmd_init(args):
         print()
         sys.stdout.flush()
 
-    KeyStore(args.data_dir).initialise(args.user, password, show=show)
     with open_audit(args.data_dir) as audit:
-        # The configuration it wrote: nothing is recorded until a consent notice is set.
-        audit.append(args.user, "init", None, {"via": "cli", "require_notice": True}, _wall_us())
+        KeyStore(args.data_dir).initialise(args.user, password, show=show)
     print("Linekeeper is initialised in %s for user %r." % (args.data_dir, args.user))
     if consent.waits_for_notice():
         print(

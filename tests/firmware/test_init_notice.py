@@ -7,7 +7,11 @@ logged, each marked not recorded with the reason; the wizard's notice takes effe
 once, an imported one at the recorder's next start.
 """
 
+import errno
 import json
+import os
+
+import pytest
 
 from board.sim.scenario import loads_scenario
 from firmware.box import open_audit, open_sim_box
@@ -160,6 +164,42 @@ def test_init_refused_on_a_box_with_keys_leaves_its_configuration_as_it_was(tmp_
     status, _, err = run_linekeeper("init", "--data-dir", data, "--password-file", tmp_path / "pw")
     assert status == 2 and "already has recording keys" in err, err
     assert open(data + "/config.json").read() == before
+
+
+@pytest.mark.parametrize("where", ["open", "append"])
+def test_init_on_a_card_too_full_for_its_audit_entry_makes_no_keys_and_can_be_run_again(
+    tmp_path, monkeypatch, where
+):
+    """The keys were committed before the audit trail was opened: a card that filled up
+    there left a box with keys and no `init` entry, and `init` run again (room made) was
+    refused as "already has recording keys". The entry now comes before the keys."""
+    from firmware import box
+    from firmware.storage.audit import AuditLog
+
+    monkeypatch.setattr(keystore, "DEFAULT_KDF", CHEAP_KDF)
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    data = str(tmp_path / "box")
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if where == "open":
+        monkeypatch.setattr(box, "open_audit", full)
+    else:
+        monkeypatch.setattr(AuditLog, "append", full)
+    status, out, err = run_linekeeper("init", "--data-dir", data, "--password-file", pw)
+    assert status == 2 and "the disk is full" in err, (out, err)
+    assert not os.path.exists(os.path.join(data, "keys", "keystore.json"))
+    assert "Recovery key" not in out  # no key store exists whose recovery key was shown
+
+    monkeypatch.undo()
+    monkeypatch.setattr(keystore, "DEFAULT_KDF", CHEAP_KDF)
+    status, out, err = run_linekeeper("init", "--data-dir", data, "--password-file", pw)
+    assert status == 0 and "Recovery key" in out, (out, err)
+    with open_audit(data) as audit:
+        assert [e.action for e in audit.entries(action="init")] == ["init"]
 
 
 def test_a_box_whose_notices_are_all_turned_off_again_says_so_not_that_it_was_not_set_up(
