@@ -285,6 +285,27 @@ _ERRNO_REASONS = {
 }
 
 
+def on_read_only_card(exc, path):
+    """``exc`` (an :class:`sqlite3.Error` opening the database ``path`` to write) as a
+    read-only error when the file system ``path`` is on is mounted read-only (a card
+    that failed is often remounted so): SQLite says it "cannot open" a database it cannot
+    make the ``-shm`` of, which :func:`storage_error` could only call missing, or no
+    permission. Any other error is ``exc`` itself."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF != 14:  # SQLITE_CANTOPEN
+        return exc
+    try:
+        read_only = bool(os.statvfs(os.path.dirname(os.path.abspath(path))).f_flag & os.ST_RDONLY)
+    except OSError:
+        return exc
+    if not read_only:
+        return exc
+    said = sqlite3.OperationalError("%s cannot be written: its file system is read-only" % path)
+    said.sqlite_errorcode = 8  # SQLITE_READONLY
+    said.sqlite_errorname = "SQLITE_READONLY"
+    return said
+
+
 def is_storage_error(exc):
     return isinstance(exc, (sqlite3.Error, OSError)) and not isinstance(exc, LinekeeperError)
 

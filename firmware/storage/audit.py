@@ -69,7 +69,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from firmware.datadir import new_db_pages
+from firmware.datadir import new_db_pages, on_read_only_card
 from firmware.errors import AuditError
 from firmware.policy import cards
 from firmware.signing import device_signer, run_dir
@@ -501,8 +501,15 @@ class AuditLog:
             return
         create_db_file(self.path_db)
         self._db = sqlite3.connect(self.path_db, isolation_level=None, check_same_thread=False, timeout=10.0)
-        new_db_pages(self._db)  # smaller WAL frames for each entry (a new trail only)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            new_db_pages(self._db)  # smaller WAL frames for each entry (a new trail only)
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            self._db.close()
+            said = on_read_only_card(exc, self.path_db)
+            if said is exc:
+                raise
+            raise said from None
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
         # Signatures in a table of their own: the entries' table keeps its format.

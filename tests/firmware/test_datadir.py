@@ -185,3 +185,23 @@ def test_a_log_another_writer_holds_is_left_to_grow_by_itself(tmp_path):
     db.close()
     datadir.preallocate_wal(str(tmp_path / "missing.db"))
     assert sorted(os.listdir(tmp_path)) == ["calls.db"]
+
+
+def test_a_database_that_cannot_be_opened_on_a_read_only_card_is_said_to_be_read_only(tmp_path, monkeypatch):
+    # SQLite cannot make the -shm file of a database on a card remounted read-only, and says
+    # it "cannot open" it: "missing, or no permission", for a file that is there.
+    exc = sqlite3.OperationalError("unable to open database file")
+    exc.sqlite_errorcode = 14  # SQLITE_CANTOPEN
+    path = str(tmp_path / "audit.db")
+    assert datadir.on_read_only_card(exc, path) is exc  # a card that can be written: as it was
+    real = os.statvfs(tmp_path)
+
+    class ReadOnly:
+        f_flag = real.f_flag | os.ST_RDONLY
+
+    monkeypatch.setattr(datadir.os, "statvfs", lambda where: ReadOnly)
+    said = str(datadir.storage_error(datadir.on_read_only_card(exc, path), "cannot open the audit trail"))
+    assert "the data is read-only" in said and "missing" not in said
+    other = sqlite3.OperationalError("disk I/O error")
+    other.sqlite_errorcode = 10
+    assert datadir.on_read_only_card(other, path) is other
