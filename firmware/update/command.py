@@ -4,6 +4,7 @@ import json
 import os
 import shlex
 import signal
+import sys
 
 from ..errors import UpdateError
 
@@ -254,10 +255,41 @@ def _watch(args, updater):
     stop = _on_signals(lambda: None)
     updater.stopped = stop.is_set
     if args.once:
+        if not os.path.isdir(args.watch):
+            raise UpdateError("%s is not a folder this box can read (was the stick pulled?)" % args.watch)
         results = watcher.poll()
+        if not watcher.found:
+            return _nothing_to_take(watcher, args.watch)
         return 0 if all(r.ok for r in results) else 1
     watcher.run(stop)
     return 0
+
+
+def _nothing_to_take(watcher, folder):
+    """``--once`` found no bundle at the top of ``folder``: said (and, for a bundle put in a
+    folder on the stick, in a report on it), status 1. Silent, with status 0, a
+    technician's stick with its bundle in a folder looked like an update that did nothing."""
+    from ..storage.fsutil import atomic_write
+    from .flow import REPORT_NAME
+
+    misplaced = watcher.misplaced()
+    if not misplaced:
+        print("linekeeper: update: no update bundle (*.raucb) at the top of %s" % folder, file=sys.stderr)
+        return 1
+    text = (
+        "Linekeeper update: nothing was installed.\n\n"
+        "The box takes an update bundle (*.raucb) only from the top of the stick, not from a folder "
+        "on it. Found in a folder: %s.\nMove the bundle to the top of the stick and put the stick "
+        "back in.\n" % ", ".join(misplaced)
+    )
+    print(
+        "linekeeper: update: " + text.splitlines()[0] + " " + " ".join(text.splitlines()[2:]), file=sys.stderr
+    )
+    try:
+        atomic_write(os.path.join(folder, REPORT_NAME), text.encode(), mode=0o644)
+    except OSError as exc:
+        print("linekeeper: update: the report could not be written on the stick: %s" % exc, file=sys.stderr)
+    return 1
 
 
 def _crash_at(step):

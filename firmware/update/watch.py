@@ -23,6 +23,11 @@ from firmware.storage.fsutil import atomic_write
 RETRY_LATER_S = 600
 
 
+def is_bundle_name(name):
+    """Whether a file called ``name`` is taken as an update bundle (``*.raucb``, any case)."""
+    return name.lower().endswith(".raucb")
+
+
 class Watcher:
     """Polls ``folder`` for ``*.raucb``; ``install(path, report_dir)`` carries one out."""
 
@@ -46,6 +51,8 @@ class Watcher:
         self._sleep = sleep
         self._candidates = {}  # name -> (signature, first seen at)
         self._later = {}  # name -> (signature, not before): refused "later", in this process
+        #: The bundles the last :meth:`poll` found at the folder's top, taken or not.
+        self.found = []
 
     def _seen(self):
         try:
@@ -62,9 +69,12 @@ class Watcher:
     def poll(self):
         """Install every new bundle that has stopped changing; their results."""
         try:
-            names = sorted(n for n in os.listdir(self.folder) if n.endswith(".raucb"))
+            # In any case: a FAT stick written by some tools shows upper-case names.
+            names = sorted(n for n in os.listdir(self.folder) if is_bundle_name(n))
         except OSError:
+            self.found = []
             return []  # no stick in, or it was pulled
+        self.found = names
         seen = self._seen()
         now = self._monotonic()
         results = []
@@ -97,6 +107,20 @@ class Watcher:
                 self._later[name] = (signature, self._monotonic() + RETRY_LATER_S)
             results.append(result)
         return results
+
+    def misplaced(self, depth=2):
+        """Bundles in folders on the stick (``depth`` levels down), which are not taken:
+        only its top level is looked at. Their paths from the folder, sorted."""
+        found = []
+        for root, dirs, files in os.walk(self.folder):
+            level = os.path.relpath(root, self.folder).count(os.sep) + 1 if root != self.folder else 0
+            if level >= depth:
+                dirs[:] = []
+            if root != self.folder:
+                found += [
+                    os.path.relpath(os.path.join(root, n), self.folder) for n in files if is_bundle_name(n)
+                ]
+        return sorted(found)
 
     def _forget(self, name):
         seen = self._seen()

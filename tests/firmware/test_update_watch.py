@@ -100,3 +100,49 @@ def test_a_bundle_refused_for_a_cause_not_its_own_is_taken_again_later_not_at_ev
     assert taken == [1000.0, 1300.0]
     now[0] += RETRY_LATER_S
     assert w.poll() == [] and again.poll() == []  # then installed: final
+
+
+def test_a_bundle_named_in_upper_case_is_taken(tmp_path):
+    """Some tools write a FAT stick's names in upper case: LINEKEEPER-1.4.0.RAUCB was not
+    looked at, and the stick did nothing."""
+    w, stick, installed, _ = _watcher(tmp_path, stable_s=0)
+    (stick / "LINEKEEPER-1.4.0.RAUCB").write_bytes(b"x")
+    assert w.poll() == [str(stick / "LINEKEEPER-1.4.0.RAUCB")]
+
+
+def test_a_stick_with_its_bundle_in_a_folder_says_so_on_the_stick(tmp_path, capsys):
+    """`update --watch STICK --once` with the bundle in a folder on the stick (or none at
+    all) installed nothing, said nothing and exited 0: the technician saw a stick that
+    did nothing. It now says where the bundle is and what to do, on the stick's report
+    too, and exits 1; a folder that is not there is an error, not "nothing to do"."""
+    from firmware.cli import main
+    from firmware.update.flow import REPORT_NAME
+
+    stick = tmp_path / "stick"
+    (stick / "updates").mkdir(parents=True)
+    (stick / "updates" / "linekeeper-1.4.0.raucb").write_bytes(b"x")
+    data = tmp_path / "data"
+    data.mkdir()
+    args = [
+        "update",
+        "--watch",
+        str(stick),
+        "--once",
+        "--data-dir",
+        str(data),
+        "--update-dir",
+        str(tmp_path / "u"),
+    ]
+    assert main(args) == 1
+    said = capsys.readouterr().err
+    assert "updates/linekeeper-1.4.0.raucb" in said and "top of the stick" in said
+    report = (stick / REPORT_NAME).read_text()
+    assert "nothing was installed" in report and "updates/linekeeper-1.4.0.raucb" in report
+    (stick / REPORT_NAME).unlink()
+    (stick / "updates" / "linekeeper-1.4.0.raucb").unlink()
+    assert main(args) == 1
+    assert "no update bundle (*.raucb) at the top of" in capsys.readouterr().err
+    assert not (stick / REPORT_NAME).exists()  # a stick with no bundle at all is left alone
+    args[2] = str(tmp_path / "no-such-stick")
+    assert main(args) != 0
+    assert "is not a folder this box can read" in capsys.readouterr().err
