@@ -266,16 +266,18 @@ def _watch(args, updater):
 
 
 def _nothing_to_take(watcher, folder):
-    """``--once`` found no bundle at the top of ``folder``: said (and, for a bundle put in a
-    folder on the stick, in a report on it), status 1. Silent, with status 0, a
-    technician's stick with its bundle in a folder looked like an update that did nothing."""
+    """``--once`` found no bundle at the top of ``folder``: said; a bundle put in a folder on
+    the stick is named in a report on it, status 1. Silent, a technician's stick with its
+    bundle in a folder looked like an update that did nothing. Nothing at all is status 0:
+    the upload folder's service (linekeeper-update-inbox.path) runs this at every change
+    of that folder, and failing each time would stop systemd starting it."""
     from ..storage.fsutil import atomic_write
     from .flow import REPORT_NAME
 
     misplaced = watcher.misplaced()
     if not misplaced:
         print("linekeeper: update: no update bundle (*.raucb) at the top of %s" % folder, file=sys.stderr)
-        return 1
+        return 0
     text = (
         "Linekeeper update: nothing was installed.\n\n"
         "The box takes an update bundle (*.raucb) only from the top of the stick, not from a folder "

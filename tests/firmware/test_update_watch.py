@@ -114,7 +114,8 @@ def test_a_stick_with_its_bundle_in_a_folder_says_so_on_the_stick(tmp_path, caps
     """`update --watch STICK --once` with the bundle in a folder on the stick (or none at
     all) installed nothing, said nothing and exited 0: the technician saw a stick that
     did nothing. It now says where the bundle is and what to do, on the stick's report
-    too, and exits 1; a folder that is not there is an error, not "nothing to do"."""
+    too, and exits 1; with no bundle at all it says so; a folder that is not there is an
+    error, not "nothing to do"."""
     from firmware.cli import main
     from firmware.update.flow import REPORT_NAME
 
@@ -140,7 +141,7 @@ def test_a_stick_with_its_bundle_in_a_folder_says_so_on_the_stick(tmp_path, caps
     assert "nothing was installed" in report and "updates/linekeeper-1.4.0.raucb" in report
     (stick / REPORT_NAME).unlink()
     (stick / "updates" / "linekeeper-1.4.0.raucb").unlink()
-    assert main(args) == 1
+    assert main(args) == 0  # (the upload folder's service runs at each change of it)
     assert "no update bundle (*.raucb) at the top of" in capsys.readouterr().err
     assert not (stick / REPORT_NAME).exists()  # a stick with no bundle at all is left alone
     args[2] = str(tmp_path / "no-such-stick")
