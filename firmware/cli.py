@@ -2117,7 +2117,11 @@ def cmd_rekey(args):
                 sys.stdout.flush()
 
             rekey = Rekey(keystore, store, RecordingKeyPin(args.data_dir, signer), audited, progress=print)
-            summary = rekey.run(key, args.user, new_password, show)
+            try:
+                summary = rekey.run(key, args.user, new_password, show)
+            except KeyboardInterrupt:
+                print("linekeeper: " + _rekey_stopped(keystore, rekey), file=sys.stderr)
+                raise
         finally:
             key.forget()
             store.close()
@@ -2142,6 +2146,27 @@ def cmd_rekey(args):
             % summary["header_copies"]
         )
     return 0
+
+
+def _rekey_stopped(keystore, rekey):
+    """What a rekey stopped part way (Ctrl-C) left, in words (:mod:`firmware.rekey`'s steps):
+    exiting without a word, it left a technician not knowing which keys, or which recovery
+    key, were in force."""
+    if not os.path.exists(rekey.journal_path):
+        return "rekey stopped before it began: nothing was changed"
+    if os.path.exists(keystore.next_path):
+        return (
+            "rekey stopped part way, before the new keys were put in force: the old keys, passwords "
+            "and recovery key are still the ones in force, and a new recovery key shown above is NOT "
+            "(throw it away); every recording reads as before. Run `linekeeper rekey` again: it undoes "
+            "this one first, then starts afresh"
+        )
+    return (
+        "rekey stopped part way, after the new keys were put in force: the new recovery key shown "
+        "above is the one in force (keep it), and every recording reads. Run `linekeeper rekey` "
+        "again to finish it: it finishes this one, then replaces every key once more, with a "
+        "recovery key of its own (the last one shown is then the one in force)"
+    )
 
 
 def _open_box(args, on_box):

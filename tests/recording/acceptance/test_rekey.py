@@ -317,3 +317,29 @@ def test_a_power_cut_at_any_write_or_sync_of_a_rekey_leaves_everything_readable(
     print(
         "rekey cuts: %d (%s)" % (len(images), ", ".join("%d %s" % (k, v) for v, k in sorted(kinds.items())))
     )
+
+
+@pytest.mark.parametrize("stopped_in", ["_rewrap", "_finish"])
+def test_a_rekey_stopped_by_ctrl_c_says_which_keys_are_in_force(box, lab, monkeypatch, stopped_in):
+    """Ctrl-C stopped `linekeeper rekey` with status 130 and not a word: a technician did
+    not know whether the old keys or the new ones were in force, nor whether a recovery
+    key shown was one to keep. It now says which, and what to run."""
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Rekey, stopped_in, interrupted)
+    status, out, err = lab.cli("rekey", "--data-dir", box, "--password-file", lab.password_file())
+    assert status == 130
+    if stopped_in == "_rewrap":
+        assert "before the new keys were put in force" in err and "NOT" in err
+        assert "New recovery key" not in out
+    else:
+        assert "after the new keys were put in force" in err and "(keep it)" in err
+        assert "New recovery key" in out
+    assert "Run `linekeeper rekey` again" in err
+    monkeypatch.undo()
+    status, out, err = lab.cli("rekey", "--data-dir", box, "--password-file", lab.password_file())
+    assert status == 0, err
+    with KeyStore(box).unlock("admin", PASSWORD) as admin:
+        assert opened(box, admin) == count(box)
