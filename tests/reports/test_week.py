@@ -239,3 +239,20 @@ def test_the_days_are_the_boxs_own_without_tz(week_dir, tmp_path, capsys):
     assert source.period("2026-03-08", "2026-03-08").tz == "UTC"
     zone[0] = "Europe/London"
     assert source.period("2026-03-08", "2026-03-08").tz == "Europe/London"
+
+
+def test_a_report_of_some_lines_counts_their_playbacks_and_exports_alone(week_dir, capsys):
+    """``--line`` reports on those lines: the playbacks and exports by user are of calls on
+    them alone, as the web's report of one line counts them (line 2's report counted sam's
+    and sue's playbacks on line 1, and sam's export); a report of every line counts them all."""
+    assert week_json(week_dir, capsys, "--line", "2")["access"] == {
+        "playback": {"sam": 1},
+        "export": {},
+        "export_refused": {},
+    }
+    assert week_json(week_dir, capsys, "--line", "1", "--line", "3")["access"] == {
+        "playback": {"sam": 1, "sue": 1},
+        "export": {"sam": 1},
+        "export_refused": {"sue": 1},
+    }
+    assert week_json(week_dir, capsys)["access"]["playback"] == {"sam": 2, "sue": 1}
