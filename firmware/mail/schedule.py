@@ -55,7 +55,9 @@ def next_period(every, period):
 
 
 class ReportScheduler:
-    """Queue the scheduled reports that are due.
+    """Queue the scheduled reports that are due: each the whole box's report, of every
+    line (its callback list and every account's playbacks and exports too), as a schedule
+    names no lines and its addresses are tied to no account.
 
     :param source: a :class:`~firmware.reports.source.ReportSource`
     :param queue: a :class:`~firmware.mail.queue.MailQueue`
@@ -130,6 +132,8 @@ class ReportScheduler:
             if missed:
                 self._say_missed(settings, schedule, missed)
             for period in due:
+                # The whole box's, of every line, every playback and export counted: a
+                # schedule names no lines and its addresses no account (docs/reports.md).
                 report = self.source.report(period)
                 data = render(report, schedule.fmt, "Linekeeper %s report" % schedule.every)
                 msg = report_message(

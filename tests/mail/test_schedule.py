@@ -182,3 +182,45 @@ def test_off_longer_than_the_catch_up_the_older_periods_are_said_missed_not_mail
     clock.t += 0
     s.run()
     assert [p["subject"] for p in queue.pending()].count(notices[0]) == 1
+
+
+def test_a_scheduled_report_is_of_every_line_as_its_recipients_are_tied_to_no_account(sched, tmp_path):
+    """A schedule names no lines and its addresses no account (docs/reports.md, E-mail): its
+    report is the whole box's, an auditor's report of every line. It lists every line's
+    missed callers and counts every playback and export, one of a call no longer in the call
+    log (an export from the command line, which names no line) too; a report of some lines
+    would have left that one out."""
+    import sqlite3
+
+    from firmware.storage.audit import AuditLog
+
+    s, clock, queue = sched
+    monday = us(dt.date(2026, 3, 9))
+    db = sqlite3.connect(tmp_path / "calls.db")
+    db.execute(
+        "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+        " VALUES (2, 'in', ?, ?, 1, '01632960777')",
+        (monday + 3600_000_000, monday + 3610_000_000),
+    )
+    db.commit()
+    db.close()
+    with AuditLog(tmp_path / "audit.db", tmp_path / "audit.head") as audit:
+        audit.append("sam", "playback", "call:1", {"line": 1}, monday + 7200_000_000)
+        audit.append("sue", "playback", "call:1", {"line": 2}, monday + 7200_000_000)
+        audit.append("ivan", "export", "call:99", {"format": "opus"}, monday + 7200_000_000)
+    s.run()
+
+    class Up:
+        sent = []
+
+        def send(self, msg):
+            self.sent.append(msg)
+            return {}
+
+    queue.flush(Up())
+    (daily,) = [m for m in Up.sent if m["Subject"].endswith("Daily report 2026-03-09")]
+    (attachment,) = [p for p in daily.walk() if p.get_filename()]
+    text = attachment.get_content()
+    assert "01632960777" in text
+    for name in ("sam", "sue", "ivan"):
+        assert name in text
