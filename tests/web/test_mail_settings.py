@@ -206,6 +206,29 @@ def test_alarm_recipients_tied_to_accounts_and_what_each_gets(box, people):
     assert "office@example.com: every alarm, of the whole box and of every line (tied to no account)" in reach
 
 
+def test_a_report_recipient_tied_to_an_account_is_refused_saying_a_report_is_every_lines(box, people):
+    """A scheduled report is the whole box's, of every line (docs/reports.md): tying its
+    address to an account, as an alarm recipient's, would not limit it. "sam@example.com
+    (sam)" was refused as "not an e-mail address", which left an installer thinking the
+    tie only needed writing otherwise; it is refused saying why, and nothing is saved. The
+    page says whom the reports are for."""
+    ivan = people["ivan"]
+    before = len(box.audit)
+    resp = box.post(
+        ivan, "/settings/mail", dict(GOOD, weekly_to="boss@example.com, sam@example.com (sam)"),
+        token_from="/settings/mail",
+    )  # fmt: skip
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and 'id="error-weekly_to"' in page
+    assert (
+        '"sam@example.com (sam)": a scheduled report is not tied to an account, as it is the '
+        "whole box's, of every line, whoever gets it." in page
+    )
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json")) and len(box.audit) == before
+    note = page[page.index('id="schedule-scope"') :]
+    assert note.startswith('id="schedule-scope">Each report is the whole box\'s, of every line')
+
+
 def test_an_account_name_is_tied_as_login_takes_it(box, people):
     """ "sam@example.com (Sam)" was refused as no account "Sam", though login takes "Sam"
     as sam's (it lowercases the name): the account's name is taken as login takes it, and

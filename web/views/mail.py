@@ -15,6 +15,10 @@ that leaves a line so is refused, naming it. Accounts change on the Users page
 afterwards, so the page (and the checklist, and the Users page after the change) says so
 of the saved list too: such a
 line's alarms are then mailed to every recipient, without their details.
+
+A scheduled report's recipients are addresses alone: its report is the whole box's, of
+every line, and tying an address to an account would not limit it, so one written
+``address (account)`` is refused, saying so (docs/reports.md, E-mail).
 """
 
 import re
@@ -48,6 +52,14 @@ def _addresses(text):
 
 # An alarm recipient tied to an account: "sam@example.com (sam)".
 _TIED = re.compile(r"^(?P<address>[^()]*?)\s*\((?P<account>[^()]*)\)$")
+
+
+# A report recipient written as a tied alarm recipient is: a report is the whole box's.
+_SCHEDULE_TIED = (
+    '"%s": a scheduled report is not tied to an account, as it is the whole box\'s, of every '
+    "line, whoever gets it. Write the address alone, for someone who may see every line; a "
+    "supervisor reads their own lines' report on the Reports page."
+)
 
 
 def _recipients(text):
@@ -200,6 +212,11 @@ def _parse(form, current):
             errors[field] = (
                 "The rate window is 1 to 1440 minutes (a day)." if field == "rate_window_min" else exc.message
             )
+    for every in EVERY:
+        tied = next((e for e in _addresses(form.get("%s_to" % every)) if _TIED.match(e)), None)
+        if tied:
+            # Ahead of "not an e-mail address": the tie is what is wrong, and why.
+            errors["%s_to" % every] = _SCHEDULE_TIED % tied
     if "alarm_to" not in errors:
         problem = next(filter(None, (_account_problem(name) for _a, name in alarm_accounts)), None)
         if problem:
