@@ -16,9 +16,15 @@ scope's CSV it took, ``breach_scope``, too), the records a DPO reports beside th
 named, and the callers' numbers each report's callback list held (its entry's
 ``callers``); a document that holds no personal data (the year in review: counts only), its
 ``report`` entry saying ``"personal_data": false``, is a row all the same but not counted as
-calls or personal data accessed. The logins (and failed ones, the wrong passwords typed for
-it at the login page among them, audited by ``anonymous``) say when, and from which
-addresses, the account was used or tried.
+calls or personal data accessed. What the account destroyed or unprotected (:data:`DESTROYS`:
+a call's recordings erased, a caller's details erased, a legal hold released) is a row for
+each call, with its line and number where the call log still has it, counted apart (a loss of
+availability is a breach too), its callers among the distinct numbers; one refused, or not
+made, is a row alone. A look at the audit trail filtered by a number (``audit_view``, or its
+CSV: ``export_list`` of ``audit``) showed every entry about that person's calls: the number
+is one of the distinct numbers, as a subject access search's is. The logins (and failed
+ones, the wrong passwords typed for it at the login page among them, audited by
+``anonymous``) say when, and from which addresses, the account was used or tried.
 
 ``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
 :data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
@@ -56,6 +62,15 @@ ACCESS = (
     "audit_export",
     "breach_scope",
 )
+# What an account did that destroyed callers' data or lifted a protection: a call's
+# recordings erased on request (``delete``; its caller's details too, when it says
+# ``details``), a caller's details erased from the call log (``erase_details``), a legal hold
+# released (``legal_hold`` with ``"on": false``; one placed is not in the scope), so that
+# retention may delete the recording. A loss of availability is a personal data breach too.
+DESTROYS = ("delete", "erase_details", "legal_hold")
+# The audit trail's page, or its CSV (``export_list`` of ``audit``), filtered by a number:
+# every entry about that person's calls (web/views/audit.py).
+AUDIT_VIEW = "audit_view"
 # Of those, the copies an auditor takes: the whole trail (``linekeeper audit-export``), and a
 # breach scope's CSV (each call another account looked at, with its caller's number).
 COPIES = ("audit_export", "breach_scope")
@@ -231,11 +246,15 @@ def scope(
 
     :raises FieldSealError: the trail or the call log is sealed and ``cipher`` cannot open it
     """
-    entries = sorted(
-        (e for e in audit.in_period(ACCESS + LOGINS + (CUT,), since_us, until_us) if _of(e, account)),
-        key=lambda e: e.seq,
-    )
-    wanted = {i for e in entries if e.action in ACCESS and not _refused(e) for i in _call_ids(e)}
+    period = audit.in_period(ACCESS + LOGINS + (CUT, AUDIT_VIEW) + DESTROYS, since_us, until_us)
+    entries = sorted((e for e in period if _of(e, account) and _in_scope(e)), key=lambda e: e.seq)
+    undone = _undone(entries, [e for e in period if e.action in DESTROYS])
+    wanted = {
+        i
+        for e in entries
+        if (e.action in ACCESS and not _refused(e)) or (e.action in DESTROYS and _done(e, undone))
+        for i in _call_ids(e)
+    }
     calls = _calls(calls_db, wanted, cipher, progress)
     # Releases whose bundle never went (audited failed after them): their calls looked at, not released.
     never = failed_releases(audit, [e.target for e in entries if e.action == "disclosure" and _call_ids(e)])
@@ -252,6 +271,9 @@ def scope(
     rows = []
     actions: Counter[str] = Counter()
     seen, recordings, numbers, unnumbered, lines, gone = set(), set(), set(), set(), set(), set()
+    # What it destroyed or unprotected (DESTROYS): the calls erased, the holds released, the
+    # lines of both, and those of their calls whose caller's number is not known here.
+    erased, released, destroyed_lines, destroyed_unknown = set(), 0, set(), set()
     readings: set[tuple[str, str]] = set()  # a number dialled after an outside-line digit, or not
     unplaced = 0  # recordings released whose calls cannot be told (_released_recordings)
     report_callers, reports_unknown = 0, 0  # the reports' callback lists: numbers, or not on record
@@ -262,13 +284,65 @@ def scope(
     last_rows: dict[str, int] = {}  # each list's last download's rows, which a cut corrects
     for e in entries:
         personal = holds_personal_data(e)
-        refused = _refused(e)
+        refused = _refused(e) or (e.action in DESTROYS and "refused" in e.details)
         actions[
-            e.action + " (refused)" if refused else e.action if personal else e.action + " (no personal data)"
+            e.action + " (refused)"
+            if refused
+            else e.action + " (not made)"
+            if e.action in DESTROYS and not _done(e, undone)
+            else e.action
+            if personal
+            else e.action + " (no personal data)"
         ] += 1
         address = e.details.get("address") or ""
         details = {k: v for k, v in e.details.items() if k != "address"}
         said = json.dumps(details, sort_keys=True, ensure_ascii=False) if details else ""
+        searched = _searched(e)
+        if searched and _int(e.details.get("rows")) != 0:
+            # The trail's entries about one person's calls (by number, as a subject access
+            # search finds them): that person is a data subject, whatever else the entry is.
+            numbers.add(normalise(searched, country))
+            if e.action == AUDIT_VIEW:
+                accessed.append(e.wall_us)
+        if e.action == AUDIT_VIEW:  # the trail's page by number: a row, the number in its details
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
+        if e.action in DESTROYS:
+            ids = _call_ids(e)
+            if not _done(e, undone):  # refused, or not made: a row with its call, nothing changed
+                rows.append(
+                    [e.seq, iso_ms(e.wall_us), e.action, ids[0] if ids else "", "", "", "", address, said]
+                )
+                continue
+            if e.action == "legal_hold":
+                released += 1
+            else:
+                erased.update(ids)
+            for call_id in ids:
+                call = calls.get(call_id)
+                if call is None:
+                    destroyed_unknown.add(call_id)
+                    line = e.details.get("line", "")
+                    rows.append([e.seq, iso_ms(e.wall_us), e.action, call_id, line, "", "", address, said])
+                    continue
+                destroyed_lines.add(call["line"])
+                number = _caller(call, country, outside, numbers, readings)
+                if not number:  # withheld, or erased on request
+                    destroyed_unknown.add(call_id)
+                rows.append(
+                    [
+                        e.seq,
+                        iso_ms(e.wall_us),
+                        e.action,
+                        call_id,
+                        call["line"],
+                        number,
+                        call["started_at"],
+                        address,
+                        said,
+                    ]
+                )
+            continue
         if e.action in ("export_list", CUT):
             _held(held, last_rows, e)
         if e.action in COPIES:  # a list it took, or tried to: a row of its own
@@ -335,18 +409,8 @@ def scope(
                 rows.append([e.seq, iso_ms(e.wall_us), e.action, call_id, line, "", "", address, said])
                 continue
             lines.add(call["line"])
-            # A card number keyed on after a number dialled is kept masked at its end
-            # (docs/pci.md): not part of the caller's number.
-            number = (call["number"] or "").rstrip(cards.MASK)
-            if number:
-                digit = (outside or {}).get(call["line"], "") if call["direction"] == "out" else ""
-                without = normalise(called_number(number, country, digit), country)
-                dialled = normalise(called_number(number, country), country)
-                if without == dialled:
-                    numbers.add(without)
-                else:  # which reading is the caller's is decided once every number is read
-                    readings.add((without, dialled))
-            else:
+            number = _caller(call, country, outside, numbers, readings)
+            if not number:
                 unnumbered.add(call_id)
             rows.append(
                 [
@@ -382,6 +446,10 @@ def scope(
         "calls_without_number": len(unnumbered),
         "calls_not_in_log": len(gone),
         "lines": sorted(lines),
+        "erased": len(erased),
+        "holds_released": released,
+        "destroyed_lines": sorted(destroyed_lines),
+        "destroyed_without_number": len(destroyed_unknown),
         "first_access": iso_ms(min(accessed)) if accessed else None,
         "last_access": iso_ms(max(accessed)) if accessed else None,
         "bulk": actions["export_list"] + actions["report"],
@@ -397,6 +465,94 @@ def scope(
         "addresses": sorted(addresses),
     }
     return rows, summary
+
+
+def _caller(call, country, outside, numbers, readings) -> str:
+    """Call ``call``'s (call JSON) far end's number as the CSV shows it, or "" (withheld, or
+    erased on request), added to ``numbers`` (normalised) or, dialled after its line's
+    outside-line digit (``outside``), its two readings to ``readings`` (:func:`scope`)."""
+    # A card number keyed on after a number dialled is kept masked at its end
+    # (docs/pci.md): not part of the caller's number.
+    number = (call["number"] or "").rstrip(cards.MASK)
+    if number:
+        digit = (outside or {}).get(call["line"], "") if call["direction"] == "out" else ""
+        without = normalise(called_number(number, country, digit), country)
+        dialled = normalise(called_number(number, country), country)
+        if without == dialled:
+            numbers.add(without)
+        else:  # which reading is the caller's is decided once every number is read
+            readings.add((without, dialled))
+    return number
+
+
+def _in_scope(entry) -> bool:
+    """Whether the account's ``entry`` is in its scope: not a legal hold placed (only one
+    released lifts a protection), nor a look at the audit trail's page not by number."""
+    if entry.action == "legal_hold":
+        return entry.details.get("on") is False
+    if entry.action == AUDIT_VIEW:
+        return bool(_searched(entry))
+    return True
+
+
+def _searched(entry) -> str:
+    """The number the audit trail was filtered by in ``entry`` (``audit_view``, or
+    ``export_list`` of ``audit``: its ``filter``'s ``number``), or ""."""
+    if entry.action != AUDIT_VIEW and not (entry.action == "export_list" and entry.target == "audit"):
+        return ""
+    shown = entry.details.get("filter")
+    return str(shown.get("number") or "") if isinstance(shown, dict) else ""
+
+
+def _undone(entries, every) -> set[int]:
+    """The seqs of those of ``entries`` (the account's, oldest first) of :data:`DESTROYS` that
+    changed nothing, besides the refusals themselves (``refused``).
+
+    An erasure is audited before it is made: a refusal after it (a hold placed, or the
+    recording deleted, in between) is a ``refused`` entry on its call, the erasure's not
+    made (a ``delete``'s refusal that says ``details`` is of the caller's details alone,
+    after its recordings were erased). A legal hold's release is audited before it too, and
+    one the box failed or stopped before making has an entry by ``system`` with
+    ``not_made`` and its ``change_id`` (web/intent.py), among ``every`` (the period's
+    entries of :data:`DESTROYS`, whoever's)."""
+    not_made = {e.details.get("change_id") for e in every if "not_made" in e.details} - {None}
+    undone, last = set(), {}
+    for e in entries:
+        if e.action == "legal_hold":
+            if e.details.get("change_id") in not_made:
+                undone.add(e.seq)
+        elif e.action in DESTROYS:
+            key = (e.action, e.target)
+            if "refused" not in e.details:
+                last[key] = e.seq
+            elif (e.action == "erase_details" or "details" not in e.details) and key in last:
+                undone.add(last.pop(key))
+    return undone
+
+
+def _done(entry, undone) -> bool:
+    """Whether ``entry`` of :data:`DESTROYS` destroyed or released what it says: not refused,
+    nor among ``undone`` (:func:`_undone`)."""
+    return "refused" not in entry.details and entry.seq not in undone
+
+
+def destroyed_words(s) -> str:
+    """What the account destroyed or unprotected (summary ``s``, :func:`scope`'s), in words."""
+    said = "%s whose recording or details it erased, %s it released" % (
+        counted(s["erased"], "call"),
+        counted(s["holds_released"], "legal hold"),
+    )
+    if s["destroyed_lines"]:
+        said += ", on lines %s; their callers are among the distinct numbers" % ", ".join(
+            str(n) for n in s["destroyed_lines"]
+        )
+    if s["destroyed_without_number"]:
+        said += (
+            "; %s whose caller's number is not known here "
+            "(erased on request, withheld, or not in the call log)"
+            % counted(s["destroyed_without_number"], "call")
+        )
+    return said
 
 
 def _held(held, last_rows, entry):
@@ -546,6 +702,7 @@ def summary_lines(summary, made_us=None) -> list[str]:
             if s.get("recordings_unplaced")
             else "",
         ),
+        "  " + destroyed_words(s),
         "  %s (data subjects)%s"
         % (
             counted(s["numbers"], "distinct caller's number", "distinct callers' numbers"),

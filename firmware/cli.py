@@ -1380,7 +1380,8 @@ def cmd_audit_export(args):
 def cmd_breach_scope(args):
     """What one account did over a period, for a personal data breach report: every call it
     viewed, played, exported, released or previewed (its line, time and far end's number),
-    the lists and reports it downloaded, its logins and their addresses, written to a new
+    whose recordings or caller's details it erased or whose legal hold it released, the
+    lists and reports it downloaded, its logins and their addresses, written to a new
     FILE as CSV, with a summary (distinct numbers: the data subjects affected) printed
     (:mod:`firmware.breachscope`; docs/operating.md).
 

@@ -507,3 +507,189 @@ def test_a_number_dialled_with_a_card_number_keyed_on_after_it_is_its_callers(bo
         summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
     assert summary["calls"] == before["calls"] + 1
     assert summary["numbers"] == before["numbers"]  # 01632 960123, counted already
+
+
+def erase_details_of(path, call_id):
+    """The call log as an erasure of the caller's details leaves it: no number, ``erased``."""
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    with db:
+        db.execute("UPDATE calls SET number = NULL, absence = 'erased' WHERE id = ?", (call_id,))
+    db.close()
+
+
+def test_what_the_account_erased_or_unprotected_is_in_its_scope(box, tmp_path, capsys):
+    """Erasing a call's recording (``delete``), a caller's details (``erase_details``) or
+    releasing a legal hold (retention may then delete the recording) is a breach too: loss
+    of availability. They were no row and not counted: an account that erased calls read
+    as one that did nothing. Now each is a row with its call and line, counted apart, their
+    callers among the distinct numbers (not known where the details were erased)."""
+    path, _, (one, same, other, hidden) = box
+    erase_details_of(path, other)
+    with trail(path) as log:
+        log.append(
+            "dan",
+            "delete",
+            "call:%d" % one,
+            {"request": "erasure request", "reason": "x", "recordings": [1], "address": "192.0.2.8"},
+            T0 + 2 * DAY,
+        )
+        log.append(
+            "dan", "legal_hold", str(same), {"line": 2, "on": True, "reason": "ref 1"}, T0 + 2 * DAY + 1
+        )
+        log.append("dan", "legal_hold", str(same), {"line": 2, "on": False, "reason": "x"}, T0 + 2 * DAY + 2)
+        log.append(
+            "dan",
+            "erase_details",
+            "call:%d" % other,
+            {"request": "erasure request", "reason": "x"},
+            T0 + 2 * DAY + 3,
+        )
+        log.append(
+            "sue",
+            "delete",
+            "call:%d" % hidden,
+            {"request": "erasure request", "reason": "x"},
+            T0 + 2 * DAY + 4,
+        )
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
+    assert [(r[2], r[3], r[4], r[5], r[7]) for r in rows] == [
+        ("delete", one, 1, "01632960123", "192.0.2.8"),
+        ("legal_hold", same, 2, "+441632960123", ""),
+        ("erase_details", other, 1, "", ""),
+    ]
+    assert (summary["erased"], summary["holds_released"]) == (2, 1)
+    assert summary["destroyed_lines"] == [1, 2]
+    # 01632 960123 in two forms is one caller; the erased caller's number is not known.
+    assert summary["numbers"] == 1 and summary["destroyed_without_number"] == 1
+    assert summary["calls"] == 0  # looked at: none
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert (
+        "  2 calls whose recording or details it erased, 1 legal hold it released, on lines 1, 2; "
+        "their callers are among the distinct numbers; 1 call whose caller's number is not known here "
+        "(erased on request, withheld, or not in the call log)\n  1 distinct caller's number (data subjects)"
+    ) in out
+    assert [(r["action"], r["call_id"]) for r in read(tmp_path / "dan.csv")] == [
+        ("delete", str(one)),
+        ("legal_hold", str(same)),
+        ("erase_details", str(other)),
+    ]
+
+
+def test_an_erasure_refused_or_a_release_not_made_is_a_row_but_destroyed_nothing(box):
+    """An erasure is audited before it is made: one refused after its entry (a hold placed
+    in between), a release of a hold the box stopped before making (``not_made`` by
+    ``system``), changed nothing. A ``delete`` whose caller's details alone were then
+    refused did erase the recording."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append("dan", "delete", "call:%d" % one, {"request": "erasure request", "reason": "x"}, T0 + DAY)
+        log.append(
+            "dan",
+            "delete",
+            "call:%d" % one,
+            {"request": "erasure request", "refused": "on hold"},
+            T0 + DAY + 1,
+        )
+        log.append(
+            "dan",
+            "erase_details",
+            "call:%d" % hidden,
+            {"request": "erasure request", "reason": "x"},
+            T0 + DAY + 2,
+        )
+        log.append(
+            "dan",
+            "erase_details",
+            "call:%d" % hidden,
+            {"request": "erasure request", "details": True, "refused": "the card refused"},
+            T0 + DAY + 3,
+        )
+        log.append(
+            "dan",
+            "legal_hold",
+            str(same),
+            {"line": 2, "on": False, "reason": "x", "change_id": "c1"},
+            T0 + DAY + 4,
+        )
+        log.append(
+            "system", "legal_hold", str(same), {"change_id": "c1", "not_made": "stopped"}, T0 + DAY + 5
+        )
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
+        assert [(r[2], r[3], r[5]) for r in rows] == [
+            ("delete", one, ""),
+            ("delete", one, ""),
+            ("erase_details", hidden, ""),
+            ("erase_details", hidden, ""),
+            ("legal_hold", same, ""),
+        ]
+        assert (summary["erased"], summary["holds_released"], summary["numbers"]) == (0, 0, 0)
+        assert summary["actions"] == {
+            "delete (not made)": 1,
+            "delete (refused)": 1,
+            "erase_details (not made)": 1,
+            "erase_details (refused)": 1,
+            "legal_hold (not made)": 1,
+        }
+        log.append(
+            "dan",
+            "delete",
+            "call:%d" % other,
+            {"request": "erasure request", "reason": "x", "details": True},
+            T0 + DAY + 6,
+        )
+        log.append(
+            "dan",
+            "delete",
+            "call:%d" % other,
+            {"request": "erasure request", "details": True, "refused": "the card refused"},
+            T0 + DAY + 7,
+        )
+        summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
+    assert (summary["erased"], summary["numbers"]) == (1, 1)
+
+
+def test_a_look_at_the_audit_trail_by_number_is_of_that_persons_calls(box):
+    """The Audit trail page filtered by a number (``audit_view``), or its CSV
+    (``export_list`` of ``audit``), shows every entry about that person's calls: the person
+    is a data subject, counted once with the callers of the calls it viewed. It was not
+    counted; a look that showed no entry, or not by number, exposed nobody."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append("dan", "call_viewed", str(one), {"line": 1}, T0 + DAY)
+        log.append(
+            "dan",
+            "audit_view",
+            "audit",
+            {"filter": {"number": "01632 960123"}, "page": 1, "rows": 3},
+            T0 + DAY + 1,
+        )
+        log.append(
+            "dan",
+            "audit_view",
+            "audit",
+            {"filter": {"number": "07700 900999"}, "page": 1, "rows": 0},
+            T0 + DAY + 2,
+        )
+        log.append(
+            "dan", "audit_view", "audit", {"filter": "all entries", "page": 1, "rows": 100}, T0 + DAY + 3
+        )
+        log.append(
+            "dan", "audit_view", "audit", {"filter": {"who": "sam"}, "page": 1, "rows": 100}, T0 + DAY + 4
+        )
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
+        assert [(r[2], r[3]) for r in rows] == [("call_viewed", one), ("audit_view", ""), ("audit_view", "")]
+        assert summary["numbers"] == 1
+        log.append(
+            "dan", "export_list", "audit", {"filter": {"number": "+44 20 7946 0000"}, "rows": 2}, T0 + DAY + 5
+        )
+        log.append(
+            "dan",
+            "audit_view",
+            "audit",
+            {"filter": {"number": "07700 900555"}, "page": 1, "rows": 1},
+            T0 + 2 * DAY,
+        )
+        summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
+    assert summary["numbers"] == 3
+    assert summary["last_access"] == "2026-03-03T00:00:00.000Z"

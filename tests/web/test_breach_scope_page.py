@@ -309,3 +309,51 @@ def test_an_auditors_copies_of_the_trail_and_of_breach_scopes_are_lists_it_downl
         "each with its caller's number), and 2 downloads whose rows are not on record"
     )
     assert found["calls"] == "0"  # the calls in them are not on record one by one
+
+
+def test_the_calls_the_account_erased_and_the_holds_it_released_are_counted(box, people):
+    """Erasing a call's recording, or a caller's details, or releasing a legal hold is a
+    loss of availability: a personal data breach too. sam's erasure of call 1 was no row of
+    the scope and counted nowhere: the page said 0 calls, as if sam had done nothing."""
+    log = box.services.audit
+    log.append(
+        "sam", "delete", "call:1", {"request": "erasure request", "reason": "x", "recordings": [1]}, APRIL
+    )
+    log.append("sam", "legal_hold", "2", {"line": 2, "on": False, "reason": "closed"}, APRIL + 1)
+    audrey = people["audrey"]
+    page = audrey.get(QUERY).get_data(as_text=True)
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
+    assert html.unescape(found["erased"]) == (
+        "1 call whose recording or details it erased, 1 legal hold it released, on lines 1, 2; "
+        "their callers are among the distinct numbers"
+    )
+    assert found["numbers"] == "2"
+    assert "1 call whose recording or details it erased" in html.unescape(
+        re.search(r'<pre id="scope-text">([^<]*)</pre>', page).group(1)
+    )
+    rows = list(
+        csv.DictReader(io.StringIO(audrey.get(QUERY.replace("scope?", "scope.csv?")).get_data(as_text=True)))
+    )
+    assert [(r["action"], r["call_id"], r["line"], r["number"]) for r in rows] == [
+        ("delete", "1", "1", "02079460000"),
+        ("legal_hold", "2", "2", "02079460001"),
+    ]
+
+
+def test_a_look_at_the_audit_trail_by_number_counts_that_person(box, people):
+    """The Audit trail page filtered by a number shows every entry about that person's calls
+    (audited as ``audit_view`` with its filter): the person is a data subject of the account
+    that looked. It was not counted."""
+    box.services.audit.append("sam", "playback", "1", {"line": 1}, T0_US - 1)
+    audrey = people["audrey"]
+    assert audrey.get("/audit", query_string={"number": "020 7946 0000"}).status_code == 200
+    (view,) = [e for e in box.services.audit.entries(limit=5) if e.action == "audit_view"]
+    assert view.details["filter"] == {"number": "020 7946 0000"} and view.details["rows"] >= 1
+    query = "/audit/breach-scope?account=audrey&from=2026-03-01&to=2026-03-31"
+    page = audrey.get(query).get_data(as_text=True)
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
+    assert found["numbers"] == "1" and found["calls"] == "0"
+    rows = list(
+        csv.DictReader(io.StringIO(audrey.get(query.replace("scope?", "scope.csv?")).get_data(as_text=True)))
+    )
+    assert [r["action"] for r in rows if r["action"] == "audit_view"] == ["audit_view"]

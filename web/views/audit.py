@@ -23,6 +23,7 @@ from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
 from firmware.breachscope import (
     csv_text,
+    destroyed_words,
     held_words,
     made_within,
     reports_words,
@@ -302,6 +303,7 @@ def breach_scope():
         rows=len(rows),
         made_us=made_us,
         held_words=held_words,
+        destroyed_words=destroyed_words,
         reports_words=reports_words,
         searches_words=searches_words,
     )
