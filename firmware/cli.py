@@ -1410,6 +1410,12 @@ def cmd_breach_scope(args):
                 raise LinekeeperError("%s is not an auditor: only auditors read a breach's scope" % args.user)
             period = parse_period(args.first, args.last, default_tz(config, args.data_dir))
             _unlock(args).forget()  # the password says --user runs this
+            if not audit.count(actor=args.account) and not _read_account(args.data_dir, args.account)[1]:
+                # A mistyped name wrote an empty scope ("0 calls looked at") a DPO could pass on.
+                raise LinekeeperError(
+                    "no account is named %s, and the audit trail has no entry by that name: check "
+                    "the user name (an account removed since keeps its entries under its name)" % args.account
+                )
         except LinekeeperError as exc:
             audit.append(args.user, "breach_scope", args.account, dict(details, refused=str(exc)), _wall_us())
             raise LinekeeperError("the breach scope was not written: %s" % exc) from None

@@ -693,3 +693,17 @@ def test_a_look_at_the_audit_trail_by_number_is_of_that_persons_calls(box):
         summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
     assert summary["numbers"] == 3
     assert summary["last_access"] == "2026-03-03T00:00:00.000Z"
+
+
+def test_a_name_no_account_ever_had_is_refused_not_scoped_as_nothing(box, tmp_path, capsys):
+    """A mistyped account name wrote an empty scope ("0 calls looked at") with status 0,
+    which a DPO could pass on to the ICO. A name that is no account now and has no entry in
+    the trail is refused, saying so, and no file is written; the refusal is audited."""
+    out = tmp_path / "scope.csv"
+    assert run(box, out, account="smа") == 2  # a Cyrillic а: no one's
+    said = capsys.readouterr().err
+    assert "no account is named smа, and the audit trail has no entry by that name" in said
+    assert not out.exists()
+    with trail(box[0]) as log:
+        refused = log.entries(limit=1)[0]
+    assert (refused.action, refused.target) == ("breach_scope", "smа") and "refused" in refused.details

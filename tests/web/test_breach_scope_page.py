@@ -212,6 +212,7 @@ def test_an_account_typed_in_any_script_downloads_its_csv(box, people):
     as it was, which a WSGI server must send as ISO-8859-1 (PEP 3333): cheroot, the box's,
     cannot, and the auditor got a server error after the download was audited."""
     query = {"account": "łukasz 日本", "from": "2026-03-01", "to": "2026-03-31"}
+    box.services.audit.append("łukasz 日本", "login", "łukasz 日本", {}, T0_US)  # removed since
     resp = people["audrey"].get("/audit/breach-scope.csv", query_string=query)
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     header = resp.headers["Content-Disposition"]
@@ -237,6 +238,7 @@ def test_a_period_from_before_the_account_was_made_says_an_earlier_namesakes_ent
     page = audrey.get(QUERY).get_data(as_text=True)
     assert 'id="scope-summary"' in page and 'id="earlier-account"' not in page
     # A removed account's name (no account now): nothing to tell apart.
+    box.services.audit.append("gone", "login", "gone", {}, made - 2 * DAY)
     page = audrey.get("/audit/breach-scope?account=gone&from=2026-02-01&to=2026-03-31").get_data(as_text=True)
     assert 'id="scope-summary"' in page and 'id="earlier-account"' not in page
 
@@ -357,3 +359,17 @@ def test_a_look_at_the_audit_trail_by_number_counts_that_person(box, people):
         csv.DictReader(io.StringIO(audrey.get(query.replace("scope?", "scope.csv?")).get_data(as_text=True)))
     )
     assert [r["action"] for r in rows if r["action"] == "audit_view"] == ["audit_view"]
+
+
+def test_a_name_no_account_ever_had_is_named_as_such_not_scoped_as_nothing(box, people):
+    """A mistyped name showed an empty scope, "0 calls looked at": refused beside the field,
+    nothing audited; a removed account's name, which has entries, is still scoped."""
+    misuse(box)
+    audit = box.services.audit
+    before = audit.count()
+    page = people["audrey"].get(QUERY.replace("account=sam", "account=samm")).get_data(as_text=True)
+    assert "No account is named samm, and the audit trail has no entry by that name" in html.unescape(page)
+    assert 'id="s-calls"' not in page and audit.count() == before
+    audit.append("leaver", "playback", "1", {"line": 1}, APRIL + 9)  # an account removed since
+    page = people["audrey"].get(QUERY.replace("account=sam", "account=leaver")).get_data(as_text=True)
+    assert 'id="s-calls"' in page

@@ -226,6 +226,12 @@ def _breach_form(errors):
         errors["account"] = "Enter the user name of the account to look into."
     elif len(account) > 64 or control_problem(account):
         errors["account"] = "Enter a user name, at most 64 characters, with no control characters."
+    elif lk().accounts.get(account) is None and not lk().services.audit.count(actor=account):
+        # A mistyped name gave an empty scope ("0 calls looked at") a DPO could pass on.
+        errors["account"] = (
+            "No account is named %s, and the audit trail has no entry by that name: check the "
+            "user name (an account removed since keeps its entries under its name)." % account
+        )
     for field, said in (("from", "first"), ("to", "last")):
         if not values[field]:
             errors[field] = "Choose the %s day of the period." % said
