@@ -18,7 +18,7 @@ from firmware.compliance import key_store_changes
 from firmware.errors import KeyStoreError, TamperError
 from firmware.storage.fieldseal import FieldSealError
 
-from .. import intent, sitechange
+from .. import intent, sitechange, stale
 from ..documents import (
     key_store_contents,
     key_store_fingerprint,
@@ -40,22 +40,33 @@ SEALED_REFUSED = (
 )
 
 
-def _context(**extra):
+def _saved_values(web):
+    """The form's fields as saved: the site settings, and which lines the rules keep
+    private or nobody chose (:func:`web.site.form_values`)."""
+    return form_values(web.site.settings(), web.n_lines, private_lines(web), undecided_lines(web))
+
+
+def _context(as_saved=False, **extra):
+    """The settings page's context; ``as_saved``: its form shows the settings as saved,
+    not as sent."""
     web = lk()
     undecided = undecided_lines(web)
     try:
         backup, backup_sealed = last_key_backup(web), False
     except FieldSealError:  # the trail's key_backup entries, until the recorder has started
         backup, backup_sealed = None, True
+    saved = _saved_values(web)
     values = (
         request.form
-        if request.method == "POST" and request.endpoint == "settings.save"
-        else form_values(web.site.settings(), web.n_lines, private_lines(web), undecided)
+        if request.method == "POST" and request.endpoint == "settings.save" and not as_saved
+        else saved
     )
     return dict(
         n_lines=web.n_lines,
         current=web.site.settings(),
         values=values,
+        # What the form showed when loaded: a save from an older page is refused (web/stale.py).
+        based_on=stale.fingerprint(saved),
         recovery_confirmed=web.site.recovery_confirmed,
         has_key=unlocked_key() is not None,
         still_recording=private_but_recording(web),
@@ -78,14 +89,8 @@ def index():
     return render_template("settings.html", errors={}, saved=request.args.get("saved"), **_context())
 
 
-@bp.route("/settings", methods=["POST"])
-@roles("installer")
-def save():
-    web = lk()
-    settings, errors = parse_site_form(request.form, web.n_lines)
-    if errors:
-        return form_errors("settings.html", errors, saved=None, **_context())
-    before = web.site.settings()
+def _changes(before, settings):
+    """``{field: new value}``: what ``settings`` changes of ``before`` (the lines as a list)."""
     changed = {}
     for field in (
         "organisation",
@@ -107,8 +112,24 @@ def save():
             changed[field] = getattr(settings, field)
     if before.lines != settings.lines:
         changed["lines"] = [{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines]
-    if not changed:
+    return changed
+
+
+@bp.route("/settings", methods=["POST"])
+@roles("installer")
+def save():
+    web = lk()
+    settings, errors = parse_site_form(request.form, web.n_lines)
+    before = web.site.settings()
+    changed = None if errors else _changes(before, settings)
+    if changed == {}:  # nothing to save: a second click of the same form too
         return redirect(url_for("settings.index", saved=1))
+    if stale.changed_since(request.form, stale.fingerprint(_saved_values(web))):
+        return form_errors(
+            "settings.html", {"form": stale.CHANGED}, status=409, saved=None, **_context(as_saved=True)
+        )
+    if errors:
+        return form_errors("settings.html", errors, saved=None, **_context())
     entry = ("config_change", "site", dict(changed, address=request.remote_addr or ""))
     try:
         # What follows the commit rewrites config.json: refused before it while its lists of
