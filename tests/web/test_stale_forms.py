@@ -92,3 +92,62 @@ def test_a_form_without_the_field_is_not_checked(box, people):
     form["organisation"] = "Acme Two Ltd"
     assert box.post(people["ivan"], "/settings", form, token_from="/settings").status_code == 302
     assert box.web.site.settings().organisation == "Acme Two Ltd"
+
+
+def rules_changes(box, target):
+    found = box.services.audit.entries(limit=1000, newest_first=False)
+    return [e for e in found if (e.action, e.target) == ("config_change", target)]
+
+
+def test_a_stale_rules_form_does_not_drop_a_list_of_numbers_saved_since(box, people):
+    """Ivan adds a list of numbers never recorded (a doctor's); Alice, whose Rules page was
+    loaded before, changes the shortest call recorded: her form has no such list, and
+    saving it used to delete Ivan's, the doctor's calls recorded again."""
+    alices = form_of(people["alice"], "/rules", "rules-form")
+    ivans = form_of(people["ivan"], "/rules", "rules-form")
+    ivans.update(
+        {"numbers-0-name": "Doctor", "numbers-0-action": "exclude", "numbers-0-patterns": "01632 960001"}
+    )
+    assert box.post(people["ivan"], "/rules", ivans, token_from="/rules").status_code == 302
+    assert [x.name for x in load_config(box.data_dir).policy.rules.numbers] == ["Doctor"]
+    audited = rules_changes(box, "policy.rules")
+
+    alices["min_duration_s"] = "5"
+    resp = box.post(people["alice"], "/rules", alices, token_from="/rules")
+    body = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and "saved by someone else after this page was loaded" in body
+    rules = load_config(box.data_dir).policy.rules
+    assert [x.name for x in rules.numbers] == ["Doctor"] and rules.min_duration_s != 5
+    assert rules_changes(box, "policy.rules") == audited
+    # Shown as saved, the list in it; sent again from there, it saves and keeps the list.
+    assert 'value="Doctor"' in body
+    again = form_of(people["alice"], "/rules", "rules-form")
+    again["min_duration_s"] = "5"
+    assert box.post(people["alice"], "/rules", again, token_from="/rules").status_code == 302
+    rules = load_config(box.data_dir).policy.rules
+    assert [x.name for x in rules.numbers] == ["Doctor"] and rules.min_duration_s == 5
+
+
+def test_a_stale_card_payment_form_does_not_undo_a_pause_code_saved_since(box, people):
+    alices = form_of(people["alice"], "/rules", "card-payments")
+    ivans = form_of(people["ivan"], "/rules", "card-payments")
+    ivans["pci-pause_code"] = "*7"
+    assert box.post(people["ivan"], "/rules/card-payments", ivans, token_from="/rules").status_code == 302
+    assert load_config(box.data_dir).policy.pci.pause_code == "*7"
+    audited = rules_changes(box, "policy.pci")
+
+    alices["pci-auto_resume_s"] = "300"
+    resp = box.post(people["alice"], "/rules/card-payments", alices, token_from="/rules")
+    assert resp.status_code == 409
+    pci = load_config(box.data_dir).policy.pci
+    assert pci.pause_code == "*7" and pci.auto_resume_s != 300
+    assert rules_changes(box, "policy.pci") == audited
+
+
+def test_the_same_rules_form_sent_twice_is_no_conflict(box, people):
+    form = form_of(people["ivan"], "/rules", "rules-form")
+    form["min_duration_s"] = "5"
+    assert box.post(people["ivan"], "/rules", form, token_from="/rules").status_code == 302
+    # A double click: the second is sent from the same page, and asks for what is saved.
+    assert box.post(people["ivan"], "/rules", form, token_from="/rules").status_code == 302
+    assert len(rules_changes(box, "policy.rules")) == 1

@@ -16,7 +16,7 @@ from firmware.policy.settings import MODES, WEEKDAYS
 from firmware.storage.fieldseal import FieldSealError, is_sealed
 from firmware.update.inbox import on_trial, trial_refusal
 
-from .. import intent
+from .. import intent, stale
 from ..documents import private_but_recording
 from ..rules_form import form_values, number_rows, parse_pci_form, parse_rules_form, pci_values
 from ..security import form_errors, lk, roles
@@ -27,9 +27,23 @@ bp = Blueprint("rules", __name__)
 MODE_LABELS = dict(words.RECORDING_MODES, by_rule="By the rules below")
 
 
+def _based_on(policy):
+    """The fingerprints of the two forms' fields as ``policy`` has them (web/stale.py):
+    ``(rules, card payments)``."""
+    return (
+        stale.fingerprint(form_values(policy.rules, lk().n_lines)),
+        stale.fingerprint(pci_values(policy.pci)),
+    )
+
+
 def _page(values, errors, status=200, saved=False, sealed=False):
     web = lk()
+    store = web.services.box_config
+    # What each form showed when loaded: a save from an older page is refused.
+    based_on = _based_on(store.get(leave_sealed=True).policy) if store is not None else ("", "")
     context = dict(
+        based_on=based_on[0],
+        pci_based_on=based_on[1],
         values=values,
         saved=saved,
         n_lines=web.n_lines,
@@ -131,12 +145,14 @@ def save():
             **_private_kept(web, config.policy.rules, new),
         },
     )
+    if not errors and policy.rules == config.policy.rules:  # a second click of the same form too
+        return redirect(url_for("rules.index", saved=1))
+    if stale.changed_since(request.form, _based_on(config.policy)[0]):
+        return _page(_saved_values(config.policy), {"form": stale.CHANGED}, status=409)
     if errors:
         values = dict(request.form.to_dict(), **pci_values(config.policy.pci))
         values["direction"] = request.form.getlist("direction")
         return _page(values, errors, status=400)
-    if policy.rules == config.policy.rules:
-        return redirect(url_for("rules.index", saved=1))
     old, new = config.policy.to_dict()["rules"], policy.to_dict()["rules"]
     # The personal-call code turned off is left out of the new rules: said as null.
     changed = {k: new.get(k) for k in {**old, **new} if new.get(k) != old.get(k)}
@@ -160,11 +176,13 @@ def save_pci():
     except FieldSealError:
         return _sealed_refused()
     policy, errors = parse_pci_form(request.form, config.policy)
+    if not errors and policy.pci == config.policy.pci:  # a second click of the same form too
+        return redirect(url_for("rules.index", saved="pci", _anchor="card-payments"))
+    if stale.changed_since(request.form, _based_on(config.policy)[1]):
+        return _page(_saved_values(config.policy), {"form": stale.CHANGED}, status=409)
     if errors:
         values = dict(form_values(config.policy.rules, web.n_lines), **request.form.to_dict())
         return _page(values, errors, status=400)
-    if policy.pci == config.policy.pci:
-        return redirect(url_for("rules.index", saved="pci", _anchor="card-payments"))
     old, new = config.policy.to_dict()["pci"], policy.to_dict()["pci"]
     entry = ("config_change", "policy.pci", {"changed": {k: new[k] for k in new if new[k] != old.get(k)}})
     intent.change_file(web, store.path, entry, lambda: store.save(dataclasses.replace(config, policy=policy)))
