@@ -137,7 +137,9 @@ class MailSettings:
             raise ConfigError("the rate window is 60 to 86400 seconds", field="mail.rate_window_s")
         if self.syslog:
             host, _, port = self.syslog.rpartition(":") if ":" in self.syslog else (self.syslog, "", "514")
-            if not _HOST.match(host) or not port.isdigit() or not 1 <= int(port) <= 65535:
+            # ASCII digits only: "²" passes isdigit() but not int().
+            digits = port.isascii() and port.isdigit()
+            if not _HOST.match(host) or not digits or not 1 <= int(port) <= 65535:
                 raise ConfigError("%r is not a host or host:port" % self.syslog, field="mail.syslog")
         for i, s in enumerate(self.schedules):
             if s.every not in EVERY:

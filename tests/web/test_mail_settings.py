@@ -379,3 +379,14 @@ def test_a_box_without_the_vault_says_nothing_of_it(box, people):
     assert box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail").status_code == 302
     assert stored_password(box).startswith(PREFIX)
     assert WEAKER not in ivan.get("/settings/mail").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("syslog", ["logs.example.com:²", "logs.example.com:٥١٤", "logs.example.com:"])
+def test_a_syslog_port_not_in_digits_0_to_9_is_named_and_nothing_is_saved(box, people, syslog):
+    """A superscript two passes str.isdigit() but not int(): the save failed with a server
+    error instead of a message beside the field."""
+    resp = box.post(people["ivan"], "/settings/mail", dict(GOOD, syslog=syslog), token_from="/settings/mail")
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and 'id="error-syslog"' in page
+    assert "is not a host or host:port" in page
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
