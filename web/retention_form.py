@@ -16,6 +16,7 @@ import re
 
 from firmware.errors import ConfigError
 from firmware.policy.retention import CATEGORY, RetentionSettings
+from firmware.typed import control_problem
 
 from .security import row_index, whole_number
 
@@ -85,6 +86,9 @@ def parse_retention_form(form, n_lines=None):
         name = get("rule-%d-name" % i)
         if not name:
             continue
+        if control_problem(name):
+            # Shown on the pages, the staff notice and in the audit trail as typed.
+            errors["rule-%d-name" % i] = control_problem(name)
         direction = get("rule-%d-direction" % i) or None
         line = number("rule-%d-line" % i)
         if line is not None and n_lines is not None and not 1 <= line <= n_lines:

@@ -25,6 +25,7 @@ from firmware.errors import ConfigError
 from firmware.policy.checks import DTMF_CODE, shown
 from firmware.policy.settings import WEEKDAYS, PolicySettings
 from firmware.storage.fieldseal import is_sealed
+from firmware.typed import control_problem
 
 from .security import row_index
 
@@ -129,7 +130,10 @@ def parse_rules_form(form, n_lines, policy, also=None):
             }
         )
         rows.append(i)
-        if any(is_sealed(p) for p in rules["numbers"][-1]["patterns"]):
+        if control_problem(name):
+            # Shown on the pages, the staff notice and in the audit trail as typed.
+            errors["numbers-%d-name" % i] = control_problem(name)
+        elif any(is_sealed(p) for p in rules["numbers"][-1]["patterns"]):
             # Sealed text is how the box stores a pattern, never what a person types.
             errors["numbers-%d-patterns" % i] = (
                 "A pattern is digits, '*' and '?', e.g. 0800* or 01632 96????."

@@ -605,3 +605,17 @@ def test_the_dashboard_says_a_reminder_once_when_its_alarm_is_on(box, people):
     box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, retention=retention)))
     # Set a moment ago: no longer asked for, before the next round clears its alarm.
     assert not [a for a in people["sam"].get("/api/health").get_json()["alarms"] if "retention" in a]
+
+
+def test_a_rule_name_with_a_control_character_is_named_and_nothing_is_saved(box, people):
+    """As a list of numbers' name on the Rules page: shown on the pages and in the audit
+    trail as typed, one with a control character was saved."""
+    config = os.path.join(box.data_dir, "config.json")
+    before = open(config, "rb").read() if os.path.exists(config) else None
+    entries = len(box.audit.entries(limit=1000))
+    resp = retention_form(box, people["ivan"], **{"rule-0-name": "Sales\x1b[2J", "rule-0-days": "30"})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'id="error-rule-0-name"' in page
+    assert "Remove the control character U+001B" in page
+    assert (open(config, "rb").read() if os.path.exists(config) else None) == before
+    assert len(box.audit.entries(limit=1000)) == entries

@@ -523,3 +523,29 @@ def test_on_trial_what_the_saved_rules_have_already_may_be_changed(box, people):
     assert re.search(r'id="error-line-4-outside_line" role="alert">The update to version 2\.0\.0', page)
     assert 'id="error-personal-dtmf_code"' not in page
     assert load_config(box.data_dir).policy.rules.outside_lines() == {2: "0"}
+
+
+@pytest.mark.parametrize(
+    "name, said",
+    [
+        ("Doc\x07tors", "Remove the control character U+0007"),
+        ("Doctors\x1b[2J", "Remove the control character U+001B"),
+        ("\u202edrowssap", "Remove the direction control U+202E"),
+    ],
+)
+def test_a_list_name_with_a_control_character_is_named_and_nothing_is_saved(box, people, name, said):
+    """A list's name is shown on the pages, the staff notice and in the audit trail: one
+    with a control character (that shows as nothing, or cuts the text) or a direction
+    override (that shows it in another order) was saved, as the site settings' names are not."""
+    config = os.path.join(box.data_dir, "config.json")
+    before = open(config, "rb").read() if os.path.exists(config) else None
+    entries = len(box.audit.entries(limit=1000))
+    resp = rules_form(
+        box,
+        people["ivan"],
+        **{"numbers-0-name": name, "numbers-0-action": "exclude", "numbers-0-patterns": "01632 960001"},
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'id="error-numbers-0-name"' in page and said in page
+    assert (open(config, "rb").read() if os.path.exists(config) else None) == before
+    assert len(box.audit.entries(limit=1000)) == entries
