@@ -407,3 +407,22 @@ def test_now_is_a_polite_live_region_drawn_as_the_poll_says_it(box, people):
     page = people["ivan"].get("/updates").get_data(as_text=True)
     now = re.search(r'<p id="update-now" role="status"[^>]*>(.*?)</p>', page, re.S)
     assert now.group(1) == "Updating: wait idle. Do not cut the power."
+
+
+@pytest.mark.parametrize("filename", ["linekeeper\x1b[2J-2.0.0.raucb", "linekeeper-2.0.0\u202ebcuar.raucb"])
+def test_a_bundle_whose_name_has_a_control_character_is_refused_and_audited_written_out(
+    box, people, filename
+):
+    """The file name goes into the audit trail: an escape sequence or a direction override
+    in it was kept as sent (a signed bundle was taken, its name so), to act on the terminal
+    of whoever reads the trail, or to show the name in another order."""
+    resp = upload(box, people["ivan"], bundle_bytes(), filename)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "The bundle was refused: its file name cannot be kept as it is." in text
+    assert "Nothing was changed." in text
+    assert inbox(box) == []
+    [entry] = update_audit(box)
+    assert entry.details["event"] == "upload_refused"
+    assert entry.target == filename.encode("unicode_escape").decode("ascii")
+    assert all(c.isprintable() for c in entry.target + entry.details["reason"])

@@ -13,6 +13,7 @@ import re
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from firmware.errors import UpdateError
+from firmware.typed import control_problem
 from firmware.update.inbox import MAX_BUNDLE_BYTES
 
 from ..security import audit, lk, roles
@@ -75,6 +76,17 @@ def upload():
     bundle = request.files.get("bundle")
     if bundle is None or not bundle.filename:
         return _page("Choose a .raucb bundle to upload. Nothing was changed.", status=400)
+    problem = control_problem(bundle.filename)
+    if problem:
+        # The name is audited: kept there with its control characters written out, not as sent
+        # (an escape sequence would act on the terminal of whoever reads the trail).
+        said = bundle.filename.encode("unicode_escape").decode("ascii")
+        audit("update", said, event="upload_refused", reason="its file name: " + problem)
+        return _page(
+            "The bundle was refused: its file name cannot be kept as it is. %s Rename the file and "
+            "upload it again. Nothing was changed." % problem,
+            status=400,
+        )
 
     def audited(kept):
         audit(
