@@ -114,6 +114,20 @@ def test_a_supervisor_cannot_be_added_without_an_unlocked_key(box, people):
     assert resp.status_code == 302 and "bob" not in box.services.keystore.slots()
 
 
+def test_a_change_of_roles_sent_unchanged_changes_nothing_and_ends_no_session(box, people):
+    """The same roles and lines sent again (a second click, or Save pressed on a form left
+    as it was) were audited as a change and ended the person's sessions, logging sam out
+    mid-call for nothing."""
+    alice, sam = people["alice"], people["sam"]
+    assert sam.get("/calls").status_code == 200
+    before, actions = snapshot_db(box), box.audit_actions()
+    resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": ["2", "1"]}, token_from="/users")
+    assert resp.status_code == 302
+    assert "nothing was changed" in alice.get(resp.headers["Location"]).get_data(as_text=True)
+    assert snapshot_db(box) == before and box.audit_actions() == actions
+    assert sam.get("/calls").status_code == 200
+
+
 def test_changing_roles_and_lines(box, people):
     alice = people["alice"]
     resp = box.post(alice, "/users/sam", {"roles": "supervisor", "lines": ["1", "3"]}, token_from="/users")

@@ -81,6 +81,7 @@ def _logins(users):
 DONE = {
     "added": "added: they can log in now",
     "changed": "changed: the new roles and lines apply from their next login",
+    "unchanged": "kept the same roles and lines: nothing was changed",
     "password": "has a new password, from their next login",
     "unlocked": "is unlocked: they can log in now",
     "enabled": "is enabled: they can log in now, and their %d unused days count from today" % UNUSED_DAYS,
@@ -376,6 +377,11 @@ def update(name):
         abort(403, description="Nobody changes their own roles or lines: ask another installer.")
     errors = {}
     chosen, lines = _parse_roles_lines(errors)
+    same = set(chosen) == set(user.roles) and set(lines) == set(user.lines)
+    if not errors and same and (name in _slots()) == user.needs_key_slot:
+        # The same roles and lines (a second click, a form sent unchanged), the key slot as
+        # they need: nothing to audit, and the person's sessions go on.
+        return redirect(url_for("users.index", done="unchanged", name=name))
     changed = User(name, frozenset(chosen), tuple(sorted(lines)))
     slots = _slots()
     has_slot = name in slots
