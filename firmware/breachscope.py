@@ -329,19 +329,7 @@ def scope(
                 number = _caller(call, country, outside, numbers, readings)
                 if not number:  # withheld, or erased on request
                     destroyed_unknown.add(call_id)
-                rows.append(
-                    [
-                        e.seq,
-                        iso_ms(e.wall_us),
-                        e.action,
-                        call_id,
-                        call["line"],
-                        number,
-                        call["started_at"],
-                        address,
-                        said,
-                    ]
-                )
+                rows.append(_call_row(e, call, number, address, said))
             continue
         if e.action in ("export_list", CUT):
             _held(held, last_rows, e)
@@ -412,19 +400,7 @@ def scope(
             number = _caller(call, country, outside, numbers, readings)
             if not number:
                 unnumbered.add(call_id)
-            rows.append(
-                [
-                    e.seq,
-                    iso_ms(e.wall_us),
-                    e.action,
-                    call_id,
-                    call["line"],
-                    number,
-                    call["started_at"],
-                    address,
-                    said,
-                ]
-            )
+            rows.append(_call_row(e, call, number, address, said))
     # A number dialled on a line with an outside-line digit that begins with it: the caller
     # without the digit (9 01632 960123), or as dialled, straight past the switchboard (9123,
     # an extension). The person a subject access search for 9123 found is the same person
@@ -612,6 +588,21 @@ def held_words(what, count):
             "" if count["unknown"] == 1 else "s",
         )
     return said
+
+
+def _call_row(e, call, number, address, said):
+    """The CSV row of entry ``e`` about ``call`` (a call log row), its caller ``number``."""
+    return [
+        e.seq,
+        iso_ms(e.wall_us),
+        e.action,
+        call["id"],
+        call["line"],
+        number,
+        call["started_at"],
+        address,
+        said,
+    ]
 
 
 def searches_words(broad):

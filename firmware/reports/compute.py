@@ -393,9 +393,15 @@ def _call_of(target):
 
 def _lines_of_calls(calls_db, found):
     """``{call id: line}`` in ``calls_db`` of the entries in ``found`` that name no line."""
-    wanted = sorted({c for _, _, t, d in found if "line" not in d for c in [_call_of(t)] if c is not None})
-    if not wanted or calls_db is None:
+    wanted = {c for _, _, t, d in found if "line" not in d for c in [_call_of(t)] if c is not None}
+    return lines_of_calls(calls_db, wanted) if calls_db is not None else {}
+
+
+def lines_of_calls(calls_db, ids):
+    """``{call id: line}`` of the calls ``ids`` still in the call log ``calls_db``."""
+    if not ids:
         return {}
+    wanted = sorted(ids)
     db = _connect(calls_db)
     try:
         out = {}

@@ -18,6 +18,7 @@ import json
 from .. import rights, words
 from ..localtime import day_words
 from ..policy.deletions import ERASURE_RULE
+from .compute import lines_of_calls
 from .period import MAX_DAYS, parse_period
 
 TITLE = "The year in review: call recording"
@@ -301,7 +302,7 @@ def gather(
             released = [e for e in released if e.target not in never]
         if lines is not None:
             # By the lines its entry keeps; an older entry's, by its calls still in the call log.
-            on = _lines_of_calls(
+            on = lines_of_calls(
                 source.calls_db, {c for e in released if _kept_lines(e) is None for c in _released(e)}
             )
             released = [
@@ -361,28 +362,6 @@ def _kept_lines(entry):
     if not isinstance(kept, list):
         return None
     return [n for n in kept if isinstance(n, int) and not isinstance(n, bool)]
-
-
-def _lines_of_calls(calls_db, ids):
-    """``{call id: line}`` of the calls ``ids`` still in the call log."""
-    from ..datadir import connect_readonly
-
-    if not ids:
-        return {}
-    db = connect_readonly(calls_db)
-    try:
-        ids = sorted(ids)
-        found = {}
-        for at in range(0, len(ids), 500):
-            batch = ids[at : at + 500]
-            found.update(
-                db.execute(
-                    "SELECT id, line FROM calls WHERE id IN (%s)" % ",".join("?" * len(batch)), batch
-                ).fetchall()
-            )
-        return found
-    finally:
-        db.close()
 
 
 def to_json(review):
