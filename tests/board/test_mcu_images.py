@@ -104,6 +104,10 @@ def _run_main(monkeypatch, flash_root, machine, ticks=20):
     monkeypatch.setitem(sys.modules, "time", fakes.time_module(stop_after_ms=ticks))
     monkeypatch.chdir(flash_root)
     monkeypatch.setattr(sys, "path", [str(flash_root)] + [p for p in sys.path if p != str(flash_root)])
+    # A restart starts with no import caches. The spare runs from ``spare`` on the path, a
+    # relative name: its finder, cached by that name, held an earlier test's flash folder
+    # (absolute), and a later test imported from there while that folder was kept.
+    monkeypatch.setattr(sys, "path_importer_cache", {})
     for name in [n for n in sys.modules if n == "lkmcu" or n.startswith("lkmcu.")]:
         monkeypatch.delitem(sys.modules, name)
     source = (flash_root / "main.py").read_text()
