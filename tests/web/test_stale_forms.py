@@ -151,3 +151,103 @@ def test_the_same_rules_form_sent_twice_is_no_conflict(box, people):
     # A double click: the second is sent from the same page, and asks for what is saved.
     assert box.post(people["ivan"], "/rules", form, token_from="/rules").status_code == 302
     assert len(rules_changes(box, "policy.rules")) == 1
+
+
+# The E-mail page: a password is needed for the sender to log in; only whether one is set
+# is in the form's fingerprint.
+MAIL = {
+    "host": "mail.example.com",
+    "port": "587",
+    "security": "starttls",
+    "username": "box",
+    "password": "smtp pass 99",
+    "sender": "box@example.com",
+    "alarm_to": "ops@example.com",
+    "rate_window_min": "15",
+}
+
+
+def mail_changes(box):
+    return rules_changes(box, "mail")
+
+
+def test_a_stale_mail_form_does_not_drop_an_alarm_recipient_saved_since(box, people):
+    """Ivan adds an alarm recipient; Alice, whose E-mail page was loaded before, changes
+    the port: her form has the old list, and saving it used to take Ivan's recipient off,
+    their alarms no longer mailed."""
+    assert box.post(people["ivan"], "/settings/mail", MAIL, token_from="/settings/mail").status_code == 302
+    alices = form_of(people["alice"], "/settings/mail", "mail-form")
+    ivans = form_of(people["ivan"], "/settings/mail", "mail-form")
+    assert alices["password"] == "" and "smtp pass 99" not in alices["based_on"]
+    ivans["alarm_to"] = "ops@example.com, boss@example.com"
+    assert box.post(people["ivan"], "/settings/mail", ivans, token_from="/settings/mail").status_code == 302
+    audited = mail_changes(box)
+
+    alices["port"] = "465"
+    alices["security"] = "tls"
+    resp = box.post(people["alice"], "/settings/mail", alices, token_from="/settings/mail")
+    body = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and "saved by someone else after this page was loaded" in body
+    saved = box.services.mail.store.get()
+    assert saved.alarm_to == ("ops@example.com", "boss@example.com") and saved.port == 587
+    assert box.services.mail.store.password(saved) == "smtp pass 99"
+    assert mail_changes(box) == audited
+    # Shown as saved, both recipients in it; sent again from there, it saves and keeps them.
+    again = form_of(people["alice"], "/settings/mail", "mail-form")
+    assert again["alarm_to"] == "ops@example.com, boss@example.com" and again["port"] == "587"
+    assert 'value="%s"' % again["based_on"] in body
+    again.update(port="465", security="tls")
+    assert box.post(people["alice"], "/settings/mail", again, token_from="/settings/mail").status_code == 302
+    saved = box.services.mail.store.get()
+    assert saved.alarm_to == ("ops@example.com", "boss@example.com") and saved.port == 465
+
+
+def test_a_mail_form_from_before_a_password_was_set_is_refused(box, people):
+    """Whether a password is set is in the fingerprint (its value is not): a page that
+    said "not set" is older than a save that set one."""
+    form = dict(MAIL, password="")
+    assert box.post(people["ivan"], "/settings/mail", form, token_from="/settings/mail").status_code == 302
+    alices = form_of(people["alice"], "/settings/mail", "mail-form")
+    ivans = form_of(people["ivan"], "/settings/mail", "mail-form")
+    ivans["password"] = "smtp pass 99"
+    assert box.post(people["ivan"], "/settings/mail", ivans, token_from="/settings/mail").status_code == 302
+    alices["rate_window_min"] = "30"
+    resp = box.post(people["alice"], "/settings/mail", alices, token_from="/settings/mail")
+    assert resp.status_code == 409
+    assert box.services.mail.store.get().rate_window_s == 15 * 60
+
+
+def test_a_new_mail_password_does_not_refuse_a_page_that_showed_one_set(box, people):
+    """A password changed since, over one already set, is no conflict: the older page's
+    empty password field keeps the one stored, and the fingerprint holds no password."""
+    assert box.post(people["ivan"], "/settings/mail", MAIL, token_from="/settings/mail").status_code == 302
+    alices = form_of(people["alice"], "/settings/mail", "mail-form")
+    ivans = form_of(people["ivan"], "/settings/mail", "mail-form")
+    ivans["password"] = "another pass 42"
+    assert box.post(people["ivan"], "/settings/mail", ivans, token_from="/settings/mail").status_code == 302
+    assert alices["based_on"] == form_of(people["ivan"], "/settings/mail", "mail-form")["based_on"]
+    alices["rate_window_min"] = "30"
+    assert box.post(people["alice"], "/settings/mail", alices, token_from="/settings/mail").status_code == 302
+    saved = box.services.mail.store.get()
+    assert saved.rate_window_s == 30 * 60
+    assert box.services.mail.store.password(saved) == "another pass 42"
+
+
+def test_the_same_mail_form_sent_twice_is_no_conflict(box, people):
+    """A double click of a form that sets the password and adds a recipient: the second
+    asks for what is saved by then, and saves and audits nothing more."""
+    assert (
+        box.post(
+            people["ivan"], "/settings/mail", dict(MAIL, password=""), token_from="/settings/mail"
+        ).status_code
+        == 302
+    )
+    form = form_of(people["ivan"], "/settings/mail", "mail-form")
+    form.update(password="smtp pass 99", alarm_to="ops@example.com, boss@example.com")
+    assert box.post(people["ivan"], "/settings/mail", form, token_from="/settings/mail").status_code == 302
+    audited = mail_changes(box)
+    assert box.post(people["ivan"], "/settings/mail", form, token_from="/settings/mail").status_code == 302
+    assert mail_changes(box) == audited
+    saved = box.services.mail.store.get()
+    assert saved.alarm_to == ("ops@example.com", "boss@example.com")
+    assert box.services.mail.store.password(saved) == "smtp pass 99"

@@ -21,6 +21,7 @@ every line, and tying an address to an account would not limit it, so one writte
 ``address (account)`` is refused, saying so (docs/reports.md, E-mail).
 """
 
+import hmac
 import re
 
 from flask import Blueprint, redirect, render_template, request, url_for
@@ -30,7 +31,7 @@ from firmware.errors import ConfigError, LinekeeperError
 from firmware.mail.alarms import unreached_lines
 from firmware.mail.settings import EVERY, SECURITY, MailSettings, Schedule
 
-from .. import intent
+from .. import intent, stale
 from ..documents import lines_words
 from ..security import alarm_lines, audit, form_errors, lk, roles
 
@@ -228,11 +229,19 @@ def _parse(form, current):
     return settings, errors
 
 
+def _based_on(settings):
+    """The fingerprint of the form's fields as ``settings`` has them (web/stale.py): the
+    password by whether one is set, never by its value (sealed on disk)."""
+    return stale.fingerprint(dict(_values(settings), password_set=bool(settings.password)))
+
+
 def _page(values, errors=None, status=400, **extra):
     svc = _service()
     settings = svc.store.get()
     context = dict(
         values=values,
+        # What the form showed when loaded: a save from an older page is refused.
+        based_on=_based_on(settings),
         securities=SECURITY,
         everies=EVERY,
         password_set=bool(settings.password),
@@ -266,11 +275,14 @@ def save():
     svc = _service()
     current = svc.store.get()
     settings, errors = _parse(request.form, current)
+    password = request.form.get("password", "")
+    if not errors and settings == current and _same_password(svc, current, password):
+        # Nothing changed (a second click of the same form too): nothing to audit.
+        return redirect(url_for("mail.index", saved=1))
+    if stale.changed_since(request.form, _based_on(current)):
+        return _page(_values(current), {"form": stale.CHANGED}, status=409)
     if errors:
         return _page(dict(request.form), errors)
-    password = request.form.get("password", "")
-    if settings == current and not password:
-        return redirect(url_for("mail.index", saved=1))  # nothing changed: nothing to audit
     changed = {k: v for k, v in settings.to_dict().items() if k != "password"}
     changed["password_changed"] = bool(password)
     intent.change_file(
@@ -281,6 +293,20 @@ def save():
         also=[svc.store.accounts_path],
     )
     return redirect(url_for("mail.index", saved=1))
+
+
+def _same_password(svc, current, password):
+    """Whether the password field keeps the stored password: left empty, or the one stored
+    typed again (a second click of a form that set it)."""
+    if not password:
+        return True
+    if not current.password:
+        return False
+    try:
+        stored = svc.store.password(current)
+    except LinekeeperError:  # it does not open: what was typed replaces it
+        return False
+    return hmac.compare_digest(password.encode("utf-8"), stored.encode("utf-8"))
 
 
 @bp.route("/settings/mail/test", methods=["POST"])
