@@ -2,13 +2,14 @@
 is refused whole: it would have undone their change with nothing said (web/stale.py)."""
 
 import html
+import io
 import re
 
 from firmware.config import load_config
 from web.services import site_settings_applier
 from web.site import form_values
 
-from support.web import page
+from support.web import page, wav_bytes
 
 
 def form_of(client, url, form_id):
@@ -251,3 +252,59 @@ def test_the_same_mail_form_sent_twice_is_no_conflict(box, people):
     saved = box.services.mail.store.get()
     assert saved.alarm_to == ("ops@example.com", "boss@example.com")
     assert box.services.mail.store.password(saved) == "smtp pass 99"
+
+
+def test_a_stale_consent_form_does_not_turn_off_a_notice_saved_since(box, people):
+    """Ivan sets the tone for outbound calls; Alice, whose Consent page was loaded before,
+    changes the announcement's words: her form says no notice outbound, and saving it
+    used to take the notice off, outbound callers recorded without being told."""
+    alices = form_of(people["alice"], "/consent", "consent-form")
+    ivans = form_of(people["ivan"], "/consent", "consent-form")
+    ivans.update(inbound="announcement", outbound="tone")
+    assert box.post(people["ivan"], "/consent", ivans, token_from="/consent").status_code == 302
+    audited = rules_changes(box, "policy.consent")
+
+    alices["text"] = "This call is recorded for training."
+    resp = box.post(people["alice"], "/consent", alices, token_from="/consent")
+    body = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and "saved by someone else after this page was loaded" in body
+    consent = load_config(box.data_dir).policy.consent
+    assert consent.outbound == "tone" and consent.announcement.text != alices["text"]
+    assert rules_changes(box, "policy.consent") == audited
+    again = form_of(people["alice"], "/consent", "consent-form")
+    assert again["outbound"] == "tone" and 'value="%s"' % again["based_on"] in body
+    again["text"] = "This call is recorded for training."
+    assert box.post(people["alice"], "/consent", again, token_from="/consent").status_code == 302
+    consent = load_config(box.data_dir).policy.consent
+    assert consent.outbound == "tone" and consent.announcement.text == "This call is recorded for training."
+
+
+def test_a_new_announcement_file_does_not_refuse_the_notices_form(box, people):
+    """The announcement's file has forms of its own (upload, the spoken default): not in
+    the notices form's fingerprint, so a change of it refuses nothing there."""
+    before = form_of(people["alice"], "/consent", "consent-form")
+    resp = people["ivan"].post(
+        "/consent/announcement",
+        content_type="multipart/form-data",
+        data={
+            "csrf_token": box.token_of(people["ivan"], "/consent"),
+            "announcement": (io.BytesIO(wav_bytes(3.0)), "n.wav"),
+        },
+    )
+    assert resp.status_code == 302
+    assert form_of(people["alice"], "/consent", "consent-form")["based_on"] == before["based_on"]
+    before.update(inbound="tone", outbound="tone")
+    assert box.post(people["alice"], "/consent", before, token_from="/consent").status_code == 302
+    consent = load_config(box.data_dir).policy.consent
+    assert (consent.inbound, consent.outbound) == ("tone", "tone") and consent.announcement.file
+
+
+def test_the_same_consent_form_sent_twice_is_no_conflict(box, people):
+    form = form_of(people["ivan"], "/consent", "consent-form")
+    form.update(inbound="tone", outbound="tone", tone_interval_s="20")
+    assert box.post(people["ivan"], "/consent", form, token_from="/consent").status_code == 302
+    audited = rules_changes(box, "policy.consent")
+    assert len(audited) == 1
+    assert box.post(people["ivan"], "/consent", form, token_from="/consent").status_code == 302
+    assert rules_changes(box, "policy.consent") == audited
+    assert load_config(box.data_dir).policy.consent.warning_tone.interval_s == 20

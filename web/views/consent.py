@@ -21,7 +21,7 @@ from firmware.policy.settings import NOTICES
 from firmware.storage.fieldseal import FieldSealError
 from firmware.typed import control_problem
 
-from .. import intent
+from .. import intent, stale
 from ..security import audit, form_errors, lk, roles
 from ..services import CONFIG_SEALED
 
@@ -36,6 +36,22 @@ TONE_FIELDS = (
     ("tone_interval_s", "interval_s", "The time between warning tones", False),
     ("tone_level_dbm0", "level_dbm0", "The warning tone's level", False),
 )
+
+
+def _based_on(consent):
+    """The fingerprint of the notices form's fields as ``consent`` has them (web/stale.py):
+    not the announcement's file, which its own forms change."""
+    tone = consent.warning_tone
+    return stale.fingerprint(
+        {
+            "inbound": consent.inbound,
+            "outbound": consent.outbound,
+            "text": consent.announcement.text,
+            "record_if_notice_failed": consent.record_if_notice_failed,
+            "warning_tone": tone.enabled,
+            **{name: getattr(tone, attr) for name, attr, _what, _whole in TONE_FIELDS},
+        }
+    )
 
 
 def _page(errors=None, status=200, **extra):
@@ -62,6 +78,8 @@ def _page(errors=None, status=200, **extra):
         can_test=svc is not None and svc.can_test_call,
         editable=g.user.has("installer") and consent is not None,
         max_mb=MAX_UPLOAD_BYTES // (1024 * 1024),
+        # What the notices form showed when loaded: a save from an older page is refused.
+        based_on=_based_on(consent) if consent is not None else "",
         **extra,
     )
     if status != 200:
@@ -97,16 +115,22 @@ def save():
         return _page({"form": CONFIG_SEALED}, status=503)
     consent = config.policy.consent
     tone = _warning_tone(form, consent.warning_tone, errors)
+    new = None
+    if not errors:
+        new = dataclasses.replace(
+            consent,
+            inbound=form["inbound"],
+            outbound=form["outbound"],
+            record_if_notice_failed=form.get("record_if_notice_failed") == "on",
+            announcement=dataclasses.replace(consent.announcement, text=text),
+            warning_tone=dataclasses.replace(tone, enabled=form.get("warning_tone") == "on"),
+        )
+    if new == consent:  # nothing to save: a second click of the same form too
+        return redirect(url_for("consent.index", saved=1))
+    if stale.changed_since(form, _based_on(consent)):
+        return _page({"form": stale.CHANGED}, status=409)
     if errors:
         return _page(errors, status=400)
-    new = dataclasses.replace(
-        consent,
-        inbound=form["inbound"],
-        outbound=form["outbound"],
-        record_if_notice_failed=form.get("record_if_notice_failed") == "on",
-        announcement=dataclasses.replace(consent.announcement, text=text),
-        warning_tone=dataclasses.replace(tone, enabled=form.get("warning_tone") == "on"),
-    )
     _save_consent(store, config, new)
     return redirect(url_for("consent.index", saved=1))
 
