@@ -308,3 +308,67 @@ def test_the_same_consent_form_sent_twice_is_no_conflict(box, people):
     assert box.post(people["ivan"], "/consent", form, token_from="/consent").status_code == 302
     assert rules_changes(box, "policy.consent") == audited
     assert load_config(box.data_dir).policy.consent.warning_tone.interval_s == 20
+
+
+def test_a_stale_retention_form_does_not_put_back_an_older_period(box, people):
+    """Ivan sets the default period the business decided (30 days); Alice, whose Retention
+    page was loaded before, changes the minutes between sweeps: her form has the older
+    period, and saving it used to put it back, recordings kept longer or deleted sooner."""
+    alices = form_of(people["alice"], "/retention", "retention-form")
+    ivans = form_of(people["ivan"], "/retention", "retention-form")
+    assert ivans["default_days"] != "30"
+    ivans["default_days"] = "30"
+    assert (
+        box.post(
+            people["ivan"], "/retention", dict(ivans, action="save"), token_from="/retention"
+        ).status_code
+        == 302
+    )
+    assert load_config(box.data_dir).policy.retention.default_days == 30
+    audited = rules_changes(box, "policy.retention")
+
+    alices.update(sweep_interval_min="30", action="save")
+    resp = box.post(people["alice"], "/retention", alices, token_from="/retention")
+    body = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and "saved by someone else after this page was loaded" in body
+    retention = load_config(box.data_dir).policy.retention
+    assert retention.default_days == 30 and retention.sweep_interval_min != 30
+    assert box.sweeper.settings.default_days == 30
+    assert rules_changes(box, "policy.retention") == audited
+    again = form_of(people["alice"], "/retention", "retention-form")
+    assert again["default_days"] == "30" and 'value="%s"' % again["based_on"] in body
+    again.update(sweep_interval_min="30", action="save")
+    assert box.post(people["alice"], "/retention", again, token_from="/retention").status_code == 302
+    retention = load_config(box.data_dir).policy.retention
+    assert retention.default_days == 30 and retention.sweep_interval_min == 30
+
+
+def test_a_preview_from_a_stale_retention_page_keeps_what_it_was_loaded_with(box, people):
+    """A preview sends the form back as it was: with the fingerprint of the page it came
+    from, not of the settings now, so saving from the preview is refused all the same."""
+    alices = form_of(people["alice"], "/retention", "retention-form")
+    ivans = form_of(people["ivan"], "/retention", "retention-form")
+    ivans["default_days"] = "30"
+    assert (
+        box.post(
+            people["ivan"], "/retention", dict(ivans, action="save"), token_from="/retention"
+        ).status_code
+        == 302
+    )
+
+    alices.update(sweep_interval_min="30", action="preview")
+    resp = box.post(people["alice"], "/retention", alices, token_from="/retention")
+    assert resp.status_code == 200 and 'value="%s"' % alices["based_on"] in resp.get_data(as_text=True)
+    resp = box.post(people["alice"], "/retention", dict(alices, action="save"), token_from="/retention")
+    assert resp.status_code == 409
+    assert load_config(box.data_dir).policy.retention.default_days == 30
+
+
+def test_the_same_retention_form_sent_twice_is_no_conflict(box, people):
+    form = form_of(people["ivan"], "/retention", "retention-form")
+    form.update(default_days="30", action="save")
+    assert box.post(people["ivan"], "/retention", form, token_from="/retention").status_code == 302
+    audited = rules_changes(box, "policy.retention")
+    assert len(audited) == 1
+    assert box.post(people["ivan"], "/retention", form, token_from="/retention").status_code == 302
+    assert rules_changes(box, "policy.retention") == audited

@@ -16,7 +16,7 @@ from firmware.policy.retention import DEFAULT_RULE
 from firmware.rightsretention import RegisterRetention
 from firmware.storage.fieldseal import FieldSealError
 
-from .. import intent
+from .. import intent, stale
 from ..retention_form import form_values, parse_retention_form, rows
 from ..security import form_errors, lk, roles
 from ..services import CONFIG_SEALED
@@ -86,10 +86,18 @@ def _categories(settings):
     return sorted(found)
 
 
+def _based_on(settings):
+    """The fingerprint of the form's fields as ``settings`` has them (web/stale.py)."""
+    return stale.fingerprint(form_values(settings)) if settings is not None else ""
+
+
 def _page(settings, values, errors, status=200, previewing=False, saved=False):
     svc = _service()
     context = dict(
         values=values,
+        # What the form showed when loaded; a form sent back (a preview, a mistake) keeps
+        # what it was loaded with, so a save from it is checked against that.
+        based_on=values.get(stale.FIELD) or _based_on(_current()),
         errors=errors,
         previewing=previewing,
         saved=saved,
@@ -139,8 +147,10 @@ def save():
     except FieldSealError:
         return _page(_current(), request.form, {"form": CONFIG_SEALED}, status=503)
     before = config.policy.retention
-    if proposed == before:
+    if proposed == before:  # nothing to save: a second click of the same form too
         return redirect(url_for("retention.index", saved=1))
+    if stale.changed_since(request.form, _based_on(before)):
+        return _page(before, form_values(before), {"form": stale.CHANGED}, status=409)
     new_config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, retention=proposed))
     old, new = before.to_dict(), proposed.to_dict()
     # to_dict leaves out a setting at its default (an older release reads the file): the
