@@ -372,3 +372,61 @@ def test_the_same_retention_form_sent_twice_is_no_conflict(box, people):
     assert len(audited) == 1
     assert box.post(people["ivan"], "/retention", form, token_from="/retention").status_code == 302
     assert rules_changes(box, "policy.retention") == audited
+
+
+def account_changes(box, name):
+    return rules_changes(box, name)
+
+
+def test_a_stale_roles_form_does_not_give_back_a_line_taken_away_since(box, people):
+    """Ivan takes line 2 from Sam; Alice, whose Users page was loaded before, makes Sam an
+    auditor too: her form still ticks line 2, and saving it used to give it back (granted
+    with her key), Sam hearing a line's calls again that he had just been taken off."""
+    alices = form_of(people["alice"], "/users", "roles-sam")
+    ivans = form_of(people["ivan"], "/users", "roles-sam")
+    assert alices["lines"] == ["1", "2"]
+    ivans["lines"] = ["1"]
+    assert box.post(people["ivan"], "/users/sam", ivans, token_from="/users").status_code == 302
+    assert box.web.accounts.get("sam").lines == (1,)
+    audited = account_changes(box, "sam")
+    slot_before = box.services.keystore.slot_fingerprint("sam")
+
+    alices["roles"] = ["supervisor", "auditor"]
+    resp = box.post(people["alice"], "/users/sam", alices, token_from="/users")
+    body = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409
+    assert "sam's roles and lines were changed by someone else after this page was loaded" in body
+    sam = box.web.accounts.get("sam")
+    assert sam.lines == (1,) and set(sam.roles) == {"supervisor"}
+    assert box.services.keystore.slot_fingerprint("sam") == slot_before
+    assert account_changes(box, "sam") == audited
+    # Shown as saved, line 2 not ticked; sent again from there, it saves without it.
+    again = form_of(people["alice"], "/users", "roles-sam")
+    assert again["lines"] == ["1"] and 'value="%s"' % again["based_on"] in body
+    again["roles"] = ["supervisor", "auditor"]
+    assert box.post(people["alice"], "/users/sam", again, token_from="/users").status_code == 302
+    sam = box.web.accounts.get("sam")
+    assert sam.lines == (1,) and set(sam.roles) == {"supervisor", "auditor"}
+
+
+def test_a_change_of_another_account_does_not_refuse_a_roles_form(box, people):
+    """Each account's form carries its own roles and lines only."""
+    alices = form_of(people["alice"], "/users", "roles-sam")
+    audreys = form_of(people["ivan"], "/users", "roles-audrey")
+    audreys["roles"] = ["auditor", "installer"]
+    assert box.post(people["ivan"], "/users/audrey", audreys, token_from="/users").status_code == 302
+    assert set(box.web.accounts.get("audrey").roles) == {"auditor", "installer"}
+    alices["lines"] = ["1"]
+    assert box.post(people["alice"], "/users/sam", alices, token_from="/users").status_code == 302
+    assert box.web.accounts.get("sam").lines == (1,)
+
+
+def test_the_same_roles_form_sent_twice_is_no_conflict(box, people):
+    form = form_of(people["alice"], "/users", "roles-sam")
+    form["lines"] = ["1", "2", "3"]
+    assert box.post(people["alice"], "/users/sam", form, token_from="/users").status_code == 302
+    audited = account_changes(box, "sam")
+    resp = box.post(people["alice"], "/users/sam", form, token_from="/users")
+    assert resp.status_code == 302 and "done=unchanged" in resp.headers["Location"]
+    assert account_changes(box, "sam") == audited
+    assert box.web.accounts.get("sam").lines == (1, 2, 3)

@@ -30,7 +30,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from firmware.errors import ConfigError, KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
 from firmware.storage.keystore import parse_recovery_key
 
-from .. import intent, passwords, pwchange
+from .. import intent, passwords, pwchange, stale
 from ..accounts import BY_HAND, ROLES, User, name_problem
 from ..inactive import UNUSED_DAYS, clock_held, kept_installers, last_logins
 from ..security import audit, lk, roles, unlocked_key
@@ -94,6 +94,12 @@ STILL_DISABLED = {
     "unlocked": "is unlocked, but the account is still disabled: enable it below before they log in",
     "changed": "changed, but the account is still disabled: enable it below before they log in",
 }
+# A roles and lines form from a page loaded before that account's were changed (web/stale.py).
+CHANGED = (
+    "Nothing was changed: %s's roles and lines were changed by someone else after this page "
+    "was loaded, and saving it would have undone their change. The page now shows them as "
+    "saved; make your change again."
+)
 # Why a reset of a locked-out account's password unlocks it (its account_unlock entry).
 RESET_UNLOCKS = "a new password set by an installer"
 
@@ -130,6 +136,12 @@ def _alarm_mail(name):
     return said
 
 
+def _based_on(user):
+    """The fingerprint of ``user``'s roles and lines, what their form on the page edits
+    (web/stale.py): a change of another account, or of their password, refuses nothing."""
+    return stale.fingerprint({"roles": sorted(user.roles), "lines": sorted(user.lines)})
+
+
 def _render_list(errors=None, status=200, **extra):
     web = lk()
     done = DONE.get(request.args.get("done", ""))
@@ -151,6 +163,8 @@ def _render_list(errors=None, status=200, **extra):
         deleted=deleted,
         alarm_mail=_alarm_mail(changed),
         users=web.accounts.all(),
+        # What each account's roles and lines form showed when loaded.
+        based_on={u.name: _based_on(u) for u in web.accounts.all()},
         **_logins(web.accounts.all()),
         slots=_slots(),
         errors=errors or {},
@@ -382,6 +396,8 @@ def update(name):
         # The same roles and lines (a second click, a form sent unchanged), the key slot as
         # they need: nothing to audit, and the person's sessions go on.
         return redirect(url_for("users.index", done="unchanged", name=name))
+    if stale.changed_since(request.form, _based_on(user)):
+        return _render_list({"form": CHANGED % name}, 409)
     changed = User(name, frozenset(chosen), tuple(sorted(lines)))
     slots = _slots()
     has_slot = name in slots
