@@ -400,6 +400,9 @@ def test_a_stale_roles_form_does_not_give_back_a_line_taken_away_since(box, peop
     assert sam.lines == (1,) and set(sam.roles) == {"supervisor"}
     assert box.services.keystore.slot_fingerprint("sam") == slot_before
     assert account_changes(box, "sam") == audited
+    # The form to add a user is not filled in with the roles and lines sent for Sam.
+    new_user = re.search(r'<form[^>]*id="new-user".*?</form>', body, re.S).group(0)
+    assert " checked" not in new_user
     # Shown as saved, line 2 not ticked; sent again from there, it saves without it.
     again = form_of(people["alice"], "/users", "roles-sam")
     assert again["lines"] == ["1"] and 'value="%s"' % again["based_on"] in body

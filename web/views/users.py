@@ -397,7 +397,7 @@ def update(name):
         # they need: nothing to audit, and the person's sessions go on.
         return redirect(url_for("users.index", done="unchanged", name=name))
     if stale.changed_since(request.form, _based_on(user)):
-        return _render_list({"form": CHANGED % name}, 409)
+        return _render_list({"form": CHANGED % name}, 409, editing=name)
     changed = User(name, frozenset(chosen), tuple(sorted(lines)))
     slots = _slots()
     has_slot = name in slots
