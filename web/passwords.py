@@ -1,10 +1,11 @@
 """Password policy and password hashes for web accounts.
 
-The one password policy of the box: the web UI and ``linekeeper init`` both
-ask :func:`password_problem`: at least 12 characters and at most 256, with
-both letters and digits (PCI DSS v4.0 8.3.6: the box is sold to businesses that
-take card payments by phone, and that rule wins over ASVS 5.0 §6.2 and NIST SP
-800-63B, which ask for no composition rules), not one of the common passwords
+The one password policy of the box: the web UI, ``linekeeper init`` and
+``linekeeper rekey`` ask :func:`password_problem`: at least 12 characters and
+at most 256, no control character (a NUL, tab or newline), with both letters
+and digits (PCI DSS v4.0 8.3.6: the box is sold to businesses that take card
+payments by phone, and that rule wins over ASVS 5.0 §6.2 and NIST SP 800-63B,
+which ask for no composition rules), not one of the common passwords
 shipped in ``data/common-passwords.txt.gz`` (8 354 entries of 8 characters or
 more from Royce Williams' breach-corpus list, as Django ships it), and not
 derived from the user name ("weak4weak4" for user weak4). The comparisons ignore
@@ -60,6 +61,11 @@ def common_passwords():
         return frozenset(line.strip() for line in f if line.strip() and not line.startswith("#"))
 
 
+def has_control(text):
+    """True when ``text`` has a control character (Unicode category Cc: C0, DEL, C1)."""
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
 def normalise(password):
     """NFKC, as ASVS asks, so the same password typed on two keyboards matches."""
     return unicodedata.normalize("NFKC", password)
@@ -69,6 +75,13 @@ def password_problem(password, user_name=None):
     """Why ``password`` is not acceptable, as a sentence for the person; None if it is."""
     if not isinstance(password, str) or not password:
         return "Enter a password."
+    if has_control(password):
+        # A NUL cuts the password short for C code, a newline ends it in a password file:
+        # a password that works in one place and not another is locked out of a key slot.
+        return (
+            "The password has a control character (a NUL, tab, newline or the like): use "
+            "letters, digits, spaces and symbols only."
+        )
     if normalise(password) != unicodedata.normalize("NFC", password):
         # The account's hash takes NFKC, the key slot NFC (docs/FORMAT.md): with full-width
         # or other compatibility characters, the plain spelling opened one and not the

@@ -24,6 +24,28 @@ LOGIN_IN_CLEAR = (
 )
 
 
+# Far beyond any provider's password or app password; a longer one is a paste gone wrong.
+PASSWORD_MAX_CHARS = 1024
+
+
+def password_problem(password):
+    """Why ``password`` (text) cannot be the SMTP login's password, as a sentence; None if it can.
+
+    A control character is refused: a newline or NUL in it would break the AUTH exchange
+    with the server (or cut the password short), so every e-mail would fail to log in."""
+    if any(unicodedata.category(c) == "Cc" for c in password):
+        return (
+            "The password has a control character (a NUL, tab, newline or the like): the mail "
+            "server's login would break on it. Type the password again."
+        )
+    if len(password) > PASSWORD_MAX_CHARS:
+        return "The password can have at most %d characters (it has %d)." % (
+            PASSWORD_MAX_CHARS,
+            len(password),
+        )
+    return None
+
+
 def check_address(address, field):
     """``address`` stripped, or :class:`ConfigError` naming ``field``."""
     text = (address or "").strip()
@@ -247,6 +269,9 @@ class MailSettingsStore:
         settings as they were but for ties, which count only for the addresses that
         ``mail.json`` names."""
         if new_password:
+            problem = password_problem(new_password)
+            if problem:
+                raise ConfigError(problem, field=PASSWORD_FIELD)
             settings = dataclasses.replace(settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
         settings.check().check_login()
         with self._lock():

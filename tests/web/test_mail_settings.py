@@ -9,6 +9,7 @@ import pytest
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
 from firmware.clock import SimClock
+from firmware.errors import ConfigError
 from firmware.secretbox import PREFIX, VAULT_PREFIX, SecretBox
 from firmware.storage.fieldseal import LazyFieldCipher, load_field_cipher
 
@@ -389,4 +390,33 @@ def test_a_syslog_port_not_in_digits_0_to_9_is_named_and_nothing_is_saved(box, p
     page = html.unescape(resp.get_data(as_text=True))
     assert resp.status_code == 400 and 'id="error-syslog"' in page
     assert "is not a host or host:port" in page
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
+@pytest.mark.parametrize(
+    "password, words",
+    [
+        ("a\nb", "has a control character"),
+        ("smtp\x00pass 99", "has a control character"),
+        ("p" * 1025, "at most 1024 characters (it has 1025)"),
+    ],
+)
+def test_an_smtp_password_with_a_control_character_or_absurdly_long_is_named_and_nothing_saved(
+    box, people, password, words
+):
+    """ "a\nb" was saved: a newline in the password breaks the SMTP AUTH exchange, so
+    every alarm and report mail would fail to log in."""
+    form = dict(GOOD, password=password)
+    resp = box.post(people["ivan"], "/settings/mail", form, token_from="/settings/mail")
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and 'id="error-password"' in page and words in page
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
+def test_the_mail_store_itself_refuses_an_smtp_password_with_a_control_character(box):
+    """The page is not the only way to the store: it refuses such a password too."""
+    store = box.services.mail.store
+    with pytest.raises(ConfigError, match="control character") as caught:
+        store.save(store.get(), new_password="a\r\nb")
+    assert caught.value.field == "mail.password"
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))

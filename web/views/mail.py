@@ -30,6 +30,7 @@ from firmware.alarms import ALARM_ROLES
 from firmware.errors import ConfigError, LinekeeperError
 from firmware.mail.alarms import unreached_lines
 from firmware.mail.settings import EVERY, SECURITY, MailSettings, Schedule
+from firmware.mail.settings import password_problem as mail_password_problem
 
 from .. import intent, stale
 from ..documents import lines_words
@@ -213,6 +214,10 @@ def _parse(form, current):
             errors[field] = (
                 "The rate window is 1 to 1440 minutes (a day)." if field == "rate_window_min" else exc.message
             )
+    password = form.get("password", "")
+    problem = password and mail_password_problem(password)
+    if problem:
+        errors["password"] = problem
     for every in EVERY:
         tied = next((e for e in _addresses(form.get("%s_to" % every)) if _TIED.match(e)), None)
         if tied:
