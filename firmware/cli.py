@@ -2097,8 +2097,18 @@ def cmd_rekey(args):
     password = _read_password(args.password_file)
     new_password = _read_password(args.new_password_file) if args.new_password_file else password
     problem = password_problem(new_password, args.user)
+    if problem and not args.new_password_file:
+        # The technician gave no new password: the one that breaks the rule is the current one.
+        raise LinekeeperError(
+            "without --new-password-file the current password (the password file %s) is kept as "
+            "the new slot's, and it fails the password rule: %s; give a new password with "
+            "--new-password-file; nothing was changed"
+            % (args.password_file, problem.rstrip(".").replace("The password", "it"))
+        )
     if problem:
-        raise LinekeeperError("%s (the new password): nothing was changed" % problem.rstrip("."))
+        raise LinekeeperError(
+            "%s (the new password, %s): nothing was changed" % (problem.rstrip("."), args.new_password_file)
+        )
     signer = device_signer(args.data_dir)
     if signer is None:
         raise LinekeeperError(
