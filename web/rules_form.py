@@ -38,6 +38,8 @@ _LINE_FIELD = re.compile(r"^line-(\d+)-mode$")
 _OUTSIDE_FIELD = re.compile(r"^line-(\d+)-outside_line$")
 _OUTSIDE_LINE = re.compile(r"[0-9]{0,2}")
 _NUMBERS_FIELD = re.compile(r"^numbers-(\d+)-")
+# The settings model's words for two lists of one name, by their place in the rules.
+_SAME_NAME = re.compile(r"^numbers\[(\d+)\] already has this name$")
 _SPLIT = re.compile(r"[,;\n]+")
 
 
@@ -202,10 +204,23 @@ def _model_errors(rules, rows, policy, errors):
         except ConfigError as exc:
             field = _form_field(exc.field, rows, exc.message)
             if field not in errors:
-                found.setdefault(field, exc.message)
+                found.setdefault(field, _page_words(exc.message, rules, rows))
             if field in tried or not _put_back(field, rules, rows, policy.rules):
                 return found  # not a field that can be put back: said, never looped on
             tried.add(field)
+
+
+def _page_words(message, rules, rows):
+    """The model's ``message`` in the page's words: a list is "list N" as the page
+    labels it (its row in the form), with its name, not its place in the rules."""
+    m = _SAME_NAME.match(message)
+    if not m or int(m.group(1)) >= len(rows):
+        return message
+    at = int(m.group(1))
+    return 'List %d is already named "%s": give each list a name of its own.' % (
+        rows[at] + 1,
+        rules["numbers"][at]["name"],
+    )
 
 
 def _put_back(field, rules, rows, saved):

@@ -549,3 +549,33 @@ def test_a_list_name_with_a_control_character_is_named_and_nothing_is_saved(box,
     assert resp.status_code == 400 and 'id="error-numbers-0-name"' in page and said in page
     assert (open(config, "rb").read() if os.path.exists(config) else None) == before
     assert len(box.audit.entries(limit=1000)) == entries
+
+
+def test_two_lists_of_one_name_are_said_as_the_page_shows_them(box, people):
+    """It said "numbers[1] already has this name": a field of the settings, not the list the
+    installer sees. The page's list 3 follows an empty row 2 (no list), so it is the rules'
+    second list: the message names it as the page does, list 3, with its name."""
+    config = os.path.join(box.data_dir, "config.json")
+    resp = rules_form(
+        box,
+        people["ivan"],
+        **{
+            "numbers-0-name": "staff",
+            "numbers-0-action": "exclude",
+            "numbers-0-patterns": "01632 960001",
+            "numbers-1-name": "",
+            "numbers-1-patterns": "",
+            "numbers-2-name": "ok",
+            "numbers-2-action": "exclude",
+            "numbers-2-patterns": "01632 960002",
+            "numbers-3-name": "ok",
+            "numbers-3-action": "exclude",
+            "numbers-3-patterns": "01632 960003",
+        },
+    )
+    page = resp.get_data(as_text=True)
+    m = re.search(r'id="error-numbers-3-name" role="alert">([^<]+)<', page)
+    assert resp.status_code == 400 and m, re.findall(r'role="alert">([^<]+)<', page)
+    assert m.group(1) == "List 3 is already named &#34;ok&#34;: give each list a name of its own."
+    assert "numbers[" not in page
+    assert not os.path.exists(config)
