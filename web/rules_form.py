@@ -27,7 +27,7 @@ from firmware.policy.settings import WEEKDAYS, PolicySettings
 from firmware.storage.fieldseal import is_sealed
 from firmware.typed import control_problem
 
-from .security import row_index
+from .security import decimal_number, row_index, whole_number
 
 BLANK_ROWS = 2
 _LINE = re.compile(r"^policy\.rules\.lines\[(\d+)\]")
@@ -92,10 +92,9 @@ def parse_rules_form(form, n_lines, policy, also=None):
 
     def number(field, integer=False):
         text = get(field)
-        try:
-            value = int(text) if integer else float(text)
-        except ValueError:
-            errors[field] = "Enter a %snumber." % ("whole " if integer else "")
+        value = whole_number(text) if integer else decimal_number(text)
+        if value is None:
+            errors[field] = "Enter a %snumber in digits 0-9." % ("whole " if integer else "")
             return 0
         return int(value) if not integer and value.is_integer() else value
 
@@ -360,10 +359,9 @@ def parse_pci_form(form, policy):
         errors["pci-resume_code"] = "The resume code must differ from the pause code."
     pci["button"] = get("pci-button") == "on"
     pci["mask_dtmf"] = get("pci-mask_dtmf") == "on"
-    try:
-        pci["auto_resume_s"] = int(get("pci-auto_resume_s"))
-    except ValueError:
-        errors["pci-auto_resume_s"] = "Enter a whole number of seconds (10 to 1800)."
+    pci["auto_resume_s"] = whole_number(get("pci-auto_resume_s"))
+    if pci["auto_resume_s"] is None:
+        errors["pci-auto_resume_s"] = "Enter a whole number of seconds (10 to 1800), in digits 0-9."
     saved = policy.to_dict()["pci"]
     for name in PCI_FIELDS:
         field = "pci-" + name

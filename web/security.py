@@ -28,6 +28,7 @@ keeps other sites from sending them at all. A missing or wrong token gets
 """
 
 import hmac
+import re
 import secrets
 
 from flask import abort, current_app, g, redirect, render_template, request, url_for
@@ -299,9 +300,29 @@ def row_index(text):
     return int(text)
 
 
+# Longer than any number a form takes; int() refuses more than 4300 digits with a ValueError.
+_MAX_DIGITS = 18
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def whole_number(text):
-    """``text`` as a whole number if it is written in ASCII digits, else None."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    """``text`` as a whole number if it is written in ASCII digits 0-9 (no sign), else None.
+
+    The one way the pages read a whole number someone typed: ``int()`` alone also takes
+    other scripts' digits (Arabic-Indic "٥٨٧" is 587), "1_000", signs and spaces, so a
+    value was saved that the page then showed otherwise."""
+    if not (isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS):
+        return None
+    return int(text)
+
+
+def decimal_number(text):
+    """``text`` as a float if written in ASCII digits 0-9 with at most a sign and one
+    point ("12", "-6.5", ".5"), else None: ``float()`` alone also takes other scripts'
+    digits, "1_0", "1e3", "nan" and "inf"."""
+    if not (isinstance(text, str) and len(text) <= 2 * _MAX_DIGITS and _DECIMAL.fullmatch(text)):
+        return None
+    return float(text)
 
 
 def form_errors(template, errors, status=400, **context):

@@ -293,6 +293,8 @@ def test_audit_trail_viewer_shows_whether_the_chain_verifies(box, people):
     assert 'id="chain-ok"' in page and "key_slot_add" in page
     assert "login" in audrey.get("/audit?action=login").get_data(as_text=True)
     assert audrey.get("/audit?page=0").status_code == 400
+    resp = audrey.get("/audit?page=%D9%A2")  # "٢": int() took it for page 2
+    assert resp.status_code == 400 and 'id="error-page"' in resp.get_data(as_text=True)
     assert audrey.get("/audit?action=1;DROP").status_code == 400
     # Tampering with an entry shows up.
     db = sqlite3.connect(box.services.audit.path_db)
@@ -928,3 +930,12 @@ def test_the_audit_csv_goes_on_from_the_last_entry_it_read_not_past_skipped_ones
         s.endswith("LIMIT 3 OFFSET 0") or s.endswith("LIMIT 1 OFFSET 0") for s in reads
     )
     assert ["seq > %d" % rows[k][0] in s for k, s in ((2, reads[1]), (5, reads[2]))] == [True, True]
+
+
+def test_a_line_not_in_digits_0_to_9_is_refused_and_nothing_changes(box, people):
+    """int() took Arabic-Indic digits: a supervisor granted line "١" got line 1."""
+    before = snapshot_db(box)
+    form = {"name": "bob", "password": "practice manager pw1", "roles": ["supervisor"], "lines": ["\u0661"]}
+    resp = box.post(people["alice"], "/users", form, token_from="/users")
+    assert resp.status_code == 400 and "Lines are numbered 1 to" in page_of(resp)
+    assert snapshot_db(box) == before

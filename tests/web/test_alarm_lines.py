@@ -82,6 +82,15 @@ def test_an_alarm_number_past_any_alarms_is_no_alarm(box, people, alarms):
     assert resp.status_code == 302 and _row(box, line2["id"])["acknowledged_by"] == "sam"
 
 
+def test_an_also_alarm_number_not_in_digits_0_to_9_is_passed_over(box, people, alarms):
+    """int() took Arabic-Indic digits: an "also" of "٣" acknowledged alarm 3."""
+    line2, disk = alarms["no_line_voltage"], alarms["disk_warning"]
+    other = "".join(chr(0x660 + int(d)) for d in str(disk["id"]))
+    resp = box.post(people["sam"], "/alarms/%d/acknowledge" % line2["id"], {"also": other})
+    assert resp.status_code == 302 and _row(box, line2["id"])["acknowledged_by"] == "sam"
+    assert _row(box, disk["id"])["acknowledged_by"] is None
+
+
 @pytest.mark.parametrize("who,lines", [("sam", {2}), ("sue", {3}), ("audrey", {2, 3}), ("ivan", {2, 3})])
 def test_the_dashboards_alarms_on_now_are_those_of_their_lines_and_the_boxs(box, people, who, lines):
     from types import SimpleNamespace

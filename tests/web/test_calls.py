@@ -120,6 +120,9 @@ def test_keyset_pages(box, people, monkeypatch):
         ("recorded=maybe", "recorded"),
         ("after=garbage", "after"),
         ("line=x", "line"),
+        # int() took Arabic-Indic digits: line "٢" searched line 2, 30 seconds as "٣٠".
+        ("line=%D9%A2", "line"),
+        ("min_duration=%D9%A3%D9%A0", "min_duration"),
     ],
 )
 def test_bad_search_input_is_named(box, people, query, field):

@@ -129,6 +129,10 @@ def test_test_call_plays_the_announcement_into_the_line(box, people):
     assert (played.actor, played.target, played.details["duration_s"]) == ("ivan", "line:3", 2.5)
     resp = box.post(ivan, "/consent/test-call", {"line": "9"}, token_from="/consent")
     assert resp.status_code == 400 and "from 1 to 4" in resp.get_data(as_text=True)
+    # "٣": int() took it for line 3, and played into it.
+    resp = box.post(ivan, "/consent/test-call", {"line": "\u0663"}, token_from="/consent")
+    assert resp.status_code == 400 and "from 1 to 4" in resp.get_data(as_text=True)
+    assert box.played == [(3, 20000)]
     box.status.set(2, "fault")
     resp = box.post(ivan, "/consent/test-call", {"line": "2"}, token_from="/consent")
     assert resp.status_code == 400 and box.played == [(3, 20000)]
@@ -268,7 +272,11 @@ def test_the_warning_tones_frequency_interval_and_level_are_set_checked_and_audi
             "frequency must be a whole number of Hz from 300 to 3400, not &#39;1000.5&#39;",
         ),
         ("tone_interval_s", "2", "between warning tones must be a number of seconds from 5 to 600, not 2"),
-        ("tone_interval_s", "nan", "must be a number of seconds from 5 to 600, not nan"),
+        # float() takes "nan": it is not in digits 0-9, and is said back as typed.
+        ("tone_interval_s", "nan", "must be a number of seconds from 5 to 600, not &#39;nan&#39;"),
+        # int() and float() take Arabic-Indic digits: "١٠٠٠" was saved as 1000 Hz.
+        ("tone_frequency_hz", "\u0661\u0660\u0660\u0660", "whole number of Hz from 300 to 3400, not &#39;"),
+        ("tone_interval_s", "\u0667.\u0665", "must be a number of seconds from 5 to 600, not &#39;"),
         ("tone_level_dbm0", "loud", "level must be a number of dBm0 from -30 to -6, not &#39;loud&#39;"),
         ("tone_level_dbm0", "", "level must be a number of dBm0 from -30 to -6, not &#39;&#39;"),
     ]:

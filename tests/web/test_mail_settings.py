@@ -420,3 +420,20 @@ def test_the_mail_store_itself_refuses_an_smtp_password_with_a_control_character
         store.save(store.get(), new_password="a\r\nb")
     assert caught.value.field == "mail.password"
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
+@pytest.mark.parametrize(
+    "field, value, words",
+    [
+        ("port", "\u0665\u0668\u0667", "The port is a number in digits 0-9"),
+        ("port", "5_87", "The port is a number in digits 0-9"),
+        ("rate_window_min", "\u0661\u0665", "The rate window is a number of minutes, in digits 0-9"),
+    ],
+)
+def test_a_number_not_in_digits_0_to_9_is_named_and_nothing_is_saved(box, people, field, value, words):
+    """int() took Arabic-Indic digits: the port "٥٨٧" was saved as 587."""
+    form = dict(GOOD, **{field: value})
+    resp = box.post(people["ivan"], "/settings/mail", form, token_from="/settings/mail")
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and 'id="error-%s"' % field in page and words in page
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))

@@ -78,6 +78,8 @@ def test_bad_requests_get_a_message(box, people):
     assert resp.status_code == 400 and "the date range is backwards" in resp.get_data(as_text=True)
     resp = sam.get("/reports?line=3&" + DAY)  # not granted to sam
     assert resp.status_code == 400 and "Choose one of your lines: 1, 2" in resp.get_data(as_text=True)
+    resp = sam.get("/reports?line=%D9%A1&" + DAY)  # "١": int() took it for line 1
+    assert resp.status_code == 400 and "Choose one of your lines: 1, 2" in resp.get_data(as_text=True)
     resp = sam.get("/reports/download?format=xls&" + DAY)
     assert resp.status_code == 400 and "The format is one of json, csv, pdf" in resp.get_data(as_text=True)
     assert "report" not in box.audit_actions()

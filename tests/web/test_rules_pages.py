@@ -101,6 +101,10 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         ({"on_demand-dtmf_code": "*9x"}, "on_demand-dtmf_code", "DTMF keys"),
         ({"on_demand-lookback_s": "2"}, "on_demand-lookback_s", "from 8 to 600"),
         ({"on_demand-lookback_s": "\u00b2"}, "on_demand-lookback_s", "whole number"),
+        # int() and float() took Arabic-Indic digits: "٣٠" was saved as a 30 s look-back.
+        ({"on_demand-lookback_s": "\u0663\u0660"}, "on_demand-lookback_s", "whole number in digits 0-9"),
+        ({"min_duration_s": "\u0665"}, "min_duration_s", "number in digits 0-9"),
+        ({"sample_percent": "nan"}, "sample_percent", "number in digits 0-9"),
         (
             {"on_demand-dtmf_code": "*1"},
             "on_demand-dtmf_code",
@@ -304,6 +308,7 @@ def test_bad_card_payment_settings_are_refused_with_the_field_named_and_nothing_
         ({"pause_code": "*9"}, "pci-pause_code", "clashes with the code that asks for a recording (*9)"),
         ({"auto_resume_s": "5"}, "pci-auto_resume_s", "from 10 to 1800"),
         ({"auto_resume_s": "two minutes"}, "pci-auto_resume_s", "whole number of seconds"),
+        ({"auto_resume_s": "\u0666\u0660"}, "pci-auto_resume_s", "in digits 0-9"),
     ]
     for fields, field, words in cases:
         resp = pci_form(box, ivan, **fields)

@@ -85,11 +85,8 @@ def disclosure_log(cipher=None):
 
 def page_number(errors):
     """The ``page`` query argument (1 when absent); a bad one is reported in ``errors``."""
-    try:
-        page = int(request.args.get("page", "1"))
-        if not 1 <= page <= MAX_PAGE:
-            raise ValueError
-    except ValueError:
+    page = security.whole_number(request.args.get("page", "1"))
+    if page is None or not 1 <= page <= MAX_PAGE:
         errors["page"] = "The page must be a whole number from 1."
         page = 1
     return page

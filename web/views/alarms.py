@@ -26,7 +26,7 @@ from firmware.storage.fieldseal import FieldSealError
 from firmware.typed import card_problem
 
 from ..accounts import OFFICE_ROLES
-from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines
+from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines, whole_number
 from . import csv_download, csv_within, row_id
 from .calls import _day_us
 from .myline import myline_page
@@ -242,9 +242,10 @@ def acknowledge(alarm_id):
         return render_template("alarms.html", history=_history(log), available=True, error=str(exc)), 400
     # The banner's row stands for every occurrence of that alarm on that line: those too.
     for other in request.form.getlist("also"):
+        other_id = whole_number(other)
         try:
-            if row_id(int(other)) and _theirs(log.get(int(other))):
-                log.acknowledge(int(other), g.user.name, wall_us=wall_us)
+            if other_id is not None and row_id(other_id) and _theirs(log.get(other_id)):
+                log.acknowledge(other_id, g.user.name, wall_us=wall_us)
         except (ValueError, LinekeeperError):
             pass  # acknowledged meanwhile, or not an alarm: the one asked for is done
     return redirect(_local(request.form.get("next")) or url_for("alarms.index"))

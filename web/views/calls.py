@@ -39,7 +39,7 @@ from firmware.reports.compute import consent_outcome, tone_was_notice
 from firmware.typed import card_problem
 
 from .. import callstory, intent
-from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines
+from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines, whole_number
 from ..site import given_reason
 from . import csv_download, csv_within, row_id
 from .sar import release_shown, withheld_shown
@@ -126,10 +126,7 @@ def parse_filters(args, granted):
     lines = tuple(granted)
     asked = args.getlist("line")
     if asked:
-        try:
-            wanted = {int(x) for x in asked}
-        except ValueError:
-            wanted = {-1}
+        wanted = {whole_number(x) for x in asked}
         if not wanted <= set(granted):
             errors["line"] = "You can search lines %s only." % ", ".join(map(str, granted))
         lines = tuple(sorted(wanted & set(granted)))
@@ -160,11 +157,8 @@ def parse_filters(args, granted):
         errors["tag"] = "Choose a tag from the list."
     min_duration = None
     if args.get("min_duration"):
-        try:
-            min_duration = int(args["min_duration"])
-            if not 0 <= min_duration <= 86400:
-                raise ValueError
-        except ValueError:
+        min_duration = whole_number(args["min_duration"])
+        if min_duration is None or not 0 <= min_duration <= 86400:
             errors["min_duration"] = "Enter a whole number of seconds (0 to 86400)."
     recorded = {"": None, "yes": True, "no": False}.get(args.get("recorded", ""), "bad")
     if recorded == "bad":

@@ -22,7 +22,7 @@ from firmware.storage.fieldseal import FieldSealError
 from firmware.typed import control_problem
 
 from .. import intent, stale
-from ..security import audit, form_errors, lk, roles
+from ..security import audit, decimal_number, form_errors, lk, roles, whole_number
 from ..services import CONFIG_SEALED
 
 bp = Blueprint("consent", __name__)
@@ -144,13 +144,11 @@ def _warning_tone(form, tone, errors):
         if name not in form:
             continue
         raw = form[name].strip()
-        try:
-            value = int(raw) if whole else float(raw)
-        except ValueError:
-            value = raw  # the model names it as typed
-        else:
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)  # 15, not 15.0, as the configuration writes it
+        value = whole_number(raw) if whole else decimal_number(raw)
+        if value is None:
+            value = raw  # not in digits 0-9: the model names it as typed
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)  # 15, not 15.0, as the configuration writes it
         try:
             tone = dataclasses.replace(tone, **{attr: value})
         except ConfigError as exc:
@@ -262,11 +260,8 @@ def test_call():
     svc = web.services.consent
     if svc is None or not svc.can_test_call:
         return _page({"test": "This box cannot play into its lines."}, status=400)
-    try:
-        line = int(request.form.get("line", ""))
-        if not 1 <= line <= web.n_lines:
-            raise ValueError
-    except ValueError:
+    line = whole_number(request.form.get("line", ""))
+    if line is None or not 1 <= line <= web.n_lines:
         return _page({"test": "Choose a line from 1 to %d." % web.n_lines}, status=400)
     entry = next(e for e in web.services.status.snapshot()["lines"] if e["line"] == line)
     refused = test_call_refusal(line, entry["state"], (entry.get("call") or {}).get("number"))

@@ -34,7 +34,7 @@ from firmware.mail.settings import password_problem as mail_password_problem
 
 from .. import intent, stale
 from ..documents import lines_words
-from ..security import alarm_lines, audit, form_errors, lk, roles
+from ..security import alarm_lines, audit, form_errors, lk, roles, whole_number
 
 bp = Blueprint("mail", __name__)
 
@@ -176,14 +176,13 @@ def _values(settings):
 def _parse(form, current):
     """``(MailSettings, errors)`` from the form (errors by field name)."""
     errors = {}
-    try:
-        port = int(form.get("port", ""))
-    except ValueError:
-        port, errors["port"] = 0, "The port is a number, usually 587 (STARTTLS) or 465 (TLS)."
-    try:
-        window = int(form.get("rate_window_min", "")) * 60
-    except ValueError:
-        window, errors["rate_window_min"] = 0, "The rate window is a number of minutes."
+    port = whole_number(form.get("port", "").strip())
+    if port is None:
+        port, errors["port"] = 0, "The port is a number in digits 0-9, usually 587 (STARTTLS) or 465 (TLS)."
+    window = whole_number(form.get("rate_window_min", "").strip())
+    if window is None:
+        window, errors["rate_window_min"] = 0, "The rate window is a number of minutes, in digits 0-9."
+    window *= 60
     schedules = []
     for every in EVERY:
         to = _addresses(form.get("%s_to" % every))

@@ -20,7 +20,7 @@ from firmware.reports import svg
 from firmware.reports.formats import FORMATS, render, tables
 from firmware.reports.tables import outages_note, running_note
 
-from ..security import audit, form_errors, lk, roles
+from ..security import audit, form_errors, lk, roles, whole_number
 
 bp = Blueprint("reports", __name__)
 MIME = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
@@ -69,10 +69,7 @@ def _request(source):
     allowed = _allowed_lines(source.lines())
     lines = allowed
     if values["line"]:
-        try:
-            line = int(values["line"])
-        except ValueError:
-            line = None
+        line = whole_number(values["line"])
         if line not in allowed:
             errors["line"] = "Choose one of your lines: %s." % ", ".join(map(str, allowed))
         else:

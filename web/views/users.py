@@ -33,7 +33,7 @@ from firmware.storage.keystore import parse_recovery_key
 from .. import intent, passwords, pwchange, stale
 from ..accounts import BY_HAND, ROLES, User, name_problem
 from ..inactive import UNUSED_DAYS, clock_held, kept_installers, last_logins
-from ..security import audit, lk, roles, unlocked_key
+from ..security import audit, lk, roles, unlocked_key, whole_number
 from ..throttle import wait_said
 from .auth import lockout
 from .mail import _reach, _unreached, _unreached_words
@@ -191,10 +191,7 @@ def _parse_roles_lines(errors):
     if not chosen or len(chosen) != len(set(request.form.getlist("roles"))):
         errors["roles"] = "Choose at least one role: installer, supervisor, auditor or staff."
     n_lines = lk().n_lines
-    try:
-        lines = {int(x) for x in request.form.getlist("lines")}
-    except ValueError:
-        lines = {0}
+    lines = {whole_number(x) for x in request.form.getlist("lines")}
     if not lines <= set(range(1, n_lines + 1)):
         errors["lines"] = "Lines are numbered 1 to %d." % n_lines
     elif "supervisor" in chosen and not lines:
