@@ -268,11 +268,13 @@ _SQLITE_REASONS = {
     14: "it cannot be opened (missing, or no permission)",  # SQLITE_CANTOPEN
     5: "it is locked by another process",  # SQLITE_BUSY
 }
+# Opening a database in WAL mode, or a write that makes its WAL outgrow the index, grows
+# its -shm file; on a full card that fails as an I/O error by its primary code, though the
+# card is sound and only needs room (the recorder takes it as a full disk too).
+SQLITE_IOERR_SHMSIZE = 4874
 # Extended result codes with a reason of their own, before the primary code's.
 _SQLITE_EXTENDED_REASONS = {
-    # Opening a database in WAL mode grows its -shm file; on a full card that fails as
-    # an I/O error, though the card is sound and only needs room.
-    4874: "the disk is full (no room for the database's -shm file)",  # SQLITE_IOERR_SHMSIZE
+    SQLITE_IOERR_SHMSIZE: "the disk is full (no room for the database's -shm file)",
 }
 _ERRNO_REASONS = {
     errno.ENOSPC: "the disk is full",

@@ -67,6 +67,7 @@ from firmware.bus import (
     RecordingFinished,
 )
 from firmware.calls.supervisor import CLEARED, CONNECTED, stored_number
+from firmware.datadir import SQLITE_IOERR_SHMSIZE
 from firmware.errors import DiskFullError, StorageError
 from firmware.policy import cards
 from firmware.recording import codec
@@ -1291,7 +1292,11 @@ class _DelayLine:
 
 
 def _sqlite_full(exc):
-    return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "full" in str(exc)
+    """True when SQLite refused for want of room: SQLITE_FULL, or no room to grow the
+    database's -shm file as its WAL grows (an I/O error by its primary code, "disk I/O
+    error" by its words, on a card that is sound)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (SQLITE_FULL, SQLITE_IOERR_SHMSIZE) or "full" in str(exc)
 
 
 def _size(n):

@@ -196,3 +196,33 @@ def test_config_rejects_bad_recording_settings():
     with pytest.raises(ConfigError, match="flush_ms: must be at least 120 ms"):
         BoxConfig(flush_ms=100)  # shorter than one frame of the voice profile
     assert BoxConfig(flush_ms=100, audio_profile="pcm").flush_ms == 100
+
+
+@pytest.mark.parametrize("code, said", [(13, "database or disk is full"), (4874, "disk I/O error")])
+def test_a_row_the_card_has_no_room_for_stops_the_recording_as_a_full_disk(lab, monkeypatch, code, said):
+    """A card too full to grow calls.db's -shm file refuses the recording's row with
+    SQLITE_IOERR_SHMSIZE (4874), an I/O error by its primary code and "disk I/O error" by
+    its words: the recorder took it for a failing card, wrote the audio to the full card
+    all the same and kept the row in memory, under a call_log alarm. It is a full disk,
+    as SQLITE_FULL is: the recording stops before its file exists, under disk_full."""
+    import sqlite3
+
+    from firmware.recording.store import RecordingStore
+
+    begin, refused = RecordingStore.begin, []
+
+    def no_room_once(store, *args, **kwargs):
+        if not refused:
+            refused.append(kwargs.get("recording_id"))
+            exc = sqlite3.OperationalError(said)
+            exc.sqlite_errorcode = code
+            raise exc
+        return begin(store, *args, **kwargs)
+
+    monkeypatch.setattr(RecordingStore, "begin", no_room_once)
+    data_dir = lab.init_data_dir(lab.tmp_path / "box")
+    run = lab.run(lab.load(lab.scenario_doc(CALLS[:1], lines=1)), data_dir)
+    assert refused, "the fault never struck"
+    kinds = [(a.kind, a.active) for a in run.alarms]
+    assert ("disk_full", True) in kinds and "call_log" not in [k for k, _ in kinds], kinds
+    assert lab.rows(data_dir) == [] and not os.listdir(os.path.join(data_dir, "recordings"))
