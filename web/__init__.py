@@ -119,6 +119,9 @@ class Web:
         # (or a whole check) runs.
         self._since_failed = {}
         self._alarm_lock = threading.Lock()  # (:meth:`_chain_alarm`)
+        # A legal hold's state read and changed in one step (web.views.calls.hold): of two
+        # forms sent at once, the second finds the first's change.
+        self.hold_lock = threading.Lock()
 
     def end_sessions_of_old_keys(self):
         """End (audited) every session opened under keys a rekey has since replaced.

@@ -348,6 +348,28 @@ def test_a_hold_placed_and_released_reads_in_words_in_the_calls_history_and_the_
         assert "Hold on" not in text and "Reason" not in text  # said once, in words
 
 
+def test_a_hold_placed_or_released_twice_is_refused_the_second_time_and_audited_once(box, people):
+    """The form sent twice (a double click, or a page opened before someone else placed or
+    released the hold): the trail must not say a hold was placed, or released, when nothing
+    changed. The second is refused, saying how the hold stands."""
+    sam = people["sam"]
+    for on, reason, already in (
+        ("1", "complaint ref 1234", "already on legal hold"),
+        ("0", "complaint ref 1234 closed", "not on legal hold"),
+    ):
+        assert box.post(sam, "/calls/2/hold", {"on": on, "hold_reason": reason}).status_code == 302
+        held, entries = set(box.recordings.held), box.services.audit.entries(action="legal_hold")
+        resp = box.post(sam, "/calls/2/hold", {"on": on, "hold_reason": reason})
+        assert resp.status_code == 409
+        text = html.unescape(resp.get_data(as_text=True))
+        assert already in text and 'id="error-hold_reason"' in text
+        assert box.recordings.held == held
+        assert box.services.audit.entries(action="legal_hold") == entries
+    # Released already: releasing a call never held is refused the same way.
+    resp = box.post(sam, "/calls/1/hold", {"on": "0", "hold_reason": "complaint ref 1234 closed"})
+    assert resp.status_code == 409 and len(box.services.audit.entries(action="legal_hold")) == 2
+
+
 @pytest.mark.parametrize(
     "on, reason, message",
     [

@@ -1011,12 +1011,25 @@ def hold(call_id):
     if problem:
         return detail(call_id, errors={"hold_reason": problem}, status=400)
     web = lk()
-    # Audited before the hold changes: a release nobody can see in the trail would let
-    # retention delete evidence; the next start says so if a cut came between.
-    intent.change_checked(
-        web,
-        ("legal_hold", str(call_id), {"line": call["line"], "on": on == "1", "reason": reason}),
-        lambda: web.services.recordings.set_legal_hold(call_id, on == "1", by=g.user.name),
-        {"kind": "legal_hold", "call_id": call_id, "on": on == "1"},
-    )
+    with web.hold_lock:
+        # The form sent twice, or drawn before someone else placed or released the hold:
+        # nothing would change, and the trail must not say it did.
+        info = _recording(call_id)
+        if info is None:
+            abort(404)
+        if bool(info.get("legal_hold")) == (on == "1"):
+            already = (
+                "This recording is already on legal hold: nothing changed."
+                if on == "1"
+                else "This recording is not on legal hold (released meanwhile): nothing changed."
+            )
+            return detail(call_id, errors={"hold_reason": already}, status=409)
+        # Audited before the hold changes: a release nobody can see in the trail would let
+        # retention delete evidence; the next start says so if a cut came between.
+        intent.change_checked(
+            web,
+            ("legal_hold", str(call_id), {"line": call["line"], "on": on == "1", "reason": reason}),
+            lambda: web.services.recordings.set_legal_hold(call_id, on == "1", by=g.user.name),
+            {"kind": "legal_hold", "call_id": call_id, "on": on == "1"},
+        )
     return redirect(url_for("calls.detail", call_id=call_id))
