@@ -348,6 +348,34 @@ def test_a_hold_placed_and_released_reads_in_words_in_the_calls_history_and_the_
         assert "Hold on" not in text and "Reason" not in text  # said once, in words
 
 
+@pytest.mark.parametrize(
+    "path, form, done",
+    [
+        ("listen", {"listen_reason": "complaint ref 1234"}, "played"),
+        ("export", {"reason": "complaint ref 1234", "format": "ogg"}, "exported"),
+        ("hold", {"on": "1", "hold_reason": "complaint ref 1234"}, "placed on legal hold"),
+        ("erase", {"erase_reason": "erasure ref 1234", "confirm": "yes"}, "erased"),
+    ],
+)
+def test_a_form_sent_after_retention_deleted_the_recording_says_so_and_does_nothing(
+    box, people, path, form, done
+):
+    """The call's page opened, then retention deleted its recording before the form was
+    sent: not "Not found" (the call is there, on the supervisor's line) but the call's page
+    saying its recording is gone and nothing was done."""
+    sam = people["sam"]
+    token = box.token_of(sam, "/calls/2")
+    del box.recordings.audio[2]  # deleted by retention meanwhile
+    before = len(box.services.audit.entries(limit=1000))
+    resp = sam.post("/calls/2/" + path, data=dict(form, csrf_token=token))
+    assert resp.status_code == 409
+    text = html.unescape(resp.get_data(as_text=True))
+    assert 'id="error-recording"' in text
+    assert "This call has no recording now" in text and "nothing was %s" % done in text
+    assert box.recordings.held == set() and box.recordings.exports == []
+    assert len(box.services.audit.entries(limit=1000)) == before
+
+
 def test_a_hold_placed_or_released_twice_is_refused_the_second_time_and_audited_once(box, people):
     """The form sent twice (a double click, or a page opened before someone else placed or
     released the hold): the trail must not say a hold was placed, or released, when nothing

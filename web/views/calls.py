@@ -443,6 +443,18 @@ def _recording(call_id):
     return None if recordings is None else recordings.recording_info(call_id)
 
 
+def _recording_or_gone(call_id, done):
+    """``(info, None)`` for the call's recording, or ``(None, response)``: the call's page
+    saying it has no recording now and that nothing was ``done`` ("exported"). A form is
+    often sent from a page opened before retention deleted the recording: the call is
+    still there, on the person's line, so not "Not found"."""
+    info = _recording(call_id)
+    if info is not None:
+        return info, None
+    problem = "This call has no recording now (deleted since the page was opened?): nothing was %s." % done
+    return None, detail(call_id, errors={"recording": problem}, status=409)
+
+
 PLAYED_ACTIONS = (
     "playback",
     "export",
@@ -610,8 +622,9 @@ def listen(call_id):
     written when audio is first played (nothing is audited until then). No reason, or a
     bad one, shows the page again without the player, saying what was wrong."""
     call_or_404(call_id, act=True)
-    if _recording(call_id) is None:
-        abort(404)
+    _, gone = _recording_or_gone(call_id, "played")
+    if gone is not None:
+        return gone
     reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
     if problem:
         return detail(call_id, errors={"listen_reason": problem}, status=400)
@@ -784,9 +797,9 @@ def audio(call_id):
 @roles("supervisor")
 def export(call_id):
     call = call_or_404(call_id, act=True)
-    info = _recording(call_id)
-    if info is None:
-        abort(404)
+    info, gone = _recording_or_gone(call_id, "exported")
+    if gone is not None:
+        return gone
     reason, problem = given_reason("reason", "exported", "complaint ref 1234")
     fmt = request.form.get("format") or "ogg"
     errors = {"reason": problem} if problem else {}
@@ -920,8 +933,9 @@ def erase(call_id):
     text of the call's notes. Refused on legal hold and while recording."""
     call = call_or_404(call_id, act=True)
     retention = _retention_or_404("erase")
-    if _recording(call_id) is None:
-        abort(404)
+    _, gone = _recording_or_gone(call_id, "erased")
+    if gone is not None:
+        return gone
     reason, details, refused = _asked_to_erase(
         call_id,
         "erase_reason",
@@ -994,9 +1008,6 @@ def erase_details(call_id):
 @roles("supervisor")
 def hold(call_id):
     call = call_or_404(call_id, act=True)
-    info = _recording(call_id)
-    if info is None:
-        abort(404)
     on = request.form.get("on")
     if on not in ("0", "1"):
         abort(400, description="Choose to place or release the legal hold.")
@@ -1014,9 +1025,11 @@ def hold(call_id):
     with web.hold_lock:
         # The form sent twice, or drawn before someone else placed or released the hold:
         # nothing would change, and the trail must not say it did.
-        info = _recording(call_id)
-        if info is None:
-            abort(404)
+        info, gone = _recording_or_gone(
+            call_id, "placed on legal hold" if on == "1" else "released from legal hold"
+        )
+        if gone is not None:
+            return gone
         if bool(info.get("legal_hold")) == (on == "1"):
             already = (
                 "This recording is already on legal hold: nothing changed."
