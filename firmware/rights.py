@@ -381,22 +381,51 @@ class RightsRegister:
             lines = first["lines"]
         values = {"requester": requester, "contact": contact, "numbers": numbers, "details": details}
         self._writing()
-        cur = self._db.execute(
-            "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, follows, "
-            "lines, requester, contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                wall_us,
-                wall_us,
-                actor,
-                kind,
-                received.isoformat(),
-                OPEN,
-                follows,
-                _lines_text(lines),
-                *self._seal(values).values(),
-            ),
-        )
+        # Looked for and written in one write transaction: of a form sent twice at once, the
+        # second finds the first.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            same = self._same_open(kind, received, follows, _lines_text(lines), values)
+            if same is not None:
+                raise RequestError(
+                    "this request is logged already, as request %d (the same person, day received "
+                    "and words, still open): it was not logged again" % same,
+                    field="details",
+                )
+            cur = self._db.execute(
+                "INSERT INTO requests (created_us, updated_us, actor, kind, received, status, follows, "
+                "lines, requester, contact, numbers, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    wall_us,
+                    wall_us,
+                    actor,
+                    kind,
+                    received.isoformat(),
+                    OPEN,
+                    follows,
+                    _lines_text(lines),
+                    *self._seal(values).values(),
+                ),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
         return cur.lastrowid
+
+    def _same_open(self, kind, received, follows, lines_text, values):
+        """The id of a request not yet closed that is this one again (its form sent twice):
+        the same kind, day received, request followed up, lines, person and words; or None."""
+        rows = self._db.execute(
+            "SELECT id FROM requests WHERE kind = ? AND received = ? AND follows IS ? AND lines IS ? "
+            "AND status NOT IN (%s) ORDER BY id" % ", ".join("?" * len(CLOSED)),
+            (kind, received.isoformat(), follows, lines_text, *CLOSED),
+        ).fetchall()
+        for (request_id,) in rows:
+            entry = self.get(request_id)
+            if entry is not None and all(entry[c] == v for c, v in values.items()):
+                return request_id
+        return None
 
     def set_lines(self, request_id, *, lines, wall_us, version=None):
         """Say which lines' calls request ``request_id`` is about (``lines``; none: no line

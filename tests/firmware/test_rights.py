@@ -178,7 +178,7 @@ def register(tmp_path):
     reg.close()
 
 
-def add(reg, received=None, today=None, kind="access"):
+def add(reg, received=None, today=None, kind="access", details="all my calls"):
     return reg.add(
         actor="sam",
         kind=kind,
@@ -186,7 +186,7 @@ def add(reg, received=None, today=None, kind="access"):
         requester="Mr Jones",
         contact="jones@example.org",
         numbers="020 7946 0000",
-        details="all my calls",
+        details=details,
         today=today or max(received or D(2025, 3, 3), D(2025, 3, 4)),
         wall_us=1,
     )
@@ -242,7 +242,7 @@ def test_a_clarification_begun_on_a_deadline_moved_past_a_weekend_leaves_time_af
     ]
     cases = [[D.fromisoformat(d) for d in (a + " " + b).split()] for a, b in cases]
     for received, asked, answered, before, after in cases:
-        rid = add(register, received=received, today=received)
+        rid = add(register, received=received, today=received, details="calls asked on %s" % asked)
         assert register.get(rid)["due"] == before
         wait(register, rid, asked, kind=CLARIFICATION, reason="which line?")
         entry, days = register.resume(rid, on=answered, today=answered, wall_us=3)
@@ -312,7 +312,7 @@ def test_an_extension_is_up_to_two_months_and_made_within_the_first(register):
     assert entry["due"] == D(2025, 4, 30) and entry["extension_reason"] == "many calls; and a third party's"
     with pytest.raises(RequestError, match="at most 2"):
         register.extend(rid, months=1, reason="more", today=D(2025, 2, 28), wall_us=4)
-    late = add(register, received=D(2025, 1, 31), today=D(2025, 1, 31))
+    late = add(register, received=D(2025, 1, 31), today=D(2025, 1, 31), details="every call")
     with pytest.raises(RequestError, match="first month ended on 2025-02-28"):
         register.extend(late, months=1, reason="many", today=D(2025, 3, 1), wall_us=4)
     wait(register, late, D(2025, 2, 3))
@@ -343,7 +343,7 @@ def test_attention_lists_overdue_first_then_due_within_a_week(register):
     soon = add(register, received=D(2025, 3, 3))  # due 3 April
     late = add(register, received=D(2025, 2, 3))  # due 3 March
     add(register, received=D(2025, 3, 25), today=D(2025, 3, 28))  # due 25 April
-    waiting = add(register, received=D(2025, 2, 3))
+    waiting = add(register, received=D(2025, 2, 3), details="my calls in January")
     wait(register, waiting, D(2025, 2, 4), today=D(2025, 3, 28))
     found = [(days, e["id"]) for days, e in attention(register.entries(), D(2025, 3, 28))]
     assert found == [(-25, late), (6, soon)]

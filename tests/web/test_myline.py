@@ -206,6 +206,21 @@ def test_a_staff_member_logs_their_own_request_and_sees_its_deadline(box, people
     assert 'id="my-requests"' not in page(box.login("stella"), "/my-line")
 
 
+def test_a_request_sent_twice_from_my_line_is_logged_once(box, people, stella):
+    """A double click on Send: one request, one entry in the trail, one alarm to the
+    supervisors; the second is refused, naming the request logged."""
+    form = {"kind": "access", "words": "my calls in February"}
+    assert box.post(stella, "/my-line/request", dict(form), token_from="/my-line").status_code == 302
+    [entry] = register(box)
+    alarms = len(box.alarm_log.history())
+    resp = box.post(stella, "/my-line/request", dict(form), token_from="/my-line")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and 'id="error-kind"' in text
+    assert "logged already, as request %d" % entry["id"] in text
+    assert len(register(box)) == 1 and len(box.alarm_log.history()) == alarms
+    assert len([e for e in box.services.audit.entries(limit=1000) if e.action == "data_request"]) == 1
+
+
 @pytest.mark.parametrize(
     "form, field, message",
     [

@@ -2,6 +2,7 @@
 auditors read them, every change is audited, bad input changes nothing, the dashboard shows
 those due, and the register holds the person's details only sealed."""
 
+import html
 import os
 import re
 
@@ -392,6 +393,30 @@ def test_an_answer_said_to_be_incomplete_is_followed_up_by_a_linked_request(box,
         token_from="/requests/%d" % second,
     )
     assert resp.status_code == 409 and "not answered or refused" in resp.get_data(as_text=True)
+
+
+def test_a_request_or_follow_up_sent_twice_is_logged_once(box, people):
+    """The form sent twice (a double click, Back then Send again): one request in the
+    register, one ``logged`` entry in the trail; the second is refused naming the first.
+    The same person asking something else, or on another day, is a request of its own."""
+    sam = people["sam"]
+    first = log_request(box, sam)
+    resp = box.post(sam, "/requests", dict(REQUEST), token_from="/requests")
+    text = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and 'id="error-details"' in text
+    assert "logged already, as request %d" % first in text
+    assert [e["id"] for e in entries(box)] == [first] and len(audits(box)) == 1
+    other = log_request(box, sam, details="every recording of my calls in January")
+    assert act(box, sam, first, action="answer", outcome="sent them the copy").status_code == 302
+    follow = {"kind": "access", "received": "2026-03-02", "details": "a call is missing"}
+    url, token_from = "/requests/%d/follow-up" % first, "/requests/%d" % first
+    assert box.post(sam, url, dict(follow), token_from=token_from).status_code == 302
+    trail = len(audits(box))
+    resp = box.post(sam, url, dict(follow), token_from=token_from)
+    text = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and 'id="error-details"' in text and "logged already, as request" in text
+    assert len(entries(box)) == 3 and len(audits(box)) == trail
+    assert other in [e["id"] for e in entries(box)]
 
 
 def test_the_register_is_downloaded_as_csv_without_how_to_reach_the_person(box, people):

@@ -12,7 +12,7 @@ def test_a_request_s_link_is_named_out_of_its_table(box, people):
     """A list of the page's links (a screen reader's) read "#1": now "Request #1"."""
     sam = people["sam"]
     first = log_request(box, sam)
-    second = log_request(box, sam)
+    second = log_request(box, sam, details="every recording of my calls in January")
     assert act(box, sam, second, action="refuse", outcome="unfounded").status_code == 302
     listing = page(sam, "/requests")
     for rid in (first, second):

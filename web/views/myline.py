@@ -325,6 +325,9 @@ def ask():
             "was switched on. Try again in a minute, or ask a supervisor."
         )
         return refused(503)
+    except rights.RequestError as exc:  # logged already (the form sent twice): once is enough
+        errors["kind"] = str(exc)[:1].upper() + str(exc)[1:] + "."
+        return refused(409)
     finally:
         register.close()
     audit(

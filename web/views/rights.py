@@ -253,6 +253,9 @@ def create():
             lines=lines,
         )
         entry = register.get(request_id)
+    except rights.RequestError as exc:  # logged already (the form sent twice)
+        page, _ = _listing({exc.field or "details": str(exc)[:1].upper() + str(exc)[1:] + "."}, values)
+        return page, 409
     finally:
         register.close()
     logged = {"event": "logged", "kind": kind, "received": received.isoformat(), "due": str(entry["due"])}
