@@ -20,6 +20,7 @@ clear are read as they are until the recorder seals them at its next start.
 
 import csv
 import io
+import threading
 
 from firmware import csvsafe
 from firmware.calls.callsearch import number_forms
@@ -32,11 +33,18 @@ from firmware.typed import card_problem, control_problem
 MAX_NAME = 80
 MAX_ENTRIES = 10_000
 MAX_NOTE = 1000
+# The same note by the same person on the same call within this time is its form sent twice
+# (a double click, Back then Send): added once.
+NOTE_AGAIN_US = 10 * 60 * 1_000_000
 ERASED_NOTE = ""  # a note's text erased on request (a note is never empty)
 
 
 class PhonebookError(ValueError):
     """A phonebook entry or CSV file that cannot be taken; the message says why."""
+
+
+class NoteAddedAlready(PhonebookError):
+    """The same note by the same person on the same call a moment ago: its form sent twice."""
 
 
 def clean_number(text, country):
@@ -244,6 +252,9 @@ class CallNotes:
         self._db = db
         self._clock_us = clock_us
         self._cipher = cipher
+        # The last note looked at and the new one written in one step: of a form sent twice
+        # at once, the second finds the first.
+        self._adding = threading.Lock()
 
     def of_call(self, call_id):
         rows = self._db.query(
@@ -292,11 +303,26 @@ class CallNotes:
         if problem:  # PCI DSS: not on the card, not on the page, not in a bundle
             raise PhonebookError(problem[0].lower() + problem[1:].rstrip("."))
         stored = note if self._cipher is None else self._cipher.seal(note, NOTE)
-        with self._db.tx() if audited is None else audited(note) as conn:
-            conn.execute(
-                "INSERT INTO call_notes (call_id, note, by_user, at_us) VALUES (?, ?, ?, ?)",
-                (int(call_id), stored, by, int(self._clock_us())),
+        with self._adding:
+            now_us = int(self._clock_us())
+            last = self._db.one(
+                "SELECT note, by_user, at_us FROM call_notes WHERE call_id = ? ORDER BY id DESC LIMIT 1",
+                (int(call_id),),
             )
+            if (
+                last is not None
+                and last[1] == by
+                and 0 <= now_us - last[2] < NOTE_AGAIN_US
+                and opener(self._cipher)(last[0], NOTE) == note
+            ):
+                raise NoteAddedAlready(
+                    "this note was added already, by you a moment ago: it is not added twice"
+                )
+            with self._db.tx() if audited is None else audited(note) as conn:
+                conn.execute(
+                    "INSERT INTO call_notes (call_id, note, by_user, at_us) VALUES (?, ?, ?, ?)",
+                    (int(call_id), stored, by, now_us),
+                )
         return note
 
 

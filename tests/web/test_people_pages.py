@@ -855,6 +855,24 @@ def test_tags_and_notes_by_a_supervisor_of_the_line_audited(box, people):
     )
 
 
+def test_a_note_sent_twice_is_added_once(box, people):
+    """A double click on Add note put the same note on the call twice, audited twice, as a
+    tag sent twice does not. The second is refused beside the note, naming the first; the
+    same words later, or by someone else, are a note of their own."""
+    sam = people["sam"]
+    form = {"note": "Customer rang back about the order."}
+    assert box.post(sam, "/calls/1/notes", dict(form), token_from="/calls/1").status_code == 302
+    n = len(box.audit_actions())
+    again = box.post(sam, "/calls/1/notes", dict(form), token_from="/calls/1")
+    text = again.get_data(as_text=True)
+    assert again.status_code == 409 and 'id="error-note"' in text and "added already" in text
+    assert [x["note"] for x in box.web.notes.of_call(1)] == [form["note"]]
+    assert len(box.audit_actions()) == n
+    box.clock.advance(15 * 60)  # a quarter of an hour on: rang back again
+    assert box.post(sam, "/calls/1/notes", dict(form), token_from="/calls/1").status_code == 302
+    assert len(box.web.notes.of_call(1)) == 2
+
+
 # ---------------------------------------------------------------- help
 
 

@@ -39,6 +39,7 @@ from firmware.reports.compute import consent_outcome, tone_was_notice
 from firmware.typed import card_problem
 
 from .. import callstory, intent
+from ..phonebook import NoteAddedAlready
 from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines, whole_number
 from ..site import given_reason
 from . import csv_download, csv_within, row_id
@@ -701,7 +702,8 @@ def notes(call_id):
             ),
         )
     except ValueError as exc:
-        return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."}, status=400)
+        status = 409 if isinstance(exc, NoteAddedAlready) else 400
+        return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."}, status=status)
     return redirect(url_for("calls.detail", call_id=call_id) + "#notes")
 
 
