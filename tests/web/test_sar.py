@@ -1093,6 +1093,52 @@ def test_a_release_answers_only_a_request_the_register_shows_the_supervisor(box,
     assert "disclosure" not in box.audit_actions()
 
 
+def test_a_request_s_page_shows_only_the_releases_made_for_it_the_supervisor_may_see(box, people):
+    """A request about no line is shown to every supervisor. Sue's release of call 3 (her
+    line 3) for it was listed on its page to sam, with its date, its count of recordings
+    and the bundle's hash, though the Disclosures page hides that release from him; and the
+    answer form told him which disclosure log entries exist by taking their ids."""
+    from tests.web.test_requests import act, log_request
+
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    rid = log_request(box, sam)  # about no line in particular: sam's and sue's
+    from firmware.sar import DisclosureLog
+
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        hers = log.add(
+            wall_us=box.T0_US,
+            actor="sue",
+            requester="Mrs Wilhelmina Pottage",
+            recipient="Mrs Wilhelmina Pottage",
+            reason="subject access",
+            search=json.dumps({"number": "02079460002"}),
+            call_ids="3",
+            recordings=1,
+            bundle="b.zip",
+            bundle_sha256="cd" * 32,
+            encrypted=0,
+            request_id=rid,
+        )
+    finally:
+        log.close()
+    mark = 'id="r-release-%d"' % hers
+    assert mark not in sam.get("/requests/%d" % rid).get_data(as_text=True)
+    assert "cd" * 32 not in sam.get("/requests/%d" % rid).get_data(as_text=True)
+    for client in (sue, audrey):
+        assert mark in client.get("/requests/%d" % rid).get_data(as_text=True)
+    # Named in sam's answer: refused as an entry that does not exist is; nothing changes.
+    trail = len(box.services.audit.entries(limit=1000))
+    for ids in (str(hers), "999"):
+        resp = act(box, sam, rid, action="answer", outcome="sent the copy", disclosures=ids)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and "There is no disclosure log entry %s." % ids in text
+    assert len(box.services.audit.entries(limit=1000)) == trail
+    assert (
+        act(box, sue, rid, action="answer", outcome="sent the copy", disclosures=str(hers)).status_code == 302
+    )
+
+
 def test_the_disclosure_log_is_downloaded_as_csv_as_the_page_shows_it(box, people):
     """An inspector asks for the record of what was disclosed to whom: the log could only
     be read on the box. The CSV holds the releases the page shows that reader (a supervisor

@@ -23,6 +23,7 @@ from ..documents import lines_words
 from ..security import audit, lk, roles
 from . import csv_download, disclosure_log, rights_register, row_id, site_region, supervised_lines
 from .calls import call_or_404
+from .sar import release_shown
 
 bp = Blueprint("rights", __name__)
 FIELDS = ("kind", "received", "requester", "contact", "numbers", "details")
@@ -292,9 +293,12 @@ def _detail(request_id, errors=None, status=200):
     entry["days_left"] = (entry["due"] - today).days
     log = disclosure_log()  # ids, dates and hashes only: all in clear
     try:
+        # Those the Disclosures page shows the user (a request about no line is every
+        # supervisor's, a release for it of calls on another's lines is not).
         releases = [
             {k: e[k] for k in ("id", "wall_us", "bundle_sha256", "recordings", "encrypted")}
             for e in log.of_request(request_id)
+            if _release_shown(e)
         ]
     finally:
         log.close()
@@ -382,13 +386,22 @@ def follow_up(request_id):
     return redirect(url_for("rights.detail", request_id=new_id, done="logged"))
 
 
+def _release_shown(entry):
+    """Whether the user may see the disclosure log's ``entry`` (:func:`web.views.sar.release_shown`)."""
+    return release_shown(
+        entry["actor"], [c for c in str(entry.get("call_ids") or "").split(",") if c.isdigit()], g.user
+    )
+
+
 def _disclosures_known(ids):
-    """The disclosure log entries among ``ids`` that do not exist (to be named)."""
+    """The disclosure log entries among ``ids`` that do not exist, or that the user may not
+    see (:func:`_release_shown`), to be named: the same for both, as a call's (the form
+    must not tell which releases of another's calls exist)."""
     if not ids:
         return []
     log = disclosure_log()
     try:
-        known = {e["id"] for e in log.entries()}
+        known = {e["id"] for e in log.entries() if _release_shown(e)}
     finally:
         log.close()
     return [i for i in ids if i not in known]
