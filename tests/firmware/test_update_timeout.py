@@ -592,7 +592,9 @@ def test_rauc_s_operation_is_read_from_its_d_bus_properties():
 STATUS = dict(STOP_STATUS, boot_primary="PRIMARY")  # the fake's two slots, B once installed
 # `rauc install` hands the work to "the service" (a background job that runs until the
 # file `release` appears, then makes slot B primary) and waits for it, as the client
-# does: stopped at its timeout, it leaves the "service" at work.
+# does: stopped at its timeout, it leaves the "service" at work. It also ends when the test's
+# folder is gone: a passing test's folder is removed at once, and a "service" waiting for
+# `release` in it span for ever, three of them through the rest of the run.
 FAKE_RAUC = """#!/bin/sh
 echo "$*" >> "%(dir)s/rauc.log"
 case "$1" in
@@ -605,7 +607,7 @@ case "$1" in
   info) echo '{"version": "2.0.0"}'; exit 0;;
   install)
     touch "%(dir)s/busy"
-    ( while [ ! -e "%(dir)s/release" ]; do sleep 0.1; done
+    ( while [ -d "%(dir)s" ] && [ ! -e "%(dir)s/release" ]; do sleep 0.1; done
       touch "%(dir)s/installed"; rm -f "%(dir)s/busy" ) </dev/null >/dev/null 2>&1 &
     sleep 0.2; while [ -e "%(dir)s/busy" ]; do sleep 0.1; done; exit 0;;
 esac
