@@ -322,8 +322,7 @@ def scope(
                 call = calls.get(call_id)
                 if call is None:
                     destroyed_unknown.add(call_id)
-                    line = e.details.get("line", "")
-                    rows.append([e.seq, iso_ms(e.wall_us), e.action, call_id, line, "", "", address, said])
+                    rows.append(_gone_row(e, call_id, address, said))
                     continue
                 destroyed_lines.add(call["line"])
                 number = _caller(call, country, outside, numbers, readings)
@@ -393,8 +392,7 @@ def scope(
             call = calls.get(call_id)
             if call is None:
                 gone.add(call_id)
-                line = e.details.get("line", "")
-                rows.append([e.seq, iso_ms(e.wall_us), e.action, call_id, line, "", "", address, said])
+                rows.append(_gone_row(e, call_id, address, said))
                 continue
             lines.add(call["line"])
             number = _caller(call, country, outside, numbers, readings)
@@ -603,6 +601,12 @@ def _call_row(e, call, number, address, said):
         address,
         said,
     ]
+
+
+def _gone_row(e, call_id, address, said):
+    """The CSV row of entry ``e`` about ``call_id``, a call the call log does not hold: its
+    line as the entry kept it, no number or time."""
+    return [e.seq, iso_ms(e.wall_us), e.action, call_id, e.details.get("line", ""), "", "", address, said]
 
 
 def searches_words(broad):
