@@ -1850,10 +1850,77 @@ def _what_file_is(path):
     return "a key store backup of %s, key store %s, made %s" % (doc["host"], doc["key_store"], doc["made_at"])
 
 
+def _read_only_card(data_dir):
+    """True when ``data_dir``'s file system is mounted read-only (a failing SD card is)."""
+    try:
+        return bool(os.statvfs(data_dir).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _write_backup(args, data, there_already, audit, details):
+    """Write the key store backup ``data`` to ``args.file``, its ``made`` entry audited
+    already; a failure is audited too (when ``audit`` is given), and raised as a
+    :class:`LinekeeperError`."""
+    from firmware.storage.fsutil import write_new
+
+    try:
+        # Never over a file made since the look above (linked in place, or O_EXCL).
+        write_new(args.file, data, mode=0o600)
+    except OSError as exc:
+        exists = isinstance(exc, FileExistsError)
+        said = "the file was there already" if exists else exc.strerror or str(exc)
+        if audit is not None:
+            failed = dict(details, phase="failed", reason=said)
+            audit.append(args.user, "key_backup", None, failed, _wall_us())
+        if exists:
+            raise there_already() from None
+        raise LinekeeperError("cannot write %s: %s%s" % (args.file, said, _as_whom())) from None
+
+
+def _backup_unaudited(args, data, details, exc, there_already):
+    """The key store backup on a card mounted read-only, whose audit trail cannot take its
+    entry (``exc``): a failing card is when a backup is needed most. What the entry would
+    have said goes in a statement beside the backup, signed where this process has the
+    box's key, written before it (as the entry is); stderr says so."""
+    from firmware import keybackup
+    from firmware.storage.fsutil import write_new
+
+    from .startfail import describe
+
+    why = describe(exc)
+    statement_path = args.file + keybackup.STATEMENT_SUFFIX
+    if os.path.lexists(statement_path):
+        raise LinekeeperError(
+            "%s is there already: the statement of this backup goes there (the audit trail "
+            "cannot record it, %s); give a new file name — nothing was written" % (statement_path, why)
+        )
+    statement, said = keybackup.unaudited_statement(
+        args.data_dir, args.user, "key_backup", details, data, _wall_us(), why
+    )
+    try:
+        write_new(statement_path, statement, mode=0o600)
+    except OSError as err:
+        raise LinekeeperError(
+            "cannot write %s: %s%s — nothing was written" % (statement_path, err.strerror or err, _as_whom())
+        ) from None
+    try:
+        _write_backup(args, data, there_already, None, details)
+    except LinekeeperError:
+        os.unlink(statement_path)  # it would speak of a backup that is not there
+        raise
+    signed = said["signature"] is not None
+    print(
+        "linekeeper: the audit trail could not record this key store backup (%s); it is "
+        "recorded instead in %s%s: keep it with the backup, and add it to the box's records"
+        % (why, statement_path, ", signed with the box's key" if signed else " (not signed)"),
+        file=sys.stderr,
+    )
+
+
 def cmd_keystore(args):
     """Back up the key store to FILE, or put a backup back where it is missing (audited)."""
     from firmware import keybackup
-    from firmware.storage.fsutil import write_new
 
     from .box import open_audit
 
@@ -1870,29 +1937,30 @@ def cmd_keystore(args):
         if os.path.lexists(args.file):
             raise there_already()
         data, doc = keybackup.make_backup(args.data_dir, _wall_us())
-        with open_audit(args.data_dir) as audit:
+        contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
+        details = {
+            "phase": "made",
+            "key_store": doc["key_store"],
+            "contents": contents,
+            "inventory": doc["inventory"],
+            "via": "cli",
+        }
+        audit, refused = None, None
+        try:
+            audit = open_audit(args.data_dir)
             # Before the file is written: a copy the trail does not show is never made.
-            contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
-            details = {
-                "phase": "made",
-                "key_store": doc["key_store"],
-                "contents": contents,
-                "inventory": doc["inventory"],
-                "via": "cli",
-            }
             audit.append(args.user, "key_backup", None, details, _wall_us())
-            try:
-                # Never over a file made since the look above (linked in place, or O_EXCL).
-                write_new(args.file, data, mode=0o600)
-            except FileExistsError:
-                failed = dict(details, phase="failed", reason="the file was there already")
-                audit.append(args.user, "key_backup", None, failed, _wall_us())
-                raise there_already() from None
-            except OSError as exc:
-                said = exc.strerror or str(exc)
-                failed = dict(details, phase="failed", reason=said)
-                audit.append(args.user, "key_backup", None, failed, _wall_us())
-                raise LinekeeperError("cannot write %s: %s%s" % (args.file, said, _as_whom())) from None
+        except (OSError, sqlite3.Error) as exc:
+            if audit is not None:
+                audit.close()
+            if not _read_only_card(args.data_dir):
+                raise
+            refused = exc  # the card is read-only: the one case a statement stands in for the entry
+        if refused is None:
+            with audit:
+                _write_backup(args, data, there_already, audit, details)
+        else:
+            _backup_unaudited(args, data, details, refused, there_already)
         print(
             "backed up the key store %s of %s to %s: keep it with the recovery key, away from the "
             "box; a rekey makes it out of date" % (doc["key_store"], args.data_dir, args.file)

@@ -405,3 +405,43 @@ def restore(data_dir, raw, source, recovery_key=None, user=None, password=None, 
             audited(dict(details, phase="failed", reason=said))
         raise KeyBackupError("the key store was not put back: %s; nothing was changed" % said) from None
     return doc
+
+
+STATEMENT_FORMAT = "linekeeper-unaudited-action"
+STATEMENT_SUFFIX = ".statement.json"
+
+
+def unaudited_statement(data_dir, actor, action, details, data, wall_us, why):
+    """A statement of an action the audit trail could not record (``why``: the card is
+    read-only), to be kept beside what the action wrote (``data``, by its SHA-256): whoever
+    keeps the box's records adds it to them. Signed with the box's signing key where this
+    process has it (the key never leaves the box in it: only the signature does); else
+    plain, saying why it is not signed. The signature is over the document without its
+    ``signature``, as canonical JSON. Returns ``(the file's bytes, the document)``."""
+    from .signing import load_signer, run_dir
+    from .storage.audit import canonical_json
+
+    doc = {
+        "format": STATEMENT_FORMAT,
+        "version": 1,
+        "action": action,
+        "actor": actor,
+        "at": _iso(wall_us),
+        "wall_us": wall_us,
+        "host": socket.gethostname(),
+        "data_dir": os.path.abspath(data_dir),
+        "not_audited_because": why,
+        "file_sha256": hashlib.sha256(data).hexdigest(),
+        "details": details,
+    }
+    try:
+        signer = load_signer(data_dir, run_dir=run_dir(), create=False)
+    except (SigningKeyError, OSError) as exc:
+        doc["signature"] = None
+        doc["not_signed_because"] = str(exc)
+    else:
+        doc["signature"] = {
+            "key": signer.fingerprint,
+            "ed25519": base64.b64encode(signer.sign(canonical_json(doc).encode("utf-8"))).decode("ascii"),
+        }
+    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"), doc

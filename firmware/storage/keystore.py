@@ -53,6 +53,7 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import hmac
@@ -918,7 +919,18 @@ class KeyStore:
     def _locked(self):
         """Serialise changes between threads (lock) and processes (flock)."""
         with self._thread_lock:
-            fd = os.open(self.keys_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, data_mode())
+            try:
+                fd = os.open(self.keys_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, data_mode())
+            except OSError as exc:
+                if exc.errno != errno.EROFS:
+                    raise
+                fd = None
+            if fd is None:
+                # A card remounted read-only (as a failing one is): no process can change
+                # the store, so there is nothing to wait for; reading it (a backup) goes on,
+                # and a change fails on its own write.
+                yield
+                return
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield

@@ -412,3 +412,100 @@ def test_an_inventory_with_keys_missing_or_of_another_type_says_what_it_has():
         "unreadable": "web.db",
     }
     assert inventory_lines(odd) == ["3 recordings held", "2 accounts", "signing key ab:cd"]
+
+
+@pytest.fixture
+def read_only_card(tmp_path):
+    """``(box, remount)``: a box on a tmpfs of its own (root), ``remount("ro"|"rw")``."""
+    import subprocess
+
+    card = tmp_path / "card"
+    card.mkdir()
+    assert os.geteuid() == 0, "a read-only card is a tmpfs remounted read-only: root"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(card)], check=True)
+
+    def remount(how):
+        subprocess.run(["mount", "-o", "remount,%s" % how, str(card)], check=True)
+
+    try:
+        yield card / "box", remount
+    finally:
+        if subprocess.run(["umount", str(card)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(card)], check=True)
+
+
+def test_on_a_read_only_card_the_backup_is_made_with_a_signed_statement_of_it(
+    read_only_card, tmp_path, capsys
+):
+    from firmware.keybackup import STATEMENT_FORMAT
+    from firmware.signing import load_signer, verify_signature
+    from firmware.storage.audit import canonical_json
+
+    path, remount = read_only_card
+    make_box(path)
+    signer = load_signer(str(path))  # the box's card key, as its recorder makes it
+    with AuditLog(os.path.join(path, "audit.db"), os.path.join(path, "audit.head")):
+        pass  # a trail there already, as on any box that ran
+    remount("ro")
+    out = tmp_path / "keys-backup.json"
+    capsys.readouterr()
+    backup(path, out)
+    err = capsys.readouterr().err
+    statement_path = tmp_path / "keys-backup.json.statement.json"
+    assert "the audit trail could not record this key store backup" in err
+    assert "read-only" in err and str(statement_path) in err and "signed with the box's key" in err
+
+    doc = json.loads(out.read_text())
+    assert doc["keystore"].encode() == (path / "keys" / "keystore.json").read_bytes()
+    statement = json.loads(statement_path.read_text())
+    assert oct(statement_path.stat().st_mode & 0o777) == "0o600"
+    assert statement["format"] == STATEMENT_FORMAT and statement["action"] == "key_backup"
+    assert statement["actor"] == "ivan" and "read-only" in statement["not_audited_because"]
+    assert statement["file_sha256"] == __import__("hashlib").sha256(out.read_bytes()).hexdigest()
+    assert statement["details"]["key_store"] == doc["key_store"]
+    assert statement["details"]["inventory"] == doc["inventory"]
+    signature = statement.pop("signature")
+    assert signature["key"] == signer.fingerprint
+    body = canonical_json(statement).encode()
+    assert verify_signature(signer.public_key, base64.b64decode(signature["ed25519"]), body)
+    statement["actor"] = "someone else"
+    assert not verify_signature(
+        signer.public_key, base64.b64decode(signature["ed25519"]), canonical_json(statement).encode()
+    )
+
+    remount("rw")
+    assert key_backups(path) == []  # the trail could not take it: the statement stands in
+
+
+def test_on_a_writable_card_the_audit_still_comes_first(read_only_card, tmp_path, capsys, monkeypatch):
+    # The card writable but the trail failing for another reason: no backup, no statement.
+    import sqlite3
+
+    from firmware.storage import audit as audit_module
+
+    path, _ = read_only_card
+    make_box(path)
+
+    def refuse(self, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(audit_module.AuditLog, "append", refuse)
+    out = tmp_path / "keys-backup.json"
+    assert main(["keystore", "backup", str(out), "--data-dir", str(path), "--user", "ivan"]) == 2
+    assert "disk I/O error" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "keys-backup.json.statement.json").exists()
+
+
+def test_on_a_read_only_card_a_statement_file_there_already_stops_the_backup(
+    read_only_card, tmp_path, capsys
+):
+    path, remount = read_only_card
+    make_box(path)
+    out = tmp_path / "keys-backup.json"
+    statement_path = tmp_path / "keys-backup.json.statement.json"
+    statement_path.write_text("someone's file\n")
+    remount("ro")
+    assert main(["keystore", "backup", str(out), "--data-dir", str(path), "--user", "ivan"]) == 2
+    err = capsys.readouterr().err
+    assert "is there already" in err and "nothing was written" in err
+    assert not out.exists() and statement_path.read_text() == "someone's file\n"
