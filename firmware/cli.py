@@ -332,8 +332,19 @@ def cmd_init(args):
         print()
         sys.stdout.flush()
 
-    with open_audit(args.data_dir) as audit:
-        KeyStore(args.data_dir).initialise(args.user, password, show=show)
+    try:
+        with open_audit(args.data_dir) as audit:
+            KeyStore(args.data_dir).initialise(args.user, password, show=show)
+    except KeyboardInterrupt as exc:
+        if KeyStore(args.data_dir).is_initialised:
+            raise Stopped(
+                "init stopped once the keys were made: %s is initialised for user %r, with the "
+                "recovery key shown above" % (args.data_dir, args.user)
+            ) from exc
+        raise Stopped(
+            "init stopped before the keys were made: %s has none (its configuration and `init` "
+            "audit entry may be written already); run `linekeeper init` again" % args.data_dir
+        ) from exc
     print("Linekeeper is initialised in %s for user %r." % (args.data_dir, args.user))
     if consent.waits_for_notice():
         print(
@@ -552,6 +563,12 @@ def cmd_export(args):
         ) from None
     target = "call:%d" % args.call_id
     key = row = None
+    audited = []
+
+    def audit_it():
+        audit.append(args.user, "export", target, entry, _wall_us())
+        audited.append(True)
+
     try:
         try:
             broken = audit.verify()
@@ -578,14 +595,7 @@ def cmd_export(args):
             try:
                 # Audited once the audio is checked and signed, before any of it is written:
                 # a cut part way through leaves the entry, never a file the trail does not show.
-                _export_signed(
-                    store,
-                    signer,
-                    row,
-                    key,
-                    args,
-                    lambda: audit.append(args.user, "export", target, entry, _wall_us()),
-                )
+                _export_signed(store, signer, row, key, args, audit_it)
             except OSError as exc:
                 raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
         except LinekeeperError as exc:
@@ -594,6 +604,8 @@ def cmd_export(args):
                 details["recording"] = row["id"]
             audit.append(args.user, "export", target, details, _wall_us())
             raise LinekeeperError("call %d not exported: %s" % (args.call_id, exc)) from exc
+        except KeyboardInterrupt as exc:
+            raise Stopped(_export_stopped(args.out, bool(audited))) from exc
     finally:
         if key is not None:
             key.forget()
@@ -724,6 +736,10 @@ def cmd_sar(args):
     begun = []  # the bundle's spool, once made
     try:
         return _sar(args, begun)
+    except KeyboardInterrupt as exc:
+        if begun or isinstance(exc, Stopped):  # what it began is said by _sar
+            raise
+        raise Stopped("sar stopped before its bundle was begun; nothing was released") from exc
     except LinekeeperError as exc:
         if not (begun and (begun[0].written or begun[0].whole)):
             _sar_refused(args, str(exc))
@@ -973,12 +989,13 @@ def _sar(args, begun):
                 # Nothing was logged: what was begun goes (release() removes it too; here also
                 # on a signal before it began), and the user is told.
                 spool.discard()
-                if spool.written or isinstance(exc, _Interrupted):
-                    print(
-                        "linekeeper: %sthe unfinished bundle beside %s was removed: nothing was released"
-                        % ("%s: " % exc if isinstance(exc, _Interrupted) else "", args.out),
-                        file=sys.stderr,
-                    )
+                said = "the unfinished bundle beside %s was removed: nothing was released" % args.out
+                if isinstance(exc, KeyboardInterrupt):
+                    # "interrupted (SIGTERM): …" for a signal the block turned into a stop
+                    stop = "%s: " % exc if isinstance(exc, _Interrupted) else "sar stopped: "
+                    raise Stopped(stop + said, getattr(exc, "signum", signal.SIGINT)) from exc
+                if spool.written:
+                    print("linekeeper: " + said, file=sys.stderr)
             raise
     finally:
         if key is not None:
@@ -1125,11 +1142,12 @@ def _check_new_file(path, what):
         raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
 
 
-def _write_whole(path, write, progress, failed):
+def _write_whole(path, write, progress, failed, name):
     """Write the new file ``path`` with ``write(spool)`` (a
     :class:`~firmware.sarbundle.FileSpool` beside it) and put it in place once whole. On a
     failure, or a stop (Ctrl-C, a signal), no part of it is left, the ``progress`` line is
-    ended and ``failed(why)`` is called (to audit it; ``why`` "stopped" for a stop).
+    ended and ``failed(why)`` is called (to audit it; ``why`` "stopped" for a stop, then
+    raised as :class:`Stopped`, saying so of the command ``name``).
 
     :raises LinekeeperError: it could not be read or written (why, and as whom)
     """
@@ -1151,11 +1169,16 @@ def _write_whole(path, write, progress, failed):
         raise LinekeeperError(
             "cannot write %s: %s%s — nothing was left there" % (path, said, _as_whom())
         ) from None
-    except BaseException:
+    except BaseException as exc:
         progress.end()
         if spool is not None:
             spool.discard()
         failed("stopped")
+        if isinstance(exc, KeyboardInterrupt):
+            raise Stopped(
+                "%s stopped before %s was whole: none of it was left there, and the audit trail "
+                "shows the stop; run it again to make the file" % (name, path)
+            ) from exc
         raise
 
 
@@ -1213,6 +1236,23 @@ class _EmptyLog:
 
     def fetchone(self):
         return None
+
+
+def _export_stopped(out, audited):
+    """What an export stopped by Ctrl-C left: its entry made (``audited``) or not, and which
+    of the recording and its manifest (each written whole, or not at all) are there."""
+    from .manifest import manifest_path
+
+    if not audited:
+        return "export stopped before anything was written or audited; nothing was changed"
+    there = [p for p in (out, manifest_path(out)) if os.path.exists(p)]
+    if len(there) == 2:
+        return "export stopped once %s and its manifest were written (audited)" % out
+    return (
+        "export stopped after its audit entry was made, before %s was written whole (%s): export "
+        "the call again; the trail shows both exports"
+        % (out, "the recording is there without its signed manifest" if there else "none of it is there")
+    )
 
 
 def _export_signed(store, signer, row, key, args, audited):
@@ -1362,6 +1402,7 @@ def cmd_audit_export(args):
             lambda said: audit.append(
                 args.user, "audit_export", "audit", dict(details, failed=said), _wall_us()
             ),
+            "audit-export",
         )
     print(
         "copied the whole audit trail of %s to %s: entries 1 to %d (the head, this copy's own "
@@ -1447,6 +1488,7 @@ def cmd_breach_scope(args):
             lambda said: audit.append(
                 args.user, "breach_scope", args.account, dict(details, failed=said), _wall_us()
             ),
+            "breach-scope",
         )
         rows, summary = found
     made_us = made_within(account_made_us(args.data_dir, args.account), period.start_us)
@@ -1789,6 +1831,15 @@ def cmd_config(args):
         if opened:
             opened[0].append(args.user, "config_change", "config", dict(details, failed=str(exc)), _wall_us())
         raise
+    except KeyboardInterrupt as exc:
+        if not opened:
+            raise Stopped("config import stopped before it wrote anything; nothing was changed") from exc
+        opened[0].append(args.user, "config_change", "config", dict(details, failed="stopped"), _wall_us())
+        raise Stopped(
+            "config import stopped part way: some of its sections may be written (each whole), "
+            "the rest not; the audit trail shows the import and its stop; run the import again "
+            "to write it all"
+        ) from exc
     finally:
         for audit in opened:
             audit.close()
@@ -1876,6 +1927,17 @@ def _write_backup(args, data, there_already, audit, details):
         if exists:
             raise there_already() from None
         raise LinekeeperError("cannot write %s: %s%s" % (args.file, said, _as_whom())) from None
+    except KeyboardInterrupt as exc:
+        if os.path.exists(args.file):  # linked in place: it is whole
+            raise Stopped("keystore backup stopped once %s was written whole" % args.file) from exc
+        if audit is not None:
+            audit.append(
+                args.user, "key_backup", None, dict(details, phase="failed", reason="stopped"), _wall_us()
+            )
+        raise Stopped(
+            "keystore backup stopped before %s was written: none of it is there%s; make the backup "
+            "again" % (args.file, ", and the audit trail shows the stop" if audit is not None else "")
+        ) from exc
 
 
 def _backup_unaudited(args, data, details, exc, there_already):
@@ -1904,18 +1966,24 @@ def _backup_unaudited(args, data, details, exc, there_already):
         raise LinekeeperError(
             "cannot write %s: %s%s — nothing was written" % (statement_path, err.strerror or err, _as_whom())
         ) from None
+    signed = said["signature"] is not None
+    notice = (
+        "linekeeper: the audit trail could not record this key store backup (%s); it is "
+        "recorded instead in %s%s: keep it with the backup, and add it to the box's records"
+        % (why, statement_path, ", signed with the box's key" if signed else " (not signed)")
+    )
     try:
         _write_backup(args, data, there_already, None, details)
     except LinekeeperError:
         os.unlink(statement_path)  # it would speak of a backup that is not there
         raise
-    signed = said["signature"] is not None
-    print(
-        "linekeeper: the audit trail could not record this key store backup (%s); it is "
-        "recorded instead in %s%s: keep it with the backup, and add it to the box's records"
-        % (why, statement_path, ", signed with the box's key" if signed else " (not signed)"),
-        file=sys.stderr,
-    )
+    except KeyboardInterrupt:
+        if os.path.exists(args.file):  # stopped once the copy was whole: it stays, with its statement
+            print(notice, file=sys.stderr)
+        else:
+            os.unlink(statement_path)
+        raise
+    print(notice, file=sys.stderr)
 
 
 def cmd_keystore(args):
@@ -1956,6 +2024,10 @@ def cmd_keystore(args):
             if not _read_only_card(args.data_dir):
                 raise
             refused = exc  # the card is read-only: the one case a statement stands in for the entry
+        except KeyboardInterrupt as exc:
+            if audit is not None:
+                audit.close()
+            raise Stopped("keystore backup stopped before the copy was written: there is none") from exc
         if refused is None:
             with audit:
                 _write_backup(args, data, there_already, audit, details)
@@ -2004,6 +2076,8 @@ def cmd_keystore(args):
 
     try:
         doc = keybackup.restore(args.data_dir, raw, args.file, audited=audited, **opens)
+    except KeyboardInterrupt as exc:
+        raise Stopped(_restore_stopped(args.data_dir, opened, audited)) from exc
     finally:
         for audit in opened:
             audit.close()
@@ -2012,6 +2086,22 @@ def cmd_keystore(args):
         % (doc["key_store"], args.data_dir, args.file, doc["made_at"], doc["host"])
     )
     return 0
+
+
+def _restore_stopped(data_dir, opened, audited):
+    """What ``keystore restore`` stopped by Ctrl-C left: the key store put back (written
+    whole, atomically) or not; a stop after its entry is audited as one."""
+    from firmware.storage.keystore import KeyStore
+
+    if KeyStore(data_dir).is_initialised:
+        return "keystore restore stopped once the key store was put back: it is in place (audited)"
+    if not opened:
+        return "keystore restore stopped; nothing was changed"
+    audited({"phase": "failed", "reason": "stopped"})
+    return (
+        "keystore restore stopped before the key store was put back: the box still has none, and "
+        "the audit trail shows the stop; run the restore again"
+    )
 
 
 def _installer_refusal(data_dir, user):
@@ -2108,14 +2198,12 @@ def cmd_repair(args):
                     wall_us=_wall_us(),
                     recording_key=key,
                 )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         progress.end()
-        print(
-            "linekeeper: repair stopped part way: the recordings rebuilt so far are in the call "
-            "log (audited); run `linekeeper repair` again to finish it",
-            file=sys.stderr,
-        )
-        raise
+        raise Stopped(
+            "repair stopped part way: the recordings rebuilt so far are in the call log "
+            "(audited); run `linekeeper repair` again to finish it"
+        ) from exc
     finally:
         progress.end()
         if key is not None:
@@ -2204,9 +2292,8 @@ def cmd_rekey(args):
             rekey = Rekey(keystore, store, RecordingKeyPin(args.data_dir, signer), audited, progress=print)
             try:
                 summary = rekey.run(key, args.user, new_password, show)
-            except KeyboardInterrupt:
-                print("linekeeper: " + _rekey_stopped(keystore, rekey), file=sys.stderr)
-                raise
+            except KeyboardInterrupt as exc:
+                raise Stopped(_rekey_stopped(keystore, rekey)) from exc
         finally:
             key.forget()
             store.close()
@@ -2952,6 +3039,62 @@ _ACTING_FOR_ROOT = False  # run by root, acting as the box's user (_as_the_box)
 _READ_AS_ROOT = {}  # path -> (text, mode): the files of secrets given, read before acting
 
 
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C (or a signal a command stops on) stopped a command, which says in ``words``
+    what it had done by then and what to do (:func:`main` says them on stderr); raised from
+    the :class:`KeyboardInterrupt`. ``signum``: the signal, for the exit status."""
+
+    def __init__(self, words, signum=signal.SIGINT):
+        super().__init__(words)
+        self.words = words
+        self.signum = signum
+
+
+# Commands a stop leaves as they were: they read, and write nothing on the box or elsewhere.
+CHANGE_NOTHING = frozenset(
+    {
+        "calls",
+        "verify",
+        "verify-export",
+        "verify-audit",
+        "keys",
+        "banner",
+        "linecheck",
+        "analyze",
+        "archive audit-head",
+        "archive search",
+    }
+)
+# Commands that write one file, atomically (a temporary file renamed over it), and nothing else.
+ONE_FILE = {"report": "out", "year-review": "out", "config export": "file"}
+
+
+def _command_name(args):
+    """The command as typed: ``calls``, ``config import``, ``archive index``."""
+    sub = getattr(args, "archive_command", None) or (
+        args.action if args.command in ("config", "keystore") else None
+    )
+    return args.command if sub is None else "%s %s" % (args.command, sub)
+
+
+def _stopped(args):
+    """What a command stopped by Ctrl-C left, in words, when it did not say so itself."""
+    name = _command_name(args)
+    if name in CHANGE_NOTHING:
+        return "%s stopped; nothing was changed" % name
+    if name in ONE_FILE and getattr(args, ONE_FILE[name]) == "-":  # to stdout
+        return "%s stopped; nothing was changed" % name
+    if name in ONE_FILE:
+        return (
+            "%s stopped; nothing on the box was changed, and %s is as it was or the whole new "
+            "file, never part of one" % (name, getattr(args, ONE_FILE[name]))
+        )
+    return (
+        "%s stopped before it finished: part of what it does may be done; read what it printed "
+        "before running it again" % name
+    )
+
+
 def _as_the_box(args):
     """Run as root on the appliance's data directory (2770, the services' group), a command
     acts as the directory's owner (the recorder's user) with the services' umask, so what
@@ -3043,6 +3186,7 @@ def main(argv=None):
         print("linekeeper: %s" % describe(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM where a command stops on it (sar)
+        print("linekeeper: %s" % (exc.words if isinstance(exc, Stopped) else _stopped(args)), file=sys.stderr)
         return 128 + getattr(exc, "signum", signal.SIGINT)
 
 

@@ -238,8 +238,9 @@ def test_a_handover_statement_is_followed_only_as_the_current_key_signed_it(box,
     ]
 
 
-def test_an_export_stopped_part_way_leaves_no_file(box, tmp_path, monkeypatch):
-    """A long copy stopped (Ctrl-C) leaves no part of it beside FILE either."""
+def test_an_export_stopped_part_way_leaves_no_file(box, tmp_path, monkeypatch, capsys):
+    """A long copy stopped (Ctrl-C) leaves no part of it beside FILE either, and says so
+    (it exited 130 without a word)."""
     from firmware.sarbundle import FileSpool
 
     real = FileSpool.write
@@ -249,6 +250,11 @@ def test_an_export_stopped_part_way_leaves_no_file(box, tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(FileSpool, "write", stopped)
-    assert export(box, tmp_path / "trail.csv") != 0
+    capsys.readouterr()
+    assert export(box, tmp_path / "trail.csv") == 130
     assert sorted(os.listdir(tmp_path)) == ["box", "password.txt"]
     assert entries(box[0])[-1][1]["failed"] == "stopped"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "linekeeper: audit-export stopped before %s was whole: none of it was left there, and the "
+        "audit trail shows the stop; run it again to make the file" % (tmp_path / "trail.csv")
+    )

@@ -1188,3 +1188,31 @@ def test_a_number_dialled_with_a_card_number_keyed_on_after_it_is_the_subjects(t
         (3, "14101632960123XXXXXX"),
         (4, "01632960123"),
     ]
+
+
+def test_a_command_line_release_stopped_before_its_bundle_was_begun_says_nothing_was_released(
+    sar_dir, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C before the bundle's file was begun (the password checked, the calls found)
+    exited 130 without a word."""
+    import shutil
+
+    from firmware import sarbundle
+
+    root, data = sar_dir
+    copy = str(tmp_path / "data")
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("lock", "*.sock"))
+    before = _said(copy)
+    stick = tmp_path / "stick"
+    stick.mkdir()
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sarbundle.FileSpool, "__init__", stopped)
+    capsys.readouterr()
+    assert sar(root, copy, stick / "smith.zip", "--number", "+44 1632 960123") == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "linekeeper: sar stopped before its bundle was begun; nothing was released"
+    )
+    assert os.listdir(stick) == [] and _said(copy) == before

@@ -1,0 +1,188 @@
+"""Ctrl-C in a `linekeeper` command: exit status 130 and one line on stderr saying it was
+stopped and what it left (it exited 130 without a word, but for repair and rekey)."""
+
+import json
+import os
+
+import pytest
+
+from board.sim.scenario import loads_scenario
+from firmware import cli, configio
+from firmware.box import open_audit, open_sim_box
+from firmware.storage import fsutil
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+from support.cli import export_args, run_linekeeper
+
+PASSWORD = "stopped box owner password 7"
+
+
+def secret_file(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def stop(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def stop_after(real):
+    """``real``, then Ctrl-C: what it did is done."""
+
+    def stopped(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    return stopped
+
+
+def one_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def entries(data_dir, action):
+    with open_audit(data_dir) as audit:
+        return [e.details for e in audit.entries(limit=100, action=action)][::-1]
+
+
+@pytest.fixture
+def recorded(tmp_path, synth):
+    """A box with one recorded call (and the signing key its recorder made)."""
+    data = str(tmp_path / "data")
+    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    doc = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}],
+    }
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
+    box.start()
+    try:
+        assert box.board.run()
+    finally:
+        box.stop()
+    return data, secret_file(tmp_path, "pw", PASSWORD)
+
+
+def test_a_command_that_only_reads_says_it_changed_nothing(recorded, monkeypatch):
+    data, _ = recorded
+    monkeypatch.setattr(cli, "_call_log", stop)
+    status, out, err = run_linekeeper("calls", "--data-dir", data)
+    assert status == 130
+    assert one_line(err) == "linekeeper: calls stopped; nothing was changed"
+
+
+def test_a_report_says_its_file_is_as_it_was_or_whole(recorded, tmp_path, monkeypatch):
+    data, _ = recorded
+    monkeypatch.setattr(fsutil, "atomic_write", stop)
+    out_file = tmp_path / "r.json"
+    status, out, err = run_linekeeper(
+        "report", "--data-dir", data, "--from", "2026-03-02", "--to", "2026-03-02", "--format", "json",
+        "--out", out_file,
+    )  # fmt: skip
+    assert status == 130 and not out_file.exists(), err
+    assert one_line(err) == (
+        "linekeeper: report stopped; nothing on the box was changed, and %s is as it was or the "
+        "whole new file, never part of one" % out_file
+    )
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_an_export_says_whether_it_was_audited_and_what_it_wrote(recorded, tmp_path, monkeypatch, when):
+    data, pw = recorded
+    out_file = tmp_path / "call.wav"
+    before = len(entries(data, "export"))
+    if when == "before":  # as the audio is read and checked
+        from firmware.recording.store import RecordingStore
+
+        monkeypatch.setattr(RecordingStore, "export_bytes", stop)
+    else:  # the recording written, not yet its manifest
+        real, calls = fsutil.atomic_write, []
+
+        def second_stopped(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(fsutil, "atomic_write", second_stopped)
+    status, out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
+    monkeypatch.undo()
+    assert status == 130
+    said = one_line(err)
+    if when == "before":
+        assert said == (
+            "linekeeper: export stopped before anything was written or audited; nothing was changed"
+        )
+        assert len(entries(data, "export")) == before and not out_file.exists()
+    else:
+        assert "export stopped after its audit entry was made" in said
+        assert "the recording is there without its signed manifest" in said
+        assert out_file.exists() and not os.path.exists(str(out_file) + ".manifest.json")
+        assert len(entries(data, "export")) == before + 1
+
+
+def test_a_config_import_stopped_part_way_is_audited_and_says_run_it_again(recorded, tmp_path, monkeypatch):
+    data, _ = recorded
+    doc = tmp_path / "in.json"
+    assert run_linekeeper("config", "export", doc, "--data-dir", data)[0] == 0
+    monkeypatch.setattr(configio, "save_config", stop)
+    status, out, err = run_linekeeper("config", "import", doc, "--data-dir", data)
+    assert status == 130, err
+    said = one_line(err)
+    assert said.startswith("linekeeper: config import stopped part way") and "run the import again" in said
+    assert entries(data, "config_change")[-1]["failed"] == "stopped"
+
+
+def test_a_keystore_backup_stopped_as_it_writes_leaves_no_copy_and_audits_the_stop(
+    recorded, tmp_path, monkeypatch
+):
+    data, _ = recorded
+    out_file = tmp_path / "keys.json"
+    monkeypatch.setattr(fsutil, "write_new", stop)
+    status, out, err = run_linekeeper("keystore", "backup", out_file, "--data-dir", data, "--user", "ivan")
+    assert status == 130 and not out_file.exists()
+    assert one_line(err) == (
+        "linekeeper: keystore backup stopped before %s was written: none of it is there, and "
+        "the audit trail shows the stop; make the backup again" % out_file
+    )
+    assert [d["phase"] for d in entries(data, "key_backup")] == ["made", "failed"]
+    assert entries(data, "key_backup")[-1]["reason"] == "stopped"
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_init_says_whether_the_keys_were_made(tmp_path, monkeypatch, when):
+    from firmware import config
+
+    data = tmp_path / "data"
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    if when == "before":
+        monkeypatch.setattr(config, "save_config", stop)
+    else:
+        monkeypatch.setattr(KeyStore, "_store", stop_after(KeyStore._store))
+    status, out, err = run_linekeeper("init", "--data-dir", data, "--password-file", pw)
+    monkeypatch.undo()
+    assert status == 130
+    said = one_line(err)
+    if when == "before":
+        assert said.startswith("linekeeper: init stopped before the keys were made")
+        assert "run `linekeeper init` again" in said and not KeyStore(str(data)).is_initialised
+    else:
+        assert said.startswith("linekeeper: init stopped once the keys were made")
+        assert KeyStore(str(data)).is_initialised and "Recovery key" in out
+
+
+def test_any_other_command_says_it_was_stopped_and_may_be_part_done(recorded, monkeypatch):
+    data, _ = recorded
+    monkeypatch.setattr(cli, "_installer_refusal", stop)
+    status, out, err = run_linekeeper("hat-replaced", "--data-dir", data, "--password-file", data)
+    assert status == 130
+    assert one_line(err) == (
+        "linekeeper: hat-replaced stopped before it finished: part of what it does may be done; "
+        "read what it printed before running it again"
+    )
