@@ -945,3 +945,15 @@ def test_a_disabled_viewer_account_grants_no_slot_at_the_command_line(tmp_path, 
     assert (open(ArchiveUsers(viewer_dir).path).read(), KeyStore(org).slots()) == before
     ArchiveUsers(viewer_dir).enable("boss")
     assert cli.main(common + ["--name", "jo", "--password-file", files["jo"]] + grant) == 0
+
+
+@pytest.mark.parametrize("path", ["", "/audio"])
+def test_a_call_number_not_in_digits_0_to_9_is_named_not_another_call(app, viewer, path):
+    """The URL's <int:> took other scripts' digits: /calls/leeds/١ opened call 1, and its
+    look was audited as one at leeds/1."""
+    client, _ = _client(app, SUP)
+    before = len(viewer.audit_log.entries(action="call_viewed"))
+    resp = client.get("/calls/leeds/%D9%A1" + path)  # Arabic-Indic "١"
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "call number" in page and "digits 0-9" in page, page
+    assert len(viewer.audit_log.entries(action="call_viewed")) == before

@@ -29,6 +29,7 @@ STATIC = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 
 
 ERRORS = {
+    400: ("Not understood", "The viewer could not read this request: go back and try again."),
     401: ("Log in first", "This needs you to be logged in."),
     403: (
         "Not allowed",
@@ -57,6 +58,7 @@ def create_archive_app(v):
     app.after_request(after_request)
     app.jinja_env.globals.update(csrf_token=csrf_token, audit_fields=words.audit_fields, say=words.say)
 
+    @app.errorhandler(400)
     @app.errorhandler(401)
     @app.errorhandler(403)
     @app.errorhandler(404)

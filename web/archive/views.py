@@ -17,7 +17,7 @@ from firmware.reports.tables import hms
 from .. import passwords
 from ..accounts import change_problems, who_typed
 from ..inactive import UNUSED_DAYS, UNUSED_REASON
-from ..security import local_path, public, roles
+from ..security import local_path, public, roles, whole_number
 from ..site import given_reason
 from ..throttle import wait_said
 from .app import SESSION_COOKIE, set_cookie, viewer
@@ -254,12 +254,18 @@ def _site_or_403(box, action=None, **details):
     abort(403, description="Site %s is not among your sites." % box)
 
 
-def _call_or_404(box, call_id, action=None):
-    """The indexed call ``box``/``call_id``: 403 when the site is not granted (audited as
-    ``action``), 404 when there is no such call."""
-    _site_or_403(box, action, target="%s/%d" % (box, call_id), call_id=call_id)
+def _call_or_404(box, text, action=None):
+    """``(call_id, call)``: the indexed call ``box``/``text`` (the URL's call number) and
+    its id. 400 when ``text`` is not written in digits 0-9, 403 when the site is not granted
+    (audited as ``action``), 404 when there is no such call."""
+    if not (text.isascii() and text.isdigit()):
+        # Werkzeug's <int:> took other scripts' digits: /calls/leeds/١ opened call 1.
+        abort(400, description="The call number in the address is written in digits 0-9, not %r." % text[:20])
+    call_id = whole_number(text)  # None: longer than any call's (past SQLite's integers)
+    ref = text if call_id is None else call_id
+    _site_or_403(box, action, target="%s/%s" % (box, ref), call_id=ref)
     db = _open_index()
-    if db is None or not 0 <= call_id < 1 << 63:  # past SQLite's integers: no such call
+    if db is None or call_id is None or call_id >= 1 << 63:
         abort(404)
     try:
         call = index.get_call(db, box, call_id)
@@ -267,15 +273,15 @@ def _call_or_404(box, call_id, action=None):
         db.close()
     if call is None:
         abort(404)
-    return call
+    return call_id, call
 
 
-@bp.route("/calls/<box>/<int:call_id>")
+@bp.route("/calls/<box>/<call_id>")
 @roles("supervisor", "auditor")
 def call(box, call_id, errors=None, status=200, listen_reason=None):
     """The call's page; ``listen_reason``: the reason the listen form gave, which issues
     a listening token (the player) for this page (:func:`listen`)."""
-    found = _call_or_404(box, call_id)
+    call_id, found = _call_or_404(box, call_id)
     _audit_view(box, call_id, found)
     token = None
     if listen_reason is not None:
@@ -309,14 +315,14 @@ def _audit_view(box, call_id, found):
         raise
 
 
-@bp.route("/calls/<box>/<int:call_id>/listen", methods=["POST"])
+@bp.route("/calls/<box>/<call_id>/listen", methods=["POST"])
 @roles("supervisor")
 def listen(box, call_id):
     """The call's page with its player, once the supervisor has said why they listen, as
     on a box (the box's rule and words, :func:`web.site.given_reason`): the reason is kept
     with the page's listening token and goes in each ``playback`` entry of its audio. No
     reason, or a bad one, shows the page again without the player, saying what was wrong."""
-    found = _call_or_404(box, call_id, "playback")
+    found = _call_or_404(box, call_id, "playback")[1]
     if not found["recording_key"]:
         abort(404, description="This call has no archived recording.")
     reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
@@ -333,12 +339,12 @@ def listen(box, call_id):
     return call(box, call_id, listen_reason=reason)
 
 
-@bp.route("/calls/<box>/<int:call_id>/audio")
+@bp.route("/calls/<box>/<call_id>/audio")
 @roles("supervisor")
 def audio(box, call_id):
     """The call's recording, decrypted in memory with the logged-in supervisor's key; audited
     with the reason the listen form gave (its token, ``p``): without one, nothing is played."""
-    call = _call_or_404(box, call_id, "playback")
+    call_id, call = _call_or_404(box, call_id, "playback")
     v = viewer()
     key = g.session["key"]
     target = "%s/%d" % (box, call_id)
@@ -369,12 +375,12 @@ def audio(box, call_id):
     return Response(data, mimetype=mime, headers={"Cache-Control": "no-store"})
 
 
-@bp.route("/calls/<box>/<int:call_id>/export", methods=["POST"])
+@bp.route("/calls/<box>/<call_id>/export", methods=["POST"])
 @roles("supervisor")
 def export(box, call_id):
     """The call's recording as a zip an auditor checks offline with ``linekeeper verify-export``
     (:mod:`firmware.archive.export`); every export, and every refused one, audited."""
-    call = _call_or_404(box, call_id, "export")
+    call_id, call = _call_or_404(box, call_id, "export")
     v = viewer()
     key = g.session["key"]
     target = "%s/%d" % (box, call_id)
