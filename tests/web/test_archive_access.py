@@ -957,3 +957,14 @@ def test_a_call_number_not_in_digits_0_to_9_is_named_not_another_call(app, viewe
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and "call number" in page and "digits 0-9" in page, page
     assert len(viewer.audit_log.entries(action="call_viewed")) == before
+
+
+@pytest.mark.parametrize("number", ["%D9%A9%D9%A6%D9%A0%D9%A1%D9%A0%D9%A1", "96010%C2%B9"])
+def test_a_searched_number_not_in_digits_0_to_9_is_named(app, number):
+    """isdigit() took Arabic-Indic "٩٦٠١٠١" and a superscript "¹": the search ran on them
+    and said no call matched, where leeds has 01632960101."""
+    client, _ = _client(app, AUD)
+    resp = client.get("/?number=" + number)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "number: only digits" in page, page
+    assert "/calls/leeds/1" not in page

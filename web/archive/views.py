@@ -200,8 +200,10 @@ def calls():
     errors = []
     query = {}
     typed = re.sub(r"[\s().\-/]", "", form["number"])
-    if form["number"] and (not typed or not all(c.isdigit() or c in "+#*" for c in typed)):
-        errors.append("number: only digits (and spaces, + # * - ( ))")
+    # Digits 0-9 only: isdigit() also takes other scripts' digits and superscripts, which
+    # the search then looked for as typed and said no call matched.
+    if form["number"] and (not typed or not all(c in "0123456789+#*" for c in typed)):
+        errors.append("number: only digits 0-9 (and spaces, + # * - ( ))")
     for name, end in (("from", False), ("to", True)):
         if form[name]:
             try:
