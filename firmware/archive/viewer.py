@@ -460,13 +460,17 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
     Returns ``{"period", "sites": {box: totals}, "total": totals}``; each site's
     totals are computed by the box's own report code
     (:func:`firmware.reports.compute.totals_of`), so they match the box's report.
+    ``boxes``: only these sites (a viewer account's grant; None: every site, empty: none).
 
     :raises ReportError: more than ``max_calls`` calls in the period
     """
     where, args = ["started_us >= ? AND started_us < ?"], [period.start_us, period.end_us]
-    if boxes:
-        where.append("box IN (%s)" % ",".join("?" * len(boxes)))
-        args += list(boxes)
+    if boxes is not None:
+        # No site at all is none, as search() has it: read as no limit, an account granted
+        # none reported on every site.
+        boxes = sorted(boxes)
+        where.append("box IN (%s)" % ",".join("?" * len(boxes)) if boxes else "0")
+        args += boxes
     clause = " WHERE " + " AND ".join(where)
     n = db.execute("SELECT count(*) FROM calls" + clause, args).fetchone()[0]
     if n > max_calls:
@@ -481,7 +485,7 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
         rows.setdefault(r[0], []).append(r[1:])
     # Every site asked for (or in the index) has its column, with no call in the period too.
     known = [r[0] for r in db.execute("SELECT DISTINCT box FROM calls")]
-    for box in known if not boxes else [b for b in boxes if b in known]:
+    for box in known if boxes is None else [b for b in boxes if b in known]:
         rows.setdefault(box, [])
     site_totals = {box: totals_of(rows[box], period) for box in sorted(rows)}
     return {

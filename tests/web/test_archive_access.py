@@ -968,3 +968,28 @@ def test_a_searched_number_not_in_digits_0_to_9_is_named(app, number):
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and "number: only digits" in page, page
     assert "/calls/leeds/1" not in page
+
+
+def test_an_account_granted_no_site_reports_on_none(viewer, tmp_path):
+    """An entry of users.json granting no site ("sites": [], written by hand: the command line
+    refuses it) found no call, but its report held every site's: central_report read an
+    empty list of sites as no limit."""
+    import shutil
+
+    v, users = _viewer_of(tmp_path, viewer)
+    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
+    users.finish_change("sara")
+    with open(users.path) as f:
+        doc = json.load(f)
+    doc["users"]["sara"]["sites"] = []
+    with open(users.path, "w") as f:
+        json.dump(doc, f)
+    shutil.copy(viewer.index_path, v.index_path)  # leeds and york
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        assert "/calls/leeds/1" not in client.get("/").get_data(as_text=True)
+        report = json.loads(client.get("/reports?from=2026-03-02&to=2026-03-02&format=json").data)
+        assert report["sites"] == {} and report["total"]["calls"] == 0
+    finally:
+        v.close()
