@@ -190,7 +190,7 @@ def rebuild_index(bucket, index_path, org_private_key=None):
     Returns ``(calls indexed, records skipped as unreadable)``.
     """
     skipped = []
-    erased = []  # the erasure notes listed: a record read before its erasure is emptied after
+    erased = []  # the erasure notes listed: a record read before its erasure is emptied (write_index)
 
     def records():
         for key in bucket.keys():
@@ -221,8 +221,9 @@ def rebuild_index(bucket, index_path, org_private_key=None):
                 "key? The index was left as it was" % len(skipped)
             )
 
-    n = write_index(index_path, records(), sealed_opened=org_private_key is not None, check=none_opened)
-    drop_erased(index_path, erased)
+    n = write_index(
+        index_path, records(), sealed_opened=org_private_key is not None, check=none_opened, erased=erased
+    )
     return n, len(skipped)
 
 
@@ -308,11 +309,14 @@ def apply_erasures(bucket, index_path):
     return drop_erased(index_path, erased)
 
 
-def write_index(index_path, records, sealed_opened, batch=10_000, check=None):
+def write_index(index_path, records, sealed_opened, batch=10_000, check=None, erased=()):
     """Write a new index of ``records`` (``(doc, object key)`` pairs, the docs as
     :func:`read_record` gives them) to ``index_path``, replacing the old one only when
     complete (a failure leaves the old index as it was). Returns how many calls.
     ``check(n)`` may refuse the new index (raise) before it replaces the old.
+    ``erased``: ``(box, call_id)`` pairs (complete once ``records`` is read) whose caller's
+    details are emptied before the new index replaces the old, with ``secure_delete`` on so
+    the file keeps no copy: emptied after, a page read in between showed them.
     """
     tmp = index_path + ".new"
     if os.path.exists(tmp):
@@ -333,6 +337,10 @@ def write_index(index_path, records, sealed_opened, batch=10_000, check=None):
                 rows = []
         db.executemany(sql, rows)
         n += len(rows)
+        if erased:
+            db.execute("PRAGMA secure_delete=ON")
+            emptied = ", ".join("%s = NULL" % c for c in _DETAILS)
+            db.executemany("UPDATE calls SET %s WHERE box = ? AND call_id = ?" % emptied, list(erased))
         if check is not None:
             check(n)
         db.executescript(INDEX_INDEXES)
