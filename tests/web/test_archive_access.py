@@ -993,3 +993,15 @@ def test_an_account_granted_no_site_reports_on_none(viewer, tmp_path):
         assert report["sites"] == {} and report["total"]["calls"] == 0
     finally:
         v.close()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "JSON", "json "])
+def test_a_report_format_that_is_not_one_is_named_not_the_page_instead(app, viewer, fmt):
+    """Any format but "json" answered the report's page, as if asked for no download: a
+    script asking for "csv" was handed HTML with a 200."""
+    client, _ = _client(app, SUP)
+    before = len(viewer.audit_log.entries(action="report"))
+    resp = client.get("/reports?from=2026-03-02&to=2026-03-02&format=" + fmt)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "format:" in page and '<table class="report">' not in page, page
+    assert len(viewer.audit_log.entries(action="report")) == before

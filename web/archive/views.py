@@ -421,6 +421,11 @@ def reports():
     }
     if form["site"]:
         _site_or_403(form["site"], "report")
+    fmt = args.get("format", "")
+    if fmt not in ("", "json"):
+        # Any other answered the page, as if no download were asked for.
+        error = "format: %r is not one the viewer makes: json (a download), or none for this page." % fmt[:20]
+        return render_template("archive/reports.html", form=form, report=None, error=error), 400
     boxes = [form["site"]] if form["site"] else g.user.sites
     db = _open_index()
     if db is None:
@@ -437,7 +442,7 @@ def reports():
         return render_template("archive/reports.html", form=form, report=None, error=str(exc)), 400
     finally:
         db.close()
-    if args.get("format") == "json":
+    if fmt == "json":
         viewer().audit("report", None, format="json", period=period.label(), sites=list(report["sites"]))
         body = json.dumps(report, indent=1, sort_keys=True)
         return Response(
