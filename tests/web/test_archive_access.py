@@ -1005,3 +1005,38 @@ def test_a_report_format_that_is_not_one_is_named_not_the_page_instead(app, view
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and "format:" in page and '<table class="report">' not in page, page
     assert len(viewer.audit_log.entries(action="report")) == before
+
+
+def test_a_head_of_the_audio_plays_nothing_and_is_no_playback_entry(viewer, tmp_path, monkeypatch):
+    """A HEAD of the audio (a player or a link checker asking its size) decrypted the
+    recording and wrote a playback entry, with the reason, though nothing was played."""
+    recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
+    bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
+    v, users = _viewer_of(tmp_path, viewer)
+    v.bucket = bucket
+    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
+    users.finish_change("sara")
+    with v.keystore.unlock("sara", PASSWORD) as key:
+        bucket.objects["leeds/calls/0000000001.json"] = _record(
+            v.keystore.public_key(), recordings=[recording]
+        )
+        rebuild_index(bucket, v.index_path, key)
+    played = []
+    monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
+    monkeypatch.setattr(
+        archive_views.index, "play", lambda *a: played.append(1) or (b"OggS audio", True, "audio/ogg")
+    )
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        sites = client.get("/sites").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', sites)[1]
+        data = {"csrf_token": token, "listen_reason": "complaint ref 1234"}
+        page = client.post("/calls/leeds/1/listen", data=data).get_data(as_text=True)
+        src = re.search(r'<audio id="player"[^>]* src="([^"]+)"', page)[1].replace("&amp;", "&")
+        assert client.head(src).status_code == 200
+        assert (played, v.audit_log.entries(action="playback")) == ([], [])
+        assert client.get(src).data == b"OggS audio"
+        assert len(v.audit_log.entries(action="playback")) == 1
+    finally:
+        v.close()

@@ -345,7 +345,8 @@ def listen(box, call_id):
 @roles("supervisor")
 def audio(box, call_id):
     """The call's recording, decrypted in memory with the logged-in supervisor's key; audited
-    with the reason the listen form gave (its token, ``p``): without one, nothing is played."""
+    with the reason the listen form gave (its token, ``p``): without one, nothing is played.
+    A HEAD decrypts and audits nothing (nothing is played)."""
     call_id, call = _call_or_404(box, call_id, "playback")
     v = viewer()
     key = g.session["key"]
@@ -358,6 +359,13 @@ def audio(box, call_id):
     if playback is None or playback["target"] != target:
         abort(403, description="Say why you listen first: the call's page asks, then shows the player.")
     reason = playback["reason"]
+    if request.method == "HEAD":
+        # Nothing is sent: the audio is not decrypted and no playback is written, as on a box.
+        try:
+            mime = index.mime_of(index.read_record(v.bucket.get(call["record_key"]), key))
+        except LinekeeperError as exc:
+            abort(404, description=str(exc))
+        return Response(mimetype=mime, headers={"Cache-Control": "no-store"})
     try:
         record = index.read_record(v.bucket.get(call["record_key"]), key)
         data, complete, mime = index.play(v.bucket, record, key, v.viewer_dir)
