@@ -13,6 +13,7 @@ import threading
 from typing import NamedTuple
 
 from flask import Flask, current_app, g, has_request_context, render_template, request
+from werkzeug.routing import IntegerConverter
 
 from firmware import words
 from firmware.datadir import storage_error
@@ -536,6 +537,15 @@ def _bytes(n):
         n /= 1000
 
 
+class AsciiInt(IntegerConverter):
+    """A URL's ``<int:...>`` in the digits 0-9 only. Werkzeug's took any script's digits
+    (its pattern is ``\\d+``, and ``int()`` reads them): ``/calls/١`` opened call 1 and
+    its look was audited as one at call 1. Any other text in that place is no page (404),
+    as a number no row has is."""
+
+    regex = r"[0-9]+"
+
+
 def create_app(services, config):
     """Build the app around ``services`` (a :class:`Services`) with ``config``.
 
@@ -547,6 +557,7 @@ def create_app(services, config):
     if not isinstance(config, WebConfig):
         raise TypeError("create_app needs a web.services.WebConfig")
     app = Flask(__name__)
+    app.url_map.converters["int"] = AsciiInt
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     web = Web(services, config)
     web.sessions.clear_all()

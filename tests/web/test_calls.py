@@ -38,6 +38,23 @@ def test_supervisors_see_only_their_lines(box, people):
     assert box.recordings.exports == [] and box.recordings.held == set()
 
 
+def test_a_call_number_in_other_digits_than_0_to_9_is_no_call(box, people):
+    """Werkzeug's <int:> took any script's digits: /calls/١ (Arabic-Indic one) opened
+    call 1, and its forms acted on it."""
+    sam = people["sam"]
+    box.add_recordings([1])
+    assert sam.get("/calls/1").status_code == 200
+    for path in ("/calls/%D9%A1", "/calls/%D9%A1/audio?p=x", "/calls/%C2%B9"):  # "١", "¹"
+        assert sam.get(path).status_code == 404, path
+    for action, data in (
+        ("export", {"reason": "complaint ref 1234", "format": "ogg"}),
+        ("hold", {"on": "1", "hold_reason": "complaint ref 1234"}),
+    ):
+        path = "/calls/%%D9%%A1/%s" % action
+        assert box.post(sam, path, data, token_from="/calls/1").status_code == 404, path
+    assert box.recordings.exports == [] and box.recordings.held == set()
+
+
 def test_a_call_number_past_any_calls_is_no_call(box, people):
     """A call number past SQLite's integers (the URL takes any digits) raised an
     OverflowError on the call's page and on each form and file of it, the Listen form

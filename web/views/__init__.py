@@ -29,7 +29,7 @@ log = logging.getLogger("linekeeper.web")
 
 
 def row_id(number):
-    """Whether ``number`` (a URL's ``<int:...>``, which takes any digits) can be the id of a
+    """Whether ``number`` (a URL's ``<int:...>``, any number of digits 0-9) can be the id of a
     row in the box's SQLite stores: one past SQLite's integers is no row's, and looking it
     up raises an OverflowError (a server error). A view answers it as it answers an id no
     row has."""
