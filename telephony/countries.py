@@ -105,6 +105,8 @@ class NumberFormat:
     number only to withhold or show the caller's own number (the UK's 141 and 1470,
     North America's *67 and *82, and GSM's #31#, which a mobile network takes in
     either, through a GSM gateway): the number called is what follows.
+    ``emergency_numbers`` are whole numbers of their own (the UK's 999 and 112, North
+    America's 911): nothing longer begins with one, so a key after one is not the number's.
     """
 
     country_code: str
@@ -117,6 +119,7 @@ class NumberFormat:
     #: country code and that many digits (not starting with 0) is in international form
     #: without its ``+``, as some networks send a caller's number
     significant_digits: tuple[int, ...] = ()
+    emergency_numbers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,7 @@ _UK_NUMBERS = NumberFormat(
     trunk_prefix="0",
     presentation_prefixes=("1470", "141", "#31#"),
     significant_digits=(9, 10),
+    emergency_numbers=("999", "112"),
 )
 
 _UK = Country(
@@ -235,6 +239,7 @@ _US = Country(
         national_digits=10,
         national_first_digits="23456789",
         presentation_prefixes=("*67", "*82", "#31#"),
+        emergency_numbers=("911",),
     ),
     # North America signals an unobtainable number with reorder (congestion)
     tone_aliases=MappingProxyType(

@@ -603,8 +603,8 @@ def shortest_number(number, country, outside=""):
     UK: 0 and 10 digits (01, 02, 03, 05, 07, 08, 09), but 0 and 9 in the twelve areas
     with four-digit local numbers (:data:`UK_SHORT_AREAS`) and under 0800 (0800 and
     six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
-    withheld, given) before any of these.
-    US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either.
+    withheld, given) before any of these; 999 and 112 (emergency) 3.
+    US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either; 911 3.
     An international number to a country whose plan the box knows is as long as it
     says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without
     its 0.
@@ -616,6 +616,8 @@ def shortest_number(number, country, outside=""):
         # nor does the outside-line digit before a number whose start says nothing.
         said_nothing = country == "us" or bool(outside) and number.startswith(outside)
         return 0 if said_nothing and not rest else skip + rest
+    if _emergency(number, country):
+        return _emergency(number, country)
     if country == "us":
         if number.startswith("011"):
             return 3 + _abroad(number[3:])[0]
@@ -629,6 +631,16 @@ def shortest_number(number, country, outside=""):
     # No UK number begins 04 or 06. Prefixes are known by the time a window can be
     # found (13 digits), so a number still being dialled needs no better answer.
     return 11 if number[:1] == "0" and number[1:2] in tuple("1235789") else 0
+
+
+def _emergency(number, country):
+    """How many digits the emergency number ``number`` begins with has (UK 999 or 112,
+    US 911: 3), or 0 for none. It is a whole number: a card number keyed on after it is
+    past it from its first key (``emergency_numbers`` in :mod:`telephony.countries`)."""
+    for code in countries.country(country).numbers.emergency_numbers:
+        if number.startswith(code):
+            return len(code)
+    return 0
 
 
 def _abroad(digits):
@@ -654,11 +666,13 @@ def _longest_number(number, country, outside=""):
     """How many digits the longest number dialled as ``number`` begins can have: an
     international one is its prefix and 15 digits (E.164; fewer to a country whose plan
     the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
-    one 11 (1 and 10); a prefix withholding or giving the caller's number
+    one 11 (1 and 10), an emergency number 3; a prefix withholding or giving the caller's number
     (:func:`dialling_prefix`), or the line's outside-line digit ``outside``, adds its keys."""
     skip = dialling_prefix(number, country, outside)
     if skip:
         return skip + _longest_number(number[skip:], country)
+    if _emergency(number, country):
+        return _emergency(number, country)
     if country == "us":
         return 3 + _abroad(number[3:])[1] if number.startswith("011") else 11
     if number.startswith("00"):

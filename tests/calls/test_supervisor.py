@@ -1709,3 +1709,30 @@ def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipp
     for number in shown:
         assert number.startswith("01632960999"[: len(number)]), number
         assert set(number[11:]) <= {"X"}, number
+
+
+@pytest.mark.parametrize(
+    "dialled, outside, kept",
+    [
+        ("01632960999", "", 11),
+        ("999", "", 3),  # an emergency number is whole at 3
+        ("9" + "999", "9", 4),  # the outside-line 9 before it
+        ("112", "", 3),
+        ("14101632960123", "", 14),  # a prefix adds its keys
+    ],
+)
+def test_a_card_keyed_on_after_a_number_has_none_of_its_tones_kept(dialled, outside, kept):
+    """The review found 8 of the card's digits in the recording after 9 999 on a line with
+    the outside-line 9 (999's start saying nothing, keys were cut past the 12th)."""
+    config = {"outside_line": {1: outside}} if outside else {}
+    rig, call = keyed_after_dialling(dialled, "4111111111111111", **config)
+    assert call.number.startswith(dialled[:kept]) and set(call.number[kept:]) <= {"X"}, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+def test_a_number_dialled_on_after_an_emergency_number_is_past_it():
+    assert shortest_number("999", "uk") == 3
+    assert shortest_number("9999", "uk", "9") == 4
+    assert shortest_number("911", "us") == 3
+    assert shortest_number("99", "uk") == 0  # not yet

@@ -1,0 +1,58 @@
+"""No digit of a card number keyed straight on after the number dialled is left in the
+recording.
+
+A card keyed 0.3 s after the number, before the box has noticed the answer, is taken
+for more of the number; DTMF masking (the default) cuts the tones of keys past the
+number out of the recording (docs/pci.md). The review found 8 of the card's digits
+left in it after 999 dialled on a line whose switchboard takes 9 for an outside line
+(and after 999 on a direct line): 999's start said nothing of its length, so keys were
+cut only past the 12th (the 11th), and the call log lost 999 with the card.
+
+The recording is exported and its DTMF decoded: only the number's own keys are in it.
+"""
+
+import json
+
+import pytest
+
+CARD = "4111111111111111"  # a Visa test number
+
+CASES = {
+    # name: (number dialled, the line's outside-line digit, keys left in the recording)
+    "999 after the outside-line 9": ("9999", "9", "9999"),
+    "999": ("999", "", "999"),
+}
+
+
+def call(dialled, keys=CARD):
+    out = {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": dialled}, "talk": 12.0}
+    if keys:
+        out["keys"] = [{"at": 0.3, "digits": keys}]
+    return out
+
+
+def config(lab, outside):
+    line = {"line": 1, "mode": "always", "outside_line": outside}
+    return lab.policy(rules={"default_mode": "always", "lines": [line]})
+
+
+def keys_in_recording(lab, data_dir, logged, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse battery 7\n")
+    wav = tmp_path / "call.wav"
+    status, _out, err = lab.export(data_dir, logged["id"], wav, pw)
+    assert status == 0, err
+    status, out, err = lab.cli("analyze", wav, "--json")
+    assert status == 0, err
+    return "".join(e["digit"] for e in map(json.loads, out.splitlines()) if e["event"] == "dtmf")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_no_card_digit_is_left_in_the_recording(module_lab, tmp_path, case):
+    lab = module_lab
+    dialled, outside, heard = CASES[case]
+    data_dir, (logged,) = lab.sim(lab.scenario([call(dialled)], lines=1, config=config(lab, outside)))
+    assert logged["recording"]
+    assert keys_in_recording(lab, data_dir, logged, tmp_path) == heard
+    # The call log keeps the number dialled, the card masked.
+    assert logged["number"].startswith(dialled) and set(logged["number"][len(dialled) :]) == {"X"}, logged
