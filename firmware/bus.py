@@ -143,7 +143,8 @@ class DigitDialled(Event):
     digit: str
     method: str  # "pulse" or "dtmf"
     end_us: int | None = None  # when its tone ended (a DTMF digit)
-    # Past the longest number the country dials: a key, not the number (a card number
+    # Past the number (its shortest whole length where its start tells one, else the
+    # longest number the country dials): maybe a key, not the number (a card number
     # keyed straight on), which masking cuts out of the recording.
     past_number: bool = False
 

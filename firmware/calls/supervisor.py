@@ -680,6 +680,25 @@ def _longest_number(number, country, outside=""):
     return 11
 
 
+def _tones_kept(number, country, outside=""):
+    """How many of dialled ``number``'s first keys keep their tones in the recording
+    (DTMF masking cuts those of the keys after them, :class:`~firmware.bus.DigitDialled`'s
+    ``past_number``): the number's shortest whole length where its start tells one
+    (:func:`shortest_number`), else the longest number it may be (:func:`_longest_number`).
+
+    A number that may be one digit longer or more (0800 and 6 or 7 digits, the twelve
+    areas of 0 and 9 or 10, an international one of 00 and 7 to 15) loses the tones of
+    its optional digits: each may be the first digit of a card number keyed straight on
+    after it, and a card is recognised only at its 13th digit, long after the tone of its
+    first is in the recording. The call log keeps those digits (docs/pci.md).
+
+    A prefix before the number (:func:`dialling_prefix`) adds its keys, once the number's
+    own start tells its length: not while only the prefix is dialled."""
+    skip = dialling_prefix(number, country, outside)
+    shortest = shortest_number(number[skip:], country)
+    return skip + shortest if shortest else _longest_number(number, country, outside)
+
+
 def _dsp_kind(event):
     """The DSP event's kind, by class name or else by its attributes."""
     name = type(event).__name__
@@ -1064,7 +1083,7 @@ class _Line:
             digit=digit,
             method=method,
             end_us=end_us,
-            past_number=len(call.number) > _longest_number(call.number, self.cfg.country, call.outside_line),
+            past_number=len(call.number) > _tones_kept(call.number, self.cfg.country, call.outside_line),
         )
         self._updated(end_us)
         if self.state == DIALLING:

@@ -656,12 +656,12 @@ class CallPolicy:
                 self.mark_personal(line)
 
     def _dialled(self, event):
-        """A dialled DTMF digit past the longest number the country dials (a prefix
-        withholding the caller's number not counted in it: the supervisor's
-        ``past_number``): a key, cut out of the recording like any (mask_dtmf). A card
-        number keyed straight on after a complete number is taken for more of the number
-        (the call log scrubs it), and was in the recording of an outbound call, recorded
-        from off-hook."""
+        """A dialled DTMF digit past the number (its shortest whole length where its start
+        tells one, else the longest number the country dials; a prefix withholding the
+        caller's number not counted in it: the supervisor's ``past_number``): a key, cut
+        out of the recording like any (mask_dtmf). A card number keyed straight on after a
+        complete number is taken for more of the number (the call log scrubs it), and was
+        in the recording of an outbound call, recorded from off-hook."""
         if event.method != "dtmf" or not event.past_number:
             return
         with self._lock:

@@ -1714,16 +1714,20 @@ def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipp
 @pytest.mark.parametrize(
     "dialled, outside, kept",
     [
+        ("0800123456", "", 10),  # 0800 and 6: its 11th key may be a card's first
+        ("08001234567", "", 10),  # ... so an 11-digit one's last tone is cut too
         ("01632960999", "", 11),
         ("999", "", 3),  # an emergency number is whole at 3
         ("9" + "999", "9", 4),  # the outside-line 9 before it
         ("112", "", 3),
         ("14101632960123", "", 14),  # a prefix adds its keys
+        ("0033398259", "", 9),  # abroad, a plan the box does not know: 00 and 7 at least
     ],
 )
 def test_a_card_keyed_on_after_a_number_has_none_of_its_tones_kept(dialled, outside, kept):
-    """The review found 8 of the card's digits in the recording after 9 999 on a line with
-    the outside-line 9 (999's start saying nothing, keys were cut past the 12th)."""
+    """The review found the card's first digit in the recording after an 0800 number of 0
+    and 10 digits (taken for the number's 11th), and 8 of its digits after 9 999 on a line
+    with the outside-line 9 (999's start saying nothing, keys were cut past the 12th)."""
     config = {"outside_line": {1: outside}} if outside else {}
     rig, call = keyed_after_dialling(dialled, "4111111111111111", **config)
     assert call.number.startswith(dialled[:kept]) and set(call.number[kept:]) <= {"X"}, call.number

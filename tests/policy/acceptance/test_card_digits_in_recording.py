@@ -1,12 +1,15 @@
 """No digit of a card number keyed straight on after the number dialled is left in the
-recording.
+recording, where the number's start says how long it may be but not how long it is.
 
 A card keyed 0.3 s after the number, before the box has noticed the answer, is taken
 for more of the number; DTMF masking (the default) cuts the tones of keys past the
-number out of the recording (docs/pci.md). The review found 8 of the card's digits
-left in it after 999 dialled on a line whose switchboard takes 9 for an outside line
-(and after 999 on a direct line): 999's start said nothing of its length, so keys were
-cut only past the 12th (the 11th), and the call log lost 999 with the card.
+number out of the recording (docs/pci.md). The review found card digits left in it:
+
+* after an 0800 number of 0 and 10 digits (0800 numbers have 10 or 11): the card's
+  first digit, taken for the number's 11th;
+* after 999 dialled on a line whose switchboard takes 9 for an outside line (and after
+  999 on a direct line): 8 of the card's digits, 999's start saying nothing of its
+  length, so that keys were cut only past the 12th (the 11th).
 
 The recording is exported and its DTMF decoded: only the number's own keys are in it.
 """
@@ -19,6 +22,7 @@ CARD = "4111111111111111"  # a Visa test number
 
 CASES = {
     # name: (number dialled, the line's outside-line digit, keys left in the recording)
+    "0800 and 6 digits": ("0800123456", "", "0800123456"),
     "999 after the outside-line 9": ("9999", "9", "9999"),
     "999": ("999", "", "999"),
 }
@@ -56,3 +60,13 @@ def test_no_card_digit_is_left_in_the_recording(module_lab, tmp_path, case):
     assert keys_in_recording(lab, data_dir, logged, tmp_path) == heard
     # The call log keeps the number dialled, the card masked.
     assert logged["number"].startswith(dialled) and set(logged["number"][len(dialled) :]) == {"X"}, logged
+
+
+def test_an_0800_number_of_11_digits_is_logged_whole_its_last_tone_cut(module_lab, tmp_path):
+    """Its last digit may be a card's first: its tone is cut out of the recording; the
+    call log keeps the number as dialled (nothing after it passes for a card)."""
+    lab = module_lab
+    dialled = "08001234567"
+    data_dir, (logged,) = lab.sim(lab.scenario([call(dialled, keys="")], lines=1, config=config(lab, "")))
+    assert (logged["number"], logged["digits_withheld"]) == (dialled, False)
+    assert keys_in_recording(lab, data_dir, logged, tmp_path) == dialled[:10]
