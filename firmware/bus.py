@@ -150,6 +150,18 @@ class DigitDialled(Event):
 
 
 @dataclass(frozen=True)
+class DialPulse(Event):
+    """One loop-disconnect pulse of a digit being dialled: the loop broken at ``t_us``,
+    made again at ``end_us``. The digit is known only ``interdigit_ms`` after its last
+    pulse (:class:`DigitDialled`), too late for the recorder to cut out a digit of up to
+    a second, so its pulses come one by one; ``past_number`` as :class:`DigitDialled`'s,
+    for the digit this pulse is part of, whatever digit it turns out to be."""
+
+    end_us: int
+    past_number: bool = False
+
+
+@dataclass(frozen=True)
 class CallerIdReceived(Event):
     standard: str
     number: str | None = None

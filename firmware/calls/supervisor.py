@@ -6,7 +6,8 @@ the events of the line's DSP (DTMF digits, caller ID, tones). It publishes on
 the event bus: :class:`~firmware.bus.LineStateChanged`, the call events
 (:class:`~firmware.bus.CallStarted`, ``CallAnswered``, ``CallUpdated``,
 ``CallEnded``) carrying a :class:`~firmware.calls.call.Call`,
-:class:`~firmware.bus.DigitDialled`, :class:`~firmware.bus.CallerIdReceived`,
+:class:`~firmware.bus.DigitDialled` (and each pulse of a pulsed digit,
+:class:`~firmware.bus.DialPulse`), :class:`~firmware.bus.CallerIdReceived`,
 :class:`~firmware.bus.ToneDetected` and :class:`~firmware.bus.LineFault`.
 
 Line states (:data:`STATES`)::
@@ -123,6 +124,7 @@ from firmware.bus import (
     CallResumed,
     CallStarted,
     CallUpdated,
+    DialPulse,
     DigitDialled,
     LineFault,
     LineStateChanged,
@@ -752,6 +754,7 @@ class _Line:
         self.reversal_us = None  # polarity reversal while dialling: the answer
         self.pulses = 0  # breaks of the digit being pulsed
         self.pulse_digit_us = None
+        self.pulse_past = False  # the digit being pulsed is past the number
         self.last_make_us = None
         self.digit_end_us = None  # end of the last digit: the dial timeout runs from it
         self.held_keys = []  # (digit, t_us, end_us) that may be a code, while dialling
@@ -1038,9 +1041,23 @@ class _Line:
             return  # after connect: digits (card numbers!) never reach the log
         if self.pulses == 0:
             self.pulse_digit_us = break_us
+            self.pulse_past = self._next_digit_past()
         self.pulses += 1
         self.last_make_us = make_us
+        # Each pulse as it comes: masking cuts its clicks out of the recording while the
+        # recorder still holds them back (the digit is known only after interdigit_ms).
+        self._emit(DialPulse, break_us, end_us=make_us, past_number=self.pulse_past)
         self._arm("digit", make_us + _us(self.cfg.interdigit_ms), self._digit_check)
+
+    def _next_digit_past(self):
+        """Whether the digit being dialled is past the number (:class:`DigitDialled`'s
+        ``past_number``), whatever digit it turns out to be."""
+        call = self.call
+        number = (call.number or "") + "".join(k[0] for k in self.held_keys)
+        if cards.MASK in number:
+            return True
+        country, outside = self.cfg.country, call.outside_line
+        return any(len(number) + 1 > _tones_kept(number + d, country, outside) for d in "0123456789")
 
     def _digit_check(self):
         if self._unsettled(self.last_make_us + _us(self.cfg.interdigit_ms), *self.loop_inputs):

@@ -69,6 +69,7 @@ from ..bus import (
     CallResumed,
     CallStarted,
     CallUpdated,
+    DialPulse,
     DigitDialled,
     LineStateChanged,
 )
@@ -189,6 +190,7 @@ class CallPolicy:
         bus.subscribe(CallResumed, self._resumed)
         bus.subscribe(LineStateChanged, self._line_state)
         bus.subscribe(DigitDialled, self._dialled)
+        bus.subscribe(DialPulse, self._pulsed)
 
     def apply(self, settings, country=None):
         """New settings (a reloaded configuration): they apply from the next decision on.
@@ -667,6 +669,17 @@ class CallPolicy:
         with self._lock:
             if self.settings.pci.mask_dtmf and event.line in self._live:
                 self._mask_key(event.line, event.t_us, event.end_us or event.t_us)
+
+    def _pulsed(self, event):
+        """A pulse of a digit being dialled by loop-disconnect past the number (the
+        supervisor's ``past_number``): no tone, but its clicks are a digit all the same,
+        cut out of the recording as a DTMF digit's tone is (mask_dtmf). Each pulse as it
+        comes: the digit is known only once it is over, too late to cut its first pulses."""
+        if not event.past_number:
+            return
+        with self._lock:
+            if self.settings.pci.mask_dtmf and event.line in self._live:
+                self._mask_key(event.line, event.t_us, event.end_us)
 
     def _mask_key(self, line, t_us, end_us):
         """Cut a key's tone out of the recording (its time is in the call's ``key_times``)."""

@@ -22,6 +22,7 @@ from firmware.bus import (
     CallerIdReceived,
     CallStarted,
     CallUpdated,
+    DialPulse,
     DigitDialled,
     Event,
     EventBus,
@@ -1740,3 +1741,24 @@ def test_a_number_dialled_on_after_an_emergency_number_is_past_it():
     assert shortest_number("9999", "uk", "9") == 4
     assert shortest_number("911", "us") == 3
     assert shortest_number("99", "uk") == 0  # not yet
+
+
+def test_each_pulse_of_a_digit_past_the_number_is_published_for_masking():
+    """A card pulse-dialled straight on after the number: the review found its digits in
+    the recording (only a DTMF digit was cut). The digit is known only once its pulses
+    are over, too late to cut them; each pulse comes on the bus as it is seen, saying
+    whether its digit is past the number, so masking cuts its clicks in time."""
+    dialled, card = "0800123456", "41111"
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.pulse_dial(2500, dialled + card)
+    s.handset(False, end + 8000)
+    rig = Rig().play(s, until_ms=end + 9000)
+    pulses = rig.of(DialPulse)
+    counts = [10 if d == "0" else int(d) for d in dialled + card]
+    assert len(pulses) == sum(counts)
+    assert all(p.end_us - p.t_us == us(66) for p in pulses)
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * len(dialled) + [True] * len(card)
+    # Each pulse says what its digit's DigitDialled says, from the digit's first pulse.
+    assert [p.past_number for p in pulses] == [p for p, n in zip(past, counts, strict=True) for _ in range(n)]
