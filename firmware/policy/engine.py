@@ -174,6 +174,8 @@ class CallPolicy:
             data_dir=data_dir,
             personal_code=self._personal_code,
             on_personal=self.mark_personal,
+            record_code=self._record_code,
+            on_record=lambda line: self.request_recording(line, "dtmf"),
         )
         self.buttons = Buttons(clock, self.on_button)
         self._lock = threading.RLock()
@@ -573,6 +575,11 @@ class CallPolicy:
         """The personal-call code that works on ``line`` now, or None."""
         personal = self.settings.rules.personal
         return personal.dtmf_code if personal.on(line) else None
+
+    def _record_code(self, line):
+        """The on-demand record code that works on ``line`` now, or None."""
+        rules_ = self.settings.rules
+        return rules_.on_demand.dtmf_code if rules_.mode(line) == "on_demand" else None
 
     def _held(self, call):
         """Why ``call``'s recording may not be discarded (its legal hold), or None."""

@@ -9,8 +9,9 @@ silence, so digits keyed meanwhile are never decoded, let alone logged).
 
 Only the resume listener hears the paused line: a DTMF receiver fed from the
 capture callback that waits for the resume code (and the line's personal-call
-code, which marks the call personal as it would unpaused) and keeps nothing but
-the last few keys, in memory, until the pause ends. A pause ends by the resume
+code, which marks the call personal as it would unpaused, and its on-demand
+record code, which asks for the recording as the pause ends) and keeps nothing
+but the last few keys, in memory, until the pause ends. A pause ends by the resume
 code, the pause button again, the web UI, the call's end, or by itself after
 ``auto_resume_s``. Every pause and resume is audited (actions ``pause`` and
 ``resume``, target ``call:ID``) and kept on the call as a span
@@ -86,6 +87,11 @@ class PauseControl:
     :param personal_code: ``f(line)``, the personal-call code that works on ``line``, or None;
         the pause's listener hears it too, as the detectors hear nothing of a paused line
     :param on_personal: ``f(line)``, called (on the clock's thread) when it is keyed while paused
+    :param record_code: ``f(line)``, the on-demand record code that works on ``line``, or
+        None; the listener hears it too
+    :param on_record: ``f(line)``, called (on the clock's thread) as a pause ends, but by
+        the call's end, if the record code was keyed during it: the request takes effect
+        once the line is heard again, so the recording asked for holds nothing of the pause
     """
 
     def __init__(
@@ -99,9 +105,14 @@ class PauseControl:
         data_dir=None,
         personal_code=lambda line: None,
         on_personal=lambda line: None,
+        record_code=lambda line: None,
+        on_record=lambda line: None,
     ):
         self.personal_code = personal_code
         self.on_personal = on_personal
+        self.record_code = record_code
+        self.on_record = on_record
+        self._record_asked = set()  # lines whose record code was keyed while paused
         self.capture = capture
         self._marks = os.path.join(data_dir, MARKS) if data_dir else None
         self.stopping = False  # the box is stopping: a pause it ends stays on the card
@@ -176,6 +187,10 @@ class PauseControl:
             if paused is None or (call is not None and paused.call is not call):
                 return False
             del self._paused[line]
+            asked = line in self._record_asked
+            self._record_asked.discard(line)
+            if asked and via != "call_end":
+                self.clock.call_later(0, lambda: self.on_record(line))
             self.capture.unmute(line)
             if paused.timer is not None:
                 paused.timer.cancel()
@@ -370,6 +385,9 @@ class PauseControl:
         personal = self.personal_code(line)
         if personal:
             codes[personal] = lambda: self.clock.call_later(0, lambda: self.on_personal(line))
+        record = self.record_code(line)
+        if record:
+            codes[record] = lambda: self._record_asked.add(line)
         return _ResumeListener(codes, resume) if codes else None
 
     def _heard_resume(self, line, call):  # call None: a pause restored at the start
@@ -400,7 +418,7 @@ class PauseControl:
 class _ResumeListener:
     """Listens to a paused line for the codes of ``codes`` (``{code: on_code}``); keeps only
     the last few keys (the longest code's length). ``resume``, the resume code, is the last
-    it hears; after another (the personal-call code) it goes on listening."""
+    it hears; after another (the personal-call code, the record code) it goes on listening."""
 
     def __init__(self, codes, resume):
         from ..dsp.dtmf import DtmfReceiver  # loading libspandsp is work: not at import

@@ -285,3 +285,33 @@ def test_the_web_pauses_an_on_demand_call_before_it_is_asked_to_record(lab, synt
     said = lab.source(doc, 1, start - lab.wall_us("2026-03-02T09:00:00.000Z"), len(quiet))
     assert lab.level_dbm0(said) > -30  # the card number was being read out
     assert not np.any(quiet)  # and the recording holds silence for it
+
+
+def test_the_record_code_keyed_while_paused_takes_effect_as_the_pause_ends(lab):
+    """The line is paused (card details) when the staff member keys the on-demand record
+    code: the detectors hear nothing of a paused line, only the pause's own listener
+    does, and it heard the resume code alone, so the request was lost and the call never
+    recorded. It is now asked for as the pause ends: the recording begins there (from
+    the request, here), so it holds nothing of the pause."""
+    call = {
+        "line": 1,
+        "at": 1.0,
+        "direction": "in",
+        "rings": 1,
+        "talk": 16.0,
+        "caller_id": {"number": "01632960123"},
+        "speech": [{"at": 1.0, "text": "Hello, I would like to pay my bill."}],
+        "keys": [{"at": 4.0, "digits": "*1"}, {"at": 7.0, "digits": "*9"}, {"at": 10.0, "digits": "*2"}],
+    }
+    rules = {"lines": [{"line": 1, "mode": "on_demand"}], "on_demand": {"from_start": False}}
+    config = dict(lab.policy(rules=rules), audio_profile="pcm")
+    data_dir, (log,) = lab.sim(lab.scenario([call], lines=1, config=config))
+    (span,) = log["pause_spans"]
+    assert (span["by"], span["ended_by"]) == ("dtmf", "dtmf")
+    assert log["policy_decision"] == "record" and log["recording"] == "complete", log
+    _samples, t0 = lab.decode(data_dir, log["id"])
+    # Asked for at the resume (10 s into the call), not when keyed (7 s).
+    assert t0 >= lab.wall_us(span["to"]) - 500_000, (t0, span)
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    assert [e.action for e in entries if e.action in ("pause", "resume")] == ["pause", "resume"]
