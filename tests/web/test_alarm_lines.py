@@ -53,7 +53,7 @@ def test_an_alarm_of_a_line_not_theirs_is_not_acknowledged_nor_audited(box, peop
     line3 = alarms["stuck_off_hook"]
     before = len(box.services.audit)
     resp = box.post(people["sam"], "/alarms/%d/acknowledge" % line3["id"])
-    assert resp.status_code == 403
+    assert resp.status_code == 400
     assert _row(box, line3["id"])["acknowledged_by"] is None
     assert len(box.services.audit) == before
     # Nor through the banner's "also" of an alarm that is theirs.
@@ -67,6 +67,28 @@ def test_an_alarm_of_a_line_not_theirs_is_not_acknowledged_nor_audited(box, peop
         resp = box.post(people["sue"], "/alarms/%d/acknowledge" % alarm["id"])
         assert resp.status_code == 302
         assert _row(box, alarm["id"])["acknowledged_by"] == "sue"
+
+
+def test_an_alarm_of_a_line_not_theirs_is_answered_as_one_that_does_not_exist(box, people, alarms):
+    """It was refused with a 403, where an alarm that does not exist was a 400: the answer
+    told a supervisor that there was an alarm of that number on a line not theirs. Both are
+    now the same answer, with the same words, and neither is audited."""
+    line3 = alarms["stuck_off_hook"]
+    missing = max(a["id"] for a in alarms.values()) + 1
+    before = len(box.services.audit)
+    answers = {}
+    for alarm_id in (line3["id"], missing):
+        resp = box.post(people["sam"], "/alarms/%d/acknowledge" % alarm_id)
+        body = resp.get_data(as_text=True)
+        assert "there is no alarm %d" % alarm_id in body
+        # The number asked for (in the message, and the page's own address) is the only difference.
+        for said in ("there is no alarm %d", "/alarms/%d/acknowledge"):
+            body = body.replace(said % alarm_id, said.replace("%d", "N"))
+        answers[alarm_id] = (resp.status_code, body)
+    assert answers[line3["id"]] == answers[missing]
+    assert answers[missing][0] == 400
+    assert _row(box, line3["id"])["acknowledged_by"] is None
+    assert len(box.services.audit) == before
 
 
 def test_an_alarm_number_past_any_alarms_is_no_alarm(box, people, alarms):

@@ -7,7 +7,8 @@ acknowledge them. An alarm of one line is shown (banner, history, CSV, the
 dashboard's alarms on now) only to those who may see that line
 (:func:`web.security.alarm_lines`: a supervisor's own lines, every line for an
 auditor or installer), one of the whole box to all of them; acknowledging an
-alarm of another line is refused (403), and nothing is written. Staff (the
+alarm of another line is answered as one that does not exist (400, "there is no alarm"),
+so that the answer does not tell that it exists, and nothing is written. Staff (the
 people whose lines are recorded) do not see the box's alarms. Acknowledging is audited
 (action ``alarm``, event ``acknowledged``) by :class:`firmware.alarmlog.AlarmLog`.
 Anyone logged in can raise a concern about the recording (the form on the
@@ -32,6 +33,9 @@ from .calls import _day_us
 from .myline import myline_page
 
 bp = Blueprint("alarms", __name__)
+
+# The answer to acknowledging an alarm that does not exist, and one of a line not the user's.
+NO_SUCH_ALARM = "there is no alarm %d"
 
 # Who sees the alarm banner and history.
 ALARM_ROLES = OFFICE_ROLES
@@ -232,30 +236,37 @@ def acknowledge(alarm_id):
     # raised (a server error).
     if log is None or not row_id(alarm_id):
         abort(404)
-    # An alarm of a line the user may not see is not theirs to acknowledge (nor to learn of).
-    if not _theirs(log.get(alarm_id)):
-        abort(403)
+    # An alarm of a line the user may not see is not theirs to acknowledge, nor to learn of:
+    # it is answered as one that does not exist, in the same words, and nothing is audited.
+    alarm = log.get(alarm_id)
+    if alarm is None or not _theirs(alarm):
+        return _refused(log, NO_SUCH_ALARM % alarm_id)
     wall_us = int(lk().services.wall_us())
     try:
         log.acknowledge(alarm_id, g.user.name, wall_us=wall_us)
     except LinekeeperError as exc:
-        return render_template("alarms.html", history=_history(log), available=True, error=str(exc)), 400
+        return _refused(log, str(exc))
     # The banner's row stands for every occurrence of that alarm on that line: those too.
     for other in request.form.getlist("also"):
         other_id = whole_number(other)
         try:
-            if other_id is not None and row_id(other_id) and _theirs(log.get(other_id)):
+            also = log.get(other_id) if other_id is not None and row_id(other_id) else None
+            if also is not None and _theirs(also):
                 log.acknowledge(other_id, g.user.name, wall_us=wall_us)
         except (ValueError, LinekeeperError):
             pass  # acknowledged meanwhile, or not an alarm: the one asked for is done
     return redirect(_local(request.form.get("next")) or url_for("alarms.index"))
 
 
+def _refused(log, error):
+    """The alarms page with ``error`` beside it (400)."""
+    return render_template("alarms.html", history=_history(log), available=True, error=error), 400
+
+
 def _theirs(alarm):
-    """Whether the user may see (and so acknowledge) ``alarm``: one of the whole box, or
-    of a line of :func:`web.security.alarm_lines`. An alarm that does not exist is left
-    to :meth:`~firmware.alarmlog.AlarmLog.acknowledge` to refuse, in its words."""
-    return alarm is None or not alarm["line"] or alarm["line"] in alarm_lines(g.user)
+    """Whether the user may see (and so acknowledge) ``alarm``, an alarm that exists: one
+    of the whole box, or of a line of :func:`web.security.alarm_lines`."""
+    return not alarm["line"] or alarm["line"] in alarm_lines(g.user)
 
 
 def _local(path):
