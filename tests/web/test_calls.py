@@ -350,6 +350,22 @@ def test_legal_hold_toggle_is_audited_with_its_reason(box, people):
     ] == [(True, "complaint ref 1234"), (False, "complaint 1234 closed")]
 
 
+@pytest.mark.parametrize("on", ["maybe", "", "2"])
+def test_a_bad_on_on_the_hold_form_gives_the_calls_page_naming_the_field(box, people, on):
+    """It gave a bare error page. Now the call's page, the message by the hold form naming
+    its "on" field, the reason still in its box, and nothing held or audited."""
+    sam = people["sam"]
+    resp = box.post(sam, "/calls/2/hold", {"on": on, "hold_reason": "complaint ref 1234"})
+    assert resp.status_code == 400
+    text = html.unescape(resp.get_data(as_text=True))
+    assert 'id="hold-form"' in text and 'id="f-number"' in text  # the call's page
+    error = re.search(r'id="error-on"[^>]*>([^<]*)<', text)
+    assert error and '"on" field must be 1' in error.group(1) and "nothing changed" in error.group(1)
+    assert 'value="complaint ref 1234"' in text
+    assert box.recordings.held == set()
+    assert box.services.audit.entries(action="legal_hold") == []
+
+
 def test_a_hold_placed_and_released_reads_in_words_in_the_calls_history_and_the_trail(box, people):
     """Not "Legal hold" with "Hold on: yes": what was done to the hold, and why, the same on
     the call's page and the audit trail's."""

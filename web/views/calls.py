@@ -1006,13 +1006,22 @@ def erase_details(call_id):
     return redirect(url_for("calls.detail", call_id=call_id) + "#f-number")
 
 
+# The legal hold form's ``on`` (a hidden field the page fills in) neither 1 nor 0.
+HOLD_ON_PROBLEM = (
+    'The legal hold form\'s "on" field must be 1 (place the hold) or 0 (release it): '
+    "nothing changed. Open the call's page again and use its Legal hold button."
+)
+
+
 @bp.route("/calls/<int:call_id>/hold", methods=["POST"])
 @roles("supervisor")
 def hold(call_id):
     call = call_or_404(call_id, act=True)
     on = request.form.get("on")
     if on not in ("0", "1"):
-        abort(400, description="Choose to place or release the legal hold.")
+        # The call's page again, as for a bad reason: a bare error page left the supervisor
+        # nowhere to correct it from.
+        return detail(call_id, errors={"on": HOLD_ON_PROBLEM}, status=400)
     # Why, as an export says why: the trail must say what a hold keeps evidence for, and
     # why a release lets retention delete it.
     if on == "1":
