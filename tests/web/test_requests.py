@@ -525,3 +525,26 @@ def test_the_registers_dates_read_as_every_page_writes_dates_and_its_csv_keeps_t
     }
     assert (rows[str(rid)]["received"], rows[str(rid)]["due"]) == ("2026-03-02", "2026-04-02")
     assert rows[str(answered)]["closed_on"] == "2026-03-02"
+
+
+def test_a_request_about_no_line_names_only_the_linked_calls_the_viewer_may_see(box, people):
+    """A request about no line is every supervisor's. sue answered it with call 3 (on her
+    line 3): its page showed sam "call 3", a call whose page is 404 for him, and its history
+    "Calls: 3". He is told that a call is linked, not which; sue and the auditor, who may
+    see it, are shown it."""
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    rid = log_request(box, sam)
+    assert sam.get("/calls/3").status_code == 404
+    resp = act(box, sue, rid, action="answer", outcome="erased call 3", calls="3", on="2026-03-02")
+    assert resp.status_code == 302
+    theirs = page(sam, "/requests/%d" % rid)
+    calls = re.search(r'<dd id="r-calls">(.*?)</dd>', theirs).group(1)
+    assert "/calls/3" not in calls and "call 3" not in calls
+    assert "1 call you may not see" in calls
+    history = theirs.split('id="request-history"')[1]
+    assert re.search(r"Calls?: 1 call you may not see<", history), history
+    assert not re.search(r"Calls?: 3<", history)
+    for client in (sue, audrey):
+        shown = page(client, "/requests/%d" % rid)
+        assert 'href="/calls/3">call 3</a>' in shown and "you may not see" not in shown
+        assert re.search(r"Calls?: 3<", shown.split('id="request-history"')[1])

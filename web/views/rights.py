@@ -8,10 +8,13 @@ disclosure log. A supervisor sees, and changes, only the requests about one of t
 about no line, or about lines no enabled supervisor holds
 (:func:`firmware.rights.concerns_lines`, as their "Waiting for you" lists them): the list,
 a request's page and the CSV alike; another line's request is not found (404, as another
-line's call). An auditor reads every request. Each change is audited (action
-``data_request``, target ``request:N``). The register and its deadlines are
-:mod:`firmware.rights`.
+line's call). The calls a request was answered with are named only to one who may see them;
+another is told how many others there are (:func:`_calls_seen`). An auditor reads every
+request. Each change is audited (action ``data_request``, target ``request:N``). The
+register and its deadlines are :mod:`firmware.rights`.
 """
+
+import dataclasses
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
@@ -302,16 +305,19 @@ def _detail(request_id, errors=None, status=200):
         ]
     finally:
         log.close()
+    calls_shown, calls_hidden = _calls_seen(entry["call_ids"])
     return render_template(
         "request.html",
         r=entry,
+        calls_shown=calls_shown,
+        calls_hidden=_hidden_words(calls_hidden) if calls_hidden else "",
         errors=errors or {},
         kinds=rights.KINDS,
         statuses=rights.STATUSES,
         wait_kinds=rights.WAIT_KINDS,
         today=today,
         holidays=rights.holidays_of(site_region()),
-        history=_history(request_id),
+        history=[_history_seen(e) for e in _history(request_id)],
         follow_ups=follow_ups,
         releases=releases,
         n_lines=lk().n_lines,
@@ -405,6 +411,43 @@ def _disclosures_known(ids):
     finally:
         log.close()
     return [i for i in ids if i not in known]
+
+
+def _calls_seen(call_ids):
+    """Of the calls a request was answered with (``call_ids``: ``"1,2"``, a list of ints, or
+    None), those the user may see (:func:`_may_see_call`), and how many others. A request
+    about no line is every supervisor's, and one answered it with calls on their own lines:
+    another is told that calls are linked, not which (their numbers are not theirs to know,
+    as the calls' own pages are 404 for them)."""
+    if isinstance(call_ids, str):
+        call_ids = [int(c) for c in call_ids.split(",") if c.strip().isdigit()]
+    shown = [c for c in call_ids or [] if _may_see_call(c)]
+    return shown, len(call_ids or []) - len(shown)
+
+
+def _calls_words(shown, hidden):
+    """The calls of :func:`_calls_seen` in words, as the request's history says them."""
+    words = [str(c) for c in shown]
+    if hidden:
+        words.append(_hidden_words(hidden))
+    return ", ".join(words)
+
+
+def _hidden_words(hidden):
+    """``hidden`` calls the user may not see, in words (the request's page and its history)."""
+    return "%d call%s you may not see" % (hidden, "" if hidden == 1 else "s")
+
+
+def _history_seen(entry):
+    """The request's audit ``entry`` as the user may see it: the calls it was answered
+    with that the user may not see are counted, not named (:func:`_calls_seen`)."""
+    calls = entry.details.get("calls")
+    if not calls:
+        return entry
+    shown, hidden = _calls_seen(calls)
+    if not hidden:
+        return entry
+    return dataclasses.replace(entry, details=dict(entry.details, calls=_calls_words(shown, hidden)))
 
 
 def _may_see_call(call_id):
