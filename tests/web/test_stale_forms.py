@@ -433,3 +433,29 @@ def test_the_same_roles_form_sent_twice_is_no_conflict(box, people):
     assert resp.status_code == 302 and "done=unchanged" in resp.headers["Location"]
     assert account_changes(box, "sam") == audited
     assert box.web.accounts.get("sam").lines == (1, 2, 3)
+
+
+def test_a_stale_retention_form_with_a_mistake_is_refused_as_stale_first(box, people):
+    """Checked for mistakes first, a stale form with one got the 400, and only when sent
+    again, corrected, the 409: the correction typed for nothing. As the Settings and Rules
+    forms, staleness is said first; nothing is saved either way."""
+    alices = form_of(people["alice"], "/retention", "retention-form")
+    ivans = form_of(people["ivan"], "/retention", "retention-form")
+    ivans.update(default_days="30", action="save")
+    assert box.post(people["ivan"], "/retention", ivans, token_from="/retention").status_code == 302
+    audited = rules_changes(box, "policy.retention")
+
+    alices.update(sweep_interval_min="not a number", action="save")
+    resp = box.post(people["alice"], "/retention", alices, token_from="/retention")
+    body = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and "saved by someone else after this page was loaded" in body
+    assert 'value="not a number"' not in body  # the page as saved, to make the change on
+    retention = load_config(box.data_dir).policy.retention
+    assert retention.default_days == 30 and rules_changes(box, "policy.retention") == audited
+    # From the page as saved, the same mistake is named (400), and still nothing is saved.
+    again = form_of(people["alice"], "/retention", "retention-form")
+    again.update(sweep_interval_min="not a number", action="save")
+    resp = box.post(people["alice"], "/retention", again, token_from="/retention")
+    assert resp.status_code == 400 and 'id="error-sweep_interval_min"' in resp.get_data(as_text=True)
+    assert load_config(box.data_dir).policy.retention == retention
+    assert rules_changes(box, "policy.retention") == audited

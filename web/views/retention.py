@@ -138,19 +138,24 @@ def save():
     if store is None:
         return _page(None, {}, {"form": "This box has no configuration to edit."}, status=400)
     proposed, errors = parse_retention_form(request.form, lk().n_lines)
-    if errors:
-        return _page(_current(), request.form, errors, status=400)
-    if request.form.get("action") == "preview":
+    if request.form.get("action") == "preview":  # saves nothing: a stale page may preview
+        if errors:
+            return _page(_current(), request.form, errors, status=400)
         return _page(proposed, request.form, {}, previewing=True)
     try:
         config = store.get()
     except FieldSealError:
         return _page(_current(), request.form, {"form": CONFIG_SEALED}, status=503)
     before = config.policy.retention
-    if proposed == before:  # nothing to save: a second click of the same form too
+    if not errors and proposed == before:  # nothing to save: a second click of the same form too
         return redirect(url_for("retention.index", saved=1))
+    # Stale before wrong, as the Settings and Rules forms: a mistake corrected on a page
+    # loaded before another installer saved would only then be refused as stale, the
+    # correction typed for nothing.
     if stale.changed_since(request.form, _based_on(before)):
         return _page(before, form_values(before), {"form": stale.CHANGED}, status=409)
+    if errors:
+        return _page(before, request.form, errors, status=400)
     new_config = dataclasses.replace(config, policy=dataclasses.replace(config.policy, retention=proposed))
     old, new = before.to_dict(), proposed.to_dict()
     # to_dict leaves out a setting at its default (an older release reads the file): the
