@@ -43,6 +43,9 @@ ROLES = ("installer", "supervisor", "auditor", "staff")
 ROLE_LABELS = words.ROLES
 # The roles that run or check the box: they see every line's state and the alarms.
 OFFICE_ROLES = ("installer", "supervisor", "auditor")
+# The roles whose granted lines mean something: a supervisor's calls, a staff member's own
+# line. An installer or auditor sees every line's state and alarms, whatever its lines.
+LINE_ROLES = ("supervisor", "staff")
 _NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
 # A new password may not be any of the account's last 4, the one in force among them.
 HISTORY = 4

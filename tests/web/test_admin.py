@@ -56,6 +56,16 @@ def test_only_supervisors_get_key_slots_made_with_a_supervisors_key(box, people)
             "lines",
             "numbered 1 to 4",
         ),
+        # Lines mean nothing to an installer or auditor (they see every line): refused, not
+        # kept to read as a limit that is none.
+        *[
+            (
+                {"name": "bob", "password": "a fine password 7", "roles": roles, "lines": "2"},
+                "lines",
+                "Lines: only a supervisor's or a staff member's lines mean something",
+            )
+            for roles in ("installer", "auditor", ["installer", "auditor"])
+        ],
         ({"name": "bob", "password": "short", "roles": "auditor"}, "password", "at least 12"),
         ({"name": "bob", "password": "1qaz2wsx3edc", "roles": "auditor"}, "password", "commonly used"),
         ({"name": "weak4", "password": "weak4weak4weak4", "roles": "auditor"}, "password", "user name"),
@@ -157,6 +167,23 @@ def test_changing_roles_and_lines(box, people):
     assert box.services.keystore.granted_lines("sam") == (1,)
     box.login("sam", "brand new sam pass 7")
     assert box.web.accounts.get("sam").roles == {"supervisor"}
+
+
+def test_lines_kept_on_an_account_left_with_no_role_that_uses_them_are_refused(box, people):
+    """sam's supervisor role taken away, his lines still ticked: an auditor with lines 1
+    and 2 read as one who sees those only, and saw every line. Refused, naming the field,
+    nothing changed; with the lines unticked it is saved."""
+    alice = people["alice"]
+    before = snapshot_db(box)
+    resp = box.post(alice, "/users/sam", {"roles": "auditor", "lines": ["1", "2"]}, token_from="/users")
+    assert resp.status_code == 400
+    assert 'id="error-lines"' in page_of(resp) and "untick the lines" in page_of(resp)
+    assert snapshot_db(box) == before
+    assert box.post(alice, "/users/sam", {"roles": "auditor"}, token_from="/users").status_code == 302
+    assert box.web.accounts.get("sam").lines == ()
+    # Staff, with the installer role too, keeps its line.
+    resp = box.post(alice, "/users/sue", {"roles": ["installer", "staff"], "lines": "3"}, token_from="/users")
+    assert resp.status_code == 302 and box.web.accounts.get("sue").lines == (3,)
 
 
 def test_deleting_a_supervisor_advises_a_rekey(box, people):
@@ -716,7 +743,9 @@ def test_the_users_page_says_what_was_done(box, people):
     assert resp.headers["Location"] == "/users?done=added&name=newbie"
     page = alice.get(resp.headers["Location"]).get_data(as_text=True)
     assert "newbie added: they can log in now." in page
-    resp = box.post(alice, "/users/newbie", {"roles": "auditor", "lines": "1"}, token_from="/users")
+    resp = box.post(
+        alice, "/users/newbie", {"roles": ["auditor", "staff"], "lines": "1"}, token_from="/users"
+    )
     assert "newbie changed" in alice.get(resp.headers["Location"]).get_data(as_text=True)
     # Only of an account there is: a link cannot make the page say anything else.
     assert 'id="users-done"' not in alice.get("/users?done=added&name=nobody").get_data(as_text=True)

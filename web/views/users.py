@@ -31,7 +31,7 @@ from firmware.errors import ConfigError, KeyStoreError, RecoveryKeyFormatError, 
 from firmware.storage.keystore import parse_recovery_key
 
 from .. import intent, passwords, pwchange, stale
-from ..accounts import BY_HAND, ROLES, User, name_problem
+from ..accounts import BY_HAND, LINE_ROLES, ROLES, User, name_problem
 from ..inactive import UNUSED_DAYS, clock_held, kept_installers, last_logins
 from ..security import audit, lk, roles, unlocked_key, whole_number
 from ..throttle import wait_said
@@ -198,6 +198,12 @@ def _parse_roles_lines(errors):
         errors["lines"] = "A supervisor needs at least one line to search and play."
     elif "staff" in chosen and not lines:
         errors["lines"] = "A staff member needs their line: choose the line of their phone."
+    elif lines and chosen and not chosen & set(LINE_ROLES):
+        # Lines would mean nothing for this account, yet read as a limit on what it sees.
+        errors["lines"] = (
+            "Lines: only a supervisor's or a staff member's lines mean something (an installer "
+            "or auditor sees every line): untick the lines, or give one of those roles."
+        )
     return chosen, lines
 
 
