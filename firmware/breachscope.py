@@ -19,12 +19,13 @@ named, and the callers' numbers each report's callback list held (its entry's
 calls or personal data accessed. What the account destroyed or unprotected (:data:`DESTROYS`:
 a call's recordings erased, a caller's details erased, a legal hold released) is a row for
 each call, with its line and number where the call log still has it, counted apart (a loss of
-availability is a breach too), its callers among the distinct numbers; one refused, or not
-made, is a row alone. A look at the audit trail filtered by a number (``audit_view``, or its
-CSV: ``export_list`` of ``audit``) showed every entry about that person's calls: the number
-is one of the distinct numbers, as a subject access search's is. The logins (and failed
-ones, the wrong passwords typed for it at the login page among them, audited by
-``anonymous``) say when, and from which addresses, the account was used or tried.
+availability is a breach too), its callers among the distinct numbers, its time within the
+first and last access; one refused, or not made, is a row alone. A look at the audit trail
+filtered by a number (``audit_view``, or its CSV: ``export_list`` of ``audit``) showed every
+entry about that person's calls: the number is one of the distinct numbers, as a subject
+access search's is. The logins (and failed ones, the wrong passwords typed for it at the
+login page among them, audited by ``anonymous``) say when, and from which addresses, the
+account was used or tried.
 
 ``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
 :data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
@@ -314,6 +315,9 @@ def scope(
                     [e.seq, iso_ms(e.wall_us), e.action, ids[0] if ids else "", "", "", "", address, said]
                 )
                 continue
+            # Erasing or unprotecting callers' data is using the account on it: the first
+            # and last access span it as they do a look.
+            accessed.append(e.wall_us)
             if e.action == "legal_hold":
                 released += 1
             else:

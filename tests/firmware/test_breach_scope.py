@@ -707,3 +707,32 @@ def test_a_name_no_account_ever_had_is_refused_not_scoped_as_nothing(box, tmp_pa
     with trail(box[0]) as log:
         refused = log.entries(limit=1)[0]
     assert (refused.action, refused.target) == ("breach_scope", "smа") and "refused" in refused.details
+
+
+def test_what_the_account_erased_or_released_spans_its_first_and_last_access(box):
+    """Erasing recordings or callers' details, or releasing a hold, is using the account on
+    callers' data: an account that only erased read "first access none, last none". A
+    refused erasure changed nothing and moves neither."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append("dan", "delete", "call:%d" % one, {"request": "erasure request", "reason": "x"}, T0 + DAY)
+        log.append("dan", "legal_hold", str(same), {"line": 2, "on": False, "reason": "x"}, T0 + 2 * DAY)
+        log.append(
+            "dan",
+            "erase_details",
+            "call:%d" % other,
+            {"request": "erasure request", "reason": "x"},
+            T0 + 3 * DAY,
+        )
+        log.append(
+            "dan",
+            "erase_details",
+            "call:%d" % hidden,
+            {"request": "erasure request", "refused": "the card refused"},
+            T0 + 4 * DAY,
+        )
+        summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
+    assert (summary["first_access"], summary["last_access"]) == (
+        "2026-03-02T00:00:00.000Z",
+        "2026-03-04T00:00:00.000Z",
+    )
