@@ -20,7 +20,8 @@ calls or personal data accessed. What the account destroyed or unprotected (:dat
 a call's recordings erased, a caller's details erased, a legal hold released) is a row for
 each call, with its line and number where the call log still has it, counted apart (a loss of
 availability is a breach too), its callers among the distinct numbers, its time within the
-first and last access; one refused, or not made, is a row alone. A look at the audit trail
+first and last access; one refused, or not made (its ``not_made`` entry looked for after the
+period too), is a row alone. A look at the audit trail
 filtered by a number (``audit_view``, or its CSV: ``export_list`` of ``audit``) showed every
 entry about that person's calls: the number is one of the distinct numbers, as a subject
 access search's is. The logins (and failed ones, the wrong passwords typed for it at the
@@ -249,7 +250,7 @@ def scope(
     """
     period = audit.in_period(ACCESS + LOGINS + (CUT, AUDIT_VIEW) + DESTROYS, since_us, until_us)
     entries = sorted((e for e in period if _of(e, account) and _in_scope(e)), key=lambda e: e.seq)
-    undone = _undone(entries, [e for e in period if e.action in DESTROYS])
+    undone = _undone(entries, _not_made(audit, entries))
     wanted = {
         i
         for e in entries
@@ -482,7 +483,35 @@ def _searched(entry) -> str:
     return str(shown.get("number") or "") if isinstance(shown, dict) else ""
 
 
-def _undone(entries, every) -> set[int]:
+def _later(audit, action, after_seq, actor, targets):
+    """Every entry of ``action`` by ``actor`` about one of ``targets`` written after entry
+    ``after_seq``, oldest first, read :data:`BATCH` at a time: what is audited after an entry
+    to say it came to nothing (a change not made) may be after the period."""
+    targets = sorted(targets)
+    for at in range(0, len(targets), BATCH):
+        batch, seq = targets[at : at + BATCH], after_seq
+        while True:
+            got = audit.entries(limit=BATCH, action=action, actor=actor, targets=batch, after_seq=seq)
+            yield from got
+            if len(got) < BATCH:
+                break
+            seq = got[-1].seq
+
+
+def _not_made(audit, entries) -> set[str]:
+    """The ``change_id`` of each legal hold released among ``entries`` that the box audited
+    as ``not_made`` (by ``system``, web/intent.py): at the next start after a cut, which may
+    be after the period, so looked for after the release, not in the period."""
+    released = [e for e in entries if e.action == "legal_hold" and e.details.get("change_id")]
+    if not released:
+        return set()
+    later = _later(
+        audit, "legal_hold", min(e.seq for e in released) - 1, "system", {e.target for e in released}
+    )
+    return {e.details.get("change_id") for e in later if "not_made" in e.details} - {None}
+
+
+def _undone(entries, not_made) -> set[int]:
     """The seqs of those of ``entries`` (the account's, oldest first) of :data:`DESTROYS` that
     changed nothing, besides the refusals themselves (``refused``).
 
@@ -491,9 +520,8 @@ def _undone(entries, every) -> set[int]:
     made (a ``delete``'s refusal that says ``details`` is of the caller's details alone,
     after its recordings were erased). A legal hold's release is audited before it too, and
     one the box failed or stopped before making has an entry by ``system`` with
-    ``not_made`` and its ``change_id`` (web/intent.py), among ``every`` (the period's
-    entries of :data:`DESTROYS`, whoever's)."""
-    not_made = {e.details.get("change_id") for e in every if "not_made" in e.details} - {None}
+    ``not_made`` and its ``change_id`` (web/intent.py): ``not_made``, their change ids
+    (:func:`_not_made`)."""
     undone, last = set(), {}
     for e in entries:
         if e.action == "legal_hold":

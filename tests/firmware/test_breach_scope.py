@@ -736,3 +736,24 @@ def test_what_the_account_erased_or_released_spans_its_first_and_last_access(box
         "2026-03-02T00:00:00.000Z",
         "2026-03-04T00:00:00.000Z",
     )
+
+
+def test_a_hold_release_not_made_is_not_counted_when_that_is_audited_after_the_period(box):
+    """A release of a legal hold is audited before it is made; one the box stopped before
+    making is audited ``not_made`` (by ``system``) at the next start, which may be after the
+    period. It was counted as released: now the not-made entry is looked for after it."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append(
+            "dan",
+            "legal_hold",
+            str(same),
+            {"line": 2, "on": False, "reason": "x", "change_id": "c1"},
+            T0 + 31 * DAY - 1,
+        )
+        log.append(
+            "system", "legal_hold", str(same), {"change_id": "c1", "not_made": "stopped"}, T0 + 32 * DAY
+        )
+        summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
+    assert summary["holds_released"] == 0
+    assert summary["actions"] == {"legal_hold (not made)": 1}
