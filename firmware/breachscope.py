@@ -21,12 +21,13 @@ a call's recordings erased, a caller's details erased, a legal hold released) is
 each call, with its line and number where the call log still has it, counted apart (a loss of
 availability is a breach too), its callers among the distinct numbers, its time within the
 first and last access; one refused, or not made (its ``not_made`` entry looked for after the
-period too), is a row alone. A look at the audit trail
-filtered by a number (``audit_view``, or its CSV: ``export_list`` of ``audit``) showed every
-entry about that person's calls: the number is one of the distinct numbers, as a subject
-access search's is. The logins (and failed ones, the wrong passwords typed for it at the
-login page among them, audited by ``anonymous``) say when, and from which addresses, the
-account was used or tried.
+period too), is a row alone. A copy (:data:`COPIES`) whose failure was audited after it (a
+second entry by the account with the same details and ``failed``, maybe after the period)
+handed nothing over: a row, not a list taken. A look at the audit trail filtered by a number
+(``audit_view``, or its CSV: ``export_list`` of ``audit``) showed every entry about that
+person's calls: the number is one of the distinct numbers, as a subject access search's is.
+The logins (and failed ones, the wrong passwords typed for it at the login page among them,
+audited by ``anonymous``) say when, and from which addresses, the account was used or tried.
 
 ``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
 :data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
@@ -251,6 +252,7 @@ def scope(
     period = audit.in_period(ACCESS + LOGINS + (CUT, AUDIT_VIEW) + DESTROYS, since_us, until_us)
     entries = sorted((e for e in period if _of(e, account) and _in_scope(e)), key=lambda e: e.seq)
     undone = _undone(entries, _not_made(audit, entries))
+    failed_copies = _failed_copies(audit, entries)
     wanted = {
         i
         for e in entries
@@ -338,7 +340,7 @@ def scope(
         if e.action in ("export_list", CUT):
             _held(held, last_rows, e)
         if e.action in COPIES:  # a list it took, or tried to: a row of its own
-            if _copied(e):
+            if _copied(e) and e.seq not in failed_copies:
                 accessed.append(e.wall_us)
                 _held_copy(held, e)
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
@@ -486,7 +488,7 @@ def _searched(entry) -> str:
 def _later(audit, action, after_seq, actor, targets):
     """Every entry of ``action`` by ``actor`` about one of ``targets`` written after entry
     ``after_seq``, oldest first, read :data:`BATCH` at a time: what is audited after an entry
-    to say it came to nothing (a change not made) may be after the period."""
+    to say it came to nothing (a change not made, a copy failed) may be after the period."""
     targets = sorted(targets)
     for at in range(0, len(targets), BATCH):
         batch, seq = targets[at : at + BATCH], after_seq
@@ -509,6 +511,39 @@ def _not_made(audit, entries) -> set[str]:
         audit, "legal_hold", min(e.seq for e in released) - 1, "system", {e.target for e in released}
     )
     return {e.details.get("change_id") for e in later if "not_made" in e.details} - {None}
+
+
+def _failed_copies(audit, entries) -> set[int]:
+    """The seqs of the copies among ``entries`` (:data:`COPIES`) that failed: a copy is
+    audited before it is written (by ``linekeeper audit-export`` or ``breach-scope``, or the
+    breach scope's page), and its failure after it as a second entry by the same account with
+    the same details and ``failed``, maybe after the period. Each failure is of the latest
+    copy before it with those details that no other failure is of: nothing was handed over."""
+    failed = set()
+    for action in COPIES:
+        copies = [e for e in entries if e.action == action and _copied(e)]
+        if not copies:
+            continue
+        waiting: dict[tuple[str, str], list[int]] = {}  # copies no failure is of, by details
+        # The account's (its entries': :func:`_of`), from its first copy of the kind on.
+        later = _later(audit, action, copies[0].seq - 1, copies[0].actor, {e.target for e in copies})
+        for e in sorted(later, key=lambda e: e.seq):
+            details = e.details if isinstance(e.details, dict) else {}
+            if "failed" not in details:
+                if "refused" not in details:
+                    waiting.setdefault(_key(e.target, details), []).append(e.seq)
+                continue
+            tried = waiting.get(_key(e.target, {k: v for k, v in details.items() if k != "failed"}))
+            if tried:
+                failed.add(tried.pop())
+    return failed
+
+
+def _key(target, details):
+    """What tells one copy's entry from another's: its target and its details, the address
+    it was asked from aside (where from, not what was copied)."""
+    kept = {k: v for k, v in details.items() if k != "address"}
+    return target, json.dumps(kept, sort_keys=True, default=str)
 
 
 def _undone(entries, not_made) -> set[int]:

@@ -738,6 +738,48 @@ def test_what_the_account_erased_or_released_spans_its_first_and_last_access(box
     )
 
 
+def test_a_copy_that_failed_handed_nothing_over_even_when_its_failure_is_after_the_period(box):
+    """A copy of the trail (``audit_export``) or a breach scope's CSV is audited before it is
+    written and, when it fails, again with ``failed`` and the same details. The first entry
+    counted as a list taken all the same; now only a copy with no failure after it is, the
+    failure found after the period too (a long copy ends after it)."""
+    path = box[0]
+    made = {"file": "a.csv", "handovers": 0, "via": "cli"}
+    looked = {"account": "sam", "from": "2026-03-01", "to": "2026-03-31", "file": "s.csv", "via": "cli"}
+    with trail(path) as log:
+        log.append("ann", "audit_export", "audit", made, T0 + DAY)
+        log.append("ann", "audit_export", "audit", dict(made, failed="No space left on device"), T0 + DAY + 1)
+        kept = log.append("ann", "audit_export", "audit", made, T0 + 2 * DAY)  # tried again: written
+        log.append("ann", "breach_scope", "sam", looked, T0 + 31 * DAY - 1)
+        log.append("ann", "breach_scope", "sam", dict(looked, failed="stopped"), T0 + 31 * DAY + 5)
+        log.append(
+            "bob", "breach_scope", "sam", dict(looked, failed="stopped"), T0 + 31 * DAY + 6
+        )  # not ann's
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "ann", T0, T0 + 31 * DAY)
+    assert summary["held"] == {"audit": {"lists": 1, "rows": kept.seq, "unknown": 0}}
+    assert summary["last_access"] == "2026-03-03T00:00:00.000Z"
+    assert [r[2] for r in rows] == ["audit_export"] * 3 + ["breach_scope"]  # each a row all the same
+
+
+def test_a_breach_scope_the_command_failed_to_write_is_not_counted_as_taken(box, tmp_path, monkeypatch):
+    """`linekeeper breach-scope` that cannot write its file audits the failure after its
+    entry: the auditor's own scope then counts no breach scope taken."""
+    from firmware.sarbundle import FileSpool
+
+    def full_card(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FileSpool, "write", full_card)
+    path = box[0]
+    assert run(box, tmp_path / "scope.csv") != 0
+    with trail(path) as log:
+        entries = log.entries(limit=10, action="breach_scope", newest_first=False)
+        assert ["failed" in e.details for e in entries] == [False, True]
+        at = entries[0].wall_us
+        summary = scope(log, os.path.join(path, "calls.db"), "admin", at - DAY, at + DAY)[1]
+    assert summary["held"] == {} and summary["first_access"] is None
+
+
 def test_a_hold_release_not_made_is_not_counted_when_that_is_audited_after_the_period(box):
     """A release of a legal hold is audited before it is made; one the box stopped before
     making is audited ``not_made`` (by ``system``) at the next start, which may be after the
