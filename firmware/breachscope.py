@@ -4,30 +4,33 @@ Article 33: the categories and approximate number of data subjects and records c
 
 :func:`scope` reads the period's entries of :data:`ACCESS` and :data:`LOGINS` through the
 trail's indexes (:meth:`AuditLog.in_period`), keeps the account's, and names each call they
-were about (a call's page viewed, its recording played or exported, released to a subject
-or previewed in a letter) with its line, its time and the far end's number from the call
-log; the number of distinct numbers is the number of data subjects (callers) affected, the
-number a subject access search (``disclosure_search``) found calls of among them. A
-calls list or report downloaded (``export_list``, ``report``) is one row of its own, with
-what it held, since the calls in it are not on record one by one; the summary adds up the
-rows each kind of list held (its entry's ``rows``, or the rows written of one cut short,
-``export_list_cut``; an auditor's copy of the whole trail, ``audit_export``, and a breach
-scope's CSV it took, ``breach_scope``, too), the records a DPO reports beside the calls
-named, and the callers' numbers each report's callback list held (its entry's
-``callers``); a document that holds no personal data (the year in review: counts only), its
-``report`` entry saying ``"personal_data": false``, is a row all the same but not counted as
-calls or personal data accessed. What the account destroyed or unprotected (:data:`DESTROYS`:
-a call's recordings erased, a caller's details erased, a legal hold released) is a row for
-each call, with its line and number where the call log still has it, counted apart (a loss of
-availability is a breach too), its callers among the distinct numbers, its time within the
-first and last access; one refused, or not made (its ``not_made`` entry looked for after the
-period too), is a row alone. A copy (:data:`COPIES`) whose failure was audited after it (a
-second entry by the account with the same details and ``failed``, maybe after the period)
-handed nothing over: a row, not a list taken. A look at the audit trail filtered by a number
-(``audit_view``, or its CSV: ``export_list`` of ``audit``) showed every entry about that
-person's calls: the number is one of the distinct numbers, as a subject access search's is.
-The logins (and failed ones, the wrong passwords typed for it at the login page among them,
-audited by ``anonymous``) say when, and from which addresses, the account was used or tried.
+were about (a call's page viewed, its recording played or exported, released to a subject or
+previewed in a letter) with its line, its time and the far end's number from the call log; the
+number of distinct numbers is the number of data subjects (callers) affected, the number a
+subject access search (``disclosure_search``) found calls of among them. A calls list or
+report downloaded (``export_list``, ``report``) is one row of its own, with what it held,
+since the calls in it are not on record one by one; the summary adds up the rows each kind of
+list held (its entry's ``rows``, or the rows written of one cut short, ``export_list_cut``; an
+auditor's copy of the whole trail, ``audit_export``, and a breach scope's CSV it took,
+``breach_scope``, too), the records a DPO reports beside the calls named, and the callers'
+numbers each report's callback list held (its entry's ``callers``); a document that holds no
+personal data (the year in review: counts only), its ``report`` entry saying
+``"personal_data": false``, is a row all the same but not counted as calls or personal data
+accessed. The calls list and a report shown on screen (``list_viewed``, one entry per page
+shown) are rows too, counted by the page with the calls (``rows``) or callers' numbers
+(``callers``) each showed, which are not on record one by one. What the account destroyed or
+unprotected (:data:`DESTROYS`: a call's recordings erased, a caller's details erased, a legal
+hold released) is a row for each call, with its line and number where the call log still has
+it, counted apart (a loss of availability is a breach too), its callers among the distinct
+numbers, its time within the first and last access; one refused, or not made (its ``not_made``
+entry looked for after the period too), is a row alone. A copy (:data:`COPIES`) whose failure
+was audited after it (a second entry by the account with the same details and ``failed``,
+maybe after the period) handed nothing over: a row, not a list taken. A look at the audit
+trail filtered by a number (``audit_view``, or its CSV: ``export_list`` of ``audit``) showed
+every entry about that person's calls: the number is one of the distinct numbers, as a subject
+access search's is. The logins (and failed ones, the wrong passwords typed for it at the login
+page among them, audited by ``anonymous``) say when, and from which addresses, the account was
+used or tried.
 
 ``linekeeper breach-scope`` (auditors) writes it as CSV (:func:`csv_text`, under
 :data:`COLUMNS`) and prints the summary (:func:`summary_lines`); the Audit trail page's
@@ -64,7 +67,22 @@ ACCESS = (
     "report",
     "audit_export",
     "breach_scope",
+    "list_viewed",
 )
+# A page of callers' numbers shown on screen (``list_viewed``): the calls list, one page of
+# its search (``rows``: the calls shown), or a report (``callers``: its callback list's
+# numbers). By its target: the page in words, its entry's count, what that counts, in words.
+LIST_VIEW = "list_viewed"
+SHOWN = {
+    "calls": ("calls list page", "rows", "call", "calls", "each with its caller's number"),
+    "report": (
+        "report",
+        "callers",
+        "caller's number",
+        "callers' numbers",
+        "in the reports' callback lists: missed, not called back",
+    ),
+}
 # What an account did that destroyed callers' data or lifted a protection: a call's
 # recordings erased on request (``delete``; its caller's details too, when it says
 # ``details``), a caller's details erased from the call log (``erase_details``), a legal hold
@@ -285,6 +303,7 @@ def scope(
     accessed = []
     logins, failed, addresses = [], 0, set()
     held: dict[str, dict[str, int]] = {}  # {list: {"lists", "rows", "unknown"}}
+    shown: dict[str, dict[str, int]] = {}  # {page: {"pages", "rows", "unknown"}} (LIST_VIEW)
     last_rows: dict[str, int] = {}  # each list's last download's rows, which a cut corrects
     for e in entries:
         personal = holds_personal_data(e)
@@ -370,6 +389,10 @@ def scope(
             )
             continue
         accessed.append(e.wall_us)
+        if e.action == LIST_VIEW:  # the calls list or a report on screen: what it showed, counted
+            _shown(shown, e)
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
+            continue
         ids = _call_ids(e)
         if not ids:  # a list or report downloaded, a search: what it held, in its details
             found = _int(e.details.get("found")) if e.action == "disclosure_search" else None
@@ -435,6 +458,7 @@ def scope(
         "last_access": iso_ms(max(accessed)) if accessed else None,
         "bulk": actions["export_list"] + actions["report"],
         "held": dict(sorted(held.items())),
+        "shown": dict(sorted(shown.items())),
         "reports": actions["report"],
         "report_callers": report_callers,
         "broad_searches": broad,
@@ -639,6 +663,37 @@ def _held_copy(held, entry):
     count["lists"] += 1
 
 
+def _shown(shown, entry):
+    """Add page ``entry`` (:data:`LIST_VIEW`) to ``shown``: its calls or callers' numbers
+    (:data:`SHOWN`), not on record where its details do not say."""
+    what = str(entry.target or "")
+    count = shown.setdefault(what, {"pages": 0, "rows": 0, "unknown": 0})
+    count["pages"] += 1
+    held = _int(entry.details.get(SHOWN[what][1] if what in SHOWN else "rows"))
+    if held is None:
+        count["unknown"] += 1
+    else:
+        count["rows"] += held
+
+
+def shown_words(what, count):
+    """What the pages ``what`` shown on screen held (``count``, :func:`scope`'s ``shown``),
+    in words: not on record one by one, so not among the calls and numbers counted."""
+    page, _key, one, many, held = SHOWN.get(what, (what, "rows", "row", "rows", what))
+    said = "%s shown on screen %s: %s (%s)" % (
+        page,
+        counted(count["pages"], "time"),
+        counted(count["rows"], one, many),
+        held,
+    )
+    if count["unknown"]:
+        said += ", and %s whose %s are not on record" % (counted(count["unknown"], "time"), many)
+    return said + (
+        ". They are not on record one by one: not among the calls and numbers counted above, and up "
+        "to that many more callers were exposed (some may be the same people)"
+    )
+
+
 def held_words(what, count):
     """What the lists ``what`` downloaded held (``count``, :func:`scope`'s ``held``), in words."""
     said = "%s list downloaded %s: %s (%s)" % (
@@ -791,6 +846,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
         )
     if s["reports"]:
         out.append("  " + reports_words(s))
+    for what, count in s.get("shown", {}).items():
+        out.append("  " + shown_words(what, count))
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
     out.append(
         "  %s (first %s, last %s), %d failed, from %s"

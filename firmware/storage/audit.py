@@ -108,6 +108,10 @@ ACTIONS = frozenset(
         # A call's page opened (it shows the caller's number and name), once per login
         # session and call (web/views/calls.py).
         "call_viewed",
+        # A page of callers' numbers shown on screen, once per page shown: the calls list
+        # (target "calls": its filter, the calls shown) or a report (target "report": its
+        # lines and period, the numbers its callback list held). web/views/calls.py, reports.py.
+        "list_viewed",
         # The staff notice in a version not shown before: its words, as first shown.
         "staff_notice",
         "config_change",

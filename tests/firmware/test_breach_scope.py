@@ -799,3 +799,29 @@ def test_a_hold_release_not_made_is_not_counted_when_that_is_audited_after_the_p
         summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
     assert summary["holds_released"] == 0
     assert summary["actions"] == {"legal_hold (not made)": 1}
+
+
+def test_the_calls_list_and_reports_shown_on_screen_are_counted_by_what_they_showed(box, tmp_path, capsys):
+    """Each page of the calls list, and each report, shown on screen is audited
+    (``list_viewed``) with the calls or callers' numbers it showed: the scope counts them,
+    not one by one (not among the distinct numbers), within the first and last access."""
+    path = box[0]
+    with trail(path) as log:
+        log.append("dan", "list_viewed", "calls", {"filter": "all calls", "rows": 50}, T0 + DAY)
+        log.append("dan", "list_viewed", "calls", {"filter": {"number": "01632"}, "rows": 3}, T0 + 2 * DAY)
+        log.append("dan", "list_viewed", "report", {"lines": [1], "period": "x", "callers": 4}, T0 + 3 * DAY)
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
+    assert summary["shown"] == {
+        "calls": {"pages": 2, "rows": 53, "unknown": 0},
+        "report": {"pages": 1, "rows": 4, "unknown": 0},
+    }
+    assert summary["numbers"] == 0 and summary["calls"] == 0
+    assert (summary["first_access"], summary["last_access"]) == (
+        "2026-03-02T00:00:00.000Z",
+        "2026-03-04T00:00:00.000Z",
+    )
+    assert [r[2] for r in rows] == ["list_viewed"] * 3
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert "  calls list page shown on screen 2 times: 53 calls (each with its caller's number). " in out
+    assert "  report shown on screen 1 time: 4 callers' numbers (in the reports' callback lists" in out

@@ -373,3 +373,46 @@ def test_a_name_no_account_ever_had_is_named_as_such_not_scoped_as_nothing(box, 
     audit.append("leaver", "playback", "1", {"line": 1}, APRIL + 9)  # an account removed since
     page = people["audrey"].get(QUERY.replace("account=sam", "account=leaver")).get_data(as_text=True)
     assert 'id="s-calls"' in page
+
+
+def test_the_calls_list_and_reports_the_account_looked_at_on_screen_are_counted(box, people):
+    """The calls list and a report on screen show callers' numbers as their downloads do, but
+    only the downloads were audited: an account that read them on screen looked like one that
+    did nothing. Each page shown is audited now (``list_viewed``), and the scope counts the
+    pages and what they showed, apart from the distinct numbers, and within the account's
+    first and last access."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:  # missed on line 1 (sam's), never called back: two callers
+        for k, number in enumerate(("01632960111", "01632960222")):
+            start = T0_US + (3 + k) * 3600 * S
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'in', ?, ?, 1, ?)",
+                (start, start + 20 * S, number),
+            )
+    db.close()
+    sam = people["sam"]
+    before = box.services.audit.head()[0]
+    assert sam.get("/calls").status_code == 200
+    assert sam.get("/calls?line=1").status_code == 200
+    assert sam.get("/reports?from=2026-03-02&to=2026-03-02").status_code == 200
+    mine = box.services.audit.entries(limit=10, actor="sam", after_seq=before)
+    assert [(e.action, e.target) for e in mine] == [
+        ("list_viewed", "calls"),
+        ("list_viewed", "calls"),
+        ("list_viewed", "report"),
+    ]
+    calls = sum(e.details["rows"] for e in mine[:2])
+    page = people["audrey"].get("/audit/breach-scope?account=sam&from=2026-03-01&to=2026-12-31")
+    found = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'<dd id="s-([\w-]+)">([^<]*)</dd>', page.get_data(as_text=True))
+    }
+    assert found["shown_calls"].startswith(
+        "calls list page shown on screen 2 times: %d calls (each with its caller's number)" % calls
+    )
+    assert found["shown_report"].startswith(
+        "report shown on screen 1 time: 2 callers' numbers (in the reports' callback lists"
+    )
+    assert "up to that many more callers were exposed" in found["shown_report"]
+    assert found["first"] != "none" and found["calls"] == "0"

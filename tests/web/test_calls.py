@@ -728,3 +728,47 @@ def test_a_calls_csv_that_would_hold_more_than_one_download_is_refused_saying_so
     monkeypatch.setattr(calls_view, "CSV_MAX_ROWS", 10)
     assert audrey.get("/calls.csv?line=1").status_code == 200
     assert 'id="export-csv"' in audrey.get("/calls?line=1").get_data(as_text=True)
+
+
+def viewed(box):
+    """The trail's ``list_viewed`` entries, oldest first: ``(actor, target, details)``."""
+    entries = box.services.audit.entries(limit=100, action="list_viewed", newest_first=False)
+    return [(e.actor, e.target, {k: v for k, v in e.details.items() if k != "address"}) for e in entries]
+
+
+def test_each_page_of_the_calls_list_shown_is_audited_with_its_search_and_calls(box, people):
+    """The calls list shows each call's caller's number: a look at personal data a breach's
+    scope must count, and only its CSV was audited. Now each page shown writes one entry
+    with its search and how many calls it showed (never the numbers shown); a search
+    refused shows none and writes none."""
+    sam = people["sam"]
+    shown = ids_on(sam.get("/calls").get_data(as_text=True))
+    found = ids_on(sam.get("/calls?number=0207946001&match=prefix&line=1&line=2").get_data(as_text=True))
+    assert sam.get("/calls?line=3").status_code == 400  # refused: no entry
+    assert sam.get("/calls?number=abc").status_code == 400
+    assert viewed(box) == [
+        ("sam", "calls", {"filter": "all calls", "rows": len(shown)}),
+        (
+            "sam",
+            "calls",
+            {
+                "filter": {"number": "0207946001", "match": "prefix", "line": ["1", "2"]},
+                "rows": len(found),
+            },
+        ),
+    ]
+    assert len(shown) == 20 and 0 < len(found) < 20
+
+
+def test_each_further_page_of_the_calls_list_is_an_entry_of_its_own(box, people, monkeypatch):
+    from web.views import calls
+
+    monkeypatch.setattr(calls, "PAGE", 15)
+    alice = people["alice"]
+    page = alice.get("/calls?direction=in").get_data(as_text=True)
+    older = html.unescape(re.search(r'href="([^"]+)" id="next-page"', page).group(1))
+    assert len(ids_on(alice.get(older).get_data(as_text=True))) == 5
+    assert [d for _, _, d in viewed(box)] == [
+        {"filter": {"direction": "in"}, "rows": 15},
+        {"filter": {"direction": "in"}, "rows": 5},
+    ]

@@ -3,7 +3,12 @@
 import csv
 import html
 import io
+import json
+import os
 import re
+import sqlite3
+
+from support.web import T0_US, S
 
 DAY = "from=2026-03-02&to=2026-03-02"
 
@@ -286,3 +291,34 @@ def test_an_export_from_the_command_line_counts_on_its_calls_line(box, people):
     assert access_by_user(people["sue"], today) == {"alice": ["0", "1", "0"]}
     assert access_by_user(people["audrey"], today + "&line=2") == {}
     assert access_by_user(people["audrey"], today) == {"alice": ["0", "3", "0"]}
+
+
+def test_a_report_on_screen_is_audited_with_the_callers_numbers_it_showed(box, people):
+    """A report on screen shows its callback list (callers' numbers), as its download does;
+    only the download was audited. Now each report shown writes one entry with its lines,
+    period and how many numbers its callback list held; a form refused writes none."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:  # missed on line 1 (sam's), never called back: two callers
+        for k, number in enumerate(("01632960111", "01632960222")):
+            start = T0_US + (3 + k) * 3600 * S
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'in', ?, ?, 1, ?)",
+                (start, start + 20 * S, number),
+            )
+    db.close()
+    sam = people["sam"]
+    assert sam.get("/reports?" + DAY).status_code == 200
+    assert sam.get("/reports?from=2026-03-05&to=2026-03-01").status_code == 400
+    assert sam.get("/reports?line=3&" + DAY).status_code == 400
+    entries = box.services.audit.entries(limit=10, action="list_viewed")
+    assert [(e.actor, e.target) for e in entries] == [("sam", "report")]
+    download = sam.get("/reports/download?format=json&" + DAY)
+    callbacks = len(json.loads(download.get_data(as_text=True))["callbacks"])
+    assert callbacks == 2
+    details = entries[0].details
+    assert (details["lines"], details["period"], details["callers"]) == (
+        [1, 2],
+        "2026-03-02/2026-03-02",
+        callbacks,
+    )

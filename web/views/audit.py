@@ -29,6 +29,7 @@ from firmware.breachscope import (
     reports_words,
     scope,
     searches_words,
+    shown_words,
     summary_lines,
 )
 from firmware.errors import LinekeeperError, ReportError
@@ -311,6 +312,7 @@ def breach_scope():
         held_words=held_words,
         destroyed_words=destroyed_words,
         reports_words=reports_words,
+        shown_words=shown_words,
         searches_words=searches_words,
     )
     return render_template("breach_scope.html", errors={}, **context)

@@ -17,7 +17,9 @@ parallel first requests cannot write two); its further Range requests
 (seeking, buffering, replaying) with the same token write none. Audio
 requests without a token issued to this session for this call are refused,
 so nobody plays a recording without an entry. Opening a call's page is audited too
-(``call_viewed``), once per login session and call (:func:`_audit_view`).
+(``call_viewed``), once per login session and call (:func:`_audit_view`), and so is each page
+of the calls list shown (``list_viewed`` of ``calls``, with its search and how many calls it
+showed: each with its caller's number); a search refused shows no call and writes none.
 """
 
 import dataclasses
@@ -222,6 +224,17 @@ def _filter_query(args):
     return {k: v for k, v in args.to_dict(flat=False).items() if k in FILTER_FIELDS}
 
 
+def _search_shown(query):
+    """The search of ``query`` (:func:`_filter_query`) as an audit entry says it: each field
+    given, a field given more than once (lines) as a list; the page cursor is no part of it."""
+    shown = {}
+    for key in FILTER_FIELDS:
+        given = [v for v in query.get(key, ()) if v]
+        if given:
+            shown[key] = given if len(given) > 1 else given[0]
+    return shown
+
+
 def _page_url(args, **cursor):
     query = _filter_query(args)
     query.update({k: [v.encode()] for k, v in cursor.items()})
@@ -283,6 +296,9 @@ def index():
             prev_url = _page_url(request.args, before=Cursor(calls[0]["started_us"], calls[0]["id"]))
     total = search.count(flt) if hasattr(search, "count") else None
     query = _filter_query(request.args)
+    # Each page shows its calls' numbers: a look at personal data, one entry per page shown
+    # with its search (sealed with the trail's details, as a CSV's is) and how many calls.
+    audit("list_viewed", "calls", filter=_search_shown(query) or "all calls", rows=len(calls))
     # The calls on legal hold, as `linekeeper calls` and the CSV say it ("Complete, held").
     holds = search.legal_holds_of([c["id"] for c in calls]) if hasattr(search, "legal_holds_of") else {}
     return render_template(

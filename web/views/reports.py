@@ -7,7 +7,9 @@ on the page and in every download come from one report dict
 A download holds callers' numbers (the callback list) and names the accounts that
 played or exported recordings: it is audited as ``report``, with how many numbers its
 callback list held (``callers``), which a breach's scope counts
-(:mod:`firmware.breachscope`).
+(:mod:`firmware.breachscope`). The report on screen shows the same: each one shown is audited
+as ``list_viewed`` of ``report``, with its lines, period and ``callers``; a form refused
+shows no report and writes none.
 """
 
 import datetime as dt
@@ -79,6 +81,16 @@ def _request(source):
     return period, lines, values, errors
 
 
+def _audited(report, period, lines):
+    """What a report's audit entry says of it, on screen or downloaded."""
+    return {
+        "lines": lines,
+        "period": "%s/%s" % (period.first.isoformat(), period.last.isoformat()),
+        # Its callback list's entries, one per caller's number: the people it names.
+        "callers": len(report["callbacks"]),
+    }
+
+
 @bp.route("/reports")
 @roles("supervisor", "auditor")
 def index():
@@ -91,6 +103,7 @@ def index():
         report = source.report(period, lines, access_of_lines=_access_of_lines(values))
     except ReportError as exc:
         return form_errors("reports.html", {"range": str(exc)}, report=None, **context)
+    audit("list_viewed", "report", **_audited(report, period, lines))
     return render_template(
         "reports.html",
         errors={},
@@ -121,15 +134,7 @@ def download():
             errors["range"] = str(exc)
     if errors:
         return Response("\n".join(errors.values()) + "\n", status=400, mimetype="text/plain")
-    audit(
-        "report",
-        None,
-        format=fmt,
-        lines=lines,
-        period="%s/%s" % (period.first.isoformat(), period.last.isoformat()),
-        # Its callback list's entries, one per caller's number: the people it names.
-        callers=len(report["callbacks"]),
-    )
+    audit("report", None, format=fmt, **_audited(report, period, lines))
     name = "linekeeper-report-%s-%s.%s" % (period.first, period.last, fmt)
     return Response(
         data,
