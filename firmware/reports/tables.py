@@ -105,11 +105,7 @@ def running_note(report):
     if running is None:
         return None
     if running["before_first_start"]:
-        return (
-            "The box was first started after this period, on %s: nothing could be recorded "
-            "in it (no calls here does not mean there were none)."
-            % when(running["first_start_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
-        )
+        return record_note(report)
     notes = []
     approximate = any(d.get("approximate") for d in running["down"])
     if running["down_us"] or approximate:
@@ -123,33 +119,53 @@ def running_note(report):
             "Some of those times are approximate: %s (the box keeps no time while it is off, "
             "and starts from the time it last saved until the network sets its clock)." % APPROXIMATE
         )
+    said = record_note(report)
+    if said:
+        notes.append(said)
+    return " ".join(notes) or None
+
+
+def record_note(report):
+    """One sentence on what the box's running record cannot say of the period (it was first
+    started after it, it keeps no record, or a record only from a day in it), or None when
+    the record covers the whole period. Only then does a period with no time not recording
+    mean the box recorded all through it (the year in review says it from this too)."""
+    running = report.get("running")
+    if running is None:
+        return None
+    if running["before_first_start"]:
+        return (
+            "The box was first started after this period, on %s: nothing could be recorded "
+            "in it (no calls here does not mean there were none)."
+            % when(running["first_start_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
+        )
     if not running.get("audit_trail", True):
-        notes.append(
+        return (
             "When the box was running is not known: it has no audit trail (audit.db), which "
             "keeps the record of when it ran."
         )
     elif not running["known"]:
-        notes.append("This box kept no record of when it was running in this period.")
+        return "This box kept no record of when it was running in this period."
     elif running["records_from_us"] is not None and report["period"]["start_us"] < running["records_from_us"]:
         since = when(running["records_from_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
         if running["first_start_us"] is None:
-            notes.append("The box has no start on record; it failed to start from %s." % since)
+            return "The box has no start on record; it failed to start from %s." % since
         elif running["records_from_us"] < running["first_start_us"]:
-            notes.append("The box has no start on record before it failed to start from %s." % since)
+            return "The box has no start on record before it failed to start from %s." % since
         elif running.get("first_start_after") in (None, "update"):
-            notes.append(
+            return (
                 "When the box was running is on record from %s only (the release before kept no record)."
                 % since
             )
         else:
             # The run before the first start on record ended before its own start was (a
             # crash in its first minute): how it ended is known, when it ran is not.
-            notes.append(
+            return (
                 "When the box was running is on record from %s only: the run before it ended in a "
                 "%s before its start was on record."
                 % (since, RUN_ENDS.get(running["first_start_after"], "stop"))
             )
-    return " ".join(notes) or None
+    return None
 
 
 def running_table(report):

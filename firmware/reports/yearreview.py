@@ -20,6 +20,7 @@ from ..localtime import day_words
 from ..policy.deletions import ERASURE_RULE
 from .compute import lines_of_calls
 from .period import MAX_DAYS, parse_period
+from .tables import record_note
 
 TITLE = "The year in review: call recording"
 # The roles, in the order a review lists them (an account with several: all its roles).
@@ -218,6 +219,15 @@ def year_review(report, *, requests, releases, roles_of, governance, todo, today
             "down_s": round(running["down_us"] / 1e6) if running else 0,
             "approximate": bool(running and any(d.get("approximate") for d in running["down"])),
             "before_first_start": bool(running and running["before_first_start"]),
+            # First started in the period: its first time not recording is the time before.
+            "first_start_in_period": bool(
+                running
+                and not running["before_first_start"]
+                and any(d["cause"] == "not_started" for d in running["down"])
+            ),
+            # What the running record cannot say of the period (no record, or one from a
+            # day in it), or None: without it, no time not recording is not "all the time".
+            "record": record_note(report),
         },
         "line_outages": {
             "times": len(outages["out"]) if outages else 0,
@@ -483,18 +493,21 @@ def review_blocks(r):
         ("h", "When the box was not recording"),
         (
             "p",
-            "The box was not recording %d times, for %s%s in all (switched off, restarting, or "
-            "unable to start): calls then were neither recorded nor counted.%s"
+            nr["record"]
+            if nr["before_first_start"]
+            else "The box was not recording %s, for %s%s in all (switched off, restarting, or "
+            "unable to start): calls then were neither recorded nor counted.%s%s"
             % (
-                nr["times"],
+                words.counted(nr["times"], "time"),
                 "at least " if nr["approximate"] else "",
                 span_words(nr["down_s"]),
                 " It was first started during the period: it kept no record before then."
-                if nr["before_first_start"]
+                if nr["first_start_in_period"]
                 else "",
+                " " + nr["record"] if nr["record"] else "",
             )
             if nr["times"]
-            else "The box was recording all the time.",
+            else nr["record"] or "The box was recording all the time.",
         ),
         (
             "p",

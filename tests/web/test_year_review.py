@@ -1,5 +1,6 @@
 """The year in review page and its PDF (firmware/reports/yearreview.py, docs/reports.md)."""
 
+import datetime as dt
 import html
 import re
 import subprocess
@@ -184,3 +185,42 @@ def test_a_supervisors_review_counts_a_release_by_the_lines_its_entry_keeps(box,
     assert table["supervisor"] == ["1", "0", "0", "1"]  # disclosure:7 alone, on sam's line 2
     audreys = people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True)
     assert {r[0]: r[1:] for r in rows(audreys) if r}["supervisor"] == ["1", "0", "0", "3"]
+
+
+def running_text(page):
+    """The paragraph under "When the box was not recording", in plain text."""
+    part = page.split("When the box was not recording</h2>", 1)[1]
+    return html.unescape(re.search(r"<p>(.*?)</p>", part, re.S).group(1))
+
+
+def test_a_box_with_no_running_record_is_not_said_to_have_recorded_all_the_time(box, people):
+    """A box whose recorder never started in the period kept no record of when it ran: the
+    review said "The box was recording all the time" of it, where the Reports page says it
+    kept no record."""
+    page = people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True)
+    assert running_text(page) == "This box kept no record of when it was running in this period."
+    assert "This box kept no record of when it was running" in people["audrey"].get(
+        "/reports?" + DAY
+    ).get_data(as_text=True)
+
+
+def start(box, wall_us):
+    """The recorder's first start on record, audited at ``wall_us``."""
+    started = dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    box.services.audit.append(
+        "system", "box_start", "box", {"after": "first_start", "started": started + "Z"}, wall_us
+    )
+
+
+def test_a_period_before_the_first_start_is_said_so_not_counted_as_a_time_down(box, people):
+    """A period wholly before the box was first started read "not recording 1 times ... It
+    was first started during the period"; first started during it, the review did not say
+    so."""
+    start(box, TEN_AM_US + 86_400_000_000)  # the day after DAY
+    said = running_text(people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True))
+    assert said.startswith("The box was first started after this period, on 2026-03-03 10:00:00:"), said
+    within = "from=2026-03-01&to=2026-03-05"
+    said = running_text(people["audrey"].get("/documents/year-review?" + within).get_data(as_text=True))
+    # (the time before its start, and the time since: no sign of life from it after)
+    assert said.startswith("The box was not recording 2 times, for "), said
+    assert "It was first started during the period: it kept no record before then." in said
