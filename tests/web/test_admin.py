@@ -968,3 +968,37 @@ def test_a_line_not_in_digits_0_to_9_is_refused_and_nothing_changes(box, people)
     resp = box.post(people["alice"], "/users", form, token_from="/users")
     assert resp.status_code == 400 and "Lines are numbered 1 to" in page_of(resp)
     assert snapshot_db(box) == before
+
+
+def test_the_cards_rate_says_what_it_is_averaged_over_and_days_are_counted(box, people):
+    """ "40.0 GB written a day" did not say over what: the kernel's count since the box last
+    started (a restart begins it again); and a card a day in service was "in service 1 days"."""
+    import dataclasses
+
+    from web.services import disk_and_clock_health
+
+    wear = {
+        "bytes_written_per_day": 2 * 10**9,
+        "card_size_bytes": 32 * 10**9,
+        "erase_cycles_assumed": 1000,
+        "projected_life_days": 16_000,
+        "in_service_days": 1,
+        "life_left_days": 15_999,
+        "replace_by": None,
+        "measured_s": 3 * 86_400 + 600,
+        "own_wear": None,
+        "alarm": None,
+    }
+
+    class Clock:
+        synchronised = True
+
+    box.web.services = dataclasses.replace(
+        box.web.services, health=disk_and_clock_health(box.data_dir, Clock(), card=lambda data_dir: wear)
+    )
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert "2.0 GB written a day (the average over the 3 days since the box last started)" in page, page
+    assert "in service 1 day, so about" in page, page
+    wear["measured_s"] = 7 * 3600
+    page = people["ivan"].get("/").get_data(as_text=True)
+    assert "(the average over the 7 hours since the box last started)" in page, page
