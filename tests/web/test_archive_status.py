@@ -29,7 +29,7 @@ def test_the_dashboard_shows_queued_last_upload_and_errors(box, people):
     page = people["ivan"].get("/").get_data(as_text=True)
     assert 'id="archive"' in page
     assert "2 calls; the last at" in page
-    assert '<dd id="archive-queued">1</dd>' in page
+    assert '<dd id="archive-queued">1 call</dd>' in page
     assert "call 4: the store said AccessDenied: no" in page
     assert "call 3: retrying: cannot reach the store" in page
     assert page.index("call 4:") < page.index("call 3:")  # newest problem first
