@@ -444,16 +444,28 @@ def review_blocks(r):
         ("h", "Card payments"),
         (
             "p",
-            "Recording was paused for card details %d times, on %d calls, for %s in all: the card "
-            "details were never recorded."
-            % (r["pci"]["pauses"], r["pci"]["paused_calls"], span_words(r["pci"]["paused_s"])),
+            "Recording was paused for card details %s, on %s, for %s in all: the card details "
+            "were not recorded while it was."
+            % (
+                words.counted(r["pci"]["pauses"], "time"),
+                words.counted(r["pci"]["paused_calls"], "call"),
+                span_words(r["pci"]["paused_s"]),
+            )
+            if r["pci"]["pauses"]
+            else "Recording was never paused for card details.",
         ),
         ("h", "Recordings deleted"),
         (
             "p",
-            "%d recordings were deleted: %d by the retention rules (or to make room on a full card) "
-            "and %d because someone asked for their data to be erased."
-            % (r["deletions"]["total"], r["deletions"]["by_rule"], r["deletions"]["by_erasure_request"]),
+            "%s deleted: %d by the retention rules (or to make room on a full card) and %d because "
+            "someone asked for their data to be erased."
+            % (
+                words.counted(r["deletions"]["total"], "recording was", "recordings were"),
+                r["deletions"]["by_rule"],
+                r["deletions"]["by_erasure_request"],
+            )
+            if r["deletions"]["total"]
+            else "No recording was deleted.",
         ),
         ("h", "People's requests about their data"),
         (

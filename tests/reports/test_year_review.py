@@ -218,3 +218,29 @@ def test_no_callers_number_is_opened(week_dir):
     assert review["calls"]["calls"] == 14 and Counting.opened == 0
     source.report(period)  # a report's callback list opens them
     assert Counting.opened == 14
+
+
+def test_the_pause_and_deletion_sentences_count_in_words(week_dir, tmp_path):
+    """ "paused for card details 1 times, on 1 calls" and "1 recordings were deleted"; with
+    none, "paused 0 times, on 0 calls, for no time in all: the card details were never
+    recorded" claimed of card details what the box cannot know."""
+    from firmware.reports.yearreview import review_blocks
+
+    doc = json.loads(review(week_dir, tmp_path, "--from", "2026-03-01", "--to", "2026-03-31").read_text())
+
+    def said(heading):
+        blocks = review_blocks(doc)
+        return blocks[blocks.index(("h", heading)) + 1][1]
+
+    doc["pci"] = {"pauses": 0, "paused_calls": 0, "paused_s": 0}
+    doc["deletions"] = {"total": 0, "by_rule": 0, "by_erasure_request": 0}
+    assert said("Card payments") == "Recording was never paused for card details."
+    assert said("Recordings deleted") == "No recording was deleted."
+    doc["pci"] = {"pauses": 1, "paused_calls": 1, "paused_s": 90}
+    doc["deletions"] = {"total": 1, "by_rule": 0, "by_erasure_request": 1}
+    assert said("Card payments").startswith(
+        "Recording was paused for card details 1 time, on 1 call, for 1 minute in all"
+    )
+    assert said("Recordings deleted").startswith("1 recording was deleted: 0 by the retention rules")
+    doc["pci"] = {"pauses": 3, "paused_calls": 2, "paused_s": 200}
+    assert said("Card payments").startswith("Recording was paused for card details 3 times, on 2 calls,")
