@@ -127,6 +127,7 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     fails ``linekeeper verify --head SEQ:HASH``.
     """
     from firmware.reports.tables import cell, outages_note, outages_table, running_note, running_table
+    from firmware.words import counted
 
     p, box = report["period"], report["box"]
     days = p["from"] if p["from"] == p["to"] else "%s to %s" % (p["from"], p["to"])
@@ -141,7 +142,7 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
         note = "%s\n\n%s" % (note, out_note) if note else out_note
     body = (
         "%s\n\n%sCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s\n"
-        "Not called back: %d number(s)\nAlarms: %d\n\nThe full report is attached.\n"
+        "Missed callers not called back: %s\nAlarms raised: %d\n\nThe full report is attached.\n"
         % (
             subject,
             note + "\n\n" if note else "",
@@ -150,7 +151,7 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
             box["out"],
             box["missed"],
             "no inbound calls" if rate is None else "%s %%" % cell(rate),  # as in the attachment
-            len(report["callbacks"]),
+            counted(len(report["callbacks"]), "number"),
             len(report["alarms"]),
         )
     )
