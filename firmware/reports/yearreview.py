@@ -390,9 +390,9 @@ def review_blocks(r):
     blocks = [
         (
             "p",
-            "This covers %s to %s (%d days, %s), made on %s. It counts calls and requests; it "
+            "This covers %s to %s (%s, %s), made on %s. It counts calls and requests; it "
             "names no caller and no member of staff."
-            % (_day(p["from"]), _day(p["to"]), p["days"], p["tz"], _day(r["made_on"])),
+            % (_day(p["from"]), _day(p["to"]), words.counted(p["days"], "day"), p["tz"], _day(r["made_on"])),
         )
     ]
     if r.get("lines") is not None:

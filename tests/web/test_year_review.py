@@ -224,3 +224,9 @@ def test_a_period_before_the_first_start_is_said_so_not_counted_as_a_time_down(b
     # (the time before its start, and the time since: no sign of life from it after)
     assert said.startswith("The box was not recording 2 times, for "), said
     assert "It was first started during the period: it kept no record before then." in said
+
+
+def test_a_periods_days_are_counted(box, people):
+    """A review of one day said it covered "(1 days, UTC)"."""
+    page = html.unescape(people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True))
+    assert "This covers Mon 2 Mar 2026 to Mon 2 Mar 2026 (1 day, UTC)" in page
