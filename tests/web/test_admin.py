@@ -648,7 +648,7 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
     page = people["ivan"].get("/").get_data(as_text=True)
     assert 'id="card-wear"' in page and "40.0 GB written a day" in page, page
     assert (
-        "a new 8.0 GB card lasts about 0.5 years at this rate" in page and "since the box started" not in page
+        "a new 8.0 GB card lasts about 200 days at this rate" in page and "since the box started" not in page
     )
     assert 'id="card-left"' not in page  # no age known: what a new card lasts, no more
     # A year in service: the panel says what is left and when to replace the card.
@@ -662,6 +662,11 @@ def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people)
     assert "in service 400 days, past that life: replace it now" in people["ivan"].get("/").get_data(
         as_text=True
     )
+    # Under a year, in days: "0.0 years" said nothing of a card with ten days left.
+    wear.update(life_left_days=10, replace_by="2026-03-12")
+    assert "so about 10 days of it are left: replace it by Thu 12 Mar 2026" in people["ivan"].get(
+        "/"
+    ).get_data(as_text=True)
     wear.update(in_service_days=None, life_left_days=200, replace_by=None)
     wear["measured_s"] = 180  # just after a start: the figure says what it is measured over
     assert "measured over 3 min since the box started" in people["ivan"].get("/").get_data(as_text=True)
