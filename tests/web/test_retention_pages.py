@@ -34,7 +34,7 @@ def retention_form(box, client, **fields):
 def preview_counts(page):
     return {
         m.group(1): int(m.group(2))
-        for m in re.finditer(r'<tr id="preview-([^"]+)">.*?This rule deletes (\d+) call', page, re.S)
+        for m in re.finditer(r'<tr id="preview-([^"]+)">.*?This rule deletes (\d+) recording', page, re.S)
     }
 
 
@@ -65,6 +65,23 @@ def test_the_preview_count_is_what_the_sweep_then_deletes(box, people):
     result = box.sweeper.sweep()
     assert result.deleted == 15 and result.by_rule == {"outbound": 10, "default": 5}
     assert sorted(r["call_id"] for r in box.store.all()) == [1, 5, 9, 13, 17]
+
+
+def test_the_preview_counts_recordings_and_days_as_the_total_does(box, people):
+    """A rule's row said "deletes 1 calls" of what the total beneath calls recordings (a
+    sweep deletes recordings; the call log keeps the calls), and "1 days"."""
+    box.add_recordings([2])  # outbound, 40 days old
+    ivan = people["ivan"]
+    resp = retention_form(
+        box,
+        ivan,
+        **{"default_days": "3650", "rule-0-name": "outbound", "rule-0-direction": "out", "rule-0-days": "1"},
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    page = ivan.get("/retention").get_data(as_text=True)
+    row = page.split('<tr id="preview-outbound">')[1].split("</tr>")[0]
+    assert "<td>1 day</td>" in row and "This rule deletes 1 recording now" in row, row
+    assert "a sweep now would delete <strong>1</strong> recording." in page
 
 
 def test_saving_writes_config_json_applies_it_and_audits_the_change(box, people):
