@@ -548,3 +548,49 @@ def test_a_request_about_no_line_names_only_the_linked_calls_the_viewer_may_see(
         shown = page(client, "/requests/%d" % rid)
         assert 'href="/calls/3">call 3</a>' in shown and "you may not see" not in shown
         assert re.search(r"Calls?: 3<", shown.split('id="request-history"')[1])
+
+
+def test_a_request_about_no_line_names_only_the_disclosures_the_viewer_may_see(box, people):
+    """sue answered a request about no line (every supervisor's) with her release of call 3
+    (her line 3). The Disclosures page and the "Released for it" list hide that release
+    from sam, but the request's "Disclosures" row and its history named its entry number.
+    He is told that an entry is linked, not which; sue and the auditor are shown it."""
+    import json
+
+    from firmware.sar import DisclosureLog
+
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    rid = log_request(box, sam)
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        hers = log.add(
+            wall_us=box.T0_US,
+            actor="sue",
+            requester="Mrs Wilhelmina Pottage",
+            recipient="Mrs Wilhelmina Pottage",
+            reason="subject access",
+            search=json.dumps({"number": "02079460002"}),
+            call_ids="3",
+            recordings=1,
+            bundle="b.zip",
+            bundle_sha256="cd" * 32,
+            encrypted=0,
+            request_id=rid,
+        )
+    finally:
+        log.close()
+    resp = act(box, sue, rid, action="answer", outcome="sent the copy", disclosures=str(hers))
+    assert resp.status_code == 302
+    theirs = page(sam, "/requests/%d" % rid)
+    row = re.search(r'<dd id="r-disclosures">(.*?)</dd>', theirs).group(1)
+    assert "#disclosure-%d" % hers not in row and "entry %d" % hers not in row
+    assert row.endswith('<span id="r-disclosures-hidden">1 entry you may not see</span>'), row
+    history = theirs.split('id="request-history"')[1]
+    assert re.search(r"Disclosures?: 1 entry you may not see<", history), history
+    assert "#disclosure-%d" % hers not in theirs
+    for client in (sue, audrey):
+        shown = page(client, "/requests/%d" % rid)
+        row = re.search(r'<dd id="r-disclosures">(.*?)</dd>', shown).group(1)
+        assert 'href="/disclosures#disclosure-%d">entry %d</a>' % (hers, hers) in row
+        assert "you may not see" not in shown
+        assert re.search(r"Disclosures?: \[?%d\]?<" % hers, shown.split('id="request-history"')[1])

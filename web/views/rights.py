@@ -8,10 +8,11 @@ disclosure log. A supervisor sees, and changes, only the requests about one of t
 about no line, or about lines no enabled supervisor holds
 (:func:`firmware.rights.concerns_lines`, as their "Waiting for you" lists them): the list,
 a request's page and the CSV alike; another line's request is not found (404, as another
-line's call). The calls a request was answered with are named only to one who may see them;
-another is told how many others there are (:func:`_calls_seen`). An auditor reads every
-request. Each change is audited (action ``data_request``, target ``request:N``). The
-register and its deadlines are :mod:`firmware.rights`.
+line's call). The calls and the disclosure log entries a request was answered with are
+named only to one who may see them; another is told how many others there are
+(:func:`_calls_seen`, :func:`_disclosures_seen`). An auditor reads every request. Each
+change is audited (action ``data_request``, target ``request:N``). The register and its
+deadlines are :mod:`firmware.rights`.
 """
 
 import dataclasses
@@ -306,11 +307,15 @@ def _detail(request_id, errors=None, status=200):
     finally:
         log.close()
     calls_shown, calls_hidden = _calls_seen(entry["call_ids"])
+    disclosures_shown, disclosures_hidden = _disclosures_seen(entry["disclosure_ids"])
+    entries_hidden = _hidden_words(disclosures_hidden, "entry", "entries") if disclosures_hidden else ""
     return render_template(
         "request.html",
         r=entry,
         calls_shown=calls_shown,
         calls_hidden=_hidden_words(calls_hidden) if calls_hidden else "",
+        disclosures_shown=disclosures_shown,
+        disclosures_hidden=entries_hidden,
         errors=errors or {},
         kinds=rights.KINDS,
         statuses=rights.STATUSES,
@@ -425,29 +430,50 @@ def _calls_seen(call_ids):
     return shown, len(call_ids or []) - len(shown)
 
 
-def _calls_words(shown, hidden):
-    """The calls of :func:`_calls_seen` in words, as the request's history says them."""
+def _disclosures_seen(ids):
+    """Of the disclosure log entries a request was answered with (``ids``: ``"1,2"``, a list
+    of ints, or None), those the user may see (:func:`_release_shown`), and how many others:
+    the releases of another supervisor's calls for a request about no line are counted, not
+    named, as on the Disclosures page (:func:`_calls_seen`)."""
+    if isinstance(ids, str):
+        ids = [int(d) for d in ids.split(",") if d.strip().isdigit()]
+    ids = ids or []
+    unseen = set(_disclosures_known(ids))
+    shown = [d for d in ids if d not in unseen]
+    return shown, len(ids) - len(shown)
+
+
+def _seen_words(shown, hidden, one="call", many="calls"):
+    """The ids of :func:`_calls_seen` or :func:`_disclosures_seen` in words, as the
+    request's history says them."""
     words = [str(c) for c in shown]
     if hidden:
-        words.append(_hidden_words(hidden))
+        words.append(_hidden_words(hidden, one, many))
     return ", ".join(words)
 
 
-def _hidden_words(hidden):
-    """``hidden`` calls the user may not see, in words (the request's page and its history)."""
-    return "%d call%s you may not see" % (hidden, "" if hidden == 1 else "s")
+def _hidden_words(hidden, one="call", many="calls"):
+    """``hidden`` calls (or disclosure log entries) the user may not see, in words (the
+    request's page and its history)."""
+    return "%d %s you may not see" % (hidden, one if hidden == 1 else many)
 
 
 def _history_seen(entry):
-    """The request's audit ``entry`` as the user may see it: the calls it was answered
-    with that the user may not see are counted, not named (:func:`_calls_seen`)."""
-    calls = entry.details.get("calls")
-    if not calls:
-        return entry
-    shown, hidden = _calls_seen(calls)
-    if not hidden:
-        return entry
-    return dataclasses.replace(entry, details=dict(entry.details, calls=_calls_words(shown, hidden)))
+    """The request's audit ``entry`` as the user may see it: the calls and the disclosure
+    log entries it was answered with that the user may not see are counted, not named
+    (:func:`_calls_seen`, :func:`_disclosures_seen`)."""
+    details = entry.details
+    for key, seen, one, many in (
+        ("calls", _calls_seen, "call", "calls"),
+        ("disclosures", _disclosures_seen, "entry", "entries"),
+    ):
+        ids = details.get(key)
+        if not ids:
+            continue
+        shown, hidden = seen(ids)
+        if hidden:
+            details = dict(details, **{key: _seen_words(shown, hidden, one, many)})
+    return entry if details is entry.details else dataclasses.replace(entry, details=details)
 
 
 def _may_see_call(call_id):
