@@ -12,6 +12,7 @@ and see only ``leeds`` in the lists; the refusals to play and export are audited
 """
 
 import base64
+import html
 import json
 import os
 import re
@@ -372,6 +373,23 @@ def test_refused_plays_and_exports_of_another_site_are_audited(app, viewer):
     last = viewer.audit_log.entries(limit=1)[0]
     assert (last.action, last.target, last.details["box"]) == ("export", "york/1", "york")
     assert "not granted" in last.details["refused"]
+
+
+@pytest.mark.parametrize("site", ["x" * 5000, "York", "york!", "-york", "y" * 64])
+def test_a_site_that_is_no_box_id_is_not_found_and_not_audited(app, viewer, site):
+    """A refusal at another site is audited with the site the address named: a supervisor
+    of one site wrote whatever text they liked, at any length, into the append-only trail.
+    Text that is no box id is not a site at all: 404, naming the rule, nothing written."""
+    client, token = _client(app, LEEDS_SUP)
+    before = len(viewer.audit_log.entries(limit=100_000))
+    for method, url in YORK_ROUTES[1:]:
+        url = url.replace("york", site)
+        resp = client.get(url) if method == "GET" else client.post(url, data={"csrf_token": token})
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 404, (url[:80], resp.status_code)
+        assert "There is no site %r" % site[:20] in html.unescape(text)
+        assert len(site) <= 20 or site[:21] not in text  # the page does not repeat it whole either
+    assert len(viewer.audit_log.entries(limit=100_000)) == before
 
 
 def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):

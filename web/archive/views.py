@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 
 from firmware.archive import viewer as index
 from firmware.archive.export import export_call
+from firmware.archive.settings import BOX_ID
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
 from firmware.localtime import duration_text
 from firmware.reports.period import parse_period
@@ -247,7 +248,15 @@ def _granted(site_rows):
 
 def _site_or_403(box, action=None, **details):
     """Refuse (403) a site the logged-in user is not granted, before anything about its
-    calls is looked up; ``action``: the audit action the refusal is recorded as."""
+    calls is looked up; ``action``: the audit action the refusal is recorded as. Text that
+    is not a site id at all is not found (404), with nothing audited: the trail is
+    append-only, and a refusal there kept whatever the address said, at any length."""
+    if not BOX_ID.fullmatch(box):
+        abort(
+            404,
+            description="There is no site %r: a site is a box id "
+            "(lower-case letters, digits and hyphens, up to 63)." % box[:20],
+        )
     if g.user.may_see(box):
         return
     why = "site %s is not granted to %s" % (box, g.user.name)
