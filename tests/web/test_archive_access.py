@@ -200,6 +200,16 @@ def test_a_bad_search_names_the_field(app):
     assert client.get("/reports?from=2026-03-05&to=2026-03-01").status_code == 400
 
 
+def test_a_searched_number_longer_than_a_box_takes_is_named(app):
+    """The box's own search takes a number of at most 32 digits; the viewer's took any
+    length and searched the index for it. Over 32 is refused naming the field; 32 is not."""
+    client, _ = _client(app, AUD)
+    resp = client.get("/?number=" + "1" * 33)
+    assert resp.status_code == 400
+    assert "number: at most 32 digits (and + # *), not 33" in resp.get_data(as_text=True)
+    assert client.get("/?number=01632 960101 " + "9" * 21).status_code == 200  # 32 digits
+
+
 def _login(client, token, password, address):
     data = {"user": AUD, "password": password, "csrf_token": token}
     return client.post("/login", data=data, environ_base={"REMOTE_ADDR": address})

@@ -31,6 +31,7 @@ UNLOCKER = "whoever runs the viewer"
 # Listening tokens a session keeps (the oldest dropped first), as the box's call page does.
 MAX_TOKENS = 20
 MAX_VIEWED = 1000  # calls a session remembers it opened (call_viewed once each)
+MAX_NUMBER = 32  # digits of a searched number, as on a box (web.views.calls)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -205,6 +206,9 @@ def calls():
     # the search then looked for as typed and said no call matched.
     if form["number"] and (not typed or not all(c in "0123456789+#*" for c in typed)):
         errors.append("number: only digits 0-9 (and spaces, + # * - ( ))")
+    elif len(typed) > MAX_NUMBER:
+        # The box's own search takes as many (web.views.calls): no number is longer.
+        errors.append("number: at most %d digits (and + # *), not %d" % (MAX_NUMBER, len(typed)))
     for name, end in (("from", False), ("to", True)):
         if form[name]:
             try:
