@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ..argtypes import port
+from ..argtypes import port, searched_number
 from ..errors import LinekeeperError
 from ..storage.audit import AuditLog
 
@@ -145,7 +145,7 @@ def add_parser(sub):
 
     q = asub.add_parser("search", help="search the central index")
     q.add_argument("--index", required=True)
-    q.add_argument("--number", help="the number, or its last digits")
+    q.add_argument("--number", type=searched_number, help="the number, or its last digits (digits 0-9)")
     q.add_argument("--box", help="one box's calls only")
     q.add_argument("--json", action="store_true", help="one JSON object per call")
     q.set_defaults(func=cmd_search)

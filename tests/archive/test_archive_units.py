@@ -344,3 +344,38 @@ def test_a_store_that_refuses_the_box_fails_its_calls_in_words_and_raises_one_al
         assert doc["kind"] == "archive_failed" and "the archive did not take call 1" in doc["message"]
     finally:
         rep.close()
+
+
+@pytest.mark.parametrize(
+    "number,why",
+    [
+        ("١٦٣٢", "digits 0-9"),  # Arabic-Indic digits: str.isdigit() takes them
+        ("01632 ９60101", "digits 0-9"),  # a full-width 9
+        ("²³", "digits 0-9"),
+        ("sixty", "digits 0-9"),
+        ("", "digits 0-9"),
+        ("1" * 33, "at most 32 digits"),
+    ],
+)
+def test_archive_search_takes_a_number_in_digits_0_9_only(tmp_path, capsys, number, why):
+    """``archive search --number`` searched the index for any text, found nothing and said
+    so with status 0, as if no call had that number. Other text is refused by the option,
+    named, with status 2; the index is read by no search. A number as typed is taken."""
+    import sqlite3
+
+    from firmware.archive.viewer import INDEX_INDEXES, INDEX_SCHEMA
+    from firmware.cli import main
+
+    index = tmp_path / "index.db"  # an empty index: its tables, no calls
+    db = sqlite3.connect(index)
+    db.executescript(INDEX_SCHEMA + INDEX_INDEXES)
+    db.close()
+    before = index.read_bytes()
+    with pytest.raises(SystemExit) as exited:
+        main(["archive", "search", "--index", str(index), "--number", number])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --number: must be" in err and why in err, err
+    assert index.read_bytes() == before
+    for typed in ("+44 (0)1632 960101", "960-101", "1" * 32):
+        assert main(["archive", "search", "--index", str(index), "--number", typed]) == 0
