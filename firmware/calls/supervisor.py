@@ -668,13 +668,20 @@ def _longest_number(number, country, outside=""):
     """How many digits the longest number dialled as ``number`` begins can have: an
     international one is its prefix and 15 digits (E.164; fewer to a country whose plan
     the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
-    one 11 (1 and 10), an emergency number 3; a prefix withholding or giving the caller's number
-    (:func:`dialling_prefix`), or the line's outside-line digit ``outside``, adds its keys."""
+    one 11 (1 and 10), or 10 when its start shows it is dialled without the 1
+    (``national_first_digits``: an area code, 2-9), an emergency number 3; a prefix
+    withholding or giving the caller's number (:func:`dialling_prefix`), or the line's
+    outside-line digit ``outside``, adds its keys."""
     skip = dialling_prefix(number, country, outside)
     if skip:
         return skip + _longest_number(number[skip:], country)
     if _emergency(number, country):
         return _emergency(number, country)
+    numbers = countries.country(country).numbers
+    if numbers.national_digits and number[:1] and number[0] in numbers.national_first_digits:
+        # Dialled without its trunk prefix (North America: an area code never starts with
+        # 0 or 1, so a number starting 2-9 has no 1 before it): the national digits alone.
+        return numbers.national_digits
     if country == "us":
         return 3 + _abroad(number[3:])[1] if number.startswith("011") else 11
     if number.startswith("00"):

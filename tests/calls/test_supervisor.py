@@ -1736,6 +1736,26 @@ def test_a_card_keyed_on_after_a_number_has_none_of_its_tones_kept(dialled, outs
     assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
 
 
+@pytest.mark.parametrize(
+    "dialled, outside, kept",
+    [
+        ("2125550123", "", 10),  # no 1 before it (an area code never starts 0 or 1): 10 digits
+        ("12125550123", "", 11),  # 1 and 10
+        ("*672125550123", "", 13),  # a prefix adds its keys
+        ("9" + "2125550123", "9", 11),  # so does the outside-line 9
+    ],
+)
+def test_a_card_keyed_on_after_a_north_american_number_has_none_of_its_tones_kept(dialled, outside, kept):
+    """A US number dialled without its 1 was allowed 11 digits, as with it: the review
+    found the card's first digit keyed on after it in the recording, taken for the 11th."""
+    config = {"outside_line": {1: outside}} if outside else {}
+    rig, call = keyed_after_dialling(dialled, "4111111111111111", country="us", **config)
+    # The call log masks more: a start that says nothing of the length may be a card's own.
+    assert set(call.number[kept:]) <= {"X"} and call.digits_withheld, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
 def test_a_number_dialled_on_after_an_emergency_number_is_past_it():
     assert shortest_number("999", "uk") == 3
     assert shortest_number("9999", "uk", "9") == 4

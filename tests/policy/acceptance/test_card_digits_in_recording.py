@@ -9,7 +9,9 @@ number out of the recording (docs/pci.md). The review found card digits left in 
   first digit, taken for the number's 11th;
 * after 999 dialled on a line whose switchboard takes 9 for an outside line (and after
   999 on a direct line): 8 of the card's digits, 999's start saying nothing of its
-  length, so that keys were cut only past the 12th (the 11th).
+  length, so that keys were cut only past the 12th (the 11th);
+* after a US number dialled without its 1 (10 digits, its start 2-9 an area code):
+  the card's first digit, taken for the number's 11th.
 
 The recording is exported and its DTMF decoded: only the number's own keys are in it.
 """
@@ -70,3 +72,16 @@ def test_an_0800_number_of_11_digits_is_logged_whole_its_last_tone_cut(module_la
     data_dir, (logged,) = lab.sim(lab.scenario([call(dialled, keys="")], lines=1, config=config(lab, "")))
     assert (logged["number"], logged["digits_withheld"]) == (dialled, False)
     assert keys_in_recording(lab, data_dir, logged, tmp_path) == dialled[:10]
+
+
+def test_a_us_number_dialled_without_its_1_leaves_no_card_digit_in_the_recording(module_lab, tmp_path):
+    """An area code never starts with 0 or 1: a number starting 2-9 has 10 digits, and the
+    11th key is the card's first (before: "21255501234" in the recording). The call log
+    masks the card too; a start of 2-9 may also be a card's own, so it says more X."""
+    lab = module_lab
+    dialled = "2125550123"
+    doc = lab.scenario([call(dialled)], lines=1, config=config(lab, ""), country="us")
+    data_dir, (logged,) = lab.sim(doc)
+    assert logged["recording"]
+    assert keys_in_recording(lab, data_dir, logged, tmp_path) == dialled
+    assert set(logged["number"][len(dialled) :]) == {"X"} and CARD[:6] not in logged["number"], logged
