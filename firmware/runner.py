@@ -14,7 +14,11 @@ import subprocess
 import sys
 import time
 
-QUICK_FAILURE_S = 5.0
+# A child that exits within this of its start failed "at once". Its start is mostly
+# Python importing the firmware: on a loaded two-core machine that alone took over
+# 5 s, and a recorder refused a read-only card was restarted instead of the run
+# stopping with its one line.
+QUICK_FAILURE_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
 
