@@ -174,14 +174,16 @@ def missed_reports_message(settings, to, every, first, last, count, box_name, wa
     """The mail that stands for ``count`` scheduled ``every`` reports not sent, of the days
     ``first`` to ``last`` (dates): the box was off or could not send for longer than it
     catches up (:data:`firmware.mail.schedule.MAX_CATCH_UP` periods)."""
+    from firmware.words import counted
+
     days = "%s to %s" % (first.isoformat(), last.isoformat())
     subject = "[%s] %s reports %s not sent (%d)" % (box_name, every.capitalize(), days, count)
     body = (
-        "%s\n\nThe box did not send its %d %s report(s) of %s: it was off, or could not "
+        "%s\n\nThe box did not send its %s of %s: it was off, or could not "
         "make or send them, for longer than it catches up, and it sent only the latest ones.\n\n"
         "What to do: make any of them on the box's Reports page (from %s to %s), and check on "
         "the Alarms page why the box was off.\n"
-        % (subject, count, every, days, first.isoformat(), last.isoformat())
+        % (subject, counted(count, "%s report" % every), days, first.isoformat(), last.isoformat())
     )
     return _message(settings, to, subject, body, wall_us)
 

@@ -18,6 +18,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
+from ..words import counted
 from .tables import outages_note, running_note, tables
 
 _CHUNK_ROWS = 30
@@ -70,8 +71,14 @@ def to_pdf(report, title="Linekeeper report"):
     story = [
         Paragraph(escape(title), styles["Title"]),
         Paragraph(
-            "Period %s to %s (%s), %d day(s); lines %s"
-            % (p["from"], p["to"], escape(p["tz"]), p["days"], ", ".join(map(str, report["lines"]))),
+            "Period %s to %s (%s), %s; lines %s"
+            % (
+                p["from"],
+                p["to"],
+                escape(p["tz"]),
+                counted(p["days"], "day"),
+                ", ".join(map(str, report["lines"])),
+            ),
             styles["Normal"],
         ),
     ]

@@ -110,9 +110,10 @@ def running_note(report):
     approximate = any(d.get("approximate") for d in running["down"])
     if running["down_us"] or approximate:
         notes.append(
-            "The box was not recording for %s of this period (%d time(s), listed under "
+            "The box was not recording for %s of this period (%s, listed under "
             '"When the box was not recording"): calls then were not logged or recorded, '
-            "and are not counted." % (_length(running["down_us"], approximate), len(running["down"]))
+            "and are not counted."
+            % (_length(running["down_us"], approximate), words.counted(len(running["down"]), "time"))
         )
     if approximate:
         notes.append(

@@ -756,3 +756,17 @@ def test_a_sealed_reason_is_opened_with_the_box_s_key(tmp_path):
         ],
     ]
     assert report["running"]["down"][1]["from_us"] == first_failure
+
+
+def test_the_times_not_recording_are_counted_in_words():
+    """It read "(1 time(s), listed under ...)"."""
+    from firmware.reports.tables import running_note
+
+    def note(times):
+        down = [{"approximate": False}] * times
+        running = {"before_first_start": False, "down": down, "down_us": 90 * 10**6, "known": True}
+        running.update(records_from_us=None, first_start_us=None)
+        return running_note({"running": running, "period": {"tz": "UTC", "start_us": 0}})
+
+    assert "this period (1 time, listed under" in note(1)
+    assert "this period (2 times, listed under" in note(2)

@@ -72,6 +72,9 @@ def test_the_retention_period_and_a_private_line_show(box, people, stella):
     policy = dataclasses.replace(cfg.policy, retention=retention)
     box.config_store.save(dataclasses.replace(cfg, policy=policy))
     assert "90 days, then deleted automatically" in section(page(stella, "/my-line"), 4)
+    retention = dataclasses.replace(cfg.policy.retention, default_days=1)  # not "1 days"
+    box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(policy, retention=retention)))
+    assert 'Kept for</dt><dd class="kept">1 day, then deleted' in section(page(stella, "/my-line"), 4)
     cfg = box.config_store.get()
     rules = dataclasses.replace(cfg.policy.rules, lines=(LineMode(line=4, mode="never"),))
     box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules)))

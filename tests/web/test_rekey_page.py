@@ -216,6 +216,21 @@ def test_the_page_shows_how_far_a_running_rekey_has_got(box, people):
     assert rewrapped(lines) == (602, 1204)
 
 
+def test_one_recording_is_said_in_the_singular(box, people):
+    """It read "0 of 1 recordings re-wrapped"."""
+    gate = threading.Event()
+    lines = ["rekey: started by ivan", "rekey: 0/1 recordings re-wrapped"]
+    job = RekeyJob(lambda *a: gate.wait(30) and None, lambda: {"running": True, "progress": list(lines)})
+    box.services.rekey = job
+    try:
+        job.start(ADMIN[0], ADMIN[1], "ivan")
+        page = people["ivan"].get("/rekey").get_data(as_text=True)
+        assert "0 of 1 recording re-wrapped (0%)" in page
+    finally:
+        gate.set()
+        job.wait(30)
+
+
 def _refusals(box):
     entries = box.services.audit.entries(limit=100, action="rekey", newest_first=False)
     return [e.details for e in entries if e.details["phase"] == "refused"]
