@@ -161,3 +161,32 @@ def test_an_installer_and_an_auditor_see_what_is_left_to_do_while_the_audit_trai
     assert status == "amber" and html.unescape(reason) == UNTOLD.split(": ", 1)[1]
     assert sealed == {n: c for n, c in checks.items() if n != 18}
     assert people["ivan"].get("/documents/checklist.pdf").status_code == 200
+
+
+def test_the_count_says_how_many_are_not_met_and_how_many_met_in_part(box):
+    """It read "13 of the checklist's safeguards are not met yet" of three reds and ten
+    ambers: those met in part (or due soon) were counted as not met."""
+    text = page(box.do_setup(), "/")
+    statuses = re.findall(r'<li class="status-(\w+)" id="todo-\d+">', text)
+    red, amber = statuses.count("red"), statuses.count("amber")
+    assert red > 1 and amber > 1 and red + amber == len(statuses)
+    said = re.search(r'<p id="todo-count">(.*?)</p>', text).group(1)
+    assert html.unescape(said) == (
+        "Of the checklist's safeguards, %d are not met (red) and %d are met in part or due soon (amber)."
+        % (red, amber)
+    )
+
+
+def test_the_count_leaves_out_a_colour_with_none_and_says_one_as_one():
+    from types import SimpleNamespace
+
+    from web.views.dashboard import todo_count
+
+    def of(*statuses):
+        return todo_count([SimpleNamespace(status=s) for s in statuses])
+
+    assert of("red") == "Of the checklist's safeguards, 1 is not met (red)."
+    assert of("amber", "amber") == "Of the checklist's safeguards, 2 are met in part or due soon (amber)."
+    assert of("red", "red", "amber") == (
+        "Of the checklist's safeguards, 2 are not met (red) and 1 is met in part or due soon (amber)."
+    )

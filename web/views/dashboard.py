@@ -245,6 +245,22 @@ def still_to_do():
     return sorted(checks, key=lambda c: (c.status != "red", c.number))
 
 
+@bp.app_template_global()
+def todo_count(todo):
+    """The sentence over the dashboard's "Still to do for compliance", from
+    :func:`still_to_do`'s safeguards: how many are not met (red) and how many met in part
+    or due soon (amber), each counted apart. One count of both read as that many not met,
+    an owner with ten ambers and three reds reading "13 ... not met yet"."""
+    red = sum(1 for c in todo if c.status == "red")
+    amber = len(todo) - red
+    said = [
+        "%d %s %s" % (n, "is" if n == 1 else "are", what)
+        for n, what in ((red, "not met (red)"), (amber, "met in part or due soon (amber)"))
+        if n
+    ]
+    return "Of the checklist's safeguards, %s." % " and ".join(said)
+
+
 def logged_alarms_on(lines):
     """The alarm history's occurrences still on, of ``lines`` and the whole box, oldest
     first, in the health panel's words (:func:`firmware.alarms.alarm_words`); [] without a
