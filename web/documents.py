@@ -128,7 +128,7 @@ def box_state(web):
         recovery_confirmed=web.site.recovery_confirmed,
         audit_problems=tuple(audit.problems),
         audit_unchecked=audit_unchecked(audit),
-        audit_checking=audit.checked_us is None and audit.failed is None,
+        audit_checking=audit.checked_us is None and audit.failed is None and audit.checking,
         open_alarms=open_alarms,
         announcement_problem=announcement_problem(services, config),
         retention_suspended=(retention.guard.suspended or "") if retention is not None else "",
@@ -208,8 +208,17 @@ def audit_unchecked(check):
         return "the audit trail's newest entries could not be checked (%s): an alarm was raised" % (
             check.since_failed
         )
+    if check.checked_us is None and check.checking:
+        return (
+            "the first check of the whole audit trail since the web UI started is running now: "
+            "look again in a minute for its result"
+        )
     if check.checked_us is None:
-        return "the audit trail is being checked since the web UI started: look again in a minute"
+        # Not "being checked" when none runs (the web UI stopping): the next visit starts one.
+        return (
+            "the audit trail has not been checked since the web UI started: open this page "
+            "again to start a check"
+        )
     return ""
 
 

@@ -457,7 +457,8 @@ def test_the_first_visit_after_the_start_answers_at_once_and_never_says_the_trai
         assert 'id="chain-unchecked"' in text and 'id="whole-check-running"' in text
         assert 'id="chain-ok"' not in text and 'id="chain-broken"' not in text
     checklist = audrey.get("/documents/checklist").get_data(as_text=True)
-    assert re.search(r'<td class="status">amber</td><td>the audit trail is being checked', checklist)
+    running = "the first check of the whole audit trail since the web UI started is running now: look again"
+    assert re.search(r'<td class="status">amber</td><td>' + running, checklist)
     assert held.in_request == 0 and held.started == 1  # one at a time
     held.release()
     box.web.wait_whole_checks()

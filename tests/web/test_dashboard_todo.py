@@ -190,3 +190,25 @@ def test_the_count_leaves_out_a_colour_with_none_and_says_one_as_one():
     assert of("red", "red", "amber") == (
         "Of the checklist's safeguards, 2 are not met (red) and 1 is met in part or due soon (amber)."
     )
+
+
+def test_access_audited_says_its_first_check_is_running_only_while_it_is(box, people, monkeypatch):
+    """It read "the audit trail is being checked since the web UI started: look again in a
+    minute", and said so too when no check was running."""
+    from web import ChainCheck
+    from web.documents import audit_unchecked
+
+    from support.web import HeldWholeCheck
+
+    held = HeldWholeCheck(monkeypatch, box.services.audit)
+    items = todo(page(people["ivan"], "/"))
+    assert html.unescape(items[12]) == (
+        "Access audited (amber): the first check of the whole audit trail since the web UI started "
+        "is running now: look again in a minute for its result"
+    )
+    held.release()
+    box.web.wait_whole_checks()
+    assert 12 not in todo(page(people["ivan"], "/"))  # it verifies: green
+    # No whole check made, none running (the web UI stopping): not "running now".
+    said = audit_unchecked(ChainCheck([], None, False, None, None))
+    assert said and "running" not in said and "not been checked" in said
