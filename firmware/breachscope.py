@@ -16,13 +16,14 @@ auditor's copy of the whole trail, ``audit_export``, and a breach scope's CSV it
 numbers each report's callback list held (its entry's ``callers``); a document that holds no
 personal data (the year in review: counts only), its ``report`` entry saying
 ``"personal_data": false``, is a row all the same but not counted as calls or personal data
-accessed. The calls list and a report shown on screen (``list_viewed``, one entry per page
-shown) are rows too, counted by the page with the calls (``rows``) or callers' numbers
-(``callers``) each showed, which are not on record one by one. What the account destroyed or
-unprotected (:data:`DESTROYS`: a call's recordings erased, a caller's details erased, a legal
-hold released) is a row for each call, with its line and number where the call log still has
-it, counted apart (a loss of availability is a breach too), its callers among the distinct
-numbers, its time within the first and last access; one refused, or not made (its ``not_made``
+accessed. The calls list, a report and the phonebook shown on screen (``list_viewed``, one
+entry per page shown) are rows too, counted by the page with the calls or phonebook entries
+(``rows``) or callers' numbers (``callers``) each showed, not on record one by one. What the
+account destroyed or unprotected (:data:`DESTROYS`: a call's recordings erased, a caller's
+details erased, a legal hold released) is a row for each call, with its line and number where
+the call log still has it, counted apart (a loss of availability is a breach too), its callers
+among the distinct numbers, its time within the first and last access; one refused, or not
+made (its ``not_made``
 entry looked for after the period too), is a row alone. A copy (:data:`COPIES`) whose failure
 was audited after it (a second entry by the account with the same details and ``failed``,
 maybe after the period) handed nothing over: a row, not a list taken. A look at the audit
@@ -70,11 +71,13 @@ ACCESS = (
     "list_viewed",
 )
 # A page of callers' numbers shown on screen (``list_viewed``): the calls list, one page of
-# its search (``rows``: the calls shown), or a report (``callers``: its callback list's
-# numbers). By its target: the page in words, its entry's count, what that counts, in words.
+# its search (``rows``: the calls shown), a report (``callers``: its callback list's
+# numbers), or the phonebook (``rows``: its entries, every one). By its target: the page in
+# words, its entry's count, what that counts, in words.
 LIST_VIEW = "list_viewed"
 SHOWN = {
     "calls": ("calls list page", "rows", "call", "calls", "each with its caller's number"),
+    "phonebook": ("phonebook page", "rows", "entry", "entries", "names and numbers"),
     "report": (
         "report",
         "callers",
