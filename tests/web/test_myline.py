@@ -267,6 +267,14 @@ def test_tagged_calls_kept_longer_or_by_hand_are_said(box, people, stella):
         "complaint: kept until deleted by hand; outgoing calls tagged order: 400 days; calls "
         "tagged regulated: 1827 days"
     )
+    # Not "1 days".
+    retention = dataclasses.replace(retention, rules=(RetentionRule(name="sales", category="sale", days=1),))
+    cfg = box.config_store.get()
+    box.config_store.save(
+        dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, retention=retention))
+    )
+    kept = re.search(r'<dd class="kept">(.*?)</dd>', section(page(stella, "/my-line"), 4)).group(1)
+    assert kept.endswith("except calls tagged regulated: 1827 days; calls tagged sale: 1 day")
 
 
 def test_a_line_recorded_by_rule_says_which_calls(box, people, stella):

@@ -31,7 +31,7 @@ import sqlite3
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from firmware import rights
+from firmware import rights, words
 from firmware.calls.callsearch import CallFilter
 from firmware.config import BoxConfig
 from firmware.storage.fieldseal import FieldSealError
@@ -77,7 +77,7 @@ def _kept_days(retention, line):
 
 
 def _days_words(days):
-    return "%d days" % days if days else "kept until deleted by hand"
+    return words.counted(days, "day") if days else "kept until deleted by hand"
 
 
 def _kept_except(retention, line):
