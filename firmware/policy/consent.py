@@ -135,16 +135,25 @@ class ConsentNotices:
         """``call`` is over: a notice it ended during is marked ``cut_short``, with the
         seconds of it played (``heard_s``): the record is the evidence of what the caller
         was told, and said the whole notice was given to a caller who had hung up."""
-        began_us = self._played.pop(id(call), None)
+        heard_s = self.heard_s(call)
+        self._played.pop(id(call), None)
         # What is still to play of its notice or beep stops: nobody is left to hear it, and
         # it would play on into the line's next call (on a real board, ahead of its notice).
         self.board.stop_playing(call.line)
+        if heard_s is not None:
+            call.consent.update(cut_short=True, heard_s=round(heard_s, 3))
+
+    def heard_s(self, call):
+        """The seconds of ``call``'s notice played before the call ended, when it ended
+        during it; None when it was heard to its end, none was played, or the call goes on.
+        (The recorder asks, through the policy, as it closes a recording: before
+        :meth:`ended`, or after it, when ``call.consent`` says ``cut_short``.)"""
+        began_us = self._played.get(id(call))
         consent = call.consent
         if began_us is None or not consent or call.ended_us is None:
-            return
+            return None
         heard_s = max(0.0, (call.ended_us - began_us) / 1e6)
-        if heard_s < consent.get("duration_s", 0):
-            consent.update(cut_short=True, heard_s=round(heard_s, 3))
+        return heard_s if heard_s < consent.get("duration_s", 0) else None
 
     def _notice_samples(self, kind):
         if kind == "announcement":

@@ -73,6 +73,7 @@ from ..bus import (
     DigitDialled,
     LineStateChanged,
 )
+from ..calls.call import REMOTE_REASONS
 from ..calls.supervisor import CLEARED, CONNECTED
 from ..errors import LinekeeperError
 from . import rules
@@ -101,6 +102,22 @@ PAUSED_ERROR = (
 )
 # Why the recording of a call told nothing was destroyed (its recording_deleted audit entry).
 NOT_TOLD = "the consent notice could not be given"
+# Why the recording of a call that ended during its consent notice was destroyed (its
+# recording_deleted audit entry), by who ended it (its end_reason; see cut_short_why).
+CUT_SHORT_BY = {"local": "our side hung up", "fault": "the line failed"}
+CUT_SHORT = "%s during the consent notice"
+
+
+def cut_short_why(call):
+    """Why ``call``'s recording is not kept, its notice cut short by the call's end: who
+    ended the call ("the caller hung up during the consent notice")."""
+    if call.end_reason in CUT_SHORT_BY:
+        who = CUT_SHORT_BY[call.end_reason]
+    elif call.end_reason in REMOTE_REASONS + ("remote",):
+        who = "the caller hung up" if call.direction == "in" else "the person called hung up"
+    else:
+        who = "the call ended"
+    return CUT_SHORT % who
 
 
 class PolicyError(LinekeeperError, ValueError):
@@ -178,6 +195,9 @@ class CallPolicy:
             on_record=lambda line: self.request_recording(line, "dtmf"),
         )
         self.buttons = Buttons(clock, self.on_button)
+        # The recorder may close a recording as its call ends, before the policy hears
+        # of the end: it asks then whether the call keeps it (_unkept).
+        recorder.unkept = self._unkept
         self._lock = threading.RLock()
         self._live = {}
         self._parked = {}  # line -> _Live of a silence-cleared call that may go on
@@ -416,11 +436,68 @@ class CallPolicy:
                 self._decide(
                     live, rules.Decision(rules.SKIP, "on demand: recording was never asked for", "on_demand")
                 )
+            elif self._cut_short(live):
+                pass
             elif live.decision is not None:
                 short = rules.too_short(live.decision, call.answered_us, call.ended_us)
                 if short is not None:
                     self._decide(live, short)  # the recorder drops the held audio itself
             self._publish(call)
+
+    def _unkept(self, call):
+        """Why ``call``, ended, keeps no recording though the recorder is closing one (its
+        hook, :attr:`~firmware.recording.recorder.Recorder.unkept`), or None. Without this
+        policy's lock: the recorder asks holding its own, which this policy takes after
+        its own."""
+        consent = call.consent or {}
+        if self.settings.consent.record_if_notice_failed:
+            return None
+        if consent.get("cut_short") or self.consent.heard_s(call) is not None:
+            return cut_short_why(call)
+        return None
+
+    def _cut_short(self, live):
+        """Whether ``live``'s call, recorded, ended during its consent notice (``cut_short``)
+        and so keeps nothing: the other party was not told all of it, whoever hung up, and
+        as for a notice not given (unless ``record_if_notice_failed``) its recording is
+        destroyed (audited by the recorder: ``recording_deleted``, why) and the call
+        skipped, saying why. A call on legal hold keeps its recording and its decision."""
+        call = live.call
+        consent = call.consent or {}
+        if (
+            not consent.get("cut_short")
+            or live.decision is None
+            or live.decision.decision != rules.RECORD
+            or self.settings.consent.record_if_notice_failed
+        ):
+            return False
+        why = cut_short_why(call)
+        kept = self._held(call)
+        try:
+            # The store decides again, in the transaction that decides the destruction: a
+            # hold placed since the look above is honoured all the same. (The recorder may
+            # have done so already, closing the recording as the call ended: _unkept.)
+            if kept is None and not self.recorder.discard(call, why=why):
+                kept = "on legal hold"
+        except sqlite3.Error:
+            # Refused before anything was destroyed: kept, as for a hold that cannot be read.
+            log.exception("line %d: could not decide the destruction of call %s", call.line, call.id)
+            return False
+        if kept is not None:
+            log.warning(
+                "line %d: call %s ended during its consent notice, %s: recording kept",
+                call.line,
+                call.id,
+                kept,
+            )
+            return False
+        reason = "%s (%.1f s of its %.1f s), so the other party was not told the call is recorded" % (
+            why,
+            consent["heard_s"],
+            consent["duration_s"],
+        )
+        self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
+        return True
 
     def _never_heard(self, live):
         """``live``'s call ended with its answer assumed (the dial timeout's) and no sign of

@@ -222,6 +222,10 @@ class Recorder:
         )
         self._lock = threading.RLock()
         self._active = {}
+        # ``f(call)``: why a recording whose call ended may not be kept after all (the
+        # policy's: its call ended during its consent notice), asked as it is closed; it
+        # is then destroyed as discard() would. None, or returning None: finished as any.
+        self.unkept = None
         self.delay_us = int(delay_ms) * 1000
         self._delays = {line: _DelayLine() for line in capture.lines}
         self._unfinished = []  # (recording_id, state, duration_s, speech) the database refused
@@ -960,17 +964,25 @@ class Recorder:
                 if active is None:
                     return
             if active.call.answered_us is None and active.call.ended_us is not None:
-                # Off-hook, never connected: dial tone is not a call. Unless the call is
-                # on legal hold (or the call log cannot say): then it is finished as any.
+                # Off-hook, never connected: dial tone is not a call.
+                why = NOT_A_RECORDING
+            else:
+                # The policy keeps nothing of it, its call just ended (during its notice):
+                # closed here before the policy heard of the end, the recording would be
+                # finished and kept.
+                why = self.unkept(active.call) if self.unkept is not None else None
+            if why is not None:
+                # Unless the call is on legal hold (or the call log cannot say): then it is
+                # finished as any.
                 try:
-                    decided = self.store.unname_file(active.recording_id, active.call.id)
+                    decided = self.store.unname_file(active.recording_id, active.call.id, why)
                 except sqlite3.Error as exc:
                     log.error(
                         "cannot decide the destruction of recording %s: kept (%s)", active.recording_id, exc
                     )
                     decided = False
                 if decided:
-                    self._destroy(active, NOT_A_RECORDING)
+                    self._destroy(active, why)
                     return
             try:
                 info = active.pipeline.close()

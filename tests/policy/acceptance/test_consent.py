@@ -87,6 +87,115 @@ def test_a_caller_who_hangs_up_during_the_announcement_is_not_said_to_have_heard
     assert 1.5 <= consent["heard_s"] <= 2.1 < consent["duration_s"], consent
 
 
+def _run_and_audit(lab, calls, consent):
+    """Run ``calls`` on a simulated box: (data dir, the call log, its audit entries)."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_audit, open_sim_box
+
+    doc = lab.scenario(calls, config=lab.policy(consent=consent))
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+    box.start()
+    assert box.board.run()
+    box.stop()  # the recorder's worker done with its destructions
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    return data_dir, lab.calls(data_dir), entries
+
+
+# Who ended a call 1 s into its notice, and what its recording's destruction says of it.
+CUT_SHORT = {
+    ("in", "remote"): "the caller hung up during the consent notice",
+    ("in", "local"): "our side hung up during the consent notice",
+    ("out", "remote"): "the person called hung up during the consent notice",
+    ("out", "local"): "our side hung up during the consent notice",
+}
+
+
+@pytest.mark.parametrize("direction, hangup", sorted(CUT_SHORT))
+def test_a_call_that_ends_during_its_announcement_keeps_no_recording(lab, direction, hangup):
+    """Hung up 1 s into the 7 s announcement: the other party was not told the call is
+    recorded, yet its recording (begun at the answer, or at off-hook) was kept to its end.
+    It is destroyed as a recording whose notice was not given is (file and key copy
+    overwritten and removed, its row gone, audited ``recording_deleted`` saying why); the
+    call stays in the call log, its notice ``cut_short``, its reason saying why nothing
+    is kept. Whoever hung up, the notice was not heard to its end."""
+    consent = dict(CONSENT, outbound="announcement")
+    if direction == "in":
+        call = dict(calls()[0], talk=1.0, hangup=hangup)
+    else:  # answered by a reversal, where the notice begins
+        call = dict(calls()[1], line=1, talk=1.0, hangup=hangup, polarity_on_answer=True, speech=[])
+    data_dir, (logged,), entries = _run_and_audit(lab, [call], consent)
+    why = CUT_SHORT[direction, hangup]
+    assert logged["consent"]["given"] and logged["consent"]["cut_short"] is True
+    assert 0.8 <= logged["consent"]["heard_s"] <= 1.2 < logged["consent"]["duration_s"]
+    assert logged["policy_decision"] == "skip" and logged["recording"] is None
+    assert logged[
+        "policy_reason"
+    ] == "%s (%.1f s of its %.1f s), so the other party was not told the call is recorded" % (
+        why,
+        logged["consent"]["heard_s"],
+        logged["consent"]["duration_s"],
+    )
+    assert lab.recordings(data_dir) == []
+    assert os.listdir(os.path.join(data_dir, "recordings")) == []  # no file, no key copy
+    (created,) = [e for e in entries if e.action == "recording_created"]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
+
+
+def test_a_recording_closed_before_the_policy_hears_the_end_is_not_kept_either(lab):
+    """On a Digital Voice hub's line the far end's clear (600 ms without line feed) is
+    found more than the recorder's 360 ms delay line after it: the recorder, told of the
+    end first, had every sample of the call and finished the recording at once, before
+    the policy heard the call had ended during its notice. It was kept, the call saying
+    it was skipped. The recorder asks the policy as it closes a recording."""
+    call = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 1.0, "hangup": "remote"}
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_audit, open_sim_box
+
+    doc = lab.scenario([call], config=lab.policy(consent=CONSENT), sources={"1": "uk-dv-hub"})
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    (logged,) = lab.calls(data_dir)
+    why = "the caller hung up during the consent notice"
+    assert logged["end_reason"] == "remote_break" and logged["consent"]["cut_short"] is True
+    assert logged["policy_decision"] == "skip" and logged["policy_reason"].startswith(why + " (")
+    assert logged["recording"] is None and lab.recordings(data_dir) == []
+    assert os.listdir(os.path.join(data_dir, "recordings")) == []
+    (created,) = [e for e in entries if e.action == "recording_created"]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
+
+
+def test_a_call_that_ends_during_its_announcement_is_kept_when_a_failed_notice_records_anyway(lab):
+    """record_if_notice_failed: a notice not given to its end stops nothing, as for one
+    not given at all; the call still says it was cut short."""
+    call = dict(calls()[0], talk=1.0, hangup="remote")
+    consent = dict(CONSENT, record_if_notice_failed=True)
+    data_dir, (logged,), entries = _run_and_audit(lab, [call], consent)
+    assert logged["consent"]["cut_short"] is True
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+    assert len(lab.recordings(data_dir)) == 1
+    assert "recording_deleted" not in [e.action for e in entries]
+
+
+def test_a_call_that_ends_after_its_announcement_keeps_its_recording(lab):
+    """The caller heard the whole notice, then hung up: the recording is kept."""
+    call = dict(calls()[0], talk=9.0, hangup="remote")
+    data_dir, (logged,), entries = _run_and_audit(lab, [call], CONSENT)
+    assert logged["consent"]["given"] and "cut_short" not in logged["consent"]
+    assert logged["policy_decision"] == "record" and logged["recording"] == "complete"
+    assert len(lab.recordings(data_dir)) == 1
+    actions = [e.action for e in entries]
+    assert actions.count("recording_created") == 1 and "recording_deleted" not in actions
+
+
 def test_a_number_still_being_dialled_as_recording_began_verifies_and_plays(lab, tmp_path):
     """The demo's call to 0808 157 0000 (`make run`, notices on): its recording began
     with ten digits dialled, the call log got the eleventh, and the recording failed
