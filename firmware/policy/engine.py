@@ -491,11 +491,9 @@ class CallPolicy:
                 kept,
             )
             return False
-        reason = "%s (%.1f s of its %.1f s), so the other party was not told the call is recorded" % (
-            why,
-            consent["heard_s"],
-            consent["duration_s"],
-        )
+        # Without the seconds heard (the notice says them): the reports count the calls
+        # not recorded by their reason.
+        reason = "%s, so the other party was not told the call is recorded" % why
         self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
         return True
 
