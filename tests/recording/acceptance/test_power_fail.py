@@ -577,3 +577,29 @@ def test_the_seal_does_not_wait_behind_the_destruction_of_personal_calls(lab, ho
     assert power_fail.details["destructions_left"] == 2
     restarted = [rid for what, rid, _ in host.boxes[1].recovered if what == "discarded"]
     assert len(restarted) == 2 and {"recording:" + rid for rid in restarted} < destroyed
+
+
+def test_a_cut_during_the_consent_notice_seals_the_recording_as_any(lab):
+    """The power goes 1 s or so into the announcement of an inbound call. A call that ended
+    during its notice keeps no recording (docs/policy.md); a power cut is not the call
+    ending: the recording is sealed as every recording under way, the call ends as
+    ``power_loss``, its recording kept."""
+    from firmware.box import open_audit
+
+    from support.policy_lab import wall_us
+
+    calls = _calls(1)  # line 1, answered just before the cut; then a call after the power returned
+    calls[0]["at"] = CUT_S - 2.5
+    config = {"policy": {"consent": {"inbound": "announcement"}}}
+    scenario, data_dir, host, warnings = _run(lab, "lk-2lb", 2, RESTORE_S, calls=calls, config=config)
+    assert len(warnings) == 1 and host.restarts == 1
+    cut, _later = sorted(lab.calls(data_dir), key=lambda c: c["id"])
+    assert cut["end_reason"] == "power_loss" and cut["policy_decision"] == "record"
+    assert cut["consent"]["given"] and "cut_short" not in cut["consent"]
+    told_us = lab.clock_us(scenario, wall_us(cut["consent"]["at"])) + cut["consent"]["duration_s"] * 1e6
+    assert told_us > warnings[0][0]  # the notice was still playing at the warning
+    (row,) = [r for r in lab.rows(data_dir) if r["call_id"] == cut["id"]]
+    assert row["state"] in ("complete", "partial")
+    with open_audit(data_dir) as audit:
+        deleted = [e.target for e in audit.entries(limit=-1) if e.action == "recording_deleted"]
+    assert "recording:" + row["id"] not in deleted
