@@ -37,7 +37,7 @@ ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 CALL_AT_S = 40.0  # leaves time for the wizard and the first login
-TALK_S = 6.0
+TALK_S = 12.0  # past the consent announcement (about 7 s): a call ended during it keeps no recording
 PREROLL_S = 1.0  # the box's default pre-roll: recordings start 1 s before the answer
 NUMBER = "07700900123"
 
@@ -53,7 +53,7 @@ SCENARIO = {
             "rings": 3,  # several seconds of ringing for the dashboard to show, even on a busy machine
             "caller_id": {"number": NUMBER, "name": "J SMITH"},
             "talk": TALK_S,
-            "speech": [{"at": 0.3, "text": "Hello, I would like to order two boxes of tiles."}],
+            "speech": [{"at": 8.0, "text": "Hello, I would like to order two boxes of tiles."}],
         }
     ],
     # Line 2 goes dead as the call comes, and comes back: the open dashboard's alarm banner
