@@ -53,10 +53,11 @@ run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the 
 # that share a port, the system D-Bus or loop devices stay on one worker too
 # (tests/conftest.py groups them). The crash and power-cut tests keep their
 # files on the disk. TEST_WORKERS=0 runs them one at a time, in one process.
-# One worker more than the cores: much of the suite waits on fsync, the real
-# servers and container boots, not on the processor (on two cores, 4 421 tests
-# took 21:32 with two workers and 17:12 with three).
-TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+# Two workers more than the cores: much of the suite waits on the real servers,
+# container boots and processes it stops, not on the processor (on two cores,
+# 4 421 tests took 21:32 with two workers and 17:12 with three; 4 623 took 24:22
+# with three and 21:54 with four, on a quiet machine).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 2 )))
 test: setup ## run every test in tests/ (never hw_tests/), on every core
 	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup
 
