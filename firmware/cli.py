@@ -1307,6 +1307,81 @@ def cmd_verify_export(args):
     return 0
 
 
+def cmd_verify_statement(args):
+    """Check the signed statement ``keystore backup`` writes beside a backup on a read-only
+    card: signed by the box's key (on the card given, or its fingerprint given), not
+    changed since, and the backup beside it the file it speaks of; say what it states."""
+    import hashlib
+
+    from firmware import keybackup
+
+    from .handover import HandoverError, chain_of, read_handovers
+    from .signing import SigningKeyError, fingerprint, normalise_fingerprint, read_public_record
+
+    try:
+        with open(args.file, "rb") as f:
+            raw = f.read(keybackup.MAX_STATEMENT_BYTES + 1)
+    except OSError as exc:
+        raise LinekeeperError("cannot read %s: %s" % (args.file, exc.strerror or exc)) from None
+    doc = keybackup.read_statement(raw, args.file)
+    carried = keybackup.statement_key(doc, args.file)
+    if args.key:
+        wanted = normalise_fingerprint(args.key)
+        if carried is None:
+            raise LinekeeperError(
+                "%s does not carry the public key it was signed with (an earlier release made it): "
+                "check it on the box, with --data-dir instead of --key" % args.file
+            )
+        if fingerprint(carried) != wanted:
+            raise LinekeeperError(
+                "%s does NOT verify: it was signed by %s, not by %s"
+                % (args.file, fingerprint(carried), wanted)
+            )
+        keys, whose = [carried], "the key given"
+    else:
+        _data_dir(args.data_dir)
+        try:
+            record = read_public_record(args.data_dir)
+            if record is None:
+                raise LinekeeperError(
+                    "%s has no signing key on record (signing.pub): give the box's fingerprint with "
+                    "--key instead" % args.data_dir
+                )
+            trusted = chain_of(record["public_key"], read_handovers(args.data_dir))[0]
+        except (SigningKeyError, HandoverError, ValueError) as exc:
+            raise LinekeeperError("cannot read %s's signing key: %s" % (args.data_dir, exc)) from None
+        keys = [trusted.current] + [old["key"] for old in trusted.handed_over]
+        whose = "the key of the box in %s" % args.data_dir
+        if carried is not None and carried not in keys:
+            raise LinekeeperError(
+                "%s does NOT verify: it was signed by %s, not by %s"
+                % (args.file, fingerprint(carried), " or ".join(fingerprint(k) for k in keys))
+            )
+    doc = keybackup.check_statement(raw, args.file, keys)
+    said = []
+    if args.file.endswith(keybackup.STATEMENT_SUFFIX):
+        beside = args.file[: -len(keybackup.STATEMENT_SUFFIX)]
+        try:
+            with open(beside, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+        except FileNotFoundError:
+            said.append("%s, the file it speaks of, is not beside it: not checked" % beside)
+        except OSError as exc:
+            raise LinekeeperError("cannot read %s: %s" % (beside, exc.strerror or exc)) from None
+        else:
+            if digest != doc["file_sha256"]:
+                raise LinekeeperError(
+                    "%s verifies, and %s beside it is NOT the file it speaks of (its SHA-256 is %s, "
+                    "not %s): the file was changed or replaced"
+                    % (args.file, beside, digest, doc["file_sha256"])
+                )
+            said.append("%s beside it is the file it speaks of" % beside)
+    print("%s: intact, signed by %s (%s)" % (args.file, doc["signature"]["key"], whose))
+    for line in keybackup.statement_lines(doc) + said:
+        print("  " + line)
+    return 0
+
+
 def cmd_verify_audit(args):
     """Check a copy of the audit trail (the Audit trail page's CSV) with only the box's
     fingerprint: each entry's hash, what its row shows, the chain and the signatures."""
@@ -2911,6 +2986,18 @@ def build_parser():
     p.set_defaults(func=cmd_verify_audit)
 
     p = sub.add_parser(
+        "verify-statement",
+        help="check the signed statement `keystore backup` writes beside a backup when the audit "
+        "trail cannot record it (a read-only card): signed by the box, unchanged, what it states; "
+        "exit 0 only when it verifies",
+    )
+    p.add_argument("file", help="the statement, FILE.statement.json (the backup FILE beside it is checked)")
+    whose = p.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--data-dir", help="the box's data directory: signed by its key (or one it took over)")
+    whose.add_argument("--key", help="the box's signing key fingerprint (`linekeeper keys --fingerprint`)")
+    p.set_defaults(func=cmd_verify_statement)
+
+    p = sub.add_parser(
         "audit-export",
         help="copy the whole audit trail, entry 1 to the head, to a new FILE that verify-audit "
         "checks with the box's current fingerprint alone (audited)",
@@ -3034,7 +3121,7 @@ def build_parser():
 # Commands that need root itself (RAUC, mounts) or run as the services' own users, and
 # those that only read the box's data (their output goes where root asks).
 _ROOT_COMMANDS = ("update", "recorder", "web", "banner")
-_READ_ONLY = ("calls", "verify", "export", "analyze")
+_READ_ONLY = ("calls", "verify", "export", "analyze", "verify-statement")
 _ACTING_FOR_ROOT = False  # run by root, acting as the box's user (_as_the_box)
 _READ_AS_ROOT = {}  # path -> (text, mode): the files of secrets given, read before acting
 
@@ -3057,6 +3144,7 @@ CHANGE_NOTHING = frozenset(
         "verify",
         "verify-export",
         "verify-audit",
+        "verify-statement",
         "keys",
         "banner",
         "linecheck",

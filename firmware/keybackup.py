@@ -442,6 +442,128 @@ def unaudited_statement(data_dir, actor, action, details, data, wall_us, why):
     else:
         doc["signature"] = {
             "key": signer.fingerprint,
+            # The public key too, so that the fingerprint alone checks it off the box.
+            "public_key": base64.b64encode(signer.public_key).decode("ascii"),
             "ed25519": base64.b64encode(signer.sign(canonical_json(doc).encode("utf-8"))).decode("ascii"),
         }
     return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"), doc
+
+
+MAX_STATEMENT_BYTES = MAX_BACKUP_BYTES  # its details carry a backup's inventory, no more
+
+
+def check_statement(raw, source, keys):
+    """The statement in ``raw`` (the bytes of the file ``source``), checked: made by
+    :func:`unaudited_statement`, signed by one of ``keys`` (public keys, 32 bytes each:
+    the box's, and those it took over), and not changed since. Returns the document.
+
+    :raises KeyBackupError: it is not a statement, not signed, not by these keys, or
+        changed since it was signed, saying which
+    """
+    from .signing import verify_signature
+    from .storage.audit import AuditError, canonical_json
+
+    doc = read_statement(raw, source)
+    signature = doc["signature"]
+    try:
+        ed25519 = base64.b64decode(signature["ed25519"], validate=True)
+        body = dict(doc)
+        del body["signature"]
+        message = canonical_json(body).encode("utf-8")
+    except (KeyError, TypeError, ValueError, AuditError) as exc:
+        raise KeyBackupError("%s is damaged: its signature cannot be read (%s)" % (source, exc)) from None
+    if not any(verify_signature(key, ed25519, message) for key in keys):
+        said = signature.get("key") if isinstance(signature.get("key"), str) else "no key named"
+        if any(fingerprint(key) == said for key in keys):
+            raise KeyBackupError(
+                "%s does NOT verify: it names this key (%s), and its signature does not match what "
+                "it says: it was changed after it was signed" % (source, said)
+            )
+        raise KeyBackupError(
+            "%s does NOT verify: it was signed by %s, not by %s"
+            % (source, said, " or ".join(fingerprint(key) for key in keys) or "the key expected")
+        )
+    return doc
+
+
+def read_statement(raw, source):
+    """The signed statement document in ``raw`` (the bytes of ``source``), its shape checked,
+    its signature not yet.
+
+    :raises KeyBackupError: not a statement, or one not signed, saying which
+    """
+    if len(raw) > MAX_STATEMENT_BYTES:
+        raise KeyBackupError("%s is not a statement: %d bytes, more than any" % (source, len(raw)))
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise KeyBackupError("%s is not a statement: not JSON (%s)" % (source, exc)) from None
+    if not isinstance(doc, dict) or doc.get("format") != STATEMENT_FORMAT:
+        raise KeyBackupError(
+            "%s is not a statement (format %r, not %r): a statement is what `linekeeper keystore "
+            "backup` writes beside a backup, as FILE%s, when the audit trail cannot record it"
+            % (
+                source,
+                doc.get("format") if isinstance(doc, dict) else None,
+                STATEMENT_FORMAT,
+                STATEMENT_SUFFIX,
+            )
+        )
+    if doc.get("version") != 1:
+        raise KeyBackupError(
+            "%s is a statement of version %r; this release reads version 1" % (source, doc.get("version"))
+        )
+    for field in ("action", "actor", "at", "host", "data_dir", "not_audited_because", "file_sha256"):
+        if not isinstance(doc.get(field), str):
+            raise KeyBackupError("%s is damaged: its %s is missing or not text" % (source, field))
+    if "signature" not in doc:
+        raise KeyBackupError("%s is damaged: it has no signature field" % source)
+    if doc["signature"] is None:
+        why = doc.get("not_signed_because")
+        raise KeyBackupError(
+            "%s is NOT signed (%s): nothing shows the box made it; it says what it says, "
+            "and anyone could have written it"
+            % (source, why if isinstance(why, str) else "it does not say why")
+        )
+    if not isinstance(doc["signature"], dict):
+        raise KeyBackupError("%s is damaged: its signature is not a signature" % source)
+    return doc
+
+
+def statement_key(doc, source):
+    """The public key (32 bytes) the signed statement ``doc`` carries, or None when it was
+    made before statements carried it.
+
+    :raises KeyBackupError: it carries one that is not a key, or not the one it names
+    """
+    text = doc["signature"].get("public_key")
+    if text is None:
+        return None
+    try:
+        key = base64.b64decode(text, validate=True)
+        if len(key) != 32:
+            raise ValueError("%d bytes, not 32" % len(key))
+    except (TypeError, ValueError) as exc:
+        raise KeyBackupError("%s is damaged: its public key is not one (%s)" % (source, exc)) from None
+    if fingerprint(key) != doc["signature"].get("key"):
+        raise KeyBackupError(
+            "%s does NOT verify: the public key it carries is %s, not the %s it names"
+            % (source, fingerprint(key), doc["signature"].get("key"))
+        )
+    return key
+
+
+def statement_lines(doc):
+    """What the checked statement ``doc`` states, a line each, in plain words."""
+    details = doc.get("details") if isinstance(doc.get("details"), dict) else {}
+    what = doc["action"]
+    if doc["action"] == "key_backup":
+        what = "a key store backup (key store %s)" % details.get("key_store", "not named")
+    out = [
+        "%s made %s of %s on %s at %s (UTC)" % (doc["actor"], what, doc["data_dir"], doc["host"], doc["at"]),
+        "not in the audit trail because: %s" % doc["not_audited_because"],
+        "the file it speaks of has SHA-256 %s" % doc["file_sha256"],
+    ]
+    if doc["action"] == "key_backup" and isinstance(details.get("inventory"), dict):
+        out += ["the box held: " + line for line in inventory_lines(details["inventory"])]
+    return out

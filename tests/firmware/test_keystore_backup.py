@@ -509,3 +509,98 @@ def test_on_a_read_only_card_a_statement_file_there_already_stops_the_backup(
     err = capsys.readouterr().err
     assert "is there already" in err and "nothing was written" in err
     assert not out.exists() and statement_path.read_text() == "someone's file\n"
+
+
+@pytest.fixture
+def statement(read_only_card, tmp_path, capsys):
+    """``(box, backup, its statement, the box's signer)``: a backup made on a read-only card."""
+    from firmware.signing import load_signer
+
+    path, remount = read_only_card
+    make_box(path)
+    signer = load_signer(str(path))
+    remount("ro")
+    out = tmp_path / "keys-backup.json"
+    backup(path, out)
+    remount("rw")
+    capsys.readouterr()
+    return path, out, tmp_path / "keys-backup.json.statement.json", signer
+
+
+def verify_statement(path, *how):
+    return main(["verify-statement", str(path), *how])
+
+
+def test_a_statement_verifies_with_the_box_s_card_or_its_fingerprint_and_says_what_it_states(
+    statement, capsys
+):
+    path, out, statement_path, signer = statement
+    assert verify_statement(statement_path, "--data-dir", str(path)) == 0
+    said = capsys.readouterr().out
+    assert "%s: intact, signed by %s" % (statement_path, signer.fingerprint) in said
+    assert "ivan made a key store backup (key store ks1:" in said and str(path) in said
+    assert "not in the audit trail because:" in said and "read-only" in said
+    assert "%s beside it is the file it speaks of" % out in said
+    assert verify_statement(statement_path, "--key", signer.fingerprint) == 0
+    assert "signed by %s (the key given)" % signer.fingerprint in capsys.readouterr().out
+
+
+def test_a_changed_statement_or_backup_or_another_key_does_not_verify(statement, tmp_path, capsys):
+    from firmware.signing import Signer
+
+    path, out, statement_path, signer = statement
+    doc = json.loads(statement_path.read_text())
+    changed = dict(doc, actor="someone else")
+    statement_path.write_text(json.dumps(changed))
+    for how in (["--data-dir", str(path)], ["--key", signer.fingerprint]):
+        assert verify_statement(statement_path, *how) == 2
+        assert "was changed after it was signed" in capsys.readouterr().err
+
+    statement_path.write_text(json.dumps(doc))  # as written, the backup beside it changed
+    made = out.read_text()
+    out.write_text(made.replace('"host"', '"host" ', 1))
+    assert verify_statement(statement_path, "--data-dir", str(path)) == 2
+    assert "is NOT the file it speaks of" in capsys.readouterr().err
+    out.write_text(made)
+
+    other = Signer(bytes(range(32)), "card")
+    assert verify_statement(statement_path, "--key", other.fingerprint) == 2
+    assert "signed by %s, not by %s" % (signer.fingerprint, other.fingerprint) in capsys.readouterr().err
+    forged = dict(doc, signature=dict(doc["signature"], key=other.fingerprint))
+    forged["signature"]["public_key"] = base64.b64encode(other.public_key).decode()
+    statement_path.write_text(json.dumps(forged))
+    assert verify_statement(statement_path, "--data-dir", str(path)) == 2
+    assert "signed by %s, not by %s" % (other.fingerprint, signer.fingerprint) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content, said",
+    [
+        (None, "cannot read"),
+        ("{not json", "not JSON"),
+        ('{"format": "linekeeper-keystore-backup"}', "is not a statement"),
+    ],
+)
+def test_a_missing_or_garbled_statement_is_named(statement, capsys, content, said):
+    path, _, statement_path, _ = statement
+    if content is None:
+        statement_path.unlink()
+    else:
+        statement_path.write_text(content)
+    assert verify_statement(statement_path, "--data-dir", str(path)) == 2
+    err = capsys.readouterr().err
+    assert said in err and str(statement_path) in err
+
+
+def test_an_unsigned_statement_does_not_verify(read_only_card, tmp_path, capsys):
+    path, remount = read_only_card
+    make_box(path)  # no signing key: the statement is made, not signed
+    remount("ro")
+    out = tmp_path / "keys-backup.json"
+    backup(path, out)
+    remount("rw")
+    statement_path = tmp_path / "keys-backup.json.statement.json"
+    capsys.readouterr()
+    assert verify_statement(statement_path, "--key", "lk1:" + "0" * 32) == 2
+    err = capsys.readouterr().err
+    assert "is NOT signed" in err and "anyone could have written it" in err
