@@ -2019,7 +2019,8 @@ def _backup_unaudited(args, data, details, exc, there_already):
     """The key store backup on a card mounted read-only, whose audit trail cannot take its
     entry (``exc``): a failing card is when a backup is needed most. What the entry would
     have said goes in a statement beside the backup, signed where this process has the
-    box's key, written before it (as the entry is); stderr says so."""
+    box's key, written before it (as the entry is); stderr says so. Returns
+    ``(the statement's path, whether it is signed)``."""
     from firmware import keybackup
     from firmware.storage.fsutil import write_new
 
@@ -2059,6 +2060,7 @@ def _backup_unaudited(args, data, details, exc, there_already):
             os.unlink(statement_path)
         raise
     print(notice, file=sys.stderr)
+    return statement_path, signed
 
 
 def cmd_keystore(args):
@@ -2103,15 +2105,25 @@ def cmd_keystore(args):
             if audit is not None:
                 audit.close()
             raise Stopped("keystore backup stopped before the copy was written: there is none") from exc
+        unaudited = None
         if refused is None:
             with audit:
                 _write_backup(args, data, there_already, audit, details)
         else:
-            _backup_unaudited(args, data, details, refused, there_already)
+            unaudited = _backup_unaudited(args, data, details, refused, there_already)
         print(
             "backed up the key store %s of %s to %s: keep it with the recovery key, away from the "
             "box; a rekey makes it out of date" % (doc["key_store"], args.data_dir, args.file)
         )
+        if unaudited is not None:
+            # Exit 0 all the same (the copy is made, and a non-zero status says a command did not
+            # do its job); a script tells this case by the line's first words, on stdout.
+            print(
+                "not audited: the audit trail could not record this backup (the card is read-only); "
+                "its statement is %s (%s): keep it with the backup, add it to the box's records, and "
+                "check it with `linekeeper verify-statement`"
+                % (unaudited[0], "signed with the box's key" if unaudited[1] else "NOT signed")
+            )
         # What the box held, kept in the file too: if the box is lost, it says what was on it.
         print("what the box holds now (its inventory, in the file too):")
         for line in keybackup.inventory_lines(doc["inventory"]):
@@ -3057,7 +3069,13 @@ def build_parser():
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser(
-        "keystore", help="back up the key store, or put a backup back where it is missing (audited)"
+        "keystore",
+        help="back up the key store, or put a backup back where it is missing (audited)",
+        description="Back up the key store to a new FILE, or put a backup back where it is missing; "
+        "audited. On a card mounted read-only the audit trail cannot record a backup: it is made all "
+        "the same, with a statement of it beside it (FILE.statement.json, checked by "
+        "`linekeeper verify-statement`), the command exits 0, and a line on stdout begins "
+        "'not audited:' and names the statement. Exit 2: nothing was done, stderr says why.",
     )
     p.add_argument("action", choices=("backup", "restore"))
     p.add_argument("file", help="the backup to write, a new file (backup), or read (restore)")

@@ -450,8 +450,15 @@ def test_on_a_read_only_card_the_backup_is_made_with_a_signed_statement_of_it(
     out = tmp_path / "keys-backup.json"
     capsys.readouterr()
     backup(path, out)
-    err = capsys.readouterr().err
+    said = capsys.readouterr()
+    err = said.err
     statement_path = tmp_path / "keys-backup.json.statement.json"
+    # Exit 0, the copy made: a script tells it was not audited from stdout alone.
+    assert said.out.splitlines()[1] == (
+        "not audited: the audit trail could not record this backup (the card is read-only); its "
+        "statement is %s (signed with the box's key): keep it with the backup, add it to the box's "
+        "records, and check it with `linekeeper verify-statement`" % statement_path
+    )
     assert "the audit trail could not record this key store backup" in err
     assert "read-only" in err and str(statement_path) in err and "signed with the box's key" in err
 
@@ -600,7 +607,7 @@ def test_an_unsigned_statement_does_not_verify(read_only_card, tmp_path, capsys)
     backup(path, out)
     remount("rw")
     statement_path = tmp_path / "keys-backup.json.statement.json"
-    capsys.readouterr()
+    assert "its statement is %s (NOT signed)" % statement_path in capsys.readouterr().out
     assert verify_statement(statement_path, "--key", "lk1:" + "0" * 32) == 2
     err = capsys.readouterr().err
     assert "is NOT signed" in err and "anyone could have written it" in err
