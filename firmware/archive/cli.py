@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -10,6 +11,34 @@ import time
 from ..argtypes import port, searched_number
 from ..errors import LinekeeperError
 from ..storage.audit import AuditLog
+
+
+def _stopped(words):
+    """The :class:`~firmware.cli.Stopped` of an archive command stopped by Ctrl-C, saying
+    ``words``: what was done and what was not."""
+    from ..cli import Stopped
+
+    return Stopped(words)
+
+
+def _stops_before(command, fn):
+    """``fn(args)``, saying, when Ctrl-C stops it before the change it audits is begun (its
+    own stops say what they left), that the account ``args.name`` is as it was."""
+
+    @functools.wraps(fn)
+    def run(args):
+        from ..cli import Stopped
+
+        try:
+            return fn(args)
+        except Stopped:
+            raise
+        except KeyboardInterrupt as exc:
+            raise _stopped(
+                "archive %s stopped before it changed %s's account: it is as it was" % (command, args.name)
+            ) from exc
+
+    return run
 
 
 def _endpoint(text):
@@ -86,13 +115,13 @@ def add_parser(sub):
         "for a forgotten password)",
     )
     q.add_argument("--grantor-password-file")
-    q.set_defaults(func=cmd_add_user)
+    q.set_defaults(func=_stops_before("add-user", cmd_add_user))
 
     q = asub.add_parser("edit-user", help="change the sites a central viewer account is granted")
     q.add_argument("--viewer-dir", required=True)
     q.add_argument("--name", required=True)
     q.add_argument("--sites", required=True, help="comma-separated box ids, or 'all'")
-    q.set_defaults(func=cmd_edit_user)
+    q.set_defaults(func=_stops_before("edit-user", cmd_edit_user))
 
     q = asub.add_parser(
         "unlock-user",
@@ -101,7 +130,7 @@ def add_parser(sub):
     )
     q.add_argument("--viewer-dir", required=True)
     q.add_argument("--name", required=True)
-    q.set_defaults(func=cmd_unlock_user)
+    q.set_defaults(func=_stops_before("unlock-user", cmd_unlock_user))
 
     q = asub.add_parser(
         "enable-user",
@@ -109,7 +138,7 @@ def add_parser(sub):
     )
     q.add_argument("--viewer-dir", required=True)
     q.add_argument("--name", required=True)
-    q.set_defaults(func=cmd_enable_user)
+    q.set_defaults(func=_stops_before("enable-user", cmd_enable_user))
 
     q = asub.add_parser(
         "disable-user",
@@ -117,7 +146,7 @@ def add_parser(sub):
     )
     q.add_argument("--viewer-dir", required=True)
     q.add_argument("--name", required=True)
-    q.set_defaults(func=cmd_disable_user)
+    q.set_defaults(func=_stops_before("disable-user", cmd_disable_user))
 
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
@@ -159,14 +188,26 @@ def cmd_init_org(args):
     from ..cli import _read_password
 
     password = _read_password(args.password_file)
-    os.makedirs(args.org_dir, mode=0o700, exist_ok=True)
     store = KeyStore(args.org_dir)
 
     def show(recovery):
         print("Recovery key of the organisation archive key (shown once; keep it safe):")
         print("    " + recovery)
 
-    store.initialise(args.user, password, show=show)
+    try:
+        os.makedirs(args.org_dir, mode=0o700, exist_ok=True)
+        store.initialise(args.user, password, show=show)
+    except KeyboardInterrupt as exc:
+        if not KeyStore(args.org_dir).is_initialised:
+            raise _stopped(
+                "archive init-org stopped before the organisation key was made: %s has none (a "
+                "recovery key shown above opens nothing); run it again" % args.org_dir,
+            ) from exc
+        raise _stopped(
+            "archive init-org stopped once the organisation key was made in %s, with its recovery "
+            "key shown above; its org_public_key, for the boxes' config: %s"
+            % (args.org_dir, base64.b64encode(KeyStore(args.org_dir).public_key()).decode()),
+        ) from exc
     print("org_public_key: %s" % base64.b64encode(store.public_key()).decode())
     return 0
 
@@ -178,7 +219,12 @@ def cmd_set_secret(args):
     from .queue import SECRET_FILE, write_secret
 
     data_dir = _data_dir(args.data_dir)
-    write_secret(data_dir, _read_password(args.secret_file))
+    secret = _read_password(args.secret_file)
+    before = _file_state(os.path.join(data_dir, SECRET_FILE))
+    try:
+        write_secret(data_dir, secret)
+    except KeyboardInterrupt as exc:
+        raise _stopped(_set_secret_stopped(data_dir, before)) from exc
     with open(os.path.join(data_dir, SECRET_FILE), encoding="utf-8") as f:
         stored = f.readline()
     if stored.startswith(PREFIX) and os.path.exists(os.path.join(data_dir, KEY_FILE)):
@@ -191,6 +237,31 @@ def cmd_set_secret(args):
             file=sys.stderr,
         )
     return 0
+
+
+def _file_state(path):
+    """``(inode, bytes)`` of the file at ``path``, or None: whether a write replaced it."""
+    try:
+        with open(path, "rb") as f:
+            return os.fstat(f.fileno()).st_ino, f.read()
+    except OSError:
+        return None
+
+
+def _set_secret_stopped(data_dir, before):
+    """What ``archive set-secret`` stopped by Ctrl-C left: the file it writes whole (renamed
+    into place), or as it was, and, run as root, handed to the data directory's owner or not."""
+    from .queue import SECRET_FILE
+
+    path = os.path.join(data_dir, SECRET_FILE)
+    if _file_state(path) == before:
+        return "archive set-secret stopped before the secret was stored: %s is as it was; run it again" % path
+    if os.stat(path).st_uid != os.stat(data_dir).st_uid:
+        return (
+            "archive set-secret stopped once the secret was stored in %s, before the file was handed "
+            "to the data directory's owner: the web UI cannot read it yet; run it again" % path
+        )
+    return "archive set-secret stopped once the secret was stored in %s (whole)" % path
 
 
 def cmd_index(args):
@@ -217,6 +288,12 @@ def cmd_index(args):
     client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
     try:
         n, skipped = rebuild_index(Bucket(client, args.bucket), args.index, key)
+    except KeyboardInterrupt as exc:
+        # The new index replaces the old one whole (renamed into place), or not at all.
+        raise _stopped(
+            "archive index stopped; %s is the old index as it was, or the whole new one, never "
+            "part of one (the bucket is only read); run it again for a new one" % args.index,
+        ) from exc
     except LinekeeperError:
         raise
     except Exception as exc:
@@ -291,20 +368,33 @@ def cmd_add_user(args):
         # Audited before the slot and the account: a cut part way leaves the entry, never an
         # account the viewer's trail does not show; a refusal part way adds one that says so.
         reset = {"key_slot_reset": True, "granted_by": args.grantor} if reset_slot else {}
+        steps = ["the account saved"]
+        if new_slot or reset_slot:
+            slot = "%s's slot of the organisation key %s" % (args.name, "made" if new_slot else "set anew")
+            steps.insert(0, slot)
         with _viewer_change(
-            args.viewer_dir, args.name, change="user_add", roles=sorted(roles), sites=granted, **reset
-        ):
+            args.viewer_dir,
+            args.name,
+            "add-user",
+            steps,
+            change="user_add",
+            roles=sorted(roles),
+            sites=granted,
+            **reset,
+        ) as made:
             if new_slot or reset_slot:
                 with store.unlock(args.grantor, _read_password(args.grantor_password_file)) as key:
                     if new_slot:
                         store.add_slot(args.name, password, key)
                     else:
                         store.reset_password(args.name, password, key)
+                made()
             # A password chosen for them is changed at their first login (PCI DSS 8.3.5); one
             # that already opens their own slot (init-org's user, say) is theirs.
             theirs = "supervisor" in roles and not new_slot and not reset_slot
             chosen_for_them = "" if theirs else "set_by_other"
             users.set(args.name, password, roles, sites, must_change=chosen_for_them, held=True)
+            made()
     print(
         "linekeeper: viewer account %s (%s; sites: %s)" % (args.name, ", ".join(roles), granted),
         file=sys.stderr,
@@ -354,9 +444,16 @@ def cmd_edit_user(args):
     sites = parse_sites(args.sites)
     granted = ArchiveUser(args.name, before.roles, sites).sites_text()
     with _viewer_change(
-        args.viewer_dir, args.name, change="user_update", sites=granted, sites_before=before.sites_text()
-    ):
+        args.viewer_dir,
+        args.name,
+        "edit-user",
+        ["its sites saved (%s)" % granted],
+        change="user_update",
+        sites=granted,
+        sites_before=before.sites_text(),
+    ) as made:
         users.set_sites(args.name, sites)
+        made()
     print("linekeeper: viewer account %s (sites: %s)" % (args.name, granted), file=sys.stderr)
     return 0
 
@@ -376,12 +473,15 @@ def cmd_unlock_user(args):
         throttle = Throttle(db, lambda: time.time_ns() // 1000)
         if not throttle.locked_s(args.name):
             raise LinekeeperError("%s is not locked out: nothing to unlock" % args.name)
-        log = AuditLog(os.path.join(args.viewer_dir, "audit.db"), os.path.join(args.viewer_dir, "audit.head"))
-        try:
-            log.append("command-line", "account_unlock", args.name, {}, time.time_ns() // 1000)
-        finally:
-            log.close()
-        throttle.unlock(args.name)
+        _viewer_audited(
+            args.viewer_dir,
+            "account_unlock",
+            args.name,
+            {},
+            lambda: throttle.unlock(args.name),
+            "unlock-user",
+            "its lockout ended",
+        )
     finally:
         db.close()
     print("linekeeper: viewer account %s unlocked: they can log in now" % args.name, file=sys.stderr)
@@ -401,7 +501,15 @@ def cmd_enable_user(args):
     if user.disabled_us is None:
         raise LinekeeperError("%s is not disabled: nothing to enable" % args.name)
     entry = {"was_disabled_us": user.disabled_us, "reason": user.disabled_why}
-    _viewer_audited(args.viewer_dir, "account_enabled", args.name, entry, lambda: users.enable(args.name))
+    _viewer_audited(
+        args.viewer_dir,
+        "account_enabled",
+        args.name,
+        entry,
+        lambda: users.enable(args.name),
+        "enable-user",
+        "the account enabled",
+    )
     print("linekeeper: viewer account %s enabled: they can log in now" % args.name, file=sys.stderr)
     return 0
 
@@ -424,7 +532,13 @@ def cmd_disable_user(args):
             "%s is the viewer's last enabled installer: enable or add another installer first" % args.name
         )
     _viewer_audited(
-        args.viewer_dir, "account_disabled", args.name, {"reason": BY_HAND}, lambda: users.disable(args.name)
+        args.viewer_dir,
+        "account_disabled",
+        args.name,
+        {"reason": BY_HAND},
+        lambda: users.disable(args.name),
+        "disable-user",
+        "the account disabled",
     )
     print(
         "linekeeper: viewer account %s disabled: its sessions end at their next request" % args.name,
@@ -433,33 +547,59 @@ def cmd_disable_user(args):
     return 0
 
 
-def _viewer_audited(viewer_dir, action, name, details, change):
+def _viewer_audited(viewer_dir, action, name, details, change, command, step):
     """``change()`` of account ``name``, audited as ``action`` in the viewer's own trail
-    before it is made; an error while it is made adds an entry saying so."""
-    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
-    try:
-        log.append("command-line", action, name, details, time.time_ns() // 1000)
-        try:
-            change()
-        except Exception as exc:
-            log.append("command-line", action, name, dict(details, failed=str(exc)), time.time_ns() // 1000)
-            raise
-    finally:
-        log.close()
+    before it is made; an error while it is made adds an entry saying so, and so does a
+    stop (Ctrl-C), raised as :class:`~firmware.cli.Stopped` saying whether ``step`` (what
+    the change is, in words) was made (``command``: the archive command's name)."""
+    with _viewer_stops(viewer_dir, name, action, details, command, [step]) as made:
+        change()
+        made()
 
 
 @contextlib.contextmanager
-def _viewer_change(viewer_dir, name, **details):
+def _viewer_change(viewer_dir, name, command, steps, **details):
     """A change of account ``name``, audited (``config_change``) in the viewer's own trail
-    before it is made; an error while it is made adds an entry saying so."""
+    before it is made; an error while it is made adds an entry saying so. ``steps``: what
+    the change makes, in words and in order; the body calls the function it is given as
+    each is made, so that a stop (Ctrl-C) is audited and says which were made and which
+    not (:class:`~firmware.cli.Stopped`; ``command``: the archive command's name)."""
+    with _viewer_stops(viewer_dir, name, "config_change", details, command, steps) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def _viewer_stops(viewer_dir, name, action, details, command, steps):
+    """What :func:`_viewer_change` and :func:`_viewer_audited` share: the entry ``action``
+    with ``details`` first, then the body, its error or stop audited and a stop said."""
     log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    done = []
     try:
-        log.append("command-line", "config_change", name, details, time.time_ns() // 1000)
+        log.append("command-line", action, name, details, time.time_ns() // 1000)
+
+        def failed(why):
+            said = {"change": details["change"]} if "change" in details else dict(details)
+            log.append("command-line", action, name, dict(said, failed=why), time.time_ns() // 1000)
+
         try:
-            yield
+            yield lambda: done.append(steps[len(done)])
+        except KeyboardInterrupt as exc:
+            if len(done) == len(steps):
+                raise _stopped(
+                    "archive %s stopped once %s's change was made whole (%s)"
+                    % (command, name, "; ".join(done))
+                ) from exc
+            failed("stopped")
+            said = ["made: %s" % "; ".join(done)] if done else []
+            said.append("stopped during: %s (made whole or not at all)" % steps[len(done)])
+            if steps[len(done) + 1 :]:
+                said.append("not begun: %s" % "; ".join(steps[len(done) + 1 :]))
+            raise _stopped(
+                "archive %s stopped part way through %s's change: %s. The viewer's audit trail shows "
+                "the change and its stop; run it again" % (command, name, "; ".join(said))
+            ) from exc
         except Exception as exc:
-            failed = {"change": details["change"], "failed": str(exc)}
-            log.append("command-line", "config_change", name, failed, time.time_ns() // 1000)
+            failed(str(exc))
             raise
     finally:
         log.close()
