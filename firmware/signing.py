@@ -291,6 +291,11 @@ def trusted_public_key(data_dir, pinned=None):
     return record["public_key"], pinned is not None
 
 
+# The appliance's run directory (scripts/system/linekeeper.tmpfiles), which its services are
+# given as LINEKEEPER_RUN_DIR.
+APPLIANCE_RUN_DIR = "/run/linekeeper"
+
+
 def run_dir():
     """The RAM-only directory where the vault's signing key is left for the box's other
     processes (``LINEKEEPER_RUN_DIR``), or None."""

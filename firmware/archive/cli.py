@@ -212,17 +212,40 @@ def cmd_init_org(args):
     return 0
 
 
+def _secret_run_dir():
+    """``(the run directory where set-secret looks for the recorder's copy of the storage
+    key, why it has none there, in words, or None)``: ``LINEKEEPER_RUN_DIR`` as the services are
+    given it; unset (a root shell on the box), the appliance's own, when the recorder has
+    left its copy there."""
+    from .. import signing
+    from ..storage.fieldseal import RUN_KEY_FILE
+
+    named = signing.run_dir()
+    if named is not None:
+        if os.path.exists(os.path.join(named, RUN_KEY_FILE)):
+            return named, None
+        return named, "LINEKEEPER_RUN_DIR is %s, which holds no copy of it: is the recorder running?" % named
+    if os.path.exists(os.path.join(signing.APPLIANCE_RUN_DIR, RUN_KEY_FILE)):
+        return signing.APPLIANCE_RUN_DIR, None
+    return None, (
+        "LINEKEEPER_RUN_DIR is not set, and %s, the box's run directory, holds no copy of it: start "
+        "the recorder (systemctl start linekeeper-recorder), or set LINEKEEPER_RUN_DIR to the "
+        "recorder's run directory, and run this again" % signing.APPLIANCE_RUN_DIR
+    )
+
+
 def cmd_set_secret(args):
     from ..cli import _data_dir, _read_password
-    from ..secretbox import PREFIX
-    from ..storage.fieldseal import KEY_FILE
+    from ..secretbox import PREFIX, SecretBox
+    from ..storage.fieldseal import KEY_FILE, LazyFieldCipher
     from .queue import SECRET_FILE, write_secret
 
     data_dir = _data_dir(args.data_dir)
     secret = _read_password(args.secret_file)
     before = _file_state(os.path.join(data_dir, SECRET_FILE))
+    run_dir, missing = _secret_run_dir()
     try:
-        write_secret(data_dir, secret)
+        write_secret(data_dir, secret, SecretBox(data_dir, cipher=LazyFieldCipher(data_dir, run_dir)))
     except KeyboardInterrupt as exc:
         raise _stopped(_set_secret_stopped(data_dir, before)) from exc
     with open(os.path.join(data_dir, SECRET_FILE), encoding="utf-8") as f:
@@ -230,10 +253,9 @@ def cmd_set_secret(args):
     if stored.startswith(PREFIX) and os.path.exists(os.path.join(data_dir, KEY_FILE)):
         # A box that seals, and no copy of its storage key here (docs/card-alone.md).
         print(
-            "linekeeper: the secret is sealed without the storage key (this command found no "
-            "copy of it: set LINEKEEPER_RUN_DIR=/run/linekeeper, with the recorder running, "
-            "or an update is on trial); the web UI seals it again with the key, but the card "
-            "may keep this copy, which the board's serial alone opens",
+            "linekeeper: the secret is sealed without the storage key (%s); the web UI seals it "
+            "again with the key, but the card may keep this copy, which the board's serial alone "
+            "opens" % (missing or "an update is on trial: its rollback's release opens only this kind"),
             file=sys.stderr,
         )
     return 0

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from board.mcu.link import McuLink
 from board.mcu.sim import SimMcu
+from firmware import signing
 from firmware.archive.queue import read_secret, write_secret
 from firmware.archive.store import ArchiveError
 from firmware.clock import SimClock
@@ -413,16 +414,44 @@ def test_set_secret_says_when_it_sealed_without_the_storage_key(tmp_path, monkey
     os.chmod(secret_file, 0o600)
     path = os.path.join(data_dir, "archive.secret")
     monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", str(tmp_path / "no-recorder"))  # not started
     assert main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)]) == 0
     with open(path, encoding="utf-8") as f:
         assert f.read().startswith(PREFIX)
     err = capsys.readouterr().err
-    assert "without the storage key" in err and "LINEKEEPER_RUN_DIR" in err
+    assert (
+        "without the storage key (LINEKEEPER_RUN_DIR is not set, and %s, the box's run directory, holds "
+        "no copy of it: start the recorder" % (tmp_path / "no-recorder") in err
+    )
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(tmp_path / "elsewhere"))
+    assert main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)]) == 0
+    assert "LINEKEEPER_RUN_DIR is %s, which holds no copy of it" % (tmp_path / "elsewhere") in (
+        capsys.readouterr().err
+    )
     monkeypatch.setenv("LINEKEEPER_RUN_DIR", run)  # as on the box, beside the running recorder
     assert main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)]) == 0
     with open(path, encoding="utf-8") as f:
         assert f.read().startswith(VAULT_PREFIX)
     assert "storage key" not in capsys.readouterr().err
+
+
+def test_set_secret_from_a_root_shell_finds_the_box_s_run_directory(tmp_path, monkeypatch, capsys):
+    """Run as the docs say, from a root shell that does not name LINEKEEPER_RUN_DIR, on the
+    box with the recorder running: the secret is sealed with the storage key, which the
+    recorder left in the appliance's run directory."""
+    from firmware.cli import main
+
+    data_dir, run = vault_box(tmp_path)
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("s3 secret\n")
+    os.chmod(secret_file, 0o600)
+    monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", run)  # /run/linekeeper on the box
+    assert main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)]) == 0
+    with open(os.path.join(data_dir, "archive.secret"), encoding="utf-8") as f:
+        assert f.read().startswith(VAULT_PREFIX)
+    assert capsys.readouterr().err == ""
+    assert read_secret(data_dir, SecretBox(data_dir, cipher=LazyFieldCipher(data_dir, run))) == "s3 secret"
 
 
 def test_an_archive_secret_an_older_release_sealed_again_opens_back_on_this_one(tmp_path):
