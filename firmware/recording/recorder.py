@@ -233,6 +233,10 @@ class Recorder:
         # refused while the file records on (written before the row is finished)
         self._unbegun = {}
         self._row_retry = None  # the timer that retries them
+        # recording_id -> (call, why, info, speech spans): recordings whose destruction the
+        # card refused to record (_defer_destruction), and the timer that tries again
+        self._undecided = {}
+        self._undecided_retry = None
         # Destroys the recordings whose destruction the store decided (_destroy), away from
         # the capture thread; started by the first, drained and stopped by close().
         self._shredder = None
@@ -466,10 +470,10 @@ class Recorder:
         raises the ``recording_failed`` alarm of the call's line, and the next start
         finishes it (:meth:`RecordingStore.recover`). A recording whose row is still
         waiting in memory (the call log refused it) gets it first; refused again, it has
-        no row to record the decision, and is destroyed at once (:meth:`_destroy`).
-
-        :raises sqlite3.Error: the card refused the decision (nothing changed: the
-            recording goes on)
+        no row to record the decision, and is destroyed at once (:meth:`_destroy`). A card
+        that refuses the decision itself stops the recording all the same: the decision
+        waits in memory for the card, the ``recording_failed`` alarm saying so
+        (:meth:`_defer_destruction`).
         """
         with self._lock:
             active = self._active.get(call.line)
@@ -486,10 +490,76 @@ class Recorder:
                 self._write_begun(active.recording_id)
             except sqlite3.Error as exc:
                 log.warning("the call log still refuses recording %s: %s", active.recording_id, exc)
-            if not self.store.unname_file(active.recording_id, call.id, why):
-                return False
-            self._destroy(active, why)
+            return self._unkeep(active, why)
+
+    def _unkeep(self, active, why):
+        """Decide the destruction of ``active``, whose call keeps nothing of it (``why``),
+        and hand it to the worker (:meth:`_destroy`). False when its call is on legal hold:
+        nothing changed.
+
+        A card that refuses the decision (:meth:`RecordingStore.unname_file`) does not make
+        the recording a kept one: it stops and waits for the card (:meth:`_defer_destruction`)."""
+        try:
+            decided = self.store.unname_file(active.recording_id, active.call.id, why)
+        except sqlite3.Error as exc:
+            self._defer_destruction(active, why, exc)
             return True
+        if decided:
+            self._destroy(active, why)
+        return decided
+
+    def _defer_destruction(self, active, why, exc):
+        """The card refused the decision to destroy ``active`` (``exc``): the recording stops
+        and is sealed (kept whole should its call be on legal hold after all), its row still
+        says ``recording``, and the decision waits in memory, tried again every
+        ``ROW_RETRY_US`` and at the stop (:meth:`_retry_destructions`). The line's
+        ``recording_failed`` alarm says the recording is still on the card meanwhile: the
+        call log says the call was not recorded. A box that dies before the card takes the
+        decision keeps it: the next start makes it a partial recording, as any cut short."""
+        call = active.call
+        log.error("the card refused the destruction of recording %s: %s", active.recording_id, exc)
+        del self._active[call.line]
+        if active.timer is not None:
+            active.timer.cancel()
+        try:
+            active.pipeline.close()
+        except OSError as err:
+            log.error("recording %s to be destroyed could not be sealed: %s", active.recording_id, err)
+            active.pipeline.abort()
+        info = active.pipeline.info()
+        self._undecided[active.recording_id] = (call, why, info, active.speech.spans())
+        if self._undecided_retry is None:
+            self._undecided_retry = self.clock.call_later(ROW_RETRY_US, self._retry_destructions)
+        self._alarm(
+            call.line,
+            "recording_failed",
+            True,
+            "the card refused the decision to destroy what was recorded of call %s (%s): %s. "
+            "The recording is still on the card; it is destroyed once the card takes the "
+            "decision (tried again every %d s, and at the stop)"
+            % (call.id, _message(exc), why, ROW_RETRY_US // 1_000_000),
+            call,
+        )
+
+    def _retry_destructions(self):
+        """Decide again the destructions the card refused (from a timer, and at the stop)."""
+        with self._lock:
+            self._undecided_retry = None
+            for recording_id, (call, why, info, speech) in list(self._undecided.items()):
+                try:
+                    self._write_begun(recording_id)
+                    decided = self.store.unname_file(recording_id, call.id, why)
+                except sqlite3.Error as exc:
+                    log.warning("the card still refuses to destroy recording %s: %s", recording_id, exc)
+                    continue
+                del self._undecided[recording_id]
+                if decided:
+                    log.info("the card took the destruction of recording %s (call %s)", recording_id, call.id)
+                    self._to_shredder(recording_id, why, call)
+                else:  # on legal hold since: kept, finished as any recording
+                    self._finish(recording_id, info["state"], info["duration_s"], speech)
+            if self._undecided:
+                self._undecided_retry = self.clock.call_later(ROW_RETRY_US, self._retry_destructions)
 
     def _destroy(self, active, why):
         """Stop ``active``, whose destruction the store decided (:meth:`RecordingStore.unname_file`),
@@ -971,19 +1041,10 @@ class Recorder:
                 # closed here before the policy heard of the end, the recording would be
                 # finished and kept.
                 why = self.unkept(active.call) if self.unkept is not None else None
-            if why is not None:
-                # Unless the call is on legal hold (or the call log cannot say): then it is
-                # finished as any.
-                try:
-                    decided = self.store.unname_file(active.recording_id, active.call.id, why)
-                except sqlite3.Error as exc:
-                    log.error(
-                        "cannot decide the destruction of recording %s: kept (%s)", active.recording_id, exc
-                    )
-                    decided = False
-                if decided:
-                    self._destroy(active, why)
-                    return
+            # Unless the call is on legal hold: then it is finished as any. (A card that
+            # refuses the decision does not keep it: _unkeep.)
+            if why is not None and self._unkeep(active, why):
+                return
             try:
                 info = active.pipeline.close()
             except OSError as exc:
@@ -1078,6 +1139,18 @@ class Recorder:
             if self._row_retry is not None:
                 self._row_retry.cancel()
                 self._row_retry = None
+            if self._undecided:
+                self._retry_destructions()
+                if self._undecided_retry is not None:
+                    self._undecided_retry.cancel()
+                    self._undecided_retry = None
+                if self._undecided:
+                    log.error(
+                        "%d recording(s) whose destruction the card refused are still on the card at "
+                        "the stop: the next start keeps them as partial recordings (the "
+                        "recording_failed alarm names their calls)",
+                        len(self._undecided),
+                    )
             if self._unbegun:
                 log.error(
                     "%d recording(s) are on the card but not in the call log at the stop: "

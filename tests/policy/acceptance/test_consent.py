@@ -167,6 +167,66 @@ def test_a_recording_closed_before_the_policy_hears_the_end_is_not_kept_either(l
     assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
 
 
+@pytest.mark.parametrize("source", ["uk-dv-hub", None])
+def test_a_card_that_refuses_the_destruction_does_not_make_the_recording_a_kept_one(lab, monkeypatch, source):
+    """The card refuses the transaction that decides the destruction (an I/O error), as the
+    recorder closes the recording (on a Digital Voice hub's line, before the policy hears
+    of the end) or as the policy asks for it. The recording was kept, finished, the call
+    saying it was skipped. Now the decision waits in memory, the line's recording_failed
+    alarm saying the recording is still on the card, and is tried again: once the card
+    takes it (here at the stop), the recording is destroyed, audited saying why; after a
+    restart the call log and the audit trail say the same."""
+    import sqlite3
+
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_audit, open_sim_box
+    from firmware.bus import Alarm
+
+    call = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 1.0, "hangup": "remote"}
+    extra = {"sources": {"1": source}} if source else {}
+    doc = lab.scenario([call], config=lab.policy(consent=CONSENT), **extra)
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+    store = box.recorder.store
+    real_unname = store.unname_file
+    card = {"refusing": True, "refused": 0}
+
+    def unname(recording_id, call_id=None, why=None):
+        if card["refusing"]:
+            card["refused"] += 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_unname(recording_id, call_id, why)
+
+    monkeypatch.setattr(store, "unname_file", unname)
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
+    box.start()
+    assert box.board.run()
+    assert card["refused"] >= 2  # the decision, and at least one try again
+    (failed,) = [a for a in alarms if a.kind == "recording_failed"]
+    assert failed.line == 1 and failed.active and "still on the card" in failed.message
+    (waiting,) = store.all()  # not finished: it is not a kept recording
+    assert waiting["state"] == "recording" and os.path.exists(store.path_of(waiting["id"]))
+    card["refusing"] = False
+    box.stop()  # the card takes the decision: destroyed before the stop ends
+
+    restarted = open_sim_box(loads_scenario(json.dumps(lab.scenario([], config=doc["config"]))), data_dir)
+    restarted.start()
+    assert restarted.board.run()
+    restarted.stop()
+    why = "the caller hung up during the consent notice"
+    (logged,) = lab.calls(data_dir)
+    assert logged["consent"]["cut_short"] is True
+    assert logged["policy_decision"] == "skip" and logged["policy_reason"].startswith(why + ", so")
+    assert logged["recording"] is None and lab.recordings(data_dir) == []
+    assert os.listdir(os.path.join(data_dir, "recordings")) == []
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    (created,) = [e for e in entries if e.action == "recording_created"]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
+
+
 def test_a_call_that_ends_during_its_announcement_is_kept_when_a_failed_notice_records_anyway(lab):
     """record_if_notice_failed: a notice not given to its end stops nothing, as for one
     not given at all; the call still says it was cut short."""

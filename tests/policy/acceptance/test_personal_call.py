@@ -238,12 +238,18 @@ def test_a_hold_placed_after_the_policy_looked_still_keeps_the_recording(tmp_pat
     ]
 
 
-def test_a_call_log_that_cannot_decide_the_destruction_keeps_the_recording(tmp_path, synth, lab, monkeypatch):
+def test_a_call_log_that_cannot_decide_the_destruction_still_records_nothing_more(
+    tmp_path, synth, lab, monkeypatch
+):
     """The call log refuses the transaction in which the destruction is decided (busy, an
-    I/O error): nothing was destroyed, and nothing is, as for a hold that could not be read.
-    The call stays recorded, the code is audited saying what failed, and the error does not
-    escape into the supervisor's delivery of keys."""
+    I/O error). The recording was kept and went on, the staff member's call recorded to its
+    end. Now it stops at the code all the same, the line's recording_failed alarm says it is
+    still on the card, and the decision is tried again: once the card takes it (here at the
+    stop) the recording is destroyed, audited saying why. The error does not escape into the
+    supervisor's delivery of keys."""
     import sqlite3
+
+    from firmware.bus import Alarm
 
     from support.simbox import keyed_sim_box
 
@@ -254,29 +260,38 @@ def test_a_call_log_that_cannot_decide_the_destruction_keeps_the_recording(tmp_p
         2,
         config=lab.policy(rules=personal(lines=[1])),
     )
+    store = box.recorder.store
+    real_unname = store.unname_file
+    card = {"refusing": True}
 
-    def refused(recording_id, call_id=None, why=None):
-        raise sqlite3.OperationalError("disk I/O error")
+    def unname(recording_id, call_id=None, why=None):
+        if card["refusing"]:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_unname(recording_id, call_id, why)
 
-    monkeypatch.setattr(box.recorder.store, "unname_file", refused)
+    monkeypatch.setattr(store, "unname_file", unname)
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
     box.start()
     assert box.board.run()
+    (failed,) = [a for a in alarms if a.kind == "recording_failed"]
+    assert failed.line == 1 and "still on the card" in failed.message
+    waiting = [r for r in store.all() if r["state"] == "recording"]
+    assert len(waiting) == 1 and os.path.exists(store.path_of(waiting[0]["id"]))
+    card["refusing"] = False
     box.stop()
     calls = lab.calls(data_dir)
     assert outcome(calls) == [
-        (1, "in", "record", "line 1 records every call"),
+        (1, "in", "skip", PERSONAL_REASON),
         (2, "in", "record", "line 2 records every call"),
     ]
-    assert sorted((r["call_id"], r["state"]) for r in lab.recordings(data_dir)) == [
-        (1, "complete"),
-        (2, "complete"),
-    ]
+    assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir)] == [(2, "complete")]
     with open_audit(data_dir) as audit:
         entries = audit.entries(limit=-1, newest_first=False)
+    deleted = [e.details for e in entries if e.action == "recording_deleted"]
+    assert deleted == [{"why": PERSONAL_REASON}]
     marked = [e.details for e in entries if e.action == "personal_call"]
-    assert len(marked) == 1 and marked[0]["recording_discarded"] is False
-    assert marked[0]["kept"] == "whose legal hold could not be read"
-    assert "disk I/O error" in marked[0]["error"]
+    assert len(marked) == 1 and "kept" not in marked[0]
 
 
 def test_the_destruction_does_not_hold_up_the_capture(tmp_path, synth, lab, monkeypatch):
