@@ -104,7 +104,12 @@ PAUSED_ERROR = (
 NOT_TOLD = "the consent notice could not be given"
 # Why the recording of a call that ended during its consent notice was destroyed (its
 # recording_deleted audit entry), by who ended it (its end_reason; see cut_short_why).
-CUT_SHORT_BY = {"local": "our side hung up", "fault": "the line failed"}
+# The silence clear is the box's guess that the far end has gone, not a signal of it.
+CUT_SHORT_BY = {
+    "local": "our side hung up",
+    "fault": "the line failed",
+    "remote_silence": "the line went silent",
+}
 CUT_SHORT = "%s during the consent notice"
 
 

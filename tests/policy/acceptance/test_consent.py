@@ -167,6 +167,46 @@ def test_a_recording_closed_before_the_policy_hears_the_end_is_not_kept_either(l
     assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
 
 
+def test_a_call_the_silence_clear_ends_during_its_announcement_keeps_no_recording(lab, synth):
+    """The far end says nothing, and the box's own playback is sound on the line: only an
+    announcement with a long quiet start (here 11 s before its words) lets the silence clear
+    (10 s) end a call during it. The end is dated where the silence began, at the answer:
+    the notice was cut short, its words never played (the playback stops as the end is
+    found). The recording is destroyed as for any other end during the notice, and the
+    reason says the line went silent, not that anybody hung up (nobody was heard to)."""
+    from firmware.policy.announcement import store_announcement
+
+    words = synth.say("Calls to Hawthorne and Sons are recorded.", voice="en-gb")
+    words = (words.astype(np.float64) * 0.5).astype(np.int16)
+    data_dir = lab.data_dir()
+    store_announcement(
+        data_dir, "quiet.wav", wav_bytes(np.concatenate([np.zeros(11 * 8000, np.int16), words]))
+    )
+    call = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 30.0, "hangup": "local"}
+    config = lab.policy(consent=dict(CONSENT, announcement={"file": "quiet.wav"}))
+    config["silence_clear_s"] = 10
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_audit, open_sim_box
+
+    box = open_sim_box(loads_scenario(json.dumps(lab.scenario([call], config=config))), data_dir, synth=synth)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    (logged,) = lab.calls(data_dir)
+    why = "the line went silent during the consent notice"
+    assert logged["end_reason"] == "remote_silence" and logged["ended_at"] == logged["answered_at"]
+    assert logged["consent"]["cut_short"] is True and logged["consent"]["heard_s"] < 0.1
+    assert logged["policy_decision"] == "skip"
+    assert logged["policy_reason"] == why + ", so the other party was not told the call is recorded"
+    assert logged["recording"] is None and lab.recordings(data_dir) == []
+    assert os.listdir(os.path.join(data_dir, "recordings")) == []
+    (created,) = [e for e in entries if e.action == "recording_created"]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
+
+
 @pytest.mark.parametrize("source", ["uk-dv-hub", None])
 def test_a_card_that_refuses_the_destruction_does_not_make_the_recording_a_kept_one(lab, monkeypatch, source):
     """The card refuses the transaction that decides the destruction (an I/O error), as the
