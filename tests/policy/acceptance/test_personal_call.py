@@ -294,6 +294,44 @@ def test_a_call_log_that_cannot_decide_the_destruction_still_records_nothing_mor
     assert len(marked) == 1 and "kept" not in marked[0]
 
 
+def test_a_hold_placed_before_the_card_takes_the_decision_keeps_the_recording(
+    tmp_path, synth, lab, monkeypatch
+):
+    """The card refused the decision to destroy the personal call's recording; before it
+    takes it, a supervisor places the call on legal hold: the store, deciding again, sees
+    the hold, and the recording (stopped at the code) is finished and kept, not destroyed."""
+    import sqlite3
+
+    from support.simbox import keyed_sim_box
+
+    box, data_dir = keyed_sim_box(
+        tmp_path,
+        synth,
+        [inbound(1, 1.0, keys=[(8.0, "*7")])],
+        1,
+        config=lab.policy(rules=personal(lines=[1])),
+    )
+    store = box.recorder.store
+    real_unname = store.unname_file
+    card = {"refusing": True}
+
+    def unname(recording_id, call_id=None, why=None):
+        if card["refusing"]:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_unname(recording_id, call_id, why)
+
+    monkeypatch.setattr(store, "unname_file", unname)
+    box.start()
+    assert box.board.run()
+    box.callmeta.set_legal_hold(1, True, "sam", box.clock.wall_us())
+    card["refusing"] = False
+    box.stop()
+    (kept,) = lab.recordings(data_dir)
+    assert kept["call_id"] == 1 and kept["state"] == "complete" and 6.0 < kept["duration_s"] < 9.5
+    with open_audit(data_dir) as audit:
+        assert "recording_deleted" not in [e.action for e in audit.entries(limit=-1)]
+
+
 def test_the_destruction_does_not_hold_up_the_capture(tmp_path, synth, lab, monkeypatch):
     """Destroying what was written (its header and key copy overwritten and synced, the file
     removed, the call log checkpointed) is the recorder's worker's: while it is blocked, the
