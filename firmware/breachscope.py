@@ -24,9 +24,10 @@ details erased, a legal hold released) is a row for each call, with its line and
 the call log still has it, counted apart (a loss of availability is a breach too), its callers
 among the distinct numbers, its time within the first and last access; one refused, or not
 made (its ``not_made``
-entry looked for after the period too), is a row alone. A copy (:data:`COPIES`) whose failure
-was audited after it (a second entry by the account with the same details and ``failed``,
-maybe after the period) handed nothing over: a row, not a list taken. A look at the audit
+entry looked for after the period too), is a row alone. A copy (:data:`COPIES`, or a
+recording's ``export``) whose failure was audited after it (a second entry by the account
+with the same details and ``failed``, maybe after the period) handed nothing over: a row, not
+a list taken. A look at the audit
 trail filtered by a number (``audit_view``, or its CSV: ``export_list`` of ``audit``) showed
 every entry about that person's calls: the number is one of the distinct numbers, as a subject
 access search's is. The logins (and failed ones, the wrong passwords typed for it at the login
@@ -98,6 +99,9 @@ AUDIT_VIEW = "audit_view"
 # Of those, the copies an auditor takes: the whole trail (``linekeeper audit-export``), and a
 # breach scope's CSV (each call another account looked at, with its caller's number).
 COPIES = ("audit_export", "breach_scope")
+# What a copy's failure entry adds to the copy's own details (``linekeeper export``'s
+# ``left``: the recording's file that stayed, its manifest not written).
+FAILURE = ("failed", "left")
 # A number searched holding one of these is a pattern (as the recording rules' are), which
 # may match several people's numbers: not one data subject.
 WILDCARDS = frozenset("*?")
@@ -156,6 +160,12 @@ def _refused(entry) -> bool:
     """Whether ``entry`` is an export refused (``linekeeper export`` audits its refusals as
     ``export`` with ``refused``): nothing left the box, and the refusal named no caller."""
     return entry.action == "export" and "refused" in entry.details
+
+
+def _export_failed(entry, failed_copies) -> bool:
+    """Whether ``entry`` is an export that handed nothing over: its failure (``export`` with
+    ``failed``, written after it), or the export that failure is of (in ``failed_copies``)."""
+    return entry.action == "export" and ("failed" in entry.details or entry.seq in failed_copies)
 
 
 def _of(entry, account) -> bool:
@@ -277,7 +287,8 @@ def scope(
     wanted = {
         i
         for e in entries
-        if (e.action in ACCESS and not _refused(e)) or (e.action in DESTROYS and _done(e, undone))
+        if (e.action in ACCESS and not _refused(e) and not _export_failed(e, failed_copies))
+        or (e.action in DESTROYS and _done(e, undone))
         for i in _call_ids(e)
     }
     calls = _calls(calls_db, wanted, cipher, progress)
@@ -311,9 +322,12 @@ def scope(
     for e in entries:
         personal = holds_personal_data(e)
         refused = _refused(e) or (e.action in DESTROYS and "refused" in e.details)
+        copy_failed = not refused and _export_failed(e, failed_copies)
         actions[
             e.action + " (refused)"
             if refused
+            else e.action + " (failed)"
+            if copy_failed
             else e.action + " (not made)"
             if e.action in DESTROYS and not _done(e, undone)
             else e.action
@@ -385,7 +399,7 @@ def scope(
         if e.action == "disclosure" and "failed" in e.details:  # a release's bundle never went
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
-        if refused:  # tried, nothing given: a row with its call, no call or caller exposed
+        if refused or copy_failed:  # tried, nothing given: a row with its call, no call or caller exposed
             ids = _call_ids(e)
             rows.append(
                 [e.seq, iso_ms(e.wall_us), e.action, ids[0] if ids else "", "", "", "", address, said]
@@ -541,13 +555,16 @@ def _not_made(audit, entries) -> set[str]:
 
 
 def _failed_copies(audit, entries) -> set[int]:
-    """The seqs of the copies among ``entries`` (:data:`COPIES`) that failed: a copy is
-    audited before it is written (by ``linekeeper audit-export`` or ``breach-scope``, or the
-    breach scope's page), and its failure after it as a second entry by the same account with
-    the same details and ``failed``, maybe after the period. Each failure is of the latest
-    copy before it with those details that no other failure is of: nothing was handed over."""
+    """The seqs of the copies among ``entries`` (:data:`COPIES`, and recordings exported:
+    ``export``) that failed: a copy is audited before it is written (by ``linekeeper
+    audit-export``, ``breach-scope`` or ``export``, or the breach scope's page), and its
+    failure after it as a second entry by the same account with the same details and
+    ``failed``, maybe after the period. Each failure is of the latest copy before it with
+    those details that no other failure is of: nothing was handed over. A failed export that
+    says ``left`` (its recording's file stayed, without its manifest) handed the recording
+    over all the same: it cancels nothing."""
     failed = set()
-    for action in COPIES:
+    for action in (*COPIES, "export"):
         copies = [e for e in entries if e.action == action and _copied(e)]
         if not copies:
             continue
@@ -560,9 +577,11 @@ def _failed_copies(audit, entries) -> set[int]:
                 if "refused" not in details:
                     waiting.setdefault(_key(e.target, details), []).append(e.seq)
                 continue
-            tried = waiting.get(_key(e.target, {k: v for k, v in details.items() if k != "failed"}))
+            tried = waiting.get(_key(e.target, {k: v for k, v in details.items() if k not in FAILURE}))
             if tried:
-                failed.add(tried.pop())
+                seq = tried.pop()
+                if "left" not in details:
+                    failed.add(seq)
     return failed
 
 
@@ -645,13 +664,14 @@ def _held(held, last_rows, entry):
 
 
 def _copied(entry) -> bool:
-    """Whether copy ``entry`` (:data:`COPIES`) gave the account a file: the trail's copy, or a
-    breach scope's CSV (downloaded from the page, or written by the command); not one
-    refused or failed, nor a look at the scope's page (its counts only)."""
+    """Whether copy ``entry`` (:data:`COPIES`, or ``export``) gave the account a file: a
+    recording exported, the trail's copy, or a breach scope's CSV (downloaded from the page,
+    or written by the command); not one refused or failed, nor a look at the scope's page
+    (its counts only)."""
     details = entry.details
     if "refused" in details or "failed" in details:
         return False
-    return entry.action == "audit_export" or "download" in details or details.get("via") == "cli"
+    return entry.action in ("audit_export", "export") or "download" in details or details.get("via") == "cli"
 
 
 def _held_copy(held, entry):

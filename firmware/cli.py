@@ -599,9 +599,16 @@ def cmd_export(args):
             except OSError as exc:
                 raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
         except LinekeeperError as exc:
-            details = {"refused": str(exc), "file": os.path.basename(args.out)}
-            if row is not None:
-                details["recording"] = row["id"]
+            if isinstance(exc, _ExportFailed):
+                # Its entry's details again with what failed: the trail's readers (the breach
+                # scope, the reports) pair the two and count no copy taken, unless one was left.
+                details = dict(entry, failed=exc.failed)
+                if exc.left:
+                    details["left"] = os.path.basename(args.out)
+            else:
+                details = {"refused": str(exc), "file": os.path.basename(args.out)}
+                if row is not None:
+                    details["recording"] = row["id"]
             audit.append(args.user, "export", target, details, _wall_us())
             raise LinekeeperError("call %d not exported: %s" % (args.call_id, exc)) from exc
         except KeyboardInterrupt as exc:
@@ -1257,7 +1264,10 @@ def _export_stopped(out, audited):
 
 def _export_signed(store, signer, row, key, args, audited):
     """Write the export and its signed manifest beside it (the manifest last), calling
-    ``audited()`` once both are made in memory and before anything is written."""
+    ``audited()`` once both are made in memory and before anything is written.
+
+    :raises _ExportFailed: a file could not be written once audited (the recording is
+        removed again when its manifest cannot be written)"""
     from firmware.storage.fsutil import atomic_write
 
     from .manifest import build_manifest, manifest_path
@@ -1282,8 +1292,45 @@ def _export_signed(store, signer, row, key, args, audited):
         handovers=getattr(store.verify_key, "statements", ()),
     )
     audited()
-    atomic_write(args.out, payload, mode=0o600)
-    atomic_write(manifest_path(args.out), manifest, mode=0o600)
+    try:
+        atomic_write(args.out, payload, mode=0o600)
+    except OSError as exc:  # the file as it was (atomic_write): nothing taken
+        said = exc.strerror or str(exc)
+        raise _ExportFailed(
+            "cannot write %s: %s; nothing was left there" % (args.out, said),
+            "the recording was not written: %s" % said,
+        ) from None
+    try:
+        atomic_write(manifest_path(args.out), manifest, mode=0o600)
+    except OSError as exc:
+        said = exc.strerror or str(exc)
+        try:
+            os.remove(args.out)  # all or nothing: no unsigned copy the trail shows as failed
+        except OSError as kept:
+            raise _ExportFailed(
+                "cannot write %s: %s; %s, written before it, could not be removed (%s): it is "
+                "not signed; delete it and export the call again"
+                % (manifest_path(args.out), said, args.out, kept.strerror or kept),
+                "its manifest was not written: %s; the recording written before it could not be "
+                "removed" % said,
+                left=True,
+            ) from None
+        raise _ExportFailed(
+            "cannot write %s: %s; the recording written before it was removed, nothing was left"
+            % (manifest_path(args.out), said),
+            "its manifest was not written: %s; the recording written before it was removed" % said,
+        ) from None
+
+
+class _ExportFailed(LinekeeperError):
+    """An export audited, then not written whole. ``failed``: what the trail says of it (which
+    file was not written, and why); ``left``: the recording's file stayed (its manifest not
+    written, and the file could not be removed), so a copy was taken all the same."""
+
+    def __init__(self, message, failed, left=False):
+        super().__init__(message)
+        self.failed = failed
+        self.left = left
 
 
 def cmd_verify_export(args):

@@ -361,7 +361,7 @@ def _access(audit_db, period, cipher=None, lines=None, calls_db=None):
     try:
         rows = db.execute(
             "SELECT action, actor, target, details FROM audit WHERE action IN ('playback', 'export')"
-            " AND wall_us >= ? AND wall_us < ?",
+            " AND wall_us >= ? AND wall_us < ? ORDER BY seq",
             (period.start_us, period.end_us),
         ).fetchall()
     finally:
@@ -375,7 +375,10 @@ def _access(audit_db, period, cipher=None, lines=None, calls_db=None):
             details = json.loads(cipher.open(details[SEALED_KEY], "audit"))
         found.append((action, actor, target, details))
     line_of = _lines_of_calls(calls_db, found) if lines is not None else {}
-    for action, actor, target, details in found:
+    failed = _failed_exports(found)
+    for at, (action, actor, target, details) in enumerate(found):
+        if at in failed:
+            continue
         line = details["line"] if "line" in details else line_of.get(_call_of(target))
         if lines is not None and line not in lines:
             continue
@@ -383,6 +386,29 @@ def _access(audit_db, period, cipher=None, lines=None, calls_db=None):
             action = "export_refused"
         out[action][actor] = out[action].get(actor, 0) + 1
     return {k: dict(sorted(v.items())) for k, v in out.items()}
+
+
+def _failed_exports(found):
+    """The indexes in ``found`` (the trail's entries, oldest first) of exports that handed
+    nothing over: ``linekeeper export`` audits an export before writing it and, when writing
+    fails, an entry with the same details and ``failed``; that entry and the export it is of
+    (the latest before it with those details) are no export made. One that says ``left``
+    (the recording's file stayed) is a failure, and its export counts."""
+    failed, waiting = set(), {}
+    for at, (action, actor, target, details) in enumerate(found):
+        if action != "export" or "refused" in details:
+            continue
+        if "failed" not in details:
+            waiting.setdefault((actor, target, json.dumps(details, sort_keys=True)), []).append(at)
+            continue
+        failed.add(at)
+        base = {k: v for k, v in details.items() if k not in ("failed", "left")}
+        tried = waiting.get((actor, target, json.dumps(base, sort_keys=True)))
+        if tried:
+            made = tried.pop()
+            if "left" not in details:
+                failed.add(made)
+    return failed
 
 
 def _call_of(target):

@@ -1,0 +1,140 @@
+"""`linekeeper export` that fails to write: audited after its entry as ``failed`` (which file
+was not written), with nothing left and no recording counted as taken, in the breach scope
+or in the reports' exports by user."""
+
+import errno
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from board.sim.scenario import loads_scenario
+from firmware.box import open_audit, open_sim_box
+from firmware.breachscope import scope
+from firmware.reports import compute
+from firmware.storage import fsutil
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+from support.cli import export_args, run_linekeeper
+
+PASSWORD = "failed export owner password 7"
+ALL_TIME = (0, 4_000_000_000_000_000)  # 1970 to 2096, in µs
+
+
+@pytest.fixture
+def recorded(tmp_path, synth):
+    """A box with one recorded call (and the signing key its recorder made)."""
+    data = str(tmp_path / "data")
+    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    doc = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}],
+    }
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
+    box.start()
+    try:
+        assert box.board.run()
+    finally:
+        box.stop()
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    return data, pw
+
+
+def full_card_at(monkeypatch, nth):
+    """The ``nth`` file export writes (1: the recording, 2: its manifest) meets a full card."""
+    real, calls = fsutil.atomic_write, []
+
+    def write(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == nth:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fsutil, "atomic_write", write)
+
+
+def exports(data):
+    with open_audit(data) as audit:
+        return [e.details for e in audit.entries(limit=100, action="export", newest_first=False)]
+
+
+def taken(data):
+    """The breach scope's summary of admin's access, and the reports' exports by user."""
+    with open_audit(data) as audit:
+        _rows, summary = scope(audit, os.path.join(data, "calls.db"), "admin", *ALL_TIME)
+    access = compute._access(
+        os.path.join(data, "audit.db"), SimpleNamespace(start_us=ALL_TIME[0], end_us=ALL_TIME[1])
+    )
+    return summary, access["export"]
+
+
+@pytest.mark.parametrize(
+    "nth, said",
+    [
+        (1, "the recording was not written: No space left on device"),
+        (
+            2,
+            "its manifest was not written: No space left on device; the recording written before "
+            "it was removed",
+        ),
+    ],
+)
+def test_a_failed_export_is_audited_as_failed_and_counted_as_no_copy(
+    recorded, tmp_path, monkeypatch, nth, said
+):
+    data, pw = recorded
+    out_file = tmp_path / "call.wav"
+    full_card_at(monkeypatch, nth)
+    status, _out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
+    monkeypatch.undo()
+    assert status != 0 and "No space left on device" in err, err
+    assert not out_file.exists() and not os.path.exists(str(out_file) + ".manifest.json")
+    made, failed = exports(data)
+    assert "failed" not in made and "refused" not in made
+    assert failed == dict(made, failed=said)
+    summary, exported = taken(data)
+    assert summary["recordings"] == 0 and summary["calls"] == 0
+    assert summary["actions"] == {"export (failed)": 2}
+    assert summary["first_access"] is None
+    assert exported == {}
+
+
+def test_an_export_whose_recording_stayed_without_its_manifest_is_a_copy_taken(
+    recorded, tmp_path, monkeypatch
+):
+    data, pw = recorded
+    out_file = tmp_path / "call.wav"
+    full_card_at(monkeypatch, 2)
+
+    def cannot_remove(path):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "remove", cannot_remove)
+    status, _out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
+    monkeypatch.undo()
+    assert status != 0 and "could not be removed (Read-only file system)" in err, err
+    assert out_file.exists()
+    made, failed = exports(data)
+    assert failed == dict(
+        made,
+        failed="its manifest was not written: No space left on device; the recording written "
+        "before it could not be removed",
+        left="call.wav",
+    )
+    summary, exported = taken(data)
+    assert summary["recordings"] == 1 and summary["actions"] == {"export": 1, "export (failed)": 1}
+    assert exported == {"admin": 1}
+
+
+def test_an_export_written_whole_is_one_copy_taken(recorded, tmp_path):
+    data, pw = recorded
+    status, _out, err = run_linekeeper(*export_args(data, 1, tmp_path / "call.wav", pw))
+    assert status == 0, err
+    summary, exported = taken(data)
+    assert summary["recordings"] == 1 and summary["actions"] == {"export": 1}
+    assert exported == {"admin": 1}
