@@ -3,9 +3,11 @@
 Supervisors only (the names of callers are personal data). Every change is
 audited (action ``phonebook``: what was added, renamed, removed or
 imported); the CSV export too, as ``export_list`` of ``phonebook``; and each
-time the page shows the entries (its form refused too, which shows them
-again), as ``list_viewed`` of ``phonebook`` with how many it showed, never
-the names or numbers. The page has no search: it shows every entry.
+time the page shows the entries, as ``list_viewed`` of ``phonebook`` with how
+many it showed, never the names or numbers. The page has no search: it shows
+every entry. A form refused shows its message and the form, not the entries
+again, and writes nothing: a refusal changes nothing, and the person saw the
+entries on the page they sent it from (a look already audited).
 """
 
 import re
@@ -27,12 +29,12 @@ def _country():
 
 
 def _page(errors=None, status=200, **extra):
+    if errors:  # the form again with its message, no entries: nothing shown, nothing audited
+        return form_errors("phonebook.html", errors, status, entries=None, form=request.form, **extra)
     entries = lk().phonebook.entries()
     # Every entry's name and number shown: a look at personal data, as a page of the calls
     # list is (the breach scope counts it), one entry per page shown.
     audit("list_viewed", "phonebook", rows=len(entries))
-    if errors:
-        return form_errors("phonebook.html", errors, status, entries=entries, form=request.form, **extra)
     return render_template("phonebook.html", errors={}, entries=entries, form={}, **extra), status
 
 
