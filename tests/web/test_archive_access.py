@@ -1068,3 +1068,61 @@ def test_a_head_of_the_audio_plays_nothing_and_is_no_playback_entry(viewer, tmp_
         assert len(v.audit_log.entries(action="playback")) == 1
     finally:
         v.close()
+
+
+def test_a_play_is_one_playback_entry_however_many_requests_its_player_makes(viewer, tmp_path, monkeypatch):
+    """A browser fetches a recording's audio several times for one play (buffering, seeking
+    with a Range, playing again): each GET wrote another playback entry, so the trail read as
+    several plays. One entry per listening token now, as on a box; a new listen form sent is
+    a new play, audited again."""
+    import sqlite3
+
+    recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
+    bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
+    v, users = _viewer_of(tmp_path, viewer)
+    v.bucket = bucket
+    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
+    users.finish_change("sara")
+    with v.keystore.unlock("sara", PASSWORD) as key:
+        bucket.objects["leeds/calls/0000000001.json"] = _record(
+            v.keystore.public_key(), recordings=[recording]
+        )
+        rebuild_index(bucket, v.index_path, key)
+    monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
+    monkeypatch.setattr(archive_views.index, "play", lambda *a: (b"OggS audio", True, "audio/ogg"))
+    append = v.audit_log.append
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        sites = client.get("/sites").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', sites)[1]
+
+        def listen(reason):
+            data = {"csrf_token": token, "listen_reason": reason}
+            page = client.post("/calls/leeds/1/listen", data=data).get_data(as_text=True)
+            return re.search(r'<audio id="player"[^>]* src="([^"]+)"', page)[1].replace("&amp;", "&")
+
+        def plays():
+            return [e.details["reason"] for e in v.audit_log.entries(action="playback")][::-1]
+
+        src = listen("complaint ref 1234")
+
+        # The trail busy at the first request: nothing sent, and the next request is audited.
+        def busy(actor, action, *args, **kwargs):
+            if action == "playback":
+                raise sqlite3.OperationalError("database is locked")
+            return append(actor, action, *args, **kwargs)
+
+        monkeypatch.setattr(v.audit_log, "append", busy)
+        assert client.get(src).status_code == 500
+        monkeypatch.setattr(v.audit_log, "append", append)
+        assert plays() == []
+        for headers in ({}, {"Range": "bytes=0-"}, {"Range": "bytes=4-"}, {}):
+            resp = client.get(src, headers=headers)
+            assert resp.status_code in (200, 206) and resp.data, headers
+        assert plays() == ["complaint ref 1234"]
+        # Played again from the call's page: a new listen form, a new play.
+        assert client.get(listen("complaint ref 5678")).status_code == 200
+        assert plays() == ["complaint ref 1234", "complaint ref 5678"]
+    finally:
+        v.close()

@@ -302,7 +302,7 @@ def call(box, call_id, errors=None, status=200, listen_reason=None):
     if listen_reason is not None:
         token = secrets.token_urlsafe(16)
         playbacks = g.session.setdefault("playbacks", {})
-        playbacks[token] = {"target": "%s/%d" % (box, call_id), "reason": listen_reason}
+        playbacks[token] = {"target": "%s/%d" % (box, call_id), "reason": listen_reason, "unaudited": True}
         while len(playbacks) > MAX_TOKENS:
             playbacks.pop(next(iter(playbacks)))
     return render_template(
@@ -359,7 +359,10 @@ def listen(box, call_id):
 def audio(box, call_id):
     """The call's recording, decrypted in memory with the logged-in supervisor's key; audited
     with the reason the listen form gave (its token, ``p``): without one, nothing is played.
-    A HEAD decrypts and audits nothing (nothing is played)."""
+    One ``playback`` entry per token, as on a box: its first audio sent is the play the
+    person started, and the player's further requests for it (buffering, seeking, playing
+    again) write none; a new play is a new listen form, so a new token and entry. A HEAD
+    decrypts and audits nothing (nothing is played)."""
     call_id, call = _call_or_404(box, call_id, "playback")
     v = viewer()
     key = g.session["key"]
@@ -385,16 +388,22 @@ def audio(box, call_id):
     except LinekeeperError as exc:
         v.audit("playback", target, box=box, call_id=call_id, reason=reason, refused=str(exc))
         abort(404, description=str(exc))
-    v.audit(
-        "playback",
-        target,
-        box=box,
-        call_id=call_id,
-        line=call["line"],
-        duration_s=call["duration_s"],
-        complete=complete,
-        reason=reason,
-    )
+    # dict.pop is atomic: of two parallel first requests only one writes the entry.
+    if playback.pop("unaudited", False):
+        try:
+            v.audit(
+                "playback",
+                target,
+                box=box,
+                call_id=call_id,
+                line=call["line"],
+                duration_s=call["duration_s"],
+                complete=complete,
+                reason=reason,
+            )
+        except BaseException:
+            playback["unaudited"] = True  # not written, nothing sent: the next request tries again
+            raise
     return Response(data, mimetype=mime, headers={"Cache-Control": "no-store"})
 
 
