@@ -333,7 +333,8 @@ def test_a_site_grant_limits_the_lists_and_the_report(app):
 def test_opening_a_calls_page_is_audited_once_a_session(app, viewer):
     # The page shows the caller's number and name: who looked is in the trail, as on a box.
     def viewed():
-        return viewer.audit_log.entries(action="call_viewed")
+        entries = viewer.audit_log.entries(action="call_viewed")
+        return [e for e in entries if "refused" not in e.details]
 
     before = len(viewed())  # (the app is shared by this module's tests)
     client, _ = _client(app, LEEDS_SUP)
@@ -342,7 +343,8 @@ def test_opening_a_calls_page_is_audited_once_a_session(app, viewer):
     assert len(viewed()) == before + 1
     entry = viewed()[0]
     assert (entry.actor, entry.target, entry.details["box"]) == (LEEDS_SUP, "leeds/1", "leeds")
-    assert client.get("/calls/york/1").status_code == 403  # not granted: not shown, not viewed
+    assert client.get("/calls/york/1").status_code == 403  # not granted: not shown, not viewed,
+    assert "refused" in viewer.audit_log.entries(action="call_viewed", limit=1)[0].details  # refused
     again, _ = _client(app, LEEDS_SUP)
     again.get("/calls/leeds/1")
     assert len(viewed()) == before + 2
@@ -383,6 +385,28 @@ def test_refused_plays_and_exports_of_another_site_are_audited(app, viewer):
     last = viewer.audit_log.entries(limit=1)[0]
     assert (last.action, last.target, last.details["box"]) == ("export", "york/1", "york")
     assert "not granted" in last.details["refused"]
+
+
+def test_a_refused_call_page_of_another_site_is_audited(app, viewer):
+    """Its play and export refused were audited, the call's page refused (403) was not: an
+    attempt at another site's call left no trace. Nothing of the call is shown or read."""
+    client, _ = _client(app, LEEDS_SUP)
+    before = len(viewer.audit_log.entries(limit=100_000))
+    resp = client.get("/calls/york/1")
+    assert resp.status_code == 403 and "Site york is not among your sites." in resp.get_data(as_text=True)
+    entries = viewer.audit_log.entries(limit=100_000)
+    assert len(entries) == before + 1
+    last = entries[0]
+    assert (last.action, last.actor, last.target) == ("call_viewed", LEEDS_SUP, "york/1")
+    assert {k: v for k, v in last.details.items() if k != "address"} == {
+        "box": "york",
+        "call_id": 1,
+        "refused": "site york is not granted to sup-leeds",
+    }
+    # Its own site's call page is a look as before, without ``refused``.
+    assert client.get("/calls/leeds/1").status_code == 200
+    last = viewer.audit_log.entries(limit=1)[0]
+    assert (last.action, last.target, "refused" in last.details) == ("call_viewed", "leeds/1", False)
 
 
 @pytest.mark.parametrize("site", ["x" * 5000, "York", "york!", "-york", "y" * 64])

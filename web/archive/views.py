@@ -295,8 +295,10 @@ def _call_or_404(box, text, action=None):
 @roles("supervisor", "auditor")
 def call(box, call_id, errors=None, status=200, listen_reason=None):
     """The call's page; ``listen_reason``: the reason the listen form gave, which issues
-    a listening token (the player) for this page (:func:`listen`)."""
-    call_id, found = _call_or_404(box, call_id)
+    a listening token (the player) for this page (:func:`listen`). Refused for a site not
+    granted (403), audited as ``call_viewed`` with ``refused``, as a refused play or export
+    is under its own action: an attempt at a call, though nothing of it was shown."""
+    call_id, found = _call_or_404(box, call_id, "call_viewed")
     _audit_view(box, call_id, found)
     token = None
     if listen_reason is not None:
