@@ -330,6 +330,29 @@ def test_export_needs_a_reason_and_is_audited(box, people):
     assert entry.details["reason"] == "complaint ref 1234" and entry.details["format"] == "wav"
 
 
+def test_an_export_the_box_fails_to_make_is_audited_as_failed_and_not_counted(box, people, monkeypatch):
+    """Audited before it is made, an export whose audio could not be made (400) left its
+    entry alone, read as a recording taken; now a second entry with the same details and
+    ``failed`` follows, and the breach scope counts no recording exported."""
+    from firmware.breachscope import scope
+
+    def cannot(call_id, key, fmt):
+        raise ValueError("this recording exports as WAV or .opus")
+
+    monkeypatch.setattr(box.services.recordings, "export", cannot)
+    sam = people["sam"]
+    resp = box.post(sam, "/calls/1/export", {"reason": "complaint ref 1234", "format": "ogg"})
+    assert resp.status_code == 400 and "exports as WAV" in resp.get_data(as_text=True)
+    made, failed = box.services.audit.entries(action="export", newest_first=False)
+    assert "failed" not in made.details and made.target == failed.target == "1"
+    assert failed.details == dict(
+        made.details, failed="the recording was not made: this recording exports as WAV or .opus"
+    )
+    calls_db = os.path.join(box.data_dir, "calls.db")
+    _rows, summary = scope(box.services.audit, calls_db, "sam", 0, 4_000_000_000_000_000)
+    assert summary["recordings"] == 0 and summary["actions"].get("export (failed)") == 2
+
+
 def test_legal_hold_toggle_is_audited_with_its_reason(box, people):
     sam = people["sam"]
     assert (

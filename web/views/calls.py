@@ -832,18 +832,31 @@ def export(call_id):
         errors["reason"] = "Log in again to unlock recordings for export."
     if errors:
         return detail(call_id, errors=errors, status=400)
-    # Audited before the audio leaves the box: no entry, no export.
-    audit("export", call_id, line=call["line"], reason=reason, format=fmt)
+    # Audited before the audio leaves the box: no entry, no export. One that is then not
+    # made is audited again with the same details and ``failed`` (as linekeeper export's):
+    # the breach scope and the reports count no copy taken.
+    details = {"line": call["line"], "reason": reason, "format": fmt}
+    audit("export", call_id, **details)
     audio_fmt = fmt.removesuffix(".zip")
     try:
         result = lk().services.recordings.export(call_id, key, audio_fmt)
     except ValueError as exc:
+        audit("export", call_id, failed="the recording was not made: %s" % exc, **details)
         return detail(call_id, errors={"format": str(exc)}, status=400)
+    except BaseException as exc:
+        audit(
+            "export",
+            call_id,
+            failed="the recording was not made: %s" % (str(exc) or type(exc).__name__),
+            **details,
+        )
+        raise
     name = "call-%d.%s" % (call_id, fmt)
     mime = "audio/ogg" if fmt == "ogg" else "audio/wav"
     if fmt.endswith(".zip"):
         result = _with_manifest(call_id, bytes(result), "call-%d.%s" % (call_id, audio_fmt))
         if result is None:
+            audit("export", call_id, failed="its manifest was not made: no signing key here", **details)
             return detail(
                 call_id,
                 errors={
