@@ -114,7 +114,7 @@ def export_and_verify(client, csrf, call_path, tmp_path):
     import shutil
     import zipfile
 
-    resp = client.post(call_path + "/export", data={"csrf_token": csrf})
+    resp = client.post(call_path + "/export", data={"csrf_token": csrf, "reason": "court order ref 77"})
     assert resp.status_code == 200 and resp.mimetype == "application/zip", resp.get_data(as_text=True)
     box_id = call_path.split("/")[2]
     fingerprint = linekeeper("keys", "--data-dir", str(tmp_path / box_id), "--fingerprint").strip()
@@ -255,6 +255,7 @@ def test_three_sites_one_viewer_finds_plays_and_reports(tmp_path, synth, s3, buc
         exports = [e for e in trail if e.action == "export"]
         assert [(e.actor, e.target) for e in exports] == [("admin", calls_with_audio[0][len("/calls/") :])]
         assert len(exports[0].details["zip_sha256"]) == 64
+        assert exports[0].details["reason"] == "court order ref 77"
         assert viewer.audit_log.verify() is not None
     finally:
         viewer.close()

@@ -1150,3 +1150,56 @@ def test_a_play_is_one_playback_entry_however_many_requests_its_player_makes(vie
         assert plays() == ["complaint ref 1234", "complaint ref 5678"]
     finally:
         v.close()
+
+
+def test_nobody_exports_without_saying_why(viewer, tmp_path, monkeypatch):
+    """The viewer's export asked no reason, where every other taking of a recording (the
+    box's export, the viewer's own Listen) asks one: its trail said who took the recording
+    away, never why. It now asks as the box's export does (its field, rule and words); no
+    reason, or a bad one, is said beside the field, with nothing read and nothing audited."""
+    recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
+    bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
+    v, users = _viewer_of(tmp_path, viewer)
+    v.bucket = bucket
+    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
+    users.finish_change("sara")
+    with v.keystore.unlock("sara", PASSWORD) as key:
+        bucket.objects["leeds/calls/0000000001.json"] = _record(
+            v.keystore.public_key(), recordings=[recording]
+        )
+        rebuild_index(bucket, v.index_path, key)
+    # The store's export stands in (the real one: tests/archive/test_viewer.py).
+    made = []
+    monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
+    monkeypatch.setattr(
+        archive_views,
+        "export_call",
+        lambda *a: made.append(1) or (b"PK zip", {"zip_sha256": "cd" * 32}),
+    )
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        sites = client.get("/sites").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', sites)[1]
+        page = client.get("/calls/leeds/1").get_data(as_text=True)
+        assert 'id="export-form"' in page and 'name="reason"' in page
+
+        def export(**reason):
+            return client.post("/calls/leeds/1/export", data={"csrf_token": token, **reason})
+
+        for reason in ({}, {"reason": ""}, {"reason": "   "}, {"reason": "why"}, {"reason": "x" * 501}):
+            resp = export(**reason)
+            page = resp.get_data(as_text=True)
+            assert resp.status_code == 400 and 'id="error-reason"' in page, reason
+            assert resp.mimetype == "text/html"
+        assert "Say why this recording is exported" in export().get_data(as_text=True)
+        assert "At most 500 characters." in export(reason="x" * 501).get_data(as_text=True)
+        assert (made, v.audit_log.entries(action="export")) == ([], [])
+        # With a reason: the zip, and its entry carries it.
+        resp = export(reason="  court order   ref 77 ")
+        assert resp.status_code == 200 and resp.data == b"PK zip" and made == [1]
+        (entry,) = v.audit_log.entries(action="export")
+        said = (entry.actor, entry.target, entry.details["reason"])
+        assert said == ("sara", "leeds/1", "court order ref 77")
+    finally:
+        v.close()

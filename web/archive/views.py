@@ -413,28 +413,34 @@ def audio(box, call_id):
 @roles("supervisor")
 def export(box, call_id):
     """The call's recording as a zip an auditor checks offline with ``linekeeper verify-export``
-    (:mod:`firmware.archive.export`); every export, and every refused one, audited."""
-    call_id, call = _call_or_404(box, call_id, "export")
+    (:mod:`firmware.archive.export`), once the supervisor has said why, as on a box (the
+    box's field, rule and words: :func:`web.site.given_reason`); the reason goes in the
+    ``export`` entry. No reason, or a bad one, shows the call's page again saying what was
+    wrong, with nothing read or audited. Every export, and every refused one, audited."""
+    number, found = _call_or_404(box, call_id, "export")
     v = viewer()
     key = g.session["key"]
-    target = "%s/%d" % (box, call_id)
+    target = "%s/%d" % (box, number)
+    if not found["recording_key"]:
+        abort(404, description="This call has no archived recording.")
+    reason, problem = given_reason("reason", "exported", "complaint ref 1234")
+    if problem:
+        return call(box, call_id, errors={"reason": problem}, status=400)
     if key is None or key.forgotten:
         abort(403, description="Log in again to unlock recordings for export.")
-    if not call["recording_key"]:
-        abort(404, description="This call has no archived recording.")
     try:
-        record = index.read_record(v.bucket.get(call["record_key"]), key)
+        record = index.read_record(v.bucket.get(found["record_key"]), key)
         ext = "wav" if "wav" in index.mime_of(record) else "ogg"
         body, summary = export_call(v.bucket, record, key, v.viewer_dir, g.user.name, v.wall_us(), ext)
     except LinekeeperError as exc:
-        v.audit("export", target, box=box, call_id=call_id, refused=str(exc))
+        v.audit("export", target, box=box, call_id=number, reason=reason, refused=str(exc))
         return render_template("archive/error.html", title="Not exported", message=str(exc)), 409
-    v.audit("export", target, box=box, call_id=call_id, line=call["line"], **summary)
+    v.audit("export", target, box=box, call_id=number, line=found["line"], reason=reason, **summary)
     return Response(
         body,
         mimetype="application/zip",
         headers={
-            "Content-Disposition": "attachment; filename=%s-call-%d.zip" % (box, call_id),
+            "Content-Disposition": "attachment; filename=%s-call-%d.zip" % (box, number),
             "Cache-Control": "no-store",
         },
     )
