@@ -1203,3 +1203,26 @@ def test_nobody_exports_without_saying_why(viewer, tmp_path, monkeypatch):
         assert said == ("sara", "leeds/1", "court order ref 77")
     finally:
         v.close()
+
+
+@pytest.mark.parametrize("day", ["20260302", "2026-W10-1", "2026W101", "2026-061", "２０２６-03-02"])
+def test_a_date_in_another_iso_form_is_named_not_taken(app, day):
+    """date.fromisoformat takes 20260302 and week dates (2026-W10-1): the search and the
+    report took them as days. Only YYYY-MM-DD is a date of the form; anything else is
+    refused naming the field, with no call and no report shown."""
+    client, _ = _client(app, SUP)
+    for url, field in (
+        ("/?from=%s" % day, "from"),
+        ("/?to=%s" % day, "to"),
+        ("/reports?from=%s&to=2026-03-02" % day, "from"),
+        ("/reports?from=2026-03-02&to=%s" % day, "to"),
+        ("/reports?from=%s&to=2026-03-02&format=json" % day, "from"),
+    ):
+        resp = client.get(url)
+        text = html.unescape(resp.get_data(as_text=True))
+        assert resp.status_code == 400, (url, resp.status_code)
+        assert "%s: %r is not a date like 2026-03-02 (YYYY-MM-DD)" % (field, day) in text, url
+        assert "/calls/leeds/1" not in text and '<table class="report">' not in text
+    # The form's own form is taken.
+    assert client.get("/?from=2026-03-02&to=2026-03-02").status_code == 200
+    assert client.get("/reports?from=2026-03-02&to=2026-03-02").status_code == 200

@@ -175,12 +175,30 @@ def logout():
     return resp
 
 
-def _day_us(text, name, end=False):
-    """µs since the epoch (UTC) of the start of day ``text`` (or of the next day, ``end``)."""
+# A day as the date fields send it: date.fromisoformat also takes 20260302 and week dates
+# (2026-W10-1), which no one types meaning a day of the form.
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _day(text, name):
+    """The date ``text`` (YYYY-MM-DD) of the field ``name``.
+
+    :raises ValueError: any other text, the field named
+    """
     try:
-        day = dt.date.fromisoformat(text)
+        if not ISO_DAY.fullmatch(text):
+            raise ValueError
+        return dt.date.fromisoformat(text)
     except ValueError:
-        raise ValueError("%s: %r is not a date like 2026-03-02" % (name, text)) from None
+        raise ValueError("%s: %r is not a date like 2026-03-02 (YYYY-MM-DD)" % (name, text[:20])) from None
+
+
+def _day_us(text, name, end=False):
+    """µs since the epoch (UTC) of the start of day ``text`` (or of the next day, ``end``).
+
+    :raises ValueError: ``text`` is not YYYY-MM-DD, the field ``name`` named
+    """
+    day = _day(text, name)
     start = int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp()) * 1_000_000
     return start + 86_400_000_000 if end else start  # UTC days are all 24 h
 
@@ -464,6 +482,10 @@ def reports():
         # Any other answered the page, as if no download were asked for.
         error = "format: %r is not one the viewer makes: json (a download), or none for this page." % fmt[:20]
         return render_template("archive/reports.html", form=form, report=None, error=error), 400
+    try:
+        first, last = _day(form["from"], "from"), _day(form["to"], "to")
+    except ValueError as exc:
+        return render_template("archive/reports.html", form=form, report=None, error=str(exc)), 400
     boxes = [form["site"]] if form["site"] else g.user.sites
     db = _open_index()
     if db is None:
@@ -473,7 +495,7 @@ def reports():
         error = "There is no site %s in the index." % form["site"]
         return render_template("archive/reports.html", form=form, report=None, error=error), 404
     try:
-        period = parse_period(form["from"], form["to"], form["tz"])
+        period = parse_period(first, last, form["tz"])
         report = index.central_report(db, period, boxes=sorted(boxes) if boxes is not None else None)
         complete = index.sealed_opened(db)
     except ReportError as exc:
