@@ -1226,3 +1226,21 @@ def test_a_date_in_another_iso_form_is_named_not_taken(app, day):
     # The form's own form is taken.
     assert client.get("/?from=2026-03-02&to=2026-03-02").status_code == 200
     assert client.get("/reports?from=2026-03-02&to=2026-03-02").status_code == 200
+
+
+@pytest.mark.parametrize("site", ["x" * 5000, "York", "york!", "-york", "y" * 64])
+@pytest.mark.parametrize("role", [LEEDS_SUP, LEEDS_AUD, SUP])
+def test_a_searched_site_that_is_no_box_id_is_not_found(app, viewer, role, site):
+    """``/?box=`` with text that is no box id answered 403 "not among your sites" to an
+    account of some sites (and an empty search to one of every site), where the same text
+    in an address is not found: it is no site at all. Now 404 naming the rule, nothing
+    written, as the addresses answer."""
+    client, _ = _client(app, role)
+    before = len(viewer.audit_log.entries(limit=100_000))
+    resp = client.get("/", query_string={"box": site})
+    assert resp.status_code == 404, resp.status_code
+    assert "There is no site %r" % site[:20] in html.unescape(resp.get_data(as_text=True))
+    assert len(viewer.audit_log.entries(limit=100_000)) == before
+    # A site id not granted is still refused, and a granted one searched.
+    assert client.get("/?box=york").status_code == (200 if role == SUP else 403)
+    assert client.get("/?box=leeds").status_code == 200
