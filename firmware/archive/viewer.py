@@ -184,12 +184,14 @@ def index_row(doc, record_key):
     )
 
 
-def rebuild_index(bucket, index_path, org_private_key=None):
+def rebuild_index(bucket, index_path, org_private_key=None, skipped_keys=None):
     """Rebuild the index at ``index_path`` from ``bucket`` (a :class:`~.store.Bucket`).
 
-    Returns ``(calls indexed, records skipped as unreadable)``.
+    Returns ``(calls indexed, records skipped as unreadable)``. ``skipped_keys``: a list
+    the object keys of the records skipped are added to (``BOX/calls/…``: whose site).
     """
-    skipped = []
+    skipped = [] if skipped_keys is None else skipped_keys
+    before = len(skipped)
     erased = []  # the erasure notes listed: a record read before its erasure is emptied (write_index)
 
     def records():
@@ -215,16 +217,16 @@ def rebuild_index(bucket, index_path, org_private_key=None):
     def none_opened(n):
         # Every record refused by the key given: another organisation's key, not a
         # bucket of damaged records. The index the viewer has is kept.
-        if org_private_key is not None and n == 0 and skipped:
+        if org_private_key is not None and n == 0 and len(skipped) > before:
             raise LinekeeperError(
                 "the organisation key opens none of the %d call records: is it this organisation's "
-                "key? The index was left as it was" % len(skipped)
+                "key? The index was left as it was" % (len(skipped) - before)
             )
 
     n = write_index(
         index_path, records(), sealed_opened=org_private_key is not None, check=none_opened, erased=erased
     )
-    return n, len(skipped)
+    return n, len(skipped) - before
 
 
 def erased_call(key):

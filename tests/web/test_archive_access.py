@@ -1244,3 +1244,39 @@ def test_a_searched_site_that_is_no_box_id_is_not_found(app, viewer, role, site)
     # A site id not granted is still refused, and a granted one searched.
     assert client.get("/?box=york").status_code == (200 if role == SUP else 403)
     assert client.get("/?box=leeds").status_code == 200
+
+
+def test_a_rebuild_counts_only_the_granted_sites_skipped_records(viewer, tmp_path):
+    """The Sites page's rebuild said how many unreadable records it skipped in the whole
+    bucket, so a supervisor of leeds learnt of york's records. It now counts those of the
+    sites the person is granted, as it counts their calls."""
+    v, users = _viewer_of(tmp_path, viewer)
+    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
+    users.finish_change("sara")
+    users.set("lee", PASSWORD, [SUP], {"leeds"})
+    users.begin_change("lee", PASSWORD)
+    users.finish_change("lee")
+    with v.keystore.unlock("sara", PASSWORD) as key:
+        v.keystore.add_slot("lee", PASSWORD, key)
+    v.bucket = type(viewer.bucket)(
+        {
+            "leeds/calls/0000000001.json": _record(v.keystore.public_key()),
+            "york/calls/0000000001.json": b"not a record",
+            "york/calls/0000000002.json": b"{}",
+        }
+    )
+    try:
+        app = create_archive_app(v)
+
+        def rebuilt(name):
+            client, token = _client(app, ANON)
+            assert _login_as(client, token, name).status_code == 302
+            sites = client.get("/sites").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', sites)[1]
+            page = client.post("/index", data={"csrf_token": token}).get_data(as_text=True)
+            return re.search(r"Index rebuilt from the bucket: [^<]*", page)[0]
+
+        assert rebuilt("lee") == "Index rebuilt from the bucket: 1 call."
+        assert rebuilt("sara") == "Index rebuilt from the bucket: 1 call, 2 unreadable records skipped."
+    finally:
+        v.close()

@@ -189,11 +189,12 @@ class Viewer:
         self._throttle_db.close()
 
     # ------------------------------------------------------------ the index
-    def rebuild_index(self, org_key):
+    def rebuild_index(self, org_key, skipped_keys=None):
         """Rebuild the index from the bucket, opening sealed parts with ``org_key``; the
-        erasures are looked for again at once (a record read before its erasure)."""
+        erasures are looked for again at once (a record read before its erasure).
+        ``skipped_keys``: as :func:`firmware.archive.viewer.rebuild_index`'s."""
         with self._index_lock:
-            built = index.rebuild_index(self.bucket, self.index_path, org_key)
+            built = index.rebuild_index(self.bucket, self.index_path, org_key, skipped_keys)
         self.refresh_erasures(force=True)
         return built
 

@@ -536,16 +536,18 @@ def rebuild():
     key = g.session["key"]
     if key is None or key.forgotten:
         abort(403, description="Log in again to unlock the organisation key.")
+    skipped_keys = []
     try:
-        n, skipped = v.rebuild_index(key)
+        v.rebuild_index(key, skipped_keys)
     except Exception as exc:  # the store's errors come in many types; the page says which
         return render_template(
             "archive/error.html", title="Index not rebuilt", message="The index was not rebuilt: %s" % exc
         ), 502
     context = _sites_context()
-    # The calls of the sites this person is granted: another site's count is not theirs
-    # to know (the index holds every site's).
+    # The calls, and the unreadable records skipped, of the sites this person is granted:
+    # another site's counts are not theirs to know (the index and the bucket hold every site's).
     granted = sum(count for _, count in context["sites"])
+    skipped = sum(1 for k in skipped_keys if g.user.may_see(k.split("/", 1)[0]))
     return render_template("archive/sites.html", rebuilt=(granted, skipped), **context)
 
 
