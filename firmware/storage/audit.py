@@ -883,6 +883,7 @@ class AuditLog:
         after_seq: int | None = None,
         stored: bool = False,
         or_seqs: Sequence[int] = (),
+        before_seq: int | None = None,
     ) -> list[AuditEntry]:
         """Up to ``limit`` entries after skipping ``offset``, newest first by default.
 
@@ -892,7 +893,9 @@ class AuditLog:
         that time (µs since the epoch, inclusive / exclusive). ``after_seq``: only
         those after entry ``after_seq``, oldest first (``offset`` and ``newest_first``
         unused): a reader of many goes on from the last entry it read, not past ever
-        more skipped rows. ``or_seqs``: with ``targets``, the entries numbered so too
+        more skipped rows. ``before_seq``: only those before entry ``before_seq`` (a page
+        of older entries read from where the last ended, whatever was skipped or written
+        since). ``or_seqs``: with ``targets``, the entries numbered so too
         (about one of them, or one of these). ``stored``: each entry also carries the text its hash covers
         and its signature (``body``, ``sig``), so a copy can be checked off the box.
         """
@@ -902,6 +905,9 @@ class AuditLog:
         if after_seq is not None:
             where = (where + " AND" if where else "WHERE") + " seq > ?"
             args, order, offset = args + [int(after_seq)], "ASC", 0
+        if before_seq is not None:
+            where = (where + " AND" if where else "WHERE") + " seq < ?"
+            args = args + [int(before_seq)]
         sig = "NULL"
         with self._lock:
             if stored and self._has_sig_table():

@@ -796,6 +796,17 @@ def test_entries_after_a_seq_go_on_oldest_first_under_the_filters(log):
     assert log.entries(limit=10, after_seq=7) == []
 
 
+def test_entries_before_a_seq_go_on_newest_first_under_the_filters(log):
+    fill(log, 5)
+    log.append("bob", "login", None, {}, T0_US + 100)
+    log.append("alice", "login", None, {}, T0_US + 200)
+    assert [e.seq for e in log.entries(limit=2, before_seq=8)] == [7, 6]
+    assert [e.seq for e in log.entries(limit=2, before_seq=6)] == [5, 4]
+    assert [e.seq for e in log.entries(limit=10, before_seq=7, actor="alice")] == [5, 4, 3, 2, 1]
+    assert [e.seq for e in log.entries(limit=10, before_seq=7, action="login")] == [6]
+    assert log.entries(limit=10, before_seq=1) == []
+
+
 def test_a_whole_check_hashes_the_details_as_stored_without_parsing_them(log, paths, monkeypatch):
     """Parsing each entry's details and writing them again was two thirds of a whole check
     (1.5 million entries: 12 s); the stored text is canonical already. One that is not

@@ -1280,3 +1280,75 @@ def test_a_rebuild_counts_only_the_granted_sites_skipped_records(viewer, tmp_pat
         assert rebuilt("sara") == "Index rebuilt from the bucket: 1 call, 2 unreadable records skipped."
     finally:
         v.close()
+
+
+def test_an_auditor_of_one_site_pages_back_to_that_sites_older_entries(viewer, tmp_path, monkeypatch):
+    """The audit page read the newest 500 entries, then kept those of the auditor's sites:
+    a leeds entry with 500 of york's after it never showed, on any page. The page now
+    filters as it reads and goes back a page at a time ("Older", ``?before=SEQ``), each
+    page reading a bounded number of entries."""
+    v, users = _viewer_of(tmp_path, viewer)
+    users.set("lena", PASSWORD, [AUD], {"leeds"})
+    users.begin_change("lena", PASSWORD)
+    users.finish_change("lena")
+    # Smaller pages and reads than the viewer's, so that a few hundred entries show it.
+    monkeypatch.setattr(archive_views, "AUDIT_PAGE", 20, raising=False)
+    monkeypatch.setattr(archive_views, "AUDIT_READ_MAX", 300, raising=False)
+    log, now = v.audit_log, int(v.wall_us())
+    leeds = {"box": "leeds", "call_id": 7, "reason": "old leeds one"}
+    old = log.append("sara", "export", "leeds/7", leeds, now)
+    for n in range(1, 700):  # more than the 500 the page read
+        log.append("sara", "playback", "york/%d" % n, {"box": "york", "call_id": n}, now)
+    log.append("sara", "export", "leeds/8", {"box": "leeds", "call_id": 8, "reason": "new leeds one"}, now)
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "lena").status_code == 302
+        page = client.get("/audit").get_data(as_text=True)
+        assert "new leeds one" in page and "old leeds one" not in page and "york" not in page
+        pages = 1
+        while "old leeds one" not in page:
+            older = re.search(r'<a href="(/audit\?before=\d+)">Older entries</a>', page)
+            assert older, page[-2000:]
+            page = client.get(html.unescape(older[1])).get_data(as_text=True)
+            assert "york" not in page
+            pages += 1
+        # Each page read at most 300 entries: 700 of york's took three pages.
+        assert pages == 3
+        assert 'id="older"' not in page  # nothing older than the first entry of all
+        assert '<td data-label="#">%d</td>' % old.seq in page
+        # Every page shown is itself audited.
+        assert len(log.entries(action="audit_view", actor="lena")) == pages
+        # An entry number that is not one is named, not a page from the newest.
+        for bad in ("x", "-1", "0", "١٢"):
+            resp = client.get("/audit", query_string={"before": bad})
+            assert resp.status_code == 400 and "before: " in html.unescape(resp.get_data(as_text=True)), bad
+    finally:
+        v.close()
+
+
+def test_the_audit_page_of_every_site_pages_back_a_page_at_a_time(viewer, tmp_path, monkeypatch):
+    """An auditor of every site reads every entry, a page at a time, newest first."""
+    monkeypatch.setattr(archive_views, "AUDIT_PAGE", 20, raising=False)
+    v, users = _viewer_of(tmp_path, viewer)
+    users.set("ann", PASSWORD, [AUD])
+    users.begin_change("ann", PASSWORD)
+    users.finish_change("ann")
+    for n in range(50):
+        v.audit_log.append("sara", "playback", "york/%d" % n, {"box": "york", "call_id": n}, int(v.wall_us()))
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "ann").status_code == 302
+        every = [e.seq for e in v.audit_log.entries(limit=100_000)]  # before the pages' own entries
+        seen, url = [], "/audit"
+        while url:
+            page = client.get(url).get_data(as_text=True)
+            seqs = [int(s) for s in re.findall(r'<td data-label="#">(\d+)</td>', page)]
+            # A whole page, or the last (no "Older").
+            assert len(seqs) == 20 if 'id="older"' in page else 0 < len(seqs) <= 20
+            seen += seqs
+            older = re.search(r'href="(/audit\?before=\d+)"', page)
+            url = older and older[1]
+        # Every entry once, in order: the pages' own audit_view entries are newer than any.
+        assert seen == every and len(every) > 2 * 20
+    finally:
+        v.close()

@@ -559,16 +559,45 @@ def _sites_context():
         db.close()
 
 
+# The audit page: entries shown per page, read per query, and read at most per page. An
+# auditor of some sites may have few entries among many: the page reads on, newest first,
+# until it has a page of theirs or has read AUDIT_READ_MAX, and "Older" goes on from there.
+AUDIT_PAGE = 100
+AUDIT_READ_MAX = 5000
+
+
 @bp.route("/audit")
 @roles("auditor")
 def audit_trail():
-    entries = viewer().audit_log.entries(limit=500)
-    # An auditor of some sites reads the entries about those sites, and the viewer's own
-    # (logins, users): what was played or exported at another site is not theirs to see.
-    entries = [e for e in entries if all(g.user.may_see(site) for site in _entry_sites(e))]
+    """The viewer's trail, newest first, a page of the entries this auditor may read (their
+    sites' and the viewer's own), filtered before they are counted into pages: ``?before=SEQ``
+    is the page of those before entry SEQ (the "Older" link)."""
+    log = viewer().audit_log
+    before_text = request.args.get("before", "").strip()
+    before = whole_number(before_text) if before_text else None
+    if before_text and (before is None or not 1 <= before < 1 << 63):
+        error = "before: %r is not an entry number (a whole number from 1)." % before_text[:20]
+        return render_template("archive/audit.html", entries=[], error=error, older=None), 400
+    entries, cursor, read = [], before, 0
+    while len(entries) < AUDIT_PAGE and read < AUDIT_READ_MAX:
+        chunk = log.entries(limit=min(AUDIT_PAGE, AUDIT_READ_MAX - read), before_seq=cursor)
+        for e in chunk:
+            read += 1
+            cursor = e.seq
+            # An auditor of some sites reads the entries about those sites, and the viewer's
+            # own (logins, users): what was played or exported at another site is not theirs.
+            if all(g.user.may_see(site) for site in _entry_sites(e)):
+                entries.append(e)
+                if len(entries) == AUDIT_PAGE:
+                    break
+        if len(chunk) < AUDIT_PAGE:
+            break
+    older = cursor if cursor is not None and log.entries(limit=1, before_seq=cursor) else None
     # Reading the trail is itself audited (PCI DSS 10.2.1.3), once per view, after reading.
-    viewer().audit("audit_view", "audit", filter="the newest entries", rows=len(entries))
-    return render_template("archive/audit.html", entries=entries)
+    shown = "the entries before #%d" % before if before is not None else "the newest entries"
+    viewer().audit("audit_view", "audit", filter=shown, rows=len(entries))
+    full = len(entries) == AUDIT_PAGE
+    return render_template("archive/audit.html", entries=entries, older=older, full=full, read=read)
 
 
 def _entry_sites(entry):
