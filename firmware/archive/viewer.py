@@ -184,11 +184,27 @@ def index_row(doc, record_key):
     )
 
 
+class KeyOpensNone(LinekeeperError):
+    """The organisation key given to :func:`rebuild_index` opens none of the ``records``
+    call records (another organisation's key); the index was left as it was."""
+
+    def __init__(self, records, whose=""):
+        self.records = records
+        plural = "" if records == 1 else "s"
+        counted = "the %d call record%s%s" % (records, plural, whose) if records else "the call records"
+        super().__init__(
+            "the organisation key opens none of %s: is it this organisation's key? "
+            "The index was left as it was" % counted
+        )
+
+
 def rebuild_index(bucket, index_path, org_private_key=None, skipped_keys=None):
     """Rebuild the index at ``index_path`` from ``bucket`` (a :class:`~.store.Bucket`).
 
     Returns ``(calls indexed, records skipped as unreadable)``. ``skipped_keys``: a list
     the object keys of the records skipped are added to (``BOX/calls/…``: whose site).
+
+    :raises KeyOpensNone: ``org_private_key`` opens none of the records (the index kept)
     """
     skipped = [] if skipped_keys is None else skipped_keys
     before = len(skipped)
@@ -218,10 +234,7 @@ def rebuild_index(bucket, index_path, org_private_key=None, skipped_keys=None):
         # Every record refused by the key given: another organisation's key, not a
         # bucket of damaged records. The index the viewer has is kept.
         if org_private_key is not None and n == 0 and len(skipped) > before:
-            raise LinekeeperError(
-                "the organisation key opens none of the %d call records: is it this organisation's "
-                "key? The index was left as it was" % (len(skipped) - before)
-            )
+            raise KeyOpensNone(len(skipped) - before)
 
     n = write_index(
         index_path, records(), sealed_opened=org_private_key is not None, check=none_opened, erased=erased

@@ -1352,3 +1352,41 @@ def test_the_audit_page_of_every_site_pages_back_a_page_at_a_time(viewer, tmp_pa
         assert seen == every and len(every) > 2 * 20
     finally:
         v.close()
+
+
+def test_a_key_that_opens_no_record_is_said_with_the_granted_sites_count(viewer, tmp_path):
+    """A rebuild with a key that opens none of the records said how many the whole bucket
+    held, so a supervisor of leeds learnt how many york had. It now says their sites'."""
+    v, users = _viewer_of(tmp_path, viewer)
+    users.begin_change("sara", PASSWORD)
+    users.finish_change("sara")
+    users.set("lee", PASSWORD, [SUP], {"leeds"})
+    users.begin_change("lee", PASSWORD)
+    users.finish_change("lee")
+    with v.keystore.unlock("sara", PASSWORD) as key:
+        v.keystore.add_slot("lee", PASSWORD, key)
+    other = KeyStore(str(tmp_path / "other-org"), Argon2Params(memory_kib=8, iterations=1))
+    other.initialise("x", PASSWORD)  # another organisation's records: this key opens none
+    v.bucket = type(viewer.bucket)(
+        {
+            "leeds/calls/0000000001.json": _record(other.public_key()),
+            "york/calls/0000000001.json": _record(other.public_key(), "york"),
+            "york/calls/0000000002.json": b"not a record",
+        }
+    )
+    try:
+        app = create_archive_app(v)
+
+        def refused(name):
+            client, token = _client(app, ANON)
+            assert _login_as(client, token, name).status_code == 302
+            sites = client.get("/sites").get_data(as_text=True)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', sites)[1]
+            resp = client.post("/index", data={"csrf_token": token})
+            assert resp.status_code == 502
+            return re.search(r"opens none of [^:]*", resp.get_data(as_text=True))[0]
+
+        assert refused("lee") == "opens none of the 1 call record of your sites"
+        assert refused("sara") == "opens none of the 3 call records"
+    finally:
+        v.close()

@@ -539,6 +539,13 @@ def rebuild():
     skipped_keys = []
     try:
         v.rebuild_index(key, skipped_keys)
+    except index.KeyOpensNone:
+        # Said with the records of this person's sites only, as the counts below.
+        whose = "" if g.user.sites is None else " of your sites"
+        refused = index.KeyOpensNone(_granted_keys(skipped_keys), whose)
+        return render_template(
+            "archive/error.html", title="Index not rebuilt", message="The index was not rebuilt: %s" % refused
+        ), 502
     except Exception as exc:  # the store's errors come in many types; the page says which
         return render_template(
             "archive/error.html", title="Index not rebuilt", message="The index was not rebuilt: %s" % exc
@@ -547,8 +554,12 @@ def rebuild():
     # The calls, and the unreadable records skipped, of the sites this person is granted:
     # another site's counts are not theirs to know (the index and the bucket hold every site's).
     granted = sum(count for _, count in context["sites"])
-    skipped = sum(1 for k in skipped_keys if g.user.may_see(k.split("/", 1)[0]))
-    return render_template("archive/sites.html", rebuilt=(granted, skipped), **context)
+    return render_template("archive/sites.html", rebuilt=(granted, _granted_keys(skipped_keys)), **context)
+
+
+def _granted_keys(keys):
+    """How many of the bucket's object ``keys`` (``BOX/…``) are of sites the user is granted."""
+    return sum(1 for k in keys if g.user.may_see(k.split("/", 1)[0]))
 
 
 def _sites_context():
