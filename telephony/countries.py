@@ -107,6 +107,12 @@ class NumberFormat:
     either, through a GSM gateway): the number called is what follows.
     ``emergency_numbers`` are whole numbers of their own (the UK's 999 and 112, North
     America's 911): nothing longer begins with one, so a key after one is not the number's.
+    ``service_numbers`` are ``(start, digits)``: a number beginning ``start`` is a
+    service of that many digits, as whole as an emergency number (the UK's directory
+    enquiry services, 118 and three digits; the European helplines, 116 and three; 100,
+    101, 105 and 111). Only where a card number cannot begin the same way: a card begins
+    2 to 6, so none may start North America's 411 (a card keyed with no number, 4111 ...,
+    would keep its first digits in the call log).
     """
 
     country_code: str
@@ -120,6 +126,7 @@ class NumberFormat:
     #: without its ``+``, as some networks send a caller's number
     significant_digits: tuple[int, ...] = ()
     emergency_numbers: tuple[str, ...] = ()
+    service_numbers: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,7 @@ _UK_NUMBERS = NumberFormat(
     presentation_prefixes=("1470", "141", "#31#"),
     significant_digits=(9, 10),
     emergency_numbers=("999", "112"),
+    service_numbers=(("100", 3), ("101", 3), ("105", 3), ("111", 3), ("116", 6), ("118", 6)),
 )
 
 _UK = Country(

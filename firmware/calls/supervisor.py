@@ -599,13 +599,15 @@ def stored_number(call, country):
 def shortest_number(number, country, outside=""):
     """How many digits the number dialled as ``number`` begins has at least, as far as
     its start tells (a card number keyed on after it cannot begin sooner); 0 when it
-    does not tell (a short code, a North American number without its 1: a card
-    number could begin at once).
+    does not tell (a short code the box does not know, a North American number
+    without its 1: a card number could begin at once).
 
     UK: 0 and 10 digits (01, 02, 03, 05, 07, 08, 09), but 0 and 9 in the twelve areas
     with four-digit local numbers (:data:`UK_SHORT_AREAS`) and under 0800 (0800 and
     six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
-    withheld, given) before any of these; 999 and 112 (emergency) 3.
+    withheld, given) before any of these; 999 and 112 (emergency) 3; a service number
+    as long as ``service_numbers`` in :mod:`telephony.countries` says (118 and 116 and
+    three digits, 100, 101, 105 and 111).
     US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either; 911 3.
     An international number to a country whose plan the box knows is as long as it
     says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without
@@ -620,6 +622,9 @@ def shortest_number(number, country, outside=""):
         return 0 if said_nothing and not rest else skip + rest
     if _emergency(number, country):
         return _emergency(number, country)
+    for start, digits in countries.country(country).numbers.service_numbers:
+        if number.startswith(start):
+            return digits
     if country == "us":
         if number.startswith("011"):
             return 3 + _abroad(number[3:])[0]

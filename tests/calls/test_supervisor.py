@@ -578,6 +578,11 @@ def test_an_international_number_of_a_known_length_keeps_its_digits_before_a_car
         ("01144207946012", "us", 15),
         ("*6712125550123", "us", 14),  # the caller's number withheld first
         ("*672125550123", "us", 0),  # ... before a number whose start says nothing
+        ("118", "uk", 6),  # a directory enquiry service: 118 and 3, told at its third key
+        ("11", "uk", 0),  # not yet
+        ("111", "uk", 3),
+        ("1571", "uk", 0),  # a short code the box does not know: its start says nothing
+        ("4111111111111111", "us", 0),  # US 411 is no rule: a card alone may begin 411
     ],
 )
 def test_how_long_a_number_is_at_least(number, country, shortest):
@@ -1723,6 +1728,10 @@ def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipp
         ("112", "", 3),
         ("14101632960123", "", 14),  # a prefix adds its keys
         ("0033398259", "", 9),  # abroad, a plan the box does not know: 00 and 7 at least
+        ("118118", "", 6),  # a directory enquiry service is whole at 118 and 3 digits
+        ("116123", "", 6),  # ... so is a European helpline, 116 and 3
+        ("101", "", 3),  # a service number of 3
+        ("9" + "118118", "9", 7),  # the outside-line 9 before it
     ],
 )
 def test_a_card_keyed_on_after_a_number_has_none_of_its_tones_kept(dialled, outside, kept):
