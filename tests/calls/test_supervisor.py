@@ -1765,6 +1765,23 @@ def test_a_card_keyed_on_after_a_north_american_number_has_none_of_its_tones_kep
     assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
 
 
+@pytest.mark.parametrize(
+    "dialled, card",
+    [
+        ("4532715384", "761237"),  # a card keyed with no number: 453 271 5384 and 6 more
+        ("4532715384", "4111111111111111"),  # a number of that plan's form, a card after it
+    ],
+)
+def test_a_north_american_number_without_its_1_is_masked_whole_with_a_card_after_it(dialled, card):
+    """A US number without its 1 is whole at 10 digits by its plan, but a card keyed with
+    no number begins the same way (area code 453, exchange 271): up to the digit where the
+    card is recognised (the 16th at the latest) the keys of the two are the same. Keeping
+    the number's digits in the call log would keep the card's first ten, so both are
+    masked whole (docs/pci.md)."""
+    _rig, call = keyed_after_dialling(dialled, card, country="us")
+    assert set(call.number) == {"X"} and call.digits_withheld, call.number
+
+
 def test_a_number_dialled_on_after_an_emergency_number_is_past_it():
     assert shortest_number("999", "uk") == 3
     assert shortest_number("9999", "uk", "9") == 4
