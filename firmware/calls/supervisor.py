@@ -156,22 +156,12 @@ RING_NOT_SENSED = "ring_not_sensed"  # caller ID came, no ring followed: ringing
 # GAP_FACTOR times the dialling's own typical gap (a pause to read a number on
 # is inside an incomplete number, so it never counts).
 ANSWER_GAP_US = 1_500_000
-# The UK areas whose numbers may be 0 and 9 digits (a four-digit local number): every
-# other national number is 0 and 10 but under 0800 (Ofcom's National Telephone Numbering Plan).
-UK_SHORT_AREAS = (
-    "013873",
-    "015242",
-    "015394",
-    "015395",
-    "015396",
-    "016973",
-    "016974",
-    "016977",
-    "017683",
-    "017684",
-    "017687",
-    "019467",
-)
+# The UK areas whose numbers may be 0 and 9 digits: Brampton, the only area with
+# four-digit local numbers (and five-digit ones). Every other national number is 0 and
+# 10 but under 0800 (Ofcom's National Telephone Numbering Plan): so are those of the
+# other eleven five-digit area codes (013873, 015242, 015394, 015395, 015396, 016973,
+# 016974, 017683, 017684, 017687, 019467), whose local numbers all have five digits.
+UK_SHORT_AREAS = ("016977",)
 GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
@@ -602,8 +592,8 @@ def shortest_number(number, country, outside=""):
     does not tell (a short code the box does not know, a North American number
     without its 1: a card number could begin at once).
 
-    UK: 0 and 10 digits (01, 02, 03, 05, 07, 08, 09), but 0 and 9 in the twelve areas
-    with four-digit local numbers (:data:`UK_SHORT_AREAS`) and under 0800 (0800 and
+    UK: 0 and 10 digits (01, 02, 03, 05, 07, 08, 09), but 0 and 9 in Brampton, the area
+    with four-digit local numbers (:data:`UK_SHORT_AREAS`), and under 0800 (0800 and
     six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
     withheld, given) before any of these; 999 and 112 (emergency) 3; a service number
     as long as ``service_numbers`` in :mod:`telephony.countries` says (118 and 116 and
@@ -700,8 +690,8 @@ def _tones_kept(number, country, outside=""):
     ``past_number``): the number's shortest whole length where its start tells one
     (:func:`shortest_number`), else the longest number it may be (:func:`_longest_number`).
 
-    A number that may be one digit longer or more (0800 and 6 or 7 digits, the twelve
-    areas of 0 and 9 or 10, an international one of 00 and 7 to 15) loses the tones of
+    A number that may be one digit longer or more (0800 and 6 or 7 digits, Brampton's
+    016977 and 4 or 5, an international one of 00 and 7 to 15) loses the tones of
     its optional digits: each may be the first digit of a card number keyed straight on
     after it, and a card is recognised only at its 13th digit, long after the tone of its
     first is in the recording. The call log keeps those digits (docs/pci.md).

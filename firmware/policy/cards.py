@@ -195,7 +195,7 @@ def dialled_card_start(number, whole=0, prefix=0):
     from the prefix's end.
 
     ``whole``: how many digits the number dialled has at least, the shortest whole
-    number its start allows (UK 0 and 10 digits, 0 and 9 in a few areas and under 0800:
+    number its start allows (UK 0 and 10 digits, 0 and 9 in Brampton and under 0800:
     :func:`firmware.calls.supervisor.shortest_number`). A card keyed on after it
     begins there or later, so those digits are the number's and never masked: a window
     within them is not the card (a number with ``141`` before it has 14), and one across

@@ -473,7 +473,9 @@ def test_no_digit_of_a_card_number_of_any_length_is_kept(length):
     [
         "02079460123",  # London: 0 and 10 digits, its last an issuer digit
         "07700900456",  # a mobile
-        "0169773456",  # 0 and 9: one of the areas with four-digit local numbers
+        "0169773456",  # 0 and 9: Brampton, the one area with four-digit local numbers
+        "01524212345",  # 0 and 10 in Hornby, an area of five-digit codes and numbers
+        "01387312345",  # ... and in Langholm
         "14102079460125",  # the caller's number withheld first
     ],
 )
@@ -1722,6 +1724,10 @@ def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipp
     [
         ("0800123456", "", 10),  # 0800 and 6: its 11th key may be a card's first
         ("08001234567", "", 10),  # ... so an 11-digit one's last tone is cut too
+        ("0169771234", "", 10),  # Brampton: 0 and 9 (a four-digit local number) or 10
+        ("01697712345", "", 10),  # ... so its 0 and 10 lose their last tone, as under 0800
+        ("01524212345", "", 11),  # Hornby's numbers are all 0 and 10 (five-digit ones)
+        ("01946712345", "", 11),  # ... and Seascale's: every tone of the number is kept
         ("01632960999", "", 11),
         ("999", "", 3),  # an emergency number is whole at 3
         ("9" + "999", "9", 4),  # the outside-line 9 before it
