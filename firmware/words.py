@@ -99,6 +99,15 @@ def counted(n, one, many=None):
     return "%d %s" % (n, one if n == 1 else many or one + "s")
 
 
+def lines_named(lines):
+    """Lines by number as a sentence names them: ``line 3``, ``lines 2 and 3``, ``lines 1,
+    2 and 4``. ``lines``: line numbers (at least one)."""
+    said = [str(n) for n in lines]
+    if len(said) == 1:
+        return "line " + said[0]
+    return "lines %s and %s" % (", ".join(said[:-1]), said[-1])
+
+
 def _plain_words(text):
     return [w.strip(",.:;()").lower() for w in text.split()]
 

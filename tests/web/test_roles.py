@@ -152,9 +152,17 @@ def test_a_supervisor_grants_only_the_lines_they_hold(box, people):
         {"roles": ["supervisor"], "lines": ["1", "3"], "password": "auditor now listens 7"},
         token_from="/users",
     )
-    assert resp.status_code == 400 and "line(s) 3" in page_of(resp)
+    assert resp.status_code == 400 and "line 3 needs the box" in page_of(resp)
     resp = box.post(ivan, "/users/sue/password", {"password": "sue taken over 7"}, token_from="/users")
-    assert resp.status_code == 400 and "line(s) 3" in page_of(resp)
+    assert resp.status_code == 400 and "line 3 needs" in page_of(resp)
+    resp = box.post(
+        ivan,
+        "/users/audrey",
+        {"roles": ["supervisor"], "lines": ["1", "2", "4"], "password": "auditor now listens 7"},
+        token_from="/users",
+    )
+    assert resp.status_code == 400 and "lines 2 and 4 need the box" in page_of(resp)
+    assert "line(s)" not in page_of(resp)
     assert snapshot_db(box) == before
     resp = box.post(
         ivan,

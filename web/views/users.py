@@ -29,6 +29,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 
 from firmware.errors import ConfigError, KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
 from firmware.storage.keystore import parse_recovery_key
+from firmware.words import lines_named
 
 from .. import intent, passwords, pwchange, stale
 from ..accounts import BY_HAND, LINE_ROLES, ROLES, User, name_problem
@@ -268,9 +269,9 @@ def _grant(errors, lines_granted, what):
         return None
     beyond = sorted(set(lines_granted) - set(g.user.lines))
     if beyond:
-        errors["form"] = (
-            "You can grant only lines you hold yourself; line(s) %s need the "
-            "box's recovery key." % ", ".join(map(str, beyond))
+        errors["form"] = "You can grant only lines you hold yourself; %s %s the box's recovery key." % (
+            lines_named(beyond),
+            "needs" if len(beyond) == 1 else "need",
         )
         return None
     return Grant(unlocked_key(), False, "supervisor")
