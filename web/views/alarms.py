@@ -30,6 +30,7 @@ from ..accounts import OFFICE_ROLES
 from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines, whole_number
 from . import csv_download, csv_within, row_id
 from .calls import _day_us
+from .dashboard import reminders_now
 from .myline import myline_page
 
 bp = Blueprint("alarms", __name__)
@@ -63,7 +64,13 @@ def _banner():
         except sqlite3.Error:
             return ""
 
-    return {"alarm_banner": alarm_banner, "alarm_signature": alarm_signature, "alarm_call_page": call_page}
+    return {
+        "alarm_banner": alarm_banner,
+        "alarm_signature": alarm_signature,
+        "alarm_call_page": call_page,
+        # The Alarms page lists what the dashboard's health panel does of the box's reminders.
+        "alarm_reminders": reminders_now,
+    }
 
 
 def call_page(alarm):

@@ -196,7 +196,6 @@ def health():
     if provider is None:
         return None
     data = provider()
-    site = lk().site
     # An alarm of a line only for those who may see that line (as the banner and history).
     of_line = data.get("alarm_lines") or {}
     user = g.get("user")
@@ -211,9 +210,19 @@ def health():
     # (the ICO renewal, a request overdue, the audit trail, a staff concern) are only in
     # the alarm history, and the panel said "none" under a banner of them still on.
     alarms += [text for text in logged_alarms_on(shown) if text not in alarms]
-    # The reminders (firmware.alarmchecks.REMINDER_KINDS) as they are now, not as the last
-    # round of checks found them: a period just set is no longer asked for. Their alarms'
-    # words, with what to do; their occurrences in the history are not listed again.
+    alarms += reminders_now()
+    return dict(data, alarms=alarms, alarm_lines=of_line)
+
+
+def reminders_now():
+    """What the box still lacks, as it is now, in the health panel's words with what to do:
+    the reminders (firmware.alarmchecks.REMINDER_KINDS) and a box whose lines wait for a
+    consent notice. The health panel and the Alarms page both list these, so the one never
+    says "none" while the other lists some."""
+    # As they are now, not as the last round of checks found them: a period just set is
+    # no longer asked for. Their occurrences in the history are not listed again.
+    alarms = []
+    site = lk().site
     config = lk().services.box_config
     policy = config.get(leave_sealed=True).policy if config is not None else None
     if policy is not None and policy.consent.waits_for_notice():
@@ -231,7 +240,7 @@ def health():
     # The checklist's ambers that are alarms (the key store's backup out of date, the DPIA
     # due for review): a backup just downloaded is no longer asked for.
     alarms += [reminder_words(kind) for kind, on in checklist_reminders(lk()).items() if on]
-    return dict(data, alarms=alarms, alarm_lines=of_line)
+    return alarms
 
 
 def still_to_do():
