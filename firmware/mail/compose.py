@@ -135,10 +135,11 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     rate = box["answered_rate_pct"]
     note = running_note(report)  # before the figures: no calls must not read as a quiet day
     if note:
-        note += _listed((running_table(report) or (None, None, []))[2], "Not recording: %s to %s, %s (%s)")
+        rows = (running_table(report, human=True) or (None, None, []))[2]
+        note += _listed(rows, "Not recording: %s to %s, %s (%s)")
     out_note = outages_note(report)  # a line dead all day is not a quiet line either
     if out_note:
-        out_note += _listed(outages_table(report)[2], "Line %s not in service: %s to %s, %s (%s)")
+        out_note += _listed(outages_table(report, human=True)[2], "Line %s not in service: %s to %s, %s (%s)")
         note = "%s\n\n%s" % (note, out_note) if note else out_note
     body = (
         "%s\n\n%sCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s\n"

@@ -86,7 +86,7 @@ def to_pdf(report, title="Linekeeper report"):
         if note:
             story.append(Paragraph("<b>%s</b>" % escape(note), styles["Normal"]))
     story += [Spacer(1, 4 * mm), _hours_drawing(report)]
-    for name, header, rows in tables(report):
+    for name, header, rows in tables(report, human=True):
         story += [Spacer(1, 3 * mm), Paragraph(escape(name), styles["Heading3"])]
         if not rows:
             story.append(Paragraph("None.", styles["Normal"]))

@@ -1,13 +1,19 @@
 """A report as tables of text: the one place figures become text.
 
 The web page, the CSV and the PDF all print these cells, so the screen, the
-CSV and the PDF hold the same figures character for character.
+CSV and the PDF hold the same figures character for character. Times are the
+one difference: the page, the PDF and the mail write them as every other page
+does (``Tue 3 Mar 2026, 10:00:00 GMT``, :meth:`firmware.localtime.LocalTime.when`);
+the CSV keeps ``2026-03-03 10:00:00``, which a spreadsheet sorts and reads as a time.
+The sentences about the period (:func:`running_note`, :func:`outages_note`) are for
+people, in the CSV too: they use the pages' form.
 """
 
 import datetime as dt
 import zoneinfo
 
 from .. import words
+from ..localtime import LocalTime
 
 # (label, path into a totals dict); a label ending "(h:mm:ss)" is a length of
 # time, printed by :func:`hms`
@@ -81,6 +87,15 @@ def when(wall_us, tz):
     return text
 
 
+def time_text(report, human):
+    """``(wall_us) -> text`` for the times of ``report``, in its period's zone: as the pages
+    write them when ``human`` (the page, the PDF, the mail), else as :func:`when` (the CSV)."""
+    if human:
+        return LocalTime(report["period"]["tz"]).when
+    tz = zoneinfo.ZoneInfo(report["period"]["tz"])
+    return lambda wall_us: when(wall_us, tz)
+
+
 # Why the box was not recording (a report's ``running["down"][i]["cause"]``).
 CAUSES = {
     "clean_stop": "stopped (a clean stop)",
@@ -138,7 +153,7 @@ def record_note(report):
         return (
             "The box was first started after this period, on %s: nothing could be recorded "
             "in it (no calls here does not mean there were none)."
-            % when(running["first_start_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
+            % time_text(report, True)(running["first_start_us"])
         )
     if not running.get("audit_trail", True):
         return (
@@ -148,7 +163,7 @@ def record_note(report):
     elif not running["known"]:
         return "This box kept no record of when it was running in this period."
     elif running["records_from_us"] is not None and report["period"]["start_us"] < running["records_from_us"]:
-        since = when(running["records_from_us"], zoneinfo.ZoneInfo(report["period"]["tz"]))
+        since = time_text(report, True)(running["records_from_us"])
         if running["first_start_us"] is None:
             return "The box has no start on record; it failed to start from %s." % since
         elif running["records_from_us"] < running["first_start_us"]:
@@ -169,19 +184,20 @@ def record_note(report):
     return None
 
 
-def running_table(report):
-    """The times the box was not recording, as a table (None without a running record)."""
+def running_table(report, human=False):
+    """The times the box was not recording, as a table (None without a running record);
+    ``human``: times as the pages write them (:func:`time_text`)."""
     running = report.get("running")
     if running is None:
         return None
-    tz = zoneinfo.ZoneInfo(report["period"]["tz"])
+    said = time_text(report, human)
     return (
         "When the box was not recording",
         ["From", "To", "Not recording in the period (h:mm:ss)", "Why"],
         [
             [
-                "(the beginning)" if d["from_us"] is None else when(d["from_us"], tz),
-                "not running again yet" if d["to_us"] is None else when(d["to_us"], tz),
+                "(the beginning)" if d["from_us"] is None else said(d["from_us"]),
+                "not running again yet" if d["to_us"] is None else said(d["to_us"]),
                 _length(d["in_period_us"], d.get("approximate")),
                 _why(d),
             ]
@@ -226,20 +242,21 @@ def outages_note(report):
     )
 
 
-def outages_table(report):
-    """The line faults on in the period, as a table (None without an alarm history)."""
+def outages_table(report, human=False):
+    """The line faults on in the period, as a table (None without an alarm history);
+    ``human``: times as the pages write them (:func:`time_text`)."""
     outages = report.get("line_outages")
     if outages is None:
         return None
-    tz = zoneinfo.ZoneInfo(report["period"]["tz"])
+    said = time_text(report, human)
     return (
         "Lines not in service",
         ["Line", "From", "To", "Not in service in the period (h:mm:ss)", "Cause"],
         [
             [
                 cell(o["line"]),
-                when(o["from_us"], tz),
-                "not cleared yet" if o["to_us"] is None else when(o["to_us"], tz),
+                said(o["from_us"]),
+                "not cleared yet" if o["to_us"] is None else said(o["to_us"]),
                 hms(o["in_period_us"] / 1e6),
                 LINE_CAUSES.get(o["cause"], o["cause"]),
             ]
@@ -254,18 +271,19 @@ def _get(totals, path):
     return totals
 
 
-def tables(report):
-    """The report as ``[(title, header, rows)]``, every cell text."""
-    tz = zoneinfo.ZoneInfo(report["period"]["tz"])
+def tables(report, human=False):
+    """The report as ``[(title, header, rows)]``, every cell text; ``human``: times as the
+    pages write them (the page, the PDF), else as the CSV keeps them (:func:`time_text`)."""
+    said = time_text(report, human)
     lines = [str(n) for n in report["lines"]]
     cols = [report["box"]] + [report["per_line"][n] for n in lines]
     header = ["Figure", "Box"] + ["Line %s" % n for n in lines]
     summary = [[label] + [_figure(label, _get(t, path)) for t in cols] for label, path in SUMMARY]
     out = [("Summary", header, summary)]
-    running = running_table(report)
+    running = running_table(report, human)
     if running is not None:
         out.append(running)
-    outages = outages_table(report)
+    outages = outages_table(report, human)
     if outages is not None:
         out.append(outages)
     reasons = sorted(report["box"]["coverage"]["excluded_by_reason"])
@@ -292,8 +310,8 @@ def tables(report):
                     c["number"],
                     " ".join(map(str, c["lines"])),
                     cell(c["missed"]),
-                    when(c["first_missed_us"], tz),
-                    when(c["last_missed_us"], tz),
+                    said(c["first_missed_us"]),
+                    said(c["last_missed_us"]),
                 ]
                 for c in report["callbacks"]
             ],
@@ -331,10 +349,10 @@ def tables(report):
             ["Raised", "Alarm", "Line", "Cleared", "Acknowledged by"],
             [
                 [
-                    when(a["raised_us"], tz),
+                    said(a["raised_us"]),
                     words.say("alarm", a["kind"]),
                     cell(a["line"] or None) or "box",
-                    when(a["cleared_us"], tz) if a.get("cleared_us") else "",
+                    said(a["cleared_us"]) if a.get("cleared_us") else "",
                     a.get("acknowledged_by") or "",
                 ]
                 for a in report["alarms"]

@@ -95,7 +95,11 @@ def test_a_line_dead_since_before_the_period_and_still_dead_is_listed_in_every_f
         MailSettings(sender="box@example.com"), ["o@example.com"], report, b"x", "csv", "Shop", now, "daily"
     )
     body = mail.get_body().get_content()
-    assert "Line 2 not in service: 2026-03-28 18:00:00 to not cleared yet, 24:00:00" in body
+    assert "Line 2 not in service: Sat 28 Mar 2026, 18:00:00 GMT to not cleared yet, 24:00:00" in body
+    assert (
+        "Line 1 not in service: Sun 29 Mar 2026, 23:00:00 BST to Mon 30 Mar 2026, 09:00:00 BST, 9:00:00"
+        in body
+    )
     # The report of line 1 alone leaves line 2 out; asked for at 12:00 UTC, an open
     # outage counts up to then.
     one = build_report(calls_db, period, lines=[1], alarms=alarms, now_us=now)

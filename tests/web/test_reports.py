@@ -8,6 +8,8 @@ import os
 import re
 import sqlite3
 
+from firmware.localtime import LocalTime
+
 from support.web import T0_US, S
 
 DAY = "from=2026-03-02&to=2026-03-02"
@@ -322,3 +324,20 @@ def test_a_report_on_screen_is_audited_with_the_callers_numbers_it_showed(box, p
         "2026-03-02/2026-03-02",
         callbacks,
     )
+
+
+def test_the_report_page_writes_times_as_the_pages_do_and_the_csv_as_a_spreadsheet_reads_them(box, people):
+    """The report's tables wrote ``2026-03-02 10:00:00`` on the page and in the PDF and the
+    mail, while every other page writes ``Mon 2 Mar 2026, 10:00:00 GMT``; the CSV keeps
+    the form a spreadsheet sorts."""
+    box.alarm_log.set("disk_warning", True, message="the card is 85% full", wall_us=T0_US + 3_600_000_000)
+    # The pages' formatter, in the report's zone (the box's: the test box's reports are UTC).
+    said = LocalTime(box.services.reports.tz).when(T0_US + 3_600_000_000)
+    assert re.fullmatch(r"Mon 2 Mar 2026, \d\d:00:00 [A-Z]{3}", said), said
+    page = people["audrey"].get("/reports?" + DAY).get_data(as_text=True)
+    alarms = [t for t in screen_tables(page) if t[0][0] == "Raised"][0]
+    assert [row[0] for row in alarms[1:]] == [said]
+    text = people["audrey"].get("/reports/download?format=csv&" + DAY).get_data(as_text=True)
+    rows = [t for t in csv_tables(text) if t[0][0] == "Raised"][0]
+    assert re.fullmatch(r"2026-03-02 \d\d:00:00", rows[1][0]), rows
+    assert rows[1][0][11:] == said[16:24]  # the same local time, in the two forms

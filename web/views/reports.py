@@ -111,7 +111,7 @@ def index():
         not_over=period.not_over(lk().services.wall_us()),
         running_note=running_note(report),
         outages_note=outages_note(report),
-        tables=tables(report),
+        tables=tables(report, human=True),
         hours_svg=Markup(svg.hours_chart(report)),
         lines_svg=Markup(svg.lines_chart(report)),
         **context,
