@@ -347,13 +347,22 @@ def _running(pid):
     """Whether ``pid`` still runs. A process the restart command started is not this
     process's child: once it exits it stays a zombie until the machine's init reaps it,
     which some inits do only every few seconds (2 s on the CI's), and each stop waited
-    for that (about 6 s a test's box)."""
+    for that (about 6 s a test's box). A zombie has let go of its files and its working
+    directory (a slot's mount), but only once every thread has: the main thread shows
+    as a zombie while the others are still ending, so each thread is looked at."""
     try:
-        with open("/proc/%d/stat" % pid) as f:
-            state = f.read().rpartition(")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return state not in ("Z", "X")
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 def stop_pid(pid, timeout_s=15):
