@@ -426,10 +426,9 @@ def test_a_site_that_is_no_box_id_is_not_found_and_not_audited(app, viewer, site
     assert len(viewer.audit_log.entries(limit=100_000)) == before
 
 
-def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):
-    """The viewer played any archived call with nothing but a click: its trail said who
-    listened, never why, where a box's call page asks first. It now asks as the box does
-    (the box's rule and words); the reason is in each playback entry."""
+def _viewer_with_one_recording(viewer, tmp_path):
+    """A viewer whose bucket holds one call of leeds with a sealed recording, indexed, and
+    sara (a supervisor) with her own password; the caller closes it."""
     recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
     bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
     v, users = _viewer_of(tmp_path, viewer)
@@ -441,6 +440,14 @@ def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):
             v.keystore.public_key(), recordings=[recording]
         )
         rebuild_index(bucket, v.index_path, key)
+    return v
+
+
+def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):
+    """The viewer played any archived call with nothing but a click: its trail said who
+    listened, never why, where a box's call page asks first. It now asks as the box does
+    (the box's rule and words); the reason is in each playback entry."""
+    v = _viewer_with_one_recording(viewer, tmp_path)
     # The store's audio stands in (what the viewer plays: tests/archive/test_viewer.py).
     monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
     monkeypatch.setattr(archive_views.index, "play", lambda *a: (b"OggS audio", True, "audio/ogg"))
@@ -1062,17 +1069,7 @@ def test_a_report_format_that_is_not_one_is_named_not_the_page_instead(app, view
 def test_a_head_of_the_audio_plays_nothing_and_is_no_playback_entry(viewer, tmp_path, monkeypatch):
     """A HEAD of the audio (a player or a link checker asking its size) decrypted the
     recording and wrote a playback entry, with the reason, though nothing was played."""
-    recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
-    bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
-    v, users = _viewer_of(tmp_path, viewer)
-    v.bucket = bucket
-    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
-    users.finish_change("sara")
-    with v.keystore.unlock("sara", PASSWORD) as key:
-        bucket.objects["leeds/calls/0000000001.json"] = _record(
-            v.keystore.public_key(), recordings=[recording]
-        )
-        rebuild_index(bucket, v.index_path, key)
+    v = _viewer_with_one_recording(viewer, tmp_path)
     played = []
     monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
     monkeypatch.setattr(
@@ -1101,17 +1098,7 @@ def test_a_play_is_one_playback_entry_however_many_requests_its_player_makes(vie
     a new play, audited again."""
     import sqlite3
 
-    recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
-    bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
-    v, users = _viewer_of(tmp_path, viewer)
-    v.bucket = bucket
-    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
-    users.finish_change("sara")
-    with v.keystore.unlock("sara", PASSWORD) as key:
-        bucket.objects["leeds/calls/0000000001.json"] = _record(
-            v.keystore.public_key(), recordings=[recording]
-        )
-        rebuild_index(bucket, v.index_path, key)
+    v = _viewer_with_one_recording(viewer, tmp_path)
     monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
     monkeypatch.setattr(archive_views.index, "play", lambda *a: (b"OggS audio", True, "audio/ogg"))
     append = v.audit_log.append
@@ -1157,17 +1144,7 @@ def test_nobody_exports_without_saying_why(viewer, tmp_path, monkeypatch):
     box's export, the viewer's own Listen) asks one: its trail said who took the recording
     away, never why. It now asks as the box's export does (its field, rule and words); no
     reason, or a bad one, is said beside the field, with nothing read and nothing audited."""
-    recording = {"key": "leeds/recordings/ab.lkarc", "sha256": "ab" * 32, "state": "sealed"}
-    bucket = type(viewer.bucket)({"leeds/calls/0000000001.json": b""})
-    v, users = _viewer_of(tmp_path, viewer)
-    v.bucket = bucket
-    users.begin_change("sara", PASSWORD)  # her own now: nothing to change first
-    users.finish_change("sara")
-    with v.keystore.unlock("sara", PASSWORD) as key:
-        bucket.objects["leeds/calls/0000000001.json"] = _record(
-            v.keystore.public_key(), recordings=[recording]
-        )
-        rebuild_index(bucket, v.index_path, key)
+    v = _viewer_with_one_recording(viewer, tmp_path)
     # The store's export stands in (the real one: tests/archive/test_viewer.py).
     made = []
     monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
