@@ -12,34 +12,9 @@ from firmware.storage.keystore import KeyStore
 from web.archive.users import ArchiveUsers
 from web.passwords import CHEAP_COST
 
-from support.cli import run_linekeeper
+from support.cli import one_line, run_linekeeper, secret_file, stop, stop_after
 
 PASSWORD = "stopped viewer password 7"
-
-
-def stop(*args, **kwargs):
-    raise KeyboardInterrupt
-
-
-def stop_after(real):
-    def stopped(*args, **kwargs):
-        real(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    return stopped
-
-
-def one_line(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def secret_file(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
 
 
 def viewer_entries(viewer_dir):

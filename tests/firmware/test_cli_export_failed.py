@@ -3,20 +3,17 @@ was not written), with nothing left and no recording counted as taken, in the br
 or in the reports' exports by user."""
 
 import errno
-import json
 import os
 from types import SimpleNamespace
 
 import pytest
 
-from board.sim.scenario import loads_scenario
-from firmware.box import open_audit, open_sim_box
+from firmware.box import open_audit
 from firmware.breachscope import scope
 from firmware.reports import compute
 from firmware.storage import fsutil
-from firmware.storage.keystore import Argon2Params, KeyStore
 
-from support.cli import export_args, run_linekeeper
+from support.cli import export_args, recorded_box, run_linekeeper
 
 PASSWORD = "failed export owner password 7"
 ALL_TIME = (0, 4_000_000_000_000_000)  # 1970 to 2096, in µs
@@ -25,24 +22,7 @@ ALL_TIME = (0, 4_000_000_000_000_000)  # 1970 to 2096, in µs
 @pytest.fixture
 def recorded(tmp_path, synth):
     """A box with one recorded call (and the signing key its recorder made)."""
-    data = str(tmp_path / "data")
-    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
-    doc = {
-        "start": "2026-03-02T09:00:00Z",
-        "country": "uk",
-        "lines": 1,
-        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}],
-    }
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
-    box.start()
-    try:
-        assert box.board.run()
-    finally:
-        box.stop()
-    pw = tmp_path / "pw"
-    pw.write_text(PASSWORD + "\n")
-    pw.chmod(0o600)
-    return data, pw
+    return recorded_box(tmp_path, synth, PASSWORD)
 
 
 def full_card_at(monkeypatch, nth):

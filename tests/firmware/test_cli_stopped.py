@@ -1,47 +1,18 @@
 """Ctrl-C in a `linekeeper` command: exit status 130 and one line on stderr saying it was
 stopped and what it left (it exited 130 without a word, but for repair and rekey)."""
 
-import json
 import os
 
 import pytest
 
-from board.sim.scenario import loads_scenario
 from firmware import cli, configio
-from firmware.box import open_audit, open_sim_box
+from firmware.box import open_audit
 from firmware.storage import fsutil
-from firmware.storage.keystore import Argon2Params, KeyStore
+from firmware.storage.keystore import KeyStore
 
-from support.cli import export_args, run_linekeeper
+from support.cli import export_args, one_line, recorded_box, run_linekeeper, secret_file, stop, stop_after
 
 PASSWORD = "stopped box owner password 7"
-
-
-def secret_file(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def stop(*args, **kwargs):
-    raise KeyboardInterrupt
-
-
-def stop_after(real):
-    """``real``, then Ctrl-C: what it did is done."""
-
-    def stopped(*args, **kwargs):
-        real(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    return stopped
-
-
-def one_line(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def entries(data_dir, action):
@@ -52,21 +23,7 @@ def entries(data_dir, action):
 @pytest.fixture
 def recorded(tmp_path, synth):
     """A box with one recorded call (and the signing key its recorder made)."""
-    data = str(tmp_path / "data")
-    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
-    doc = {
-        "start": "2026-03-02T09:00:00Z",
-        "country": "uk",
-        "lines": 1,
-        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}],
-    }
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
-    box.start()
-    try:
-        assert box.board.run()
-    finally:
-        box.stop()
-    return data, secret_file(tmp_path, "pw", PASSWORD)
+    return recorded_box(tmp_path, synth, PASSWORD)
 
 
 def test_a_command_that_only_reads_says_it_changed_nothing(recorded, monkeypatch):

@@ -22,3 +22,59 @@ def export_args(data_dir, call_id, out, password_file, reason="a test export of 
     """The arguments of ``linekeeper export`` of ``call_id`` to ``out``, with its reason."""
     return ("export", call_id, "--data-dir", data_dir, "--password-file", password_file,
             "--reason", reason, "--out", out)  # fmt: skip
+
+
+def secret_file(tmp_path, name, text):
+    """A file of the test's that holds ``text`` (a password), readable by its owner only."""
+    path = tmp_path / name
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def stop(*args, **kwargs):
+    """Ctrl-C, in place of what it replaces."""
+    raise KeyboardInterrupt
+
+
+def stop_after(real):
+    """``real``, then Ctrl-C: what it did is done."""
+
+    def stopped(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    return stopped
+
+
+def one_line(err):
+    """The one line ``err`` holds (the test fails if it holds more or none)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def recorded_box(tmp_path, synth, password):
+    """A box in ``tmp_path/data`` with one recorded call (and the signing key its recorder
+    made), its owner's ``password``: ``(data dir, password file)``."""
+    import json
+
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.storage.keystore import Argon2Params, KeyStore
+
+    data = str(tmp_path / "data")
+    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", password)
+    doc = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}],
+    }
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
+    box.start()
+    try:
+        assert box.board.run()
+    finally:
+        box.stop()
+    return data, secret_file(tmp_path, "pw", password)
