@@ -18,3 +18,21 @@ def keyed_sim_box(tmp_path, synth, calls, lines, **extra):
     )
     doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": lines, "calls": calls, **extra}
     return open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=synth), data_dir
+
+
+def refusing_destructions(monkeypatch, store):
+    """The card refuses the decision to destroy a recording (``store.unname_file``, a disk
+    I/O error) while the dict returned says ``"refusing"``; ``"refused"`` counts the tries."""
+    import sqlite3
+
+    real = store.unname_file
+    card = {"refusing": True, "refused": 0}
+
+    def unname(recording_id, call_id=None, why=None):
+        if card["refusing"]:
+            card["refused"] += 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(recording_id, call_id, why)
+
+    monkeypatch.setattr(store, "unname_file", unname)
+    return card

@@ -216,11 +216,11 @@ def test_a_card_that_refuses_the_destruction_does_not_make_the_recording_a_kept_
     alarm saying the recording is still on the card, and is tried again: once the card
     takes it (here at the stop), the recording is destroyed, audited saying why; after a
     restart the call log and the audit trail say the same."""
-    import sqlite3
-
     from board.sim.scenario import loads_scenario
     from firmware.box import open_audit, open_sim_box
     from firmware.bus import Alarm
+
+    from support.simbox import refusing_destructions
 
     call = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 1.0, "hangup": "remote"}
     extra = {"sources": {"1": source}} if source else {}
@@ -228,16 +228,7 @@ def test_a_card_that_refuses_the_destruction_does_not_make_the_recording_a_kept_
     data_dir = lab.data_dir()
     box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
     store = box.recorder.store
-    real_unname = store.unname_file
-    card = {"refusing": True, "refused": 0}
-
-    def unname(recording_id, call_id=None, why=None):
-        if card["refusing"]:
-            card["refused"] += 1
-            raise sqlite3.OperationalError("disk I/O error")
-        return real_unname(recording_id, call_id, why)
-
-    monkeypatch.setattr(store, "unname_file", unname)
+    card = refusing_destructions(monkeypatch, store)
     alarms = []
     box.bus.subscribe(Alarm, alarms.append)
     box.start()

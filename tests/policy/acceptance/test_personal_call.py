@@ -247,11 +247,9 @@ def test_a_call_log_that_cannot_decide_the_destruction_still_records_nothing_mor
     still on the card, and the decision is tried again: once the card takes it (here at the
     stop) the recording is destroyed, audited saying why. The error does not escape into the
     supervisor's delivery of keys."""
-    import sqlite3
-
     from firmware.bus import Alarm
 
-    from support.simbox import keyed_sim_box
+    from support.simbox import keyed_sim_box, refusing_destructions
 
     box, data_dir = keyed_sim_box(
         tmp_path,
@@ -261,15 +259,7 @@ def test_a_call_log_that_cannot_decide_the_destruction_still_records_nothing_mor
         config=lab.policy(rules=personal(lines=[1])),
     )
     store = box.recorder.store
-    real_unname = store.unname_file
-    card = {"refusing": True}
-
-    def unname(recording_id, call_id=None, why=None):
-        if card["refusing"]:
-            raise sqlite3.OperationalError("disk I/O error")
-        return real_unname(recording_id, call_id, why)
-
-    monkeypatch.setattr(store, "unname_file", unname)
+    card = refusing_destructions(monkeypatch, store)
     alarms = []
     box.bus.subscribe(Alarm, alarms.append)
     box.start()
@@ -300,9 +290,7 @@ def test_a_hold_placed_before_the_card_takes_the_decision_keeps_the_recording(
     """The card refused the decision to destroy the personal call's recording; before it
     takes it, a supervisor places the call on legal hold: the store, deciding again, sees
     the hold, and the recording (stopped at the code) is finished and kept, not destroyed."""
-    import sqlite3
-
-    from support.simbox import keyed_sim_box
+    from support.simbox import keyed_sim_box, refusing_destructions
 
     box, data_dir = keyed_sim_box(
         tmp_path,
@@ -312,15 +300,7 @@ def test_a_hold_placed_before_the_card_takes_the_decision_keeps_the_recording(
         config=lab.policy(rules=personal(lines=[1])),
     )
     store = box.recorder.store
-    real_unname = store.unname_file
-    card = {"refusing": True}
-
-    def unname(recording_id, call_id=None, why=None):
-        if card["refusing"]:
-            raise sqlite3.OperationalError("disk I/O error")
-        return real_unname(recording_id, call_id, why)
-
-    monkeypatch.setattr(store, "unname_file", unname)
+    card = refusing_destructions(monkeypatch, store)
     box.start()
     assert box.board.run()
     box.callmeta.set_legal_hold(1, True, "sam", box.clock.wall_us())
