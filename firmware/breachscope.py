@@ -568,20 +568,35 @@ def _failed_copies(audit, entries) -> set[int]:
         copies = [e for e in entries if e.action == action and _copied(e)]
         if not copies:
             continue
-        waiting: dict[tuple[str, str], list[int]] = {}  # copies no failure is of, by details
         # The account's (its entries': :func:`_of`), from its first copy of the kind on.
         later = _later(audit, action, copies[0].seq - 1, copies[0].actor, {e.target for e in copies})
-        for e in sorted(later, key=lambda e: e.seq):
-            details = e.details if isinstance(e.details, dict) else {}
-            if "failed" not in details:
-                if "refused" not in details:
-                    waiting.setdefault(_key(e.target, details), []).append(e.seq)
-                continue
-            tried = waiting.get(_key(e.target, {k: v for k, v in details.items() if k not in FAILURE}))
-            if tried:
-                seq = tried.pop()
-                if "left" not in details:
-                    failed.add(seq)
+        failed |= failed_copies(
+            (e.seq, e.target, e.details if isinstance(e.details, dict) else {})
+            for e in sorted(later, key=lambda e: e.seq)
+        )
+    return failed
+
+
+def failed_copies(entries) -> set[Any]:
+    """Which copies a later failure entry says handed nothing over. ``entries``: ``(id,
+    target, details)`` of one account's entries of one kind of copy, oldest first. A copy is
+    audited before it is written, and its failure after it with the same details and
+    ``failed``; each failure is of the latest copy before it with those details that no
+    other failure is of. A failure that says ``left`` (a recording's file stayed, its
+    manifest not written) cancels nothing: the recording was handed over all the same.
+    Returns the ids of the copies cancelled (not of the failure entries)."""
+    failed = set()
+    waiting: dict[tuple[str, str], list[Any]] = {}  # copies no failure is of, by details
+    for ident, target, details in entries:
+        if "failed" not in details:
+            if "refused" not in details:
+                waiting.setdefault(_key(target, details), []).append(ident)
+            continue
+        tried = waiting.get(_key(target, {k: v for k, v in details.items() if k not in FAILURE}))
+        if tried:
+            made = tried.pop()
+            if "left" not in details:
+                failed.add(made)
     return failed
 
 

@@ -390,24 +390,19 @@ def _access(audit_db, period, cipher=None, lines=None, calls_db=None):
 
 def _failed_exports(found):
     """The indexes in ``found`` (the trail's entries, oldest first) of exports that handed
-    nothing over: ``linekeeper export`` audits an export before writing it and, when writing
-    fails, an entry with the same details and ``failed``; that entry and the export it is of
-    (the latest before it with those details) are no export made. One that says ``left``
-    (the recording's file stayed) is a failure, and its export counts."""
-    failed, waiting = set(), {}
+    nothing over: each failure entry (``failed``, written after the export when ``linekeeper
+    export`` or the page could not write it), and the export it is of unless it says
+    ``left`` (:func:`firmware.breachscope.failed_copies`, by account)."""
+    from ..breachscope import failed_copies
+
+    failed, by_actor = set(), collections.defaultdict(list)
     for at, (action, actor, target, details) in enumerate(found):
-        if action != "export" or "refused" in details:
-            continue
-        if "failed" not in details:
-            waiting.setdefault((actor, target, json.dumps(details, sort_keys=True)), []).append(at)
-            continue
-        failed.add(at)
-        base = {k: v for k, v in details.items() if k not in ("failed", "left")}
-        tried = waiting.get((actor, target, json.dumps(base, sort_keys=True)))
-        if tried:
-            made = tried.pop()
-            if "left" not in details:
-                failed.add(made)
+        if action == "export":
+            by_actor[actor].append((at, target, details))
+            if "failed" in details and "refused" not in details:
+                failed.add(at)
+    for entries in by_actor.values():
+        failed |= failed_copies(entries)
     return failed
 
 
