@@ -20,7 +20,7 @@ endif
 # The modules mypy checks: those with type hints on their public interface.
 # Add a module here once `mypy` is clean on it.
 TYPED := telephony/countries.py telephony/errors.py telephony/levels.py \
-	telephony/generate.py telephony/spandsp.py board/base.py firmware/bus.py \
+	telephony/generate.py telephony/spandsp.py board/base.py board/signals.py firmware/bus.py \
 	firmware/alarms.py firmware/errors.py web/services.py web/site.py \
 	firmware/calls/calllog.py firmware/recording/store.py firmware/recording/schema.py \
 	firmware/storage/audit.py firmware/storage/keystore.py firmware/policy/deletions.py \

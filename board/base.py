@@ -63,18 +63,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from board.signals import (  # noqa: F401  (their home; here for the boards)
+    BUTTON_SIGNALS,
+    INPUT_SIGNALS,
+    LINE_SIGNALS,
+    OUTPUT_SIGNALS,
+    REQUIRED_SIGNALS,
+)
+
 #: ``on_edge(line, signal, active, t_us)``: an input changed (raw, not debounced).
 EdgeCallback = Callable[[int, str, bool, int], None]
 #: ``on_audio(frames, t_us)``: one capture period of interleaved S16_LE frames.
 AudioCallback = Callable[[Any, int], None]
 #: Audio as int16 samples or S16_LE bytes.
 Samples = npt.NDArray[np.int16] | bytes | bytearray | memoryview
-
-INPUT_SIGNALS = ("hook", "ring", "polarity", "in_use", "power", "record_button", "pause_button")
-REQUIRED_SIGNALS = ("hook", "ring", "polarity")
-BUTTON_SIGNALS = ("record_button", "pause_button")
-LINE_SIGNALS = tuple(s for s in INPUT_SIGNALS if s not in BUTTON_SIGNALS)
-OUTPUT_SIGNALS = ("led",)
 
 
 def pcm16(samples: Samples) -> npt.NDArray[np.int16]:

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from telephony.errors import HatError
 
 from . import jsonpos
-from .base import INPUT_SIGNALS, OUTPUT_SIGNALS, REQUIRED_SIGNALS
+from .signals import INPUT_SIGNALS, OUTPUT_SIGNALS, REQUIRED_SIGNALS
 
 HAT_FORMAT = 1
 RATES = (8000, 16000, 48000)

@@ -113,7 +113,7 @@ import logging
 import threading
 from dataclasses import dataclass, field, fields
 
-from board.base import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
+from board.signals import BUTTON_SIGNALS, INPUT_SIGNALS, LINE_SIGNALS, REQUIRED_SIGNALS
 from firmware.bus import (
     LINE_FAULTS,
     CallAnswerConfirmed,
@@ -278,7 +278,7 @@ class Supervisor:
     :param signals: the input signals the HAT wires (at least hook, ring and
         polarity); without ``in_use`` there is no extension detection, without
         ``power`` no line-voltage faults and no K-break clears. Buttons
-        (:data:`board.base.BUTTON_SIGNALS`) are the policy's, not line state:
+        (:data:`board.signals.BUTTON_SIGNALS`) are the policy's, not line state:
         they are left out
     :param on_hook_change: ``f(line, off_hook)`` called when a line goes
         off-hook or back on-hook (not for dial pulses), so the DSP knows

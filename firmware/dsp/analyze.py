@@ -38,8 +38,6 @@ import json
 import os
 import sys
 
-import numpy as np
-
 from board.inputfile import printable_name, read_input_file
 from firmware.errors import AudioFormatError, InputFileError
 from firmware.wavfile import WAVE_PCM, format_name, parse_wav
@@ -129,6 +127,8 @@ def read_wav(path):
 
     :raises AudioFormatError: naming the file and the problem
     """
+    import numpy as np  # here, not at import: `linekeeper`'s every command builds this parser
+
     name = printable_name(path)
     try:
         data = read_input_file(path, MAX_BYTES)
@@ -178,6 +178,8 @@ def resample(samples, rate):
     A windowed-sinc low-pass at 3.6 kHz (when downsampling) followed by linear
     interpolation; good enough for signalling, which lives below 3.4 kHz.
     """
+    import numpy as np
+
     if rate <= 0:
         raise AudioFormatError("sample rate %d Hz is not valid" % rate)
     x = samples.astype(np.float64)

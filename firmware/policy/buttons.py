@@ -8,7 +8,7 @@ confirmations from the clock's: one lock serialises both.
 
 import threading
 
-from board.base import BUTTON_SIGNALS
+from board.signals import BUTTON_SIGNALS
 from firmware.calls.debounce import Debouncer
 
 KINDS = {"record_button": "record", "pause_button": "pause"}
