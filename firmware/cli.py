@@ -612,7 +612,18 @@ def cmd_export(args):
             audit.append(args.user, "export", target, details, _wall_us())
             raise LinekeeperError("call %d not exported: %s" % (args.call_id, exc)) from exc
         except KeyboardInterrupt as exc:
-            raise Stopped(_export_stopped(args.out, bool(audited))) from exc
+            unaudited = None
+            if isinstance(exc, _ExportStopped):
+                # As a failure's (above): the trail's readers pair it with its export and
+                # count no copy taken, unless the recording's file was left.
+                details = dict(entry, failed=exc.failed)
+                if exc.left:
+                    details["left"] = os.path.basename(args.out)
+                try:
+                    audit.append(args.user, "export", target, details, _wall_us())
+                except (OSError, sqlite3.Error) as failed:
+                    unaudited = storage_error(failed, "audit trail")
+            raise Stopped(_export_stopped(args.out, bool(audited), exc, unaudited)) from exc
     finally:
         if key is not None:
             key.forget()
@@ -1245,13 +1256,27 @@ class _EmptyLog:
         return None
 
 
-def _export_stopped(out, audited):
+def _export_stopped(out, audited, stopped=None, unaudited=None):
     """What an export stopped by Ctrl-C left: its entry made (``audited``) or not, and which
-    of the recording and its manifest (each written whole, or not at all) are there."""
+    of the recording and its manifest (each written whole, or not at all) are there.
+    ``stopped``: the :class:`KeyboardInterrupt`, an :class:`_ExportStopped` when the stop
+    came as the files were written (its failure audited, unless ``unaudited`` says why not)."""
     from .manifest import manifest_path
 
     if not audited:
         return "export stopped before anything was written or audited; nothing was changed"
+    if isinstance(stopped, _ExportStopped):
+        trail = (
+            "the trail shows the export failed"
+            if unaudited is None
+            else "its failure could not be audited (%s): the trail shows the export alone" % unaudited
+        )
+        if stopped.left:
+            return (
+                "export stopped after %s was written, before its signed manifest; it could not be "
+                "removed (%s): delete it and export the call again; %s" % (out, stopped.kept, trail)
+            )
+        return "export stopped before %s was written whole; nothing was left there; %s" % (out, trail)
     there = [p for p in (out, manifest_path(out)) if os.path.exists(p)]
     if len(there) == 2:
         return "export stopped once %s and its manifest were written (audited)" % out
@@ -1267,10 +1292,9 @@ def _export_signed(store, signer, row, key, args, audited):
     ``audited()`` once both are made in memory and before anything is written.
 
     :raises _ExportFailed: a file could not be written once audited (the recording is
-        removed again when its manifest cannot be written)"""
-    from firmware.storage.fsutil import atomic_write
-
-    from .manifest import build_manifest, manifest_path
+        removed again when its manifest cannot be written)
+    :raises _ExportStopped: Ctrl-C as they were written (:func:`_stopped_writing`)"""
+    from .manifest import build_manifest
 
     ext = os.path.splitext(args.out)[1].lower()
     payload = store.export_bytes(row["id"], key, ext.lstrip(".") or args.out)
@@ -1293,33 +1317,92 @@ def _export_signed(store, signer, row, key, args, audited):
     )
     audited()
     try:
-        atomic_write(args.out, payload, mode=0o600)
+        _write_export(args.out, payload, manifest)
+    except KeyboardInterrupt:
+        raise _stopped_writing(args.out, payload, manifest) from None
+
+
+def _write_export(out, payload, manifest):
+    """Write the recording ``payload`` to ``out``, then its ``manifest`` beside it.
+
+    :raises _ExportFailed: as :func:`_export_signed` says"""
+    from firmware.storage.fsutil import atomic_write
+
+    from .manifest import manifest_path
+
+    try:
+        atomic_write(out, payload, mode=0o600)
     except OSError as exc:  # the file as it was (atomic_write): nothing taken
         said = exc.strerror or str(exc)
         raise _ExportFailed(
-            "cannot write %s: %s; nothing was left there" % (args.out, said),
+            "cannot write %s: %s; nothing was left there" % (out, said),
             "the recording was not written: %s" % said,
         ) from None
     try:
-        atomic_write(manifest_path(args.out), manifest, mode=0o600)
+        atomic_write(manifest_path(out), manifest, mode=0o600)
     except OSError as exc:
         said = exc.strerror or str(exc)
         try:
-            os.remove(args.out)  # all or nothing: no unsigned copy the trail shows as failed
+            os.remove(out)  # all or nothing: no unsigned copy the trail shows as failed
         except OSError as kept:
             raise _ExportFailed(
                 "cannot write %s: %s; %s, written before it, could not be removed (%s): it is "
                 "not signed; delete it and export the call again"
-                % (manifest_path(args.out), said, args.out, kept.strerror or kept),
+                % (manifest_path(out), said, out, kept.strerror or kept),
                 "its manifest was not written: %s; the recording written before it could not be "
                 "removed" % said,
                 left=True,
             ) from None
         raise _ExportFailed(
             "cannot write %s: %s; the recording written before it was removed, nothing was left"
-            % (manifest_path(args.out), said),
+            % (manifest_path(out), said),
             "its manifest was not written: %s; the recording written before it was removed" % said,
         ) from None
+
+
+def _stopped_writing(out, payload, manifest):
+    """The :class:`_ExportStopped` of an export stopped by Ctrl-C as its files were written:
+    a recording written without its manifest is removed (all or nothing, as when the manifest
+    cannot be written). Both written, the export was made: the Ctrl-C as it came.
+
+    A file is the export's if it holds what the export wrote: one that was at ``out`` before
+    (an export replaces it) and not yet replaced is kept as it was."""
+    from .manifest import manifest_path
+
+    def holds(path, data):
+        try:
+            with open(path, "rb") as f:
+                return f.read(len(data) + 1) == bytes(data)
+        except OSError:
+            return False
+
+    recording = holds(out, payload)
+    if recording and holds(manifest_path(out), manifest):
+        return KeyboardInterrupt()
+    if not recording:
+        return _ExportStopped("stopped: the recording was not written")
+    try:
+        os.remove(out)
+    except OSError as kept:
+        return _ExportStopped(
+            "stopped: its manifest was not written; the recording written before it could not be removed",
+            kept=kept.strerror or str(kept),
+        )
+    return _ExportStopped(
+        "stopped: its manifest was not written; the recording written before it was removed"
+    )
+
+
+class _ExportStopped(KeyboardInterrupt):
+    """Ctrl-C stopped an export audited as its files were written: ``failed``, what the trail
+    says of it; ``kept``: why the recording written without its manifest could not be
+    removed (``left``: a copy was taken all the same), or None."""
+
+    def __init__(self, failed, kept=None):
+        super().__init__(failed)
+        self.failed = failed
+        self.kept = kept
+        self.left = kept is not None
 
 
 class _ExportFailed(LinekeeperError):

@@ -1,6 +1,6 @@
-"""`linekeeper export` that fails to write: audited after its entry as ``failed`` (which file
-was not written), with nothing left and no recording counted as taken, in the breach scope
-or in the reports' exports by user."""
+"""`linekeeper export` that fails to write, or is stopped by Ctrl-C as it writes: audited after
+its entry as ``failed`` (which file was not written), with nothing left and no recording
+counted as taken, in the breach scope or in the reports' exports by user."""
 
 import errno
 import os
@@ -13,7 +13,7 @@ from firmware.breachscope import scope
 from firmware.reports import compute
 from firmware.storage import fsutil
 
-from support.cli import export_args, recorded_box, run_linekeeper
+from support.cli import export_args, recorded_box, run_linekeeper, stop, stop_after
 
 PASSWORD = "failed export owner password 7"
 ALL_TIME = (0, 4_000_000_000_000_000)  # 1970 to 2096, in µs
@@ -33,6 +33,21 @@ def full_card_at(monkeypatch, nth):
         calls.append(args[0])
         if len(calls) == nth:
             raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fsutil, "atomic_write", write)
+
+
+def stopped_at(monkeypatch, nth, stopped):
+    """Ctrl-C in the ``nth`` file export writes (1: the recording, 2: its manifest):
+    ``stopped(real)`` replaces that write (:func:`stop`: nothing written; :func:`stop_after`:
+    written whole, then Ctrl-C)."""
+    real, calls = fsutil.atomic_write, []
+
+    def write(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == nth:
+            return stopped(real)(*args, **kwargs)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(fsutil, "atomic_write", write)
@@ -118,3 +133,74 @@ def test_an_export_written_whole_is_one_copy_taken(recorded, tmp_path):
     summary, exported = taken(data)
     assert summary["recordings"] == 1 and summary["actions"] == {"export": 1}
     assert exported == {"admin": 1}
+
+
+@pytest.mark.parametrize(
+    "nth, stopped, said",
+    [
+        (1, lambda real: stop, "stopped: the recording was not written"),
+        (
+            2,
+            lambda real: stop,
+            "stopped: its manifest was not written; the recording written before it was removed",
+        ),
+        # The recording's file renamed into place, the Ctrl-C before its folder was synced.
+        (
+            1,
+            stop_after,
+            "stopped: its manifest was not written; the recording written before it was removed",
+        ),
+    ],
+)
+def test_an_export_stopped_as_it_writes_is_audited_as_failed_and_leaves_nothing(
+    recorded, tmp_path, monkeypatch, nth, stopped, said
+):
+    data, pw = recorded
+    out_file = tmp_path / "call.wav"
+    stopped_at(monkeypatch, nth, stopped)
+    status, _out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
+    monkeypatch.undo()
+    assert status == 130, err
+    assert "nothing was left there; the trail shows the export failed" in err, err
+    assert not out_file.exists() and not os.path.exists(str(out_file) + ".manifest.json")
+    made, failed = exports(data)
+    assert "failed" not in made and failed == dict(made, failed=said)
+    summary, exported = taken(data)
+    assert summary["recordings"] == 0 and summary["actions"] == {"export (failed)": 2}
+    assert exported == {}
+
+
+def test_an_export_stopped_once_both_files_are_written_is_a_copy_taken(recorded, tmp_path, monkeypatch):
+    data, pw = recorded
+    out_file = tmp_path / "call.wav"
+    stopped_at(monkeypatch, 2, stop_after)
+    status, _out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
+    monkeypatch.undo()
+    assert status == 130 and "its manifest were written (audited)" in err, err
+    assert out_file.exists() and os.path.exists(str(out_file) + ".manifest.json")
+    assert [("failed" in e) for e in exports(data)] == [False]
+    summary, exported = taken(data)
+    assert summary["recordings"] == 1 and exported == {"admin": 1}
+
+
+def test_an_export_stopped_whose_recording_cannot_be_removed_is_a_copy_taken(recorded, tmp_path, monkeypatch):
+    data, pw = recorded
+    out_file = tmp_path / "call.wav"
+    stopped_at(monkeypatch, 2, lambda real: stop)
+
+    def cannot_remove(path):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "remove", cannot_remove)
+    status, _out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
+    monkeypatch.undo()
+    assert status == 130 and "could not be removed (Read-only file system)" in err, err
+    assert out_file.exists()
+    made, failed = exports(data)
+    assert failed == dict(
+        made,
+        failed="stopped: its manifest was not written; the recording written before it could not be removed",
+        left="call.wav",
+    )
+    summary, exported = taken(data)
+    assert summary["recordings"] == 1 and exported == {"admin": 1}

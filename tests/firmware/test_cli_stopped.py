@@ -77,11 +77,14 @@ def test_an_export_says_whether_it_was_audited_and_what_it_wrote(recorded, tmp_p
             "linekeeper: export stopped before anything was written or audited; nothing was changed"
         )
         assert len(entries(data, "export")) == before and not out_file.exists()
-    else:
-        assert "export stopped after its audit entry was made" in said
-        assert "the recording is there without its signed manifest" in said
-        assert out_file.exists() and not os.path.exists(str(out_file) + ".manifest.json")
-        assert len(entries(data, "export")) == before + 1
+    else:  # audited, then its failure: the recording written without its manifest removed
+        assert said == (
+            "linekeeper: export stopped before %s was written whole; nothing was left there; the "
+            "trail shows the export failed" % out_file
+        )
+        assert not out_file.exists() and not os.path.exists(str(out_file) + ".manifest.json")
+        made, failed = entries(data, "export")[before:]
+        assert failed == dict(made, failed=failed["failed"]) and failed["failed"].startswith("stopped: ")
 
 
 def test_a_config_import_stopped_part_way_is_audited_and_says_run_it_again(recorded, tmp_path, monkeypatch):
