@@ -353,6 +353,55 @@ def test_an_export_the_box_fails_to_make_is_audited_as_failed_and_not_counted(bo
     assert summary["recordings"] == 0 and summary["actions"].get("export (failed)") == 2
 
 
+def _export_taken(box):
+    """The breach scope's summary of sam's access: recordings taken, and its actions but
+    the login."""
+    from firmware.breachscope import scope
+
+    calls_db = os.path.join(box.data_dir, "calls.db")
+    _rows, summary = scope(box.services.audit, calls_db, "sam", 0, 4_000_000_000_000_000)
+    return summary["recordings"], {k: n for k, n in summary["actions"].items() if k != "login"}
+
+
+def test_an_export_download_the_browser_drops_part_way_is_audited_as_failed(box, people, monkeypatch):
+    """The export's entry is written before its audio leaves; a download closed before its
+    last byte (the browser gone: the server closes the body, GeneratorExit) left that entry
+    alone, a recording taken. Now a second entry with the same details and ``failed`` says
+    how far it got, and the breach scope counts no recording exported."""
+    from web.views import calls as calls_view
+
+    monkeypatch.setattr(calls_view, "CHUNK", 3)
+    sam = people["sam"]
+    form = {"reason": "complaint ref 1234", "format": "wav", "csrf_token": box.token_of(sam, "/")}
+    resp = sam.post("/calls/1/export", data=form, buffered=False)
+    body = iter(resp.response)
+    assert next(body) + next(body) == box.recordings.audio[1][:6]
+    resp.close()  # the browser went: the server closes the body part way
+    # Sent: the chunks the server asked past (the second was handed over, not known written).
+    made, failed = box.services.audit.entries(action="export", newest_first=False)
+    assert "failed" not in made.details
+    size = len(box.recordings.audio[1])
+    assert failed.details == dict(
+        made.details, failed="the download stopped after 3 of its %d bytes (the connection closed)" % size
+    )
+    assert (failed.actor, failed.target) == ("sam", "1")
+    assert _export_taken(box) == (0, {"export (failed)": 2})
+
+
+def test_an_export_download_read_to_its_last_byte_is_one_recording_taken(box, people, monkeypatch):
+    from web.views import calls as calls_view
+
+    monkeypatch.setattr(calls_view, "CHUNK", 3)
+    sam = people["sam"]
+    form = {"reason": "complaint ref 1234", "format": "wav", "csrf_token": box.token_of(sam, "/")}
+    resp = sam.post("/calls/1/export", data=form, buffered=False)
+    assert b"".join(resp.response) == box.recordings.audio[1]
+    resp.close()
+    (made,) = box.services.audit.entries(action="export")
+    assert "failed" not in made.details
+    assert _export_taken(box) == (1, {"export": 1})
+
+
 def test_legal_hold_toggle_is_audited_with_its_reason(box, people):
     sam = people["sam"]
     assert (

@@ -24,6 +24,7 @@ showed: each with its caller's number); a search refused shows no call and write
 
 import dataclasses
 import datetime
+import logging
 import os
 import re
 import secrets
@@ -48,6 +49,7 @@ from . import csv_download, csv_within, row_id
 from .sar import release_shown, withheld_shown
 
 bp = Blueprint("calls", __name__)
+log = logging.getLogger(__name__)
 
 PAGE = 50
 MAX_TOKENS = 64
@@ -867,11 +869,20 @@ def export(call_id):
             )
         mime = "application/zip"
     data = memoryview(bytes(result))
+    # Read after the view has returned (the request's context is gone by then).
+    web, actor, address = lk(), g.user.name, request.remote_addr or ""
 
     def body():
         # Sent from memory in chunks: the decrypted audio is never a file on the card.
-        for at in range(0, len(data), CHUNK):
-            yield data[at : at + CHUNK].tobytes()
+        sent = 0
+        try:
+            for at in range(0, len(data), CHUNK):
+                chunk = data[at : at + CHUNK].tobytes()
+                yield chunk
+                sent += len(chunk)  # the server has written it: it asks for the next
+        finally:
+            if sent < len(data):  # closed part way (GeneratorExit): the browser dropped it
+                _download_cut(web, actor, call_id, dict(details, address=address), sent, len(data))
 
     return Response(
         body(),
@@ -879,6 +890,21 @@ def export(call_id):
         direct_passthrough=True,
         headers={"Content-Disposition": "attachment; filename=%s" % name, "Content-Length": str(len(data))},
     )
+
+
+def _download_cut(web, actor, call_id, details, sent, size):
+    """Audit an export's download that stopped part way (the connection closed before its
+    last byte) as failed, as an export not made is: its entry's ``details`` again with
+    ``failed``, so the breach scope and the reports count no recording taken (a file cut
+    short is not the recording). A trail that refuses the entry is logged: the response is
+    gone, nobody is left to tell."""
+    failed = "the download stopped after %d of its %d bytes (the connection closed)" % (sent, size)
+    try:
+        web.services.audit.append(
+            actor, "export", str(call_id), dict(details, failed=failed), int(web.services.wall_us())
+        )
+    except Exception as exc:
+        log.error("call %s's export cut short could not be audited: %s", call_id, exc)
 
 
 def _with_manifest(call_id, payload, file_name):
