@@ -811,21 +811,23 @@ def viewed(box):
 def test_each_page_of_the_calls_list_shown_is_audited_with_its_search_and_calls(box, people):
     """The calls list shows each call's caller's number: a look at personal data a breach's
     scope must count, and only its CSV was audited. Now each page shown writes one entry
-    with its search and how many calls it showed (never the numbers shown); a search
-    refused shows none and writes none."""
+    with its search, how many calls it showed and which (never the numbers shown: the
+    calls' ids, so an auditor can tell who saw a call in a list); a search refused shows
+    none and writes none."""
     sam = people["sam"]
     shown = ids_on(sam.get("/calls").get_data(as_text=True))
     found = ids_on(sam.get("/calls?number=0207946001&match=prefix&line=1&line=2").get_data(as_text=True))
     assert sam.get("/calls?line=3").status_code == 400  # refused: no entry
     assert sam.get("/calls?number=abc").status_code == 400
     assert viewed(box) == [
-        ("sam", "calls", {"filter": "all calls", "rows": len(shown)}),
+        ("sam", "calls", {"filter": "all calls", "rows": len(shown), "calls": shown}),
         (
             "sam",
             "calls",
             {
                 "filter": {"number": "0207946001", "match": "prefix", "line": ["1", "2"]},
                 "rows": len(found),
+                "calls": found,
             },
         ),
     ]
@@ -839,8 +841,9 @@ def test_each_further_page_of_the_calls_list_is_an_entry_of_its_own(box, people,
     alice = people["alice"]
     page = alice.get("/calls?direction=in").get_data(as_text=True)
     older = html.unescape(re.search(r'href="([^"]+)" id="next-page"', page).group(1))
-    assert len(ids_on(alice.get(older).get_data(as_text=True))) == 5
+    further = ids_on(alice.get(older).get_data(as_text=True))
+    assert len(further) == 5
     assert [d for _, _, d in viewed(box)] == [
-        {"filter": {"direction": "in"}, "rows": 15},
-        {"filter": {"direction": "in"}, "rows": 5},
+        {"filter": {"direction": "in"}, "rows": 15, "calls": ids_on(page)},
+        {"filter": {"direction": "in"}, "rows": 5, "calls": further},
     ]

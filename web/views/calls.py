@@ -18,8 +18,9 @@ parallel first requests cannot write two); its further Range requests
 requests without a token issued to this session for this call are refused,
 so nobody plays a recording without an entry. Opening a call's page is audited too
 (``call_viewed``), once per login session and call (:func:`_audit_view`), and so is each page
-of the calls list shown (``list_viewed`` of ``calls``, with its search and how many calls it
-showed: each with its caller's number); a search refused shows no call and writes none.
+of the calls list shown (``list_viewed`` of ``calls``, with its search, how many calls it
+showed, each with its caller's number, and their ids: ``calls``); a search refused shows no
+call and writes none.
 """
 
 import dataclasses
@@ -299,8 +300,15 @@ def index():
     total = search.count(flt) if hasattr(search, "count") else None
     query = _filter_query(request.args)
     # Each page shows its calls' numbers: a look at personal data, one entry per page shown
-    # with its search (sealed with the trail's details, as a CSV's is) and how many calls.
-    audit("list_viewed", "calls", filter=_search_shown(query) or "all calls", rows=len(calls))
+    # with its search (sealed with the trail's details, as a CSV's is), how many calls and
+    # which (so an auditor can tell who saw a call in a list): at most PAGE ids, a page's.
+    audit(
+        "list_viewed",
+        "calls",
+        filter=_search_shown(query) or "all calls",
+        rows=len(calls),
+        calls=[c["id"] for c in calls[:PAGE]],
+    )
     # The calls on legal hold, as `linekeeper calls` and the CSV say it ("Complete, held").
     holds = search.legal_holds_of([c["id"] for c in calls]) if hasattr(search, "legal_holds_of") else {}
     return render_template(
