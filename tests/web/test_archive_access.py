@@ -409,6 +409,33 @@ def test_a_refused_call_page_of_another_site_is_audited(app, viewer):
     assert (last.action, last.target, "refused" in last.details) == ("call_viewed", "leeds/1", False)
 
 
+def test_a_call_that_is_not_there_is_audited_as_refused_for_a_logged_in_person(app, viewer):
+    """A call of a granted site the index does not hold answered 404 with nothing written:
+    an account trying call numbers left no trace. Now the look, play or export tried is
+    audited as refused, "no such call", under the number asked for (cut to 20 digits past
+    any call's). Without a login nothing is looked up or written: a flood from nobody adds
+    nothing to the trail."""
+    client, token = _client(app, LEEDS_SUP)
+
+    def asked(action, target):
+        last = viewer.audit_log.entries(limit=1)[0]
+        assert (last.action, last.actor, last.target) == (action, LEEDS_SUP, target)
+        return {k: v for k, v in last.details.items() if k != "address"}
+
+    assert client.get("/calls/leeds/999").status_code == 404
+    assert asked("call_viewed", "leeds/999") == {"box": "leeds", "call_id": 999, "refused": "no such call"}
+    assert client.get("/calls/leeds/998/audio").status_code == 404
+    assert asked("playback", "leeds/998")["refused"] == "no such call"
+    assert client.post("/calls/leeds/997/export", data={"csrf_token": token}).status_code == 404
+    assert asked("export", "leeds/997")["refused"] == "no such call"
+    assert client.get("/calls/leeds/" + "9" * 300).status_code == 404
+    assert asked("call_viewed", "leeds/" + "9" * 20 + "...")["call_id"] == "9" * 20 + "..."
+    before = len(viewer.audit_log.entries(limit=100_000))
+    nobody, _ = _client(app, ANON)
+    assert nobody.get("/calls/leeds/999").status_code != 404  # the login first
+    assert len(viewer.audit_log.entries(limit=100_000)) == before
+
+
 @pytest.mark.parametrize("site", ["x" * 5000, "York", "york!", "-york", "y" * 64])
 def test_a_site_that_is_no_box_id_is_not_found_and_not_audited(app, viewer, site):
     """A refusal at another site is audited with the site the address named: a supervisor

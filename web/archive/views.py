@@ -292,7 +292,8 @@ def _site_or_403(box, action=None, **details):
 def _call_or_404(box, text, action=None):
     """``(call_id, call)``: the indexed call ``box``/``text`` (the URL's call number) and
     its id. 400 when ``text`` is not written in digits 0-9, 403 when the site is not granted
-    (audited as ``action``), 404 when there is no such call."""
+    (audited as ``action``), 404 when there is no such call (audited as ``action`` with
+    ``refused``: :func:`_no_such_call`)."""
     if not (text.isascii() and text.isdigit()):
         # Werkzeug's <int:> took other scripts' digits: /calls/leeds/١ opened call 1.
         abort(400, description="The call number in the address is written in digits 0-9, not %r." % text[:20])
@@ -301,14 +302,27 @@ def _call_or_404(box, text, action=None):
     _site_or_403(box, action, target="%s/%s" % (box, ref), call_id=ref)
     db = _open_index()
     if db is None or call_id is None or call_id >= 1 << 63:
-        abort(404)
+        _no_such_call(box, text, call_id, action)
     try:
         call = index.get_call(db, box, call_id)
     finally:
         db.close()
     if call is None:
-        abort(404)
+        _no_such_call(box, text, call_id, action)
     return call_id, call
+
+
+def _no_such_call(box, text, call_id, action):
+    """404 for call ``text`` (digits; ``call_id``: its number, None past SQLite's integers)
+    of a granted ``box`` that the index does not hold,
+    audited as ``action`` (the look, play or export tried) with ``refused`` "no such call":
+    an account trying call numbers is worth the auditor's seeing. Only for a logged-in
+    person (every route here asks for a login first), so someone without an account cannot
+    fill the append-only trail; the number kept is cut to 20 digits (past any call's)."""
+    if action is not None and g.get("user") is not None:
+        ref = call_id if call_id is not None and call_id < 1 << 63 else text[:20] + "..."
+        viewer().audit(action, "%s/%s" % (box, ref), box=box, call_id=ref, refused="no such call")
+    abort(404)
 
 
 @bp.route("/calls/<box>/<call_id>")
