@@ -158,8 +158,8 @@ def load_signer(data_dir, vault=None, run_dir=None, create=True):
         signer = Signer(_read_seed(run_copy), "vault")
     elif record is not None and record["source"] == "vault":
         raise SigningKeyError(
-            "this box's signing key is in the HAT's MCU key vault and this "
-            "process has no copy of it (is the recorder running?)"
+            "this box's signing key is in the HAT's MCU key vault and this process has no copy "
+            "of it (%s: is the recorder running?)" % run_dir_words(run_dir)
         )
     elif record is None and not create:
         raise SigningKeyError("this box has no signing key yet (the recorder makes it when it first starts)")
@@ -297,9 +297,32 @@ APPLIANCE_RUN_DIR = "/run/linekeeper"
 
 
 def run_dir():
-    """The RAM-only directory where the vault's signing key is left for the box's other
-    processes (``LINEKEEPER_RUN_DIR``), or None."""
-    return os.environ.get("LINEKEEPER_RUN_DIR") or None
+    """The RAM-only directory where the recorder leaves the vault's keys for the box's other
+    processes, or None: ``LINEKEEPER_RUN_DIR`` when it is set (the services are given it);
+    else :data:`APPLIANCE_RUN_DIR` when it exists (a root shell on the box, which is not);
+    else none (off the box, or a box run by hand without it). :func:`run_dir_words` says
+    where this looked, for a message that found no key there."""
+    named = os.environ.get("LINEKEEPER_RUN_DIR")
+    if named:
+        return named
+    if os.path.isdir(APPLIANCE_RUN_DIR):
+        return APPLIANCE_RUN_DIR
+    return None
+
+
+def run_dir_words(found):
+    """Where :func:`run_dir` looked, in words, when ``found`` (what it returned) holds no
+    copy of the key a command wanted: for the messages that say it found none."""
+    named = os.environ.get("LINEKEEPER_RUN_DIR")
+    if named and found == named:
+        return "LINEKEEPER_RUN_DIR is %s, which holds no copy of it" % found
+    if found is None:
+        return "LINEKEEPER_RUN_DIR is not set, and there is no %s (the box's run directory)" % (
+            APPLIANCE_RUN_DIR
+        )
+    if found == APPLIANCE_RUN_DIR:
+        return "LINEKEEPER_RUN_DIR is not set, and %s, the box's run directory, holds no copy of it" % found
+    return "the run directory %s holds no copy of it" % found
 
 
 def own_public_key(run_dir):

@@ -118,3 +118,14 @@ def _the_test_machines_disk_is_not_the_card(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(RetentionSweeper.__init__.__kwdefaults__, "disk_usage", usage)
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_appliance_run_dir(monkeypatch, tmp_path_factory):
+    """The box's run directory (/run/linekeeper) as not there, whatever the machine has:
+    on a box that runs the appliance, a command under test would otherwise take its
+    recorder's keys (firmware.signing.run_dir). A test of that lookup points it elsewhere."""
+    from firmware import signing
+
+    missing = tmp_path_factory.getbasetemp() / "no-run-linekeeper"
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", str(missing))

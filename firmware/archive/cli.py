@@ -214,23 +214,16 @@ def cmd_init_org(args):
 
 def _secret_run_dir():
     """``(the run directory where set-secret looks for the recorder's copy of the storage
-    key, why it has none there, in words, or None)``: ``LINEKEEPER_RUN_DIR`` as the services are
-    given it; unset (a root shell on the box), the appliance's own, when the recorder has
-    left its copy there."""
+    key (:func:`firmware.signing.run_dir`), why it has none there, in words, or None)``."""
     from .. import signing
     from ..storage.fieldseal import RUN_KEY_FILE
 
-    named = signing.run_dir()
-    if named is not None:
-        if os.path.exists(os.path.join(named, RUN_KEY_FILE)):
-            return named, None
-        return named, "LINEKEEPER_RUN_DIR is %s, which holds no copy of it: is the recorder running?" % named
-    if os.path.exists(os.path.join(signing.APPLIANCE_RUN_DIR, RUN_KEY_FILE)):
-        return signing.APPLIANCE_RUN_DIR, None
-    return None, (
-        "LINEKEEPER_RUN_DIR is not set, and %s, the box's run directory, holds no copy of it: start "
-        "the recorder (systemctl start linekeeper-recorder), or set LINEKEEPER_RUN_DIR to the "
-        "recorder's run directory, and run this again" % signing.APPLIANCE_RUN_DIR
+    found = signing.run_dir()
+    if found is not None and os.path.exists(os.path.join(found, RUN_KEY_FILE)):
+        return found, None
+    return found, (
+        "%s: start the recorder (systemctl start linekeeper-recorder), or set LINEKEEPER_RUN_DIR "
+        "to the recorder's run directory, and run this again" % signing.run_dir_words(found)
     )
 
 

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from firmware.errors import LinekeeperError, TamperError
+from firmware.signing import run_dir_words
 from firmware.storage import crypto, fsutil
 
 PREFIX = "lkp1:"
@@ -244,7 +245,8 @@ def load_field_cipher(data_dir, vault=None, run_dir=None, create=True, escrow=No
     if record is not None:
         raise FieldSealError(
             "the call log's personal data is sealed with a key kept in the HAT's MCU vault and "
-            "this process has no copy of it (run this on the box, with the recorder running)"
+            "this process has no copy of it (%s: run this on the box, with the recorder running)"
+            % run_dir_words(run_dir)
         )
     return None
 

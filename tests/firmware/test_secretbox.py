@@ -420,8 +420,8 @@ def test_set_secret_says_when_it_sealed_without_the_storage_key(tmp_path, monkey
         assert f.read().startswith(PREFIX)
     err = capsys.readouterr().err
     assert (
-        "without the storage key (LINEKEEPER_RUN_DIR is not set, and %s, the box's run directory, holds "
-        "no copy of it: start the recorder" % (tmp_path / "no-recorder") in err
+        "without the storage key (LINEKEEPER_RUN_DIR is not set, and there is no %s (the box's run "
+        "directory): start the recorder" % (tmp_path / "no-recorder") in err
     )
     monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(tmp_path / "elsewhere"))
     assert main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)]) == 0

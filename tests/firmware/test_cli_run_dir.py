@@ -1,0 +1,97 @@
+"""The `linekeeper` commands find the recorder's run directory as one: LINEKEEPER_RUN_DIR
+when it is set, else the box's own (/run/linekeeper, here a temporary folder standing in
+for it) when it exists; and when they find no key there, they say where they looked."""
+
+import os
+
+import pytest
+
+from board.mcu.link import McuLink
+from board.mcu.sim import SimMcu
+from firmware import signing
+from firmware.calls.calllog import CallLog
+from firmware.cli import main
+from firmware.clock import SimClock
+from firmware.storage.fieldseal import load_field_cipher
+
+
+@pytest.fixture
+def vault_box(tmp_path, monkeypatch):
+    """``(data_dir, run)``: a box whose personal data is sealed with the MCU vault's key,
+    an empty call log, and the recorder's copy of the key in ``run``; no variable set."""
+    data_dir, run = tmp_path / "box", tmp_path / "run"
+    data_dir.mkdir()
+    cipher = load_field_cipher(str(data_dir), vault=McuLink(SimMcu(SimClock()).bus), run_dir=str(run))
+    CallLog(str(data_dir / "calls.db"), SimClock(), cipher=cipher).close()
+    monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
+    return str(data_dir), str(run)
+
+
+COMMANDS = {
+    "calls": lambda data_dir, tmp_path: ["calls", "--data-dir", data_dir],
+    "report": lambda data_dir, tmp_path: [
+        "report", "--data-dir", data_dir, "--from", "2026-01-01", "--to", "2026-01-31",
+        "--out", str(tmp_path / "report.json"),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_from_a_root_shell_a_command_finds_the_box_s_run_directory(vault_box, tmp_path, monkeypatch, command):
+    data_dir, run = vault_box
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", run)  # /run/linekeeper on the box
+    assert main(COMMANDS[command](data_dir, tmp_path)) == 0
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_command_that_finds_no_key_says_where_it_looked(vault_box, tmp_path, monkeypatch, capsys, command):
+    data_dir, run = vault_box
+    argv = COMMANDS[command](data_dir, tmp_path)
+    missing = str(tmp_path / "no-run-dir")
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", missing)  # off the box: not there
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "LINEKEEPER_RUN_DIR is not set, and there is no %s (the box's run directory)" % missing in err
+
+    os.makedirs(missing)  # there, and the recorder left nothing in it
+    assert main(argv) == 2
+    assert (
+        "LINEKEEPER_RUN_DIR is not set, and %s, the box's run directory, holds no copy of it" % missing
+        in capsys.readouterr().err
+    )
+
+    elsewhere = str(tmp_path / "elsewhere")
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", elsewhere)  # the variable, and it is wrong
+    assert main(argv) == 2
+    assert "LINEKEEPER_RUN_DIR is %s, which holds no copy of it" % elsewhere in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "report.json")
+
+
+def test_the_variable_comes_before_the_box_s_run_directory(vault_box, tmp_path, monkeypatch):
+    data_dir, run = vault_box
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", run)
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(tmp_path / "elsewhere"))
+    assert signing.run_dir() == str(tmp_path / "elsewhere")
+    assert main(["calls", "--data-dir", data_dir]) == 2  # not the box's, though it holds the key
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", "")  # set but empty: as unset
+    assert signing.run_dir() == run
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", str(tmp_path / "no-run-dir"))
+    assert signing.run_dir() is None
+
+
+def test_a_signing_key_not_found_says_where_it_looked(tmp_path, monkeypatch):
+    """The device key of a box whose MCU vault keeps it, asked for by a process that is not
+    the recorder (audit entries of a command, a statement it signs)."""
+    from firmware.signing import SigningKeyError, load_signer
+
+    data_dir, run = str(tmp_path / "box"), str(tmp_path / "run")
+    os.makedirs(data_dir)
+    made = load_signer(data_dir, vault=McuLink(SimMcu(SimClock()).bus), run_dir=run)
+    monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", run)
+    assert load_signer(data_dir, run_dir=signing.run_dir(), create=False).public_key == made.public_key
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", str(tmp_path / "no-run-dir"))
+    with pytest.raises(SigningKeyError) as exc:
+        load_signer(data_dir, run_dir=signing.run_dir(), create=False)
+    said = "there is no %s (the box's run directory): is the recorder running?" % (tmp_path / "no-run-dir")
+    assert said in str(exc.value)
