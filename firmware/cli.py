@@ -1489,6 +1489,12 @@ def cmd_verify_statement(args):
             )
     doc = keybackup.check_statement(raw, args.file, keys)
     said = []
+    if not args.key:
+        taken_over = _within_takeover(
+            doc, args.file, keybackup.statement_signer(doc, args.file, keys), trusted
+        )
+        if taken_over:
+            said.append(taken_over)
     if args.file.endswith(keybackup.STATEMENT_SUFFIX):
         beside = args.file[: -len(keybackup.STATEMENT_SUFFIX)]
         try:
@@ -1510,6 +1516,46 @@ def cmd_verify_statement(args):
     for line in keybackup.statement_lines(doc) + said:
         print("  " + line)
     return 0
+
+
+def _within_takeover(doc, source, signer, trusted):
+    """A statement signed by a key this box took over from a replaced HAT (``trusted``:
+    :class:`~firmware.handover.TrustedKeys`) holds only when it says it was signed before
+    that key's handover; the replaced HAT may sign anything since. Returns that, in words,
+    for such a statement; None for one the box's current key signed.
+
+    :raises LinekeeperError: it is dated at or after the handover, or bears no date
+    """
+    import datetime as dt
+
+    from .signing import fingerprint
+
+    def utc(wall_us):
+        try:
+            return dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        except (OverflowError, ValueError, OSError):
+            return "%d µs since 1970" % wall_us
+
+    for old in trusted.handed_over:
+        if old["key"] != signer:
+            continue
+        wall_us = doc.get("wall_us")
+        if isinstance(wall_us, bool) or not isinstance(wall_us, int):
+            dated = "it bears no time it was signed (wall_us)"
+        elif wall_us >= old["made_us"]:
+            dated = "it is dated %s, not before that" % utc(wall_us)
+        else:
+            when = (utc(wall_us), utc(old["made_us"]))
+            return (
+                "signed by a key this box took over from a replaced HAT, dated %s, before its handover on %s"
+                % when
+            )
+        raise LinekeeperError(
+            "%s does NOT verify: it was signed by %s, a key this box took over from a replaced HAT, "
+            "which signs for this box only before its handover on %s; %s"
+            % (source, fingerprint(signer), utc(old["made_us"]), dated)
+        )
+    return None
 
 
 def cmd_verify_audit(args):

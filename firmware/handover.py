@@ -123,7 +123,8 @@ def _parse(item):
 class TrustedKeys:
     """The box's current public key and the keys it took over, each with its bound.
 
-    ``handed_over``: newest first, ``{"key", "audit_seq", "audit_hash"}`` per older key.
+    ``handed_over``: newest first, ``{"key", "audit_seq", "audit_hash", "made_us"}`` per older
+    key (``made_us``: when the new key took it over, by the box's clock; µs since the epoch).
     :meth:`bind_recordings` names the recordings each older key may have signed.
     """
 
@@ -234,7 +235,9 @@ def chain_of(current, items):
             break
         i, key, bound, digest = found
         used.add(i)
-        chain.append({"key": key, "audit_seq": bound, "audit_hash": digest})
+        chain.append(
+            {"key": key, "audit_seq": bound, "audit_hash": digest, "made_us": statements[i][1]["made_us"]}
+        )
     problems = [
         "%s: a handover from %s to %s is not vouched for by this box's key (made elsewhere, "
         "or damaged): ignored" % (HANDOVER_FILE, fingerprint(s[0]), fingerprint(s[1]))

@@ -460,19 +460,9 @@ def check_statement(raw, source, keys):
     :raises KeyBackupError: it is not a statement, not signed, not by these keys, or
         changed since it was signed, saying which
     """
-    from .signing import verify_signature
-    from .storage.audit import AuditError, canonical_json
-
     doc = read_statement(raw, source)
     signature = doc["signature"]
-    try:
-        ed25519 = base64.b64decode(signature["ed25519"], validate=True)
-        body = dict(doc)
-        del body["signature"]
-        message = canonical_json(body).encode("utf-8")
-    except (KeyError, TypeError, ValueError, AuditError) as exc:
-        raise KeyBackupError("%s is damaged: its signature cannot be read (%s)" % (source, exc)) from None
-    if not any(verify_signature(key, ed25519, message) for key in keys):
+    if statement_signer(doc, source, keys) is None:
         said = signature.get("key") if isinstance(signature.get("key"), str) else "no key named"
         if any(fingerprint(key) == said for key in keys):
             raise KeyBackupError(
@@ -484,6 +474,25 @@ def check_statement(raw, source, keys):
             % (source, said, " or ".join(fingerprint(key) for key in keys) or "the key expected")
         )
     return doc
+
+
+def statement_signer(doc, source, keys):
+    """The one of ``keys`` (public keys, 32 bytes each) whose signature the statement ``doc``
+    (from the file ``source``, read by :func:`read_statement`) bears, or None.
+
+    :raises KeyBackupError: its signature cannot be read
+    """
+    from .signing import verify_signature
+    from .storage.audit import AuditError, canonical_json
+
+    try:
+        ed25519 = base64.b64decode(doc["signature"]["ed25519"], validate=True)
+        body = dict(doc)
+        del body["signature"]
+        message = canonical_json(body).encode("utf-8")
+    except (KeyError, TypeError, ValueError, AuditError) as exc:
+        raise KeyBackupError("%s is damaged: its signature cannot be read (%s)" % (source, exc)) from None
+    return next((key for key in keys if verify_signature(key, ed25519, message)), None)
 
 
 def read_statement(raw, source):

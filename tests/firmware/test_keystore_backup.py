@@ -611,3 +611,53 @@ def test_an_unsigned_statement_does_not_verify(read_only_card, tmp_path, capsys)
     assert verify_statement(statement_path, "--key", "lk1:" + "0" * 32) == 2
     err = capsys.readouterr().err
     assert "is NOT signed" in err and "anyone could have written it" in err
+
+
+def test_a_statement_by_a_key_taken_over_from_a_replaced_hat_holds_only_before_the_takeover(tmp_path, capsys):
+    """The old HAT keeps its key after it is taken out: what it signs dated after the new
+    HAT took its key over is not this box's, though the box still trusts the key for what
+    came before."""
+    import datetime as dt
+
+    from firmware.handover import append_handover, make_handover
+    from firmware.keybackup import unaudited_statement
+    from firmware.signing import Signer, load_signer, write_public_record
+
+    path = tmp_path / "box"
+    path.mkdir()
+    old = load_signer(str(path))  # the first HAT's key
+    takeover_us = 1_780_000_000_000_000
+    files = {}
+    for name, wall_us in (("before", takeover_us - 60_000_000), ("after", takeover_us + 60_000_000)):
+        data = b"a backup, %s the takeover\n" % name.encode()
+        (tmp_path / name).write_bytes(data)
+        why = "the card is read-only"
+        raw, _ = unaudited_statement(str(path), "ivan", "key_backup", {}, data, wall_us, why)
+        files[name] = tmp_path / (name + ".statement.json")
+        files[name].write_bytes(raw)
+    new = Signer(bytes(range(32)), "vault")  # the new HAT's, which takes the old one over
+    append_handover(str(path), make_handover(new, old.public_key, 0, "0" * 64, takeover_us))
+    write_public_record(str(path), new)
+    handover_on = dt.datetime.fromtimestamp(takeover_us / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    assert verify_statement(files["before"], "--data-dir", str(path)) == 0
+    said = capsys.readouterr().out
+    assert "intact, signed by %s" % old.fingerprint in said
+    assert "before its handover on %s" % handover_on in said
+
+    assert verify_statement(files["after"], "--data-dir", str(path)) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        "%s does NOT verify: it was signed by %s, a key this box took over from a replaced HAT, which "
+        "signs for this box only before its handover on %s; it is dated %s, not before that"
+        % (
+            files["after"],
+            old.fingerprint,
+            handover_on,
+            dt.datetime.fromtimestamp(takeover_us / 1e6 + 60, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
+        in err
+    )
+    # Its own key given: the fingerprint alone says nothing of a takeover, as before.
+    assert verify_statement(files["after"], "--key", old.fingerprint) == 0
