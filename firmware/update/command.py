@@ -216,8 +216,9 @@ def _confirm(data_dir, update_dir, client):
         done = client.call("confirm_release", actor="cli")
     except RecorderUnavailable:
         raise UpdateError(
-            "the recorder is not running: start it (it keeps the audit trail's key and "
-            "seals what the backup kept in clear), then confirm"
+            "the recorder is not running (no recorder answers on %s, the control socket of the box "
+            "in %s): start it (it keeps the audit trail's key and seals what the backup kept in "
+            "clear), then confirm" % (client.path, data_dir)
         ) from None
     except ControlError as exc:
         raise UpdateError("the recorder did not confirm the release: %s" % exc) from None

@@ -95,3 +95,21 @@ def test_a_signing_key_not_found_says_where_it_looked(tmp_path, monkeypatch):
         load_signer(data_dir, run_dir=signing.run_dir(), create=False)
     said = "there is no %s (the box's run directory): is the recorder running?" % (tmp_path / "no-run-dir")
     assert said in str(exc.value)
+
+
+def test_update_confirm_with_no_recorder_says_where_it_looked(vault_box, tmp_path, capsys):
+    """The recorder's control socket is in the data directory, not the run directory:
+    the refusal names it, so a mistyped --data-dir shows."""
+    from firmware.control import socket_path
+
+    data_dir, _ = vault_box
+    before = sorted(os.listdir(data_dir))
+    update_dir = tmp_path / "rauc"
+    update_dir.mkdir()
+    assert main(["update", "--confirm", "--data-dir", data_dir, "--update-dir", str(update_dir)]) == 2
+    assert (
+        "the recorder is not running (no recorder answers on %s, the control socket of the box in %s)"
+        % (socket_path(data_dir), data_dir)
+        in capsys.readouterr().err
+    )
+    assert sorted(os.listdir(data_dir)) == before and os.listdir(update_dir) == []
