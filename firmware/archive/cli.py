@@ -195,7 +195,8 @@ def cmd_init_org(args):
         print("    " + recovery)
 
     try:
-        os.makedirs(args.org_dir, mode=0o700, exist_ok=True)
+        # initialise makes the folder (0700), once the user name and password pass: a
+        # refused one leaves nothing behind.
         store.initialise(args.user, password, show=show)
     except KeyboardInterrupt as exc:
         if not KeyStore(args.org_dir).is_initialised:

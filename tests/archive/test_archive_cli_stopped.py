@@ -123,6 +123,18 @@ def test_init_org_says_whether_the_key_was_made(tmp_path, monkeypatch, when):
         )
 
 
+@pytest.mark.parametrize(
+    "user, password, said",
+    [("admin", "short", "a password needs at least 8 characters"), (" admin", PASSWORD, "is not valid")],
+)
+def test_init_org_refuses_a_bad_password_or_user_and_makes_no_folder(tmp_path, user, password, said):
+    org = tmp_path / "new" / "org"
+    status, out, err = run_linekeeper("archive", "init-org", "--org-dir", org, "--user", user,
+                                      "--password-file", secret_file(tmp_path, "pw", password))  # fmt: skip
+    assert status == 2 and said in one_line(err) and "Recovery key" not in out
+    assert not (tmp_path / "new").exists()
+
+
 def test_index_stopped_says_the_index_is_the_old_or_the_whole_new_one(tmp_path, monkeypatch):
     index = tmp_path / "index.db"
     monkeypatch.setattr(viewer, "rebuild_index", stop)
