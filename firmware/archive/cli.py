@@ -285,6 +285,12 @@ def cmd_index(args):
     from .store import Bucket, describe, make_client
     from .viewer import rebuild_index
 
+    folder = os.path.dirname(os.path.abspath(args.index))
+    if not os.path.isdir(folder):
+        raise LinekeeperError(
+            "--index %s: there is no folder %s to write it in; nothing was read or written"
+            % (args.index, folder)
+        )
     key = None
     if args.org_dir:
         from firmware.storage.keystore import KeyStore

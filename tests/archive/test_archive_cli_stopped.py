@@ -135,6 +135,18 @@ def test_init_org_refuses_a_bad_password_or_user_and_makes_no_folder(tmp_path, u
     assert not (tmp_path / "new").exists()
 
 
+def test_index_in_a_folder_that_is_not_there_is_refused_by_name(tmp_path):
+    index = tmp_path / "missing" / "index.db"
+    status, out, err = run_linekeeper("archive", "index", "--endpoint", "http://127.0.0.1:1",
+                                      "--bucket", "calls", "--index", index)  # fmt: skip
+    assert status == 2 and out == ""
+    assert one_line(err) == (
+        "linekeeper: --index %s: there is no folder %s to write it in; nothing was read or written"
+        % (index, tmp_path / "missing")
+    )
+    assert not (tmp_path / "missing").exists()
+
+
 def test_index_stopped_says_the_index_is_the_old_or_the_whole_new_one(tmp_path, monkeypatch):
     index = tmp_path / "index.db"
     monkeypatch.setattr(viewer, "rebuild_index", stop)
