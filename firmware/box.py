@@ -88,7 +88,7 @@ from .reports.source import ReportSource, default_tz
 from .rights import OverdueCheck
 from .rightsretention import RegisterRetention
 from .secretbox import SecretBox
-from .signing import drop_carried, load_signer, run_dir
+from .signing import drop_carried, load_signer, own_run_dir
 from .update.inbox import inbox_dir, restart_step_us
 from .update.rauc import Rauc
 from .update.signals import UpdateSignals
@@ -446,7 +446,7 @@ class Box:
         if self._vault is not None:
             # An old HAT's key is never carried to a new one (firmware/handover.py).
             drop_carried(data_dir)
-        self.signer = load_signer(data_dir, vault=self._vault, run_dir=run_dir())
+        self.signer = load_signer(data_dir, vault=self._vault, run_dir=own_run_dir())
         if self._rolled_back:
             # The call log came back from before the update: the calls the rolled-back
             # release recorded since are rebuilt from their recordings' headers, before
@@ -470,7 +470,7 @@ class Box:
         # Personal data sealed under the vault's storage key (docs/card-alone.md), with an
         # escrow copy wrapped to the (pinned) recording key for a new HAT.
         self.cipher = load_field_cipher(
-            data_dir, vault=self._vault, run_dir=run_dir(), escrow=self._escrow_to()
+            data_dir, vault=self._vault, run_dir=own_run_dir(), escrow=self._escrow_to()
         )
         # web.db, config.json's rules and the calls' policy reasons as an older
         # firmware left them: sealed (or cleaned) now, before the call log opens.

@@ -2684,13 +2684,13 @@ def cmd_recorder(args):
             new_box.archive.uploads_here = False  # the web UI's process uploads
 
     from . import startfail
-    from .signing import run_dir
+    from .signing import own_run_dir
 
     def failed(exc):
         # Dated on the monotonic clock too: a failure before the network time arrives is
         # dated again once it has (firmware/startfail.py).
         wall_us, mono_us, synced = startfail.clocks_now()
-        startfail.record(run_dir(), exc, wall_us, mono_us, synced)
+        startfail.record(own_run_dir(), exc, wall_us, mono_us, synced)
 
     try:
         board_name, box = _open_box(args, on_box)
@@ -2710,13 +2710,13 @@ def cmd_recorder(args):
             # The gap the failed starts left, alarmed and audited; the note goes only
             # then (a card that refuses the entry fails this start too, and the next
             # start notes the whole gap).
-            earlier = startfail.read(run_dir())
+            earlier = startfail.read(own_run_dir())
             if earlier is not None:
                 box.note_failed_starts(earlier)
         except Exception as exc:
             failed(exc)
             raise
-        startfail.clear(run_dir())
+        startfail.clear(own_run_dir())
         server.start()
         heartbeat.start()
         notifier.ready("recording %d lines" % box.board.lines)

@@ -310,6 +310,14 @@ def run_dir():
     return None
 
 
+def own_run_dir():
+    """The run directory the recorder itself writes in (the keys it hands over, its start
+    failures): ``LINEKEEPER_RUN_DIR`` only, or None. Never :data:`APPLIANCE_RUN_DIR`
+    unasked: a box run by hand as root on an appliance (``make run``, a test) would
+    otherwise overwrite the running recorder's copies there, or clear its failures."""
+    return os.environ.get("LINEKEEPER_RUN_DIR") or None
+
+
 def run_dir_words(found):
     """Where :func:`run_dir` looked, in words, when ``found`` (what it returned) holds no
     copy of the key a command wanted: for the messages that say it found none."""

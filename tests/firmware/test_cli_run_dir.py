@@ -113,3 +113,37 @@ def test_update_confirm_with_no_recorder_says_where_it_looked(vault_box, tmp_pat
         in capsys.readouterr().err
     )
     assert sorted(os.listdir(data_dir)) == before and os.listdir(update_dir) == []
+
+
+def _box_with_a_vault(data_dir, synth):
+    """A sim box with its HAT's MCU vault, started and stopped: it loads its keys."""
+    import json
+
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": []}
+    vault = McuLink(SimMcu(SimClock()).bus)
+    box = open_sim_box(loads_scenario(json.dumps(doc)), str(data_dir), synth=synth, vault=vault)
+    box.start()
+    box.stop()
+
+
+def test_a_box_run_by_hand_on_the_appliance_leaves_the_recorders_run_directory_alone(
+    tmp_path, monkeypatch, synth
+):
+    """The recorder writes in LINEKEEPER_RUN_DIR only (the services give it): a box run
+    as root by hand on an appliance (a demo, a test) must not overwrite the running
+    recorder's key copies in /run/linekeeper."""
+    given = tmp_path / "given"
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(given))
+    _box_with_a_vault(tmp_path / "with", synth)
+    assert os.listdir(given)  # given one, the box leaves its key copies there
+
+    appliance = tmp_path / "appliance"
+    appliance.mkdir()
+    (appliance / "running-recorder").write_text("its copies")
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", str(appliance))
+    monkeypatch.delenv("LINEKEEPER_RUN_DIR")
+    _box_with_a_vault(tmp_path / "without", synth)
+    assert os.listdir(appliance) == ["running-recorder"]
