@@ -56,6 +56,7 @@ from .datadir import (
     mark_clean_stop,
     preallocate_wal,
     site_region,
+    site_zone,
     stopped_cleanly,
     storage_error,
 )
@@ -84,7 +85,7 @@ from .policy.sweeper import RetentionSweeper
 from .powerfail import PowerFailWatch
 from .recovery import preflight, rebuild_unknown_recordings, restore_missing_calls
 from .rekey import Rekey
-from .reports.source import ReportSource, default_tz
+from .reports.source import ReportSource
 from .rights import OverdueCheck
 from .rightsretention import RegisterRetention
 from .secretbox import SecretBox
@@ -284,7 +285,7 @@ class Box:
         self.reports = ReportSource(
             data_dir,
             country=config.country,
-            tz=lambda: default_tz(self.config, data_dir),  # the site's zone, as saved now
+            # tz: the box's zone, as its site settings say it now (the pages' zone).
             n_lines=board.lines,
             alarms=self.alarm_log,
             cipher=self.cipher,
@@ -297,9 +298,7 @@ class Box:
         self.policy.consent.on_announcement = self._announcement_alarm
         self._announcement_alarm(self.policy.consent.announcement_problem)
         # The web server fills in the ICO renewal date and its certificate.
-        self.date_checks = DateChecks(
-            self.alarm_log, clock.wall_us, zone=lambda: default_tz(self.config, data_dir)
-        )
+        self.date_checks = DateChecks(self.alarm_log, clock.wall_us, zone=lambda: site_zone(data_dir))
         self.mail = MailService(
             data_dir,
             clock.wall_us,
@@ -330,7 +329,7 @@ class Box:
             # The register of requests keeps a closed one only so long (its dates are local).
             requests=RegisterRetention(
                 data_dir,
-                zone=lambda: default_tz(self.config, data_dir),
+                zone=lambda: site_zone(data_dir),
                 held_calls=self.callmeta.held_calls,
             ),
         )
@@ -349,7 +348,7 @@ class Box:
             self.alarm_log,
             data_dir,
             clock.wall_us,
-            zone=lambda: default_tz(self.config, data_dir),
+            zone=lambda: site_zone(data_dir),
             region=lambda: site_region(data_dir),  # the site's, as saved now
             # Whose lines have a supervisor: a request about none of those is the whole box's.
             accounts=lambda: account_lines(data_dir),

@@ -826,8 +826,8 @@ def _sar(args, begun):
 
     from .box import open_audit
     from .config import load_config
+    from .datadir import site_zone
     from .reports.period import parse_period
-    from .reports.source import default_tz
     from .sar import (
         bundle_letter,
         check_release,
@@ -870,7 +870,7 @@ def _sar(args, begun):
     withheld = parse_withholding(args.withhold or ())
     config = load_config(args.data_dir)
     # Days, and the times of day that narrow them, in the box's zone, as the web form's are.
-    period = parse_period(args.first, args.last, default_tz(config, args.data_dir)) if args.first else None
+    period = parse_period(args.first, args.last, site_zone(args.data_dir)) if args.first else None
     since_us, until_us = search_bounds(
         period, args.first_time or "", args.last_time or "", names=("--from", "--to")
     )
@@ -1686,8 +1686,8 @@ def cmd_breach_scope(args):
 
     from .box import open_audit
     from .config import load_config
+    from .datadir import site_zone
     from .reports.period import parse_period
-    from .reports.source import default_tz
     from .signing import run_dir
 
     _data_dir(args.data_dir)
@@ -1700,7 +1700,7 @@ def cmd_breach_scope(args):
             account = _account(args.data_dir, args.user)
             if account is not None and not account.has("auditor"):
                 raise LinekeeperError("%s is not an auditor: only auditors read a breach's scope" % args.user)
-            period = parse_period(args.first, args.last, default_tz(config, args.data_dir))
+            period = parse_period(args.first, args.last, site_zone(args.data_dir))
             _unlock(args).forget()  # the password says --user runs this
             if not audit.count(actor=args.account) and not _read_account(args.data_dir, args.account)[1]:
                 # A mistyped name wrote an empty scope ("0 calls looked at") a DPO could pass on.

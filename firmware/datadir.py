@@ -510,17 +510,19 @@ def site_settings(data_dir):
     return settings if isinstance(settings, dict) else None
 
 
-def site_local_time(data_dir):
-    """A :class:`~firmware.localtime.LocalTime` in the box's zone, as the pages date in it
-    (the site settings' ``time_zone``; Europe/London before one is set, or where it is not a
-    zone this box knows)."""
-    from .localtime import DEFAULT_ZONE, LocalTime
+def site_zone(data_dir):
+    """The name of the box's zone, as the pages date in it (the site settings'
+    ``time_zone`` in ``data_dir``: :func:`~firmware.localtime.box_zone`)."""
+    from .localtime import box_zone
 
-    site = site_settings(data_dir) or {}
-    try:
-        return LocalTime(site.get("time_zone") or DEFAULT_ZONE)
-    except ValueError:
-        return LocalTime()
+    return box_zone((site_settings(data_dir) or {}).get("time_zone"))
+
+
+def site_local_time(data_dir):
+    """A :class:`~firmware.localtime.LocalTime` in the box's zone (:func:`site_zone`)."""
+    from .localtime import LocalTime
+
+    return LocalTime(site_zone(data_dir))
 
 
 def site_region(data_dir):

@@ -36,6 +36,20 @@ def check_zone(name):
         raise ValueError("%r is not a known time zone (such as Europe/London)" % (name,)) from None
 
 
+def box_zone(saved=None):
+    """The box's zone, the one every page, report and mail dates in: ``saved`` (the site
+    settings' ``time_zone``) when it is a zone this box knows, else :data:`DEFAULT_ZONE`
+    (a box not set up yet, or one whose saved zone this box's zone database lacks).
+    The web UI and the box's other processes all ask it, so one box shows one time."""
+    if saved:
+        try:
+            check_zone(saved)
+            return saved
+        except ValueError:
+            pass
+    return DEFAULT_ZONE
+
+
 @functools.lru_cache(maxsize=1)
 def zone_names():
     """Every IANA zone name this box knows, sorted (for the settings page's list)."""

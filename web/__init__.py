@@ -19,7 +19,7 @@ from firmware import words
 from firmware.datadir import storage_error
 from firmware.errors import KeyStoreError, TamperError
 from firmware.lawfulbasis import BASES as LAWFUL_BASES
-from firmware.localtime import DEFAULT_ZONE, LocalTime, day_words, duration_text, iso_to_us, zone_names
+from firmware.localtime import LocalTime, box_zone, day_words, duration_text, iso_to_us, zone_names
 from firmware.rights import REGIONS, holidays_of
 from firmware.sar import DisclosureLog
 from firmware.storage.audit import GENESIS_HASH
@@ -344,7 +344,8 @@ class Web:
                 self._unsettled = True
 
     def local_time(self):
-        """A :class:`LocalTime` in the box's zone (the site settings'; Europe/London before).
+        """A :class:`LocalTime` in the box's zone (:func:`~firmware.localtime.box_zone` of the
+        site settings': Europe/London before they are saved).
 
         Read once per request: a page of calls dates each row, and reading the site
         settings for each (a query and a JSON parse) was a sixth of the page's time.
@@ -353,7 +354,7 @@ class Web:
         if in_request and g.get("lk_local_time") is not None:
             return g.lk_local_time
         settings = self.site.settings()
-        zone = settings.time_zone if settings is not None else DEFAULT_ZONE
+        zone = box_zone(settings.time_zone if settings is not None else None)
         if getattr(self, "_local_time", None) is None or self._local_time.zone_name != zone:
             self._local_time = LocalTime(zone)
         if in_request:

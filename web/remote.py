@@ -23,14 +23,14 @@ from firmware.calls.calllog import iso_ms
 from firmware.calls.callsearch import CallSearch, ensure_indexes
 from firmware.config import load_config
 from firmware.control import PROTOCOL, RecorderUnavailable
-from firmware.datadir import site_settings
+from firmware.datadir import site_settings, site_zone
 from firmware.handover import box_keys
 from firmware.mail.service import MailService
 from firmware.migrations.m001_seal_stores import older_release_may_return
 from firmware.policy.callmeta import CallMeta
 from firmware.policy.sweeper import RetentionSweeper
 from firmware.recording.store import RecordingStore
-from firmware.reports.source import ReportSource, default_tz
+from firmware.reports.source import ReportSource
 from firmware.secretbox import SecretBox
 from firmware.signing import LazySigner, read_public_record, run_dir
 from firmware.storage.audit import AuditLog
@@ -318,7 +318,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     reports = ReportSource(
         data_dir,
         country=config.country,
-        tz=lambda: default_tz(config, data_dir),  # the site's zone, as saved now
+        # tz: the box's zone, as its site settings say it now (the pages' zone).
         n_lines=lines,
         alarms=alarm_log,
         cipher=cipher,
@@ -332,7 +332,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         clock.wall_us,
         ico_renewal=lambda: (site_settings(data_dir) or {}).get("ico_renewal") or "",
         cert_path=os.path.join(data_dir, "tls", "cert.pem"),
-        zone=lambda: default_tz(config, data_dir),
+        zone=lambda: site_zone(data_dir),
         # No retention period, no recovery key confirmed (the web UI adds the checklist's
         # ambers that are alarms: web.server._serve).
         reminders=lambda: settings_reminders(data_dir),

@@ -26,7 +26,7 @@ def run(args):
 
     from ..alarmlog import AlarmLog
     from ..config import load_config
-    from .source import ReportSource, default_tz
+    from .source import ReportSource
 
     if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
         raise LinekeeperError("no call log in %s" % args.data_dir)
@@ -36,7 +36,7 @@ def run(args):
         source = ReportSource(
             args.data_dir,
             country=config.country,
-            tz=args.tz or default_tz(config, args.data_dir),
+            tz=args.tz or None,  # None: the box's zone, as its pages date
             alarms=alarms,
             cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
         )
@@ -99,7 +99,7 @@ def run_year(args):
     from ..config import load_config
     from ..policy.retention import retention_words
     from . import yearreview
-    from .source import ReportSource, default_tz
+    from .source import ReportSource
 
     if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
         raise LinekeeperError("no call log in %s — nothing was written" % args.data_dir)
@@ -107,9 +107,7 @@ def run_year(args):
         raise LinekeeperError("--out %s is a folder: give the name of the file to write" % args.out)
     config = load_config(args.data_dir)
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
-    source = ReportSource(
-        args.data_dir, country=config.country, tz=default_tz(config, args.data_dir), cipher=cipher
-    )
+    source = ReportSource(args.data_dir, country=config.country, cipher=cipher)  # the box's zone
     today = dt.datetime.fromtimestamp(
         source.wall_us() / 1e6, source.period("2000-01-01", "2000-01-01").zone
     ).date()

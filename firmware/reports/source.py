@@ -11,24 +11,13 @@ from .compute import build_report
 from .period import parse_period
 
 
-def default_tz(config, data_dir=None):
-    """The box's time zone, in which every page shows its times (the site settings', in
-    ``data_dir``), else the zone of the configured business hours, else UTC."""
-    from ..datadir import site_settings
-
-    site = site_settings(data_dir) if data_dir is not None else None
-    if site and isinstance(site.get("time_zone"), str) and site["time_zone"]:
-        return site["time_zone"]
-    hours = config.policy.rules.hours
-    return hours.timezone if hours is not None else "UTC"
-
-
 class ReportSource:
     """Build reports for the box whose data is in ``data_dir``.
 
     :param country: how numbers compare ("uk", "us")
-    :param tz: the time zone of days and hours (IANA name), or a callable giving it now
-        (a box's zone changes when its site settings are saved)
+    :param tz: the time zone of days and hours (IANA name), or a callable giving it now;
+        None (the default): the box's zone as its site settings say it now, the zone every
+        page dates in (:func:`~firmware.datadir.site_zone`: Europe/London before one is saved)
     :param n_lines: the box's lines; None: the highest line in the call log
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog`, or None
     :param calls_db: the call log (default ``DATA_DIR/calls.db``)
@@ -41,7 +30,7 @@ class ReportSource:
         data_dir,
         *,
         country="uk",
-        tz="UTC",
+        tz=None,
         n_lines=None,
         alarms=None,
         calls_db=None,
@@ -60,6 +49,10 @@ class ReportSource:
 
     @property
     def tz(self):
+        if self._tz is None:
+            from ..datadir import site_zone
+
+            return site_zone(self.data_dir)
         return self._tz() if callable(self._tz) else self._tz
 
     def lines(self):

@@ -94,7 +94,7 @@ def test_a_power_cut_is_a_time_not_recorded_in_every_form(tmp_path, synth):
     )
     assert "The box was not recording for" in body
     # The mail, as the pages write times; the CSV keeps them for a spreadsheet (above).
-    assert "Not recording: Mon 2 Mar 2026, 09:00:20 UTC to Mon 2 Mar 2026, 09:01:21 UTC, 0:01:01" in body
+    assert "Not recording: Mon 2 Mar 2026, 09:00:20 GMT to Mon 2 Mar 2026, 09:01:21 GMT, 0:01:01" in body
 
 
 def test_a_crash_is_dated_from_the_last_sign_of_life(tmp_path, synth):
@@ -154,7 +154,7 @@ def test_a_first_run_that_crashed_in_its_first_minute_is_not_said_an_older_relea
     text = render(report, "csv").decode()
     assert "kept no record" not in text
     assert (
-        "When the box was running is on record from Mon 2 Mar 2026, 11:00:00 UTC only: the run before "
+        "When the box was running is on record from Mon 2 Mar 2026, 11:00:00 GMT only: the run before "
         "it ended in a power cut or crash before its start was on record." in text
     )
 

@@ -23,7 +23,7 @@ def review(week_dir, tmp_path, *args, fmt="json"):
 
 def test_the_weeks_figures(week_dir, tmp_path):
     doc = json.loads(review(week_dir, tmp_path, "--from", "2026-03-01", "--to", "2026-03-31").read_text())
-    assert doc["period"] == {"from": "2026-03-01", "to": "2026-03-31", "tz": "UTC", "days": 31}
+    assert doc["period"] == {"from": "2026-03-01", "to": "2026-03-31", "tz": "Europe/London", "days": 31}
     calls = doc["calls"]
     assert (calls["calls"], calls["connected"], calls["recorded"], calls["private"], calls["excluded"]) == (
         14,

@@ -7,8 +7,9 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 
-from firmware.localtime import LocalTime
+from firmware.localtime import LocalTime, iso_to_us
 
 from support.web import T0_US, S
 
@@ -331,7 +332,7 @@ def test_the_report_page_writes_times_as_the_pages_do_and_the_csv_as_a_spreadshe
     mail, while every other page writes ``Mon 2 Mar 2026, 10:00:00 GMT``; the CSV keeps
     the form a spreadsheet sorts."""
     box.alarm_log.set("disk_warning", True, message="the card is 85% full", wall_us=T0_US + 3_600_000_000)
-    # The pages' formatter, in the report's zone (the box's: the test box's reports are UTC).
+    # The pages' formatter, in the report's zone (the box's: Europe/London, GMT in March).
     said = LocalTime(box.services.reports.tz).when(T0_US + 3_600_000_000)
     assert re.fullmatch(r"Mon 2 Mar 2026, \d\d:00:00 [A-Z]{3}", said), said
     page = people["audrey"].get("/reports?" + DAY).get_data(as_text=True)
@@ -341,3 +342,67 @@ def test_the_report_page_writes_times_as_the_pages_do_and_the_csv_as_a_spreadshe
     rows = [t for t in csv_tables(text) if t[0][0] == "Raised"][0]
     assert re.fullmatch(r"2026-03-02 \d\d:00:00", rows[1][0]), rows
     assert rows[1][0][11:] == said[16:24]  # the same local time, in the two forms
+
+
+# One box, one time: a box whose site settings save no zone (an older release's) shows its
+# pages in Europe/London; its reports took the business hours' zone, else UTC, so a missed
+# call read 09:30 on the calls page and 08:30 in the report of the same day.
+CALL_US = iso_to_us("2026-07-01T08:30:00Z")  # 09:30 BST in London
+JULY_1 = "from=2026-07-01&to=2026-07-01"
+
+
+def _no_zone_saved(box):
+    """The site settings without a ``time_zone``, as a release before zones saved them."""
+    db = sqlite3.connect("%s/web.db" % box.data_dir)
+    settings = json.loads(db.execute("SELECT value FROM site WHERE key = 'settings'").fetchone()[0])
+    del settings["time_zone"]
+    db.execute("UPDATE site SET value = ? WHERE key = 'settings'", (json.dumps(settings),))
+    db.commit()
+    db.close()
+
+
+def _missed_call(box):
+    """A missed inbound call on line 1 at :data:`CALL_US`, never called back; its id."""
+    db = sqlite3.connect("%s/calls.db" % box.data_dir)
+    cur = db.execute(
+        "INSERT INTO calls (line, direction, started_at, answered_at, ended_at, clock_synced, number) "
+        "VALUES (1, 'in', ?, NULL, ?, 1, '02079460999')",
+        (CALL_US, CALL_US + 20_000_000),
+    )
+    db.commit()
+    db.close()
+    return cur.lastrowid
+
+
+def test_a_box_with_no_zone_saved_dates_its_report_as_its_pages(box, people):
+    _no_zone_saved(box)
+    call_id = _missed_call(box)
+    audrey = people["audrey"]
+    shown = "Wed 1 Jul 2026, 09:30:00 BST"
+
+    # The calls page.
+    assert shown in audrey.get("/calls/%d" % call_id).get_data(as_text=True)
+
+    # The report page: the callback list, and the call in the hour 09:00.
+    page = audrey.get("/reports?" + JULY_1).get_data(as_text=True)
+    assert "(Europe/London)" in page
+    tables = screen_tables(page)
+    [callbacks] = [t for t in tables if t[0][0] == "Number"]
+    assert callbacks[1][0] == "02079460999" and callbacks[1][3:] == [shown, shown]
+    [hours] = [t for t in tables if t[0][0] == "Hour"]
+    assert {row[0]: row[1] for row in hours[1:]}["09:00"] == "1"
+
+    # The CSV: the same hour, the time as a spreadsheet reads it.
+    text = audrey.get("/reports/download?format=csv&" + JULY_1).get_data(as_text=True)
+    assert list(csv.reader(io.StringIO(text)))[0][3] == "Europe/London"
+    blocks = csv_tables(text)
+    [callbacks] = [t for t in blocks if t[0][0] == "Number"]
+    assert callbacks[1][3:] == ["2026-07-01 09:30:00", "2026-07-01 09:30:00"]
+    [hours] = [t for t in blocks if t[0][0] == "Hour"]
+    assert {row[0]: row[1] for row in hours[1:]}["09:00"] == "1"
+
+    # The PDF's text.
+    pdf = audrey.get("/reports/download?format=pdf&" + JULY_1).data
+    pdf_text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    lines = [line.split() for line in pdf_text.stdout.decode().splitlines()]
+    assert ["02079460999", "1", "1", *shown.split(), *shown.split()] in lines

@@ -218,7 +218,7 @@ def test_a_period_before_the_first_start_is_said_so_not_counted_as_a_time_down(b
     so."""
     start(box, TEN_AM_US + 86_400_000_000)  # the day after DAY
     said = running_text(people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True))
-    first = "The box was first started after this period, on Tue 3 Mar 2026, 10:00:00 UTC:"
+    first = "The box was first started after this period, on Tue 3 Mar 2026, 10:00:00 GMT:"
     assert said.startswith(first), said
     within = "from=2026-03-01&to=2026-03-05"
     said = running_text(people["audrey"].get("/documents/year-review?" + within).get_data(as_text=True))
@@ -230,4 +230,4 @@ def test_a_period_before_the_first_start_is_said_so_not_counted_as_a_time_down(b
 def test_a_periods_days_are_counted(box, people):
     """A review of one day said it covered "(1 days, UTC)"."""
     page = html.unescape(people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True))
-    assert "This covers Mon 2 Mar 2026 to Mon 2 Mar 2026 (1 day, UTC)" in page
+    assert "This covers Mon 2 Mar 2026 to Mon 2 Mar 2026 (1 day, Europe/London)" in page
