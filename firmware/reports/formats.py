@@ -30,7 +30,8 @@ def to_csv(report):
     w.writerow(
         ["Linekeeper report", report["period"]["from"], report["period"]["to"], report["period"]["tz"]]
     )
-    for note in (running_note(report), outages_note(report)):
+    # Its times as in every other row (2026-03-03 10:00:00): the CSV is for a spreadsheet.
+    for note in (running_note(report, human=False), outages_note(report)):
         if note:
             w.writerow([note])
     w.writerow([])

@@ -4,9 +4,8 @@ The web page, the CSV and the PDF all print these cells, so the screen, the
 CSV and the PDF hold the same figures character for character. Times are the
 one difference: the page, the PDF and the mail write them as every other page
 does (``Tue 3 Mar 2026, 10:00:00 GMT``, :meth:`firmware.localtime.LocalTime.when`);
-the CSV keeps ``2026-03-03 10:00:00``, which a spreadsheet sorts and reads as a time.
-The sentences about the period (:func:`running_note`, :func:`outages_note`) are for
-people, in the CSV too: they use the pages' form.
+the CSV keeps ``2026-03-03 10:00:00``, which a spreadsheet sorts and reads as a time,
+everywhere in it: in its sentences about the period (:func:`running_note`) too.
 """
 
 import datetime as dt
@@ -113,14 +112,15 @@ CAUSES = {
 RUN_ENDS = {"clean_stop": "clean stop", "power_fail": "power cut", "crash": words.UNCLEAN_END}
 
 
-def running_note(report):
+def running_note(report, human=True):
     """One sentence on when the box was not recording in the period, or None when it
-    recorded throughout: the page, the PDF, the CSV and the mail all say it first."""
+    recorded throughout: the page, the PDF, the CSV and the mail all say it first;
+    ``human``: its times as the pages write them, else as the CSV (:func:`time_text`)."""
     running = report.get("running")
     if running is None:
         return None
     if running["before_first_start"]:
-        return record_note(report)
+        return record_note(report, human)
     notes = []
     approximate = any(d.get("approximate") for d in running["down"])
     if running["down_us"] or approximate:
@@ -135,17 +135,18 @@ def running_note(report):
             "Some of those times are approximate: %s (the box keeps no time while it is off, "
             "and starts from the time it last saved until the network sets its clock)." % APPROXIMATE
         )
-    said = record_note(report)
+    said = record_note(report, human)
     if said:
         notes.append(said)
     return " ".join(notes) or None
 
 
-def record_note(report):
+def record_note(report, human=True):
     """One sentence on what the box's running record cannot say of the period (it was first
     started after it, it keeps no record, or a record only from a day in it), or None when
     the record covers the whole period. Only then does a period with no time not recording
-    mean the box recorded all through it (the year in review says it from this too)."""
+    mean the box recorded all through it (the year in review says it from this too).
+    ``human`` as :func:`running_note`'s."""
     running = report.get("running")
     if running is None:
         return None
@@ -153,7 +154,7 @@ def record_note(report):
         return (
             "The box was first started after this period, on %s: nothing could be recorded "
             "in it (no calls here does not mean there were none)."
-            % time_text(report, True)(running["first_start_us"])
+            % time_text(report, human)(running["first_start_us"])
         )
     if not running.get("audit_trail", True):
         return (
@@ -163,7 +164,7 @@ def record_note(report):
     elif not running["known"]:
         return "This box kept no record of when it was running in this period."
     elif running["records_from_us"] is not None and report["period"]["start_us"] < running["records_from_us"]:
-        since = time_text(report, True)(running["records_from_us"])
+        since = time_text(report, human)(running["records_from_us"])
         if running["first_start_us"] is None:
             return "The box has no start on record; it failed to start from %s." % since
         elif running["records_from_us"] < running["first_start_us"]:
