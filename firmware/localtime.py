@@ -92,6 +92,18 @@ def day_words(date):
     return "%s %d %s %d" % (_DAYS[date.weekday()], date.day, _MONTHS[date.month - 1], date.year)
 
 
+def days_words(first, last):
+    """The days ``first`` to ``last`` (dates, or ``YYYY-MM-DD``) as the pages write dates
+    (:func:`day_words`), the year said once when both are in it: ``Mon 2 Mar 2026``
+    (one day), ``Mon 2 Mar - Sun 8 Mar 2026``, ``Mon 29 Dec 2025 - Sun 4 Jan 2026``."""
+    start, end = day_words(first), day_words(last)
+    if start == end:
+        return start
+    if start.rsplit(" ", 1)[-1] == end.rsplit(" ", 1)[-1]:
+        start = start.rsplit(" ", 1)[0]
+    return "%s - %s" % (start, end)
+
+
 # A time of day as the search forms take it ("14:30", 24-hour), and what they say of text
 # that is not one: the calls list's and the subject access search's alike.
 _TIME_OF_DAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")

@@ -126,12 +126,13 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     made; the mail carries it off the card, so a trail rewritten later on the card
     fails ``linekeeper verify --head SEQ:HASH``.
     """
+    from firmware.localtime import days_words
     from firmware.reports.tables import cell, outages_note, outages_table, running_note, running_table
     from firmware.words import counted
 
     p, box = report["period"], report["box"]
-    days = p["from"] if p["from"] == p["to"] else "%s to %s" % (p["from"], p["to"])
-    subject = "[%s] %s report %s" % (box_name, every.capitalize(), days)
+    # Its days as the pages write dates: "[Shop] Weekly report, Mon 2 Mar - Sun 8 Mar 2026".
+    subject = "[%s] %s report, %s" % (box_name, every.capitalize(), days_words(p["from"], p["to"]))
     rate = box["answered_rate_pct"]
     note = running_note(report)  # before the figures: no calls must not read as a quiet day
     if note:
@@ -163,6 +164,7 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
         )
     msg = _message(settings, to, subject, body, wall_us)
     maintype, subtype = ("application", "pdf") if fmt == "pdf" else ("text", "csv")
+    # The file's name keeps ISO dates, as the download's does: file names sort by them.
     name = "linekeeper-report-%s-%s.%s" % (p["from"], p["to"], fmt)
     if maintype == "text":
         msg.add_attachment(data.decode("utf-8"), subtype=subtype, filename=name)

@@ -164,8 +164,8 @@ def site(tmp_path):
 
 def test_a_queued_report_naming_the_erased_caller_is_withdrawn_and_a_notice_goes(site):
     before = site.reports()
-    assert NUMBER in before["[Linekeeper] Daily report 2026-03-09"]
-    assert OTHER in before["[Linekeeper] Monthly report 2026-02-01 to 2026-02-28"]
+    assert NUMBER in before["[Linekeeper] Daily report, Mon 9 Mar 2026"]
+    assert OTHER in before["[Linekeeper] Monthly report, Sun 1 Feb - Sat 28 Feb 2026"]
 
     site.sweeper.erase_details(site.ids[1], "sam", "erasure request ref 9", address="192.0.2.7")
 
@@ -174,14 +174,14 @@ def test_a_queued_report_naming_the_erased_caller_is_withdrawn_and_a_notice_goes
     assert site.queue.flush(up) == (3, 0)
     sent = {str(m["Subject"]): (m, text_of(m)) for m in up.sent}
     assert not any(NUMBER in text for _, text in sent.values())
-    daily, text = sent["[Linekeeper] Daily report 2026-03-09 withdrawn"]
+    daily, text = sent["[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn"]
     assert str(daily["To"]) == "a@example.com" and str(daily["From"]) == "box@example.com"
     assert "right to erasure" in text and "Reports page (from 2026-03-09 to 2026-03-09)" in text
     # The week before ends the day before the call: withdrawn too (a day's margin each
     # side, as the reports' zone may put the call on either day).
-    assert "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn" in sent
+    assert "[Linekeeper] Weekly report, Mon 2 Mar - Sun 8 Mar 2026 withdrawn" in sent
     # February's report holds no call of 9 March: it goes as it was, the other caller in it.
-    monthly = sent["[Linekeeper] Monthly report 2026-02-01 to 2026-02-28"][1]
+    monthly = sent["[Linekeeper] Monthly report, Sun 1 Feb - Sat 28 Feb 2026"][1]
     assert OTHER in monthly and "withdrawn" not in monthly
 
     entries = site.audit.entries(action="mail_withdrawn")
@@ -216,7 +216,7 @@ def test_a_report_withdrawn_while_the_queue_is_being_delivered_stays_withdrawn(s
     assert site.queue.flush(Down(during=erase(site.ids[1]))) == (0, 1)
     texts = site.reports()
     assert not any(NUMBER in text for text in texts.values())
-    assert "[Linekeeper] Daily report 2026-03-09 withdrawn" in texts
+    assert "[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn" in texts
     # The daily report was with the server as the withdrawal was made: audited once the
     # try failed; the weekly one at once.
     entries = site.audit.entries(action="mail_withdrawn")
@@ -240,14 +240,14 @@ def test_a_report_made_after_the_erasure_is_not_withdrawn(site):
     site.sweeper.erase_details(site.ids[1], "sam", "erasure request ref 9")
     site.mail_clock.t += 86_400_000_000  # the next day's report, made with the erased marker
     site.scheduler.run()
-    assert "[Linekeeper] Daily report 2026-03-10" in site.reports()
+    assert "[Linekeeper] Daily report, Tue 10 Mar 2026" in site.reports()
     site.sweeper.erase_details(site.ids[0], "sam", "erasure request ref 10")  # February's caller
     subjects = sorted(site.reports())
     assert subjects == [
-        "[Linekeeper] Daily report 2026-03-09 withdrawn",
-        "[Linekeeper] Daily report 2026-03-10",
-        "[Linekeeper] Monthly report 2026-02-01 to 2026-02-28 withdrawn",
-        "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn",
+        "[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn",
+        "[Linekeeper] Daily report, Tue 10 Mar 2026",
+        "[Linekeeper] Monthly report, Sun 1 Feb - Sat 28 Feb 2026 withdrawn",
+        "[Linekeeper] Weekly report, Mon 2 Mar - Sun 8 Mar 2026 withdrawn",
     ]
     assert len(site.audit.entries(action="mail_withdrawn")) == 3
 
@@ -274,7 +274,7 @@ def test_the_box_withdraws_a_waiting_report_when_it_erases_the_callers_details(t
     box = open_sim_box(scenario, str(tmp_path / "box"), synth=synth)
     report = EmailMessage()
     report["From"], report["To"] = "box@example.com", "a@example.com"
-    report["Subject"] = "[Linekeeper] Daily report 2026-03-09"
+    report["Subject"] = "[Linekeeper] Daily report, Mon 9 Mar 2026"
     report.set_content("Not called back: " + NUMBER)
     day = dt.date(2026, 3, 9)
     queued = box.mail.queue.enqueue(report, key="report:daily-csv:2026-03-09", period=(day, day))
@@ -290,7 +290,7 @@ def test_the_box_withdraws_a_waiting_report_when_it_erases_the_callers_details(t
     (item,) = box.mail.queue._items()
     message = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
     assert item["id"] == queued and item["withdrawn"]
-    assert str(message["Subject"]) == "[Linekeeper] Daily report 2026-03-09 withdrawn"
+    assert str(message["Subject"]) == "[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn"
     assert NUMBER not in text_of(message)
     audit = AuditLog(os.path.join(box.data_dir, "audit.db"), os.path.join(box.data_dir, "audit.head"))
     try:
@@ -338,9 +338,9 @@ def test_a_report_the_server_takes_as_it_is_withdrawn_is_audited_as_gone(site):
     assert site.queue.flush(up) == (3, 0)
     subjects = [str(m["Subject"]) for m in up.sent]
     assert subjects == [
-        "[Linekeeper] Daily report 2026-03-09",  # with the server as the erasure was made
-        "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn",
-        "[Linekeeper] Monthly report 2026-02-01 to 2026-02-28",
+        "[Linekeeper] Daily report, Mon 9 Mar 2026",  # with the server as the erasure was made
+        "[Linekeeper] Weekly report, Mon 2 Mar - Sun 8 Mar 2026 withdrawn",
+        "[Linekeeper] Monthly report, Sun 1 Feb - Sat 28 Feb 2026",
     ]
     assert site.queue.pending() == []
     (daily,) = site.audit.entries(action="mail_already_sent")
@@ -402,9 +402,9 @@ def test_a_round_coming_to_a_report_being_withdrawn_waits_and_sends_the_notice(s
             flusher.join()
     assert errors == []
     assert [str(m["Subject"]) for m in up.sent] == [
-        "[Linekeeper] Daily report 2026-03-09 withdrawn",
-        "[Linekeeper] Weekly report 2026-03-02 to 2026-03-08 withdrawn",
-        "[Linekeeper] Monthly report 2026-02-01 to 2026-02-28",
+        "[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn",
+        "[Linekeeper] Weekly report, Mon 2 Mar - Sun 8 Mar 2026 withdrawn",
+        "[Linekeeper] Monthly report, Sun 1 Feb - Sat 28 Feb 2026",
     ]
     assert not any(NUMBER in text_of(m) for m in up.sent)
     assert len(site.audit.entries(action="mail_withdrawn")) == 2

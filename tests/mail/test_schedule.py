@@ -7,6 +7,7 @@ import os
 import pytest
 
 from firmware.calls.calllog import SCHEMA
+from firmware.localtime import days_words
 from firmware.mail.queue import MailQueue
 from firmware.mail.schedule import ReportScheduler, next_period
 from firmware.mail.settings import MailSettings, Schedule
@@ -69,11 +70,18 @@ def test_a_new_schedule_starts_with_the_last_complete_period(sched):
         ("monthly-csv", "2026-02-01"),
     ]
     assert subjects(queue) == [
-        "Daily report 2026-03-09",  # one day, named once
-        "Weekly report 2026-03-02 to 2026-03-08",
-        "Monthly report 2026-02-01 to 2026-02-28",
+        # Its days as the pages write dates (they read "2026-03-02 to 2026-03-08"): one
+        # day named once, the year once.
+        "Daily report, Mon 9 Mar 2026",
+        "Weekly report, Mon 2 Mar - Sun 8 Mar 2026",
+        "Monthly report, Sun 1 Feb - Sat 28 Feb 2026",
     ]
     assert s.run() == []  # the same day again: nothing
+
+
+def test_a_subjects_days_name_both_years_across_a_new_year():
+    assert days_words("2025-12-29", "2026-01-04") == "Mon 29 Dec 2025 - Sun 4 Jan 2026"
+    assert days_words(dt.date(2026, 3, 9), dt.date(2026, 3, 9)) == "Mon 9 Mar 2026"
 
 
 def test_catch_up_after_the_box_was_off_each_period_once(sched):
@@ -218,7 +226,7 @@ def test_a_scheduled_report_is_of_every_line_as_its_recipients_are_tied_to_no_ac
             return {}
 
     queue.flush(Up())
-    (daily,) = [m for m in Up.sent if m["Subject"].endswith("Daily report 2026-03-09")]
+    (daily,) = [m for m in Up.sent if m["Subject"].endswith("Daily report, Mon 9 Mar 2026")]
     (attachment,) = [p for p in daily.walk() if p.get_filename()]
     text = attachment.get_content()
     assert "01632960777" in text

@@ -106,11 +106,12 @@ def test_a_scheduled_report_and_an_alarm_arrive(mailbox, smtp_server):
     assert service.tick() == (2, 0)
     msgs = {m["To"]: m for m in received(smtp_server)}
     report = msgs["boss@example.com"]
-    assert report["Subject"] == "[Shop] Weekly report 2026-03-02 to 2026-03-08"
+    assert report["Subject"] == "[Shop] Weekly report, Mon 2 Mar - Sun 8 Mar 2026"
     body = report.get_body(("plain",)).get_content()
     assert "Calls: 2 (in 2, out 0)" in body and "Missed: 1" in body
     assert "Answered rate: 50 %" in body  # as in the attachment, not "50.0 %"
     [attachment] = list(report.iter_attachments())
+    # The file's name keeps ISO dates, which sort.
     assert attachment.get_filename() == "linekeeper-report-2026-03-02-2026-03-08.csv"
     assert "Missed,1,0,1" in attachment.get_content()
     alarm = msgs["ops@example.com"]
