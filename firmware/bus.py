@@ -144,8 +144,9 @@ class DigitDialled(Event):
     method: str  # "pulse" or "dtmf"
     end_us: int | None = None  # when its tone ended (a DTMF digit)
     # Past the number (its shortest whole length where its start tells one, else the
-    # longest number the country dials): maybe a key, not the number (a card number
-    # keyed straight on), which masking cuts out of the recording.
+    # longest number the country dials; from its first key where its start says nothing
+    # and is 2-6, as a card's keyed with no number is): maybe a key, not the number (a
+    # card number keyed straight on), which masking cuts out of the recording.
     past_number: bool = False
 
 

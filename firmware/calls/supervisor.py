@@ -696,11 +696,22 @@ def _tones_kept(number, country, outside=""):
     after it, and a card is recognised only at its 13th digit, long after the tone of its
     first is in the recording. The call log keeps those digits (docs/pci.md).
 
+    A number whose start says nothing of its length and whose first digit is 2-6 (a US
+    number without its 1, a UK local number without its area code) keeps none: it may be
+    a card number keyed with no number before it, which begins 2-6 and is recognised only
+    at its 13th to 16th key, long after the recorder has let the tones of its first go.
+    The call log keeps the number (docs/pci.md).
+
     A prefix before the number (:func:`dialling_prefix`) adds its keys, once the number's
     own start tells its length: not while only the prefix is dialled."""
     skip = dialling_prefix(number, country, outside)
     shortest = shortest_number(number[skip:], country)
-    return skip + shortest if shortest else _longest_number(number, country, outside)
+    if shortest:
+        return skip + shortest
+    first = number[skip : skip + 1]
+    if first and first in cards.ISSUER_FIRST:
+        return skip
+    return _longest_number(number, country, outside)
 
 
 def _dsp_kind(event):

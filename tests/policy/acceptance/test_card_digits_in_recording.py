@@ -11,9 +11,13 @@ number out of the recording (docs/pci.md). The review found card digits left in 
   999 on a direct line): 8 of the card's digits, 999's start saying nothing of its
   length, so that keys were cut only past the 12th (the 11th);
 * after a US number dialled without its 1 (10 digits, its start 2-9 an area code):
-  the card's first digit, taken for the number's 11th.
+  the card's first digit, taken for the number's 11th;
+* a card keyed at the dial tone with no number before it (the call dials it as its
+  number): the tones of its first 10 keys on a US box, 11 on a UK box, where a start of
+  2-6 says nothing of the length.
 
-The recording is exported and its DTMF decoded: only the number's own keys are in it.
+The recording is exported and its DTMF decoded: only the number's own keys are in it
+(none of a number whose start says nothing and begins 2-6, as a card does).
 """
 
 import json
@@ -74,14 +78,52 @@ def test_an_0800_number_of_11_digits_is_logged_whole_its_last_tone_cut(module_la
     assert keys_in_recording(lab, data_dir, logged, tmp_path) == dialled[:10]
 
 
-def test_a_us_number_dialled_without_its_1_leaves_no_card_digit_in_the_recording(module_lab, tmp_path):
-    """An area code never starts with 0 or 1: a number starting 2-9 has 10 digits, and the
-    11th key is the card's first (before: "21255501234" in the recording). The call log
-    masks the card too; a start of 2-9 may also be a card's own, so it says more X."""
+# A card keyed at the dial tone, with no number before it (the call dials it as its
+# number), and numbers whose start says nothing of their length (a US number without its
+# 1, a UK local number without its area code) with a card keyed straight on after them.
+WITH_NO_NUMBER = {
+    # name: (country, number dialled, keys after it, keys left in the recording)
+    "US, a card alone": ("us", CARD, "", ""),
+    "UK, a card alone": ("uk", CARD, "", ""),
+    "US, 212 555 0123 and a card": ("us", "2125550123", CARD, ""),
+    "UK, a local 612345 and a card": ("uk", "612345", CARD, ""),
+    # Its first digit, 7-9, begins no card: the number keeps its tones, the card none.
+    "US, 800 555 0123 and a card": ("us", "8005550123", CARD, "8005550123"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WITH_NO_NUMBER))
+def test_a_card_maybe_with_no_number_before_it_leaves_no_digit_in_the_recording(module_lab, tmp_path, case):
+    """The review found, on a US box, the tones of a card's first ten keys in the
+    recording when it was keyed with no number: a number starting 2-9 was whole at 10
+    digits, and the card is recognised only at its 16th key at the latest, long after the
+    recorder (360 ms behind) has kept its first. A number whose start says nothing of its
+    length and begins 2-6, as a card does, keeps none of its tones (the call log keeps
+    the number); on a UK box (a local number, a card alone) it kept those of 11 keys."""
     lab = module_lab
-    dialled = "2125550123"
-    doc = lab.scenario([call(dialled)], lines=1, config=config(lab, ""), country="us")
+    country, dialled, keys, heard = WITH_NO_NUMBER[case]
+    doc = lab.scenario([call(dialled, keys)], lines=1, config=config(lab, ""), country=country)
     data_dir, (logged,) = lab.sim(doc)
     assert logged["recording"]
-    assert keys_in_recording(lab, data_dir, logged, tmp_path) == dialled
-    assert set(logged["number"][len(dialled) :]) == {"X"} and CARD[:6] not in logged["number"], logged
+    assert keys_in_recording(lab, data_dir, logged, tmp_path) == heard
+    # The call log masks the card (and, where its start says nothing, the number before it).
+    assert "X" in logged["number"] and CARD[:6] not in logged["number"], logged
+
+
+@pytest.mark.parametrize(
+    "country, dialled, heard",
+    [
+        ("us", "2125550123", ""),  # it may be a card's first ten digits
+        ("uk", "612345", ""),  # ... and so may a UK local number starting 2-6
+        ("us", "8005550123", "8005550123"),  # no card begins 7-9: every tone kept
+        ("uk", "79460123", "79460123"),
+    ],
+)
+def test_a_number_whose_start_says_nothing_is_logged_whole(module_lab, tmp_path, country, dialled, heard):
+    """What it costs: such a number dialled alone, beginning 2-6, is recorded without its
+    tones; the call log keeps it, as dialled."""
+    lab = module_lab
+    doc = lab.scenario([call(dialled, keys="")], lines=1, config=config(lab, ""), country=country)
+    data_dir, (logged,) = lab.sim(doc)
+    assert (logged["number"], logged["digits_withheld"]) == (dialled, False)
+    assert keys_in_recording(lab, data_dir, logged, tmp_path) == heard
