@@ -18,7 +18,7 @@ audio decrypted, and the call record. :func:`verify_export` then checks the
 seal over the file with the pinned fingerprint, restates the seal from the
 file itself, decrypts the file with the data key and requires the audio to be
 exactly what it holds, and the call record to name the sealed call. The
-manifest's own remarks (who exported, when) are not signed: the viewer's
+manifest's own remarks (who exported, when, why) are not signed: the viewer's
 audit trail records them.
 """
 

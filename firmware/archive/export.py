@@ -4,7 +4,8 @@ The central viewer holds no box's signing key, so it cannot sign an export
 as a box does; what it hands over is what the box itself signed. A zip of::
 
     recording.lkrec                 the box's recording file, byte for byte (encrypted)
-    recording.lkrec.manifest.json   the box's seal of it, its public key, the data key
+    recording.lkrec.manifest.json   the box's seal of it, its public key, the data key;
+                                    who exported it, when and why (the viewer's remarks)
     audio.ogg (or .wav)             the audio the file holds, decrypted
     call.json                       the call record (its sealed part opened)
 
@@ -57,12 +58,15 @@ def box_signing_key(bucket, box):
     return base64.b64decode(doc["public_key"], validate=True), list(doc.get("handovers") or [])
 
 
-def export_call(bucket, record, org_key, tmp_dir, exported_by, exported_at_us, audio_ext="ogg"):
+def export_call(bucket, record, org_key, tmp_dir, exported_by, exported_at_us, audio_ext="ogg", *, reason):
     """``(zip bytes, summary dict)`` of a call's (last) archived recording.
 
     ``record``: the call record read by :func:`firmware.archive.viewer.read_record`
     with ``org_key``. The still-encrypted file passes through a temporary file in
-    ``tmp_dir``, removed before this returns.
+    ``tmp_dir``, removed before this returns. ``reason``: why it is exported, as the
+    person gave it (:func:`web.site.given_reason`); the manifest carries it beside who
+    and when, so whoever is handed the zip reads why it was taken. Like them it is the
+    viewer's remark, not signed by the box: the viewer's ``export`` entry is the record.
 
     :raises LinekeeperError: no recording, no seal by the box, or no public key archived
     :raises TamperError: the archived object does not match its hash, or its seal
@@ -100,6 +104,7 @@ def export_call(bucket, record, org_key, tmp_dir, exported_by, exported_at_us, a
         "fingerprint": fingerprint(public_key),
         "exported_by": exported_by,
         "exported_at_us": int(exported_at_us),
+        "reason": reason,
         "exported_from": "archive viewer (not signed: its audit trail records the export)",
     }
     if handovers and not verify_signature(public_key, bytes.fromhex(rec["signature"]), stated):

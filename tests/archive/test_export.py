@@ -88,12 +88,16 @@ def unpacked(body, folder):
 
 def test_an_export_verifies_with_the_fingerprint_and_a_changed_byte_fails(archived, tmp_path):
     data, bucket, key, record = archived
-    body, summary = export_call(bucket, record, key, str(tmp_path), "admin", 1_772_442_000_000_000)
+    body, summary = export_call(
+        bucket, record, key, str(tmp_path), "admin", 1_772_442_000_000_000, reason="court order ref 77"
+    )
     fp = fingerprint(read_public_record(data)["public_key"])
     assert summary["fingerprint"] == fp and summary["recording_id"] == record["recordings"][-1]["id"]
     path = unpacked(body, tmp_path / "ok")
     doc = verify_export(path, fp)
     assert (doc["exported_by"], doc["recording"]["call_id"]) == ("admin", 1)
+    # Who, when and why: whoever is handed the zip reads why it was taken.
+    assert (doc["exported_at_us"], doc["reason"]) == (1_772_442_000_000_000, "court order ref 77")
     assert not list(tmp_path.glob("*.lkrec"))  # the temporary copy is gone
 
     spoilt = bytearray(path.read_bytes())
@@ -105,7 +109,7 @@ def test_an_export_verifies_with_the_fingerprint_and_a_changed_byte_fails(archiv
 
 def test_a_manifest_naming_a_file_outside_its_folder_is_refused(archived, tmp_path):
     _, bucket, key, record = archived
-    body, summary = export_call(bucket, record, key, str(tmp_path), "admin", 0)
+    body, summary = export_call(bucket, record, key, str(tmp_path), "admin", 0, reason="complaint ref 1234")
     path = unpacked(body, tmp_path / "x")
     manifest = path.with_name("recording.lkrec.manifest.json")
     doc = json.loads(manifest.read_bytes())
@@ -119,9 +123,9 @@ def test_a_call_archived_without_the_seal_or_the_key_is_refused_by_name(archived
     _, bucket, key, record = archived
     unsealed = dict(record, recordings=[dict(r, signature=None) for r in record["recordings"]])
     with pytest.raises(LinekeeperError, match="without the box's seal"):
-        export_call(bucket, unsealed, key, str(tmp_path), "admin", 0)
+        export_call(bucket, unsealed, key, str(tmp_path), "admin", 0, reason="complaint ref 1234")
     keyless = MemoryBucket()
     keyless.objects = {k: v for k, v in bucket.objects.items() if k != signing_key_key("leeds")}
     with pytest.raises(LinekeeperError, match="has not archived its public signing key"):
-        export_call(keyless, record, key, str(tmp_path), "admin", 0)
+        export_call(keyless, record, key, str(tmp_path), "admin", 0, reason="complaint ref 1234")
     assert base64.b64decode(json.loads(bucket.get(signing_key_key("leeds")))["public_key"])

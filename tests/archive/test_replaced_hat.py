@@ -68,7 +68,7 @@ def test_after_a_hat_replacement_a_central_export_of_a_call_the_old_key_sealed_c
     replicate(data, bucket)
     doc = json.loads(bucket.get(signing_key_key("leeds")))
     assert doc["fingerprint"] == new.fingerprint and len(doc["handovers"]) == 1
-    body, summary = export_call(bucket, record, org_key, str(tmp_path), "admin", 0)
+    body, summary = export_call(bucket, record, org_key, str(tmp_path), "admin", 0, reason="court order 7")
     assert summary["fingerprint"] == new.fingerprint
     path = unpacked(body, tmp_path / "export")
     assert verify_export(path, new.fingerprint)["handovers"] == doc["handovers"]
@@ -89,5 +89,5 @@ def test_another_key_under_the_box_id_does_not_replace_the_archived_one(archived
     assert "this box's key %s did not take over from it" % new.fingerprint in reason
     assert "give this box a box_id of its own" in reason
     # The archived calls still check with the box's own fingerprint.
-    body, _ = export_call(bucket, record, org_key, str(tmp_path), "admin", 0)
+    body, _ = export_call(bucket, record, org_key, str(tmp_path), "admin", 0, reason="complaint ref 1234")
     assert verify_export(unpacked(body, tmp_path / "export"), old_fp)

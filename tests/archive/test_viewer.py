@@ -124,6 +124,9 @@ def export_and_verify(client, csrf, call_path, tmp_path):
         "audio.ogg", "call.json", "recording.lkrec", "recording.lkrec.manifest.json"
     ]  # fmt: skip
     assert (folder / "audio.ogg").read_bytes()[:4] == b"OggS"
+    # Whoever is handed the zip reads who took it and why (the reason typed in the form).
+    manifest = json.loads((folder / "recording.lkrec.manifest.json").read_bytes())
+    assert (manifest["exported_by"], manifest["reason"]) == ("admin", "court order ref 77")
     status, out = verify_export(folder, fingerprint)
     assert status == 0 and "intact" in out and "as sealed by " + fingerprint in out, out
     # Another box's key is not this box's.

@@ -1170,7 +1170,8 @@ def test_nobody_exports_without_saying_why(viewer, tmp_path, monkeypatch):
     """The viewer's export asked no reason, where every other taking of a recording (the
     box's export, the viewer's own Listen) asks one: its trail said who took the recording
     away, never why. It now asks as the box's export does (its field, rule and words); no
-    reason, or a bad one, is said beside the field, with nothing read and nothing audited."""
+    reason, or a bad one, is said beside the field, with nothing read and nothing audited.
+    The zip is made with the reason, so that its manifest says why as the entry does."""
     v = _viewer_with_one_recording(viewer, tmp_path)
     # The store's export stands in (the real one: tests/archive/test_viewer.py).
     made = []
@@ -1178,7 +1179,7 @@ def test_nobody_exports_without_saying_why(viewer, tmp_path, monkeypatch):
     monkeypatch.setattr(
         archive_views,
         "export_call",
-        lambda *a: made.append(1) or (b"PK zip", {"zip_sha256": "cd" * 32}),
+        lambda *a, reason: made.append(reason) or (b"PK zip", {"zip_sha256": "cd" * 32}),
     )
     try:
         client, token = _client(create_archive_app(v), ANON)
@@ -1199,9 +1200,10 @@ def test_nobody_exports_without_saying_why(viewer, tmp_path, monkeypatch):
         assert "Say why this recording is exported" in export().get_data(as_text=True)
         assert "At most 500 characters." in export(reason="x" * 501).get_data(as_text=True)
         assert (made, v.audit_log.entries(action="export")) == ([], [])
-        # With a reason: the zip, and its entry carries it.
+        # With a reason: the zip, made with it (its manifest says why: tests/archive/test_export.py),
+        # and its entry carries it.
         resp = export(reason="  court order   ref 77 ")
-        assert resp.status_code == 200 and resp.data == b"PK zip" and made == [1]
+        assert resp.status_code == 200 and resp.data == b"PK zip" and made == ["court order ref 77"]
         (entry,) = v.audit_log.entries(action="export")
         said = (entry.actor, entry.target, entry.details["reason"])
         assert said == ("sara", "leeds/1", "court order ref 77")

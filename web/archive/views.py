@@ -449,8 +449,9 @@ def export(box, call_id):
     """The call's recording as a zip an auditor checks offline with ``linekeeper verify-export``
     (:mod:`firmware.archive.export`), once the supervisor has said why, as on a box (the
     box's field, rule and words: :func:`web.site.given_reason`); the reason goes in the
-    ``export`` entry. No reason, or a bad one, shows the call's page again saying what was
-    wrong, with nothing read or audited. Every export, and every refused one, audited."""
+    ``export`` entry and in the zip's manifest. No reason, or a bad one, shows the call's
+    page again saying what was wrong, with nothing read or audited. Every export, and
+    every refused one, audited."""
     number, found = _call_or_404(box, call_id, "export")
     v = viewer()
     key = g.session["key"]
@@ -465,7 +466,9 @@ def export(box, call_id):
     try:
         record = index.read_record(v.bucket.get(found["record_key"]), key)
         ext = "wav" if "wav" in index.mime_of(record) else "ogg"
-        body, summary = export_call(v.bucket, record, key, v.viewer_dir, g.user.name, v.wall_us(), ext)
+        body, summary = export_call(
+            v.bucket, record, key, v.viewer_dir, g.user.name, v.wall_us(), ext, reason=reason
+        )
     except LinekeeperError as exc:
         v.audit("export", target, box=box, call_id=number, reason=reason, refused=str(exc))
         return render_template("archive/error.html", title="Not exported", message=str(exc)), 409
