@@ -89,7 +89,8 @@ def add_parser(sub):
     q.add_argument(
         "--viewer-dir",
         help="the central viewer's directory, with --org-dir: a disabled (or 90 days unused) "
-        "viewer account's slot opens nothing",
+        "viewer account's slot opens nothing (default: the folder of --index, when it holds "
+        "the viewer's users.json)",
     )
     q.set_defaults(func=cmd_index)
 
@@ -297,14 +298,10 @@ def cmd_index(args):
 
         if not args.password_file:
             raise LinekeeperError("--org-dir needs --password-file")
-        if not args.viewer_dir:
-            raise LinekeeperError(
-                "--org-dir needs --viewer-dir (the central viewer's directory): its accounts say "
-                "whether %s's slot may open the key" % args.user
-            )
-        if not os.path.isdir(args.viewer_dir):
-            raise LinekeeperError("--viewer-dir %s is not a directory" % args.viewer_dir)
-        _enabled_viewer_account(args.viewer_dir, args.user, "%s's" % args.user, "give another --user")
+        viewer_dir = args.viewer_dir or _viewer_dir_of_index(args.index, args.user)
+        if not os.path.isdir(viewer_dir):
+            raise LinekeeperError("--viewer-dir %s is not a directory" % viewer_dir)
+        _enabled_viewer_account(viewer_dir, args.user, "%s's" % args.user, "give another --user")
         key = KeyStore(args.org_dir).unlock(args.user, _read_password(args.password_file))
     # Credentials: boto3's own sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles).
     client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
@@ -329,6 +326,27 @@ def cmd_index(args):
         file=sys.stderr,
     )
     return 0
+
+
+def _viewer_dir_of_index(index_path, user):
+    """The viewer's directory when ``--index`` is written into it (the viewer keeps its own
+    index there, ``VIEWER_DIR/index.db``): the folder holding the viewer's ``users.json``.
+    Its accounts say whether ``user``'s slot may open the organisation key, so without it
+    nothing is opened.
+
+    :raises LinekeeperError: ``--index``'s folder is no viewer's directory (naming
+        ``--viewer-dir`` and why it is needed)"""
+    from web.archive.users import USERS_FILE
+
+    folder = os.path.dirname(os.path.abspath(index_path))
+    if os.path.isfile(os.path.join(folder, USERS_FILE)):
+        print("linekeeper: the viewer's accounts are %s's (the folder of --index)" % folder, file=sys.stderr)
+        return folder
+    raise LinekeeperError(
+        "--org-dir needs --viewer-dir (the central viewer's directory): its accounts say "
+        "whether %s's slot may open the key, and the folder of --index, %s, holds no viewer's "
+        "%s to take it from; nothing was read or written" % (user, folder, USERS_FILE)
+    )
 
 
 def cmd_add_user(args):

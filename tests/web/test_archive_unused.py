@@ -226,6 +226,49 @@ def test_index_opens_no_slot_of_a_disabled_or_90_days_unused_viewer_account(
     assert "--org-dir needs --viewer-dir" in capsys.readouterr().err
 
 
+def _index_into(org, index, user):
+    """``archive index --org-dir`` as ``user`` with no ``--viewer-dir``, writing ``index``,
+    against a store that is not there (an account whose slot may open the key gets as far
+    as the bucket)."""
+    from tests.support.ports import closed_port
+
+    _, org_dir, pw, main = org
+    args = ["archive", "index", "--endpoint", "http://127.0.0.1:%d" % closed_port(), "--bucket", "b-1"]
+    return main(args + ["--index", index, "--org-dir", org_dir, "--password-file", pw, "--user", user])
+
+
+def test_index_into_the_viewers_own_directory_needs_no_viewer_dir(org, tmp_path, capsys, monkeypatch):
+    """``archive index --org-dir`` refused to run without --viewer-dir even when --index was
+    the viewer's own index, in the viewer's directory beside its users.json. That folder
+    is the viewer's directory: its accounts are asked there (boss, 90 days unused, is
+    disabled, audited, and opens nothing; jo's slot opens). An index anywhere else still
+    needs --viewer-dir, named with why and where it was looked for; nothing is read."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    viewer_dir = org[0]
+    index = os.path.join(viewer_dir, "index.db")
+    assert _index_into(org, index, "boss") == 2
+    err = capsys.readouterr().err
+    assert "the viewer's accounts are %s's (the folder of --index)" % viewer_dir in err, err
+    assert "boss's viewer account is disabled (unused for 90 days): give another --user" in err, err
+    assert ArchiveUsers(viewer_dir).get("boss").disabled_why == "unused for 90 days"
+    assert not os.path.exists(index)
+    assert _index_into(org, index, "jo") == 2
+    assert "cannot index the bucket b-1" in capsys.readouterr().err  # jo's slot opened
+    # Elsewhere, with no viewer's users.json beside it: refused, naming the option and why.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert _index_into(org, str(elsewhere / "index.db"), "jo") == 2
+    err = capsys.readouterr().err
+    said = (
+        "--org-dir needs --viewer-dir (the central viewer's directory): its accounts say whether "
+        "jo's slot may open the key, and the folder of --index, %s, holds no viewer's users.json "
+        "to take it from; nothing was read or written" % elsewhere
+    )
+    assert said in err, err
+    assert "cannot index the bucket" not in err and os.listdir(elsewhere) == []
+
+
 def test_a_viewer_account_90_days_unused_is_no_grantor(org, tmp_path, capsys):
     """add-user --grantor refused a grantor disabled already, but one 90 days unused gave a
     slot until the viewer's next look: disabled first now, audited, and refused."""
