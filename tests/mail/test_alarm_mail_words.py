@@ -7,11 +7,12 @@ rate window was never mailed: each concern was taken for a repeat of the first.
 """
 
 import json
-import sqlite3
 
 from firmware.mail.alarms import AlarmMailer
 from firmware.mail.service import MailService
 from firmware.mail.settings import MailSettings
+
+from support.simbox import save_site_settings
 
 T_US = 1_782_900_000_000_000  # Wed 1 Jul 2026, 10:00:00 UTC: 11:00 BST
 
@@ -43,17 +44,9 @@ def _row(kind, line=0, message="", n=1):
     return {"id": n, "kind": kind, "line": line, "message": message, "raised_us": T_US}
 
 
-def _site(data_dir, **site):
-    db = sqlite3.connect(data_dir / "web.db")
-    db.execute("CREATE TABLE site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute("INSERT INTO site (key, value) VALUES ('settings', ?)", (json.dumps(site),))
-    db.commit()
-    db.close()
-
-
 def test_the_mail_names_the_box_the_line_and_the_time_as_the_pages_do(tmp_path):
     lines = [{"line": 1, "name": "Line 1", "record": True}, {"line": 2, "name": "Sales", "record": True}]
-    _site(tmp_path, organisation="Acme Ltd", time_zone="Europe/London", lines=lines)
+    save_site_settings(tmp_path, organisation="Acme Ltd", time_zone="Europe/London", lines=lines)
     service = MailService(str(tmp_path), lambda: T_US, secrets=None)
     queue = Queue()
     mailer = mailer_of(queue, lambda: T_US, site=service.site)
@@ -239,7 +232,7 @@ def test_the_mail_says_the_dates_in_its_message_as_the_pages_do(tmp_path):
     """ "What happened" said a date or time in the message as the box keeps it (2026-07-01,
     2026-07-01 09:30:00 UTC, 2026-07-01T09:30:00.000Z) under "Raised: Wed 1 Jul 2026, 11:00:00
     BST": now each as the pages write it, in the box's zone."""
-    _site(tmp_path, organisation="Acme Ltd", time_zone="Europe/London", lines=[])
+    save_site_settings(tmp_path, organisation="Acme Ltd", time_zone="Europe/London", lines=[])
     service = MailService(str(tmp_path), lambda: T_US, secrets=None)
     queue = Queue()
     mailer = mailer_of(queue, lambda: T_US, site=service.site)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 
 from board.sim.scenario import loads_scenario
 from firmware.box import open_sim_box
@@ -36,3 +37,13 @@ def refusing_destructions(monkeypatch, store):
 
     monkeypatch.setattr(store, "unname_file", unname)
     return card
+
+
+def save_site_settings(data_dir, **settings):
+    """The web UI's site settings (``time_zone``, ``organisation``, ``lines``...) saved in
+    ``data_dir``'s web.db, as the settings page saves them, on a folder that has none yet."""
+    db = sqlite3.connect(os.path.join(data_dir, "web.db"))
+    db.execute("CREATE TABLE site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO site (key, value) VALUES ('settings', ?)", (json.dumps(settings),))
+    db.commit()
+    db.close()
