@@ -385,6 +385,11 @@ class CallPolicy:
             self.consent.ended(call)
             if call.end_reason == "remote_silence":
                 self._parked[call.line] = live  # settled when the line leaves "cleared"
+                # A call the silence clear ended during its notice may go on (sound comes
+                # back), but its notice was not given to its end and is not played again:
+                # nothing of it may be kept, so its recording is destroyed now, with this
+                # end's reason, and the call is skipped before it can go on recorded.
+                self._cut_short(live)
                 self._publish(call)
                 return
             self._settle(live)

@@ -167,13 +167,13 @@ def test_a_recording_closed_before_the_policy_hears_the_end_is_not_kept_either(l
     assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
 
 
-def test_a_call_the_silence_clear_ends_during_its_announcement_keeps_no_recording(lab, synth):
-    """The far end says nothing, and the box's own playback is sound on the line: only an
-    announcement with a long quiet start (here 11 s before its words) lets the silence clear
-    (10 s) end a call during it. The end is dated where the silence began, at the answer:
-    the notice was cut short, its words never played (the playback stops as the end is
-    found). The recording is destroyed as for any other end during the notice, and the
-    reason says the line went silent, not that anybody hung up (nobody was heard to)."""
+def _silence_cleared_during_notice(lab, synth, speech=(), talk_s=30.0):
+    """A ``talk_s`` inbound call, silent (``speech`` aside), whose announcement has 11 s of quiet
+    before its words, with a 10 s silence clear: (data dir, the call, its audit entries,
+    whether a recording of the call was open at each CallResumed and at its last CallEnded)."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_audit, open_sim_box
+    from firmware.bus import CallEnded, CallResumed
     from firmware.policy.announcement import store_announcement
 
     words = synth.say("Calls to Hawthorne and Sons are recorded.", voice="en-gb")
@@ -182,22 +182,66 @@ def test_a_call_the_silence_clear_ends_during_its_announcement_keeps_no_recordin
     store_announcement(
         data_dir, "quiet.wav", wav_bytes(np.concatenate([np.zeros(11 * 8000, np.int16), words]))
     )
-    call = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 30.0, "hangup": "local"}
+    call = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": talk_s, "hangup": "local"}
+    if speech:
+        call["speech"] = list(speech)
     config = lab.policy(consent=dict(CONSENT, announcement={"file": "quiet.wav"}))
     config["silence_clear_s"] = 10
-    from board.sim.scenario import loads_scenario
-    from firmware.box import open_audit, open_sim_box
-
     box = open_sim_box(loads_scenario(json.dumps(lab.scenario([call], config=config))), data_dir, synth=synth)
     box.start()
+    # (event, whether a recording of its call was open then), once the recorder and policy heard it
+    recording = []
+
+    def seen(ev):
+        recording.append((type(ev).__name__, box.recorder.recording(ev.call)))
+
+    box.bus.subscribe(CallResumed, seen)
+    box.bus.subscribe(CallEnded, seen)
     assert box.board.run()
     box.stop()
     with open_audit(data_dir) as audit:
         entries = audit.entries(limit=-1, newest_first=False)
     (logged,) = lab.calls(data_dir)
+    return data_dir, logged, entries, recording
+
+
+def test_a_call_the_silence_clear_ends_during_its_announcement_keeps_no_recording(lab, synth):
+    """The far end says nothing, and the box's own playback is sound on the line: only an
+    announcement with a long quiet start (here 11 s before its words) lets the silence clear
+    (10 s) end a call during it. The end is dated where the silence began, at the answer:
+    the notice was cut short, its words never played (the playback stops as the end is
+    found). The recording is destroyed as for any other end during the notice, and the
+    reason says the line went silent, not that anybody hung up (nobody was heard to)."""
+    data_dir, logged, entries, _recording = _silence_cleared_during_notice(lab, synth)
     why = "the line went silent during the consent notice"
     assert logged["end_reason"] == "remote_silence" and logged["ended_at"] == logged["answered_at"]
     assert logged["consent"]["cut_short"] is True and logged["consent"]["heard_s"] < 0.1
+    assert logged["policy_decision"] == "skip"
+    assert logged["policy_reason"] == why + ", so the other party was not told the call is recorded"
+    assert logged["recording"] is None and lab.recordings(data_dir) == []
+    assert os.listdir(os.path.join(data_dir, "recordings")) == []
+    (created,) = [e for e in entries if e.action == "recording_created"]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
+
+
+def test_a_call_that_goes_on_after_the_silence_cut_its_notice_short_is_not_recorded_on(lab, synth):
+    """The silence clear ends the call 10 s into the announcement's quiet start, then the
+    caller speaks (13 s after the answer) and the call goes on, to our side's hang-up at
+    25 s. The notice was not given to its end, and it is not played again: the call was
+    recorded on, untold, to its end, and its recording destroyed then with the reason of
+    that end ("our side hung up during the consent notice"). Nothing of such a call may be
+    kept: its recording is destroyed at the silence clear, nothing more is taken when the
+    call goes on, and the call and the audit trail say the line went silent during the
+    notice."""
+    speech = [{"at": 13.0, "text": "Hello? Are you still there? I wanted to ask about my order."}]
+    data_dir, logged, entries, recording = _silence_cleared_during_notice(lab, synth, speech, 25.0)
+    why = "the line went silent during the consent notice"
+    assert logged["end_reason"] == "local"
+    # Nothing recorded once the call went on, nor as it ended.
+    assert recording == [("CallEnded", False), ("CallResumed", False), ("CallEnded", False)]
+    assert logged["consent"]["cut_short"] is True and logged["consent"]["heard_s"] < 0.1
+    assert "warning_tones" not in logged["consent"] or logged["consent"]["warning_tones"] == 0
     assert logged["policy_decision"] == "skip"
     assert logged["policy_reason"] == why + ", so the other party was not told the call is recorded"
     assert logged["recording"] is None and lab.recordings(data_dir) == []
