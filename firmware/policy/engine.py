@@ -643,6 +643,10 @@ class CallPolicy:
                 # recorder's worker's to say: the recording_failed alarm of the line.)
                 log.exception("line %d: what was recorded of the personal call could not be destroyed", line)
                 details["error"] = "%s: %s" % (type(exc).__name__, exc)
+            if kept is None and self.recorder.destruction_waits(call):
+                # The card refused the decision: the recording is stopped, but still on the
+                # card until the card takes it (then its recording_deleted entry follows).
+                details.update(recording_discarded=False, discard_pending=True)
             if kept is not None:
                 log.warning(
                     "line %d: the personal-call code was keyed on a call %s: recording kept", line, kept

@@ -541,6 +541,12 @@ class Recorder:
             call,
         )
 
+    def destruction_waits(self, call):
+        """Whether the destruction of ``call``'s recording waits for the card to take its
+        decision (:meth:`_defer_destruction`): stopped, still on the card meanwhile."""
+        with self._lock:
+            return any(waiting is call for waiting, *_ in self._undecided.values())
+
     def _retry_destructions(self):
         """Decide again the destructions the card refused (from a timer, and at the stop)."""
         with self._lock:

@@ -199,7 +199,9 @@ def test_a_card_that_refuses_the_discard_stops_neither_the_call_nor_the_audit(
     with open_audit(data_dir) as audit:
         entries = audit.entries(limit=-1, newest_first=False)
     marked = [e.details for e in entries if e.action == "personal_call"]
+    # Decided on the card (its row names no file), so discarded: the next start finishes it.
     assert len(marked) == 1 and marked[0]["recording_discarded"] is True
+    assert "discard_pending" not in marked[0]
     failed = [a for a in alarms if a.kind == "recording_failed"]
     assert [(a.line, a.active, a.call_id) for a in failed] == [(1, True, calls[0]["id"])]
     assert "Input/output error" in failed[0].message and "the next start destroys it" in failed[0].message
@@ -278,10 +280,13 @@ def test_a_call_log_that_cannot_decide_the_destruction_still_records_nothing_mor
     assert [(r["call_id"], r["state"]) for r in lab.recordings(data_dir)] == [(2, "complete")]
     with open_audit(data_dir) as audit:
         entries = audit.entries(limit=-1, newest_first=False)
-    deleted = [e.details for e in entries if e.action == "recording_deleted"]
-    assert deleted == [{"why": PERSONAL_REASON}]
-    marked = [e.details for e in entries if e.action == "personal_call"]
-    assert len(marked) == 1 and "kept" not in marked[0]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [e.details for e in deleted] == [{"why": PERSONAL_REASON}]
+    # Keyed while the card refused the decision: the entry says the recording was not
+    # discarded yet, only waiting to be; the recording_deleted entry after it says when it was.
+    (marked,) = [e for e in entries if e.action == "personal_call"]
+    assert marked.details["recording_discarded"] is False and marked.details["discard_pending"] is True
+    assert "kept" not in marked.details and entries.index(marked) < entries.index(deleted[0])
 
 
 def test_a_hold_placed_before_the_card_takes_the_decision_keeps_the_recording(
@@ -309,7 +314,11 @@ def test_a_hold_placed_before_the_card_takes_the_decision_keeps_the_recording(
     (kept,) = lab.recordings(data_dir)
     assert kept["call_id"] == 1 and kept["state"] == "complete" and 6.0 < kept["duration_s"] < 9.5
     with open_audit(data_dir) as audit:
-        assert "recording_deleted" not in [e.action for e in audit.entries(limit=-1)]
+        entries = audit.entries(limit=-1)
+    assert "recording_deleted" not in [e.action for e in entries]
+    # The code's entry never said the recording was discarded: its discard was only pending.
+    (marked,) = [e.details for e in entries if e.action == "personal_call"]
+    assert marked["recording_discarded"] is False and marked["discard_pending"] is True
 
 
 def test_the_destruction_does_not_hold_up_the_capture(tmp_path, synth, lab, monkeypatch):
