@@ -514,8 +514,11 @@ class Recorder:
         says ``recording``, and the decision waits in memory, tried again every
         ``ROW_RETRY_US`` and at the stop (:meth:`_retry_destructions`). The line's
         ``recording_failed`` alarm says the recording is still on the card meanwhile: the
-        call log says the call was not recorded. A box that dies before the card takes the
-        decision keeps it: the next start makes it a partial recording, as any cut short."""
+        call log says the call was not recorded. The decision is also noted beside the call
+        log (:meth:`RecordingStore.note_discard`): a box that stops or dies before the card
+        takes it leaves it to the next start, which decides and does it
+        (:meth:`RecordingStore.recover`). Only if the card refuses that note too does the
+        next start make the recording a partial one, as any cut short."""
         call = active.call
         log.error("the card refused the destruction of recording %s: %s", active.recording_id, exc)
         del self._active[call.line]
@@ -528,6 +531,18 @@ class Recorder:
             active.pipeline.abort()
         info = active.pipeline.info()
         self._undecided[active.recording_id] = (call, why, info, active.speech.spans())
+        when = "at the stop, and at the next start"
+        try:
+            self.store.note_discard(active.recording_id, call.id, why)
+        except OSError as err:
+            when = "and at the stop; a box stopped before then keeps it as a partial recording"
+            log.error(
+                "the card refused the note of recording %s's destruction too (%s): if the box "
+                "stops before the card takes the decision, the next start keeps it as a partial "
+                "recording",
+                active.recording_id,
+                err,
+            )
         if self._undecided_retry is None:
             self._undecided_retry = self.clock.call_later(ROW_RETRY_US, self._retry_destructions)
         self._alarm(
@@ -536,8 +551,8 @@ class Recorder:
             True,
             "the card refused the decision to destroy what was recorded of call %s (%s): %s. "
             "The recording is still on the card; it is destroyed once the card takes the "
-            "decision (tried again every %d s, and at the stop)"
-            % (call.id, _message(exc), why, ROW_RETRY_US // 1_000_000),
+            "decision (tried again every %d s, %s)"
+            % (call.id, _message(exc), why, ROW_RETRY_US // 1_000_000, when),
             call,
         )
 
@@ -559,6 +574,10 @@ class Recorder:
                     log.warning("the card still refuses to destroy recording %s: %s", recording_id, exc)
                     continue
                 del self._undecided[recording_id]
+                try:
+                    self.store.forget_discard(recording_id)
+                except OSError as exc:  # the next start finds it decided, and drops the note
+                    log.warning("the note of recording %s's destruction stays: %s", recording_id, exc)
                 if decided:
                     log.info("the card took the destruction of recording %s (call %s)", recording_id, call.id)
                     self._to_shredder(recording_id, why, call)
@@ -1153,8 +1172,8 @@ class Recorder:
                 if self._undecided:
                     log.error(
                         "%d recording(s) whose destruction the card refused are still on the card at "
-                        "the stop: the next start keeps them as partial recordings (the "
-                        "recording_failed alarm names their calls)",
+                        "the stop: the next start destroys those whose decision it noted beside the "
+                        "call log (the recording_failed alarm names their calls)",
                         len(self._undecided),
                     )
             if self._unbegun:

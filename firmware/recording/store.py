@@ -55,6 +55,8 @@ from firmware.storage.keystore import RecordingKey
 log = logging.getLogger(__name__)
 
 QUARANTINE = "quarantine"  # where files nothing accounts for are moved, never deleted
+# Beside calls.db: destructions the call log refused to record (note_discard), for the next start.
+PENDING_DISCARDS = "discards-pending.json"
 NO_CALL_LOG = object()  # RecordingStore.call_row's answer where there is no calls table
 RECORDING_SUFFIX = ".lkrec"
 KEY_COPY_SUFFIX = ".lkkey"  # a recording's wrapped data key, outside its sealed header (docs/FORMAT.md)
@@ -727,6 +729,66 @@ class RecordingStore:
             )
         return True
 
+    def note_discard(self, recording_id: str, call_id: int | None, why: str) -> None:
+        """Note on the card, beside the call log, the destruction of ``recording_id`` that the
+        call log refused to record (:meth:`unname_file` raised): the recorder tries it again
+        while it runs, and the next start decides and does it if it did not
+        (:meth:`recover`), rather than keep the recording as a partial one. The note holds
+        recording ids, call ids and reasons only: nothing of a call's content or number.
+
+        :raises OSError: the card refused the note too
+        """
+        with self._lock:
+            pending = self._pending_discards()
+            pending[recording_id] = {"call_id": call_id, "why": why}
+            self._write_pending_discards(pending)
+
+    def forget_discard(self, recording_id: str) -> None:
+        """The call log took the decision noted by :meth:`note_discard` (or a legal hold kept
+        the recording): the note of it goes.
+
+        :raises OSError: the card refused (the next start finds the decision made, and
+            drops the note)
+        """
+        with self._lock:
+            pending = self._pending_discards()
+            if pending.pop(recording_id, None) is not None:
+                self._write_pending_discards(pending)
+
+    def _pending_discards(self) -> dict[str, Any]:
+        try:
+            with open(os.path.join(self.data_dir, PENDING_DISCARDS), encoding="utf-8") as f:
+                pending = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:  # atomic writes: not a cut's doing
+            log.error("%s cannot be read (%s): the destructions it noted are not done", PENDING_DISCARDS, exc)
+            return {}
+        return pending if isinstance(pending, dict) else {}
+
+    def _write_pending_discards(self, pending: dict[str, Any]) -> None:
+        path = os.path.join(self.data_dir, PENDING_DISCARDS)
+        if not pending:
+            fsutil.remove_durable(path)
+            return
+        fsutil.atomic_write(path, json.dumps(pending, sort_keys=True).encode(), mode=0o600)
+
+    def _decide_noted_discards(self) -> None:
+        """Decide the destructions :meth:`note_discard` noted and the last run did not get
+        the call log to take (its box stopped or died first): each row still recording and
+        naming its file stops naming it, with the reason noted (unless its call is on legal
+        hold), so that :meth:`recover` destroys it as any destruction a crash cut short."""
+        pending = self._pending_discards()
+        for recording_id, noted in pending.items():
+            row = self.get(recording_id)
+            if row is None or row["state"] != "recording" or not row["file"] or not isinstance(noted, dict):
+                continue  # taken by the call log after all, or already gone
+            why = noted.get("why") or NOT_A_RECORDING
+            if self.unname_file(recording_id, noted.get("call_id"), why):
+                log.info("recording %s: the destruction the last run noted is decided: %s", recording_id, why)
+        if pending:
+            self._write_pending_discards({})
+
     def on_hold(self, call_id: int | None, recording_id: str | None = None) -> bool:
         """Whether call ``call_id`` (recording ``recording_id``'s, when its row names one) is
         on legal hold now: what the recorder asks before it drops audio it held in memory.
@@ -1104,9 +1166,14 @@ class RecordingStore:
         file (``("resealed", id, duration_s)``; :meth:`replay_journal`). Last,
         the call log is checkpointed and its write-ahead log emptied
         (:meth:`checkpoint`): a deletion a cut left before its own checkpoint
-        leaves no wrapped key in calls.db. ``stopped_cleanly``: the last run stopped
-        cleanly (:meth:`replay_journal` says so of the files it changes).
+        leaves no wrapped key in calls.db. Before all of it, a destruction the
+        call log refused to record in the last run, noted beside it
+        (:meth:`note_discard`), is decided, and so destroyed here too.
+        ``stopped_cleanly``: the last run stopped cleanly (:meth:`replay_journal`
+        says so of the files it changes).
         """
+        # First, so that the journal's replay does not write into a file to be destroyed.
+        self._decide_noted_discards()
         self.replayed = self.replay_journal(stopped_cleanly)
         if self.replayed:
             log.info("journal replayed into %d recording(s) at start", len(self.replayed))

@@ -284,6 +284,7 @@ def test_a_card_that_refuses_the_destruction_does_not_make_the_recording_a_kept_
     assert waiting["state"] == "recording" and os.path.exists(store.path_of(waiting["id"]))
     card["refusing"] = False
     box.stop()  # the card takes the decision: destroyed before the stop ends
+    assert not os.path.exists(os.path.join(data_dir, "discards-pending.json"))
 
     restarted = open_sim_box(loads_scenario(json.dumps(lab.scenario([], config=doc["config"]))), data_dir)
     restarted.start()
@@ -300,6 +301,98 @@ def test_a_card_that_refuses_the_destruction_does_not_make_the_recording_a_kept_
     (created,) = [e for e in entries if e.action == "recording_created"]
     deleted = [e for e in entries if e.action == "recording_deleted"]
     assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
+
+
+def _refused_to_the_end_of_the_run(lab, monkeypatch, hold=False, note_refused=False):
+    """A call that ended during its notice, the card refusing the decision to destroy its
+    recording until the run is over (``hold``: the call placed on legal hold meanwhile;
+    ``note_refused``: the card refuses the note of it too), then a second run: (data dir,
+    the recording's row after the first, the note's path, the first run's recording_failed
+    alarm)."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.bus import Alarm
+
+    from support.simbox import refusing_destructions
+
+    call = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 1.0, "hangup": "remote"}
+    doc = lab.scenario([call], config=lab.policy(consent=CONSENT))
+    data_dir = lab.data_dir()
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data_dir, synth=lab.synth)
+    card = refusing_destructions(monkeypatch, box.recorder.store)
+    if note_refused:
+
+        def refused(*args):
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(box.recorder.store, "note_discard", refused)
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
+    box.start()
+    assert box.board.run()
+    if hold:
+        box.callmeta.set_legal_hold(1, True, "sam", box.clock.wall_us())
+    box.stop()  # the card still refusing: the decision is not in the call log
+    assert card["refused"] >= 2
+    (waiting,) = lab.recordings(data_dir)
+    assert waiting["state"] == "recording"
+    noted = os.path.join(data_dir, "discards-pending.json")
+    assert os.path.exists(noted) is not note_refused
+    (failed,) = [a for a in alarms if a.kind == "recording_failed"]
+    restarted = open_sim_box(loads_scenario(json.dumps(lab.scenario([], config=doc["config"]))), data_dir)
+    restarted.start()
+    assert restarted.board.run()
+    restarted.stop()
+    return data_dir, waiting, noted, failed
+
+
+def test_a_destruction_the_card_refused_to_the_end_of_the_run_is_done_by_the_next_start(lab, monkeypatch):
+    """The card refuses the decision to destroy the recording of a call that ended during
+    its notice until the box's run is over (it stops, or dies, before the card takes it).
+    The decision was in memory only: the next start made the recording a partial one,
+    kept, while the call said it was skipped. It is noted beside the call log as it is
+    refused, and the next start decides and does the destruction, audited saying why."""
+    from firmware.box import open_audit
+
+    data_dir, waiting, noted, failed = _refused_to_the_end_of_the_run(lab, monkeypatch)
+    assert "at the stop, and at the next start" in failed.message
+    why = "the caller hung up during the consent notice"
+    (logged,) = lab.calls(data_dir)
+    assert logged["policy_decision"] == "skip" and logged["policy_reason"].startswith(why + ", so")
+    assert logged["recording"] is None and lab.recordings(data_dir) == []
+    assert os.listdir(os.path.join(data_dir, "recordings")) == []
+    with open_audit(data_dir) as audit:
+        entries = audit.entries(limit=-1, newest_first=False)
+    assert "recording_recovered" not in [e.action for e in entries]
+    deleted = [e for e in entries if e.action == "recording_deleted"]
+    assert [(e.target, e.details) for e in deleted] == [("recording:" + waiting["id"], {"why": why})]
+    assert not os.path.exists(noted)
+
+
+def test_a_noted_destruction_of_a_call_placed_on_legal_hold_is_not_done_by_the_next_start(lab, monkeypatch):
+    """The call was placed on legal hold before the card took the decision: the next start,
+    deciding the noted destruction, sees the hold and keeps the recording (partial, as any
+    the last run could not finish), and the note goes."""
+    from firmware.box import open_audit
+
+    data_dir, waiting, noted, _failed = _refused_to_the_end_of_the_run(lab, monkeypatch, hold=True)
+    (kept,) = lab.recordings(data_dir)
+    assert kept["id"] == waiting["id"] and kept["state"] == "partial"
+    assert os.path.exists(os.path.join(data_dir, "recordings", waiting["id"] + ".lkrec"))
+    with open_audit(data_dir) as audit:
+        assert "recording_deleted" not in [e.action for e in audit.entries(limit=-1)]
+    assert not os.path.exists(noted)
+
+
+def test_a_destruction_whose_note_the_card_refused_too_says_the_next_start_keeps_it(lab, monkeypatch):
+    """The card refuses the note of the decision as well: nothing on it tells the next start,
+    which keeps the recording as a partial one, and the alarm says so rather than promise
+    the next start will destroy it."""
+    data_dir, waiting, noted, failed = _refused_to_the_end_of_the_run(lab, monkeypatch, note_refused=True)
+    assert "keeps it as a partial recording" in failed.message and "next start" not in failed.message
+    (kept,) = lab.recordings(data_dir)
+    assert kept["id"] == waiting["id"] and kept["state"] == "partial"
+    assert not os.path.exists(noted)
 
 
 def test_a_call_that_ends_during_its_announcement_is_kept_when_a_failed_notice_records_anyway(lab):
