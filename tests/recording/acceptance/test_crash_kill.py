@@ -88,7 +88,7 @@ CALLS = [
         "line": 4,
         "at": 2.0,
         "direction": "out",
-        "dial": {"digits": "5", "delay": 0.3},
+        "dial": {"digits": "7", "delay": 0.3},
         "talk": 5.0,
         "speech": [{"at": 0.5, "text": S[1]}],
     },

@@ -47,7 +47,7 @@ CALLS = [
         "line": 2,
         "at": 31.0,
         "direction": "out",
-        "dial": {"digits": "5", "delay": 0.2},
+        "dial": {"digits": "7", "delay": 0.2},
         "talk": 3.0,
         "speech": "Rice is often served in round bowls.",
     },

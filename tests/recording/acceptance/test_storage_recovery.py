@@ -33,7 +33,7 @@ CALLS = [
         "line": 2,
         "at": 0.5,
         "direction": "out",
-        "dial": {"digits": "5", "delay": 0.2},
+        "dial": {"digits": "7", "delay": 0.2},
         "talk": 3.0,
         "speech": "Rice is often served in round bowls.",
     },
