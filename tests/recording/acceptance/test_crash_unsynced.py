@@ -70,7 +70,7 @@ CALLS = [
         "line": 2,
         "at": 0.5,
         "direction": "out",
-        "dial": {"digits": "42", "delay": 0.2},
+        "dial": {"digits": "72", "delay": 0.2},
         "talk": 5.0,
         "speech": [{"at": 0.3, "text": "Could you give me the order number?"}],
     },
