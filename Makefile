@@ -56,7 +56,8 @@ run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the 
 # Two workers more than the cores: much of the suite waits on the real servers,
 # container boots and processes it stops, not on the processor (on two cores,
 # 4 421 tests took 21:32 with two workers and 17:12 with three; 4 623 took 24:22
-# with three and 21:54 with four, on a quiet machine).
+# with three and 21:54 with four, on a quiet machine; 4 753 took 17:22 with four
+# once the modules were compiled first, below).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 2 )))
 test: setup bytecode ## run every test in tests/ (never hw_tests/), on every core
 	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup
