@@ -25,7 +25,6 @@ call and writes none.
 
 import dataclasses
 import datetime
-import logging
 import os
 import re
 import secrets
@@ -43,6 +42,7 @@ from firmware.reports.compute import consent_outcome, tone_was_notice
 from firmware.typed import card_problem
 
 from .. import callstory, intent
+from ..download import export_body
 from ..phonebook import NoteAddedAlready
 from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines, whole_number
 from ..site import given_reason
@@ -50,7 +50,6 @@ from . import csv_download, csv_within, row_id
 from .sar import release_shown, withheld_shown
 
 bp = Blueprint("calls", __name__)
-log = logging.getLogger(__name__)
 
 PAGE = 50
 MAX_TOKENS = 64
@@ -876,43 +875,26 @@ def export(call_id):
                 status=400,
             )
         mime = "application/zip"
-    data = memoryview(bytes(result))
-    # Read after the view has returned (the request's context is gone by then).
-    web, actor, address = lk(), g.user.name, request.remote_addr or ""
-
-    def body():
-        # Sent from memory in chunks: the decrypted audio is never a file on the card.
-        sent = 0
-        try:
-            for at in range(0, len(data), CHUNK):
-                chunk = data[at : at + CHUNK].tobytes()
-                yield chunk
-                sent += len(chunk)  # the server has written it: it asks for the next
-        finally:
-            if sent < len(data):  # closed part way (GeneratorExit): the browser dropped it
-                _download_cut(web, actor, call_id, dict(details, address=address), sent, len(data))
-
+    data = bytes(result)
+    # Sent from memory in chunks (the decrypted audio is never a file on the card); a
+    # download the browser drops part way is audited as failed (web.download). What it needs
+    # of the request is read now: the request's context is gone when the body runs.
+    web = lk()
+    body = export_body(
+        data,
+        CHUNK,
+        web.services.audit,
+        web.services.wall_us,
+        g.user.name,
+        str(call_id),
+        dict(details, address=request.remote_addr or ""),
+    )
     return Response(
-        body(),
+        body,
         mimetype=mime,
         direct_passthrough=True,
         headers={"Content-Disposition": "attachment; filename=%s" % name, "Content-Length": str(len(data))},
     )
-
-
-def _download_cut(web, actor, call_id, details, sent, size):
-    """Audit an export's download that stopped part way (the connection closed before its
-    last byte) as failed, as an export not made is: its entry's ``details`` again with
-    ``failed``, so the breach scope and the reports count no recording taken (a file cut
-    short is not the recording). A trail that refuses the entry is logged: the response is
-    gone, nobody is left to tell."""
-    failed = "the download stopped after %d of its %d bytes (the connection closed)" % (sent, size)
-    try:
-        web.services.audit.append(
-            actor, "export", str(call_id), dict(details, failed=failed), int(web.services.wall_us())
-        )
-    except Exception as exc:
-        log.error("call %s's export cut short could not be audited: %s", call_id, exc)
 
 
 def _with_manifest(call_id, payload, file_name):
