@@ -1211,6 +1211,69 @@ def test_nobody_exports_without_saying_why(viewer, tmp_path, monkeypatch):
         v.close()
 
 
+ZIP = b"PK" + bytes(range(100))  # the export's zip (the real one: tests/archive/test_export.py)
+
+
+def _export_streamed(viewer, tmp_path, monkeypatch):
+    """``(viewer, export)``: a viewer of one recorded call whose zip is :data:`ZIP`, sent 3
+    bytes a chunk, and ``export()`` posting sara's export unbuffered (the body as the server
+    reads it); the caller closes the viewer."""
+    v = _viewer_with_one_recording(viewer, tmp_path)
+    monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
+    monkeypatch.setattr(archive_views, "export_call", lambda *a, reason: (ZIP, {"zip_sha256": "cd" * 32}))
+    monkeypatch.setattr(archive_views, "CHUNK", 3)
+    client, token = _client(create_archive_app(v), ANON)
+    assert _login_as(client, token, "sara").status_code == 302
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/sites").get_data(as_text=True))[1]
+    form = {"csrf_token": token, "reason": "court order ref 77"}
+    return v, lambda: client.post("/calls/leeds/1/export", data=form, buffered=False)
+
+
+def _copies_taken(v):
+    """The viewer's export entries, oldest first, and those of them a failure entry cancels
+    (:func:`firmware.breachscope.failed_copies`, as the box's breach scope pairs them)."""
+    from firmware.breachscope import failed_copies
+
+    entries = v.audit_log.entries(action="export", newest_first=False)
+    cancelled = failed_copies((e.seq, e.target, e.details) for e in entries)
+    return entries, [e.seq for e in entries if "failed" not in e.details and e.seq not in cancelled]
+
+
+@pytest.mark.parametrize("read, sent", [(2, 3), (0, 0)])
+def test_an_export_the_browser_drops_part_way_is_audited_as_failed(viewer, tmp_path, monkeypatch, read, sent):
+    """The viewer sent its zip as one block: a download the browser dropped part way stayed
+    in its trail as the recording taken. It now streams it as the box's export does
+    (web.download): the body closed before its last byte writes a second ``export`` entry
+    with the first's details and ``failed``, which cancels it as a copy taken."""
+    v, export = _export_streamed(viewer, tmp_path, monkeypatch)
+    try:
+        resp = export()
+        assert resp.status_code == 200 and resp.headers["Content-Length"] == str(len(ZIP))
+        body = iter(resp.response)
+        assert b"".join(next(body) for _ in range(read)) == ZIP[: 3 * read]
+        resp.close()  # the browser went: the server closes the body part way
+        (made, failed), taken = _copies_taken(v)
+        assert "failed" not in made.details and made.details["reason"] == "court order ref 77"
+        said = "the download stopped after %d of its %d bytes (the connection closed)" % (sent, len(ZIP))
+        assert failed.details == dict(made.details, failed=said)
+        assert (failed.actor, failed.target) == (made.actor, made.target) == ("sara", "leeds/1")
+        assert taken == []
+    finally:
+        v.close()
+
+
+def test_an_export_read_to_its_last_byte_is_one_copy_taken(viewer, tmp_path, monkeypatch):
+    v, export = _export_streamed(viewer, tmp_path, monkeypatch)
+    try:
+        resp = export()
+        assert b"".join(resp.response) == ZIP
+        resp.close()
+        (made,), taken = _copies_taken(v)
+        assert "failed" not in made.details and taken == [made.seq]
+    finally:
+        v.close()
+
+
 @pytest.mark.parametrize("day", ["20260302", "2026-W10-1", "2026W101", "2026-061", "２０２６-03-02"])
 def test_a_date_in_another_iso_form_is_named_not_taken(app, day):
     """date.fromisoformat takes 20260302 and week dates (2026-W10-1): the search and the

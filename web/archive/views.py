@@ -17,6 +17,7 @@ from firmware.reports.tables import hms
 
 from .. import passwords
 from ..accounts import change_problems, who_typed
+from ..download import CHUNK, export_body
 from ..inactive import UNUSED_DAYS, UNUSED_REASON
 from ..security import local_path, public, roles, whole_number
 from ..site import given_reason
@@ -472,12 +473,19 @@ def export(box, call_id):
     except LinekeeperError as exc:
         v.audit("export", target, box=box, call_id=number, reason=reason, refused=str(exc))
         return render_template("archive/error.html", title="Not exported", message=str(exc)), 409
-    v.audit("export", target, box=box, call_id=number, line=found["line"], reason=reason, **summary)
+    details = dict(box=box, call_id=number, line=found["line"], reason=reason, **summary)
+    details["address"] = request.remote_addr or ""
+    v.audit("export", target, **details)
+    # Sent in chunks, as the box's export: a download the browser drops part way is a second
+    # entry with these details and ``failed`` (web.download), so no copy is counted taken.
+    sent = export_body(body, CHUNK, v.audit_log, v.wall_us, g.user.name, target, details)
     return Response(
-        body,
+        sent,
         mimetype="application/zip",
+        direct_passthrough=True,
         headers={
             "Content-Disposition": "attachment; filename=%s-call-%d.zip" % (box, number),
+            "Content-Length": str(len(body)),
             "Cache-Control": "no-store",
         },
     )
