@@ -578,6 +578,51 @@ def test_the_pages_speak_to_people(app):
     assert '<dl class="fields"><dt>From address</dt>' in trail and "{&#34;" not in trail and '{"' not in trail
 
 
+def test_each_calls_page_shown_is_audited_with_the_calls_it_showed(app, viewer, monkeypatch):
+    """The calls page shows each call's number and name, and the viewer wrote nothing of it,
+    where the box's calls list writes ``list_viewed`` with the calls shown. Each page shown
+    is now an entry of the same shape: the search, how many calls and which (a page's at
+    most), and their sites; a number searched is said given, its digits not kept."""
+
+    def lists():
+        return viewer.audit_log.entries(limit=100_000, action="list_viewed", newest_first=False)
+
+    before = len(lists())
+    anon, _ = _client(app, ANON)
+    assert anon.get("/").status_code == 302  # to the login: nothing shown, nothing written
+    client, _ = _client(app, LEEDS_SUP)
+    assert client.get("/").status_code == 200
+    query = "/?number=01632+960101&box=leeds&from=2026-03-01&to=2026-03-02"
+    assert "/calls/leeds/1" in client.get(query).get_data(as_text=True)
+    assert client.get("/?number=abc").status_code == 400  # refused: no call shown, no entry
+    everyone, _ = _client(app, SUP)
+    monkeypatch.setattr(archive_views, "PAGE_CALLS", 1)  # two calls found, a page of one shown
+    assert everyone.get("/").status_code == 200
+    entries = lists()[before:]
+    said = [(e.actor, e.target, e.details["filter"], e.details["rows"], e.details["calls"]) for e in entries]
+    assert said == [
+        (LEEDS_SUP, "calls", "all calls", 1, ["leeds/1"]),
+        (
+            LEEDS_SUP,
+            "calls",
+            {
+                "box": "leeds",
+                "from": "2026-03-01",
+                "to": "2026-03-02",
+                "number": "given (its digits not kept)",
+            },
+            1,
+            ["leeds/1"],
+        ),
+        (SUP, "calls", "all calls", 1, ["york/1"]),  # the newest first
+    ]
+    assert [e.details["sites"] for e in entries] == [["leeds"], ["leeds"], ["york"]]
+    assert not any("960101" in json.dumps(e.details) for e in entries)
+    # An auditor of leeds reads the leeds pages' entries, not the york one.
+    trail = _client(app, LEEDS_AUD)[0].get("/audit").get_data(as_text=True)
+    assert "leeds/1" in trail and "york/1" not in trail
+
+
 def test_viewing_the_viewer_s_audit_trail_is_audited_once_per_view(app, viewer):
     """PCI DSS 10.2.1.3: reading the trail is itself in the trail, one entry per page shown,
     after the entries it shows were read."""

@@ -8,8 +8,8 @@ decrypted in memory with the organisation key and streamed.
 Accounts are the viewer's own (:mod:`web.archive.users`) with the box's
 roles; access is declared on every view with :mod:`web.security`'s
 decorators and enforced before each request (:func:`web.archive.app.before_request`);
-every login, playback and report download goes to the viewer's own
-hash-chained audit trail (``VIEWER_DIR/audit.db``).
+every login, calls list shown, call opened, playback, export and report
+download goes to the viewer's own hash-chained audit trail (``VIEWER_DIR/audit.db``).
 """
 
 import os

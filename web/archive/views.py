@@ -33,6 +33,8 @@ UNLOCKER = "whoever runs the viewer"
 MAX_TOKENS = 20
 MAX_VIEWED = 1000  # calls a session remembers it opened (call_viewed once each)
 MAX_NUMBER = 32  # digits of a searched number, as on a box (web.views.calls)
+# A number searched, as the calls list's entry says it (its digits stay out of the trail).
+NUMBER_NOT_KEPT = "given (its digits not kept)"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -260,10 +262,33 @@ def calls():
         all_sites = _granted(index.sites(db))
     finally:
         db.close()
+    if not errors:
+        _audit_list(form, found)
     status = 400 if errors else 200
     return render_template(
         "archive/calls.html", form=form, calls=found, errors=errors, sites=all_sites, limit=PAGE_CALLS
     ), status
+
+
+def _audit_list(form, found):
+    """The calls page shown: it shows each call's number and name, so each page shown is an
+    entry, as the box's calls list writes (:func:`web.views.calls.index`): ``list_viewed`` of
+    ``calls``, with its search (the fields given, or "all calls"), how many calls it showed
+    (``rows``) and which (``calls``: ``SITE/ID``, at most a page's), and their ``sites`` (so
+    an auditor of other sites does not read it). A number searched is said given, not
+    kept: the viewer's trail is not sealed, as a box's is, and no erasure reaches it."""
+    shown = {name: form[name] for name in ("box", "from", "to") if form[name]}
+    if form["number"]:
+        shown["number"] = NUMBER_NOT_KEPT
+    sites = {c["box"] for c in found} | ({form["box"]} if form["box"] else set())
+    viewer().audit(
+        "list_viewed",
+        "calls",
+        filter=shown or "all calls",
+        rows=len(found),
+        calls=["%s/%d" % (c["box"], c["call_id"]) for c in found[:PAGE_CALLS]],
+        sites=sorted(sites),
+    )
 
 
 def _granted(site_rows):
