@@ -86,6 +86,7 @@ SQLITE_FULL = 13
 START_HEADROOM_BYTES = 1 << 20
 ROW_RETRY_US = 5_000_000  # while the call log refuses a recording's row, try again this often
 CALL_LOG_ALARM = "call_log"  # the kind the call log's own write alarm has (per line here)
+RECORDING_FAILED = "recording_failed"  # a recording's failure, per line: an occurrence of its own
 MAX_GAP_FILL_US = 60_000_000  # a longer hole in capture is not papered over with silence
 # A held recording is released this long after its call reached the minimum talk time:
 # the end of a call is confirmed after the fact (on-hook after the 150 ms pulse limit,
@@ -237,6 +238,15 @@ class Recorder:
         # card refused to record (_defer_destruction), and the timer that tries again
         self._undecided = {}
         self._undecided_retry = None
+        # recording_id -> line: the destructions _defer_destruction raised the line's
+        # recording_failed alarm for, not yet done (decided and destroyed, or kept by a hold).
+        # line -> whether the last recording_failed raised there was such a destruction's:
+        # the alarm then goes off once every one of the line's is done, and only then
+        # (_destruction_done); another failure's stays on. Under _failed_lock, as the worker
+        # ends destructions while the capture thread raises alarms.
+        self._deferred_lines = {}
+        self._failed_by_deferral = {}
+        self._failed_lock = threading.RLock()
         # Destroys the recordings whose destruction the store decided (_destroy), away from
         # the capture thread; started by the first, drained and stopped by close().
         self._shredder = None
@@ -545,16 +555,39 @@ class Recorder:
             )
         if self._undecided_retry is None:
             self._undecided_retry = self.clock.call_later(ROW_RETRY_US, self._retry_destructions)
-        self._alarm(
-            call.line,
-            "recording_failed",
-            True,
-            "the card refused the decision to destroy what was recorded of call %s (%s): %s. "
-            "The recording is still on the card; it is destroyed once the card takes the "
-            "decision (tried again every %d s, %s)"
-            % (call.id, _message(exc), why, ROW_RETRY_US // 1_000_000, when),
-            call,
-        )
+        with self._failed_lock:
+            self._alarm(
+                call.line,
+                RECORDING_FAILED,
+                True,
+                "the card refused the decision to destroy what was recorded of call %s (%s): %s. "
+                "The recording is still on the card; it is destroyed once the card takes the "
+                "decision (tried again every %d s, %s)"
+                % (call.id, _message(exc), why, ROW_RETRY_US // 1_000_000, when),
+                call,
+            )
+            self._deferred_lines[active.recording_id] = call.line
+            self._failed_by_deferral[call.line] = True
+
+    def _destruction_done(self, recording_id):
+        """The destruction of ``recording_id`` that :meth:`_defer_destruction` raised its
+        line's ``recording_failed`` alarm for is over: destroyed, kept by a legal hold placed
+        meanwhile, or not destroyed after all (:meth:`_shred` raised the alarm again, saying
+        why). The alarm goes off when its cause is gone: no other such destruction of the
+        line waits, and the last ``recording_failed`` raised on the line was one of theirs
+        (another failure's, raised since, stays on). The alarm history kept the occurrence
+        as it was raised, as every ``recording_failed`` (an occurrence of its own)."""
+        with self._failed_lock:
+            line = self._deferred_lines.pop(recording_id, None)
+            if line is None or line in self._deferred_lines.values():
+                return
+            if self._failed_by_deferral.pop(line, False):
+                self._alarm(
+                    line,
+                    RECORDING_FAILED,
+                    False,
+                    "the card took the decision: no recording waits for it on the line any more",
+                )
 
     def destruction_waits(self, call):
         """Whether the destruction of ``call``'s recording waits for the card to take its
@@ -582,7 +615,11 @@ class Recorder:
                     log.info("the card took the destruction of recording %s (call %s)", recording_id, call.id)
                     self._to_shredder(recording_id, why, call)
                 else:  # on legal hold since: kept, finished as any recording
+                    log.info(
+                        "recording %s (call %s) is kept: its call is on legal hold", recording_id, call.id
+                    )
                     self._finish(recording_id, info["state"], info["duration_s"], speech)
+                    self._destruction_done(recording_id)
             if self._undecided:
                 self._undecided_retry = self.clock.call_later(ROW_RETRY_US, self._retry_destructions)
 
@@ -634,12 +671,15 @@ class Recorder:
                 )
             self._alarm(
                 call.line,
-                "recording_failed",
+                RECORDING_FAILED,
                 True,
                 "what was recorded of call %s could not be destroyed (%s): %s"
                 % (call.id, _message(exc), then),
                 call,
             )
+        # A destruction the card had refused to decide: its alarm goes off now it is done
+        # (and stays on when it is not: the alarm just raised says why).
+        self._destruction_done(recording_id)
 
     def recording(self, call):
         """Whether ``call`` is being recorded (or held)."""
@@ -676,7 +716,7 @@ class Recorder:
                 return
             except OSError as exc:
                 log.error("cannot start recording call %s: %s", call.id, exc)
-                self._alarm(call.line, "recording_failed", True, _message(exc), call)
+                self._alarm(call.line, RECORDING_FAILED, True, _message(exc), call)
                 return
             self._active[call.line] = active
             if len(samples):
@@ -782,7 +822,7 @@ class Recorder:
                 return self._drop(active, short=False)
             except OSError as exc:
                 log.error("cannot write held recording of call %s: %s", active.call.id, exc)
-                self._alarm(active.call.line, "recording_failed", True, _message(exc), active.call)
+                self._alarm(active.call.line, RECORDING_FAILED, True, _message(exc), active.call)
                 return self._drop(active, short=False)
             if active.timer is not None:
                 active.timer.cancel()
@@ -1091,7 +1131,7 @@ class Recorder:
             )
         else:
             log.error("recording %s failed: %s", active.recording_id, exc)
-            self._alarm(active.call.line, "recording_failed", True, _message(exc), active.call)
+            self._alarm(active.call.line, RECORDING_FAILED, True, _message(exc), active.call)
         active.pipeline.abort()
         self._release(active, "partial", active.pipeline.info())
 
@@ -1339,9 +1379,15 @@ class Recorder:
         about = {}
         if call is not None:
             about = {"call_id": call.id, "call_us": self.clock.wall_at(call.started_us)}
-        self.bus.publish(
-            Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active, message=message, **about)
-        )
+        alarm = Alarm(line=line, t_us=self.clock.now_us(), kind=kind, active=active, message=message, **about)
+        if kind != RECORDING_FAILED or not active:
+            self.bus.publish(alarm)
+            return
+        with self._failed_lock:
+            # Whatever raised it, it is no deferred destruction's (_defer_destruction says so
+            # of its own after this): the end of those does not take it off (_destruction_done).
+            self._failed_by_deferral[line] = False
+            self.bus.publish(alarm)
 
 
 def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None, country="uk"):

@@ -301,6 +301,95 @@ def test_a_card_that_refuses_the_destruction_does_not_make_the_recording_a_kept_
     assert [(e.target, e.details) for e in deleted] == [(created.target, {"why": why})]
 
 
+@pytest.mark.parametrize("taken", ["retry", "stop"])
+def test_the_alarm_of_a_destruction_the_card_refused_goes_off_once_it_is_done(lab, monkeypatch, taken):
+    """The line's recording_failed alarm said the recording was still on the card and why it
+    was to go. Once the card takes the decision (at a try again, 5 s on, or at the stop)
+    and the recording is destroyed, its cause is gone: the alarm goes off, and the box's
+    alarms on now no longer list it (the history keeps the occurrence, as every
+    recording_failed, until someone acknowledges it)."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.bus import Alarm
+
+    from support.simbox import refusing_destructions
+
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 1.0, "hangup": "remote"},
+        # Runs the scenario on well past the first try again.
+        {"line": 2, "at": 1.0, "direction": "in", "rings": 1, "talk": 30.0},
+    ]
+    doc = lab.scenario(calls, config=lab.policy(consent=CONSENT))
+    box = open_sim_box(loads_scenario(json.dumps(doc)), lab.data_dir(), synth=lab.synth)
+    store = box.recorder.store
+    card = refusing_destructions(monkeypatch, store)
+    alarms = []
+
+    def on_alarm(alarm):
+        alarms.append(alarm)
+        if taken == "retry" and alarm.kind == "recording_failed" and alarm.active:
+            # The card takes the next try (5 s after the refusal).
+            box.clock.call_later(1_000_000, lambda: card.update(refusing=False))
+
+    box.bus.subscribe(Alarm, on_alarm)
+    box.start()
+    assert box.board.run()
+    (waiting,) = [r for r in store.all() if r["state"] == "recording"] or [None]
+    if taken == "retry":
+        assert waiting is None  # decided during the run (its file destroyed by the worker)
+    else:
+        assert waiting is not None and waiting["file"]
+        card["refusing"] = False
+    box.stop()
+    assert card["refused"] >= 1
+    assert [(a.line, a.active) for a in alarms if a.kind == "recording_failed"] == [(1, True), (1, False)]
+    assert [a for a in box.alarms.active() if a.kind == "recording_failed"] == []
+    assert [r["call_id"] for r in lab.recordings(box.data_dir)] == [2]
+
+
+def test_the_alarm_of_another_failure_on_the_line_stays_on_when_the_destruction_is_done(lab, monkeypatch):
+    """While the decision to destroy the first call's recording waits, the line's next call
+    fails to record (the card refuses its key copy): that failure's recording_failed is on
+    for its own cause. The card then takes the decision at the stop and the first recording
+    is destroyed: only its own alarm would go off, and another has replaced it, so the
+    line's recording_failed stays on, saying what the second call's says."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.bus import Alarm
+
+    from support.simbox import refusing_destructions
+
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 1.0, "hangup": "remote"},
+        {"line": 1, "at": 10.0, "direction": "in", "rings": 1, "talk": 12.0},
+    ]
+    doc = lab.scenario(calls, config=lab.policy(consent=CONSENT))
+    box = open_sim_box(loads_scenario(json.dumps(doc)), lab.data_dir(), synth=lab.synth)
+    store = box.recorder.store
+    card = refusing_destructions(monkeypatch, store)
+    real_write_key_copy = store.write_key_copy
+
+    def key_copy(recording_id, wrapped, new=False):
+        if store.get(recording_id)["call_id"] == 2:
+            raise OSError(5, "Input/output error")
+        return real_write_key_copy(recording_id, wrapped, new=new)
+
+    monkeypatch.setattr(store, "write_key_copy", key_copy)
+    alarms = []
+    box.bus.subscribe(Alarm, alarms.append)
+    box.start()
+    assert box.board.run()
+    card["refusing"] = False
+    box.stop()
+    failed = [a for a in alarms if a.kind == "recording_failed"]
+    assert [(a.line, a.active, a.call_id) for a in failed] == [(1, True, 1), (1, True, 2)]
+    (on,) = [a for a in box.alarms.active() if a.kind == "recording_failed"]
+    assert on.call_id == 2 and "Input/output error" in on.message
+    # The first call's recording is destroyed (the second's start left a row the card
+    # refused to clean up too: the next start's, not this test's).
+    assert 1 not in [r["call_id"] for r in lab.recordings(box.data_dir)]
+
+
 def _refused_to_the_end_of_the_run(lab, monkeypatch, hold=False, note_refused=False):
     """A call that ended during its notice, the card refusing the decision to destroy its
     recording until the run is over (``hold``: the call placed on legal hold meanwhile;

@@ -294,7 +294,8 @@ def test_a_hold_placed_before_the_card_takes_the_decision_keeps_the_recording(
 ):
     """The card refused the decision to destroy the personal call's recording; before it
     takes it, a supervisor places the call on legal hold: the store, deciding again, sees
-    the hold, and the recording (stopped at the code) is finished and kept, not destroyed."""
+    the hold, and the recording (stopped at the code) is finished and kept, not destroyed.
+    The line's recording_failed alarm, which said it was to go, goes off."""
     from support.simbox import keyed_sim_box, refusing_destructions
 
     box, data_dir = keyed_sim_box(
@@ -308,11 +309,14 @@ def test_a_hold_placed_before_the_card_takes_the_decision_keeps_the_recording(
     card = refusing_destructions(monkeypatch, store)
     box.start()
     assert box.board.run()
+    assert [a.line for a in box.alarms.active() if a.kind == "recording_failed"] == [1]
     box.callmeta.set_legal_hold(1, True, "sam", box.clock.wall_us())
     card["refusing"] = False
     box.stop()
     (kept,) = lab.recordings(data_dir)
     assert kept["call_id"] == 1 and kept["state"] == "complete" and 6.0 < kept["duration_s"] < 9.5
+    # Decided (kept): the alarm that said it was still on the card, to go, is off.
+    assert [a for a in box.alarms.active() if a.kind == "recording_failed"] == []
     with open_audit(data_dir) as audit:
         entries = audit.entries(limit=-1)
     assert "recording_deleted" not in [e.action for e in entries]
