@@ -523,8 +523,9 @@ class Recorder:
         and is sealed (kept whole should its call be on legal hold after all), its row still
         says ``recording``, and the decision waits in memory, tried again every
         ``ROW_RETRY_US`` and at the stop (:meth:`_retry_destructions`). The line's
-        ``recording_failed`` alarm says the recording is still on the card meanwhile: the
-        call log says the call was not recorded. The decision is also noted beside the call
+        ``recording_failed`` alarm says the recording is still on the card meanwhile (the
+        call log says the call was not recorded), and goes off once it is done
+        (:meth:`_destruction_done`). The decision is also noted beside the call
         log (:meth:`RecordingStore.note_discard`): a box that stops or dies before the card
         takes it leaves it to the next start, which decides and does it
         (:meth:`RecordingStore.recover`). Only if the card refuses that note too does the
