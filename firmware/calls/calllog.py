@@ -93,6 +93,8 @@ _COLUMNS = (
     "key_times",
     "digits_withheld",
 ) + _FIELDS
+# Where the recording decision is in CallLog._state.
+_DECISION = _COLUMNS.index("policy_decision")
 # Columns added after the first release: (name, type) added to older databases.
 _ADDED = (
     ("policy_decision", "TEXT"),
@@ -315,12 +317,19 @@ class CallLog:
                 and self._written.get(call.id) == self._state(call)
             ):
                 return  # the card has this very state already
+            written = self._written.get(call.id)
             self._pending[id(event.call)] = event.call
             # A call's end is written at once (with whatever else waits): its recording is
-            # being closed now, and a crash while it is must find the call ended. Not under
-            # a hold-up capacitor: the warning writes it, and a crash without one costs the
-            # interval of everything (docs/holdup-writes.md).
-            waits = self.holdup or not isinstance(event, CallEnded)
+            # being closed now, and a crash while it is must find the call ended. So is a
+            # decision the policy changes once the call has ended (a call that ended during
+            # its consent notice, or marked personal, is skipped then, and its recording
+            # destroyed and audited as not kept): a crash in the group commit's window must
+            # not find it "record". Not under a hold-up capacitor: the warning writes it,
+            # and a crash without one costs the interval of everything (docs/holdup-writes.md).
+            decided_after_end = call.ended_us is not None and (
+                written is None or written[_DECISION] != call.policy_decision
+            )
+            waits = self.holdup or not (isinstance(event, CallEnded) or decided_after_end)
             if self.commit_us > 0 and self._bus is not None and waits:
                 self._arm()
                 return

@@ -361,6 +361,28 @@ def test_an_event_that_changes_nothing_on_the_card_costs_no_commit(tmp_path):
     log.close()
 
 
+def test_a_decision_changed_after_the_calls_end_is_written_at_once(tmp_path):
+    """The policy skips some calls at their end (the notice cut short, marked personal) and
+    the recorder destroys their recording then, audited: a kill -9 in the group commit's
+    window must not find the call still "record". Other late changes wait as ever."""
+    clock, bus, log = _grouped(tmp_path)
+    call = Call(line=1, direction="in", started_us=0)
+    call.policy_decision = "record"
+    bus.publish(CallStarted(line=1, t_us=0, call=call))
+    call.ended_us, call.end_reason = 200_000, "remote_break"
+    bus.publish(CallEnded(line=1, t_us=200_000, call=call))
+    assert log.commits == 1
+    call.consent = {"notice": "beep", "given": False, "cut_short": True}
+    bus.publish(CallUpdated(line=1, t_us=200_000, call=call))
+    assert log.commits == 1  # not a decision: waits for the window
+    call.policy_decision, call.policy_reason = "skip", "the caller hung up during the consent notice"
+    bus.publish(CallUpdated(line=1, t_us=200_000, call=call))
+    assert log.commits == 2 and log.pending == 0  # on the card now, with the consent waiting
+    (row,) = log.calls()
+    assert row["policy_decision"] == "skip" and row["consent"]["cut_short"] is True
+    log.close()
+
+
 def test_new_databases_get_small_pages_and_older_ones_keep_theirs(tmp_path):
     from firmware.datadir import NEW_DB_PAGE_BYTES
     from firmware.storage.audit import AuditLog

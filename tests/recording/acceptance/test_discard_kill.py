@@ -4,7 +4,8 @@ A call that ends during its consent notice keeps nothing of its recording. Here 
 refuses the transaction that decides the destruction, every time (``crash_driver.py
 refuse-destructions``): the decision waits in the recorder's memory, and is noted beside the
 call log (``discards-pending.json``) as it is refused. The box is killed with SIGKILL once the
-note is on the card (and the call's skip in the call log), the decision in the note only (the
+note is on the card (and the call's skip in the call log, written at once: a decision changed
+after the call's end does not wait for the group commit), the decision in the note only (the
 recording's row still ``recording``, naming its file). The next start must decide and do it from the note:
 
 * the recording is gone (no row, no file, no key copy), audited ``recording_deleted`` with
@@ -39,10 +40,10 @@ CALLS = [
 
 
 def _kill_once_noted(lab, path, data_dir):
-    """Run the driver, the card refusing every destruction, and SIGKILL it once the note is
-    on the card and the call log's next group commit has written the call's skip (a kill
-    before it loses that second of call-log state, docs/sqlite-writes.md); returns the last
-    clock time (µs) it reported."""
+    """Run the driver, the card refusing every destruction, and SIGKILL it two capture periods
+    after the note is on the card, well inside the call log's group commit window (the call's
+    skip must not wait for it, docs/sqlite-writes.md); returns the last clock time (µs) it
+    reported."""
     note = os.path.join(data_dir, PENDING_DISCARDS)
     proc = subprocess.Popen(
         [sys.executable, DRIVER, path, data_dir, str(SPEED), lab.speech_cache, "refuse-destructions"],
@@ -54,7 +55,8 @@ def _kill_once_noted(lab, path, data_dir):
             t_last = int(line)
             if noted_at is None and os.path.exists(note):
                 noted_at = t_last
-            if noted_at is not None and t_last >= noted_at + GROUP_COMMIT_US + 2 * PERIOD_US:
+            if noted_at is not None and t_last >= noted_at + 2 * PERIOD_US:
+                assert t_last < noted_at + GROUP_COMMIT_US, "the kill came after the group commit"
                 os.kill(proc.pid, signal.SIGKILL)
                 break
     proc.stdout.read()
