@@ -703,15 +703,47 @@ def _tones_kept(number, country, outside=""):
     The call log keeps the number (docs/pci.md).
 
     A prefix before the number (:func:`dialling_prefix`) adds its keys, once the number's
-    own start tells its length: not while only the prefix is dialled."""
+    own start tells its length: not while only the prefix is dialled.
+
+    After a ``*`` or ``#`` of a code the box does not know (``*99#``, ``#123``), where
+    the code ends and a number or a card begins is unknown too: no key keeps its tone
+    from the first 2-6 keyed after it (:func:`_after_code`), as for a number whose start
+    says nothing and begins 2-6."""
     skip = dialling_prefix(number, country, outside)
     shortest = shortest_number(number[skip:], country)
-    if shortest:
-        return skip + shortest
     first = number[skip : skip + 1]
-    if first and first in cards.ISSUER_FIRST:
-        return skip
-    return _longest_number(number, country, outside)
+    if shortest:
+        kept = skip + shortest
+    elif first and first in cards.ISSUER_FIRST:
+        kept = skip
+    else:
+        kept = _longest_number(number, country, outside)
+    code = _after_code(number, skip, country)
+    return kept if code is None else min(kept, code)
+
+
+def _after_code(number, skip, country):
+    """Where the first issuer digit (2-6) keyed after a ``*`` or ``#`` key of dialled
+    ``number`` is, past its first ``skip`` keys (:func:`dialling_prefix`), or None.
+
+    A code the box does not know (``*99#``, ``#123``, ``*21*`` and a number) may end
+    anywhere, and a card number keyed on after it begins at any key: the first 2-6 after
+    the ``*`` or ``#`` may be its first digit. The keys of a prefix withholding or giving
+    the caller's number (``#31#``, North America's ``*67``), and of the start of one while
+    it is still being keyed, are not such a digit: ``#3`` may be the start of ``#31#``."""
+    rest = number[skip:]
+    start = skip
+    for prefix in countries.country(country).numbers.presentation_prefixes:
+        if rest.startswith(prefix) or prefix.startswith(rest):
+            start = skip + min(len(prefix), len(rest))
+            break
+    seen = False
+    for at in range(skip, len(number)):
+        if number[at] in "*#":
+            seen = True
+        elif seen and at >= start and number[at] in cards.ISSUER_FIRST:
+            return at
+    return None
 
 
 def _dsp_kind(event):

@@ -1844,6 +1844,48 @@ def test_a_number_whose_start_may_be_a_cards_keeps_no_tone_but_is_logged_whole(d
     assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
 
 
+@pytest.mark.parametrize(
+    "dialled, country, kept",
+    [
+        ("*99#", "uk", 4),  # a code the box does not know, then the card
+        ("#123", "uk", 2),  # where it ends is unknown: its own 2 and 3 lose their tones
+        ("*", "uk", 1),
+        ("#31#", "uk", 4),  # a known prefix's keys keep theirs (no number's start after it)
+        ("9" + "*99#", "uk", 5),  # the outside-line 9 before it (on its line)
+        ("*99#", "us", 4),
+        ("*70", "us", 3),  # North America's cancel call waiting, unknown to the box
+    ],
+)
+def test_a_card_keyed_on_after_an_unknown_code_keeps_none_of_its_tones(dialled, country, kept):
+    """The review found the tones of 11 keys kept after a code the box does not know
+    (``*99#``: the code and the card's first seven): its start, ``*``, said nothing and
+    did not begin 2-6. After a ``*`` or ``#`` the next digits are unknown too: from the
+    first 2-6 no tone is kept, as for a number whose start says nothing."""
+    config = {"outside_line": {1: "9"}} if dialled.startswith("9") else {}
+    rig, call = keyed_after_dialling(dialled, "4111111111111111", country=country, **config)
+    # The call log masks the card (and, where the run is longer than any number, the
+    # code's digits with it: *70 and the card are 18 digits).
+    assert set(call.number[len(dialled) :]) == {"X"} and call.digits_withheld, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+@pytest.mark.parametrize(
+    "dialled, kept",
+    [
+        ("*21*01632960123#", 1),  # a divert code: its number's tones too, from the 2
+        ("#31#01632960123", 15),  # a known prefix: every tone
+        ("*99#", 4),  # a code alone keeps the tones of its keys up to the first 2-6
+    ],
+)
+def test_a_number_after_an_unknown_code_loses_its_tones_but_is_logged_whole(dialled, kept):
+    """What it costs: a number keyed after a code the box does not know is recorded
+    without the tones of its keys from the first 2-6 after the code; the call log keeps
+    it as dialled."""
+    got, call = tones_kept_dialling(dialled)
+    assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
+
+
 def test_a_number_dialled_on_after_an_emergency_number_is_past_it():
     assert shortest_number("999", "uk") == 3
     assert shortest_number("9999", "uk", "9") == 4
