@@ -110,10 +110,11 @@ class NumberFormat:
     ``service_numbers`` are ``(start, digits)``: a number beginning ``start`` is a
     service of that many digits, as whole as an emergency number (the UK's directory
     enquiry services, 118 and three digits; the European helplines, 116 and three; 100,
-    101, 105 and 111). Only where a card number cannot begin the same way: a card begins
-    2 to 6, so none may start North America's 411 (a card keyed with no number, 4111 ...,
-    would keep its first digits in the call log).
-    """
+    101, 105 and 111; the speaking clock, 123; call return, 1471). Only where a card
+    number cannot begin the same way: a card begins 2 to 6, so none may start North
+    America's 411 (a card keyed with no number, 4111 ..., would keep its first digits in
+    the call log); and only where the plan fixes the length for every provider (not 150
+    or BT's voicemail, 1571)."""
 
     country_code: str
     international_prefix: str
@@ -197,7 +198,16 @@ _UK_NUMBERS = NumberFormat(
     presentation_prefixes=("1470", "141", "#31#"),
     significant_digits=(9, 10),
     emergency_numbers=("999", "112"),
-    service_numbers=(("100", 3), ("101", 3), ("105", 3), ("111", 3), ("116", 6), ("118", 6)),
+    service_numbers=(
+        ("100", 3),
+        ("101", 3),
+        ("105", 3),
+        ("111", 3),
+        ("116", 6),
+        ("118", 6),
+        ("123", 3),
+        ("1471", 4),
+    ),
 )
 
 _UK = Country(

@@ -597,7 +597,7 @@ def shortest_number(number, country, outside=""):
     six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
     withheld, given) before any of these; 999 and 112 (emergency) 3; a service number
     as long as ``service_numbers`` in :mod:`telephony.countries` says (118 and 116 and
-    three digits, 100, 101, 105 and 111).
+    three digits, 100, 101, 105, 111 and 123, 1471).
     US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either; 911 3.
     An international number to a country whose plan the box knows is as long as it
     says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without

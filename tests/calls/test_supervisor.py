@@ -584,6 +584,9 @@ def test_an_international_number_of_a_known_length_keeps_its_digits_before_a_car
         ("11", "uk", 0),  # not yet
         ("111", "uk", 3),
         ("1571", "uk", 0),  # a short code the box does not know: its start says nothing
+        ("1471", "uk", 4),  # call return: a short code the plan fixes
+        ("147", "uk", 0),  # not yet
+        ("123", "uk", 3),  # the speaking clock
         ("4111111111111111", "us", 0),  # US 411 is no rule: a card alone may begin 411
     ],
 )
@@ -721,7 +724,8 @@ def test_the_outside_line_digit_is_a_prefix_on_its_line(number, outside, keys):
 
 def test_the_outside_line_digit_before_a_number_whose_start_says_nothing():
     assert shortest_number("901632960123", "uk", "9") == 12
-    assert shortest_number("9123", "uk", "9") == 0  # a short code: as without the 9
+    assert shortest_number("91571", "uk", "9") == 0  # a short code: as without the 9
+    assert shortest_number("9123", "uk", "9") == 4  # one the plan fixes: the 9 adds its key
     assert shortest_number("9" + "*6712025550143", "us", "9") == 15
 
 
@@ -1749,12 +1753,16 @@ def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipp
         ("116123", "", 6),  # ... so is a European helpline, 116 and 3
         ("101", "", 3),  # a service number of 3
         ("9" + "118118", "9", 7),  # the outside-line 9 before it
+        ("1471", "", 4),  # call return is whole at 4
+        ("123", "", 3),  # the speaking clock at 3
     ],
 )
 def test_a_card_keyed_on_after_a_number_has_none_of_its_tones_kept(dialled, outside, kept):
     """The review found the card's first digit in the recording after an 0800 number of 0
     and 10 digits (taken for the number's 11th), and 8 of its digits after 9 999 on a line
-    with the outside-line 9 (999's start saying nothing, keys were cut past the 12th)."""
+    with the outside-line 9 (999's start saying nothing, keys were cut past the 12th);
+    and after 1471 or 123, short codes taken for unknown ones, the tones of 11 keys (the
+    card's first seven or eight), the call log losing the short code with the card."""
     config = {"outside_line": {1: outside}} if outside else {}
     rig, call = keyed_after_dialling(dialled, "4111111111111111", **config)
     assert call.number.startswith(dialled[:kept]) and set(call.number[kept:]) <= {"X"}, call.number
