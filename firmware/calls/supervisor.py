@@ -162,6 +162,12 @@ ANSWER_GAP_US = 1_500_000
 # other eleven five-digit area codes (013873, 015242, 015394, 015395, 015396, 016973,
 # 016974, 017683, 017684, 017687, 019467), whose local numbers all have five digits.
 UK_SHORT_AREAS = ("016977",)
+# A UK number dialled without its area code (a local number) has 4 to 8 digits, by its
+# area, which the box cannot see; one starting 7 or 8 has at most 8 (London's, 020 and
+# 8). Not 9: a switchboard's outside-line 9, where the line's setting is not made, begins
+# a national number (docs/pci.md). 2-6 may begin a card: no tone is kept of those.
+UK_LOCAL_FIRST = "78"
+UK_LOCAL_DIGITS = 8
 GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
@@ -664,7 +670,8 @@ def _longest_number(number, country, outside=""):
     international one is its prefix and 15 digits (E.164; fewer to a country whose plan
     the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
     one 11 (1 and 10), or 10 when its start shows it is dialled without the 1
-    (``national_first_digits``: an area code, 2-9), an emergency number 3; a prefix
+    (``national_first_digits``: an area code, 2-9), a UK local one starting 7 or 8
+    (:data:`UK_LOCAL_FIRST`) 8, an emergency number 3; a prefix
     withholding or giving the caller's number (:func:`dialling_prefix`), or the line's
     outside-line digit ``outside``, adds its keys."""
     skip = dialling_prefix(number, country, outside)
@@ -681,6 +688,8 @@ def _longest_number(number, country, outside=""):
         return 3 + _abroad(number[3:])[1] if number.startswith("011") else 11
     if number.startswith("00"):
         return 2 + _abroad(number[2:])[1]
+    if number[:1] and number[0] in UK_LOCAL_FIRST:
+        return UK_LOCAL_DIGITS
     return 11
 
 

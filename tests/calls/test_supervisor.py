@@ -1853,6 +1853,25 @@ def test_a_number_whose_start_may_be_a_cards_keeps_no_tone_but_is_logged_whole(d
 
 
 @pytest.mark.parametrize(
+    "dialled, kept",
+    [
+        ("79460123", 8),  # a London local number: 8 digits, the most a local number has
+        ("794601", 8),  # a 6-digit one: the card's first two keep their tones
+        ("8123", 8),  # a 4-digit one (as in Brampton): the card's first four keep theirs
+        ("9460123", 11),  # 9 may be a switchboard's outside line: as any start saying nothing
+    ],
+)
+def test_a_card_keyed_on_after_a_uk_local_number_keeps_no_tone_past_8_keys(dialled, kept):
+    """A UK local number starting 7 or 8 was allowed 11 digits, a national number's: the
+    review found the tones of the first three to seven digits of a card keyed straight
+    on after it in the recording. A local number has at most 8 digits (London's)."""
+    rig, call = keyed_after_dialling(dialled, "4111111111111111")
+    assert set(call.number[len(dialled) :]) == {"X"} and call.digits_withheld, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+@pytest.mark.parametrize(
     "dialled, country, kept",
     [
         ("*99#", "uk", 4),  # a code the box does not know, then the card
