@@ -636,6 +636,17 @@ def shortest_number(number, country, outside=""):
     return 11 if number[:1] == "0" and number[1:2] in tuple("1235789") else 0
 
 
+def _optional_digits(number, country):
+    """How many digits past its shortest whole length (:func:`shortest_number`) the UK
+    number dialled as ``number`` (its prefix left out) may still have: 1 for an 0800
+    number (0 and 9 or 10 digits; not 0800 1111) and one in Brampton (:data:`UK_SHORT_AREAS`),
+    else 0. The call log keeps such a digit where a card follows and it cannot begin
+    one (:func:`firmware.policy.cards.dialled_card_start`)."""
+    if country != "uk" or number.startswith("08001111"):
+        return 0
+    return 1 if number.startswith(("0800",) + UK_SHORT_AREAS) else 0
+
+
 def _emergency(number, country):
     """How many digits the emergency number ``number`` begins with has (UK 999 or 112,
     US 911: 3), or 0 for none. It is a whole number: a card number keyed on after it is
@@ -1141,9 +1152,9 @@ class _Line:
             # the bus and in the log), from where it may begin: never in the number's own
             # digits (its shortest whole length), never after a card digit.
             country, outside = self.cfg.country, call.outside_line
-            call.number = cards.mask_dialled(
-                number, shortest_number(number, country, outside), dialling_prefix(number, country, outside)
-            )
+            skip = dialling_prefix(number, country, outside)
+            whole = shortest_number(number, country, outside)
+            call.number = cards.mask_dialled(number, whole, skip, _optional_digits(number[skip:], country))
             if call.number != number:
                 digit = cards.MASK
         if call.dial_method is None:

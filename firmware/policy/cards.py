@@ -182,7 +182,7 @@ def scrub_dialled(number, whole=0, prefix=0):
     return _masked(number, _merged(windows))
 
 
-def dialled_card_start(number, whole=0, prefix=0):
+def dialled_card_start(number, whole=0, prefix=0, optional=0):
     """Where a card number keyed on after the dialled digits ``number`` begins, at the
     earliest (an index into ``number``), or None when it holds none (:func:`has_card`).
 
@@ -215,14 +215,29 @@ def dialled_card_start(number, whole=0, prefix=0):
     start says nothing a run of more than :data:`NUMBER_MAX` digits, from its first
     (:func:`_keyed_on_start`): a card number keyed with a digit wrong fails the Luhn
     check, and is still almost the card (docs/pci.md).
+
+    ``optional``: how many digits past ``whole`` the number may still have (an 0800
+    number, 0 and 9 or 10 digits: 1). Where the mask would run from ``whole``, those of
+    them that cannot begin a card (0, 1, 7-9) are the number's, or a key slipped, no
+    digit of the card, and it runs from past them: ``0800 123 4567`` keeps its last
+    digit. One that may begin a card (2-6) is masked, with what follows it.
     """
     # A window that ends within the number's shortest length is the number's own digits.
     starts = [max(start, prefix) for start, end in _windows(number, _DIGIT_RUN) if end > whole]
     if not starts:
-        return _keyed_on_start(number, whole, prefix)
+        start = _keyed_on_start(number, whole, prefix)
+        return _past_optional(number, whole, optional) if whole and start == whole else start
     if whole:
-        return whole
+        return _past_optional(number, whole, optional)
     return _issuer_back(number, min(starts), max(prefix, len(number) - PAN_MAX + 1))
+
+
+def _past_optional(number, whole, optional):
+    """``whole``, moved past up to ``optional`` digits after it that no card begins with
+    (0, 1, 7-9): where a card keyed on after the number may begin (:func:`dialled_card_start`)."""
+    while optional and number[whole : whole + 1].isdigit() and number[whole] not in ISSUER_FIRST:
+        whole, optional = whole + 1, optional - 1
+    return whole
 
 
 def _keyed_on_start(number, whole, prefix=0):
@@ -266,10 +281,10 @@ def _issuer_back(number, at, floor):
     return first
 
 
-def mask_dialled(number, whole=0, prefix=0):
+def mask_dialled(number, whole=0, prefix=0, optional=0):
     """``number`` (dialled digits) with the card number it holds masked from its earliest
     start to the end (:func:`dialled_card_start`), or as it is when it holds none."""
-    start = dialled_card_start(number, whole, prefix)
+    start = dialled_card_start(number, whole, prefix, optional)
     if start is None:
         return number
     return number[:start] + re.sub(r"\d", MASK, number[start:])

@@ -1738,7 +1738,6 @@ def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipp
     "dialled, outside, kept",
     [
         ("0800123456", "", 10),  # 0800 and 6: its 11th key may be a card's first
-        ("08001234567", "", 10),  # ... so an 11-digit one's last tone is cut too
         ("0169771234", "", 10),  # Brampton: 0 and 9 (a four-digit local number) or 10
         ("01697712345", "", 10),  # ... so its 0 and 10 lose their last tone, as under 0800
         ("01524212345", "", 11),  # Hornby's numbers are all 0 and 10 (five-digit ones)
@@ -1768,6 +1767,31 @@ def test_a_card_keyed_on_after_a_number_has_none_of_its_tones_kept(dialled, outs
     assert call.number.startswith(dialled[:kept]) and set(call.number[kept:]) <= {"X"}, call.number
     past = [d.past_number for d in rig.of(DigitDialled)]
     assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+@pytest.mark.parametrize(
+    "dialled, logged",
+    [
+        ("0800123456", "0800123456"),  # 0800 and 6
+        ("08001234567", "08001234567"),  # 0800 and 7: its 11th digit cannot begin a card
+        ("08001234563", "0800123456"),  # ... one of 2-6 may: masked with the card
+        ("01697712347", "01697712347"),  # Brampton's 0 and 10, the same
+        ("01697712345", "0169771234"),
+    ],
+)
+def test_an_0800_number_of_either_length_keeps_its_digits_in_the_call_log(dialled, logged):
+    """An 0800 number has 10 or 11 digits. Dialled alone, the call log keeps either whole,
+    and the tone of an 11th digit is cut (it may be the first of a card keyed on after 0800
+    and 6). With a card keyed on after it, the review found the 11th digit of 0800 123 4567
+    masked with the card: no card begins 7, so it is the number's, and the log keeps it."""
+    kept, call = tones_kept_dialling(dialled)
+    assert (kept, stored_number(call, "uk"), call.digits_withheld) == (10, dialled, False)
+    rig, call = keyed_after_dialling(dialled, "4111111111111111")
+    stored = stored_number(call, "uk")  # as the call log stores it
+    assert stored == call.number == logged + "X" * (len(stored) - len(logged)), stored
+    assert len(stored) > len(dialled) and call.digits_withheld
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * 10 + [True] * (len(dialled) - 10 + 16 + 3)
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,26 @@ def test_thirteen_digits_keyed_on_past_the_number_are_masked_whatever_their_luhn
 @pytest.mark.parametrize(
     "number, masked",
     [
+        # 0800 and 7, a card: its 11th digit begins no card, so it is the number's.
+        ("08001234567" + "4111111111111111", "08001234567" + "X" * 16),
+        # ... and with a card keyed with a digit wrong (13 digits past 0800 and 6).
+        ("08001234567" + "4222222223222", "08001234567" + "X" * 13),
+        # 0800 and 6 and a card: its first digit, 4, may begin one.
+        ("0800123456" + "4111111111111111", "0800123456" + "X" * 16),
+        # 0800 and 7 ending 2-6: the 11th may be a card's first, masked with it.
+        ("08001234563" + "4111111111111111", "0800123456" + "X" * 17),
+        # A key slipped (a 4 keyed as a 7) is no digit of the card: kept.
+        ("0800123456" + "7111111111111111", "08001234567" + "X" * 15),
+    ],
+)
+def test_a_numbers_optional_digit_that_begins_no_card_is_kept(number, masked):
+    assert cards.mask_dialled(number, 10, 0, 1) == masked
+    assert cards.mask_dialled(number, 10) == number[:10] + "X" * (len(number) - 10)
+
+
+@pytest.mark.parametrize(
+    "number, masked",
+    [
         # A card keyed with a digit wrong after a number whose start says nothing of its
         # length (a short code), or with no number: more digits than any number has (15),
         # so keys, and any of them may be the card's first.
