@@ -177,18 +177,28 @@ def missed_reports_message(settings, to, every, first, last, count, box_name, wa
     """The mail that stands for ``count`` scheduled ``every`` reports not sent, of the days
     ``first`` to ``last`` (dates): the box was off or could not send for longer than it
     catches up (:data:`firmware.mail.schedule.MAX_CATCH_UP` periods)."""
+    from firmware.localtime import days_words
     from firmware.words import counted
 
-    days = "%s to %s" % (first.isoformat(), last.isoformat())
-    subject = "[%s] %s reports %s not sent (%d)" % (box_name, every.capitalize(), days, count)
+    # Its days as the pages and the report mails write dates: "Tue 10 Mar - Wed 18 Mar 2026".
+    days = days_words(first, last)
+    subject = "[%s] %s reports of %s not sent (%d)" % (box_name, every.capitalize(), days, count)
     body = (
         "%s\n\nThe box did not send its %s of %s: it was off, or could not "
         "make or send them, for longer than it catches up, and it sent only the latest ones.\n\n"
-        "What to do: make any of them on the box's Reports page (from %s to %s), and check on "
+        "What to do: make any of them on the box's Reports page (%s), and check on "
         "the Alarms page why the box was off.\n"
-        % (subject, counted(count, "%s report" % every), days, first.isoformat(), last.isoformat())
+        % (subject, counted(count, "%s report" % every), days, _form_days(first, last))
     )
     return _message(settings, to, subject, body, wall_us)
+
+
+def _form_days(first, last):
+    """``from Tue 10 Mar 2026 to Wed 18 Mar 2026``: the days to enter in the Reports page's
+    From and To (dates, or ``YYYY-MM-DD``), as the pages write dates."""
+    from firmware.localtime import day_words
+
+    return "from %s to %s" % (day_words(first), day_words(last))
 
 
 def withdrawn_report_message(report, period, wall_us):
@@ -198,7 +208,7 @@ def withdrawn_report_message(report, period, wall_us):
     to whom the report was, naming its days (``period``: ``(first, last)`` ISO dates, or
     None for a mail queued before reports said them) and nobody else."""
     subject = "%s withdrawn" % str(report["Subject"] or "Report")
-    days = "from %s to %s" % tuple(period) if period else "of the days in this subject"
+    days = _form_days(*period) if period else "of the days in this subject"
     body = (
         "%s\n\nThis scheduled report waited for the mail server and was withdrawn before it "
         "went out: after it was made, a caller's details of a call in its days were erased at "
@@ -228,7 +238,7 @@ def stale_report_message(report, period, wall_us, days):
     (:func:`firmware.mail.schedule.withdraw_stale_reports`); ``period`` as
     :func:`withdrawn_report_message`'s."""
     subject = "%s not sent (%d days late)" % (str(report["Subject"] or "Report"), days)
-    span = "from %s to %s" % tuple(period) if period else "of the days in this subject"
+    span = _form_days(*period) if period else "of the days in this subject"
     body = (
         "%s\n\nThis scheduled report waited more than %d days for the mail server and was not "
         "sent: its figures are out of date by now, and a report that late is mistaken for a "

@@ -176,7 +176,7 @@ def test_a_queued_report_naming_the_erased_caller_is_withdrawn_and_a_notice_goes
     assert not any(NUMBER in text for _, text in sent.values())
     daily, text = sent["[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn"]
     assert str(daily["To"]) == "a@example.com" and str(daily["From"]) == "box@example.com"
-    assert "right to erasure" in text and "Reports page (from 2026-03-09 to 2026-03-09)" in text
+    assert "right to erasure" in text and "Reports page (from Mon 9 Mar 2026 to Mon 9 Mar 2026)" in text
     # The week before ends the day before the call: withdrawn too (a day's margin each
     # side, as the reports' zone may put the call on either day).
     assert "[Linekeeper] Weekly report, Mon 2 Mar - Sun 8 Mar 2026 withdrawn" in sent

@@ -1,5 +1,9 @@
 """A scheduled report's mail text: its figures say what they count, in words."""
 
+import re
+
+import pytest
+
 from firmware.mail.compose import report_message
 from firmware.mail.settings import MailSettings
 
@@ -38,6 +42,52 @@ def test_reports_not_sent_are_counted_in_words():
         )
         return mail.get_body().get_content()
 
-    assert "did not send its 1 daily report of 2026-03-10 to 2026-03-10:" in said(1)
-    assert "did not send its 9 daily reports of 2026-03-10 to 2026-03-18:" in said(9)
+    assert "did not send its 1 daily report of Tue 10 Mar 2026:" in said(1)
+    assert "did not send its 9 daily reports of Tue 10 Mar - Wed 18 Mar 2026:" in said(9)
     assert "(s)" not in said(1) + said(9)
+
+
+def test_reports_not_sent_say_their_days_as_the_report_mails_do():
+    """The mail wrote "2026-03-10 to 2026-03-18" where the report mails' subjects and the
+    pages write "Tue 10 Mar - Wed 18 Mar 2026"; the Reports page's From and To are said
+    as the pages write a date too."""
+    import datetime as dt
+
+    from firmware.mail.compose import missed_reports_message
+
+    mail = missed_reports_message(
+        MailSettings(sender="box@example.com"),
+        ["o@example.com"],
+        "weekly",
+        dt.date(2025, 12, 29),
+        dt.date(2026, 1, 11),
+        2,
+        "Shop",
+        0,
+    )
+    text = mail.get_body().get_content()
+    assert mail["Subject"] == "[Shop] Weekly reports of Mon 29 Dec 2025 - Sun 11 Jan 2026 not sent (2)"
+    assert "its 2 weekly reports of Mon 29 Dec 2025 - Sun 11 Jan 2026:" in text, text
+    assert "Reports page (from Mon 29 Dec 2025 to Sun 11 Jan 2026)" in text, text
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text), text
+
+
+@pytest.mark.parametrize("notice", ["withdrawn", "stale"])
+def test_a_report_withdrawn_or_too_late_says_its_days_as_the_pages_do(notice):
+    """The notices in a queued report's place said "Reports page (from 2026-03-02 to
+    2026-03-08)"; the ISO days stay in the queue's record only."""
+    from email.message import EmailMessage
+
+    from firmware.mail.compose import stale_report_message, withdrawn_report_message
+
+    report = EmailMessage()
+    report["From"], report["To"] = "box@example.com", "o@example.com"
+    report["Subject"] = "[Shop] Weekly report, Mon 2 Mar - Sun 8 Mar 2026"
+    period = ["2026-03-02", "2026-03-08"]
+    if notice == "withdrawn":
+        mail = withdrawn_report_message(report, period, 0)
+    else:
+        mail = stale_report_message(report, period, 0, 7)
+    text = mail.get_content()
+    assert "Reports page (from Mon 2 Mar 2026 to Sun 8 Mar 2026)" in text, text
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", text), text

@@ -177,14 +177,14 @@ def test_off_longer_than_the_catch_up_the_older_periods_are_said_missed_not_mail
     assert s.run() == []  # nothing more: the older ones are not sent later either
     new = [p["subject"] for p in queue.pending()[before:]]
     notices = [t for t in new if "not sent" in t]
-    assert notices == ["[Linekeeper] Daily reports 2026-03-10 to 2026-03-18 not sent (9)"]
+    assert notices == ["[Linekeeper] Daily reports of Tue 10 Mar - Wed 18 Mar 2026 not sent (9)"]
     [item] = [i for i in queue._items() if "not sent" in i["subject"]]
     import base64
     import email
     from email import policy
 
     body = email.message_from_bytes(base64.b64decode(item["message"]), policy=policy.default).get_content()
-    assert "Reports page" in body and "2026-03-10 to 2026-03-18" in body
+    assert "Reports page (from Tue 10 Mar 2026 to Wed 18 Mar 2026)" in body
     # Once only, even with the state file lost.
     os.remove(s.state_path)
     clock.t += 0
