@@ -19,7 +19,15 @@ from firmware import words
 from firmware.datadir import storage_error
 from firmware.errors import KeyStoreError, TamperError
 from firmware.lawfulbasis import BASES as LAWFUL_BASES
-from firmware.localtime import LocalTime, box_zone, day_words, duration_text, iso_to_us, zone_names
+from firmware.localtime import (
+    LocalTime,
+    box_zone,
+    day_words,
+    days_words,
+    duration_text,
+    iso_to_us,
+    zone_names,
+)
 from firmware.rights import REGIONS, holidays_of
 from firmware.sar import DisclosureLog
 from firmware.storage.audit import GENESIS_HASH
@@ -617,6 +625,7 @@ def create_app(services, config):
         ago=_ago,
         duration=duration_text,
         day_words=day_words,  # a calendar date (a request's due date) as the pages write dates
+        days_words=days_words,  # a report's days: "Mon 2 Mar - Sun 8 Mar 2026"
         human_bytes=_bytes,
         iso_to_us=iso_to_us,
         cert_fingerprint=services.cert_fingerprint,

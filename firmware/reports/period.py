@@ -54,12 +54,17 @@ class Period:
 
     def not_over(self, now_us):
         """What a report must say of a period not over at wall time ``now_us`` (its figures
-        are those so far, or none yet), or None when it is over."""
+        are those so far, or none yet), or None when it is over. Today is said as the pages
+        write a date (``Mon 2 Mar 2026``): a person reads it, on the page, in the PDF."""
+        from ..localtime import day_words
+
         today = self.local(now_us).date()
         if self.first > today:
-            return "This period has not begun (today is %s): there is nothing to count yet." % today
+            return "This period has not begun (today is %s): there is nothing to count yet." % (
+                day_words(today)
+            )
         if self.last >= today:
-            return "This period is not over (today is %s): the figures are those so far." % today
+            return "This period is not over (today is %s): the figures are those so far." % day_words(today)
         return None
 
 

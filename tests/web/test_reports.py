@@ -221,11 +221,25 @@ def test_a_period_not_over_says_so(box, people):
     """A report of next month was a full table of zeros, read as 'no calls happened'."""
     sam = people["sam"]  # the box's today: 2026-03-02 (the test clock)
     future = sam.get("/reports?from=2026-04-01&to=2026-04-30").get_data(as_text=True)
-    assert 'id="not-over"' in future and "has not begun (today is 2026-03-02)" in future
+    assert 'id="not-over"' in future and "has not begun (today is Mon 2 Mar 2026)" in future
     current = sam.get("/reports?from=2026-03-01&to=2026-03-07").get_data(as_text=True)
-    assert "is not over (today is 2026-03-02): the figures are those so far" in current
+    assert "is not over (today is Mon 2 Mar 2026): the figures are those so far" in current
     past = sam.get("/reports?from=2026-02-01&to=2026-02-28").get_data(as_text=True)
     assert 'id="not-over"' not in past
+
+
+def test_the_report_page_says_its_days_as_the_pages_write_dates(box, people):
+    """Its period line read "2026-02-23 to 2026-03-01 (Europe/London)" where the report
+    mail's subject and every page write "Mon 23 Feb - Sun 1 Mar 2026"; the date fields
+    and the download's link keep the ISO dates a form and a file name take."""
+    sam = people["sam"]
+    week = sam.get("/reports?from=2026-02-23&to=2026-03-01").get_data(as_text=True)
+    [line] = re.findall(r'<p id="report-period">([^<]*)', week)
+    assert line.startswith("Mon 23 Feb - Sun 1 Mar 2026 (Europe/London), lines 1, 2."), line
+    assert 'name="from" value="2026-02-23"' in week and "from=2026-02-23" in week
+    day = sam.get("/reports?" + DAY).get_data(as_text=True)
+    [line] = re.findall(r'<p id="report-period">([^<]*)', day)
+    assert line.startswith("Mon 2 Mar 2026 (Europe/London),"), line
 
 
 def test_each_table_is_named_by_its_heading_and_its_columns_are_headers(box, people):
