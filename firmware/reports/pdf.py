@@ -18,6 +18,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
+from ..localtime import days_words
 from ..words import counted
 from .tables import outages_note, running_note, tables
 
@@ -71,10 +72,10 @@ def to_pdf(report, title="Linekeeper report"):
     story = [
         Paragraph(escape(title), styles["Title"]),
         Paragraph(
-            "Period %s to %s (%s), %s; lines %s"
+            # Its days as the pages and the mail's subject write them: a person reads it.
+            "Period %s (%s), %s; lines %s"
             % (
-                p["from"],
-                p["to"],
+                days_words(p["from"], p["to"]),
                 escape(p["tz"]),
                 counted(p["days"], "day"),
                 ", ".join(map(str, report["lines"])),

@@ -159,6 +159,8 @@ def test_pdf_text_holds_the_figures(week_dir, tmp_path, capsys):
         ["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True
     ).stdout
     lines = [line.split() for line in text.splitlines()]
+    # Its period as the pages write dates (it read "Period 2026-03-02 to 2026-03-08").
+    assert "Period Mon 2 Mar - Sun 8 Mar 2026 (Europe/London), 7 days; lines 1, 2, 3, 4".split() in lines
     assert ["Missed", "6", "3", "3", "0", "0"] in lines
     assert ["Answered", "rate", "%", "45.5", "40", "25", "100", "100"] in lines
     assert ["Recorded", "5", "3", "1", "0", "1"] in lines
