@@ -288,6 +288,17 @@ def test_days_and_months_are_counted_in_words_the_same_on_every_page(box, people
     assert "by 1 month, from" in detail and "month(s)" not in detail
 
 
+def test_a_request_waiting_says_since_when_as_the_pages_write_dates(box, people):
+    """The register's "Time left" of a request waiting for proof of identity read "clock
+    stopped since 2026-02-20", beside received and due dates written "Fri 20 Feb 2026"."""
+    sam = people["sam"]
+    rid = log_request(box, sam, received="2026-02-20")
+    resp = act(box, sam, rid, action="wait", wait_kind="identity", reason="a passport", on="2026-02-20")
+    assert resp.status_code == 302
+    row = page(sam, "/requests").split('id="request-%d"' % rid)[1].split("</tr>")[0]
+    assert '<td data-label="Time left">clock stopped since Fri 20 Feb 2026</td>' in row, row
+
+
 def save_region(box, client, region):
     from web.site import form_values
 
