@@ -58,6 +58,8 @@ def test_an_auditor_sees_the_scope_audited_before_it_is_read(box, people):
     at = "Wed 1 Apr 2026, 10:00:00 BST"
     assert found["logins"] == "1 (first %s, last %s), 1 failed" % (at, at)
     assert found["addresses"] == "192.0.2.7, 198.51.100.9"
+    # Its heading's days too: it read "sam, 2026-04-01 to 2026-04-30".
+    assert '<h2 id="scope-heading">sam, Wed 1 Apr - Thu 30 Apr 2026</h2>' in page
     # The calls list it downloaded, by the calls it held (not "1 list").
     assert found["held_calls"].startswith("calls list downloaded 1 time: 40 rows (calls, each with")
     assert "up to that many more calls and callers were exposed" in found["held_calls"]
