@@ -299,6 +299,24 @@ def test_a_request_waiting_says_since_when_as_the_pages_write_dates(box, people)
     assert '<td data-label="Time left">clock stopped since Fri 20 Feb 2026</td>' in row, row
 
 
+def test_a_requests_history_says_its_days_as_the_pages_write_dates(box, people):
+    """The request page's history (from the audit trail) read "Received: 2026-02-20",
+    "Due: 2026-03-20", "Hold on: 2026-02-20" beneath the same days written "Fri 20 Feb
+    2026" above it; the trail and its CSV keep the ISO dates it holds."""
+    sam = people["sam"]
+    rid = log_request(box, sam, received="2026-02-20")
+    resp = act(box, sam, rid, action="wait", wait_kind="identity", reason="a passport", on="2026-02-20")
+    assert resp.status_code == 302
+    history = html.unescape(
+        page(sam, "/requests/%d" % rid).split('id="request-history"')[1].split("</table>")[0]
+    )
+    fields = re.findall(r'<span class="field">([^<]*)</span>', history)
+    assert "Received: Fri 20 Feb 2026" in fields and "Due: Fri 20 Mar 2026" in fields, fields
+    assert not [f for f in fields if re.search(r"\d{4}-\d{2}-\d{2}", f)], fields
+    stored = [e.details for e in audits(box)]
+    assert {"received": "2026-02-20", "due": "2026-03-20"}.items() <= stored[0].items(), stored
+
+
 def save_region(box, client, region):
     from web.site import form_values
 
