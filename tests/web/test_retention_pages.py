@@ -197,6 +197,9 @@ def test_a_clock_jump_is_shown_and_an_installer_confirms_the_time(box, people):
     assert box.sweeper.sweep().refused == "jump"
     page = people["audrey"].get("/retention").get_data(as_text=True)
     assert 'id="clock-suspended"' in page and 'id="clock-form"' not in page
+    # When it was seen, as the pages write a time: it read "(seen at 2026-04-11 10:00 UTC)".
+    said = page.split('id="clock-suspended"')[1].split("</div>")[0]
+    assert "(seen at Sat 11 Apr 2026, 11:00:00 BST)" in said and "UTC" not in said, said
     ivan = people["ivan"]
     page = ivan.get("/retention").get_data(as_text=True)
     assert 'id="clock-form"' in page
