@@ -37,7 +37,7 @@ import sqlite3
 import holidays
 
 from .errors import LinekeeperError
-from .localtime import check_zone
+from .localtime import check_zone, day_words
 from .storage import fsutil
 from .storage.fieldseal import opener
 
@@ -375,7 +375,7 @@ class RightsRegister:
             if received.isoformat() < first["closed_on"]:
                 raise RequestError(
                     "received: %s is before request %d was closed (%s)"
-                    % (received, follows, first["closed_on"]),
+                    % (day_words(received), follows, day_words(first["closed_on"])),
                     field="received",
                 )
             lines = first["lines"]
@@ -492,9 +492,11 @@ class RightsRegister:
     @staticmethod
     def _on(entry, on, today, since, what):
         if on > today:
-            raise RequestError("%s: %s is after today (%s)" % (what, on, today), field="on")
+            raise RequestError(
+                "%s: %s is after today (%s)" % (what, day_words(on), day_words(today)), field="on"
+            )
         if on < since:
-            raise RequestError("%s: %s is before %s" % (what, on, since), field="on")
+            raise RequestError("%s: %s is before %s" % (what, day_words(on), day_words(since)), field="on")
 
     def wait(self, request_id, *, kind, on, reason, today, wall_us, version=None):
         """Stop the clock from ``on``: waiting (``kind``) for proof of identity
@@ -512,7 +514,7 @@ class RightsRegister:
         request_id = entry["id"]
         if entry["status"] == WAITING:
             raise RequestError(
-                "request %d is already waiting (since %s)" % (request_id, entry["paused_since"])
+                "request %d is already waiting (since %s)" % (request_id, day_words(entry["paused_since"]))
             )
         self._on(entry, on, today, self._since(entry), "waiting from")
         if on > entry["due"]:
@@ -520,7 +522,7 @@ class RightsRegister:
             # already overdue.
             raise RequestError(
                 "waiting from: %s is after the deadline (%s); a request already overdue cannot "
-                "stop its clock: answer it" % (on, entry["due"]),
+                "stop its clock: answer it" % (day_words(on), day_words(entry["due"])),
                 field="on",
             )
         self._update(
@@ -581,7 +583,8 @@ class RightsRegister:
         request_id = entry["id"]
         if entry["status"] == WAITING:
             raise RequestError(
-                "the clock is stopped (waiting since %s): record what came first" % entry["paused_since"]
+                "the clock is stopped (waiting since %s): record what came first"
+                % day_words(entry["paused_since"])
             )
         if months not in range(1, MAX_EXTENSION_MONTHS + 1):
             raise RequestError("extend by 1 or 2 months")
@@ -598,7 +601,7 @@ class RightsRegister:
         if today > entry["first_due"]:
             raise RequestError(
                 "the first month ended on %s: an extension is decided, and the person told, within it"
-                % entry["first_due"]
+                % day_words(entry["first_due"])
             )
         total = entry["extension_months"] + months
         reasons = "; ".join(r for r in (entry["extension_reason"], reason) if r)
@@ -748,10 +751,11 @@ def attention(entries, today):
 def check_received(received, today):
     """:raises RequestError: ``received`` is after ``today`` or before :data:`GDPR_START`"""
     if received > today:
-        raise RequestError("received: %s is after today (%s)" % (received, today))
+        raise RequestError("received: %s is after today (%s)" % (day_words(received), day_words(today)))
     if received < GDPR_START:
         raise RequestError(
-            "received: %s is before the GDPR applied (%s): check the year" % (received, GDPR_START)
+            "received: %s is before the GDPR applied (%s): check the year"
+            % (day_words(received), day_words(GDPR_START))
         )
 
 

@@ -81,8 +81,12 @@ def test_a_supervisor_logs_a_request_and_the_auditor_reads_it(box, people):
     "over, field, message",
     [
         ({"requester": " "}, "requester", "Give the name of the person who asked."),
-        ({"received": "2026-03-03"}, "received", "is after today"),
-        ({"received": "2016-03-03"}, "received", "is before the GDPR applied (2018-05-25)"),
+        ({"received": "2026-03-03"}, "received", "Tue 3 Mar 2026 is after today (Mon 2 Mar 2026)"),
+        (
+            {"received": "2016-03-03"},
+            "received",
+            "Thu 3 Mar 2016 is before the GDPR applied (Fri 25 May 2018)",
+        ),
         ({"received": "3/3/26"}, "received", "give a date as YYYY-MM-DD"),
         ({"kind": "portability"}, "kind", "Choose what was asked for."),
         ({"details": "refund to 4111 1111 1111 1111 please"}, "details", "Take out the card number"),
@@ -107,7 +111,7 @@ def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, pe
     assert "Waiting for ID" in page(sam, "/requests/%d" % rid)
     # Not before the clock stopped, not after today: named, nothing changed.
     resp = act(box, sam, rid, action="resume", on="2026-02-19")
-    assert resp.status_code == 409 and "before 2026-02-20" in resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "is before Fri 20 Feb 2026" in resp.get_data(as_text=True)
     assert act(box, sam, rid, action="resume", on="2026-02-23").status_code == 302
     [entry] = entries(box)
     # The month runs from the day the ID came: 23 March, a Monday.

@@ -4,6 +4,8 @@ typed went. The browser half (the focus, the radio group's error) is in test_res
 
 import re
 
+from firmware.localtime import day_words
+
 from .test_requests import act, log_request, seen
 from support.web import page
 
@@ -71,7 +73,8 @@ def test_a_date_the_register_refuses_is_said_beside_its_field_with_what_was_type
         assert 'id="error-action"' not in text
         own = _form(text, form_id)
         message = re.search(r'<span class="field-error" id="error-on" role="alert">([^<]*)<', own).group(1)
-        assert form["on"] in message, message
+        # The day typed, as the pages write dates (the field keeps what was typed).
+        assert day_words(form["on"]) in message, message
         assert 'name="on" type="date" value="%s"' % form["on"] in own  # what was typed stays
         assert text.count('id="error-on"') == 1  # beside its own form's date only
     # Waits never overlap: the day before the identity came is refused beside the field too.
@@ -80,7 +83,7 @@ def test_a_date_the_register_refuses_is_said_beside_its_field_with_what_was_type
     assert act(box, sam, rid, action="resume", on="2026-02-26").status_code == 302
     resp = act(box, sam, rid, action="wait", wait_kind="clarification", reason="which calls", on="2026-02-25")
     own = _form(resp.get_data(as_text=True), "request-wait")
-    assert resp.status_code == 409 and "is before 2026-02-26" in own and 'value="2026-02-25"' in own
+    assert resp.status_code == 409 and "is before Thu 26 Feb 2026" in own and 'value="2026-02-25"' in own
     assert 'value="which calls"' in own
 
 
