@@ -29,7 +29,7 @@ from firmware.calls.calllog import CALL_ROWS, call_json, deleted_recordings
 from firmware.storage.fieldseal import opener, register_sql
 
 from .errors import LinekeeperError
-from .localtime import TIME_OF_DAY_PROBLEM, LocalTime, duration_text, time_of_day
+from .localtime import TIME_OF_DAY_PROBLEM, LocalTime, day_words, duration_text, time_of_day
 from .policy import cards
 from .policy.rules import called_number, normalise
 from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
@@ -116,7 +116,7 @@ def search_bounds(period, first_time="", last_time="", names=("From", "To")):
     if until_us <= since_us:  # only with both times: each day is at least a minute long
         raise SarError(
             "The end (%s at %s) is before the start (%s at %s): nothing was searched."
-            % (period.last, last_time, period.first, first_time)
+            % (day_words(period.last), last_time, day_words(period.first), first_time)
         )
     return since_us, until_us
 

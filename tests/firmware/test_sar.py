@@ -291,7 +291,7 @@ def test_times_of_day_narrow_a_search_by_date(tmp_path, capsys):
         (["--number", "01632960123", "--to-time", "09:05"], "Choose the day of this time too (--from)"),
         (
             ["--from", "2026-03-02", "--to", "2026-03-02", "--from-time", "10:00", "--to-time", "09:59"],
-            "The end (2026-03-02 at 09:59) is before the start (2026-03-02 at 10:00)",
+            "The end (Mon 2 Mar 2026 at 09:59) is before the start (Mon 2 Mar 2026 at 10:00)",
         ),
     ],
 )

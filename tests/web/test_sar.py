@@ -234,7 +234,10 @@ def test_times_of_day_narrow_a_search_by_date(box, people):
     for bad, said in (
         (dict(quarter, from_time="9.05"), "From time &#39;9.05&#39;: Enter a time of day as HH:MM"),
         ({"number": RELEASE["number"], "to_time": "09:05"}, "Choose the day of this time too (From)"),
-        (dict(quarter, from_time="09:07"), "The end (2026-03-02 at 09:06) is before the start"),
+        (
+            dict(quarter, from_time="09:07"),
+            "The end (Mon 2 Mar 2026 at 09:06) is before the start (Mon 2 Mar 2026 at 09:07)",
+        ),
     ):
         resp = sam.get("/sar", query_string=bad)
         assert resp.status_code == 400 and said in resp.get_data(as_text=True), bad
