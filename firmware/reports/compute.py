@@ -51,6 +51,7 @@ import os
 import sqlite3
 
 from ..errors import ReportError
+from ..localtime import days_words
 from ..policy.rules import BEFORE_SETUP, PERSONAL_REASON, called_number, normalise, outcome
 from ..storage.audit import SEALED_KEY
 from ..storage.fieldseal import FieldSealError, register_sql
@@ -544,7 +545,7 @@ def build_report(
         if callbacks and n > max_calls:
             raise ReportError(
                 "%s holds %d calls; a report holds at most %d: choose a shorter date range"
-                % (period.label(), n, max_calls)
+                % (days_words(period.first, period.last), n, max_calls)
             )
         have = _tables(db)
         # Without the callback list no number is needed: none is opened.

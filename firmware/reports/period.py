@@ -5,7 +5,7 @@ import datetime as dt
 import zoneinfo
 
 from ..errors import ReportError
-from ..localtime import check_zone
+from ..localtime import check_zone, day_words, days_words
 
 MAX_DAYS = 366
 
@@ -56,8 +56,6 @@ class Period:
         """What a report must say of a period not over at wall time ``now_us`` (its figures
         are those so far, or none yet), or None when it is over. Today is said as the pages
         write a date (``Mon 2 Mar 2026``): a person reads it, on the page, in the PDF."""
-        from ..localtime import day_words
-
         today = self.local(now_us).date()
         if self.first > today:
             return "This period has not begun (today is %s): there is nothing to count yet." % (
@@ -86,12 +84,12 @@ def parse_period(first, last, tz="UTC"):
     b = last if isinstance(last, dt.date) else _date(last, "to")
     if b < a:
         raise ReportError(
-            "the date range is backwards: 'to' (%s) is before 'from' (%s)" % (b.isoformat(), a.isoformat())
+            "the date range is backwards: 'to' (%s) is before 'from' (%s)" % (day_words(b), day_words(a))
         )
     if (b - a).days + 1 > MAX_DAYS:
         raise ReportError(
-            "a date range covers at most %d days; %s to %s is %d days"
-            % (MAX_DAYS, a.isoformat(), b.isoformat(), (b - a).days + 1)
+            "a date range covers at most %d days; %s is %d days"
+            % (MAX_DAYS, days_words(a, b), (b - a).days + 1)
         )
     try:
         check_zone(tz)  # "Europe" (a folder) or a name too long is refused too, not a 500

@@ -9,6 +9,8 @@ import re
 import sqlite3
 import subprocess
 
+import pytest
+
 from firmware.localtime import LocalTime, iso_to_us
 
 from support.web import T0_US, S
@@ -84,6 +86,17 @@ def test_bad_requests_get_a_message(box, people):
     sam = people["sam"]
     resp = sam.get("/reports?from=2026-03-05&to=2026-03-01")
     assert resp.status_code == 400 and "the date range is backwards" in resp.get_data(as_text=True)
+    # Its days as the pages write dates (it read "'to' (2026-03-01) is before 'from' (2026-03-05)").
+    said = html.unescape(resp.get_data(as_text=True))
+    assert "'to' (Sun 1 Mar 2026) is before 'from' (Thu 5 Mar 2026)" in said
+    said = html.unescape(sam.get("/reports?from=2025-01-01&to=2026-03-02").get_data(as_text=True))
+    assert "at most 366 days; Wed 1 Jan 2025 - Mon 2 Mar 2026 is 426 days" in said
+    from firmware.reports import compute
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compute, "MAX_CALLS", 3)
+        said = sam.get("/reports?" + DAY).get_data(as_text=True)
+    assert "Mon 2 Mar 2026 holds 40 calls; a report holds at most 3" in said, said
     resp = sam.get("/reports?line=3&" + DAY)  # not granted to sam
     assert resp.status_code == 400 and "Choose one of your lines: 1, 2" in resp.get_data(as_text=True)
     resp = sam.get("/reports?line=%D9%A1&" + DAY)  # "١": int() took it for line 1
