@@ -961,6 +961,66 @@ class AuditLog:
             for r in rows
         ]
 
+    def lists_showing(
+        self,
+        call_ids: Sequence[int],
+        from_us: int,
+        most: int,
+        actor: str | None = None,
+        since_us: int | None = None,
+        until_us: int | None = None,
+        batch: int = 1000,
+    ) -> tuple[dict[int, list[int]], int | None]:
+        """The pages of the calls list shown (``list_viewed`` of ``calls``) that showed one of
+        ``call_ids``: ``{seq: those ids it showed}``; and, when there were more than ``most``
+        such pages to read, the ``wall_us`` of the oldest read (older ones were not), else None.
+
+        A page names its calls in its details, sealed, so each page is read and opened: only
+        those from the first entry written at ``from_us`` on (a list cannot show a call before
+        it began: the earliest of them; by ``seq``, as :meth:`in_period`, so one written while
+        the clock was set back is read too), of ``actor``, written in ``[since_us, until_us)``,
+        newest first and at most ``most`` of them, ``batch`` at a time.
+
+        :raises FieldSealError: sealed, and this log has no cipher or another box's
+        """
+        wanted = {int(i) for i in call_ids}
+        found: dict[int, list[int]] = {}
+        if not wanted or most <= 0:
+            return found, None
+        self._flush_for_read()
+        where = [
+            "action = 'list_viewed'",
+            "target = 'calls'",
+            "seq >= (SELECT min(seq) FROM audit WHERE wall_us >= ?)",
+        ]
+        args: list[int | str] = [int(from_us)]
+        for cond, value in (("actor = ?", actor), ("+wall_us >= ?", since_us), ("+wall_us < ?", until_us)):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        read, before = 0, None
+        while read < most:
+            bound = "" if before is None else " AND seq < %d" % before
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT seq, wall_us, details FROM audit WHERE %s%s ORDER BY seq DESC LIMIT ?"
+                    % (" AND ".join(where), bound),
+                    args + [min(batch, most - read)],
+                ).fetchall()
+            if not rows:
+                return found, None
+            for seq, _wall_us, details_json in rows:
+                shown = self._details(details_json).get("calls") or ()
+                hits = [i for i in shown if isinstance(i, int) and i in wanted]
+                if hits:
+                    found[seq] = hits
+            read, before = read + len(rows), rows[-1][0]
+        with self._lock:
+            more = self._db.execute(
+                "SELECT 1 FROM audit WHERE %s AND seq < ? LIMIT 1" % " AND ".join(where), args + [before]
+            ).fetchone()
+        return found, (int(rows[-1][1]) if more else None)
+
     def last_at(self, action: str, actor: str) -> int | None:
         """When ``actor`` last did ``action``: the newest such entry's ``wall_us``, or None.
         Its details are not opened, so a process without the cipher reads it too."""

@@ -856,3 +856,40 @@ def test_the_entries_of_a_period_are_read_through_the_indexes(paths):
     with AuditLog(*paths) as log:  # sealed, and no key: said, never read as nothing
         with pytest.raises(FieldSealError):
             log.in_period(["playback"], T0_US, T0_US + 40 * day)
+
+
+def test_lists_showing_finds_the_calls_list_pages_that_showed_a_call_newest_first_and_bounded(log):
+    """The pages of the calls list that showed one of some calls, for the audit page's
+    search by number: only pages of the calls list (not a report's), only those written
+    from the first entry at ``from_us`` on, of the user and period asked, and at most
+    ``most`` of them read: then the time of the oldest read says where the reading stopped."""
+    S = 1_000_000
+
+    def page(actor, at_s, calls, target="calls"):
+        return log.append(
+            actor,
+            "list_viewed",
+            target,
+            {"filter": "all calls", "rows": len(calls), "calls": calls},
+            T0_US + at_s * S,
+        )
+
+    page("sam", 0, [7])  # before the call began: not read
+    a = page("sam", 10, [1, 7, 9])
+    page("sue", 11, [2, 3])
+    page("sue", 12, [9], target="report")  # not the calls list
+    b = page("sue", 13, [9])
+    c = page("sam", 14, [8, 7])
+
+    assert log.lists_showing([7, 9], T0_US + 5 * S, 100) == ({a.seq: [7, 9], b.seq: [9], c.seq: [7]}, None)
+    assert log.lists_showing([7, 9], T0_US + 5 * S, 100, actor="sam") == ({a.seq: [7, 9], c.seq: [7]}, None)
+    assert log.lists_showing([7], T0_US, 100, until_us=T0_US + 10 * S) == ({1: [7]}, None)
+    assert log.lists_showing([7, 9], T0_US + 5 * S, 100, since_us=T0_US + 13 * S) == (
+        {b.seq: [9], c.seq: [7]},
+        None,
+    )
+    # At most 2 pages read, newest first, one batch at a time: the older ones are said to be left.
+    assert log.lists_showing([7, 9], T0_US + 5 * S, 2, batch=1) == ({b.seq: [9], c.seq: [7]}, T0_US + 13 * S)
+    assert log.lists_showing([7, 9], T0_US + 5 * S, 3) == ({b.seq: [9], c.seq: [7]}, T0_US + 11 * S)
+    assert log.lists_showing([7, 9], T0_US + 5 * S, 4) == ({a.seq: [7, 9], b.seq: [9], c.seq: [7]}, None)
+    assert log.lists_showing([7], T0_US + 20 * S, 100) == ({}, None)  # nothing written since

@@ -82,3 +82,61 @@ def test_a_number_that_is_not_one_is_named_and_nothing_is_shown_or_written(box, 
     assert resp.status_code == 400 and "give at least 4 of its digits" in resp.get_data(as_text=True)
     assert len(log) == before
     assert people["sam"].get("/audit?number=02079460000").status_code == 403
+
+
+def test_a_page_of_the_calls_list_that_showed_a_callers_call_is_found_and_says_why(box, people):
+    """ "Who saw this number" missed everyone who saw it in the calls list: a page's entry
+    (``list_viewed`` of ``calls``) names the calls it showed, and a search by number did not
+    look at them. Now it finds the pages that showed one of the number's calls, and says
+    which (shown in a list: call N); pages that showed none of them are left out."""
+    other = a_second_call_of(box, "+442079460000")  # the same number, in another form
+    log = box.services.audit
+    t = box.clock() + DAY
+    log.append("sam", "list_viewed", "calls", {"filter": "all calls", "rows": 3, "calls": [2, other, 1]}, t)
+    log.append("sue", "list_viewed", "calls", {"filter": "all calls", "rows": 1, "calls": [2]}, t + S)
+    log.append("sue", "list_viewed", "report", {"lines": [1], "period": "x", "callers": 4}, t + 2 * S)
+    audrey = people["audrey"]
+
+    page = audrey.get("/audit?number=02079460000").get_data(as_text=True)
+    rows = re.findall(r'<tr class="action-(\w+)">.*?</tr>', page, re.S)
+    assert rows == ["list_viewed"]
+    row = re.search(r'<tr class="action-list_viewed">(.*?)</tr>', page, re.S).group(1)
+    assert '<td data-label="Who">sam</td>' in row
+    assert re.sub(r"<[^>]+>", "", re.search(r'<span class="why">(.*?)</span>', row).group(1)) == (
+        "shown in a list: call %d, call 1" % other
+    )
+    assert 'id="lists-cut"' not in page
+
+    # The CSV holds it too; and with another user, action or period, it is left out.
+    assert [(r["actor"], r["action"]) for r in rows_of(audrey.get("/audit.csv?number=02079460000"))] == [
+        ("sam", "list_viewed")
+    ]
+    assert rows_of(audrey.get("/audit.csv?number=02079460000&who=sue")) == []
+    assert rows_of(audrey.get("/audit.csv?number=02079460000&action=playback")) == []
+    assert rows_of(audrey.get("/audit.csv?number=02079460000&from=2026-03-01&to=2026-03-01")) == []
+    assert len(rows_of(audrey.get("/audit.csv?number=02079460000&from=2026-03-03&to=2026-03-03"))) == 1
+
+
+def test_lists_beyond_those_read_are_said_on_the_page_and_refuse_the_copy(box, people, monkeypatch):
+    """The pages of the calls list are read newest first, at most LISTS_READ_MAX of them: the
+    page says that older ones were not searched, and the CSV, which cannot say it, is refused
+    naming what to narrow (and writes no entry)."""
+    from web.views import audit as audit_view
+
+    monkeypatch.setattr(audit_view, "LISTS_READ_MAX", 1)
+    log = box.services.audit
+    t = box.clock() + DAY
+    log.append("sam", "list_viewed", "calls", {"filter": "all calls", "rows": 1, "calls": [1]}, t)
+    log.append("sue", "list_viewed", "calls", {"filter": "all calls", "rows": 1, "calls": [2]}, t + S)
+    audrey = people["audrey"]
+
+    page = audrey.get("/audit?number=02079460000").get_data(as_text=True)
+    assert 'id="lists-cut"' in page and "were not searched for this number" in page
+    assert re.findall(r'<tr class="action-(\w+)"', page) == []
+    before = len(log)
+    resp = audrey.get("/audit.csv?number=02079460000")
+    assert resp.status_code == 400 and "choose a shorter period" in resp.get_data(as_text=True)
+    assert len(log) == before
+    # Narrowed to the user, the one page is read and found.
+    page = audrey.get("/audit?number=02079460000&who=sam").get_data(as_text=True)
+    assert 'id="lists-cut"' not in page and re.findall(r'<tr class="action-(\w+)"', page) == ["list_viewed"]
