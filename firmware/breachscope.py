@@ -18,7 +18,9 @@ personal data (the year in review: counts only), its ``report`` entry saying
 ``"personal_data": false``, is a row all the same but not counted as calls or personal data
 accessed. The calls list, a report and the phonebook shown on screen (``list_viewed``, one
 entry per page shown) are rows too, counted by the page with the calls or phonebook entries
-(``rows``) or callers' numbers (``callers``) each showed, not on record one by one. What the
+(``rows``) or callers' numbers (``callers``) each showed; a page of the calls list names the
+calls it showed (``calls``), and those the account did not otherwise look at are counted
+apart, as shown in a list only (``calls_listed_only``), never among the calls looked at. What the
 account destroyed or unprotected (:data:`DESTROYS`: a call's recordings erased, a caller's
 details erased, a legal hold released) is a row for each call, with its line and number where
 the call log still has it, counted apart (a loss of availability is a breach too), its callers
@@ -318,6 +320,10 @@ def scope(
     logins, failed, addresses = [], 0, set()
     held: dict[str, dict[str, int]] = {}  # {list: {"lists", "rows", "unknown"}}
     shown: dict[str, dict[str, int]] = {}  # {page: {"pages", "rows", "unknown"}} (LIST_VIEW)
+    # The calls the calls list's pages shown named (their entries' ``calls``), and the pages
+    # whose entries do not (written before they did): :func:`listed_words`.
+    listed: set[int] = set()
+    listed_unnamed = 0
     last_rows: dict[str, int] = {}  # each list's last download's rows, which a cut corrects
     for e in entries:
         personal = holds_personal_data(e)
@@ -408,6 +414,10 @@ def scope(
         accessed.append(e.wall_us)
         if e.action == LIST_VIEW:  # the calls list or a report on screen: what it showed, counted
             _shown(shown, e)
+            if e.target == "calls":
+                named = _listed(e)
+                listed.update(named or ())
+                listed_unnamed += named is None
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
         ids = _call_ids(e)
@@ -476,6 +486,10 @@ def scope(
         "bulk": actions["export_list"] + actions["report"],
         "held": dict(sorted(held.items())),
         "shown": dict(sorted(shown.items())),
+        # Shown in a list and never opened: kept apart from "calls" (looked at), so that a
+        # report tells the calls it opened from those it only saw a line of in a list.
+        "calls_listed_only": len(listed - seen),
+        "list_pages_unnamed": listed_unnamed,
         "reports": actions["report"],
         "report_callers": report_callers,
         "broad_searches": broad,
@@ -714,6 +728,34 @@ def _shown(shown, entry):
         count["rows"] += held
 
 
+def _listed(entry) -> list[int] | None:
+    """The calls a page of the calls list showed, as its entry (:data:`LIST_VIEW` of
+    ``calls``) names them (``calls``), or None: an entry written before they were named."""
+    ids = entry.details.get("calls")
+    if not isinstance(ids, list):
+        return None
+    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+
+
+def listed_words(s) -> str:
+    """The calls the account was shown in the calls list and did not otherwise look at
+    (summary ``s``, :func:`scope`'s ``calls_listed_only``), in words."""
+    said = (
+        "%s shown in a list only: on a page of the calls list the account was shown (each line "
+        "with its caller's number), and not opened, played, exported or released by it in the "
+        "period, so not among the calls looked at nor their callers among the distinct numbers "
+        "above (the CSV's calls list rows name them in their details)"
+        % counted(s.get("calls_listed_only", 0), "call")
+    )
+    if s.get("list_pages_unnamed"):
+        said += (
+            "; and %s of the calls list whose entries do not name the calls shown (written before "
+            "the trail named them): their calls are not in this figure"
+            % counted(s["list_pages_unnamed"], "page")
+        )
+    return said
+
+
 def shown_words(what, count):
     """What the pages ``what`` shown on screen held (``count``, :func:`scope`'s ``shown``),
     in words: not on record one by one, so not among the calls and numbers counted."""
@@ -886,6 +928,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
         out.append("  " + reports_words(s))
     for what, count in s.get("shown", {}).items():
         out.append("  " + shown_words(what, count))
+    if s.get("shown", {}).get("calls"):
+        out.append("  " + listed_words(s))
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
     out.append(
         "  %s (first %s, last %s), %d failed, from %s"

@@ -825,3 +825,42 @@ def test_the_calls_list_and_reports_shown_on_screen_are_counted_by_what_they_sho
     out = capsys.readouterr().out
     assert "  calls list page shown on screen 2 times: 53 calls (each with its caller's number). " in out
     assert "  report shown on screen 1 time: 4 callers' numbers (in the reports' callback lists" in out
+
+
+def test_calls_shown_in_a_list_only_are_a_figure_of_their_own(box, tmp_path, capsys):
+    """A page of the calls list names the calls it showed: those the account saw only there,
+    never opening, playing, exporting or releasing them, are counted apart ("shown in a list
+    only"), so the ICO is told which calls were opened and which were only listed; they are
+    not among the calls looked at, nor their callers among the distinct numbers. A page
+    whose entry does not name its calls (written before entries did) is said to be missing."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append("dan", "list_viewed", "calls", {"filter": "all calls", "rows": 50}, T0 + DAY)  # unnamed
+        log.append(
+            "dan",
+            "list_viewed",
+            "calls",
+            {"filter": "all calls", "rows": 3, "calls": [hidden, other, one]},
+            T0 + 2 * DAY,
+        )
+        log.append(
+            "dan",
+            "list_viewed",
+            "calls",
+            {"filter": {"line": ["1"]}, "rows": 2, "calls": [other, one]},
+            T0 + 3 * DAY,
+        )
+        log.append("dan", "call_viewed", str(one), {"line": 1}, T0 + 4 * DAY)  # opened: not "only"
+        log.append("dan", "playback", str(same), {"line": 2}, T0 + 5 * DAY)  # opened, never listed
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
+    assert summary["calls_listed_only"] == 2  # other and hidden
+    assert summary["list_pages_unnamed"] == 1
+    assert summary["calls"] == 2 and summary["numbers"] == 1  # one and same: one caller
+    assert summary["shown"]["calls"] == {"pages": 3, "rows": 55, "unknown": 0}
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert "  2 calls shown in a list only: on a page of the calls list the account was shown" in out
+    assert "; and 1 page of the calls list whose entries do not name the calls shown" in out
+    # An account shown no page of the calls list has no such line.
+    assert run(box, tmp_path / "sam.csv") == 0
+    assert "shown in a list only" not in capsys.readouterr().out

@@ -418,3 +418,31 @@ def test_the_calls_list_and_reports_the_account_looked_at_on_screen_are_counted(
     )
     assert "up to that many more callers were exposed" in found["shown_report"]
     assert found["first"] != "none" and found["calls"] == "0"
+
+
+def test_the_calls_only_shown_in_a_list_are_a_figure_of_their_own_on_the_page(box, people):
+    """The calls list's pages name the calls they showed: the page says how many calls the
+    account saw only in a list, apart from the calls it looked at (opened), which they are
+    not folded into."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:  # two calls on line 1 (sam's)
+        for k, number in enumerate(("01632960111", "01632960222")):
+            start = T0_US + (3 + k) * 3600 * S
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'in', ?, ?, 1, ?)",
+                (start, start + 20 * S, number),
+            )
+    db.close()
+    sam = people["sam"]
+    shown = [int(x) for x in re.findall(r'<tr id="call-(\d+)"', sam.get("/calls").get_data(as_text=True))]
+    assert len(shown) >= 2
+    assert sam.get("/calls/%d" % shown[0]).status_code == 200  # opened: looked at, not "only listed"
+    page = people["audrey"].get("/audit/breach-scope?account=sam&from=2026-03-01&to=2026-12-31")
+    found = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'<dd id="s-([\w-]+)">([^<]*)</dd>', page.get_data(as_text=True))
+    }
+    assert found["calls"] == "1"
+    assert found["listed_only"].startswith("%d calls shown in a list only: " % (len(shown) - 1))
+    assert "whose entries do not name" not in found["listed_only"]

@@ -25,6 +25,7 @@ from firmware.breachscope import (
     csv_text,
     destroyed_words,
     held_words,
+    listed_words,
     made_within,
     reports_words,
     scope,
@@ -353,6 +354,7 @@ def breach_scope():
         destroyed_words=destroyed_words,
         reports_words=reports_words,
         shown_words=shown_words,
+        listed_words=listed_words,
         searches_words=searches_words,
     )
     return render_template("breach_scope.html", errors={}, **context)
