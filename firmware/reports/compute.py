@@ -350,6 +350,13 @@ def _archive(db, period, have, lines):
     return out
 
 
+# How long after an export its failure entry may be written. The failure is audited by the
+# run that made the export, as its write fails (``linekeeper export``) or as its download
+# stops short (the web UI): within the export's own run, seconds to minutes after it. A day
+# is ample, and keeps a report's read of the trail bounded.
+EXPORT_FAILURE_US = 86_400 * 1_000_000
+
+
 def _access(audit_db, period, cipher=None, lines=None, calls_db=None):
     """Playbacks and exports (made and refused) by user, from the audit trail (its sealed
     details opened with ``cipher``); ``lines``: only those of calls on them (None: all),
@@ -360,25 +367,31 @@ def _access(audit_db, period, cipher=None, lines=None, calls_db=None):
         return out
     db = _connect(audit_db)
     try:
+        # The exports of EXPORT_FAILURE_US after the period too, counted in a later period's
+        # report, not this one's: the failure of an export made inside it may be written
+        # after its end (an export at 23:59 whose write fails at 00:00), and unseen, it was
+        # counted as taken.
         rows = db.execute(
-            "SELECT action, actor, target, details FROM audit WHERE action IN ('playback', 'export')"
-            " AND wall_us >= ? AND wall_us < ? ORDER BY seq",
-            (period.start_us, period.end_us),
+            "SELECT action, actor, target, details, wall_us FROM audit WHERE action IN ('playback', 'export')"
+            " AND wall_us >= ? AND wall_us < ? AND (action = 'export' OR wall_us < ?) ORDER BY seq",
+            (period.start_us, period.end_us + EXPORT_FAILURE_US, period.end_us),
         ).fetchall()
     finally:
         db.close()
-    found = []
-    for action, actor, target, details in rows:
+    found, after = [], set()
+    for action, actor, target, details, wall_us in rows:
         details = json.loads(details)
         if set(details) == {SEALED_KEY}:
             if cipher is None:
                 raise ReportError("the audit trail is sealed with the key in the HAT's MCU vault")
             details = json.loads(cipher.open(details[SEALED_KEY], "audit"))
+        if wall_us >= period.end_us:
+            after.add(len(found))
         found.append((action, actor, target, details))
     line_of = _lines_of_calls(calls_db, found) if lines is not None else {}
     failed = _failed_exports(found)
     for at, (action, actor, target, details) in enumerate(found):
-        if at in failed:
+        if at in failed or at in after:
             continue
         line = details["line"] if "line" in details else line_of.get(_call_of(target))
         if lines is not None and line not in lines:
