@@ -250,6 +250,8 @@ SCHEMA_VERSION = 1
 # wait, config ``holdup_flush_ms``): entries after the head beyond that are tampering.
 GROUP_ENTRIES_MAX = 64
 GROUP_SPAN_MAX_US = 60_000_000
+# Later than any entry's time (µs: some 146 000 years after 1970): an upper bound that is no bound.
+_NO_END_US = 1 << 62
 # The box's own per-call bookkeeping that may wait for a group commit: a crash loses
 # at most the last group (docs/audit-writes.md says what that costs and why it is fine).
 DEFERRABLE_ACTIONS = frozenset({"recording_created", "recording_sealed"})
@@ -988,12 +990,18 @@ class AuditLog:
         if not wanted or most <= 0:
             return found, None
         self._flush_for_read()
-        where = [
-            "action = 'list_viewed'",
-            "target = 'calls'",
-            "seq >= (SELECT min(seq) FROM audit WHERE wall_us >= ?)",
-        ]
-        args: list[int | str] = [int(from_us)]
+        # The lowest seq written from then on, from audit_wall's own rows. Bounded above too:
+        # min(seq) with a lower bound alone is found walking the table from its first entry.
+        start = max(int(from_us), int(since_us)) if since_us is not None else int(from_us)
+        with self._lock:
+            low = self._db.execute(
+                "SELECT min(seq) FROM audit WHERE wall_us >= ? AND wall_us < ?",
+                (start, int(until_us) if until_us is not None else _NO_END_US),
+            ).fetchone()[0]
+        if low is None:
+            return found, None
+        where = ["action = 'list_viewed'", "target = 'calls'", "seq >= %d" % int(low)]
+        args: list[int | str] = []
         for cond, value in (("actor = ?", actor), ("+wall_us >= ?", since_us), ("+wall_us < ?", until_us)):
             if value is not None:
                 where.append(cond)
