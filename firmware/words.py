@@ -358,6 +358,8 @@ DETAIL_LABELS = {
     "change": "Change",
     "roles": "Roles",
     "lines": "Lines",
+    # A data subject's request whose lines were changed to lines only other supervisors hold.
+    "handed_on": "Handed on to those lines' supervisors",
     "recording_key": "Recording key unlocked",
     "must_change": "Must change its password first",
     "no_account": "No account has the name typed (not kept: it may have been a password)",

@@ -3,7 +3,8 @@ request ("the staff member on line 2 objects") ticks its lines, and corrects the
 open; the register, its CSV and the request's page show them, and they choose which
 supervisors are shown it (:func:`firmware.rights.concerns_lines`). A line the box does not
 have is refused naming it, as is one that would take the request from the one logging it;
-nothing is saved then."""
+nothing is saved then. A supervisor who finds an open request is another line's hands it on
+to that line's supervisors by ticking only their lines: audited, and it leaves their view."""
 
 import csv
 import io
@@ -109,7 +110,8 @@ def test_lines_only_another_supervisor_holds_are_refused_as_they_would_hide_the_
     assert resp.status_code == 400
     assert (
         "Line 3 is not granted to you: tick one of your lines (1, 2) too, or no line (then every "
-        "supervisor is shown it), so that the request stays one you see." in resp.get_data(as_text=True)
+        "supervisor is shown it), so that the request stays one you see; to hand it on to another "
+        "supervisor, change its lines on its page once it is logged." in resp.get_data(as_text=True)
     )
     assert _entries(box) == [] and _logged(box) == []
     resp = box.post(sam, "/requests", dict(REQUEST, lines=["3", "1"]), token_from="/requests")
@@ -158,13 +160,11 @@ def test_the_lines_are_corrected_while_the_request_is_open_audited_and_checked_a
     # Now about sam's lines: no longer sue's to read or change.
     assert sue.get("/requests/%d" % rid).status_code == 404
     assert _set_lines(box, sue, rid, ["3"], seen="1").status_code == 404
-    # Bad lines, lines that would hide it from sam, a stale page: refused, nothing changed.
+    # Bad lines, a stale page: refused, nothing changed.
     before = (_entries(box)[0]["lines"], _entries(box)[0]["version"], len(_logged(box)))
-    resp = _set_lines(box, sam, rid, ["9"])
+    resp = _set_lines(box, sam, rid, ["9", "3"])
     assert resp.status_code == 400 and "There is no line 9 on this box" in resp.get_data(as_text=True)
     assert 'id="edit-line-9"' not in resp.get_data(as_text=True)
-    resp = _set_lines(box, sam, rid, ["3"])
-    assert resp.status_code == 400 and "Line 3 is not granted to you" in resp.get_data(as_text=True)
     assert 'id="edit-line-3" checked' in resp.get_data(as_text=True)  # what was ticked, kept
     resp = _set_lines(box, sam, rid, ["1"], seen="0")
     assert resp.status_code == 409 and "changed by someone else meanwhile" in resp.get_data(as_text=True)
@@ -184,3 +184,51 @@ def test_the_lines_are_corrected_while_the_request_is_open_audited_and_checked_a
     resp = _set_lines(box, sam, rid, ["1"], seen="5")
     assert resp.status_code == 409 and "already answered" in resp.get_data(as_text=True)
     assert _entries(box)[0]["lines"] == []
+
+
+def test_a_supervisor_hands_a_request_on_to_another_lines_supervisor_and_no_longer_sees_it(box, people):
+    """sam (lines 1 and 2) finds the objection he logged about his line 1 is from the staff
+    member on line 3: ticking line 3 alone hands it on to sue (line 3's supervisor), not to
+    every supervisor; he is told so on the list, no longer shown it, and its history says
+    that he moved it, when and from which lines."""
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    resp = box.post(sam, "/requests", dict(REQUEST, lines=["1"]), token_from="/requests")
+    rid = int(re.search(r"/requests/(\d+)", resp.headers["Location"]).group(1))
+    assert sue.get("/requests/%d" % rid).status_code == 404
+    hint = page(sam, "/requests/%d" % rid).split('id="edit-lines-hint">')[1].split("</span>")[0]
+    said = "To hand it on to another supervisor, tick only their lines: you are then no longer shown it."
+    assert said in hint
+    resp = _set_lines(box, sam, rid, ["3"])
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/requests?handed=%d" % rid)
+    assert _entries(box)[0]["lines"] == [3]
+    assert (
+        '<p class="notice" id="done" role="status">Request #%d handed on: it is about line 3 now, so '
+        "that line&#39;s supervisors are shown it and you no longer are. Its history keeps who moved "
+        "it and when.</p>" % rid
+    ) in page(sam, resp.headers["Location"])
+    moved = _logged(box)[-1]
+    assert (moved.actor, moved.target) == ("sam", "request:%d" % rid)
+    assert dict(moved.details, address=None) == {
+        "event": "lines",
+        "lines": [3],
+        "lines_before": [1],
+        "handed_on": True,
+        "address": None,
+    }
+    # sam no longer reads or changes it; sue has it, on every page, and not box-wide.
+    assert sam.get("/requests/%d" % rid).status_code == 404
+    assert 'id="request-%d"' % rid not in page(sam, "/requests") and _csv(sam) == {}
+    assert _set_lines(box, sam, rid, ["1"], seen="2").status_code == 404
+    assert _csv(sue) == {rid: "3"} and _csv(audrey) == {rid: "3"}
+    history = page(sue, "/requests/%d" % rid).split('id="request-history"')[1].split("</table>")[0]
+    row = history.split("<tr>")[-1]
+    assert '<td data-label="Who">sam</td>' in row
+    assert "Lines before: 1</span>" in row and "Handed on to those lines&#39; supervisors: yes" in row
+    assert row.startswith('<th scope="row">Mon 2 Mar 2026, ')  # when, on the box's clock
+    # The notice is sam's alone, and only while his hand-on is the request's last change: to
+    # sue, or to sam once sue has changed it again, the same link says nothing of it.
+    assert 'id="done"' not in page(sue, "/requests?handed=%d" % rid)
+    assert _set_lines(box, sue, rid, ["3", "4"]).status_code == 302
+    assert 'id="done"' not in page(sam, "/requests?handed=%d" % rid)
+    for junk in ("x", "99", "9" * 40):
+        assert 'id="done"' not in page(sam, "/requests?handed=%s" % junk)

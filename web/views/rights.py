@@ -2,7 +2,8 @@
 
 Supervisors log a request, with the lines whose calls it is about if any, and record
 what happens to it (waiting for ID or clarification, the ID received, an extension, the
-answer or the refusal; its lines corrected while it is open);
+answer or the refusal; its lines corrected while it is open, which hands it on to
+another line's supervisors when they are only lines the supervisor does not hold);
 auditors read it; staff and installers do not see it, as they do not see the
 disclosure log. A supervisor sees, and changes, only the requests about one of their lines,
 about no line, or about lines no enabled supervisor holds
@@ -76,11 +77,14 @@ def _sees(entry, act=False, supervised=None):
     return rights.concerns_lines(entry, g.user.lines, supervised)
 
 
-def _lines(form, errors):
+def _lines(form, errors, hand_on=False):
     """The lines ticked in ``form`` (its ``lines``), sorted; a message in ``errors`` when one
-    is not a line of the box (naming each), or when they would take the request from the
-    user (:func:`_sees`): a supervisor names one of their own lines, lines no enabled
-    supervisor holds, or none (then any supervisor answers it)."""
+    is not a line of the box (naming each), or, logging a request (not ``hand_on``), when
+    they would take it from the user (:func:`_sees`): a supervisor logs one about one of
+    their own lines, lines no enabled supervisor holds, or none (then any supervisor answers
+    it), as they land on its page. With ``hand_on`` (an open request's lines corrected) any
+    of the box's lines may be ticked: a supervisor who finds the request is another line's
+    hands it on to that line's supervisors, and is no longer shown it (:func:`update`)."""
     n_lines = lk().n_lines
     asked = [x.strip() for x in form.getlist("lines")]
     unknown = [x for x in asked if not (x.isascii() and x.isdigit() and 1 <= int(x) <= n_lines)]
@@ -91,12 +95,15 @@ def _lines(form, errors):
         )
         return []
     lines = sorted({int(x) for x in asked})
+    if hand_on:
+        return lines
     supervised = supervised_lines()
     if not rights.concerns_lines({"lines": lines}, g.user.lines, supervised):
         held = [n for n in lines if n in supervised]
         errors["lines"] = (
             "%s %s not granted to you: tick one of your lines (%s) too, or no line (then every "
-            "supervisor is shown it), so that the request stays one you see."
+            "supervisor is shown it), so that the request stays one you see; to hand it on to "
+            "another supervisor, change its lines on its page once it is logged."
             % (
                 lines_words(held).capitalize(),
                 "are" if len(held) > 1 else "is",
@@ -132,6 +139,20 @@ def _request_or_404(request_id, act=False):
     return entry
 
 
+def _handed(text):
+    """``(request id, lines)`` of the request the user just handed on (``?handed=N``, where
+    :func:`update` sends them), read from the request's last audit entry when that is this
+    user's hand-on: None otherwise, so a link made up, or followed after the request changed
+    again, says nothing of another line's request."""
+    if not (text and text.isascii() and text.isdigit() and len(text) < 19):
+        return None
+    request_id = int(text)
+    last = lk().services.audit.entries(limit=1, action="data_request", targets=["request:%d" % request_id])
+    if not last or last[0].actor != g.user.name or not last[0].details.get("handed_on"):
+        return None
+    return request_id, last[0].details["lines"]
+
+
 def _listing(errors=None, values=None, status=200):
     today = _today()
     entries = _entries()
@@ -152,6 +173,7 @@ def _listing(errors=None, values=None, status=200):
         today=today,
         holidays=rights.holidays_of(site_region()),
         n_lines=lk().n_lines,
+        handed=_handed(request.args.get("handed")),
     )
     return page, status
 
@@ -500,7 +522,7 @@ def update(request_id):
     on = today
     lines = []
     if action == "lines":
-        lines = _lines(form, errors)
+        lines = _lines(form, errors, hand_on=True)
     elif action != "extend":
         try:
             on = rights.parse_date((form.get("on") or today.isoformat()).strip(), "On")
@@ -577,6 +599,9 @@ def update(request_id):
         elif action == "lines":
             entry, before = register.set_lines(request_id, lines=lines, wall_us=wall_us, version=version)
             details = {"event": "lines", "lines": lines, "lines_before": before}
+            if not _sees(entry, act=True):
+                # Now only other supervisors' to change: its history names who handed it on.
+                details["handed_on"] = True
         elif action == "extend":
             entry = register.extend(
                 request_id, months=months, reason=reason, today=today, wall_us=wall_us, version=version
@@ -612,6 +637,9 @@ def update(request_id):
     if refused:
         return _detail(request_id, refused, 409)
     _audit(request_id, details)
+    if details.get("handed_on") and not _sees(entry):
+        # Its page is now a 404 for the user: the list says where it went.
+        return redirect(url_for("rights.index", handed=request_id))
     return redirect(url_for("rights.detail", request_id=request_id, done=action))
 
 
