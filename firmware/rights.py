@@ -441,6 +441,48 @@ class RightsRegister:
             self._update(request_id, wall_us, lines=text)
         return self.get(request_id), before
 
+    def correct_received(self, request_id, *, received, today, wall_us, version=None):
+        """Correct the day request ``request_id`` was received (mistyped when it was logged):
+        its month runs from ``received`` then. Only while it is open and its clock has never
+        stopped nor been extended: a wait's days and an extension's deadline were decided on
+        the day first given, and stay as they were. Returns the request and the day it said
+        before.
+
+        :raises RequestError: ``received`` is after ``today``, before the GDPR applied, before
+            the request it follows up was closed, or the day already given; the request has
+            waited or been extended, or is closed, gone or changed since ``version``
+            (:meth:`_changing`)
+        """
+        try:
+            check_received(received, today)
+        except RequestError as exc:
+            raise RequestError(str(exc), field="received") from None
+        with self._changing(request_id, version) as entry:
+            if (
+                entry["status"] != OPEN
+                or entry["extension_months"]
+                or entry["paused_days"]
+                or any(entry[c] for c in ("paused_since", "resumed_on", "id_received", "excluded_until"))
+            ):
+                # About the request as a whole: its page no longer shows the form.
+                raise RequestError(
+                    "request %d has waited or been extended since it was logged, counted from the "
+                    "day received it gives: that day is no longer corrected" % request_id
+                )
+            before = entry["received"]
+            if received.isoformat() == before:
+                raise RequestError("received: it says %s already" % before, field="received")
+            if entry["follows"] is not None:
+                first = self.get(entry["follows"])
+                if first is not None and received.isoformat() < (first["closed_on"] or ""):
+                    raise RequestError(
+                        "received: %s is before request %d was closed (%s)"
+                        % (received, entry["follows"], first["closed_on"]),
+                        field="received",
+                    )
+            self._update(request_id, wall_us, received=received.isoformat())
+        return self.get(request_id), dt.date.fromisoformat(before)
+
     def follow_ups(self, request_id):
         """The ids of the requests that follow request ``request_id`` up, oldest first."""
         rows = self._db.execute("SELECT id FROM requests WHERE follows = ? ORDER BY id", (request_id,))

@@ -360,6 +360,8 @@ DETAIL_LABELS = {
     "lines": "Lines",
     # A data subject's request whose lines were changed to lines only other supervisors hold.
     "handed_on": "Handed on to those lines' supervisors",
+    # A data subject's request whose day received was corrected: the day it said till then.
+    "received_before": "Received, as logged before",
     "recording_key": "Recording key unlocked",
     "must_change": "Must change its password first",
     "no_account": "No account has the name typed (not kept: it may have been a password)",

@@ -768,3 +768,51 @@ def test_the_lines_a_request_is_about_are_changed_while_it_is_open_and_a_bad_one
     with pytest.raises(RequestError, match="already answered"):
         register.set_lines(rid, lines=[2], wall_us=10)
     assert register.get(rid)["lines"] == []
+
+
+def test_the_day_received_is_corrected_only_before_the_clock_stops_or_is_extended(register):
+    """A request logged with the wrong day received is corrected while open, its month then
+    running from the day given; once a wait or an extension was counted from it, or it is
+    closed, the day stays. A follow-up's day is not before its first was closed."""
+    rid = add(register, received=D(2025, 3, 3), today=D(2025, 3, 4))
+    version = register.get(rid)["version"]
+    entry, before = register.correct_received(
+        rid, received=D(2025, 2, 24), today=D(2025, 3, 4), wall_us=5, version=version
+    )
+    assert before == D(2025, 3, 3) and entry["received"] == "2025-02-24" and entry["due"] == D(2025, 3, 24)
+    assert entry["version"] == version + 1
+    for received, said in (
+        (D(2025, 3, 5), "after today"),
+        (D(2018, 5, 24), "before the GDPR applied"),
+        (D(2025, 2, 24), "says 2025-02-24 already"),
+    ):
+        with pytest.raises(RequestError, match=said) as refused:
+            register.correct_received(rid, received=received, today=D(2025, 3, 4), wall_us=6)
+        assert refused.value.field == "received"
+    with pytest.raises(RequestError, match="changed by someone else"):
+        register.correct_received(
+            rid, received=D(2025, 2, 25), today=D(2025, 3, 4), wall_us=6, version=version
+        )
+    waited = add(register, details="every call")
+    extended = add(register, details="every recording")
+    wait(register, waited, D(2025, 3, 4))
+    register.resume(waited, on=D(2025, 3, 4), today=D(2025, 3, 4), wall_us=7)
+    assert register.get(waited)["status"] == OPEN
+    register.extend(extended, months=1, reason="many calls", today=D(2025, 3, 4), wall_us=7)
+    for other in (waited, extended):
+        kept = register.get(other)
+        with pytest.raises(RequestError, match="has waited or been extended") as refused:
+            register.correct_received(other, received=D(2025, 3, 1), today=D(2025, 3, 4), wall_us=8)
+        assert refused.value.field is None and register.get(other) == kept
+    register.close_request(
+        rid, status=ANSWERED, on=D(2025, 3, 4), outcome="sent", today=D(2025, 3, 4), wall_us=9
+    )
+    with pytest.raises(RequestError, match="already answered"):
+        register.correct_received(rid, received=D(2025, 2, 25), today=D(2025, 3, 4), wall_us=10)
+    common = dict(actor="sam", kind="access", requester="x", contact="x", numbers="", details="more")
+    again = register.add(**common, received=D(2025, 3, 5), today=D(2025, 3, 6), wall_us=11, follows=rid)
+    with pytest.raises(RequestError, match=r"before request \d+ was closed \(2025-03-04\)"):
+        register.correct_received(again, received=D(2025, 3, 3), today=D(2025, 3, 6), wall_us=12)
+    assert register.get(again)["received"] == "2025-03-05"
+    register.correct_received(again, received=D(2025, 3, 4), today=D(2025, 3, 6), wall_us=12)
+    assert register.get(again)["received"] == "2025-03-04"

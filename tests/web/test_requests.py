@@ -627,3 +627,65 @@ def test_a_request_about_no_line_names_only_the_disclosures_the_viewer_may_see(b
         assert 'href="/disclosures#disclosure-%d">entry %d</a>' % (hers, hers) in row
         assert "you may not see" not in shown
         assert re.search(r"Disclosures?: \[?%d\]?<" % hers, shown.split('id="request-history"')[1])
+
+
+def test_a_mistyped_day_received_is_corrected_while_the_clock_has_not_stopped(box, people):
+    """The letter came on 20 February; sam logged it as received today (2 March). Its month
+    runs from the day it came, so he corrects the day on its page: audited with the day it
+    said before and the new deadline. A day after today, one already given, bad input, a
+    request of another line and one whose clock has stopped are refused, changing nothing."""
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    rid = log_request(box, sam, lines=["1"])
+    form = page(sam, "/requests/%d" % rid).split('id="request-received"')[1].split("</form>")[0]
+    assert 'name="received" type="date" required' in form and 'value="2026-03-02"' in form
+    assert 'id="request-received"' not in page(audrey, "/requests/%d" % rid)
+
+    def unchanged():
+        [entry] = entries(box)
+        return entry["received"], entry["version"], len(audits(box))
+
+    before = unchanged()
+    for typed, status, said in (
+        ("", 400, "Received: give a date as YYYY-MM-DD, not &#39;&#39;."),
+        ("20/02/2026", 400, "Received: give a date as YYYY-MM-DD, not &#39;20/02/2026&#39;."),
+        ("2026-03-03", 400, "Received: 2026-03-03 is after today (2026-03-02)."),
+        ("2016-05-24", 400, "Received: 2016-05-24 is before the GDPR applied (2018-05-25): check the year."),
+        ("2026-03-02", 409, "Received: it says 2026-03-02 already."),
+    ):
+        resp = act(box, sam, rid, action="received", received=typed)
+        assert resp.status_code == status, typed
+        text = resp.get_data(as_text=True)
+        assert '<span class="field-error" id="error-received" role="alert">%s</span>' % said in text, typed
+    assert act(box, sue, rid, action="received", received="2026-02-20").status_code == 404
+    assert act(box, audrey, rid, action="received", received="2026-02-20").status_code == 403
+    assert unchanged() == before
+
+    resp = act(box, sam, rid, action="received", received="2026-02-20")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("?done=received")
+    [entry] = entries(box)
+    assert (entry["received"], str(entry["due"])) == ("2026-02-20", "2026-03-20")
+    assert 'id="done" role="status">Saved: received on ' in page(sam, resp.headers["Location"])
+    corrected = audits(box)[-1]
+    assert (corrected.actor, corrected.target) == ("sam", "request:%d" % rid)
+    assert dict(corrected.details, address=None) == {
+        "event": "received_corrected",
+        "received": "2026-02-20",
+        "received_before": "2026-03-02",
+        "due": "2026-03-20",
+        "address": None,
+    }
+    assert "Received, as logged before: 2026-03-02" in page(audrey, "/requests/%d" % rid)
+
+    # Once the clock has stopped, the day stays: the wait was counted from it.
+    wait = {"action": "wait", "wait_kind": "identity", "reason": "a copy of a utility bill"}
+    assert act(box, sam, rid, on="2026-03-02", **wait).status_code == 302
+    assert 'id="request-received"' not in page(sam, "/requests/%d" % rid)
+    before = unchanged()
+    resp = act(box, sam, rid, action="received", received="2026-02-19")
+    assert resp.status_code == 409
+    said = (
+        "Request %d has waited or been extended since it was logged, counted from the day received "
+        "it gives: that day is no longer corrected.</p>" % rid
+    )
+    assert '<p class="error" role="alert" id="error-action">' + said in resp.get_data(as_text=True)
+    assert unchanged() == before

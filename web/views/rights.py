@@ -32,7 +32,7 @@ from .sar import release_shown
 
 bp = Blueprint("rights", __name__)
 FIELDS = ("kind", "received", "requester", "contact", "numbers", "details")
-ACTIONS = ("wait", "resume", "extend", "answer", "refuse", "lines")
+ACTIONS = ("wait", "resume", "extend", "answer", "refuse", "lines", "received")
 MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
 MAX_IDS = 200  # characters of a field of ids (disclosures, calls): some forty ids
 
@@ -510,8 +510,9 @@ def _may_see_call(call_id):
 @bp.route("/requests/<int:request_id>", methods=["POST"])
 @roles("supervisor")
 def update(request_id):
-    """One change: ``action`` is wait, resume, extend, answer, refuse, or lines (the lines
-    the request is about, ticked: :func:`_lines`)."""
+    """One change: ``action`` is wait, resume, extend, answer, refuse, lines (the lines
+    the request is about, ticked: :func:`_lines`), or received (the day it was received,
+    mistyped when it was logged: :meth:`firmware.rights.RightsRegister.correct_received`)."""
     _request_or_404(request_id, act=True)
     form = request.form
     action = form.get("action")
@@ -521,8 +522,15 @@ def update(request_id):
     today = _today()
     on = today
     lines = []
+    received = None
     if action == "lines":
         lines = _lines(form, errors, hand_on=True)
+    elif action == "received":
+        try:
+            received = rights.parse_date((form.get("received") or "").strip(), "Received")
+            rights.check_received(received, today)
+        except rights.RequestError as exc:
+            errors["received"] = str(exc)[:1].upper() + str(exc)[1:] + "."
     elif action != "extend":
         try:
             on = rights.parse_date((form.get("on") or today.isoformat()).strip(), "On")
@@ -602,6 +610,16 @@ def update(request_id):
             if not _sees(entry, act=True):
                 # Now only other supervisors' to change: its history names who handed it on.
                 details["handed_on"] = True
+        elif action == "received":
+            entry, before = register.correct_received(
+                request_id, received=received, today=today, wall_us=wall_us, version=version
+            )
+            details = {
+                "event": "received_corrected",
+                "received": str(received),
+                "received_before": str(before),
+                "due": str(entry["due"]),
+            }
         elif action == "extend":
             entry = register.extend(
                 request_id, months=months, reason=reason, today=today, wall_us=wall_us, version=version
