@@ -471,13 +471,20 @@ class RightsRegister:
                 )
             before = entry["received"]
             if received.isoformat() == before:
-                raise RequestError("received: it says %s already" % before, field="received")
+                raise RequestError(
+                    "received: it says %s already" % day_words(dt.date.fromisoformat(before)),
+                    field="received",
+                )
             if entry["follows"] is not None:
                 first = self.get(entry["follows"])
                 if first is not None and received.isoformat() < (first["closed_on"] or ""):
                     raise RequestError(
                         "received: %s is before request %d was closed (%s)"
-                        % (received, entry["follows"], first["closed_on"]),
+                        % (
+                            day_words(received),
+                            entry["follows"],
+                            day_words(dt.date.fromisoformat(first["closed_on"])),
+                        ),
                         field="received",
                     )
             self._update(request_id, wall_us, received=received.isoformat())

@@ -648,9 +648,13 @@ def test_a_mistyped_day_received_is_corrected_while_the_clock_has_not_stopped(bo
     for typed, status, said in (
         ("", 400, "Received: give a date as YYYY-MM-DD, not &#39;&#39;."),
         ("20/02/2026", 400, "Received: give a date as YYYY-MM-DD, not &#39;20/02/2026&#39;."),
-        ("2026-03-03", 400, "Received: 2026-03-03 is after today (2026-03-02)."),
-        ("2016-05-24", 400, "Received: 2016-05-24 is before the GDPR applied (2018-05-25): check the year."),
-        ("2026-03-02", 409, "Received: it says 2026-03-02 already."),
+        ("2026-03-03", 400, "Received: Tue 3 Mar 2026 is after today (Mon 2 Mar 2026)."),
+        (
+            "2016-05-24",
+            400,
+            "Received: Tue 24 May 2016 is before the GDPR applied (Fri 25 May 2018): check the year.",
+        ),
+        ("2026-03-02", 409, "Received: it says Mon 2 Mar 2026 already."),
     ):
         resp = act(box, sam, rid, action="received", received=typed)
         assert resp.status_code == status, typed
@@ -674,7 +678,7 @@ def test_a_mistyped_day_received_is_corrected_while_the_clock_has_not_stopped(bo
         "due": "2026-03-20",
         "address": None,
     }
-    assert "Received, as logged before: 2026-03-02" in page(audrey, "/requests/%d" % rid)
+    assert "Received, as logged before: Mon 2 Mar 2026" in page(audrey, "/requests/%d" % rid)
 
     # Once the clock has stopped, the day stays: the wait was counted from it.
     wait = {"action": "wait", "wait_kind": "identity", "reason": "a copy of a utility bill"}
