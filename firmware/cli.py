@@ -1438,9 +1438,10 @@ def cmd_verify_export(args):
 
 
 def cmd_verify_statement(args):
-    """Check the signed statement ``keystore backup`` writes beside a backup on a read-only
-    card: signed by the box's key (on the card given, or its fingerprint given), not
-    changed since, and the backup beside it the file it speaks of; say what it states."""
+    """Check a signed statement (the one ``keystore backup`` writes beside a backup on a
+    read-only card, or the one beside a signed copy of the deletion log): signed by the
+    box's key (on the card given, or its fingerprint given), not changed since, and the
+    file beside it the one it speaks of; say what it states."""
     import hashlib
 
     from firmware import keybackup
@@ -3175,11 +3176,12 @@ def build_parser():
 
     p = sub.add_parser(
         "verify-statement",
-        help="check the signed statement `keystore backup` writes beside a backup when the audit "
-        "trail cannot record it (a read-only card): signed by the box, unchanged, what it states; "
-        "exit 0 only when it verifies",
+        help="check a signed statement: the one `keystore backup` writes beside a backup when the "
+        "audit trail cannot record it (a read-only card), or the one beside a copy of the deletion "
+        "log signed by the box (the Deletion log page's .zip): signed by the box, unchanged, what "
+        "it states; exit 0 only when it verifies",
     )
-    p.add_argument("file", help="the statement, FILE.statement.json (the backup FILE beside it is checked)")
+    p.add_argument("file", help="the statement, FILE.statement.json (the FILE beside it is checked)")
     whose = p.add_mutually_exclusive_group(required=True)
     whose.add_argument("--data-dir", help="the box's data directory: signed by its key (or one it took over)")
     whose.add_argument("--key", help="the box's signing key fingerprint (`linekeeper keys --fingerprint`)")

@@ -419,7 +419,6 @@ def unaudited_statement(data_dir, actor, action, details, data, wall_us, why):
     plain, saying why it is not signed. The signature is over the document without its
     ``signature``, as canonical JSON. Returns ``(the file's bytes, the document)``."""
     from .signing import load_signer, run_dir
-    from .storage.audit import canonical_json
 
     doc = {
         "format": STATEMENT_FORMAT,
@@ -439,14 +438,53 @@ def unaudited_statement(data_dir, actor, action, details, data, wall_us, why):
     except (SigningKeyError, OSError) as exc:
         doc["signature"] = None
         doc["not_signed_because"] = str(exc)
-    else:
-        doc["signature"] = {
-            "key": signer.fingerprint,
-            # The public key too, so that the fingerprint alone checks it off the box.
-            "public_key": base64.b64encode(signer.public_key).decode("ascii"),
-            "ed25519": base64.b64encode(signer.sign(canonical_json(doc).encode("utf-8"))).decode("ascii"),
-        }
-    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"), doc
+        return _statement_bytes(doc), doc
+    return _signed(signer, doc)
+
+
+def _signed(signer, doc):
+    """``doc`` signed by ``signer`` (a :class:`~firmware.signing.Signer`): its
+    ``signature`` over the document without it, as canonical JSON. Returns ``(the
+    file's bytes, the document)``."""
+    from .storage.audit import canonical_json
+
+    doc = dict(doc)
+    doc["signature"] = {
+        "key": signer.fingerprint,
+        # The public key too, so that the fingerprint alone checks it off the box.
+        "public_key": base64.b64encode(signer.public_key).decode("ascii"),
+        "ed25519": base64.b64encode(signer.sign(canonical_json(doc).encode("utf-8"))).decode("ascii"),
+    }
+    return _statement_bytes(doc), doc
+
+
+def _statement_bytes(doc):
+    return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+COPY_FORMAT = "linekeeper-signed-copy"
+
+
+def copy_statement(signer, data_dir, actor, wall_us, data_sha256, details):
+    """A statement that the box made the copy of one of its logs whose SHA-256 is
+    ``data_sha256`` (the deletion log's CSV, with ``details``: which log, how many entries,
+    the first and last, the period), for ``actor`` at ``wall_us``, signed by ``signer`` as
+    :func:`unaudited_statement` signs. Kept beside the copy as ``FILE`` +
+    :data:`STATEMENT_SUFFIX`, ``linekeeper verify-statement`` checks it and the copy off the
+    box with only the box's fingerprint. Returns ``(the file's bytes, the document)``."""
+    doc = {
+        "format": COPY_FORMAT,
+        "version": 1,
+        "action": "copy",
+        "actor": actor,
+        "at": _iso(wall_us),
+        "wall_us": wall_us,
+        "host": socket.gethostname(),
+        "data_dir": os.path.abspath(data_dir),
+        "file_sha256": data_sha256,
+        "details": details,
+    }
+    return _signed(signer, doc)
 
 
 MAX_STATEMENT_BYTES = MAX_BACKUP_BYTES  # its details carry a backup's inventory, no more
@@ -507,14 +545,16 @@ def read_statement(raw, source):
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise KeyBackupError("%s is not a statement: not JSON (%s)" % (source, exc)) from None
-    if not isinstance(doc, dict) or doc.get("format") != STATEMENT_FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") not in (STATEMENT_FORMAT, COPY_FORMAT):
         raise KeyBackupError(
-            "%s is not a statement (format %r, not %r): a statement is what `linekeeper keystore "
-            "backup` writes beside a backup, as FILE%s, when the audit trail cannot record it"
+            "%s is not a statement (format %r, not %r or %r): a statement is what `linekeeper "
+            "keystore backup` writes beside a backup, as FILE%s, when the audit trail cannot record "
+            "it, or what the box signs beside a copy of its deletion log"
             % (
                 source,
                 doc.get("format") if isinstance(doc, dict) else None,
                 STATEMENT_FORMAT,
+                COPY_FORMAT,
                 STATEMENT_SUFFIX,
             )
         )
@@ -522,7 +562,10 @@ def read_statement(raw, source):
         raise KeyBackupError(
             "%s is a statement of version %r; this release reads version 1" % (source, doc.get("version"))
         )
-    for field in ("action", "actor", "at", "host", "data_dir", "not_audited_because", "file_sha256"):
+    fields = ("action", "actor", "at", "host", "data_dir", "file_sha256")
+    if doc["format"] == STATEMENT_FORMAT:
+        fields += ("not_audited_because",)
+    for field in fields:
         if not isinstance(doc.get(field), str):
             raise KeyBackupError("%s is damaged: its %s is missing or not text" % (source, field))
     if "signature" not in doc:
@@ -565,6 +608,8 @@ def statement_key(doc, source):
 def statement_lines(doc):
     """What the checked statement ``doc`` states, a line each, in plain words."""
     details = doc.get("details") if isinstance(doc.get("details"), dict) else {}
+    if doc["format"] == COPY_FORMAT:
+        return _copy_lines(doc, details)
     what = doc["action"]
     if doc["action"] == "key_backup":
         what = "a key store backup (key store %s)" % details.get("key_store", "not named")
@@ -575,4 +620,43 @@ def statement_lines(doc):
     ]
     if doc["action"] == "key_backup" and isinstance(details.get("inventory"), dict):
         out += ["the box held: " + line for line in inventory_lines(details["inventory"])]
+    return out
+
+
+def _copy_lines(doc, details):
+    """:func:`statement_lines` of a :data:`COPY_FORMAT` statement (of a deletion log's copy)."""
+    what = {"deletions": "the deletion log"}.get(details.get("log"), "the log %r" % details.get("log"))
+    period = details.get("period")
+    if isinstance(period, dict):
+        days = "deleted from %s to %s (the box's days)" % (
+            period.get("from") or "its start",
+            period.get("to") or "its end",
+        )
+    else:
+        days = "every entry"
+    out = [
+        "the box made a copy of %s of %s on %s for %s at %s (UTC)"
+        % (what, doc["data_dir"], doc["host"], doc["actor"], doc["at"]),
+    ]
+    if details.get("entries"):
+        out.append(
+            "it holds %s entries, %s, numbers %s to %s; the last one's hash is %s"
+            % (
+                details["entries"],
+                days,
+                details.get("first_seq"),
+                details.get("last_seq"),
+                details.get("last_hash"),
+            )
+        )
+    else:
+        out.append("it holds no entry (%s)" % days)
+    if isinstance(details.get("head"), dict):
+        out.append(
+            "the log then ended at entry %s, hash %s"
+            % (details["head"].get("seq"), details["head"].get("hash"))
+        )
+    if details.get("audit_seq") is not None:
+        out.append("its download is entry %s of the box's audit trail" % details["audit_seq"])
+    out.append("the file it speaks of has SHA-256 %s" % doc["file_sha256"])
     return out

@@ -13,6 +13,8 @@ import re
 
 import pytest
 
+from firmware.signing import load_signer
+
 from support.web import TOKEN
 
 ANON, INST, SUP, AUD, STAFF = "anonymous", "installer", "supervisor", "auditor", "staff"
@@ -55,6 +57,7 @@ MATRIX = {
     ("POST", "retention.confirm_clock"): {INST},
     ("GET", "retention.deletions"): {INST, AUD},
     ("GET", "retention.deletions_csv"): {INST, AUD},
+    ("GET", "retention.deletions_zip"): {INST, AUD},
     ("GET", "calls.index"): {SUP, AUD},
     ("GET", "calls.export_list"): {SUP, AUD},
     ("GET", "calls.detail"): {SUP, AUD},
@@ -205,6 +208,7 @@ def call(box, client, method, rule, role):
 def test_matrix(box, people, role):
     box.add_user(people["alice"], "stella", ["staff"], [4])
     box.add_recordings([1])  # audio to send (and keep out of caches) to whoever may hear it
+    load_signer(box.data_dir)  # the recorder's key, for the deletion log's signed copy
     for method, rule in routes(box.app):
         expected = MATRIX[(method, rule.endpoint)]
         # A fresh session for each call: logging out, or a refused call, must

@@ -639,3 +639,124 @@ def test_a_rule_name_with_a_control_character_is_named_and_nothing_is_saved(box,
     assert "Remove the control character U+001B" in page
     assert (open(config, "rb").read() if os.path.exists(config) else None) == before
     assert len(box.audit.entries(limit=1000)) == entries
+
+
+def _unzip(resp, into):
+    """The members of a downloaded zip written into ``into``; their names."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(resp.get_data())) as zf:
+        zf.extractall(into)
+        return zf.namelist()
+
+
+def test_the_deletion_log_signed_by_the_box_verifies_off_the_box_and_an_edit_does_not(
+    box, people, tmp_path, capsys
+):
+    """An auditor shows a regulator the deletion log: as a bare CSV nobody off the box could
+    tell it was not edited. The zip holds the CSV and the box's signed statement of it
+    (its SHA-256, the entries it holds, the last one's hash), which `linekeeper
+    verify-statement` checks with the fingerprint alone; one changed cell and it fails.
+    The download is audited as the CSV's is, with the key that signed it."""
+    from firmware.cli import main
+    from firmware.signing import load_signer
+
+    signer = load_signer(box.data_dir)  # the recorder makes it at its first start
+    box.add_recordings([1, 2, 3])
+    retention_form(box, people["ivan"], default_days="30")
+    assert box.sweeper.sweep().deleted == 3
+    audrey = people["audrey"]
+    page = audrey.get("/retention/deletions").get_data(as_text=True)
+    assert 'id="deletions-zip" href="/retention/deletions.zip"' in page
+    assert 'formaction="/retention/deletions.zip"' in page
+    resp = audrey.get("/retention/deletions.zip")
+    assert resp.status_code == 200 and resp.mimetype == "application/zip" and resp.is_streamed
+    assert resp.headers["Content-Disposition"] == "attachment; filename=deletions.zip"
+    out = tmp_path / "auditor"
+    assert sorted(_unzip(resp, out)) == ["deletions.csv", "deletions.csv.statement.json"]
+    # The CSV is the one the plain download gives.
+    assert (out / "deletions.csv").read_bytes() == audrey.get("/retention/deletions.csv").get_data()
+    exported = box.services.audit.entries(limit=2)[1]
+    assert (exported.actor, exported.action, exported.target) == ("audrey", "export_list", "deletions")
+    assert exported.details["rows"] == 3 and exported.details["signed"] == signer.fingerprint
+    statement = json.loads((out / "deletions.csv.statement.json").read_text())
+    head = box.sweeper.deletion_log(limit=1)[0]
+    assert statement["details"]["entries"] == 3 and statement["details"]["last_seq"] == 3
+    assert (
+        statement["details"]["last_hash"] == head["hash"]
+        and statement["details"]["audit_seq"] == exported.seq
+    )
+
+    check = ["verify-statement", str(out / "deletions.csv.statement.json"), "--key", signer.fingerprint]
+    capsys.readouterr()
+    assert main(check) == 0
+    said = capsys.readouterr().out
+    assert "intact, signed by %s" % signer.fingerprint in said
+    assert "a copy of the deletion log" in said and "it holds 3 entries, every entry, numbers 1 to 3" in said
+    assert "deletions.csv beside it is the file it speaks of" in said
+
+    copy = (out / "deletions.csv").read_bytes()
+    (out / "deletions.csv").write_bytes(copy.replace(b",default,", b",regulated,", 1))
+    assert main(check) == 2
+    assert "is NOT the file it speaks of" in capsys.readouterr().err
+    (out / "deletions.csv").write_bytes(copy)
+    forged = dict(statement, file_sha256="0" * 64)
+    (out / "deletions.csv.statement.json").write_text(json.dumps(forged))
+    assert main(check) == 2
+    assert "changed after it was signed" in capsys.readouterr().err
+
+
+def test_a_period_of_the_deletion_log_is_signed_and_bad_days_or_no_key_change_nothing(box, people, tmp_path):
+    """The days an auditor asks for are signed as the whole log is, and the statement says
+    which days; a bad day is refused, naming it, and a box that cannot sign says so: neither
+    exports nor audits anything."""
+    audrey = people["audrey"]
+    box.add_recordings([1, 2])
+    retention_form(box, people["ivan"], default_days="30")
+    assert box.sweeper.sweep().deleted == 2  # on 2026-04-11
+    before = len(box.services.audit)
+    resp = audrey.get("/retention/deletions.zip")
+    assert resp.status_code == 503
+    assert "cannot sign a copy of the deletion log" in html.unescape(resp.get_data(as_text=True))
+    from firmware.signing import load_signer
+
+    load_signer(box.data_dir)
+    resp = audrey.get("/retention/deletions.zip?from=2026-02-30")
+    assert resp.status_code == 400 and "2026-02-30 is not a day of the calendar." in html.unescape(
+        resp.get_data(as_text=True)
+    )
+    assert len(box.services.audit) == before
+    resp = audrey.get("/retention/deletions.zip?from=2026-04-11&to=2026-04-11")
+    assert resp.status_code == 200
+    assert (
+        resp.headers["Content-Disposition"]
+        == "attachment; filename=deletions_from_2026-04-11_to_2026-04-11.zip"
+    )
+    names = _unzip(resp, tmp_path / "out")
+    assert "deletions_from_2026-04-11_to_2026-04-11.csv.statement.json" in names
+    statement = json.loads((tmp_path / "out" / names[1]).read_text())
+    assert statement["details"]["period"] == {"from": "2026-04-11", "to": "2026-04-11"}
+    assert statement["details"]["first_seq"] == 1 and statement["details"]["entries"] == 2
+    assert people["sam"].get("/retention/deletions.zip").status_code == 403
+
+
+def test_a_signed_copy_cut_short_carries_no_statement(box, people, tmp_path, monkeypatch):
+    """A read that fails part way ends the CSV with the row saying so, as the plain CSV
+    does; the box does not sign a copy that is not whole."""
+    from firmware.signing import load_signer
+    from web.views import retention
+
+    load_signer(box.data_dir)
+    box.add_recordings([1, 2, 3])
+    retention_form(box, people["ivan"], default_days="30")
+    assert box.sweeper.sweep().deleted == 3
+
+    def failing(*args, **kw):
+        yield [1] + [""] * (len(retention.DELETION_COLUMNS) - 1)
+        raise OSError("card error")
+
+    monkeypatch.setattr(retention, "_deletion_rows", failing)
+    resp = people["audrey"].get("/retention/deletions.zip")
+    assert _unzip(resp, tmp_path / "out") == ["deletions.csv"]
+    assert "EXPORT STOPPED EARLY" in (tmp_path / "out" / "deletions.csv").read_text()
+    assert box.services.audit.entries(limit=1)[0].action == "export_list_cut"

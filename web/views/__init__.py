@@ -1,7 +1,10 @@
 """One blueprint per resource; each view declares its access (web.security)."""
 
+import datetime as dt
+import hashlib
 import io
 import logging
+import zipfile
 
 from flask import Response, abort, g, request
 
@@ -127,6 +130,18 @@ def csv_download(filename, columns, rows, what, count=None, **details):
     """
     planned = len(rows) if count is None else count
     security.audit("export_list", what, rows=planned, **details)
+    return Response(
+        csv_chunks(columns, rows, csv_stopped(what, planned)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=" + filename},
+    )
+
+
+def csv_stopped(what, planned):
+    """What :func:`csv_chunks` calls when reading the rows of the ``what`` list's copy (of
+    ``planned`` rows) fails part way: the error logged and audited as ``export_list_cut``,
+    and the last row the copy ends with, :data:`CSV_CUT_ROW`. Made in the request: it
+    runs after the view has returned."""
     web = security.lk()
     actor, address = g.user.name, request.remote_addr or ""
 
@@ -145,23 +160,75 @@ def csv_download(filename, columns, rows, what, count=None, **details):
             log.error("the %s CSV's early stop could not be audited: %s", what, audit_exc)
         return CSV_CUT_ROW.format(written=written, planned=planned, reason=reason)
 
-    def chunks():
-        out = io.StringIO()
-        writer = csvsafe.Writer(out)
-        writer.writerow(columns)
-        written = 0
-        try:
-            for row in rows:
-                writer.writerow(row)
-                written += 1
-                if written % CSV_CHUNK_ROWS == 0:
-                    yield out.getvalue()
-                    out.seek(0)
-                    out.truncate()
-        except Exception as exc:  # whatever failed, the file must not look whole
-            writer.writerow([stopped(written, exc)])
-        yield out.getvalue()
+    return stopped
 
-    return Response(
-        chunks(), mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=" + filename}
-    )
+
+def csv_chunks(columns, rows, stopped):
+    """The CSV text of ``rows`` under ``columns``, each cell through :mod:`firmware.csvsafe`,
+    in chunks of :data:`CSV_CHUNK_ROWS` rows; a read that fails part way ends it with the
+    row ``stopped(written, exc)`` returns (:func:`csv_stopped`)."""
+    out = io.StringIO()
+    writer = csvsafe.Writer(out)
+    writer.writerow(columns)
+    written = 0
+    try:
+        for row in rows:
+            writer.writerow(row)
+            written += 1
+            if written % CSV_CHUNK_ROWS == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+    except Exception as exc:  # whatever failed, the file must not look whole
+        writer.writerow([stopped(written, exc)])
+    yield out.getvalue()
+
+
+class _Pipe:
+    """Where :func:`signed_csv_zip`'s zip is written, taken a chunk at a time as it grows."""
+
+    def __init__(self):
+        self._parts = []
+
+    def write(self, data):
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self):
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def signed_csv_zip(name, columns, rows, stopped, statement, wall_us):
+    """A zip, in chunks as it is written, of the CSV ``name`` (:func:`csv_chunks` of
+    ``rows`` under ``columns``; ``stopped`` as there) and, once it is whole, beside it
+    ``name`` + ``.statement.json``: ``statement(the CSV's SHA-256 in hex)``, the box's
+    signed statement of it (bytes). A CSV cut short ends with the row ``stopped`` gives and
+    has no statement: the box vouches only for a whole copy. Files dated ``wall_us`` (UTC).
+    ``rows`` must not need the request (they are read after the view returns)."""
+    cut = []
+
+    def noted(written, exc):
+        cut.append(written)
+        return stopped(written, exc)
+
+    when = dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).timetuple()[:6]
+    pipe, digest = _Pipe(), hashlib.sha256()
+    with zipfile.ZipFile(pipe, "w") as zf:
+        member = zipfile.ZipInfo(name, when)
+        member.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(member, "w", force_zip64=True) as out:
+            for text in csv_chunks(columns, rows, noted):
+                data = text.encode("utf-8")
+                digest.update(data)
+                out.write(data)
+                yield pipe.take()
+        if not cut:
+            signed = zipfile.ZipInfo(name + ".statement.json", when)
+            signed.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(signed, statement(digest.hexdigest()))
+    yield pipe.take()

@@ -8,19 +8,21 @@ change is audited as ``config_change``.
 
 import dataclasses
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from firmware.calls.calllog import iso_ms
+from firmware.keybackup import copy_statement
 from firmware.policy import deletions
 from firmware.policy.retention import DEFAULT_RULE
 from firmware.rightsretention import RegisterRetention
+from firmware.signing import SigningKeyError, load_signer, run_dir
 from firmware.storage.fieldseal import FieldSealError
 
 from .. import intent, stale
 from ..retention_form import form_values, parse_retention_form, rows
-from ..security import form_errors, lk, roles
+from ..security import audit, form_errors, lk, roles
 from ..services import CONFIG_SEALED
-from . import csv_download, page_number
+from . import csv_download, csv_stopped, page_number, signed_csv_zip
 from .calls import _day_us
 
 bp = Blueprint("retention", __name__)
@@ -242,6 +244,75 @@ def deletions_csv():
     svc = _service()
     if svc is None:
         abort(404)
+    since, until, shown = _period()
+    count = svc.deletion_count(since_us=since, until_us=until)
+    rows = _deletion_rows(svc, count, since_us=since, until_us=until)
+    return csv_download(
+        _csv_name(shown), DELETION_COLUMNS, rows, "deletions", count=count, filter=shown or "all entries"
+    )
+
+
+@bp.route("/retention/deletions.zip")
+@roles("installer", "auditor")
+def deletions_zip():
+    """The deletion log's CSV as :func:`deletions_csv` makes it (``from`` and ``to`` too),
+    in a zip with the box's signed statement of it beside it (``FILE.csv.statement.json``,
+    :func:`firmware.keybackup.copy_statement`): the SHA-256 of the CSV, how many entries it
+    holds, the first and last and the last one's hash, the period, the log's head then,
+    and the audit entry of the download. ``linekeeper verify-statement`` checks it and the
+    CSV off the box with only the box's fingerprint: an edited copy no longer verifies.
+
+    Audited first, as the CSV is, as ``export_list`` of ``deletions``, with ``signed``: the
+    key that signs it. Refused (503, nothing audited) when this process cannot sign; a copy
+    whose reading fails part way ends with the CSV's row saying so, and has no statement."""
+    svc = _service()
+    if svc is None:
+        abort(404)
+    since, until, shown = _period()
+    web = lk()
+    try:
+        signer = load_signer(web.config.data_dir, run_dir=run_dir(), create=False)
+    except (SigningKeyError, OSError) as exc:
+        abort(
+            503,
+            description="The box cannot sign a copy of the deletion log now (%s). The CSV without "
+            "a signature can still be downloaded." % exc,
+        )
+    count = svc.deletion_count(since_us=since, until_us=until)
+    newest = svc.deletion_log(limit=1)
+    head = {"seq": newest[0]["seq"], "hash": newest[0]["hash"]} if newest else {"seq": 0, "hash": ""}
+    entry = audit(
+        "export_list", "deletions", rows=count, filter=shown or "all entries", signed=signer.fingerprint
+    )
+    actor, wall_us, data_dir = g.user.name, int(web.services.wall_us()), web.config.data_dir
+    seen = {"entries": 0, "first_seq": None, "last_seq": None, "last_hash": None}
+
+    def tracked():
+        for row in _deletion_rows(svc, count, since_us=since, until_us=until):
+            seen["entries"] += 1
+            if seen["first_seq"] is None:
+                seen["first_seq"] = row[0]
+            seen["last_seq"], seen["last_hash"] = row[0], row[-1]
+            yield row
+
+    def statement(digest):
+        details = dict(seen, log="deletions", period=shown or None, head=head, audit_seq=entry.seq)
+        return copy_statement(signer, data_dir, actor, wall_us, digest, details)[0]
+
+    name = _csv_name(shown)
+    body = signed_csv_zip(
+        name, DELETION_COLUMNS, tracked(), csv_stopped("deletions", count), statement, wall_us
+    )
+    return Response(
+        body,
+        mimetype="application/zip",
+        headers={"Content-Disposition": "attachment; filename=%s.zip" % name[: -len(".csv")]},
+    )
+
+
+def _period():
+    """``(since_us, until_us, shown)`` of the CSV's ``from`` and ``to`` (see
+    :func:`deletions_csv`); 400 naming what is wrong with them."""
     errors = {}
     since = _day_us(request.args.get("from", "").strip(), "from", errors)
     until = _day_us(request.args.get("to", "").strip(), "to", errors, end=True)
@@ -250,11 +321,11 @@ def deletions_csv():
     if errors:
         abort(400, description="The dates are not valid: " + "; ".join(errors.values()))
     shown = {k: request.args.get(k, "").strip() for k in ("from", "to")}
-    shown = {k: v for k, v in shown.items() if v}
-    count = svc.deletion_count(since_us=since, until_us=until)
-    rows = _deletion_rows(svc, count, since_us=since, until_us=until)
-    name = "deletions%s.csv" % "".join("_%s_%s" % (k, v) for k, v in shown.items())
-    return csv_download(name, DELETION_COLUMNS, rows, "deletions", count=count, filter=shown or "all entries")
+    return since, until, {k: v for k, v in shown.items() if v}
+
+
+def _csv_name(shown):
+    return "deletions%s.csv" % "".join("_%s_%s" % (k, v) for k, v in shown.items())
 
 
 def _deletion_rows(svc, count, batch=1000, since_us=None, until_us=None):
