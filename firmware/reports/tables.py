@@ -50,6 +50,11 @@ SUMMARY = (
 )
 
 
+# Said where a box that archives counts playbacks and exports: the central archive viewer's
+# are written to the viewer's own audit trail, which this box never sees.
+VIEWER_NOT_COUNTED = " (on this box; the archive viewer's are in its own audit trail, not counted here)"
+
+
 def cell(value):
     """A figure as text: integers as such, decimals without trailing zeros, None empty."""
     if value is None:
@@ -327,9 +332,10 @@ def tables(report, human=False):
     )
     access = report["access"]
     users = sorted(set().union(*(access[k] for k in access)))
+    archives = report.get("archive") is not None
     out.append(
         (
-            "Playbacks and exports by user",
+            "Playbacks and exports by user" + (VIEWER_NOT_COUNTED if archives else ""),
             ["User", "Playbacks", "Exports", "Refused exports"],
             [
                 [

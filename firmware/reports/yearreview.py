@@ -214,6 +214,8 @@ def year_review(report, *, requests, releases, roles_of, governance, todo, today
         "access": SEALED
         if report["access"] is None or releases is None
         else access_by_role(report["access"], releases, roles_of),
+        # The box archives: playbacks and copies in the central viewer are in its own trail.
+        "archived": report.get("archive") is not None,
         "not_recording": {
             "times": len(running["down"]) if running else 0,
             "down_s": round(running["down_us"] / 1e6) if running else 0,
@@ -383,6 +385,12 @@ def _day(text):
     return day_words(text) if text else "not recorded"
 
 
+VIEWER_WORDS = (
+    "These are the box's own. The box archives its calls: playbacks and copies in the central "
+    "archive viewer are in the viewer's own audit trail, not counted here."
+)
+
+
 def review_blocks(r):
     """The review in plain words as document blocks (:func:`.docpdf.document_pdf`): the
     page and the PDF say the same."""
@@ -500,6 +508,8 @@ def review_blocks(r):
         )
     else:
         blocks.append(("p", "Nobody played, copied or released a recording."))
+    if r.get("archived"):
+        blocks.append(("p", VIEWER_WORDS))
     nr, lo = r["not_recording"], r["line_outages"]
     blocks += [
         ("h", "When the box was not recording"),

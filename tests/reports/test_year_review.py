@@ -244,3 +244,61 @@ def test_the_pause_and_deletion_sentences_count_in_words(week_dir, tmp_path):
     assert said("Recordings deleted").startswith("1 recording was deleted: 0 by the retention rules")
     doc["pci"] = {"pauses": 3, "paused_calls": 2, "paused_s": 200}
     assert said("Card payments").startswith("Recording was paused for card details 3 times, on 2 calls,")
+
+
+def _archiving(week_dir, tmp_path):
+    """A copy of the week's box whose archive has run (its call log has archive_status)."""
+    import shutil
+    import sqlite3
+
+    from firmware.archive.queue import STATUS_SCHEMA
+
+    data_dir = str(tmp_path / "archiving")
+    shutil.copytree(week_dir, data_dir)
+    with sqlite3.connect(str(tmp_path / "archiving" / "calls.db")) as db:
+        db.executescript(STATUS_SCHEMA)
+    db.close()
+    return data_dir
+
+
+def test_a_box_that_archives_says_the_viewer_s_playbacks_are_not_counted(week_dir, tmp_path):
+    """The year in review said "Nobody played, copied or released a recording" of a box whose
+    calls the central archive viewer plays: those playbacks are written to the viewer's own
+    audit trail, which the box never sees. Where the box archives, it says so plainly; where
+    it does not, nothing is added."""
+    from firmware.reports.yearreview import review_blocks
+
+    def said(doc):
+        blocks = review_blocks(doc)
+        at = blocks.index(("h", "Who listened to, copied or released recordings"))
+        return blocks[at + 1 : at + 3]
+
+    period = ("--from", "2026-03-01", "--to", "2026-03-31")
+    plain = json.loads(review(week_dir, tmp_path, *period).read_text())
+    assert said(plain)[1][0] == "h"  # the table, then the next heading: nothing added
+    doc = json.loads(review(_archiving(week_dir, tmp_path), tmp_path, *period).read_text())
+    assert said(doc)[1] == (
+        "p",
+        "These are the box's own. The box archives its calls: playbacks and copies in the "
+        "central archive viewer are in the viewer's own audit trail, not counted here.",
+    )
+    assert doc["access"] == plain["access"]  # the box's own, counted as before
+
+
+def test_the_report_of_a_box_that_archives_says_whose_playbacks_it_counts(week_dir, tmp_path):
+    """The report's "Playbacks and exports by user" (screen, CSV, PDF: one table) counted only
+    the box's audit trail; on a box that archives its title says the viewer's are not in it."""
+    from firmware.reports.source import ReportSource
+    from firmware.reports.tables import tables
+
+    period = parse_period("2026-03-01", "2026-03-31", "Europe/London")
+
+    def title(data_dir):
+        report = ReportSource(data_dir, n_lines=4).report(period)
+        return next(t for t, _, _ in tables(report) if t.startswith("Playbacks and exports by user"))
+
+    assert title(week_dir) == "Playbacks and exports by user"
+    assert title(_archiving(week_dir, tmp_path)) == (
+        "Playbacks and exports by user (on this box; the archive viewer's are in its own audit "
+        "trail, not counted here)"
+    )
