@@ -149,6 +149,16 @@ def add_parser(sub):
     q.add_argument("--name", required=True)
     q.set_defaults(func=_stops_before("disable-user", cmd_disable_user))
 
+    q = asub.add_parser(
+        "remove-slot",
+        help="remove a slot of the organisation key (a leaver's, or one with no supervisor's "
+        "enabled viewer account); audited",
+    )
+    q.add_argument("--viewer-dir", required=True)
+    q.add_argument("--org-dir", required=True)
+    q.add_argument("--name", required=True)
+    q.set_defaults(func=_stops_before("remove-slot", cmd_remove_slot))
+
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
     q.add_argument("--org-dir", required=True)
@@ -301,7 +311,7 @@ def cmd_index(args):
         viewer_dir = args.viewer_dir or _viewer_dir_of_index(args.index, args.user)
         if not os.path.isdir(viewer_dir):
             raise LinekeeperError("--viewer-dir %s is not a directory" % viewer_dir)
-        _enabled_viewer_account(viewer_dir, args.user, "%s's" % args.user, "give another --user")
+        _enabled_viewer_account(viewer_dir, args.user, "", "give another --user")
         key = KeyStore(args.org_dir).unlock(args.user, _read_password(args.password_file))
     # Credentials: boto3's own sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles).
     client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
@@ -350,7 +360,9 @@ def _viewer_dir_of_index(index_path, user):
 
 
 def cmd_add_user(args):
+    from firmware.errors import WrongPasswordError
     from firmware.storage.keystore import KeyStore
+    from web import passwords
     from web.accounts import HISTORY
     from web.archive.users import ArchiveUser, ArchiveUsers, parse_sites
 
@@ -359,33 +371,38 @@ def cmd_add_user(args):
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
     sites = parse_sites(args.sites)  # checked before any key slot is made
     password = _read_password(args.password_file)
-    ArchiveUsers.check_account(args.name, password, roles, sites)  # and before the entry
+    ArchiveUsers.check_account(args.name, password, roles, sites, rules=False)  # and before the entry
+    store = KeyStore(args.org_dir)
+    new_slot = "supervisor" in roles and args.name not in store.slots()
+    opens_own = False  # the password already opens the supervisor's own slot: it is theirs
+    if "supervisor" in roles and not new_slot:
+        try:
+            with store.unlock(args.name, password):
+                opens_own = True
+        except WrongPasswordError:
+            pass
+    # A slot's own password from before the viewer's rules (init-org asks less of it) makes
+    # its owner's account, marked to be changed at the first login, as the viewer's login
+    # takes such a password once: a slot opens the key here only with an account now, and
+    # its owner had no other way to one. Any other password meets the rules.
+    rules_broken = opens_own and passwords.password_problem(password, args.name) is not None
+    if not opens_own:
+        ArchiveUsers.check_account(args.name, password, roles, sites)
     if args.grantor:
         # A disabled account's slot opens nothing, here as on a box's command line: a
         # leaver's disabled account gave new accounts a slot of the organisation key.
-        _enabled_viewer_account(
-            args.viewer_dir, args.grantor, "grantor %s's" % args.grantor, "give another supervisor"
+        _enabled_viewer_account(args.viewer_dir, args.grantor, "grantor ", "give another supervisor")
+    # The account's password must stay the one that opens its slot: a new password changes
+    # the slot too, from a grantor's key (a forgotten password: the slot made anew), or it is
+    # refused.
+    reset_slot = "supervisor" in roles and not new_slot and not opens_own
+    if reset_slot and not (args.grantor and args.grantor_password_file):
+        raise LinekeeperError(
+            "%s already has a slot of the organisation key, which this password does not "
+            "open: give their own password, or, for a forgotten one, a new password with "
+            "--grantor and --grantor-password-file (another supervisor with a slot), "
+            "which sets their slot anew" % args.name
         )
-    store = KeyStore(args.org_dir)
-    new_slot = "supervisor" in roles and args.name not in store.slots()
-    reset_slot = False  # a supervisor's forgotten password: their slot is made anew
-    if "supervisor" in roles and not new_slot:
-        # The account's password must stay the one that opens its slot: a new password
-        # changes the slot too, from a grantor's key, or it is refused.
-        from firmware.errors import WrongPasswordError
-
-        try:
-            with store.unlock(args.name, password):
-                pass
-        except WrongPasswordError:
-            if not (args.grantor and args.grantor_password_file):
-                raise LinekeeperError(
-                    "%s already has a slot of the organisation key, which this password does not "
-                    "open: give their own password, or, for a forgotten one, a new password with "
-                    "--grantor and --grantor-password-file (another supervisor with a slot), "
-                    "which sets their slot anew" % args.name
-                ) from None
-            reset_slot = True
     if new_slot and not (args.grantor and args.grantor_password_file):
         raise LinekeeperError(
             "a supervisor needs a slot of the organisation key: give --grantor and "
@@ -432,8 +449,8 @@ def cmd_add_user(args):
             # A password chosen for them is changed at their first login (PCI DSS 8.3.5); one
             # that already opens their own slot (init-org's user, say) is theirs.
             theirs = "supervisor" in roles and not new_slot and not reset_slot
-            chosen_for_them = "" if theirs else "set_by_other"
-            users.set(args.name, password, roles, sites, must_change=chosen_for_them, held=True)
+            mark = "rules" if rules_broken else "" if theirs else "set_by_other"
+            users.set(args.name, password, roles, sites, must_change=mark, held=True, rules=not rules_broken)
             made()
     print(
         "linekeeper: viewer account %s (%s; sites: %s)" % (args.name, ", ".join(roles), granted),
@@ -442,23 +459,42 @@ def cmd_add_user(args):
     return 0
 
 
-def _enabled_viewer_account(viewer_dir, name, whose, instead):
-    """Refuse to open ``name``'s slot of the organisation key when their viewer account is
-    disabled, or unused for 90 days: the viewer's login disables those first, by the box's
-    rule and code (:meth:`web.archive.users.ArchiveUsers.disable_unused`: audited in the
-    viewer's trail, the last enabled installer kept, none while the host's clock is not
-    synchronised), and so does this, before the password is read. A slot with no viewer
-    account (init-org's owner before add-user) is as before.
+def _enabled_viewer_account(viewer_dir, name, role, instead):
+    """Refuse to open ``name``'s slot of the organisation key unless their viewer account is
+    there, a supervisor's and enabled, as the viewer's login opens a slot only for such an
+    account. An account unused for 90 days is disabled first, by the box's rule and code
+    (:meth:`web.archive.users.ArchiveUsers.disable_unused`: audited in the viewer's trail,
+    the last enabled installer kept, none while the host's clock is not synchronised),
+    before the password is read.
 
-    :raises LinekeeperError: the account is disabled (``whose`` viewer account; what to do
-        ``instead``)"""
+    A slot with no account (init-org's own before add-user made it one, or a leaver's
+    whose entry was taken out of users.json) opened the key here to anyone with its
+    password, the viewer's checks bypassed: it is refused, naming how its owner gets an
+    account (add-user with the slot's own password, which needs no grantor) or how the slot
+    is removed (remove-slot).
+
+    :raises LinekeeperError: no such account, not a supervisor's, or disabled (``role`` is
+        put before the name, "grantor " or ""; what to do ``instead``)"""
     from firmware import clock
-    from web.archive.users import ArchiveUsers
+    from web.archive.users import USERS_FILE, ArchiveUsers
 
     users = ArchiveUsers(viewer_dir)
     user = users.get(name)
     if user is None:
-        return
+        raise LinekeeperError(
+            "%s%s has a slot of the organisation key but no account in %s's %s, so the slot opens "
+            "nothing here: %s; or make their account first (add-user --name %s --roles supervisor "
+            "with the password their slot opens with, no --grantor); or, for someone who has left, "
+            "remove the slot (remove-slot --name %s)"
+            % (role, name, viewer_dir, USERS_FILE, instead, name, name)
+        )
+    if not user.has("supervisor"):
+        raise LinekeeperError(
+            "%s%s's viewer account is not a supervisor's (%s), so their slot of the organisation "
+            "key opens nothing here, as at the viewer's login: %s; or make them a supervisor with "
+            "add-user, or remove the slot (remove-slot --name %s)"
+            % (role, name, ", ".join(sorted(user.roles)) or "no roles", instead, name)
+        )
     if user.disabled_us is None and clock.kernel_clock_synchronised():
         log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
         try:
@@ -468,8 +504,8 @@ def _enabled_viewer_account(viewer_dir, name, whose, instead):
             log.close()
     if user.disabled_us is not None:
         raise LinekeeperError(
-            "%s viewer account is disabled (%s): %s, or enable it with enable-user"
-            % (whose, user.disabled_why, instead)
+            "%s%s's viewer account is disabled (%s): %s, or enable it with enable-user"
+            % (role, name, user.disabled_why, instead)
         )
 
 
@@ -582,6 +618,53 @@ def cmd_disable_user(args):
     )
     print(
         "linekeeper: viewer account %s disabled: its sessions end at their next request" % args.name,
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_remove_slot(args):
+    """Remove ``--name``'s slot of the organisation key, so that its password opens nothing
+    from this organisation directory: a leaver's, whose account was disabled or taken out
+    of ``users.json``. Refused for an enabled supervisor's account (their login opens the
+    slot: disable it first) and for the last slot. Audited (``key_slot_remove``, by
+    ``command-line``) in the viewer's trail before it is removed."""
+    from firmware.storage.keystore import KeyStore
+    from web.archive.users import ArchiveUsers
+
+    store = KeyStore(args.org_dir)
+    if not store.is_initialised:
+        raise LinekeeperError("%s holds no organisation key: nothing to remove" % args.org_dir)
+    slots = store.slots()
+    if args.name not in slots:
+        raise LinekeeperError(
+            "%s has no slot of the organisation key in %s: nothing to remove" % (args.name, args.org_dir)
+        )
+    if slots == [args.name]:
+        raise LinekeeperError(
+            "%s's is the organisation key's last slot: add another supervisor's (add-user --grantor "
+            "%s) before removing it; nothing was changed" % (args.name, args.name)
+        )
+    user = ArchiveUsers(args.viewer_dir).get(args.name)
+    if user is not None and user.has("supervisor") and user.disabled_us is None:
+        raise LinekeeperError(
+            "%s's viewer account is an enabled supervisor's, whose login opens that slot: disable "
+            "it first (disable-user), or take the supervisor role away (add-user); nothing was "
+            "changed" % args.name
+        )
+    account = "none" if user is None else "disabled" if user.disabled_us is not None else "not a supervisor's"
+    _viewer_audited(
+        args.viewer_dir,
+        "key_slot_remove",
+        args.name,
+        {"account": account},
+        lambda: store.remove_slot(args.name),
+        "remove-slot",
+        "the slot removed",
+    )
+    print(
+        "linekeeper: %s's slot of the organisation key removed: its password opens nothing in %s "
+        "(a copy of the key file taken before still does)" % (args.name, args.org_dir),
         file=sys.stderr,
     )
     return 0

@@ -133,8 +133,12 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, 
 
     # The central viewer: its index rebuilt from the bucket alone, the key from its slots.
     index = str(tmp_path / "index.db")
-    viewer_dir = str(tmp_path / "viewer")  # no accounts yet: init-org's admin opens the key
+    # init-org's admin opens the key once their viewer account is made (add-user, their
+    # slot's own password): a slot with no account opens nothing at the command line.
+    viewer_dir = str(tmp_path / "viewer")
     os.makedirs(viewer_dir)
+    linekeeper("archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", str(tmp_path / "org"),
+               "--name", "admin", "--roles", "supervisor", "--password-file", str(password))  # fmt: skip
     env = dict(os.environ, AWS_ACCESS_KEY_ID="linekeeper-test", AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     linekeeper(
         "archive",

@@ -1010,6 +1010,8 @@ def test_a_forgotten_viewer_password_is_set_anew_at_the_command_line(tmp_path, c
         "--name",
         "jo",
     ]
+    # init-org's boss gets a viewer account first: a slot with none is no grantor.
+    assert cli.main(add[:-1] + ["boss", "--password-file", files["boss"]]) == 0
     grant = ["--grantor", "boss", "--grantor-password-file", files["boss"]]
     assert cli.main(add + ["--password-file", files["first"]] + grant) == 0
     users = ArchiveUsers(viewer_dir)

@@ -298,3 +298,131 @@ def test_the_command_line_disables_no_viewer_account_by_a_clock_not_synchronised
     args += ["--name", "amy", "--password-file", str(tmp_path / "new")]
     assert main(args + ["--grantor", "boss", "--grantor-password-file", pw]) == 0
     assert all(u.disabled_us is None for u in ArchiveUsers(viewer_dir).all())
+
+
+def _add_amy(org, tmp_path, grantor):
+    """``archive add-user`` of supervisor amy with ``grantor``'s slot (their password is the
+    fixture's); returns the exit status."""
+    viewer_dir, org_dir, pw, main = org
+    (tmp_path / "new").write_text("a new starters pass 12\n")
+    (tmp_path / "new").chmod(0o600)
+    args = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org_dir, "--roles", "supervisor"]
+    args += ["--name", "amy", "--password-file", str(tmp_path / "new")]
+    return main(args + ["--grantor", grantor, "--grantor-password-file", pw])
+
+
+def _ghost(org):
+    """A slot of the organisation key for ghost, with the fixture's password, and no viewer
+    account (a leaver's taken out of users.json, or init-org's before add-user)."""
+    store = KeyStore(org[1], Argon2Params(memory_kib=8, iterations=1))
+    with store.unlock("jo", PASSWORD) as key:
+        store.add_slot("ghost", PASSWORD, key)
+
+
+def test_a_slot_with_no_viewer_account_opens_nothing_at_the_command_line(org, tmp_path, capsys, monkeypatch):
+    """A slot whose owner had no viewer account (never made, or taken out of users.json)
+    was "as before": its password gave new supervisors slots (add-user --grantor) and
+    opened every site's sealed records (index --org-dir --user), the viewer's checks
+    (disabled, 90 days unused, not a supervisor) never asked. Refused now, naming the
+    account and the two ways out; nothing made, nothing indexed."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    viewer_dir, org_dir = org[0], org[1]
+    _ghost(org)
+    before = KeyStore(org_dir).slots()
+    assert _add_amy(org, tmp_path, "ghost") == 2
+    err = capsys.readouterr().err
+    said = "grantor ghost has a slot of the organisation key but no account in %s's users.json" % viewer_dir
+    assert said in err, err
+    assert "give another supervisor" in err and "remove-slot --name ghost" in err, err
+    assert KeyStore(org_dir).slots() == before and ArchiveUsers(viewer_dir).get("amy") is None
+    assert _index(org, tmp_path, "ghost") == 2
+    err = capsys.readouterr().err
+    assert "ghost has a slot of the organisation key but no account in" in err, err
+    assert "give another --user" in err and "cannot index the bucket" not in err, err
+    assert not os.path.exists(tmp_path / "i.db")
+    # Its owner's account made with the slot's own password (no grantor): it opens again.
+    (tmp_path / "ghostpw").write_text(PASSWORD + "\n")
+    (tmp_path / "ghostpw").chmod(0o600)
+    add = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org_dir, "--roles", "supervisor"]
+    assert org[3](add + ["--name", "ghost", "--password-file", str(tmp_path / "ghostpw")]) == 0
+    capsys.readouterr()
+    assert _index(org, tmp_path, "ghost") == 2
+    assert "cannot index the bucket b-1" in capsys.readouterr().err  # ghost's slot opened
+
+
+def test_a_slot_of_a_viewer_account_not_a_supervisors_opens_nothing(org, tmp_path, capsys, monkeypatch):
+    """A supervisor made an auditor kept their slot, and its password still opened the key
+    at the command line, as the viewer's login no longer would. Refused, naming the roles."""
+    viewer_dir = org[0]
+    _ghost(org)
+    ArchiveUsers(viewer_dir, CHEAP_COST).set("ghost", PASSWORD, ["auditor"])
+    assert _add_amy(org, tmp_path, "ghost") == 2
+    err = capsys.readouterr().err
+    assert "grantor ghost's viewer account is not a supervisor's (auditor)" in err, err
+    assert ArchiveUsers(viewer_dir).get("amy") is None
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    assert _index(org, tmp_path, "ghost") == 2
+    err = capsys.readouterr().err
+    assert "ghost's viewer account is not a supervisor's (auditor)" in err, err
+    assert "cannot index the bucket" not in err
+
+
+def test_remove_slot_takes_a_leavers_slot_out_of_the_organisation_key(org, tmp_path, capsys):
+    """A slot is removed at the command line, audited first in the viewer's trail; an
+    enabled supervisor's slot, a name with no slot and the last slot are refused by name
+    with nothing changed."""
+    viewer_dir, org_dir, pw, main = org
+    _ghost(org)
+    remove = ["archive", "remove-slot", "--viewer-dir", viewer_dir, "--org-dir", org_dir, "--name"]
+    assert main(remove + ["jo"]) == 2
+    assert "jo's viewer account is an enabled supervisor's" in capsys.readouterr().err
+    assert main(remove + ["nobody"]) == 2
+    assert "nobody has no slot of the organisation key in %s" % org_dir in capsys.readouterr().err
+    assert KeyStore(org_dir).slots() == ["boss", "ghost", "jo"]
+    assert main(remove + ["ghost"]) == 0
+    assert KeyStore(org_dir).slots() == ["boss", "jo"]
+    log = AuditLog(os.path.join(viewer_dir, "audit.db"), os.path.join(viewer_dir, "audit.head"))
+    try:
+        [entry] = log.entries(limit=5, action="key_slot_remove")
+    finally:
+        log.close()
+    assert (entry.actor, entry.target, entry.details) == ("command-line", "ghost", {"account": "none"})
+    from firmware.errors import WrongPasswordError
+
+    with pytest.raises(WrongPasswordError):
+        KeyStore(org_dir).unlock("ghost", PASSWORD)
+    # A disabled supervisor's slot may go; the last one may not.
+    ArchiveUsers(viewer_dir).disable("jo")
+    assert main(remove + ["jo"]) == 0
+    ArchiveUsers(viewer_dir).disable("boss")
+    assert main(remove + ["boss"]) == 2
+    assert "boss's is the organisation key's last slot" in capsys.readouterr().err
+    assert KeyStore(org_dir).slots() == ["boss"]
+
+
+def test_a_slot_whose_password_predates_the_viewers_rules_gets_its_account(tmp_path, capsys, monkeypatch):
+    """init-org takes a password the viewer's rules refuse (no digit here). Its owner's
+    slot opens nothing at the command line without an account now, and add-user refused
+    that password, so an organisation key from before had no way back: the slot's own
+    password makes the account, marked to be changed at the first login (as the viewer's
+    login takes such a password once). Another password breaking the rules is refused."""
+    from firmware import cli, clock
+
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: True)
+    viewer_dir, org_dir = str(tmp_path / "viewer"), str(tmp_path / "org")
+    old = "organisation archive pass"
+    KeyStore(org_dir, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", old)
+    for name, text in (("old", old), ("weak", "another pass without digits")):
+        (tmp_path / name).write_text(text + "\n")
+        (tmp_path / name).chmod(0o600)
+    add = ["archive", "add-user", "--viewer-dir", viewer_dir, "--org-dir", org_dir, "--name", "admin"]
+    add += ["--roles", "supervisor", "--password-file"]
+    assert cli.main(add + [str(tmp_path / "weak")]) == 2
+    assert "The password needs digits as well as letters" in capsys.readouterr().err
+    assert not os.path.exists(os.path.join(viewer_dir, "users.json"))
+    assert cli.main(add + [str(tmp_path / "old")]) == 0
+    users = ArchiveUsers(viewer_dir)
+    assert users.check("admin", old).must_change == "rules"
+    assert users.get("admin").has("supervisor")

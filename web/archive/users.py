@@ -320,9 +320,10 @@ class ArchiveUsers:
         entry["must_change"] = ""
 
     @staticmethod
-    def check_account(name, password, roles, sites=None):
-        """Raise :class:`LinekeeperError` (named) for what :meth:`set` would refuse."""
-        problem = name_problem(name) or passwords.password_problem(password, name)
+    def check_account(name, password, roles, sites=None, rules=True):
+        """Raise :class:`LinekeeperError` (named) for what :meth:`set` would refuse
+        (``rules`` False: the password's rules are not asked)."""
+        problem = name_problem(name) or (passwords.password_problem(password, name) if rules else None)
         bad = [r for r in roles if r not in ROLES]
         if bad or not roles:
             problem = "roles must be some of %s (got %s)" % (", ".join(ROLES), ", ".join(roles) or "none")
@@ -342,23 +343,25 @@ class ArchiveUsers:
         with file_lock(self.path + LOCK_SUFFIX, "the viewer's user file"):
             yield
 
-    def set(self, name, password, roles, sites=None, must_change="", held=False):
+    def set(self, name, password, roles, sites=None, must_change="", held=False, rules=True):
         """Add or replace ``name`` with ``password``, ``roles`` and ``sites`` (a set of box
         ids; None: every site). A password new to the account is marked ``must_change`` (a
         key of :data:`MUST_CHANGE`: "set_by_other" when someone else chose it), and the one
         it replaces joins the history; the password it already has keeps its mark.
-        ``held``: the caller holds the file's lock already (:meth:`held`).
+        ``held``: the caller holds the file's lock already (:meth:`held`). ``rules`` False:
+        a password from before the rules (a slot's own, which the caller checked opens it),
+        taken as the viewer's login takes one, to be marked ``must_change`` "rules".
 
         :raises LinekeeperError: a bad name, role or password (named)
         """
         if held:
-            self._set(name, password, roles, sites, must_change)
+            self._set(name, password, roles, sites, must_change, rules)
             return
         with file_lock(self.path + LOCK_SUFFIX, "the viewer's user file"):
-            self._set(name, password, roles, sites, must_change)
+            self._set(name, password, roles, sites, must_change, rules)
 
-    def _set(self, name, password, roles, sites, must_change):
-        self.check_account(name, password, roles, sites)
+    def _set(self, name, password, roles, sites, must_change, rules=True):
+        self.check_account(name, password, roles, sites, rules)
         users = self._load()
         entry = users.get(name, {})
         if not entry or not passwords.check_password(password, entry["hash"]):
