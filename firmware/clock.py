@@ -69,6 +69,13 @@ class Clock:
     def call_later(self, delay_us, fn):
         return self.call_at(self.now_us() + int(delay_us), fn)
 
+    def boot_us(self):
+        """``(boot id, µs since the machine booted)`` by a clock no setting of the wall clock
+        moves (suspend counted), or None where this clock cannot say. Two readings with the
+        same boot id measure the real time between them even when the process that took the
+        first has stopped since: what the retention clock guard checks a restart against."""
+        return None
+
     def watch_steps(self, fn):
         """Have ``fn()`` run (as the clock's timers do) each time the wall clock is set, by
         a person or the time daemon: at once, where a look every few seconds would leave a
@@ -331,6 +338,11 @@ class ClockSets:
         os.close(self._wake_w)
 
 
+# A new random id at each boot (Linux): a monotonic reading is only compared with one of the
+# same boot.
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+
+
 class RealClock(Clock):
     """The system's clocks; timers run on one background thread.
 
@@ -359,6 +371,16 @@ class RealClock(Clock):
 
     def wall_us(self):
         return time.time_ns() // 1000
+
+    def boot_us(self):
+        """The kernel's boot id and CLOCK_BOOTTIME (NTP slews it as it slews the wall clock,
+        but no step moves it); None where /proc does not say (not Linux)."""
+        try:
+            with open(BOOT_ID_PATH) as f:
+                boot_id = f.read().strip()
+        except OSError:
+            return None
+        return (boot_id, time.clock_gettime_ns(time.CLOCK_BOOTTIME) // 1000) if boot_id else None
 
     def call_at(self, t_us, fn):
         timer = Timer(int(t_us), fn)

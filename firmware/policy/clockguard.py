@@ -13,6 +13,14 @@ deletion needs all of:
   the first one, after the newest call) — a clock that jumps to 2040 across
   a restart is caught here.
 
+The second holds across a restart of the recorder too, while the machine has not been
+rebooted: each passed sweep keeps the kernel's boot id and its boot clock beside the wall
+time (``last_passed_boot``), and the first check of a new process with the same boot id
+compares against them, so a step made while the recorder was stopped is a jump as one made
+while it ran (a step of under ``clock_max_ahead_days`` passed before). Across a reboot
+there is nothing to compare with (a Pi has no clock of its own while off): the bounds of
+the third point are all.
+
 A jump suspends automatic deletion until an installer confirms the time
 (:meth:`ClockGuard.confirm`): a clock that stays at 2040 is consistent with
 itself from then on, and only a person can tell it is wrong. The suspension
@@ -67,6 +75,16 @@ class ClockGuard:
         return None if value is None else int(value)
 
     @property
+    def passed_boot(self):
+        """``(boot id, boot clock µs, wall µs)`` read together at the last passed sweep, or
+        None (a clock that cannot say, or a sweep from before they were kept)."""
+        value = self._get("last_passed_boot")
+        if value is None:
+            return None
+        boot_id, boot_us, wall_us = value.split()
+        return boot_id, int(boot_us), int(wall_us)
+
+    @property
     def suspended(self):
         """Why automatic deletion is suspended (text), or None."""
         return self._get("suspended")
@@ -98,13 +116,18 @@ class ClockGuard:
     def _jump(self, wall_us, mono_us):
         settings = self._settings()
         tolerance_us = settings.clock_tolerance_s * 1_000_000
+        drift_us, since = None, "since the last sweep"
         if self._offset_us is not None:
             drift_us = (wall_us - mono_us) - self._offset_us
-            if abs(drift_us) > tolerance_us:
-                return "the clock jumped %s by %s since the last sweep" % (
-                    "forward" if drift_us > 0 else "back",
-                    _span(abs(drift_us)),
-                )
+        else:
+            drift_us = self._drift_since_passed_boot(wall_us)
+            since = "since the last sweep, while the recorder was stopped"
+        if drift_us is not None and abs(drift_us) > tolerance_us:
+            return "the clock jumped %s by %s %s" % (
+                "forward" if drift_us > 0 else "back",
+                _span(abs(drift_us)),
+                since,
+            )
         last = self.last_passed_us
         newest = self._store.newest_synced_call_us()
         if last is not None and wall_us < last - tolerance_us:
@@ -124,10 +147,25 @@ class ClockGuard:
             )
         return None
 
+    def _drift_since_passed_boot(self, wall_us):
+        """How far (µs) the wall clock moved against the boot clock since the last passed
+        sweep of an earlier process in this boot, or None: another boot, or no record."""
+        then, now = self.passed_boot, self.clock.boot_us()
+        if then is None or now is None or then[0] != now[0]:
+            return None
+        return (wall_us - then[2]) - (now[1] - then[1])
+
     def passed(self, wall_us):
         """A sweep passed the guard at ``wall_us``: the new reference."""
         self._offset_us = wall_us - self.clock.now_us()
         self._put("last_passed_wall_us", int(wall_us))
+        boot = self.clock.boot_us()
+        # The wall clock read with the boot clock, not ``wall_us`` (a sweep's start): a long
+        # sweep in between was a step to the next process.
+        self._put(
+            "last_passed_boot",
+            None if boot is None else "%s %d %d" % (boot[0], boot[1], self.clock.wall_us()),
+        )
 
     def confirm(self, wall_us):
         """A person confirmed the time is right now; returns what the suspension said.

@@ -224,3 +224,20 @@ def test_a_watch_on_the_wall_clock_that_cannot_be_armed_leaves_no_file_open(monk
         assert not clock.watch_steps(lambda: None)
     clock.close()
     assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_the_real_clock_says_its_boot_and_a_boot_clock_no_wall_step_moves(monkeypatch, tmp_path):
+    """The retention clock guard compares a restart against the boot clock kept at the last
+    sweep: the kernel's boot id and CLOCK_BOOTTIME, and None where /proc does not say."""
+    from firmware import clock as clock_module
+
+    boot_id = tmp_path / "boot_id"
+    boot_id.write_text("cafe-1\n")
+    monkeypatch.setattr(clock_module, "BOOT_ID_PATH", str(boot_id))
+    clock = RealClock()
+    first = clock.boot_us()
+    assert first is not None and first[0] == "cafe-1"
+    assert abs(first[1] - time.clock_gettime_ns(time.CLOCK_BOOTTIME) // 1000) < 5_000_000
+    assert clock.boot_us()[1] >= first[1]
+    monkeypatch.setattr(clock_module, "BOOT_ID_PATH", str(tmp_path / "none"))
+    assert clock.boot_us() is None

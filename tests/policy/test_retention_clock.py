@@ -178,3 +178,66 @@ def test_a_confirmed_time_lets_deletion_resume_after_calls_logged_while_the_cloc
     last = shelf.sweeps()[-1].details
     assert last.get("refused") is None and last["deleted"] == 2, last
     assert shelf.recorded() == ahead and not set(due) & set(shelf.recorded())
+
+
+class BootedClock(SimClock):
+    """A simulated clock that says which boot it is in and how long since it began
+    (``boot_at_us`` at its ``t_us == 0``), as the kernel's boot id and boot clock do."""
+
+    def __init__(self, start_wall_us, boot_id, boot_at_us):
+        super().__init__(start_wall_us=start_wall_us)
+        self.boot_id, self.boot_at_us = boot_id, boot_at_us
+
+    def boot_us(self):
+        return self.boot_id, self.boot_at_us + self.now_us()
+
+
+def _restarted(shelf, clock):
+    """The recorder stopped and started again on ``clock``: a new sweeper, its guard's
+    state only what calls.db kept."""
+    shelf.sweeper.close()
+    shelf.sweeper = RetentionSweeper(
+        shelf.store, clock, shelf.audit, settings(default_days=30), bus=shelf.bus, disk_usage=shelf.disk
+    )
+    return shelf.sweeper
+
+
+@pytest.mark.parametrize("step_days", [0, 10])
+def test_a_step_made_while_the_recorder_was_stopped_is_a_jump_at_its_next_start(shelf, step_days):
+    """The step against the monotonic clock was seen within one run only: after a restart a
+    forward step under clock_max_ahead_days (10 days here) passed the guard, and a sweep
+    deleted by it, and accounts were disabled by it. The boot clock kept at each passed
+    sweep catches it at the next start of the same boot; without a step it deletes as due."""
+    from web import inactive
+
+    hour_us = 3600 * S
+    wall_us = shelf.clock.wall_us()
+    _restarted(shelf, BootedClock(wall_us, "boot-1", 5 * hour_us))
+    shelf.sweeper.update_settings(settings(default_days=30))
+    assert shelf.sweeper.sweep().refused is None
+    calls = [shelf.add_call(d) for d in (25, 29)]  # past 30 days 10 days on
+    # Stopped for two hours, the clock stepped meanwhile; started again in the same boot.
+    later = BootedClock(wall_us + 2 * hour_us + step_days * 86400 * S, "boot-1", 7 * hour_us)
+    result = _restarted(shelf, later).sweep()
+    if step_days:
+        assert result.refused == "jump", result.message
+        assert (
+            "jumped forward by 10 days since the last sweep, while the recorder was stopped" in result.message
+        )
+        assert shelf.recorded() == calls and kinds(shelf) == ["clock_jump"]
+        # Accounts wait too, on the web UI and the command line (the same guard state).
+        assert inactive.held_by(True, shelf.sweeper.guard) == inactive.CLOCK_JUMPED
+    else:
+        assert result.refused is None and shelf.recorded() == calls
+        assert inactive.held_by(True, shelf.sweeper.guard) is None
+
+
+def test_after_a_reboot_the_boot_clock_is_not_compared(shelf):
+    """Another boot's clock started again from nought: compared, every reboot would be a
+    jump. Across one only the bounds hold (before the last sweep, or too far past it)."""
+    hour_us = 3600 * S
+    wall_us = shelf.clock.wall_us()
+    _restarted(shelf, BootedClock(wall_us, "boot-1", 5 * hour_us))
+    assert shelf.sweeper.sweep().refused is None
+    later = BootedClock(wall_us + 3 * 86400 * S, "boot-2", 60 * S)
+    assert _restarted(shelf, later).sweep().refused is None
