@@ -408,7 +408,8 @@ def _disable_unused(data_dir):
     Its clock guard, read here: the kernel's word that the clock is synchronised (the
     recorder's, on a box), and the retention clock guard's state in calls.db (a jump it
     holds, or no sweep passed yet, disables nothing; the days are counted to the last time
-    a sweep passed it).
+    a sweep passed it, and on from it by the kernel's boot clock in the same boot, which no
+    step of the wall clock moves: the recorder stopped, no sweep passes).
 
     :raises LinekeeperError: web.db, calls.db or the audit trail could not be read or
         written: nothing is opened by a check that could not be made"""
@@ -427,7 +428,8 @@ def _disable_unused(data_dir):
         held = inactive.held_by(clock.kernel_clock_synchronised(), guard)
         if held is not None:
             return []  # (the web UI's Users page says why they wait)
-        counted_to_us = inactive.accepted_by(_wall_us(), guard)
+        # While the recorder is stopped no sweep passes: the days run on by the boot clock.
+        counted_to_us = inactive.accepted_by(_wall_us(), guard, clock.boot_reading())
         web_db = WebDb(os.path.join(data_dir, "web.db"))
         try:
             with open_audit(data_dir) as audit:

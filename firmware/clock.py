@@ -343,6 +343,18 @@ class ClockSets:
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
 
+def boot_reading():
+    """The kernel's boot id and CLOCK_BOOTTIME in µs (NTP slews it as it slews the wall
+    clock, but no step moves it), as :meth:`Clock.boot_us` says them; None where /proc does
+    not say (not Linux). For a process that has no clock of the box's, as the command line."""
+    try:
+        with open(BOOT_ID_PATH) as f:
+            boot_id = f.read().strip()
+    except OSError:
+        return None
+    return (boot_id, time.clock_gettime_ns(time.CLOCK_BOOTTIME) // 1000) if boot_id else None
+
+
 class RealClock(Clock):
     """The system's clocks; timers run on one background thread.
 
@@ -373,14 +385,7 @@ class RealClock(Clock):
         return time.time_ns() // 1000
 
     def boot_us(self):
-        """The kernel's boot id and CLOCK_BOOTTIME (NTP slews it as it slews the wall clock,
-        but no step moves it); None where /proc does not say (not Linux)."""
-        try:
-            with open(BOOT_ID_PATH) as f:
-                boot_id = f.read().strip()
-        except OSError:
-            return None
-        return (boot_id, time.clock_gettime_ns(time.CLOCK_BOOTTIME) // 1000) if boot_id else None
+        return boot_reading()
 
     def call_at(self, t_us, fn):
         timer = Timer(int(t_us), fn)

@@ -118,9 +118,15 @@ def accepted_us(web):
     return accepted_by(int(web.services.wall_us()), None if retention is None else retention.guard)
 
 
-def accepted_by(now_us, guard):
-    """:func:`accepted_us` at ``now_us`` with ``guard`` (as for :func:`held_by`)."""
-    last = None if guard is None else guard.last_passed_us
+def accepted_by(now_us, guard, boot=None):
+    """:func:`accepted_us` at ``now_us`` with ``guard`` (as for :func:`held_by`). With
+    ``boot``, the kernel's boot clock read now (:func:`firmware.clock.boot_reading`; the
+    command line's), the days run on past the last passed sweep by the real time since it
+    in the same boot (:meth:`firmware.policy.clockguard.ClockGuard.vouched_us`): while the
+    recorder is stopped no sweep passes, and nothing was disabled however long it was."""
+    if guard is None:
+        return now_us
+    last = guard.last_passed_us if boot is None else guard.vouched_us(boot)
     return now_us if last is None else min(now_us, int(last))
 
 

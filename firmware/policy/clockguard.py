@@ -84,6 +84,17 @@ class ClockGuard:
         boot_id, boot_us, wall_us = value.split()
         return boot_id, int(boot_us), int(wall_us)
 
+    def vouched_us(self, boot):
+        """The latest wall time (µs) this guard vouches for: the last passed sweep's, plus
+        the real time since it by the boot clock when ``boot`` (a :meth:`Clock.boot_us`
+        reading, or None) is of the same boot; None before any sweep passed. No step of the
+        wall clock since moves it, so it stands in for a sweep while the recorder is
+        stopped and none is made."""
+        last, then = self.last_passed_us, self.passed_boot
+        if last is None or then is None or boot is None or boot[0] != then[0] or boot[1] < then[1]:
+            return last
+        return last + (boot[1] - then[1])
+
     @property
     def suspended(self):
         """Why automatic deletion is suspended (text), or None."""

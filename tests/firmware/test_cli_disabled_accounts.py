@@ -208,6 +208,38 @@ def test_an_account_unused_for_90_days_is_disabled_by_the_command_line_audited(
     assert refusals(path, "export")[-1] == ("admin", SAID % UNUSED_REASON)
 
 
+@pytest.mark.parametrize("same_boot", [True, False])
+def test_while_the_recorder_is_stopped_the_days_run_on_by_the_boot_clock(
+    box, tmp_path, capsys, monkeypatch, same_boot
+):
+    """The days were counted to the last sweep that passed the clock guard, and while the
+    recorder was stopped none passed: an account stayed enabled past its 90 days for as
+    long as it was down. They run on from that sweep by the kernel's boot clock, which no
+    step of the wall clock moves (kept with the sweep); after a reboot it says nothing, and
+    the days stop at the sweep, as before."""
+    from firmware import clock
+    from web.inactive import DAY_US
+
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: True)
+    boot_at_sweep_us = 3 * DAY_US
+    monkeypatch.setattr(
+        clock, "boot_reading", lambda: ("boot-1" if same_boot else "boot-2", boot_at_sweep_us + 6 * DAY_US)
+    )
+    path, pw, _ = box
+    swept_us = MADE_US + 85 * DAY_US
+    _guard(path, last_passed_wall_us=swept_us, last_passed_boot="boot-1 %d %d" % (boot_at_sweep_us, swept_us))
+    code, out = _export(path, pw, tmp_path)
+    if same_boot:  # 85 days at the sweep, 6 days since by the boot clock: 91
+        assert code != 0 and not out.exists()
+        assert SAID % UNUSED_REASON in capsys.readouterr().err
+        assert _disabled(path) == {"admin": UNUSED_REASON}
+        with open_audit(path) as audit:
+            [entry] = audit.entries(limit=5, action="account_disabled")
+        assert entry.details == {"reason": UNUSED_REASON, "unused_days": 91}
+    else:
+        assert code == 0 and _disabled(path) == {}
+
+
 @pytest.mark.parametrize(
     "synced, state",
     [
