@@ -276,8 +276,8 @@ def scope(
     summary (a dict, :func:`summary_lines`).
 
     ``cipher`` opens the call log's sealed numbers; ``outside`` is ``{line: outside-line
-    digit}``, a number dialled after it being the subject's without it, or as dialled where
-    only that reading is counted already (a subject access search finds it either way).
+    digit}``, a number dialled after it being the subject's without it where that is a full
+    number, as dialled otherwise (:func:`_settle`; a subject access search finds it either way).
     ``progress(done, total)`` as the calls are read from the call log.
 
     :raises FieldSealError: the trail or the call log is sealed and ``cipher`` cannot open it
@@ -456,14 +456,7 @@ def scope(
             if not number:
                 unnumbered.add(call_id)
             rows.append(_call_row(e, call, number, address, said))
-    # A number dialled on a line with an outside-line digit that begins with it: the caller
-    # without the digit (9 01632 960123), or as dialled, straight past the switchboard (9123,
-    # an extension). The person a subject access search for 9123 found is the same person
-    # as its call, not another: the number as dialled is taken where it alone is counted
-    # already, the number without the digit otherwise.
-    counted = set(numbers)
-    for without, dialled in readings:
-        numbers.add(dialled if dialled in counted and without not in counted else without)
+    _settle(numbers, readings, set(numbers))
     summary = {
         "account": account,
         "from": iso_ms(since_us),
@@ -501,6 +494,25 @@ def scope(
         "addresses": sorted(addresses),
     }
     return rows, summary
+
+
+def _settle(numbers, readings, known) -> None:
+    """Add to ``numbers`` one reading of each number dialled after its line's outside-line
+    digit (``readings``: ``(without the digit, as dialled)``, :func:`_caller`), given the
+    numbers ``known`` to be counted already.
+
+    Without the digit, a full number (one that normalises to international form: 9 01632
+    960123 is 01632 960123) can only be an outside call: it is its caller's, unless only the
+    number as dialled is known (a subject access search for 901632960123). A short one
+    (9123) may be 123 after the 9 or an extension dialled straight past the switchboard:
+    which is not known, and taking it as 123 made one caller of two different numbers (9123
+    and a call to 123), so it is counted as dialled, the number the call log holds. A person
+    who dialled both may then be counted twice: the figure errs high, never low."""
+    for without, dialled in readings:
+        if without.startswith("+") and not (dialled in known and without not in known):
+            numbers.add(without)
+        else:
+            numbers.add(dialled)
 
 
 def _caller(call, country, outside, numbers, readings) -> str:

@@ -478,6 +478,28 @@ def test_a_search_for_a_number_beginning_with_the_outside_line_digit_is_one_pers
     assert summary["numbers"] == before["numbers"] + 2
 
 
+def test_two_different_numbers_dialled_on_a_line_with_an_outside_line_digit_are_two_callers(box):
+    """Line 1 takes 9 for an outside line. 9123 dialled on it is 123 after the 9, or an
+    extension dialled straight past the switchboard; 123 dialled on it is another number.
+    Both were counted as 123: one caller where the call log holds two different numbers. A
+    short number after the digit is counted as dialled; a full one (9 01632 960123) is still
+    its caller's number without the digit."""
+    path = box[0]
+    db = sqlite3.connect(os.path.join(path, "calls.db"))
+    with db:
+        nine = a_call(db, 1, "9123", T0 + 4 * S, "out")
+        plain = a_call(db, 1, "123", T0 + 5 * S, "out")
+        full = a_call(db, 1, "901632960123", T0 + 6 * S, "out")
+    db.close()
+    with trail(path) as log:
+        before = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY)[1]
+        for call_id in (nine, plain, full):
+            log.append("sam", "call_viewed", str(call_id), {"line": 1}, T0 + 20 * DAY + call_id)
+        summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY, outside={1: "9"})[1]
+    # 9123 and 123: two; 9 01632 960123 is 01632 960123, one of sam's callers already.
+    assert summary["numbers"] == before["numbers"] + 2
+
+
 def test_one_of_a_thing_is_said_as_one():
     """The summary said "showed 1 calls" and "1 calls not in the call log": a count of one
     takes the singular, wherever the summary counts."""
