@@ -20,7 +20,10 @@ accessed. The calls list, a report and the phonebook shown on screen (``list_vie
 entry per page shown) are rows too, counted by the page with the calls or phonebook entries
 (``rows``) or callers' numbers (``callers``) each showed; a page of the calls list names the
 calls it showed (``calls``), and those the account did not otherwise look at are counted
-apart, as shown in a list only (``calls_listed_only``), never among the calls looked at. What the
+apart, as shown in a list only (``calls_listed_only``), never among the calls looked at, their
+callers made distinct from the call log (``listed_only_numbers``: those not among the distinct
+numbers already). A figure added up over lists, pages or reports (their entries say how many,
+not which) is an upper bound of the people in them: a caller in two is counted in each. What the
 account destroyed or unprotected (:data:`DESTROYS`: a call's recordings erased, a caller's
 details erased, a legal hold released) is a row for each call, with its line and number where
 the call log still has it, counted apart (a loss of availability is a breach too), its callers
@@ -457,6 +460,7 @@ def scope(
                 unnumbered.add(call_id)
             rows.append(_call_row(e, call, number, address, said))
     _settle(numbers, readings, set(numbers))
+    listed_callers = _listed_callers(calls_db, listed - seen, calls, cipher, country, outside, numbers)
     summary = {
         "account": account,
         "from": iso_ms(since_us),
@@ -483,6 +487,11 @@ def scope(
         # report tells the calls it opened from those it only saw a line of in a list.
         "calls_listed_only": len(listed - seen),
         "list_pages_unnamed": listed_unnamed,
+        # Their callers, made distinct from the call log (the pages name the calls): the
+        # numbers not among "numbers" already, the calls with none, the calls not in the log.
+        "listed_only_numbers": listed_callers[0],
+        "listed_only_without_number": listed_callers[1],
+        "listed_only_not_in_log": listed_callers[2],
         "reports": actions["report"],
         "report_callers": report_callers,
         "broad_searches": broad,
@@ -513,6 +522,28 @@ def _settle(numbers, readings, known) -> None:
             numbers.add(without)
         else:
             numbers.add(dialled)
+
+
+def _listed_callers(calls_db, ids, calls, cipher, country, outside, numbers) -> tuple[int, int, int]:
+    """``(numbers, without, gone)`` of the calls ``ids`` shown in a list only (named by the
+    calls list's pages): how many distinct callers' numbers they had that are not among
+    ``numbers`` (the distinct numbers of the calls looked at, searched and erased), how many
+    had no number (withheld, or erased on request), how many are not in the call log. Read
+    from the call log (``calls``: those read already), so a caller on two pages, or with two
+    calls in them, is one number."""
+    found = dict(calls)
+    found.update(_calls(calls_db, {i for i in ids if i not in calls}, cipher))
+    mine: set[str] = set()
+    readings: set[tuple[str, str]] = set()
+    without = gone = 0
+    for call_id in ids:
+        call = found.get(call_id)
+        if call is None:
+            gone += 1
+        elif not _caller(call, country, outside, mine, readings):
+            without += 1
+    _settle(mine, readings, numbers | mine)
+    return len(mine - numbers), without, gone
 
 
 def _caller(call, country, outside, numbers, readings) -> str:
@@ -759,6 +790,24 @@ def listed_words(s) -> str:
         "above (the CSV's calls list rows name them in their details)"
         % counted(s.get("calls_listed_only", 0), "call")
     )
+    if s.get("calls_listed_only"):
+        said += (
+            "; their callers, made distinct from the call log (a caller on two pages, or with two "
+            "calls in them, is one): %s not among those above"
+            % counted(
+                s.get("listed_only_numbers", 0),
+                "more distinct caller's number",
+                "more distinct callers' numbers",
+            )
+        )
+        if s.get("listed_only_without_number"):
+            said += ", %s with no number on record (withheld, or erased on request)" % counted(
+                s["listed_only_without_number"], "call"
+            )
+        if s.get("listed_only_not_in_log"):
+            said += ", %s not in the call log, whose numbers are not known here" % counted(
+                s["listed_only_not_in_log"], "call"
+            )
     if s.get("list_pages_unnamed"):
         said += (
             "; and %s of the calls list whose entries do not name the calls shown (written before "
@@ -768,9 +817,11 @@ def listed_words(s) -> str:
     return said
 
 
-def shown_words(what, count):
+def shown_words(what, count, unnamed=None):
     """What the pages ``what`` shown on screen held (``count``, :func:`scope`'s ``shown``),
-    in words: not on record one by one, so not among the calls and numbers counted."""
+    in words: a sum over the pages, not on record one by one, so not among the calls and
+    numbers counted; but the calls list's when every page named its calls (``unnamed``,
+    the summary's ``list_pages_unnamed``, is 0): counted one by one in :func:`listed_words`."""
     page, _key, one, many, held = SHOWN.get(what, (what, "rows", "row", "rows", what))
     said = "%s shown on screen %s: %s (%s)" % (
         page,
@@ -780,6 +831,15 @@ def shown_words(what, count):
     )
     if count["unknown"]:
         said += ", and %s whose %s are not on record" % (counted(count["unknown"], "time"), many)
+    if count["pages"] > 1:
+        said += ", a sum over the %s: one shown on two is counted on each" % (
+            "reports" if what == "report" else "pages"
+        )
+    if what == "calls" and unnamed == 0:
+        return said + (
+            ". An upper bound: the calls each page named are counted one by one, and their "
+            "callers made distinct, under calls shown in a list only"
+        )
     return said + (
         ". They are not on record one by one: not among the calls and numbers counted above, and up "
         "to that many more callers were exposed (some may be the same people)"
@@ -862,10 +922,16 @@ def reports_words(s):
     )
     unknown = s.get("reports_callers_unknown", 0)
     if s["reports"] > unknown:
-        said += "; the callback lists of %d of them held %s (missed, not called back)" % (
+        said += "; the callback lists of %d of them held %s%s (missed, not called back)" % (
             s["reports"] - unknown,
+            "up to " if s["reports"] - unknown > 1 else "",
             counted(s.get("report_callers", 0), "caller's number", "callers' numbers"),
         )
+        if s["reports"] - unknown > 1:
+            said += (
+                ", a sum over the reports: a report's entry says how many numbers its callback "
+                "list held, not which, so a caller in two reports is counted in each"
+            )
     if unknown:
         said += (
             "; %d of them downloaded before a report's entry said how many numbers its callback list "
@@ -939,7 +1005,7 @@ def summary_lines(summary, made_us=None) -> list[str]:
     if s["reports"]:
         out.append("  " + reports_words(s))
     for what, count in s.get("shown", {}).items():
-        out.append("  " + shown_words(what, count))
+        out.append("  " + shown_words(what, count, s.get("list_pages_unnamed")))
     if s.get("shown", {}).get("calls"):
         out.append("  " + listed_words(s))
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))

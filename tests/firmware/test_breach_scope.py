@@ -414,9 +414,9 @@ def test_the_callers_a_reports_callback_list_named_are_counted(box, tmp_path, ca
     assert (
         "4 reports downloaded (each a row of the CSV with its period and lines); the callback lists" in said
     )
-    assert (
-        "lists of 3 of them held 10 callers' numbers (missed, not called back); 1 of them downloaded " in said
-    )
+    # A sum over three reports: up to 10 people, a caller in two of them counted in each.
+    assert "lists of 3 of them held up to 10 callers' numbers (missed, not called back), a sum over " in said
+    assert "so a caller in two reports is counted in each; 1 of them downloaded " in said
     assert "each held up to every number its lines missed in its period" in said
     assert "up to that many more callers were exposed" in said
 
@@ -498,6 +498,38 @@ def test_two_different_numbers_dialled_on_a_line_with_an_outside_line_digit_are_
         summary = scope(log, os.path.join(path, "calls.db"), "sam", T0, T0 + 31 * DAY, outside={1: "9"})[1]
     # 9123 and 123: two; 9 01632 960123 is 01632 960123, one of sam's callers already.
     assert summary["numbers"] == before["numbers"] + 2
+
+
+def test_the_callers_of_the_calls_shown_in_a_list_only_are_made_distinct(box, tmp_path, capsys):
+    """A page of the calls list names its calls, so their callers' numbers are in the call
+    log: the figure of people exposed by the calls list counted each page's rows, a caller
+    on two pages (or with two calls on them) twice. Their callers are now made distinct from
+    the call log, apart from the numbers of the calls looked at (not counted again), with the
+    calls that have no number and those not in the log said apart."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append("dan", "call_viewed", str(other), {"line": 1}, T0 + DAY)  # opened: its caller counted
+        log.append("dan", "list_viewed", "calls", {"rows": 2, "calls": [one, other]}, T0 + 2 * DAY)
+        log.append(
+            "dan", "list_viewed", "calls", {"rows": 4, "calls": [same, other, hidden, 999]}, T0 + 3 * DAY
+        )
+        summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
+    assert summary["numbers"] == 1 and summary["calls_listed_only"] == 4  # one, same, hidden, 999
+    # one and same are 01632 960123 in two forms: one more person, not two; other is counted.
+    assert summary["listed_only_numbers"] == 1
+    assert summary["listed_only_without_number"] == 1 and summary["listed_only_not_in_log"] == 1
+    assert summary["shown"]["calls"]["rows"] == 6  # the pages' sum: an upper bound
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert (
+        "made distinct from the call log (a caller on two pages, or with two calls in them, is one): " in out
+    )
+    assert "1 more distinct caller's number not among those above, 1 call with no number on record" in out
+    assert ", 1 call not in the call log, whose numbers are not known here" in out
+    assert (
+        "6 calls (each with its caller's number), a sum over the pages: one shown on two is counted "
+        "on each. An upper bound" in out
+    )
 
 
 def test_one_of_a_thing_is_said_as_one():
@@ -845,7 +877,10 @@ def test_the_calls_list_and_reports_shown_on_screen_are_counted_by_what_they_sho
     assert [r[2] for r in rows] == ["list_viewed"] * 3
     assert run(box, tmp_path / "dan.csv", account="dan") == 0
     out = capsys.readouterr().out
-    assert "  calls list page shown on screen 2 times: 53 calls (each with its caller's number). " in out
+    assert (
+        "  calls list page shown on screen 2 times: 53 calls (each with its caller's number), a sum over "
+        in out
+    )
     assert "  report shown on screen 1 time: 4 callers' numbers (in the reports' callback lists" in out
 
 

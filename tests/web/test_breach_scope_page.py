@@ -446,3 +446,10 @@ def test_the_calls_only_shown_in_a_list_are_a_figure_of_their_own_on_the_page(bo
     assert found["calls"] == "1"
     assert found["listed_only"].startswith("%d calls shown in a list only: " % (len(shown) - 1))
     assert "whose entries do not name" not in found["listed_only"]
+    # Their callers made distinct from the call log; the page says which figures are sums.
+    assert re.search(
+        r"made distinct from the call log \(.*\): \d+ more distinct caller", found["listed_only"]
+    )
+    assert "An upper bound: the calls each page named are counted one by one" in found["shown_calls"]
+    text = html.unescape(page.get_data(as_text=True))
+    assert "so it is an upper bound.</p>" in text and 'id="scope-figures"' in text
