@@ -60,7 +60,7 @@ from firmware.policy import cards
 from firmware.policy.rules import called_number, normalise
 from firmware.sar import failed_releases
 from firmware.storage.fieldseal import register_sql
-from firmware.words import counted
+from firmware.words import counted, lines_named
 
 # What an account did with calls: each names its call(s), but the lists and reports.
 ACCESS = (
@@ -702,9 +702,7 @@ def destroyed_words(s) -> str:
         counted(s["holds_released"], "legal hold"),
     )
     if s["destroyed_lines"]:
-        said += ", on lines %s; their callers are among the distinct numbers" % ", ".join(
-            str(n) for n in s["destroyed_lines"]
-        )
+        said += ", on %s; their callers are among the distinct numbers" % lines_named(s["destroyed_lines"])
     if s["destroyed_without_number"]:
         said += (
             "; %s whose caller's number is not known here "
@@ -966,8 +964,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
             "day after that for this account's alone" % (s["account"], iso_ms(made_us), s["account"])
         )
     out += [
-        "  %s looked at (page viewed, played, exported, released or previewed), on lines %s"
-        % (counted(s["calls"], "call"), ", ".join(str(n) for n in s["lines"]) or "none"),
+        "  %s looked at (page viewed, played, exported, released or previewed), on %s"
+        % (counted(s["calls"], "call"), lines_named(s["lines"]) if s["lines"] else "no line"),
         "  %d of them with their recording played, exported or released%s"
         % (
             s["recordings"],

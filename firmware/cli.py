@@ -1686,6 +1686,7 @@ def cmd_breach_scope(args):
     from firmware.breachscope import csv_text, made_within, scope, summary_lines
     from firmware.datadir import account_made_us
     from firmware.storage.fieldseal import load_field_cipher
+    from firmware.words import counted
 
     from .box import open_audit
     from .config import load_config
@@ -1748,7 +1749,7 @@ def cmd_breach_scope(args):
     made_us = made_within(account_made_us(args.data_dir, args.account), period.start_us)
     for line in summary_lines(summary, made_us):
         print(line)
-    print("  each entry is a row of %s (%d rows)" % (args.file, len(rows)))
+    print("  each entry is a row of %s (%s)" % (args.file, counted(len(rows), "row")))
     return 0
 
 

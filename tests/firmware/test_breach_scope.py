@@ -532,6 +532,27 @@ def test_the_callers_of_the_calls_shown_in_a_list_only_are_made_distinct(box, tm
     )
 
 
+def test_one_line_is_said_as_one(box, tmp_path, capsys):
+    """The summary said "on lines 1" of the calls looked at and of those erased on one line,
+    and "(1 rows)" of its CSV: lines are named as a sentence names them, "on line 1", "on
+    lines 1 and 2", and one row is "1 row"."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append("dan", "call_viewed", str(one), {"line": 1}, T0 + DAY)
+        log.append("dan", "erase_details", str(other), {"line": 1}, T0 + 2 * DAY)
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert "  1 call looked at (page viewed, played, exported, released or previewed), on line 1\n" in out
+    assert "1 call whose recording or details it erased, 0 legal holds it released, on line 1; " in out
+    assert "dan.csv (2 rows)\n" in out
+    assert run(box, tmp_path / "sam.csv") == 0
+    assert "previewed), on lines 1, 2 and 3\n" in capsys.readouterr().out
+    with trail(path) as log:  # one row: "(1 row)", not "(1 rows)"
+        log.append("eve", "login", "eve", {"address": "192.0.2.8"}, T0 + DAY)
+    assert run(box, tmp_path / "eve.csv", account="eve") == 0
+    assert "eve.csv (1 row)\n" in capsys.readouterr().out
+
+
 def test_one_of_a_thing_is_said_as_one():
     """The summary said "showed 1 calls" and "1 calls not in the call log": a count of one
     takes the singular, wherever the summary counts."""
@@ -619,7 +640,7 @@ def test_what_the_account_erased_or_unprotected_is_in_its_scope(box, tmp_path, c
     assert run(box, tmp_path / "dan.csv", account="dan") == 0
     out = capsys.readouterr().out
     assert (
-        "  2 calls whose recording or details it erased, 1 legal hold it released, on lines 1, 2; "
+        "  2 calls whose recording or details it erased, 1 legal hold it released, on lines 1 and 2; "
         "their callers are among the distinct numbers; 1 call whose caller's number is not known here "
         "(erased on request, withheld, or not in the call log)\n  1 distinct caller's number (data subjects)"
     ) in out

@@ -328,7 +328,7 @@ def test_the_calls_the_account_erased_and_the_holds_it_released_are_counted(box,
     page = audrey.get(QUERY).get_data(as_text=True)
     found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
     assert html.unescape(found["erased"]) == (
-        "1 call whose recording or details it erased, 1 legal hold it released, on lines 1, 2; "
+        "1 call whose recording or details it erased, 1 legal hold it released, on lines 1 and 2; "
         "their callers are among the distinct numbers"
     )
     assert found["numbers"] == "2"
