@@ -23,7 +23,9 @@ calls it showed (``calls``), and those the account did not otherwise look at are
 apart, as shown in a list only (``calls_listed_only``), never among the calls looked at, their
 callers made distinct from the call log (``listed_only_numbers``: those not among the distinct
 numbers already). A figure added up over lists, pages or reports (their entries say how many,
-not which) is an upper bound of the people in them: a caller in two is counted in each. What the
+not which) is an upper bound of the people in them: a caller in two is counted in each; a
+report's entry that names its callback list's calls too (``calls``: each number's last missed
+call) has them made distinct from the call log (``report_numbers``). What the
 account destroyed or unprotected (:data:`DESTROYS`: a call's recordings erased, a caller's
 details erased, a legal hold released) is a row for each call, with its line and number where
 the call log still has it, counted apart (a loss of availability is a breach too), its callers
@@ -327,6 +329,10 @@ def scope(
     # whose entries do not (written before they did): :func:`listed_words`.
     listed: set[int] = set()
     listed_unnamed = 0
+    # The calls the reports' callback lists named (their entries' ``calls``: each caller's
+    # last missed call), and how many reports' entries named them: :func:`report_numbers_words`.
+    reported: set[int] = set()
+    reports_named = 0
     last_rows: dict[str, int] = {}  # each list's last download's rows, which a cut corrects
     for e in entries:
         personal = holds_personal_data(e)
@@ -415,6 +421,10 @@ def scope(
             )
             continue
         accessed.append(e.wall_us)
+        named = _reported(e)
+        if named is not None:
+            reported.update(named)
+            reports_named += 1
         if e.action == LIST_VIEW:  # the calls list or a report on screen: what it showed, counted
             _shown(shown, e)
             if e.target == "calls":
@@ -460,7 +470,9 @@ def scope(
                 unnumbered.add(call_id)
             rows.append(_call_row(e, call, number, address, said))
     _settle(numbers, readings, set(numbers))
-    listed_callers = _listed_callers(calls_db, listed - seen, calls, cipher, country, outside, numbers)
+    listed_callers = _more_callers(calls_db, listed - seen, calls, cipher, country, outside, numbers)
+    known = numbers | listed_callers[0]
+    report_callers_named = _more_callers(calls_db, reported, calls, cipher, country, outside, known)
     summary = {
         "account": account,
         "from": iso_ms(since_us),
@@ -489,9 +501,15 @@ def scope(
         "list_pages_unnamed": listed_unnamed,
         # Their callers, made distinct from the call log (the pages name the calls): the
         # numbers not among "numbers" already, the calls with none, the calls not in the log.
-        "listed_only_numbers": listed_callers[0],
+        "listed_only_numbers": len(listed_callers[0]),
         "listed_only_without_number": listed_callers[1],
         "listed_only_not_in_log": listed_callers[2],
+        # The callers the reports' callback lists named, made distinct from the call log:
+        # those not among the numbers above (looked at, or in a list only).
+        "reports_named": reports_named,
+        "report_numbers": len(report_callers_named[0]),
+        "report_numbers_without_number": report_callers_named[1],
+        "report_numbers_not_in_log": report_callers_named[2],
         "reports": actions["report"],
         "report_callers": report_callers,
         "broad_searches": broad,
@@ -524,12 +542,12 @@ def _settle(numbers, readings, known) -> None:
             numbers.add(dialled)
 
 
-def _listed_callers(calls_db, ids, calls, cipher, country, outside, numbers) -> tuple[int, int, int]:
-    """``(numbers, without, gone)`` of the calls ``ids`` shown in a list only (named by the
-    calls list's pages): how many distinct callers' numbers they had that are not among
-    ``numbers`` (the distinct numbers of the calls looked at, searched and erased), how many
-    had no number (withheld, or erased on request), how many are not in the call log. Read
-    from the call log (``calls``: those read already), so a caller on two pages, or with two
+def _more_callers(calls_db, ids, calls, cipher, country, outside, numbers) -> tuple[set[str], int, int]:
+    """``(numbers, without, gone)`` of the calls ``ids`` named by pages or reports (the calls
+    shown in a list only, the reports' callback lists): the distinct callers' numbers they
+    had that are not among ``numbers`` (those counted already), how many had no number
+    (withheld, or erased on request), how many are not in the call log. Read from the call
+    log (``calls``: those read already), so a caller on two pages or reports, or with two
     calls in them, is one number."""
     found = dict(calls)
     found.update(_calls(calls_db, {i for i in ids if i not in calls}, cipher))
@@ -543,7 +561,7 @@ def _listed_callers(calls_db, ids, calls, cipher, country, outside, numbers) -> 
         elif not _caller(call, country, outside, mine, readings):
             without += 1
     _settle(mine, readings, numbers | mine)
-    return len(mine - numbers), without, gone
+    return mine - numbers, without, gone
 
 
 def _caller(call, country, outside, numbers, readings) -> str:
@@ -778,6 +796,41 @@ def _listed(entry) -> list[int] | None:
     return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
 
 
+def _reported(entry) -> list[int] | None:
+    """The calls a report's callback list named (its entry's ``calls``: each caller's last
+    missed call), downloaded (``report``) or shown (:data:`LIST_VIEW` of ``report``), or
+    None: another entry, or one written before reports named them (or of a list too long)."""
+    if not (entry.action == "report" or (entry.action == LIST_VIEW and entry.target == "report")):
+        return None
+    ids = entry.details.get("calls")
+    if not isinstance(ids, list):
+        return None
+    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+
+
+def report_numbers_words(s) -> str:
+    """The callers the reports' callback lists named (summary ``s``, :func:`scope`'s
+    ``report_numbers``), made distinct from the call log, in words."""
+    said = (
+        "the callback lists of the %s whose entries name their callers' calls, made distinct "
+        "from the call log (a caller in two reports, or missed on two lines, is one): %s not "
+        "among those above"
+        % (
+            counted(s["reports_named"], "report downloaded or shown", "reports downloaded or shown"),
+            counted(s["report_numbers"], "more distinct caller's number", "more distinct callers' numbers"),
+        )
+    )
+    if s.get("report_numbers_without_number"):
+        said += ", %s with no number on record now (erased on request since)" % counted(
+            s["report_numbers_without_number"], "caller"
+        )
+    if s.get("report_numbers_not_in_log"):
+        said += ", %s whose call is not in the call log (number not known here)" % counted(
+            s["report_numbers_not_in_log"], "caller"
+        )
+    return said
+
+
 def listed_words(s) -> str:
     """The calls the account was shown in the calls list and did not otherwise look at
     (summary ``s``, :func:`scope`'s ``calls_listed_only``), in words."""
@@ -803,7 +856,7 @@ def listed_words(s) -> str:
                 s["listed_only_without_number"], "call"
             )
         if s.get("listed_only_not_in_log"):
-            said += ", %s not in the call log, whose numbers are not known here" % counted(
+            said += ", %s not in the call log (number not known here)" % counted(
                 s["listed_only_not_in_log"], "call"
             )
     if s.get("list_pages_unnamed"):
@@ -1006,6 +1059,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
         out.append("  " + shown_words(what, count, s.get("list_pages_unnamed")))
     if s.get("shown", {}).get("calls"):
         out.append("  " + listed_words(s))
+    if s.get("reports_named"):
+        out.append("  " + report_numbers_words(s))
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
     out.append(
         "  %s (first %s, last %s), %d failed, from %s"

@@ -13,7 +13,9 @@ Definitions (also in docs/reports.md):
   the period (on any line, either direction) was to or from the same number
   compared in international form (``01632 960123`` = ``+441632960123``), a number
   dialled without a prefix before it (141, a PBX line's outside-line digit);
-  one entry per number, with how many times it was missed;
+  one entry per number, with how many times it was missed and its last missed call's id
+  (``last_missed_call``: what a report's audit entry names, so that a breach's scope can
+  tell its callers apart from the call log);
 - coverage, of connected calls: recorded (a recording exists or retention
   deleted it), private (the line never records), personal (its staff member keyed the
   personal-call code), excluded (any other rule, by reason), not asked (on demand, no
@@ -280,7 +282,7 @@ def _callbacks(rows, country, lines, outside=None):
     pending = {}  # international number -> entry
     outside = outside or {}
     for row in rows:
-        _, line, direction, started, answered, ended, number = row[:7]
+        call_id, line, direction, started, answered, ended, number = row[:7]
         if not number:
             continue
         if direction == "out":
@@ -298,6 +300,7 @@ def _callbacks(rows, country, lines, outside=None):
         )
         entry["missed"] += 1
         entry["_last_us"] = started
+        entry["last_missed_call"] = call_id
         entry["number"] = number  # as it was last shown
         if line not in entry["lines"]:
             entry["lines"].append(line)

@@ -110,8 +110,9 @@ ACTIONS = frozenset(
         "call_viewed",
         # A page of callers' numbers shown on screen, once per page shown: the calls list
         # (target "calls": its filter, the calls shown), a report (target "report": its
-        # lines and period, the numbers its callback list held) or the phonebook (target
-        # "phonebook": the entries shown). web/views/calls.py, reports.py, phonebook.py.
+        # lines and period, how many numbers its callback list held and their calls) or the
+        # phonebook (target "phonebook": the entries shown). web/views/calls.py, reports.py,
+        # phonebook.py.
         "list_viewed",
         # The staff notice in a version not shown before: its words, as first shown.
         "staff_notice",

@@ -525,10 +525,44 @@ def test_the_callers_of_the_calls_shown_in_a_list_only_are_made_distinct(box, tm
         "made distinct from the call log (a caller on two pages, or with two calls in them, is one): " in out
     )
     assert "1 more distinct caller's number not among those above, 1 call with no number on record" in out
-    assert ", 1 call not in the call log, whose numbers are not known here" in out
+    assert ", 1 call not in the call log (number not known here)" in out
     assert (
         "6 calls (each with its caller's number), a sum over the pages: one shown on two is counted "
         "on each. An upper bound" in out
+    )
+
+
+def test_the_callers_the_reports_named_are_made_distinct(box, tmp_path, capsys):
+    """A report's entry said how many numbers its callback list held, not which: two reports
+    naming the same caller counted it twice. Its entry now names its callback list's calls
+    (each caller's last missed call), so their callers are made distinct from the call log,
+    apart from the numbers counted already; a report whose entry does not name them is
+    still a sum, "up to"."""
+    path, _, (one, same, other, hidden) = box
+    with trail(path) as log:
+        log.append("dan", "call_viewed", str(other), {"line": 1}, T0 + DAY)  # its caller counted
+        log.append("dan", "report", None, {"lines": [1], "callers": 2, "calls": [one, other]}, T0 + 2 * DAY)
+        log.append(
+            "dan",
+            "list_viewed",
+            "report",
+            {"lines": [1, 2], "callers": 3, "calls": [same, other, 999]},
+            T0 + 3 * DAY,
+        )
+        log.append("dan", "report", None, {"lines": [2], "callers": 4}, T0 + 4 * DAY)  # names none
+        summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)[1]
+    assert summary["numbers"] == 1 and summary["reports_named"] == 2
+    # one and same are 01632 960123 in two forms: one person; other is counted; 999 is lost.
+    assert summary["report_numbers"] == 1 and summary["report_numbers_not_in_log"] == 1
+    assert summary["report_callers"] == 6  # the downloads' sum, still said "up to"
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert "held up to 6 callers' numbers" in out
+    assert (
+        "  the callback lists of the 2 reports downloaded or shown whose entries name their callers' "
+        "calls, made distinct from the call log (a caller in two reports, or missed on two lines, is "
+        "one): 1 more distinct caller's number not among those above, 1 caller whose call is not in "
+        "the call log" in out
     )
 
 

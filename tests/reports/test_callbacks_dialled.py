@@ -41,3 +41,15 @@ def test_a_report_reads_the_lines_outside_line_digits_from_config_json(tmp_path)
     assert source.outside_lines() == {2: "9"}
     (tmp_path / "config.json").write_text("{")  # unreadable: taken as dialled, no report refused
     assert source.outside_lines() == {}
+
+
+def test_each_entry_names_its_last_missed_call():
+    """A report's audit entry names the callback list's calls (a breach's scope reads their
+    numbers from the call log): each entry's last missed call."""
+    rows = [
+        MISSED,
+        (3, 2, "in", 3_000, None, 4_000, "+441632960123"),
+        (4, 1, "in", 3_500, None, 4_500, "0207"),
+    ]
+    got = {c["number"]: c["last_missed_call"] for c in _callbacks(rows, "uk", {1, 2})}
+    assert got == {"+441632960123": 3, "0207": 4}

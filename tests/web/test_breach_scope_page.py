@@ -274,6 +274,37 @@ def test_a_report_downloaded_counts_the_callers_its_callback_list_named(box, peo
     assert "up to that many more callers were exposed" in said
 
 
+def test_the_callers_of_a_report_downloaded_and_shown_are_counted_once(box, people):
+    """The same report downloaded and shown on screen named the same two callers: the scope
+    added up their callback lists, four numbers, with nothing to say they were two people.
+    A report's entry now names its callback list's calls, and the page says how many distinct
+    callers they had, from the call log."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:  # missed on line 1 (sam's), never called back: two callers, one of them twice
+        for k, number in enumerate(("01632960111", "01632960111", "01632960222")):
+            start = T0_US + (3 + k) * 3600 * S
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'in', ?, ?, 1, ?)",
+                (start, start + 20 * S, number),
+            )
+    db.close()
+    sam = people["sam"]
+    assert sam.get("/reports/download?format=json&from=2026-03-02&to=2026-03-02").status_code == 200
+    assert sam.get("/reports?from=2026-03-02&to=2026-03-02").status_code == 200
+    page = people["audrey"].get("/audit/breach-scope?account=sam&from=2026-03-01&to=2026-03-31")
+    found = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'<dd id="s-([\w-]+)">([^<]*)</dd>', page.get_data(as_text=True))
+    }
+    assert "held 2 callers' numbers" in found["reports"]  # the download's, a count
+    assert found["report_numbers"].startswith(
+        "the callback lists of the 2 reports downloaded or shown whose entries name their callers' "
+        "calls, made distinct from the call log (a caller in two reports, or missed on two lines, "
+        "is one): 2 more distinct callers' numbers not among those above"
+    )
+
+
 def test_a_search_by_line_is_said_with_the_calls_it_showed(box, people):
     """A subject access search by line or day alone shows every caller's calls on them: the
     page said nothing of it (counted as no one)."""

@@ -352,6 +352,33 @@ def test_a_report_on_screen_is_audited_with_the_callers_numbers_it_showed(box, p
         "2026-03-02/2026-03-02",
         callbacks,
     )
+    # Which callers: each callback entry's last missed call, the numbers left in the call log.
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    missed = [r[0] for r in db.execute("SELECT id FROM calls WHERE number IN ('01632960111', '01632960222')")]
+    db.close()
+    assert sorted(details["calls"]) == sorted(missed)
+    assert box.services.audit.entries(limit=1, action="report")[0].details["calls"] == details["calls"]
+
+
+def test_a_report_whose_callback_list_is_too_long_names_no_calls_in_its_entry(box, people, monkeypatch):
+    """A report's entry names at most AUDITED_CALLS_MAX of its callback list's calls: a
+    longer list's says how many alone (a breach's scope then says "up to"), not some of them."""
+    from web.views import reports
+
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:
+        for k, number in enumerate(("01632960111", "01632960222")):
+            start = T0_US + (3 + k) * 3600 * S
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'in', ?, ?, 1, ?)",
+                (start, start + 20 * S, number),
+            )
+    db.close()
+    monkeypatch.setattr(reports, "AUDITED_CALLS_MAX", 1)
+    assert people["sam"].get("/reports?" + DAY).status_code == 200
+    details = box.services.audit.entries(limit=1, action="list_viewed")[0].details
+    assert details["callers"] == 2 and "calls" not in details
 
 
 def test_the_report_page_writes_times_as_the_pages_do_and_the_csv_as_a_spreadsheet_reads_them(box, people):

@@ -27,6 +27,7 @@ from firmware.breachscope import (
     held_words,
     listed_words,
     made_within,
+    report_numbers_words,
     reports_words,
     scope,
     searches_words,
@@ -356,6 +357,7 @@ def breach_scope():
         reports_words=reports_words,
         shown_words=shown_words,
         listed_words=listed_words,
+        report_numbers_words=report_numbers_words,
         searches_words=searches_words,
     )
     return render_template("breach_scope.html", errors={}, **context)

@@ -9,7 +9,9 @@ played or exported recordings: it is audited as ``report``, with how many number
 callback list held (``callers``), which a breach's scope counts
 (:mod:`firmware.breachscope`). The report on screen shows the same: each one shown is audited
 as ``list_viewed`` of ``report``, with its lines, period and ``callers``; a form refused
-shows no report and writes none.
+shows no report and writes none. Both entries name the callback list's calls too (``calls``:
+each entry's last missed call, up to :data:`AUDITED_CALLS_MAX`), so that a breach's scope
+counts the report's callers as distinct people.
 """
 
 import datetime as dt
@@ -81,14 +83,25 @@ def _request(source):
     return period, lines, values, errors
 
 
+# The most calls a report's audit entry names (its callback list's, one per caller): a longer
+# list's entry says how many alone, as a breach's scope then says ("up to").
+AUDITED_CALLS_MAX = 500
+
+
 def _audited(report, period, lines):
     """What a report's audit entry says of it, on screen or downloaded."""
-    return {
+    callbacks = report["callbacks"]
+    said = {
         "lines": lines,
         "period": "%s/%s" % (period.first.isoformat(), period.last.isoformat()),
         # Its callback list's entries, one per caller's number: the people it names.
-        "callers": len(report["callbacks"]),
+        "callers": len(callbacks),
     }
+    if len(callbacks) <= AUDITED_CALLS_MAX:
+        # Which: each entry's last missed call, whose number the call log holds (sealed, as
+        # the calls list's pages name theirs), never the numbers themselves in the trail.
+        said["calls"] = [c["last_missed_call"] for c in callbacks]
+    return said
 
 
 @bp.route("/reports")
