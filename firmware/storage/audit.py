@@ -60,6 +60,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import heapq
 import json
 import logging
 import math
@@ -242,6 +243,14 @@ UNSEALED_ACTIONS = frozenset(
 )
 # Actions whose target is a person's number (not a call or recording id): sealed too.
 SEALED_TARGET_ACTIONS = frozenset({"phonebook"})
+# The entries that name the calls whose callers' numbers they showed (``calls`` in their
+# details), as ``(action, target)``, target None for any: a page of the calls list shown, a
+# report shown (its callback list's calls) and a report downloaded.
+CALLS_NAMED_BY: tuple[tuple[str, str | None], ...] = (
+    ("list_viewed", "calls"),
+    ("list_viewed", "report"),
+    ("report", None),
+)
 SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
@@ -964,31 +973,34 @@ class AuditLog:
             for r in rows
         ]
 
-    def lists_showing(
+    def naming_calls(
         self,
         call_ids: Sequence[int],
         from_us: int,
         most: int,
+        kinds: Sequence[tuple[str, str | None]] = CALLS_NAMED_BY,
         actor: str | None = None,
         since_us: int | None = None,
         until_us: int | None = None,
         batch: int = 1000,
     ) -> tuple[dict[int, list[int]], int | None]:
-        """The pages of the calls list shown (``list_viewed`` of ``calls``) that showed one of
-        ``call_ids``: ``{seq: those ids it showed}``; and, when there were more than ``most``
-        such pages to read, the ``wall_us`` of the oldest read (older ones were not), else None.
+        """The entries of ``kinds`` (:data:`CALLS_NAMED_BY`: pages of the calls list and
+        reports, shown or downloaded) that named one of ``call_ids``: ``{seq: those ids it
+        named}``; and, when there were more than ``most`` such entries to read, the ``wall_us``
+        of the oldest read (older ones were not), else None.
 
-        A page names its calls in its details, sealed, so each page is read and opened: only
-        those from the first entry written at ``from_us`` on (a list cannot show a call before
-        it began: the earliest of them; by ``seq``, as :meth:`in_period`, so one written while
-        the clock was set back is read too), of ``actor``, written in ``[since_us, until_us)``,
-        newest first and at most ``most`` of them, ``batch`` at a time.
+        An entry names its calls in its details, sealed, so each one is read and opened: only
+        those from the first entry written at ``from_us`` on (an entry cannot name a call
+        before it began: the earliest of them; by ``seq``, as :meth:`in_period`, so one
+        written while the clock was set back is read too), of ``actor``, written in
+        ``[since_us, until_us)``, newest first whatever their kind and at most ``most`` of
+        them, ``batch`` at a time of each kind.
 
         :raises FieldSealError: sealed, and this log has no cipher or another box's
         """
         wanted = {int(i) for i in call_ids}
         found: dict[int, list[int]] = {}
-        if not wanted or most <= 0:
+        if not wanted or most <= 0 or not kinds:
             return found, None
         self._flush_for_read()
         # The lowest seq written from then on, from audit_wall's own rows. Bounded above too:
@@ -1001,34 +1013,52 @@ class AuditLog:
             ).fetchone()[0]
         if low is None:
             return found, None
-        where = ["action = 'list_viewed'", "target = 'calls'", "seq >= %d" % int(low)]
-        args: list[int | str] = []
-        for cond, value in (("actor = ?", actor), ("+wall_us >= ?", since_us), ("+wall_us < ?", until_us)):
+        # One reading per kind, each through its own index range, merged newest first: one
+        # query with an OR of the kinds is sorted whole before its first row is given.
+        rows = heapq.merge(
+            *(self._newest_of(kind, int(low), actor, since_us, until_us, batch) for kind in kinds),
+            key=lambda row: -row[0],
+        )
+        read, oldest_us = 0, None
+        for seq, wall_us, details_json in rows:
+            if read == most:
+                return found, oldest_us  # more than most: the older ones are left unread
+            shown = self._details(details_json).get("calls") or ()
+            hits = [i for i in shown if isinstance(i, int) and i in wanted]
+            if hits:
+                found[seq] = hits
+            read, oldest_us = read + 1, int(wall_us)
+        return found, None
+
+    def _newest_of(self, kind, low, actor, since_us, until_us, batch):
+        """The ``(seq, wall_us, details)`` of the entries of ``kind`` (``(action, target)``,
+        target None: any) from ``seq`` ``low`` on, of ``actor``, written in ``[since_us,
+        until_us)``, newest first, read ``batch`` at a time (details as stored)."""
+        action, target = kind
+        where = ["action = ?", "seq >= ?"]
+        args: list[int | str] = [action, low]
+        for cond, value in (
+            ("target = ?", target),
+            ("actor = ?", actor),
+            ("+wall_us >= ?", since_us),
+            ("+wall_us < ?", until_us),
+        ):
             if value is not None:
                 where.append(cond)
                 args.append(value)
-        read, before = 0, None
-        while read < most:
+        before = None
+        while True:
             bound = "" if before is None else " AND seq < %d" % before
             with self._lock:
                 rows = self._db.execute(
                     "SELECT seq, wall_us, details FROM audit WHERE %s%s ORDER BY seq DESC LIMIT ?"
                     % (" AND ".join(where), bound),
-                    args + [min(batch, most - read)],
+                    args + [batch],
                 ).fetchall()
-            if not rows:
-                return found, None
-            for seq, _wall_us, details_json in rows:
-                shown = self._details(details_json).get("calls") or ()
-                hits = [i for i in shown if isinstance(i, int) and i in wanted]
-                if hits:
-                    found[seq] = hits
-            read, before = read + len(rows), rows[-1][0]
-        with self._lock:
-            more = self._db.execute(
-                "SELECT 1 FROM audit WHERE %s AND seq < ? LIMIT 1" % " AND ".join(where), args + [before]
-            ).fetchone()
-        return found, (int(rows[-1][1]) if more else None)
+            yield from rows
+            if len(rows) < batch:
+                return
+            before = rows[-1][0]
 
     def last_at(self, action: str, actor: str) -> int | None:
         """When ``actor`` last did ``action``: the newest such entry's ``wall_us``, or None.

@@ -858,38 +858,68 @@ def test_the_entries_of_a_period_are_read_through_the_indexes(paths):
             log.in_period(["playback"], T0_US, T0_US + 40 * day)
 
 
-def test_lists_showing_finds_the_calls_list_pages_that_showed_a_call_newest_first_and_bounded(log):
-    """The pages of the calls list that showed one of some calls, for the audit page's
-    search by number: only pages of the calls list (not a report's), only those written
-    from the first entry at ``from_us`` on, of the user and period asked, and at most
-    ``most`` of them read: then the time of the oldest read says where the reading stopped."""
+def test_naming_calls_finds_the_lists_and_reports_that_named_a_call_newest_first_and_bounded(log):
+    """The entries that named one of some calls, for the audit page's search by number: pages
+    of the calls list, reports shown and reports downloaded (of the kinds asked), not other
+    pages; only those written from the first entry at ``from_us`` on, of the user and period
+    asked, and at most ``most`` of them read, whatever their kind: then the time of the
+    oldest read says where the reading stopped."""
     S = 1_000_000
 
-    def page(actor, at_s, calls, target="calls"):
-        return log.append(
-            actor,
-            "list_viewed",
-            target,
-            {"filter": "all calls", "rows": len(calls), "calls": calls},
-            T0_US + at_s * S,
-        )
+    def page(actor, at_s, calls, target="calls", action="list_viewed"):
+        return log.append(actor, action, target, {"rows": len(calls), "calls": calls}, T0_US + at_s * S)
 
     page("sam", 0, [7])  # before the call began: not read
     a = page("sam", 10, [1, 7, 9])
     page("sue", 11, [2, 3])
-    page("sue", 12, [9], target="report")  # not the calls list
+    page("sue", 11, [9], target="phonebook")  # not a list of calls
+    r = page("sue", 12, [9], target="report")  # a report shown
     b = page("sue", 13, [9])
+    d = page("sam", 13, [4, 7], target=None, action="report")  # a report downloaded
     c = page("sam", 14, [8, 7])
+    lists = [("list_viewed", "calls")]
 
-    assert log.lists_showing([7, 9], T0_US + 5 * S, 100) == ({a.seq: [7, 9], b.seq: [9], c.seq: [7]}, None)
-    assert log.lists_showing([7, 9], T0_US + 5 * S, 100, actor="sam") == ({a.seq: [7, 9], c.seq: [7]}, None)
-    assert log.lists_showing([7], T0_US, 100, until_us=T0_US + 10 * S) == ({1: [7]}, None)
-    assert log.lists_showing([7, 9], T0_US + 5 * S, 100, since_us=T0_US + 13 * S) == (
-        {b.seq: [9], c.seq: [7]},
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 100) == (
+        {a.seq: [7, 9], r.seq: [9], b.seq: [9], d.seq: [7], c.seq: [7]},
+        None,
+    )
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 100, lists) == (
+        {a.seq: [7, 9], b.seq: [9], c.seq: [7]},
+        None,
+    )
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 100, [("report", None)]) == ({d.seq: [7]}, None)
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 100, []) == ({}, None)
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 100, actor="sam") == (
+        {a.seq: [7, 9], d.seq: [7], c.seq: [7]},
+        None,
+    )
+    assert log.naming_calls([7], T0_US, 100, lists, until_us=T0_US + 10 * S) == ({1: [7]}, None)
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 100, since_us=T0_US + 13 * S) == (
+        {b.seq: [9], d.seq: [7], c.seq: [7]},
         None,
     )
     # At most 2 pages read, newest first, one batch at a time: the older ones are said to be left.
-    assert log.lists_showing([7, 9], T0_US + 5 * S, 2, batch=1) == ({b.seq: [9], c.seq: [7]}, T0_US + 13 * S)
-    assert log.lists_showing([7, 9], T0_US + 5 * S, 3) == ({b.seq: [9], c.seq: [7]}, T0_US + 11 * S)
-    assert log.lists_showing([7, 9], T0_US + 5 * S, 4) == ({a.seq: [7, 9], b.seq: [9], c.seq: [7]}, None)
-    assert log.lists_showing([7], T0_US + 20 * S, 100) == ({}, None)  # nothing written since
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 2, lists, batch=1) == (
+        {b.seq: [9], c.seq: [7]},
+        T0_US + 13 * S,
+    )
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 3, lists) == ({b.seq: [9], c.seq: [7]}, T0_US + 11 * S)
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 4, lists) == (
+        {a.seq: [7, 9], b.seq: [9], c.seq: [7]},
+        None,
+    )
+    # Every kind counts towards the most read, newest first across them.
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 3, batch=1) == (
+        {b.seq: [9], d.seq: [7], c.seq: [7]},
+        T0_US + 13 * S,
+    )
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 4, batch=2) == (
+        {r.seq: [9], b.seq: [9], d.seq: [7], c.seq: [7]},
+        T0_US + 12 * S,
+    )
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 5) == (
+        {r.seq: [9], b.seq: [9], d.seq: [7], c.seq: [7]},
+        T0_US + 11 * S,
+    )
+    assert log.naming_calls([7, 9], T0_US + 5 * S, 6)[1] is None
+    assert log.naming_calls([7], T0_US + 20 * S, 100) == ({}, None)  # nothing written since

@@ -140,3 +140,61 @@ def test_lists_beyond_those_read_are_said_on_the_page_and_refuse_the_copy(box, p
     # Narrowed to the user, the one page is read and found.
     page = audrey.get("/audit?number=02079460000&who=sam").get_data(as_text=True)
     assert 'id="lists-cut"' not in page and re.findall(r'<tr class="action-(\w+)"', page) == ["list_viewed"]
+
+
+def test_a_report_whose_callback_list_named_a_callers_call_is_found_and_says_why(box, people, monkeypatch):
+    """A report shown or downloaded shows its callback list's numbers, and its entry names
+    each one's last missed call (``calls``), as a page of the calls list names its own; a
+    search by number looked at the pages alone. Now it finds the reports that named one of
+    the number's calls, and says so (named in a report's callback list: call N)."""
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    with db:  # missed on line 1 (sam's): 01632 960111 twice, then 01632 960222
+        for hour, number in ((3, "01632960111"), (4, "+441632960111"), (5, "01632960222")):
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (1, 'in', ?, ?, 1, ?)",
+                (T0_US + hour * 3600 * S, T0_US + hour * 3600 * S + 20 * S, number),
+            )
+    ids = [
+        r[0] for r in db.execute("SELECT id FROM calls WHERE started_at >= ? ORDER BY started_at", (T0_US,))
+    ]
+    _first, last, other = ids[-3:]  # the report names each caller's last missed call
+    db.close()
+    sam, audrey = people["sam"], people["audrey"]
+    assert sam.get("/reports?from=2026-03-02&to=2026-03-02").status_code == 200
+    assert sam.get("/reports/download?format=csv&from=2026-03-02&to=2026-03-02").status_code == 200
+
+    page = audrey.get("/audit?number=01632+960111").get_data(as_text=True)
+    rows = re.findall(r'<tr class="action-(\w+)">(.*?)</tr>', page, re.S)
+    assert [action for action, _ in rows] == ["report", "list_viewed"]  # newest first
+    for _action, row in rows:
+        assert '<td data-label="Who">sam</td>' in row
+        why = re.sub(r"<[^>]+>", "", re.search(r'<span class="why">(.*?)</span>', row).group(1))
+        assert why == "named in a report's callback list: call %d" % last
+    assert 'id="lists-cut"' not in page
+
+    # The CSV holds them too; with an action, only that kind; with another user, none.
+    csv_of = "/audit.csv?number=01632960111"
+    assert [(r["actor"], r["action"], r["about"]) for r in rows_of(audrey.get(csv_of))] == [
+        ("sam", "list_viewed", "report"),
+        ("sam", "report", ""),
+    ]
+    assert [r["action"] for r in rows_of(audrey.get(csv_of + "&action=report"))] == ["report"]
+    assert [r["action"] for r in rows_of(audrey.get(csv_of + "&action=list_viewed"))] == ["list_viewed"]
+    assert rows_of(audrey.get(csv_of + "&who=sue")) == []
+    assert rows_of(audrey.get(csv_of + "&action=playback")) == []
+    # A number whose calls no report named (the harness's call 1, answered): none of them.
+    assert "report" not in [r["action"] for r in rows_of(audrey.get("/audit.csv?number=02079460000"))]
+
+    # Reports count towards the entries read: beyond them, the page says so and the CSV is refused.
+    from web.views import audit as audit_view
+
+    monkeypatch.setattr(audit_view, "LISTS_READ_MAX", 1)
+    page = audrey.get("/audit?number=01632960222").get_data(as_text=True)
+    assert 'id="lists-cut"' in page and "Pages of the calls list and reports shown or downloaded" in page
+    assert re.findall(r'<tr class="action-(\w+)"', page) == ["report"]
+    assert "call %d" % other in page
+    before = len(box.services.audit)
+    resp = audrey.get("/audit.csv?number=01632960222")
+    assert resp.status_code == 400 and "pages of the calls list and reports" in resp.get_data(as_text=True)
+    assert len(box.services.audit) == before

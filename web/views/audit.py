@@ -37,7 +37,7 @@ from firmware.breachscope import (
 from firmware.errors import LinekeeperError, ReportError
 from firmware.localtime import iso_to_us
 from firmware.sar import MAX_CALLS, SarError, find_calls
-from firmware.storage.audit import ACTIONS
+from firmware.storage.audit import ACTIONS, CALLS_NAMED_BY
 from firmware.typed import control_problem
 
 from ..security import audit, form_errors, lk, roles
@@ -48,13 +48,14 @@ bp = Blueprint("audit", __name__)
 logger = logging.getLogger(__name__)
 
 PAGE = 100
-# A search by number also finds the pages of the calls list that showed its calls (each
-# names the ids it showed, at most 50, in its sealed details): each page is read and opened,
-# so only those written since the number's first call began (a list cannot show a call
-# before it is in the call log; less a day, for a clock set right between the call and the
-# look), within the page's other filters, and at most this many, newest first (0.4 to 0.7 s
-# for 10 000 sealed ones in a trail of a million entries, on the loaded development host,
-# 2026-12-07). Older ones are not read, and the page says so.
+# A search by number also finds the entries that named its calls (each names the ids it
+# showed in its sealed details: a page of the calls list, at most 50; a report shown or
+# downloaded, its callback list's, at most 500): each is read and opened, so only those
+# written since the number's first call began (no entry names a call before it is in the
+# call log; less a day, for a clock set right between the call and the look), within the
+# page's other filters, and at most this many, newest first, whatever their kind (0.4 to
+# 0.7 s for 10 000 sealed pages of the calls list in a trail of a million entries, on the
+# loaded development host, 2026-12-07). Older ones are not read, and the page says so.
 LISTS_READ_MAX = 10_000
 LIST_CLOCK_SLACK_US = 86_400 * 1_000_000
 CSV_MAX_ROWS = 100_000
@@ -157,9 +158,10 @@ def _filters(errors):
 def _about_number(number, errors, action=None, who=None, since=None, until=None, listed=None):
     """``(targets, seqs)`` of the entries about the calls of ``number`` (in any form, as a
     subject access search finds them): each call's own entries, as its page lists them, the
-    releases that named it and the pages of the calls list that showed it (those within the
-    page's other filters, ``action``, ``who``, ``since``, ``until``: :meth:`AuditLog.lists_showing`,
-    which fills ``listed``). A number that is not one is named in ``errors``."""
+    releases that named it, and the pages of the calls list and the reports (shown or
+    downloaded) that named it (those within the page's other filters, ``action``, ``who``,
+    ``since``, ``until``: :meth:`AuditLog.naming_calls`, which fills ``listed``). A number
+    that is not one is named in ``errors``."""
     reports = lk().services.reports
     if reports is None:
         errors["number"] = "This box's call log cannot be searched by number."
@@ -189,12 +191,14 @@ def _about_number(number, errors, action=None, who=None, since=None, until=None,
             break
         released += [e.seq for e in batch if ids.intersection(e.details.get("calls") or ())]
         seq = batch[-1].seq
-    if ids and action in (None, "list_viewed"):
+    kinds = [kind for kind in CALLS_NAMED_BY if action in (None, kind[0])]
+    if ids and kinds:
         starts = [iso_to_us(c["started_at"]) for c in calls if c["started_at"]]
-        found, cut_us = log.lists_showing(
+        found, cut_us = log.naming_calls(
             ids,
             min(starts) - LIST_CLOCK_SLACK_US if starts else 0,
             LISTS_READ_MAX,
+            kinds,
             actor=who,
             since_us=since,
             until_us=until,
@@ -225,12 +229,12 @@ def export_csv():
     if errors:
         abort(400, description="The filter is not valid: " + "; ".join(errors.values()))
     if listed["cut_us"] is not None:
-        # The copy would leave out the older lists that showed the number's calls, unsaid.
+        # The copy would leave out the older lists and reports that named the number's calls, unsaid.
         abort(
             400,
-            description="More than %d pages of the calls list were shown since this number's first "
-            "call, and only the newest were searched: choose a shorter period (from and to), a "
-            "user or an action" % LISTS_READ_MAX,
+            description="More than %d pages of the calls list and reports were shown or downloaded "
+            "since this number's first call, and only the newest were searched: choose a shorter "
+            "period (from and to), a user or an action" % LISTS_READ_MAX,
         )
     count = log.count(**filters)
     csv_within("entries", count, True, CSV_MAX_ROWS, "Choose a shorter period (from and to), or an action")
