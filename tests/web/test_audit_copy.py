@@ -13,6 +13,7 @@ import pytest
 
 from firmware import cli
 from firmware.auditcopy import check_copy
+from firmware.errors import LinekeeperError
 from firmware.signing import Signer, write_public_record
 
 
@@ -179,3 +180,22 @@ def test_each_entry_names_the_key_that_signed_it_across_hat_replacements():
     names = {base64.b64encode(k).decode(): n for n, k in enumerate((k0, k1, k2))}
     assert [names[key_of(seq)] for seq in (1, 100, 101, 500, 501)] == [0, 0, 1, 1, 2]
     assert signing_key_of(None, [])(1) == ""
+
+
+def test_a_copy_found_by_number_verifies_and_a_column_more_would_not(box, people, signed, tmp_path):
+    """The copy of a search by number holds the pages of the calls list that showed the
+    number's calls, and verifies; why each was found is not in it, because verify-audit
+    ignores no column: a reason added after the last makes the copy fail its check
+    (docs/security.md says so)."""
+    log = box.services.audit
+    log.append("sam", "list_viewed", "calls", {"filter": "all calls", "rows": 1, "calls": [1]}, box.clock())
+    log.append("sam", "playback", "1", {"line": 1, "duration_s": 3.0}, box.clock())
+    path, rows = download(people, tmp_path, "?number=02079460000")
+    assert [row[3] for row in rows[1:]] == ["playback", "export", "list_viewed", "playback"]
+    assert check_copy(path, [signed.fingerprint])[0] == []
+    rewrite(path, [rows[0] + ["why"]] + [row + ["shown in a list: call 1"] for row in rows[1:]])
+    with pytest.raises(LinekeeperError, match="its first line must be seq,at,"):
+        check_copy(path, [signed.fingerprint])
+    rewrite(path, [rows[0]] + [row + ["shown in a list: call 1"] for row in rows[1:]])
+    problems = check_copy(path, [signed.fingerprint])[0]
+    assert problems == ["line %d: 14 cells, not 13" % n for n in range(2, len(rows) + 1)]
