@@ -148,6 +148,41 @@ def search_lines(texts, granted, n_lines, name="Line"):
     return sorted(found)
 
 
+def check_number(number):
+    """The digits of ``number`` (any form), as a search takes it.
+
+    :raises SarError: it holds something that is not in a number (a letter O for a 0), or
+        fewer than 4 digits
+    """
+    if _NOT_IN_A_NUMBER.search(number):
+        # "01632 96O123" (a letter O) was searched as the digits left, and found nothing.
+        raise SarError(
+            "%s is not a phone number: give only its digits (a letter O is not a 0), "
+            "spaces and a leading +" % number
+        )
+    digits = "".join(c for c in number if c.isdigit())
+    if len(digits) < 4:
+        raise SarError("%s is not a phone number: give at least 4 of its digits" % number)
+    return digits
+
+
+def search_numbers(text):
+    """The numbers a search takes (:func:`check_number`) of ``text``, a register request's
+    numbers as typed ("01632 960555, 07700 900123": separated by commas, semicolons or line
+    breaks), in their order, each once; a piece that is not one ("home, evenings") is left
+    out."""
+    found = []
+    for piece in re.split(r"[,;\n]", text or ""):
+        piece = piece.strip()
+        try:
+            check_number(piece)
+        except SarError:
+            continue
+        if piece not in found:
+            found.append(piece)
+    return found
+
+
 def find_calls(
     calls_db,
     *,
@@ -183,15 +218,7 @@ def find_calls(
         args += list(on_lines)
     key = None
     if number:
-        if _NOT_IN_A_NUMBER.search(number):
-            # "01632 96O123" (a letter O) was searched as the digits left, and found nothing.
-            raise SarError(
-                "%s is not a phone number: give only its digits (a letter O is not a 0), "
-                "spaces and a leading +" % number
-            )
-        digits = "".join(c for c in number if c.isdigit())
-        if len(digits) < 4:
-            raise SarError("%s is not a phone number: give at least 4 of its digits" % number)
+        digits = check_number(number)
         key = normalise(number, country)
         # The last 7 digits are the same in every form of a number; the exact
         # comparison (international form) is made below. A card number keyed on after a

@@ -693,3 +693,46 @@ def test_a_mistyped_day_received_is_corrected_while_the_clock_has_not_stopped(bo
     )
     assert '<p class="error" role="alert" id="error-action">' + said in resp.get_data(as_text=True)
     assert unchanged() == before
+
+
+def test_a_callers_request_links_each_of_their_numbers_to_the_search_tied_to_the_request(box, people):
+    """A request about lines linked to the Subject access search of them; a caller's, about no
+    line, found by the person's numbers, linked nowhere: the supervisor typed the numbers, and
+    chose the request on the release form, by hand. Each number the search takes links there,
+    filled in and the request chosen; the page says which lines the search does not cover."""
+    box.add_recordings([1])  # call 1, line 1 (sam's): 020 7946 0000
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    rid = log_request(box, sam, numbers="020 7946 0000; home, evenings,\n+44 1632 960555,020 7946 0000")
+    text = page(sam, "/requests/%d" % rid)
+    links = re.findall(r'<a id="r-sar-\d" href="([^"]+)">find the calls of ([^<]+) \(Subject access\)', text)
+    assert [(html.unescape(u), n) for u, n in links] == [
+        ("/sar?number=020+7946+0000&request=%d&fill=1" % rid, "020 7946 0000"),
+        ("/sar?number=%%2B44+1632+960555&request=%d&fill=1" % rid, "+44 1632 960555"),
+    ]
+    assert "The search covers your lines (1, 2) only: their calls on lines 3, 4, not granted" in text
+    assert "covers your lines (3) only: their calls on lines 1, 2, 4" in page(sue, "/requests/%d" % rid)
+    # An auditor has no Subject access page to be sent to.
+    assert 'id="r-sar-' not in page(audrey, "/requests/%d" % rid)
+    # The link fills the form in; nothing is searched (nor audited) until Find calls.
+    text = page(sam, html.unescape(links[0][0]))
+    assert 'name="number" value="020 7946 0000"' in text and 'id="sar-found"' not in text
+    assert 'id="sar-filling"' in text and "lines 3, 4 are not granted to you" in text
+    assert '<input type="hidden" name="request" value="%d">' % rid in text
+    assert "disclosure_search" not in box.audit_actions()
+    # A number the search does not take is refused as the search refuses it, nothing searched.
+    resp = sam.get("/sar?number=0163O&request=%d&fill=1" % rid)
+    assert resp.status_code == 400 and "is not a phone number" in resp.get_data(as_text=True)
+    assert "disclosure_search" not in box.audit_actions()
+    # Find calls (the form, as sent: the request kept, the days empty) searches, and the
+    # release form answers the request.
+    query = {"number": "020 7946 0000", "from": "", "to": "", "from_time": "", "to_time": ""}
+    resp = sam.get("/sar", query_string=dict(query, request=str(rid)))
+    assert resp.status_code == 200
+    text = resp.get_data(as_text=True)
+    assert 'id="sar-found"' in text and "disclosure_search" in box.audit_actions()
+    select = text.split('id="sar-request"')[1].split("</select>")[0]
+    assert '<option value="%d" selected>' % rid in select
+    # A request about lines links to their search, not its numbers'.
+    other = log_request(box, sam, lines=["1"], details="my calls on line 1")
+    text = page(sam, "/requests/%d" % other)
+    assert 'id="r-sar"' in text and 'id="r-sar-1"' not in text

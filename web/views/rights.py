@@ -22,6 +22,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from werkzeug.exceptions import NotFound
 
 from firmware import rights
+from firmware.sar import search_numbers
 from firmware.typed import card_problem
 
 from ..documents import lines_words
@@ -331,6 +332,10 @@ def _detail(request_id, errors=None, status=200):
     calls_shown, calls_hidden = _calls_seen(entry["call_ids"])
     disclosures_shown, disclosures_hidden = _disclosures_seen(entry["disclosure_ids"])
     entries_hidden = _hidden_words(disclosures_hidden, "entry", "entries") if disclosures_hidden else ""
+    # A caller's request (about no line) is found by the person's numbers: each links to the
+    # Subject access search, filled in and tied to the request, as a line's request links to
+    # its lines. The search covers the supervisor's own lines only (the page says which not).
+    searchable = search_numbers(entry["numbers"]) if g.user.has("supervisor") and not entry["lines"] else []
     return render_template(
         "request.html",
         r=entry,
@@ -348,6 +353,8 @@ def _detail(request_id, errors=None, status=200):
         follow_ups=follow_ups,
         releases=releases,
         n_lines=lk().n_lines,
+        searchable=searchable,
+        elsewhere=[n for n in range(1, lk().n_lines + 1) if n not in g.user.lines],
         form=request.form if request.method == "POST" else {},
     ), status
 

@@ -30,6 +30,7 @@ from firmware.policy import deletions
 from firmware.sar import (
     DisclosureLog,
     bundle_letter,
+    check_number,
     check_release,
     earlier_releases,
     find_calls,
@@ -234,12 +235,20 @@ def index():
     calls = None
     # From a register request about a staff member's lines (its page's link): the form with
     # its lines ticked and the request chosen, the days still to give; nothing searched yet.
-    filling = bool(values["request"].isdigit() and values["lines"]) and not any(
-        values[f] for f in ("number", "from", "from_time", "to", "to_time")
-    )
+    days = any(values[f] for f in ("from", "from_time", "to", "to_time"))
+    filling = bool(values["request"].isdigit() and values["lines"]) and not (days or values["number"])
+    # From a caller's request (about no line), one of its numbers (``fill``: its page's link;
+    # the form's own Find calls searches the number): filled in, the request chosen, the days
+    # the person named still to give if any; nothing searched, nor audited, until Find calls.
+    filling_number = bool(
+        values["request"].isdigit() and request.args.get("fill") and values["number"]
+    ) and not (days or values["lines"])
     try:
         if filling:
             search_lines(values["lines"], set(g.user.lines), lk().n_lines)  # refused as a search's
+        elif filling_number:
+            check_number(values["number"])  # refused as a search's
+            filling = True
         elif values["lines"] or any(values[f] for f in ("number", "from", "from_time", "to", "to_time")):
             calls, search = _search(values)
     except LinekeeperError as exc:
