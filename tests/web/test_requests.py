@@ -3,6 +3,7 @@ auditors read them, every change is audited, bad input changes nothing, the dash
 those due, and the register holds the person's details only sealed."""
 
 import html
+import json
 import os
 import re
 
@@ -736,3 +737,62 @@ def test_a_callers_request_links_each_of_their_numbers_to_the_search_tied_to_the
     other = log_request(box, sam, lines=["1"], details="my calls on line 1")
     text = page(sam, "/requests/%d" % other)
     assert 'id="r-sar"' in text and 'id="r-sar-1"' not in text
+
+
+def _released_for(box, actor, rid, call_ids="1"):
+    """A disclosure log entry of a release by ``actor`` of ``call_ids``, for request ``rid``."""
+    from firmware.sar import DisclosureLog
+
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        return log.add(
+            wall_us=box.T0_US,
+            actor=actor,
+            requester="Mrs Wilhelmina Pottage",
+            recipient="Mrs Wilhelmina Pottage",
+            reason="subject access",
+            search=json.dumps({"number": "02079460000"}),
+            call_ids=call_ids,
+            recordings=1,
+            bundle="b.zip",
+            bundle_sha256="ab" * 32,
+            encrypted=0,
+            request_id=rid,
+        )
+    finally:
+        log.close()
+
+
+def test_the_answer_offers_the_releases_made_for_the_request_ticked(box, people):
+    """The page listed the releases made for the request, and the answer form made the
+    supervisor type their numbers. Each is a tick box, ticked; the typed field takes others."""
+    sam = people["sam"]
+    rid = log_request(box, sam)
+    other = log_request(box, sam, requester="Mr Jones", details="his calls")
+    mine, later = _released_for(box, "sam", rid), _released_for(box, "sam", rid)
+    elsewhere = _released_for(box, "sam", other)
+    form = page(sam, "/requests/%d" % rid).split('id="request-answer"')[1].split("</form>")[0]
+    for d in (mine, later):
+        assert 'name="disclosure" value="%d" id="answer-release-%d" checked>' % (d, d) in form
+    assert 'value="%d"' % elsewhere not in form and "Other disclosure log entries" in form
+    # Bad input is named, and changes nothing; the boxes keep what was ticked.
+    trail = len(box.services.audit.entries(limit=1000))
+    for ticked, said in (
+        ([str(mine), "x"], "The releases ticked: &#39;x&#39; is not a disclosure log entry&#39;s number."),
+        ([str(mine), "999"], "There is no disclosure log entry 999."),
+    ):
+        resp = act(box, sam, rid, action="answer", outcome="sent the copy", disclosure=ticked)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and said in text, ticked
+        shown = text.split('id="request-answer"')[1].split("</form>")[0]
+        assert 'id="answer-release-%d" checked>' % mine in shown
+        assert 'id="answer-release-%d">' % later in shown
+    assert len(box.services.audit.entries(limit=1000)) == trail
+    assert [e["status"] for e in entries(box)] == ["open", "open"]
+    # One unticked, another typed: the answer links those ticked and typed.
+    answer = {"action": "answer", "outcome": "sent the copy", "disclosure": [str(mine)]}
+    resp = act(box, sam, rid, disclosures=str(elsewhere), **answer)
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-800:]
+    [entry] = [e for e in entries(box) if e["id"] == rid]
+    assert entry["status"] == "answered" and entry["disclosure_ids"] == "%d,%d" % (mine, elsewhere)
+    assert audits(box)[-1].details["disclosures"] == [mine, elsewhere]

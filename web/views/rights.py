@@ -426,6 +426,23 @@ def follow_up(request_id):
     return redirect(url_for("rights.detail", request_id=new_id, done="logged"))
 
 
+def _ticked(values):
+    """The disclosure log entries ticked on the answer form (the releases made for the
+    request, :func:`_detail`), as ints.
+
+    :raises RequestError: one is not an entry's number, or more are ticked than a field of
+        ids holds (:data:`MAX_IDS`)
+    """
+    if len(values) > MAX_IDS:
+        raise rights.RequestError("the releases ticked: at most %d" % MAX_IDS)
+    for value in values:
+        if not (value.isascii() and value.isdigit() and len(value) < 12):
+            raise rights.RequestError(
+                "the releases ticked: %r is not a disclosure log entry's number" % value[:20]
+            )
+    return [int(v) for v in values]
+
+
 def _release_shown(entry):
     """Whether the user may see the disclosure log's ``entry`` (:func:`web.views.sar.release_shown`)."""
     return release_shown(
@@ -569,7 +586,10 @@ def update(request_id):
             for field in ("disclosures", "calls"):
                 if len(form.get(field) or "") > MAX_IDS:
                     raise rights.RequestError("the ids: at most %d characters in each field" % MAX_IDS)
-            disclosure_ids = rights.read_ids(form.get("disclosures"), "Disclosure log entries")
+            disclosure_ids = sorted(
+                set(rights.read_ids(form.get("disclosures"), "Disclosure log entries"))
+                | set(_ticked(form.getlist("disclosure")))
+            )
             call_ids = rights.read_ids(form.get("calls"), "Calls erased or changed")
         except rights.RequestError as exc:
             errors["links"] = str(exc)[:1].upper() + str(exc)[1:] + "."
