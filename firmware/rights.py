@@ -490,6 +490,26 @@ class RightsRegister:
             self._update(request_id, wall_us, received=received.isoformat())
         return self.get(request_id), dt.date.fromisoformat(before)
 
+    def correct_contact(self, request_id, *, contact, wall_us, version=None):
+        """Correct how to reach the person who made request ``request_id`` (``contact``: the
+        address, e-mail or phone they are to be answered at; mistyped when it was logged, or
+        they moved), while it is open. Sealed as when it was logged: the caller audits that
+        it changed, never what it says (personal data, kept in the register only). Returns
+        the request.
+
+        :raises RequestError: ``contact`` is empty or what the request says already (``field``
+            ``"contact"``); the request is closed, gone or changed since ``version``
+            (:meth:`_changing`)
+        """
+        contact = (contact or "").strip()
+        if not contact:
+            raise RequestError("contact: give how to reach them", field="contact")
+        with self._changing(request_id, version) as entry:
+            if entry["contact"] == contact:
+                raise RequestError("contact: it says that already", field="contact")
+            self._update(request_id, wall_us, contact=contact)
+        return self.get(request_id)
+
     def follow_ups(self, request_id):
         """The ids of the requests that follow request ``request_id`` up, oldest first."""
         rows = self._db.execute("SELECT id FROM requests WHERE follows = ? ORDER BY id", (request_id,))

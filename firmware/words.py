@@ -362,6 +362,8 @@ DETAIL_LABELS = {
     "handed_on": "Handed on to those lines' supervisors",
     # A data subject's request whose day received was corrected: the day it said till then.
     "received_before": "Received, as logged before",
+    # A data subject's request whose details were corrected: which (never what they say).
+    "fields": "Corrected",
     "recording_key": "Recording key unlocked",
     "must_change": "Must change its password first",
     "no_account": "No account has the name typed (not kept: it may have been a password)",

@@ -816,3 +816,31 @@ def test_the_day_received_is_corrected_only_before_the_clock_stops_or_is_extende
     assert register.get(again)["received"] == "2025-03-05"
     register.correct_received(again, received=D(2025, 3, 4), today=D(2025, 3, 6), wall_us=12)
     assert register.get(again)["received"] == "2025-03-04"
+
+
+def test_how_to_reach_the_person_is_corrected_while_open_sealed_as_logged(tmp_path):
+    """The person moved, or their e-mail was mistyped: how to reach them is corrected while the
+    request is open, sealed as when it was logged, its version one more. Empty, the same, a
+    stale page and a closed request are refused, nothing changed."""
+    cipher = FieldCipher(os.urandom(32))
+    register = RightsRegister(str(tmp_path), cipher)
+    try:
+        rid = add(register)
+        version = register.get(rid)["version"]
+        entry = register.correct_contact(rid, contact=" 4 New Street, Leeds ", wall_us=5, version=version)
+        assert entry["contact"] == "4 New Street, Leeds" and entry["version"] == version + 1
+        for contact, said in (("  ", "give how to reach them"), ("4 New Street, Leeds", "says that already")):
+            with pytest.raises(RequestError, match=said) as refused:
+                register.correct_contact(rid, contact=contact, wall_us=6)
+            assert refused.value.field == "contact"
+        with pytest.raises(RequestError, match="changed by someone else"):
+            register.correct_contact(rid, contact="j@example.org", wall_us=6, version=version)
+        register.close_request(
+            rid, status=ANSWERED, on=D(2025, 3, 4), outcome="sent", today=D(2025, 3, 4), wall_us=7
+        )
+        with pytest.raises(RequestError, match="already answered"):
+            register.correct_contact(rid, contact="j@example.org", wall_us=8)
+        assert register.get(rid)["contact"] == "4 New Street, Leeds"
+    finally:
+        register.close()
+    assert scan(str(tmp_path), ["New Street", "jones@example.org"]) == []

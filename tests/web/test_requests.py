@@ -796,3 +796,59 @@ def test_the_answer_offers_the_releases_made_for_the_request_ticked(box, people)
     [entry] = [e for e in entries(box) if e["id"] == rid]
     assert entry["status"] == "answered" and entry["disclosure_ids"] == "%d,%d" % (mine, elsewhere)
     assert audits(box)[-1].details["disclosures"] == [mine, elsewhere]
+
+
+def test_how_to_reach_the_person_is_corrected_and_audited_without_what_it_says(box, people):
+    """The person moved after logging their request: their new address could not be put in
+    the register, so the answer went to the old one. It is corrected on the request's page
+    while it is open; the history names the field corrected, by whom and when, never the
+    address. Bad input, another line's request, an auditor and a closed request change nothing."""
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    rid = log_request(box, sam, lines=["1"])
+    form = page(sam, "/requests/%d" % rid).split('id="request-contact"')[1].split("</form>")[0]
+    assert 'name="contact" required maxlength="200"' in form and 'value="w.pottage@example.org"' in form
+    assert 'id="request-contact"' not in page(audrey, "/requests/%d" % rid)
+
+    def unchanged():
+        [entry] = entries(box)
+        return entry["contact"], entry["version"], len(audits(box))
+
+    before = unchanged()
+    for typed, status, said in (
+        (" ", 400, "Give how to reach them (address, e-mail, phone)."),
+        ("x" * 201, 400, "How to reach them (address, e-mail, phone): at most 200 characters."),
+        ("card 4111 1111 1111 1111", 400, "Take out the card number"),
+        ("w.pottage@example.org", 409, "Contact: it says that already."),
+    ):
+        resp = act(box, sam, rid, action="contact", contact=typed)
+        assert resp.status_code == status, typed
+        text = resp.get_data(as_text=True)
+        assert 'id="error-contact" role="alert">' in text and said in text, typed
+    assert act(box, sue, rid, action="contact", contact="4 New Street").status_code == 404
+    assert act(box, audrey, rid, action="contact", contact="4 New Street").status_code == 403
+    resp = act(box, sam, rid, action="contact", contact="4 New Street", seen="99")
+    assert resp.status_code == 409 and "changed by someone else" in resp.get_data(as_text=True)
+    assert unchanged() == before
+
+    resp = act(box, sam, rid, action="contact", contact="4 New Street, Leeds LS1 4AP")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("?done=contact")
+    assert "Saved: how to reach them is corrected." in page(sam, resp.headers["Location"])
+    [entry] = entries(box)
+    assert entry["contact"] == "4 New Street, Leeds LS1 4AP"
+    corrected = audits(box)[-1]
+    assert (corrected.actor, corrected.target) == ("sam", "request:%d" % rid)
+    assert dict(corrected.details, address=None) == {
+        "event": "contact_corrected",
+        "fields": ["contact"],
+        "address": None,
+    }
+    trail = str([e.details for e in box.services.audit.entries(limit=1000)])
+    assert "New Street" not in trail and "w.pottage" not in trail
+    assert "Corrected: contact" in page(audrey, "/requests/%d" % rid)
+
+    # Closed: the form is gone, and a change refused.
+    assert act(box, sam, rid, action="answer", outcome="sent the copy").status_code == 302
+    assert 'id="request-contact"' not in page(sam, "/requests/%d" % rid)
+    resp = act(box, sam, rid, action="contact", contact="5 Old Road", seen=str(entries(box)[0]["version"]))
+    assert resp.status_code == 409 and "is already answered" in resp.get_data(as_text=True)
+    assert entries(box)[0]["contact"] == "4 New Street, Leeds LS1 4AP"

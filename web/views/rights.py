@@ -33,7 +33,7 @@ from .sar import release_shown
 
 bp = Blueprint("rights", __name__)
 FIELDS = ("kind", "received", "requester", "contact", "numbers", "details")
-ACTIONS = ("wait", "resume", "extend", "answer", "refuse", "lines", "received")
+ACTIONS = ("wait", "resume", "extend", "answer", "refuse", "lines", "received", "contact")
 MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
 MAX_IDS = 200  # characters of a field of ids (disclosures, calls): some forty ids
 
@@ -535,8 +535,10 @@ def _may_see_call(call_id):
 @roles("supervisor")
 def update(request_id):
     """One change: ``action`` is wait, resume, extend, answer, refuse, lines (the lines
-    the request is about, ticked: :func:`_lines`), or received (the day it was received,
-    mistyped when it was logged: :meth:`firmware.rights.RightsRegister.correct_received`)."""
+    the request is about, ticked: :func:`_lines`), received (the day it was received,
+    mistyped when it was logged: :meth:`firmware.rights.RightsRegister.correct_received`),
+    or contact (how to reach the person: :meth:`firmware.rights.RightsRegister.correct_contact`,
+    audited without what it says)."""
     _request_or_404(request_id, act=True)
     form = request.form
     action = form.get("action")
@@ -547,8 +549,13 @@ def update(request_id):
     on = today
     lines = []
     received = None
+    contact = ""
     if action == "lines":
         lines = _lines(form, errors, hand_on=True)
+    elif action == "contact":
+        contact = _text(
+            form, "contact", "how to reach them (address, e-mail, phone)", errors, limit=MAX["contact"]
+        )
     elif action == "received":
         try:
             received = rights.parse_date((form.get("received") or "").strip(), "Received")
@@ -647,6 +654,11 @@ def update(request_id):
                 "received_before": str(before),
                 "due": str(entry["due"]),
             }
+        elif action == "contact":
+            entry = register.correct_contact(request_id, contact=contact, wall_us=wall_us, version=version)
+            # Which field changed, not what it says: how to reach the person stays in the
+            # register, sealed, as when the request was logged (not in the trail).
+            details = {"event": "contact_corrected", "fields": ["contact"]}
         elif action == "extend":
             entry = register.extend(
                 request_id, months=months, reason=reason, today=today, wall_us=wall_us, version=version
