@@ -163,16 +163,24 @@ def holds_personal_data(entry) -> bool:
     return not (entry.action == "report" and details.get("personal_data") is False)
 
 
+# The copies the command line audits before it writes them, whose refusals (``refused``) and
+# failures (``failed``, a second entry after the copy's) it audits too: a recording exported
+# (``linekeeper export``), a report (``linekeeper report``).
+WRITTEN = ("export", "report")
+
+
 def _refused(entry) -> bool:
-    """Whether ``entry`` is an export refused (``linekeeper export`` audits its refusals as
-    ``export`` with ``refused``): nothing left the box, and the refusal named no caller."""
-    return entry.action == "export" and "refused" in entry.details
+    """Whether ``entry`` is an export or a report refused (``linekeeper export`` and ``report``
+    audit their refusals with ``refused``): nothing left the box, and the refusal named no
+    caller."""
+    return entry.action in WRITTEN and "refused" in entry.details
 
 
 def _export_failed(entry, failed_copies) -> bool:
-    """Whether ``entry`` is an export that handed nothing over: its failure (``export`` with
-    ``failed``, written after it), or the export that failure is of (in ``failed_copies``)."""
-    return entry.action == "export" and ("failed" in entry.details or entry.seq in failed_copies)
+    """Whether ``entry`` is an export or a report (:data:`WRITTEN`) that handed nothing over:
+    its failure (with ``failed``, written after it), or the copy that failure is of (in
+    ``failed_copies``)."""
+    return entry.action in WRITTEN and ("failed" in entry.details or entry.seq in failed_copies)
 
 
 def _of(entry, account) -> bool:
@@ -605,6 +613,15 @@ def _later(audit, action, after_seq, actor, targets):
     """Every entry of ``action`` by ``actor`` about one of ``targets`` written after entry
     ``after_seq``, oldest first, read :data:`BATCH` at a time: what is audited after an entry
     to say it came to nothing (a change not made, a copy failed) may be after the period."""
+    if None in targets:  # entries with no target (a report's): every one of the account's, kept so
+        seq = after_seq
+        while True:
+            got = audit.entries(limit=BATCH, action=action, actor=actor, after_seq=seq)
+            yield from (e for e in got if e.target in targets)
+            if len(got) < BATCH:
+                break
+            seq = got[-1].seq
+        targets = targets - {None}
     targets = sorted(targets)
     for at in range(0, len(targets), BATCH):
         batch, seq = targets[at : at + BATCH], after_seq
@@ -639,7 +656,7 @@ def _failed_copies(audit, entries) -> set[int]:
     says ``left`` (its recording's file stayed, without its manifest) handed the recording
     over all the same: it cancels nothing."""
     failed = set()
-    for action in (*COPIES, "export"):
+    for action in (*COPIES, *WRITTEN):
         copies = [e for e in entries if e.action == action and _copied(e)]
         if not copies:
             continue
@@ -759,6 +776,8 @@ def _copied(entry) -> bool:
     details = entry.details
     if "refused" in details or "failed" in details:
         return False
+    if entry.action == "report":  # the command line's, whose failure it audits (the web's never fails)
+        return details.get("via") == "cli"
     return entry.action in ("audit_export", "export") or "download" in details or details.get("via") == "cli"
 
 

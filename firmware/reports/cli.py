@@ -3,7 +3,7 @@
 import os
 
 from ..errors import LinekeeperError, ReportError
-from .formats import FORMATS, render
+from .formats import FORMATS, audited, render
 
 
 def add_arguments(p):
@@ -16,20 +16,35 @@ def add_arguments(p):
         "--tz", help="time zone of the days and hours (default: the business hours' zone, else UTC)"
     )
     p.add_argument("--out", required=True, help="file to write, or - for standard output")
+    p.add_argument(
+        "--password-file", required=True, help="file whose first line is the password of --user's key slot"
+    )
+    p.add_argument(
+        "--user",
+        default="admin",
+        help="who asks for it (a key slot's user): a supervisor (their lines only) or an auditor; audited",
+    )
 
 
 def run(args):
-    """Write the report; nothing is written when it cannot be made."""
+    """Write the report, audited as the web UI's download is (``report``, with its lines,
+    period and callback list: :func:`.formats.audited`), before it is written; a failure or a
+    stop after the entry is audited after it (``failed``). Refused, with nothing written,
+    when ``--user`` may not see it (as on the web: a supervisor sees the lines granted to
+    them, an auditor every line; a box not set up, the key slot's owner), the password is
+    wrong (refusals audited), or the audit trail cannot take the entry."""
     from firmware.signing import run_dir
     from firmware.storage.fieldseal import load_field_cipher
-    from firmware.storage.fsutil import atomic_write
 
+    from .. import cli
     from ..alarmlog import AlarmLog
     from ..config import load_config
     from .source import ReportSource
 
     if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
         raise LinekeeperError("no call log in %s" % args.data_dir)
+    if args.out != "-":
+        cli._check_out_file(args.out)  # before it is audited: not an entry, then a refusal
     config = load_config(args.data_dir)
     alarms = AlarmLog.open_existing(args.data_dir)
     try:
@@ -48,10 +63,15 @@ def run(args):
         for line in args.line or ():
             if not 1 <= line <= n:
                 raise ReportError("line %d does not exist: the box has lines 1 to %d" % (line, n))
-        # A report of some lines counts the playbacks and exports of calls on them alone,
-        # as the web's report of one line does; one of every line counts every entry.
-        report = source.report(period, args.line, access_of_lines=bool(args.line))
-        data = render(report, args.format)
+        with _audit_trail(args) as audit:
+            lines, own_lines = _allowed(args, audit, n)
+            # A report of some lines counts the playbacks and exports of calls on them alone,
+            # as the web's report of one line, or a supervisor's, does; one of every line
+            # counts every entry.
+            report = source.report(period, lines, access_of_lines=own_lines or bool(args.line))
+            data = render(report, args.format)
+            said = dict(audited(report, period, lines or range(1, n + 1)), format=args.format)
+            _write_audited(args, audit, data, said)
     finally:
         if alarms is not None:
             alarms.close()
@@ -61,15 +81,134 @@ def run(args):
     note = period.not_over(int(time.time() * 1e6))
     if note:
         print("linekeeper: %s" % note, file=sys.stderr)
-    if args.out == "-":
-        sys.stdout.buffer.write(data)
-        return 0
-    try:
-        atomic_write(args.out, data, mode=0o600)
-    except OSError as exc:
-        raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
-    print("wrote the %s report for %s to %s" % (args.format, period.label(), args.out))
+    if args.out != "-":
+        print("wrote the %s report for %s to %s" % (args.format, period.label(), args.out))
     return 0
+
+
+def _audit_trail(args):
+    """The box's audit trail, open for the report's entry.
+
+    :raises LinekeeperError: it cannot be opened: nothing is written"""
+    import sqlite3
+
+    from ..box import open_audit
+    from ..datadir import storage_error
+
+    try:
+        return open_audit(args.data_dir)
+    except (OSError, sqlite3.Error) as exc:
+        raise LinekeeperError(
+            "the report was not written: it could not be audited (%s)" % storage_error(exc, "audit trail")
+        ) from None
+
+
+def _allowed(args, audit, n_lines, every_line=("auditor",), what="reports", refused_as=None):
+    """``(lines, own)``: the lines ``--user`` may have the report of (None: every line),
+    and whether they are the lines granted to a supervisor (not an auditor, nor one of
+    ``every_line``'s roles), whose report counts the playbacks and exports of calls on them
+    alone, as on the web. A refusal is audited (``report`` with ``refused``, and
+    ``refused_as``'s details).
+
+    :raises LinekeeperError: not a supervisor nor of ``every_line``'s roles, a line not
+        granted, no line granted, a disabled account or a wrong password"""
+    from .. import cli
+
+    name = _file_said(args)
+    try:
+        account = cli._account(args.data_dir, args.user)
+        lines, own = getattr(args, "line", None) or None, False
+        if account is not None and not any(account.has(r) for r in every_line):
+            if not account.has("supervisor"):
+                roles = " or ".join(("an " if r[0] in "aeiou" else "a ") + r for r in every_line)
+                raise LinekeeperError(
+                    "%s is not a supervisor or %s: only they have %s" % (args.user, roles, what)
+                )
+            granted = [n for n in account.lines if n <= n_lines]
+            if not granted:
+                raise LinekeeperError("no lines are granted to %s: ask an installer" % args.user)
+            refused = [n for n in lines or () if n not in granted]
+            if refused:
+                raise LinekeeperError(
+                    "line %d is not granted to %s: choose one of %s"
+                    % (refused[0], args.user, ", ".join(map(str, granted)))
+                )
+            lines, own = list(lines or granted), True
+        cli._unlock(args).forget()  # the password says --user asks for it
+    except LinekeeperError as exc:
+        details = dict(refused_as or {}, refused=str(exc), file=name, via="cli")
+        audit.append(args.user, "report", None, details, cli._wall_us())
+        raise LinekeeperError("the report was not written: %s" % exc) from None
+    return lines, own
+
+
+def _file_said(args):
+    """Where the report goes, as its entry says it: the file given, or ``stdout``."""
+    return "stdout" if args.out == "-" else args.out
+
+
+def _write_audited(args, audit, data, said, name="report"):
+    """Audit the report (``said``: its format, lines, period and callback list, or what else
+    the command ``name`` wrote), then write ``data``
+    to ``--out``. A write that fails or is stopped after the entry is audited again, with
+    ``failed``: a breach's scope pairs the two and counts no copy taken.
+
+    :raises LinekeeperError: the entry could not be made (nothing written), or the file
+        could not be written
+    :raises Stopped: Ctrl-C after the entry, before the file was whole"""
+    import sqlite3
+    import sys
+
+    from firmware.storage import fsutil
+
+    from .. import cli
+    from ..datadir import storage_error
+
+    details = dict(said, file=_file_said(args), via="cli")
+    try:
+        # Before the file is written: a copy the trail does not show is never made.
+        audit.append(args.user, "report", None, details, cli._wall_us())
+    except (OSError, sqlite3.Error) as exc:
+        raise LinekeeperError(
+            "the report was not written: it could not be audited (%s)" % storage_error(exc, "audit trail")
+        ) from None
+
+    def failed(why):
+        audit.append(args.user, "report", None, dict(details, failed=why), cli._wall_us())
+
+    try:
+        if args.out == "-":
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            fsutil.atomic_write(args.out, data, mode=0o600)
+    except OSError as exc:  # atomic_write: the file as it was
+        said_why = exc.strerror or str(exc)
+        failed("not written: %s" % said_why)
+        raise LinekeeperError("cannot write %s: %s" % (args.out, said_why)) from None
+    except KeyboardInterrupt as exc:
+        if args.out != "-" and _holds(args.out, data):
+            raise  # written whole before the stop: the copy was made, as its entry says
+        failed("stopped")
+        where = "standard output" if args.out == "-" else args.out
+        raise cli.Stopped(
+            "%s stopped after its audit entry was made, before %s was whole (%s): the audit "
+            "trail shows the stop; run it again to make the file"
+            % (
+                name,
+                where,
+                "part of it may have been written there" if args.out == "-" else "it is as it was",
+            )
+        ) from exc
+
+
+def _holds(path, data):
+    """Whether the file ``path`` holds ``data`` (bytes), whole."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(data) + 1) == bytes(data)
+    except OSError:
+        return False
 
 
 def add_year_arguments(p):

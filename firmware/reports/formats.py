@@ -9,7 +9,29 @@ from .tables import outages_note, running_note, tables
 
 FORMATS = ("json", "csv", "pdf")
 
-__all__ = ["FORMATS", "render", "tables", "to_csv", "to_json"]
+__all__ = ["AUDITED_CALLS_MAX", "FORMATS", "audited", "render", "tables", "to_csv", "to_json"]
+
+# The most calls a report's audit entry names (its callback list's, one per caller): a longer
+# list's entry says how many alone, as a breach's scope then says ("up to").
+AUDITED_CALLS_MAX = 500
+
+
+def audited(report, period, lines):
+    """What a report's audit entry says of it (its lines, period and callback list), on the
+    web UI's screen or download and from ``linekeeper report`` alike: a breach's scope reads
+    them the same way (:mod:`firmware.breachscope`)."""
+    callbacks = report["callbacks"]
+    said = {
+        "lines": list(lines),
+        "period": "%s/%s" % (period.first.isoformat(), period.last.isoformat()),
+        # Its callback list's entries, one per caller's number: the people it names.
+        "callers": len(callbacks),
+    }
+    if len(callbacks) <= AUDITED_CALLS_MAX:
+        # Which: each entry's last missed call, whose number the call log holds (sealed, as
+        # the calls list's pages name theirs), never the numbers themselves in the trail.
+        said["calls"] = [c["last_missed_call"] for c in callbacks]
+    return said
 
 
 def to_json(report):

@@ -18,6 +18,8 @@ from firmware.archive.store import ArchiveError
 from firmware.storage import crypto
 from firmware.storage.keystore import Argon2Params, KeyStore
 
+from support.cli import report_args
+
 
 class RefusingBucket(MemoryBucket):
     """Refuses, for good, to store the object ``refused_key``."""
@@ -33,7 +35,9 @@ class RefusingBucket(MemoryBucket):
 
 
 def report(data, capsys, fmt="json", *extra):
-    args = ["report", "--data-dir", data, "--from", "2026-03-02", "--to", "2026-03-02", "--format", fmt]
+    args = list(
+        report_args(data, "pw-pw-pw-pw", "--from", "2026-03-02", "--to", "2026-03-02", "--format", fmt)
+    )
     assert cli.main(args + ["--out", "-", *extra]) == 0
     return capsys.readouterr().out
 

@@ -165,9 +165,15 @@ def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
     # What the box did, as the calls CSV says it; policy_decision stays the rules' own.
     assert acme["outcome"] == "before_setup"
     assert "not set up" in why_no_recording(acme, []) and "storage" not in why_no_recording(acme, [])
+    from firmware.storage.keystore import Argon2Params, KeyStore
+
+    KeyStore(str(data), Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "a report's password")
+    password = tmp_path / "pw"
+    password.write_text("a report's password\n")
+    password.chmod(0o600)
     out = tmp_path / "r.json"
-    assert linekeeper("report", "--data-dir", str(data), "--from", "2026-03-02", "--to", "2026-03-02",
-                      "--out", str(out)).returncode == 0  # fmt: skip
+    assert linekeeper("report", "--data-dir", str(data), "--password-file", str(password), "--from",
+                      "2026-03-02", "--to", "2026-03-02", "--out", str(out)).returncode == 0  # fmt: skip
     coverage = json.loads(out.read_text())["box"]["coverage"]
     # Not "Excluded by rule" (no rule said skip): a figure of its own.
     assert (coverage["failed"], coverage["excluded"], coverage["before_setup"]) == (0, 0, 2)

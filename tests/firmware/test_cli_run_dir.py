@@ -13,6 +13,11 @@ from firmware.calls.calllog import CallLog
 from firmware.cli import main
 from firmware.clock import SimClock
 from firmware.storage.fieldseal import load_field_cipher
+from firmware.storage.keystore import Argon2Params, KeyStore
+
+from support.cli import password_beside
+
+PASSWORD = "a key slot's password"  # `linekeeper report`'s, who asks for it
 
 
 @pytest.fixture
@@ -23,6 +28,7 @@ def vault_box(tmp_path, monkeypatch):
     data_dir.mkdir()
     cipher = load_field_cipher(str(data_dir), vault=McuLink(SimMcu(SimClock()).bus), run_dir=str(run))
     CallLog(str(data_dir / "calls.db"), SimClock(), cipher=cipher).close()
+    KeyStore(str(data_dir), Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
     monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
     return str(data_dir), str(run)
 
@@ -30,8 +36,8 @@ def vault_box(tmp_path, monkeypatch):
 COMMANDS = {
     "calls": lambda data_dir, tmp_path: ["calls", "--data-dir", data_dir],
     "report": lambda data_dir, tmp_path: [
-        "report", "--data-dir", data_dir, "--from", "2026-01-01", "--to", "2026-01-31",
-        "--out", str(tmp_path / "report.json"),
+        "report", "--data-dir", data_dir, "--password-file", password_beside(data_dir, PASSWORD),
+        "--from", "2026-01-01", "--to", "2026-01-31", "--out", str(tmp_path / "report.json"),
     ],
 }  # fmt: skip
 

@@ -34,19 +34,20 @@ def test_a_command_that_only_reads_says_it_changed_nothing(recorded, monkeypatch
     assert one_line(err) == "linekeeper: calls stopped; nothing was changed"
 
 
-def test_a_report_says_its_file_is_as_it_was_or_whole(recorded, tmp_path, monkeypatch):
-    data, _ = recorded
+def test_a_report_says_its_file_is_as_it_was_and_the_trail_shows_the_stop(recorded, tmp_path, monkeypatch):
+    data, pw = recorded
     monkeypatch.setattr(fsutil, "atomic_write", stop)
     out_file = tmp_path / "r.json"
     status, out, err = run_linekeeper(
-        "report", "--data-dir", data, "--from", "2026-03-02", "--to", "2026-03-02", "--format", "json",
-        "--out", out_file,
+        "report", "--data-dir", data, "--password-file", pw, "--from", "2026-03-02", "--to",
+        "2026-03-02", "--format", "json", "--out", out_file,
     )  # fmt: skip
     assert status == 130 and not out_file.exists(), err
     assert one_line(err) == (
-        "linekeeper: report stopped; nothing on the box was changed, and %s is as it was or the "
-        "whole new file, never part of one" % out_file
+        "linekeeper: report stopped after its audit entry was made, before %s was whole (it is as "
+        "it was): the audit trail shows the stop; run it again to make the file" % out_file
     )
+    assert entries(data, "report")[-1]["failed"] == "stopped"
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

@@ -22,7 +22,7 @@ from firmware.storage import keystore
 from web.callstory import why_no_recording
 from web.services import BoxConfigStore, notice_defaults_applier
 
-from support.cli import run_linekeeper
+from support.cli import report_args, run_linekeeper
 from support.recording_lab import CHEAP_KDF, PASSWORD
 
 
@@ -118,7 +118,7 @@ def test_calls_nobody_was_told_of_are_before_setup_in_words_in_the_list_and_the_
     said = why_no_recording(call, [])
     assert said.startswith("The box was not set up yet: no consent notice was set") and "rules" not in said
     out = tmp_path / "r.json"
-    args = ("report", "--data-dir", data, "--from", "2026-03-02", "--to", "2026-03-02", "--out", out)
+    args = report_args(data, PASSWORD, "--from", "2026-03-02", "--to", "2026-03-02", "--out", out)
     assert run_linekeeper(*args)[0] == 0
     coverage = json.loads(out.read_text())["box"]["coverage"]
     assert (coverage["before_setup"], coverage["excluded"], coverage["failed"]) == (1, 0, 0)
@@ -232,7 +232,7 @@ def test_a_box_whose_notices_are_all_turned_off_again_says_so_not_that_it_was_no
     said = why_no_recording(call, [])
     assert said.startswith("Every consent notice had been turned off since one was set")
     out = tmp_path / "r.json"
-    args = ("report", "--data-dir", data, "--from", "2026-03-02", "--to", "2026-03-02", "--out", out)
+    args = report_args(data, PASSWORD, "--from", "2026-03-02", "--to", "2026-03-02", "--out", out)
     assert run_linekeeper(*args)[0] == 0
     coverage = json.loads(out.read_text())["box"]["coverage"]
     assert (coverage["before_setup"], coverage["excluded"]) == (0, 1)

@@ -10,6 +10,11 @@ import subprocess
 import pytest
 
 from firmware import cli
+from web.db import WebDb
+
+from support.cli import report_args
+
+PASSWORD = "correct horse battery 7"  # the week's key slot's (conftest.py)
 
 LINES = ("1", "2", "3", "4")
 # figure: (box, line 1, line 2, line 3, line 4), worked out from week.CALLS by hand
@@ -42,7 +47,7 @@ HOURS = {9: 5, 10: 3, 11: 3, 14: 1, 16: 1, 23: 1}
 
 
 def report(data_dir, *args, fmt="json", out="-", capsys=None):
-    status = cli.main(["report", "--data-dir", data_dir, "--format", fmt, "--out", out] + list(args))
+    status = cli.main(list(report_args(data_dir, PASSWORD, "--format", fmt, "--out", out, *args)))
     assert status == 0
     if capsys is not None:
         return capsys.readouterr().out
@@ -188,7 +193,7 @@ def test_pdf_text_holds_the_figures(week_dir, tmp_path, capsys):
 )
 def test_bad_requests_are_refused_in_one_line(week_dir, tmp_path, capsys, args, message):
     out = tmp_path / "r.json"
-    status = cli.main(["report", "--data-dir", week_dir, "--out", str(out)] + args)
+    status = cli.main(list(report_args(week_dir, PASSWORD, "--out", str(out), *args)))
     err = capsys.readouterr().err
     assert status == 2 and message in err and err.count("\n") == 1
     assert not out.exists()
@@ -201,6 +206,7 @@ def test_a_line_with_no_call_yet_is_reported_as_a_line_of_the_box(week_dir, tmp_
 
     data_dir = str(tmp_path / "data")
     shutil.copytree(week_dir, data_dir)
+    WebDb(os.path.join(data_dir, "web.db")).close()  # a set-up box's: no account yet
     db = sqlite3.connect(os.path.join(data_dir, "web.db"))
     db.execute("CREATE TABLE IF NOT EXISTS site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     site = {"lines": [{"name": "Line %d" % n} for n in range(1, 7)]}
@@ -228,6 +234,7 @@ def test_the_days_are_the_boxs_own_without_tz(week_dir, tmp_path, capsys):
 
     data_dir = str(tmp_path / "data")
     shutil.copytree(week_dir, data_dir)
+    WebDb(os.path.join(data_dir, "web.db")).close()  # a set-up box's: no account yet
     db = sqlite3.connect(os.path.join(data_dir, "web.db"))
     db.execute("CREATE TABLE IF NOT EXISTS site (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     site = {"lines": [{"name": "Line %d" % n} for n in range(1, 5)], "time_zone": "America/New_York"}

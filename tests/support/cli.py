@@ -32,6 +32,24 @@ def secret_file(tmp_path, name, text):
     return path
 
 
+def password_beside(data_dir, password):
+    """A password file beside the data directory ``data_dir`` (a file of the test's, not
+    the box's) holding ``password``, readable by its owner only: its path, as text."""
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(str(data_dir))), "password.txt")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(password + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def report_args(data_dir, password, *args):
+    """The arguments of ``linekeeper report`` of ``data_dir`` as its key slot's owner (admin),
+    whose ``password`` a file beside ``data_dir`` holds, then ``args``."""
+    return ("report", "--data-dir", data_dir, "--password-file", password_beside(data_dir, password), *args)
+
+
 def stop(*args, **kwargs):
     """Ctrl-C, in place of what it replaces."""
     raise KeyboardInterrupt

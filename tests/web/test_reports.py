@@ -363,7 +363,7 @@ def test_a_report_on_screen_is_audited_with_the_callers_numbers_it_showed(box, p
 def test_a_report_whose_callback_list_is_too_long_names_no_calls_in_its_entry(box, people, monkeypatch):
     """A report's entry names at most AUDITED_CALLS_MAX of its callback list's calls: a
     longer list's says how many alone (a breach's scope then says "up to"), not some of them."""
-    from web.views import reports
+    from firmware.reports import formats
 
     db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
     with db:
@@ -375,7 +375,7 @@ def test_a_report_whose_callback_list_is_too_long_names_no_calls_in_its_entry(bo
                 (start, start + 20 * S, number),
             )
     db.close()
-    monkeypatch.setattr(reports, "AUDITED_CALLS_MAX", 1)
+    monkeypatch.setattr(formats, "AUDITED_CALLS_MAX", 1)
     assert people["sam"].get("/reports?" + DAY).status_code == 200
     details = box.services.audit.entries(limit=1, action="list_viewed")[0].details
     assert details["callers"] == 2 and "calls" not in details

@@ -10,8 +10,9 @@ callback list held (``callers``), which a breach's scope counts
 (:mod:`firmware.breachscope`). The report on screen shows the same: each one shown is audited
 as ``list_viewed`` of ``report``, with its lines, period and ``callers``; a form refused
 shows no report and writes none. Both entries name the callback list's calls too (``calls``:
-each entry's last missed call, up to :data:`AUDITED_CALLS_MAX`), so that a breach's scope
-counts the report's callers as distinct people.
+each entry's last missed call, up to :data:`firmware.reports.formats.AUDITED_CALLS_MAX`), so
+that a breach's scope counts the report's callers as distinct people. ``linekeeper report``
+writes the same entry (:func:`firmware.reports.formats.audited`).
 """
 
 import datetime as dt
@@ -21,7 +22,7 @@ from markupsafe import Markup
 
 from firmware.errors import ReportError
 from firmware.reports import svg
-from firmware.reports.formats import FORMATS, render, tables
+from firmware.reports.formats import FORMATS, audited, render, tables
 from firmware.reports.tables import outages_note, running_note
 
 from ..security import audit, form_errors, lk, roles, whole_number
@@ -83,27 +84,6 @@ def _request(source):
     return period, lines, values, errors
 
 
-# The most calls a report's audit entry names (its callback list's, one per caller): a longer
-# list's entry says how many alone, as a breach's scope then says ("up to").
-AUDITED_CALLS_MAX = 500
-
-
-def _audited(report, period, lines):
-    """What a report's audit entry says of it, on screen or downloaded."""
-    callbacks = report["callbacks"]
-    said = {
-        "lines": lines,
-        "period": "%s/%s" % (period.first.isoformat(), period.last.isoformat()),
-        # Its callback list's entries, one per caller's number: the people it names.
-        "callers": len(callbacks),
-    }
-    if len(callbacks) <= AUDITED_CALLS_MAX:
-        # Which: each entry's last missed call, whose number the call log holds (sealed, as
-        # the calls list's pages name theirs), never the numbers themselves in the trail.
-        said["calls"] = [c["last_missed_call"] for c in callbacks]
-    return said
-
-
 @bp.route("/reports")
 @roles("supervisor", "auditor")
 def index():
@@ -116,7 +96,7 @@ def index():
         report = source.report(period, lines, access_of_lines=_access_of_lines(values))
     except ReportError as exc:
         return form_errors("reports.html", {"range": str(exc)}, report=None, **context)
-    audit("list_viewed", "report", **_audited(report, period, lines))
+    audit("list_viewed", "report", **audited(report, period, lines))
     return render_template(
         "reports.html",
         errors={},
@@ -147,7 +127,7 @@ def download():
             errors["range"] = str(exc)
     if errors:
         return Response("\n".join(errors.values()) + "\n", status=400, mimetype="text/plain")
-    audit("report", None, format=fmt, **_audited(report, period, lines))
+    audit("report", None, format=fmt, **audited(report, period, lines))
     name = "linekeeper-report-%s-%s.%s" % (period.first, period.last, fmt)
     return Response(
         data,
