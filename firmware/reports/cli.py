@@ -222,16 +222,28 @@ def add_year_arguments(p):
     p.add_argument("--to", dest="last", metavar="DATE", help="last day, included (YYYY-MM-DD)")
     p.add_argument("--format", choices=("pdf", "json"), default="pdf")
     p.add_argument("--out", required=True, help="file to write")
+    p.add_argument(
+        "--password-file", required=True, help="file whose first line is the password of --user's key slot"
+    )
+    p.add_argument(
+        "--user",
+        default="admin",
+        help="who asks for it (a key slot's user): an installer, an auditor, or a supervisor (their "
+        "lines only); audited",
+    )
 
 
 def run_year(args):
-    """Write the year in review (:mod:`.yearreview`); nothing is written when it cannot be made."""
+    """Write the year in review (:mod:`.yearreview`), audited as the web UI's PDF is
+    (``report`` of the ``year_review`` document, ``"personal_data": false``: counts only),
+    before it is written, its failure after it, as :func:`run`'s; nothing is written when
+    it cannot be made, ``--user`` may not have it (a supervisor has that of their lines, as
+    on the web), or the audit trail cannot take the entry."""
     import datetime as dt
 
     from firmware.signing import run_dir
     from firmware.storage.audit import AuditLog
     from firmware.storage.fieldseal import load_field_cipher
-    from firmware.storage.fsutil import atomic_write
 
     from .. import datadir
     from ..alarmlog import AlarmLog
@@ -268,9 +280,21 @@ def run_year(args):
     )
     source.alarms = alarms
     from ..cli import Progress
+    from ..rights import supervised_lines
 
     progress = Progress("linekeeper: year-review: %d/%d days of calls read")
+    said = {
+        "document": "year_review",
+        "format": args.format,
+        "period": "%s/%s" % (period.first.isoformat(), period.last.isoformat()),
+        "personal_data": False,
+    }
+    trail = None
     try:
+        trail = _audit_trail(args)
+        lines, own = _allowed(
+            args, trail, source.n_lines, ("auditor", "installer"), "the year in review", said
+        )
         review = yearreview.gather(
             source,
             period,
@@ -282,7 +306,17 @@ def run_year(args):
             today=today,
             region=datadir.site_region(args.data_dir) or "ENG",
             progress=progress,
+            # A supervisor's of the lines granted to them, as the web's (None: every line).
+            lines=lines if own else None,
+            supervised=supervised_lines(accounts) if own else None,
         )
+        progress.end()
+        data = yearreview.to_pdf(review) if args.format == "pdf" else yearreview.to_json(review)
+        if review["not_over"]:
+            import sys
+
+            print("linekeeper: %s" % review["not_over"], file=sys.stderr)
+        _write_audited(args, trail, data, said, "year-review")
     except ReportError as exc:
         raise LinekeeperError("%s — nothing was written" % exc) from None
     finally:
@@ -291,14 +325,7 @@ def run_year(args):
             alarms.close()
         if audit is not None:
             audit.close()
-    data = yearreview.to_pdf(review) if args.format == "pdf" else yearreview.to_json(review)
-    if review["not_over"]:
-        import sys
-
-        print("linekeeper: %s" % review["not_over"], file=sys.stderr)
-    try:
-        atomic_write(args.out, data, mode=0o600)
-    except OSError as exc:
-        raise LinekeeperError("cannot write %s: %s" % (args.out, exc.strerror or exc)) from None
+        if trail is not None:
+            trail.close()
     print("wrote the year in review (%s) for %s to %s" % (args.format, period.label(), args.out))
     return 0

@@ -19,7 +19,7 @@ from firmware.storage.fieldseal import load_field_cipher
 from web.accounts import Accounts
 from web.db import WebDb
 
-from support.cli import one_line, report_args, run_linekeeper, secret_file, stop
+from support.cli import one_line, password_beside, report_args, run_linekeeper, secret_file, stop
 
 PASSWORD = "correct horse battery 7"  # the week's key slot's (conftest.py)
 UNTIL_2100_US = 4_102_444_800_000_000
@@ -201,3 +201,66 @@ def test_a_supervisor_has_the_report_of_their_lines_only(data, tmp_path):
     entry = reports_of(data)[-1]
     assert (entry.actor, entry.details["lines"]) == ("sam", [2])
     assert entry.details["callers"] == len(doc["callbacks"])
+
+
+def year_review(data_dir, password, out, *more):
+    args = ("year-review", "--data-dir", data_dir, "--format", "json", "--out", out)
+    return run_linekeeper(*args, "--password-file", password_beside(data_dir, password), *more)
+
+
+def test_the_year_in_review_written_is_audited_as_the_web_pdf_is(data, tmp_path):
+    """As the web UI's PDF: a ``report`` of the ``year_review`` document, counts only, which a
+    breach's scope does not count as callers' data."""
+    out = tmp_path / "review.json"
+    status, _, err = year_review(data, PASSWORD, out, *WEEK)
+    assert status == 0, err
+    (entry,) = reports_of(data)
+    assert (entry.actor, entry.target) == ("admin", None)
+    assert entry.details == {
+        "document": "year_review",
+        "format": "json",
+        "period": "2026-03-02/2026-03-08",
+        "personal_data": False,
+        "file": str(out),
+        "via": "cli",
+    }
+    summary = breach_scope(data)
+    assert summary["actions"] == {"report (no personal data)": 1} and summary["report_callers"] == 0
+
+
+def test_the_year_in_review_not_written_or_refused_is_audited(data, tmp_path, monkeypatch):
+    out = tmp_path / "review.json"
+    status, _, err = year_review(data, "not the password", out, *WEEK)
+    assert status == 2 and not out.exists()
+    assert one_line(err).startswith("linekeeper: the report was not written: ")
+    assert reports_of(data)[-1].details["refused"]
+    monkeypatch.setattr(fsutil, "atomic_write", stop)
+    status, _, err = year_review(data, PASSWORD, out, *WEEK)
+    assert status == 130 and not out.exists()
+    # (its progress lines before: standard error is not a terminal here)
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "linekeeper: year-review stopped after its audit entry was made, before %s was whole" % out
+        )
+    )
+    refused, made, failed = reports_of(data)
+    assert failed.details == dict(made.details, failed="stopped")
+
+
+def test_a_supervisors_year_in_review_is_of_their_lines(data, tmp_path):
+    accounts(data, sam=(("supervisor",), [2]), vic=(("staff",), [1]))
+    out = tmp_path / "review.json"
+    status, _, err = year_review(data, THEIRS, out, *WEEK, "--user", "vic")
+    assert status == 2 and not out.exists()
+    assert one_line(err) == (
+        "linekeeper: the report was not written: vic is not a supervisor or an auditor or an "
+        "installer: only they have the year in review"
+    )
+    assert year_review(data, THEIRS, out, *WEEK, "--user", "sam")[0] == 0
+    mine = json.loads(out.read_text())
+    assert year_review(data, PASSWORD, out, *WEEK)[0] == 0  # admin, an auditor: every line
+    every = json.loads(out.read_text())
+    assert mine != every
+    assert [e.actor for e in reports_of(data)[-2:]] == ["sam", "admin"]

@@ -11,12 +11,20 @@ from firmware import cli, rights
 from firmware.reports.period import parse_period
 from firmware.reports.yearreview import default_period, requests_figures
 
+from support.cli import password_beside
+
+PASSWORD = "correct horse battery 7"  # the week's key slot's (conftest.py)
+
+
+def year_review_args(data_dir, *args):
+    """``linekeeper year-review`` of ``data_dir`` as its key slot's owner (admin), then ``args``."""
+    password = password_beside(data_dir, PASSWORD)
+    return ["year-review", "--data-dir", data_dir, "--password-file", password, *args]
+
 
 def review(week_dir, tmp_path, *args, fmt="json"):
     out = tmp_path / ("review." + fmt)
-    status = cli.main(
-        ["year-review", "--data-dir", week_dir, "--format", fmt, "--out", str(out)] + list(args)
-    )
+    status = cli.main(year_review_args(week_dir, "--format", fmt, "--out", str(out), *args))
     assert status == 0
     return out
 
@@ -66,7 +74,7 @@ def test_the_pdf_in_plain_words(week_dir, tmp_path):
 )
 def test_bad_input_is_named_and_nothing_written(week_dir, tmp_path, capsys, args, said):
     out = tmp_path / "review.pdf"
-    assert cli.main(["year-review", "--data-dir", week_dir, "--out", str(out)] + args) == 2
+    assert cli.main(year_review_args(week_dir, "--out", str(out), *args)) == 2
     assert said in capsys.readouterr().err
     assert not out.exists()
 
