@@ -3,6 +3,7 @@
 import functools
 import io
 import math
+import os
 import re
 import shutil
 import sqlite3
@@ -31,6 +32,22 @@ T0_US = 1_772_442_000_000_000  # 2026-03-02T09:00:00Z
 
 
 S = 1_000_000
+
+
+def add_calls(data_dir, numbers, line=1, direction="in"):
+    """Calls on ``line`` written straight into ``data_dir``'s call log, one per number, an
+    hour apart from three hours after :data:`T0_US`, 20 s each, unanswered (an inbound one is a
+    missed call that was never called back): what the report and breach-scope tests count."""
+    db = sqlite3.connect(os.path.join(str(data_dir), "calls.db"))
+    with db:
+        for k, number in enumerate(numbers):
+            start = T0_US + (3 + k) * 3600 * S
+            db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (?, ?, ?, ?, 1, ?)",
+                (line, direction, start, start + 20 * S, number),
+            )
+    db.close()
 
 
 LINES = 4

@@ -11,11 +11,10 @@ import csv
 import html
 import io
 import json
-import os
 import re
 import sqlite3
 
-from support.web import T0_US, S
+from support.web import T0_US, S, add_calls
 
 DAY = 86400 * S
 APRIL = T0_US + 30 * DAY  # 2026-04-01T09:00:00Z, after the people's setup logins
@@ -159,7 +158,6 @@ def test_bad_input_is_named_and_nothing_is_read_or_written(box, people):
 
 
 def test_a_scope_that_cannot_be_read_says_so_and_is_audited_as_failed(box, people, monkeypatch):
-    import sqlite3
 
     from web.views import audit as audit_views
 
@@ -250,16 +248,8 @@ def test_a_report_downloaded_counts_the_callers_its_callback_list_named(box, peo
     audited with its period and lines alone, and the scope said "1 reports downloaded", no
     person exposed. It is audited with how many numbers its callback list held, and the
     scope adds them up, apart from the distinct numbers (which they are is not on record)."""
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    with db:  # missed on line 1 (sam's), never called back: two callers, one of them twice
-        for k, number in enumerate(("01632960111", "01632960111", "01632960222")):
-            start = T0_US + (3 + k) * 3600 * S
-            db.execute(
-                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
-                " VALUES (1, 'in', ?, ?, 1, ?)",
-                (start, start + 20 * S, number),
-            )
-    db.close()
+    # missed on line 1 (sam's), never called back: two callers, one of them twice
+    add_calls(box.data_dir, ("01632960111", "01632960111", "01632960222"))
     got = people["sam"].get("/reports/download?format=json&from=2026-03-02&to=2026-03-02")
     assert got.status_code == 200
     held = len(json.loads(got.data)["callbacks"])
@@ -279,16 +269,8 @@ def test_the_callers_of_a_report_downloaded_and_shown_are_counted_once(box, peop
     added up their callback lists, four numbers, with nothing to say they were two people.
     A report's entry now names its callback list's calls, and the page says how many distinct
     callers they had, from the call log."""
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    with db:  # missed on line 1 (sam's), never called back: two callers, one of them twice
-        for k, number in enumerate(("01632960111", "01632960111", "01632960222")):
-            start = T0_US + (3 + k) * 3600 * S
-            db.execute(
-                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
-                " VALUES (1, 'in', ?, ?, 1, ?)",
-                (start, start + 20 * S, number),
-            )
-    db.close()
+    # missed on line 1 (sam's), never called back: two callers, one of them twice
+    add_calls(box.data_dir, ("01632960111", "01632960111", "01632960222"))
     sam = people["sam"]
     assert sam.get("/reports/download?format=json&from=2026-03-02&to=2026-03-02").status_code == 200
     assert sam.get("/reports?from=2026-03-02&to=2026-03-02").status_code == 200
@@ -414,16 +396,8 @@ def test_the_calls_list_and_reports_the_account_looked_at_on_screen_are_counted(
     did nothing. Each page shown is audited now (``list_viewed``), and the scope counts the
     pages and what they showed, apart from the distinct numbers, and within the account's
     first and last access."""
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    with db:  # missed on line 1 (sam's), never called back: two callers
-        for k, number in enumerate(("01632960111", "01632960222")):
-            start = T0_US + (3 + k) * 3600 * S
-            db.execute(
-                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
-                " VALUES (1, 'in', ?, ?, 1, ?)",
-                (start, start + 20 * S, number),
-            )
-    db.close()
+    # missed on line 1 (sam's), never called back: two callers
+    add_calls(box.data_dir, ("01632960111", "01632960222"))
     sam = people["sam"]
     before = box.services.audit.head()[0]
     assert sam.get("/calls").status_code == 200
@@ -455,16 +429,8 @@ def test_the_calls_only_shown_in_a_list_are_a_figure_of_their_own_on_the_page(bo
     """The calls list's pages name the calls they showed: the page says how many calls the
     account saw only in a list, apart from the calls it looked at (opened), which they are
     not folded into."""
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    with db:  # two calls on line 1 (sam's)
-        for k, number in enumerate(("01632960111", "01632960222")):
-            start = T0_US + (3 + k) * 3600 * S
-            db.execute(
-                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
-                " VALUES (1, 'in', ?, ?, 1, ?)",
-                (start, start + 20 * S, number),
-            )
-    db.close()
+    # two calls on line 1 (sam's)
+    add_calls(box.data_dir, ("01632960111", "01632960222"))
     sam = people["sam"]
     shown = [int(x) for x in re.findall(r'<tr id="call-(\d+)"', sam.get("/calls").get_data(as_text=True))]
     assert len(shown) >= 2

@@ -13,7 +13,7 @@ import pytest
 
 from firmware.localtime import LocalTime, iso_to_us
 
-from support.web import T0_US, S
+from support.web import T0_US, add_calls
 
 DAY = "from=2026-03-02&to=2026-03-02"
 
@@ -327,16 +327,8 @@ def test_a_report_on_screen_is_audited_with_the_callers_numbers_it_showed(box, p
     """A report on screen shows its callback list (callers' numbers), as its download does;
     only the download was audited. Now each report shown writes one entry with its lines,
     period and how many numbers its callback list held; a form refused writes none."""
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    with db:  # missed on line 1 (sam's), never called back: two callers
-        for k, number in enumerate(("01632960111", "01632960222")):
-            start = T0_US + (3 + k) * 3600 * S
-            db.execute(
-                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
-                " VALUES (1, 'in', ?, ?, 1, ?)",
-                (start, start + 20 * S, number),
-            )
-    db.close()
+    # missed on line 1 (sam's), never called back: two callers
+    add_calls(box.data_dir, ("01632960111", "01632960222"))
     sam = people["sam"]
     assert sam.get("/reports?" + DAY).status_code == 200
     assert sam.get("/reports?from=2026-03-05&to=2026-03-01").status_code == 400
@@ -365,16 +357,7 @@ def test_a_report_whose_callback_list_is_too_long_names_no_calls_in_its_entry(bo
     longer list's says how many alone (a breach's scope then says "up to"), not some of them."""
     from firmware.reports import formats
 
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    with db:
-        for k, number in enumerate(("01632960111", "01632960222")):
-            start = T0_US + (3 + k) * 3600 * S
-            db.execute(
-                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
-                " VALUES (1, 'in', ?, ?, 1, ?)",
-                (start, start + 20 * S, number),
-            )
-    db.close()
+    add_calls(box.data_dir, ("01632960111", "01632960222"))
     monkeypatch.setattr(formats, "AUDITED_CALLS_MAX", 1)
     assert people["sam"].get("/reports?" + DAY).status_code == 200
     details = box.services.audit.entries(limit=1, action="list_viewed")[0].details

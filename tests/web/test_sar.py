@@ -1599,25 +1599,15 @@ def test_a_number_beginning_with_the_outside_line_digit_is_found_as_dialled_too(
     only, and said no calls for 9123. Either reading is found; 9 01632 960123 is still
     found as 01632 960123."""
     import dataclasses
-    import sqlite3
 
     from firmware.policy.rules import LineMode
 
-    from support.web import T0_US
+    from support.web import add_calls
 
     config = box.config_store.get()
     rules = dataclasses.replace(config.policy.rules, lines=(LineMode(1, "always", "9"),))
     box.config_store.save(dataclasses.replace(config, policy=dataclasses.replace(config.policy, rules=rules)))
-    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
-    with db:
-        for k, number in enumerate(("9123", "901632960123")):
-            start = T0_US + (3 + k) * 3600 * 10**6
-            db.execute(
-                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
-                " VALUES (1, 'out', ?, ?, 1, ?)",
-                (start, start + 20 * 10**6, number),
-            )
-    db.close()
+    add_calls(box.data_dir, ("9123", "901632960123"), direction="out")
     sam = people["sam"]
     page = sam.get("/sar?number=9123").get_data(as_text=True)
     assert 'id="sar-found">1 call on your lines.' in page and "9123</td>" in page
