@@ -62,6 +62,7 @@ import threading
 import time
 
 from firmware.calls.calllog import call_json
+from firmware.datadir import site_zone
 from firmware.handover import HandoverError, chain_of, read_handovers
 from firmware.signing import SigningKeyError, fingerprint, read_public_record
 from firmware.storage import crypto
@@ -984,6 +985,9 @@ class Replicator:
             "legal_hold": self._held(call_id),
             "recordings": recs,
             "sealed": base64.b64encode(sealed).decode(),
+            # The zone the box's own pages date in: the central viewer shows the call's
+            # times in it, as this site's people read them (docs/archive-viewer.md).
+            "time_zone": site_zone(self.data_dir),
         }
         if self.settings.clear_numbers:
             doc.update(number=call["number"], name=call["name"])

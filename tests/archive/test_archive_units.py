@@ -379,3 +379,23 @@ def test_archive_search_takes_a_number_in_digits_0_9_only(tmp_path, capsys, numb
     assert index.read_bytes() == before
     for typed in ("+44 (0)1632 960101", "960-101", "1" * 32):
         assert main(["archive", "search", "--index", str(index), "--number", typed]) == 0
+
+
+@pytest.mark.parametrize("saved,zone", [("Asia/Tokyo", "Asia/Tokyo"), (None, "Europe/London")])
+def test_a_call_record_carries_the_zone_the_box_s_pages_date_in(tmp_path, saved, zone):
+    """The central viewer shows a call's times in its site's zone: the box's saved
+    ``time_zone``, or the zone its pages use without one (docs/archive-viewer.md)."""
+    import sqlite3
+
+    _ended_calls(tmp_path, 1)
+    if saved is not None:
+        db = sqlite3.connect(str(tmp_path / "web.db"))
+        db.execute("CREATE TABLE site (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT INTO site VALUES ('settings', ?)", (json.dumps({"time_zone": saved}),))
+        db.commit()
+        db.close()
+    rep = Replicator(str(tmp_path), ArchiveSettings.from_dict(GOOD))
+    try:
+        assert json.loads(rep.call_record(1, []))["time_zone"] == zone
+    finally:
+        rep.close()
