@@ -24,6 +24,7 @@ import os
 import sqlite3
 
 from ..errors import LinekeeperError, ReportError
+from ..localtime import LocalTime, check_zone
 from ..manifest import decrypt_recording
 from ..policy import cards
 from ..recording.codec import mime_type
@@ -61,6 +62,7 @@ CREATE TABLE calls (
     rec_states   TEXT,
     deleted      INTEGER NOT NULL DEFAULT 0,
     digits_withheld INTEGER NOT NULL DEFAULT 0,
+    time_zone    TEXT,
     PRIMARY KEY (box, call_id)
 );
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
@@ -89,6 +91,7 @@ COLUMNS = (
     "started_us",
     "tags",
     "digits_withheld",
+    "time_zone",
 )
 _ROW = COLUMNS[:13] + (
     "started_us",
@@ -103,6 +106,7 @@ _ROW = COLUMNS[:13] + (
     "rec_states",
     "deleted",
     "digits_withheld",
+    "time_zone",
 )
 #: The row shape :func:`firmware.reports.compute.totals_of` reads.
 _REPORT_COLUMNS = (
@@ -181,7 +185,20 @@ def index_row(doc, record_key):
         int(bool(doc.get("recordings_deleted"))),
         # In clear in the record (since it carried it) or in its sealed call.
         int(bool(doc.get("digits_withheld", call.get("digits_withheld")))),
+        record_zone(doc),
     )
+
+
+def record_zone(doc):
+    """The IANA zone of the box that wrote the call record ``doc`` (its ``time_zone``, the
+    zone its own pages date in), or None: a record from before records carried it, or a
+    name this machine's zone database does not know. None is read as UTC."""
+    name = doc.get("time_zone")
+    try:
+        check_zone(name)
+    except ValueError:
+        return None
+    return name
 
 
 class KeyOpensNone(LinekeeperError):
@@ -343,9 +360,10 @@ def write_index(index_path, records, sealed_opened, batch=10_000, check=None, er
         db.execute("PRAGMA journal_mode=OFF")  # a new file: a crash leaves only the .new to remove
         db.execute("PRAGMA synchronous=OFF")
         db.executescript(INDEX_SCHEMA)
-        rows = []
+        rows, zones = [], set()
         for doc, key in records:
             rows.append(index_row(doc, key))
+            zones.add(rows[-1][-1])
             if len(rows) >= batch:
                 db.executemany(sql, rows)
                 n += len(rows)
@@ -360,6 +378,8 @@ def write_index(index_path, records, sealed_opened, batch=10_000, check=None, er
             check(n)
         db.executescript(INDEX_INDEXES)
         db.execute("INSERT INTO meta VALUES ('sealed_opened', ?)", ("yes" if sealed_opened else "no",))
+        # The zones the calls are in, so a search by day need not read every row to know.
+        db.execute("INSERT INTO meta VALUES ('time_zones', ?)", (json.dumps(sorted(z for z in zones if z)),))
         db.commit()
     except BaseException:
         db.close()
@@ -409,6 +429,8 @@ def search(
     db=None,
     boxes=None,
     country="uk",
+    first_day=None,
+    last_day=None,
 ):
     """Calls in the index (dicts), oldest first (``newest_first``: newest first).
 
@@ -416,7 +438,10 @@ def search(
     ``01632960123``), in any form a person types it (``+44 (0)1632 960123``,
     ``0044…``, ``44…``: as ``country`` writes numbers); ``box`` one site; ``boxes`` only these sites (a viewer
     account's grant; None: every site); ``since_us``/``until_us`` the start time
-    (µs, until excluded). ``db``: an open index (:func:`open_index`) to reuse.
+    (µs, until excluded). ``first_day``/``last_day`` (:class:`datetime.date`, both
+    included): the calls started on those days as each call's site counts them, in the
+    zone its record carries (:func:`record_zone`; none: UTC), as the viewer's pages show
+    its times. ``db``: an open index (:func:`open_index`) to reuse.
     """
     own = db is None
     if own:
@@ -444,6 +469,10 @@ def search(
         if until_us is not None:
             where.append("started_us < ?")
             args.append(until_us)
+        if first_day is not None or last_day is not None:
+            clause, values = _days_clause(db, first_day, last_day)
+            where.append(clause)
+            args += values
         sql = "SELECT %s FROM calls" % _select(db)
         if number:
             # A number's calls are few; a date range may hold millions (SQLite's planner
@@ -457,6 +486,74 @@ def search(
     finally:
         if own:
             db.close()
+
+
+def time_zones(db):
+    """The zones the calls of index ``db`` carry (none in an index written before calls
+    carried one)."""
+    row = db.execute("SELECT value FROM meta WHERE name = 'time_zones'").fetchone()
+    return json.loads(row[0]) if row else []
+
+
+def shared_zone(db, boxes=None):
+    """The zone every site of ``boxes`` (None: every site in index ``db``) carried in its
+    latest call, when they all carried the same one; None otherwise (sites in different
+    zones, or one whose records carry none)."""
+    if "time_zone" not in {r[1] for r in db.execute("PRAGMA table_info(calls)")}:
+        return None
+    found = set()
+    for box in [b for b, _ in sites(db)] if boxes is None else boxes:
+        row = db.execute(
+            "SELECT time_zone FROM calls WHERE box = ? ORDER BY started_us DESC LIMIT 1", (box,)
+        ).fetchone()
+        if row is not None:
+            found.add(row[0])
+    return found.pop() if len(found) == 1 else None
+
+
+def _days_clause(db, first_day, last_day):
+    """``(SQL, arguments)`` of the calls started from ``first_day`` to ``last_day`` (either
+    None: no bound) in each call's own zone. The start-time index is walked over the days
+    as the earliest and the latest zone have them; each call is then held to its zone's."""
+
+    def bounds(zone):
+        local = LocalTime(zone)
+        since = local.day_start_us(first_day) if first_day is not None else None
+        until = local.day_end_us(last_day) if last_day is not None else None
+        return since, until
+
+    def range_sql(since, until):
+        parts, values = [], []
+        if since is not None:
+            parts.append("started_us >= ?")
+            values.append(since)
+        if until is not None:
+            parts.append("started_us < ?")
+            values.append(until)
+        return " AND ".join(parts), values
+
+    utc = bounds("UTC")
+    zones = {}
+    if "time_zone" in {r[1] for r in db.execute("PRAGMA table_info(calls)")}:
+        for zone in time_zones(db):
+            try:
+                zones[zone] = bounds(zone)
+            except ValueError:  # no longer in this machine's zone database: shown in UTC
+                continue
+    every = [utc] + list(zones.values())
+    outer = range_sql(
+        None if first_day is None else min(b[0] for b in every),
+        None if last_day is None else max(b[1] for b in every),
+    )
+    if not zones:
+        return outer
+    sql, values = outer[0] + " AND CASE time_zone", list(outer[1])
+    for zone, (since, until) in sorted(zones.items()):
+        inner, inner_values = range_sql(since, until)
+        sql += " WHEN ? THEN (" + inner + ")"
+        values += [zone] + inner_values
+    inner, inner_values = range_sql(*utc)
+    return sql + " ELSE (" + inner + ") END", values + inner_values
 
 
 def get_call(db, box, call_id):

@@ -1,6 +1,7 @@
 """The central viewer's pages: login, search, a call and its audio, reports, sites, audit."""
 
 import datetime as dt
+import functools
 import json
 import re
 import secrets
@@ -11,7 +12,7 @@ from firmware.archive import viewer as index
 from firmware.archive.export import export_call
 from firmware.archive.settings import BOX_ID
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
-from firmware.localtime import duration_text
+from firmware.localtime import LocalTime, duration_text
 from firmware.reports.period import parse_period
 from firmware.reports.tables import hms
 
@@ -196,16 +197,6 @@ def _day(text, name):
         raise ValueError("%s: %r is not a date like 2026-03-02 (YYYY-MM-DD)" % (name, text[:20])) from None
 
 
-def _day_us(text, name, end=False):
-    """µs since the epoch (UTC) of the start of day ``text`` (or of the next day, ``end``).
-
-    :raises ValueError: ``text`` is not YYYY-MM-DD, the field ``name`` named
-    """
-    day = _day(text, name)
-    start = int(dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC).timestamp()) * 1_000_000
-    return start + 86_400_000_000 if end else start  # UTC days are all 24 h
-
-
 def _open_index():
     v = viewer()
     v.refresh_erasures()  # a caller's details erased since: no page shows or finds them
@@ -230,14 +221,16 @@ def calls():
     elif len(typed) > MAX_NUMBER:
         # The box's own search takes as many (web.views.calls): no number is longer.
         errors.append("number: at most %d digits (and + # *), not %d" % (MAX_NUMBER, len(typed)))
-    for name, end in (("from", False), ("to", True)):
+    # Days as each call's site counts them (in the zone its record carries), as its times
+    # are shown: index.search holds each call to its own zone's days.
+    for name, field in (("from", "first_day"), ("to", "last_day")):
         if form[name]:
             try:
-                query["until_us" if end else "since_us"] = _day_us(form[name], name, end)
+                query[field] = _day(form[name], name)
             except ValueError as exc:
                 errors.append(str(exc))
-    if query.get("since_us") is not None and query.get("until_us") is not None:
-        if query["until_us"] <= query["since_us"]:
+    if query.get("first_day") is not None and query.get("last_day") is not None:
+        if query["last_day"] < query["first_day"]:
             errors.append("to: the last day (%s) is before the first (%s)" % (form["to"], form["from"]))
     if form["box"]:
         # Text that is no box id is no site (404, the rule named), as in the addresses; a
@@ -524,11 +517,12 @@ def reports():
     form = {
         "from": args.get("from", "").strip() or today.isoformat(),
         "to": args.get("to", "").strip() or today.isoformat(),
-        "tz": args.get("tz", "").strip() or "UTC",
+        "tz": args.get("tz", "").strip(),
         "site": args.get("site", "").strip(),
     }
     if form["site"]:
         _site_or_403(form["site"], "report")
+    typed_zone, form["tz"] = form["tz"], form["tz"] or "UTC"
     fmt = args.get("format", "")
     if fmt not in ("", "json"):
         # Any other answered the page, as if no download were asked for.
@@ -547,6 +541,10 @@ def reports():
         error = "There is no site %s in the index." % form["site"]
         return render_template("archive/reports.html", form=form, report=None, error=error), 404
     try:
+        if not typed_zone:
+            # The days the sites' own pages and reports count in, when they share one zone
+            # (as their calls are shown); else UTC. The form shows which.
+            form["tz"] = index.shared_zone(db, sorted(boxes) if boxes is not None else None) or "UTC"
         period = parse_period(first, last, form["tz"])
         report = index.central_report(db, period, boxes=sorted(boxes) if boxes is not None else None)
         complete = index.sealed_opened(db)
@@ -678,14 +676,31 @@ def _entry_sites(entry):
     return sites
 
 
-def when(wall_us):
-    """A µs time as UTC text for the pages."""
-    if wall_us is None:
-        return ""
-    return dt.datetime.fromtimestamp(wall_us / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+@functools.lru_cache(maxsize=64)
+def _local_time(zone):
+    """The :class:`LocalTime` of ``zone``; UTC for None (a call record from before records
+    carried their box's zone, or the viewer's own entries) or a zone no longer known here."""
+    try:
+        return LocalTime(zone or "UTC")
+    except ValueError:
+        return LocalTime("UTC")
+
+
+def when(wall_us, zone=None):
+    """A µs time as the box's pages write one, in ``zone`` (the call's site's, from its
+    record; None: UTC), with the zone in force then: ``Wed 1 Jul 2026, 00:30:00 BST``."""
+    return _local_time(zone).when(wall_us)
+
+
+def zone_said(zone):
+    """The zone a call's times are in, in words, for its page."""
+    if _local_time(zone).zone_name == "UTC" and zone != "UTC":
+        return "UTC (the site's archive does not say its time zone)"
+    return "%s (the site's)" % zone
 
 
 bp.add_app_template_filter(when, "when")
+bp.add_app_template_filter(zone_said, "zone_said")
 # Talk time as people read it (``39 s``, ``4 min 12 s``), not the index's float.
 bp.add_app_template_filter(duration_text, "talk")
 bp.add_app_template_filter(hms, "hms")  # the box's report tables' lengths of time
