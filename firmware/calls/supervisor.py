@@ -168,6 +168,11 @@ UK_SHORT_AREAS = ("016977",)
 # a national number (docs/pci.md). 2-6 may begin a card: no tone is kept of those.
 UK_LOCAL_FIRST = "78"
 UK_LOCAL_DIGITS = 8
+# A UK number starting 1 that is no service number the box knows and no prefix is a
+# short code (150, 1571, 17070) or an access code before a number (18001): none is
+# shorter than 1 and two digits, so a key past the third may be the first of a card keyed
+# on after a short code. Those keys' tones are cut; the call log keeps them (docs/pci.md).
+UK_SHORT_CODE_KEPT = 3
 GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
 SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
@@ -682,7 +687,10 @@ def _longest_number(number, country, outside=""):
     the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
     one 11 (1 and 10), or 10 when its start shows it is dialled without the 1
     (``national_first_digits``: an area code, 2-9), a UK local one starting 7 or 8
-    (:data:`UK_LOCAL_FIRST`) 8, an emergency number 3; a prefix
+    (:data:`UK_LOCAL_FIRST`) 8, an emergency number 3; a UK one starting 1 that no
+    rule before knows (a short code, or an access code and a number) is taken as 3
+    long, the shortest short code (:data:`UK_SHORT_CODE_KEPT`: its tones past that
+    are cut, as a card's may be), or as the prefix it may still be (1470); a prefix
     withholding or giving the caller's number (:func:`dialling_prefix`), or the line's
     outside-line digit ``outside``, adds its keys."""
     skip = dialling_prefix(number, country, outside)
@@ -701,6 +709,10 @@ def _longest_number(number, country, outside=""):
         return 2 + _abroad(number[2:])[1]
     if number[:1] and number[0] in UK_LOCAL_FIRST:
         return UK_LOCAL_DIGITS
+    if number[:1] == "1":
+        # A prefix still being keyed (1470) keeps its keys' tones.
+        prefixes = [len(p) for p in numbers.presentation_prefixes if p.startswith(number)]
+        return max([UK_SHORT_CODE_KEPT, *prefixes])
     return 11
 
 

@@ -1896,6 +1896,46 @@ def test_a_card_keyed_on_after_a_uk_local_number_keeps_no_tone_past_8_keys(diall
 
 
 @pytest.mark.parametrize(
+    "dialled, outside, kept",
+    [
+        ("150", "", 3),  # a short code of 3: every tone of it kept, none of the card's
+        ("1571", "", 3),  # BT's voicemail: its 4th key loses its tone
+        ("17070", "", 3),  # the line test
+        ("9" + "1571", "9", 4),  # the outside-line 9 before it adds its key
+    ],
+)
+def test_a_card_keyed_on_after_an_unknown_uk_short_code_keeps_none_of_its_tones(dialled, outside, kept):
+    """The review found the tones of 11 keys kept after a UK short code the box does not
+    know (1571 and the card's first seven): its start said nothing, as a national number's
+    does not. A UK number starting 1 is a short code (none shorter than 3 keys) or an
+    access code before a number: no key past the third keeps its tone."""
+    config = {"outside_line": {1: outside}} if outside else {}
+    rig, call = keyed_after_dialling(dialled, "4111111111111111", **config)
+    assert set(call.number[len(dialled) :]) == {"X"} and call.digits_withheld, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+@pytest.mark.parametrize(
+    "dialled, kept",
+    [
+        ("1571", 3),
+        ("17070", 3),
+        ("180010800123456", 3),  # Text Relay's 18001 and an 0800 number
+        ("147001632960123", 15),  # the caller's number given: 1470 is a prefix, all kept
+        ("1470", 4),  # ... its 0 kept while it may still be one
+        ("1412", 3),  # 141 before no 0: a number of its own, a short code
+    ],
+)
+def test_a_uk_number_starting_1_loses_its_tones_past_the_third_but_is_logged_whole(dialled, kept):
+    """What it costs: a short code longer than 3 keys, or an access code and the number
+    after it, is recorded without the tones of its keys past the third; the call log keeps
+    it as dialled."""
+    got, call = tones_kept_dialling(dialled)
+    assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
+
+
+@pytest.mark.parametrize(
     "dialled, country, kept",
     [
         ("*99#", "uk", 4),  # a code the box does not know, then the card
