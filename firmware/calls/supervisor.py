@@ -164,10 +164,14 @@ ANSWER_GAP_US = 1_500_000
 UK_SHORT_AREAS = ("016977",)
 # A UK number dialled without its area code (a local number) has 4 to 8 digits, by its
 # area, which the box cannot see; one starting 7 or 8 has at most 8 (London's, 020 and
-# 8). Not 9: a switchboard's outside-line 9, where the line's setting is not made, begins
-# a national number (docs/pci.md). 2-6 may begin a card: no tone is kept of those.
+# 8). One starting 9 too, but where the line's outside-line digit is not set the 9 may be
+# a switchboard's, before a number of its own (9 and a local number, 9 keys; 9 and a
+# national one, 12): such a start keeps 8, or 1 and what the number after the 9 keeps,
+# 11 at most (docs/pci.md). 2-6 may begin a card: no tone is kept of those.
 UK_LOCAL_FIRST = "78"
 UK_LOCAL_DIGITS = 8
+# The most keys a UK number whose start says nothing keeps the tones of (0 and 10).
+UK_LONGEST = 11
 # A UK number starting 1 that is no service number the box knows and no prefix is a
 # short code (150, 1571, 17070) or an access code before a number (18001): none is
 # shorter than 1 and two digits, so a key past the third may be the first of a card keyed
@@ -687,7 +691,9 @@ def _longest_number(number, country, outside=""):
     the box knows, :func:`_abroad`), a UK national one 11 (0 and 10), a North American
     one 11 (1 and 10), or 10 when its start shows it is dialled without the 1
     (``national_first_digits``: an area code, 2-9), a UK local one starting 7 or 8
-    (:data:`UK_LOCAL_FIRST`) 8, an emergency number 3; a UK one starting 1 that no
+    (:data:`UK_LOCAL_FIRST`) 8, or 9 (a local number, 8; or, where the line's
+    outside-line digit is not set, a switchboard's 9 and a number: 1 and as many as that
+    number keeps the tones of, 11 at most), an emergency number 3; a UK one starting 1 that no
     rule before knows (a short code, or an access code and a number) is taken as 3
     long, the shortest short code (:data:`UK_SHORT_CODE_KEPT`: its tones past that
     are cut, as a card's may be), or as the prefix it may still be (1470); a prefix
@@ -709,11 +715,15 @@ def _longest_number(number, country, outside=""):
         return 2 + _abroad(number[2:])[1]
     if number[:1] and number[0] in UK_LOCAL_FIRST:
         return UK_LOCAL_DIGITS
+    if number[:1] == "9":
+        # A local number, or a switchboard's 9 (its line's digit not set) and a number.
+        after = 1 + _tones_kept(number[1:], country) if number[1:] else 0
+        return min(UK_LONGEST, max(UK_LOCAL_DIGITS, after))
     if number[:1] == "1":
         # A prefix still being keyed (1470) keeps its keys' tones.
         prefixes = [len(p) for p in numbers.presentation_prefixes if p.startswith(number)]
         return max([UK_SHORT_CODE_KEPT, *prefixes])
-    return 11
+    return UK_LONGEST
 
 
 def _tones_kept(number, country, outside=""):

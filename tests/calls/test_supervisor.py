@@ -1882,7 +1882,7 @@ def test_a_number_whose_start_may_be_a_cards_keeps_no_tone_but_is_logged_whole(d
         ("79460123", 8),  # a London local number: 8 digits, the most a local number has
         ("794601", 8),  # a 6-digit one: the card's first two keep their tones
         ("8123", 8),  # a 4-digit one (as in Brampton): the card's first four keep theirs
-        ("9460123", 11),  # 9 may be a switchboard's outside line: as any start saying nothing
+        ("9460123", 8),  # one starting 9 too, no 0 after the 9 (below)
     ],
 )
 def test_a_card_keyed_on_after_a_uk_local_number_keeps_no_tone_past_8_keys(dialled, kept):
@@ -1893,6 +1893,45 @@ def test_a_card_keyed_on_after_a_uk_local_number_keeps_no_tone_past_8_keys(diall
     assert set(call.number[len(dialled) :]) == {"X"} and call.digits_withheld, call.number
     past = [d.past_number for d in rig.of(DigitDialled)]
     assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+@pytest.mark.parametrize(
+    "dialled, kept",
+    [
+        ("94601234", 8),  # a local number of 8 digits: none of the card's tones
+        ("9" + "79460123", 9),  # a switchboard's 9 (not set on the line) and a local number
+        ("9" + "1571", 8),  # ... and a short code: the most a local number has
+        ("9" + "612345", 8),  # ... and a local number starting 2-6
+        ("9" + "0033398259", 10),  # ... and a number abroad: 9, 00 and 7
+        ("9" + "01632960123", 11),  # ... and a national number: 11 keys, as before
+    ],
+)
+def test_a_card_keyed_on_after_a_number_starting_9_keeps_no_tone_past_8_keys(dialled, kept):
+    """A number starting 9 on a line whose outside-line digit is not set was allowed 11
+    keys, as any start saying nothing: the review found the tones of a card's first three
+    to seven keys in the recording after a local number starting 9. It is a local number
+    (8 digits at most) or a switchboard's 9 and a number: 8 keys, or 1 and what the
+    number after the 9 keeps, 11 at most."""
+    rig, call = keyed_after_dialling(dialled, "4111111111111111")
+    assert set(call.number[len(dialled) :]) <= {"X"} and call.digits_withheld, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) + 16 + 3 - kept)
+
+
+@pytest.mark.parametrize(
+    "dialled, kept",
+    [
+        ("9" + "00333982597919", 10),  # 9, 00 and 7: the number's last digits lose theirs
+        ("9" + "79460123", 9),
+        ("98765432", 8),
+    ],
+)
+def test_a_number_starting_9_is_logged_whole_whatever_tones_it_keeps(dialled, kept):
+    """What it costs: after a switchboard's 9 not set on its line, a number abroad is
+    recorded without the tones of its digits past 00 and 7, as it is after the 9 set on
+    the line; the call log keeps it as dialled."""
+    got, call = tones_kept_dialling(dialled)
+    assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
 
 
 @pytest.mark.parametrize(
