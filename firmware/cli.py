@@ -405,8 +405,9 @@ def _disable_unused(data_dir):
     yet: an account 91 days unused opened its key slot here until it had. The web UI ends
     their sessions at their next request. Returns the names disabled.
 
-    Its clock guard, read here: the kernel's word that the clock is synchronised (the
-    recorder's, on a box), and the retention clock guard's state in calls.db (a jump it
+    Its clock guard, read here as the web UI reads it while the recorder does not answer
+    (:func:`web.inactive.judged_apart`): the kernel's word that the clock is synchronised
+    (the recorder's, on a box), and the retention clock guard's state in calls.db (a jump it
     holds, or no sweep passed yet, disables nothing; the days are counted to the last time
     a sweep passed it, and on from it by the kernel's boot clock in the same boot, which no
     step of the wall clock moves: the recorder stopped, no sweep passes).
@@ -417,19 +418,14 @@ def _disable_unused(data_dir):
     from web.accounts import Accounts
     from web.db import WebDb
 
-    from . import clock
     from .box import open_audit
-    from .policy.clockguard import ClockGuard
 
     if not os.path.exists(os.path.join(data_dir, "web.db")):
         return []  # a box not set up: no accounts
     try:
-        guard = ClockGuard(None, _RetentionState(data_dir), None)
-        held = inactive.held_by(clock.kernel_clock_synchronised(), guard)
+        held, counted_to_us = inactive.judged_apart(data_dir, _wall_us())
         if held is not None:
             return []  # (the web UI's Users page says why they wait)
-        # While the recorder is stopped no sweep passes: the days run on by the boot clock.
-        counted_to_us = inactive.accepted_by(_wall_us(), guard, clock.boot_reading())
         web_db = WebDb(os.path.join(data_dir, "web.db"))
         try:
             with open_audit(data_dir) as audit:
@@ -442,27 +438,6 @@ def _disable_unused(data_dir):
         raise LinekeeperError(
             "the accounts unused for %d days could not be checked: %s" % (inactive.UNUSED_DAYS, exc)
         ) from None
-
-
-class _RetentionState:
-    """The retention clock guard's state in ``calls.db`` (read-only), as a
-    :class:`firmware.policy.clockguard.GuardStore` reads it; none without that table."""
-
-    def __init__(self, data_dir):
-        path = os.path.join(data_dir, "calls.db")
-        self._values = {}
-        if not os.path.exists(path):
-            return
-        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-        try:
-            have = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retention_state'")
-            if have.fetchone() is not None:
-                self._values = dict(db.execute("SELECT key, value FROM retention_state").fetchall())
-        finally:
-            db.close()
-
-    def retention_state(self, key):
-        return self._values.get(key)
 
 
 def _account(data_dir, user, enabled=True):

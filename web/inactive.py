@@ -28,9 +28,21 @@ The guard looks once a sweep (``sweep_interval_min``, an hour by default); a clo
 forward while synchronised was counted by in between, and a step of a year disabled every
 account but the last installer's before the guard could hold it. An account is disabled at
 most a sweep late for it.
+
+While the recorder does not answer (stopped, restarting) no sweep passes, and the web UI
+cannot ask it whether its clock is synchronised; taken as not synchronised, nothing would
+be disabled for as long as it was down. The web UI then judges the clock as the command
+line does
+(:func:`judged_apart`): the kernel's word that it is synchronised, the guard's state as
+the last sweep left it in calls.db, and the days run on from that sweep by the kernel's
+boot clock in the same boot (no step of the wall clock moves it). A clock it cannot trust
+disables nothing, and the Users page says the recorder is not answering and why.
 """
 
 import logging
+
+from firmware import clock
+from firmware.policy.clockguard import ClockGuard, SavedGuardState
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,8 @@ UNUSED_REASON = "unused for %d days" % UNUSED_DAYS
 CLOCK_UNSYNCHRONISED = "the box's clock is not synchronised"
 CLOCK_JUMPED = "the box's clock jumped and an installer has not confirmed the time on the Retention page"
 CLOCK_NOT_ACCEPTED = "the box's clock has not been checked by a retention sweep yet"
+# Before any of those while the recorder does not answer (:func:`judgement`).
+RECORDER_STOPPED = "the recorder is not answering and "
 
 
 def last_logins(web, users, now_us=None):
@@ -82,14 +96,46 @@ def unused_days(users, now_us, last_login, created_us, enabled_us):
 
 def clock_held(web):
     """Why the box's clock cannot be trusted to disable by now (:data:`CLOCK_UNSYNCHRONISED`,
-    :data:`CLOCK_JUMPED`, :data:`CLOCK_NOT_ACCEPTED`), or None: it is synchronised (the
-    box's health; the simulated board's clock counts as synchronised there, as everywhere)
-    and its retention clock guard holds no jump and has passed a time
-    (:func:`accepted_us`). A box without a health provider has no clock known good."""
-    health = web.services.health
-    retention = web.services.retention
-    synced = health is not None and bool(health().get("clock_synced"))
-    return held_by(synced, None if retention is None else retention.guard)
+    :data:`CLOCK_JUMPED`, :data:`CLOCK_NOT_ACCEPTED`; after :data:`RECORDER_STOPPED` while
+    the recorder does not answer), or None: it is synchronised (the box's health; the
+    simulated board's clock counts as synchronised there, as everywhere) and its retention
+    clock guard holds no jump and has passed a time (:func:`accepted_us`). A box without a
+    health provider has no clock known good."""
+    return judgement(web)[0]
+
+
+def judgement(web):
+    """``(held, counted_to_us)``: :func:`clock_held` and :func:`accepted_us` read together.
+    While the recorder does not answer (the box's health says ``"recorder": "down"``) they
+    are judged as the command line judges them (:func:`judged_apart`), from the web UI's
+    data directory: the recorder's health says the clock is not synchronised then, and its
+    guard says nothing."""
+    services = web.services
+    health = services.health() if services.health is not None else None
+    if health is not None and health.get("recorder") == "down":
+        held, counted_to_us = judged_apart(web.config.data_dir, int(services.wall_us()))
+        return (None if held is None else RECORDER_STOPPED + held), counted_to_us
+    synced = health is not None and bool(health.get("clock_synced"))
+    retention = services.retention
+    guard = None if retention is None else retention.guard
+    return held_by(synced, guard), accepted_by(int(services.wall_us()), guard)
+
+
+def judged_apart(data_dir, now_us):
+    """``(held, counted_to_us)`` (:func:`held_by`, :func:`accepted_by`) at ``now_us`` in a
+    process without the recorder's clock guard: the command line's (``firmware.cli``), and
+    the web UI's while the recorder does not answer. The kernel's word that the clock is
+    synchronised (the recorder's, on a box); the guard's state as the last sweep left it in
+    ``data_dir``'s calls.db (a jump it holds, or no sweep passed yet, disables nothing); and
+    the days counted to that sweep and on from it by the kernel's boot clock, in the same
+    boot only (:meth:`ClockGuard.vouched_us`): no sweep passes while the recorder is
+    stopped, and no step of the wall clock moves the boot clock. After a reboot the days
+    stop at the last sweep until the recorder's next one passes.
+
+    :raises sqlite3.Error: calls.db could not be read"""
+    guard = ClockGuard(None, SavedGuardState(data_dir), None)
+    held = held_by(clock.kernel_clock_synchronised(), guard)
+    return held, accepted_by(now_us, guard, clock.boot_reading())
 
 
 def held_by(synced, guard):
@@ -113,15 +159,14 @@ def accepted_us(web):
     (:attr:`firmware.policy.clockguard.ClockGuard.last_passed_us`): a step forward the
     guard has not judged yet disables nothing (it holds the step at its next sweep, or
     passes it, and the days are counted to it then). A box without a retention service
-    counts to its wall time."""
-    retention = web.services.retention
-    return accepted_by(int(web.services.wall_us()), None if retention is None else retention.guard)
+    counts to its wall time. While the recorder does not answer: :func:`judgement`."""
+    return judgement(web)[1]
 
 
 def accepted_by(now_us, guard, boot=None):
     """:func:`accepted_us` at ``now_us`` with ``guard`` (as for :func:`held_by`). With
-    ``boot``, the kernel's boot clock read now (:func:`firmware.clock.boot_reading`; the
-    command line's), the days run on past the last passed sweep by the real time since it
+    ``boot``, the kernel's boot clock read now (:func:`firmware.clock.boot_reading`;
+    :func:`judged_apart`), the days run on past the last passed sweep by the real time since it
     in the same boot (:meth:`firmware.policy.clockguard.ClockGuard.vouched_us`): while the
     recorder is stopped no sweep passes, and nothing was disabled however long it was."""
     if guard is None:
@@ -161,10 +206,12 @@ def disable_unused(web):
     """Disable every enabled account unused for :data:`UNUSED_DAYS` or more (counted to
     :func:`accepted_us`) but the last enabled installer (the longest unused first), unless
     the clock is held (:func:`clock_held`); returns the names disabled
-    (:func:`disable_accounts`). The sessions of those disabled end once it is committed."""
+    (:func:`disable_accounts`). The sessions of those disabled end once it is committed.
+    While the recorder does not answer, as the command line does (:func:`judgement`)."""
     services = web.services
+    held, counted_to_us = judgement(web)
     disabled = disable_accounts(
-        web.db, web.accounts, services.audit, services.wall_us, accepted_us(web), lambda: clock_held(web)
+        web.db, web.accounts, services.audit, services.wall_us, counted_to_us, lambda: held
     )
     for name in disabled:
         web.sessions.end_user(name)

@@ -371,9 +371,11 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
 
     def health():
         usage = shutil.disk_usage(data_dir)
+        recorder = "running"
         try:
             remote = client.call("health")
         except RecorderUnavailable:
+            recorder = "down"
             # Why, when its starts fail: noted in the run directory (firmware/startfail.py).
             remote = {
                 "alarms": [RECORDER_DOWN],
@@ -391,6 +393,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
                 "alarms": list(remote["alarms"]),
                 "alarm_lines": dict(remote.get("alarm_lines") or {}),
                 "recorder_start": remote.get("recorder_start"),
+                "recorder": recorder,
             },
             data_dir,
         )

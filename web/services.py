@@ -448,7 +448,9 @@ class Services:
                     {text: line}, "card"}`` (``alarm_lines``: the line of each
                     alarm of one line, as :func:`firmware.alarms.health_alarms`
                     says it; ``card``: :func:`firmware.cardhealth.card_health`,
-                    or None)
+                    or None); beside a recorder of its own process also
+                    ``"recorder"``: ``"running"``, or ``"down"`` when it did not
+                    answer (the clock is then judged apart: :mod:`web.inactive`)
     ``apply_settings`` ``(SiteSettings) -> None``: called after the site
                     settings change (e.g. to write the country to config.json);
                     None to do nothing

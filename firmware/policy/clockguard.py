@@ -29,6 +29,8 @@ through the recordings store), so a restart does not lift them.
 """
 
 import datetime
+import os
+import sqlite3
 from typing import Protocol
 
 from .retention import DAY_US
@@ -43,6 +45,31 @@ class GuardStore(Protocol):
     def set_retention_state(self, key: str, value: str | None) -> None: ...
 
     def newest_synced_call_us(self) -> int | None: ...
+
+
+class SavedGuardState:
+    """The guard's state as the recorder's sweeps left it in ``data_dir``'s calls.db,
+    read once, read-only (a :class:`GuardStore` that only reads): for a process that has no
+    guard of its own, the command line, or the web UI while the recorder does not answer.
+    None for every key where there is no calls.db or no such table (no sweep yet).
+
+    :raises sqlite3.Error: calls.db could not be read"""
+
+    def __init__(self, data_dir):
+        path = os.path.join(data_dir, "calls.db")
+        self._values = {}
+        if not os.path.exists(path):
+            return
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        try:
+            have = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'retention_state'")
+            if have.fetchone() is not None:
+                self._values = dict(db.execute("SELECT key, value FROM retention_state").fetchall())
+        finally:
+            db.close()
+
+    def retention_state(self, key):
+        return self._values.get(key)
 
 
 def _iso(wall_us):

@@ -5,6 +5,8 @@ opening what it opened, and the box only listed it."""
 import html
 import sqlite3
 
+import pytest
+
 from web import inactive
 from web.inactive import UNUSED_DAYS
 from web.passwords import CHEAP_COST, check_password, hash_password
@@ -411,3 +413,95 @@ def test_an_account_disabled_before_its_hash_was_marked_is_marked_at_the_next_st
     restart_web(box)
     assert not check_password(PASSWORDS["sam"], _hash_in_db(box, "sam"))
     assert box.try_login(box.client(), "sam", PASSWORDS["sam"]).status_code == 403
+
+
+BOOT_AT_SWEEP_US = 3 * DAY_S * 10**6
+
+
+def _recorder_stopped(
+    box, tmp_path, monkeypatch, *, days, stepped_days=0, synced=True, boot="boot-1", suspended=None
+):
+    """The web UI beside a recorder that does not answer (no socket): its health and its
+    retention service as such a web UI has them. ``days`` pass on the web UI's clock (the
+    machine's, while the recorder is down), and it is stepped ``stepped_days`` ahead too;
+    the recorder's last sweep passed its clock guard 6 days before the end of ``days``, its
+    boot clock read with it; the kernel says the clock is ``synced`` or not, and its boot
+    clock now reads 6 days on, in ``boot``."""
+    import dataclasses
+
+    from firmware import clock
+    from firmware.control import ControlClient
+    from web.remote import services_for_recorder
+
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run))
+    remote = services_for_recorder(box.data_dir, ControlClient(str(tmp_path / "none.sock"), timeout_s=0.2), 3)
+    box.web.services = dataclasses.replace(box.web.services, health=remote.health, retention=remote.retention)
+    assert box.web.services.health()["clock_synced"] is False  # what the web UI was told
+    box.clock.advance((days + stepped_days) * DAY_S)
+    swept_us = box.clock.t_us - (6 + stepped_days) * DAY_S * 10**6
+    box.store.set_retention_state("last_passed_wall_us", str(swept_us))
+    box.store.set_retention_state("last_passed_boot", "boot-1 %d %d" % (BOOT_AT_SWEEP_US, swept_us))
+    box.store.set_retention_state("suspended", suspended)
+    monkeypatch.setattr(clock, "kernel_clock_synchronised", lambda: synced)
+    monkeypatch.setattr(clock, "boot_reading", lambda: (boot, BOOT_AT_SWEEP_US + 6 * DAY_S * 10**6))
+
+
+def test_while_the_recorder_is_stopped_the_login_disables_by_the_boot_clock(
+    box, people, tmp_path, monkeypatch
+):
+    """The web UI took the clock as unsynchronised while the recorder did not answer, and
+    disabled nobody: an account 91 days unused logged in for as long as the recorder was
+    down. It judges the clock as the command line does then (web.inactive.judged_apart)."""
+    _recorder_stopped(box, tmp_path, monkeypatch, days=UNUSED_DAYS + 1)
+    logins = len(box.services.audit.entries(limit=100, action="login"))
+    client = box.client()
+    refused = box.try_login(client, "sam", PASSWORDS["sam"])
+    assert refused.status_code == 403
+    assert DISABLED_SAID in refused.get_data(as_text=True)
+    assert client.get("/calls").status_code == 302  # no session
+    disabled = _disabled(box)
+    assert disabled["sam"].actor == "system"
+    assert disabled["sam"].details == {"reason": "unused for 90 days", "unused_days": 91}
+    assert box.web.accounts.get("sam").disabled_why == "unused for 90 days"
+    entry = box.services.audit.entries(limit=1, action="login_failed")[0]
+    assert (entry.target, entry.details["disabled"]) == ("sam", "unused for 90 days")
+    assert len(box.services.audit.entries(limit=100, action="login")) == logins
+
+
+@pytest.mark.parametrize("stepped_days", [0, 30])
+def test_while_the_recorder_is_stopped_89_days_unused_logs_in(
+    box, people, tmp_path, monkeypatch, stepped_days
+):
+    """89 days by the boot clock since the sweep, however far the wall clock was stepped
+    on meanwhile (nothing judges a step while the recorder is stopped)."""
+    _recorder_stopped(box, tmp_path, monkeypatch, days=UNUSED_DAYS - 1, stepped_days=stepped_days)
+    box.login("sam")
+    box.web.sweep()
+    assert not _disabled(box)
+
+
+@pytest.mark.parametrize(
+    "untrusted, held",
+    [
+        ({"synced": False}, "the box's clock is not synchronised"),
+        ({"suspended": "the clock jumped forward by 2 days"}, "the box's clock jumped"),
+        ({"boot": "boot-2"}, None),  # rebooted since the sweep: the days stop at it (85)
+    ],
+)
+def test_while_the_recorder_is_stopped_a_clock_it_cannot_trust_disables_nobody(
+    box, people, tmp_path, monkeypatch, untrusted, held
+):
+    _recorder_stopped(box, tmp_path, monkeypatch, days=UNUSED_DAYS + 1, **untrusted)
+    box.web.sweep()
+    ivan = box.login("ivan")
+    sam = box.login("sam")
+    assert not _disabled(box)
+    assert sam.get("/calls").status_code == 200
+    page = _page(ivan)
+    assert "sue (91 days)" in _unused_said(page)  # listed, and why they wait
+    if held is None:
+        assert _held_said(page) is None
+    else:
+        assert _held_said(page).startswith("Not disabled now: the recorder is not answering and " + held)
