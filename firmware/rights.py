@@ -103,7 +103,20 @@ CREATE TABLE IF NOT EXISTS requests (
     follows          INTEGER,
     lines            TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS corrections (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id INTEGER NOT NULL,
+    wall_us    INTEGER NOT NULL,
+    field      TEXT NOT NULL,
+    before     TEXT NOT NULL,
+    after      TEXT NOT NULL
+);
 """
+# The fields of a request corrected with their old and new values kept (:meth:`RightsRegister.
+# corrections`): who asked, and the numbers their calls are found by. Kept here, sealed, not in
+# the audit trail: they go with the request when the retention sweep deletes it
+# (:mod:`firmware.rightsretention`), as who asked does.
+CORRECTED = {"requester": "who asked", "numbers": "their numbers"}
 # Columns added after the first release of the register: ``(name, declaration)``. A
 # register made before gets them, empty; a wait begun then is read as one for
 # clarification (its days excluded, the earlier of the two deadlines).
@@ -509,6 +522,49 @@ class RightsRegister:
                 raise RequestError("contact: it says that already", field="contact")
             self._update(request_id, wall_us, contact=contact)
         return self.get(request_id)
+
+    def correct(self, request_id, *, field, value, wall_us, version=None):
+        """Correct who asked (``field`` ``"requester"``: their name, mistyped when it was
+        logged) or the numbers their calls are found by (``"numbers"``: as the caller checked
+        them, :func:`firmware.sar.request_numbers`; "" for none), while request ``request_id``
+        is open. The old and new values are kept in the register, sealed, with the request
+        (:meth:`corrections`); the caller audits that it changed, with the correction's id.
+        Returns the request and that id.
+
+        :raises RequestError: ``field`` is not one of :data:`CORRECTED`; who asked is empty,
+            or the value is what the request says already (``field`` the field); the request
+            is closed, gone or changed since ``version`` (:meth:`_changing`)
+        """
+        if field not in CORRECTED:
+            raise RequestError(
+                "only %s are corrected here, not %r" % (" and ".join(CORRECTED.values()), field)
+            )
+        value = (value or "").strip()
+        if field == "requester" and not value:
+            raise RequestError("requester: give the name of the person who asked", field=field)
+        with self._changing(request_id, version) as entry:
+            before = entry[field]
+            if before == value:
+                raise RequestError("%s: it says that already" % field, field=field)
+            self._update(request_id, wall_us, **{field: value})
+            sealed = self._seal({field: before})[field], self._seal({field: value})[field]
+            cur = self._db.execute(
+                "INSERT INTO corrections (request_id, wall_us, field, before, after) VALUES (?, ?, ?, ?, ?)",
+                (request_id, wall_us, field, *sealed),
+            )
+        return self.get(request_id), cur.lastrowid
+
+    def corrections(self, request_id):
+        """``{id: (field, before, after)}`` of request ``request_id``'s corrections of who
+        asked and their numbers (:meth:`correct`), opened."""
+        open_ = opener(self._cipher)
+        rows = self._db.execute(
+            "SELECT id, field, before, after FROM corrections WHERE request_id = ? ORDER BY id", (request_id,)
+        )
+        return {
+            cid: (field, open_(before, "rights." + field), open_(after, "rights." + field))
+            for cid, field, before, after in rows
+        }
 
     def follow_ups(self, request_id):
         """The ids of the requests that follow request ``request_id`` up, oldest first."""

@@ -183,6 +183,25 @@ def search_numbers(text):
     return found
 
 
+def request_numbers(text):
+    """A register request's numbers as a correction gives them (``text``: separated by commas,
+    semicolons or line breaks), each one a number the search takes (:func:`check_number`):
+    stripped, each once (the same digits twice: the first), joined by ", "; "" for none.
+
+    :raises SarError: a piece is not a phone number (naming it, as the search does)
+    """
+    found, digits_seen = [], set()
+    for piece in re.split(r"[,;\n]", text or ""):
+        piece = piece.strip()
+        if not piece:
+            continue
+        digits = check_number(piece)
+        if digits not in digits_seen:
+            digits_seen.add(digits)
+            found.append(piece)
+    return ", ".join(found)
+
+
 def find_calls(
     calls_db,
     *,

@@ -844,3 +844,50 @@ def test_how_to_reach_the_person_is_corrected_while_open_sealed_as_logged(tmp_pa
     finally:
         register.close()
     assert scan(str(tmp_path), ["New Street", "jones@example.org"]) == []
+
+
+def test_who_asked_and_their_numbers_are_corrected_the_old_and_new_kept_sealed(tmp_path):
+    """Who asked (misheard) and the numbers their calls are found by are corrected while the
+    request is open, sealed as when it was logged; the old and new values are kept with the
+    request, sealed too. Who asked empty, the same value, another field, a stale page and a
+    closed request are refused, nothing changed."""
+    cipher = FieldCipher(os.urandom(32))
+    register = RightsRegister(str(tmp_path), cipher)
+    try:
+        rid = add(register)
+        version = register.get(rid)["version"]
+        entry, first = register.correct(
+            rid, field="requester", value=" Mr Joness ", wall_us=5, version=version
+        )
+        assert entry["requester"] == "Mr Joness" and entry["version"] == version + 1
+        entry, second = register.correct(rid, field="numbers", value="07700 900123", wall_us=6)
+        assert entry["numbers"] == "07700 900123"
+        entry, third = register.correct(rid, field="numbers", value="", wall_us=7)
+        assert entry["numbers"] == ""
+        assert register.corrections(rid) == {
+            first: ("requester", "Mr Jones", "Mr Joness"),
+            second: ("numbers", "020 7946 0000", "07700 900123"),
+            third: ("numbers", "07700 900123", ""),
+        }
+        for field, value, said in (
+            ("requester", "  ", "give the name of the person who asked"),
+            ("requester", "Mr Joness", "says that already"),
+            ("numbers", "", "says that already"),
+        ):
+            with pytest.raises(RequestError, match=said) as refused:
+                register.correct(rid, field=field, value=value, wall_us=8)
+            assert refused.value.field == field
+        with pytest.raises(RequestError, match="only who asked and their numbers"):
+            register.correct(rid, field="contact", value="j@example.org", wall_us=8)
+        with pytest.raises(RequestError, match="changed by someone else"):
+            register.correct(rid, field="requester", value="Mrs Jones", wall_us=8, version=version)
+        register.close_request(
+            rid, status=ANSWERED, on=D(2025, 3, 4), outcome="sent", today=D(2025, 3, 4), wall_us=9
+        )
+        with pytest.raises(RequestError, match="already answered"):
+            register.correct(rid, field="requester", value="Mrs Jones", wall_us=10)
+        assert register.get(rid)["requester"] == "Mr Joness" and len(register.corrections(rid)) == 3
+        assert register.corrections(rid + 1) == {}
+    finally:
+        register.close()
+    assert scan(str(tmp_path), ["Mr Jones", "Mr Joness", "07700 900123", "020 7946 0000"]) == []

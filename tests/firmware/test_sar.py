@@ -15,7 +15,7 @@ import pytest
 
 from firmware import cli
 from firmware.box import open_audit
-from firmware.sar import DisclosureLog, find_calls
+from firmware.sar import DisclosureLog, SarError, find_calls, request_numbers
 from firmware.storage.keystore import Argon2Params, KeyStore
 
 PASSWORD = "correct horse battery 7"
@@ -1216,3 +1216,19 @@ def test_a_command_line_release_stopped_before_its_bundle_was_begun_says_nothing
         "linekeeper: sar stopped before its bundle was begun; nothing was released"
     )
     assert os.listdir(stick) == [] and _said(copy) == before
+
+
+def test_a_requests_numbers_are_each_a_number_the_search_takes():
+    """A correction of a register request's numbers: each piece one the search takes, stripped,
+    each once (the same digits twice: the first); a piece that is not one is named."""
+    assert request_numbers(" 020 7946 0000;\n+44 1632 960555 ,02079460000, ") == (
+        "020 7946 0000, +44 1632 960555"
+    )
+    assert request_numbers("") == request_numbers(" , ") == ""
+    for text, named in (
+        ("020 7946 0000, home", "home is not"),
+        ("01632 96O555", "96O555 is not"),
+        ("123", "123 is"),
+    ):
+        with pytest.raises(SarError, match=named):
+            request_numbers(text)

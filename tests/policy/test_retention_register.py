@@ -199,3 +199,36 @@ def test_a_register_that_cannot_be_swept_does_not_leave_the_recordings_sweep_una
     [entry] = shelf.sweeps()
     assert entry.details["deleted"] == 1
     assert "database is locked" in entry.details["requests_error"]
+
+
+def test_a_request_goes_with_the_old_and_new_values_of_its_corrections(shelf, swept):
+    """Who asked and their numbers, corrected while the request was open, are kept with it as
+    they were and became (RightsRegister.correct): deleted with it, nothing left in the file."""
+    reg = RightsRegister(shelf.data_dir)
+    old = reg.add(
+        actor="sam",
+        kind="access",
+        received=D(2019, 6, 3),
+        requester="Gus Mistyped",
+        contact="gus@example.org",
+        numbers="01632 960111",
+        details="a copy of my calls",
+        today=D(2019, 6, 3),
+        wall_us=1,
+    )
+    reg.correct(old, field="requester", value="Gus Corrected", wall_us=2)
+    reg.correct(old, field="numbers", value="01632 960222", wall_us=3)
+    reg.close_request(
+        old, status=ANSWERED, on=D(2019, 6, 20), outcome="sent", today=D(2019, 6, 20), wall_us=4
+    )
+    kept = _log(reg, "Di Recent", D(2025, 1, 6))
+    reg.correct(kept, field="requester", value="Di Recentcorrected", wall_us=5)
+    reg.close()
+    assert swept.sweep().requests_deleted == 1
+    assert scan(shelf.data_dir, ["Gus Mistyped", "Gus Corrected", "01632 960111", "01632 960222"]) == []
+    reg = RightsRegister(shelf.data_dir)
+    try:
+        assert [c[1:] for c in reg.corrections(kept).values()] == [("Di Recent", "Di Recentcorrected")]
+        assert reg.corrections(old) == {}
+    finally:
+        reg.close()
