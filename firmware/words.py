@@ -364,6 +364,11 @@ DETAIL_LABELS = {
     "received_before": "Received, as logged before",
     # A data subject's request whose details were corrected: which (never what they say).
     "fields": "Corrected",
+    # Who asked or their numbers, corrected: the values before and after (kept in the
+    # register with the request, shown in its history; the trail names the correction).
+    "before": "Before",
+    "after": "After",
+    "correction": "Correction",
     "recording_key": "Recording key unlocked",
     "must_change": "Must change its password first",
     "no_account": "No account has the name typed (not kept: it may have been a password)",

@@ -852,3 +852,160 @@ def test_how_to_reach_the_person_is_corrected_and_audited_without_what_it_says(b
     resp = act(box, sam, rid, action="contact", contact="5 Old Road", seen=str(entries(box)[0]["version"]))
     assert resp.status_code == 409 and "is already answered" in resp.get_data(as_text=True)
     assert entries(box)[0]["contact"] == "4 New Street, Leeds LS1 4AP"
+
+
+def test_who_asked_is_corrected_with_a_reason_the_history_showing_before_and_after(box, people):
+    """Who asked was misheard when the request was logged, and could not be corrected (only how
+    to reach them could). It is corrected on the request's page while it is open, with a
+    reason; the history shows the name before and after (kept with the request, sealed), the
+    audit trail only that it changed, why and the correction. Bad input, another line's
+    request, an auditor, a stale page and a closed request change nothing."""
+    sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
+    rid = log_request(box, sam, lines=["1"])
+    form = page(sam, "/requests/%d" % rid).split('id="request-requester"')[1].split("</form>")[0]
+    assert 'name="requester" required maxlength="200"' in form and 'value="Mrs Wilhelmina Pottage"' in form
+    assert 'name="reason" required' in form
+    assert 'id="request-requester"' not in page(audrey, "/requests/%d" % rid)
+
+    def unchanged():
+        [entry] = entries(box)
+        return entry["requester"], entry["version"], len(audits(box))
+
+    before = unchanged()
+    for typed, reason, status, field, said in (
+        (" ", "misheard", 400, "requester", "Give the name of the person who asked."),
+        (
+            "x" * 201,
+            "misheard",
+            400,
+            "requester",
+            "The name of the person who asked: at most 200 characters.",
+        ),
+        ("Mrs W Pottage", " ", 400, "reason", "Give why it is corrected."),
+        ("Mrs Wilhelmina Pottage", "misheard", 409, "requester", "Requester: it says that already."),
+    ):
+        resp = act(box, sam, rid, action="requester", requester=typed, reason=reason)
+        assert resp.status_code == status, typed
+        text = resp.get_data(as_text=True)
+        assert 'id="error-%s" role="alert">' % field in text and said in text, typed
+    assert act(box, sue, rid, action="requester", requester="Mrs Potts", reason="x").status_code == 404
+    assert act(box, audrey, rid, action="requester", requester="Mrs Potts", reason="x").status_code == 403
+    resp = act(box, sam, rid, action="requester", requester="Mrs Potts", reason="misheard", seen="99")
+    assert resp.status_code == 409 and "changed by someone else" in resp.get_data(as_text=True)
+    # Without the page's CSRF token: refused, nothing changed.
+    resp = sam.post(
+        "/requests/%d" % rid, data={"action": "requester", "requester": "Mrs Potts", "reason": "x"}
+    )
+    assert resp.status_code == 400 and "security token" in resp.get_data(as_text=True)
+    assert unchanged() == before
+
+    resp = act(
+        box,
+        sam,
+        rid,
+        action="requester",
+        requester="Mrs Wilhelmina Pottinger",
+        reason="misheard on the phone",
+    )
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("?done=requester")
+    assert "Saved: who asked is corrected" in page(sam, resp.headers["Location"])
+    [entry] = entries(box)
+    assert entry["requester"] == "Mrs Wilhelmina Pottinger"
+    corrected = audits(box)[-1]
+    assert (corrected.actor, corrected.target) == ("sam", "request:%d" % rid)
+    assert dict(corrected.details, address=None) == {
+        "event": "requester_corrected",
+        "fields": ["requester"],
+        "reason": "misheard on the phone",
+        "correction": 1,
+        "address": None,
+    }
+    trail = str([e.details for e in box.services.audit.entries(limit=1000)])
+    assert "Pottinger" not in trail and "Wilhelmina" not in trail
+    history = page(audrey, "/requests/%d" % rid).split('id="request-history"')[1]
+    assert "Corrected: requester" in history and "Reason: misheard on the phone" in history
+    assert "Before: Mrs Wilhelmina Pottage" in history and "After: Mrs Wilhelmina Pottinger" in history
+    assert "Correction:" not in history
+
+    assert act(box, sam, rid, action="answer", outcome="sent the copy").status_code == 302
+    assert 'id="request-requester"' not in page(sam, "/requests/%d" % rid)
+    resp = act(
+        box, sam, rid, action="requester", requester="Mrs P", reason="x", seen=str(entries(box)[0]["version"])
+    )
+    assert resp.status_code == 409 and "is already answered" in resp.get_data(as_text=True)
+    assert entries(box)[0]["requester"] == "Mrs Wilhelmina Pottinger"
+
+
+def test_their_numbers_are_corrected_and_their_calls_are_found_by_the_new_ones(box, people):
+    """A caller's numbers, mistyped when the request was logged, sent the Subject access search
+    to another's calls and could not be corrected. Each number is checked as the search takes
+    it (a piece that is not one is named, nothing changed), kept as typed, each once; the
+    request's links then search the new numbers only, the old ones are in the history only."""
+    sam, audrey = people["sam"], people["audrey"]
+    rid = log_request(box, sam, numbers="020 7946 0001")
+    text = page(sam, "/requests/%d" % rid)
+    assert "find the calls of 020 7946 0001" in text
+    form = text.split('id="request-numbers"')[1].split("</form>")[0]
+    assert (
+        '<textarea id="numbers-new" name="numbers" rows="2" maxlength="500"' in form
+        and "020 7946 0001</textarea>" in form
+    )
+
+    def unchanged():
+        [entry] = entries(box)
+        return entry["numbers"], entry["version"], len(audits(box))
+
+    before = unchanged()
+    for typed, reason, status, field, said in (
+        ("020 7946 0000, home", "typo", 400, "numbers", "Their numbers: home is not a phone number"),
+        ("01632 96O555", "typo", 400, "numbers", "Their numbers: 01632 96O555 is not a phone number"),
+        ("123", "typo", 400, "numbers", "give at least 4 of its digits"),
+        ("1" * 501, "typo", 400, "numbers", "Their phone numbers: at most 500 characters."),
+        ("4111 1111 1111 1111", "typo", 400, "numbers", "Take out the card number"),
+        ("020 7946 0000", "", 400, "reason", "Give why it is corrected."),
+        ("020 7946 0001", "typo", 409, "numbers", "Numbers: it says that already."),
+    ):
+        resp = act(box, sam, rid, action="numbers", numbers=typed, reason=reason)
+        assert resp.status_code == status, typed
+        text = resp.get_data(as_text=True)
+        assert 'id="error-%s" role="alert">' % field in text and said in text, typed
+        if status == 400:  # what was typed stays in its form
+            assert html.escape(typed, quote=False) + "</textarea>" in text.split('id="request-numbers"')[1]
+    assert act(box, audrey, rid, action="numbers", numbers="020 7946 0000", reason="typo").status_code == 403
+    assert unchanged() == before
+
+    resp = act(
+        box,
+        sam,
+        rid,
+        action="numbers",
+        numbers=" 020 7946 0000;\n+44 1632 960555, 02079460000",
+        reason="typo",
+    )
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("?done=numbers")
+    [entry] = entries(box)
+    assert entry["numbers"] == "020 7946 0000, +44 1632 960555"
+    text = page(sam, "/requests/%d" % rid)
+    assert "Saved: their numbers are corrected" in page(sam, "/requests/%d?done=numbers" % rid)
+    links = re.findall(r'<a id="r-sar-\d" href="([^"]+)">find the calls of ([^<]+) \(Subject access\)', text)
+    assert [(html.unescape(u), n) for u, n in links] == [
+        ("/sar?number=020+7946+0000&request=%d&fill=1" % rid, "020 7946 0000"),
+        ("/sar?number=%%2B44+1632+960555&request=%d&fill=1" % rid, "+44 1632 960555"),
+    ]
+    facts, history = text.split('id="request-history"')
+    assert "7946 0001" not in facts.split('id="request-numbers"')[0]
+    assert "Before: 020 7946 0001" in history and "After: 020 7946 0000, +44 1632 960555" in history
+    assert audits(box)[-1].details == {
+        "event": "numbers_corrected",
+        "fields": ["numbers"],
+        "reason": "typo",
+        "correction": 1,
+        "address": audits(box)[-1].details["address"],
+    }
+    trail = str([e.details for e in box.services.audit.entries(limit=1000)])
+    assert "7946" not in trail and "960555" not in trail
+    # None: the request is found by no number, and the history says so.
+    assert act(box, sam, rid, action="numbers", numbers="", reason="not theirs").status_code == 302
+    text = page(sam, "/requests/%d" % rid)
+    assert 'id="r-sar-1"' not in text and "none given" in text.split('id="request-history"')[0]
+    assert "After: none given" in text.split('id="request-history"')[1]

@@ -22,7 +22,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from werkzeug.exceptions import NotFound
 
 from firmware import rights
-from firmware.sar import search_numbers
+from firmware.sar import SarError, request_numbers, search_numbers
 from firmware.typed import card_problem
 
 from ..documents import lines_words
@@ -33,7 +33,18 @@ from .sar import release_shown
 
 bp = Blueprint("rights", __name__)
 FIELDS = ("kind", "received", "requester", "contact", "numbers", "details")
-ACTIONS = ("wait", "resume", "extend", "answer", "refuse", "lines", "received", "contact")
+ACTIONS = (
+    "wait",
+    "resume",
+    "extend",
+    "answer",
+    "refuse",
+    "lines",
+    "received",
+    "contact",
+    "requester",
+    "numbers",
+)
 MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
 MAX_IDS = 200  # characters of a field of ids (disclosures, calls): some forty ids
 
@@ -312,6 +323,7 @@ def _detail(request_id, errors=None, status=200):
     try:
         entry = register.get(request_id)
         follow_ups = register.follow_ups(request_id) if entry is not None else []
+        corrections = register.corrections(request_id) if entry is not None else {}
     finally:
         register.close()
     if entry is None or not _sees(entry):
@@ -349,7 +361,7 @@ def _detail(request_id, errors=None, status=200):
         wait_kinds=rights.WAIT_KINDS,
         today=today,
         holidays=rights.holidays_of(site_region()),
-        history=[_history_seen(e) for e in _history(request_id)],
+        history=[_history_seen(e, corrections) for e in _history(request_id)],
         follow_ups=follow_ups,
         releases=releases,
         n_lines=lk().n_lines,
@@ -504,11 +516,18 @@ def _hidden_words(hidden, one="call", many="calls"):
     return "%d %s you may not see" % (hidden, one if hidden == 1 else many)
 
 
-def _history_seen(entry):
+def _history_seen(entry, corrections=None):
     """The request's audit ``entry`` as the user may see it: the calls and the disclosure
     log entries it was answered with that the user may not see are counted, not named
-    (:func:`_calls_seen`, :func:`_disclosures_seen`)."""
+    (:func:`_calls_seen`, :func:`_disclosures_seen`); a correction of who asked or their
+    numbers with the old and new values the register keeps for it (``corrections``:
+    :meth:`firmware.rights.RightsRegister.corrections`), which the trail does not hold."""
     details = entry.details
+    kept = (corrections or {}).get(details.get("correction"))
+    if kept is not None:
+        _, before, after = kept
+        details = {k: v for k, v in details.items() if k != "correction"}
+        details.update({"before": before or "none given", "after": after or "none given"})
     for key, seen, one, many in (
         ("calls", _calls_seen, "call", "calls"),
         ("disclosures", _disclosures_seen, "entry", "entries"),
@@ -537,8 +556,11 @@ def update(request_id):
     """One change: ``action`` is wait, resume, extend, answer, refuse, lines (the lines
     the request is about, ticked: :func:`_lines`), received (the day it was received,
     mistyped when it was logged: :meth:`firmware.rights.RightsRegister.correct_received`),
-    or contact (how to reach the person: :meth:`firmware.rights.RightsRegister.correct_contact`,
-    audited without what it says)."""
+    contact (how to reach the person: :meth:`firmware.rights.RightsRegister.correct_contact`,
+    audited without what it says), requester (who asked) or numbers (the numbers their calls
+    are found by: each one the Subject access search takes, :func:`firmware.sar.request_numbers`),
+    each of the last two with a reason, its old and new values kept in the register
+    (:meth:`firmware.rights.RightsRegister.correct`), the audit entry naming the correction."""
     _request_or_404(request_id, act=True)
     form = request.form
     action = form.get("action")
@@ -549,13 +571,26 @@ def update(request_id):
     on = today
     lines = []
     received = None
-    contact = ""
+    contact = corrected = ""
     if action == "lines":
         lines = _lines(form, errors, hand_on=True)
     elif action == "contact":
         contact = _text(
             form, "contact", "how to reach them (address, e-mail, phone)", errors, limit=MAX["contact"]
         )
+    elif action == "requester":
+        corrected = _text(
+            form, "requester", "the name of the person who asked", errors, limit=MAX["requester"]
+        )
+    elif action == "numbers":
+        corrected = _text(
+            form, "numbers", "their phone numbers", errors, required=False, limit=MAX["numbers"]
+        )
+        if "numbers" not in errors:
+            try:
+                corrected = request_numbers(corrected)
+            except SarError as exc:
+                errors["numbers"] = "Their numbers: %s." % exc
     elif action == "received":
         try:
             received = rights.parse_date((form.get("received") or "").strip(), "Received")
@@ -586,6 +621,8 @@ def update(request_id):
             errors["told"] = (
                 "Tell the person of the extension and why, within the first month, then tick this."
             )
+    elif action in ("requester", "numbers"):
+        reason = _text(form, "reason", "why it is corrected", errors)
     elif action in ("answer", "refuse"):
         label = "what was done" if action == "answer" else "why it is refused (tell the person too)"
         outcome = _text(form, "outcome", label, errors)
@@ -659,6 +696,18 @@ def update(request_id):
             # Which field changed, not what it says: how to reach the person stays in the
             # register, sealed, as when the request was logged (not in the trail).
             details = {"event": "contact_corrected", "fields": ["contact"]}
+        elif action in ("requester", "numbers"):
+            entry, correction = register.correct(
+                request_id, field=action, value=corrected, wall_us=wall_us, version=version
+            )
+            # Which field changed and why; the old and new values stay in the register, sealed,
+            # with the request (its page's history shows them), and go when it goes.
+            details = {
+                "event": action + "_corrected",
+                "fields": [action],
+                "reason": reason,
+                "correction": correction,
+            }
         elif action == "extend":
             entry = register.extend(
                 request_id, months=months, reason=reason, today=today, wall_us=wall_us, version=version
