@@ -733,10 +733,11 @@ def test_a_callers_request_links_each_of_their_numbers_to_the_search_tied_to_the
     assert 'id="sar-found"' in text and "disclosure_search" in box.audit_actions()
     select = text.split('id="sar-request"')[1].split("</select>")[0]
     assert '<option value="%d" selected>' % rid in select
-    # A request about lines links to their search, not its numbers'.
+    # A request about lines links to their search, and its numbers to theirs on those lines
+    # (test_a_line_requests_numbers_link_to_the_search_of_them_on_its_lines).
     other = log_request(box, sam, lines=["1"], details="my calls on line 1")
     text = page(sam, "/requests/%d" % other)
-    assert 'id="r-sar"' in text and 'id="r-sar-1"' not in text
+    assert 'id="r-sar"' in text and "find the calls of 01632 960555 on line 1 (Subject access)" in text
 
 
 def _released_for(box, actor, rid, call_ids="1"):
@@ -1009,3 +1010,51 @@ def test_their_numbers_are_corrected_and_their_calls_are_found_by_the_new_ones(b
     text = page(sam, "/requests/%d" % rid)
     assert 'id="r-sar-1"' not in text and "none given" in text.split('id="request-history"')[0]
     assert "After: none given" in text.split('id="request-history"')[1]
+
+
+def test_a_line_requests_numbers_link_to_the_search_of_them_on_its_lines(box, people):
+    """The person's numbers were linked to the Subject access search only on a request about no
+    line: on one about lines, the supervisor searched every call on the line by date, or typed
+    the number into a search of all their lines. Each number now links to the search of it on
+    the request's lines the supervisor holds (ticked, filled in, the request chosen; the days
+    then due), which finds its calls there only."""
+    from support.web import add_calls
+
+    add_calls(box.data_dir, ["02079460000"], line=2)  # the same number on line 2 (sam's too)
+    sam, sue = people["sam"], people["sue"]
+    rid = log_request(box, sam, lines=["1", "3"], numbers="020 7946 0000, home")
+    text = page(sam, "/requests/%d" % rid)
+    links = re.findall(r'<a id="r-sar-\d" href="([^"]+)">find the calls of ([^<]+) \(Subject access\)', text)
+    assert [(html.unescape(u), n) for u, n in links] == [
+        ("/sar?number=020+7946+0000&line=1&request=%d&fill=1" % rid, "020 7946 0000 on line 1"),
+    ]
+    assert 'id="r-sar-elsewhere"' not in text  # the lines' own words say line 3 is not sam's
+    # Sue holds line 3: her link searches it.
+    assert "find the calls of 020 7946 0000 on line 3 (Subject access)" in page(sue, "/requests/%d" % rid)
+    # The link fills the form in (number, line ticked, request chosen); nothing is searched.
+    text = page(sam, html.unescape(links[0][0]))
+    assert 'name="number" value="020 7946 0000"' in text and 'name="line" value="1" checked' in text
+    assert 'name="line" value="2" checked' not in text and 'id="sar-found"' not in text
+    assert "its calls on it only are searched. Give the days to search" in text
+    assert '<input type="hidden" name="request" value="%d">' % rid in text
+    assert "disclosure_search" not in box.audit_actions()
+    # A line not granted, or a number the search does not take, is refused as a search's.
+    for query, said in (
+        ("number=020+7946+0000&line=3", "Line 3 is not granted to you"),
+        ("number=0163O&line=1", "is not a phone number"),
+    ):
+        resp = sam.get("/sar?%s&request=%d&fill=1" % (query, rid))
+        assert resp.status_code == 400 and said in resp.get_data(as_text=True), query
+    assert "disclosure_search" not in box.audit_actions()
+    # Find calls with the days: the number's call on line 1, not its call on line 2.
+    query = {"number": "020 7946 0000", "line": "1", "from": "2026-03-02", "to": "", "request": str(rid)}
+    resp = sam.get("/sar", query_string=dict(query, from_time="", to_time=""))
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'id="sar-found"' in text
+    found = box.services.audit.entries(limit=1, action="disclosure_search")[0].details
+    assert found["lines"] == [1] and found["found"] == 1, found
+    assert 'href="/calls/1"' in text
+    # Without the line ticked, the number is searched on every line sam holds: both calls.
+    resp = sam.get("/sar", query_string=dict(query, line=[], from_time="", to_time=""))
+    found = box.services.audit.entries(limit=1, action="disclosure_search")[0].details
+    assert "lines" not in found and found["found"] == 2, found

@@ -344,10 +344,14 @@ def _detail(request_id, errors=None, status=200):
     calls_shown, calls_hidden = _calls_seen(entry["call_ids"])
     disclosures_shown, disclosures_hidden = _disclosures_seen(entry["disclosure_ids"])
     entries_hidden = _hidden_words(disclosures_hidden, "entry", "entries") if disclosures_hidden else ""
-    # A caller's request (about no line) is found by the person's numbers: each links to the
-    # Subject access search, filled in and tied to the request, as a line's request links to
-    # its lines. The search covers the supervisor's own lines only (the page says which not).
-    searchable = search_numbers(entry["numbers"]) if g.user.has("supervisor") and not entry["lines"] else []
+    # The person's numbers each link to the Subject access search, filled in and tied to the
+    # request. A caller's request (about no line): the search covers the supervisor's own lines
+    # (the page says which not). One about lines: limited to those of them the supervisor holds,
+    # ticked too (none: no link, as for the lines' own search), as its calls are on them.
+    searchable = search_numbers(entry["numbers"]) if g.user.has("supervisor") else []
+    search_on = [n for n in entry["lines"] if n in g.user.lines]
+    if entry["lines"] and not search_on:
+        searchable = []
     return render_template(
         "request.html",
         r=entry,
@@ -366,6 +370,7 @@ def _detail(request_id, errors=None, status=200):
         releases=releases,
         n_lines=lk().n_lines,
         searchable=searchable,
+        search_on=search_on,
         elsewhere=[n for n in range(1, lk().n_lines + 1) if n not in g.user.lines],
         form=request.form if request.method == "POST" else {},
     ), status

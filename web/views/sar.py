@@ -237,17 +237,20 @@ def index():
     # its lines ticked and the request chosen, the days still to give; nothing searched yet.
     days = any(values[f] for f in ("from", "from_time", "to", "to_time"))
     filling = bool(values["request"].isdigit() and values["lines"]) and not (days or values["number"])
-    # From a caller's request (about no line), one of its numbers (``fill``: its page's link;
-    # the form's own Find calls searches the number): filled in, the request chosen, the days
-    # the person named still to give if any; nothing searched, nor audited, until Find calls.
-    filling_number = bool(
-        values["request"].isdigit() and request.args.get("fill") and values["number"]
-    ) and not (days or values["lines"])
+    # From a request, one of its numbers (``fill``: its page's link; the form's own Find calls
+    # searches the number): filled in, the request chosen, the days the person named still to
+    # give if any; nothing searched, nor audited, until Find calls. A caller's request (about
+    # no line) searches the number on the user's lines; one about lines, on those of them the
+    # user holds (ticked too: a search by line and number, over the days, which are then due).
+    filling_number = (
+        bool(values["request"].isdigit() and request.args.get("fill") and values["number"]) and not days
+    )
     try:
         if filling:
             search_lines(values["lines"], set(g.user.lines), lk().n_lines)  # refused as a search's
         elif filling_number:
             check_number(values["number"])  # refused as a search's
+            search_lines(values["lines"], set(g.user.lines), lk().n_lines)
             filling = True
         elif values["lines"] or any(values[f] for f in ("number", "from", "from_time", "to", "to_time")):
             calls, search = _search(values)
