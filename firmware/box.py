@@ -496,6 +496,7 @@ class Box:
             data_dir, self.signer, self.cipher, clock=clock, commit_us=self.calllog.commit_us
         )
         self._restore_audit_head(clean)
+        self._index_audit_calls()
         self.recordings = RecordingStore(
             data_dir,
             signer=self.signer,
@@ -526,6 +527,24 @@ class Box:
             )
         clear_clean_stop(data_dir)
         clear_update_restart(data_dir)
+
+    def _index_audit_calls(self):
+        """Index the calls named by the audit entries from before the trail had that index
+        (an update from schema 1): the recorder has the storage key that opens their
+        details. Once, at the first start after the update; a trail of 1.5 million
+        entries takes seconds (docs/audit-writes.md). A failure leaves the rest for the
+        next start: the search by number reads those entries one by one meanwhile."""
+
+        def progress(done, total):
+            log.info("indexing the calls named in the audit trail: %d of %d entries", done, total)
+
+        try:
+            left = self.audit.build_calls_index(progress=progress)
+        except (sqlite3.Error, OSError, LinekeeperError) as exc:
+            log.error("the audit trail's index of the calls named is not whole yet: %s", exc)
+        else:
+            if left:
+                log.info("the audit trail's index of the calls named is whole (%d entries indexed)", left)
 
     def _restore_audit_head(self, clean):
         """The audit trail's head, behind its log after a crash or a card that refused

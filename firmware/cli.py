@@ -1849,6 +1849,12 @@ def cmd_verify(args):
             "audit trail: " + p
             for p in audit.verify(anchor, public_key=keys, stopped_cleanly=stopped_cleanly(args.data_dir))
         ]
+        if audit.calls_index_unchecked is not None:
+            # Not a problem with the trail: off the box, its sealed details do not open.
+            print(
+                "audit trail: its index of the calls named was not checked: %s" % audit.calls_index_unchecked,
+                file=sys.stderr,
+            )
         problems += _accounting(store, audit, stopped_cleanly(args.data_dir))
         problems += _card_problems(args.data_dir, store, audit, public_key, args.key)
         problems += integrity_problems(audit._db, "audit.db")

@@ -54,6 +54,15 @@ covers that stored form, so the chain and the signatures are checked without
 the key, while only the box reads the details. The box's own bookkeeping
 (:data:`UNSEALED_ACTIONS`: recording digests, sweep anchors) stays readable,
 so ``verify`` accounts for every recording on any machine.
+
+Indexed: the call ids that pages of the calls list and reports named
+(:data:`CALLS_NAMED_BY`, in their sealed details) are also rows of table
+``audit_calls``, written in the entry's own transaction, so that a search by
+number finds those entries whatever their age (:meth:`AuditLog.naming_calls`).
+The index is outside the chain: a search opens each entry it gives, and
+``verify`` rebuilds it from the entries (with the key) and reports a row added
+or deleted. A trail from before it (schema 1) is indexed by
+:meth:`AuditLog.build_calls_index`, which needs the key (the recorder, at its start).
 """
 
 import contextlib
@@ -251,10 +260,13 @@ CALLS_NAMED_BY: tuple[tuple[str, str | None], ...] = (
     ("list_viewed", "report"),
     ("report", None),
 )
+# Their actions, for reading them.
+_NAMING_ACTIONS = tuple(sorted({action for action, _ in CALLS_NAMED_BY}))
 SIG_TAG = b"linekeeper audit entry v1\n"
 HEAD_SIG_TAG = b"linekeeper audit head v1\n"
 GENESIS_HASH = "00" * 32
-SCHEMA_VERSION = 1
+# 2: the index of the call ids that the entries of CALLS_NAMED_BY named (``audit_calls``).
+SCHEMA_VERSION = 2
 # Group commit (AuditLog.append_soon): at most this many entries in one commit, and
 # a head's ``group_us`` counts for at most this long (the longest a box lets audio
 # wait, config ``holdup_flush_ms``): entries after the head beyond that are tampering.
@@ -300,6 +312,20 @@ CREATE INDEX IF NOT EXISTS audit_action ON audit (action, seq);
 CREATE INDEX IF NOT EXISTS audit_target ON audit (target, seq);
 %s
 -- Stops bugs, not attackers (who can drop these): the log is append-only.
+-- The call ids that each entry of CALLS_NAMED_BY names in its (sealed) details, written
+-- in the entry's own transaction: a search by number reads the entries naming its calls
+-- from here, not every list shown. Outside the hash chain: verify rebuilds it.
+CREATE TABLE IF NOT EXISTS audit_calls (
+    call_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (call_id, seq)
+) WITHOUT ROWID;
+-- One row: every entry after ``covered_after`` is in audit_calls; the entries up to it
+-- (an older trail's, from before the index) are still to be indexed (0: none are).
+CREATE TABLE IF NOT EXISTS audit_calls_state (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    covered_after INTEGER NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -475,6 +501,24 @@ def _check_details(value):
         raise AuditError("audit details cannot hold %r" % value)
 
 
+def calls_named(action, target, details):
+    """The call ids an entry of :data:`CALLS_NAMED_BY` names (``calls`` in its details, as
+    written: opened), sorted and each once; [] for an entry of another kind."""
+    if not any(action == a and t in (None, target) for a, t in CALLS_NAMED_BY):
+        return []
+    shown = details.get("calls") if isinstance(details, dict) else None
+    if not isinstance(shown, list):
+        return []
+    # (Only what SQLite holds: an id beyond 64 bits would fail the entry's own commit.)
+    return sorted({i for i in shown if type(i) is int and -(1 << 63) <= i < 1 << 63})
+
+
+def _hits(details, wanted):
+    """The ids of ``wanted`` among the calls an entry's (opened) details name, as they name them."""
+    shown = details.get("calls") if isinstance(details, dict) else None
+    return [i for i in shown if type(i) is int and i in wanted] if isinstance(shown, list) else []
+
+
 class AuditLog:
     """The audit trail in SQLite database ``path_db``, its chain head in ``head_path``.
 
@@ -506,6 +550,8 @@ class AuditLog:
         self.commits = 0  # transactions written (tests and the bench count them)
         self.signer = signer
         self.cipher = cipher  # seals the details (None: kept in clear)
+        # Why the last verify did not check the index of the calls named (None: it did).
+        self.calls_index_unchecked: str | None = None
         self.head_path = os.fspath(head_path)
         self._lock = threading.Lock()
         # Read-only (``verify`` on a full or read-only card): nothing is created or
@@ -533,7 +579,26 @@ class AuditLog:
         self._db.execute("CREATE TABLE IF NOT EXISTS audit_sig (seq INTEGER PRIMARY KEY, sig TEXT NOT NULL)")
         # Written only when it changes: a box must still open on a full card.
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+            self._migrate()
+
+    def _migrate(self):
+        """Schema 1 -> 2: the index of the calls named (``audit_calls``, made by ``_SCHEMA``)
+        covers the entries written from now on; those already there are marked still to be
+        indexed (:meth:`build_calls_index`: their details are sealed, and this process may not
+        have the key yet). Also where an older release wrote to the trail after this one
+        (it wrote no index rows): everything is indexed again."""
+        with self._lock, self._appending():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO audit_calls_state (one, covered_after)"
+                    " SELECT 1, coalesce(max(seq), 0) FROM audit"
+                )
+                self._db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def _signer(self):
         """The signer now: ``signer`` may be one, or have ``get()`` (a LazySigner)."""
@@ -792,6 +857,12 @@ class AuditLog:
                         self._db.execute(
                             "INSERT OR REPLACE INTO audit_sig (seq, sig) VALUES (?, ?)", (seq, sig)
                         )
+                    named = calls_named(item.action, item.shown_target, item.details)
+                    if named:
+                        self._db.executemany(
+                            "INSERT OR IGNORE INTO audit_calls (call_id, seq) VALUES (?, ?)",
+                            [(call_id, seq) for call_id in named],
+                        )
                     out.append(
                         AuditEntry(
                             seq,
@@ -973,6 +1044,69 @@ class AuditLog:
             for r in rows
         ]
 
+    def calls_index_pending(self) -> int:
+        """How far the index of the calls named (:meth:`build_calls_index`) is still to be
+        built: the entries up to this ``seq`` are not in it yet (0: the index is whole).
+        A trail from before the index, opened read-only: its last entry."""
+        self._flush_for_read()
+        with self._lock:
+            return self._pending()
+
+    def _pending(self):
+        try:
+            row = self._db.execute("SELECT covered_after FROM audit_calls_state").fetchone()
+        except sqlite3.OperationalError:
+            row = None  # a trail from before the index, opened read-only
+        if row is not None:
+            return int(row[0])
+        return self._db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0]
+
+    def build_calls_index(self, batch: int = 20_000, progress: Any = None) -> int:
+        """Index the calls named by the entries from before the index (a trail of schema 1),
+        newest first, ``batch`` entries' worth of ``seq`` per transaction, so that appends
+        wait for one batch at most and a stop or a crash loses none of the work done.
+        ``progress(done, total)``: called after each batch (entries' ``seq`` counted).
+        Returns how many entries were left to index (0: it was whole already).
+
+        :raises FieldSealError: sealed, and this log has no cipher (nothing is written:
+            the index stays as it was, and searches say it is not whole)
+        """
+        if self.readonly:
+            return 0
+        total = self.calls_index_pending()
+        upto = total
+        while upto > 0:
+            low = max(0, upto - batch)
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT seq, action, target, details FROM audit WHERE action IN (%s)"
+                    " AND seq > ? AND seq <= ?" % ",".join("?" * len(_NAMING_ACTIONS)),
+                    list(_NAMING_ACTIONS) + [low, upto],
+                ).fetchall()
+            named = [
+                (call_id, seq)
+                for seq, action, target, details in rows
+                for call_id in calls_named(action, target, self._details(details))
+            ]
+            with self._lock, self._appending():
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO audit_calls (call_id, seq) VALUES (?, ?)", named
+                    )
+                    # (Another process may be building it too: the lower mark holds.)
+                    self._db.execute(
+                        "UPDATE audit_calls_state SET covered_after = min(covered_after, ?)", (low,)
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            upto = low
+            if progress is not None:
+                progress(total - upto, total)
+        return total
+
     def naming_calls(
         self,
         call_ids: Sequence[int],
@@ -985,24 +1119,74 @@ class AuditLog:
         batch: int = 1000,
     ) -> tuple[dict[int, list[int]], int | None]:
         """The entries of ``kinds`` (:data:`CALLS_NAMED_BY`: pages of the calls list and
-        reports, shown or downloaded) that named one of ``call_ids``: ``{seq: those ids it
-        named}``; and, when there were more than ``most`` such entries to read, the ``wall_us``
+        reports, shown or downloaded) that named one of ``call_ids``, of ``actor``, written
+        in ``[since_us, until_us)``: ``{seq: those ids it named}``; and, when the index was
+        not whole and there were more than ``most`` entries before it to read, the ``wall_us``
         of the oldest read (older ones were not), else None.
 
-        An entry names its calls in its details, sealed, so each one is read and opened: only
-        those from the first entry written at ``from_us`` on (an entry cannot name a call
-        before it began: the earliest of them; by ``seq``, as :meth:`in_period`, so one
-        written while the clock was set back is read too), of ``actor``, written in
-        ``[since_us, until_us)``, newest first whatever their kind and at most ``most`` of
-        them, ``batch`` at a time of each kind.
+        Found through the index of the calls named (``audit_calls``), whatever their age
+        and number; each entry it gives is opened, and counts only if its details do name
+        the call (the index is outside the hash chain). The entries the index does not
+        cover yet (:meth:`calls_index_pending`) are each read and opened as before the
+        index: those from the first entry written at ``from_us`` on (an entry cannot name
+        a call before it began; by ``seq``, as :meth:`in_period`), newest first whatever
+        their kind and at most ``most`` of them, ``batch`` at a time of each kind.
 
         :raises FieldSealError: sealed, and this log has no cipher or another box's
         """
-        wanted = {int(i) for i in call_ids}
+        wanted = sorted({int(i) for i in call_ids})
         found: dict[int, list[int]] = {}
-        if not wanted or most <= 0 or not kinds:
+        if not wanted or not kinds:
             return found, None
         self._flush_for_read()
+        with self._lock:
+            pending = self._pending()
+            seqs: set[int] = set()
+            indexed = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_calls'").fetchone()
+            for at in range(0, len(wanted) if indexed else 0, 500):
+                part = wanted[at : at + 500]
+                seqs.update(
+                    r[0]
+                    for r in self._db.execute(
+                        "SELECT seq FROM audit_calls WHERE call_id IN (%s) AND seq > ?"
+                        % ",".join("?" * len(part)),
+                        part + [pending],
+                    )
+                )
+            rows = []
+            ordered = sorted(seqs)
+            for at in range(0, len(ordered), 500):
+                part = ordered[at : at + 500]
+                rows += self._db.execute(
+                    "SELECT seq, wall_us, actor, action, target, details FROM audit WHERE seq IN (%s)"
+                    % ",".join("?" * len(part)),
+                    part,
+                ).fetchall()
+        wanted_set = set(wanted)
+        for seq, wall_us, who, action, target, details in rows:
+            if not any(action == a and t in (None, target) for a, t in kinds):
+                continue
+            if actor is not None and who != actor:
+                continue
+            if (since_us is not None and wall_us < since_us) or (
+                until_us is not None and wall_us >= until_us
+            ):
+                continue
+            hits = _hits(self._details(details), wanted_set)
+            if hits:
+                found[seq] = hits
+        if pending == 0 or most <= 0:
+            return found, None
+        older, cut_us = self._scanned(
+            wanted_set, from_us, most, kinds, actor, since_us, until_us, batch, pending
+        )
+        found.update(older)
+        return found, cut_us
+
+    def _scanned(self, wanted, from_us, most, kinds, actor, since_us, until_us, batch, upto):
+        """:meth:`naming_calls` for the entries up to ``upto`` the index does not cover yet:
+        each read and opened, newest first, at most ``most``."""
+        found: dict[int, list[int]] = {}
         # The lowest seq written from then on, from audit_wall's own rows. Bounded above too:
         # min(seq) with a lower bound alone is found walking the table from its first entry.
         start = max(int(from_us), int(since_us)) if since_us is not None else int(from_us)
@@ -1011,29 +1195,28 @@ class AuditLog:
                 "SELECT min(seq) FROM audit WHERE wall_us >= ? AND wall_us < ?",
                 (start, int(until_us) if until_us is not None else _NO_END_US),
             ).fetchone()[0]
-        if low is None:
+        if low is None or low > upto:
             return found, None
         # One reading per kind, each through its own index range, merged newest first: one
         # query with an OR of the kinds is sorted whole before its first row is given.
         rows = heapq.merge(
-            *(self._newest_of(kind, int(low), actor, since_us, until_us, batch) for kind in kinds),
+            *(self._newest_of(kind, int(low), actor, since_us, until_us, batch, upto) for kind in kinds),
             key=lambda row: -row[0],
         )
         read, oldest_us = 0, None
         for seq, wall_us, details_json in rows:
             if read == most:
                 return found, oldest_us  # more than most: the older ones are left unread
-            shown = self._details(details_json).get("calls") or ()
-            hits = [i for i in shown if isinstance(i, int) and i in wanted]
+            hits = _hits(self._details(details_json), wanted)
             if hits:
                 found[seq] = hits
             read, oldest_us = read + 1, int(wall_us)
         return found, None
 
-    def _newest_of(self, kind, low, actor, since_us, until_us, batch):
+    def _newest_of(self, kind, low, actor, since_us, until_us, batch, upto):
         """The ``(seq, wall_us, details)`` of the entries of ``kind`` (``(action, target)``,
-        target None: any) from ``seq`` ``low`` on, of ``actor``, written in ``[since_us,
-        until_us)``, newest first, read ``batch`` at a time (details as stored)."""
+        target None: any) from ``seq`` ``low`` to ``upto``, of ``actor``, written in
+        ``[since_us, until_us)``, newest first, read ``batch`` at a time (details as stored)."""
         action, target = kind
         where = ["action = ?", "seq >= ?"]
         args: list[int | str] = [action, low]
@@ -1046,13 +1229,12 @@ class AuditLog:
             if value is not None:
                 where.append(cond)
                 args.append(value)
-        before = None
+        before = int(upto) + 1
         while True:
-            bound = "" if before is None else " AND seq < %d" % before
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT seq, wall_us, details FROM audit WHERE %s%s ORDER BY seq DESC LIMIT ?"
-                    % (" AND ".join(where), bound),
+                    "SELECT seq, wall_us, details FROM audit WHERE %s AND seq < %d ORDER BY seq DESC LIMIT ?"
+                    % (" AND ".join(where), before),
                     args + [batch],
                 ).fetchall()
             yield from rows
@@ -1222,6 +1404,9 @@ class AuditLog:
             signatures = _SignatureCheck(public_key)
             handed = {(o["audit_seq"], o["audit_hash"]): o for o in signatures.handed_over()}
             has_sig = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_sig'").fetchone()
+            # The index of the calls named, rebuilt from the entries as they are read (a whole
+            # check only: it needs every entry it covers).
+            calls_index = _IndexCheck(db, self._details) if after is None else None
             first = 0
             if after is not None:
                 # From the checked entry (or the head, if it is behind it): the head's
@@ -1243,8 +1428,13 @@ class AuditLog:
                 handed.pop((row[0], row[7]), None)
                 expected_seq, prev_hash = row[0] + 1, row[7]
                 tail.add(row[0], row[1], row[7])
+                if calls_index is not None:
+                    calls_index.add(row[0], row[3], row[4], row[5])
                 if anchor is not None and row[7] == anchor[1]:
                     found_at = row[0]
+            if calls_index is not None:
+                problems += calls_index.finish()
+                self.calls_index_unchecked = calls_index.unchecked
             db.execute("COMMIT")
         finally:
             db.close()
@@ -1303,6 +1493,80 @@ class AuditLog:
         if tail.hash_at_head != digest:
             return ["audit entry %d does not match the head's hash: the log was rewritten" % seq]
         return []
+
+
+class _IndexCheck:
+    """The index part of :meth:`AuditLog.verify`: ``audit_calls`` rebuilt from the entries
+    (given in ``seq`` order) and compared with the stored one, row by row, both read in
+    ``seq`` order (nothing held but one entry's rows). The index is outside the hash chain,
+    so a row added or deleted there is tampering, which this reports: a search by number
+    trusts the index to name the entries it opens (a row deleted hides an entry from it).
+    Without the key to open sealed details the check stops and says so (``unchecked``)."""
+
+    def __init__(self, db, details):
+        self._open = details
+        self.unchecked: str | None = None
+        self.problems: list[str] = []
+        try:
+            row = db.execute("SELECT covered_after FROM audit_calls_state").fetchone()
+        except sqlite3.OperationalError:
+            self.unchecked = "the trail has no index of the calls named (written before it)"
+            return
+        self.covered_after = int(row[0]) if row is not None else 0
+        self._rows = db.execute(
+            "SELECT seq, call_id FROM audit_calls WHERE seq > ? ORDER BY seq, call_id", (self.covered_after,)
+        )
+        self._next = self._rows.fetchone()
+
+    def _stored_before(self, seq):
+        """The stored rows before entry ``seq``'s own (for entries not in the trail): problems."""
+        while self._next is not None and self._next[0] < seq:
+            self.problems.append(
+                "the index of the calls named says entry %d named call %d, and no such entry "
+                "is in the trail: an index row was added" % self._next
+            )
+            self._next = self._rows.fetchone()
+
+    def add(self, seq, action, target, details_json):
+        if self.unchecked is not None or seq <= self.covered_after:
+            return
+        self._stored_before(seq)
+        stored = []
+        while self._next is not None and self._next[0] == seq:
+            stored.append(self._next[1])
+            self._next = self._rows.fetchone()
+        if action in _NAMING_ACTIONS:
+            try:
+                named = calls_named(action, target, self._open(details_json))
+            except FieldSealError:
+                self.unchecked = "the entries' details are sealed and this process has no key to open them"
+                return
+            except (ValueError, TypeError):
+                named = []  # (a damaged entry: its own check reports it)
+        else:
+            named = []
+        extra, missing = sorted(set(stored) - set(named)), sorted(set(named) - set(stored))
+        if extra:
+            self.problems.append(
+                "the index of the calls named says entry %d named %s, which its details do not: "
+                "index rows were added" % (seq, _call_words(extra))
+            )
+        if missing:
+            self.problems.append(
+                "audit entry %d named %s, missing from the index of the calls named: index rows "
+                "were deleted (a search by number would not find the entry)" % (seq, _call_words(missing))
+            )
+
+    def finish(self):
+        if self.unchecked is None:
+            self._stored_before(1 << 63)
+        return self.problems
+
+
+def _call_words(ids):
+    return ("call %d" if len(ids) == 1 else "calls %s") % (
+        ids[0] if len(ids) == 1 else ", ".join(map(str, ids))
+    )
 
 
 class _Staged:

@@ -858,13 +858,15 @@ def test_the_entries_of_a_period_are_read_through_the_indexes(paths):
             log.in_period(["playback"], T0_US, T0_US + 40 * day)
 
 
-def test_naming_calls_finds_the_lists_and_reports_that_named_a_call_newest_first_and_bounded(log):
-    """The entries that named one of some calls, for the audit page's search by number: pages
-    of the calls list, reports shown and reports downloaded (of the kinds asked), not other
-    pages; only those written from the first entry at ``from_us`` on, of the user and period
-    asked, and at most ``most`` of them read, whatever their kind: then the time of the
-    oldest read says where the reading stopped."""
+def test_naming_calls_reads_the_entries_the_index_does_not_cover_newest_first_and_bounded(paths):
+    """The entries that named one of some calls, for the audit page's search by number, in a
+    trail from before the index of the calls named (tests/storage/test_audit_calls_index.py),
+    until it is built: pages of the calls list, reports shown and reports downloaded (of the
+    kinds asked), not other pages; only those written from the first entry at ``from_us`` on,
+    of the user and period asked, and at most ``most`` of them read, whatever their kind:
+    then the time of the oldest read says where the reading stopped."""
     S = 1_000_000
+    log = AuditLog(*paths)
 
     def page(actor, at_s, calls, target="calls", action="list_viewed"):
         return log.append(actor, action, target, {"rows": len(calls), "calls": calls}, T0_US + at_s * S)
@@ -878,6 +880,12 @@ def test_naming_calls_finds_the_lists_and_reports_that_named_a_call_newest_first
     d = page("sam", 13, [4, 7], target=None, action="report")  # a report downloaded
     c = page("sam", 14, [8, 7])
     lists = [("list_viewed", "calls")]
+    log.close()
+    db = sqlite3.connect(paths[0])  # as a release before the index left it
+    db.executescript("DROP TABLE audit_calls; DROP TABLE audit_calls_state; PRAGMA user_version = 1;")
+    db.close()
+    log = AuditLog(*paths)
+    assert log.calls_index_pending() == c.seq
 
     assert log.naming_calls([7, 9], T0_US + 5 * S, 100) == (
         {a.seq: [7, 9], r.seq: [9], b.seq: [9], d.seq: [7], c.seq: [7]},
@@ -923,3 +931,4 @@ def test_naming_calls_finds_the_lists_and_reports_that_named_a_call_newest_first
     )
     assert log.naming_calls([7, 9], T0_US + 5 * S, 6)[1] is None
     assert log.naming_calls([7], T0_US + 20 * S, 100) == ({}, None)  # nothing written since
+    log.close()
