@@ -496,7 +496,9 @@ class Box:
             data_dir, self.signer, self.cipher, clock=clock, commit_us=self.calllog.commit_us
         )
         self._restore_audit_head(clean)
-        self._index_audit_calls()
+        # Built once the box runs (start), beside the lines: never before they record.
+        self._indexer = None
+        self._indexer_stop = threading.Event()
         self.recordings = RecordingStore(
             data_dir,
             signer=self.signer,
@@ -531,15 +533,21 @@ class Box:
     def _index_audit_calls(self):
         """Index the calls named by the audit entries from before the trail had that index
         (an update from schema 1): the recorder has the storage key that opens their
-        details. Once, at the first start after the update; a trail of 1.5 million
-        entries takes seconds (docs/audit-writes.md). A failure leaves the rest for the
-        next start: the search by number reads those entries one by one meanwhile."""
+        details. On a thread of its own from the first start after the update, while the
+        lines record (an append waits for one batch at most); a trail of 1.5 million
+        entries takes seconds (docs/audit-writes.md). A stop, or a failure, leaves the
+        rest for the next start: the search by number reads those entries one by one
+        meanwhile."""
 
         def progress(done, total):
             log.info("indexing the calls named in the audit trail: %d of %d entries", done, total)
+            if self._indexer_stop.is_set():
+                raise _IndexStopped
 
         try:
             left = self.audit.build_calls_index(progress=progress)
+        except _IndexStopped:
+            log.info("the box stops: the rest of the audit trail's index waits for the next start")
         except (sqlite3.Error, OSError, LinekeeperError) as exc:
             log.error("the audit trail's index of the calls named is not whole yet: %s", exc)
         else:
@@ -912,6 +920,11 @@ class Box:
         if self.archive is not None:
             self.archive.start()
         self._started = True
+        if self.audit.calls_index_pending():
+            self._indexer = threading.Thread(
+                target=self._index_audit_calls, name="audit-calls-index", daemon=True
+            )
+            self._indexer.start()
         # Since when nothing was recorded, and why: what reports say of the gap
         # (firmware/uptime.py). Written once the run has lasted a minute (its first sign
         # of life), or at its stop or power cut if sooner: a recorder crashing in a loop
@@ -1357,6 +1370,9 @@ class Box:
             self._dirlock.release()
             return
         self._started = False
+        if self._indexer is not None:  # its batch done, the rest left to the next start
+            self._indexer_stop.set()
+            self._indexer.join()
         if self.alive is not None:  # None: the start failed before it
             self.alive.stop()
         if self.halted is None:
@@ -1404,6 +1420,10 @@ class Box:
             except OSError as exc:  # a full card: the next start says power_loss
                 log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()
+
+
+class _IndexStopped(Exception):
+    """The box stops while the audit trail's index is being built (Box._index_audit_calls)."""
 
 
 def _same_rollback(logged, details):

@@ -20,9 +20,12 @@ def test_the_recorder_indexes_an_older_trail_at_its_start(tmp_path, synth, caplo
     db.executescript("DROP TABLE audit_calls; DROP TABLE audit_calls_state; PRAGMA user_version = 1;")
     db.close()
 
-    with caplog.at_level(logging.INFO, logger="firmware.box"):
-        again = open_sim_box(loads_scenario(json.dumps(QUIET)), data_dir, synth=synth)
+    again = open_sim_box(loads_scenario(json.dumps(QUIET)), data_dir, synth=synth)
     try:
+        assert again.audit.calls_index_pending() > 0  # not before the lines record
+        with caplog.at_level(logging.INFO, logger="firmware.box"):
+            again.start()
+            again._indexer.join(timeout=60)  # built beside them
         assert again.audit.calls_index_pending() == 0
         assert again.audit.naming_calls([7], 0, 0) == ({entry.seq: [7]}, None)
         assert "indexing the calls named in the audit trail" in caplog.text
