@@ -105,6 +105,10 @@ class NumberFormat:
     number only to withhold or show the caller's own number (the UK's 141 and 1470,
     North America's *67 and *82, and GSM's #31#, which a mobile network takes in
     either, through a GSM gateway): the number called is what follows.
+    ``relay_prefixes`` are dialled before a number to call it through a relay service for
+    deaf and speech-impaired people (the UK's Relay UK: 18001 from a textphone, 18002 to
+    one): the number called is what follows, whatever it begins with (a national or
+    international number, a service number, 999).
     ``emergency_numbers`` are whole numbers of their own (the UK's 999 and 112, North
     America's 911): nothing longer begins with one, so a key after one is not the number's.
     ``service_numbers`` are ``(start, digits)``: a number beginning ``start`` is a
@@ -122,6 +126,7 @@ class NumberFormat:
     national_digits: int | None = None
     national_first_digits: str = ""
     presentation_prefixes: tuple[str, ...] = ()
+    relay_prefixes: tuple[str, ...] = ()
     #: how many digits a national number has after its trunk prefix: a number of the
     #: country code and that many digits (not starting with 0) is in international form
     #: without its ``+``, as some networks send a caller's number
@@ -196,6 +201,7 @@ _UK_NUMBERS = NumberFormat(
     international_prefix="00",
     trunk_prefix="0",
     presentation_prefixes=("1470", "141", "#31#"),
+    relay_prefixes=("18001", "18002"),
     significant_digits=(9, 10),
     emergency_numbers=("999", "112"),
     service_numbers=(

@@ -173,7 +173,7 @@ UK_LOCAL_DIGITS = 8
 # The most keys a UK number whose start says nothing keeps the tones of (0 and 10).
 UK_LONGEST = 11
 # A UK number starting 1 that is no service number the box knows and no prefix is a
-# short code (150, 1571, 17070) or an access code before a number (18001): none is
+# short code (150, 1571, 17070) or a carrier's access code before a number: none is
 # shorter than 1 and two digits, so a key past the third may be the first of a card keyed
 # on after a short code. Those keys' tones are cut; the call log keeps them (docs/pci.md).
 UK_SHORT_CODE_KEPT = 3
@@ -562,11 +562,15 @@ def dialling_prefix(number, country, outside=""):
     """How many of dialled ``number``'s first keys are a prefix dialled before the number
     only to withhold or give the caller's own number (the country's
     ``presentation_prefixes``: the UK's 141 and 1470, North America's *67 and *82, GSM's
-    #31# in either), or 0
+    #31# in either), or to call it through a relay service for deaf and speech-impaired
+    people (``relay_prefixes``: the UK's 18001 and 18002), or 0
     when it begins with none. The number is what follows, and is judged without it (its
-    length, where a card keyed on after it may begin). A prefix is one only before what
-    may begin a number there (UK: a 0; North America: any digit): ``1412`` is no prefix
-    and a number.
+    length, where a card keyed on after it may begin). A prefix withholding or giving the
+    caller's number is one only before what may begin a number there (UK: a 0; North
+    America: any digit) or before a relay prefix: ``1412`` is no prefix and a number. A
+    relay prefix is one before any digit: what follows is the number called, whatever it
+    is (``18001 101``, ``18001 999``, ``18001 141 01632 960123``); no UK number begins
+    18001 or 18002 but these.
 
     ``outside``: the line's outside-line digit (a PBX extension's ``9``: ``outside_line``
     in ``policy.rules.lines``), or "". On such a line it is a prefix wherever the number
@@ -574,11 +578,27 @@ def dialling_prefix(number, country, outside=""):
     skip = len(outside) if outside and number.startswith(outside) else 0
     fmt = countries.country(country).numbers
     starts = fmt.trunk_prefix[:1] + fmt.international_prefix[:1] + fmt.national_first_digits
-    for prefix in fmt.presentation_prefixes:
-        rest = number[skip + len(prefix) : skip + len(prefix) + 1]
-        if number.startswith(prefix, skip) and rest and rest in starts:
-            return skip + len(prefix)
-    return skip
+    while True:  # 141 18001, 18001 141: one prefix after another
+        found = _relay_prefix(number, skip, fmt)
+        for prefix in () if found else fmt.presentation_prefixes:
+            after = skip + len(prefix)
+            if number.startswith(prefix, skip) and (
+                number[after : after + 1] in tuple(starts) or _relay_prefix(number, after, fmt)
+            ):
+                found = len(prefix)
+                break
+        if not found:
+            return skip
+        skip += found
+
+
+def _relay_prefix(number, at, fmt):
+    """How many keys long the relay prefix (``fmt.relay_prefixes``) dialled ``number`` has at
+    index ``at`` is, a digit following it (:func:`dialling_prefix`), or 0 for none."""
+    for prefix in fmt.relay_prefixes:
+        if number.startswith(prefix, at) and number[at + len(prefix) : at + len(prefix) + 1].isdigit():
+            return len(prefix)
+    return 0
 
 
 def stored_number(call, country):
@@ -610,7 +630,8 @@ def shortest_number(number, country, outside=""):
     UK: 0 and 10 digits (01, 02, 03, 05, 07, 08, 09), but 0 and 9 in Brampton, the area
     with four-digit local numbers (:data:`UK_SHORT_AREAS`), and under 0800 (0800 and
     six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
-    withheld, given) before any of these; 999 and 112 (emergency) 3; a service number
+    withheld, given) before any of these; 18001 or 18002 (Relay UK) before any number,
+    these and those below; 999 and 112 (emergency) 3; a service number
     as long as ``service_numbers`` in :mod:`telephony.countries` says (118 and 116 and
     three digits, 100, 101, 105, 111 and 123, 1471).
     US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either; 911 3.
@@ -622,8 +643,10 @@ def shortest_number(number, country, outside=""):
     if skip:
         rest = shortest_number(number[skip:], country)
         # *67 before a North American number without its 1 says nothing of its length,
-        # nor does the outside-line digit before a number whose start says nothing.
-        said_nothing = country == "us" or bool(outside) and number.startswith(outside)
+        # nor does the outside-line digit or a relay prefix (18001) before a number whose
+        # start says nothing (a short code).
+        relay = number[:skip].endswith(countries.country(country).numbers.relay_prefixes)
+        said_nothing = country == "us" or bool(outside) and number.startswith(outside) or relay
         return 0 if said_nothing and not rest else skip + rest
     if _emergency(number, country):
         return _emergency(number, country)
@@ -696,9 +719,10 @@ def _longest_number(number, country, outside=""):
     number keeps the tones of, 11 at most), an emergency number 3; a UK one starting 1 that no
     rule before knows (a short code, or an access code and a number) is taken as 3
     long, the shortest short code (:data:`UK_SHORT_CODE_KEPT`: its tones past that
-    are cut, as a card's may be), or as the prefix it may still be (1470); a prefix
-    withholding or giving the caller's number (:func:`dialling_prefix`), or the line's
-    outside-line digit ``outside``, adds its keys."""
+    are cut, as a card's may be), or as the prefix it may still be (1470, 18001); a
+    prefix withholding or giving the caller's number or calling through a relay service
+    (:func:`dialling_prefix`), or the line's outside-line digit ``outside``, adds its
+    keys."""
     skip = dialling_prefix(number, country, outside)
     if skip:
         return skip + _longest_number(number[skip:], country)
@@ -720,8 +744,10 @@ def _longest_number(number, country, outside=""):
         after = 1 + _tones_kept(number[1:], country) if number[1:] else 0
         return min(UK_LONGEST, max(UK_LOCAL_DIGITS, after))
     if number[:1] == "1":
-        # A prefix still being keyed (1470) keeps its keys' tones.
-        prefixes = [len(p) for p in numbers.presentation_prefixes if p.startswith(number)]
+        # A prefix still being keyed (1470, 18001, 141 18001) keeps its keys' tones.
+        shown, relay = numbers.presentation_prefixes, numbers.relay_prefixes
+        known = shown + relay + tuple(p + r for p in shown for r in relay)
+        prefixes = [len(p) for p in known if p.startswith(number)]
         return max([UK_SHORT_CODE_KEPT, *prefixes])
     return UK_LONGEST
 

@@ -8,8 +8,8 @@ number is treated as one: :func:`scrub` replaces its digits with ``X`` before
 the text is stored — in the call log's number field, the audit trail, the
 notes of a call. A dialled number itself starts with 0 (trunk or
 international prefix) or is too short to be a card, so it is left alone (one
-dialled after a prefix withholding the caller's number, ``141``, ``*67``, is
-judged without it where it is stored: :func:`scrub_dialled`); a
+dialled after a prefix withholding the caller's number, ``141``, ``*67``, or after
+Relay UK's ``18001``, is judged without it where it is stored: :func:`scrub_dialled`); a
 digit run that cannot be told apart from a card number loses those digits,
 which is the side PCI DSS asks us to err on. A card number keyed straight on
 after a dialled number is masked as the line supervisor recognises it
@@ -187,10 +187,11 @@ def dialled_card_start(number, whole=0, prefix=0, optional=0):
     earliest (an index into ``number``), or None when it holds none (:func:`has_card`).
 
     ``prefix``: how many of its first keys were dialled before the number only to
-    withhold or give the caller's own number (``141``, ``*67``:
-    :func:`firmware.calls.supervisor.dialling_prefix`). None of them is masked, and they
-    are not counted in a run of digits (``*67`` joins the number's digits in one run). A
-    window that begins in them still finds a card (``*`` and a Maestro card ``6767...``
+    withhold or give the caller's own number (``141``, ``*67``) or to call it through a
+    relay service (``18001``): :func:`firmware.calls.supervisor.dialling_prefix`. None of
+    them is masked, and they are not counted in a run of digits (``*67`` joins the
+    number's digits in one run). A window that begins in them still finds a card (``*``
+    and a Maestro card ``6767...``
     read as ``*67`` and a number: what follows the card, its code, is withheld), masked
     from the prefix's end.
 

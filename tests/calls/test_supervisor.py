@@ -1960,10 +1960,12 @@ def test_a_card_keyed_on_after_an_unknown_uk_short_code_keeps_none_of_its_tones(
     [
         ("1571", 3),
         ("17070", 3),
-        ("180010800123456", 3),  # Text Relay's 18001 and an 0800 number
         ("147001632960123", 15),  # the caller's number given: 1470 is a prefix, all kept
         ("1470", 4),  # ... its 0 kept while it may still be one
         ("1412", 3),  # 141 before no 0: a number of its own, a short code
+        ("18001", 5),  # Relay UK's prefix alone: its keys kept while it may be one
+        ("18002", 5),  # ... its 2 too (no short code 1800 a card could follow)
+        ("18003", 4),  # no prefix: the 0 was kept while 1800 might have been one
     ],
 )
 def test_a_uk_number_starting_1_loses_its_tones_past_the_third_but_is_logged_whole(dialled, kept):
@@ -1972,6 +1974,74 @@ def test_a_uk_number_starting_1_loses_its_tones_past_the_third_but_is_logged_who
     it as dialled."""
     got, call = tones_kept_dialling(dialled)
     assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
+
+
+RELAYED = [
+    "18001" + "01632960123",  # from a textphone to a national number: 16 digits
+    "18002" + "01632960123",  # from a phone to a textphone
+    "18001" + "07700900123",  # a mobile
+    "18001" + "0800123456",  # 0800 and six digits
+    "18001" + "0033398259791",  # abroad
+    "18001" + "999",  # the emergency numbers
+    "18001" + "112",
+    "18001" + "101",  # a service number (the police's, as its textphone users dial it)
+]
+
+
+@pytest.mark.parametrize("dialled", RELAYED)
+def test_a_number_dialled_through_relay_uk_is_logged_whole_with_its_tones(dialled):
+    """The review found 18001 01632 960123 (Relay UK, for deaf and speech-impaired
+    callers) stored as Xs only, no card keyed: taken for a short code, its 16 digits were
+    more than any number has, masked from the first, and the tones of its keys past the
+    third were cut. 18001 and 18002 are prefixes: what follows is the number called."""
+    kept, call = tones_kept_dialling(dialled)
+    assert (call.number, stored_number(call, "uk"), call.digits_withheld) == (dialled, dialled, False)
+    # As many tones as the number alone keeps (all but those of a number abroad past
+    # 00 and 7, each of which may be a card's first digit), and the prefix's.
+    assert kept == 5 + tones_kept_dialling(dialled[5:])[0]
+    assert kept == len(dialled) - (4 if dialled.endswith("0033398259791") else 0)
+
+
+@pytest.mark.parametrize("prefix", ["18001", "18002"])
+@pytest.mark.parametrize("number", list(dict.fromkeys(n[5:] for n in RELAYED)))
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+def test_a_card_keyed_after_a_relay_call_is_masked_as_after_the_number_alone(prefix, number, card):
+    """A card keyed straight on after 18001 and a number is masked in the call log from
+    where it is after the number alone, what follows it withheld, and cut out of the
+    recording as after the number alone; the prefix's keys are kept and keep their
+    tones. (After 18002 a Luhn-valid run from the prefix's 2 may find the card a key
+    sooner: one digit more withheld, not masked.)"""
+    rig, call = keyed_after_dialling(prefix + number, card)
+    alone_rig, alone = keyed_after_dialling(number, card)
+    start = alone.number.index(cards.MASK)
+    # The number alone keeps its digits (an international one those of 00 and 7).
+    assert start == shortest_number(number, "uk") and alone.digits_withheld, alone.number
+    assert call.number[: 5 + start] == prefix + alone.number[:start], call.number
+    assert set(call.number[5 + start :]) == {cards.MASK} and call.digits_withheld, call.number
+    assert stored_number(call, "uk") == call.number  # as the call log stores it
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * len(prefix) + [d.past_number for d in alone_rig.of(DigitDialled)]
+
+
+@pytest.mark.parametrize(
+    "dialled, outside",
+    [
+        ("141" + "18001" + "01632960123", ""),  # the caller's number withheld, then Relay UK
+        ("18001" + "141" + "01632960123", ""),  # ... or the other way round
+        ("1470" + "18002" + "07700900123", ""),
+        ("9" + "18001" + "01632960123", "9"),  # the line's outside-line digit before it
+    ],
+)
+def test_relay_uk_after_or_before_another_prefix_is_a_prefix_too(dialled, outside):
+    """Every key of the prefixes and the number keeps its tone and its digit in the call
+    log; a card keyed on after them is masked from its first key, none of its tones kept."""
+    config = {"outside_line": {1: outside}} if outside else {}
+    kept, call = tones_kept_dialling(dialled, **config)
+    assert (kept, call.number, call.digits_withheld) == (len(dialled), dialled, False)
+    rig, call = keyed_after_dialling(dialled, "4111111111111112", **config)
+    assert call.number.startswith(dialled) and set(call.number[len(dialled) :]) == {"X"}, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * len(dialled) + [True] * (16 + 3) and call.digits_withheld
 
 
 @pytest.mark.parametrize(
