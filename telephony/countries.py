@@ -109,8 +109,9 @@ class NumberFormat:
     deaf and speech-impaired people (the UK's Relay UK: 18001 from a textphone, 18002 to
     one): the number called is what follows, whatever it begins with (a national or
     international number, a service number, 999).
-    ``emergency_numbers`` are whole numbers of their own (the UK's 999 and 112, North
-    America's 911): nothing longer begins with one, so a key after one is not the number's.
+    ``emergency_numbers`` are whole numbers of their own (the UK's 999 and 112, and 18000,
+    999 through Relay UK for deaf and speech-impaired people; North America's 911): nothing
+    longer begins with one, so a key after one is not the number's.
     ``service_numbers`` are ``(start, digits)``: a number beginning ``start`` is a
     service of that many digits, as whole as an emergency number (the UK's directory
     enquiry services, 118 and three digits; the European helplines, 116 and three; 100,
@@ -203,7 +204,7 @@ _UK_NUMBERS = NumberFormat(
     presentation_prefixes=("1470", "141", "#31#"),
     relay_prefixes=("18001", "18002"),
     significant_digits=(9, 10),
-    emergency_numbers=("999", "112"),
+    emergency_numbers=("999", "112", "18000"),
     service_numbers=(
         ("100", 3),
         ("101", 3),

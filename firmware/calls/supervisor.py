@@ -631,7 +631,7 @@ def shortest_number(number, country, outside=""):
     with four-digit local numbers (:data:`UK_SHORT_AREAS`), and under 0800 (0800 and
     six digits; 0800 1111 has 8), 00 and 7; 141 or 1470 (the caller's number
     withheld, given) before any of these; 18001 or 18002 (Relay UK) before any number,
-    these and those below; 999 and 112 (emergency) 3; a service number
+    these and those below; 999 and 112 (emergency) 3, 18000 (999 through Relay UK) 5; a service number
     as long as ``service_numbers`` in :mod:`telephony.countries` says (118 and 116 and
     three digits, 100, 101, 105, 111 and 123, 1471).
     US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either; 911 3.
@@ -681,8 +681,9 @@ def _optional_digits(number, country):
 
 def _emergency(number, country):
     """How many digits the emergency number ``number`` begins with has (UK 999 or 112,
-    US 911: 3), or 0 for none. It is a whole number: a card number keyed on after it is
-    past it from its first key (``emergency_numbers`` in :mod:`telephony.countries`)."""
+    US 911: 3; UK 18000, 999 through Relay UK: 5), or 0 for none. It is a whole number: a
+    card number keyed on after it is past it from its first key (``emergency_numbers``
+    in :mod:`telephony.countries`)."""
     for code in countries.country(country).numbers.emergency_numbers:
         if number.startswith(code):
             return len(code)
@@ -716,8 +717,8 @@ def _longest_number(number, country, outside=""):
     (``national_first_digits``: an area code, 2-9), a UK local one starting 7 or 8
     (:data:`UK_LOCAL_FIRST`) 8, or 9 (a local number, 8; or, where the line's
     outside-line digit is not set, a switchboard's 9 and a number: 1 and as many as that
-    number keeps the tones of, 11 at most), an emergency number 3; a UK one starting 1 that no
-    rule before knows (a short code, or an access code and a number) is taken as 3
+    number keeps the tones of, 11 at most), an emergency number its own (3, 18000 5); a UK
+    one starting 1 that no rule before knows (a short code, or an access code and a number) is taken as 3
     long, the shortest short code (:data:`UK_SHORT_CODE_KEPT`: its tones past that
     are cut, as a card's may be), or as the prefix it may still be (1470, 18001); a
     prefix withholding or giving the caller's number or calling through a relay service

@@ -1746,6 +1746,7 @@ def test_the_live_view_shows_no_digit_of_a_card_keyed_with_its_first_digit_slipp
         ("999", "", 3),  # an emergency number is whole at 3
         ("9" + "999", "9", 4),  # the outside-line 9 before it
         ("112", "", 3),
+        ("18000", "", 5),  # 999 through Relay UK (a textphone's) is whole at 5
         ("14101632960123", "", 14),  # a prefix adds its keys
         ("0033398259", "", 9),  # abroad, a plan the box does not know: 00 and 7 at least
         ("118118", "", 6),  # a directory enquiry service is whole at 118 and 3 digits
@@ -2084,6 +2085,19 @@ def test_a_number_after_an_unknown_code_loses_its_tones_but_is_logged_whole(dial
     it as dialled."""
     got, call = tones_kept_dialling(dialled)
     assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
+
+
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+def test_18000_keeps_its_digits_in_the_call_log_with_a_card_after_it(card):
+    """Taken for a short code, 18000 (999 through Relay UK) lost the tone of its 0, and
+    with a card keyed with a digit wrong after it the call log lost its digits: one run
+    of more than 15, masked from the first. It is an emergency number, whole at 5."""
+    kept, alone = tones_kept_dialling("18000")
+    assert (kept, alone.number, alone.digits_withheld) == (5, "18000", False)
+    rig, call = keyed_after_dialling("18000", card)
+    assert call.number.startswith("18000") and set(call.number[5:]) == {"X"}, call.number
+    assert stored_number(call, "uk") == call.number and call.digits_withheld
+    assert [d.past_number for d in rig.of(DigitDialled)] == [False] * 5 + [True] * (16 + 3)
 
 
 def test_a_number_dialled_on_after_an_emergency_number_is_past_it():
