@@ -16,6 +16,10 @@ number out of the recording (docs/pci.md). The review found card digits left in 
   number): the tones of its first 10 keys on a US box, 11 on a UK box, where a start of
   2-6 says nothing of the length.
 
+And the number's own tones lost: a call through Relay UK (18001 and a number, 18000 for
+999) was taken for a short code, its tones kept past ``180`` only, and 18001 01632 960123
+was logged as Xs.
+
 The recording is exported and its DTMF decoded: only the number's own keys are in it
 (none of a number whose start says nothing and begins 2-6, as a card does).
 """
@@ -31,6 +35,8 @@ CASES = {
     "0800 and 6 digits": ("0800123456", "", "0800123456"),
     "999 after the outside-line 9": ("9999", "9", "9999"),
     "999": ("999", "", "999"),
+    "18000 (999 through Relay UK)": ("18000", "", "18000"),
+    "18001 and a national number (Relay UK)": ("1800101632960123", "", "1800101632960123"),
 }
 
 
