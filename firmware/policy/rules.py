@@ -199,26 +199,36 @@ def normalise(number, country):
 
 
 def called_number(number, country, outside=""):
-    """``number`` without a prefix dialled only to withhold or show the caller's own number
-    (141 0800 123456 calls 0800 123456): staff who withhold their number still call the
-    number an exclude list names. Only a prefix followed by a national or international
-    number is taken off. ``outside``: the line's outside-line digit (:class:`LineMode`),
-    taken off first where the number begins with it (9 141 0800 123456 on a PBX
-    extension calls 0800 123456 too)."""
+    """``number`` without the prefixes dialled before the number called: to withhold or
+    show the caller's own number (141 0800 123456 calls 0800 123456), or to call through
+    a text relay service (Relay UK's 18001 0800 123456 calls 0800 123456 too): staff who
+    withhold their number or call through the relay still call the number an exclude list
+    names. Prefixes are taken off only before a national or international number, one
+    after another (141 18001 0800 123456). ``outside``: the line's outside-line digit
+    (:class:`LineMode`), taken off first where the number begins with it (9 141 0800
+    123456 on a PBX extension calls 0800 123456 too)."""
     fmt = countries.country(country).numbers
     n = re.sub(r"[\s().-]", "", number)
     if outside and n.startswith(outside) and len(n) > len(outside):
         n = number = n[len(outside) :]
-    for prefix in fmt.presentation_prefixes:
+    called = _past_prefixes(n, fmt)
+    return number if called is None else called
+
+
+def _past_prefixes(n, fmt):
+    """``n`` (digits) without the prefixes before it (:func:`called_number`), or None when
+    no prefix stands before a national or international number."""
+    for prefix in fmt.presentation_prefixes + fmt.relay_prefixes:
+        if not n.startswith(prefix):
+            continue
         rest = n[len(prefix) :]
+        rest = _past_prefixes(rest, fmt) or rest
         national = (
             fmt.national_digits and len(rest) == fmt.national_digits and rest[:1] in fmt.national_first_digits
         )
-        if n.startswith(prefix) and (
-            rest.startswith(("+", fmt.international_prefix, fmt.trunk_prefix)) or national
-        ):
+        if rest.startswith(("+", fmt.international_prefix, fmt.trunk_prefix)) or national:
             return rest
-    return number
+    return None
 
 
 def matches(pattern, number, country="uk", outside=""):

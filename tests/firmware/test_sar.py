@@ -1190,6 +1190,28 @@ def test_a_number_dialled_with_a_card_number_keyed_on_after_it_is_the_subjects(t
     ]
 
 
+def test_a_number_dialled_through_relay_uk_is_the_subjects(tmp_path):
+    """Staff called the person through Relay UK (18001 before the number, from a textphone),
+    withholding their own number too: a search by the person's number missed the call, left
+    out of their copy and of what an erasure request finds."""
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": "1800101632960123"}, "talk": 3.0},
+        # A digit short: another number.
+        {"line": 2, "at": 1.0, "direction": "out", "dial": {"digits": "141180010163296012"}, "talk": 3.0},
+        {"line": 3, "at": 1.0, "direction": "out", "dial": {"digits": "1411800101632960123"}, "talk": 3.0},
+    ]
+    (tmp_path / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 3, "calls": calls})
+    )
+    data = str(tmp_path / "data")
+    assert cli.main(["sim", str(tmp_path / "s.json"), "--data-dir", data]) == 0
+    found = find_calls(os.path.join(data, "calls.db"), number="01632 960123")
+    assert sorted((c["line"], c["number"]) for c in found) == [
+        (1, "1800101632960123"),
+        (3, "1411800101632960123"),
+    ]
+
+
 def test_a_command_line_release_stopped_before_its_bundle_was_begun_says_nothing_was_released(
     sar_dir, tmp_path, monkeypatch, capsys
 ):

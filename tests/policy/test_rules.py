@@ -52,6 +52,13 @@ def test_direction():
         ("141 00441632960123", "+441632*", True),
         ("1412", "0800*", False),  # not a prefix before a number
         ("#31#08001234567", "0800*", True),  # GSM's (a mobile through a GSM gateway)
+        # Through Relay UK (18001 from a textphone, 18002 to one): the number called follows,
+        # after a withholding prefix too.
+        ("1800108001234567", "0800*", True),
+        ("18002 01632 960123", "01632 96????", True),
+        ("141 18001 08001234567", "0800*", True),
+        ("18001 141 08001234567", "0800*", True),
+        ("18001999", "0800*", False),
         # A caller's number as some networks send it: international without its "+".
         ("448001234567", "0800*", True),
         ("441632960123", "01632 96????", True),
@@ -128,6 +135,7 @@ def test_the_outside_line_digit_is_a_lines_and_an_outbound_calls():
         ("112", "uk", "112"),  # no 9 before it: as dialled either way
         ("9123", "uk", "9123"),  # an internal extension
         ("9 141 08001234567", "uk", "0800*"),
+        ("9 18001 08001234567", "uk", "0800*"),
         ("911", "us", "911"),
     ],
 )
