@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import datetime
 import functools
 import json
 import os
@@ -10,6 +11,7 @@ import time
 
 from ..argtypes import port, searched_number
 from ..errors import LinekeeperError
+from ..localtime import iso_to_us
 from ..storage.audit import AuditLog
 
 
@@ -187,8 +189,41 @@ def add_parser(sub):
     q.add_argument("--index", required=True)
     q.add_argument("--number", type=searched_number, help="the number, or its last digits (digits 0-9)")
     q.add_argument("--box", help="one box's calls only")
-    q.add_argument("--json", action="store_true", help="one JSON object per call")
+    q.add_argument(
+        "--from",
+        dest="first_day",
+        type=_search_day,
+        metavar="YYYY-MM-DD",
+        help="calls started from this day, as each call's site counts its days (in its time "
+        "zone; UTC for a site whose archive does not say its zone), as the viewer's Calls page",
+    )
+    q.add_argument(
+        "--to",
+        dest="last_day",
+        type=_search_day,
+        metavar="YYYY-MM-DD",
+        help="to this day (included), as --from",
+    )
+    q.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per call (started_local, ended_local: ISO 8601 in local_zone, the site's)",
+    )
     q.set_defaults(func=cmd_search)
+
+
+def _search_day(text):
+    """A day of ``archive search --from``/``--to`` for argparse: YYYY-MM-DD only, as the
+    viewer's date fields take it (web.archive.views._day)."""
+    from .viewer import ISO_DAY
+
+    try:
+        if not ISO_DAY.fullmatch(text):
+            raise ValueError
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        said = "%r is not a date like 2026-03-02 (YYYY-MM-DD)" % text[:20]
+        raise argparse.ArgumentTypeError(said) from None
 
 
 def cmd_init_org(args):
@@ -784,22 +819,40 @@ def cmd_audit_head(args):
 
 
 def cmd_search(args):
-    from .viewer import search
+    """Print the indexed calls ``--number``, ``--box`` and ``--from``/``--to`` select, oldest
+    first, each time in its site's zone with the zone named, as the viewer's pages show it
+    (UTC, said so, for a record that carries no zone)."""
+    from .viewer import local_iso, local_time, search, zone_unsaid
 
+    if args.first_day and args.last_day and args.last_day < args.first_day:
+        raise LinekeeperError(
+            "--to: the last day (%s) is before the first (%s)" % (args.last_day, args.first_day)
+        )
     if not os.path.exists(args.index):
         raise LinekeeperError("no index %s (run `linekeeper archive index` first)" % args.index)
-    for call in search(args.index, number=args.number, box=args.box):
+    found = search(
+        args.index, number=args.number, box=args.box, first_day=args.first_day, last_day=args.last_day
+    )
+    for call in found:
+        zone = call["time_zone"]
         if args.json:
+            # started_at/ended_at stay as the box wrote them (UTC, ``Z``), as every JSON and CSV
+            # of the box keeps them; beside them the same instants in the site's zone.
+            call["local_zone"] = local_time(zone).zone_name
+            call["started_local"] = local_iso(call["started_us"], zone)
+            call["ended_local"] = local_iso(iso_to_us(call["ended_at"]), zone)
             print(json.dumps(call))
         else:
+            said = "the site's archive does not say its zone" if zone_unsaid(zone) else zone
             print(
-                "%-12s %6d  line %s  %-3s  %s  %s"
+                "%-12s %6d  line %s  %-3s  %s (%s)  %s"
                 % (
                     call["box"],
                     call["call_id"],
                     call["line"],
                     call["direction"],
-                    call["started_at"],
+                    local_time(zone).when(call["started_us"]),
+                    said,
                     call["number"] or "",
                 )
             )

@@ -18,9 +18,11 @@ without a rebuild. The viewer applies the notes as its pages read the index
 
 import base64
 import datetime
+import functools
 import json
 import logging
 import os
+import re
 import sqlite3
 
 from ..errors import LinekeeperError, ReportError
@@ -108,6 +110,10 @@ _ROW = COLUMNS[:13] + (
     "digits_withheld",
     "time_zone",
 )
+# A day as the viewer's date fields and ``archive search --from``/``--to`` take it:
+# date.fromisoformat also takes 20260302 and week dates (2026-W10-1), which no one types
+# meaning a day.
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: The row shape :func:`firmware.reports.compute.totals_of` reads.
 _REPORT_COLUMNS = (
     "call_id, line, direction, started_us, answered_us, ended_us, number, policy_decision,"
@@ -199,6 +205,34 @@ def record_zone(doc):
     except ValueError:
         return None
     return name
+
+
+@functools.lru_cache(maxsize=64)
+def local_time(zone):
+    """The :class:`LocalTime` a call's times are shown in: its record's ``zone``, or UTC for
+    None (a record from before records carried their box's zone, or the viewer's own
+    entries) and for a zone this machine's zone database does not know."""
+    try:
+        return LocalTime(zone or "UTC")
+    except ValueError:
+        return LocalTime("UTC")
+
+
+def zone_unsaid(zone):
+    """Whether a call whose record carries ``zone`` is shown in UTC for want of a zone
+    (none carried, or one not known here) rather than in its site's."""
+    return local_time(zone).zone_name == "UTC" and zone != "UTC"
+
+
+def local_iso(wall_us, zone):
+    """``wall_us`` (µs since the epoch) as ISO 8601 with milliseconds, as the box's CSVs
+    write times (:func:`firmware.calls.calllog.iso_ms`), but in the zone :func:`local_time`
+    gives for ``zone``, with its offset then: ``2026-07-01T00:30:00.000+01:00``. None
+    gives None."""
+    if wall_us is None:
+        return None
+    t = local_time(zone).local(wall_us // 1000 * 1000)
+    return t.isoformat(timespec="milliseconds")
 
 
 class KeyOpensNone(LinekeeperError):

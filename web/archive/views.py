@@ -1,7 +1,6 @@
 """The central viewer's pages: login, search, a call and its audio, reports, sites, audit."""
 
 import datetime as dt
-import functools
 import json
 import re
 import secrets
@@ -12,7 +11,7 @@ from firmware.archive import viewer as index
 from firmware.archive.export import export_call
 from firmware.archive.settings import BOX_ID
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
-from firmware.localtime import LocalTime, duration_text
+from firmware.localtime import duration_text
 from firmware.reports.period import parse_period
 from firmware.reports.tables import hms
 
@@ -179,18 +178,13 @@ def logout():
     return resp
 
 
-# A day as the date fields send it: date.fromisoformat also takes 20260302 and week dates
-# (2026-W10-1), which no one types meaning a day of the form.
-ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
 def _day(text, name):
     """The date ``text`` (YYYY-MM-DD) of the field ``name``.
 
     :raises ValueError: any other text, the field named
     """
     try:
-        if not ISO_DAY.fullmatch(text):
+        if not index.ISO_DAY.fullmatch(text):
             raise ValueError
         return dt.date.fromisoformat(text)
     except ValueError:
@@ -676,25 +670,15 @@ def _entry_sites(entry):
     return sites
 
 
-@functools.lru_cache(maxsize=64)
-def _local_time(zone):
-    """The :class:`LocalTime` of ``zone``; UTC for None (a call record from before records
-    carried their box's zone, or the viewer's own entries) or a zone no longer known here."""
-    try:
-        return LocalTime(zone or "UTC")
-    except ValueError:
-        return LocalTime("UTC")
-
-
 def when(wall_us, zone=None):
     """A µs time as the box's pages write one, in ``zone`` (the call's site's, from its
     record; None: UTC), with the zone in force then: ``Wed 1 Jul 2026, 00:30:00 BST``."""
-    return _local_time(zone).when(wall_us)
+    return index.local_time(zone).when(wall_us)
 
 
 def zone_said(zone):
     """The zone a call's times are in, in words, for its page."""
-    if _local_time(zone).zone_name == "UTC" and zone != "UTC":
+    if index.zone_unsaid(zone):
         return "UTC (the site's archive does not say its time zone)"
     return "%s (the site's)" % zone
 
