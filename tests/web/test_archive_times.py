@@ -26,6 +26,8 @@ from web.passwords import CHEAP_COST
 PASSWORD = "a long enough pass 42"
 LATE_JUNE = iso_to_us("2026-06-30T23:30:00Z")  # 00:30 BST on 1 Jul in London
 WINTER = iso_to_us("2026-03-02T09:05:40Z")  # GMT in London
+# The viewer's clock: 00:45 BST on 1 Jul in London, still 30 Jun in UTC.
+NOW = iso_to_us("2026-06-30T23:45:00Z")
 
 
 class MemoryBucket:
@@ -79,7 +81,14 @@ def app(tmp_path_factory):
         }
     )
     users = ArchiveUsers(str(root / "viewer"), CHEAP_COST)
-    v = Viewer(str(root / "viewer"), str(root / "org"), bucket, users=users, secure_cookies=False)
+    v = Viewer(
+        str(root / "viewer"),
+        str(root / "org"),
+        bucket,
+        users=users,
+        secure_cookies=False,
+        wall_us=lambda: NOW,
+    )
     users.set("aud", PASSWORD, ["auditor"])
     rebuild_index(bucket, v.index_path)
     yield create_archive_app(v)
@@ -179,3 +188,31 @@ def test_a_report_counts_days_in_the_zone_its_sites_share_else_utc(client):
     # A zone typed counts every site's days in it: the three calls of 23:30 UTC on 30 Jun.
     typed = _report(client, "tz=Europe/London")
     assert typed["period"]["tz"] == "Europe/London" and typed["total"]["calls"] == 3
+
+
+def _defaults(page):
+    """``(from, to, tz)`` the Reports form shows."""
+    return tuple(
+        re.search(r'name="%s"[^>]* value="([^"]*)"' % name, page).group(1) for name in ("from", "to", "tz")
+    )
+
+
+def test_a_report_s_days_default_to_today_in_the_report_s_zone(client):
+    """At 00:45 BST on 1 Jul (23:45 UTC on 30 Jun) a London report opens on 1 Jul, its
+    call of 00:30 BST in it; a report counted in UTC on 30 Jun; a zone typed, its today."""
+    page = client.get("/reports?site=london").get_data(as_text=True)
+    assert _defaults(page) == ("2026-07-01", "2026-07-01", "Europe/London")
+    london = json.loads(client.get("/reports?site=london&format=json").data)
+    assert (london["period"]["from"], london["period"]["to"]) == ("2026-07-01", "2026-07-01")
+    assert london["total"]["calls"] == 1
+    page = client.get("/reports?site=oldsite").get_data(as_text=True)
+    assert _defaults(page) == ("2026-06-30", "2026-06-30", "UTC")
+    page = client.get("/reports?site=oldsite&tz=Asia/Tokyo").get_data(as_text=True)
+    assert _defaults(page) == ("2026-07-01", "2026-07-01", "Asia/Tokyo")
+    # A day typed is kept; only the one left empty is today.
+    page = client.get("/reports?site=london&from=2026-06-01").get_data(as_text=True)
+    assert _defaults(page) == ("2026-06-01", "2026-07-01", "Europe/London")
+    # A zone that is none: refused naming it, the form's days UTC's today.
+    resp = client.get("/reports?tz=Nowhere/Else")
+    assert resp.status_code == 400 and "Nowhere/Else" in resp.get_data(as_text=True)
+    assert _defaults(resp.get_data(as_text=True)) == ("2026-06-30", "2026-06-30", "Nowhere/Else")

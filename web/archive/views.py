@@ -507,16 +507,16 @@ def export(box, call_id):
 @roles("supervisor", "auditor")
 def reports():
     args = request.args
-    today = dt.datetime.fromtimestamp(viewer().wall_us() / 1e6, dt.UTC).date()
+    typed = {k: args.get(k, "").strip() for k in ("from", "to", "tz")}
     form = {
-        "from": args.get("from", "").strip() or today.isoformat(),
-        "to": args.get("to", "").strip() or today.isoformat(),
-        "tz": args.get("tz", "").strip(),
+        "from": typed["from"],
+        "to": typed["to"],
+        "tz": typed["tz"] or "UTC",
         "site": args.get("site", "").strip(),
     }
+    _today_unless_typed(form, typed)
     if form["site"]:
         _site_or_403(form["site"], "report")
-    typed_zone, form["tz"] = form["tz"], form["tz"] or "UTC"
     fmt = args.get("format", "")
     if fmt not in ("", "json"):
         # Any other answered the page, as if no download were asked for.
@@ -535,10 +535,12 @@ def reports():
         error = "There is no site %s in the index." % form["site"]
         return render_template("archive/reports.html", form=form, report=None, error=error), 404
     try:
-        if not typed_zone:
+        if not typed["tz"]:
             # The days the sites' own pages and reports count in, when they share one zone
             # (as their calls are shown); else UTC. The form shows which.
             form["tz"] = index.shared_zone(db, sorted(boxes) if boxes is not None else None) or "UTC"
+            _today_unless_typed(form, typed)
+            first, last = _day(form["from"], "from"), _day(form["to"], "to")
         period = parse_period(first, last, form["tz"])
         report = index.central_report(db, period, boxes=sorted(boxes) if boxes is not None else None)
         complete = index.sealed_opened(db)
@@ -555,6 +557,17 @@ def reports():
             headers={"Content-Disposition": "attachment; filename=archive-report.json"},
         )
     return render_template("archive/reports.html", form=form, report=report, complete=complete)
+
+
+def _today_unless_typed(form, typed):
+    """Fill the report ``form``'s From and To not ``typed`` with today as the report's zone
+    (``form["tz"]``) has it, the zone its days are counted in: in UTC, a London report
+    opened at 00:30 BST showed yesterday. A zone not known is UTC's today here (the period
+    then refuses it, naming it)."""
+    today = index.local_time(form["tz"]).iso_date(viewer().wall_us())
+    for name in ("from", "to"):
+        if not typed[name]:
+            form[name] = today
 
 
 @bp.route("/sites")
