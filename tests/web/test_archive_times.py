@@ -216,3 +216,19 @@ def test_a_report_s_days_default_to_today_in_the_report_s_zone(client):
     resp = client.get("/reports?tz=Nowhere/Else")
     assert resp.status_code == 400 and "Nowhere/Else" in resp.get_data(as_text=True)
     assert _defaults(resp.get_data(as_text=True)) == ("2026-06-30", "2026-06-30", "Nowhere/Else")
+
+
+def test_the_viewer_s_trail_says_a_report_s_zone_and_its_times_in_utc(app, client):
+    """A report's entry names the zone its days are in (the same dates are other instants
+    elsewhere); a time an entry holds (enable-user's ``was_disabled_us``) is written as the
+    trail's other times, in UTC and saying so, not as a count of µs."""
+    v = app.extensions["linekeeper-archive"]
+    v.audit_log.append("command-line", "account_enabled", "aud", {"was_disabled_us": LATE_JUNE}, NOW)
+    client.get("/reports?site=london&format=json")
+    (entry,) = v.audit_log.entries(limit=1, action="report")
+    assert (entry.details["period"], entry.details["time_zone"]) == ("2026-07-01", "Europe/London")
+    page = client.get("/audit").get_data(as_text=True)
+    assert "<dt>Was disabled</dt><dd>Tue 30 Jun 2026, 23:30:00 UTC</dd>" in page
+    assert str(LATE_JUNE) not in page
+    assert "<dt>Time zone</dt><dd>Europe/London</dd>" in page
+    assert '<td data-label="When">Tue 30 Jun 2026, 23:45:00 UTC</td>' in page

@@ -56,7 +56,7 @@ def create_archive_app(v):
     app.register_blueprint(views.bp)
     app.before_request(before_request)
     app.after_request(after_request)
-    app.jinja_env.globals.update(csrf_token=csrf_token, audit_fields=words.audit_fields, say=words.say)
+    app.jinja_env.globals.update(csrf_token=csrf_token, audit_fields=views.audit_fields, say=words.say)
 
     @app.errorhandler(400)
     @app.errorhandler(401)

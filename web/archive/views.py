@@ -7,6 +7,7 @@ import secrets
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
+from firmware import words
 from firmware.archive import viewer as index
 from firmware.archive.export import export_call
 from firmware.archive.settings import BOX_ID
@@ -549,7 +550,15 @@ def reports():
     finally:
         db.close()
     if fmt == "json":
-        viewer().audit("report", None, format="json", period=period.label(), sites=list(report["sites"]))
+        # The zone its days are in: the same dates are other instants in another zone.
+        viewer().audit(
+            "report",
+            None,
+            format="json",
+            period=period.label(),
+            time_zone=period.tz,
+            sites=list(report["sites"]),
+        )
         body = json.dumps(report, indent=1, sort_keys=True)
         return Response(
             body,
@@ -687,6 +696,20 @@ def when(wall_us, zone=None):
     """A µs time as the box's pages write one, in ``zone`` (the call's site's, from its
     record; None: UTC), with the zone in force then: ``Wed 1 Jul 2026, 00:30:00 BST``."""
     return index.local_time(zone).when(wall_us)
+
+
+def audit_fields(details):
+    """The details of an entry of the viewer's trail as ``[(label, text), ...]``
+    (:func:`firmware.words.audit_fields`), with a time one holds (µs since the epoch, a
+    ``*_us`` detail: enable-user's ``was_disabled_us``) written as the trail's other times,
+    in UTC and saying so (``Was disabled``: ``Tue 30 Jun 2026, 23:30:00 UTC``), not as a
+    bare count of µs."""
+    shown = {}
+    for key, value in (details or {}).items():
+        if key.endswith("_us") and isinstance(value, int) and not isinstance(value, bool):
+            key, value = key[: -len("_us")], when(value)
+        shown[key] = value
+    return words.audit_fields(shown)
 
 
 def zone_said(zone):
