@@ -818,6 +818,9 @@ def cmd_audit_head(args):
     return 0
 
 
+SEARCH_MAX = 1000  # calls archive search prints (the index's search took as many, unsaid)
+
+
 def cmd_search(args):
     """Print the indexed calls ``--number``, ``--box`` and ``--from``/``--to`` select, oldest
     first, each time in its site's zone with the zone named, as the viewer's pages show it
@@ -831,9 +834,14 @@ def cmd_search(args):
     if not os.path.exists(args.index):
         raise LinekeeperError("no index %s (run `linekeeper archive index` first)" % args.index)
     found = search(
-        args.index, number=args.number, box=args.box, first_day=args.first_day, last_day=args.last_day
+        args.index,
+        number=args.number,
+        box=args.box,
+        first_day=args.first_day,
+        last_day=args.last_day,
+        limit=SEARCH_MAX + 1,
     )
-    for call in found:
+    for call in found[:SEARCH_MAX]:
         zone = call["time_zone"]
         if args.json:
             # started_at/ended_at stay as the box wrote them (UTC, ``Z``), as every JSON and CSV
@@ -856,4 +864,11 @@ def cmd_search(args):
                     call["number"] or "",
                 )
             )
+    if len(found) > SEARCH_MAX:
+        # Cut without a word, the list looked like every call the search selects.
+        print(
+            "linekeeper: more than %d calls match: these are the oldest %d; narrow the search "
+            "(--from/--to, --box, --number)" % (SEARCH_MAX, SEARCH_MAX),
+            file=sys.stderr,
+        )
     return 0

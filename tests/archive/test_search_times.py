@@ -114,3 +114,16 @@ def test_a_last_day_before_the_first_is_refused(index, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "--to: the last day (2026-07-01) is before the first (2026-07-02)" in captured.err
+
+
+def test_a_search_that_matches_more_than_it_prints_says_so(index, capsys, monkeypatch):
+    """The search printed the oldest 1000 and said nothing, as if they were all."""
+    from firmware.archive import cli
+
+    monkeypatch.setattr(cli, "SEARCH_MAX", 1)
+    assert [line.split()[0] for line in _search(capsys, index)] == ["london"]
+    assert main(["archive", "search", "--index", str(index)]) == 0
+    err = capsys.readouterr().err
+    assert "more than 1 calls match: these are the oldest 1; narrow the search" in err
+    assert main(["archive", "search", "--index", str(index), "--box", "oldsite"]) == 0
+    assert capsys.readouterr().err == ""
