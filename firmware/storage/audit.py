@@ -85,6 +85,7 @@ from firmware.policy import cards
 from firmware.signing import device_signer, run_dir
 from firmware.storage.fieldseal import FieldSealError, is_sealed, load_field_cipher
 from firmware.storage.fsutil import atomic_write, create_db_file, overwrite_in_place
+from firmware.storage.held import SignalsHeld
 
 ACTIONS = frozenset(
     {
@@ -824,7 +825,17 @@ class AuditLog:
     def _commit(self, items):
         """Append ``items`` (prepared entries) in one transaction, then write the head once;
         returns their entries. The staged ones are no longer staged once committed.
-        Call with ``_lock`` held."""
+        Call with ``_lock`` held.
+
+        Never half of it: a SIGINT or SIGTERM that comes meanwhile is delivered (Ctrl-C's
+        :class:`KeyboardInterrupt` raised) once the entries and the head are written, or the
+        transaction rolled back (:class:`~firmware.storage.held.SignalsHeld`). A writer that
+        must know whether its entry was made before such a stop holds them itself around the
+        append and its note of it."""
+        with SignalsHeld():
+            return self._commit_whole(items)
+
+    def _commit_whole(self, items):
         items = list(items)
         out = []
         with self._appending():
