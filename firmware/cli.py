@@ -1270,7 +1270,8 @@ def _export_signed(store, signer, row, key, args, audited):
 
     :raises _ExportFailed: a file could not be written once audited (the recording is
         removed again when its manifest cannot be written)
-    :raises _ExportStopped: Ctrl-C as they were written (:func:`_stopped_writing`)"""
+    :raises _ExportStopped: Ctrl-C as its entry was appended (delivered once it is made)
+        or as they were written (:func:`_stopped_writing`)"""
     from .manifest import build_manifest
 
     ext = os.path.splitext(args.out)[1].lower()
@@ -1292,11 +1293,18 @@ def _export_signed(store, signer, row, key, args, audited):
         _wall_us(),
         handovers=getattr(store.verify_key, "statements", ()),
     )
-    audited()
-    try:
-        _write_export(args.out, payload, manifest)
-    except KeyboardInterrupt:
-        raise _stopped_writing(args.out, payload, manifest) from None
+    from firmware.storage.held import SignalsHeld
+
+    # A Ctrl-C as the entry is appended comes once it is made (and noted), at the release:
+    # a stop after the entry, whose failure is audited. Raised out of the append, it left
+    # the export in the trail as taken.
+    with SignalsHeld() as held:
+        audited()
+        try:
+            held.release()
+            _write_export(args.out, payload, manifest)
+        except KeyboardInterrupt:
+            raise _stopped_writing(args.out, payload, manifest) from None
 
 
 def _write_export(out, payload, manifest):

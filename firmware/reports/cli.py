@@ -155,51 +155,57 @@ def _write_audited(args, audit, data, said, name="report"):
 
     :raises LinekeeperError: the entry could not be made (nothing written), or the file
         could not be written
-    :raises Stopped: Ctrl-C after the entry, before the file was whole"""
+    :raises Stopped: Ctrl-C after the entry (or as it was appended: delivered once it is
+        made), before the file was whole"""
     import sqlite3
     import sys
 
     from firmware.storage import fsutil
+    from firmware.storage.held import SignalsHeld
 
     from .. import cli
     from ..datadir import storage_error
 
     details = dict(said, file=_file_said(args), via="cli")
-    try:
-        # Before the file is written: a copy the trail does not show is never made.
-        audit.append(args.user, "report", None, details, cli._wall_us())
-    except (OSError, sqlite3.Error) as exc:
-        raise LinekeeperError(
-            "the report was not written: it could not be audited (%s)" % storage_error(exc, "audit trail")
-        ) from None
 
     def failed(why):
         audit.append(args.user, "report", None, dict(details, failed=why), cli._wall_us())
 
-    try:
-        if args.out == "-":
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            fsutil.atomic_write(args.out, data, mode=0o600)
-    except OSError as exc:  # atomic_write: the file as it was
-        said_why = exc.strerror or str(exc)
-        failed("not written: %s" % said_why)
-        raise LinekeeperError("cannot write %s: %s" % (args.out, said_why)) from None
-    except KeyboardInterrupt as exc:
-        if args.out != "-" and _holds(args.out, data):
-            raise  # written whole before the stop: the copy was made, as its entry says
-        failed("stopped")
-        where = "standard output" if args.out == "-" else args.out
-        raise cli.Stopped(
-            "%s stopped after its audit entry was made, before %s was whole (%s): the audit "
-            "trail shows the stop; run it again to make the file"
-            % (
-                name,
-                where,
-                "part of it may have been written there" if args.out == "-" else "it is as it was",
-            )
-        ) from exc
+    with SignalsHeld() as held:
+        try:
+            # Before the file is written: a copy the trail does not show is never made.
+            audit.append(args.user, "report", None, details, cli._wall_us())
+        except (OSError, sqlite3.Error) as exc:
+            raise LinekeeperError(
+                "the report was not written: it could not be audited (%s)" % storage_error(exc, "audit trail")
+            ) from None
+        try:
+            # A Ctrl-C as the entry was appended comes here, once it is made: a stop after the
+            # entry, audited as one. Raised out of the append, it left the report as taken.
+            held.release()
+            if args.out == "-":
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+            else:
+                fsutil.atomic_write(args.out, data, mode=0o600)
+        except OSError as exc:  # atomic_write: the file as it was
+            said_why = exc.strerror or str(exc)
+            failed("not written: %s" % said_why)
+            raise LinekeeperError("cannot write %s: %s" % (args.out, said_why)) from None
+        except KeyboardInterrupt as exc:
+            if args.out != "-" and _holds(args.out, data):
+                raise  # written whole before the stop: the copy was made, as its entry says
+            failed("stopped")
+            where = "standard output" if args.out == "-" else args.out
+            raise cli.Stopped(
+                "%s stopped after its audit entry was made, before %s was whole (%s): the audit "
+                "trail shows the stop; run it again to make the file"
+                % (
+                    name,
+                    where,
+                    "part of it may have been written there" if args.out == "-" else "it is as it was",
+                )
+            ) from exc
 
 
 def _holds(path, data):
