@@ -125,88 +125,181 @@ def _call_log(data_dir, hint=""):
 
 
 def cmd_calls(args):
-    """Print the call log (opened read-only: a full or read-only card can be read)."""
-    from firmware.calls.calllog import CallLog, dumps, iso_ms
+    """Print the call log, audited as the web UI's calls list is: one ``list_viewed`` entry of
+    ``calls`` by ``--user`` with what it printed (the search, ``all calls``; ``rows``, how many
+    calls; ``calls``, their ids; ``via``, ``cli``), written before anything is printed: when the
+    trail cannot take it, nothing is printed. Who may (:func:`_calls_lines`): a supervisor the
+    calls of the lines granted to them, an auditor every call (on a box with no accounts yet,
+    the key slot's owner), with the password of their key slot.
+
+    The call log is opened read-only (a full card's can be read; its audit entry cannot be
+    written there: refused, nothing printed).
+
+    :raises LinekeeperError: refused (who may, above), or the entry not made; nothing printed
+    :raises Stopped: Ctrl-C once the entry was made
+    """
+    from firmware.calls.calllog import CallLog
     from firmware.storage.fieldseal import load_field_cipher
 
-    from . import words
     from .clock import SimClock
-    from .policy.deletions import recording_word
-    from .policy.rules import outcome
     from .signing import run_dir
 
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
     # Numbers and names sealed under the MCU vault's key: the recorder's RAM copy opens them.
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
+    lines = _calls_lines(args)
     calllog = CallLog(path, SimClock(), readonly=True, cipher=cipher)
     try:
         archived, holds = _archive_statuses_and_holds(path)
-        calls = calllog.calls()
-        if calls and not args.json:
-            print(
-                "%5s  %-6s  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s"
-                % (
-                    "call",
-                    "line",
-                    "dir",
-                    "started (UTC)",
-                    "answered",
-                    "ended",
-                    "recording",
-                    "rules",
-                    "number, name",
-                )
-            )
-        for call in calls:
-            if args.json:
-                # What the box did, as the calls CSV's decision column says it (a call the
-                # rules would record, on a box not set up, was not recorded: before_setup);
-                # policy_decision stays what the rules decided, as the call log keeps it.
-                call["outcome"] = outcome(call.get("policy_decision"), call.get("policy_reason"))
-                if call["id"] in archived:
-                    status, reason = archived[call["id"]]
-                    call["archive"] = {"status": status, "reason": reason}
-                # The legal hold, as the calls CSV's columns of the same names have it.
-                call["legal_hold"] = call["id"] in holds
-                call["legal_hold_since"] = iso_ms(holds[call["id"]]) if call["id"] in holds else None
-                print(dumps(call))
-            else:
-                # The same plain words as the web pages (firmware.words); an erasure on
-                # request is not a deletion, as the calls list says.
-                recording = words.say(
-                    "recording", recording_word(call["recording"], call.get("recording_deleted"))
-                )
-                # A call on legal hold (never deleted while held), in a word: --json says since when.
-                held = ", held" if call["id"] in holds else ""
-                # Digits keyed after a card number while dialling, not kept: said after the
-                # number, never which nor how many (as the call page says it).
-                withheld = ", digits withheld" if call.get("digits_withheld") else ""
-                # As the web pages say a number the caller's network did not send, and one
-                # no caller ID brought at all ("unknown", not a blank).
-                number = call["number"] or {
-                    "unavailable": "unavailable",
-                    "erased": "erased on request",
-                    None: "unknown",
-                }.get(call.get("absence"), "withheld")
-                print(
-                    "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s"
-                    % (
-                        call["id"],
-                        call["line"],
-                        call["direction"],
-                        call["started_at"],
-                        "answered" if call["answered"] else "-",
-                        # How it ended, as --json has it (power_loss, local, missed...).
-                        call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
-                        (words.say("recording", recording) or "No recording") + held,
-                        words.say("decision", call["policy_decision"]) or "-",
-                        number + withheld,
-                        call["name"] or "",
-                    )
-                )
+        calls = [c for c in calllog.calls() if lines is None or c["line"] in lines]
     finally:
         calllog.close()
+    printed = [_call_json(c, archived, holds) if args.json else _call_text(c, holds) for c in calls]
+    if calls and not args.json:
+        printed.insert(0, CALLS_HEADING)
+    _audit_calls_listed(args, calls)
+    done = 0
+    try:
+        for text in printed:
+            print(text)
+            done += 1
+    except KeyboardInterrupt as exc:
+        raise Stopped(_calls_stopped(len(calls), printing=done > 0)) from exc
     return 0
+
+
+def _calls_stopped(n_calls, printing=False):
+    """What a Ctrl-C after the calls' audit entry left, in words."""
+    from .words import counted
+
+    return (
+        "calls stopped %s: its audit entry, naming the %s it was to print, was made; "
+        "nothing else was changed"
+        % (
+            "part way through printing the calls" if printing else "before printing any call",
+            counted(n_calls, "call"),
+        )
+    )
+
+
+def _calls_lines(args):
+    """The lines whose calls ``--user`` may list, as on the web UI's calls list
+    (:func:`web.security.visible_lines`): a supervisor's granted lines, every line (None) for
+    an auditor, or for the key slot's owner on a box with no accounts yet.
+
+    :raises LinekeeperError: not a supervisor or an auditor, no line granted, an unknown or
+        disabled account, or a wrong password (nothing is printed)"""
+    try:
+        account = _account(args.data_dir, args.user)
+        lines = None
+        if account is not None and not account.has("auditor"):
+            if not account.has("supervisor"):
+                raise LinekeeperError(
+                    "%s is not a supervisor or an auditor: only they may list the calls" % args.user
+                )
+            lines = set(account.lines)
+            if not lines:
+                raise LinekeeperError("no lines are granted to %s: ask an installer" % args.user)
+        _unlock(args).forget()  # the password says --user asks for it
+    except LinekeeperError as exc:
+        raise LinekeeperError("the calls were not printed: %s" % exc) from None
+    return lines
+
+
+def _audit_calls_listed(args, calls):
+    """Audit ``calls`` as listed by ``--user``: the web calls page's entry (``list_viewed`` of
+    ``calls``: its search, ``rows``, ``calls``: every id, which the auditor's search by
+    number and a breach's scope read) with ``via`` ``cli``.
+
+    :raises LinekeeperError: the trail cannot take it (nothing printed)
+    :raises Stopped: Ctrl-C as it was appended, delivered once the entry is made"""
+    from firmware.storage.held import SignalsHeld
+
+    from .box import open_audit
+    from .datadir import storage_error
+
+    details = {"filter": "all calls", "rows": len(calls), "calls": [c["id"] for c in calls], "via": "cli"}
+    made = False
+    try:
+        with SignalsHeld():  # a stop in the append comes once it is made, and `made` says so
+            with open_audit(args.data_dir) as audit:
+                audit.append(args.user, "list_viewed", "calls", details, _wall_us())
+            made = True
+    except (OSError, sqlite3.Error) as exc:
+        raise LinekeeperError(
+            "the calls were not printed: they could not be audited (%s)" % storage_error(exc, "audit trail")
+        ) from None
+    except KeyboardInterrupt as exc:
+        if made:
+            raise Stopped(_calls_stopped(len(calls))) from exc
+        raise
+
+
+CALLS_HEADING = "%5s  %-6s  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s" % (
+    "call",
+    "line",
+    "dir",
+    "started (UTC)",
+    "answered",
+    "ended",
+    "recording",
+    "rules",
+    "number, name",
+)
+
+
+def _call_json(call, archived, holds):
+    """``call`` as ``linekeeper calls --json`` prints it."""
+    from firmware.calls.calllog import dumps, iso_ms
+
+    from .policy.rules import outcome
+
+    # What the box did, as the calls CSV's decision column says it (a call the
+    # rules would record, on a box not set up, was not recorded: before_setup);
+    # policy_decision stays what the rules decided, as the call log keeps it.
+    call["outcome"] = outcome(call.get("policy_decision"), call.get("policy_reason"))
+    if call["id"] in archived:
+        status, reason = archived[call["id"]]
+        call["archive"] = {"status": status, "reason": reason}
+    # The legal hold, as the calls CSV's columns of the same names have it.
+    call["legal_hold"] = call["id"] in holds
+    call["legal_hold_since"] = iso_ms(holds[call["id"]]) if call["id"] in holds else None
+    return dumps(call)
+
+
+def _call_text(call, holds):
+    """``call`` as ``linekeeper calls`` prints it, a line under :data:`CALLS_HEADING`."""
+    from . import words
+    from .policy.deletions import recording_word
+
+    # The same plain words as the web pages (firmware.words); an erasure on
+    # request is not a deletion, as the calls list says.
+    recording = words.say("recording", recording_word(call["recording"], call.get("recording_deleted")))
+    # A call on legal hold (never deleted while held), in a word: --json says since when.
+    held = ", held" if call["id"] in holds else ""
+    # Digits keyed after a card number while dialling, not kept: said after the
+    # number, never which nor how many (as the call page says it).
+    withheld = ", digits withheld" if call.get("digits_withheld") else ""
+    # As the web pages say a number the caller's network did not send, and one
+    # no caller ID brought at all ("unknown", not a blank).
+    number = call["number"] or {
+        "unavailable": "unavailable",
+        "erased": "erased on request",
+        None: "unknown",
+    }.get(call.get("absence"), "withheld")
+    return "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s" % (
+        call["id"],
+        call["line"],
+        call["direction"],
+        call["started_at"],
+        "answered" if call["answered"] else "-",
+        # How it ended, as --json has it (power_loss, local, missed...).
+        call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
+        (words.say("recording", recording) or "No recording") + held,
+        words.say("decision", call["policy_decision"]) or "-",
+        number + withheld,
+        call["name"] or "",
+    )
 
 
 def _archive_statuses_and_holds(path):
@@ -3260,9 +3353,18 @@ def build_parser():
     p.add_argument("--issue", help="also write it to this login-prompt issue file (emptied once set up)")
     p.set_defaults(func=cmd_banner)
 
-    p = sub.add_parser("calls", help="print the call log")
+    p = sub.add_parser("calls", help="print the call log (its callers' numbers and names), audited")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per call")
+    p.add_argument(
+        "--password-file", required=True, help="file whose first line is the password of --user's key slot"
+    )
+    p.add_argument(
+        "--user",
+        default="admin",
+        help="who asks for it (a key slot's user): a supervisor (their lines' calls only) or an "
+        "auditor; audited",
+    )
     p.set_defaults(func=cmd_calls)
 
     p = sub.add_parser(

@@ -284,8 +284,9 @@ ACTIONS = {
     "account_enabled": "Enabled a disabled account again: its unused days count from then",
     "audit_view": "Viewed the audit trail (its filter and page)",
     "call_viewed": "Opened a call's page, which shows its caller's number and name (once per login)",
-    "list_viewed": "Viewed the calls list, a report or the phonebook on screen, which show callers' "
-    "numbers (its filter, and how many calls, numbers or entries it showed)",
+    "list_viewed": "Viewed the calls list (or printed the call log: `linekeeper calls`), a report or "
+    "the phonebook on screen, which show callers' numbers (its filter, and how many calls, numbers "
+    "or entries it showed)",
     "staff_notice": "The staff notice in new words, kept as the settings making them were saved, "
     "or else when first shown (this version's words are kept)",
     "config_change": "Changed settings",

@@ -123,7 +123,8 @@ ACTIONS = frozenset(
         # (target "calls": its filter, the calls shown), a report (target "report": its
         # lines and period, how many numbers its callback list held and their calls) or the
         # phonebook (target "phonebook": the entries shown). web/views/calls.py, reports.py,
-        # phonebook.py.
+        # phonebook.py; the call log printed by `linekeeper calls` is a calls page's, with
+        # "via": "cli" (firmware/cli.py).
         "list_viewed",
         # The staff notice in a version not shown before: its words, as first shown.
         "staff_notice",

@@ -18,6 +18,8 @@ from firmware.archive.viewer import read_record, rebuild_index, search
 from firmware.box import open_sim_box
 from firmware.recording.segment import SegmentReader
 
+from support.cli import calls_args
+
 pytestmark = pytest.mark.slow
 
 NUMBERS = {"alpha": "01632960101", "bravo": "01632960202", "charlie": "01632960303"}
@@ -128,7 +130,7 @@ def test_three_boxes_one_bucket_every_call_found_and_nothing_in_clear(tmp_path, 
         finally:
             rep.close()
         assert len(recordings[box_id]) == 2
-        out = linekeeper("calls", "--json", "--data-dir", data).splitlines()
+        out = linekeeper(*calls_args(data, "pw-pw-pw-pw", "--json")).splitlines()  # prepare_box's slot
         assert [json.loads(line)["archive"]["status"] for line in out] == ["archived"] * 2
 
     # The central viewer: its index rebuilt from the bucket alone, the key from its slots.

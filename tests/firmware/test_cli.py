@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from support.cli import calls_args, owner_slot
+
 SCENARIO = {
     "start": "2026-03-02T09:00:00Z",
     "country": "uk",
@@ -52,12 +54,15 @@ def _simulated_day(tmp_path):
     return data
 
 
+def list_calls(data, *args):
+    """``linekeeper calls ARGS`` of ``data`` as its owner (a key slot made for a box without
+    keys: :func:`support.cli.owner_slot`)."""
+    return linekeeper(*calls_args(str(data), owner_slot(data), *args))
+
+
 def _calls_json(data):
     """``linekeeper calls --json`` of ``data``, one dict a call."""
-    return [
-        json.loads(line)
-        for line in linekeeper("calls", "--data-dir", str(data), "--json").stdout.splitlines()
-    ]
+    return [json.loads(line) for line in list_calls(data, "--json").stdout.splitlines()]
 
 
 def test_sim_then_calls_json(tmp_path):
@@ -66,7 +71,7 @@ def test_sim_then_calls_json(tmp_path):
     data = tmp_path / "data"
     run = linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max")
     assert run.returncode == 0, run.stderr
-    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    out = list_calls(data, "--json")
     assert out.returncode == 0, out.stderr
     calls = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(calls) == 3
@@ -91,7 +96,7 @@ def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded
     """A box without keys records nothing, though its rules say record: the listing
     says what the rules decided ("Record") apart from what happened ("No recording")."""
     data = _simulated_day(tmp_path)
-    out = linekeeper("calls", "--data-dir", str(data))
+    out = list_calls(data)
     assert out.returncode == 0, out.stderr
     heading, *rows = out.stdout.splitlines()
     assert (
@@ -120,14 +125,14 @@ def test_calls_say_which_call_is_on_legal_hold_as_the_calls_csv_does(tmp_path):
         assert meta.set_legal_hold(acme["id"], True, "sam", 1_772_445_600_000_000)  # 2026-03-02 10:00 UTC
     finally:
         meta.close()
-    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    out = list_calls(data, "--json")
     assert out.returncode == 0, out.stderr
     held = {
         c["id"]: (c["legal_hold"], c["legal_hold_since"]) for c in map(json.loads, out.stdout.splitlines())
     }
     assert held.pop(acme["id"]) == (True, "2026-03-02T10:00:00.000Z")
     assert set(held.values()) == {(False, None)}
-    out = linekeeper("calls", "--data-dir", str(data))
+    out = list_calls(data)
     assert out.returncode == 0, out.stderr
     said = {int(row.split()[0]): row for row in out.stdout.splitlines()[1:]}
     assert "No recording, held  " in said.pop(acme["id"])
@@ -144,7 +149,7 @@ def test_calls_as_text_say_a_calls_digits_after_a_card_number_were_withheld(tmp_
     db.execute("UPDATE calls SET digits_withheld = 1 WHERE line = 2")
     db.commit()
     db.close()
-    out = linekeeper("calls", "--data-dir", str(data))
+    out = list_calls(data)
     assert out.returncode == 0, out.stderr
     rows = out.stdout.splitlines()[1:]
     (dialled,) = [r for r in rows if "line 2" in r]
@@ -165,11 +170,8 @@ def test_a_call_on_a_box_not_set_up_says_why_it_has_no_recording(tmp_path):
     # What the box did, as the calls CSV says it; policy_decision stays the rules' own.
     assert acme["outcome"] == "before_setup"
     assert "not set up" in why_no_recording(acme, []) and "storage" not in why_no_recording(acme, [])
-    from firmware.storage.keystore import Argon2Params, KeyStore
-
-    KeyStore(str(data), Argon2Params(memory_kib=8, iterations=1)).initialise("admin", "a report's password")
     password = tmp_path / "pw"
-    password.write_text("a report's password\n")
+    password.write_text(owner_slot(data) + "\n")  # the key slot made to list the calls above
     password.chmod(0o600)
     out = tmp_path / "r.json"
     assert linekeeper("report", "--data-dir", str(data), "--password-file", str(password), "--from",
@@ -188,12 +190,12 @@ def test_sim_with_a_power_cut_ends_the_calls_as_power_loss_and_logs_after_it(tmp
     data = tmp_path / "data"
     run = linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max")
     assert run.returncode == 0, run.stderr
-    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    out = list_calls(data, "--json")
     calls = {c["line"]: c for c in map(json.loads, out.stdout.splitlines())}
     assert calls[1]["end_reason"] == calls[2]["end_reason"] == "power_loss"
     assert calls[1]["ended_at"] == calls[2]["ended_at"] and calls[1]["ended_at"] < "2026-03-02T09:00:10.050Z"
     assert calls[3]["end_reason"] != "power_loss" and calls[3]["ended_at"] is not None
-    text = linekeeper("calls", "--data-dir", str(data)).stdout.splitlines()  # the text says it too
+    text = list_calls(data).stdout.splitlines()  # the text says it too
     assert [row.split()[6] for row in text[1:]][:2] == ["power_loss", "power_loss"]
 
 
@@ -209,7 +211,7 @@ def test_recorder_exits_to_be_restarted_when_the_power_comes_back_after_a_warnin
     )
     assert run.returncode == 75, run.stderr
     assert "the power came back after a power-fail warning" in run.stderr
-    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    out = list_calls(data, "--json")
     calls = {c["line"]: c for c in map(json.loads, out.stdout.splitlines())}
     assert calls[1]["end_reason"] == "power_loss"
 
@@ -258,7 +260,8 @@ def test_bad_hat_file_stops_the_box_before_it_starts(tmp_path):
 
 
 def test_calls_without_a_log(tmp_path):
-    out = linekeeper("calls", "--data-dir", str(tmp_path))
+    (tmp_path / "box").mkdir()
+    out = linekeeper(*calls_args(str(tmp_path / "box"), "any password at all"))
     assert out.returncode == 2 and "no call log" in out.stderr
 
 
@@ -342,7 +345,7 @@ def test_calls_as_text_say_a_withheld_or_unavailable_number(tmp_path):
     path.write_text(json.dumps(dict(SCENARIO, calls=calls)))
     data = tmp_path / "data"
     assert linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max").returncode == 0
-    rows = linekeeper("calls", "--data-dir", str(data)).stdout.splitlines()[1:]
+    rows = list_calls(data).stdout.splitlines()[1:]
     by_line = {int(r.split()[2]): r for r in rows}
     assert by_line[1].rstrip().endswith("withheld") and by_line[2].rstrip().endswith("unavailable")
     assert not by_line[3].rstrip().endswith(("withheld", "unavailable"))

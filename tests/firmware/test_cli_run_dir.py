@@ -15,9 +15,9 @@ from firmware.clock import SimClock
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import Argon2Params, KeyStore
 
-from support.cli import password_beside
+from support.cli import calls_args, password_beside
 
-PASSWORD = "a key slot's password"  # `linekeeper report`'s, who asks for it
+PASSWORD = "a key slot's password"  # `linekeeper report`'s and `calls`', who asks for it
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def vault_box(tmp_path, monkeypatch):
 
 
 COMMANDS = {
-    "calls": lambda data_dir, tmp_path: ["calls", "--data-dir", data_dir],
+    "calls": lambda data_dir, tmp_path: list(calls_args(data_dir, PASSWORD)),
     "report": lambda data_dir, tmp_path: [
         "report", "--data-dir", data_dir, "--password-file", password_beside(data_dir, PASSWORD),
         "--from", "2026-01-01", "--to", "2026-01-31", "--out", str(tmp_path / "report.json"),
@@ -78,7 +78,7 @@ def test_the_variable_comes_before_the_box_s_run_directory(vault_box, tmp_path, 
     monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", run)
     monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(tmp_path / "elsewhere"))
     assert signing.run_dir() == str(tmp_path / "elsewhere")
-    assert main(["calls", "--data-dir", data_dir]) == 2  # not the box's, though it holds the key
+    assert main(list(calls_args(data_dir, PASSWORD))) == 2  # not the box's, though it holds the key
     monkeypatch.setenv("LINEKEEPER_RUN_DIR", "")  # set but empty: as unset
     assert signing.run_dir() == run
     monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", str(tmp_path / "no-run-dir"))

@@ -27,9 +27,9 @@ def recorded(tmp_path, synth):
 
 
 def test_a_command_that_only_reads_says_it_changed_nothing(recorded, monkeypatch):
-    data, _ = recorded
+    data, pw = recorded
     monkeypatch.setattr(cli, "_call_log", stop)
-    status, out, err = run_linekeeper("calls", "--data-dir", data)
+    status, out, err = run_linekeeper("calls", "--data-dir", data, "--password-file", pw)
     assert status == 130
     assert one_line(err) == "linekeeper: calls stopped; nothing was changed"
 

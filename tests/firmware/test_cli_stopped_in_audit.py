@@ -1,6 +1,7 @@
-"""A real Ctrl-C (SIGINT) that comes as `linekeeper export` or `report` appends its audit
-entry: the entry is made whole, then the stop is taken as one after it (audited ``failed``),
-never left in the trail as a copy taken with nothing written (firmware.storage.held).
+"""A real Ctrl-C (SIGINT) that comes as `linekeeper export`, `report` or `calls` appends its
+audit entry: the entry is made whole, then the stop is taken as one after it (a copy's audited
+``failed``), never left in the trail as a copy taken with nothing written, nor said to have
+made no entry (firmware.storage.held).
 
 Each command runs in a process of its own, which sends itself SIGINT as the trail's head is
 written for the copy's entry: the entry committed, its append not yet returned."""
@@ -52,7 +53,7 @@ def stopped_in_the_audit(action, *args):
     run = subprocess.run(
         [sys.executable, "-c", CHILD, action, *map(str, args)], capture_output=True, text=True, timeout=120
     )
-    return run.returncode, run.stderr
+    return run.returncode, run.stdout, run.stderr
 
 
 def entries(data_dir, action):
@@ -63,7 +64,7 @@ def entries(data_dir, action):
 def test_an_export_stopped_as_its_entry_is_appended_is_audited_as_failed(recorded, tmp_path):
     data, pw = recorded
     out = tmp_path / "call.wav"
-    status, err = stopped_in_the_audit("export", *export_args(data, 1, out, pw))
+    status, _, err = stopped_in_the_audit("export", *export_args(data, 1, out, pw))
     assert status == 130 and not out.exists(), err
     assert err.strip().splitlines()[-1] == (
         "linekeeper: export stopped before %s was written whole; nothing was left there; the "
@@ -76,7 +77,7 @@ def test_an_export_stopped_as_its_entry_is_appended_is_audited_as_failed(recorde
 def test_a_report_stopped_as_its_entry_is_appended_is_audited_as_failed(recorded, tmp_path):
     data, pw = recorded
     out = tmp_path / "r.json"
-    status, err = stopped_in_the_audit(
+    status, _, err = stopped_in_the_audit(
         "report", "report", "--data-dir", data, "--password-file", pw, "--from", "2026-03-02",
         "--to", "2026-03-02", "--format", "json", "--out", out,
     )  # fmt: skip
@@ -87,3 +88,17 @@ def test_a_report_stopped_as_its_entry_is_appended_is_audited_as_failed(recorded
     )
     made, failed = entries(data, "report")
     assert failed == dict(made, failed="stopped")
+
+
+def test_the_calls_stopped_as_their_entry_is_appended_say_the_entry_was_made(recorded):
+    """Nothing printed, and the trail names the call all the same: the stop came once the
+    entry was made, which the command says."""
+    data, pw = recorded
+    status, out, err = stopped_in_the_audit("list_viewed", "calls", "--data-dir", data, "--password-file", pw)
+    assert (status, out) == (130, ""), err
+    assert err.strip().splitlines()[-1] == (
+        "linekeeper: calls stopped before printing any call: its audit entry, naming the 1 call it "
+        "was to print, was made; nothing else was changed"
+    )
+    (entry,) = entries(data, "list_viewed")
+    assert entry["calls"] == [1] and entry["via"] == "cli"

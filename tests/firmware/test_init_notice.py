@@ -22,7 +22,7 @@ from firmware.storage import keystore
 from web.callstory import why_no_recording
 from web.services import BoxConfigStore, notice_defaults_applier
 
-from support.cli import report_args, run_linekeeper
+from support.cli import calls_args, report_args, run_linekeeper
 from support.recording_lab import CHEAP_KDF, PASSWORD
 
 
@@ -111,7 +111,7 @@ def test_calls_nobody_was_told_of_are_before_setup_in_words_in_the_list_and_the_
         status == 0
         and "has no consent notice set (policy.consent): calls are logged but none is recorded" in err
     )
-    status, out, err = run_linekeeper("calls", "--data-dir", data, "--json")
+    status, out, err = run_linekeeper(*calls_args(data, PASSWORD, "--json"))
     assert status == 0, err
     (call,) = [json.loads(line) for line in out.splitlines()]
     assert call["outcome"] == "before_setup" and call["recording"] is None

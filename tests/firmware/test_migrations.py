@@ -441,12 +441,13 @@ def _check_rolled_back(data, what=""):
     the messages."""
     from firmware.storage.audit import AuditLog
 
-    from support.cli import run_linekeeper
+    from support.cli import calls_args, run_linekeeper
+    from support.recording_lab import PASSWORD
 
     assert data_schema(str(data)) == release_schema() and not (data / BACKUP_DIR).exists(), what
     assert not (data / "rollback.json").exists(), what
     # In this process (the same commands, without starting one): the cut test checks 33 starts.
-    status, out, err = run_linekeeper("calls", "--data-dir", str(data), "--json")
+    status, out, err = run_linekeeper(*calls_args(str(data), PASSWORD, "--json"))
     assert status == 0, (what, err)
     calls = [json.loads(line) for line in out.splitlines()]
     started = sorted(c["started_at"][:13] for c in calls)

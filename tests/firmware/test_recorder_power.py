@@ -17,6 +17,7 @@ import pytest
 
 from firmware.storage.keystore import KeyStore
 
+from support.cli import calls_args
 from support.recording_lab import CHEAP_KDF, PASSWORD
 
 SCENARIO = {
@@ -83,7 +84,7 @@ def test_the_recorder_records_again_after_a_brownout_and_the_power_returning(tmp
         reader.join(10)
         proc.stdout.close()
     assert proc.returncode == 0, "".join(lines)
-    out = linekeeper("calls", "--data-dir", str(data), "--json")
+    out = linekeeper(*calls_args(str(data), PASSWORD, "--json"))
     assert out.returncode == 0, out.stderr
     calls = {c["line"]: c for c in map(json.loads, out.stdout.splitlines())}
     assert calls[1]["end_reason"] == "power_loss" and calls[1]["recording"] == "complete"

@@ -69,8 +69,8 @@ def swept(tmp_path, synth):
 
 
 def test_calls_json_says_deleted_with_date_and_rule(swept):
-    data, entry, _pw = swept
-    status, out, err = cli("calls", "--data-dir", data, "--json")
+    data, entry, pw = swept
+    status, out, err = cli("calls", "--data-dir", data, "--password-file", pw, "--json")
     assert status == 0, err
     calls = {c["id"]: c for c in map(json.loads, out.splitlines())}
     gone = calls[entry["call_id"]]
@@ -86,7 +86,7 @@ def test_calls_text_tells_an_erasure_on_request_from_a_retention_deletion(swept)
     """The web list says "Erased on request" of a recording erased at a person's request
     and "Deleted" of one retention deleted; ``linekeeper calls`` said "Deleted" of both,
     so the erasure could not be checked there."""
-    data, entry, _pw = swept
+    data, entry, pw = swept
     store = RecordingStore(data)
     audit = open_audit(data)
     sweeper = RetentionSweeper(store, SimClock(start_wall_us=entry["deleted_at"]), audit, RetentionSettings())
@@ -97,7 +97,7 @@ def test_calls_text_tells_an_erasure_on_request_from_a_retention_deletion(swept)
         sweeper.close()
         store.close()
         audit.close()
-    status, out, err = cli("calls", "--data-dir", data)
+    status, out, err = cli("calls", "--data-dir", data, "--password-file", pw)
     assert status == 0, err
     said = {int(line.split()[0]): line for line in out.splitlines()[1:]}
     assert "Erased on request" in said[kept] and "Deleted" not in said[kept]

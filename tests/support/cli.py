@@ -50,6 +50,28 @@ def report_args(data_dir, password, *args):
     return ("report", "--data-dir", data_dir, "--password-file", password_beside(data_dir, password), *args)
 
 
+def calls_args(data_dir, password, *args):
+    """The arguments of ``linekeeper calls`` of ``data_dir`` as its key slot's owner (admin),
+    whose ``password`` a file beside ``data_dir`` holds, then ``args``."""
+    return ("calls", "--data-dir", data_dir, "--password-file", password_beside(data_dir, password), *args)
+
+
+# The password of the key slot :func:`owner_slot` gives a box a keyless `linekeeper sim` made.
+OWNER_PASSWORD = "the box owner's password 1"
+
+
+def owner_slot(data_dir, password=OWNER_PASSWORD):
+    """``password``, of admin's key slot on ``data_dir``, made now if the box has no key
+    store (a keyless `linekeeper sim`'s: its calls logged, no audio), so that ``linekeeper
+    calls`` can ask who reads the call log."""
+    from firmware.storage.keystore import Argon2Params, KeyStore
+
+    store = KeyStore(str(data_dir), Argon2Params(memory_kib=8, iterations=1))
+    if not store.is_initialised:
+        store.initialise("admin", password)
+    return password
+
+
 def stop(*args, **kwargs):
     """Ctrl-C, in place of what it replaces."""
     raise KeyboardInterrupt

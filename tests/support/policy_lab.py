@@ -9,7 +9,7 @@ import numpy as np
 from firmware.storage.keystore import Argon2Params, KeyStore
 from telephony.levels import DBM0_RMS
 
-from support.cli import export_args, run_linekeeper
+from support.cli import calls_args, export_args, run_linekeeper
 
 PASSWORD = "correct horse battery 7"
 
@@ -70,7 +70,7 @@ class PolicyLab:
         return data_dir, self.calls(data_dir)
 
     def calls(self, data_dir):
-        status, out, err = self.cli("calls", "--data-dir", data_dir, "--json")
+        status, out, err = self.cli(*calls_args(data_dir, PASSWORD, "--json"))
         assert status == 0, err
         return sorted(
             (json.loads(line) for line in out.splitlines()), key=lambda c: (c["started_at"], c["line"])

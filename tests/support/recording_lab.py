@@ -224,7 +224,9 @@ class Lab:
 
     def calls(self, data_dir):
         """The call log as ``linekeeper calls --json`` prints it."""
-        status, out, err = self.cli("calls", "--data-dir", data_dir, "--json")
+        status, out, err = self.cli(
+            "calls", "--data-dir", data_dir, "--password-file", self.password_file(), "--json"
+        )
         assert status == 0, err
         return [json.loads(line) for line in out.splitlines()]
 

@@ -137,7 +137,7 @@ class Container:
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     def calls(self):
-        out = self.sh("%s calls --data-dir %s --json" % (LK, DATA)).stdout
+        out = self.sh("%s calls --data-dir %s --password-file /root/pw --json" % (LK, DATA)).stdout
         return [json.loads(line) for line in out.splitlines()]
 
     def wait_for(self, what, predicate, timeout_s, unit="linekeeper-recorder"):

@@ -20,6 +20,7 @@ from firmware.policy.rules import normalise
 from telephony import countries, generate
 from telephony.levels import DBM0_RMS, active_level_dbm0
 
+from support.cli import calls_args, owner_slot
 from support.countries import ZEDLAND
 
 
@@ -112,7 +113,7 @@ def test_sim_plays_a_day_in_the_new_country(zedland, tmp_path, capsys):
     data = tmp_path / "data"
     assert run_cli("sim", path, "--data-dir", data, "--speed", "max") == 0
     capsys.readouterr()
-    assert run_cli("calls", "--data-dir", data, "--json") == 0
+    assert run_cli(*calls_args(data, owner_slot(data), "--json")) == 0
     calls = {c["line"]: c for c in map(json.loads, capsys.readouterr().out.splitlines())}
     assert calls[1]["number"] == "0123456789" and calls[1]["name"] == "ZED CO"
     assert calls[1]["answered"] is True

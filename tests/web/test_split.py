@@ -162,7 +162,10 @@ def test_killing_the_web_ui_mid_call_keeps_the_recording(tmp_path):
         run.wait(30)
     assert children_of(run.pid) == {}
     assert not os.path.exists(os.path.join(data, "control.sock"))
-    calls = [json.loads(line) for line in cli("calls", "--data-dir", data, "--json").stdout.splitlines()]
+    calls = [
+        json.loads(line)
+        for line in cli("calls", "--data-dir", data, "--password-file", str(pw), "--json").stdout.splitlines()
+    ]
     assert len(calls) == 1 and calls[0]["recording"] == "complete", calls
     assert abs(calls[0]["recording_duration_s"] - 11.0) < 0.5
     verify = cli("verify", "--data-dir", data, "--password-file", str(pw))

@@ -271,7 +271,7 @@ def test_the_box_still_shows_and_finds_them(box_and_card):
     # (two answered in: the caller, and the rule's number, answered and not recorded)
     assert report["box"]["answered_in"] == 2 and report["box"]["connected_out"] == 1
     # Without the key a process sees that it cannot read them, not sealed text.
-    status, _, err = lab.cli("calls", "--data-dir", card)
+    status, _, err = lab.cli("calls", "--data-dir", card, "--password-file", lab.password_file())
     assert status == 2 and "MCU vault" in err, err
 
 

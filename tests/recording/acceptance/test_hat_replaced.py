@@ -156,7 +156,7 @@ def test_a_new_hat_is_refused_clearly_then_the_recovery_key_moves_everything(
         with pytest.raises(firmware.errors.LinekeeperError, match="linekeeper hat-replaced"):
             quiet_run(lab, data_dir, mcu_b)
         assert tree_digest(data_dir) == before
-        status, _, err = lab.cli("calls", "--data-dir", data_dir)
+        status, _, err = lab.cli("calls", "--data-dir", data_dir, "--password-file", lab.password_file())
         assert status == 2 and "MCU vault" in err, err
 
         monkeypatch.setattr(firmware.box, "hat_vault", lambda data_dir: McuLink(mcu_b.bus))
