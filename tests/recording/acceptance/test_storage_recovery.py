@@ -401,11 +401,12 @@ def test_an_export_to_a_file_that_cannot_be_made_is_refused_before_it_is_audited
     trail an export entry, then a refusal, for a file that never was."""
     lab, _, make = copy
     data_dir = make()
+    call_id = lab.calls(data_dir)[0]["id"]  # (the calls listed are audited: before the count)
     audit = os.path.join(data_dir, "audit.db")
     with sqlite3.connect(audit) as conn:
         before = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
     out = os.path.dirname(data_dir) if where == "folder" else os.path.join(data_dir, "nowhere", "x.wav")
-    status, _, err = lab.export(data_dir, lab.calls(data_dir)[0]["id"], out)
+    status, _, err = lab.export(data_dir, call_id, out)
     assert status == 2 and out in err and err.count("\n") == 1, err
     with sqlite3.connect(audit) as conn:
         assert conn.execute("SELECT count(*) FROM audit").fetchone()[0] == before
