@@ -680,14 +680,27 @@ def audit_action(action, details=None):
     return say("action", action)
 
 
-def audit_fields(details, action=None):
+# Details that are times of day (µs since the epoch, UTC): written as the page writes its
+# times, not as a bare count of µs (enable-user's, a restored backup's, the clock confirmed).
+WALL_TIMES = frozenset({"was_disabled_us", "backup_at_us", "confirmed_wall_us"})
+
+
+def audit_fields(details, action=None, when=None):
     """An audit entry's details as ``[(label, text), ...]`` in their stored order; given the
-    entry's ``action``, without those :func:`audit_action` says."""
+    entry's ``action``, without those :func:`audit_action` says. ``when``: how the page
+    writes a time (µs since the epoch), for the details of :data:`WALL_TIMES` (``Was
+    disabled``: ``Tue 30 Jun 2026, 23:30:00 UTC``); None: as stored."""
     details = details or {}
     said = _said_in_action(action, details)
-    return [
-        (say("detail", key), _detail_text(key, value)) for key, value in details.items() if key not in said
-    ]
+    fields = []
+    for key, value in details.items():
+        if key in said:
+            continue
+        if when is not None and key in WALL_TIMES and isinstance(value, int) and not isinstance(value, bool):
+            fields.append((say("detail", key[: -len("_us")]), when(value)))
+        else:
+            fields.append((say("detail", key), _detail_text(key, value)))
+    return fields
 
 
 def audit_target(action, target):

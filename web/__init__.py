@@ -611,7 +611,8 @@ def create_app(services, config):
         alarm_text=lambda kind, message: _dates_in(words.alarm_text(kind, message)),
         dates_in=_dates_in,
         alarm_advice=words.alarm_advice,
-        audit_fields=words.audit_fields,
+        # A time a detail holds (enable-user's was_disabled_us) as the pages write times.
+        audit_fields=lambda details, action=None: words.audit_fields(details, action, when=_when),
         audit_action=words.audit_action,
         audit_target=words.audit_target,
         zone_names=zone_names,

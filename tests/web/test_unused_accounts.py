@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from firmware.localtime import LocalTime, box_zone
 from web import inactive
 from web.inactive import UNUSED_DAYS
 from web.passwords import CHEAP_COST, check_password, hash_password
@@ -157,6 +158,11 @@ def test_an_installer_disables_and_enables_an_account_and_its_session_ends(box, 
     assert resp.status_code == 302 and "done=enabled" in resp.location
     entry = box.services.audit.entries(limit=1, action="account_enabled")[0]
     assert (entry.actor, entry.target, entry.details["reason"]) == ("alice", "sam", "by an installer")
+    # The audit page writes since when it was disabled as it writes its times, not in µs.
+    page = people["audrey"].get("/audit?action=account_enabled").get_data(as_text=True)
+    was = LocalTime(box_zone(None)).when(entry.details["was_disabled_us"])
+    assert "<dt>Was disabled</dt><dd>%s</dd>" % was in page
+    assert str(entry.details["was_disabled_us"]) not in page
     box.login("sam")
     resp = box.post(alice, "/users/sam/enable", token_from="/users")
     assert resp.status_code == 400 and "sam is not disabled" in resp.get_data(as_text=True)

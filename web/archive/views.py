@@ -700,16 +700,10 @@ def when(wall_us, zone=None):
 
 def audit_fields(details):
     """The details of an entry of the viewer's trail as ``[(label, text), ...]``
-    (:func:`firmware.words.audit_fields`), with a time one holds (µs since the epoch, a
-    ``*_us`` detail: enable-user's ``was_disabled_us``) written as the trail's other times,
-    in UTC and saying so (``Was disabled``: ``Tue 30 Jun 2026, 23:30:00 UTC``), not as a
-    bare count of µs."""
-    shown = {}
-    for key, value in (details or {}).items():
-        if key.endswith("_us") and isinstance(value, int) and not isinstance(value, bool):
-            key, value = key[: -len("_us")], when(value)
-        shown[key] = value
-    return words.audit_fields(shown)
+    (:func:`firmware.words.audit_fields`), with a time one holds (enable-user's
+    ``was_disabled_us``) written as the trail's other times, in UTC and saying so (``Was
+    disabled``: ``Tue 30 Jun 2026, 23:30:00 UTC``), not as a bare count of µs."""
+    return words.audit_fields(details, when=when)
 
 
 def zone_said(zone):
