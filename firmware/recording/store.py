@@ -86,14 +86,19 @@ ORDER BY c.started_at, r.id
 _NO_LATER = 1 << 62  # µs: later than any call
 
 
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    """Whether ``db`` has table ``name`` (a store's database may have no call log: tests, tools)."""
+    return (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        is not None
+    )
+
+
 def _on_hold(db: sqlite3.Connection, recording_id: str, call_id: int | None) -> bool:
     """Whether recording ``recording_id``'s call (its row's, else ``call_id``) is on legal
     hold, in ``db``'s transaction. A database with no ``legal_holds`` table (no policy
     has run on it: tests, tools) holds nothing."""
-    if (
-        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'legal_holds'").fetchone()
-        is None
-    ):
+    if not _has_table(db, "legal_holds"):
         return False
     row = db.execute(
         "SELECT 1 FROM legal_holds WHERE call_id = "
@@ -706,7 +711,14 @@ class RecordingStore:
         self.drop(recording_id, why)
         return True
 
-    def unname_file(self, recording_id: str, call_id: int | None = None, why: str = NOT_A_RECORDING) -> bool:
+    def unname_file(
+        self,
+        recording_id: str,
+        call_id: int | None = None,
+        why: str = NOT_A_RECORDING,
+        skip: str | None = None,
+        decided: Callable[[], Any] | None = None,
+    ) -> bool:
         """The first step of :meth:`discard`, where its destruction is decided: the row of
         a recording in progress stops naming its file, unless its call is on legal hold.
         The row keeps ``why`` (what the ``recording_deleted`` entry is to say), so that the
@@ -716,6 +728,15 @@ class RecordingStore:
         seen, and one placed after it comes after the destruction was decided: a hold's
         recordings survive every deletion. The call is the row's, else ``call_id`` (a
         recording whose row the card refused). False when it is on hold: nothing changed.
+
+        ``skip``: the destruction is the policy's, and this is why the call is not recorded
+        (its ``policy_reason``). The call's row says ``skip`` with it in the same
+        transaction: no crash leaves a call that says ``record`` whose recording the next
+        start destroys (counted by the reports as a recording that failed), nor one that
+        says ``skip`` whose recording is kept. ``decided``: called in the transaction once
+        the destruction is decided, before its commit, to make the caller's own record of
+        the call (the call log's, in memory) say so too, so that the call log, which
+        writes calls.db after the commit only, never writes ``record`` back over it.
 
         :raises sqlite3.Error: the card refused; nothing changed
         """
@@ -727,20 +748,32 @@ class RecordingStore:
                 "UPDATE recordings SET file = '', discard_why = ? WHERE id = ? AND state = 'recording'",
                 (why, recording_id),
             )
+            if skip is not None and _has_table(db, "calls"):
+                db.execute(
+                    "UPDATE calls SET policy_decision = 'skip', policy_reason = ? WHERE id = "
+                    "coalesce((SELECT call_id FROM recordings WHERE id = ?), ?)",
+                    (skip, recording_id, call_id),
+                )
+            if decided is not None:
+                decided()
         return True
 
-    def note_discard(self, recording_id: str, call_id: int | None, why: str) -> None:
+    def note_discard(self, recording_id: str, call_id: int | None, why: str, skip: str | None = None) -> None:
         """Note on the card, beside the call log, the destruction of ``recording_id`` that the
         call log refused to record (:meth:`unname_file` raised): the recorder tries it again
         while it runs, and the next start decides and does it if it did not
         (:meth:`recover`), rather than keep the recording as a partial one. The note holds
         recording ids, call ids and reasons only: nothing of a call's content or number.
+        ``skip``: why the policy does not record the call (see :meth:`unname_file`), which
+        the call's row is made to say when the destruction is decided from the note.
 
         :raises OSError: the card refused the note too
         """
         with self._lock:
             pending = self._pending_discards()
             pending[recording_id] = {"call_id": call_id, "why": why}
+            if skip is not None:
+                pending[recording_id]["skip"] = skip
             self._write_pending_discards(pending)
 
     def forget_discard(self, recording_id: str) -> None:
@@ -777,14 +810,16 @@ class RecordingStore:
         """Decide the destructions :meth:`note_discard` noted and the last run did not get
         the call log to take (its box stopped or died first): each row still recording and
         naming its file stops naming it, with the reason noted (unless its call is on legal
-        hold), so that :meth:`recover` destroys it as any destruction a crash cut short."""
+        hold), so that :meth:`recover` destroys it as any destruction a crash cut short; its
+        call says ``skip`` with the reason noted for it, in the same transaction."""
         pending = self._pending_discards()
         for recording_id, noted in pending.items():
             row = self.get(recording_id)
             if row is None or row["state"] != "recording" or not row["file"] or not isinstance(noted, dict):
                 continue  # taken by the call log after all, or already gone
             why = noted.get("why") or NOT_A_RECORDING
-            if self.unname_file(recording_id, noted.get("call_id"), why):
+            skip = noted.get("skip") if isinstance(noted.get("skip"), str) else None
+            if self.unname_file(recording_id, noted.get("call_id"), why, skip=skip):
                 log.info("recording %s: the destruction the last run noted is decided: %s", recording_id, why)
         if pending:
             self._write_pending_discards({})
