@@ -125,6 +125,13 @@ def cut_short_why(call):
     return CUT_SHORT % who
 
 
+def cut_short_reason(why):
+    """The ``policy_reason`` of a call skipped as its notice was cut short (``why``:
+    :func:`cut_short_why`). Without the seconds heard (the notice says them): the reports
+    count the calls not recorded by their reason."""
+    return "%s, so the other party was not told the call is recorded" % why
+
+
 class PolicyError(LinekeeperError, ValueError):
     """A request the policy cannot carry out (no call on the line, nothing to resume)."""
 
@@ -323,7 +330,8 @@ class CallPolicy:
         with self._lock:
             live.connected = True
             if live.decision.decision == rules.SKIP:
-                self.recorder.discard(call)  # held since off-hook (by rule): dropped
+                # Held since off-hook (by rule): dropped.
+                self.recorder.discard(call, skip=call.policy_reason)
                 self._publish(call)
                 return
             consent = self.consent.give(call)
@@ -332,13 +340,9 @@ class CallPolicy:
                 and consent["notice"] != "off"
                 and not self.settings.consent.record_if_notice_failed
             ):
-                self.recorder.discard(call)
-                self._decide(
-                    live,
-                    rules.Decision(
-                        rules.SKIP, "the consent notice could not be given (%s)" % consent["error"], "consent"
-                    ),
-                )
+                reason = "the consent notice could not be given (%s)" % consent["error"]
+                self.recorder.discard(call, skip=reason)
+                self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
                 self._publish(call)
                 return
             if live.decision.decision == rules.RECORD:
@@ -353,15 +357,9 @@ class CallPolicy:
             live = self._live.get(call.line)
             if live is None or live.call is not call:
                 return
-            self.recorder.discard(call, why=NOT_TOLD)
-            self._decide(
-                live,
-                rules.Decision(
-                    rules.SKIP,
-                    "%s (the warning tone could not be played: %s)" % (NOT_TOLD, error),
-                    "consent",
-                ),
-            )
+            reason = "%s (the warning tone could not be played: %s)" % (NOT_TOLD, error)
+            self.recorder.discard(call, why=NOT_TOLD, skip=reason)
+            self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
             self._publish(call)
 
     def _withdrawn(self, ev):
@@ -456,14 +454,16 @@ class CallPolicy:
 
     def _unkept(self, call):
         """Why ``call``, ended, keeps no recording though the recorder is closing one (its
-        hook, :attr:`~firmware.recording.recorder.Recorder.unkept`), or None. Without this
-        policy's lock: the recorder asks holding its own, which this policy takes after
-        its own."""
+        hook, :attr:`~firmware.recording.recorder.Recorder.unkept`): ``(why, reason)``, the
+        recording's ``recording_deleted`` reason and the call's skip reason (written with
+        the decision to destroy it), or None. Without this policy's lock: the recorder asks
+        holding its own, which this policy takes after its own."""
         consent = call.consent or {}
         if self.settings.consent.record_if_notice_failed:
             return None
         if consent.get("cut_short") or self.consent.heard_s(call) is not None:
-            return cut_short_why(call)
+            why = cut_short_why(call)
+            return why, cut_short_reason(why)
         return None
 
     def _cut_short(self, live):
@@ -482,12 +482,13 @@ class CallPolicy:
         ):
             return False
         why = cut_short_why(call)
+        reason = cut_short_reason(why)
         kept = self._held(call)
         try:
             # The store decides again, in the transaction that decides the destruction: a
             # hold placed since the look above is honoured all the same. (The recorder may
             # have done so already, closing the recording as the call ended: _unkept.)
-            if kept is None and not self.recorder.discard(call, why=why):
+            if kept is None and not self.recorder.discard(call, why=why, skip=reason):
                 kept = "on legal hold"
         except sqlite3.Error:
             # Refused before anything was destroyed: kept, as for a hold that cannot be read.
@@ -501,9 +502,6 @@ class CallPolicy:
                 kept,
             )
             return False
-        # Without the seconds heard (the notice says them): the reports count the calls
-        # not recorded by their reason.
-        reason = "%s, so the other party was not told the call is recorded" % why
         self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
         return True
 
@@ -532,7 +530,7 @@ class CallPolicy:
         if live.decision.decision == rules.RECORD and not self.settings.consent.record_if_notice_failed:
             # Held since off-hook or the answer, so nothing of it reached the card (if some did,
             # after a change of settings mid-call, its deletion is audited with why).
-            self.recorder.discard(call, why=reason)
+            self.recorder.discard(call, why=reason, skip=reason)
             self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
 
     def _paused_after_answer(self, call):
@@ -625,7 +623,9 @@ class CallPolicy:
             try:
                 # The store decides again, in the transaction that decides the destruction:
                 # a hold placed since the look above is honoured all the same.
-                if kept is None and not self.recorder.discard(call, why=rules.PERSONAL_REASON):
+                if kept is None and not self.recorder.discard(
+                    call, why=rules.PERSONAL_REASON, skip=rules.PERSONAL_REASON
+                ):
                     kept = "on legal hold"
             except sqlite3.Error as exc:
                 # Refused before anything was destroyed: the recording goes on, as for a

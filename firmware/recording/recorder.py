@@ -223,9 +223,10 @@ class Recorder:
         )
         self._lock = threading.RLock()
         self._active = {}
-        # ``f(call)``: why a recording whose call ended may not be kept after all (the
-        # policy's: its call ended during its consent notice), asked as it is closed; it
-        # is then destroyed as discard() would. None, or returning None: finished as any.
+        # ``f(call)``: ``(why, skip)`` when a recording whose call ended may not be kept
+        # after all (the policy's: its call ended during its consent notice), asked as it
+        # is closed: it is then destroyed as discard(call, why, skip) would. None, or
+        # returning None: finished as any.
         self.unkept = None
         self.delay_us = int(delay_ms) * 1000
         self._delays = {line: _DelayLine() for line in capture.lines}
@@ -464,11 +465,14 @@ class Recorder:
                 return
             self._release_held(active)
 
-    def discard(self, call, why=None):
+    def discard(self, call, why=None, skip=None):
         """Stop recording ``call`` and keep nothing of it (a held recording was never written).
 
         ``why``: the reason the audit entry of a recording already on the card gives for
-        its deletion (None: it turned out not to be a call). False when the store refuses
+        its deletion (None: it turned out not to be a call). ``skip``: the policy does not
+        record the call, and this is its ``policy_reason``: the call says ``skip`` with it
+        on the card in the transaction that decides the destruction, and in memory from
+        then (:meth:`_unkeep`). False when the store refuses
         the destruction, its call on legal hold (:meth:`RecordingStore.unname_file`, where
         a hold placed at any time before is seen): the recording goes on as it was. A
         recording held in memory whose call is on legal hold is written to the card
@@ -500,25 +504,40 @@ class Recorder:
                 self._write_begun(active.recording_id)
             except sqlite3.Error as exc:
                 log.warning("the call log still refuses recording %s: %s", active.recording_id, exc)
-            return self._unkeep(active, why)
+            return self._unkeep(active, why, skip)
 
-    def _unkeep(self, active, why):
+    def _unkeep(self, active, why, skip=None):
         """Decide the destruction of ``active``, whose call keeps nothing of it (``why``),
         and hand it to the worker (:meth:`_destroy`). False when its call is on legal hold:
         nothing changed.
 
+        ``skip`` (the call's ``policy_reason``, the policy not recording it): the call says
+        ``skip`` in the same transaction as the decision (:meth:`RecordingStore.unname_file`),
+        so that no crash between the two leaves a call saying ``record`` whose recording
+        the next start destroys. Not before it either: a call saying ``skip`` whose
+        recording's row still names its file would have it kept, as ``partial``, by the
+        next start. The call in memory says it from inside that transaction, so that the
+        call log does not write the ``record`` it had back over it before the policy
+        decides.
+
         A card that refuses the decision (:meth:`RecordingStore.unname_file`) does not make
         the recording a kept one: it stops and waits for the card (:meth:`_defer_destruction`)."""
+        call = active.call
+        before = (call.policy_decision, call.policy_reason) if skip is not None else None
         try:
-            decided = self.store.unname_file(active.recording_id, active.call.id, why)
+            decided = self.store.unname_file(
+                active.recording_id, call.id, why, skip=skip, decided=_skipping(call, skip)
+            )
         except sqlite3.Error as exc:
-            self._defer_destruction(active, why, exc)
+            if before is not None:  # refused at its commit: as it was, until the note is on the card
+                call.policy_decision, call.policy_reason = before
+            self._defer_destruction(active, why, exc, skip)
             return True
         if decided:
             self._destroy(active, why)
         return decided
 
-    def _defer_destruction(self, active, why, exc):
+    def _defer_destruction(self, active, why, exc, skip=None):
         """The card refused the decision to destroy ``active`` (``exc``): the recording stops
         and is sealed (kept whole should its call be on legal hold after all), its row still
         says ``recording``, and the decision waits in memory, tried again every
@@ -528,8 +547,9 @@ class Recorder:
         (:meth:`_destruction_done`). The decision is also noted beside the call
         log (:meth:`RecordingStore.note_discard`): a box that stops or dies before the card
         takes it leaves it to the next start, which decides and does it
-        (:meth:`RecordingStore.recover`). Only if the card refuses that note too does the
-        next start make the recording a partial one, as any cut short."""
+        (:meth:`RecordingStore.recover`), the call's ``skip`` (its reason) with it. Only if
+        the card refuses that note too does the next start make the recording a partial one,
+        as any cut short."""
         call = active.call
         log.error("the card refused the destruction of recording %s: %s", active.recording_id, exc)
         del self._active[call.line]
@@ -541,10 +561,10 @@ class Recorder:
             log.error("recording %s to be destroyed could not be sealed: %s", active.recording_id, err)
             active.pipeline.abort()
         info = active.pipeline.info()
-        self._undecided[active.recording_id] = (call, why, info, active.speech.spans())
+        self._undecided[active.recording_id] = (call, why, skip, info, active.speech.spans())
         when = "at the stop, and at the next start"
         try:
-            self.store.note_discard(active.recording_id, call.id, why)
+            self.store.note_discard(active.recording_id, call.id, why, skip)
         except OSError as err:
             when = "and at the stop; a box stopped before then keeps it as a partial recording"
             log.error(
@@ -600,10 +620,12 @@ class Recorder:
         """Decide again the destructions the card refused (from a timer, and at the stop)."""
         with self._lock:
             self._undecided_retry = None
-            for recording_id, (call, why, info, speech) in list(self._undecided.items()):
+            for recording_id, (call, why, skip, info, speech) in list(self._undecided.items()):
                 try:
                     self._write_begun(recording_id)
-                    decided = self.store.unname_file(recording_id, call.id, why)
+                    decided = self.store.unname_file(
+                        recording_id, call.id, why, skip=skip, decided=_skipping(call, skip)
+                    )
                 except sqlite3.Error as exc:
                     log.warning("the card still refuses to destroy recording %s: %s", recording_id, exc)
                     continue
@@ -1099,17 +1121,18 @@ class Recorder:
                 active = self._release_held(active, closing=True)
                 if active is None:
                     return
+            unkept = None
             if active.call.answered_us is None and active.call.ended_us is not None:
                 # Off-hook, never connected: dial tone is not a call.
-                why = NOT_A_RECORDING
-            else:
+                unkept = (NOT_A_RECORDING, None)
+            elif self.unkept is not None:
                 # The policy keeps nothing of it, its call just ended (during its notice):
                 # closed here before the policy heard of the end, the recording would be
                 # finished and kept.
-                why = self.unkept(active.call) if self.unkept is not None else None
+                unkept = self.unkept(active.call)
             # Unless the call is on legal hold: then it is finished as any. (A card that
             # refuses the decision does not keep it: _unkeep.)
-            if why is not None and self._unkeep(active, why):
+            if unkept is not None and self._unkeep(active, *unkept):
                 return
             try:
                 info = active.pipeline.close()
@@ -1389,6 +1412,18 @@ class Recorder:
             # of its own after this): the end of those does not take it off (_destruction_done).
             self._failed_by_deferral[line] = False
             self.bus.publish(alarm)
+
+
+def _skipping(call, skip):
+    """What :meth:`RecordingStore.unname_file` calls once the destruction of ``call``'s
+    recording is decided, the policy not recording it for ``skip`` (None: nothing)."""
+    if skip is None:
+        return None
+
+    def decided():
+        call.policy_decision, call.policy_reason = "skip", skip
+
+    return decided
 
 
 def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None, country="uk"):

@@ -29,11 +29,11 @@ def refusing_destructions(monkeypatch, store):
     real = store.unname_file
     card = {"refusing": True, "refused": 0}
 
-    def unname(recording_id, call_id=None, why=None):
+    def unname(recording_id, call_id=None, why=None, **decision):
         if card["refusing"]:
             card["refused"] += 1
             raise sqlite3.OperationalError("disk I/O error")
-        return real(recording_id, call_id, why)
+        return real(recording_id, call_id, why, **decision)
 
     monkeypatch.setattr(store, "unname_file", unname)
     return card

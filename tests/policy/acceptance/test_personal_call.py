@@ -590,10 +590,10 @@ def _row_refused_then_destruction_refused(tmp_path, synth, lab, monkeypatch, car
             raise sqlite3.OperationalError("disk I/O error")
         return real_begin(call_id, *args, **kwargs)
 
-    def discard(call, why=None):
+    def discard(call, why=None, skip=None):
         if card_back_at_code:
             refusing[0] = False
-        return real_discard(call, why=why)
+        return real_discard(call, why=why, skip=skip)
 
     def shred(recording_id, audit=True):
         raise OSError(5, "Input/output error")

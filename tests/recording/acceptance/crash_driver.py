@@ -58,7 +58,7 @@ def main(scenario_path, data_dir, speed, cache_dir, fault=None):
 def _refuse_destructions(store):
     import sqlite3
 
-    def unname_file(recording_id, call_id=None, why=None):
+    def unname_file(recording_id, call_id=None, why=None, skip=None, decided=None):
         raise sqlite3.OperationalError("disk I/O error")
 
     store.unname_file = unname_file
