@@ -340,8 +340,10 @@ class CallPolicy:
                 and consent["notice"] != "off"
                 and not self.settings.consent.record_if_notice_failed
             ):
-                reason = "the consent notice could not be given (%s)" % consent["error"]
-                self.recorder.discard(call, skip=reason)
+                reason = "%s (%s)" % (NOT_TOLD, consent["error"])
+                # Held in memory until now, normally: were any of it on the card, its
+                # deletion is audited with why, as the warning tone's (_untold).
+                self.recorder.discard(call, why=NOT_TOLD, skip=reason)
                 self._decide(live, rules.Decision(rules.SKIP, reason, "consent"))
                 self._publish(call)
                 return
