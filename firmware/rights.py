@@ -113,10 +113,12 @@ CREATE TABLE IF NOT EXISTS corrections (
 );
 """
 # The fields of a request corrected with their old and new values kept (:meth:`RightsRegister.
-# corrections`): who asked, and the numbers their calls are found by. Kept here, sealed, not in
-# the audit trail: they go with the request when the retention sweep deletes it
-# (:mod:`firmware.rightsretention`), as who asked does.
-CORRECTED = {"requester": "who asked", "numbers": "their numbers"}
+# corrections`): who asked, how to reach them, and the numbers their calls are found by. Kept
+# here, sealed, not in the audit trail: they go with the request when the retention sweep
+# deletes it (:mod:`firmware.rightsretention`), as who asked does.
+CORRECTED = {"requester": "who asked", "contact": "how to reach them", "numbers": "their numbers"}
+# What a correction that leaves a field empty is told (the numbers may be none).
+REQUIRED = {"requester": "give the name of the person who asked", "contact": "give how to reach them"}
 # Columns added after the first release of the register: ``(name, declaration)``. A
 # register made before gets them, empty; a wait begun then is read as one for
 # clarification (its days excluded, the earlier of the two deadlines).
@@ -503,45 +505,28 @@ class RightsRegister:
             self._update(request_id, wall_us, received=received.isoformat())
         return self.get(request_id), dt.date.fromisoformat(before)
 
-    def correct_contact(self, request_id, *, contact, wall_us, version=None):
-        """Correct how to reach the person who made request ``request_id`` (``contact``: the
-        address, e-mail or phone they are to be answered at; mistyped when it was logged, or
-        they moved), while it is open. Sealed as when it was logged: the caller audits that
-        it changed, never what it says (personal data, kept in the register only). Returns
-        the request.
-
-        :raises RequestError: ``contact`` is empty or what the request says already (``field``
-            ``"contact"``); the request is closed, gone or changed since ``version``
-            (:meth:`_changing`)
-        """
-        contact = (contact or "").strip()
-        if not contact:
-            raise RequestError("contact: give how to reach them", field="contact")
-        with self._changing(request_id, version) as entry:
-            if entry["contact"] == contact:
-                raise RequestError("contact: it says that already", field="contact")
-            self._update(request_id, wall_us, contact=contact)
-        return self.get(request_id)
-
     def correct(self, request_id, *, field, value, wall_us, version=None):
         """Correct who asked (``field`` ``"requester"``: their name, mistyped when it was
-        logged) or the numbers their calls are found by (``"numbers"``: as the caller checked
-        them, :func:`firmware.sar.request_numbers`; "" for none), while request ``request_id``
-        is open. The old and new values are kept in the register, sealed, with the request
-        (:meth:`corrections`); the caller audits that it changed, with the correction's id.
-        Returns the request and that id.
+        logged), how to reach them (``"contact"``: the address, e-mail or phone they are to be
+        answered at; mistyped, or they moved) or the numbers their calls are found by
+        (``"numbers"``: as the caller checked them, :func:`firmware.sar.request_numbers`; ""
+        for none), while request ``request_id`` is open. Sealed as when it was logged; the old
+        and new values are kept in the register, sealed, with the request (:meth:`corrections`);
+        the caller audits that it changed, with the correction's id, never what it says
+        (personal data, which goes with the request). Returns the request and that id.
 
-        :raises RequestError: ``field`` is not one of :data:`CORRECTED`; who asked is empty,
-            or the value is what the request says already (``field`` the field); the request
-            is closed, gone or changed since ``version`` (:meth:`_changing`)
+        :raises RequestError: ``field`` is not one of :data:`CORRECTED`; who asked or how to
+            reach them is empty, or the value is what the request says already (``field`` the
+            field); the request is closed, gone or changed since ``version`` (:meth:`_changing`)
         """
         if field not in CORRECTED:
+            names = list(CORRECTED.values())
             raise RequestError(
-                "only %s are corrected here, not %r" % (" and ".join(CORRECTED.values()), field)
+                "only %s and %s are corrected here, not %r" % (", ".join(names[:-1]), names[-1], field)
             )
         value = (value or "").strip()
-        if field == "requester" and not value:
-            raise RequestError("requester: give the name of the person who asked", field=field)
+        if field in REQUIRED and not value:
+            raise RequestError("%s: %s" % (field, REQUIRED[field]), field=field)
         with self._changing(request_id, version) as entry:
             before = entry[field]
             if before == value:
@@ -556,7 +541,9 @@ class RightsRegister:
 
     def corrections(self, request_id):
         """``{id: (field, before, after)}`` of request ``request_id``'s corrections of who
-        asked and their numbers (:meth:`correct`), opened."""
+        asked, how to reach them and their numbers (:meth:`correct`), opened. A correction of
+        how to reach them made before its values were kept has none here (its audit entry
+        names no correction)."""
         open_ = opener(self._cipher)
         rows = self._db.execute(
             "SELECT id, field, before, after FROM corrections WHERE request_id = ? ORDER BY id", (request_id,)

@@ -12,8 +12,8 @@ deleted, whatever its age; a closed one that names a call on legal hold is kept
 while the hold stands (the dispute may need to show how the person was answered);
 a request and its follow-ups go together, when the last of them is past its period.
 
-A deletion removes the whole row, and the request's corrections of who asked and their
-numbers (:meth:`~firmware.rights.RightsRegister.correct`: the old and new values), with
+A deletion removes the whole row, and the request's corrections of who asked, how to reach
+them and their numbers (:meth:`~firmware.rights.RightsRegister.correct`: the old and new values), with
 ``secure_delete`` on and then checkpoints and truncates the write-ahead log, as the erasure
 of a caller's details does, so neither ``rights.db`` nor its WAL keeps the sealed fields. Each is audited
 first (``data_request``, ``event`` ``deleted``) with only the request's number,
@@ -133,7 +133,8 @@ class RegisterRetention:
                 for entry in doomed:
                     audit(entry)
                 db.executemany("DELETE FROM requests WHERE id = ?", [(e["id"],) for e in doomed])
-                # Its corrections hold who asked and their numbers, as they were and became.
+                # Its corrections hold who asked, how to reach them and their numbers, as they
+                # were and became.
                 if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'corrections'").fetchone():
                     db.executemany(
                         "DELETE FROM corrections WHERE request_id = ?", [(e["id"],) for e in doomed]

@@ -818,29 +818,33 @@ def test_the_day_received_is_corrected_only_before_the_clock_stops_or_is_extende
     assert register.get(again)["received"] == "2025-03-04"
 
 
-def test_how_to_reach_the_person_is_corrected_while_open_sealed_as_logged(tmp_path):
+def test_how_to_reach_the_person_is_corrected_while_open_the_old_and_new_kept_sealed(tmp_path):
     """The person moved, or their e-mail was mistyped: how to reach them is corrected while the
-    request is open, sealed as when it was logged, its version one more. Empty, the same, a
-    stale page and a closed request are refused, nothing changed."""
+    request is open, sealed as when it was logged, its version one more; the old and new
+    addresses are kept with the request, sealed too (a correction of it kept neither). Empty,
+    the same, a stale page and a closed request are refused, nothing changed."""
     cipher = FieldCipher(os.urandom(32))
     register = RightsRegister(str(tmp_path), cipher)
     try:
         rid = add(register)
         version = register.get(rid)["version"]
-        entry = register.correct_contact(rid, contact=" 4 New Street, Leeds ", wall_us=5, version=version)
+        entry, first = register.correct(
+            rid, field="contact", value=" 4 New Street, Leeds ", wall_us=5, version=version
+        )
         assert entry["contact"] == "4 New Street, Leeds" and entry["version"] == version + 1
+        assert register.corrections(rid) == {first: ("contact", "jones@example.org", "4 New Street, Leeds")}
         for contact, said in (("  ", "give how to reach them"), ("4 New Street, Leeds", "says that already")):
             with pytest.raises(RequestError, match=said) as refused:
-                register.correct_contact(rid, contact=contact, wall_us=6)
+                register.correct(rid, field="contact", value=contact, wall_us=6)
             assert refused.value.field == "contact"
         with pytest.raises(RequestError, match="changed by someone else"):
-            register.correct_contact(rid, contact="j@example.org", wall_us=6, version=version)
+            register.correct(rid, field="contact", value="j@example.org", wall_us=6, version=version)
         register.close_request(
             rid, status=ANSWERED, on=D(2025, 3, 4), outcome="sent", today=D(2025, 3, 4), wall_us=7
         )
         with pytest.raises(RequestError, match="already answered"):
-            register.correct_contact(rid, contact="j@example.org", wall_us=8)
-        assert register.get(rid)["contact"] == "4 New Street, Leeds"
+            register.correct(rid, field="contact", value="j@example.org", wall_us=8)
+        assert register.get(rid)["contact"] == "4 New Street, Leeds" and len(register.corrections(rid)) == 1
     finally:
         register.close()
     assert scan(str(tmp_path), ["New Street", "jones@example.org"]) == []
@@ -877,8 +881,8 @@ def test_who_asked_and_their_numbers_are_corrected_the_old_and_new_kept_sealed(t
             with pytest.raises(RequestError, match=said) as refused:
                 register.correct(rid, field=field, value=value, wall_us=8)
             assert refused.value.field == field
-        with pytest.raises(RequestError, match="only who asked and their numbers"):
-            register.correct(rid, field="contact", value="j@example.org", wall_us=8)
+        with pytest.raises(RequestError, match="only who asked, how to reach them and their numbers"):
+            register.correct(rid, field="details", value="all my calls", wall_us=8)
         with pytest.raises(RequestError, match="changed by someone else"):
             register.correct(rid, field="requester", value="Mrs Jones", wall_us=8, version=version)
         register.close_request(

@@ -202,8 +202,9 @@ def test_a_register_that_cannot_be_swept_does_not_leave_the_recordings_sweep_una
 
 
 def test_a_request_goes_with_the_old_and_new_values_of_its_corrections(shelf, swept):
-    """Who asked and their numbers, corrected while the request was open, are kept with it as
-    they were and became (RightsRegister.correct): deleted with it, nothing left in the file."""
+    """Who asked, how to reach them and their numbers, corrected while the request was open, are
+    kept with it as they were and became (RightsRegister.correct): deleted with it, nothing left
+    in the file."""
     reg = RightsRegister(shelf.data_dir)
     old = reg.add(
         actor="sam",
@@ -218,6 +219,7 @@ def test_a_request_goes_with_the_old_and_new_values_of_its_corrections(shelf, sw
     )
     reg.correct(old, field="requester", value="Gus Corrected", wall_us=2)
     reg.correct(old, field="numbers", value="01632 960222", wall_us=3)
+    reg.correct(old, field="contact", value="gus@moved.example.org", wall_us=3)
     reg.close_request(
         old, status=ANSWERED, on=D(2019, 6, 20), outcome="sent", today=D(2019, 6, 20), wall_us=4
     )
@@ -225,7 +227,15 @@ def test_a_request_goes_with_the_old_and_new_values_of_its_corrections(shelf, sw
     reg.correct(kept, field="requester", value="Di Recentcorrected", wall_us=5)
     reg.close()
     assert swept.sweep().requests_deleted == 1
-    assert scan(shelf.data_dir, ["Gus Mistyped", "Gus Corrected", "01632 960111", "01632 960222"]) == []
+    gone = [
+        "Gus Mistyped",
+        "Gus Corrected",
+        "01632 960111",
+        "01632 960222",
+        "gus@example.org",
+        "gus@moved.example.org",
+    ]
+    assert scan(shelf.data_dir, gone) == []
     reg = RightsRegister(shelf.data_dir)
     try:
         assert [c[1:] for c in reg.corrections(kept).values()] == [("Di Recent", "Di Recentcorrected")]

@@ -799,15 +799,18 @@ def test_the_answer_offers_the_releases_made_for_the_request_ticked(box, people)
     assert audits(box)[-1].details["disclosures"] == [mine, elsewhere]
 
 
-def test_how_to_reach_the_person_is_corrected_and_audited_without_what_it_says(box, people):
+def test_how_to_reach_the_person_is_corrected_with_a_reason_the_history_showing_before_and_after(box, people):
     """The person moved after logging their request: their new address could not be put in
     the register, so the answer went to the old one. It is corrected on the request's page
-    while it is open; the history names the field corrected, by whom and when, never the
-    address. Bad input, another line's request, an auditor and a closed request change nothing."""
+    while it is open, with a reason, as who asked is: the history shows the address before
+    and after (kept with the request, sealed), the audit trail only that it changed, why and
+    the correction. Bad input, another line's request, an auditor, a stale page, a page
+    without its token and a closed request change nothing."""
     sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
     rid = log_request(box, sam, lines=["1"])
     form = page(sam, "/requests/%d" % rid).split('id="request-contact"')[1].split("</form>")[0]
     assert 'name="contact" required maxlength="200"' in form and 'value="w.pottage@example.org"' in form
+    assert 'name="reason" required' in form
     assert 'id="request-contact"' not in page(audrey, "/requests/%d" % rid)
 
     def unchanged():
@@ -815,25 +818,40 @@ def test_how_to_reach_the_person_is_corrected_and_audited_without_what_it_says(b
         return entry["contact"], entry["version"], len(audits(box))
 
     before = unchanged()
-    for typed, status, said in (
-        (" ", 400, "Give how to reach them (address, e-mail, phone)."),
-        ("x" * 201, 400, "How to reach them (address, e-mail, phone): at most 200 characters."),
-        ("card 4111 1111 1111 1111", 400, "Take out the card number"),
-        ("w.pottage@example.org", 409, "Contact: it says that already."),
+    for typed, reason, status, field, said in (
+        (" ", "moved", 400, "contact", "Give how to reach them (address, e-mail, phone)."),
+        (
+            "x" * 201,
+            "moved",
+            400,
+            "contact",
+            "How to reach them (address, e-mail, phone): at most 200 characters.",
+        ),
+        ("card 4111 1111 1111 1111", "moved", 400, "contact", "Take out the card number"),
+        ("4 New Street", " ", 400, "reason", "Give why it is corrected."),
+        ("w.pottage@example.org", "moved", 409, "contact", "Contact: it says that already."),
     ):
-        resp = act(box, sam, rid, action="contact", contact=typed)
+        resp = act(box, sam, rid, action="contact", contact=typed, reason=reason)
         assert resp.status_code == status, typed
         text = resp.get_data(as_text=True)
-        assert 'id="error-contact" role="alert">' in text and said in text, typed
-    assert act(box, sue, rid, action="contact", contact="4 New Street").status_code == 404
-    assert act(box, audrey, rid, action="contact", contact="4 New Street").status_code == 403
-    resp = act(box, sam, rid, action="contact", contact="4 New Street", seen="99")
+        assert 'id="error-%s" role="alert">' % field in text and said in text, typed
+        if status == 400:  # what was typed stays in its form
+            shown = text.split('id="request-contact"')[1].split("</form>")[0]
+            assert 'value="%s"' % html.escape(typed) in shown, typed
+    assert act(box, sue, rid, action="contact", contact="4 New Street", reason="moved").status_code == 404
+    assert act(box, audrey, rid, action="contact", contact="4 New Street", reason="moved").status_code == 403
+    resp = act(box, sam, rid, action="contact", contact="4 New Street", reason="moved", seen="99")
     assert resp.status_code == 409 and "changed by someone else" in resp.get_data(as_text=True)
+    # Without the page's CSRF token: refused, nothing changed.
+    resp = sam.post(
+        "/requests/%d" % rid, data={"action": "contact", "contact": "4 New Street", "reason": "x"}
+    )
+    assert resp.status_code == 400 and "security token" in resp.get_data(as_text=True)
     assert unchanged() == before
 
-    resp = act(box, sam, rid, action="contact", contact="4 New Street, Leeds LS1 4AP")
+    resp = act(box, sam, rid, action="contact", contact="4 New Street, Leeds LS1 4AP", reason="they moved")
     assert resp.status_code == 302 and resp.headers["Location"].endswith("?done=contact")
-    assert "Saved: how to reach them is corrected." in page(sam, resp.headers["Location"])
+    assert "Saved: how to reach them is corrected" in page(sam, resp.headers["Location"])
     [entry] = entries(box)
     assert entry["contact"] == "4 New Street, Leeds LS1 4AP"
     corrected = audits(box)[-1]
@@ -841,18 +859,53 @@ def test_how_to_reach_the_person_is_corrected_and_audited_without_what_it_says(b
     assert dict(corrected.details, address=None) == {
         "event": "contact_corrected",
         "fields": ["contact"],
+        "reason": "they moved",
+        "correction": 1,
         "address": None,
     }
     trail = str([e.details for e in box.services.audit.entries(limit=1000)])
     assert "New Street" not in trail and "w.pottage" not in trail
-    assert "Corrected: contact" in page(audrey, "/requests/%d" % rid)
+    history = page(audrey, "/requests/%d" % rid).split('id="request-history"')[1]
+    assert "Corrected: contact" in history and "Reason: they moved" in history
+    assert "Before: w.pottage@example.org" in history and "After: 4 New Street, Leeds LS1 4AP" in history
+    assert "Correction:" not in history
 
     # Closed: the form is gone, and a change refused.
     assert act(box, sam, rid, action="answer", outcome="sent the copy").status_code == 302
     assert 'id="request-contact"' not in page(sam, "/requests/%d" % rid)
-    resp = act(box, sam, rid, action="contact", contact="5 Old Road", seen=str(entries(box)[0]["version"]))
+    resp = act(
+        box,
+        sam,
+        rid,
+        action="contact",
+        contact="5 Old Road",
+        reason="x",
+        seen=str(entries(box)[0]["version"]),
+    )
     assert resp.status_code == 409 and "is already answered" in resp.get_data(as_text=True)
     assert entries(box)[0]["contact"] == "4 New Street, Leeds LS1 4AP"
+
+
+def test_a_contact_correction_recorded_before_its_values_were_kept_shows_as_it_did(box, people):
+    """A correction of how to reach them made before the old and new values were kept: its
+    audit entry names the field and no correction. Its history reads as it did (who, when, the
+    field), with no Before or After, and another correction's values are not shown for it."""
+    sam, audrey = people["sam"], people["audrey"]
+    rid = log_request(box, sam)
+    box.services.audit.append(
+        "sam",
+        "data_request",
+        "request:%d" % rid,
+        {"event": "contact_corrected", "fields": ["contact"], "address": "127.0.0.1"},
+        box.T0_US + 1,
+    )
+    assert (
+        act(box, sam, rid, action="contact", contact="4 New Street", reason="they moved").status_code == 302
+    )
+    rows = page(audrey, "/requests/%d" % rid).split('id="request-history"')[1].split("<tr>")[2:]
+    older, newer = [r for r in rows if "Corrected: contact" in r]
+    assert "Before:" not in older and "After:" not in older and "Reason:" not in older
+    assert "Before: w.pottage@example.org" in newer and "After: 4 New Street" in newer
 
 
 def test_who_asked_is_corrected_with_a_reason_the_history_showing_before_and_after(box, people):

@@ -524,9 +524,11 @@ def _hidden_words(hidden, one="call", many="calls"):
 def _history_seen(entry, corrections=None):
     """The request's audit ``entry`` as the user may see it: the calls and the disclosure
     log entries it was answered with that the user may not see are counted, not named
-    (:func:`_calls_seen`, :func:`_disclosures_seen`); a correction of who asked or their
-    numbers with the old and new values the register keeps for it (``corrections``:
-    :meth:`firmware.rights.RightsRegister.corrections`), which the trail does not hold."""
+    (:func:`_calls_seen`, :func:`_disclosures_seen`); a correction of who asked, how to
+    reach them or their numbers with the old and new values the register keeps for it
+    (``corrections``: :meth:`firmware.rights.RightsRegister.corrections`), which the trail
+    does not hold. A correction of how to reach them made before those were kept names no
+    correction: it shows as it did, the field only."""
     details = entry.details
     kept = (corrections or {}).get(details.get("correction"))
     if kept is not None:
@@ -561,11 +563,11 @@ def update(request_id):
     """One change: ``action`` is wait, resume, extend, answer, refuse, lines (the lines
     the request is about, ticked: :func:`_lines`), received (the day it was received,
     mistyped when it was logged: :meth:`firmware.rights.RightsRegister.correct_received`),
-    contact (how to reach the person: :meth:`firmware.rights.RightsRegister.correct_contact`,
-    audited without what it says), requester (who asked) or numbers (the numbers their calls
-    are found by: each one the Subject access search takes, :func:`firmware.sar.request_numbers`),
-    each of the last two with a reason, its old and new values kept in the register
-    (:meth:`firmware.rights.RightsRegister.correct`), the audit entry naming the correction."""
+    contact (how to reach the person), requester (who asked) or numbers (the numbers their
+    calls are found by: each one the Subject access search takes,
+    :func:`firmware.sar.request_numbers`), each of the last three with a reason, its old and
+    new values kept in the register (:meth:`firmware.rights.RightsRegister.correct`), the
+    audit entry naming the correction, never what it says."""
     _request_or_404(request_id, act=True)
     form = request.form
     action = form.get("action")
@@ -576,11 +578,11 @@ def update(request_id):
     on = today
     lines = []
     received = None
-    contact = corrected = ""
+    corrected = ""
     if action == "lines":
         lines = _lines(form, errors, hand_on=True)
     elif action == "contact":
-        contact = _text(
+        corrected = _text(
             form, "contact", "how to reach them (address, e-mail, phone)", errors, limit=MAX["contact"]
         )
     elif action == "requester":
@@ -626,7 +628,7 @@ def update(request_id):
             errors["told"] = (
                 "Tell the person of the extension and why, within the first month, then tick this."
             )
-    elif action in ("requester", "numbers"):
+    elif action in rights.CORRECTED:
         reason = _text(form, "reason", "why it is corrected", errors)
     elif action in ("answer", "refuse"):
         label = "what was done" if action == "answer" else "why it is refused (tell the person too)"
@@ -696,12 +698,7 @@ def update(request_id):
                 "received_before": str(before),
                 "due": str(entry["due"]),
             }
-        elif action == "contact":
-            entry = register.correct_contact(request_id, contact=contact, wall_us=wall_us, version=version)
-            # Which field changed, not what it says: how to reach the person stays in the
-            # register, sealed, as when the request was logged (not in the trail).
-            details = {"event": "contact_corrected", "fields": ["contact"]}
-        elif action in ("requester", "numbers"):
+        elif action in rights.CORRECTED:
             entry, correction = register.correct(
                 request_id, field=action, value=corrected, wall_us=wall_us, version=version
             )
