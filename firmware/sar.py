@@ -184,8 +184,8 @@ def search_numbers(text):
 
 
 def request_numbers(text):
-    """A register request's numbers as a correction gives them (``text``: separated by commas,
-    semicolons or line breaks), each one a number the search takes (:func:`check_number`):
+    """A register request's numbers as logging or correcting it gives them (``text``: separated
+    by commas, semicolons or line breaks), each one a number the search takes (:func:`check_number`):
     stripped, each once (the same digits twice: the first), joined by ", "; "" for none.
 
     :raises SarError: a piece is not a phone number (naming it, as the search does)

@@ -2,6 +2,7 @@
 auditors read them, every change is audited, bad input changes nothing, the dashboard shows
 those due, and the register holds the person's details only sealed."""
 
+import datetime as dt
 import html
 import json
 import os
@@ -92,6 +93,15 @@ def test_a_supervisor_logs_a_request_and_the_auditor_reads_it(box, people):
         ({"kind": "portability"}, "kind", "Choose what was asked for."),
         ({"details": "refund to 4111 1111 1111 1111 please"}, "details", "Take out the card number"),
         ({"contact": "x" * 201}, "contact", "at most 200 characters"),
+        # Each number as the Subject access search takes it (and a correction of them): the
+        # piece that is not one named, not left out of the request's links to the search.
+        (
+            {"numbers": "020 7946 0000, home, evenings"},
+            "numbers",
+            "Their numbers: home is not a phone number",
+        ),
+        ({"numbers": "01632 96O555"}, "numbers", "Their numbers: 01632 96O555 is not a phone number"),
+        ({"numbers": "020 7946 0000; 123"}, "numbers", "Their numbers: 123 is not a phone number: give at"),
     ],
 )
 def test_bad_input_is_named_and_changes_nothing(box, people, over, field, message):
@@ -100,6 +110,47 @@ def test_bad_input_is_named_and_changes_nothing(box, people, over, field, messag
     assert resp.status_code == 400
     assert 'id="error-%s"' % field in text and message in text
     assert entries(box) == [] and audits(box) == []
+
+
+def test_a_requests_numbers_are_kept_as_a_correction_keeps_them(box, people):
+    """Logged, the numbers are kept as a correction of them is (firmware.sar.request_numbers):
+    each stripped, once (the same digits twice: the first), joined by commas."""
+    log_request(box, people["sam"], numbers=" 020 7946 0000;\n+44 1632 960555, 02079460000 ,")
+    assert [e["numbers"] for e in entries(box)] == ["020 7946 0000, +44 1632 960555"]
+
+
+def log_older(box, **over):
+    """A request logged before its numbers were checked, straight into the register: its
+    numbers kept as they were typed."""
+    values = dict(REQUEST, **over)
+    reg = RightsRegister(box.data_dir, box.services.cipher)
+    try:
+        return reg.add(
+            actor="sam",
+            kind=values["kind"],
+            received=dt.date.fromisoformat(values["received"]),
+            requester=values["requester"],
+            contact=values["contact"],
+            numbers=values["numbers"],
+            details=values["details"],
+            today=dt.date(2026, 3, 2),
+            wall_us=box.T0_US,
+        )
+    finally:
+        reg.close()
+
+
+def test_a_request_logged_before_its_numbers_were_checked_keeps_them_as_they_were(box, people):
+    """Its numbers as typed then ("home, evenings" among them) are shown as they were, and a
+    follow-up copies them as they were: only what is typed now is checked."""
+    sam = people["sam"]
+    rid = log_older(box, numbers="020 7946 0000; home, evenings")
+    assert "020 7946 0000; home, evenings" in page(sam, "/requests/%d" % rid).split('id="r-numbers"')[1]
+    assert act(box, sam, rid, action="answer", outcome="sent the copy").status_code == 302
+    form = {"kind": "access", "received": "2026-03-02", "details": "the copy missed a call"}
+    resp = box.post(sam, "/requests/%d/follow-up" % rid, form, token_from="/requests/%d" % rid)
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-800:]
+    assert [e["numbers"] for e in entries(box)] == ["020 7946 0000; home, evenings"] * 2
 
 
 def test_waiting_then_received_moves_the_deadline_then_extend_and_answer(box, people):
@@ -703,7 +754,8 @@ def test_a_callers_request_links_each_of_their_numbers_to_the_search_tied_to_the
     filled in and the request chosen; the page says which lines the search does not cover."""
     box.add_recordings([1])  # call 1, line 1 (sam's): 020 7946 0000
     sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
-    rid = log_request(box, sam, numbers="020 7946 0000; home, evenings,\n+44 1632 960555,020 7946 0000")
+    # Logged before its numbers were checked: the pieces the search does not take are not linked.
+    rid = log_older(box, numbers="020 7946 0000; home, evenings,\n+44 1632 960555,020 7946 0000")
     text = page(sam, "/requests/%d" % rid)
     links = re.findall(r'<a id="r-sar-\d" href="([^"]+)">find the calls of ([^<]+) \(Subject access\)', text)
     assert [(html.unescape(u), n) for u, n in links] == [
@@ -1075,7 +1127,7 @@ def test_a_line_requests_numbers_link_to_the_search_of_them_on_its_lines(box, pe
 
     add_calls(box.data_dir, ["02079460000"], line=2)  # the same number on line 2 (sam's too)
     sam, sue = people["sam"], people["sue"]
-    rid = log_request(box, sam, lines=["1", "3"], numbers="020 7946 0000, home")
+    rid = log_request(box, sam, lines=["1", "3"], numbers="020 7946 0000")
     text = page(sam, "/requests/%d" % rid)
     links = re.findall(r'<a id="r-sar-\d" href="([^"]+)">find the calls of ([^<]+) \(Subject access\)', text)
     assert [(html.unescape(u), n) for u, n in links] == [

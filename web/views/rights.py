@@ -73,6 +73,21 @@ def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):
     return value
 
 
+def _numbers(form, errors):
+    """The person's numbers typed in ``form`` (its ``numbers``), logging a request or correcting
+    them: each one the Subject access search takes (:func:`firmware.sar.request_numbers`),
+    stripped, each once, joined by ", "; "" for none. A message in ``errors`` when the text is
+    too long, holds a card number, or a piece is not a phone number (naming it)."""
+    numbers = _text(form, "numbers", "their phone numbers", errors, required=False, limit=MAX["numbers"])
+    if "numbers" in errors:
+        return numbers
+    try:
+        return request_numbers(numbers)
+    except SarError as exc:
+        errors["numbers"] = "Their numbers: %s." % exc
+        return numbers
+
+
 def _sees(entry, act=False, supervised=None):
     """Whether the user may read request ``entry`` or, with ``act``, change it or follow it
     up: an auditor reads every one (the whole register is theirs to audit); a supervisor
@@ -270,7 +285,8 @@ def create():
         errors,
         limit=MAX["contact"],
     )
-    numbers = _text(form, "numbers", "their phone numbers", errors, required=False, limit=MAX["numbers"])
+    # Checked as a correction of them is, so that their links to the search are all of them.
+    numbers = _numbers(form, errors)
     details = _text(form, "details", "what they asked for, in their words", errors)
     values["lines"] = form.getlist("lines")
     lines = _lines(form, errors)
@@ -564,10 +580,10 @@ def update(request_id):
     the request is about, ticked: :func:`_lines`), received (the day it was received,
     mistyped when it was logged: :meth:`firmware.rights.RightsRegister.correct_received`),
     contact (how to reach the person), requester (who asked) or numbers (the numbers their
-    calls are found by: each one the Subject access search takes,
-    :func:`firmware.sar.request_numbers`), each of the last three with a reason, its old and
-    new values kept in the register (:meth:`firmware.rights.RightsRegister.correct`), the
-    audit entry naming the correction, never what it says."""
+    calls are found by: each one the Subject access search takes, :func:`_numbers`), each of
+    the last three with a reason, its old and new values kept in the register
+    (:meth:`firmware.rights.RightsRegister.correct`), the audit entry naming the correction,
+    never what it says."""
     _request_or_404(request_id, act=True)
     form = request.form
     action = form.get("action")
@@ -590,14 +606,7 @@ def update(request_id):
             form, "requester", "the name of the person who asked", errors, limit=MAX["requester"]
         )
     elif action == "numbers":
-        corrected = _text(
-            form, "numbers", "their phone numbers", errors, required=False, limit=MAX["numbers"]
-        )
-        if "numbers" not in errors:
-            try:
-                corrected = request_numbers(corrected)
-            except SarError as exc:
-                errors["numbers"] = "Their numbers: %s." % exc
+        corrected = _numbers(form, errors)
     elif action == "received":
         try:
             received = rights.parse_date((form.get("received") or "").strip(), "Received")
