@@ -54,15 +54,24 @@ class SignalsHeld:
 
     def release(self):
         """Put the handlers back, then deliver each signal that came meanwhile, once (its
-        handler may raise: :class:`KeyboardInterrupt`, or a command's own stop). Idempotent."""
+        handler may raise: :class:`KeyboardInterrupt`, or a command's own stop; the others
+        are delivered all the same, and the first raised goes on). Idempotent."""
         before, self._before = self._before, None
         if before is None:
             return
         for signum, handler in before.items():
             signal.signal(signum, handler)
         came, self._came = self._came, []
+        # Each delivered, even when one's handler raises (Ctrl-C's KeyboardInterrupt): a
+        # SIGTERM that came with it still reaches its handler; the first raised goes on.
+        raised = None
         for signum in came:
-            signal.raise_signal(signum)
+            try:
+                signal.raise_signal(signum)
+            except BaseException as exc:
+                raised = raised or exc
+        if raised is not None:
+            raise raised
 
     def __exit__(self, *exc):
         self.release()

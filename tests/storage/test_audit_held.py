@@ -71,3 +71,28 @@ def test_a_writer_that_holds_signals_notes_its_entry_before_the_stop(tmp_path):
     said = appended(tmp_path, "SIGINT", "held")
     assert said["stopped"] and said["noted_before_the_stop"] and not said["appended"]
     assert said["head"] == said["last"] and said["last"][0] == 1
+
+
+BOTH = textwrap.dedent(
+    """
+    import json, os, signal
+    from firmware.storage.held import SignalsHeld
+
+    termed = []
+    signal.signal(signal.SIGTERM, lambda *_: termed.append(True))
+    stopped = False
+    try:
+        with SignalsHeld():
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)
+    except KeyboardInterrupt:
+        stopped = True
+    print(json.dumps({"stopped": stopped, "termed": termed}))
+    """
+)
+
+
+def test_a_sigterm_held_with_a_ctrl_c_still_reaches_its_handler():
+    """Ctrl-C's handler raises as it is delivered: the SIGTERM that came with it was lost."""
+    out = subprocess.run([sys.executable, "-c", BOTH], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout) == {"stopped": True, "termed": [True]}
