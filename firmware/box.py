@@ -534,24 +534,22 @@ class Box:
         """Index the calls named by the audit entries from before the trail had that index
         (an update from schema 1): the recorder has the storage key that opens their
         details. On a thread of its own from the first start after the update, while the
-        lines record (an append waits for one batch at most); a trail of 1.5 million
+        lines record (an append waits for one short transaction at most); a trail of 1.5 million
         entries takes seconds (docs/audit-writes.md). A stop, or a failure, leaves the
         rest for the next start: the search by number reads those entries one by one
         meanwhile."""
 
         def progress(done, total):
             log.info("indexing the calls named in the audit trail: %d of %d entries", done, total)
-            if self._indexer_stop.is_set():
-                raise _IndexStopped
 
         try:
-            left = self.audit.build_calls_index(progress=progress)
-        except _IndexStopped:
-            log.info("the box stops: the rest of the audit trail's index waits for the next start")
+            left = self.audit.build_calls_index(progress=progress, stop=self._indexer_stop.is_set)
         except (sqlite3.Error, OSError, LinekeeperError) as exc:
             log.error("the audit trail's index of the calls named is not whole yet: %s", exc)
         else:
-            if left:
+            if self._indexer_stop.is_set():
+                log.info("the box stops: the rest of the audit trail's index waits for the next start")
+            elif left:
                 log.info("the audit trail's index of the calls named is whole (%d entries indexed)", left)
 
     def _restore_audit_head(self, clean):
@@ -1337,6 +1335,9 @@ class Box:
         that the call log's writes do not wait behind their card syncs
         (:meth:`Recorder.close`); returns how many were left."""
         self.policy.pauses.stopping = True  # a pause on now goes on after the next start
+        # The audit trail's index waits for the next start: at a power failure its writes
+        # must not stand between the seal's and the card (one short transaction at most).
+        self._indexer_stop.set()
         self.board.stop()
         self.capture.stop()
         if self._threaded:
@@ -1420,10 +1421,6 @@ class Box:
             except OSError as exc:  # a full card: the next start says power_loss
                 log.error("cannot record the clean stop: %s", exc)
         self._dirlock.release()
-
-
-class _IndexStopped(Exception):
-    """The box stops while the audit trail's index is being built (Box._index_audit_calls)."""
 
 
 def _same_rollback(logged, details):

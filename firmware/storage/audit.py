@@ -1073,11 +1073,16 @@ class AuditLog:
             return int(row[0])
         return self._db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()[0]
 
-    def build_calls_index(self, batch: int = 20_000, progress: Any = None) -> int:
+    def build_calls_index(
+        self, batch: int = 20_000, progress: Any = None, rows_max: int = 5_000, stop: Any = None
+    ) -> int:
         """Index the calls named by the entries from before the index (a trail of schema 1),
-        newest first, ``batch`` entries' worth of ``seq`` per transaction, so that appends
-        wait for one batch at most and a stop or a crash loses none of the work done.
-        ``progress(done, total)``: called after each batch (entries' ``seq`` counted).
+        newest first, read ``batch`` entries' worth of ``seq`` at a time and written at most
+        ``rows_max`` index rows per transaction (a page of the calls list names up to 50
+        calls, a report up to 500), so that an append waits for one short transaction at
+        most and a stop or a crash loses none of the work done. ``progress(done, total)``:
+        called after each read (entries' ``seq`` counted). ``stop()``: checked before each
+        transaction; true, the build ends there, the rest left for the next call.
         Returns how many entries were left to index (0: it was whole already).
 
         :raises FieldSealError: sealed, and this log has no cipher (nothing is written:
@@ -1092,32 +1097,44 @@ class AuditLog:
             with self._lock:
                 rows = self._db.execute(
                     "SELECT seq, action, target, details FROM audit WHERE action IN (%s)"
-                    " AND seq > ? AND seq <= ?" % ",".join("?" * len(_NAMING_ACTIONS)),
+                    " AND seq > ? AND seq <= ? ORDER BY seq DESC" % ",".join("?" * len(_NAMING_ACTIONS)),
                     list(_NAMING_ACTIONS) + [low, upto],
                 ).fetchall()
-            named = [
-                (call_id, seq)
-                for seq, action, target, details in rows
-                for call_id in calls_named(action, target, self._details(details))
-            ]
-            with self._lock, self._appending():
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany(
-                        "INSERT OR IGNORE INTO audit_calls (call_id, seq) VALUES (?, ?)", named
-                    )
-                    # (Another process may be building it too: the lower mark holds.)
-                    self._db.execute(
-                        "UPDATE audit_calls_state SET covered_after = min(covered_after, ?)", (low,)
-                    )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
+            # Newest first, in groups of whole entries: each group's transaction marks the
+            # entries from its lowest on as indexed, the last one the whole read's.
+            groups: list[tuple[list[tuple[int, int]], int]] = []
+            named: list[tuple[int, int]] = []
+            for seq, action, target, details in rows:
+                if len(named) >= rows_max:
+                    groups.append((named, seq))  # every entry above this one's is in
+                    named = []
+                shown = calls_named(action, target, self._details(details))
+                named.extend((call_id, seq) for call_id in shown)
+            groups.append((named, low))
+            for named, covered_after in groups:
+                if stop is not None and stop():
+                    return total
+                self._index_rows(named, covered_after)
             upto = low
             if progress is not None:
                 progress(total - upto, total)
         return total
+
+    def _index_rows(self, named, covered_after):
+        """Write ``named`` (``(call_id, seq)`` rows) and mark the entries after
+        ``covered_after`` as indexed, in one transaction (:meth:`build_calls_index`)."""
+        with self._lock, self._appending():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR IGNORE INTO audit_calls (call_id, seq) VALUES (?, ?)", named)
+                # (Another process may be building it too: the lower mark holds.)
+                self._db.execute(
+                    "UPDATE audit_calls_state SET covered_after = min(covered_after, ?)", (covered_after,)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def naming_calls(
         self,

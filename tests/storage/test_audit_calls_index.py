@@ -184,6 +184,30 @@ def test_a_build_cut_short_goes_on_where_it_stopped(paths, cipher, monkeypatch):
         assert [seq for _, seq in index_rows(paths)] == [e.seq for e in old]
 
 
+def test_a_build_writes_a_few_thousand_rows_a_transaction_and_stops_between_them(paths, cipher, monkeypatch):
+    """A read of 20 000 entries' worth of seq went in one transaction, whatever it named: a
+    trail of calls-list pages (50 calls each) held every append, the power failure's too,
+    for seconds. Now at most ``rows_max`` rows a transaction, and ``stop`` ends the build
+    between two of them, the rest left for the next."""
+    with AuditLog(*paths, cipher=cipher) as log:
+        old = [page(log, "sam", i, list(range(i * 50, i * 50 + 50))) for i in range(6)]
+    as_schema_1(paths)
+    with AuditLog(*paths, cipher=cipher) as log:
+        writes = []
+        real = log._index_rows
+        monkeypatch.setattr(
+            log, "_index_rows", lambda named, after: (writes.append(len(named)), real(named, after))
+        )
+        assert log.build_calls_index(rows_max=100, stop=lambda: len(writes) == 2) == 6
+        assert writes == [100, 100]  # two entries each; the third transaction not begun
+        assert log.calls_index_pending() == old[1].seq  # those up to it not in yet
+        assert {seq for _, seq in index_rows(paths)} == {e.seq for e in old[2:]}
+        assert log.build_calls_index(rows_max=100) == old[1].seq
+        assert writes == [100, 100, 100]  # the last with the read's mark: all entries in
+        assert log.calls_index_pending() == 0
+        assert len(index_rows(paths)) == 300
+
+
 def test_a_trail_an_older_release_wrote_to_after_the_index_is_indexed_again(paths, cipher):
     """An older release (after a rollback) writes entries without index rows and sets the
     schema back to 1: opened again, the whole trail is to be indexed again."""
