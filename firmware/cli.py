@@ -3553,6 +3553,8 @@ def main(argv=None):
         from .hardening import no_core_dumps
 
         no_core_dumps()  # keys in memory never reach the card in a core file
+    terminated = []
+    before = _stop_on_sigterm(args.command, terminated)
     try:
         return args.func(args)
     except BrokenPipeError:
@@ -3563,9 +3565,32 @@ def main(argv=None):
 
         print("linekeeper: %s" % describe(exc), file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM where a command stops on it (sar)
+    except KeyboardInterrupt as exc:  # Ctrl-C; SIGTERM where a command stops on it
         print("linekeeper: %s" % (exc.words if isinstance(exc, Stopped) else _stopped(args)), file=sys.stderr)
-        return 128 + getattr(exc, "signum", signal.SIGINT)
+        return 128 + (signal.SIGTERM if terminated else getattr(exc, "signum", signal.SIGINT))
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+# Commands that take a SIGTERM (systemd, timeout, a supervisor's kill) as a Ctrl-C: a copy
+# of personal data made, whose audit entry says whether it was taken or failed. SIGTERM's
+# default ended the process where it stood: after the entry, a copy the trail shows as
+# taken with nothing written.
+SIGTERM_STOPS = frozenset({"export", "report", "year-review", "calls"})
+
+
+def _stop_on_sigterm(command, terminated):
+    """For :data:`SIGTERM_STOPS`, SIGTERM raises :class:`KeyboardInterrupt` as Ctrl-C does
+    (noted in ``terminated``, for the exit status); returns the handler it had, or None."""
+    if command not in SIGTERM_STOPS or threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt("SIGTERM")
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ made no entry (firmware.storage.held).
 Each command runs in a process of its own, which sends itself SIGINT as the trail's head is
 written for the copy's entry: the entry committed, its append not yet returned."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -35,7 +36,7 @@ CHILD = textwrap.dedent(
     def head(path, data):
         if armed == [True]:
             armed.append("sent")
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, os.environ.get("STOP_SIGNAL", "SIGINT")))
         real_head(path, data)
 
     audit.AuditLog.append, audit.write_head_file = append, head
@@ -49,9 +50,13 @@ def recorded(tmp_path, synth):
     return recorded_box(tmp_path, synth, PASSWORD)
 
 
-def stopped_in_the_audit(action, *args):
+def stopped_in_the_audit(action, *args, signame="SIGINT"):
     run = subprocess.run(
-        [sys.executable, "-c", CHILD, action, *map(str, args)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", CHILD, action, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, STOP_SIGNAL=signame),
     )
     return run.returncode, run.stdout, run.stderr
 
@@ -61,11 +66,14 @@ def entries(data_dir, action):
         return [e.details for e in audit.entries(limit=100, action=action, newest_first=False)]
 
 
-def test_an_export_stopped_as_its_entry_is_appended_is_audited_as_failed(recorded, tmp_path):
+@pytest.mark.parametrize("signame, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_export_stopped_as_its_entry_is_appended_is_audited_as_failed(recorded, tmp_path, signame, status):
+    """SIGTERM (systemd, timeout) too: its default ended the process with the export in the
+    trail as taken and nothing written."""
     data, pw = recorded
     out = tmp_path / "call.wav"
-    status, _, err = stopped_in_the_audit("export", *export_args(data, 1, out, pw))
-    assert status == 130 and not out.exists(), err
+    stopped, _, err = stopped_in_the_audit("export", *export_args(data, 1, out, pw), signame=signame)
+    assert stopped == status and not out.exists(), err
     assert err.strip().splitlines()[-1] == (
         "linekeeper: export stopped before %s was written whole; nothing was left there; the "
         "trail shows the export failed" % out
