@@ -8,7 +8,9 @@ first page and the thousandth (no ``OFFSET``), and calls arriving meanwhile
 do not shift the pages.
 
 The filters map onto indexes that :func:`ensure_indexes` creates. A number
-search is either a prefix (uses the number index) or "contains" (a scan of a
+search is either a prefix (uses the number index: a range for the number as
+dialled, and one after each of the prefixes dialled before a number, 141 or 18001,
+and a line's outside-line digit: :func:`number_starts`) or "contains" (a scan of a
 covering ``(started_at, number)`` index in time order, which stops as soon
 as a page is full). Duration is talk time: from answer to end, in whole
 seconds; a call never answered lasts 0 s.
@@ -22,7 +24,9 @@ import threading
 import time
 
 from firmware.calls.calllog import ERASED, call_json
+from firmware.policy.rules import called_number
 from firmware.storage.fieldseal import KEY_FILE, register_sql
+from telephony import countries
 
 PAGE_MAX = 200
 DIRECTIONS = ("in", "out")
@@ -156,7 +160,12 @@ class CallFilter:
     ``direction``                "in" or "out"
     ``number``                   digits (and ``* # +``) of the caller's or
                                  dialled number; ``number_match`` is "prefix"
-                                 or "contains"
+                                 or "contains". A "prefix" search also finds
+                                 a number dialled with prefixes before it
+                                 (141, 18001: :func:`number_starts`), those of
+                                 ``country``, and on a line of ``outside`` (a
+                                 tuple of ``(line, digit)``), a number dialled
+                                 after that line's outside-line digit
     ``min_duration_s``           at least this much talk time
     ``recorded``                 True: only calls with a recording (not deleted)
                                  in the ``recordings`` table; False: only
@@ -182,6 +191,8 @@ class CallFilter:
     direction: str = None
     number: str = None
     number_match: str = "prefix"
+    country: str = "uk"
+    outside: tuple = ()
     min_duration_s: int = None
     recorded: bool = None
     name: str = None
@@ -200,6 +211,16 @@ class CallFilter:
             raise ValueError("number_match must be 'prefix' or 'contains'")
         if self.number is not None and not _NUMBER_CHARS.match(self.number):
             raise ValueError("a number is 1 to 32 of the characters 0-9 * # +")
+        countries.country(self.country)  # ValueError naming the known countries
+        if not isinstance(self.outside, tuple) or not all(
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], int)
+            and isinstance(pair[1], str)
+            and re.fullmatch(r"[0-9]{1,2}", pair[1])
+            for pair in self.outside
+        ):
+            raise ValueError("outside must be a tuple of (line, outside-line digit) pairs")
         if self.min_duration_s is not None and self.min_duration_s < 0:
             raise ValueError("min_duration_s must not be negative")
         if self.lines is not None and not isinstance(self.lines, tuple):
@@ -257,8 +278,16 @@ class CallSearch:
             db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             db.row_factory = sqlite3.Row
             register_sql(db, self._cipher)
+            db.create_function("lk_number_starts", 4, self._number_starts, deterministic=True)
             self._local.db = db
         return db
+
+    def _number_starts(self, value, part, country, outside):
+        """SQL's ``lk_number_starts(number, part, country, outside)``: :func:`number_starts`
+        of the (opened) number; false for a number that does not open."""
+        if value is not None and self._cipher is not None:
+            value = self._cipher.open_quietly(value, "number")
+        return value is not None and number_starts(value, part, country, outside)
 
     def _where(self, flt, for_count=False):
         where, args = [], []
@@ -396,40 +425,78 @@ class CallSearch:
         return field if self._cipher is None else "lk_open(%s, '%s')" % (field, field)
 
     def _number_clause(self, flt, args, for_count=False):
-        """The number condition, shaped by how many calls the number matches."""
+        """The number condition, shaped by how many calls the number matches.
+
+        A "prefix" search matches :func:`number_starts`: the number as dialled, or
+        without the prefixes dialled before it (and its line's outside-line digit).
+        """
         db = self._db()
+        part = flt.number
+        prefix = flt.number_match == "prefix"
         if self._cipher is not None:
-            part = flt.number
-            if flt.number_match == "prefix":
-                matches = self._sealed_matches("number", lambda number: number.startswith(part))
-            else:
+            clause = self._sealed_number_clause(flt, args) if prefix else None
+            if clause is not None:
+                return clause
+            if not prefix:
                 matches = self._sealed_matches("number", lambda number: part in number)
-            if matches is not None:
-                # Few distinct numbers match: their sealed texts, through the number index.
-                args.extend(matches)
-                return "number IN (%s)" % ",".join("?" * len(matches)) if matches else "0"
+                if matches is not None:
+                    # Few distinct numbers match: their sealed texts, through the number index.
+                    args.extend(matches)
+                    return "number IN (%s)" % ",".join("?" * len(matches)) if matches else "0"
             # Many: opened in time order until the page is full (matches are common).
-            number = self._col("number")
-            if flt.number_match == "prefix":
-                args.extend([part, part + "\uffff"])
-                return "%s >= ? AND %s < ?" % (number, number)
+            if prefix:
+                args.extend([part, flt.country])
+                return "lk_number_starts(number, ?, ?, %s)" % _outside_sql(flt, args)
             args.append(part)
-            return "instr(%s, ?) > 0" % number
-        if flt.number_match == "prefix":
-            # A range, not LIKE (case-insensitive by default, so no index).
-            bounds = [flt.number, flt.number + "\uffff"]
+            return "instr(%s, ?) > 0" % self._col("number")
+        if prefix:
+            # Ranges, not LIKE (case-insensitive by default, so no index): the number as
+            # dialled, then after each chain of prefixes (and outside-line digit), each of
+            # those checked by number_starts.
+            branches = _prefix_branches(flt)
+            bounds = [value for branch in branches for value in branch[0]]
             few = (
                 db.execute(
-                    "SELECT count(*) FROM (SELECT 1 FROM calls INDEXED BY calls_search_number_started"
-                    " WHERE number >= ? AND number < ? LIMIT ?)",
+                    "SELECT count(*) FROM (%s LIMIT ?)"
+                    % " UNION ALL ".join(
+                        "SELECT 1 FROM calls INDEXED BY calls_search_number_started"
+                        " WHERE number >= ? AND number < ?"
+                        for _ in branches
+                    ),
                     bounds + [SELECTIVE_ROWS],
                 ).fetchone()[0]
                 < SELECTIVE_ROWS
             )
-            args.extend(bounds)
+            if few:
+                selects = []
+                for (low, high), check in branches:
+                    args.extend([low, high])
+                    sql = (
+                        "SELECT id FROM calls INDEXED BY calls_search_number_started"
+                        " WHERE number >= ? AND number < ?"
+                    )
+                    if check is not None:
+                        sql += " AND " + check(args)
+                    selects.append(sql)
+                return "id IN (%s)" % " UNION ALL ".join(selects)
             # The unary + keeps the planner off the number index, so it walks
             # the calls in time order instead.
-            return "number >= ? AND number < ?" if few else "+number >= ? AND +number < ?"
+            # Grouped by their first character: nearly every number begins with none of
+            # the prefixes, and is passed over after one range instead of each.
+            (low, high), _ = branches[0]
+            args.extend([low, high])
+            ors = ["(+number >= ? AND +number < ?)"]
+            groups = {}
+            for branch in branches[1:]:
+                groups.setdefault(branch[0][0][0], []).append(branch)
+            for first, group in sorted(groups.items()):
+                args.extend([first, chr(ord(first) + 1)])
+                inner = []
+                for (low, high), check in group:
+                    args.extend([low, high])
+                    inner.append("(+number >= ? AND +number < ? AND %s)" % check(args))
+                ors.append("(+number >= ? AND +number < ? AND (%s))" % " OR ".join(inner))
+            return "(%s)" % " OR ".join(ors)
         if len(flt.number) >= 3 and self._has_fts():
             match = '"%s"' % flt.number
             few = (
@@ -449,6 +516,35 @@ class CallSearch:
                 )
         args.append(flt.number)
         return "instr(number, ?) > 0"
+
+    def _sealed_number_clause(self, flt, args):
+        """A sealed "prefix" search through the number index: the sealed texts of the
+        distinct numbers :func:`number_starts` matches (on a line with an outside-line
+        digit, those only after it on that line's calls dialled); None when too many."""
+        part, country = flt.number, flt.country
+        matches = self._sealed_matches("number", lambda number: number_starts(number, part, country))
+        if matches is None:
+            return None
+        clauses, clause_args = [], []
+        if matches:
+            clauses.append("number IN (%s)" % ",".join("?" * len(matches)))
+            clause_args.extend(matches)
+        for digit, lines in _outside_digits(flt.outside).items():
+            plain = set(matches)
+            after = self._sealed_matches(
+                "number", lambda number, digit=digit: number_starts(number, part, country, digit)
+            )
+            if after is None:
+                return None
+            after = [sealed for sealed in after if sealed not in plain]
+            if after:
+                clauses.append(
+                    "(direction = 'out' AND line IN (%s) AND number IN (%s))"
+                    % (",".join("?" * len(lines)), ",".join("?" * len(after)))
+                )
+                clause_args.extend(lines + after)
+        args.extend(clause_args)
+        return "(%s)" % " OR ".join(clauses) if clauses else "0"
 
     def _has_recordings(self):
         # Only a positive answer is kept: the table may appear later.
@@ -666,6 +762,78 @@ class CallSearch:
         if db is not None:
             db.close()
             self._local.db = None
+
+
+def number_starts(number, part, country="uk", outside=""):
+    """Whether ``number`` starts with ``part`` (a "prefix" search) as dialled, or without
+    the prefixes dialled before the number called (:func:`firmware.policy.rules.called_number`:
+    141 01632 960123 and 18001 01632 960123 call 01632 960123), or, ``outside`` given (the
+    outside-line digit of the line of a number dialled), without it (9 01632 960123) and
+    then those prefixes: the readings a subject access search finds a call by
+    (:func:`firmware.sar._readings`)."""
+    if number.startswith(part):
+        return True
+    if not number.startswith(_dialled_prefixes(country) + ((outside,) if outside else ())):
+        return False  # the quick answer for nearly every number
+    return called_number(number, country).startswith(part) or bool(
+        outside and called_number(number, country, outside).startswith(part)
+    )
+
+
+def _dialled_prefixes(country):
+    numbers = countries.country(country).numbers
+    return numbers.presentation_prefixes + numbers.relay_prefixes
+
+
+def _outside_digits(outside):
+    """``{digit: [line, ...]}`` of ``CallFilter.outside``."""
+    out = {}
+    for line, digit in sorted(outside):
+        out.setdefault(digit, []).append(line)
+    return out
+
+
+def _outside_sql(flt, args):
+    """SQL for the outside-line digit before a call's number: its line's, for a number dialled."""
+    digits = _outside_digits(flt.outside)
+    if not digits:
+        return "''"
+    whens = []
+    for digit, lines in digits.items():
+        whens.append("WHEN line IN (%s) THEN ?" % ",".join("?" * len(lines)))
+        args.extend(lines + [digit])
+    return "CASE WHEN direction != 'out' THEN '' %s ELSE '' END" % " ".join(whens)
+
+
+def _prefix_branches(flt):
+    """The index ranges of a clear "prefix" search, each ``((low, high), check)``: the
+    number as dialled (``check`` None); after one or two of the country's prefixes
+    (141, 141 18001), and on a line with an outside-line digit, after it and up to two
+    prefixes, each checked exactly by ``check(args)`` (SQL, its arguments added)."""
+    part, country = flt.number, flt.country
+    prefixes = _dialled_prefixes(country)
+    chains = list(prefixes) + [p + q for p in prefixes for q in prefixes if p != q]
+
+    def range_of(text):
+        return (text, text + "\uffff")
+
+    def check(digit, lines):
+        def sql(args):
+            # The line and direction first: a number past them is not opened and read.
+            where = ""
+            if lines:
+                where = "direction = 'out' AND line IN (%s) AND " % ",".join("?" * len(lines))
+                args.extend(lines)
+            args.extend([part, country, digit])
+            return where + "lk_number_starts(number, ?, ?, ?)"
+
+        return sql
+
+    branches = [(range_of(part), None)]
+    branches += [(range_of(chain + part), check("", ())) for chain in chains]
+    for digit, lines in _outside_digits(flt.outside).items():
+        branches += [(range_of(digit + chain + part), check(digit, lines)) for chain in [""] + chains]
+    return branches
 
 
 # How a country writes its numbers: international code and national trunk prefix.

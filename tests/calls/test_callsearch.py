@@ -270,3 +270,111 @@ def test_lines_of_names_each_held_call_s_line(db_path):
     assert found[1] == 1 and found[2] == 2 and found[3] == 3 and found[4] == 1
     assert len(found) == 100 and 999 not in found
     assert all(found[i] == 1 + (i - 1) % 3 for i in range(1, 101))
+
+
+# (line, direction, number) of a day's calls: line 2 is a switchboard extension taking 9 for
+# an outside line; line 1 takes none.
+DIALLED = [
+    (1, "out", "01632960123"),  # 1: as dialled
+    (1, "out", "14101632960123"),  # 2: number withheld with 141
+    (1, "out", "147001632960123"),  # 3: shown with 1470
+    (1, "out", "#31#01632960123"),  # 4: withheld on a mobile (GSM)
+    (1, "out", "1800101632960123"),  # 5: through Relay UK
+    (1, "out", "1800201632960123"),  # 6: through Relay UK (text to voice)
+    (1, "out", "1411800101632960123"),  # 7: both
+    (2, "out", "901632960123"),  # 8: after line 2's outside-line digit
+    (2, "out", "914101632960123"),  # 9: after it and 141
+    (1, "out", "901632960123"),  # 10: line 1 has no outside-line digit: 9 is the number's
+    (2, "in", "901632960123"),  # 11: a caller's number is not dialled after the digit
+    (1, "out", "0201632960123"),  # 12: the digits inside another number
+    (1, "out", "5501632960123"),  # 13: the same
+    (1, "out", "14102079460000"),  # 14: another number withheld
+    (2, "out", "902079460000"),  # 15: another number after the digit
+]
+FOUND_AFTER_PREFIXES = [9, 8, 7, 6, 5, 4, 3, 2, 1]
+
+
+def _dialled_log(path, cipher=None):
+    from firmware.calls.calllog import migrate
+
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db)
+    for i, (line, direction, number) in enumerate(DIALLED):
+        number = number if cipher is None else cipher.seal(number, "number")
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, clock_synced, number) VALUES (?, ?, ?, 1, ?)",
+            (line, direction, T0 + i * 60 * S, number),
+        )
+    db.close()
+    ensure_indexes(path, sealed=cipher is not None)
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["clear", "sealed"])
+@pytest.mark.parametrize("many", [False, True], ids=["by-index", "in-time-order"])
+def test_a_prefix_search_finds_a_number_dialled_after_prefixes_and_the_outside_line_digit(
+    tmp_path, monkeypatch, sealed, many
+):
+    """A supervisor looking for the calls to 01632 960123 found those dialled as
+    141 01632 960123, 18001 01632 960123 or 9 01632 960123 (on a line taking 9 for an
+    outside line) only with "contains": the readings a subject access search finds a call
+    by (without the prefixes dialled before the number, and the line's outside-line digit
+    on a number dialled) are now a "starts with" search's too, through the number index,
+    in time order when matches are many, and for numbers sealed or clear alike."""
+    import os
+
+    from firmware.calls import callsearch
+    from firmware.storage.fieldseal import FieldCipher
+
+    cipher = FieldCipher(os.urandom(32)) if sealed else None
+    path = tmp_path / "calls.db"
+    _dialled_log(path, cipher)
+    if many:  # every number search is served in time order
+        monkeypatch.setattr(callsearch, "SELECTIVE_ROWS", 0)
+        monkeypatch.setattr(callsearch, "SEALED_IN_MAX", 0)
+    search = CallSearch(path, cipher)
+    try:
+
+        def found(**kw):
+            flt = CallFilter(number_match="prefix", **kw)
+            ids = [c["id"] for c in all_pages(search, flt, limit=4)]
+            assert search.count(flt) == (len(ids), True), kw
+            return ids
+
+        assert found(number="01632960123", outside=((2, "9"),)) == FOUND_AFTER_PREFIXES
+        assert found(number="01632", outside=((2, "9"),)) == FOUND_AFTER_PREFIXES
+        # Without an outside-line digit set, 9 01632 960123 is a number of its own.
+        assert found(number="01632960123") == [7, 6, 5, 4, 3, 2, 1]
+        assert found(number="901632960123") == [11, 10, 8]
+        # With the digit: still as dialled too (9123 may be an extension past the switchboard).
+        assert found(number="901632960123", outside=((2, "9"),)) == [11, 10, 8]
+        assert found(number="02079460000", outside=((2, "9"),)) == [15, 14]
+        assert found(number="02079460000", outside=((1, "9"),)) == [14]
+        # As dialled, a prefix search for the prefix still finds the calls dialled with it.
+        assert found(number="141") == [14, 7, 2]
+        # "Contains" is as it was: the digits anywhere in the number.
+        contains = [
+            c["id"] for c in all_pages(search, CallFilter(number="1632960123", number_match="contains"))
+        ]
+        assert contains == [13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+    finally:
+        search.close()
+
+
+def test_number_starts_reads_a_number_as_a_subject_access_search_does():
+    from firmware.calls.callsearch import number_starts
+
+    assert number_starts("14101632960123", "01632", "uk")
+    assert number_starts("901632960123", "01632", "uk", outside="9")
+    assert not number_starts("901632960123", "01632", "uk")
+    assert not number_starts("5501632960123", "01632", "uk", outside="9")
+    assert number_starts("*672125551234", "212555", "us")
+    assert not number_starts("14101632960123", "01632", "us")  # 141 is the UK's
+
+
+def test_a_bad_outside_line_digit_or_country_is_refused():
+    with pytest.raises(ValueError, match="outside-line digit"):
+        CallFilter(number="0163", outside=((2, "x"),))
+    with pytest.raises(ValueError, match="outside-line digit"):
+        CallFilter(number="0163", outside={2: "9"})
+    with pytest.raises(ValueError, match="unknown country 'xx'"):
+        CallFilter(number="0163", country="xx")
