@@ -853,3 +853,32 @@ def test_each_further_page_of_the_calls_list_is_an_entry_of_its_own(box, people,
         {"filter": {"direction": "in"}, "rows": 15, "calls": ids_on(page)},
         {"filter": {"direction": "in"}, "rows": 5, "calls": further},
     ]
+
+
+def test_starts_with_finds_a_number_dialled_after_141_relay_and_the_outside_line_digit(box, people):
+    """A supervisor looking for a complaint's calls to 01632 960123 with "starts with" did
+    not find them dialled as 141 01632 960123, 18001 01632 960123, or 9 01632 960123 on a
+    line taking 9 for an outside line; only "contains" did. Now they are found, as a
+    subject access search finds them, each row showing the number as dialled; the digits
+    elsewhere in a number, and 9 before it where the line takes no 9, are not."""
+    import dataclasses
+
+    from firmware.policy.rules import LineMode
+
+    from support.web import add_calls
+
+    config = box.config_store.get()
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(2, "always", "9"),))
+    box.config_store.save(dataclasses.replace(config, policy=dataclasses.replace(config.policy, rules=rules)))
+    add_calls(box.data_dir, ("901632960123", "14101632960123"), line=2, direction="out")  # 41, 42
+    add_calls(box.data_dir, ("901632960123", "1800101632960123", "5501632960123"), direction="out")  # 43-45
+    add_calls(box.data_dir, ("901632960123",), line=2)  # 46: a caller's number, not dialled
+    sam = people["sam"]  # lines 1 and 2
+    page = sam.get("/calls?number=01632+960123&match=prefix").get_data(as_text=True)
+    assert sorted(ids_on(page)) == [41, 42, 44]
+    for dialled in ("901632960123", "14101632960123", "1800101632960123"):
+        assert '<span class="number">%s</span>' % dialled in page
+    csv_text = sam.get("/calls.csv?number=01632+960123&match=prefix").get_data(as_text=True)
+    assert sorted(int(row["id"]) for row in csv.DictReader(io.StringIO(csv_text))) == [41, 42, 44]
+    page = sam.get("/calls?number=01632+960123&match=contains").get_data(as_text=True)
+    assert sorted(ids_on(page)) == [41, 42, 43, 44, 45, 46]

@@ -46,7 +46,7 @@ from ..download import export_body
 from ..phonebook import NoteAddedAlready
 from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines, whole_number
 from ..site import given_reason
-from . import csv_download, csv_within, row_id
+from . import csv_download, csv_within, outside_lines, row_id
 from .sar import release_shown, withheld_shown
 
 bp = Blueprint("calls", __name__)
@@ -190,6 +190,10 @@ def parse_filters(args, granted):
         direction=direction,
         number=number,
         number_match=match,
+        # "Starts with" looks past the prefixes dialled before a number (141, 18001) and a
+        # line's outside-line digit, as a subject access search does.
+        country=_country(),
+        outside=tuple(sorted(outside_lines().items())) if number is not None else (),
         min_duration_s=min_duration,
         recorded=recorded,
         name=name,
