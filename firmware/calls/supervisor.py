@@ -170,6 +170,7 @@ UK_SHORT_AREAS = ("016977",)
 # 11 at most (docs/pci.md). 2-6 may begin a card: no tone is kept of those.
 UK_LOCAL_FIRST = "78"
 UK_LOCAL_DIGITS = 8
+UK_LOCAL_FEWEST = 4  # Brampton's
 # The most keys a UK number whose start says nothing keeps the tones of (0 and 10).
 UK_LONGEST = 11
 # A UK number starting 1 that is no service number the box knows and no prefix is a
@@ -615,10 +616,44 @@ def stored_number(call, country):
     number = getattr(call, "number", None)
     if getattr(call, "direction", None) != "out" or not isinstance(number, str):
         return cards.scrub(number)
-    outside = getattr(call, "outside_line", "")
-    return cards.scrub_dialled(
-        number, shortest_number(number, country, outside), dialling_prefix(number, country, outside)
-    )
+    whole, skip = _logged_bounds(number, country, getattr(call, "outside_line", ""))
+    return cards.scrub_dialled(number, whole, skip)
+
+
+def _logged_bounds(number, country, outside=""):
+    """``(whole, skip)``: dialled ``number``'s shortest whole length
+    (:func:`shortest_number`) and its prefix's keys (:func:`dialling_prefix`), as the
+    call log judges a card number keyed on after it (:meth:`_Line._digit`,
+    :func:`stored_number`).
+
+    On a UK line whose outside-line digit ``outside`` is not set, a number starting
+    ``9`` and then a prefix (``18001``, ``18002``, ``141``, ``1470``) and a number whose
+    start tells its length is judged without the 9, which adds 1 to both: the 9 is a
+    switchboard's. Judged as dialled, its start said nothing, and past 15 digits
+    (``9 18001 01632 960123``) it was masked whole with no card keyed (docs/pci.md).
+    The only other number beginning so is a local one starting 9 (4 to 8 digits), and
+    a card keyed on after one would begin at the 5th to 9th key: where such a card may
+    already be there (13 digits or more from a 2-6 among those keys), or where the
+    number judged without the 9 holds a card, it is judged as dialled, as before, so
+    the mask runs from where either card may begin. Not 9 and a national number alone
+    (``9 01632 960123``): 12 digits, no card window, and a card with its first digit
+    slipped to 9 (``40...`` keyed as ``90...``) would keep 12 of its digits."""
+    whole, skip = shortest_number(number, country, outside), dialling_prefix(number, country, outside)
+    if country != "uk" or outside or whole or skip or number[:1] != "9" or not number.isdigit():
+        return whole, skip
+    rest_skip = dialling_prefix(number[1:], country)
+    rest_whole = shortest_number(number[1:], country)
+    if not (rest_skip and rest_whole):
+        return whole, skip
+    for at in range(UK_LOCAL_FEWEST, UK_LOCAL_DIGITS + 1):
+        if len(number) - at >= cards.PAN_MIN and number[at] in cards.ISSUER_FIRST:
+            return whole, skip  # a local number starting 9 and a card keyed on after it
+    whole_9, skip_9 = 1 + rest_whole, 1 + rest_skip
+    if cards.mask_dialled(number, whole_9, skip_9, _optional_digits(number[skip_9:], country)) != number:
+        # A card keyed on. Its mask is final (no later key unmasks or re-judges a digit),
+        # so it must run from where a card after a local number may begin too: as before.
+        return whole, skip
+    return whole_9, skip_9
 
 
 def shortest_number(number, country, outside=""):
@@ -1200,9 +1235,8 @@ class _Line:
             # A card number this digit completes is masked at once, on the call (and so on
             # the bus and in the log), from where it may begin: never in the number's own
             # digits (its shortest whole length), never after a card digit.
-            country, outside = self.cfg.country, call.outside_line
-            skip = dialling_prefix(number, country, outside)
-            whole = shortest_number(number, country, outside)
+            country = self.cfg.country
+            whole, skip = _logged_bounds(number, country, call.outside_line)
             call.number = cards.mask_dialled(number, whole, skip, _optional_digits(number[skip:], country))
             if call.number != number:
                 digit = cards.MASK

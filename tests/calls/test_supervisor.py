@@ -1935,6 +1935,62 @@ def test_a_number_starting_9_is_logged_whole_whatever_tones_it_keeps(dialled, ke
     assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
 
 
+SWITCHBOARD_9_PREFIXED = [
+    "9" + "18001" + "01632960123",  # Relay UK: 17 keys, more than any number has
+    "9" + "18002" + "02079460000",
+    "9" + "1470" + "01632960123",  # the caller's number given: 16 keys
+    "9" + "141" + "01632960003",  # withheld: 15 keys, a Luhn-valid window from the 4 of 141
+]
+
+
+@pytest.mark.parametrize("dialled", SWITCHBOARD_9_PREFIXED)
+def test_a_switchboards_9_not_set_on_the_line_before_a_prefix_and_a_number_is_logged_whole(dialled):
+    """The review found these kept as X's only with no card keyed, the line's outside-line
+    digit not set: a 9 was no prefix, so the number's start said nothing, and past 15 digits
+    (or at a Luhn-valid window in them) it was masked from its first. The 9 before a prefix
+    and a number whose start tells its length is a switchboard's: judged without it."""
+    kept, call = tones_kept_dialling(dialled)
+    assert (call.number, stored_number(call, "uk"), call.digits_withheld) == (dialled, dialled, False)
+    assert kept == 11  # the tones are as before: a 9 keeps 11 keys at most
+
+
+@pytest.mark.parametrize("dialled", SWITCHBOARD_9_PREFIXED)
+def test_a_card_keyed_after_a_switchboards_9_a_prefix_and_a_number_is_masked_and_its_tones_cut(dialled):
+    """What the call log now keeps after such a 9 lets no card digit in: a card keyed on
+    after the number is masked (a local number starting 9 and a card may be what was
+    dialled: the mask runs from where that card may begin, as before), its code withheld,
+    and no key past the 11th keeps its tone."""
+    rig, call = keyed_after_dialling(dialled, "4111111111111111")
+    assert set(call.number[len(dialled) :]) == {"X"} and call.digits_withheld, call.number
+    assert stored_number(call, "uk") == call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * 11 + [True] * (len(dialled) + 16 + 3 - 11)
+
+
+@pytest.mark.parametrize(
+    "local, card, code",
+    [
+        ("9180010", "5555555555554444", "737"),  # 9 18001 0 and a card starting 5: 05... is national
+        ("91800", "2014567890123456", "737"),  # 9180 0 and a card starting 20: 9 18002 0...
+        ("914102", "3530111333300000", "737"),  # 9 141 0 and a card starting 3: 9 141 02...
+        ("9147003", "5105105105105100", "737"),  # 9 1470 0 and a card: 9 1470 03...
+        # A card keyed with a digit wrong, alone: no Luhn-valid window finds it, only its
+        # place after what may be a local number does.
+        ("9180010", "2449706845832461", ""),
+        ("914700", "5498014348109", ""),
+        ("91800209", "57108224605353", ""),
+    ],
+)
+def test_a_card_keyed_after_a_local_number_starting_9_as_a_prefix_does_is_masked(local, card, code):
+    """A local number starting 9 may begin as 9 and a prefix do: a card keyed on after it
+    keeps no digit in the call log. Judged as a switchboard's 9, a prefix and a national
+    number, the card's first digits would be the number's: where a card after a local
+    number starting 9 may already be there, the number is judged as dialled, as before."""
+    rig, call = keyed_after_dialling(local, card, code)
+    assert set(call.number[len(local) :]) == {"X"}, call.number
+    assert stored_number(call, "uk") == call.number
+
+
 @pytest.mark.parametrize(
     "dialled, outside, kept",
     [
