@@ -2033,6 +2033,27 @@ def test_a_uk_number_starting_1_loses_its_tones_past_the_third_but_is_logged_who
     assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
 
 
+@pytest.mark.parametrize(
+    "dialled, logged, withheld",
+    [
+        ("128" + "01632960123", "12801632960123", False),  # 14 digits, no Luhn-valid run
+        # 15 digits, a run found at the 14th from the 2: masked from the 2, the last key
+        # withheld as keys after a card are
+        ("1280" + "01115244939", "1" + "X" * 13, True),
+        ("16649" + "01632960123", "1" + "X" * 14, True),  # 16 digits, a run at the 15th
+        ("17777" + "01632960123", "X" * 16, False),  # 16 digits, no run: from the first
+    ],
+)
+def test_an_access_code_and_a_number_are_logged_as_a_number_whose_start_says_nothing(
+    dialled, logged, withheld
+):
+    """docs/pci.md said the call log keeps an access code and the number after it as
+    dialled; it keeps them as a number whose start says nothing: where the code ends is
+    unknown, and a short code and a card may be the same keys (166 and 4901 6329 6012 3)."""
+    _, call = tones_kept_dialling(dialled)
+    assert (call.number, stored_number(call, "uk"), call.digits_withheld) == (logged, logged, withheld)
+
+
 RELAYED = [
     "18001" + "01632960123",  # from a textphone to a national number: 16 digits
     "18002" + "01632960123",  # from a phone to a textphone
