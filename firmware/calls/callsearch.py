@@ -455,7 +455,9 @@ class CallSearch:
             # those checked by number_starts.
             branches = _prefix_branches(flt)
             bounds = [value for branch in branches for value in branch[0]]
-            few = (
+            # A call log no web UI has opened yet lacks the index (ensure_indexes: a reader
+            # such as `linekeeper calls` opens it read-only): the calls are walked in time order.
+            few = self._has_table("calls_search_number_started") and (
                 db.execute(
                     "SELECT count(*) FROM (%s LIMIT ?)"
                     % " UNION ALL ".join(

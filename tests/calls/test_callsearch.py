@@ -70,6 +70,24 @@ def test_filters(db_path, flt, expect):
     assert got == {i + 1 for i in range(100) if expect(i)}
 
 
+def test_a_log_without_the_search_indexes_is_searched_too(tmp_path):
+    """A call log no web UI has opened (``ensure_indexes`` not run), read by `linekeeper
+    calls` read-only: its number prefix search walks the calls (it named an index that is
+    not there: an error)."""
+    path = tmp_path / "calls.db"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    for i, number in enumerate(("02079460001", "01632960002", "02079460003")):
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, clock_synced, number) VALUES (1, 'in', ?, 1, ?)",
+            (T0 + i * S, number),
+        )
+    db.commit()
+    db.close()
+    found = all_pages(CallSearch(path), CallFilter(number="0207"))
+    assert [c["id"] for c in found] == [3, 1]
+
+
 def test_trigram_index_follows_the_call_log(db_path):
     db = sqlite3.connect(db_path)
     db.execute(
