@@ -124,48 +124,169 @@ def _call_log(data_dir, hint=""):
     return path
 
 
+# How many calls `linekeeper calls` prints unless --limit says otherwise, and at most: its
+# audit entry names every call printed, so a year's call log is narrowed by a search.
+CALLS_LIMIT = 1000
+CALLS_LIMIT_MAX = 10_000
+
+
 def cmd_calls(args):
-    """Print the call log, audited as the web UI's calls list is: one ``list_viewed`` entry of
-    ``calls`` by ``--user`` with what it printed (the search, ``all calls``; ``rows``, how many
-    calls; ``calls``, their ids; ``via``, ``cli``), written before anything is printed: when the
-    trail cannot take it, nothing is printed. Who may (:func:`_calls_lines`): a supervisor the
-    calls of the lines granted to them, an auditor every call (on a box with no accounts yet,
-    the key slot's owner), with the password of their key slot.
+    """Print the calls of the call log a search finds (``--line``, ``--from``, ``--to``,
+    ``--number``, ``--direction``: the web UI's calls list's filters, by its search code), the
+    newest ``--limit`` of them, oldest first; stderr says when more matched. Audited as the web
+    UI's calls list is: one ``list_viewed`` entry of ``calls`` by ``--user`` with what it
+    printed (``filter``, the search as the page's entry says it, ``all calls`` with none;
+    ``rows``, how many calls; ``calls``, their ids; ``via``, ``cli``), written before anything
+    is printed: when the trail cannot take it, nothing is printed. Who may
+    (:func:`_calls_lines`): a supervisor the calls of the lines granted to them, an auditor
+    every call (on a box with no accounts yet, the key slot's owner), with the password of
+    their key slot.
 
     The call log is opened read-only (a full card's can be read; its audit entry cannot be
     written there: refused, nothing printed).
 
-    :raises LinekeeperError: refused (who may, above), or the entry not made; nothing printed
+    :raises LinekeeperError: refused (who may, above), a search option that is not one (named),
+        or the entry not made; nothing printed
     :raises Stopped: Ctrl-C once the entry was made
     """
     from firmware.calls.calllog import CallLog
+    from firmware.calls.callsearch import CallSearch
     from firmware.storage.fieldseal import load_field_cipher
 
     from .clock import SimClock
     from .signing import run_dir
 
     path = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
+    if not 1 <= args.limit <= CALLS_LIMIT_MAX:
+        raise LinekeeperError(
+            "the calls were not printed: --limit %d is not from 1 to %d" % (args.limit, CALLS_LIMIT_MAX)
+        )
     # Numbers and names sealed under the MCU vault's key: the recorder's RAM copy opens them.
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
-    lines = _calls_lines(args)
+    flt, shown = _calls_filter(args, _calls_lines(args))
+    search = CallSearch(path, cipher=cipher)
+    try:
+        ids, more = _calls_found(search, flt, args.limit)
+        matched = search.count(flt) if more else None
+    finally:
+        search.close()
     calllog = CallLog(path, SimClock(), readonly=True, cipher=cipher)
     try:
         archived, holds = _archive_statuses_and_holds(path)
-        calls = [c for c in calllog.calls() if lines is None or c["line"] in lines]
+        calls = calllog.calls_of(ids)
     finally:
         calllog.close()
     printed = [_call_json(c, archived, holds) if args.json else _call_text(c, holds) for c in calls]
     if calls and not args.json:
         printed.insert(0, CALLS_HEADING)
-    _audit_calls_listed(args, calls)
+    _audit_calls_listed(args, calls, shown)
     done = 0
     try:
         for text in printed:
             print(text)
             done += 1
+        if matched is not None:
+            print(_calls_cut(len(calls), matched, args.limit), file=sys.stderr)
     except KeyboardInterrupt as exc:
         raise Stopped(_calls_stopped(len(calls), printing=done > 0)) from exc
     return 0
+
+
+def _calls_found(search, flt, limit):
+    """``(ids, more)``: the ids of the newest ``limit`` calls ``flt`` finds in ``search`` (a
+    :class:`~firmware.calls.callsearch.CallSearch`), page by page as the calls list pages;
+    ``more``: whether further calls matched."""
+    from firmware.calls.callsearch import PAGE_MAX
+
+    ids, after = [], None
+    while len(ids) < limit:
+        page, after = search.search(flt, after=after, limit=min(PAGE_MAX, limit - len(ids)))
+        ids += [c["id"] for c in page]
+        if after is None:
+            break
+    return ids, after is not None
+
+
+def _calls_cut(n_printed, matched, limit):
+    """What stderr says of a list ``--limit`` cut: ``matched``, CallSearch.count's ``(n, exact)``."""
+    n, exact = matched
+    return (
+        "linekeeper: the newest %d of %s%d calls that matched were printed (--limit %d): narrow the "
+        "search with --from, --to, --line, --number or --direction, or raise --limit (at most %d)"
+        % (n_printed, "" if exact else "at least ", n, limit, CALLS_LIMIT_MAX)
+    )
+
+
+def _calls_filter(args, granted):
+    """``(CallFilter, filter)``: the search ``linekeeper calls``' options ask for on the lines
+    ``granted`` (None: every line), as the web UI's calls list searches (days in the box's
+    zone, a number's start as the page's *starts with*), and as its audit entry says it
+    (``filter``: each option given by the name of the page's field, ``all calls`` with none).
+
+    :raises LinekeeperError: a value that is not one, or a line not granted, named (nothing
+        printed or audited)
+    """
+    from firmware.calls.callsearch import CallFilter, search_number
+    from firmware.localtime import LocalTime
+
+    from .datadir import site_settings, site_zone
+    from .sar import search_lines
+
+    shown = {}
+    try:
+        clock = LocalTime(site_zone(args.data_dir))
+        since_us = until_us = None
+        if args.first is not None:
+            since_us = clock.day_start_us(_calls_day(args.first, "--from"))
+            shown["from"] = args.first
+        if args.last is not None:
+            until_us = clock.day_end_us(_calls_day(args.last, "--to"))
+            shown["to"] = args.last
+        if since_us is not None and until_us is not None and until_us <= since_us:
+            raise LinekeeperError("--to %s is before --from %s" % (args.last, args.first))
+        lines = None if granted is None else tuple(sorted(granted))
+        if args.lines:
+            # As the page: a line not the user's is refused, not searched as nothing.
+            lines = tuple(search_lines(args.lines, granted, None, name="--line"))
+            given = [str(n) for n in dict.fromkeys(int(t) for t in args.lines)]
+            shown["line"] = given if len(given) > 1 else given[0]
+        if args.direction is not None:
+            shown["direction"] = args.direction
+        number = None
+        if args.number is not None:
+            country = (site_settings(args.data_dir) or {}).get("country") or "uk"
+            number = search_number(args.number, country, "prefix")
+            if not re.fullmatch(r"[0-9*#+]{1,32}", number):
+                raise LinekeeperError(
+                    "--number %r is not the start of a number: give 1 to 32 digits (and spaces, "
+                    "* # + - ( )), such as 01632 or +44 1632 960777" % args.number[:40]
+                )
+            shown.update(match="prefix", number=args.number)
+    except LinekeeperError as exc:
+        raise LinekeeperError("the calls were not printed: %s" % exc) from None
+    flt = CallFilter(
+        since_us=since_us,
+        until_us=until_us,
+        lines=lines,
+        direction=args.direction,
+        number=number,
+        number_match="prefix",
+    )
+    return flt, shown or "all calls"
+
+
+def _calls_day(text, option):
+    """The :class:`datetime.date` of ``option``'s ``text`` (``YYYY-MM-DD``).
+
+    :raises LinekeeperError: not such a date, or not a day of the calendar"""
+    import datetime
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise LinekeeperError("%s %r is not a date: give it as YYYY-MM-DD" % (option, text[:40]))
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise LinekeeperError("%s %s is not a day of the calendar" % (option, text)) from None
 
 
 def _calls_stopped(n_calls, printing=False):
@@ -206,9 +327,9 @@ def _calls_lines(args):
     return lines
 
 
-def _audit_calls_listed(args, calls):
+def _audit_calls_listed(args, calls, shown="all calls"):
     """Audit ``calls`` as listed by ``--user``: the web calls page's entry (``list_viewed`` of
-    ``calls``: its search, ``rows``, ``calls``: every id, which the auditor's search by
+    ``calls``: its search, ``shown``; ``rows``, ``calls``: every id, which the auditor's search by
     number and a breach's scope read) with ``via`` ``cli``.
 
     :raises LinekeeperError: the trail cannot take it (nothing printed)
@@ -218,7 +339,7 @@ def _audit_calls_listed(args, calls):
     from .box import open_audit
     from .datadir import storage_error
 
-    details = {"filter": "all calls", "rows": len(calls), "calls": [c["id"] for c in calls], "via": "cli"}
+    details = {"filter": shown, "rows": len(calls), "calls": [c["id"] for c in calls], "via": "cli"}
     made = False
     try:
         with SignalsHeld():  # a stop in the append comes once it is made, and `made` says so
@@ -3353,7 +3474,7 @@ def build_parser():
     p.add_argument("--issue", help="also write it to this login-prompt issue file (emptied once set up)")
     p.set_defaults(func=cmd_banner)
 
-    p = sub.add_parser("calls", help="print the call log (its callers' numbers and names), audited")
+    p = sub.add_parser("calls", help="print the calls a search finds (callers' numbers and names), audited")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.add_argument(
@@ -3364,6 +3485,25 @@ def build_parser():
         default="admin",
         help="who asks for it (a key slot's user): a supervisor (their lines' calls only) or an "
         "auditor; audited",
+    )
+    p.add_argument(
+        "--line", dest="lines", action="append", metavar="N", help="only this line's calls (repeatable)"
+    )
+    p.add_argument(
+        "--from", dest="first", metavar="YYYY-MM-DD", help="calls from this day on (the box's zone)"
+    )
+    p.add_argument(
+        "--to", dest="last", metavar="YYYY-MM-DD", help="calls up to this day's end (the box's zone)"
+    )
+    p.add_argument("--number", help="calls whose number starts with this (01632, +44 1632 960777)")
+    p.add_argument("--direction", choices=("in", "out"), help="inbound or outbound calls only")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=CALLS_LIMIT,
+        metavar="N",
+        help="print the newest N calls found, at most %d (default %d; stderr says when more matched)"
+        % (CALLS_LIMIT_MAX, CALLS_LIMIT),
     )
     p.set_defaults(func=cmd_calls)
 

@@ -606,6 +606,24 @@ class CallLog:
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args = (limit, offset)
+        return self._calls_json(sql, args)
+
+    def calls_of(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The calls ``ids`` in the shape :meth:`calls` gives them, oldest first; an id
+        the log does not hold is left out. For a list a search chose
+        (:class:`~firmware.calls.callsearch.CallSearch` finds ids; this gives each call
+        as ``linekeeper calls`` prints it)."""
+        out: list[dict[str, Any]] = []
+        ids = sorted({int(i) for i in ids})
+        for start in range(0, len(ids), 500):  # SQLite's limit on a statement's parameters
+            batch = tuple(ids[start : start + 500])
+            out += self._calls_json(CALL_ROWS + " WHERE calls.id IN (%s)" % ",".join("?" * len(batch)), batch)
+        out.sort(key=lambda call: (call["started_at"], call["id"]))
+        return out
+
+    def _calls_json(self, sql: str, args: tuple[int, ...]) -> list[dict[str, Any]]:
+        """The calls ``sql`` (:data:`CALL_ROWS` and its conditions) selects, as :meth:`calls`
+        gives them."""
         self.flush()  # the states still waiting for their group commit, too
         with self._lock:
             cur = self._db.execute(sql, args)

@@ -24,6 +24,7 @@ import threading
 import time
 
 from firmware.calls.calllog import ERASED, call_json
+from firmware.datadir import connect_readonly
 from firmware.policy.rules import called_number
 from firmware.storage.fieldseal import KEY_FILE, register_sql
 from telephony import countries
@@ -274,8 +275,9 @@ class CallSearch:
     def _db(self):
         db = getattr(self._local, "db", None)
         if db is None:
-            uri = "file:%s?mode=ro" % self.path
-            db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            # Read-only, and on a full or read-only card too (no -shm can be made there):
+            # `linekeeper calls` searches a card the box refuses to start on.
+            db = connect_readonly(self.path)
             db.row_factory = sqlite3.Row
             register_sql(db, self._cipher)
             db.create_function("lk_number_starts", 4, self._number_starts, deterministic=True)

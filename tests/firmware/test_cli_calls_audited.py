@@ -150,3 +150,143 @@ def test_nothing_is_printed_when_the_trail_cannot_take_the_entry(data, monkeypat
     assert err.startswith("linekeeper: the calls were not printed: they could not be audited ("), err
     monkeypatch.undo()
     assert listed(data) == []
+
+
+# Calls written straight into the log (as tests/support/web.py's add_calls does), around the
+# midnight that starts 2 July 2026 in the box's zone (Europe/London: BST, UTC+1).
+JULY = {
+    "A": (1, "in", "2026-07-01T22:51:00", "01632960500"),  # 23:51 BST, 1 July
+    "B": (2, "out", "2026-07-01T23:05:00", "02079460600"),  # 00:05 BST, 2 July (1 July in UTC)
+    "C": (3, "in", "2026-07-02T00:05:00", "01632960700"),  # 01:05 BST, 2 July
+    "D": (1, "in", "2026-07-03T10:00:00", "02079460800"),
+}
+
+
+@pytest.fixture
+def july(data):
+    """``{name: call id}`` of the :data:`JULY` calls, added to :func:`data`'s three of March."""
+    import datetime
+
+    ids = {}
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    with db:
+        for name, (line, direction, at, number) in JULY.items():
+            start = int(datetime.datetime.fromisoformat(at + "+00:00").timestamp()) * 1_000_000
+            ids[name] = db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (?, ?, ?, ?, 1, ?)",
+                (line, direction, start, start + 20_000_000, number),
+            ).lastrowid
+    db.close()
+    return ids
+
+
+def printed_ids(data_dir, *args, password=OWNER_PASSWORD):
+    """The ids of the calls ``linekeeper calls --json ARGS`` printed, and its stderr."""
+    status, out, err = run_linekeeper(*calls_args(data_dir, password, "--json", *args))
+    assert status == 0, err
+    return [json.loads(line)["id"] for line in out.splitlines()], err
+
+
+def test_from_and_to_are_days_in_the_boxs_zone_as_on_the_calls_page(data, july):
+    # B started at 23:05 UTC on 1 July: 00:05 on 2 July in London, so a day of 2 July's.
+    ids, _ = printed_ids(data, "--from", "2026-07-02", "--to", "2026-07-02")
+    assert ids == [july["B"], july["C"]]
+    ids, _ = printed_ids(data, "--from", "2026-03-03", "--to", "2026-07-01")
+    assert ids == [july["A"]]
+    ids, _ = printed_ids(data, "--from", "2026-07-02")
+    assert ids == [july["B"], july["C"], july["D"]]
+    (both, _, since) = listed(data)
+    # The page's entry: the search by the names of its fields, and only the calls printed.
+    assert both.details == {
+        "filter": {"from": "2026-07-02", "to": "2026-07-02"},
+        "rows": 2,
+        "calls": [july["B"], july["C"]],
+        "via": "cli",
+    }
+    assert since.details["filter"] == {"from": "2026-07-02"}
+
+
+def test_lines_number_and_direction_narrow_the_calls_printed(data, july):
+    march = dict(zip((1, 2, 3), printed_ids(data, "--to", "2026-03-31")[0], strict=True))  # a call a line
+    ids, _ = printed_ids(data, "--line", "1", "--line", "3")
+    assert ids == [march[1], march[3], july["A"], july["C"], july["D"]]
+    # The start of a number, as the page's "starts with"; an international form finds the national.
+    ids, _ = printed_ids(data, "--number", "02079")
+    assert ids == [july["B"], july["D"]]
+    ids, _ = printed_ids(data, "--number", "+44 20 7946 0600")
+    assert ids == [july["B"]]
+    ids, _ = printed_ids(data, "--direction", "out")
+    assert ids == [july["B"]]
+    ids, _ = printed_ids(data, "--line", "1", "--number", "01632")
+    assert ids == [march[1], july["A"]]
+    entries = listed(data)[1:]  # after March's
+    assert [e.details["filter"] for e in entries] == [
+        {"line": ["1", "3"]},
+        {"match": "prefix", "number": "02079"},
+        {"match": "prefix", "number": "+44 20 7946 0600"},
+        {"direction": "out"},
+        {"line": "1", "match": "prefix", "number": "01632"},
+    ]
+    assert [e.details["rows"] for e in entries] == [5, 2, 1, 1, 2]
+
+
+def test_a_supervisors_line_not_granted_is_refused_as_on_the_page(data, july):
+    """The page refuses a search of a line not the user's ("You can search lines 2, 3
+    only."), showing no call and writing no entry: so does the command."""
+    accounts(data, sam=(("supervisor",), [2, 3]))
+    status, out, err = run_linekeeper(*calls_args(data, THEIRS, "--user", "sam", "--line", "1"))
+    assert (status, out) == (2, "")
+    assert err == (
+        "linekeeper: the calls were not printed: --line 1 is not granted to you: search only your "
+        "lines (2, 3); a supervisor of that line searches it. Nothing was searched\n"
+    )
+    assert listed(data) == []
+    ids, _ = printed_ids(data, "--user", "sam", "--line", "2", password=THEIRS)
+    assert ids[-1:] == [july["B"]] and len(ids) == 2  # March's and July's calls on line 2
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (("--from", "2026-02-30"), "--from 2026-02-30 is not a day of the calendar"),
+        (("--to", "1/7/2026"), "--to '1/7/2026' is not a date: give it as YYYY-MM-DD"),
+        (("--from", "2026-07-03", "--to", "2026-07-02"), "--to 2026-07-02 is before --from 2026-07-03"),
+        (("--line", "0"), "--line 0 is not one of the box's lines (1, 2 ...): nothing was searched"),
+        (
+            ("--number", "O1632"),
+            "--number 'O1632' is not the start of a number: give 1 to 32 digits (and spaces, "
+            "* # + - ( )), such as 01632 or +44 1632 960777",
+        ),
+        (("--limit", "0"), "--limit 0 is not from 1 to 10000"),
+    ],
+)
+def test_a_bad_search_is_refused_naming_its_option_and_nothing_is_printed(data, args, said):
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, *args))
+    assert (status, out) == (2, "")
+    assert err == "linekeeper: the calls were not printed: %s\n" % said
+    assert listed(data) == []
+
+
+def test_a_direction_that_is_not_one_is_refused_by_name(data):
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, "--direction", "both"))
+    assert (status, out) == (2, "")
+    assert "argument --direction: invalid choice: 'both'" in err
+    assert listed(data) == []
+
+
+def test_limit_prints_the_newest_calls_found_and_says_more_matched(data, july):
+    ids, err = printed_ids(data, "--limit", "2")
+    assert ids == [july["C"], july["D"]]  # the newest two, oldest first as ever
+    assert err == (
+        "linekeeper: the newest 2 of 7 calls that matched were printed (--limit 2): narrow the "
+        "search with --from, --to, --line, --number or --direction, or raise --limit (at most 10000)\n"
+    )
+    (entry,) = listed(data)
+    assert entry.details == {"filter": "all calls", "rows": 2, "calls": ids, "via": "cli"}
+    ids, err = printed_ids(data, "--limit", "3", "--from", "2026-07-02")
+    assert (ids, err) == ([july["B"], july["C"], july["D"]], "")  # all that matched: nothing said
+    # The text listing too: the heading, the calls, and the cut on stderr, not among them.
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, "--limit", "1"))
+    assert status == 0 and out.splitlines()[0] == cli.CALLS_HEADING and len(out.splitlines()) == 2
+    assert out.splitlines()[1].split()[0] == str(july["D"]) and "newest 1 of 7 calls" in err
