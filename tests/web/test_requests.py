@@ -851,6 +851,27 @@ def test_the_answer_offers_the_releases_made_for_the_request_ticked(box, people)
     assert audits(box)[-1].details["disclosures"] == [mine, elsewhere]
 
 
+def corrected_as(box, reader, rid, field, reason, before, after, hidden):
+    """The last correction of request ``rid`` is sam's, of ``field`` for ``reason``: audited by
+    its number alone (nothing of ``hidden`` anywhere in the trail), its history showing
+    ``before`` and ``after`` to ``reader``."""
+    corrected = audits(box)[-1]
+    assert (corrected.actor, corrected.target) == ("sam", "request:%d" % rid)
+    assert dict(corrected.details, address=None) == {
+        "event": "%s_corrected" % field,
+        "fields": [field],
+        "reason": reason,
+        "correction": 1,
+        "address": None,
+    }
+    trail = str([e.details for e in box.services.audit.entries(limit=1000)])
+    assert not [word for word in hidden if word in trail]
+    history = page(reader, "/requests/%d" % rid).split('id="request-history"')[1]
+    assert "Corrected: %s" % field in history and "Reason: %s" % reason in history
+    assert "Before: %s" % before in history and "After: %s" % after in history
+    assert "Correction:" not in history
+
+
 def test_how_to_reach_the_person_is_corrected_with_a_reason_the_history_showing_before_and_after(box, people):
     """The person moved after logging their request: their new address could not be put in
     the register, so the answer went to the old one. It is corrected on the request's page
@@ -906,21 +927,10 @@ def test_how_to_reach_the_person_is_corrected_with_a_reason_the_history_showing_
     assert "Saved: how to reach them is corrected" in page(sam, resp.headers["Location"])
     [entry] = entries(box)
     assert entry["contact"] == "4 New Street, Leeds LS1 4AP"
-    corrected = audits(box)[-1]
-    assert (corrected.actor, corrected.target) == ("sam", "request:%d" % rid)
-    assert dict(corrected.details, address=None) == {
-        "event": "contact_corrected",
-        "fields": ["contact"],
-        "reason": "they moved",
-        "correction": 1,
-        "address": None,
-    }
-    trail = str([e.details for e in box.services.audit.entries(limit=1000)])
-    assert "New Street" not in trail and "w.pottage" not in trail
-    history = page(audrey, "/requests/%d" % rid).split('id="request-history"')[1]
-    assert "Corrected: contact" in history and "Reason: they moved" in history
-    assert "Before: w.pottage@example.org" in history and "After: 4 New Street, Leeds LS1 4AP" in history
-    assert "Correction:" not in history
+    corrected_as(
+        box, audrey, rid, "contact", "they moved", "w.pottage@example.org", "4 New Street, Leeds LS1 4AP",
+        hidden=("New Street", "w.pottage"),
+    )  # fmt: skip
 
     # Closed: the form is gone, and a change refused.
     assert act(box, sam, rid, action="answer", outcome="sent the copy").status_code == 302
@@ -1017,21 +1027,10 @@ def test_who_asked_is_corrected_with_a_reason_the_history_showing_before_and_aft
     assert "Saved: who asked is corrected" in page(sam, resp.headers["Location"])
     [entry] = entries(box)
     assert entry["requester"] == "Mrs Wilhelmina Pottinger"
-    corrected = audits(box)[-1]
-    assert (corrected.actor, corrected.target) == ("sam", "request:%d" % rid)
-    assert dict(corrected.details, address=None) == {
-        "event": "requester_corrected",
-        "fields": ["requester"],
-        "reason": "misheard on the phone",
-        "correction": 1,
-        "address": None,
-    }
-    trail = str([e.details for e in box.services.audit.entries(limit=1000)])
-    assert "Pottinger" not in trail and "Wilhelmina" not in trail
-    history = page(audrey, "/requests/%d" % rid).split('id="request-history"')[1]
-    assert "Corrected: requester" in history and "Reason: misheard on the phone" in history
-    assert "Before: Mrs Wilhelmina Pottage" in history and "After: Mrs Wilhelmina Pottinger" in history
-    assert "Correction:" not in history
+    corrected_as(
+        box, audrey, rid, "requester", "misheard on the phone", "Mrs Wilhelmina Pottage",
+        "Mrs Wilhelmina Pottinger", hidden=("Pottinger", "Wilhelmina"),
+    )  # fmt: skip
 
     assert act(box, sam, rid, action="answer", outcome="sent the copy").status_code == 302
     assert 'id="request-requester"' not in page(sam, "/requests/%d" % rid)
