@@ -26,6 +26,7 @@ SPARE = "spare"
 BOOT_RUN = 0  # run the image at the top of the flash
 BOOT_TRY = 1  # run the spare, once
 BOOT_FELL_BACK = 2  # run the top image: the spare tried did not get confirmed
+_S_IFDIR = 0x4000  # a folder, in os.stat's mode (MicroPython has no stat module)
 
 
 def parse_image(image):
@@ -92,7 +93,7 @@ class FlashImages:
             return
         for name in self.fs.listdir(self._path(folder)):
             path = folder + "/" + name
-            if self.fs.stat(self._path(path))[0] & 0x4000:
+            if self.fs.stat(self._path(path))[0] & _S_IFDIR:
                 self._drop(path)
             else:
                 self.fs.remove(self._path(path))
@@ -142,8 +143,12 @@ class FlashImages:
 
     def _spare_files(self):
         names = ["main.py"]
-        for name in self.fs.listdir(self._path(SPARE + "/lkmcu")):
-            names.append("lkmcu/" + name)
+        folder = self._path(SPARE + "/lkmcu")
+        for name in self.fs.listdir(folder):
+            # A folder is no file of the image: CPython's __pycache__, where the simulated
+            # board and the tests run the spare from a folder standing for the flash.
+            if not self.fs.stat(folder + "/" + name)[0] & _S_IFDIR:
+                names.append("lkmcu/" + name)
         return names
 
     def _finish_keep(self, names):
