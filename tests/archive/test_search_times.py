@@ -15,19 +15,10 @@ from firmware.calls.calllog import iso_ms
 from firmware.cli import main
 from firmware.localtime import iso_to_us
 
+from support.archive import MemoryBucket
+
 LATE_JUNE = iso_to_us("2026-06-30T23:30:00.250Z")  # 00:30 BST on 1 Jul in London
 TALK_US = 90_000_000
-
-
-class MemoryBucket:
-    def __init__(self, objects):
-        self.objects = objects
-
-    def keys(self, prefix=""):
-        return [k for k in sorted(self.objects) if k.startswith(prefix)]
-
-    def get(self, key):
-        return self.objects[key]
 
 
 def _record(box, call_id, started_us, zone=None):

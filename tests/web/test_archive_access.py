@@ -33,6 +33,8 @@ from web.archive.users import ArchiveUsers
 from web.passwords import CHEAP_COST
 from web.views import auth as auth_views
 
+from support.archive import MemoryBucket
+
 ANON, INST, SUP, AUD = "anonymous", "installer", "supervisor", "auditor"
 EVERYONE = {ANON, INST, SUP, AUD}
 LOGGED_IN = {INST, SUP, AUD}
@@ -56,19 +58,6 @@ MATRIX = {
     ("POST", "archive.rebuild"): {SUP},
     ("GET", "archive.audit_trail"): {AUD},
 }
-
-
-class MemoryBucket:
-    """Objects in a dict: ``keys`` and ``get``, what the viewer reads."""
-
-    def __init__(self, objects):
-        self.objects = objects
-
-    def keys(self, prefix=""):
-        return [k for k in sorted(self.objects) if k.startswith(prefix)]
-
-    def get(self, key):
-        return self.objects[key]
 
 
 LEEDS_SUP, LEEDS_AUD = "sup-leeds", "aud-leeds"

@@ -23,22 +23,13 @@ from web.archive import Viewer, create_archive_app
 from web.archive.users import ArchiveUsers
 from web.passwords import CHEAP_COST
 
+from support.archive import MemoryBucket
+
 PASSWORD = "a long enough pass 42"
 LATE_JUNE = iso_to_us("2026-06-30T23:30:00Z")  # 00:30 BST on 1 Jul in London
 WINTER = iso_to_us("2026-03-02T09:05:40Z")  # GMT in London
 # The viewer's clock: 00:45 BST on 1 Jul in London, still 30 Jun in UTC.
 NOW = iso_to_us("2026-06-30T23:45:00Z")
-
-
-class MemoryBucket:
-    def __init__(self, objects):
-        self.objects = objects
-
-    def keys(self, prefix=""):
-        return [k for k in sorted(self.objects) if k.startswith(prefix)]
-
-    def get(self, key):
-        return self.objects[key]
 
 
 def _record(org_public, box, call_id, started_us, zone=None):
