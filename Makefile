@@ -49,10 +49,10 @@ run: setup ## run the box on the simulated board with the demo day and the web U
 run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the central viewer (docs/archive-viewer.md)
 	$(PY) scripts/archive-demo
 
-# Every test, on every core: a test file stays on one worker, and the folders
-# that share a port, the system D-Bus or loop devices stay on one worker too
-# (tests/conftest.py groups them). The crash and power-cut tests keep their
-# files on the disk. TEST_WORKERS=0 runs them one at a time, in one process.
+# Every test, on every core: a test file stays on one worker, and the archive
+# tests, which share one S3 server, stay on one worker too (tests/conftest.py
+# groups them). The crash and power-cut tests keep their files on the disk.
+# TEST_WORKERS=0 runs them one at a time, in one process.
 # Two workers more than the cores: much of the suite waits on the real servers,
 # container boots and processes it stops, not on the processor (on two cores,
 # 4 421 tests took 21:32 with two workers and 17:12 with three; 4 623 took 24:22

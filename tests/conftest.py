@@ -2,13 +2,17 @@
 
 import pytest
 
-# Folders whose tests share something - the session's S3 server (slow to start),
-# the system D-Bus, loop devices, a booted container: on parallel workers
-# (`make test`) each of these folders runs on one worker, one test at a time.
-# Every other test file is a group of its own, so its module fixtures are built
-# once (as with `--dist loadfile`). Test servers listen on ports found free
-# (tests/support/ports.py), so no test needs a port of its own.
-SHARED_FOLDERS = ("archive", "system")
+# Folders whose tests share something - the session's S3 server, slow to start:
+# on parallel workers (`make test`) each of these folders runs on one worker, one
+# test at a time. Every other test file is a group of its own, so its module
+# fixtures are built once (as with `--dist loadfile`). Test servers listen on
+# ports found free (tests/support/ports.py), so no test needs a port of its own.
+#
+# tests/system is not one of them: its files share nothing (each update test's box
+# has a D-Bus of its own and takes free loop devices; the booted appliance is a
+# container on a copy of its root), and as one group its ~20 minutes on one worker
+# were the longest path of the whole run, the other workers idle at its end.
+SHARED_FOLDERS = ("archive",)
 
 
 def test_group(nodeid):
