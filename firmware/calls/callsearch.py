@@ -811,12 +811,17 @@ def _outside_sql(flt, args):
 
 def _prefix_branches(flt):
     """The index ranges of a clear "prefix" search, each ``((low, high), check)``: the
-    number as dialled (``check`` None); after one or two of the country's prefixes
-    (141, 141 18001), and on a line with an outside-line digit, after it and up to two
-    prefixes, each checked exactly by ``check(args)`` (SQL, its arguments added)."""
+    number as dialled (``check`` None); after one of the country's prefixes (141 01632);
+    every number dialled after two prefixes or more (141 18001 01632, 141 18001 18002 ...:
+    few calls, so all of them, however many prefixes follow); and on a line with an
+    outside-line digit, the same after it. Each but the first is checked exactly by
+    ``check(args)`` (SQL, its arguments added): :func:`number_starts` looks past any
+    number of prefixes, as a sealed number's search and a subject access search do."""
     part, country = flt.number, flt.country
     prefixes = _dialled_prefixes(country)
-    chains = list(prefixes) + [p + q for p in prefixes for q in prefixes if p != q]
+    # A number after one prefix: its range holds the part searched for. After two or more:
+    # the range of the first two, whatever follows (the prefixes may go on).
+    chains = [p + part for p in prefixes] + [p + q for p in prefixes for q in prefixes]
 
     def range_of(text):
         return (text, text + "\uffff")
@@ -834,9 +839,9 @@ def _prefix_branches(flt):
         return sql
 
     branches = [(range_of(part), None)]
-    branches += [(range_of(chain + part), check("", ())) for chain in chains]
+    branches += [(range_of(chain), check("", ())) for chain in chains]
     for digit, lines in _outside_digits(flt.outside).items():
-        branches += [(range_of(digit + chain + part), check(digit, lines)) for chain in [""] + chains]
+        branches += [(range_of(digit + chain), check(digit, lines)) for chain in [part] + chains]
     return branches
 
 

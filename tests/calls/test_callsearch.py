@@ -378,6 +378,63 @@ def test_a_prefix_search_finds_a_number_dialled_after_prefixes_and_the_outside_l
         search.close()
 
 
+# (line, direction, number) of calls dialled after a chain of prefixes, any number of them
+# (line 2 takes 9 for an outside line).
+CHAINED = [
+    (2, "out", "91411800108001234567"),  # 1: 9, 141, 18001
+    (1, "out", "141180011800208001234567"),  # 2: three prefixes
+    (1, "out", "14114108001234567"),  # 3: one prefix twice
+    (1, "out", "#31#147014118001180020800123456"),  # 4: four prefixes
+    (1, "out", "1411800101632960123"),  # 5: another number after two
+    (1, "out", "141180010900123456"),  # 6: another number starting 0
+]
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["clear", "sealed"])
+@pytest.mark.parametrize("many", [False, True], ids=["by-index", "in-time-order"])
+def test_a_prefix_search_looks_past_any_number_of_prefixes(tmp_path, monkeypatch, sealed, many):
+    """On clear numbers "starts with" looked past at most two prefixes (after the
+    outside-line digit), where sealed numbers and a subject access search look past any
+    number of them (:func:`firmware.policy.rules.called_number`): 9 141 18001 0800 ...
+    was not found by 0800. Clear and sealed now find the same calls."""
+    import os
+
+    from firmware.calls import callsearch
+    from firmware.calls.calllog import migrate
+    from firmware.storage.fieldseal import FieldCipher
+
+    cipher = FieldCipher(os.urandom(32)) if sealed else None
+    path = tmp_path / "calls.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db)
+    for i, (line, direction, number) in enumerate(CHAINED):
+        db.execute(
+            "INSERT INTO calls (line, direction, started_at, clock_synced, number) VALUES (?, ?, ?, 1, ?)",
+            (line, direction, T0 + i * 60 * S, number if cipher is None else cipher.seal(number, "number")),
+        )
+    db.close()
+    ensure_indexes(path, sealed=sealed)
+    if many:
+        monkeypatch.setattr(callsearch, "SELECTIVE_ROWS", 0)
+        monkeypatch.setattr(callsearch, "SEALED_IN_MAX", 0)
+    search = CallSearch(path, cipher)
+    try:
+
+        def found(number):
+            flt = CallFilter(number=number, number_match="prefix", outside=((2, "9"),))
+            ids = [c["id"] for c in all_pages(search, flt, limit=4)]
+            assert search.count(flt) == (len(ids), True), number
+            return ids
+
+        assert found("0800") == [4, 3, 2, 1]
+        assert found("08001234567") == [3, 2, 1]
+        assert found("0") == [6, 5, 4, 3, 2, 1]
+        assert found("01632") == [5]
+        assert found("141") == [6, 5, 3, 2]  # as dialled, as ever
+    finally:
+        search.close()
+
+
 def test_number_starts_reads_a_number_as_a_subject_access_search_does():
     from firmware.calls.callsearch import number_starts
 
