@@ -163,9 +163,10 @@ def cmd_calls(args):
         )
     # Numbers and names sealed under the MCU vault's key: the recorder's RAM copy opens them.
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
-    flt, shown = _calls_filter(args, _calls_lines(args))
+    granted = _calls_lines(args)
     search = CallSearch(path, cipher=cipher)
     try:
+        flt, shown = _calls_filter(args, granted, search)
         ids, more = _calls_found(search, flt, args.limit)
         matched = search.count(flt) if more else None
     finally:
@@ -217,14 +218,16 @@ def _calls_cut(n_printed, matched, limit):
     )
 
 
-def _calls_filter(args, granted):
+def _calls_filter(args, granted, search):
     """``(CallFilter, filter)``: the search ``linekeeper calls``' options ask for on the lines
     ``granted`` (None: every line), as the web UI's calls list searches (days in the box's
     zone, a number's start as the page's *starts with*), and as its audit entry says it
     (``filter``: each option given by the name of the page's field, ``all calls`` with none).
+    ``search``: the call log's :class:`~firmware.calls.callsearch.CallSearch` (the box's
+    lines: :func:`_box_lines`).
 
-    :raises LinekeeperError: a value that is not one, or a line not granted, named (nothing
-        printed or audited)
+    :raises LinekeeperError: a value that is not one, a line the box does not have or one
+        not granted, named (nothing printed or audited)
     """
     from firmware.calls.callsearch import CallFilter, search_number
     from firmware.localtime import LocalTime
@@ -246,8 +249,10 @@ def _calls_filter(args, granted):
             raise LinekeeperError("--to %s is before --from %s" % (args.last, args.first))
         lines = None if granted is None else tuple(sorted(granted))
         if args.lines:
-            # As the page: a line not the user's is refused, not searched as nothing.
-            lines = tuple(search_lines(args.lines, granted, None, name="--line"))
+            # As the page: a line the box does not have, or not the user's, is refused, not
+            # searched as nothing.
+            n_lines = _box_lines(args.data_dir, search)
+            lines = tuple(search_lines(args.lines, granted, n_lines, name="--line"))
             given = [str(n) for n in dict.fromkeys(int(t) for t in args.lines)]
             shown["line"] = given if len(given) > 1 else given[0]
         if args.direction is not None:
@@ -273,6 +278,16 @@ def _calls_filter(args, granted):
         number_match="prefix",
     )
     return flt, shown or "all calls"
+
+
+def _box_lines(data_dir, search):
+    """How many lines the box has, as `linekeeper report` counts them without its board:
+    those its site settings or its HAT name (:func:`firmware.box.configured_lines`), or the
+    highest line of a call in ``search``'s log when that is higher; None when neither says
+    (a simulated box not set up, with no call yet)."""
+    from .box import configured_lines
+
+    return max(configured_lines(data_dir) or 0, search.top_line()) or None
 
 
 def _calls_day(text, option):

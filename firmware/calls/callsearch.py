@@ -735,6 +735,10 @@ class CallSearch:
         self._counts[key] = (now, result)
         return result
 
+    def top_line(self):
+        """The highest line any call is on (an index lookup); 0 for an empty log."""
+        return self._db().execute("SELECT coalesce(max(line), 0) FROM calls").fetchone()[0]
+
     def _all_lines(self, lines):
         """Whether ``lines`` names every line any call is on (min and max: index lookups)."""
         db = self._db()

@@ -252,7 +252,7 @@ def test_a_supervisors_line_not_granted_is_refused_as_on_the_page(data, july):
         (("--from", "2026-02-30"), "--from 2026-02-30 is not a day of the calendar"),
         (("--to", "1/7/2026"), "--to '1/7/2026' is not a date: give it as YYYY-MM-DD"),
         (("--from", "2026-07-03", "--to", "2026-07-02"), "--to 2026-07-02 is before --from 2026-07-03"),
-        (("--line", "0"), "--line 0 is not one of the box's lines (1, 2 ...): nothing was searched"),
+        (("--line", "0"), "--line 0 is not one of the box's lines (1 to 3): nothing was searched"),
         (
             ("--number", "O1632"),
             "--number 'O1632' is not the start of a number: give 1 to 32 digits (and spaces, "
@@ -265,6 +265,23 @@ def test_a_bad_search_is_refused_naming_its_option_and_nothing_is_printed(data, 
     status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, *args))
     assert (status, out) == (2, "")
     assert err == "linekeeper: the calls were not printed: %s\n" % said
+    assert listed(data) == []
+
+
+@pytest.mark.parametrize("user", ["admin", "ann", "sam"])
+def test_a_line_the_box_does_not_have_is_refused_naming_its_lines(data, july, user):
+    """An auditor's `--line 4` on a box of three lines printed nothing and was audited as a
+    search that found nothing; it is refused, naming the box's lines, as anyone's is."""
+    password = OWNER_PASSWORD  # admin: the key slot's owner on a box with no accounts yet
+    if user != "admin":
+        accounts(data, sam=(("supervisor",), [2, 3]), ann=(("auditor",), []))
+        password = THEIRS
+    status, out, err = run_linekeeper(*calls_args(data, password, "--user", user, "--line", "4"))
+    assert (status, out) == (2, "")
+    assert err == (
+        "linekeeper: the calls were not printed: --line 4 is not one of the box's lines (1 to 3): "
+        "nothing was searched\n"
+    )
     assert listed(data) == []
 
 
