@@ -218,20 +218,25 @@ def _calls_cut(n_printed, matched, limit):
     )
 
 
+# --match: the calls list's "starts with" and "contains", as CallFilter.number_match says them.
+CALLS_MATCHES = {"starts": "prefix", "contains": "contains"}
+
+
 def _calls_filter(args, granted, search):
     """``(CallFilter, filter)``: the search ``linekeeper calls``' options ask for on the lines
     ``granted`` (None: every line), as the web UI's calls list searches (days in the box's
-    zone, a number's start as the page's *starts with*), and as its audit entry says it
-    (``filter``: each option given by the name of the page's field, ``all calls`` with none).
-    ``search``: the call log's :class:`~firmware.calls.callsearch.CallSearch` (the box's
-    lines: :func:`_box_lines`).
+    zone; a number as the page's *contains* or *starts with*, with the box's country and its
+    lines' outside-line digits), and as its audit entry says it (``filter``: each option
+    given by the name of the page's field, ``all calls`` with none). ``search``: the call
+    log's :class:`~firmware.calls.callsearch.CallSearch` (the box's lines: :func:`_box_lines`).
 
     :raises LinekeeperError: a value that is not one, a line the box does not have or one
         not granted, named (nothing printed or audited)
     """
-    from firmware.calls.callsearch import CallFilter, search_number
+    from firmware.calls.callsearch import NUMBER_MATCH_DEFAULT, CallFilter, search_number
     from firmware.localtime import LocalTime
 
+    from .config import load_config
     from .datadir import site_settings, site_zone
     from .sar import search_lines
 
@@ -257,16 +262,27 @@ def _calls_filter(args, granted, search):
             shown["line"] = given if len(given) > 1 else given[0]
         if args.direction is not None:
             shown["direction"] = args.direction
-        number = None
+        if args.match is not None and args.match not in CALLS_MATCHES:
+            raise LinekeeperError(
+                "--match %r is not one: give starts (the number's start, the calls list's "
+                '"starts with") or contains (its digits anywhere, the default)' % args.match[:40]
+            )
+        if args.match is not None and args.number is None:
+            raise LinekeeperError("--match %s says how --number is matched: give --number too" % args.match)
+        match = NUMBER_MATCH_DEFAULT if args.match is None else CALLS_MATCHES[args.match]
+        # The page's country (its site settings') and, for "starts with", its lines'
+        # outside-line digits (policy.rules.lines), by the page's own search code.
+        country = (site_settings(args.data_dir) or {}).get("country") or "uk"
+        number, outside = None, ()
         if args.number is not None:
-            country = (site_settings(args.data_dir) or {}).get("country") or "uk"
-            number = search_number(args.number, country, "prefix")
+            number = search_number(args.number, country, match)
             if not re.fullmatch(r"[0-9*#+]{1,32}", number):
                 raise LinekeeperError(
-                    "--number %r is not the start of a number: give 1 to 32 digits (and spaces, "
-                    "* # + - ( )), such as 01632 or +44 1632 960777" % args.number[:40]
+                    "--number %r is not a number or part of one: give 1 to 32 digits (and "
+                    "spaces, * # + - ( )), such as 01632 or +44 1632 960777" % args.number[:40]
                 )
-            shown.update(match="prefix", number=args.number)
+            outside = tuple(sorted(load_config(args.data_dir).policy.rules.outside_lines().items()))
+            shown.update(match=match, number=args.number)
     except LinekeeperError as exc:
         raise LinekeeperError("the calls were not printed: %s" % exc) from None
     flt = CallFilter(
@@ -275,7 +291,9 @@ def _calls_filter(args, granted, search):
         lines=lines,
         direction=args.direction,
         number=number,
-        number_match="prefix",
+        number_match=match,
+        country=country,
+        outside=outside,
     )
     return flt, shown or "all calls"
 
@@ -3510,7 +3528,17 @@ def build_parser():
     p.add_argument(
         "--to", dest="last", metavar="YYYY-MM-DD", help="calls up to this day's end (the box's zone)"
     )
-    p.add_argument("--number", help="calls whose number starts with this (01632, +44 1632 960777)")
+    p.add_argument(
+        "--number",
+        help="calls whose number contains this, or starts with it (--match): 01632, +44 1632 960777",
+    )
+    p.add_argument(
+        "--match",
+        metavar="starts|contains",
+        help="how --number is matched, as the calls list's search: starts, the number's start "
+        "(past 141, 18001 and the line's outside-line digit); contains, its digits anywhere "
+        "(the default)",
+    )
     p.add_argument("--direction", choices=("in", "out"), help="inbound or outbound calls only")
     p.add_argument(
         "--limit",

@@ -32,6 +32,8 @@ from telephony import countries
 PAGE_MAX = 200
 DIRECTIONS = ("in", "out")
 NUMBER_MATCHES = ("prefix", "contains")
+# The calls list's number search when none is chosen, and `linekeeper calls --number`'s.
+NUMBER_MATCH_DEFAULT = "contains"
 _NUMBER_CHARS = re.compile(r"^[0-9*#+]{1,32}$")
 
 # Below this many matches a number filter is served from its index and the

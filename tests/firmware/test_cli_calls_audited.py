@@ -212,13 +212,13 @@ def test_lines_number_and_direction_narrow_the_calls_printed(data, july):
     ids, _ = printed_ids(data, "--line", "1", "--line", "3")
     assert ids == [march[1], march[3], july["A"], july["C"], july["D"]]
     # The start of a number, as the page's "starts with"; an international form finds the national.
-    ids, _ = printed_ids(data, "--number", "02079")
+    ids, _ = printed_ids(data, "--number", "02079", "--match", "starts")
     assert ids == [july["B"], july["D"]]
-    ids, _ = printed_ids(data, "--number", "+44 20 7946 0600")
+    ids, _ = printed_ids(data, "--number", "+44 20 7946 0600", "--match", "starts")
     assert ids == [july["B"]]
     ids, _ = printed_ids(data, "--direction", "out")
     assert ids == [july["B"]]
-    ids, _ = printed_ids(data, "--line", "1", "--number", "01632")
+    ids, _ = printed_ids(data, "--line", "1", "--number", "01632", "--match", "starts")
     assert ids == [march[1], july["A"]]
     entries = listed(data)[1:]  # after March's
     assert [e.details["filter"] for e in entries] == [
@@ -229,6 +229,66 @@ def test_lines_number_and_direction_narrow_the_calls_printed(data, july):
         {"line": "1", "match": "prefix", "number": "01632"},
     ]
     assert [e.details["rows"] for e in entries] == [5, 2, 1, 1, 2]
+
+
+def test_number_contains_or_starts_with_as_the_page_offers_contains_unless_asked(data, july):
+    """`--number` matched only a number's start, where the calls list offers "starts with"
+    and "contains" (its default): the command offers both, through the page's search."""
+    ids, _ = printed_ids(data, "--number", "9460", "--match", "contains")
+    assert ids == [july["B"], july["D"]]  # 020 7946 0600, 020 7946 0800: digits inside
+    ids, _ = printed_ids(data, "--number", "9460")
+    assert ids == [july["B"], july["D"]]  # the page's default
+    ids, _ = printed_ids(data, "--number", "9460", "--match", "starts")
+    assert ids == []
+    # An international form finds the national significant number anywhere, as on the page.
+    ids, _ = printed_ids(data, "--number", "+44 20 7946 0800")
+    assert ids == [july["D"]]
+    assert [e.details["filter"] for e in listed(data)] == [
+        {"match": "contains", "number": "9460"},
+        {"match": "contains", "number": "9460"},
+        {"match": "prefix", "number": "9460"},
+        {"match": "contains", "number": "+44 20 7946 0800"},
+    ]
+
+
+def test_starts_with_looks_past_a_lines_outside_line_digit_and_prefixes_as_the_page(data, july):
+    """The page's "starts with" looks past the outside-line digit set for a line and the
+    prefixes dialled before a number (141, 18001); the command's did neither."""
+    import dataclasses
+
+    from firmware.config import load_config, save_config
+    from firmware.policy.rules import LineMode
+
+    config = load_config(data)
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(2, "always", "9"),))
+    save_config(data, dataclasses.replace(config, policy=dataclasses.replace(config.policy, rules=rules)))
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    with db:
+        after = db.execute(
+            "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+            " VALUES (2, 'out', 1790000000000000, 1790000020000000, 1, '91411800102079460600')"
+        ).lastrowid
+    db.close()
+    ids, _ = printed_ids(data, "--number", "020 7946 0600", "--match", "starts")
+    assert ids == [july["B"], after]
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (
+            ("--number", "01632", "--match", "begins"),
+            "--match 'begins' is not one: give starts (the number's start, the calls list's "
+            '"starts with") or contains (its digits anywhere, the default)',
+        ),
+        (("--match", "starts"), "--match starts says how --number is matched: give --number too"),
+    ],
+)
+def test_a_match_that_is_not_one_is_refused_in_one_line(data, args, said):
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, *args))
+    assert (status, out) == (2, "")
+    assert err == "linekeeper: the calls were not printed: %s\n" % said
+    assert listed(data) == []
 
 
 def test_a_supervisors_line_not_granted_is_refused_as_on_the_page(data, july):
@@ -255,7 +315,7 @@ def test_a_supervisors_line_not_granted_is_refused_as_on_the_page(data, july):
         (("--line", "0"), "--line 0 is not one of the box's lines (1 to 3): nothing was searched"),
         (
             ("--number", "O1632"),
-            "--number 'O1632' is not the start of a number: give 1 to 32 digits (and spaces, "
+            "--number 'O1632' is not a number or part of one: give 1 to 32 digits (and spaces, "
             "* # + - ( )), such as 01632 or +44 1632 960777",
         ),
         (("--limit", "0"), "--limit 0 is not from 1 to 10000"),
@@ -307,3 +367,55 @@ def test_limit_prints_the_newest_calls_found_and_says_more_matched(data, july):
     status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, "--limit", "1"))
     assert status == 0 and out.splitlines()[0] == cli.CALLS_HEADING and len(out.splitlines()) == 2
     assert out.splitlines()[1].split()[0] == str(july["D"]) and "newest 1 of 7 calls" in err
+
+
+@pytest.fixture
+def sealed_box(tmp_path, monkeypatch):
+    """A box whose numbers are sealed (the MCU vault's key, the recorder's copy in a run
+    directory), with :data:`JULY`'s calls; line 2 takes 9 for an outside line."""
+    import dataclasses
+    import datetime
+
+    from board.mcu.link import McuLink
+    from board.mcu.sim import SimMcu
+    from firmware.calls.calllog import CallLog
+    from firmware.clock import SimClock
+    from firmware.config import load_config, save_config
+    from firmware.policy.rules import LineMode
+
+    data_dir, run = str(tmp_path / "box"), str(tmp_path / "run")
+    os.mkdir(data_dir)
+    cipher = load_field_cipher(data_dir, vault=McuLink(SimMcu(SimClock()).bus), run_dir=run)
+    CallLog(os.path.join(data_dir, "calls.db"), SimClock(), cipher=cipher).close()
+    owner_slot(data_dir)
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", run)
+    config = load_config(data_dir)
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(2, "always", "9"),))
+    save_config(data_dir, dataclasses.replace(config, policy=dataclasses.replace(config.policy, rules=rules)))
+    calls = dict(JULY, E=(2, "out", "2026-07-04T10:00:00", "91411800102079460600"))
+    ids = {}
+    db = sqlite3.connect(os.path.join(data_dir, "calls.db"))
+    with db:
+        for name, (line, direction, at, number) in calls.items():
+            start = int(datetime.datetime.fromisoformat(at + "+00:00").timestamp()) * 1_000_000
+            ids[name] = db.execute(
+                "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number)"
+                " VALUES (?, ?, ?, ?, 1, ?)",
+                (line, direction, start, start + 20_000_000, cipher.seal(number, "number")),
+            ).lastrowid
+    db.close()
+    return data_dir, ids
+
+
+def test_sealed_numbers_are_searched_as_clear_ones(sealed_box):
+    """The page's search of sealed numbers (each distinct number opened in memory, its
+    sealed text looked up by the number index): "contains" and "starts with" alike."""
+    data, ids = sealed_box
+    printed, _ = printed_ids(data, "--number", "9460")
+    assert printed == [ids["B"], ids["D"], ids["E"]]
+    printed, _ = printed_ids(data, "--number", "9460", "--match", "starts")
+    assert printed == []
+    printed, _ = printed_ids(data, "--number", "+44 20 7946 0600", "--match", "starts")
+    assert printed == [ids["B"], ids["E"]]  # E: 9 141 18001 on line 2
+    printed, _ = printed_ids(data, "--number", "1632", "--line", "3")
+    assert printed == [ids["C"]]

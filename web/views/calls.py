@@ -33,7 +33,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 
 from firmware import words
 from firmware.calls.calllog import ERASED, iso_ms
-from firmware.calls.callsearch import CallFilter, Cursor, search_number
+from firmware.calls.callsearch import NUMBER_MATCH_DEFAULT, CallFilter, Cursor, search_number
 from firmware.localtime import TIME_OF_DAY_PROBLEM, duration_text, iso_to_us, time_of_day
 from firmware.policy import deletions
 from firmware.policy.retention import check_category
@@ -138,10 +138,10 @@ def parse_filters(args, granted):
     direction = args.get("direction") or None
     if direction not in (None, "in", "out"):
         errors["direction"] = "Choose inbound or outbound."
-    match = args.get("match") or "contains"
+    match = args.get("match") or NUMBER_MATCH_DEFAULT
     if match not in ("prefix", "contains"):
         errors["match"] = "Choose 'starts with' or 'contains'."
-        match = "contains"
+        match = NUMBER_MATCH_DEFAULT
     # A number the caller's network did not send is searched by the word the list shows.
     absence = ABSENCE_WORDS.get(" ".join((args.get("number") or "").lower().split()))
     number = None if absence else search_number(args.get("number") or "", _country(), match) or None
