@@ -681,6 +681,46 @@ def test_a_request_about_no_line_names_only_the_disclosures_the_viewer_may_see(b
         assert re.search(r"Disclosures?: \[?%d\]?<" % hers, shown.split('id="request-history"')[1])
 
 
+def test_each_link_to_a_disclosure_on_a_request_s_page_lands_on_its_row(box, people):
+    """After a release answered a request, its page's "Disclosure #1" (Released for it) and
+    "entry 1" (Disclosures) linked to /disclosures#disclosure-1, but no row of the
+    disclosure log had that id: the link landed at the top of the log. Every in-page link
+    of the request's page names an id its target page has."""
+    import json
+
+    from firmware.sar import DisclosureLog
+
+    sue, audrey = people["sue"], people["audrey"]
+    rid = log_request(box, sue)
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        made = log.add(
+            wall_us=box.T0_US,
+            actor="sue",
+            requester="Mrs Wilhelmina Pottage",
+            recipient="Mrs Wilhelmina Pottage",
+            reason="subject access",
+            search=json.dumps({"number": "02079460002"}),
+            call_ids="3",
+            recordings=1,
+            bundle="b.zip",
+            bundle_sha256="cd" * 32,
+            encrypted=0,
+            request_id=rid,
+        )
+    finally:
+        log.close()
+    resp = act(box, sue, rid, action="answer", outcome="sent the copy", disclosures=str(made))
+    assert resp.status_code == 302
+    for client in (sue, audrey):
+        shown = page(client, "/requests/%d" % rid)
+        links = set(re.findall(r'href="([^"#]*)#([^"]+)"', shown))
+        assert ("/disclosures", "disclosure-%d" % made) in links
+        for path, fragment in links:
+            target = page(client, path) if path else shown
+            assert 'id="%s"' % html.escape(fragment) in target, (path, fragment)
+
+
 def test_a_mistyped_day_received_is_corrected_while_the_clock_has_not_stopped(box, people):
     """The letter came on 20 February; sam logged it as received today (2 March). Its month
     runs from the day it came, so he corrects the day on its page: audited with the day it

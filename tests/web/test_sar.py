@@ -379,9 +379,9 @@ def test_the_disclosure_log_says_which_releases_were_never_written(box, people):
         "sam", "disclosure", "disclosure:%d" % ids[1], {"failed": "No space"}, box.clock()
     )
     page = people["audrey"].get("/disclosures").get_data(as_text=True)
-    rows = re.findall(r'<tr><th scope="row">(\d+)</th>.*?</tr>', page, re.S)
+    rows = re.findall(r'<tr id="disclosure-(\d+)"><th scope="row">\1</th>.*?</tr>', page, re.S)
     assert sorted(int(r) for r in rows) == sorted(ids)
-    row_of = {n: page[page.index('<tr><th scope="row">%d</th>' % n) :].split("</tr>")[0] for n in ids}
+    row_of = {n: page[page.index('<tr id="disclosure-%d">' % n) :].split("</tr>")[0] for n in ids}
     assert "Not released" in row_of[ids[1]] and "No space" in row_of[ids[1]]
     assert "Not released" not in row_of[ids[0]] and "Released" in row_of[ids[0]]
     assert "(UTC)" not in page  # its times are in the box's zone
