@@ -12,6 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from support.web import page
+
 # A release of Mr Jones's calls to himself (the form of the Subject access page).
 RELEASE = {
     "number": "+44 20 7946 0000",
@@ -117,6 +119,36 @@ def test_release_and_disclosure_log(box, people, tmp_path):
     # sam sees his own release; sue (line 3) not one of line 1's calls.
     assert "Mr Jones" in sam.get("/disclosures").get_data(as_text=True)
     assert "Mr Jones" not in people["sue"].get("/disclosures").get_data(as_text=True)
+
+
+def test_every_page_showing_what_a_release_holds_says_which_lines_were_not_searched(box, people):
+    """The search said that lines 3 and 4 were not searched, but the page that came back
+    on Preview the letter (the calls and the letter, read just before the release) did
+    not, nor did the form refused, nor the bundle's page: exactly when the supervisor
+    checks what they are about to tell the person is all that is held."""
+    box.recordings.store = box.store
+    sam = people["sam"]
+    told = (
+        'id="sar-elsewhere">Searched on your lines only. Lines 3, 4 are not granted to you: before '
+        "telling the person what is held, ask a supervisor of those lines to search them too"
+    )
+    form = dict(RELEASE, **{"from": "2026-03-02"})
+    searched = page(sam, "/sar?number=%2B44+20+7946+0000&from=2026-03-02")
+    assert 'id="sar-found">1 call on your lines.' in searched and told in searched
+    previewed = box.post(sam, "/sar", dict(form, preview="1"), token_from="/sar").get_data(as_text=True)
+    assert 'id="sar-letter-text"' in previewed and 'id="sar-calls"' in previewed
+    assert told in previewed
+    refused = box.post(sam, "/sar", dict(form, only="one"), token_from="/sar")
+    assert refused.status_code == 400 and 'id="sar-calls"' in refused.get_data(as_text=True)
+    assert told in refused.get_data(as_text=True)
+    resp = post_release(box, sam, form)
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-800:]
+    box.web.sar_jobs.wait()
+    ready = page(sam, resp.headers["Location"])
+    assert 'id="sar-bundle-ready"' in ready and told in ready
+    # A supervisor of every line searched them all: nothing to say.
+    alice = people["alice"].get("/sar?number=02079460000").get_data(as_text=True)
+    assert 'id="sar-found">1 call ' in alice and 'id="sar-elsewhere"' not in alice
 
 
 def test_a_date_range_alone_releases_only_the_calls_named(box, people):

@@ -101,6 +101,14 @@ def _search(values):
     return calls, search
 
 
+def _elsewhere():
+    """The box's lines not granted to the user, which no search of theirs covers: every
+    page showing what a release holds names them (the search's, the form shown again to
+    preview the letter or with what was refused, the bundle's), so that the supervisor
+    does not tell the person that is all that is held."""
+    return [n for n in range(1, lk().n_lines + 1) if n not in g.user.lines]
+
+
 def _values(args, extra=()):
     """The form's fields from ``args`` (the query or the posted form), stripped; ``lines``:
     the lines ticked for a search by line (``line``, one value each)."""
@@ -287,7 +295,7 @@ def index():
         values=values,
         calls=calls,
         about=about,
-        elsewhere=[n for n in range(1, lk().n_lines + 1) if n not in g.user.lines],
+        elsewhere=_elsewhere(),
         has_key=unlocked_key() is not None,
         requests=requests,
         # A recording erased on request is said so, as the calls list says it.
@@ -453,6 +461,7 @@ def _form_again(values, errors, calls, key, withheld, typed, earlier, letter=(No
         typed=typed,
         letter=letter[0],
         letter_shown=letter[1],
+        elsewhere=_elsewhere(),
     )
     if errors:
         return form_errors("sar.html", errors, **page)
@@ -525,7 +534,7 @@ def _job(token):
 @bp.route("/sar/bundle/<token>")
 @roles("supervisor")
 def bundle(token):
-    return render_template("sar_bundle.html", job=_job(token), keep_min=KEEP_S // 60)
+    return render_template("sar_bundle.html", job=_job(token), keep_min=KEEP_S // 60, elsewhere=_elsewhere())
 
 
 @bp.route("/sar/bundle/<token>.json")
