@@ -13,6 +13,7 @@ is read: opening the page must not fetch the recording).
 
 from firmware import words
 from firmware.localtime import duration_text, iso_to_us
+from firmware.policy.deletions import recording_word
 from firmware.policy.rules import NO_NOTICE, NOT_SET_UP, NOTICES_OFF
 from firmware.reports.compute import not_heard, tone_was_notice
 
@@ -143,6 +144,44 @@ def _speech(info, rec_from, length_s):
             }
         )
     return out
+
+
+def notice_proof(call, info, deletions):
+    """What shows that the call's notice was played (one that was given), for the Consent
+    notice line of its page, which said "It is in the recording, which is the proof" of a
+    call whose recording was erased too:
+
+    ``"recording"``  its recording (``info``), which began before the notice did
+    ``"late"``       its recording, which began after the notice did (recorded on demand,
+                     from the request or as far back as the line's buffer reached): it does
+                     not hold all of the notice, the call log's entry shows it was played
+    ``"paused"``     its recording, silenced where a PCI pause fell during the notice: the
+                     call log's entry shows it was played
+    ``"erased"``     only the call log's entry: its recording was erased on request
+    ``"deleted"``    only the call log's entry: its recording was deleted (retention, a full
+                     card), as the call's deletion-log entries (``deletions``) or the call
+                     log itself say
+    ``"none"``       only the call log's entry: the call was never recorded
+    """
+    if info is not None:
+        consent = call.get("consent") or {}
+        started, notice = info.get("started_us"), iso_to_us(consent.get("at"))
+        if notice is None:
+            return "recording"
+        if started is not None and started > notice:
+            return "late"
+        end = notice + int(float(consent.get("heard_s", consent.get("duration_s")) or 0) * 1e6)
+        for span in call.get("pause_spans") or []:
+            # Silenced in the recording like everything in a pause (docs/policy.md).
+            if iso_to_us(span["from"]) < end and (not span.get("to") or iso_to_us(span["to"]) > notice):
+                return "paused"
+        return "recording"
+    gone = [recording_word("deleted", d) for d in deletions]
+    if call.get("recording") == "deleted":
+        gone.append(recording_word("deleted", call.get("recording_deleted")))
+    if not gone:
+        return "none"
+    return "erased" if "erased" in gone else "deleted"
 
 
 def why_no_recording(call, deletions):

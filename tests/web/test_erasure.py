@@ -6,9 +6,12 @@ import csv
 import dataclasses
 import html
 import io
+import json
 import os
 import re
+import sqlite3
 
+from firmware.calls.calllog import iso_ms
 from firmware.policy import deletions
 from web.services import StoreRecordings
 
@@ -94,6 +97,94 @@ def test_the_subject_access_page_tells_an_erasure_on_request_from_a_retention_de
     assert said["1"] == "Erased on request: not in the release"
     assert said["2"] == "Deleted: not in the release"
     assert said["5"] == "None"
+
+
+def notice_played(box, call_id, at_s=5.0):
+    """Call ``call_id``'s log entry: its spoken announcement played ``at_s`` into the call,
+    for 3.1 s, as the recorder writes it."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:
+        started_us = db.execute("SELECT started_at FROM calls WHERE id = ?", (call_id,)).fetchone()[0]
+        consent = {
+            "notice": "announcement",
+            "given": True,
+            "at": iso_ms(started_us + int(at_s * 1e6)),
+            "duration_s": 3.1,
+        }
+        db.execute("UPDATE calls SET consent = ? WHERE id = ?", (json.dumps(consent), call_id))
+    db.close()
+
+
+def consent_line(client, call_id):
+    shown = client.get("/calls/%d" % call_id).get_data(as_text=True)
+    said = re.search(r'id="f-consent">(.*?)</dd>', shown, re.S).group(1)
+    return " ".join(re.sub(r"<[^>]*>", "", said).split())  # its words, as a person reads them
+
+
+def test_a_call_whose_recording_is_erased_no_longer_says_the_recording_proves_its_notice(box, people):
+    """Erased, the call's Recording section said it had no recording, but its Consent
+    notice line still said "It is in the recording, which is the proof"."""
+    real_recordings(box, [1])
+    notice_played(box, 1)
+    sam = people["sam"]
+    before = consent_line(sam, 1)
+    assert "Spoken announcement played at" in before and "for 3.1 s" in before
+    assert "It is in the recording, which is the proof." in before
+    assert erase(box, sam, 1).status_code == 302
+    after = consent_line(sam, 1)
+    assert "Spoken announcement played at" in after and "for 3.1 s" in after
+    assert "in the recording" not in after and "proof" not in after
+    assert (
+        "Its recording has since been erased on request, so this entry of the call log is what "
+        "remains to show it was played." in after
+    )
+
+
+def test_a_call_s_notice_is_said_to_be_in_its_recording_only_when_it_is(box, people):
+    """The same words, "It is in the recording, which is the proof", were said of a call
+    whose recording retention deleted, of one never recorded, and of one recorded on
+    demand from the request, after its notice had been played."""
+    real_recordings(box, [5, 17])
+    # Call 9 (line 1, 08:00 after T0) is recorded from 20 s into it: after its notice at 5 s.
+    late = "%032x" % 9
+    started_us = box.T0_US + (8 * 60 + 20) * 1_000_000
+    box.store.begin(9, os.urandom(93), "voice", 1000, started_us, recording_id=late)
+    with open(box.store.path_of(late), "wb") as f:
+        f.write(os.urandom(1000))
+    box.store.finish(late, "complete", 10.0)
+    for call_id in (5, 9, 13, 17):
+        notice_played(box, call_id)
+    # Call 17's line is paused (card details) from 4 s to 12 s into it, over its notice.
+    start_us = box.T0_US + 16 * 60 * 1_000_000
+    pause = {"from": iso_ms(start_us + 4_000_000), "to": iso_ms(start_us + 12_000_000)}
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:
+        spans = json.dumps([dict(pause, by="dtmf", ended_by="dtmf")])
+        db.execute("UPDATE calls SET pause_spans = ? WHERE id = 17", (spans,))
+    db.close()
+    sam = people["sam"]
+    assert "It is in the recording, which is the proof." in consent_line(sam, 5)
+    on_demand = consent_line(sam, 9)
+    assert "in the recording, which is the proof" not in on_demand
+    assert (
+        "The recording began after it, at Mon 2 Mar 2026, 09:08:20 GMT, so it does not hold all "
+        "of it: this entry of the call log is what shows it was played." in on_demand
+    )
+    paused = consent_line(sam, 17)
+    assert "in the recording, which is the proof" not in paused
+    assert (
+        "The line was paused (card details) while it played, so it is silenced in the recording "
+        "there: this entry of the call log is what shows it was played." in paused
+    )
+    # The calls are 40 days old: a 30-day default deletes their recordings.
+    box.sweeper.update_settings(dataclasses.replace(box.sweeper.settings, default_days=30))
+    assert box.sweeper.sweep().deleted == 3
+    deleted = consent_line(sam, 5)
+    assert "in the recording" not in deleted and "proof" not in deleted
+    assert "Its recording has since been deleted, so this entry of the call log is what remains" in deleted
+    never = consent_line(sam, 13)
+    assert "in the recording" not in never and "proof" not in never
+    assert "The call has no recording, so this entry of the call log is the only record" in never
 
 
 def test_an_erasure_is_refused_without_a_reason_or_confirmation(box, people):

@@ -525,6 +525,7 @@ def _story(call, info, deleted):
     return dict(
         timeline=callstory.timeline(call, info, now_us),
         why_none=None if info else callstory.why_no_recording(call, deleted),
+        notice_proof=callstory.notice_proof(call, info, deleted),
         history=history,
         notes=web.notes.of_call(call["id"]),
         talk_text=talk,
