@@ -1,11 +1,16 @@
 """The retention form: between :class:`RetentionSettings` and the page's fields.
 
 Field names: ``default_days``, ``rule-N-name|line|direction|category|days``
-(rows in order; a row with no name is left out), ``minimum-N-category|days``,
+(rows in order), ``minimum-N-category|days``,
 ``sweep_interval_min``, ``disk_warning_percent``, ``disk_critical_percent``,
 ``overwrite_oldest_when_full`` ("on"), ``clock_tolerance_s``,
 ``clock_max_ahead_days``, ``requests_closed_days``. An empty days field of a
 rule or the default means "keep".
+
+A row left wholly empty (the blank rows the page offers) is left out; a row with
+anything in it but its name (a rule) or its category (a minimum) is refused, so
+that nothing the installer typed is dropped unsaid. A pick list at its first
+choice ("any", "both", "none") is not something typed.
 
 :func:`parse_retention_form` returns settings or a message per bad field,
 never half of each; the settings model itself does the validation, and its
@@ -31,6 +36,8 @@ SCALARS = (
 )
 _RULE_PATH = re.compile(r"^retention\.rules\[(\d+)\]\.(\w+)$")
 _MIN_PATH = re.compile(r"^retention\.minimum_days(?:\.(.+))?$")
+# A rule's fields besides its name, as a refusal names them when they are given.
+_RULE_PARTS = (("line", "a line"), ("direction", "a direction"), ("category", "a category"), ("days", "days"))
 
 
 def form_values(settings):
@@ -84,9 +91,14 @@ def parse_retention_form(form, n_lines=None):
     rules, index = [], []
     for i in range(_count(form, "rule")):
         name = get("rule-%d-name" % i)
+        given = [words for key, words in _RULE_PARTS if get("rule-%d-%s" % (i, key))]
+        if not name and not given:
+            continue  # a blank row
         if not name:
-            continue
-        if control_problem(name):
+            errors["rule-%d-name" % i] = (
+                "A rule with %s needs a name: name it, or empty its row to leave it out." % _listed(given)
+            )
+        elif control_problem(name):
             # Shown on the pages, the staff notice and in the audit trail as typed.
             errors["rule-%d-name" % i] = control_problem(name)
         direction = get("rule-%d-direction" % i) or None
@@ -108,6 +120,11 @@ def parse_retention_form(form, n_lines=None):
     for i in range(_count(form, "minimum")):
         category = get("minimum-%d-category" % i)
         if not category:
+            if get("minimum-%d-days" % i):
+                errors["minimum-%d-category" % i] = (
+                    "Minimum days need a category: choose one, or clear the days to leave the row out."
+                )
+                number("minimum-%d-days" % i)
             continue
         if category in minimum:
             errors["minimum-%d-category" % i] = "This category already has a minimum period."
@@ -121,6 +138,11 @@ def parse_retention_form(form, n_lines=None):
         return RetentionSettings.from_dict(data, path="retention"), {}
     except ConfigError as exc:
         return None, {_form_field(exc.field, index, min_index): exc.message}
+
+
+def _listed(words):
+    """``["a line", "days"]`` as "a line and days" (three or more: "a, b and c")."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 def _count(form, prefix):

@@ -760,3 +760,67 @@ def test_a_signed_copy_cut_short_carries_no_statement(box, people, tmp_path, mon
     assert _unzip(resp, tmp_path / "out") == ["deletions.csv"]
     assert "EXPORT STOPPED EARLY" in (tmp_path / "out" / "deletions.csv").read_text()
     assert box.services.audit.entries(limit=1)[0].action == "export_list_cut"
+
+
+def test_a_row_with_something_typed_but_no_name_or_category_is_refused_and_kept(box, people):
+    """Days 30 and a line typed in the blank row, its name left empty: the page said
+    "Saved" and the row came back empty, the rule dropped unsaid; so did minimum days of
+    400 with the category left at "none". Each is refused beside the field it misses,
+    with what was typed kept; a row left wholly empty is still left out."""
+    ivan = people["ivan"]
+    saved = {"default_days": "90", "rule-0-name": "sales", "rule-0-line": "1", "rule-0-days": "60"}
+    assert retention_form(box, ivan, **saved).status_code == 302
+    config = os.path.join(box.data_dir, "config.json")
+    before = open(config, "rb").read()
+    entries = len(box.audit.entries(limit=1000))
+    blank = {
+        "rule-2-name": "",
+        "rule-2-line": "",
+        "rule-2-direction": "",
+        "rule-2-category": "",
+        "rule-2-days": "",
+    }
+    cases = [
+        (
+            {"rule-1-line": "2", "rule-1-days": "30"},
+            "rule-1-name",
+            "A rule with a line and days needs a name",
+        ),
+        ({"rule-1-days": "30"}, "rule-1-name", "A rule with days needs a name"),
+        ({"rule-1-direction": "out"}, "rule-1-name", "A rule with a direction needs a name"),
+        ({"rule-1-category": "regulated"}, "rule-1-name", "A rule with a category needs a name"),
+        (
+            {"rule-1-line": "3", "rule-1-direction": "in", "rule-1-days": "7"},
+            "rule-1-name",
+            "A rule with a line, a direction and days needs a name",
+        ),
+        (
+            {"minimum-0-category": "", "minimum-0-days": "400"},
+            "minimum-0-category",
+            "Minimum days need a category",
+        ),
+    ]
+    for fields, field, words in cases:
+        for action in ("save", "preview"):
+            resp = retention_form(box, ivan, action=action, **saved, **blank, **fields)
+            page = resp.get_data(as_text=True)
+            assert resp.status_code == 400, (fields, action)
+            m = re.search(r'id="error-%s" role="alert">([^<]+)<' % re.escape(field), page)
+            assert m and m.group(1).startswith(words), (fields, re.findall(r'role="alert">([^<]+)<', page))
+            assert 'id="retention-errors"' in page and 'id="saved"' not in page
+            for name, value in fields.items():  # every value typed is on the page again
+                if name.endswith(("-line", "-direction", "-category")) and value:
+                    said = page.split('name="%s"' % name)[1].split("</select>")[0]
+                    assert '<option value="%s" selected>' % value in said, (name, said)
+                elif value:
+                    assert re.search(r'name="%s"[^>]*value="%s"' % (re.escape(name), value), page), name
+    assert open(config, "rb").read() == before
+    assert len(box.audit.entries(limit=1000)) == entries
+    assert [r.name for r in box.sweeper.settings.rules] == ["sales"]
+    # Rows left wholly empty, as the page sends its blank ones, are still left out.
+    empty_minimum = {"minimum-0-category": "", "minimum-0-days": ""}
+    assert (
+        retention_form(box, ivan, **dict(saved, default_days="91"), **blank, **empty_minimum).status_code
+        == 302
+    )
+    assert [r.name for r in box.sweeper.settings.rules] == ["sales"] and not box.sweeper.settings.minimum_days
