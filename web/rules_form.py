@@ -6,10 +6,12 @@ switchboard takes before an outside number, 1 or 2 digits; empty: none) per line
 "in", "out"); ``hours_on`` ("on" to limit "by_rule" lines to business hours),
 ``timezone``, ``hours-mon`` .. ``hours-sun`` ("09:00-12:30, 13:30-17:30";
 empty: closed), ``holidays`` (dates, one per line or comma-separated);
-``numbers-N-name|action|patterns`` (patterns comma-separated; a row with no
-name is left out); ``min_duration_s``, ``sample_percent``; ``on_demand-dtmf_code``
-(empty: off), ``on_demand-button``, ``on_demand-from_start`` ("on"),
-``on_demand-lookback_s``; ``personal-dtmf_code`` (empty: off) and ``line-N-personal``
+``numbers-N-name|action|patterns`` (patterns comma-separated; a row left
+wholly empty, its action at "exclude", the first choice, is left out; one with
+patterns or "include" but no name is refused, never dropped unsaid);
+``min_duration_s``, ``sample_percent``; ``on_demand-dtmf_code`` (empty: off),
+``on_demand-button``, ``on_demand-from_start`` ("on"), ``on_demand-lookback_s``;
+``personal-dtmf_code`` (empty: off) and ``line-N-personal``
 ("on": the personal-call code works on line N; every line ticked is every line, those
 added later too).
 
@@ -122,7 +124,12 @@ def parse_rules_form(form, n_lines, policy, also=None):
     for i in range(_count(form)):
         name = get("numbers-%d-name" % i)
         if not name:
-            continue
+            given = _list_given(get, i)
+            if given:
+                errors["numbers-%d-name" % i] = (
+                    "%s needs a name: name it, or empty its row to leave it out." % given
+                )
+            continue  # else a blank row
         rules["numbers"].append(
             {
                 "name": name,
@@ -153,6 +160,18 @@ def parse_rules_form(form, n_lines, policy, also=None):
     if errors:
         return None, errors
     return checked, {}
+
+
+def _list_given(get, i):
+    """What row ``i`` of the number lists has besides a name, in words ("A list with
+    patterns", "An include list"), or "" if nothing: the action at its first choice,
+    "exclude", is what a blank row sends, not something chosen."""
+    action = get("numbers-%d-action" % i)
+    patterns = get("numbers-%d-patterns" % i)
+    if not patterns and action in ("", "exclude"):
+        return ""
+    kind = "An include list" if action == "include" else "A list"
+    return kind + (" with patterns" if patterns else "")
 
 
 def _line(get, n, errors):

@@ -584,3 +584,48 @@ def test_two_lists_of_one_name_are_said_as_the_page_shows_them(box, people):
     assert m.group(1) == "List 3 is already named &#34;ok&#34;: give each list a name of its own."
     assert "numbers[" not in page
     assert not os.path.exists(config)
+
+
+def test_a_list_row_with_patterns_or_include_but_no_name_is_refused_and_kept(box, people):
+    """Patterns typed in the blank row of the number lists with no name were left out
+    without a word: the page said "Saved" and the numbers were gone. Such a row is refused
+    beside its name, as typed; a blank row (its action at "exclude", the first choice,
+    as the page sends it) is still left out."""
+    ivan = people["ivan"]
+    saved = {"numbers-0-name": "helplines", "numbers-0-action": "exclude", "numbers-0-patterns": "0800*"}
+    assert rules_form(box, ivan, **saved).status_code == 302
+    config = os.path.join(box.data_dir, "config.json")
+    before = open(config, "rb").read()
+    entries = len(box.audit.entries(limit=1000))
+    blank = {"numbers-2-name": "", "numbers-2-action": "exclude", "numbers-2-patterns": ""}
+    cases = [
+        (
+            {"numbers-1-action": "exclude", "numbers-1-patterns": "01632 960001"},
+            "A list with patterns needs a name",
+        ),
+        ({"numbers-1-action": "include", "numbers-1-patterns": ""}, "An include list needs a name"),
+        (
+            {"numbers-1-action": "include", "numbers-1-patterns": "0161*"},
+            "An include list with patterns needs a name",
+        ),
+    ]
+    for fields, words in cases:
+        resp = rules_form(box, ivan, **saved, **blank, **fields)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, fields
+        m = re.search(r'id="error-numbers-1-name" role="alert">([^<]+)<', page)
+        assert m and m.group(1).startswith(words), (fields, re.findall(r'role="alert">([^<]+)<', page))
+        assert 'id="saved"' not in page
+        if fields["numbers-1-patterns"]:
+            assert re.search(
+                r'name="numbers-1-patterns"[^>]*value="%s"' % re.escape(fields["numbers-1-patterns"]), page
+            )
+        said = page.split('name="numbers-1-action"')[1].split("</select>")[0]
+        assert '<option value="%s" selected>' % fields["numbers-1-action"] in said, said
+    assert open(config, "rb").read() == before
+    assert len(box.audit.entries(limit=1000)) == entries
+    assert [n.name for n in box.applied[-1].policy.rules.numbers] == ["helplines"]
+    # A blank row is still left out; a list is removed by emptying its row.
+    empty = {"numbers-0-name": "", "numbers-0-action": "exclude", "numbers-0-patterns": ""}
+    assert rules_form(box, ivan, **empty, **blank).status_code == 302
+    assert load_config(box.data_dir).policy.rules.numbers == ()
