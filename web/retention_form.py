@@ -7,10 +7,12 @@ Field names: ``default_days``, ``rule-N-name|line|direction|category|days``
 ``clock_max_ahead_days``, ``requests_closed_days``. An empty days field of a
 rule or the default means "keep".
 
-A row left wholly empty (the blank rows the page offers) is left out; a row with
-anything in it but its name (a rule) or its category (a minimum) is refused, so
-that nothing the installer typed is dropped unsaid. A pick list at its first
-choice ("any", "both", "none") is not something typed.
+A row left wholly empty (the blank rows the page offers) is left out, and so is
+a saved row (``rule-N-saved``/``minimum-N-saved``, hidden) whose name or category
+was cleared: that is how one is removed. A new row with anything in it but its
+name (a rule) or its category (a minimum) is refused, so that nothing the
+installer typed is dropped unsaid. A pick list at its first choice ("any",
+"both", "none") is not something typed.
 
 :func:`parse_retention_form` returns settings or a message per bad field,
 never half of each; the settings model itself does the validation, and its
@@ -52,9 +54,11 @@ def form_values(settings):
         for key in ("name", "line", "direction", "category", "days"):
             value = getattr(rule, key)
             values["rule-%d-%s" % (i, key)] = "" if value is None else str(value)
+        values["rule-%d-saved" % i] = "1"
     for i, (category, days) in enumerate(sorted(settings.minimum_days.items())):
         values["minimum-%d-category" % i] = category
         values["minimum-%d-days" % i] = str(days)
+        values["minimum-%d-saved" % i] = "1"
     return values
 
 
@@ -94,6 +98,8 @@ def parse_retention_form(form, n_lines=None):
         given = [words for key, words in _RULE_PARTS if get("rule-%d-%s" % (i, key))]
         if not name and not given:
             continue  # a blank row
+        if not name and get("rule-%d-saved" % i):
+            continue  # a saved rule whose name was cleared: removed, as the page says
         if not name:
             errors["rule-%d-name" % i] = (
                 "A rule with %s needs a name: name it, or empty its row to leave it out." % _listed(given)
@@ -120,7 +126,7 @@ def parse_retention_form(form, n_lines=None):
     for i in range(_count(form, "minimum")):
         category = get("minimum-%d-category" % i)
         if not category:
-            if get("minimum-%d-days" % i):
+            if get("minimum-%d-days" % i) and not get("minimum-%d-saved" % i):
                 errors["minimum-%d-category" % i] = (
                     "Minimum days need a category: choose one, or clear the days to leave the row out."
                 )

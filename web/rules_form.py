@@ -7,7 +7,8 @@ switchboard takes before an outside number, 1 or 2 digits; empty: none) per line
 ``timezone``, ``hours-mon`` .. ``hours-sun`` ("09:00-12:30, 13:30-17:30";
 empty: closed), ``holidays`` (dates, one per line or comma-separated);
 ``numbers-N-name|action|patterns`` (patterns comma-separated; a row left
-wholly empty, its action at "exclude", the first choice, is left out; one with
+wholly empty, its action at "exclude", the first choice, is left out; a saved one
+(``numbers-N-saved``, hidden) whose name was cleared is removed; a new one with
 patterns or "include" but no name is refused, never dropped unsaid);
 ``min_duration_s``, ``sample_percent``; ``on_demand-dtmf_code`` (empty: off),
 ``on_demand-button``, ``on_demand-from_start`` ("on"), ``on_demand-lookback_s``;
@@ -74,6 +75,7 @@ def form_values(rules, n_lines):
         values["numbers-%d-name" % i] = item.name
         values["numbers-%d-action" % i] = item.action
         values["numbers-%d-patterns" % i] = ", ".join(item.patterns)
+        values["numbers-%d-saved" % i] = "1"
     return values
 
 
@@ -125,7 +127,8 @@ def parse_rules_form(form, n_lines, policy, also=None):
         name = get("numbers-%d-name" % i)
         if not name:
             given = _list_given(get, i)
-            if given:
+            # A saved list whose name was cleared is removed, as the page says.
+            if given and not get("numbers-%d-saved" % i):
                 errors["numbers-%d-name" % i] = (
                     "%s needs a name: name it, or empty its row to leave it out." % given
                 )

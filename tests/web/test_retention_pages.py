@@ -824,3 +824,30 @@ def test_a_row_with_something_typed_but_no_name_or_category_is_refused_and_kept(
         == 302
     )
     assert [r.name for r in box.sweeper.settings.rules] == ["sales"] and not box.sweeper.settings.minimum_days
+
+
+def test_clearing_a_saved_rules_name_or_a_minimums_category_still_removes_it(box, people):
+    """The page says "Clear a rule's name to remove it": a saved row (its hidden ``saved``
+    mark) whose name is cleared, the rest of it left as it was, is removed, not refused as a
+    new row missing its name would be. So is a saved minimum whose category is set to none."""
+    ivan = people["ivan"]
+    saved = {
+        "default_days": "90",
+        "rule-0-name": "sales",
+        "rule-0-line": "1",
+        "rule-0-days": "60",
+        "rule-1-name": "support",
+        "rule-1-days": "30",
+        "minimum-0-category": "regulated",
+        "minimum-0-days": "400",
+    }
+    assert retention_form(box, ivan, **saved).status_code == 302
+    assert [r.name for r in box.sweeper.settings.rules] == ["sales", "support"]
+    page = ivan.get("/retention").get_data(as_text=True)
+    for field in ("rule-0-saved", "rule-1-saved", "minimum-0-saved"):
+        assert 'name="%s" value="1"' % field in page, field
+    marks = {"rule-0-saved": "1", "rule-1-saved": "1", "minimum-0-saved": "1"}
+    cleared = dict(saved, **{"rule-0-name": "", "minimum-0-category": ""})
+    assert retention_form(box, ivan, **cleared, **marks).status_code == 302
+    assert [r.name for r in box.sweeper.settings.rules] == ["support"]
+    assert not box.sweeper.settings.minimum_days

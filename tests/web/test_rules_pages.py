@@ -629,3 +629,16 @@ def test_a_list_row_with_patterns_or_include_but_no_name_is_refused_and_kept(box
     empty = {"numbers-0-name": "", "numbers-0-action": "exclude", "numbers-0-patterns": ""}
     assert rules_form(box, ivan, **empty, **blank).status_code == 302
     assert load_config(box.data_dir).policy.rules.numbers == ()
+
+
+def test_clearing_a_saved_lists_name_still_removes_it(box, people):
+    """The page says "Clear a list's name to remove it": a saved list (its hidden ``saved``
+    mark) whose name is cleared, its patterns left, is removed, not refused as a new row
+    with patterns and no name is."""
+    ivan = people["ivan"]
+    saved = {"numbers-0-name": "helplines", "numbers-0-action": "exclude", "numbers-0-patterns": "0800*"}
+    assert rules_form(box, ivan, **saved).status_code == 302
+    assert 'name="numbers-0-saved" value="1"' in ivan.get("/rules").get_data(as_text=True)
+    cleared = dict(saved, **{"numbers-0-name": "", "numbers-0-saved": "1"})
+    assert rules_form(box, ivan, **cleared).status_code == 302
+    assert load_config(box.data_dir).policy.rules.numbers == ()
