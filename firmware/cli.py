@@ -609,6 +609,42 @@ def _unlock(args):
     return store.unlock(args.user, _read_password(args.password_file))
 
 
+# Who the audit entries of a command root runs on the box with no account name (``config
+# import``, ``keystore backup``): root on the box's console, unless a --user proves who it is.
+ROOT_ACTOR = "cli"
+
+
+def _proven_actor(args, nothing_done):
+    """The actor of the audit entries of a command that root runs on the box without an
+    account (``config import``, ``keystore backup``): :data:`ROOT_ACTOR`, or ``--user``
+    once their key slot opens with ``--password-file`` (on a box set up, their account is
+    there and enabled). A name typed alone proves nothing: the trail would name anyone.
+
+    :raises LinekeeperError: ``--user`` without ``--password-file``, or the other way round;
+        no account of that name, a disabled one or a wrong password (``nothing_done`` is
+        said after why); checked before anything is read, written or audited"""
+    if args.user is None:
+        if args.password_file:
+            raise LinekeeperError(
+                "--password-file without --user: give the user whose key slot's password it is, "
+                "or neither (the audit trail then names %s, root on the box) — %s"
+                % (ROOT_ACTOR, nothing_done)
+            )
+        return ROOT_ACTOR
+    if not args.password_file:
+        raise LinekeeperError(
+            "--user %s must be proven: give --password-file with that user's password, or leave "
+            "--user out (the audit trail then names %s, root on the box) — %s"
+            % (args.user, ROOT_ACTOR, nothing_done)
+        )
+    try:
+        _account(args.data_dir, args.user)
+        _unlock(args).forget()
+    except LinekeeperError as exc:
+        raise LinekeeperError("%s — %s" % (str(exc).rstrip("."), nothing_done)) from None
+    return args.user
+
+
 NO_ACCOUNT = "%s has no account on this box"
 # A disabled account (web.inactive: unused for 90 days, or by an installer) is refused
 # here as at the web login: its key slot's password opens nothing from the command line.
@@ -2300,6 +2336,7 @@ def cmd_config(args):
         raise LinekeeperError("%s — nothing was changed" % exc) from None
     if not os.path.isdir(args.data_dir):
         raise LinekeeperError("no data directory %s" % args.data_dir)
+    actor = _proven_actor(args, "nothing was changed")
     cipher = device_cipher(args.data_dir)  # seals the rules' number patterns on a box with the MCU
     waited = waits_for_notice(args.data_dir, cipher)
     details = {"via": "cli", "imported_from": os.path.basename(args.file)}
@@ -2312,7 +2349,7 @@ def cmd_config(args):
         entry = dict(details, sections=sections)
         if changed is not None:
             entry["changed"] = changed  # the settings' names, as the web pages' entries say them
-        opened[0].append(args.user, "config_change", "config", entry, _wall_us())
+        opened[0].append(actor, "config_change", "config", entry, _wall_us())
 
     try:
         written = import_config(args.data_dir, doc.data, source=args.file, cipher=cipher, audited=audited)
@@ -2320,12 +2357,12 @@ def cmd_config(args):
         raise LinekeeperError("%s — nothing was changed" % jsonpos.located(doc, exc)) from None
     except (OSError, sqlite3.Error) as exc:
         if opened:
-            opened[0].append(args.user, "config_change", "config", dict(details, failed=str(exc)), _wall_us())
+            opened[0].append(actor, "config_change", "config", dict(details, failed=str(exc)), _wall_us())
         raise
     except KeyboardInterrupt as exc:
         if not opened:
             raise Stopped("config import stopped before it wrote anything; nothing was changed") from exc
-        opened[0].append(args.user, "config_change", "config", dict(details, failed="stopped"), _wall_us())
+        opened[0].append(actor, "config_change", "config", dict(details, failed="stopped"), _wall_us())
         raise Stopped(
             "config import stopped part way: some of its sections may be written (each whole), "
             "the rest not; the audit trail shows the import and its stop; run the import again "
@@ -2400,9 +2437,9 @@ def _read_only_card(data_dir):
         return False
 
 
-def _write_backup(args, data, there_already, audit, details):
+def _write_backup(args, actor, data, there_already, audit, details):
     """Write the key store backup ``data`` to ``args.file``, its ``made`` entry audited
-    already; a failure is audited too (when ``audit`` is given), and raised as a
+    already (by ``actor``); a failure is audited too (when ``audit`` is given), and raised as a
     :class:`LinekeeperError`."""
     from firmware.storage.fsutil import write_new
 
@@ -2414,7 +2451,7 @@ def _write_backup(args, data, there_already, audit, details):
         said = "the file was there already" if exists else exc.strerror or str(exc)
         if audit is not None:
             failed = dict(details, phase="failed", reason=said)
-            audit.append(args.user, "key_backup", None, failed, _wall_us())
+            audit.append(actor, "key_backup", None, failed, _wall_us())
         if exists:
             raise there_already() from None
         raise LinekeeperError("cannot write %s: %s%s" % (args.file, said, _as_whom())) from None
@@ -2423,7 +2460,7 @@ def _write_backup(args, data, there_already, audit, details):
             raise Stopped("keystore backup stopped once %s was written whole" % args.file) from exc
         if audit is not None:
             audit.append(
-                args.user, "key_backup", None, dict(details, phase="failed", reason="stopped"), _wall_us()
+                actor, "key_backup", None, dict(details, phase="failed", reason="stopped"), _wall_us()
             )
         raise Stopped(
             "keystore backup stopped before %s was written: none of it is there%s; make the backup "
@@ -2431,7 +2468,7 @@ def _write_backup(args, data, there_already, audit, details):
         ) from exc
 
 
-def _backup_unaudited(args, data, details, exc, there_already):
+def _backup_unaudited(args, actor, data, details, exc, there_already):
     """The key store backup on a card mounted read-only, whose audit trail cannot take its
     entry (``exc``): a failing card is when a backup is needed most. What the entry would
     have said goes in a statement beside the backup, signed where this process has the
@@ -2450,7 +2487,7 @@ def _backup_unaudited(args, data, details, exc, there_already):
             "cannot record it, %s); give a new file name — nothing was written" % (statement_path, why)
         )
     statement, said = keybackup.unaudited_statement(
-        args.data_dir, args.user, "key_backup", details, data, _wall_us(), why
+        args.data_dir, actor, "key_backup", details, data, _wall_us(), why
     )
     try:
         write_new(statement_path, statement, mode=0o600)
@@ -2465,7 +2502,7 @@ def _backup_unaudited(args, data, details, exc, there_already):
         % (why, statement_path, ", signed with the box's key" if signed else " (not signed)")
     )
     try:
-        _write_backup(args, data, there_already, None, details)
+        _write_backup(args, actor, data, there_already, None, details)
     except LinekeeperError:
         os.unlink(statement_path)  # it would speak of a backup that is not there
         raise
@@ -2497,6 +2534,7 @@ def cmd_keystore(args):
 
         if os.path.lexists(args.file):
             raise there_already()
+        actor = _proven_actor(args, "nothing was written")
         data, doc = keybackup.make_backup(args.data_dir, _wall_us())
         contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
         details = {
@@ -2510,7 +2548,7 @@ def cmd_keystore(args):
         try:
             audit = open_audit(args.data_dir)
             # Before the file is written: a copy the trail does not show is never made.
-            audit.append(args.user, "key_backup", None, details, _wall_us())
+            audit.append(actor, "key_backup", None, details, _wall_us())
         except (OSError, sqlite3.Error) as exc:
             if audit is not None:
                 audit.close()
@@ -2524,9 +2562,9 @@ def cmd_keystore(args):
         unaudited = None
         if refused is None:
             with audit:
-                _write_backup(args, data, there_already, audit, details)
+                _write_backup(args, actor, data, there_already, audit, details)
         else:
-            unaudited = _backup_unaudited(args, data, details, refused, there_already)
+            unaudited = _backup_unaudited(args, actor, data, details, refused, there_already)
         print(
             "backed up the key store %s of %s to %s: keep it with the recovery key, away from the "
             "box; a rekey makes it out of date" % (doc["key_store"], args.data_dir, args.file)
@@ -2564,6 +2602,7 @@ def cmd_keystore(args):
         opens = {"recovery_key": _read_password(args.recovery_key_file)}
         actor = "recovery-key"
     else:
+        args.user = args.user or "admin"
         try:
             _enabled_slot(args.data_dir, args.user)
         except LinekeeperError as exc:
@@ -3482,7 +3521,12 @@ def build_parser():
     p.add_argument("action", choices=("export", "import"))
     p.add_argument("file", help="the JSON file to write (export) or read (import)")
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--user", default="cli", help="who imports, for the audit trail")
+    p.add_argument(
+        "--user",
+        help="import: who imports, for the audit trail, proven by --password-file (without both, "
+        "the trail names cli, root on the box)",
+    )
+    p.add_argument("--password-file", help="import: file whose first line is --user's password")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser(
@@ -3498,8 +3542,17 @@ def build_parser():
     p.add_argument("file", help="the backup to write, a new file (backup), or read (restore)")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--recovery-key-file", help="restore: file whose first line is the recovery key")
-    p.add_argument("--password-file", help="restore: file whose first line is --user's password")
-    p.add_argument("--user", default="admin", help="who backs up, or whose password opens the backup")
+    p.add_argument(
+        "--password-file",
+        help="file whose first line is --user's password: restore, to open the backup; backup, "
+        "to prove who backs up",
+    )
+    p.add_argument(
+        "--user",
+        help="backup: who backs up, for the audit trail, proven by --password-file (without both, "
+        "the trail names cli, root on the box); restore: whose password opens the backup "
+        "(default: admin)",
+    )
     p.set_defaults(func=cmd_keystore)
 
     p = sub.add_parser("banner", help="show the setup code on the console until setup is done")

@@ -106,7 +106,7 @@ def test_a_keystore_backup_stopped_as_it_writes_leaves_no_copy_and_audits_the_st
     data, _ = recorded
     out_file = tmp_path / "keys.json"
     monkeypatch.setattr(fsutil, "write_new", stop)
-    status, out, err = run_linekeeper("keystore", "backup", out_file, "--data-dir", data, "--user", "ivan")
+    status, out, err = run_linekeeper("keystore", "backup", out_file, "--data-dir", data)
     assert status == 130 and not out_file.exists()
     assert one_line(err) == (
         "linekeeper: keystore backup stopped before %s was written: none of it is there, and "

@@ -70,11 +70,11 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
     assert doc["site"]["organisation"] == "Acme Plumbing Ltd"
     assert oct(os.stat(out).st_mode & 0o777) == "0o600"
     os.makedirs(tmp_path / "b")
-    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"]) == 0
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
     assert load_config(str(tmp_path / "b")) == config
     assert site_of(tmp_path / "b") == SITE
     (entry,) = audit_of(tmp_path / "b")
-    assert (entry.actor, entry.action, entry.target) == ("ivan", "config_change", "config")
+    assert (entry.actor, entry.action, entry.target) == ("cli", "config_change", "config")
     assert entry.details["sections"] == ["config", "site"]
     # Which settings it changed, by name (as the web pages' entries say them).
     assert "policy.retention.rules" in entry.details["changed"] and "country" not in entry.details["changed"]
@@ -165,11 +165,11 @@ def test_an_import_is_audited_before_anything_is_written(tmp_path, monkeypatch, 
     monkeypatch.setattr(firmware.configio, "save_config", save_config)
     if fault == "cut":
         with pytest.raises(_Cut):
-            main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"])
+            main(["config", "import", out, "--data-dir", str(tmp_path / "b")])
     else:
-        assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"]) == 2
+        assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 2
     entries = audit_of(tmp_path / "b")
-    assert entries[0].details["sections"] == ["config", "site"] and entries[0].actor == "ivan"
+    assert entries[0].details["sections"] == ["config", "site"] and entries[0].actor == "cli"
     if fault == "full":
         assert "No space" in entries[1].details["failed"]
     else:
@@ -426,7 +426,7 @@ def test_sealed_number_rules_are_exported_open_and_a_sealed_file_is_refused(tmp_
     doc = json.loads(open(out).read())
     assert doc["config"]["policy"]["rules"]["numbers"][0]["patterns"] == ["07700 900123"]
     # Imported on the same box: sealed again with its key.
-    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a"), "--user", "ivan"]) == 0
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a")]) == 0
     assert b"07700 900123" not in (tmp_path / "a" / "config.json").read_bytes()
     assert load_config(str(tmp_path / "a"), cipher) == config
     # The same rules, sealed on the box: not a change (they were compared sealed).
@@ -438,7 +438,7 @@ def test_sealed_number_rules_are_exported_open_and_a_sealed_file_is_refused(tmp_
     text = path.read_text()
     i = text.index("lkp1:") + 10
     path.write_text(text[:i] + ("A" if text[i] != "A" else "B") + text[i + 1 :])
-    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a"), "--user", "ivan"]) == 0
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "a")]) == 0
     assert load_config(str(tmp_path / "a"), cipher) == config
     # A file carrying the box's sealed text is refused, and nothing changes.
     sealed = cipher.seal("07700 900123", "rules.pattern")
@@ -446,7 +446,7 @@ def test_sealed_number_rules_are_exported_open_and_a_sealed_file_is_refused(tmp_
     with open(out, "w") as f:
         json.dump(doc, f)
     os.makedirs(tmp_path / "b")
-    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b"), "--user", "ivan"]) == 2
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "patterns[0]" in err and "sealed" in err and "nothing was changed" in err
     assert not os.path.exists(tmp_path / "b" / "config.json")

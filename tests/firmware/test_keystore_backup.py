@@ -41,8 +41,8 @@ def key_backups(path):
         return [(e.actor, e.details) for e in log.entries(limit=100, action="key_backup")][::-1]
 
 
-def backup(box, out, user="ivan"):
-    assert main(["keystore", "backup", str(out), "--data-dir", str(box), "--user", user]) == 0
+def backup(box, out, *how):
+    assert main(["keystore", "backup", str(out), "--data-dir", str(box), *how]) == 0
 
 
 def restore(box, copy, *how):
@@ -75,7 +75,7 @@ def test_a_backup_says_which_box_and_when_and_puts_the_key_store_back(box, tmp_p
         "inventory": doc["inventory"],
         "via": "cli",
     }
-    assert key_backups(path) == [("ivan", made)]
+    assert key_backups(path) == [("cli", made)]
 
     os.unlink(path / "keys" / "keystore.json")
     capsys.readouterr()
@@ -152,7 +152,7 @@ def test_a_backup_never_replaces_a_file(box, tmp_path, capsys):
     theirs = first.read_bytes()
     made_here = key_backups(path)
     capsys.readouterr()
-    assert main(["keystore", "backup", str(first), "--data-dir", str(path), "--user", "ivan"]) == 2
+    assert main(["keystore", "backup", str(first), "--data-dir", str(path)]) == 2
     err = capsys.readouterr().err
     doc = json.loads(theirs)
     assert (
@@ -198,7 +198,7 @@ def test_a_backup_onto_a_fifo_or_a_link_is_refused_without_opening_it(box, tmp_p
     made_here = key_backups(path)
     capsys.readouterr()
     for where, what in ((fifo, "a named pipe (FIFO)"), (link, "a symbolic link")):
-        assert main(["keystore", "backup", str(where), "--data-dir", str(path), "--user", "ivan"]) == 2
+        assert main(["keystore", "backup", str(where), "--data-dir", str(path)]) == 2
         assert "%s is there already (%s)" % (where, what) in capsys.readouterr().err
     assert key_backups(path) == made_here
 
@@ -220,7 +220,7 @@ def test_a_file_made_while_the_backup_is_made_is_never_written_over(box, tmp_pat
 
     monkeypatch.setattr(keybackup, "make_backup", made_meanwhile)
     capsys.readouterr()
-    assert main(["keystore", "backup", str(out), "--data-dir", str(path), "--user", "ivan"]) == 2
+    assert main(["keystore", "backup", str(out), "--data-dir", str(path)]) == 2
     assert "%s is there already (a file that is not a key store backup)" % out in capsys.readouterr().err
     assert out.read_bytes() == b"another box's keys\n"
     assert os.listdir(out.parent) == ["keys.json"]  # no temporary file left
@@ -467,7 +467,7 @@ def test_on_a_read_only_card_the_backup_is_made_with_a_signed_statement_of_it(
     statement = json.loads(statement_path.read_text())
     assert oct(statement_path.stat().st_mode & 0o777) == "0o600"
     assert statement["format"] == STATEMENT_FORMAT and statement["action"] == "key_backup"
-    assert statement["actor"] == "ivan" and "read-only" in statement["not_audited_because"]
+    assert statement["actor"] == "cli" and "read-only" in statement["not_audited_because"]
     assert statement["file_sha256"] == __import__("hashlib").sha256(out.read_bytes()).hexdigest()
     assert statement["details"]["key_store"] == doc["key_store"]
     assert statement["details"]["inventory"] == doc["inventory"]
@@ -498,7 +498,7 @@ def test_on_a_writable_card_the_audit_still_comes_first(read_only_card, tmp_path
 
     monkeypatch.setattr(audit_module.AuditLog, "append", refuse)
     out = tmp_path / "keys-backup.json"
-    assert main(["keystore", "backup", str(out), "--data-dir", str(path), "--user", "ivan"]) == 2
+    assert main(["keystore", "backup", str(out), "--data-dir", str(path)]) == 2
     assert "disk I/O error" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "keys-backup.json.statement.json").exists()
 
@@ -512,7 +512,7 @@ def test_on_a_read_only_card_a_statement_file_there_already_stops_the_backup(
     statement_path = tmp_path / "keys-backup.json.statement.json"
     statement_path.write_text("someone's file\n")
     remount("ro")
-    assert main(["keystore", "backup", str(out), "--data-dir", str(path), "--user", "ivan"]) == 2
+    assert main(["keystore", "backup", str(out), "--data-dir", str(path)]) == 2
     err = capsys.readouterr().err
     assert "is there already" in err and "nothing was written" in err
     assert not out.exists() and statement_path.read_text() == "someone's file\n"
@@ -545,7 +545,7 @@ def test_a_statement_verifies_with_the_box_s_card_or_its_fingerprint_and_says_wh
     assert verify_statement(statement_path, "--data-dir", str(path)) == 0
     said = capsys.readouterr().out
     assert "%s: intact, signed by %s" % (statement_path, signer.fingerprint) in said
-    assert "ivan made a key store backup (key store ks1:" in said and str(path) in said
+    assert "cli made a key store backup (key store ks1:" in said and str(path) in said
     assert "not in the audit trail because:" in said and "read-only" in said
     assert "%s beside it is the file it speaks of" % out in said
     assert verify_statement(statement_path, "--key", signer.fingerprint) == 0

@@ -1,0 +1,154 @@
+"""The name an audit entry of the command line records is one that was checked.
+
+`linekeeper config import` and `keystore backup` run as root on the box, without an
+account: their entries name `cli`. A `--user` is named only when the password of its key
+slot (`--password-file`) opens it, and on a box set up its account is there and enabled.
+Both took `--user NAME` as typed: `--user ghost` put `ghost` in the trail, which no account
+or key slot had."""
+
+import json
+import os
+import time
+
+import pytest
+
+from firmware.cli import main
+from firmware.config import BoxConfig, load_config, save_config
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
+from web.accounts import BY_HAND, Accounts
+from web.db import WebDb
+from web.passwords import CHEAP_COST
+
+PASSWORD = "correct horse battery 7"
+
+
+def secret_file(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def entries(data):
+    if not os.path.exists(os.path.join(data, "audit.db")):
+        return []
+    with AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head")) as log:
+        return [(e.actor, e.action) for e in log.entries(limit=100, newest_first=False)]
+
+
+@pytest.fixture
+def box(tmp_path):
+    """``(data dir, a configuration file to import, admin's password file)``: a box with
+    admin's key slot and no web UI accounts yet (`linekeeper init`, not set up)."""
+    data = str(tmp_path / "box")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    save_config(data, BoxConfig(preroll_ms=1500))
+    out = str(tmp_path / "cfg.json")
+    assert main(["config", "export", out, "--data-dir", data]) == 0
+    doc = json.loads(open(out).read())
+    doc["config"]["preroll_ms"] = 2500
+    with open(out, "w") as f:
+        json.dump(doc, f)
+    return data, out, secret_file(tmp_path, "pw", PASSWORD)
+
+
+def config_import(data, doc, *how):
+    return main(["config", "import", doc, "--data-dir", data, *how])
+
+
+def keystore_backup(data, out, *how):
+    return main(["keystore", "backup", str(out), "--data-dir", data, *how])
+
+
+def test_without_user_the_entries_name_cli(box, tmp_path):
+    data, doc, _ = box
+    assert config_import(data, doc) == 0
+    assert keystore_backup(data, tmp_path / "ks.bak") == 0
+    assert entries(data) == [("cli", "config_change"), ("cli", "key_backup")]
+
+
+@pytest.mark.parametrize("command", ["config import", "keystore backup"])
+def test_a_user_typed_without_a_password_is_refused_and_nothing_is_done(box, tmp_path, capsys, command):
+    data, doc, _ = box
+    capsys.readouterr()
+    if command == "config import":
+        assert config_import(data, doc, "--user", "ghost") == 2
+        nothing = "nothing was changed"
+    else:
+        assert keystore_backup(data, tmp_path / "ks.bak", "--user", "ghost") == 2
+        nothing = "nothing was written"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--user ghost must be proven" in err and "--password-file" in err
+    assert err.rstrip().endswith(nothing)
+    assert entries(data) == [] and load_config(data).preroll_ms == 1500
+    assert not (tmp_path / "ks.bak").exists()
+
+
+@pytest.mark.parametrize("command", ["config import", "keystore backup"])
+@pytest.mark.parametrize("who", ["ghost", "admin"])
+def test_a_wrong_password_or_unknown_user_is_refused_and_nothing_is_done(box, tmp_path, capsys, command, who):
+    data, doc, _ = box
+    wrong = secret_file(tmp_path, "wrong", "not the password at all" if who == "admin" else PASSWORD)
+    how = ("--user", who, "--password-file", wrong)
+    capsys.readouterr()
+    if command == "config import":
+        assert config_import(data, doc, *how) == 2
+    else:
+        assert keystore_backup(data, tmp_path / "ks.bak", *how) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "wrong user name or password" in err
+    assert entries(data) == [] and load_config(data).preroll_ms == 1500
+    assert not (tmp_path / "ks.bak").exists()
+
+
+def test_a_user_proven_by_their_password_is_named(box, tmp_path):
+    data, doc, pw = box
+    assert config_import(data, doc, "--user", "admin", "--password-file", pw) == 0
+    assert keystore_backup(data, tmp_path / "ks.bak", "--user", "admin", "--password-file", pw) == 0
+    assert entries(data) == [("admin", "config_change"), ("admin", "key_backup")]
+    assert load_config(data).preroll_ms == 2500
+
+
+def test_a_password_file_without_user_is_refused(box, tmp_path, capsys):
+    data, doc, pw = box
+    capsys.readouterr()
+    assert config_import(data, doc, "--password-file", pw) == 2
+    assert "--password-file without --user" in capsys.readouterr().err
+    assert entries(data) == [] and load_config(data).preroll_ms == 1500
+
+
+@pytest.mark.parametrize("command", ["config import", "keystore backup"])
+def test_on_a_box_set_up_only_an_enabled_account_is_named(box, tmp_path, capsys, command):
+    data, doc, pw = box
+    db = WebDb(os.path.join(data, "web.db"))
+    accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
+    with db.tx() as conn:
+        accounts.create(conn, "ivan", "unused web password 7", ["installer"], [])
+    how = ("--user", "admin", "--password-file", pw)
+
+    def run():
+        capsys.readouterr()
+        if command == "config import":
+            status = config_import(data, doc, *how)
+        else:
+            status = keystore_backup(data, tmp_path / "ks.bak", *how)
+        return status, capsys.readouterr().err
+
+    status, err = run()  # admin's key slot opens, but no account is admin's
+    assert status == 2 and "admin has no account on this box" in err
+    with db.tx() as conn:
+        accounts.create(conn, "admin", "unused web password 7", ["installer"], [])
+    status, err = run()  # an account of that name: admin is proven
+    assert status == 0, err
+    if command == "keystore backup":
+        os.unlink(tmp_path / "ks.bak")
+    with db.tx() as conn:
+        accounts.disable(conn, "admin", BY_HAND)
+    db.close()
+    done = [e for e in entries(data) if e[1] in ("config_change", "key_backup")]
+    assert done == [("admin", "config_change" if command == "config import" else "key_backup")]
+    status, err = run()
+    assert status == 2 and "account admin is disabled" in err
+    assert [e for e in entries(data) if e[1] in ("config_change", "key_backup")] == done
+    assert not (tmp_path / "ks.bak").exists()
