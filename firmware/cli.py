@@ -865,11 +865,13 @@ def cmd_export(args):
                 details = dict(entry, failed=exc.failed)
                 if exc.left:
                     details["left"] = os.path.basename(args.out)
+                actor = args.user  # after the password opened the key slot
             else:
-                details = {"refused": str(exc), "file": os.path.basename(args.out)}
+                actor, named, why = _refused_by(args.data_dir, args.user, str(exc))
+                details = dict({"refused": why, "file": os.path.basename(args.out)}, **named)
                 if row is not None:
                     details["recording"] = row["id"]
-            audit.append(args.user, "export", target, details, _wall_us())
+            audit.append(actor, "export", target, details, _wall_us())
             raise LinekeeperError("call %d not exported: %s" % (args.call_id, exc)) from exc
         except KeyboardInterrupt as exc:
             unaudited = None
@@ -1076,6 +1078,21 @@ def _typed_user(data_dir, user):
             return None
 
     return who_typed(user, account_of, "actor")
+
+
+def _refused_by(data_dir, user, why):
+    """``(actor, details, why)`` for the audit entry of a refusal of ``user``'s command
+    (export, audit-export, breach-scope, report, year-review), written whether or not their
+    password was checked: ``user`` only when an account has the name (a box not set up: a
+    key slot), else ``anonymous`` and ``{"no_account": True}`` in the details, by the rule of
+    a failed login's entry (:func:`_typed_user`); a name typed is never the actor of an
+    entry as if it were someone's, nor kept when it may be a password typed in its place.
+    ``why``, the refusal, does not repeat a name no account has."""
+    named = _typed_user(data_dir, user)
+    actor = named.pop("actor") or "anonymous"
+    if named.get("no_account") and why == NO_ACCOUNT % user:
+        why = NO_ACCOUNT % "--user"
+    return actor, named, why
 
 
 def _sar(args, begun):
@@ -1904,8 +1921,9 @@ def cmd_audit_export(args):
                 raise LinekeeperError("%s is not an auditor: only auditors copy the audit trail" % args.user)
             _unlock(args).forget()  # the password says --user runs this
         except LinekeeperError as exc:
-            details = {"refused": str(exc), "file": name, "via": "cli"}
-            audit.append(args.user, "audit_export", "audit", details, _wall_us())
+            actor, named, why = _refused_by(args.data_dir, args.user, str(exc))
+            details = dict({"refused": why, "file": name, "via": "cli"}, **named)
+            audit.append(actor, "audit_export", "audit", details, _wall_us())
             raise LinekeeperError("the audit trail was not copied: %s" % exc) from None
         details = {"file": name, "handovers": len(statements), "via": "cli"}
         # Before the file is written, and its last entry: a copy the trail does not show is
@@ -1979,7 +1997,8 @@ def cmd_breach_scope(args):
                     "the user name (an account removed since keeps its entries under its name)" % args.account
                 )
         except LinekeeperError as exc:
-            audit.append(args.user, "breach_scope", args.account, dict(details, refused=str(exc)), _wall_us())
+            actor, named, why = _refused_by(args.data_dir, args.user, str(exc))
+            audit.append(actor, "breach_scope", args.account, dict(details, refused=why, **named), _wall_us())
             raise LinekeeperError("the breach scope was not written: %s" % exc) from None
         # Before anything is read: a look at who saw what that the trail does not show is never made.
         audit.append(args.user, "breach_scope", args.account, details, _wall_us())

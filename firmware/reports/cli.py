@@ -136,8 +136,10 @@ def _allowed(args, audit, n_lines, every_line=("auditor",), what="reports", refu
             lines, own = list(lines or granted), True
         cli._unlock(args).forget()  # the password says --user asks for it
     except LinekeeperError as exc:
-        details = dict(refused_as or {}, refused=str(exc), file=name, via="cli")
-        audit.append(args.user, "report", None, details, cli._wall_us())
+        # By the name typed only when an account has it: the password may not be checked yet.
+        actor, named, why = cli._refused_by(args.data_dir, args.user, str(exc))
+        details = dict(refused_as or {}, refused=why, file=name, via="cli", **named)
+        audit.append(actor, "report", None, details, cli._wall_us())
         raise LinekeeperError("the report was not written: %s" % exc) from None
     return lines, own
 

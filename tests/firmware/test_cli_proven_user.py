@@ -152,3 +152,79 @@ def test_on_a_box_set_up_only_an_enabled_account_is_named(box, tmp_path, capsys,
     assert status == 2 and "account admin is disabled" in err
     assert [e for e in entries(data) if e[1] in ("config_change", "key_backup")] == done
     assert not (tmp_path / "ks.bak").exists()
+
+
+# The commands that audit their refusals (export, audit-export, breach-scope, report,
+# year-review) wrote them by `--user` as typed, before or because its password was not
+# checked: an entry by `ghost`. They now name an account's user only, as sar's refusals and
+# the web UI's failed logins do; a name no account has is kept out of the trail (it may be a
+# password typed in the name's place), the entry by `anonymous` saying `no_account`.
+CALLS = [
+    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 2, "talk": 4.0}
+]
+REFUSING = {
+    "export": ["export", "1", "--out", "{out}.wav", "--reason", "complaint ref 1234"],
+    "audit_export": ["audit-export", "{out}.csv"],
+    "breach_scope": ["breach-scope", "sam", "{out}.csv", "--from", "2026-03-01", "--to", "2026-03-31"],
+    "report": ["report", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "json"]
+    + ["--out", "{out}.json"],
+    "year_review": ["year-review", "--format", "json", "--out", "{out}.json"],
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A box with one recorded call on line 1 and admin's key slot, not set up."""
+    root = tmp_path_factory.mktemp("refusals")
+    data = str(root / "data")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    (root / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS})
+    )
+    assert main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
+    return data
+
+
+@pytest.fixture
+def copy(recorded, tmp_path):
+    import shutil
+
+    path = str(tmp_path / "data")
+    shutil.copytree(recorded, path)
+    return path
+
+
+def refused(data, command, user, password, tmp_path):
+    args = [a.format(out=tmp_path / "out") for a in REFUSING[command]]
+    pw = secret_file(tmp_path, "given", password)
+    assert main(args + ["--data-dir", data, "--user", user, "--password-file", pw]) == 2
+    action = "report" if command == "year_review" else command
+    with AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head")) as log:
+        entry = log.entries(limit=1, action=action)[0]
+    assert "refused" in entry.details
+    return entry
+
+
+@pytest.mark.parametrize("command", sorted(REFUSING))
+def test_a_refusal_of_a_name_no_key_slot_has_names_no_one(copy, tmp_path, command):
+    # A box not set up: the key slots' owners are its users; ghost has none.
+    entry = refused(copy, command, "ghost", PASSWORD, tmp_path)
+    assert entry.actor == "anonymous" and entry.details["no_account"] is True
+    assert "ghost" not in json.dumps(entry.details)
+    entry = refused(copy, command, "admin", "not the password at all", tmp_path)
+    assert entry.actor == "admin" and "no_account" not in entry.details  # a try at admin's slot
+
+
+@pytest.mark.parametrize("command", sorted(REFUSING))
+def test_a_refusal_of_a_name_no_account_has_names_no_one(copy, tmp_path, command):
+    db = WebDb(os.path.join(copy, "web.db"))
+    accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
+    with db.tx() as conn:
+        accounts.create(conn, "ivan", "unused web password 7", ["installer"], [])
+    db.close()
+    entry = refused(copy, command, "ghost", PASSWORD, tmp_path)
+    assert entry.actor == "anonymous" and entry.details["no_account"] is True
+    assert entry.details["refused"] == "--user has no account on this box"
+    assert "ghost" not in json.dumps(entry.details)
+    entry = refused(copy, command, "ivan", PASSWORD, tmp_path)  # an installer: not theirs to do
+    assert entry.actor == "ivan" and "no_account" not in entry.details
