@@ -104,8 +104,11 @@ class Web:
         self.config = config
         os.makedirs(config.data_dir, exist_ok=True)
         self.db = WebDb(os.path.join(config.data_dir, "web.db"))
+        # Accounts are dated by the box's clock, as the audit trail their logins are read
+        # from is (web.inactive compares the two); sessions and the login back-off measure
+        # time elapsed for people, by the session clock.
+        self.accounts = Accounts(self.db, lambda: int(services.wall_us()), config.hash_cost)
         clock = services.session_clock_us
-        self.accounts = Accounts(self.db, clock, config.hash_cost)
         self.sessions = Sessions(self.db, clock, config.idle_timeout_s, config.session_max_age_s)
         self.throttle = Throttle(self.db, clock, services.cipher)
         self.site = Site(self.db)

@@ -396,6 +396,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
                 "recorder": recorder,
             },
             data_dir,
+            wall_us=clock.wall_us,
         )
 
     return Services(

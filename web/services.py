@@ -464,10 +464,16 @@ class Services:
     ``call_tags``   tags on calls (:class:`firmware.policy.callmeta.CallMeta`:
                     ``tags``, ``add_tags``, ``remove_tag``), or None: tags
                     are then shown but cannot be changed
-    ``wall_us``     the box's time in µs since the epoch, for audit entries
-    ``session_clock_us`` real time in µs, for session timeouts and login
-                    throttling (people's time, even when the box runs on
-                    simulated time); tests inject a clock
+    ``wall_us``     the box's time in µs since the epoch: every time the box
+                    records or compares with what it recorded (audit entries,
+                    accounts' creation, password change, disabling and enabling,
+                    alarms, the card's days in service)
+    ``session_clock_us`` real time in µs, only for what is measured as time
+                    elapsed for people: session timeouts and login throttling
+                    (their times are compared with each other only, never with
+                    the box's records; a simulated box's clock may run faster
+                    than real time, or stop when its scenario ends); tests
+                    inject a clock
     ``cert_fingerprint`` the HTTPS certificate's SHA-256, shown in the UI
     ``reports``     a :class:`firmware.reports.source.ReportSource`, or None
     ``alarms``      the alarm history (:class:`firmware.alarmlog.AlarmLog`), or None
@@ -542,7 +548,8 @@ class WebConfig:
 
 def disk_and_clock_health(data_dir, clock, alarms=None, card=None):
     """A ``health`` provider: free space where ``data_dir`` is, the clock, ``alarms()``,
-    the card's wear (``card(data_dir)``, default :func:`firmware.cardhealth.card_health`)."""
+    the card's wear (``card(data_dir)``, default :func:`firmware.cardhealth.card_health`
+    at ``clock``'s wall time)."""
 
     def health():
         usage = shutil.disk_usage(data_dir)
@@ -555,17 +562,25 @@ def disk_and_clock_health(data_dir, clock, alarms=None, card=None):
             | (health_alarms(alarms) if alarms is not None else {"alarms": [], "alarm_lines": {}}),
             data_dir,
             card,
+            lambda: clock.wall_us(),  # (read only by the default card)
         )
 
     return health
 
 
-def with_card_health(health, data_dir, card=None):
-    """``health`` with the card's wear under ``"card"``. Its alarm is not added here: the
-    recorder's round raises it in the alarm history (``card_wear``,
-    :class:`firmware.cardhealth.CardWearCheck`), whence the health panel lists it, once."""
+def with_card_health(health, data_dir, card=None, wall_us=None):
+    """``health`` with the card's wear under ``"card"``: ``card(data_dir)``, by default
+    :func:`firmware.cardhealth.card_health` at ``wall_us()`` (the box's clock, µs: the
+    days in service count from the audit trail's first entry, which that clock dated; the
+    machine's clock when None). Its alarm is not added here: the recorder's round raises it
+    in the alarm history (``card_wear``, :class:`firmware.cardhealth.CardWearCheck`),
+    whence the health panel lists it, once."""
     if card is None:
-        from firmware.cardhealth import card_health as card
+        from firmware.cardhealth import card_health
+
+        def card(data_dir):
+            return card_health(data_dir, now_s=None if wall_us is None else int(wall_us()) / 1e6)
+
     health["card"] = card(data_dir)
     return health
 

@@ -267,6 +267,7 @@ def test_beside_an_older_recorder_the_dashboard_says_so_and_a_pause_still_works(
         "paused": lambda: [],
         "recording": lambda: [1],
         "pause": lambda line, actor: asked.append(("pause", line, actor)),
+        "wall_us": lambda: 1_772_442_000_000_000,  # (version 1 had it: the card's days count by it)
     }
     old = OldRecorder(str(tmp_path / "control.sock"), handlers)
     old.start()
