@@ -99,11 +99,14 @@ def _answers(client):
 
 
 class RemoteStatus:
-    """Live line status from the recorder; a placeholder while it is down."""
+    """Live line status from the recorder; a placeholder while it is down, dated by
+    ``down_us()`` (the box's time without the recorder: :meth:`RemoteClock.without_recorder_us`;
+    the machine's clock by default)."""
 
-    def __init__(self, client, lines):
+    def __init__(self, client, lines, down_us=None):
         self.client = client
         self.lines = lines
+        self._down_us = down_us or (lambda: time.time_ns() // 1000)
 
     def snapshot(self):
         try:
@@ -111,7 +114,7 @@ class RemoteStatus:
         except RecorderUnavailable:
             return {
                 "version": -1,
-                "now": iso_ms(time.time_ns() // 1000),
+                "now": iso_ms(self._down_us()),
                 "clock_synced": False,
                 "recorder": "down",
                 "lines": [
@@ -252,17 +255,32 @@ class RemoteRetention:
 
 
 class RemoteClock:
-    """The box's clock as the recorder keeps it (simulated time on the simulated
-    board); the local clock while the recorder is down."""
+    """The box's clock as the recorder keeps it (simulated time on the simulated board).
 
-    def __init__(self, client):
+    While the recorder is down, the machine's clock (``machine_us()``, µs) moved by as much
+    as the recorder's was from it when it last answered: nothing on a box, whose recorder
+    keeps the machine's clock (so a clock set since is followed), months on a simulated box
+    whose scenario has a date of its own. What the web UI dates meanwhile (audit entries,
+    accounts) then stays on the box's clock, not a second one. Before the recorder first
+    answers, the machine's clock as it is.
+    """
+
+    def __init__(self, client, machine_us=None):
         self.client = client
+        self._machine_us = machine_us or (lambda: time.time_ns() // 1000)
+        self._ahead_us = 0  # the recorder's clock less the machine's, when it last answered
 
     def wall_us(self):
         try:
-            return self.client.call("wall_us")
+            box_us = int(self.client.call("wall_us"))
         except RecorderUnavailable:
-            return time.time_ns() // 1000
+            return self.without_recorder_us()
+        self._ahead_us = box_us - self._machine_us()
+        return box_us
+
+    def without_recorder_us(self):
+        """The box's time as judged without asking the recorder (see the class)."""
+        return self._machine_us() + self._ahead_us
 
     def wall_at(self, t_us):
         return t_us
@@ -400,7 +418,7 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
         )
 
     return Services(
-        status=RemoteStatus(client, lines),
+        status=RemoteStatus(client, lines, clock.without_recorder_us),
         calls=CallSearch(calls_db, cipher),
         keystore=KeyStore(data_dir),
         audit=audit,

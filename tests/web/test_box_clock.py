@@ -18,12 +18,13 @@ import pytest
 from board.sim.scenario import loads_scenario
 from firmware import cardhealth
 from firmware.box import open_sim_box
-from firmware.control import ControlClient, ControlServer, recorder_handlers
+from firmware.calls.calllog import iso_ms
+from firmware.control import ControlClient, ControlServer, RecorderUnavailable, recorder_handlers
 from firmware.storage.keystore import Argon2Params, KeyStore
 from tests.firmware.test_cardhealth import GB, fake_system
 from web import WebConfig, create_app
 from web.passwords import CHEAP_COST
-from web.remote import services_for_recorder
+from web.remote import RemoteClock, RemoteStatus, services_for_recorder
 from web.setupcode import setup_code_for
 
 from support.web import TOKEN
@@ -149,3 +150,29 @@ def test_the_card_s_days_in_service_count_on_the_box_s_clock(sim_web):
     wear = re.search(r'id="card-wear">(.*?)</dd>', owner.get("/").get_data(as_text=True), re.S).group(1)
     assert "in service 3 days" in wear, wear
     assert "replace it now" not in wear
+
+
+def test_the_web_ui_keeps_the_box_s_clock_while_the_recorder_is_down():
+    """A recorder that stops answering: the web UI's clock goes on from the box's time (the
+    machine's moved by as much as the recorder's was from it), not from the machine's."""
+
+    class Recorder:
+        up = True
+        box_us = START_US
+
+        def call(self, name):
+            if not self.up:
+                raise RecorderUnavailable("the recorder is not answering")
+            return self.box_us
+
+    machine = {"us": START_US + 280 * 86_400 * 10**6}
+    recorder = Recorder()
+    clock = RemoteClock(recorder, machine_us=lambda: machine["us"])
+    assert clock.wall_us() == START_US
+    recorder.up = False
+    machine["us"] += 5 * 10**6
+    assert clock.wall_us() == START_US + 5 * 10**6
+    # The dashboard's box time while it is down, too.
+    assert RemoteStatus(recorder, 2, clock.without_recorder_us).snapshot()["now"] == iso_ms(
+        START_US + 5 * 10**6
+    )
