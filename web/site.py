@@ -119,8 +119,10 @@ def given_reason(field, done, example, what="this recording is"):
     )
 
 
-def parse_site_form(form, n_lines):
-    """``(SiteSettings or None, {field: message})`` from a submitted form.
+def parse_site_form(form, n_lines, today=None):
+    """``(SiteSettings or None, {field: message})`` from a submitted form; ``today`` (a
+    :class:`datetime.date`: the box's, in its zone; the machine's when None) is the day the
+    dates of things done may not be after.
 
     Fields: ``organisation``, ``ico_number``, ``ico_renewal`` (YYYY-MM-DD),
     ``purpose``, ``country``, ``time_zone`` (an IANA name such as
@@ -172,12 +174,12 @@ def parse_site_form(form, n_lines):
         errors["region"] = "Choose where the business is: %s." % ", ".join(REGIONS.values())
     dpia_reviewed = get("dpia_reviewed")
     if dpia_reviewed:
-        problem = _past_date_problem(dpia_reviewed, "review", "it was reviewed")
+        problem = _past_date_problem(dpia_reviewed, "review", "it was reviewed", today)
         if problem is not None:
             errors["dpia_reviewed"] = problem or (
                 "Enter the date of the last review as YYYY-MM-DD, or leave it empty."
             )
-    lawful_basis, lia_date = _parse_basis(get, errors)
+    lawful_basis, lia_date = _parse_basis(get, errors, today)
     dp_contact, dp_address, dp_email, dp_phone = _parse_contact(get, errors)
     purpose = get("purpose")
     if len(purpose) < 10:
@@ -226,23 +228,24 @@ def parse_site_form(form, n_lines):
     )
 
 
-def _past_date_problem(text, what, when):
-    """Why ``text`` is not the date of something done (2018 or later, not in the future),
-    or None; "" when it is not a date at all (the caller says what to enter)."""
+def _past_date_problem(text, what, when, today=None):
+    """Why ``text`` is not the date of something done (2018 or later, not after ``today``,
+    the machine's date when None, with a day's grace), or None; "" when it is not a date
+    at all (the caller says what to enter)."""
     try:
         day = datetime.date.fromisoformat(text)
     except ValueError:
         return ""
     if day.year < 2018:
         return "The %s date must be 2018 or later." % what
-    if day > datetime.date.today() + datetime.timedelta(days=1):
+    if day > (today or datetime.date.today()) + datetime.timedelta(days=1):
         return "The %s date cannot be in the future: give the day %s." % (what, when)
     return None
 
 
-def _parse_basis(get, errors):
-    """The lawful basis and its legitimate interests assessment's date from the form,
-    messages into ``errors``."""
+def _parse_basis(get, errors, today=None):
+    """The lawful basis and its legitimate interests assessment's date (not after
+    ``today``) from the form, messages into ``errors``."""
     basis = get("lawful_basis")
     if basis and basis not in BASES:
         errors["lawful_basis"] = "Choose the lawful basis from the list: %s." % ", ".join(
@@ -250,7 +253,7 @@ def _parse_basis(get, errors):
         )
     lia_date = get("lia_date")
     if basis == LEGITIMATE_INTERESTS:
-        problem = _past_date_problem(lia_date, "assessment", "it was made")
+        problem = _past_date_problem(lia_date, "assessment", "it was made", today)
         if problem is not None:
             errors["lia_date"] = problem or (
                 "Enter the date of the legitimate interests assessment as YYYY-MM-DD: relying "

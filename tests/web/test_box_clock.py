@@ -5,7 +5,8 @@ here), months from the machine's. The audit trail was dated by the box's clock, 
 accounts were made, and the card's days in service counted, by the machine's: every
 account read "Last login: never" (its logins came before it was made), the breach scope
 said the account was made after the period began, and the dashboard said a card set up
-minutes before had been in service for months. Here the web UI runs as ``linekeeper web``
+minutes before had been in service for months; and the settings' dates of things done
+were judged by the machine's today. Here the web UI runs as ``linekeeper web``
 runs it, beside a recorder on the simulated board reached over its control socket.
 """
 
@@ -150,6 +151,19 @@ def test_the_card_s_days_in_service_count_on_the_box_s_clock(sim_web):
     wear = re.search(r'id="card-wear">(.*?)</dd>', owner.get("/").get_data(as_text=True), re.S).group(1)
     assert "in service 3 days" in wear, wear
     assert "replace it now" not in wear
+
+
+def test_a_date_after_the_box_s_today_is_refused(sim_web):
+    """The day the data protection impact assessment was last reviewed may not be after the
+    box's today (2 March 2026), though it is before the machine's."""
+    browser = sim_web.browser()
+    form = sim_web.setup_form(dpia_reviewed="2026-06-01")
+    resp = sim_web.post(browser, "/setup", form, "/setup")
+    assert resp.status_code == 400
+    assert "The review date cannot be in the future" in resp.get_data(as_text=True)
+    assert sim_web.app.extensions["linekeeper"].accounts.count() == 0
+    form = sim_web.setup_form(dpia_reviewed="2026-03-01")
+    assert sim_web.post(browser, "/setup", form, "/setup").status_code == 302
 
 
 def test_the_web_ui_keeps_the_box_s_clock_while_the_recorder_is_down():

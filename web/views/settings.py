@@ -119,7 +119,9 @@ def _changes(before, settings):
 @roles("installer")
 def save():
     web = lk()
-    settings, errors = parse_site_form(request.form, web.n_lines)
+    settings, errors = parse_site_form(
+        request.form, web.n_lines, web.local_time().local(int(web.services.wall_us())).date()
+    )
     before = web.site.settings()
     changed = None if errors else _changes(before, settings)
     if changed == {}:  # nothing to save: a second click of the same form too

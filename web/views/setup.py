@@ -70,7 +70,9 @@ def wizard():
         errors["setup_code"] = (
             "That is not this box's setup code. It is on the label and on the console when the box starts."
         )
-    settings, site_errors = parse_site_form(request.form, web.n_lines)
+    settings, site_errors = parse_site_form(
+        request.form, web.n_lines, web.local_time().local(int(web.services.wall_us())).date()
+    )
     errors.update(site_errors)
     name = (request.form.get("admin_name") or "").strip().lower()
     password = request.form.get("admin_password") or ""
