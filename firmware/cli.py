@@ -638,7 +638,9 @@ def _proven_actor(args, nothing_done):
             % (args.user, ROOT_ACTOR, nothing_done)
         )
     try:
-        _account(args.data_dir, args.user)
+        # Read only: the sweep of accounts unused for 90 days (:func:`_account`) writes web.db
+        # and the trail, which a backup from a read-only card must not need, nor a refusal do.
+        _refuse_disabled(_account(args.data_dir, args.user, enabled=False))
         _unlock(args).forget()
     except LinekeeperError as exc:
         raise LinekeeperError("%s — %s" % (str(exc).rstrip("."), nothing_done)) from None
