@@ -146,6 +146,13 @@ def _speech(info, rec_from, length_s):
     return out
 
 
+# How much later than the notice's start a recording may begin and still be said to hold
+# it: the call log keeps the notice's time to the millisecond (cut down), and a recording
+# with no pre-roll starts on the encoder's frame grid, up to one frame (120 ms at most)
+# after the answer the notice is played at.
+NOTICE_SLACK_US = 121_000
+
+
 def notice_proof(call, info, deletions):
     """What shows that the call's notice was played (one that was given), for the Consent
     notice line of its page, which said "It is in the recording, which is the proof" of a
@@ -168,7 +175,7 @@ def notice_proof(call, info, deletions):
         started, notice = info.get("started_us"), iso_to_us(consent.get("at"))
         if notice is None:
             return "recording"
-        if started is not None and started > notice:
+        if started is not None and started > notice + NOTICE_SLACK_US:
             return "late"
         end = notice + int(float(consent.get("heard_s", consent.get("duration_s")) or 0) * 1e6)
         for span in call.get("pause_spans") or []:

@@ -12,6 +12,7 @@ import re
 import sqlite3
 
 from firmware.calls.calllog import iso_ms
+from firmware.localtime import iso_to_us
 from firmware.policy import deletions
 from web.services import StoreRecordings
 
@@ -295,3 +296,16 @@ def test_beside_a_running_recorder_its_entries_say_where_the_page_was_used(box, 
     changes = box.services.audit.entries(action="config_change")
     (clock,) = [e for e in changes if e.target == "retention.clock"]
     assert (clock.actor, clock.details["address"]) == ("ivan", "192.0.2.33")
+
+
+def test_a_recording_begun_within_a_frame_of_its_notice_holds_it():
+    """The notice's time is kept to the millisecond, cut down, and a recording with no
+    pre-roll begins on the encoder's frame grid: one begun 0.5 ms or one 120 ms frame after
+    the notice's millisecond was said to have begun "late", after the notice."""
+    from web.callstory import notice_proof
+
+    at_us = 1_780_000_000_020_000
+    call = {"consent": {"at": "2026-05-28T20:26:40.020Z", "duration_s": 3.1}}
+    assert iso_to_us(call["consent"]["at"]) == at_us
+    for after_us, said in ((500, "recording"), (120_000, "recording"), (200_000, "late")):
+        assert notice_proof(call, {"started_us": at_us + after_us}, []) == said, after_us
