@@ -263,7 +263,13 @@ class RemoteClock:
     whose scenario has a date of its own. What the web UI dates meanwhile (audit entries,
     accounts) then stays on the box's clock, not a second one. Before the recorder first
     answers, the machine's clock as it is.
+
+    The gap is measured against the machine's clock halfway through the call, and one
+    under :data:`SAME_CLOCK_US` is none: on a box both are one clock, and the call's own
+    time (or a step of the clock taken between the two reads) is not a gap to keep.
     """
+
+    SAME_CLOCK_US = 1_000_000
 
     def __init__(self, client, machine_us=None):
         self.client = client
@@ -271,11 +277,13 @@ class RemoteClock:
         self._ahead_us = 0  # the recorder's clock less the machine's, when it last answered
 
     def wall_us(self):
+        asked_us = self._machine_us()
         try:
             box_us = int(self.client.call("wall_us"))
         except RecorderUnavailable:
             return self.without_recorder_us()
-        self._ahead_us = box_us - self._machine_us()
+        ahead_us = box_us - (asked_us + self._machine_us()) // 2
+        self._ahead_us = 0 if abs(ahead_us) < self.SAME_CLOCK_US else ahead_us
         return box_us
 
     def without_recorder_us(self):

@@ -190,3 +190,32 @@ def test_the_web_ui_keeps_the_box_s_clock_while_the_recorder_is_down():
     assert RemoteStatus(recorder, 2, clock.without_recorder_us).snapshot()["now"] == iso_ms(
         START_US + 5 * 10**6
     )
+
+
+def test_on_a_box_the_web_ui_s_clock_while_the_recorder_is_down_is_the_machine_s():
+    """On a box the recorder's clock is the machine's: the gap seen at its last answer is
+    the call's own time (here 0.3 s, the machine's clock read after the answer came), or a
+    step of the clock between the reads, and is none; a gap of months (a simulated box)
+    is kept, measured halfway through the call."""
+
+    class Recorder:
+        up = True
+
+        def call(self, name):
+            if not self.up:
+                raise RecorderUnavailable("the recorder is not answering")
+            box_us = machine["us"] + self.ahead_us
+            machine["us"] += 300_000  # the call took 0.3 s
+            return box_us
+
+    machine = {"us": START_US}
+    recorder = Recorder()
+    recorder.ahead_us = 0
+    clock = RemoteClock(recorder, machine_us=lambda: machine["us"])
+    clock.wall_us()
+    recorder.up = False
+    assert clock.wall_us() == machine["us"]  # not 0.3 s behind the machine's clock
+    recorder.up, recorder.ahead_us = True, -280 * 86_400 * 10**6
+    clock.wall_us()
+    recorder.up = False
+    assert clock.wall_us() == machine["us"] - 280 * 86_400 * 10**6 - 150_000
