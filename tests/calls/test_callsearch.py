@@ -395,8 +395,9 @@ CHAINED = [
 def test_a_prefix_search_looks_past_any_number_of_prefixes(tmp_path, monkeypatch, sealed, many):
     """On clear numbers "starts with" looked past at most two prefixes (after the
     outside-line digit), where sealed numbers and a subject access search look past any
-    number of them (:func:`firmware.policy.rules.called_number`): 9 141 18001 0800 ...
-    was not found by 0800. Clear and sealed now find the same calls."""
+    number of them (:func:`firmware.policy.rules.called_number`): 141 18001 18002 0800
+    ..., or 9 and three prefixes, was not found by 0800, nor was 141 141 0800 ... (one
+    prefix twice). Clear and sealed now find the same calls."""
     import os
 
     from firmware.calls import callsearch
