@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -77,6 +78,11 @@ ADDED_COLUMNS = (
 
 class SarError(LinekeeperError, ValueError):
     """A subject access request cannot be carried out as asked."""
+
+
+class RedactionError(SarError):
+    """A span to silence (``--redact``, the form's Redact field) is not one the release can
+    silence as its letter and manifest would say: nothing was released."""
 
 
 class LetterChanged(SarError):
@@ -297,17 +303,54 @@ def _readings(call, country, outside):
 def parse_redaction(text):
     """``"CALL:FROM-TO"`` (seconds into the recording) as ``(call_id, from_s, to_s)``.
 
-    :raises SarError: not in that form, or the span is empty or backwards
+    :raises RedactionError: not in that form, or the span is empty or backwards
     """
     try:
         call, span = text.split(":", 1)
         start, end = span.split("-", 1)
         call_id, from_s, to_s = int(call), float(start), float(end)
     except ValueError:
-        raise SarError("a redaction is CALL:FROM-TO in seconds, e.g. 12:3.5-9, not %r" % text) from None
+        raise RedactionError("a redaction is CALL:FROM-TO in seconds, e.g. 12:3.5-9, not %r" % text) from None
     if not 0 <= from_s < to_s:
-        raise SarError("the redaction %r is empty or backwards" % text)
+        raise RedactionError("the redaction %r is empty or backwards" % text)
     return call_id, from_s, to_s
+
+
+def _seconds(value_s):
+    """``100`` of 100.0 and ``6.911625`` of itself: seconds as typed, not rounded."""
+    return repr(float(value_s)).removesuffix(".0")
+
+
+def check_redaction(call, from_s, to_s):
+    """Refuse a span of ``call`` (call-log JSON) to silence that is not all within its
+    recording: the letter and the manifest say the span was silenced, and one past the end
+    silenced nothing (minutes typed for seconds: 6:100-200 of a 31 s recording), or less
+    than they say. Refused, not cut at the end: a span past the end is a span typed wrong,
+    and the person typing it is told the recording's length to type it again.
+
+    :raises RedactionError: the call has no recording in the release, its length is not
+        on record, or the span ends after the recording does
+    """
+    span = "%d:%s-%s" % (call["id"], _seconds(from_s), _seconds(to_s))
+    if call.get("recording") in (None, "deleted"):
+        raise RedactionError(
+            "call %d has no recording in the release: the redaction %s silences nothing. "
+            "Nothing was released" % (call["id"], span)
+        )
+    length_s = call.get("recording_duration_s")
+    if length_s is None:
+        raise RedactionError(
+            "call %d's recording has no length on record (is it still being made?): the redaction "
+            "%s cannot be checked against it. Nothing was released" % (call["id"], span)
+        )
+    if to_s > length_s:
+        said = math.floor(length_s * 100) / 100  # (what may be typed as the end: within it)
+        where = "is past" if from_s >= length_s else "runs past"
+        raise RedactionError(
+            "the redaction %s %s the end of call %d's recording, which is %g seconds long "
+            "(a span is in seconds into the recording, within 0 to %g). Nothing was released"
+            % (span, where, call["id"], said, said)
+        )
 
 
 def redact_wav(data, spans):
@@ -879,7 +922,10 @@ def check_release(
     }
     unknown = sorted({c for c, _, _ in redactions} - {c["id"] for c in calls})
     if unknown:
-        raise SarError("call %d is not in the release: it cannot be redacted" % unknown[0])
+        raise RedactionError("call %d is not in the release: it cannot be redacted" % unknown[0])
+    by_id = {c["id"]: c for c in calls}
+    for call_id, from_s, to_s in redactions:
+        check_redaction(by_id[call_id], from_s, to_s)
     return calls, search, request
 
 

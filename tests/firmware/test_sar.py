@@ -362,6 +362,35 @@ def test_bad_redactions(sar_dir, tmp_path, capsys, redact, message):
     assert message in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.parametrize(
+    "redact, message",
+    [
+        # Minutes typed for seconds: nothing was silenced, and the letter said it was.
+        ("1:100-200", "the redaction 1:100-200 is past the end of call 1's recording, which is 6.91 seconds"),
+        ("1:6.911625-7", "the redaction 1:6.911625-7 is past the end of call 1's recording"),
+        ("1:5-8", "the redaction 1:5-8 runs past the end of call 1's recording, which is 6.91 seconds"),
+        ("4:1-2", "call 4 has no recording in the release: the redaction 4:1-2 silences nothing"),
+    ],
+)
+def test_a_redaction_outside_the_recording_is_refused_and_audited(sar_dir, tmp_path, capsys, redact, message):
+    """A span past the recording's end silenced nothing, while the letter told the person
+    it was silenced: refused, with the recording's length, nothing written; the letter too
+    (--letter), and the refusal audited as every refusal of a release is."""
+    root, data = sar_dir
+    out = tmp_path / "x.zip"
+    with open_audit(data) as audit:
+        before = len(audit.entries(limit=10000, action="disclosure_refused"))
+    for extra in ((), ("--letter",)):
+        assert sar(root, data, out, "--number", "01632960123", "--redact", redact, *extra, read=False) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Nothing was released" in err and not out.exists()
+    with open_audit(data) as audit:
+        refused = audit.entries(limit=10000, action="disclosure_refused")
+    assert len(refused) == before + 2 and message in refused[0].details["refused"]
+    # A span that ends at the recording's end is all within it.
+    assert sar(root, data, out, "--number", "01632960123", "--redact", "1:5-6.91") == 0
+
+
 class _Cut(BaseException):
     """Stands for a power cut: nothing after it runs, nothing catches it."""
 

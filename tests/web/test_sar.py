@@ -1645,3 +1645,34 @@ def test_a_number_beginning_with_the_outside_line_digit_is_found_as_dialled_too(
     assert 'id="sar-found">1 call on your lines.' in page and "9123</td>" in page
     page = sam.get("/sar?number=01632+960123").get_data(as_text=True)
     assert 'id="sar-found">1 call on your lines.' in page and "901632960123</td>" in page
+
+
+@pytest.mark.parametrize(
+    "redact, said",
+    [
+        ("1:100-200", "the redaction 1:100-200 is past the end of call 1's recording, which is 30 seconds"),
+        ("1:20-45", "the redaction 1:20-45 runs past the end of call 1's recording, which is 30 seconds"),
+    ],
+)
+def test_a_redaction_past_the_recording_is_refused_beside_its_field(box, people, monkeypatch, redact, said):
+    """A span past the end of a recording silenced nothing, and the letter said it was
+    silenced (seconds typed as minutes). Refused beside the Redact field, the spans kept as
+    typed, nothing released nor previewed, the refusal audited."""
+    box.recordings.store = box.store
+    box.add_recordings([1])  # 30 s long
+    monkeypatch.setattr(box.store, "export_stream", lambda rid, key: a_tone())
+    sam = people["sam"]
+    for preview in ({}, {"preview": "1"}):
+        resp = box.post(sam, "/sar", dict(RELEASE, redact=redact, **preview), token_from="/sar")
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400
+        beside = '<span class="field-error" id="error-redact" role="alert">%s' % said.replace("'", "&#39;")
+        assert beside in page
+        assert 'name="redact" value="%s" aria-invalid="true" aria-describedby="error-redact"' % redact in page
+        assert 'id="sar-letter"' not in page
+    refused = box.services.audit.entries(action="disclosure_refused", newest_first=False)
+    assert len(refused) == 2 and all(said in e.details["refused"] for e in refused)
+    assert "disclosure" not in box.audit_actions() and "disclosure_preview" not in box.audit_actions()
+    # Within the recording, it goes.
+    resp = released(box, sam, dict(RELEASE, redact="1:1-2"))
+    assert resp.status_code == 200 and "disclosure" in box.audit_actions()

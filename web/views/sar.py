@@ -29,6 +29,7 @@ from firmware.errors import LinekeeperError
 from firmware.policy import deletions
 from firmware.sar import (
     DisclosureLog,
+    RedactionError,
     bundle_letter,
     check_number,
     check_release,
@@ -413,10 +414,13 @@ def release_bundle():
             # The job reads the copies given before again, and releases only this very letter.
             work = _work(dict(form, letter_sha256=digest), key, store, request_id, kept, facts, wall_us)
             job = lk().sar_jobs.start(g.user.name, work, again=_again(request.form))
+        except RedactionError as exc:
+            # Said beside the Redact field, whose spans are kept as typed to be put right.
+            errors["redact"] = str(exc)
         except LinekeeperError as exc:
             errors["release"] = str(exc)
     if errors:
-        _refused(errors["release"])
+        _refused(errors.get("release") or errors["redact"])
         return _form_again(values, errors, calls, key, withheld, typed, earlier, search=search)
     return redirect(url_for("sar.bundle", token=job.token))
 
