@@ -1108,6 +1108,7 @@ def _sar(args, begun):
     from .datadir import site_zone
     from .reports.period import parse_period
     from .sar import (
+        LetterChanged,
         bundle_letter,
         check_release,
         earlier_releases,
@@ -1239,6 +1240,8 @@ def _sar(args, begun):
                 file=sys.stderr,
             )
             return 0
+        if args.letter_sha256 is not None and args.letter_sha256 != digest:
+            raise LinekeeperError(_letter_differs(args.letter_sha256))
         if copies and args.letter_sha256 is None:
             # As on the web: a letter naming who was given copies before (a private person's
             # name is theirs) goes only once that very letter was read.
@@ -1256,30 +1259,33 @@ def _sar(args, begun):
         progress = Progress("bundle: %d/%d recordings written")
         try:
             with _interrupted_by_signals(lambda: spool.whole):
-                entry, _ = release(
-                    args.data_dir,
-                    store,
-                    audit,
-                    key,
-                    actor=args.user,
-                    requester=args.requester,
-                    recipient=args.recipient,
-                    reason=args.reason,
-                    calls=calls,
-                    search=search,
-                    bundle_name=os.path.basename(args.out),
-                    bundle_password=bundle_password,
-                    wall_us=_wall_us(),
-                    redactions=redactions,
-                    spool=spool,
-                    progress=progress,
-                    only=args.calls,
-                    about=about,
-                    facts=facts,
-                    withheld=withheld,
-                    letter_sha256=args.letter_sha256,
-                    whose=args.whose,
-                )
+                try:
+                    entry, _ = release(
+                        args.data_dir,
+                        store,
+                        audit,
+                        key,
+                        actor=args.user,
+                        requester=args.requester,
+                        recipient=args.recipient,
+                        reason=args.reason,
+                        calls=calls,
+                        search=search,
+                        bundle_name=os.path.basename(args.out),
+                        bundle_password=bundle_password,
+                        wall_us=_wall_us(),
+                        redactions=redactions,
+                        spool=spool,
+                        progress=progress,
+                        only=args.calls,
+                        about=about,
+                        facts=facts,
+                        withheld=withheld,
+                        letter_sha256=args.letter_sha256,
+                        whose=args.whose,
+                    )
+                except LetterChanged:  # a copy given or taken back since the check above
+                    raise LinekeeperError(_letter_differs(args.letter_sha256)) from None
         except BaseException as exc:
             progress.end()
             if not spool.whole:
@@ -1309,6 +1315,17 @@ def _sar(args, begun):
         )  # fmt: skip
     )
     return 0
+
+
+def _letter_differs(sha256):
+    """What ``linekeeper sar --letter-sha256 SHA256`` says of a letter that is not that one."""
+    return (
+        "the letter this release would give is not the one whose SHA-256 was given "
+        "(--letter-sha256 %s): this release's options are not those --letter was run with (the "
+        "search, --call, --redact, --withhold), or a copy of these calls was given or taken back "
+        "since. Run --letter again with this release's options, --redact too, read the letter, "
+        "and release with the --letter-sha256 it prints. Nothing was released" % sha256
+    )
 
 
 class _Interrupted(KeyboardInterrupt):

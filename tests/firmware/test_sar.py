@@ -916,13 +916,69 @@ def test_a_release_goes_only_with_the_letter_read_and_refuses_one_changed_since(
     assert sar(root, data, tmp_path / "c.zip", "--number", "01632960123", "--call", "3", *police) == 0
     capsys.readouterr()
     assert sar(root, data, out, "--number", "01632960123", "--letter-sha256", digest) == 2
-    assert "not the one shown on the form" in capsys.readouterr().err
+    assert (
+        "the letter this release would give is not the one whose SHA-256 was given" in capsys.readouterr().err
+    )
     assert not out.exists() and len(DisclosureLog(data).entries()) == 2
     # Read again, the letter as it is now goes.
     assert sar(root, data, out, "--number", "01632960123", "--letter") == 0
     digest = re.search(r"letter sha256 ([0-9a-f]{64}):", capsys.readouterr().err).group(1)
     assert sar(root, data, out, "--number", "01632960123", "--letter-sha256", digest) == 0
     assert "Thames Valley Police" in zipfile.ZipFile(out).read("README.txt").decode()
+
+
+def test_a_letter_sha256_of_other_options_says_so_not_a_form(sar_dir, tmp_path, capsys):
+    """The SHA-256 --letter printed without --redact, given to a release with --redact, was
+    refused as "not the one shown on the form: the copies of these calls given before (or
+    their recordings) changed since": nothing had changed, and there is no form. It says
+    what is so on the command line: the letter differs from the one of that SHA-256; run
+    --letter with the same options, --redact too."""
+    root, data = sar_dir
+    out = tmp_path / "x.zip"
+    assert sar(root, data, out, "--number", "01632960123", "--letter") == 0
+    digest = re.search(r"letter sha256 ([0-9a-f]{64}):", capsys.readouterr().err).group(1)
+    redact = ("--redact", "1:1-2")
+    with open_audit(data) as audit:
+        before = len(audit.entries(limit=10000, action="disclosure_refused"))
+    assert sar(root, data, out, "--number", "01632960123", *redact, "--letter-sha256", digest) == 2
+    err = capsys.readouterr().err
+    assert (
+        "the letter this release would give is not the one whose SHA-256 was given (--letter-sha256 %s)"
+        % digest
+    ) in err
+    assert "Run --letter again with this release's options, --redact too" in err
+    assert "form" not in err and "changed since" not in err and not out.exists()
+    with open_audit(data) as audit:
+        refused = audit.entries(limit=10000, action="disclosure_refused")
+    assert len(refused) == before + 1 and digest in refused[0].details["refused"]
+    # The letter of the release's own options goes.
+    assert sar(root, data, out, "--number", "01632960123", *redact, "--letter") == 0
+    digest = re.search(r"letter sha256 ([0-9a-f]{64}):", capsys.readouterr().err).group(1)
+    assert sar(root, data, out, "--number", "01632960123", *redact, "--letter-sha256", digest) == 0
+
+
+def test_a_letter_changed_as_the_release_began_is_said_in_the_command_lines_words(
+    sar_dir, tmp_path, capsys, monkeypatch
+):
+    """The letter is made again as the bundle is begun (firmware.sar.release): one changed
+    between (another's release logged meanwhile) is refused in the command line's words too."""
+    from firmware import sar as sar_module
+
+    root, data = sar_dir
+    out = tmp_path / "x.zip"
+    assert sar(root, data, out, "--number", "01632960123", "--letter") == 0
+    digest = re.search(r"letter sha256 ([0-9a-f]{64}):", capsys.readouterr().err).group(1)
+    real, made = sar_module.letter_digest, []
+
+    def changed_meanwhile(text):
+        made.append(text)
+        return real(text) if len(made) == 1 else "0" * 64  # the second: release()'s
+
+    monkeypatch.setattr(sar_module, "letter_digest", changed_meanwhile)
+    assert sar(root, data, out, "--number", "01632960123", "--letter-sha256", digest) == 2
+    err = capsys.readouterr().err
+    assert len(made) == 2 and "is not the one whose SHA-256 was given (--letter-sha256 %s)" % digest in err
+    assert "form" not in err and not out.exists()
 
 
 def _accounts(root, data):
