@@ -805,10 +805,14 @@ def cmd_export(args):
     from .box import open_audit
     from .datadir import storage_error
     from .handover import box_keys
+    from .manifest import manifest_path
     from .signing import device_signer, read_public_record
 
     _call_log(args.data_dir)
-    _check_out_file(args.out)  # before the export is audited: not an entry, then a refusal
+    # Before the export is audited (not an entry, then a refusal); neither the recording nor
+    # its manifest replaces a file (an earlier export's, which its audit entry names).
+    _check_new_file(args.out, "an export")
+    _check_new_file(manifest_path(args.out), "an export's manifest")
     reason = _export_reason(args.reason)
     signer = device_signer(args.data_dir)
     record = read_public_record(args.data_dir)
@@ -1144,8 +1148,9 @@ def _sar(args, begun):
             "%s is not a supervisor: only supervisors answer subject access requests" % args.user
         )
     # The release is logged before the bundle is written: a file that cannot be written
-    # is found now, before it leaves a disclosure on record that never happened.
-    _check_out_file(args.out)
+    # is found now, before it leaves a disclosure on record that never happened. Nor is one
+    # replaced: an earlier release's entry names it, and its hash.
+    _check_new_file(args.out, "a subject access bundle")
     redactions = [parse_redaction(r) for r in args.redact or ()]
     withheld = parse_withholding(args.withhold or ())
     config = load_config(args.data_dir)
@@ -1444,8 +1449,11 @@ def _check_out_file(path):
 
 def _check_new_file(path, what):
     """Refuse ``path`` for a file that never replaces another (``what``: "a breach scope"),
-    or one :func:`_check_out_file` refuses; the message ends "nothing was written"."""
-    if os.path.lexists(path):
+    or one :func:`_check_out_file` refuses; the message ends "nothing was written". Each
+    command that writes a file the box keeps a record of (its audit entry, a disclosure log
+    entry's bundle and hash) makes a new one: replaced, the record points at a file that is
+    no longer the one it names."""
+    if os.path.lexists(path) and not os.path.isdir(path):  # (a folder: said as such below)
         raise LinekeeperError(
             "%s is there already: %s never replaces a file; give a new file name — nothing was "
             "written" % (path, what)
@@ -2346,6 +2354,7 @@ def cmd_config(args):
     if args.action == "export":
         # A missing or unreadable data directory is an error, never the defaults.
         _data_dir(args.data_dir)
+        _check_new_file(args.file, "a configuration export")
         # The rules' number patterns are sealed on a box with the MCU: opened for the file.
         doc = export_config(args.data_dir, device_cipher(args.data_dir))
         text = json.dumps(doc, indent=2) + "\n"
@@ -3738,7 +3747,7 @@ def _stopped(args):
         return "%s stopped; nothing was changed" % name
     if name in ONE_FILE:
         return (
-            "%s stopped; nothing on the box was changed, and %s is as it was or the whole new "
+            "%s stopped; nothing on the box was changed, and %s is not there or is the whole new "
             "file, never part of one" % (name, getattr(args, ONE_FILE[name]))
         )
     return (

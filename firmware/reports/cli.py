@@ -44,7 +44,7 @@ def run(args):
     if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
         raise LinekeeperError("no call log in %s" % args.data_dir)
     if args.out != "-":
-        cli._check_out_file(args.out)  # before it is audited: not an entry, then a refusal
+        cli._check_new_file(args.out, "a report")  # before it is audited: not an entry, then a refusal
     config = load_config(args.data_dir)
     alarms = AlarmLog.open_existing(args.data_dir)
     try:
@@ -262,8 +262,9 @@ def run_year(args):
 
     if not os.path.exists(os.path.join(args.data_dir, "calls.db")):
         raise LinekeeperError("no call log in %s — nothing was written" % args.data_dir)
-    if os.path.isdir(args.out):
-        raise LinekeeperError("--out %s is a folder: give the name of the file to write" % args.out)
+    from .. import cli
+
+    cli._check_new_file(args.out, "the year in review")
     config = load_config(args.data_dir)
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
     source = ReportSource(args.data_dir, country=config.country, cipher=cipher)  # the box's zone

@@ -76,7 +76,8 @@ def test_an_export_by_a_disabled_account_is_refused_and_audited(box, tmp_path, c
     args = ["export", "1", "--out", str(out), "--data-dir", path, "--password-file", pw]
     args += ["--reason", "complaint ref 1234"]
     assert cli.main(args) == 0  # enabled: exported
-    os.remove(out)
+    os.remove(out)  # (an export never replaces a file, its manifest neither)
+    os.remove(str(out) + ".manifest.json")
     disable("admin", UNUSED_REASON)
     assert cli.main(args) != 0
     assert SAID % "unused for 90 days" in capsys.readouterr().err
@@ -168,8 +169,9 @@ def _guard(path, **state):
 
 def _export(path, pw, tmp_path):
     out = tmp_path / "call.wav"
-    if out.exists():
-        os.remove(out)
+    for made in (out, tmp_path / "call.wav.manifest.json"):  # (an export never replaces a file)
+        if made.exists():
+            os.remove(made)
     args = ["export", "1", "--out", str(out), "--data-dir", path, "--password-file", pw]
     return cli.main(args + ["--reason", "complaint ref 1234"]), out
 

@@ -90,11 +90,13 @@ def test_where_the_business_is_travels_with_the_site_settings(tmp_path):
     assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
     assert "region" not in json.loads(open(out).read())["site"]
     make_box(tmp_path / "b", site=dataclasses.replace(SITE, region="SCT"))
+    out = str(tmp_path / "scotland.json")  # (a configuration export never replaces a file)
     assert main(["config", "export", out, "--data-dir", str(tmp_path / "b")]) == 0
     assert json.loads(open(out).read())["site"]["region"] == "SCT"
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "a")]) == 0
     assert site_of(tmp_path / "a").region == "SCT"
     # An export without one: England, as every box counted before there was a choice.
+    out = str(tmp_path / "without.json")
     assert main(["config", "export", out, "--data-dir", str(tmp_path / "b")]) == 0
     doc = json.loads(open(out).read())
     del doc["site"]["region"]

@@ -320,6 +320,28 @@ def test_an_output_file_that_cannot_be_made_is_refused_before_the_release_is_log
     assert len(DisclosureLog(data).entries()) == before
 
 
+def test_a_bundle_there_already_is_refused_not_replaced(sar_dir, tmp_path, capsys):
+    """A release to a bundle there already replaced it: the earlier release's disclosure log
+    entry and audit hash then named a file that no longer was. Refused, as audit-export's
+    copy is, nothing written or logged, the refusal audited."""
+    root, data = sar_dir
+    out = tmp_path / "s8.zip"
+    assert sar(root, data, out, "--number", "01632960123", "--call", "1") == 0
+    earlier, logged = out.read_bytes(), len(DisclosureLog(data).entries())
+    capsys.readouterr()
+    assert sar(root, data, out, "--number", "01632960123", "--call", "3") == 2
+    err = capsys.readouterr().err
+    said = (
+        "%s is there already: a subject access bundle never replaces a file; give a new file "
+        "name — nothing was written" % out
+    )
+    assert said in err
+    assert out.read_bytes() == earlier and len(DisclosureLog(data).entries()) == logged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s8.zip"]
+    with open_audit(data) as audit:
+        assert said in audit.entries(limit=1, action="disclosure_refused")[0].details["refused"]
+
+
 def wav_samples(data):
     import wave
 

@@ -23,7 +23,11 @@ def year_review_args(data_dir, *args):
 
 
 def review(week_dir, tmp_path, *args, fmt="json"):
-    out = tmp_path / ("review." + fmt)
+    """The file ``linekeeper year-review`` writes, a new one each time (it never replaces one)."""
+    out, n = tmp_path / ("review." + fmt), 1
+    while out.exists():
+        n += 1
+        out = tmp_path / ("review-%d.%s" % (n, fmt))
     status = cli.main(year_review_args(week_dir, "--format", fmt, "--out", str(out), *args))
     assert status == 0
     return out
