@@ -1151,6 +1151,7 @@ def _sar(args, begun):
     # is found now, before it leaves a disclosure on record that never happened. Nor is one
     # replaced: an earlier release's entry names it, and its hash.
     _check_new_file(args.out, "a subject access bundle")
+    _check_bundle_name(args.out, encrypted=bool(args.bundle_password_file))
     redactions = [parse_redaction(r) for r in args.redact or ()]
     withheld = parse_withholding(args.withhold or ())
     config = load_config(args.data_dir)
@@ -1320,6 +1321,23 @@ def _sar(args, begun):
         )  # fmt: skip
     )
     return 0
+
+
+def _check_bundle_name(path, encrypted):
+    """Refuse a bundle's name that does not say what it is (as ``export`` refuses one that is
+    not .wav or .ogg): .zip, or .zip.gpg when ``encrypted``, in any case, which the person
+    opens by its name (a .zip.gpg with gpg first)."""
+    name = os.path.basename(path).lower()
+    if encrypted and not name.endswith(".zip.gpg"):
+        raise LinekeeperError(
+            "--out %s: an encrypted bundle (--bundle-password-file) is a .zip.gpg file; give a "
+            "name ending .zip.gpg — nothing was written" % path
+        )
+    if not encrypted and not name.endswith(".zip"):
+        raise LinekeeperError(
+            "--out %s: a bundle is a .zip file (.zip.gpg when encrypted, with "
+            "--bundle-password-file); give a name ending .zip — nothing was written" % path
+        )
 
 
 def _letter_differs(sha256):

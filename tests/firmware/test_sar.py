@@ -342,6 +342,31 @@ def test_a_bundle_there_already_is_refused_not_replaced(sar_dir, tmp_path, capsy
         assert said in audit.entries(limit=1, action="disclosure_refused")[0].details["refused"]
 
 
+@pytest.mark.parametrize(
+    "name, encrypted, said",
+    [
+        ("s11.txt", False, "a bundle is a .zip file (.zip.gpg when encrypted"),
+        ("s11.zip.gpg", False, "a bundle is a .zip file (.zip.gpg when encrypted"),
+        ("s11.zip", True, "an encrypted bundle (--bundle-password-file) is a .zip.gpg file"),
+        ("s11.gpg", True, "an encrypted bundle (--bundle-password-file) is a .zip.gpg file"),
+    ],
+)
+def test_a_bundle_named_other_than_zip_is_refused(sar_dir, tmp_path, capsys, name, encrypted, said):
+    """--out s11.txt was accepted, though a bundle is a .zip (.zip.gpg encrypted), as its
+    help says: refused as export refuses a name other than .wav or .ogg, nothing written."""
+    root, data = sar_dir
+    out = tmp_path / name
+    extra = ("--bundle-password-file", str(root / "bundle-pw")) if encrypted else ()
+    logged = len(DisclosureLog(data).entries())
+    assert sar(root, data, out, "--number", "01632960123", *extra) == 2
+    err = capsys.readouterr().err
+    assert "--out %s: %s" % (out, said) in err and "nothing was written" in err
+    assert not out.exists() and len(DisclosureLog(data).entries()) == logged
+    # Named as it is, in any case, it goes.
+    right = tmp_path / ("S11.ZIP.GPG" if encrypted else "S11.Zip")
+    assert sar(root, data, right, "--number", "01632960123", *extra) == 0 and right.exists()
+
+
 def wav_samples(data):
     import wave
 
