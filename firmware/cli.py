@@ -2780,7 +2780,7 @@ def cmd_repair(args):
     from .box import open_audit
     from .clock import RealClock
     from .datadir import DataDirLock
-    from .recovery import repair
+    from .recovery import NOT_IN_HEADERS, repair
 
     _data_dir(args.data_dir)
     if not any(
@@ -2821,6 +2821,17 @@ def cmd_repair(args):
         "rebuilt %d recording(s) into the call log; %d were already in it"
         % (len(report["rebuilt"]), report["known"])
     )
+    if report["rebuilt"]:
+        # What the rebuilt rows do not hold: said, not guessed (docs/recovery.md).
+        print(
+            "the rebuilt calls' %s are unknown: no recording carries them (end_reason says "
+            "repaired, ended_at is the end of the audio)" % ", ".join(NOT_IN_HEADERS)
+        )
+    for name, fields in report["unknown"]:
+        print(
+            "rebuilt with %s unknown: %s (recorded by an older version, whose header did not "
+            "carry it)" % (", ".join(fields), name)
+        )
     for name, reason in report["failed"]:
         print("not rebuilt: %s: %s" % (name, reason))
     if report["failed"]:

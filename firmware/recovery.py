@@ -31,7 +31,15 @@ import os
 import sqlite3
 
 from firmware import datadir
-from firmware.recording.store import KEY_COPY_SUFFIX, QUARANTINE, RECORDING_SUFFIX, deleted_ids, read_header
+from firmware.recording.store import (
+    CALL_COPY_SUFFIX,
+    KEY_COPY_SUFFIX,
+    QUARANTINE,
+    RECORDING_SUFFIX,
+    deleted_ids,
+    read_call_copy,
+    read_header,
+)
 from firmware.storage import fsutil
 
 from .errors import RecoveryRefused
@@ -169,7 +177,9 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
         each rebuilt recording is then authenticated, and its state and
         duration are the exact ones (without it, counted in whole chunks)
     :returns: dict ``rebuilt`` [(file, call id)], ``known`` (count already in
-        the log), ``failed`` [(file, reason)], ``moved_aside`` (path or None)
+        the log), ``failed`` [(file, reason)], ``moved_aside`` (path or None),
+        ``unknown`` [(file, [call fields its header could not say, left unknown])]
+        (:func:`unknown_fields`; what no header carries is :data:`NOT_IN_HEADERS`)
     """
     from firmware.calls.calllog import CallLog
     from firmware.recording.store import RecordingStore
@@ -186,13 +196,17 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
 
     # Rebuilt rows are signed as they are rebuilt (a repair is audited; see docs/evidence.md).
     store = RecordingStore(data_dir, signer=device_signer(data_dir))
-    report = {"rebuilt": [], "known": 0, "failed": [], "moved_aside": moved}
+    report = {"rebuilt": [], "known": 0, "failed": [], "moved_aside": moved, "unknown": []}
     read = [0, None]  # files read, of how many
     try:
         known = store.known_ids()
         candidates = [("recordings", n) for n in recording_files(data_dir)]
         # A key copy (ID.lkkey) goes with its recording's file, not on its own.
-        candidates += [(QUARANTINE, n) for n in store.quarantined() if not n.endswith(KEY_COPY_SUFFIX)]
+        candidates += [
+            (QUARANTINE, n)
+            for n in store.quarantined()
+            if not n.endswith(KEY_COPY_SUFFIX) and not n.endswith(CALL_COPY_SUFFIX)
+        ]
         for done, (folder, name) in enumerate(candidates, 1):
             path = os.path.join(data_dir, folder, name)
             rid = name[: -len(RECORDING_SUFFIX)] if name.endswith(RECORDING_SUFFIX) else None
@@ -208,21 +222,30 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
                 if reason is None:
                     if folder == QUARANTINE:
                         _move(path, store.path_of(rid))
-                        beside = os.path.join(os.path.dirname(path), rid + KEY_COPY_SUFFIX)
-                        if os.path.exists(beside) and not os.path.exists(store.key_copy_path(rid)):
-                            _move(beside, store.key_copy_path(rid))
+                        for beside, home in (
+                            (rid + KEY_COPY_SUFFIX, store.key_copy_path(rid)),
+                            (rid + CALL_COPY_SUFFIX, store.call_copy_path(rid)),
+                        ):
+                            beside = os.path.join(os.path.dirname(path), beside)
+                            if os.path.exists(beside) and not os.path.exists(home):
+                                _move(beside, home)
                     if recording_key is not None:
                         problem = _authenticate(store, rid, recording_key)
                         if problem is not None:
                             report["failed"].append((name, problem))
                     store.sign(rid)
-                    report["rebuilt"].append((name, read_header(store.path_of(rid))["call_id"]))
+                    header = read_header(store.path_of(rid))
+                    report["rebuilt"].append((name, header["call_id"]))
+                    missing = unknown_fields(header)
+                    if missing:
+                        report["unknown"].append((name, missing))
                     known.add(rid)
                 else:
                     if folder == "recordings":
                         store.quarantine(name)
-                        if rid is not None and os.path.exists(store.key_copy_path(rid)):
-                            store.quarantine(rid + KEY_COPY_SUFFIX)  # kept beside it, for a later repair
+                        for copy in (KEY_COPY_SUFFIX, CALL_COPY_SUFFIX) if rid is not None else ():
+                            if os.path.exists(os.path.join(store.dir, rid + copy)):
+                                store.quarantine(rid + copy)  # kept beside it, for a later repair
                     report["failed"].append((name, reason))
             read[:] = done, len(candidates)
             if progress is not None:
@@ -257,6 +280,7 @@ def _audit_repair(audit, clock, wall_us, report, cut_short=None, read=None):
         "rebuilt": len(report["rebuilt"]),
         "already_known": report["known"],
         "not_rebuilt": [name for name, _ in report["failed"]][:100],
+        "fields_unknown": [name for name, _ in report["unknown"]][:100],
         "moved_aside": os.path.basename(moved) if moved else None,
     }
     if cut_short is not None:
@@ -341,6 +365,10 @@ def _rebuild(store, path, rid):
     except (TypeError, ValueError, binascii.Error) as exc:
         return "its header is malformed (%s)" % exc
     try:
+        header = _with_call_copy(store, header, rid, path)
+    except ValueError as exc:
+        return str(exc)
+    try:
         call_id, line = int(header["call_id"]), int(header["line"])
         created_us, chunk_ms = int(header["created_us"]), int(header["chunk_ms"])
         profile = str(header["profile"])
@@ -395,12 +423,48 @@ def _rebuild(store, path, rid):
     return None
 
 
+# What a rebuilt call row cannot hold, as no recording's header carries it: left
+# empty (unknown), never guessed. ``end_reason`` says ``repaired`` and ``ended_at`` is
+# the end of the audio instead.
+NOT_IN_HEADERS = (
+    "end_reason",
+    "cid_standard",
+    "cid_datetime",
+    "dial_method",
+    "extension",
+    "policy_decision",
+    "consent",
+    "pause_spans",
+    "key_times",
+)
+
+
+def unknown_fields(header):
+    """The call fields ``header`` could carry but does not (an older recording's):
+    ``absence`` (why no number came) before headers carried it. Left unknown."""
+    return [] if "absence" in header or header.get("number") is not None else ["absence"]
+
+
+def _with_call_copy(store, header, rid, path):
+    """``header`` with what the recording's call copy says (``ID.lkcall``, in recordings/
+    or beside ``path``): the number as the call log held it once recording ended, where
+    the header has the digits dialled as recording began. Recordings without one (made
+    before call copies existed, or whose header had the number already) keep the header's.
+
+    :raises ValueError: a call copy that cannot be used (the message says why)"""
+    for copy in (store.call_copy_path(rid), os.path.join(os.path.dirname(path), rid + CALL_COPY_SUFFIX)):
+        fields = read_call_copy(copy, header)
+        if fields is not None:
+            return dict(header, **fields)
+    return header
+
+
 def _insert_call(db, header, call_id, line, direction, started, ended):
     """The call row a recording's sealed header tells of (``end_reason`` ``repaired``)."""
     db.execute(
         "INSERT INTO calls (id, line, direction, started_at, answered_at, ended_at,"
-        " clock_synced, number, name, digits_withheld, end_reason) VALUES (?, ?, ?, ?, ?,"
-        " ?, ?, ?, ?, ?, 'repaired')",
+        " clock_synced, number, name, absence, digits_withheld, end_reason) VALUES (?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, ?, ?, 'repaired')",
         (
             call_id,
             line,
@@ -411,6 +475,7 @@ def _insert_call(db, header, call_id, line, direction, started, ended):
             int(bool(header.get("clock_synced"))),
             header.get("number"),
             header.get("name"),
+            header.get("absence"),
             int(bool(header.get("digits_withheld"))),
         ),
     )
@@ -443,6 +508,10 @@ def restore_missing_calls(store):
             or not isinstance(header.get("line"), int)
         ):
             continue  # left for verify to report
+        try:
+            header = _with_call_copy(store, header, rid, store.path_of(rid))
+        except ValueError as exc:
+            log.error("recording %s: %s; its call is rebuilt with its header's number", rid, exc)
         direction = header.get("direction") if header.get("direction") in ("in", "out") else "in"
         started = header.get("call_started_us") or row["started_at"]
         ended = row["started_at"] + int(round((row["duration_s"] or 0) * 1e6))

@@ -115,6 +115,7 @@ class _Active:
         self.manual = False  # held until release() (or dropped at the call's end)
         self.release_timer = None
         self.speech = SpeechActivity()  # when people spoke, for the call page's timeline
+        self.dialled = None  # (number, digits_withheld) as its sealed header has them
 
     @property
     def held(self):
@@ -956,6 +957,7 @@ class Recorder:
             pipeline.encoder.output = reserve
         self._disk_full_alarm(call.line, False, "recording again")
         active = _Active(call, recording_id, pipeline, reserve, start_us)
+        active.dialled = _dialled(call, self.country())
         if held is not None:
             self._active[call.line] = active
             try:
@@ -1167,6 +1169,7 @@ class Recorder:
         self.stats["partial"] += state == "partial"
         self.stats["bytes_written"] += info["bytes_written"]
         self.stats["bytes_stored"] += info["bytes"]
+        self._write_call_copy(active)
         # The speech spans in the same commit as the recording's end (one write to the card).
         self._finish(active.recording_id, state, info["duration_s"], active.speech.spans())
         self.bus.publish(
@@ -1180,6 +1183,23 @@ class Recorder:
                 size_bytes=info["bytes"],
             )
         )
+
+    def _write_call_copy(self, active):
+        """Give the recording a call copy when its call's number, as the call log keeps it,
+        is not its header's: digits learnt after recording began (a key begun before the
+        answer and reported after it; a recording from off-hook, before any digit). Without
+        it ``linekeeper repair`` could only rebuild the header's (docs/FORMAT.md)."""
+        call = active.call
+        now = _dialled(call, self.country())
+        if active.dialled is None or now == active.dialled:
+            return
+        number = now[0] if self.field_cipher is None else self.field_cipher.seal(now[0], "number")
+        try:
+            self.store.write_call_copy(
+                active.recording_id, call.id, {"number": number, "digits_withheld": now[1]}
+            )
+        except OSError as exc:  # the call log has the number: only a repair would miss it
+            log.error("the call copy of recording %s could not be written: %s", active.recording_id, exc)
 
     def _finish(self, recording_id, state, duration_s, speech=None):
         try:
@@ -1426,6 +1446,11 @@ def _skipping(call, skip):
     return decided
 
 
+def _dialled(call, country):
+    """``(number, digits_withheld)`` of ``call`` as the call log keeps them (clear)."""
+    return stored_number(call, country), bool(getattr(call, "digits_withheld", False))
+
+
 def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None, country="uk"):
     """The header a recording file carries: enough to rebuild its call-log rows.
 
@@ -1464,6 +1489,11 @@ def sealed_header(call, recording_id, wall_us, wrapped, clock, cipher=None, coun
         "key_copy": KEY_COPY_SUFFIX.lstrip("."),
         "key_context": KEY_CONTEXT,
     }
+    # Why there is no number ("private": withheld, "unavailable"; null: none was missing
+    # or none came): not personal data. Always present since it was added, so that
+    # ``repair`` tells a header that says so from an older one that could not
+    # (docs/FORMAT.md); without it a rebuilt call could only say "unknown".
+    header["absence"] = getattr(call, "absence", None)
     if getattr(call, "digits_withheld", False):
         # Digits keyed after a card number were withheld before recording began: a call
         # rebuilt from this header says so, as the lost log did (docs/recovery.md).

@@ -60,6 +60,10 @@ PENDING_DISCARDS = "discards-pending.json"
 NO_CALL_LOG = object()  # RecordingStore.call_row's answer where there is no calls table
 RECORDING_SUFFIX = ".lkrec"
 KEY_COPY_SUFFIX = ".lkkey"  # a recording's wrapped data key, outside its sealed header (docs/FORMAT.md)
+# A recording's call as the call log holds it once recording ended, where the sealed header
+# (written as recording began) could not have it: the number's last digits (docs/FORMAT.md).
+CALL_COPY_SUFFIX = ".lkcall"
+CALL_COPY_FORMAT, CALL_COPY_VERSION = "linekeeper-call-copy", 1
 # Why a recording removed while in progress went (its recording_deleted audit entry), unless
 # the caller says otherwise: it turned out not to be a call, or never got a file.
 NOT_A_RECORDING = "not a recording"
@@ -458,6 +462,23 @@ class RecordingStore:
             fsutil.create_with_next_commit(path, bytes(wrapped))
         else:
             fsutil.atomic_write(path, bytes(wrapped))
+
+    def call_copy_path(self, recording_id):
+        """The recording's call copy (:data:`CALL_COPY_SUFFIX`, for `repair`)."""
+        return os.path.join(self.dir, recording_id + CALL_COPY_SUFFIX)
+
+    def write_call_copy(self, recording_id, call_id, fields):
+        """Store the call copy of ``recording_id`` (of call ``call_id``), atomically and
+        durably: ``fields`` (``number``, as the call log seals it, and ``digits_withheld``)
+        as the call log holds them once recording ended. Only for a recording whose
+        header, written as recording began, says otherwise (docs/FORMAT.md).
+
+        :raises OSError: it could not be written (the call log still has them)
+        """
+        doc = dict(fields, format=CALL_COPY_FORMAT, version=CALL_COPY_VERSION)
+        doc.update(recording_id=recording_id, call_id=call_id)
+        data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+        fsutil.atomic_write(self.call_copy_path(recording_id), data)
 
     def set_next_key(self, recording_id, wrapped):
         """Keep ``wrapped`` (the data key wrapped to the next key store) beside the current one."""
@@ -862,8 +883,10 @@ class RecordingStore:
             self._audit("recording_deleted", recording_id, {})
 
     def _shred_key_copy(self, recording_id):
-        """Overwrite the recording's key copy with zeros and remove it (if it has one)."""
+        """Overwrite the recording's key copy, and its call copy (a sealed number), with
+        zeros and remove them (those it has)."""
         fsutil.shred(self.key_copy_path(recording_id))
+        fsutil.shred(self.call_copy_path(recording_id))
 
     def checkpoint(self) -> None:
         """Move everything into calls.db and empty its write-ahead log (after removing a key).
@@ -1262,12 +1285,11 @@ class RecordingStore:
         for name in fsutil.remove_stale_temps(self.dir) if os.path.isdir(self.dir) else ():
             done.append(("removed", name, None))  # a key copy a crash cut while it was written
         for name in self.unmatched():
-            if name.endswith(KEY_COPY_SUFFIX) and not os.path.exists(
-                self.path_of(name[: -len(KEY_COPY_SUFFIX)])
-            ):
-                # Only a wrapped key, of a recording whose row is gone (deleted, or a
-                # creation a crash cut before its row): nothing to keep.
-                self._shred_key_copy(name[: -len(KEY_COPY_SUFFIX)])
+            copy = next((x for x in (KEY_COPY_SUFFIX, CALL_COPY_SUFFIX) if name.endswith(x)), None)
+            if copy is not None and not os.path.exists(self.path_of(name[: -len(copy)])):
+                # Only a wrapped key or a call copy, of a recording whose row is gone
+                # (deleted, or a creation a crash cut before its row): nothing to keep.
+                self._shred_key_copy(name[: -len(copy)])
                 done.append(("shredded", name, None))
             elif name.endswith(RECORDING_SUFFIX) and name[: -len(RECORDING_SUFFIX)] in shredded:
                 # A deletion committed (and logged) whose file removal a crash cut.
@@ -1309,7 +1331,7 @@ class RecordingStore:
         start destroys it (:meth:`recover`), and nothing is to quarantine or rebuild it."""
         known = set()
         for row in self.all():
-            known |= {row["file"], row["id"] + KEY_COPY_SUFFIX}
+            known |= {row["file"], row["id"] + KEY_COPY_SUFFIX, row["id"] + CALL_COPY_SUFFIX}
             if row["state"] == "recording" and not row["file"]:
                 known.add(row["id"] + RECORDING_SUFFIX)
         try:
@@ -1558,6 +1580,32 @@ def _header_span(path):
             return os.path.getsize(path)
         except OSError:
             return 0
+
+
+def read_call_copy(path: str, header: dict[str, Any]) -> dict[str, Any] | None:
+    """The call copy at ``path`` (:meth:`RecordingStore.write_call_copy`) of the recording
+    whose header is ``header``: its fields, or None when there is none. One that is not a
+    call copy of this version, or names another recording or call, is not used.
+
+    :raises ValueError: it is there but unreadable or not this recording's (the message says)
+    """
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError("its call copy %s is unreadable (%s)" % (os.path.basename(path), exc)) from exc
+    if not isinstance(doc, dict) or doc.get("format") != CALL_COPY_FORMAT:
+        raise ValueError("its call copy %s is not a call copy" % os.path.basename(path))
+    if doc.get("version") != CALL_COPY_VERSION:
+        raise ValueError(
+            "its call copy %s is version %r, which this version does not read"
+            % (os.path.basename(path), doc.get("version"))
+        )
+    if (doc.get("recording_id"), doc.get("call_id")) != (header.get("recording_id"), header.get("call_id")):
+        raise ValueError("its call copy %s is another recording's" % os.path.basename(path))
+    return {k: doc[k] for k in ("number", "digits_withheld") if k in doc}
 
 
 def read_header(path: str) -> dict[str, Any] | None:

@@ -293,6 +293,29 @@ def test_a_recording_with_a_key_copy_file_is_frozen(ka, tmp_path):
     assert _wrapped_key_copy(Store(), header, r["recording_id"], str(FIXTURES / r["file"])) == copy
 
 
+def test_a_call_copy_is_frozen(tmp_path):
+    """ID.lkcall: the number as the call log kept it once recording ended (what repair
+    reads where the header has the digits dialled as recording began)."""
+    from firmware.recording.store import RecordingStore, read_call_copy
+
+    frozen = (FIXTURES / "call-copy-v1.lkcall").read_bytes()
+    doc = json.loads(frozen)
+    assert frozen == json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+    assert (doc["format"], doc["version"]) == ("linekeeper-call-copy", 1)
+    header = {"recording_id": doc["recording_id"], "call_id": doc["call_id"]}
+    fields = read_call_copy(FIXTURES / "call-copy-v1.lkcall", header)
+    assert fields == {"number": "08081570000", "digits_withheld": False}
+
+    class Store:
+        def call_copy_path(self, rid):
+            return tmp_path / (rid + ".lkcall")
+
+    RecordingStore.write_call_copy(Store(), doc["recording_id"], doc["call_id"], fields)
+    assert (tmp_path / (doc["recording_id"] + ".lkcall")).read_bytes() == frozen
+    with pytest.raises(ValueError, match="another recording's"):
+        read_call_copy(FIXTURES / "call-copy-v1.lkcall", dict(header, call_id=doc["call_id"] + 1))
+
+
 def test_every_label_in_format_md_is_the_code_s(ka):
     """docs/FORMAT.md's stated values: every domain-separation label it quotes is one the
     code uses, and its sizes and magic are the code's."""
