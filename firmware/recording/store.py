@@ -478,7 +478,8 @@ class RecordingStore:
         doc = dict(fields, format=CALL_COPY_FORMAT, version=CALL_COPY_VERSION)
         doc.update(recording_id=recording_id, call_id=call_id)
         data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-        fsutil.atomic_write(self.call_copy_path(recording_id), data)
+        # One commit of the file system's journal for it, not two (a write per such call).
+        fsutil.atomic_write(self.call_copy_path(recording_id), data, one_commit=True)
 
     def set_next_key(self, recording_id, wrapped):
         """Keep ``wrapped`` (the data key wrapped to the next key store) beside the current one."""
