@@ -3852,9 +3852,9 @@ def _parser():
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
-    )
+    from .logwhere import configure as configure_log
+
+    configure_log(args)  # a service's log on stderr (the journal); a person's command's to the system log
     # Everything the box writes (call log, recordings, keys, audit) is private:
     # to the box's user, or to the group of its two services, which run with
     # umask 0007 (see firmware.storage.fsutil.data_mode).
