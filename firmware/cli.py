@@ -188,6 +188,8 @@ def cmd_calls(args):
             done += 1
         if matched is not None:
             print(_calls_cut(len(calls), matched, args.limit), file=sys.stderr)
+        elif not calls:  # said on stderr: stdout stays a list (of no calls; --json: no lines)
+            print("linekeeper: %s" % _calls_none(shown), file=sys.stderr)
     except KeyboardInterrupt as exc:
         raise Stopped(_calls_stopped(len(calls), printing=done > 0)) from exc
     return 0
@@ -206,6 +208,20 @@ def _calls_found(search, flt, limit):
         if after is None:
             break
     return ids, after is not None
+
+
+def _calls_none(shown):
+    """What stderr says when no call was found by the search :func:`_calls_filter` says it
+    made (``shown``), its options as they were given."""
+    if not isinstance(shown, dict):
+        return "the call log has no calls"
+    words = []
+    for name, value in shown.items():
+        if name == "match":
+            value = {v: k for k, v in CALLS_MATCHES.items()}.get(value, value)
+        for one in value if isinstance(value, list) else [value]:
+            words.append("--%s %s" % (name, one))
+    return "no calls match %s" % " ".join(words)
 
 
 def _calls_cut(n_printed, matched, limit):

@@ -259,6 +259,19 @@ def test_bad_hat_file_stops_the_box_before_it_starts(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_calls_that_match_nothing_say_so_on_stderr_with_the_search(tmp_path):
+    """`calls --from 2027-01-01` (nothing matches) exited 0 and printed nothing at all."""
+    data = _simulated_day(tmp_path)
+    out = list_calls(data, "--from", "2027-01-01", "--line", "1", "--line", "2")
+    assert (out.returncode, out.stdout) == (0, "")
+    assert out.stderr == "linekeeper: no calls match --from 2027-01-01 --line 1 --line 2\n"
+    out = list_calls(data, "--number", "0163 296", "--match", "starts", "--json", "--direction", "out")
+    assert (out.returncode, out.stdout) == (0, "")  # --json: a line a call, none here
+    assert out.stderr == "linekeeper: no calls match --direction out --match starts --number 0163 296\n"
+    out = list_calls(data, "--json")
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == 3 and out.stderr == ""
+
+
 def test_calls_without_a_log(tmp_path):
     (tmp_path / "box").mkdir()
     out = linekeeper(*calls_args(str(tmp_path / "box"), "any password at all"))
