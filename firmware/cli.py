@@ -622,7 +622,23 @@ def _unlock(args):
 
     _enabled_slot(args.data_dir, args.user)
     store = KeyStore(args.data_dir)
-    return store.unlock(args.user, _read_password(args.password_file))
+    return _unlock_slot(store, args.user, _read_password(args.password_file), args.password_file)
+
+
+def _unlock_slot(store, user, password, path):
+    """``store.unlock(user, password)``, the password read from the file ``path``.
+
+    :raises WrongPasswordError: it does not open the key store, said so, with the file (the
+        key store's own words, "wrong user name or password", named neither)"""
+    from .errors import WrongPasswordError
+
+    try:
+        return store.unlock(user, password)
+    except WrongPasswordError:
+        raise WrongPasswordError(
+            "the password in %s does not open the key store as --user %s (a wrong password, or no "
+            "key slot of that name): nothing was done" % (path, user)
+        ) from None
 
 
 # Who the audit entries of a command root runs on the box with no account name (``config
@@ -2148,7 +2164,6 @@ def cmd_verify(args):
     from firmware.storage.keystore import NotInitialisedError
 
     from .datadir import integrity_problems, stopped_cleanly
-    from .errors import WrongPasswordError
     from .handover import HandoverError, TrustedKeys, trusted_keys
     from .rekey import journal_exists
     from .signing import (
@@ -2186,10 +2201,8 @@ def cmd_verify(args):
         # Off the box: everything verify checks is readable without the storage key.
         cipher = None
     if args.password_file:
-        try:
+        try:  # a wrong password is the person's mistake, not the data's: refused (exit 2)
             key = _unlock(args)
-        except WrongPasswordError as exc:
-            problems.append("recording key: %s: recordings checked without it" % exc)
         except NotInitialisedError:
             pass  # said below, with what to do (restore the key store, never init)
     # Signatures by a replaced HAT's key hold up to its handover, as the current key says.
@@ -2762,7 +2775,7 @@ def cmd_hat_replaced(args):
         refusal = _installer_refusal(args.data_dir, args.user)
         if refusal:
             raise LinekeeperError(refusal + ": nothing was changed")
-        key = store.unlock(args.user, _read_password(args.password_file))
+        key = _unlock_slot(store, args.user, _read_password(args.password_file), args.password_file)
         actor, via = args.user, "password"
     try:
         with DataDirLock(args.data_dir):
@@ -2867,15 +2880,9 @@ def cmd_rekey(args):
     then the new recovery key once; the old one, and an old copy of
     keys/keystore.json, open nothing current afterwards.
     """
-    from firmware.recording.store import RecordingStore
     from firmware.storage.keystore import KeyStore
-    from web.passwords import password_problem
 
-    from .box import open_audit
     from .datadir import DataDirLock
-    from .keypin import RecordingKeyPin
-    from .rekey import Rekey
-    from .signing import device_signer
 
     _data_dir(args.data_dir)
     if not KeyStore(args.data_dir).is_initialised:
@@ -2883,55 +2890,21 @@ def cmd_rekey(args):
             "%s has no recording keys: it is not a box's data directory, or the box was never "
             "set up; nothing was changed" % args.data_dir
         )
+    # Each step said as it starts: loading the code, opening the key store and making the
+    # new slots (Argon2, seconds each on a box) come before the first recording is re-wrapped.
+    _rekey_says("rekey: opening the key store as %s" % args.user)
     _enabled_slot(args.data_dir, args.user)
     password = _read_password(args.password_file)
     new_password = _read_password(args.new_password_file) if args.new_password_file else password
-    problem = password_problem(new_password, args.user)
-    if problem and not args.new_password_file:
-        # The technician gave no new password: the one that breaks the rule is the current one.
-        raise LinekeeperError(
-            "without --new-password-file the current password (the password file %s) is kept as "
-            "the new slot's, and it fails the password rule: %s; give a new password with "
-            "--new-password-file; nothing was changed"
-            % (args.password_file, problem.rstrip(".").replace("The password", "it"))
-        )
-    if problem:
-        raise LinekeeperError(
-            "%s (the new password, %s): nothing was changed" % (problem.rstrip("."), args.new_password_file)
-        )
-    signer = device_signer(args.data_dir)
-    if signer is None:
-        raise LinekeeperError(
-            "the device signing key is not reachable from here (is the recorder's run "
-            "directory set?): the new keys could not be pinned; nothing was changed"
-        )
     keystore = KeyStore(args.data_dir)
     with DataDirLock(args.data_dir):
-        key = keystore.unlock(args.user, password)
-        store = RecordingStore(args.data_dir, signer=signer)
-        audit = open_audit(args.data_dir, signer)
+        # The current password first: one that does not open the key store is said to be
+        # wrong, not judged by the rule for the new one.
+        key = _unlock_slot(keystore, args.user, password, args.password_file)
         try:
-
-            def audited(action, details):
-                audit.append(args.user, action, None, details, _wall_us())
-
-            def show(recovery):
-                # Shown before the new keys are in force: a crash before then leaves the old ones.
-                print("New recovery key (shown once; the old one stops working now):")
-                print()
-                print("    " + recovery)
-                print()
-                sys.stdout.flush()
-
-            rekey = Rekey(keystore, store, RecordingKeyPin(args.data_dir, signer), audited, progress=print)
-            try:
-                summary = rekey.run(key, args.user, new_password, show)
-            except KeyboardInterrupt as exc:
-                raise Stopped(_rekey_stopped(keystore, rekey)) from exc
+            summary = _rekey_with(args, keystore, key, new_password)
         finally:
             key.forget()
-            store.close()
-            audit.close()
     print(
         "rekey done: %d recordings re-wrapped to new keys for lines %s; slots carried over: %s"
         % (
@@ -2954,18 +2927,96 @@ def cmd_rekey(args):
     return 0
 
 
-def _rekey_stopped(keystore, rekey):
+def _rekey_with(args, keystore, key, new_password):
+    """:meth:`Rekey.run` for ``cmd_rekey`` with the admin ``key`` it opened: its summary."""
+    from firmware.recording.store import RecordingStore
+
+    from .box import open_audit
+    from .keypin import RecordingKeyPin
+    from .rekey import Rekey
+
+    signer = _rekey_can_start(args, new_password)
+    store = RecordingStore(args.data_dir, signer=signer)
+    try:
+        with open_audit(args.data_dir, signer) as audit:
+
+            def audited(action, details):
+                audit.append(args.user, action, None, details, _wall_us())
+
+            shown = []
+
+            def show(recovery):
+                # Shown before the new keys are in force: a crash before then leaves the old ones.
+                print("New recovery key (shown once; the old one stops working now):")
+                print()
+                print("    " + recovery)
+                print()
+                sys.stdout.flush()
+                shown.append(True)
+
+            rewrapped = Progress("rekey: %d/%d recordings re-wrapped", stream=sys.stdout)
+            pin = RecordingKeyPin(args.data_dir, signer)
+            rekey = Rekey(keystore, store, pin, audited, progress=_rekey_says, counted=rewrapped)
+            try:
+                return rekey.run(key, args.user, new_password, show)
+            except KeyboardInterrupt as exc:
+                rewrapped.end()
+                raise Stopped(_rekey_stopped(keystore, rekey, bool(shown))) from exc
+    finally:
+        store.close()
+
+
+def _rekey_says(text):
+    """A step of ``rekey``, on stdout as it starts (a pipe's buffer held every one to the end)."""
+    print(text, flush=True)
+
+
+def _rekey_can_start(args, new_password):
+    """The device signer, once the new password passes the web UI's rule and the signer is
+    reachable; else :class:`LinekeeperError`, nothing changed."""
+    from web.passwords import password_problem
+
+    from .signing import device_signer
+
+    problem = password_problem(new_password, args.user)
+    if problem and not args.new_password_file:
+        # The technician gave no new password: the one that breaks the rule is the current one.
+        raise LinekeeperError(
+            "without --new-password-file the current password (the password file %s) is kept as "
+            "the new slot's, and it fails the password rule: %s; give a new password with "
+            "--new-password-file; nothing was changed"
+            % (args.password_file, problem.rstrip(".").replace("The password", "it"))
+        )
+    if problem:
+        raise LinekeeperError(
+            "%s (the new password, %s): nothing was changed" % (problem.rstrip("."), args.new_password_file)
+        )
+    signer = device_signer(args.data_dir)
+    if signer is None:
+        raise LinekeeperError(
+            "the device signing key is not reachable from here (is the recorder's run "
+            "directory set?): the new keys could not be pinned; nothing was changed"
+        )
+    return signer
+
+
+def _rekey_stopped(keystore, rekey, shown=False):
     """What a rekey stopped part way (Ctrl-C) left, in words (:mod:`firmware.rekey`'s steps):
     exiting without a word, it left a technician not knowing which keys, or which recovery
-    key, were in force."""
+    key, were in force. ``shown``: whether the new recovery key was shown before it stopped."""
     if not os.path.exists(rekey.journal_path):
         return "rekey stopped before it began: nothing was changed"
     if os.path.exists(keystore.next_path):
+        # Stopped while re-wrapping, before the new recovery key was shown, there is none to throw away.
+        new_key = (
+            "the new recovery key shown above is NOT (throw it away)"
+            if shown
+            else "no new recovery key was shown"
+        )
         return (
             "rekey stopped part way, before the new keys were put in force: the old keys, passwords "
-            "and recovery key are still the ones in force, and a new recovery key shown above is NOT "
-            "(throw it away); every recording reads as before. Run `linekeeper rekey` again: it undoes "
-            "this one first, then starts afresh"
+            "and recovery key are still the ones in force, and %s; every recording reads as before. "
+            "Run `linekeeper rekey` again: it undoes this one first, then starts afresh" % new_key
         )
     return (
         "rekey stopped part way, after the new keys were put in force: the new recovery key shown "

@@ -52,14 +52,17 @@ class Rekey:
     :param pin: the :class:`~firmware.keypin.RecordingKeyPin` (with the device signer)
     :param audit: ``fn(action, details)`` appending to the audit trail
     :param progress: ``fn(text)`` for progress lines
+    :param counted: ``fn(done, total)`` for the recordings re-wrapped (None: a progress line
+        "rekey: N/M recordings re-wrapped" at each tenth)
     """
 
-    def __init__(self, keystore, store, pin, audit, progress=lambda text: None):
+    def __init__(self, keystore, store, pin, audit, progress=lambda text: None, counted=None):
         self.keystore = keystore
         self.store = store
         self.pin = pin
         self._audit = audit
         self._progress = progress
+        self._counted = counted
         self.journal_path = keystore.keys_dir / JOURNAL
 
     # ------------------------------------------------------------ crash recovery
@@ -111,6 +114,7 @@ class Rekey:
         old_public = self.keystore.public_key()
         rows = [r for r in self.store.all() if _live(r)]
         lines = {line for line in (self.store.line_of(r) for r in rows) if line is not None}
+        self._progress("rekey: making the new keys and key slots (%d recordings to re-wrap)" % len(rows))
         recovery, line_publics, (new_public, kept, dropped) = self.keystore.write_next(
             admin, user, password, lines=lines
         )
@@ -123,6 +127,7 @@ class Rekey:
             self.resume()  # not in force yet: undone
             raise
         show(recovery)
+        self._progress("rekey: putting the new keys in force")
         try:
             with hold() if hold is not None else contextlib.nullcontext():
                 return self._commit(
@@ -173,7 +178,9 @@ class Rekey:
             self.store.set_next_key(row["id"], wrapped)
             if "wrapped_key" in (read_header(self.store.path_of(row["id"])) or {}):
                 in_header += 1
-            if done % step == 0 or done == len(rows):
+            if self._counted is not None:
+                self._counted(done, len(rows))
+            elif done % step == 0 or done == len(rows):
                 self._progress("rekey: %d/%d recordings re-wrapped" % (done, len(rows)))
         return in_header
 

@@ -113,7 +113,10 @@ def test_after_rekey_an_old_keystore_and_old_passwords_open_nothing_current(
     lines = []
     summary, recovery = run_rekey(box, progress=lines.append)
     assert summary["recordings"] == n and summary["kept_slots"] == ["sam"]
-    assert lines[-1] == "rekey: %d/%d recordings re-wrapped" % (n, n)
+    assert lines[-2:] == [
+        "rekey: %d/%d recordings re-wrapped" % (n, n),
+        "rekey: putting the new keys in force",
+    ]
     # The old copy, with the old passwords, opens no current recording.
     with old_store.unlock("admin", PASSWORD) as old_admin:
         assert opened(box, old_admin) == 0
@@ -249,7 +252,7 @@ def test_the_cli_killed_mid_rekey_leaves_everything_readable(box, lab):
         env=env,
         text=True,
     )
-    assert proc.stdout.readline().strip() == "rekey: starting"
+    assert "rekey: starting" in (proc.stdout.readline().strip() for _ in range(3))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     with KeyStore(box).unlock("admin", PASSWORD) as admin:
@@ -332,8 +335,8 @@ def test_a_rekey_stopped_by_ctrl_c_says_which_keys_are_in_force(box, lab, monkey
     status, out, err = lab.cli("rekey", "--data-dir", box, "--password-file", lab.password_file())
     assert status == 130
     if stopped_in == "_rewrap":
-        assert "before the new keys were put in force" in err and "NOT" in err
-        assert "New recovery key" not in out
+        assert "before the new keys were put in force" in err and "no new recovery key was shown" in err
+        assert "New recovery key" not in out and "shown above" not in err
     else:
         assert "after the new keys were put in force" in err and "(keep it)" in err
         assert "New recovery key" in out

@@ -1,0 +1,98 @@
+"""`linekeeper rekey` and `verify` with a wrong password, a rekey's progress from its start,
+and what a rekey stopped before its recovery key was shown says."""
+
+import os
+
+import pytest
+
+from support.cli import run_linekeeper, secret_file
+
+PASSWORD = "correct horse battery 7"  # support.simbox.keyed_sim_box's admin
+
+
+@pytest.fixture
+def box(tmp_path, synth):
+    """A keyed box's data directory with four recordings on two lines."""
+    from support.simbox import keyed_sim_box
+
+    calls = [
+        {"line": 1 + n % 2, "at": 1.0 + 6 * n, "direction": "in", "rings": 1, "talk": 2.0} for n in range(4)
+    ]
+    sim, data_dir = keyed_sim_box(tmp_path, synth, calls, lines=2)
+    sim.start()
+    assert sim.board.run()
+    sim.stop()
+    return data_dir
+
+
+def _keys(data_dir):
+    with open(os.path.join(data_dir, "keys", "keystore.json"), "rb") as f:
+        return f.read()
+
+
+def test_a_wrong_current_password_is_said_to_be_wrong_not_judged_by_the_new_ones_rule(box, tmp_path):
+    """`rekey --password-file bad` (a wrong 5-character password) reported a password-rule
+    failure: the rule is for the new password."""
+    bad = secret_file(tmp_path, "bad", "wrong")
+    before = _keys(box)
+    status, out, err = run_linekeeper("rekey", "--data-dir", box, "--password-file", bad)
+    assert status == 2, (out, err)
+    assert err == (
+        "linekeeper: the password in %s does not open the key store as --user admin (a wrong "
+        "password, or no key slot of that name): nothing was done\n" % bad
+    )
+    assert _keys(box) == before
+
+
+def test_verify_with_a_wrong_password_is_refused_in_one_line_not_counted_as_a_problem(box, tmp_path):
+    """It exited 1 with "1 problem(s) found", a wrong password counted as a data problem."""
+    bad = secret_file(tmp_path, "bad", "wrong")
+    status, out, err = run_linekeeper("verify", "--data-dir", box, "--password-file", bad)
+    assert (status, out) == (2, ""), (out, err)
+    assert err.splitlines() == [
+        "linekeeper: the password in %s does not open the key store as --user admin (a wrong "
+        "password, or no key slot of that name): nothing was done" % bad
+    ]
+    good = secret_file(tmp_path, "pw", PASSWORD)
+    status, out, err = run_linekeeper("verify", "--data-dir", box, "--password-file", good)
+    assert status == 0 and "problem" not in out + err, (out, err)
+
+
+def test_rekey_says_each_step_from_the_start(box, tmp_path):
+    """It printed nothing for its first ~12 s of a ~14 s run (opening the key store, making
+    the new slots), then only the recordings re-wrapped."""
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    status, out, err = run_linekeeper("rekey", "--data-dir", box, "--password-file", pw)
+    assert status == 0, (out, err)
+    lines = out.splitlines()
+    assert lines[:6] == [
+        "rekey: opening the key store as admin",
+        "rekey: making the new keys and key slots (4 recordings to re-wrap)",
+        *("rekey: %d/4 recordings re-wrapped" % n for n in range(1, 5)),
+    ]
+    assert (
+        lines.index("rekey: putting the new keys in force")
+        == lines.index("New recovery key (shown once; the old one stops working now):") + 4
+    )
+
+
+def test_a_rekey_stopped_before_its_recovery_key_was_shown_does_not_speak_of_one(box, tmp_path, monkeypatch):
+    """Ctrl-C at 2/4, before any recovery key was printed, said "a new recovery key shown
+    above is NOT (throw it away)"."""
+    from firmware.recording.store import RecordingStore
+
+    real, seen = RecordingStore.set_next_key, []
+
+    def stopped_at_the_second(self, *args):
+        seen.append(args)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(RecordingStore, "set_next_key", stopped_at_the_second)
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    status, out, err = run_linekeeper("rekey", "--data-dir", box, "--password-file", pw)
+    assert status == 128 + 2, (out, err)
+    assert "New recovery key" not in out
+    assert "before the new keys were put in force" in err and "no new recovery key was shown" in err, err
+    assert "shown above" not in err
