@@ -30,6 +30,10 @@ CONFIG_VERSION = 1
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB; more is not one
 
 
+# A setting's type in a message's words: "must be a whole number", not "must be a int".
+TYPE_WORDS = {int: "a whole number", str: "text (in quotes)", bool: "true or false", list: "a list"}
+
+
 @dataclass(frozen=True)
 class BoxConfig:
     """The settings the foundation needs.
@@ -203,7 +207,7 @@ class BoxConfig:
                 # bool is an int in Python: only a bool setting takes true/false.
                 wrong_bool = isinstance(value, bool) and expected is not bool
                 if value is not None and (not isinstance(value, expected) or wrong_bool):
-                    raise ConfigError("must be a %s" % expected.__name__, field=key)
+                    raise ConfigError("must be %s" % TYPE_WORDS[expected], field=key)
             if "policy" in data:
                 data["policy"] = PolicySettings.from_dict(data["policy"], "policy")
             if "archive" in data:

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -39,6 +40,23 @@ def test_bad_config_names_the_field(tmp_path, data, field):
         load_config(tmp_path)
     assert err.value.field == field
     assert field in str(err.value) and "config.json" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"debounce_ms": "10"}, "debounce_ms: must be a whole number"),
+        ({"preroll_ms": True}, "preroll_ms: must be a whole number"),
+        ({"country": 44}, "country: must be text (in quotes)"),
+        ({"write_journal": 1}, "write_journal: must be true or false"),
+        ({"tone_countries": "uk"}, "tone_countries: must be a list"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_named_in_plain_words(tmp_path, data, words):
+    """`config import` said "config.debounce_ms: must be a int"."""
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=re.escape(words) + "$"):
+        load_config(tmp_path)
 
 
 def test_malformed_json(tmp_path):
