@@ -196,8 +196,17 @@ def check_copy(path, fingerprints):
     try:
         with open(path, encoding="utf-8", newline="") as f:
             return _check_rows(path, csv.reader(f), pinned)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise LinekeeperError("%s cannot be read as a CSV file: %s" % (path, exc)) from None
+    except FileNotFoundError:
+        raise LinekeeperError("%s: no such file" % path) from None
+    except UnicodeDecodeError:
+        raise LinekeeperError(
+            "%s is not an audit export: it is not text (give the CSV file `linekeeper audit-export` or "
+            "the Audit page wrote)" % path
+        ) from None
+    except (OSError, csv.Error) as exc:
+        raise LinekeeperError(
+            "%s cannot be read as a CSV file: %s" % (path, getattr(exc, "strerror", None) or exc)
+        ) from None
 
 
 def _check_rows(path, reader, pinned):

@@ -101,6 +101,8 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
             signature = bytes.fromhex(doc.pop("signature"))
         public_key = base64.b64decode(doc["signing_key"], validate=True)
     except FileNotFoundError:
+        if not os.path.exists(path):  # the export itself, not only its manifest
+            raise LinekeeperError("%s: no such file" % path) from None
         raise LinekeeperError("no manifest %s beside %s" % (manifest_file, path)) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TamperError("%s is damaged: %s" % (manifest_file, exc)) from None

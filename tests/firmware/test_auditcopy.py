@@ -10,8 +10,11 @@ import base64
 import csv
 import json
 
+import pytest
+
 from firmware.auditcopy import COLUMNS, check_copy
 from firmware.calls.calllog import iso_ms
+from firmware.errors import LinekeeperError
 from firmware.signing import Signer
 from firmware.storage.audit import GENESIS_HASH, SIG_TAG, body_hash, entry_body
 
@@ -83,3 +86,20 @@ def test_an_unsigned_entry_no_signed_entry_in_the_copy_chains_is_not_called_inta
         _write(tmp_path / "whole.csv", [rows[0], _forged(rows[1], "bob")] + rows[2:]), [SIGNER.fingerprint]
     )
     assert problems and "entry 3 does not follow entry 2" in problems[0]
+
+
+def test_a_missing_file_or_one_not_text_is_said_plainly(tmp_path):
+    """`verify-audit missing.csv` printed "[Errno 2] No such file or directory: 'missing.csv'"
+    and `verify-audit out/r.pdf` "'utf-8' codec can't decode byte 0x93 ..."."""
+    missing = str(tmp_path / "missing.csv")
+    with pytest.raises(LinekeeperError) as err:
+        check_copy(missing, [SIGNER.fingerprint])
+    assert str(err.value) == "%s: no such file" % missing
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n\x93\x94\xa0 a report, not an audit export")
+    with pytest.raises(LinekeeperError) as err:
+        check_copy(str(pdf), [SIGNER.fingerprint])
+    assert str(err.value) == (
+        "%s is not an audit export: it is not text (give the CSV file `linekeeper audit-export` or "
+        "the Audit page wrote)" % pdf
+    )
