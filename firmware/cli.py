@@ -496,8 +496,9 @@ def cmd_linecheck(args):
     return 0
 
 
-def _read_password(path):
-    """The first line of the file ``path``; warns when others may read the file."""
+def _read_password(path, what="password file"):
+    """The first line of the file ``path``; warns when others may read the file (``what``
+    names it: "recovery key file")."""
     import stat
 
     try:
@@ -510,16 +511,16 @@ def _read_password(path):
                 password = f.readline().rstrip("\r\n")
     except OSError as exc:
         raise LinekeeperError(
-            "cannot read the password file %s: %s%s" % (path, exc.strerror, _as_whom())
+            "cannot read the %s %s: %s%s" % (what, path, exc.strerror, _as_whom())
         ) from None
     if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
         print(
-            "linekeeper: warning: the password file %s can be read by other users (mode "
-            "%03o); make it private (chmod 600) or delete it after use" % (path, stat.S_IMODE(mode)),
+            "linekeeper: warning: the %s %s can be read by other users (mode "
+            "%03o); make it private (chmod 600) or delete it after use" % (what, path, stat.S_IMODE(mode)),
             file=sys.stderr,
         )
     if not password:
-        raise LinekeeperError("the password file %s is empty" % path)
+        raise LinekeeperError("the %s %s is empty" % (what, path))
     return password
 
 
@@ -2693,7 +2694,7 @@ def cmd_keystore(args):
                 "cannot read %s: %s%s — nothing was changed" % (args.file, exc.strerror or exc, _as_whom())
             ) from None
     if args.recovery_key_file:
-        opens = {"recovery_key": _read_password(args.recovery_key_file)}
+        opens = {"recovery_key": _read_password(args.recovery_key_file, "recovery key file")}
         actor = "recovery-key"
     else:
         args.user = args.user or "admin"
@@ -2769,7 +2770,7 @@ def cmd_hat_replaced(args):
     _data_dir(args.data_dir)
     store = KeyStore(args.data_dir)
     if args.recovery_key_file:
-        key = store.unlock_recovery(_read_password(args.recovery_key_file))
+        key = store.unlock_recovery(_read_password(args.recovery_key_file, "recovery key file"))
         actor, via = "recovery-key", "recovery key"
     else:
         refusal = _installer_refusal(args.data_dir, args.user)

@@ -661,3 +661,16 @@ def test_a_statement_by_a_key_taken_over_from_a_replaced_hat_holds_only_before_t
     )
     # Its own key given: the fingerprint alone says nothing of a takeover, as before.
     assert verify_statement(files["after"], "--key", old.fingerprint) == 0
+
+
+def test_a_recovery_key_file_others_can_read_is_named_as_the_recovery_key_file(box, capsys):
+    """It warned "the password file rk can be read by other users" of the recovery key file."""
+    path, copy, recovery_file = box
+    os.chmod(recovery_file, 0o644)
+    os.unlink(path / "keys" / "keystore.json")
+    assert restore(path, copy, "--recovery-key-file", recovery_file) == 0
+    err = capsys.readouterr().err
+    assert (
+        "linekeeper: warning: the recovery key file %s can be read by other users (mode 644)" % recovery_file
+    ) in err
+    assert "password file" not in err
