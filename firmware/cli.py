@@ -1653,7 +1653,7 @@ def _export_signed(store, signer, row, key, args, audited):
     from .manifest import build_manifest
 
     ext = os.path.splitext(args.out)[1].lower()
-    payload = store.export_bytes(row["id"], key, ext.lstrip(".") or args.out)
+    payload = store.export_bytes(row["id"], key, ext.lstrip("."))
     if signer is None:
         raise LinekeeperError(
             "this process has no copy of the box's signing key to sign the "

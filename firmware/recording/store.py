@@ -1123,7 +1123,7 @@ class RecordingStore:
         :raises LinekeeperError: unknown format, no such recording, no audio
         """
         ext = os.path.splitext(out_path)[1].lower()
-        payload = self.export_bytes(recording_id, recording_key, ext.lstrip(".") or out_path)
+        payload = self.export_bytes(recording_id, recording_key, ext.lstrip("."))
         fsutil.atomic_write(out_path, payload, mode=0o600)
 
     def export_stream(self, recording_id: str, recording_key: RecordingKey) -> tuple[Any, int, int]:
@@ -1183,7 +1183,8 @@ class RecordingStore:
         return codec.decode_with_rate(data, row["profile"])
 
     def export_bytes(self, recording_id: str, recording_key: RecordingKey, fmt: str) -> bytes:
-        """The recording as ``fmt`` ("wav", or the recorded "ogg"), in memory.
+        """The recording as ``fmt`` ("wav", or the recorded "ogg"; "" for a file name without
+        an extension, refused as such), in memory.
 
         For the web UI's export: the decrypted audio never touches the card
         (on Raspberry Pi OS /tmp is on the card too).
@@ -1195,9 +1196,12 @@ class RecordingStore:
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
         ext = "." + fmt.lower()
+        taken = ".wav or %s" % codec.file_extension(row["profile"])
+        if not fmt:  # a file name without an extension: its path is not a format
+            raise LinekeeperError("the file name has no extension: end it with %s" % taken)
         if ext not in (".wav", codec.file_extension(row["profile"])):
             raise LinekeeperError(
-                "can only export to .wav or %s, not %r" % (codec.file_extension(row["profile"]), fmt)
+                "the extension %s is not one it can export to: end the file name with %s" % (ext, taken)
             )
         row, data = self.read_verified(recording_id, recording_key)
         if ext == ".wav":
