@@ -105,7 +105,12 @@ def test_the_calls_printed_are_audited_as_the_web_calls_page_is(data):
 @pytest.mark.parametrize(
     "user, password, said",
     [
-        ("sue", "not the password at all", "wrong user name or password"),
+        (
+            "sue",
+            "not the password at all",
+            "the password in PASSWORD_FILE does not open the key store as --user sue (a wrong "
+            "password, or no key slot of that name): nothing was done",
+        ),
         ("nobody", THEIRS, "nobody has no account on this box"),
         ("ivy", THEIRS, "ivy is not a supervisor or an auditor: only they may list the calls"),
         ("admin", OWNER_PASSWORD, "admin is not a supervisor or an auditor: only they may list the calls"),
@@ -120,9 +125,13 @@ def test_anyone_else_or_a_wrong_password_is_refused_and_nothing_is_printed(data,
             Accounts(web_db, lambda: int(time.time() * 1e6)).disable(conn, "dee", "a test")
     finally:
         web_db.close()
-    status, out, err = run_linekeeper(*calls_args(data, password, "--user", user))
+    args = calls_args(data, password, "--user", user)
+    status, out, err = run_linekeeper(*args)
     assert (status, out) == (2, "")
-    assert err == "linekeeper: the calls were not printed: %s\n" % said
+    password_file = args[args.index("--password-file") + 1]
+    assert err == "linekeeper: the calls were not printed: %s\n" % said.replace(
+        "PASSWORD_FILE", password_file
+    )
     assert listed(data) == []
 
 
