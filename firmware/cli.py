@@ -676,7 +676,9 @@ def _proven_actor(args, nothing_done):
         _refuse_disabled(_account(args.data_dir, args.user, enabled=False))
         _unlock(args).forget()
     except LinekeeperError as exc:
-        raise LinekeeperError("%s — %s" % (str(exc).rstrip("."), nothing_done)) from None
+        # A wrong password's words end "nothing was done" already: said once, as this command says it.
+        said = re.sub(r":? nothing was done\.?$", "", str(exc).rstrip("."))
+        raise LinekeeperError("%s — %s" % (said, nothing_done)) from None
     return args.user
 
 
@@ -1079,8 +1081,8 @@ def _sar_refused(args, why):
 
     named = _typed_user(args.data_dir, args.user)
     actor = named.pop("actor") or "anonymous"
-    if named.get("no_account") and why == NO_ACCOUNT % args.user:
-        why = NO_ACCOUNT % "--user"
+    if named.get("no_account"):
+        why = _unnamed(why, args.user)
     if not os.path.exists(os.path.join(args.data_dir, "audit.db")):
         log.warning("subject access release by %s refused: %s", actor, why)
         return
@@ -1129,9 +1131,18 @@ def _refused_by(data_dir, user, why):
     ``why``, the refusal, does not repeat a name no account has."""
     named = _typed_user(data_dir, user)
     actor = named.pop("actor") or "anonymous"
-    if named.get("no_account") and why == NO_ACCOUNT % user:
-        why = NO_ACCOUNT % "--user"
+    if named.get("no_account"):
+        why = _unnamed(why, user)
     return actor, named, why
+
+
+def _unnamed(why, user):
+    """A refusal's reason ``why`` without the name ``user`` typed, which no account has."""
+    if why == NO_ACCOUNT % user:
+        return NO_ACCOUNT % "--user"
+    if user and user in why:  # a wrong password's words name it (`--user NAME`)
+        return why.replace("--user %s" % user, "--user").replace(user, "--user")
+    return why
 
 
 def _sar(args, begun):
