@@ -640,30 +640,9 @@ def test_a_request_about_no_line_names_only_the_disclosures_the_viewer_may_see(b
     (her line 3). The Disclosures page and the "Released for it" list hide that release
     from sam, but the request's "Disclosures" row and its history named its entry number.
     He is told that an entry is linked, not which; sue and the auditor are shown it."""
-    import json
-
-    from firmware.sar import DisclosureLog
-
     sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
     rid = log_request(box, sam)
-    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
-    try:
-        hers = log.add(
-            wall_us=box.T0_US,
-            actor="sue",
-            requester="Mrs Wilhelmina Pottage",
-            recipient="Mrs Wilhelmina Pottage",
-            reason="subject access",
-            search=json.dumps({"number": "02079460002"}),
-            call_ids="3",
-            recordings=1,
-            bundle="b.zip",
-            bundle_sha256="cd" * 32,
-            encrypted=0,
-            request_id=rid,
-        )
-    finally:
-        log.close()
+    hers = _release_logged(box, rid)
     resp = act(box, sue, rid, action="answer", outcome="sent the copy", disclosures=str(hers))
     assert resp.status_code == 302
     theirs = page(sam, "/requests/%d" % rid)
@@ -686,30 +665,9 @@ def test_each_link_to_a_disclosure_on_a_request_s_page_lands_on_its_row(box, peo
     "entry 1" (Disclosures) linked to /disclosures#disclosure-1, but no row of the
     disclosure log had that id: the link landed at the top of the log. Every in-page link
     of the request's page names an id its target page has."""
-    import json
-
-    from firmware.sar import DisclosureLog
-
     sue, audrey = people["sue"], people["audrey"]
     rid = log_request(box, sue)
-    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
-    try:
-        made = log.add(
-            wall_us=box.T0_US,
-            actor="sue",
-            requester="Mrs Wilhelmina Pottage",
-            recipient="Mrs Wilhelmina Pottage",
-            reason="subject access",
-            search=json.dumps({"number": "02079460002"}),
-            call_ids="3",
-            recordings=1,
-            bundle="b.zip",
-            bundle_sha256="cd" * 32,
-            encrypted=0,
-            request_id=rid,
-        )
-    finally:
-        log.close()
+    made = _release_logged(box, rid)
     resp = act(box, sue, rid, action="answer", outcome="sent the copy", disclosures=str(made))
     assert resp.status_code == 302
     for client in (sue, audrey):
@@ -1202,3 +1160,29 @@ def test_a_line_requests_numbers_link_to_the_search_of_them_on_its_lines(box, pe
     resp = sam.get("/sar", query_string=dict(query, line=[], from_time="", to_time=""))
     found = box.services.audit.entries(limit=1, action="disclosure_search")[0].details
     assert "lines" not in found and found["found"] == 2, found
+
+
+def _release_logged(box, rid):
+    """Sue's release of call 3 for request ``rid``, as the disclosure log has it: its entry."""
+    import json
+
+    from firmware.sar import DisclosureLog
+
+    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
+    try:
+        return log.add(
+            wall_us=box.T0_US,
+            actor="sue",
+            requester="Mrs Wilhelmina Pottage",
+            recipient="Mrs Wilhelmina Pottage",
+            reason="subject access",
+            search=json.dumps({"number": "02079460002"}),
+            call_ids="3",
+            recordings=1,
+            bundle="b.zip",
+            bundle_sha256="cd" * 32,
+            encrypted=0,
+            request_id=rid,
+        )
+    finally:
+        log.close()
