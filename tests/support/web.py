@@ -333,22 +333,7 @@ class Box:
         return m.group(1)
 
     def setup_form(self, **over):
-        form = {
-            "setup_code": setup_code_for(self.data_dir),
-            "organisation": "Acme Plumbing Ltd",
-            "country": "uk",
-            "ico_number": "ZA123456",
-            "ico_renewal": "2027-01-31",
-            "purpose": "To keep a record of orders taken by phone.",
-            "admin_name": ADMIN[0],
-            "admin_password": ADMIN[1],
-            "admin_confirm": ADMIN[1],
-        }
-        for n in range(1, LINES + 1):
-            form["line-%d-name" % n] = "Line %d" % n
-            form["line-%d-mode" % n] = "record"
-        form.update(over)
-        return form
+        return setup_form(self.data_dir, **over)
 
     def do_setup(self, client=None):
         """Complete the wizard and confirm the recovery key; returns the admin's client."""
@@ -584,3 +569,24 @@ def chains_checked(box):
     if box.services.retention is not None:
         box.web.deletions_checked()
     box.web.wait_whole_checks()
+
+
+def setup_form(data_dir, lines=LINES, admin=ADMIN, **over):
+    """The setup wizard's fields for the box at ``data_dir``: ``lines`` lines recorded,
+    ``admin`` (name, password) its first account, ``over`` changed."""
+    form = {
+        "setup_code": setup_code_for(data_dir),
+        "organisation": "Acme Plumbing Ltd",
+        "country": "uk",
+        "ico_number": "ZA123456",
+        "ico_renewal": "2027-01-31",
+        "purpose": "To keep a record of orders taken by phone.",
+        "admin_name": admin[0],
+        "admin_password": admin[1],
+        "admin_confirm": admin[1],
+    }
+    for n in range(1, lines + 1):
+        form["line-%d-name" % n] = "Line %d" % n
+        form["line-%d-mode" % n] = "record"
+    form.update(over)
+    return form

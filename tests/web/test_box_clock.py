@@ -26,9 +26,8 @@ from tests.firmware.test_cardhealth import GB, fake_system
 from web import WebConfig, create_app
 from web.passwords import CHEAP_COST
 from web.remote import RemoteClock, RemoteStatus, services_for_recorder
-from web.setupcode import setup_code_for
 
-from support.web import TOKEN
+from support.web import TOKEN, setup_form
 
 START = "2026-03-02T09:00:00Z"
 START_US = 1_772_442_000_000_000  # START, µs since the epoch
@@ -70,20 +69,7 @@ class SimWeb:
         return client.post(path, data=form)
 
     def setup_form(self, **fields):
-        form = {
-            "setup_code": setup_code_for(self.data_dir),
-            "organisation": "Acme Plumbing Ltd",
-            "country": "uk",
-            "ico_number": "ZA123456",
-            "ico_renewal": "2027-01-31",
-            "purpose": "To keep a record of orders taken by phone.",
-            "admin_name": ADMIN[0],
-            "admin_password": ADMIN[1],
-            "admin_confirm": ADMIN[1],
-        }
-        for n in (1, 2):
-            form.update({"line-%d-name" % n: "Line %d" % n, "line-%d-mode" % n: "record"})
-        return dict(form, **fields)
+        return setup_form(self.data_dir, lines=2, admin=ADMIN, **fields)
 
     def set_up(self):
         """The setup wizard completed and its recovery key confirmed: the owner's browser."""
