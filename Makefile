@@ -58,9 +58,24 @@ run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the 
 # 4 421 tests took 21:32 with two workers and 17:12 with three; 4 623 took 24:22
 # with three and 21:54 with four, on a quiet machine; 4 753 took 17:22 with four
 # once the modules were compiled first, below).
+#
+# The tests' temporary files are on an ext4 file system in memory
+# (scripts/memdisk: the box's syncs and O_DIRECT writes as on its card, without
+# waiting for a disk), where one can be made; TEST_DISK=disk keeps them on the
+# disk, in pytest's folder under /tmp (a failing test's files stay there for a look).
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 2 )))
+TEST_DISK ?= memory
 test: setup bytecode ## run every test in tests/ (never hw_tests/), on every core
-	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup
+	@tmp=; \
+	if [ "$(TEST_DISK)" = memory ]; then \
+		tmp=$$(mktemp -d /tmp/linekeeper-test.XXXXXX) || exit 1; \
+		if scripts/memdisk up "$$tmp"; then \
+			trap 'scripts/memdisk down "$$tmp"; rmdir "$$tmp"' EXIT; trap 'exit 130' INT TERM; \
+		else \
+			echo "make test: the tests' files stay on the disk" >&2; rmdir "$$tmp"; tmp=; \
+		fi; \
+	fi; \
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup $${tmp:+--basetemp=$$tmp/pytest}
 
 # The tests start the box's commands in processes of their own, again and
 # again. Where PYTHONDONTWRITEBYTECODE is set (as on our CI's machines) Python
