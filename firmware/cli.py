@@ -2902,9 +2902,6 @@ def cmd_rekey(args):
             "%s has no recording keys: it is not a box's data directory, or the box was never "
             "set up; nothing was changed" % args.data_dir
         )
-    # Each step said as it starts: loading the code, opening the key store and making the
-    # new slots (Argon2, seconds each on a box) come before the first recording is re-wrapped.
-    _rekey_says("rekey: opening the key store as %s" % args.user)
     _enabled_slot(args.data_dir, args.user)
     password = _read_password(args.password_file)
     new_password = _read_password(args.new_password_file) if args.new_password_file else password
@@ -2948,6 +2945,9 @@ def _rekey_with(args, keystore, key, new_password):
     from .rekey import Rekey
 
     signer = _rekey_can_start(args, new_password)
+    # Each step said from here on: making the new slots (Argon2, seconds each on a box) comes
+    # before the first recording is re-wrapped. Not before: a refusal is its one line alone.
+    _rekey_says("rekey: the key store opened as %s" % args.user)
     store = RecordingStore(args.data_dir, signer=signer)
     try:
         with open_audit(args.data_dir, signer) as audit:
