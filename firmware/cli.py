@@ -372,7 +372,7 @@ def _calls_lines(args):
                 raise LinekeeperError("no lines are granted to %s: ask an installer" % args.user)
         _unlock(args).forget()  # the password says --user asks for it
     except LinekeeperError as exc:
-        raise LinekeeperError("the calls were not printed: %s" % exc) from None
+        raise LinekeeperError("the calls were not printed: %s" % _why_alone(exc)) from None
     return lines
 
 
@@ -677,9 +677,14 @@ def _proven_actor(args, nothing_done):
         _unlock(args).forget()
     except LinekeeperError as exc:
         # A wrong password's words end "nothing was done" already: said once, as this command says it.
-        said = re.sub(r":? nothing was done\.?$", "", str(exc).rstrip("."))
-        raise LinekeeperError("%s — %s" % (said, nothing_done)) from None
+        raise LinekeeperError("%s — %s" % (_why_alone(exc), nothing_done)) from None
     return args.user
+
+
+def _why_alone(refusal):
+    """The ``refusal``'s words without their own "nothing was done", for a command that says
+    what was not done before them ("the calls were not printed: ...") or after them."""
+    return re.sub(r":? nothing was done\.?$", "", str(refusal).rstrip("."))
 
 
 NO_ACCOUNT = "%s has no account on this box"
@@ -2013,7 +2018,7 @@ def cmd_audit_export(args):
             actor, named, why = _refused_by(args.data_dir, args.user, str(exc))
             details = dict({"refused": why, "file": name, "via": "cli"}, **named)
             audit.append(actor, "audit_export", "audit", details, _wall_us())
-            raise LinekeeperError("the audit trail was not copied: %s" % exc) from None
+            raise LinekeeperError("the audit trail was not copied: %s" % _why_alone(exc)) from None
         details = {"file": name, "handovers": len(statements), "via": "cli"}
         # Before the file is written, and its last entry: a copy the trail does not show is
         # never made, and the copy shows the head it was made at.
@@ -2088,7 +2093,7 @@ def cmd_breach_scope(args):
         except LinekeeperError as exc:
             actor, named, why = _refused_by(args.data_dir, args.user, str(exc))
             audit.append(actor, "breach_scope", args.account, dict(details, refused=why, **named), _wall_us())
-            raise LinekeeperError("the breach scope was not written: %s" % exc) from None
+            raise LinekeeperError("the breach scope was not written: %s" % _why_alone(exc)) from None
         # Before anything is read: a look at who saw what that the trail does not show is never made.
         audit.append(args.user, "breach_scope", args.account, details, _wall_us())
         progress = Progress("linekeeper: breach-scope: %d/%d calls read")

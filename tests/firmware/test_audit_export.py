@@ -177,11 +177,16 @@ def test_only_an_auditor_with_their_password_copies_it_audited(box, tmp_path, ca
     path = box[0]
     out = tmp_path / "trail.csv"
     (tmp_path / "wrong.txt").write_text("not the password\n")
+    (tmp_path / "wrong.txt").chmod(0o600)
     assert (
         main(["audit-export", str(out), "--data-dir", path, "--password-file", str(tmp_path / "wrong.txt")])
         != 0
     )
-    assert "the audit trail was not copied" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == (
+        "linekeeper: the audit trail was not copied: the password in %s does not open the key "
+        "store as --user admin (a wrong password, or no key slot of that name)\n" % (tmp_path / "wrong.txt")
+    )
     db = sqlite3.connect(os.path.join(path, "web.db"))
     db.execute("CREATE TABLE users (name TEXT, roles TEXT, lines TEXT)")
     db.execute("INSERT INTO users VALUES ('admin', 'installer,supervisor', '1')")

@@ -108,8 +108,9 @@ def test_the_calls_printed_are_audited_as_the_web_calls_page_is(data):
         (
             "sue",
             "not the password at all",
+            # Said once, by "not printed" (it ended ": nothing was done" too)
             "the password in PASSWORD_FILE does not open the key store as --user sue (a wrong "
-            "password, or no key slot of that name): nothing was done",
+            "password, or no key slot of that name)",
         ),
         ("nobody", THEIRS, "nobody has no account on this box"),
         ("ivy", THEIRS, "ivy is not a supervisor or an auditor: only they may list the calls"),
