@@ -498,7 +498,10 @@ def cmd_linecheck(args):
 
 def _read_password(path, what="password file"):
     """The first line of the file ``path``; warns when others may read the file (``what``
-    names it: "recovery key file")."""
+    names it: "recovery key file", "secret file").
+
+    :raises LinekeeperError: the file cannot be read, is not UTF-8 text, or its first line
+        is empty (``what`` named)"""
     import stat
 
     try:
@@ -513,6 +516,8 @@ def _read_password(path, what="password file"):
         raise LinekeeperError(
             "cannot read the %s %s: %s%s" % (what, path, exc.strerror, _as_whom())
         ) from None
+    except UnicodeDecodeError:
+        raise LinekeeperError("the %s %s is not text (UTF-8)" % (what, path)) from None
     if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
         print(
             "linekeeper: warning: the %s %s can be read by other users (mode "

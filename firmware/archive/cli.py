@@ -281,7 +281,7 @@ def cmd_set_secret(args):
     from .queue import SECRET_FILE, write_secret
 
     data_dir = _data_dir(args.data_dir)
-    secret = _read_password(args.secret_file)
+    secret = _read_password(args.secret_file, "secret file")
     before = _file_state(os.path.join(data_dir, SECRET_FILE))
     run_dir, missing = _secret_run_dir()
     try:

@@ -487,3 +487,36 @@ def test_weaker_is_the_old_kind_on_a_box_that_seals_only(tmp_path):
     os.makedirs(tmp_path / "no-vault")
     plain = SecretBox(tmp_path / "no-vault", b"board 1", on_trial=lambda: False)
     assert not plain.weaker(plain.seal("mail.password", "pw"))
+
+
+@pytest.mark.parametrize(
+    "text, mode, said",
+    [
+        (
+            b"s3 secret\n",
+            0o644,
+            "linekeeper: warning: the secret file %s can be read by other users (mode 644); make it "
+            "private (chmod 600) or delete it after use",
+        ),
+        (b"\n", 0o600, "linekeeper: the secret file %s is empty"),
+        (None, None, "linekeeper: cannot read the secret file %s: No such file or directory"),
+        (b"\xff\xfe\n", 0o600, "linekeeper: the secret file %s is not text (UTF-8)"),
+    ],
+)
+def test_set_secret_names_its_file_the_secret_file(tmp_path, monkeypatch, capsys, text, mode, said):
+    """`archive set-secret --secret-file F` called F "the password file" in its warning and
+    its refusals (a file not UTF-8 text ended in a traceback)."""
+    from firmware.cli import main
+
+    data_dir, run = vault_box(tmp_path)
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", run)
+    secret_file = tmp_path / "secret.txt"
+    if text is not None:
+        secret_file.write_bytes(text)
+        os.chmod(secret_file, mode)
+    main(["archive", "set-secret", "--data-dir", data_dir, "--secret-file", str(secret_file)])
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == said % secret_file, err
+    assert "password" not in err
+    stored = os.path.exists(os.path.join(data_dir, "archive.secret"))
+    assert stored == (text == b"s3 secret\n")
