@@ -139,6 +139,38 @@ def _csrf_ok():
     return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
+# The forms' free text (every textarea's name; tests/web/test_form_expired.py checks the
+# templates), offered back on the "Form expired" page: a note typed while the session ran
+# out is not lost with the form. Passwords and other fields are never shown back.
+FREE_TEXT = {
+    "concern": "Your concern",
+    "details": "Details",
+    "dp_address": "Postal address",
+    "holidays": "Public holidays",
+    "note": "Note",
+    "numbers": "Their numbers",
+    "outcome": "Outcome",
+    "purpose": "Why calls are recorded",
+    "text": "What the spoken default says",
+    "words": "In your words",
+}
+TYPED_BACK_MAX = 2000  # characters of each: the longest textarea's maxlength
+
+
+def _typed_back():
+    """``[(label, text)]``: the free text a form refused for its token carried, to be copied
+    (not saved); nothing from another site's page (``Sec-Fetch-Site``): this site does not show
+    text that it did not send."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+        return []
+    typed = []
+    for name, label in FREE_TEXT.items():
+        text = request.form.get(name, "")
+        if text.strip():
+            typed.append((label, text[:TYPED_BACK_MAX]))
+    return typed
+
+
 def before_request():
     web = lk()
     endpoint = request.endpoint
@@ -172,6 +204,7 @@ def before_request():
             "missing or out of date (this happens after logging in "
             "again or in another tab). Go back, reload the page and "
             "try again.",
+            typed=_typed_back(),
         ), 400
     if access[0] == "login":
         if g.user is None:
