@@ -9,7 +9,8 @@ rule or the default means "keep".
 
 A row left wholly empty (the blank rows the page offers) is left out, and so is
 a saved row (``rule-N-saved``/``minimum-N-saved``, hidden) whose name or category
-was cleared: that is how one is removed. A new row with anything in it but its
+was cleared, or a saved rule whose ``rule-N-remove`` box is ticked ("on", whatever
+the rest of its row says): that is how one is removed. A new row with anything in it but its
 name (a rule) or its category (a minimum) is refused, so that nothing the
 installer typed is dropped unsaid. A pick list at its first choice ("any",
 "both", "none") is not something typed.
@@ -98,8 +99,8 @@ def parse_retention_form(form, n_lines=None):
         given = [words for key, words in _RULE_PARTS if get("rule-%d-%s" % (i, key))]
         if not name and not given:
             continue  # a blank row
-        if not name and get("rule-%d-saved" % i):
-            continue  # a saved rule whose name was cleared: removed, as the page says
+        if get("rule-%d-saved" % i) and (not name or get("rule-%d-remove" % i) == "on"):
+            continue  # a saved rule whose name was cleared or Remove ticked: removed
         if not name:
             errors["rule-%d-name" % i] = (
                 "A rule with %s needs a name: name it, or empty its row to leave it out." % _listed(given)

@@ -8,7 +8,8 @@ switchboard takes before an outside number, 1 or 2 digits; empty: none) per line
 empty: closed), ``holidays`` (dates, one per line or comma-separated);
 ``numbers-N-name|action|patterns`` (patterns comma-separated; a row left
 wholly empty, its action at "exclude", the first choice, is left out; a saved one
-(``numbers-N-saved``, hidden) whose name was cleared is removed; a new one with
+(``numbers-N-saved``, hidden) whose name was cleared, or whose ``numbers-N-remove``
+box is ticked ("on"), is removed; a new one with
 patterns or "include" but no name is refused, never dropped unsaid);
 ``min_duration_s``, ``sample_percent``; ``on_demand-dtmf_code`` (empty: off),
 ``on_demand-button``, ``on_demand-from_start`` ("on"), ``on_demand-lookback_s``;
@@ -125,6 +126,8 @@ def parse_rules_form(form, n_lines, policy, also=None):
     rules["numbers"], rows = [], []
     for i in range(_count(form)):
         name = get("numbers-%d-name" % i)
+        if get("numbers-%d-saved" % i) and get("numbers-%d-remove" % i) == "on":
+            continue  # a saved list with Remove ticked: removed, as if its name were cleared
         if not name:
             given = _list_given(get, i)
             # A saved list whose name was cleared is removed, as the page says.

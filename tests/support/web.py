@@ -590,3 +590,13 @@ def setup_form(data_dir, lines=LINES, admin=ADMIN, **over):
         form["line-%d-mode" % n] = "record"
     form.update(over)
     return form
+
+
+def made_since(box, before):
+    """``(action, target, details)`` of each audit entry made after the first ``before``
+    (``box.audit``'s count then), oldest first, without the ``change_id`` each change is
+    given anew: what two ways of making one change must both write."""
+    made = box.audit.entries(limit=1000)
+    made = made[: len(made) - before]
+    plain = lambda details: {k: v for k, v in details.items() if k != "change_id"}  # noqa: E731
+    return [(e.action, e.target, plain(e.details)) for e in reversed(made)]

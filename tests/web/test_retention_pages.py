@@ -12,7 +12,7 @@ import threading
 from firmware.config import load_config
 from web.services import StoreRecordings
 
-from support.web import chains_checked
+from support.web import chains_checked, made_since
 
 
 def retention_form(box, client, **fields):
@@ -827,9 +827,10 @@ def test_a_row_with_something_typed_but_no_name_or_category_is_refused_and_kept(
 
 
 def test_clearing_a_saved_rules_name_or_a_minimums_category_still_removes_it(box, people):
-    """The page says "Clear a rule's name to remove it": a saved row (its hidden ``saved``
-    mark) whose name is cleared, the rest of it left as it was, is removed, not refused as a
-    new row missing its name would be. So is a saved minimum whose category is set to none."""
+    """The page says a saved rule is removed by its Remove box "(or clear its name)": a
+    saved row (its hidden ``saved`` mark) whose name is cleared, the rest of it left as it
+    was, is removed, not refused as a new row missing its name would be. So is a saved
+    minimum whose category is set to none."""
     ivan = people["ivan"]
     saved = {
         "default_days": "90",
@@ -851,3 +852,42 @@ def test_clearing_a_saved_rules_name_or_a_minimums_category_still_removes_it(box
     assert retention_form(box, ivan, **cleared, **marks).status_code == 302
     assert [r.name for r in box.sweeper.settings.rules] == ["support"]
     assert not box.sweeper.settings.minimum_days
+
+
+def test_a_saved_rules_remove_box_removes_it_audited_as_clearing_its_name_does(box, people):
+    """A rule was removed only by clearing its name. Each saved row now has a Remove box:
+    ticked, the rule goes on save, whatever the rest of its row says, with the same
+    `config_change` entry as clearing its name makes. A new row has no box."""
+    ivan = people["ivan"]
+    saved = {
+        "default_days": "90",
+        "rule-0-name": "sales",
+        "rule-0-line": "1",
+        "rule-0-days": "60",
+        "rule-1-name": "support",
+        "rule-1-days": "30",
+    }
+    marks = {"rule-0-saved": "1", "rule-1-saved": "1"}
+
+    def removed(**how):
+        assert retention_form(box, ivan, **saved).status_code == 302
+        assert [r.name for r in box.sweeper.settings.rules] == ["sales", "support"]
+        before = len(box.audit.entries(limit=1000))
+        assert retention_form(box, ivan, **dict(saved, **marks, **how)).status_code == 302
+        assert [r.name for r in box.sweeper.settings.rules] == ["support"]
+        return made_since(box, before)
+
+    assert retention_form(box, ivan, **saved).status_code == 302
+    page = ivan.get("/retention").get_data(as_text=True)
+    for i in (0, 1):
+        assert re.search(
+            r'<label class="check"><input type="checkbox" id="rule-%d-remove" name="rule-%d-remove" '
+            r'value="on"> Remove rule %d</label>' % (i, i, i + 1),
+            page,
+        )
+    assert 'name="rule-2-remove"' not in page  # a blank row: nothing to remove
+    cleared = removed(**{"rule-0-name": ""})
+    assert removed(**{"rule-0-remove": "on"}) == cleared
+    assert ("config_change", "policy.retention") in [e[:2] for e in cleared]
+    # Ticked on a row whose days are not a number: removed, nothing to correct.
+    assert removed(**{"rule-0-remove": "on", "rule-0-days": "sixty"}) == cleared

@@ -9,7 +9,7 @@ import pytest
 from firmware.config import load_config
 from firmware.update.inbox import inbox_dir
 
-from support.web import rules_form
+from support.web import made_since, rules_form
 
 
 def test_every_rule_type_is_saved_applied_and_audited(box, people):
@@ -632,9 +632,9 @@ def test_a_list_row_with_patterns_or_include_but_no_name_is_refused_and_kept(box
 
 
 def test_clearing_a_saved_lists_name_still_removes_it(box, people):
-    """The page says "Clear a list's name to remove it": a saved list (its hidden ``saved``
-    mark) whose name is cleared, its patterns left, is removed, not refused as a new row
-    with patterns and no name is."""
+    """The page says a saved list is removed by its Remove box "(or clear its name)": a
+    saved list (its hidden ``saved`` mark) whose name is cleared, its patterns left, is
+    removed, not refused as a new row with patterns and no name is."""
     ivan = people["ivan"]
     saved = {"numbers-0-name": "helplines", "numbers-0-action": "exclude", "numbers-0-patterns": "0800*"}
     assert rules_form(box, ivan, **saved).status_code == 302
@@ -642,3 +642,41 @@ def test_clearing_a_saved_lists_name_still_removes_it(box, people):
     cleared = dict(saved, **{"numbers-0-name": "", "numbers-0-saved": "1"})
     assert rules_form(box, ivan, **cleared).status_code == 302
     assert load_config(box.data_dir).policy.rules.numbers == ()
+
+
+def test_a_saved_lists_remove_box_removes_it_audited_as_clearing_its_name_does(box, people):
+    """A number list was removed only by clearing its name. Each saved row now has a Remove
+    box: ticked, the list goes on save, with the same `config_change` entry as clearing its
+    name makes. A new row has no box."""
+    ivan = people["ivan"]
+    saved = {
+        "numbers-0-name": "helplines",
+        "numbers-0-action": "exclude",
+        "numbers-0-patterns": "0800*",
+        "numbers-1-name": "staff homes",
+        "numbers-1-action": "exclude",
+        "numbers-1-patterns": "01632 960001",
+    }
+    marks = {"numbers-0-saved": "1", "numbers-1-saved": "1"}
+
+    def removed(**how):
+        assert rules_form(box, ivan, **saved).status_code == 302
+        names = [n.name for n in load_config(box.data_dir).policy.rules.numbers]
+        assert names == ["helplines", "staff homes"]
+        before = len(box.audit.entries(limit=1000))
+        assert rules_form(box, ivan, **dict(saved, **marks, **how)).status_code == 302
+        assert [n.name for n in load_config(box.data_dir).policy.rules.numbers] == ["staff homes"]
+        return made_since(box, before)
+
+    assert rules_form(box, ivan, **saved).status_code == 302
+    page = ivan.get("/rules").get_data(as_text=True)
+    for i in (0, 1):
+        assert re.search(
+            r'<label class="check"><input type="checkbox" id="numbers-%d-remove" name="numbers-%d-remove" '
+            r'value="on"> Remove list %d</label>' % (i, i, i + 1),
+            page,
+        )
+    assert 'name="numbers-2-remove"' not in page  # a blank row: nothing to remove
+    cleared = removed(**{"numbers-0-name": ""})
+    assert removed(**{"numbers-0-remove": "on"}) == cleared
+    assert "config_change" in [e[0] for e in cleared]
