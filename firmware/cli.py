@@ -370,7 +370,7 @@ def _calls_lines(args):
             lines = set(account.lines)
             if not lines:
                 raise LinekeeperError("no lines are granted to %s: ask an installer" % args.user)
-        _unlock(args).forget()  # the password says --user asks for it
+        _prove(args)  # the password says --user asks for it
     except LinekeeperError as exc:
         raise LinekeeperError("the calls were not printed: %s" % _why_alone(exc)) from None
     return lines
@@ -647,6 +647,44 @@ def _unlock_slot(store, user, password, path):
         ) from None
 
 
+def _prove(args):
+    """Check that ``--password-file`` holds ``--user``'s password, for a command that needs
+    no key, only to know who runs it: their key slot opens with it or, for an account
+    without one (only supervisors hold a key slot: an auditor, an installer), the account's
+    password hash in web.db takes it, as the web UI's login checks it. Before, only a key
+    slot proved anyone, so an auditor could run none of the auditors' commands on a box set
+    up (audit-export, breach-scope, calls, report, year-review).
+
+    :raises WrongPasswordError: neither takes it
+    :raises LinekeeperError: the account is disabled"""
+    from .errors import WrongPasswordError
+
+    try:
+        _unlock(args).forget()
+    except WrongPasswordError:
+        account = _read_account(args.data_dir, args.user)[1]
+        if account is None or account.needs_key_slot:
+            raise
+        if not _hash_takes(args):
+            raise WrongPasswordError(
+                "the password in %s is not the password of --user %s's account: nothing was done"
+                % (args.password_file, args.user)
+            ) from None
+
+
+def _hash_takes(args):
+    """Whether ``--user``'s web account's password hash takes ``--password-file``'s password."""
+    from web.passwords import check_password
+
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(args.data_dir, "web.db"), uri=True)
+    try:
+        row = db.execute("SELECT pw_hash FROM users WHERE name = ?", (args.user,)).fetchone()
+    finally:
+        db.close()
+    # A disabled account's hash is marked, and taken by no password (refused before, too).
+    return row is not None and check_password(_read_password(args.password_file), row[0])
+
+
 # Who the audit entries of a command root runs on the box with no account name (``config
 # import``, ``keystore backup``): root on the box's console, unless a --user proves who it is.
 ROOT_ACTOR = "cli"
@@ -679,7 +717,7 @@ def _proven_actor(args, nothing_done):
         # Read only: the sweep of accounts unused for 90 days (:func:`_account`) writes web.db
         # and the trail, which a backup from a read-only card must not need, nor a refusal do.
         _refuse_disabled(_account(args.data_dir, args.user, enabled=False))
-        _unlock(args).forget()
+        _prove(args)
     except LinekeeperError as exc:
         # A wrong password's words end "nothing was done" already: said once, as this command says it.
         raise LinekeeperError("%s — %s" % (_why_alone(exc), nothing_done)) from None
@@ -2018,7 +2056,7 @@ def cmd_audit_export(args):
             account = _account(args.data_dir, args.user)
             if account is not None and not account.has("auditor"):
                 raise LinekeeperError("%s is not an auditor: only auditors copy the audit trail" % args.user)
-            _unlock(args).forget()  # the password says --user runs this
+            _prove(args)  # the password says --user runs this
         except LinekeeperError as exc:
             actor, named, why = _refused_by(args.data_dir, args.user, str(exc))
             details = dict({"refused": why, "file": name, "via": "cli"}, **named)
@@ -2088,7 +2126,7 @@ def cmd_breach_scope(args):
             if account is not None and not account.has("auditor"):
                 raise LinekeeperError("%s is not an auditor: only auditors read a breach's scope" % args.user)
             period = parse_period(args.first, args.last, site_zone(args.data_dir))
-            _unlock(args).forget()  # the password says --user runs this
+            _prove(args)  # the password says --user runs this
             if not audit.count(actor=args.account) and not _read_account(args.data_dir, args.account)[1]:
                 # A mistyped name wrote an empty scope ("0 calls looked at") a DPO could pass on.
                 raise LinekeeperError(
@@ -3728,14 +3766,11 @@ def build_parser():
     p = sub.add_parser("calls", help="print the calls a search finds (callers' numbers and names), audited")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--json", action="store_true", help="one JSON object per call")
-    p.add_argument(
-        "--password-file", required=True, help="file whose first line is the password of --user's key slot"
-    )
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument(
         "--user",
         default="admin",
-        help="who asks for it (a key slot's user): a supervisor (their lines' calls only) or an "
-        "auditor; audited",
+        help="who asks for it: a supervisor (their lines' calls only) or an auditor; audited",
     )
     p.add_argument(
         "--line", dest="lines", action="append", metavar="N", help="only this line's calls (repeatable)"

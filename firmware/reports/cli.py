@@ -16,13 +16,11 @@ def add_arguments(p):
         "--tz", help="time zone of the days and hours (default: the business hours' zone, else UTC)"
     )
     p.add_argument("--out", required=True, help="file to write, or - for standard output")
-    p.add_argument(
-        "--password-file", required=True, help="file whose first line is the password of --user's key slot"
-    )
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument(
         "--user",
         default="admin",
-        help="who asks for it (a key slot's user): a supervisor (their lines only) or an auditor; audited",
+        help="who asks for it: a supervisor (their lines only) or an auditor; audited",
     )
 
 
@@ -134,7 +132,7 @@ def _allowed(args, audit, n_lines, every_line=("auditor",), what="reports", refu
                     % (refused[0], args.user, ", ".join(map(str, granted)))
                 )
             lines, own = list(lines or granted), True
-        cli._unlock(args).forget()  # the password says --user asks for it
+        cli._prove(args)  # the password says --user asks for it
     except LinekeeperError as exc:
         # By the name typed only when an account has it: the password may not be checked yet.
         actor, named, why = cli._refused_by(args.data_dir, args.user, str(exc))
@@ -230,14 +228,11 @@ def add_year_arguments(p):
     p.add_argument("--to", dest="last", metavar="DATE", help="last day, included (YYYY-MM-DD)")
     p.add_argument("--format", choices=("pdf", "json"), default="pdf")
     p.add_argument("--out", required=True, help="file to write")
-    p.add_argument(
-        "--password-file", required=True, help="file whose first line is the password of --user's key slot"
-    )
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument(
         "--user",
         default="admin",
-        help="who asks for it (a key slot's user): an installer, an auditor, or a supervisor (their "
-        "lines only); audited",
+        help="who asks for it: an installer, an auditor, or a supervisor (their lines only); audited",
     )
 
 

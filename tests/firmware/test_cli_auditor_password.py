@@ -1,0 +1,119 @@
+"""An auditor runs the auditors' commands with the password of their account.
+
+Only supervisors hold a key slot (docs/security.md), and the commands that need no key,
+only to know who runs them (audit-export, breach-scope, calls, report, year-review), took
+a key slot's password alone: on a box set up, every auditor was refused "the password ...
+does not open the key store", though docs/operating.md has an auditor run
+`linekeeper breach-scope --user AUDITOR --password-file FILE`. The account's password hash
+now proves an account that has no key slot, as the web UI's login checks it."""
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from firmware.cli import main
+from firmware.storage.audit import AuditLog
+from firmware.storage.keystore import Argon2Params, KeyStore
+from web.accounts import Accounts
+from web.db import WebDb
+from web.passwords import CHEAP_COST
+
+SLOT_PASSWORD = "correct horse battery 7"
+AUDITOR_PASSWORD = "auditor reads trail 42"
+CALLS = [
+    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 2, "talk": 4.0}
+]
+COMMANDS = {
+    "audit_export": ["audit-export", "{out}.csv"],
+    "breach_scope": ["breach-scope", "sup", "{out}.csv", "--from", "2026-03-01", "--to", "2026-03-31"],
+    "list_viewed": ["calls"],
+    "report": [
+        "report",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-31",
+        "--format",
+        "json",
+        "--out",
+        "{out}.json",
+    ],
+    "year_review": ["year-review", "--format", "json", "--out", "{out}.json"],
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A box set up: one call on line 1, a supervisor's key slot and account, and an
+    auditor's account, which has no key slot."""
+    root = tmp_path_factory.mktemp("auditor")
+    data = str(root / "data")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("sup", SLOT_PASSWORD)
+    (root / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS})
+    )
+    assert main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
+    db = WebDb(os.path.join(data, "web.db"))
+    accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
+    with db.tx() as conn:
+        accounts.create(conn, "sup", SLOT_PASSWORD, ["supervisor"], [1])
+        accounts.create(conn, "ava", AUDITOR_PASSWORD, ["auditor"], [])
+    db.close()
+    return data
+
+
+@pytest.fixture
+def data(recorded, tmp_path):
+    path = str(tmp_path / "data")
+    shutil.copytree(recorded, path)
+    return path
+
+
+def run(data, command, password, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text(password + "\n")
+    pw.chmod(0o600)
+    args = [a.format(out=tmp_path / "out") for a in COMMANDS[command]]
+    return main(args + ["--data-dir", data, "--user", "ava", "--password-file", str(pw)])
+
+
+def entries(data, command):
+    action = "report" if command == "year_review" else command  # (its document: year_review)
+    with AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head")) as log:
+        return [(e.actor, e.details) for e in log.entries(limit=100, action=action, newest_first=False)]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_an_auditor_is_proven_by_the_password_of_their_account(data, tmp_path, capsys, command):
+    assert run(data, command, AUDITOR_PASSWORD, tmp_path) == 0, capsys.readouterr().err
+    [(actor, details)] = entries(data, command)
+    assert actor == "ava" and "refused" not in details
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_wrong_password_of_an_auditor_is_refused(data, tmp_path, capsys, command):
+    capsys.readouterr()
+    assert run(data, command, "not the auditor's password 1", tmp_path) == 2
+    assert "is not the password of --user ava's account: nothing was done" in capsys.readouterr().err
+    assert not any("refused" not in details for _, details in entries(data, command))
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("out")]
+
+
+def test_a_supervisors_account_password_is_not_taken_for_their_key_slot(data, tmp_path, capsys):
+    """A supervisor is proven by their key slot only: a password their slot refuses and
+    their account's hash takes is a slot altered on the card, never a proof."""
+    db = WebDb(os.path.join(data, "web.db"))
+    with db.tx() as conn:
+        Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST).set_password(
+            conn, "sup", "web only 99 password"
+        )
+    db.close()
+    pw = tmp_path / "pw"
+    pw.write_text("web only 99 password\n")
+    pw.chmod(0o600)
+    capsys.readouterr()
+    assert main(["calls", "--data-dir", data, "--user", "sup", "--password-file", str(pw)]) == 2
+    assert "does not open the key store as --user sup" in capsys.readouterr().err
