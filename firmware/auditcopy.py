@@ -283,7 +283,7 @@ def _check_rows(path, reader, pinned):
         if row["signature"]:
             first_signed = first_signed or seq
             summary["signed"] += 1
-            problems += _check_signature(number, seq, row, keys)
+            _add_signature_problems(problems, _check_signature(number, seq, row, keys))
             unchained.clear()  # its hash chains them
         elif first_signed is None:
             unchained.append((number, seq))
@@ -305,7 +305,7 @@ def _check_rows(path, reader, pinned):
         problems += _unchained(unchained)
     if starts_whole and not summary["gaps"] and last_action and last_action[0] == WHOLE_ACTION:
         summary["whole"] = last_action[1:]
-    return problems, summary
+    return [str(problem) for problem in problems], summary
 
 
 def _unchained(unchained):
@@ -411,6 +411,53 @@ def _check_row(number, row, summary):
     return problems
 
 
+class _OtherKey:
+    """Entries one after another signed by a key not given, said once: a wrong --key (a
+    typing mistake, the replaced HAT's key) printed a line for every entry, a million
+    lines for a box's trail, and kept them all in memory."""
+
+    def __init__(self, number, seq, signer, given):
+        self.first, self.last, self.signer, self.given = (number, seq), (number, seq), signer, given
+        self.rows = 1
+
+    def takes(self, other):
+        """Extend this run with ``other`` when it is the next row's, signed by the same key (a
+        copy of some entries only has gaps between them: its rows are counted)."""
+        if (
+            isinstance(other, _OtherKey)
+            and other.signer == self.signer
+            and other.first[0] == self.last[0] + 1
+        ):
+            self.last = other.last
+            self.rows += 1
+            return True
+        return False
+
+    def __str__(self):
+        if self.first == self.last:
+            return "line %d: entry %d is signed by %s, not by the key given (%s)" % (
+                *self.first,
+                self.signer,
+                self.given,
+            )
+        return "lines %d to %d: %d entries, %d to %d, are signed by %s, not by the key given (%s)" % (
+            self.first[0],
+            self.last[0],
+            self.rows,
+            self.first[1],
+            self.last[1],
+            self.signer,
+            self.given,
+        )
+
+
+def _add_signature_problems(problems, found):
+    """Add ``found`` to ``problems``, a run of entries signed by the same key not given as one."""
+    for problem in found:
+        if not (problems and isinstance(problems[-1], _OtherKey) and problems[-1].takes(problem)):
+            problems.append(problem)
+
+
 def _check_signature(number, seq, row, keys):
     """The problems of a row's signature; ``keys``: fingerprint -> the last entry it signs
     (None: any), as :func:`_key_chain` gives them."""
@@ -422,8 +469,7 @@ def _check_signature(number, seq, row, keys):
         return ["line %d: entry %d's signature or signing key is damaged" % (number, seq)]
     if len(key) != 32 or fingerprint(key) not in keys:
         return [
-            "line %d: entry %d is signed by %s, not by the key given (%s)"
-            % (number, seq, fingerprint(key) if len(key) == 32 else "no key", ", ".join(sorted(keys)))
+            _OtherKey(number, seq, fingerprint(key) if len(key) == 32 else "no key", ", ".join(sorted(keys)))
         ]
     bound = keys[fingerprint(key)]
     if bound is not None and seq > bound:

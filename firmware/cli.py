@@ -1985,12 +1985,13 @@ def cmd_verify_audit(args):
     """Check a copy of the audit trail (the Audit trail page's CSV) with only the box's
     fingerprint: each entry's hash, what its row shows, the chain and the signatures."""
     from .auditcopy import check_copy
+    from .words import counted
 
     problems, summary = check_copy(args.file, args.key)
     for problem in problems:
         print("%s: %s" % (args.file, problem), file=sys.stderr)
     if problems:
-        print("%s: does NOT verify (%d problems)" % (args.file, len(problems)), file=sys.stderr)
+        print("%s: does NOT verify (%s)" % (args.file, counted(len(problems), "problem")), file=sys.stderr)
         return 1
     if not summary["rows"]:
         print("%s: holds no entry" % args.file)

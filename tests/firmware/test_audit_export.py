@@ -104,6 +104,21 @@ def test_the_whole_trail_leaves_the_box_and_verify_audit_says_it_is_whole(box, t
     assert "whole: every entry from 1 to 251, none missing, up to the head when admin copied" in out_text
 
 
+def test_a_wrong_key_is_said_once_for_the_entries_it_did_not_sign(box, tmp_path, capsys):
+    """A fingerprint mistyped, or the replaced HAT's, printed a line for every entry signed
+    (a million lines for a box's trail, all kept in memory first); one line says them now."""
+    out = tmp_path / "trail.csv"
+    assert export(box, out) == 0
+    capsys.readouterr()
+    assert main(["verify-audit", str(out), "--key", NEW.fingerprint]) == 1
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "%s: lines 2 to 252: 251 entries, 1 to 251, are signed by %s, not by the key given (%s)"
+        % (out, OLD.fingerprint, NEW.fingerprint),
+        "%s: does NOT verify (1 problem)" % out,
+    ]
+
+
 def test_its_progress_in_a_log_is_whole_lines(box, tmp_path, capsys):
     """Redirected (a file, the journal), the progress was carriage returns alone, which made
     one long line of a log, as repair's did before Progress: whole lines there, as repair's."""
@@ -213,7 +228,10 @@ def test_after_a_hat_replacement_the_current_fingerprint_alone_checks_the_whole_
     # The copy's statement taken out: the old key's entries are not the key given's.
     write(out, rows[:1] + rows[2:])
     problems, _ = check_copy(out, [NEW.fingerprint])
-    assert len(problems) == bound and "not by the key given" in problems[0]
+    assert problems == [
+        "lines 2 to %d: %d entries, 1 to %d, are signed by %s, not by the key given (%s)"
+        % (bound + 1, bound, bound, OLD.fingerprint, NEW.fingerprint)
+    ]
     # Still, as before, with each key given (a copy without the statements).
     assert check_copy(out, [NEW.fingerprint, OLD.fingerprint])[0] == []
 
