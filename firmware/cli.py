@@ -2224,6 +2224,7 @@ def cmd_verify(args):
     from firmware.storage.fieldseal import FieldSealError, load_field_cipher
     from firmware.storage.keystore import NotInitialisedError
 
+    from . import words
     from .datadir import integrity_problems, stopped_cleanly
     from .handover import HandoverError, TrustedKeys, trusted_keys
     from .rekey import journal_exists
@@ -2309,7 +2310,11 @@ def cmd_verify(args):
                 "keys: a rekey was cut short (keys/rekey.json): every recording still opens; run "
                 "`linekeeper rekey` again to finish it"
             )
-        n = len([r for r in store.all() if r["state"] != "deleted"])
+        held = [r for r in store.all() if r["state"] != "deleted"]
+        n = len(held)
+        # A supervisor's key opens their lines' recordings only: the others are checked
+        # without it (size and SHA-256), and "authenticated" must not be said of them.
+        unopened = _not_granted(store, held, key)
     finally:
         if key is not None:
             key.forget()
@@ -2320,11 +2325,32 @@ def cmd_verify(args):
     if problems:
         print("%d problem(s) found" % len(problems), file=sys.stderr)
         return 1
-    print(
-        "%d recordings%s, the audit trail and the deletion log are intact"
-        % (n, " (authenticated)" if key is not None else "")
-    )
+    if key is None:
+        checked = ""
+    elif not unopened:
+        checked = " (authenticated)"
+    else:
+        checked = (
+            " (%d authenticated, those of %s granted to %s; the other %d checked by size and SHA-256 only)"
+            % (
+                n - unopened,
+                words.lines_named(key.granted) if key.granted else "no line",
+                args.user,
+                unopened,
+            )
+        )
+    print("%d recordings%s, the audit trail and the deletion log are intact" % (n, checked))
     return 0
+
+
+def _not_granted(store, rows, key):
+    """How many of the recordings ``rows`` are on a line ``key`` does not open (0 without a
+    key, or with the admin key, which opens every line)."""
+    from firmware.storage.keystore import ALL_LINES
+
+    if key is None or key.granted == ALL_LINES:
+        return 0
+    return sum(1 for row in rows if store.line_of(row) not in key.granted)
 
 
 def _handed_over_hint(data_dir, pinned):
@@ -3617,7 +3643,10 @@ def build_parser():
 
     p = sub.add_parser("verify", help="check every recording and the audit trail")
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--password-file", help="also authenticate every chunk of every recording")
+    p.add_argument(
+        "--password-file",
+        help="also authenticate every chunk of every recording (a supervisor's: of their lines)",
+    )
     p.add_argument("--user", default="admin")
     p.add_argument(
         "--head",

@@ -59,6 +59,26 @@ def test_verify_with_a_wrong_password_is_refused_in_one_line_not_counted_as_a_pr
     assert status == 0 and "problem" not in out + err, (out, err)
 
 
+def test_verify_with_a_supervisors_password_says_which_recordings_it_authenticated(box, tmp_path):
+    """A supervisor's key opens their lines' recordings only; verify checked the others by
+    size and SHA-256 and still said "4 recordings (authenticated)"."""
+    from firmware.storage.keystore import Argon2Params, KeyStore
+
+    store = KeyStore(box, kdf_params=Argon2Params(memory_kib=8, iterations=1))
+    with store.unlock("admin", PASSWORD) as admin:
+        store.add_slot("sue", "sue's own password 8", admin, lines=[2])
+    sue = secret_file(tmp_path, "sue", "sue's own password 8")
+    status, out, err = run_linekeeper("verify", "--data-dir", box, "--user", "sue", "--password-file", sue)
+    assert (status, out) == (
+        0,
+        "4 recordings (2 authenticated, those of line 2 granted to sue; the other 2 checked by "
+        "size and SHA-256 only), the audit trail and the deletion log are intact\n",
+    ), err
+    admin = secret_file(tmp_path, "pw", PASSWORD)
+    status, out, err = run_linekeeper("verify", "--data-dir", box, "--password-file", admin)
+    assert out.startswith("4 recordings (authenticated), "), (out, err)
+
+
 def test_rekey_says_each_step_from_the_start(box, tmp_path):
     """It printed nothing for its first ~12 s of a ~14 s run (opening the key store, making
     the new slots), then only the recordings re-wrapped."""
