@@ -53,6 +53,15 @@ class KeyBackupError(LinekeeperError, ValueError):
 BACKUP_ENTRIES_PAGE = 20  # key_backup entries read at a time, looking for the last one made
 
 
+def _format_named(doc):
+    """What a JSON file that is not ours says it is, for a refusal: ``its format is 'x'``,
+    or that it names none."""
+    named = doc.get("format") if isinstance(doc, dict) else None
+    if isinstance(named, str) and named:
+        return "its format is %r" % named[:60]
+    return "it names no format" if isinstance(doc, dict) else "it is JSON but not an object"
+
+
 def last_backup(audit):
     """``(when, key store fingerprint, contents, inventory)`` of the newest key store backup
     made (on the Settings page or with ``linekeeper keystore backup``), from the audit trail
@@ -301,9 +310,8 @@ def read_backup(raw, source):
         raise KeyBackupError("%s is not a key store backup: not JSON (%s)" % (source, exc)) from None
     if not isinstance(doc, dict) or doc.get("format") != BACKUP_FORMAT:
         raise KeyBackupError(
-            "%s is not a key store backup (format %r, not %r): a backup is what the settings "
-            "page or `linekeeper keystore backup` saves"
-            % (source, doc.get("format") if isinstance(doc, dict) else None, BACKUP_FORMAT)
+            "%s is not a key store backup (%s; a backup's is %r): a backup is what the settings "
+            "page or `linekeeper keystore backup` saves" % (source, _format_named(doc), BACKUP_FORMAT)
         )
     if doc.get("version") != BACKUP_VERSION:
         raise KeyBackupError(
@@ -547,12 +555,12 @@ def read_statement(raw, source):
         raise KeyBackupError("%s is not a statement: not JSON (%s)" % (source, exc)) from None
     if not isinstance(doc, dict) or doc.get("format") not in (STATEMENT_FORMAT, COPY_FORMAT):
         raise KeyBackupError(
-            "%s is not a statement (format %r, not %r or %r): a statement is what `linekeeper "
+            "%s is not a statement (%s; a statement's is %r or %r): a statement is what `linekeeper "
             "keystore backup` writes beside a backup, as FILE%s, when the audit trail cannot record "
             "it, or what the box signs beside a copy of its deletion log"
             % (
                 source,
-                doc.get("format") if isinstance(doc, dict) else None,
+                _format_named(doc),
                 STATEMENT_FORMAT,
                 COPY_FORMAT,
                 STATEMENT_SUFFIX,

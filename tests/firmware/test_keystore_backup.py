@@ -258,6 +258,9 @@ def test_a_file_that_is_not_a_backup_is_named(box, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "%s is not a key store backup" % plain in err
     assert not keystore.exists()
+    # What the file says it is, in words: not Python's None for a format it lacks.
+    assert "None" not in err
+    assert "it names no format" in err or "its format is" in err, err
 
 
 def test_without_a_pin_the_signing_key_says_whose_backup_it_is(tmp_path, capsys):
@@ -585,7 +588,9 @@ def test_a_changed_statement_or_backup_or_another_key_does_not_verify(statement,
     [
         (None, "cannot read"),
         ("{not json", "not JSON"),
-        ('{"format": "linekeeper-keystore-backup"}', "is not a statement"),
+        ('{"format": "linekeeper-keystore-backup"}', "its format is 'linekeeper-keystore-backup'"),
+        ('{"version": 1}', "is not a statement (it names no format;"),
+        ("[1, 2]", "is not a statement (it is JSON but not an object;"),
     ],
 )
 def test_a_missing_or_garbled_statement_is_named(statement, capsys, content, said):
