@@ -655,14 +655,18 @@ def _prove(args):
     slot proved anyone, so an auditor could run none of the auditors' commands on a box set
     up (audit-export, breach-scope, calls, report, year-review).
 
+    A password an installer set and its owner has not changed yet (the web UI asks for a
+    new one at their first login) proves nobody: the installer knows it too, and the trail
+    would name its owner.
+
     :raises WrongPasswordError: neither takes it
-    :raises LinekeeperError: the account is disabled"""
+    :raises LinekeeperError: the account is disabled, or its password is still the installer's"""
     from .errors import WrongPasswordError
 
+    account = _read_account(args.data_dir, args.user)[1]
     try:
         _unlock(args).forget()
     except WrongPasswordError:
-        account = _read_account(args.data_dir, args.user)[1]
         if account is None or account.needs_key_slot:
             raise
         if not _hash_takes(args):
@@ -670,6 +674,11 @@ def _prove(args):
                 "the password in %s is not the password of --user %s's account: nothing was done"
                 % (args.password_file, args.user)
             ) from None
+    if account is not None and account.must_change == "set_by_other":
+        raise LinekeeperError(
+            "--user %s still has the password an installer set: %s logs in to the web UI once "
+            "to choose their own, then runs this again: nothing was done" % (args.user, args.user)
+        )
 
 
 def _hash_takes(args):
@@ -760,6 +769,7 @@ def _read_account(data_dir, user):
         user,
         frozenset(r for r in row["roles"].split(",") if r),
         tuple(sorted(int(x) for x in row["lines"].split(",") if x)),
+        must_change=row["must_change"] if "must_change" in have else "",
         disabled_us=row["disabled_us"] if "disabled_us" in have else None,
         disabled_why=row["disabled_why"] if "disabled_why" in have else "",
     )
