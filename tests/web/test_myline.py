@@ -120,6 +120,10 @@ def test_a_staff_account_needs_its_line(box, people):
     )
     assert resp.status_code == 400 and "A staff member needs their line" in resp.get_data(as_text=True)
     assert box.web.accounts.get("stella") is None
+    # The form asks for it where it asks a supervisor's lines: "Lines (for supervisors)"
+    # said a staff member needed none, until the refusal above.
+    legend = re.search(r"<legend>(Lines[^<]*)</legend>", resp.get_data(as_text=True)).group(1)
+    assert "staff" in legend, legend
 
 
 def test_the_staff_menu_has_help_on_every_screen(box, stella):
