@@ -144,7 +144,12 @@ def parse_retention_form(form, n_lines=None):
     try:
         return RetentionSettings.from_dict(data, path="retention"), {}
     except ConfigError as exc:
-        return None, {_form_field(exc.field, index, min_index): exc.message}
+        field = _form_field(exc.field, index, min_index)
+        if field == "disk_critical_percent" and exc.message.startswith("must be above"):
+            # The model names the other setting as the configuration file does.
+            words = "Disk critical must be above Disk warning (%d %% full)." % data["disk_warning_percent"]
+            return None, {field: words}
+        return None, {field: exc.message}
 
 
 def _listed(words):

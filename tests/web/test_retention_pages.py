@@ -116,7 +116,12 @@ def test_bad_input_is_refused_with_a_message_and_changes_nothing(box, people):
     cases = [
         ({"default_days": "ninety"}, "default_days", "whole number"),
         ({"default_days": "0"}, "default_days", "from 1 to 36500"),
-        ({"disk_critical_percent": "70"}, "disk_critical_percent", "above disk_warning_percent"),
+        # In the page's words: the setting's name in the configuration file meant nothing there.
+        (
+            {"disk_critical_percent": "70"},
+            "disk_critical_percent",
+            "Disk critical must be above Disk warning (80 % full).",
+        ),
         ({"rule-0-name": "x", "rule-0-days": "-5"}, "rule-0-days", "whole number"),
         (
             {"rule-0-name": "x", "rule-0-line": "99"},
