@@ -87,6 +87,23 @@ def test_a_supervisor_sees_what_waits_for_them_on_their_lines_only(box, people, 
     assert concern not in waiting(page(sue, "/"))
 
 
+def test_an_alarm_raised_again_and_again_waits_as_one_item_as_on_the_banner(box, people):
+    # A line that drops its voltage every few minutes listed one item per drop: a phone's
+    # dashboard was pages of the same alarm, which the banner acknowledges in one press.
+    for k in range(3):
+        box.alarm_log.set("no_line_voltage", True, line=1, wall_us=box.T0_US + k * 600 * 10**6)
+        box.alarm_log.set("no_line_voltage", False, line=1, wall_us=box.T0_US + (k * 600 + 3) * 10**6)
+    items = {k: v for k, v in waiting(page(people["sam"], "/")).items() if k.startswith("waiting-alarm-")}
+    latest = box.alarm_log.banner([1])[-1]["id"]
+    assert list(items) == ["waiting-alarm-%d" % latest]
+    assert items["waiting-alarm-%d" % latest].startswith(
+        "Alarm to acknowledge, 3 times since Mon 2 Mar 2026, 09:00:00 GMT, the latest raised "
+        "Mon 2 Mar 2026, 09:20:00 GMT"
+    )
+    box.post(people["sam"], "/alarms/%d/acknowledge" % latest, {}, token_from="/alarms")
+    assert "2 times since Mon 2 Mar 2026, 09:00:00 GMT" in "".join(waiting(page(people["sam"], "/")).values())
+
+
 def test_only_a_supervisor_has_the_list(box, people):
     for name in ("ivan", "audrey"):
         html = page(people[name], "/")

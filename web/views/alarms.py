@@ -30,7 +30,7 @@ from ..accounts import OFFICE_ROLES
 from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines, whole_number
 from . import csv_download, csv_within, row_id
 from .calls import _day_us
-from .dashboard import reminders_now
+from .dashboard import grouped, reminders_now
 from .myline import myline_page
 
 bp = Blueprint("alarms", __name__)
@@ -82,25 +82,6 @@ def call_page(alarm):
     if alarm["line"] not in visible_lines(user):
         return None
     return url_for("calls.detail", call_id=alarm["call_id"])
-
-
-def grouped(rows):
-    """The banner's occurrences, one row per alarm and line (a line that drops its voltage
-    every few minutes is one row, not one per drop): the latest occurrence's fields, and
-    ``count``, ``first_us``, ``on`` (any still on) and ``unacknowledged`` (their ids)."""
-    groups = {}
-    for row in rows:  # oldest first
-        key = (row["kind"], row["line"])
-        first = groups.get(key)
-        group = dict(row)
-        group["count"] = (first["count"] if first else 0) + 1
-        group["first_us"] = first["first_us"] if first else row["raised_us"]
-        group["on"] = (first["on"] if first else False) or row["cleared_us"] is None
-        group["unacknowledged"] = (first["unacknowledged"] if first else []) + (
-            [] if row["acknowledged_by"] else [row["id"]]
-        )
-        groups[key] = group
-    return list(groups.values())
 
 
 def _history(log, **bounds):

@@ -306,16 +306,49 @@ def waiting_for_you():
         rows = log.banner(sorted(alarm_lines(g.user)))
     except sqlite3.Error:
         return found  # (the banner says the history cannot be read)
-    for r in rows:
-        if r["acknowledged_by"] is not None or r["kind"] in REMINDER_KINDS or r["kind"] == "request_overdue":
-            continue
-        item = {
-            "id": r["id"],
-            "raised_us": r["raised_us"],
-            "text": alarm_words(r["kind"], r["line"], r["message"]),
-        }
-        found["concerns" if r["kind"] == "staff_concern" else "alarms"].append(item)
+    waiting = [
+        r
+        for r in rows
+        if r["acknowledged_by"] is None and r["kind"] not in REMINDER_KINDS and r["kind"] != "request_overdue"
+    ]
+    # A concern is its own words, answered one by one; an alarm raised again and again (a
+    # line dropping its voltage every few minutes) is one item, as on the banner, which
+    # acknowledges them all in one press.
+    found["concerns"] = [_waiting_item(dict(r, count=1)) for r in waiting if r["kind"] == "staff_concern"]
+    found["alarms"] = [_waiting_item(r) for r in grouped(r for r in waiting if r["kind"] != "staff_concern")]
     return found
+
+
+def _waiting_item(row):
+    """A "Waiting for you" item of the alarm occurrences ``row`` (:func:`grouped`'s fields
+    of the latest, or one occurrence's with ``count`` 1)."""
+    return {
+        "id": row["id"],
+        "raised_us": row["raised_us"],
+        "first_us": row.get("first_us", row["raised_us"]),
+        "count": row["count"],
+        "text": alarm_words(row["kind"], row["line"], row["message"]),
+    }
+
+
+def grouped(rows):
+    """Alarm occurrences (the banner's, the "Waiting for you" alarms), one row per alarm and
+    line (a line that drops its voltage every few minutes is one row, not one per drop): the
+    latest occurrence's fields, and ``count``, ``first_us``, ``on`` (any still on) and
+    ``unacknowledged`` (their ids)."""
+    groups = {}
+    for row in rows:  # oldest first
+        key = (row["kind"], row["line"])
+        first = groups.get(key)
+        group = dict(row)
+        group["count"] = (first["count"] if first else 0) + 1
+        group["first_us"] = first["first_us"] if first else row["raised_us"]
+        group["on"] = (first["on"] if first else False) or row["cleared_us"] is None
+        group["unacknowledged"] = (first["unacknowledged"] if first else []) + (
+            [] if row["acknowledged_by"] else [row["id"]]
+        )
+        groups[key] = group
+    return list(groups.values())
 
 
 @bp.route("/")
