@@ -6,6 +6,7 @@ supervisor's password to log in as them, rotating the recovery key; the
 last installer removed by a race; nobody's own roles changed by themselves.
 """
 
+import re
 import threading
 
 import pytest
@@ -295,3 +296,29 @@ def test_a_new_user_cut_short_leaves_no_slot_and_the_name_can_be_used(box, peopl
     keystore.unlock("bob", "bobs second long password 7").forget()
     with pytest.raises(Exception, match="wrong user name or password"):
         keystore.unlock("bob", "bobs own long password 7")
+
+
+def test_a_refused_change_of_roles_keeps_what_was_ticked(box, people):
+    # The row came back with the saved roles ticked: "enter a password" was shown beside a
+    # form that no longer asked for a supervisor, and a second Save changed nothing.
+    alice = people["alice"]
+    form = {"roles": ["supervisor"], "lines": ["1", "2"], "based_on": _row_based_on(box, alice, "audrey")}
+    resp = box.post(alice, "/users/audrey", form, token_from="/users")
+    assert resp.status_code == 400
+    row = re.search(r'<form [^>]*id="roles-audrey">.*?</form>', resp.get_data(as_text=True), re.S).group(0)
+    ticked = re.findall(r'name="(roles|lines)" value="(\w+)" checked', row)
+    assert ticked == [("roles", "supervisor"), ("lines", "1"), ("lines", "2")]
+    assert "enter one for audrey" in row
+    # Another account's row shows what is saved.
+    other = re.search(r'<form [^>]*id="roles-sam">.*?</form>', resp.get_data(as_text=True), re.S).group(0)
+    assert re.findall(r'name="(roles|lines)" value="(\w+)" checked', other) == [
+        ("roles", "supervisor"),
+        ("lines", "1"),
+        ("lines", "2"),
+    ]
+
+
+def _row_based_on(box, client, name):
+    html = client.get("/users").get_data(as_text=True)
+    row = re.search(r'<form [^>]*id="roles-%s">.*?</form>' % name, html, re.S).group(0)
+    return re.search(r'name="based_on" value="([^"]+)"', row).group(1)

@@ -429,14 +429,14 @@ def update(name):
     if gained and not errors:
         grant = _grant(errors, gained, "Giving the supervisor role or more lines")
     if errors:
-        return _render_list(errors, 400, editing=name)
+        return _render_list(errors, 400, editing=name, typed=request.form)
     keystore = web.services.keystore
     try:
         try:
             if new_slot:
                 keystore.add_slot(name, password, grant.key, lines=lines)
         except KeyStoreError as exc:
-            return _render_list({"roles": str(exc)}, 400, editing=name)
+            return _render_list({"roles": str(exc)}, 400, editing=name, typed=request.form)
         entries = [
             (
                 "config_change",
@@ -460,6 +460,7 @@ def update(name):
                 {"roles": "The box needs at least one installer; give another user the role first."},
                 400,
                 editing=name,
+                typed=request.form,
             )
         if has_slot and changed.needs_key_slot and set(lines) != set(user.lines):
             _regrant(keystore, name, lines, grant)
