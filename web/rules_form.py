@@ -236,7 +236,9 @@ def _model_errors(rules, rows, policy, errors):
 
 def _page_words(message, rules, rows):
     """The model's ``message`` in the page's words: a list is "list N" as the page
-    labels it (its row in the form), with its name, not its place in the rules."""
+    labels it (its row in the form), with its name, not its place in the rules; a code
+    is turned off by leaving its field empty, not with the configuration file's null."""
+    message = message.replace(", or null to turn it off", ", or empty to turn it off")
     m = _SAME_NAME.match(message)
     if not m or int(m.group(1)) >= len(rows):
         return message

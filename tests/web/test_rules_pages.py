@@ -98,7 +98,12 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
         ({"min_duration_s": "five"}, "min_duration_s", "number"),
         ({"min_duration_s": "601"}, "min_duration_s", "from 0 to 600"),
         ({"sample_percent": "150"}, "sample_percent", "from 0 to 100"),
-        ({"on_demand-dtmf_code": "*9x"}, "on_demand-dtmf_code", "DTMF keys"),
+        # In the page's words: "or null to turn it off" is the configuration file's.
+        (
+            {"on_demand-dtmf_code": "*9x"},
+            "on_demand-dtmf_code",
+            "must be 1 to 8 DTMF keys (0-9 * # A-D), or empty to turn it off, not &#39;*9x&#39;",
+        ),
         ({"on_demand-lookback_s": "2"}, "on_demand-lookback_s", "from 8 to 600"),
         ({"on_demand-lookback_s": "\u00b2"}, "on_demand-lookback_s", "whole number"),
         # int() and float() took Arabic-Indic digits: "٣٠" was saved as a 30 s look-back.
@@ -367,6 +372,7 @@ def test_a_bad_personal_call_code_is_refused_beside_its_field_and_nothing_change
     cases = [
         ({"personal-dtmf_code": "7", "line-1-personal": "on"}, "must start with * or # and have 2 to 8 keys"),
         ({"personal-dtmf_code": "*7x", "line-1-personal": "on"}, "DTMF keys"),
+        ({"personal-dtmf_code": "*7x", "line-1-personal": "on"}, "or empty to turn it off"),
         # Clashing with a card-payment code (a form of its own): said beside this field.
         (
             {"personal-dtmf_code": "*12", "line-1-personal": "on"},
