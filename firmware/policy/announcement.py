@@ -126,9 +126,9 @@ def validate_announcement_wav(data):
     level = active_level_dbm0(samples)
     if level < MIN_ACTIVE_DBM0:
         raise AudioFormatError(
-            "the announcement is too quiet (%s dBm0; at least %d dBm0 is "
+            "the announcement is too quiet (%s; at least %d dBm0 is "
             "needed to be heard on the line): record it louder or normalise it"
-            % ("silent" if math.isinf(level) else "%.1f" % level, MIN_ACTIVE_DBM0)
+            % ("it is silent" if math.isinf(level) else "%.1f dBm0" % level, MIN_ACTIVE_DBM0)
         )
     return samples
 

@@ -103,7 +103,8 @@ BAD = {
     "too long": (lambda: wav(speechlike(31.0)), "lasts 31.0 s; keep it to at most 30 s"),
     "too short": (lambda: wav(speechlike(0.1)), "lasts 0.1 s: too short to tell a caller anything"),
     "too quiet": (lambda: wav(speechlike(level_dbm0=-40)), "too quiet (-40."),
-    "silent": (lambda: wav(np.zeros(8000, np.int16)), "too quiet (silent"),
+    # Not "(silent dBm0; ...": silence has no level to give in dBm0.
+    "silent": (lambda: wav(np.zeros(8000, np.int16)), "too quiet (it is silent; at least -35 dBm0 is needed"),
     "huge": (lambda: wav(speechlike(28.0, rate=48000)) + bytes(3_000_000), "at most 5 MB"),
     "lying length": (lambda: lying_riff(wav(speechlike())), "the WAV header says the file is"),
     "lying data size": (lambda: lying_data(wav(speechlike())), "'data' chunk holds"),
