@@ -157,6 +157,10 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
         assert resp.status_code == 400, wrong
         assert says in resp.get_data(as_text=True)
         assert not box.web.site.recovery_confirmed
+        # What was typed stays in the field, to mend the group that is wrong ("check every
+        # group"): it came back empty, all 8 groups to type again.
+        kept = re.search(r'<input id="typed_key"[^>]* value="([^"]*)"', resp.get_data(as_text=True))
+        assert kept and kept.group(1) == wrong
     resp = client.post(
         "/setup/recovery", data={"csrf_token": token, "typed_key": " " + key.lower().replace("-", " ") + " "}
     )
