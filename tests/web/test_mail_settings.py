@@ -96,6 +96,24 @@ def test_the_password_is_sealed_and_never_shown_back(box, people):
     assert all("smtp pass 99" not in json.dumps(e.details) for e in entries)
 
 
+def test_a_password_typed_on_a_refused_form_is_asked_for_again(box, people):
+    # Never shown back, it came back empty under "not set": the installer mended the bad
+    # address, saved ("Saved.") and the box had no password to log in to the server with.
+    ivan = people["ivan"]
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to="ops@"), token_from="/settings/mail")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "smtp pass 99" not in page
+    assert (
+        '<span class="field-error" id="error-password-again" role="alert">The password typed was not '
+        "saved either: type it again (a password is never shown back).</span>"
+    ) in page
+    # Nothing typed there: nothing to ask for.
+    resp = box.post(
+        ivan, "/settings/mail", dict(GOOD, alarm_to="ops@", password=""), token_from="/settings/mail"
+    )
+    assert resp.status_code == 400 and "error-password-again" not in resp.get_data(as_text=True)
+
+
 def test_test_email_to_a_server_that_is_not_there(box, people):
     ivan = people["ivan"]
     box.post(ivan, "/settings/mail", GOOD, token_from="/settings/mail")
