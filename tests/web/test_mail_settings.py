@@ -96,6 +96,23 @@ def test_the_password_is_sealed_and_never_shown_back(box, people):
     assert all("smtp pass 99" not in json.dumps(e.details) for e in entries)
 
 
+@pytest.mark.parametrize("port", ["99999", "587x"])
+def test_every_bad_field_is_named_at_once(box, people, port):
+    # The model names its first bad field only: a bad port hid a bad address, found by the
+    # next save; a port not in digits hid every other mistake.
+    resp = box.post(
+        people["ivan"],
+        "/settings/mail",
+        dict(GOOD, port=port, alarm_to="ops@", syslog="logs:99999", weekly_to="boss@"),
+        token_from="/settings/mail",
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    for field in ("port", "alarm_to", "syslog", "weekly_to"):
+        assert 'id="error-%s"' % field in page, field
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
 def test_a_password_typed_on_a_refused_form_is_asked_for_again(box, people):
     # Never shown back, it came back empty under "not set": the installer mended the bad
     # address, saved ("Saved.") and the box had no password to log in to the server with.

@@ -21,6 +21,7 @@ every line, and tying an address to an account would not limit it, so one writte
 ``address (account)`` is refused, saying so (docs/reports.md, E-mail).
 """
 
+import dataclasses
 import hmac
 import re
 
@@ -202,17 +203,8 @@ def _parse(form, current):
         schedules=tuple(schedules),
         syslog=form.get("syslog", "").strip(),
     )
-    if not errors:
-        try:
-            settings.check().check_login()
-        except ConfigError as exc:
-            field = (exc.field or "mail").split(".", 1)[-1].split("[")[0]
-            if field == "schedules":
-                field = "%s_to" % settings.schedules[int(exc.field.split("[")[1][0])].every
-            field = {"rate_window_s": "rate_window_min", "alarm_accounts": "alarm_to"}.get(field, field)
-            errors[field] = (
-                "The rate window is 1 to 1440 minutes (a day)." if field == "rate_window_min" else exc.message
-            )
+    for field, message in _model_errors(settings, current).items():
+        errors.setdefault(field, message)
     password = form.get("password", "")
     problem = password and mail_password_problem(password)
     if problem:
@@ -231,6 +223,30 @@ def _parse(form, current):
         if unreached:
             errors["alarm_to"] = _unreached_words(unreached, saved=False)
     return settings, errors
+
+
+def _model_errors(settings, saved):
+    """``{form field: message}`` of every field the model refuses in ``settings``. The model
+    names the first bad field only: each refused one is put back as ``saved`` has it and the
+    rest checked again, so that an installer with two mistakes sees both at once."""
+    found, tried = {}, set()
+    while True:
+        try:
+            settings.check().check_login()
+            return found
+        except ConfigError as exc:
+            name = (exc.field or "mail").split(".", 1)[-1].split("[")[0]
+            field = name
+            if name == "schedules":
+                field = "%s_to" % settings.schedules[int(exc.field.split("[")[1][0])].every
+            field = {"rate_window_s": "rate_window_min", "alarm_accounts": "alarm_to"}.get(field, field)
+            window = "The rate window is 1 to 1440 minutes (a day)."
+            found.setdefault(field, window if field == "rate_window_min" else exc.message)
+            put_back = ("alarm_to", "alarm_accounts") if field == "alarm_to" else (name,)
+            if name in tried or not all(hasattr(saved, n) for n in put_back):
+                return found  # not a field that can be put back: said, never looped on
+            tried.add(name)
+            settings = dataclasses.replace(settings, **{n: getattr(saved, n) for n in put_back})
 
 
 def _based_on(settings):
