@@ -364,6 +364,11 @@ def _lawful_basis(s):
     return GREEN, said
 
 
+# Why the key store's backup matters, on the checklist; the alarm's title says it already
+# ("... a dead card would lose every recording"), so its message goes without it.
+DEAD_CARD = ": a dead card loses every recording"
+
+
 def _key_backup(s, names=True):
     """Safeguard 18; ``names`` False: the users whose key slots changed are counted, not
     named (an alarm's message goes into mail and syslog, which carry no personal data)."""
@@ -381,9 +386,7 @@ def _key_backup(s, names=True):
             "started and opened the box's key"
         )
     if not s.key_backup_date:
-        return AMBER, (
-            "no backup of the key store was made: a dead card loses every recording; %s" % (where % "one")
-        )
+        return AMBER, ("no backup of the key store was made%s; %s" % (DEAD_CARD, where % "one"))
     if s.key_backup_of != s.key_store:
         return AMBER, (
             "the last backup of the key store, made on %s, is of a key store a rekey has replaced "
@@ -509,7 +512,7 @@ def amber_alarms(state):
     backup, why = _key_backup(state, names=False)
     dpia, said = _dpia(state)
     return {
-        "keystore_backup_stale": why if backup != GREEN and state.key_store else False,
+        "keystore_backup_stale": why.replace(DEAD_CARD, "") if backup != GREEN and state.key_store else False,
         "dpia_review_due": said if dpia != GREEN and _reviewed(state) is not None else False,
     }
 

@@ -604,7 +604,7 @@ def test_beside_a_recorder_the_key_store_backup_and_the_dpia_review_are_alarms(b
             a["kind"]: a for a in remote.alarms.banner() if a["cleared_us"] is None and a["kind"] in kinds
         }
         assert open_rows["keystore_backup_stale"]["message"].startswith(
-            "no backup of the key store was made: a dead card loses every recording; an installer "
+            "no backup of the key store was made; an installer "
         )
         assert open_rows["dpia_review_due"]["message"] == (
             "the DPIA was last reviewed on Wed 15 Jan 2025, over a year ago: look at it again (Settings)"
