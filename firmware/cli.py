@@ -1574,22 +1574,35 @@ def _check_new_file(path, what):
     entry's bundle and hash) makes a new one: replaced, the record points at a file that is
     no longer the one it names."""
     if os.path.lexists(path) and not os.path.isdir(path):  # (a folder: said as such below)
-        raise LinekeeperError(
-            "%s is there already: %s never replaces a file; give a new file name — nothing was "
-            "written" % (path, what)
-        )
+        raise LinekeeperError(_there_already(path, what))
     try:
         _check_out_file(path)
     except LinekeeperError as exc:
         raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
 
 
-def _write_whole(path, write, progress, failed, name):
+_MADE_MEANWHILE = "a file was made there meanwhile"
+
+
+def _there_already(path, what):
+    """The refusal of a file there already at ``path``, for a file that never replaces
+    another (``what``: "a breach scope"): at a command's start (:func:`_check_new_file`), or
+    at its end, for one made there while the command ran (it is written with
+    :func:`firmware.storage.fsutil.write_new` or ``commit_new``, which never replace one)."""
+    return "%s is there already: %s never replaces a file; give a new file name — nothing was written" % (
+        path,
+        what,
+    )
+
+
+def _write_whole(path, write, progress, failed, name, what):
     """Write the new file ``path`` with ``write(spool)`` (a
     :class:`~firmware.sarbundle.FileSpool` beside it) and put it in place once whole. On a
     failure, or a stop (Ctrl-C, a signal), no part of it is left, the ``progress`` line is
     ended and ``failed(why)`` is called (to audit it; ``why`` "stopped" for a stop, then
-    raised as :class:`Stopped`, saying so of the command ``name``).
+    raised as :class:`Stopped`, saying so of the command ``name``). A file made at ``path``
+    meanwhile is kept, and refused as :func:`_check_new_file` does (``what``: "a breach
+    scope").
 
     :raises LinekeeperError: it could not be read or written (why, and as whom)
     """
@@ -1599,9 +1612,12 @@ def _write_whole(path, write, progress, failed, name):
     try:
         spool = FileSpool(path)
         write(spool)
-        if os.path.lexists(path):
-            raise LinekeeperError("%s was made meanwhile, by something else" % path)
         spool.commit()
+    except FileExistsError:  # made there while it was written: kept, never replaced
+        progress.end()
+        spool.discard()
+        failed("not written: %s" % _MADE_MEANWHILE)
+        raise LinekeeperError(_there_already(path, what)) from None
     except (OSError, LinekeeperError, sqlite3.Error) as exc:
         progress.end()
         said = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
@@ -1758,22 +1774,27 @@ def _write_export(out, payload, manifest):
     """Write the recording ``payload`` to ``out``, then its ``manifest`` beside it.
 
     :raises _ExportFailed: as :func:`_export_signed` says"""
-    from firmware.storage.fsutil import atomic_write
+    from firmware.storage.fsutil import write_new
 
     from .manifest import manifest_path
 
     try:
-        atomic_write(out, payload, mode=0o600)
-    except OSError as exc:  # the file as it was (atomic_write): nothing taken
+        write_new(out, payload, mode=0o600)
+    except FileExistsError:  # made there since the check at the start: kept, never replaced
+        raise _ExportFailed(
+            _there_already(out, "an export"), "the recording was not written: %s" % _MADE_MEANWHILE
+        ) from None
+    except OSError as exc:  # nothing of it left (write_new): nothing taken
         said = exc.strerror or str(exc)
         raise _ExportFailed(
             "cannot write %s: %s; nothing was left there" % (out, said),
             "the recording was not written: %s" % said,
         ) from None
     try:
-        atomic_write(manifest_path(out), manifest, mode=0o600)
+        write_new(manifest_path(out), manifest, mode=0o600)
     except OSError as exc:
-        said = exc.strerror or str(exc)
+        made = isinstance(exc, FileExistsError)
+        said = _MADE_MEANWHILE if made else exc.strerror or str(exc)
         try:
             os.remove(out)  # all or nothing: no unsigned copy the trail shows as failed
         except OSError as kept:
@@ -1786,7 +1807,9 @@ def _write_export(out, payload, manifest):
                 left=True,
             ) from None
         raise _ExportFailed(
-            "cannot write %s: %s; the recording written before it was removed, nothing was left"
+            _there_already(manifest_path(out), "an export's manifest")
+            if made
+            else "cannot write %s: %s; the recording written before it was removed, nothing was left"
             % (manifest_path(out), said),
             "its manifest was not written: %s; the recording written before it was removed" % said,
         ) from None
@@ -1797,8 +1820,8 @@ def _stopped_writing(out, payload, manifest):
     a recording written without its manifest is removed (all or nothing, as when the manifest
     cannot be written). Both written, the export was made: the Ctrl-C as it came.
 
-    A file is the export's if it holds what the export wrote: one that was at ``out`` before
-    (an export replaces it) and not yet replaced is kept as it was."""
+    A file is the export's if it holds what the export wrote: one made at ``out`` by
+    something else (an export never replaces it) is kept as it was."""
     from .manifest import manifest_path
 
     def holds(path, data):
@@ -2089,6 +2112,7 @@ def cmd_audit_export(args):
                 args.user, "audit_export", "audit", dict(details, failed=said), _wall_us()
             ),
             "audit-export",
+            "a copy of the audit trail",
         )
     print(
         "copied the whole audit trail of %s to %s: entries 1 to %d (the head, this copy's own "
@@ -2177,6 +2201,7 @@ def cmd_breach_scope(args):
                 args.user, "breach_scope", args.account, dict(details, failed=said), _wall_us()
             ),
             "breach-scope",
+            "a breach scope",
         )
         rows, summary = found
     made_us = made_within(account_made_us(args.data_dir, args.account), period.start_us)
@@ -2489,7 +2514,7 @@ def cmd_config(args):
     """Export the box's configuration to FILE, or import it (validated whole; audited)."""
     import json
 
-    from firmware.storage.fsutil import atomic_write
+    from firmware.storage.fsutil import write_new
 
     from .box import open_audit
     from .configio import export_config, import_config, waits_for_notice
@@ -2503,7 +2528,9 @@ def cmd_config(args):
         doc = export_config(args.data_dir, device_cipher(args.data_dir))
         text = json.dumps(doc, indent=2) + "\n"
         try:
-            atomic_write(args.file, text.encode("utf-8"), mode=0o600)
+            write_new(args.file, text.encode("utf-8"), mode=0o600)
+        except FileExistsError:  # made there since the check above: kept
+            raise LinekeeperError(_there_already(args.file, "a configuration export")) from None
         except OSError as exc:
             raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc)) from None
         print("exported the configuration of %s to %s" % (args.data_dir, args.file))

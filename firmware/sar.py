@@ -1129,7 +1129,11 @@ def _not_released(audit, spool, actor, entry_id, wall_us, name, exc):
 
     :raises SarError: always, saying which
     """
-    why = exc.strerror or str(exc)
+    there = exc.filename or name if isinstance(exc, FileExistsError) else None
+    if there:  # made there as the bundle was written: kept
+        why = "%s is there already, made meanwhile: a subject access bundle never replaces a file" % there
+    else:
+        why = exc.strerror or str(exc)
     try:
         audit.append(actor, "disclosure", "disclosure:%d" % entry_id, {"failed": why}, wall_us)
     except Exception as refused:
@@ -1147,6 +1151,11 @@ def _not_released(audit, spool, actor, entry_id, wall_us, name, exc):
             % (name, why, said, then)
         ) from refused
     spool.discard()
+    if there:  # the refusal of a name there already at the start
+        raise SarError(
+            "%s is there already: a subject access bundle never replaces a file; give a new file "
+            "name — nothing was written" % there
+        ) from None
     raise SarError("cannot write %s: %s" % (name, why)) from None
 
 

@@ -19,6 +19,7 @@ keeps it in memory, :class:`FileSpool` in a file beside its destination (the
 command line's ``--out``); the web UI's is :class:`web.sarjob.SealedSpool`.
 """
 
+import errno
 import hashlib
 import io
 import os
@@ -292,10 +293,24 @@ class MemorySpool:
         self._buf = io.BytesIO()
 
 
+def _same_file(path, tmp):
+    """Whether ``path`` is the file ``tmp`` (linked there), or ``tmp`` is gone and ``path``
+    is there (put there whole)."""
+    try:
+        placed = os.stat(path)
+    except FileNotFoundError:
+        return False
+    try:
+        return os.path.samestat(placed, os.stat(tmp))
+    except FileNotFoundError:
+        return True
+
+
 class FileSpool:
-    """The bundle written beside ``path`` (a hidden temporary file, mode ``mode``), renamed
-    to ``path`` (durably) when committed; removed when discarded, so a failure leaves no
-    half-written bundle (nor one renamed into place by a commit that then failed).
+    """The bundle written beside ``path`` (a hidden temporary file, mode ``mode``), put at
+    ``path`` (durably, never over a file there: one made there meanwhile is kept) when
+    committed; removed when discarded, so a failure leaves no half-written bundle (nor one
+    put in place by a commit that then failed).
     :attr:`written`: the bytes written so far; :attr:`whole`: it is all out (:meth:`ready`),
     its release may be being logged.
 
@@ -306,7 +321,8 @@ class FileSpool:
         self.path = os.fspath(path)
         directory, name = os.path.split(os.path.abspath(self.path))
         self._tmp = os.path.join(directory, ".%s.%s%s" % (name, secrets.token_hex(6), fsutil.TEMP_SUFFIX))
-        self._placed = False  # renamed to ``path`` by a commit that then failed (its folder's sync)
+        self._mode = mode
+        self._placed = False  # put at ``path`` by a commit that then failed (its folder's sync)
         self.written = 0
         self.whole = False
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -328,17 +344,22 @@ class FileSpool:
         self.whole = True
 
     def commit(self, entry_id=None):
-        """Sync and rename into place.
+        """Sync and put in place (:func:`firmware.storage.fsutil.commit_new`).
 
-        :raises OSError: the bundle is left where it is (beside ``path``, or at it when the
-            rename was done and the folder's sync failed) for :meth:`discard` or :meth:`keep`:
+        :raises FileExistsError: a file was made at ``path`` meanwhile (it is kept; the
+            error's ``filename``)
+        :raises OSError: the bundle is left where it is (beside ``path``, or at it when it
+            was put there and the folder's sync failed) for :meth:`discard` or :meth:`keep`:
             the caller deletes it once its release is audited as not made
         """
         try:
             self.ready()
-            fsutil.commit_rename(self._tmp, self.path)
+            try:
+                fsutil.commit_new(self._tmp, self.path, self._mode)
+            except FileExistsError:  # (link(2)'s names the temporary file)
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), self.path) from None
         except BaseException:
-            self._placed = not os.path.exists(self._tmp) and os.path.exists(self.path)
+            self._placed = _same_file(self.path, self._tmp)
             raise
 
     def keep(self):

@@ -147,11 +147,12 @@ def _file_said(args):
     return "stdout" if args.out == "-" else args.out
 
 
-def _write_audited(args, audit, data, said, name="report"):
+def _write_audited(args, audit, data, said, name="report", what="a report"):
     """Audit the report (``said``: its format, lines, period and callback list, or what else
-    the command ``name`` wrote), then write ``data``
-    to ``--out``. A write that fails or is stopped after the entry is audited again, with
-    ``failed``: a breach's scope pairs the two and counts no copy taken.
+    the command ``name`` wrote, ``what``: "the year in review"), then write ``data`` to
+    ``--out``, never over a file (one made there meanwhile is refused, as at the start). A
+    write that fails or is stopped after the entry is audited again, with ``failed``: a
+    breach's scope pairs the two and counts no copy taken.
 
     :raises LinekeeperError: the entry could not be made (nothing written), or the file
         could not be written
@@ -187,8 +188,11 @@ def _write_audited(args, audit, data, said, name="report"):
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
             else:
-                fsutil.atomic_write(args.out, data, mode=0o600)
-        except OSError as exc:  # atomic_write: the file as it was
+                fsutil.write_new(args.out, data, mode=0o600)
+        except FileExistsError:  # made there since the check at the start: kept, never replaced
+            failed("not written: %s" % cli._MADE_MEANWHILE)
+            raise LinekeeperError(cli._there_already(args.out, what)) from None
+        except OSError as exc:  # write_new: nothing of it left
             said_why = exc.strerror or str(exc)
             failed("not written: %s" % said_why)
             raise LinekeeperError("cannot write %s: %s" % (args.out, said_why)) from None
@@ -320,7 +324,7 @@ def run_year(args):
             import sys
 
             print("linekeeper: %s" % review["not_over"], file=sys.stderr)
-        _write_audited(args, trail, data, said, "year-review")
+        _write_audited(args, trail, data, said, "year-review", "the year in review")
     except ReportError as exc:
         raise LinekeeperError("%s — nothing was written" % exc) from None
     finally:

@@ -6,6 +6,9 @@ Rules this module encodes:
   a temporary file in the same directory, which is fsynced and then renamed
   over the old name, and the directory is fsynced so the rename itself
   survives a power cut. Readers see the old file or the new one, never a mix.
+- A new file (a person's export, report or copy) never replaces a file at its
+  name, even one made while it was written: it is written and synced under a
+  temporary name, then linked in place (:func:`write_new`, :func:`commit_new`).
 - Appends are written completely and then ``fdatasync``-ed before the caller
   is told they are done.
 - Removing a file is durable only once its directory has been fsynced.
@@ -466,18 +469,63 @@ def write_new(path, data, mode=None):
     path, mode, directory, tmp, fd = _temp_beside(path, mode)
     try:
         _fill(fd, data, mode)
-        try:
-            os.link(tmp, path, follow_symlinks=False)
-        except OSError as exc:  # FileExistsError (EEXIST) too: raised as it is
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
-                raise
-            _create_excl(path, data, mode)
+        _link_new(tmp, path, mode)
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
     fsync_dir(directory)
+
+
+# link(2) refused because the file system has no hard links (a FAT stick)
+_NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+def _link_new(tmp, path, mode):
+    """Give the written and synced file ``tmp`` the name ``path`` too, never replacing a file
+    there (``link(2)`` fails with EEXIST on a name that exists, even one made a moment
+    before). Where the file system has no hard links, ``path`` is created with ``O_EXCL``
+    and ``tmp`` copied into it (seen part written until then; removed again on a failure)."""
+    try:
+        os.link(tmp, path, follow_symlinks=False)
+    except OSError as exc:  # FileExistsError (EEXIST) too: raised as it is
+        if exc.errno not in _NO_LINKS:
+            raise
+        _copy_excl(tmp, path, mode)
+
+
+def _copy_excl(tmp, path, mode):
+    """Create ``path`` with ``O_EXCL`` and copy ``tmp`` into it, synced (removed on a failure)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        try:
+            set_mode(fd, mode)
+            with open(tmp, "rb") as src:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    _write_all(fd, chunk)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def commit_new(tmp, path, mode=0o600):
+    """Put the written and synced file ``tmp`` at ``path``, never replacing a file there, and
+    sync their directory: the last step of a new file written as a stream (one
+    :func:`write_new` cannot hold in memory). A file made at ``path`` while ``tmp`` was
+    written is never replaced. ``mode``: the file's permission bits, where it has to be
+    copied (:func:`_link_new`).
+
+    :raises FileExistsError: ``path`` exists (it is left as it is, and ``tmp`` too)
+    :raises OSError: any other failure: ``path`` is untouched, unless it was put in place and
+        the directory's sync failed (``tmp`` is then gone, and ``path`` holds it)
+    """
+    _link_new(tmp, path, mode)
+    os.unlink(tmp)
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def _fill(fd, data, mode):
@@ -488,26 +536,6 @@ def _fill(fd, data, mode):
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _create_excl(path, data, mode):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        _fill(fd, data, mode)
-    except BaseException:
-        os.unlink(path)
-        raise
-
-
-def commit_rename(tmp, path):
-    """Rename the written and synced file ``tmp`` to ``path`` and sync their directory: the
-    last step of a file written as a stream (one :func:`atomic_write` cannot hold in memory).
-
-    :raises OSError: ``path`` is untouched, unless the rename was done and the directory's
-        sync failed (``tmp`` is then gone, and ``path`` holds it: :class:`firmware.sarbundle.FileSpool`)
-    """
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def overwrite_in_place(path, data, file_bytes=None):

@@ -170,6 +170,37 @@ def test_an_existing_file_is_never_replaced(box, tmp_path, capsys):
     assert out.read_text() == "the only copy of something else" and entries(box[0]) == []
 
 
+def test_a_file_made_there_as_the_copy_is_written_is_kept(box, tmp_path, capsys, monkeypatch):
+    """Made at the copy's name after the look at the start, it is kept and refused as at
+    the start, the copy audited as not written."""
+    from firmware.sarbundle import FileSpool
+
+    out = tmp_path / "trail.csv"
+    real = FileSpool.ready
+
+    def made_meanwhile(self):
+        real(self)
+        out.write_text("made meanwhile")
+
+    monkeypatch.setattr(FileSpool, "ready", made_meanwhile)
+    assert export(box, out) != 0
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "%s is there already: a copy of the audit trail never replaces a file; give a new file "
+            "name — nothing was written" % out
+        )
+    )
+    assert out.read_text() == "made meanwhile"
+    assert sorted(os.listdir(tmp_path)) == ["box", "password.txt", "trail.csv"]
+    made = {"file": "trail.csv", "handovers": 0, "via": "cli"}
+    assert entries(box[0]) == [
+        ("admin", made),
+        ("admin", dict(made, failed="not written: a file was made there meanwhile")),
+    ]
+
+
 def test_a_failure_part_way_leaves_no_file_and_is_audited(box, tmp_path, capsys, monkeypatch):
     from firmware.sarbundle import FileSpool
 

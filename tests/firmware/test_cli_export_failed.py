@@ -27,7 +27,7 @@ def recorded(tmp_path, synth):
 
 def full_card_at(monkeypatch, nth):
     """The ``nth`` file export writes (1: the recording, 2: its manifest) meets a full card."""
-    real, calls = fsutil.atomic_write, []
+    real, calls = fsutil.write_new, []
 
     def write(*args, **kwargs):
         calls.append(args[0])
@@ -35,14 +35,14 @@ def full_card_at(monkeypatch, nth):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fsutil, "atomic_write", write)
+    monkeypatch.setattr(fsutil, "write_new", write)
 
 
 def stopped_at(monkeypatch, nth, stopped):
     """Ctrl-C in the ``nth`` file export writes (1: the recording, 2: its manifest):
     ``stopped(real)`` replaces that write (:func:`stop`: nothing written; :func:`stop_after`:
     written whole, then Ctrl-C)."""
-    real, calls = fsutil.atomic_write, []
+    real, calls = fsutil.write_new, []
 
     def write(*args, **kwargs):
         calls.append(args[0])
@@ -50,7 +50,7 @@ def stopped_at(monkeypatch, nth, stopped):
             return stopped(real)(*args, **kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fsutil, "atomic_write", write)
+    monkeypatch.setattr(fsutil, "write_new", write)
 
 
 def exports(data):

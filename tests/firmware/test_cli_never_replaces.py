@@ -4,6 +4,8 @@ export` replaced one without a word, as `sar` did (tests/firmware/test_sar.py). 
 it as `audit-export` and `breach-scope` do, naming it; nothing is written and nothing audited
 as done."""
 
+import os
+
 import pytest
 
 from firmware.box import open_audit
@@ -83,3 +85,32 @@ def test_an_export_whose_manifest_is_there_already_is_refused(recorded, tmp_path
     status, _, err = run_linekeeper(*export_args(data, 1, out, pw))
     assert status == 2 and "%s is there already: an export's manifest never replaces a file" % manifest in err
     assert not out.exists() and manifest.read_text() == "{}" and entries(data, "export") == before
+
+
+@pytest.mark.parametrize("command", sorted(EXTENSION))
+def test_a_file_made_there_while_the_command_runs_is_kept(recorded, tmp_path, monkeypatch, command):
+    """The look at the start is not enough: a file made at the name while the command ran
+    (its temporary file written beside it) was replaced by the last step, a rename. It is
+    kept, and refused as at the start; no temporary file is left."""
+    from firmware.storage import fsutil
+
+    data, pw = recorded
+    out = tmp_path / ("raced" + EXTENSION[command])
+    args, _, what = commands(data, pw, out)[command]
+    real = fsutil._temp_beside
+
+    def made_meanwhile(path, mode):
+        made = real(path, mode)
+        if os.path.abspath(path) == str(out):
+            out.write_bytes(b"made meanwhile\n")
+        return made
+
+    monkeypatch.setattr(fsutil, "_temp_beside", made_meanwhile)
+    status, _, err = run_linekeeper(*args)
+    assert status == 2, err
+    said = err.splitlines()[-1]  # (a year in review's progress line before it)
+    assert said.startswith("linekeeper: ") and said.endswith(  # an export's: "call 1 not exported: " first
+        "%s is there already: %s never replaces a file; give a new file name — nothing was "
+        "written" % (out, what)
+    )
+    assert out.read_bytes() == b"made meanwhile\n" and [p.name for p in tmp_path.iterdir()] == [out.name]

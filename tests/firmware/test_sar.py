@@ -342,6 +342,35 @@ def test_a_bundle_there_already_is_refused_not_replaced(sar_dir, tmp_path, capsy
         assert said in audit.entries(limit=1, action="disclosure_refused")[0].details["refused"]
 
 
+def test_a_bundle_made_there_while_it_is_written_is_kept(sar_dir, tmp_path, capsys, monkeypatch):
+    """A file made at the bundle's name while the bundle was written was replaced by its
+    rename into place. It is kept and refused as at the start; the release is audited as
+    not made, and no part of the bundle is left."""
+    from firmware.sarbundle import FileSpool
+
+    root, data = sar_dir
+    out = tmp_path / "raced.zip"
+    real = FileSpool.ready
+
+    def made_meanwhile(self):
+        real(self)
+        out.write_bytes(b"made meanwhile")
+
+    monkeypatch.setattr(FileSpool, "ready", made_meanwhile)
+    assert sar(root, data, out, "--number", "01632960123", "--call", "1") == 2
+    err = capsys.readouterr().err
+    assert err.strip().endswith(
+        "%s is there already: a subject access bundle never replaces a file; give a new file "
+        "name — nothing was written" % out
+    ), err
+    assert out.read_bytes() == b"made meanwhile" and [p.name for p in tmp_path.iterdir()] == ["raced.zip"]
+    with open_audit(data) as audit:
+        failed = audit.entries(limit=1, action="disclosure")[0].details["failed"]
+    assert (
+        failed == "%s is there already, made meanwhile: a subject access bundle never replaces a file" % out
+    )
+
+
 @pytest.mark.parametrize(
     "name, encrypted, said",
     [
@@ -459,7 +488,7 @@ def test_a_release_is_logged_and_audited_before_the_bundle_is_written(sar_dir, t
     with open_audit(data) as audit:
         before = len(audit.entries(limit=1000, action="disclosure"))
     out = tmp_path / ("%s.zip" % fault)
-    monkeypatch.setattr(fsutil, "commit_rename", write)
+    monkeypatch.setattr(fsutil, "commit_new", write)
     if fault == "cut":
         with pytest.raises(_Cut):
             sar(root, data, out, "--number", "+44 1632 960123")
@@ -519,7 +548,7 @@ def test_a_command_line_release_failing_at_any_step_leaves_the_log_the_trail_and
     stick = tmp_path / "stick"
     stick.mkdir()
     out = stick / "smith.zip"
-    real_append, real_rename = AuditLog.append, fsutil.commit_rename
+    real_append, real_rename = AuditLog.append, fsutil.commit_new
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -536,12 +565,12 @@ def test_a_command_line_release_failing_at_any_step_leaves_the_log_the_trail_and
         monkeypatch.setattr(AuditLog, "append", refused)
     else:
 
-        def rename(tmp, path):
-            if step == "placed":  # renamed, then its folder's sync refused
-                real_rename(tmp, path)
+        def rename(tmp, path, *args):
+            if step == "placed":  # put in place, then its folder's sync refused
+                real_rename(tmp, path, *args)
             full()
 
-        monkeypatch.setattr(fsutil, "commit_rename", rename)
+        monkeypatch.setattr(fsutil, "commit_new", rename)
     if trail == "refuses" and step in ("rename", "placed"):
 
         def append(self, actor, action, target, details, *a, **kw):
@@ -751,7 +780,7 @@ def test_the_letter_lists_the_copies_of_the_persons_calls_given_before(tmp_path,
     def full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fsutil, "commit_rename", full)
+    monkeypatch.setattr(fsutil, "commit_new", full)
     assert sar(root, data, refused, "--number", "01632960123", "--recipient", "Mrs Never") == 2
     monkeypatch.undo()
     assert len(DisclosureLog(data).entries()) == 4

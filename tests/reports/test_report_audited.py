@@ -95,7 +95,7 @@ def test_a_report_not_written_is_audited_as_failed_and_not_counted(data, tmp_pat
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fsutil, "atomic_write", full)
+    monkeypatch.setattr(fsutil, "write_new", full)
     out = tmp_path / "r.json"
     status, _, err = run_linekeeper(*report_args(data, PASSWORD, *WEEK, "--out", out))
     assert status == 2 and one_line(err) == ("linekeeper: cannot write %s: No space left on device" % out)
@@ -108,7 +108,7 @@ def test_a_report_not_written_is_audited_as_failed_and_not_counted(data, tmp_pat
 
 
 def test_a_report_stopped_as_it_is_written_is_audited_as_stopped(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(fsutil, "atomic_write", stop)
+    monkeypatch.setattr(fsutil, "write_new", stop)
     out = tmp_path / "r.json"
     status, _, err = run_linekeeper(*report_args(data, PASSWORD, *WEEK, "--out", out))
     assert status == 130 and not out.exists()
@@ -234,7 +234,7 @@ def test_the_year_in_review_not_written_or_refused_is_audited(data, tmp_path, mo
     assert status == 2 and not out.exists()
     assert one_line(err).startswith("linekeeper: the report was not written: ")
     assert reports_of(data)[-1].details["refused"]
-    monkeypatch.setattr(fsutil, "atomic_write", stop)
+    monkeypatch.setattr(fsutil, "write_new", stop)
     status, _, err = year_review(data, PASSWORD, out, *WEEK)
     assert status == 130 and not out.exists()
     # (its progress lines before: standard error is not a terminal here)

@@ -470,3 +470,33 @@ def test_the_secrets_locks_are_shared_again_at_a_service_start(tmp_path):
         os.umask(old)
     assert sorted(os.path.basename(p) for p in changed) == sorted(names)
     assert [mode_of(tmp_path / name) for name in names] == [0o660, 0o660]
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_a_spooled_file_made_at_its_name_meanwhile_is_kept(tmp_path, monkeypatch, links):
+    """A person's file written as a stream was renamed over its name at the end: a file
+    made there while it was written (by something else) was replaced. It is kept, and
+    the spool refused, on a stick without hard links too."""
+    from firmware.sarbundle import FileSpool
+
+    if not links:
+
+        def link(*args, **kwargs):
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", link)
+    out = tmp_path / "bundle.zip"
+    spool = FileSpool(out)
+    spool.write(b"the bundle")
+    out.write_bytes(b"made meanwhile")
+    with pytest.raises(FileExistsError) as raised:
+        spool.commit()
+    assert raised.value.filename == str(out)
+    spool.discard()
+    assert out.read_bytes() == b"made meanwhile" and [p.name for p in tmp_path.iterdir()] == ["bundle.zip"]
+    # Its name free, it is put there.
+    spool = FileSpool(tmp_path / "new.zip")
+    spool.write(b"the bundle")
+    spool.commit()
+    assert (tmp_path / "new.zip").read_bytes() == b"the bundle"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.zip", "new.zip"]
