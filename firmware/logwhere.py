@@ -6,6 +6,7 @@ the journal; run by hand (``make run``), its log is on the terminal as before. A
 person runs (``sar``, ``export``, ``verify``...) says what went wrong itself, in one line
 (``linekeeper: ...``); its log records — a refusal, also in the audit trail — go to the
 system log, not doubled on the terminal. ``--verbose`` puts them on the terminal too.
+Without a system log, its warnings and errors are on the terminal: nowhere else keeps them.
 """
 
 import logging
@@ -44,33 +45,37 @@ def stderr_is_journal(environ=None, stream=None):
     return (st.st_dev, st.st_ino) == (device, inode)
 
 
-def log_handlers(args, syslog_address=SYSLOG_ADDRESS):
+def log_handlers(args, syslog_address=None):
     """The handlers for the root logger of a process running the parsed ``args``.
 
-    Where there is no system log (a development machine), a person's command still shows
-    its errors on stderr — nothing serious is lost — but not its warnings, which its own
-    message says."""
+    Where there is no system log at ``syslog_address`` (default :data:`SYSLOG_ADDRESS`), or
+    it cannot be connected (a development machine, a container), a person's command shows
+    its warnings and errors on stderr: kept nowhere else, they would be lost."""
     if is_service(args) or stderr_is_journal():
         return [_formatted(logging.StreamHandler())]
     handlers = [_formatted(logging.StreamHandler())] if args.verbose else []
-    syslog = _syslog(syslog_address)
+    syslog = _syslog(SYSLOG_ADDRESS if syslog_address is None else syslog_address)
     if syslog is not None:
         handlers.append(syslog)
     elif not args.verbose:
-        errors = _formatted(logging.StreamHandler())
-        errors.setLevel(logging.ERROR)
-        handlers.append(errors)
+        shown = _formatted(logging.StreamHandler())
+        shown.setLevel(logging.WARNING)
+        handlers.append(shown)
     return handlers
 
 
 def _syslog(address):
     """A handler sending records to the system log at ``address``, or None if there is none
-    or it takes nothing."""
+    or it takes nothing (cannot be connected)."""
     if not os.path.exists(address):
         return None
     try:
         handler = SysLogHandler(address=address)
     except OSError:
+        return None
+    sock = getattr(handler, "socket", None)
+    if sock is None or sock.fileno() < 0:  # Python 3.11 on: not connected, and not raised
+        handler.close()
         return None
     handler.ident = "linekeeper: "  # the journal's SYSLOG_IDENTIFIER; it keeps its own time
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))

@@ -22,9 +22,11 @@ def _handlers(argv, syslog_address):
     return stderr, len(handlers) - len(stderr)
 
 
-def test_a_refused_subject_access_release_is_one_line_on_the_terminal(tmp_path):
+@pytest.mark.parametrize("syslog", [True, False])
+def test_a_refused_subject_access_release_is_one_line_on_the_terminal(tmp_path, syslog):
     """Every `sar` refusal printed a timestamped log line (`... linekeeper.sar: subject access
-    release by admin refused: X`), then `linekeeper: X`."""
+    release by admin refused: X`), then `linekeeper: X`. Without a system log the log line
+    is shown too: nothing else keeps it."""
     from firmware.storage.keystore import Argon2Params, KeyStore
 
     from support.cli import secret_file
@@ -35,15 +37,25 @@ def test_a_refused_subject_access_release_is_one_line_on_the_terminal(tmp_path):
     store.initialise("admin", "correct horse battery 7")
     password = secret_file(tmp_path, "pw", "correct horse battery 7")
     env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}  # as at a terminal
+    address = _syslog_socket(tmp_path) if syslog else str(tmp_path / "no-syslog")
+    run = (
+        "import sys; from firmware import cli, logwhere; logwhere.SYSLOG_ADDRESS = %r; "
+        "sys.exit(cli.main(sys.argv[1:]))" % address
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "firmware.cli", "sar", "--data-dir", str(data),
+        [sys.executable, "-c", run, "sar", "--data-dir", str(data),
          "--password-file", str(password), "--requester", "Joe_Bloggs", "--recipient", "Joe_Bloggs",
          "--reason", "subject_access_request", "--number", "abc", "--out", str(tmp_path / "s.zip")],
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert done.returncode == 2
     lines = done.stderr.splitlines()
-    assert lines == ["linekeeper: no call log in %s" % data], done.stderr
+    said = "linekeeper: no call log in %s" % data
+    if syslog:
+        assert lines == [said], done.stderr
+    else:
+        logged = "linekeeper.sar: subject access release by admin refused: no call log in %s" % data
+        assert len(lines) == 2 and lines[0].endswith(logged) and lines[1] == said, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -76,8 +88,38 @@ def test_a_service_logs_everything_on_stderr_as_before(argv, tmp_path):
 def test_a_persons_command_logs_to_the_system_log_not_the_terminal(argv, tmp_path):
     assert _handlers(argv, _syslog_socket(tmp_path)) == ([], 1)
     assert _handlers(["-v", *argv], _syslog_socket(tmp_path)) == ([logging.NOTSET], 1)
-    # No system log: its errors only, its warnings being in its own message.
-    assert _handlers(argv, str(tmp_path / "no-syslog")) == ([logging.ERROR], 0)
+    # No system log: its warnings and errors, which would be lost otherwise.
+    assert _handlers(argv, str(tmp_path / "no-syslog")) == ([logging.WARNING], 0)
+
+
+@pytest.mark.parametrize("syslog", ["missing", "not a socket"])
+def test_without_a_system_log_a_persons_command_shows_its_warnings(tmp_path, monkeypatch, capsys, syslog):
+    """A development machine has no /dev/log (or one that takes nothing): a person's
+    command showed its errors on stderr but dropped its warnings (a recording it skipped,
+    a key it could not check), which no system log kept either. They are shown; what
+    is logged below a warning is not, as with a system log."""
+    from firmware import logwhere
+
+    address = tmp_path / "log"
+    if syslog == "not a socket":
+        address.write_text("")
+    monkeypatch.setattr(logwhere, "SYSLOG_ADDRESS", str(address))
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    logwhere.configure(build_parser().parse_args(["verify", "--data-dir", "d"]))
+    added = list(root.handlers)
+    try:
+        logging.getLogger("linekeeper.test").info("an info record")
+        logging.getLogger("linekeeper.test").warning("a warning record")
+        logging.getLogger("linekeeper.test").error("an error record")
+    finally:
+        for handler in added:
+            root.removeHandler(handler)
+            handler.close()
+    err = capsys.readouterr().err
+    assert "linekeeper.test: a warning record" in err and "linekeeper.test: an error record" in err
+    assert "an info record" not in err
 
 
 def test_a_command_a_unit_runs_logs_on_stderr_which_is_the_journal(tmp_path):
