@@ -9,8 +9,8 @@ rule or the default means "keep".
 
 A row left wholly empty (the blank rows the page offers) is left out, and so is
 a saved row (``rule-N-saved``/``minimum-N-saved``, hidden) whose name or category
-was cleared, or a saved rule whose ``rule-N-remove`` box is ticked ("on", whatever
-the rest of its row says): that is how one is removed. A new row with anything in it but its
+was cleared, or whose ``rule-N-remove``/``minimum-N-remove`` box is ticked ("on",
+whatever the rest of its row says): that is how one is removed. A new row with anything in it but its
 name (a rule) or its category (a minimum) is refused, so that nothing the
 installer typed is dropped unsaid. A pick list at its first choice ("any",
 "both", "none") is not something typed.
@@ -125,6 +125,8 @@ def parse_retention_form(form, n_lines=None):
     data["rules"] = rules
     minimum, min_index = {}, {}
     for i in range(_count(form, "minimum")):
+        if get("minimum-%d-saved" % i) and get("minimum-%d-remove" % i) == "on":
+            continue  # a saved minimum with Remove ticked: removed, as if its category were none
         category = get("minimum-%d-category" % i)
         if not category:
             if get("minimum-%d-days" % i) and not get("minimum-%d-saved" % i):

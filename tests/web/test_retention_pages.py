@@ -896,3 +896,45 @@ def test_a_saved_rules_remove_box_removes_it_audited_as_clearing_its_name_does(b
     assert ("config_change", "policy.retention") in [e[:2] for e in cleared]
     # Ticked on a row whose days are not a number: removed, nothing to correct.
     assert removed(**{"rule-0-remove": "on", "rule-0-days": "sixty"}) == cleared
+
+
+def test_a_saved_minimums_remove_box_removes_it_audited_as_clearing_its_category_does(box, people):
+    """A minimum period was removed only by setting its category to none. Each saved row
+    now has a Remove box, as a rule has: ticked, the minimum goes on save, whatever the
+    rest of its row says, with the same `config_change` entry. A new row has no box."""
+    ivan = people["ivan"]
+    saved = {
+        "default_days": "90",
+        "minimum-0-category": "complaint",
+        "minimum-0-days": "400",
+        "minimum-1-category": "regulated",
+        "minimum-1-days": "1827",
+    }
+    marks = {"minimum-0-saved": "1", "minimum-1-saved": "1"}
+
+    def removed(**how):
+        assert retention_form(box, ivan, **saved).status_code == 302
+        assert box.sweeper.settings.minimum_days == {"complaint": 400, "regulated": 1827}
+        before = len(box.audit.entries(limit=1000))
+        assert retention_form(box, ivan, **dict(saved, **marks, **how)).status_code == 302
+        assert box.sweeper.settings.minimum_days == {"regulated": 1827}
+        return made_since(box, before)
+
+    assert retention_form(box, ivan, **saved).status_code == 302
+    page = ivan.get("/retention").get_data(as_text=True)
+    for i in (0, 1):
+        assert re.search(
+            r'<label class="check"><input type="checkbox" id="minimum-%d-remove" name="minimum-%d-remove" '
+            r'value="on"> Remove minimum period %d</label>' % (i, i, i + 1),
+            page,
+        )
+    assert 'name="minimum-2-remove"' not in page  # a blank row: nothing to remove
+    cleared = removed(**{"minimum-0-category": ""})
+    assert removed(**{"minimum-0-remove": "on"}) == cleared
+    assert ("config_change", "policy.retention") in [e[:2] for e in cleared]
+    # Ticked on a row whose days are not a number: removed, nothing to correct.
+    assert removed(**{"minimum-0-remove": "on", "minimum-0-days": "four hundred"}) == cleared
+    # Sent for a new row (no saved mark), the tick is ignored: the row is saved.
+    new = {"minimum-2-category": "sales", "minimum-2-days": "30", "minimum-2-remove": "on"}
+    assert retention_form(box, ivan, **dict(saved, **marks, **new)).status_code == 302
+    assert box.sweeper.settings.minimum_days == {"complaint": 400, "regulated": 1827, "sales": 30}
