@@ -303,6 +303,18 @@ def test_a_recording_still_being_made_offers_no_player(box, people, monkeypatch)
     assert box.services.audit.entries(action="playback") == []
 
 
+def test_a_recording_still_being_made_says_no_length_it_has_not_got(box, people, monkeypatch):
+    """A recording still being made has no length yet: its state read "Recording now, ."."""
+    real = box.recordings.recording_info
+    monkeypatch.setattr(
+        box.recordings,
+        "recording_info",
+        lambda call_id: dict(real(call_id), state="recording", duration_s=None),
+    )
+    page = people["sam"].get("/calls/1").get_data(as_text=True)
+    assert re.search(r'State: <span id="recording-state">Recording now</span>\.</p>', page), page
+
+
 def test_no_recording_no_player(box, people):
     page = people["sam"].get("/calls/9").get_data(as_text=True)
     assert 'id="no-recording"' in page and "<audio" not in page
