@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import zipfile
 
@@ -280,6 +281,21 @@ def test_times_of_day_narrow_a_search_by_date(box, people):
     assert resp.status_code == 400 and "call 1 is not among the calls found" in resp.get_data(as_text=True)
     resp = released(box, sam, dict(form, only="5"))
     assert [c["id"] for c in json.loads(zipfile.ZipFile(io.BytesIO(resp.data)).read("calls.json"))] == [5]
+
+
+def test_a_search_by_date_says_which_callers_sent_no_number(box, people):
+    """Searched by date for a withheld caller, the list's Number column was empty for every
+    call whose network sent no number: the withheld caller's call looked like one with no
+    record of its number at all. It says so as the calls list does."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    db.execute("UPDATE calls SET number = NULL, absence = 'private' WHERE id = 5")
+    db.execute("UPDATE calls SET number = NULL, absence = 'unavailable' WHERE id = 6")
+    db.commit()
+    db.close()
+    quarter = {"from": "2026-03-02", "from_time": "09:04", "to_time": "09:06"}
+    page = people["sam"].get("/sar", query_string=quarter).get_data(as_text=True)
+    numbers = re.findall(r'<td data-label="Number">(.*?)</td>', page)
+    assert numbers == ['<span class="number">withheld</span>', '<span class="number">unavailable</span>']
 
 
 def test_bad_requests_are_named(box, people):
@@ -1642,9 +1658,9 @@ def test_a_number_beginning_with_the_outside_line_digit_is_found_as_dialled_too(
     add_calls(box.data_dir, ("9123", "901632960123"), direction="out")
     sam = people["sam"]
     page = sam.get("/sar?number=9123").get_data(as_text=True)
-    assert 'id="sar-found">1 call on your lines.' in page and "9123</td>" in page
+    assert 'id="sar-found">1 call on your lines.' in page and "9123</span></td>" in page
     page = sam.get("/sar?number=01632+960123").get_data(as_text=True)
-    assert 'id="sar-found">1 call on your lines.' in page and "901632960123</td>" in page
+    assert 'id="sar-found">1 call on your lines.' in page and "901632960123</span></td>" in page
 
 
 @pytest.mark.parametrize(
