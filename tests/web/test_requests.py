@@ -790,6 +790,18 @@ def test_a_callers_request_links_each_of_their_numbers_to_the_search_tied_to_the
     assert 'id="r-sar"' in text and "find the calls of 01632 960555 on line 1 (Subject access)" in text
 
 
+def test_the_release_form_names_a_request_by_its_days_in_words(box, people):
+    """The release's "Answers the request" said "received 2026-03-02 ... (due 2026-04-02)",
+    where every page, the Requests pages too, writes a request's days in words."""
+    sam = people["sam"]
+    rid = log_request(box, sam)
+    text = page(sam, "/sar?number=020+7946+0000&from=2026-03-02")
+    select = text.split('id="sar-request"')[1].split("</select>")[0]
+    assert (
+        "#%d, received Mon 2 Mar 2026: Mrs Wilhelmina Pottage (due Thu 2 Apr 2026)</option>" % rid
+    ) in select, select
+
+
 def _released_for(box, actor, rid, call_ids="1"):
     """A disclosure log entry of a release by ``actor`` of ``call_ids``, for request ``rid``."""
     from firmware.sar import DisclosureLog
