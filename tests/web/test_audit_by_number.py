@@ -84,6 +84,16 @@ def test_a_number_that_is_not_one_is_named_and_nothing_is_shown_or_written(box, 
     assert people["sam"].get("/audit?number=02079460000").status_code == 403
 
 
+def test_a_number_that_is_not_one_is_quoted_as_typed(box, people):
+    """The message's first letter was made a capital, and that letter was the number's: a
+    number typed with a small letter o for its 0 read back "O1632 960123 is not a phone
+    number", and "home" as "Home", not what was typed."""
+    for typed in ("o1632 960123", "home"):
+        resp = people["audrey"].get("/audit", query_string={"number": typed})
+        assert resp.status_code == 400
+        assert ">%s is not a phone number" % typed in resp.get_data(as_text=True), typed
+
+
 def test_a_page_of_the_calls_list_that_showed_a_callers_call_is_found_and_says_why(box, people):
     """ "Who saw this number" missed everyone who saw it in the calls list: a page's entry
     (``list_viewed`` of ``calls``) names the calls it showed, and a search by number did not

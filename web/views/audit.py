@@ -180,11 +180,14 @@ def _about_number(number, errors, action=None, who=None, since=None, until=None,
             outside=outside_lines(),
         )
     except SarError as exc:
-        errors["number"] = (
-            "That number has more than %d calls: search the Calls page for them instead." % MAX_CALLS
-            if "calls match" in str(exc)
-            else str(exc)[:1].upper() + str(exc)[1:] + "."
-        )
+        said = str(exc)
+        if "calls match" in said:
+            said = "That number has more than %d calls: search the Calls page for them instead." % MAX_CALLS
+        elif not said.startswith(number):  # the number as typed, a small letter o too
+            said = said[:1].upper() + said[1:] + "."
+        else:
+            said += "."
+        errors["number"] = said
         return None, ()
     ids = {c["id"] for c in calls}
     targets = [t for i in sorted(ids) for t in (str(i), "call:%d" % i)]
