@@ -28,7 +28,7 @@ from firmware.policy import cards
 from firmware.policy.rules import normalise
 from firmware.storage.fieldseal import PREFIX, is_sealed, opener
 from firmware.storage.sealstores import NOTE, PHONEBOOK_NAME, PHONEBOOK_NUMBER
-from firmware.typed import card_problem, control_problem
+from firmware.typed import control_problem
 
 MAX_NAME = 80
 MAX_ENTRIES = 10_000
@@ -299,8 +299,10 @@ class CallNotes:
         if is_sealed(note):
             # It would be stored as it is and read back as sealed text that does not open.
             raise PhonebookError("a note cannot start with %r" % PREFIX)
-        problem = card_problem(note)
-        if problem:  # PCI DSS: not on the card, not on the page, not in a bundle
+        # PCI DSS: a card number not on the card, not on the page, not in a bundle; nor a
+        # control that shows the note (and its audit entry) in another order, or cuts it.
+        problem = control_problem(note)
+        if problem:
             raise PhonebookError(problem[0].lower() + problem[1:].rstrip("."))
         stored = note if self._cipher is None else self._cipher.seal(note, NOTE)
         with self._adding:

@@ -857,6 +857,25 @@ def test_tags_and_notes_by_a_supervisor_of_the_line_audited(box, people):
     )
 
 
+@pytest.mark.parametrize(
+    "note, said",
+    [
+        ("refund \u202e77 fer", "Remove the direction control U+202E (character 8)"),
+        ("order\x00 cancelled", "Remove the control character U+0000 (character 6)"),
+    ],
+)
+def test_a_note_that_would_show_in_another_order_or_cut_is_refused(box, people, note, said):
+    """A note took a right-to-left override (shown on the call's page and in the audit trail
+    in another order than written) and a NUL, which a reason for the same call (a legal
+    hold's, an export's) refuses: refused the same way, with nothing kept or audited."""
+    sam = people["sam"]
+    sam.get("/calls/1")  # its first view in this login is audited (call_viewed), not the form
+    n = len(box.audit_actions())
+    resp = box.post(sam, "/calls/1/notes", {"note": note}, token_from="/calls/1")
+    assert resp.status_code == 400 and said in resp.get_data(as_text=True)
+    assert box.web.notes.of_call(1) == [] and len(box.audit_actions()) == n
+
+
 def test_a_note_sent_twice_is_added_once(box, people):
     """A double click on Add note put the same note on the call twice, audited twice, as a
     tag sent twice does not. The second is refused beside the note, naming the first; the
