@@ -93,6 +93,10 @@ def test_a_supervisor_logs_a_request_and_the_auditor_reads_it(box, people):
         ({"kind": "portability"}, "kind", "Choose what was asked for."),
         ({"details": "refund to 4111 1111 1111 1111 please"}, "details", "Take out the card number"),
         ({"contact": "x" * 201}, "contact", "at most 200 characters"),
+        # Shown in another order than typed (the register, the history), or cut by a NUL.
+        ({"requester": "Jane \u202eBloggs"}, "requester", "Remove the direction control U+202E"),
+        ({"contact": "jane\x00@example.org"}, "contact", "Remove the control character U+0000 (character 5)"),
+        ({"details": "my \u202ecalls"}, "details", "Remove the direction control U+202E"),
         # Each number as the Subject access search takes it (and a correction of them): the
         # piece that is not one named, not left out of the request's links to the search.
         (

@@ -23,7 +23,7 @@ from werkzeug.exceptions import NotFound
 
 from firmware import rights
 from firmware.sar import SarError, request_numbers, search_numbers
-from firmware.typed import card_problem
+from firmware.typed import control_problem
 
 from ..documents import lines_words
 from ..security import audit, lk, roles
@@ -59,15 +59,16 @@ def _audit(request_id, details):
 
 
 def _text(form, field, label, errors, required=True, limit=rights.MAX_TEXT):
-    """The stripped text of ``field``; a message in ``errors`` when it is missing, too long
-    or holds a card number."""
+    """The stripped text of ``field``; a message in ``errors`` when it is missing, too long,
+    or holds a card number, a control character or a direction control (line breaks are
+    taken: an address, a request in the person's words)."""
     value = (form.get(field) or "").strip()
     if required and not value:
         errors[field] = "Give %s." % label
     elif len(value) > limit:
         errors[field] = "%s: at most %d characters." % (label[:1].upper() + label[1:], limit)
     else:
-        problem = card_problem(value)
+        problem = control_problem(value, lines=True)
         if problem:
             errors[field] = problem
     return value
