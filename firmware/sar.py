@@ -35,7 +35,7 @@ from .policy import cards
 from .policy.rules import called_number, normalise
 from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
 from .sarletter import letter_text
-from .typed import given_reason
+from .typed import control_problem, given_reason
 
 log = logging.getLogger("linekeeper.sar")
 
@@ -864,6 +864,9 @@ def check_release(
             raise SarError("give the %s of the release" % name)
         if cards.has_typed_card(value):  # PCI DSS: kept in the disclosure log
             raise SarError("take the card number out of the %s: the box keeps no card numbers" % name)
+        problem = control_problem(value, lines=True)  # in the log and the letter in another order, or cut
+        if problem:
+            raise SarError("the %s: %s" % (name, problem[0].lower() + problem[1:].rstrip(".")))
     for entry_id, why in sorted((withheld or {}).items()):
         if not why or not why.strip():
             raise SarError(

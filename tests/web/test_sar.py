@@ -298,6 +298,19 @@ def test_a_search_by_date_says_which_callers_sent_no_number(box, people):
     assert numbers == ['<span class="number">withheld</span>', '<span class="number">unavailable</span>']
 
 
+@pytest.mark.parametrize("field", ["requester", "recipient", "reason"])
+def test_a_release_whose_words_would_show_in_another_order_is_refused(box, people, field):
+    """The requester, recipient and reason of a release (kept in the disclosure log, shown on
+    its page and written in the letter) took a right-to-left override, shown there in another
+    order than typed; a request's own fields refuse it. Refused, naming it: nothing released."""
+    box.recordings.store = box.store
+    form = dict(RELEASE, **{field: "Mr \u202eJones"})
+    resp = post_release(box, people["sam"], form)
+    assert resp.status_code == 400
+    assert "the %s: remove the direction control U+202E (character 4)" % field in resp.get_data(as_text=True)
+    assert "disclosure" not in box.audit_actions()
+
+
 def test_bad_requests_are_named(box, people):
     box.recordings.store = box.store
     sam = people["sam"]
