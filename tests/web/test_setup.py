@@ -130,8 +130,11 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     assert setup_code_for(box.data_dir) is None
     assert not os.path.exists(os.path.join(box.data_dir, "setup-code"))
     # The staff notice's first words, kept as the wizard saved them (in effect from then).
-    assert box.audit_actions() == ["init", "staff_notice"]
-    notice = box.services.audit.entries(limit=1)[0]
+    # And its installer logged in, as any login is audited: the Users page counts this
+    # first session ("Last login: never" while it ran).
+    assert box.audit_actions() == ["init", "login", "staff_notice"]
+    notice, login = box.services.audit.entries(limit=2)
+    assert (login.actor, login.details["recording_key"], login.details["setup"]) == ("alice", True, True)
     assert (notice.actor, notice.details["saved"]) == ("alice", True)  # the installer it makes
     assert notice.details["notice"]["lines"][3]["name"] == "Directors"
     assert notice.details["notice"]["purpose"] == "To keep a record of orders taken by phone."
@@ -320,7 +323,7 @@ def test_a_try_cut_after_the_keys_were_made_shows_a_new_recovery_key_next_time(b
 
     with pytest.raises(KeyStoreError):
         keystore.unlock_recovery(unseen[0])
-    assert box.audit_actions() == ["init", "key_slot_add", "staff_notice"]
+    assert box.audit_actions() == ["init", "key_slot_add", "login", "staff_notice"]
 
 
 def test_the_new_recovery_key_of_a_second_try_is_audited_before_it_is_made(box, monkeypatch):

@@ -154,6 +154,9 @@ def wizard():
             recovery = keystore.new_recovery_key(unlocked)
     key = keystore.unlock(name, password)
     resp, session = start_session(url_for("setup.recovery"), name, key)
+    # The wizard logs its installer in: the trail says so as for any login, so that the
+    # Users page's "Last login" (and the 90 days unused) count this first session.
+    audit("login", name, recording_key=True, setup=True)
     if recovery is None:
         resp.location = url_for("dashboard.index")
     web.sessions.mem(session)["recovery"] = recovery
