@@ -16,8 +16,6 @@ import os
 
 from flask import Flask, render_template
 
-from firmware import words
-
 from ..security import check_declared
 from . import views
 from .app import Viewer, after_request, before_request, csrf_token
@@ -56,7 +54,9 @@ def create_archive_app(v):
     app.register_blueprint(views.bp)
     app.before_request(before_request)
     app.after_request(after_request)
-    app.jinja_env.globals.update(csrf_token=csrf_token, audit_fields=views.audit_fields, say=words.say)
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token, audit_fields=views.audit_fields, action_said=views.action_said
+    )
 
     @app.errorhandler(400)
     @app.errorhandler(401)

@@ -706,6 +706,23 @@ def audit_fields(details):
     return words.audit_fields(details, when=when)
 
 
+# The viewer's own actions in its words, where the box's (firmware.words) name what only a
+# box has: its call log's command, its phonebook, its installers, its recordings' key slots.
+ACTIONS = {
+    "list_viewed": "Viewed the calls list, which shows callers' numbers (its search, and how many "
+    "calls it showed and which)",
+    "account_disabled": "Disabled an account (unused for 90 days, or by whoever runs the viewer): "
+    "nobody logs in to it",
+    "key_slot_remove": "Removed a slot of the organisation key (linekeeper archive remove-slot)",
+}
+
+
+def action_said(action):
+    """What the viewer's audit page says an entry's ``action`` was: :data:`ACTIONS`, else
+    the box's words for it (:func:`firmware.words.say`)."""
+    return ACTIONS.get(action) or words.say("action", action)
+
+
 def zone_said(zone):
     """The zone a call's times are in, in words, for its page."""
     if index.zone_unsaid(zone):
