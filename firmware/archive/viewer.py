@@ -613,7 +613,8 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
 
     Returns ``{"period", "sites": {box: totals}, "total": totals}``; each site's
     totals are computed by the box's own report code
-    (:func:`firmware.reports.compute.totals_of`), so they match the box's report.
+    (:func:`firmware.reports.compute.totals_of`), so they match the box's report, but for
+    ``deletions``: None (a box's deletion log is not archived).
     ``boxes``: only these sites (a viewer account's grant; None: every site, empty: none).
 
     :raises ReportError: more than ``max_calls`` calls in the period
@@ -642,10 +643,14 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
     for box in known if boxes is None else [b for b in boxes if b in known]:
         rows.setdefault(box, [])
     site_totals = {box: totals_of(rows[box], period) for box in sorted(rows)}
+    total = totals_of([r for box in sorted(rows) for r in rows[box]], period)
+    for totals in (*site_totals.values(), total):
+        # A box counts them from its deletion log, which is not archived: not 0, not known.
+        totals["deletions"] = None
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "tz": period.tz},
         "sites": site_totals,
-        "total": totals_of([r for box in sorted(rows) for r in rows[box]], period),
+        "total": total,
     }
 
 

@@ -399,3 +399,22 @@ def test_a_call_record_carries_the_zone_the_box_s_pages_date_in(tmp_path, saved,
         assert json.loads(rep.call_record(1, []))["time_zone"] == zone
     finally:
         rep.close()
+
+
+def test_a_central_report_does_not_count_deletions_it_cannot_know(tmp_path):
+    """The boxes' deletion logs are not archived (docs/archive-viewer.md): the viewer's
+    report says its deletions are not known (null), not 0, for each site and the sum."""
+    from firmware.archive import viewer
+    from firmware.reports.period import parse_period
+
+    path = str(tmp_path / "index.db")
+    started_us = 1772442300000000  # 09:05 on 2 Mar 2026
+    doc = {"box": "leeds", "call_id": 1, "line": 1, "direction": "in", "started_us": started_us}
+    viewer.write_index(path, [(doc, "leeds/calls/0000000001.json")], sealed_opened=True)
+    db = viewer.open_index(path)
+    try:
+        report = viewer.central_report(db, parse_period("2026-03-02", "2026-03-02"))
+    finally:
+        db.close()
+    assert report["total"]["calls"] == report["sites"]["leeds"]["calls"] == 1
+    assert report["total"]["deletions"] is report["sites"]["leeds"]["deletions"] is None
