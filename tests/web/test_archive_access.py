@@ -1351,6 +1351,21 @@ def test_a_searched_site_that_is_no_box_id_is_not_found(app, viewer, role, site)
     assert client.get("/?box=leeds").status_code == 200
 
 
+def test_a_searched_site_not_in_the_index_is_said_so(app, viewer):
+    """``/?box=`` with a box id the index holds no call of (a site id mistyped in a saved
+    address) showed "0 calls" under "every site", as if no site had a call; the report's
+    Site field said "There is no site ... in the index". Now the calls page says the same
+    (404), shows no call and writes nothing."""
+    client, _ = _client(app, SUP)
+    before = len(viewer.audit_log.entries(limit=100_000))
+    resp = client.get("/", query_string={"box": "leds"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 404, resp.status_code
+    assert "There is no site leds in the index." in text
+    assert 'class="call-row"' not in text
+    assert len(viewer.audit_log.entries(limit=100_000)) == before
+
+
 def test_a_rebuild_counts_only_the_granted_sites_skipped_records(viewer, tmp_path):
     """The Sites page's rebuild said how many unreadable records it skipped in the whole
     bucket, so a supervisor of leeds learnt of york's records. It now counts those of the

@@ -234,8 +234,14 @@ def calls():
     db = _open_index()
     if db is None:
         return render_template("archive/calls.html", form=form, calls=[], errors=errors, no_index=True)
+    status = 400 if errors else 200
     try:
         found = []
+        if form["box"] and not errors and form["box"] not in {box for box, _ in index.sites(db)}:
+            # A box id of no call indexed (mistyped in a saved address): said, as the
+            # report's Site field says it, not "0 calls" under "every site".
+            errors.append("There is no site %s in the index." % form["box"])
+            status = 404
         if not errors:
             found = index.search(
                 None,
@@ -252,7 +258,6 @@ def calls():
         db.close()
     if not errors:
         _audit_list(form, found)
-    status = 400 if errors else 200
     return render_template(
         "archive/calls.html", form=form, calls=found, errors=errors, sites=all_sites, limit=PAGE_CALLS
     ), status
