@@ -188,7 +188,7 @@ def add_parser(sub):
     q = asub.add_parser("search", help="search the central index")
     q.add_argument("--index", required=True)
     q.add_argument("--number", type=searched_number, help="the number, or its last digits (digits 0-9)")
-    q.add_argument("--box", help="one box's calls only")
+    q.add_argument("--box", type=_search_box, help="one box's calls only (its box_id)")
     q.add_argument(
         "--from",
         dest="first_day",
@@ -210,6 +210,17 @@ def add_parser(sub):
         help="one JSON object per call (started_local, ended_local: ISO 8601 in local_zone, the site's)",
     )
     q.set_defaults(func=cmd_search)
+
+
+def _search_box(text):
+    """A box of ``archive search --box`` for argparse: a box id, as the viewer's Site takes
+    it (web.archive.views._site_or_403); other text matched no call, and said nothing."""
+    from .settings import BOX_ID
+
+    if not BOX_ID.fullmatch(text):
+        said = "%r is not a box id (lower-case letters, digits and hyphens, up to 63)" % text[:20]
+        raise argparse.ArgumentTypeError(said)
+    return text
 
 
 def _search_day(text):
@@ -818,6 +829,23 @@ def cmd_audit_head(args):
     return 0
 
 
+def _search_none(args):
+    """What ``archive search`` says when it found no call: the search, as given."""
+    given = [
+        (option, value)
+        for option, value in (
+            ("--number", args.number),
+            ("--box", args.box),
+            ("--from", args.first_day),
+            ("--to", args.last_day),
+        )
+        if value
+    ]
+    if not given:
+        return "the index holds no calls"
+    return "no calls match %s" % " ".join("%s %s" % pair for pair in given)
+
+
 SEARCH_MAX = 1000  # calls archive search prints (the index's search took as many, unsaid)
 
 
@@ -864,6 +892,8 @@ def cmd_search(args):
                     call["number"] or "",
                 )
             )
+    if not found:  # said on stderr, as `linekeeper calls` says it: stdout stays a list
+        print("linekeeper: %s" % _search_none(args), file=sys.stderr)
     if len(found) > SEARCH_MAX:
         # Cut without a word, the list looked like every call the search selects.
         print(

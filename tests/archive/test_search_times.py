@@ -118,3 +118,36 @@ def test_a_search_that_matches_more_than_it_prints_says_so(index, capsys, monkey
     assert "more than 1 calls match: these are the oldest 1; narrow the search" in err
     assert main(["archive", "search", "--index", str(index), "--box", "oldsite"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("box", ["York!", "york leeds", "-york", "y" * 64])
+def test_a_box_that_is_no_box_id_is_refused_naming_the_option(index, capsys, box):
+    """``--box York!`` searched for it, found nothing and exited 0, where the viewer
+    refuses the same text as no site (404, the rule named)."""
+    with pytest.raises(SystemExit) as exited:
+        main(["archive", "search", "--index", str(index), "--box=" + box])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    said = "argument --box: %r is not a box id (lower-case letters, digits and hyphens, up to 63)"
+    assert said % box[:20] in err, err
+
+
+def test_a_search_that_matches_nothing_says_so_on_stderr_with_the_search(index, tmp_path, capsys):
+    """A search that found no call printed nothing and exited 0, as if it had not run (as
+    ``linekeeper calls`` says it, the search as given)."""
+    assert _search(capsys, index, "--box", "nowhere") == []
+    assert capsys.readouterr().err == ""  # _search read it: say it again
+    assert main(["archive", "search", "--index", str(index), "--box", "nowhere"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "linekeeper: no calls match --box nowhere\n"
+    args = ["--number", "999", "--box", "london", "--from", "2026-07-01", "--to", "2026-07-02", "--json"]
+    assert main(["archive", "search", "--index", str(index), *args]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "linekeeper: no calls match --number 999 --box london --from 2026-07-01 --to 2026-07-02\n"
+    )
+    empty = tmp_path / "empty.db"
+    rebuild_index(MemoryBucket({}), str(empty))
+    assert main(["archive", "search", "--index", str(empty)]) == 0
+    assert capsys.readouterr().err == "linekeeper: the index holds no calls\n"
