@@ -324,6 +324,9 @@ def _call_or_404(box, text, action=None):
         _no_such_call(box, text, call_id, action)
     try:
         call = index.get_call(db, box, call_id)
+        if call is not None:
+            # Without the key a number is not known unless its record carried it in clear.
+            call["sealed_opened"] = index.sealed_opened(db)
     finally:
         db.close()
     if call is None:
