@@ -319,6 +319,23 @@ def test_a_site_grant_limits_the_lists_and_the_report(app):
     assert list(report["sites"]) == ["leeds", "york"] and report["total"]["calls"] == 2
 
 
+def test_the_pages_of_an_account_of_some_sites_do_not_say_every_site(app):
+    """An account of leeds read "Calls of every site", "every site" in the Site list and
+    "every site's archived calls" on every page, while it saw leeds alone."""
+    client, _ = _client(app, LEEDS_AUD)
+    for url in ("/", "/sites", "/reports"):
+        page = client.get(url).get_data(as_text=True)
+        assert "every site" not in page, url
+        assert "Read-only: your sites' archived calls." in html.unescape(page), url
+    page = client.get("/").get_data(as_text=True)
+    assert "<h1>Calls of your sites</h1>" in page
+    assert '<option value="">all your sites</option>' in page
+    # An account of every site: as before.
+    page = _client(app, SUP)[0].get("/").get_data(as_text=True)
+    assert "<h1>Calls of every site</h1>" in page and '<option value="">every site</option>' in page
+    assert "Read-only: every site's archived calls." in html.unescape(page)
+
+
 def test_opening_a_calls_page_is_audited_once_a_session(app, viewer):
     # The page shows the caller's number and name: who looked is in the trail, as on a box.
     def viewed():
