@@ -534,6 +534,19 @@ def _linekeeper(*args):
     return done.returncode, done.stderr
 
 
+@pytest.mark.parametrize("roles", ["staff", "auditor,staff"])
+def test_add_user_refuses_a_role_the_viewer_does_not_have(tmp_path, roles):
+    """``--roles staff`` (a box's role: it makes and plays its own calls) was taken, an
+    account the viewer has no pages for, and the refusal of another role listed it."""
+    viewer_dir, org = str(tmp_path / "viewer"), str(tmp_path / "org")
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    args = ("--viewer-dir", viewer_dir, "--org-dir", org, "--password-file", str(tmp_path / "pw"))
+    status, err = _linekeeper("add-user", *args, "--name", "sam", "--roles", roles)
+    assert status == 2, err
+    assert "roles must be some of installer, supervisor, auditor (got %s)" % roles.replace(",", ", ") in err
+    assert not os.path.exists(os.path.join(viewer_dir, "users.json"))
+
+
 def test_add_user_and_edit_user_grant_sites_audited(tmp_path):
     viewer_dir, org = str(tmp_path / "viewer"), str(tmp_path / "org")
     (tmp_path / "pw").write_text(PASSWORD + "\n")

@@ -11,7 +11,7 @@ see, like the box's line grants: a supervisor of ``leeds`` searches, opens,
 plays, exports and reports on ``leeds`` only. ``"sites": "all"`` (and an entry
 without ``sites``, as written before grants existed) is every site.
 
-The roles are the box's (:data:`web.accounts.ROLES`): a ``supervisor``
+The roles are three of the box's (:data:`VIEWER_ROLES`; no ``staff``): a ``supervisor``
 searches, plays and reads reports; an ``auditor`` searches (no audio), reads
 reports and the viewer's audit trail; an ``installer`` only sees the sites
 and the state of the index. A supervisor also needs a slot of the
@@ -53,6 +53,10 @@ from firmware.storage.fsutil import atomic_write, file_lock
 
 from .. import inactive, passwords
 from ..accounts import ROLES, history_after, name_problem, reused
+
+# The box's roles the viewer has pages for (docs/archive-viewer.md): ``staff``, who make and
+# play their own lines' calls on a box, have none here.
+VIEWER_ROLES = tuple(r for r in ROLES if r != "staff")
 
 USERS_FILE = "users.json"
 # Held (flock) over every change of the user file (:func:`_locked`).
@@ -324,9 +328,10 @@ class ArchiveUsers:
         """Raise :class:`LinekeeperError` (named) for what :meth:`set` would refuse
         (``rules`` False: the password's rules are not asked)."""
         problem = name_problem(name) or (passwords.password_problem(password, name) if rules else None)
-        bad = [r for r in roles if r not in ROLES]
+        bad = [r for r in roles if r not in VIEWER_ROLES]
         if bad or not roles:
-            problem = "roles must be some of %s (got %s)" % (", ".join(ROLES), ", ".join(roles) or "none")
+            given = ", ".join(roles) or "none"
+            problem = "roles must be some of %s (got %s)" % (", ".join(VIEWER_ROLES), given)
         if problem:
             raise LinekeeperError(problem)
         if sites is not None and not sites:
