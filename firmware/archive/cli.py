@@ -795,8 +795,18 @@ def cmd_serve(args):
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 
         server.ssl_adapter = BuiltinSSLAdapter(args.cert, args.key)
+    try:
+        # Bound here, not in the thread: a port in use was a traceback there, after "archive
+        # viewer on ..." had been said, and the command went on running, serving nothing.
+        server.prepare()
+    except OSError as exc:
+        viewer.close()
+        raise LinekeeperError(
+            "cannot serve the viewer on %s port %d: it is in use by another program, or not this "
+            "machine's (%s)" % (args.host, args.port, exc)
+        ) from None
     stop = _on_signals(lambda: None)  # SIGTERM (and SIGINT) stop the server
-    thread = threading.Thread(target=server.safe_start, name="linekeeper-archive-web", daemon=True)
+    thread = threading.Thread(target=server.serve, name="linekeeper-archive-web", daemon=True)
     thread.start()
     print(
         "linekeeper: archive viewer on %s://%s:%d/" % ("https" if tls else "http", args.host, args.port),

@@ -418,3 +418,28 @@ def test_a_central_report_does_not_count_deletions_it_cannot_know(tmp_path):
         db.close()
     assert report["total"]["calls"] == report["sites"]["leeds"]["calls"] == 1
     assert report["total"]["deletions"] is report["sites"]["leeds"]["deletions"] is None
+
+
+def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """``archive serve`` on a port another program holds said "archive viewer on ...",
+    printed cheroot's traceback from its thread and went on running, serving nothing."""
+    import socket
+
+    from firmware.cli import main
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        args = ["archive", "serve", "--viewer-dir", str(tmp_path / "viewer"), "--org-dir", str(tmp_path)]
+        args += ["--endpoint", "http://127.0.0.1:9", "--bucket", "b-1", "--port", str(port)]
+        assert main(args) == 2  # it returned: nothing is left running
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("linekeeper: cannot serve the viewer on 127.0.0.1 port %d" % port), err
+    assert "in use" in err and "archive viewer on" not in err
