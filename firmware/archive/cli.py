@@ -774,6 +774,34 @@ def _viewer_stops(viewer_dir, name, action, details, command, steps):
         log.close()
 
 
+def _tls_adapter(cert, key):
+    """cheroot's TLS adapter of ``archive serve``'s ``--cert`` and ``--key``, both given
+    (one alone served plain HTTP without a word).
+
+    :raises LinekeeperError: one not given, a file not read, or not a certificate and its key
+    """
+    import ssl
+
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    if not cert or not key:
+        given, missing = ("--cert", "--key") if cert else ("--key", "--cert")
+        said = "%s needs %s: HTTPS takes both (the certificate and its private key)"
+        raise LinekeeperError(said % (given, missing))
+    for option, path in (("--cert", cert), ("--key", key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise LinekeeperError("%s %s: %s" % (option, path, exc.strerror or exc)) from None
+    try:
+        return BuiltinSSLAdapter(cert, key)
+    except (ssl.SSLError, ValueError) as exc:
+        raise LinekeeperError(
+            "--cert %s and --key %s are not a certificate and its private key (PEM): %s" % (cert, key, exc)
+        ) from None
+
+
 def cmd_serve(args):
     """Serve the central viewer until stopped (cheroot; TLS with --cert/--key)."""
     import threading
@@ -785,16 +813,14 @@ def cmd_serve(args):
     from ..cli import _on_signals
     from .store import Bucket, make_client
 
-    tls = bool(args.cert and args.key)
+    tls = bool(args.cert or args.key)
     if not tls and args.host not in ("127.0.0.1", "::1", "localhost"):
         raise LinekeeperError("serving on %s needs --cert and --key (HTTPS)" % args.host)
+    adapter = _tls_adapter(args.cert, args.key) if tls else None
     client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
     viewer = Viewer(args.viewer_dir, args.org_dir, Bucket(client, args.bucket), secure_cookies=tls)
     server = wsgi.Server((args.host, args.port), create_archive_app(viewer))
-    if tls:
-        from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-        server.ssl_adapter = BuiltinSSLAdapter(args.cert, args.key)
+    server.ssl_adapter = adapter
     try:
         # Bound here, not in the thread: a port in use was a traceback there, after "archive
         # viewer on ..." had been said, and the command went on running, serving nothing.

@@ -443,3 +443,33 @@ def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeyp
     assert err.count("\n") == 1, err
     assert err.startswith("linekeeper: cannot serve the viewer on 127.0.0.1 port %d" % port), err
     assert "in use" in err and "archive viewer on" not in err
+
+
+@pytest.mark.parametrize("given", ["cert only", "key only", "no such cert", "no such key", "not PEM"])
+def test_serve_s_tls_files_that_will_not_do_are_refused_naming_them(tmp_path, capsys, monkeypatch, given):
+    """``--cert`` without ``--key`` served plain HTTP without a word; a file not there was
+    "storage error: No such file or directory", naming neither option nor file."""
+    from firmware.cli import main
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    missing = str(tmp_path / "missing.pem")
+    tls = {
+        "cert only": (["--cert", str(junk)], "--cert needs --key"),
+        "key only": (["--key", str(junk)], "--key needs --cert"),
+        "no such cert": (["--cert", missing, "--key", str(junk)], "--cert %s: No such file" % missing),
+        "no such key": (["--cert", str(junk), "--key", missing], "--key %s: No such file" % missing),
+        "not PEM": (
+            ["--cert", str(junk), "--key", str(junk)],
+            "--cert %s and --key %s are not a certificate and its private key (PEM)" % (junk, junk),
+        ),
+    }
+    options, said = tls[given]
+    args = ["archive", "serve", "--viewer-dir", str(tmp_path / "viewer"), "--org-dir", str(tmp_path)]
+    args += ["--endpoint", "http://127.0.0.1:9", "--bucket", "b-1", "--port", str(closed_port()), *options]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err, err
+    assert not (tmp_path / "viewer").exists()
