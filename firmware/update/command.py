@@ -128,6 +128,8 @@ def run(args):
         if not value > 0:  # also NaN
             raise UpdateError("%s must be a number of seconds above 0, not %s" % (option, value))
     rauc = Rauc(timeout_s=args.install_timeout_s)
+    if args.once and not args.watch:
+        raise UpdateError("--once is for --watch FOLDER: look in the folder once, then exit")
     if args.status:
         return _status(rauc, args.update_dir)
     if not args.bundle and not args.recover and not args.watch and not args.confirm:

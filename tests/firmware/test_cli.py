@@ -471,3 +471,13 @@ def test_a_repair_stopped_part_way_is_audited_and_says_to_run_it_again(tmp_path,
     monkeypatch.setattr(recovery, "_rebuild", rebuild)
     status, out, err = run_linekeeper("repair", "--data-dir", data_dir)
     assert status == 0 and "rebuilt 2 recording(s) into the call log; 1 were already in it" in out, (out, err)
+
+
+def test_update_once_without_a_folder_to_watch_says_what_it_is_for(tmp_path, capsys):
+    """`--once` looks in the watched folder once: alone it was refused as if no bundle had
+    been given, which did not say that it needs --watch."""
+    from firmware.cli import main
+
+    assert main(["update", "--once", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--once is for --watch FOLDER" in err and len(err.splitlines()) == 1, err
