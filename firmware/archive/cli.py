@@ -808,6 +808,7 @@ def cmd_serve(args):
 
     from cheroot import wsgi
 
+    from firmware.storage.keystore import KeyStore
     from web.archive import Viewer, create_archive_app
 
     from ..cli import _on_signals
@@ -817,6 +818,12 @@ def cmd_serve(args):
     if not tls and args.host not in ("127.0.0.1", "::1", "localhost"):
         raise LinekeeperError("serving on %s needs --cert and --key (HTTPS)" % args.host)
     adapter = _tls_adapter(args.cert, args.key) if tls else None
+    if not KeyStore(args.org_dir).is_initialised:
+        # A mistyped --org-dir: the viewer would start, make its folder and open no call.
+        raise LinekeeperError(
+            "%s holds no organisation key (`linekeeper archive init-org` makes one): the viewer "
+            "was not started" % args.org_dir
+        )
     client = make_client(args.endpoint, args.region, None, None, not args.no_verify_tls)
     viewer = Viewer(args.viewer_dir, args.org_dir, Bucket(client, args.bucket), secure_cookies=tls)
     server = wsgi.Server((args.host, args.port), create_archive_app(viewer))

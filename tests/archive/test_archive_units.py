@@ -434,7 +434,7 @@ def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeyp
     holder.listen(1)
     port = holder.getsockname()[1]
     try:
-        args = ["archive", "serve", "--viewer-dir", str(tmp_path / "viewer"), "--org-dir", str(tmp_path)]
+        args = ["archive", "serve", "--viewer-dir", str(tmp_path / "viewer"), "--org-dir", _org_dir(tmp_path)]
         args += ["--endpoint", "http://127.0.0.1:9", "--bucket", "b-1", "--port", str(port)]
         assert main(args) == 2  # it returned: nothing is left running
     finally:
@@ -473,3 +473,30 @@ def test_serve_s_tls_files_that_will_not_do_are_refused_naming_them(tmp_path, ca
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err, err
     assert not (tmp_path / "viewer").exists()
+
+
+def _org_dir(tmp_path):
+    """A folder holding an organisation key (cheap to unlock)."""
+    from firmware.storage.keystore import Argon2Params, KeyStore
+
+    org = tmp_path / "org"
+    KeyStore(str(org), kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise(
+        "admin", "org pass 12 word"
+    )
+    return str(org)
+
+
+def test_serve_with_no_organisation_key_in_its_org_dir_is_refused(tmp_path, capsys, monkeypatch):
+    """A mistyped ``--org-dir``: the viewer started all the same, made its folder and could
+    open no call."""
+    from firmware.cli import main
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    org = tmp_path / "no-such-org"
+    args = ["archive", "serve", "--viewer-dir", str(tmp_path / "viewer"), "--org-dir", str(org)]
+    args += ["--endpoint", "http://127.0.0.1:9", "--bucket", "b-1", "--port", str(closed_port())]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "%s holds no organisation key" % org in err, err
+    assert not (tmp_path / "viewer").exists() and not org.exists()
