@@ -148,11 +148,13 @@ class UpdateSignals:
             self._changed.notify_all()
         self._show_status(event)
         if event.failed and self._bus is not None:
-            message = "the update to %s did not install (%s): %s" % (
-                event.version or "a new version",
-                event.state.replace("_", " "),
-                event.message,
+            # A bundle refused before its version was read (not one, not signed) names none.
+            what = (
+                "the update to %s" % event.version
+                if event.version
+                else "an update whose version was not read"
             )
+            message = "%s did not install (%s): %s" % (what, event.state.replace("_", " "), event.message)
             t_us = self._now_us()
             self._bus.publish(Alarm(line=0, t_us=t_us, kind=ALARM_KIND, active=True, message=message))
             # An event, not a condition: the alarm log keeps the occurrence until it is

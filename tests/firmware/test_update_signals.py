@@ -117,6 +117,23 @@ def _status_led(signals):
     return link
 
 
+def test_a_bundle_refused_before_its_version_was_read_is_not_called_a_new_version(tmp_path):
+    """A junk bundle on a stick: its alarm said "the update to a new version did not
+    install", a version nobody had read."""
+    box, signals, log = _box(tmp_path, failure_show_s=0.1)
+    update_state = recorder_handlers(box)["update_state"]
+    try:
+        update_state(state="refused", message="A.RAUCB is not a bundle RAUC can read")
+        [row] = log.history()
+        assert row["message"] == (
+            "an update whose version was not read did not install (refused): A.RAUCB is not a "
+            "bundle RAUC can read"
+        )
+    finally:
+        signals.stop()
+        log.close()
+
+
 def test_the_hat_mcu_s_status_led_shows_the_update_and_then_its_old_pattern(tmp_path):
     box, signals, log = _box(tmp_path, failure_show_s=0.3)
     link = _status_led(signals)
