@@ -611,7 +611,10 @@ def sealed_opened(db):
 def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
     """Each site's report figures for ``period`` and their sum, from the index.
 
-    Returns ``{"period", "sites": {box: totals}, "total": totals}``; each site's
+    Returns ``{"period", "sites": {box: totals}, "total": totals,
+    "coverage_and_consent_known"}``; the last False where the index was built without the
+    organisation key (:func:`sealed_opened`): the figures read from the calls' sealed part
+    (recording coverage, consent) then count nothing, and are not to be taken as 0. Each site's
     totals are computed by the box's own report code
     (:func:`firmware.reports.compute.totals_of`), so they match the box's report, but for
     ``deletions``: None (a box's deletion log is not archived).
@@ -651,6 +654,7 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "tz": period.tz},
         "sites": site_totals,
         "total": total,
+        "coverage_and_consent_known": sealed_opened(db),
     }
 
 

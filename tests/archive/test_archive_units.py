@@ -420,6 +420,25 @@ def test_a_central_report_does_not_count_deletions_it_cannot_know(tmp_path):
     assert report["total"]["deletions"] is report["sites"]["leeds"]["deletions"] is None
 
 
+@pytest.mark.parametrize("opened", [True, False])
+def test_a_central_report_says_whether_its_coverage_and_consent_figures_are_known(tmp_path, opened):
+    """Built without the organisation key, the index has no call's sealed part: the JSON's
+    consent and coverage figures read 0 with nothing to say they were not known (only the
+    page said so)."""
+    from firmware.archive import viewer
+    from firmware.reports.period import parse_period
+
+    path = str(tmp_path / "index.db")
+    doc = {"box": "leeds", "call_id": 1, "line": 1, "direction": "in", "started_us": 1772442300000000}
+    viewer.write_index(path, [(doc, "leeds/calls/0000000001.json")], sealed_opened=opened)
+    db = viewer.open_index(path)
+    try:
+        report = viewer.central_report(db, parse_period("2026-03-02", "2026-03-02"))
+    finally:
+        db.close()
+    assert report["coverage_and_consent_known"] is opened
+
+
 def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
     """``archive serve`` on a port another program holds said "archive viewer on ...",
     printed cheroot's traceback from its thread and went on running, serving nothing."""
