@@ -358,6 +358,15 @@ def decimal_number(text):
     return float(text)
 
 
+def as_sentence(refusal):
+    """A refusal in the firmware's words (the command line's: lower case, no full stop) as a
+    page's sentence: its first letter a capital, a full stop at its end."""
+    text = str(refusal).strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text[-1] in ".?!" else ".")
+
+
 def form_errors(template, errors, status=400, **context):
     """Render ``template`` with a message per bad field (nothing was changed)."""
     return render_template(template, errors=errors, **context), status

@@ -85,7 +85,8 @@ def test_auditor_sees_every_line_and_pdf(box, people):
 def test_bad_requests_get_a_message(box, people):
     sam = people["sam"]
     resp = sam.get("/reports?from=2026-03-05&to=2026-03-01")
-    assert resp.status_code == 400 and "the date range is backwards" in resp.get_data(as_text=True)
+    # A sentence, as the other pages' refusals are (the command line's words were lower case).
+    assert resp.status_code == 400 and "The date range is backwards" in resp.get_data(as_text=True)
     # Its days as the pages write dates (it read "'to' (2026-03-01) is before 'from' (2026-03-05)").
     said = html.unescape(resp.get_data(as_text=True))
     assert "'to' (Sun 1 Mar 2026) is before 'from' (Thu 5 Mar 2026)" in said

@@ -72,9 +72,9 @@ def test_who_may_see_it(box, people):
 def test_bad_dates_are_named_and_nothing_is_audited(box, people):
     before = box.audit_actions().count("report")
     for query, said in (
-        ("from=2026-03-05&to=2026-03-01", "the date range is backwards"),
-        ("from=2026-03-05", "give both dates of the period"),
-        ("from=2025-01-01&to=2026-03-01", "a date range covers at most 366 days"),
+        ("from=2026-03-05&to=2026-03-01", "The date range is backwards"),
+        ("from=2026-03-05", "Give both dates of the period"),
+        ("from=2025-01-01&to=2026-03-01", "A date range covers at most 366 days"),
         ("from=2026-02-30&to=2026-03-01", "is not a date like 2026-03-02"),
     ):
         page = people["audrey"].get("/documents/year-review?" + query)

@@ -40,7 +40,7 @@ from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS, CALLS_NAMED_BY
 from firmware.typed import control_problem
 
-from ..security import audit, form_errors, lk, roles
+from ..security import as_sentence, audit, form_errors, lk, roles
 from . import csv_download, csv_within, outside_lines, page_number
 from .calls import _day_us
 
@@ -299,9 +299,7 @@ def _breach_form(errors):
         try:
             period = reports.period(values["from"], values["to"])
         except ReportError as exc:
-            errors["from" if str(exc).startswith("the from date") else "to"] = (
-                str(exc)[:1].upper() + str(exc)[1:] + "."
-            )
+            errors["from" if str(exc).startswith("the from date") else "to"] = as_sentence(exc)
     return account, period, values
 
 

@@ -19,7 +19,7 @@ from firmware.errors import LinekeeperError
 from firmware.reports.docpdf import document_pdf
 
 from ..documents import box_state, keep_notice, notice_digest, staff_notice
-from ..security import audit, form_errors, lk, roles, whole_number
+from ..security import as_sentence, audit, form_errors, lk, roles, whole_number
 from . import supervised_lines
 
 bp = Blueprint("documents", __name__)
@@ -258,7 +258,7 @@ def _year_review():
     try:
         period = yearreview.review_period(values["from"], values["to"], source.tz, today)
     except ReportError as exc:
-        return None, values, {"range": str(exc)}
+        return None, values, {"range": as_sentence(exc)}
     values = {"from": period.first.isoformat(), "to": period.last.isoformat()}
     lines = None  # every line
     if not (g.user.has("auditor") or g.user.has("installer")):
@@ -291,7 +291,7 @@ def _year_review():
             supervised=supervised_lines() if lines is not None else None,
         )
     except ReportError as exc:
-        return None, values, {"range": str(exc)}
+        return None, values, {"range": as_sentence(exc)}
     return review, values, {}
 
 

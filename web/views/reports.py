@@ -25,7 +25,7 @@ from firmware.reports import svg
 from firmware.reports.formats import FORMATS, audited, render, tables
 from firmware.reports.tables import outages_note, running_note
 
-from ..security import audit, form_errors, lk, roles, whole_number
+from ..security import as_sentence, audit, form_errors, lk, roles, whole_number
 
 bp = Blueprint("reports", __name__)
 MIME = {"json": "application/json", "csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
@@ -70,7 +70,7 @@ def _request(source):
     try:
         period = source.period(values["from"], values["to"])
     except ReportError as exc:
-        errors["range"] = str(exc)
+        errors["range"] = as_sentence(exc)
     allowed = _allowed_lines(source.lines())
     lines = allowed
     if values["line"]:
@@ -95,7 +95,7 @@ def index():
     try:
         report = source.report(period, lines, access_of_lines=_access_of_lines(values))
     except ReportError as exc:
-        return form_errors("reports.html", {"range": str(exc)}, report=None, **context)
+        return form_errors("reports.html", {"range": as_sentence(exc)}, report=None, **context)
     audit("list_viewed", "report", **audited(report, period, lines))
     return render_template(
         "reports.html",
@@ -124,7 +124,7 @@ def download():
             report = source.report(period, lines, access_of_lines=_access_of_lines(values))
             data = render(report, fmt)
         except ReportError as exc:
-            errors["range"] = str(exc)
+            errors["range"] = as_sentence(exc)
     if errors:
         return Response("\n".join(errors.values()) + "\n", status=400, mimetype="text/plain")
     audit("report", None, format=fmt, **audited(report, period, lines))
