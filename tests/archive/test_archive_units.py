@@ -404,18 +404,7 @@ def test_a_call_record_carries_the_zone_the_box_s_pages_date_in(tmp_path, saved,
 def test_a_central_report_does_not_count_deletions_it_cannot_know(tmp_path):
     """The boxes' deletion logs are not archived (docs/archive-viewer.md): the viewer's
     report says its deletions are not known (null), not 0, for each site and the sum."""
-    from firmware.archive import viewer
-    from firmware.reports.period import parse_period
-
-    path = str(tmp_path / "index.db")
-    started_us = 1772442300000000  # 09:05 on 2 Mar 2026
-    doc = {"box": "leeds", "call_id": 1, "line": 1, "direction": "in", "started_us": started_us}
-    viewer.write_index(path, [(doc, "leeds/calls/0000000001.json")], sealed_opened=True)
-    db = viewer.open_index(path)
-    try:
-        report = viewer.central_report(db, parse_period("2026-03-02", "2026-03-02"))
-    finally:
-        db.close()
+    report = _one_call_report(tmp_path, sealed_opened=True)
     assert report["total"]["calls"] == report["sites"]["leeds"]["calls"] == 1
     assert report["total"]["deletions"] is report["sites"]["leeds"]["deletions"] is None
 
@@ -425,18 +414,22 @@ def test_a_central_report_says_whether_its_coverage_and_consent_figures_are_know
     """Built without the organisation key, the index has no call's sealed part: the JSON's
     consent and coverage figures read 0 with nothing to say they were not known (only the
     page said so)."""
+    assert _one_call_report(tmp_path, sealed_opened=opened)["coverage_and_consent_known"] is opened
+
+
+def _one_call_report(tmp_path, sealed_opened):
+    """The central report of 2 Mar 2026 over an index of one call of leeds at 09:05."""
     from firmware.archive import viewer
     from firmware.reports.period import parse_period
 
     path = str(tmp_path / "index.db")
     doc = {"box": "leeds", "call_id": 1, "line": 1, "direction": "in", "started_us": 1772442300000000}
-    viewer.write_index(path, [(doc, "leeds/calls/0000000001.json")], sealed_opened=opened)
+    viewer.write_index(path, [(doc, "leeds/calls/0000000001.json")], sealed_opened=sealed_opened)
     db = viewer.open_index(path)
     try:
-        report = viewer.central_report(db, parse_period("2026-03-02", "2026-03-02"))
+        return viewer.central_report(db, parse_period("2026-03-02", "2026-03-02"))
     finally:
         db.close()
-    assert report["coverage_and_consent_known"] is opened
 
 
 def test_serve_on_a_port_in_use_is_refused_in_one_line(tmp_path, capsys, monkeypatch):

@@ -600,3 +600,15 @@ def made_since(box, before):
     made = made[: len(made) - before]
     plain = lambda details: {k: v for k, v in details.items() if k != "change_id"}  # noqa: E731
     return [(e.action, e.target, plain(e.details)) for e in reversed(made)]
+
+
+def assert_remove_boxes(page, row, label, saved=2):
+    """Each of a settings table's first ``saved`` rows (``row``-N-...) has its Remove box on
+    ``page``, labelled "Remove ``label`` N"; the next row, blank, has none (nothing to remove)."""
+    for i in range(saved):
+        box_html = (
+            '<label class="check"><input type="checkbox" id="%s-%d-remove" name="%s-%d-remove" '
+            'value="on"> Remove %s %d</label>' % (row, i, row, i, label, i + 1)
+        )
+        assert box_html in page, (row, i)
+    assert 'name="%s-%d-remove"' % (row, saved) not in page, row
