@@ -36,7 +36,7 @@ def test_a_command_that_only_reads_says_it_changed_nothing(recorded, monkeypatch
 
 def test_a_report_says_its_file_is_as_it_was_and_the_trail_shows_the_stop(recorded, tmp_path, monkeypatch):
     data, pw = recorded
-    monkeypatch.setattr(fsutil, "atomic_write", stop)
+    monkeypatch.setattr(fsutil, "write_new", stop)
     out_file = tmp_path / "r.json"
     status, out, err = run_linekeeper(
         "report", "--data-dir", data, "--password-file", pw, "--from", "2026-03-02", "--to",
@@ -60,7 +60,7 @@ def test_an_export_says_whether_it_was_audited_and_what_it_wrote(recorded, tmp_p
 
         monkeypatch.setattr(RecordingStore, "export_bytes", stop)
     else:  # the recording written, not yet its manifest
-        real, calls = fsutil.atomic_write, []
+        real, calls = fsutil.write_new, []
 
         def second_stopped(*args, **kwargs):
             calls.append(args)
@@ -68,7 +68,7 @@ def test_an_export_says_whether_it_was_audited_and_what_it_wrote(recorded, tmp_p
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(fsutil, "atomic_write", second_stopped)
+        monkeypatch.setattr(fsutil, "write_new", second_stopped)
     status, out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
     monkeypatch.undo()
     assert status == 130

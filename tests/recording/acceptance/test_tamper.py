@@ -207,15 +207,15 @@ def test_an_export_cut_as_it_is_written_is_audited_already(lab, box, tmp_path, m
 
     data_dir, rows = box
     out = tmp_path / "cut.wav"
-    real = fsutil.atomic_write
+    real = fsutil.write_new
 
-    def atomic_write(path, data, *args, **kwargs):
+    def write_new(path, data, *args, **kwargs):
         real(path, data, *args, **kwargs)
         if os.fspath(path) == os.fspath(out):
             raise _Cut()  # the audio is out, its manifest not yet
 
     before = _exports(data_dir)
-    monkeypatch.setattr(fsutil, "atomic_write", atomic_write)
+    monkeypatch.setattr(fsutil, "write_new", write_new)
     with pytest.raises(_Cut):
         lab.export(data_dir, rows[1]["call_id"], out)
     monkeypatch.undo()
