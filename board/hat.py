@@ -153,10 +153,26 @@ class Hat:
         """The :class:`HatLine` numbered ``number`` (1-based)."""
         return self.lines[number - 1]
 
+    def label(self):
+        """How a message names this HAT: its id, and its file unless it is a shipped one.
+
+        A new HAT starts as a copy of a shipped file, often still with that file's id:
+        "the HAT 'lk-4l' has no supervisor MCU" would then name a HAT that has one.
+        """
+        if self.source is None or _shipped(self.source):
+            return repr(self.id)
+        return "%r (%s)" % (self.id, self.source)
+
 
 def hats_dir():
     """The directory of the HAT files shipped with the package."""
     return importlib.resources.files("board") / "hats"
+
+
+def _shipped(source):
+    """Whether ``source`` (a HAT's file) is one of :func:`hats_dir`."""
+    with importlib.resources.as_file(hats_dir()) as shipped:
+        return os.path.dirname(os.path.abspath(source)) == os.path.abspath(shipped)
 
 
 def list_hats():

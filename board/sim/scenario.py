@@ -477,8 +477,8 @@ def _presses(node, line, talk_s, hat):
         button = item.get_str("button", choices=tuple(BUTTONS))
         if BUTTONS[button] not in hat.line(line).pins:
             item.child("button").fail(
-                'the HAT %r has no %s button on line %d ("hat": '
-                '"lk-2lb" has both buttons)' % (hat.id, button, line)
+                'the HAT %s has no %s button on line %d ("hat": '
+                '"lk-2lb" has both buttons)' % (hat.label(), button, line)
             )
         at_s = item.get_number("at", lo=0)
         if at_s + PRESS_US / 1e6 >= talk_s:
@@ -756,12 +756,13 @@ def _power(node, hat):
     """The supply's cuts and restorations: alternating, in time order, starting with a cut."""
     if hat.mcu is None:
         node.fail(
-            "the HAT %r has no supervisor MCU to warn of a power cut (both shipped HATs have one)" % hat.id
+            "the HAT %s has no supervisor MCU to warn of a power cut (both shipped HATs have one)"
+            % hat.label()
         )
     if hat.mcu.holdup_farads <= 0:
         node.fail(
-            "the HAT %r has no hold-up capacitor: without a warning a power cut is a "
-            "crash, which the simulator does not model (see the kill -9 tests)" % hat.id
+            "the HAT %s has no hold-up capacitor: without a warning a power cut is a "
+            "crash, which the simulator does not model (see the kill -9 tests)" % hat.label()
         )
     out = []
     for item in node.items():

@@ -593,6 +593,24 @@ def test_power_needs_a_hat_with_an_mcu_and_a_holdup_capacitor(tmp_path):
             load_scenario(str(tmp_path / "s.json"))
 
 
+def test_a_copied_hat_that_kept_a_shipped_id_is_named_by_its_file(tmp_path):
+    """docs/hats.md starts a HAT as a copy of lk-4l.json: one that kept the id "lk-4l" and
+    lost the MCU must not be called "the HAT 'lk-4l'", which has one."""
+    hat = json.loads(Path(load_hat("lk-4l").source).read_text())
+    del hat["mcu"]
+    (tmp_path / "mine.json").write_text(json.dumps(hat))
+    power = [{"at": 1, "cut": True}]
+    press = [dict(EXAMPLE["calls"][0], press=[{"at": 1, "button": "pause"}])]
+    for changes in ({"power": power}, {"calls": press}):
+        (tmp_path / "s.json").write_text(json.dumps(example(hat="mine.json", **changes), indent=1))
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(str(tmp_path / "s.json"))
+        assert "the HAT 'lk-4l' (%s) has no" % (tmp_path / "mine.json") in str(info.value), info.value
+    # A shipped HAT is named by its id alone.
+    with pytest.raises(ScenarioError, match=r"the HAT 'lk-4l' has no pause button on line 1 \("):
+        loads_scenario(json.dumps(example(calls=press)), "s.json")
+
+
 def _allowed(doc, tmp_path):
     """The fields the scenario reader allows where ``doc`` has its unknown one ``zzz``."""
     import re
