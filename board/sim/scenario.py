@@ -332,7 +332,7 @@ def parse_scenario(doc, parse_config=None):
     base = Scenario(
         start=_start(root.child("start")),
         country=country,
-        lines=root.get_int("lines", lo=1, hi=hat_lines),
+        lines=_lines(root, hat),
         calls=(),
         hat=hat_name,
         hat_sense=hat.sense,
@@ -388,6 +388,17 @@ def _hat(root, source):
     except HatError as exc:
         _at(root, "hat").fail("the HAT file is not usable: %s" % exc)
     return name, len(hat.lines), hat
+
+
+def _lines(root, hat):
+    """``lines``: 1 to the HAT's line count, the HAT named when it has fewer."""
+    lines = root.get_int("lines", lo=1)
+    if lines > len(hat.lines):
+        root.child("lines").fail(
+            "must be 1 to %d, not %d: the HAT %s has %d line%s"
+            % (len(hat.lines), lines, hat.label(), len(hat.lines), "" if len(hat.lines) == 1 else "s")
+        )
+    return lines
 
 
 def _sources(root, lines):
