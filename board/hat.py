@@ -183,6 +183,8 @@ def list_hats():
 def load_hat(name_or_path):
     """Load and validate a HAT file: a shipped name such as ``"lk-4l"`` or a path.
 
+    A shipped file's ``id`` must be its name (``board/hats/lk-4l.json`` is ``"lk-4l"``).
+
     :raises HatError: the file is missing, malformed or invalid (field and position named)
     """
     text = os.fspath(name_or_path)
@@ -194,7 +196,14 @@ def load_hat(name_or_path):
                 % (text, ", ".join(list_hats()))
             )
         with importlib.resources.as_file(resource) as path:
-            return parse_hat(jsonpos.load(path, error=HatError))
+            doc = jsonpos.load(path, error=HatError)
+        hat = parse_hat(doc)
+        if hat.id != text:
+            # A copy of a shipped file that kept its id would be named as that HAT everywhere.
+            doc.root.child("id").fail(
+                "must be %r, the name of its file (%s.json), not %r" % (text, text, hat.id)
+            )
+        return hat
     return parse_hat(jsonpos.load(text, error=HatError))
 
 

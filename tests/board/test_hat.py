@@ -33,6 +33,31 @@ def test_the_shipped_hat_loads():
     assert "lk-4l" in list_hats()
 
 
+def test_a_hat_in_the_hats_folder_must_have_its_files_name_for_id(tmp_path, monkeypatch):
+    """docs/hats.md: copy lk-4l.json to board/hats/NAME.json; a copy that kept "id": "lk-4l"
+    would be called the LK-4L in every message of the box configured with "hat": NAME."""
+    import board.hat
+
+    data = shipped()
+    monkeypatch.setattr(board.hat, "hats_dir", lambda: tmp_path)
+    (tmp_path / "acme-2.json").write_text(json.dumps(data, indent=1))
+    with pytest.raises(HatError) as info:
+        load_hat("acme-2")
+    assert_names_field_and_position(
+        info.value,
+        (tmp_path / "acme-2.json").read_text(),
+        str(tmp_path / "acme-2.json"),
+        "id",
+        "must be 'acme-2', the name of its file (acme-2.json), not 'lk-4l'",
+        '"lk-4l"',
+    )
+    data["id"] = "acme-2"
+    (tmp_path / "acme-2.json").write_text(json.dumps(data, indent=1))
+    assert load_hat("acme-2").id == "acme-2"
+    # A HAT given by path may keep any id (tests and tools load copies).
+    assert load_hat(str(tmp_path / "acme-2.json")).id == "acme-2"
+
+
 def test_hat_is_frozen():
     hat = load_hat("lk-4l")
     with pytest.raises(dataclasses.FrozenInstanceError):
