@@ -256,3 +256,34 @@ def test_bad_hat_files_are_rejected_naming_field_and_position(what, mutate, fiel
     with pytest.raises(HatError) as info:
         loads_hat(text, "bad.json")
     assert_names_field_and_position(info.value, text, "bad.json", field, message, at)
+
+
+def test_docs_hats_md_names_every_field_the_hat_reader_takes():
+    """docs/hats.md's guide to adding a HAT left out mcu, sense and description, so a HAT
+    made from it could not be given a power cut in a scenario, nor say why."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "hats.md").read_text()
+    guide = text[text.index("## Adding a HAT") :]
+    places = (
+        lambda d: d,
+        lambda d: d["audio"],
+        lambda d: d["i2c"],
+        lambda d: d["i2c"]["devices"][0],
+        lambda d: d["mcu"],
+        lambda d: d["mcu"]["holdup"],
+        lambda d: d["sense"],
+        lambda d: d["lines"][0],
+        lambda d: d["lines"][0]["pins"],
+        lambda d: d["lines"][0]["pins"]["hook"],
+    )
+    fields = set()
+    for place in places:
+        data = shipped()
+        place(data)["zzz"] = 1
+        with pytest.raises(HatError) as refused:
+            loads_hat(json.dumps(data))
+        fields.update(re.search(r"allowed here: (.*)$", str(refused.value)).group(1).split(", "))
+    assert {"mcu", "farads", "ring_vrms", "pause_button", "pull"} <= fields
+    missing = sorted(f for f in fields if "`%s`" % f not in guide and '"%s"' % f not in guide)
+    assert missing == [], missing
