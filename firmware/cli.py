@@ -55,6 +55,7 @@ def cmd_sim(args):
     # The host starts the box again after each of the scenario's power cuts.
     host = open_sim_host(scenario, args.data_dir, speed=args.speed, config=config)
     box = host.box
+    calls_before = len(box.calllog.calls())
     if not box.recorder.enabled:
         print(
             "linekeeper: %s is not initialised (`linekeeper init`): calls are logged but no "
@@ -80,8 +81,17 @@ def cmd_sim(args):
     if n_calls is None:
         print("linekeeper: scenario done; the box had no power at its end", file=sys.stderr)
     else:
-        print("linekeeper: scenario done, %d calls in the log" % n_calls, file=sys.stderr)
+        print("linekeeper: scenario done, %s" % _calls_said(n_calls, calls_before), file=sys.stderr)
     return 0
+
+
+def _calls_said(n_calls, calls_before):
+    """What the log holds ("3 calls in the log"), and what this run added to a log used before."""
+    said = "1 call in the log" if n_calls == 1 else "%d calls in the log" % n_calls
+    if calls_before:
+        # A data directory used before: its calls are not the scenario's.
+        said += ", %d from this run" % (n_calls - calls_before)
+    return said
 
 
 def _data_dir(data_dir):

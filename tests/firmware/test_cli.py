@@ -92,6 +92,24 @@ def test_sim_then_calls_json(tmp_path):
     assert by_line[3]["answered"] is False and by_line[3]["answered_at"] is None
 
 
+def test_sim_says_how_many_calls_the_log_holds_and_how_many_this_run_added(tmp_path):
+    """A one-call scenario on a data directory used before said "2 calls in the log", as if
+    the scenario had made two; and one call was "1 calls"."""
+    one = dict(SCENARIO, calls=SCENARIO["calls"][:1])
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(one))
+    data = tmp_path / "data"
+    said = []
+    for _ in range(2):
+        run = linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max")
+        assert run.returncode == 0, run.stderr
+        said.append(run.stderr.splitlines()[-1])
+    assert said == [
+        "linekeeper: scenario done, 1 call in the log",
+        "linekeeper: scenario done, 2 calls in the log, 1 from this run",
+    ]
+
+
 def test_calls_as_text_have_a_heading_and_never_call_an_unrecorded_call_recorded(tmp_path):
     """A box without keys records nothing, though its rules say record: the listing
     says what the rules decided ("Record") apart from what happened ("No recording")."""
