@@ -1642,8 +1642,11 @@ class _Line:
             return
         if not self._awaiting_answer(ev.t_us):
             return
-        if self._unsettled(self.clock.now_us(), *self.loop_inputs):
-            return  # a loop break not judged yet: ringback may have stopped as we hung up
+        if self.break_us is not None or self._unsettled(self.clock.now_us(), *self.loop_inputs):
+            # A loop change or break not judged yet (a break is an on-hook only after
+            # pulse_break_max_ms): the ringback may have stopped as we hung up. Judge the
+            # cut once the loop is: after an on-hook it is no answer.
+            return self._retry("ringback_stopped", lambda: self._ringback_stopped(ev))
         self._note("answer_ringback_end")
         self._connect(ev.t_us)
 

@@ -1535,6 +1535,22 @@ def test_a_burst_cut_after_the_voice_dates_the_answer_at_the_cut():
     assert "answer_speech" not in call.notes and len(rig.of(CallAnswerConfirmed)) == 1
 
 
+def test_ringback_cut_by_our_hang_up_is_not_an_answer():
+    """The caller hangs up during a burst: the tone stops with the loop, and the DSP's
+    "burst cut" (dated a moment after the break, told 130 ms later) reaches the supervisor
+    while the break is still being judged (an on-hook or a dial pulse: 150 ms). It was
+    taken for a silent answer, the call logged answered at its own end (`linekeeper sim`,
+    an outbound "answer": false with ringback hung up 0.7 s into a UK cadence)."""
+    s = LineScript()
+    end = _rung(s)
+    s.handset(False, end + 10000)
+    s.dsp(RingbackStopped(us(end + 10002), cut=True), deliver_us=us(end + 10130))
+    rig = Rig().play(s, until_ms=end + 11000)
+    call = rig.only_call()
+    assert (call.answered_us, call.end_reason) == (None, "abandoned"), call
+    assert call.ended_us == us(end + 10000) and not rig.of(CallAnswered)
+
+
 def test_voice_before_any_digit_is_not_an_answer():
     s = LineScript()
     s.handset(True, 1000)
