@@ -60,9 +60,9 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `direction` | required | `"in"` or `"out"` |
 | `caller_id` | none | inbound only: `{number, name, datetime, standard, absence}` (below) |
 | `rings` | `2` | inbound: ring cycles, 1 to 50 (a UK cycle is the double burst) |
-| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed); outbound: `false` makes a call nobody answers, the caller hanging up `dial.answer_after` s after dialling, with `dial.ringback` (without a ringback tone the box takes the end of dialling for the answer, as on a real line) (the same fields not allowed; truth `end_reason` `abandoned`) |
+| `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed); outbound: `false` makes a call nobody answers, the caller hanging up `dial.answer_after` s after dialling; it needs `dial.ringback` (and so `dial.answer_after` > 0), since without a ringback tone the box takes the end of dialling for the answer, as on a real line (the same fields not allowed; truth `end_reason` `abandoned`) |
 | `answer_delay` | `0.5` | inbound: off-hook this many seconds after the end of the last ring burst; less than the cadence's silence (uk 2.0, us 4.0) |
-| `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms}` (below) |
+| `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms, answer_after, ringback, caller_speech}` (below) |
 | `talk` | `10` | seconds from the answer to the end of the call, > 0 |
 | `speech` | none | a string (spoken 0.5 s after the answer) or a list of `{"at": s after the answer, "text": ..., "voice": ..., "level_dbm0": ...}`; `voice` (an espeak-ng voice) defaults to `en-gb` (uk) or `en-us` (us), `level_dbm0` (-25 to -10) to `speech_level_dbm0`; `at` must be less than `talk`, and speech is cut where the call ends |
 | `hangup` | `"local"` | who clears: `"local"` (our side hangs up) or `"remote"` (the far end) |

@@ -645,6 +645,21 @@ def test_docs_scenarios_md_names_every_field_the_reader_takes(tmp_path):
         assert missing == [], missing
 
 
+def test_docs_scenarios_md_sums_up_every_field_of_dial_and_caller_id(tmp_path):
+    """The call table's ``dial`` row said ``{digits, mode, delay, on_ms, off_ms}``: no
+    ``answer_after``, ``ringback`` nor ``caller_speech``, which an unanswered call needs."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    base = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1}
+    out = {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": "1", "zzz": 1}}
+    inb = {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "1", "zzz": 1}}
+    for field, call in (("dial", out), ("caller_id", inb)):
+        summed = re.search(r"\| `%s` \|[^|]*\|[^{|]*\{([^}]*)\}" % field, text).group(1).split(", ")
+        assert sorted(summed) == sorted(_allowed(dict(base, calls=[call]), tmp_path)), field
+
+
 def test_docs_scenarios_md_holds_the_guide_in_the_readers_docstrings():
     """The guide is written once, in the docstrings of the code that reads and plays a
     scenario; docs/scenarios.md had fallen behind them (limits, outbound timing)."""
