@@ -150,22 +150,36 @@ class _TooLong(ValueError):
         self.message = "a number of %d characters is too long (at most %d)" % (len(literal), MAX_NUMBER_CHARS)
 
 
+class _NotFinite(_TooLong):
+    def __init__(self, literal):
+        super().__init__(literal)
+        if literal.lstrip("+-").lower() in ("inf", "nan"):
+            self.message = "%s is not allowed in a data file" % literal
+        else:  # JSON's 1e400: Python reads it as infinity
+            self.message = "the number %s is too large" % literal
+
+
 def _number(convert):
-    """A json ``parse_int``/``parse_float`` hook refusing over-long numbers."""
+    """A json ``parse_int``/``parse_float`` hook refusing over-long and infinite numbers."""
 
     def parse(literal):
         if len(literal) > MAX_NUMBER_CHARS:
             raise _TooLong(literal)
-        return convert(literal)
+        value = convert(literal)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _NotFinite(literal)
+        return value
 
     return parse
 
 
 def _find(text, literal):
-    """(line, column) of the first occurrence of ``literal`` in ``text``, or None."""
-    idx = text.find(literal)
-    if idx < 0:
+    """(line, column) of the first occurrence of ``literal`` in ``text`` as a token of its
+    own (``inf`` not in ``info``, ``1e400`` not in ``"1e400"``), or None."""
+    match = re.search(r"(?<![\w.+\"'-])%s(?![\w.\"'])" % re.escape(literal), text)
+    if match is None:
         return None
+    idx = match.start()
     line = text.count("\n", 0, idx) + 1
     return line, idx - (text.rfind("\n", 0, idx) + 1) + 1
 

@@ -59,6 +59,18 @@ def test_nan_and_infinity_are_rejected():
         jsonpos.loads('{"a": NaN}')
 
 
+def test_a_number_too_large_for_a_float_is_refused_where_it_is_written():
+    """JSON's 1e400 (and TOML's inf) read as infinity, and were refused as "must be a
+    number, not the number inf"."""
+    with pytest.raises(ConfigError) as info:
+        jsonpos.loads('{"info": "1e400",\n "at": 1e400}', "s.json")
+    assert str(info.value) == "s.json:2:8: the number 1e400 is too large"
+    for literal in ("inf", "-inf", "nan"):
+        with pytest.raises(ConfigError) as info:
+            jsonpos.loads('speech = "info"\nat = %s\n' % literal, "s.toml", toml=True)
+        assert str(info.value) == "s.toml:2:6: %s is not allowed in a data file" % literal
+
+
 def test_toml_parses_without_positions():
     doc = jsonpos.loads('start = "x"\n[[calls]]\nline = 1\n', toml=True)
     assert doc.data == {"start": "x", "calls": [{"line": 1}]}
