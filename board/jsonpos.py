@@ -124,7 +124,7 @@ def loads(text, source=None, *, error=ConfigError, toml=False):
         text = text[1:]
 
     def bad_constant(name):
-        raise ValueError("%s is not allowed in a data file" % name)
+        raise _NotFinite(name)
 
     try:
         data = json.loads(
@@ -153,7 +153,7 @@ class _TooLong(ValueError):
 class _NotFinite(_TooLong):
     def __init__(self, literal):
         super().__init__(literal)
-        if literal.lstrip("+-").lower() in ("inf", "nan"):
+        if literal.lstrip("+-").lower() in ("inf", "nan", "infinity"):
             self.message = "%s is not allowed in a data file" % literal
         else:  # JSON's 1e400: Python reads it as infinity
             self.message = "the number %s is too large" % literal

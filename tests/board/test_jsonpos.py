@@ -54,9 +54,11 @@ def test_duplicate_keys_are_rejected_at_the_second_key():
     assert info.value.field == "a" and info.value.position == (2, 2)
 
 
-def test_nan_and_infinity_are_rejected():
-    with pytest.raises(ConfigError, match="NaN"):
-        jsonpos.loads('{"a": NaN}')
+def test_nan_and_infinity_are_rejected_at_their_position():
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        with pytest.raises(ConfigError) as info:
+            jsonpos.loads('{"NaN": 1,\n "a": %s}' % literal, "s.json")
+        assert str(info.value) == "s.json:2:7: %s is not allowed in a data file" % literal
 
 
 def test_a_number_too_large_for_a_float_is_refused_where_it_is_written():
