@@ -43,7 +43,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `calls` | required | list of calls (below); may be empty |
 | `faults` | `[]` | list of line faults (below) |
 | `power` | `[]` | the box's supply, `[{"at": s, "cut": true}, {"at": s, "cut": false}]`: cut and restored in turn, times increasing, starting with a cut; the HAT must have a supervisor MCU (both shipped HATs do). The MCU warns the box, whose hold-up capacitor then keeps it running for the hold-up time (see docs/power-fail.md); a box that browned out starts again when the power returns |
-| `hat` | `"lk-4l"` | HAT file: a shipped name, or a path (relative to the scenario file) |
+| `hat` | `"lk-4l"` | HAT file of the simulated board: a shipped name, or a path (relative to the scenario file). The simulator plays this one, not `hat` of the box configuration (`config` below must not name another) |
 | `bounce_ms` | `3` | contact chatter after each `hook`/`in_use` change, 0 to 10 ms; 0 disables it |
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
 | `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |
@@ -341,7 +341,9 @@ def parse_scenario(doc, parse_config=None):
         speech_level_dbm0=root.get_number("speech_level_dbm0", -18.0, lo=-25, hi=-10),
         seed=root.get_int("seed", 0, lo=0, hi=2**32 - 1),
         source=str(doc.source) if doc.source else None,
-        config=_config(root.child("config"), parse_config) if root.has("config") else None,
+        config=_config(root.child("config"), parse_config, root.get_str("hat", "lk-4l"))
+        if root.has("config")
+        else None,
     )
     base = replace(base, sources=_sources(root, base.lines))
     calls = tuple(_call(node, base, hat) for node in root.child("calls").items())
@@ -425,9 +427,16 @@ def _sources(root, lines):
     return out
 
 
-def _config(node, parse_config):
-    """The box configuration carried by the scenario, checked as config.json is."""
+def _config(node, parse_config, hat):
+    """The box configuration carried by the scenario, checked as config.json is; its
+    ``hat``, if any, must be the scenario's (``hat``), the one the simulator plays."""
     node.require()
+    configured = node.value.get("hat") if isinstance(node.value, dict) else None
+    if isinstance(configured, str) and configured != hat:
+        node.child("hat").fail(
+            'the simulated board has the scenario\'s "hat" (%r), not this one: give the HAT '
+            'as "hat": "%s" at the top of the scenario' % (hat, configured)
+        )
     if parse_config is None:
         return node.value
     try:

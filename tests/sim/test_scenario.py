@@ -618,6 +618,25 @@ def test_a_copied_hat_that_kept_a_shipped_id_is_named_by_its_file(tmp_path):
         loads_scenario(json.dumps(example(calls=press)), "s.json")
 
 
+def test_a_scenario_config_naming_another_hat_is_refused():
+    """The simulator plays the scenario's "hat"; a "config" naming another (as docs/hats.md
+    says to set it in config.json) ran on lk-4l all the same, its buttons refused."""
+    for hat, config in ((None, "lk-2lb"), ("lk-2lb", "lk-4l")):
+        data = example(config={"hat": config}, **({"hat": hat} if hat else {}))
+        if hat:
+            data["lines"] = 2
+        text = json.dumps(data, indent=1)
+        with pytest.raises(ScenarioError) as info:
+            loads_scenario(text, "s.json")
+        error = str(info.value)
+        assert ': config.hat: the simulated board has the scenario\'s "hat" (%r)' % (hat or "lk-4l") in error
+        assert 'give the HAT as "hat": "%s" at the top of the scenario' % config in error
+        assert text_at(text, info.value.position).startswith('"%s"' % config)
+    calls = EXAMPLE["calls"][:2]
+    same = loads_scenario(json.dumps(example(hat="lk-2lb", lines=2, calls=calls, config={"hat": "lk-2lb"})))
+    assert same.hat == "lk-2lb"
+
+
 def _allowed(doc, tmp_path):
     """The fields the scenario reader allows where ``doc`` has its unknown one ``zzz``."""
     import re
