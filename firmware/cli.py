@@ -684,11 +684,7 @@ def _prove(args):
                 "the password in %s is not the password of --user %s's account: nothing was done"
                 % (args.password_file, args.user)
             ) from None
-    if account is not None and account.must_change == "set_by_other":
-        raise LinekeeperError(
-            "--user %s still has the password an installer set: %s logs in to the web UI once "
-            "to choose their own, then runs this again: nothing was done" % (args.user, args.user)
-        )
+    _refuse_installers_password(account)
 
 
 def _hash_takes(args):
@@ -855,6 +851,20 @@ def _refuse_disabled(account):
         raise LinekeeperError(DISABLED % (account.name, account.disabled_why))
 
 
+def _refuse_installers_password(account):
+    """A password an installer set and its owner has not changed yet (the web UI asks for a
+    new one at their first login) proves nobody: the installer knows it too, and the trail
+    would name its owner. Checked once the password was taken, by :func:`_prove` and by the
+    commands that open ``--user``'s key slot to act in their name (export, sar).
+
+    :raises LinekeeperError: ``account`` (a :class:`web.accounts.User`, or None) has it"""
+    if account is not None and account.must_change == "set_by_other":
+        raise LinekeeperError(
+            "--user %s still has the password an installer set: %s logs in to the web UI once "
+            "to choose their own, then runs this again: nothing was done" % (account.name, account.name)
+        )
+
+
 def _enabled_slot(data_dir, user):
     """Refuse ``user``'s key slot when their web UI account is disabled (a slot with no
     account, on a box not set up or the recovery's, is as before).
@@ -950,6 +960,7 @@ def cmd_export(args):
             if refusal:
                 raise LinekeeperError(refusal)
             key = _unlock(args)
+            _refuse_installers_password(_read_account(args.data_dir, args.user)[1])
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":
                 raise LinekeeperError(
@@ -1301,6 +1312,7 @@ def _sar(args, begun):
         # The key slot's password says --user is who runs this: the copies given before are
         # shown (--earlier, --letter) as that user may see them.
         key = _unlock(args)
+        _refuse_installers_password(account)
         search = {"number": args.number, "from": args.first, "to": args.last}
         search.update({k: v for k, v in (("from_time", args.first_time), ("to_time", args.last_time)) if v})
         if lines:

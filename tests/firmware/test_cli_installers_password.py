@@ -1,0 +1,104 @@
+"""A password an installer set, and its owner has not changed at the web login, opens no
+key slot to act in its owner's name from the command line.
+
+`_prove` refused it for the commands that only need to know who runs them (calls,
+audit-export, breach-scope, report, year-review), but `export` and `sar` open the key slot
+themselves: an installer who had set a supervisor's password still exported that
+supervisor's recordings, or released a subject access bundle of their calls, with the
+trail naming the supervisor. They refuse it now, audited as their other refusals are."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from firmware import cli
+from firmware.box import open_audit
+from firmware.storage.keystore import Argon2Params, KeyStore
+from web.accounts import Accounts
+from web.db import WebDb
+from web.passwords import CHEAP_COST
+
+PASSWORD = "correct horse battery 7"
+CALLS = [
+    {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 2, "talk": 4.0}
+]
+SAID = "--user sup still has the password an installer set"
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A box with one recorded call on line 1, and sup's key slot and account (line 1)."""
+    root = tmp_path_factory.mktemp("installers")
+    data = str(root / "data")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("sup", PASSWORD)
+    (root / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS})
+    )
+    assert cli.main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
+    web_db = WebDb(os.path.join(data, "web.db"))
+    with web_db.tx() as conn:
+        Accounts(web_db, lambda: 1_772_000_000_000_000, cost=CHEAP_COST).create(
+            conn, "sup", PASSWORD, ["supervisor"], [1]
+        )
+    web_db.close()
+    return data
+
+
+@pytest.fixture
+def box(made, tmp_path):
+    """A copy of the box, sup's password file, and ``set_by_installer()`` marking sup's
+    password as one an installer set."""
+    path = str(tmp_path / "data")
+    shutil.copytree(made, path)
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+
+    def set_by_installer():
+        web_db = WebDb(os.path.join(path, "web.db"))
+        Accounts(web_db, lambda: 0).require_change("sup", "set_by_other")
+        web_db.close()
+
+    return path, str(pw), set_by_installer
+
+
+def test_an_export_with_a_password_an_installer_set_is_refused_and_audited(box, tmp_path, capsys):
+    path, pw, set_by_installer = box
+    out = tmp_path / "call.wav"
+    args = ["export", "1", "--out", str(out), "--data-dir", path, "--user", "sup", "--password-file", pw]
+    args += ["--reason", "complaint ref 1234"]
+    assert cli.main(args) == 0  # its own password: exported
+    os.remove(out)  # (an export never replaces a file, its manifest neither)
+    os.remove(str(out) + ".manifest.json")
+    set_by_installer()
+    capsys.readouterr()
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "call 1 not exported: " + SAID in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not os.path.exists(str(out) + ".manifest.json")
+    with open_audit(path) as audit:
+        entry = audit.entries(limit=5, action="export")[0]
+    assert entry.actor == "sup" and SAID in entry.details["refused"]
+
+
+def test_a_subject_access_release_with_a_password_an_installer_set_is_refused_and_audited(
+    box, tmp_path, capsys
+):
+    path, pw, set_by_installer = box
+    set_by_installer()
+    out = tmp_path / "smith.zip"
+    args = ["sar", "--data-dir", path, "--user", "sup", "--password-file", pw, "--number", "01632960123"]
+    args += ["--out", str(out), "--requester", "Ms Smith", "--recipient", "Ms Smith"]
+    args += ["--reason", "subject access request"]
+    for more in (["--letter"], ["--earlier"], []):
+        capsys.readouterr()
+        assert cli.main(args + more) == 2
+        assert SAID in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["data", "pw"]  # no bundle, nor one begun beside it
+    with open_audit(path) as audit:
+        assert not audit.entries(limit=5, action="disclosure_search")
+        assert not audit.entries(limit=5, action="disclosure_preview")
+        refused = audit.entries(limit=5, action="disclosure_refused")
+    assert len(refused) == 3 and all(e.actor == "sup" and SAID in json.dumps(e.details) for e in refused)
