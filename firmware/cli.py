@@ -684,7 +684,7 @@ def _prove(args):
                 "the password in %s is not the password of --user %s's account: nothing was done"
                 % (args.password_file, args.user)
             ) from None
-    _refuse_installers_password(account)
+    _refuse_installers_password(args.data_dir, account)
 
 
 def _hash_takes(args):
@@ -851,18 +851,60 @@ def _refuse_disabled(account):
         raise LinekeeperError(DISABLED % (account.name, account.disabled_why))
 
 
-def _refuse_installers_password(account):
+def _refuse_installers_password(data_dir, account):
     """A password an installer set and its owner has not changed yet (the web UI asks for a
     new one at their first login) proves nobody: the installer knows it too, and the trail
     would name its owner. Checked once the password was taken, by :func:`_prove` and by the
-    commands that open ``--user``'s key slot to act in their name (export, sar).
+    commands that open ``--user``'s key slot to act in their name (export, sar). So is one
+    an installer set whose change a cut stopped after the key slot was written: web.db's
+    account does not say it yet (its hash waits for the owner's next web login,
+    :mod:`web.pwchange`), but the slot opens with it.
 
-    :raises LinekeeperError: ``account`` (a :class:`web.accounts.User`, or None) has it"""
-    if account is not None and account.must_change == "set_by_other":
+    :raises LinekeeperError: ``account`` (a :class:`web.accounts.User`, or None) has it, or
+        a change of its password cut short could not be read"""
+    if account is None:
+        return
+    if account.must_change == "set_by_other" or _installers_change_cut(data_dir, account.name):
         raise LinekeeperError(
             "--user %s still has the password an installer set: %s logs in to the web UI once "
             "to choose their own, then runs this again: nothing was done" % (account.name, account.name)
         )
+
+
+def _installers_change_cut(data_dir, user):
+    """Whether ``user``'s key slot holds a password an installer set that web.db's account
+    does not say yet: a change by another (``must_change`` ``set_by_other``) that a cut
+    stopped after the slot was written (its note, :mod:`web.pwchange`, is kept until the
+    owner's next web login finishes it).
+
+    :raises LinekeeperError: there is such a note, and it cannot be read here (sealed, the
+        storage key out of reach)"""
+    import json
+
+    from web import intent, pwchange
+
+    from .signing import run_dir
+    from .storage.fieldseal import FieldSealError, load_field_cipher, opener
+    from .storage.keystore import KeyStore
+
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
+    try:
+        row = db.execute("SELECT value FROM site WHERE key = ?", (pwchange.PREFIX + user,)).fetchone()
+    finally:
+        db.close()
+    if row is None:
+        return False
+    try:
+        cipher = load_field_cipher(data_dir, run_dir=run_dir(), create=False)
+        note = json.loads(opener(cipher)(row[0], intent.NOTE_FIELD))
+    except (FieldSealError, ValueError):
+        raise LinekeeperError(
+            "a change of --user %s's password was cut short, and its note cannot be read here: %s "
+            "logs in to the web UI once to finish it, then runs this again: nothing was done" % (user, user)
+        ) from None
+    store = KeyStore(data_dir)
+    slot_now = store.slot_fingerprint(user) if store.is_initialised else None
+    return note.get("must_change") == "set_by_other" and slot_now != note["slot_before"]
 
 
 def _enabled_slot(data_dir, user):
@@ -960,7 +1002,7 @@ def cmd_export(args):
             if refusal:
                 raise LinekeeperError(refusal)
             key = _unlock(args)
-            _refuse_installers_password(_read_account(args.data_dir, args.user)[1])
+            _refuse_installers_password(args.data_dir, _read_account(args.data_dir, args.user)[1])
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":
                 raise LinekeeperError(
@@ -1312,7 +1354,7 @@ def _sar(args, begun):
         # The key slot's password says --user is who runs this: the copies given before are
         # shown (--earlier, --letter) as that user may see them.
         key = _unlock(args)
-        _refuse_installers_password(account)
+        _refuse_installers_password(args.data_dir, account)
         search = {"number": args.number, "from": args.first, "to": args.last}
         search.update({k: v for k, v in (("from_time", args.first_time), ("to_time", args.last_time)) if v})
         if lines:

@@ -102,3 +102,22 @@ def test_a_subject_access_release_with_a_password_an_installer_set_is_refused_an
         assert not audit.entries(limit=5, action="disclosure_preview")
         refused = audit.entries(limit=5, action="disclosure_refused")
     assert len(refused) == 3 and all(e.actor == "sup" and SAID in json.dumps(e.details) for e in refused)
+
+
+def test_a_cut_password_change_whose_note_cannot_be_read_here_proves_nobody(box, tmp_path, capsys):
+    """A note of a change cut short says whether an installer set the slot's password; one
+    sealed with a storage key out of reach here is not taken as saying no."""
+    import sqlite3
+
+    from firmware.storage.fieldseal import PREFIX as SEALED
+
+    path, pw, _ = box
+    db = sqlite3.connect(os.path.join(path, "web.db"))
+    with db:
+        db.execute("INSERT INTO site (key, value) VALUES ('password_change:sup', ?)", (SEALED + "AAAA",))
+    db.close()
+    capsys.readouterr()
+    assert cli.main(["calls", "--data-dir", path, "--user", "sup", "--password-file", pw]) == 2
+    err = capsys.readouterr().err
+    assert "a change of --user sup's password was cut short, and its note cannot be read here" in err, err
+    assert len(err.strip().splitlines()) == 1, err

@@ -116,3 +116,31 @@ def test_an_altered_slot_still_raises_the_alarm_beside_a_change_never_made(box, 
     _alter_slot(box, "sam")
     box.login("sam")  # by the account's hash, without playback
     assert len(_tamper_alarms(box)) == 1
+
+
+@pytest.mark.parametrize("how", sorted(CHANGES))
+def test_a_password_an_installer_set_and_a_cut_left_in_the_slot_alone_proves_nobody_on_the_command_line(
+    box, people, monkeypatch, capsys, tmp_path, how
+):
+    """web.db's account does not say yet that the slot's new password is one an installer
+    set (the note does, until the owner's next web login): the command line took it as the
+    owner's, so the installer who set it could act in their name there. Their own new
+    password, cut the same way, proves them."""
+    from firmware.cli import main
+
+    with monkeypatch.context() as patch:
+        patch.setattr(box.web.accounts, "set_password", cut)
+        with pytest.raises(Cut):
+            CHANGES[how](box, people)
+    assert box.web.accounts.get("sam").must_change == ""
+    pw = tmp_path / "pw"
+    pw.write_text(NEW + "\n")
+    pw.chmod(0o600)
+    capsys.readouterr()
+    code = main(["calls", "--data-dir", box.data_dir, "--user", "sam", "--password-file", str(pw)])
+    err = capsys.readouterr().err
+    if how == "reset":
+        assert code == 2 and "--user sam still has the password an installer set" in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    else:
+        assert code == 0, err
