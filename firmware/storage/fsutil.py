@@ -8,7 +8,9 @@ Rules this module encodes:
   survives a power cut. Readers see the old file or the new one, never a mix.
 - A new file (a person's export, report or copy) never replaces a file at its
   name, even one made while it was written: it is written and synced under a
-  temporary name, then linked in place (:func:`write_new`, :func:`commit_new`).
+  temporary name, then linked in place (:func:`write_new`, :func:`commit_new`),
+  or on a file system without hard links (a FAT stick) renamed there by a
+  rename that never replaces a file: a cut leaves it whole or not there.
 - Appends are written completely and then ``fdatasync``-ed before the caller
   is told they are done.
 - Removing a file is durable only once its directory has been fsynced.
@@ -460,8 +462,10 @@ def write_new(path, data, mode=None):
     """Create the file ``path`` holding ``data`` (bytes), durably, never replacing a file
     there: written and synced under a temporary name, then linked in place (``link(2)``
     fails on a name that exists, even one made a moment before), so ``path`` is never seen
-    part written. Where the file system has no hard links (a FAT stick), created with
-    ``O_EXCL`` and written in place. Permission bits ``mode`` (default :func:`data_mode`).
+    part written. Where the file system has no hard links (a FAT stick), renamed in place
+    by a rename that fails as ``link(2)`` does (:func:`_rename_new`); only where there is
+    no such rename either, created with ``O_EXCL`` and written in place. Permission bits
+    ``mode`` (default :func:`data_mode`).
 
     :raises FileExistsError: ``path`` exists (it is left as it is)
     :raises OSError: any other failure (nothing of this call's is left)
@@ -485,14 +489,51 @@ _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
 def _link_new(tmp, path, mode):
     """Give the written and synced file ``tmp`` the name ``path`` too, never replacing a file
     there (``link(2)`` fails with EEXIST on a name that exists, even one made a moment
-    before). Where the file system has no hard links, ``path`` is created with ``O_EXCL``
-    and ``tmp`` copied into it (seen part written until then; removed again on a failure)."""
+    before). Where the file system has no hard links, ``tmp`` is renamed to ``path`` as
+    long as no file is there (:func:`_rename_new`: ``tmp`` is gone then); only where that
+    rename is missing too, ``path`` is created with ``O_EXCL`` and ``tmp`` copied into it
+    (seen part written until then, and left so by a cut; removed again on a failure)."""
     try:
         os.link(tmp, path, follow_symlinks=False)
     except OSError as exc:  # FileExistsError (EEXIST) too: raised as it is
         if exc.errno not in _NO_LINKS:
             raise
-        _copy_excl(tmp, path, mode)
+        if not _rename_new(tmp, path):
+            _copy_excl(tmp, path, mode)
+
+
+# renameat2(2)'s arguments (Linux 3.15, glibc 2.28); the os module does not offer the call.
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_renameat2 = None  # libc's, once looked up; False where there is none
+
+
+def _libc_renameat2():
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = _libc_function(
+            ("renameat2",), [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        )
+    return _renameat2
+
+
+def _rename_new(tmp, path):
+    """Rename ``tmp`` to ``path`` unless a file is there (``renameat2`` with
+    ``RENAME_NOREPLACE``, which vfat and exfat take: one step, so a cut leaves ``path``
+    whole or not there, where a copy leaves it part written). False where the system or
+    the file system has no such rename (nothing was done).
+
+    :raises FileExistsError: ``path`` exists (left as it is, and ``tmp`` too)
+    :raises OSError: another failure of the rename"""
+    fn = _libc_renameat2()
+    if not fn:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(path), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), path)
 
 
 def _copy_excl(tmp, path, mode):
@@ -524,7 +565,8 @@ def commit_new(tmp, path, mode=0o600):
         the directory's sync failed (``tmp`` is then gone, and ``path`` holds it)
     """
     _link_new(tmp, path, mode)
-    os.unlink(tmp)
+    with contextlib.suppress(FileNotFoundError):  # renamed there (no hard links)
+        os.unlink(tmp)
     fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 

@@ -500,3 +500,69 @@ def test_a_spooled_file_made_at_its_name_meanwhile_is_kept(tmp_path, monkeypatch
     spool.commit()
     assert (tmp_path / "new.zip").read_bytes() == b"the bundle"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.zip", "new.zip"]
+
+
+def _no_links(monkeypatch):
+    def link(*args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", link)
+
+
+def _copied_in_place(monkeypatch):
+    """Record each file a copy is written into, at its name, while it is written."""
+    seen, real = [], fsutil._write_all
+
+    def write_all(fd, data):
+        seen.append(os.readlink("/proc/self/fd/%d" % fd))
+        real(fd, data)
+
+    monkeypatch.setattr(fsutil, "_write_all", write_all)
+    return seen
+
+
+def test_a_new_file_on_a_stick_without_hard_links_is_renamed_there_whole_never_copied(tmp_path, monkeypatch):
+    """Where link(2) is refused (a FAT stick), the file was created at its name and the
+    temporary file copied into it: seen part written meanwhile, and a cut left it so. It is
+    renamed there in one step, by a rename that never replaces a file (vfat and exfat take
+    RENAME_NOREPLACE), as link(2) never does."""
+    _no_links(monkeypatch)
+    copies = _copied_in_place(monkeypatch)
+    fsutil.write_new(tmp_path / "report.pdf", b"the report", mode=0o600)
+    assert (tmp_path / "report.pdf").read_bytes() == b"the report"
+    tmp = tmp_path / ".bundle.zip.1.tmp"
+    tmp.write_bytes(b"the bundle")
+    inode = tmp.stat().st_ino
+    fsutil.commit_new(str(tmp), str(tmp_path / "bundle.zip"))
+    assert (tmp_path / "bundle.zip").stat().st_ino == inode and not tmp.exists()
+    assert not [p for p in copies if not os.path.basename(p).startswith(".")], copies
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.zip", "report.pdf"]
+    # A file there is kept, as link(2) keeps it.
+    tmp.write_bytes(b"another bundle")
+    with pytest.raises(FileExistsError):
+        fsutil.commit_new(str(tmp), str(tmp_path / "bundle.zip"))
+    assert (tmp_path / "bundle.zip").read_bytes() == b"the bundle" and tmp.read_bytes() == b"another bundle"
+    with pytest.raises(FileExistsError):
+        fsutil.write_new(tmp_path / "report.pdf", b"another report")
+    assert (tmp_path / "report.pdf").read_bytes() == b"the report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.zip.1.tmp", "bundle.zip", "report.pdf"]
+
+
+def test_without_hard_links_nor_a_rename_that_never_replaces_a_new_file_is_copied(tmp_path, monkeypatch):
+    """A file system that refuses RENAME_NOREPLACE (EINVAL: a FUSE one): created with O_EXCL
+    and copied, as before."""
+    import ctypes
+
+    _no_links(monkeypatch)
+    copies = _copied_in_place(monkeypatch)
+
+    def renameat2(*args):
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    monkeypatch.setattr(fsutil, "_renameat2", renameat2)
+    tmp = tmp_path / ".bundle.zip.1.tmp"
+    tmp.write_bytes(b"the bundle")
+    fsutil.commit_new(str(tmp), str(tmp_path / "bundle.zip"))
+    assert (tmp_path / "bundle.zip").read_bytes() == b"the bundle" and not tmp.exists()
+    assert copies == [str(tmp_path / "bundle.zip")]
