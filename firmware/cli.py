@@ -889,7 +889,10 @@ def _installers_change_cut(data_dir, user):
 
     db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
     try:
-        row = db.execute("SELECT value FROM site WHERE key = ?", (pwchange.PREFIX + user,)).fetchone()
+        # A web.db the web UI never opened (made by hand, by a test) may have no site table.
+        row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'site'").fetchone()
+        if row is not None:
+            row = db.execute("SELECT value FROM site WHERE key = ?", (pwchange.PREFIX + user,)).fetchone()
     finally:
         db.close()
     if row is None:
