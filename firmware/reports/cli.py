@@ -67,16 +67,16 @@ def run(args):
             # as the web's report of one line, or a supervisor's, does; one of every line
             # counts every entry.
             report = source.report(period, lines, access_of_lines=own_lines or bool(args.line))
-            data = render(report, args.format)
+            # Said on standard error below, and in the PDF as the web's says it.
+            note = period.not_over(source.wall_us())
+            data = render(report, args.format, not_over=note)
             said = dict(audited(report, period, lines or range(1, n + 1)), format=args.format)
             _write_audited(args, audit, data, said)
     finally:
         if alarms is not None:
             alarms.close()
     import sys
-    import time
 
-    note = period.not_over(int(time.time() * 1e6))
     if note:
         print("linekeeper: %s" % note, file=sys.stderr)
     if args.out != "-":

@@ -65,8 +65,10 @@ def to_csv(report):
     return buf.getvalue()
 
 
-def render(report, fmt, title="Linekeeper report"):
-    """The report as bytes in ``fmt`` ("json", "csv" or "pdf").
+def render(report, fmt, title="Linekeeper report", not_over=None):
+    """The report as bytes in ``fmt`` ("json", "csv" or "pdf"). ``not_over``: what the
+    PDF says above its figures of a period not over yet (``Period.not_over``), as the
+    page does; None for a period over.
 
     :raises ReportError: an unknown format
     """
@@ -77,5 +79,5 @@ def render(report, fmt, title="Linekeeper report"):
     if fmt == "pdf":
         from .pdf import to_pdf
 
-        return to_pdf(report, title)
+        return to_pdf(report, title, not_over)
     raise ReportError("the report format is json, csv or pdf, not %r" % (fmt,))

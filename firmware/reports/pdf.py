@@ -52,8 +52,9 @@ def _hours_drawing(report):
     return d
 
 
-def to_pdf(report, title="Linekeeper report"):
-    """The report as PDF bytes: a title, the hours chart and every table."""
+def to_pdf(report, title="Linekeeper report", not_over=None):
+    """The report as PDF bytes: a title, the hours chart and every table; ``not_over``,
+    what is said of a period not over yet (its figures are those so far), above them."""
     buf = io.BytesIO()
     page = landscape(A4)
     doc = SimpleDocTemplate(
@@ -83,7 +84,7 @@ def to_pdf(report, title="Linekeeper report"):
             styles["Normal"],
         ),
     ]
-    for note in (running_note(report), outages_note(report)):
+    for note in (not_over, running_note(report), outages_note(report)):
         if note:
             story.append(Paragraph("<b>%s</b>" % escape(note), styles["Normal"]))
     story += [Spacer(1, 4 * mm), _hours_drawing(report)]

@@ -2,9 +2,11 @@
 callers' numbers, and a copy of personal data the audit trail does not show never appears in
 a breach's scope. Before, the command wrote the same callers' numbers with no entry at all."""
 
+import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -69,6 +71,19 @@ def test_a_report_written_is_audited_as_the_web_download_is(data, tmp_path):
     # Its callback list, as the file holds it: how many callers, and each one's last missed call.
     assert doc["callbacks"] and entry.details["callers"] == len(doc["callbacks"])
     assert entry.details["calls"] == [c["last_missed_call"] for c in doc["callbacks"]]
+
+
+def test_the_pdf_of_a_period_not_over_says_so(data, tmp_path):
+    """Standard error said the figures of a period not over were those so far, but the PDF
+    written (the copy that is filed or sent) printed them without a word, as a whole period's."""
+    today = dt.date.today()
+    period = ("--from", str(today - dt.timedelta(days=1)), "--to", str(today + dt.timedelta(days=1)))
+    out = tmp_path / "r.pdf"
+    status, said, err = run_linekeeper(*report_args(data, PASSWORD, *period, "--format", "pdf", "--out", out))
+    assert status == 0, err
+    assert "This period is not over" in err
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    assert "This period is not over (today is " in " ".join(text.split())
 
 
 def test_a_report_to_standard_output_is_audited_as_stdout(data, capsys):

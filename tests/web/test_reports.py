@@ -242,6 +242,22 @@ def test_a_period_not_over_says_so(box, people):
     assert 'id="not-over"' not in past
 
 
+def test_the_pdf_of_a_period_not_over_says_so_as_the_page_does(box, people):
+    """The page said the figures of this week were those so far, but its PDF (the copy
+    that is filed or sent) printed them as a whole week's, without a word."""
+    sam = people["sam"]  # the box's today: 2026-03-02 (the test clock)
+
+    def pdf_text(query):
+        pdf = sam.get("/reports/download?format=pdf&" + query).data
+        run = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+        return " ".join(run.stdout.decode().split())
+
+    said = "This period is not over (today is Mon 2 Mar 2026): the figures are those so far."
+    assert said in pdf_text("from=2026-03-01&to=2026-03-07")
+    assert "has not begun (today is Mon 2 Mar 2026)" in pdf_text("from=2026-04-01&to=2026-04-30")
+    assert "not over" not in pdf_text("from=2026-02-01&to=2026-02-28")
+
+
 def test_the_report_page_says_its_days_as_the_pages_write_dates(box, people):
     """Its period line read "2026-02-23 to 2026-03-01 (Europe/London)" where the report
     mail's subject and every page write "Mon 23 Feb - Sun 1 Mar 2026"; the date fields

@@ -122,7 +122,7 @@ def download():
     if not errors:
         try:
             report = source.report(period, lines, access_of_lines=_access_of_lines(values))
-            data = render(report, fmt)
+            data = render(report, fmt, not_over=period.not_over(lk().services.wall_us()))
         except ReportError as exc:
             errors["range"] = as_sentence(exc)
     if errors:
