@@ -64,6 +64,18 @@ def test_a_supervisor_erases_a_recording_with_a_reason(box, people):
     assert 'id="erase-form"' not in page
 
 
+def test_the_deletion_log_page_says_it_holds_erasures_on_request_too(box, people):
+    """The page began "Every recording retention deleted" above an erasure on request
+    (and a full card's overwrite), which an auditor read as the log of retention alone."""
+    real_recordings(box, [1])
+    assert erase(box, people["sam"], 1).status_code == 302
+    page = people["audrey"].get("/retention/deletions").get_data(as_text=True)
+    lead = html.unescape(re.search(r"</h1>\s*<p>(.*?)</p>", page, re.S).group(1))
+    assert "retention deleted" not in lead
+    assert "erased on request" in lead and "full card" in lead
+    assert ">erasure request<" in page
+
+
 def test_the_calls_csv_and_list_tell_an_erasure_on_request_from_a_retention_deletion(box, people):
     """Both recordings are gone, but the CSV said ``deleted`` of both while the call's page
     said one was erased on request: an inspector checking that erasure requests were
