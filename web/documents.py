@@ -440,6 +440,14 @@ def resume_how(config):
     return "Once the details are given, %s to resume; %s" % (" or ".join(ways), by_itself)
 
 
+def _ended(sentence):
+    """``sentence`` with its full stop, unless it ends with the announcement's own words
+    quoted, already ended ("…agreed.”"): a second stop after the quote reads as a typo."""
+    if sentence.endswith("\u201d") and sentence[-2:-1] in (".", "!", "?"):
+        return sentence
+    return sentence + "."
+
+
 def caller_notice(config):
     """What callers and the people called are told, in a sentence or two: the
     announcement's text, or what a tone means, for each direction ("" when neither
@@ -482,11 +490,11 @@ def caller_notice(config):
     if inbound is None and outbound is None:
         return ""
     if inbound == outbound:
-        said = "Callers, and the people you call: %s." % inbound
+        said = _ended("Callers, and the people you call: %s" % inbound)
     else:
         said = "%s %s" % (
-            "Callers: %s." % inbound if inbound else "Callers are not told as the call is answered.",
-            "People you call: %s." % outbound
+            _ended("Callers: %s" % inbound) if inbound else "Callers are not told as the call is answered.",
+            _ended("People you call: %s" % outbound)
             if outbound
             else "People you call are not told as the call is answered: tell them yourself.",
         )

@@ -697,6 +697,26 @@ def test_the_staff_notice_says_what_the_people_staff_call_are_told(good):
     ), said
 
 
+def test_the_staff_notice_ends_the_announcement_s_words_once(good):
+    """An announcement ending in a full stop was printed ending twice ("…agreed.”."),
+    in the notice every member of staff is given."""
+    box, people = good
+    config = box.config_store.get()
+    words = dataclasses.replace(config.policy.consent.announcement, text="This call is recorded.")
+    change_policy(box, "consent", inbound="announcement", outbound="tone", announcement=words)
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert said.startswith("Callers: they hear: \u201cThis call is recorded.\u201d People you call: "), said
+    change_policy(box, "consent", outbound="announcement")
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert said == "Callers, and the people you call: they hear: \u201cThis call is recorded.\u201d", said
+    change_policy(box, "consent", announcement=dataclasses.replace(words, text="Calls are recorded"))
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="caller-notice">(.*?)</p>', page, re.S).group(1)
+    assert said == "Callers, and the people you call: they hear: \u201cCalls are recorded\u201d.", said
+
+
 def test_the_retention_said_warns_that_a_full_card_deletes_sooner(good):
     """With the overwrite mode on, staff were told "90 days" while a full card deletes
     recordings of 40 days."""
