@@ -76,6 +76,14 @@ def test_the_deletion_log_page_says_it_holds_erasures_on_request_too(box, people
     assert ">erasure request<" in page
 
 
+def test_the_reports_help_counts_erasures_among_the_recordings_deleted(box, people):
+    """The help said a report shows "how many recordings retention deleted", where its
+    figure and its table by rule count erasures on request and a full card's too."""
+    page = html.unescape(people["sam"].get("/help/reports").get_data(as_text=True))
+    assert "recordings retention deleted" not in page
+    assert "how many recordings were deleted and why" in page and "erased on request" in page
+
+
 def test_the_calls_csv_and_list_tell_an_erasure_on_request_from_a_retention_deletion(box, people):
     """Both recordings are gone, but the CSV said ``deleted`` of both while the call's page
     said one was erased on request: an inspector checking that erasure requests were
