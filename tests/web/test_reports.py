@@ -107,6 +107,18 @@ def test_bad_requests_get_a_message(box, people):
     assert "report" not in box.audit_actions()
 
 
+def test_an_auditor_s_line_choice_speaks_of_the_box_s_lines_not_theirs(box, people):
+    """An auditor, who has no lines of their own and reports on every line, was offered
+    "all my lines" and told "Choose one of your lines"; a supervisor keeps those words."""
+    audrey, sam = people["audrey"], people["sam"]
+    page = audrey.get("/reports?" + DAY).get_data(as_text=True)
+    assert '<option value="">every line</option>' in page and "all my lines" not in page
+    resp = audrey.get("/reports?line=9&" + DAY)
+    said = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "Choose one of the box's lines: 1, 2, 3, 4." in html.unescape(said)
+    assert '<option value="">all my lines</option>' in sam.get("/reports?" + DAY).get_data(as_text=True)
+
+
 def test_an_alarm_that_comes_and_goes_is_one_row_of_the_banner(box, people):
     """A line whose voltage dipped every few minutes added a row to the top of every page
     each time, each with its own button: eight after an hour of the demo."""

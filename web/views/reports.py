@@ -76,7 +76,9 @@ def _request(source):
     if values["line"]:
         line = whole_number(values["line"])
         if line not in allowed:
-            errors["line"] = "Choose one of your lines: %s." % ", ".join(map(str, allowed))
+            # An auditor has no lines of their own: they report on the box's.
+            whose = "the box's" if g.user.has("auditor") else "your"
+            errors["line"] = "Choose one of %s lines: %s." % (whose, ", ".join(map(str, allowed)))
         else:
             lines = [line]
     if not lines:
@@ -89,7 +91,12 @@ def _request(source):
 def index():
     source = _source()
     period, lines, values, errors = _request(source)
-    context = dict(values=values, allowed=_allowed_lines(source.lines()), formats=FORMATS)
+    context = dict(
+        values=values,
+        allowed=_allowed_lines(source.lines()),
+        every_line=g.user.has("auditor"),
+        formats=FORMATS,
+    )
     if errors:
         return form_errors("reports.html", errors, report=None, **context)
     try:
