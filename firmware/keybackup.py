@@ -646,7 +646,12 @@ def _copy_lines(doc, details):
         "the box made a copy of %s of %s on %s for %s at %s (UTC)"
         % (what, doc["data_dir"], doc["host"], doc["actor"], doc["at"]),
     ]
-    if details.get("entries"):
+    if details.get("entries") == 1:
+        out.append(
+            "it holds 1 entry, %s, number %s; its hash is %s"
+            % (days, details.get("last_seq"), details.get("last_hash"))
+        )
+    elif details.get("entries"):
         out.append(
             "it holds %s entries, %s, numbers %s to %s; the last one's hash is %s"
             % (

@@ -679,3 +679,24 @@ def test_a_recovery_key_file_others_can_read_is_named_as_the_recovery_key_file(b
         "linekeeper: warning: the recovery key file %s can be read by other users (mode 644)" % recovery_file
     ) in err
     assert "password file" not in err
+
+
+def test_a_deletion_log_copy_of_one_entry_is_said_in_the_singular():
+    """`linekeeper verify-statement` told an inspector a copy "holds 1 entries, every entry,
+    numbers 1 to 1"."""
+    from firmware.keybackup import COPY_FORMAT, statement_lines
+
+    doc = {
+        "format": COPY_FORMAT,
+        "actor": "audra",
+        "data_dir": "/data",
+        "host": "box",
+        "at": "2026-03-02T13:04:58Z",
+    }
+    doc["file_sha256"] = "ab" * 32
+    one = {"log": "deletions", "entries": 1, "first_seq": 7, "last_seq": 7, "last_hash": "cd" * 32}
+    said = statement_lines(dict(doc, details=one))
+    assert "it holds 1 entry, every entry, number 7; its hash is %s" % ("cd" * 32) in said
+    three = dict(one, entries=3, first_seq=5)
+    said = statement_lines(dict(doc, details=three))
+    assert "it holds 3 entries, every entry, numbers 5 to 7; the last one's hash is %s" % ("cd" * 32) in said
