@@ -533,8 +533,8 @@ def review_blocks(r):
         ),
         (
             "p",
-            "Lines out of service (a line fault): %d times, %s in all."
-            % (lo["times"], span_words(lo["out_s"]))
+            "Lines out of service (a line fault): %s, %s in all."
+            % (words.counted(lo["times"], "time"), span_words(lo["out_s"]))
             if lo["times"]
             else "No line was out of service.",
         ),

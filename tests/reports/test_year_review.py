@@ -65,6 +65,8 @@ def test_the_pdf_in_plain_words(week_dir, tmp_path):
     assert "The year in review" in text
     assert "Not recorded: a private line" in text and "No line was out of service" not in text
     assert "+44" not in text and "01632" not in text  # no caller's number
+    # One fault on a line: it read "1 times".
+    assert "Lines out of service (a line fault): 1 time, " in " ".join(text.split())
 
 
 @pytest.mark.parametrize(
