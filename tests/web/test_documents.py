@@ -717,6 +717,19 @@ def test_the_staff_notice_ends_the_announcement_s_words_once(good):
     assert said == "Callers, and the people you call: they hear: \u201cCalls are recorded\u201d.", said
 
 
+def test_the_pdf_links_are_left_off_the_printed_documents(good):
+    """The printed checklist, staff notice and year in review carried their "PDF ..." links,
+    which do nothing on paper; every page leaves its download links off (docs/web-ui.md)."""
+    box, people = good
+    for who, path, link in (
+        ("audrey", "/documents/checklist", "checklist-pdf"),
+        ("sam", "/documents/staff-notice", "staff-notice-pdf"),
+        ("sam", "/documents/year-review", "year-review-pdf"),
+    ):
+        page = people[who].get(path).get_data(as_text=True)
+        assert re.search(r'<(p|span) class="no-print">\s*<a [^>]*id="%s"' % link, page), path
+
+
 def test_the_retention_said_warns_that_a_full_card_deletes_sooner(good):
     """With the overwrite mode on, staff were told "90 days" while a full card deletes
     recordings of 40 days."""

@@ -119,6 +119,16 @@ def test_an_auditor_s_line_choice_speaks_of_the_box_s_lines_not_theirs(box, peop
     assert '<option value="">all my lines</option>' in sam.get("/reports?" + DAY).get_data(as_text=True)
 
 
+def test_the_download_links_are_left_off_the_printed_report(box, people):
+    """A printed report carried "Download: JSON · CSV · PDF" under its period, links that do
+    nothing on paper; every other page leaves its download links off (docs/web-ui.md)."""
+    page = people["sam"].get("/reports?" + DAY).get_data(as_text=True)
+    [period] = re.findall(r'<p id="report-period">(.*?)</p>', page, re.S)
+    plain = re.sub(r'<span class="no-print"[^>]*>.*?</span>', "", period, flags=re.S)
+    assert "Download" not in plain and 'id="download-pdf"' not in plain, plain
+    assert 'id="download-pdf"' in period and "lines 1, 2." in plain
+
+
 def test_an_alarm_that_comes_and_goes_is_one_row_of_the_banner(box, people):
     """A line whose voltage dipped every few minutes added a row to the top of every page
     each time, each with its own button: eight after an hour of the demo."""
