@@ -258,7 +258,10 @@ def _add(tot, row, period):
         tot["longest_talk_us"] = max(tot["longest_talk_us"], talk_us)
     if answered is not None:
         _coverage(tot["coverage"], row)
-        _consent(tot["consent"], row[9])
+        if outcome(row[7], row[8]) != BEFORE_SETUP:
+            # Before setup no notice had been chosen yet: not one the business turned off
+            # ("Consent notice off"). Counted as before setup, not recorded, as on the call page.
+            _consent(tot["consent"], row[9])
 
 
 def _finish(tot):

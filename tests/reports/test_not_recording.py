@@ -386,6 +386,9 @@ def test_calls_before_setup_are_a_figure_of_their_own_not_excluded_by_a_rule(tmp
     assert (summary["Before setup, not recorded"], summary["Excluded by rule"]) == ("1", "0")
     excluded = next(rows for t, _, rows in tables(report) if t == "Excluded by rule")
     assert excluded == []
+    # Nor a notice the business turned off: none had been chosen yet ("Consent notice off"
+    # counted it, and the year in review said "The notice was switched off").
+    assert report["box"]["consent"] == {"given": 0, "failed": 0, "unheard": 0, "off": 0}
 
 
 def _refused(data_dir):

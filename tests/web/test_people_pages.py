@@ -481,6 +481,28 @@ def test_csv_export_does_not_say_record_of_a_call_the_box_could_not_record(box, 
     assert rows[later]["policy_decision"] == "record"
 
 
+@pytest.mark.parametrize("before_setup", [True, False])
+def test_a_call_before_setup_says_no_notice_had_been_chosen_not_that_notices_were_turned_off(
+    box, people, before_setup
+):
+    """Answered before the setup wizard chose a notice, a call's page said "No notice:
+    consent notices were turned off", which an auditor reads as the business's doing."""
+    from firmware.policy.rules import NO_NOTICE
+
+    why = "line 1 records every call; " + NO_NOTICE if before_setup else "calls on line 1 are not recorded"
+    call_id = add_call(
+        box,
+        T0_US + 3000 * S,
+        "01632960779",
+        policy_decision="record" if before_setup else "skip",
+        policy_reason=why,
+        consent=json.dumps({"notice": "off", "given": False}),
+    )
+    page = html.unescape(people["sam"].get("/calls/%d" % call_id).get_data(as_text=True))
+    chosen = "No notice: none had been chosen yet (the box's setup was not finished)"
+    assert (chosen in page, "consent notices were turned off" in page) == (before_setup, not before_setup)
+
+
 def test_csv_export_says_which_calls_are_on_legal_hold_and_since_when(box, people):
     """A legal hold was only on each call's page: the list's CSV now says which calls
     are held (never deleted while held) and since when (UTC, as the other times)."""

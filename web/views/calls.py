@@ -37,7 +37,7 @@ from firmware.calls.callsearch import NUMBER_MATCH_DEFAULT, CallFilter, Cursor, 
 from firmware.localtime import TIME_OF_DAY_PROBLEM, duration_text, iso_to_us, time_of_day
 from firmware.policy import deletions
 from firmware.policy.retention import check_category
-from firmware.policy.rules import outcome
+from firmware.policy.rules import BEFORE_SETUP, outcome
 from firmware.reports.compute import consent_outcome, tone_was_notice
 from firmware.typed import card_problem
 
@@ -598,6 +598,8 @@ def detail(call_id, errors=None, status=200, listen_reason=None):
     return render_template(
         "call.html",
         call=call,
+        # Answered before the box was set up: no notice had been chosen yet, none turned off.
+        before_setup=outcome(call.get("policy_decision"), call.get("policy_reason")) == BEFORE_SETUP,
         info=info,
         token=token,
         can_listen=can_listen,
