@@ -372,6 +372,8 @@ DETAIL_LABELS = {
     "correction": "Correction",
     "recording_key": "Recording key unlocked",
     "must_change": "Must change its password first",
+    # The setup wizard's login of the installer it made (the account's first session).
+    "setup": "By the setup wizard",
     "no_account": "No account has the name typed (not kept: it may have been a password)",
     "locked": "Locked out",
     "locked_s": "Locked out for",

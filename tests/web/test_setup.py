@@ -7,6 +7,7 @@ import re
 import pytest
 
 from firmware.storage.keystore import format_recovery_key
+from firmware.words import say
 from telephony import countries
 from web.setupcode import check_setup_code, setup_code_for
 
@@ -135,6 +136,7 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     assert box.audit_actions() == ["init", "login", "staff_notice"]
     notice, login = box.services.audit.entries(limit=2)
     assert (login.actor, login.details["recording_key"], login.details["setup"]) == ("alice", True, True)
+    assert say("detail", "setup") == "By the setup wizard"  # the trail's label, not "Setup"
     assert (notice.actor, notice.details["saved"]) == ("alice", True)  # the installer it makes
     assert notice.details["notice"]["lines"][3]["name"] == "Directors"
     assert notice.details["notice"]["purpose"] == "To keep a record of orders taken by phone."
