@@ -247,6 +247,18 @@ def test_a_bad_request_is_named_and_logs_nothing(box, people, stella, form, mess
     assert not [e for e in box.services.audit.entries(limit=1000) if e.action == "data_request"]
 
 
+def test_a_request_of_no_kind_names_the_choices_as_the_form_does(box, people, stella):
+    """The choices were said lower-cased and run together: "Choose what you ask for: a copy
+    of my recordings (subject access), erase recordings of me, i object to being recorded."."""
+    resp = box.post(stella, "/my-line/request", {"words": "about March"}, token_from="/my-line")
+    said = unescape(re.search(r'id="error-kind"[^>]*>(.*?)<', resp.get_data(as_text=True)).group(1))
+    assert resp.status_code == 400
+    assert said == (
+        "Choose what you ask for: \u201cA copy of my recordings (subject access)\u201d, "
+        "\u201cErase recordings of me\u201d or \u201cI object to being recorded\u201d."
+    ), said
+
+
 def test_tagged_calls_kept_longer_or_by_hand_are_said(box, people, stella):
     """The period shown was the untagged calls' alone: a line whose regulated calls are
     kept five years, or whose complaints are never deleted, read "90 days, then deleted

@@ -286,7 +286,9 @@ def ask():
     words = " ".join(request.form.get("words", "").split())
     errors = {}
     if kind not in STAFF_KINDS:
-        errors["kind"] = "Choose what you ask for: %s." % ", ".join(x.lower() for x in STAFF_KINDS.values())
+        # The choices as the form labels them: lower-cased, "I object" read "i object".
+        quoted = ["\u201c%s\u201d" % x for x in STAFF_KINDS.values()]
+        errors["kind"] = "Choose what you ask for: %s or %s." % (", ".join(quoted[:-1]), quoted[-1])
     if len(words) > MAX_WORDS:
         errors["words"] = "Say it in at most %d characters, not %d." % (MAX_WORDS, len(words))
     elif card_problem(words):
