@@ -136,6 +136,14 @@ def test_the_staff_menu_has_help_on_every_screen(box, stella):
         assert 'id="help-text"' in text and len(re.sub(r"<[^>]+>", "", text)) > 600, url
 
 
+def test_the_help_page_says_what_staff_do(box, stella):
+    """ "Who does what" named the installer, the supervisor and the auditor: a staff member
+    reading the help for their role found none."""
+    roles = re.search(r"<h2>Who does what</h2>\s*<dl>(.*?)</dl>", page(stella, "/help"), re.S).group(1)
+    assert re.findall(r"<dt>(.*?)</dt>", roles) == ["Installer", "Supervisor", "Auditor", "Staff"]
+    assert 'href="/help/myline"' in roles.split("<dt>Staff</dt>")[1]
+
+
 def test_a_concern_with_a_card_number_is_refused(box, people, stella):
     """PCI DSS: a concern is kept, shown and mailed as written; one holding a card number
     is refused, saying where, and nothing is raised."""
