@@ -84,6 +84,28 @@ def test_the_retention_period_and_a_private_line_show(box, people, stella):
     assert listeners == "Nobody: nothing on your line is recorded."
 
 
+def test_a_line_made_private_still_says_how_its_recordings_are_kept_and_who_plays_them(box, people, stella):
+    """A line made private keeps the recordings made before: the page said "Kept for:
+    Nothing is recorded" and "Who may listen: Nobody" beside "3 with a recording", which
+    its supervisors may still play."""
+    box.add_recordings([4, 8, 12])
+    cfg = box.config_store.get()
+    retention = dataclasses.replace(cfg.policy.retention, default_days=90)
+    rules = dataclasses.replace(cfg.policy.rules, lines=(LineMode(line=4, mode="never"),))
+    policy = dataclasses.replace(cfg.policy, rules=rules, retention=retention)
+    box.config_store.save(dataclasses.replace(cfg, policy=policy))
+    html = page(stella, "/my-line")
+    mine = section(html, 4)
+    assert "No: a private line, never recorded" in mine and "3 with a recording" in mine
+    kept = unescape(re.search(r'<dd class="kept">(.*?)</dd>', mine).group(1))
+    assert kept == (
+        "Nothing new is recorded; the recordings made before: 90 days, then deleted automatically "
+        "(unless held for a dispute)"
+    ), kept
+    listeners = re.search(r'id="listeners">(.*?):', html).group(1)
+    assert listeners == "alice"
+
+
 def test_staff_alarms_stay_hidden_and_a_concern_reaches_the_supervisors(box, people, stella):
     box.alarm_log.set("disk_warning", True, message="the card is 85% full")
     html = page(stella, "/my-line")

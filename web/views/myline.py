@@ -173,7 +173,8 @@ def line_access(lines):
 
 def my_lines(user):
     """One dict per line granted to ``user``: ``line, name, how, recorded,
-    now`` (recording state now, as on the dashboard), ``kept_days`` (untagged calls),
+    now`` (recording state now, as on the dashboard), ``holds`` (recorded, or holding
+    recordings made before it was private), ``kept_days`` (untagged calls),
     ``kept_except`` (tagged calls kept otherwise, in words), ``calls``
     and ``recordings`` (how many the box holds; ``(n, exact)``), ``access`` (how often
     its recordings were reached lately, :func:`line_access`; None: the audit trail
@@ -202,14 +203,17 @@ def my_lines(user):
         if count is not None:
             entry["calls"] = count(CallFilter(lines=(n,)))
             entry["recordings"] = count(CallFilter(lines=(n,), recorded=True))
+        # A line made private keeps the recordings made before, kept and played as ever.
+        entry["holds"] = entry["recorded"] or bool(entry.get("recordings", (0,))[0])
         entry["access"] = None if access is None else access_words(access[n])
         out.append(entry)
     return out
 
 
 def listeners(user, lines):
-    """The supervisors who may play this person's recorded lines (their grants), by name."""
-    recorded = {x["line"] for x in lines if x["recorded"]}
+    """The supervisors who may play the recordings of this person's lines (their grants), by
+    name: of the lines recorded, or holding recordings made before they were private."""
+    recorded = {x["line"] for x in lines if x["holds"]}
     return sorted(u.name for u in lk().accounts.all() if "supervisor" in u.roles and recorded & set(u.lines))
 
 
@@ -232,7 +236,7 @@ def myline_page(user, error=None, concern="", ask=None):
         "myline.html",
         lines=lines,
         listeners=listeners(user, lines),
-        recorded=any(x["recorded"] for x in lines),
+        recorded=any(x["holds"] for x in lines),
         notice=staff_notice(lk()),
         error=error,
         concern=concern,
