@@ -3,12 +3,21 @@
 (function () {
   "use strict";
   var EVERY_MS = 3000;
+  function typed() {
+    return Array.prototype.some.call(document.querySelectorAll("main textarea"), function (t) {
+      return t.value.trim() !== "";
+    });
+  }
   function ask() {
     var req = new XMLHttpRequest();
     req.open("GET", "/api/my-line");
     req.onload = function () {
       if (req.status === 401 || req.status === 403) {
-        window.location.reload();   // logged out, or the session timed out: the login page
+        // Logged out, or the session timed out: the login page. But not over words being
+        // typed (a concern begun before a long call): the reload lost them. The page then
+        // stays, asking no more; sent, the form is refused for its session and its words
+        // are shown back to copy.
+        if (!typed()) window.location.reload();
         return;
       }
       if (req.status === 200) {
