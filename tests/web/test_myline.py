@@ -106,6 +106,13 @@ def test_a_line_made_private_still_says_how_its_recordings_are_kept_and_who_play
     assert listeners == "alice"
 
 
+def test_who_may_listen_to_several_lines_says_lines(box, people):
+    """A staff member on two lines read "sam, sue: the supervisors of your line"."""
+    box.add_user(people["alice"], "stella", ["staff"], [3, 4])
+    said = re.search(r'id="listeners">(.*?)\.', page(box.login("stella"), "/my-line")).group(1)
+    assert said == "alice, sue: the supervisors of your lines, each with their own key", said
+
+
 def test_staff_alarms_stay_hidden_and_a_concern_reaches_the_supervisors(box, people, stella):
     box.alarm_log.set("disk_warning", True, message="the card is 85% full")
     html = page(stella, "/my-line")
