@@ -66,6 +66,24 @@ def test_the_page_left_open_learns_when_its_line_records(box, people, stella):
     assert stella.get("/api/my-line").status_code == 401
 
 
+def test_a_call_being_dialled_is_not_said_recorded_before_the_rules_decide(box, people, stella):
+    """On a line recorded by the rules, a call being made is held in memory while it is
+    dialled, and dropped if the number or its direction is not recorded: "Right now" said
+    "Recording" all the while, on a line that records no call its staff make."""
+    from .test_pause import FakeLive
+
+    box.services.live = FakeLive()
+    box.services.live.recording = {4}  # held by the recorder, not yet decided
+    box.status.set(4, "dialling", call={"direction": "out", "number": "0163"})
+    assert stella.get("/api/my-line").get_json()["4"] == {
+        "text": "Not recorded yet: the rules decide once the number is dialled",
+        "state": "off",
+    }
+    decided = {"direction": "out", "number": "01632960777", "policy_decision": "record"}
+    box.status.set(4, "connected", call=decided)
+    assert stella.get("/api/my-line").get_json()["4"] == {"text": "Recording", "state": "recording"}
+
+
 def test_the_retention_period_and_a_private_line_show(box, people, stella):
     cfg = box.config_store.get()
     retention = dataclasses.replace(cfg.policy.retention, default_days=90)

@@ -151,6 +151,10 @@ def recording_now(entry, call, recorded=None):
         return {"state": "paused", "text": "Paused (card details): nothing is being recorded"}
     if recorded is False:
         return {"state": "off", "text": "Not being recorded"}
+    if decision is None and call.get("direction") == "out":
+        # By the rules, a call being made is held in memory while it is dialled and kept
+        # only if the number decides so (firmware.policy.engine): nothing is on the card.
+        return {"state": "off", "text": "Not recorded yet: the rules decide once the number is dialled"}
     return {"state": "recording", "text": "Recording"}
 
 
