@@ -730,6 +730,19 @@ def test_the_pdf_links_are_left_off_the_printed_documents(good):
         assert re.search(r'<(p|span) class="no-print">\s*<a [^>]*id="%s"' % link, page), path
 
 
+def test_the_printed_notice_says_who_may_listen_as_the_page_does(good, tmp_path):
+    """The page says every playback and export is audited "with the reason they gave"; the
+    PDF printed for the staff room left those words out."""
+    box, people = good
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="listeners">(.*?)</p>', page).group(1)
+    path = tmp_path / "notice.pdf"
+    path.write_bytes(people["sam"].get("/documents/staff-notice.pdf").data)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "with the reason they gave" in said
+    assert said in " ".join(text.split()), said
+
+
 def test_the_retention_said_warns_that_a_full_card_deletes_sooner(good):
     """With the overwrite mode on, staff were told "90 days" while a full card deletes
     recordings of 40 days."""

@@ -227,7 +227,7 @@ def notice_blocks(n):
             "p",
             "Only these supervisors, each with their own key and only on the lines given to them, "
             "and every playback "
-            "and export is recorded in the audit trail: %s.%s"
+            "and export is recorded in the audit trail with the reason they gave: %s.%s"
             % (", ".join(n["listeners"]) or "nobody yet", " " + ARCHIVE_WORDS if n["archived"] else ""),
         ),
         ("h", "What callers are told"),
