@@ -1008,3 +1008,16 @@ def test_the_cards_rate_says_what_it_is_averaged_over_and_days_are_counted(box, 
     wear["measured_s"] = 7 * 3600
     page = people["ivan"].get("/").get_data(as_text=True)
     assert "(the average over the 7 hours since the box last started)" in page, page
+
+
+def test_every_entry_about_a_call_names_it_as_a_call_on_the_audit_page(box, people):
+    """A call's page opened, and a caller's details erased, showed "About 1" and "About
+    call:1" where a playback or an export of the same call shows "call 1", a link to it."""
+    log = box.services.audit
+    log.append("sam", "call_viewed", "1", {"line": 1}, box.clock())
+    log.append("sam", "erase_details", "call:2", {"request": "erasure", "reason": "ref 12"}, box.clock())
+    log.append("sam", "playback", "3", {"line": 3}, box.clock())
+    page = people["audrey"].get("/audit").get_data(as_text=True)
+    abouts = re.findall(r'<td data-label="About" class="ref">(.*?)</td>', page)
+    for call_id in (1, 2, 3):
+        assert '<a href="/calls/%d">call %d</a>' % (call_id, call_id) in abouts, (call_id, abouts[:3])
