@@ -1540,3 +1540,23 @@ def test_a_key_that_opens_no_record_is_said_with_the_granted_sites_count(viewer,
         assert refused("sara") == "opens none of the 3 call records"
     finally:
         v.close()
+
+
+def test_a_disabled_accounts_login_from_a_logged_in_browser_is_not_said_anonymous(viewer, tmp_path):
+    """The login form posted from a browser someone is logged in on, with a disabled
+    account's right password: the entry was the logged-in person's, with a detail "actor:
+    anonymous" beside it, which the trail showed as a field of the entry (as on a box,
+    web.security.audit, the actor asked for is never a detail)."""
+    v, users = _viewer_of(tmp_path, viewer)
+    try:
+        users.set(AUD, PASSWORD, [AUD])
+        users.set("leaver", PASSWORD, [AUD])
+        users.disable("leaver")
+        client, token = _client(create_archive_app(v), AUD)
+        resp = client.post("/login", data={"user": "leaver", "password": PASSWORD, "csrf_token": token})
+        assert resp.status_code == 403
+        last = v.audit_log.entries(limit=1)[0]
+        assert (last.action, last.actor, last.target) == ("login_failed", AUD, "leaver")
+        assert "actor" not in last.details, last.details
+    finally:
+        v.close()

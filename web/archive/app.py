@@ -228,7 +228,8 @@ class Viewer:
         return index.open_index(self.index_path)
 
     def audit(self, action, target=None, **details):
-        actor = g.user.name if g.get("user") is not None else details.pop("actor", "anonymous")
+        anonymous = details.pop("actor", "anonymous")  # never a detail of its own, as on a box
+        actor = g.user.name if g.get("user") is not None else anonymous
         details.setdefault("address", request.remote_addr or "")
         return self.audit_log.append(actor, action, target, details, int(self.wall_us()))
 
