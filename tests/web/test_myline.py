@@ -147,6 +147,23 @@ def test_staff_alarms_stay_hidden_and_a_concern_reaches_the_supervisors(box, peo
     assert 'id="concern-sent"' in page(stella, "/my-line?raised=1")
 
 
+def test_a_link_cannot_say_a_concern_was_sent_that_was_not(box, people, stella):
+    """``?raised=1`` alone said "Your concern was sent to the supervisors" (My line) and
+    "Your concern was passed on" (Alarms): a link made up, or a page reloaded later, told
+    someone their concern had gone when nothing was sent. Said once, after one was."""
+    assert 'id="concern-sent"' not in page(stella, "/my-line?raised=1")
+    sam = people["sam"]
+    assert 'id="concern-raised"' not in page(sam, "/alarms?raised=1")
+    for client, start, url, said in (
+        (stella, "/my-line", "/my-line?raised=1", 'id="concern-sent"'),
+        (sam, "/alarms", "/alarms?raised=1", 'id="concern-raised"'),
+    ):
+        resp = box.post(client, "/concerns", {"concern": "Is my mobile recorded too?"}, token_from=start)
+        assert resp.status_code == 302 and resp.headers["Location"] == url
+        assert said in page(client, url)
+        assert said not in page(client, url)  # once: the page reloaded sends nothing again
+
+
 def test_a_concern_naming_a_time_out_of_the_calendars_range_breaks_no_page(box, people, stella):
     # The supervisors' pages say an alarm's dates in the box's zone: this one, of the year 1,
     # is before the zone's first offset (a day before the year 1 locally), and every page

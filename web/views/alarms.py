@@ -31,7 +31,7 @@ from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_
 from . import csv_download, csv_within, row_id
 from .calls import _day_us
 from .dashboard import grouped, reminders_now
-from .myline import myline_page
+from .myline import CONCERN_RAISED, concern_raised, myline_page
 
 bp = Blueprint("alarms", __name__)
 
@@ -115,7 +115,7 @@ def index():
         history=_history(log, **bounds),
         available=log is not None,
         error=None,
-        raised=request.args.get("raised"),
+        raised=concern_raised(),
         shown=shown,
     )
 
@@ -211,6 +211,7 @@ def raise_concern():
             503,
         )
     log.set("staff_concern", False, wall_us=wall_us)
+    lk().sessions.mem(g.session)[CONCERN_RAISED] = True
     if not g.user.has(*ALARM_ROLES):
         return redirect(url_for("myline.index", raised=1))
     return redirect(url_for("alarms.index", raised=1))

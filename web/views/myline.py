@@ -228,6 +228,19 @@ def my_requests(user):
     return sorted(found, key=lambda e: e["id"], reverse=True)
 
 
+# The mark :func:`web.views.alarms.raise_concern` leaves in the session for the page it sends
+# the person on to: "your concern was sent" is said after one was, once, and never because
+# a link says ``?raised=1``.
+CONCERN_RAISED = "concern_raised"
+
+
+def concern_raised():
+    """Whether a concern was raised in this session since its page was last shown (the
+    mark is taken), and the page was asked for as the one after it (``?raised=1``)."""
+    raised = lk().sessions.mem(g.session).pop(CONCERN_RAISED, False)
+    return bool(raised and request.args.get("raised"))
+
+
 def myline_page(user, error=None, concern="", ask=None):
     """The page; ``ask``: the request form's ``{"kind", "words", "errors"}`` when it is
     shown again with what was wrong."""
@@ -240,7 +253,7 @@ def myline_page(user, error=None, concern="", ask=None):
         notice=staff_notice(lk()),
         error=error,
         concern=concern,
-        raised=request.args.get("raised"),
+        raised=concern_raised(),
         asked=request.args.get("asked"),
         requests=my_requests(user),
         kinds=STAFF_KINDS,
