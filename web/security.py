@@ -367,6 +367,12 @@ def as_sentence(refusal):
     return text[0].upper() + text[1:] + ("" if text[-1] in ".?!" else ".")
 
 
+def sentences(refusals):
+    """Several refusals said one after another, each a sentence (:func:`as_sentence`): a
+    form's messages end with their full stop, which "; " put before each semicolon."""
+    return " ".join(as_sentence(r) for r in refusals)
+
+
 def form_errors(template, errors, status=400, **context):
     """Render ``template`` with a message per bad field (nothing was changed)."""
     return render_template(template, errors=errors, **context), status

@@ -154,6 +154,10 @@ def test_bad_input_is_named_and_nothing_is_read_or_written(box, people):
         resp = audrey.get("/audit/breach-scope.csv?" + query)
         assert resp.status_code == 400 and resp.mimetype == "text/plain", query
         assert "The breach scope was not made" in resp.get_data(as_text=True)
+    # Several mistakes at once: each said as a sentence ("...).; Choose ..." before).
+    said = audrey.get("/audit/breach-scope.csv?account=nobody").get_data(as_text=True)
+    assert said.startswith("The breach scope was not made: ") and ".;" not in said, said
+    assert "Choose the first day of the period. Choose the last day of the period." in said, said
     assert len(box.services.audit) == before  # nothing audited: nothing was read
 
 

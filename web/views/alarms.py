@@ -27,7 +27,7 @@ from firmware.storage.fieldseal import FieldSealError
 from firmware.typed import card_problem
 
 from ..accounts import OFFICE_ROLES
-from ..security import alarm_lines, form_errors, lk, local_path, roles, visible_lines, whole_number
+from ..security import alarm_lines, form_errors, lk, local_path, roles, sentences, visible_lines, whole_number
 from . import csv_download, csv_within, row_id
 from .calls import _day_us
 from .dashboard import grouped, reminders_now
@@ -148,7 +148,7 @@ def export_csv():
     errors = {}
     bounds, shown = _period(errors)
     if errors:
-        abort(400, description="The filter is not valid: " + "; ".join(errors.values()))
+        abort(400, description="The filter is not valid: " + sentences(errors.values()))
     history = _history(log, limit=CSV_MAX_ROWS + 1, **bounds)
     csv_within(
         "alarm occurrences", len(history), False, CSV_MAX_ROWS, "Choose a shorter period (from and to)"

@@ -40,7 +40,7 @@ from firmware.sar import MAX_CALLS, SarError, find_calls
 from firmware.storage.audit import ACTIONS, CALLS_NAMED_BY
 from firmware.typed import control_problem
 
-from ..security import as_sentence, audit, form_errors, lk, roles
+from ..security import as_sentence, audit, form_errors, lk, roles, sentences
 from . import csv_download, csv_within, outside_lines, page_number
 from .calls import _day_us
 
@@ -235,7 +235,7 @@ def export_csv():
     errors = {}
     filters, shown, listed = _filters(errors)
     if errors:
-        abort(400, description="The filter is not valid: " + "; ".join(errors.values()))
+        abort(400, description="The filter is not valid: " + sentences(errors.values()))
     if listed["cut_us"] is not None:
         # The copy would leave out the older lists and reports that named the number's calls, unsaid.
         abort(
@@ -383,7 +383,7 @@ def breach_scope_csv():
     account, period, values = _breach_form(errors)
     if errors:
         return Response(
-            "The breach scope was not made: " + "; ".join(errors.values()) + "\n",
+            "The breach scope was not made: " + sentences(errors.values()) + "\n",
             status=400,
             mimetype="text/plain",
         )

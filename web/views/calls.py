@@ -44,7 +44,7 @@ from firmware.typed import card_problem
 from .. import callstory, intent
 from ..download import export_body
 from ..phonebook import NoteAddedAlready
-from ..security import audit, form_errors, lk, roles, unlocked_key, visible_lines, whole_number
+from ..security import audit, form_errors, lk, roles, sentences, unlocked_key, visible_lines, whole_number
 from ..site import given_reason
 from . import csv_download, csv_within, outside_lines, row_id
 from .sar import release_shown, withheld_shown
@@ -410,7 +410,7 @@ def export_list():
     granted = visible_lines(g.user)
     flt, _after, _before, errors = parse_filters(request.args, granted)
     if errors:
-        abort(400, description="The search is not valid: " + "; ".join(errors.values()))
+        abort(400, description="The search is not valid: " + sentences(errors.values()))
     web = lk()
     # A count of time, line or the like is exact whatever the cap; of a number, name or
     # tag exact up to it: one over it is "more".

@@ -20,7 +20,7 @@ from firmware.storage.fieldseal import FieldSealError
 
 from .. import intent, stale
 from ..retention_form import form_values, parse_retention_form, rows
-from ..security import audit, form_errors, lk, roles
+from ..security import audit, form_errors, lk, roles, sentences
 from ..services import CONFIG_SEALED
 from . import csv_download, csv_stopped, page_number, signed_csv_zip
 from .calls import _day_us
@@ -319,7 +319,7 @@ def _period():
     if since is not None and until is not None and until <= since:
         errors["to"] = "The end date is before the start date."
     if errors:
-        abort(400, description="The dates are not valid: " + "; ".join(errors.values()))
+        abort(400, description="The dates are not valid: " + sentences(errors.values()))
     shown = {k: request.args.get(k, "").strip() for k in ("from", "to")}
     return since, until, {k: v for k, v in shown.items() if v}
 
