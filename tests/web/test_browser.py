@@ -9,6 +9,7 @@ Debian's ``chromium`` is driven by Playwright (``executable_path``; never a
 browser download).
 """
 
+import contextlib
 import json
 import re
 import signal
@@ -36,6 +37,24 @@ ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
+
+
+@contextlib.contextmanager
+def chromium_page(**context_options):
+    """A page of a new headless Chromium (Debian's), taking the box's self-signed
+    certificate, waiting 20 s at most for anything; ``context_options`` for its context."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(ignore_https_errors=True, **context_options)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
 CALL_AT_S = 40.0  # leaves time for the wizard and the first login
 TALK_S = 12.0  # past the consent announcement (about 7 s): a call ended during it keeps no recording
 PREROLL_S = 1.0  # the box's default pre-roll: recordings start 1 s before the answer

@@ -7,12 +7,11 @@ sent after its session ended shows its words back to copy (web.security FREE_TEX
 """
 
 import pytest
-from playwright import sync_api  # part of the set-up: no conditional skip
 
 from web.server import WebServer
 from web.tls import ensure_certificate
 
-from .test_browser import ARGS, CHROMIUM
+from .test_browser import chromium_page
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +30,8 @@ def served(box, people, tmp_path):
 
 @pytest.fixture
 def page():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(ignore_https_errors=True)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with chromium_page() as page:
         yield page
-        context.close()
-        browser.close()
 
 
 def open_my_line(box, served, page):

@@ -7,12 +7,11 @@ replaying writes exactly one per listening session (one page view).
 """
 
 import pytest
-from playwright import sync_api  # part of the set-up: no conditional skip
 
 from web.server import WebServer
 from web.tls import ensure_certificate
 
-from .test_browser import ARGS, CHROMIUM
+from .test_browser import chromium_page
 
 pytestmark = pytest.mark.slow
 
@@ -29,17 +28,11 @@ def served(box, people, tmp_path):
 
 @pytest.fixture
 def page():
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(ignore_https_errors=True, bypass_csp=True)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with chromium_page(bypass_csp=True) as page:
         audio_requests = []
         page.on("request", lambda r: audio_requests.append(r.url) if "/audio" in r.url else None)
         page.audio_requests = audio_requests
         yield page
-        context.close()
-        browser.close()
 
 
 def playbacks(box):
