@@ -51,14 +51,15 @@ run-archive: setup ## three simulated sites into one SeaweedFS bucket, then the 
 
 # Every test, on every core: a test file stays on one worker, and the archive
 # tests, which share one S3 server, stay on one worker too (tests/conftest.py
-# groups them). The crash and power-cut tests keep their files on the disk.
+# groups them). The crash and power-cut tests keep their files on ext4 (below),
+# where the recording journal writes with O_DIRECT as on the box.
 # TEST_WORKERS=0 runs them one at a time, in one process.
 # Two workers more than the cores: much of the suite waits on the real servers,
 # container boots and processes it stops, not on the processor (on two cores,
 # 4 421 tests took 21:32 with two workers and 17:12 with three; 4 623 took 24:22
 # with three and 21:54 with four, on a quiet machine; 4 753 took 17:22 with four
 # once the modules were compiled first, below; 5 187 took 10:32 with four, their
-# files in memory as below, against 22:06 for 5 131 on the disk).
+# files in memory as below, against 22:06 for 5 131 on the disk; 5 249 took 9:51).
 #
 # The tests' temporary files are on an ext4 file system in memory
 # (scripts/memdisk: the box's syncs and O_DIRECT writes as on its card, without
@@ -90,7 +91,7 @@ bytecode: setup
 # The quick loop keeps the tests' temporary files in memory (/dev/shm, where
 # there is one): most of its wall time on a shared disk was the fsyncs of the
 # data files, which no fast test can observe (the crash and power-cut tests
-# that do are marked slow and run on the disk in `make test`).
+# that do are marked slow and run on ext4 in `make test`, above).
 #
 # It runs on every core (pytest-xdist, one worker a core); a test file stays on
 # one worker (`--dist loadfile`), so a file's module and session fixtures (the
