@@ -398,9 +398,15 @@ def review_blocks(r):
     blocks = [
         (
             "p",
-            "This covers %s to %s (%s, %s), made on %s. It counts calls and requests; it "
+            "This covers %s (%s, %s), made on %s. It counts calls and requests; it "
             "names no caller and no member of staff."
-            % (_day(p["from"]), _day(p["to"]), words.counted(p["days"], "day"), p["tz"], _day(r["made_on"])),
+            % (
+                # One day is said once ("Mon 2 Mar 2026 to Mon 2 Mar 2026" before).
+                _day(p["from"]) if p["from"] == p["to"] else "%s to %s" % (_day(p["from"]), _day(p["to"])),
+                words.counted(p["days"], "day"),
+                p["tz"],
+                _day(r["made_on"]),
+            ),
         )
     ]
     if r.get("lines") is not None:
