@@ -488,6 +488,22 @@ def test_the_number_dialled_keeps_its_digits_before_a_card(dialled):
     assert call.digits_withheld
 
 
+def test_a_card_found_early_by_a_run_across_the_numbers_end_is_logged_with_fewer_xs():
+    """A 16-digit card keyed on after 01632 960123 is found at its 6th digit: the run
+    "2960123411111", from the number's 5th digit, passes the Luhn check. The call log has
+    an X for each card digit keyed up to there and nothing for the 10 withheld after
+    (docs/pci.md: nothing replaces them, the call says only that digits were withheld),
+    so "01632960123XXXXXX" holds six X for a card of sixteen digits."""
+    dialled, card = "01632960123", "4111111111111111"
+    assert cards.luhn_ok("2960123" + card[:6])
+    rig, call = keyed_after_dialling(dialled, card)
+    assert call.number == stored_number(call, "uk") == dialled + "XXXXXX"
+    assert call.digits_withheld
+    # On the bus: a key for each key, an X from the one that found the card to the code's end.
+    keys = "".join(d.digit for d in rig.of(DigitDialled))
+    assert len(keys) == len(dialled + card) + 3 and keys[len(dialled) + 5 :] == "X" * (11 + 3), keys
+
+
 def test_a_luhn_valid_run_from_inside_the_number_leaves_the_number_its_digits():
     """Keys that are no card's after a whole number, one Luhn-valid run across the number's
     end ("63296099970707"): the review found the number stored as 01XXX.... The number
