@@ -851,11 +851,16 @@ def _refuse_disabled(account):
         raise LinekeeperError(DISABLED % (account.name, account.disabled_why))
 
 
-def _refuse_installers_password(data_dir, account):
+# What a refusal of a password an installer set adds for the commands the recovery key runs too.
+RECOVERY_KEY_TOO = " (or give --recovery-key-file instead)"
+
+
+def _refuse_installers_password(data_dir, account, instead=""):
     """A password an installer set and its owner has not changed yet (the web UI asks for a
     new one at their first login) proves nobody: the installer knows it too, and the trail
     would name its owner. Checked once the password was taken, by :func:`_prove` and by the
-    commands that open ``--user``'s key slot to act in their name (export, sar). So is one
+    commands that open ``--user``'s key slot to act in their name (export, sar, rekey,
+    hat-replaced, keystore restore; ``instead`` is said after what to do). So is one
     an installer set whose change a cut stopped after the key slot was written: web.db's
     account does not say it yet (its hash waits for the owner's next web login,
     :mod:`web.pwchange`), but the slot opens with it.
@@ -867,7 +872,8 @@ def _refuse_installers_password(data_dir, account):
     if account.must_change == "set_by_other" or _installers_change_cut(data_dir, account.name):
         raise LinekeeperError(
             "--user %s still has the password an installer set: %s logs in to the web UI once "
-            "to choose their own, then runs this again: nothing was done" % (account.name, account.name)
+            "to choose their own, then runs this again%s: nothing was done"
+            % (account.name, account.name, instead)
         )
 
 
@@ -2893,6 +2899,8 @@ def cmd_keystore(args):
         except LinekeeperError as exc:
             raise LinekeeperError("%s — nothing was changed" % exc) from None
         opens = {"user": args.user, "password": _read_password(args.password_file)}
+        account = _read_account(args.data_dir, args.user)[1]
+        opens["accept"] = lambda: _refuse_installers_password(args.data_dir, account, RECOVERY_KEY_TOO)
         actor = args.user
     opened = []
 
@@ -2969,6 +2977,9 @@ def cmd_hat_replaced(args):
         key = _unlock_slot(store, args.user, _read_password(args.password_file), args.password_file)
         actor, via = args.user, "password"
     try:
+        if actor != "recovery-key":
+            account = _read_account(args.data_dir, args.user)[1]
+            _refuse_installers_password(args.data_dir, account, RECOVERY_KEY_TOO)
         with DataDirLock(args.data_dir):
             moved = move_to_new_hat(
                 args.data_dir,
@@ -3090,6 +3101,7 @@ def cmd_rekey(args):
         # wrong, not judged by the rule for the new one.
         key = _unlock_slot(keystore, args.user, password, args.password_file)
         try:
+            _refuse_installers_password(args.data_dir, _read_account(args.data_dir, args.user)[1])
             summary = _rekey_with(args, keystore, key, new_password)
         finally:
             key.forget()

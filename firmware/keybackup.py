@@ -361,15 +361,18 @@ def _another_box(data_dir, doc, public):
     )
 
 
-def restore(data_dir, raw, source, recovery_key=None, user=None, password=None, audited=None):
+def restore(data_dir, raw, source, recovery_key=None, user=None, password=None, audited=None, accept=None):
     """Put the key store in the backup ``raw`` (read from ``source``) back into ``data_dir``.
 
     The copy must open with ``recovery_key``, or ``user``'s ``password``, and be this box's;
-    ``keys/keystore.json`` must be missing. ``audited(details)`` is called once the copy is
-    checked, before the file is written (a cut leaves the entry, never a key store put
-    back that the trail does not show). Returns the backup document.
+    ``keys/keystore.json`` must be missing. ``accept()`` is called once the copy opens,
+    and may refuse (raising: ``user``'s password is still one an installer set).
+    ``audited(details)`` is called once the copy is checked, before the file is written (a
+    cut leaves the entry, never a key store put back that the trail does not show). Returns
+    the backup document.
 
     :raises KeyBackupError: nothing was written, saying why
+    :raises LinekeeperError: ``accept()`` refused, nothing written
     """
     store = KeyStore(data_dir)
     if store.is_initialised:
@@ -388,6 +391,8 @@ def restore(data_dir, raw, source, recovery_key=None, user=None, password=None, 
             % (source, how, str(exc).rstrip("."))
         ) from None
     key.forget()
+    if accept is not None:
+        accept()
     if key_store_fingerprint(public) != doc["key_store"]:
         raise KeyBackupError(
             "%s is damaged: it names key store %s, and holds %s; nothing was changed"

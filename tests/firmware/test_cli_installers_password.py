@@ -5,7 +5,9 @@ key slot to act in its owner's name from the command line.
 audit-export, breach-scope, report, year-review), but `export` and `sar` open the key slot
 themselves: an installer who had set a supervisor's password still exported that
 supervisor's recordings, or released a subject access bundle of their calls, with the
-trail naming the supervisor. They refuse it now, audited as their other refusals are."""
+trail naming the supervisor. They refuse it now, audited as their other refusals are; so do
+rekey, hat-replaced and keystore restore, which open the key slot too and audit in its
+owner's name."""
 
 import json
 import os
@@ -121,3 +123,46 @@ def test_a_cut_password_change_whose_note_cannot_be_read_here_proves_nobody(box,
     err = capsys.readouterr().err
     assert "a change of --user sup's password was cut short, and its note cannot be read here" in err, err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def _tree(path):
+    """Every file under ``path``, by its path there, with its bytes; not SQLite's shared
+    memory files, nor its empty write-ahead logs (a database read makes them)."""
+    files = {}
+    for folder, _, names in os.walk(path):
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as f:
+                files[os.path.relpath(os.path.join(folder, name), path)] = f.read()
+    return {k: v for k, v in files.items() if not k.endswith("-shm") and not (k.endswith("-wal") and not v)}
+
+
+@pytest.mark.parametrize("command", ["rekey", "hat-replaced", "keystore restore"])
+def test_a_password_an_installer_set_rekeys_moves_and_restores_no_keys(box, tmp_path, capsys, command):
+    """rekey, hat-replaced and keystore restore open --user's key slot themselves and audit
+    under their name: the installer who had set sup's password replaced every key, moved the
+    keys to a new HAT or put a key store back as sup. Refused as their other refusals are
+    (one line, exit 2, not audited); the recovery key still runs the last two."""
+    import sqlite3
+
+    path, pw, set_by_installer = box
+    db = sqlite3.connect(os.path.join(path, "web.db"))
+    with db:  # only an installer moves the keys to a new HAT
+        db.execute("UPDATE users SET roles = 'installer,supervisor' WHERE name = 'sup'")
+    db.close()
+    args = [*command.split(), "--data-dir", path, "--user", "sup", "--password-file", pw]
+    if command == "keystore restore":
+        backup = str(tmp_path / "keys.backup")
+        assert cli.main(["keystore", "backup", backup, "--data-dir", path]) == 0
+        os.remove(os.path.join(path, "keys", "keystore.json"))
+        args.insert(2, backup)
+    set_by_installer()
+    before = _tree(path)
+    capsys.readouterr()
+    assert cli.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, (out, err)
+    said = SAID + ": sup logs in to the web UI once to choose their own, then runs this again"
+    if command != "rekey":
+        said += " (or give --recovery-key-file instead)"
+    assert err == "linekeeper: %s: nothing was done\n" % said
+    assert _tree(path) == before
