@@ -30,7 +30,7 @@ from ..localtime import LocalTime, check_zone
 from ..manifest import decrypt_recording
 from ..policy import cards
 from ..recording.codec import mime_type
-from ..reports.compute import MAX_CALLS, totals_of
+from ..reports.compute import MAX_CALLS, policy_not_known, totals_of
 from . import sealing
 from .replicator import call_key, erasure_key, readable
 from .store import ArchiveError
@@ -614,7 +614,9 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
     Returns ``{"period", "sites": {box: totals}, "total": totals,
     "coverage_and_consent_known"}``; the last False where the index was built without the
     organisation key (:func:`sealed_opened`): the figures read from the calls' sealed part
-    (recording coverage, consent) then count nothing, and are not to be taken as 0. Each site's
+    (policy decision and reason, consent, pause spans) are then None, not known: every consent
+    figure and all of coverage but ``connected``, ``recorded`` and ``partial``, which the
+    record holds in clear (:func:`~firmware.reports.compute.policy_not_known`). Each site's
     totals are computed by the box's own report code
     (:func:`firmware.reports.compute.totals_of`), so they match the box's report, but for
     ``deletions``: None (a box's deletion log is not archived).
@@ -647,14 +649,19 @@ def central_report(db, period, boxes=None, max_calls=MAX_CALLS):
         rows.setdefault(box, [])
     site_totals = {box: totals_of(rows[box], period) for box in sorted(rows)}
     total = totals_of([r for box in sorted(rows) for r in rows[box]], period)
+    known = sealed_opened(db)
     for totals in (*site_totals.values(), total):
         # A box counts them from its deletion log, which is not archived: not 0, not known.
         totals["deletions"] = None
+        if not known:
+            # Counted without the sealed part they read 0, or "failed" for a call answered
+            # and not recorded (no decision said skip): not known, not 0.
+            policy_not_known(totals)
     return {
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "tz": period.tz},
         "sites": site_totals,
         "total": total,
-        "coverage_and_consent_known": sealed_opened(db),
+        "coverage_and_consent_known": known,
     }
 
 

@@ -494,6 +494,32 @@ def totals_of(rows, period):
     return _finish(tot)
 
 
+#: The coverage figures read from a call's policy decision and reason and its pause spans;
+#: the others (connected, recorded, partial) are read from its times and recordings.
+_POLICY_COVERAGE = tuple(k for k in _COVERAGE if k not in ("recorded", "partial")) + (
+    "excluded_by_reason",
+    "paused_calls",
+    "pauses",
+    "paused_ms",
+    "paused_s",
+)
+
+
+def policy_not_known(tot):
+    """Finished totals ``tot`` (:func:`totals_of`) with the figures read from the calls'
+    policy decision and reason, consent record and pause spans set to None, not known:
+    every consent figure, and all of coverage but ``connected``, ``recorded`` and ``partial``.
+
+    For totals of rows that carry none of those (NULL): counted, they read 0, and a call
+    answered and not recorded ``failed``. The central viewer's index built without the
+    organisation key has none: they are in each call record's sealed part.
+    """
+    for key in _POLICY_COVERAGE:
+        tot["coverage"][key] = None
+    tot["consent"] = dict.fromkeys(tot["consent"])
+    return tot
+
+
 def count_calls(calls_db, period):
     """How many calls started in ``period`` (the size check before a report)."""
     db = _connect(calls_db)

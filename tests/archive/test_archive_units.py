@@ -417,13 +417,71 @@ def test_a_central_report_says_whether_its_coverage_and_consent_figures_are_know
     assert _one_call_report(tmp_path, sealed_opened=opened)["coverage_and_consent_known"] is opened
 
 
-def _one_call_report(tmp_path, sealed_opened):
-    """The central report of 2 Mar 2026 over an index of one call of leeds at 09:05."""
+#: Of a call's totals, those read from its sealed part (policy decision and reason, consent,
+#: pause spans): not known in an index built without the organisation key.
+_SEALED_COVERAGE = (
+    "private",
+    "excluded",
+    "personal",
+    "not_asked",
+    "before_setup",
+    "unheard",
+    "paused_unheard",
+    "failed",
+    "excluded_by_reason",
+    "paused_calls",
+    "pauses",
+    "paused_ms",
+    "paused_s",
+)
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_central_report_without_the_sealed_part_says_its_coverage_and_consent_are_not_known(
+    tmp_path, recorded
+):
+    """Built without the organisation key, the index has no call's policy decision, consent
+    or pause spans: the JSON's consent figures read 0, and a call answered and not recorded
+    counted as failed (no decision: none to say it was skipped). They are null, not known;
+    what the record holds in clear (connected, recorded, partial) is still counted."""
+    rec = {"recordings": [{"state": "complete"}]} if recorded else {}
+    report = _one_call_report(tmp_path, sealed_opened=False, answered_us=1772442305000000, **rec)
+    for totals in (report["sites"]["leeds"], report["total"]):
+        cov = totals["coverage"]
+        assert (cov["connected"], cov["recorded"], cov["partial"]) == (1, int(recorded), 0)
+        assert {k: cov[k] for k in _SEALED_COVERAGE} == dict.fromkeys(_SEALED_COVERAGE)
+        assert totals["consent"] == {"given": None, "failed": None, "unheard": None, "off": None}
+        assert (totals["calls"], totals["answered_in"]) == (1, 1)  # in clear: counted
+
+
+def test_a_central_report_with_the_sealed_part_counts_its_coverage_and_consent(tmp_path):
+    """With the organisation key the index has each call's sealed part: every figure counted."""
+    call = {
+        "policy_decision": "record",
+        "policy_reason": "line 1 records",
+        "consent": {"given": True},
+        "pause_spans": [{"from": "2026-03-02T09:05:06.000Z", "to": "2026-03-02T09:05:08.000Z"}],
+    }
+    report = _one_call_report(
+        tmp_path, sealed_opened=True, answered_us=1772442305000000, ended_us=1772442310000000,
+        recordings=[{"state": "complete"}], call=call,
+    )  # fmt: skip
+    for totals in (report["sites"]["leeds"], report["total"]):
+        cov = totals["coverage"]
+        assert (cov["connected"], cov["recorded"], cov["failed"], cov["excluded_by_reason"]) == (1, 1, 0, {})
+        assert (cov["paused_calls"], cov["pauses"], cov["paused_ms"], cov["paused_s"]) == (1, 1, 2000, 2.0)
+        assert totals["consent"] == {"given": 1, "failed": 0, "unheard": 0, "off": 0}
+
+
+def _one_call_report(tmp_path, sealed_opened, **fields):
+    """The central report of 2 Mar 2026 over an index of one call of leeds at 09:05;
+    ``fields``: more of its call record's (answered_us, recordings, call: its sealed part)."""
     from firmware.archive import viewer
     from firmware.reports.period import parse_period
 
     path = str(tmp_path / "index.db")
     doc = {"box": "leeds", "call_id": 1, "line": 1, "direction": "in", "started_us": 1772442300000000}
+    doc.update(fields)
     viewer.write_index(path, [(doc, "leeds/calls/0000000001.json")], sealed_opened=sealed_opened)
     db = viewer.open_index(path)
     try:

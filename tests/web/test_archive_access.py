@@ -836,6 +836,35 @@ def test_the_report_tables_headers_say_which_way_they_run(app):
     assert len(rows) == 11 and all(r.startswith('<th scope="row">') and r.count("<th") == 1 for r in rows)
 
 
+def test_a_report_of_an_index_built_without_the_key_has_its_sealed_figures_not_known(viewer, tmp_path):
+    """Without the organisation key no call's policy decision, consent or pauses are read:
+    the JSON's consent figures were 0 and a call answered, not recorded, counted as failed.
+    They are null; the page renders, says which figures are not known, and never "None"."""
+    store = KeyStore(str(tmp_path / "org"), Argon2Params(memory_kib=8, iterations=1))
+    store.initialise(SUP, PASSWORD)
+    doc = json.loads(_record(store.public_key()))
+    doc.update(answered=True, answered_us=doc["started_us"] + 5_000_000)
+    bucket = MemoryBucket({"leeds/calls/0000000001.json": json.dumps(doc).encode()})
+    (tmp_path / "viewer").mkdir()
+    users = ArchiveUsers(str(tmp_path / "viewer"), CHEAP_COST)
+    users.set(SUP, PASSWORD, [SUP])
+    v = Viewer(str(tmp_path / "viewer"), str(tmp_path / "org"), bucket, users=users, secure_cookies=False)
+    rebuild_index(bucket, v.index_path)  # no key
+    try:
+        client, _ = _client(create_archive_app(v), SUP)
+        report = json.loads(client.get("/reports?from=2026-03-02&to=2026-03-02&format=json").data)
+        assert report["coverage_and_consent_known"] is False
+        for totals in (report["sites"]["leeds"], report["total"]):
+            assert (totals["coverage"]["connected"], totals["coverage"]["recorded"]) == (1, 0)
+            assert totals["coverage"]["failed"] is None and set(totals["consent"].values()) == {None}
+        resp = client.get("/reports?from=2026-03-02&to=2026-03-02")
+        page = html.unescape(resp.get_data(as_text=True))
+        assert resp.status_code == 200 and '<table class="report">' in page
+        assert "Of recording coverage only the calls recorded are known" in page and "None" not in page
+    finally:
+        v.close()
+
+
 def test_a_call_whose_digits_were_withheld_says_so_and_is_found_by_its_number(app):
     """The review found the viewer's index without ``digits_withheld`` and a search for the
     number dialled missing a call whose number ends in a masked card number's X's."""
