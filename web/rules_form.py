@@ -155,6 +155,9 @@ def parse_rules_form(form, n_lines, policy, also=None):
     if not rules["directions"]:
         errors["direction"] = "Tick at least one direction."
     errors.update(_model_errors(rules, rows, policy, errors))
+    if get("hours_on") == "on" and not any(_list(get("hours-" + day)) for day in WEEKDAYS):
+        for field, message in _no_hours(rules).items():
+            errors.setdefault(field, message)
     try:
         # The bad fields are back as saved: what is left is what the form would change.
         checked = _checked(rules, policy)
@@ -166,6 +169,28 @@ def parse_rules_form(form, n_lines, policy, also=None):
     if errors:
         return None, errors
     return checked, {}
+
+
+def _no_hours(rules):
+    """``{field: message}`` for each "by the rules" line (and lines added later, if that
+    is their mode) while business hours are on with no day given any: such a line would
+    record no call at all, and the installer would never be told."""
+    why = "only inside business hours, and no day has any: %s would record no call. "
+    fix = 'Set the hours, untick "Only inside these hours", or choose another mode for %s.'
+    found = {
+        "line-%d-mode" % item["line"]: (
+            "Line %d is set to record by the rules " % item["line"]
+            + why % "it"
+            + fix % ("line %d" % item["line"])
+        )
+        for item in rules["lines"]
+        if item["mode"] == "by_rule"
+    }
+    if rules["default_mode"] == "by_rule":
+        found["default_mode"] = (
+            "Lines added later are set to record by the rules " + why % "they" + fix % ("lines added later")
+        )
+    return found
 
 
 def _list_given(get, i):

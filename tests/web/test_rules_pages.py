@@ -135,6 +135,40 @@ def test_bad_rules_are_refused_with_the_field_named_and_nothing_changes(box, peo
     assert len(page) < 200_000 and 'name="numbers-20000-name"' not in page
 
 
+def test_a_line_recorded_only_inside_business_hours_with_none_set_is_refused(box, people):
+    """Business hours ticked with every day empty: a "by the rules" line would record no
+    call at all, and nobody would be told. The save is refused, naming the line."""
+    ivan = people["ivan"]
+    resp = rules_form(
+        box,
+        ivan,
+        **{"line-3-mode": "by_rule", "hours_on": "on", "holidays": "2026-12-25", "hours-tue": " , "},
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    shown = dict(re.findall(r'id="error-([\w-]+)" role="alert">([^<]+)<', page))
+    assert set(shown) == {"line-3-mode"}, shown
+    assert shown["line-3-mode"].startswith("Line 3 is set to record by the rules only inside business hours")
+    assert "no day has any: it would record no call" in shown["line-3-mode"]
+    assert "Set the hours" in shown["line-3-mode"] and "another mode for line 3" in shown["line-3-mode"]
+    # Lines added later would record nothing too.
+    resp = rules_form(box, ivan, **{"default_mode": "by_rule", "hours_on": "on"})
+    shown = dict(re.findall(r'id="error-([\w-]+)" role="alert">([^<]+)<', resp.get_data(as_text=True)))
+    assert resp.status_code == 400 and set(shown) == {"default_mode"}, shown
+    assert shown["default_mode"].startswith("Lines added later are set to record by the rules only inside")
+    # A day with hours typed wrong is said as that mistake alone, not as no hours.
+    resp = rules_form(box, ivan, **{"line-3-mode": "by_rule", "hours_on": "on", "hours-mon": "9 to 5"})
+    shown = dict(re.findall(r'id="error-([\w-]+)" role="alert">([^<]+)<', resp.get_data(as_text=True)))
+    assert resp.status_code == 400 and set(shown) == {"hours-mon"}, shown
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json")) and box.applied == []
+    assert "config_change" not in [
+        e.action for e in box.services.audit.entries(limit=100) if e.target == "policy.rules"
+    ]
+    # Hours unticked, or a line not recorded by the rules: nothing to refuse.
+    assert rules_form(box, ivan, **{"line-3-mode": "by_rule"}).status_code == 302
+    assert rules_form(box, ivan, **{"hours_on": "on", "line-3-mode": "never"}).status_code == 302
+
+
 def test_every_mistake_is_reported_at_once_beside_its_field_and_nothing_changes(box, people):
     """An installer with many mistakes sees them all in one go, not one a submit."""
     mistakes = {
