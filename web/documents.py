@@ -12,7 +12,7 @@ from firmware.errors import KeyStoreError, LinekeeperError, TamperError
 from firmware.lawfulbasis import basis_words
 from firmware.mail.alarms import unreached_lines
 from firmware.policy.describe import line_words, pause_words
-from firmware.policy.pause import pause_button_wired
+from firmware.policy.pause import button_wired, pause_button_wired
 from firmware.policy.retention import retention_words
 from firmware.policy.settings import RecordingRules
 from firmware.sarletter import LetterFacts
@@ -392,24 +392,44 @@ def outgoing_advice(config, recorded):
     """What staff must know of the calls they make: one recorded is recorded from the moment
     the handset is lifted (``firmware.policy.engine``: the dialling, the ringing, and what
     they say before the far end answers), while the person called hears the notice only
-    once they answer; None when no line records calls made from their start."""
+    once they answer; on a line recorded only when asked, with the call from its start, only
+    a call asked for is, from off-hook but at most ``lookback_s`` before the request. None
+    when no line records calls made from their start."""
     rules = config.policy.rules
-    names = []
-    for x in recorded:
-        mode = rules.mode(x["line"])
-        if (
-            mode == "always"
-            or (mode == "by_rule" and "out" in rules.directions)
-            or (mode == "on_demand" and rules.on_demand.from_start)
-        ):
-            names.append(x["name"])
-    if not names:
-        return None
-    return (
-        "A call you make on %s is recorded from the moment you lift the handset: the dialling, "
-        "the ringing and anything you say before the other person answers are in the recording, "
-        "and they hear the notice only once they answer." % ", ".join(names)
-    )
+    names = [
+        x["name"]
+        for x in recorded
+        if rules.mode(x["line"]) == "always"
+        or (rules.mode(x["line"]) == "by_rule" and "out" in rules.directions)
+    ]
+    asked = [x["name"] for x in recorded if rules.mode(x["line"]) == "on_demand"]
+    said = []
+    if names:
+        said.append(
+            "A call you make on %s is recorded from the moment you lift the handset: the dialling, "
+            "the ringing and anything you say before the other person answers are in the recording, "
+            "and they hear the notice only once they answer." % ", ".join(names)
+        )
+    if asked and _asked_from_start(config):
+        said.append(
+            "A call you make on %s is recorded only if recording is asked for during the call; the "
+            "recording then begins at the moment you lifted the handset, or %d s before the request "
+            "if that was longer ago: the dialling, the ringing and what you said before the other "
+            "person answered may be in it." % (", ".join(asked), rules.on_demand.lookback_s)
+        )
+    return " ".join(said) or None
+
+
+def _asked_from_start(config):
+    """Whether a call made on a line recorded only when asked keeps what came before the
+    request: a way to ask is set, ``from_start`` is, and the call's notice is not the
+    warning tone alone (its beep at the request is the notice, so the recording begins
+    there: docs/policy.md)."""
+    policy = config.policy
+    on_demand = policy.rules.on_demand
+    way = on_demand.dtmf_code or (on_demand.button and button_wired(config.hat, "record_button"))
+    tone_only = policy.consent.outbound == "off" and policy.consent.warning_tone.enabled
+    return bool(way) and on_demand.from_start and not tone_only
 
 
 def pause_how(config):

@@ -903,6 +903,54 @@ def test_the_staff_notice_says_a_call_made_is_recorded_from_off_hook(good, tmp_p
     assert 'id="outgoing"' not in page
 
 
+def test_the_staff_notice_says_a_call_made_on_a_line_recorded_on_request_is_recorded_only_if_asked(good):
+    """A line recorded only when asked, with the call from its start, was among the lines
+    whose every call made "is recorded from the moment you lift the handset": only a call
+    someone asks to record is, holding at most its look-back from before the request."""
+    from firmware.policy.consent import WarningTone
+    from firmware.policy.settings import OnDemand
+
+    box, people = good
+    names = [box.web.site.settings().line(n).name for n in (1, 2, 3, 4)]
+
+    def outgoing():
+        page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+        m = re.search(r'<p id="outgoing">(.*?)</p>', page)
+        return m.group(1) if m else ""
+
+    change_policy(
+        box,
+        "rules",
+        lines=(LineMode(1, "always"), LineMode(2, "on_demand"), LineMode(3, "always"), LineMode(4, "never")),
+        on_demand=OnDemand("*9", False, True, 45),
+    )
+    said = outgoing()
+    assert said.startswith(
+        "A call you make on %s, %s is recorded from the moment you lift the handset" % (names[0], names[2])
+    ), said
+    assert said.endswith(
+        " A call you make on %s is recorded only if recording is asked for during the call; the "
+        "recording then begins at the moment you lifted the handset, or 45 s before the request if "
+        "that was longer ago: the dialling, the ringing and what you said before the other person "
+        "answered may be in it." % names[1]
+    ), said
+    assert names[3] not in said
+    # Only from the request, no way to ask, or a beep at the request as the only notice of a
+    # call made: nothing from before the request is kept.
+    for on_demand in (OnDemand("*9", False, False, 45), OnDemand(None, False, True, 45)):
+        change_policy(box, "rules", on_demand=on_demand)
+        assert "recorded only if" not in outgoing() and names[1] not in outgoing()
+    change_policy(box, "rules", on_demand=OnDemand("*9", False, True, 45))
+    change_policy(box, "consent", outbound="off", warning_tone=WarningTone(enabled=True))
+    assert "recorded only if" not in outgoing() and names[1] not in outgoing()
+    # A line recorded only when asked alone: its sentence alone.
+    change_policy(box, "consent", outbound="tone", warning_tone=WarningTone())
+    change_policy(
+        box, "rules", lines=tuple(LineMode(n, "on_demand") for n in (1, 2, 3)) + (LineMode(4, "never"),)
+    )
+    assert outgoing().startswith("A call you make on %s, %s, %s is recorded only if" % tuple(names[:3]))
+
+
 def test_the_staff_notice_says_the_lines_each_supervisor_may_open(good):
     """'Who may listen' named every supervisor but not which lines each may open: staff could
     not tell who may hear their line. The page and the PDF's words say each one's lines."""
