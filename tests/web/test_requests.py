@@ -646,7 +646,7 @@ def test_a_request_about_no_line_names_only_the_disclosures_the_viewer_may_see(b
     He is told that an entry is linked, not which; sue and the auditor are shown it."""
     sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
     rid = log_request(box, sam)
-    hers = _release_logged(box, rid)
+    hers = release_logged(box, rid)
     resp = act(box, sue, rid, action="answer", outcome="sent the copy", disclosures=str(hers))
     assert resp.status_code == 302
     theirs = page(sam, "/requests/%d" % rid)
@@ -671,7 +671,7 @@ def test_each_link_to_a_disclosure_on_a_request_s_page_lands_on_its_row(box, peo
     of the request's page names an id its target page has."""
     sue, audrey = people["sue"], people["audrey"]
     rid = log_request(box, sue)
-    made = _release_logged(box, rid)
+    made = release_logged(box, rid)
     resp = act(box, sue, rid, action="answer", outcome="sent the copy", disclosures=str(made))
     assert resp.status_code == 302
     for client in (sue, audrey):
@@ -1178,7 +1178,7 @@ def test_a_line_requests_numbers_link_to_the_search_of_them_on_its_lines(box, pe
     assert "lines" not in found and found["found"] == 2, found
 
 
-def _release_logged(box, rid):
+def release_logged(box, rid):
     """Sue's release of call 3 for request ``rid``, as the disclosure log has it: its entry."""
     import json
 

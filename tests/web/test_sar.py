@@ -1169,30 +1169,11 @@ def test_a_request_s_page_shows_only_the_releases_made_for_it_the_supervisor_may
     line 3) for it was listed on its page to sam, with its date, its count of recordings
     and the bundle's hash, though the Disclosures page hides that release from him; and the
     answer form told him which disclosure log entries exist by taking their ids."""
-    from tests.web.test_requests import act, log_request
+    from tests.web.test_requests import act, log_request, release_logged
 
     sam, sue, audrey = people["sam"], people["sue"], people["audrey"]
     rid = log_request(box, sam)  # about no line in particular: sam's and sue's
-    from firmware.sar import DisclosureLog
-
-    log = DisclosureLog(box.data_dir, getattr(box.services.audit, "cipher", None))
-    try:
-        hers = log.add(
-            wall_us=box.T0_US,
-            actor="sue",
-            requester="Mrs Wilhelmina Pottage",
-            recipient="Mrs Wilhelmina Pottage",
-            reason="subject access",
-            search=json.dumps({"number": "02079460002"}),
-            call_ids="3",
-            recordings=1,
-            bundle="b.zip",
-            bundle_sha256="cd" * 32,
-            encrypted=0,
-            request_id=rid,
-        )
-    finally:
-        log.close()
+    hers = release_logged(box, rid)
     mark = 'id="r-release-%d"' % hers
     assert mark not in sam.get("/requests/%d" % rid).get_data(as_text=True)
     assert "cd" * 32 not in sam.get("/requests/%d" % rid).get_data(as_text=True)
