@@ -612,3 +612,16 @@ def assert_remove_boxes(page, row, label, saved=2):
         )
         assert box_html in page, (row, i)
     assert 'name="%s-%d-remove"' % (row, saved) not in page, row
+
+
+def audited_change(box, post, saved, change, state, before, after):
+    """Save a settings form's ``saved`` rows with ``post(**fields)`` (its status a redirect),
+    ``state()`` then ``before``; post them again with ``change`` and the rows' saved marks,
+    ``state()`` then ``after``. Returns the audit entries the change made (:func:`made_since`):
+    two ways of making one change compare them."""
+    assert post(**saved).status_code == 302
+    assert state() == before
+    count = len(box.audit.entries(limit=1000))
+    assert post(**dict(saved, **change)).status_code == 302
+    assert state() == after
+    return made_since(box, count)

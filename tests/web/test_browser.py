@@ -40,6 +40,22 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 
 
 @contextlib.contextmanager
+def https_server(box, tmp_path):
+    """``box``'s web UI served over HTTPS on a free port of 127.0.0.1, with a certificate
+    for localhost, until the block ends."""
+    from web.server import WebServer
+    from web.tls import ensure_certificate
+
+    cert = ensure_certificate(tmp_path / "tls", ["localhost"])
+    server = WebServer(box.app, cert, "127.0.0.1", 0, 0, sweep=box.web.sessions.sweep)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
 def chromium_page(**context_options):
     """A page of a new headless Chromium (Debian's), taking the box's self-signed
     certificate, waiting 20 s at most for anything; ``context_options`` for its context."""

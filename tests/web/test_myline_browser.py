@@ -8,10 +8,7 @@ sent after its session ended shows its words back to copy (web.security FREE_TEX
 
 import pytest
 
-from web.server import WebServer
-from web.tls import ensure_certificate
-
-from .test_browser import chromium_page
+from .test_browser import chromium_page, https_server
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +18,8 @@ CONCERN = "Is the phone in the staff room recorded too? I use it at lunch."
 @pytest.fixture
 def served(box, people, tmp_path):
     box.add_user(people["alice"], "stella", ["staff"], [4])
-    cert = ensure_certificate(tmp_path / "tls", ["localhost"])
-    server = WebServer(box.app, cert, "127.0.0.1", 0, 0, sweep=box.web.sessions.sweep)
-    server.start()
-    yield server
-    server.stop()
+    with https_server(box, tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -8,10 +8,7 @@ replaying writes exactly one per listening session (one page view).
 
 import pytest
 
-from web.server import WebServer
-from web.tls import ensure_certificate
-
-from .test_browser import chromium_page
+from .test_browser import chromium_page, https_server
 
 pytestmark = pytest.mark.slow
 
@@ -19,11 +16,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def served(box, people, tmp_path):
     box.recordings.add(1, 20.0)  # call 1, line 1: sam's
-    cert = ensure_certificate(tmp_path / "tls", ["localhost"])
-    server = WebServer(box.app, cert, "127.0.0.1", 0, 0, sweep=box.web.sessions.sweep)
-    server.start()
-    yield server
-    server.stop()
+    with https_server(box, tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The retention pages: preview = sweep, bad input changes nothing, the deletion log, the clock."""
 
 import csv
+import functools
 import html
 import io
 import json
@@ -12,7 +13,7 @@ import threading
 from firmware.config import load_config
 from web.services import StoreRecordings
 
-from support.web import assert_remove_boxes, chains_checked, made_since
+from support.web import assert_remove_boxes, audited_change, chains_checked
 
 
 def retention_form(box, client, **fields):
@@ -875,12 +876,9 @@ def test_a_saved_rules_remove_box_removes_it_audited_as_clearing_its_name_does(b
     marks = {"rule-0-saved": "1", "rule-1-saved": "1"}
 
     def removed(**how):
-        assert retention_form(box, ivan, **saved).status_code == 302
-        assert [r.name for r in box.sweeper.settings.rules] == ["sales", "support"]
-        before = len(box.audit.entries(limit=1000))
-        assert retention_form(box, ivan, **dict(saved, **marks, **how)).status_code == 302
-        assert [r.name for r in box.sweeper.settings.rules] == ["support"]
-        return made_since(box, before)
+        post = functools.partial(retention_form, box, ivan)
+        names = lambda: [r.name for r in box.sweeper.settings.rules]  # noqa: E731
+        return audited_change(box, post, saved, dict(marks, **how), names, ["sales", "support"], ["support"])
 
     assert retention_form(box, ivan, **saved).status_code == 302
     page = ivan.get("/retention").get_data(as_text=True)
@@ -907,12 +905,10 @@ def test_a_saved_minimums_remove_box_removes_it_audited_as_clearing_its_category
     marks = {"minimum-0-saved": "1", "minimum-1-saved": "1"}
 
     def removed(**how):
-        assert retention_form(box, ivan, **saved).status_code == 302
-        assert box.sweeper.settings.minimum_days == {"complaint": 400, "regulated": 1827}
-        before = len(box.audit.entries(limit=1000))
-        assert retention_form(box, ivan, **dict(saved, **marks, **how)).status_code == 302
-        assert box.sweeper.settings.minimum_days == {"regulated": 1827}
-        return made_since(box, before)
+        post = functools.partial(retention_form, box, ivan)
+        days = lambda: box.sweeper.settings.minimum_days  # noqa: E731
+        both, one = {"complaint": 400, "regulated": 1827}, {"regulated": 1827}
+        return audited_change(box, post, saved, dict(marks, **how), days, both, one)
 
     assert retention_form(box, ivan, **saved).status_code == 302
     page = ivan.get("/retention").get_data(as_text=True)
