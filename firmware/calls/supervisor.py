@@ -167,8 +167,11 @@ UK_SHORT_AREAS = ("016977",)
 # 8). One starting 9 too, but where the line's outside-line digit is not set the 9 may be
 # a switchboard's, before a number of its own (9 and a local number, 9 keys; 9 and a
 # national one, 12): such a start keeps 8, or 1 and what the number after the 9 keeps,
-# 11 at most (docs/pci.md). 2-6 may begin a card: no tone is kept of those.
+# 11 at most (docs/pci.md). 2-6 may begin a card: no tone is kept of those. After a
+# 9, a 1 begins no local number (a short code, a prefix) and a 2-6 may begin a card
+# keyed after a switchboard's 9: those keep 1 and what the number after the 9 keeps.
 UK_LOCAL_FIRST = "78"
+UK_NOT_LOCAL_AFTER_9 = "1" + cards.ISSUER_FIRST
 UK_LOCAL_DIGITS = 8
 UK_LOCAL_FEWEST = 4  # Brampton's
 # The most keys a UK number whose start says nothing keeps the tones of (0 and 10).
@@ -752,7 +755,8 @@ def _longest_number(number, country, outside=""):
     (``national_first_digits``: an area code, 2-9), a UK local one starting 7 or 8
     (:data:`UK_LOCAL_FIRST`) 8, or 9 (a local number, 8; or, where the line's
     outside-line digit is not set, a switchboard's 9 and a number: 1 and as many as that
-    number keeps the tones of, 11 at most), an emergency number its own (3, 18000 5); a UK
+    number keeps the tones of, 11 at most; where a 1-6 follows the 9, only that:
+    :data:`UK_NOT_LOCAL_AFTER_9`), an emergency number its own (3, 18000 5); a UK
     one starting 1 that no rule before knows (a short code, or an access code and a number) is taken as 3
     long, the shortest short code (:data:`UK_SHORT_CODE_KEPT`: its tones past that
     are cut, as a card's may be), or as the prefix it may still be (1470, 18001); a
@@ -778,6 +782,11 @@ def _longest_number(number, country, outside=""):
     if number[:1] == "9":
         # A local number, or a switchboard's 9 (its line's digit not set) and a number.
         after = 1 + _tones_kept(number[1:], country) if number[1:] else 0
+        if number[1:2] in tuple(UK_NOT_LOCAL_AFTER_9):
+            # No local number begins 1, and one beginning 2-6 may be a card's first digit
+            # keyed after the switchboard's 9: what follows the 9 is judged as a number
+            # of its own, as after the 9 set on the line.
+            return min(UK_LONGEST, after)
         return min(UK_LONGEST, max(UK_LOCAL_DIGITS, after))
     if number[:1] == "1":
         # A prefix still being keyed (1470, 18001, 141 18001) keeps its keys' tones.
@@ -903,7 +912,6 @@ class _Line:
         self.reversal_us = None  # polarity reversal while dialling: the answer
         self.pulses = 0  # breaks of the digit being pulsed
         self.pulse_digit_us = None
-        self.pulse_past = False  # the digit being pulsed is past the number
         self.last_make_us = None
         self.digit_end_us = None  # end of the last digit: the dial timeout runs from it
         self.held_keys = []  # (digit, t_us, end_us) that may be a code, while dialling
@@ -1190,23 +1198,27 @@ class _Line:
             return  # after connect: digits (card numbers!) never reach the log
         if self.pulses == 0:
             self.pulse_digit_us = break_us
-            self.pulse_past = self._next_digit_past()
         self.pulses += 1
         self.last_make_us = make_us
         # Each pulse as it comes: masking cuts its clicks out of the recording while the
         # recorder still holds them back (the digit is known only after interdigit_ms).
-        self._emit(DialPulse, break_us, end_us=make_us, past_number=self.pulse_past)
+        past = self._next_digit_past(self.pulses)
+        self._emit(DialPulse, break_us, end_us=make_us, past_number=past)
         self._arm("digit", make_us + _us(self.cfg.interdigit_ms), self._digit_check)
 
-    def _next_digit_past(self):
-        """Whether the digit being dialled is past the number (:class:`DigitDialled`'s
-        ``past_number``), whatever digit it turns out to be."""
+    def _next_digit_past(self, pulses=1):
+        """Whether the digit being dialled, ``pulses`` pulses into it, is past the number
+        (:class:`DigitDialled`'s ``past_number``), whatever digit it turns out to be: the
+        first digit dialled whatever its pulses (it may be 2-6, a card's first), a later
+        one any digit of ``pulses`` pulses or more (from the 7th, not 1-6: after a
+        switchboard's 9, no card's first digit)."""
         call = self.call
         number = (call.number or "") + "".join(k[0] for k in self.held_keys)
         if cards.MASK in number:
             return True
         country, outside = self.cfg.country, call.outside_line
-        return any(len(number) + 1 > _tones_kept(number + d, country, outside) for d in "0123456789")
+        digits = "1234567890"[min(pulses, 10) - 1 :] if number else "0123456789"
+        return any(len(number) + 1 > _tones_kept(number + d, country, outside) for d in digits)
 
     def _digit_check(self):
         if self._unsettled(self.last_make_us + _us(self.cfg.interdigit_ms), *self.loop_inputs):

@@ -1915,7 +1915,7 @@ def test_a_number_whose_start_may_be_a_cards_keeps_no_tone_but_is_logged_whole(d
         ("79460123", 8),  # a London local number: 8 digits, the most a local number has
         ("794601", 8),  # a 6-digit one: the card's first two keep their tones
         ("8123", 8),  # a 4-digit one (as in Brampton): the card's first four keep theirs
-        ("9460123", 8),  # one starting 9 too, no 0 after the 9 (below)
+        ("9460123", 1),  # one starting 9 and 2-6 keeps the 9's only (a card may follow it, below)
     ],
 )
 def test_a_card_keyed_on_after_a_uk_local_number_keeps_no_tone_past_8_keys(dialled, kept):
@@ -1931,10 +1931,10 @@ def test_a_card_keyed_on_after_a_uk_local_number_keeps_no_tone_past_8_keys(diall
 @pytest.mark.parametrize(
     "dialled, kept",
     [
-        ("94601234", 8),  # a local number of 8 digits: none of the card's tones
+        ("94601234", 1),  # a local number starting 9 and 2-6: the 9's only (a card may follow it)
         ("9" + "79460123", 9),  # a switchboard's 9 (not set on the line) and a local number
-        ("9" + "1571", 8),  # ... and a short code: the most a local number has
-        ("9" + "612345", 8),  # ... and a local number starting 2-6
+        ("9" + "1571", 4),  # ... and a short code: no local number begins 1, so 9 and 3
+        ("9" + "612345", 1),  # ... and a local number starting 2-6: the 9's only
         ("9" + "0033398259", 10),  # ... and a number abroad: 9, 00 and 7
         ("9" + "01632960123", 11),  # ... and a national number: 11 keys, as before
     ],
@@ -1951,18 +1951,80 @@ def test_a_card_keyed_on_after_a_number_starting_9_keeps_no_tone_past_8_keys(dia
     assert past == [False] * kept + [True] * (len(dialled) + 16 + 3 - kept)
 
 
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+@pytest.mark.parametrize(
+    "dialled, kept",
+    [
+        ("9", 1),  # a switchboard's 9 and the card: only the 9 keeps its tone
+        ("9" + "150", 4),  # ... a short code after it: 9 and the three keys of any
+        ("9" + "1571", 4),
+        ("9" + "17070", 4),
+        ("9" + "141", 4),  # 141 before no 0: a short code of its own
+    ],
+)
+def test_a_card_keyed_after_a_switchboards_9_not_set_on_the_line_keeps_none_of_its_tones(dialled, kept, card):
+    """The review found the tones of a card's first seven keys in the recording after a
+    bare 9 on a line whose outside-line digit is not set (the first four after 9 150, the
+    first three after 9 1571): a number starting 9 kept 8 keys, a local number's most.
+    No local number begins 1, and one beginning 2-6 may be a card's first digit: after
+    the 9 such a start is judged as a number of its own, as after the 9 set on the line."""
+    rig, call = keyed_after_dialling(dialled, card)
+    assert set(call.number[len(dialled) :]) == {"X"} and call.digits_withheld, call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) + 16 + 3 - kept)
+
+
+def test_a_card_pulse_dialled_after_a_switchboards_9_not_set_on_the_line_has_every_pulse_cut():
+    """Dialled by pulse, the card's first digit is known only at its last pulse: its
+    clicks are cut as they come, whatever digit follows the 9 (it may be 2-6)."""
+    card = "4111111111111111"
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.pulse_dial(2500, "9" + card)
+    s.handset(False, end + 8000)
+    rig = Rig().play(s, until_ms=end + 9000)
+    pulses = rig.of(DialPulse)
+    assert len(pulses) == 9 + sum(int(d) for d in card)
+    # The 9's own pulses are cut too: until its last it may be a card's 2-6.
+    assert all(p.past_number for p in pulses)
+    assert [d.past_number for d in rig.of(DigitDialled)] == [False] + [True] * 16
+
+
+def test_the_pulses_of_a_digit_after_a_switchboards_9_are_cut_while_it_may_be_1_to_6():
+    """What it costs: dialled by pulse, the digit after a 9 (the line's digit not set)
+    loses the clicks of its first six pulses, whatever it is: until then it may be 1-6
+    (a 2-6 a card's first digit). From its 7th pulse it is 7, 8, 9 or 0, the start of a
+    local number, and its clicks are kept; so are those of the digits after it."""
+    dialled = "98765432"
+    s = LineScript()
+    s.handset(True, 1000)
+    end = s.pulse_dial(2500, dialled)
+    s.handset(False, end + 8000)
+    rig = Rig().play(s, until_ms=end + 9000)
+    said = [p.past_number for p in rig.of(DialPulse)]
+    assert said == [True] * 9 + [True] * 6 + [False] * 2 + [False] * sum(int(d) for d in dialled[2:])
+    assert [d.past_number for d in rig.of(DigitDialled)] == [False] * len(dialled)
+    assert rig.only_call().number == dialled
+
+
 @pytest.mark.parametrize(
     "dialled, kept",
     [
         ("9" + "00333982597919", 10),  # 9, 00 and 7: the number's last digits lose theirs
         ("9" + "79460123", 9),
         ("98765432", 8),
+        ("9460123", 1),  # a local number starting 92-96: the 9's tone only
+        ("94601234", 1),
+        ("9" + "1571", 4),  # a switchboard's 9 and a short code: 9 and three keys
+        ("9" + "17070", 4),
     ],
 )
 def test_a_number_starting_9_is_logged_whole_whatever_tones_it_keeps(dialled, kept):
     """What it costs: after a switchboard's 9 not set on its line, a number abroad is
     recorded without the tones of its digits past 00 and 7, as it is after the 9 set on
-    the line; the call log keeps it as dialled."""
+    the line, a local number starting 92-96 without those of its digits after the 9 (a
+    card keyed after the 9 begins so), a short code after the 9 without those past its
+    third key; the call log keeps each as dialled."""
     got, call = tones_kept_dialling(dialled)
     assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
 

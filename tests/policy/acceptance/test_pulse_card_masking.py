@@ -68,7 +68,9 @@ def test_every_pulsed_card_digit_is_cut_out_of_the_recording(run):
 def test_the_numbers_own_pulsed_digits_are_not_but_the_first(run):
     """The first digit is known only at its last pulse, and until then it may be 2-6,
     the first digit of a card dialled with no number before it: its clicks are cut
-    whatever it turns out to be (the call log keeps it)."""
+    whatever it turns out to be (the call log keeps it). After that 9 the second digit's
+    first six pulses are cut too (it may be 1-6, a card's first after a switchboard's 9:
+    docs/pci.md); its 7th to 9th are kept, so it is heard."""
     lab, _logged, samples, t0, spans = run
     (first_us, first_end_us), own = spans[0], spans[1 : len(DIALLED)]
     assert not np.any(lab.at(samples, t0, first_us, (first_end_us - first_us) / 1e6))
