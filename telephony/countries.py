@@ -107,8 +107,9 @@ class NumberFormat:
     either, through a GSM gateway): the number called is what follows.
     ``relay_prefixes`` are dialled before a number to call it through a relay service for
     deaf and speech-impaired people (the UK's Relay UK: 18001 from a textphone, 18002 to
-    one): the number called is what follows, whatever it begins with (a national or
-    international number, a service number, 999).
+    one; North America's 711, which no number begins with, an area code or an exchange
+    never being N11): the number called is what follows, whatever it begins with (a
+    national or international number, a service number, 999).
     ``emergency_numbers`` are whole numbers of their own (the UK's 999 and 112, and 18000,
     999 through Relay UK for deaf and speech-impaired people; North America's 911): nothing
     longer begins with one, so a key after one is not the number's.
@@ -264,6 +265,7 @@ _US = Country(
         national_digits=10,
         national_first_digits="23456789",
         presentation_prefixes=("*67", "*82", "#31#"),
+        relay_prefixes=("711",),
         emergency_numbers=("911",),
     ),
     # North America signals an unobtainable number with reorder (congestion)

@@ -567,14 +567,15 @@ def dialling_prefix(number, country, outside=""):
     only to withhold or give the caller's own number (the country's
     ``presentation_prefixes``: the UK's 141 and 1470, North America's *67 and *82, GSM's
     #31# in either), or to call it through a relay service for deaf and speech-impaired
-    people (``relay_prefixes``: the UK's 18001 and 18002), or 0
+    people (``relay_prefixes``: the UK's 18001 and 18002, North America's 711), or 0
     when it begins with none. The number is what follows, and is judged without it (its
     length, where a card keyed on after it may begin). A prefix withholding or giving the
     caller's number is one only before what may begin a number there (UK: a 0; North
     America: any digit) or before a relay prefix: ``1412`` is no prefix and a number. A
     relay prefix is one before any digit: what follows is the number called, whatever it
     is (``18001 101``, ``18001 999``, ``18001 141 01632 960123``); no UK number begins
-    18001 or 18002 but these.
+    18001 or 18002 but these, and no North American one 711 (no area code or exchange is
+    N11).
 
     ``outside``: the line's outside-line digit (a PBX extension's ``9``: ``outside_line``
     in ``policy.rules.lines``), or "". On such a line it is a prefix wherever the number
@@ -672,7 +673,8 @@ def shortest_number(number, country, outside=""):
     these and those below; 999 and 112 (emergency) 3, 18000 (999 through Relay UK) 5; a service number
     as long as ``service_numbers`` in :mod:`telephony.countries` says (118 and 116 and
     three digits, 100, 101, 105, 111 and 123, 1471).
-    US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either; 911 3.
+    US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either, 711 (the relay
+    service) before any number; 911 3.
     An international number to a country whose plan the box knows is as long as it
     says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without
     its 0.

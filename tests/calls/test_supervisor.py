@@ -2216,6 +2216,42 @@ def test_relay_uk_after_or_before_another_prefix_is_a_prefix_too(dialled, outsid
     assert past == [False] * len(dialled) + [True] * (16 + 3) and call.digits_withheld
 
 
+US_RELAYED = [
+    ("711", 3),  # North America's relay service alone: its operator asks for the number
+    ("711" + "12125550123", 14),  # 711 and 1 and ten digits
+    ("711" + "8005550123", 13),  # 711 and a number without its 1 (7-9: not a card's start)
+    ("711" + "2125550123", 3),  # ... 2-6: may be a card's start, as without 711
+]
+
+
+@pytest.mark.parametrize("dialled, kept", US_RELAYED)
+def test_a_number_dialled_through_north_americas_relay_711_keeps_its_tones(dialled, kept):
+    """711 before a number was taken for a number without its 1 (7 is an area code's
+    first digit): 10 keys kept their tones, so 711 and 1 and ten digits lost those of its
+    last four. 711 is a relay prefix, as Relay UK's 18001 is: the number after it is
+    judged as dialled alone, and the call log keeps it as dialled."""
+    got, call = tones_kept_dialling(dialled, "us")
+    assert (got, call.number, call.digits_withheld) == (kept, dialled, False)
+    assert stored_number(call, "us") == dialled
+
+
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+@pytest.mark.parametrize("dialled, kept", US_RELAYED)
+def test_a_card_keyed_after_north_americas_relay_711_keeps_none_of_its_tones(dialled, kept, card):
+    """The review found the tones of a card's first seven digits in the recording after
+    711 (taken for a number of 10 digits without its 1), and the call log masking 711
+    with the card. The card keyed on after 711, or 711 and a number, keeps none of its
+    tones; the call log keeps 711 (and 1 and ten digits after it) and masks the card."""
+    rig, call = keyed_after_dialling(dialled, card, country="us")
+    # A number without its 1 says nothing of its length: masked with the card, as without 711.
+    logged = dialled if dialled[3:4] == "1" else "711"
+    assert call.number == logged + "X" * (len(call.number) - len(logged)), call.number
+    assert call.digits_withheld
+    assert stored_number(call, "us") == call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
 @pytest.mark.parametrize(
     "dialled, country, kept",
     [

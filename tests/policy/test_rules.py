@@ -79,6 +79,11 @@ def test_number_patterns_uk(number, pattern, matched):
         ("*6718005550100", "800*", True),
         ("*82 2025550143", "+1202*", True),
         ("#31#2025550143", "+1202*", True),
+        # Through the relay service (711): the number called follows.
+        ("711 18005550100", "800*", True),
+        ("711 2025550143", "+1202*", True),
+        ("*67 711 8005550100", "800*", True),
+        ("711", "711", True),
     ],
 )
 def test_number_patterns_us(number, pattern, matched):
