@@ -1828,6 +1828,104 @@ def test_an_0800_number_of_either_length_keeps_its_digits_in_the_call_log(dialle
 
 
 @pytest.mark.parametrize(
+    "number",
+    [
+        "01632960123",
+        "07700900123",
+        "0800123456",
+        "08001234567",
+        "08001234563",
+        "999",
+        "101",
+        "1571",
+        "0033398259791",
+    ],
+)
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+def test_a_card_keyed_after_9_18001_and_a_number_on_a_line_with_the_9_is_masked_as_after_the_number(
+    number, card
+):
+    """On a line whose outside-line digit is 9, a card keyed on after 9 18001 and a number
+    is masked in the call log, withheld and cut out of the recording exactly as after the
+    number alone: the 9 and 18001 are prefixes, their keys kept with their tones."""
+    rig, call = keyed_after_dialling("9" + "18001" + number, card, outside_line={1: "9"})
+    alone_rig, alone = keyed_after_dialling(number, card)
+    assert call.number == "918001" + alone.number and call.digits_withheld == alone.digits_withheld
+    assert cards.MASK in call.number and call.digits_withheld, call.number
+    assert stored_number(call, "uk") == call.number  # as the call log stores it
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * 6 + [d.past_number for d in alone_rig.of(DigitDialled)]
+
+
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+def test_a_card_keyed_after_9_18001_alone_on_a_line_with_the_9_keeps_none_of_its_digits(card):
+    rig, call = keyed_after_dialling("9" + "18001", card, outside_line={1: "9"})
+    assert call.number == "918001" + "X" * (len(call.number) - 6) and call.digits_withheld, call.number
+    assert [d.past_number for d in rig.of(DigitDialled)] == [False] * 6 + [True] * (16 + 3)
+
+
+@pytest.mark.parametrize(
+    "dialled, country, logged",
+    [
+        # UK: judged as a number whose start says nothing: more than 15 digits, or a
+        # Luhn-valid run from a 2-6, masks from the first digit or that 2-6.
+        ("1280" + "01632960123", "uk", ""),
+        ("128" + "01632960123", "uk", ""),
+        ("16649" + "01632960123", "uk", "1"),
+        ("1664" + "07700900123", "uk", ""),
+        # North America: 101 and a carrier's four digits, taken for 1 and ten: the digits
+        # past the 11th key, the number's last ones with the card, are masked.
+        ("1010288" + "12125550123", "us", "10102881212"),
+        ("1010288" + "01144207946000", "us", "10102880114"),
+    ],
+)
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+def test_a_card_keyed_after_a_carriers_access_code_and_a_number_keeps_none_of_its_digits(
+    dialled, country, logged, card
+):
+    """A carrier's access code starting with 1, a number after it and a card keyed
+    straight on: no digit of the card, nor its tone, is kept. The call log loses the
+    number's digits with it (the code's end cannot be told, docs/pci.md); the tones kept
+    are those of the code's first three keys (UK) or of 11 keys (US)."""
+    rig, call = keyed_after_dialling(dialled, card, country=country)
+    assert call.number == logged + "X" * (len(call.number) - len(logged)) and call.digits_withheld, (
+        call.number
+    )
+    assert stored_number(call, country) == call.number
+    kept = 3 if country == "uk" else 11
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+@pytest.mark.parametrize(
+    "dialled, outside, logged, kept",
+    [
+        ("08001234563", "", "0800123456", 10),
+        ("141" + "08001234563", "", "1410800123456", 13),
+        ("1470" + "08001234562", "", "14700800123456", 14),
+        ("18001" + "08001234563", "", "180010800123456", 15),
+        ("9" + "08001234563", "9", "90800123456", 11),
+        ("0044" + "8001234563", "", "0044800123456", 13),  # the same number from abroad
+        ("01697712345", "", "0169771234", 10),  # Brampton's 0 and 10, the same
+    ],
+)
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112"])  # Luhn-valid, a digit wrong
+def test_an_0800_numbers_11th_digit_of_2_to_6_goes_with_a_card_after_it(dialled, outside, logged, kept, card):
+    """An 0800 number of 0 and 10 digits whose last is 2-6, a card keyed on after it:
+    that digit may be the card's first (after 0800 and 6), so the call log masks it with
+    the card, and its tone is cut; the number's first ten keep theirs. The same after a
+    prefix, the outside-line 9 on its line, or dialled from abroad (00 44 800)."""
+    config = {"outside_line": {1: outside}} if outside else {}
+    rig, call = keyed_after_dialling(dialled, card, **config)
+    assert call.number == logged + "X" * (len(call.number) - len(logged)) and call.digits_withheld, (
+        call.number
+    )
+    assert len(call.number) > len(logged) and stored_number(call, "uk") == call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
+
+
+@pytest.mark.parametrize(
     "dialled, outside, kept",
     [
         ("8005550123", "", 10),  # no 1 before it (an area code never starts 0 or 1): 10 digits
