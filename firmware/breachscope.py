@@ -797,8 +797,12 @@ def _shown(shown, entry):
     """Add page ``entry`` (:data:`LIST_VIEW`) to ``shown``: its calls or callers' numbers
     (:data:`SHOWN`), not on record where its details do not say."""
     what = str(entry.target or "")
-    count = shown.setdefault(what, {"pages": 0, "rows": 0, "unknown": 0})
+    count = shown.setdefault(what, {"pages": 0, "rows": 0, "unknown": 0, "printed": 0})
     count["pages"] += 1
+    # `linekeeper calls` is audited as a page of the calls list is, but its lines went to a
+    # terminal, which may have been a file: the scope says so rather than "on screen".
+    if entry.details.get("via") == "cli":
+        count["printed"] += 1
     held = _int(entry.details.get(SHOWN[what][1] if what in SHOWN else "rows"))
     if held is None:
         count["unknown"] += 1
@@ -853,12 +857,16 @@ def report_numbers_words(s) -> str:
 def listed_words(s) -> str:
     """The calls the account was shown in the calls list and did not otherwise look at
     (summary ``s``, :func:`scope`'s ``calls_listed_only``), in words."""
+    printed = s.get("shown", {}).get("calls", {}).get("printed", 0)
     said = (
-        "%s shown in a list only: on a page of the calls list the account was shown (each line "
+        "%s shown in a list only: on a page of the calls list the account was shown%s (each line "
         "with its caller's number), and not opened, played, exported or released by it in the "
         "period, so not among the calls looked at nor their callers among the distinct numbers "
         "above (the CSV's calls list rows name them in their details)"
-        % counted(s.get("calls_listed_only", 0), "call")
+        % (
+            counted(s.get("calls_listed_only", 0), "call"),
+            ", or in the call log `linekeeper calls` printed for it," if printed else "",
+        )
     )
     if s.get("calls_listed_only"):
         said += (
@@ -893,12 +901,16 @@ def shown_words(what, count, unnamed=None):
     numbers counted; but the calls list's when every page named its calls (``unnamed``,
     the summary's ``list_pages_unnamed``, is 0): counted one by one in :func:`listed_words`."""
     page, _key, one, many, held = SHOWN.get(what, (what, "rows", "row", "rows", what))
-    said = "%s shown on screen %s: %s (%s)" % (
-        page,
-        counted(count["pages"], "time"),
-        counted(count["rows"], one, many),
-        held,
-    )
+    printed = count.get("printed", 0)
+    how = []
+    if count["pages"] > printed:
+        how.append("%s shown on screen %s" % (page, counted(count["pages"] - printed, "time")))
+    if printed:
+        how.append(
+            "the call log printed by `linekeeper calls` %s (to a terminal, or to a file)"
+            % counted(printed, "time")
+        )
+    said = "%s: %s (%s)" % (" and ".join(how), counted(count["rows"], one, many), held)
     if count["unknown"]:
         said += ", and %s whose %s are not on record" % (counted(count["unknown"], "time"), many)
     if count["pages"] > 1:

@@ -924,8 +924,8 @@ def test_the_calls_list_and_reports_shown_on_screen_are_counted_by_what_they_sho
         log.append("dan", "list_viewed", "report", {"lines": [1], "period": "x", "callers": 4}, T0 + 3 * DAY)
         rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
     assert summary["shown"] == {
-        "calls": {"pages": 2, "rows": 53, "unknown": 0},
-        "report": {"pages": 1, "rows": 4, "unknown": 0},
+        "calls": {"pages": 2, "rows": 53, "unknown": 0, "printed": 0},
+        "report": {"pages": 1, "rows": 4, "unknown": 0, "printed": 0},
     }
     assert summary["numbers"] == 0 and summary["calls"] == 0
     assert (summary["first_access"], summary["last_access"]) == (
@@ -971,7 +971,7 @@ def test_calls_shown_in_a_list_only_are_a_figure_of_their_own(box, tmp_path, cap
     assert summary["calls_listed_only"] == 2  # other and hidden
     assert summary["list_pages_unnamed"] == 1
     assert summary["calls"] == 2 and summary["numbers"] == 1  # one and same: one caller
-    assert summary["shown"]["calls"] == {"pages": 3, "rows": 55, "unknown": 0}
+    assert summary["shown"]["calls"] == {"pages": 3, "rows": 55, "unknown": 0, "printed": 0}
     assert run(box, tmp_path / "dan.csv", account="dan") == 0
     out = capsys.readouterr().out
     assert "  2 calls shown in a list only: on a page of the calls list the account was shown" in out

@@ -20,7 +20,7 @@ from firmware.storage.keystore import Argon2Params, KeyStore
 from web.accounts import Accounts
 from web.db import WebDb
 
-from support.cli import OWNER_PASSWORD, calls_args, owner_slot, run_linekeeper
+from support.cli import OWNER_PASSWORD, calls_args, owner_slot, password_beside, run_linekeeper
 
 THEIRS = "their own long password 9"
 UNTIL_2100_US = 4_102_444_800_000_000
@@ -429,3 +429,20 @@ def test_sealed_numbers_are_searched_as_clear_ones(sealed_box):
     assert printed == [ids["B"], ids["E"]]  # E: 9 141 18001 on line 2
     printed, _ = printed_ids(data, "--number", "1632", "--line", "3")
     assert printed == [ids["C"]]
+
+
+def test_a_breach_scope_says_the_calls_printed_were_printed_not_shown_on_screen(data, tmp_path):
+    """`linekeeper calls` is audited as a page of the calls list is; a breach's scope of its
+    user says the call log was printed by it (to a terminal, or a file), not that a calls
+    list page was shown on screen: the DPO tells the ICO where the numbers went."""
+    status, _, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD))
+    assert status == 0, err
+    first, last = (time.strftime("%Y-%m-%d", time.gmtime(time.time() + d)) for d in (-86400, 0))
+    status, out, err = run_linekeeper(
+        "breach-scope", "admin", tmp_path / "admin.csv", "--from", first, "--to", last,
+        "--data-dir", data, "--password-file", password_beside(data, OWNER_PASSWORD),
+    )  # fmt: skip
+    assert status == 0, err
+    assert "the call log printed by `linekeeper calls` 1 time (to a terminal, or to a file): 3 calls" in out
+    assert "shown on screen" not in out
+    assert "or in the call log `linekeeper calls` printed for it," in out
