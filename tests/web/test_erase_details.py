@@ -314,3 +314,16 @@ def test_notes_left_by_a_failure_after_the_recorder_erased_are_erased_again(box,
     page = html.unescape(sam.get("/calls/5").get_data(as_text=True))
     assert 'id="erase-details-form"' not in page and "wants a call back" not in page
     assert erase_details(box, sam, 5).status_code == 409
+
+
+def test_the_call_pages_heading_says_in_words_whose_details_were_erased(box, people):
+    """An erased call's page is headed "Call 5: from a caller whose details were erased on
+    request", not "Call 5: from erased on request"; a call with its number keeps it."""
+    real_recordings(box, [1])  # call 5 has none
+    sam = people["sam"]
+    page = sam.get("/calls/5").get_data(as_text=True)
+    assert '<h1>Call 5: from <span class="number">%s</span></h1>' % NUMBER_5 in page
+    resp = erase_details(box, sam, 5)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    page = sam.get("/calls/5").get_data(as_text=True)
+    assert "<h1>Call 5: from a caller whose details were erased on request</h1>" in page
