@@ -669,11 +669,11 @@ def _copy_lines(doc, details):
         )
     else:
         out.append("it holds no entry (%s)" % days)
-    if isinstance(details.get("head"), dict):
-        out.append(
-            "the log then ended at entry %s, hash %s"
-            % (details["head"].get("seq"), details["head"].get("hash"))
-        )
+    head = details.get("head")
+    if isinstance(head, dict) and not head.get("seq") and not head.get("hash"):
+        out.append("the log was then empty: nothing had been deleted")
+    elif isinstance(head, dict):
+        out.append("the log then ended at entry %s, hash %s" % (head.get("seq"), head.get("hash")))
     if details.get("audit_seq") is not None:
         out.append("its download is entry %s of the box's audit trail" % details["audit_seq"])
     out.append("the file it speaks of has SHA-256 %s" % doc["file_sha256"])

@@ -922,3 +922,23 @@ def test_a_saved_minimums_remove_box_removes_it_audited_as_clearing_its_category
     new = {"minimum-2-category": "sales", "minimum-2-days": "30", "minimum-2-remove": "on"}
     assert retention_form(box, ivan, **dict(saved, **marks, **new)).status_code == 302
     assert box.sweeper.settings.minimum_days == {"complaint": 400, "regulated": 1827, "sales": 30}
+
+
+def test_a_signed_copy_of_an_empty_deletion_log_says_it_was_empty(box, people, tmp_path, capsys):
+    """Before anything was deleted, `linekeeper verify-statement` told an inspector "the log
+    then ended at entry 0, hash " (no hash): it says the log was empty."""
+    from firmware.cli import main
+    from firmware.signing import load_signer
+
+    signer = load_signer(box.data_dir)
+    resp = people["audrey"].get("/retention/deletions.zip")
+    assert resp.status_code == 200
+    out = tmp_path / "auditor"
+    _unzip(resp, out)
+    capsys.readouterr()
+    check = ["verify-statement", str(out / "deletions.csv.statement.json"), "--key", signer.fingerprint]
+    assert main(check) == 0
+    said = capsys.readouterr().out
+    assert "it holds no entry (every entry)" in said
+    assert "the log was then empty: nothing had been deleted" in said
+    assert "entry 0" not in said
