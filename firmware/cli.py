@@ -2124,7 +2124,8 @@ def cmd_verify_audit(args):
             summary["last"][0],
             "none missing between them"
             if not missing
-            else "%d entries between them not in the copy: a filtered copy, or removed" % missing,
+            else "%s between them not in the copy: a filtered copy, or removed"
+            % counted(missing, "entry", "entries"),
             summary["signed"],
             summary["sealed"],
             summary["last"][0],

@@ -104,7 +104,7 @@ def test_an_entry_taken_out_of_a_whole_copy_is_said(box, people, signed, tmp_pat
     problems, summary = check_copy(path, [signed.fingerprint])
     assert problems == [] and summary["gaps"] == [(int(seq) - 1, int(seq) + 1)]
     assert cli.main(["verify-audit", str(path), "--key", signed.fingerprint]) == 0
-    assert "1 entries between them not in the copy: a filtered copy, or removed" in capsys.readouterr().out
+    assert "1 entry between them not in the copy: a filtered copy, or removed" in capsys.readouterr().out
     # The first signed entry taken out: the entries from before the box signed, which only it
     # chained, could then be anything; each is named.
     first_signed = next(i for i, row in enumerate(rows) if i and row[11])
