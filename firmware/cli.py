@@ -836,7 +836,10 @@ def _account(data_dir, user, enabled=True):
     if not has_accounts:
         return None
     if account is None:
-        raise LinekeeperError(NO_ACCOUNT % user)
+        why = NO_ACCOUNT % user
+        if user == "admin":  # --user's default: the person may not have typed it
+            why += " (admin is the user when --user is not given: give --user and your own account's name)"
+        raise LinekeeperError(why)
     if enabled:
         _refuse_disabled(account)
         if _disable_unused(data_dir):
@@ -1268,7 +1271,7 @@ def _refused_by(data_dir, user, why):
 
 def _unnamed(why, user):
     """A refusal's reason ``why`` without the name ``user`` typed, which no account has."""
-    if why == NO_ACCOUNT % user:
+    if why.startswith(NO_ACCOUNT % user):
         return NO_ACCOUNT % "--user"
     if user and user in why:  # a wrong password's words name it (`--user NAME`)
         return why.replace("--user %s" % user, "--user").replace(user, "--user")

@@ -1415,3 +1415,29 @@ def test_a_requests_numbers_are_each_a_number_the_search_takes():
     ):
         with pytest.raises(SarError, match=named):
             request_numbers(text)
+
+
+def test_no_user_given_on_a_box_with_no_admin_account_says_to_give_one(tmp_path, capsys):
+    """The DPO ran `linekeeper sar` as docs/reports.md shows it, without the optional
+    --user: it said only "admin has no account on this box", a name they never typed. It
+    says that admin is --user's default and to give their own; nothing is released."""
+    from web.accounts import Accounts
+    from web.db import WebDb
+    from web.passwords import CHEAP_COST
+
+    root, data = make_box(tmp_path)
+    db = WebDb(os.path.join(data, "web.db"))
+    try:
+        with db.tx() as conn:
+            Accounts(db, lambda: 5, CHEAP_COST).create(conn, "dana", "danas password 12", {"supervisor"}, [1])
+    finally:
+        db.close()
+    out = tmp_path / "b.zip"
+    capsys.readouterr()
+    assert sar(root, data, out, "--number", "01632960123", read=False) == 2
+    err = capsys.readouterr().err
+    assert (
+        "admin has no account on this box (admin is the user when --user is not given: give --user "
+        "and your own account's name)" in err
+    )
+    assert not out.exists() and DisclosureLog(data).entries() == []
