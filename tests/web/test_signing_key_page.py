@@ -12,7 +12,12 @@ def test_the_security_page_shows_the_signing_fingerprint_and_where_the_key_is(bo
     assert 'id="signing-on-card"' in page and "could sign with it too" in page
     # Issue 16: without the chip the personal data is on the card as it is, and the page says so.
     assert 'id="data-in-clear"' in page and 'id="data-sealed"' not in page
-    assert "the phonebook, notes on calls, the numbers in the recording rules" in page
+    said = " ".join(page.split('id="data-in-clear">')[1].split("</p>")[0].split())
+    assert said.startswith("Without a supervisor chip, callers' numbers and names, the audit trail's")
+    assert "the phonebook, notes on calls, the concerns staff raised, the numbers in the recording" in said
+    # The DPO's own records are on the card as they are too, and the page names them.
+    assert "the register of data subjects' requests (who asked, how to reach them, what they asked)" in said
+    assert "the disclosure log (to whom copies were given, and why)" in said
 
 
 def test_an_export_with_its_signed_manifest_is_one_zip(box, people):
