@@ -865,7 +865,7 @@ def listed_words(s) -> str:
         "above (the CSV's calls list rows name them in their details)"
         % (
             counted(s.get("calls_listed_only", 0), "call"),
-            ", or in the call log `linekeeper calls` printed for it," if printed else "",
+            ", or in the call log `linekeeper calls` printed for it" if printed else "",
         )
     )
     if s.get("calls_listed_only"):

@@ -445,4 +445,4 @@ def test_a_breach_scope_says_the_calls_printed_were_printed_not_shown_on_screen(
     assert status == 0, err
     assert "the call log printed by `linekeeper calls` 1 time (to a terminal, or to a file): 3 calls" in out
     assert "shown on screen" not in out
-    assert "or in the call log `linekeeper calls` printed for it," in out
+    assert "or in the call log `linekeeper calls` printed for it (each line with its caller's number)" in out
