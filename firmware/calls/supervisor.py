@@ -42,8 +42,9 @@ dialling's own pace (:func:`_complete_number`, ``ANSWER_GAP_US``, answered at
 the last digit), or, failing all of these, ``dial_timeout_ms`` without a digit (dated
 back to the end of the last digit) — unless the ringback tone was heard after
 the last digit: then the far end is still being rung, a key pressed is the
-answer (nobody dials into ringback) and a call that goes on-hook before any
-of these is ``abandoned``, never answered.
+answer (nobody dials into ringback), a loop break as short as a dial pulse is no
+digit, and a call that goes on-hook before any of these is ``abandoned``, never
+answered.
 Nothing keyed after the answer joins the number, nor anything keyed after a card
 number the dialled digits hold (:func:`firmware.policy.cards.has_card`: a card
 number keyed straight on after the number, before the answer was noticed). The
@@ -1198,6 +1199,11 @@ class _Line:
     def _pulse(self, break_us, make_us):
         if self.state != DIALLING:
             return  # after connect: digits (card numbers!) never reach the log
+        if self.ringing and break_us >= self.digit_end_us:
+            # Nobody dials into ringback: a break this short now is no digit (a knock of
+            # the hook switch as the far end answers). Counted, it joined the number and
+            # kept the ringback's end, reported just after, from being judged the answer.
+            return
         if self.pulses == 0:
             self.pulse_digit_us = break_us
         self.pulses += 1

@@ -2449,3 +2449,26 @@ def test_each_pulse_of_a_digit_past_the_number_is_published_for_masking():
     # keyed with no number before it, so its clicks are cut whatever it turns out to be.
     said = [True] + past[1:]
     assert [p.past_number for p in pulses] == [p for p, n in zip(said, counts, strict=True) for _ in range(n)]
+
+
+@pytest.mark.parametrize("pulses", [1, 3])
+def test_a_dial_pulse_just_after_a_ringback_cut_is_no_digit(pulses):
+    """The far end answers, cutting a ringback burst short, and the loop is broken just
+    after (a knock of the hook switch, a digit pulsed at the answer): the DSP's "burst
+    cut" (dated at the cut, told 130 ms later) reached the supervisor while the break was
+    still being judged, the break was a pulse and was counted as a digit of the number,
+    and the cut was then ignored (a pulse being counted is no time to judge an answer):
+    the number logged one digit longer, the call never answered and ended "abandoned".
+    Nobody dials into ringback: the pulse is no digit, the call is answered at the cut."""
+    s = LineScript()
+    end = _rung(s)
+    cut = end + 10002
+    s.dsp(RingbackStopped(us(cut), cut=True), deliver_us=us(cut + 128))
+    s.pulse_dial(cut + 30, str(pulses))
+    s.handset(False, cut + 9000)
+    rig = Rig().play(s, until_ms=cut + 10000)
+    call = rig.only_call()
+    assert (call.number, call.answered_us, call.end_reason) == ("01632960302", us(cut), "local"), call
+    assert "answer_ringback_end" in call.notes
+    assert [d.digit for d in rig.of(DigitDialled)] == list("01632960302")
+    assert not rig.of(DialPulse)
