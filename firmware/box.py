@@ -1344,7 +1344,9 @@ class Box:
             self.capture.drain()  # what the capture thread had not handed on yet
         if self.power_watch is not None and reason != "power_loss":
             self.power_watch.close()  # (after a warning it waits for the power to return)
-        self.supervisor.close()
+        # What the lines did until now was heard: a call still being dialled keeps its
+        # digits, written by the call log below (Supervisor.close).
+        self.supervisor.close(heard_until_us=self.clock.now_us())
         self.policy.close()
         left = self.recorder.close(cancel_destructions=reason == "power_loss")
         # At a power failure a retention sweep under way stops after the file it is

@@ -37,7 +37,7 @@ from firmware.bus import (
     CallUpdated,
     EventBus,
 )
-from firmware.calls.supervisor import stored_number
+from firmware.calls.supervisor import DIALLING_CUT, stored_number
 from firmware.errors import LinekeeperError
 from firmware.policy import cards
 from firmware.policy.callmeta import SCHEMA as CALLMETA_SCHEMA
@@ -744,13 +744,16 @@ def dialling(call):
     written meanwhile would hold the card's first digits, and the search index of
     numbers keeps what a row held before (an FTS5 table deletes by marker). So an
     outbound call's number is written once the dialling is over: answered, the far
-    end heard ringing (nothing joins the number after either) or ended.
+    end heard ringing (nothing joins the number after either), the box no longer
+    hearing the line (a power-fail seal, a stop: :data:`DIALLING_CUT`) or ended.
     """
+    notes = getattr(call, "notes", None) or ()
     return (
         call.direction == "out"
         and call.answered_us is None
         and call.ended_us is None
-        and "ringback" not in (getattr(call, "notes", None) or ())
+        and "ringback" not in notes
+        and DIALLING_CUT not in notes
     )
 
 

@@ -189,6 +189,9 @@ SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look agai
 # not a first ring (the shortest cadence burst in use, the UK's, is 400 ms).
 RING_PULSE_MAX_MS = 330
 LOOP_SIGNALS = ("hook", "in_use")
+# The note of a call still being dialled when the box stopped hearing its line (a power-fail
+# seal, a stop): its number is the digits dialled by then, nothing joins it after.
+DIALLING_CUT = "dialling_cut"
 
 
 def _us(ms):
@@ -445,11 +448,26 @@ class Supervisor:
             for line in self._lines.values():
                 line.cfg = config
 
-    def close(self):
-        """Cancel every timer; later edges and events are ignored. Idempotent."""
+    def close(self, heard_until_us=None):
+        """Cancel every timer; later edges and events are ignored. Idempotent.
+
+        ``heard_until_us``: the box stops hearing the lines at that clock time (a
+        power-fail seal, a stop; every edge and DSP event before it delivered). A call
+        still being dialled then keeps the digits dialled by then, as at an on-hook: a
+        pulsed digit whose interdigit gap had passed and keys held as a possible code
+        are digits of the number; a digit still being pulsed is not (how many pulses it
+        would have had is unknown: noted ``pulse_digit_cut:<pulses>``). The call is noted
+        ``dialling_cut`` and published (:class:`~firmware.bus.CallUpdated`): nothing
+        joins its number after, so the call log writes it, masked as ever
+        (:func:`stored_number`), before it ends the call. Without this it ended with no
+        number, its dialling never over."""
         with self._lock:
+            if not self._closed and heard_until_us is not None:
+                for state in self._lines.values():
+                    state.stop_hearing(heard_until_us)
             self._closed = True
             self._timers.cancel_all()
+        self._flush()
 
     # ---------------------------------------------------------------- internals
     def _line(self, line):
@@ -1318,6 +1336,20 @@ class _Line:
         held, self.held_keys = self.held_keys, []
         for digit, t_us, end_us in held:
             self._digit(digit, "dtmf", t_us, end_us)
+
+    def stop_hearing(self, t_us):
+        """The box hears the line no more from ``t_us``: a call still being dialled keeps
+        the digits dialled by then, and nothing joins them (:meth:`Supervisor.close`)."""
+        if self.state != DIALLING or self.call is None:
+            return
+        if self.pulses and t_us - self.last_make_us >= _us(self.cfg.interdigit_ms):
+            self._end_pulse_digit()
+        elif self.pulses:
+            self._note("pulse_digit_cut:%d" % self.pulses)
+            self.pulses = 0
+        self._dial_held()
+        self._note(DIALLING_CUT)
+        self._updated(t_us)
 
     def _dial_check(self):
         if self._unsettled(self.digit_end_us + _us(self.cfg.dial_timeout_ms), *self.loop_inputs):

@@ -2472,3 +2472,33 @@ def test_a_dial_pulse_just_after_a_ringback_cut_is_no_digit(pulses):
     assert "answer_ringback_end" in call.notes
     assert [d.digit for d in rig.of(DigitDialled)] == list("01632960302")
     assert not rig.of(DialPulse)
+
+
+def test_a_call_being_dialled_when_the_box_stops_hearing_keeps_the_digits_heard():
+    """A power-fail seal (or a stop) while a number is dialled: the digits heard by then
+    are the call's number, published so that the call log writes it (it ended with no
+    number, its dialling never over). A key held as a possible code is a digit, as at an
+    on-hook; a pulsed digit still being counted is not (its pulses were not all seen)."""
+    from firmware.calls.calllog import dialling
+
+    keyed, pulsed = LineScript(line=1), LineScript(line=2)
+    keyed.handset(True, 1000)
+    end = keyed.dtmf(2000, "01632960123*")
+    pulsed.handset(True, 1000)
+    last_make = pulsed.pulse_dial(2000, "01")
+    for k in range(2):  # the next digit's first two pulses, then the box stops hearing
+        pulsed.handset(False, last_make + 800 + k * 100)
+        pulsed.handset(True, last_make + 866 + k * 100)
+    stop_ms = max(end + 500, last_make + 1000)
+    rig = Rig(lines=2)
+    rig.sup.key_codes = lambda: ("*1",)
+    rig.play(keyed, pulsed, until_ms=stop_ms)
+    one, two = rig.sup.live_call(1), rig.sup.live_call(2)
+    assert (one.number, two.number) == ("01632960123", "01")
+    assert dialling(one) and dialling(two)
+    rig.sup.close(heard_until_us=us(stop_ms))
+    assert (one.number, two.number) == ("01632960123*", "01")
+    assert not dialling(one) and not dialling(two)
+    assert "pulse_digit_cut:2" in two.notes and "dialling_cut" in one.notes
+    published = [ev.call for ev in rig.of(CallUpdated)][-2:]
+    assert published == [one, two] and not rig.of(CallAnswered) and not rig.of(CallEnded)

@@ -603,3 +603,43 @@ def test_a_cut_during_the_consent_notice_seals_the_recording_as_any(lab):
     with open_audit(data_dir) as audit:
         deleted = [e.target for e in audit.entries(limit=-1) if e.action == "recording_deleted"]
     assert "recording:" + row["id"] not in deleted
+
+
+@pytest.mark.parametrize("holdup_flush_ms", [0, 10_000])
+def test_a_call_still_being_dialled_at_the_cut_keeps_the_digits_dialled_before_it(lab, holdup_flush_ms):
+    """A number dialled, the far end not answered yet and nothing heard of it (no ringback,
+    the dial timeout not run out): the call's number is not written while it is dialled
+    (a card keyed straight on would join it), so the warning closed the call as
+    ``power_loss`` with no number at all, though a whole number was dialled seconds
+    before. The digits the box heard before the cut are kept, masked as ever: line 2's
+    card keyed straight on after the number, line 3's pulsed digits (not the one still
+    being pulsed at the cut: how many pulses it would have had is unknown)."""
+    dialled = "01632960123"
+    card = "4111111111111111"
+
+    def out(line, digits, mode="dtmf"):
+        return {
+            "line": line,
+            "at": 0.5,
+            "direction": "out",
+            "dial": {"digits": digits, "mode": mode, "delay": 0.5, "answer_after": 5.0},
+            "talk": 1.0,  # on-hook before the power returns
+        }
+
+    # Pulsed from 1.0 s: 0 (1 s of pulses and 0.8 s pause), 1 (0.1 + 0.8), 6 (0.6 + 0.8),
+    # 3 from 5.1 s: the cut at 5.2 s comes in its pulses.
+    calls = [out(1, dialled), out(2, dialled + card), out(3, dialled, "pulse")]
+    scenario, data_dir, host, warnings = _run(
+        lab, "lk-4l", 3, RESTORE_S, holdup_flush_ms, calls=calls, cut_s=5.2
+    )
+    assert len(warnings) == 1
+    numbers = {c["line"]: (c["number"], c["end_reason"], c["answered_at"]) for c in lab.calls(data_dir)}
+    # The card is masked from where it may begin, as at an on-hook (the digits keyed after
+    # it was recognised withheld, not kept even as an X).
+    masked = numbers[2][0]
+    assert masked[: len(dialled)] == dialled and set(masked[len(dialled) :]) == {"X"}, masked
+    assert numbers == {
+        1: (dialled, "power_loss", None),
+        2: (masked, "power_loss", None),
+        3: ("016", "power_loss", None),
+    }, numbers
