@@ -46,7 +46,7 @@ from .calls.calllog import iso_ms
 from .capture import Capture
 from .cardhealth import CardWearCheck, card_health
 from .clock import RealClock, SimClock, kernel_clock_synchronised
-from .config import BoxConfig, frame_ms, load_config, open_sealed_rules
+from .config import BoxConfig, config_path, frame_ms, load_config, open_sealed_rules
 from .datadir import (
     DataDirLock,
     account_lines,
@@ -60,7 +60,7 @@ from .datadir import (
     stopped_cleanly,
     storage_error,
 )
-from .errors import KeyStoreError, LinekeeperError, RekeyBusyError, StorageError, TamperError
+from .errors import ConfigError, KeyStoreError, LinekeeperError, RekeyBusyError, StorageError, TamperError
 from .firstboot import SetupLed
 from .handover import box_keys
 from .keypin import RecordingKeyPin
@@ -1518,10 +1518,21 @@ def open_sim_host(
     restart=True,
     vault=None,
     on_box=None,
+    config_file=None,
 ):
     """A :class:`SimHost`: the box of :func:`open_sim_box`, started again after each
     power cut of the scenario as a Pi would start it (not started yet: ``host.start()``);
-    ``restart``, ``on_box``: see :class:`SimHost`."""
+    ``restart``, ``on_box``: see :class:`SimHost`. ``config_file``: the file ``config``
+    was read from (``linekeeper sim --config``).
+
+    The simulated board is the scenario's ``hat``. A configuration file naming another
+    (``config_file``, or the data directory's ``config.json`` when neither ``config``
+    nor the scenario gives one) is refused, as the scenario's own ``config`` is
+    (docs/scenarios.md), before anything is opened: played on the scenario's HAT all
+    the same, it was silently not the HAT the engineer had set.
+
+    :raises ConfigError: naming the file, ``hat`` and both HATs
+    """
     from board.hat import load_hat
     from board.sim.board import SimBoard
     from board.sim.speech import SpeechSynth
@@ -1529,7 +1540,16 @@ def open_sim_host(
 
     if isinstance(scenario.config, dict):  # loaded without parse_config
         scenario = dataclasses.replace(scenario, config=BoxConfig.from_dict(scenario.config))
-    config = config or scenario.config or load_config(data_dir)
+    if config is None and scenario.config is None:
+        config, config_file = load_config(data_dir), config_path(data_dir)
+    config = config or scenario.config
+    if config_file is not None and config.hat is not None and config.hat != scenario.hat:
+        raise ConfigError(
+            'the simulated board has the scenario\'s "hat" (%r), not this one (%r): give the HAT as '
+            '"hat": "%s" at the top of the scenario' % (scenario.hat, config.hat, config.hat),
+            source=config_file,
+            field="hat",
+        )
     hat = load_hat(scenario.hat)
     if synth is None:
         # The simulator's speech is test material, not the box's data: it is

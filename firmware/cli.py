@@ -53,7 +53,7 @@ def cmd_sim(args):
     scenario = _load_scenario(args.scenario)
     config = load_config_file(args.config) if args.config else None
     # The host starts the box again after each of the scenario's power cuts.
-    host = open_sim_host(scenario, args.data_dir, speed=args.speed, config=config)
+    host = open_sim_host(scenario, args.data_dir, speed=args.speed, config=config, config_file=args.config)
     box = host.box
     calls_before = len(box.calllog.calls())
     if not box.recorder.enabled:

@@ -43,7 +43,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `calls` | required | list of calls (below); may be empty |
 | `faults` | `[]` | list of line faults (below) |
 | `power` | `[]` | the box's supply, `[{"at": s, "cut": true}, {"at": s, "cut": false}]`: cut and restored in turn, times increasing, starting with a cut; the HAT must have a supervisor MCU (both shipped HATs do). The MCU warns the box, whose hold-up capacitor then keeps it running for the hold-up time (see docs/power-fail.md); the calls under way end as `power_loss`, one still being dialled with the digits dialled before the cut as its number (masked as ever); a box that browned out starts again when the power returns |
-| `hat` | `"lk-4l"` | HAT file of the simulated board: a shipped name, or a path (relative to the scenario file). The simulator plays this one, not `hat` of the box configuration (`config` below must not name another) |
+| `hat` | `"lk-4l"` | HAT file of the simulated board: a shipped name, or a path (relative to the scenario file). The simulator plays this one and no other: a box configuration naming another HAT is refused before anything starts, naming the HAT and the file, whether it is `config` below, the data directory's `config.json` or `linekeeper sim --config FILE` (give the HAT here instead) |
 | `bounce_ms` | `3` | contact chatter after each `hook`/`in_use` change, 0 to 10 ms; 0 disables it |
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
 | `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |

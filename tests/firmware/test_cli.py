@@ -499,3 +499,29 @@ def test_update_once_without_a_folder_to_watch_says_what_it_is_for(tmp_path, cap
     assert main(["update", "--once", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--once is for --watch FOLDER" in err and len(err.splitlines()) == 1, err
+
+
+def test_sim_refuses_a_configured_hat_the_scenario_does_not_play(tmp_path):
+    """The simulator plays the scenario's "hat" (lk-4l unless it says); a HAT set only in
+    the data directory's config.json (or the --config file) was silently not played. It
+    is refused in one line naming the HAT and the file, before anything is written; the
+    same HAT in both runs."""
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(dict(SCENARIO, calls=[])))
+    data = tmp_path / "data"
+    data.mkdir()
+    config = data / "config.json"
+    config.write_text(json.dumps({"hat": "lk-2lb"}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"hat": "lk-2lb"}))
+    for named, extra in ((config, ()), (other, ("--config", str(other)))):
+        run = linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max", *extra)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr == (
+            "linekeeper: %s: hat: the simulated board has the scenario's \"hat\" ('lk-4l'), not this "
+            'one (\'lk-2lb\'): give the HAT as "hat": "lk-2lb" at the top of the scenario\n' % named
+        ), run.stderr
+        assert sorted(os.listdir(data)) == ["config.json"]
+    path.write_text(json.dumps(dict(SCENARIO, calls=[], lines=2, hat="lk-2lb")))
+    run = linekeeper("sim", str(path), "--data-dir", str(data), "--speed", "max")
+    assert run.returncode == 0, run.stderr
