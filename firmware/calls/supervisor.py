@@ -1217,10 +1217,11 @@ class _Line:
     def _pulse(self, break_us, make_us):
         if self.state != DIALLING:
             return  # after connect: digits (card numbers!) never reach the log
-        if self.ringing and break_us >= self.digit_end_us:
+        if self.ringing and not self.pulses and break_us >= self.digit_end_us:
             # Nobody dials into ringback: a break this short now is no digit (a knock of
             # the hook switch as the far end answers). Counted, it joined the number and
             # kept the ringback's end, reported just after, from being judged the answer.
+            # (A digit whose pulses began before the ringback is counted to its end.)
             return
         if self.pulses == 0:
             self.pulse_digit_us = break_us
