@@ -537,7 +537,12 @@ def _rename_new(tmp, path):
 
 
 def _copy_excl(tmp, path, mode):
-    """Create ``path`` with ``O_EXCL`` and copy ``tmp`` into it, synced (removed on a failure)."""
+    """Create ``path`` with ``O_EXCL`` and copy ``tmp`` into it, synced; on any failure (a
+    Ctrl-C too) the part copied is removed again. Only a cut part way leaves it: no step
+    of this file system puts a whole file at a name without replacing one.
+
+    :raises OSError: the copy failed; when what it made could not be removed either (a card
+        gone read-only part way), the error says so, and names ``path``"""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         try:
@@ -548,8 +553,17 @@ def _copy_excl(tmp, path, mode):
             os.fsync(fd)
         finally:
             os.close(fd)
-    except BaseException:
-        os.unlink(path)
+    except BaseException as exc:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as left:
+            # Its own error hid the copy's, and the part left at ``path`` went unsaid.
+            said = "part of %s is left there, not removed (%s)" % (path, left.strerror or left)
+            if isinstance(exc, OSError):
+                raise OSError(exc.errno, "%s; %s" % (exc.strerror or exc, said), path) from exc
+            exc.add_note(said)
         raise
 
 

@@ -566,3 +566,66 @@ def test_without_hard_links_nor_a_rename_that_never_replaces_a_new_file_is_copie
     fsutil.commit_new(str(tmp), str(tmp_path / "bundle.zip"))
     assert (tmp_path / "bundle.zip").read_bytes() == b"the bundle" and not tmp.exists()
     assert copies == [str(tmp_path / "bundle.zip")]
+
+
+def _copy_forced(monkeypatch):
+    """No hard links, and a rename that never replaces refused too (EINVAL: a FUSE file
+    system): :func:`fsutil.commit_new` copies into a file it creates at the name."""
+    import ctypes
+
+    _no_links(monkeypatch)
+
+    def renameat2(*args):
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    monkeypatch.setattr(fsutil, "_renameat2", renameat2)
+
+
+def _failing_write(monkeypatch, after, exc):
+    """``_write_all`` writes ``after`` chunks, then raises ``exc``."""
+    real, calls = fsutil._write_all, []
+
+    def write_all(fd, data):
+        calls.append(1)
+        if len(calls) > after:
+            raise exc
+        real(fd, data)
+
+    monkeypatch.setattr(fsutil, "_write_all", write_all)
+
+
+@pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
+def test_a_copy_that_fails_part_way_leaves_no_file_at_the_name(tmp_path, monkeypatch, exc):
+    _copy_forced(monkeypatch)
+    _failing_write(monkeypatch, 1, exc)  # the first MiB written, then the card is full (or Ctrl-C)
+    tmp = tmp_path / ".bundle.zip.1.tmp"
+    tmp.write_bytes(b"x" * (3 << 20))
+    with pytest.raises(type(exc)):
+        fsutil.commit_new(str(tmp), str(tmp_path / "bundle.zip"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.zip.1.tmp"]
+    assert tmp.stat().st_size == 3 << 20
+
+
+def test_a_copy_whose_part_cannot_be_removed_says_so(tmp_path, monkeypatch):
+    """A card gone read-only part way: the part copied stays, and the error said only that
+    the file system is read-only (the removal's error, the copy's lost with it)."""
+    _copy_forced(monkeypatch)
+    _failing_write(monkeypatch, 1, OSError(errno.EIO, "Input/output error"))
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if os.path.basename(path) == "bundle.zip":
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    tmp = tmp_path / ".bundle.zip.1.tmp"
+    tmp.write_bytes(b"x" * (3 << 20))
+    with pytest.raises(OSError) as raised:
+        fsutil.commit_new(str(tmp), str(tmp_path / "bundle.zip"))
+    assert raised.value.errno == errno.EIO and raised.value.filename == str(tmp_path / "bundle.zip")
+    assert raised.value.strerror == (
+        "Input/output error; part of %s is left there, not removed (Read-only file system)"
+        % (tmp_path / "bundle.zip")
+    )
