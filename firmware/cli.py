@@ -370,6 +370,8 @@ def _calls_lines(args):
     :raises LinekeeperError: not a supervisor or an auditor, no line granted, an unknown or
         disabled account, or a wrong password (nothing is printed)"""
     try:
+        # The password first: no refusal says what an account is before it is taken.
+        _prove(args)  # the password says --user asks for it
         account = _account(args.data_dir, args.user)
         lines = None
         if account is not None and not account.has("auditor"):
@@ -380,7 +382,6 @@ def _calls_lines(args):
             lines = set(account.lines)
             if not lines:
                 raise LinekeeperError("no lines are granted to %s: ask an installer" % args.user)
-        _prove(args)  # the password says --user asks for it
     except LinekeeperError as exc:
         raise LinekeeperError("the calls were not printed: %s" % _why_alone(exc)) from None
     return lines
@@ -644,17 +645,20 @@ def _unlock(args):
 def _unlock_slot(store, user, password, path):
     """``store.unlock(user, password)``, the password read from the file ``path``.
 
-    :raises WrongPasswordError: it does not open the key store, said so, with the file (the
-        key store's own words, "wrong user name or password", named neither)"""
+    :raises WrongPasswordError: it does not open the key store: :data:`NOT_PROVEN`, with the
+        file (the key store's own words, "wrong user name or password", named neither)"""
     from .errors import WrongPasswordError
 
     try:
         return store.unlock(user, password)
     except WrongPasswordError:
-        raise WrongPasswordError(
-            "the password in %s does not open the key store as --user %s (a wrong password, or no "
-            "key slot of that name): nothing was done" % (path, user)
-        ) from None
+        raise WrongPasswordError(NOT_PROVEN % (user, path)) from None
+
+
+# A password that proves nobody: the same words whether an account (or key slot) has the
+# name --user gives or not, so that no refusal tells which names are accounts (as the web
+# login's "Wrong user name or password.").
+NOT_PROVEN = "--user %s: no such account or wrong password (the password in %s): nothing was done"
 
 
 def _prove(args):
@@ -669,35 +673,67 @@ def _prove(args):
     new one at their first login) proves nobody: the installer knows it too, and the trail
     would name its owner.
 
-    :raises WrongPasswordError: neither takes it
-    :raises LinekeeperError: the account is disabled, or its password is still the installer's"""
+    A name no account has and a wrong password are refused in the same words
+    (:data:`NOT_PROVEN`) after the same work (:func:`_hash_takes`): the refusal tells
+    nobody which names are accounts. On a box set up, the try is counted with the web
+    login's failures and refused while the account is locked out
+    (:mod:`web.consoleguess`), for any name typed, as the web login does.
+
+    :raises WrongPasswordError: neither takes it, or no account has the name
+    :raises LinekeeperError: the account is locked out or its guesses wait (the password
+        is not checked), is disabled, or its password is still the installer's"""
     from .errors import WrongPasswordError
 
-    account = _read_account(args.data_dir, args.user)[1]
+    has_accounts, account = _read_account(args.data_dir, args.user)
+    guess = None
+    if has_accounts:
+        from web.consoleguess import Guess
+
+        from .signing import run_dir
+
+        guess = Guess(args.data_dir, args.user, run_dir(), _wall_us)
+        refusal = guess.refusal()
+        if refusal:
+            raise LinekeeperError("%s: nothing was done" % refusal)
     try:
-        _unlock(args).forget()
+        try:
+            _unlock(args).forget()
+        except WrongPasswordError:
+            if not (has_accounts and _hash_takes(args, account)):
+                raise
     except WrongPasswordError:
-        if account is None or account.needs_key_slot:
-            raise
-        if not _hash_takes(args):
-            raise WrongPasswordError(
-                "the password in %s is not the password of --user %s's account: nothing was done"
-                % (args.password_file, args.user)
-            ) from None
+        if guess is not None:
+            guess.failed()
+        raise WrongPasswordError(NOT_PROVEN % (args.user, args.password_file)) from None
+    if guess is not None:
+        guess.succeeded()
     _refuse_installers_password(args.data_dir, account)
 
 
-def _hash_takes(args):
-    """Whether ``--user``'s web account's password hash takes ``--password-file``'s password."""
+def _hash_takes(args, account):
+    """Whether ``account`` (a :class:`web.accounts.User` without a key slot, or None) takes
+    ``--password-file``'s password by its hash in web.db, by the web login's check.
+
+    One Argon2id check whatever the name, so that a name no account has is refused after
+    the same work as a wrong password: checked against another account's hash (of the
+    same cost) and refused; a supervisor's (whose key slot alone proves them) against
+    their own, and refused."""
+    from web.db import DISABLED_MARK
     from web.passwords import check_password
 
     db = sqlite3.connect("file:%s?mode=ro" % os.path.join(args.data_dir, "web.db"), uri=True)
     try:
         row = db.execute("SELECT pw_hash FROM users WHERE name = ?", (args.user,)).fetchone()
+        if row is None:  # a stand-in: its answer is not taken
+            row = db.execute("SELECT pw_hash FROM users ORDER BY name LIMIT 1").fetchone()
     finally:
         db.close()
-    # A disabled account's hash is marked, and taken by no password (refused before, too).
-    return row is not None and check_password(_read_password(args.password_file), row[0])
+    if row is None:
+        return False
+    phc = row[0][len(DISABLED_MARK) :] if row[0].startswith(DISABLED_MARK) else row[0]
+    taken = check_password(_read_password(args.password_file), phc)
+    # A disabled account is refused before (its key slot's check), and its hash marked.
+    return taken and account is not None and not account.needs_key_slot and account.disabled_us is None
 
 
 # Who the audit entries of a command root runs on the box with no account name (``config
@@ -731,8 +767,10 @@ def _proven_actor(args, nothing_done):
     try:
         # Read only: the sweep of accounts unused for 90 days (:func:`_account`) writes web.db
         # and the trail, which a backup from a read-only card must not need, nor a refusal do.
-        _refuse_disabled(_account(args.data_dir, args.user, enabled=False))
+        _refuse_disabled(_read_account(args.data_dir, args.user)[1])
         _prove(args)
+        # A key slot's owner proven, whom no account has (said once the password is taken).
+        _account(args.data_dir, args.user, enabled=False)
     except LinekeeperError as exc:
         # A wrong password's words end "nothing was done" already: said once, as this command says it.
         raise LinekeeperError("%s — %s" % (_why_alone(exc), nothing_done)) from None
@@ -824,28 +862,57 @@ def _disable_unused(data_dir):
         ) from None
 
 
-def _account(data_dir, user, enabled=True):
+def _account(data_dir, user, enabled=True, password_file=None):
     """``user``'s web UI account (a :class:`web.accounts.User`), or None on a box that has
     none yet: initialised with `linekeeper init` and not set up, the key slot's owner is the
     box's owner.
 
     :raises LinekeeperError: the box has accounts, none of them ``user``'s; or ``user``'s
-        is disabled (unless ``enabled`` is False: who an entry names)
+        is disabled (unless ``enabled`` is False: who an entry names). With
+        ``password_file`` (a command whose key slot's password is not checked yet), a name
+        no account has is refused as a wrong password is, after the same work
+        (:func:`_no_account`)
     """
     has_accounts, account = _read_account(data_dir, user)
     if not has_accounts:
         return None
     if account is None:
-        why = NO_ACCOUNT % user
-        if user == "admin":  # --user's default: the person may not have typed it
-            why += " (admin is the user when --user is not given: give --user and your own account's name)"
-        raise LinekeeperError(why)
+        if password_file is not None:
+            raise _no_account(data_dir, user, password_file)
+        raise LinekeeperError(_no_account_words(user))
     if enabled:
         _refuse_disabled(account)
         if _disable_unused(data_dir):
             account = _read_account(data_dir, user)[1]
             _refuse_disabled(account)
     return account
+
+
+def _no_account(data_dir, user, password_file):
+    """The refusal of ``user``, whom no account has, for a command that opens their key slot
+    next: :data:`NOT_PROVEN`, as a wrong password, after a try at the slot of that name
+    (an Argon2id of the same cost: the key store's own stand-in when there is none), so that
+    neither the words nor the time tell which names are accounts. :data:`NO_ACCOUNT` only
+    when the password opens a key slot of that name (a box's first user, made by `init`,
+    with no account): proven, it tells its owner nothing new."""
+    from firmware.storage.keystore import KeyStore
+
+    from .errors import WrongPasswordError
+
+    try:
+        KeyStore(data_dir).unlock(user, _read_password(password_file)).forget()
+    except WrongPasswordError:
+        return WrongPasswordError(NOT_PROVEN % (user, password_file))
+    return LinekeeperError(_no_account_words(user))
+
+
+def _no_account_words(user):
+    """:data:`NO_ACCOUNT` for ``user``; for admin, --user's default, that it is the default
+    (the person may not have typed it) and to give their own account's name."""
+    why = NO_ACCOUNT % user
+    if user == "admin":
+        why += " (admin is the user when --user is not given: give --user and your own account's name)"
+    return why
 
 
 def _refuse_disabled(account):
@@ -931,7 +998,7 @@ def _enabled_slot(data_dir, user):
         _refuse_disabled(_read_account(data_dir, user)[1])
 
 
-def _export_refusal(data_dir, user, call_id):
+def _export_refusal(data_dir, user, call_id, password_file):
     """Why ``user`` may not export call ``call_id``, or None.
 
     Once the box is set up, the web UI's accounts say who may hear what: only
@@ -940,7 +1007,7 @@ def _export_refusal(data_dir, user, call_id):
     the key slot's owner is the box's owner.
     """
     try:
-        account = _account(data_dir, user)
+        account = _account(data_dir, user, password_file=password_file)
     except LinekeeperError as exc:
         return str(exc)
     if account is None:
@@ -1010,7 +1077,7 @@ def cmd_export(args):
                     "the audit trail is damaged (%s): exports are refused until it has been "
                     "looked into; `linekeeper verify` lists every problem" % "; ".join(broken)
                 )
-            refusal = _export_refusal(args.data_dir, args.user, args.call_id)
+            refusal = _export_refusal(args.data_dir, args.user, args.call_id, args.password_file)
             if refusal:
                 raise LinekeeperError(refusal)
             key = _unlock(args)
@@ -1271,7 +1338,8 @@ def _refused_by(data_dir, user, why):
 
 def _unnamed(why, user):
     """A refusal's reason ``why`` without the name ``user`` typed, which no account has."""
-    if why.startswith(NO_ACCOUNT % user):
+    if why.startswith(NO_ACCOUNT % user) or why.startswith(NOT_PROVEN.split(" (")[0] % user):
+        # The trail says what it said: no account has the name (auditors may know it).
         return NO_ACCOUNT % "--user"
     if user and user in why:  # a wrong password's words name it (`--user NAME`)
         return why.replace("--user %s" % user, "--user").replace(user, "--user")
@@ -1319,7 +1387,7 @@ def _sar(args, begun):
             "or read the letter again with --letter. Nothing was released" % args.letter_sha256[:80]
         )
     # As on the web UI's page: only a supervisor releases (a box not set up: the key slot's owner).
-    account = _account(args.data_dir, args.user)
+    account = _account(args.data_dir, args.user, password_file=args.password_file)
     if account is not None and not account.has("supervisor"):
         raise LinekeeperError(
             "%s is not a supervisor: only supervisors answer subject access requests" % args.user
@@ -2164,10 +2232,11 @@ def cmd_audit_export(args):
     name = os.path.basename(args.file)
     with open_audit(args.data_dir) as audit:
         try:
+            # The password first: no refusal says what an account is before it is taken.
+            _prove(args)  # the password says --user runs this
             account = _account(args.data_dir, args.user)
             if account is not None and not account.has("auditor"):
                 raise LinekeeperError("%s is not an auditor: only auditors copy the audit trail" % args.user)
-            _prove(args)  # the password says --user runs this
         except LinekeeperError as exc:
             actor, named, why = _refused_by(args.data_dir, args.user, str(exc))
             details = dict({"refused": why, "file": name, "via": "cli"}, **named)
@@ -2234,11 +2303,12 @@ def cmd_breach_scope(args):
     with open_audit(args.data_dir) as audit:
         details = {"account": args.account, "from": args.first, "to": args.last, "file": name, "via": "cli"}
         try:
+            # The password first: no refusal says what an account is before it is taken.
+            _prove(args)  # the password says --user runs this
             account = _account(args.data_dir, args.user)
             if account is not None and not account.has("auditor"):
                 raise LinekeeperError("%s is not an auditor: only auditors read a breach's scope" % args.user)
             period = parse_period(args.first, args.last, site_zone(args.data_dir))
-            _prove(args)  # the password says --user runs this
             if not audit.count(actor=args.account) and not _read_account(args.data_dir, args.account)[1]:
                 # A mistyped name wrote an empty scope ("0 calls looked at") a DPO could pass on.
                 raise LinekeeperError(
@@ -2943,7 +3013,7 @@ def _restore_stopped(data_dir, opened, audited):
     )
 
 
-def _installer_refusal(data_dir, user):
+def _installer_refusal(data_dir, user, password_file):
     """Why ``user``'s password may not move the box's keys to a new HAT, or None.
 
     Once the box is set up, only an installer may (as on the web UI, where
@@ -2951,7 +3021,7 @@ def _installer_refusal(data_dir, user):
     box's owner. A disabled account's password moves nothing.
     """
     try:
-        account = _account(data_dir, user)
+        account = _account(data_dir, user, password_file=password_file)
     except LinekeeperError as exc:
         return str(exc)
     if account is not None and not account.has("installer"):
@@ -2975,7 +3045,7 @@ def cmd_hat_replaced(args):
         key = store.unlock_recovery(_read_password(args.recovery_key_file, "recovery key file"))
         actor, via = "recovery-key", "recovery key"
     else:
-        refusal = _installer_refusal(args.data_dir, args.user)
+        refusal = _installer_refusal(args.data_dir, args.user, args.password_file)
         if refusal:
             raise LinekeeperError(refusal + ": nothing was changed")
         key = _unlock_slot(store, args.user, _read_password(args.password_file), args.password_file)

@@ -148,6 +148,10 @@ class Throttle:
         known = row is not None and self._wall_us() - row[0] < KNOWN_FOR_S * 1_000_000
         return account_keys(name, address, known)
 
+    def counted(self, keys):
+        """Whether any of ``keys`` has a counter (a failure, or a wait, kept)."""
+        return any(self._db.one("SELECT 1 FROM throttle WHERE key = ?", (key,)) for key in self._stored(keys))
+
     def wait_s(self, keys):
         """Whole seconds until every one of ``keys`` may try again (0: now)."""
         return max(self.locks(keys).values(), default=0)

@@ -114,6 +114,8 @@ def _allowed(args, audit, n_lines, every_line=("auditor",), what="reports", refu
 
     name = _file_said(args)
     try:
+        # The password first: no refusal says what an account is before it is taken.
+        cli._prove(args)  # the password says --user asks for it
         account = cli._account(args.data_dir, args.user)
         lines, own = getattr(args, "line", None) or None, False
         if account is not None and not any(account.has(r) for r in every_line):
@@ -132,7 +134,6 @@ def _allowed(args, audit, n_lines, every_line=("auditor",), what="reports", refu
                     % (refused[0], args.user, ", ".join(map(str, granted)))
                 )
             lines, own = list(lines or granted), True
-        cli._prove(args)  # the password says --user asks for it
     except LinekeeperError as exc:
         # By the name typed only when an account has it: the password may not be checked yet.
         actor, named, why = cli._refused_by(args.data_dir, args.user, str(exc))

@@ -230,8 +230,8 @@ def test_only_an_auditor_with_their_password_copies_it_audited(box, tmp_path, ca
     )
     err = capsys.readouterr().err
     assert err == (
-        "linekeeper: the audit trail was not copied: the password in %s does not open the key "
-        "store as --user admin (a wrong password, or no key slot of that name)\n" % (tmp_path / "wrong.txt")
+        "linekeeper: the audit trail was not copied: --user admin: no such account or wrong password "
+        "(the password in %s)\n" % (tmp_path / "wrong.txt")
     )
     db = sqlite3.connect(os.path.join(path, "web.db"))
     db.execute("CREATE TABLE users (name TEXT, roles TEXT, lines TEXT)")

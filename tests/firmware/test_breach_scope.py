@@ -173,8 +173,8 @@ def test_a_wrong_password_is_refused_and_audited(box, tmp_path, capsys):
     args = ["breach-scope", "sam", str(out), "--from", "2026-03-01", "--to", "2026-03-31"]
     assert main(args + ["--data-dir", path, "--password-file", str(wrong)]) != 0
     assert capsys.readouterr().err == (
-        "linekeeper: the breach scope was not written: the password in %s does not open the key "
-        "store as --user admin (a wrong password, or no key slot of that name)\n" % wrong
+        "linekeeper: the breach scope was not written: --user admin: no such account or wrong "
+        "password (the password in %s)\n" % wrong
     )
     assert not out.exists()
     assert "refused" in audited(path)[0][2]

@@ -98,7 +98,7 @@ def test_a_wrong_password_of_an_auditor_is_refused(data, tmp_path, capsys, comma
     capsys.readouterr()
     assert run(data, command, "not the auditor's password 1", tmp_path) == 2
     err = capsys.readouterr().err
-    assert "is not the password of --user ava's account" in err and len(err.splitlines()) == 1, err
+    assert "--user ava: no such account or wrong password" in err and len(err.splitlines()) == 1, err
     assert not any("refused" not in details for _, details in entries(data, command))
     assert not [p for p in os.listdir(tmp_path) if p.startswith("out")]
 
@@ -117,7 +117,7 @@ def test_a_supervisors_account_password_is_not_taken_for_their_key_slot(data, tm
     pw.chmod(0o600)
     capsys.readouterr()
     assert main(["calls", "--data-dir", data, "--user", "sup", "--password-file", str(pw)]) == 2
-    assert "does not open the key store as --user sup" in capsys.readouterr().err
+    assert "--user sup: no such account or wrong password" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("who, password", [("ava", AUDITOR_PASSWORD), ("sup", SLOT_PASSWORD)])

@@ -109,10 +109,14 @@ def test_the_calls_printed_are_audited_as_the_web_calls_page_is(data):
             "sue",
             "not the password at all",
             # Said once, by "not printed" (it ended ": nothing was done" too)
-            "the password in PASSWORD_FILE does not open the key store as --user sue (a wrong "
-            "password, or no key slot of that name)",
+            "--user sue: no such account or wrong password (the password in PASSWORD_FILE)",
         ),
-        ("nobody", THEIRS, "nobody has no account on this box"),
+        # The same words as a wrong password: no refusal tells which names are accounts.
+        (
+            "nobody",
+            THEIRS,
+            "--user nobody: no such account or wrong password (the password in PASSWORD_FILE)",
+        ),
         ("ivy", THEIRS, "ivy is not a supervisor or an auditor: only they may list the calls"),
         ("admin", OWNER_PASSWORD, "admin is not a supervisor or an auditor: only they may list the calls"),
         ("dee", THEIRS, "account dee is disabled (a test): an installer can enable it on the Users page"),

@@ -97,7 +97,8 @@ def test_a_wrong_password_or_unknown_user_is_refused_and_nothing_is_done(box, tm
     else:
         assert keystore_backup(data, tmp_path / "ks.bak", *how) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "does not open the key store as --user %s" % who in err
+    # The same words for a name no account or key slot has as for a wrong password.
+    assert err.count("\n") == 1 and "--user %s: no such account or wrong password" % who in err
     assert err.count("nothing was") == 1, err
     assert entries(data) == [] and load_config(data).preroll_ms == 1500
     assert not (tmp_path / "ks.bak").exists()

@@ -39,8 +39,8 @@ def test_a_wrong_current_password_is_said_to_be_wrong_not_judged_by_the_new_ones
     status, out, err = run_linekeeper("rekey", "--data-dir", box, "--password-file", bad)
     assert (status, out) == (2, ""), (out, err)
     assert err == (
-        "linekeeper: the password in %s does not open the key store as --user admin (a wrong "
-        "password, or no key slot of that name): nothing was done\n" % bad
+        "linekeeper: --user admin: no such account or wrong password (the password in %s): "
+        "nothing was done\n" % bad
     )
     assert _keys(box) == before
 
@@ -51,8 +51,8 @@ def test_verify_with_a_wrong_password_is_refused_in_one_line_not_counted_as_a_pr
     status, out, err = run_linekeeper("verify", "--data-dir", box, "--password-file", bad)
     assert (status, out) == (2, ""), (out, err)
     assert err.splitlines() == [
-        "linekeeper: the password in %s does not open the key store as --user admin (a wrong "
-        "password, or no key slot of that name): nothing was done" % bad
+        "linekeeper: --user admin: no such account or wrong password (the password in %s): "
+        "nothing was done" % bad
     ]
     good = secret_file(tmp_path, "pw", PASSWORD)
     status, out, err = run_linekeeper("verify", "--data-dir", box, "--password-file", good)

@@ -1121,7 +1121,7 @@ def test_a_copy_given_before_the_user_may_not_see_is_not_shown_nor_released_by_t
     # An auditor answers no request; a name with no account neither.
     for who in ("audrey", "nobody"):
         assert sar(root, data, out, "--number", "01632960123", "--user", who, "--earlier") == 2
-        assert ("%s is not a supervisor" % who if who == "audrey" else "nobody has no account") in (
+        assert ("%s is not a supervisor" % who if who == "audrey" else "--user nobody: no such account") in (
             capsys.readouterr().err
         )
 
@@ -1191,7 +1191,8 @@ def test_a_refused_user_name_no_account_has_is_not_written_to_the_trail(tmp_path
     _accounts(root, data)
     # Set up: an account is named; a name none has is not, nor in the reason said.
     assert sar(root, data, out, "--number", "01632960123", "--user", typed, read=False) == 2
-    assert "%s has no account on this box" % typed in capsys.readouterr().err
+    # Said as a wrong password is: no refusal tells which names are accounts.
+    assert "--user %s: no such account or wrong password" % typed in capsys.readouterr().err
     assert sar(root, data, out, "--number", "01632960123", "--user", "audrey", read=False) == 2
     found = refusals()
     assert [(actor, details.get("no_account")) for actor, details in found] == [

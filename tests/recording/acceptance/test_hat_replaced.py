@@ -228,7 +228,7 @@ def test_an_admin_password_moves_the_keys_too(on_hat_a, module_lab, tmp_path, mo
         status, _, err = lab.cli(
             "hat-replaced", "--data-dir", data_dir, "--password-file", lab.password_file("wrong password")
         )
-        assert status == 2 and "does not open the key store as --user admin (a wrong password" in err, err
+        assert status == 2 and "--user admin: no such account or wrong password" in err, err
         assert tree_digest(data_dir) == before
         status, _, err = lab.cli(
             "hat-replaced", "--data-dir", data_dir, "--password-file", lab.password_file()

@@ -287,7 +287,7 @@ def test_wrong_password_is_detected_and_refused(lab, box, tmp_path):
     wrong = lab.password_file("correct horse battery staple", name="wrong")
     status, out, err = lab.verify(data_dir, password_file=wrong)
     # The person's mistake, not the data's: refused in one line, no problem counted.
-    said = "the password in %s does not open the key store as --user admin" % wrong
+    said = "--user admin: no such account or wrong password (the password in %s)" % wrong
     assert (status, out) == (2, "") and said in err and "problem" not in err, (out, err)
     err = export_refused(lab, data_dir, rows[1]["call_id"], tmp_path, password_file=wrong, expect=said)
     assert _exports(data_dir)[0].actor == "admin"

@@ -1,0 +1,166 @@
+"""The command line's password guesses, counted and locked out with the web login's.
+
+A ``linekeeper`` command that only needs to know who runs it (``calls``, ``report``,
+``audit-export``, ...) proves ``--user`` by their password (``firmware.cli._prove``). Those
+guesses were neither counted nor stopped by the account's lockout: whoever could run the
+command could try an auditor's password as fast as Argon2id allowed, and an account the web
+UI had locked after ten wrong passwords was still tried. They now go through web.db's
+``throttle`` table, by :mod:`web.throttle`'s rules and counters: the account's own from
+anywhere (``any:NAME``, 20 a day then a wait of at most a minute; ``lock:NAME``, the
+lockout from anywhere, 30 minutes at the 10th failure in a row) and the console's, as one
+more place guesses come from (``addr:console``: many names tried from there). A lockout the
+web began stops the command; failures on the command line count towards it. Counted for any
+name typed, as the web counts them: a lockout says nothing of whether an account has it.
+
+The check reads web.db only; a failure is counted (and a success clears the counters) by
+the file's owner (the web UI's user): a command run as root (``calls``, ``keystore
+backup``) writes as that user for the moment, so the files SQLite makes beside web.db stay
+the web UI's to write. A failure that cannot be counted (a read-only card) is logged and
+the command refused all the same.
+"""
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+
+from firmware.errors import LinekeeperError
+from firmware.storage.fieldseal import FieldSealError, load_field_cipher
+
+from .db import WebDb
+from .throttle import Throttle, wait_said
+
+log = logging.getLogger("linekeeper")
+
+# Where a guess on the command line comes from, as the web's counters name an address.
+CONSOLE = "console"
+
+
+def guess_keys(name):
+    """The :mod:`web.throttle` keys a password typed for ``name`` on the command line counts
+    against: the account's from anywhere, and the console's."""
+    return ["addr:" + CONSOLE, "any:%s" % name[:64], "lock:%s" % name[:64]]
+
+
+class _ReadOnly:
+    """web.db opened read-only, with the two reads :class:`web.throttle.Throttle` makes."""
+
+    def __init__(self, path):
+        self._db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+
+    def one(self, sql, params=()):
+        return self._db.execute(sql, params).fetchone()
+
+    def query(self, sql, params=()):
+        return self._db.execute(sql, params).fetchall()
+
+    def has_counters(self):
+        """Whether web.db has the throttle table (one made by hand, or by a test, may not)."""
+        return self.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'throttle'") is not None
+
+    def close(self):
+        self._db.close()
+
+
+def _wall_us():
+    return time.time_ns() // 1000
+
+
+def _cipher(data_dir, run_dir):
+    """The field cipher web.db's throttle keys are sealed with, or None: kept in clear, as
+    the web UI keeps them until the recorder has left the key (it seals them at its start)."""
+    try:
+        return load_field_cipher(data_dir, run_dir=run_dir, create=False)
+    except (FieldSealError, OSError):
+        return None
+
+
+@contextlib.contextmanager
+def _as_owner(path):
+    """Run the block with the effective user and group of the file ``path``'s owner when
+    root runs it: a journal or WAL file SQLite makes beside it is then theirs, not root's
+    (the web UI could no longer write web.db)."""
+    st = os.stat(path)
+    if os.geteuid() != 0 or st.st_uid == 0:
+        yield
+        return
+    os.setegid(st.st_gid)
+    os.seteuid(st.st_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+class Guess:
+    """One password typed for ``name`` on the command line, against ``data_dir``'s web.db.
+
+    :meth:`refusal` says whether it may be checked at all; then :meth:`failed` or
+    :meth:`succeeded` says how the check went."""
+
+    def __init__(self, data_dir, name, run_dir=None, wall_us=_wall_us):
+        self._path = os.path.join(data_dir, "web.db")
+        self._name = name
+        self._keys = guess_keys(name)
+        self._wall_us = wall_us
+        self._cipher = _cipher(data_dir, run_dir)
+
+    def refusal(self):
+        """Why the password may not be checked now (the account locked out, or the
+        guesses at it or from the console waiting), in words, or None.
+
+        :raises sqlite3.Error: web.db cannot be read"""
+        db = _ReadOnly(self._path)
+        try:
+            if not db.has_counters():
+                return None
+            throttle = Throttle(db, self._wall_us, self._cipher)
+            wait = throttle.wait_s(self._keys)
+            if not wait:
+                return None
+            return wait_said(
+                throttle,
+                self._keys,
+                "--user %s: too many failed attempts; wait %%d s and try again" % self._name,
+                wait,
+                account="--user %s" % self._name,
+            ).rstrip(".")
+        finally:
+            db.close()
+
+    def failed(self):
+        """Count the wrong password (or unknown name) against the guess's keys; logged when
+        web.db cannot take it (the refusal stands all the same)."""
+        try:
+            self._write(lambda throttle: throttle.failed(self._keys))
+        except (OSError, sqlite3.Error, LinekeeperError) as exc:
+            log.warning("a failed password on the command line was not counted (web.db: %s)", exc)
+
+    def succeeded(self):
+        """The password was right: the counters it would have added to go (written only
+        when there are any: a command proven on a read-only card writes nothing)."""
+        db = _ReadOnly(self._path)
+        try:
+            counted = db.has_counters() and Throttle(db, self._wall_us, self._cipher).counted(self._keys)
+        finally:
+            db.close()
+        if not counted:
+            return
+        try:
+            self._write(lambda throttle: throttle.succeeded(self._keys))
+        except (OSError, sqlite3.Error, LinekeeperError) as exc:
+            log.warning(
+                "the failed passwords of %s on the command line were not cleared (web.db: %s)",
+                self._name,
+                exc,
+            )
+
+    def _write(self, change):
+        with _as_owner(self._path):
+            db = WebDb(self._path)
+            try:
+                change(Throttle(db, self._wall_us, self._cipher))
+            finally:
+                db.close()
