@@ -2984,7 +2984,9 @@ def cmd_keystore(args):
         opened[0].append(actor, "key_backup", None, dict(details, via_cli=True), _wall_us())
 
     try:
-        doc = keybackup.restore(args.data_dir, raw, args.file, audited=audited, **opens)
+        doc = keybackup.restore(
+            args.data_dir, raw, args.file, audited=audited, lines_lost=args.accept_lost_lines, **opens
+        )
     except KeyboardInterrupt as exc:
         raise Stopped(_restore_stopped(args.data_dir, opened, audited)) from exc
     finally:
@@ -2994,6 +2996,12 @@ def cmd_keystore(args):
         "put the key store %s back into %s from %s (made %s on %s)"
         % (doc["key_store"], args.data_dir, args.file, doc["made_at"], doc["host"])
     )
+    if doc["lines_without_key"]:
+        lost = doc["lines_without_key"]
+        print(
+            "it holds no key for %s (made after the backup): %s recordings made with that key "
+            "do not open" % (keybackup.lines_words(lost), "its" if len(lost) == 1 else "their")
+        )
     return 0
 
 
@@ -3975,6 +3983,12 @@ def build_parser():
         help="backup: who backs up, for the audit trail, proven by --password-file (without both, "
         "the trail names cli, root on the box); restore: whose password opens the backup "
         "(default: admin)",
+    )
+    p.add_argument(
+        "--accept-lost-lines",
+        action="store_true",
+        help="restore: put back a backup made before a line had its recording key, all the same "
+        "(that line's recordings made with the key then open with nothing)",
     )
     p.set_defaults(func=cmd_keystore)
 

@@ -333,6 +333,34 @@ def _pinned_public_key(data_dir):
         return None
 
 
+def _lines_missing(data_dir, keystore):
+    """The lines whose recording key this box pinned (``recording-key.pin``) and the key
+    store ``keystore`` (its bytes) does not hold: keys made after the copy, so their
+    recordings made since open with nothing the copy holds. Sorted line numbers."""
+    try:
+        with open(os.path.join(data_dir, PIN_FILE), "rb") as f:
+            pinned = json.loads(f.read()).get("lines") or {}
+        held = json.loads(keystore).get("lines") or {}
+    except (OSError, ValueError, AttributeError):
+        return []  # nothing says which lines had keys: opening the copy is the check
+    if not isinstance(pinned, dict) or not isinstance(held, dict):
+        return []
+    missing = []
+    for name, entry in pinned.items():
+        theirs = held.get(name)
+        key = entry.get("public_key") if isinstance(entry, dict) else None
+        if name.isdigit() and key and not (isinstance(theirs, dict) and theirs.get("public_key") == key):
+            missing.append(int(name))
+    return sorted(missing)
+
+
+def lines_words(lines):
+    """``line 2`` or ``lines 2 and 3``."""
+    if len(lines) == 1:
+        return "line %d" % lines[0]
+    return "lines %s and %d" % (", ".join(map(str, lines[:-1])), lines[-1])
+
+
 def _another_box(data_dir, doc, public):
     """Why the copy (``doc``, admin key ``public``) is not this box's key store, or None."""
     pinned = _pinned_public_key(data_dir)
@@ -361,15 +389,28 @@ def _another_box(data_dir, doc, public):
     )
 
 
-def restore(data_dir, raw, source, recovery_key=None, user=None, password=None, audited=None, accept=None):
+def restore(
+    data_dir,
+    raw,
+    source,
+    recovery_key=None,
+    user=None,
+    password=None,
+    audited=None,
+    accept=None,
+    lines_lost=False,
+):
     """Put the key store in the backup ``raw`` (read from ``source``) back into ``data_dir``.
 
     The copy must open with ``recovery_key``, or ``user``'s ``password``, and be this box's;
-    ``keys/keystore.json`` must be missing. ``accept()`` is called once the copy opens,
-    and may refuse (raising: ``user``'s password is still one an installer set).
-    ``audited(details)`` is called once the copy is checked, before the file is written (a
-    cut leaves the entry, never a key store put back that the trail does not show). Returns
-    the backup document.
+    ``keys/keystore.json`` must be missing. A copy made before a line's recording key (the
+    box pinned one it does not hold) is refused unless ``lines_lost``: that line's
+    recordings would open with nothing, and a later copy may hold its key. ``accept()`` is
+    called once the copy opens, and may refuse (raising: ``user``'s password is still one
+    an installer set). ``audited(details)`` is called once the copy is checked, before the
+    file is written (a cut leaves the entry, never a key store put back that the trail does
+    not show). Returns the backup document, with ``lines_without_key``: the lines whose key
+    it lacks.
 
     :raises KeyBackupError: nothing was written, saying why
     :raises LinekeeperError: ``accept()`` refused, nothing written
@@ -401,6 +442,17 @@ def restore(data_dir, raw, source, recovery_key=None, user=None, password=None, 
     why = _another_box(data_dir, doc, public)
     if why:
         raise KeyBackupError("%s is not this box's key store backup: %s. Nothing was changed" % (source, why))
+    missing = _lines_missing(data_dir, keystore)
+    if missing and not lines_lost:
+        which = lines_words(missing)
+        raise KeyBackupError(
+            "%s was made on %s, before %s had %s recording key (made since, and pinned by this box): "
+            "put back, it opens none of %s's recordings made with that key, and nothing else holds "
+            "it. Put back a backup made later, if there is one; to put this one back all the same "
+            "(the other lines' recordings open with it), run the command again with "
+            "--accept-lost-lines. Nothing was changed"
+            % (source, doc["made_at"], which, "its" if len(missing) == 1 else "their", which)
+        )
     details = {
         "phase": "restored",
         "key_store": doc["key_store"],
@@ -408,6 +460,9 @@ def restore(data_dir, raw, source, recovery_key=None, user=None, password=None, 
         "host": doc["host"],
         "via": "recovery key" if recovery_key is not None else "password",
     }
+    if missing:
+        details["lines_without_key"] = missing
+    doc = dict(doc, lines_without_key=missing)
     if audited is not None:
         audited(details)
     try:

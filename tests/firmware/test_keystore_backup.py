@@ -700,3 +700,43 @@ def test_a_deletion_log_copy_of_one_entry_is_said_in_the_singular():
     three = dict(one, entries=3, first_seq=5)
     said = statement_lines(dict(doc, details=three))
     assert "it holds 3 entries, every entry, numbers 5 to 7; the last one's hash is %s" % ("cd" * 32) in said
+
+
+def test_a_backup_made_before_a_lines_key_is_refused_unless_its_loss_is_accepted(box, tmp_path, capsys):
+    """The setup's backup, put back after line 2 first recorded: line 2's key, made since,
+    is in no copy, so its recordings would open with nothing; a later copy may have it."""
+    from firmware.keypin import RecordingKeyPin
+    from firmware.signing import Signer
+
+    path, early, recovery_file = box
+    store = KeyStore(str(path), CHEAP)
+    # Line 2 records for the first time: the box makes its key and pins it.
+    RecordingKeyPin(str(path), Signer(bytes(range(32)), "card")).check_line(2, store.line_public_key(2))
+    later = tmp_path / "later.json"
+    backup(path, later)
+    keystore = path / "keys" / "keystore.json"
+    current = keystore.read_bytes()
+    made_at = json.loads(early.read_text())["made_at"]
+
+    os.unlink(keystore)
+    capsys.readouterr()
+    assert restore(path, early, "--recovery-key-file", recovery_file) == 2
+    err = capsys.readouterr().err
+    assert "was made on %s, before line 2 had its recording key" % made_at in err
+    assert "--accept-lost-lines" in err and "Nothing was changed" in err
+    assert not keystore.exists()
+    assert [d["phase"] for _, d in key_backups(path)] == ["made", "made"]
+
+    # The later copy holds line 2's key: put back as any.
+    assert restore(path, later, "--recovery-key-file", recovery_file) == 0
+    assert keystore.read_bytes() == current and "holds no key" not in capsys.readouterr().out
+    assert "lines_without_key" not in key_backups(path)[-1][1]
+
+    # With no later copy, the early one all the same, saying what it cannot open.
+    os.unlink(keystore)
+    assert restore(path, early, "--recovery-key-file", recovery_file, "--accept-lost-lines") == 0
+    out = capsys.readouterr().out
+    assert "it holds no key for line 2 (made after the backup)" in out
+    assert keystore.exists() and KeyStore(str(path)).line_public_key(2, create=False) is None
+    details = key_backups(path)[-1][1]
+    assert details["phase"] == "restored" and details["lines_without_key"] == [2]
