@@ -128,6 +128,10 @@ def test_setup_completes_atomically_and_shows_the_recovery_key_once(box):
     alice = box.web.accounts.get("alice")
     assert alice.roles == {"installer", "supervisor"} and alice.lines == (1, 2, 3, 4)
     assert box.services.keystore.slots() == ["alice"]
+    # Every line's key made with the keys, not at its first recording: the backup the
+    # recovery page asks for next holds them all (one without a line's key opens none
+    # of its recordings once put back).
+    assert sorted(box.services.keystore.line_public_keys()) == [1, 2, 3, 4]
     assert setup_code_for(box.data_dir) is None
     assert not os.path.exists(os.path.join(box.data_dir, "setup-code"))
     # The staff notice's first words, kept as the wizard saved them (in effect from then).

@@ -25,6 +25,7 @@ a timeout), a supervisor who is also an installer makes a new recovery key
 from the settings page.
 """
 
+import logging
 import secrets
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
@@ -37,6 +38,8 @@ from ..accounts import name_problem
 from ..security import audit, form_errors, lk, roles, setup_only
 from ..site import form_values, parse_site_form
 from .auth import start_session
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("setup", __name__)
 
@@ -141,6 +144,13 @@ def wizard():
             recovery = None if keystore.is_initialised else keystore.initialise(name, password)
     except KeyStoreError as exc:
         return form_errors("setup.html", {"admin_password": str(exc)}, **_context())
+    try:
+        # Every line's key now, not at each line's first recording: the key store backup the
+        # recovery page asks for next then holds them all (a copy without a line's key, put
+        # back, opens none of that line's recordings: docs/keys.md).
+        keystore.ensure_line_keys(range(1, n_lines + 1))
+    except (KeyStoreError, OSError) as exc:
+        log.warning("the lines' keys were not made at setup (each is at its first recording): %s", exc)
     # Unconfirmed before any new recovery key: a cut before it is shown leaves the
     # dashboard asking for one.
     web.site.set_recovery_confirmed(recovery is None and not unfinished)
