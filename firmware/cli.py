@@ -652,13 +652,20 @@ def _unlock_slot(store, user, password, path):
     try:
         return store.unlock(user, password)
     except WrongPasswordError:
-        raise WrongPasswordError(NOT_PROVEN % (user, path)) from None
+        why = NOT_PROVEN % (user, path)
+        if user == "admin":
+            # --user's default, seldom the first account's name (whoever the setup wizard
+            # made): say so, naming no account (the words are a wrong password's).
+            why = why.replace(": nothing was done", " " + ADMIN_DEFAULT + ": nothing was done")
+        raise WrongPasswordError(why) from None
 
 
 # A password that proves nobody: the same words whether an account (or key slot) has the
 # name --user gives or not, so that no refusal tells which names are accounts (as the web
 # login's "Wrong user name or password.").
 NOT_PROVEN = "--user %s: no such account or wrong password (the password in %s): nothing was done"
+# Said of admin, --user's default, which the person may not have typed.
+ADMIN_DEFAULT = "(admin is the user when --user is not given: give --user and your own account's name)"
 
 
 def _prove(args):
@@ -911,7 +918,7 @@ def _no_account_words(user):
     (the person may not have typed it) and to give their own account's name."""
     why = NO_ACCOUNT % user
     if user == "admin":
-        why += " (admin is the user when --user is not given: give --user and your own account's name)"
+        why += " " + ADMIN_DEFAULT
     return why
 
 

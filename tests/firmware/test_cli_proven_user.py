@@ -104,6 +104,25 @@ def test_a_wrong_password_or_unknown_user_is_refused_and_nothing_is_done(box, tm
     assert not (tmp_path / "ks.bak").exists()
 
 
+def test_a_password_file_without_user_names_the_key_slots_when_none_is_admin(tmp_path, capsys):
+    """The docs' `linekeeper repair` and `verify --data-dir … --password-file …` (after a
+    power cut, a HAT replacement): --user is admin unless given, and the setup wizard's first account is
+    whatever the installer named it. A slot of no such name said "a wrong password, or no
+    key slot of that name", which sent the technician to retype a right password: it says
+    that admin is the default and to give their own name (naming no account, as a wrong
+    password's words do not)."""
+    data = str(tmp_path / "box")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("tech", PASSWORD)
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    capsys.readouterr()
+    assert main(["repair", "--data-dir", data, "--password-file", pw]) == 2
+    err = capsys.readouterr().err
+    assert "--user admin: no such account or wrong password (the password in %s)" % pw in err, err
+    assert "(admin is the user when --user is not given: give --user and your own account's name)" in err
+    assert "tech" not in err  # no account named: the words are a wrong password's
+    assert main(["repair", "--data-dir", data, "--password-file", pw, "--user", "tech"]) == 0
+
+
 def test_a_user_proven_by_their_password_is_named(box, tmp_path):
     data, doc, pw = box
     assert config_import(data, doc, "--user", "admin", "--password-file", pw) == 0
