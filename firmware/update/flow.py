@@ -350,10 +350,25 @@ class Updater:
         One update at a time: while another runs (a stick and an upload at once) this
         one is refused, and only its report is written (beside the bundle).
         """
-        os.makedirs(self.s.update_dir, exist_ok=True)
         result = UpdateResult("failed", os.path.basename(bundle), "")
         self._from = None
-        lock = _try_lock(os.path.join(self.s.update_dir, LOCK_NAME))
+        try:
+            os.makedirs(self.s.update_dir, exist_ok=True)
+            lock = _try_lock(os.path.join(self.s.update_dir, LOCK_NAME))
+        except OSError as exc:
+            # The box's storage refused before anything began (read-only, not a folder):
+            # an outcome with its report on the stick, as below, not a crash with none.
+            result.outcome, result.later = "refused", True
+            result.message = (
+                "the box's storage failed (%s: %s); nothing was changed: try again once it is mended"
+                % (
+                    exc.strerror or exc,
+                    self.s.update_dir,
+                )
+            )
+            if report_dir:
+                _write_report(report_dir, format_report(result, self._wall_us()))
+            return result
         if lock is None:
             result.outcome = "refused"
             result.later = True  # "try again when it has finished": taken again later

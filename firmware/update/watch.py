@@ -58,12 +58,14 @@ class Watcher:
         try:
             with open(self.seen_path) as f:
                 return json.load(f)
-        except (FileNotFoundError, ValueError):
-            return {}
+        except (OSError, ValueError):
+            return {}  # none yet, or the box's storage refusing it: nothing remembered
 
     def _remember(self, name, signature):
         seen = self._seen()
         seen[name] = signature
+        # Made here as the update makes it (a box, or the simulated one, without it yet).
+        os.makedirs(os.path.dirname(self.seen_path), exist_ok=True)
         atomic_write(self.seen_path, json.dumps(seen).encode(), mode=0o644)
 
     def poll(self):
@@ -98,12 +100,21 @@ class Watcher:
                 continue
             self._candidates.pop(name, None)
             # Remembered first: a bundle that crashes the box is not retried forever.
-            self._remember(name, signature)
+            try:
+                self._remember(name, signature)
+            except OSError:
+                # The box's storage refused (full, read-only): the update, which meets the
+                # same, says so in its report on the stick; a crash here left none.
+                pass
             result = self.install(os.path.join(self.folder, name), self.folder)
-            if getattr(result, "retry", False):
-                self._forget(name)  # stopped (the stick pulled): it installs when it comes back
-            elif getattr(result, "later", False):
-                self._forget(name)  # the stick put back, the next upload: at once
+            if getattr(result, "retry", False) or getattr(result, "later", False):
+                try:
+                    # Stopped (the stick pulled): it installs when it comes back; refused
+                    # for a cause not its own: the stick put back, the next upload, at once.
+                    self._forget(name)
+                except OSError:
+                    pass  # not remembered either, the storage refusing
+            if getattr(result, "later", False) and not getattr(result, "retry", False):
                 self._later[name] = (signature, self._monotonic() + RETRY_LATER_S)
             results.append(result)
         return results

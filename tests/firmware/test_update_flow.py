@@ -670,3 +670,17 @@ def test_a_switch_that_fails_rolls_back_like_a_failed_health_check(tmp_path):
     assert "the switch to slot B failed: cannot mount slot B" in result.message
     assert rauc.marks == [("bad", "app.1"), ("active", "app.0")]
     assert updater.slots.pointed == ["A"]
+
+
+def test_an_update_folder_the_box_cannot_make_is_refused_with_its_report_on_the_stick(tmp_path):
+    """Its folder (or lock) refused before the update began: a crash with no report."""
+    (tmp_path / "card").write_text("a file where the folder would be")
+    rauc = FakeRauc()
+    s = UpdateSettings(data_dir=str(tmp_path), update_dir=str(tmp_path / "card" / "update"))
+    updater = Updater(s, rauc, FakeSlots(), FakeClient(FakeClock(), lambda t: []), None)
+    result = updater.run(_bundle(tmp_path), report_dir=str(tmp_path / "stick"))
+    assert (result.outcome, result.later) == ("refused", True) and rauc.installed is False
+    assert "the box's storage failed (Not a directory: %s)" % s.update_dir in result.message
+    assert "nothing was changed" in result.message
+    report = (tmp_path / "stick" / "linekeeper-update-report.txt").read_text()
+    assert "UPDATE REFUSED" in report and "Not a directory" in report

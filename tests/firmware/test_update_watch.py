@@ -147,3 +147,28 @@ def test_a_stick_with_its_bundle_in_a_folder_says_so_on_the_stick(tmp_path, caps
     args[2] = str(tmp_path / "no-such-stick")
     assert main(args) != 0
     assert "is not a folder this box can read" in capsys.readouterr().err
+
+
+def test_a_watcher_makes_its_update_folder_and_one_it_cannot_write_is_no_crash(tmp_path):
+    """`linekeeper update --watch` with no /var/lib/linekeeper-update yet (the simulated box,
+    as docs/updates.md runs it) crashed with "storage error: No such file or directory
+    (…/.watched.json….tmp)", before the update, which makes that folder, and with no report
+    on the stick; a box whose storage refused it crashed the same."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "v2.raucb").write_bytes(b"x")
+    installed = []
+    w = Watcher(
+        str(stick), str(tmp_path / "new" / "update"), lambda p, r: installed.append(p) or p, stable_s=0
+    )
+    assert w.poll() == [str(stick / "v2.raucb")]
+    again = Watcher(str(stick), str(tmp_path / "new" / "update"), lambda p, r: p, stable_s=0)
+    assert again.poll() == []  # remembered there
+
+    (tmp_path / "card").write_text("a file where the folder would be: the card refuses it")
+
+    class Later:
+        later, retry = True, False
+
+    refusing = Watcher(str(stick), str(tmp_path / "card" / "update"), lambda p, r: Later(), stable_s=0)
+    assert len(refusing.poll()) == 1  # the update ran, and its report says what failed
