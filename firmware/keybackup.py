@@ -240,22 +240,31 @@ def inventory_lines(inv):
             return None
         return [str(v) for v in value if isinstance(v, (int, str)) and not isinstance(v, bool)]
 
+    def number(n, one, many):
+        return "%d %s" % (n, one if n == 1 else many)
+
     out = []
     if count("calls") is not None:
-        line = "%d calls in the call log%s" % (count("calls"), span("first_call", "last_call"))
+        line = "%s in the call log%s" % (
+            number(count("calls"), "call", "calls"),
+            span("first_call", "last_call"),
+        )
         if items("lines") is not None:
             line += ", on lines %s" % (", ".join(items("lines")) or "none")
         if count("callers") is not None:
-            line += "; %d distinct callers' numbers" % count("callers")
+            line += "; %s" % number(count("callers"), "distinct caller's number", "distinct callers' numbers")
         out.append(line)
     if count("recordings") is not None:
-        out.append("%d recordings held%s" % (count("recordings"), span("first_recording", "last_recording")))
+        held = number(count("recordings"), "recording", "recordings")
+        out.append("%s held%s" % (held, span("first_recording", "last_recording")))
     if count("accounts") is not None:
-        line = "%d accounts" % count("accounts")
+        line = number(count("accounts"), "account", "accounts")
         roles = inv.get("accounts_by_role")
         if isinstance(roles, dict):
             by_role = [(r, n) for r, n in roles.items() if isinstance(n, int) and not isinstance(n, bool)]
-            line += " (%s)" % (", ".join("%s %d" % kv for kv in by_role) or "none")
+            # An account may have several roles ("1 account (installer 1, supervisor 1)"
+            # read as two): the counts say with which role, not how many accounts.
+            line += " (%s)" % (", ".join("%d with the role %s" % (n, r) for r, n in by_role) or "no role")
         out.append(line)
     box = []
     if isinstance(inv.get("host"), str):

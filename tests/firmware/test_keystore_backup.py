@@ -396,7 +396,7 @@ def test_an_inventory_with_keys_missing_or_of_another_type_says_what_it_has():
         "40 calls in the call log, from 2026-03-02T09:00:00Z to none (UTC), on lines 1, 2; "
         "39 distinct callers' numbers",
         "3 recordings held, from none to none (UTC)",
-        "2 accounts (auditor 1, installer 1)",
+        "2 accounts (1 with the role auditor, 1 with the role installer)",
         "box box1, signing key none on record, no archive",
         "could not be read: web.db: locked",
     ]
@@ -415,6 +415,15 @@ def test_an_inventory_with_keys_missing_or_of_another_type_says_what_it_has():
         "unreadable": "web.db",
     }
     assert inventory_lines(odd) == ["3 recordings held", "2 accounts", "signing key ab:cd"]
+    # One of each, in the singular; the wizard's first account, installer and supervisor
+    # at once, was "1 accounts (installer 1, supervisor 1)", which read as two.
+    ones = {"calls": 1, "callers": 1, "recordings": 1, "accounts": 1}
+    ones["accounts_by_role"] = {"installer": 1, "supervisor": 1}
+    assert inventory_lines(ones) == [
+        "1 call in the call log; 1 distinct caller's number",
+        "1 recording held",
+        "1 account (1 with the role installer, 1 with the role supervisor)",
+    ]
 
 
 @pytest.fixture
