@@ -152,6 +152,31 @@ def test_an_alarm_that_comes_and_goes_is_one_row_of_the_banner(box, people):
     assert sorted(e.target for e in acknowledged) == sorted("alarm:%d" % r["id"] for r in rows)
 
 
+def test_the_banner_shows_the_words_of_the_occurrence_raised_last_though_the_clock_went_back(box, people):
+    """A box restarted with its clock behind (a Pi without a clock, before the time was
+    synchronised) raised the alarm again at an earlier time than one since cleared: the
+    banner's row said "still on" in the cleared one's words and times."""
+    log = box.alarm_log
+    now = box.clock()
+    old = log.set("keystore_backup_stale", True, message="no backup of the key store was made", wall_us=now)
+    log.set("keystore_backup_stale", False, wall_us=now + 10**6)
+    new = log.set(
+        "keystore_backup_stale",
+        True,
+        message="the key store changed since its last backup",
+        wall_us=now - 600 * 10**6,
+    )
+    page = people["sam"].get("/").get_data(as_text=True)
+    banner = page[page.index('id="alarm-banner"') : page.index("Alarm history")]
+    [row] = [li for li in banner.split("<li ")[1:] if "no current backup" in li]
+    assert 'id="alarm-%d"' % new["id"] in row and 'id="alarm-%d"' % old["id"] not in row
+    assert (
+        "the key store changed since its last backup" in row
+        and "no backup of the key store was made" not in row
+    )
+    assert "2 times since" in row and "still on" in row
+
+
 def test_an_alarm_stays_on_the_dashboard_until_acknowledged(box, people):
     log = box.alarm_log
     row = log.set("no_line_voltage", True, line=2, message="no line voltage")

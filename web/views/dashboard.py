@@ -341,12 +341,15 @@ def grouped(rows):
     latest occurrence's fields, and ``count``, ``first_us``, ``on`` (any still on) and
     ``unacknowledged`` (their ids)."""
     groups = {}
-    for row in rows:  # oldest first
+    # In the order they were raised (by id): a clock set back (a restart before the time
+    # was synchronised) put an occurrence raised since before one cleared, whose words and
+    # times the group then showed, "still on".
+    for row in sorted(rows, key=lambda r: r["id"]):
         key = (row["kind"], row["line"])
         first = groups.get(key)
         group = dict(row)
         group["count"] = (first["count"] if first else 0) + 1
-        group["first_us"] = first["first_us"] if first else row["raised_us"]
+        group["first_us"] = min(first["first_us"], row["raised_us"]) if first else row["raised_us"]
         group["on"] = (first["on"] if first else False) or row["cleared_us"] is None
         group["unacknowledged"] = (first["unacknowledged"] if first else []) + (
             [] if row["acknowledged_by"] else [row["id"]]
