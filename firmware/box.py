@@ -1752,7 +1752,12 @@ def hat_vault(data_dir):
 
     config = load_config(data_dir)
     if not config.hat:
-        raise ConfigError('no HAT is configured: set "hat" in config.json', field="hat")
+        raise ConfigError(
+            'no HAT is configured ("hat" in config.json): the simulated board, or a box without a '
+            "HAT, keeps its keys on the card, not in a HAT's vault, so there is nothing to move; "
+            'on a box with a HAT, set "hat" to its name (lk-4l, lk-2lb) and run this again',
+            field="hat",
+        )
     vault = _mcu_vault(load_hat(config.hat))
     if vault is None:
         raise ConfigError("HAT %s has no supervisor MCU, so no key vault" % config.hat, field="hat")

@@ -271,6 +271,9 @@ def test_without_an_escrow_copy_or_a_vault_it_says_so(on_hat_a, module_lab, tmp_
     # The configured HAT is looked up for real: a data dir with no HAT set says so.
     status, _, err = lab.cli("hat-replaced", "--data-dir", data_dir, "--recovery-key-file", rk)
     assert status == 2 and "HAT" in err and len(err.strip().splitlines()) == 1, err
+    # Said as what it means, not only "set hat": the simulated board, or no HAT, has
+    # nothing in a vault to move.
+    assert "keeps its keys on the card, not in a HAT's vault, so there is nothing to move" in err, err
     path = os.path.join(data_dir, "storage.key")
     with open(path) as f:
         doc = json.load(f)
