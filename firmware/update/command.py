@@ -310,23 +310,37 @@ def _crash_at(step):
 
 
 def _status(rauc, update_dir):
-    status = rauc.status()
+    """``--status``: RAUC's slots and the last update's outcome. RAUC not answering (its
+    service stopped) is said in one line, and the last update's outcome still shown, from
+    the box's own record: it stopped the command with RAUC's D-Bus error alone, and status 2,
+    the one place a technician looks for what the last update did."""
     try:
-        operation, last_error = rauc.operation()
-        print("RAUC: %s%s" % (operation, "; its last install failed: %s" % last_error if last_error else ""))
+        status = rauc.status()
     except UpdateError as exc:
-        print("RAUC: %s" % exc)
-    print("booted slot (RAUC): %s; next: %s" % (status.get("booted"), status.get("boot_primary")))
-    for name, slot in sorted(status["slots"].items()):
-        bundle = slot.get("slot_status", {}).get("bundle", {})
+        status = None
         print(
-            "  %s (%s): %s, version %s"
-            % (name, slot.get("bootname"), slot.get("boot_status"), bundle.get("version") or "-")
+            "RAUC does not answer, so the slots cannot be shown (%s): is its service running? "
+            "(systemctl status rauc)" % exc
         )
+    if status is not None:
+        try:
+            operation, last_error = rauc.operation()
+            print(
+                "RAUC: %s%s" % (operation, "; its last install failed: %s" % last_error if last_error else "")
+            )
+        except UpdateError as exc:
+            print("RAUC: %s" % exc)
+        print("booted slot (RAUC): %s; next: %s" % (status.get("booted"), status.get("boot_primary")))
+        for name, slot in sorted(status["slots"].items()):
+            bundle = slot.get("slot_status", {}).get("bundle", {})
+            print(
+                "  %s (%s): %s, version %s"
+                % (name, slot.get("bootname"), slot.get("boot_status"), bundle.get("version") or "-")
+            )
     try:
         with open(os.path.join(update_dir, "last-result.json")) as f:
             last = json.load(f)
         print("last update: %s %s: %s" % (last["bundle"], last["outcome"], last["message"]))
     except FileNotFoundError:
         print("last update: none")
-    return 0
+    return 0 if status is not None else 1

@@ -1066,3 +1066,28 @@ def test_the_command_with_a_rauc_that_hangs_and_errs_by_turns_fails_and_the_page
     assert pattern_for(state["last"]["outcome"]) != pattern_for("installing")
     assert "has not answered properly" in message
     assert "mark" not in (tmp_path / "rauc.log").read_text()
+
+
+def test_status_with_rauc_not_answering_says_so_and_still_shows_the_last_update(
+    tmp_path, monkeypatch, capsys
+):
+    """`linekeeper update --status` with RAUC's service stopped ended with RAUC's D-Bus error
+    alone (status 2), hiding the last update's outcome the box keeps itself."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "rauc").write_text(
+        "#!/bin/sh\necho 'Error retrieving slot status via D-Bus: error creating proxy: "
+        "Could not connect: No such file or directory' >&2\nexit 1\n"
+    )
+    (fake / "rauc").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (fake, os.environ["PATH"]))
+    (tmp_path / "update").mkdir()
+    last = {"bundle": "linekeeper-2.0.0.raucb", "outcome": "installed", "message": "now on slot B"}
+    (tmp_path / "update" / "last-result.json").write_text(json.dumps(last))
+    from firmware.cli import main
+
+    assert main(["update", "--status", "--update-dir", str(tmp_path / "update")]) == 1
+    out = capsys.readouterr().out
+    assert "RAUC does not answer, so the slots cannot be shown" in out and "systemctl status rauc" in out
+    assert "Could not connect" in out
+    assert "last update: linekeeper-2.0.0.raucb installed: now on slot B" in out
