@@ -475,13 +475,35 @@ def restore(
     if audited is not None:
         audited(details)
     try:
+        if missing:
+            # Their pins go first: the box then makes and pins a new key for each, where the
+            # old pin, of a key in no copy, had it record the line to the admin key for ever
+            # and raise key_tampered. A cut before the key store is put back leaves it
+            # missing, and the command run again (the pins gone) puts it back.
+            _unpin_lines(data_dir, missing)
         store.put_back(keystore)
     except (LinekeeperError, OSError) as exc:
         said = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         if audited is not None:
             audited(dict(details, phase="failed", reason=said))
-        raise KeyBackupError("the key store was not put back: %s; nothing was changed" % said) from None
+        raise KeyBackupError(
+            "the key store was not put back: %s; %s"
+            % (said, "run the command again" if missing else "nothing was changed")
+        ) from None
     return doc
+
+
+def _unpin_lines(data_dir, lines):
+    """Remove the pins of ``lines`` from ``recording-key.pin`` (each line's pin is signed on
+    its own: the others, and the admin key's, hold as they were)."""
+    from .storage.fsutil import atomic_write
+
+    path = os.path.join(data_dir, PIN_FILE)
+    with open(path, "rb") as f:
+        pin = json.loads(f.read())
+    for line in lines:
+        pin.get("lines", {}).pop(str(line), None)
+    atomic_write(path, (json.dumps(pin, sort_keys=True) + "\n").encode("ascii"))
 
 
 STATEMENT_FORMAT = "linekeeper-unaudited-action"

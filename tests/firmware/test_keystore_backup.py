@@ -749,3 +749,8 @@ def test_a_backup_made_before_a_lines_key_is_refused_unless_its_loss_is_accepted
     assert keystore.exists() and KeyStore(str(path)).line_public_key(2, create=False) is None
     details = key_backups(path)[-1][1]
     assert details["phase"] == "restored" and details["lines_without_key"] == [2]
+    # Its pin goes with it: the box makes line 2 a new key and pins it, where the pin of the
+    # lost one had it record line 2 to the admin key and raise key_tampered for ever.
+    pin = RecordingKeyPin(str(path), Signer(bytes(range(32)), "card"))
+    pin.check_line(2, KeyStore(str(path)).line_public_key(2))
+    assert "2" in json.loads((path / PIN_FILE).read_text())["lines"]
