@@ -690,6 +690,33 @@ def test_tag_lists_hold_only_the_tags_of_calls_the_user_may_see(box, people):
     assert "secret-project-x" in people["audrey"].get("/calls").get_data(as_text=True)
 
 
+def test_a_tag_no_call_has_is_said_with_the_tags_in_use(box, people):
+    """/calls?tag=urgnet (a well-formed tag no call has) listed "0 calls" without a word:
+    the page now says no call has that tag and names the tags there are."""
+    box.services.call_tags.add_tags(1, ["complaint"])
+    box.services.call_tags.add_tags(2, ["sales"])
+    box.services.call_tags.add_tags(3, ["secret-project-x"])  # line 3: not sam's
+    sam = people["sam"]
+    page = sam.get("/calls?tag=urgnet").get_data(as_text=True)
+    assert ids_on(page) == []
+    said = re.search(r'<p id="no-such-tag">(.*?)</p>', page, re.S)
+    assert said, page
+    assert html.unescape(said.group(1)) == (
+        "No call you can see has the tag \u201curgnet\u201d. Tags in use: complaint, sales."
+    )
+    # A tag in use that the other fields leave out: the usual words, none of these.
+    page = sam.get("/calls?tag=complaint&direction=out&line=2").get_data(as_text=True)
+    assert ids_on(page) == [] and "no-such-tag" not in page and "No calls match." in page
+    # No tag on any call sam may see.
+    page = people["sue"].get("/calls?tag=complaint").get_data(as_text=True)
+    assert "No call you can see has the tag \u201ccomplaint\u201d. Tags in use: secret-project-x." in (
+        html.unescape(page)
+    )
+    box.services.call_tags.remove_tag(3, "secret-project-x")
+    page = html.unescape(people["sue"].get("/calls?tag=complaint").get_data(as_text=True))
+    assert "No call you can see has the tag \u201ccomplaint\u201d; no call you can see has a tag yet." in page
+
+
 def test_withheld_and_unavailable_callers_are_found_by_the_word_the_list_shows(box, people):
     import sqlite3
 

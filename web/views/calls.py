@@ -314,9 +314,13 @@ def index():
     )
     # The calls on legal hold, as `linekeeper calls` and the CSV say it ("Complete, held").
     holds = search.legal_holds_of([c["id"] for c in calls]) if hasattr(search, "legal_holds_of") else {}
+    # A tag typed in the URL (or kept in a bookmark) that no call the user may see has: the
+    # list is empty because of it, so the page says so, with the tags there are.
+    missing_tag = flt.tag if flt.tag is not None and flt.tag not in ctx["tags_in_use"] else None
     return render_template(
         "calls.html",
         errors={},
+        missing_tag=missing_tag,
         holds=holds,
         calls=decorate(calls),
         next_url=next_url,
