@@ -898,6 +898,37 @@ def test_a_note_that_would_show_in_another_order_or_cut_is_refused(box, people, 
     assert box.web.notes.of_call(1) == [] and len(box.audit_actions()) == n
 
 
+@pytest.mark.parametrize(
+    "note, said",
+    [
+        ("Rang back <about> the order & the refund. " * 25, "A note is at most 1000 characters."),
+        ("lkp1: rang back", "A note cannot start with"),
+        ("refund \u202e77 fer", "Remove the direction control U+202E (character 8)"),
+    ],
+)
+def test_a_refused_note_is_given_back_in_its_field(box, people, note, said):
+    """A refused note came back with an empty field: the text typed was lost with it."""
+    sam = people["sam"]
+    resp = box.post(sam, "/calls/1/notes", {"note": note}, token_from="/calls/1")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and said in html.unescape(text)
+    field = re.search(r'<textarea id="note" name="note"[^>]*>(.*?)</textarea>', text, re.S)
+    assert field and html.unescape(field.group(1)) == note
+    assert box.web.notes.of_call(1) == []
+
+
+def test_a_note_refused_for_a_card_number_is_not_given_back(box, people):
+    """The card number is on no page: its field stays empty, and the page says why."""
+    sam = people["sam"]
+    form = {"note": "paid by card 4111 1111 1111 1111 ok"}
+    resp = box.post(sam, "/calls/1/notes", form, token_from="/calls/1")
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "4111" not in text
+    assert re.search(r'<textarea id="note" name="note"[^>]*></textarea>', text)
+    assert "Take out the card number (characters 14 to 32)" in text
+    assert "The note is not shown again here, so that the card number is on no page: write it again" in text
+
+
 def test_a_note_sent_twice_is_added_once(box, people):
     """A double click on Add note put the same note on the call twice, audited twice, as a
     tag sent twice does not. The second is refused beside the note, naming the first; the

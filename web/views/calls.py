@@ -580,9 +580,10 @@ def _without_note_text(entry):
 
 @bp.route("/calls/<int:call_id>")
 @roles("supervisor", "auditor")
-def detail(call_id, errors=None, status=200, listen_reason=None):
+def detail(call_id, errors=None, status=200, listen_reason=None, note_typed=""):
     """The call's page; ``listen_reason``: the reason the listen form gave, which issues
-    a listening token (the player) for this page (:func:`listen`)."""
+    a listening token (the player) for this page (:func:`listen`); ``note_typed``: a refused
+    note's text, given back in its field."""
     call = decorate([call_or_404(call_id)])[0]
     _audit_view(call)
     info = _recording(call_id)
@@ -610,6 +611,7 @@ def detail(call_id, errors=None, status=200, listen_reason=None):
         listen_reason=listen_reason,
         has_key=unlocked_key() is not None,
         errors=errors or {},
+        note_typed=note_typed,
         formats=info.get("formats", EXPORT_FORMATS) if info else EXPORT_FORMATS,
         format_names=EXPORT_NAMES,
         deleted=deleted,
@@ -738,8 +740,18 @@ def notes(call_id):
             ),
         )
     except ValueError as exc:
-        status = 409 if isinstance(exc, NoteAddedAlready) else 400
-        return detail(call_id, errors={"note": str(exc)[:1].upper() + str(exc)[1:] + "."}, status=status)
+        said = str(exc)[:1].upper() + str(exc)[1:] + "."
+        if isinstance(exc, NoteAddedAlready):  # it is in the list above: not offered again
+            return detail(call_id, errors={"note": said}, status=409)
+        typed = request.form.get("note") or ""
+        if card_problem(typed):
+            # PCI DSS: the card number goes on no page, not even back into its own field.
+            said += (
+                " The note is not shown again here, so that the card number is on no page:"
+                " write it again without it."
+            )
+            typed = ""
+        return detail(call_id, errors={"note": said}, status=400, note_typed=typed)
     return redirect(url_for("calls.detail", call_id=call_id) + "#notes")
 
 
