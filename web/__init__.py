@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from typing import NamedTuple
 
-from flask import Flask, current_app, g, has_request_context, render_template, request
+from flask import Flask, current_app, g, has_request_context, jsonify, render_template, request
 from werkzeug.routing import IntegerConverter
 
 from firmware import words
@@ -724,9 +724,12 @@ def _error_page(title, message, code):
             custom = None
         if code == 413 and getattr(_view(), "too_large", None) is not None:
             custom = _view().too_large()
-        resp = render_template("error.html", title=title, message=custom or message)
         headers = exc.get_response().headers if hasattr(exc, "get_response") else {}
         extra = {k: v for k, v in headers.items() if k in ("Content-Range", "WWW-Authenticate")}
+        if code in (401, 403) and request.path.startswith("/api/"):
+            # The pages' scripts ask the API for JSON: a refusal they can read, not a page.
+            return jsonify(error=custom or message), code, extra
+        resp = render_template("error.html", title=title, message=custom or message)
         return resp, code, extra
 
     return handler

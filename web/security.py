@@ -17,7 +17,8 @@ logged-in user whose password must be changed (an installer set it, or it
 predates the password rules: :data:`web.accounts.MUST_CHANGE`) is sent to the
 password page from every other page (403 for ``/api/`` and audio) until it is. Calls
 on lines not granted are answered 404, like calls that do not exist, by the
-views themselves (:func:`web.views.calls.call_or_404`).
+views themselves (:func:`web.views.calls.call_or_404`). Under ``/api/`` a 401 or 403
+is JSON, ``{"error": "<a sentence>"}``, which the pages' scripts read; elsewhere a page.
 
 CSRF: every POST (PUT, PATCH, DELETE) carries a token in the form field
 ``csrf_token`` or the header ``X-CSRF-Token``. Logged in, it must equal the

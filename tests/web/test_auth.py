@@ -100,6 +100,25 @@ def test_live_updates_do_not_keep_a_session_alive(box, url):
     assert client.get("/").status_code == 302
 
 
+def test_the_api_refuses_in_json_and_the_pages_as_pages(box, people):
+    """/api/* answered its 401 and 403 with an HTML page, which a page's script asking
+    for JSON cannot read: now JSON with a sentence, the same codes; the pages unchanged."""
+    anyone = box.client()
+    resp = anyone.get("/api/status")
+    assert resp.status_code == 401 and resp.mimetype == "application/json"
+    assert resp.get_json() == {"error": "This needs you to be logged in."}
+    resp = people["sam"].get("/api/my-line")  # a staff member's line: sam is a supervisor
+    assert resp.status_code == 403 and resp.mimetype == "application/json"
+    assert resp.get_json() == {
+        "error": "Your account's role does not allow this. Ask an installer if you need it."
+    }
+    resp = people["sam"].get("/users")
+    assert resp.status_code == 403 and resp.mimetype == "text/html"
+    assert "<h1>Not allowed</h1>" in resp.get_data(as_text=True)
+    resp = anyone.get("/calls/1/audio?p=x")  # audio, not the API: as before
+    assert resp.status_code == 401 and resp.mimetype == "text/html"
+
+
 def test_sweep_forgets_keys_of_idle_sessions_without_any_request(box):
     box.do_setup()
     box.login("alice")

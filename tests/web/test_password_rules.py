@@ -107,7 +107,9 @@ def test_a_password_an_installer_sets_is_changed_at_the_first_login(box, people)
     for path in ("/", "/audit", "/users", "/alarms"):
         resp = bob.get(path)
         assert resp.status_code == 302 and resp.headers["Location"] == "/account/password", path
-    assert bob.get("/api/status").status_code == 403
+    resp = bob.get("/api/status")
+    assert resp.status_code == 403
+    assert resp.get_json() == {"error": "Change your password first, on your account page."}
     assert _change(box, bob, "set by alice 42", "bobs own choice 7").status_code == 302
     assert bob.get("/audit").status_code == 200
 
