@@ -127,7 +127,7 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     fails ``linekeeper verify --head SEQ:HASH``.
     """
     from firmware.localtime import days_words
-    from firmware.reports.tables import cell, outages_note, outages_table, running_note, running_table
+    from firmware.reports.tables import outages_note, outages_table, percent, running_note, running_table
     from firmware.words import counted
 
     p, box = report["period"], report["box"]
@@ -152,7 +152,7 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
             box["in"],
             box["out"],
             box["missed"],
-            "no inbound calls" if rate is None else "%s %%" % cell(rate),  # as in the attachment
+            "no inbound calls" if rate is None else "%s %%" % percent(rate),  # as in the attachment
             counted(len(report["callbacks"]), "number"),
             len(report["alarms"]),
         )

@@ -15,7 +15,7 @@ from .. import words
 from ..localtime import LocalTime
 
 # (label, path into a totals dict); a label ending "(h:mm:ss)" is a length of
-# time, printed by :func:`hms`
+# time, printed by :func:`hms`; one ending "%" a rate, printed by :func:`percent`
 SUMMARY = (
     ("Calls", ("calls",)),
     ("Inbound", ("in",)),
@@ -65,6 +65,13 @@ def cell(value):
     return str(value)
 
 
+def percent(value):
+    """A rate in percent to 0.1 (``50.0``, ``66.7``), None empty: one rule wherever a rate is
+    shown (the page, CSV, PDF, mail and the archive viewer), so ``50`` never sits beside
+    ``45.5`` as if it were counted to the whole percent."""
+    return "" if value is None else "%.1f" % value
+
+
 def hms(seconds):
     """A length of time as ``h:mm:ss`` to the second (``1:12:52``), None empty.
 
@@ -77,7 +84,9 @@ def hms(seconds):
 
 
 def _figure(label, value):
-    return hms(value) if label.endswith("(h:mm:ss)") else cell(value)
+    if label.endswith("(h:mm:ss)"):
+        return hms(value)
+    return percent(value) if label.endswith("%") else cell(value)
 
 
 def when(wall_us, tz):

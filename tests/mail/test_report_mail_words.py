@@ -91,3 +91,8 @@ def test_a_report_withdrawn_or_too_late_says_its_days_as_the_pages_do(notice):
     text = mail.get_content()
     assert "Reports page (from Mon 2 Mar 2026 to Sun 8 Mar 2026)" in text, text
     assert not re.search(r"\d{4}-\d{2}-\d{2}", text), text
+
+
+def test_the_answered_rate_is_to_a_tenth_of_a_percent_as_in_the_report():
+    """It read "50 %" beside a report whose other rates read "45.5": one rule, to 0.1 %."""
+    assert "Answered rate: 50.0 %\n" in body(0, 0)

@@ -109,7 +109,7 @@ def test_a_scheduled_report_and_an_alarm_arrive(mailbox, smtp_server):
     assert report["Subject"] == "[Shop] Weekly report, Mon 2 Mar - Sun 8 Mar 2026"
     body = report.get_body(("plain",)).get_content()
     assert "Calls: 2 (in 2, out 0)" in body and "Missed: 1" in body
-    assert "Answered rate: 50 %" in body  # as in the attachment, not "50.0 %"
+    assert "Answered rate: 50.0 %" in body  # as in the attachment and on the pages, to 0.1 %
     [attachment] = list(report.iter_attachments())
     # The file's name keeps ISO dates, which sort.
     assert attachment.get_filename() == "linekeeper-report-2026-03-02-2026-03-08.csv"

@@ -135,7 +135,8 @@ def test_csv_holds_the_same_figures(week_dir, capsys):
     rows = list(csv.reader(io.StringIO(text)))
     by_label = {r[0]: r[1:] for r in rows if len(r) == 6}
     assert by_label["Missed"] == ["6", "3", "3", "0", "0"]
-    assert by_label["Answered rate %"] == ["45.5", "40", "25", "100", "100"]
+    # One rule wherever it is shown: to 0.1 %, "40.0" beside "45.5", never a bare "40".
+    assert by_label["Answered rate %"] == ["45.5", "40.0", "25.0", "100.0", "100.0"]
     assert by_label["Recorded"] == ["5", "3", "1", "0", "1"]
     assert by_label["Talk time (h:mm:ss)"][2] == "0:01:30"  # line 2: inbound only, 90 s
     assert ["01632960003", "1", "2", "2026-03-02 11:00:00", "2026-03-02 11:05:00"] in rows
@@ -167,7 +168,7 @@ def test_pdf_text_holds_the_figures(week_dir, tmp_path, capsys):
     # Its period as the pages write dates (it read "Period 2026-03-02 to 2026-03-08").
     assert "Period Mon 2 Mar - Sun 8 Mar 2026 (Europe/London), 7 days; lines 1, 2, 3, 4".split() in lines
     assert ["Missed", "6", "3", "3", "0", "0"] in lines
-    assert ["Answered", "rate", "%", "45.5", "40", "25", "100", "100"] in lines
+    assert ["Answered", "rate", "%", "45.5", "40.0", "25.0", "100.0", "100.0"] in lines
     assert ["Recorded", "5", "3", "1", "0", "1"] in lines
     # Times as the pages write them (the CSV keeps 2026-03-02 11:00:00).
     first, last = "Mon 2 Mar 2026, 11:00:00 GMT".split(), "Mon 2 Mar 2026, 11:05:00 GMT".split()

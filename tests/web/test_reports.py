@@ -75,6 +75,20 @@ def test_supervisor_sees_their_lines_and_the_csv_equals_the_screen(box, people):
     )
 
 
+def test_the_answered_rate_is_to_a_tenth_of_a_percent_on_the_page_and_in_the_pdf(box, people):
+    """A rate of 50 % read "50" beside "45.5", as if counted to the whole percent; the archive
+    viewer wrote "50.0". One rule now, to 0.1 %, on the page, in the CSV and in the PDF."""
+    sam = people["sam"]
+    tables = screen_tables(sam.get("/reports?" + DAY).get_data(as_text=True))
+    rates = [r for r in {row[0]: row[1:] for row in tables[0]}["Answered rate %"] if r]  # "": no inbound
+    assert rates and all(re.fullmatch(r"\d{1,3}\.\d", r) for r in rates), rates
+    assert ".0" in "".join(rates)  # a whole rate among them, said to 0.1 as the rest
+    pdf = sam.get("/reports/download?format=pdf&" + DAY).data
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    line = [x for x in text.stdout.decode().splitlines() if "Answered rate %" in x]
+    assert line and line[0].split()[3:] == rates, line
+
+
 def test_auditor_sees_every_line_and_pdf(box, people):
     text = people["audrey"].get("/reports?" + DAY).get_data(as_text=True)
     assert screen_tables(text)[0][0] == ["Figure", "Box", "Line 1", "Line 2", "Line 3", "Line 4"]

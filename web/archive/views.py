@@ -14,7 +14,7 @@ from firmware.archive.settings import BOX_ID
 from firmware.errors import LinekeeperError, ReportError, WrongPasswordError
 from firmware.localtime import duration_text
 from firmware.reports.period import parse_period
-from firmware.reports.tables import hms
+from firmware.reports.tables import hms, percent
 
 from .. import passwords
 from ..accounts import change_problems, who_typed
@@ -743,6 +743,7 @@ bp.add_app_template_filter(zone_said, "zone_said")
 # Talk time as people read it (``39 s``, ``4 min 12 s``), not the index's float.
 bp.add_app_template_filter(duration_text, "talk")
 bp.add_app_template_filter(hms, "hms")  # the box's report tables' lengths of time
+bp.add_app_template_filter(percent, "percent")  # and their rates, to 0.1 %
 
 
 @bp.route("/help")
