@@ -419,11 +419,13 @@ LISTEN_REASON = "complaint ref 1234"
 
 def listen(client, call_id, reason=LISTEN_REASON):
     """Send the call's listen form (the reason asked before its player is shown, with the
-    page's CSRF token); the response."""
+    page's CSRF token); the response: the call's page it redirects to, with the player,
+    or the form refused."""
     page = client.get("/calls/%d" % call_id).get_data(as_text=True)
     m = TOKEN.search(page)
     assert m, "no CSRF token on the page of call %d" % call_id
-    return client.post("/calls/%d/listen" % call_id, data={"csrf_token": m.group(1), "listen_reason": reason})
+    data = {"csrf_token": m.group(1), "listen_reason": reason}
+    return client.post("/calls/%d/listen" % call_id, data=data, follow_redirects=True)
 
 
 def audio_url(client, call_id, reason=LISTEN_REASON):

@@ -194,7 +194,7 @@ def call(box, client, method, rule, role):
         form = TOKEN.search(page) if 'id="listen-form"' in page else None
         if form is not None:
             data = {"csrf_token": form.group(1), "listen_reason": "complaint ref 1234"}
-            page = client.post("/calls/1/listen", data=data).get_data(as_text=True)
+            page = client.post("/calls/1/listen", data=data, follow_redirects=True).get_data(as_text=True)
         m = re.search(r'src="(/calls/1/audio\?p=[^"]+)"', page)
         url = m.group(1).replace("&amp;", "&") if m else url
     if method == "GET":

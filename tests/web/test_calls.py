@@ -222,6 +222,34 @@ def test_nobody_listens_without_saying_why(box, people):
     )
 
 
+def test_the_listen_form_answers_with_a_redirect_so_a_reload_resends_nothing(box, people):
+    """The Listen form answered its POST with the page: a reload asked the browser to send
+    the form again. Now Post/Redirect/Get: the page it redirects to shows the player of that
+    listen, again on a reload, which plays nothing by itself and audits nothing more."""
+    sam = people["sam"]
+    token = box.token_of(sam, "/calls/1")
+    resp = sam.post("/calls/1/listen", data={"csrf_token": token, "listen_reason": "complaint ref 1234"})
+    assert resp.status_code == 303
+    m = re.fullmatch(r"/calls/1\?listen=([\w-]+)#player", resp.headers["Location"])
+    assert m, resp.headers["Location"]
+    pages = [sam.get(resp.headers["Location"]).get_data(as_text=True) for _ in range(2)]  # and a reload
+    srcs = [re.search(r'<audio id="player" controls preload="none" src="([^"]+)"', p) for p in pages]
+    assert srcs[0] and srcs[1] and srcs[0].group(1) == srcs[1].group(1), pages[0]
+    assert all("complaint ref 1234" in p and "autoplay" not in p for p in pages)
+    assert box.services.audit.entries(action="playback") == []  # shown twice, played never
+    for _ in range(2):  # played, reloaded and played again: one listen, one entry
+        assert sam.get(srcs[0].group(1).replace("&amp;", "&")).status_code in (200, 206)
+    played = box.services.audit.entries(action="playback")
+    assert [e.details["reason"] for e in played] == ["complaint ref 1234"]
+    # The player's address is this session's, for this call: elsewhere it shows the form.
+    for client, url in ((sam, "/calls/2?listen=" + m.group(1)), (box.login("sam"), resp.headers["Location"])):
+        page = client.get(url).get_data(as_text=True)
+        assert 'id="listen-form"' in page and "<audio" not in page, url
+    # A new listen form sent is a new listen: its play its own entry.
+    sam.get(audio_url(sam, 1, "quality check of order 77"))
+    assert len(box.services.audit.entries(action="playback")) == 2
+
+
 def test_opening_a_calls_page_is_audited_once_a_login(box, people):
     """The call's page shows the caller's number and name, and nobody's opening it was
     audited: the trail could not say who looked at a person's call. Each login's first view

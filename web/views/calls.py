@@ -5,14 +5,15 @@ line is answered 404, exactly like a call that does not exist, so ids reveal
 nothing.
 
 Nobody listens without saying why: the call's page offers a *Listen* form
-asking the reason (5 to 500 characters, as an export's), and only its POST
+asking the reason (5 to 500 characters, as an export's), and only a listen
 shows the player. Every playback is audited once per *listening session*,
 when audio is actually played, with that reason: each listen form sent gets
 a fresh random listening token, kept in the server-side session with the
-reason, and the ``<audio>`` element's URL carries it. The page fetches no audio by itself
-(``preload="none"``; the length shown comes from the call record), so the
-first audio bytes sent for a token are a play the person started: that
-request writes one ``playback`` entry (claimed atomically, so the browser's
+reason, and is redirected to the call's page with it (``?listen=``: a reload
+shows the same player and sends no form again); the ``<audio>`` element's URL
+carries it. The page fetches no audio by itself (``preload="none"``; the length
+shown comes from the call record), so the first audio bytes sent for a token are
+a play the person started: that request writes one ``playback`` entry (claimed atomically, so the browser's
 parallel first requests cannot write two); its further Range requests
 (seeking, buffering, replaying) with the same token write none. Audio
 requests without a token issued to this session for this call are refused,
@@ -580,10 +581,10 @@ def _without_note_text(entry):
 
 @bp.route("/calls/<int:call_id>")
 @roles("supervisor", "auditor")
-def detail(call_id, errors=None, status=200, listen_reason=None, note_typed=""):
-    """The call's page; ``listen_reason``: the reason the listen form gave, which issues
-    a listening token (the player) for this page (:func:`listen`); ``note_typed``: a refused
-    note's text, given back in its field."""
+def detail(call_id, errors=None, status=200, note_typed=""):
+    """The call's page; with ``?listen=<token>`` (where the Listen form redirects,
+    :func:`listen`) the player of that listen, if the token is this session's for this call;
+    ``note_typed``: a refused note's text, given back in its field."""
     call = decorate([call_or_404(call_id)])[0]
     _audit_view(call)
     info = _recording(call_id)
@@ -591,13 +592,14 @@ def detail(call_id, errors=None, status=200, listen_reason=None, note_typed=""):
     can_listen = (
         info is not None and can_play and unlocked_key() is not None and info.get("state") != "recording"
     )
-    token = None
-    if can_listen and listen_reason is not None:
-        token = secrets.token_urlsafe(16)
-        playbacks = lk().sessions.mem(g.session)["playbacks"]
-        playbacks[token] = {"call_id": call_id, "unaudited": True, "reason": listen_reason}
-        while len(playbacks) > MAX_TOKENS:
-            playbacks.pop(next(iter(playbacks)))
+    token = listen_reason = None
+    if can_listen:
+        asked = request.args.get("listen", "")
+        playback = lk().sessions.mem(g.session)["playbacks"].get(asked)
+        if playback is not None and playback["call_id"] == call_id:
+            # The same listen shown again (a reload): its token, whose first play is audited
+            # once, as before the reload; the form again once the token is gone.
+            token, listen_reason = asked, playback["reason"]
     retention = lk().services.retention
     deleted = retention.deletions_of_call(call_id) if info is None and retention is not None else []
     return render_template(
@@ -656,10 +658,10 @@ def _audit_view(call):
 @bp.route("/calls/<int:call_id>/listen", methods=["POST"])
 @roles("supervisor")
 def listen(call_id):
-    """The call's page with its player, once the listener has said why they listen: the
-    reason is kept with the page's listening token and goes in the ``playback`` entry
-    written when audio is first played (nothing is audited until then). No reason, or a
-    bad one, shows the page again without the player, saying what was wrong."""
+    """A new listen, once the listener has said why: the reason is kept with a new listening
+    token and goes in the ``playback`` entry written when audio is first played (nothing is
+    audited until then); answered with a redirect to the call's page showing its player.
+    No reason, or a bad one, shows the page again without the player, saying what was wrong."""
     call_or_404(call_id, act=True)
     _, gone = _recording_or_gone(call_id, "played")
     if gone is not None:
@@ -671,7 +673,14 @@ def listen(call_id):
         return detail(
             call_id, errors={"listen_reason": "Log in again to unlock recordings for playback."}, status=400
         )
-    return detail(call_id, listen_reason=reason)
+    token = secrets.token_urlsafe(16)
+    playbacks = lk().sessions.mem(g.session)["playbacks"]
+    playbacks[token] = {"call_id": call_id, "unaudited": True, "reason": reason}
+    while len(playbacks) > MAX_TOKENS:
+        playbacks.pop(next(iter(playbacks)))
+    # Post/Redirect/Get: a reload of the page shows this listen's player again, and does
+    # not ask the browser to send the form again (a new listen, a new entry once played).
+    return redirect(url_for("calls.detail", call_id=call_id, listen=token) + "#player", 303)
 
 
 @bp.route("/calls/<int:call_id>/tags", methods=["POST"])
