@@ -83,7 +83,7 @@ def play(client, csrf, call_path, reason="complaint ref 1234"):
     """The call's audio, once its page's listen form said why (the reason asked before the
     player is shown, as on a box)."""
     data = {"csrf_token": csrf, "listen_reason": reason}
-    page = client.post(call_path + "/listen", data=data).get_data(as_text=True)
+    page = client.post(call_path + "/listen", data=data, follow_redirects=True).get_data(as_text=True)
     src = re.search(r'<audio id="player"[^>]* src="([^"]+)"', page).group(1).replace("&amp;", "&")
     return client.get(src)
 

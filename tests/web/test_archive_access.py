@@ -496,7 +496,8 @@ def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):
         assert client.get("/calls/leeds/1/audio?p=made-up").status_code == 403
 
         def listen(reason):
-            return client.post("/calls/leeds/1/listen", data={"csrf_token": token, "listen_reason": reason})
+            data = {"csrf_token": token, "listen_reason": reason}
+            return client.post("/calls/leeds/1/listen", data=data, follow_redirects=True)
 
         # No reason, or one too short: said beside the field in the box's words, no player.
         for reason in ("", "   ", "why", "complaint \x1b ref"):
@@ -1203,12 +1204,41 @@ def test_a_head_of_the_audio_plays_nothing_and_is_no_playback_entry(viewer, tmp_
         sites = client.get("/sites").get_data(as_text=True)
         token = re.search(r'name="csrf_token" value="([^"]+)"', sites)[1]
         data = {"csrf_token": token, "listen_reason": "complaint ref 1234"}
-        page = client.post("/calls/leeds/1/listen", data=data).get_data(as_text=True)
+        page = client.post("/calls/leeds/1/listen", data=data, follow_redirects=True).get_data(as_text=True)
         src = re.search(r'<audio id="player"[^>]* src="([^"]+)"', page)[1].replace("&amp;", "&")
         assert client.head(src).status_code == 200
         assert (played, v.audit_log.entries(action="playback")) == ([], [])
         assert client.get(src).data == b"OggS audio"
         assert len(v.audit_log.entries(action="playback")) == 1
+    finally:
+        v.close()
+
+
+def test_the_viewers_listen_form_answers_with_a_redirect_as_a_boxs(viewer, tmp_path, monkeypatch):
+    """The viewer's Listen form answered its POST with the page, as a box's did: a reload
+    asked to send the form again. A redirect now, to the page with that listen's player,
+    shown again on a reload without a second entry once played."""
+    v = _viewer_with_one_recording(viewer, tmp_path)
+    monkeypatch.setattr(archive_views.index, "read_record", lambda body, key: {})
+    monkeypatch.setattr(archive_views.index, "play", lambda *a: (b"OggS audio", True, "audio/ogg"))
+    try:
+        client, token = _client(create_archive_app(v), ANON)
+        assert _login_as(client, token, "sara").status_code == 302
+        sites = client.get("/sites").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', sites)[1]
+        data = {"csrf_token": token, "listen_reason": "complaint ref 1234"}
+        resp = client.post("/calls/leeds/1/listen", data=data)
+        assert resp.status_code == 303
+        assert re.fullmatch(r"/calls/leeds/1\?listen=[\w-]+#player", resp.headers["Location"])
+        pages = [client.get(resp.headers["Location"]).get_data(as_text=True) for _ in range(2)]
+        srcs = [re.search(r'<audio id="player"[^>]* src="([^"]+)"', p)[1] for p in pages]
+        assert srcs[0] == srcs[1] and all("complaint ref 1234" in p for p in pages)
+        assert not v.audit_log.entries(action="playback")
+        for _ in range(2):
+            assert client.get(srcs[0].replace("&amp;", "&")).status_code == 200
+        assert len(v.audit_log.entries(action="playback")) == 1
+        page = client.get("/calls/leeds/1?listen=made-up").get_data(as_text=True)
+        assert 'id="listen-form"' in page and "<audio" not in page
     finally:
         v.close()
 
@@ -1232,7 +1262,8 @@ def test_a_play_is_one_playback_entry_however_many_requests_its_player_makes(vie
 
         def listen(reason):
             data = {"csrf_token": token, "listen_reason": reason}
-            page = client.post("/calls/leeds/1/listen", data=data).get_data(as_text=True)
+            resp = client.post("/calls/leeds/1/listen", data=data, follow_redirects=True)
+            page = resp.get_data(as_text=True)
             return re.search(r'<audio id="player"[^>]* src="([^"]+)"', page)[1].replace("&amp;", "&")
 
         def plays():

@@ -349,20 +349,20 @@ def _no_such_call(box, text, call_id, action):
 
 @bp.route("/calls/<box>/<call_id>")
 @roles("supervisor", "auditor")
-def call(box, call_id, errors=None, status=200, listen_reason=None):
-    """The call's page; ``listen_reason``: the reason the listen form gave, which issues
-    a listening token (the player) for this page (:func:`listen`). Refused for a site not
-    granted (403), audited as ``call_viewed`` with ``refused``, as a refused play or export
-    is under its own action: an attempt at a call, though nothing of it was shown."""
+def call(box, call_id, errors=None, status=200):
+    """The call's page; with ``?listen=<token>`` (where the Listen form redirects,
+    :func:`listen`) the player of that listen, if the token is this session's for this call.
+    Refused for a site not granted (403), audited as ``call_viewed`` with ``refused``, as a
+    refused play or export is under its own action: an attempt at a call, though nothing of
+    it was shown."""
     call_id, found = _call_or_404(box, call_id, "call_viewed")
     _audit_view(box, call_id, found)
-    token = None
-    if listen_reason is not None:
-        token = secrets.token_urlsafe(16)
-        playbacks = g.session.setdefault("playbacks", {})
-        playbacks[token] = {"target": "%s/%d" % (box, call_id), "reason": listen_reason, "unaudited": True}
-        while len(playbacks) > MAX_TOKENS:
-            playbacks.pop(next(iter(playbacks)))
+    token = listen_reason = None
+    asked = request.args.get("listen", "")
+    playback = g.session.get("playbacks", {}).get(asked)
+    if playback is not None and playback["target"] == "%s/%d" % (box, call_id):
+        # The same listen shown again (a reload): its first play is audited once, as before.
+        token, listen_reason = asked, playback["reason"]
     return render_template(
         "archive/call.html", call=found, errors=errors or {}, token=token, listen_reason=listen_reason
     ), status
@@ -391,11 +391,12 @@ def _audit_view(box, call_id, found):
 @bp.route("/calls/<box>/<call_id>/listen", methods=["POST"])
 @roles("supervisor")
 def listen(box, call_id):
-    """The call's page with its player, once the supervisor has said why they listen, as
-    on a box (the box's rule and words, :func:`web.site.given_reason`): the reason is kept
-    with the page's listening token and goes in each ``playback`` entry of its audio. No
-    reason, or a bad one, shows the page again without the player, saying what was wrong."""
-    found = _call_or_404(box, call_id, "playback")[1]
+    """A new listen, once the supervisor has said why, as on a box (the box's rule and
+    words, :func:`web.site.given_reason`): the reason is kept with a new listening token and
+    goes in the ``playback`` entry of its first play; answered with a redirect to the call's
+    page showing its player. No reason, or a bad one, shows the page again without the
+    player, saying what was wrong."""
+    number, found = _call_or_404(box, call_id, "playback")
     if not found["recording_key"]:
         abort(404, description="This call has no archived recording.")
     reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
@@ -409,7 +410,13 @@ def listen(box, call_id):
             errors={"listen_reason": "Log in again to unlock recordings for playback."},
             status=400,
         )
-    return call(box, call_id, listen_reason=reason)
+    token = secrets.token_urlsafe(16)
+    playbacks = g.session.setdefault("playbacks", {})
+    playbacks[token] = {"target": "%s/%d" % (box, number), "reason": reason, "unaudited": True}
+    while len(playbacks) > MAX_TOKENS:
+        playbacks.pop(next(iter(playbacks)))
+    # Post/Redirect/Get, as on a box: a reload shows this listen's player and sends no form.
+    return redirect(url_for("archive.call", box=box, call_id=number, listen=token) + "#player", 303)
 
 
 @bp.route("/calls/<box>/<call_id>/audio")
