@@ -7,7 +7,8 @@ queued. When the box was off, every period missed since is queued in order,
 at most the latest :data:`MAX_CATCH_UP`: older ones are not mailed, and one
 mail says which they were and where to make them (a box off for months must not
 bury its owner in reports); a schedule new to the box starts with the last
-complete period. Each mail carries the key ``report:SCHEDULE:FROM``,
+complete period. A period wholly before the box was first started is not mailed:
+nothing could be recorded in it. Each mail carries the key ``report:SCHEDULE:FROM``,
 which the queue accepts once, so a period is never mailed twice even if the
 state file is lost.
 
@@ -135,6 +136,16 @@ class ReportScheduler:
                 # The whole box's, of every line, every playback and export counted: a
                 # schedule names no lines and its addresses no account (docs/reports.md).
                 report = self.source.report(period)
+                if report["running"]["before_first_start"]:
+                    # Nothing could be recorded in it: a report of nothing, in the owner's
+                    # inbox on the day the box is set up. Done all the same, never mailed.
+                    log.info(
+                        "%s report of %s not mailed: before the box was first started",
+                        schedule.id,
+                        period.first,
+                    )
+                    self._done(schedule, period)
+                    continue
                 data = render(report, schedule.fmt, "Linekeeper %s report" % schedule.every)
                 msg = report_message(
                     settings,

@@ -232,3 +232,23 @@ def test_a_scheduled_report_is_of_every_line_as_its_recipients_are_tied_to_no_ac
     assert "01632960777" in text
     for name in ("sam", "sue", "ivan"):
         assert name in text
+
+
+def test_a_period_wholly_before_the_box_was_first_started_is_not_mailed(sched, tmp_path):
+    """A box set up on Monday 9 March: its owner's first weekly report is not of the week
+    before, when the box was not there (a report of nothing, in the inbox on setup day),
+    nor its first monthly of February; the day it started is mailed, and the next week's
+    and month's reports go when due."""
+    from firmware.storage.audit import AuditLog
+
+    s, clock, queue = sched
+    first_start = us(dt.date(2026, 3, 9)) + 9 * 3600_000_000
+    with AuditLog(tmp_path / "audit.db", tmp_path / "audit.head") as audit:
+        audit.append("system", "box_start", "box", {"after": "first_start", "down_from": None}, first_start)
+    assert s.run() == [("daily-csv", "2026-03-09")]
+    assert subjects(queue) == ["Daily report, Mon 9 Mar 2026"]
+    assert s.run() == []
+    clock.t += 6 * DAY_US  # Monday 16 March
+    assert ("weekly-csv", "2026-03-09") in s.run()
+    clock.t += 17 * DAY_US  # Wednesday 1 April
+    assert ("monthly-csv", "2026-03-01") in s.run()
