@@ -6,6 +6,7 @@ import sqlite3
 import threading
 
 from firmware import keybackup
+from firmware.alarmchecks import settings_reminders
 from firmware.compliance import BoxState, amber_alarms, contact_parts
 from firmware.config import BoxConfig
 from firmware.errors import KeyStoreError, LinekeeperError, TamperError
@@ -182,6 +183,19 @@ def checklist_reminders(web):
     told = amber_alarms(state)
     if state.key_backup_sealed:  # 18 cannot be told now: no reason to raise or clear its alarm
         del told["keystore_backup_stale"]
+    return told
+
+
+def box_reminders(web, data_dir):
+    """``{kind: on or reason}`` of every reminder the web UI tells the box's round
+    (:class:`firmware.alarmchecks.DateChecks`): the site flags' and config's
+    (:func:`firmware.alarmchecks.settings_reminders`) and the checklist's
+    (:func:`checklist_reminders`). While a session holds a recovery key to confirm (the
+    wizard's, or a new one from Settings, being written down) it is not "never confirmed":
+    that reminder is left as it is, and told once the session confirms it or ends."""
+    told = settings_reminders(data_dir) | checklist_reminders(web)
+    if web.sessions.recovery_waiting():
+        told.pop("recovery_key_unconfirmed", None)
     return told
 
 

@@ -30,14 +30,14 @@ from urllib.parse import quote
 
 from cheroot import wsgi
 
-from firmware.alarmchecks import ArchiveStall, settings_reminders
+from firmware.alarmchecks import ArchiveStall
 from firmware.errors import LinekeeperError, StorageError
 from firmware.product import ProductInfo
 from firmware.storage.fsutil import share_own_files
 from firmware.update.inbox import MAX_BUNDLE_BYTES
 
 from . import create_app
-from .documents import checklist_reminders
+from .documents import box_reminders
 from .edge import Edge, EdgeLimits, from_edge, session_cookie_checker
 from .remote import services_for_recorder
 from .security import SESSION_COOKIE
@@ -393,7 +393,7 @@ def _serve(data_dir, services, certificate, host, https_port, http_port, box_nam
         # store's backup in the audit trail, the DPIA's review date).
         date_checks.ico_renewal = lambda: getattr(web.site.settings(), "ico_renewal", "")
         date_checks.cert_path = certificate.cert_path
-        date_checks.reminders = lambda: settings_reminders(data_dir) | checklist_reminders(web)
+        date_checks.reminders = lambda: box_reminders(web, data_dir)
     setup_code_for(data_dir)  # made now, so it can be printed with the URL
     try:
         return _start(data_dir, app, certificate, host, https_port, http_port, box_name, web.sweep)

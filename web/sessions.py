@@ -180,6 +180,11 @@ class Sessions:
                 session.id_hash, {"key": None, "recovery": None, "playbacks": {}, "keys": None}
             )
 
+    def recovery_waiting(self):
+        """Whether a session holds a recovery key it showed and that was not confirmed yet."""
+        with self._lock:
+            return any(mem.get("recovery") for mem in self.memory.values())
+
     def _forget(self, session_id_hash):
         with self._lock:
             mem = self.memory.pop(session_id_hash, None)
