@@ -288,12 +288,30 @@ def staff_notice(web):
         # (contact_words reads the site settings' dp_* as a BoxState's.)
         "contact": contact_words(site) if site else "",
     }
+    listed = private_listed([x["name"] for x in lines if not x["recorded"]])
+    if listed:
+        # Only where a line is private: a notice with none keeps the words it had.
+        facts["private_listed"] = listed
     personal = personal_how(config, [x for x in lines if x["recorded"]])
     if personal:
         # Only where the code is on: the words of every notice before it are kept unchanged
         # (each version is known by the digest of these facts).
         facts["personal"] = personal
     return facts
+
+
+def private_listed(names):
+    """What the box keeps of a call on the private lines ``names`` (their names), in a
+    sentence, or None when there is none: staff told only "never recorded" would take the
+    call for unseen, when it is listed as every call is and its supervisors see it live."""
+    if not names:
+        return None
+    lines = " or ".join(names) if len(names) <= 2 else "%s or %s" % (", ".join(names[:-1]), names[-1])
+    return (
+        "A call on %s is still listed in the call log, as every call is (when, the number, how "
+        "long), and the supervisors of %s see it as it happens: only what is said is never "
+        "recorded." % (lines, names[0] if len(names) == 1 else "those lines")
+    )
 
 
 def personal_how(config, recorded):

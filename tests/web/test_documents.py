@@ -1040,3 +1040,30 @@ def test_a_line_whose_alarms_reach_no_recipients_account_is_named(good):
     )
     store.save(dataclasses.replace(store.get(), alarm_accounts=()))
     assert statuses(people["audrey"])[13][0] == "green"
+
+
+def test_the_staff_notice_says_a_private_lines_calls_are_still_listed(good, tmp_path):
+    """Issue: the notice told staff "For private calls use Line 4: never recorded." and no
+    more, while every call on Line 4 is in the call log with the number, the caller's name,
+    when and how long, and its supervisors see it on the Lines page as it happens: staff
+    making a private call there were not told what the box keeps of it (UK GDPR
+    transparency). The notice now says so, on the page and the printed notice; a box with no
+    private line is told nothing of it."""
+    from web.documents import staff_notice
+
+    box, people = good
+    said = (
+        "A call on Line 4 is still listed in the call log, as every call is (when, the number, "
+        "how long), and the supervisors of Line 4 see it as it happens: only what is said is "
+        "never recorded."
+    )
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    assert "For private calls use Line 4: never recorded. " + said in page
+    pdf = people["sam"].get("/documents/staff-notice.pdf")
+    path = tmp_path / "n.pdf"
+    path.write_bytes(pdf.data)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert said in " ".join(text.split())
+    rules = box.config_store.get().policy.rules
+    change_policy(box, "rules", lines=tuple(dataclasses.replace(x, mode="always") for x in rules.lines))
+    assert "private_listed" not in staff_notice(box.web)

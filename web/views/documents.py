@@ -194,7 +194,8 @@ def notice_blocks(n):
     blocks.append(
         (
             "p",
-            "For private calls use %s: never recorded." % ", ".join(private)
+            "For private calls use %s: never recorded.%s"
+            % (", ".join(private), " " + n["private_listed"] if n.get("private_listed") else "")
             if private
             else "Every line may be recorded: there is no private phone.",
         )
