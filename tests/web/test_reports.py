@@ -521,3 +521,21 @@ def test_a_box_with_no_zone_saved_dates_its_report_as_its_pages(box, people):
     pdf_text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
     lines = [line.split() for line in pdf_text.stdout.decode().splitlines()]
     assert ["02079460999", "1", "1", *shown.split(), *shown.split()] in lines
+
+
+def test_a_box_set_up_this_week_opens_its_reports_on_its_own_days(box, people):
+    """Issue: the Reports page opens on the last 7 days to yesterday; on a box first started
+    today its owner's first look at Reports was a week before the box existed ("first
+    started after this period", every figure 0). Opened with no days chosen, it shows the
+    days since the first start, to today (its figures so far); days chosen are kept."""
+    sam = people["sam"]  # the box's today: 2026-03-02 (the test clock)
+    started = {"after": "first_start", "down_from": None}
+    box.services.audit.append("system", "box_start", "box", started, T0_US)
+    page = html.unescape(sam.get("/reports").get_data(as_text=True))
+    assert "first started after this period" not in page
+    [line] = re.findall(r'<p id="report-period">([^<]*)', page)
+    assert line.startswith("Mon 2 Mar 2026 (Europe/London),"), line
+    assert 'name="from" value="2026-03-02"' in page and 'name="to" value="2026-03-02"' in page
+    assert "the figures are those so far" in page
+    week = html.unescape(sam.get("/reports?from=2026-02-23&to=2026-03-01").get_data(as_text=True))
+    assert "first started after this period" in week  # chosen: as asked

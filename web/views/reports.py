@@ -86,6 +86,21 @@ def _request(source):
     return period, lines, values, errors
 
 
+def _since_first_start(source, report):
+    """The days from the box's first start to today, when the page was opened with no days
+    chosen and its default (the last 7 days to yesterday) is wholly before that start: a box
+    set up this week opens its Reports on its own days, not on a week of nothing. None
+    otherwise (days chosen are kept as asked)."""
+    if request.args.get("from") or request.args.get("to") or not report["running"]["before_first_start"]:
+        return None
+    zone = source.period("2000-01-01", "2000-01-01").zone
+    first = dt.datetime.fromtimestamp(report["running"]["first_start_us"] / 1e6, zone).date()
+    today = _today(source)
+    if first > today:  # a first start dated after today (a clock set back): as it was
+        return None
+    return source.period(first.isoformat(), today.isoformat())
+
+
 @bp.route("/reports")
 @roles("supervisor", "auditor")
 def index():
@@ -101,6 +116,11 @@ def index():
         return form_errors("reports.html", errors, report=None, **context)
     try:
         report = source.report(period, lines, access_of_lines=_access_of_lines(values))
+        since = _since_first_start(source, report)
+        if since is not None:
+            period = since
+            values.update({"from": period.first.isoformat(), "to": period.last.isoformat()})
+            report = source.report(period, lines, access_of_lines=_access_of_lines(values))
     except ReportError as exc:
         return form_errors("reports.html", {"range": as_sentence(exc)}, report=None, **context)
     audit("list_viewed", "report", **audited(report, period, lines))
