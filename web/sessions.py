@@ -18,6 +18,7 @@ A rekey ends every session opened under the old keys
 (:meth:`Sessions.end_reason`).
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import secrets
@@ -52,6 +53,7 @@ class Sessions:
         self._lock = threading.Lock()
         self.memory = {}
         self._reasons = {}  # id hash -> why the box ended that session ("rekey")
+        self._recovery_made = 0  # requests making a recovery key for their session now
 
     def clear_all(self):
         """End every session (at start-up: their in-memory keys are gone). Their keys go
@@ -181,9 +183,22 @@ class Sessions:
             )
 
     def recovery_waiting(self):
-        """Whether a session holds a recovery key it showed and that was not confirmed yet."""
+        """Whether a session holds a recovery key it showed and that was not confirmed yet,
+        or one is being made for a session (:meth:`showing_recovery`)."""
         with self._lock:
-            return any(mem.get("recovery") for mem in self.memory.values())
+            return self._recovery_made > 0 or any(mem.get("recovery") for mem in self.memory.values())
+
+    @contextlib.contextmanager
+    def showing_recovery(self):
+        """While a request makes a recovery key and hands it to its session to be shown
+        (the key marked unconfirmed first): :meth:`recovery_waiting` says so."""
+        with self._lock:
+            self._recovery_made += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._recovery_made -= 1
 
     def _forget(self, session_id_hash):
         with self._lock:

@@ -227,18 +227,21 @@ def new_recovery_key():
             **_context(),
         )
     was_confirmed = web.site.recovery_confirmed
-    # Not confirmed before the slot is replaced: a cut after it leaves a recovery key that
-    # nobody saw, and the dashboard then asks for a new one (the old one opens nothing).
-    web.site.set_recovery_confirmed(False)
-    try:
-        recovery = intent.change_checked(
-            web,
-            ("key_slot_add", "recovery", {"slot": "recovery"}),
-            lambda: keystore.new_recovery_key(key),
-            {"kind": "recovery_slot", "before": keystore.slot_fingerprint(None, kind="recovery")},
-        )
-    except Exception:
-        web.site.set_recovery_confirmed(was_confirmed)
-        raise
-    web.sessions.mem(g.session)["recovery"] = recovery
+    # Unconfirmed until the key reaches this session, which shows it: not "never confirmed"
+    # meanwhile (web.documents.box_reminders).
+    with web.sessions.showing_recovery():
+        # Not confirmed before the slot is replaced: a cut after it leaves a recovery key
+        # that nobody saw, and the dashboard then asks for a new one (the old one opens nothing).
+        web.site.set_recovery_confirmed(False)
+        try:
+            recovery = intent.change_checked(
+                web,
+                ("key_slot_add", "recovery", {"slot": "recovery"}),
+                lambda: keystore.new_recovery_key(key),
+                {"kind": "recovery_slot", "before": keystore.slot_fingerprint(None, kind="recovery")},
+            )
+        except Exception:
+            web.site.set_recovery_confirmed(was_confirmed)
+            raise
+        web.sessions.mem(g.session)["recovery"] = recovery
     return redirect(url_for("setup.recovery"))

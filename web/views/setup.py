@@ -56,6 +56,13 @@ def wizard():
     web = lk()
     if request.method == "GET":
         return render_template("setup.html", errors={}, **_context())
+    # Setup complete and the recovery key unconfirmed are saved before the key reaches the
+    # session that shows it: not "never confirmed" meanwhile (web.documents.box_reminders).
+    with web.sessions.showing_recovery():
+        return _set_up(web)
+
+
+def _set_up(web):
     data_dir = web.config.data_dir
     keys = ["setup:" + (request.remote_addr or "")]
     wait = web.throttle.attempt(keys)
