@@ -193,8 +193,11 @@ def box_reminders(web, data_dir):
     (:func:`checklist_reminders`). While a session holds a recovery key to confirm (the
     wizard's, or a new one from Settings, being written down) it is not "never confirmed":
     that reminder is left as it is, and told once the session confirms it or ends."""
+    # Asked before and after the flags are read: a key confirmed, or one begun, between the
+    # two reads is not taken for one never confirmed.
+    waiting = web.sessions.recovery_waiting()
     told = settings_reminders(data_dir) | checklist_reminders(web)
-    if web.sessions.recovery_waiting():
+    if waiting or web.sessions.recovery_waiting():
         told.pop("recovery_key_unconfirmed", None)
     return told
 
