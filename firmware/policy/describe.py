@@ -13,6 +13,7 @@ where it is set, so the words change when a setting does (and the staff notice g
 version: docs/reports.md).
 """
 
+from ..localtime import day_words
 from .pause import button_wired
 from .rules import WEEKDAYS, _pct
 
@@ -95,7 +96,7 @@ def lists_words(lists):
 
 def hours_words(hours):
     """When business hours let a call be recorded: ``only Monday to Friday 09:00-17:30,
-    Saturday 09:00-12:00 (Europe/London time), not on 2026-12-25 or 2026-12-26``; days
+    Saturday 09:00-12:00 (Europe/London time), not on Fri 25 Dec 2026 or Sat 26 Dec 2026``; days
     with the same windows one after another are said together."""
     groups = []  # [[first day, last day, windows]]
     for day in WEEKDAYS:
@@ -120,7 +121,8 @@ def hours_words(hours):
         said.append("%s %s" % (days, " and ".join(windows)))
     text = "only %s (%s time)" % (", ".join(said), hours.timezone)
     if hours.holidays:
-        days = sorted(hours.holidays)
+        # As the pages write dates (staff read "Fri 25 Dec 2026", not "2026-12-25").
+        days = [day_words(d) for d in sorted(hours.holidays)]
         text += ", not on %s" % (days[0] if len(days) == 1 else "%s or %s" % (", ".join(days[:-1]), days[-1]))
     return text
 

@@ -94,12 +94,12 @@ def test_business_hours_group_days_and_name_the_holidays():
     assert words(hours=hours) == (
         "recorded by the rules: calls you take and calls you make; only Monday to Wednesday "
         "09:00-17:30, Thursday and Friday 09:00-12:30 and 13:30-17:30, Sunday 10:00-12:00 "
-        "(Europe/London time), not on 2026-12-25 or 2026-12-26"
+        "(Europe/London time), not on Fri 25 Dec 2026 or Sat 26 Dec 2026"
     )
     # Monday and Wednesday alike but not one after the other: said apart.
     apart = BusinessHours("Europe/Paris", {"mon": ("08:00-12:00",), "wed": ("08:00-12:00",)}, ("2026-05-01",))
     assert words(hours=apart).endswith(
-        "only Monday 08:00-12:00, Wednesday 08:00-12:00 (Europe/Paris time), not on 2026-05-01"
+        "only Monday 08:00-12:00, Wednesday 08:00-12:00 (Europe/Paris time), not on Fri 1 May 2026"
     )
     assert words(hours=BusinessHours("Europe/London", {})).endswith("at no time: no business hours are set")
 

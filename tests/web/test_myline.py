@@ -393,7 +393,7 @@ def test_a_line_recorded_by_rule_says_which_calls(box, people, stella):
     assert how() == (
         "Yes: recorded by the rules: only calls you make (outgoing), not those you take; not calls "
         "to or from the numbers on the list \u201cfamily\u201d (1 entry); only Saturday 09:00-12:00 "
-        "(Europe/London time), not on 2026-12-26; to pause it while a caller gives card details, "
+        "(Europe/London time), not on Sat 26 Dec 2026; to pause it while a caller gives card details, "
         "key *1 on the handset"
     )
     assert "07700" not in page(stella, "/my-line")
