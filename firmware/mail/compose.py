@@ -119,12 +119,15 @@ def _listed(rows, form):
     return text
 
 
-def report_message(settings, to, report, data, fmt, box_name, wall_us, every, audit_head=None):
+def report_message(
+    settings, to, report, data, fmt, box_name, wall_us, every, audit_head=None, data_dir="DATA_DIR"
+):
     """A scheduled report, its key figures in the text and the file attached.
 
     ``audit_head``: the audit trail's chain head ``(seq, hash)`` when the report was
     made; the mail carries it off the card, so a trail rewritten later on the card
-    fails ``linekeeper verify --head SEQ:HASH``.
+    fails ``linekeeper verify --data-dir DATA_DIR --head SEQ:HASH``, the command the mail
+    gives whole (``data_dir``: the box's data folder, which ``verify`` needs).
     """
     from firmware.localtime import days_words
     from firmware.reports.tables import outages_note, outages_table, percent, running_note, running_table
@@ -159,8 +162,9 @@ def report_message(settings, to, report, data, fmt, box_name, wall_us, every, au
     )
     if audit_head is not None:
         body += (
-            "\nAudit trail head: %d:%s\nKeep this e-mail: `linekeeper verify --head %d:%s` "
-            "shows whether the audit trail up to here was changed later.\n" % (audit_head + audit_head)
+            "\nAudit trail head: %d:%s\nKeep this e-mail: `linekeeper verify --data-dir %s --head %d:%s` "
+            "shows whether the audit trail up to here was changed later.\n"
+            % (audit_head + (data_dir,) + audit_head)
         )
     msg = _message(settings, to, subject, body, wall_us)
     maintype, subtype = ("application", "pdf") if fmt == "pdf" else ("text", "csv")

@@ -157,6 +157,7 @@ class ReportScheduler:
                     int(self.wall_us()),
                     schedule.every,
                     read_head(os.path.join(self.source.data_dir, "audit.head")),
+                    data_dir=os.path.abspath(self.source.data_dir),
                 )
                 self.queue.enqueue(
                     msg,

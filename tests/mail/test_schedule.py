@@ -161,7 +161,10 @@ def test_every_scheduled_report_carries_the_audit_trail_head(sched, tmp_path):
     msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=policy.default)
     body = msg.get_body(("plain",)).get_content()
     assert "Audit trail head: %d:%s" % (seq, digest) in body
-    assert "verify --head %d:%s" % (seq, digest) in body
+    # The whole command, as it runs: `verify` needs the box's data folder, and the mail said
+    # only `linekeeper verify --head ...`, which stops at "the following arguments are
+    # required: --data-dir".
+    assert "`linekeeper verify --data-dir %s --head %d:%s`" % (tmp_path, seq, digest) in body
 
 
 def test_off_longer_than_the_catch_up_the_older_periods_are_said_missed_not_mailed(sched):
