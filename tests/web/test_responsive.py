@@ -472,6 +472,37 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
 
 
 @pytest.mark.slow
+def test_the_call_page_takes_the_keyboard_to_a_tag_refused_and_to_the_player(served):
+    """A tag refused was said in a message tied to no field (its field is named "add", its
+    message "tag"): the keyboard stayed at the page's top, the field was not marked. And
+    "Listen" gave the page back from its top: the player was some 20 stops of Tab down,
+    with no name for a screen reader."""
+    cookie, story, base = served
+    with sync_api.sync_playwright() as p:
+        browser, context, page = _open(p, cookie, base, "/calls/%d" % story.call_id, csp=True)
+        page.fill("#add-tag", "Not A Tag!")
+        with page.expect_navigation():
+            page.press("#add-tag", "Enter")
+        page.wait_for_load_state("load")  # forms.js marks the field once it runs
+        error = page.locator("#tag-form .field-error")
+        assert "lowercase letters" in error.inner_text()
+        assert page.get_attribute("#add-tag", "aria-invalid") == "true"
+        assert error.get_attribute("id") in page.get_attribute("#add-tag", "aria-describedby").split()
+        assert page.evaluate("document.activeElement.id") == "add-tag"
+        assert page.input_value("#add-tag") == "Not A Tag!"  # what was typed stays
+        page.goto(base + "/calls/%d" % story.call_id)
+        page.fill("#listen_reason", "complaint ref 1234")
+        with page.expect_navigation():
+            page.press("#listen_reason", "Enter")
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.activeElement.id") == "player"
+        assert page.get_attribute("#player", "aria-label") == "Recording of call %d" % story.call_id
+        assert page.evaluate("document.getElementById('player').readyState") == 0  # nothing played
+        context.close()
+        browser.close()
+
+
+@pytest.mark.slow
 def test_a_request_s_forms_tie_their_errors_and_a_stale_change_takes_the_focus(served):
     """The request page carries five forms: a radio group's error is heard on whichever button
     the keyboard lands on, and a change refused as a whole (someone else changed the

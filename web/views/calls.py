@@ -707,7 +707,7 @@ def tags(call_id):
         return detail(
             call_id,
             errors={
-                "tag": (
+                "add": (
                     "A tag is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter "
                     "or digit (for example complaint)."
                 )
@@ -717,10 +717,10 @@ def tags(call_id):
     try:
         check_category(add, "tag")
     except ValueError as exc:
-        return detail(call_id, errors={"tag": str(exc)}, status=400)
+        return detail(call_id, errors={"add": str(exc)}, status=400)
     if card_problem(add):  # PCI DSS: a tag is shown, exported and archived as it is
         return detail(
-            call_id, errors={"tag": "A tag cannot be a card number: the box keeps none."}, status=400
+            call_id, errors={"add": "A tag cannot be a card number: the box keeps none."}, status=400
         )
     if add in store.tags(call_id):  # already there: nothing changes, nothing to audit
         return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
