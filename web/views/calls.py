@@ -1133,4 +1133,5 @@ def hold(call_id):
             lambda: web.services.recordings.set_legal_hold(call_id, on == "1", by=g.user.name),
             {"kind": "legal_hold", "call_id": call_id, "on": on == "1"},
         )
-    return redirect(url_for("calls.detail", call_id=call_id))
+    # Back to the hold's part of the page, as a tag and a note: it says the hold changed.
+    return redirect(url_for("calls.detail", call_id=call_id) + "#legal-hold")

@@ -1,0 +1,37 @@
+"""A call's page as a screen reader reads it: its fields named apart in a list of the page's
+fields, and a form's answer coming back where the form was. The browser half (the keyboard
+on a tag refused and on the player) is in test_responsive.py."""
+
+import re
+
+from support.web import page
+
+
+def test_each_reason_field_on_a_call_s_page_says_what_it_is_for(box, people):
+    """Export, legal hold and erase each asked "Reason (goes in the audit trail; required)":
+    in a list of the page's fields (a screen reader's) three fields of the same name."""
+    sam = people["sam"]
+    text = page(sam, "/calls/1")
+    labels = dict(re.findall(r'<label for="([^"]+)">([^<]*)</label>', text))
+    for field in ("listen_reason", "reason", "hold_reason", "erase_reason"):
+        assert field in labels, field
+    named = [labels[f] for f in ("listen_reason", "reason", "hold_reason", "erase_reason")]
+    assert len(set(named)) == len(named), named
+    assert labels["reason"].startswith("Why are you exporting it?")
+    assert labels["hold_reason"].startswith("Why are you placing the legal hold?")
+    assert labels["erase_reason"].startswith("Why are you erasing the recording?")
+    # Released, the hold's field asks why it is released.
+    assert box.post(sam, "/calls/1/hold", {"on": "1", "hold_reason": "complaint ref 1234"}).status_code == 302
+    labels = dict(re.findall(r'<label for="([^"]+)">([^<]*)</label>', page(sam, "/calls/1")))
+    assert labels["hold_reason"].startswith("Why are you releasing the legal hold?")
+
+
+def test_a_hold_placed_or_released_comes_back_to_the_hold_s_part_of_the_page(box, people):
+    """The page came back from its top: a keyboard or screen-reader user heard the menu and
+    the alarms again, and had to find the hold to learn it was placed (a tag and a note come
+    back to their own part)."""
+    sam = people["sam"]
+    for on, reason in (("1", "complaint ref 1234"), ("0", "complaint 1234 closed")):
+        resp = box.post(sam, "/calls/1/hold", {"on": on, "hold_reason": reason})
+        assert resp.status_code == 302 and resp.headers["Location"].endswith("/calls/1#legal-hold"), on
+    assert '<h2 id="legal-hold">Legal hold</h2>' in page(sam, "/calls/1")
