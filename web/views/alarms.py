@@ -18,7 +18,9 @@ supervisors the way an alarm does.
 
 import sqlite3
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 from firmware import words
 from firmware.calls.calllog import iso_ms
@@ -66,11 +68,33 @@ def _banner():
 
     return {
         "alarm_banner": alarm_banner,
+        "alarm_back": back_here,
         "alarm_signature": alarm_signature,
         "alarm_call_page": call_page,
         # The Alarms page lists what the dashboard's health panel does of the box's reminders.
         "alarm_reminders": reminders_now,
     }
+
+
+def back_here():
+    """Where acknowledging an alarm from this page's banner returns: this page, with its
+    query (a search shown stays shown). A page drawn in answer to a form (``/calls/1/listen``,
+    ``/phonebook/delete``) has an address no link opens (405): the nearest page above it
+    that opens, ``/calls/1``, ``/phonebook``."""
+    if request.method in ("GET", "HEAD"):
+        query = request.query_string.decode("ascii", "replace")
+        return request.path + ("?" + query if query else "")
+    adapter = current_app.url_map.bind("localhost")
+    path = request.path.rstrip("/")
+    while path:
+        try:
+            adapter.match(path, method="GET")
+            return path
+        except RequestRedirect:
+            return path  # opens, by a redirect (a slash added)
+        except HTTPException:
+            path = path.rsplit("/", 1)[0]
+    return "/"
 
 
 def call_page(alarm):
