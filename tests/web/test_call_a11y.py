@@ -35,3 +35,24 @@ def test_a_hold_placed_or_released_comes_back_to_the_hold_s_part_of_the_page(box
         resp = box.post(sam, "/calls/1/hold", {"on": on, "hold_reason": reason})
         assert resp.status_code == 302 and resp.headers["Location"].endswith("/calls/1#legal-hold"), on
     assert '<h2 id="legal-hold">Legal hold</h2>' in page(sam, "/calls/1")
+
+
+def _title(text):
+    return re.search(r"<title>([^<]*)</title>", text).group(1)
+
+
+def test_a_search_s_page_title_says_how_many_calls_it_found(box, people):
+    """Search sends the form and the page comes back from its top: a screen reader read the
+    title, "Calls", then the menu and the alarms; how many calls were found was further on,
+    under the form. The title now says it, as the line under the form does; a search refused
+    says so."""
+    sam = people["sam"]
+    assert _title(page(sam, "/calls")) == "Calls — Linekeeper"  # no search: every call
+    found = page(sam, "/calls?line=1")
+    said = re.search(r'<p id="total"><strong>([\d,]+)</strong> (calls? match(?:es)?)', found)
+    assert said, found
+    assert _title(found) == "Calls: %s %s — Linekeeper" % said.groups()
+    assert _title(page(sam, "/calls?number=09999999999")) == "Calls: 0 calls match — Linekeeper"
+    resp = sam.get("/calls?number=abc")
+    assert resp.status_code == 400
+    assert _title(resp.get_data(as_text=True)) == "Calls: correct the search — Linekeeper"
