@@ -56,3 +56,11 @@ def test_a_search_s_page_title_says_how_many_calls_it_found(box, people):
     resp = sam.get("/calls?number=abc")
     assert resp.status_code == 400
     assert _title(resp.get_data(as_text=True)) == "Calls: correct the search — Linekeeper"
+
+
+def test_the_talk_time_filter_says_seconds_in_words(box, people):
+    """Its label read "At least s talk time": a screen reader says a lone "s" as a letter."""
+    label = re.search(
+        r"<label>At least <input name=\"min_duration\"[^>]*>([^<]*)</label>", page(people["sam"], "/calls")
+    )
+    assert label and label.group(1).strip() == "seconds of talk", label and label.group(1)
