@@ -472,6 +472,22 @@ def test_a_field_s_error_is_tied_to_the_field_and_takes_the_focus(served):
 
 
 @pytest.mark.slow
+def test_a_report_s_day_refused_is_marked_and_takes_the_keyboard(served):
+    """A period refused was one message for the whole form: no field marked, the keyboard
+    left at the page's top, ahead of the menu and the alarms."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser, context, page = _open(p, cookie, base, "/reports?from=2026-03-05&to=2026-03-01", csp=True)
+        page.wait_for_load_state("load")  # forms.js marks the field once it runs
+        assert page.get_attribute("#report-form input[name=to]", "aria-invalid") == "true"
+        assert page.get_attribute("#report-form input[name=to]", "aria-describedby") == "error-to"
+        assert page.get_attribute("#report-form input[name=from]", "aria-invalid") is None
+        assert page.evaluate("document.activeElement.name") == "to"
+        context.close()
+        browser.close()
+
+
+@pytest.mark.slow
 def test_the_call_page_takes_the_keyboard_to_a_tag_refused_and_to_the_player(served):
     """A tag refused was said in a message tied to no field (its field is named "add", its
     message "tag"): the keyboard stayed at the page's top, the field was not marked. And

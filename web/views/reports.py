@@ -23,6 +23,7 @@ from markupsafe import Markup
 from firmware.errors import ReportError
 from firmware.reports import svg
 from firmware.reports.formats import FORMATS, audited, render, tables
+from firmware.reports.period import MAX_DAYS
 from firmware.reports.tables import outages_note, running_note
 
 from ..security import as_sentence, audit, form_errors, lk, roles, whole_number
@@ -70,7 +71,7 @@ def _request(source):
     try:
         period = source.period(values["from"], values["to"])
     except ReportError as exc:
-        errors["range"] = as_sentence(exc)
+        errors[_wrong_day(values)] = as_sentence(exc)
     allowed = _allowed_lines(source.lines())
     lines = allowed
     if values["line"]:
@@ -99,6 +100,20 @@ def _since_first_start(source, report):
     if first > today:  # a first start dated after today (a clock set back): as it was
         return None
     return source.period(first.isoformat(), today.isoformat())
+
+
+def _wrong_day(values):
+    """The field a period refused is said beside (forms.js marks it and takes the keyboard
+    there): ``from`` or ``to`` when that one is no date, ``to`` when it is before ``from`` or
+    too far after it; ``range`` for anything else (the box's zone)."""
+    days = []
+    for name in ("from", "to"):
+        try:
+            days.append(dt.date.fromisoformat(values[name].strip()))
+        except ValueError:
+            return name
+    first, last = days
+    return "to" if last < first or (last - first).days + 1 > MAX_DAYS else "range"
 
 
 @bp.route("/reports")
