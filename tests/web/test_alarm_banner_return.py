@@ -33,17 +33,26 @@ def test_an_alarm_acknowledged_from_a_search_comes_back_to_that_search(box, peop
 
 
 def test_an_alarm_acknowledged_from_a_page_a_form_drew_comes_back_to_a_page_that_opens(box, people):
-    """After "Listen" (a page drawn in answer to a form: /calls/1/listen) the acknowledge
-    button sent the supervisor to that address opened anew: "That method is not allowed
-    here". Now to the nearest page above it: the call's page, the phonebook."""
+    """After a refused "Listen" (a page drawn in answer to a form: /calls/1/listen) the
+    acknowledge button sent the supervisor to that address opened anew: "That method is not
+    allowed here". Now to the nearest page above it: the call's page, the phonebook. The
+    player a listen shows is a page of its own (Post/Redirect/Get), and comes back as it is."""
     sam = people["sam"]
     for n in range(3):
         box.alarm_log.set("no_line_voltage", n % 2 == 0, line=2, message="no voltage", wall_us=box.T0_US + n)
-    drawn = listen(sam, 1)
-    assert drawn.status_code == 200
+    token = box.token_of(sam, "/calls/1")
+    drawn = sam.post("/calls/1/listen", data={"csrf_token": token, "listen_reason": ""})
+    assert drawn.status_code == 400
     resp = _acknowledge(box, sam, drawn.get_data(as_text=True))
     assert resp.status_code == 302 and resp.headers["Location"] == "/calls/1"
     assert sam.get("/calls/1").status_code == 200
+    box.alarm_log.set("no_line_voltage", False, line=2, message="no voltage", wall_us=box.T0_US + 3)
+    box.alarm_log.set("no_line_voltage", True, line=2, message="no voltage", wall_us=box.T0_US + 4)
+    shown = listen(sam, 1)
+    assert shown.status_code == 200
+    resp = _acknowledge(box, sam, shown.get_data(as_text=True))
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/calls/1?listen=")
+    assert sam.get(resp.headers["Location"]).status_code == 200
     # A form refused (a phonebook entry to delete that is not there) draws its page at
     # /phonebook/delete: back to the phonebook.
     token = re.search(r'name="csrf_token" value="([^"]+)"', page(sam, "/phonebook")).group(1)
