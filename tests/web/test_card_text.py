@@ -44,7 +44,11 @@ def test_a_note_with_a_card_number_is_refused_and_kept_nowhere(box, people, note
 def test_a_tag_that_is_a_card_number_is_refused(box, people):
     sam = people["sam"]
     resp = box.post(sam, "/calls/1/tags", {"add": PAN}, token_from="/calls/1")
-    assert resp.status_code == 400 and "A tag cannot be a card number" in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "A tag cannot be a card number" in html
+    assert PAN not in html  # not even back in its own field (a wrong tag otherwise is)
+    resp = box.post(sam, "/calls/1/tags", {"add": "Not A Tag!"}, token_from="/calls/1")
+    assert resp.status_code == 400 and 'value="Not A Tag!"' in resp.get_data(as_text=True)
     assert PAN not in sam.get("/calls.csv").get_data(as_text=True)
     assert not _card_holds_it(box.data_dir)
 

@@ -581,10 +581,10 @@ def _without_note_text(entry):
 
 @bp.route("/calls/<int:call_id>")
 @roles("supervisor", "auditor")
-def detail(call_id, errors=None, status=200, note_typed=""):
+def detail(call_id, errors=None, status=200, note_typed="", tag_typed=""):
     """The call's page; with ``?listen=<token>`` (where the Listen form redirects,
     :func:`listen`) the player of that listen, if the token is this session's for this call;
-    ``note_typed``: a refused note's text, given back in its field."""
+    ``note_typed``, ``tag_typed``: a refused note's or tag's text, given back in its field."""
     call = decorate([call_or_404(call_id)])[0]
     _audit_view(call)
     info = _recording(call_id)
@@ -614,6 +614,7 @@ def detail(call_id, errors=None, status=200, note_typed=""):
         has_key=unlocked_key() is not None,
         errors=errors or {},
         note_typed=note_typed,
+        tag_typed=tag_typed,
         formats=info.get("formats", EXPORT_FORMATS) if info else EXPORT_FORMATS,
         format_names=EXPORT_NAMES,
         deleted=deleted,
@@ -703,9 +704,11 @@ def tags(call_id):
                 {"kind": "tag", "call_id": call_id, "tag": remove, "on": False},
             )
         return redirect(url_for("calls.detail", call_id=call_id) + "#tags")
+    typed = request.form.get("add") or ""
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", add):
         return detail(
             call_id,
+            tag_typed=typed,
             errors={
                 "add": (
                     "A tag is 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter "
@@ -717,8 +720,9 @@ def tags(call_id):
     try:
         check_category(add, "tag")
     except ValueError as exc:
-        return detail(call_id, errors={"add": str(exc)}, status=400)
+        return detail(call_id, errors={"add": str(exc)}, status=400, tag_typed=typed)
     if card_problem(add):  # PCI DSS: a tag is shown, exported and archived as it is
+        # Nor back into its own field: the card number goes on no page.
         return detail(
             call_id, errors={"add": "A tag cannot be a card number: the box keeps none."}, status=400
         )
