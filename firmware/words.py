@@ -273,6 +273,7 @@ ACTIONS = {
     "export_list_cut": "A list's CSV stopped early: the copy is not complete (its rows and why)",
     "delete": "Asked to erase the recording",
     "erase_details": "Asked to erase the caller's details",
+    "correct_details": "Corrected the caller's name shown for a call",
     "archive_erasure": "Dropped a caller's details erased on a box from the central viewer's index",
     "mail_withdrawn": "Withdrew a report waiting to be mailed: a caller's details in it were erased",
     "mail_already_sent": "Report already mailed when a caller's details in it were erased: not withdrawn",
@@ -365,6 +366,7 @@ DETAIL_LABELS = {
     "received_before": "Received, as logged before",
     # A data subject's request whose details were corrected: which (never what they say).
     "fields": "Corrected",
+    "data_request": "Request in the register",
     # Who asked or their numbers, corrected: the values before and after (kept in the
     # register with the request, shown in its history; the trail names the correction).
     "before": "Before",

@@ -37,6 +37,7 @@ from telephony import countries
 
 from . import inactive, intent, pwchange, security, sitechange, unreadable
 from .accounts import ROLE_LABELS, Accounts
+from .corrections import NameCorrections
 from .db import WebDb
 from .documents import keep_notice_at_start
 from .keyepoch import KeysInForce
@@ -114,6 +115,7 @@ class Web:
         self.site = Site(self.db)
         self.phonebook = Phonebook(self.db, services.wall_us, services.cipher)
         self.notes = CallNotes(self.db, services.wall_us, services.cipher)
+        self.corrections = NameCorrections(self.db, services.wall_us, services.cipher)
         self.stopping = threading.Event()  # set when the server stops: streams end
         self._closed = False
         self.keys_in_force = KeysInForce(services.keystore)

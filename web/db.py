@@ -65,6 +65,16 @@ CREATE TABLE IF NOT EXISTS call_notes (
     at_us         INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS call_notes_call ON call_notes (call_id, id);
+-- The caller's name corrected for one call (web/corrections.py): the newest is the call's.
+CREATE TABLE IF NOT EXISTS call_corrections (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id       INTEGER NOT NULL,
+    name          TEXT NOT NULL,          -- sealed, or '' once erased on request
+    by_user       TEXT NOT NULL,
+    at_us         INTEGER NOT NULL,
+    request       INTEGER                 -- the data subject's request it answers, if any
+);
+CREATE INDEX IF NOT EXISTS call_corrections_call ON call_corrections (call_id, id);
 """
 
 

@@ -93,6 +93,8 @@ ACTIONS = frozenset(
         "export",
         "delete",
         "erase_details",  # a caller's details erased from the call log on request
+        # The caller's name corrected for one call on request (web/views/calls.py, web.corrections).
+        "correct_details",
         # A scheduled report waiting in the mail queue withdrawn (replaced by a notice) as
         # the caller's details of a call in its days were erased (firmware/mail/schedule.py).
         "mail_withdrawn",

@@ -3,7 +3,8 @@
 The box's field cipher (:mod:`firmware.storage.fieldseal`, the storage data
 key the HAT MCU's vault wraps) also seals:
 
-* ``web.db``: the phonebook's numbers and names, the text of notes on calls, and
+* ``web.db``: the phonebook's numbers and names, the text of notes on calls, the
+  caller's names corrected for a call, and
   the login throttle's keys (account names with the addresses they were tried from);
 * ``config.json``: the number patterns of the recording rules' number lists
   (a pattern is often a whole number: ``"07700 900123"``);
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 PHONEBOOK_NUMBER = "phonebook.number"
 PHONEBOOK_NAME = "phonebook.name"
 NOTE = "call_notes.note"
+CORRECTED_NAME = "call_corrections.name"
 THROTTLE_KEY = "throttle.key"
 RULE_PATTERN = "rules.pattern"
 MAIL_FIELDS = ("mail.message", "mail.subject", "mail.last_error", "mail.withdrawal")
@@ -131,7 +133,7 @@ def _has_table(db, name):
 
 
 def seal_web_db(path, cipher, batch=500):
-    """Seal, in place, the phonebook entries and call notes still in clear in the
+    """Seal, in place, the phonebook entries, call notes and corrected names still in clear in the
     ``web.db`` at ``path``; returns how many rows changed.
 
     Batched transactions (a power cut keeps what was done; the next run
@@ -161,6 +163,17 @@ def seal_web_db(path, cipher, batch=500):
                 " WHERE substr(note, 1, 5) != 'lkp1:' AND note != '' LIMIT ?",
                 "UPDATE call_notes SET note = ? WHERE rowid = ?",
                 (NOTE,),
+                cipher,
+                batch,
+            )
+        if _has_table(db, "call_corrections"):
+            changed += _seal_rows(
+                db,
+                # An erased name (empty: web.corrections.ERASED_NAME) has nothing to seal.
+                "SELECT rowid, name FROM call_corrections"
+                " WHERE substr(name, 1, 5) != 'lkp1:' AND name != '' LIMIT ?",
+                "UPDATE call_corrections SET name = ? WHERE rowid = ?",
+                (CORRECTED_NAME,),
                 cipher,
                 batch,
             )

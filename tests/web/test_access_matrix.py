@@ -67,6 +67,7 @@ MATRIX = {
     ("POST", "calls.hold"): {SUP},
     ("POST", "calls.erase"): {SUP},
     ("POST", "calls.erase_details"): {SUP},
+    ("POST", "calls.correct_name"): {SUP},
     ("POST", "calls.tags"): {SUP},
     ("POST", "calls.notes"): {SUP},
     ("GET", "audit.index"): {AUD},

@@ -519,7 +519,8 @@ def test_csv_export_says_which_calls_are_on_legal_hold_and_since_when(box, peopl
     assert (rows[4]["legal_hold"], rows[4]["legal_hold_since"]) == ("no", "")
     assert {r["legal_hold"] for i, r in rows.items() if i != 3} == {"no"}
     # Added after the columns a sheet may already read by position.
-    assert text.splitlines()[0].endswith(",paused_s,legal_hold,legal_hold_since,digits_withheld")
+    header = text.splitlines()[0]
+    assert header.endswith(",paused_s,legal_hold,legal_hold_since,digits_withheld,corrected_name")
 
 
 def test_the_list_says_which_calls_are_on_legal_hold(box, people):

@@ -32,7 +32,7 @@ import secrets
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
-from firmware import words
+from firmware import rights, words
 from firmware.calls.calllog import ERASED, iso_ms
 from firmware.calls.callsearch import NUMBER_MATCH_DEFAULT, CallFilter, Cursor, search_number
 from firmware.localtime import TIME_OF_DAY_PROBLEM, duration_text, iso_to_us, time_of_day
@@ -44,10 +44,10 @@ from firmware.typed import card_problem
 
 from .. import callstory, intent
 from ..download import export_body
-from ..phonebook import NoteAddedAlready
+from ..phonebook import NoteAddedAlready, PhonebookError, clean_name
 from ..security import audit, form_errors, lk, roles, sentences, unlocked_key, visible_lines, whole_number
 from ..site import given_reason
-from . import csv_download, csv_within, outside_lines, row_id
+from . import csv_download, csv_within, outside_lines, rights_register, row_id, supervised_lines
 from .sar import release_shown, withheld_shown
 
 bp = Blueprint("calls", __name__)
@@ -249,15 +249,19 @@ def _page_url(args, **cursor):
 
 
 def decorate(calls, web=None, country=None):
-    """Add each call's phonebook name (``book_name``) and tags, for lists and pages.
+    """Add each call's phonebook name (``book_name``), its corrected name (``corrected``:
+    :meth:`web.corrections.NameCorrections.of_calls`, or None) and tags, for lists and pages.
     ``web`` and ``country`` given, it needs no request (a CSV being sent)."""
     web = web or lk()
     names = web.phonebook.names_for([c["number"] for c in calls], country or _country())
     tags = (
         web.services.calls.tags_of([c["id"] for c in calls]) if hasattr(web.services.calls, "tags_of") else {}
     )
+    corrected = web.corrections.of_calls([c["id"] for c in calls])
     for c in calls:
         c["book_name"] = names.get(c["number"])
+        # The name corrected for this call (UK GDPR Art. 16), shown instead, marked corrected.
+        c["corrected"] = corrected.get(c["id"])
         if not c.get("tags"):
             c["tags"] = tags.get(c["id"], [])
     return calls
@@ -363,6 +367,9 @@ CSV_COLUMNS = (
     # Whether digits keyed after a card number while dialling (a security code) were
     # withheld from the number (PCI DSS: never kept), as the call's page says it.
     "digits_withheld",
+    # The caller's name corrected for the call on request (its page), empty for none: the
+    # caller_id_name and phonebook_name were wrong for it.
+    "corrected_name",
 )
 
 
@@ -467,6 +474,7 @@ def _csv_rows(web, flt, count, site, country):
                 "yes" if c["id"] in holds else "no",
                 iso_ms(holds[c["id"]]) if c["id"] in holds else "",
                 "yes" if c.get("digits_withheld") else "no",
+                (c["corrected"] or {}).get("name") or "",
             ]
         done += len(calls)
         if cursor is None:
@@ -499,6 +507,7 @@ PLAYED_ACTIONS = (
     "call_note",
     "delete",
     "erase_details",
+    "correct_details",
 )
 
 
@@ -630,7 +639,8 @@ def detail(call_id, errors=None, status=200, note_typed="", tag_typed=""):
         and hasattr(retention, "erase_details")
         # Erased already, with notes whose text is left (the web UI failed between the
         # recorder's step and its own): the form finishes the job.
-        and (call.get("absence") != ERASED or any(not n["erased"] for n in lk().notes.of_call(call_id))),
+        and (call.get("absence") != ERASED or _details_left(call_id)),
+        can_correct=can_play and call.get("absence") != ERASED,
         archive_on=lk().services.archive is not None,
         archived=lk().services.archive.of(call_id) if lk().services.archive is not None else None,
         **_story(call, info, deleted),
@@ -989,8 +999,30 @@ def _erased(call, action, field):
     return None
 
 
-def _erase_notes(call):
+def _details_left(call_id):
+    """Whether the web UI still holds some of call ``call_id``'s caller's details: a note's
+    text or a corrected name not erased."""
     web = lk()
+    notes_left = any(not n["erased"] for n in web.notes.of_call(call_id))
+    return notes_left or web.corrections.left_of_call(call_id) > 0
+
+
+def _erase_notes(call):
+    """The caller's details the web UI holds go too: the notes' text, the corrected names."""
+    web = lk()
+    web.corrections.erase_of_call(
+        call["id"],
+        audited=lambda n: intent.audited_tx(
+            web,
+            [
+                (
+                    "call_note",
+                    str(call["id"]),
+                    {"line": call["line"], "request": deletions.ERASURE, "names_erased": n},
+                )
+            ],
+        ),
+    )
     web.notes.erase_of_call(
         call["id"],
         audited=lambda n: intent.audited_tx(
@@ -1067,7 +1099,7 @@ def erase_details(call_id):
     )
     if refused is not None:
         return refused
-    if call.get("absence") == ERASED and all(n["erased"] for n in lk().notes.of_call(call_id)):
+    if call.get("absence") == ERASED and not _details_left(call_id):
         return detail(
             call_id,
             errors={"details_reason": "The caller's details of call %d were erased already." % call_id},
@@ -1085,6 +1117,79 @@ def erase_details(call_id):
     # one left it behind, and this finishes the job.)
     _erase_notes(call)
     return redirect(url_for("calls.detail", call_id=call_id) + "#f-number")
+
+
+@bp.route("/calls/<int:call_id>/correct-name", methods=["POST"])
+@roles("supervisor")
+def correct_name(call_id):
+    """Correct the caller's name shown for this call (UK GDPR Art. 16: a caller-ID or
+    phonebook name that is wrong for it), with the reason (required) and, optionally, the
+    number of the request in the register it answers. The call log keeps what the
+    caller-ID sent; the corrected name is kept in web.db (:mod:`web.corrections`), shown
+    instead, marked corrected. Audited as ``correct_details`` (the reason, never the name).
+    Bad input changes nothing; the page says what was wrong."""
+    call = call_or_404(call_id, act=True)
+    web = lk()
+    if call.get("absence") == ERASED:
+        return detail(
+            call_id,
+            errors={
+                "correct_name": "The caller's details of call %d were erased: there is no name to correct."
+                % call_id
+            },
+            status=409,
+        )
+    errors = {}
+    try:
+        name = clean_name(request.form.get("correct_name"))
+    except PhonebookError as exc:
+        errors["correct_name"] = "The name: %s." % exc
+    else:
+        shown = web.corrections.of_call(call_id)
+        if name == (shown["name"] if shown else call.get("name")):
+            errors["correct_name"] = "Call %d shows this name already: nothing to change." % call_id
+    reason, problem = given_reason("correct_reason", "corrected", "rectification request 12", "the name is")
+    if problem:
+        errors["correct_reason"] = problem
+    request_no = _request_answered(request.form.get("correct_request"), errors)
+    if errors:
+        return detail(call_id, errors=errors, status=400)
+    details = {"line": call["line"], "fields": ["name"], "reason": reason}
+    if request_no is not None:
+        details["data_request"] = request_no
+    web.corrections.correct(
+        call_id,
+        name,
+        g.user.name,
+        request_no,
+        audited=lambda _name: intent.audited_tx(web, [("correct_details", str(call_id), details)]),
+    )
+    return redirect(url_for("calls.detail", call_id=call_id) + "#f-number")
+
+
+def _request_answered(text, errors):
+    """The request number typed (``#12`` or ``12``), or None for none; a message in
+    ``errors`` when it is no request in the register the user sees (the same words for one
+    that does not exist and one on another line)."""
+    text = (text or "").strip().lstrip("#").strip()
+    if not text:
+        return None
+    number = int(text) if text.isascii() and text.isdigit() and row_id(int(text)) else None
+    entry = None
+    if number is not None:
+        register = rights_register()
+        try:
+            entry = register.get(number)
+        finally:
+            register.close()
+    if entry is None or not rights.concerns_lines(entry, g.user.lines, supervised_lines()):
+        errors["correct_request"] = (
+            "There is no request %s among those you see in the register: give its number from "
+            "the Requests page (for example 12), or leave it empty."
+            % ("#%d" % number if number is not None else repr(text[:20]))
+        )
+        return None
+    return number
 
 
 # The legal hold form's ``on`` (a hidden field the page fills in) neither 1 nor 0.
