@@ -1169,6 +1169,7 @@ def _notes_and_names(data_dir, country):
         return None
     from firmware.sar import notes_and_names
     from firmware.storage.fieldseal import load_field_cipher
+    from web.corrections import NameCorrections
     from web.db import WebDb
     from web.phonebook import CallNotes, Phonebook
 
@@ -1176,7 +1177,12 @@ def _notes_and_names(data_dir, country):
 
     cipher = load_field_cipher(data_dir, run_dir=run_dir(), create=False)
     db = WebDb(path)  # read while the bundle is made; closed with the process
-    return notes_and_names(CallNotes(db, _wall_us, cipher), Phonebook(db, _wall_us, cipher), country)
+    return notes_and_names(
+        CallNotes(db, _wall_us, cipher),
+        Phonebook(db, _wall_us, cipher),
+        country,
+        NameCorrections(db, _wall_us, cipher),
+    )
 
 
 def _letter_facts(data_dir, config):

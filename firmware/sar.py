@@ -1236,9 +1236,12 @@ def _log(data_dir, audit, entry, redactions, spool, withheld=(), whose=None, lin
     return entry_id
 
 
-def notes_and_names(notes, phonebook, country):
+def notes_and_names(notes, phonebook, country, corrections=None):
     """``about(calls)`` for :func:`release` from the web UI's call notes and phonebook
-    (:class:`web.phonebook.CallNotes`, :class:`web.phonebook.Phonebook`)."""
+    (:class:`web.phonebook.CallNotes`, :class:`web.phonebook.Phonebook`) and, given
+    ``corrections`` (:class:`web.corrections.NameCorrections`), the names calls were
+    corrected to on request (``corrected_names``: {call id: name}, only when there is one:
+    the person's data as the box now shows it)."""
 
     def about(calls):
         kept = {}
@@ -1251,6 +1254,12 @@ def notes_and_names(notes, phonebook, country):
             if found:
                 kept[str(call["id"])] = found
         names = phonebook.names_for([c["number"] for c in calls if c.get("number")], country)
-        return {"notes": kept, "phonebook": names}
+        found = {"notes": kept, "phonebook": names}
+        if corrections is not None:
+            shown = corrections.of_calls([c["id"] for c in calls])
+            corrected = {str(i): c["name"] for i, c in shown.items() if c["name"]}
+            if corrected:
+                found["corrected_names"] = corrected
+        return found
 
     return about

@@ -55,7 +55,8 @@ FILES = (
     ("calls.json", "each call's full record as the box keeps it (times there are in UTC)"),
     (
         "notes-and-names.json",
-        "notes staff wrote about these calls, and the name the box's phone book gives your number",
+        "notes staff wrote about these calls, the name the box's phone book gives your number, "
+        "and any name a call was corrected to at your request",
     ),
     ("manifest.json", "what was asked for, and each file's size and SHA-256 checksum"),
     ("SHA256SUMS", "the checksums again, so you can check nothing was changed (sha256sum -c SHA256SUMS)"),

@@ -195,3 +195,18 @@ def test_a_corrected_name_left_in_clear_is_sealed_at_the_next_start(tmp_path):
     (stored,) = sqlite3.connect(path).execute("SELECT name FROM call_corrections").fetchone()
     assert cipher.open(stored, CORRECTED_NAME) == NAME
     assert seal_web_db(str(path), cipher) == 0
+
+
+def test_a_subject_access_copy_holds_the_corrected_name(box, people):
+    """Art. 15 after Art. 16: the search lists the corrected name with the notes, and the
+    bundle's notes-and-names.json holds it (``corrected_names``)."""
+    from firmware.sar import notes_and_names
+
+    sam = people["sam"]
+    assert correct(box, sam, 5).status_code == 302
+    shown = html.unescape(page(sam, "/sar?number=02079460004"))
+    assert "Call 5: name corrected to “%s”" % NAME in shown
+    about = notes_and_names(box.web.notes, box.web.phonebook, "uk", box.web.corrections)
+    calls = [box.services.calls.get(5), box.services.calls.get(1)]
+    assert about(calls)["corrected_names"] == {"5": NAME}
+    assert "corrected_names" not in about([box.services.calls.get(1)])

@@ -274,8 +274,11 @@ def index():
         )
     # What the bundle's notes-and-names.json will hold, shown before it goes: a colleague's
     # note can be about someone else ("her husband rang about the debt"), and went unread.
+    web = lk()
     about = (
-        notes_and_names(lk().notes, lk().phonebook, lk().services.reports.country)(calls) if calls else None
+        notes_and_names(web.notes, web.phonebook, web.services.reports.country, web.corrections)(calls)
+        if calls
+        else None
     )
     # What the letter will say of copies given before, shown before it goes: one to the
     # police the person may not be told of (DPA 2018 Sch. 2 para 2) went into it unseen.
@@ -377,7 +380,9 @@ def release_bundle():
             _hidden(listed)
             copies = letter_copies(listed, withheld)
             # Read now, in this request: the notes and phone book are this thread's.
-            kept = notes_and_names(lk().notes, lk().phonebook, services.reports.country)(chosen)
+            kept = notes_and_names(lk().notes, lk().phonebook, services.reports.country, lk().corrections)(
+                chosen
+            )
             facts = letter_facts(lk())
             wall_us = int(services.wall_us())
             # The letter, as the bundle will hold it: shown on Preview, and before a release
