@@ -210,3 +210,18 @@ def test_a_subject_access_copy_holds_the_corrected_name(box, people):
     calls = [box.services.calls.get(5), box.services.calls.get(1)]
     assert about(calls)["corrected_names"] == {"5": NAME}
     assert "corrected_names" not in about([box.services.calls.get(1)])
+
+
+@pytest.mark.parametrize("tick, left", [("yes", False), (None, True)])
+def test_erasing_the_recording_with_the_callers_details_erases_the_corrected_name(box, people, tick, left):
+    """With the tick the caller's details go with the recording, the corrected name among
+    them; without it they stay, the corrected name too."""
+    box.add_recordings([1])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    sam = people["sam"]
+    assert correct(box, sam, 1).status_code == 302
+    form = {"erase_reason": "erasure request ref 77", "confirm": "yes", "details": tick}
+    resp = box.post(sam, "/calls/1/erase", {k: v for k, v in form.items() if v}, token_from="/calls/1")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-2000:]
+    assert ("%s (corrected)" % NAME in html.unescape(page(sam, "/calls/1"))) is left
+    assert [r[2] != "" for r in corrections(box)] == [left]
