@@ -33,6 +33,12 @@ class TamperError(LinekeeperError, ValueError):
     """
 
 
+class LineKeyLostError(TamperError):
+    """A recording's line key is in no copy of the key store: the key store was put back from
+    a backup made before that key (``keystore restore --accept-lost-lines``). The recording
+    cannot be opened, which says nothing of whether it was altered."""
+
+
 class StreamFinishedError(LinekeeperError, RuntimeError):
     """An encrypted stream was used after its final chunk was sealed."""
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from firmware import datadir, evidence
 from firmware.calls.calllog import SCHEMA as CALLS_SCHEMA
-from firmware.errors import LinekeeperError, NotGrantedError, TamperError
+from firmware.errors import LinekeeperError, LineKeyLostError, NotGrantedError, TamperError
 from firmware.policy import callmeta, deletions
 from firmware.recording import codec, journal
 from firmware.recording.journal import Journal, journal_path
@@ -218,6 +218,10 @@ class RecordingStore:
         # The box's field cipher, when it has one: compares a call's sealed number with
         # a header written in clear before sealing began (evidence.binding_problems).
         self.field_cipher = None
+        # Line -> (wall µs, audit entry) of the last `keystore restore` of a backup without
+        # that line's key: a recording of the line begun before it that does not open was
+        # made with a key no copy holds (LineKeyLostError), not known to be altered.
+        self.keys_lost: dict[int, tuple[int, int]] = {}
         self._on_audit = on_audit
         self._before_begin = before_begin
         self.dir = os.path.join(self.data_dir, "recordings")
@@ -659,16 +663,28 @@ class RecordingStore:
         While a `rekey` is under way a row holds its key wrapped to the old
         and to the next key store; whichever store is in force opens one.
 
+        :raises LineKeyLostError: none opens, and the line's key was lost after it was made
+            (:attr:`keys_lost`)
         :raises TamperError: no copy opens with this key for this recording
         :raises NotGrantedError: this key holds no key of the recording's line
         """
         context, line = self.key_context(row), self.line_of(row)
         try:
-            return recording_key.unwrap(row["wrapped_key"], context, line=line)
-        except (TamperError, NotGrantedError):
-            if not row.get("wrapped_key_next"):
+            try:
+                return recording_key.unwrap(row["wrapped_key"], context, line=line)
+            except (TamperError, NotGrantedError):
+                if not row.get("wrapped_key_next"):
+                    raise
+            return recording_key.unwrap(row["wrapped_key_next"], context, line=line)
+        except TamperError:
+            lost = self.keys_lost.get(line) if line is not None else None
+            if lost is None or row["started_at"] >= lost[0]:
                 raise
-        return recording_key.unwrap(row["wrapped_key_next"], context, line=line)
+            raise LineKeyLostError(
+                "line %d's recording key is not in the key store (the key store backup put back at "
+                "audit entry %d lacked it): it cannot be opened, and is not known to be altered"
+                % (line, lost[1])
+            ) from None
 
     def line_of(self, row):
         """``row``'s line as the call log says (the header's where there is no call log), or None."""
@@ -1394,18 +1410,22 @@ class RecordingStore:
         return min(high, max(low, (found[0] - row["started_at"]) / 1e6))
 
     # ------------------------------------------------------------ verification
-    def verify(self, recording_key: RecordingKey | None = None) -> list[str]:
+    def verify(
+        self, recording_key: RecordingKey | None = None, unopened: list[str] | None = None
+    ) -> list[str]:
         """Check every recording; returns a list of problems (empty when all is intact).
 
         Without a key, each finished file is checked against the size and
         SHA-256 recorded when it was finished. With the recording key every
         chunk is also authenticated, and a ``complete`` recording must end
-        with its final chunk.
+        with its final chunk. With ``unopened`` (a list), a recording whose
+        line's key is in no copy of the key store (:attr:`keys_lost`) is named
+        there, not as a problem: it is checked without the key.
         """
         problems = []
         for row in self.all():
             if row["state"] != "deleted":
-                problems += self._check(row, recording_key)[0]
+                problems += self._check(row, recording_key, unopened=unopened)[0]
         for name in self.unmatched():
             problems.append(
                 "recordings/%s: not in the call log (`linekeeper repair` rebuilds "
@@ -1419,14 +1439,15 @@ class RecordingStore:
         problems += datadir.integrity_problems(self._db, "calls.db")
         return problems
 
-    def _check(self, row, recording_key=None, sink=None):
-        """``(problems, codec bytes or None)`` for one recording (``sink``: see :meth:`open_audio`)."""
+    def _check(self, row, recording_key=None, sink=None, unopened=None):
+        """``(problems, codec bytes or None)`` for one recording (``sink``: see :meth:`open_audio`;
+        ``unopened``: see :meth:`verify`)."""
         path, call = self.path_of(row["id"]), self.call_row(row["call_id"])
         if call is not NO_CALL_LOG:
             problems = evidence.binding_problems(row, read_header(path), call, self.field_cipher)
             if problems:
                 return problems, None
-        problems, data = self._check_file(row, recording_key, sink)
+        problems, data = self._check_file(row, recording_key, sink, unopened)
         # The file's own checks first: they name what was done more precisely.
         if not problems and call is not NO_CALL_LOG and self.verify_key is not None:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
@@ -1447,7 +1468,7 @@ class RecordingStore:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
         return problems
 
-    def _check_file(self, row, recording_key=None, sink=None):
+    def _check_file(self, row, recording_key=None, sink=None, unopened=None):
         rid, path = row["id"], self.path_of(row["id"])
         where = "recording %s (call %s)" % (rid, row["call_id"])
         if not os.path.exists(path):
@@ -1488,6 +1509,11 @@ class RecordingStore:
             data, complete = self.open_audio(rid, recording_key, sink)
         except NotGrantedError:
             return [], None  # not this key's line: checked without the key
+        except LineKeyLostError as exc:
+            if unopened is None:
+                return ["%s: %s" % (where, exc)], None
+            unopened.append("%s: %s" % (where, exc))
+            return [], None  # checked without the key, as the signature is next
         except TamperError as exc:
             return ["%s: altered or damaged (%s)" % (where, exc)], None
         except OSError as exc:
