@@ -569,12 +569,14 @@ def cmd_init(args):
     """
     import dataclasses
 
+    from board.hat import list_hats, load_hat
     from firmware.storage.fsutil import make_private_dir
     from firmware.storage.keystore import KeyStore
     from web.accounts import name_problem
     from web.passwords import password_problem
 
-    from .box import open_audit
+    from . import words
+    from .box import configured_lines, open_audit
     from .config import load_config, save_config
     from .migrations import note_if_fresh
 
@@ -595,6 +597,17 @@ def cmd_init(args):
     config = load_config(args.data_dir)
     consent = dataclasses.replace(config.policy.consent, require_notice=True)
     config = config.replace(policy=dataclasses.replace(config.policy, consent=consent))
+    # Every line's key with the keys, as the setup wizard does, not at each line's first
+    # recording: a key store backup made next holds them all (one without a line's key,
+    # put back, opens none of that line's recordings: docs/keys.md).
+    n_lines = configured_lines(args.data_dir)
+    keyed = "every line of the box"
+    if n_lines is None and config.hat:
+        load_hat(config.hat)  # raises, saying why, before anything is made
+    if n_lines is None:
+        widest = max(list_hats(), key=lambda name: len(load_hat(name).lines))
+        n_lines = len(load_hat(widest).lines)
+        keyed = "no HAT is configured: every line the %s HAT has, the most of any" % widest
 
     def show(recovery):
         # Once the key store is known not to exist yet, before the keys are committed: a
@@ -614,7 +627,7 @@ def cmd_init(args):
 
     try:
         with open_audit(args.data_dir) as audit:
-            KeyStore(args.data_dir).initialise(args.user, password, show=show)
+            KeyStore(args.data_dir).initialise(args.user, password, show=show, lines=range(1, n_lines + 1))
     except KeyboardInterrupt as exc:
         if KeyStore(args.data_dir).is_initialised:
             raise Stopped(
@@ -626,6 +639,10 @@ def cmd_init(args):
             "audit entry may be written already); run `linekeeper init` again" % args.data_dir
         ) from exc
     print("Linekeeper is initialised in %s for user %r." % (args.data_dir, args.user))
+    print(
+        "Recording keys made for %s (%s): a key store backup made now holds them all."
+        % (words.lines_named(range(1, n_lines + 1)), keyed)
+    )
     if consent.waits_for_notice():
         print(
             "No line is recorded until a consent notice is set (the setup wizard sets one; the "

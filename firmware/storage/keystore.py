@@ -638,8 +638,11 @@ class KeyStore:
 
     # --- changing ----------------------------------------------------------------------
 
-    def initialise(self, user, password, show=None):
+    def initialise(self, user, password, show=None, lines=()):
         """Create the admin key pair, ``user``'s password slot (granted every line) and the recovery slot.
+
+        ``lines``: line numbers whose recording keys are made with them, in the same write (a
+        key store backup made next holds them; the box makes any other at its start).
 
         Returns the recovery key text, which is stored nowhere: show it once.
         With ``show``, ``show(recovery key text)`` is called before anything
@@ -659,7 +662,7 @@ class KeyStore:
                     "%s already has recording keys; initialising again would make every "
                     "recording unreadable" % self.keys_dir.parent
                 )
-            doc, recovery = self._new_document(user, secret_password)
+            doc, recovery = self._new_document(user, secret_password, [_check_line(n) for n in lines])
             if show is not None:
                 show(format_recovery_key(recovery))
             remove_stale_temps(self.keys_dir)  # a killed init's half-written file
