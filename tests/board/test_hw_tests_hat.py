@@ -88,3 +88,52 @@ def test_make_hwtest_says_so_before_any_test_is_collected(tmp_path):
         "ERROR: cannot tell which HAT the box has: %s:1:2: malformed JSON" % (tmp_path / "config.json") in out
     )
     assert "Traceback" not in out and "INTERNALERROR" not in out, out
+
+
+def test_an_unknown_hat_is_refused_naming_the_hats_there_are(tmp_path, monkeypatch):
+    """LINEKEEPER_HAT=lk-9 was taken as it was: off a Pi the refusal spoke of "the line HAT
+    'lk-9'", and on one every test failed loading it."""
+    monkeypatch.setenv("LINEKEEPER_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LINEKEEPER_HAT", "lk-9")
+    said = _refusal_as_is(monkeypatch)
+    assert said == (
+        "LINEKEEPER_HAT 'lk-9' is no HAT there is: the HATs are lk-2lb and lk-4l (board/hats), "
+        "or give the path to a HAT file of your own"
+    )
+    monkeypatch.setenv("LINEKEEPER_HAT", str(tmp_path / "mine.json"))
+    said = _refusal_as_is(monkeypatch)
+    assert said.startswith("LINEKEEPER_HAT %s: " % (tmp_path / "mine.json")) and "\n" not in said
+    # The box's own configuration naming one is refused as well, naming the file.
+    monkeypatch.delenv("LINEKEEPER_HAT")
+    (tmp_path / "config.json").write_text(json.dumps({"version": 1, "hat": "lk-9"}))
+    said = _refusal_as_is(monkeypatch)
+    assert said.startswith("the box's configuration %s names the HAT 'lk-9'" % (tmp_path / "config.json"))
+    assert "the HATs are lk-2lb and lk-4l (board/hats)" in said
+
+
+def _refusal_as_is(monkeypatch):
+    """:func:`_refusal`, the environment as the test set it."""
+    spec = importlib.util.spec_from_file_location("which_hat", os.path.join(ROOT, "hw_tests", "which_hat.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        name = module.hat_name()
+    except module.HatUnknown as exc:
+        return str(exc)
+    raise AssertionError("the HAT %r was taken" % name)
+
+
+def test_make_hwtest_refuses_an_unknown_hat_before_anything_else(tmp_path):
+    env = dict(os.environ, LINEKEEPER_DATA_DIR=str(tmp_path), LINEKEEPER_HAT="lk-9")
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "hw_tests"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = ran.stdout + ran.stderr
+    assert ran.returncode == 4, out
+    assert "ERROR: LINEKEEPER_HAT 'lk-9' is no HAT there is: the HATs are lk-2lb and lk-4l" in out
+    assert "with the line HAT" not in out and "Traceback" not in out, out
