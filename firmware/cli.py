@@ -971,6 +971,20 @@ def _refuse_installers_password(data_dir, account, instead=""):
         )
 
 
+def _restore_refuses_installers_password(data_dir, account):
+    """:func:`_refuse_installers_password` for `keystore restore`, in its words: each of its
+    refusals ends "nothing was changed"."""
+    try:
+        _refuse_installers_password(data_dir, account, RECOVERY_KEY_TOO)
+    except LinekeeperError as exc:
+        said = str(exc)
+        if said.endswith(": nothing was done"):
+            said = said[: -len("nothing was done")] + "nothing was changed"
+        else:  # a cut change of the password whose note cannot be read here
+            said += " — nothing was changed"
+        raise LinekeeperError(said) from None
+
+
 def _installers_change_cut(data_dir, user):
     """Whether ``user``'s key slot holds a password an installer set that web.db's account
     does not say yet: a change by another (``must_change`` ``set_by_other``) that a cut
@@ -3029,19 +3043,19 @@ def cmd_keystore(args):
             raise LinekeeperError(
                 "cannot read %s: %s%s — nothing was changed" % (args.file, exc.strerror or exc, _as_whom())
             ) from None
-    if args.recovery_key_file:
-        opens = {"recovery_key": _read_password(args.recovery_key_file, "recovery key file")}
-        actor = "recovery-key"
-    else:
-        args.user = args.user or "admin"
-        try:
+    try:  # every refusal says nothing was changed, as the restore's own do
+        if args.recovery_key_file:
+            opens = {"recovery_key": _read_password(args.recovery_key_file, "recovery key file")}
+            actor = "recovery-key"
+        else:
+            args.user = args.user or "admin"
             _enabled_slot(args.data_dir, args.user)
-        except LinekeeperError as exc:
-            raise LinekeeperError("%s — nothing was changed" % exc) from None
-        opens = {"user": args.user, "password": _read_password(args.password_file)}
-        account = _read_account(args.data_dir, args.user)[1]
-        opens["accept"] = lambda: _refuse_installers_password(args.data_dir, account, RECOVERY_KEY_TOO)
-        actor = args.user
+            opens = {"user": args.user, "password": _read_password(args.password_file)}
+            account = _read_account(args.data_dir, args.user)[1]
+            opens["accept"] = lambda: _restore_refuses_installers_password(args.data_dir, account)
+            actor = args.user
+    except LinekeeperError as exc:
+        raise LinekeeperError("%s — nothing was changed" % exc) from None
     opened = []
 
     def audited(details):

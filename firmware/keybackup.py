@@ -430,7 +430,10 @@ def restore(
             "%s has a key store (keys/keystore.json): a backup is put back only where it is "
             "missing; nothing was changed" % data_dir
         )
-    doc = read_backup(raw, source)
+    try:
+        doc = read_backup(raw, source)
+    except KeyBackupError as exc:
+        raise KeyBackupError("%s; nothing was changed" % exc) from None
     keystore = doc["keystore"].encode("utf-8")
     try:
         key, public = open_copy(keystore, recovery_key=recovery_key, user=user, password=password)

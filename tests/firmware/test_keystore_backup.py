@@ -754,3 +754,80 @@ def test_a_backup_made_before_a_lines_key_is_refused_unless_its_loss_is_accepted
     pin = RecordingKeyPin(str(path), Signer(bytes(range(32)), "card"))
     pin.check_line(2, KeyStore(str(path)).line_public_key(2))
     assert "2" in json.loads((path / PIN_FILE).read_text())["lines"]
+
+
+def _files(path):
+    """Every file under ``path`` and its bytes: what a refusal must leave as it was."""
+    found = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                found[os.path.relpath(os.path.join(root, name), path)] = f.read()
+    return found
+
+
+def _refusal_case(case, path, out, recovery_file, tmp_path):
+    """``(backup file, options)`` of a restore refused as ``case`` says."""
+    if case == "has a key store":
+        return out, ["--recovery-key-file", recovery_file]
+    os.unlink(path / "keys" / "keystore.json")
+    bad = tmp_path / "bad.json"
+    if case == "neither key":
+        return out, []
+    if case == "backup unreadable":
+        return tmp_path / "no-such.json", ["--recovery-key-file", recovery_file]
+    if case == "not JSON":
+        bad.write_text("{not json")
+    elif case == "not a backup":
+        bad.write_text(json.dumps({"format": "something else"}))
+    elif case == "another version":
+        bad.write_text(json.dumps(dict(json.loads(out.read_text()), version=99)))
+    elif case == "damaged":
+        bad.write_text(json.dumps(dict(json.loads(out.read_text()), host=None)))
+    elif case == "recovery key file unreadable":
+        return out, ["--recovery-key-file", str(tmp_path / "no-such.txt")]
+    elif case == "recovery key file empty":
+        return out, ["--recovery-key-file", secret_file(tmp_path, "empty.txt", "")]
+    elif case == "recovery key file not text":
+        (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\n")
+        (tmp_path / "binary.txt").chmod(0o600)
+        return out, ["--recovery-key-file", str(tmp_path / "binary.txt")]
+    elif case == "password file unreadable":
+        return out, ["--user", "admin", "--password-file", str(tmp_path / "no-such-pw")]
+    elif case == "wrong recovery key":
+        other = KeyStore(str(tmp_path / "other"), CHEAP).initialise("admin", PASSWORD)
+        return out, ["--recovery-key-file", secret_file(tmp_path, "other.txt", other)]
+    else:
+        raise AssertionError(case)
+    return bad, ["--recovery-key-file", recovery_file]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "has a key store",
+        "neither key",
+        "backup unreadable",
+        "not JSON",
+        "not a backup",
+        "another version",
+        "damaged",
+        "recovery key file unreadable",
+        "recovery key file empty",
+        "recovery key file not text",
+        "password file unreadable",
+        "wrong recovery key",
+    ],
+)
+def test_every_refusal_of_a_restore_says_nothing_was_changed_and_changes_nothing(box, tmp_path, capsys, case):
+    """ "not a key store backup" and an unreadable recovery key file said nothing of it, where
+    the command's other refusals end "nothing was changed"."""
+    path, out, recovery_file = box
+    copy, how = _refusal_case(case, path, out, recovery_file, tmp_path)
+    before = _files(path)
+    capsys.readouterr()
+    assert restore(path, copy, *how) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, err
+    assert err.rstrip(".").lower().endswith("nothing was changed"), err
+    assert _files(path) == before
