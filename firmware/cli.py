@@ -659,6 +659,14 @@ def _unlock(args):
     return _unlock_slot(store, args.user, _read_password(args.password_file), args.password_file)
 
 
+def _slots(store):
+    """The key store's slot names, or none when it cannot say."""
+    try:
+        return store.slots()
+    except (LinekeeperError, OSError):
+        return ()
+
+
 def _unlock_slot(store, user, password, path):
     """``store.unlock(user, password)``, the password read from the file ``path``.
 
@@ -670,9 +678,9 @@ def _unlock_slot(store, user, password, path):
         return store.unlock(user, password)
     except WrongPasswordError:
         why = NOT_PROVEN % (user, path)
-        if user == "admin":
+        if user == "admin" and "admin" not in _slots(store):
             # --user's default, seldom the first account's name (whoever the setup wizard
-            # made): say so, naming no account (the words are a wrong password's).
+            # made): say so, naming no account (the words are otherwise a wrong password's).
             why = why.replace(": nothing was done", " " + ADMIN_DEFAULT + ": nothing was done")
         raise WrongPasswordError(why) from None
 
