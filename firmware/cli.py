@@ -1330,13 +1330,14 @@ def _sar_refused(args, why):
     from firmware.sar import log, refusal_audited
 
     from .box import open_audit
+    from .logwhere import SAID
 
     named = _typed_user(args.data_dir, args.user)
     actor = named.pop("actor") or "anonymous"
     if named.get("no_account"):
         why = _unnamed(why, args.user)
     if not os.path.exists(os.path.join(args.data_dir, "audit.db")):
-        log.warning("subject access release by %s refused: %s", actor, why)
+        log.warning("subject access release by %s refused: %s", actor, why, extra=SAID)
         return
     try:
         audit = open_audit(args.data_dir)

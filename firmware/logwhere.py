@@ -6,7 +6,9 @@ the journal; run by hand (``make run``), its log is on the terminal as before. A
 person runs (``sar``, ``export``, ``verify``...) says what went wrong itself, in one line
 (``linekeeper: ...``); its log records — a refusal, also in the audit trail — go to the
 system log, not doubled on the terminal. ``--verbose`` puts them on the terminal too.
-Without a system log, its warnings and errors are on the terminal: nowhere else keeps them.
+Without a system log, its warnings and errors are on the terminal: nowhere else keeps them;
+but not a record the command says itself (logged with ``extra=SAID``, a refusal it prints
+as its ``linekeeper:`` line), which would read twice there.
 """
 
 import logging
@@ -18,6 +20,10 @@ FORMAT = "%(asctime)s %(name)s: %(message)s"
 
 # The system log's socket (journald's or syslog's, on the box).
 SYSLOG_ADDRESS = "/dev/log"
+
+# A log record's ``extra`` saying the command prints it itself (its ``linekeeper:`` line):
+# kept by the system log, not shown again on the terminal without one.
+SAID = {"said": True}
 
 # Commands that run as a service, or run the box itself: their log is their output.
 SERVICE_COMMANDS = frozenset({"run", "recorder", "web", "banner", "sim"})
@@ -60,8 +66,14 @@ def log_handlers(args, syslog_address=None):
     elif not args.verbose:
         shown = _formatted(logging.StreamHandler())
         shown.setLevel(logging.WARNING)
+        shown.addFilter(_unsaid)
         handlers.append(shown)
     return handlers
+
+
+def _unsaid(record):
+    """Whether ``record`` is one the command does not print itself (:data:`SAID`)."""
+    return not getattr(record, "said", False)
 
 
 def _syslog(address):

@@ -31,6 +31,7 @@ from firmware.storage.fieldseal import opener, register_sql
 
 from .errors import LinekeeperError
 from .localtime import TIME_OF_DAY_PROBLEM, LocalTime, day_words, duration_text, time_of_day
+from .logwhere import SAID
 from .policy import cards
 from .policy.rules import called_number, normalise
 from .sarbundle import Counted, GpgStream, MemorySpool, ZipStream, wav_parts
@@ -526,7 +527,8 @@ def refusal_audited(append, actor, why):
     the entry is logged too; the refusal stands (it is shown or printed), whatever the trail.
     A web form shown again with the person's calls is a look at them too, audited apart as a
     search's is (``disclosure_search``, :func:`search_details`)."""
-    log.warning("subject access release by %s refused: %s", actor, why)
+    # The command prints it itself: not shown twice where its warnings are on the terminal.
+    log.warning("subject access release by %s refused: %s", actor, why, extra=SAID)
     try:
         append("disclosure_refused", {"refused": why})
     except Exception as exc:  # the trail's card full, or the trail damaged: said, not hidden
