@@ -1092,6 +1092,8 @@ def cmd_export(args):
     # Before the export is audited (not an entry, then a refusal); neither the recording nor
     # its manifest replaces a file (an earlier export's, which its audit entry names).
     _check_new_file(args.out, "an export")
+    # Which of the two its recording takes (.ogg only if recorded so) is said once it is found.
+    _check_file_name(args.out, (".wav", ".ogg"), "an export", "--out")
     _check_new_file(manifest_path(args.out), "an export's manifest")
     reason = _export_reason(args.reason)
     signer = device_signer(args.data_dir)
@@ -1778,6 +1780,21 @@ def _check_new_file(path, what):
         raise LinekeeperError("%s — nothing was written" % str(exc).replace("--out ", "", 1)) from None
 
 
+def _check_file_name(path, endings, what, option=""):
+    """Refuse a name for ``what`` ("a breach scope") that does not end with one of
+    ``endings`` (".csv"), in any case: as a subject access bundle's (:func:`_check_bundle_name`),
+    the name says what the file is, and the person opens it by its name. ``option``: the
+    option that gave it ("--out"), when it is one."""
+    endings = (endings,) if isinstance(endings, str) else tuple(endings)
+    if os.path.basename(path).lower().endswith(endings):
+        return
+    said = " or ".join(endings)
+    raise LinekeeperError(
+        "%s%s: %s is a %s file; give a name ending %s — nothing was written"
+        % (option and option + " ", path, what, said, said)
+    )
+
+
 _MADE_MEANWHILE = "a file was made there meanwhile"
 
 
@@ -2275,6 +2292,7 @@ def cmd_audit_export(args):
 
     _data_dir(args.data_dir)
     _check_new_file(args.file, "a copy of the audit trail")
+    _check_file_name(args.file, ".csv", "a copy of the audit trail")
     try:
         key_of, statements = keys_on_record(args.data_dir)
     except (LinekeeperError, ValueError) as exc:
@@ -2351,6 +2369,7 @@ def cmd_breach_scope(args):
 
     _data_dir(args.data_dir)
     _check_new_file(args.file, "a breach scope")
+    _check_file_name(args.file, ".csv", "a breach scope")
     name = os.path.basename(args.file)
     config = load_config(args.data_dir)
     with open_audit(args.data_dir) as audit:
@@ -2760,6 +2779,7 @@ def cmd_config(args):
         # A missing or unreadable data directory is an error, never the defaults.
         _data_dir(args.data_dir)
         _check_new_file(args.file, "a configuration export")
+        _check_file_name(args.file, ".json", "a configuration export")  # its import reads a .toml as TOML
         # The rules' number patterns are sealed on a box with the MCU: opened for the file.
         doc = export_config(args.data_dir, device_cipher(args.data_dir))
         text = json.dumps(doc, indent=2) + "\n"

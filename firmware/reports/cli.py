@@ -15,7 +15,9 @@ def add_arguments(p):
     p.add_argument(
         "--tz", help="time zone of the days and hours (default: the business hours' zone, else UTC)"
     )
-    p.add_argument("--out", required=True, help="file to write, or - for standard output")
+    p.add_argument(
+        "--out", required=True, help="file to write, named for --format (.json, .csv, .pdf), or - for stdout"
+    )
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument(
         "--user",
@@ -43,6 +45,8 @@ def run(args):
         raise LinekeeperError("no call log in %s" % args.data_dir)
     if args.out != "-":
         cli._check_new_file(args.out, "a report")  # before it is audited: not an entry, then a refusal
+        said = "a %s report (--format %s)" % (args.format.upper(), args.format)
+        cli._check_file_name(args.out, "." + args.format, said, "--out")
     config = load_config(args.data_dir)
     alarms = AlarmLog.open_existing(args.data_dir)
     try:
@@ -232,7 +236,7 @@ def add_year_arguments(p):
     )
     p.add_argument("--to", dest="last", metavar="DATE", help="last day, included (YYYY-MM-DD)")
     p.add_argument("--format", choices=("pdf", "json"), default="pdf")
-    p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("--out", required=True, help="file to write, ending as --format (.pdf, .json)")
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument(
         "--user",
@@ -265,6 +269,8 @@ def run_year(args):
     from .. import cli
 
     cli._check_new_file(args.out, "the year in review")
+    said = "the year in review in %s (--format %s)" % (args.format.upper(), args.format)
+    cli._check_file_name(args.out, "." + args.format, said, "--out")
     config = load_config(args.data_dir)
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
     source = ReportSource(args.data_dir, country=config.country, cipher=cipher)  # the box's zone

@@ -206,20 +206,16 @@ def test_an_export_stopped_whose_recording_cannot_be_removed_is_a_copy_taken(rec
     assert summary["recordings"] == 1 and exported == {"admin": 1}
 
 
-@pytest.mark.parametrize(
-    "name, said",
-    [
-        ("c1", "the file name has no extension: end it with .wav or .ogg"),
-        ("c1.mp3", "the extension .mp3 is not one it can export to: end the file name with .wav or .ogg"),
-    ],
-)
-def test_an_out_without_a_known_extension_says_so_and_lists_the_ones_taken(recorded, tmp_path, name, said):
+@pytest.mark.parametrize("name", ["c1", "c1.mp3"])
+def test_an_out_without_a_known_extension_says_so_and_lists_the_ones_taken(recorded, tmp_path, name):
     """`export ... --out out/c1` said "not 'out/c1'", quoting the whole path as if it were
-    the extension."""
+    the extension. A name it cannot take is bad input, refused before the password, as the
+    other commands' file names are (tests/firmware/test_cli_file_names.py): nothing audited."""
     data, pw = recorded
     (tmp_path / "out").mkdir()
     out_file = tmp_path / "out" / name
+    before = exports(data)
     status, _out, err = run_linekeeper(*export_args(data, 1, out_file, pw))
-    assert (status, err) == (2, "linekeeper: call 1 not exported: %s\n" % said)
-    assert os.listdir(tmp_path / "out") == []
-    assert [e.get("refused") for e in exports(data)] == [said]  # audited as refused, nothing taken
+    said = "--out %s: an export is a .wav or .ogg file; give a name ending .wav or .ogg — nothing was written"
+    assert (status, err) == (2, "linekeeper: %s\n" % (said % out_file))
+    assert os.listdir(tmp_path / "out") == [] and exports(data) == before

@@ -97,7 +97,8 @@ def test_a_report_to_standard_output_is_audited_as_stdout(data, capsys):
 def test_the_breach_scope_counts_the_callers_of_a_report_written(data, tmp_path):
     before = breach_scope(data)
     assert (before["reports"], before["report_callers"], before["report_numbers"]) == (0, 0, 0)
-    assert run_linekeeper(*report_args(data, PASSWORD, *WEEK, "--out", tmp_path / "r.csv"))[0] == 0
+    csv = ("--format", "csv", "--out", tmp_path / "r.csv")
+    assert run_linekeeper(*report_args(data, PASSWORD, *WEEK, *csv))[0] == 0
     (entry,) = reports_of(data)
     after = breach_scope(data)
     assert (after["reports"], after["reports_named"]) == (1, 1)
