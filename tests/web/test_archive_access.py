@@ -492,6 +492,13 @@ def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):
         ]
         page = client.get("/calls/leeds/1").get_data(as_text=True)
         assert 'id="listen-form"' in page and "<audio" not in page
+        # Why one listens or exports is kept for good: not the caller's name or number.
+        for hint in ("listen-hint", "reason-hint"):
+            said = re.search(r'<span class="hint" id="%s">(.*?)</span>' % hint, html.unescape(page), re.S)
+            assert said and (
+                "Not the caller's name or phone number: the viewer's audit trail keeps what you write "
+                "here for good, even after the call is deleted." in said.group(1)
+            ), hint
         assert client.get("/calls/leeds/1/audio").status_code == 403  # no reason given, no audio
         assert client.get("/calls/leeds/1/audio?p=made-up").status_code == 403
 

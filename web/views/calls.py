@@ -970,7 +970,7 @@ def _retention_or_404(method):
 def _asked_to_erase(call_id, field, what, confirm):
     """``(reason, details, response)``: the erase form's reason and whether the caller's
     details go too, or the page saying what was wrong (nothing changed)."""
-    reason, problem = given_reason(field, "erased", "erasure request ref 1234", what)
+    reason, problem = given_reason(field, "erased", "erasure request #12", what)
     errors = {field: problem} if problem else {}
     details = request.form.get("details")
     if details not in (None, "yes"):
