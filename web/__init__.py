@@ -45,7 +45,7 @@ from .phonebook import CallNotes, Phonebook
 from .sarjob import SarJobs
 from .services import Services, WebConfig
 from .sessions import Sessions
-from .site import Site
+from .site import Site, typed_back
 from .throttle import Throttle
 from .views import (
     CHECK_STANDS_S,
@@ -638,6 +638,7 @@ def create_app(services, config):
         product=config.product,
         signing_key=lambda: _signing_key(services),
         page_us=lambda: int(services.wall_us()),
+        typed_back=typed_back,  # a refused form's field as typed, unless a card number
     )
 
     @app.context_processor

@@ -119,6 +119,14 @@ def given_reason(field, done, example, what="this recording is"):
     )
 
 
+def typed_back(field):
+    """What the refused form's ``field`` held, to give back in it (nobody types it again),
+    or "" when it holds a card number: PCI DSS, the card number on no page, not even back
+    in its own field."""
+    text = request.form.get(field, "")
+    return "" if typed.card_problem(text) else text
+
+
 def parse_site_form(form, n_lines, today=None):
     """``(SiteSettings or None, {field: message})`` from a submitted form; ``today`` (a
     :class:`datetime.date`: the box's, in its zone; the machine's when None) is the day the

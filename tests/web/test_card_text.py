@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from web.services import StoreRecordings
+
 from .test_sar import RELEASE
 
 PAN = "4111111111111111"
@@ -88,3 +90,37 @@ def test_a_note_an_older_firmware_kept_is_shown_masked(box, people):
     html = people["sam"].get("/calls/1").get_data(as_text=True)
     assert "paid by card XXXX XXXX XXXX XXXX" in html
     assert not re.search(r"4111[ -]?1111", html)
+
+
+CALL_PAGE_FIELDS = [
+    ("/calls/1/listen", "listen_reason", {}),
+    ("/calls/1/export", "reason", {"format": "wav"}),
+    ("/calls/1/hold", "hold_reason", {"on": "1"}),
+    ("/calls/1/erase", "erase_reason", {"confirm": "yes"}),
+    ("/calls/5/erase-details", "details_reason", {"confirm": "yes"}),
+    ("/calls/1/correct-name", "correct_name", {"correct_reason": "rectification request 12"}),
+    ("/calls/1/correct-name", "correct_reason", {"correct_name": "Wilhelmina Pottage"}),
+    ("/calls/1/correct-name", "correct_request", {"correct_name": "W P", "correct_reason": "request 12"}),
+]
+
+
+@pytest.mark.parametrize("action, field, rest", CALL_PAGE_FIELDS)
+def test_a_card_number_refused_in_a_call_page_field_is_not_given_back(box, people, action, field, rest):
+    """A refused form comes back with what was typed in its fields, except a card number:
+    neither in its field nor in the message (PCI DSS: the card number on no page)."""
+    box.add_recordings([1])  # call 5 has none: its details are erased on their own
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    sam = people["sam"]
+    page = action.rsplit("/", 1)[0]
+    sam.get(page)  # its first view in this login is audited (call_viewed), not the form
+    before = len(box.audit_actions())
+    typed = PAN if field == "correct_request" else "card 4111 1111 1111 1111"
+    resp = box.post(sam, action, dict(rest, **{field: typed}), token_from=page)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and 'id="error-%s"' % field in html, html[-2000:]
+    assert "card number" in html
+    assert not re.search(r"4111[ -]?1111", html), field
+    assert len(box.audit_actions()) == before
+    # Anything else refused still comes back as typed.
+    resp = box.post(sam, action, dict(rest, **{field: "Jo\x1bx"}), token_from=page)
+    assert resp.status_code == 400 and 'value="Jo\x1bx"' in resp.get_data(as_text=True), field

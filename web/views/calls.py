@@ -1174,6 +1174,12 @@ def _request_answered(text, errors):
     text = (text or "").strip().lstrip("#").strip()
     if not text:
         return None
+    if card_problem(text):  # PCI DSS: not said back, in the message nor in its field
+        errors["correct_request"] = (
+            "That reads as a card number, not a request's: the box keeps none. Give the "
+            "request's number from the Requests page (for example 12), or leave it empty."
+        )
+        return None
     number = int(text) if text.isascii() and text.isdigit() and row_id(int(text)) else None
     entry = None
     if number is not None:
