@@ -513,6 +513,10 @@ def test_nobody_listens_without_saying_why(viewer, tmp_path, monkeypatch):
             assert resp.status_code == 400 and 'id="error-listen_reason"' in page, reason
             assert "<audio" not in page
         assert "Say why this recording is played" in listen("why").get_data(as_text=True)
+        assert 'value="why"' in listen("why").get_data(as_text=True)  # given back to correct
+        # Except a card number (PCI DSS: on no page, not even back in its own field).
+        page = listen("card 4111 1111 1111 1111").get_data(as_text=True)
+        assert "Take out the card number" in page and "4111 1111" not in page
         assert not v.audit_log.entries(action="playback")
         # With a reason: the player, and each play's entry carries it.
         page = listen("  complaint   ref 1234 ").get_data(as_text=True)

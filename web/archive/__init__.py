@@ -17,6 +17,7 @@ import os
 from flask import Flask, render_template
 
 from ..security import check_declared
+from ..site import typed_back
 from . import views
 from .app import Viewer, after_request, before_request, csrf_token
 
@@ -55,7 +56,10 @@ def create_archive_app(v):
     app.before_request(before_request)
     app.after_request(after_request)
     app.jinja_env.globals.update(
-        csrf_token=csrf_token, audit_fields=views.audit_fields, action_said=views.action_said
+        csrf_token=csrf_token,
+        audit_fields=views.audit_fields,
+        action_said=views.action_said,
+        typed_back=typed_back,  # a refused form's field as typed, unless a card number
     )
 
     @app.errorhandler(400)
