@@ -35,6 +35,7 @@ import secrets
 from flask import abort, current_app, g, redirect, render_template, request, url_for
 
 from firmware.alarms import sees_alarms_of
+from firmware.policy import cards
 
 SESSION_COOKIE = "lk_session"
 PRE_COOKIE = "lk_pre"
@@ -161,14 +162,14 @@ TYPED_BACK_MAX = 2000  # characters of each: the longest textarea's maxlength
 def _typed_back():
     """``[(label, text)]``: the free text a form refused for its token carried, to be copied
     (not saved); nothing from another site's page (``Sec-Fetch-Site``): this site does not show
-    text that it did not send."""
+    text that it did not send. A card number in it is masked (PCI DSS: on no page)."""
     if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
         return []
     typed = []
     for name, label in FREE_TEXT.items():
         text = request.form.get(name, "")
         if text.strip():
-            typed.append((label, text[:TYPED_BACK_MAX]))
+            typed.append((label, cards.scrub_typed(text)[:TYPED_BACK_MAX]))
     return typed
 
 

@@ -48,3 +48,15 @@ def test_every_textarea_of_a_form_is_free_text_offered_back():
     for path in TEMPLATES.rglob("*.html"):
         names |= set(re.findall(r'<textarea[^>]*\bname="([^"]+)"', path.read_text(encoding="utf-8")))
     assert names and names <= set(FREE_TEXT), names - set(FREE_TEXT)
+
+
+def test_a_card_number_in_the_text_shown_back_is_masked(box, people):
+    """PCI DSS: the card number on no page, as a note refused for one is not shown back."""
+    sam = people["sam"]
+    token = box.token_of(sam, "/calls/1")
+    box.clock.advance(16 * 60)
+    note = "Paid by card 4111 1111 1111 1111, refund by Friday"
+    page = sam.post("/calls/1/notes", data={"note": note, "csrf_token": token}).get_data(as_text=True)
+    shown = page.split('id="typed-back"')[1].split("</section>")[0]
+    assert "Paid by card XXXX XXXX XXXX XXXX, refund by Friday" in shown
+    assert not re.search(r"4111[ -]?1111", page)
