@@ -36,7 +36,7 @@ from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
 
-from . import alarmchecks, words
+from . import alarmchecks, simtime, words
 from .alarmchecks import ArchiveStall, ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
 from .alarminbox import AlarmInbox
 from .alarmlog import AlarmLog
@@ -1519,11 +1519,15 @@ def open_sim_host(
     vault=None,
     on_box=None,
     config_file=None,
+    resume=False,
 ):
     """A :class:`SimHost`: the box of :func:`open_sim_box`, started again after each
     power cut of the scenario as a Pi would start it (not started yet: ``host.start()``);
     ``restart``, ``on_box``: see :class:`SimHost`. ``config_file``: the file ``config``
-    was read from (``linekeeper sim --config``).
+    was read from (``linekeeper sim --config``). ``resume``: a person's run (``linekeeper
+    sim``, ``run``): on data a run left it starts a day later, after what is on record, and
+    it notes its clock for the commands run on that data (firmware/simtime.py); else the
+    clock starts at the scenario's ``start`` as given, as a test sets it.
 
     The simulated board is the scenario's ``hat``. A configuration file naming another
     (``config_file``, or the data directory's ``config.json`` when neither ``config``
@@ -1557,7 +1561,12 @@ def open_sim_host(
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
         synth = SpeechSynth(cache_dir=os.path.join(cache, "linekeeper", "speech"))
     timeline = compile_timeline(scenario, synth)
-    clock = SimClock(start_wall_us=scenario.start_wall_us, speed=speed)
+    start_us = scenario.start_wall_us
+    if resume:
+        # Started again on data a run left, the box goes on from its records: a day later at
+        # the scenario's time, so no time it has dated comes round again.
+        start_us = simtime.resumed_start_us(start_us, data_dir)
+    clock = SimClock(start_wall_us=start_us, speed=speed)
     if period_ms is None:
         period_ms = 20 if speed is not None else 100
     board = SimBoard(
@@ -1591,6 +1600,8 @@ def open_sim_host(
 
     schedule_actions(0)
     board.on_replay.append(schedule_actions)  # each round's calls are tagged as the first's
+    if resume:
+        host.stop_noting = simtime.keep_noting(clock, data_dir)
     return host
 
 
@@ -1628,6 +1639,7 @@ class SimHost:
         self.boxes = [self.box]
         self.restarts = 0
         self._booting = None  # the timer that starts a box after a brownout
+        self.stop_noting = None  # notes the clock for good (firmware/simtime.py), or None
         board.on_power.append(self._power)
 
     def _new_box(self):
@@ -1642,6 +1654,8 @@ class SimHost:
     def stop(self):
         if self.box is not None:
             self.box.stop()
+        if self.stop_noting is not None:
+            self.stop_noting()
 
     def _power(self, event, t_us):
         if event == "brownout":

@@ -53,7 +53,9 @@ def cmd_sim(args):
     scenario = _load_scenario(args.scenario)
     config = load_config_file(args.config) if args.config else None
     # The host starts the box again after each of the scenario's power cuts.
-    host = open_sim_host(scenario, args.data_dir, speed=args.speed, config=config, config_file=args.config)
+    host = open_sim_host(
+        scenario, args.data_dir, speed=args.speed, config=config, config_file=args.config, resume=True
+    )
     box = host.box
     calls_before = len(box.calllog.calls())
     if not box.recorder.enabled:
@@ -555,9 +557,34 @@ def _as_whom():
 
 
 def _wall_us():
+    """Now, µs since the epoch: by the simulated box's clock on a simulated box's data
+    directory (:func:`_date_by_box`), else the machine's."""
     import time
 
+    if _SIM_DATA_DIR is not None:
+        from .simtime import box_wall_us
+
+        now = box_wall_us(_SIM_DATA_DIR)
+        if now is not None:
+            return now
     return time.time_ns() // 1000
+
+
+_SIM_DATA_DIR = None  # a simulated box's data directory this command runs on (_date_by_box)
+
+
+def _date_by_box(args):
+    """A command on a simulated box's data directory dates what it does (audit entries,
+    "today", a report's period) by that box's clock, as the box dates its calls: by the
+    machine's, a demo box's March was audited in December (docs/scenarios.md)."""
+    global _SIM_DATA_DIR
+    from .simtime import read_note
+
+    _SIM_DATA_DIR = None
+    data_dir = getattr(args, "data_dir", None)
+    if isinstance(data_dir, str) and args.command not in ("sim", "run", "recorder", "web"):
+        if read_note(data_dir) is not None:
+            _SIM_DATA_DIR = data_dir
 
 
 def cmd_init(args):
@@ -3439,6 +3466,7 @@ def _open_box(args, on_box):
             config=config,
             restart=SimHost.AFTER_BROWNOUT,
             on_box=on_box,
+            resume=True,
         )
         return board_name, CurrentBox(host)
     box = open_rpi_box(args.data_dir, config)
@@ -4328,6 +4356,7 @@ def main(argv=None):
     if os.umask(0o077) == SHARED_UMASK:
         os.umask(SHARED_UMASK)
     _as_the_box(args)
+    _date_by_box(args)
     if holds_keys(args.command):
         from .hardening import no_core_dumps
 

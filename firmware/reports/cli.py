@@ -56,6 +56,7 @@ def run(args):
             tz=args.tz or None,  # None: the box's zone, as its pages date
             alarms=alarms,
             cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
+            wall_us=cli._wall_us,  # a simulated box's clock on its data (firmware/simtime.py)
         )
         period = source.period(args.first, args.last)
         # The box's lines, those with no call yet too (the call log knows only the others).
@@ -273,7 +274,8 @@ def run_year(args):
     cli._check_file_name(args.out, "." + args.format, said, "--out")
     config = load_config(args.data_dir)
     cipher = load_field_cipher(args.data_dir, run_dir=run_dir(), create=False)
-    source = ReportSource(args.data_dir, country=config.country, cipher=cipher)  # the box's zone
+    # The box's zone; a simulated box's clock on its data (firmware/simtime.py).
+    source = ReportSource(args.data_dir, country=config.country, cipher=cipher, wall_us=cli._wall_us)
     today = dt.datetime.fromtimestamp(
         source.wall_us() / 1e6, source.period("2000-01-01", "2000-01-01").zone
     ).date()

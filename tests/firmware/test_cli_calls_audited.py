@@ -14,6 +14,7 @@ from firmware import cli
 from firmware.box import open_audit
 from firmware.breachscope import scope
 from firmware.signing import run_dir
+from firmware.simtime import SIM_CLOCK_NAME
 from firmware.storage.audit import AuditLog
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import Argon2Params, KeyStore
@@ -52,6 +53,8 @@ def day_dir(tmp_path_factory):
 def data(day_dir, tmp_path):
     path = str(tmp_path / "data")
     shutil.copytree(day_dir, path)
+    # Dated on the machine's clock, as on a real box: not the simulated box's.
+    os.remove(os.path.join(path, SIM_CLOCK_NAME))
     return path
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from firmware import cli
 from firmware.box import open_audit
+from firmware.simtime import SIM_CLOCK_NAME
 from firmware.storage.keystore import Argon2Params, KeyStore
 from web.accounts import BY_HAND, Accounts
 from web.db import WebDb
@@ -48,6 +49,8 @@ def box(made, tmp_path):
     root, data = made
     path = str(tmp_path / "data")
     shutil.copytree(data, path)
+    # Days counted on the machine's clock, as on a real box: not the simulated box's.
+    os.remove(os.path.join(path, SIM_CLOCK_NAME))
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
     pw.chmod(0o600)

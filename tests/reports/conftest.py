@@ -10,6 +10,7 @@ import pytest
 from firmware import cli
 from firmware.alarmlog import AlarmLog
 from firmware.box import open_audit
+from firmware.simtime import SIM_CLOCK_NAME
 from firmware.storage.keystore import Argon2Params, KeyStore
 
 _spec = importlib.util.spec_from_file_location("week", os.path.join(os.path.dirname(__file__), "week.py"))
@@ -37,6 +38,8 @@ def week_dir(tmp_path_factory):
     path = root / "week.json"
     path.write_text(json.dumps(week.scenario()))
     assert cli.main(["sim", str(path), "--data-dir", data_dir]) == 0
+    # A real box's week: the commands run on it date by the machine's clock (docs/scenarios.md).
+    os.remove(os.path.join(data_dir, SIM_CLOCK_NAME))
     hour = 3_600_000_000
     with open_audit(data_dir) as audit:
         for actor, action, h, details in (
