@@ -231,3 +231,29 @@ def test_a_periods_days_are_counted(box, people):
     """A review of one day said it covered "(1 days, UTC)"."""
     page = html.unescape(people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True))
     assert "This covers Mon 2 Mar 2026 (1 day, Europe/London)" in page  # one day, said once
+
+
+def test_a_date_the_review_refuses_is_said_beside_that_date(box, people):
+    """A period refused was one message for the whole form ("range"): no field marked, the
+    keyboard left at the page's top. Now beside the date that is wrong, as on the Reports
+    page, and beside the date left out when only one is given."""
+    cases = [
+        ("from=2026-02-30&to=2026-03-01", "from", "is not a date"),
+        ("from=2026-03-01&to=2026-02-30", "to", "is not a date"),
+        ("from=2026-03-05&to=2026-03-01", "to", "The date range is backwards"),
+        ("from=2025-01-01&to=2026-03-01", "to", "at most 366 days"),
+        ("from=2026-03-05", "to", "Give both dates of the period"),
+        ("to=2026-03-05", "from", "Give both dates of the period"),
+    ]
+    for query, field, said in cases:
+        resp = people["audrey"].get("/documents/year-review?" + query)
+        text = resp.get_data(as_text=True)
+        form = re.search(r'<form[^>]*id="year-review-form".*?</form>', text, re.S).group(0)
+        assert resp.status_code == 400, query
+        message = re.search(
+            r'name="%s"[^>]*></label><span class="field-error" id="error-%s" role="alert">([^<]*)<'
+            % (field, field),
+            form,
+        )
+        assert message and said in html.unescape(message.group(1)), (query, form)
+        assert 'id="error-range"' not in form, query

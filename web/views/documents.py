@@ -21,6 +21,7 @@ from firmware.reports.docpdf import document_pdf
 from ..documents import box_state, keep_notice, notice_digest, staff_notice
 from ..security import as_sentence, audit, form_errors, lk, roles, whole_number
 from . import supervised_lines
+from .reports import wrong_day
 
 bp = Blueprint("documents", __name__)
 logger = logging.getLogger(__name__)
@@ -259,7 +260,8 @@ def _year_review():
     try:
         period = yearreview.review_period(values["from"], values["to"], source.tz, today)
     except ReportError as exc:
-        return None, values, {"range": as_sentence(exc)}
+        # Beside the date that is wrong, or the one left out when one alone was given.
+        return None, values, {wrong_day(values): as_sentence(exc)}
     values = {"from": period.first.isoformat(), "to": period.last.isoformat()}
     lines = None  # every line
     if not (g.user.has("auditor") or g.user.has("installer")):

@@ -71,7 +71,7 @@ def _request(source):
     try:
         period = source.period(values["from"], values["to"])
     except ReportError as exc:
-        errors[_wrong_day(values)] = as_sentence(exc)
+        errors[wrong_day(values)] = as_sentence(exc)
     allowed = _allowed_lines(source.lines())
     lines = allowed
     if values["line"]:
@@ -102,10 +102,11 @@ def _since_first_start(source, report):
     return source.period(first.isoformat(), today.isoformat())
 
 
-def _wrong_day(values):
+def wrong_day(values):
     """The field a period refused is said beside (forms.js marks it and takes the keyboard
-    there): ``from`` or ``to`` when that one is no date, ``to`` when it is before ``from`` or
-    too far after it; ``range`` for anything else (the box's zone)."""
+    there): ``from`` or ``to`` when that one is no date (left empty too), ``to`` when it is
+    before ``from`` or too far after it; ``range`` for anything else (the box's zone). The
+    year in review's form says its refusals by it too."""
     days = []
     for name in ("from", "to"):
         try:
