@@ -2,6 +2,7 @@
 fields, and a form's answer coming back where the form was. The browser half (the keyboard
 on a tag refused and on the player) is in test_responsive.py."""
 
+import html
 import re
 
 from support.web import page
@@ -64,3 +65,35 @@ def test_the_talk_time_filter_says_seconds_in_words(box, people):
         r"<label>At least <input name=\"min_duration\"[^>]*>([^<]*)</label>", page(people["sam"], "/calls")
     )
     assert label and label.group(1).strip() == "seconds of talk", label and label.group(1)
+
+
+def _text(markup):
+    return html.unescape(re.sub(r"<[^>]+>", "", markup)).strip()
+
+
+def test_each_call_s_link_in_the_list_says_whose_call_it_is(box, people):
+    """Each row's link was named by its start time alone: a screen reader's list of links
+    was a list of times. Hidden words now say the direction and the number or name; what
+    is shown is still the time."""
+    sam = people["sam"]
+    box.post(sam, "/phonebook", {"number": "02079460001", "name": "Acme Ltd"}, token_from="/phonebook")
+    text = page(sam, "/calls")
+    rows = re.findall(r'<tr id="call-\d+">(.*?)</tr>', text, re.S)
+    assert rows
+    named = 0
+    for row in rows:
+        link = re.search(r"<a href=\"/calls/\d+\">(.*?)</a>", row, re.S).group(1)
+        shown = re.sub(r'<span class="sr-only">.*?</span>', "", link)
+        hidden = re.search(r'<span class="sr-only">(.*?)</span>', link)
+        assert hidden, link
+        said = _text(link)
+        assert "<" not in shown and said.startswith(shown.strip()), link  # the time, as before
+        cells = dict(re.findall(r'<td data-label="([^"]+)">(.*?)</td>', row, re.S))
+        direction = _text(cells["Direction"])
+        assert ("inbound call from" if direction == "Inbound" else "outbound call to") in said, said
+        number = _text(re.search(r'<span class="number">(.*?)</span>', cells["Number"]).group(1))
+        assert number in said or number in ("withheld", "unknown", "unavailable", "erased on request"), said
+        name = re.search(r'<span class="(?:corrected|cid|book)-name"[^>]*>\(?([^<(,]*)', cells["Number"])
+        assert name is None or name.group(1).strip() in said, (said, cells["Number"])
+        named += name is not None
+    assert named, "no call with a name to check"
