@@ -18,12 +18,20 @@ from support.web import T0_US, add_calls
 DAY = "from=2026-03-02&to=2026-03-02"
 
 
+# A figure there is none of, as the page shows it: the CSV's empty cell.
+NONE = '<span aria-hidden="true">—</span><span class="sr-only">none</span>'
+
+
 def screen_tables(page):
-    """The report tables of a page as lists of rows of cell text."""
+    """The report tables of a page as lists of rows of cell text (a figure there is none of
+    as the CSV's empty text)."""
     out = []
     for body in re.findall(r'<table class="report"[^>]*>(.*?)</table>', page, re.S):
         rows = [
-            [html.unescape(c) for c in re.findall(r"<t[hd](?: scope=\"\w+\")?>(.*?)</t[hd]>", row, re.S)]
+            [
+                "" if c == NONE else html.unescape(c)
+                for c in re.findall(r"<t[hd](?: scope=\"\w+\")?>(.*?)</t[hd]>", row, re.S)
+            ]
             for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
         ]
         out.append(rows)

@@ -30,3 +30,20 @@ def test_a_date_the_report_refuses_is_said_beside_that_date(box, people):
         )
         assert message and said in message.group(1), (query, form)
         assert 'id="error-range"' not in form, query
+
+
+def test_a_figure_there_is_none_of_reads_none_not_blank(box, people):
+    """With no calls, a rate or a mean has no value: its cell was empty, read as "blank" by a
+    screen reader, as if it had failed to load. It shows a dash, read "none"; the CSV keeps
+    the empty cell."""
+    sam = people["sam"]
+    text = sam.get("/reports?from=2025-01-06&to=2025-01-06").get_data(as_text=True)
+    tables = re.findall(r'<table class="report".*?</table>', text, re.S)
+    assert tables
+    assert not any(re.search(r"<td>\s*</td>", t) for t in tables), tables
+    none = '<td><span aria-hidden="true">—</span><span class="sr-only">none</span></td>'
+    for figure in ("Answered rate %", "Mean talk (h:mm:ss)"):
+        row = re.search(r'<th scope="row">%s</th>(.*?)</tr>' % re.escape(figure), text)
+        assert row and none in row.group(1), (figure, row and row.group(1))
+    csv = sam.get("/reports/download?format=csv&from=2025-01-06&to=2025-01-06").get_data(as_text=True)
+    assert re.search(r"^Answered rate %,+\r?$", csv, re.M) and "—" not in csv, csv
