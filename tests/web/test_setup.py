@@ -361,3 +361,23 @@ def test_the_new_recovery_key_of_a_second_try_is_audited_before_it_is_made(box, 
     assert box.audit_actions() == ["init", "key_slot_add"]
     assert box.web.site.setup_complete and not box.web.site.recovery_confirmed
     assert before is not None and keystore.slot_fingerprint(None, "recovery") == before  # the old slot
+
+
+def test_a_line_left_at_choose_is_refused_by_the_box_not_only_the_browser(box):
+    """The browser's "required" check is not the box's: a form sent without it (a script,
+    an old browser, the check turned off) with every line left at "Choose…", or with a
+    line's choice missing altogether, is refused by the box, each line named, nothing saved."""
+    client = box.client()
+    every = {"line-%d-mode" % n: "" for n in range(1, box.LINES + 1)}
+    page = html.unescape(post_setup(box, client, **every).get_data(as_text=True))
+    for n in range(1, box.LINES + 1):
+        said = re.search(r'id="error-line-%d-mode"[^>]*>([^<]+)<' % n, page)
+        assert said and said.group(1) == "Choose whether line %d is recorded or private." % n, n
+    form = box.setup_form()
+    del form["line-2-mode"]
+    form["csrf_token"] = box.token_of(client, "/setup")
+    resp = client.post("/setup", data=form)
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400
+    assert re.search(r'id="error-line-2-mode"[^>]*>Choose whether line 2 is recorded or private.<', page)
+    nothing_saved(box)
