@@ -2,6 +2,9 @@
 
 import argparse
 
+# Every command's --data-dir: one wording wherever it is asked for.
+DATA_DIR_HELP = "where the box keeps its data (its recordings, keys, call log and audit trail)"
+
 
 def port(text):
     """A TCP port for argparse: 0 (any free one) to 65535."""

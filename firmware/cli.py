@@ -16,7 +16,7 @@ import time
 
 from firmware.storage.fsutil import SHARED_UMASK
 
-from .argtypes import port
+from .argtypes import DATA_DIR_HELP, port
 from .errors import LinekeeperError
 
 log = logging.getLogger("linekeeper")
@@ -3782,14 +3782,35 @@ def holds_keys(command):
     return command not in KEYLESS_COMMANDS
 
 
+# What `linekeeper --help` says first: plain words, not the module's docstring (its reST
+# markup was shown raw: "The ``linekeeper`` command.").
+DESCRIPTION = (
+    "Linekeeper, the call recording box: run it, and look after its recordings, keys, audit "
+    "trail, reports and archive. Each command's --help says more."
+)
+
+
+def _describe(parser):
+    """Give every command under ``parser`` with no description of its own its line in the
+    list of commands, as a sentence: `linekeeper calls --help` said nothing of what it does."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            said = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and said.get(name):
+                    text = said[name]
+                    sub.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+                _describe(sub)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="linekeeper", description=__doc__)
+    parser = argparse.ArgumentParser(prog="linekeeper", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sim", help="run the box headless on a scenario file, then exit")
     p.add_argument("scenario", help="scenario file (JSON or TOML), or 'demo'")
-    p.add_argument("--data-dir", required=True, help="where the box keeps its data")
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--speed",
         type=_speed,
@@ -3808,8 +3829,13 @@ def build_parser():
         "--board", choices=("sim", "rpi"), help="override LINEKEEPER_BOARD and the configured board"
     )
     p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--speed", type=_speed, default=1.0)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="simulated seconds per second on the simulated board (default 1), or 'max'",
+    )
     p.add_argument(
         "--loop",
         action="store_true",
@@ -3834,14 +3860,19 @@ def build_parser():
         "--board", choices=("sim", "rpi"), help="override LINEKEEPER_BOARD and the configured board"
     )
     p.add_argument("--scenario", default="demo", help="scenario for the simulated board")
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--speed", type=_speed, default=1.0)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
+    p.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        help="simulated seconds per second on the simulated board (default 1), or 'max'",
+    )
     p.add_argument("--loop", action="store_true", help="play the scenario again each time it ends")
     p.add_argument("--web-group", help="group whose members (the web UI's user) may use the control socket")
     p.set_defaults(func=cmd_recorder)
 
     p = sub.add_parser("web", help="serve the web UI beside a running recorder (the linekeeper-web service)")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--host",
         help="address to serve on (default: 127.0.0.1 on the simulated "
@@ -3860,7 +3891,7 @@ def build_parser():
     p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("init", help="create the box's recording keys and first key slot")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--password-file", required=True, help="file whose first line is the password")
     p.add_argument("--user", default="admin", help="the key slot's user name (default: admin)")
     p.set_defaults(func=cmd_init)
@@ -3868,7 +3899,7 @@ def build_parser():
     p = sub.add_parser(
         "rekey", help="replace every recording key and the recovery key (box stopped; audited)"
     )
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument("--user", default="admin", help="a user whose slot opens every line")
     p.add_argument(
@@ -3877,10 +3908,12 @@ def build_parser():
     p.set_defaults(func=cmd_rekey)
 
     p = sub.add_parser("export", help="export a call's recording (audited)")
-    p.add_argument("call_id", type=int)
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--password-file", required=True)
-    p.add_argument("--user", default="admin")
+    p.add_argument("call_id", type=int, help="the call's number on the box (N of its page, /calls/N)")
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
+    p.add_argument(
+        "--user", default="admin", help="who exports it: their key slot opens it; audited (default: admin)"
+    )
     p.add_argument(
         "--reason",
         required=True,
@@ -3894,10 +3927,17 @@ def build_parser():
         help="answer a subject access request: a bundle of every call "
         "of a number (any form), and/or of lines, and/or a date range",
     )
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--number", help="the requester's number, in any form")
-    p.add_argument("--from", dest="first", metavar="DATE")
-    p.add_argument("--to", dest="last", metavar="DATE")
+    p.add_argument(
+        "--from",
+        dest="first",
+        metavar="DATE",
+        help="first day of the calls (YYYY-MM-DD, the box's zone; with --to)",
+    )
+    p.add_argument(
+        "--to", dest="last", metavar="DATE", help="last day of the calls, included (YYYY-MM-DD; with --from)"
+    )
     p.add_argument(
         "--from-time",
         dest="first_time",
@@ -3977,12 +4017,12 @@ def build_parser():
     p.set_defaults(func=cmd_sar)
 
     p = sub.add_parser("verify", help="check every recording and the audit trail")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--password-file",
         help="also authenticate every chunk of every recording (a supervisor's: of their lines)",
     )
-    p.add_argument("--user", default="admin")
+    p.add_argument("--user", default="admin", help="--password-file's user (default: admin)")
     p.add_argument(
         "--head",
         help="an audit head taken earlier (SEQ:HASH, from the audit page "
@@ -4039,7 +4079,7 @@ def build_parser():
         "checks with the box's current fingerprint alone (audited)",
     )
     p.add_argument("file", help="the CSV file to write (a new file)")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--user", default="admin", help="the auditor who copies it")
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.set_defaults(func=cmd_audit_export)
@@ -4053,28 +4093,28 @@ def build_parser():
     p.add_argument("file", help="the CSV file to write (a new file)")
     p.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (the box's zone)")
     p.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD (the box's zone)")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--user", default="admin", help="the auditor who reads it")
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.set_defaults(func=cmd_breach_scope)
 
     p = sub.add_parser("keys", help="show the box's public signing key fingerprint")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--fingerprint", action="store_true", help="print the fingerprint alone")
     p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("repair", help="rebuild a lost or damaged call log from the recordings")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--password-file", help="also authenticate each rebuilt recording and record its exact duration"
     )
-    p.add_argument("--user", default="admin")
+    p.add_argument("--user", default="admin", help="--password-file's user (default: admin)")
     p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser(
         "hat-replaced", help="after a HAT replacement: move the sealed data's keys to the new HAT's vault"
     )
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--recovery-key-file", help="file whose first line is the recovery key")
     who.add_argument("--password-file", help="file whose first line is a user's password")
@@ -4086,9 +4126,13 @@ def build_parser():
     p.set_defaults(func=cmd_hat_replaced)
 
     p = sub.add_parser("config", help="export or import the box's configuration (no secrets)")
-    p.add_argument("action", choices=("export", "import"))
+    p.add_argument(
+        "action",
+        choices=("export", "import"),
+        help="export: write the configuration to FILE; import: read it",
+    )
     p.add_argument("file", help="the JSON file to write (export) or read (import)")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--user",
         help="import: who imports, for the audit trail, proven by --password-file (without both, "
@@ -4106,9 +4150,13 @@ def build_parser():
         "`linekeeper verify-statement`), the command exits 0, and a line on stdout begins "
         "'not audited:' and names the statement. Exit 2: nothing was done, stderr says why.",
     )
-    p.add_argument("action", choices=("backup", "restore"))
+    p.add_argument(
+        "action",
+        choices=("backup", "restore"),
+        help="backup: write the key store to FILE; restore: put FILE back where the key store is missing",
+    )
     p.add_argument("file", help="the backup to write, a new file (backup), or read (restore)")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--recovery-key-file", help="restore: file whose first line is the recovery key")
     p.add_argument(
         "--password-file",
@@ -4130,12 +4178,12 @@ def build_parser():
     p.set_defaults(func=cmd_keystore)
 
     p = sub.add_parser("banner", help="show the setup code on the console until setup is done")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--issue", help="also write it to this login-prompt issue file (emptied once set up)")
     p.set_defaults(func=cmd_banner)
 
     p = sub.add_parser("calls", help="print the calls a search finds (callers' numbers and names), audited")
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--json", action="store_true", help="one JSON object per call")
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument(
@@ -4203,7 +4251,7 @@ def build_parser():
         "(caller ID, clear signal, ringing) and the profiles "
         "it fits",
     )
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--json", action="store_true", help="one JSON document")
     p.set_defaults(func=cmd_linecheck)
 
@@ -4212,6 +4260,7 @@ def build_parser():
 
     analyze.add_arguments(p)
     p.set_defaults(func=analyze.run)
+    _describe(parser)
     return parser
 
 

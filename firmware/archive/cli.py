@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from ..argtypes import port, searched_number
+from ..argtypes import DATA_DIR_HELP, port, searched_number
 from ..errors import LinekeeperError
 from ..localtime import iso_to_us
 from ..storage.audit import AuditLog
@@ -64,30 +64,38 @@ def add_parser(sub):
         "never on a box) and print its public key for the boxes' config",
     )
     q.add_argument("--org-dir", required=True, help="where the organisation key slots live")
-    q.add_argument("--password-file", required=True)
-    q.add_argument("--user", default="admin")
+    q.add_argument("--password-file", required=True, help="file whose first line is --user's password")
+    q.add_argument("--user", default="admin", help="the first key slot's user name (default: admin)")
     q.set_defaults(func=cmd_init_org)
 
     q = asub.add_parser(
         "set-secret",
         help="store the box's S3 secret access key (sealed; the data directory's, for the web UI)",
     )
-    q.add_argument("--data-dir", required=True)
+    q.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     q.add_argument("--secret-file", required=True, help="file whose first line is the secret")
     q.set_defaults(func=cmd_set_secret)
 
     q = asub.add_parser("index", help="rebuild the central index from the bucket alone")
     q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
-    q.add_argument("--bucket", required=True)
-    q.add_argument("--region", default="us-east-1")
-    q.add_argument("--no-verify-tls", action="store_true")
+    q.add_argument("--bucket", required=True, help="the S3 bucket the boxes archive to")
+    q.add_argument("--region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
+    q.add_argument(
+        "--no-verify-tls",
+        action="store_true",
+        help="do not check the S3 store's TLS certificate (test stores only)",
+    )
     q.add_argument("--index", required=True, help="the index file (SQLite) to write")
     q.add_argument(
         "--org-dir",
         help="the organisation key slots: open sealed records (numbers searchable); needs --password-file",
     )
-    q.add_argument("--password-file")
-    q.add_argument("--user", default="admin")
+    q.add_argument("--password-file", help="with --org-dir: file whose first line is --user's password")
+    q.add_argument(
+        "--user",
+        default="admin",
+        help="with --org-dir: whose organisation key slot opens it (default: admin)",
+    )
     q.add_argument(
         "--viewer-dir",
         help="the central viewer's directory, with --org-dir: a disabled (or 90 days unused) "
@@ -101,9 +109,11 @@ def add_parser(sub):
         help="add or replace an account of the central viewer (a supervisor also gets a "
         "slot of the organisation key)",
     )
-    q.add_argument("--viewer-dir", required=True)
-    q.add_argument("--org-dir", required=True)
-    q.add_argument("--name", required=True)
+    q.add_argument(
+        "--viewer-dir", required=True, help="the central viewer's directory: its users, audit trail and index"
+    )
+    q.add_argument("--org-dir", required=True, help="where the organisation key slots live")
+    q.add_argument("--name", required=True, help="the viewer account's user name")
     q.add_argument("--roles", required=True, help="comma-separated: supervisor, auditor, installer")
     q.add_argument(
         "--sites",
@@ -111,18 +121,20 @@ def add_parser(sub):
         help="comma-separated box ids whose calls the account sees, plays, exports and "
         "reports on, or 'all' (the default)",
     )
-    q.add_argument("--password-file", required=True)
+    q.add_argument("--password-file", required=True, help="file whose first line is the account's password")
     q.add_argument(
         "--grantor",
         help="a supervisor whose slot opens the key (for a new supervisor's slot, or one made anew "
         "for a forgotten password)",
     )
-    q.add_argument("--grantor-password-file")
+    q.add_argument("--grantor-password-file", help="file whose first line is --grantor's password")
     q.set_defaults(func=_stops_before("add-user", cmd_add_user))
 
     q = asub.add_parser("edit-user", help="change the sites a central viewer account is granted")
-    q.add_argument("--viewer-dir", required=True)
-    q.add_argument("--name", required=True)
+    q.add_argument(
+        "--viewer-dir", required=True, help="the central viewer's directory: its users, audit trail and index"
+    )
+    q.add_argument("--name", required=True, help="the viewer account's user name")
     q.add_argument("--sites", required=True, help="comma-separated box ids, or 'all'")
     q.set_defaults(func=_stops_before("edit-user", cmd_edit_user))
 
@@ -131,24 +143,30 @@ def add_parser(sub):
         help="end the lockout of a central viewer account after 10 failed logins (once you know "
         "it is the person); audited",
     )
-    q.add_argument("--viewer-dir", required=True)
-    q.add_argument("--name", required=True)
+    q.add_argument(
+        "--viewer-dir", required=True, help="the central viewer's directory: its users, audit trail and index"
+    )
+    q.add_argument("--name", required=True, help="the viewer account's user name")
     q.set_defaults(func=_stops_before("unlock-user", cmd_unlock_user))
 
     q = asub.add_parser(
         "enable-user",
         help="enable a central viewer account disabled (unused for 90 days, or by hand); audited",
     )
-    q.add_argument("--viewer-dir", required=True)
-    q.add_argument("--name", required=True)
+    q.add_argument(
+        "--viewer-dir", required=True, help="the central viewer's directory: its users, audit trail and index"
+    )
+    q.add_argument("--name", required=True, help="the viewer account's user name")
     q.set_defaults(func=_stops_before("enable-user", cmd_enable_user))
 
     q = asub.add_parser(
         "disable-user",
         help="disable a central viewer account (not the last enabled installer's); audited",
     )
-    q.add_argument("--viewer-dir", required=True)
-    q.add_argument("--name", required=True)
+    q.add_argument(
+        "--viewer-dir", required=True, help="the central viewer's directory: its users, audit trail and index"
+    )
+    q.add_argument("--name", required=True, help="the viewer account's user name")
     q.set_defaults(func=_stops_before("disable-user", cmd_disable_user))
 
     q = asub.add_parser(
@@ -156,20 +174,26 @@ def add_parser(sub):
         help="remove a slot of the organisation key (a leaver's, or one with no supervisor's "
         "enabled viewer account); audited",
     )
-    q.add_argument("--viewer-dir", required=True)
-    q.add_argument("--org-dir", required=True)
-    q.add_argument("--name", required=True)
+    q.add_argument(
+        "--viewer-dir", required=True, help="the central viewer's directory: its users, audit trail and index"
+    )
+    q.add_argument("--org-dir", required=True, help="where the organisation key slots live")
+    q.add_argument("--name", required=True, help="the viewer account's user name")
     q.set_defaults(func=_stops_before("remove-slot", cmd_remove_slot))
 
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
-    q.add_argument("--org-dir", required=True)
+    q.add_argument("--org-dir", required=True, help="where the organisation key slots live")
     q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
-    q.add_argument("--bucket", required=True)
-    q.add_argument("--region", default="us-east-1")
-    q.add_argument("--no-verify-tls", action="store_true")
-    q.add_argument("--host", default="127.0.0.1")
-    q.add_argument("--port", type=port, default=8444)
+    q.add_argument("--bucket", required=True, help="the S3 bucket the boxes archive to")
+    q.add_argument("--region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
+    q.add_argument(
+        "--no-verify-tls",
+        action="store_true",
+        help="do not check the S3 store's TLS certificate (test stores only)",
+    )
+    q.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    q.add_argument("--port", type=port, default=8444, help="port to serve on (default: 8444)")
     q.add_argument("--cert", help="TLS certificate (PEM); without it only 127.0.0.1 is served")
     q.add_argument("--key", help="its private key (PEM)")
     q.set_defaults(func=cmd_serve)
@@ -179,14 +203,18 @@ def add_parser(sub):
         help="the latest audit head a box sent to the archive, as SEQ:HASH for `linekeeper verify --head`",
     )
     q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
-    q.add_argument("--bucket", required=True)
-    q.add_argument("--region", default="us-east-1")
-    q.add_argument("--no-verify-tls", action="store_true")
+    q.add_argument("--bucket", required=True, help="the S3 bucket the boxes archive to")
+    q.add_argument("--region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
+    q.add_argument(
+        "--no-verify-tls",
+        action="store_true",
+        help="do not check the S3 store's TLS certificate (test stores only)",
+    )
     q.add_argument("--box", required=True, help="the box id (its prefix in the bucket)")
     q.set_defaults(func=cmd_audit_head)
 
     q = asub.add_parser("search", help="search the central index")
-    q.add_argument("--index", required=True)
+    q.add_argument("--index", required=True, help="the index file (SQLite) `linekeeper archive index` wrote")
     q.add_argument("--number", type=searched_number, help="the number, or its last digits (digits 0-9)")
     q.add_argument("--box", type=_search_box, help="one box's calls only (its box_id)")
     q.add_argument(

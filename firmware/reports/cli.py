@@ -2,16 +2,17 @@
 
 import os
 
+from ..argtypes import DATA_DIR_HELP
 from ..errors import LinekeeperError, ReportError
 from .formats import FORMATS, audited, render
 
 
 def add_arguments(p):
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument("--from", dest="first", required=True, metavar="DATE", help="first day (YYYY-MM-DD)")
     p.add_argument("--to", dest="last", required=True, metavar="DATE", help="last day, included (YYYY-MM-DD)")
     p.add_argument("--line", type=int, action="append", help="report on this line only (repeat for several)")
-    p.add_argument("--format", choices=FORMATS, default="json")
+    p.add_argument("--format", choices=FORMATS, default="json", help="json (the default), csv or pdf")
     p.add_argument(
         "--tz", help="time zone of the days and hours (default: the business hours' zone, else UTC)"
     )
@@ -228,7 +229,7 @@ def _holds(path, data):
 
 
 def add_year_arguments(p):
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--from",
         dest="first",
@@ -236,7 +237,7 @@ def add_year_arguments(p):
         help="first day (YYYY-MM-DD; default: the last 12 whole months)",
     )
     p.add_argument("--to", dest="last", metavar="DATE", help="last day, included (YYYY-MM-DD)")
-    p.add_argument("--format", choices=("pdf", "json"), default="pdf")
+    p.add_argument("--format", choices=("pdf", "json"), default="pdf", help="pdf (the default) or json")
     p.add_argument("--out", required=True, help="file to write, ending as --format (.pdf, .json)")
     p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
     p.add_argument(
