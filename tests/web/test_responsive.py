@@ -488,6 +488,44 @@ def test_a_report_s_day_refused_is_marked_and_takes_the_keyboard(served):
 
 
 @pytest.mark.slow
+def test_a_year_review_s_day_refused_is_marked_and_takes_the_keyboard(served):
+    """As the Reports page's: one date given without the other was one message for the whole
+    form, no field marked, the keyboard left at the page's top."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser, context, page = _open(p, cookie, base, "/documents/year-review?from=2026-03-01", csp=True)
+        page.wait_for_load_state("load")  # forms.js marks the field once it runs
+        form = "#year-review-form"
+        assert page.get_attribute(form + " input[name=to]", "aria-invalid") == "true"
+        assert page.get_attribute(form + " input[name=to]", "aria-describedby") == "error-to"
+        assert page.get_attribute(form + " input[name=from]", "aria-invalid") is None
+        assert page.evaluate("document.activeElement.name") == "to"
+        context.close()
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_wrong_password_leaves_the_keyboard_on_password(served):
+    """The login page came back with the keyboard on User name, filled in already."""
+    _cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(base + "/login")
+        assert page.evaluate("document.activeElement.id") == "name"
+        page.fill("#name", "alice")
+        page.fill("#password", "not her password")
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#form-error")
+        assert page.get_attribute("#form-error", "role") == "alert"
+        assert page.evaluate("document.activeElement.id") == "password"
+        context.close()
+        browser.close()
+
+
+@pytest.mark.slow
 def test_the_call_page_takes_the_keyboard_to_a_tag_refused_and_to_the_player(served):
     """A tag refused was said in a message tied to no field (its field is named "add", its
     message "tag"): the keyboard stayed at the page's top, the field was not marked. And
