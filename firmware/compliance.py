@@ -392,29 +392,43 @@ def _key_backup(s, names=True):
             "the last backup of the key store, made on %s, is of a key store a rekey has replaced "
             "and opens no recording made since: %s" % (day_words(s.key_backup_date), where % "a new one")
         )
-    changed = key_store_changes(s.key_backup_contents, s.key_store_contents, names)
+    changed = key_store_changes(s.key_backup_contents, s.key_store_contents, names, losing=True)
     if changed:
         return AMBER, (
             "the key store changed since its last backup, made on %s (%s): that backup would put "
             "it back as it was; %s" % (day_words(s.key_backup_date), "; ".join(changed), where % "a new one")
         )
+    changed = key_store_changes(s.key_backup_contents, s.key_store_contents, names)
+    if changed:
+        # Key slots, passwords and grants: a restore of that backup loses no recording (the
+        # recovery key opens every line's key in it), it only takes a password reset for
+        # those users; an alarm at each of them had the owner download a backup after every
+        # new user's first login (docs/keys.md).
+        return GREEN, (
+            "the key store was backed up on %s; since then only %s, which a restore of that "
+            "backup loses no recording by (those users' passwords are reset after it)"
+            % (day_words(s.key_backup_date), "; ".join(changed))
+        )
     return GREEN, "the key store was backed up on %s, since it last changed" % day_words(s.key_backup_date)
 
 
-def key_store_changes(then, now, names=True):
+def key_store_changes(then, now, names=True, losing=False):
     """What changed in the key store between two :func:`firmware.keybackup.key_store_contents`
     (``then``: a backup's, from its audit entry), in words; [] when it is the same file, or
     when either is not known (a backup audited before entries recorded it). ``names``
     False: the key slots added or removed are counted, their users not named (an alarm's
-    words)."""
+    words). ``losing``: only the changes a restore of that backup would lose recordings by,
+    a new recovery key (the backup opens only with the old one) and a line's new key (that
+    line's recordings since open with no key in it); key slots, passwords and grants cost
+    those users a password reset after it, no recording."""
     if not isinstance(then, dict) or not isinstance(now, dict) or then.get("digest") == now.get("digest"):
         return []
     said = []
     slots_then, slots_now = set(then.get("slots") or ()), set(now.get("slots") or ())
     added, removed = sorted(slots_now - slots_then), sorted(slots_then - slots_now)
-    if added:
+    if added and not losing:
         said.append("a key slot added for %s" % ", ".join(added) if names else _slots(added) + " added")
-    if removed:
+    if removed and not losing:
         said.append(
             "the key slot of %s removed" % ", ".join(removed) if names else _slots(removed) + " removed"
         )
@@ -423,6 +437,8 @@ def key_store_changes(then, now, names=True):
     lines = sorted(set(now.get("lines") or ()) - set(then.get("lines") or ()))
     if lines:
         said.append("a key made for line%s %s" % ("s" if len(lines) > 1 else "", ", ".join(map(str, lines))))
+    if losing:
+        return said
     return said or ["a password changed, or the lines a user's key slot opens"]
 
 

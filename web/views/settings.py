@@ -56,6 +56,7 @@ def _context(as_saved=False, **extra):
     except FieldSealError:  # the trail's key_backup entries, until the recorder has started
         backup, backup_sealed = None, True
     saved = _saved_values(web)
+    contents = key_store_contents(web) if backup else None
     values = (
         request.form
         if request.method == "POST" and request.endpoint == "settings.save" and not as_saved
@@ -74,8 +75,10 @@ def _context(as_saved=False, **extra):
         key_store=key_store_fingerprint(web),
         last_backup=backup,
         backup_sealed=backup_sealed,
-        # What changed in the key store since that backup (a key slot, the recovery key ...).
-        backup_behind=key_store_changes(backup[2], key_store_contents(web)) if backup else [],
+        # What changed in the key store since that backup that a restore of it would lose
+        # recordings by (the recovery key, a line's key), and what else (key slots, passwords).
+        backup_behind=key_store_changes(backup[2], contents, losing=True) if backup else [],
+        backup_since=key_store_changes(backup[2], contents) if backup else [],
         # What the box held when it was made (firmware.keybackup.inventory), in words.
         backup_inventory=keybackup.inventory_lines(backup[3]) if backup and backup[3] else [],
         may_back_up=may_back_up(),
