@@ -133,6 +133,10 @@ class NumberFormat:
     #: country code and that many digits (not starting with 0) is in international form
     #: without its ``+``, as some networks send a caller's number
     significant_digits: tuple[int, ...] = ()
+    #: the fewest and the most digits any national number has after its trunk prefix (the
+    #: UK's shortest is 0800 1111, seven), where ``national_digits`` does not fix it: a
+    #: number list's entry without a wildcard outside them matches no call
+    national_digits_range: tuple[int, int] | None = None
     emergency_numbers: tuple[str, ...] = ()
     service_numbers: tuple[tuple[str, int], ...] = ()
 
@@ -205,6 +209,7 @@ _UK_NUMBERS = NumberFormat(
     presentation_prefixes=("1470", "141", "#31#"),
     relay_prefixes=("18001", "18002"),
     significant_digits=(9, 10),
+    national_digits_range=(7, 10),
     emergency_numbers=("999", "112", "18000"),
     service_numbers=(
         ("100", 3),

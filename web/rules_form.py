@@ -27,6 +27,7 @@ import re
 
 from firmware.errors import ConfigError
 from firmware.policy.checks import DTMF_CODE, shown
+from firmware.policy.rules import never_matched
 from firmware.policy.settings import WEEKDAYS, PolicySettings
 from firmware.storage.fieldseal import is_sealed
 from firmware.typed import control_problem
@@ -88,10 +89,11 @@ def _num(value):
     return ("%d" % value) if float(value).is_integer() else ("%g" % value)
 
 
-def parse_rules_form(form, n_lines, policy, also=None):
+def parse_rules_form(form, n_lines, policy, also=None, country="uk"):
     """``(PolicySettings or None, {field: message})``: ``policy`` with the form's rules,
     or a message for every bad field (not only the first). ``also(rules)`` gives more
-    ``{field: message}`` about rules that are otherwise good (the view's own checks)."""
+    ``{field: message}`` about rules that are otherwise good (the view's own checks).
+    ``country``: the box's, whose numbering plan says which list entries match nothing."""
     errors = {}
     get = lambda k: (form.get(k) or "").strip()  # noqa: E731
 
@@ -120,7 +122,7 @@ def parse_rules_form(form, n_lines, policy, also=None):
     if get("hours_on") == "on":
         rules["hours"] = {
             "timezone": get("timezone"),
-            "days": {day: _list(get("hours-" + day)) for day in WEEKDAYS if get("hours-" + day)},
+            "days": {day: _windows(get("hours-" + day)) for day in WEEKDAYS if get("hours-" + day)},
             "holidays": _list(get("holidays")),
         }
     rules["numbers"], rows = [], []
@@ -152,6 +154,10 @@ def parse_rules_form(form, n_lines, policy, also=None):
             errors["numbers-%d-patterns" % i] = (
                 "A pattern is digits, '*' and '?', e.g. 0800* or 01632 96????."
             )
+        else:
+            never = _never_matched(rules["numbers"][-1]["patterns"], country)
+            if never:
+                errors["numbers-%d-patterns" % i] = never
     if not rules["directions"]:
         errors["direction"] = "Tick at least one direction."
     errors.update(_model_errors(rules, rows, policy, errors))
@@ -169,6 +175,20 @@ def parse_rules_form(form, n_lines, policy, also=None):
     if errors:
         return None, errors
     return checked, {}
+
+
+def _never_matched(patterns, country):
+    """The page's words for the first of ``patterns`` that can match no call
+    (:func:`firmware.policy.rules.never_matched`), or ""."""
+    for pattern in patterns:
+        why = never_matched(pattern, country)
+        if why:
+            return (
+                '"%s" has no "*" or "?", so it matches only that number exactly, and %s: it '
+                'would match no call. Add "*" to match every number beginning so ("%s*"), '
+                "or give the whole number." % (pattern, why, pattern)
+            )
+    return ""
 
 
 def _no_hours(rules):
@@ -326,6 +346,16 @@ def _put_back(field, rules, rows, saved):
 
 def _plain(lines):
     return None if lines is None else list(lines)
+
+
+def _windows(text):
+    """A day's windows as typed, each written as the configuration has it: "08:00 - 17:30"
+    (spaces round the dash, as people type a range) is "08:00-17:30"; anything else is
+    left for the model to refuse ("9-5" is not said to be 09:00 to 17:00)."""
+    return [_WINDOW_SPACED.sub(r"\1-\2", w) for w in _list(text)]
+
+
+_WINDOW_SPACED = re.compile(r"^(\d\d:\d\d)\s*-\s*(\d\d:\d\d)$")
 
 
 def _list(text):

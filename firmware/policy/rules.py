@@ -198,6 +198,47 @@ def normalise(number, country):
     return n
 
 
+def never_matched(pattern, country):
+    """Why ``pattern`` (a number list's entry, as typed) can match no call on a box in
+    ``country``, or None: one without a wildcard matches only that number exactly, and a
+    national number (after the trunk prefix) or an international one of the country's
+    own code shorter or longer than the country's plan allows
+    (:attr:`~telephony.countries.NumberFormat.national_digits_range`) is no number a call has
+    ("01632 96", meant as "01632 96*", matched nothing, and the staff notice counted it).
+    Other numbers (short codes, extensions, other countries') are left as given."""
+    n = re.sub(r"[\s().-]", "", pattern or "")
+    if not n or "*" in n or "?" in n:
+        return None
+    fmt = countries.country(country).numbers
+    fewest, most = (fmt.national_digits,) * 2 if fmt.national_digits else fmt.national_digits_range or (0, 0)
+    if not most:
+        return None
+    intl = (
+        "+"
+        if n.startswith("+")
+        else fmt.international_prefix
+        if n.startswith(fmt.international_prefix)
+        else ""
+    )
+    if intl:
+        rest, begins = n[len(intl) :], intl + fmt.country_code
+        if not rest.startswith(fmt.country_code):
+            return None
+        rest = rest[len(fmt.country_code) :]
+    elif fmt.trunk_prefix and n.startswith(fmt.trunk_prefix):
+        rest, begins = n[len(fmt.trunk_prefix) :], fmt.trunk_prefix
+    else:
+        return None
+    if fewest <= len(rest) <= most:
+        return None
+    many = str(most) if fewest == most else "%d to %d" % (fewest, most)
+    return "it is too %s to be a whole number (a number beginning %s has %s digits after it)" % (
+        "short" if len(rest) < fewest else "long",
+        begins,
+        many,
+    )
+
+
 def called_number(number, country, outside=""):
     """``number`` without the prefixes dialled before the number called: to withhold or
     show the caller's own number (141 0800 123456 calls 0800 123456), or to call through

@@ -1,6 +1,7 @@
 """The recording-rules page: every rule type edited, audited; bad input changes nothing."""
 
 import functools
+import html
 import json
 import os
 import re
@@ -712,3 +713,51 @@ def test_a_saved_lists_remove_box_removes_it_audited_as_clearing_its_name_does(b
     cleared = removed(**{"numbers-0-name": ""})
     assert removed(**{"numbers-0-remove": "on"}) == cleared
     assert "config_change" in [e[0] for e in cleared]
+
+
+def test_a_number_without_a_wildcard_too_short_or_long_for_a_whole_number_is_refused(box, people):
+    """ "01632 96" (meant as "01632 96*") matches only the number 0163296, which no call
+    has: it was saved, matched nothing, and the staff notice counted it. Refused, the entry
+    named, with what to give; a whole number, 0800 1111 (seven digits after the 0), a short
+    code and a wildcard are kept."""
+    ivan = people["ivan"]
+    for typed, said in (
+        (
+            "0800*, 01632 96",
+            '"01632 96" has no "*" or "?", so it matches only that number exactly, '
+            "and it is too short to be a whole number (a number beginning 0 has 7 to 10 digits "
+            'after it): it would match no call. Add "*" to match every number beginning so '
+            '("01632 96*"), or give the whole number.',
+        ),
+        ("+44 1632 960 12345", "it is too long to be a whole number (a number beginning +44 has 7 to 10"),
+    ):
+        resp = rules_form(
+            box,
+            ivan,
+            **{"numbers-0-name": "homes", "numbers-0-action": "exclude", "numbers-0-patterns": typed},
+        )
+        assert resp.status_code == 400, typed
+        m = re.search(r'id="error-numbers-0-patterns" role="alert">([^<]+)<', resp.get_data(as_text=True))
+        assert m and said in html.unescape(m.group(1)), (typed, m and m.group(1))
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    kept = "01632 960123, 0800 1111, 999, 01632 96*, +1 555"
+    resp = rules_form(
+        box, ivan, **{"numbers-0-name": "homes", "numbers-0-action": "exclude", "numbers-0-patterns": kept}
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert load_config(box.data_dir).policy.rules.numbers[0].patterns == tuple(kept.split(", "))
+
+
+def test_business_hours_with_spaces_round_the_dash_are_taken(box, people):
+    """ "08:00 - 17:30", as people type a range, was refused; it is saved as 08:00-17:30.
+    "9-5" is still refused, with the form it must take."""
+    ivan = people["ivan"]
+    resp = rules_form(box, ivan, **{"hours_on": "on", "hours-mon": "08:00 - 12:30,13:30 -17:30"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert load_config(box.data_dir).policy.rules.hours.days == {"mon": ("08:00-12:30", "13:30-17:30")}
+    resp = rules_form(box, ivan, **{"hours_on": "on", "hours-mon": "9-5"})
+    m = re.search(r'id="error-hours-mon" role="alert">([^<]+)<', resp.get_data(as_text=True))
+    assert resp.status_code == 400 and m, resp.status_code
+    assert html.unescape(m.group(1)).endswith(
+        'must be a window "HH:MM-HH:MM" such as "09:00-17:30", not \'9-5\''
+    )

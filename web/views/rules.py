@@ -144,6 +144,7 @@ def save():
             **_not_on_trial(web, config.policy.rules, new),
             **_private_kept(web, config.policy.rules, new),
         },
+        country=config.country,
     )
     if not errors and policy.rules == config.policy.rules:  # a second click of the same form too
         return redirect(url_for("rules.index", saved=1))
