@@ -274,8 +274,10 @@ def staff_notice(web):
         "retention": retention_words(config.policy.retention),
         # Each with the lines they may open (their grants): a name alone told staff nothing
         # of who may hear their line.
+        # A private line records nothing to listen to: a supervisor of one was said to
+        # listen on it; their private lines are left out ("no recorded line" if only those).
         "listeners": [
-            "%s (%s)" % (u.name, lines_words(u.lines))
+            "%s (%s)" % (u.name, listened_words(u.lines, private_of))
             for u in sorted(web.accounts.all(), key=lambda u: u.name)
             if "supervisor" in u.roles
         ],
@@ -329,7 +331,7 @@ def personal_how(config, recorded):
         "make or one you take): it is not recorded, and what was recorded of it is deleted at "
         "once. The call itself is still listed (when, the number, how long), and supervisors "
         "see how many calls each line marked personal, never what was said."
-        % (", ".join(names), personal.dtmf_code)
+        % (names_words(names, "or"), personal.dtmf_code)
     )
 
 
@@ -369,6 +371,15 @@ def keep_notice_at_start(web):
         keep_notice(web, staff_notice(web), "system", saved=True)
 
 
+def names_words(names, last="and"):
+    """Names in a sentence: ``Sales``, ``Sales and Office``, ``Sales, Office and Fax``
+    (``last`` "or": ``Sales, Office or Fax``)."""
+    names = list(names)
+    if len(names) < 2:
+        return "".join(names)
+    return "%s %s %s" % (", ".join(names[:-1]), last, names[-1])
+
+
 def lines_words(lines):
     """Granted lines in words: ``line 3``, ``lines 1 and 2``, ``lines 1, 2 and 4``; ``no
     line yet`` for none."""
@@ -378,6 +389,13 @@ def lines_words(lines):
     if len(said) == 1:
         return "line " + said[0]
     return "lines %s and %s" % (", ".join(said[:-1]), said[-1])
+
+
+def listened_words(lines, private):
+    """A supervisor's granted ``lines`` they may listen on, in words (:func:`lines_words`):
+    the ``private`` ones (never recorded) left out, "no recorded line" where only those."""
+    recorded = set(lines) - set(private)
+    return lines_words(recorded) if recorded or not lines else "no recorded line"
 
 
 def contact_words(state):
@@ -443,14 +461,14 @@ def outgoing_advice(config, recorded):
         said.append(
             "A call you make on %s is recorded from the moment you lift the handset: the dialling, "
             "the ringing and anything you say before the other person answers are in the recording, "
-            "and they hear the notice only once they answer." % ", ".join(names)
+            "and they hear the notice only once they answer." % names_words(names)
         )
     if asked and _asked_from_start(config):
         said.append(
             "A call you make on %s is recorded only if recording is asked for during the call; the "
             "recording then begins at the moment you lifted the handset, or %d s before the request "
             "if that was longer ago: the dialling, the ringing and what you said before the other "
-            "person answered may be in it." % (", ".join(asked), rules.on_demand.lookback_s)
+            "person answered may be in it." % (names_words(asked), rules.on_demand.lookback_s)
         )
     return " ".join(said) or None
 

@@ -607,13 +607,13 @@ def test_the_staff_notice_says_how_to_make_a_personal_call_where_the_code_is_on(
     change_policy(box, "rules", personal=Personal(dtmf_code="#7", lines=(1, 2, 4)))  # line 4: private
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     said = re.search(r'<p id="personal">(.*?)</p>', page).group(1)
-    assert said.startswith("For a personal call on Line 1, Line 2, key #7 on the handset once the call")
+    assert said.startswith("For a personal call on Line 1 or Line 2, key #7 on the handset once the call")
     assert "not recorded, and what was recorded of it is deleted at once" in said
     assert "supervisors see how many calls each line marked personal, never what was said" in said
     path = tmp_path / "notice.pdf"
     path.write_bytes(people["sam"].get("/documents/staff-notice.pdf").data)
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
-    assert "For a personal call on Line 1, Line 2, key #7" in " ".join(text.split())
+    assert "For a personal call on Line 1 or Line 2, key #7" in " ".join(text.split())
 
 
 def test_no_pause_button_is_offered_on_a_hat_without_one(good):
@@ -890,7 +890,10 @@ def test_the_staff_notice_says_a_call_made_is_recorded_from_off_hook(good, tmp_p
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     outgoing = re.search(r'<p id="outgoing">(.*?)</p>', page).group(1)
     names = [box.web.site.settings().line(n).name for n in (1, 2, 3, 4)]
-    assert outgoing.startswith("A call you make on %s, %s, %s is recorded from the moment" % tuple(names[:3]))
+    # "on Sales, Office, Fax/Spare", with no "and".
+    assert outgoing.startswith(
+        "A call you make on %s, %s and %s is recorded from the moment" % tuple(names[:3])
+    )
     assert names[3] not in outgoing  # the private line
     assert "anything you say before the other person answers" in outgoing
     path = tmp_path / "notice.pdf"
@@ -926,7 +929,7 @@ def test_the_staff_notice_says_a_call_made_on_a_line_recorded_on_request_is_reco
     )
     said = outgoing()
     assert said.startswith(
-        "A call you make on %s, %s is recorded from the moment you lift the handset" % (names[0], names[2])
+        "A call you make on %s and %s is recorded from the moment you lift the handset" % (names[0], names[2])
     ), said
     assert said.endswith(
         " A call you make on %s is recorded only if recording is asked for during the call; the "
@@ -948,7 +951,7 @@ def test_the_staff_notice_says_a_call_made_on_a_line_recorded_on_request_is_reco
     change_policy(
         box, "rules", lines=tuple(LineMode(n, "on_demand") for n in (1, 2, 3)) + (LineMode(4, "never"),)
     )
-    assert outgoing().startswith("A call you make on %s, %s, %s is recorded only if" % tuple(names[:3]))
+    assert outgoing().startswith("A call you make on %s, %s and %s is recorded only if" % tuple(names[:3]))
 
 
 def test_the_staff_notice_says_the_lines_each_supervisor_may_open(good):
@@ -965,6 +968,25 @@ def test_the_staff_notice_says_the_lines_each_supervisor_may_open(good):
     blocks = notice_blocks(staff_notice(box.web))
     assert any("sam (lines 1 and 2), sue (line 3)" in str(block) for block in blocks)
     assert (lines_words(()), lines_words((4, 1, 2))) == ("no line yet", "lines 1, 2 and 4")
+
+
+def test_the_staff_notice_lists_no_supervisor_as_listening_on_a_private_line(good):
+    """A private line is never recorded: there is nothing on it to listen to, yet the notice
+    said its supervisor might ("sam (lines 1 and 2)" with line 2 private). Their private
+    lines are left out; one with only private lines has "no recorded line". The private
+    lines are named with "or": "For private calls use Sales or Fax"."""
+    from web.documents import listened_words
+
+    box, people = good
+    change_policy(
+        box, "rules", lines=tuple(LineMode(n, "never" if n in (2, 3) else "always") for n in (1, 2, 3, 4))
+    )
+    page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    said = re.search(r'<p id="listeners">(.*?)</p>', page).group(1)
+    assert "sam (line 1)" in said and "sue (no recorded line)" in said, said
+    names = [box.web.site.settings().line(n).name for n in (2, 3)]
+    assert "For private calls use %s or %s: never recorded." % tuple(names) in page
+    assert (listened_words((), {2}), listened_words((1, 2), set())) == ("no line yet", "lines 1 and 2")
 
 
 def test_a_key_store_changed_since_its_backup_is_amber_until_a_new_one_is_made(box, people):

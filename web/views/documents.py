@@ -18,7 +18,7 @@ from firmware.compliance import checklist, recorded
 from firmware.errors import LinekeeperError
 from firmware.reports.docpdf import document_pdf
 
-from ..documents import box_state, keep_notice, notice_digest, staff_notice
+from ..documents import box_state, keep_notice, names_words, notice_digest, staff_notice
 from ..security import as_sentence, audit, form_errors, lk, roles, whole_number
 from . import supervised_lines
 from .reports import wrong_day
@@ -85,6 +85,7 @@ def staff_notice_page():
         current=current,
         versions=versions,
         kept_since=kept_since,
+        names_words=names_words,
     )
 
 
@@ -196,7 +197,7 @@ def notice_blocks(n):
         (
             "p",
             "For private calls use %s: never recorded.%s"
-            % (", ".join(private), " " + n["private_listed"] if n.get("private_listed") else "")
+            % (names_words(private, "or"), " " + n["private_listed"] if n.get("private_listed") else "")
             if private
             else "Every line may be recorded: there is no private phone.",
         )
