@@ -43,6 +43,11 @@ def test_a_box_without_the_archive_says_its_calls_have_no_copy_off_it(box, peopl
     said = page.split('id="no-archive">')[1].split("</p>")[0]
     assert said.startswith("No archive is set up: the recordings and the call log are kept only")
     assert "lost or stolen, they are gone" in said
+    # It said "ask the installer to set one up" to the installer too: it says what an archive
+    # needs and where it is described, not who to ask.
+    assert "ask the installer" not in said
+    assert "S3-compatible storage" in said and "<code>docs/archive.md</code>" in said
+    assert "<code>linekeeper archive set-secret</code>" in said and "the box's command line" in said
     assert 'id="f-archive"' not in people["sam"].get("/calls/1").get_data(as_text=True)
     _statuses(box, [])  # an archive set up: its tile, and no such notice
     page = people["ivan"].get("/").get_data(as_text=True)
