@@ -2,6 +2,7 @@
 
 import html
 import json
+import os
 import re
 import sqlite3
 
@@ -622,6 +623,10 @@ def test_the_audit_page_shows_the_chain_head(box, people):
     page = people["audrey"].get("/audit").get_data(as_text=True)
     # (as it was when the page read it: its own view is audited after)
     assert 'id="audit-head">%d:%s<' % (seq, digest) in page
+    # The command given whole: "linekeeper verify --head" stopped at "the following
+    # arguments are required: --data-dir".
+    command = "linekeeper verify --data-dir %s --head %d:%s" % (os.path.abspath(box.data_dir), seq, digest)
+    assert 'id="audit-verify">%s<' % command in page
 
 
 def test_dashboard_and_health_api_show_the_cards_wear_and_its_alarm(box, people):

@@ -4,8 +4,9 @@ Every view of the page is audited (``audit_view``, with its filter and page), as
 copy is (``export_list``); a filter refused shows no entry and writes none.
 
 The page shows the chain's head as ``SEQ:HASH``: written down or copied off
-the box, it lets ``linekeeper verify --head`` prove later that nothing up to
-it was deleted or rewritten, even by someone who had the card.
+the box, it lets ``linekeeper verify --data-dir DIR --head SEQ:HASH`` (the command given
+whole, with the box's data folder) prove later that nothing up to it was deleted or
+rewritten, even by someone who had the card.
 
 The *Breach scope* page (``/audit/breach-scope``, linked from the audit page) is
 ``linekeeper breach-scope`` on the web: what one account did over a period
@@ -15,6 +16,7 @@ account name or period, named beside its field) reads and writes nothing.
 """
 
 import logging
+import os
 import sqlite3
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -89,6 +91,7 @@ def index():
             shown={},
             more=False,
             head=head,
+            data_dir=os.path.abspath(lk().config.data_dir),
             checked_us=checked_us,
             checking=checking,
             failed=failed,
@@ -112,6 +115,8 @@ def index():
         action=filters["action"],
         shown=shown,
         head=head,
+        # verify needs the box's data folder: the command is given whole, to run on the box.
+        data_dir=os.path.abspath(lk().config.data_dir),
         checked_us=checked_us,
         checking=checking,
         failed=failed,
