@@ -49,6 +49,8 @@ def password_problem(password):
 def check_address(address, field):
     """``address`` stripped, or :class:`ConfigError` naming ``field``."""
     text = (address or "").strip()
+    if not text:  # '"" is not an e-mail address' told no one what to do
+        raise ConfigError("An e-mail address is needed here, like name@example.com.", field=field)
     if not _ADDRESS.match(text):
         shown = str(address)[:80]
         raise ConfigError('"%s" is not an e-mail address like name@example.com' % shown, field=field)

@@ -140,6 +140,11 @@ def test_test_email_to_a_server_that_is_not_there(box, people):
     assert sent in resp.get_data(as_text=True)
     resp = box.post(ivan, "/settings/mail/test", {"test_to": "me at home"}, token_from="/settings/mail")
     assert resp.status_code == 400 and "is not an e-mail address" in resp.get_data(as_text=True)
+    # None typed: it said '"" is not an e-mail address'; it says one is needed.
+    resp = box.post(ivan, "/settings/mail/test", {"test_to": "  "}, token_from="/settings/mail")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "An e-mail address is needed here, like name@example.com" in page
+    assert "is not an e-mail address" not in page
 
 
 def test_a_test_mail_is_audited_as_one_and_not_as_a_change(box, people, monkeypatch):
