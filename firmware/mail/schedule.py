@@ -29,7 +29,8 @@ import os
 from firmware.storage.audit import read_head, with_address
 from firmware.storage.fsutil import atomic_write
 
-from ..reports.formats import render
+from ..datadir import site_settings
+from ..reports.formats import render, report_title
 from ..reports.period import Period, named_period
 from .compose import missed_reports_message, report_message, stale_report_message, withdrawn_report_message
 
@@ -146,7 +147,8 @@ class ReportScheduler:
                     )
                     self._done(schedule, period)
                     continue
-                data = render(report, schedule.fmt, "Linekeeper %s report" % schedule.every)
+                organisation = (site_settings(self.source.data_dir) or {}).get("organisation")
+                data = render(report, schedule.fmt, report_title(organisation, schedule.every))
                 msg = report_message(
                     settings,
                     schedule.to,

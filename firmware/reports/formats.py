@@ -65,6 +65,15 @@ def to_csv(report):
     return buf.getvalue()
 
 
+def report_title(organisation="", every=""):
+    """A report's title: "Linekeeper report", "Linekeeper weekly report" (``every``, a
+    schedule's), "... for ORGANISATION" where the site settings name one, so a report
+    printed or forwarded says whose calls it counts."""
+    title = "Linekeeper %sreport" % (every + " " if every else "")
+    organisation = organisation.strip() if isinstance(organisation, str) else ""
+    return "%s for %s" % (title, organisation) if organisation else title
+
+
 def render(report, fmt, title="Linekeeper report", not_over=None):
     """The report as bytes in ``fmt`` ("json", "csv" or "pdf"). ``not_over``: what the
     PDF says above its figures of a period not over yet (``Period.not_over``), as the

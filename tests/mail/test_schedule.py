@@ -1,5 +1,6 @@
 """Scheduled reports on the box's clock: due periods, catch-up after a stop, never twice."""
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -255,3 +256,29 @@ def test_a_period_wholly_before_the_box_was_first_started_is_not_mailed(sched, t
     assert ("weekly-csv", "2026-03-09") in s.run()
     clock.t += 17 * DAY_US  # Wednesday 1 April
     assert ("monthly-csv", "2026-03-01") in s.run()
+
+
+def test_a_scheduled_pdf_report_names_the_organisation_in_its_title(sched, tmp_path, monkeypatch):
+    """ "Linekeeper weekly report" alone, in a mail forwarded on: whose? The site settings'
+    organisation is in the title where one is given."""
+    import base64
+    import email
+    import subprocess
+    from email import policy
+
+    from firmware.mail import schedule as module
+
+    s, clock, queue = sched
+    monkeypatch.setattr(module, "site_settings", lambda data_dir: {"organisation": "Acme Plumbing Ltd"})
+    settings = s.settings()
+    monkeypatch.setattr(
+        s,
+        "settings",
+        lambda: dataclasses.replace(settings, schedules=(Schedule("weekly", ("b@example.com",), "pdf"),)),
+    )
+    s.run()
+    [item] = [i for i in queue._items() if "Weekly" in i["subject"]]
+    msg = email.message_from_bytes(base64.b64decode(item["message"]), policy=policy.default)
+    [pdf] = [part.get_content() for part in msg.iter_attachments()]
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert text.splitlines()[0] == "Linekeeper weekly report for Acme Plumbing Ltd", text[:200]

@@ -547,3 +547,20 @@ def test_a_box_set_up_this_week_opens_its_reports_on_its_own_days(box, people):
     assert "the figures are those so far" in page
     week = html.unescape(sam.get("/reports?from=2026-02-23&to=2026-03-01").get_data(as_text=True))
     assert "first started after this period" in week  # chosen: as asked
+
+
+def test_the_report_pdf_names_the_organisation_in_its_title(box, people):
+    """The PDF's title was "Linekeeper report" alone: printed or forwarded, it did not say
+    whose calls it counts. It names the organisation where the site settings give one."""
+    import dataclasses
+
+    from firmware.reports.formats import report_title
+
+    web = box.web
+    with web.db.tx() as conn:
+        web.site.save(conn, dataclasses.replace(web.site.settings(), organisation="Acme Plumbing Ltd"))
+    pdf = people["sam"].get("/reports/download?format=pdf&" + DAY).data
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert text.splitlines()[0] == "Linekeeper report for Acme Plumbing Ltd", text[:200]
+    assert (report_title(), report_title(" ", "weekly")) == ("Linekeeper report", "Linekeeper weekly report")
+    assert report_title("Acme", "weekly") == "Linekeeper weekly report for Acme"

@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from firmware.errors import ReportError
 from firmware.reports import svg
-from firmware.reports.formats import FORMATS, audited, render, tables
+from firmware.reports.formats import FORMATS, audited, render, report_title, tables
 from firmware.reports.period import MAX_DAYS
 from firmware.reports.tables import outages_note, running_note
 
@@ -165,7 +165,9 @@ def download():
     if not errors:
         try:
             report = source.report(period, lines, access_of_lines=_access_of_lines(values))
-            data = render(report, fmt, not_over=period.not_over(lk().services.wall_us()))
+            site = lk().site.settings()
+            title = report_title(site.organisation if site else "")
+            data = render(report, fmt, title, not_over=period.not_over(lk().services.wall_us()))
         except ReportError as exc:
             errors["range"] = as_sentence(exc)
     if errors:
