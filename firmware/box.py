@@ -63,6 +63,7 @@ from .datadir import (
 from .errors import ConfigError, KeyStoreError, LinekeeperError, RekeyBusyError, StorageError, TamperError
 from .firstboot import SetupLed
 from .handover import box_keys
+from .keybackup import keys_lost
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .localtime import iso_to_us
@@ -511,6 +512,8 @@ class Box:
         self.recordings.field_cipher = self.cipher
         # Recordings sealed before a HAT was replaced hold by the key handed over.
         self.recordings.verify_key = box_keys(data_dir, self.signer.public_key, self.audit)
+        # A recording of a line whose key a key store backup put back lacked: said so, not altered.
+        self.recordings.keys_lost_from = lambda: keys_lost(self.audit)
         # Finish recordings a crash (or power cut) left open, before anything new.
         self.recovered = self.recordings.recover(stopped_cleanly=clean)
         if self.sealed_at_start:

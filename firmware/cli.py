@@ -1106,6 +1106,7 @@ def cmd_export(args):
     fails any check ``verify`` makes, or the audit trail is damaged (an
     export that cannot be audited reliably is not made).
     """
+    from firmware.keybackup import keys_lost
     from firmware.recording.store import RecordingStore
 
     from . import words
@@ -1130,6 +1131,7 @@ def cmd_export(args):
         audit = open_audit(args.data_dir, signer)
         # A recording sealed before a HAT was replaced holds by the key handed over.
         store.verify_key = box_keys(args.data_dir, record and record["public_key"], audit)
+        store.keys_lost_from = lambda: keys_lost(audit)
     except (OSError, sqlite3.Error) as exc:
         store.close()
         raise LinekeeperError(
@@ -1431,6 +1433,7 @@ def _unnamed(why, user):
 def _sar(args, begun):
     """:func:`cmd_sar`; ``begun`` is given the bundle's spool once it is made."""
     from firmware.calls.calllog import iso_ms
+    from firmware.keybackup import keys_lost
     from firmware.recording.store import RecordingStore
     from firmware.storage.fieldseal import load_field_cipher
 
@@ -1505,6 +1508,7 @@ def _sar(args, begun):
     bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
     store = RecordingStore(args.data_dir)
     audit = open_audit(args.data_dir)
+    store.keys_lost_from = lambda: keys_lost(audit)
     key = None
     try:
         broken = audit.verify()
@@ -2500,6 +2504,7 @@ def cmd_banner(args):
 
 def cmd_verify(args):
     """Check every recording and the audit trail; exit 1 listing each problem."""
+    from firmware.keybackup import keys_lost
     from firmware.recording.store import RecordingStore
     from firmware.storage.audit import AuditLog, parse_anchor
     from firmware.storage.fieldseal import FieldSealError, load_field_cipher
@@ -2573,7 +2578,7 @@ def cmd_verify(args):
     try:
         if keys is not None:
             keys.bind_recordings(audit.recording_seals())
-        store.keys_lost = _keys_lost(audit)
+        store.keys_lost = keys_lost(audit)
         problems += store.verify(key, keyless) + [
             "audit trail: " + p
             for p in audit.verify(anchor, public_key=keys, stopped_cleanly=stopped_cleanly(args.data_dir))
@@ -2636,28 +2641,6 @@ def cmd_verify(args):
         )
     print("%d recordings%s, the audit trail and the deletion log are intact" % (n, checked))
     return 0
-
-
-def _keys_lost(audit):
-    """``{line: (wall µs, audit entry)}``: the last `keystore restore` of a backup that lacked
-    each line's key (``lines_without_key``), read from the audit trail; empty where its sealed
-    details do not open (off the box)."""
-    from firmware.storage.fieldseal import FieldSealError
-
-    lost, after = {}, 0
-    try:
-        while True:
-            page = audit.entries(limit=500, action="key_backup", after_seq=after)
-            if not page:
-                return lost
-            for entry in page:
-                details = entry.details if isinstance(entry.details, dict) else {}
-                if details.get("phase") == "restored":
-                    for line in details.get("lines_without_key") or ():
-                        lost[int(line)] = (entry.wall_us, entry.seq)
-            after = page[-1].seq
-    except FieldSealError:
-        return {}
 
 
 def _not_granted(store, rows, key):

@@ -87,6 +87,30 @@ def last_backup(audit):
         offset += BACKUP_ENTRIES_PAGE
 
 
+def keys_lost(audit):
+    """``{line: (wall µs, audit entry)}``: the last ``keystore restore`` of a backup that lacked
+    each line's recording key (``lines_without_key`` of a ``key_backup`` entry, phase
+    ``restored``), read from the audit trail ``audit``: a recording of such a line begun before
+    then cannot be opened (:class:`~firmware.errors.LineKeyLostError`). Empty where the
+    trail's sealed details do not open (off the box, or before the recorder has started)."""
+    from .storage.fieldseal import FieldSealError
+
+    lost, after = {}, 0
+    try:
+        while True:
+            page = audit.entries(limit=500, action="key_backup", after_seq=after)
+            if not page:
+                return lost
+            for entry in page:
+                details = entry.details if isinstance(entry.details, dict) else {}
+                if details.get("phase") == "restored":
+                    for line in details.get("lines_without_key") or ():
+                        lost[int(line)] = (entry.wall_us, entry.seq)
+            after = page[-1].seq
+    except FieldSealError:
+        return {}
+
+
 def key_store_fingerprint(public_key):
     """The fingerprint of a key store (its admin public key): ``ks1:`` and 8 groups of 4 hex digits."""
     digest = hashlib.sha256(b"linekeeper key store\x00" + bytes(public_key)).hexdigest()[:32]

@@ -25,6 +25,7 @@ from firmware.config import load_config
 from firmware.control import PROTOCOL, RecorderUnavailable
 from firmware.datadir import site_settings, site_zone
 from firmware.handover import box_keys
+from firmware.keybackup import keys_lost
 from firmware.mail.service import MailService
 from firmware.migrations.m001_seal_stores import older_release_may_return
 from firmware.policy.callmeta import CallMeta
@@ -324,6 +325,8 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
     store = RecordingStore(data_dir, on_audit=audit_recording)
     # A recording sealed before a HAT was replaced holds by the key handed over.
     store.verify_key = box_keys(data_dir, record and record["public_key"], audit)
+    # A recording of a line whose key a key store backup put back lacked: said so, not altered.
+    store.keys_lost_from = lambda: keys_lost(audit)
     retention = RemoteRetention(
         client, RetentionSweeper(store, clock, audit, load_config(data_dir).policy.retention)
     )

@@ -222,6 +222,9 @@ class RecordingStore:
         # that line's key: a recording of the line begun before it that does not open was
         # made with a key no copy holds (LineKeyLostError), not known to be altered.
         self.keys_lost: dict[int, tuple[int, int]] = {}
+        # Where :attr:`keys_lost` is read again when a key does not open (a running box, the
+        # web UI: a key store put back while they run), e.g. ``keybackup.keys_lost(audit)``.
+        self.keys_lost_from: Callable[[], dict[int, tuple[int, int]]] | None = None
         self._on_audit = on_audit
         self._before_begin = before_begin
         self.dir = os.path.join(self.data_dir, "recordings")
@@ -677,14 +680,44 @@ class RecordingStore:
                     raise
             return recording_key.unwrap(row["wrapped_key_next"], context, line=line)
         except TamperError:
-            lost = self.keys_lost.get(line) if line is not None else None
-            if lost is None or row["started_at"] >= lost[0]:
+            lost = self.key_lost(row, line)
+            if lost is None:
                 raise
-            raise LineKeyLostError(
-                "line %d's recording key is not in the key store (the key store backup put back at "
-                "audit entry %d lacked it): it cannot be opened, and is not known to be altered"
-                % (line, lost[1])
-            ) from None
+            raise LineKeyLostError(lost) from None
+
+    def key_lost(self, row: dict[str, Any], line: int | None = None) -> str | None:
+        """Why ``row``'s recording cannot be opened when its line's key is in no copy of the
+        key store (begun before a backup without that key was put back: :attr:`keys_lost`,
+        read again from :attr:`keys_lost_from`), or None. Nothing is decrypted."""
+        line = self.line_of(row) if line is None else line
+        if line is None:
+            return None
+        if self.keys_lost_from is not None:
+            self.keys_lost = self.keys_lost_from()
+        lost = self.keys_lost.get(line)
+        if lost is None or row["started_at"] >= lost[0]:
+            return None
+        return (
+            "line %d's recording key is not in the key store (the key store backup put back at "
+            "audit entry %d lacked it): it cannot be opened, and is not known to be altered" % (line, lost[1])
+        )
+
+    def keys_lost_counts(self) -> dict[int, int]:
+        """``{line: recordings}``: how many recordings (not deleted) of each line in
+        :attr:`keys_lost` were begun before its key store was put back, so cannot be opened."""
+        if self.keys_lost_from is not None:
+            self.keys_lost = self.keys_lost_from()
+        counts: dict[int, int] = {}
+        if not self.keys_lost:
+            return counts
+        for row in self.all():
+            if row["state"] == "deleted":
+                continue
+            line = self.line_of(row)
+            lost = self.keys_lost.get(line) if line is not None else None
+            if lost is not None and row["started_at"] < lost[0]:
+                counts[line] = counts.get(line, 0) + 1
+        return counts
 
     def line_of(self, row):
         """``row``'s line as the call log says (the header's where there is no call log), or None."""
@@ -1122,9 +1155,9 @@ class RecordingStore:
         row = self.get(recording_id)
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
-        problems, data = self._check(row, recording_key)
-        if problems:
-            raise TamperError("; ".join(problems))
+        unopened: list[str] = []
+        problems, data = self._check(row, recording_key, unopened=unopened)
+        _refuse(problems, unopened)
         if not data:
             raise _no_audio(row)
         return row, data
@@ -1159,9 +1192,9 @@ class RecordingStore:
         if row is None or row["state"] == "deleted":
             raise LinekeeperError("no such recording %s" % recording_id)
         counted = codec.StreamDecoder(row["profile"], count_only=True)
-        problems, _ = self._check(row, recording_key, sink=counted.feed)
-        if problems:
-            raise TamperError("; ".join(problems))
+        unopened: list[str] = []
+        problems, _ = self._check(row, recording_key, sink=counted.feed, unopened=unopened)
+        _refuse(problems, unopened)
         if not counted.bytes:
             raise _no_audio(row)
         counted.finish()
@@ -1554,6 +1587,16 @@ def _no_audio(row):
     return LinekeeperError(
         "the recording of call %s holds no audio (it stopped as it began)" % row["call_id"]
     )
+
+
+def _refuse(problems, unopened):
+    """:raises TamperError: ``problems`` (any: they come first, a file altered is said so
+    whatever its key); :raises LineKeyLostError: else ``unopened``, a recording whose
+    line's key is in no copy of the key store (:meth:`RecordingStore.verify`)"""
+    if problems:
+        raise TamperError("; ".join(problems))
+    if unopened:
+        raise LineKeyLostError("; ".join(unopened))
 
 
 def _release_reserve(path):
