@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter
 
 from firmware import words
 from firmware.datadir import storage_error
-from firmware.errors import KeyStoreError, TamperError
+from firmware.errors import KeyStoreError, LineKeyLostError, TamperError
 from firmware.lawfulbasis import BASES as LAWFUL_BASES
 from firmware.localtime import (
     LocalTime,
@@ -681,6 +681,18 @@ def create_app(services, config):
             "MCU gives the recorder when it starts, and this process has no copy of it yet. "
             "Check that the recorder is running, then try again.",
         ), 503
+
+    @app.errorhandler(LineKeyLostError)
+    def key_lost(exc):
+        # Not "damaged": nothing says it was altered (docs/keys.md, keystore restore).
+        return render_template(
+            "error.html",
+            title="Recording cannot be opened",
+            message="This recording cannot be opened: its line's recording key is not in the "
+            "box's key store, which was put back from a backup made before that key. Nothing "
+            "says it was altered. No one can play or export it; `linekeeper verify` lists "
+            "every such recording.",
+        ), 409
 
     @app.errorhandler(TamperError)
     def tampered(exc):

@@ -374,7 +374,15 @@ class StoreRecordings:
             "legal_hold_by": None if hold is None else hold["placed_by"],
             "started_us": row["started_at"],
             "speech": self.store.speech_of(row["id"]),
+            # Its line's key in no copy of the key store (a backup without it put back): why
+            # it cannot be played or exported, or None.
+            "key_lost": self.store.key_lost(row),
         }
+
+    def keys_lost_counts(self):
+        """``{line: recordings}`` that cannot be opened, their line's key in no copy of the
+        key store (:meth:`firmware.recording.store.RecordingStore.keys_lost_counts`)."""
+        return self.store.keys_lost_counts()
 
     def open_audio(self, call_id, recording_key):
         import io

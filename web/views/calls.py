@@ -35,6 +35,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from firmware import rights, words
 from firmware.calls.calllog import ERASED, iso_ms
 from firmware.calls.callsearch import NUMBER_MATCH_DEFAULT, CallFilter, Cursor, search_number
+from firmware.errors import LineKeyLostError
 from firmware.localtime import TIME_OF_DAY_PROBLEM, duration_text, iso_to_us, time_of_day
 from firmware.policy import deletions
 from firmware.policy.retention import check_category
@@ -674,9 +675,11 @@ def listen(call_id):
     audited until then); answered with a redirect to the call's page showing its player.
     No reason, or a bad one, shows the page again without the player, saying what was wrong."""
     call_or_404(call_id, act=True)
-    _, gone = _recording_or_gone(call_id, "played")
+    info, gone = _recording_or_gone(call_id, "played")
     if gone is not None:
         return gone
+    if info.get("key_lost"):  # the page says why it cannot be played, not the form
+        return detail(call_id, status=409)
     reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
     if problem:
         return detail(call_id, errors={"listen_reason": problem}, status=400)
@@ -895,6 +898,10 @@ def export(call_id):
     audio_fmt = fmt.removesuffix(".zip")
     try:
         result = lk().services.recordings.export(call_id, key, audio_fmt)
+    except LineKeyLostError as exc:
+        # Not altered, and no choice of format helps: the page says why it cannot be opened.
+        audit("export", call_id, failed="the recording was not made: %s" % exc, **details)
+        return detail(call_id, status=409)
     except ValueError as exc:
         audit("export", call_id, failed="the recording was not made: %s" % exc, **details)
         return detail(call_id, errors={"format": str(exc)}, status=400)

@@ -10,6 +10,7 @@ private line shows no Pause button at all, unless its call began before the
 line was made private and is still being recorded.
 """
 
+import logging
 import sqlite3
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
@@ -29,6 +30,7 @@ from ..security import alarm_lines, lk, roles
 from .rights import attention, waiting_for
 
 bp = Blueprint("dashboard", __name__)
+log = logging.getLogger(__name__)
 
 
 def status_lines(user):
@@ -218,6 +220,29 @@ def health():
     return dict(data, alarms=alarms, alarm_lines=of_line)
 
 
+def keys_lost_words():
+    """One sentence: how many recordings of which of the user's lines cannot be opened, their
+    line's key in no copy of the key store (a backup without it put back, ``keystore restore
+    --accept-lost-lines``: docs/keys.md); None when there are none, or none to tell."""
+    counts_of = getattr(lk().services.recordings, "keys_lost_counts", None)
+    try:
+        counts = counts_of() if counts_of is not None else {}
+    except (sqlite3.Error, OSError) as exc:  # said on the page that failed, not here
+        log.warning("the recordings whose line's key was lost were not counted (%s)", exc)
+        return None
+    shown = set(alarm_lines(g.user))
+    lines = sorted(line for line in counts if line in shown)
+    if not lines:
+        return None
+    parts = ["%s of line %d" % (words.counted(counts[n], "recording"), n) for n in lines]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return (
+        "%s cannot be opened by anyone: the key store was put back from a backup made before "
+        "their line's recording key (linekeeper keystore restore --accept-lost-lines), so that key is "
+        "in no copy of it; nothing says they were altered." % (listed[0].upper() + listed[1:])
+    )
+
+
 def reminders_now():
     """What the box still lacks, as it is now, in the health panel's words with what to do:
     the reminders (firmware.alarmchecks.REMINDER_KINDS) and a box whose lines wait for a
@@ -378,6 +403,7 @@ def index():
         waiting=waiting_for_you(),
         request_kinds=rights.KINDS,  # a request's kind in the request page's words, not its code
         todo=still_to_do(),
+        keys_lost=keys_lost_words(),
     )
 
 
