@@ -13,7 +13,7 @@ erasure's reason is.
 from firmware.storage.fieldseal import opener
 from firmware.storage.sealstores import CORRECTED_NAME
 
-from .phonebook import clean_name
+from .phonebook import clean_name, folded
 
 ERASED_NAME = ""  # a corrected name erased on request (a corrected name is never empty)
 
@@ -50,6 +50,27 @@ class NameCorrections:
             )
             for r in rows
         }
+
+    def calls_named(self, text):
+        """``(named, corrected)``, ids of calls sorted: the calls whose newest corrected name
+        holds ``text`` (any case, with or without accents, as a phonebook name is found), and
+        every call corrected at all. A corrected call's name is its corrected one: the calls
+        list finds it by that alone, not by what the caller-ID sent nor by the phonebook's
+        name (:class:`firmware.calls.callsearch.CallFilter`'s ``named_ids`` and
+        ``renamed_ids``); one whose corrected name was erased is found by no name.
+        Corrections are few (one per request granted): each is opened once a search."""
+        text = folded(text)
+        rows = self._db.query(
+            "SELECT call_id, name FROM call_corrections WHERE id IN "
+            "(SELECT max(id) FROM call_corrections GROUP BY call_id)"
+        )
+        read = opener(self._cipher)
+        named = [
+            r["call_id"]
+            for r in rows
+            if r["name"] != ERASED_NAME and text in folded(read(r["name"], CORRECTED_NAME))
+        ]
+        return tuple(sorted(named)), tuple(sorted(r["call_id"] for r in rows))
 
     def of_call(self, call_id):
         """The newest correction of call ``call_id`` (as :meth:`of_calls`), or None."""

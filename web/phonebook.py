@@ -183,11 +183,11 @@ class Phonebook:
     def numbers_named(self, text, country, limit=100):
         """Every way the call log may hold the numbers whose name contains ``text``
         (any case, with or without accents: ``jose`` finds José, ``strasse`` Straße)."""
-        text = _folded(text)
+        text = folded(text)
         forms = set()
         found = 0
         for r in self._db.query("SELECT number, name FROM phonebook"):
-            if text in _folded(self._open(r["name"], PHONEBOOK_NAME)):
+            if text in folded(self._open(r["name"], PHONEBOOK_NAME)):
                 forms.update(number_forms(self._open(r["number"], PHONEBOOK_NUMBER), country))
                 found += 1
                 if found >= limit:
@@ -328,7 +328,7 @@ class CallNotes:
         return note
 
 
-def _folded(text):
+def folded(text):
     """``text`` for matching: case folded, accents taken off (NFKD, combining marks dropped)."""
     import unicodedata
 

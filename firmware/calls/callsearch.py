@@ -175,7 +175,12 @@ class CallFilter:
                                  calls without one
     ``name``                     part of the caller-ID name (any case), or
                                  one of ``name_numbers`` (the numbers a
-                                 phonebook gives that name)
+                                 phonebook gives that name), or one of
+                                 ``named_ids`` (the calls whose name was
+                                 corrected to one holding it); never one of
+                                 ``renamed_ids`` by the other two (calls whose
+                                 name was corrected: the corrected name is
+                                 the call's, web.corrections)
     ``tag``                      calls tagged with this category
     ``answered``                 True: only calls answered (by us, or the far end
                                  of an outbound call); False: only those never
@@ -200,6 +205,8 @@ class CallFilter:
     recorded: bool = None
     name: str = None
     name_numbers: tuple = ()
+    named_ids: tuple = ()
+    renamed_ids: tuple = ()
     tag: str = None
     absence: str = None
     answered: bool = None
@@ -232,6 +239,10 @@ class CallFilter:
             raise ValueError("a name to search for is 1 to 64 characters")
         if not isinstance(self.name_numbers, tuple) or len(self.name_numbers) > 500:
             raise ValueError("name_numbers must be a tuple of at most 500 numbers")
+        for field in ("named_ids", "renamed_ids"):
+            ids = getattr(self, field)
+            if not isinstance(ids, tuple) or not all(type(i) is int and i > 0 for i in ids):
+                raise ValueError("%s must be a tuple of call ids (whole numbers from 1)" % field)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,6 +397,14 @@ class CallSearch:
                 numbers = [self._cipher.seal(n, "number") for n in numbers]
             clause = "((%s) OR number IN (%s))" % (clause, ",".join("?" * len(numbers)))
             clause_args.extend(numbers)
+        # A call whose name was corrected is found by its corrected name alone. The ids are
+        # whole numbers (checked by CallFilter), written in the SQL: however many calls were
+        # corrected, no limit on a statement's parameters is reached; a list of constants is
+        # one lookup a row (its primary key), so the list stays as fast (docs/web-ui.md).
+        if flt.renamed_ids:
+            clause = "(%s) AND id NOT IN (%s)" % (clause, ",".join("%d" % i for i in flt.renamed_ids))
+        if flt.named_ids:
+            clause = "((%s) OR id IN (%s))" % (clause, ",".join("%d" % i for i in flt.named_ids))
         args.extend(clause_args)
         return clause
 

@@ -207,6 +207,27 @@ def test_name_search_any_case_through_the_index_and_phonebook_numbers(db_path):
     assert calls == []
 
 
+def test_a_corrected_call_is_found_by_its_corrected_name_alone(db_path):
+    """``named_ids``: calls corrected to a name holding the part; ``renamed_ids``: every call
+    corrected, which the caller-ID's and the phonebook's names no longer find."""
+    _name(db_path, 5, "J SMITH")
+    _name(db_path, 9, "Smithers Ltd")
+    search = CallSearch(db_path)
+    for part in ("smith", "sm"):  # through the trigram index, and without it
+        flt = CallFilter(name=part, name_numbers=("02079460042",), named_ids=(20,), renamed_ids=(9, 20, 43))
+        calls, _ = search.search(flt)
+        assert [c["id"] for c in calls] == [20, 5], part
+        assert search.count(flt) == (2, True)
+
+
+def test_corrected_calls_must_be_call_ids():
+    for bad in ([5], (0,), ("5",), (True,), (2.0,)):
+        with pytest.raises(ValueError, match="named_ids must be a tuple of call ids"):
+            CallFilter(name="x", named_ids=bad)
+        with pytest.raises(ValueError, match="renamed_ids must be a tuple of call ids"):
+            CallFilter(name="x", renamed_ids=bad)
+
+
 def test_newer_pages_walk_back(db_path):
     search = CallSearch(db_path)
     first, cursor = search.search(CallFilter(), limit=10)

@@ -20,7 +20,7 @@ from web.db import WebDb
 from web.services import StoreRecordings
 
 from support.cardscan import scan
-from support.web import page
+from support.web import ids, page
 
 # make_calls_db: call k is on line 1 + (k-1) % 4; call 5 is line 1 (sam's), with no name.
 NAME = "Wilhelmina Pottage"
@@ -94,6 +94,66 @@ def test_the_newest_correction_is_the_calls_name(box, people):
     shown = html.unescape(page(sam, "/calls/5"))
     assert "Mina Pottage (corrected)" in shown and "%s (corrected)" % NAME not in shown
     assert len(corrections(box)) == 2 and len(audited(box)) == 2
+
+
+def name_calls(box, name, call_ids):
+    """Give ``call_ids`` the caller-ID name ``name`` in the call log (as the line sent it)."""
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:
+        db.execute(
+            "UPDATE calls SET name = ? WHERE id IN (%s)" % ",".join("?" * len(call_ids)), (name, *call_ids)
+        )
+    db.close()
+
+
+@pytest.mark.parametrize("searched", ["acme", "ac", "switchboard", "Acme Supplies"])
+def test_a_corrected_call_is_not_found_by_the_name_it_was_corrected_from(box, people, searched):
+    """The corrected name is the call's: neither the caller-ID's name (by its trigram index
+    or, for two letters, without it) nor the phonebook's finds it any more."""
+    sam = people["sam"]
+    name_calls(box, "ACME SWITCHBOARD", [5, 9])  # both on sam's line 1
+    resp = box.post(
+        sam, "/phonebook", {"number": "020 7946 0004", "name": "Acme Supplies"}, token_from="/phonebook"
+    )
+    assert resp.status_code == 302
+    before = [9, 5] if searched != "Acme Supplies" else [5]
+    assert ids(page(sam, "/calls?name=" + searched)) == before
+    assert correct(box, sam, 5).status_code == 302
+    assert ids(page(sam, "/calls?name=" + searched)) == [i for i in before if i != 5]
+
+
+def test_a_corrected_call_is_found_by_its_corrected_name_in_the_list_and_its_csv(box, people):
+    sam = people["sam"]
+    name_calls(box, "ACME SWITCHBOARD", [5, 9])
+    assert ids(page(sam, "/calls?name=pottage")) == []
+    assert correct(box, sam, 5).status_code == 302
+    for searched in ("pottage", "WILHELMINA P", "mina"):
+        assert ids(page(sam, "/calls?name=" + searched)) == [5], searched
+    rows = list(csv.DictReader(io.StringIO(sam.get("/calls.csv?name=pottage").get_data(as_text=True))))
+    assert [(r["id"], r["corrected_name"]) for r in rows] == [("5", NAME)]
+    # Its line's filter still applies: sue (line 3) finds nothing by it.
+    assert ids(page(people["sue"], "/calls?name=pottage")) == []
+    # Corrected again, the newest name is the one it is found by.
+    assert correct(box, sam, 5, correct_name="Mina Brown").status_code == 302
+    assert ids(page(sam, "/calls?name=pottage")) == [] and ids(page(sam, "/calls?name=brown")) == [5]
+    # What the caller-ID sent stays readable on the call's page.
+    assert "ACME SWITCHBOARD" in page(sam, "/calls/5")
+
+
+def test_a_call_whose_corrected_name_was_erased_is_found_by_no_name(box, people):
+    box.add_recordings([])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    sam = people["sam"]
+    assert correct(box, sam, 5).status_code == 302
+    assert ids(page(sam, "/calls?name=pottage")) == [5]
+    resp = box.post(
+        sam,
+        "/calls/5/erase-details",
+        {"details_reason": "erasure request #3", "confirm": "yes"},
+        token_from="/calls/5",
+    )
+    assert resp.status_code == 302
+    assert ids(page(sam, "/calls?name=pottage")) == []
 
 
 @pytest.mark.parametrize(
@@ -181,6 +241,7 @@ def test_the_corrected_name_is_sealed_at_rest(people_template, tmp_path):
         box.web.db.checkpoint()
         assert scan(box.data_dir, [NAME]) == []
         assert "%s (corrected)" % NAME in html.unescape(page(people["sam"], "/calls/5"))
+        assert ids(page(people["sam"], "/calls?name=pottage")) == [5]  # opened to be searched
     finally:
         box.close()
 

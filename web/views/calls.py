@@ -153,12 +153,15 @@ def parse_filters(args, granted):
             "such as 01632 960777 or +44 1632 960777; or search for withheld or unavailable."
         )
     name = " ".join((args.get("name") or "").split()) or None
-    name_numbers = ()
+    name_numbers = named_ids = renamed_ids = ()
     if name is not None:
         if len(name) > 64:
             errors["name"] = "At most 64 characters of the name."
         else:
             name_numbers = lk().phonebook.numbers_named(name, _country())
+            # A call whose name was corrected (UK GDPR Art. 16) is found by that name, and no
+            # longer by the caller-ID's or the phonebook's: the corrected name is the call's.
+            named_ids, renamed_ids = lk().corrections.calls_named(name)
     tag = args.get("tag") or None
     if tag is not None and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", tag):
         errors["tag"] = "Choose a tag from the list."
@@ -200,6 +203,8 @@ def parse_filters(args, granted):
         recorded=recorded,
         name=name,
         name_numbers=name_numbers,
+        named_ids=named_ids,
+        renamed_ids=renamed_ids,
         tag=tag,
         absence=absence,
         answered=answered,
