@@ -189,7 +189,11 @@ def cmd_calls(args):
         calls = calllog.calls_of(ids)
     finally:
         calllog.close()
-    printed = [_call_json(c, archived, holds) if args.json else _call_text(c, holds) for c in calls]
+    corrected = _corrected_names(args.data_dir, [c["id"] for c in calls], cipher)
+    printed = [
+        _call_json(c, archived, holds, corrected) if args.json else _call_text(c, holds, corrected)
+        for c in calls
+    ]
     if calls and not args.json:
         printed.insert(0, CALLS_HEADING)
     _audit_calls_listed(args, calls, shown)
@@ -431,8 +435,47 @@ CALLS_HEADING = "%5s  %-6s  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s" % (
 )
 
 
-def _call_json(call, archived, holds):
-    """``call`` as ``linekeeper calls --json`` prints it."""
+class _ReadOnlyWebDb:
+    """web.db opened by :func:`firmware.datadir.connect_readonly`, for the web UI's stores'
+    reads (``query``): a command that only reads changes nothing in it, on a full card too."""
+
+    def __init__(self, conn):
+        self._conn = conn
+        self._conn.row_factory = sqlite3.Row
+
+    def query(self, sql, args=()):
+        return self._conn.execute(sql, args).fetchall()
+
+
+def _corrected_names(data_dir, ids, cipher):
+    """``{call_id: name}``: the names the calls ``ids`` were corrected to on request
+    (:class:`web.corrections.NameCorrections`, the newest; None for one erased since), read
+    from web.db with ``cipher`` (the call log's: it seals web.db too); {} on a box whose
+    web UI never ran or never corrected a name."""
+    path = os.path.join(data_dir, "web.db")
+    if not ids or not os.path.exists(path):
+        return {}
+    from web.corrections import NameCorrections
+
+    from .datadir import connect_readonly
+
+    conn = connect_readonly(path)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'call_corrections'").fetchone() is None:
+            return {}
+        corrections = NameCorrections(_ReadOnlyWebDb(conn), _wall_us, cipher)
+        found = {}
+        for at in range(0, len(ids), 500):  # a statement's parameters stay few
+            found.update(corrections.of_calls(ids[at : at + 500]))
+        return {call_id: c["name"] for call_id, c in found.items()}
+    finally:
+        conn.close()
+
+
+def _call_json(call, archived, holds, corrected=None):
+    """``call`` as ``linekeeper calls --json`` prints it; ``corrected`` as
+    :func:`_corrected_names` gives it: ``corrected_name``, the name the call was corrected
+    to (null for none), beside ``name``, what the caller-ID sent."""
     from firmware.calls.calllog import dumps, iso_ms
 
     from .policy.rules import outcome
@@ -447,11 +490,15 @@ def _call_json(call, archived, holds):
     # The legal hold, as the calls CSV's columns of the same names have it.
     call["legal_hold"] = call["id"] in holds
     call["legal_hold_since"] = iso_ms(holds[call["id"]]) if call["id"] in holds else None
+    # The name corrected on request (UK GDPR Art. 16), as the calls CSV's corrected_name.
+    call["corrected_name"] = (corrected or {}).get(call["id"])
     return dumps(call)
 
 
-def _call_text(call, holds):
-    """``call`` as ``linekeeper calls`` prints it, a line under :data:`CALLS_HEADING`."""
+def _call_text(call, holds, corrected=None):
+    """``call`` as ``linekeeper calls`` prints it, a line under :data:`CALLS_HEADING`;
+    a name corrected on request (``corrected``, :func:`_corrected_names`) in place of the
+    caller-ID's, marked "(corrected)", as the calls list shows it."""
     from . import words
     from .policy.deletions import recording_word
 
@@ -470,6 +517,8 @@ def _call_text(call, holds):
         "erased": "erased on request",
         None: "unknown",
     }.get(call.get("absence"), "withheld")
+    name = (corrected or {}).get(call["id"])
+    name = "%s (corrected)" % name if name else call["name"] or ""
     return "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s" % (
         call["id"],
         call["line"],
@@ -481,7 +530,7 @@ def _call_text(call, holds):
         (words.say("recording", recording) or "No recording") + held,
         words.say("decision", call["policy_decision"]) or "-",
         number + withheld,
-        call["name"] or "",
+        name,
     )
 
 

@@ -453,3 +453,29 @@ def test_a_breach_scope_says_the_calls_printed_were_printed_not_shown_on_screen(
     assert "the call log printed by `linekeeper calls` 1 time (to a terminal, or to a file): 3 calls" in out
     assert "shown on screen" not in out
     assert "or in the call log `linekeeper calls` printed for it (each line with its caller's number)" in out
+
+
+def test_a_name_corrected_on_request_is_printed_marked_corrected(data):
+    """The name a call was corrected to (UK GDPR Art. 16, web/corrections.py) is printed in
+    place of the caller-ID's, marked, as the calls list shows it; --json has it beside
+    ``name`` (the call log's, as the caller-ID sent it)."""
+    from web.corrections import NameCorrections
+
+    cipher = load_field_cipher(data, run_dir=run_dir(), create=False)
+    web_db = WebDb(os.path.join(data, "web.db"))
+    try:
+        NameCorrections(web_db, lambda: int(time.time() * 1e6), cipher).correct(
+            2, "Wilhelmina Pottage", "sam"
+        )
+    finally:
+        web_db.close()
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD))
+    assert status == 0, err
+    rows = {int(line.split()[0]): line for line in out.splitlines()[1:]}
+    assert rows[2].endswith("%s Wilhelmina Pottage (corrected)" % NUMBERS[2])
+    assert "corrected" not in rows[1] + rows[3]
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, "--json"))
+    assert status == 0, err
+    printed = {c["id"]: c for c in map(json.loads, out.splitlines())}
+    assert printed[2]["corrected_name"] == "Wilhelmina Pottage" and printed[2]["name"] is None
+    assert printed[1]["corrected_name"] is None
