@@ -31,7 +31,9 @@ details erased, a legal hold released) is a row for each call, with its line and
 the call log still has it, counted apart (a loss of availability is a breach too), its callers
 among the distinct numbers, its time within the first and last access; one refused, or not
 made (its ``not_made``
-entry looked for after the period too), is a row alone. A copy (:data:`COPIES`, or a
+entry looked for after the period too), is a row alone. What it altered (:data:`ALTERS`: a
+caller's name corrected for a call) is a row for each call too, counted apart (an alteration
+is a breach too, of integrity), its callers among the distinct numbers. A copy (:data:`COPIES`, or a
 recording's ``export``) whose failure was audited after it (a second entry by the account
 with the same details and ``failed``, maybe after the period) handed nothing over: a row, not
 a list taken. A look at the audit
@@ -100,6 +102,11 @@ SHOWN = {
 # released (``legal_hold`` with ``"on": false``; one placed is not in the scope), so that
 # retention may delete the recording. A loss of availability is a personal data breach too.
 DESTROYS = ("delete", "erase_details", "legal_hold")
+# What an account did that altered callers' data: a caller's name corrected for a call
+# (``correct_details``, UK GDPR Art. 16; web/corrections.py). An alteration is a personal
+# data breach too (Art. 4(12)): a misused account that "corrected" names left calls showing a
+# name the caller never gave. Only a correction made is audited (a refused one changes nothing).
+ALTERS = ("correct_details",)
 # The audit trail's page, or its CSV (``export_list`` of ``audit``), filtered by a number:
 # every entry about that person's calls (web/views/audit.py).
 AUDIT_VIEW = "audit_view"
@@ -295,7 +302,7 @@ def scope(
 
     :raises FieldSealError: the trail or the call log is sealed and ``cipher`` cannot open it
     """
-    period = audit.in_period(ACCESS + LOGINS + (CUT, AUDIT_VIEW) + DESTROYS, since_us, until_us)
+    period = audit.in_period(ACCESS + LOGINS + (CUT, AUDIT_VIEW) + DESTROYS + ALTERS, since_us, until_us)
     entries = sorted((e for e in period if _of(e, account) and _in_scope(e)), key=lambda e: e.seq)
     undone = _undone(entries, _not_made(audit, entries))
     failed_copies = _failed_copies(audit, entries)
@@ -304,6 +311,7 @@ def scope(
         for e in entries
         if (e.action in ACCESS and not _refused(e) and not _export_failed(e, failed_copies))
         or (e.action in DESTROYS and _done(e, undone))
+        or e.action in ALTERS
         for i in _call_ids(e)
     }
     calls = _calls(calls_db, wanted, cipher, progress)
@@ -325,6 +333,9 @@ def scope(
     # What it destroyed or unprotected (DESTROYS): the calls erased, the holds released, the
     # lines of both, and those of their calls whose caller's number is not known here.
     erased, released, destroyed_lines, destroyed_unknown = set(), 0, set(), set()
+    # What it altered (ALTERS): the calls whose caller's name it corrected, their lines, and
+    # those whose caller's number is not known here.
+    altered, altered_lines, altered_unknown = set(), set(), set()
     readings: set[tuple[str, str]] = set()  # a number dialled after an outside-line digit, or not
     unplaced = 0  # recordings released whose calls cannot be told (_released_recordings)
     report_callers, reports_unknown = 0, 0  # the reports' callback lists: numbers, or not on record
@@ -394,6 +405,21 @@ def scope(
                 number = _caller(call, country, outside, numbers, readings)
                 if not number:  # withheld, or erased on request
                     destroyed_unknown.add(call_id)
+                rows.append(_call_row(e, call, number, address, said))
+            continue
+        if e.action in ALTERS:  # a caller's name corrected: their data altered, a row a call
+            accessed.append(e.wall_us)
+            for call_id in _call_ids(e):
+                altered.add(call_id)
+                call = calls.get(call_id)
+                if call is None:
+                    altered_unknown.add(call_id)
+                    rows.append(_gone_row(e, call_id, address, said))
+                    continue
+                altered_lines.add(call["line"])
+                number = _caller(call, country, outside, numbers, readings)
+                if not number:  # withheld, or erased on request since
+                    altered_unknown.add(call_id)
                 rows.append(_call_row(e, call, number, address, said))
             continue
         if e.action in ("export_list", CUT):
@@ -498,6 +524,9 @@ def scope(
         "holds_released": released,
         "destroyed_lines": sorted(destroyed_lines),
         "destroyed_without_number": len(destroyed_unknown),
+        "altered": len(altered),
+        "altered_lines": sorted(altered_lines),
+        "altered_without_number": len(altered_unknown),
         "first_access": iso_ms(min(accessed)) if accessed else None,
         "last_access": iso_ms(max(accessed)) if accessed else None,
         "bulk": actions["export_list"] + actions["report"],
@@ -743,6 +772,21 @@ def destroyed_words(s) -> str:
             "; %s whose caller's number is not known here "
             "(erased on request, withheld, or not in the call log)"
             % counted(s["destroyed_without_number"], "call")
+        )
+    return said
+
+
+def altered_words(s) -> str:
+    """What the account altered (summary ``s``, :func:`scope`'s), in words: the calls whose
+    caller's name it corrected."""
+    said = "%s whose caller's name it corrected" % counted(s["altered"], "call")
+    if s["altered_lines"]:
+        said += ", on %s; their callers are among the distinct numbers" % lines_named(s["altered_lines"])
+    if s["altered_without_number"]:
+        said += (
+            "; %s whose caller's number is not known here "
+            "(erased on request, withheld, or not in the call log)"
+            % counted(s["altered_without_number"], "call")
         )
     return said
 
@@ -1060,6 +1104,7 @@ def summary_lines(summary, made_us=None) -> list[str]:
             else "",
         ),
         "  " + destroyed_words(s),
+        "  " + altered_words(s),
         "  %s (data subjects)%s"
         % (
             counted(s["numbers"], "distinct caller's number", "distinct callers' numbers"),

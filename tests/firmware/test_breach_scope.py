@@ -679,12 +679,48 @@ def test_what_the_account_erased_or_unprotected_is_in_its_scope(box, tmp_path, c
     assert (
         "  2 calls whose recording or details it erased, 1 legal hold it released, on lines 1 and 2; "
         "their callers are among the distinct numbers; 1 call whose caller's number is not known here "
-        "(erased on request, withheld, or not in the call log)\n  1 distinct caller's number (data subjects)"
+        "(erased on request, withheld, or not in the call log)\n  0 calls whose caller's name it corrected\n"
+        "  1 distinct caller's number (data subjects)"
     ) in out
     assert [(r["action"], r["call_id"]) for r in read(tmp_path / "dan.csv")] == [
         ("delete", str(one)),
         ("legal_hold", str(same)),
         ("erase_details", str(other)),
+    ]
+
+
+def test_a_callers_name_the_account_corrected_is_in_its_scope(box, tmp_path, capsys):
+    """Correcting a caller's name for a call (``correct_details``, UK GDPR Art. 16) alters
+    their data: a misused account's corrections are a breach of integrity (Art. 4(12)). They
+    were no row and not counted. Now each is a row with its call, line and number, counted
+    apart, their callers among the distinct numbers, within the first and last access."""
+    path, _, (one, same, other, hidden) = box
+    corrected = {"fields": ["name"], "reason": "rectification request 12"}
+    with trail(path) as log:
+        log.append("dan", "correct_details", str(one), dict(corrected, line=1), T0 + 2 * DAY)
+        log.append("dan", "correct_details", str(hidden), dict(corrected, line=3), T0 + 3 * DAY)
+        log.append("sue", "correct_details", str(other), dict(corrected, line=1), T0 + 2 * DAY)
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
+    assert [(r[2], r[3], r[4], r[5]) for r in rows] == [
+        ("correct_details", one, 1, "01632960123"),
+        ("correct_details", hidden, 3, ""),
+    ]
+    assert (summary["altered"], summary["altered_lines"], summary["altered_without_number"]) == (2, [1, 3], 1)
+    assert summary["numbers"] == 1 and summary["calls"] == 0 and summary["erased"] == 0
+    assert (summary["first_access"], summary["last_access"]) == (
+        "2026-03-03T00:00:00.000Z",
+        "2026-03-04T00:00:00.000Z",
+    )
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert (
+        "  2 calls whose caller's name it corrected, on lines 1 and 3; their callers are among the "
+        "distinct numbers; 1 call whose caller's number is not known here (erased on request, "
+        "withheld, or not in the call log)\n"
+    ) in out
+    assert [(r["action"], r["call_id"], r["number"]) for r in read(tmp_path / "dan.csv")] == [
+        ("correct_details", str(one), "01632960123"),
+        ("correct_details", str(hidden), ""),
     ]
 
 

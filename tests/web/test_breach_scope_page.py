@@ -33,6 +33,9 @@ def misuse(box):
     log.append("sam", "export_list", "calls", {"rows": 40, "filter": "line 1"}, APRIL + 5)
     log.append("sam", "login_failed", None, {"address": "198.51.100.9"}, APRIL + 6)
     log.append("sue", "playback", "3", {"line": 3}, APRIL + 7)
+    log.append(
+        "sam", "correct_details", "5", {"line": 1, "fields": ["name"], "reason": "request 4"}, APRIL + 8
+    )
     log.append("sam", "playback", "9", {"line": 1}, APRIL + 31 * DAY)  # May
 
 
@@ -52,6 +55,10 @@ def test_an_auditor_sees_the_scope_audited_before_it_is_read(box, people):
     assert found["recordings"] == "3"  # 1 played, 2 exported, 5 played
     assert found["numbers"] == "3"
     assert found["lines"] == "1, 2"
+    # The caller's name of call 5 it corrected: an alteration, counted apart.
+    assert html.unescape(found["altered"]) == (
+        "1 call whose caller's name it corrected, on line 1; their callers are among the distinct numbers"
+    )
     # Said as every page says a time: the box's day and zone, not ISO in UTC.
     assert found["first"] == found["last"] == "Wed 1 Apr 2026, 10:00:00 BST"
     at = "Wed 1 Apr 2026, 10:00:00 BST"
@@ -90,6 +97,7 @@ def test_the_csv_is_the_commands_spreadsheet_safe_and_audited(box, people):
         ("playback", "5", "1", "02079460004"),
         ("export_list", "", "", ""),
         ("login_failed", "", "", ""),
+        ("correct_details", "5", "1", "02079460004"),
     ]
     exported = rows[3]["details"]
     assert "HYPERLINK" in exported and not exported.startswith("=")  # never a formula

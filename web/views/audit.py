@@ -24,6 +24,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
 from firmware.breachscope import (
+    altered_words,
     csv_text,
     destroyed_words,
     held_words,
@@ -369,6 +370,7 @@ def breach_scope():
         made_us=made_us,
         held_words=held_words,
         destroyed_words=destroyed_words,
+        altered_words=altered_words,
         reports_words=reports_words,
         shown_words=shown_words,
         listed_words=listed_words,
