@@ -4071,7 +4071,11 @@ def build_parser():
         "verify-export",
         help="check an exported recording with only the box's public key fingerprint (no box needed)",
     )
-    p.add_argument("file", help="the exported .wav or .ogg (its FILE.manifest.json beside it)")
+    p.add_argument(
+        "file",
+        help="the exported .wav or .ogg (its FILE.manifest.json beside it), or the zip the call "
+        "page's export with signed manifest gives, as it is",
+    )
     p.add_argument("--key", required=True, help="the box's signing key fingerprint")
     p.add_argument("--manifest", help="the manifest, if not FILE.manifest.json")
     p.set_defaults(func=cmd_verify_export)

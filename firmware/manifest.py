@@ -26,6 +26,9 @@ import base64
 import hashlib
 import json
 import os
+import shutil
+import tempfile
+import zipfile
 
 from .errors import LinekeeperError, TamperError
 from .evidence import call_fields, canonical, file_facts, statement
@@ -85,8 +88,13 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
 
     :raises TamperError: the file, the manifest or a signature does not hold
     :raises LinekeeperError: no manifest, or the fingerprint is malformed
+
+    ``path`` may be the zip the call page's export "with signed manifest" gives (the audio
+    and its manifest, or a central viewer's export): it is checked as the files in it.
     """
     pinned = normalise_fingerprint(pinned_fingerprint)
+    if manifest_file is None and not os.path.exists(manifest_path(path)) and zipfile.is_zipfile(path):
+        return _verify_zip(path, pinned)
     manifest_file = manifest_file or manifest_path(path)
     try:
         with open(manifest_file, "rb") as f:
@@ -124,6 +132,43 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
             "or size was %d)" % (path, len(data), doc["file"]["bytes"])
         )
     return doc
+
+
+# A box's zip holds two files, a central viewer's four: more is not an export's.
+ZIP_MEMBERS_MAX = 8
+
+
+def _verify_zip(path, pinned):
+    """:func:`verify_export` of an export's zip: its files unpacked into a private folder
+    that is removed after, the one its manifest is beside checked; what fails is said of
+    the file's name in the zip, never of the folder."""
+    with zipfile.ZipFile(path) as z:
+        names = [i.filename for i in z.infolist() if not i.is_dir()]
+        for name in names:
+            if os.path.basename(name) != name or name in (".", "..") or "\\" in name:
+                raise TamperError("%s holds a file in a folder (%r): not an export's zip" % (path, name))
+        if len(names) > ZIP_MEMBERS_MAX or len(set(names)) != len(names):
+            raise TamperError("%s holds %d files: not an export's zip" % (path, len(names)))
+        manifests = [n for n in names if n.endswith(MANIFEST_SUFFIX)]
+        if len(manifests) != 1:
+            raise LinekeeperError(
+                "%s holds %s (a file ending %s): it is not the zip of an export with a signed manifest"
+                % (path, "no manifest" if not manifests else "%d manifests" % len(manifests), MANIFEST_SUFFIX)
+            )
+        where = tempfile.mkdtemp(prefix="verify-export-")
+        try:
+            for name in names:
+                with z.open(name) as src, open(os.path.join(where, name), "xb") as dst:
+                    shutil.copyfileobj(src, dst)
+            exported = os.path.join(where, manifests[0][: -len(MANIFEST_SUFFIX)])
+            try:
+                return verify_export(exported, pinned)
+            except LinekeeperError as exc:
+                said = str(exc).replace(where + os.sep, "")
+                kind = TamperError if isinstance(exc, TamperError) else LinekeeperError
+                raise kind("in %s: %s" % (path, said)) from None
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
 
 
 def decrypt_recording(path, data_key, state):

@@ -99,6 +99,9 @@ def test_an_export_verifies_with_the_fingerprint_and_a_changed_byte_fails(archiv
     # Who, when and why: whoever is handed the zip reads why it was taken.
     assert (doc["exported_at_us"], doc["reason"]) == (1_772_442_000_000_000, "court order ref 77")
     assert not list(tmp_path.glob("*.lkrec"))  # the temporary copy is gone
+    # The zip as the viewer gave it is checked as it is, as a box's own zip is.
+    (tmp_path / "export.zip").write_bytes(body)
+    assert verify_export(tmp_path / "export.zip", fp)["reason"] == "court order ref 77"
 
     spoilt = bytearray(path.read_bytes())
     spoilt[-1] ^= 1
