@@ -14,7 +14,7 @@ is read: opening the page must not fetch the recording).
 from firmware import words
 from firmware.localtime import duration_text, iso_to_us
 from firmware.policy.deletions import recording_word
-from firmware.policy.rules import NO_NOTICE, NOT_SET_UP, NOTICES_OFF
+from firmware.policy.rules import NEVER_CONNECTED, NO_NOTICE, NOT_SET_UP, NOTICES_OFF
 from firmware.reports.compute import not_heard, tone_was_notice
 
 # A recording starts this long before the answer (the recorder's pre-roll)
@@ -212,6 +212,11 @@ def why_no_recording(call, deletions):
             "Every consent notice had been turned off since one was set (the Consent page), so "
             "nobody on the call was told it might be recorded, and it was not."
         )
+    if not call.get("answered") and (decision != "skip" or reason == NEVER_CONNECTED):
+        # The recorder settles every unanswered call as skipped, "never connected": no rule
+        # decided it. (A rule's skip stays the rule's: an outbound call it left out may not
+        # have had its answer looked for.)
+        return "It was never answered, so there was nothing to record."
     if decision == "skip":
         heard = not_heard(call.get("consent") or {})
         if heard is not None:
@@ -220,8 +225,6 @@ def why_no_recording(call, deletions):
         return "The recording rules did not record it: %s." % (reason or "no reason kept")
     if decision == "pending":
         return "The line records on demand and nobody asked for this call to be recorded."
-    if not call.get("answered"):
-        return "It was never answered, so there was nothing to record."
     if reason and reason.endswith(NOT_SET_UP):
         return "The box was not set up yet: it had no recording key, so nothing could be recorded."
     if call.get("recording_state") is None and not call.get("ended_at"):

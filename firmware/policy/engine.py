@@ -440,7 +440,7 @@ class CallPolicy:
                 # else that it never connected.
                 decision = live.decision or self._rules_decide(call, call.direction, call.number)
                 if decision.decision != rules.SKIP or decision.rule != "line":
-                    decision = rules.Decision(rules.SKIP, "never connected", "answer")
+                    decision = rules.Decision(rules.SKIP, rules.NEVER_CONNECTED, "answer")
                 self._decide(live, decision)
             elif live.decision is not None and live.decision.decision == rules.PENDING:
                 self._decide(

@@ -60,6 +60,9 @@ RECORD, SKIP, PENDING = "record", "skip", "pending"
 # Added to the reason of a call the rules would record on a box with no recording key
 # yet (not set up): why it has no recording, rather than a recording lost.
 NOT_SET_UP = "but the box was not set up yet: it had no recording key"
+# The reason of a call that ended unanswered (settled by the engine, no rule): the call page
+# says it was never answered rather than that a rule left it out.
+NEVER_CONNECTED = "never connected"
 # Added to the reason of a call the rules would record (or record on demand) on a box that
 # waits for a consent notice (``policy.consent.require_notice``, a box `linekeeper init`
 # made): skipped, as nobody on it was told it might be recorded.

@@ -949,3 +949,30 @@ def test_starts_with_finds_a_number_dialled_after_141_relay_and_the_outside_line
     assert sorted(int(row["id"]) for row in csv.DictReader(io.StringIO(csv_text))) == [41, 42, 44]
     page = sam.get("/calls?number=01632+960123&match=contains").get_data(as_text=True)
     assert sorted(ids_on(page)) == [41, 42, 43, 44, 45, 46]
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_a_call_nobody_answered_says_so_as_why_it_has_no_recording(box, people, direction):
+    """A supervisor asked "was this call recorded, and if not why not?" of a missed call: its
+    page said "The recording rules did not record it: never connected.", as if a rule had
+    left it out, and "none kept for this call" of its consent notice. The recorder settles
+    every unanswered call as skipped, "never connected" (firmware.policy.engine), so the
+    words meant for it ("It was never answered...") were never reached."""
+    import sqlite3
+
+    from support.web import T0_US
+
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:
+        call_id = db.execute(
+            "INSERT INTO calls (line, direction, started_at, ended_at, clock_synced, number,"
+            " policy_decision, policy_reason) VALUES (1, ?, ?, ?, 1, '01632960123', 'skip',"
+            " 'never connected')",
+            (direction, T0_US, T0_US + 20_000_000),
+        ).lastrowid
+    db.close()
+    page = people["sam"].get("/calls/%d" % call_id).get_data(as_text=True)
+    said = " ".join(page.split('id="no-recording">')[1].split("</p>")[0].split())
+    assert said == "This call has no recording. It was never answered, so there was nothing to record."
+    notice = " ".join(page.split('id="f-consent">')[1].split("</dd>")[0].split())
+    assert notice == "none: the call was not answered, so there was nobody to tell"
