@@ -101,7 +101,7 @@ def test_the_calls_csv_and_list_tell_an_erasure_on_request_from_a_retention_dele
     assert rows[5]["recording"] == ""  # never recorded
     page = sam.get("/calls").get_data(as_text=True)
     said = dict(re.findall(r'<tr id="call-(\d+)".*?data-label="Recording">([^<]*)<', page, re.S))
-    assert (said["1"], said["2"], said["5"]) == ("Erased on request", "Deleted", "None")
+    assert (said["1"], said["2"], said["5"]) == ("Erased on request", "Deleted", "No recording")
 
 
 def test_the_subject_access_page_tells_an_erasure_on_request_from_a_retention_deletion(box, people):
@@ -117,7 +117,7 @@ def test_the_subject_access_page_tells_an_erasure_on_request_from_a_retention_de
     said = dict(re.findall(r'<a href="/calls/(\d+)">.*?data-label="Recording">([^<]*)<', table, re.S))
     assert said["1"] == "Erased on request: not in the release"
     assert said["2"] == "Deleted: not in the release"
-    assert said["5"] == "None"
+    assert said["5"] == "No recording"
 
 
 def notice_played(box, call_id, at_s=5.0):

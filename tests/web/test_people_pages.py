@@ -540,7 +540,8 @@ def test_the_list_says_which_calls_are_on_legal_hold(box, people):
         )
     }
     assert recording[3] == "Complete, held" and recording[7] == "Complete"
-    assert {recording[i] for i in recording if i not in (3, 7)} == {"None"}
+    # A call never recorded reads "No recording", as `linekeeper calls` says it: it said "None".
+    assert {recording[i] for i in recording if i not in (3, 7)} == {"No recording"}
 
 
 def test_the_calls_on_legal_hold_are_listed_on_the_lines_granted(box, people):

@@ -458,7 +458,7 @@ def test_the_search_says_which_calls_have_a_recording(box, people):
     rows = {int(n): row for n, row in re.findall(r'<th scope="row"><a [^>]*>(\d+)</a></th>(.*?)</tr>', page)}
     assert sorted(rows)[:2] == [1, 2]
     assert "Complete, 30 s" in rows[1] and "Inbound" in rows[1]
-    assert rows[2].endswith('<td data-label="Recording">None</td>') and "Outbound" in rows[2]
+    assert rows[2].endswith('<td data-label="Recording">No recording</td>') and "Outbound" in rows[2]
     assert ">yes<" not in page and "T09:" not in page  # words and the box's time, not codes
 
 
