@@ -812,7 +812,12 @@ def _prove(args):
     except WrongPasswordError:
         if guess is not None:
             guess.failed()
-        raise WrongPasswordError(NOT_PROVEN % (args.user, args.password_file)) from None
+        why = NOT_PROVEN % (args.user, args.password_file)
+        if args.user == "admin":
+            # --user's default, which the person may not have typed: said whether or not an
+            # account has the name, so that the words tell nobody which names are accounts.
+            why = why.replace(": nothing was done", " " + ADMIN_DEFAULT + ": nothing was done")
+        raise WrongPasswordError(why) from None
     if guess is not None:
         guess.succeeded()
     _refuse_installers_password(args.data_dir, account)

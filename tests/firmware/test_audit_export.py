@@ -231,7 +231,8 @@ def test_only_an_auditor_with_their_password_copies_it_audited(box, tmp_path, ca
     err = capsys.readouterr().err
     assert err == (
         "linekeeper: the audit trail was not copied: --user admin: no such account or wrong password "
-        "(the password in %s)\n" % (tmp_path / "wrong.txt")
+        "(the password in %s) (admin is the user when --user is not given: give --user and your own "
+        "account's name)\n" % (tmp_path / "wrong.txt")
     )
     db = sqlite3.connect(os.path.join(path, "web.db"))
     db.execute("CREATE TABLE users (name TEXT, roles TEXT, lines TEXT)")

@@ -249,3 +249,29 @@ def test_a_refusal_of_a_name_no_account_has_names_no_one(copy, tmp_path, command
     assert "ghost" not in json.dumps(entry.details)
     entry = refused(copy, command, "ivan", PASSWORD, tmp_path)  # an installer: not theirs to do
     assert entry.actor == "ivan" and "no_account" not in entry.details
+
+
+@pytest.mark.parametrize("command", ["calls", "audit-export"])
+def test_a_command_that_only_asks_who_runs_it_says_admin_is_the_default_too(tmp_path, capsys, command):
+    """A supervisor's `linekeeper calls --data-dir … --password-file …` without --user was
+    refused "--user admin: no such account or wrong password", naming an account they never
+    typed, with nothing to say it was --user's default: `repair` and `verify` said so, the
+    commands that only prove who runs them (calls, report, audit-export, breach-scope,
+    year-review) dropped it. It names no account either way."""
+    from firmware.calls.calllog import CallLog
+    from firmware.clock import SimClock
+
+    data = str(tmp_path / "box")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("sue", PASSWORD)
+    CallLog(os.path.join(data, "calls.db"), SimClock()).close()
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    args = {"calls": ["calls"], "audit-export": ["audit-export", str(tmp_path / "audit.csv")]}[command]
+    capsys.readouterr()
+    assert main([*args, "--data-dir", data, "--password-file", pw]) == 2
+    err = capsys.readouterr().err
+    assert "--user admin: no such account or wrong password (the password in %s)" % pw in err, err
+    assert "(admin is the user when --user is not given: give --user and your own account's name)" in err
+    assert "sue" not in err and err.count("\n") == 1
+    # Typed, admin is a name like another: a wrong password's words alone.
+    assert main([*args, "--data-dir", data, "--password-file", pw, "--user", "ghost"]) == 2
+    assert "admin is the user" not in capsys.readouterr().err
