@@ -111,7 +111,10 @@ def verify_export(path, pinned_fingerprint, manifest_file=None):
     except FileNotFoundError:
         if not os.path.exists(path):  # the export itself, not only its manifest
             raise LinekeeperError("%s: no such file" % path) from None
-        raise LinekeeperError("no manifest %s beside %s" % (manifest_file, path)) from None
+        raise LinekeeperError(
+            "no manifest %s beside %s: a plain Ogg or WAV download from a call's page carries none; "
+            'export the call again "with signed manifest (.zip)" and check that zip' % (manifest_file, path)
+        ) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise TamperError("%s is damaged: %s" % (manifest_file, exc)) from None
     if signature is None:

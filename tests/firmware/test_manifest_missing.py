@@ -19,4 +19,9 @@ def test_a_missing_export_is_said_to_be_missing_not_its_manifest(tmp_path):
     (tmp_path / "missing.wav").write_bytes(b"RIFF")
     with pytest.raises(LinekeeperError) as err:
         verify_export(missing, FINGERPRINT)
-    assert str(err.value) == "no manifest %s.manifest.json beside %s" % (missing, missing)
+    # A call page's plain Ogg or WAV download has none: the words say how to get one that has.
+    assert str(err.value) == (
+        "no manifest %s.manifest.json beside %s: a plain Ogg or WAV download from a call's page "
+        'carries none; export the call again "with signed manifest (.zip)" and check that zip'
+        % (missing, missing)
+    )
