@@ -17,6 +17,7 @@ import pytest
 
 import web.passwords
 from firmware.cli import main
+from firmware.simtime import SIM_CLOCK_NAME
 from firmware.storage.audit import AuditLog
 from firmware.storage.keystore import Argon2Params, KeyStore
 from web.accounts import Accounts
@@ -42,6 +43,9 @@ def recorded(tmp_path_factory):
         json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS})
     )
     assert main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
+    # Dated on the machine's clock, as on a real box (the web login's throttle reads it):
+    # not the simulated box's.
+    os.remove(os.path.join(data, SIM_CLOCK_NAME))
     db = WebDb(os.path.join(data, "web.db"))
     accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
     with db.tx() as conn:
