@@ -731,14 +731,39 @@ def _body_limit():
     request.max_content_length = limit or current_app.config["MAX_CONTENT_LENGTH"]
 
 
+# The most of a refused body read to drop it: the edge passes on at most its max_body_bytes
+# (6 MiB), and a large upload's own route takes what it sends.
+_DROP_MOST_BYTES = 8 * 1024 * 1024
+
+
+def _drop_unread_body():
+    """Read and drop what is left of a body refused as too large, before answering.
+
+    Why: the server closes the connection after the answer, and one closed with the body
+    unread broke the edge's copy of it, which then dropped the answer: a WAV of 5.5 MB on the
+    Consent page got an empty reply, not "larger than 5 MB"."""
+    stream = request.environ.get("wsgi.input")
+    try:
+        left = min(int(request.environ.get("CONTENT_LENGTH") or 0), _DROP_MOST_BYTES)
+    except ValueError:
+        return
+    while stream is not None and left > 0:
+        chunk = stream.read(min(64 * 1024, left))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
 def _error_page(title, message, code):
     def handler(exc):
         # A view's own abort(code, description=...) message wins over the default.
         custom = getattr(exc, "description", None)
         if custom == getattr(type(exc), "description", None):
             custom = None
-        if code == 413 and getattr(_view(), "too_large", None) is not None:
-            custom = _view().too_large()
+        if code == 413:
+            _drop_unread_body()
+            if getattr(_view(), "too_large", None) is not None:
+                custom = _view().too_large()
         headers = exc.get_response().headers if hasattr(exc, "get_response") else {}
         extra = {k: v for k, v in headers.items() if k in ("Content-Range", "WWW-Authenticate")}
         if code in (401, 403) and request.path.startswith("/api/"):

@@ -109,12 +109,14 @@ def session_cookie_checker(sessions, cookie_name):
 
 
 class _Refused(Exception):
-    """A request answered by the edge itself: ``status`` and a short text."""
+    """A request answered by the edge itself: ``status``, a short text, and how many bytes
+    of its body the client is still to send (``unread``), read and dropped after the answer."""
 
-    def __init__(self, status, text):
+    def __init__(self, status, text, unread=0):
         super().__init__(text)
         self.status = status
         self.text = text
+        self.unread = unread
 
 
 class Edge:
@@ -241,6 +243,8 @@ class Edge:
         except _Refused as refused:
             writer.write(_response(refused.status, refused.text))
             await asyncio.wait_for(writer.drain(), limits.send_timeout_s)
+            if refused.unread:
+                await _discard(reader, refused.unread, limits.body_timeout_s)
 
     async def _stream_upload(self, request_line, headers, reader, length, addr, writer):
         """A large upload: one at a time, its body passed on as it arrives, whole within
@@ -322,6 +326,23 @@ async def _client_gone(reader):
         pass
 
 
+async def _discard(reader, length, timeout_s):
+    """Read and drop up to ``length`` bytes the client still sends, for ``timeout_s`` at most.
+
+    Why: a browser sends its whole upload before it reads the answer, and a connection
+    closed with its data unread is reset, the answer lost with it: the person saw
+    "connection reset" where the box had said the file was too large."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while length > 0:
+                chunk = await reader.read(min(_CHUNK, length))
+                if not chunk:
+                    return
+                length -= len(chunk)
+    except TimeoutError:
+        pass  # too slow to wait for: the answer was sent, the client may still read it
+
+
 async def _copy(reader, writer, length):
     while length:
         chunk = await reader.read(min(_CHUNK, length))
@@ -374,7 +395,7 @@ def _content_length(headers, max_bytes):
     length = int(_header(headers, b"content-length"))
     if length > max_bytes:
         too_large = "The upload is larger than the box takes (at most %d MB here)" % (max_bytes >> 20)
-        raise _Refused(413, too_large)
+        raise _Refused(413, too_large, unread=length)
     return length
 
 
