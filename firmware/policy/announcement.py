@@ -50,6 +50,7 @@ MAX_SECONDS = 30.0
 MIN_SECONDS = 1.0  # the shortest notice a caller can take in ("This call is recorded.")
 MIN_ACTIVE_DBM0 = -35.0
 RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+MAX_CHANNELS = 8
 DIR_NAME = "announcements"
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\.wav")  # an uploaded announcement's name
 
@@ -95,10 +96,14 @@ def validate_announcement_wav(data):
         raise AudioFormatError(
             "the WAV holds %s audio; save it as uncompressed PCM (16-bit)" % format_name(tag)
         )
-    if not 1 <= channels <= 8 or rate not in RATES:
+    if not 1 <= channels <= MAX_CHANNELS:
         raise AudioFormatError(
-            "%d channel(s) at %d Hz is not supported: use mono or stereo at "
-            "8000 to 48000 Hz" % (channels, rate)
+            "the WAV has %d channels; at most %d are taken: save it as mono" % (channels, MAX_CHANNELS)
+        )
+    if rate not in RATES:
+        raise AudioFormatError(
+            "a sample rate of %d Hz is not supported: save it at %d Hz (best), or %s or %d Hz"
+            % (rate, RATES[0], ", ".join(str(r) for r in RATES[1:-1]), RATES[-1])
         )
     width = bits // 8
     if bits not in (8, 16, 24, 32) or (tag == WAVE_FLOAT and bits != 32) or block != channels * width:
@@ -115,8 +120,8 @@ def validate_announcement_wav(data):
     seconds = len(audio) / block / rate
     if seconds < MIN_SECONDS:
         raise AudioFormatError(
-            "the announcement lasts %.1f s: too short to tell a caller anything (at least %d s); "
-            "is it the right file?" % (seconds, MIN_SECONDS)
+            "the announcement lasts %.1f s: too short to tell a caller anything (at least %d s): "
+            "check it is the right file" % (seconds, MIN_SECONDS)
         )
     if seconds > MAX_SECONDS:
         raise AudioFormatError(

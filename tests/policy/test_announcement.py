@@ -111,7 +111,7 @@ BAD = {
     "cut short": (lambda: wav(speechlike())[:-1001], "the WAV header says the file is"),
     "ADPCM": (lambda: wav(speechlike(), tag=2), "ADPCM audio; save it as uncompressed PCM"),
     "A-law": (lambda: wav(speechlike(), tag=6), "A-law audio"),
-    "odd rate": (lambda: wav(speechlike(), rate=12345), "at 12345 Hz is not supported"),
+    "odd rate": (lambda: wav(speechlike(), rate=12345), "a sample rate of 12345 Hz is not supported"),
     "no audio": (lambda: wav(np.zeros(0, np.int16)), "holds no audio"),
 }
 

@@ -372,3 +372,51 @@ def test_the_web_ui_start_moves_the_wait_for_a_notice_out_of_config_json(box, pe
         assert "require_notice" not in json.load(f)["policy"]["consent"]
     assert os.path.exists(os.path.join(box.data_dir, "waits-for-notice"))
     assert box.config_store.get().policy.consent.waits_for_notice()
+
+
+def wav_of(rate=8000, channels=1, seconds=3.0):
+    """A 16-bit PCM WAV of a 440 Hz tone, at ``rate`` on ``channels`` channels."""
+    n = int(seconds * rate)
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate))) * channels for i in range(n)
+    )
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(frames))
+        + b"WAVEfmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(frames))
+        + frames
+    )
+
+
+def test_a_refused_wav_is_told_in_sentences_that_say_what_the_box_takes(box, people):
+    """An installer tried the WAVs a sound editor gives. A 0.5 s one read "is it the right
+    file?. Nothing was changed."; a rate the box does not take read "1 channel(s) at 12000 Hz
+    is not supported: use mono or stereo at 8000 to 48000 Hz", a file already mono, at a rate
+    within that range; and a 9-channel one was told to use mono or stereo when up to 8 are
+    taken."""
+    ivan = people["ivan"]
+    for data, words in (
+        (wav_of(seconds=0.5), "at least 1 s): check it is the right file. Nothing was changed."),
+        (
+            wav_of(rate=12000),
+            "a sample rate of 12000 Hz is not supported: save it at 8000 Hz (best), or 11025, "
+            "16000, 22050, 24000, 32000, 44100 or 48000 Hz. Nothing was changed.",
+        ),
+        (wav_of(rate=1000), "a sample rate of 1000 Hz is not supported"),
+        (
+            wav_of(channels=9, seconds=1.5),
+            "the WAV has 9 channels; at most 8 are taken: save it as mono. Nothing was changed.",
+        ),
+    ):
+        resp = upload(box, ivan, data)
+        assert resp.status_code == 400
+        m = re.search(r'id="error-upload" role="alert">([^<]+)<', resp.get_data(as_text=True))
+        assert m, resp.get_data(as_text=True)[-2000:]
+        said = html.unescape(m.group(1))
+        assert words in said, said
+        assert "?." not in said and "channel(s)" not in said, said
+    assert uploads(box) == []
