@@ -17,6 +17,7 @@ from firmware import keybackup
 from firmware.compliance import key_store_changes
 from firmware.errors import KeyStoreError, TamperError
 from firmware.storage.fieldseal import FieldSealError
+from firmware.storage.keystore import ALL_LINES
 
 from .. import intent, sitechange, stale
 from ..documents import (
@@ -82,6 +83,8 @@ def _context(as_saved=False, **extra):
         # What the box held when it was made (firmware.keybackup.inventory), in words.
         backup_inventory=keybackup.inventory_lines(backup[3]) if backup and backup[3] else [],
         may_back_up=may_back_up(),
+        # Whose key this session holds when it is not the box's own, and who holds that.
+        key_words=_key_words(),
         **extra,
     )
 
@@ -168,6 +171,45 @@ def may_back_up():
     return g.user.has("installer") and g.user.has("supervisor") and key is not None and key.holds_all
 
 
+def _key_words():
+    """ "Your key opens lines 1 and 2, granted to you, not the box's own key: alice holds it.",
+    for an installer and supervisor whose key is not the box's own; else None."""
+    key = unlocked_key()
+    if key is None or key.holds_all or not (g.user.has("installer") and g.user.has("supervisor")):
+        return None
+    holders = _holders_words().split(":")[0]
+    return "Your key opens %s, not the box's own key: %s." % (_granted_words(key), holders)
+
+
+def _granted_words(key):
+    """ "lines 1, 2 and 3, granted to you": what ``key`` (not the box's own) opens."""
+    lines = [str(n) for n in key.lines]
+    if not lines:
+        return "no line"
+    said = lines[0] if len(lines) == 1 else "%s and %s" % (", ".join(lines[:-1]), lines[-1])
+    return "%s %s, granted to you" % ("line" if len(lines) == 1 else "lines", said)
+
+
+def _holders_words():
+    """Who holds the box's own key ("alice holds it: log in as alice"): the enabled accounts
+    whose key slot is granted every line (the setup wizard's, or the last rekey's)."""
+    keystore = lk().services.keystore
+    names = []
+    for account in lk().accounts.all():
+        if account.disabled_us is not None:
+            continue
+        try:
+            if keystore.granted_lines(account.name) == ALL_LINES:
+                names.append(account.name)
+        except KeyStoreError:
+            continue  # an account with no key slot
+    if not names:
+        return "No enabled account holds it now: the recovery key does (linekeeper rekey, docs/keys.md)"
+    if len(names) == 1:
+        return "%s holds it: log in as %s" % (names[0], names[0])
+    return "%s and %s hold it: log in as one of them" % (", ".join(names[:-1]), names[-1])
+
+
 @bp.route("/settings/keystore-backup", methods=["POST"])
 @roles("installer")
 def keystore_backup():
@@ -225,7 +267,10 @@ def new_recovery_key():
     if not key.holds_all:
         return form_errors(
             "settings.html",
-            {"recovery": "A new recovery key needs a recording key that opens every line."},
+            {
+                "recovery": "A new recovery key needs the box's own key, which opens every line there "
+                "is or will be: yours opens %s. %s to make one." % (_granted_words(key), _holders_words())
+            },
             saved=None,
             **_context(),
         )

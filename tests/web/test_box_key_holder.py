@@ -1,0 +1,51 @@
+"""An owner given every line of the box is told why a new recovery key and a key store backup
+are not theirs to make, and who can.
+
+An installer handing a two-line box over added the owner as an installer and supervisor of
+lines 1 and 2, every line the box has. Asked for a new recovery key, the page said "A new
+recovery key needs a recording key that opens every line.", which their key did, to their
+eyes; the backup's note said "your session holds no such key". Both need the box's own key
+(granted for every line there is or will be), held by the setup wizard's account: the page
+now says so, names who holds it, and which lines theirs opens."""
+
+from support.web import LINES
+
+OWNER = ("owner", "owner of the shop 7")
+
+
+def _owner(box, people):
+    alice = people["alice"]
+    resp = alice.post(
+        "/users",
+        data={
+            "name": OWNER[0],
+            "password": OWNER[1],
+            "roles": ["installer", "supervisor"],
+            "lines": [str(n) for n in range(1, LINES + 1)],
+            "csrf_token": box.token_of(alice, "/users"),
+        },
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    box.chose_own_password(OWNER[0])
+    client = box.client()
+    assert box.try_login(client, *OWNER).status_code == 302
+    return client
+
+
+def test_an_owner_granted_every_line_is_told_who_holds_the_box_s_key(box, people):
+    owner = _owner(box, people)
+    before = box.services.keystore.copy_bytes()[0]
+    resp = box.post(owner, "/settings/recovery-key", token_from="/settings")
+    page = resp.get_data(as_text=True)
+    assert (
+        "A new recovery key needs the box&#39;s own key, which opens every line there is or will be: "
+        "yours opens lines 1, 2, 3 and 4, granted to you. alice holds it: log in as alice to make one."
+    ) in page, page[page.find('id="error-recovery"') - 200 :][:800]
+    assert "needs a recording key that opens every line" not in page
+    assert box.services.keystore.copy_bytes()[0] == before
+
+    page = owner.get("/settings").get_data(as_text=True)
+    assert "your session holds no such key" not in page
+    assert (
+        "Your key opens lines 1, 2, 3 and 4, granted to you, not the box&#39;s own key: alice holds it."
+    ) in page
