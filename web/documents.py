@@ -533,9 +533,11 @@ def caller_notice(config):
     def heard(mode):
         if mode == "announcement":
             if consent.announcement.file:
+                # Not the file's name (the box's own making) nor whose words: its words are
+                # not on the box, and staff hear them on every such call.
                 return (
-                    "an uploaded recording (%s) is played; its words are the installer's"
-                    % consent.announcement.file
+                    "a recorded announcement chosen for this business is played as the call is "
+                    "answered (you hear it on the line too)"
                 )
             return "they hear: \u201c%s\u201d" % consent.announcement.text
         if mode == "tone":
