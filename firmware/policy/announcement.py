@@ -67,8 +67,8 @@ def validate_announcement_wav(data):
     """
     if len(data) > MAX_BYTES:
         raise AudioFormatError(
-            "the file is %.1f MB; an announcement file may be at most 5 MB "
-            "(30 s of audio)" % (len(data) / 1e6)
+            "the file is %.1f MB; an announcement file may be at most 5 MB: save it as mono "
+            "at 8000 Hz (30 s of it is under 0.5 MB)" % (len(data) / 1e6)
         )
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise AudioFormatError(

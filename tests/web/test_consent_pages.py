@@ -420,3 +420,20 @@ def test_a_refused_wav_is_told_in_sentences_that_say_what_the_box_takes(box, peo
         assert words in said, said
         assert "?." not in said and "channel(s)" not in said, said
     assert uploads(box) == []
+
+
+def test_a_wav_too_large_is_told_how_to_make_it_smaller(box, people):
+    """30 s of 48 kHz stereo, as a sound editor saves it, is 5.8 MB: a 29 s file was refused
+    with "an announcement is at most 30 seconds", which it was. The page now says how to
+    save it smaller; nothing is kept."""
+    ivan = people["ivan"]
+    for data in (b"RIFF" + b"\0" * (6 * 1024 * 1024), b"RIFF" + b"\0" * (5 * 1024 * 1024)):
+        resp = upload(box, ivan, data)
+        said = html.unescape(resp.get_data(as_text=True))
+        assert resp.status_code in (400, 413)
+        assert "at most 30 seconds" not in said
+        assert (
+            "The file is larger than 5 MB: save the announcement as mono at 8000 Hz (30 s of it "
+            "is under 0.5 MB). Nothing was changed."
+        ) in said
+    assert uploads(box) == []

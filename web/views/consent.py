@@ -211,8 +211,10 @@ def upload():
 
 
 def _too_large():
-    return "The file is larger than %d MB: an announcement is at most 30 seconds. Nothing was changed." % (
-        MAX_UPLOAD_BYTES // (1024 * 1024)
+    # Not "at most 30 seconds": 30 s of 48 kHz stereo, as sound editors save it, is 5.8 MB.
+    return (
+        "The file is larger than %d MB: save the announcement as mono at 8000 Hz (30 s of it is "
+        "under 0.5 MB). Nothing was changed." % (MAX_UPLOAD_BYTES // (1024 * 1024))
     )
 
 
