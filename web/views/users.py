@@ -28,7 +28,7 @@ any more (:func:`_alarm_mail`); the change is made all the same.
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from firmware.errors import ConfigError, KeyStoreError, RecoveryKeyFormatError, WrongPasswordError
-from firmware.storage.keystore import parse_recovery_key
+from firmware.storage.keystore import ALL_LINES, parse_recovery_key
 from firmware.words import lines_named
 
 from .. import intent, passwords, pwchange, stale
@@ -52,6 +52,33 @@ class _LastInstaller(Exception):
 def _slots():
     keystore = lk().services.keystore
     return set(keystore.slots()) if keystore.is_initialised else set()
+
+
+# Why the box's key must stay where it is: without an account holding it, neither the pages
+# nor `linekeeper rekey` (which needs one) can make a new recovery key or backup again.
+LAST_BOX_KEY = (
+    "%s holds the box's own key (every line there is or will be; it makes new recovery keys and "
+    "key store backups), and no other account does: without it nobody could make them again. "
+    "To hand the box over, hand the account over instead: its new owner logs in and changes "
+    "its password."
+)
+
+
+def _last_box_key(name):
+    """:data:`LAST_BOX_KEY` said of ``name`` when their key slot is the only one granted every
+    line (the setup wizard's, or the last rekey's), else None."""
+    keystore = lk().services.keystore
+
+    def holds_all(user):
+        try:
+            return keystore.granted_lines(user) == ALL_LINES
+        except KeyStoreError:
+            return False
+
+    slots = _slots()
+    if name not in slots or not holds_all(name) or any(holds_all(o) for o in slots - {name}):
+        return None
+    return LAST_BOX_KEY % name
 
 
 def _logins(users):
@@ -411,6 +438,10 @@ def update(name):
             "%s has the box's last key slot, which a supervisor must hold: give "
             "another supervisor one first." % name
         )
+    if has_slot and not changed.needs_key_slot and not errors:
+        # (Lines narrowed keep it: a slot granted every line keeps that grant.)
+        if _last_box_key(name):
+            errors["roles"] = _last_box_key(name)
     # Lines this change lets the user hear that they could not before.
     heard_before = set(user.lines) if user.needs_key_slot else set()
     gained = set(lines) - heard_before if changed.needs_key_slot else set()
@@ -611,6 +642,8 @@ def delete(name):
     if name == g.user.name:
         return _render_list({"form": "You cannot delete your own account."}, 400)
     has_slot = name in _slots()
+    if _last_box_key(name):
+        return _render_list({"form": _last_box_key(name)}, 400)
     if has_slot and len(_slots()) == 1:
         return _render_list(
             {"form": "%s has the box's last key slot: give another supervisor one first." % name}, 400
