@@ -49,3 +49,14 @@ def test_an_owner_granted_every_line_is_told_who_holds_the_box_s_key(box, people
     assert (
         "Your key opens lines 1, 2, 3 and 4, granted to you, not the box&#39;s own key: alice holds it."
     ) in page
+
+    # An account holding it that is disabled is named so; none at all is said, not "log in".
+    resp = box.post(people["ivan"], "/users/alice/disable", token_from="/users")
+    assert resp.status_code == 302
+    page = box.post(owner, "/settings/recovery-key", token_from="/settings").get_data(as_text=True)
+    assert "alice holds it, disabled: an installer enables it (Users), then log in as alice" in page
+    box.services.keystore.remove_slot("alice")
+    page = box.post(owner, "/settings/recovery-key", token_from="/settings").get_data(as_text=True)
+    assert "No account holds it any more, so the recovery key in use cannot be replaced." in page
+    page = owner.get("/settings").get_data(as_text=True)
+    assert "not the box&#39;s own key; no account holds it any more." in page

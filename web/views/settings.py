@@ -177,8 +177,15 @@ def _key_words():
     key = unlocked_key()
     if key is None or key.holds_all or not (g.user.has("installer") and g.user.has("supervisor")):
         return None
-    holders = _holders_words().split(":")[0]
-    return "Your key opens %s, not the box's own key: %s." % (_granted_words(key), holders)
+    enabled, disabled = _holders()
+    if enabled or disabled:
+        holders = _names(enabled or disabled) + (" holds it" if len(enabled or disabled) == 1 else " hold it")
+        return "Your key opens %s, not the box's own key: %s%s." % (
+            _granted_words(key),
+            holders,
+            "" if enabled else " (disabled)",
+        )
+    return "Your key opens %s, not the box's own key; no account holds it any more." % _granted_words(key)
 
 
 def _granted_words(key):
@@ -190,24 +197,41 @@ def _granted_words(key):
     return "%s %s, granted to you" % ("line" if len(lines) == 1 else "lines", said)
 
 
-def _holders_words():
-    """Who holds the box's own key ("alice holds it: log in as alice"): the enabled accounts
-    whose key slot is granted every line (the setup wizard's, or the last rekey's)."""
+def _holders():
+    """``(enabled, disabled)``: the names of the accounts whose key slot holds the box's own
+    key (granted every line: the setup wizard's, or the last rekey's)."""
     keystore = lk().services.keystore
-    names = []
+    enabled, disabled = [], []
     for account in lk().accounts.all():
-        if account.disabled_us is not None:
-            continue
         try:
-            if keystore.granted_lines(account.name) == ALL_LINES:
-                names.append(account.name)
+            if keystore.granted_lines(account.name) != ALL_LINES:
+                continue
         except KeyStoreError:
             continue  # an account with no key slot
-    if not names:
-        return "No enabled account holds it now: the recovery key does (linekeeper rekey, docs/keys.md)"
-    if len(names) == 1:
-        return "%s holds it: log in as %s" % (names[0], names[0])
-    return "%s and %s hold it: log in as one of them" % (", ".join(names[:-1]), names[-1])
+        (enabled if account.disabled_us is None else disabled).append(account.name)
+    return enabled, disabled
+
+
+def _names(names):
+    return names[0] if len(names) == 1 else "%s and %s" % (", ".join(names[:-1]), names[-1])
+
+
+def _holders_words():
+    """Who holds the box's own key, and what to do, as a sentence ("alice holds it: log in as
+    alice to make one.")."""
+    enabled, disabled = _holders()
+    if len(enabled) == 1:
+        return "%s holds it: log in as %s to make one." % (enabled[0], enabled[0])
+    if enabled:
+        return "%s hold it: log in as one of them to make one." % _names(enabled)
+    if disabled:
+        return "%s %s it, disabled: an installer enables %s (Users), then log in as %s to make one." % (
+            _names(disabled),
+            "holds" if len(disabled) == 1 else "hold",
+            "it" if len(disabled) == 1 else "one",
+            disabled[0] if len(disabled) == 1 else "it",
+        )
+    return "No account holds it any more, so the recovery key in use cannot be replaced."
 
 
 @bp.route("/settings/keystore-backup", methods=["POST"])
@@ -269,7 +293,7 @@ def new_recovery_key():
             "settings.html",
             {
                 "recovery": "A new recovery key needs the box's own key, which opens every line there "
-                "is or will be: yours opens %s. %s to make one." % (_granted_words(key), _holders_words())
+                "is or will be: yours opens %s. %s" % (_granted_words(key), _holders_words())
             },
             saved=None,
             **_context(),
