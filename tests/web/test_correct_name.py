@@ -286,3 +286,28 @@ def test_erasing_the_recording_with_the_callers_details_erases_the_corrected_nam
     assert resp.status_code == 302, resp.get_data(as_text=True)[-2000:]
     assert ("%s (corrected)" % NAME in html.unescape(page(sam, "/calls/1"))) is left
     assert [r[2] != "" for r in corrections(box)] == [left]
+
+
+def test_an_erasure_between_the_check_and_the_name_kept_erases_it_too(box, people, monkeypatch):
+    """correct_name checks the caller's details are not erased, then keeps the name: another
+    supervisor's erasure in between found no corrected name to erase, and the name stayed.
+    It is erased once kept, audited as an erasure's are; the page says there is no name."""
+    box.add_recordings([])  # call 5 has no recording: its details are erased on their own
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    sam, alice = people["sam"], people["alice"]
+    token = box.token_of(alice, "/calls/5")
+    kept = box.web.corrections.correct
+
+    def erased_first(*args, **kwargs):
+        form = {"details_reason": "erasure request ref 79", "confirm": "yes", "csrf_token": token}
+        assert alice.post("/calls/5/erase-details", data=form).status_code == 302
+        return kept(*args, **kwargs)
+
+    monkeypatch.setattr(box.web.corrections, "correct", erased_first)
+    resp = correct(box, sam, 5)
+    assert resp.status_code == 409
+    assert "were erased: there is no name to correct" in resp.get_data(as_text=True)
+    assert [r[2] for r in corrections(box)] == [""]
+    shown = html.unescape(page(sam, "/calls/5"))
+    assert NAME not in shown and "a corrected name, erased at the caller's request" in shown
+    assert any(e.details.get("names_erased") == 1 for e in audited(box, "call_note"))

@@ -1019,8 +1019,8 @@ def _details_left(call_id):
     return notes_left or web.corrections.left_of_call(call_id) > 0
 
 
-def _erase_notes(call):
-    """The caller's details the web UI holds go too: the notes' text, the corrected names."""
+def _erase_corrections(call):
+    """The names call ``call`` was corrected to are erased, audited (with its other details)."""
     web = lk()
     web.corrections.erase_of_call(
         call["id"],
@@ -1035,6 +1035,12 @@ def _erase_notes(call):
             ],
         ),
     )
+
+
+def _erase_notes(call):
+    """The caller's details the web UI holds go too: the notes' text, the corrected names."""
+    web = lk()
+    _erase_corrections(call)
     web.notes.erase_of_call(
         call["id"],
         audited=lambda n: intent.audited_tx(
@@ -1145,10 +1151,7 @@ def correct_name(call_id):
     if call.get("absence") == ERASED:
         return detail(
             call_id,
-            errors={
-                "correct_name": "The caller's details of call %d were erased: there is no name to correct."
-                % call_id
-            },
+            errors={"correct_name": _no_name_to_correct(call_id)},
             status=409,
         )
     errors = {}
@@ -1176,7 +1179,16 @@ def correct_name(call_id):
         request_no,
         audited=lambda _name: intent.audited_tx(web, [("correct_details", str(call_id), details)]),
     )
+    if web.services.calls.get(call_id).get("absence") == ERASED:
+        # Another supervisor erased the caller's details after the check above, before the
+        # name was kept: that erasure found no corrected name, so this one goes now.
+        _erase_corrections(call)
+        return detail(call_id, errors={"correct_name": _no_name_to_correct(call_id)}, status=409)
     return redirect(url_for("calls.detail", call_id=call_id) + "#f-number")
+
+
+def _no_name_to_correct(call_id):
+    return "The caller's details of call %d were erased: there is no name to correct." % call_id
 
 
 def _request_answered(text, errors):
