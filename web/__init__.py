@@ -45,7 +45,7 @@ from .phonebook import CallNotes, Phonebook
 from .sarjob import SarJobs
 from .services import Services, WebConfig
 from .sessions import Sessions
-from .site import Site, typed_back
+from .site import Site, card_free, no_card, typed_back
 from .throttle import Throttle
 from .views import (
     CHECK_STANDS_S,
@@ -607,6 +607,8 @@ def create_app(services, config):
     app.before_request(_body_limit)
     app.before_request(security.before_request)
     app.after_request(security.after_request)
+    app.jinja_env.finalize = card_free  # no card number typed comes back on a page
+    app.jinja_env.filters["no_card"] = no_card  # a field given back, empty if one
     app.jinja_env.globals.update(
         csrf_token=security.csrf_token,
         state_label=lambda s: words.say("state", s),

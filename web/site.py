@@ -17,10 +17,14 @@ import json
 import re
 
 from flask import g, has_request_context, request
+from markupsafe import Markup
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import HTTPException
 
 from firmware import typed
 from firmware.lawfulbasis import BASES, LEGITIMATE_INTERESTS
 from firmware.localtime import DEFAULT_ZONE, zone_names
+from firmware.policy import cards
 from firmware.rights import DEFAULT_REGION, REGIONS
 from firmware.typed import control_problem
 from telephony import countries
@@ -123,8 +127,54 @@ def typed_back(field):
     """What the refused form's ``field`` held, to give back in it (nobody types it again),
     or "" when it holds a card number: PCI DSS, the card number on no page, not even back
     in its own field."""
-    text = request.form.get(field, "")
+    return no_card(request.form.get(field, ""))
+
+
+def no_card(text):
+    """``text`` (what a person typed, to give back in a refused form's field), or "" when
+    it holds a card number (PCI DSS: the card number on no page). The ``no_card`` filter
+    of the pages, for a field given back from anything else than the request's form."""
+    if not isinstance(text, str):
+        return text
     return "" if typed.card_problem(text) else text
+
+
+def card_free(value):
+    """``value`` as a page may show it (the Jinja environment's ``finalize``, so every
+    ``{{ }}`` of every page): a card number in it masked (PCI DSS: the card number on no
+    page), whether a field gives back what was typed or a message quotes it. The box's own
+    text holds none (it is scrubbed as it is kept); what the request carries is read as
+    typed text, so a card number typed in groups apart by dashes is masked where it is
+    quoted whole. A refused field better comes back empty: :func:`typed_back`."""
+    if isinstance(value, int) and not isinstance(value, bool):  # a number a form was read as
+        text = cards.scrub(str(value))
+        return value if text == str(value) else text
+    if not isinstance(value, str):
+        return value
+    text = str(value)
+    for typed_card in _typed_cards():
+        text = text.replace(typed_card, cards.scrub_typed(typed_card))
+    text = cards.scrub(text)
+    if text == value:
+        return value
+    return Markup(text) if isinstance(value, Markup) else text
+
+
+def _typed_cards():
+    """Each card number, as typed, in the current request's form and query."""
+    if not has_request_context():
+        return ()
+    if "typed_cards" not in g:
+        found: set[str] = set()
+        try:
+            form = request.form
+        except HTTPException:  # too large to read (the page says so): nothing of it is shown
+            form = ImmutableMultiDict()
+        for values in (request.args, form):
+            for text in (t for _, texts in values.lists() for t in texts):
+                found.update(text[a:b] for a, b in cards.typed_spans(text))
+        g.typed_cards = sorted(found, key=len, reverse=True)
+    return g.typed_cards
 
 
 def parse_site_form(form, n_lines, today=None):

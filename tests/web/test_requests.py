@@ -922,9 +922,9 @@ def test_how_to_reach_the_person_is_corrected_with_a_reason_the_history_showing_
         assert resp.status_code == status, typed
         text = resp.get_data(as_text=True)
         assert 'id="error-%s" role="alert">' % field in text and said in text, typed
-        if status == 400:  # what was typed stays in its form
+        if status == 400:  # what was typed stays in its form, but a card number (PCI DSS)
             shown = text.split('id="request-contact"')[1].split("</form>")[0]
-            assert 'value="%s"' % html.escape(typed) in shown, typed
+            assert 'value="%s"' % ("" if "4111" in typed else html.escape(typed)) in shown, typed
     assert act(box, sue, rid, action="contact", contact="4 New Street", reason="moved").status_code == 404
     assert act(box, audrey, rid, action="contact", contact="4 New Street", reason="moved").status_code == 403
     resp = act(box, sam, rid, action="contact", contact="4 New Street", reason="moved", seen="99")
@@ -1088,8 +1088,9 @@ def test_their_numbers_are_corrected_and_their_calls_are_found_by_the_new_ones(b
         assert resp.status_code == status, typed
         text = resp.get_data(as_text=True)
         assert 'id="error-%s" role="alert">' % field in text and said in text, typed
-        if status == 400:  # what was typed stays in its form
-            assert html.escape(typed, quote=False) + "</textarea>" in text.split('id="request-numbers"')[1]
+        if status == 400:  # what was typed stays in its form, but a card number (PCI DSS)
+            back = "" if "4111" in typed else html.escape(typed, quote=False)
+            assert ">" + back + "</textarea>" in text.split('id="request-numbers"')[1], typed
     assert act(box, audrey, rid, action="numbers", numbers="020 7946 0000", reason="typo").status_code == 403
     assert unchanged() == before
 

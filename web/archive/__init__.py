@@ -17,7 +17,7 @@ import os
 from flask import Flask, render_template
 
 from ..security import check_declared
-from ..site import typed_back
+from ..site import card_free, no_card, typed_back
 from . import views
 from .app import Viewer, after_request, before_request, csrf_token
 
@@ -55,6 +55,8 @@ def create_archive_app(v):
     app.register_blueprint(views.bp)
     app.before_request(before_request)
     app.after_request(after_request)
+    app.jinja_env.finalize = card_free  # no card number typed comes back on a page
+    app.jinja_env.filters["no_card"] = no_card  # a field given back, empty if one
     app.jinja_env.globals.update(
         csrf_token=csrf_token,
         audit_fields=views.audit_fields,
