@@ -37,7 +37,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 
 | field | default | meaning |
 |---|---|---|
-| `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"`, from 1970 to 2999. It sets the box's clock: everything the box dates (the audit trail, calls, alarms, accounts made, passwords changed, the card's days in service) and every "today" it judges a date by are on it, in the web UI too. Only what is measured as time passing for a person (a session's idle and longest time, the login back-off) runs on the machine's clock |
+| `start` | required | wall-clock time of t = 0: ISO 8601 with a zone, e.g. `"2026-03-02T09:00:00Z"`, from 1970 to 2999 (a later day at that time on a data directory a run left: see "The box's clock across runs"). It sets the box's clock: everything the box dates (the audit trail, calls, alarms, accounts made, passwords changed, the card's days in service) and every "today" it judges a date by are on it, in the web UI too. Only what is measured as time passing for a person (a session's idle and longest time, the login back-off) runs on the machine's clock |
 | `country` | required | a country of `telephony/countries.py`, `"uk"` or `"us"`: ring cadence, caller-ID standard, tones, default voice |
 | `lines` | required | lines in use, 1 to the HAT's line count |
 | `calls` | required | list of calls (below); may be empty |
