@@ -174,7 +174,8 @@ def test_a_wrong_password_is_refused_and_audited(box, tmp_path, capsys):
     assert main(args + ["--data-dir", path, "--password-file", str(wrong)]) != 0
     assert capsys.readouterr().err == (
         "linekeeper: the breach scope was not written: --user admin: no such account or wrong "
-        "password (the password in %s)\n" % wrong
+        "password (the password in %s) (admin is the user when --user is not given: give --user "
+        "and your own account's name)\n" % wrong
     )
     assert not out.exists()
     assert "refused" in audited(path)[0][2]
