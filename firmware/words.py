@@ -99,6 +99,17 @@ def counted(n, one, many=None):
     return "%d %s" % (n, one if n == 1 else many or one + "s")
 
 
+def line_said(number, name=None, start=False):
+    """A line as every page, mail and report names it: ``line 2 (Office)`` where the site
+    settings give it a name, ``line 2`` where they do not (no name, or the default
+    "Line 2"). ``number``: the line's number; ``name``: its name in the site settings;
+    ``start``: it starts a sentence or a heading ("Line 2 (Office)")."""
+    said = "%s %d" % ("Line" if start else "line", number)
+    if name and name != "Line %d" % number:
+        said += " (%s)" % name
+    return said
+
+
 def lines_named(lines):
     """Lines by number as a sentence names them: ``line 3``, ``lines 2 and 3``, ``lines 1,
     2 and 4``. ``lines``: line numbers (at least one)."""

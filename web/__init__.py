@@ -646,10 +646,15 @@ def create_app(services, config):
     @app.context_processor
     def current():
         # The certificate's fingerprint changes when it is renewed while serving.
+        site = web.site.settings()
         return {
             "user": g.get("user"),
-            "site": web.site.settings(),
+            "site": site,
             "cert_fingerprint": services.cert_fingerprint,
+            # A line as the mail names it, "line 2 (Office)" (words.line_said).
+            "line_said": lambda n, start=False: words.line_said(
+                n, site.line(n).name if site else None, start
+            ),
         }
 
     for code, title, message in (

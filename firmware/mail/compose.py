@@ -24,10 +24,7 @@ def _alarm_subject(row, box_name, line_names):
 
     where = "the box"
     if row["line"]:
-        name = (line_names or {}).get(row["line"])
-        where = "line %d" % row["line"]
-        if name and name != "Line %d" % row["line"]:
-            where += " (%s)" % name
+        where = words.line_said(row["line"], (line_names or {}).get(row["line"]))
     what = words.say("alarm", row["kind"])
     return where, what, "[%s] Alarm on %s: %s" % (box_name, where, what.split(":")[0])
 

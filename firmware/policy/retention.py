@@ -107,11 +107,15 @@ class RetentionRule:
             and (self.category is None or self.category in categories)
         )
 
-    def describe(self):
-        """Which calls the rule is for, in words: "line 1, inbound, category regulated"."""
+    def describe(self, line_names=None):
+        """Which calls the rule is for, in words: "line 1 (Office), inbound, category
+        regulated". ``line_names``: ``{line: name}`` of the site settings, to name the line
+        as the pages and the mail do (:func:`firmware.words.line_said`)."""
+        from firmware import words
+
         parts = []
         if self.line is not None:
-            parts.append("line %d" % self.line)
+            parts.append(words.line_said(self.line, (line_names or {}).get(self.line)))
         if self.direction is not None:
             parts.append("inbound" if self.direction == "in" else "outbound")
         if self.category is not None:

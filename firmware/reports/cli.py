@@ -37,7 +37,7 @@ def run(args):
     from firmware.signing import run_dir
     from firmware.storage.fieldseal import load_field_cipher
 
-    from .. import cli
+    from .. import cli, datadir
     from ..alarmlog import AlarmLog
     from ..config import load_config
     from .source import ReportSource
@@ -75,7 +75,9 @@ def run(args):
             report = source.report(period, lines, access_of_lines=own_lines or bool(args.line))
             # Said on standard error below, and in the PDF as the web's says it.
             note = period.not_over(source.wall_us())
-            data = render(report, args.format, not_over=note)
+            site = datadir.site_settings(args.data_dir) or {}
+            names = {x.get("line"): x.get("name") for x in site.get("lines") or () if isinstance(x, dict)}
+            data = render(report, args.format, not_over=note, line_names=names)
             said = dict(audited(report, period, lines or range(1, n + 1)), format=args.format)
             _write_audited(args, audit, data, said)
     finally:

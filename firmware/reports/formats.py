@@ -45,7 +45,7 @@ def to_json(report):
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
-def to_csv(report):
+def to_csv(report, line_names=None):
     """The report's tables as CSV: each table a title row, a header row, its rows, a blank row."""
     buf = io.StringIO()
     w = csvsafe.Writer(buf)
@@ -57,7 +57,7 @@ def to_csv(report):
         if note:
             w.writerow([note])
     w.writerow([])
-    for title, header, rows in tables(report):
+    for title, header, rows in tables(report, line_names=line_names):
         w.writerow([title])
         w.writerow(header)
         w.writerows(rows)
@@ -74,19 +74,20 @@ def report_title(organisation="", every=""):
     return "%s for %s" % (title, organisation) if organisation else title
 
 
-def render(report, fmt, title="Linekeeper report", not_over=None):
+def render(report, fmt, title="Linekeeper report", not_over=None, line_names=None):
     """The report as bytes in ``fmt`` ("json", "csv" or "pdf"). ``not_over``: what the
     PDF says above its figures of a period not over yet (``Period.not_over``), as the
-    page does; None for a period over.
+    page does; None for a period over. ``line_names``: ``{line: name}`` of the site
+    settings, the lines of the CSV's and the PDF's tables named by them ("Line 2 (Office)").
 
     :raises ReportError: an unknown format
     """
     if fmt == "json":
         return to_json(report).encode("utf-8")
     if fmt == "csv":
-        return to_csv(report).encode("utf-8")
+        return to_csv(report, line_names).encode("utf-8")
     if fmt == "pdf":
         from .pdf import to_pdf
 
-        return to_pdf(report, title, not_over)
+        return to_pdf(report, title, not_over, line_names)
     raise ReportError("the report format is json, csv or pdf, not %r" % (fmt,))

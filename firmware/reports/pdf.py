@@ -19,7 +19,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
 from ..localtime import days_words
-from ..words import counted
+from ..words import counted, line_said
 from .tables import outages_note, running_note, tables
 
 _CHUNK_ROWS = 30
@@ -52,9 +52,11 @@ def _hours_drawing(report):
     return d
 
 
-def to_pdf(report, title="Linekeeper report", not_over=None):
+def to_pdf(report, title="Linekeeper report", not_over=None, line_names=None):
     """The report as PDF bytes: a title, the hours chart and every table; ``not_over``,
-    what is said of a period not over yet (its figures are those so far), above them."""
+    what is said of a period not over yet (its figures are those so far), above them;
+    ``line_names``: ``{line: name}`` of the site settings, each line named as the pages and
+    the mail name it, "line 2 (Office)" (:func:`~.tables.tables`)."""
     buf = io.BytesIO()
     page = landscape(A4)
     doc = SimpleDocTemplate(
@@ -74,12 +76,12 @@ def to_pdf(report, title="Linekeeper report", not_over=None):
         Paragraph(escape(title), styles["Title"]),
         Paragraph(
             # Its days as the pages and the mail's subject write them: a person reads it.
-            "Period %s (%s), %s; lines %s"
+            "Period %s (%s), %s; %s"
             % (
                 days_words(p["from"], p["to"]),
                 escape(p["tz"]),
                 counted(p["days"], "day"),
-                ", ".join(map(str, report["lines"])),
+                escape(", ".join(line_said(int(n), (line_names or {}).get(int(n))) for n in report["lines"])),
             ),
             styles["Normal"],
         ),
@@ -88,7 +90,7 @@ def to_pdf(report, title="Linekeeper report", not_over=None):
         if note:
             story.append(Paragraph("<b>%s</b>" % escape(note), styles["Normal"]))
     story += [Spacer(1, 4 * mm), _hours_drawing(report)]
-    for name, header, rows in tables(report, human=True):
+    for name, header, rows in tables(report, human=True, line_names=line_names):
         story += [Spacer(1, 3 * mm), Paragraph(escape(name), styles["Heading3"])]
         if not rows:
             story.append(Paragraph("None.", styles["Normal"]))

@@ -257,9 +257,10 @@ def outages_note(report):
     )
 
 
-def outages_table(report, human=False):
+def outages_table(report, human=False, line_names=None):
     """The line faults on in the period, as a table (None without an alarm history);
-    ``human``: times as the pages write them (:func:`time_text`)."""
+    ``human``: times as the pages write them (:func:`time_text`) and lines as they name
+    them ("Line 2 (Office)", ``line_names``: :func:`tables`)."""
     outages = report.get("line_outages")
     if outages is None:
         return None
@@ -269,7 +270,7 @@ def outages_table(report, human=False):
         ["Line", "From", "To", "Not in service in the period (h:mm:ss)", "Cause"],
         [
             [
-                cell(o["line"]),
+                _line_cell(o["line"], human, line_names),
                 said(o["from_us"]),
                 "not cleared yet" if o["to_us"] is None else said(o["to_us"]),
                 hms(o["in_period_us"] / 1e6),
@@ -286,19 +287,33 @@ def _get(totals, path):
     return totals
 
 
-def tables(report, human=False):
+def line_heading(n, line_names=None):
+    """Line ``n``'s column heading, as the pages and the mail name it: "Line 2 (Office)"
+    where ``line_names`` (``{line: name}`` of the site settings) names it, else "Line 2"."""
+    return words.line_said(int(n), (line_names or {}).get(int(n)), start=True)
+
+
+def _line_cell(n, human, line_names):
+    """Line ``n`` in a table's cell: named on the page and in the PDF ("Line 2 (Office)"),
+    its number in the CSV (a spreadsheet sorts and filters by it)."""
+    return line_heading(n, line_names) if human else cell(n)
+
+
+def tables(report, human=False, line_names=None):
     """The report as ``[(title, header, rows)]``, every cell text; ``human``: times as the
-    pages write them (the page, the PDF), else as the CSV keeps them (:func:`time_text`)."""
+    pages write them (the page, the PDF), else as the CSV keeps them (:func:`time_text`).
+    ``line_names``: ``{line: name}`` of the site settings, to name each line's column (and,
+    ``human``, the line of an outage or an alarm) as the mail does, "line 2 (Office)"."""
     said = time_text(report, human)
     lines = [str(n) for n in report["lines"]]
     cols = [report["box"]] + [report["per_line"][n] for n in lines]
-    header = ["Figure", "Box"] + ["Line %s" % n for n in lines]
+    header = ["Figure", "Box"] + [line_heading(n, line_names) for n in lines]
     summary = [[label] + [_figure(label, _get(t, path)) for t in cols] for label, path in SUMMARY]
     out = [("Summary", header, summary)]
     running = running_table(report, human)
     if running is not None:
         out.append(running)
-    outages = outages_table(report, human)
+    outages = outages_table(report, human, line_names)
     if outages is not None:
         out.append(outages)
     reasons = sorted(report["box"]["coverage"]["excluded_by_reason"])
@@ -367,7 +382,7 @@ def tables(report, human=False):
                 [
                     said(a["raised_us"]),
                     words.say("alarm", a["kind"]),
-                    cell(a["line"] or None) or "box",
+                    _line_cell(a["line"], human, line_names) if a["line"] else "box",
                     said(a["cleared_us"]) if a.get("cleared_us") else "",
                     a.get("acknowledged_by") or "",
                 ]

@@ -84,7 +84,7 @@ def test_an_alarm_whose_message_says_its_title_again_reads_it_once(box, people):
     html = people["sam"].get("/alarms").get_data(as_text=True)
     banner = re.search(r'<div class="alarm-banner" id="alarm-banner".*?</div>', html, re.S).group(0)
     assert (
-        "The consent notice could not be given</strong> (line 2): the announcement file is missing <span"
+        "The consent notice could not be given</strong> on line 2: the announcement file is missing <span"
         in banner
     )
     history = re.search(r'<table id="alarm-history".*?</table>', html, re.S).group(0)

@@ -148,7 +148,7 @@ def test_the_download_links_are_left_off_the_printed_report(box, people):
     [period] = re.findall(r'<p id="report-period">(.*?)</p>', page, re.S)
     plain = re.sub(r'<span class="no-print"[^>]*>.*?</span>', "", period, flags=re.S)
     assert "Download" not in plain and 'id="download-pdf"' not in plain, plain
-    assert 'id="download-pdf"' in period and "lines 1, 2." in plain
+    assert 'id="download-pdf"' in period and "line 1, line 2." in plain
 
 
 def test_an_alarm_that_comes_and_goes_is_one_row_of_the_banner(box, people):
@@ -334,7 +334,7 @@ def test_the_report_page_says_its_days_as_the_pages_write_dates(box, people):
     sam = people["sam"]
     week = sam.get("/reports?from=2026-02-23&to=2026-03-01").get_data(as_text=True)
     [line] = re.findall(r'<p id="report-period">([^<]*)', week)
-    assert line.startswith("Mon 23 Feb - Sun 1 Mar 2026 (Europe/London), lines 1, 2."), line
+    assert line.startswith("Mon 23 Feb - Sun 1 Mar 2026 (Europe/London), line 1, line 2."), line
     assert 'name="from" value="2026-02-23"' in week and "from=2026-02-23" in week
     day = sam.get("/reports?" + DAY).get_data(as_text=True)
     [line] = re.findall(r'<p id="report-period">([^<]*)', day)

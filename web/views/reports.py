@@ -117,6 +117,12 @@ def wrong_day(values):
     return "to" if last < first or (last - first).days + 1 > MAX_DAYS else "range"
 
 
+def _line_names():
+    """``{line: name}`` of the site settings: the report names each line as the pages do."""
+    site = lk().site.settings()
+    return {x.line: x.name for x in site.lines} if site is not None else {}
+
+
 @bp.route("/reports")
 @roles("supervisor", "auditor")
 def index():
@@ -147,7 +153,7 @@ def index():
         not_over=period.not_over(lk().services.wall_us()),
         running_note=running_note(report),
         outages_note=outages_note(report),
-        tables=tables(report, human=True),
+        tables=tables(report, human=True, line_names=_line_names()),
         hours_svg=Markup(svg.hours_chart(report)),
         lines_svg=Markup(svg.lines_chart(report)),
         **context,
@@ -167,7 +173,13 @@ def download():
             report = source.report(period, lines, access_of_lines=_access_of_lines(values))
             site = lk().site.settings()
             title = report_title(site.organisation if site else "")
-            data = render(report, fmt, title, not_over=period.not_over(lk().services.wall_us()))
+            data = render(
+                report,
+                fmt,
+                title,
+                not_over=period.not_over(lk().services.wall_us()),
+                line_names=_line_names(),
+            )
         except ReportError as exc:
             errors["range"] = as_sentence(exc)
     if errors:

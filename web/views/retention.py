@@ -50,8 +50,10 @@ def _summary(settings):
     doomed = svc.preview(settings=settings) if svc is not None else []
     held = svc.held(settings=settings) if svc is not None else []
     counts = svc.counts(doomed) if svc is not None else {}
+    site = lk().site.settings()
+    names = {x.line: x.name for x in site.lines} if site is not None else {}
     lines = [
-        {"name": r.name, "applies": r.describe(), "days": r.days, "deletes": counts.get(r.name, 0)}
+        {"name": r.name, "applies": r.describe(names), "days": r.days, "deletes": counts.get(r.name, 0)}
         for r in settings.rules
     ]
     lines.append(

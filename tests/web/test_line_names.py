@@ -1,0 +1,96 @@
+"""A line is named one way wherever it is named: "line 2 (Office)" where the site settings
+give it a name, as the alarm mail does (firmware.words.line_said). The Users page, the
+retention rules, the alarm banner and the report (page, PDF) named it by its number alone
+("(line 2)", "1") or by its name alone."""
+
+import dataclasses
+import html
+import subprocess
+
+from firmware.mail.compose import _alarm_subject
+from web.site import LineSetting
+
+from .test_retention_pages import retention_form
+from support.web import T0_US, add_calls
+
+DAY = "from=2026-03-02&to=2026-03-02"
+
+
+def _name_lines(box, **names):
+    """Give lines the names ``names`` (``line1="Sales"``) in the site settings."""
+    site = box.web.site.settings()
+    lines = tuple(LineSetting(x.line, names.get("line%d" % x.line, x.name), x.record) for x in site.lines)
+    with box.web.db.tx() as conn:
+        box.web.site.save(conn, dataclasses.replace(site, lines=lines))
+
+
+def _text(resp):
+    return html.unescape(resp.get_data(as_text=True))
+
+
+def test_the_alarm_banner_names_the_line_as_the_mail_does(box, people):
+    _name_lines(box, line2="Office")
+    box.alarm_log.set("no_line_voltage", True, line=2, message="no voltage on line 2", wall_us=T0_US)
+    (alarm,) = box.alarm_log.history()
+    where, _what, _subject = _alarm_subject(alarm, "Acme", {2: "Office"})
+    assert where == "line 2 (Office)"
+    for banner in (
+        _text(people["sam"].get("/calls")),
+        html.unescape(people["sam"].get("/api/alarms?next=/").get_json()["banner"]),
+    ):
+        row = banner.split('id="alarm-%d"' % alarm["id"])[1].split("</li>")[0]
+        assert " on line 2 (Office):" in row and "(line 2)" not in row, row
+        assert ' on line 2 (Office)">Acknowledge</button>' in row, row
+
+
+def test_a_line_without_a_name_of_its_own_is_line_and_its_number(box, people):
+    box.alarm_log.set("no_line_voltage", True, line=2, message="no voltage on line 2", wall_us=T0_US)
+    banner = _text(people["sam"].get("/calls"))
+    assert " on line 2:" in banner and "Line 2 (Line 2)" not in banner and "line 2 (Line 2)" not in banner
+
+
+def test_the_users_page_names_each_users_lines(box, people):
+    _name_lines(box, line1="Sales", line2="Office")
+    page = _text(people["ivan"].get("/users"))
+    row = page.split('id="user-sam"')[1].split("</tr>")[0]
+    assert 'aria-label="Line 1 (Sales) for sam"> line 1 (Sales)</label>' in row, row
+    assert "> line 3</label>" in row, row
+    add = page.split('id="new-user"')[1]
+    assert "> line 2 (Office)</label>" in add and "> Office</label>" not in add
+    # A user's own row says their lines in words: alice's, given lines 1 and 2 by ivan.
+    resp = box.post(
+        people["ivan"],
+        "/users/alice",
+        {"roles": ["installer", "supervisor"], "lines": ["1", "2"]},
+        token_from="/users",
+    )
+    assert resp.status_code == 302, _text(resp)
+    own = _text(box.login("alice").get("/users")).split('id="user-alice"')[1].split("</tr>")[0]
+    assert "; line 1 (Sales), line 2 (Office)" in own, own
+
+
+def test_the_retention_rules_name_the_line(box, people):
+    _name_lines(box, line1="Sales")
+    ivan = people["ivan"]
+    resp = retention_form(box, ivan, **{"rule-0-name": "sales", "rule-0-line": "1", "rule-0-days": "60"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    page = _text(ivan.get("/retention"))
+    row = page.split('id="preview-sales"')[1].split("</tr>")[0]
+    assert "<td>line 1 (Sales)</td>" in row, row
+    assert '<option value="1" selected>line 1 (Sales)</option>' in page
+    assert '<option value="2">line 2</option>' in page
+
+
+def test_the_report_page_and_pdf_name_the_lines(box, people):
+    _name_lines(box, line2="Office")
+    add_calls(box.data_dir, ["01632960001"], line=2)
+    audrey = people["audrey"]
+    page = _text(audrey.get("/reports?" + DAY))
+    assert '<th scope="col">Line 2 (Office)</th>' in page
+    assert "line 1, line 2 (Office), line 3, line 4." in page.split('id="report-period"')[1]
+    pdf = audrey.get("/reports/download?format=pdf&" + DAY).data
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    said = text.stdout.decode()
+    assert "Line 2 (Office)" in said and "line 1, line 2 (Office), line 3, line 4" in said, said
+    csv_text = audrey.get("/reports/download?format=csv&" + DAY).get_data(as_text=True)
+    assert "Line 2 (Office)" in csv_text
