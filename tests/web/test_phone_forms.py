@@ -1,0 +1,75 @@
+"""The setup wizard's and the Rules page's line tables on a 390 px phone, in Chromium: every
+choice is seen whole and every column is on the screen.
+
+At 390 px a line's "Private: never record" was cut off in its list (the wizard's and the
+Rules page's), and the Rules page's table of lines scrolled sideways in its own box: its
+Outside-line digit column was past the screen's edge, where a phone shows no scroll bar.
+Nothing is clipped: no element of the form is wider inside than it shows
+(``scrollWidth`` against ``clientWidth``, as test_responsive checks the pages), and no
+list is narrower than its longest choice."""
+
+import pytest
+
+from .test_browser import chromium_page, https_server
+from .test_responsive import OVERFLOW_JS
+
+pytestmark = pytest.mark.slow
+
+PHONE = {"width": 390, "height": 844}
+
+# The form's elements wider inside than they show (a table scrolling in its own box, a cell
+# cut off), and its lists narrower than their longest choice (measured at their own width).
+CLIPPED_JS = """(form) => {
+  const root = document.querySelector(form);
+  const cut = [...root.querySelectorAll("fieldset, table, tbody, tr, th, td, label, input")]
+    .filter(el => !el.closest("table.cards thead"))  // the headings a card's cells say: for a screen reader
+    .filter(el => el.scrollWidth > el.clientWidth + 1)
+    .map(el => (el.id || el.tagName + "." + el.className + ":" + el.textContent.trim().slice(0, 30))
+      + " " + el.scrollWidth + "/" + el.clientWidth);
+  for (const list of root.querySelectorAll("select")) {
+    const shown = list.getBoundingClientRect().width;
+    const kept = list.style.cssText;
+    list.style.cssText = "width: auto; min-width: 0; max-width: none";
+    const whole = list.getBoundingClientRect().width;
+    list.style.cssText = kept;
+    if (whole > shown + 1) cut.push(list.id + " (" + Math.round(shown) + " of " + Math.round(whole) + " px)");
+  }
+  const right = document.documentElement.clientWidth;
+  for (const el of root.querySelectorAll("input, select")) {
+    if (el.getBoundingClientRect().right > right + 1) cut.push(el.id + " past the screen's edge");
+  }
+  return cut;
+}"""
+
+
+@pytest.fixture
+def page():
+    with chromium_page(viewport=PHONE) as page:
+        yield page
+
+
+def test_the_wizard_s_lines_fit_a_phone(box, tmp_path, page):
+    with https_server(box, tmp_path) as server:
+        page.goto(server.url + "setup")
+        page.wait_for_selector("#line-1-mode")
+        page.select_option("#line-2-mode", "private")
+        cut = page.evaluate(CLIPPED_JS, "form")
+        assert cut == [], "\n".join(cut)
+        assert page.evaluate(OVERFLOW_JS) <= 0
+
+
+def test_the_rules_page_s_lines_fit_a_phone(box, people, tmp_path, page):
+    with https_server(box, tmp_path) as server:
+        page.goto(server.url + "login")
+        page.fill("#name", "ivan")
+        page.fill("#password", box.PASSWORDS["ivan"])
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("main")
+        page.goto(server.url + "rules")
+        page.wait_for_selector("#line-4-outside_line")
+        page.select_option("#line-2-mode", "never")
+        cut = page.evaluate(CLIPPED_JS, "#rules-form")
+        assert cut == [], "\n".join(cut)
+        assert page.evaluate(OVERFLOW_JS) <= 0
+        # The digit's field is on the screen, under its heading, without scrolling sideways.
+        assert page.locator("#line-4-outside_line").is_visible()
