@@ -214,12 +214,13 @@ def parse_site_form(form, n_lines, today=None):
                 "such as ZA123456 or Z1234567 (it is on the ICO's "
                 "certificate and in the public register)."
             )
-        try:
-            renewal = datetime.date.fromisoformat(ico_renewal)
-            if renewal.year < 2018:
-                errors["ico_renewal"] = "The renewal date must be 2018 or later."
-        except ValueError:
-            errors["ico_renewal"] = "Enter the renewal date as YYYY-MM-DD."
+        renewal = form_date(ico_renewal)
+        if renewal is None:
+            errors["ico_renewal"] = date_refusal("renewal date", ico_renewal)
+        elif renewal.year < 2018:
+            errors["ico_renewal"] = "The renewal date must be 2018 or later."
+        else:
+            ico_renewal = renewal.isoformat()
     else:
         ico_number = ico_renewal = ""
     time_zone = get("time_zone") or DEFAULT_ZONE
@@ -234,9 +235,11 @@ def parse_site_form(form, n_lines, today=None):
     if dpia_reviewed:
         problem = _past_date_problem(dpia_reviewed, "review", "it was reviewed", today)
         if problem is not None:
-            errors["dpia_reviewed"] = problem or (
-                "Enter the date of the last review as YYYY-MM-DD, or leave it empty."
+            errors["dpia_reviewed"] = problem or date_refusal("date of the last review", dpia_reviewed) + (
+                " Or leave it empty."
             )
+        else:
+            dpia_reviewed = _iso(dpia_reviewed)
     lawful_basis, lia_date = _parse_basis(get, errors, today)
     dp_contact, dp_address, dp_email, dp_phone = _parse_contact(get, errors)
     purpose = get("purpose")
@@ -286,13 +289,68 @@ def parse_site_form(form, n_lines, today=None):
     )
 
 
+# A date as a person may write it in a date field a browser does not offer as one (it is
+# then a text field): said in the refusal of a date that is none, never a format to copy.
+DATE_EXAMPLE = "31 March 2027"
+_FORM_DATE = re.compile(r"(?:[a-z]{3,9},?\s+)?(\d{1,2})\s+([a-z]{3,9})\.?,?\s+(\d{4})", re.I)
+_MONTHS = "january february march april may june july august september october november december"
+# A month by its name or its first three letters ("Sept" too), lower case: its number.
+_MONTH_NUMBERS = {
+    **{month: n for n, month in enumerate(_MONTHS.split(), 1)},
+    **{month[:3]: n for n, month in enumerate(_MONTHS.split(), 1)},
+    "sept": 9,
+}
+
+
+def form_date(text):
+    """The day a date field sent, or None when ``text`` is no date. A browser's date field
+    shows the day as its user's locale writes it (31/03/2027, 03/31/2027) and sends it as
+    2027-03-31; where a browser has no date field, what was typed comes instead, and a
+    day written with its month's name ("31 March 2027", "Wed 31 Mar 2027", as the pages
+    write days) is taken too. 03/04/2027 is none: 3 April or 4 March, it does not say."""
+    text = (text or "").strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return datetime.date.fromisoformat(text)
+        except ValueError:
+            return None
+    found = _FORM_DATE.fullmatch(text)
+    month = _MONTH_NUMBERS.get(found.group(2).lower()) if found else None
+    if found is None or month is None:
+        return None
+    try:
+        return datetime.date(int(found.group(3)), month, int(found.group(1)))
+    except ValueError:
+        return None
+
+
+def date_refusal(what, text):
+    """What a date field that is no date (:func:`form_date`) is told: ``what`` it is
+    ("renewal date"), and what was typed, never a format the browser's field does not show."""
+    if not (text or "").strip():
+        return "Enter the %s." % what
+    return (
+        'The %s "%s" is not a date the box can be sure of: pick the day in the calendar, or write it as %s.'
+        % (
+            what,
+            text.strip()[:30],
+            DATE_EXAMPLE,
+        )
+    )
+
+
+def _iso(text):
+    """The date field's ``text`` as the settings keep a date, YYYY-MM-DD (:func:`form_date`)."""
+    day = form_date(text)
+    return day.isoformat() if day is not None else text
+
+
 def _past_date_problem(text, what, when, today=None):
     """Why ``text`` is not the date of something done (2018 or later, not after ``today``,
     the machine's date when None, with a day's grace), or None; "" when it is not a date
     at all (the caller says what to enter)."""
-    try:
-        day = datetime.date.fromisoformat(text)
-    except ValueError:
+    day = form_date(text)
+    if day is None:
         return ""
     if day.year < 2018:
         return "The %s date must be 2018 or later." % what
@@ -313,10 +371,11 @@ def _parse_basis(get, errors, today=None):
     if basis == LEGITIMATE_INTERESTS:
         problem = _past_date_problem(lia_date, "assessment", "it was made", today)
         if problem is not None:
-            errors["lia_date"] = problem or (
-                "Enter the date of the legitimate interests assessment as YYYY-MM-DD: relying "
-                "on legitimate interests needs one, made before recording starts."
-            )
+            errors["lia_date"] = problem or date_refusal(
+                "date of the legitimate interests assessment", lia_date
+            ) + (" Relying on legitimate interests needs one, made before recording starts.")
+        else:
+            lia_date = _iso(lia_date)
     elif lia_date:
         errors["lia_date"] = (
             "Leave this empty: the assessment date goes with legitimate interests only "

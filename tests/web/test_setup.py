@@ -45,7 +45,7 @@ BAD_FIELDS = [
     ({"country": "fr"}, "country", "Choose the country"),
     ({"ico_number": "12345678"}, "ico_number", "8 characters starting with Z"),
     ({"ico_number": "ZA12345"}, "ico_number", "8 characters starting with Z"),
-    ({"ico_renewal": "31/01/2027"}, "ico_renewal", "YYYY-MM-DD"),
+    ({"ico_renewal": "31/01/2027"}, "ico_renewal", 'The renewal date "31/01/2027" is not a date'),
     ({"ico_renewal": "2001-01-01"}, "ico_renewal", "2018 or later"),
     ({"purpose": ""}, "purpose", "Say why calls are recorded"),
     ({"line-2-name": ""}, "line-2-name", "Give line 2 a name"),

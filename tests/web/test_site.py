@@ -45,11 +45,11 @@ def test_none_of_them_is_needed():
     "fields, field, message",
     [
         ({"lawful_basis": "vital_interests"}, "lawful_basis", "Choose the lawful basis from the list"),
-        ({"lawful_basis": "legitimate_interests"}, "lia_date", "relying on legitimate interests needs one"),
+        ({"lawful_basis": "legitimate_interests"}, "lia_date", "Relying on legitimate interests needs one"),
         (
             {"lawful_basis": "legitimate_interests", "lia_date": "10/01/2026"},
             "lia_date",
-            "Enter the date of the legitimate interests assessment as YYYY-MM-DD",
+            'The date of the legitimate interests assessment "10/01/2026" is not a date',
         ),
         (
             {"lawful_basis": "legitimate_interests", "lia_date": "2099-01-01"},
