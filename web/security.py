@@ -233,7 +233,13 @@ def before_request():
             # anything else (PCI DSS 8.3.5, 8.3.6).
             if request.path.startswith("/api/") or request.path.endswith("/audio"):
                 abort(403, description="Change your password first, on your account page.")
-            return redirect(url_for("auth.password"))
+            # The page asked for is where the password page's link goes once it is changed
+            # (a form's address is not a page to go back to).
+            query = request.query_string.decode("ascii", "replace")
+            asked = (
+                request.path + ("?" + query if query else "") if request.method in ("GET", "HEAD") else None
+            )
+            return redirect(url_for("auth.password", next=asked))
     return None
 
 

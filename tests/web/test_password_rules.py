@@ -106,7 +106,8 @@ def test_a_password_an_installer_sets_is_changed_at_the_first_login(box, people)
     # Every other page sends bob back; the API and audio are refused.
     for path in ("/", "/audit", "/users", "/alarms"):
         resp = bob.get(path)
-        assert resp.status_code == 302 and resp.headers["Location"] == "/account/password", path
+        # (with the page asked for: where the changed password leads, test_password_onward)
+        assert resp.status_code == 302 and resp.headers["Location"] == "/account/password?next=" + path, path
     resp = bob.get("/api/status")
     assert resp.status_code == 403
     assert resp.get_json() == {"error": "Change your password first, on your account page."}
@@ -117,7 +118,7 @@ def test_a_password_an_installer_sets_is_changed_at_the_first_login(box, people)
     resp = box.post(alice, "/users/ivan/password", {"password": "reset by alice 9"}, token_from="/users")
     assert resp.status_code == 302
     ivan = box.login("ivan", "reset by alice 9")
-    assert ivan.get("/users").headers["Location"] == "/account/password"
+    assert ivan.get("/users").headers["Location"] == "/account/password?next=/users"
     assert _change(box, ivan, "reset by alice 9", "ivans own again 8").status_code == 302
     assert ivan.get("/users").status_code == 200
 
@@ -131,7 +132,7 @@ def test_a_password_from_before_the_rules_logs_in_and_must_be_changed(box, peopl
     assert resp.status_code == 302 and resp.headers["Location"] == "/account/password"
     assert box.web.accounts.get("olga").must_change == "rules"
     assert "does not meet them" in page(olga, "/account/password")
-    assert olga.get("/audit").headers["Location"] == "/account/password"
+    assert olga.get("/audit").headers["Location"] == "/account/password?next=/audit"
     # The new one meets the rules; then the pages open, and the next login goes on.
     resp = _change(box, olga, "old rules pass", "also too short")
     assert resp.status_code == 400 and "it has no digit" in page_of(resp)

@@ -221,7 +221,7 @@ def test_keys_made_before_the_password_rules_still_set_the_box_up_then_the_passw
     resp = post_setup(box, client, admin_name="someone", admin_password=old, admin_confirm=old)
     assert resp.status_code == 302, resp.get_data(as_text=True)
     assert box.web.site.setup_complete and box.web.accounts.get("someone").must_change == "rules"
-    assert client.get("/").headers["Location"] == "/account/password"
+    assert client.get("/").headers["Location"] == "/account/password?next=/"
 
 
 def test_wrong_setup_codes_are_throttled(box):

@@ -168,11 +168,21 @@ def login():
         web.accounts.require_change(user.name, "rules")
         user = web.accounts.get(user.name)
     g.user = user
-    target = url_for("auth.password") if user.must_change else _safe_next(next_url)
+    target = url_for("auth.password", next=onward(next_url)) if user.must_change else _safe_next(next_url)
     resp, _ = start_session(target, user.name, key)
     details = {"must_change": user.must_change} if user.must_change else {}
     audit("login", user.name, recording_key=key is not None, **details)
     return resp
+
+
+def onward(target):
+    """Where the password page's link goes once the password is changed: ``target``, the
+    page the user was opening when they were sent to change it, if it is a path of this
+    box and not the password page itself; None: the dashboard (the page says so)."""
+    path = local_path(target)
+    if path is None or path.split("?")[0].rstrip("/") in (url_for("auth.password"), url_for("auth.logout")):
+        return None
+    return path
 
 
 def disabled_said(user):
@@ -206,8 +216,11 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 @roles()
 def password():
+    next_url = onward(request.values.get("next"))
     if request.method == "GET":
-        return render_template("password.html", errors={}, done=request.args.get("done"), **_must_change())
+        return render_template(
+            "password.html", errors={}, done=request.args.get("done"), next=next_url, **_must_change()
+        )
     web = lk()
     old = request.form.get("old") or ""
     new = request.form.get("new") or ""
@@ -226,6 +239,7 @@ def password():
             },
             status=429,
             done=None,
+            next=next_url,
             **_must_change(),
         )
     if web.accounts.verify(g.user.name, old) is None:
@@ -236,7 +250,7 @@ def password():
     confirm = request.form.get("confirm") or ""
     errors.update(change_problems(g.user.name, old, new, confirm, "old" not in errors, web.accounts.reused))
     if errors:
-        return form_errors("password.html", errors, done=None, **_must_change())
+        return form_errors("password.html", errors, done=None, next=next_url, **_must_change())
     keystore = web.services.keystore
     has_slot = keystore.is_initialised and g.user.name in keystore.slots()
     entries = [("password_change", {"key_slot": has_slot, "address": request.remote_addr or ""})]
@@ -253,7 +267,8 @@ def password():
     web.sessions.mem(g.session)["key"] = None  # handed to the new session
     web.sessions.end_user(g.user.name)
     g.session = None
-    resp, _ = start_session(url_for("auth.password", done=1), g.user.name, key)
+    # Its page says so, with the way on: to the page the user was opening, or the dashboard.
+    resp, _ = start_session(url_for("auth.password", done=1, next=next_url), g.user.name, key)
     return resp
 
 
