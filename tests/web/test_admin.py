@@ -942,11 +942,11 @@ def test_the_lines_table_headers_say_which_way_they_run(box, people, who, path):
     """The lines tables' headers had no scope and each row's line number was a plain cell:
     a screen reader in a row's field could not say which line, or which column, it was in."""
     page = people[who].get(path).get_data(as_text=True)
-    table = re.search(r'<table class="lines-form">(.*?)</table>', page, re.S).group(1)
+    table = re.search(r'<table class="lines-form cards">(.*?)</table>', page, re.S).group(1)
     head, body = table.split("</thead>")
     assert len(re.findall(r"<th[ >]", head)) == head.count('<th scope="col">') >= 2, head
     rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
-    firsts = [re.match(r'\s*<th scope="row">(\d)', r) for r in rows]
+    firsts = [re.match(r'\s*<th scope="row"(?: data-label="Line")?>(?:Line )?(\d)', r) for r in rows]
     assert [m and m.group(1) for m in firsts] == ["1", "2", "3", "4"], rows
 
 
