@@ -144,7 +144,8 @@ CALLS_LIMIT_MAX = 10_000
 
 def cmd_calls(args):
     """Print the calls of the call log a search finds (``--line``, ``--from``, ``--to``,
-    ``--number``, ``--direction``: the web UI's calls list's filters, by its search code), the
+    ``--number``, ``--direction``, ``--name``, ``--tag``, ``--min-duration``: the web UI's calls
+    list's filters, by its search code), the
     newest ``--limit`` of them, oldest first; stderr says when more matched. Audited as the web
     UI's calls list is: one ``list_viewed`` entry of ``calls`` by ``--user`` with what it
     printed (``filter``, the search as the page's entry says it, ``all calls`` with none;
@@ -178,7 +179,7 @@ def cmd_calls(args):
     granted = _calls_lines(args)
     search = CallSearch(path, cipher=cipher)
     try:
-        flt, shown = _calls_filter(args, granted, search)
+        flt, shown = _calls_filter(args, granted, search, cipher)
         ids, more = _calls_found(search, flt, args.limit)
         matched = search.count(flt) if more else None
     finally:
@@ -245,8 +246,8 @@ def _calls_cut(n_printed, matched, limit):
     n, exact = matched
     return (
         "linekeeper: the newest %d of %s%d calls that matched were printed (--limit %d): narrow the "
-        "search with --from, --to, --line, --number or --direction, or raise --limit (at most %d)"
-        % (n_printed, "" if exact else "at least ", n, limit, CALLS_LIMIT_MAX)
+        "search with --from, --to, --line, --number, --direction, --name, --tag or --min-duration, "
+        "or raise --limit (at most %d)" % (n_printed, "" if exact else "at least ", n, limit, CALLS_LIMIT_MAX)
     )
 
 
@@ -254,13 +255,14 @@ def _calls_cut(n_printed, matched, limit):
 CALLS_MATCHES = {"starts": "prefix", "contains": "contains"}
 
 
-def _calls_filter(args, granted, search):
+def _calls_filter(args, granted, search, cipher=None):
     """``(CallFilter, filter)``: the search ``linekeeper calls``' options ask for on the lines
     ``granted`` (None: every line), as the web UI's calls list searches (days in the box's
     zone; a number as the page's *contains* or *starts with*, with the box's country and its
     lines' outside-line digits), and as its audit entry says it (``filter``: each option
     given by the name of the page's field, ``all calls`` with none). ``search``: the call
-    log's :class:`~firmware.calls.callsearch.CallSearch` (the box's lines: :func:`_box_lines`).
+    log's :class:`~firmware.calls.callsearch.CallSearch` (the box's lines: :func:`_box_lines`);
+    ``cipher``, its field cipher (a name is found in web.db: :func:`_calls_named`).
 
     :raises LinekeeperError: a value that is not one, a line the box does not have or one
         not granted, named (nothing printed or audited)
@@ -315,6 +317,25 @@ def _calls_filter(args, granted, search):
                 )
             outside = tuple(sorted(load_config(args.data_dir).policy.rules.outside_lines().items()))
             shown.update(match=match, number=args.number)
+        name = " ".join((args.name or "").split()) or None
+        if name is not None:
+            if len(name) > 64:
+                raise LinekeeperError("--name is %d characters: give at most 64 of the name" % len(name))
+            shown["name"] = name
+        if args.tag is not None:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", args.tag):
+                raise LinekeeperError(
+                    "--tag %r is not a tag: a tag is 1 to 32 lower-case letters, digits, - and _, "
+                    "as the calls list offers them" % args.tag[:40]
+                )
+            shown["tag"] = args.tag
+        if args.min_duration is not None:
+            if not re.fullmatch(r"\d{1,5}", args.min_duration) or int(args.min_duration) > 86400:
+                raise LinekeeperError(
+                    "--min-duration %r is not a talk time: give whole seconds, 0 to 86400"
+                    % args.min_duration[:40]
+                )
+            shown["min_duration"] = args.min_duration
     except LinekeeperError as exc:
         raise LinekeeperError("the calls were not printed: %s" % exc) from None
     flt = CallFilter(
@@ -326,8 +347,43 @@ def _calls_filter(args, granted, search):
         number_match=match,
         country=country,
         outside=outside,
+        min_duration_s=None if args.min_duration is None else int(args.min_duration),
+        tag=args.tag,
+        **_calls_named(args.data_dir, name, country, cipher),
     )
     return flt, shown or "all calls"
+
+
+def _calls_named(data_dir, name, country, cipher):
+    """The calls list's name search (web/views/calls.py), as CallFilter's fields: ``name``,
+    and ``name_numbers`` (the numbers the phonebook gives a name holding it),
+    ``named_ids`` and ``renamed_ids`` (the calls corrected to a name holding it, and every
+    call corrected: :meth:`web.corrections.NameCorrections.calls_named`), read from web.db
+    without writing with ``cipher`` (the call log's: it seals web.db too); {} for no
+    ``name``."""
+    if name is None:
+        return {}
+    found = {"name": name}
+    path = os.path.join(data_dir, "web.db")
+    if not os.path.exists(path):  # a box whose web UI never ran: no phonebook, no correction
+        return found
+    from web.corrections import NameCorrections
+    from web.phonebook import Phonebook
+
+    from .datadir import connect_readonly
+
+    conn = connect_readonly(path)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        db = _ReadOnlyWebDb(conn)
+        if "phonebook" in tables:
+            found["name_numbers"] = Phonebook(db, _wall_us, cipher).numbers_named(name, country)
+        if "call_corrections" in tables:
+            named = NameCorrections(db, _wall_us, cipher).calls_named(name)
+            found["named_ids"], found["renamed_ids"] = named
+    finally:
+        conn.close()
+    return found
 
 
 def _box_lines(data_dir, search):
@@ -4253,6 +4309,17 @@ def build_parser():
         "(the default)",
     )
     p.add_argument("--direction", choices=("in", "out"), help="inbound or outbound calls only")
+    p.add_argument(
+        "--name",
+        help="calls whose caller's name holds this (any case), as the calls list's search: the "
+        "caller-ID's, the phonebook's, or the name a call was corrected to on request",
+    )
+    p.add_argument("--tag", help="calls tagged with this tag (as the calls list lists them)")
+    p.add_argument(
+        "--min-duration",
+        metavar="SECONDS",
+        help="calls of at least this talk time, from answer to end, in whole seconds",
+    )
     p.add_argument(
         "--limit",
         type=int,

@@ -374,7 +374,8 @@ def test_limit_prints_the_newest_calls_found_and_says_more_matched(data, july):
     assert ids == [july["C"], july["D"]]  # the newest two, oldest first as ever
     assert err == (
         "linekeeper: the newest 2 of 7 calls that matched were printed (--limit 2): narrow the "
-        "search with --from, --to, --line, --number or --direction, or raise --limit (at most 10000)\n"
+        "search with --from, --to, --line, --number, --direction, --name, --tag or --min-duration, "
+        "or raise --limit (at most 10000)\n"
     )
     (entry,) = listed(data)
     assert entry.details == {"filter": "all calls", "rows": 2, "calls": ids, "via": "cli"}
@@ -479,3 +480,66 @@ def test_a_name_corrected_on_request_is_printed_marked_corrected(data):
     printed = {c["id"]: c for c in map(json.loads, out.splitlines())}
     assert printed[2]["corrected_name"] == "Wilhelmina Pottage" and printed[2]["name"] is None
     assert printed[1]["corrected_name"] is None
+
+
+def test_name_tag_and_talk_time_search_as_the_calls_list_does(data):
+    """The docs say `linekeeper calls` searches as the calls list does: it had no name, tag or
+    talk time. A name is found as on the page: the phonebook's, and a name a call was
+    corrected to on request (not the one it was corrected from)."""
+    from firmware.policy.callmeta import SCHEMA
+    from web.corrections import NameCorrections
+    from web.phonebook import Phonebook
+
+    cipher = load_field_cipher(data, run_dir=run_dir(), create=False)
+    web_db = WebDb(os.path.join(data, "web.db"))
+    try:
+        now = lambda: int(time.time() * 1e6)  # noqa: E731
+        Phonebook(web_db, now, cipher).put(NUMBERS[3], "Ada Lovelace", "uk")
+        Phonebook(web_db, now, cipher).put(NUMBERS[2], "Ada Byron", "uk")
+        NameCorrections(web_db, now, cipher).correct(2, "Wilhelmina Pottage", "sam")
+    finally:
+        web_db.close()
+    db = sqlite3.connect(os.path.join(data, "calls.db"))
+    with db:
+        db.executescript(SCHEMA)
+        db.execute("INSERT INTO call_tags (call_id, tag) VALUES (1, 'complaint')")
+        db.execute("UPDATE calls SET ended_at = answered_at + 9000000 WHERE id = 3")
+    db.close()
+    assert printed_ids(data, "--name", "ADA")[0] == [3]  # call 2's name is its corrected one
+    assert printed_ids(data, "--name", "pottage")[0] == [2]
+    assert printed_ids(data, "--tag", "complaint")[0] == [1]
+    assert printed_ids(data, "--min-duration", "5")[0] == [3]
+    assert printed_ids(data, "--min-duration", "0", "--name", "ada", "--tag", "complaint")[0] == []
+    assert [e.details["filter"] for e in listed(data)] == [
+        {"name": "ADA"},
+        {"name": "pottage"},
+        {"tag": "complaint"},
+        {"min_duration": "5"},
+        {"name": "ada", "tag": "complaint", "min_duration": "0"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (("--name", "x" * 65), "--name is 65 characters: give at most 64 of the name"),
+        (
+            ("--tag", "Complaint!"),
+            "--tag 'Complaint!' is not a tag: a tag is 1 to 32 lower-case letters, digits, - and _, "
+            "as the calls list offers them",
+        ),
+        (
+            ("--min-duration", "1.5"),
+            "--min-duration '1.5' is not a talk time: give whole seconds, 0 to 86400",
+        ),
+        (
+            ("--min-duration", "90000"),
+            "--min-duration '90000' is not a talk time: give whole seconds, 0 to 86400",
+        ),
+    ],
+)
+def test_a_bad_name_tag_or_talk_time_is_refused_naming_it(data, args, said):
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, *args))
+    assert (status, out) == (2, "")
+    assert err == "linekeeper: the calls were not printed: %s\n" % said
+    assert listed(data) == []
