@@ -437,3 +437,36 @@ def test_a_wav_too_large_is_told_how_to_make_it_smaller(box, people):
             "is under 0.5 MB). Nothing was changed."
         ) in said
     assert uploads(box) == []
+
+
+def test_a_private_line_is_not_offered_for_a_test_call_and_is_refused(box, people):
+    """A private line is never recorded, so no notice is played on it: the test-call list
+    offered it all the same, and played the announcement into it."""
+    import dataclasses
+
+    from firmware.policy.settings import LineMode
+
+    ivan = people["ivan"]
+    upload(box, ivan, wav_bytes(2.5))
+    config = box.config_store.get()
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(line=2, mode="never"),))
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, rules=rules)))
+    page = ivan.get("/consent").get_data(as_text=True)
+    select = re.search(r'<select id="line" name="line">(.*?)</select>', page).group(1)
+    assert re.findall(r'<option value="(\d+)">', select) == ["1", "3", "4"]
+    assert "Line 2 is private and not listed: a private line is never recorded" in page
+    box.status.set(2, "dialling", call={"id": 7, "direction": "out", "number": None})  # a handset lifted
+    resp = box.post(ivan, "/consent/test-call", {"line": "2"}, token_from="/consent")
+    m = re.search(r'id="error-test" role="alert">([^<]+)<', resp.get_data(as_text=True))
+    assert resp.status_code == 400 and m
+    assert m.group(1) == (
+        "Line 2 is private: it is never recorded, so no notice is played on it and there is "
+        "nothing to test. Nothing was played."
+    )
+    assert box.played == [] and box.services.audit.entries(action="consent_test") == []
+    every = tuple(LineMode(line=n, mode="never") for n in range(1, 5))
+    config = box.config_store.get()
+    rules = dataclasses.replace(config.policy.rules, lines=every)
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, rules=rules)))
+    page = ivan.get("/consent").get_data(as_text=True)
+    assert 'id="test-form"' not in page and "Every line is private: none is recorded" in page

@@ -22,6 +22,7 @@ from firmware.storage.fieldseal import FieldSealError
 from firmware.typed import control_problem
 
 from .. import intent, stale
+from ..documents import private_lines
 from ..security import audit, decimal_number, form_errors, lk, roles, whole_number
 from ..services import CONFIG_SEALED
 
@@ -76,6 +77,8 @@ def _page(errors=None, status=200, **extra):
         problem=problem,
         n_lines=web.n_lines,
         can_test=svc is not None and svc.can_test_call,
+        # A private line is never recorded, so no notice is played on it: nothing to test.
+        private=sorted(private_lines(web)) if consent is not None else [],
         editable=g.user.has("installer") and consent is not None,
         max_mb=MAX_UPLOAD_BYTES // (1024 * 1024),
         # What the notices form showed when loaded: a save from an older page is refused.
@@ -265,6 +268,14 @@ def test_call():
     line = whole_number(request.form.get("line", ""))
     if line is None or not 1 <= line <= web.n_lines:
         return _page({"test": "Choose a line from 1 to %d." % web.n_lines}, status=400)
+    if line in private_lines(web):
+        return _page(
+            {
+                "test": "Line %d is private: it is never recorded, so no notice is played on it "
+                "and there is nothing to test. Nothing was played." % line
+            },
+            status=400,
+        )
     entry = next(e for e in web.services.status.snapshot()["lines"] if e["line"] == line)
     refused = test_call_refusal(line, entry["state"], (entry.get("call") or {}).get("number"))
     if refused is None:
