@@ -76,6 +76,10 @@ def visible_snapshot(user):
         if entry["line"] not in shown:
             continue
         entry = dict(entry)
+        if not user.has("installer"):
+            # What the line learned of its hub, ATA or exchange is an installer's to read: to a
+            # supervisor "caller ID v23 before ring (dtas, reversal)" says nothing they act on.
+            entry.pop("learned", None)
         call = entry.get("call")
         if call is not None and entry["line"] not in granted:
             entry["call"] = {"direction": call.get("direction")}
