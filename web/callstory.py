@@ -233,3 +233,39 @@ def why_no_recording(call, deletions):
         "The rules chose to record it (%s) but no recording was kept: see the box's "
         "alarms for a storage problem at that time." % (reason or "no reason kept")
     )
+
+
+# A web pause's entry is written as it is asked for; the span's edge is moved to the capture
+# period it took effect at, a few ms later. Further apart, they are not the same pause.
+PAUSE_ENTRY_SLACK_US = 2_000_000
+
+
+def pause_people(spans, entries):
+    """Who paused and resumed each of the call's ``spans`` from the web page: a list, one
+    ``{"paused": name or None, "resumed": name or None}`` a span. ``entries``: the call's
+    audit entries (the page's history); a span's edge is matched to the ``pause`` or ``resume``
+    entry made ``via`` the web nearest it, within :data:`PAUSE_ENTRY_SLACK_US`, each entry
+    used once. None where it is not known (not by the web page, or no such entry)."""
+    found = {"pause": [], "resume": []}
+    for e in entries:
+        if e.action in found and (e.details or {}).get("via") == "web":
+            found[e.action].append(e)
+
+    def who(action, at):
+        at_us = iso_to_us(at)
+        if at_us is None:
+            return None
+        near = [e for e in found[action] if abs(e.wall_us - at_us) <= PAUSE_ENTRY_SLACK_US]
+        if not near:
+            return None
+        entry = min(near, key=lambda e: abs(e.wall_us - at_us))
+        found[action].remove(entry)
+        return entry.actor
+
+    return [
+        {
+            "paused": who("pause", span.get("from")) if span.get("by") == "web" else None,
+            "resumed": who("resume", span.get("to")) if span.get("ended_by") == "web" else None,
+        }
+        for span in spans or ()
+    ]

@@ -1064,3 +1064,31 @@ def test_a_link_cannot_put_its_own_words_in_the_pages_notices(box, people):
     assert "Uploaded uploaded-0123456789abcdef.raucb" in shown
     assert 'id="rekey-advised"' in people["alice"].get("/users?removed=gone.user").get_data(as_text=True)
     assert 'id="rekey-advised"' not in people["alice"].get("/users?removed=sam").get_data(as_text=True)
+
+
+def test_a_pause_from_the_web_page_names_who_paused_and_resumed(box, people):
+    """The call page's pauses said "paused by the web page", where the history below named
+    the person: now the name is said there too, where the trail has it."""
+    start = T0_US + 3700 * S
+    spans = [
+        # Its edges a few ms after the entries: the capture period the pause took effect at.
+        {"from": iso_ms(start + 20 * S + 15_000), "to": iso_ms(start + 30 * S + 12_000), "by": "web",
+         "ended_by": "web"},
+        {"from": iso_ms(start + 40 * S), "to": iso_ms(start + 42 * S), "by": "dtmf", "ended_by": "web"},
+        {"from": iso_ms(start + 50 * S), "to": None, "by": "web", "ended_by": None},
+    ]  # fmt: skip
+    call_id = add_call(box, start, "01632960790", policy_decision="record", pause_spans=json.dumps(spans))
+    audit = box.services.audit
+    audit.append("sam", "pause", "call:%d" % call_id, {"line": 1, "via": "web"}, start + 20 * S)
+    audit.append("alice", "resume", "call:%d" % call_id, {"line": 1, "via": "web"}, start + 30 * S)
+    audit.append("sam", "resume", "call:%d" % call_id, {"line": 1, "via": "web"}, start + 42 * S)
+    page = people["sam"].get("/calls/%d" % call_id).get_data(as_text=True)
+    said = [
+        html.unescape(re.sub(r"<[^>]+>", "", s))
+        for s in re.findall(r'<li class="pause-span">(.*?)</li>', page)
+    ]
+    assert said[0].endswith(", paused by sam on the web page, resumed by alice on the web page")
+    assert said[1].endswith(", paused by the keypad code, resumed by sam on the web page")
+    # No entry of it (a trail that could not take it): the page says what it knows; a pause
+    # not ended says no "resumed by" with nobody after it.
+    assert said[2].endswith("to the end, paused by the web page")

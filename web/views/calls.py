@@ -547,6 +547,8 @@ def _story(call, info, deleted):
         why_none=None if info else callstory.why_no_recording(call, deleted),
         notice_proof=callstory.notice_proof(call, info, deleted),
         history=history,
+        # The person who paused or resumed from the web page, as the history names them.
+        pause_people=callstory.pause_people(call.get("pause_spans"), history),
         notes=web.notes.of_call(call["id"]),
         talk_text=talk,
         can_act=g.user.has("supervisor") and call["line"] in g.user.lines,
