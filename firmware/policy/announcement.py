@@ -70,6 +70,10 @@ def validate_announcement_wav(data):
             "the file is %.1f MB; an announcement file may be at most 5 MB: save it as mono "
             "at 8000 Hz (30 s of it is under 0.5 MB)" % (len(data) / 1e6)
         )
+    if not data:  # a file of nothing (a save that failed), which is not "not a WAV file"
+        raise AudioFormatError(
+            "the file is empty (0 bytes): save the announcement as WAV again and choose that"
+        )
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise AudioFormatError(
             "this is not a WAV file: save the announcement as WAV (16-bit PCM, mono, 8 kHz is best)"

@@ -98,6 +98,7 @@ def lying_data(data):
 
 
 BAD = {
+    "empty": (lambda: b"", "the file is empty (0 bytes): save the announcement as WAV again and choose that"),
     "not a WAV": (lambda: b"ID3\x03\x00" + bytes(5000), "not a WAV file"),
     "text": (lambda: b"hello, this is an announcement", "not a WAV file"),
     "too long": (lambda: wav(speechlike(31.0)), "lasts 31.0 s; keep it to at most 30 s"),

@@ -62,6 +62,7 @@ def test_a_good_upload_is_kept_configured_audited_and_playable(box, people):
 
 
 BAD_UPLOADS = {
+    "empty": (b"", "the file is empty (0 bytes)"),
     "not a WAV": (b"This is a text file, not audio.\n" * 20, "not a WAV file"),
     "too long": (tone_wav(31), "at most 30 s"),
     "too quiet": (tone_wav(3, amplitude=3), "too quiet"),
