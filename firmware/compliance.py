@@ -136,7 +136,8 @@ def _private(s):
     if s.private_lines or excluded:
         parts = []
         if s.private_lines:
-            parts.append("private line(s) %s" % ", ".join(map(str, s.private_lines)))
+            lines = [str(n) for n in s.private_lines]
+            parts.append("private line%s %s" % ("" if len(lines) == 1 else "s", _both(lines)))
         if excluded:
             parts.append("numbers excluded by %s" % ", ".join(excluded))
         return GREEN, "; ".join(parts)
