@@ -80,9 +80,10 @@ def test_an_alarm_of_a_line_not_theirs_is_answered_as_one_that_does_not_exist(bo
     for alarm_id in (line3["id"], missing):
         resp = box.post(people["sam"], "/alarms/%d/acknowledge" % alarm_id)
         body = resp.get_data(as_text=True)
-        assert "there is no alarm %d" % alarm_id in body
+        # Said as a sentence where it is shown as one (it read "there is no alarm 4").
+        assert '<p class="error" role="alert" id="alarm-error">There is no alarm %d.</p>' % alarm_id in body
         # The number asked for (in the message, and the page's own address) is the only difference.
-        for said in ("there is no alarm %d", "/alarms/%d/acknowledge"):
+        for said in ("There is no alarm %d.", "/alarms/%d/acknowledge"):
             body = body.replace(said % alarm_id, said.replace("%d", "N"))
         answers[alarm_id] = (resp.status_code, body)
     assert answers[line3["id"]] == answers[missing]

@@ -7,7 +7,7 @@ acknowledge them. An alarm of one line is shown (banner, history, CSV, the
 dashboard's alarms on now) only to those who may see that line
 (:func:`web.security.alarm_lines`: a supervisor's own lines, every line for an
 auditor or installer), one of the whole box to all of them; acknowledging an
-alarm of another line is answered as one that does not exist (400, "there is no alarm"),
+alarm of another line is answered as one that does not exist (400, "There is no alarm N."),
 so that the answer does not tell that it exists, and nothing is written. Staff (the
 people whose lines are recorded) do not see the box's alarms. Acknowledging is audited
 (action ``alarm``, event ``acknowledged``) by :class:`firmware.alarmlog.AlarmLog`.
@@ -272,7 +272,11 @@ def acknowledge(alarm_id):
 
 
 def _refused(log, error):
-    """The alarms page with ``error`` beside it (400)."""
+    """The alarms page with ``error`` beside it (400), said as a sentence ("there is no alarm
+    4" as "There is no alarm 4.")."""
+    error = error[:1].upper() + error[1:]
+    if not error.endswith((".", "?", "!")):
+        error += "."
     return render_template("alarms.html", history=_history(log), available=True, error=error), 400
 
 
