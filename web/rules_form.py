@@ -433,9 +433,13 @@ def parse_pci_form(form, policy):
         code = get("pci-" + name).upper()
         if code and not DTMF_CODE.fullmatch(code):
             errors["pci-" + name] = (
-                "The %s code is 1 to 8 keys of the handset (0-9, *, #, A-D), such as *1; "
+                "The %s code is 1 to 8 keys of the handset (0-9, * and #), such as *1; "
                 "leave it empty to turn it off." % what
             )
+        elif code:
+            refused = _pci_code_refusal(code, what)
+            if refused:
+                errors["pci-" + name] = refused
         pci[name] = code or None
     if pci["pause_code"] and pci["pause_code"] == pci["resume_code"] and not errors:
         errors["pci-resume_code"] = "The resume code must differ from the pause code."
@@ -460,6 +464,25 @@ def parse_pci_form(form, policy):
     except ConfigError as exc:  # the two codes together: said beside the later one
         name = (exc.field or "").rsplit(".", 1)[-1]
         return None, {"pci-" + (name if name in PCI_FIELDS else "pause_code"): exc.message}
+
+
+def _pci_code_refusal(code, what):
+    """Why the card-payment form refuses ``code`` (1 to 8 DTMF keys) as its ``what`` ("pause")
+    code, or None. The configuration takes every DTMF key, but a code is keyed on the phone by
+    whoever takes the card: A-D are not on most handsets' keypads, so a code holding one
+    could not be keyed when card details are read out; and * or # alone is keyed for much
+    else on a call (a menu's choice, the end of a number), which would pause it by chance."""
+    if any(key in "ABCD" for key in code):
+        return (
+            "The %s code %s has A, B, C or D, keys most handsets do not have, so it could not "
+            "be keyed: use 0-9, * and # only, such as *1." % (what, code)
+        )
+    if code in ("*", "#"):
+        return (
+            "The %s code cannot be %s alone: callers key it for menus and to end numbers, which "
+            "would %s the recording by chance. Add a digit, such as %s1." % (what, code, what, code)
+        )
+    return None
 
 
 def _with_pci(policy, pci):

@@ -342,7 +342,26 @@ def test_the_card_payment_settings_are_set_on_the_rules_page_applied_and_audited
 def test_bad_card_payment_settings_are_refused_with_the_field_named_and_nothing_changes(box, people):
     ivan = people["ivan"]
     cases = [
-        ({"pause_code": "*1x"}, "pci-pause_code", "The pause code is 1 to 8 keys"),
+        (
+            {"pause_code": "*1x"},
+            "pci-pause_code",
+            "The pause code is 1 to 8 keys of the handset (0-9, * and #)",
+        ),
+        # A-D: not on most handsets' keypads; * or # alone: keyed for much else on a call.
+        (
+            {"pause_code": "abc"},
+            "pci-pause_code",
+            "The pause code ABC has A, B, C or D, keys most handsets do not have, so it could not be "
+            "keyed: use 0-9, * and # only, such as *1.",
+        ),
+        ({"resume_code": "*2D"}, "pci-resume_code", "The resume code *2D has A, B, C or D"),
+        (
+            {"pause_code": "#"},
+            "pci-pause_code",
+            "The pause code cannot be # alone: callers key it for menus and to end numbers, which "
+            "would pause the recording by chance. Add a digit, such as #1.",
+        ),
+        ({"resume_code": "*"}, "pci-resume_code", "The resume code cannot be * alone"),
         ({"resume_code": "123456789"}, "pci-resume_code", "The resume code is 1 to 8 keys"),
         ({"resume_code": "*1"}, "pci-resume_code", "must differ from the pause code"),
         ({"resume_code": "*12"}, "pci-resume_code", "the resume code (*12) clashes with the pause code"),
