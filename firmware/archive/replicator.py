@@ -1009,7 +1009,10 @@ class Replicator:
         return rows[0][0]
 
     def _audit_entries(self, call_id, recordings):
-        targets = ["call:%d" % call_id] + ["recordings/%s.lkrec" % r["id"] for r in recordings]
+        """The call's entries in the audit trail: named ``call:N`` (the recorder, the command
+        line, the uploader) or by the bare id ``N`` (the web UI: call_viewed, playback,
+        export, legal_hold, call_note, correct_details), as the call's page reads them."""
+        targets = ["call:%d" % call_id, str(call_id)] + ["recordings/%s.lkrec" % r["id"] for r in recordings]
         path = os.path.join(self.data_dir, "audit.db")
         if not os.path.exists(path):
             return []

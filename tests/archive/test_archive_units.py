@@ -570,3 +570,40 @@ def test_serve_with_no_organisation_key_in_its_org_dir_is_refused(tmp_path, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "%s holds no organisation key" % org in err, err
     assert not (tmp_path / "viewer").exists() and not org.exists()
+
+
+def test_a_call_record_carries_the_call_s_audit_entries_whichever_form_names_the_call(tmp_path):
+    """The web UI names a call in the trail by its bare id ("1": call_viewed, playback,
+    export, legal_hold, call_note, correct_details), the recorder and the command line as
+    "call:1": the archived record carries the call's entries of both forms, and no other
+    call's (docs/archive.md, "What goes up")."""
+    from firmware.archive.viewer import read_record
+    from firmware.storage.audit import AuditLog
+
+    _ended_calls(tmp_path, 1)
+    private, public = crypto.new_key_pair()
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    wanted = [
+        ("sam", "call_viewed", "1", {"line": 1}),
+        ("sam", "playback", "1", {"line": 1, "reason": "complaint"}),
+        ("sam", "export", "1", {"line": 1, "reason": "complaint"}),
+        ("sam", "legal_hold", "1", {"line": 1, "on": True, "reason": "claim"}),
+        ("sam", "call_note", "1", {"line": 1, "added": "complaint"}),
+        ("sam", "correct_details", "1", {"line": 1}),
+        ("alice", "export", "call:1", {"via": "cli"}),
+        ("system", "archive_copied", "call:1", {"box_id": "leeds-1"}),
+    ]
+    others = [("sam", "call_viewed", "11", {}), ("sam", "export", "call:11", {}), ("sam", "login", "sam", {})]
+    try:
+        for n, (actor, action, target, details) in enumerate(wanted + others):
+            audit.append(actor, action, target, details, 1_000_000 + n)
+    finally:
+        audit.close()
+    settings = ArchiveSettings.from_dict(dict(GOOD, org_public_key=base64.b64encode(public).decode()))
+    rep = Replicator(str(tmp_path), settings)
+    try:
+        doc = read_record(rep.call_record(1, []), private)
+    finally:
+        rep.close()
+    carried = [(e["actor"], e["action"], e["target"]) for e in doc["audit"]]
+    assert carried == [(actor, action, target) for actor, action, target, _ in wanted]
