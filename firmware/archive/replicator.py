@@ -1011,8 +1011,12 @@ class Replicator:
     def _audit_entries(self, call_id, recordings):
         """The call's entries in the audit trail: named ``call:N`` (the recorder, the command
         line, the uploader) or by the bare id ``N`` (the web UI: call_viewed, playback,
-        export, legal_hold, call_note, correct_details), as the call's page reads them."""
-        targets = ["call:%d" % call_id, str(call_id)] + ["recordings/%s.lkrec" % r["id"] for r in recordings]
+        export, legal_hold, call_note, correct_details), as the call's page reads them; and
+        its recordings' own, named ``recording:ID`` (created, sealed, recovered, deleted) or,
+        for a file quarantined, ``recordings/ID.lkrec``."""
+        targets = ["call:%d" % call_id, str(call_id)]
+        for r in recordings:
+            targets += ["recording:%s" % r["id"], "recordings/%s.lkrec" % r["id"]]
         path = os.path.join(self.data_dir, "audit.db")
         if not os.path.exists(path):
             return []

@@ -572,6 +572,45 @@ def test_serve_with_no_organisation_key_in_its_org_dir_is_refused(tmp_path, caps
     assert not (tmp_path / "viewer").exists() and not org.exists()
 
 
+def test_a_call_record_carries_its_recordings_audit_entries(tmp_path):
+    """A recording's own entries (created, sealed, recovered, deleted) name it
+    "recording:ID": the archived record carries those of its recordings, and no other
+    recording's (docs/archive.md, "What goes up": the call's and its recordings' entries)."""
+    from firmware.archive.viewer import read_record
+    from firmware.storage.audit import AuditLog
+
+    _ended_calls(tmp_path, 1)
+    private, public = crypto.new_key_pair()
+    audit = AuditLog(str(tmp_path / "audit.db"), str(tmp_path / "audit.head"))
+    entries = [
+        ("system", "recording_created", "recording:r1", {"call_id": 1}),
+        ("system", "recording_sealed", "recording:r1", {"sha256": "00" * 32}),
+        ("system", "recording_created", "recording:r2", {"call_id": 2}),
+    ]
+    try:
+        for n, (actor, action, target, details) in enumerate(entries):
+            audit.append(actor, action, target, details, 1_000_000 + n)
+    finally:
+        audit.close()
+    settings = ArchiveSettings.from_dict(dict(GOOD, org_public_key=base64.b64encode(public).decode()))
+    rep = Replicator(str(tmp_path), settings)
+    recording = {
+        "id": "r1",
+        "sha256": "00" * 32,
+        "bytes": 1,
+        "state": "sealed",
+        "duration_s": 1.0,
+        "profile": "voice",
+        "signature": None,
+    }
+    try:
+        doc = read_record(rep.call_record(1, [recording]), private)
+    finally:
+        rep.close()
+    carried = [(e["action"], e["target"]) for e in doc["audit"]]
+    assert carried == [("recording_created", "recording:r1"), ("recording_sealed", "recording:r1")]
+
+
 def test_a_call_record_carries_the_call_s_audit_entries_whichever_form_names_the_call(tmp_path):
     """The web UI names a call in the trail by its bare id ("1": call_viewed, playback,
     export, legal_hold, call_note, correct_details), the recorder and the command line as
