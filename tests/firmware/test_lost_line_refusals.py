@@ -3,14 +3,12 @@ recording of a line whose key the backup lacked is refused as one that cannot be
 line's key is not in the key store), not as one altered or damaged, and the refusal is audited
 as any other (docs/keys.md)."""
 
-import json
 import os
 
-from board.sim.scenario import loads_scenario
-from firmware.box import open_audit, open_sim_box
+from firmware.box import open_audit
 from firmware.storage.keystore import Argon2Params, KeyStore
 
-from support.cli import run_linekeeper, secret_file
+from support.cli import record_calls, run_linekeeper, secret_file
 
 PASSWORD = "lost line owner password 4"
 NUMBER = "01632960123"
@@ -25,13 +23,7 @@ def lost_line_box(tmp_path, synth):
     recovery = KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
     early = tmp_path / "early.json"
     assert run_linekeeper("keystore", "backup", early, "--data-dir", data)[0] == 0
-    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": [CALL]}
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
-    box.start()
-    try:
-        assert box.board.run()
-    finally:
-        box.stop()
+    record_calls(data, synth, [CALL])
     os.unlink(os.path.join(data, "keys", "keystore.json"))
     recovery_file = secret_file(tmp_path, "recovery.txt", recovery)
     put_back = ("keystore", "restore", early, "--data-dir", data, "--recovery-key-file", recovery_file)

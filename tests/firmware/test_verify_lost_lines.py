@@ -2,27 +2,18 @@
 of a line whose key the backup lacked cannot be opened, and says so, apart from the recordings
 altered or damaged (docs/keys.md, docs/recordings.md)."""
 
-import json
 import os
 
-from board.sim.scenario import loads_scenario
-from firmware.box import open_sim_box
 from firmware.storage.keystore import Argon2Params, KeyStore
 
-from support.cli import run_linekeeper, secret_file
+from support.cli import record_calls, run_linekeeper, secret_file
 
 PASSWORD = "lost line owner password 3"
 CALL = {"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}
 
 
 def record(data, synth, start):
-    doc = {"start": start, "country": "uk", "lines": 1, "calls": [CALL]}
-    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
-    box.start()
-    try:
-        assert box.board.run()
-    finally:
-        box.stop()
+    record_calls(data, synth, [CALL], start)
 
 
 def test_a_recording_of_a_line_whose_key_was_lost_is_not_called_altered(tmp_path, synth):

@@ -94,27 +94,29 @@ def one_line(err):
     return lines[0]
 
 
-def recorded_box(tmp_path, synth, password):
-    """A box in ``tmp_path/data`` with one recorded call (and the signing key its recorder
-    made), its owner's ``password``: ``(data dir, password file)``."""
+def record_calls(data, synth, calls, start="2026-03-02T09:00:00Z"):
+    """Run the simulated box on ``data`` (its key store made) through one line's ``calls``
+    (scenario call objects) from ``start``, to their end."""
     import json
 
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
-    from firmware.storage.keystore import Argon2Params, KeyStore
 
-    data = str(tmp_path / "data")
-    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", password)
-    doc = {
-        "start": "2026-03-02T09:00:00Z",
-        "country": "uk",
-        "lines": 1,
-        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}],
-    }
+    doc = {"start": start, "country": "uk", "lines": 1, "calls": calls}
     box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
     box.start()
     try:
         assert box.board.run()
     finally:
         box.stop()
+
+
+def recorded_box(tmp_path, synth, password):
+    """A box in ``tmp_path/data`` with one recorded call (and the signing key its recorder
+    made), its owner's ``password``: ``(data dir, password file)``."""
+    from firmware.storage.keystore import Argon2Params, KeyStore
+
+    data = str(tmp_path / "data")
+    KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", password)
+    record_calls(data, synth, [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}])
     return data, secret_file(tmp_path, "pw", password)
