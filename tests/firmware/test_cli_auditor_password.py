@@ -7,7 +7,6 @@ does not open the key store", though docs/operating.md has an auditor run
 `linekeeper breach-scope --user AUDITOR --password-file FILE`. The account's password hash
 now proves an account that has no key slot, as the web UI's login checks it."""
 
-import json
 import os
 import shutil
 import time
@@ -16,10 +15,11 @@ import pytest
 
 from firmware.cli import main
 from firmware.storage.audit import AuditLog
-from firmware.storage.keystore import Argon2Params, KeyStore
 from web.accounts import Accounts
 from web.db import WebDb
 from web.passwords import CHEAP_COST
+
+from support.cli import box_with_auditor
 
 SLOT_PASSWORD = "correct horse battery 7"
 AUDITOR_PASSWORD = "auditor reads trail 42"
@@ -49,19 +49,7 @@ COMMANDS = {
 def recorded(tmp_path_factory):
     """A box set up: one call on line 1, a supervisor's key slot and account, and an
     auditor's account, which has no key slot."""
-    root = tmp_path_factory.mktemp("auditor")
-    data = str(root / "data")
-    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("sup", SLOT_PASSWORD)
-    (root / "s.json").write_text(
-        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS})
-    )
-    assert main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
-    db = WebDb(os.path.join(data, "web.db"))
-    accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
-    with db.tx() as conn:
-        accounts.create(conn, "sup", SLOT_PASSWORD, ["supervisor"], [1])
-        accounts.create(conn, "ava", AUDITOR_PASSWORD, ["auditor"], [])
-    db.close()
+    data = box_with_auditor(tmp_path_factory.mktemp("auditor"), CALLS, SLOT_PASSWORD, AUDITOR_PASSWORD)
     return data
 
 

@@ -8,7 +8,6 @@ counting a wrong one, and an account the web UI had locked out after ten wrong p
 was still tried. Now a name no account has is refused in a wrong password's words after
 the same work, and the tries go through web.db's throttle (web/consoleguess.py)."""
 
-import json
 import os
 import shutil
 import time
@@ -19,11 +18,10 @@ import web.passwords
 from firmware.cli import main
 from firmware.simtime import SIM_CLOCK_NAME
 from firmware.storage.audit import AuditLog
-from firmware.storage.keystore import Argon2Params, KeyStore
-from web.accounts import Accounts
 from web.db import WebDb
-from web.passwords import CHEAP_COST
 from web.throttle import LOCKOUT_AFTER, Throttle, account_keys
+
+from support.cli import box_with_auditor
 
 SLOT_PASSWORD = "correct horse battery 7"
 AUDITOR_PASSWORD = "auditor reads trail 42"
@@ -36,22 +34,10 @@ CALLS = [
 def recorded(tmp_path_factory):
     """A box set up: one call on line 1, a supervisor's key slot and account, and an
     auditor's account (no key slot)."""
-    root = tmp_path_factory.mktemp("guesses")
-    data = str(root / "data")
-    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("sup", SLOT_PASSWORD)
-    (root / "s.json").write_text(
-        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": CALLS})
-    )
-    assert main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
+    data = box_with_auditor(tmp_path_factory.mktemp("guesses"), CALLS, SLOT_PASSWORD, AUDITOR_PASSWORD)
     # Dated on the machine's clock, as on a real box (the web login's throttle reads it):
     # not the simulated box's.
     os.remove(os.path.join(data, SIM_CLOCK_NAME))
-    db = WebDb(os.path.join(data, "web.db"))
-    accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
-    with db.tx() as conn:
-        accounts.create(conn, "sup", SLOT_PASSWORD, ["supervisor"], [1])
-        accounts.create(conn, "ava", AUDITOR_PASSWORD, ["auditor"], [])
-    db.close()
     return data
 
 

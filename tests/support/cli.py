@@ -120,3 +120,32 @@ def recorded_box(tmp_path, synth, password):
     KeyStore(data, Argon2Params(memory_kib=8, iterations=1)).initialise("admin", password)
     record_calls(data, synth, [{"line": 1, "at": 1.0, "direction": "in", "rings": 1, "talk": 3.0}])
     return data, secret_file(tmp_path, "pw", password)
+
+
+def box_with_auditor(root, calls, slot_password, auditor_password):
+    """A box set up in ``root/data`` by ``linekeeper sim`` (``calls`` on line 1): a supervisor
+    "sup" with a key slot and an account (``slot_password``), and an auditor "ava" with an
+    account and no key slot (``auditor_password``). Its data directory."""
+    import json
+    import os
+    import time
+
+    from firmware.cli import main
+    from firmware.storage.keystore import Argon2Params, KeyStore
+    from web.accounts import Accounts
+    from web.db import WebDb
+    from web.passwords import CHEAP_COST
+
+    data = str(root / "data")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("sup", slot_password)
+    (root / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": calls})
+    )
+    assert main(["sim", str(root / "s.json"), "--data-dir", data]) == 0
+    db = WebDb(os.path.join(data, "web.db"))
+    accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
+    with db.tx() as conn:
+        accounts.create(conn, "sup", slot_password, ["supervisor"], [1])
+        accounts.create(conn, "ava", auditor_password, ["auditor"], [])
+    db.close()
+    return data
