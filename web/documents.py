@@ -271,7 +271,10 @@ def staff_notice(web):
         "ico_number": ico_number,
         "lines": lines,
         "retention_days": config.policy.retention.default_days,
-        "retention": retention_words(config.policy.retention),
+        # A rule's line named as the pages name it, "line 2 (Office)".
+        "retention": retention_words(
+            config.policy.retention, {x.line: x.name for x in site.lines} if site else None
+        ),
         # Each with the lines they may open (their grants): a name alone told staff nothing
         # of who may hear their line.
         # A private line records nothing to listen to: a supervisor of one was said to

@@ -141,10 +141,14 @@ class Decision:
     days: int
 
 
-def retention_words(settings):
+def retention_words(settings, line_names=None):
     """How long recordings are kept, in a sentence for a notice (the staff notice, the
     checklist): the default period, the rules that delete sooner or later or never, and
-    the minimum periods no rule undercuts. None when nothing is ever deleted automatically."""
+    the minimum periods no rule undercuts. None when nothing is ever deleted automatically.
+    ``line_names``: ``{line: name}`` of the site settings, to name a rule's line as the pages
+    and the mail do, "line 2 (Office)" (:func:`firmware.words.line_said`)."""
+    from firmware import words
+
     deleting = [r for r in settings.rules if r.days]
     if not settings.default_days and not deleting and not settings.overwrite_oldest_when_full:
         return None
@@ -155,7 +159,7 @@ def retention_words(settings):
         which = " ".join(
             x
             for x in (
-                "line %d" % rule.line if rule.line else "",
+                words.line_said(rule.line, (line_names or {}).get(rule.line)) if rule.line else "",
                 {"in": "incoming", "out": "outgoing"}.get(rule.direction, ""),
                 "calls tagged %s" % rule.category if rule.category else "calls",
             )

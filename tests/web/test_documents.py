@@ -649,6 +649,22 @@ def test_the_retention_said_includes_the_rules(good):
     assert status == "amber" and "line 1 incoming calls: 30 days" in text and "kept for ever" in text
 
 
+def test_the_retention_said_names_a_rules_line_as_the_pages_do(good):
+    """A rule's line was "line 1" in the staff notice while the Retention page, the alarm
+    banner and the mail said "line 1 (Office)"."""
+    from firmware.policy.retention import RetentionRule
+
+    box, people = good
+    lines = box.web.site.settings().lines
+    change_site(box, lines=tuple(dataclasses.replace(x, name="Office") if x.line == 1 else x for x in lines))
+    change_policy(
+        box, "retention", default_days=None, rules=(RetentionRule("line 1", days=30, line=1, direction="in"),)
+    )
+    notice = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    said = re.search(r'<p id="retention">(.*?)</p>', notice).group(1)
+    assert said.startswith("Line 1 (Office) incoming calls: 30 days;"), said
+
+
 def test_the_checklist_counts_the_days_from_the_boxs_own_date(good):
     """At 00:30 BST the UTC date is still the day before: the ICO renewal's days left
     were one more than the box's calendar says."""
