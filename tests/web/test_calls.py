@@ -685,7 +685,7 @@ def test_a_date_in_the_right_form_but_not_in_the_calendar_is_named_so(box, peopl
 def test_a_line_with_its_default_name_is_not_named_twice(box, people):
     """The call page said "Line 1 — Line 1" for a line nobody had named."""
     page = people["alice"].get("/calls/1").get_data(as_text=True)
-    assert re.search(r'<dd id="f-line">(.*?)</dd>', page).group(1) == "1"
+    assert re.search(r'<dd id="f-line">(.*?)</dd>', page).group(1) == "Line 1"
 
 
 def test_an_export_the_recording_cannot_be_is_neither_offered_nor_audited(box, people):

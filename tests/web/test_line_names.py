@@ -94,3 +94,34 @@ def test_the_report_page_and_pdf_name_the_lines(box, people):
     assert "Line 2 (Office)" in said and "line 1, line 2 (Office), line 3, line 4" in said, said
     csv_text = audrey.get("/reports/download?format=csv&" + DAY).get_data(as_text=True)
     assert "Line 2 (Office)" in csv_text
+
+
+def test_the_alarms_history_names_the_line(box, people):
+    """Its Line column said "2", and its Acknowledge button "on line 2", where the banner
+    above said "on line 2 (Office)"."""
+    _name_lines(box, line2="Office")
+    box.alarm_log.set("no_line_voltage", True, line=2, message="no voltage on line 2", wall_us=T0_US)
+    box.alarm_log.set("disk_warning", True, message="the card is 85% full", wall_us=T0_US + 1)
+    line, whole = sorted(box.alarm_log.history(), key=lambda a: a["id"])
+    page = _text(people["sam"].get("/alarms"))
+    row = page.split('<td data-label="No.">%d</td>' % line["id"])[1].split("</tr>")[0]
+    assert '<td data-label="Line">Line 2 (Office)</td>' in row, row
+    assert 'on line 2 (Office)">Acknowledge</button>' in row, row
+    row = page.split('<td data-label="No.">%d</td>' % whole["id"])[1].split("</tr>")[0]
+    assert '<td data-label="Line">box</td>' in row, row
+
+
+def test_the_calls_list_and_the_call_page_name_the_line(box, people):
+    """The calls list named a line by its name alone ("Office", and "Line 1" for one
+    without), the call page "2 — Office"."""
+    _name_lines(box, line2="Office")
+    add_calls(box.data_dir, ["01632960001"], line=2)
+    add_calls(box.data_dir, ["01632960002"], line=1)
+    page = _text(people["sam"].get("/calls"))
+    office = '<td data-label="Line">Line 2 (Office)</td>'
+    assert office in page and '<td data-label="Line">Line 1</td>' in page
+    filters = page.split('id="call-filters"')[1].split("</form>")[0]
+    assert "> line 2 (Office)</label>" in filters and "> line 1</label>" in filters, filters
+    call_id = page.split(office)[0].rsplit('<tr id="call-', 1)[1].split('"')[0]
+    call = _text(people["sam"].get("/calls/%s" % call_id))
+    assert '<dd id="f-line">Line 2 (Office)</dd>' in call, call.split('id="f-line"')[1][:80]
