@@ -299,6 +299,15 @@ def _line_cell(n, human, line_names):
     return line_heading(n, line_names) if human else cell(n)
 
 
+def _lines_cell(lines, human, line_names):
+    """Lines in a table's cell (a callback's): named on the page and in the PDF, "Line 1,
+    line 2 (Office)"; their numbers in the CSV, "1 2"."""
+    if not human:
+        return " ".join(map(str, lines))
+    names = line_names or {}
+    return ", ".join(words.line_said(int(n), names.get(int(n)), start=not k) for k, n in enumerate(lines))
+
+
 def tables(report, human=False, line_names=None):
     """The report as ``[(title, header, rows)]``, every cell text; ``human``: times as the
     pages write them (the page, the PDF), else as the CSV keeps them (:func:`time_text`).
@@ -338,7 +347,7 @@ def tables(report, human=False, line_names=None):
             [
                 [
                     c["number"],
-                    " ".join(map(str, c["lines"])),
+                    _lines_cell(c["lines"], human, line_names),
                     cell(c["missed"]),
                     said(c["first_missed_us"]),
                     said(c["last_missed_us"]),

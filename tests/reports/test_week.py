@@ -173,7 +173,7 @@ def test_pdf_text_holds_the_figures(week_dir, tmp_path, capsys):
     assert ["Recorded", "5", "3", "1", "0", "1"] in lines
     # Times as the pages write them (the CSV keeps 2026-03-02 11:00:00).
     first, last = "Mon 2 Mar 2026, 11:00:00 GMT".split(), "Mon 2 Mar 2026, 11:05:00 GMT".split()
-    assert ["01632960003", "1", "2", *first, *last] in lines
+    assert ["01632960003", "Line", "1", "2", *first, *last] in lines
     png = subprocess.run(
         ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(out), str(tmp_path / "page")],
         capture_output=True,

@@ -125,3 +125,19 @@ def test_the_calls_list_and_the_call_page_name_the_line(box, people):
     call_id = page.split(office)[0].rsplit('<tr id="call-', 1)[1].split('"')[0]
     call = _text(people["sam"].get("/calls/%s" % call_id))
     assert '<dd id="f-line">Line 2 (Office)</dd>' in call, call.split('id="f-line"')[1][:80]
+
+
+def test_the_reports_callback_list_names_the_lines(box, people):
+    """Its Lines column said "1 2" on the page and in the PDF, where the columns above were
+    headed "Line 2 (Office)"; the CSV keeps the numbers."""
+    _name_lines(box, line2="Office")
+    add_calls(box.data_dir, ["01632960001"], line=1)
+    add_calls(box.data_dir, ["01632960001", "01632960001"], line=2)
+    audrey = people["audrey"]
+    page = _text(audrey.get("/reports?" + DAY))
+    assert "<td>Line 1, line 2 (Office)</td>" in page, page.split("Callback list")[1][:800]
+    pdf = audrey.get("/reports/download?format=pdf&" + DAY).data
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
+    assert "Line 1, line 2 (Office)" in text.stdout.decode(), text.stdout.decode()
+    csv_text = audrey.get("/reports/download?format=csv&" + DAY).get_data(as_text=True)
+    assert "\n01632960001,1 2,3," in csv_text, csv_text
