@@ -141,3 +141,15 @@ def test_the_reports_callback_list_names_the_lines(box, people):
     assert "Line 1, line 2 (Office)" in text.stdout.decode(), text.stdout.decode()
     csv_text = audrey.get("/reports/download?format=csv&" + DAY).get_data(as_text=True)
     assert "\n01632960001,1 2,3," in csv_text, csv_text
+
+
+def test_the_reports_and_consent_line_choices_name_the_lines(box, people):
+    """The Reports page offered a line by its name alone ("Office", "Line 1"), the Consent
+    page's test call "Line 2 — Office" and "Line 1 — Line 1"."""
+    _name_lines(box, line2="Office")
+    reports = _text(people["audrey"].get("/reports")).split('name="line"')[1].split("</select>")[0]
+    assert '<option value="2">line 2 (Office)</option>' in reports, reports
+    assert '<option value="1">line 1</option>' in reports, reports
+    consent = _text(people["ivan"].get("/consent")).split('id="line" name="line"')[1].split("</select>")[0]
+    assert '<option value="2">line 2 (Office)</option>' in consent, consent
+    assert '<option value="1">line 1</option>' in consent, consent

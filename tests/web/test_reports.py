@@ -297,7 +297,7 @@ def test_the_report_page_names_its_charts_and_the_lines(box, people):
     assert box.post(people["ivan"], "/settings", form, token_from="/settings").status_code == 302
     page = people["sam"].get("/reports?from=2026-03-02&to=2026-03-02").get_data(as_text=True)
     assert "<figcaption>Calls by hour of day" in page and "<figcaption>Calls per line" in page
-    assert '<option value="1">Sales</option>' in page and '<option value="2">Line 2</option>' in page
+    assert '<option value="1">line 1 (Sales)</option>' in page and '<option value="2">line 2</option>' in page
 
 
 def test_a_period_not_over_says_so(box, people):
