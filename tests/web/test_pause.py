@@ -1,5 +1,6 @@
 """The PCI pause on the dashboard, and the site settings reaching the box's policy."""
 
+import dataclasses
 import html
 import json
 import re
@@ -349,3 +350,16 @@ def test_a_pause_the_recorder_does_not_answer_is_said_not_made(box, people, op):
     assert "The recording on line 1 was not paused: the recorder is not answering (timed out)" in said
     assert "do not take card details on it" in said and "nothing to pause" not in said
     assert box.audit_actions().count("pause") == 0
+
+
+def test_the_line_acted_on_is_named_as_the_pages_name_it(box, people, live):
+    """The dashboard said "Line 2: recording resumed." of a line the banner above calls
+    "line 2 (Office)"."""
+    from web.site import LineSetting
+
+    site = box.web.site.settings()
+    lines = tuple(LineSetting(x.line, "Office" if x.line == 2 else x.name, x.record) for x in site.lines)
+    with box.web.db.tx() as conn:
+        box.web.site.save(conn, dataclasses.replace(site, lines=lines))
+    page = people["sam"].get("/?acted=2").get_data(as_text=True)
+    assert "Line 2 (Office): recording resumed." in page
