@@ -1,38 +1,14 @@
-"""The account holding the box's own key keeps it through the Users page's other changes.
+"""The account holding the box's own key keeps it through a password reset.
 
-Its key slot is granted every line there is or will be, whatever lines the account lists.
-Narrowing its lines was refused by the key store (a narrower grant needs a key) and only
-audited: the page went on to list fewer lines for the account while its key opened them all.
-Refused now, naming the account and why, nothing changed and its form showing the lines it
-has. A password reset gave it a slot for its listed lines only, so no account held the box's
-key any more: the reset keeps every line, and so needs the box's recovery key."""
+Its key slot is granted every line there is or will be, whatever lines the account lists. A
+password reset gave it a slot for its listed lines only, so no account held the box's key any
+more: the reset keeps every line, and so needs the box's recovery key."""
 
 import re
 
 from firmware.storage.keystore import ALL_LINES
 
 from support.web import LINES
-
-WORDS = (
-    "alice holds the box&#39;s own key, which opens every line there is or will be, whatever "
-    "lines the account lists: its lines cannot be narrowed, nor changed"
-)
-
-
-def test_the_box_s_key_holder_s_lines_are_not_narrowed(box, people):
-    ivan = people["ivan"]
-    keystore = box.services.keystore
-    before = (box.db_users(), keystore.copy_bytes()[0], box.audit_actions())
-    form = {"roles": ["installer", "supervisor"], "lines": ["1", "2"], "based_on": _based_on(ivan)}
-    resp = box.post(ivan, "/users/alice", form, token_from="/users")
-    page = resp.get_data(as_text=True)
-    assert resp.status_code == 400 and WORDS in page, page[-3000:]
-    assert (box.db_users(), keystore.copy_bytes()[0], box.audit_actions()) == before
-    assert keystore.granted_lines("alice") == ALL_LINES
-    # The form shows the lines alice has, not the ones typed.
-    row = page[page.index('id="roles-alice"') :]
-    row = row[: row.index("</form>")]
-    assert re.findall(r'name="lines" value="(\d)" checked', row) == ["1", "2", "3", "4"], row
 
 
 def test_a_password_reset_keeps_the_box_s_key(box, people):
@@ -74,25 +50,6 @@ def test_a_password_reset_with_a_supervisor_s_key_is_refused(box, people):
     words = (
         "alice holds the box&#39;s own key (every line there is or will be), which the new "
         "password must open too: resetting it needs the box&#39;s recovery key."
-    )
-    assert resp.status_code == 400 and words in page, page[-3000:]
-    assert (box.db_users(), keystore.copy_bytes()[0]) == before
-
-
-def test_another_slot_opening_every_line_is_told_to_reset_the_password_first(box, people):
-    # sam's slot granted every line (as one made before line keys is), alice's too: narrowing
-    # sam's lines is refused the same way, saying how to give sam a slot for them.
-    keystore = box.services.keystore
-    with keystore.unlock_recovery(box.recovery_key) as key:
-        keystore.reset_password("sam", "sam has every line 7", key, lines=ALL_LINES)
-    ivan = people["ivan"]
-    before = (box.db_users(), keystore.copy_bytes()[0])
-    form = {"roles": ["supervisor"], "lines": ["1"], "based_on": _based_on(ivan, "sam")}
-    resp = box.post(ivan, "/users/sam", form, token_from="/users")
-    page = resp.get_data(as_text=True)
-    words = (
-        "sam&#39;s key slot opens every line (the box&#39;s own key), whatever lines the account "
-        "lists: reset its password first"
     )
     assert resp.status_code == 400 and words in page, page[-3000:]
     assert (box.db_users(), keystore.copy_bytes()[0]) == before

@@ -64,31 +64,11 @@ LAST_BOX_KEY = (
 )
 
 
-# Its lines are the account's; what its key opens is the slot's, every line, which a narrower
-# grant could only replace by taking the box's key from the last account holding it.
-BOX_KEY_LINES = (
-    "%s holds the box's own key, which opens every line there is or will be, whatever lines the "
-    "account lists: its lines cannot be narrowed, nor changed, as its key would go on opening "
-    "every line, and no other account holds that key. Nothing was changed."
-)
-# A slot granted every line that is not the last (made before line keys, or a rekey's).
-ALL_LINES_SLOT = (
-    "%s's key slot opens every line (the box's own key), whatever lines the account lists: reset "
-    "its password first, which gives it a slot for its lines, then change them. Nothing was changed."
-)
 # Only the recovery key (or another holder's) grants the box's key again.
 BOX_KEY_RESET = (
     "%s holds the box's own key (every line there is or will be), which the new password must "
     "open too: resetting it needs the box's recovery key."
 )
-
-
-def _holds_all(name):
-    """True when ``name``'s key slot is granted every line (:data:`ALL_LINES`)."""
-    try:
-        return name in _slots() and lk().services.keystore.granted_lines(name) == ALL_LINES
-    except KeyStoreError:
-        return False
 
 
 def _last_box_key(name):
@@ -466,14 +446,10 @@ def update(name):
             "another supervisor one first." % name
         )
     if has_slot and not changed.needs_key_slot and not errors:
+        # (Lines narrowed keep it: a slot granted every line keeps that grant; the account's
+        # lines say what it is shown and may do on the pages: docs/keys.md.)
         if _last_box_key(name):
             errors["roles"] = _last_box_key(name)
-    if has_slot and changed.needs_key_slot and set(lines) != set(user.lines) and not errors:
-        # The key store refuses a narrower grant without a key (and would take the box's key
-        # with it): refused here, or the account would list lines its key goes on opening.
-        if _holds_all(name):
-            errors["lines"] = (BOX_KEY_LINES if _last_box_key(name) else ALL_LINES_SLOT) % name
-            return _render_list(errors, 400, editing=name)
     # Lines this change lets the user hear that they could not before.
     heard_before = set(user.lines) if user.needs_key_slot else set()
     gained = set(lines) - heard_before if changed.needs_key_slot else set()
