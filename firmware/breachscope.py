@@ -759,6 +759,17 @@ def _done(entry, undone) -> bool:
     return "refused" not in entry.details and entry.seq not in undone
 
 
+def _without_number(n) -> str:
+    """What :func:`destroyed_words` and :func:`altered_words` add of ``n`` calls whose caller's
+    number is not known here ("" for none)."""
+    if not n:
+        return ""
+    return (
+        "; %s whose caller's number is not known here "
+        "(erased on request, withheld, or not in the call log)" % counted(n, "call")
+    )
+
+
 def destroyed_words(s) -> str:
     """What the account destroyed or unprotected (summary ``s``, :func:`scope`'s), in words."""
     said = "%s whose recording or details it erased, %s it released" % (
@@ -767,12 +778,7 @@ def destroyed_words(s) -> str:
     )
     if s["destroyed_lines"]:
         said += ", on %s; their callers are among the distinct numbers" % lines_named(s["destroyed_lines"])
-    if s["destroyed_without_number"]:
-        said += (
-            "; %s whose caller's number is not known here "
-            "(erased on request, withheld, or not in the call log)"
-            % counted(s["destroyed_without_number"], "call")
-        )
+    said += _without_number(s["destroyed_without_number"])
     return said
 
 
@@ -782,12 +788,7 @@ def altered_words(s) -> str:
     said = "%s whose caller's name it corrected" % counted(s["altered"], "call")
     if s["altered_lines"]:
         said += ", on %s; their callers are among the distinct numbers" % lines_named(s["altered_lines"])
-    if s["altered_without_number"]:
-        said += (
-            "; %s whose caller's number is not known here "
-            "(erased on request, withheld, or not in the call log)"
-            % counted(s["altered_without_number"], "call")
-        )
+    said += _without_number(s["altered_without_number"])
     return said
 
 

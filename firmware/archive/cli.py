@@ -53,6 +53,18 @@ def _endpoint(text):
     return text
 
 
+def _store_arguments(q):
+    """The S3 store's options, the same on every command that reads the bucket."""
+    q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
+    q.add_argument("--bucket", required=True, help="the S3 bucket the boxes archive to")
+    q.add_argument("--region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
+    q.add_argument(
+        "--no-verify-tls",
+        action="store_true",
+        help="do not check the S3 store's TLS certificate (test stores only)",
+    )
+
+
 def add_parser(sub):
     """Add the ``archive`` command and its subcommands to ``sub`` (argparse subparsers)."""
     p = sub.add_parser("archive", help="the archive across boxes (docs/archive.md)")
@@ -77,14 +89,7 @@ def add_parser(sub):
     q.set_defaults(func=cmd_set_secret)
 
     q = asub.add_parser("index", help="rebuild the central index from the bucket alone")
-    q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
-    q.add_argument("--bucket", required=True, help="the S3 bucket the boxes archive to")
-    q.add_argument("--region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
-    q.add_argument(
-        "--no-verify-tls",
-        action="store_true",
-        help="do not check the S3 store's TLS certificate (test stores only)",
-    )
+    _store_arguments(q)
     q.add_argument("--index", required=True, help="the index file (SQLite) to write")
     q.add_argument(
         "--org-dir",
@@ -184,14 +189,7 @@ def add_parser(sub):
     q = asub.add_parser("serve", help="the central viewer: read-only web UI over the bucket")
     q.add_argument("--viewer-dir", required=True, help="its users, audit trail and index")
     q.add_argument("--org-dir", required=True, help="where the organisation key slots live")
-    q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
-    q.add_argument("--bucket", required=True, help="the S3 bucket the boxes archive to")
-    q.add_argument("--region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
-    q.add_argument(
-        "--no-verify-tls",
-        action="store_true",
-        help="do not check the S3 store's TLS certificate (test stores only)",
-    )
+    _store_arguments(q)
     q.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     q.add_argument("--port", type=port, default=8444, help="port to serve on (default: 8444)")
     q.add_argument("--cert", help="TLS certificate (PEM); without it only 127.0.0.1 is served")
@@ -202,14 +200,7 @@ def add_parser(sub):
         "audit-head",
         help="the latest audit head a box sent to the archive, as SEQ:HASH for `linekeeper verify --head`",
     )
-    q.add_argument("--endpoint", required=True, type=_endpoint, help="the S3 store, https://...")
-    q.add_argument("--bucket", required=True, help="the S3 bucket the boxes archive to")
-    q.add_argument("--region", default="us-east-1", help="the S3 store's region (default: us-east-1)")
-    q.add_argument(
-        "--no-verify-tls",
-        action="store_true",
-        help="do not check the S3 store's TLS certificate (test stores only)",
-    )
+    _store_arguments(q)
     q.add_argument("--box", required=True, help="the box id (its prefix in the bucket)")
     q.set_defaults(func=cmd_audit_head)
 
