@@ -190,7 +190,9 @@ def cmd_calls(args):
         calls = calllog.calls_of(ids)
     finally:
         calllog.close()
-    corrected = _corrected_names(args.data_dir, [c["id"] for c in calls], cipher)
+    from .calls.corrected import corrected_names
+
+    corrected = corrected_names(args.data_dir, [c["id"] for c in calls], cipher)
     printed = [
         _call_json(c, archived, holds, corrected) if args.json else _call_text(c, holds, corrected)
         for c in calls
@@ -503,35 +505,10 @@ class _ReadOnlyWebDb:
         return self._conn.execute(sql, args).fetchall()
 
 
-def _corrected_names(data_dir, ids, cipher):
-    """``{call_id: name}``: the names the calls ``ids`` were corrected to on request
-    (:class:`web.corrections.NameCorrections`, the newest; None for one erased since), read
-    from web.db with ``cipher`` (the call log's: it seals web.db too); {} on a box whose
-    web UI never ran or never corrected a name."""
-    path = os.path.join(data_dir, "web.db")
-    if not ids or not os.path.exists(path):
-        return {}
-    from web.corrections import NameCorrections
-
-    from .datadir import connect_readonly
-
-    conn = connect_readonly(path)
-    try:
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'call_corrections'").fetchone() is None:
-            return {}
-        corrections = NameCorrections(_ReadOnlyWebDb(conn), _wall_us, cipher)
-        found = {}
-        for at in range(0, len(ids), 500):  # a statement's parameters stay few
-            found.update(corrections.of_calls(ids[at : at + 500]))
-        return {call_id: c["name"] for call_id, c in found.items()}
-    finally:
-        conn.close()
-
-
 def _call_json(call, archived, holds, corrected=None):
     """``call`` as ``linekeeper calls --json`` prints it; ``corrected`` as
-    :func:`_corrected_names` gives it: ``corrected_name``, the name the call was corrected
-    to (null for none), beside ``name``, what the caller-ID sent."""
+    :func:`firmware.calls.corrected.corrected_names` gives it: ``corrected_name``, the name
+    the call was corrected to (null for none), beside ``name``, what the caller-ID sent."""
     from firmware.calls.calllog import dumps, iso_ms
 
     from .policy.rules import outcome
@@ -553,8 +530,8 @@ def _call_json(call, archived, holds, corrected=None):
 
 def _call_text(call, holds, corrected=None):
     """``call`` as ``linekeeper calls`` prints it, a line under :data:`CALLS_HEADING`;
-    a name corrected on request (``corrected``, :func:`_corrected_names`) in place of the
-    caller-ID's, marked "(corrected)", as the calls list shows it."""
+    a name corrected on request (``corrected``, :func:`firmware.calls.corrected.corrected_names`)
+    in place of the caller-ID's, marked "(corrected)", as the calls list shows it."""
     from . import words
     from .policy.deletions import recording_word
 

@@ -10,12 +10,11 @@ is the call's name; the older ones stay as its history. The name is sealed as th
 erasure's reason is.
 """
 
+from firmware.calls.corrected import ERASED_NAME, newest
 from firmware.storage.fieldseal import opener
 from firmware.storage.sealstores import CORRECTED_NAME
 
 from .phonebook import clean_name, folded
-
-ERASED_NAME = ""  # a corrected name erased on request (a corrected name is never empty)
 
 
 class NameCorrections:
@@ -29,27 +28,9 @@ class NameCorrections:
 
     def of_calls(self, call_ids):
         """``{call_id: {"name", "by_user", "at_us", "request", "erased"}}``: the newest
-        correction of each call in ``call_ids`` that has one."""
-        ids = [int(i) for i in call_ids]
-        if not ids:
-            return {}
-        rows = self._db.query(
-            "SELECT call_id, name, by_user, at_us, request FROM call_corrections WHERE id IN "
-            "(SELECT max(id) FROM call_corrections WHERE call_id IN (%s) GROUP BY call_id)"
-            % ",".join("?" * len(ids)),
-            ids,
-        )
-        read = opener(self._cipher)
-        return {
-            r["call_id"]: dict(
-                name=read(r["name"], CORRECTED_NAME) if r["name"] != ERASED_NAME else None,
-                by_user=r["by_user"],
-                at_us=r["at_us"],
-                request=r["request"],
-                erased=r["name"] == ERASED_NAME,
-            )
-            for r in rows
-        }
+        correction of each call in ``call_ids`` that has one
+        (:func:`firmware.calls.corrected.newest`)."""
+        return newest(self._db.query, call_ids, self._cipher)
 
     def calls_named(self, text):
         """``(named, corrected)``, ids of calls sorted: the calls whose newest corrected name

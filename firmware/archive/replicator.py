@@ -62,11 +62,13 @@ import threading
 import time
 
 from firmware.calls.calllog import call_json
+from firmware.calls.corrected import corrected_names
 from firmware.datadir import site_zone
 from firmware.handover import HandoverError, chain_of, read_handovers
 from firmware.signing import SigningKeyError, fingerprint, read_public_record
 from firmware.storage import crypto
 from firmware.storage.audit import open_audit, read_head
+from firmware.storage.fieldseal import FieldSealError
 
 from ..alarminbox import ARCHIVE_FAILED, post_note
 from ..policy import deletions
@@ -931,6 +933,9 @@ class Replicator:
             names = [d[0] for d in c.description]
             row = dict(zip(names, c.fetchone(), strict=False))
         call = call_json(row, self.field_cipher)
+        # The name corrected on request (UK GDPR Art. 16), as the box's pages show it and
+        # ``linekeeper calls --json`` gives it: beside ``name``, what the caller-ID sent.
+        call["corrected_name"] = self._corrected_name(call_id)
         org_keys = (
             dict(
                 self.queue.query(
@@ -990,12 +995,22 @@ class Replicator:
             "time_zone": site_zone(self.data_dir),
         }
         if self.settings.clear_numbers:
-            doc.update(number=call["number"], name=call["name"])
+            doc.update(number=call["number"], name=call["corrected_name"] or call["name"])
         body = json.dumps(doc, sort_keys=True).encode()
         if not with_content_hash:
             return body
         doc["sealed"] = hashlib.sha256(plain).hexdigest()
         return body, hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def _corrected_name(self, call_id):
+        """The name call ``call_id`` was corrected to on the box (web.db, the newest), or
+        None: none, or erased since. One that does not open is left out (logged): the
+        record then holds what the caller-ID sent, as before corrections reached it."""
+        try:
+            return corrected_names(self.data_dir, [call_id], self.field_cipher).get(call_id)
+        except (FieldSealError, sqlite3.Error) as exc:
+            log.warning("archive: call %d's corrected name not read: %s", call_id, exc)
+            return None
 
     def _held(self, call_id):
         return bool(self.calls.query("SELECT 1 FROM legal_holds WHERE call_id = ?", (call_id,)))

@@ -136,7 +136,8 @@ def read_record(body, org_private_key=None):
         private = json.loads(sealing.unseal(base64.b64decode(doc["sealed"]), org_private_key, context))
         doc["call"], doc["audit"] = private["call"], private["audit"]
         doc.setdefault("number", private["call"]["number"])
-        doc.setdefault("name", private["call"]["name"])
+        # A name corrected on the box (UK GDPR Art. 16) is the call's name.
+        doc.setdefault("name", private["call"].get("corrected_name") or private["call"]["name"])
     return doc
 
 

@@ -106,6 +106,16 @@ class CallMeta:
             cur = self._db.execute("DELETE FROM legal_holds WHERE call_id = ?", (int(call_id),))
         return cur.rowcount > 0
 
+    def note_changed(self, call_id):
+        """Note call ``call_id`` for the archive to put its record again (``archive_changed``,
+        as the triggers on tags and legal holds do) after a change kept outside the call log
+        (a caller's name corrected, in web.db); nothing on a box whose archive never ran."""
+        try:
+            self._db.execute("INSERT OR IGNORE INTO archive_changed VALUES (?)", (int(call_id),))
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+
     def legal_hold(self, call_id):
         """``{"placed_at", "placed_by"}`` of the hold on ``call_id``, or None."""
         row = self._db.execute(

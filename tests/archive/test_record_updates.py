@@ -65,3 +65,44 @@ def test_tags_and_a_hold_added_later_reach_the_archive_as_a_new_version(tmp_path
         assert read_record(bucket.get(key), org_private)["legal_hold"] is False
     finally:
         rep.close()
+
+
+def test_a_name_corrected_on_the_box_reaches_the_archive_as_a_new_version(tmp_path, synth, s3, bucket_name):
+    """UK GDPR Art. 16 off the box: a caller's name corrected on the box (web.db) is in the
+    record put again, beside what the caller-ID sent, and is the name the viewer shows."""
+    from firmware.calls.corrected import corrected_names
+    from web.corrections import NameCorrections
+    from web.db import WebDb
+
+    org_private, org_public = crypto.new_key_pair()
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_public, clear_numbers=True)
+    run_box(data, synth, "01632960101", n_calls=2)
+    rep = Replicator(data, archive_settings(s3, bucket_name, "leeds", org_public, clear_numbers=True))
+    bucket = bucket_of(s3, bucket_name)
+    try:
+        drain(rep)
+        key = call_key("leeds", 1)
+        first = read_record(bucket.get(key), org_private)
+        assert first["call"]["corrected_name"] is None
+        sent = first["call"]["name"]
+
+        # As the call page's form does: the correction kept in web.db, the call noted.
+        web = WebDb(data + "/web.db")
+        NameCorrections(web, lambda: 1_772_442_000_000_000).correct(1, "Wilhelmina Pottage", "sam")
+        web.close()
+        assert corrected_names(data, [1, 2], None) == {1: "Wilhelmina Pottage"}
+        meta = CallMeta(data + "/calls.db")
+        meta.note_changed(1)
+        meta.close()
+        drain(rep)
+        assert statuses(rep.calls.raw())[1] == ("archived", None)
+        assert len([v for v in all_versions(bucket.client, bucket_name) if v["Key"] == key]) == 2
+        latest = read_record(bucket.get(key), org_private)
+        assert latest["call"]["corrected_name"] == "Wilhelmina Pottage"
+        assert latest["call"]["name"] == sent  # what the caller-ID sent stays beside it
+        assert latest["name"] == "Wilhelmina Pottage"
+        assert json.loads(bucket.get(key))["name"] == "Wilhelmina Pottage"  # clear_numbers
+        assert read_record(bucket.get(call_key("leeds", 2)), org_private)["call"]["corrected_name"] is None
+    finally:
+        rep.close()

@@ -311,3 +311,22 @@ def test_an_erasure_between_the_check_and_the_name_kept_erases_it_too(box, peopl
     shown = html.unescape(page(sam, "/calls/5"))
     assert NAME not in shown and "a corrected name, erased at the caller's request" in shown
     assert any(e.details.get("names_erased") == 1 for e in audited(box, "call_note"))
+
+
+def test_a_correction_notes_the_call_for_the_archive_to_put_again(box, people):
+    """The archive puts a call's record again when its name is corrected (as after a tag or a
+    legal hold): the correction notes it in the call log's ``archive_changed``, where the
+    archive made it; on a box whose archive never ran there is no such table, and the
+    correction is kept all the same."""
+    calls_db = os.path.join(box.data_dir, "calls.db")
+    assert correct(box, people["sam"], 5).status_code == 302
+    db = sqlite3.connect(calls_db)
+    try:
+        db.execute("CREATE TABLE archive_changed (call_id INTEGER PRIMARY KEY)")
+        db.commit()
+        resp = correct(box, people["sam"], 5, correct_name="Willa Pottage")
+        assert resp.status_code == 302, resp.get_data(as_text=True)[-1500:]
+        assert db.execute("SELECT call_id FROM archive_changed").fetchall() == [(5,)]
+    finally:
+        db.close()
+    assert [r[2] for r in corrections(box)] == [NAME, "Willa Pottage"]

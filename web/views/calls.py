@@ -1186,6 +1186,9 @@ def correct_name(call_id):
         # name was kept: that erasure found no corrected name, so this one goes now.
         _erase_corrections(call)
         return detail(call_id, errors={"correct_name": _no_name_to_correct(call_id)}, status=409)
+    if web.services.call_tags is not None:
+        # An archived record goes up again with the corrected name (docs/archive.md).
+        web.services.call_tags.note_changed(call_id)
     return redirect(url_for("calls.detail", call_id=call_id) + "#f-number")
 
 
