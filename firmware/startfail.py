@@ -126,6 +126,17 @@ def read(run_dir):
     return note
 
 
+def outage(note):
+    """What names the run of failed starts ``note`` (:func:`read`) is of, the same at every
+    read of it: its boot's id and first failure on the monotonic clock, or (a note without
+    them) its ``since_us`` as written. Not ``since_us`` itself, which :func:`read` dates again
+    at each read: it moves by a microsecond or two between reads, and by hours once the
+    clock is set, while the failures are the same."""
+    if type(note.get("since_mono_us")) is int and note.get("boot_id") is not None:
+        return "%s/%d" % (note["boot_id"], note["since_mono_us"])
+    return str(note["since_us"])
+
+
 def record(run_dir, exc, wall_us, mono_us=None, clock_synced=True):
     """Note a failed start (``exc``, at ``wall_us``; ``mono_us``: the same instant on the
     monotonic clock, or None; ``clock_synced``: whether the wall clock was set): the

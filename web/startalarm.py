@@ -58,11 +58,13 @@ class StartFailureSyslog:
         sent = self._state()
         note = startfail.read(self.run_dir)
         if note is not None and not self.recorder_up():
-            if sent.get("since_us") == note["since_us"]:
+            # The same failures: not their since_us, which each read dates again.
+            if _outage(sent) == startfail.outage(note):
                 return
             if sent:  # failing again since: the recorder had started in between
                 self._send("cleared", sent, self.wall_us())
-            self._send("raised", {"since_us": note["since_us"], "cause": _cause(note)}, note["since_us"])
+            failure = {"since_us": note["since_us"], "cause": _cause(note), "outage": startfail.outage(note)}
+            self._send("raised", failure, note["since_us"])
         elif sent and self.recorder_up():
             self._send("cleared", sent, self.wall_us())
 
@@ -101,6 +103,14 @@ class StartFailureSyslog:
             self.audit.append("system", AUDIT_ACTION, None, details, int(self.wall_us()))
         except Exception as exc:  # the card may be what fails: the line went all the same
             log.warning("syslog alarm %s (%s) sent, not audited: %s", KIND, state, exc)
+
+
+def _outage(sent):
+    """The failures a line was sent for (:func:`firmware.startfail.outage`); one kept by a
+    release before this one, by its ``since_us``. None when nothing was sent."""
+    if not sent:
+        return None
+    return sent.get("outage") if isinstance(sent.get("outage"), str) else str(sent["since_us"])
 
 
 def _cause(note):

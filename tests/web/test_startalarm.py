@@ -94,6 +94,38 @@ def test_a_recorder_that_cannot_start_is_told_to_syslog_once_and_cleared(box, tm
         remote.mail.close()
 
 
+def test_the_clock_set_while_it_fails_sends_no_line_again(box, tmp_path, monkeypatch):
+    """The recorder notes its failures on the monotonic clock too, and each read dates them
+    again by the wall clock as it is then: the same first failure reads a few microseconds
+    apart from one round to the next, and hours apart once the network time arrives. It is
+    the same failure all the same: one line, not a cleared and a raised one each round."""
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("LINEKEEPER_RUN_DIR", str(run))
+    receiver = _listener()
+    remote = _web_ui(box, tmp_path)
+    remote.mail.store.save(MailSettings(syslog="127.0.0.1:%d" % receiver.getsockname()[1]))
+    try:
+        wall_us, mono_us, _synced = startfail.clocks_now()
+        startfail.record(str(run), StorageError(errno.EIO, "an I/O error"), wall_us, mono_us, False)
+        remote.mail.tick()
+        (raised,) = _lines(receiver)
+        assert "cannot start" in raised
+
+        # The network time arrives: the Pi's clock was three hours behind.
+        real = startfail.clocks_now
+        monkeypatch.setattr(
+            startfail, "clocks_now", lambda: (lambda w, m, s: (w + 3 * 3600 * 10**6, m, True))(*real())
+        )
+        remote.mail.tick()
+        remote.mail.tick()
+        assert _lines(receiver) == []
+        assert [e.details["state"] for e in remote.audit.entries(action=AUDIT_ACTION, limit=5)] == ["raised"]
+    finally:
+        receiver.close()
+        remote.mail.close()
+
+
 def test_no_syslog_server_set_sends_and_keeps_nothing(box, tmp_path, monkeypatch):
     run = tmp_path / "run"
     run.mkdir()
