@@ -333,8 +333,8 @@ ACTIONS = {
     "recording_signed_at_upgrade": "Signed the recordings made before signing",
     "audit_head_restored": "Wrote the audit trail's head again, which the card had refused",
     "recorder_start_failed": "The recorder could not start for a time: no call was recorded",
-    "start_syslog": "Told the syslog server that the recorder cannot start, or has started again "
-    "(no alarm mail can go while it cannot)",
+    "start_syslog": "Told the syslog server that the recorder cannot start, or has started again",
+    "start_mail": "Mailed the alarm recipients that the recorder has not been able to start for minutes",
     "alarm": "An alarm (raised, cleared or acknowledged)",
     "disclosure": "Released calls (subject access)",
     "disclosure_refused": "Refused a subject access release: nothing was released (why, in its details)",

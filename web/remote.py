@@ -51,6 +51,7 @@ from .services import (
     with_card_health,
 )
 from .startalarm import StartFailureSyslog
+from .startmail import StartFailureMail
 
 log = logging.getLogger(__name__)
 # How often this process runs its mail round with nothing new (real seconds): retries,
@@ -387,6 +388,8 @@ def services_for_recorder(data_dir, client, lines, *, cert_fingerprint=None):
             run_dir(), lambda: _answers(client), mail.syslog, data_dir, mail.name, clock.wall_us, audit
         )
     )
+    # And once it has failed for minutes, a mail from what this process keeps in memory.
+    mail.checks.append(StartFailureMail(run_dir(), lambda: _answers(client), mail, audit))
     # Queued in clear while an older release that cannot read a sealed mail may come back.
     mail.queue.seal_writes = not older_release_may_return(data_dir)
     mail.relay_alarms_to_syslog()  # the recorder's too: it has no network

@@ -71,6 +71,41 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
     return _message(settings, settings.alarm_to if to is None else to, subject, body, wall_us)
 
 
+def start_failure_message(settings, note, box_name, wall_us, local_time=None):
+    """The mail the web UI sends, once, while the recorder cannot start (``note``: the
+    failed starts, :func:`firmware.startfail.read`), at ``wall_us``, to every alarm
+    recipient: since when no call is recorded, how many tries, why. Not an alarm of the
+    history (none can be raised then): the start that works raises
+    ``recorder_start_failed``, mailed as every alarm."""
+    from firmware.localtime import LocalTime, duration_text
+
+    local_time = local_time or LocalTime()
+    subject = "[%s] The recorder cannot start: calls are not being recorded" % box_name
+    tries = "once" if note["attempts"] == 1 else "%d times" % note["attempts"]
+    since = local_time.when(note["since_us"])
+    if note.get("clock_synced") is False:
+        since += " (about: the box's clock is not set yet, so this time may be hours out)"
+    body = (
+        "%s\n\n"
+        "The box's recorder has not been able to start since %s, for %s: it has tried %s, and "
+        "tries again every few seconds. No call is recorded until it starts.\n\n"
+        "Why: %s.\n\n"
+        "What to do: the box's dashboard says the same, and whether it is still so. Call the "
+        "supplier; if the reason names the memory card, it may need replacing.\n\n"
+        "This is the only mail about it while it lasts. When the recorder starts again it "
+        'raises the alarm "The recorder could not start", mailed like every alarm, saying '
+        "for how long and why: acknowledge it on the dashboard then.\n"
+        % (
+            subject,
+            since,
+            duration_text(max(0, wall_us - note["since_us"]) // 10**6),
+            tries,
+            note["error"].rstrip("."),
+        )
+    )
+    return _message(settings, settings.alarm_to, subject, body, wall_us)
+
+
 def unreached_alarm_message(
     settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None, to=None
 ):

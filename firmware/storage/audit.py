@@ -227,6 +227,9 @@ ACTIONS = frozenset(
         # The web UI told the syslog server that the recorder cannot start, or has started
         # again (web/startalarm.py): the only alarm that can leave the box then.
         "start_syslog",
+        # The web UI mailed the alarm recipients that the recorder has not started for
+        # minutes (web/startmail.py): who was told, since when, why in a word.
+        "start_mail",
     }
 )
 SEALED_KEY = "lk_sealed"  # the details of a sealed entry: {SEALED_KEY: sealed text}
