@@ -9,6 +9,8 @@ the console. So each failed start is noted in the RAM-only run directory
 
 - the web UI shows the reason, since when and how many tries, where it would
   otherwise only say the recorder is not answering (``web/remote.py``);
+- the web UI tells syslog, and after minutes mails the alarm recipients once
+  (``web/startalarm.py``, ``web/startmail.py``);
 - the start that works raises ``recorder_start_failed`` (an occurrence, mailed
   and kept on the banner until acknowledged) and audits how long the box
   recorded nothing and why, then removes the note.

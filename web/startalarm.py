@@ -1,12 +1,13 @@
 """A syslog alarm while the recorder cannot start, sent by the web UI.
 
 While the recorder's starts fail (a HAT replaced, the MCU not answering, the storage
-key refused, a card fault) no alarm mail can go: the mail queue and the mail password
-are sealed with the storage key, which only a started recorder hands over
-(docs/card-alone.md), and ``recorder_start_failed`` is raised only by the start that
-works (firmware/box.py). Remote syslog needs no secret, so the web UI, which is served
-all the same, sends one line when it first sees the recorder down with a note of failed
-starts (firmware/startfail.py), and one more when the recorder answers again.
+key refused, a card fault) no alarm is raised: ``recorder_start_failed`` is raised only
+by the start that works (firmware/box.py). A mail goes after minutes only when the web
+UI has opened the mail password (web/startmail.py): it is sealed with the storage key,
+which only a started recorder hands over (docs/card-alone.md). Remote syslog needs no
+secret, so the web UI, which is served all the same, sends one line when it first sees
+the recorder down with a note of failed starts (firmware/startfail.py), and one more when
+the recorder answers again.
 
 The lines say no more than the kind, the box's name, the class of the reason
 (:data:`firmware.startfail.CAUSES`, not the reason's text) and since when: the same

@@ -1,8 +1,8 @@
 """While the recorder cannot start, the web UI tells the syslog server, once.
 
-No alarm mail can go then (the mail queue and its password are sealed with the storage
-key, which only a started recorder hands over), and ``recorder_start_failed`` is raised
-only by the start that works: nothing told anyone off the box."""
+``recorder_start_failed`` is raised only by the start that works, and a mail goes only
+when the web UI has opened the mail password (tests/mail/test_start_failure_mail.py):
+syslog needs no secret."""
 
 import errno
 import os
