@@ -385,6 +385,38 @@ def test_bad_card_payment_settings_are_refused_with_the_field_named_and_nothing_
     assert box.applied == []
 
 
+def test_a_card_payment_code_of_digits_alone_is_refused(box, people):
+    """A resume code of digits alone ends a pause when a caller keys those digits in a card
+    number or its security code, and the rest of the card details are recorded; a pause
+    code of digits alone is keyed in numbers dialled and menu choices. The page asks for a
+    code starting with * or #, as the personal-call code is, and changes nothing."""
+    ivan = people["ivan"]
+    cases = [
+        (
+            {"resume_code": "7"},
+            "pci-resume_code",
+            "The resume code 7 does not start with * or #: a caller keying a card number or "
+            "its security code while the recording is paused may key those digits, which would "
+            "resume the recording in the middle of the card details. Start it with * or #, "
+            "such as *7.",
+        ),
+        ({"resume_code": "1234"}, "pci-resume_code", "The resume code 1234 does not start with"),
+        ({"resume_code": "12#"}, "pci-resume_code", "The resume code 12# does not start with"),
+        ({"pause_code": "1"}, "pci-pause_code", "The pause code 1 does not start with * or #"),
+    ]
+    for fields, field, words in cases:
+        resp = pci_form(box, ivan, **fields)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 400, fields
+        m = re.search(r'id="error-%s" role="alert">([^<]+)<' % re.escape(field), page)
+        assert m and words in m.group(1), (fields, re.findall(r'role="alert">([^<]+)<', page))
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json"))
+    assert not [e for e in box.services.audit.entries(limit=100) if e.target == "policy.pci"]
+    assert box.applied == []
+    # A code starting with # and holding digits after it is still taken.
+    assert pci_form(box, ivan, pause_code="#1", resume_code="*27").status_code == 302
+
+
 def test_auditors_read_the_card_payment_settings_and_cannot_change_them(box, people):
     page = people["audrey"].get("/rules").get_data(as_text=True)
     assert 'aria-label="Pause code" value="*1" disabled' in page and 'id="save-pci"' not in page
