@@ -2862,6 +2862,25 @@ def _unsealed_again(store, sealed, rows, stopped_cleanly):
     return problems
 
 
+def _pci_codes_refused(data_dir, cipher):
+    """What ``config import`` says of a pause or resume code now in ``data_dir``'s
+    configuration that the Rules page refuses (a resume code of digits alone is ended by
+    the same digits keyed in a card's security code): the file takes every DTMF key, so
+    a box set so before loads as it was, but the installer is told (docs/pci.md)."""
+    from .config import load_config
+    from .policy.pause import code_refusal
+
+    pci = load_config(data_dir, cipher).policy.pci
+    for field, what in (("pause_code", "pause"), ("resume_code", "resume")):
+        code = getattr(pci, field)
+        refused = code and code_refusal(code, what)
+        if refused:
+            yield (
+                "policy.pci.%s: %s The box uses it as it is; the Rules page refuses it until it "
+                "is changed." % (field, refused)
+            )
+
+
 def cmd_config(args):
     """Export the box's configuration to FILE, or import it (validated whole; audited)."""
     import json
@@ -2946,6 +2965,9 @@ def cmd_config(args):
         "imported %s into %s (%s); a running box uses it after a restart"
         % (args.file, args.data_dir, ", ".join(written))
     )
+    if "config" in written:
+        for said in _pci_codes_refused(args.data_dir, cipher):
+            print(said)
     if waits_for_notice(args.data_dir, cipher):
         print(
             "no consent notice is set in it: the box records no line until one is "

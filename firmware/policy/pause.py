@@ -475,6 +475,46 @@ class PciSettings(Checked):
         check_bool(self.mask_dtmf, path + ".mask_dtmf")
 
 
+def code_refusal(code, what):
+    """Why the Rules page refuses ``code`` (1 to 8 DTMF keys) as the ``what`` ("pause" or
+    "resume") code, or None; ``linekeeper config import`` says it of a file's code, which
+    it takes. The configuration takes every DTMF key, but a code is keyed on the phone by
+    whoever takes the card: A-D are not on most handsets' keypads, so a code holding one
+    could not be keyed when card details are read out; * or # alone is keyed for much
+    else on a call (a menu's choice, the end of a number), which would pause it by chance;
+    and a code of digits with no * or # first may be keyed within a card number or its
+    security code, so a resume code so ends a pause in the middle of the card details (as
+    the personal-call code, it starts with * or #)."""
+    if any(key in "ABCD" for key in code):
+        return (
+            "The %s code %s has A, B, C or D, keys most handsets do not have, so it could not "
+            "be keyed: use 0-9, * and # only, such as *1." % (what, code)
+        )
+    if code in ("*", "#"):
+        return (
+            "The %s code cannot be %s alone: callers key it for menus and to end numbers, which "
+            "would %s the recording by chance. Add a digit, such as %s1." % (what, code, what, code)
+        )
+    if code[0] not in "*#":
+        return "The %s code %s does not start with * or #: %s Start it with * or #, such as *%s." % (
+            what,
+            code,
+            _DIGITS_CODE_RISK[what],
+            code.rstrip("*#")[:7],
+        )
+    return None
+
+
+# Why a code of digits (no * or # before them) is refused, by the code's kind.
+_DIGITS_CODE_RISK = {
+    "resume": "a caller keying a card number or its security code while the recording is "
+    "paused may key those digits, which would resume the recording in the middle of the card "
+    "details.",
+    "pause": "the same digits are keyed in numbers dialled and in menus, which would pause the "
+    "recording by chance.",
+}
+
+
 def pause_button_wired(hat_name):
     """Whether the HAT ``hat_name`` (the configuration's) wires a pause button on any line:
     a notice must not tell staff to press one the box has not got (the LK-4L has none).

@@ -504,3 +504,32 @@ def test_while_an_update_is_on_trial_an_import_that_sets_what_the_release_before
     _update_at(box, "mark_good")
     assert main(["config", "import", str(path), "--data-dir", str(box)]) == 0
     assert load_config(str(box)).policy.rules.newly_set_for_release_before(BoxConfig().policy.rules)
+
+
+def test_an_import_with_a_card_payment_code_the_rules_page_refuses_says_so(tmp_path, capsys):
+    """The configuration file takes every DTMF key (a box set so before loads as it was),
+    but a resume code of digits alone ends a pause when a caller keys those digits in a
+    card number or its security code: the import is made, and says which code the Rules
+    page would refuse and why, so the installer can set another."""
+    make_box(tmp_path / "a", pci={"pause_code": "*1", "resume_code": "7"})
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    os.makedirs(tmp_path / "b")
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
+    assert load_config(str(tmp_path / "b")).policy.pci.resume_code == "7"
+    said = capsys.readouterr().out
+    assert (
+        "policy.pci.resume_code: The resume code 7 does not start with * or #: a caller keying "
+        "a card number or its security code while the recording is paused may key those digits, "
+        "which would resume the recording in the middle of the card details. Start it with * or "
+        "#, such as *7. The box uses it as it is; the Rules page refuses it until it is changed."
+    ) in said
+    # Codes the page takes: nothing said of them.
+    make_box(tmp_path / "c")
+    out = str(tmp_path / "backup-c.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "c")]) == 0
+    os.makedirs(tmp_path / "d")
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "d")]) == 0
+    assert "policy.pci" not in capsys.readouterr().out
