@@ -519,6 +519,31 @@ def test_no_way_to_pause_says_where_it_is_set(good):
     assert 'id="pci-pause_code"' in people["ivan"].get("/rules").get_data(as_text=True)
 
 
+def test_card_details_safeguard_is_amber_when_masking_is_off_or_a_code_would_end_a_pause(good):
+    """Safeguard 8 was green whenever a pause code was set: with DTMF masking off, a card
+    keyed on the phone unpaused is in the recording; with a resume code of digits (set by
+    an import or an older page), the same digits keyed in a card's security code during a
+    pause resume the recording mid-card. An assessor reading the checklist saw neither."""
+    box, people = good
+    change_policy(box, "pci", pause_code="*1", resume_code="*2", button=True, mask_dtmf=False)
+    assert statuses(people["audrey"])[8] == (
+        "amber",
+        "DTMF masking is off: a card number keyed on the phone while the recording is not "
+        "paused is in the recording (Rules, Card payments)",
+    )
+    change_policy(box, "pci", resume_code="7", mask_dtmf=True)
+    status, reason = statuses(people["audrey"])[8]
+    assert status == "amber" and reason.startswith(
+        "The resume code 7 does not start with * or #: a caller keying a card number"
+    ), reason
+    assert reason.endswith("(Rules, Card payments)"), reason
+    change_policy(box, "pci", resume_code="*2")
+    assert statuses(people["audrey"])[8] == (
+        "green",
+        "recording pauses for card details: code *1 on the handset or the pause button, or the web UI",
+    )
+
+
 def test_the_staff_notice_says_how_a_pause_for_card_details_ends(good, tmp_path):
     """It said "recording pauses until the details are given": staff were never told to
     key the resume code, nor that a pause ends by itself after auto_resume_s, so card
