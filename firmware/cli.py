@@ -2862,6 +2862,20 @@ def _unsealed_again(store, sealed, rows, stopped_cleanly):
     return problems
 
 
+def _pci_became(data, changed):
+    """``{field: value}`` of the card-payment settings (``policy.pci``) an import's ``data``
+    (checked whole) changes, as they become; ``changed``: the names it changes. Their values
+    hold no caller's data, and an assessor reads from the trail whether masking was on, as
+    the Rules page's own entry says it."""
+    from .policy.settings import PolicySettings
+
+    fields = [name[len("policy.pci.") :] for name in changed if name.startswith("policy.pci.")]
+    if not fields:
+        return None
+    pci = PolicySettings.from_dict(data["config"]["policy"]).to_dict()["pci"]
+    return {field: pci.get(field) for field in fields}
+
+
 def _pci_codes_refused(data_dir, cipher):
     """What ``config import`` says of a pause or resume code now in ``data_dir``'s
     configuration that the Rules page refuses (a resume code of digits alone is ended by
@@ -2939,6 +2953,9 @@ def cmd_config(args):
         entry = dict(details, sections=sections)
         if changed is not None:
             entry["changed"] = changed  # the settings' names, as the web pages' entries say them
+            pci = _pci_became(doc.data, changed)
+            if pci:
+                entry["card_payments"] = pci
         opened[0].append(actor, "config_change", "config", entry, _wall_us())
 
     try:

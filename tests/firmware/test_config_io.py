@@ -533,3 +533,22 @@ def test_an_import_with_a_card_payment_code_the_rules_page_refuses_says_so(tmp_p
     capsys.readouterr()
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "d")]) == 0
     assert "policy.pci" not in capsys.readouterr().out
+
+
+def test_an_import_that_changes_the_card_payment_settings_audits_what_they_became(tmp_path):
+    """The Rules page's entry says each card-payment setting as it became (an assessor
+    reads that masking was turned off); an import's said only their names
+    (``policy.pci.mask_dtmf``), so the trail could not show whether masking was on or off.
+    The codes, the switches and the time hold no caller's data: an import says them too."""
+    make_box(tmp_path / "a", pci={"pause_code": "*1", "resume_code": "*5", "mask_dtmf": False})
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    make_box(tmp_path / "b")
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
+    (entry,) = [e for e in audit_of(tmp_path / "b") if e.action == "config_change"]
+    assert "policy.pci.mask_dtmf" in entry.details["changed"]
+    assert entry.details["card_payments"] == {"mask_dtmf": False, "resume_code": "*5"}
+    # An import that leaves them as they are says nothing of them.
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
+    last = [e for e in audit_of(tmp_path / "b") if e.action == "config_change"][-1]
+    assert "card_payments" not in last.details
