@@ -240,7 +240,10 @@ def _calls_none(shown):
             value = {v: k for k, v in CALLS_MATCHES.items()}.get(value, value)
         for one in value if isinstance(value, list) else [value]:
             words.append("--%s %s" % (name, one))
-    return "no calls match %s" % " ".join(words)
+    from firmware.policy.cards import scrub_typed
+
+    # A card number typed as --number is not said back (PCI DSS), as the calls list's isn't.
+    return "no calls match %s" % scrub_typed(" ".join(words))
 
 
 def _calls_cut(n_printed, matched, limit):
@@ -271,6 +274,7 @@ def _calls_filter(args, granted, search, cipher=None):
     """
     from firmware.calls.callsearch import NUMBER_MATCH_DEFAULT, CallFilter, search_number
     from firmware.localtime import LocalTime
+    from firmware.policy.cards import scrub_typed
 
     from .config import load_config
     from .datadir import site_settings, site_zone
@@ -315,7 +319,7 @@ def _calls_filter(args, granted, search, cipher=None):
             if not re.fullmatch(r"[0-9*#+]{1,32}", number):
                 raise LinekeeperError(
                     "--number %r is not a number or part of one: give 1 to 32 digits (and "
-                    "spaces, * # + - ( )), such as 01632 or +44 1632 960777" % args.number[:40]
+                    "spaces, * # + - ( )), such as 01632 or +44 1632 960777" % scrub_typed(args.number[:40])
                 )
             outside = tuple(sorted(load_config(args.data_dir).policy.rules.outside_lines().items()))
             shown.update(match=match, number=args.number)

@@ -277,6 +277,17 @@ def test_bad_hat_file_stops_the_box_before_it_starts(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
+def test_a_card_number_searched_for_is_not_said_back(tmp_path):
+    """`calls --number 4111 1111 1111 1111` (a card number typed where a caller's number
+    goes) said it back whole, "no calls match ... --number 4111 1111 1111 1111"; the web
+    UI's search never shows a card number typed (PCI DSS: on no page), nor does the trail."""
+    data = _simulated_day(tmp_path)
+    out = list_calls(data, "--number", "4111 1111 1111 1111")
+    assert (out.returncode, out.stdout) == (0, "")
+    said = out.stderr
+    assert said == "linekeeper: no calls match --match contains --number XXXX XXXX XXXX XXXX\n", said
+
+
 def test_calls_that_match_nothing_say_so_on_stderr_with_the_search(tmp_path):
     """`calls --from 2027-01-01` (nothing matches) exited 0 and printed nothing at all."""
     data = _simulated_day(tmp_path)
