@@ -124,6 +124,30 @@ def test_a_line_made_private_still_says_how_its_recordings_are_kept_and_who_play
     assert listeners == "alice"
 
 
+def test_a_private_line_says_its_calls_are_still_listed_and_who_reads_them(box, people):
+    """A private line's page said "No: a private line, never recorded" and "Who may listen:
+    Nobody", and nothing of the call log, which lists its calls as every line's (when, the
+    number, how long) for its supervisors and the auditors: its staff took their calls on
+    it for unseen. The staff notice said it (of the supervisors); their own page did not."""
+    box.add_user(people["alice"], "stella", ["staff"], [3])
+    cfg = box.config_store.get()
+    rules = dataclasses.replace(cfg.policy.rules, lines=(LineMode(line=3, mode="never"),))
+    box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules)))
+    html = page(box.login("stella"), "/my-line")
+    listed = unescape(re.search(r'<dd class="listed">(.*?)</dd>', section(html, 3)).group(1))
+    assert listed == (
+        "Every call on it, recorded or not, is listed in the call log (when, the number, how "
+        "long), which its supervisors (alice, sue) and any auditor may read"
+    ), listed
+    assert "Nobody: nothing on your line is recorded." in html
+
+
+def test_a_recorded_line_says_who_reads_its_call_log(box, people, stella):
+    mine = section(page(stella, "/my-line"), 4)
+    listed = unescape(re.search(r'<dd class="listed">(.*?)</dd>', mine).group(1))
+    assert listed.endswith("which its supervisor (alice) and any auditor may read"), listed
+
+
 def test_who_may_listen_to_several_lines_says_lines(box, people):
     """A staff member on two lines read "sam, sue: the supervisors of your line"."""
     box.add_user(people["alice"], "stella", ["staff"], [3, 4])

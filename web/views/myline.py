@@ -176,7 +176,8 @@ def my_lines(user):
     now`` (recording state now, as on the dashboard), ``holds`` (recorded, or holding
     recordings made before it was private), ``kept_days`` (untagged calls),
     ``kept_except`` (tagged calls kept otherwise, in words), ``calls``
-    and ``recordings`` (how many the box holds; ``(n, exact)``), ``access`` (how often
+    and ``recordings`` (how many the box holds; ``(n, exact)``), ``log_readers`` (who may
+    read its call log, :func:`log_readers`), ``access`` (how often
     its recordings were reached lately, :func:`line_access`; None: the audit trail
     could not be read)."""
     web = lk()
@@ -190,6 +191,7 @@ def my_lines(user):
     except (FieldSealError, sqlite3.OperationalError) as exc:
         access = None
         log.warning("My line: the audit trail could not be read for %s's line access: %s", user.name, exc)
+    accounts = web.accounts.all()
     out = []
     for n in user.lines:
         if n not in notice:
@@ -206,8 +208,22 @@ def my_lines(user):
         # A line made private keeps the recordings made before, kept and played as ever.
         entry["holds"] = entry["recorded"] or bool(entry.get("recordings", (0,))[0])
         entry["access"] = None if access is None else access_words(access[n])
+        entry["log_readers"] = log_readers(n, accounts)
         out.append(entry)
     return out
+
+
+def log_readers(line, accounts):
+    """Who may read the call log of ``line`` (when, the number, how long), in words: its
+    supervisors by name (their grants, as *Who may listen* names them) and any auditor, who
+    lists every line's calls (:func:`web.security.visible_lines`): "its supervisors (alice,
+    sue) and any auditor". The auditors are not named: *Last 90 days* counts what was done
+    by role, not by whom. A private line's staff, told "never recorded" and that nobody may
+    listen, took their calls on it for unseen."""
+    names = sorted(u.name for u in accounts if "supervisor" in u.roles and line in u.lines)
+    if not names:
+        return "any auditor"
+    return "its supervisor%s (%s) and any auditor" % ("s" if len(names) > 1 else "", ", ".join(names))
 
 
 def listeners(user, lines):
