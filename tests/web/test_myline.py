@@ -171,6 +171,23 @@ def test_staff_alarms_stay_hidden_and_a_concern_reaches_the_supervisors(box, peo
     assert 'id="concern-sent"' in page(stella, "/my-line?raised=1")
 
 
+def test_each_concern_is_its_own_row_of_the_banner_with_its_words(box, people, stella):
+    """Two concerns were one row of the banner, as a line dropping its voltage is: the
+    latest's words, "2 times since", and "Acknowledge all 2", which acknowledged the first,
+    from another person perhaps, whose words the supervisor was never shown there."""
+    for words in ("Is my mobile recorded too?", "My doctor's call was recorded."):
+        resp = box.post(stella, "/concerns", {"concern": words}, token_from="/my-line")
+        assert resp.status_code == 302
+        box.clock.advance(60)
+    concerns = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    html = unescape(page(people["sam"], "/calls"))
+    banner = html[html.index('id="alarm-banner"') : html.index("Alarm history")]
+    assert "Is my mobile recorded too?" in banner and "My doctor's call was recorded." in banner
+    assert "2 times since" not in banner and "Acknowledge all" not in banner
+    for row in concerns:
+        assert 'id="alarm-%d"' % row["id"] in banner
+
+
 def test_a_link_cannot_say_a_concern_was_sent_that_was_not(box, people, stella):
     """``?raised=1`` alone said "Your concern was sent to the supervisors" (My line) and
     "Your concern was passed on" (Alarms): a link made up, or a page reloaded later, told
