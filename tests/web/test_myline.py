@@ -148,6 +148,26 @@ def test_a_recorded_line_says_who_reads_its_call_log(box, people, stella):
     assert listed.endswith("which its supervisor (alice) and any auditor may read"), listed
 
 
+def test_the_personal_call_code_is_said_on_the_lines_it_works_on(box, people):
+    """With the personal-call code on, the page said "Yes: every call recorded" and how to
+    pause for card details, and nothing of how to keep a personal call unrecorded: the
+    one thing a staff member on a recorded line most needs, given by the notice alone."""
+    from firmware.policy.rules import Personal
+
+    box.add_user(people["alice"], "stella", ["staff"], [3, 4])
+    cfg = box.config_store.get()
+    rules = dataclasses.replace(cfg.policy.rules, personal=Personal(dtmf_code="*7", lines=(4,)))
+    box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules)))
+    html = page(box.login("stella"), "/my-line")
+    said = unescape(re.search(r'<dd class="personal">(.*?)</dd>', section(html, 4)).group(1))
+    assert said == (
+        "Key *7 on the handset once the call is connected (one you make or one you take): it is "
+        "not recorded, and what was recorded of it is deleted at once. The call is still listed "
+        "in the call log."
+    ), said
+    assert 'class="personal"' not in section(html, 3)  # the code does not work there
+
+
 def test_who_may_listen_to_several_lines_says_lines(box, people):
     """A staff member on two lines read "sam, sue: the supervisors of your line"."""
     box.add_user(people["alice"], "stella", ["staff"], [3, 4])

@@ -177,7 +177,8 @@ def my_lines(user):
     recordings made before it was private), ``kept_days`` (untagged calls),
     ``kept_except`` (tagged calls kept otherwise, in words), ``calls``
     and ``recordings`` (how many the box holds; ``(n, exact)``), ``log_readers`` (who may
-    read its call log, :func:`log_readers`), ``access`` (how often
+    read its call log, :func:`log_readers`), ``personal`` (how to keep a personal call
+    unrecorded, where the code works; else None), ``access`` (how often
     its recordings were reached lately, :func:`line_access`; None: the audit trail
     could not be read)."""
     web = lk()
@@ -209,8 +210,22 @@ def my_lines(user):
         entry["holds"] = entry["recorded"] or bool(entry.get("recordings", (0,))[0])
         entry["access"] = None if access is None else access_words(access[n])
         entry["log_readers"] = log_readers(n, accounts)
+        personal = config.policy.rules.personal
+        works = entry["recorded"] and personal.on(n)
+        entry["personal"] = personal_words(personal.dtmf_code) if works else None
         out.append(entry)
     return out
+
+
+def personal_words(code):
+    """How to keep a personal call unrecorded with the personal-call code ``code``, on a line
+    it works on: the notice's words for it (:func:`web.documents.personal_how`), said of the
+    line. Without it the page said how to pause for card details and not this."""
+    return (
+        "Key %s on the handset once the call is connected (one you make or one you take): it is "
+        "not recorded, and what was recorded of it is deleted at once. The call is still listed "
+        "in the call log." % code
+    )
 
 
 def log_readers(line, accounts):
