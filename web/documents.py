@@ -315,10 +315,13 @@ def private_listed(names):
     if not names:
         return None
     lines = " or ".join(names) if len(names) <= 2 else "%s or %s" % (", ".join(names[:-1]), names[-1])
+    # The auditors list every line's calls too (web.security.visible_lines): the notice
+    # named the supervisors alone.
     return (
         "A call on %s is still listed in the call log, as every call is (when, the number, how "
-        "long), and the supervisors of %s see it as it happens: only what is said is never "
-        "recorded." % (lines, names[0] if len(names) == 1 else "those lines")
+        "long): the supervisors of %s see it as it happens, and they and the auditors may read "
+        "the log. Only what is said is never recorded."
+        % (lines, names[0] if len(names) == 1 else "those lines")
     )
 
 

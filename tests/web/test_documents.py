@@ -1139,10 +1139,11 @@ def test_the_staff_notice_says_a_private_lines_calls_are_still_listed(good, tmp_
     from web.documents import staff_notice
 
     box, people = good
+    # The auditors list every line's calls too: the notice named the supervisors alone.
     said = (
         "A call on Line 4 is still listed in the call log, as every call is (when, the number, "
-        "how long), and the supervisors of Line 4 see it as it happens: only what is said is "
-        "never recorded."
+        "how long): the supervisors of Line 4 see it as it happens, and they and the auditors "
+        "may read the log. Only what is said is never recorded."
     )
     page = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
     assert "For private calls use Line 4: never recorded. " + said in page
