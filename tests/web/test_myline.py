@@ -206,6 +206,11 @@ def test_each_concern_is_its_own_row_of_the_banner_with_its_words(box, people, s
     assert "2 times since" not in banner and "Acknowledge all" not in banner
     for row in concerns:
         assert 'id="alarm-%d"' % row["id"] in banner
+    # The same words sent again are one row, as an alarm raised again is: nothing unread.
+    box.post(stella, "/concerns", {"concern": "Is my mobile recorded too?"}, token_from="/my-line")
+    html = unescape(page(people["sam"], "/calls"))
+    banner = html[html.index('id="alarm-banner"') : html.index("Alarm history")]
+    assert banner.count("Is my mobile recorded too?") == 1 and "Acknowledge all 2" in banner
 
 
 def test_a_link_cannot_say_a_concern_was_sent_that_was_not(box, people, stella):

@@ -368,15 +368,16 @@ def grouped(rows):
     """Alarm occurrences (the banner's, the "Waiting for you" alarms), one row per alarm and
     line (a line that drops its voltage every few minutes is one row, not one per drop): the
     latest occurrence's fields, and ``count``, ``first_us``, ``on`` (any still on) and
-    ``unacknowledged`` (their ids). A concern is a row of its own: its words are a person's,
-    answered one by one (as under "Waiting for you"); grouped, the banner showed the latest
-    concern's words alone and acknowledged the others, unread, with it."""
+    ``unacknowledged`` (their ids). A concern is a row of its own, but for the same words
+    from the same person sent again: its words are a person's, answered one by one (as under
+    "Waiting for you"); grouped, the banner showed the latest concern's words alone and
+    acknowledged the others, unread, with it."""
     groups = {}
     # In the order they were raised (by id): a clock set back (a restart before the time
     # was synchronised) put an occurrence raised since before one cleared, whose words and
     # times the group then showed, "still on".
     for row in sorted(rows, key=lambda r: r["id"]):
-        key = (row["kind"], row["line"], row["id"] if row["kind"] == "staff_concern" else 0)
+        key = (row["kind"], row["line"], row["message"] if row["kind"] == "staff_concern" else None)
         first = groups.get(key)
         group = dict(row)
         group["count"] = (first["count"] if first else 0) + 1
