@@ -213,6 +213,26 @@ def test_each_concern_is_its_own_row_of_the_banner_with_its_words(box, people, s
     assert banner.count("Is my mobile recorded too?") == 1 and "Acknowledge all 2" in banner
 
 
+def test_the_concern_form_says_who_reads_it(box, people, stella):
+    """The form said a concern "goes to the supervisors", and its answer "Your concern was
+    sent to the supervisors": the installers and auditors were shown it with the person's
+    name too, and it was mailed to the alarm recipients, who may be none of them."""
+    html = unescape(page(stella, "/my-line"))
+    label = re.search(r'<label for="concern">(.*?)</label>', html).group(1)
+    assert label == (
+        "Your concern about the recording (with your name, it goes to the supervisors, the "
+        "installers and the auditors, and is e-mailed to whoever gets the box's alarms)"
+    ), label
+    resp = box.post(stella, "/concerns", {"concern": "Is my mobile recorded too?"}, token_from="/my-line")
+    sent = unescape(page(stella, resp.headers["Location"]))
+    said = re.search(r'id="concern-sent">(.*?)</p>', sent).group(1)
+    assert said == (
+        "Your concern was sent, with your name, to the supervisors, the installers and the auditors."
+    ), said
+    for who in ("ivan", "audrey", "sam"):  # an installer, an auditor, a supervisor of other lines
+        assert "Is my mobile recorded too?" in unescape(page(people[who], "/alarms")), who
+
+
 def test_a_link_cannot_say_a_concern_was_sent_that_was_not(box, people, stella):
     """``?raised=1`` alone said "Your concern was sent to the supervisors" (My line) and
     "Your concern was passed on" (Alarms): a link made up, or a page reloaded later, told
