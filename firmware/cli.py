@@ -2982,11 +2982,18 @@ def cmd_config(args):
     finally:
         for audit in opened:
             audit.close()
-    print(
-        "imported %s into %s (%s); a running box uses it after a restart"
-        % (args.file, args.data_dir, ", ".join(written))
-    )
+    taken = _recorder_reloaded(args.data_dir) if "config" in written else None
+    print("imported %s into %s (%s)" % (args.file, args.data_dir, ", ".join(written)))
     if "config" in written:
+        print(
+            "the running box uses it now (board, HAT, debounce, audio profile and ring size from "
+            "its next start)"
+            if taken is True
+            else "no recorder answers on the box: it uses it when it starts"
+            if taken is None
+            else "the running box did not take it (%s): it uses it after a restart "
+            "(systemctl restart linekeeper-recorder)" % taken
+        )
         for said in _pci_codes_refused(args.data_dir, cipher):
             print(said)
     if waits_for_notice(args.data_dir, cipher):
@@ -2994,12 +3001,33 @@ def cmd_config(args):
             "no consent notice is set in it: the box records no line until one is "
             "(policy.consent, or the Consent page)"
         )
-    elif waited:
+    elif waited and taken is not True:
         print(
             "a consent notice is set now: the box records no line until it restarts "
             "(systemctl restart linekeeper-recorder)"
         )
+    elif waited:
+        print("a consent notice is set now: the box records from its next call")
     return 0
+
+
+def _recorder_reloaded(data_dir):
+    """Have the recorder running on ``data_dir`` read ``config.json`` again (its control
+    socket's ``reload``, as the web pages' changes do: rules, notices, card payments and
+    retention at once, :meth:`firmware.box.Box.apply_config`): True when it did, None when no
+    recorder answers (it reads the file when it starts), or why it refused."""
+    from .control import ControlClient, ControlError, RecorderUnavailable, socket_path
+
+    client = ControlClient(socket_path(data_dir))
+    try:
+        client.call("reload")
+        return True
+    except RecorderUnavailable:
+        return None
+    except ControlError as exc:
+        return str(exc)
+    finally:
+        client.close()
 
 
 def _what_file_is(path):

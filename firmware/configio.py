@@ -22,8 +22,9 @@ While an update is on trial (docs/updates.md), a file that turns on the
 personal-call code or gives a line an outside-line digit the box's own did not
 have is refused too: the release before refuses such a ``config.json``.
 Then the files, ``config.json`` and the site settings are written, each
-atomically, and the import is audited (``config_change``). A running box
-reads the new configuration when it restarts. A box made by ``linekeeper init``
+atomically, and the import is audited (``config_change``). ``linekeeper config
+import`` then has a running recorder read it again (its control socket's ``reload``, as
+the web pages' changes do). A box made by ``linekeeper init``
 (``policy.consent.require_notice``) keeps that setting when the file does not say
 it, so it records once a notice the file sets is read, after that restart.
 

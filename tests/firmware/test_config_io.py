@@ -552,3 +552,38 @@ def test_an_import_that_changes_the_card_payment_settings_audits_what_they_becam
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
     last = [e for e in audit_of(tmp_path / "b") if e.action == "config_change"][-1]
     assert "card_payments" not in last.details
+
+
+def test_an_import_is_used_at_once_by_the_running_recorder(tmp_path, synth, capsys):
+    """The Rules page's changes apply at once (the web UI has the recorder read config.json
+    again); an import said the running box used it only after a restart, and an assessor
+    read on the Rules page settings the recorder was not using. The import has the recorder
+    read it again too, and says so; with no recorder answering, it says the box uses it
+    when it starts."""
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+    from firmware.control import ControlServer, recorder_handlers, socket_path
+
+    make_box(tmp_path / "a", pci={"pause_code": "*1", "resume_code": "*5", "mask_dtmf": False})
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    data = str(tmp_path / "b")
+    make_box(tmp_path / "b")
+    doc = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 2, "calls": []}
+    box = open_sim_box(loads_scenario(json.dumps(doc)), data, synth=synth)
+    server = ControlServer(socket_path(data), recorder_handlers(box))
+    server.start()
+    try:
+        assert box.config.policy.pci.mask_dtmf is True
+        capsys.readouterr()
+        assert main(["config", "import", out, "--data-dir", data]) == 0
+        said = capsys.readouterr().out
+        assert "the running box uses it now" in said and "after a restart" not in said
+        assert box.config.policy.pci.mask_dtmf is False
+        assert box.config.policy.pci.resume_code == "*5"
+    finally:
+        server.stop()
+        box.stop()
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", data]) == 0
+    assert "no recorder answers on the box: it uses it when it starts" in capsys.readouterr().out
