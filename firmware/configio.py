@@ -26,7 +26,7 @@ atomically, and the import is audited (``config_change``). ``linekeeper config
 import`` then has a running recorder read it again (its control socket's ``reload``, as
 the web pages' changes do). A box made by ``linekeeper init``
 (``policy.consent.require_notice``) keeps that setting when the file does not say
-it, so it records once a notice the file sets is read, after that restart.
+it, so it records once the recorder has read a notice the file sets.
 
 On a box that seals (docs/card-alone.md) the rules' number patterns are
 sealed in ``config.json``: the export opens them (the file is for another
