@@ -765,11 +765,12 @@ def cmd_init(args):
 
 
 def _unlock(args):
+    """``--user``'s key slot opened with ``--password-file``'s password (:func:`_proven`: the
+    password checked first, counted with the web login's failures; a disabled account
+    refused after it)."""
     from firmware.storage.keystore import KeyStore
 
-    _enabled_slot(args.data_dir, args.user)
-    store = KeyStore(args.data_dir)
-    return _unlock_slot(store, args.user, _read_password(args.password_file), args.password_file)
+    return _proven(args, KeyStore(args.data_dir), by_hash=False)[0]
 
 
 def _slots(store):
@@ -778,24 +779,6 @@ def _slots(store):
         return store.slots()
     except (LinekeeperError, OSError):
         return ()
-
-
-def _unlock_slot(store, user, password, path):
-    """``store.unlock(user, password)``, the password read from the file ``path``.
-
-    :raises WrongPasswordError: it does not open the key store: :data:`NOT_PROVEN`, with the
-        file (the key store's own words, "wrong user name or password", named neither)"""
-    from .errors import WrongPasswordError
-
-    try:
-        return store.unlock(user, password)
-    except WrongPasswordError:
-        why = NOT_PROVEN % (user, path)
-        if user == "admin" and "admin" not in _slots(store):
-            # --user's default, seldom the first account's name (whoever the setup wizard
-            # made): say so, naming no account (the words are otherwise a wrong password's).
-            why = why.replace(": nothing was done", " " + ADMIN_DEFAULT + ": nothing was done")
-        raise WrongPasswordError(why) from None
 
 
 # A password that proves nobody: the same words whether an account (or key slot) has the
@@ -810,59 +793,129 @@ def _prove(args):
     """Check that ``--password-file`` holds ``--user``'s password, for a command that needs
     no key, only to know who runs it: their key slot opens with it or, for an account
     without one (only supervisors hold a key slot: an auditor, an installer), the account's
-    password hash in web.db takes it, as the web UI's login checks it. Before, only a key
-    slot proved anyone, so an auditor could run none of the auditors' commands on a box set
-    up (audit-export, breach-scope, calls, report, year-review).
+    password hash in web.db takes it, as the web UI's login checks it (:func:`_proven`).
+    Before, only a key slot proved anyone, so an auditor could run none of the auditors'
+    commands on a box set up (audit-export, breach-scope, calls, report, year-review).
 
     A password an installer set and its owner has not changed yet (the web UI asks for a
     new one at their first login) proves nobody: the installer knows it too, and the trail
     would name its owner.
 
-    A name no account has and a wrong password are refused in the same words
-    (:data:`NOT_PROVEN`) after the same work (:func:`_hash_takes`): the refusal tells
-    nobody which names are accounts. On a box set up, the try is counted with the web
-    login's failures and refused while the account is locked out
-    (:mod:`web.consoleguess`), for any name typed, as the web login does.
-
     :raises WrongPasswordError: neither takes it, or no account has the name
     :raises LinekeeperError: the account is locked out or its guesses wait (the password
         is not checked), is disabled, or its password is still the installer's"""
+    from firmware.storage.keystore import KeyStore
+
+    key, account = _proven(args, KeyStore(args.data_dir))
+    if key is not None:
+        key.forget()
+    _refuse_installers_password(args.data_dir, account)
+
+
+def _proven(args, store, password=None, by_hash=True, sweep=True):
+    """``(key, account)``: ``--user``'s key slot in ``store`` opened with ``password`` (by
+    default ``--password-file``'s), and their web UI account (a :class:`web.accounts.User`,
+    or None: no account has the name). The one check of a password on the command line,
+    made before anything of the account is said: that it is one, its roles, that it is
+    disabled. Before, `export`, `sar` and `hat-replaced` said "is not a supervisor" and
+    every command "is disabled" before the password was checked, to anyone who typed the
+    name. With ``by_hash``, an account without a key slot (only supervisors hold one) is
+    proven by its password hash in web.db, as the web login checks it; ``key`` is then None.
+
+    A name no account has and a wrong password are refused in the same words
+    (:data:`NOT_PROVEN`) after the same work (a stand-in key slot and hash): the refusal
+    tells nobody which names are accounts, nor their roles, nor whether they are disabled.
+    On a box set up, the try is counted with the web login's failures and refused unchecked
+    while the account is locked out or its guesses wait (:mod:`web.consoleguess`), for any
+    name typed, as the web login does; a failure that begins a lockout is audited
+    (:func:`_guess_failed`). Once the password is right, a disabled account is refused
+    (with ``sweep``, the accounts unused for 90 days are disabled first:
+    :func:`_disable_unused`).
+
+    :raises WrongPasswordError: the password proves nobody
+    :raises LinekeeperError: locked out or waiting (the password not checked); the account
+        is disabled (its password right)"""
     from .errors import WrongPasswordError
 
+    if password is None:
+        password = _read_password(args.password_file)
     has_accounts, account = _read_account(args.data_dir, args.user)
-    guess = None
-    if has_accounts:
-        from web.consoleguess import Guess
-
-        from .signing import run_dir
-
-        guess = Guess(args.data_dir, args.user, run_dir(), _wall_us)
+    guess = _guess(args.data_dir, args.user) if has_accounts else None
+    if guess is not None:
         refusal = guess.refusal()
         if refusal:
             raise LinekeeperError("%s: nothing was done" % refusal)
+    key = None
     try:
         try:
-            _unlock(args).forget()
+            key = store.unlock(args.user, password)
         except WrongPasswordError:
-            if not (has_accounts and _hash_takes(args, account)):
+            if not (by_hash and has_accounts and _hash_takes(args.data_dir, args.user, account, password)):
                 raise
     except WrongPasswordError:
         if guess is not None:
-            guess.failed()
+            _guess_failed(guess, args.data_dir, args.user)
         why = NOT_PROVEN % (args.user, args.password_file)
-        if args.user == "admin":
+        if args.user == "admin" and (by_hash or "admin" not in _slots(store)):
             # --user's default, which the person may not have typed: said whether or not an
-            # account has the name, so that the words tell nobody which names are accounts.
+            # account has the name, so that the words tell nobody which names are accounts
+            # (a command that opens a key slot alone says it when no slot has the name).
             why = why.replace(": nothing was done", " " + ADMIN_DEFAULT + ": nothing was done")
         raise WrongPasswordError(why) from None
     if guess is not None:
         guess.succeeded()
-    _refuse_installers_password(args.data_dir, account)
+    try:
+        _refuse_disabled(account)
+        if sweep and account is not None and _disable_unused(args.data_dir):
+            account = _read_account(args.data_dir, args.user)[1]
+            _refuse_disabled(account)
+    except BaseException:
+        if key is not None:
+            key.forget()
+        raise
+    return key, account
 
 
-def _hash_takes(args, account):
-    """Whether ``account`` (a :class:`web.accounts.User` without a key slot, or None) takes
-    ``--password-file``'s password by its hash in web.db, by the web login's check.
+def _guess(data_dir, user):
+    """A password typed for ``user`` on ``data_dir``'s box, counted with the web login's
+    (:class:`web.consoleguess.Guess`)."""
+    from web.consoleguess import Guess
+
+    from .signing import run_dir
+
+    return Guess(data_dir, user, run_dir(), _wall_us)
+
+
+def _guess_failed(guess, data_dir, user):
+    """Count a wrong password typed for ``user`` (:meth:`web.consoleguess.Guess.failed`); one
+    that begins or lengthens a lockout is audited as the web login's is: a `login_failed`
+    entry by ``anonymous`` of the account (none, and ``no_account``, for a name no account
+    has), from the console, with which counters it locked and for how long. The failures a
+    lockout refuses are not checked, nor audited one by one. A trail that cannot take the
+    entry (a read-only card) is logged; the password is refused all the same."""
+    from web.accounts import who_typed
+    from web.consoleguess import CONSOLE
+
+    from .box import open_audit
+
+    locked = guess.failed()
+    if not locked:
+        return
+    named = who_typed(user, lambda name: _read_account(data_dir, name)[1])
+    target = named.pop("target")
+    details = dict(named, address=CONSOLE, via="cli", **locked)
+    try:
+        with open_audit(data_dir) as audit:
+            audit.append("anonymous", "login_failed", target, details, _wall_us())
+    except (LinekeeperError, OSError, sqlite3.Error) as exc:
+        log.warning("a lockout begun on the command line was not audited (%s)", exc)
+
+
+def _hash_takes(data_dir, user, account, password):
+    """Whether ``account`` (a :class:`web.accounts.User` without a key slot, or None) of
+    ``user`` takes ``password`` by its hash in ``data_dir``'s web.db, by the web login's
+    check. A disabled account's hash (marked) is checked as it was before it was marked:
+    the caller refuses it once its password is right.
 
     One Argon2id check whatever the name, so that a name no account has is refused after
     the same work as a wrong password: checked against another account's hash (of the
@@ -871,9 +924,9 @@ def _hash_takes(args, account):
     from web.db import DISABLED_MARK
     from web.passwords import check_password
 
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(args.data_dir, "web.db"), uri=True)
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "web.db"), uri=True)
     try:
-        row = db.execute("SELECT pw_hash FROM users WHERE name = ?", (args.user,)).fetchone()
+        row = db.execute("SELECT pw_hash FROM users WHERE name = ?", (user,)).fetchone()
         if row is None:  # a stand-in: its answer is not taken
             row = db.execute("SELECT pw_hash FROM users ORDER BY name LIMIT 1").fetchone()
     finally:
@@ -881,9 +934,8 @@ def _hash_takes(args, account):
     if row is None:
         return False
     phc = row[0][len(DISABLED_MARK) :] if row[0].startswith(DISABLED_MARK) else row[0]
-    taken = check_password(_read_password(args.password_file), phc)
-    # A disabled account is refused before (its key slot's check), and its hash marked.
-    return taken and account is not None and not account.needs_key_slot and account.disabled_us is None
+    taken = check_password(password, phc)
+    return taken and account is not None and not account.needs_key_slot
 
 
 # Who the audit entries of a command root runs on the box with no account name (``config
@@ -915,9 +967,7 @@ def _proven_actor(args, nothing_done):
             % (args.user, ROOT_ACTOR, nothing_done)
         )
     try:
-        # Read only: the sweep of accounts unused for 90 days (:func:`_account`) writes web.db
-        # and the trail, which a backup from a read-only card must not need, nor a refusal do.
-        _refuse_disabled(_read_account(args.data_dir, args.user)[1])
+        # The password first: a disabled account is said to be so once it is right.
         _prove(args)
         # A key slot's owner proven, whom no account has (said once the password is taken).
         _account(args.data_dir, args.user, enabled=False)
@@ -1012,23 +1062,19 @@ def _disable_unused(data_dir):
         ) from None
 
 
-def _account(data_dir, user, enabled=True, password_file=None):
+def _account(data_dir, user, enabled=True):
     """``user``'s web UI account (a :class:`web.accounts.User`), or None on a box that has
     none yet: initialised with `linekeeper init` and not set up, the key slot's owner is the
-    box's owner.
+    box's owner. Asked once ``user``'s password is taken (:func:`_proven`), or for who an
+    entry names: no refusal here tells an unproven name what it is.
 
     :raises LinekeeperError: the box has accounts, none of them ``user``'s; or ``user``'s
-        is disabled (unless ``enabled`` is False: who an entry names). With
-        ``password_file`` (a command whose key slot's password is not checked yet), a name
-        no account has is refused as a wrong password is, after the same work
-        (:func:`_no_account`)
+        is disabled (unless ``enabled`` is False: who an entry names)
     """
     has_accounts, account = _read_account(data_dir, user)
     if not has_accounts:
         return None
     if account is None:
-        if password_file is not None:
-            raise _no_account(data_dir, user, password_file)
         raise LinekeeperError(_no_account_words(user))
     if enabled:
         _refuse_disabled(account)
@@ -1036,24 +1082,6 @@ def _account(data_dir, user, enabled=True, password_file=None):
             account = _read_account(data_dir, user)[1]
             _refuse_disabled(account)
     return account
-
-
-def _no_account(data_dir, user, password_file):
-    """The refusal of ``user``, whom no account has, for a command that opens their key slot
-    next: :data:`NOT_PROVEN`, as a wrong password, after a try at the slot of that name
-    (an Argon2id of the same cost: the key store's own stand-in when there is none), so that
-    neither the words nor the time tell which names are accounts. :data:`NO_ACCOUNT` only
-    when the password opens a key slot of that name (a box's first user, made by `init`,
-    with no account): proven, it tells its owner nothing new."""
-    from firmware.storage.keystore import KeyStore
-
-    from .errors import WrongPasswordError
-
-    try:
-        KeyStore(data_dir).unlock(user, _read_password(password_file)).forget()
-    except WrongPasswordError:
-        return WrongPasswordError(NOT_PROVEN % (user, password_file))
-    return LinekeeperError(_no_account_words(user))
 
 
 def _no_account_words(user):
@@ -1162,20 +1190,20 @@ def _enabled_slot(data_dir, user):
         _refuse_disabled(_read_account(data_dir, user)[1])
 
 
-def _export_refusal(data_dir, user, call_id, password_file):
-    """Why ``user`` may not export call ``call_id``, or None.
+def _export_refusal(data_dir, user, call_id, account):
+    """Why ``user``, whose password is taken, may not export call ``call_id``, or None.
 
-    Once the box is set up, the web UI's accounts say who may hear what: only
-    a supervisor, and only on the lines granted to them, as on the web. A box
-    initialised with `linekeeper init` and not set up yet has no accounts:
-    the key slot's owner is the box's owner.
+    Once the box is set up, the web UI's accounts say who may hear what: only a
+    supervisor (``account``), and only on the lines granted to them, as on the web. A box
+    initialised with `linekeeper init` and not set up yet has no accounts: the key slot's
+    owner is the box's owner. A key slot's owner whom no account has on a box set up may
+    not either.
     """
-    try:
-        account = _account(data_dir, user, password_file=password_file)
-    except LinekeeperError as exc:
-        return str(exc)
-    if account is None:
+    has_accounts, _ = _read_account(data_dir, user)
+    if not has_accounts:
         return None
+    if account is None:
+        return _no_account_words(user)
     if not account.has("supervisor"):
         return "%s is not a supervisor: only supervisors hear or export recordings" % user
     calls = sqlite3.connect("file:%s?mode=ro" % os.path.join(data_dir, "calls.db"), uri=True)
@@ -1199,6 +1227,7 @@ def cmd_export(args):
     """
     from firmware.keybackup import keys_lost
     from firmware.recording.store import RecordingStore
+    from firmware.storage.keystore import KeyStore
 
     from . import words
     from .box import open_audit
@@ -1245,11 +1274,12 @@ def cmd_export(args):
                     "the audit trail is damaged (%s): exports are refused until it has been "
                     "looked into; `linekeeper verify` lists every problem" % "; ".join(broken)
                 )
-            refusal = _export_refusal(args.data_dir, args.user, args.call_id, args.password_file)
+            # The password first: no refusal says what an account is before it is taken.
+            key, account = _proven(args, KeyStore(args.data_dir))
+            refusal = _export_refusal(args.data_dir, args.user, args.call_id, account)
             if refusal:
                 raise LinekeeperError(refusal)
-            key = _unlock(args)
-            _refuse_installers_password(args.data_dir, _read_account(args.data_dir, args.user)[1])
+            _refuse_installers_password(args.data_dir, account)
             row = store.for_call(args.call_id)
             if row is None or row["state"] == "deleted":
                 raise LinekeeperError(
@@ -1527,6 +1557,7 @@ def _sar(args, begun):
     from firmware.keybackup import keys_lost
     from firmware.recording.store import RecordingStore
     from firmware.storage.fieldseal import load_field_cipher
+    from firmware.storage.keystore import KeyStore
 
     from .box import open_audit
     from .config import load_config
@@ -1562,12 +1593,6 @@ def _sar(args, begun):
             "--letter-sha256 %s is not a letter's SHA-256: give the 64 hex digits --letter printed, "
             "or read the letter again with --letter. Nothing was released" % args.letter_sha256[:80]
         )
-    # As on the web UI's page: only a supervisor releases (a box not set up: the key slot's owner).
-    account = _account(args.data_dir, args.user, password_file=args.password_file)
-    if account is not None and not account.has("supervisor"):
-        raise LinekeeperError(
-            "%s is not a supervisor: only supervisors answer subject access requests" % args.user
-        )
     # The release is logged before the bundle is written: a file that cannot be written
     # is found now, before it leaves a disclosure on record that never happened. Nor is one
     # replaced: an earlier release's entry names it, and its hash.
@@ -1581,26 +1606,41 @@ def _sar(args, begun):
     since_us, until_us = search_bounds(
         period, args.first_time or "", args.last_time or "", names=("--from", "--to")
     )
-    # A search by line: those of --user's lines, as the web form's (every call on them).
-    granted = None if account is None else set(account.lines)
-    lines = search_lines(args.lines or (), granted, None, name="--line")
-    calls = find_calls(
-        calls_db,
-        number=args.number,
-        country=config.country,
-        since_us=since_us,
-        until_us=until_us,
-        # As the web UI's search: the calls on the lines granted to --user.
-        lines=granted,
-        cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
-        on_lines=lines,
-        outside=config.policy.rules.outside_lines(),
-    )
-    bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
-    store = RecordingStore(args.data_dir)
-    audit = open_audit(args.data_dir)
-    store.keys_lost_from = lambda: keys_lost(audit)
-    key = None
+    # The password first: no refusal says what an account is before it is taken (nor, by a
+    # --line refused, which lines it holds). Then, as on the web UI's page: only a
+    # supervisor releases (a box not set up: the key slot's owner).
+    key, account = _proven(args, KeyStore(args.data_dir))
+    try:
+        if account is None and _read_account(args.data_dir, args.user)[0]:
+            raise LinekeeperError(_no_account_words(args.user))
+        if account is not None and not account.has("supervisor"):
+            raise LinekeeperError(
+                "%s is not a supervisor: only supervisors answer subject access requests" % args.user
+            )
+        _refuse_installers_password(args.data_dir, account)
+        # A search by line: those of --user's lines, as the web form's (every call on them).
+        granted = None if account is None else set(account.lines)
+        lines = search_lines(args.lines or (), granted, None, name="--line")
+        calls = find_calls(
+            calls_db,
+            number=args.number,
+            country=config.country,
+            since_us=since_us,
+            until_us=until_us,
+            # As the web UI's search: the calls on the lines granted to --user.
+            lines=granted,
+            cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
+            on_lines=lines,
+            outside=config.policy.rules.outside_lines(),
+        )
+        bundle_password = _read_password(args.bundle_password_file) if args.bundle_password_file else None
+        store = RecordingStore(args.data_dir)
+        audit = open_audit(args.data_dir)
+        store.keys_lost_from = lambda: keys_lost(audit)
+    except BaseException:
+        if key is not None:
+            key.forget()
+        raise
     try:
         broken = audit.verify()
         if broken:
@@ -1608,10 +1648,6 @@ def _sar(args, begun):
                 "the audit trail is damaged (%s): releases are refused until "
                 "it has been looked into" % "; ".join(broken)
             )
-        # The key slot's password says --user is who runs this: the copies given before are
-        # shown (--earlier, --letter) as that user may see them.
-        key = _unlock(args)
-        _refuse_installers_password(args.data_dir, account)
         search = {"number": args.number, "from": args.first, "to": args.last}
         search.update({k: v for k, v in (("from_time", args.first_time), ("to_time", args.last_time)) if v})
         if lines:
@@ -3246,10 +3282,8 @@ def cmd_keystore(args):
             actor = "recovery-key"
         else:
             args.user = args.user or "admin"
-            _enabled_slot(args.data_dir, args.user)
             opens = {"user": args.user, "password": _read_password(args.password_file)}
-            account = _read_account(args.data_dir, args.user)[1]
-            opens["accept"] = lambda: _restore_refuses_installers_password(args.data_dir, account)
+            opens.update(_restore_guess(args.data_dir, args.user))
             actor = args.user
     except LinekeeperError as exc:
         raise LinekeeperError("%s — nothing was changed" % exc) from None
@@ -3282,6 +3316,37 @@ def cmd_keystore(args):
     return 0
 
 
+def _restore_guess(data_dir, user):
+    """``keybackup.restore``'s ``accept`` and ``wrong_password`` for ``user``'s password: a
+    try at the backup's key slot counted with the web login's failures on a box set up (the
+    account locked out: refused here, its password not checked), as every key slot's
+    password on the command line is (:func:`_proven`); once it opens the copy, a disabled
+    account is refused, then a password an installer set.
+
+    :raises LinekeeperError: the account is locked out or its guesses wait"""
+    has_accounts, _ = _read_account(data_dir, user)
+    guess = _guess(data_dir, user) if has_accounts else None
+    if guess is not None:
+        refusal = guess.refusal()
+        if refusal:
+            raise LinekeeperError(refusal)
+
+    def accept():
+        if guess is not None:
+            guess.succeeded()
+        try:
+            _enabled_slot(data_dir, user)
+        except LinekeeperError as exc:
+            raise LinekeeperError("%s — nothing was changed" % exc) from None
+        _restore_refuses_installers_password(data_dir, _read_account(data_dir, user)[1])
+
+    def wrong_password():
+        if guess is not None:
+            _guess_failed(guess, data_dir, user)
+
+    return {"accept": accept, "wrong_password": wrong_password}
+
+
 def _restore_stopped(data_dir, opened, audited):
     """What ``keystore restore`` stopped by Ctrl-C left: the key store put back (written
     whole, atomically) or not; a stop after its entry is audited as one."""
@@ -3298,20 +3363,24 @@ def _restore_stopped(data_dir, opened, audited):
     )
 
 
-def _installer_refusal(data_dir, user, password_file):
-    """Why ``user``'s password may not move the box's keys to a new HAT, or None.
+def _installer_refusal(data_dir, user, account, key):
+    """Why ``user``, whose password is taken (``account``: theirs, or None; ``key``: their key
+    slot's, or None: an account without one), may not move the box's keys to a new HAT, or None.
 
     Once the box is set up, only an installer may (as on the web UI, where
     installers look after the hardware); before, the key slot's owner is the
-    box's owner. A disabled account's password moves nothing.
+    box's owner. A disabled account's password moves nothing (:func:`_proven`).
     """
-    try:
-        account = _account(data_dir, user, password_file=password_file)
-    except LinekeeperError as exc:
-        return str(exc)
-    if account is not None and not account.has("installer"):
+    if account is None:
+        return _no_account_words(user) if _read_account(data_dir, user)[0] else None
+    if not account.has("installer"):
         return (
             "%s is not an installer: only installers (or the recovery key) move the keys to a new HAT" % user
+        )
+    if key is None:
+        return "--user %s holds no key slot: its password opens none of the box's keys%s" % (
+            user,
+            RECOVERY_KEY_TOO,
         )
     return None
 
@@ -3330,14 +3399,21 @@ def cmd_hat_replaced(args):
         key = store.unlock_recovery(_read_password(args.recovery_key_file, "recovery key file"))
         actor, via = "recovery-key", "recovery key"
     else:
-        refusal = _installer_refusal(args.data_dir, args.user, args.password_file)
+        # The password first: no refusal says what an account is before it is taken.
+        try:
+            key, account = _proven(args, store)
+        except LinekeeperError as exc:
+            if str(exc).endswith("nothing was done"):
+                raise
+            raise LinekeeperError("%s: nothing was changed" % exc) from None
+        refusal = _installer_refusal(args.data_dir, args.user, account, key)
         if refusal:
+            if key is not None:
+                key.forget()
             raise LinekeeperError(refusal + ": nothing was changed")
-        key = _unlock_slot(store, args.user, _read_password(args.password_file), args.password_file)
         actor, via = args.user, "password"
     try:
         if actor != "recovery-key":
-            account = _read_account(args.data_dir, args.user)[1]
             _refuse_installers_password(args.data_dir, account, RECOVERY_KEY_TOO)
         with DataDirLock(args.data_dir):
             moved = move_to_new_hat(
@@ -3451,16 +3527,16 @@ def cmd_rekey(args):
             "%s has no recording keys: it is not a box's data directory, or the box was never "
             "set up; nothing was changed" % args.data_dir
         )
-    _enabled_slot(args.data_dir, args.user)
     password = _read_password(args.password_file)
     new_password = _read_password(args.new_password_file) if args.new_password_file else password
     keystore = KeyStore(args.data_dir)
     with DataDirLock(args.data_dir):
         # The current password first: one that does not open the key store is said to be
-        # wrong, not judged by the rule for the new one.
-        key = _unlock_slot(keystore, args.user, password, args.password_file)
+        # wrong, not judged by the rule for the new one; a disabled account is said to be so
+        # once it is right (:func:`_proven`).
+        key, account = _proven(args, keystore, password, by_hash=False)
         try:
-            _refuse_installers_password(args.data_dir, _read_account(args.data_dir, args.user)[1])
+            _refuse_installers_password(args.data_dir, account)
             summary = _rekey_with(args, keystore, key, new_password)
         finally:
             key.forget()

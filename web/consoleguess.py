@@ -1,7 +1,9 @@
 """The command line's password guesses, counted and locked out with the web login's.
 
-A ``linekeeper`` command that only needs to know who runs it (``calls``, ``report``,
-``audit-export``, ...) proves ``--user`` by their password (``firmware.cli._prove``). Those
+A ``linekeeper`` command proves ``--user`` by their password: one that only needs to know
+who runs it (``calls``, ``report``, ``audit-export``, ...), and one that opens their key slot
+(``export``, ``sar``, ``rekey``, ``hat-replaced``, ``verify``, ``repair``; ``keystore
+restore``, the backup's), all by ``firmware.cli._proven``. Those
 guesses were neither counted nor stopped by the account's lockout: whoever could run the
 command could try an auditor's password as fast as Argon2id allowed, and an account the web
 UI had locked after ten wrong passwords was still tried. They now go through web.db's
@@ -11,6 +13,7 @@ lockout from anywhere, 30 minutes at the 10th failure in a row) and the console'
 more place guesses come from (``addr:console``: many names tried from there). A lockout the
 web began stops the command; failures on the command line count towards it. Counted for any
 name typed, as the web counts them: a lockout says nothing of whether an account has it.
+The failure that begins a lockout says so (:meth:`Guess.failed`), for its audit entry.
 
 The check reads web.db only; a failure is counted (and a success clears the counters) by
 the file's owner (the web UI's user): a command run as root (``calls``, ``keystore
@@ -132,11 +135,22 @@ class Guess:
 
     def failed(self):
         """Count the wrong password (or unknown name) against the guess's keys; logged when
-        web.db cannot take it (the refusal stands all the same)."""
+        web.db cannot take it (the refusal stands all the same).
+
+        Returns the details of the lockout this failure began or lengthened, for its audit
+        entry as the web login's failure says it (:meth:`web.throttle.Throttle.lockout`:
+        ``locked``, ``locked_s``), or ``{}``: none, or not counted. Any lock in force now is
+        this failure's: one in force before refused the password unchecked (:meth:`refusal`)."""
+
+        def count(throttle):
+            throttle.failed(self._keys)
+            return throttle.lockout(self._keys)
+
         try:
-            self._write(lambda throttle: throttle.failed(self._keys))
+            return self._write(count)
         except (OSError, sqlite3.Error, LinekeeperError) as exc:
             log.warning("a failed password on the command line was not counted (web.db: %s)", exc)
+            return {}
 
     def succeeded(self):
         """The password was right: the counters it would have added to go (written only
@@ -161,6 +175,6 @@ class Guess:
         with _as_owner(self._path):
             db = WebDb(self._path)
             try:
-                change(Throttle(db, self._wall_us, self._cipher))
+                return change(Throttle(db, self._wall_us, self._cipher))
             finally:
                 db.close()

@@ -140,7 +140,7 @@ def test_init_says_whether_the_keys_were_made(tmp_path, monkeypatch, when):
 
 def test_any_other_command_says_it_was_stopped_and_may_be_part_done(recorded, monkeypatch):
     data, _ = recorded
-    monkeypatch.setattr(cli, "_installer_refusal", stop)
+    monkeypatch.setattr(cli, "_proven", stop)
     status, out, err = run_linekeeper("hat-replaced", "--data-dir", data, "--password-file", data)
     assert status == 130
     assert one_line(err) == (

@@ -1078,6 +1078,14 @@ def _accounts(root, data):
         db.close()
 
 
+def _audreys(root):
+    """A file holding audrey's password (:func:`_accounts`): its path."""
+    path = root / "audrey-pw"
+    path.write_text("audreys password 1\n")
+    path.chmod(0o600)
+    return str(path)
+
+
 def test_a_copy_given_before_the_user_may_not_see_is_not_shown_nor_released_by_them(tmp_path, capsys):
     """The web form shows a supervisor a copy given before only if they may see its release
     (theirs, or of calls all on their lines); the letter naming one they may not see is
@@ -1118,9 +1126,11 @@ def test_a_copy_given_before_the_user_may_not_see_is_not_shown_nor_released_by_t
     assert "entry 1, 2" in capsys.readouterr().out
     assert sar(root, data, out, "--number", "01632960123") == 0
     assert "Thames Valley Police" in zipfile.ZipFile(out).read("README.txt").decode()
-    # An auditor answers no request; a name with no account neither.
+    # An auditor answers no request (said once her own password is taken); a name with no
+    # account neither. (A new file: one there already is refused before any password.)
     for who in ("audrey", "nobody"):
-        assert sar(root, data, out, "--number", "01632960123", "--user", who, "--earlier") == 2
+        args = ("--number", "01632960123", "--user", who, "--password-file", _audreys(root), "--earlier")
+        assert sar(root, data, tmp_path / "d.zip", *args) == 2
         assert ("%s is not a supervisor" % who if who == "audrey" else "--user nobody: no such account") in (
             capsys.readouterr().err
         )
@@ -1146,7 +1156,11 @@ def test_a_command_line_refusal_is_logged_and_audited_as_the_web_forms_is(tmp_pa
 
     cases = [
         (("--number", "12"), "admin", "12 is not a phone number: give at least 4 of its digits"),
-        (("--number", "01632960123", "--user", "audrey"), "audrey", "audrey is not a supervisor"),
+        (  # said once her own password is taken
+            ("--number", "01632960123", "--user", "audrey", "--password-file", _audreys(root)),
+            "audrey",
+            "audrey is not a supervisor",
+        ),
         (
             ("--number", "01632960123", "--withhold", "7:exemption: crime prevention"),
             "admin",
