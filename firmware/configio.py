@@ -20,7 +20,9 @@ settings as the settings page would, each announcement as an upload would —
 and changes nothing unless all of it is valid; the error names the field.
 While an update is on trial (docs/updates.md), a file that turns on the
 personal-call code or gives a line an outside-line digit the box's own did not
-have is refused too: the release before refuses such a ``config.json``.
+have is refused too: the release before refuses such a ``config.json``. A card-payment
+pause or resume code with A-D, or ``*`` or ``#`` alone, is refused as the Rules page
+refuses it (docs/pci.md), though a ``config.json`` that has one still loads.
 Then the files, ``config.json`` and the site settings are written, each
 atomically, and the import is audited (``config_change``). ``linekeeper config
 import`` then has a running recorder read it again (its control socket's ``reload``, as
@@ -145,6 +147,14 @@ def check_import(doc, source=None):
             exc.message, source=source, field="config" + ("." + exc.field if exc.field else "")
         ) from None
     _check_whole(doc["config"], source)  # a field that is wrong first: it says more
+    for name, why in config.policy.pci.unkeyable().items():
+        # Refused as the Rules page refuses it: a box set so before still loads it (and
+        # raises pci_code_unkeyable), but no new setting brings such a code in.
+        raise ConfigError(
+            why[0].lower() + why[1:].rstrip("."),
+            source=source,
+            field="config.policy.pci." + name,
+        )
     if config.hat is not None:
         from board.hat import load_hat
 

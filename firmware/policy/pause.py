@@ -474,6 +474,41 @@ class PciSettings(Checked):
         check_int(self.auto_resume_s, 10, 1800, path + ".auto_resume_s", "seconds")
         check_bool(self.mask_dtmf, path + ".mask_dtmf")
 
+    def unkeyable(self):
+        """``{field: why}`` for each code (``"pause_code"``, ``"resume_code"``) that staff
+        cannot rely on (:func:`code_refusal`); {} when both are fine or off. The
+        configuration file still takes such a code (a box set so before loads as it was):
+        the box raises an alarm for it, and new settings refuse it."""
+        out = {}
+        for name, what in (("pause_code", "pause"), ("resume_code", "resume")):
+            why = code_refusal(getattr(self, name), what)
+            if why:
+                out[name] = why
+        return out
+
+
+def code_refusal(code, what):
+    """Why ``code`` (DTMF keys, or None: off) will not do as the ``what`` ("pause",
+    "resume") code for card payments, or None. A code is keyed on the phone by whoever
+    takes the card: A-D are not on most handsets' keypads, so a code holding one could
+    not be keyed when card details are read out; and * or # alone is keyed for much else
+    on a call (a menu's choice, the end of a number), which would pause or resume the
+    recording by chance. The Rules page, ``linekeeper config import`` and the box's alarm
+    (``pci_code_unkeyable``) all say it in these words."""
+    if not code:
+        return None
+    if any(key in "ABCD" for key in code.upper()):
+        return (
+            "The %s code %s has A, B, C or D, keys most handsets do not have, so it could not "
+            "be keyed: use 0-9, * and # only, such as *1." % (what, code)
+        )
+    if code in ("*", "#"):
+        return (
+            "The %s code cannot be %s alone: callers key it for menus and to end numbers, which "
+            "would %s the recording by chance. Add a digit, such as %s1." % (what, code, what, code)
+        )
+    return None
+
 
 def code_refusal(code, what):
     """Why the Rules page refuses ``code`` (1 to 8 DTMF keys) as the ``what`` ("pause" or

@@ -323,6 +323,27 @@ BAD = [
         ),
         "config.policy.consent.announcement.file",
     ),
+    # Card-payment codes the Rules page refuses: A-D (not on most handsets' keypads), or
+    # * or # alone (keyed for much else on a call). The configuration file takes them.
+    (
+        json.dumps({"linekeeper_config": 1, "config": {"policy": {"pci": {"pause_code": "ABC"}}}}),
+        "config.policy.pci.pause_code: the pause code ABC has A, B, C or D, keys most "
+        "handsets do not have, so it could not be keyed: use 0-9, * and # only, such as *1 — nothing "
+        "was changed",
+    ),
+    (
+        json.dumps({"linekeeper_config": 1, "config": {"policy": {"pci": {"resume_code": "*2D"}}}}),
+        "config.policy.pci.resume_code: the resume code *2D has A, B, C or D",
+    ),
+    (
+        json.dumps({"linekeeper_config": 1, "config": {"policy": {"pci": {"pause_code": "#"}}}}),
+        "config.policy.pci.pause_code: the pause code cannot be # alone: callers key it for menus and "
+        "to end numbers, which would pause the recording by chance. Add a digit, such as #1",
+    ),
+    (
+        json.dumps({"linekeeper_config": 1, "config": {"policy": {"pci": {"resume_code": "#"}}}}),
+        "config.policy.pci.resume_code: the resume code cannot be # alone",
+    ),
 ]
 
 
