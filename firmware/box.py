@@ -298,6 +298,9 @@ class Box:
         # change of configuration or at a call: an alarm before any caller goes untold.
         self.policy.consent.on_announcement = self._announcement_alarm
         self._announcement_alarm(self.policy.consent.announcement_problem)
+        # A pause or resume code the Rules page and an import refuse, in a config.json
+        # written before they did: loaded (the box records as it was set), and said.
+        self._pci_code_alarm(config.policy.pci)
         # The web server fills in the ICO renewal date and its certificate.
         self.date_checks = DateChecks(self.alarm_log, clock.wall_us, zone=lambda: site_zone(data_dir))
         self.mail = MailService(
@@ -707,6 +710,7 @@ class Box:
         self.policy.preroll_us = config.preroll_ms * 1000
         self.policy.apply(config.policy, country=config.country)
         self.retention.update_settings(config.policy.retention)
+        self._pci_code_alarm(config.policy.pci)
         return config
 
     def _archive_stall(self):
@@ -721,6 +725,19 @@ class Box:
             self.alarm_log.set("announcement_unplayable", True, message=problem, renew=True)
         else:
             self.alarm_log.set("announcement_unplayable", False)
+
+    def _pci_code_alarm(self, pci):
+        """Raise ``pci_code_unkeyable`` naming each card-payment code staff cannot rely on
+        (A-D, or ``*`` or ``#`` alone: :func:`firmware.policy.pause.code_refusal`), or clear
+        it. The code still works as set: refusing the configuration would stop the box
+        recording, where the alarm sends an installer to the Rules page."""
+        problems = pci.unkeyable()
+        if problems:
+            message = " ".join(problems[name] for name in ("pause_code", "resume_code") if name in problems)
+            log.warning("policy.pci: %s", message)
+            self.alarm_log.set("pci_code_unkeyable", True, message=message, renew=True)
+        else:
+            self.alarm_log.set("pci_code_unkeyable", False)
 
     def _public_key(self):
         """The recording public key once the box is initialised, else None.

@@ -52,6 +52,7 @@ ALARMS = {
     "consent_notice_failed": "The consent notice could not be given",
     # Found before any call fails: the checklist's safeguard 6 says it in these words too.
     "announcement_unplayable": "The announcement cannot be played: calls that need it hear no notice",
+    "pci_code_unkeyable": "The card-payment pause or resume code needs changing",
     "ico_renewal_60": "The ICO registration must be renewed within 60 days",
     "ico_renewal_30": "The ICO registration must be renewed within 30 days",
     "ico_renewal_7": "The ICO registration must be renewed within 7 days",
@@ -182,6 +183,10 @@ ALARM_ADVICE = {
     "announcement_unplayable": "an installer opens the Consent page, which says why (a file gone or "
     "damaged: upload it again; espeak-ng missing: install it, or upload an announcement); until then "
     "calls that need it are not told that calls are recorded",
+    "pci_code_unkeyable": "an installer sets the code the alarm names on the Rules page, under Card "
+    "payments (PCI DSS), to keys of 0-9, * and # (such as *1 to pause, *2 to resume), and tells the "
+    "staff who take card details; until then pause and resume on the dashboard (or with the pause "
+    "button, where the line has one) around card details",
     "ico_renewal_60": "renew the registration with the ICO, then enter the new renewal date in Settings",
     "ico_renewal_30": "renew the registration with the ICO, then enter the new renewal date in Settings",
     "ico_renewal_7": "renew the registration with the ICO now, then enter the new renewal date in Settings",

@@ -315,3 +315,60 @@ def test_the_record_code_keyed_while_paused_takes_effect_as_the_pause_ends(lab):
     with open_audit(data_dir) as audit:
         entries = audit.entries(limit=-1, newest_first=False)
     assert [e.action for e in entries if e.action in ("pause", "resume")] == ["pause", "resume"]
+
+
+def test_a_config_json_with_a_code_staff_cannot_rely_on_still_records_and_raises_an_alarm(lab):
+    """The Rules page and `config import` refuse a pause or resume code with A-D (not on
+    most handsets' keypads) or * or # alone (keyed for much else on a call), but a
+    config.json written before they did still has it: the box loads it and records (a
+    refused configuration would stop it recording), and raises pci_code_unkeyable naming
+    each code and what to do, until the codes are changed."""
+    from firmware import words
+    from firmware.alarmlog import AlarmLog
+    from firmware.config import BoxConfig, load_config, save_config
+
+    data_dir = lab.data_dir()
+    save_config(data_dir, BoxConfig.from_dict(lab.policy(pci={"pause_code": "*1A", "resume_code": "#"})))
+    call = dict(card_call(1, 1.0), keys=[])
+    _, calls = lab.sim(lab.scenario([call]), data_dir)  # no config of its own: DATA_DIR's
+    assert [(c["line"], c["recording"] is not None) for c in calls] == [(1, True)]
+    assert load_config(data_dir).policy.pci.pause_code == "*1A"  # left as it was
+    log = AlarmLog.open_existing(data_dir)
+    try:
+        found = [a for a in log.history(lines=[]) if a["kind"] == "pci_code_unkeyable"]
+    finally:
+        log.close()
+    assert found and found[-1]["line"] == 0
+    message = found[-1]["message"]
+    assert "The pause code *1A has A, B, C or D, keys most handsets do not have" in message
+    assert "The resume code cannot be # alone" in message
+    assert words.say("alarm", "pci_code_unkeyable") == "The card-payment pause or resume code needs changing"
+    assert "Rules page" in words.alarm_advice("pci_code_unkeyable")
+
+
+def test_the_card_payment_code_alarm_clears_once_the_codes_are_changed(lab, synth):
+    import dataclasses
+
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    doc = lab.scenario([], config=lab.policy(pci={"pause_code": "ABC", "resume_code": "*2"}))
+    box = open_sim_box(loads_scenario(json.dumps(doc)), lab.data_dir(), synth=synth)
+
+    def alarms():
+        return [
+            (a["message"], a["cleared_us"] is None)
+            for a in box.alarm_log.history(lines=[])
+            if a["kind"] == "pci_code_unkeyable"
+        ]
+
+    box.start()
+    try:
+        ((message, still_open),) = alarms()
+        assert message.startswith("The pause code ABC has A, B, C or D") and still_open
+        assert "resume" not in message
+        pci = dataclasses.replace(box.config.policy.pci, pause_code="*1")
+        box.apply_config(box.config.replace(policy=dataclasses.replace(box.config.policy, pci=pci)))
+        assert alarms() == [(message, False)]
+    finally:
+        box.stop()
