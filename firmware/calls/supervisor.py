@@ -189,6 +189,8 @@ SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look agai
 # not a first ring (the shortest cadence burst in use, the UK's, is 400 ms).
 RING_PULSE_MAX_MS = 330
 LOOP_SIGNALS = ("hook", "in_use")
+# A North American carrier's access code: 101 and four digits, then the number (1 and ten).
+US_ACCESS_CODE, US_ACCESS_DIGITS = "101", 7
 # The note of a call still being dialled when the box stopped hearing its line (a power-fail
 # seal, a stop): its number is the digits dialled by then, nothing joins it after.
 DIALLING_CUT = "dialling_cut"
@@ -639,8 +641,19 @@ def stored_number(call, country):
     number = getattr(call, "number", None)
     if getattr(call, "direction", None) != "out" or not isinstance(number, str):
         return cards.scrub(number)
-    whole, skip = _logged_bounds(number, country, getattr(call, "outside_line", ""))
-    return cards.scrub_dialled(number, whole, skip)
+    outside = getattr(call, "outside_line", "")
+    whole, skip = _logged_bounds(number, country, outside)
+    stored = cards.scrub_dialled(number, whole, skip)
+    # Keys past the number that no card check found: a card cut short, its dialling over
+    # before its last digit (an on-hook, a power cut, a pause), keeps at most its first six.
+    # The digits the number may have past ``whole``: none for one whose plan fixes its length
+    # (a UK optional digit is judged as a card's first, as ever), up to 8 abroad.
+    optional = _optional_digits(number[skip:], country)
+    spare = max(0, _longest_number(number, country, outside) - whole - optional)
+    if country == "us" and number[skip:].startswith(US_ACCESS_CODE):
+        # Taken for 1 and ten (docs/pci.md), it may be 101, four digits and such a number.
+        spare = max(spare, US_ACCESS_DIGITS + 11 - whole)
+    return cards.mask_cut_short(stored, whole, optional, spare)
 
 
 def _logged_bounds(number, country, outside=""):

@@ -45,6 +45,9 @@ PAN_MIN, PAN_MAX = 13, 19
 # No number has more digits than this (E.164, its international prefix aside).
 NUMBER_MAX = 15
 ISSUER_FIRST = "23456"
+# The most of a card number's first digits PCI DSS lets be shown (its issuer's): a card
+# keyed on after a number and cut short (the dialling ended first) keeps no more.
+SHOWN_FIRST = 6
 MASK = "X"
 # A run of digits, its groups apart by one space, not inside a word of lower-case
 # hex or text (a recording id, a hash): DTMF strings use only 0-9 * # and A-D.
@@ -288,6 +291,29 @@ def mask_dialled(number, whole=0, prefix=0, optional=0):
     start = dialled_card_start(number, whole, prefix, optional)
     if start is None:
         return number
+    return number[:start] + re.sub(r"\d", MASK, number[start:])
+
+
+def mask_cut_short(number, whole, optional=0, spare=0):
+    """``number`` (dialled digits, the dialling over) with the keys past the number's
+    shortest whole length ``whole`` masked from there (past up to ``optional`` digits no
+    card begins with, as :func:`dialled_card_start`) when they have more digits than the
+    number may still have besides those (``spare``: none where the plan fixes its length,
+    8 abroad) and the :data:`SHOWN_FIRST` digits of a card; as it is otherwise, or where
+    the number's start says nothing (``whole`` 0) or a card was already masked in it.
+
+    A card keyed on is recognised at its last digit (or at its 13th, keyed with a digit
+    wrong), but the dialling may end before it: the caller hangs up, the power is cut,
+    or the keys stop long enough for the call to be taken as answered. Its first digits
+    were more of the number, and the call log kept them: ten digits of a 16-digit card
+    leave its other six to guess, one in ten passing the Luhn check. No number has more
+    than ``spare`` digits past its shortest length, so these are keys; a few of a menu
+    keep their digits, more lose them, as a card's would (docs/pci.md)."""
+    if not whole or MASK in number or len(number) <= whole:
+        return number
+    if sum(ch.isdigit() for ch in number[whole:]) <= spare + SHOWN_FIRST:
+        return number
+    start = _past_optional(number, whole, optional)
     return number[:start] + re.sub(r"\d", MASK, number[start:])
 
 

@@ -537,6 +537,69 @@ SLIPPED_CARDS = {
 }
 
 
+# A 16-digit card of which only the first ten are keyed on after 01632 960123 before the
+# dialling ends: no run of the number and those ten passes the Luhn check, so no card is found.
+CUT_SHORT_CARD = "4198463464848500"
+
+
+def keyed_then(dialled, keys, end, country="uk"):
+    """``(rig, call)``: ``keys`` keyed straight on after ``dialled``, then the dialling ended
+    by ``end``: the caller hanging up, the box no longer hearing the line (a power cut's
+    warning, a stop), or a pause long enough for the dial timeout, the rest of the card
+    (:data:`CUT_SHORT_CARD`) keyed after it."""
+    s = LineScript()
+    s.handset(True, 1000)
+    s.dsp(Tone(us(1100), "dial"))
+    last = s.dtmf(s.dtmf(2500, dialled) + 300, keys)
+    if end == "on_hook":
+        s.handset(False, last + 500)
+    elif end == "pause":
+        s.handset(False, s.dtmf(last + 6000, CUT_SHORT_CARD[len(keys) :]) + 2000)
+    rig = Rig(country=country).play(s, until_ms=last + 12000 if end == "pause" else last + 600)
+    if end == "power_cut":
+        rig.sup.close(heard_until_us=us(last + 500))
+    return rig, rig.only_call()
+
+
+@pytest.mark.parametrize("end", ["on_hook", "power_cut", "pause"])
+def test_a_card_cut_short_after_a_number_keeps_no_more_than_its_first_six_digits(end):
+    """A card keyed on after a number is found at its last digit (or its 13th, keyed with a
+    digit wrong), but the dialling may end before: the caller hangs up, the power is cut,
+    or the caller stops long enough for the call to be taken as answered. Its first ten
+    digits were kept in the call log as more of the number, leaving six to guess (one in
+    ten passing the Luhn check). No UK number has a digit past its shortest whole length,
+    so more keys there than the six first digits of a card PCI DSS lets be shown are
+    masked from that length on; the number keeps its digits, and no key its tone."""
+    dialled, keys = "01632960123", CUT_SHORT_CARD[:10]
+    assert cards.mask_dialled(dialled + keys, len(dialled)) == dialled + keys  # no card found
+    rig, call = keyed_then(dialled, keys, end)
+    assert stored_number(call, "uk") == dialled + "X" * 10, stored_number(call, "uk")
+    assert [d.past_number for d in rig.of(DigitDialled)][len(dialled) : len(dialled) + 10] == [True] * 10
+    assert (end == "power_cut") == ("dialling_cut" in call.notes)
+
+
+@pytest.mark.parametrize(
+    ("dialled", "keys", "country", "logged"),
+    [
+        # A card's first six (its issuer's, which PCI DSS lets be shown), or a few menu keys.
+        ("01632960123", CUT_SHORT_CARD[:6], "uk", "01632960123419846"),
+        ("01632960123", "1#2", "uk", "016329601231#2"),
+        ("999", "4198463", "uk", "999XXXXXXX"),
+        # An 0800 number's 11th digit that no card begins with stays the number's.
+        ("08001234567", "4198463", "uk", "08001234567XXXXXXX"),
+        ("0800123456", "3419846", "uk", "0800123456XXXXXXX"),
+        ("12025550143", "4198463", "us", "12025550143XXXXXXX"),
+        # A number abroad whose length the box does not know may have 8 digits more.
+        ("008816", "12345678901", "uk", "00881612345678901"),
+        # A US carrier's access code and a number: taken for 1 and ten, kept whole.
+        ("1010288", "12125550123", "us", "101028812125550123"),
+    ],
+)
+def test_keys_cut_short_after_a_number_past_a_cards_first_six_are_masked(dialled, keys, country, logged):
+    _rig, call = keyed_then(dialled, keys, "on_hook", country=country)
+    assert stored_number(call, country) == logged
+
+
 @pytest.mark.parametrize("length", sorted(SLIPPED_CARDS))
 def test_a_card_keyed_on_with_a_digit_wrong_is_masked_all_the_same(length):
     card = SLIPPED_CARDS[length]
