@@ -650,7 +650,7 @@ def stored_number(call, country):
     # (a UK optional digit is judged as a card's first, as ever), up to 8 abroad.
     optional = _optional_digits(number[skip:], country)
     spare = max(0, _longest_number(number, country, outside) - whole - optional)
-    if country == "us" and number[skip:].startswith(US_ACCESS_CODE):
+    if country == "us" and number[skip:].startswith(US_ACCESS_CODE) and whole > skip + US_ACCESS_DIGITS:
         # Taken for 1 and ten (docs/pci.md), it may be 101, four digits and such a number.
         spare = max(spare, US_ACCESS_DIGITS + 11 - whole)
     return cards.mask_cut_short(stored, whole, optional, spare)
@@ -705,7 +705,9 @@ def shortest_number(number, country, outside=""):
     these and those below; 999 and 112 (emergency) 3, 18000 (999 through Relay UK) 5; a service number
     as long as ``service_numbers`` in :mod:`telephony.countries` says (118 and 116 and
     three digits, 100, 101, 105, 111 and 123, 1471).
-    US: 1 and 10, 011 and 7; *67 or *82 (withheld, given) before either, 711 (the relay
+    US: 1 and 10, 011 and 7 (101 and four digits, a carrier's access code, is taken for the
+    start of 1 and 10, but is 7 where a key other than 0 or 1 follows it: no number does,
+    so it is a card keyed on after the code); *67 or *82 (withheld, given) before either, 711 (the relay
     service) before any number; 911 3.
     An international number to a country whose plan the box knows is as long as it
     says (:func:`_abroad`): 00 and 1 and ten digits, 00 and 44 and a UK number without
@@ -728,6 +730,11 @@ def shortest_number(number, country, outside=""):
     if country == "us":
         if number.startswith("011"):
             return 3 + _abroad(number[3:])[0]
+        if number.startswith(US_ACCESS_CODE) and number[US_ACCESS_DIGITS : US_ACCESS_DIGITS + 1] not in "01":
+            # 101 and four digits, a carrier's access code, then no number: one dialled
+            # after it begins 1 (1 and ten), 011 or 0 (the operator), and no 1 and ten
+            # begins 10. What follows is keyed on after the code (a card, 2-6).
+            return US_ACCESS_DIGITS
         return 11 if number.startswith("1") else 0
     if number.startswith("00"):
         return 2 + _abroad(number[2:])[0]

@@ -1960,6 +1960,23 @@ def test_a_card_keyed_after_a_carriers_access_code_and_a_number_keeps_none_of_it
     assert past == [False] * kept + [True] * (len(dialled) - kept + 16 + 3)
 
 
+@pytest.mark.parametrize("card", ["4111111111111111", "4111111111111112", "5105105105105100"])
+@pytest.mark.parametrize("prefix", ["", "*67"])
+def test_a_card_keyed_straight_after_a_us_carriers_access_code_keeps_none_of_its_digits(card, prefix):
+    """On a US box 101 and four digits were taken for the start of 1 and ten, so a card keyed
+    on straight after the code alone kept its first four digits and their tones
+    (10102884111 and Xs). A number dialled after the code begins 1, 011 or 0, and no 1 and
+    ten begins 10: a 2-9 after the code begins no number, so the code is whole at 7 keys and
+    the card is masked, withheld and cut out of the recording from its first key. A number
+    after the code is judged as before (the test above)."""
+    dialled = prefix + "1010288"
+    rig, call = keyed_after_dialling(dialled, card, country="us")
+    assert call.number == dialled + "X" * (len(call.number) - len(dialled)) and call.digits_withheld
+    assert stored_number(call, "us") == call.number
+    past = [d.past_number for d in rig.of(DigitDialled)]
+    assert past == [False] * len(dialled) + [True] * (16 + 3)
+
+
 @pytest.mark.parametrize(
     "dialled, outside, logged, kept",
     [
