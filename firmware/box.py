@@ -728,10 +728,11 @@ class Box:
 
     def _pci_code_alarm(self, pci):
         """Raise ``pci_code_unkeyable`` naming each card-payment code staff cannot rely on
-        (A-D, or ``*`` or ``#`` alone: :func:`firmware.policy.pause.code_refusal`), or clear
-        it. The code still works as set: refusing the configuration would stop the box
-        recording, where the alarm sends an installer to the Rules page."""
-        problems = pci.unkeyable()
+        (A-D, ``*`` or ``#`` alone, or digits with no ``*`` or ``#`` first: what the Rules
+        page refuses, :func:`firmware.policy.pause.code_refusal`), or clear it. The code
+        still works as set: refusing the configuration would stop the box recording, where
+        the alarm sends an installer to the Rules page."""
+        problems = pci.refused()
         if problems:
             message = " ".join(problems[name] for name in ("pause_code", "resume_code") if name in problems)
             log.warning("policy.pci: %s", message)

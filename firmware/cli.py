@@ -2922,17 +2922,12 @@ def _pci_codes_refused(data_dir, cipher):
     the same digits keyed in a card's security code): the file takes every DTMF key, so
     a box set so before loads as it was, but the installer is told (docs/pci.md)."""
     from .config import load_config
-    from .policy.pause import code_refusal
 
-    pci = load_config(data_dir, cipher).policy.pci
-    for field, what in (("pause_code", "pause"), ("resume_code", "resume")):
-        code = getattr(pci, field)
-        refused = code and code_refusal(code, what)
-        if refused:
-            yield (
-                "policy.pci.%s: %s The box uses it as it is; the Rules page refuses it until it "
-                "is changed." % (field, refused)
-            )
+    for field, refused in load_config(data_dir, cipher).policy.pci.refused().items():
+        yield (
+            "policy.pci.%s: %s The box uses it as it is; the Rules page refuses it until it "
+            "is changed." % (field, refused)
+        )
 
 
 def cmd_config(args):

@@ -224,7 +224,7 @@ def _notice_out(s):
 
 
 def _pci(s):
-    from .policy.pause import code_refusal, pause_button_wired
+    from .policy.pause import pause_button_wired
 
     pci = s.config.policy.pci
     button = pci.button and pause_button_wired(s.config.hat)
@@ -234,10 +234,8 @@ def _pci(s):
             "no way to pause recording while card details are given: set a pause code (Rules, Card payments)"
         )
     # A code the page refuses (set by an import, or by the page before it refused it).
-    for code, what in ((pci.pause_code, "pause"), (pci.resume_code, "resume")):
-        refused = code and code_refusal(code, what)
-        if refused:
-            return AMBER, "%s (Rules, Card payments)" % refused
+    for refused in pci.refused().values():
+        return AMBER, "%s (Rules, Card payments)" % refused
     if not pci.mask_dtmf:
         return AMBER, (
             "DTMF masking is off: a card number keyed on the phone while the recording is not "

@@ -475,26 +475,34 @@ class PciSettings(Checked):
         check_bool(self.mask_dtmf, path + ".mask_dtmf")
 
     def unkeyable(self):
-        """``{field: why}`` for each code (``"pause_code"``, ``"resume_code"``) that staff
-        cannot rely on (:func:`code_refusal`); {} when both are fine or off. The
-        configuration file still takes such a code (a box set so before loads as it was):
-        the box raises an alarm for it, and new settings refuse it."""
+        """``{field: why}`` for each code (``"pause_code"``, ``"resume_code"``) that could
+        not be keyed, or would be keyed by chance (:func:`code_unkeyable`): what
+        ``linekeeper config import`` refuses; {} when both are fine or off."""
+        return self._codes(code_unkeyable)
+
+    def refused(self):
+        """``{field: why}`` for each code the Rules page refuses (:func:`code_refusal`: the
+        unkeyable ones and a code of digits with no ``*`` or ``#`` first); {} when both are
+        fine or off. The configuration file still takes such a code (a box set so before
+        loads as it was): the box raises an alarm for it (``pci_code_unkeyable``)."""
+        return self._codes(code_refusal)
+
+    def _codes(self, judge):
         out = {}
         for name, what in (("pause_code", "pause"), ("resume_code", "resume")):
-            why = code_refusal(getattr(self, name), what)
+            why = judge(getattr(self, name), what)
             if why:
                 out[name] = why
         return out
 
 
-def code_refusal(code, what):
-    """Why ``code`` (DTMF keys, or None: off) will not do as the ``what`` ("pause",
-    "resume") code for card payments, or None. A code is keyed on the phone by whoever
-    takes the card: A-D are not on most handsets' keypads, so a code holding one could
-    not be keyed when card details are read out; and * or # alone is keyed for much else
-    on a call (a menu's choice, the end of a number), which would pause or resume the
-    recording by chance. The Rules page, ``linekeeper config import`` and the box's alarm
-    (``pci_code_unkeyable``) all say it in these words."""
+def code_unkeyable(code, what):
+    """Why ``code`` (DTMF keys, or None: off) cannot be relied on as the ``what`` ("pause",
+    "resume") code for card payments because of its keys, or None. A code is keyed on the
+    phone by whoever takes the card: A-D are not on most handsets' keypads, so a code
+    holding one could not be keyed when card details are read out; and * or # alone is
+    keyed for much else on a call (a menu's choice, the end of a number), which would pause
+    or resume the recording by chance. ``linekeeper config import`` refuses such a code."""
     if not code:
         return None
     if any(key in "ABCD" for key in code.upper()):
@@ -511,25 +519,16 @@ def code_refusal(code, what):
 
 
 def code_refusal(code, what):
-    """Why the Rules page refuses ``code`` (1 to 8 DTMF keys) as the ``what`` ("pause" or
-    "resume") code, or None; ``linekeeper config import`` says it of a file's code, which
-    it takes. The configuration takes every DTMF key, but a code is keyed on the phone by
-    whoever takes the card: A-D are not on most handsets' keypads, so a code holding one
-    could not be keyed when card details are read out; * or # alone is keyed for much
-    else on a call (a menu's choice, the end of a number), which would pause it by chance;
-    and a code of digits with no * or # first may be keyed within a card number or its
+    """Why the Rules page refuses ``code`` (DTMF keys, or None: off) as the ``what``
+    ("pause" or "resume") code, or None: an unkeyable code (:func:`code_unkeyable`), or a
+    code of digits with no * or # first, which may be keyed within a card number or its
     security code, so a resume code so ends a pause in the middle of the card details (as
-    the personal-call code, it starts with * or #)."""
-    if any(key in "ABCD" for key in code):
-        return (
-            "The %s code %s has A, B, C or D, keys most handsets do not have, so it could not "
-            "be keyed: use 0-9, * and # only, such as *1." % (what, code)
-        )
-    if code in ("*", "#"):
-        return (
-            "The %s code cannot be %s alone: callers key it for menus and to end numbers, which "
-            "would %s the recording by chance. Add a digit, such as %s1." % (what, code, what, code)
-        )
+    the personal-call code, it starts with * or #). ``linekeeper config import`` takes
+    such a code of digits and says this of it; the box's alarm (``pci_code_unkeyable``)
+    says it of any code in these words."""
+    unkeyable = code_unkeyable(code, what)
+    if unkeyable or not code:
+        return unkeyable
     if code[0] not in "*#":
         return "The %s code %s does not start with * or #: %s Start it with * or #, such as *%s." % (
             what,

@@ -370,5 +370,14 @@ def test_the_card_payment_code_alarm_clears_once_the_codes_are_changed(lab, synt
         pci = dataclasses.replace(box.config.policy.pci, pause_code="*1")
         box.apply_config(box.config.replace(policy=dataclasses.replace(box.config.policy, pci=pci)))
         assert alarms() == [(message, False)]
+        # A resume code of digits alone (which a config import takes, saying so) is ended by
+        # the same digits keyed in a card's security code: the alarm names it too.
+        pci = dataclasses.replace(box.config.policy.pci, resume_code="7")
+        box.apply_config(box.config.replace(policy=dataclasses.replace(box.config.policy, pci=pci)))
+        assert [m for m, still_open in alarms() if still_open] == [
+            "The resume code 7 does not start with * or #: a caller keying a card number or its "
+            "security code while the recording is paused may key those digits, which would resume "
+            "the recording in the middle of the card details. Start it with * or #, such as *7."
+        ]
     finally:
         box.stop()
