@@ -165,11 +165,12 @@ def retention_words(settings, line_names=None):
             )
             if x
         )
-        parts.append("%s: %s" % (which, "%d days" % rule.days if rule.days else "kept until deleted by hand"))
+        kept = words.counted(rule.days, "day") if rule.days else "kept until deleted by hand"
+        parts.append("%s: %s" % (which, kept))
     for category, days in sorted(settings.minimum_days.items()):
-        parts.append("calls tagged %s: never less than %d days" % (category, days))
+        parts.append("calls tagged %s: never less than %s" % (category, words.counted(days, "day")))
     if settings.default_days:
-        head = "%d days" % settings.default_days
+        head = words.counted(settings.default_days, "day")
         if parts:
             head += " (%s)" % "; ".join(parts)
     elif parts:

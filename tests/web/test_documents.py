@@ -1155,3 +1155,25 @@ def test_the_staff_notice_says_a_private_lines_calls_are_still_listed(good, tmp_
     rules = box.config_store.get().policy.rules
     change_policy(box, "rules", lines=tuple(dataclasses.replace(x, mode="always") for x in rules.lines))
     assert "private_listed" not in staff_notice(box.web)
+
+
+def test_the_retention_said_counts_one_day_as_one(good):
+    """A business closing down set every period to 1 day: the staff notice said "1 days,
+    unless a recording is held for a dispute", and a rule or a minimum period of 1 day the
+    same."""
+    from firmware.policy.retention import RetentionRule
+
+    box, people = good
+    change_policy(
+        box,
+        "retention",
+        default_days=1,
+        rules=(RetentionRule("line 1", days=1, line=1, direction="in"),),
+        minimum_days={"complaint": 1},
+    )
+    notice = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    said = re.search(r'<p id="retention">(.*?)</p>', notice).group(1)
+    assert said.startswith(
+        "1 day (line 1 incoming calls: 1 day; calls tagged complaint: never less than 1 day), unless"
+    ), said
+    assert "days" not in said
