@@ -60,3 +60,35 @@ def test_an_owner_granted_every_line_is_told_who_holds_the_box_s_key(box, people
     assert "No account holds it any more, so the recovery key in use cannot be replaced." in page
     page = owner.get("/settings").get_data(as_text=True)
     assert "not the box&#39;s own key; no account holds it any more." in page
+
+
+def test_a_new_recovery_key_is_not_said_to_stop_the_old_one_opening_a_copy(box, people):
+    """An owner selling the box made a new recovery key on Settings, which said the old one
+    "stops working". It stops opening this key store only: a copy made before (a key store
+    backup, a copy of the card) still opens with it, and gives the same admin key, so every
+    recording, the buyer's to come included. The page says so and sends a handover to the
+    Rekey page, whose new keys no old copy opens."""
+    import re
+
+    from firmware.storage.keystore import open_copy
+
+    old_key, old_copy = box.recovery_key, box.services.keystore.copy_bytes()[0]
+    alice = people["alice"]
+    assert box.post(alice, "/settings/recovery-key", token_from="/settings").headers["Location"] == (
+        "/setup/recovery"
+    )
+    new_key = re.search(r'id="recovery-key">([^<]+)<', alice.get("/setup/recovery").get_data(as_text=True))
+    assert new_key.group(1) != old_key
+    box.post(alice, "/setup/recovery", {"typed_key": new_key.group(1)}, token_from="/setup/recovery")
+    assert box.web.site.recovery_confirmed
+    key, public = open_copy(old_copy, recovery_key=old_key)
+    key.forget()
+    assert public == box.services.keystore.copy_bytes()[1]  # the key every line's key is wrapped to
+
+    page = alice.get("/settings").get_data(as_text=True)
+    said = re.search(r'<p id="recovery-words">(.*?)</p>', page, re.S)
+    assert said, page[page.find("<h2>Recovery key") :][:600]
+    said = " ".join(said.group(1).split())
+    assert "stops working" not in said
+    assert "A copy of the key store made before (a backup, or a copy of the memory card) still opens" in said
+    assert "rekey instead (Rekey page)" in said
