@@ -354,3 +354,19 @@ def test_the_slot_of_a_disabled_account_rekeys_nothing(box, people, rekeying):
         e.details["phase"] for e in box.services.audit.entries(limit=100, action="rekey")
     ]
     assert "is disabled" in refused[0].details["reason"]
+
+
+def test_the_slot_user_offered_is_the_account_holding_the_box_s_key(box, people, rekeying):
+    """The form came filled in with "admin", an account a box set up in the wizard does not
+    have (its holder is the wizard's account, here alice): an owner handing the box over who
+    typed only their password was refused "wrong user name or password" once the recorder had
+    tried. It offers the account holding the box's own key, as Settings names it, or nothing."""
+    field = re.compile(r'<input id="slot_user" name="slot_user" value="([^"]*)"')
+    for who in ("alice", "ivan"):
+        page = people[who].get("/rekey").get_data(as_text=True)
+        assert field.search(page).group(1) == ADMIN[0] == "alice", who
+    too_long = {"slot_user": "x" * 40, "password": "p", "confirm": "yes"}
+    resp = box.post(people["ivan"], "/rekey", too_long, token_from="/rekey")
+    assert resp.status_code == 400 and field.search(resp.get_data(as_text=True)).group(1) == "alice"
+    box.services.keystore.remove_slot("alice")  # no account holds it: nothing is offered
+    assert field.search(people["ivan"].get("/rekey").get_data(as_text=True)).group(1) == ""

@@ -24,6 +24,7 @@ from firmware.errors import LinekeeperError
 from ..accounts import name_problem, who_typed
 from ..security import audit, lk, roles
 from ..throttle import wait_said
+from .settings import box_key_holders
 
 bp = Blueprint("rekey", __name__)
 
@@ -46,8 +47,20 @@ def _job():
     return lk().services.rekey
 
 
-def _page(error=None, status=200, result=None, slot_user="admin"):
+def _offered():
+    """The user offered in the form: the asker when their account holds the box's own key,
+    else the one enabled account that does (as Settings names it), else nobody. It was
+    "admin", an account a box set up in the wizard does not have."""
+    enabled = box_key_holders()[0]
+    if g.user.name in enabled:
+        return g.user.name
+    return enabled[0] if len(enabled) == 1 else ""
+
+
+def _page(error=None, status=200, result=None, slot_user=None):
     job = _job()
+    if slot_user is None:
+        slot_user = _offered()
     running = job is not None and job.running
     progress = job.progress() if job is not None else []
     return (
@@ -87,13 +100,13 @@ def start():
     password = request.form.get("password") or ""
     if slot_user and name_problem(slot_user):
         # No such account can hold a key slot; nor is the text written into the trail.
-        return _page("%s Nothing was changed." % name_problem(slot_user), status=400, slot_user="admin")
+        return _page("%s Nothing was changed." % name_problem(slot_user), status=400)
     if not slot_user or not password or request.form.get("confirm") != "yes":
         return _page(
             "Give the user whose key slot opens every line, their password, and tick the box "
             "to confirm. Nothing was changed.",
             status=400,
-            slot_user=slot_user or "admin",
+            slot_user=slot_user or None,
         )
     # The password is a guess like a login's: throttled the same way. Refused while
     # throttled, an attempt is not audited (the refusal that began the wait says so).

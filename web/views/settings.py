@@ -177,7 +177,7 @@ def _key_words():
     key = unlocked_key()
     if key is None or key.holds_all or not (g.user.has("installer") and g.user.has("supervisor")):
         return None
-    enabled, disabled = _holders()
+    enabled, disabled = box_key_holders()
     if enabled or disabled:
         holders = _names(enabled or disabled) + (" holds it" if len(enabled or disabled) == 1 else " hold it")
         return "Your key opens %s, not the box's own key: %s%s." % (
@@ -197,7 +197,7 @@ def _granted_words(key):
     return "%s %s, granted to you" % ("line" if len(lines) == 1 else "lines", said)
 
 
-def _holders():
+def box_key_holders():
     """``(enabled, disabled)``: the names of the accounts whose key slot holds the box's own
     key (granted every line: the setup wizard's, or the last rekey's)."""
     keystore = lk().services.keystore
@@ -219,7 +219,7 @@ def _names(names):
 def _holders_words():
     """Who holds the box's own key, and what to do, as a sentence ("alice holds it: log in as
     alice to make one.")."""
-    enabled, disabled = _holders()
+    enabled, disabled = box_key_holders()
     if len(enabled) == 1:
         return "%s holds it: log in as %s to make one." % (enabled[0], enabled[0])
     if enabled:
