@@ -327,3 +327,22 @@ def test_the_call_pages_heading_says_in_words_whose_details_were_erased(box, peo
     assert resp.status_code == 302, resp.get_data(as_text=True)
     page = sam.get("/calls/5").get_data(as_text=True)
     assert "<h1>Call 5: from a caller whose details were erased on request</h1>" in page
+
+
+def test_the_call_page_does_not_say_the_caller_asked(box, people):
+    """A business closing down erased its calls' details before handing the box on: each
+    call's page then said "the caller's number and name were erased at their request", which
+    no caller had made. The form takes any reason ("or it must go before its retention period
+    ends"): the page says on request and where who asked and why is kept, as it says of the
+    recording."""
+    real_recordings(box, [1])
+    sam = people["sam"]
+    assert erase(box, sam, 1, erase_reason="business closing down").status_code == 302
+    page = html.unescape(sam.get("/calls/1").get_data(as_text=True))
+    said = re.search(r'<dd id="f-number">(.*?)</dd>', page, re.S).group(1)
+    said = " ".join(re.sub(r"<[^>]+>", "", said).split())
+    assert "at their request" not in said, said
+    assert said == (
+        "erased on request — the caller's number and name are gone from the call log (the audit "
+        "trail says who asked and why); the call's times, line and outcome are kept"
+    ), said
