@@ -1026,3 +1026,19 @@ def test_every_entry_about_a_call_names_it_as_a_call_on_the_audit_page(box, peop
     abouts = re.findall(r'<td data-label="About" class="ref">(.*?)</td>', page)
     for call_id in (1, 2, 3):
         assert '<a href="/calls/%d">call %d</a>' % (call_id, call_id) in abouts, (call_id, abouts[:3])
+
+
+def test_deleting_an_account_says_it_is_deleted(box, people):
+    """An owner closing down deleted an auditor's account: the page came back without it and
+    said nothing, where adding, changing, disabling or enabling one each says what was done."""
+    alice = people["alice"]
+    resp = box.post(alice, "/users/audrey/delete", {}, token_from="/users")
+    assert resp.status_code == 302
+    page = alice.get(resp.headers["Location"]).get_data(as_text=True)
+    said = re.search(r'<p class="ok" id="users-deleted" role="status">(.*?)</p>', page)
+    assert said and said.group(1) == (
+        "audrey is deleted: nobody can log in to the account; what it did stays in the audit trail "
+        "under its name."
+    ), page[:3000]
+    # A link naming an account that is there says nothing of a deletion.
+    assert 'id="users-deleted"' not in alice.get("/users?deleted=sam").get_data(as_text=True)
