@@ -193,6 +193,18 @@ def test_deleting_a_supervisor_advises_a_rekey(box, people):
     assert resp.status_code == 302 and "removed=sue" in resp.headers["Location"]
     page = alice.get(resp.headers["Location"]).get_data(as_text=True)
     assert 'id="rekey-advised"' in page and "linekeeper rekey" in page
+    # The Rekey page does it with the box recording: an owner handing over or closing down
+    # was told to stop the box and run the command.
+    rekeying = object()
+    box.services.rekey = rekeying
+    resp = box.post(alice, "/users/sam/delete", {}, token_from="/users")
+    page = alice.get(resp.headers["Location"]).get_data(as_text=True)
+    said = re.search(r'<p class="notice" id="rekey-advised">(.*?)</p>', page).group(1)
+    assert said == (
+        "sam's key slot was removed. A copy of the key store taken before still opens the "
+        'recordings with their old password: to make every copy useless, rekey on the <a href="/rekey">'
+        "Rekey page</a> (the box goes on recording meanwhile)."
+    ), said
     resp = box.post(alice, "/users/audrey/delete", {}, token_from="/users")  # no slot: nothing to advise
     assert "removed" not in resp.headers["Location"]
 

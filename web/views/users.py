@@ -193,6 +193,8 @@ def _render_list(errors=None, status=200, **extra):
     return render_template(
         "users.html",
         removed=_removed(request.args.get("removed", "")),
+        # The Rekey page re-keys with the box recording; without it, the command (box stopped).
+        rekey_page=web.services.rekey is not None,
         done=done,
         done_name=done_name,
         deleted=deleted,
