@@ -87,6 +87,10 @@ def index():
     result, error = job.take_result(g.user.name)
     if error:
         return _page(error="The rekey did not run: %s. Nothing was changed." % error, status=200)
+    if result and g.user.has("supervisor"):
+        # Typed back on this page as on the wizard's and Settings' (web.views.setup.recovery),
+        # before the box counts it as stored.
+        lk().sessions.mem(g.session)["recovery"] = result["recovery_key"]
     return _page(result=result)
 
 
@@ -131,6 +135,7 @@ def start():
     named = who_typed(slot_user, lk().accounts.get, "slot")
     # Audited before the job starts: its own entries ("started"...) come after, in order.
     audit("rekey", None, phase="requested", **named)
+    lk_site = lk().site  # the rekey ends in a thread of its own, outside this request
     disabled = _disabled_refusal(slot_user, password, throttle, keys)
     if disabled:
         audit("rekey", None, phase="refused", **named, reason=disabled, **throttle.lockout(keys))
@@ -142,7 +147,7 @@ def start():
             password,
             g.user.name,
             address=request.remote_addr or "",
-            ended=lambda error: _ended(throttle, keys, error),
+            ended=lambda error: _ended(throttle, keys, error, lk_site),
             named=named,
         )
     except LinekeeperError as exc:
@@ -170,11 +175,15 @@ def _disabled_refusal(slot_user, password, throttle, keys):
     )
 
 
-def _ended(throttle, keys, error):
+def _ended(throttle, keys, error, site):
     """A rekey asked for with a password counted against ``keys`` ended (``error``: what
     refused it, or None: it ran). As a login: one that ran clears their counters; a
-    refusal's entry says the lockout it began or lengthened (:meth:`Throttle.lockout`)."""
+    refusal's entry says the lockout it began or lengthened (:meth:`Throttle.lockout`).
+    One that ran made a new recovery key nobody has confirmed as stored yet: ``site``'s
+    flag says so until the asker types it back (the dashboard asks for a new one meanwhile,
+    and for good if they never come back to see it)."""
     if error is None:
+        site.set_recovery_confirmed(False)
         throttle.succeeded(keys)
         return {}
     return throttle.lockout(keys)
