@@ -392,3 +392,4 @@ def test_the_new_recovery_key_is_typed_back_as_the_others_are(box, people, rekey
     assert resp.status_code == 400 and not box.web.site.recovery_confirmed
     resp = box.post(alice, "/setup/recovery", {"typed_key": new_recovery}, token_from="/setup/recovery")
     assert resp.status_code == 302 and box.web.site.recovery_confirmed
+    assert "types it back on the page" in alice.get("/help/rekey").get_data(as_text=True)
