@@ -3585,18 +3585,56 @@ def _rekey_with(args, keystore, key, new_password):
                 print("    " + recovery)
                 print()
                 sys.stdout.flush()
-                shown.append(True)
+                shown.append(recovery)
 
             rewrapped = Progress("rekey: %d/%d recordings re-wrapped", stream=sys.stdout)
             pin = RecordingKeyPin(args.data_dir, signer)
             rekey = Rekey(keystore, store, pin, audited, progress=_rekey_says, counted=rewrapped)
             try:
-                return rekey.run(key, args.user, new_password, show)
+                ran = rekey.run(key, args.user, new_password, show)
             except KeyboardInterrupt as exc:
                 rewrapped.end()
                 raise Stopped(_rekey_stopped(keystore, rekey, bool(shown))) from exc
     finally:
         store.close()
+    if shown:  # it ran to the end (a refusal or a stop raises)
+        _recovery_typed_back(args.data_dir, shown[-1])
+    return ran
+
+
+def _recovery_typed_back(data_dir, recovery):
+    """After a rekey, the new recovery key counts as never confirmed (web.db's site flag,
+    which the dashboard and the checklist read: they ask for a new one) until it is typed
+    back whole, here when the command runs at a terminal, as the web's Rekey page has it
+    typed back (docs/rekey.md); a key nobody wrote down is not taken as stored."""
+    from web.db import WebDb
+    from web.site import Site
+    from web.views.setup import typed_key_problem
+
+    path = os.path.join(data_dir, "web.db")
+    if not os.path.exists(path):
+        return  # a box whose web UI never ran: the wizard's confirmation is still to come
+    db = WebDb(path)
+    try:
+        site = Site(db)
+        site.set_recovery_confirmed(False)
+        if sys.stdin.isatty():
+            for _ in range(3):
+                typed = input("Type the new recovery key back as you wrote it down (Enter: later): ")
+                if not typed.strip():
+                    break
+                problem = typed_key_problem(typed, recovery)
+                if problem is None:
+                    site.set_recovery_confirmed(True)
+                    print("rekey: the recovery key is confirmed as written down")
+                    return
+                print(problem)
+        print(
+            "rekey: the new recovery key is counted as not confirmed: the dashboard and the "
+            "checklist ask a supervisor for a new one (Settings) until one is typed back"
+        )
+    finally:
+        db.close()
 
 
 def _rekey_says(text):

@@ -191,8 +191,9 @@ def _opens_slot(keystore, name, password):
     return True
 
 
-def _typed_key_problem(typed, recovery_key):
-    """Why ``typed`` is not the whole of ``recovery_key``, or None.
+def typed_key_problem(typed, recovery_key):
+    """Why ``typed`` is not the whole of ``recovery_key``, or None (also ``linekeeper
+    rekey``'s type-back at a terminal).
 
     Every group is compared (the last one is mostly checksum, so it alone
     proves little); case, spaces and dashes do not matter, and 0/1/8 count
@@ -218,7 +219,7 @@ def recovery():
     groups = recovery_key.split("-")
     if request.method == "GET":
         return render_template("recovery.html", recovery_key=recovery_key, errors={}, n_groups=len(groups))
-    problem = _typed_key_problem(request.form.get("typed_key") or "", recovery_key)
+    problem = typed_key_problem(request.form.get("typed_key") or "", recovery_key)
     if problem:
         return form_errors(
             "recovery.html",
