@@ -911,6 +911,66 @@ def _guess_failed(guess, data_dir, user):
         log.warning("a lockout begun on the command line was not audited (%s)", exc)
 
 
+def _recovery_guess(data_dir, nothing_done=""):
+    """A recovery key typed on ``data_dir``'s command line, counted box-wide
+    (:func:`web.consoleguess.recovery_guess`), or None (no web.db to count it in).
+    ``nothing_done`` is said after a refusal.
+
+    :raises LinekeeperError: wrong recovery keys wait (the key is not checked)"""
+    from web.consoleguess import recovery_guess
+
+    from .signing import run_dir
+
+    guess = recovery_guess(data_dir, run_dir(), _wall_us)
+    refusal = guess.refusal() if guess is not None else None
+    if refusal:
+        raise LinekeeperError(refusal + nothing_done)
+    return guess
+
+
+def _recovery_failed(guess, data_dir):
+    """Count a wrong recovery key typed on the command line; one that begins or lengthens
+    a wait is audited as a lockout on the web is: a `login_failed` entry by ``anonymous``
+    (the recovery key is no account's), ``field`` ``recovery key``, from the console, with
+    which counter it locked and for how long. A mistyped key is not a guess: not counted."""
+    from web.consoleguess import CONSOLE
+
+    from .box import open_audit
+
+    if guess is None:
+        return
+    locked = guess.failed()
+    if not locked:
+        return
+    details = dict(field="recovery key", address=CONSOLE, via="cli", **locked)
+    try:
+        with open_audit(data_dir) as audit:
+            audit.append("anonymous", "login_failed", None, details, _wall_us())
+    except (LinekeeperError, OSError, sqlite3.Error) as exc:
+        log.warning("a wait for wrong recovery keys on the command line was not audited (%s)", exc)
+
+
+def _unlock_recovery(data_dir, store, recovery_key):
+    """The admin key of ``store`` opened with ``recovery_key``, the try counted box-wide
+    (:func:`_recovery_guess`): refused unchecked while wrong keys wait.
+
+    :raises WrongPasswordError: not the box's recovery key (counted), or mistyped (not)
+    :raises LinekeeperError: wrong recovery keys wait"""
+    from .errors import RecoveryKeyFormatError, WrongPasswordError
+
+    guess = _recovery_guess(data_dir, ": nothing was changed")
+    try:
+        key = store.unlock_recovery(recovery_key)
+    except RecoveryKeyFormatError:
+        raise
+    except WrongPasswordError:
+        _recovery_failed(guess, data_dir)
+        raise
+    if guess is not None:
+        guess.succeeded()
+    return key
+
+
 def _hash_takes(data_dir, user, account, password):
     """Whether ``account`` (a :class:`web.accounts.User` without a key slot, or None) of
     ``user`` takes ``password`` by its hash in ``data_dir``'s web.db, by the web login's
@@ -3274,6 +3334,7 @@ def cmd_keystore(args):
     try:  # every refusal says nothing was changed, as the restore's own do
         if args.recovery_key_file:
             opens = {"recovery_key": _read_password(args.recovery_key_file, "recovery key file")}
+            opens.update(_restore_recovery_guess(args.data_dir))
             actor = "recovery-key"
         else:
             args.user = args.user or "admin"
@@ -3342,6 +3403,20 @@ def _restore_guess(data_dir, user):
     return {"accept": accept, "wrong_password": wrong_password}
 
 
+def _restore_recovery_guess(data_dir):
+    """``keybackup.restore``'s ``accept`` and ``wrong_password`` for the recovery key: a try
+    counted box-wide, as every recovery key on the command line is (:func:`_unlock_recovery`).
+
+    :raises LinekeeperError: wrong recovery keys wait (the key is not checked)"""
+    guess = _recovery_guess(data_dir)
+
+    def accept():
+        if guess is not None:
+            guess.succeeded()
+
+    return {"accept": accept, "wrong_password": lambda: _recovery_failed(guess, data_dir)}
+
+
 def _restore_stopped(data_dir, opened, audited):
     """What ``keystore restore`` stopped by Ctrl-C left: the key store put back (written
     whole, atomically) or not; a stop after its entry is audited as one."""
@@ -3391,7 +3466,9 @@ def cmd_hat_replaced(args):
     _data_dir(args.data_dir)
     store = KeyStore(args.data_dir)
     if args.recovery_key_file:
-        key = store.unlock_recovery(_read_password(args.recovery_key_file, "recovery key file"))
+        key = _unlock_recovery(
+            args.data_dir, store, _read_password(args.recovery_key_file, "recovery key file")
+        )
         actor, via = "recovery-key", "recovery key"
     else:
         # The password first: no refusal says what an account is before it is taken.

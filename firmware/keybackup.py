@@ -35,7 +35,7 @@ import socket
 import sqlite3
 
 from .datadir import connect_readonly
-from .errors import LinekeeperError, WrongPasswordError
+from .errors import LinekeeperError, RecoveryKeyFormatError, WrongPasswordError
 from .handover import HandoverError, chain_of, read_handovers
 from .keypin import PIN_FILE
 from .signing import SigningKeyError, fingerprint, read_public_record
@@ -441,11 +441,11 @@ def restore(
     box pinned one it does not hold) is refused unless ``lines_lost``: that line's
     recordings would open with nothing, and a later copy may hold its key. ``accept()`` is
     called once the copy opens, and may refuse (raising: ``user``'s password is still one
-    an installer set); ``wrong_password()`` once ``user``'s ``password`` does not open it (a
-    guess, counted by the caller). ``audited(details)`` is called once the copy is checked, before the
-    file is written (a cut leaves the entry, never a key store put back that the trail does
-    not show). Returns the backup document, with ``lines_without_key``: the lines whose key
-    it lacks.
+    an installer set); ``wrong_password()`` once ``user``'s ``password``, or a well-formed
+    ``recovery_key``, does not open it (a guess, counted by the caller; a mistyped key is
+    none). ``audited(details)`` is called once the copy is checked, before the file is
+    written (a cut leaves the entry, never a key store put back that the trail does not show).
+    Returns the backup document, with ``lines_without_key``: the lines whose key it lacks.
 
     :raises KeyBackupError: nothing was written, saying why
     :raises LinekeeperError: ``accept()`` refused, nothing written
@@ -464,7 +464,11 @@ def restore(
     try:
         key, public = open_copy(keystore, recovery_key=recovery_key, user=user, password=password)
     except LinekeeperError as exc:
-        if isinstance(exc, WrongPasswordError) and recovery_key is None and wrong_password is not None:
+        if (
+            isinstance(exc, WrongPasswordError)
+            and not isinstance(exc, RecoveryKeyFormatError)
+            and wrong_password is not None
+        ):
             wrong_password()
         how = "the recovery key" if recovery_key is not None else "%s's password" % user
         raise KeyBackupError(

@@ -585,6 +585,8 @@ LOCKOUTS = {
     "installer unlocks it (on the archive viewer, unlock-user), except from an address it logged in from",
     "lockat": "This account from this address, after 10 failed attempts in a row from it: 30 minutes, "
     "or until an installer unlocks it (on the archive viewer, unlock-user)",
+    "recovery": "The recovery key on the box's command line, for everyone: after 5 wrong keys, a wait "
+    "from 1 s doubling to 15 minutes, until the right key is given",
 }
 
 # A recording's export formats, as the call page offers them and its history says them.

@@ -15,6 +15,14 @@ web began stops the command; failures on the command line count towards it. Coun
 name typed, as the web counts them: a lockout says nothing of whether an account has it.
 The failure that begins a lockout says so (:meth:`Guess.failed`), for its audit entry.
 
+A recovery key typed on the command line (``hat-replaced``, ``keystore restore``) is no
+account's: its tries count box-wide, against the console's recovery key
+(:data:`RECOVERY_KEYS`, ``recovery:console``: five free, then a wait from 1 s doubling to
+15 minutes; cleared by the right key, forgotten a day after the last wrong one), by
+:func:`recovery_guess`. They were not counted at all: whoever could run the command could
+try recovery keys without limit. A mistyped key (its checksum wrong) is no guess at the
+key, and is not counted, as on the web's Users page.
+
 The check reads web.db only; a failure is counted (and a success clears the counters) by
 the file's owner (the web UI's user): a command run as root (``calls``, ``keystore
 backup``) writes as that user for the moment, so the files SQLite makes beside web.db stay
@@ -44,6 +52,13 @@ def guess_keys(name):
     """The :mod:`web.throttle` keys a password typed for ``name`` on the command line counts
     against: the account's from anywhere, and the console's."""
     return ["addr:" + CONSOLE, "any:%s" % name[:64], "lock:%s" % name[:64]]
+
+
+# What a recovery key typed on the command line counts against: the box's, from the console.
+RECOVERY_KEYS = ["recovery:" + CONSOLE]
+RECOVERY_WAIT = (
+    "--recovery-key-file: too many wrong recovery keys on this box's command line; wait %d s and try again"
+)
 
 
 class _ReadOnly:
@@ -101,12 +116,15 @@ class Guess:
     """One password typed for ``name`` on the command line, against ``data_dir``'s web.db.
 
     :meth:`refusal` says whether it may be checked at all; then :meth:`failed` or
-    :meth:`succeeded` says how the check went."""
+    :meth:`succeeded` says how the check went. ``keys`` and ``throttled`` (what a refusal
+    says, ``%d`` the wait) are those of a recovery key's (:func:`recovery_guess`) in place of
+    ``name``'s password."""
 
-    def __init__(self, data_dir, name, run_dir=None, wall_us=_wall_us):
+    def __init__(self, data_dir, name, run_dir=None, wall_us=_wall_us, keys=None, throttled=None):
         self._path = os.path.join(data_dir, "web.db")
         self._name = name
-        self._keys = guess_keys(name)
+        self._keys = guess_keys(name) if keys is None else list(keys)
+        self._throttled = throttled or "--user %s: too many failed attempts; wait %%d s and try again" % name
         self._wall_us = wall_us
         self._cipher = _cipher(data_dir, run_dir)
 
@@ -126,7 +144,7 @@ class Guess:
             return wait_said(
                 throttle,
                 self._keys,
-                "--user %s: too many failed attempts; wait %%d s and try again" % self._name,
+                self._throttled,
                 wait,
                 account="--user %s" % self._name,
             ).rstrip(".")
@@ -166,7 +184,7 @@ class Guess:
             self._write(lambda throttle: throttle.succeeded(self._keys))
         except (OSError, sqlite3.Error, LinekeeperError) as exc:
             log.warning(
-                "the failed passwords of %s on the command line were not cleared (web.db: %s)",
+                "the failed tries of %s on the command line were not cleared (web.db: %s)",
                 self._name,
                 exc,
             )
@@ -178,3 +196,11 @@ class Guess:
                 return change(Throttle(db, self._wall_us, self._cipher))
             finally:
                 db.close()
+
+
+def recovery_guess(data_dir, run_dir=None, wall_us=_wall_us):
+    """A recovery key typed on ``data_dir``'s command line, counted box-wide
+    (:data:`RECOVERY_KEYS`), or None: the box has no web.db (not set up) to count it in."""
+    if not os.path.exists(os.path.join(data_dir, "web.db")):
+        return None
+    return Guess(data_dir, "the recovery key", run_dir, wall_us, keys=RECOVERY_KEYS, throttled=RECOVERY_WAIT)

@@ -2,7 +2,8 @@
 
 Counted per key: ``acct:NAME|IP`` (one account guessed from one place),
 ``addr:IP`` (one place trying many accounts), ``any:NAME`` (one account
-guessed from anywhere) and ``setup:IP`` for the setup code. An account's
+guessed from anywhere), ``setup:IP`` for the setup code and ``recovery:console`` for the
+recovery key typed on the box's command line (web.consoleguess: it is no account's). An account's
 own counter is per address, so an attacker who fails three times against a
 supervisor's account locks out only themselves: the supervisor logs in from
 their own desk as usual. After ``free`` attempts each further one doubles the
@@ -74,6 +75,7 @@ FREE_FAILURES = {
     "any": 20,
     "lock": LOCKOUT_AFTER,
     "lockat": LOCKOUT_AFTER,
+    "recovery": 5,
 }
 LONGEST_S = {"any": 60}  # a kind's longest wait, when shorter than MAX_S
 # A kind that waits this long at each failure from its free ones.
