@@ -480,6 +480,13 @@ DETAIL_LABELS = {
     "differing_bytes": "Bytes that differed from the journal's",
     "missing_bytes": "Bytes missing from its end",
     "read_error": "Why it could not be read",
+    # The card-payment settings (policy.pci), as the Rules page says them: its entries'
+    # ``changed``, and a config import's ``card_payments``.
+    "card_payments": "Card payments (PCI DSS)",
+    "pause_code": "Pause code",
+    "resume_code": "Resume code",
+    "auto_resume_s": "Pause time limit",
+    "mask_dtmf": "Keys pressed after the answer cut out of the recording (DTMF masking)",
 }
 
 # A line's recording mode (the rules' words; the rules page adds "below").
@@ -654,7 +661,7 @@ _CODED_DETAILS = {
 
 
 # Details that are lengths of time, and their unit in seconds.
-_LENGTHS = {"duration_s": 1, "paused_s": 1, "quiet_ms": 0.001, "locked_s": 1}
+_LENGTHS = {"duration_s": 1, "paused_s": 1, "quiet_ms": 0.001, "locked_s": 1, "auto_resume_s": 1}
 
 
 def _detail_text(key, value, parent=None):

@@ -9,6 +9,7 @@ from firmware.cli import main
 from firmware.config import BoxConfig, load_config, save_config
 from firmware.policy.settings import PolicySettings
 from firmware.storage.audit import AuditLog
+from firmware.words import audit_fields
 from web.db import WebDb
 from web.site import LineSetting, Site, SiteSettings
 
@@ -569,6 +570,9 @@ def test_an_import_that_changes_the_card_payment_settings_audits_what_they_becam
     (entry,) = [e for e in audit_of(tmp_path / "b") if e.action == "config_change"]
     assert "policy.pci.mask_dtmf" in entry.details["changed"]
     assert entry.details["card_payments"] == {"mask_dtmf": False, "resume_code": "*5"}
+    # In the Rules page's words on the audit page (it said "Mask dtmf: no").
+    said = dict(audit_fields(entry.details, entry.action))["Card payments (PCI DSS)"]
+    assert "Keys pressed after the answer cut out of the recording (DTMF masking): no" in said
     # An import that leaves them as they are says nothing of them.
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
     last = [e for e in audit_of(tmp_path / "b") if e.action == "config_change"][-1]

@@ -812,3 +812,13 @@ def test_business_hours_with_spaces_round_the_dash_are_taken(box, people):
     assert html.unescape(m.group(1)).endswith(
         'must be a window "HH:MM-HH:MM" such as "09:00-17:30", not \'9-5\''
     )
+
+
+def test_the_card_payment_settings_are_said_in_the_rules_page_words_in_the_audit_trail(box, people):
+    """Its entry named masking "Mask dtmf" and the time limit "Auto resume s": the code's
+    names, not the page's words."""
+    assert pci_form(box, people["ivan"], auto_resume_s="300", mask_dtmf=None).status_code == 302
+    page = people["audrey"].get("/audit").get_data(as_text=True)
+    assert "Keys pressed after the answer cut out of the recording (DTMF masking): no" in page
+    assert "Pause time limit: 5 min" in page
+    assert "Mask dtmf" not in page and "Auto resume s" not in page
