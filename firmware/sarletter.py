@@ -18,6 +18,7 @@ import datetime
 
 from .lawfulbasis import LEGITIMATE_INTERESTS, basis_words
 from .localtime import DEFAULT_ZONE, LocalTime, day_words, duration_text
+from .policy.cards import MASK
 from .policy.deletions import recording_word
 
 
@@ -106,6 +107,13 @@ def _recording(call, local, files):
     return "none: this call was not recorded"
 
 
+# Said under a call whose number holds a card number's keys, masked (``01632960123XXXXXX``).
+MASKED_SAID = (
+    "Each X in the number is a key pressed after the number was dialled, taken for a card "
+    "number: the box keeps none of those digits, nor any keyed after them."
+)
+
+
 def _call_lines(call, local, facts, files, redacted):
     line = facts.line_names.get(call["line"]) or "line %d" % call["line"]
     who = call.get("number") or ("a withheld number" if call.get("absence") else "a number not known")
@@ -122,6 +130,9 @@ def _call_lines(call, local, facts, files, redacted):
         % (how[0].upper() + how[1:], line, "answered, %s" % talk if talk else "not answered"),
         "  Recording: %s." % _recording(call, local, files),
     ]
+    if MASK in (call.get("number") or ""):
+        # A card number keyed on after the number dialled: its keys are X (docs/pci.md).
+        out.insert(2, "  " + MASKED_SAID)
     spans = [(a, b) for c, a, b in redacted if c == call["id"]]
     if spans:
         out.append(

@@ -1366,6 +1366,34 @@ def test_a_number_dialled_with_a_card_number_keyed_on_after_it_is_the_subjects(t
     ]
 
 
+def test_the_letter_says_what_the_x_of_a_masked_number_are(tmp_path):
+    """A number dialled with a card number keyed on after it is in the letter as the call
+    log keeps it, ``01632960123XXXXXX``: the person was not told what the X's were."""
+    card = "4111111111111111"
+    data = str(tmp_path / "data")
+    KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1)).initialise("admin", PASSWORD)
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "out", "dial": {"digits": "01632960123" + card}, "talk": 3.0},
+        {"line": 1, "at": 30.0, "direction": "in", "caller_id": {"number": "01632960123"}, "rings": 1},
+    ]
+    (tmp_path / "s.json").write_text(
+        json.dumps({"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "calls": calls})
+    )
+    assert cli.main(["sim", str(tmp_path / "s.json"), "--data-dir", data]) == 0
+    (tmp_path / "pw").write_text(PASSWORD + "\n")
+    out = tmp_path / "smith.zip"
+    assert sar(tmp_path, data, out, "--number", "01632 960123") == 0
+    letter = zipfile.ZipFile(out).read("README.txt").decode("utf-8")
+    masked, plain = [block for block in letter.split("\r\n\r\n") if block.startswith("Call ")]
+    assert "01632960123XXXXXX" in masked
+    said = (
+        "Each X in the number is a key pressed after the number was dialled, taken for a card "
+        "number: the box keeps none of those digits, nor any keyed after them."
+    )
+    assert said in masked.replace("\r\n", " ")
+    assert "X" not in plain and said not in letter.replace(masked, "")
+
+
 def test_a_number_dialled_through_relay_uk_is_the_subjects(tmp_path):
     """Staff called the person through Relay UK (18001 before the number, from a textphone),
     withholding their own number too: a search by the person's number missed the call, left
