@@ -99,9 +99,12 @@ def timeline(call, info, now_us):
             + (": it was the only notice, so nobody was told" if tone_only else ""),
             _s(iso_to_us(consent["warning_tone_failed_at"]), t0),
         )
+    # A pause the call's end closed is marked at the capture period it was closed in, a
+    # little after the hang-up the call log keeps: it ends at the end shown, not after it.
+    end_s = _s(ended, t0) if call.get("ended_at") else length_s
     for span in call.get("pause_spans") or []:
-        at = _s(iso_to_us(span["from"]), t0)
-        to = _s(iso_to_us(span["to"]), t0) if span.get("to") else length_s
+        at = min(_s(iso_to_us(span["from"]), t0), end_s)
+        to = min(_s(iso_to_us(span["to"]), t0), end_s) if span.get("to") else end_s
         add("pause", "Paused (%s): nothing recorded" % duration_text(to - at), at, to)
     for key_at in call.get("key_times") or []:
         add("key", "Key pressed", _s(iso_to_us(key_at), t0))
