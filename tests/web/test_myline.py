@@ -213,6 +213,39 @@ def test_each_concern_is_its_own_row_of_the_banner_with_its_words(box, people, s
     assert banner.count("Is my mobile recorded too?") == 1 and "Acknowledge all 2" in banner
 
 
+def test_concerns_from_one_account_are_limited_to_a_few_a_day(box, people, stella):
+    """A staff member could send concern after concern in other words, each a row of its
+    own on the banner of every supervisor, installer and auditor, and mailed: five a day
+    from one account, then the form says so, keeps the words, and nothing is raised."""
+    for n in range(5):
+        said = {"concern": "Concern number %d about it" % n}
+        resp = box.post(stella, "/concerns", said, token_from="/my-line")
+        assert resp.status_code == 302, n
+        box.clock.advance(600)
+    before = len(box.alarm_log.history())
+    resp = box.post(stella, "/concerns", {"concern": "Concern number 5 about it"}, token_from="/my-line")
+    assert resp.status_code == 429
+    html = unescape(resp.get_data(as_text=True))
+    said = re.search(r'id="error-concern" role="alert">(.*?)</span>', html).group(1)
+    assert said.startswith(
+        "You have sent 5 concerns in the last 24 hours, the most one account may send in a day: "
+        "each is shown to every supervisor, installer and auditor. You can send another from "
+    ), said
+    assert said.endswith("; until then, speak to a supervisor. Nothing was sent."), said
+    assert ">Concern number 5 about it</textarea>" in html
+    hint = re.search(r'id="concern-hint">(.*?)</p>', html).group(1)
+    assert hint.startswith("10 to 1000 characters; at most 5 concerns in a day."), hint
+    assert len(box.alarm_log.history()) == before
+    # Another account is not held back by hers; a day after her first, she may send again.
+    sam = box.login("sam")
+    resp = box.post(sam, "/concerns", {"concern": "Concern of sam's"}, token_from="/alarms")
+    assert resp.status_code == 302
+    box.clock.advance(24 * 3600 - 4 * 600)
+    again = {"concern": "Concern number 5 about it"}
+    resp = box.post(box.login("stella"), "/concerns", again, token_from="/my-line")
+    assert resp.status_code == 302
+
+
 def test_the_concern_form_says_who_reads_it(box, people, stella):
     """The form said a concern "goes to the supervisors", and its answer "Your concern was
     sent to the supervisors": the installers and auditors were shown it with the person's

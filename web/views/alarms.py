@@ -13,7 +13,9 @@ people whose lines are recorded) do not see the box's alarms. Acknowledging is a
 (action ``alarm``, event ``acknowledged``) by :class:`firmware.alarmlog.AlarmLog`.
 Anyone logged in can raise a concern about the recording (the form on the
 alarms page, and on a staff member's "my line" page): it reaches the
-supervisors the way an alarm does.
+supervisors the way an alarm does. At most :data:`CONCERNS_A_DAY` from one account in
+any 24 hours: each is a row of its own on the banner of every supervisor, installer
+and auditor, and mailed.
 """
 
 import sqlite3
@@ -39,6 +41,17 @@ bp = Blueprint("alarms", __name__)
 
 # The answer to acknowledging an alarm that does not exist, and one of a line not the user's.
 NO_SUCH_ALARM = "there is no alarm %d"
+
+# How many concerns one account may raise in any 24 hours (:func:`concerns_wait`): each is
+# a row of its own on the banner of every supervisor, installer and auditor, and mailed, so
+# one person sending concern after concern in other words filled every one of their pages.
+CONCERNS_A_DAY = 5
+DAY_US = 86_400_000_000
+CONCERNS_FULL = (
+    "You have sent %d concerns in the last 24 hours, the most one account may send in a day: "
+    "each is shown to every supervisor, installer and auditor. You can send another from %s; "
+    "until then, speak to a supervisor. Nothing was sent."
+)
 
 # Who sees the alarm banner and history.
 ALARM_ROLES = OFFICE_ROLES
@@ -73,6 +86,7 @@ def _banner():
         "alarm_call_page": call_page,
         # The Alarms page lists what the dashboard's health panel does of the box's reminders.
         "alarm_reminders": reminders_now,
+        "concerns_a_day": CONCERNS_A_DAY,  # the concern forms' hint
     }
 
 
@@ -194,6 +208,23 @@ def export_csv():
     return csv_download("alarms.csv", CSV_COLUMNS, rows, "alarms", filter=shown or "all alarms")
 
 
+def concerns_wait(log, name, wall_us):
+    """When account ``name`` may raise its next concern: None now, else the time (µs since
+    the epoch) the oldest of its last :data:`CONCERNS_A_DAY` of the whole box is 24 hours
+    old. Counted from the alarm history, which names the person in each (``from NAME: ``):
+    the whole box's occurrences, as the concern form raises them (a request the My line
+    form raises on the whole box counts too: it is on every banner alike)."""
+    mine = "from %s: " % name
+    sent = sorted(
+        r["raised_us"]
+        for r in log.in_period(wall_us - DAY_US, wall_us + 1)
+        if r["kind"] == "staff_concern" and r["line"] == 0 and r["message"].startswith(mine)
+    )
+    if len(sent) < CONCERNS_A_DAY:
+        return None
+    return sent[-CONCERNS_A_DAY] + DAY_US
+
+
 @bp.route("/concerns", methods=["POST"])
 @roles()
 def raise_concern():
@@ -223,6 +254,9 @@ def raise_concern():
     if problem:
         return refused(problem)
     wall_us = int(lk().services.wall_us())
+    until_us = concerns_wait(log, g.user.name, wall_us)
+    if until_us is not None:
+        return refused(CONCERNS_FULL % (CONCERNS_A_DAY, lk().local_time().when(until_us)), 429)
     try:
         log.set("staff_concern", True, message="from %s: %s" % (g.user.name, text), wall_us=wall_us)
     except FieldSealError:
