@@ -279,10 +279,12 @@ def staff_notice(web):
         # of who may hear their line.
         # A private line records nothing to listen to: a supervisor of one was said to
         # listen on it; their private lines are left out ("no recorded line" if only those).
+        # Enabled accounts alone: a disabled one logs in to nothing and plays nothing, and
+        # was named as one who may listen until it was deleted.
         "listeners": [
             "%s (%s)" % (u.name, listened_words(u.lines, private_of))
             for u in sorted(web.accounts.all(), key=lambda u: u.name)
-            if "supervisor" in u.roles
+            if "supervisor" in u.roles and u.disabled_us is None
         ],
         # Recordings copied to the organisation's archive can be played there too.
         "archived": services.archive is not None,
@@ -373,6 +375,14 @@ def keep_notice_at_start(web):
     the newest version kept (settings changed outside the pages, by ``linekeeper config
     import``, which a running box uses after a restart). Nothing on a box that has kept no
     version yet: its first showing keeps one."""
+    keep_notice_changed(web)
+
+
+def keep_notice_changed(web):
+    """The notice's words kept as in effect from now, by ``system``, when they are not the
+    newest version kept: settings changed outside the pages' forms (a ``config import``, a
+    supervisor the box disabled as unused, no longer among who may listen). Nothing on a
+    box that has kept no version yet: its first showing keeps one."""
     if web.services.audit.entries(limit=1, action="staff_notice"):
         keep_notice(web, staff_notice(web), "system", saved=True)
 

@@ -40,9 +40,13 @@ disables nothing, and the Users page says the recorder is not answering and why.
 """
 
 import logging
+import sqlite3
 
 from firmware import clock
+from firmware.errors import LinekeeperError
 from firmware.policy.clockguard import ClockGuard, SavedGuardState
+
+from .documents import keep_notice_changed
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +219,20 @@ def disable_unused(web):
     )
     for name in disabled:
         web.sessions.end_user(name)
+    if any("supervisor" in u.roles for u in web.accounts.all() if u.name in disabled):
+        _keep_notice(web)
     return disabled
+
+
+def _keep_notice(web):
+    """The staff notice names the enabled supervisors as who may listen: one disabled here
+    changed its words, kept at once (:func:`web.documents.keep_notice_changed`) as the Users
+    page's disabling keeps them, so the trail dates the version from when it took effect.
+    Not kept (logged), its first showing keeps it."""
+    try:
+        keep_notice_changed(web)
+    except (LinekeeperError, OSError, sqlite3.Error) as exc:
+        log.warning("the staff notice's words were not kept after disabling accounts: %s", exc)
 
 
 def disable_accounts(db, accounts, audit, wall_us, counted_to_us, held):

@@ -148,6 +148,28 @@ def test_a_recorded_line_says_who_reads_its_call_log(box, people, stella):
     assert listed.endswith("which its supervisor (alice) and any auditor may read"), listed
 
 
+def test_a_disabled_supervisor_is_not_said_to_listen_nor_to_read_the_log(box, people):
+    """A supervisor's account disabled (a leaver's, or by an installer) logs in to nothing,
+    but My line and the staff notice still named them among who may listen and read the
+    call log. The notice's new words are kept as in effect at once, as any Users page change."""
+    box.add_user(people["alice"], "stella", ["staff"], [3])
+    assert box.post(people["ivan"], "/users/sue/disable", token_from="/users").status_code == 302
+    stella = box.login("stella")
+    html = page(stella, "/my-line")
+    listed = unescape(re.search(r'<dd class="listed">(.*?)</dd>', section(html, 3)).group(1))
+    assert listed.endswith("which its supervisor (alice) and any auditor may read"), listed
+    assert re.search(r'id="listeners">(.*?):', html).group(1) == "alice"
+    notice = unescape(page(stella, "/documents/staff-notice"))
+    said = re.search(r'<p id="listeners">(.*?)</p>', notice).group(1)
+    assert "sue" not in said and "alice (" in said, said
+    kept = box.services.audit.entries(limit=1, action="staff_notice")[0]
+    assert kept.actor == "ivan" and kept.details.get("saved")
+    assert not [x for x in kept.details["notice"]["listeners"] if x.startswith("sue ")]
+    # Enabled again, they are named again.
+    assert box.post(people["ivan"], "/users/sue/enable", token_from="/users").status_code == 302
+    assert "its supervisors (alice, sue)" in section(page(stella, "/my-line"), 3)
+
+
 def test_the_personal_call_code_is_said_on_the_lines_it_works_on(box, people):
     """With the personal-call code on, the page said "Yes: every call recorded" and how to
     pause for card details, and nothing of how to keep a personal call unrecorded: the

@@ -100,6 +100,20 @@ def test_the_periodic_round_disables_them_without_anyone_logging_in(box, people)
     assert len(box.services.audit.entries(limit=100, action="account_disabled")) == 4
 
 
+def test_a_supervisor_disabled_by_the_round_leaves_the_staff_notice_at_once(box, people):
+    """The staff notice names the enabled supervisors as who may listen: one the box disabled
+    as unused is no longer, and the notice's new words are kept as in effect from then, as
+    a disabling on the Users page keeps them, not first dated when someone next opens it."""
+    box.login("alice").get("/documents/staff-notice")  # a version kept: the box shows it
+    _days_pass(box, UNUSED_DAYS - 1)
+    box.login("alice")
+    _days_pass(box, 1)
+    box.web.sweep()
+    kept = box.services.audit.entries(limit=1, action="staff_notice")[0]
+    assert kept.actor == "system" and kept.details.get("saved")
+    assert [x.split(" ")[0] for x in kept.details["notice"]["listeners"]] == ["alice"]
+
+
 def test_the_right_password_of_a_disabled_account_is_told_why_a_wrong_one_is_not(box, people):
     _days_pass(box, UNUSED_DAYS)
     box.web.sweep()

@@ -233,9 +233,10 @@ def log_readers(line, accounts):
     supervisors by name (their grants, as *Who may listen* names them) and any auditor, who
     lists every line's calls (:func:`web.security.visible_lines`): "its supervisors (alice,
     sue) and any auditor". The auditors are not named: *Last 90 days* counts what was done
-    by role, not by whom. A private line's staff, told "never recorded" and that nobody may
-    listen, took their calls on it for unseen."""
-    names = sorted(u.name for u in accounts if "supervisor" in u.roles and line in u.lines)
+    by role, not by whom. Enabled accounts alone (:func:`_supervisor`). A private line's
+    staff, told "never recorded" and that nobody may listen, took their calls on it for
+    unseen."""
+    names = sorted(u.name for u in accounts if _supervisor(u) and line in u.lines)
     if not names:
         return "any auditor"
     return "its supervisor%s (%s) and any auditor" % ("s" if len(names) > 1 else "", ", ".join(names))
@@ -243,9 +244,17 @@ def log_readers(line, accounts):
 
 def listeners(user, lines):
     """The supervisors who may play the recordings of this person's lines (their grants), by
-    name: of the lines recorded, or holding recordings made before they were private."""
+    name, enabled accounts alone: of the lines recorded, or holding recordings made before
+    they were private."""
     recorded = {x["line"] for x in lines if x["holds"]}
-    return sorted(u.name for u in lk().accounts.all() if "supervisor" in u.roles and recorded & set(u.lines))
+    return sorted(u.name for u in lk().accounts.all() if _supervisor(u) and recorded & set(u.lines))
+
+
+def _supervisor(account):
+    """Whether ``account`` is a supervisor's that may log in: a disabled one plays and
+    reads nothing, and the page named it among who may listen and read the call log until
+    it was deleted (as the staff notice did)."""
+    return "supervisor" in account.roles and account.disabled_us is None
 
 
 def my_requests(user):
