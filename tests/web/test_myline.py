@@ -331,6 +331,24 @@ def test_a_staff_account_needs_its_line(box, people):
     assert "staff" in legend, legend
 
 
+def test_staff_and_auditor_on_one_account_are_warned_of_on_the_users_page(box, people):
+    """An installer could give one account Staff and Auditor with no word: the staff member
+    then listed every line's calls, their colleagues' numbers too. Accounts may hold several
+    roles (an auditor's own phone may be recorded): warned of in plain words, not refused."""
+    warning = (
+        "stella is both Staff and Auditor: as an auditor they list every line's calls, with the "
+        "numbers, their colleagues' too, and read the audit trail, not only their own line as "
+        "staff do. Keep both only if that is meant; for a staff member, untick Auditor."
+    )
+    assert 'id="mixed-' not in page(people["ivan"], "/users")  # alice: installer and supervisor
+    box.add_user(people["ivan"], "stella", ["staff", "auditor"], [4])
+    assert box.web.accounts.get("stella").roles == {"staff", "auditor"}
+    for who in ("ivan", "audrey"):  # the installer's page, and the auditor's to read
+        said = re.search(r'id="mixed-stella">(.*?)</span>', unescape(page(people[who], "/users"))).group(1)
+        assert said == warning, (who, said)
+    assert page(people["ivan"], "/users").count('id="mixed-') == 1
+
+
 def test_the_staff_menu_has_help_on_every_screen(box, stella):
     menu = re.search(r'<nav aria-label="Main menu".*?</nav>', page(stella, "/my-line"), re.S).group(0)
     links = re.findall(r'<a href="([^"]+)"', menu)

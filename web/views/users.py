@@ -200,6 +200,7 @@ def _render_list(errors=None, status=200, **extra):
         deleted=deleted,
         alarm_mail=_alarm_mail(changed),
         users=web.accounts.all(),
+        mixed=mixed_roles(web.accounts.all()),
         # What each account's roles and lines form showed when loaded.
         based_on={u.name: _based_on(u) for u in web.accounts.all()},
         **_logins(web.accounts.all()),
@@ -212,6 +213,21 @@ def _render_list(errors=None, status=200, **extra):
         locked={u.name: web.throttle.locked_s(u.name) for u in web.accounts.all()},
         **extra,
     ), status
+
+
+# Said of an account holding both Staff and Auditor (:func:`mixed_roles`). Not refused:
+# an account may hold several roles, and an auditor's own phone may be recorded too.
+STAFF_AUDITOR = (
+    "%s is both Staff and Auditor: as an auditor they list every line's calls, with the "
+    "numbers, their colleagues' too, and read the audit trail, not only their own line as "
+    "staff do. Keep both only if that is meant; for a staff member, untick Auditor."
+)
+
+
+def mixed_roles(users):
+    """``{name: warning}`` of the accounts among ``users`` holding both Staff and Auditor,
+    whose staff member sees far more than My line (:data:`STAFF_AUDITOR`)."""
+    return {u.name: STAFF_AUDITOR % u.name for u in users if {"staff", "auditor"} <= set(u.roles)}
 
 
 def _known(name):
@@ -357,6 +373,7 @@ def index():
         return render_template(
             "users_readonly.html",
             users=users,
+            mixed=mixed_roles(users),
             **_logins(users),
             slots=_slots(),
             errors={},
