@@ -429,11 +429,14 @@ def contact_words(state):
 
 def rights_words(organisation, ico_number, country):
     """What the staff notice says of their rights over their recordings, and where to
-    complain (UK GDPR: access, erasure, objection; the ICO in the UK)."""
+    complain (UK GDPR: access, erasure, objection; the ICO in the UK): in writing, or on the
+    My line page, whose request form logs it at once; the notice said "in writing" alone."""
     text = (
         "Ask a supervisor, or %s, in writing, for a copy of your own recordings (answered within "
-        "one month), for a recording of you to be erased, or if you object to being recorded."
-        % (organisation or "the organisation")
+        "one month), for a recording of you to be erased, or if you object to being recorded. "
+        "If you have a staff account on this box, you can also ask on its My line page (Ask "
+        "about your recordings): your request is logged at once, and the page shows when it is "
+        "due." % (organisation or "the organisation")
     )
     if ico_number:
         text += " ICO registration: %s." % ico_number

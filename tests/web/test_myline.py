@@ -331,6 +331,20 @@ def test_a_staff_account_needs_its_line(box, people):
     assert "staff" in legend, legend
 
 
+def test_the_staff_notice_says_a_copy_can_be_asked_for_on_my_line(box, stella):
+    """The notice's "Asking for a copy" said only "Ask a supervisor ... in writing": a staff
+    member was not told of the request form on their own page, which logs it at once."""
+    notice = page(stella, "/documents/staff-notice")
+    rights = unescape(re.search(r'<p id="rights">(.*?)</p>', notice).group(1))
+    assert rights.startswith("Ask a supervisor, or "), rights
+    assert (
+        "If you have a staff account on this box, you can also ask on its My line page (Ask about "
+        "your recordings): your request is logged at once, and the page shows when it is due."
+    ) in rights, rights
+    assert 'id="request-form"' in page(stella, "/my-line")
+    assert "Ask about your recordings" in page(stella, "/my-line")
+
+
 def test_staff_and_auditor_on_one_account_are_warned_of_on_the_users_page(box, people):
     """An installer could give one account Staff and Auditor with no word: the staff member
     then listed every line's calls, their colleagues' numbers too. Accounts may hold several
