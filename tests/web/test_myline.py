@@ -98,6 +98,9 @@ def test_the_retention_period_and_a_private_line_show(box, people, stella):
     box.config_store.save(dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, rules=rules)))
     mine = section(page(stella, "/my-line"), 4)
     assert "No: a private line, never recorded" in mine and "Nothing is recorded" in mine
+    # Nothing recorded, nothing played: "Last 90 days: Played: never; ..." said of it as if
+    # there were recordings to play.
+    assert 'class="access"' not in mine and "Last 90 days" not in mine
     listeners = re.search(r'id="listeners">(.*?)</p>', page(stella, "/my-line")).group(1)
     assert listeners == "Nobody: nothing on your line is recorded."
 
@@ -120,6 +123,7 @@ def test_a_line_made_private_still_says_how_its_recordings_are_kept_and_who_play
         "Nothing new is recorded; the recordings made before: 90 days, then deleted automatically "
         "(unless held for a dispute)"
     ), kept
+    assert 'class="access"' in mine  # its recordings made before may still be played
     listeners = re.search(r'id="listeners">(.*?):', html).group(1)
     assert listeners == "alice"
 
@@ -266,6 +270,13 @@ def test_concerns_from_one_account_are_limited_to_a_few_a_day(box, people, stell
     again = {"concern": "Concern number 5 about it"}
     resp = box.post(box.login("stella"), "/concerns", again, token_from="/my-line")
     assert resp.status_code == 302
+
+
+def test_the_concern_button_does_not_say_the_supervisors_alone(box, stella):
+    """The form says installers and auditors read a concern too, its button still read
+    "Send to the supervisors"."""
+    form = re.search(r'<form[^>]*id="concern-form".*?</form>', page(stella, "/my-line"), re.S).group(0)
+    assert re.search(r'<button type="submit">(.*?)</button>', form).group(1) == "Send the concern"
 
 
 def test_the_concern_form_says_who_reads_it(box, people, stella):
@@ -456,6 +467,22 @@ def test_a_staff_member_logs_their_own_request_and_sees_its_deadline(box, people
         box.web.accounts.delete(conn, "stella")
     box.add_user(people["alice"], "stella", ["staff"], [4])
     assert 'id="my-requests"' not in page(box.login("stella"), "/my-line")
+
+
+def test_a_request_names_the_lines_as_the_other_pages_do(box, people):
+    """A request's details and its alarm said "about their own calls on line 4" where every
+    other page says "line 4 (Sales)" (firmware.words.line_said)."""
+    from .test_line_names import _name_lines
+
+    _name_lines(box, line4="Sales")
+    box.add_user(people["alice"], "stella", ["staff"], [3, 4])
+    resp = box.post(box.login("stella"), "/my-line/request", {"kind": "access"}, token_from="/my-line")
+    assert resp.status_code == 302
+    [entry] = register(box)
+    said = "about their own calls on line 3 and line 4 (Sales)"
+    assert entry["details"] == "Asked on the My line page, %s." % said
+    alarms = [r["message"] for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    assert alarms and all(said + " (" in m for m in alarms), alarms
 
 
 def test_a_request_sent_twice_from_my_line_is_logged_once(box, people, stella):

@@ -101,6 +101,25 @@ def test_with_no_page_of_this_box_to_go_on_to_it_leads_to_the_dashboard(box, bob
     assert "evil" not in done
 
 
+def test_a_staff_member_with_no_page_to_go_on_to_is_led_to_my_line(box, people):
+    """A staff member has no dashboard: after the first login's change, with no page to go
+    on to, the page offered "Go to the dashboard", not their own page, My line."""
+    resp = box.post(
+        people["alice"],
+        "/users",
+        {"name": "stella", "password": SET, "roles": "staff", "lines": "4"},
+        token_from="/users",
+    )
+    assert resp.status_code == 302
+    stella = box.client()
+    box.try_login(stella, "stella", SET)
+    resp = _change(box, stella, "/account/password")
+    assert resp.status_code == 302
+    done = page_of(stella.get(resp.headers["Location"]))
+    assert _go_on(done) == ("/my-line", "Go to My line")
+    assert stella.get("/my-line").status_code == 200
+
+
 def test_a_refused_change_keeps_where_it_leads(box, bob):
     box.try_login(bob, "bob", SET)
     resp = box.post(

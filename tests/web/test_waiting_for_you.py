@@ -297,7 +297,7 @@ def test_a_request_of_a_staff_member_on_several_lines_is_raised_on_each(box, peo
     assert sorted(r["line"] for r in rows) == [1, 3]
     for row in rows:
         assert row["message"].startswith("from stella: asked on My line: Erasure")
-        assert "about their own calls on lines 1 and 3" in row["message"]
+        assert "about their own calls on line 1 and line 3" in row["message"]
         assert row["cleared_us"] is not None  # an occurrence each, on the banner until acknowledged
     by_line = {r["line"]: r["id"] for r in rows}
     for client, line in ((sam, 1), (sue, 3)):

@@ -37,7 +37,7 @@ from firmware.config import BoxConfig
 from firmware.storage.fieldseal import FieldSealError
 from firmware.typed import card_problem
 
-from ..documents import lines_words, staff_notice
+from ..documents import names_words, staff_notice
 from ..security import audit, lk, roles
 from . import rights_register, supervised_lines
 from .dashboard import visible_snapshot
@@ -257,6 +257,14 @@ def _supervisor(account):
     return "supervisor" in account.roles and account.disabled_us is None
 
 
+def lines_said(lines):
+    """``lines`` as the pages name them (:func:`firmware.words.line_said`): "line 1 (Sales)",
+    "line 1 (Sales) and line 4". A request said "line 1" where every other page said
+    "line 1 (Sales)"."""
+    site = lk().site.settings()
+    return names_words(words.line_said(n, site.line(n).name if site else None) for n in sorted(lines))
+
+
 def my_requests(user):
     """The requests ``user`` logged on this page, newest first (clear columns only): since
     their account was made, not an earlier account's of the same name."""
@@ -361,7 +369,7 @@ def ask():
     web = lk()
     wall_us = int(web.services.wall_us())
     today = web.local_time().local(wall_us).date()
-    about = "their own calls on %s" % lines_words(user.lines)
+    about = "their own calls on %s" % lines_said(user.lines)
     register = rights_register()
     try:
         request_id = register.add(
