@@ -35,6 +35,7 @@ from firmware.storage.audit import DEFERRABLE_ACTIONS, open_audit, with_address
 from firmware.storage.fieldseal import load_field_cipher
 from firmware.storage.keystore import KeyStore
 from firmware.storage.sealstores import seal_clear_stores, seal_mail_queue
+from telephony import countries
 
 from . import alarmchecks, simtime, words
 from .alarmchecks import ArchiveStall, ConsentWatch, DateChecks, RetentionBacklog, check_last_stop
@@ -214,7 +215,7 @@ class Box:
             raise
         self.status = LineStatus(board.lines, clock, lambda: self.config.country)
         self.status.attach(self.bus)
-        self.linecheck = open_linecheck(data_dir, board.lines, self.status)
+        self.linecheck = open_linecheck(data_dir, board.lines, self.status, self.config)
         self.linecheck.attach(self.bus)
         self.dsp = {}
         self.supervisor = Supervisor(
@@ -1472,10 +1473,12 @@ def _cannot_open(data_dir, exc):
     return storage_error(exc, "cannot open the data in %s" % data_dir)
 
 
-def open_linecheck(data_dir, lines, status):
-    """The line check (what each line's adapter does), feeding the status page."""
+def open_linecheck(data_dir, lines, status, config):
+    """The line check (what each line's adapter does), feeding the status page; it keeps
+    the ring timeout ``config`` gives the supervisor, which its advice is judged by."""
     adapters = [load_adapter(name) for name in list_adapters()]
-    check = LineCheck(data_dir, lines, adapters)
+    timeout = config.ring_timeout_ms or countries.country(config.country).ring_timeout_ms
+    check = LineCheck(data_dir, lines, adapters, ring_timeout_ms=timeout)
     for line, learned in check.summaries().items():
         if learned["caller_id"] or learned["clear"]:
             status.set_learned(line, learned)

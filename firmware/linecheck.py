@@ -9,7 +9,9 @@ flashes. It is kept in ``DATA_DIR/linecheck.json`` (written atomically), so
 ``linekeeper linecheck`` can report it with or without the box running, and
 compared with the shipped adapter profiles (:mod:`board.adapter`) to say which
 ones the line behaves like. A call ended by the silence clear is learned once
-its line leaves the cleared state, since sound may yet re-open it.
+its line leaves the cleared state, since sound may yet re-open it. The file also
+keeps the ring timeout the box ran with (``ring_timeout_ms``), so the advice about
+a US-style cadence is given only while the box would still split its ringing.
 
 The file is not rewritten after every call (each rewrite is a page of the card,
 docs/audit-writes.md): it is written when what a line showed changes in kind (a
@@ -29,6 +31,7 @@ from board.adapter import list_adapters, load_adapter
 from firmware.calls.call import REMOTE_REASONS
 from firmware.calls.supervisor import CLEARED, CONNECTED
 from firmware.storage.fsutil import atomic_write
+from telephony import countries
 
 from .bus import CallEnded, CallResumed, LineStateChanged
 from .errors import LinekeeperError
@@ -42,6 +45,7 @@ CADENCE_SLACK_MS = 60
 BREAK_TOLERANCE = 0.25  # loop-break durations: ±25 % (and ±30 ms)
 BREAK_SLACK_MS = 30
 LONG_BURST_MS = 1500  # a first burst this long: 2 s on / 4 s off (US) ringing
+LONG_CADENCE_TIMEOUT_MS = countries.country("us").ring_timeout_ms  # outlasts its 4 s pause
 SAVE_EVERY_US = 600_000_000  # counts alone are written at most every ten minutes
 
 
@@ -66,10 +70,12 @@ class LineCheck:
 
     :param data_dir: where ``linecheck.json`` is kept
     :param lines: number of lines
+    :param ring_timeout_ms: the ring timeout the box runs with (kept with the observations)
     """
 
-    def __init__(self, data_dir, lines, adapters=(), on_change=None):
+    def __init__(self, data_dir, lines, adapters=(), on_change=None, ring_timeout_ms=None):
         self._path = path_in(data_dir)
+        self._ring_timeout_ms = ring_timeout_ms
         self._adapters = tuple(adapters)
         self.on_change = on_change  # f(line, summary): e.g. the status page's
         self._lock = threading.Lock()
@@ -78,7 +84,9 @@ class LineCheck:
         self._saved_us = None  # clock time of the last write (None: not yet this run)
         self._silenced = {}  # line -> a silence-cleared call not learned yet
         try:
-            saved = read(data_dir)
+            saved, saved_timeout = _read_doc(data_dir)
+            # Another timeout than the file's: said with the next write (a call, the stop).
+            self._dirty = bool(saved) and ring_timeout_ms not in (None, saved_timeout)
         except LinekeeperError as exc:
             log.warning("starting the line check afresh: %s", exc)
             saved = {}
@@ -138,8 +146,11 @@ class LineCheck:
         with self._lock:
             if not self._dirty:
                 return
+            doc = {"format": FORMAT, "lines": {str(k): v for k, v in self._lines.items()}}
+            if self._ring_timeout_ms is not None:
+                doc["ring_timeout_ms"] = self._ring_timeout_ms
             text = json.dumps(
-                {"format": FORMAT, "lines": {str(k): v for k, v in self._lines.items()}},
+                doc,
                 indent=1,
                 sort_keys=True,
             )
@@ -200,22 +211,30 @@ def learn(obs, call):
         obs["ring_ms"] = list(call.ring_cadence_ms)
 
 
-def read(data_dir):
-    """The saved observations, ``{line: obs}``; ``{}`` when there are none yet.
-
-    :raises LinekeeperError: the file is unreadable or not a line check
-    """
+def _read_doc(data_dir):
+    """``({line: obs}, ring_timeout_ms)`` from the file (see :func:`read`)."""
     path = path_in(data_dir)
     if not os.path.exists(path):
-        return {}
+        return {}, None
     try:
         with open(path, encoding="utf-8") as f:
             doc = json.load(f)
         if doc.get("format") != FORMAT:
             raise ValueError("unknown format %r" % doc.get("format"))
-        return {int(k): v for k, v in doc["lines"].items()}
+        timeout = doc.get("ring_timeout_ms")  # None: written by an earlier release
+        if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool)):
+            raise ValueError("ring_timeout_ms %r is not a number of ms" % (timeout,))
+        return {int(k): v for k, v in doc["lines"].items()}, timeout
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LinekeeperError("the line check in %s is unreadable: %s" % (path, exc)) from None
+
+
+def read(data_dir):
+    """The saved observations, ``{line: obs}``; ``{}`` when there are none yet.
+
+    :raises LinekeeperError: the file is unreadable or not a line check
+    """
+    return _read_doc(data_dir)[0]
 
 
 # ------------------------------------------------------------ profiles
@@ -296,8 +315,9 @@ def label(learned):
     return "; ".join(parts)
 
 
-def describe(line, obs, adapters):
-    """Human-readable lines reporting one line's observations."""
+def describe(line, obs, adapters, ring_timeout_ms=None):
+    """Human-readable lines reporting one line's observations; ``ring_timeout_ms``: the
+    box's (None: not known), which the note about long ring bursts is judged by."""
     out = ["line %d: %d call%s seen" % (line, obs["calls"], "" if obs["calls"] == 1 else "s")]
     if not obs["calls"]:
         return out
@@ -309,10 +329,14 @@ def describe(line, obs, adapters):
         out.append("  loop breaks:   %d-%d ms" % (min(obs["loop_break_ms"]), max(obs["loop_break_ms"])))
     if obs["ring_ms"]:
         out.append("  ring cadence:  %s ms" % "/".join(str(ms) for ms in obs["ring_ms"][:4]))
-        if obs["ring_ms"][0] >= LONG_BURST_MS:
+        too_short = ring_timeout_ms is None or ring_timeout_ms < LONG_CADENCE_TIMEOUT_MS
+        if obs["ring_ms"][0] >= LONG_BURST_MS and too_short:
+            ran_with = ""
+            if ring_timeout_ms is not None:
+                ran_with = "the box ran with ring_timeout_ms %d: " % ring_timeout_ms
             out.append(
-                "  note: long ring bursts (US-style cadence): on a box set to uk, set "
-                "ring_timeout_ms to 5500 or each ring counts as a missed call"
+                "  note: long ring bursts (US-style cadence): %sset ring_timeout_ms to %d or each "
+                "ring counts as a missed call" % (ran_with, LONG_CADENCE_TIMEOUT_MS)
             )
     if obs["answer_reversal"]:
         out.append("  reverses polarity on answer (%d)" % obs["answer_reversal"])
@@ -325,18 +349,21 @@ def describe(line, obs, adapters):
 
 def report(data_dir, as_json=False):
     """The ``linekeeper linecheck`` report for ``data_dir`` (text, or a JSON document)."""
-    observed = read(data_dir)
+    observed, timeout = _read_doc(data_dir)
     adapters = [load_adapter(name) for name in list_adapters()]
     if as_json:
         return json.dumps(
             {
+                "ring_timeout_ms": timeout,
                 "lines": [
                     dict(obs, line=line, profiles=matching_profiles(obs, adapters))
                     for line, obs in sorted(observed.items())
-                ]
+                ],
             },
             indent=1,
         )
     if not observed:
         return "no calls seen yet: the line check fills in as calls come and go"
-    return "\n".join(text for line, obs in sorted(observed.items()) for text in describe(line, obs, adapters))
+    return "\n".join(
+        text for line, obs in sorted(observed.items()) for text in describe(line, obs, adapters, timeout)
+    )

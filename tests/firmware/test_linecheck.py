@@ -149,6 +149,40 @@ def test_a_us_cadence_on_a_uk_box_is_pointed_out(tmp_path, synth, capsys):
     assert "set ring_timeout_ms to 5500" in text and "us-ata-bell202" in text
 
 
+def test_the_us_cadence_note_goes_once_ring_timeout_ms_is_set(tmp_path, synth, capsys):
+    """The installer did what the note said (ring_timeout_ms 5500): the line check no
+    longer tells them to, and the US-cadence call is one call, not a missed call per ring."""
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "seed": 3,
+        "sources": {"1": "us-ata-bell202"},
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "answer": False}],
+        "config": {"ring_timeout_ms": 5500},
+    }
+    run_day(spec, tmp_path, synth)
+    text = linecheck(tmp_path, capsys)
+    assert "line 1: 1 call seen" in text and "us-ata-bell202" in text
+    assert "ring_timeout_ms" not in text
+    assert json.loads(linecheck(tmp_path, capsys, "--json"))["ring_timeout_ms"] == 5500
+
+
+def test_the_us_cadence_note_says_the_timeout_the_box_ran_with(tmp_path, synth, capsys):
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "seed": 3,
+        "sources": {"1": "us-ata-bell202"},
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "rings": 2, "answer": False}],
+        "config": {"ring_timeout_ms": 4000},
+    }
+    run_day(spec, tmp_path, synth)
+    text = linecheck(tmp_path, capsys)
+    assert "the box ran with ring_timeout_ms 4000" in text and "set ring_timeout_ms to 5500" in text
+
+
 # --- how often linecheck.json is written (docs/audit-writes.md) ----------------------------------
 
 
