@@ -129,9 +129,23 @@ def check_import(doc, source=None):
     """
     if not isinstance(doc, dict):
         raise ConfigError("must be a JSON object, as `linekeeper config export` writes", source=source)
+    settings = {f.name for f in dataclasses.fields(BoxConfig)}
     for key in doc:
+        if key in settings:
+            # docs/adapters.md names the settings as config.json's: in an export they are
+            # one level down.
+            raise ConfigError(
+                'is a setting of config.json: put it inside "config" ("config": {..., "%s": ...}), '
+                "where `linekeeper config export` writes it" % key,
+                source=source,
+                field=key,
+            )
         if key not in ("linekeeper_config", "config", "site", "files"):
-            raise ConfigError("unknown section", source=source, field=key)
+            raise ConfigError(
+                "unknown section: the file's sections are linekeeper_config, config, site and files",
+                source=source,
+                field=key,
+            )
     if doc.get("linekeeper_config") != FORMAT:
         raise ConfigError(
             "must be %d (a file written by `linekeeper config export`)" % FORMAT,

@@ -195,7 +195,16 @@ def test_the_export_holds_no_secret(tmp_path):
 BAD = [
     ("not json {", "bad.json:1:1: malformed JSON"),
     (json.dumps([1, 2]), "must be a JSON object"),
-    (json.dumps({"linekeeper_config": 1, "config": {}, "extra": 1}), "extra: unknown section"),
+    (
+        json.dumps({"linekeeper_config": 1, "config": {}, "extra": 1}),
+        "extra: unknown section: the file's sections are linekeeper_config, config, site and files",
+    ),
+    # A box setting of DATA_DIR/config.json (docs/adapters.md) put beside "config", not in it.
+    (
+        json.dumps({"linekeeper_config": 1, "config": {}, "ring_timeout_ms": 5500}),
+        'ring_timeout_ms: is a setting of config.json: put it inside "config" '
+        '("config": {..., "ring_timeout_ms": ...}), where `linekeeper config export` writes it',
+    ),
     (json.dumps({"linekeeper_config": 2, "config": {}}), "linekeeper_config"),
     (json.dumps({"linekeeper_config": 1, "config": {"preroll_ms": 99999}}), "config.preroll_ms: must be"),
     (
