@@ -169,7 +169,9 @@ ALARM_ADVICE = {
     "recording; call the supplier if it happens again",
     "key_tampered": "call the supplier at once: someone may have altered the card; do not restore or "
     "re-initialise anything first",
-    "no_line_voltage": "check the cable from the wall socket or hub to the box's LINE port",
+    "no_line_voltage": "check the cable to the box's LINE socket from the wall socket, or from the "
+    "broadband hub's or adapter's phone port, and that the hub is on (while a hub restarts its phone "
+    "ports have no voltage for a minute or two, and the alarm clears when it is back)",
     "stuck_off_hook": "look for a handset left off its cradle on that line",
     "ring_not_sensed": "ask whoever runs the phone system to check that line's port: its ringing "
     "voltage may be too low for the box, or it sends caller ID without ringing",

@@ -231,3 +231,18 @@ def test_an_alarms_dates_read_as_the_pages_write_them_and_its_csv_keeps_them(box
     assert [a["message"] for a in box.alarm_log.history() if a["kind"] == "request_overdue"] == [message]
     rows = list(csv.DictReader(io.StringIO(people["audrey"].get("/alarms.csv").get_data(as_text=True))))
     assert [r["message"] for r in rows if r["kind"] == "request_overdue"] == [message]
+
+
+def test_the_lines_help_says_of_a_dead_line_what_the_alarm_says_hub_and_adapter_too(box, people):
+    """The Lines help had its own advice for "No voltage on the line": the wall socket
+    alone, where the line may be a broadband hub's or an adapter's phone port (Digital
+    Voice, docs/adapters.md), dead while the hub is off or restarting."""
+    import html as markup
+
+    from firmware import words
+
+    page = markup.unescape(people["sam"].get("/help/lines").get_data(as_text=True))
+    advice = words.alarm_advice("no_line_voltage")
+    assert "hub's or adapter's phone port" in advice and "restart" in advice
+    entry = re.search(r"<dt>No voltage on the line</dt><dd>(.*?)</dd>", page, re.S).group(1)
+    assert advice[0].upper() + advice[1:] in entry, entry
