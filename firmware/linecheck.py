@@ -325,6 +325,12 @@ def describe(line, obs, adapters, ring_timeout_ms=None):
     out.append("  caller ID:     %s" % (cid or "none seen"))
     clears = ", ".join("%s (%d)" % (k, n) for k, n in sorted(obs["clears"].items()))
     out.append("  far-end clear: %s" % (clears or "none seen"))
+    if set(obs["clears"]) == {"remote_silence"}:
+        out.append(
+            "  note: the far end's hang-up was seen only as silence (a guess, made silence_clear_s "
+            "after the line went quiet): enable the ATA's loop current disconnect (CPC) or its "
+            "disconnect tone"
+        )
     if obs["loop_break_ms"]:
         out.append("  loop breaks:   %d-%d ms" % (min(obs["loop_break_ms"]), max(obs["loop_break_ms"])))
     if obs["ring_ms"]:

@@ -249,3 +249,15 @@ def test_a_card_that_refuses_the_check_does_not_stop_a_call_ending(check, tmp_pa
     assert read(str(tmp_path)) == {}
     check.close()  # still waiting: written now
     assert read(str(tmp_path))[1]["calls"] == 1
+
+
+def test_a_port_that_signals_no_hang_up_is_pointed_out(tmp_path, synth, capsys):
+    """A silent ATA's calls end only by the silence clear, a minute late: the line check
+    says what to enable on the ATA (docs/adapters.md), as it does for a US cadence."""
+    sources = {"1": "silent-ata", "2": "uk-dv-hub"}
+    run_day(day("uk", sources, 2), tmp_path, synth)
+    text = linecheck(tmp_path, capsys)
+    line1, line2 = text.split("line 2:")
+    assert "note: the far end's hang-up was seen only as silence" in line1
+    assert "enable the ATA's loop current disconnect (CPC) or its disconnect tone" in line1
+    assert "note:" not in line2
