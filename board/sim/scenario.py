@@ -65,8 +65,9 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms, answer_after, ringback, caller_speech}` (below) |
 | `talk` | `10` | seconds from the answer to the end of the call, > 0 |
 | `speech` | none | a string (spoken 0.5 s after the answer) or a list of `{"at": s after the answer, "text": ..., "voice": ..., "level_dbm0": ...}`; `voice` (an espeak-ng voice) defaults to `en-gb` (uk) or `en-us` (us), `level_dbm0` (-25 to -10) to `speech_level_dbm0`; `at` must be less than `talk`, and speech is cut where the call ends |
-| `hangup` | `"local"` | who clears: `"local"` (our side hangs up) or `"remote"` (the far end) |
-| `hangup_delay` | `2.0` | remote only: seconds our side stays off-hook after the far end cleared, more than 0.2, at most 120 |
+| `hangup` | `"local"` | who clears: `"local"` (our side hangs up), `"remote"` (the far end), or `"line_lost"` (the line goes dead under the call: a broadband hub or ATA restarting, below) |
+| `hangup_delay` | `2.0` | remote or line_lost only: seconds our side stays off-hook after the far end cleared or the line died, more than 0.2, at most 120 (with `line_lost`, less than `line_lost_for`) |
+| `line_lost_for` | `90` | line_lost only: seconds the line has no voltage (the hub's or ATA's restart), 10 to 600 |
 | `extension` | `false` | answered or placed on a parallel extension: `in_use` changes, `hook` does not |
 | `polarity_on_answer` | `false` | the exchange reverses the line polarity when the call is answered |
 | `press` | `[]` | answered calls: buttons pressed during the call, `[{"at": s after the answer, "button": "record" or "pause"}]`; the HAT must wire that button on the line (`"hat": "lk-2lb"` has both) |
@@ -217,6 +218,7 @@ class ScenarioCall:
     speech: tuple = ()
     hangup: str = None
     hangup_delay_s: float = None
+    line_lost_s: float = None
     extension: bool = False
     polarity_on_answer: bool = False
     tags: tuple = ()
@@ -450,7 +452,7 @@ def _call(node, sc, hat):
     inbound = direction == "in"
     answer = node.get_bool("answer", True)
     common = ("extension", "polarity_on_answer", "tags")
-    talking = ("talk", "speech", "hangup", "hangup_delay", "press", "keys")
+    talking = ("talk", "speech", "hangup", "hangup_delay", "line_lost_for", "press", "keys")
     if inbound and answer:
         allowed = ("answer", "rings", "answer_delay", "caller_id") + talking + common
     elif inbound:
@@ -548,15 +550,26 @@ def _inbound(node, sc, at_s, answer):
 def _talk(node, sc):
     """The fields of an answered call: talk time, speech, hang-up, extension, polarity."""
     talk = node.get_number("talk", 10.0, lo=0, hi=MAX_S, lo_open=True)
-    hangup = node.get_str("hangup", "local", choices=("local", "remote"))
-    if node.has("hangup_delay") and hangup != "remote":
-        node.child("hangup_delay").fail('only applies to "hangup": "remote"')
+    hangup = node.get_str("hangup", "local", choices=("local", "remote", "line_lost"))
+    if node.has("hangup_delay") and hangup == "local":
+        node.child("hangup_delay").fail('only applies to "hangup": "remote" or "line_lost"')
+    if node.has("line_lost_for") and hangup != "line_lost":
+        node.child("line_lost_for").fail('only applies to "hangup": "line_lost"')
+    delay = lost = None
+    if hangup != "local":
+        delay = node.get_number("hangup_delay", 2.0, lo=0.2, hi=120, lo_open=True)
+    if hangup == "line_lost":
+        lost = node.get_number("line_lost_for", 90.0, lo=10, hi=600)
+        if delay >= lost:
+            # Off-hook when the port came back, the box would see a new call (docs/adapters.md).
+            node.child("hangup_delay").fail(
+                "must be less than line_lost_for (%g s): our side hangs up while the line is dead" % lost
+            )
     return dict(
         talk_s=talk,
         hangup=hangup,
-        hangup_delay_s=(
-            node.get_number("hangup_delay", 2.0, lo=0.2, hi=120, lo_open=True) if hangup == "remote" else None
-        ),
+        hangup_delay_s=delay,
+        line_lost_s=lost,
         speech=_speech(node, sc, talk),
         extension=node.get_bool("extension", False),
         polarity_on_answer=node.get_bool("polarity_on_answer", False),
@@ -576,6 +589,7 @@ _CALL_FIELDS = (
     "speech",
     "hangup",
     "hangup_delay",
+    "line_lost_for",
     "extension",
     "polarity_on_answer",
     "tags",

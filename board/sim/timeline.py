@@ -89,6 +89,14 @@ nothing; the truth `end_reason` is `remote_break`, `remote_reversal`,
 a `reversal` adapter. Levels outside the HAT's `sense` ranges hide the input
 that senses them (ring, hook, power).
 
+**Line lost** (`"hangup": "line_lost"`): at answer + `talk` the line goes dead,
+as when the broadband hub or ATA it comes from restarts or loses power: `power`
+inactive for `line_lost_for`, no tone; our side goes on-hook `hangup_delay` after
+it, while it is still dead. The call's end time is the loss, its truth
+`end_reason` `fault`, and the line's `no_line_voltage` fault runs from the loss
+until the voltage is back (so `line_lost_for` must outlast the box's
+`no_voltage_fault_s`, 3 s by default). The line is occupied until then.
+
 **Speech**: each utterance starts at answer + its `at`, scaled to its active
 level (pauses excluded), and is cut where the call ends.
 
@@ -200,7 +208,8 @@ class CallTruth:
     number (inbound) or the dialled digits (outbound). ``end_reason`` is
     "local", "missed", or how the far end's clear shows: "remote_break" (the
     exchange's K-break, an adapter's loop break), "remote_reversal",
-    "remote_tone" or "remote_silence" (see docs/adapters.md).
+    "remote_tone" or "remote_silence" (see docs/adapters.md); "fault" when the
+    line went dead under the call ("hangup": "line_lost").
     """
 
     index: int
@@ -411,7 +420,17 @@ def _plan_call(sc, call):
     on_hook = end
     reason = call.hangup
     restore_at = end  # an exchange restores the polarity as the call ends
-    if call.hangup == "remote":
+    last_us = None
+    if call.hangup == "line_lost":
+        # The hub or ATA restarts under the call: no line voltage, no tone, until it is back.
+        on_hook = end + _us(call.hangup_delay_s)
+        reason = "fault"
+        last_us = end + _us(call.line_lost_s)
+        plan.level(end, ("power",), False)
+        plan.level(last_us, ("power",), True)
+        if adapter is not None:
+            restore_at = on_hook
+    elif call.hangup == "remote":
         on_hook = end + _us(call.hangup_delay_s)
         if adapter is None:
             reason = "remote_break"
@@ -447,7 +466,7 @@ def _plan_call(sc, call):
         )
     if call.tags:
         plan.actions.append(SimAction(answered + TAG_AFTER_ANSWER_US, call.line, "tags", call.tags))
-    plan.last_us = on_hook + bounce_us
+    plan.last_us = max(on_hook + bounce_us, last_us or 0)
     plan.truth = _truth(call, at, answered, end, reason)
     return plan
 

@@ -348,3 +348,47 @@ def test_an_answered_calls_line_dsp_stops_looking_for_the_answer(uk_run):
     _, _, _, _, box = uk_run
     stats = box.dsp[1].stats
     assert stats["Speech"] == 0 and stats["Sound"] + stats["Quiet"] > 0, stats
+
+
+def test_a_hub_restarting_mid_call_ends_it_as_a_fault(tmp_path, synth):
+    """The router or ATA restarts under a call ("hangup": "line_lost"): the line has no
+    voltage for its restart, the call ends where it died (end_reason fault, not a hang-up
+    of the far end), the line's no_line_voltage fault is raised and clears when the port is
+    back. An installer proving a Digital Voice site (docs/adapters.md) writes this so."""
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 2,
+        "sources": {"1": "uk-dv-hub"},
+        "calls": [
+            {
+                "line": 1,
+                "at": 2.0,
+                "direction": "in",
+                "caller_id": {"number": "01632960123"},
+                "talk": 20.0,
+                "speech": "Hello, I would like to place an order",
+                "hangup": "line_lost",
+                "line_lost_for": 90.0,
+                "hangup_delay": 8.0,
+            },
+            {
+                "line": 2,
+                "at": 3.0,
+                "direction": "out",
+                "dial": {"digits": "02079460000"},
+                "talk": 10.0,
+                "hangup": "line_lost",
+            },
+            {"line": 1, "at": 130.0, "direction": "in", "caller_id": {"number": "01632960124"}, "talk": 5.0},
+        ],
+    }
+    scenario, rows, truth, faults, _ = play(spec, tmp_path, synth)
+    assert_matches_truth(scenario, rows, truth)
+    assert [r["end_reason"] for r in rows] == ["fault", "local", "fault"]
+    for line, t in ((1, truth[0]), (2, truth[2])):
+        seen = [(f.kind, f.active, f.t_us) for f in faults if f.line == line]
+        assert [(k, a) for k, a, _ in seen] == [("no_line_voltage", True), ("no_line_voltage", False)]
+        assert abs(seen[0][2] - t.ended_us) <= TOLERANCE_US
+    line1 = [f.t_us for f in faults if f.line == 1]
+    assert abs(line1[1] - line1[0] - 90_000_000) <= TOLERANCE_US

@@ -692,3 +692,26 @@ def test_docs_scenarios_md_holds_the_guide_in_the_readers_docstrings():
     for module in (board.sim.scenario, board.sim.timeline):
         guide = module.__doc__.split(ruler)[1]
         assert guide in text, "docs/scenarios.md differs from %s's docstring" % module.__name__
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"line_lost_for": 30.0}, 'calls[0].line_lost_for: only applies to "hangup": "line_lost"'),
+        (
+            {"hangup": "line_lost", "line_lost_for": 10.0, "hangup_delay": 10.0},
+            "calls[0].hangup_delay: must be less than line_lost_for (10 s)",
+        ),
+        ({"hangup": "line_lost", "line_lost_for": 2.0}, "calls[0].line_lost_for: must be"),
+    ],
+)
+def test_a_line_lost_mid_call_is_checked(extra, message):
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "calls": [dict({"line": 1, "at": 1.0, "direction": "in", "talk": 5.0}, **extra)],
+    }
+    with pytest.raises(ScenarioError) as err:
+        loads_scenario(json.dumps(spec))
+    assert message in str(err.value)
