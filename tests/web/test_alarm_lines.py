@@ -246,3 +246,16 @@ def test_the_lines_help_says_of_a_dead_line_what_the_alarm_says_hub_and_adapter_
     assert "hub's or adapter's phone port" in advice and "restart" in advice
     entry = re.search(r"<dt>No voltage on the line</dt><dd>(.*?)</dd>", page, re.S).group(1)
     assert advice[0].upper() + advice[1:] in entry, entry
+
+
+def test_the_lines_help_explains_the_learned_line_source_to_installers(box, people):
+    """An installer fitting the box behind a Digital Voice hub reads "caller ID v23 before
+    ring (dtas, reversal); clear: loop break; like uk-dv-hub" in the column only they see;
+    the help said nothing of it."""
+    import html as markup
+
+    page = markup.unescape(people["ivan"].get("/help/lines").get_data(as_text=True))
+    section = page.split("<h2>Line source (learned)</h2>")[1].split("<h2>")[0]
+    for words in ("linekeeper linecheck", "uk-dv-hub", "no call has ended", "docs/adapters.md"):
+        assert words in section, words
+    assert "Line source (learned)" not in people["sam"].get("/help/lines").get_data(as_text=True)
