@@ -829,8 +829,18 @@ def _check_occupancy(scenario, root):
     spans.sort()
     for prev, cur in zip(spans, spans[1:], strict=False):
         if prev[0] == cur[0] and cur[1] < prev[2]:
+            kinds = {p[3][0]: p[3][1] for p in (prev, cur)}
+            hint = ""
+            if (
+                set(kinds) == {"calls", "faults"}
+                and scenario.faults[kinds["faults"]].kind == "no_line_voltage"
+            ):
+                hint = (
+                    " (for a line that dies during a call, as when its hub or ATA restarts, give the call "
+                    '"hangup": "line_lost")'
+                )
             root.doc.fail(
-                "overlaps %s on line %d, which occupies the line until %.3f s; "
-                "start this one later" % (jsonpos.format_path(prev[3]), cur[0], prev[2] / 1e6),
+                "overlaps %s on line %d, which occupies the line until %.3f s; start this one later%s"
+                % (jsonpos.format_path(prev[3]), cur[0], prev[2] / 1e6, hint),
                 cur[3] + ("at",),
             )

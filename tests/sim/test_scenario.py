@@ -545,6 +545,12 @@ def test_faults_may_not_overlap_calls():
     with pytest.raises(ScenarioError, match=r"overlaps calls\[0\]") as info:
         loads_scenario(json.dumps(data))
     assert info.value.field == "faults[0].at"
+    # A line dying under a call (a hub restarting) is written on the call: the error says how.
+    assert 'give the call "hangup": "line_lost"' in str(info.value)
+    data = example(faults=[{"line": 1, "at": 10.0, "kind": "stuck_off_hook", "duration": 3}])
+    with pytest.raises(ScenarioError, match=r"overlaps calls\[0\]") as info:
+        loads_scenario(json.dumps(data))
+    assert "line_lost" not in str(info.value)
 
 
 # ------------------------------------------------------------------ power
