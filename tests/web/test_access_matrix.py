@@ -78,6 +78,7 @@ MATRIX = {
     ("POST", "users.create"): {INST},
     ("POST", "users.update"): {INST},
     ("POST", "users.set_password"): {INST},
+    ("POST", "users.give_box_key"): {INST},
     ("POST", "users.unlock"): {INST},
     ("POST", "users.disable"): {INST},
     ("POST", "users.enable"): {INST},

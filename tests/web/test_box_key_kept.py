@@ -24,7 +24,7 @@ def test_the_last_holder_of_the_box_s_key_is_not_deleted(box, people):
     resp = box.post(ivan, "/users/alice/delete", token_from="/users")
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and WORDS in page, page[-3000:]
-    assert "hand the account over" in page
+    assert "give the key to the new owner&#39;s own supervisor account first" in page
     # Nor its supervisor role taken away, which removes its key slot.
     form = {"roles": ["installer"], "based_on": _based_on(box, ivan)}
     resp = box.post(ivan, "/users/alice", form, token_from="/users")

@@ -16,6 +16,11 @@ is one the person must change at their next login before anything else
 the box always keeps one installer (checked and changed in one web.db
 transaction) and one key slot.
 
+The box's own key (a key slot granted every line there is or will be: the setup wizard's
+account's) is given to another enabled supervisor with a key slot from a session holding it, or
+with the recovery key typed on the form: both then hold it, and the giver's account may be
+deleted, which the last enabled account holding it may not (a handover, docs/keys.md).
+
 An installer disables an account (not their own, nor the last enabled installer's) or
 enables a disabled one again, whose 90 unused days then count from then; the box disables
 those unused for 90 days itself (:mod:`web.inactive`).
@@ -38,6 +43,7 @@ from ..security import audit, lk, roles, unlocked_key, whole_number
 from ..throttle import wait_said
 from .auth import lockout
 from .mail import _reach, _unreached, _unreached_words
+from .settings import box_key_holders
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -58,9 +64,9 @@ def _slots():
 # nor `linekeeper rekey` (which needs one) can make a new recovery key or backup again.
 LAST_BOX_KEY = (
     "%s holds the box's own key (every line there is or will be; it makes new recovery keys and "
-    "key store backups), and no other account does: without it nobody could make them again. "
-    "To hand the box over, hand the account over instead: its new owner logs in and changes "
-    "its password."
+    "key store backups), and no other %s: without it nobody could make them again. "
+    "To hand the box over, give the key to the new owner's own supervisor account first "
+    "(Give the box's own key, on its row), then delete this one."
 )
 
 
@@ -71,21 +77,34 @@ BOX_KEY_RESET = (
 )
 
 
+def _holds_all(keystore, user):
+    try:
+        return keystore.granted_lines(user) == ALL_LINES
+    except KeyStoreError:
+        return False  # no key slot
+
+
 def _last_box_key(name):
-    """:data:`LAST_BOX_KEY` said of ``name`` when their key slot is the only one granted every
-    line (the setup wizard's, or the last rekey's), else None."""
-    keystore = lk().services.keystore
-
-    def holds_all(user):
-        try:
-            return keystore.granted_lines(user) == ALL_LINES
-        except KeyStoreError:
-            return False
-
-    slots = _slots()
-    if name not in slots or not holds_all(name) or any(holds_all(o) for o in slots - {name}):
+    """:data:`LAST_BOX_KEY` said of ``name`` when their key slot is granted every line (the
+    setup wizard's, the last rekey's, or one given) and no other enabled account's is, else
+    None. A disabled holder is named: an installer enables it, and it holds the key then."""
+    if not _holds_all(lk().services.keystore, name):
         return None
-    return LAST_BOX_KEY % name
+    enabled, disabled = box_key_holders()
+    if set(enabled) - {name}:
+        return None
+    others = [n for n in disabled if n != name]
+    if not others:
+        return LAST_BOX_KEY % (name, "account does")
+    return LAST_BOX_KEY % (
+        name,
+        "enabled account does (%s %s it, disabled: enable %s first)"
+        % (_names(others), "holds" if len(others) == 1 else "hold", "it" if len(others) == 1 else "one"),
+    )
+
+
+def _names(names):
+    return names[0] if len(names) == 1 else "%s and %s" % (", ".join(names[:-1]), names[-1])
 
 
 def _logins(users):
@@ -121,6 +140,11 @@ DONE = {
     "unlocked": "is unlocked: they can log in now",
     "enabled": "is enabled: they can log in now, and their %d unused days count from today" % UNUSED_DAYS,
     "disabled": "is disabled: nobody can log in to the account until an installer enables it",
+    "box_key": (
+        "holds the box's own key now: from their next login they make new recovery keys, key "
+        "store backups and rekeys too. To hand the box over to them, delete the old owner's "
+        "account next, then rekey"
+    ),
 }
 # What a new password, an unlock or a change of a disabled account says instead of
 # "they can log in now": it opens nothing until an installer enables the account.
@@ -210,6 +234,10 @@ def _render_list(errors=None, status=200, **extra):
         form=request.form,
         roles_all=ROLES,
         has_key=_can_grant(),
+        # Who holds the box's own key, whether this session does, and to whom it may go.
+        box_keys=set(sum(box_key_holders(), [])),
+        holds_box_key=_holds_box_key(),
+        may_take_box_key={u.name for u in web.accounts.all() if _box_key_problem(u) is None},
         locked={u.name: web.throttle.locked_s(u.name) for u in web.accounts.all()},
         **extra,
     ), status
@@ -237,6 +265,57 @@ def _known(name):
 
 def _can_grant():
     return g.user.has("supervisor") and unlocked_key() is not None
+
+
+def _holds_box_key():
+    key = unlocked_key() if g.user.has("supervisor") else None
+    return key is not None and key.holds_all
+
+
+def _box_key_problem(user):
+    """Why ``user``'s account cannot be given the box's own key, or None."""
+    name = user.name
+    if not user.has("supervisor"):
+        return (
+            "%s is not a supervisor: only a supervisor's key slot holds the box's own key. "
+            "Give them the supervisor role first." % name
+        )
+    if user.disabled_us is not None:
+        return "%s is disabled: enable the account first, then give it the box's own key." % name
+    if name not in _slots():
+        return (
+            "%s has no key slot: set them a password (their row, Set password), which makes one, "
+            "then give it the box's own key." % name
+        )
+    if _holds_all(lk().services.keystore, name):
+        return "%s holds the box's own key already: nothing to give." % name
+    return None
+
+
+# Why the box's own key is not given: who gives it must hold it (%s: who does), or type the
+# recovery key (%s: what the giver's own key opens).
+BOX_KEY_NEEDED = (
+    "Giving the box's own key needs it unlocked in your session (%s), or the box's recovery key "
+    "typed on the form. %s."
+)
+
+
+def _box_key_needed():
+    """:data:`BOX_KEY_NEEDED` for the session's user."""
+    enabled, disabled = box_key_holders()
+    if enabled:
+        holders = "log in as an account holding it: %s" % _names(enabled)
+    elif disabled:
+        holders = "log in as an account holding it, once enabled: %s" % _names(disabled)
+    else:
+        holders = "no account holds it any more"
+    key = unlocked_key() if g.user.has("supervisor") else None
+    if key is None:
+        theirs = "Your account holds no recording key"
+    else:
+        opens = lines_named(key.lines) if key.lines else "no line"
+        theirs = "Your key opens %s, not the box's own key" % opens
+    return BOX_KEY_NEEDED % (holders, theirs)
 
 
 def _parse_roles_lines(errors):
@@ -335,8 +414,11 @@ def _regrant(keystore, name, lines, grant):
     Lines taken away lose their grant at once; lines added are wrapped from
     ``grant``'s key. A slot made before line keys (it opens every line) is
     left as it is, audited: resetting the user's password gives them one for
-    their lines.
+    their lines. So is a slot holding the box's own key, whatever lines are added: a grant of
+    the added lines alone would take it away.
     """
+    if _holds_all(keystore, name):
+        grant = None  # refused by the key store, audited as such: the slot keeps every line
     # Audited first; a cut before the slot follows leaves lines taken away in it, which
     # the next start takes away (web.prune_key_slots).
     entry = audit(
@@ -540,6 +622,47 @@ def _remove_slot(keystore, name):
     except KeyStoreError as exc:
         # The last slot stays (the box must open with a password); the role is gone.
         audit("key_slot_remove", name, refused=str(exc), entry=entry.seq)
+
+
+@bp.route("/<name>/box-key", methods=["POST"])
+@roles("installer")
+def give_box_key(name):
+    """Give ``name`` the box's own key: their key slot granted every line there is or will be,
+    wrapped from the session's key when it is the box's own, or from the recovery key typed
+    on the form. Both hold it then; the account's lines (what the pages show it) stay. Audited
+    first (``key_grant``, ``box_key``); refused, with nothing changed, unless ``name`` is an
+    enabled supervisor with a key slot not holding it already."""
+    web = lk()
+    user = web.accounts.get(name)
+    if user is None:
+        abort(404)
+    if name == g.user.name:
+        abort(403, description="Nobody gives their own account the box's own key: ask another installer.")
+    errors = {}
+    problem = _box_key_problem(user)
+    if problem:
+        errors["box_key"] = problem
+    elif not (request.form.get("recovery_key") or "").strip() and not _holds_box_key():
+        errors["box_key"] = _box_key_needed()
+    grant = None
+    if not errors:
+        grant = _grant(errors, (), "Giving the box's own key")
+    if errors:
+        return _render_list(errors, 400, giving=name)
+    keystore = web.services.keystore
+    try:
+        # Audited first: a cut before the slot follows leaves an entry for a grant not made,
+        # never a grant the trail does not show.
+        entry = audit("key_grant", name, lines=ALL_LINES, box_key=True, granted_with=grant.via)
+        try:
+            keystore.set_lines(name, ALL_LINES, grant.key)
+        except KeyStoreError as exc:
+            audit("key_grant", name, lines=ALL_LINES, box_key=True, refused=str(exc), entry=entry.seq)
+            return _render_list({"box_key": str(exc)}, 400, giving=name)
+    finally:
+        grant.close()
+    web.sessions.end_user(name)  # their next login opens it
+    return redirect(url_for("users.index", done="box_key", name=name))
 
 
 @bp.route("/<name>/password", methods=["POST"])
