@@ -398,6 +398,8 @@ DETAIL_LABELS = {
     "locked": "Locked out",
     "locked_s": "Locked out for",
     "key_slot": "Key slot",
+    # A key_grant of the box's own key (Users page, Give the box's own key).
+    "box_key": "The box's own key (every line there is or will be)",
     "by_installer": "By an installer",
     "slot": "Slot",
     "key_store": "Key store",

@@ -11,6 +11,7 @@ the old account may then be deleted. Refused, with nothing changed, for anyone e
 import re
 
 from firmware.storage.keystore import ALL_LINES, format_recovery_key
+from firmware.words import audit_fields
 
 from support.web import LINES
 
@@ -42,6 +43,8 @@ def test_the_box_s_key_is_given_and_the_old_account_deleted(box, people):
     entry = _grants(box)[0]
     assert (entry.actor, entry.target) == ("alice", "sam")
     assert entry.details["box_key"] is True and entry.details["granted_with"] == "supervisor"
+    said = audit_fields(entry.details, "key_grant")
+    assert ("The box's own key (every line there is or will be)", "yes") in said, said
     page = alice.get(resp.headers["Location"]).get_data(as_text=True)
     assert "sam holds the box&#39;s own key now: from their next login" in page
     assert box.web.accounts.get("sam").lines == (1, 2)  # what the pages show them is kept
