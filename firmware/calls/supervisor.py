@@ -14,6 +14,7 @@ Line states (:data:`STATES`)::
 
     idle ──reversal / alert tone / caller ID──▶ alerting ──first ring──▶ ringing
     idle ──────────────────────first ring───────────────────────────────▶ ringing
+    alerting ──caller ID, no ring for cid_wait_ms──▶ ringing (ring not sensed)
     ringing ──off-hook──▶ connected          ringing ──no ring for ring_timeout──▶ idle (missed)
     idle ──off-hook──▶ dialling ──reversal, voice, a policy code, or dial_timeout
                                   after the last digit──▶ connected
@@ -21,6 +22,23 @@ Line states (:data:`STATES`)::
     cleared (by silence) ──sound on the line, still off-hook──▶ connected (the same call)
     connected / dialling ──on-hook──▶ idle
     any ──no line voltage for no_voltage_fault_ms──▶ fault ──voltage back──▶ idle
+
+A caller ID (a number, or a withheld one) that no sensed ring follows within
+``cid_wait_ms`` raises the line fault ``ring_not_sensed``: the port's ringing is
+probably below what the HAT senses, and the phone ringing. The caller ID's call
+starts then (dated at its first signal, noted ``ring_not_sensed``) and the line
+is ringing: an off-hook within ``unrung_answer_ms`` of that signal answers it;
+a new caller-ID phase (an alert tone, a caller ID) means its caller went, and
+after ``unrung_answer_ms`` with neither it is missed, ended where it began (how
+long it rang is not known). A ring sensed meanwhile makes it an ordinary
+ringing call. An answer with no ring sensed (this, or an off-hook in the
+caller-ID phase) is published ``provisional`` (the policy's notice and
+recording wait) for ``UNRUNG_CONFIRM_US``: dial tone heard by then says nobody
+was calling (the caller had gone, or the caller ID was for a phone elsewhere),
+so the answer is withdrawn (:class:`~firmware.bus.CallAnswerWithdrawn`), the
+call ends missed (noted ``dial_tone``) and an outbound call starts at the
+off-hook; otherwise the answer stands (:class:`~firmware.bus.CallAnswerConfirmed`).
+Keys pressed meanwhile are keys of the answered call, as below, never digits.
 
 Keys pressed on a handset once a call is connected (a PCI pause code,
 card numbers) are never dialled digits: they go to ``on_key`` only — not
@@ -189,6 +207,13 @@ SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look agai
 # not a first ring (the shortest cadence burst in use, the UK's, is 400 ms).
 RING_PULSE_MAX_MS = 330
 LOOP_SIGNALS = ("hook", "in_use")
+# An inbound call answered with no ring sensed stays provisional this long after the
+# off-hook: dial tone heard by then (the DSP reports it after 800 ms of it) says nobody
+# was calling, and the call is an outbound one (see the module docstring).
+UNRUNG_CONFIRM_US = 2_000_000
+# A reversal this shortly before an alert tone or caller ID began its caller-ID phase
+# (SIN 227: 0.15 s before the alert, 0.3 s before DTMF caller ID).
+NEXT_CALLER_REVERSAL_US = 1_000_000
 # A North American carrier's access code: 101 and four digits, then the number (1 and ten).
 US_ACCESS_CODE, US_ACCESS_DIGITS = "101", 7
 # The note of a call still being dialled when the box stopped hearing its line (a power-fail
@@ -220,6 +245,10 @@ class SupervisorConfig:
                              in the US)
     ``cid_wait_ms``          after an idle-line reversal, alert tone or caller ID,
                              how long to wait for the first ring (5000 ms)
+    ``unrung_answer_ms``     after a caller ID that no sensed ring followed, how
+                             long an off-hook still answers that caller (ringing
+                             too weak for the HAT); from the caller ID's first
+                             signal, longer than ``cid_wait_ms`` (60000 ms)
     ``kbreak_min_ms``        a loss of line voltage this long during a call is
                              the network clearing it: a K-break, an adapter's
                              open-loop disconnect (90 ms)
@@ -247,6 +276,7 @@ class SupervisorConfig:
     dial_timeout_ms: int = 4000
     ring_timeout_ms: int = None
     cid_wait_ms: int = 5000
+    unrung_answer_ms: int = 60_000
     kbreak_min_ms: int = 90
     no_voltage_fault_ms: int = 3000
     stuck_off_hook_ms: int = 2 * 3600 * 1000
@@ -277,6 +307,9 @@ class SupervisorConfig:
         self._require("ring_gap_ms", "ring_timeout_ms", "a pause between bursts would end the call")
         self._require("interdigit_ms", "dial_timeout_ms", "dialling would end inside a digit")
         self._require("kbreak_min_ms", "no_voltage_fault_ms", "no K-break could be told apart")
+        self._require(
+            "cid_wait_ms", "unrung_answer_ms", "a caller ID would be dropped before its ring is due"
+        )
         if self.flash_max_ms < self.pulse_break_max_ms:
             raise ConfigError(
                 "must be at least pulse_break_max_ms (%d ms)" % self.pulse_break_max_ms, field="flash_max_ms"
@@ -422,7 +455,12 @@ class Supervisor:
         provisional one (a voice in ringback that may still be withdrawn)."""
         with self._lock:
             state = self._line(line)
-            return state.call is not None and state.call.answered_us is not None and not state.provisional
+            return (
+                state.call is not None
+                and state.call.answered_us is not None
+                and not state.provisional
+                and not state.unrung_answer
+            )
 
     def any_live_call(self):
         """Whether a call is in progress on any line (one lock, for the power-fail poll)."""
@@ -977,6 +1015,8 @@ class _Line:
         self.bursts = []  # (start_us, end_us) of the ring bursts of this call
         self.ringing_rev_us = None  # polarity change while ringing: an answer reversal?
         self.ring_pulse_us = None  # start of the ring pulse that alerted this call's caller ID
+        self.unrung = False  # the inbound call has had no ring sensed (caller ID alone)
+        self.unrung_answer = False  # ... and was answered: dial tone may still show nobody called
 
     # ------------------------------------------------------------ plumbing
     def _arm(self, name, t_us, fn):
@@ -1094,7 +1134,7 @@ class _Line:
         if self.state == IDLE and self.ring.pending_since is not None:
             self._start_inbound(self.ring.pending_since, t_us)  # picked up as it began to ring
         elif self.state == ALERTING:
-            self._start_inbound(min(self.alert_us, t_us), t_us)
+            self._start_inbound(min(self.alert_us, t_us), t_us, rung=False)
         if self.state == RINGING:
             self._answer(t_us)
         elif self.state == IDLE:
@@ -1163,9 +1203,11 @@ class _Line:
             times += [(end - start) // 1000, (nxt - end) // 1000]
         call.ring_cadence_ms = tuple(times[:8])
 
-    def _start_inbound(self, start_us, t_us):
+    def _start_inbound(self, start_us, t_us, rung=True):
+        """An inbound call from ``start_us``; ``rung``: a ring was sensed (else the caller ID alone)."""
         self._disarm("cid")
         self.bursts, self.ringing_rev_us = [], None
+        self.unrung, self.unrung_answer = not rung, False
         self.call = Call(line=self.n, direction="in", started_us=start_us, **self.pending_cid)
         self.call.notes.extend(self.pending_notes)
         self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
@@ -1179,8 +1221,53 @@ class _Line:
         if rev_us is not None and abs(t_us - rev_us) <= _us(self.cfg.pulse_break_max_ms):
             self._note("answer_reversal")  # confirmed before the (bouncing) hook was
         self.call.extension = self._extension()
-        self._emit(CallAnswered, t_us, call=self.call)
+        if self.unrung:
+            # No ring was sensed: picked up for the caller ID's caller, or to call out after
+            # a caller ID that no call followed. Dial tone soon after tells (_not_called).
+            self.unrung_answer = True
+            self._arm("unrung", t_us + UNRUNG_CONFIRM_US, self._unrung_check)
+        self._emit(CallAnswered, t_us, call=self.call, provisional=self.unrung_answer)
         self._set_state(CONNECTED, t_us)
+
+    def _unrung_check(self):
+        """No dial tone since the answer of a call no ring was sensed for: the caller is there."""
+        deadline_us = self.call.answered_us + UNRUNG_CONFIRM_US
+        if self._unsettled(deadline_us, *self.loop_inputs):
+            return self._retry("unrung", self._unrung_check)
+        if self.state == CONNECTED and self.unrung_answer:
+            self.unrung_answer = False
+            self._emit(CallAnswerConfirmed, deadline_us, call=self.call)
+
+    def _not_called(self, t_us):
+        """Dial tone (at ``t_us``) on a call answered with no ring sensed: nobody was calling
+        (the caller had gone, or the caller ID was for a phone elsewhere). That caller's
+        call was missed; the off-hook began an outbound call."""
+        call, off_us = self.call, self.off_hook_us
+        self.unrung_answer = False
+        call.answered_us = None
+        self._note("dial_tone")
+        self._emit(CallAnswerWithdrawn, t_us, call=call)
+        self._end(off_us, "missed")
+        self._start_outbound(off_us)
+
+    def _unrung_missed(self):
+        """Nobody picked up within ``unrung_answer_ms`` of a caller ID no ring followed."""
+        deadline_us = self.call.started_us + _us(self.cfg.unrung_answer_ms)
+        if self._unsettled(deadline_us, self.ring, *self.loop_inputs):
+            return self._retry("ring", self._unrung_missed)
+        if self.state == RINGING and self.unrung:
+            # How long it rang is not known: the call ends where it began.
+            self._end(self.call.started_us, "missed")
+
+    def _next_caller(self, t_us):
+        """A new caller-ID phase at ``t_us`` while the line waits for the off-hook of a caller
+        ID no ring followed: that caller has gone, missed. A reversal just before is the new
+        call's start (it was taken for a possible answer reversal)."""
+        rev_us = self.ringing_rev_us
+        self._end(self.call.started_us, "missed")
+        if rev_us is not None and 0 <= t_us - rev_us <= NEXT_CALLER_REVERSAL_US:
+            self.alert_kinds = {"reversal"}
+            self._alert(rev_us)
 
     def _start_outbound(self, t_us):
         self.call = Call(
@@ -1222,7 +1309,8 @@ class _Line:
         self.silenced = call if reason == "remote_silence" and state == CLEARED else None
         self.silenced_assumed = assumed and self.silenced is not None
         self.held_keys = []
-        self._disarm("ring", "dial", "digit", "reversal", "clear_rev", "silence")
+        self.unrung = self.unrung_answer = False
+        self._disarm("ring", "dial", "digit", "reversal", "clear_rev", "silence", "unrung")
         self.clear_rev_us = self.quiet_us = None
         self.alert_kinds = set()
         self._note_ring_cadence(call)
@@ -1400,6 +1488,10 @@ class _Line:
             self._start_inbound(min(self.alert_us, t_us), t_us)
         elif self.state == RINGING:
             self._disarm("ring")
+            if self.unrung:  # rung after all: an ordinary ringing call from here
+                self.unrung = False
+                if RING_NOT_SENSED in self.call.notes:
+                    self.call.notes.remove(RING_NOT_SENSED)
         if self.state == RINGING:
             self.bursts.append([t_us, None])
         if RING_NOT_SENSED in self.faults:
@@ -1504,11 +1596,19 @@ class _Line:
             return self._retry("cid", self._cid_check)
         if self.state == ALERTING:  # no ring came: a message-waiting signal, or the caller gave up
             cid = self.pending_cid
-            if (cid.get("number") or cid.get("absence")) and RING_NOT_SENSED not in self.faults:
+            if cid.get("number") or cid.get("absence"):
                 # A caller was announced and never rang: the ringing is probably below what
                 # the HAT's ring detector senses (a hub's or ATA's low ringing voltage).
-                self.faults.add(RING_NOT_SENSED)
-                self._emit(LineFault, self.alert_us, kind=RING_NOT_SENSED, active=True)
+                if RING_NOT_SENSED not in self.faults:
+                    self.faults.add(RING_NOT_SENSED)
+                    self._emit(LineFault, self.alert_us, kind=RING_NOT_SENSED, active=True)
+                # The phone is probably ringing: an off-hook within unrung_answer_ms answers
+                # that caller, else the call was missed.
+                start_us = self.alert_us
+                self.pending_notes.append(RING_NOT_SENSED)
+                self._start_inbound(start_us, self.clock.now_us(), rung=False)
+                self._arm("ring", start_us + _us(self.cfg.unrung_answer_ms), self._unrung_missed)
+                return
             self.alert_us, self.pending_cid, self.pending_notes = None, {}, []
             self._set_state(IDLE, self.clock.now_us())
 
@@ -1742,6 +1842,8 @@ class _Line:
             message_waiting=getattr(ev, "message_waiting", None),
         )
         known = {k: v for k, v in cid.items() if v is not None}
+        if self.state == RINGING and self.unrung and not self.off_hook:
+            self._next_caller(ev.t_us)
         if self.state == IDLE and not self.off_hook:
             self.alert_kinds = set()
             self._alert(ev.t_us)
@@ -1781,6 +1883,8 @@ class _Line:
 
     def _alert_tone(self, ev):
         self._emit(ToneDetected, ev.t_us, name="alert")
+        if self.state == RINGING and self.unrung and not self.off_hook:
+            self._next_caller(ev.t_us)
         if self.state in (IDLE, ALERTING) and not self.off_hook:
             if self.state == IDLE:
                 self.alert_kinds = set()
@@ -1790,7 +1894,9 @@ class _Line:
     def _tone(self, ev):
         name = ev.name
         self._emit(ToneDetected, ev.t_us, name=name)
-        if name in CLEAR_TONES and self.state in (CONNECTED, DIALLING):
+        if name == "dial" and self.state == CONNECTED and self.unrung_answer:
+            self._not_called(ev.t_us)
+        elif name in CLEAR_TONES and self.state in (CONNECTED, DIALLING):
             self._note("tone:%s" % name)
             if self.state == CONNECTED:
                 self._end(ev.t_us, "remote_tone", CLEARED if self.off_hook else IDLE)

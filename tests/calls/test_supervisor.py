@@ -313,6 +313,115 @@ def test_reversal_without_a_ring_is_no_call():
     assert rig.of(CallerIdReceived)[0].message_waiting is True
 
 
+def unrung_caller_id(s, number="01632960123"):
+    """A UK caller-ID phase at 1 s that no sensed ring follows (ringing below the HAT's range)."""
+    s.reversal(1000)
+    s.dsp(AlertTone(us(1150)))
+    s.dsp(CallerId(us(1300), "v23", number=number))
+
+
+def test_a_caller_id_no_ring_follows_is_answered_by_a_later_off_hook():
+    s = LineScript()
+    unrung_caller_id(s)
+    s.handset(True, 12000)  # past cid_wait_ms: the phone rang, the HAT did not sense it
+    s.dsp(DtmfDigit(us(13000), "4", us(13070)))  # keyed after the answer, inside the wait for dial tone
+    s.dsp(DtmfDigit(us(16000), "1", us(16070)))
+    s.handset(False, 20000)
+    rig = Rig().play(s, until_ms=25000)
+    call = rig.only_call()
+    assert summary(call) == (1, "in", us(1000), us(12000), us(20000), "local", "01632960123", False)
+    assert "ring_not_sensed" in call.notes
+    assert rig.states() == ["alerting", "ringing", "connected", "idle"]
+    assert [(f.kind, f.active, f.t_us) for f in rig.of(LineFault)] == [("ring_not_sensed", True, us(1000))]
+    # The answer stands once no dial tone came: what the caller must hear waits for it.
+    (answered,) = rig.of(CallAnswered)
+    assert answered.provisional and answered.t_us == us(12000)
+    assert [e.t_us for e in rig.of(CallAnswerConfirmed)] == [us(14000)]
+    # Keys after the answer are keys (the policy masks them), never digits of the call.
+    assert rig.keys == ["4", "1"] and rig.of(DigitDialled) == []
+
+
+def test_a_caller_id_no_ring_follows_is_missed_after_unrung_answer_ms():
+    s = LineScript()
+    unrung_caller_id(s)
+    rig = Rig(unrung_answer_ms=30000).play(s, until_ms=40000)
+    call = rig.only_call()
+    assert summary(call) == (1, "in", us(1000), None, us(1000), "missed", "01632960123", False)
+    assert "ring_not_sensed" in call.notes
+    assert rig.states() == ["alerting", "ringing", "idle"]
+    assert rig.of(CallEnded)[0].t_us == us(1000)
+    assert rig.sup.state(1) == "idle"
+
+
+def test_an_off_hook_after_unrung_answer_ms_is_an_outbound_call():
+    s = LineScript()
+    unrung_caller_id(s)
+    s.handset(True, 35000)
+    s.handset(False, 40000)
+    calls = Rig(unrung_answer_ms=30000).play(s, until_ms=45000).calls()
+    assert [(c.direction, c.number, c.end_reason) for c in calls] == [
+        ("in", "01632960123", "missed"),
+        ("out", None, "abandoned"),
+    ]
+
+
+def test_dial_tone_after_an_unrung_answer_makes_it_an_outbound_call():
+    """The caller ID had no call behind it (the caller gave up, or it was for a phone
+    elsewhere): the off-hook gets dial tone, and what is dialled is an outbound call."""
+    s = LineScript()
+    unrung_caller_id(s)
+    s.handset(True, 10000)
+    s.dsp(Tone(us(10100), "dial"), deliver_us=us(10950))
+    s.dsp(DtmfDigit(us(9000), "0", us(9070)), deliver_us=us(9100))  # on-hook: not a digit
+    end = s.dtmf(12000, "01314960321")
+    s.reversal(end + 3000, reversed_=False)
+    s.handset(False, end + 9000)
+    rig = Rig().play(s, until_ms=end + 10000)
+    missed, out = rig.calls()
+    assert summary(missed) == (1, "in", us(1000), None, us(10000), "missed", "01632960123", False)
+    assert "dial_tone" in missed.notes
+    assert summary(out)[:3] == (1, "out", us(10000)) and out.number == "01314960321"
+    assert out.end_reason == "local" and out.answered_us == us(end + 3000)
+    assert [e.call for e in rig.of(CallAnswerWithdrawn)] == [missed]
+    assert rig.of(CallAnswerConfirmed) == [] and rig.keys == []
+    assert rig.states() == ["alerting", "ringing", "connected", "idle", "dialling", "connected", "idle"]
+
+
+def test_a_second_caller_id_while_waiting_ends_the_first_as_missed():
+    s = LineScript()
+    unrung_caller_id(s)
+    s.reversal(15000, reversed_=False)  # the first caller gave up
+    s.reversal(20000)
+    s.dsp(AlertTone(us(20150)))
+    s.dsp(CallerId(us(20300), "v23", number="02079460000"))
+    s.handset(True, 26000)
+    s.handset(False, 30000)
+    calls = Rig().play(s, until_ms=35000).calls()
+    assert [summary(c) for c in calls] == [
+        (1, "in", us(1000), None, us(1000), "missed", "01632960123", False),
+        (1, "in", us(20000), us(26000), us(30000), "local", "02079460000", False),
+    ]
+
+
+def test_a_ring_sensed_after_all_makes_it_an_ordinary_ringing_call():
+    s = LineScript()
+    unrung_caller_id(s)
+    s.ring(9000, "uk", 1)  # the ringing voltage rose into the HAT's range
+    s.handset(True, 12000)
+    s.handset(False, 15000)
+    rig = Rig().play(s, until_ms=16000)
+    call = rig.only_call()
+    assert summary(call) == (1, "in", us(1000), us(12000), us(15000), "local", "01632960123", False)
+    assert "ring_not_sensed" not in call.notes
+    assert not rig.of(CallAnswered)[0].provisional
+
+
+def test_an_unrung_answer_must_outlast_the_wait_for_a_ring():
+    with pytest.raises(ConfigError) as info:
+        SupervisorConfig(unrung_answer_ms=4000)
+    assert info.value.field == "unrung_answer_ms" and "cid_wait_ms" in info.value.message
+
+
 def test_a_ring_input_spike_is_no_call():
     s = LineScript()
     s.edges += [(us(1000), "ring", True), (us(1001), "ring", False)]
