@@ -27,7 +27,7 @@ STATES = {
 FAULTS = {
     "no_line_voltage": "No voltage on the line: the phone line is unplugged or dead",
     "stuck_off_hook": "Off the hook for a long time with no call: a handset left off?",
-    "ring_not_sensed": "Caller ID but no ring sensed: incoming calls may not have been seen",
+    "ring_not_sensed": "Caller ID but no ring sensed: calls without caller ID may not have been seen",
 }
 
 # How a run of the recorder ended without a clean stop or the HAT's power-fail warning

@@ -173,3 +173,11 @@ def test_the_dates_in_a_message_are_said_as_the_pages_say_them_and_nothing_else_
     ):
         assert said(text) == text
     assert said("") == "" and said(None) == ""
+
+
+def test_ring_not_sensed_says_which_calls_may_be_missing():
+    """Calls with caller ID on a line whose ringing is not sensed are logged (answered or
+    missed, by their caller ID, docs/adapters.md): only those without one may be unseen.
+    The alarm said any incoming call may not have been seen."""
+    said = words.say("fault", "ring_not_sensed")
+    assert "calls without caller ID may not have been seen" in said
