@@ -510,6 +510,16 @@ def site_settings(data_dir):
     return settings if isinstance(settings, dict) else None
 
 
+def site_line_names(site):
+    """``{line: name}`` of site settings ``site`` (a dict, :func:`site_settings`, or None):
+    what the pages, the alarm mails and the reports call each line ("line 2 (Office)")."""
+    names = {}
+    for n, line in enumerate((site or {}).get("lines") or (), start=1):
+        if isinstance(line, dict) and isinstance(line.get("name"), str):
+            names[int(line.get("line", n))] = line["name"]
+    return names
+
+
 def site_zone(data_dir):
     """The name of the box's zone, as the pages date in it (the site settings'
     ``time_zone`` in ``data_dir``: :func:`~firmware.localtime.box_zone`)."""

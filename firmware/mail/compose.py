@@ -152,9 +152,22 @@ def _listed(rows, form):
 
 
 def report_message(
-    settings, to, report, data, fmt, box_name, wall_us, every, audit_head=None, data_dir="DATA_DIR"
+    settings,
+    to,
+    report,
+    data,
+    fmt,
+    box_name,
+    wall_us,
+    every,
+    audit_head=None,
+    data_dir="DATA_DIR",
+    line_names=None,
 ):
     """A scheduled report, its key figures in the text and the file attached.
+
+    ``line_names``: ``{line: name}`` of the site settings, to name a line as the Reports
+    page does ("Line 2 (Office)").
 
     ``audit_head``: the audit trail's chain head ``(seq, hash)`` when the report was
     made; the mail carries it off the card, so a trail rewritten later on the card
@@ -173,9 +186,10 @@ def report_message(
     if note:
         rows = (running_table(report, human=True) or (None, None, []))[2]
         note += _listed(rows, "Not recording: %s to %s, %s (%s)")
-    out_note = outages_note(report)  # a line dead all day is not a quiet line either
+    out_note = outages_note(report, line_names)  # a line dead all day is not a quiet line either
     if out_note:
-        out_note += _listed(outages_table(report, human=True)[2], "Line %s not in service: %s to %s, %s (%s)")
+        rows = outages_table(report, human=True, line_names=line_names)[2]
+        out_note += _listed(rows, "%s not in service: %s to %s, %s (%s)")
         note = "%s\n\n%s" % (note, out_note) if note else out_note
     body = (
         "%s\n\n%sCalls: %d (in %d, out %d)\nMissed: %d\nAnswered rate: %s\n"

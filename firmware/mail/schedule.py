@@ -29,7 +29,7 @@ import os
 from firmware.storage.audit import read_head, with_address
 from firmware.storage.fsutil import atomic_write
 
-from ..datadir import site_settings
+from ..datadir import site_line_names, site_settings
 from ..reports.formats import render, report_title
 from ..reports.period import Period, named_period
 from .compose import missed_reports_message, report_message, stale_report_message, withdrawn_report_message
@@ -147,8 +147,11 @@ class ReportScheduler:
                     )
                     self._done(schedule, period)
                     continue
-                organisation = (site_settings(self.source.data_dir) or {}).get("organisation")
-                data = render(report, schedule.fmt, report_title(organisation, schedule.every))
+                site = site_settings(self.source.data_dir) or {}
+                # Each line named as the Reports page and its download name it, "Line 2 (Office)".
+                names = site_line_names(site)
+                title = report_title(site.get("organisation"), schedule.every)
+                data = render(report, schedule.fmt, title, line_names=names)
                 msg = report_message(
                     settings,
                     schedule.to,
@@ -160,6 +163,7 @@ class ReportScheduler:
                     schedule.every,
                     read_head(os.path.join(self.source.data_dir, "audit.head")),
                     data_dir=os.path.abspath(self.source.data_dir),
+                    line_names=names,
                 )
                 self.queue.enqueue(
                     msg,

@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-from ..datadir import account_lines, site_local_time, site_settings
+from ..datadir import account_lines, site_line_names, site_local_time, site_settings
 from ..errors import ConfigError
 from .alarms import STATE_FILE, AlarmMailer
 from .compose import test_message
@@ -183,13 +183,8 @@ class MailService:
     def site(self):
         """``(name, LocalTime in the box's zone, {line: name})`` for an alarm mail, as the
         site settings are now."""
-        site = site_settings(self.data_dir) or {}
         local_time = site_local_time(self.data_dir)
-        lines = {}
-        for n, line in enumerate(site.get("lines") or (), start=1):
-            if isinstance(line, dict) and isinstance(line.get("name"), str):
-                lines[int(line.get("line", n))] = line["name"]
-        return self.name(), local_time, lines
+        return self.name(), local_time, site_line_names(site_settings(self.data_dir))
 
     # ---------------------------------------------------------------- thread
     def wake(self):

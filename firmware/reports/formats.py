@@ -53,7 +53,7 @@ def to_csv(report, line_names=None):
         ["Linekeeper report", report["period"]["from"], report["period"]["to"], report["period"]["tz"]]
     )
     # Its times as in every other row (2026-03-03 10:00:00): the CSV is for a spreadsheet.
-    for note in (running_note(report, human=False), outages_note(report)):
+    for note in (running_note(report, human=False), outages_note(report, line_names)):
         if note:
             w.writerow([note])
     w.writerow([])

@@ -86,7 +86,7 @@ def to_pdf(report, title="Linekeeper report", not_over=None, line_names=None):
             styles["Normal"],
         ),
     ]
-    for note in (not_over, running_note(report), outages_note(report)):
+    for note in (not_over, running_note(report), outages_note(report, line_names)):
         if note:
             story.append(Paragraph("<b>%s</b>" % escape(note), styles["Normal"]))
     story += [Spacer(1, 4 * mm), _hours_drawing(report)]

@@ -243,13 +243,17 @@ def _why(down):
 LINE_CAUSES = {kind: text[0].lower() + text[1:] for kind, text in words.FAULTS.items()}
 
 
-def outages_note(report):
+def outages_note(report, line_names=None):
     """One sentence on the lines not in service in the period, or None (none, or no alarm
-    history): said with :func:`running_note`, before the figures."""
+    history): said with :func:`running_note`, before the figures. ``line_names``: ``{line:
+    name}`` of the site settings, to name a line as the pages do, "line 2 (Office)"."""
     outages = report.get("line_outages")
     if not outages or not outages["out_us_by_line"]:
         return None
-    each = "; ".join("line %s for %s" % (n, hms(us / 1e6)) for n, us in outages["out_us_by_line"].items())
+    each = "; ".join(
+        "%s for %s" % (words.line_said(int(n), (line_names or {}).get(int(n))), hms(us / 1e6))
+        for n, us in outages["out_us_by_line"].items()
+    )
     return (
         "A line was not in service for part of this period (%s; listed under "
         '"Lines not in service"): calls on it then could not be made, received or recorded, '

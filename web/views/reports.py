@@ -146,14 +146,15 @@ def index():
     except ReportError as exc:
         return form_errors("reports.html", {"range": as_sentence(exc)}, report=None, **context)
     audit("list_viewed", "report", **audited(report, period, lines))
+    names = _line_names()
     return render_template(
         "reports.html",
         errors={},
         report=report,
         not_over=period.not_over(lk().services.wall_us()),
         running_note=running_note(report),
-        outages_note=outages_note(report),
-        tables=tables(report, human=True, line_names=_line_names()),
+        outages_note=outages_note(report, names),
+        tables=tables(report, human=True, line_names=names),
         hours_svg=Markup(svg.hours_chart(report)),
         lines_svg=Markup(svg.lines_chart(report)),
         **context,
