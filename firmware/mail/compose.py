@@ -6,14 +6,41 @@ from email.message import EmailMessage
 MAX_GAPS_LISTED = 10  # times the box (or a line) was not recording, listed in a report mail's text
 
 
-def _message(settings, to, subject, body, wall_us):
+ALARM_RECIPIENT = "one of the box's alarm recipients"
+
+
+def _why(given_as):
+    """The closing lines of a mail sent to an address the E-mail page gives ``given_as``:
+    why it came and how to stop it, said to someone who never logs in to the box."""
+    return (
+        "\n-- \nYou get this mail because this address is %s, on its E-mail page (Settings, "
+        "E-mail). To stop these mails, an installer takes the address off there. The box sent "
+        "this mail by itself and does not read replies.\n" % given_as
+    )
+
+
+def _report_recipient(every):
+    return "given for the box's %s report" % every
+
+
+def _automatic(msg):
+    """Mark ``msg`` as a machine's (RFC 3834; Exchange's own header too), so that an
+    out-of-office reply does not answer every alarm and report."""
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+
+
+def _message(settings, to, subject, body, wall_us, given_as=None):
+    """The mail ``body`` to ``to``; ``given_as``: what the E-mail page made the
+    recipients (:func:`_why`), said at its end."""
     msg = EmailMessage()
     msg["From"] = settings.sender
     msg["To"] = ", ".join(to)
     msg["Subject"] = subject
     msg["Date"] = email.utils.formatdate(wall_us / 1e6, usegmt=True)
     msg["Message-ID"] = email.utils.make_msgid(domain="linekeeper.invalid")
-    msg.set_content(body)
+    _automatic(msg)
+    msg.set_content(body + (_why(given_as) if given_as else ""))
     return msg
 
 
@@ -68,7 +95,8 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
         "whether this one is still on (a mail that waited for the mail server may arrive after "
         "the fault has cleared).\n"
     )
-    return _message(settings, settings.alarm_to if to is None else to, subject, body, wall_us)
+    to = settings.alarm_to if to is None else to
+    return _message(settings, to, subject, body, wall_us, ALARM_RECIPIENT)
 
 
 def start_failure_message(settings, note, box_name, wall_us, local_time=None):
@@ -103,7 +131,7 @@ def start_failure_message(settings, note, box_name, wall_us, local_time=None):
             note["error"].rstrip("."),
         )
     )
-    return _message(settings, settings.alarm_to, subject, body, wall_us)
+    return _message(settings, settings.alarm_to, subject, body, wall_us, ALARM_RECIPIENT)
 
 
 def unreached_alarm_message(
@@ -140,7 +168,8 @@ def unreached_alarm_message(
         "installer's or an auditor's sees every line), or adds an address tied to no account, on "
         "the E-mail page; or grants the line to a recipient's supervisor on the Users page.\n" % line
     )
-    return _message(settings, settings.alarm_to if to is None else to, subject, body, wall_us)
+    to = settings.alarm_to if to is None else to
+    return _message(settings, to, subject, body, wall_us, ALARM_RECIPIENT)
 
 
 def _listed(rows, form):
@@ -212,7 +241,7 @@ def report_message(
             "shows whether the audit trail up to here was changed later.\n"
             % (audit_head + (data_dir,) + audit_head)
         )
-    msg = _message(settings, to, subject, body, wall_us)
+    msg = _message(settings, to, subject, body, wall_us, _report_recipient(every))
     maintype, subtype = ("application", "pdf") if fmt == "pdf" else ("text", "csv")
     # The file's name keeps ISO dates, as the download's does: file names sort by them.
     name = "linekeeper-report-%s-%s.%s" % (p["from"], p["to"], fmt)
@@ -240,7 +269,7 @@ def missed_reports_message(settings, to, every, first, last, count, box_name, wa
         "the Alarms page why the box was off.\n"
         % (subject, counted(count, "%s report" % every), days, _form_days(first, last))
     )
-    return _message(settings, to, subject, body, wall_us)
+    return _message(settings, to, subject, body, wall_us, _report_recipient(every))
 
 
 def _form_days(first, last):
@@ -278,7 +307,8 @@ def _instead_of(report, subject, body, wall_us):
     msg["Subject"] = subject
     msg["Date"] = email.utils.formatdate(wall_us / 1e6, usegmt=True)
     msg["Message-ID"] = email.utils.make_msgid(domain="linekeeper.invalid")
-    msg.set_content(body)
+    _automatic(msg)
+    msg.set_content(body + _why("given for one of the box's scheduled reports"))
     return msg
 
 

@@ -211,3 +211,29 @@ def test_test_mail_and_bad_input(mailbox, smtp_server, tmp_path):
     down = service.store.get().__class__(**{**refused.__dict__, "port": nobody})
     with pytest.raises(MailError, match="cannot reach the mail server 127.0.0.1:%d" % nobody):
         service.send_test("me@example.com", settings=down)
+
+
+def test_every_mail_says_it_is_automatic_why_it_came_and_how_to_stop_it(mailbox, smtp_server):
+    """An owner reads the box's mails on a phone and never logs in. No mail said why it came
+    or how to stop it, and none was marked as sent by a machine, so an out-of-office reply
+    went back to the sender address for every alarm and every report (RFC 3834)."""
+    service, alarms, _, _ = mailbox
+    alarms.set("no_line_voltage", True, line=2, message="no line voltage")
+    assert service.tick() == (2, 0)
+    service.send_test("me@example.com")
+    msgs = {m["To"]: m for m in received(smtp_server)}
+    for msg in msgs.values():
+        assert msg["Auto-Submitted"] == "auto-generated", msg["Subject"]
+        assert msg["X-Auto-Response-Suppress"] == "All", msg["Subject"]
+    alarm = msgs["ops@example.com"].get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert (
+        "You get this mail because this address is one of the box's alarm recipients, on its "
+        "E-mail page (Settings, E-mail). To stop these mails, an installer takes the address off "
+        "there. The box sent this mail by itself and does not read replies.\n"
+    ) in alarm, alarm
+    report = msgs["boss@example.com"].get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert (
+        "You get this mail because this address is given for the box's weekly report, on its "
+        "E-mail page (Settings, E-mail). To stop these mails, an installer takes the address off "
+        "there. The box sent this mail by itself and does not read replies.\n"
+    ) in report, report
