@@ -48,6 +48,7 @@ import base64
 import contextlib
 import email
 import email.policy
+import email.utils
 import json
 import logging
 import os
@@ -314,9 +315,15 @@ class MailQueue:
         with self._locked():
             return [{k: v for k, v in i.items() if k not in ("message", "withdrawal")} for i in self._items()]
 
-    def flush(self, sender):
+    def flush(self, sender, recipients=None):
         """Try the messages that are due with ``sender``, oldest first; returns
         ``(delivered, failed)``.
+
+        ``recipients``: the addresses the E-mail page lists now (lower case,
+        :attr:`~firmware.mail.settings.MailSettings.recipients`), or None for any. A mail
+        waiting (for the server, say) goes to those of its addressees still listed, and a
+        mail none of whose addressees is listed any longer is dropped, not sent: an address
+        taken off (a leaver's, or someone who asked to stop) gets nothing that waited.
 
         When any message is due, those that wait for the server (its last try found the
         server down: :class:`~firmware.mail.smtp.MailServerError`) are tried too, in the
@@ -350,6 +357,11 @@ class MailQueue:
                 if item is None:
                     continue
                 msg = _message(item["message"])
+                if recipients is not None:
+                    msg = _still_listed(msg, recipients, item)
+                    if msg is None:
+                        self._settle(item, sent=True)  # dropped: nobody to send it to now
+                        continue
                 server_down = False
                 try:
                     refused = sender.send(msg)
@@ -395,6 +407,34 @@ class MailQueue:
 def _message(encoded):
     """A queued item's ``message`` as an EmailMessage."""
     return email.message_from_bytes(base64.b64decode(encoded), policy=email.policy.SMTP)
+
+
+def _still_listed(msg, recipients, item):
+    """``msg`` addressed to those of its addressees in ``recipients`` (lower case) alone, as
+    it is when they all are; None when none is."""
+    headers = ("To", "Cc", "Bcc")
+    addressees = [
+        a for _, a in email.utils.getaddresses([str(v) for h in headers for v in msg.get_all(h, [])])
+    ]
+    kept = [a for a in addressees if a.lower() in recipients]
+    if len(kept) == len(addressees):
+        return msg
+    gone = sorted(set(addressees) - set(kept))
+    if not kept:
+        log.warning(
+            "mail %s (%s) not sent: none of its addressees is listed on the E-mail page now (%s)",
+            item["id"],
+            item.get("subject", ""),
+            ", ".join(gone),
+        )
+        return None
+    log.info(
+        "mail %s: not sent to %s, taken off the E-mail page since it was queued", item["id"], ", ".join(gone)
+    )
+    for header in headers:
+        del msg[header]
+    msg["To"] = ", ".join(kept)
+    return msg
 
 
 def _addressed_to(msg, recipients):

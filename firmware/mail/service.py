@@ -154,7 +154,7 @@ class MailService:
         if self.scheduler is not None:
             self.scheduler.run()
         withdraw_stale_reports(self.queue, self.wall_us)
-        return self.queue.flush(self.sender(settings))
+        return self.queue.flush(self.sender(settings), settings.recipients)
 
     def send_test(self, to, settings=None):
         """Send a test mail to ``to`` now (not queued).

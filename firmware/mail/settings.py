@@ -96,6 +96,13 @@ class MailSettings:
     syslog: str = ""
 
     @property
+    def recipients(self):
+        """Every address the E-mail page lists now (the alarm recipients and each report's),
+        in lower case: a mail still waiting goes to none other (:meth:`MailQueue.flush`)."""
+        listed = list(self.alarm_to) + [a for s in self.schedules for a in s.to]
+        return frozenset(a.lower() for a in listed)
+
+    @property
     def configured(self):
         return bool(self.host and self.sender)
 

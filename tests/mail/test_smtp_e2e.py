@@ -5,6 +5,7 @@ the mail waits on disk and arrives later, once; a flapping line sends one
 mail per rate window.
 """
 
+import dataclasses
 import email
 import email.policy
 import json
@@ -237,3 +238,35 @@ def test_every_mail_says_it_is_automatic_why_it_came_and_how_to_stop_it(mailbox,
         "E-mail page (Settings, E-mail). To stop these mails, an installer takes the address off "
         "there. The box sent this mail by itself and does not read replies.\n"
     ) in report, report
+
+
+def test_an_address_taken_off_the_e_mail_page_gets_none_of_the_mail_still_waiting(mailbox, smtp_server):
+    """The mail server was down; meanwhile an installer took a leaver's address off the
+    alarm recipients (or the owner asked to stop the reports). When the server came back,
+    every alarm and report that had waited still went to that address, with the concerns'
+    words and the callers' numbers, as if it had never been taken off."""
+    service, alarms, clock, _ = mailbox
+    settings = service.store.get()
+    service.store.save(
+        dataclasses.replace(
+            settings,
+            alarm_to=("ops@example.com", "leaver@example.com"),
+            alarm_accounts=(("ops@example.com", "ops"),),
+        )
+    )
+    smtp_server.stop()
+    alarms.set("disk_warning", True, message="the card is 85% full")
+    assert service.tick() == (0, 1)  # the weekly report tried; the alarm waits with it
+    assert len(service.queue.pending()) == 2
+    # Taken off while both wait: the alarm recipient, and the weekly report's only one.
+    now = service.store.get()
+    service.store.save(
+        dataclasses.replace(now, alarm_to=("ops@example.com",), schedules=()),
+    )
+    smtp_server.start()
+    clock.t += 61_000_000
+    service.tick()
+    assert service.queue.pending() == []
+    [alarm] = received(smtp_server)
+    assert alarm["To"] == "ops@example.com" and "Storage nearly full" in alarm["Subject"]
+    assert [rcpt for _, rcpt, _ in smtp_server.messages] == [["ops@example.com"]]
