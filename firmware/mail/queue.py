@@ -410,16 +410,19 @@ def _message(encoded):
 
 
 def _still_listed(msg, recipients, item):
-    """``msg`` addressed to those of its addressees in ``recipients`` (lower case) alone, as
-    it is when they all are; None when none is."""
+    """``msg`` addressed to those of its addressees in ``recipients`` (lower case) alone,
+    each once in any case (a list saved as "a@x, A@x" would get it twice), as it is when
+    that is all of them; None when none is."""
     headers = ("To", "Cc", "Bcc")
-    addressees = [
-        a for _, a in email.utils.getaddresses([str(v) for h in headers for v in msg.get_all(h, [])])
-    ]
-    kept = [a for a in addressees if a.lower() in recipients]
+    values = [str(v) for h in headers for v in msg.get_all(h, [])]
+    addressees = [a for _, a in email.utils.getaddresses(values)]
+    once = {}
+    for a in addressees:
+        once.setdefault(a.lower(), a)
+    kept = [a for key, a in once.items() if key in recipients]
     if len(kept) == len(addressees):
         return msg
-    gone = sorted(set(addressees) - set(kept))
+    gone = sorted({a for a in addressees if a.lower() not in recipients})
     if not kept:
         log.warning(
             "mail %s (%s) not sent: none of its addressees is listed on the E-mail page now (%s)",
@@ -428,9 +431,8 @@ def _still_listed(msg, recipients, item):
             ", ".join(gone),
         )
         return None
-    log.info(
-        "mail %s: not sent to %s, taken off the E-mail page since it was queued", item["id"], ", ".join(gone)
-    )
+    if gone:
+        log.info("mail %s: not sent to %s, taken off the E-mail page since", item["id"], ", ".join(gone))
     for header in headers:
         del msg[header]
     msg["To"] = ", ".join(kept)

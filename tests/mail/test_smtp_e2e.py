@@ -270,3 +270,16 @@ def test_an_address_taken_off_the_e_mail_page_gets_none_of_the_mail_still_waitin
     [alarm] = received(smtp_server)
     assert alarm["To"] == "ops@example.com" and "Storage nearly full" in alarm["Subject"]
     assert [rcpt for _, rcpt, _ in smtp_server.messages] == [["ops@example.com"]]
+
+
+def test_an_address_saved_twice_gets_a_mail_once(mailbox, smtp_server):
+    """The E-mail page took "boss@example.com, Boss@example.com" for a report before it
+    refused an address twice in other letters, and the mail.json so saved still loads:
+    each report went to that mailbox twice."""
+    service, _, _, _ = mailbox
+    settings = service.store.get()
+    twice = (Schedule("weekly", ("boss@example.com", "Boss@example.com"), "csv"),)
+    service.store.save(dataclasses.replace(settings, schedules=twice))
+    assert service.tick() == (1, 0)
+    assert [rcpt for _, rcpt, _ in smtp_server.messages] == [["boss@example.com"]]
+    assert received(smtp_server)[0]["To"] == "boss@example.com"

@@ -477,3 +477,31 @@ def test_a_number_not_in_digits_0_to_9_is_named_and_nothing_is_saved(box, people
     page = html.unescape(resp.get_data(as_text=True))
     assert resp.status_code == 400 and 'id="error-%s"' % field in page and words in page
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
+def test_an_address_twice_in_a_list_in_other_letters_or_in_a_report_s_list_is_refused(box, people):
+    """ "Owner@Harbour.example, owner@harbour.example" among the alarm recipients, or an
+    address twice in a report's list, was saved: the same mailbox, named twice, can get
+    each mail twice. Refused, naming the address and the list, and nothing is saved."""
+    ivan = people["ivan"]
+    before = len(box.audit)
+    for field, value, said in (
+        ("alarm_to", "Owner@Harbour.example, owner@harbour.example", "owner@harbour.example is listed twice"),
+        (
+            "daily_to",
+            "boss@example.com, boss@example.com",
+            "boss@example.com is listed twice among the daily",
+        ),
+        (
+            "weekly_to",
+            "Boss@example.com, boss@EXAMPLE.com",
+            "boss@EXAMPLE.com is listed twice among the weekly",
+        ),
+    ):
+        resp = box.post(ivan, "/settings/mail", dict(GOOD, **{field: value}), token_from="/settings/mail")
+        page = html.unescape(resp.get_data(as_text=True))
+        assert resp.status_code == 400 and said in page and 'id="error-%s"' % field in page, (
+            field,
+            page[-3000:],
+        )
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json")) and len(box.audit) == before

@@ -78,6 +78,16 @@ def _recipients(text):
     return tuple(addresses), tuple(tied)
 
 
+def _named_twice(addresses):
+    """The first of ``addresses`` that an earlier one names already, in any case, or None."""
+    seen = set()
+    for address in addresses:
+        if address.lower() in seen:
+            return address
+        seen.add(address.lower())
+    return None
+
+
 def _recipients_text(settings):
     tied = dict(settings.alarm_accounts)
     return ", ".join("%s (%s)" % (a, tied[a]) if a in tied else a for a in settings.alarm_to)
@@ -205,6 +215,13 @@ def _parse(form, current):
     )
     for field, message in _model_errors(settings, current).items():
         errors.setdefault(field, message)
+    # The same mailbox named twice ("Sam@Example.com, sam@example.com") gets each mail twice.
+    lists = [("alarm_to", alarm_to, "the alarm recipients")]
+    lists += [("%s_to" % s.every, s.to, "the %s report's recipients" % s.every) for s in schedules]
+    for field, addresses, among in lists:
+        twice = _named_twice(addresses)
+        if twice:
+            errors.setdefault(field, "%s is listed twice among %s" % (twice, among))
     password = form.get("password", "")
     problem = password and mail_password_problem(password)
     if problem:
