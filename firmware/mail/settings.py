@@ -132,6 +132,14 @@ class MailSettings:
     def check(self):
         """Raise :class:`ConfigError` naming the first bad field."""
         if self.host and not _HOST.match(self.host):
+            name, _, port = self.host.rpartition(":")
+            if name and _HOST.match(name) and port.isascii() and port.isdigit():
+                # As a mail provider's help writes it, "smtp.example.com:587".
+                raise ConfigError(
+                    "%r is not a host name or address: write the server without its port, and "
+                    "the port (%s) in the Port field" % (self.host, port),
+                    field="mail.host",
+                )
             raise ConfigError("%r is not a host name or address" % self.host, field="mail.host")
         if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
             raise ConfigError("the port is a number from 1 to 65535", field="mail.port")

@@ -505,3 +505,17 @@ def test_an_address_twice_in_a_list_in_other_letters_or_in_a_report_s_list_is_re
             page[-3000:],
         )
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json")) and len(box.audit) == before
+
+
+def test_a_server_written_with_its_port_is_refused_saying_where_the_port_goes(box, people):
+    """ "smtp.example.com:587", as a mail provider's help page writes it, was refused as
+    "'smtp.example.com:587' is not a host name or address", which did not say what to
+    change: the port has a field of its own."""
+    ivan = people["ivan"]
+    for host in ("smtp.example.com:587", "[2001:db8::25]:465"):
+        resp = box.post(ivan, "/settings/mail", dict(GOOD, host=host), token_from="/settings/mail")
+        page = html.unescape(resp.get_data(as_text=True))
+        port = host.rsplit(":", 1)[1]
+        said = "write the server without its port, and the port (%s) in the Port field" % port
+        assert resp.status_code == 400 and said in page and 'id="error-host"' in page, host
+    assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
