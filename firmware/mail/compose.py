@@ -282,17 +282,18 @@ def _form_days(first, last):
 
 def withdrawn_report_message(report, period, wall_us):
     """The notice that stands for the queued scheduled report mail ``report`` (an
-    EmailMessage), withdrawn before it went out because a caller's details were erased on
-    request after it was made (:func:`firmware.mail.schedule.withdraw_reports`): from and
-    to whom the report was, naming its days (``period``: ``(first, last)`` ISO dates, or
+    EmailMessage), withdrawn before it went out because a caller's details were erased
+    after it was made, whatever the erasure's reason
+    (:func:`firmware.mail.schedule.withdraw_reports`): from and to whom the report was,
+    naming its days (``period``: ``(first, last)`` ISO dates, or
     None for a mail queued before reports said them) and nobody else."""
     subject = "%s withdrawn" % str(report["Subject"] or "Report")
     days = _form_days(*period) if period else "of the days in this subject"
     body = (
         "%s\n\nThis scheduled report waited for the mail server and was withdrawn before it "
-        "went out: after it was made, a caller's details of a call in its days were erased at "
-        "their request (UK GDPR's right to erasure), and the report could name them. Nothing "
-        "of it is sent.\n\nWhat to do: make the report again on the box's Reports page (%s); "
+        "went out: after it was made, the details of a caller in its days were erased from the "
+        "call log (the box's audit trail says who asked and why), and the report could name "
+        "them. Nothing of it is sent.\n\nWhat to do: make the report again on the box's Reports page (%s); "
         "it is made from the call log as it is now, without the erased details.\n" % (subject, days)
     )
     return _instead_of(report, subject, body, wall_us)

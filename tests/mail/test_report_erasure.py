@@ -176,7 +176,10 @@ def test_a_queued_report_naming_the_erased_caller_is_withdrawn_and_a_notice_goes
     assert not any(NUMBER in text for _, text in sent.values())
     daily, text = sent["[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn"]
     assert str(daily["To"]) == "a@example.com" and str(daily["From"]) == "box@example.com"
-    assert "right to erasure" in text and "Reports page (from Mon 9 Mar 2026 to Mon 9 Mar 2026)" in text
+    assert (
+        "were erased from the call log" in text
+        and "Reports page (from Mon 9 Mar 2026 to Mon 9 Mar 2026)" in text
+    )
     # The week before ends the day before the call: withdrawn too (a day's margin each
     # side, as the reports' zone may put the call on either day).
     assert "[Linekeeper] Weekly report, Mon 2 Mar - Sun 8 Mar 2026 withdrawn" in sent
@@ -625,3 +628,21 @@ def test_a_sealed_queue_with_no_claim_is_let_be_by_the_rounds_release(tmp_path):
     path = tmp_path / "mail" / "queue"
     MailQueue(path, lambda: 1, FieldCipher(os.urandom(32))).enqueue(_report(), key="alarm:1")
     MailQueue(path, lambda: 1).release_claims()  # no key here: the item does not open
+
+
+def test_the_notice_does_not_say_the_caller_asked_when_nobody_said_so(site):
+    """An erasure takes any reason (a business closing down erases its calls' details); the
+    notice in a withdrawn report's place said the details "were erased at their request
+    (UK GDPR's right to erasure)" whatever the reason, as the call page did before it was
+    put right. It says they were erased, and where who asked and why is kept."""
+    site.sweeper.erase_details(site.ids[1], "sam", "the business is closing down", address="192.0.2.7")
+    up = Up()
+    site.mail_clock.t += 3600_000_000
+    site.queue.flush(up)
+    sent = {str(m["Subject"]): text_of(m) for m in up.sent}
+    text = sent["[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn"]
+    assert "at their request" not in text and "right to erasure" not in text, text
+    assert (
+        "after it was made, the details of a caller in its days were erased from the call log (the "
+        "box's audit trail says who asked and why), and the report could name them." in " ".join(text.split())
+    ), text
