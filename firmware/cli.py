@@ -2735,9 +2735,10 @@ def cmd_verify(args):
     except FieldSealError:
         # Off the box: everything verify checks is readable without the storage key.
         cipher = None
+    keyless_user = False  # --user is proven, and holds no key slot (an auditor, an installer)
     if args.password_file:
         try:  # a wrong password is the person's mistake, not the data's: refused (exit 2)
-            key = _unlock(args)
+            key, keyless_user = _verify_unlock(args)
         except NotInitialisedError:
             pass  # said below, with what to do (restore the key store, never init)
     # Signatures by a replaced HAT's key hold up to its handover, as the current key says.
@@ -2812,7 +2813,12 @@ def cmd_verify(args):
             file=sys.stderr,
         )
         return 1
-    if key is None:
+    if keyless_user:
+        checked = (
+            " (%s holds no recording key: each checked by its signature, size and SHA-256, "
+            "none opened)" % args.user
+        )
+    elif key is None:
         checked = ""
     elif not unopened:
         checked = " (authenticated)"
@@ -2828,6 +2834,26 @@ def cmd_verify(args):
         )
     print("%d recordings%s, the audit trail and the deletion log are intact" % (n, checked))
     return 0
+
+
+def _verify_unlock(args):
+    """``(key, keyless)`` for `verify`: ``--user``'s key slot opened with ``--password-file``'s
+    password, or (``key`` None, ``keyless`` True) an account without a key slot (an auditor,
+    an installer) proven by its password hash, as :func:`_prove` proves them. Only a key slot
+    was taken before: an auditor following docs/evidence.md was refused "no such account or
+    wrong password", and each run was counted as a wrong password, until the account was
+    locked (the web login too).
+
+    :raises WrongPasswordError: the password proves nobody
+    :raises LinekeeperError: as :func:`_proven`; an account proven by the password an
+        installer set (:func:`_refuse_installers_password`)"""
+    from firmware.storage.keystore import KeyStore
+
+    key, account = _proven(args, KeyStore(args.data_dir))
+    if key is not None:
+        return key, False
+    _refuse_installers_password(args.data_dir, account)
+    return None, True
 
 
 def _not_granted(store, rows, key):
@@ -4347,7 +4373,8 @@ def build_parser():
     p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--password-file",
-        help="also authenticate every chunk of every recording (a supervisor's: of their lines)",
+        help="also authenticate every chunk of every recording (a supervisor's: of their lines); "
+        "an auditor's or installer's password proves who ran it, and opens no recording",
     )
     p.add_argument("--user", default="admin", help="--password-file's user (default: admin)")
     p.add_argument(

@@ -129,3 +129,36 @@ def test_a_password_an_installer_set_and_its_owner_did_not_change_proves_nobody(
     assert "--user %s still has the password an installer set" % who in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert not any("refused" not in details for _, details in entries(data, "list_viewed"))
+
+
+def verify(data, password, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text(password + "\n")
+    pw.chmod(0o600)
+    return main(["verify", "--data-dir", data, "--user", "ava", "--password-file", str(pw)])
+
+
+def test_an_auditor_runs_verify_with_the_password_of_their_account(data, tmp_path, capsys):
+    """docs/evidence.md has `verify --password-file PW --user NAME` run on the box; an
+    auditor doing so was refused "no such account or wrong password" (verify took a key
+    slot's password alone), and each run counted as a wrong password: the eleventh was
+    refused "locked after 10 failed attempts", and so was the auditor's web login for 30
+    minutes. Their password is taken; they hold no key, so the recordings are checked by
+    signature, size and SHA-256, and the summary says so."""
+    for _ in range(11):
+        capsys.readouterr()
+        assert verify(data, AUDITOR_PASSWORD, tmp_path) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == (
+        "1 recordings (ava holds no recording key: each checked by its signature, size and "
+        "SHA-256, none opened), the audit trail and the deletion log are intact"
+    ), out
+    # Never counted as a wrong password: the account still logs in (here, the calls command).
+    assert run(data, "list_viewed", AUDITOR_PASSWORD, tmp_path) == 0, capsys.readouterr().err
+
+
+def test_verify_refuses_a_wrong_password_of_an_auditor(data, tmp_path, capsys):
+    capsys.readouterr()
+    assert verify(data, "not the auditor's password 1", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "--user ava: no such account or wrong password" in err and len(err.splitlines()) == 1, err
