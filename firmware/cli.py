@@ -1003,15 +1003,19 @@ def _hash_takes(data_dir, user, account, password):
 ROOT_ACTOR = "cli"
 
 
-def _proven_actor(args, nothing_done):
+def _proven_actor(args, nothing_done, installers_work):
     """The actor of the audit entries of a command that root runs on the box without an
     account (``config import``, ``keystore backup``): :data:`ROOT_ACTOR`, or ``--user``
     once their key slot opens with ``--password-file`` (on a box set up, their account is
-    there and enabled). A name typed alone proves nothing: the trail would name anyone.
+    there, enabled, and an installer's: ``installers_work`` says what only an installer
+    does, as the web UI has it). A name typed alone proves nothing: the trail would name
+    anyone. Before, any proven account was named: an auditor's password put "audrey changed
+    the configuration" in the trail, of a role that changes nothing.
 
     :raises LinekeeperError: ``--user`` without ``--password-file``, or the other way round;
-        no account of that name, a disabled one or a wrong password (``nothing_done`` is
-        said after why); checked before anything is read, written or audited"""
+        no account of that name, a disabled one, a wrong password, or an account that is
+        no installer's (``nothing_done`` is said after why); checked before anything is
+        read, written or audited"""
     if args.user is None:
         if args.password_file:
             raise LinekeeperError(
@@ -1030,10 +1034,17 @@ def _proven_actor(args, nothing_done):
         # The password first: a disabled account is said to be so once it is right.
         _prove(args)
         # A key slot's owner proven, whom no account has (said once the password is taken).
-        _account(args.data_dir, args.user, enabled=False)
+        account = _account(args.data_dir, args.user, enabled=False)
     except LinekeeperError as exc:
         # A wrong password's words end "nothing was done" already: said once, as this command says it.
         raise LinekeeperError("%s — %s" % (_why_alone(exc), nothing_done)) from None
+    # None: a box not set up, whose key slot's owner is the box's owner.
+    if account is not None and "installer" not in account.roles:
+        raise LinekeeperError(
+            "--user %s is not an installer: only an installer %s (leave --user out and the "
+            "audit trail names %s, root on the box) — %s"
+            % (args.user, installers_work, ROOT_ACTOR, nothing_done)
+        )
     return args.user
 
 
@@ -3061,7 +3072,11 @@ def cmd_config(args):
         raise LinekeeperError("%s — nothing was changed" % exc) from None
     if not os.path.isdir(args.data_dir):
         raise LinekeeperError("no data directory %s" % args.data_dir)
-    actor = _proven_actor(args, "nothing was changed")
+    actor = _proven_actor(
+        args,
+        "nothing was changed",
+        "changes the box's configuration, as on the Rules, Consent, Retention and Settings pages",
+    )
     cipher = device_cipher(args.data_dir)  # seals the rules' number patterns on a box with the MCU
     waited = waits_for_notice(args.data_dir, cipher)
     details = {"via": "cli", "imported_from": os.path.basename(args.file)}
@@ -3293,7 +3308,7 @@ def cmd_keystore(args):
 
         if os.path.lexists(args.file):
             raise there_already()
-        actor = _proven_actor(args, "nothing was written")
+        actor = _proven_actor(args, "nothing was written", "backs up the key store, as in Settings")
         data, doc = keybackup.make_backup(args.data_dir, _wall_us())
         contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
         details = {

@@ -7,6 +7,7 @@ does not open the key store", though docs/operating.md has an auditor run
 `linekeeper breach-scope --user AUDITOR --password-file FILE`. The account's password hash
 now proves an account that has no key slot, as the web UI's login checks it."""
 
+import json
 import os
 import shutil
 import time
@@ -162,3 +163,48 @@ def test_verify_refuses_a_wrong_password_of_an_auditor(data, tmp_path, capsys):
     assert verify(data, "not the auditor's password 1", tmp_path) == 2
     err = capsys.readouterr().err
     assert "--user ava: no such account or wrong password" in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("who", ["ava", "sup"])
+def test_config_import_and_keystore_backup_name_an_installer_only(data, tmp_path, capsys, who):
+    """Root runs both on the box; --user names who did it in the trail, once proven. An
+    auditor's (or a supervisor's) proven password was taken: `config import --user ava` changed
+    the recording rules, retention and consent notice with the trail saying the auditor did,
+    whose role changes nothing (on the web only an installer changes them, and backs up the
+    key store). Refused now, after the password, saying so; nothing changed or written."""
+    from firmware.config import load_config
+
+    cfg = str(tmp_path / "cfg.json")
+    assert main(["config", "export", cfg, "--data-dir", data]) == 0
+    with open(cfg) as f:
+        doc = json.load(f)
+    before = load_config(data).preroll_ms
+    doc["config"]["preroll_ms"] = before + 500
+    with open(cfg, "w") as f:
+        json.dump(doc, f)
+    pw = tmp_path / "pw"
+    pw.write_text((AUDITOR_PASSWORD if who == "ava" else SLOT_PASSWORD) + "\n")
+    pw.chmod(0o600)
+    how = ["--data-dir", data, "--user", who, "--password-file", str(pw)]
+    capsys.readouterr()
+    assert main(["config", "import", cfg, *how]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "linekeeper: --user %s is not an installer: only an installer changes the box's "
+        "configuration, as on the Rules, Consent, Retention and Settings pages (leave --user "
+        "out and the audit trail names cli, root on the box) — nothing was changed\n" % who
+    ), err
+    assert load_config(data).preroll_ms == before
+    backup = tmp_path / "ks.bak"
+    assert main(["keystore", "backup", str(backup), *how]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "linekeeper: --user %s is not an installer: only an installer backs up the key store, "
+        "as in Settings (leave --user out and the audit trail names cli, root on the box) — "
+        "nothing was written\n" % who
+    ), err
+    assert not backup.exists()
+    with AuditLog(os.path.join(data, "audit.db"), os.path.join(data, "audit.head")) as log:
+        assert not log.entries(limit=10, action="config_change") and not log.entries(
+            limit=10, action="key_backup"
+        )
