@@ -303,6 +303,8 @@ ACTIONS = {
     "account_enabled": "Enabled a disabled account again: its unused days count from then",
     "audit_view": "Viewed the audit trail (its filter and page)",
     "call_viewed": "Opened a call's page, which shows its caller's number and name (once per login)",
+    "request_viewed": "Opened a data subject's request, which shows who asked, how to reach them and "
+    "what they asked (once per login)",
     "list_viewed": "Viewed the calls list (or printed the call log: `linekeeper calls`), a report or "
     "the phonebook on screen, which show callers' numbers (its filter, and how many calls, numbers "
     "or entries it showed)",

@@ -121,6 +121,9 @@ ACTIONS = frozenset(
         # A call's page opened (it shows the caller's number and name), once per login
         # session and call (web/views/calls.py).
         "call_viewed",
+        # A data subject's request's page opened (it shows who asked, how to reach them and
+        # what they asked), once per login session and request (web/views/rights.py).
+        "request_viewed",
         # A page of callers' numbers shown on screen, once per page shown: the calls list
         # (target "calls": its filter, the calls shown), a report (target "report": its
         # lines and period, how many numbers its callback list held and their calls) or the

@@ -1203,3 +1203,31 @@ def release_logged(box, rid):
         )
     finally:
         log.close()
+
+
+def test_opening_a_requests_page_is_audited_once_a_login(box, people):
+    """A request's page shows who asked, how to reach them, their numbers and what they
+    asked; nobody's opening it was audited (a call's page, which shows less, is), so the
+    trail could not say who read a person's contact details, nor an auditor check it. Each
+    login's first view of a request is, under the request's target; shown again it writes
+    no more, and a request the user may not see (404) writes nothing."""
+    rid = log_request(box, people["sam"], requester="Mrs Wilhelmina Pottage")
+    log = box.services.audit
+
+    def views():
+        found = log.entries(limit=20, action="request_viewed", newest_first=False)
+        return [(e.actor, e.target) for e in found]
+
+    audrey = people["audrey"]
+    assert "Mrs Wilhelmina Pottage" in page(audrey, "/requests/%d" % rid)
+    page(audrey, "/requests/%d" % rid)
+    assert views()[-1:] == [("audrey", "request:%d" % rid)]
+    assert [v for v in views() if v[0] == "audrey"] == [("audrey", "request:%d" % rid)]
+    assert audrey.get("/requests/%d" % (rid + 1)).status_code == 404
+    box.login("audrey").get("/requests/%d" % rid)  # a new login's view is its own
+    assert [v for v in views() if v[0] == "audrey"] == [("audrey", "request:%d" % rid)] * 2
+    [entry] = [e for e in log.entries(limit=20, action="request_viewed") if e.actor == "audrey"][:1]
+    assert "Pottage" not in str(entry.details) and entry.details["address"] == "192.0.2.10"
+    # Found on the Audit page in words, under the request.
+    trail = page(audrey, "/audit?action=request_viewed")
+    assert "Opened a data subject&#39;s request" in trail or "Opened a data subject's request" in trail

@@ -47,6 +47,7 @@ ACTIONS = (
 )
 MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
 MAX_IDS = 200  # characters of a field of ids (disclosures, calls): some forty ids
+MAX_VIEWED = 1000  # requests whose page a session has opened (their view audited), kept in memory
 
 
 def _today():
@@ -328,6 +329,24 @@ def _history(request_id):
     )
 
 
+def _audit_view(request_id):
+    """The request's page shown: it holds who asked, how to reach them and what they asked,
+    so who read them is audited (``request_viewed``, target the request's), once per login
+    session and request, as a call's page is (web.views.calls): shown again (reloaded, after
+    a change) it writes none. Nobody's reading was audited before."""
+    viewed = lk().sessions.mem(g.session).setdefault("requests_viewed", {})
+    mine = object()
+    if viewed.setdefault(request_id, mine) is not mine:
+        return
+    while len(viewed) > MAX_VIEWED:
+        viewed.pop(next(iter(viewed)))
+    try:
+        audit("request_viewed", "request:%d" % request_id)
+    except BaseException:
+        viewed.pop(request_id, None)  # not written: the next view tries again
+        raise
+
+
 def _known(request_id):
     """404 for a request number past SQLite's integers (:func:`web.views.row_id`), as for
     one no request has: looked up, it raised (a server error)."""
@@ -345,6 +364,7 @@ def _detail(request_id, errors=None, status=200):
         register.close()
     if entry is None or not _sees(entry):
         abort(404)
+    _audit_view(request_id)
     today = _today()
     entry["days_left"] = (entry["due"] - today).days
     log = disclosure_log()  # ids, dates and hashes only: all in clear
