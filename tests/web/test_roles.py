@@ -322,3 +322,11 @@ def _row_based_on(box, client, name):
     html = client.get("/users").get_data(as_text=True)
     row = re.search(r'<form [^>]*id="roles-%s">.*?</form>' % name, html, re.S).group(0)
     return re.search(r'name="based_on" value="([^"]+)"', row).group(1)
+
+
+def test_the_dashboard_offers_an_auditor_calls_to_find_not_to_play(box, people):
+    """The dashboard's link to the calls said "Find and play calls" to an auditor, who plays
+    none (the call page says only a supervisor of the line can)."""
+    audrey = page_of(people["audrey"].get("/"))
+    assert 'id="recent-calls">Find calls</a>' in audrey, audrey
+    assert 'id="recent-calls">Find and play calls</a>' in page_of(people["sam"].get("/"))
