@@ -3,6 +3,7 @@ and what to do. Cut to the first rows, the copy looked whole to whoever it was h
 nothing in the file said the rest were left out (the calls list's is in test_calls.py)."""
 
 import html
+import os
 
 from web.views import alarms as alarms_view
 from web.views import audit as audit_view
@@ -20,6 +21,15 @@ def test_an_audit_trail_csv_of_more_entries_than_one_download_is_refused(box, pe
     said = refused(audrey.get("/audit.csv"))
     assert "This selects %d entries, more than the %d one download holds" % (entries, entries - 1) in said
     assert "Choose a shorter period (from and to), or an action, and download each part." in said
+    # The whole trail has its own copy, on the box; the refusal (and the page's help) never
+    # named it: an auditor told to "download it with no filter" had no way to a whole copy.
+    assert (
+        "For the whole trail in one file, run on the box: linekeeper audit-export trail.csv "
+        "--data-dir %s --user audrey --password-file FILE (FILE holding your password)"
+        % os.path.abspath(box.data_dir)
+    ) in said, said
+    help_page = html.unescape(audrey.get("/help/audit").get_data(as_text=True))
+    assert "linekeeper audit-export" in help_page, help_page
     assert box.services.audit.count() == entries  # nothing said to be exported
     monkeypatch.setattr(audit_view, "CSV_MAX_ROWS", entries)
     assert audrey.get("/audit.csv").status_code == 200

@@ -95,18 +95,19 @@ def page_number(errors):
     return page
 
 
-def csv_within(what, matched, exact, cap, narrow):
+def csv_within(what, matched, exact, cap, narrow, whole=""):
     """Refuse (400) a CSV of ``what`` whose filter selects ``matched`` rows (``exact``, or
     at least that many), more than the ``cap`` one download holds, saying how to
-    ``narrow`` it (a sentence); else nothing. Cut to the first ``cap``, the copy looked
-    whole to whoever was handed it, with nothing in the file to say the rest was left out."""
+    ``narrow`` it (a sentence) and, given ``whole`` (a sentence), how to copy them all
+    elsewhere; else nothing. Cut to the first ``cap``, the copy looked whole to whoever was
+    handed it, with nothing in the file to say the rest was left out."""
     if matched <= cap:
         return
     many = f"{matched:,} {what}, more than the {cap:,}" if exact else f"more than the {cap:,} {what}"
     abort(
         400,
         description="This selects %s one download holds, and a copy that leaves some out must not "
-        "look whole. %s, and download each part." % (many, narrow),
+        "look whole. %s, and download each part.%s" % (many, narrow, " " + whole if whole else ""),
     )
 
 

@@ -19,7 +19,7 @@ import logging
 import os
 import sqlite3
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 
 from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
@@ -232,7 +232,7 @@ def export_csv():
     ``export_list`` of ``audit``: the entries there when it is asked for (its own audit
     entry is not among them). A filter that selects more than :data:`CSV_MAX_ROWS` is
     refused, saying so (:func:`web.views.csv_within`): the oldest of them alone looked like
-    all (the whole trail has its own export, on the checklist).
+    all (the whole trail has its own copy, `linekeeper audit-export`, which the refusal names).
 
     Sent as it is read (:func:`web.views.csv_download`): made whole first, 100 000 entries
     were tens of MB of text held three times over (the text, its copy, its bytes), four
@@ -251,7 +251,14 @@ def export_csv():
             "period (from and to), a user or an action" % LISTS_READ_MAX,
         )
     count = log.count(**filters)
-    csv_within("entries", count, True, CSV_MAX_ROWS, "Choose a shorter period (from and to), or an action")
+    # The whole trail has its own copy, made on the box, whatever its length (docs/evidence.md).
+    whole = (
+        "For the whole trail in one file, run on the box: linekeeper audit-export trail.csv "
+        "--data-dir %s --user %s --password-file FILE (FILE holding your password)."
+        % (os.path.abspath(lk().config.data_dir), g.user.name)
+    )
+    narrow = "Choose a shorter period (from and to), or an action"
+    csv_within("entries", count, True, CSV_MAX_ROWS, narrow, whole)
     return csv_download(
         "audit.csv",
         CSV_COLUMNS,
