@@ -648,7 +648,18 @@ def replay_text(details):
 
 
 # Details whose values are codes with words of their own.
+def _lawful_bases():
+    """The settings' lawful bases in words, with their Article 6(1) point (firmware.lawfulbasis),
+    and a basis cleared ("") as not recorded."""
+    from firmware.lawfulbasis import BASES
+
+    said = {code: "%s (Article %s)" % basis for code, basis in BASES.items()}
+    said[""] = "not recorded"
+    return said
+
+
 _CODED_DETAILS = {
+    "lawful_basis": _lawful_bases(),
     "locked": LOCKOUTS,
     "must_change": MUST_CHANGE,
     "via": PAUSE_ENDS,

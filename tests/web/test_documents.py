@@ -1177,3 +1177,23 @@ def test_the_retention_said_counts_one_day_as_one(good):
         "1 day (line 1 incoming calls: 1 day; calls tagged complaint: never less than 1 day), unless"
     ), said
     assert "days" not in said
+
+
+def test_the_audit_trail_says_a_lawful_basis_changed_in_words(box, people):
+    """An installer's change of the lawful basis in Settings was shown to the auditor as the
+    code ("Lawful basis: legitimate_interests"), and its clearing as nothing at all: the
+    page gives it in the words and article the checklist uses."""
+    from .test_admin import settings_form
+
+    for basis, said in (
+        ("legitimate_interests", "Lawful basis: legitimate interests (Article 6(1)(f))"),
+        ("", "Lawful basis: not recorded"),
+    ):
+        form = settings_form(box, lawful_basis=basis, lia_date="2026-02-10" if basis else "")
+        resp = box.post(people["ivan"], "/settings", form, token_from="/settings")
+        assert resp.status_code == 302, resp.get_data(as_text=True)[-1500:]
+        trail = html.unescape(people["audrey"].get("/audit?action=config_change").get_data(as_text=True))
+        row = trail.split('<tr class="action-config_change"')[1].split("</tr>")[0]
+        text = " ".join(re.sub(r"<[^>]+>", " ", row).split())
+        assert said in text.replace("Lawful basis ", "Lawful basis: "), text
+        assert "legitimate_interests" not in text
