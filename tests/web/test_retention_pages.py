@@ -161,6 +161,11 @@ def test_auditors_read_and_cannot_edit(box, people):
     page = people["audrey"].get("/retention").get_data(as_text=True)
     assert 'id="preview"' in page and 'id="save-button"' not in page
     assert 'name="default_days" class="short" value="" disabled' in page
+    # No instructions to edit what they cannot: "tick its Remove box, then save" with every
+    # box disabled and no Save button. They are told who changes it instead.
+    assert "then save" not in page and "Remove box" not in page, page
+    assert "Read only: an installer changes these settings." in page
+    assert "then save" in people["ivan"].get("/retention").get_data(as_text=True)
     resp = people["audrey"].post(
         "/retention", data={"csrf_token": box.token_of(people["audrey"], "/retention"), "default_days": "1"}
     )
