@@ -214,6 +214,9 @@ def test_auditors_read_the_rules_and_cannot_change_them(box, people):
     page = people["audrey"].get("/rules").get_data(as_text=True)
     assert 'id="rules-form"' in page and 'id="save-button"' not in page
     assert 'aria-label="Mode of line 1" disabled' in page
+    # No instructions to edit what they cannot ("tick its Remove box, then save"): who can.
+    assert "then save" not in page and "Read only: an installer changes these rules." in page
+    assert "then save" in people["ivan"].get("/rules").get_data(as_text=True)
 
 
 def _wired_box_with_line_4_private(box):
