@@ -145,12 +145,17 @@ class AlarmLog:
             found.setdefault(line, set()).add(kind)
         return found
 
-    def attach(self, bus):
+    def attach(self, bus, quiet=None):
+        """Listen on ``bus``; ``quiet(line)``: whether a fault of ``line`` raises no alarm
+        (a line marked not connected, :mod:`firmware.notconnected`), or None (every line)."""
         bus.subscribe(Alarm, self._on_alarm)
-        bus.subscribe(
-            LineFault,
-            lambda f: self.set(f.kind, f.active, line=f.line, message=words.say("fault", f.kind)),
-        )
+
+        def on_fault(f):
+            if f.active and quiet is not None and quiet(f.line):
+                return
+            self.set(f.kind, f.active, line=f.line, message=words.say("fault", f.kind))
+
+        bus.subscribe(LineFault, on_fault)
 
     def _on_alarm(self, alarm):
         self.set(

@@ -81,6 +81,7 @@ from .migrations import (
 )
 from .migrations.m001_seal_stores import DEFERRED as SEAL_DEFERRED
 from .migrations.m001_seal_stores import older_release_may_return
+from .notconnected import NotConnectedLines
 from .policy.callmeta import CallMeta
 from .policy.engine import CallPolicy
 from .policy.sweeper import RetentionSweeper
@@ -277,7 +278,13 @@ class Box:
         self.alarms.attach(self.bus)
         # Every occurrence kept, cleared or not, until acknowledged (the dashboard banner).
         self.alarm_log = AlarmLog(os.path.join(data_dir, "alarms.db"), clock, self.audit, self.cipher)
-        self.alarm_log.attach(self.bus)
+        # The lines with nothing plugged in: no fault alarm, an alarm when one is in use.
+        self.not_connected = NotConnectedLines(
+            lambda: self.config.not_connected, self.alarm_log, self._line_faults
+        )
+        self.policy.not_connected = frozenset(config.not_connected)
+        self.alarm_log.attach(self.bus, quiet=self.not_connected.quiet)
+        self.not_connected.attach(self.bus)  # after the call log, which gives each call its id
         # A field update's LED pattern and its alarm (told by `linekeeper update`); RAUC
         # is asked when an update ended while it was still writing (``installing``).
         # The last update's result on the Updates page (its inbox): a box that came back
@@ -710,6 +717,9 @@ class Box:
         self.recorder.preroll_us = config.preroll_ms * 1000
         self.policy.preroll_us = config.preroll_ms * 1000
         self.policy.apply(config.policy, country=config.country)
+        self.policy.not_connected = frozenset(config.not_connected)
+        if set(config.not_connected) != set(old.not_connected):
+            self.not_connected.changed(old.not_connected, config.not_connected)
         self.retention.update_settings(config.policy.retention)
         self._pci_code_alarm(config.policy.pci)
         return config
@@ -1315,10 +1325,14 @@ class Box:
                 # A line the box no longer has (a HAT with fewer lines): its faults are over.
                 for kind in sorted(faults.pop(line)):
                     self.alarm_log.set(kind, False, line=line, message="the box no longer has line %d" % line)
-            return faults
+            return self.not_connected.restore(faults)
         except sqlite3.Error as exc:
             log.error("cannot read the open line faults from the alarm history: %s", exc)
             return {}
+
+    def _line_faults(self, line):
+        """The faults on ``line`` now (none for a line the board has not got)."""
+        return self.supervisor.faults(line) if 1 <= line <= self.board.lines else set()
 
     def _open_box_alarms(self):
         """The box's alarms the history still has open (the last run's), or none when the

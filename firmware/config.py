@@ -27,6 +27,7 @@ from .migrations.m001_seal_stores import older_release_may_return
 from .policy.settings import PolicySettings
 
 CONFIG_VERSION = 1
+MAX_LINES = 64  # the most lines a box's not_connected may name
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB; more is not one
 
 
@@ -84,6 +85,11 @@ class BoxConfig:
                    recorded, the notices, the PCI pause, retention
     ``archive``    :class:`~firmware.archive.settings.ArchiveSettings`: replication
                    to S3-compatible object storage (docs/archive.md)
+    ``not_connected`` the lines with nothing plugged into their socket (a 4-line HAT
+                   at a site with 2 lines): no line-fault alarm, never recorded, and a
+                   call seen on one raises ``line_not_connected_in_use``. Kept in
+                   :data:`NOT_CONNECTED_MARKER`, not in ``config.json`` (the release
+                   before refuses a setting it does not know)
     """
 
     version: int = CONFIG_VERSION
@@ -106,6 +112,7 @@ class BoxConfig:
     tone_countries: list = field(default_factory=list)
     policy: PolicySettings = field(default_factory=PolicySettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    not_connected: list = field(default_factory=list)
 
     def __post_init__(self):
         if self.version != CONFIG_VERSION:
@@ -155,6 +162,16 @@ class BoxConfig:
         if not isinstance(self.disk_reserve_mb, int) or not 0 <= self.disk_reserve_mb <= 65536:
             raise ConfigError("must be a whole number of MiB from 0 to 65536", field="disk_reserve_mb")
         self._check_line_signals()
+        if not isinstance(self.not_connected, (list, tuple)):
+            raise ConfigError("must be a list of line numbers", field="not_connected")
+        for i, line in enumerate(self.not_connected):
+            if not isinstance(line, int) or isinstance(line, bool) or not 1 <= line <= MAX_LINES:
+                raise ConfigError(
+                    "must be a line number from 1 to %d, not %r" % (MAX_LINES, line),
+                    field="not_connected[%d]" % i,
+                )
+        if len(set(self.not_connected)) != len(self.not_connected):
+            raise ConfigError("names a line twice", field="not_connected")
         if not isinstance(self.policy, PolicySettings):
             raise ConfigError("must be an object", field="policy")
         if not isinstance(self.archive, ArchiveSettings):
@@ -220,6 +237,9 @@ class BoxConfig:
         """The configuration as the JSON object :meth:`from_dict` reads."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["tone_countries"] = list(self.tone_countries)
+        out["not_connected"] = sorted(self.not_connected)
+        if not self.not_connected:
+            del out["not_connected"]  # a file a release without it reads as before
         out["policy"] = self.policy.to_dict()
         out["archive"] = self.archive.to_dict()
         return out
@@ -300,18 +320,54 @@ def _with_require_notice(config, notice_was_set):
     return config.replace(policy=dataclasses.replace(config.policy, consent=consent))
 
 
+# The lines with nothing plugged in (``not_connected``): this file in the data directory
+# says them, not ``config.json``, for the same reason as NOTICE_MARKER. The release before
+# never reads it: it raises its line-fault alarms on those lines, as it always did.
+NOT_CONNECTED_MARKER = "lines-not-connected"
+
+
+def _read_not_connected(data_dir):
+    """The lines :data:`NOT_CONNECTED_MARKER` names ([] without it). One that cannot be read
+    names none: every line is then supervised, and a fault on one is said, not hidden."""
+    try:
+        with open(os.path.join(os.fspath(data_dir), NOT_CONNECTED_MARKER), "rb") as f:
+            doc = json.loads(f.read() or b"{}")
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return []
+    lines = doc.get("lines") if isinstance(doc, dict) else None
+    if not isinstance(lines, list):
+        return []
+    return sorted(
+        {n for n in lines if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_LINES}
+    )
+
+
+def _write_not_connected(data_dir, lines):
+    path = os.path.join(os.fspath(data_dir), NOT_CONNECTED_MARKER)
+    if lines:
+        doc = {"what": "the lines with nothing plugged in (not_connected)", "lines": sorted(lines)}
+        atomic_write(path, (json.dumps(doc) + "\n").encode())
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+            fsync_dir(os.fspath(data_dir))
+
+
 def save_config(data_dir, config, cipher=None):
     """Write ``config`` to ``DATA_DIR/config.json`` atomically (the data's mode); with
     ``cipher``, the rules' number patterns sealed, unless an update to the sealed stores
     is not marked good yet (the release it would roll back to reads them only in clear:
     :mod:`firmware.migrations.m001_seal_stores`). ``policy.consent.require_notice`` goes
     in :data:`NOTICE_MARKER`, not in the file: the marker made before the file is
-    written, or removed after it.
+    written, or removed after it; ``not_connected`` in :data:`NOT_CONNECTED_MARKER`.
 
     :raises OSError: it could not be written (the old file is then untouched)
     """
     doc = config.to_dict()
     doc["policy"]["consent"].pop("require_notice", None)
+    doc.pop("not_connected", None)
     if cipher is not None and not older_release_may_return(data_dir):
         seal_rule_patterns(doc, cipher)
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
@@ -321,6 +377,7 @@ def save_config(data_dir, config, cipher=None):
         # turned off again says so, not that the box was not set up).
         was_set = bool(_read_marker(data_dir)) or consent.notice_was_set or not consent.gives_none()
         _write_marker(data_dir, was_set)
+    _write_not_connected(data_dir, config.not_connected)
     atomic_write(config_path(data_dir), text.encode("utf-8"))
     if not config.policy.consent.require_notice:
         with contextlib.suppress(FileNotFoundError):
@@ -332,12 +389,16 @@ def load_config(data_dir, cipher=None):
     """Read ``DATA_DIR/config.json``, or the defaults when there is none (``cipher``:
     as for :func:`load_config_file`); ``policy.consent.require_notice`` where
     :data:`NOTICE_MARKER` is there (or, as a development build of this release wrote it, the file
-    says it: :func:`move_require_notice` moves it)."""
+    says it: :func:`move_require_notice` moves it); ``not_connected`` from
+    :data:`NOT_CONNECTED_MARKER`."""
     path = config_path(data_dir)
     config = load_config_file(path, cipher) if os.path.exists(path) else BoxConfig()
     marker = _read_marker(data_dir)
     if marker is not None:
         config = _with_require_notice(config, marker)
+    not_connected = _read_not_connected(data_dir)
+    if not_connected:
+        config = config.replace(not_connected=not_connected)
     return config
 
 

@@ -45,6 +45,7 @@ ALARMS = {
     "recording_failed": "A recording failed",
     "key_tampered": "The recording key was replaced on the card: calls are not being recorded",
     **FAULTS,  # a line fault's alarm: its words, never a second copy
+    "line_not_connected_in_use": "A line marked not connected is in use: its calls are not recorded",
     "call_log": "The call log cannot be written",
     "quarantine": "Unknown files were found among the recordings and moved aside",
     "retention_failed": "Automatic deletion could not run",
@@ -173,6 +174,10 @@ ALARM_ADVICE = {
     "broadband hub's or adapter's phone port, and that the hub is on (while a hub restarts its phone "
     "ports have no voltage for a minute or two, and the alarm clears when it is back)",
     "stuck_off_hook": "look for a handset left off its cradle on that line",
+    "line_not_connected_in_use": "the box saw a call on a line the site settings say has nothing "
+    "plugged into its socket; the call is in the call log, but it was not recorded. If a phone line "
+    "is plugged in there now, an installer marks the line recorded or private in Settings (Lines); "
+    "if not, an installer checks the box's sockets and wiring",
     "ring_not_sensed": "ask whoever runs the phone system to check that line's port: its ringing "
     "voltage may be too low for the box, or it sends caller ID without ringing",
     "call_log": "call the supplier: the memory card may be failing",

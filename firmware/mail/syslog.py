@@ -20,6 +20,7 @@ SEVERITY = {"warning": 4, "error": 3}
 ERRORS = frozenset(
     {
         "no_line_voltage",
+        "line_not_connected_in_use",
         "recording_failed",
         "disk_full",
         "ico_expired",

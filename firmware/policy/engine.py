@@ -213,6 +213,9 @@ class CallPolicy:
         self._lock = threading.RLock()
         self._live = {}
         self._parked = {}  # line -> _Live of a silence-cleared call that may go on
+        # The lines marked as having nothing plugged in (``BoxConfig.not_connected``):
+        # a call seen on one is logged, never recorded, whatever the rules say.
+        self.not_connected = frozenset()
 
     def attach(self, bus):
         """Subscribe after the call log (which gives each call its id)."""
@@ -250,6 +253,9 @@ class CallPolicy:
         call = ev.call
         with self._lock:
             live = self._live[call.line] = _Live(call)
+            if call.line in self.not_connected:
+                self._decide(live, self._rules_decide(call, call.direction, call.number))
+                return
             if call.direction != "out":
                 return
             mode = self.settings.rules.mode(call.line)
@@ -909,7 +915,10 @@ class CallPolicy:
         """The rules' decision on ``call`` as ``direction`` with ``number`` (None: not
         known yet), at its start's wall time, in the box's country. On a box that waits
         for a consent notice (none set, ``require_notice``) a call they would record, or
-        record on demand, is skipped, saying why: nobody on it was told."""
+        record on demand, is skipped, saying why: nobody on it was told. A call on a line
+        marked not connected is skipped whatever the rules say."""
+        if call.line in self.not_connected:
+            return rules.Decision(rules.SKIP, rules.NOT_CONNECTED % call.line, "line")
         decision = rules.decide(
             self.settings.rules, call.line, direction, number, self._wall(call.started_us), self.country
         )

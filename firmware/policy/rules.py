@@ -59,6 +59,8 @@ from .checks import (
 RECORD, SKIP, PENDING = "record", "skip", "pending"
 # Added to the reason of a call the rules would record on a box with no recording key
 # yet (not set up): why it has no recording, rather than a recording lost.
+# A call on a line the site settings say has nothing plugged in (BoxConfig.not_connected).
+NOT_CONNECTED = "line %d is marked not connected: nothing should be plugged into its socket"
 NOT_SET_UP = "but the box was not set up yet: it had no recording key"
 # The reason of a call that ended unanswered (settled by the engine, no rule): the call page
 # says it was never answered rather than that a rule left it out.
