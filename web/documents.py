@@ -26,17 +26,36 @@ log = logging.getLogger(__name__)
 
 
 def private_lines(web):
-    """The lines never recorded, as the recorder sees them: mode "never" in the rules.
+    """The lines never recorded, as the recorder sees them: mode "never" in the rules, less
+    the lines not connected (:func:`not_connected_lines`), which are no private phone.
 
     The site settings' "private" sets that mode (``web.services.site_settings_applier``)
     but the rules are what the recorder follows, so every page that says whether a
     line is recorded reads them; the site settings only on a box with no
     configuration to read."""
     if web.services.box_config is not None:
-        rules = web.services.box_config.get(leave_sealed=True).policy.rules  # config.json, read once
-        return {n for n in range(1, web.n_lines + 1) if rules.mode(n) == "never"}
+        config = web.services.box_config.get(leave_sealed=True)  # config.json, read once
+        rules = config.policy.rules
+        return {
+            n
+            for n in range(1, web.n_lines + 1)
+            if rules.mode(n) == "never" and n not in set(config.not_connected)
+        }
     site = web.site.settings()
-    return {line.line for line in site.lines if not line.record} if site is not None else set()
+    if site is None:
+        return set()
+    return {line.line for line in site.lines if not line.record and line.line not in site.not_connected}
+
+
+def not_connected_lines(web):
+    """The lines marked as having nothing plugged into their socket (neither recorded nor
+    private: never recorded, no line-fault alarm), as the recorder sees them: the
+    configuration's ``not_connected``; the site settings' on a box with no configuration."""
+    if web.services.box_config is not None:
+        config = web.services.box_config.get(leave_sealed=True)
+        return {n for n in config.not_connected if n <= web.n_lines}
+    site = web.site.settings()
+    return {n for n in site.not_connected if n <= web.n_lines} if site is not None else set()
 
 
 def undecided_lines(web):
@@ -249,10 +268,14 @@ def staff_notice(web):
     site = web.site.settings()
     config = services.box_config.get(leave_sealed=True) if services.box_config is not None else BoxConfig()
     private_of = private_lines(web)
+    # A socket with no line plugged in has no phone for staff to use: left out of the notice.
+    unplugged = not_connected_lines(web)
     ico_number = site.ico_number if site else ""
     country = site.country if site else config.country
     lines = []
     for n in range(1, web.n_lines + 1):
+        if n in unplugged:
+            continue
         name = site.line(n).name if site else "Line %d" % n
         private = n in private_of
         lines.append(
@@ -282,7 +305,7 @@ def staff_notice(web):
         # Enabled accounts alone: a disabled one logs in to nothing and plays nothing, and
         # was named as one who may listen until it was deleted.
         "listeners": [
-            "%s (%s)" % (u.name, listened_words(u.lines, private_of))
+            "%s (%s)" % (u.name, listened_words(u.lines, private_of | unplugged))
             for u in sorted(web.accounts.all(), key=lambda u: u.name)
             if "supervisor" in u.roles and u.disabled_us is None
         ],

@@ -146,7 +146,8 @@ def site_settings_applier(config_store, audit, wall_us):
 
     A line set "private" becomes policy mode ``never``; a line set "record"
     that was ``never`` becomes ``always`` (a line recorded by rule or on
-    demand keeps its mode); the country goes to ``config.json``. The change
+    demand keeps its mode); a line "not connected" keeps its mode and goes in
+    ``not_connected``; the country goes to ``config.json``. The change
     is saved atomically (0600), applied to the running box at once
     (``config_store``'s ``apply``) and audited as ``config_change`` of
     ``config`` by ``system`` (the page audits the person's change of the site
@@ -158,6 +159,8 @@ def site_settings_applier(config_store, audit, wall_us):
         rules = config.policy.rules
         modes = {}
         for line in settings.lines:
+            if line.line in settings.not_connected:
+                continue  # never recorded as not connected (BoxConfig); its mode kept for its return
             want = (
                 "never"
                 if not line.record
@@ -165,13 +168,16 @@ def site_settings_applier(config_store, audit, wall_us):
             )
             if want != rules.mode(line.line):
                 modes[line.line] = want
-        if not modes and settings.country == config.country:
+        unplugged = sorted(settings.not_connected)
+        if not modes and settings.country == config.country and unplugged == sorted(config.not_connected):
             return
         policy = dataclasses.replace(config.policy, rules=rules.with_modes(modes))
-        config_store.save(config.replace(country=settings.country, policy=policy))
+        config_store.save(config.replace(country=settings.country, policy=policy, not_connected=unplugged))
         details = {"source": "site settings", "lines": {str(n): m for n, m in modes.items()}}
         if settings.country != config.country:
             details["country"] = settings.country
+        if unplugged != sorted(config.not_connected):
+            details["not_connected"] = unplugged
         audit.append("system", "config_change", "config", details, wall_us())
 
     return apply

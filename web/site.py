@@ -37,6 +37,10 @@ MAX_ADDRESS = 500
 MAX_EMAIL = 254
 MAX_PURPOSE = 2000
 MAX_LINE_NAME = 40
+# A line's choices in the form (line-N-mode): recorded, private (never recorded), or
+# not connected (nothing plugged into its socket: no fault alarm, never recorded).
+NOT_CONNECTED = "not_connected"
+LINE_MODES = ("record", "private", NOT_CONNECTED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +78,11 @@ class SiteSettings:
     dp_address: str = ""
     dp_email: str = ""
     dp_phone: str = ""
+    # The lines with nothing plugged into their socket (a 4-line HAT at a 2-line site): no
+    # line-fault alarm, never recorded, and neither recorded nor private (firmware's
+    # ``BoxConfig.not_connected``). Kept apart as a JSON list under web.db's site key
+    # "not_connected"; none stored (settings saved before it): every line is connected.
+    not_connected: tuple = ()
 
     #: Fields kept apart from the settings' JSON, each under its own web.db site key
     #: (as region is): the release before reads that JSON with its own fields only.
@@ -90,7 +99,7 @@ class SiteSettings:
 
     def to_json(self):
         data = dataclasses.asdict(self)
-        for name in self.APART:
+        for name in self.APART + ("not_connected",):
             del data[name]
         return json.dumps(data)
 
@@ -103,6 +112,7 @@ class SiteSettings:
             names = {f.name for f in dataclasses.fields(cls)}
             data = {k: v for k, v in data.items() if k in names}
         data["lines"] = tuple(LineSetting(**x) for x in data["lines"])
+        data.pop("not_connected", None)  # kept apart (Site.settings)
         return cls(**data)
 
     def line(self, number):
@@ -252,7 +262,7 @@ def parse_site_form(form, n_lines, today=None):
         errors["purpose"] = "At most %d characters." % MAX_PURPOSE
     elif control_problem(purpose, lines=True):
         errors["purpose"] = control_problem(purpose, lines=True)
-    lines = []
+    lines, not_connected = [], []
     for n in range(1, n_lines + 1):
         name = get("line-%d-name" % n)
         mode = get("line-%d-mode" % n)
@@ -262,8 +272,13 @@ def parse_site_form(form, n_lines, today=None):
             errors["line-%d-name" % n] = "At most %d characters." % MAX_LINE_NAME
         elif control_problem(name):
             errors["line-%d-name" % n] = control_problem(name)
-        if mode not in ("record", "private"):
-            errors["line-%d-mode" % n] = "Choose whether line %d is recorded or private." % n
+        if mode not in LINE_MODES:
+            errors["line-%d-mode" % n] = (
+                "Choose whether line %d is recorded, private, or not connected (nothing is plugged "
+                "into its socket)." % n
+            )
+        if mode == NOT_CONNECTED:
+            not_connected.append(n)
         lines.append(LineSetting(n, name, mode == "record"))
     if errors:
         return None, errors
@@ -284,6 +299,7 @@ def parse_site_form(form, n_lines, today=None):
             dp_address,
             dp_email,
             dp_phone,
+            tuple(not_connected),
         ),
         {},
     )
@@ -428,13 +444,16 @@ class Site:
         settings = SiteSettings.from_json(text, known_only=True)
         # Each kept-apart field under its own key; none stored: the field's default.
         return dataclasses.replace(
-            settings, **{name: self._get(name) or getattr(settings, name) for name in SiteSettings.APART}
+            settings,
+            not_connected=_line_list(self._get("not_connected")),
+            **{name: self._get(name) or getattr(settings, name) for name in SiteSettings.APART},
         )
 
     def save(self, conn, settings):
         self._put(conn, "settings", settings.to_json())
         for name in SiteSettings.APART:
             self._put(conn, name, getattr(settings, name))
+        self._put(conn, "not_connected", json.dumps(sorted(settings.not_connected)))
         if has_request_context():
             g.pop("lk_local_time", None)  # the zone may have changed (web.LinekeeperWeb.local_time)
 
@@ -462,6 +481,18 @@ class Site:
     def set_recovery_confirmed(self, confirmed):
         with self._db.tx() as conn:
             self._put(conn, "recovery_confirmed", "true" if confirmed else "false")
+
+
+def _line_list(text):
+    """The line numbers web.db's "not_connected" key holds: () when none is stored (settings
+    saved before there was a choice: every line connected) or it is not a list of them."""
+    try:
+        lines = json.loads(text) if text else []
+    except ValueError:
+        return ()
+    if not isinstance(lines, list):
+        return ()
+    return tuple(sorted({n for n in lines if isinstance(n, int) and not isinstance(n, bool) and n > 0}))
 
 
 def form_values(settings, n_lines, private=None, undecided=()):
@@ -499,6 +530,9 @@ def form_values(settings, n_lines, private=None, undecided=()):
             continue
         line = settings.line(n) if settings is not None else LineSetting(n, "Line %d" % n, True)
         values["line-%d-name" % n] = line.name
+        if settings is not None and n in settings.not_connected:
+            values["line-%d-mode" % n] = NOT_CONNECTED
+            continue
         if n in undecided:
             values["line-%d-mode" % n] = ""
             continue

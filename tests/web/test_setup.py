@@ -13,6 +13,9 @@ from web.setupcode import check_setup_code, setup_code_for
 
 from support.countries import ZEDLAND
 
+# What a line whose choice is missing or none of the three is told.
+CHOOSE = "Choose whether line %d is recorded, private, or not connected (nothing is plugged into its socket)."
+
 
 def post_setup(box, client, **over):
     form = box.setup_form(**over)
@@ -49,7 +52,7 @@ BAD_FIELDS = [
     ({"ico_renewal": "2001-01-01"}, "ico_renewal", "2018 or later"),
     ({"purpose": ""}, "purpose", "Say why calls are recorded"),
     ({"line-2-name": ""}, "line-2-name", "Give line 2 a name"),
-    ({"line-3-mode": "sometimes"}, "line-3-mode", "recorded or private"),
+    ({"line-3-mode": "sometimes"}, "line-3-mode", "recorded, private, or not connected"),
     ({"admin_name": "Bad Name!"}, "admin_name", "lowercase letters"),
     ({"admin_password": "short", "admin_confirm": "short"}, "admin_password", "at least 12"),
     ({"admin_password": "1qaz2wsx3edc", "admin_confirm": "1qaz2wsx3edc"}, "admin_password", "commonly used"),
@@ -92,7 +95,9 @@ def test_no_line_is_recorded_until_the_installer_chooses(box):
     page = html.unescape(resp.get_data(as_text=True))
     assert resp.status_code == 400
     error = re.search(r'id="error-line-3-mode"[^>]*>([^<]+)<', page).group(1)
-    assert error == "Choose whether line 3 is recorded or private."
+    assert error == (
+        "Choose whether line 3 is recorded, private, or not connected (nothing is plugged into its socket)."
+    )
     # Still to choose on the page sent back; the lines chosen keep their choice.
     assert (
         '<option value="" selected>Choose…</option>'
@@ -372,12 +377,12 @@ def test_a_line_left_at_choose_is_refused_by_the_box_not_only_the_browser(box):
     page = html.unescape(post_setup(box, client, **every).get_data(as_text=True))
     for n in range(1, box.LINES + 1):
         said = re.search(r'id="error-line-%d-mode"[^>]*>([^<]+)<' % n, page)
-        assert said and said.group(1) == "Choose whether line %d is recorded or private." % n, n
+        assert said and said.group(1) == CHOOSE % n, n
     form = box.setup_form()
     del form["line-2-mode"]
     form["csrf_token"] = box.token_of(client, "/setup")
     resp = client.post("/setup", data=form)
     page = html.unescape(resp.get_data(as_text=True))
     assert resp.status_code == 400
-    assert re.search(r'id="error-line-2-mode"[^>]*>Choose whether line 2 is recorded or private.<', page)
+    assert re.search(r'id="error-line-2-mode"[^>]*>([^<]+)<', page).group(1) == CHOOSE % 2
     nothing_saved(box)

@@ -57,8 +57,14 @@ def test_the_settings_form_asks_for_the_choice_and_saves_it_audited(box, people)
     resp = box.post(ivan, "/settings", form, token_from="/settings")
     body = resp.get_data(as_text=True)
     assert resp.status_code == 400
-    assert "Choose whether line 5 is recorded or private." in body
-    assert "Choose whether line 6 is recorded or private." in body
+    assert (
+        "Choose whether line 5 is recorded, private, or not connected (nothing is plugged into its socket)."
+        in body
+    )
+    assert (
+        "Choose whether line 6 is recorded, private, or not connected (nothing is plugged into its socket)."
+        in body
+    )
     assert box.web.site.settings() == before and site_changes(box) == audited
 
     form.update({"line-5-mode": "private", "line-6-mode": "record"})

@@ -24,7 +24,7 @@ from firmware.localtime import iso_to_us
 from firmware.policy.retention import retention_words
 
 from ..accounts import OFFICE_ROLES
-from ..documents import box_state, checklist_reminders, private_lines, undecided_lines
+from ..documents import box_state, checklist_reminders, not_connected_lines, private_lines, undecided_lines
 from ..remote import RECORDER_DOWN, recorder_cannot_start
 from ..security import alarm_lines, lk, roles
 from .rights import attention, waiting_for
@@ -69,6 +69,7 @@ def visible_snapshot(user):
         pausable = set()  # (the dashboard says the recorder is down)
     site = lk().site.settings()
     private = private_lines(lk())
+    unplugged = not_connected_lines(lk())
     undecided = set(undecided_lines(lk()))
     shown = status_lines(user)
     lines = []
@@ -102,11 +103,35 @@ def visible_snapshot(user):
             and (entry["record"] or entry["recording"]["state"] in ("recording", "paused"))
         )
         entry["text"] = _line_text(entry)
+        entry["not_connected"] = entry["line"] in unplugged
+        if entry["not_connected"]:
+            _not_connected(entry)
         lines.append(entry)
     now_us = iso_to_us(snap.get("now"))
     now_text = lk().local_time().when(now_us) if now_us else ""
     snap = {k: v for k, v in snap.items() if k != "version"}
     return dict(snap, lines=lines, now_text=now_text)
+
+
+def _not_connected(entry):
+    """``entry`` (a line marked not connected: nothing plugged into its socket) as the
+    dashboard says it: "Not connected", not a line fault, which is what an empty socket
+    shows; a call seen on it is shown as any other, never recorded (its alarm says so)."""
+    entry["record"] = False
+    entry["can_pause"] = False
+    entry["text"]["faults"] = ""
+    if entry["state"] in ("idle", "fault"):
+        entry["text"]["state"] = NOT_CONNECTED_WORDS
+        entry["text"]["since"] = ""
+        entry["recording"] = {"state": "none", "text": "Never recorded: line not connected"}
+    elif entry["recording"]["state"] != "recording":
+        entry["recording"] = {
+            "state": "off",
+            "text": "Not recorded: the line is marked not connected (an alarm says it is in use)",
+        }
+
+
+NOT_CONNECTED_WORDS = "Not connected: nothing is plugged into this socket"
 
 
 def _without_who(call):

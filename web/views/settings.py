@@ -118,6 +118,8 @@ def _changes(before, settings):
             changed[field] = getattr(settings, field)
     if before.lines != settings.lines:
         changed["lines"] = [{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines]
+    if set(before.not_connected) != set(settings.not_connected):
+        changed["not_connected"] = sorted(settings.not_connected)
     return changed
 
 

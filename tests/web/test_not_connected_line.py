@@ -1,0 +1,92 @@
+"""A line marked not connected in the setup wizard and the site settings: nothing is
+plugged into its socket (a 4-line HAT at a site with 2 lines).
+
+The form offered only recorded or private: an empty socket raised a no-voltage alarm for
+good, and the only way out was to say the box had a 2-line HAT."""
+
+import html
+import re
+
+from firmware.config import load_config
+
+from .test_admin import settings_form
+from .test_setup import post_setup
+
+WORDS = "Not connected: nothing is plugged into this socket"
+
+
+def wire_applier(box):
+    from web.services import site_settings_applier
+
+    box.services.apply_settings = site_settings_applier(box.config_store, box.audit, box.services.wall_us)
+
+
+def test_the_wizard_offers_not_connected_and_keeps_it(box):
+    client = box.client()
+    page = html.unescape(client.get("/setup").get_data(as_text=True))
+    select = re.search(r'<select id="line-4-mode"[^>]*>(.*?)</select>', page, re.S).group(1)
+    assert '<option value="not_connected">%s</option>' % WORDS in select
+    resp = post_setup(box, client, **{"line-4-mode": "not_connected"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    site = box.web.site.settings()
+    assert site.not_connected == (4,) and not site.line(4).record
+
+
+def test_a_mode_that_is_none_of_the_three_is_refused_naming_all_three(box):
+    client = box.client()
+    resp = post_setup(box, client, **{"line-3-mode": "unplugged"})
+    assert resp.status_code == 400
+    page = html.unescape(resp.get_data(as_text=True))
+    error = re.search(r'id="error-line-3-mode"[^>]*>([^<]+)<', page).group(1)
+    assert error == (
+        "Choose whether line 3 is recorded, private, or not connected (nothing is plugged into its socket)."
+    )
+    assert box.web.site.settings() is None
+
+
+def test_settings_mark_a_line_not_connected_saved_applied_audited_and_shown(box, people):
+    wire_applier(box)
+    resp = box.post(
+        people["ivan"],
+        "/settings",
+        settings_form(box, **{"line-3-mode": "not_connected"}),
+        token_from="/settings",
+    )
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert box.web.site.settings().not_connected == (3,)
+    config = load_config(box.data_dir)
+    assert config.not_connected == [3]
+    # Its recording mode is kept for when it is marked connected again: not made private.
+    assert config.policy.rules.mode(3) != "never"
+    person = box.services.audit.entries(action="config_change", limit=2)
+    assert [e.details.get("not_connected") for e in person] == [[3], [3]]
+    assert {e.actor for e in person} == {"ivan", "system"}
+    # The form shows it as chosen.
+    page = html.unescape(people["ivan"].get("/settings").get_data(as_text=True))
+    select = re.search(r'<select id="line-3-mode"[^>]*>(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r'value="(\w*)" selected', select) == ["not_connected"]
+    # The dashboard: "not connected", not a line fault nor a private line.
+    box.status._lines[3]["faults"] = ["no_line_voltage"]
+    box.status.set(3, "fault")
+    dash = html.unescape(people["ivan"].get("/").get_data(as_text=True))
+    row = dash.split('id="line-3"')[1].split("</tr>")[0]
+    assert "(not connected)" in row and "(private)" not in row
+    assert WORDS in row and "No voltage" not in row and "Line fault" not in row
+    # The staff notice has no line 3: there is no phone on it.
+    notice = html.unescape(people["sam"].get("/documents/staff-notice").get_data(as_text=True))
+    rows = dict(re.findall(r"<tr><td>(\d)</td><td>[^<]*</td><td>([^<]*)</td></tr>", notice))
+    assert "3" not in rows and rows["1"]
+    # Marked connected again (recorded): its mode is the rules' again, the list empty.
+    resp = box.post(people["ivan"], "/settings", settings_form(box), token_from="/settings")
+    assert resp.status_code == 302
+    assert box.web.site.settings().not_connected == ()
+    assert load_config(box.data_dir).not_connected == []
+
+
+def test_settings_saved_before_the_choice_read_as_every_line_connected(box, people):
+    """A box set up by the release before: web.db has no "not_connected" key."""
+    with box.web.db.tx() as conn:
+        conn.execute("DELETE FROM site WHERE key = 'not_connected'")
+    site = box.web.site.settings()
+    assert site.not_connected == ()
+    assert "not_connected" not in site.to_json()
