@@ -469,14 +469,14 @@ def _running(audit_db, period, now_us, alive_us, cipher, failing):
     return downtime(os.path.abspath(audit_db), period, now_us, alive_us, cipher, failing)
 
 
-def _outages(alarms, period, lines, now_us):
+def _outages(alarms, period, lines, now_us, not_connected=()):
     """The lines not in service in the period (:func:`.outages.line_outages`), or None
     without an alarm history."""
     if alarms is None:
         return None
     from .outages import line_outages
 
-    return line_outages(alarms, period, lines, period.end_us if now_us is None else now_us)
+    return line_outages(alarms, period, lines, period.end_us if now_us is None else now_us, not_connected)
 
 
 def totals_of(rows, period):
@@ -551,6 +551,7 @@ def build_report(
     progress=None,
     sealed_ok=False,
     access_of_lines=False,
+    not_connected=(),
 ):
     """The report for ``period`` as a plain dict (see docs/reports.md for its shape).
 
@@ -567,6 +568,8 @@ def build_report(
         (:func:`firmware.startfail.read`), or None
     :param outside: ``{line: outside-line digit}`` of the lines that have one
         (``policy.rules.lines``): a number dialled on such a line is matched without it
+    :param not_connected: the lines marked as having nothing plugged in now
+        (``BoxConfig.not_connected``): left out of the lines not in service, and said
     :param callbacks: False: no callback list (``callbacks`` None), and the calls are read
         one at a time and not held, so ``max_calls`` does not apply (the year in review, a
         busy box's year: every other figure is the same)
@@ -647,6 +650,6 @@ def build_report(
         "access": access,
         "running": running,
         "archive": archive,
-        "line_outages": _outages(alarms, period, lines, now_us),
+        "line_outages": _outages(alarms, period, lines, now_us, not_connected),
         "alarms": alarms.in_period(period.start_us, period.end_us, lines) if alarms is not None else [],
     }

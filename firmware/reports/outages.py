@@ -10,7 +10,7 @@ before its end and cleared after its start, or not cleared yet.
 from ..bus import LINE_FAULTS
 
 
-def line_outages(alarms, period, lines, now_us):
+def line_outages(alarms, period, lines, now_us, not_connected=()):
     """When lines of ``lines`` were not in service in ``period``, a dict:
 
     - ``out``: each line-fault occurrence on during the period, oldest first: ``line``,
@@ -18,14 +18,19 @@ def line_outages(alarms, period, lines, now_us):
       (None: not cleared when the report was made), ``in_period_us`` (its part in the
       period; one not cleared counts up to ``now_us`` or the period's end);
     - ``out_us_by_line``: ``{line (str): µs}``, each line's time not in service in the
-      period, two faults at once (no voltage while off-hook) counted once.
+      period, two faults at once (no voltage while off-hook) counted once;
+    - ``not_connected`` (only when there is one): the lines of ``lines`` in
+      ``not_connected`` (marked as having nothing plugged in: what an empty socket shows
+      is no outage), left out of the rest.
 
     :param alarms: an :class:`~firmware.alarmlog.AlarmLog`
     :param now_us: when the report is made (µs since the epoch, UTC)
     """
     start_us, end_us = period.start_us, min(period.end_us, max(now_us, period.start_us))
     out, spans = [], {}
-    for row in alarms.overlapping(LINE_FAULTS, period.start_us, period.end_us, set(lines)):
+    unplugged = sorted(set(lines) & set(not_connected))
+    watched = set(lines) - set(unplugged)
+    for row in alarms.overlapping(LINE_FAULTS, period.start_us, period.end_us, watched):
         lo = max(row["raised_us"], start_us)
         hi = end_us if row["cleared_us"] is None else min(row["cleared_us"], end_us)
         if hi <= lo:
@@ -40,7 +45,10 @@ def line_outages(alarms, period, lines, now_us):
             }
         )
         spans.setdefault(row["line"], []).append((lo, hi))
-    return {"out": out, "out_us_by_line": {str(n): _union_us(s) for n, s in sorted(spans.items())}}
+    said = {"out": out, "out_us_by_line": {str(n): _union_us(s) for n, s in sorted(spans.items())}}
+    if unplugged:  # (a report of a box with none has the shape it had)
+        said["not_connected"] = unplugged
+    return said
 
 
 def _union_us(spans):

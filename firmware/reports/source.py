@@ -86,8 +86,20 @@ class ReportSource:
             # Why the recorder is refusing to start, when it is (noted in the run directory).
             failing=startfail.read(run_dir()),
             outside=self.outside_lines(),
+            not_connected=self.not_connected_lines(),
             **how,
         )
+
+    def not_connected_lines(self):
+        """The lines ``config.json`` (its marker) says have nothing plugged in; () when it
+        cannot be read (every line is then reported as any other)."""
+        from ..config import load_config
+        from ..errors import ConfigError
+
+        try:
+            return tuple(load_config(self.data_dir).not_connected)
+        except (ConfigError, OSError):
+            return ()
 
     def outside_lines(self):
         """``{line: outside-line digit}`` of ``config.json`` as saved now (read without the

@@ -248,8 +248,22 @@ def outages_note(report, line_names=None):
     history): said with :func:`running_note`, before the figures. ``line_names``: ``{line:
     name}`` of the site settings, to name a line as the pages do, "line 2 (Office)"."""
     outages = report.get("line_outages")
-    if not outages or not outages["out_us_by_line"]:
+    if not outages:
         return None
+    unplugged = outages.get("not_connected") or []
+    said = (
+        "%s %s marked not connected (nothing is plugged into %s socket): not listed under "
+        '"Lines not in service", and never recorded.'
+        % (
+            _lines_words(unplugged),
+            "is" if len(unplugged) == 1 else "are",
+            "its" if len(unplugged) == 1 else "their",
+        )
+        if unplugged
+        else ""
+    )
+    if not outages["out_us_by_line"]:
+        return said or None
     each = "; ".join(
         "%s for %s" % (words.line_said(int(n), (line_names or {}).get(int(n))), hms(us / 1e6))
         for n, us in outages["out_us_by_line"].items()
@@ -258,7 +272,15 @@ def outages_note(report, line_names=None):
         "A line was not in service for part of this period (%s; listed under "
         '"Lines not in service"): calls on it then could not be made, received or recorded, '
         "or were not seen." % each
-    )
+    ) + (" " + said if said else "")
+
+
+def _lines_words(numbers):
+    """ "Line 3", "Lines 3 and 4", "Lines 2, 3 and 4"."""
+    said = [str(n) for n in numbers]
+    if len(said) == 1:
+        return "Line " + said[0]
+    return "Lines %s and %s" % (", ".join(said[:-1]), said[-1])
 
 
 def outages_table(report, human=False, line_names=None):

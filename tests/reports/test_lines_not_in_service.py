@@ -168,3 +168,30 @@ def test_an_unplugged_line_on_the_simulated_box_is_cut_to_the_day(tmp_path, synt
         assert before["line_outages"]["out"][0]["in_period_us"] == midnight - out["from_us"]
     finally:
         alarms.close()
+
+
+def test_a_line_marked_not_connected_is_said_so_not_listed_as_out_of_service(tmp_path):
+    """An empty socket (a 4-line HAT at a 2-line site) was listed as not in service, every
+    day, for good: marked not connected, the report says so instead."""
+    from firmware.config import BoxConfig, save_config
+    from firmware.reports.tables import outages_note
+
+    calls_db, alarms = _alarms(
+        tmp_path,
+        [
+            ("no_line_voltage", True, 2, _utc_us(2026, 3, 28, 18)),
+            ("no_line_voltage", True, 1, _utc_us(2026, 3, 30, 8)),
+        ],
+    )
+    save_config(str(tmp_path), BoxConfig(not_connected=[2]))
+    period = parse_period("2026-03-30", "2026-03-30", "Europe/London")
+    source = ReportSource(str(tmp_path), n_lines=2, alarms=alarms, wall_us=lambda: _utc_us(2026, 3, 31, 7))
+    report = source.report(period)
+    outages = report["line_outages"]
+    assert [o["line"] for o in outages["out"]] == [1] and list(outages["out_us_by_line"]) == ["1"]
+    assert outages["not_connected"] == [2]
+    assert [row[0] for row in _table(report)] == ["1"]
+    assert outages_note(report).endswith(
+        "Line 2 is marked not connected (nothing is plugged into its socket): not listed under "
+        '"Lines not in service", and never recorded.'
+    )
