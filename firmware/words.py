@@ -385,6 +385,8 @@ DETAIL_LABELS = {
     "change": "Change",
     "roles": "Roles",
     "lines": "Lines",
+    # The site settings' lines with nothing plugged into their socket (none: every line connected).
+    "not_connected": "Lines not connected",
     # A data subject's request whose lines were changed to lines only other supervisors hold.
     "handed_on": "Handed on to those lines' supervisors",
     # A data subject's request whose day received was corrected: the day it said till then.

@@ -153,7 +153,12 @@ def box_state(web):
         announcement_problem=announcement_problem(services, config),
         retention_suspended=(retention.guard.suspended or "") if retention is not None else "",
         alarm_recipients=len(mail.alarm_to) if mail else 0,
-        unreached_lines=unreached_lines(mail, web.accounts.lines(), web.n_lines) if mail else (),
+        # A line with nothing plugged in has no calls to tell anyone of: no nag for it.
+        unreached_lines=tuple(
+            n
+            for n in (unreached_lines(mail, web.accounts.lines(), web.n_lines) if mail else ())
+            if n not in not_connected_lines(web)
+        ),
         mail_missing=mail.missing if mail else ("mail server", "sender address"),
         report_schedules=len(mail.schedules) if mail else 0,
         supervisors=sum(1 for u in web.accounts.all() if "supervisor" in u.roles),

@@ -90,3 +90,26 @@ def test_settings_saved_before_the_choice_read_as_every_line_connected(box, peop
     site = box.web.site.settings()
     assert site.not_connected == ()
     assert "not_connected" not in site.to_json()
+
+
+def test_no_nag_that_a_line_not_connected_reaches_no_alarm_recipient(box, people):
+    from web.documents import box_state
+
+    from .test_mail_settings import GOOD
+
+    wire_applier(box)
+    ivan = people["ivan"]
+    alarm_to = "sam@example.com (sam), sue@example.com (sue), audrey@example.com (audrey)"
+    assert (
+        box.post(
+            ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail"
+        ).status_code
+        == 302
+    )
+    assert box.post(people["alice"], "/users/audrey/delete", {}, token_from="/users").status_code == 302
+    with box.app.test_request_context():
+        assert box_state(box.web).unreached_lines == (4,)
+    form = settings_form(box, **{"line-4-mode": "not_connected"})
+    assert box.post(ivan, "/settings", form, token_from="/settings").status_code == 302
+    with box.app.test_request_context():
+        assert box_state(box.web).unreached_lines == ()
