@@ -825,3 +825,18 @@ def test_the_card_payment_settings_are_said_in_the_rules_page_words_in_the_audit
     assert "Keys pressed after the answer cut out of the recording (DTMF masking): no" in page
     assert "Pause time limit: 5 min" in page
     assert "Mask dtmf" not in page and "Auto resume s" not in page
+
+
+def test_a_private_line_later_marked_not_connected_is_not_called_private_by_the_rules_page(box):
+    """A not-connected line is no private line: its mode in the rules may change (it is
+    never recorded while it is not connected), and the page does not say it is private."""
+    from .test_admin import settings_form
+
+    admin = _wired_box_with_line_4_private(box)
+    form = settings_form(box, **{"line-4-mode": "not_connected", "line-4-name": "Director"})
+    assert box.post(admin, "/settings", form, token_from="/settings").status_code == 302
+    assert load_config(box.data_dir).policy.rules.mode(4) == "never"
+    resp = rules_form(box, admin)  # every line "always"
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    config = load_config(box.data_dir)
+    assert config.policy.rules.mode(4) == "always" and config.not_connected == [4]

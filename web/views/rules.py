@@ -75,7 +75,10 @@ def _private_kept(web, old, new):
             "Line %d is private (Settings page): make it recorded there first." % line.line
         )
         for line in site.lines
-        if not line.record and old.mode(line.line) == "never" and new.mode(line.line) != "never"
+        if not line.record
+        and line.line not in site.not_connected  # never recorded while so, and no private line
+        and old.mode(line.line) == "never"
+        and new.mode(line.line) != "never"
     }
 
 
