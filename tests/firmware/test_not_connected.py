@@ -117,3 +117,27 @@ def box_clock():
     from firmware.clock import SimClock
 
     return SimClock()
+
+
+def test_marked_connected_while_its_socket_is_still_dead_the_fault_is_raised_at_once(tmp_path, synth):
+    data = str(tmp_path)
+    save_config(data, BoxConfig(not_connected=[2]))
+    dead = dict(
+        DOC,
+        calls=[{"line": 1, "at": 40.0, "direction": "in", "rings": 1, "talk": 3.0}],
+        faults=[{"line": 2, "at": 0.5, "kind": "no_line_voltage", "duration": 100.0}],
+    )
+    box = open_sim_box(loads_scenario(json.dumps(dead)), data, synth=synth)
+
+    def unmark():
+        assert not [a for a in history(data) if a[0] == "no_line_voltage"]
+        save_config(data, BoxConfig())
+        box.reload_config()
+
+    box.clock.call_at(20_000_000, unmark)
+    box.start()
+    assert box.board.run()
+    box.stop()
+    # Raised at the unmarking (the supervisor's fault was on all along), cleared when the
+    # line's voltage came back at 100.5 s: one occurrence.
+    assert [a for a in history(data) if a[0] == "no_line_voltage"] == [("no_line_voltage", 2, False)]
