@@ -412,6 +412,12 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
                     # A file from the release before, or a box that had none: the box's
                     # own are kept rather than cleared (Settings clears them).
                     site = dataclasses.replace(site, **{name: getattr(current, name) for name in group})
+            # The lines with nothing plugged in ride in the configuration (the site settings'
+            # JSON, which the release before imports, has no place for them): the site
+            # settings say what it says, or the Settings page would show them private.
+            site = dataclasses.replace(
+                site, not_connected=tuple(sorted(n for n in config.not_connected if n <= len(site.lines)))
+            )
             with db.tx() as conn:
                 store.save(conn, site)
         finally:

@@ -621,3 +621,21 @@ def test_an_import_is_used_at_once_by_the_running_recorder(tmp_path, synth, caps
     capsys.readouterr()
     assert main(["config", "import", out, "--data-dir", data]) == 0
     assert "no recorder answers on the box: it uses it when it starts" in capsys.readouterr().out
+
+
+def test_lines_not_connected_travel_with_the_configuration_and_reach_the_site_settings(tmp_path):
+    """The configuration carries them (``not_connected``, only where there is one: the
+    release before imports the rest); the site settings take them from it, or the
+    Settings page would show such a line as private and its next save connect it again."""
+    import dataclasses
+
+    make_box(tmp_path / "a", site=dataclasses.replace(SITE, not_connected=(2,)))
+    save_config(str(tmp_path / "a"), load_config(str(tmp_path / "a")).replace(not_connected=[2]))
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    doc = json.loads(open(out).read())
+    assert doc["config"]["not_connected"] == [2] and "not_connected" not in doc["site"]
+    make_box(tmp_path / "b")
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
+    assert load_config(str(tmp_path / "b")).not_connected == [2]
+    assert site_of(tmp_path / "b").not_connected == (2,)
