@@ -30,6 +30,8 @@ def test_the_wizard_offers_not_connected_and_keeps_it(box):
     assert resp.status_code == 302, resp.get_data(as_text=True)
     site = box.web.site.settings()
     assert site.not_connected == (4,) and not site.line(4).record
+    (entry,) = box.services.audit.entries(action="init", limit=1)
+    assert entry.details["not_connected"] == [4]
 
 
 def test_a_mode_that_is_none_of_the_three_is_refused_naming_all_three(box):

@@ -133,6 +133,8 @@ def _set_up(web):
             "organisation": settings.organisation,
             "country": settings.country,
             "lines": [{"line": x.line, "name": x.name, "record": x.record} for x in settings.lines],
+            # Only where there is one (an entry of a box with none keeps its fields).
+            **({"not_connected": list(settings.not_connected)} if settings.not_connected else {}),
             "address": request.remote_addr or "",
         },
     )
