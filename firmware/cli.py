@@ -552,6 +552,8 @@ def _call_text(call, holds, corrected=None):
     number = call["number"] or {
         "unavailable": "unavailable",
         "erased": "erased on request",
+        # Removed by the retention sweep past call_details_days: no one asked.
+        "expired": "removed after its retention period",
         None: "unknown",
     }.get(call.get("absence"), "withheld")
     name = (corrected or {}).get(call["id"])

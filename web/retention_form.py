@@ -4,8 +4,8 @@ Field names: ``default_days``, ``rule-N-name|line|direction|category|days``
 (rows in order), ``minimum-N-category|days``,
 ``sweep_interval_min``, ``disk_warning_percent``, ``disk_critical_percent``,
 ``overwrite_oldest_when_full`` ("on"), ``clock_tolerance_s``,
-``clock_max_ahead_days``, ``requests_closed_days``. An empty days field of a
-rule or the default means "keep".
+``clock_max_ahead_days``, ``requests_closed_days``, ``call_details_days``. An
+empty days field of a rule, the default or the callers' details means "keep".
 
 A row left wholly empty (the blank rows the page offers) is left out, and so is
 a saved row (``rule-N-saved``/``minimum-N-saved``, hidden) whose name or category
@@ -47,6 +47,7 @@ def form_values(settings):
     """The form fields for ``settings`` (with blank rows to add rules and minimums)."""
     values = {
         "default_days": "" if settings.default_days is None else str(settings.default_days),
+        "call_details_days": "" if settings.call_details_days is None else str(settings.call_details_days),
         "overwrite_oldest_when_full": "on" if settings.overwrite_oldest_when_full else "",
     }
     for name in SCALARS:
@@ -89,6 +90,7 @@ def parse_retention_form(form, n_lines=None):
 
     data = {
         "default_days": number("default_days"),
+        "call_details_days": number("call_details_days"),
         "overwrite_oldest_when_full": get("overwrite_oldest_when_full") == "on",
     }
     for name in SCALARS:
@@ -178,4 +180,5 @@ def _form_field(path, rule_rows, minimum_rows):
         bad = [i for c, i in minimum_rows.items() if not CATEGORY.match(c)]
         return "minimum-%d-category" % (bad or [0])[0]
     name = (path or "form").split(".")[-1]
-    return name if name in SCALARS + ("default_days", "overwrite_oldest_when_full") else "form"
+    optional = ("default_days", "call_details_days", "overwrite_oldest_when_full")
+    return name if name in SCALARS + optional else "form"

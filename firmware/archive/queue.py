@@ -76,8 +76,9 @@ CREATE TRIGGER IF NOT EXISTS archive_hold_placed AFTER INSERT ON legal_holds
     BEGIN INSERT OR IGNORE INTO archive_changed VALUES (NEW.call_id); END;
 CREATE TRIGGER IF NOT EXISTS archive_hold_released AFTER DELETE ON legal_holds
     BEGIN INSERT OR IGNORE INTO archive_changed VALUES (OLD.call_id); END;
--- Calls whose caller's details were erased: every version of their archived record is
--- deleted and the erased record put (ERASED_TRIGGER notes them, from any process).
+-- Calls whose caller's details were erased (or removed by retention): every version of
+-- their archived record is deleted and the erased record put (ERASED_TRIGGER notes them,
+-- from any process).
 CREATE TABLE IF NOT EXISTS archive_erased (call_id INTEGER PRIMARY KEY);
 """
 )
@@ -87,6 +88,11 @@ CREATE TABLE IF NOT EXISTS archive_erased (call_id INTEGER PRIMARY KEY);
 ERASED_TRIGGER = """
 CREATE TRIGGER IF NOT EXISTS archive_details_erased AFTER UPDATE OF absence ON calls
     WHEN NEW.absence = 'erased' AND OLD.absence IS NOT 'erased'
+    BEGIN INSERT OR IGNORE INTO archive_erased VALUES (NEW.id); END;
+-- Removed by the retention sweep past policy.retention.call_details_days: the archived
+-- record held them too, and goes the same way (no copy outlives the period).
+CREATE TRIGGER IF NOT EXISTS archive_details_expired AFTER UPDATE OF absence ON calls
+    WHEN NEW.absence = 'expired' AND OLD.absence IS NOT 'expired'
     BEGIN INSERT OR IGNORE INTO archive_erased VALUES (NEW.id); END;
 """
 

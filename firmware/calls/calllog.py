@@ -70,6 +70,10 @@ CREATE TABLE IF NOT EXISTS calls (
     digits_withheld INTEGER
 );
 CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at);
+-- The calls whose caller's details are still here, by their end: the retention sweep's
+-- selection (CallLog.details_due) reads only these, not the calls it emptied before.
+CREATE INDEX IF NOT EXISTS calls_details_kept ON calls (ended_at)
+    WHERE absence IS NULL OR absence NOT IN ('erased', 'expired');
 """
 
 _FIELDS = (
@@ -119,6 +123,18 @@ WRITTEN_STATES = 64
 # ``absence`` of a call whose caller's details were erased on request (the right to
 # erasure): its number and name are gone, which is neither "withheld" nor "unavailable".
 ERASED = "erased"
+# ``absence`` of a call whose caller's details the retention sweep removed, past the
+# period ``policy.retention.call_details_days`` (not at anyone's request).
+EXPIRED = "expired"
+# The condition of the index calls_details_kept, word for word (SQLite uses a partial
+# index only for a query that names its condition).
+_DETAILS_KEPT = "(absence IS NULL OR absence NOT IN ('erased', 'expired'))"
+# Nothing of a call on legal hold, or whose recording is still kept, is removed.
+_REMOVABLE = (
+    "ended_at IS NOT NULL AND ended_at <= ? AND " + _DETAILS_KEPT + " AND "
+    "NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.call_id = calls.id) AND "
+    "NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id)"
+)
 
 
 class DetailsNotErasable(LinekeeperError, ValueError):
@@ -202,7 +218,8 @@ class CallLog:
         self._uninserted: dict[int, Any] = {}  # id(call) -> clock_synced: calls with an id but no row yet
         self._last_id = 0  # the highest call id given or ever held (see last_call_id)
         self._written: OrderedDict[int, tuple] = OrderedDict()  # call id -> state last committed
-        self._erased: set[int] = set()  # calls whose details were erased while this log ran
+        # Calls whose details were erased or removed while this log ran: id -> their absence.
+        self._erased: dict[int, str] = {}
         self._failing = False
         self._retry: Any = None  # the retry timer while writes fail
         if readonly:
@@ -441,7 +458,7 @@ class CallLog:
         """What :meth:`_write` writes of ``call`` (in clear), to tell whether it changed."""
         if call.id in self._erased:  # a late event of the call never writes them back
             fields = tuple(
-                ERASED
+                self._erased[call.id]
                 if f == "absence"
                 else None
                 if f in CALL_FIELDS
@@ -547,7 +564,7 @@ class CallLog:
                 )
             if row[1] == ERASED:
                 raise DetailsNotErasable("the caller's details of call %d were erased already" % call_id)
-            self._erased.add(call_id)
+            self._erased[call_id] = ERASED
             self._written.pop(call_id, None)
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("BEGIN IMMEDIATE")
@@ -557,22 +574,112 @@ class CallLog:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._erased.discard(call_id)
+                self._erased.pop(call_id, None)
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
             self.commits += 1
-            # A box that does not seal keeps trigram indexes of the clear numbers and
-            # names, and FTS5 keeps a changed row's old postings (the number can be
-            # spelled again from them) until its segments merge: merged now, into pages
-            # secure_delete zeroes. Seconds on a call log of a million calls; erasure is rare.
-            for table in ("calls_number_fts", "calls_name_fts"):
-                if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
-                    self._db.execute("INSERT INTO %s (%s) VALUES ('optimize')" % (table, table))
-            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            busy = self._merge_and_checkpoint()
         if busy:
             log.warning("calls.db checkpoint was busy: the erased details stay in its WAL until the next one")
         return int(row[2])
+
+    def details_due(
+        self, ended_by_us: int, after: tuple[int, int] = (0, 0), limit: int = 500
+    ) -> list[tuple[int, int]]:
+        """``[(ended_at, call_id)]`` of the calls whose caller's details the retention sweep
+        removes now: ended by ``ended_by_us`` (wall µs), not erased or removed already, not on
+        legal hold and with no recording kept (its header holds the same details). In order
+        of their end, from after ``after`` (the last of the batch before), at most ``limit``.
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ended_at, id FROM calls WHERE " + _REMOVABLE + " AND (ended_at, id) > (?, ?)"
+                " ORDER BY ended_at, id LIMIT ?",
+                (ended_by_us, after[0], after[1], limit),
+            ).fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def expire_details(self, call_ids: Sequence[int], ended_by_us: int) -> list[int]:
+        """Remove the caller's details of the calls ``call_ids`` (a batch of
+        :meth:`details_due`), past the retention period: number and name gone (NULL),
+        ``absence`` :data:`EXPIRED`, in one transaction with ``secure_delete`` on, as an
+        erasure writes them; a call placed on hold, or ended after ``ended_by_us``,
+        since it was chosen is left. Returns the ids removed. The write-ahead log is
+        checkpointed by :meth:`finish_expiry`, once a sweep's batches are done.
+
+        :raises sqlite3.Error: the card refused (nothing of the batch changed)
+        """
+        ids = [int(i) for i in call_ids]
+        if not ids:
+            return []
+        with self._lock:
+            self.flush()
+            marks = ",".join("?" * len(ids))
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = [
+                    int(r[0])
+                    for r in self._db.execute(
+                        "SELECT id FROM calls WHERE id IN (%s) AND %s" % (marks, _REMOVABLE),
+                        ids + [ended_by_us],
+                    )
+                ]
+                if done:
+                    self._db.execute(
+                        "UPDATE calls SET number = NULL, name = NULL, absence = ? WHERE id IN (%s)"
+                        % ",".join("?" * len(done)),
+                        [EXPIRED] + done,
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self.commits += 1
+            for call_id in done:
+                self._erased[call_id] = EXPIRED
+                self._written.pop(call_id, None)
+        return done
+
+    def finish_expiry(self) -> None:
+        """After :meth:`expire_details`: the trigram indexes merged and the write-ahead log
+        checkpointed and truncated, as after an erasure (:meth:`erase_details`)."""
+        with self._lock:
+            busy = self._merge_and_checkpoint()
+        if busy:
+            log.warning(
+                "calls.db checkpoint was busy: the removed details stay in its WAL until the next one"
+            )
+
+    def expired_of(self, call_ids: Sequence[int]) -> list[int]:
+        """Which of ``call_ids`` had their caller's details removed by retention."""
+        ids = [int(i) for i in call_ids]
+        found: list[int] = []
+        with self._lock:
+            for at in range(0, len(ids), 500):
+                part = ids[at : at + 500]
+                found += [
+                    int(r[0])
+                    for r in self._db.execute(
+                        "SELECT id FROM calls WHERE absence = ? AND id IN (%s)" % ",".join("?" * len(part)),
+                        [EXPIRED] + part,
+                    )
+                ]
+        return found
+
+    def _merge_and_checkpoint(self) -> int:
+        """Merge the trigram indexes and checkpoint; returns SQLite's busy flag."""
+        # A box that does not seal keeps trigram indexes of the clear numbers and
+        # names, and FTS5 keeps a changed row's old postings (the number can be
+        # spelled again from them) until its segments merge: merged now, into pages
+        # secure_delete zeroes. Seconds on a call log of a million calls; erasure is rare
+        # (and the retention sweep's removal merges once a sweep, not once a batch).
+        for table in ("calls_number_fts", "calls_name_fts"):
+            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+                self._db.execute("INSERT INTO %s (%s) VALUES ('optimize')" % (table, table))
+        return int(self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
 
     def close_open(self, reason: str, ended_at: int | None = None) -> list[int]:
         """End every call the log still has open; returns their ids.

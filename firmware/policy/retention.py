@@ -30,7 +30,7 @@ Example, in ``config.json``::
                   "disk_warning_percent": 80, "disk_critical_percent": 95,
                   "overwrite_oldest_when_full": false,
                   "clock_tolerance_s": 120, "clock_max_ahead_days": 31,
-                  "requests_closed_days": 2192}
+                  "requests_closed_days": 2192, "call_details_days": 730}
 """
 
 import dataclasses
@@ -211,6 +211,14 @@ class RetentionSettings:
                       365 to 36500, 2192 (six years: the time a claim may be
                       brought in) by default. Never for ever: the register
                       holds who asked and how to reach them
+    ``call_details_days`` days the call log keeps a caller's details (number,
+                      caller-ID name, the text of notes, corrected names) after
+                      the call ended; then the sweep removes them, leaving the
+                      call's times, line and direction (absence ``expired``).
+                      1 to 36500, or None (the default): kept as long as the
+                      call log. A call on legal hold, or whose recording is still
+                      kept (its header holds the same details), keeps them until
+                      neither is so: no detail outlives both periods
     """
 
     default_days: int = None
@@ -223,6 +231,7 @@ class RetentionSettings:
     clock_tolerance_s: int = 120
     clock_max_ahead_days: int = 31
     requests_closed_days: int = REQUESTS_DEFAULT_DAYS
+    call_details_days: int = None
 
     def __post_init__(self):
         self.check()
@@ -264,6 +273,8 @@ class RetentionSettings:
         check_int(
             self.requests_closed_days, REQUESTS_MIN_DAYS, MAX_DAYS, path + ".requests_closed_days", "days"
         )
+        if self.call_details_days is not None:
+            check_int(self.call_details_days, 1, MAX_DAYS, path + ".call_details_days", "days")
 
     # ------------------------------------------------------------ decisions
     def decide(self, line, direction, categories):
@@ -340,6 +351,8 @@ class RetentionSettings:
         # rolls back to) rejects a configuration naming it (docs/updates.md).
         if self.requests_closed_days != REQUESTS_DEFAULT_DAYS:
             out["requests_closed_days"] = self.requests_closed_days
+        if self.call_details_days is not None:  # (the same)
+            out["call_details_days"] = self.call_details_days
         return out
 
 

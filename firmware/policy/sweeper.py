@@ -17,7 +17,13 @@
 4. deletes the closed requests of the register of data subjects' requests
    past ``requests_closed_days`` (:mod:`firmware.rightsretention`), each
    audited first without the person;
-5. writes a ``retention_sweep`` audit entry with the counts and the deletion
+5. with ``call_details_days`` set, removes the caller's details (number,
+   caller-ID name; in web.db the notes' texts and corrected names) of the calls
+   that ended more than that many days ago, not on legal hold and with no
+   recording kept, in batches of :data:`DETAILS_BATCH` (the call log is locked a
+   batch at a time, not for the whole of a million calls), then checkpoints
+   ``calls.db`` once (:meth:`RetentionSweeper.expire_details`);
+6. writes a ``retention_sweep`` audit entry with the counts and the deletion
    log's chain head.
 
 A crash after the commit and before the file is removed leaves a file with
@@ -36,7 +42,8 @@ database page that held it on the card itself (wear levelling); the key is
 still wrapped to the box's key, so this matters only to someone who also has
 a password or the recovery key. Deleting a recording does not delete the
 call's row in the call log; an erasure on request may also erase the caller's
-details from it (:meth:`RetentionSweeper.erase_details`, done by the call log).
+details from it (:meth:`RetentionSweeper.erase_details`, done by the call log), and
+``call_details_days`` removes them once past that period (step 5).
 """
 
 import datetime
@@ -57,6 +64,7 @@ log = logging.getLogger(__name__)
 
 DISK_CHECK_US = 60_000_000
 BATCH = 50  # recordings destroyed per transaction
+DETAILS_BATCH = 500  # calls whose caller's details are removed per transaction
 OVERWRITE_RULE = "overwrite-when-full"
 # The alarms the sweeper raises and clears.
 ALARM_KINDS = ("retention_failed", "clock_unsynchronised", "clock_jump", "disk_warning", "disk_critical")
@@ -97,6 +105,13 @@ class SweepResult:
     # Stopped part way by a power failure (RetentionSweeper.stop): ``deleted`` and
     # ``by_rule`` count what it destroyed; the rest waits for the next sweep.
     interrupted: bool = False
+    # Calls whose caller's details were removed past call_details_days (None: not set),
+    # and the notes' texts and corrected names emptied with them in web.db.
+    details_removed: int = None
+    notes_removed: int = 0
+    names_removed: int = 0
+    # Why the details could not all be removed this time (the rest waits), or None.
+    details_error: str = None
 
 
 class ErasureRefused(LinekeeperError, ValueError):
@@ -344,6 +359,7 @@ class RetentionSweeper:
                     result.interrupted, result.by_rule = True, self.counts(gone)
                 else:  # (the register waits for the next sweep: the hold-up time is short)
                     self._expire_requests(actor, now_us, result)
+                    self.expire_details(now_us, result)
                 self.guard.passed(now_us)
             self._audit(actor, trigger, result, register=self.requests is not None and not result.refused)
             return result
@@ -370,6 +386,54 @@ class RetentionSweeper:
             result.requests_error = str(exc)
             return
         result.requests_deleted, result.requests_held = len(deleted), len(kept)
+
+    def expire_details(self, now_us, result):
+        """Remove the caller's details of the calls that ended ``call_details_days`` before
+        ``now_us`` (wall µs), in batches (:meth:`CallLog.details_due
+        <firmware.calls.calllog.CallLog.details_due>`): not those on legal hold, nor those
+        whose recording is still kept (its header holds the same details: they go once it
+        goes, so no detail outlives both periods). The notes' texts and corrected names of
+        web.db follow. Counted in ``result``; the card refusing stops it there (the rest
+        waits for the next sweep, ``details_error`` says why). Nothing when the setting is
+        unset or the sweeper has no call log."""
+        days = self.settings.call_details_days
+        if days is None or self.call_log is None:
+            return
+        from ..calls.detailsexpiry import expire_web_details
+
+        ended_by_us = now_us - days * DAY_US
+        result.details_removed = 0
+        after = (0, 0)
+        try:
+            while not self._interrupt.is_set():
+                due = self.call_log.details_due(ended_by_us, after, DETAILS_BATCH)
+                if not due:
+                    break
+                after = due[-1]
+                done = self.call_log.expire_details([call_id for _, call_id in due], ended_by_us)
+                result.details_removed += len(done)
+                if len(due) == DETAILS_BATCH:  # a long one says how far it is
+                    log.info(
+                        "retention: callers' details of %d call(s) removed so far", result.details_removed
+                    )
+            if result.details_removed:
+                self.call_log.finish_expiry()
+            result.notes_removed, result.names_removed = expire_web_details(
+                self.store.data_dir, self.call_log.expired_of
+            )
+        except (sqlite3.Error, OSError) as exc:
+            log.error(
+                "callers' details could not all be removed (the rest waits for the next sweep): %s", exc
+            )
+            result.details_error = str(exc)
+        if result.details_removed or result.notes_removed or result.names_removed:
+            log.info(
+                "retention: callers' details of %d call(s) removed after %d days (%d note(s), %d name(s))",
+                result.details_removed,
+                days,
+                result.notes_removed,
+                result.names_removed,
+            )
 
     def erase(self, call_id, actor, reason, details=False, address=None):
         """Delete call ``call_id``'s recordings now, at a person's request (the right to
@@ -584,6 +648,15 @@ class RetentionSweeper:
             details.update(requests_deleted=result.requests_deleted, requests_held=result.requests_held)
             if result.requests_error is not None:
                 details.update(requests_error=result.requests_error)
+        if result.details_removed is not None:  # how many, never whose
+            details.update(
+                details_removed=result.details_removed,
+                details_days=self.settings.call_details_days,
+                notes_removed=result.notes_removed,
+                names_removed=result.names_removed,
+            )
+            if result.details_error is not None:
+                details.update(details_error=result.details_error)
         seq, digest = self.store.deletions.head()
         details[deletions.ANCHOR] = {"seq": seq, "hash": digest}
         self.audit.append(actor, "retention_sweep", None, details, int(self.clock.wall_us()))

@@ -504,3 +504,42 @@ def test_a_card_after_a_prefixed_number_not_masked_yet_is_masked_in_the_log(tmp_
 def test_a_number_the_network_gave_is_checked_as_ever(tmp_path):
     """No prefix is dialled in an inbound call's number: the general check."""
     assert _logged_number(tmp_path, "14107945807302", "uk", direction="in") == "1" + "X" * 13
+
+
+def test_details_removed_by_retention_stay_removed_and_reach_the_archive_trigger(tmp_path):
+    """A late event writes the ``expired`` marker back, not the number; the archive's
+    trigger notes the call (its archived record held the number too), as for an erasure;
+    a batch chosen before a hold was placed leaves the held call."""
+    from firmware.archive.queue import ERASED_TRIGGER, STATUS_SCHEMA
+    from firmware.calls.calllog import EXPIRED
+
+    bus = EventBus(strict=True)
+    log = CallLog(tmp_path / "calls.db", SimClock(start_wall_us=1_772_442_000_000_000))
+    log._db.executescript(STATUS_SCHEMA + ERASED_TRIGGER)
+    log.attach(bus)
+    calls = []
+    for n in range(3):
+        call = Call(line=1, direction="in", started_us=n * 10_000_000)
+        call.number, call.name = "0163296077%d" % n, "JONES"
+        bus.publish(CallStarted(line=1, t_us=call.started_us, call=call))
+        call.ended_us = call.started_us + 5_000_000
+        bus.publish(CallEnded(line=1, t_us=call.ended_us, call=call))
+        calls.append(call)
+    log.flush()
+    ended_by = log._db.execute("SELECT max(ended_at) FROM calls").fetchone()[0]
+    due = log.details_due(ended_by, limit=2)
+    assert [c for _, c in due] == [calls[0].id, calls[1].id]
+    assert [c for _, c in log.details_due(ended_by, after=due[-1])] == [calls[2].id]
+    log._db.execute("INSERT INTO legal_holds VALUES (?, 1, 'sam')", (calls[1].id,))
+    assert log.expire_details([c for _, c in due], ended_by) == [calls[0].id]
+    log.finish_expiry()
+    calls[0].policy_decision = "skip"
+    bus.publish(CallUpdated(line=1, t_us=60_000_000, call=calls[0]))
+    log.flush()
+    rows = {r["id"]: r for r in log.calls()}
+    assert (rows[calls[0].id]["number"], rows[calls[0].id]["absence"]) == (None, EXPIRED)
+    assert rows[calls[0].id]["policy_decision"] == "skip"
+    assert rows[calls[1].id]["number"] == "01632960771"
+    assert log._db.execute("SELECT call_id FROM archive_erased").fetchall() == [(calls[0].id,)]
+    assert log.expired_of([c.id for c in calls]) == [calls[0].id]
+    log.close()

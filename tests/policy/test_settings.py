@@ -294,3 +294,24 @@ def test_a_long_outside_line_digit_is_said_back_as_its_start():
     with pytest.raises(ConfigError) as err:
         PolicySettings.from_dict(_with(("rules", "lines", 1, "outside_line"), list(range(1000))))
     assert str(err.value).endswith("not [0, 1, 2, 3, 4, 5, 6\u2026")
+
+
+def test_the_callers_details_period_is_read_written_and_checked(tmp_path):
+    """``policy.retention.call_details_days``: left out of config.json while unset (a
+    release from before it refuses a file naming it), kept when set, and a period out
+    of range or not a whole number is refused naming the field, nothing taken."""
+    assert "call_details_days" not in BoxConfig().to_dict()["policy"]["retention"]
+    (tmp_path / "config.json").write_text(json.dumps({"policy": {"retention": {"call_details_days": 30}}}))
+    config = load_config(tmp_path)
+    assert config.policy.retention.call_details_days == 30
+    save_config(tmp_path, config)
+    saved = json.loads((tmp_path / "config.json").read_text())["policy"]["retention"]
+    assert saved["call_details_days"] == 30 and load_config(tmp_path) == config
+    for bad in (0, 36501, "30", 1.5, True):
+        (tmp_path / "config.json").write_text(
+            json.dumps({"policy": {"retention": {"call_details_days": bad}}})
+        )
+        with pytest.raises(ConfigError) as err:
+            load_config(tmp_path)
+        assert err.value.field == "policy.retention.call_details_days", str(err.value)
+        assert "from 1 to 36500" in str(err.value)

@@ -947,3 +947,27 @@ def test_a_signed_copy_of_an_empty_deletion_log_says_it_was_empty(box, people, t
     assert "it holds no entry (every entry)" in said
     assert "the log was then empty: nothing had been deleted" in said
     assert "entry 0" not in said
+
+
+def test_the_callers_details_period_is_set_here_and_bad_input_is_refused(box, people):
+    """Callers' details in the call log are kept as long as the call log unless a period is
+    set: the form sets it (audited), refuses 0 or words naming the field, and clearing it
+    keeps them again."""
+    ivan = people["ivan"]
+    page = ivan.get("/retention").get_data(as_text=True)
+    assert '<label for="call_details_days">' in page and 'id="call-details-hint"' in page
+    assert load_config(box.data_dir).policy.retention.call_details_days is None
+    for bad, said in (("0", "from 1 to 36500"), ("ninety", "Enter a whole number")):
+        resp = retention_form(box, ivan, call_details_days=bad)
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 400 and 'id="error-call_details_days"' in text and said in text
+        assert load_config(box.data_dir).policy.retention.call_details_days is None
+    assert retention_form(box, ivan, call_details_days="730").status_code == 302
+    assert load_config(box.data_dir).policy.retention.call_details_days == 730
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.details["changed"] == {"call_details_days": 730}
+    assert 'value="730"' in ivan.get("/retention").get_data(as_text=True)
+    assert retention_form(box, ivan, call_details_days="").status_code == 302
+    assert load_config(box.data_dir).policy.retention.call_details_days is None
+    entry = [e for e in box.services.audit.entries(limit=50) if e.action == "config_change"][0]
+    assert entry.details["changed"] == {"call_details_days": None}

@@ -33,7 +33,7 @@ import secrets
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from firmware import rights, words
-from firmware.calls.calllog import ERASED, iso_ms
+from firmware.calls.calllog import ERASED, EXPIRED, iso_ms
 from firmware.calls.callsearch import NUMBER_MATCH_DEFAULT, CallFilter, Cursor, search_number
 from firmware.errors import LineKeyLostError
 from firmware.localtime import TIME_OF_DAY_PROBLEM, duration_text, iso_to_us, time_of_day
@@ -467,9 +467,12 @@ def _csv_rows(web, flt, count, site, country):
                 site.line(c["line"]).name if site else "",
                 c["direction"],
                 c["number"]
-                or {"unavailable": "unavailable", ERASED: "erased on request", None: ""}.get(
-                    c.get("absence"), "withheld"
-                ),
+                or {
+                    "unavailable": "unavailable",
+                    ERASED: "erased on request",
+                    EXPIRED: "removed after its retention period",
+                    None: "",
+                }.get(c.get("absence"), "withheld"),
                 c["name"] or "",
                 c["book_name"] or "",
                 c["duration_s"] if c["answered"] else "",
@@ -535,10 +538,11 @@ def _story(call, info, deleted):
         and release_shown(e.actor, e.details.get("calls") or (), g.user)
     ]
     history = sorted(history + released, key=lambda e: e.seq, reverse=True)
-    if call.get("absence") == ERASED:
+    if call.get("absence") in (ERASED, EXPIRED):
         # The trail keeps a note's text (sealed) as the record of who wrote what; the page
         # shows no erased caller's details, so not those texts either.
-        history = [_without_note_text(e) for e in history]
+        gone = "(removed after its retention period)" if call["absence"] == EXPIRED else "(erased on request)"
+        history = [_without_note_text(e, gone) for e in history]
     talk = None
     if call.get("answered") and not call.get("ended_at"):
         talk = "in progress, %s so far" % duration_text((now_us - iso_to_us(call["answered_at"])) / 1e6)
@@ -590,10 +594,10 @@ def _reasons_shown(entry, disclosures):
     return dataclasses.replace(entry, details=dict(entry.details, withheld=shown))
 
 
-def _without_note_text(entry):
+def _without_note_text(entry, gone):
     if entry.action != "call_note" or "note" not in entry.details:
         return entry
-    return dataclasses.replace(entry, details=dict(entry.details, note="(erased on request)"))
+    return dataclasses.replace(entry, details=dict(entry.details, note=gone))
 
 
 @bp.route("/calls/<int:call_id>")
@@ -647,8 +651,9 @@ def detail(call_id, errors=None, status=200, note_typed="", tag_typed=""):
         and hasattr(retention, "erase_details")
         # Erased already, with notes whose text is left (the web UI failed between the
         # recorder's step and its own): the form finishes the job.
-        and (call.get("absence") != ERASED or _details_left(call_id)),
-        can_correct=can_play and call.get("absence") != ERASED,
+        # (Removed by retention: the same, for what web.db may still hold.)
+        and (call.get("absence") not in (ERASED, EXPIRED) or _details_left(call_id)),
+        can_correct=can_play and call.get("absence") not in (ERASED, EXPIRED),
         archive_on=lk().services.archive is not None,
         archived=lk().services.archive.of(call_id) if lk().services.archive is not None else None,
         **_story(call, info, deleted),
@@ -1119,13 +1124,13 @@ def erase_details(call_id):
     )
     if refused is not None:
         return refused
-    if call.get("absence") == ERASED and not _details_left(call_id):
+    if call.get("absence") in (ERASED, EXPIRED) and not _details_left(call_id):
         return detail(
             call_id,
             errors={"details_reason": "The caller's details of call %d were erased already." % call_id},
             status=409,
         )
-    if call.get("absence") != ERASED:
+    if call.get("absence") not in (ERASED, EXPIRED):
         failed = _erased(
             call,
             lambda: retention.erase_details(call_id, g.user.name, reason, address=request.remote_addr or ""),
@@ -1150,7 +1155,7 @@ def correct_name(call_id):
     Bad input changes nothing; the page says what was wrong."""
     call = call_or_404(call_id, act=True)
     web = lk()
-    if call.get("absence") == ERASED:
+    if call.get("absence") in (ERASED, EXPIRED):
         return detail(
             call_id,
             errors={"correct_name": _no_name_to_correct(call_id)},

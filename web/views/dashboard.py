@@ -198,6 +198,8 @@ def _line_text(entry):
         who = call.get("number") or (
             "erased on request"
             if call.get("absence") == "erased"
+            else "removed after its retention period"
+            if call.get("absence") == "expired"
             else "withheld"
             if call.get("absence")
             else ""

@@ -166,6 +166,8 @@ def save():
     # change is still said, back to the default too.
     old.setdefault("requests_closed_days", before.requests_closed_days)
     new.setdefault("requests_closed_days", proposed.requests_closed_days)
+    old.setdefault("call_details_days", before.call_details_days)
+    new.setdefault("call_details_days", proposed.call_details_days)
     entry = (
         "config_change",
         "policy.retention",

@@ -1,0 +1,129 @@
+"""Callers' details past ``policy.retention.call_details_days``: the retention sweep removes
+the number, caller-ID name, notes' texts and corrected names of the calls that ended that
+long ago (on a real calls.db and web.db), not of a call on legal hold nor of one whose
+recording is still kept (until it goes); the pages, the CSV and ``linekeeper calls`` say
+"removed after its retention period", not "erased on request"; the sweep's audit entry
+counts them and never holds a number; times, line and direction stay for reports."""
+
+import csv
+import html
+import io
+import re
+import sqlite3
+
+from firmware.calls.calllog import EXPIRED
+from firmware.cli import _call_text
+from web.services import StoreRecordings
+
+from .test_retention_pages import retention_form
+
+NUMBER_1 = "02079460000"  # call 1 (make_calls_db: call k's number is "0207946%04d" % (k-1))
+NUMBER_2 = "02079460001"
+NUMBER_5 = "02079460004"
+
+
+def add_note(box, client, call_id, text):
+    resp = box.post(client, "/calls/%d/notes" % call_id, {"note": text}, token_from="/calls/%d" % call_id)
+    assert resp.status_code == 302
+
+
+def kept(box, call_id):
+    call = box.services.calls.get(call_id)
+    return call["number"], call["absence"]
+
+
+def test_the_sweep_removes_callers_details_past_their_period_but_not_held_or_recorded(box, people):
+    box.add_recordings([1])  # call 1's recording is kept (no period for recordings)
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    with sqlite3.connect(box.data_dir + "/calls.db") as db:
+        db.execute("INSERT INTO legal_holds (call_id, placed_at, placed_by) VALUES (2, 1, 'sam')")
+    sam, ivan = people["sam"], people["ivan"]
+    add_note(box, sam, 5, "Mrs Patel rang back, on 07700 900123")
+    with sqlite3.connect(box.data_dir + "/web.db") as db:  # a name corrected on request
+        db.execute(
+            "INSERT INTO call_corrections (call_id, name, by_user, at_us, request) "
+            "VALUES (5, 'Anita Patel', 'sam', 1, NULL)"
+        )
+    before = box.services.calls.get(5)
+    # Not set (the default): a sweep leaves every caller's details, as before.
+    box.sweeper.sweep()
+    assert kept(box, 5) == (NUMBER_5, None)
+    assert "details_removed" not in box.services.audit.entries(limit=1, action="retention_sweep")[0].details
+
+    assert retention_form(box, ivan, call_details_days="30").status_code == 302
+    result = box.sweeper.sweep()
+    # 40 calls, 40 to 39 days old: all but the recorded one and the held one.
+    assert result.details_removed == 38 and result.notes_removed == 1 and result.names_removed == 1
+    assert kept(box, 1) == (NUMBER_1, None) and kept(box, 2) == (NUMBER_2, None)
+    assert kept(box, 5) == (None, EXPIRED)
+    after = box.services.calls.get(5)
+    for key in ("line", "direction", "started_at", "answered_at", "ended_at", "duration_s"):
+        assert after[key] == before[key], key
+    with sqlite3.connect(box.data_dir + "/web.db") as db:
+        assert db.execute("SELECT note FROM call_notes WHERE call_id = 5").fetchall() == [("",)]
+        assert db.execute("SELECT name FROM call_corrections WHERE call_id = 5").fetchall() == [("",)]
+    (entry,) = box.services.audit.entries(limit=1, action="retention_sweep")
+    assert entry.details["details_removed"] == 38 and entry.details["details_days"] == 30
+    assert entry.details["notes_removed"] == 1 and entry.details["names_removed"] == 1
+    assert "0207946" not in repr(entry.details)
+
+    # Said as removed by retention, never as erased on request.
+    page = html.unescape(sam.get("/calls/5").get_data(as_text=True))
+    assert "removed after its retention period" in page and NUMBER_5 not in page
+    assert "(text removed after its retention period)" in page and "07700" not in page
+    assert "erased on request" not in page, re.findall(r".{80}erased on request.{80}", page)
+    assert "Anita Patel" not in page, re.findall(r".{200}Anita Patel.{80}", page, re.S)
+    row = re.search(r'<tr id="call-5".*?</tr>', sam.get("/calls").get_data(as_text=True), re.S).group(0)
+    assert "removed after its retention period" in row and "erased" not in row
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(sam.get("/calls.csv").get_data(as_text=True)))}
+    assert rows["5"]["number"] == "removed after its retention period"
+    assert rows["1"]["number"] == NUMBER_1
+    said = _call_text(box.services.calls.get(5), set())
+    assert "removed after its retention period" in said and "erased" not in said
+
+    # Nothing more the next time; once call 1's recording goes, its details go with it.
+    assert box.sweeper.sweep().details_removed == 0
+    assert retention_form(box, ivan, call_details_days="30", default_days="30").status_code == 302
+    result = box.sweeper.sweep()
+    assert result.deleted == 1 and result.details_removed == 1 and kept(box, 1) == (None, EXPIRED)
+    assert kept(box, 2) == (NUMBER_2, None)  # held: kept while the hold stands
+
+
+def test_a_call_ended_within_the_period_keeps_its_details(box, people):
+    retention_form(box, people["ivan"], call_details_days="365")
+    assert box.sweeper.sweep().details_removed == 0
+    assert kept(box, 5) == (NUMBER_5, None)
+
+
+def test_a_long_removal_goes_in_batches_and_says_how_far_it_is(box, people, monkeypatch, caplog):
+    """The call log is locked a batch at a time (a million calls are not one transaction),
+    and the log says how many so far."""
+    import logging
+
+    from firmware.policy import sweeper
+
+    monkeypatch.setattr(sweeper, "DETAILS_BATCH", 7)
+    commits = box.calllog.commits
+    retention_form(box, people["ivan"], call_details_days="30")
+    with caplog.at_level(logging.INFO, logger="firmware.policy.sweeper"):
+        assert box.sweeper.sweep().details_removed == 40
+    assert box.calllog.commits - commits == 6  # 7 + 7 + 7 + 7 + 7 + 5
+    assert "callers' details of 35 call(s) removed so far" in caplog.text
+    assert "callers' details of 40 call(s) removed after 30 days" in caplog.text
+
+
+def test_a_card_that_refuses_stops_the_removal_and_the_next_sweep_finishes(box, people, monkeypatch):
+    retention_form(box, people["ivan"], call_details_days="30")
+    real = box.calllog.expire_details
+
+    def refused(ids, ended_by_us):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(box.calllog, "expire_details", refused)
+    result = box.sweeper.sweep()
+    assert result.details_removed == 0 and "disk I/O error" in result.details_error
+    assert kept(box, 5) == (NUMBER_5, None)
+    (entry,) = box.services.audit.entries(limit=1, action="retention_sweep")
+    assert entry.details["details_error"] == "disk I/O error"
+    monkeypatch.setattr(box.calllog, "expire_details", real)
+    assert box.sweeper.sweep().details_removed == 40 and kept(box, 5) == (None, EXPIRED)
