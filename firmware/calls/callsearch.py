@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 
-from firmware.calls.calllog import ERASED, call_json
+from firmware.calls.calllog import ERASED, EXPIRED, call_json
 from firmware.datadir import connect_readonly
 from firmware.policy.rules import called_number
 from firmware.storage.fieldseal import KEY_FILE, register_sql
@@ -190,7 +190,8 @@ class CallFilter:
     ``absence``                  "private" (withheld) or "unavailable": calls
                                  whose caller's network sent that, not a number;
                                  "erased": calls whose caller's details were
-                                 erased on request
+                                 erased on request; "expired": removed by
+                                 retention past call_details_days
     """
 
     since_us: int = None
@@ -213,8 +214,10 @@ class CallFilter:
     held: bool = None
 
     def __post_init__(self):
-        if self.absence not in (None, "private", "unavailable", ERASED):
-            raise ValueError("absence must be 'private', 'unavailable' or 'erased', not %r" % (self.absence,))
+        if self.absence not in (None, "private", "unavailable", ERASED, EXPIRED):
+            raise ValueError(
+                "absence must be 'private', 'unavailable', 'erased' or 'expired', not %r" % (self.absence,)
+            )
         if self.direction not in (None,) + DIRECTIONS:
             raise ValueError("direction must be 'in' or 'out', not %r" % (self.direction,))
         if self.number_match not in NUMBER_MATCHES:

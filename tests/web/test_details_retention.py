@@ -78,6 +78,8 @@ def test_the_sweep_removes_callers_details_past_their_period_but_not_held_or_rec
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(sam.get("/calls.csv").get_data(as_text=True)))}
     assert rows["5"]["number"] == "removed after its retention period"
     assert rows["1"]["number"] == NUMBER_1
+    listed = sam.get("/calls?number=expired").get_data(as_text=True)
+    assert 'id="call-5"' in listed and 'id="call-1"' not in listed
     said = _call_text(box.services.calls.get(5), set())
     assert "removed after its retention period" in said and "erased" not in said
 

@@ -60,7 +60,13 @@ CHUNK = 64 * 1024
 # ".zip": the audio and its signed manifest, for `linekeeper verify-export` (docs/evidence.md).
 EXPORT_FORMATS = ("ogg", "wav", "ogg.zip", "wav.zip")
 # Words typed in the number field for a caller whose network sent no number.
-ABSENCE_WORDS = {"withheld": "private", "private": "private", "unavailable": "unavailable", "erased": ERASED}
+ABSENCE_WORDS = {
+    "withheld": "private",
+    "private": "private",
+    "unavailable": "unavailable",
+    "erased": ERASED,
+    "expired": EXPIRED,  # removed by retention (docs/policy.md, "Callers' details in the call log")
+}
 EXPORT_NAMES = words.EXPORT_FORMATS
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
