@@ -772,6 +772,19 @@ def deleted_recordings(db: sqlite3.Connection, call_ids: Sequence[int]) -> dict[
     return found
 
 
+def details_preview(db: sqlite3.Connection, ended_by_us: int) -> tuple[int, int]:
+    """``(due, waiting)``: of the calls ended by ``ended_by_us`` (wall µs) whose caller's
+    details are still in the call log open as ``db``, how many a sweep would remove now
+    (:meth:`CallLog.details_due`), and how many wait for their recording to go or their
+    legal hold to be released. The Retention page's preview."""
+    (due,) = db.execute("SELECT count(*) FROM calls WHERE " + _REMOVABLE, (ended_by_us,)).fetchone()
+    (ended,) = db.execute(
+        "SELECT count(*) FROM calls WHERE ended_at IS NOT NULL AND ended_at <= ? AND " + _DETAILS_KEPT,
+        (ended_by_us,),
+    ).fetchone()
+    return int(due), int(ended) - int(due)
+
+
 def last_call_id(db):
     """The highest call id the database at ``db`` holds or names anywhere: the
     AUTOINCREMENT sequence, the calls, and the recordings and deletion-log rows

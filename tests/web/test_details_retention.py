@@ -129,3 +129,26 @@ def test_a_card_that_refuses_stops_the_removal_and_the_next_sweep_finishes(box, 
     assert entry.details["details_error"] == "disk I/O error"
     monkeypatch.setattr(box.calllog, "expire_details", real)
     assert box.sweeper.sweep().details_removed == 40 and kept(box, 5) == (None, EXPIRED)
+
+
+def test_the_retention_page_previews_what_the_period_removes_and_what_waits(box, people):
+    """Before saving (the Preview button) and after: how many calls' details a sweep now
+    would remove, and how many wait for their recording or their hold; what the sweep
+    then removes is that count."""
+    box.add_recordings([1])
+    with sqlite3.connect(box.data_dir + "/calls.db") as db:
+        db.execute("INSERT INTO legal_holds (call_id, placed_at, placed_by) VALUES (2, 1, 'sam')")
+    box.services.wall_us = box.box_clock.wall_us  # the sweeper's time (one clock on a box)
+    ivan = people["ivan"]
+    assert 'id="preview-details"' not in ivan.get("/retention").get_data(as_text=True)
+    page = retention_form(box, ivan, call_details_days="1", action="preview").get_data(as_text=True)
+    line = re.search(r'<p id="preview-details">(.*?)</p>', page, re.S).group(1)
+    assert "1 day after the call ended" in line and "<strong>38</strong> calls; 2 more wait" in line
+    assert box.config_store.get().policy.retention.call_details_days is None  # nothing saved
+    assert retention_form(box, ivan, call_details_days="1").status_code == 302
+    assert "<strong>38</strong> calls" in ivan.get("/retention").get_data(as_text=True)
+    assert box.sweeper.sweep().details_removed == 38
+    line = re.search(
+        r'<p id="preview-details">(.*?)</p>', ivan.get("/retention").get_data(as_text=True), re.S
+    )
+    assert "<strong>0</strong> calls; 2 more wait" in line.group(1)

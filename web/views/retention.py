@@ -7,13 +7,17 @@ change is audited as ``config_change``.
 """
 
 import dataclasses
+import os
+import sqlite3
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
-from firmware.calls.calllog import iso_ms
+from firmware.calls.calllog import details_preview, iso_ms
+from firmware.datadir import connect_readonly
+from firmware.errors import LinekeeperError
 from firmware.keybackup import copy_statement
 from firmware.policy import deletions
-from firmware.policy.retention import DEFAULT_RULE
+from firmware.policy.retention import DAY_US, DEFAULT_RULE
 from firmware.rightsretention import RegisterRetention
 from firmware.signing import SigningKeyError, load_signer, run_dir
 from firmware.storage.fieldseal import FieldSealError
@@ -64,7 +68,13 @@ def _summary(settings):
             "deletes": counts.get(DEFAULT_RULE, 0),
         }
     )
-    return {"rules": lines, "total": len(doomed), "held": len(held), "requests": _register(settings)}
+    return {
+        "rules": lines,
+        "total": len(doomed),
+        "held": len(held),
+        "requests": _register(settings),
+        "details": _details(settings),
+    }
 
 
 def _register(settings):
@@ -78,6 +88,27 @@ def _register(settings):
     )
     doomed, kept = register.preview(int(web.services.wall_us()), settings.requests_closed_days)
     return {"days": settings.requests_closed_days, "deletes": len(doomed), "held": len(kept)}
+
+
+def _details(settings):
+    """``{"days", "removes", "waiting"}``: the callers' details period and what a sweep now
+    would remove of them, and how many calls wait for their recording or a legal hold;
+    None when no period is set or the call log cannot be read."""
+    days = settings.call_details_days
+    if days is None:
+        return None
+    web = lk()
+    try:
+        db = connect_readonly(os.path.join(web.config.data_dir, "calls.db"))
+    except LinekeeperError:
+        return None
+    try:
+        removes, waiting = details_preview(db, int(web.services.wall_us()) - days * DAY_US)
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return {"days": days, "removes": removes, "waiting": waiting}
 
 
 def _categories(settings):
