@@ -227,3 +227,29 @@ def test_the_viewers_index_drops_the_erased_number_once_the_erasure_reaches_the_
         assert len(viewer.audit_log.entries(action="archive_erasure")) == 1
     finally:
         viewer.close()
+
+
+def test_details_removed_by_retention_leave_no_archived_version(site, s3, bucket_name, org_keys):
+    """A call whose details the retention sweep removed past call_details_days goes from the
+    archive as an erased one does (its archived record held the number too); a call whose
+    recording is still kept keeps its details there as on the box."""
+    import dataclasses
+
+    from firmware.policy.sweeper import SweepResult
+
+    org_private = bytes(org_keys[0])
+    bucket = bucket_of(s3, bucket_name)
+    drain(site.rep)
+    assert site.sweeper.erase(2, "sam", "erasure request ref 9") == 1  # the recording only
+    drain(site.rep)
+    site.sweeper.update_settings(dataclasses.replace(site.sweeper.settings, call_details_days=1))
+    result = SweepResult()
+    (ended_us,) = site.log._db.execute("SELECT max(ended_at) FROM calls").fetchone()
+    site.sweeper.expire_details(ended_us + 2 * 86_400_000_000, result)  # two days after
+    assert result.details_removed == 1
+    site.rep.enqueue_erased()
+    assert statuses(site.rep.calls.raw())[2][0] == "queued"
+    drain(site.rep)
+    assert_number_gone(bucket, bucket_name, call_key("leeds", 2), org_private)
+    assert '"absence": "expired"' in opened(bucket.get(call_key("leeds", 2)), org_private)
+    assert json.loads(bucket.get(call_key("leeds", 1)))["number"] == NUMBER
