@@ -766,7 +766,8 @@ def _without_number(n) -> str:
         return ""
     return (
         "; %s whose caller's number is not known here "
-        "(erased on request, withheld, or not in the call log)" % counted(n, "call")
+        "(erased on request, removed after its retention period, withheld, or not in the call log)"
+        % counted(n, "call")
     )
 
 
@@ -889,8 +890,9 @@ def report_numbers_words(s) -> str:
         )
     )
     if s.get("report_numbers_without_number"):
-        said += ", %s with no number on record now (erased on request since)" % counted(
-            s["report_numbers_without_number"], "caller"
+        said += (
+            ", %s with no number on record now (erased on request or removed by retention since)"
+            % counted(s["report_numbers_without_number"], "caller")
         )
     if s.get("report_numbers_not_in_log"):
         said += ", %s whose call is not in the call log (number not known here)" % counted(
@@ -924,8 +926,9 @@ def listed_words(s) -> str:
             )
         )
         if s.get("listed_only_without_number"):
-            said += ", %s with no number on record (withheld, or erased on request)" % counted(
-                s["listed_only_without_number"], "call"
+            said += (
+                ", %s with no number on record (withheld, erased on request, or removed by retention)"
+                % counted(s["listed_only_without_number"], "call")
             )
         if s.get("listed_only_not_in_log"):
             said += ", %s not in the call log (number not known here)" % counted(
@@ -1109,7 +1112,7 @@ def summary_lines(summary, made_us=None) -> list[str]:
         "  %s (data subjects)%s"
         % (
             counted(s["numbers"], "distinct caller's number", "distinct callers' numbers"),
-            "; %s with no number on record (withheld, or erased on request)"
+            "; %s with no number on record (withheld, erased on request, or removed by retention)"
             % counted(s["calls_without_number"], "call")
             if s["calls_without_number"]
             else "",

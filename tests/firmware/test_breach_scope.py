@@ -680,7 +680,8 @@ def test_what_the_account_erased_or_unprotected_is_in_its_scope(box, tmp_path, c
     assert (
         "  2 calls whose recording or details it erased, 1 legal hold it released, on lines 1 and 2; "
         "their callers are among the distinct numbers; 1 call whose caller's number is not known here "
-        "(erased on request, withheld, or not in the call log)\n  0 calls whose caller's name it corrected\n"
+        "(erased on request, removed after its retention period, withheld, or not in the call log)\n"
+        "  0 calls whose caller's name it corrected\n"
         "  1 distinct caller's number (data subjects)"
     ) in out
     assert [(r["action"], r["call_id"]) for r in read(tmp_path / "dan.csv")] == [
@@ -717,7 +718,7 @@ def test_a_callers_name_the_account_corrected_is_in_its_scope(box, tmp_path, cap
     assert (
         "  2 calls whose caller's name it corrected, on lines 1 and 3; their callers are among the "
         "distinct numbers; 1 call whose caller's number is not known here (erased on request, "
-        "withheld, or not in the call log)\n"
+        "removed after its retention period, withheld, or not in the call log)\n"
     ) in out
     assert [(r["action"], r["call_id"], r["number"]) for r in read(tmp_path / "dan.csv")] == [
         ("correct_details", str(one), "01632960123"),
