@@ -152,3 +152,10 @@ def test_the_retention_page_previews_what_the_period_removes_and_what_waits(box,
         r'<p id="preview-details">(.*?)</p>', ivan.get("/retention").get_data(as_text=True), re.S
     )
     assert "<strong>0</strong> calls; 2 more wait" in line.group(1)
+
+
+def test_the_retention_help_says_what_the_callers_details_period_removes_and_what_waits(people):
+    page = html.unescape(people["ivan"].get("/help/retention").get_data(as_text=True))
+    said = re.search(r'<p id="help-call-details">(.*?)</p>', page, re.S).group(1)
+    assert "Callers' details in the call log" in said and "removed after its retention period" in said
+    assert "legal hold" in said and "1 day" in said
