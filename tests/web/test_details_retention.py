@@ -83,6 +83,17 @@ def test_the_sweep_removes_callers_details_past_their_period_but_not_held_or_rec
     said = _call_text(box.services.calls.get(5), set())
     assert "removed after its retention period" in said and "erased" not in said
 
+    # Nothing is left to erase on request, and the page offers no form for it.
+    assert 'id="erase-details-form"' not in page and 'name="details_reason"' not in page
+    resp = box.post(
+        sam,
+        "/calls/5/erase-details",
+        {"details_reason": "erasure request ref 78", "confirm": "yes"},
+        token_from="/calls/5",
+    )
+    text = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and "were removed after their retention period already" in text
+
     # Nothing more the next time; once call 1's recording goes, its details go with it.
     assert box.sweeper.sweep().details_removed == 0
     assert retention_form(box, ivan, call_details_days="30", default_days="30").status_code == 302

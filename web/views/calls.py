@@ -1131,9 +1131,10 @@ def erase_details(call_id):
     if refused is not None:
         return refused
     if call.get("absence") in (ERASED, EXPIRED) and not _details_left(call_id):
+        gone = "removed after their retention period" if call["absence"] == EXPIRED else "erased"
         return detail(
             call_id,
-            errors={"details_reason": "The caller's details of call %d were erased already." % call_id},
+            errors={"details_reason": "The caller's details of call %d were %s already." % (call_id, gone)},
             status=409,
         )
     if call.get("absence") not in (ERASED, EXPIRED):
