@@ -170,3 +170,21 @@ def test_the_retention_help_says_what_the_callers_details_period_removes_and_wha
     said = re.search(r'<p id="help-call-details">(.*?)</p>', page, re.S).group(1)
     assert "Callers' details in the call log" in said and "removed after its retention period" in said
     assert "legal hold" in said and "1 day" in said
+
+
+def test_a_report_over_calls_whose_details_were_removed_still_adds_up(box, people):
+    """The month's report counts the same calls, by line and direction, before and after
+    the removal: only the callback list loses the numbers it can no longer name."""
+    import datetime
+    import os
+
+    from firmware.reports.compute import build_report
+    from firmware.reports.period import parse_period
+
+    period = parse_period(datetime.date(2026, 3, 1), datetime.date(2026, 3, 31))
+    path = os.path.join(box.data_dir, "calls.db")
+    before = build_report(path, period)
+    retention_form(box, people["ivan"], call_details_days="30")
+    assert box.sweeper.sweep().details_removed == 40
+    after = build_report(path, period)
+    assert after["lines"] == before["lines"] and after["box"]["calls"] == before["box"]["calls"] > 0
