@@ -416,16 +416,22 @@ class RetentionSweeper:
                     log.info(
                         "retention: callers' details of %d call(s) removed so far", result.details_removed
                     )
-            if result.details_removed:
-                self.call_log.finish_expiry()
-            result.notes_removed, result.names_removed = expire_web_details(
-                self.store.data_dir, self.call_log.expired_of
-            )
+            if not self._interrupt.is_set():  # (at a power failure: the next start checkpoints)
+                result.notes_removed, result.names_removed = expire_web_details(
+                    self.store.data_dir, self.call_log.expired_of
+                )
         except (sqlite3.Error, OSError) as exc:
             log.error(
                 "callers' details could not all be removed (the rest waits for the next sweep): %s", exc
             )
             result.details_error = str(exc)
+        # The batches committed before a refusal are checkpointed all the same.
+        if result.details_removed and not self._interrupt.is_set():
+            try:
+                self.call_log.finish_expiry()
+            except sqlite3.Error as exc:
+                log.error("calls.db could not be checkpointed after removing callers' details: %s", exc)
+                result.details_error = result.details_error or str(exc)
         if result.details_removed or result.notes_removed or result.names_removed:
             log.info(
                 "retention: callers' details of %d call(s) removed after %d days (%d note(s), %d name(s))",

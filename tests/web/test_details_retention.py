@@ -188,3 +188,32 @@ def test_a_report_over_calls_whose_details_were_removed_still_adds_up(box, peopl
     assert box.sweeper.sweep().details_removed == 40
     after = build_report(path, period)
     assert after["lines"] == before["lines"] and after["box"]["calls"] == before["box"]["calls"] > 0
+
+
+def test_the_batches_removed_before_the_card_refused_are_checkpointed_all_the_same(box, people, monkeypatch):
+    """The batches committed before a refusal leave no copy of the old numbers in the WAL."""
+    import os
+
+    from firmware.policy import sweeper
+
+    monkeypatch.setattr(sweeper, "DETAILS_BATCH", 7)
+    retention_form(box, people["ivan"], call_details_days="30")
+    real, tries = box.calllog.expire_details, []
+
+    def second_refused(ids, ended_by_us):
+        tries.append(ids)
+        if len(tries) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(ids, ended_by_us)
+
+    monkeypatch.setattr(box.calllog, "expire_details", second_refused)
+    result = box.sweeper.sweep()
+    assert result.details_removed == 7 and result.details_error == "disk I/O error"
+    removed = [c for c in range(1, 41) if box.services.calls.get(c)["absence"] == EXPIRED]
+    assert len(removed) == 7
+    on_card = b"".join(
+        open(os.path.join(box.data_dir, name), "rb").read() for name in ("calls.db", "calls.db-wal")
+    )
+    for call_id in removed:
+        assert ("0207946%04d" % (call_id - 1)).encode() not in on_card, call_id
+    assert b"02079460039" in on_card  # call 40's, not removed: the bytes are searched indeed
