@@ -3740,7 +3740,13 @@ def _recovery_typed_back(data_dir, recovery):
         site.set_recovery_confirmed(False)
         if sys.stdin.isatty():
             for _ in range(3):
-                typed = input("Type the new recovery key back as you wrote it down (Enter: later): ")
+                try:
+                    typed = input("Type the new recovery key back as you wrote it down (Enter: later): ")
+                except (EOFError, KeyboardInterrupt):
+                    # Ctrl-D or Ctrl-C: the rekey has run; taken as Enter (later), not as a
+                    # stop (a traceback, or "part of what it does may be done").
+                    print()
+                    break
                 if not typed.strip():
                     break
                 problem = typed_key_problem(typed, recovery)

@@ -180,3 +180,24 @@ def test_a_rekeys_new_recovery_key_counts_as_unconfirmed_until_typed_back(box, t
     monkeypatch.setattr("builtins.input", lambda prompt="": "")
     status, out, err = run_linekeeper("rekey", "--data-dir", box, "--password-file", pw)
     assert status == 0 and _recovery_confirmed(box) is False
+
+
+def test_a_rekeys_type_back_ended_by_ctrl_d_or_ctrl_c_counts_as_later(box, tmp_path, monkeypatch):
+    """The rekey has run when its new recovery key is asked for: Ctrl-D at the prompt ended
+    the command in a traceback (EOFError), and Ctrl-C in "rekey stopped before it finished:
+    part of what it does may be done", both without the rekey's summary, of a rekey that
+    ran to its end. Either is taken as Enter (later): counted as not confirmed, said so."""
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    for stop in (EOFError, KeyboardInterrupt):
+        _confirmed_box(box)
+
+        def person(prompt="", stop=stop):
+            raise stop()
+
+        monkeypatch.setattr("sys.stdin", _Terminal())
+        monkeypatch.setattr("builtins.input", person)
+        status, out, err = run_linekeeper("rekey", "--data-dir", box, "--password-file", pw)
+        assert status == 0, (stop, out, err)
+        assert "the new recovery key is counted as not confirmed" in out
+        assert "rekey done:" in out and "stopped" not in err, (out, err)
+        assert _recovery_confirmed(box) is False
