@@ -10,8 +10,14 @@ UI had locked after ten wrong passwords was still tried. They now go through web
 ``throttle`` table, by :mod:`web.throttle`'s rules and counters: the account's own from
 anywhere (``any:NAME``, 20 a day then a wait of at most a minute; ``lock:NAME``, the
 lockout from anywhere, 30 minutes at the 10th failure in a row) and the console's, as one
-more place guesses come from (``addr:console``: many names tried from there). A lockout the
-web began stops the command; failures on the command line count towards it. Counted for any
+more place guesses come from (``addr:console``: many names tried from there; ``lockat:NAME|
+console``, the account's lockout there). A lockout the web began stops the command, and
+failures on the command line count towards it, as at a web address, unless the account's
+password was right on the command line in the last 30 days (``known:NAME|console``, as the
+web keeps the addresses an account logged in from): then the console is a place its owner
+uses, and the lockout from anywhere does not hold there (:func:`console_keys`). Without that,
+ten wrong passwords sent to the web login from anywhere, and one more every 30 minutes,
+kept the owner out of every command on the box's console for good. Counted for any
 name typed, as the web counts them: a lockout says nothing of whether an account has it.
 The failure that begins a lockout says so (:meth:`Guess.failed`), for its audit entry.
 
@@ -46,12 +52,19 @@ log = logging.getLogger("linekeeper")
 
 # Where a guess on the command line comes from, as the web's counters name an address.
 CONSOLE = "console"
+# How old the console's mark as a place an account is used from may grow before a right
+# password writes it again (it is kept for 30 days: web.throttle.KNOWN_FOR_S).
+KEEP_KNOWN_US = 24 * 3600 * 1_000_000
 
 
-def guess_keys(name):
+def console_keys(throttle, name):
     """The :mod:`web.throttle` keys a password typed for ``name`` on the command line counts
-    against: the account's from anywhere, and the console's."""
-    return ["addr:" + CONSOLE, "any:%s" % name[:64], "lock:%s" % name[:64]]
+    against, read from ``throttle``: the console's, the account's from anywhere, and its
+    lockout from anywhere (``lock:NAME``) unless its password was right on the command line
+    in the last 30 days (:meth:`web.throttle.Throttle.account_keys`, the console as its
+    address): then its lockout at the console (``lockat:NAME|console``) alone holds there."""
+    keys = ["addr:" + CONSOLE, "any:%s" % name[:64], "lockat:%s|%s" % (name[:64], CONSOLE)]
+    return keys + [key for key in throttle.account_keys(name, CONSOLE) if key.startswith("lock:")]
 
 
 # What a recovery key typed on the command line counts against: the box's, from the console.
@@ -123,7 +136,7 @@ class Guess:
     def __init__(self, data_dir, name, run_dir=None, wall_us=_wall_us, keys=None, throttled=None):
         self._path = os.path.join(data_dir, "web.db")
         self._name = name
-        self._keys = guess_keys(name) if keys is None else list(keys)
+        self._fixed = None if keys is None else list(keys)  # None: the account's (console_keys)
         self._throttled = throttled or "--user %s: too many failed attempts; wait %%d s and try again" % name
         self._wall_us = wall_us
         self._cipher = _cipher(data_dir, run_dir)
@@ -138,12 +151,13 @@ class Guess:
             if not db.has_counters():
                 return None
             throttle = Throttle(db, self._wall_us, self._cipher)
-            wait = throttle.wait_s(self._keys)
+            keys = self._keys(throttle)
+            wait = throttle.wait_s(keys)
             if not wait:
                 return None
             return wait_said(
                 throttle,
-                self._keys,
+                keys,
                 self._throttled,
                 wait,
                 account="--user %s" % self._name,
@@ -161,8 +175,9 @@ class Guess:
         this failure's: one in force before refused the password unchecked (:meth:`refusal`)."""
 
         def count(throttle):
-            throttle.failed(self._keys)
-            return throttle.lockout(self._keys)
+            keys = self._keys(throttle)
+            throttle.failed(keys)
+            return throttle.lockout(keys)
 
         try:
             return self._write(count)
@@ -171,23 +186,40 @@ class Guess:
             return {}
 
     def succeeded(self):
-        """The password was right: the counters it would have added to go (written only
-        when there are any: a command proven on a read-only card writes nothing)."""
+        """The password was right: the counters it would have added to go, and the console
+        is kept as a place the account's owner uses (``known:NAME|console``, for 30 days:
+        :func:`console_keys`). Written only when there is something to: counters, or the
+        console not kept as the account's for a day (a command proven again and again on a
+        read-only card tries once a day, and is not refused for it)."""
         db = _ReadOnly(self._path)
         try:
-            counted = db.has_counters() and Throttle(db, self._wall_us, self._cipher).counted(self._keys)
+            if not db.has_counters():
+                return
+            throttle = Throttle(db, self._wall_us, self._cipher)
+            keys = self._keys(throttle)
+            write = throttle.counted(keys)
+            if self._fixed is None:
+                at_us = throttle.known_us(self._name, CONSOLE)
+                write = write or at_us is None or self._wall_us() - at_us >= KEEP_KNOWN_US
         finally:
             db.close()
-        if not counted:
+        if not write:
             return
+        # Throttle.succeeded keeps the address of an account's own key (acct:NAME|ADDRESS) as
+        # one it logged in from; the console counts no such key, so it is named for that.
+        known = [] if self._fixed is not None else ["acct:%s|%s" % (self._name[:64], CONSOLE)]
         try:
-            self._write(lambda throttle: throttle.succeeded(self._keys))
+            self._write(lambda throttle: throttle.succeeded(self._keys(throttle) + known))
         except (OSError, sqlite3.Error, LinekeeperError) as exc:
             log.warning(
-                "the failed tries of %s on the command line were not cleared (web.db: %s)",
+                "the failed tries of %s on the command line were not cleared, nor the console "
+                "kept as a place it is used from (web.db: %s)",
                 self._name,
                 exc,
             )
+
+    def _keys(self, throttle):
+        return console_keys(throttle, self._name) if self._fixed is None else self._fixed
 
     def _write(self, change):
         with _as_owner(self._path):

@@ -144,11 +144,17 @@ class Throttle:
     def account_keys(self, name, address):
         """:func:`account_keys` of a guess for ``name`` from ``address``: without the lockout
         from anywhere when the account logged in from there in the last :data:`KNOWN_FOR_S`."""
+        at_us = self.known_us(name, address)
+        known = at_us is not None and self._wall_us() - at_us < KNOWN_FOR_S * 1_000_000
+        return account_keys(name, address, known)
+
+    def known_us(self, name, address):
+        """When the account ``name`` last logged in from ``address`` (µs, ``known:NAME|IP``,
+        kept by :meth:`succeeded`), or None: never, or forgotten since."""
         row = self._db.one(
             "SELECT last_us FROM throttle WHERE key = ?", (self._stored([_known_key(name, address)])[0],)
         )
-        known = row is not None and self._wall_us() - row[0] < KNOWN_FOR_S * 1_000_000
-        return account_keys(name, address, known)
+        return None if row is None else row[0]
 
     def counted(self, keys):
         """Whether any of ``keys`` has a counter (a failure, or a wait, kept)."""

@@ -156,6 +156,40 @@ def test_wrong_passwords_on_the_command_line_count_towards_the_web_lockout(data,
     assert listed(data) == 0
 
 
+def test_a_web_lockout_does_not_stop_an_account_at_the_console_it_used_lately(
+    data, tmp_path, capsys, monkeypatch
+):
+    """As at the web login's own desks: ten wrong passwords for ava sent to the web login
+    from anywhere on the network locked her out of every command on the box's console
+    (export, sar, rekey, hat-replaced among them), and one more every 30 minutes kept her
+    out for good. Once her password was right on the command line in the last 30 days, the
+    console is a place she uses: the lockout from anywhere does not hold there, and wrong
+    passwords there meet the console's own lockout."""
+    clock = [time.time_ns() // 1000]
+    monkeypatch.setattr("firmware.cli._wall_us", lambda: clock[0])
+    assert calls(data, "ava", AUDITOR_PASSWORD, tmp_path, capsys)[0] == 0  # ava, at the console
+    db, throttle = _web(data)
+    for _ in range(LOCKOUT_AFTER):  # someone else, at the web login
+        throttle.failed(account_keys("ava", "192.0.2.7"))
+    assert throttle.locked_s("ava") > 29 * 60
+    db.close()
+    status, out, err = calls(data, "ava", AUDITOR_PASSWORD, tmp_path, capsys)
+    assert status == 0, err
+    assert listed(data) == 2
+    # Guessed at the console itself: locked out there after ten in a row, as from a web address.
+    for _ in range(LOCKOUT_AFTER):
+        assert calls(data, "ava", "not the password at all", tmp_path, capsys)[0] == 2
+    status, out, err = calls(data, "ava", AUDITOR_PASSWORD, tmp_path, capsys)
+    assert (status, out) == (2, "")
+    assert "--user ava is locked after 10 failed attempts in a row" in err, err
+    assert listed(data) == 2
+    db, throttle = _web(data)
+    throttle.unlock("ava")  # an installer, on the Users page: the console's lockout too
+    db.close()
+    clock[0] += 2_000_000  # past the console's own back-off (many names tried there), which stays
+    assert calls(data, "ava", AUDITOR_PASSWORD, tmp_path, capsys)[0] == 0
+
+
 def test_a_right_password_clears_the_failures_before_it(data, tmp_path, capsys, monkeypatch):
     clock = [time.time_ns() // 1000]
     monkeypatch.setattr("firmware.cli._wall_us", lambda: clock[0])
