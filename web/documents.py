@@ -401,8 +401,8 @@ def keep_notice(web, n, actor, address=None, saved=False):
 def keep_notice_at_start(web):
     """At the web UI's start: the notice's words kept as in effect from now when they are not
     the newest version kept (settings changed outside the pages, by ``linekeeper config
-    import``, which a running box uses after a restart). Nothing on a box that has kept no
-    version yet: its first showing keeps one."""
+    import``, which a running box uses at once: shown before this, they were kept then).
+    Nothing on a box that has kept no version yet: its first showing keeps one."""
     keep_notice_changed(web)
 
 
