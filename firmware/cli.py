@@ -3728,13 +3728,26 @@ def _recovery_typed_back(data_dir, recovery):
     back whole, here when the command runs at a terminal, as the web's Rekey page has it
     typed back (docs/rekey.md); a key nobody wrote down is not taken as stored."""
     from web.db import WebDb
-    from web.site import Site
-    from web.views.setup import typed_key_problem
 
     path = os.path.join(data_dir, "web.db")
     if not os.path.exists(path):
         return  # a box whose web UI never ran: the wizard's confirmation is still to come
-    db = WebDb(path)
+    try:
+        _typed_back(WebDb(path), recovery)
+    except (OSError, sqlite3.Error) as exc:
+        # The rekey has run, its keys in force: said, not taken for a failed rekey (exit 2,
+        # no summary).
+        print(
+            "rekey: whether the new recovery key is written down could not be kept (web.db: %s): "
+            "make sure it is; a supervisor can make a new one on Settings" % exc
+        )
+
+
+def _typed_back(db, recovery):
+    """:func:`_recovery_typed_back` with web.db open as ``db`` (closed here)."""
+    from web.site import Site
+    from web.views.setup import typed_key_problem
+
     try:
         site = Site(db)
         site.set_recovery_confirmed(False)

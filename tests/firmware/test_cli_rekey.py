@@ -201,3 +201,26 @@ def test_a_rekeys_type_back_ended_by_ctrl_d_or_ctrl_c_counts_as_later(box, tmp_p
         assert "the new recovery key is counted as not confirmed" in out
         assert "rekey done:" in out and "stopped" not in err, (out, err)
         assert _recovery_confirmed(box) is False
+
+
+def test_a_rekey_whose_web_db_cannot_be_written_says_so_and_reports_what_it_did(box, tmp_path, monkeypatch):
+    """web.db written after the rekey has run (its new recovery key not confirmed): one that
+    cannot be written (locked, a full card) ended the command in "linekeeper: storage error"
+    with exit status 2, no summary, as if the rekey had failed, its new keys in force."""
+    import sqlite3
+
+    from web.site import Site
+
+    def locked(self, confirmed):
+        raise sqlite3.OperationalError("database is locked")
+
+    _confirmed_box(box)
+    monkeypatch.setattr(Site, "set_recovery_confirmed", locked)
+    pw = secret_file(tmp_path, "pw", PASSWORD)
+    status, out, err = run_linekeeper("rekey", "--data-dir", box, "--password-file", pw)
+    assert status == 0, (out, err)
+    assert "rekey done:" in out
+    assert (
+        "rekey: whether the new recovery key is written down could not be kept (web.db: database is "
+        "locked): make sure it is; a supervisor can make a new one on Settings" in out
+    )
