@@ -393,3 +393,17 @@ def test_the_new_recovery_key_is_typed_back_as_the_others_are(box, people, rekey
     resp = box.post(alice, "/setup/recovery", {"typed_key": new_recovery}, token_from="/setup/recovery")
     assert resp.status_code == 302 and box.web.site.recovery_confirmed
     assert "types it back on the page" in alice.get("/help/rekey").get_data(as_text=True)
+
+
+def test_a_key_store_that_cannot_be_read_offers_nobody_and_the_page_still_opens(box, people, rekeying):
+    """The user offered is read from the key store: one that cannot be read (damaged, or the
+    card failing) made the Rekey page a server error (500), where it opened before the form
+    was filled in from it. It opens, offering nobody."""
+    import os
+
+    field = re.compile(r'<input id="slot_user" name="slot_user" value="([^"]*)"')
+    with open(os.path.join(box.data_dir, "keys", "keystore.json"), "w") as f:
+        f.write("{ not a key store")
+    resp = people["ivan"].get("/rekey")
+    assert resp.status_code == 200
+    assert field.search(resp.get_data(as_text=True)).group(1) == ""

@@ -50,8 +50,12 @@ def _job():
 def _offered():
     """The user offered in the form: the asker when their account holds the box's own key,
     else the one enabled account that does (as Settings names it), else nobody. It was
-    "admin", an account a box set up in the wizard does not have."""
-    enabled = box_key_holders()[0]
+    "admin", an account a box set up in the wizard does not have. A key store that cannot
+    be read offers nobody (the rekey, if asked, says why): it was a server error."""
+    try:
+        enabled = box_key_holders()[0]
+    except (LinekeeperError, OSError):
+        return ""
     if g.user.name in enabled:
         return g.user.name
     return enabled[0] if len(enabled) == 1 else ""
