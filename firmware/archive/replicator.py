@@ -61,7 +61,7 @@ import sqlite3
 import threading
 import time
 
-from firmware.calls.calllog import call_json
+from firmware.calls.calllog import ERASED, call_json
 from firmware.calls.corrected import corrected_names
 from firmware.datadir import site_zone
 from firmware.handover import HandoverError, chain_of, read_handovers
@@ -935,7 +935,11 @@ class Replicator:
         call = call_json(row, self.field_cipher)
         # The name corrected on request (UK GDPR Art. 16), as the box's pages show it and
         # ``linekeeper calls --json`` gives it: beside ``name``, what the caller-ID sent.
-        call["corrected_name"] = self._corrected_name(call_id)
+        # None once the caller's details are erased: the call log erases them first, web.db
+        # the corrected names after, and an erased record read between the two carried the
+        # name (in clear with clear_numbers), where the erasure is put once.
+        erased = call.get("absence") == ERASED
+        call["corrected_name"] = None if erased else self._corrected_name(call_id)
         org_keys = (
             dict(
                 self.queue.query(

@@ -106,3 +106,46 @@ def test_a_name_corrected_on_the_box_reaches_the_archive_as_a_new_version(tmp_pa
         assert read_record(bucket.get(call_key("leeds", 2)), org_private)["call"]["corrected_name"] is None
     finally:
         rep.close()
+
+
+def test_an_erased_call_goes_up_with_no_corrected_name_whatever_web_db_holds(
+    tmp_path, synth, s3, bucket_name
+):
+    """The caller's details erased on request: the call log erases the number and name (the
+    recorder), then the web UI the names it was corrected to (web.db). The uploader puts the
+    erased record as soon as the call log says so: read between the two, web.db still held
+    the corrected name, and the erased record carried it, sealed and, with clear_numbers, in
+    clear in the record's ``name``, where the erasure is processed once."""
+    import os
+
+    from firmware.calls.calllog import CallLog
+    from firmware.clock import SimClock
+    from web.corrections import NameCorrections
+    from web.db import WebDb
+
+    org_private, org_public = crypto.new_key_pair()
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_public, clear_numbers=True)
+    run_box(data, synth, "01632960101", n_calls=1)
+    rep = Replicator(data, archive_settings(s3, bucket_name, "leeds", org_public, clear_numbers=True))
+    bucket = bucket_of(s3, bucket_name)
+    try:
+        web = WebDb(data + "/web.db")
+        NameCorrections(web, lambda: 1_772_442_000_000_000).correct(1, "Wilhelmina Pottage", "sam")
+        web.close()
+        drain(rep)
+        key = call_key("leeds", 1)
+        assert read_record(bucket.get(key), org_private)["name"] == "Wilhelmina Pottage"
+        log = CallLog(os.path.join(data, "calls.db"), SimClock())
+        try:
+            log.erase_details(1)  # the recorder's step; web.db's comes after
+        finally:
+            log.close()
+        rep.enqueue_erased()
+        drain(rep)
+        body = bucket.get(key)
+        assert b"Wilhelmina" not in body
+        erased = read_record(body, org_private)
+        assert erased["call"]["corrected_name"] is None and erased["name"] is None
+    finally:
+        rep.close()
