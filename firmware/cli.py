@@ -875,7 +875,19 @@ def _proven(args, store, password=None, by_hash=True, sweep=True):
         if key is not None:
             key.forget()
         raise
+    if guess is not None and account is not None and not _installers_password(args.data_dir, account):
+        guess.used_here()  # the console a place its owner uses: web lockouts do not hold here
     return key, account
+
+
+def _installers_password(data_dir, account):
+    """Whether ``account``'s password is one an installer set (:func:`_refuse_installers_password`
+    refuses it; its commands go on in nobody's name)."""
+    try:
+        _refuse_installers_password(data_dir, account)
+    except LinekeeperError:
+        return True
+    return False
 
 
 def _guess(data_dir, user):
@@ -3438,6 +3450,8 @@ def _restore_guess(data_dir, user):
         except LinekeeperError as exc:
             raise LinekeeperError("%s — nothing was changed" % exc) from None
         _restore_refuses_installers_password(data_dir, _read_account(data_dir, user)[1])
+        if guess is not None:
+            guess.used_here()
 
     def wrong_password():
         if guess is not None:

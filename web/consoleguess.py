@@ -186,34 +186,51 @@ class Guess:
             return {}
 
     def succeeded(self):
-        """The password was right: the counters it would have added to go, and the console
-        is kept as a place the account's owner uses (``known:NAME|console``, for 30 days:
-        :func:`console_keys`). Written only when there is something to: counters, or the
-        console not kept as the account's for a day (a command proven again and again on a
-        read-only card tries once a day, and is not refused for it)."""
+        """The password was right: the counters it would have added to go (written only
+        when there are any: a command proven on a read-only card writes nothing)."""
+        db = _ReadOnly(self._path)
+        try:
+            throttle = Throttle(db, self._wall_us, self._cipher)
+            counted = db.has_counters() and throttle.counted(self._keys(throttle))
+        finally:
+            db.close()
+        if not counted:
+            return
+        try:
+            self._write(lambda throttle: throttle.succeeded(self._keys(throttle)))
+        except (OSError, sqlite3.Error, LinekeeperError) as exc:
+            log.warning(
+                "the failed tries of %s on the command line were not cleared (web.db: %s)",
+                self._name,
+                exc,
+            )
+
+    def used_here(self):
+        """The account's own password was right and the command goes on in its name: the
+        console is kept as a place its owner uses (``known:NAME|console``, for 30 days:
+        :func:`console_keys`), as the web keeps an address at a login. Written when it is
+        not kept, or was kept more than a day ago (a command run again and again on a
+        read-only card tries once a day, logged, and is not refused for it). Not for a
+        refused command: a disabled account, a password an installer set."""
+        if self._fixed is not None:
+            return
         db = _ReadOnly(self._path)
         try:
             if not db.has_counters():
                 return
-            throttle = Throttle(db, self._wall_us, self._cipher)
-            keys = self._keys(throttle)
-            write = throttle.counted(keys)
-            if self._fixed is None:
-                at_us = throttle.known_us(self._name, CONSOLE)
-                write = write or at_us is None or self._wall_us() - at_us >= KEEP_KNOWN_US
+            at_us = Throttle(db, self._wall_us, self._cipher).known_us(self._name, CONSOLE)
         finally:
             db.close()
-        if not write:
+        if at_us is not None and self._wall_us() - at_us < KEEP_KNOWN_US:
             return
-        # Throttle.succeeded keeps the address of an account's own key (acct:NAME|ADDRESS) as
-        # one it logged in from; the console counts no such key, so it is named for that.
-        known = [] if self._fixed is not None else ["acct:%s|%s" % (self._name[:64], CONSOLE)]
+        # Throttle.succeeded keeps the address of an account's own key (acct:NAME|ADDRESS)
+        # as one it logged in from; the console counts no such key, so it is named for that.
+        known = ["acct:%s|%s" % (self._name[:64], CONSOLE)]
         try:
-            self._write(lambda throttle: throttle.succeeded(self._keys(throttle) + known))
+            self._write(lambda throttle: throttle.succeeded(known))
         except (OSError, sqlite3.Error, LinekeeperError) as exc:
             log.warning(
-                "the failed tries of %s on the command line were not cleared, nor the console "
-                "kept as a place it is used from (web.db: %s)",
+                "the console was not kept as a place %s uses (web.db: %s)",
                 self._name,
                 exc,
             )
