@@ -1083,14 +1083,24 @@ def _read_account(data_dir, user):
     web_db = os.path.join(data_dir, "web.db")
     if not os.path.exists(web_db):
         return False, None
-    db = sqlite3.connect("file:%s?mode=ro" % web_db, uri=True)
-    db.row_factory = sqlite3.Row
     try:
-        if db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
-            return False, None
-        row = db.execute("SELECT * FROM users WHERE name = ?", (user,)).fetchone()
-    finally:
-        db.close()
+        db = sqlite3.connect("file:%s?mode=ro" % web_db, uri=True)
+        db.row_factory = sqlite3.Row
+        try:
+            if db.execute("SELECT count(*) FROM users").fetchone()[0] == 0:
+                return False, None
+            row = db.execute("SELECT * FROM users WHERE name = ?", (user,)).fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        # A damaged web.db must not stop the commands that recover a box (keystore restore,
+        # hat-replaced, rekey, verify, repair): the key slot's password is checked all the same.
+        print(
+            "linekeeper: warning: %s cannot be read (%s): --user %s's lockout and whether the "
+            "account is disabled are not checked, only its key slot's password" % (web_db, exc, user),
+            file=sys.stderr,
+        )
+        return False, None
     if row is None:
         return True, None
     have = row.keys()

@@ -214,3 +214,19 @@ def test_the_failure_that_locks_an_account_out_on_the_command_line_is_audited(
         assert entry.target is None and details == {"no_account": True}
     else:
         assert entry.target == who and details == {}
+
+
+@pytest.mark.parametrize("name", ["restore", "rekey", "verify"])
+def test_a_damaged_web_db_does_not_stop_the_commands_that_recover_a_box(data, tmp_path, capsys, name):
+    """The password checks read web.db (the account, its lockout): a web.db the card damaged
+    stopped `keystore restore`, `rekey` and `verify` with a storage error, though the key
+    slot's password is what opens the keys, and these are the commands that recover a box.
+    They go on, saying what was not checked."""
+    if name == "restore":
+        backed_up(data, tmp_path)
+    with open(os.path.join(data, "web.db"), "r+b") as f:
+        f.write(b"this is not an SQLite database any more" * 100)
+    pw = str(secret_file(tmp_path, "pw", SLOT_PASSWORD))
+    status, err = run(command(name, data, "sup", pw, tmp_path), capsys)
+    assert status == 0, err
+    assert "web.db cannot be read" in err and "lockout" in err
