@@ -1,12 +1,18 @@
-"""Alarms by e-mail, at most one per alarm (kind and line) per rate window.
+"""Alarms by e-mail: the first of a fault at once, its repeats gathered.
 
-A flapping line raises its fault again and again; each occurrence is kept in
-the alarm history, but mail goes out for the first, and then for the first
-one after ``rate_window_s`` has passed, saying how many were not mailed in
-between. A staff concern, a power cut and a failed start are mailed every time
-(:data:`EVERY_ONE_MAILED`), up to :data:`EVERY_ONE_BURST` in a window: a recorder
-that crashes and is started again every few seconds raises ``power_loss_restart``
-at each start, which must not become a mail every few seconds.
+A flapping line raises its fault again and again (a line dropping out for 3 seconds
+every 10 minutes, all day); each occurrence is kept in the alarm history, but mail
+goes out for the first, then at most once more a few hours later
+(:data:`FOLLOW_UP_S`), then once a day (:data:`SUMMARY_S`) while it keeps happening,
+each mail saying how many times it happened since the last one and when last. An
+alarm (kind and line) not raised for a day (:data:`QUIET_S`) is a new fault when it
+comes again, mailed at once; an alarm of another kind or line is never held back by
+this one's repeats. No repeat is mailed sooner than the rate window
+(``rate_window_s``) after the mail before it. A staff concern, a power cut and a
+failed start are mailed every time (:data:`EVERY_ONE_MAILED`), up to
+:data:`EVERY_ONE_BURST` in a rate window: a recorder that crashes and is started again
+every few seconds raises ``power_loss_restart`` at each start, which must not become a
+mail every few seconds.
 
 The window's state is kept on the card (``mail/alarm-rate.json``), not only in
 memory: a process that restarts in a loop starts each time with an empty memory,
@@ -30,7 +36,7 @@ import threading
 from firmware.alarms import sees_alarms_of
 from firmware.storage import fsutil
 
-from .compose import alarm_message, unreached_alarm_message
+from .compose import Repeats, alarm_message, unreached_alarm_message
 
 log = logging.getLogger(__name__)
 # Each occurrence of these is news of its own, never a repeat: a second staff concern
@@ -39,12 +45,17 @@ EVERY_ONE_MAILED = frozenset({"staff_concern", "power_fail", "power_loss_restart
 # How many of one of those are mailed in one rate window; the rest are counted, and the
 # next mail says how many.
 EVERY_ONE_BURST = 5
+# A repeating alarm (any other kind): after its first mail, the next one no sooner than
+# this (4 h), then one a day; one not raised for a day is a new fault, mailed at once.
+FOLLOW_UP_S = 4 * 3600
+SUMMARY_S = 24 * 3600
+QUIET_S = 24 * 3600
 STATE_FILE = os.path.join("mail", "alarm-rate.json")
 # A key not raised for this long is dropped from the state file.
 _FORGET_US = 7 * 24 * 3600 * 1_000_000
 # The fields of a key's window, and how much of the file is read (a few dozen alarm
 # kinds and lines make a few kilobytes).
-_FIELDS = ("last_us", "from_us", "seen_us", "suppressed", "sent")
+_FIELDS = ("last_us", "from_us", "seen_us", "suppressed", "sent", "mails", "held_us")
 _MAX_STATE_BYTES = 1 << 20
 
 
@@ -133,7 +144,9 @@ class AlarmMailer:
         self.state_path = state_path
         self._lock = threading.Lock()
         # "kind:line" -> {"last_us": the last mail, "suppressed": occurrences not mailed
-        # since, "from_us"/"sent": the window of the every-one kinds and its mails}
+        # since, "held_us": the last of them, "seen_us": the last occurrence, "mails":
+        # the mails of this run of repeats, "from_us"/"sent": the window of the every-one
+        # kinds and its mails}
         self._memory = {}
 
     def _load(self):
@@ -174,8 +187,8 @@ class AlarmMailer:
             log.warning("the alarm mails' rate windows cannot be kept (%s)", exc)
 
     def _due(self, row, window_us, now):
-        """Whether ``row`` is mailed now, and how many occurrences were not mailed before
-        it; the window's state is updated and kept either way, with the other service
+        """Whether ``row`` is mailed now, and the :class:`~firmware.mail.compose.Repeats`
+        its mail tells of; the state is updated and kept either way, with the other service
         kept out meanwhile (it writes the same file)."""
         with self._file_lock():
             return self._decide(row, window_us, now)
@@ -190,27 +203,46 @@ class AlarmMailer:
         state = self._load()
         st = state.get(key)
         st = dict(st) if isinstance(st, dict) else {}
+        seen_us = st.get("seen_us")
         st["seen_us"] = now
 
-        def ended(since):  # a clock set back ends the window too
-            return since is None or not since <= now < since + window_us
+        def ended(since, wait_us):  # a clock set back ends the wait too
+            return since is None or not since <= now < since + wait_us
 
+        next_us = None
         if row["kind"] in EVERY_ONE_MAILED:
-            if ended(st.get("from_us")):
+            if ended(st.get("from_us"), window_us):
                 st["from_us"], st["sent"] = now, 0
             mail = st.get("sent", 0) < EVERY_ONE_BURST
         else:
-            mail = ended(st.get("last_us"))
-        suppressed = 0
+            if ended(seen_us, QUIET_S * 1_000_000):
+                st["mails"] = 0  # a new fault: not raised for a day (or never)
+            # A state kept before repeats were counted had mailed once at last_us.
+            mails = st.get("mails", 1 if "last_us" in st else 0)
+            mail = mails == 0 or ended(st.get("last_us"), self._wait_us(mails, window_us))
+            st["mails"] = mails + 1 if mail else mails
+            after = st["mails"]
+            next_us = (now if mail else st.get("last_us", now)) + self._wait_us(after, window_us)
+        count = int(st.get("suppressed", 0))
+        repeats = Repeats(count, st.get("last_us"), st.get("held_us"), next_us)
         if mail:
-            suppressed = int(st.pop("suppressed", 0))
+            st.pop("suppressed", None)
+            st.pop("held_us", None)
             st["last_us"] = now
             st["sent"] = st.get("sent", 0) + 1
         else:
-            st["suppressed"] = int(st.get("suppressed", 0)) + 1
+            st["suppressed"] = count + 1
+            st["held_us"] = now
         state[key] = st
         self._save(state, now)
-        return mail, suppressed
+        return mail, repeats
+
+    @staticmethod
+    def _wait_us(mails, window_us):
+        """How long after the last mail of a repeating alarm, mailed ``mails`` times in
+        this run, the next may go: a few hours after the first, then a day; never less
+        than the rate window."""
+        return max(window_us, (FOLLOW_UP_S if mails <= 1 else SUMMARY_S) * 1_000_000)
 
     def __call__(self, row):
         settings = self.settings()
@@ -233,10 +265,10 @@ class AlarmMailer:
             to, compose = tuple(settings.alarm_to), unreached_alarm_message
         now = int(self.wall_us())
         with self._lock:
-            mail, suppressed = self._due(row, settings.rate_window_s * 1_000_000, now)
+            mail, repeats = self._due(row, settings.rate_window_s * 1_000_000, now)
         if not mail:
             return
         name, local_time, lines = self.site()
-        self.queue.enqueue(compose(settings, row, name, now, suppressed, local_time, lines, to=to))
+        self.queue.enqueue(compose(settings, row, name, now, repeats, local_time, lines, to=to))
         if self.on_queued is not None:
             self.on_queued()

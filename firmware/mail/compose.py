@@ -1,5 +1,6 @@
 """The e-mails the box sends: an alarm, a report, a test."""
 
+import dataclasses
 import email.utils
 from email.message import EmailMessage
 
@@ -44,6 +45,46 @@ def _message(settings, to, subject, body, wall_us, given_as=None):
     return msg
 
 
+@dataclasses.dataclass(frozen=True)
+class Repeats:
+    """What an alarm's mail says of the other occurrences of its kind and line
+    (:class:`~firmware.mail.alarms.AlarmMailer`), times in µs of the wall clock."""
+
+    count: int = 0  # raised this many times since the last mail about it, not mailed
+    since_us: int | None = None  # that last mail
+    last_us: int | None = None  # the last of those occurrences
+    next_us: int | None = None  # the next mail about it goes no sooner (None: every one is mailed)
+
+
+def _repeats_text(repeats, local_time):
+    """The paragraphs of an alarm's mail on its repeats: how many were not mailed since
+    the last mail, the last when, and when the next mail may come; "" when there is
+    nothing to say."""
+    if repeats is None:
+        return ""
+    text = ""
+    if repeats.count:
+        times = "once more" if repeats.count == 1 else "%d more times" % repeats.count
+        since = " since the last mail about it"
+        if repeats.since_us is not None:
+            since += " (%s)" % local_time.when(repeats.since_us)
+        last = ", last at %s" % local_time.when(repeats.last_us) if repeats.last_us is not None else ""
+        text += "It happened %s%s%s.\n\n" % (times, since, last)
+    if repeats.next_us is not None:
+        text += (
+            "If it keeps happening, the next mail about it comes no sooner than %s, saying how many "
+            "times it happened meanwhile: a fault that comes and goes is mailed at once, then at "
+            "most once more a few hours later, then once a day (a new fault, or another alarm, is "
+            "mailed at once). The Alarms page lists every occurrence.\n\n" % local_time.when(repeats.next_us)
+        )
+    elif repeats.count:
+        text += (
+            "(Mails about one alarm are limited per rate window, so that a box that restarts "
+            "again and again does not flood the inbox.)\n\n"
+        )
+    return text
+
+
 def _alarm_subject(row, box_name, line_names):
     """``(where, what, subject)`` of alarm occurrence ``row``'s mail: "line 2 (Sales)" or
     "the box", the alarm's title, and the subject, short (the title up to its first colon)."""
@@ -56,12 +97,14 @@ def _alarm_subject(row, box_name, line_names):
     return where, what, "[%s] Alarm on %s: %s" % (box_name, where, what.split(":")[0])
 
 
-def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None, to=None):
+def alarm_message(settings, row, box_name, wall_us, repeats=None, local_time=None, line_names=None, to=None):
     """The mail for alarm occurrence ``row`` (an AlarmLog row), to ``to`` (every alarm
     recipient when None).
 
-    ``local_time``: a :class:`~firmware.localtime.LocalTime` in the box's zone (the
-    pages' times); ``line_names``: ``{line: name}`` from the site settings.
+    ``repeats``: a :class:`Repeats` (its other occurrences not mailed, and when the
+    next mail may come), or None; ``local_time``: a
+    :class:`~firmware.localtime.LocalTime` in the box's zone (the pages' times);
+    ``line_names``: ``{line: name}`` from the site settings.
     """
     from firmware import words
     from firmware.localtime import LocalTime
@@ -80,13 +123,7 @@ def alarm_message(settings, row, box_name, wall_us, suppressed=0, local_time=Non
         # Its line and time, never the caller's number: the mail crosses the network.
         began = " that began %s" % local_time.when(row["call_us"]) if row.get("call_us") is not None else ""
         body += "Call: the call on %s%s (the Alarms page links to it).\n\n" % (where, began)
-    if suppressed:
-        body += (
-            "It was also raised %s since the last mail about it "
-            "(mails about one alarm are limited per rate window, so that a fault that comes "
-            "and goes, or a box that restarts again and again, does not flood the inbox).\n\n"
-            % ("once more" if suppressed == 1 else "%d more times" % suppressed)
-        )
+    body += _repeats_text(repeats, local_time)
     advice = words.alarm_advice(row["kind"], row["message"])
     if advice:
         body += "What to do: %s.\n\n" % advice
@@ -135,7 +172,7 @@ def start_failure_message(settings, note, box_name, wall_us, local_time=None):
 
 
 def unreached_alarm_message(
-    settings, row, box_name, wall_us, suppressed=0, local_time=None, line_names=None, to=None
+    settings, row, box_name, wall_us, repeats=None, local_time=None, line_names=None, to=None
 ):
     """The mail for alarm occurrence ``row`` of a line that no alarm recipient is tied to
     an account that sees (:func:`firmware.mail.alarms.unreached_lines`), to ``to`` (every
@@ -156,10 +193,7 @@ def unreached_alarm_message(
         "line %d (an installer, an auditor or its supervisor) reads it on the Alarms page.\n\n"
         % (subject, what, where, local_time.when(row["raised_us"]), line, line)
     )
-    if suppressed:
-        body += "It was also raised %s since the last mail about it.\n\n" % (
-            "once more" if suppressed == 1 else "%d more times" % suppressed
-        )
+    body += _repeats_text(repeats, local_time)
     advice = words.alarm_advice(row["kind"])
     if advice:
         body += "What to do: %s.\n\n" % advice

@@ -8,7 +8,7 @@ rate window was never mailed: each concern was taken for a repeat of the first.
 
 import json
 
-from firmware.mail.alarms import AlarmMailer
+from firmware.mail.alarms import FOLLOW_UP_S, AlarmMailer
 from firmware.mail.service import MailService
 from firmware.mail.settings import MailSettings
 
@@ -104,7 +104,7 @@ def test_a_box_restarting_in_a_loop_does_not_flood_the_inbox(tmp_path):
     ``power_loss_restart`` at each start, and each start is a new process with a new
     mailer: the rate window is kept on the card, so at most a few mails go in a window
     and the next one says how many were not sent. A flapping fault, likewise, is mailed
-    once per window across restarts."""
+    once, then once more a few hours later, across restarts."""
     state = tmp_path / "alarm-rate.json"
     queue = Queue()
     t = [T_US]
@@ -118,13 +118,15 @@ def test_a_box_restarting_in_a_loop_does_not_flood_the_inbox(tmp_path):
     t[0] = T_US + SETTINGS.rate_window_s * 1_000_000 + 1  # the window has passed
     mailer = mailer_of(queue, lambda: t[0], state_path=str(state))
     mailer(_row("power_loss_restart", 0, "", 99))
-    mailer(_row("no_line_voltage", 1, "", 100))
-    restart, fault = queue.mails[-2:]
-    assert "raised 35 more times" in restart.get_content()
-    assert "raised 39 more times" in fault.get_content()
+    mailer(_row("no_line_voltage", 1, "", 100))  # a repeat: gathered for a few hours
+    [restart] = queue.mails[6:]
+    assert "It happened 35 more times since the last mail about it" in restart.get_content()
+    t[0] = T_US + FOLLOW_UP_S * 1_000_000
+    mailer_of(queue, lambda: t[0], state_path=str(state))(_row("no_line_voltage", 1, "", 101))
+    assert "It happened 40 more times since the last mail about it" in queue.mails[-1].get_content()
     # A clock set back does not hold mail back until it catches up.
     t[0] = T_US - 3600 * 1_000_000
-    mailer_of(queue, lambda: t[0], state_path=str(state))(_row("no_line_voltage", 1, "", 101))
+    mailer_of(queue, lambda: t[0], state_path=str(state))(_row("no_line_voltage", 1, "", 102))
     assert len(queue.mails) == 9
 
 
@@ -244,3 +246,29 @@ def test_the_mail_says_the_dates_in_its_message_as_the_pages_do(tmp_path):
     assert "(from Wed 1 Jul 2026, 10:30:00 BST)" in bodies[1]
     assert "the card failed at Wed 1 Jul 2026, 10:30:00 BST: full" in bodies[2]
     assert not any("2026-0" in b for b in bodies)
+
+
+def test_a_repeat_waits_at_least_the_rate_window_and_holds_back_no_other_alarm():
+    """A rate window longer than the few hours a repeat waits (6 h) is kept: the repeat
+    goes no sooner. Another line's same alarm, and another alarm of the same line, go at
+    once meanwhile."""
+    import dataclasses
+
+    queue = Queue()
+    t = [T_US]
+    six_hours = dataclasses.replace(SETTINGS, rate_window_s=6 * 3600)
+    mailer = AlarmMailer(queue, lambda: six_hours, lambda: t[0], accounts=lambda: ACCOUNTS)
+    mailer(_row("no_line_voltage", 1, "", 1))
+    for n in range(2, 40):  # every 10 minutes for 6 h 20 min
+        t[0] += 600_000_000
+        mailer(_row("no_line_voltage", 1, "", n))
+        if n == 20:
+            mailer(_row("no_line_voltage", 2, "", 100))
+            mailer(_row("disk_warning", 1, "", 101))
+    subjects = [m["Subject"].split(": ", 1)[1] for m in queue.mails]
+    assert subjects == ["No voltage on the line", "No voltage on the line", "Storage nearly full"] + [
+        "No voltage on the line"
+    ], subjects
+    assert queue.mails[1]["Subject"].startswith("[Linekeeper] Alarm on line 2")
+    last = queue.mails[-1].get_content()
+    assert "It happened 35 more times" in last and "Raised" in last
