@@ -85,6 +85,14 @@ def _repeats_text(repeats, local_time):
     return text
 
 
+def _dashboard_link(settings):
+    """ ", at https://.../" when the E-mail page gives the address people use to reach the
+    box (``box_url``); "" when it does not (the recorder writing the mail cannot know it)."""
+    if not getattr(settings, "box_url", ""):
+        return ""
+    return ", at %s/" % settings.box_url.rstrip("/")
+
+
 def _alarm_subject(row, box_name, line_names):
     """``(where, what, subject)`` of alarm occurrence ``row``'s mail: "line 2 (Sales)" or
     "the box", the alarm's title, and the subject, short (the title up to its first colon)."""
@@ -128,9 +136,9 @@ def alarm_message(settings, row, box_name, wall_us, repeats=None, local_time=Non
     if advice:
         body += "What to do: %s.\n\n" % advice
     body += (
-        "Acknowledge it on the box's dashboard; the Alarms page lists every occurrence and says "
+        "Acknowledge it on the box's dashboard%s; the Alarms page lists every occurrence and says "
         "whether this one is still on (a mail that waited for the mail server may arrive after "
-        "the fault has cleared).\n"
+        "the fault has cleared).\n" % _dashboard_link(settings)
     )
     to = settings.alarm_to if to is None else to
     return _message(settings, to, subject, body, wall_us, ALARM_RECIPIENT)

@@ -1,11 +1,13 @@
 """The SMTP settings, kept in ``DATA_DIR/mail.json`` (0600), the password sealed."""
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import re
 import unicodedata
+import urllib.parse
 
 from firmware.errors import TamperError
 from firmware.storage.fsutil import atomic_write, file_lock
@@ -46,6 +48,45 @@ def password_problem(password):
     return None
 
 
+BOX_URL_MAX_CHARS = 200
+_BOX_URL_EXAMPLE = "like https://recorder.example.com/ or http://192.168.1.20/"
+
+
+def check_box_url(url, field="mail.box_url"):
+    """``url``, the address people use to reach the box's pages, or :class:`ConfigError`
+    naming ``field`` and what is wrong: an http or https address of a host, with no user
+    name or password in it, no spaces, at most :data:`BOX_URL_MAX_CHARS` characters."""
+    shown = str(url)[:80]
+    if len(url) > BOX_URL_MAX_CHARS:
+        raise ConfigError(
+            "The box's address can have at most %d characters (it has %d)." % (BOX_URL_MAX_CHARS, len(url)),
+            field=field,
+        )
+    if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigError(
+            '"%s" is not a web address %s: it has a space or a character a link cannot hold'
+            % (shown, _BOX_URL_EXAMPLE),
+            field=field,
+        )
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (a port out of range raises here)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            '"%s" is not a web address %s (starting http:// or https://)' % (shown, _BOX_URL_EXAMPLE),
+            field=field,
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            '"%s" holds a user name or password: every alarm recipient would read it. Write the '
+            "address without it, %s" % (shown, _BOX_URL_EXAMPLE),
+            field=field,
+        )
+    return url
+
+
 def check_address(address, field):
     """``address`` stripped, or :class:`ConfigError` naming ``field``."""
     text = (address or "").strip()
@@ -81,7 +122,9 @@ class MailSettings:
     recipient: :func:`firmware.mail.alarms.recipients_for`); ``rate_window_s`` at most one
     mail per alarm (kind and line) in this long; ``schedules`` of reports;
     ``syslog`` "host" or "host:port" (UDP, port 514 by default) that also gets
-    every alarm raised, or "" for none."""
+    every alarm raised, or "" for none; ``box_url`` the address people use to reach
+    the box's pages (http or https), which alarm mails link to, or "" (they give none:
+    the recorder that writes them does not know it)."""
 
     host: str = ""
     port: int = 587
@@ -94,6 +137,7 @@ class MailSettings:
     rate_window_s: int = 900
     schedules: tuple = ()
     syslog: str = ""
+    box_url: str = ""
 
     @property
     def recipients(self):
@@ -180,6 +224,10 @@ class MailSettings:
             digits = port.isascii() and port.isdigit()
             if not _HOST.match(host) or not digits or not 1 <= int(port) <= 65535:
                 raise ConfigError("%r is not a host or host:port" % self.syslog, field="mail.syslog")
+        if not isinstance(self.box_url, str):
+            raise ConfigError("the box's address is text", field="mail.box_url")
+        if self.box_url:
+            check_box_url(self.box_url)
         for i, s in enumerate(self.schedules):
             if s.every not in EVERY:
                 raise ConfigError(
@@ -202,6 +250,8 @@ class MailSettings:
         d["alarm_accounts"] = dict(self.alarm_accounts)
         if not self.alarm_accounts:
             del d["alarm_accounts"]
+        if not self.box_url:
+            del d["box_url"]
         d["schedules"] = [{"every": s.every, "to": list(s.to), "fmt": s.fmt} for s in self.schedules]
         return d
 
@@ -228,6 +278,9 @@ class MailSettings:
 # reads this file, and mails every alarm to every recipient, as it always did.
 ACCOUNTS_FILE = "mail-accounts.json"
 _TIES_FIELD = "mail.alarm_accounts"
+# The box's address (MailSettings.box_url), beside mail.json for the same reason:
+# ``{"box_url": "https://..."}``, removed when there is none.
+BOX_URL_FILE = "mail-box-url.json"
 
 
 class MailSettingsStore:
@@ -237,6 +290,7 @@ class MailSettingsStore:
     def __init__(self, data_dir, secrets):
         self.path = os.path.join(os.fspath(data_dir), "mail.json")
         self.accounts_path = os.path.join(os.fspath(data_dir), ACCOUNTS_FILE)
+        self.box_url_path = os.path.join(os.fspath(data_dir), BOX_URL_FILE)
         self.secrets = secrets
 
     def _read(self):
@@ -277,7 +331,25 @@ class MailSettingsStore:
             d = dict(d)
             recipients = set(d.get("alarm_to", ()) or ())
             d["alarm_accounts"] = {a: n for a, n in ties.items() if a in recipients}
+        box_url = self._box_url()
+        if box_url and "box_url" not in d:
+            d = dict(d, box_url=box_url)
         return MailSettings.from_dict(d)
+
+    def _box_url(self):
+        """The box's address as :data:`BOX_URL_FILE` keeps it, or ""."""
+        try:
+            with open(self.box_url_path, encoding="utf-8") as f:
+                kept = json.load(f)
+        except FileNotFoundError:
+            return ""
+        except ValueError as exc:
+            raise ConfigError(
+                "%s is not valid JSON: %s" % (BOX_URL_FILE, exc), field="mail.box_url"
+            ) from None
+        if not isinstance(kept, dict):
+            raise ConfigError('%s is not an object {"box_url": ...}' % BOX_URL_FILE, field="mail.box_url")
+        return kept.get("box_url", "")
 
     def save(self, settings, new_password=None):
         """Validate and store ``settings``; ``new_password`` (text) replaces the sealed one.
@@ -292,19 +364,30 @@ class MailSettingsStore:
             settings = dataclasses.replace(settings, password=self.secrets.seal(PASSWORD_FIELD, new_password))
         settings.check().check_login()
         with self._lock():
-            self._write(settings.to_dict())
+            self._write(settings.to_dict(), box_url=settings.box_url)
         return settings
 
     def _lock(self, required=False):
         # The web UI saves the settings while its mail thread may re-seal the password.
         return file_lock(self.path + ".lock", "mail.json", required=required)
 
-    def _write(self, d):
+    def _write(self, d, box_url=None):
+        """Write ``d`` (as :meth:`MailSettings.to_dict` gives it) to ``mail.json`` and the
+        files beside it; ``box_url``: the box's address to keep ("": none), or None to leave
+        :data:`BOX_URL_FILE` as it is."""
         d = dict(d)
         ties = d.pop("alarm_accounts", {})
+        d.pop("box_url", None)
         # The box's data mode: the web UI saves them, the recorder reads them to mail alarms
         # (the password in mail.json is sealed, firmware.secretbox).
         atomic_write(self.accounts_path, (json.dumps(ties, indent=2) + "\n").encode())
+        # Before mail.json, as the ties: a cut between leaves the settings as they were but
+        # for the box's address.
+        if box_url:
+            atomic_write(self.box_url_path, (json.dumps({"box_url": box_url}, indent=2) + "\n").encode())
+        elif box_url is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.box_url_path)
         atomic_write(self.path, (json.dumps(d, indent=2) + "\n").encode())
 
     def migrate(self):

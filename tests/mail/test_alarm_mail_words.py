@@ -272,3 +272,30 @@ def test_a_repeat_waits_at_least_the_rate_window_and_holds_back_no_other_alarm()
     assert queue.mails[1]["Subject"].startswith("[Linekeeper] Alarm on line 2")
     last = queue.mails[-1].get_content()
     assert "It happened 35 more times" in last and "Raised" in last
+
+
+def test_the_box_s_address_is_a_web_address_or_refused_naming_what_is_wrong(tmp_path):
+    import dataclasses
+
+    import pytest
+
+    from firmware.errors import ConfigError
+    from firmware.mail.settings import MailSettingsStore
+
+    store = MailSettingsStore(str(tmp_path), secrets=None)
+    for url, said in (
+        ("recorder.example.com", "starting http:// or https://"),
+        ("ftp://recorder.example.com/", "starting http:// or https://"),
+        ("https://", "starting http:// or https://"),
+        ("https://recorder.example.com:99999/", "starting http:// or https://"),
+        ("https://admin:secret@recorder.example.com/", "holds a user name or password"),
+        ("https://recorder example.com/", "has a space"),
+        ("https://recorder.example.com/\u00e9", "has a space or a character a link cannot hold"),
+        ("https://recorder.example.com/" + "x" * 200, "at most 200 characters"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            store.save(dataclasses.replace(SETTINGS, box_url=url))
+        assert refused.value.field == "mail.box_url" and said in str(refused.value), url
+        assert not (tmp_path / "mail.json").exists() and not (tmp_path / "mail-box-url.json").exists()
+    for url in ("https://recorder.example.com/", "http://192.168.1.20:8080", "https://[fd00::20]/"):
+        assert store.save(dataclasses.replace(SETTINGS, box_url=url)).box_url == url

@@ -7,6 +7,7 @@ accounts in ``mail.json`` as ``alarm_accounts``). They are kept beside it now, i
 that release never reads (firmware/mail/settings.py, ``ACCOUNTS_FILE``).
 """
 
+import dataclasses
 import json
 import os
 
@@ -47,6 +48,12 @@ def test_the_mail_json_this_release_writes_is_read_by_the_release_before(tmp_pat
     store = MailSettingsStore(str(tmp_path), secrets=None)
     store.save(SETTINGS)
     assert set(_mail_json(tmp_path)) <= OLDER_RELEASE_KEYS
+    # The box's address too is kept beside it, never in it.
+    linked = dataclasses.replace(SETTINGS, box_url="https://recorder.example.com/")
+    store.save(linked)
+    assert set(_mail_json(tmp_path)) <= OLDER_RELEASE_KEYS and store.get() == linked
+    assert store.migrate() is False and store.get() == linked
+    store.save(SETTINGS)
     with open(tmp_path / mail_settings.ACCOUNTS_FILE, encoding="utf-8") as f:
         assert json.load(f) == {"ivan@example.com": "ivan", "sam@example.com": "sam"}
     assert store.get() == SETTINGS

@@ -313,3 +313,25 @@ def test_an_address_saved_twice_gets_a_mail_once(mailbox, smtp_server):
     assert service.tick() == (1, 0)
     assert [rcpt for _, rcpt, _ in smtp_server.messages] == [["boss@example.com"]]
     assert received(smtp_server)[0]["To"] == "boss@example.com"
+
+
+def test_an_alarm_mail_links_to_the_dashboard_at_the_address_the_e_mail_page_gives(mailbox, smtp_server):
+    """The mail said "Acknowledge it on the box's dashboard" and gave no address: the
+    recorder writing it does not know the one people use. Given on the E-mail page, the
+    mail links to it; without it, the mail says no more than before."""
+    service, alarms, clock, data_dir = mailbox
+    plain = dataclasses.replace(service.store.get(), schedules=())
+    service.store.save(plain)
+    alarms.set("disk_warning", True, message="the card is 85% full")
+    service.store.save(dataclasses.replace(plain, box_url="https://recorder.harbour.example"))
+    assert json.load(open(os.path.join(data_dir, "mail-box-url.json"))) == {
+        "box_url": "https://recorder.harbour.example"
+    }
+    alarms.set("call_log", True, message="the call log cannot be written")
+    assert service.tick() == (2, 0)
+    without, linked = (m.get_body(("plain",)).get_content() for m in received(smtp_server))
+    assert "Acknowledge it on the box's dashboard; the Alarms page" in without
+    assert "Acknowledge it on the box's dashboard, at https://recorder.harbour.example/; the Alarms" in linked
+    service.store.save(plain)  # taken off again
+    assert not os.path.exists(os.path.join(data_dir, "mail-box-url.json"))
+    assert service.store.get().box_url == ""

@@ -166,6 +166,8 @@ def test_a_test_mail_is_audited_as_one_and_not_as_a_change(box, people, monkeypa
         ("username", "user\r\nRCPT TO:<x@y>", "username", "no control characters"),
         ("username", "u" * 300, "username", "at most 256 characters"),
         ("rate_window_min", "0", "rate_window_min", "The rate window is 1 to 1440 minutes (a day)."),
+        ("box_url", "recorder.harbour.example", "box_url", "starting http:// or https://"),
+        ("box_url", "https://ivan:pw@recorder.harbour.example/", "box_url", "holds a user name or password"),
     ],
 )
 def test_bad_fields_are_refused_in_the_page_s_own_words(box, people, field, value, error, words):
@@ -175,6 +177,17 @@ def test_bad_fields_are_refused_in_the_page_s_own_words(box, people, field, valu
     page = resp.get_data(as_text=True)
     assert resp.status_code == 400 and words in page and 'id="error-%s"' % error in page
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
+def test_the_address_people_reach_the_box_at_is_saved_and_shown_back(box, people):
+    ivan = people["ivan"]
+    url = "https://recorder.harbour.example/"
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, box_url=" %s " % url), token_from="/settings/mail")
+    assert resp.status_code == 302 and box.services.mail.store.get().box_url == url
+    page = ivan.get("/settings/mail").get_data(as_text=True)
+    assert 'name="box_url" value="%s"' % url in page
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, box_url=""), token_from="/settings/mail")
+    assert resp.status_code == 302 and box.services.mail.store.get().box_url == ""
 
 
 def test_a_login_in_clear_is_refused_naming_the_security_and_nothing_is_saved(box, people):

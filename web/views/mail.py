@@ -174,6 +174,7 @@ def _values(settings):
         "alarm_to": _recipients_text(settings),
         "rate_window_min": str(settings.rate_window_s // 60),
         "syslog": settings.syslog,
+        "box_url": settings.box_url,
     }
     for every in EVERY:
         values["%s_to" % every] = ""
@@ -212,6 +213,7 @@ def _parse(form, current):
         rate_window_s=window,
         schedules=tuple(schedules),
         syslog=form.get("syslog", "").strip(),
+        box_url=form.get("box_url", "").strip(),
     )
     for field, message in _model_errors(settings, current).items():
         errors.setdefault(field, message)
@@ -327,7 +329,7 @@ def save():
         svc.store.path,
         ("config_change", "mail", changed),
         lambda: svc.store.save(settings, new_password=password or None),
-        also=[svc.store.accounts_path],
+        also=[svc.store.accounts_path, svc.store.box_url_path],
     )
     return redirect(url_for("mail.index", saved=1))
 
