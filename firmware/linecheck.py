@@ -249,7 +249,9 @@ def variant_of(adapter):
 def mismatches(obs, adapter):
     """Why the observations ``obs`` do not fit ``adapter`` (an empty list: they do)."""
     why = []
-    if obs["caller_id"] and variant_of(adapter) not in obs["caller_id"]:
+    # Every variant seen must be the profile's: an exchange line sends V.23 and DTMF caller
+    # ID, and fitted both uk-dv-hub and silent-ata when one variant of its own was enough.
+    if set(obs["caller_id"]) - {variant_of(adapter)}:
         why.append("caller ID")
     if obs["clears"] and adapter.end_reason not in obs["clears"]:
         why.append("clear signal")
@@ -276,6 +278,25 @@ def matching_profiles(obs, adapters):
     return [a.id for a in adapters if not mismatches(obs, a)]
 
 
+def not_seen_yet(obs):
+    """What the line has not shown yet that tells the profiles apart ("no far-end clear"),
+    or None: without a caller ID and a far-end clear an exchange line fits uk-dv-hub (same
+    caller ID, its clear unseen) or, making calls only, every profile."""
+    needed = (("caller_id", "caller ID"), ("clears", "far-end clear"))
+    missing = [what for key, what in needed if not obs[key]]
+    return "no %s" % " nor ".join(missing) if missing else None
+
+
+def fits_text(profiles, missing):
+    """The profiles a line fits, in words: "like uk-dv-hub", "like no adapter profile", or
+    "not enough seen yet (no far-end clear; fits uk-dv-hub so far)" while ``missing``."""
+    if not profiles:
+        return "like no adapter profile"
+    if missing:
+        return "not enough seen yet (%s; fits %s so far)" % (missing, ", ".join(profiles))
+    return "like %s" % ", ".join(profiles)
+
+
 def summary(obs, adapters):
     """In short: the line's usual caller-ID variant and clear signal, and the profiles it fits."""
 
@@ -286,6 +307,7 @@ def summary(obs, adapters):
         "caller_id": usual(obs["caller_id"]),
         "clear": usual(obs["clears"]),
         "profiles": matching_profiles(obs, adapters),
+        "missing": not_seen_yet(obs),
     }
     out["text"] = label(out)
     return out
@@ -301,7 +323,7 @@ CLEAR_LABELS = {
 
 def label(learned):
     """One line for the status page, e.g. "caller ID v23 before ring (dtas, reversal);
-    clear: loop break; like uk-dv-hub"."""
+    clear: loop break; like uk-dv-hub" (:func:`fits_text` says the profiles)."""
     parts = []
     if learned["caller_id"]:
         std, when, *how = learned["caller_id"].split(":")
@@ -310,8 +332,8 @@ def label(learned):
         )
     if learned["clear"]:
         parts.append("clear: %s" % CLEAR_LABELS.get(learned["clear"], learned["clear"]))
-    if learned["profiles"]:
-        parts.append("like %s" % ", ".join(learned["profiles"]))
+    if parts or learned["profiles"]:
+        parts.append(fits_text(learned["profiles"], learned.get("missing")))
     return "; ".join(parts)
 
 
@@ -349,7 +371,12 @@ def describe(line, obs, adapters, ring_timeout_ms=None):
     if obs["hook_flashes"]:
         out.append("  hook flashes:  %d" % obs["hook_flashes"])
     fits = matching_profiles(obs, adapters)
-    out.append("  behaves like:  %s" % (", ".join(fits) if fits else "no shipped profile"))
+    if not fits:
+        out.append("  behaves like:  no shipped profile")
+    elif not_seen_yet(obs):
+        out.append("  behaves like:  %s" % fits_text(fits, not_seen_yet(obs)))
+    else:
+        out.append("  behaves like:  %s" % ", ".join(fits))
     return out
 
 

@@ -261,3 +261,43 @@ def test_a_port_that_signals_no_hang_up_is_pointed_out(tmp_path, synth, capsys):
     assert "note: the far end's hang-up was seen only as silence" in line1
     assert "enable the ATA's loop current disconnect (CPC) or its disconnect tone" in line1
     assert "note:" not in line2
+
+
+def test_an_exchange_line_with_v23_and_dtmf_caller_id_is_like_no_adapter(tmp_path, synth, capsys):
+    """The demo's line 1, an exchange line: V.23 and DTMF caller ID, no far-end clear yet.
+    A profile fitted when any one variant seen was its own, so the dashboard said
+    "like silent-ata, uk-dv-hub" of a line that is neither."""
+    calls = [
+        {"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960121"}, "talk": 3.0},
+        {
+            "line": 1,
+            "at": 40.0,
+            "direction": "in",
+            "caller_id": {"number": "01632960122", "standard": "dtmf"},
+            "talk": 3.0,
+        },
+    ]
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 2, "calls": calls}
+    status = run_day(spec, tmp_path, synth)
+    report = json.loads(linecheck(tmp_path, capsys, "--json"))["lines"][0]
+    assert sorted(report["caller_id"]) == ["dtmf:before_ring:reversal", "v23:before_ring:dtas:reversal"]
+    assert report["profiles"] == []
+    assert "behaves like:  no shipped profile" in linecheck(tmp_path, capsys)
+    text = status["lines"][0]["learned"]["text"]
+    assert "silent-ata" not in text and "uk-dv-hub" not in text
+    assert text.endswith("; like no adapter profile"), text
+
+
+def test_a_line_that_fits_before_a_far_end_clear_is_not_named_yet(tmp_path, synth, capsys):
+    """V.23 caller ID with a reversal and an alert and no far-end clear yet: an exchange line
+    and a uk-dv-hub look the same until the far end hangs up (a 200 ms K-break or 600 ms)."""
+    calls = [{"line": 1, "at": 1.0, "direction": "in", "caller_id": {"number": "01632960121"}, "talk": 3.0}]
+    spec = {"start": "2026-03-02T09:00:00Z", "country": "uk", "lines": 1, "seed": 2, "calls": calls}
+    status = run_day(spec, tmp_path, synth)
+    text = status["lines"][0]["learned"]["text"]
+    assert text == (
+        "caller ID v23 before ring (dtas, reversal); "
+        "not enough seen yet (no far-end clear; fits uk-dv-hub so far)"
+    )
+    report = linecheck(tmp_path, capsys)
+    assert "behaves like:  not enough seen yet (no far-end clear; fits uk-dv-hub so far)" in report
