@@ -69,7 +69,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `hangup_delay` | `2.0` | remote or line_lost only: seconds our side stays off-hook after the far end cleared or the line died, more than 0.2, at most 120 (with `line_lost`, less than `line_lost_for`) |
 | `line_lost_for` | `90` | line_lost only: seconds the line has no voltage (the hub's or ATA's restart), 10 to 600 |
 | `extension` | `false` | answered or placed on a parallel extension: `in_use` changes, `hook` does not |
-| `polarity_on_answer` | `false` | the exchange reverses the line polarity when the call is answered |
+| `polarity_on_answer` | `false` | the exchange reverses the line polarity when the call is answered; on an adapter's line only `true` with a profile that reverses on answer (`"answer_reversal": true`), which it then does anyway |
 | `press` | `[]` | answered calls: buttons pressed during the call, `[{"at": s after the answer, "button": "record" or "pause"}]`; the HAT must wire that button on the line (`"hat": "lk-2lb"` has both) |
 | `keys` | `[]` | answered calls: DTMF keyed on the handset during the call, `[{"at": s after the answer, "digits": "*1"}]` (1 to 32 of `0-9 * # A B C D`), e.g. the PCI pause code or card digits |
 | `tags` | `[]` | the call's categories (1 to 32 of `a-z 0-9 _ -`, starting with a letter or digit), given to the call as an operator would tag it (see below) |
@@ -572,8 +572,21 @@ def _talk(node, sc):
         line_lost_s=lost,
         speech=_speech(node, sc, talk),
         extension=node.get_bool("extension", False),
-        polarity_on_answer=node.get_bool("polarity_on_answer", False),
+        polarity_on_answer=_polarity_on_answer(node, sc),
     )
+
+
+def _polarity_on_answer(node, sc):
+    """The call's ``polarity_on_answer``: an adapter's line reverses as its profile says."""
+    reverses = node.get_bool("polarity_on_answer", False)
+    adapter = sc.adapter(node.get_int("line", lo=1, hi=sc.lines))
+    if reverses and adapter is not None and not adapter.answer_reversal:
+        node.child("polarity_on_answer").fail(
+            "the line's adapter %r does not reverse the polarity on answer; leave "
+            '"polarity_on_answer" out on its lines, or use a profile with "answer_reversal": '
+            "true (etsi-dtas-hub)" % adapter.id
+        )
+    return reverses
 
 
 _CALL_FIELDS = (

@@ -192,3 +192,29 @@ def test_a_loop_current_below_the_hat_shows_our_handset_as_an_extension(tmp_path
     calls = box.calllog.calls()
     box.stop()
     assert [(c["number"], c["extension"], c["end_reason"]) for c in calls] == [("01632960123", True, "local")]
+
+
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_polarity_on_answer_is_refused_on_an_adapter_that_never_reverses(direction):
+    """`"polarity_on_answer": true` on a uk-dv-hub line was played as a reversal at the
+    answer, which that hub never sends: the scenario said one thing and the profile another."""
+    call = {"line": 1, "at": 1.0, "direction": direction, "polarity_on_answer": True}
+    if direction == "out":
+        call["dial"] = {"digits": "01632960000"}
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 2,
+        "sources": {"1": "uk-dv-hub"},
+        "calls": [call],
+    }
+    with pytest.raises(ScenarioError) as err:
+        loads_scenario(json.dumps(spec))
+    assert err.value.field == "calls[0].polarity_on_answer"
+    assert err.value.message.startswith(
+        "the line's adapter 'uk-dv-hub' does not reverse the polarity on answer"
+    ), err.value.message
+    # The exchange's line, and a profile that does reverse on answer, take it.
+    loads_scenario(json.dumps(dict(spec, sources={"2": "uk-dv-hub"})))
+    loads_scenario(json.dumps(dict(spec, sources={"1": "etsi-dtas-hub"})))
+    loads_scenario(json.dumps(dict(spec, calls=[dict(call, polarity_on_answer=False)])))
