@@ -48,7 +48,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `noise_dbm0` | `-65` | line noise floor, -100 to -20 dBm0 |
 | `speech_level_dbm0` | `-18` | default active speech level, -25 to -10 dBm0 |
 | `seed` | `0` | seeds the contact chatter and the noise: same seed, same run |
-| `sources` | `{}` | what each line is plugged into: `{"2": "uk-dv-hub"}` maps a line to a hub or ATA profile (a shipped name from `board/adapters/`, or a path relative to the scenario file); lines not named are `"exchange"`. On an adapter's line its profile sets the caller-ID variant (a call's `caller_id.standard` must be left out), the ringing, the far end's clear and the tones (docs/adapters.md) |
+| `sources` | `{}` | what each line is plugged into: `{"2": "uk-dv-hub"}` maps a line to a hub or ATA profile (a shipped name from `board/adapters/`, or a path relative to the scenario file); lines not named are `"exchange"`. On an adapter's line its profile sets the caller-ID variant (a call's `caller_id.standard` may be left out; if given it must be the profile's), the ringing, the far end's clear and the tones (docs/adapters.md) |
 | `config` | none | the box configuration to run with, exactly as in `DATA_DIR/config.json` (validated the same way: a bad field is named, e.g. `config.policy.rules.lines[0].mode`); without it the data directory's `config.json` is used, and `linekeeper sim --config FILE` overrides both. The scenario's `country` always wins over the configured one |
 
 ### A call
@@ -81,7 +81,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `number` | none | 1 to 20 digits; required unless `absence` is given |
 | `name` | none | 1 to 50 printable ASCII characters; not with DTMF caller ID |
 | `datetime` | `start` + `at` | `"MMDDHHMM"` (a real day), in `start`'s time zone; not with DTMF caller ID, which sends no date |
-| `standard` | uk `"v23"`, us `"bell202"` | `"v23"`, `"bell202"` or `"dtmf"`; Bell 202 needs `rings` >= 2 |
+| `standard` | uk `"v23"`, us `"bell202"`; on an adapter's line the profile's | `"v23"`, `"bell202"` or `"dtmf"` (on an adapter's line only the profile's); Bell 202 needs `rings` >= 2 |
 | `absence` | none | `"private"` or `"unavailable"`: the number is withheld (then no `number` or `name`) |
 
 `dial`:

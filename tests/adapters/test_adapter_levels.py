@@ -218,3 +218,28 @@ def test_polarity_on_answer_is_refused_on_an_adapter_that_never_reverses(directi
     loads_scenario(json.dumps(dict(spec, sources={"2": "uk-dv-hub"})))
     loads_scenario(json.dumps(dict(spec, sources={"1": "etsi-dtas-hub"})))
     loads_scenario(json.dumps(dict(spec, calls=[dict(call, polarity_on_answer=False)])))
+
+
+def test_scenarios_md_says_what_caller_id_standard_may_be_on_an_adapters_line():
+    """docs/scenarios.md said a call's caller_id.standard "must be left out" on an adapter's
+    line, yet the profile's own standard is taken (only another one is refused)."""
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    row = re.search(r"^\| `sources` \|.*$", text, re.M).group(0)
+    assert "must be left out" not in row
+    assert "`caller_id.standard` may be left out; if given it must be the profile's" in row
+    spec = {
+        "start": "2026-03-02T09:00:00Z",
+        "country": "uk",
+        "lines": 1,
+        "sources": {"1": "uk-dv-hub"},
+        "calls": [{"line": 1, "at": 1.0, "direction": "in", "answer": False, "caller_id": {"number": "01"}}],
+    }
+    loads_scenario(json.dumps(spec))
+    spec["calls"][0]["caller_id"]["standard"] = "v23"
+    loads_scenario(json.dumps(spec))
+    spec["calls"][0]["caller_id"]["standard"] = "bell202"
+    with pytest.raises(ScenarioError):
+        loads_scenario(json.dumps(spec))
