@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from firmware import typed
 from firmware.lawfulbasis import BASES, LEGITIMATE_INTERESTS
-from firmware.localtime import DEFAULT_ZONE, zone_names
+from firmware.localtime import DEFAULT_ZONE, day_words, zone_names
 from firmware.policy import cards
 from firmware.rights import DEFAULT_REGION, REGIONS
 from firmware.typed import control_problem
@@ -370,8 +370,14 @@ def _past_date_problem(text, what, when, today=None):
         return ""
     if day.year < 2018:
         return "The %s date must be 2018 or later." % what
-    if day > (today or datetime.date.today()) + datetime.timedelta(days=1):
-        return "The %s date cannot be in the future: give the day %s." % (what, when)
+    today = today or datetime.date.today()
+    if day > today + datetime.timedelta(days=1):
+        # The box's date is said: a demo's or a wrongly set box's today is not the installer's.
+        return "The %s date cannot be in the future (today is %s on the box's clock): give the day %s." % (
+            what,
+            day_words(today),
+            when,
+        )
     return None
 
 

@@ -147,6 +147,15 @@ def test_a_date_after_the_box_s_today_is_refused(sim_web):
     resp = sim_web.post(browser, "/setup", form, "/setup")
     assert resp.status_code == 400
     assert "The review date cannot be in the future" in resp.get_data(as_text=True)
+    # The box's date is said: a demo box's March is not the installer's calendar.
+    assert "today is Mon 2 Mar 2026 on the box&#39;s clock" in resp.get_data(as_text=True)
+    assert sim_web.app.extensions["linekeeper"].accounts.count() == 0
+    form = sim_web.setup_form(lawful_basis="legitimate_interests", lia_date="2026-06-01")
+    page = sim_web.post(browser, "/setup", form, "/setup").get_data(as_text=True)
+    assert (
+        "The assessment date cannot be in the future (today is Mon 2 Mar 2026 on the box&#39;s "
+        "clock): give the day it was made." in page
+    )
     assert sim_web.app.extensions["linekeeper"].accounts.count() == 0
     form = sim_web.setup_form(dpia_reviewed="2026-03-01")
     assert sim_web.post(browser, "/setup", form, "/setup").status_code == 302

@@ -2,6 +2,7 @@
 and the staff notice from the configuration, in HTML and PDF."""
 
 import dataclasses
+import datetime
 import errno
 import html
 import os
@@ -889,9 +890,10 @@ def test_a_dpia_reviewed_in_the_future_is_refused():
 
     form = {"organisation": "Acme", "country": "us", "purpose": "to keep a record of orders"}
     form.update({"line-1-name": "Sales", "line-1-mode": "record", "dpia_reviewed": "2099-12-31"})
-    _settings, errors = parse_site_form(form, 1)
+    _settings, errors = parse_site_form(form, 1, today=datetime.date(2026, 3, 2))
     assert errors == {
-        "dpia_reviewed": "The review date cannot be in the future: give the day it was reviewed."
+        "dpia_reviewed": "The review date cannot be in the future (today is Mon 2 Mar 2026 on the "
+        "box's clock): give the day it was reviewed."
     }
 
 
