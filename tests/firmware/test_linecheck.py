@@ -301,3 +301,22 @@ def test_a_line_that_fits_before_a_far_end_clear_is_not_named_yet(tmp_path, synt
     )
     report = linecheck(tmp_path, capsys)
     assert "behaves like:  not enough seen yet (no far-end clear; fits uk-dv-hub so far)" in report
+
+
+def test_a_foreign_busy_tone_is_a_limit_docs_adapters_md_names(tmp_path, synth, capsys):
+    """A US ATA on a UK box without "tone_countries": its busy tone is not one the box listens
+    for, so the calls end when our side hangs up and the line check says "far-end clear: none
+    seen". It learns only the signals the supervisor recognised (no audio of its own to find an
+    unknown repeating tone), so docs/adapters.md's known limits say what to look for instead."""
+    import pathlib
+
+    spec = day("uk", {"1": "us-ata-bell202"}, 1)
+    spec["config"]["ring_timeout_ms"] = 5500
+    run_day(spec, tmp_path, synth)
+    report = linecheck(tmp_path, capsys)
+    assert "far-end clear: none seen" in report
+    assert "caller ID:     bell202:after_first_ring (2)" in report
+    assert "behaves like:  not enough seen yet (no far-end clear; fits us-ata-bell202 so far)" in report
+    docs = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "adapters.md").read_text()
+    limits = docs.split("### Known limits")[1]
+    assert "*far-end clear: none seen*" in limits and "`tone_countries`" in limits
