@@ -840,3 +840,30 @@ def test_a_private_line_later_marked_not_connected_is_not_called_private_by_the_
     assert resp.status_code == 302, resp.get_data(as_text=True)
     config = load_config(box.data_dir)
     assert config.policy.rules.mode(4) == "always" and config.not_connected == [4]
+
+
+def test_a_line_recording_every_call_is_said_to_record_the_numbers_an_exclude_list_names(box, people):
+    """An installer writing "never record calls to the GP surgery" as an exclude list, with
+    line 1 left at "Always record", is told that line 1 still records those calls: the lists
+    are for the lines recorded by the rules (docs/policy.md, "The decision")."""
+    ivan = people["ivan"]
+    fields = {
+        "line-3-mode": "by_rule",
+        "numbers-0-name": "gp surgery",
+        "numbers-0-action": "exclude",
+        "numbers-0-patterns": "01632 960001",
+    }
+    resp = rules_form(box, ivan, **fields)
+    assert resp.status_code == 302, re.findall(r'role="alert">([^<]+)<', resp.get_data(as_text=True))
+    page = html.unescape(ivan.get("/rules?saved=1").get_data(as_text=True))
+    said = re.search(r'<p class="notice" id="lists-not-on-every-call">(.*?)</p>', page, re.S)
+    assert said, page
+    assert said.group(1) == (
+        "Lines 1, 2 and 4 record every call: the number lists below are for lines set to "
+        '"By the rules below", so their calls to the numbers of an exclude list (gp surgery) '
+        'are recorded. To keep those calls out, set the line to "By the rules below".'
+    )
+    # No line records every call: nothing to say.
+    fields.update({"line-1-mode": "by_rule", "line-2-mode": "never", "line-4-mode": "on_demand"})
+    assert rules_form(box, ivan, **fields).status_code == 302
+    assert 'id="lists-not-on-every-call"' not in ivan.get("/rules").get_data(as_text=True)

@@ -36,11 +36,34 @@ def _based_on(policy):
     )
 
 
+def _lists_not_on_every_call(rules, n_lines):
+    """What the page says of the lines that record every call while an exclude list is
+    saved: the lists are for the lines recorded by the rules (docs/policy.md, "The
+    decision"), so such a line records the calls to the numbers the list names, which an
+    installer writing "never record calls to the GP surgery" did not mean. None if none."""
+    lines = [n for n in range(1, n_lines + 1) if rules.mode(n) == "always"]
+    excluded = [item.name for item in rules.numbers if item.action == "exclude"]
+    if not lines or not excluded:
+        return None
+    by_rule = '"%s"' % MODE_LABELS["by_rule"]
+    if len(lines) == 1:
+        who, whose = "Line %d records" % lines[0], "its"
+    else:
+        who = "Lines %s and %d record" % (", ".join(str(n) for n in lines[:-1]), lines[-1])
+        whose = "their"
+    return (
+        "%s every call: the number lists below are for lines set to %s, so %s calls to the "
+        "numbers of an exclude list (%s) are recorded. To keep those calls out, set the line to %s."
+        % (who, by_rule, whose, ", ".join(excluded), by_rule)
+    )
+
+
 def _page(values, errors, status=200, saved=False, sealed=False):
     web = lk()
     store = web.services.box_config
+    saved_config = store.get(leave_sealed=True) if store is not None else None
     # What each form showed when loaded: a save from an older page is refused.
-    based_on = _based_on(store.get(leave_sealed=True).policy) if store is not None else ("", "")
+    based_on = _based_on(saved_config.policy) if saved_config is not None else ("", "")
     context = dict(
         based_on=based_on[0],
         pci_based_on=based_on[1],
@@ -55,6 +78,9 @@ def _page(values, errors, status=200, saved=False, sealed=False):
         editable=g.user.has("installer") and web.services.box_config is not None and not sealed,
         sealed=sealed,
         still_recording=private_but_recording(web),
+        lists_not_on_every_call=(
+            _lists_not_on_every_call(saved_config.policy.rules, web.n_lines) if saved_config else None
+        ),
     )
     if status != 200:
         return form_errors("rules.html", errors, status=status, **context)
