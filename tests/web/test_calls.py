@@ -976,3 +976,28 @@ def test_a_call_nobody_answered_says_so_as_why_it_has_no_recording(box, people, 
     assert said == "This call has no recording. It was never answered, so there was nothing to record."
     notice = " ".join(page.split('id="f-consent">')[1].split("</dd>")[0].split())
     assert notice == "none: the call was not answered, so there was nobody to tell"
+
+
+@pytest.mark.parametrize("reason", ["line 2 is private", 'number excluded by rule "gp surgery"'])
+def test_a_call_the_rules_did_not_record_says_why_it_had_no_consent_notice(box, people, reason):
+    """An installer checking a private line's answered call read "Consent notice: none kept
+    for this call", as if a notice had been played and its record lost. A call the rules
+    do not record gets no notice (docs/policy.md, "Consent notice"): the page says so."""
+    import sqlite3
+
+    from support.web import T0_US
+
+    db = sqlite3.connect(os.path.join(box.data_dir, "calls.db"))
+    with db:
+        call_id = db.execute(
+            "INSERT INTO calls (line, direction, started_at, answered_at, ended_at, clock_synced,"
+            " number, policy_decision, policy_reason) VALUES (2, 'out', ?, ?, ?, 1, '01134960001',"
+            " 'skip', ?)",
+            (T0_US, T0_US + 5_000_000, T0_US + 40_000_000, reason),
+        ).lastrowid
+    db.close()
+    page = html.unescape(people["sam"].get("/calls/%d" % call_id).get_data(as_text=True))
+    notice = " ".join(page.split('id="f-consent">')[1].split("</dd>")[0].split())
+    assert notice == (
+        "none: the recording rules did not record this call, and a call not recorded gets no notice"
+    )
