@@ -126,6 +126,13 @@ def parse_rules_form(form, n_lines, policy, also=None, country="uk"):
             "days": {day: _windows(get("hours-" + day)) for day in WEEKDAYS if get("hours-" + day)},
             "holidays": _list(get("holidays")),
         }
+    elif policy.rules.hours is None and (any(get("hours-" + day) for day in WEEKDAYS) or get("holidays")):
+        # Typed with the box unticked, they were dropped unsaid and the page said "Saved".
+        # Hours already saved, shown and then unticked, are turned off as the page says.
+        errors["hours_on"] = (
+            'Hours or public holidays are typed below, but "Only inside these hours" is not ticked, '
+            "so they would not apply: tick it, or empty them."
+        )
     rules["numbers"], rows = [], []
     for i in range(_count(form)):
         name = get("numbers-%d-name" % i)

@@ -867,3 +867,30 @@ def test_a_line_recording_every_call_is_said_to_record_the_numbers_an_exclude_li
     fields.update({"line-1-mode": "by_rule", "line-2-mode": "never", "line-4-mode": "on_demand"})
     assert rules_form(box, ivan, **fields).status_code == 302
     assert 'id="lists-not-on-every-call"' not in ivan.get("/rules").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "typed", [{"hours-mon": "09:00-17:30"}, {"hours-tue": "9am-5pm"}, {"holidays": "2026-12-25"}]
+)
+def test_hours_or_holidays_typed_without_the_hours_ticked_are_refused_and_nothing_changes(box, people, typed):
+    """An installer typed Monday's hours, or the public holidays, and saved without ticking
+    "Only inside these hours": the page said "Saved", and the hours and holidays were
+    dropped unsaid, so calls went on being recorded at any time and on the holidays."""
+    ivan = people["ivan"]
+    resp = rules_form(box, ivan, **dict(typed, **{"line-3-mode": "by_rule"}))
+    page = html.unescape(resp.get_data(as_text=True))
+    shown = dict(re.findall(r'id="error-([\w-]+)" role="alert">([^<]+)<', page))
+    assert resp.status_code == 400 and set(shown) == {"hours_on"}, shown
+    assert shown["hours_on"] == (
+        'Hours or public holidays are typed below, but "Only inside these hours" is not ticked, '
+        "so they would not apply: tick it, or empty them."
+    )
+    assert not os.path.exists(os.path.join(box.data_dir, "config.json")) and box.applied == []
+    # Once ticked they are saved; unticked again with the saved hours still shown, they go.
+    ticked = {"line-3-mode": "by_rule", "hours_on": "on", "hours-wed": "09:00-17:00"}
+    ticked["holidays"] = "2026-12-25"
+    assert rules_form(box, ivan, **ticked).status_code == 302
+    assert load_config(box.data_dir).policy.rules.hours is not None
+    ticked.pop("hours_on")
+    assert rules_form(box, ivan, **ticked).status_code == 302
+    assert load_config(box.data_dir).policy.rules.hours is None
