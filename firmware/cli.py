@@ -876,8 +876,14 @@ def _proven(args, store, password=None, by_hash=True, sweep=True):
             key.forget()
         raise
     if guess is not None and account is not None and not _installers_password(args.data_dir, account):
-        guess.used_here()  # the console a place its owner uses: web lockouts do not hold here
+        # The console a place its owner uses (web lockouts do not hold here), once the
+        # command has done what it was asked: a refusal after this (its role, its lines)
+        # changes nothing (:func:`main`).
+        _USED_HERE.append(guess)
     return key, account
+
+
+_USED_HERE = []  # the password checks to keep the console for, once the command succeeds
 
 
 def _installers_password(data_dir, account):
@@ -4841,8 +4847,13 @@ def main(argv=None):
         no_core_dumps()  # keys in memory never reach the card in a core file
     terminated = []
     before = _stop_on_sigterm(args.command, terminated)
+    del _USED_HERE[:]
     try:
-        return args.func(args)
+        status = args.func(args)
+        if status == 0:
+            for guess in _USED_HERE:
+                guess.used_here()
+        return status
     except BrokenPipeError:
         return 0
     except (LinekeeperError, OSError, sqlite3.Error) as exc:
@@ -4855,6 +4866,7 @@ def main(argv=None):
         print("linekeeper: %s" % (exc.words if isinstance(exc, Stopped) else _stopped(args)), file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else getattr(exc, "signum", signal.SIGINT))
     finally:
+        del _USED_HERE[:]
         if before is not None:
             signal.signal(signal.SIGTERM, before)
 

@@ -51,8 +51,9 @@ def test_verify_with_a_wrong_password_is_refused_in_one_line_not_counted_as_a_pr
     status, out, err = run_linekeeper("verify", "--data-dir", box, "--password-file", bad)
     assert (status, out) == (2, ""), (out, err)
     assert err.splitlines() == [
-        "linekeeper: --user admin: no such account or wrong password (the password in %s): "
-        "nothing was done" % bad
+        "linekeeper: --user admin: no such account or wrong password (the password in %s) "
+        "(admin is the user when --user is not given: give --user and your own account's "
+        "name): nothing was done" % bad
     ]
     good = secret_file(tmp_path, "pw", PASSWORD)
     status, out, err = run_linekeeper("verify", "--data-dir", box, "--password-file", good)
