@@ -250,12 +250,15 @@ def _pci(s):
 
 
 def _retention(s):
-    from .policy.retention import retention_words
+    from .policy.retention import details_words, retention_words
 
     retention = s.config.policy.retention
     said = retention_words(retention)
     if said is None:
-        return AMBER, "no retention period: recordings are kept for ever (Retention)"
+        details = details_words(retention)
+        return AMBER, "no retention period: recordings are kept for ever (Retention)" + (
+            "; %s" % details if details else ""
+        )
     if not retention.default_days:
         return AMBER, "recordings no rule names are kept for ever (Retention): %s" % said
     return GREEN, "recordings are kept %s" % said

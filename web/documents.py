@@ -14,7 +14,7 @@ from firmware.lawfulbasis import basis_words
 from firmware.mail.alarms import unreached_lines
 from firmware.policy.describe import line_words, pause_words
 from firmware.policy.pause import button_wired, pause_button_wired
-from firmware.policy.retention import retention_words
+from firmware.policy.retention import details_words, retention_words
 from firmware.policy.settings import RecordingRules
 from firmware.sarletter import LetterFacts
 from firmware.storage.audit import canonical_json
@@ -302,6 +302,14 @@ def staff_notice(web):
         # A rule's line named as the pages name it, "line 2 (Office)".
         "retention": retention_words(
             config.policy.retention, {x.line: x.name for x in site.lines} if site else None
+        ),
+        # Said after "No retention period is set yet" when no recording is ever deleted (the
+        # sentence above says it otherwise): staff must be told how long callers' details
+        # stay. Only when set, so a notice's words (its digest) stay as they were without.
+        **(
+            {"details": details_words(config.policy.retention)}
+            if config.policy.retention.call_details_days is not None
+            else {}
         ),
         # Each with the lines they may open (their grants): a name alone told staff nothing
         # of who may hear their line.

@@ -144,7 +144,8 @@ class Decision:
 def retention_words(settings, line_names=None):
     """How long recordings are kept, in a sentence for a notice (the staff notice, the
     checklist): the default period, the rules that delete sooner or later or never, and
-    the minimum periods no rule undercuts. None when nothing is ever deleted automatically.
+    the minimum periods no rule undercuts, then the callers' details' period when one is
+    set (:func:`details_words`). None when no recording is ever deleted automatically.
     ``line_names``: ``{line: name}`` of the site settings, to name a rule's line as the pages
     and the mail do, "line 2 (Office)" (:func:`firmware.words.line_said`)."""
     from firmware import words
@@ -182,7 +183,24 @@ def retention_words(settings, line_names=None):
             "; when the card is full, the oldest recordings past their minimum period are deleted "
             "sooner to make room"
         )
-    return head + ", unless a recording is held for a dispute"
+    head += ", unless a recording is held for a dispute"
+    details = details_words(settings)
+    # Staff and callers must be told how long their details are kept, not the recordings alone.
+    return head + "; " + details if details else head
+
+
+def details_words(settings):
+    """How long the call log keeps callers' details (``call_details_days``), in words for a
+    notice; None when it is not set (kept as long as the call log)."""
+    from firmware import words
+
+    if settings.call_details_days is None:
+        return None
+    return (
+        "callers' numbers and names in the call log, and the text of notes on their calls, are "
+        "removed %s after the call (later while its recording is kept or held for a dispute)"
+        % words.counted(settings.call_details_days, "day")
+    )
 
 
 @dataclass(frozen=True)

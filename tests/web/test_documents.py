@@ -1199,3 +1199,29 @@ def test_the_audit_trail_says_a_lawful_basis_changed_in_words(box, people):
         text = " ".join(re.sub(r"<[^>]+>", " ", row).split())
         assert said in text.replace("Lawful basis ", "Lawful basis: "), text
         assert "legitimate_interests" not in text
+
+
+def test_the_retention_said_includes_the_callers_details_period(good):
+    """With call_details_days set, the staff notice and the checklist said how long the
+    recordings were kept and nothing of the callers' details in the call log, which the
+    sweep removed after that period: staff and callers must be told that too."""
+    box, people = good
+    change_policy(box, "retention", default_days=90, call_details_days=30)
+    notice = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    said = re.search(r'<p id="retention">(.*?)</p>', notice).group(1)
+    details = (
+        "callers&#39; numbers and names in the call log, and the text of notes on their calls, "
+        "are removed 30 days after the call (later while its recording is kept or held for a dispute)"
+    )
+    assert said.startswith("90 days") and said.endswith("; %s." % details), said
+    status, text = statuses(people["audrey"])[9]
+    assert status == "green" and text.endswith(details), text
+    # No recording period: said after "No retention period is set yet", and on the checklist.
+    change_policy(box, "retention", default_days=None)
+    notice = people["sam"].get("/documents/staff-notice").get_data(as_text=True)
+    said = re.search(r'<p id="retention">(.*?)</p>', notice).group(1)
+    assert said == (
+        "No retention period is set yet: recordings are kept until deleted by hand. C%s." % details[1:]
+    ), said
+    status, text = statuses(people["audrey"])[9]
+    assert status == "amber" and text.endswith(details), text

@@ -210,7 +210,8 @@ def notice_blocks(n):
             "p",
             n["retention"][:1].upper() + n["retention"][1:] + "."
             if n["retention"]
-            else "No retention period is set yet: recordings are kept until deleted by hand.",
+            else "No retention period is set yet: recordings are kept until deleted by hand."
+            + (" %s%s." % (n["details"][:1].upper(), n["details"][1:]) if n.get("details") else ""),
         ),
     ]
     if n["pci"]:
