@@ -115,3 +115,28 @@ def test_no_nag_that_a_line_not_connected_reaches_no_alarm_recipient(box, people
     assert box.post(ivan, "/settings", form, token_from="/settings").status_code == 302
     with box.app.test_request_context():
         assert box_state(box.web).unreached_lines == ()
+
+
+def test_the_email_page_asks_no_alarm_recipient_for_a_line_not_connected(box, people):
+    """Every address tied to a supervisor of lines 1 to 3, line 4 marked not connected: the
+    E-mail page refused the list ("No alarm recipient would be mailed the alarms of line
+    4"), and said so of the saved list, and the Users page too, while the checklist did
+    not: nothing is plugged into line 4."""
+    from .test_mail_settings import GOOD
+
+    wire_applier(box)
+    ivan = people["ivan"]
+    form = settings_form(box, **{"line-4-mode": "not_connected"})
+    assert box.post(ivan, "/settings", form, token_from="/settings").status_code == 302
+    alarm_to = "sam@example.com (sam), sue@example.com (sue)"
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 302, html.unescape(resp.get_data(as_text=True))
+    assert 'id="alarm-unreached"' not in ivan.get("/settings/mail").get_data(as_text=True)
+    # Marked connected again: it is asked for, naming line 4 alone.
+    form = settings_form(box)
+    assert box.post(ivan, "/settings", form, token_from="/settings").status_code == 302
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, alarm_to=alarm_to), token_from="/settings/mail")
+    assert resp.status_code == 400
+    assert "No alarm recipient would be mailed the alarms of line 4:" in html.unescape(
+        resp.get_data(as_text=True)
+    )

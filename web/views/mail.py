@@ -34,7 +34,7 @@ from firmware.mail.settings import EVERY, SECURITY, MailSettings, Schedule
 from firmware.mail.settings import password_problem as mail_password_problem
 
 from .. import intent, stale
-from ..documents import lines_words
+from ..documents import lines_words, not_connected_lines
 from ..security import alarm_lines, audit, form_errors, lk, roles, whole_number
 
 bp = Blueprint("mail", __name__)
@@ -136,8 +136,14 @@ def _reach(settings):
 
 
 def _unreached(settings):
-    """The lines whose alarms no alarm recipient of ``settings`` may read, as the accounts are now."""
-    return unreached_lines(settings, lk().accounts.lines(), lk().n_lines)
+    """The lines whose alarms no alarm recipient of ``settings`` may read, as the accounts are
+    now; a line marked not connected is none of them, as on the checklist: nothing is plugged
+    into its socket, its faults raise no alarm, and a call seen on it after all is mailed to
+    every recipient, without its details, as any line's alarm with no recipient."""
+    unplugged = not_connected_lines(lk())
+    return tuple(
+        n for n in unreached_lines(settings, lk().accounts.lines(), lk().n_lines) if n not in unplugged
+    )
 
 
 def _unreached_words(lines, saved, users_page=False):
