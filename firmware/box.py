@@ -68,7 +68,7 @@ from .keybackup import keys_lost
 from .keypin import RecordingKeyPin
 from .linecheck import LineCheck
 from .localtime import iso_to_us
-from .mail.schedule import withdraw_reports
+from .mail.schedule import withdraw_expired_reports, withdraw_reports
 from .mail.service import MailService
 from .migrations import (
     backups_kept,
@@ -350,6 +350,16 @@ class Box:
         self.retention.on_details_erased.append(
             lambda call_id, started_us, actor, address: withdraw_reports(
                 self.mail.queue, self.audit, call_id, started_us, actor, clock.wall_us, address
+            )
+        )
+        # So are they when the sweep removed callers' details past their period.
+        self.retention.on_details_expired.append(
+            lambda started_us: withdraw_expired_reports(
+                self.mail.queue,
+                self.audit,
+                started_us,
+                self.retention.settings.call_details_days,
+                clock.wall_us,
             )
         )
         # Alarms found by looking, each round: notes from the updater, the retention backlog.

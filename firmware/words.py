@@ -298,8 +298,14 @@ ACTIONS = {
     "erase_details": "Asked to erase the caller's details",
     "correct_details": "Corrected the caller's name shown for a call",
     "archive_erasure": "Dropped a caller's details erased on a box from the central viewer's index",
-    "mail_withdrawn": "Withdrew a report waiting to be mailed: a caller's details in it were erased",
-    "mail_already_sent": "Report already mailed when a caller's details in it were erased: not withdrawn",
+    "mail_withdrawn": (
+        "Withdrew a report waiting to be mailed: a caller's details in it were erased, or removed "
+        "after their retention period"
+    ),
+    "mail_already_sent": (
+        "Report already mailed when a caller's details in it were erased or removed after their "
+        "retention period: not withdrawn"
+    ),
     "login": "Logged in",
     "login_failed": "Failed login",
     "logout": "Logged out",

@@ -341,6 +341,26 @@ def withdrawn_report_message(report, period, wall_us):
     return _instead_of(report, subject, body, wall_us)
 
 
+def expired_report_message(report, period, details_days, wall_us):
+    """The notice that stands for the queued scheduled report mail ``report``, withdrawn
+    before it went out because the retention sweep removed callers' details in its days
+    past their period (``details_days``: :func:`firmware.mail.schedule.withdraw_expired_reports`),
+    as :func:`withdrawn_report_message` after an erasure."""
+    from firmware import words
+
+    subject = "%s withdrawn" % str(report["Subject"] or "Report")
+    days = _form_days(*period) if period else "of the days in this subject"
+    body = (
+        "%s\n\nThis scheduled report waited for the mail server and was withdrawn before it "
+        "went out: after it was made, the callers' details of calls in its days reached the end "
+        "of their retention period (%s, set on the box's Retention page) and were removed from "
+        "the call log, and the report could name them. Nothing of it is sent.\n\nWhat to do: make "
+        "the report again on the box's Reports page (%s); it is made from the call log as it is "
+        "now, without the removed details.\n" % (subject, words.counted(details_days, "day"), days)
+    )
+    return _instead_of(report, subject, body, wall_us)
+
+
 def _instead_of(report, subject, body, wall_us):
     """A notice mailed to the queued report ``report``'s own recipients in its place."""
     msg = EmailMessage()

@@ -32,7 +32,13 @@ from firmware.storage.fsutil import atomic_write
 from ..datadir import site_line_names, site_settings
 from ..reports.formats import render, report_title
 from ..reports.period import Period, named_period
-from .compose import missed_reports_message, report_message, stale_report_message, withdrawn_report_message
+from .compose import (
+    expired_report_message,
+    missed_reports_message,
+    report_message,
+    stale_report_message,
+    withdrawn_report_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +226,47 @@ def withdraw_reports(queue, audit, call_id, started_us, actor, wall_us, address=
     return withdrawn
 
 
+def withdraw_expired_reports(queue, audit, started_us, details_days, wall_us):
+    """Withdraw the scheduled report mails waiting in ``queue`` that may name a caller whose
+    details the retention sweep just removed past ``details_days`` (``call_details_days``),
+    of the calls started at ``started_us`` (wall µs, a set), as :func:`withdraw_reports`
+    withdraws them after an erasure: each replaced by a notice saying why
+    (:func:`~firmware.mail.compose.expired_report_message`) and audited as
+    ``mail_withdrawn`` by ``system``, with ``request`` ``retention`` and the period, never
+    a number. A report waits only while the mail server refuses it, but a monthly one may
+    hold a call a month old, and would go out with details past their period. Returns the
+    withdrawn items."""
+    days = {dt.datetime.fromtimestamp(t / 1e6, dt.UTC).date() for t in started_us}
+    if not days:
+        return []
+    one = dt.timedelta(days=1)
+
+    def matches(item):
+        if not (item.get("key") or "").startswith(REPORT_KEY):
+            return False
+        if not item.get("period"):
+            return True
+        first, last = (dt.date.fromisoformat(d) for d in item["period"])
+        return any(first - one <= day <= last + one for day in days)
+
+    now = int(wall_us())
+    withdrawal = {"actor": "system", "request": "retention", "details_days": details_days}
+    withdrawn = queue.withdraw(
+        matches,
+        lambda msg, item: expired_report_message(msg, item.get("period"), details_days, now),
+        withdrawal,
+    )
+    for item in withdrawn:
+        if item.get("sending"):
+            log.info(
+                "mail %s: being sent as callers' details in it were removed: audited once it is known",
+                item["id"],
+            )
+            continue
+        _audit_withdrawal(audit, "mail_withdrawn", item, withdrawal, now)
+    return withdrawn
+
+
 def withdrawal_auditor(audit, wall_us):
     """For :attr:`~firmware.mail.queue.MailQueue.on_withdrawal_settled`: a report withdrawn
     (:func:`withdraw_reports`) while it was being sent is audited once the try has ended,
@@ -241,8 +288,12 @@ def _audit_withdrawal(audit, action, item, withdrawal, now):
         "mail:%s" % item["id"],
         with_address(
             {
-                "request": "erasure",
-                "call": withdrawal["call"],
+                # An erasure's call, or the retention period that removed callers' details.
+                **(
+                    {"request": "retention", "details_days": withdrawal.get("details_days")}
+                    if withdrawal.get("request") == "retention"
+                    else {"request": "erasure", "call": withdrawal["call"]}
+                ),
                 "key": item["key"],
                 "period": item.get("period"),
             },

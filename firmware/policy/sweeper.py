@@ -175,6 +175,10 @@ class RetentionSweeper:
         # ``f(call_id, started_us, actor, address)`` after a caller's details are erased (the
         # scheduled reports waiting in the mail queue that may name them are withdrawn).
         self.on_details_erased = []
+        # ``f(started_us)`` after a sweep removed callers' details past ``call_details_days``
+        # (``started_us``: the set of those calls' starts): the waiting reports are withdrawn
+        # as after an erasure, since they too may name them.
+        self.on_details_expired = []
 
     # ------------------------------------------------------------ scheduling
     def start(self):
@@ -404,6 +408,7 @@ class RetentionSweeper:
         ended_by_us = now_us - days * DAY_US
         result.details_removed = 0
         after = (0, 0)
+        started = set()
         try:
             while not self._interrupt.is_set():
                 due = self.call_log.details_due(ended_by_us, after, DETAILS_BATCH)
@@ -412,6 +417,7 @@ class RetentionSweeper:
                 after = due[-1]
                 done = self.call_log.expire_details([call_id for _, call_id in due], ended_by_us)
                 result.details_removed += len(done)
+                started |= set(self.call_log.started_of(done))
                 if len(due) == DETAILS_BATCH:  # a long one says how far it is
                     log.info(
                         "retention: callers' details of %d call(s) removed so far", result.details_removed
@@ -425,6 +431,14 @@ class RetentionSweeper:
                 "callers' details could not all be removed (the rest waits for the next sweep): %s", exc
             )
             result.details_error = str(exc)
+        # The batches committed before a refusal (or a power failure) removed what they
+        # removed: the reports that may name those callers are withdrawn all the same.
+        if started:
+            for hook in self.on_details_expired:
+                try:
+                    hook(started)
+                except Exception:  # the details are gone whatever happens; the cause is in the log
+                    log.exception("a hook after the removal of callers' details failed")
         # The batches committed before a refusal are checkpointed all the same.
         if result.details_removed and not self._interrupt.is_set():
             try:

@@ -646,3 +646,40 @@ def test_the_notice_does_not_say_the_caller_asked_when_nobody_said_so(site):
         "after it was made, the details of a caller in its days were erased from the call log (the "
         "box's audit trail says who asked and why), and the report could name them." in " ".join(text.split())
     ), text
+
+
+def test_a_queued_report_naming_callers_whose_details_retention_removed_is_withdrawn(site):
+    """A report waiting for the mail server went out naming callers whose details the
+    retention sweep had removed past ``call_details_days`` after it was made, which an
+    erasure on request withdraws: it is withdrawn the same way, a notice in its place."""
+    from firmware.box import withdraw_expired_reports as wired  # the recorder wires this one
+
+    recorders = MailQueue(os.path.join(site.data, "mail", "queue"), site.clock.wall_us)
+    site.sweeper.on_details_expired.append(
+        lambda started_us: wired(
+            recorders, site.audit, started_us, site.sweeper.settings.call_details_days, site.clock.wall_us
+        )
+    )
+    # 1 day: on 10 March the call of 9 March at noon is not yet past it, nor in any report.
+    site.sweeper.update_settings(RetentionSettings.from_dict({"call_details_days": 1}))
+    site.clock.run_until(site.clock.now_us() + 50 * 3600_000_000)  # 11 March, 14:00
+    result = site.sweeper.sweep()
+    assert result.details_removed == 2, result
+
+    up = Up()
+    site.mail_clock.t += 3600_000_000
+    assert site.queue.flush(up) == (3, 0)
+    sent = {str(m["Subject"]): text_of(m) for m in up.sent}
+    assert not any(NUMBER in text or OTHER in text for text in sent.values())
+    daily = sent["[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn"]
+    assert "reached the end of their retention period (1 day, set on the box's Retention page)" in daily
+    assert "Reports page (from Mon 9 Mar 2026 to Mon 9 Mar 2026)" in daily
+    assert "[Linekeeper] Weekly report, Mon 2 Mar - Sun 8 Mar 2026 withdrawn" in sent
+    assert "[Linekeeper] Monthly report, Sun 1 Feb - Sat 28 Feb 2026 withdrawn" in sent
+    entries = site.audit.entries(action="mail_withdrawn")
+    assert len(entries) == 3
+    for e in entries:
+        assert e.actor == "system" and e.details["request"] == "retention"
+        assert e.details["details_days"] == 1 and "call" not in e.details
+        assert NUMBER not in str(e) and OTHER not in str(e)
+    assert site.scheduler.run() == []
