@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -17,7 +18,23 @@ from ..errors import ConfigError
 SECURITY = ("starttls", "tls", "none")
 EVERY = ("daily", "weekly", "monthly")
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
-_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+
+
+def _is_host(text):
+    """Whether ``text`` is a host name, an IPv4 address or an IPv6 one (in brackets or not).
+    An address is checked as one: "abc.de:25" (hex letters, a dot and a colon) passed a
+    pattern of those characters as an IPv6 address."""
+    if _HOST_NAME.match(text):
+        return True
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        return False
+    return True
+
+
 log = logging.getLogger(__name__)
 PASSWORD_FIELD = "mail.password"
 LOGIN_IN_CLEAR = (
@@ -175,9 +192,9 @@ class MailSettings:
 
     def check(self):
         """Raise :class:`ConfigError` naming the first bad field."""
-        if self.host and not _HOST.match(self.host):
+        if self.host and not _is_host(self.host):
             name, _, port = self.host.rpartition(":")
-            if name and _HOST.match(name) and port.isascii() and port.isdigit():
+            if name and _is_host(name) and port.isascii() and port.isdigit():
                 # As a mail provider's help writes it, "smtp.example.com:587".
                 raise ConfigError(
                     "%r is not a host name or address: write the server without its port, and "
@@ -222,7 +239,7 @@ class MailSettings:
             host, _, port = self.syslog.rpartition(":") if ":" in self.syslog else (self.syslog, "", "514")
             # ASCII digits only: "²" passes isdigit() but not int().
             digits = port.isascii() and port.isdigit()
-            if not _HOST.match(host) or not digits or not 1 <= int(port) <= 65535:
+            if not _is_host(host) or not digits or not 1 <= int(port) <= 65535:
                 raise ConfigError("%r is not a host or host:port" % self.syslog, field="mail.syslog")
         if not isinstance(self.box_url, str):
             raise ConfigError("the box's address is text", field="mail.box_url")

@@ -532,3 +532,21 @@ def test_a_server_written_with_its_port_is_refused_saying_where_the_port_goes(bo
         said = "write the server without its port, and the port (%s) in the Port field" % port
         assert resp.status_code == 400 and said in page and 'id="error-host"' in page, host
     assert not os.path.exists(os.path.join(box.data_dir, "mail.json"))
+
+
+def test_a_server_of_hex_letters_with_its_port_is_not_taken_for_an_ipv6_address(box, people):
+    """ "abc.de:25" (only the letters a to f, a dot and a colon) passed a pattern of an
+    IPv6 address's characters and was saved as a server the box could never reach: it is
+    refused as any name with its port, while a real IPv6 address is still taken."""
+    ivan = people["ivan"]
+    for host in ("abc.de:25", "cafe:25", "dead.beef"):
+        resp = box.post(ivan, "/settings/mail", dict(GOOD, host=host), token_from="/settings/mail")
+        page = html.unescape(resp.get_data(as_text=True))
+        if host == "dead.beef":  # a host name
+            assert resp.status_code == 302, page
+            continue
+        said = "write the server without its port, and the port (25) in the Port field"
+        assert resp.status_code == 400 and said in page and 'id="error-host"' in page, host
+    for host in ("2001:db8::25", "[2001:db8::25]", "192.0.2.25"):
+        resp = box.post(ivan, "/settings/mail", dict(GOOD, host=host), token_from="/settings/mail")
+        assert resp.status_code == 302, host
