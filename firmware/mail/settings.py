@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import email.utils
 import ipaddress
 import json
 import logging
@@ -115,6 +116,32 @@ def check_address(address, field):
     return text
 
 
+def check_sender(sender, field):
+    """``sender`` stripped: an address alone, or with a display name as RFC 5322 writes one
+    ("Harbour Box <recorder@harbour.example>"), which the mails' From shows; the server is
+    given the address alone (smtplib takes it from From). Else :class:`ConfigError` naming
+    ``field`` and what is wrong."""
+    text = (sender or "").strip()
+    if "<" not in text and ">" not in text:
+        return check_address(text, field)
+    shown = str(sender)[:80]
+    parsed = email.utils.getaddresses([text])
+    inside = text[text.rfind("<") + 1 : -1] if text.endswith(">") else None
+    if (
+        any(unicodedata.category(c) == "Cc" for c in text)
+        or len(parsed) != 1
+        or not parsed[0][0]
+        or parsed[0][1] != inside
+        or not _ADDRESS.match(parsed[0][1])
+    ):
+        raise ConfigError(
+            '"%s" is not a sender address: write the address alone, like recorder@example.com, '
+            "or with a name before it, like Harbour Box <recorder@example.com>" % shown,
+            field=field,
+        )
+    return text
+
+
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """A report mailed ``every`` day / week / month to ``to``, as ``fmt`` (pdf or csv)."""
@@ -212,7 +239,7 @@ class MailSettings:
                 field="mail.username",
             )
         if self.sender:
-            check_address(self.sender, "mail.sender")
+            check_sender(self.sender, "mail.sender")
         for i, a in enumerate(self.alarm_to):
             check_address(a, "mail.alarm_to[%d]" % i)
         if len(set(self.alarm_to)) != len(self.alarm_to):

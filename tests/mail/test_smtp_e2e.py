@@ -335,3 +335,20 @@ def test_an_alarm_mail_links_to_the_dashboard_at_the_address_the_e_mail_page_giv
     service.store.save(plain)  # taken off again
     assert not os.path.exists(os.path.join(data_dir, "mail-box-url.json"))
     assert service.store.get().box_url == ""
+
+
+def test_a_sender_with_a_display_name_shows_it_and_gives_the_server_the_address_alone(mailbox, smtp_server):
+    """ "Harbour Box <recorder@harbour.example>" was refused as "not an e-mail address":
+    the mails' From shows the name, the envelope's sender is the address alone."""
+    service, _, _, _ = mailbox
+    named = "Harbour Box <recorder@harbour.example>"
+    service.store.save(server_settings(smtp_server, sender=named), new_password=PASSWORD)
+    service.send_test("me@example.com")
+    mail_from, _, content = smtp_server.messages[-1]
+    msg = email.message_from_bytes(content, policy=email.policy.default)
+    assert mail_from == "recorder@harbour.example"
+    assert msg["From"].addresses[0].display_name == "Harbour Box"
+    assert msg["From"].addresses[0].addr_spec == "recorder@harbour.example"
+    for bad in ("Harbour Box <recorder@harbour>", "a <b@c.example>, d <e@f.example>", "<r@h.example>"):
+        with pytest.raises(ConfigError, match="write the address alone, like recorder@example.com, or with"):
+            server_settings(smtp_server, sender=bad).check()

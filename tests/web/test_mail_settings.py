@@ -550,3 +550,23 @@ def test_a_server_of_hex_letters_with_its_port_is_not_taken_for_an_ipv6_address(
     for host in ("2001:db8::25", "[2001:db8::25]", "192.0.2.25"):
         resp = box.post(ivan, "/settings/mail", dict(GOOD, host=host), token_from="/settings/mail")
         assert resp.status_code == 302, host
+
+
+def test_a_sender_with_a_display_name_is_saved_as_written(box, people):
+    """ "Harbour Box <recorder@harbour.example>" was refused as "not an e-mail address",
+    though mail programs write a sender so; one that is neither is refused saying both ways."""
+    ivan = people["ivan"]
+    named = "Harbour Box <recorder@harbour.example>"
+    resp = box.post(ivan, "/settings/mail", dict(GOOD, sender=named), token_from="/settings/mail")
+    assert resp.status_code == 302, html.unescape(resp.get_data(as_text=True))
+    assert box.services.mail.store.get().sender == named
+    assert 'value="Harbour Box &lt;recorder@harbour.example&gt;"' in ivan.get("/settings/mail").get_data(
+        as_text=True
+    )
+    resp = box.post(
+        ivan, "/settings/mail", dict(GOOD, sender="Harbour Box <recorder>"), token_from="/settings/mail"
+    )
+    page = html.unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and 'id="error-sender"' in page
+    assert "write the address alone, like recorder@example.com, or with a name before it" in page
+    assert box.services.mail.store.get().sender == named
