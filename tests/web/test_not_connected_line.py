@@ -140,3 +140,18 @@ def test_the_email_page_asks_no_alarm_recipient_for_a_line_not_connected(box, pe
     assert "No alarm recipient would be mailed the alarms of line 4:" in html.unescape(
         resp.get_data(as_text=True)
     )
+
+
+def test_the_rules_page_says_beside_a_line_not_connected_that_it_is_never_recorded(box, people):
+    """The Rules page let a line marked not connected be given any mode, "Always" too,
+    with no word that nothing on it is recorded while it is so marked."""
+    wire_applier(box)
+    ivan = people["ivan"]
+    note = 'id="line-3-not-connected"'
+    assert note not in ivan.get("/rules").get_data(as_text=True)
+    form = settings_form(box, **{"line-3-mode": "not_connected"})
+    assert box.post(ivan, "/settings", form, token_from="/settings").status_code == 302
+    page = html.unescape(ivan.get("/rules").get_data(as_text=True))
+    said = page[page.index(note) :].split("</span>")[0]
+    assert "Marked not connected (Settings page): never recorded while so, whatever its mode here." in said
+    assert 'id="line-2-not-connected"' not in page and 'id="line-4-not-connected"' not in page

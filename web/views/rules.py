@@ -17,7 +17,7 @@ from firmware.storage.fieldseal import FieldSealError, is_sealed
 from firmware.update.inbox import on_trial, trial_refusal
 
 from .. import intent, stale
-from ..documents import private_but_recording
+from ..documents import not_connected_lines, private_but_recording
 from ..rules_form import form_values, number_rows, parse_pci_form, parse_rules_form, pci_values
 from ..security import form_errors, lk, roles
 from ..services import CONFIG_SEALED
@@ -81,6 +81,9 @@ def _page(values, errors, status=200, saved=False, sealed=False):
         lists_not_on_every_call=(
             _lists_not_on_every_call(saved_config.policy.rules, web.n_lines) if saved_config else None
         ),
+        # Its mode is kept for when it is connected again, and the form lets it be changed:
+        # beside it, a word that nothing on it is recorded meanwhile, whatever the mode.
+        not_connected=not_connected_lines(web),
     )
     if status != 200:
         return form_errors("rules.html", errors, status=status, **context)
