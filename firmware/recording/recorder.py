@@ -1415,7 +1415,11 @@ class Recorder:
                 log.warning("disk still full on line %d: %s", line, message)
             return
         self._disk_full = active
-        self._alarm(0, "disk_full", active, "%s (found by line %d)" % (message, line) if active else message)
+        if active:
+            # Read by an owner on the dashboard and in the mail: what is happening and what to
+            # do first, the recorder's own words (sizes, the call) after for whoever mends it.
+            message = "%s In detail: %s (found by line %d)" % (DISK_FULL_PLAIN, message, line)
+        self._alarm(0, "disk_full", active, message)
 
     def _alarm(self, line, kind, active, message, call=None):
         """Publish the alarm (about ``call``, when it is about one)."""
@@ -1523,6 +1527,13 @@ def _sqlite_full(exc):
 
 def _size(n):
     return "%.1f MiB" % (n / (1 << 20)) if n >= 1 << 20 else "%d KiB" % (n // 1024)
+
+
+# The ``disk_full`` alarm's first words (:meth:`Recorder._disk_full_alarm`).
+DISK_FULL_PLAIN = (
+    "The memory card is full, so calls are not being recorded until there is room. Ask your "
+    "installer to make room: shorter retention periods (Retention page) or a larger card."
+)
 
 
 def _message(exc):

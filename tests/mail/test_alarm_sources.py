@@ -200,6 +200,13 @@ def test_recording_failures_and_a_full_card_through_the_recorder(tmp_path):
         assert history["recording_failed"]["message"] == "Input/output error"
         assert history["recording_failed"]["line"] == 1
         assert history["disk_full"]["cleared_us"] is not None  # the third call recorded
+        # Plain words first for an owner, the recorder's detail after (it began "the card is
+        # full" or "64.0 MiB kept free for the call log: call 762 is not recorded").
+        assert history["disk_full"]["message"] == (
+            "The memory card is full, so calls are not being recorded until there is room. Ask your "
+            "installer to make room: shorter retention periods (Retention page) or a larger card. "
+            "In detail: the card is full (found by line 1)"
+        )
         outbox = Outbox()
         box.clock.run_until(box.clock.now_us() + 3600 * 10**6)
         assert box.mail.queue.flush(outbox) == (2, 0)
