@@ -683,3 +683,49 @@ def test_a_queued_report_naming_callers_whose_details_retention_removed_is_withd
         assert e.details["details_days"] == 1 and "call" not in e.details
         assert NUMBER not in str(e) and OTHER not in str(e)
     assert site.scheduler.run() == []
+
+
+def test_the_box_withdraws_a_waiting_report_when_its_sweep_removes_callers_details(tmp_path, synth):
+    """On a simulated box: the recorder's retention sweep that removes callers' details past
+    ``call_details_days`` withdraws the report of that day left waiting in the queue."""
+    import base64
+    import email
+    import email.policy
+    from email.message import EmailMessage
+
+    from board.sim.scenario import loads_scenario
+    from firmware.box import open_sim_box
+
+    calls = [
+        {"line": 1, "direction": "in", "rings": 1, "talk": 3.0, "at": 1.0, "caller_id": {"number": NUMBER}}
+    ]
+    scenario = loads_scenario(
+        json.dumps({"start": "2026-03-09T09:00:00Z", "country": "uk", "lines": 1, "calls": calls})
+    )
+    box = open_sim_box(scenario, str(tmp_path / "box"), synth=synth)
+    report = EmailMessage()
+    report["From"], report["To"] = "box@example.com", "a@example.com"
+    report["Subject"] = "[Linekeeper] Daily report, Mon 9 Mar 2026"
+    report.set_content("Not called back: " + NUMBER)
+    day = dt.date(2026, 3, 9)
+    queued = box.mail.queue.enqueue(report, key="report:daily-csv:2026-03-09", period=(day, day))
+    box.start()
+    try:
+        assert box.board.run()
+        box.retention.update_settings(RetentionSettings.from_dict({"call_details_days": 1}))
+        # Two days on: the box's own hourly sweeps remove the call's details.
+        box.clock.run_until(box.clock.now_us() + 2 * 86_400_000_000)
+        assert box.calllog.expired_of([1]) == [1]
+    finally:
+        box.stop()
+    (item,) = box.mail.queue._items()
+    message = email.message_from_bytes(base64.b64decode(item["message"]), policy=email.policy.SMTP)
+    assert item["id"] == queued and item["withdrawn"]
+    assert str(message["Subject"]) == "[Linekeeper] Daily report, Mon 9 Mar 2026 withdrawn"
+    assert NUMBER not in text_of(message) and "retention period (1 day" in text_of(message)
+    audit = AuditLog(os.path.join(box.data_dir, "audit.db"), os.path.join(box.data_dir, "audit.head"))
+    try:
+        (entry,) = audit.entries(action="mail_withdrawn")
+    finally:
+        audit.close()
+    assert entry.target == "mail:" + queued and entry.details["request"] == "retention"
