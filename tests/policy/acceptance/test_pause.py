@@ -14,6 +14,7 @@ recording is paused (``*1`` … ``*2``). Afterwards:
 """
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -371,13 +372,19 @@ def test_the_card_payment_code_alarm_clears_once_the_codes_are_changed(lab, synt
         box.apply_config(box.config.replace(policy=dataclasses.replace(box.config.policy, pci=pci)))
         assert alarms() == [(message, False)]
         # A resume code of digits alone (which a config import takes, saying so) is ended by
-        # the same digits keyed in a card's security code: the alarm names it too.
+        # the same digits keyed in a card's security code: the alarm names it too. (The
+        # box's own threads may be writing the alarm history as it is raised: a change
+        # made meanwhile is written by them, in turn, so it is waited for.)
         pci = dataclasses.replace(box.config.policy.pci, resume_code="7")
         box.apply_config(box.config.replace(policy=dataclasses.replace(box.config.policy, pci=pci)))
-        assert [m for m, still_open in alarms() if still_open] == [
+        expected = [
             "The resume code 7 does not start with * or #: a caller keying a card number or its "
             "security code while the recording is paused may key those digits, which would resume "
             "the recording in the middle of the card details. Start it with * or #, such as *7."
         ]
+        deadline = time.monotonic() + 10
+        while [m for m, still_open in alarms() if still_open] != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m for m, still_open in alarms() if still_open] == expected, alarms()
     finally:
         box.stop()
