@@ -22,7 +22,10 @@ entry per page shown) are rows too, counted by the page with the calls or phoneb
 calls it showed (``calls``), and those the account did not otherwise look at are counted
 apart, as shown in a list only (``calls_listed_only``), never among the calls looked at, their
 callers made distinct from the call log (``listed_only_numbers``: those not among the distinct
-numbers already). A figure added up over lists, pages or reports (their entries say how many,
+numbers already). A data subject's request opened (``request_viewed``: its page shows who asked,
+how to reach them and what they asked) is a row too, its request named in its details, and the
+summary counts the requests opened (``requests_viewed``), each a person whose contact details
+the account read. A figure added up over lists, pages or reports (their entries say how many,
 not which) is an upper bound of the people in them: a caller in two is counted in each; a
 report's entry that names its callback list's calls too (``calls``: each number's last missed
 call) has them made distinct from the call log (``report_numbers``). What the
@@ -79,7 +82,12 @@ ACCESS = (
     "audit_export",
     "breach_scope",
     "list_viewed",
+    "request_viewed",
 )
+# A data subject's request's page opened (``request_viewed``, target ``request:N``): it shows
+# who asked, how to reach them, their numbers and what they asked, so each request opened is a
+# data subject whose contact details the account read (web/views/rights.py).
+REQUEST_VIEW = "request_viewed"
 # A page of callers' numbers shown on screen (``list_viewed``): the calls list, one page of
 # its search (``rows``: the calls shown), a report (``callers``: its callback list's
 # numbers), or the phonebook (``rows``: its entries, every one). By its target: the page in
@@ -348,6 +356,7 @@ def scope(
     # whose entries do not (written before they did): :func:`listed_words`.
     listed: set[int] = set()
     listed_unnamed = 0
+    requests: set[str] = set()  # the data subjects' requests opened (REQUEST_VIEW), by target
     # The calls the reports' callback lists named (their entries' ``calls``: each caller's
     # last missed call), and how many reports' entries named them: :func:`report_numbers_words`.
     reported: set[int] = set()
@@ -459,6 +468,10 @@ def scope(
         if named is not None:
             reported.update(named)
             reports_named += 1
+        if e.action == REQUEST_VIEW:  # a person's request opened: who asked and how to reach them
+            requests.add(str(e.target or ""))
+            rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, _with_target(e, said)])
+            continue
         if e.action == LIST_VIEW:  # the calls list or a report on screen: what it showed, counted
             _shown(shown, e)
             if e.target == "calls":
@@ -548,6 +561,10 @@ def scope(
         "report_numbers_without_number": report_callers_named[1],
         "report_numbers_not_in_log": report_callers_named[2],
         "reports": actions["report"],
+        # The data subjects' requests opened (each a person, their contact details shown):
+        # how many, and which (``request:N``), not among the callers' numbers.
+        "requests_viewed": len(requests),
+        "requests": sorted(requests, key=_request_order),
         "report_callers": report_callers,
         "broad_searches": broad,
         "reports_callers_unknown": reports_unknown,
@@ -992,6 +1009,34 @@ def held_words(what, count):
     return said
 
 
+def _with_target(e, said):
+    """Entry ``e``'s details ``said`` (JSON) with its target (``request``): a request's page
+    names no call, and the CSV has no column for what else an entry is about."""
+    details = {k: v for k, v in e.details.items() if k != "address"}
+    details["request"] = e.target
+    return json.dumps(details, sort_keys=True, ensure_ascii=False)
+
+
+def _request_order(target):
+    """Sort key of a request's target (``request:12``): by its number, others after."""
+    number = target[8:] if target.startswith("request:") else ""
+    return (0, int(number), "") if number.isascii() and number.isdigit() else (1, 0, target)
+
+
+def requests_words(s) -> str:
+    """The data subjects' requests the account opened (summary ``s``, :func:`scope`'s), in
+    words: each page shows who asked, how to reach them, their numbers and what they asked."""
+    said = (
+        "%s opened (each page shows who asked, how to reach them, their numbers and what they "
+        "asked): each a person whose contact details the account read, not among the distinct "
+        "callers' numbers above (the Requests page names them)"
+        % counted(s.get("requests_viewed", 0), "data subject's request", "data subjects' requests")
+    )
+    if s.get("requests"):
+        said += ": " + ", ".join(s["requests"])
+    return said
+
+
 def _call_row(e, call, number, address, said):
     """The CSV row of entry ``e`` about ``call`` (a call log row), its caller ``number``."""
     return [
@@ -1141,6 +1186,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
         out.append("  " + listed_words(s))
     if s.get("reports_named"):
         out.append("  " + report_numbers_words(s))
+    if s.get("requests_viewed"):
+        out.append("  " + requests_words(s))
     out.append("  first access %s, last %s" % (s["first_access"] or "none", s["last_access"] or "none"))
     out.append(
         "  %s (first %s, last %s), %d failed, from %s"

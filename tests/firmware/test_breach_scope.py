@@ -1017,3 +1017,37 @@ def test_calls_shown_in_a_list_only_are_a_figure_of_their_own(box, tmp_path, cap
     # An account shown no page of the calls list has no such line.
     assert run(box, tmp_path / "sam.csv") == 0
     assert "shown in a list only" not in capsys.readouterr().out
+
+
+def test_the_data_subjects_requests_the_account_opened_are_counted(box, tmp_path, capsys):
+    """A data subject's request's page shows who asked, how to reach them and what they asked
+    (audited ``request_viewed``, once per login and request, web.views.rights): a breach
+    scope counts the requests opened, each a row naming its request, within the first and
+    last access. It left them out: a report to the ICO missed whose contact details were read."""
+    path = box[0]
+    with trail(path) as log:
+        log.append("dan", "request_viewed", "request:12", {"address": "192.0.2.8"}, T0 + DAY)
+        log.append("dan", "request_viewed", "request:3", {"address": "192.0.2.8"}, T0 + 2 * DAY)
+        # the same request again, in another login
+        log.append("dan", "request_viewed", "request:12", {"address": "192.0.2.9"}, T0 + 3 * DAY)
+        log.append("sue", "request_viewed", "request:4", {}, T0 + DAY)  # not dan's
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "dan", T0, T0 + 31 * DAY)
+    assert (summary["requests_viewed"], summary["requests"]) == (2, ["request:3", "request:12"])
+    assert summary["numbers"] == 0 and summary["calls"] == 0
+    assert (summary["first_access"], summary["last_access"]) == (
+        "2026-03-02T00:00:00.000Z",
+        "2026-03-04T00:00:00.000Z",
+    )
+    assert [(r[2], r[7], r[8]) for r in rows] == [
+        ("request_viewed", "192.0.2.8", '{"request": "request:12"}'),
+        ("request_viewed", "192.0.2.8", '{"request": "request:3"}'),
+        ("request_viewed", "192.0.2.9", '{"request": "request:12"}'),
+    ]
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert (
+        "  2 data subjects' requests opened (each page shows who asked, how to reach them, their "
+        "numbers and what they asked): each a person whose contact details the account read, not "
+        "among the distinct callers' numbers above (the Requests page names them): request:3, request:12\n"
+    ) in out
+    assert [r["action"] for r in read(tmp_path / "dan.csv")] == ["request_viewed"] * 3

@@ -32,6 +32,7 @@ from firmware.breachscope import (
     made_within,
     report_numbers_words,
     reports_words,
+    requests_words,
     scope,
     searches_words,
     shown_words,
@@ -382,6 +383,7 @@ def breach_scope():
         shown_words=shown_words,
         listed_words=listed_words,
         report_numbers_words=report_numbers_words,
+        requests_words=requests_words,
         searches_words=searches_words,
     )
     return render_template("breach_scope.html", errors={}, **context)
