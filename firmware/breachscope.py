@@ -90,12 +90,14 @@ ACCESS = (
 REQUEST_VIEW = "request_viewed"
 # A page of callers' numbers shown on screen (``list_viewed``): the calls list, one page of
 # its search (``rows``: the calls shown), a report (``callers``: its callback list's
-# numbers), or the phonebook (``rows``: its entries, every one). By its target: the page in
+# numbers), the phonebook (``rows``: its entries, every one), or the data subjects' requests
+# (``rows``: the requests listed, each with who asked). By its target: the page in
 # words, its entry's count, what that counts, in words.
 LIST_VIEW = "list_viewed"
 SHOWN = {
     "calls": ("calls list page", "rows", "call", "calls", "each with its caller's number"),
     "phonebook": ("phonebook page", "rows", "entry", "entries", "names and numbers"),
+    "requests": ("requests list page", "rows", "request", "requests", "each with its requester's name"),
     "report": (
         "report",
         "callers",
@@ -981,6 +983,11 @@ def shown_words(what, count, unnamed=None):
     if count["pages"] > 1:
         said += ", a sum over the %s: one shown on two is counted on each" % (
             "reports" if what == "report" else "pages"
+        )
+    if what == "requests":
+        return said + (
+            ". The people who asked, by name: not among the callers' numbers counted above (the "
+            "CSV's rows name the requests each page listed)"
         )
     if what == "calls" and unnamed == 0:
         return said + (

@@ -1231,3 +1231,36 @@ def test_opening_a_requests_page_is_audited_once_a_login(box, people):
     # Found on the Audit page in words, under the request.
     trail = page(audrey, "/audit?action=request_viewed")
     assert "Opened a data subject&#39;s request" in trail or "Opened a data subject's request" in trail
+
+
+def test_each_time_the_requests_list_shows_who_asked_is_audited_without_their_names(box, people, tmp_path):
+    """The list shows each request's requester by name, as the phonebook page shows its
+    entries' and the calls list its callers' numbers, which are audited as a look
+    (``list_viewed``) each time they are shown: the list was not, so a breach scope could not
+    say who read who had asked. One entry per page shown, naming the requests, never who asked."""
+    rid = log_request(box, people["sam"], requester="Mrs Wilhelmina Pottage")
+    log = box.services.audit
+
+    def listed():
+        found = log.entries(limit=50, action="list_viewed", newest_first=False)
+        return [
+            (e.actor, {k: v for k, v in e.details.items() if k != "address"})
+            for e in found
+            if e.target == "requests"
+        ]
+
+    before = len(listed())
+    assert "Mrs Wilhelmina Pottage" in page(people["audrey"], "/requests")
+    assert listed()[before:] == [("audrey", {"rows": 1, "requests": [rid]})]
+    assert "Pottage" not in repr([e.details for e in log.entries(limit=50, action="list_viewed")])
+    # Refused the page (not a supervisor or auditor): nothing shown, nothing written.
+    assert people["ivan"].get("/requests").status_code == 403
+    assert len(listed()) == before + 1
+    # A breach scope of the auditor counts the page, with how many requests it listed.
+    from firmware.breachscope import scope, summary_lines
+
+    _, summary = scope(log, str(tmp_path / "none.db"), "audrey", 0, 4_000_000_000_000_000)
+    assert summary["shown"]["requests"]["rows"] == 1
+    assert "  requests list page shown on screen 1 time: 1 request (each with its requester's name)" in (
+        "\n".join(summary_lines(summary))
+    )

@@ -12,7 +12,9 @@ a request's page and the CSV alike; another line's request is not found (404, as
 line's call). The calls and the disclosure log entries a request was answered with are
 named only to one who may see them; another is told how many others there are
 (:func:`_calls_seen`, :func:`_disclosures_seen`). An auditor reads every request. Each
-change is audited (action ``data_request``, target ``request:N``). The register and its
+change is audited (action ``data_request``, target ``request:N``); each request's page
+opened (``request_viewed``) and each time the list shows the requesters' names
+(``list_viewed`` of ``requests``) too. The register and its
 deadlines are :mod:`firmware.rights`.
 """
 
@@ -191,6 +193,10 @@ def _listing(errors=None, values=None, status=200):
     live = sorted((e for e in entries if e["status"] not in rights.CLOSED), key=lambda e: (e["due"], e["id"]))
     closed = [e for e in entries if e["status"] in rights.CLOSED]
     values = values or {"received": today.isoformat(), "kind": "access"}
+    # Each request's requester's name shown: a look at personal data, audited as a page of the
+    # calls list or the phonebook is (``list_viewed``, the breach scope counts it), one entry
+    # per page shown, with which requests it showed, never their names.
+    audit("list_viewed", "requests", rows=len(entries), requests=[e["id"] for e in live + closed])
     page = render_template(
         "requests.html",
         live=live,
