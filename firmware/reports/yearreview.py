@@ -183,6 +183,18 @@ def year_review(report, *, requests, releases, roles_of, governance, todo, today
     for a in report["alarms"]:
         alarms[a["kind"]] = alarms.get(a["kind"], 0) + 1
     running = report["running"]
+    # The time before the box was first started (set up) is not a time it was switched off,
+    # restarting or unable to start: there was no box to record yet. First started in the
+    # period, the figure is from that start (said so), not from the period's beginning.
+    down = [d for d in running["down"] if d["cause"] != "not_started"] if running else []
+    first_start = (
+        _date_of(running["first_start_us"], period)
+        if running
+        and not running["before_first_start"]
+        and len(down) < len(running["down"])
+        and running["first_start_us"] is not None
+        else None
+    )
     outages = report["line_outages"]
     return {
         "period": {"from": p["from"], "to": p["to"], "tz": p["tz"], "days": p["days"]},
@@ -217,16 +229,14 @@ def year_review(report, *, requests, releases, roles_of, governance, todo, today
         # The box archives: playbacks and copies in the central viewer are in its own trail.
         "archived": report.get("archive") is not None,
         "not_recording": {
-            "times": len(running["down"]) if running else 0,
-            "down_s": round(running["down_us"] / 1e6) if running else 0,
-            "approximate": bool(running and any(d.get("approximate") for d in running["down"])),
+            # From the box's first start, when that was in the period: not the time before.
+            "times": len(down),
+            "down_s": round(sum(d["in_period_us"] for d in down) / 1e6),
+            "approximate": any(d.get("approximate") for d in down),
             "before_first_start": bool(running and running["before_first_start"]),
-            # First started in the period: its first time not recording is the time before.
-            "first_start_in_period": bool(
-                running
-                and not running["before_first_start"]
-                and any(d["cause"] == "not_started" for d in running["down"])
-            ),
+            "first_start_in_period": first_start is not None,
+            # The day it was first started (YYYY-MM-DD, the period's zone), when in the period.
+            "first_start": first_start,
             # What the running record cannot say of the period (no record, or one from a
             # day in it), or None: without it, no time not recording is not "all the time".
             "record": record_note(report),
@@ -385,6 +395,18 @@ def _day(text):
     return day_words(text) if text else "not recorded"
 
 
+def _since_first_start(nr):
+    """How the figure of the time not recording begins (``nr``: the review's
+    ``not_recording``): from the box's first start (its setup) when that was in the period,
+    the time before it counted nowhere (there was no box to record), or ""."""
+    if not nr.get("first_start"):
+        return ""
+    return (
+        "The box was first started (set up) on %s, during the period; the time before is not "
+        "counted here, as it kept no record before then. From its first start, " % _day(nr["first_start"])
+    )
+
+
 VIEWER_WORDS = (
     "These are the box's own. The box archives its calls: playbacks and copies in the central "
     "archive viewer are in the viewer's own audit trail, not counted here."
@@ -523,19 +545,20 @@ def review_blocks(r):
             "p",
             nr["record"]
             if nr["before_first_start"]
-            else "The box was not recording %s, for %s%s in all (switched off, restarting, or "
-            "unable to start): calls then were neither recorded nor counted.%s%s"
+            else "%s%s was not recording %s, for %s%s in all (switched off, restarting, or "
+            "unable to start): calls then were neither recorded nor counted.%s"
             % (
+                _since_first_start(nr),
+                "the box" if nr.get("first_start") else "The box",
                 words.counted(nr["times"], "time"),
                 "at least " if nr["approximate"] else "",
                 span_words(nr["down_s"]),
-                " It was first started during the period: it kept no record before then."
-                if nr["first_start_in_period"]
-                else "",
                 " " + nr["record"] if nr["record"] else "",
             )
             if nr["times"]
-            else nr["record"] or "The box was recording all the time.",
+            else nr["record"]
+            or "%s%s was recording all the time."
+            % (_since_first_start(nr), "the box" if nr.get("first_start") else "The box"),
         ),
         (
             "p",

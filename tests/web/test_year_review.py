@@ -214,17 +214,23 @@ def start(box, wall_us):
 
 def test_a_period_before_the_first_start_is_said_so_not_counted_as_a_time_down(box, people):
     """A period wholly before the box was first started read "not recording 1 times ... It
-    was first started during the period"; first started during it, the review did not say
-    so."""
+    was first started during the period"; first started during it, the review counted the
+    days before its start (setup) as "switched off, restarting, or unable to start": the
+    figure is from its first start, said so."""
     start(box, TEN_AM_US + 86_400_000_000)  # the day after DAY
     said = running_text(people["audrey"].get("/documents/year-review?" + DAY).get_data(as_text=True))
     first = "The box was first started after this period, on Tue 3 Mar 2026, 10:00:00 GMT:"
     assert said.startswith(first), said
     within = "from=2026-03-01&to=2026-03-05"
     said = running_text(people["audrey"].get("/documents/year-review?" + within).get_data(as_text=True))
-    # (the time before its start, and the time since: no sign of life from it after)
-    assert said.startswith("The box was not recording 2 times, for "), said
-    assert "It was first started during the period: it kept no record before then." in said
+    # The time since its start alone (no sign of life from it after), said as from it: the
+    # days before it were counted as switched off, restarting or unable to start.
+    assert said.startswith(
+        "The box was first started (set up) on Tue 3 Mar 2026, during the period; the time before "
+        "is not counted here, as it kept no record before then. From its first start, the box was "
+        "not recording 1 time, for 2 days 14 hours in all (switched off, restarting, or unable "
+        "to start)"
+    ), said
 
 
 def test_a_periods_days_are_counted(box, people):
