@@ -484,7 +484,7 @@ def _audit_calls_listed(args, calls, shown="all calls"):
         raise
 
 
-CALLS_HEADING = "%5s  %-6s  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s" % (
+CALLS_HEADING = "%5s  %-6s  %-3s  %-24s  %-8s  %-31s  %-14s  %-13s  %s" % (
     "call",
     "line",
     "dir",
@@ -558,14 +558,14 @@ def _call_text(call, holds, corrected=None):
     }.get(call.get("absence"), "withheld")
     name = (corrected or {}).get(call["id"])
     name = "%s (corrected)" % name if name else call["name"] or ""
-    return "%5d  line %d  %-3s  %-24s  %-8s  %-14s  %-14s  %-13s  %s %s" % (
+    return "%5d  line %d  %-3s  %-24s  %-8s  %-31s  %-14s  %-13s  %s %s" % (
         call["id"],
         call["line"],
         call["direction"],
         call["started_at"],
         "answered" if call["answered"] else "-",
-        # How it ended, as --json has it (power_loss, local, missed...).
-        call["end_reason"] or ("-" if call["ended_at"] is None else "?"),
+        # How it ended in the call page's words ("We hung up"); --json keeps the codes.
+        words.say("end", call["end_reason"]) or ("-" if call["ended_at"] is None else "not known"),
         (words.say("recording", recording) or "No recording") + held,
         words.say("decision", call["policy_decision"]) or "-",
         number + withheld,

@@ -543,3 +543,23 @@ def test_a_bad_name_tag_or_talk_time_is_refused_naming_it(data, args, said):
     assert (status, out) == (2, "")
     assert err == "linekeeper: the calls were not printed: %s\n" % said
     assert listed(data) == []
+
+
+def test_how_each_call_ended_is_printed_in_the_call_pages_words_and_json_keeps_the_codes(data):
+    """The listing printed how a call ended as its code (``local``, ``remote_break``), which
+    the call page says in words ("We hung up", "The other party hung up"): the same words
+    now, from firmware.words; --json keeps the codes, for machines."""
+    from firmware import words
+
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD, "--json"))
+    assert status == 0, err
+    ends = {c["id"]: c["end_reason"] for c in map(json.loads, out.splitlines())}
+    assert ends and all(code in words.END_REASONS for code in ends.values())
+    status, out, err = run_linekeeper(*calls_args(data, OWNER_PASSWORD))
+    assert status == 0, err
+    heading, *lines = out.splitlines()
+    start = heading.index("ended")
+    for line in lines:
+        said = line[start : start + 31].rstrip()
+        assert said == words.END_REASONS[ends[int(line.split()[0])]], line
+        assert line[start + 31 : start + 33] == "  ", line  # the columns after it stay in place
