@@ -1054,3 +1054,22 @@ def test_deleting_an_account_says_it_is_deleted(box, people):
     ), page[:3000]
     # A link naming an account that is there says nothing of a deletion.
     assert 'id="users-deleted"' not in alice.get("/users?deleted=sam").get_data(as_text=True)
+
+
+def test_the_saved_settings_say_what_a_change_of_country_does_only_when_it_changed(box, people):
+    """Every save said "A change of country takes effect at once", a line name's change too,
+    as if the country had changed: said only when it did."""
+    ivan = people["ivan"]
+
+    def saved(**over):
+        resp = box.post(ivan, "/settings", settings_form(box, **over), token_from="/settings")
+        assert resp.status_code == 302, page_of(resp)[-1500:]
+        page = html.unescape(ivan.get(resp.headers["Location"]).get_data(as_text=True))
+        return re.search(r'<p class="notice" id="saved">(.*?)</p>', page, re.S).group(1)
+
+    assert saved(**{"line-2-name": "Sales"}) == "Saved."
+    assert saved(**{"line-2-name": "Sales", "country": "us"}) == (
+        "Saved. The change of country takes effect at once: the lines' signalling and tones, the "
+        "announcement's voice and how reports compare numbers."
+    )
+    assert box.web.site.settings().country == "us"

@@ -153,7 +153,8 @@ def save():
     except FieldSealError:
         return form_errors("settings.html", {"form": SEALED_REFUSED}, status=503, saved=None, **_context())
     sitechange.finish(web, note)
-    return redirect(url_for("settings.index", saved=1))
+    # The page says what a change of country does only when the country changed.
+    return redirect(url_for("settings.index", saved="country" if "country" in changed else 1))
 
 
 # Why a key store backup is refused (the page's words, and the refused entry's reason).
