@@ -803,15 +803,19 @@ def _prove(args):
     new one at their first login) proves nobody: the installer knows it too, and the trail
     would name its owner.
 
+    Returns whether the key slot it opened opens every line (False: none opened).
+
     :raises WrongPasswordError: neither takes it, or no account has the name
     :raises LinekeeperError: the account is locked out or its guesses wait (the password
         is not checked), is disabled, or its password is still the installer's"""
     from firmware.storage.keystore import KeyStore
 
     key, account = _proven(args, KeyStore(args.data_dir))
+    every_line = key is not None and key.holds_all
     if key is not None:
         key.forget()
     _refuse_installers_password(args.data_dir, account)
+    return every_line
 
 
 def _proven(args, store, password=None, by_hash=True, sweep=True):
@@ -1023,14 +1027,16 @@ def _hash_takes(data_dir, user, account, password):
 ROOT_ACTOR = "cli"
 
 
-def _proven_actor(args, nothing_done, installers_work):
+def _proven_actor(args, nothing_done, installers_work, every_line=False):
     """The actor of the audit entries of a command that root runs on the box without an
     account (``config import``, ``keystore backup``): :data:`ROOT_ACTOR`, or ``--user``
     once their key slot opens with ``--password-file`` (on a box set up, their account is
     there, enabled, and an installer's: ``installers_work`` says what only an installer
     does, as the web UI has it). A name typed alone proves nothing: the trail would name
     anyone. Before, any proven account was named: an auditor's password put "audrey changed
-    the configuration" in the trail, of a role that changes nothing.
+    the configuration" in the trail, of a role that changes nothing. With ``every_line`` (a
+    key store backup), the account must be a supervisor too and its key slot open every line,
+    as the Settings page's download asks (web.views.settings.may_back_up).
 
     :raises LinekeeperError: ``--user`` without ``--password-file``, or the other way round;
         no account of that name, a disabled one, a wrong password, or an account that is
@@ -1052,7 +1058,7 @@ def _proven_actor(args, nothing_done, installers_work):
         )
     try:
         # The password first: a disabled account is said to be so once it is right.
-        _prove(args)
+        opens_all = _prove(args)
         # A key slot's owner proven, whom no account has (said once the password is taken).
         account = _account(args.data_dir, args.user, enabled=False)
     except LinekeeperError as exc:
@@ -1064,6 +1070,14 @@ def _proven_actor(args, nothing_done, installers_work):
             "--user %s is not an installer: only an installer %s (leave --user out and the "
             "audit trail names %s, root on the box) — %s"
             % (args.user, installers_work, ROOT_ACTOR, nothing_done)
+        )
+    if every_line and account is not None and not ("supervisor" in account.roles and opens_all):
+        # The copy's password slots can be guessed offline, with no lockout: the web gives it
+        # only to someone who can already open every recording, and --user is named as such.
+        raise LinekeeperError(
+            "--user %s is not an installer who is also a supervisor with a key slot that opens "
+            "every line: only such an installer %s (leave --user out and the audit trail names "
+            "%s, root on the box) — %s" % (args.user, installers_work, ROOT_ACTOR, nothing_done)
         )
     return args.user
 
@@ -3338,7 +3352,9 @@ def cmd_keystore(args):
 
         if os.path.lexists(args.file):
             raise there_already()
-        actor = _proven_actor(args, "nothing was written", "backs up the key store, as in Settings")
+        actor = _proven_actor(
+            args, "nothing was written", "backs up the key store, as in Settings", every_line=True
+        )
         data, doc = keybackup.make_backup(args.data_dir, _wall_us())
         contents = keybackup.key_store_contents(doc["keystore"].encode("ascii"))
         details = {

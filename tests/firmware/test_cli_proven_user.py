@@ -159,7 +159,8 @@ def test_on_a_box_set_up_only_an_enabled_account_is_named(box, tmp_path, capsys,
     status, err = run()  # admin's key slot opens, but no account is admin's
     assert status == 2 and "admin has no account on this box" in err
     with db.tx() as conn:
-        accounts.create(conn, "admin", "unused web password 7", ["installer"], [])
+        # A key store backup asks an installer who is a supervisor too, as the Settings page does.
+        accounts.create(conn, "admin", "unused web password 7", ["installer", "supervisor"], [])
     status, err = run()  # an account of that name: admin is proven
     assert status == 0, err
     if command == "keystore backup":
@@ -275,3 +276,38 @@ def test_a_command_that_only_asks_who_runs_it_says_admin_is_the_default_too(tmp_
     # Typed, admin is a name like another: a wrong password's words alone.
     assert main([*args, "--data-dir", data, "--password-file", pw, "--user", "ghost"]) == 2
     assert "admin is the user" not in capsys.readouterr().err
+
+
+def test_a_key_store_backup_names_only_an_installer_the_settings_page_would_give_it_to(box, tmp_path, capsys):
+    """The Settings page gives the backup only to an installer who is also a supervisor, their
+    key slot opening every line (its password slots can be guessed offline: docs/keys.md);
+    `--user` took any installer, and the trail named them as having made it. Refused as the
+    other refusals of --user are, naming what is wrong, nothing written nor audited."""
+    data, _, pw = box
+    db = WebDb(os.path.join(data, "web.db"))
+    accounts = Accounts(db, lambda: time.time_ns() // 1000, cost=CHEAP_COST)
+    with db.tx() as conn:
+        accounts.create(conn, "admin", "unused web password 7", ["installer"], [])
+        accounts.create(conn, "ivan", "unused web password 7", ["installer", "supervisor"], [1])
+    store = KeyStore(data, kdf_params=Argon2Params(memory_kib=8, iterations=1))
+    unlocked = store.unlock("admin", PASSWORD)
+    try:
+        store.add_slot("ivan", PASSWORD, unlocked, [1])  # line 1 alone
+    finally:
+        unlocked.forget()
+    out = tmp_path / "ks.bak"
+    for user in ("admin", "ivan"):  # an installer alone; one whose key opens line 1 alone
+        capsys.readouterr()
+        assert keystore_backup(data, out, "--user", user, "--password-file", pw) == 2
+        err = capsys.readouterr().err
+        assert err == (
+            "linekeeper: --user %s is not an installer who is also a supervisor with a key slot that "
+            "opens every line: only such an installer backs up the key store, as in Settings (leave "
+            "--user out and the audit trail names cli, root on the box) — nothing was written\n" % user
+        )
+        assert not out.exists() and [e for e in entries(data) if e[1] == "key_backup"] == []
+    with db.tx() as conn:
+        accounts.update(conn, "admin", ["installer", "supervisor"], [])
+    db.close()
+    assert keystore_backup(data, out, "--user", "admin", "--password-file", pw) == 0
+    assert [e for e in entries(data) if e[1] == "key_backup"] == [("admin", "key_backup")]
