@@ -316,9 +316,9 @@ ACTIONS = {
     "call_viewed": "Opened a call's page, which shows its caller's number and name (once per login)",
     "request_viewed": "Opened a data subject's request, which shows who asked, how to reach them and "
     "what they asked (once per login)",
-    "list_viewed": "Viewed the calls list (or printed the call log: `linekeeper calls`), a report or "
-    "the phonebook on screen, which show callers' numbers, or the data subjects' requests, which show "
-    "who asked (its filter, and how many calls, numbers, entries or requests it showed)",
+    "list_viewed": "Viewed the calls list (or printed the call log: `linekeeper calls`), a report, the "
+    "phonebook or the requests list on screen, which show callers' numbers or who asked (its filter, "
+    "and how many it showed)",
     "staff_notice": "The staff notice in new words, kept as the settings making them were saved, "
     "or else when first shown (this version's words are kept)",
     "config_change": "Changed settings",
