@@ -655,33 +655,22 @@ class CallLog:
 
     def started_of(self, call_ids: Sequence[int]) -> list[int]:
         """When each of ``call_ids`` that is in the log started (wall µs), in no order."""
-        ids = [int(i) for i in call_ids]
-        found: list[int] = []
-        with self._lock:
-            for at in range(0, len(ids), 500):
-                part = ids[at : at + 500]
-                found += [
-                    int(r[0])
-                    for r in self._db.execute(
-                        "SELECT started_at FROM calls WHERE id IN (%s)" % ",".join("?" * len(part)), part
-                    )
-                ]
-        return found
+        return self._of_ids("SELECT started_at FROM calls WHERE id IN (%s)", call_ids)
 
     def expired_of(self, call_ids: Sequence[int]) -> list[int]:
         """Which of ``call_ids`` had their caller's details removed by retention."""
+        return self._of_ids("SELECT id FROM calls WHERE absence = ? AND id IN (%s)", call_ids, [EXPIRED])
+
+    def _of_ids(self, sql: str, call_ids: Sequence[int], args: Sequence[Any] = ()) -> list[int]:
+        """The first column of ``sql`` (its ``%s`` the ids' places, after ``args``) over
+        ``call_ids``, 500 at a time (a statement's parameters stay few)."""
         ids = [int(i) for i in call_ids]
         found: list[int] = []
         with self._lock:
             for at in range(0, len(ids), 500):
                 part = ids[at : at + 500]
-                found += [
-                    int(r[0])
-                    for r in self._db.execute(
-                        "SELECT id FROM calls WHERE absence = ? AND id IN (%s)" % ",".join("?" * len(part)),
-                        [EXPIRED] + part,
-                    )
-                ]
+                rows = self._db.execute(sql % ",".join("?" * len(part)), list(args) + part)
+                found += [int(r[0]) for r in rows]
         return found
 
     def _merge_and_checkpoint(self) -> int:

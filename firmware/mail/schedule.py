@@ -198,17 +198,7 @@ def withdraw_reports(queue, audit, call_id, started_us, actor, wall_us, address=
     erasure holds the erased marker, not the number, and is not touched. Returns the
     withdrawn items.
     """
-    day = dt.datetime.fromtimestamp(started_us / 1e6, dt.UTC).date()
-    one = dt.timedelta(days=1)
-
-    def matches(item):
-        if not (item.get("key") or "").startswith(REPORT_KEY):
-            return False
-        if not item.get("period"):
-            return True
-        first, last = (dt.date.fromisoformat(d) for d in item["period"])
-        return first - one <= day <= last + one
-
+    matches = _reports_of_days({dt.datetime.fromtimestamp(started_us / 1e6, dt.UTC).date()})
     now = int(wall_us())
     withdrawal = {"actor": actor, "call": call_id, "address": address}
     withdrawn = queue.withdraw(
@@ -239,16 +229,7 @@ def withdraw_expired_reports(queue, audit, started_us, details_days, wall_us):
     days = {dt.datetime.fromtimestamp(t / 1e6, dt.UTC).date() for t in started_us}
     if not days:
         return []
-    one = dt.timedelta(days=1)
-
-    def matches(item):
-        if not (item.get("key") or "").startswith(REPORT_KEY):
-            return False
-        if not item.get("period"):
-            return True
-        first, last = (dt.date.fromisoformat(d) for d in item["period"])
-        return any(first - one <= day <= last + one for day in days)
-
+    matches = _reports_of_days(days)
     now = int(wall_us())
     withdrawal = {"actor": "system", "request": "retention", "details_days": details_days}
     withdrawn = queue.withdraw(
@@ -279,6 +260,23 @@ def withdrawal_auditor(audit, wall_us):
         )
 
     return settled
+
+
+def _reports_of_days(days):
+    """``(item) -> bool``: whether a queued mail is a scheduled report that may name a call
+    started on one of ``days`` (UTC dates; a day's margin each side, for the report's zone),
+    or one whose period is not known."""
+    one = dt.timedelta(days=1)
+
+    def matches(item):
+        if not (item.get("key") or "").startswith(REPORT_KEY):
+            return False
+        if not item.get("period"):
+            return True
+        first, last = (dt.date.fromisoformat(d) for d in item["period"])
+        return any(first - one <= day <= last + one for day in days)
+
+    return matches
 
 
 def _audit_withdrawal(audit, action, item, withdrawal, now):
