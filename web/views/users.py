@@ -137,6 +137,12 @@ DONE = {
     "changed": "changed: the new roles and lines apply from their next login",
     "unchanged": "kept the same roles and lines: nothing was changed",
     "password": "has a new password, from their next login",
+    "password_box_key": (
+        "has a new password, from their next login. They no longer hold the box's own key: "
+        "their key slot opens their listed lines only, as your key could not give more. To "
+        "give it back, log in as an account holding it, or type the box's recovery key, and "
+        "use Give the box's own key on their row"
+    ),
     "unlocked": "is unlocked: they can log in now",
     "enabled": "is enabled: they can log in now, and their %d unused days count from today" % UNUSED_DAYS,
     "disabled": "is disabled: nobody can log in to the account until an installer enables it",
@@ -681,9 +687,10 @@ def set_password(name):
     if problem:
         errors["password"] = problem
     had_slot = name in _slots()
+    held = had_slot and _holds_all(web.services.keystore, name)
     # The last holder of the box's key keeps it: a slot for its listed lines would leave
     # nobody able to make a new recovery key, backup or rekey.
-    box_key = had_slot and _last_box_key(name) is not None
+    box_key = held and _last_box_key(name) is not None
     grant = None
     if (user.needs_key_slot or had_slot) and not errors:
         grant = _grant(errors, user.lines, "Resetting the password of someone with a key slot")
@@ -706,9 +713,12 @@ def set_password(name):
     # Noted before the slot: a cut between the slot and the hash is finished, not
     # taken for an altered key store (web/pwchange.py).
     note = pwchange.begin(web, name, g.user.name, entries, must_change="set_by_other")
+    # Another holder keeps it too when the grant can give it (the box's key in the session,
+    # or the recovery key typed): else its slot opens its listed lines, and the page says so.
+    kept = held and grant is not None and grant.key.holds_all
     try:
         if had_slot:
-            lines = ALL_LINES if box_key else (user.lines or None)
+            lines = ALL_LINES if kept else (user.lines or None)
             keystore.reset_password(name, password, grant.key, lines=lines)
         elif user.needs_key_slot:
             keystore.add_slot(name, password, grant.key, lines=user.lines)
@@ -726,7 +736,8 @@ def set_password(name):
         audit("account_unlock", name, reason=RESET_UNLOCKS)
         web.throttle.unlock(name)
     web.sessions.end_user(name)
-    return redirect(url_for("users.index", done="password", name=name))
+    done = "password_box_key" if held and not kept else "password"
+    return redirect(url_for("users.index", done=done, name=name))
 
 
 @bp.route("/<name>/unlock", methods=["POST"])
