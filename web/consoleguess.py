@@ -21,6 +21,15 @@ kept the owner out of every command on the box's console for good. Counted for a
 name typed, as the web counts them: a lockout says nothing of whether an account has it.
 The failure that begins a lockout says so (:meth:`Guess.failed`), for its audit entry.
 
+Before the recorder has left the field cipher since boot, a box that seals its personal data
+(``storage.key`` on the card) has no key here, and the counters' keys are kept in clear
+until the recorder seals them at its start. A name no account has (a password typed as
+``--user``, most often) is then not counted by name at all, only as one more failure on the
+console (``addr:console``): it would lie on the card in clear until then, and in free pages
+after. Whoever runs the command reads web.db, where the accounts are listed, so nothing is
+hidden from them by counting it (:meth:`Guess._keys`). A box that does not seal keeps these
+in clear, as it keeps the call log and the web login's counters.
+
 A recovery key typed on the command line (``hat-replaced``, ``keystore restore``) is no
 account's: its tries count box-wide, against the console's recovery key
 (:data:`RECOVERY_KEYS`, ``recovery:console``: five free, then a wait from 1 s doubling to
@@ -43,7 +52,7 @@ import sqlite3
 import time
 
 from firmware.errors import LinekeeperError
-from firmware.storage.fieldseal import FieldSealError, load_field_cipher
+from firmware.storage.fieldseal import KEY_FILE, FieldSealError, load_field_cipher
 
 from .db import WebDb
 from .throttle import Throttle, wait_said
@@ -140,6 +149,8 @@ class Guess:
         self._throttled = throttled or "--user %s: too many failed attempts; wait %%d s and try again" % name
         self._wall_us = wall_us
         self._cipher = _cipher(data_dir, run_dir)
+        # The box seals and this process has no key: a name no account has is not kept.
+        self._in_clear = self._cipher is None and os.path.exists(os.path.join(data_dir, KEY_FILE))
 
     def refusal(self):
         """Why the password may not be checked now (the account locked out, or the
@@ -151,7 +162,7 @@ class Guess:
             if not db.has_counters():
                 return None
             throttle = Throttle(db, self._wall_us, self._cipher)
-            keys = self._keys(throttle)
+            keys = self._keys(db, throttle)
             wait = throttle.wait_s(keys)
             if not wait:
                 return None
@@ -174,8 +185,8 @@ class Guess:
         ``locked``, ``locked_s``), or ``{}``: none, or not counted. Any lock in force now is
         this failure's: one in force before refused the password unchecked (:meth:`refusal`)."""
 
-        def count(throttle):
-            keys = self._keys(throttle)
+        def count(db, throttle):
+            keys = self._keys(db, throttle)
             throttle.failed(keys)
             return throttle.lockout(keys)
 
@@ -191,13 +202,13 @@ class Guess:
         db = _ReadOnly(self._path)
         try:
             throttle = Throttle(db, self._wall_us, self._cipher)
-            counted = db.has_counters() and throttle.counted(self._keys(throttle))
+            counted = db.has_counters() and throttle.counted(self._keys(db, throttle))
         finally:
             db.close()
         if not counted:
             return
         try:
-            self._write(lambda throttle: throttle.succeeded(self._keys(throttle)))
+            self._write(lambda db, throttle: throttle.succeeded(self._keys(db, throttle)))
         except (OSError, sqlite3.Error, LinekeeperError) as exc:
             log.warning(
                 "the failed tries of %s on the command line were not cleared (web.db: %s)",
@@ -227,7 +238,7 @@ class Guess:
         # as one it logged in from; the console counts no such key, so it is named for that.
         known = ["acct:%s|%s" % (self._name[:64], CONSOLE)]
         try:
-            self._write(lambda throttle: throttle.succeeded(known))
+            self._write(lambda db, throttle: throttle.succeeded(known))
         except (OSError, sqlite3.Error, LinekeeperError) as exc:
             log.warning(
                 "the console was not kept as a place %s uses (web.db: %s)",
@@ -235,14 +246,21 @@ class Guess:
                 exc,
             )
 
-    def _keys(self, throttle):
-        return console_keys(throttle, self._name) if self._fixed is None else self._fixed
+    def _keys(self, db, throttle):
+        """The keys the guess counts against, read from ``db`` (web.db) and ``throttle``:
+        the console's alone for a name no account has while the keys would be kept in clear
+        on a box that seals (the module's docstring)."""
+        if self._fixed is not None:
+            return self._fixed
+        if self._in_clear and db.one("SELECT 1 FROM users WHERE name = ?", (self._name,)) is None:
+            return ["addr:" + CONSOLE]
+        return console_keys(throttle, self._name)
 
     def _write(self, change):
         with _as_owner(self._path):
             db = WebDb(self._path)
             try:
-                return change(Throttle(db, self._wall_us, self._cipher))
+                return change(db, Throttle(db, self._wall_us, self._cipher))
             finally:
                 db.close()
 

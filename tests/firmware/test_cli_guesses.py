@@ -243,3 +243,34 @@ def test_root_counts_a_failure_as_web_db_s_owner(reachable, tmp_path, capsys, mo
     assert [
         n for n in os.listdir(data) if n.startswith("web.db") and os.stat(os.path.join(data, n)).st_uid == 0
     ] == []
+
+
+def test_a_name_no_account_has_is_not_kept_in_clear_before_the_recorder_has_left_the_key(
+    data, tmp_path, capsys, monkeypatch
+):
+    """The box seals (storage.key, wrapped by the MCU vault) and the recorder has not left the
+    key since boot: a password typed as --user was kept in web.db's counters in clear. A name
+    no account has counts as a failure on the console alone; an account's counts as before."""
+    from board.mcu.link import McuLink
+    from board.mcu.sim import SimMcu
+    from firmware import signing
+    from firmware.clock import SimClock
+    from firmware.storage.fieldseal import load_field_cipher
+
+    load_field_cipher(data, vault=McuLink(SimMcu(SimClock()).bus))  # no run copy left
+    monkeypatch.delenv("LINEKEEPER_RUN_DIR", raising=False)
+    monkeypatch.setattr(signing, "APPLIANCE_RUN_DIR", str(tmp_path / "no-run-dir"))
+    typed = "my secret password 99"
+    args = ["rekey"]  # run with the box stopped: after a boot, before the recorder started
+    pw = pw_file(tmp_path, "not the password at all")
+    for who in (typed, "sup"):
+        capsys.readouterr()
+        assert main(args + ["--data-dir", data, "--user", who, "--password-file", pw]) == 2
+        err = capsys.readouterr().err
+        assert "no such account or wrong password" in err, err
+    db, throttle = _web(data)
+    keys = [key for (key,) in db.query("SELECT key FROM throttle")]
+    assert throttle.counted(["any:sup", "lockat:sup|console"])
+    db.close()
+    assert not [key for key in keys if typed in key], keys
+    assert keys.count("addr:console") == 1
