@@ -658,3 +658,22 @@ def test_a_trail_that_cannot_be_read_is_said_not_counted_as_nothing(box, people,
     said = access(html, 4)
     assert said.startswith("Cannot be told now: the audit trail cannot be read") and "never" not in said
     assert "10 call records" in section(html, 4)  # the rest of the page as ever
+
+
+def test_a_person_s_requests_of_one_day_are_one_banner_row_and_mail(box, people, stella):
+    """Each differently worded request was its own row on every supervisor's banner, and
+    mailed: a person's requests made the same day are told once (the register keeps each),
+    until that row is acknowledged; none is ever refused."""
+    for words in ("my calls in February", "my calls in March", "and in April"):
+        resp = box.post(stella, "/my-line/request", {"kind": "access", "words": words}, token_from="/my-line")
+        assert resp.status_code == 302
+        box.clock.advance(60)
+    assert len(register(box)) == 3
+    [alarm] = [r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]
+    first = min(entry["id"] for entry in register(box))
+    assert "request %d on the Requests page" % first in alarm["message"]
+    assert alarm["message"].endswith(". Any more they ask today are on the Requests page, not told again")
+    box.alarm_log.acknowledge(alarm["id"], "sue")
+    resp = box.post(stella, "/my-line/request", {"kind": "erasure"}, token_from="/my-line")
+    assert resp.status_code == 302 and len(register(box)) == 4
+    assert len([r for r in box.alarm_log.history() if r["kind"] == "staff_concern"]) == 2

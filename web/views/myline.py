@@ -334,6 +334,32 @@ def now():
     }
 
 
+# A person's requests made on My line the same day are one banner row and one mail (each
+# differently worded request was its own, on every supervisor's banner, mailed): the first
+# raises it, saying so; the register and the dashboards list each. Requests are a right,
+# never refused: only the telling of them is grouped.
+GROUPED = ". Any more they ask today are on the Requests page, not told again"
+
+
+def _asked_today(log, name, line, today, wall_us):
+    """Whether ``name`` asked on My line today (the box's local day ``today``) and its
+    occurrence on ``line`` still waits on the banner (not acknowledged): a later request is
+    grouped with it. Once acknowledged, the next is told again, as its own row."""
+    prefix = "from %s: asked on My line: " % name
+    day_us = 26 * 3600 * 1_000_000  # a local day, whatever the clock change, is within
+    local = lk().local_time()
+    for row in log.history(limit=200, lines=[line], since_us=wall_us - day_us):
+        if (
+            row["kind"] == "staff_concern"
+            and row["line"] == line
+            and row["acknowledged_us"] is None
+            and row["message"].startswith(prefix)
+            and local.local(row["raised_us"]).date() == today
+        ):
+            return True
+    return False
+
+
 @bp.route("/my-line/request", methods=["POST"])
 @roles("staff")
 def ask():
@@ -424,6 +450,8 @@ def ask():
         # alarm is, or the alarm reached no supervisor at all.
         held = set(user.lines) & supervised_lines()
         for line in sorted(set(user.lines)) if held else [0]:
-            log.set("staff_concern", True, line=line, message=message, wall_us=wall_us)
+            if _asked_today(log, user.name, line, today, wall_us):
+                continue  # grouped: one banner row and mail a day (the register keeps each)
+            log.set("staff_concern", True, line=line, message=message + GROUPED, wall_us=wall_us)
             log.set("staff_concern", False, line=line, wall_us=wall_us)
     return redirect(url_for("myline.index", asked=request_id))
