@@ -153,3 +153,30 @@ def test_the_reports_and_consent_line_choices_name_the_lines(box, people):
     consent = _text(people["ivan"].get("/consent")).split('id="line" name="line"')[1].split("</select>")[0]
     assert '<option value="2">line 2 (Office)</option>' in consent, consent
     assert '<option value="1">line 1</option>' in consent, consent
+
+
+def test_my_line_the_sar_form_and_the_requests_form_name_the_lines(box, people):
+    """My line headed a line "Office (line 2)", the subject access form ticked "Line 2" and
+    the Requests form "Line 2" (the macro saw no site settings): every other page says
+    "Line 2 (Office)"."""
+    _name_lines(box, line2="Office")
+    box.add_user(people["alice"], "stella", ["staff"], [2, 3])
+    mine = _text(box.login("stella").get("/my-line"))
+    assert "<h2>Line 2 (Office)</h2>" in mine and "<h2>Line 3</h2>" in mine, mine
+    assert "(line 2)" not in mine
+    sar = _text(people["sam"].get("/sar")).split('id="sar-lines"')[1].split("</fieldset>")[0]
+    assert 'aria-describedby="sar-lines-hint"> Line 2 (Office)</label>' in sar, sar
+    assert 'aria-describedby="sar-lines-hint"> Line 1</label>' in sar, sar
+    asked = _text(people["sam"].get("/requests")).split('id="rq-lines"')[1].split("</fieldset>")[0]
+    assert 'id="rq-line-2"> Line 2 (Office)</label>' in asked, asked
+    assert 'id="rq-line-1"> Line 1</label>' in asked, asked
+
+
+def test_the_rules_pages_labels_name_the_line_as_its_row_does(box, people):
+    """The recording rules' row said "Line 2 (Office)" while its controls were labelled, for
+    a screen reader, "Mode of line 2"."""
+    _name_lines(box, line2="Office")
+    rules = _text(people["ivan"].get("/rules"))
+    assert 'aria-label="Mode of line 2 (Office)"' in rules, rules
+    assert 'aria-label="The personal-call code works on line 2 (Office)"' in rules
+    assert 'aria-label="Mode of line 1"' in rules
