@@ -83,11 +83,23 @@ ALARMS = {
 
 # Advice that depends on what failed, which the alarm's message says: (kind, the start of the
 # message as firmware/alarmchecks.py words it) -> advice, before the kind's own.
+# The ``disk_full`` alarm's first words (firmware.recording.recorder), read on the dashboard
+# as in the mail: what is happening and what to do, before the recorder's own words.
+DISK_FULL_PLAIN = (
+    "The memory card is full, so calls are not being recorded until there is room. Ask your "
+    "installer to make room: shorter retention periods (Retention page) or a larger card."
+)
+
 ALARM_ADVICE_BY_CAUSE = {
     # The box could not play a beep into the line: the board, not the announcement.
-    ("consent_notice_failed", prefix): "call the supplier if it happens again: the box may be failing "
-    "to play into that line; callers on it are not hearing the beep that tells them calls are recorded"
-    for prefix in ("the warning tone could not be played", "the consent beep could not be played")
+    **{
+        ("consent_notice_failed", prefix): "call the supplier if it happens again: the box may be "
+        "failing to play into that line; callers on it are not hearing the beep that tells them "
+        "calls are recorded"
+        for prefix in ("the warning tone could not be played", "the consent beep could not be played")
+    },
+    # Its message says what to do already: the mail's "What to do" would say it again.
+    ("disk_full", DISK_FULL_PLAIN): None,
 }
 
 
@@ -143,7 +155,7 @@ def alarm_text(kind, message):
 
 def alarm_advice(kind, message=None):
     """What to do about an alarm of ``kind`` whose message is ``message`` (its mail's "What to
-    do"); None: no advice."""
+    do"); None: no advice, or none beyond what the message says."""
     for (of, start), advice in ALARM_ADVICE_BY_CAUSE.items():
         if of == kind and (message or "").startswith(start):
             return advice

@@ -77,6 +77,7 @@ from firmware.recording.reserve import DiskReserve, free_bytes
 from firmware.recording.segment import SyncGroup
 from firmware.recording.stages import ChunkPolicy, RecordingPipeline
 from firmware.recording.store import KEY_CONTEXT, KEY_COPY_SUFFIX, NOT_A_RECORDING, new_wrapped_key
+from firmware.words import DISK_FULL_PLAIN
 
 log = logging.getLogger(__name__)
 
@@ -1527,13 +1528,6 @@ def _sqlite_full(exc):
 
 def _size(n):
     return "%.1f MiB" % (n / (1 << 20)) if n >= 1 << 20 else "%d KiB" % (n // 1024)
-
-
-# The ``disk_full`` alarm's first words (:meth:`Recorder._disk_full_alarm`).
-DISK_FULL_PLAIN = (
-    "The memory card is full, so calls are not being recorded until there is room. Ask your "
-    "installer to make room: shorter retention periods (Retention page) or a larger card."
-)
 
 
 def _message(exc):

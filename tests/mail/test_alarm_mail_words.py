@@ -299,3 +299,19 @@ def test_the_box_s_address_is_a_web_address_or_refused_naming_what_is_wrong(tmp_
         assert not (tmp_path / "mail.json").exists() and not (tmp_path / "mail-box-url.json").exists()
     for url in ("https://recorder.example.com/", "http://192.168.1.20:8080", "https://[fd00::20]/"):
         assert store.save(dataclasses.replace(SETTINGS, box_url=url)).box_url == url
+
+
+def test_the_storage_full_mail_says_what_to_do_once():
+    """The "Storage full" mail said to make room twice: its message's first sentence ("Ask your
+    installer to make room: ...", which the dashboard shows too) and then its "What to do"
+    ("make room now: check the retention periods ..."). A message in the recorder's words
+    alone, as before that sentence, still gets the advice."""
+    from firmware.mail.compose import alarm_message
+    from firmware.words import ALARM_ADVICE, DISK_FULL_PLAIN
+
+    plain = "%s In detail: the card is full (found by line 1)" % DISK_FULL_PLAIN
+    body = alarm_message(SETTINGS, _row("disk_full", 0, plain), "Acme", T_US).get_content()
+    assert "What happened: %s\n" % plain in body, body
+    assert body.count("make room") == 1 and "What to do" not in body, body
+    older = alarm_message(SETTINGS, _row("disk_full", 0, "the card is full"), "Acme", T_US).get_content()
+    assert "What to do: %s.\n" % ALARM_ADVICE["disk_full"] in older, older
