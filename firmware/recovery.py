@@ -170,7 +170,8 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     that cannot be rebuilt are left in (or moved to) the quarantine folder.
     Call the caller with the data directory locked.
 
-    :param clock: only for the wall time of the audit entry (``wall_us`` wins)
+    :param clock: only for the wall time of the audit entry and of the name a damaged call
+        log is kept as (``wall_us``, µs since the epoch, wins)
     :param audit: an :class:`~firmware.storage.audit.AuditLog` for a ``repair`` entry
     :param progress: ``f(done, total, name)`` after each file
     :param recording_key: an unlocked :class:`~firmware.storage.keystore.RecordingKey`:
@@ -190,7 +191,8 @@ def repair(data_dir, clock, audit=None, progress=None, wall_us=None, recording_k
     if os.path.exists(db_path):
         problem = _read_log(db_path)[0]
         if problem is not None and not problem.startswith("empty (no calls"):
-            moved = _move_aside(db_path)
+            # Named by the time the repair is audited at: a simulated box's clock on its data.
+            moved = _move_aside(db_path, wall_us if wall_us is not None else clock.wall_at(clock.now_us()))
     calllog = CallLog(db_path, clock)  # creates or migrates every table
     from .signing import device_signer
 
@@ -553,9 +555,10 @@ def _move(src, dest):
     fsutil.fsync_dir(os.path.dirname(src))
 
 
-def _move_aside(db_path):
-    """Rename a damaged ``calls.db`` (and its WAL files) out of the way; returns the new name."""
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+def _move_aside(db_path, wall_us):
+    """Rename a damaged ``calls.db`` (and its WAL files) out of the way, named by the UTC time
+    ``wall_us`` (µs since the epoch); returns the new name."""
+    stamp = datetime.datetime.fromtimestamp(wall_us / 1e6, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     dest = "%s.damaged-%s" % (db_path, stamp)
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db_path + suffix):

@@ -81,3 +81,21 @@ def test_a_command_after_the_box_stopped_dates_by_where_its_clock_stopped(tmp_pa
     later = simtime.box_wall_us(data, real_us=25 * HOUR_US)
     assert later == START_US + HOUR_US + simtime.NOTE_EVERY_US
     assert simtime.resumed_start_us(START_US, data) == START_US + 24 * HOUR_US > later
+
+
+def test_a_repair_on_a_simulated_box_names_the_damaged_log_by_the_box_clock(tmp_path):
+    """`linekeeper repair` audited by the box's clock but kept the damaged call log as
+    calls.db.damaged-<the machine's time>: a demo box's March repair said December."""
+    data = tmp_path / "data"
+    _sim(tmp_path, data)
+    path = data / "calls.db"
+    with open(path, "r+b") as f:  # every page after the first: garbage
+        f.seek(4096)
+        f.write(b"\xa5" * (path.stat().st_size - 4096))
+    status, out, err = run_linekeeper("repair", "--data-dir", data)
+    assert status == 0, err
+    names = [p.name for p in data.iterdir()]
+    (kept,) = [n for n in names if n.startswith("calls.db.damaged-") and n.endswith("Z")]  # not -wal, -shm
+    stamp = dt.datetime.strptime(kept.split("damaged-")[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    assert START_US <= int(stamp.timestamp()) * 1_000_000 < START_US + HOUR_US, kept
+    assert "the damaged call log was kept as %s" % (data / kept) in out, out
