@@ -180,3 +180,20 @@ def test_the_rules_pages_labels_name_the_line_as_its_row_does(box, people):
     assert 'aria-label="Mode of line 2 (Office)"' in rules, rules
     assert 'aria-label="The personal-call code works on line 2 (Office)"' in rules
     assert 'aria-label="Mode of line 1"' in rules
+
+
+def test_the_consent_page_names_the_line_it_played_into_and_a_private_one(box, people):
+    """The Consent page said "Played the announcement into line 2" and "Line 2 is private and
+    not listed" of the line its test-call list offers as "line 2 (Office)"."""
+    import dataclasses
+
+    from firmware.policy.settings import LineMode
+
+    _name_lines(box, line2="Office")
+    ivan = people["ivan"]
+    played = _text(ivan.get("/consent?played=2:3.5")).split('id="played">')[1].split("</p>")[0]
+    assert played == "Played the announcement (3.5 s) into line 2 (Office).", played
+    config = box.config_store.get()
+    rules = dataclasses.replace(config.policy.rules, lines=(LineMode(line=2, mode="never"),))
+    box.config_store.save(config.replace(policy=dataclasses.replace(config.policy, rules=rules)))
+    assert "Line 2 (Office) is private and not listed: " in _text(ivan.get("/consent"))
