@@ -267,8 +267,17 @@ class RaucBox:
                 stop_pid(pid)
         for bootname in ("A", "B"):
             mnt = os.path.join(self.slots_dir, bootname)
+            tries = 0
             while os.path.ismount(mnt):
-                run(["umount", mnt])
+                done = subprocess.run(["umount", mnt], capture_output=True, text=True)
+                if done.returncode == 0:
+                    continue
+                # Busy: a process still exiting from the kill, or one the update started
+                # (RAUC's copy) that held the slot open. A power cut takes them all: so here.
+                tries += 1
+                assert tries < 50, "umount %s: %s" % (mnt, done.stderr.strip())
+                subprocess.run(["fuser", "-k", "-9", "-m", mnt], capture_output=True)
+                time.sleep(0.1)
         with open(os.path.join(self.update_dir, "current")) as f:
             slot = f.read().strip()
         run(["mount", "-o", "ro", self.loops["AB".index(slot)], os.path.join(self.slots_dir, slot)])
