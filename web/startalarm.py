@@ -71,14 +71,7 @@ class StartFailureSyslog:
 
     def _state(self):
         if self._sent is None:
-            try:
-                with open(self.path, encoding="utf-8") as f:
-                    sent = json.load(f)
-            except FileNotFoundError:
-                sent = {}
-            except (OSError, ValueError) as exc:
-                log.warning("%s cannot be read (%s): taken as nothing sent", self.path, exc)
-                sent = {}
+            sent = read_sent(self.path)
             self._sent = sent if isinstance(sent, dict) and isinstance(sent.get("since_us"), int) else {}
         return self._sent
 
@@ -123,3 +116,16 @@ def _utc(us):
     import datetime as dt
 
     return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_sent(path):
+    """What a start-failure notice's state file ``path`` says was sent (its JSON), or {}:
+    none yet, or a file that does not read (logged; taken as nothing sent)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("%s cannot be read (%s): taken as nothing sent", path, exc)
+        return {}

@@ -147,14 +147,9 @@ class StartFailureMail:
 
     def _state(self):
         if self._sent is None:
-            try:
-                with open(self.path, encoding="utf-8") as f:
-                    sent = json.load(f)
-            except FileNotFoundError:
-                sent = {}
-            except (OSError, ValueError) as exc:
-                log.warning("%s cannot be read (%s): taken as nothing sent", self.path, exc)
-                sent = {}
+            from .startalarm import read_sent
+
+            sent = read_sent(self.path)
             self._sent = sent.get("outage") if isinstance(sent, dict) else None
             self._sent = self._sent if isinstance(self._sent, str) else ""
         return self._sent
