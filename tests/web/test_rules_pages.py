@@ -457,6 +457,16 @@ def test_the_personal_call_code_is_set_per_line_on_the_rules_page_and_audited(bo
     assert entry.details["changed"] == {"personal": None}
 
 
+def test_a_private_line_says_the_personal_call_code_has_nothing_to_do_there(box, people):
+    ivan = people["ivan"]
+    every = {"line-%d-personal" % n: "on" for n in range(1, box.LINES + 1)}
+    resp = rules_form(box, ivan, **{"personal-dtmf_code": "*7", "line-2-mode": "never", **every})
+    assert resp.status_code == 302
+    page = ivan.get("/rules").get_data(as_text=True)
+    said = re.findall(r'id="line-(\d)-personal-private">([^<]*)<', page)
+    assert said == [("2", "Nothing to pause: this line is private, never recorded.")]
+
+
 def test_a_bad_personal_call_code_is_refused_beside_its_field_and_nothing_changes(box, people):
     ivan = people["ivan"]
     cases = [
