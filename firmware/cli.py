@@ -3071,6 +3071,25 @@ def _pci_codes_refused(data_dir, cipher):
         )
 
 
+def _closed_all_week(data_dir, cipher):
+    """What ``config import`` says when the configuration now in ``data_dir`` has business
+    hours on and no day given any while lines record by the rules: those lines record no
+    call at all. The Rules page refuses it; the file takes it (a box set so loads as it
+    was), so the installer is told here."""
+    from .config import load_config
+
+    lines, later = load_config(data_dir, cipher).policy.rules.closed_all_week()
+    if not lines and not later:
+        return None
+    who = [("line %d" % n) for n in lines] + (["lines added later"] if later else [])
+    return (
+        "policy.rules.hours: business hours are on and no day has any, so %s, set to record by "
+        "the rules, %s no call at all. Set the hours, or turn them off (null), or choose "
+        "another mode; the Rules page refuses it until it is changed."
+        % (" and ".join(who), "record" if len(who) > 1 else "records")
+    )
+
+
 def cmd_config(args):
     """Export the box's configuration to FILE, or import it (validated whole; audited)."""
     import json
@@ -3172,6 +3191,9 @@ def cmd_config(args):
         )
         for said in _pci_codes_refused(args.data_dir, cipher):
             print(said)
+        closed = _closed_all_week(args.data_dir, cipher)
+        if closed:
+            print(closed)
     if waits_for_notice(args.data_dir, cipher):
         print(
             "no consent notice is set in it: the box records no line until one is "

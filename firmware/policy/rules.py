@@ -646,6 +646,17 @@ class RecordingRules(Checked):
                 return item.mode
         return self.default_mode
 
+    def closed_all_week(self, n_lines=None):
+        """The "by_rule" lines that record no call at all because business hours are on
+        and no day has any: ``(lines, default)``, the lines among 1 to ``n_lines`` (those
+        listed in ``lines`` if None) and whether lines added later are such too. The Rules
+        page refuses it; a ``config.json`` or an import may hold it, and is loaded as it
+        is. ``([], False)`` when hours are off or a day has a window."""
+        if self.hours is None or any(self.hours.days.values()):
+            return [], False
+        numbers = range(1, n_lines + 1) if n_lines is not None else sorted(item.line for item in self.lines)
+        return [n for n in numbers if self.mode(n) == "by_rule"], self.default_mode == "by_rule"
+
     def outside_line(self, line):
         """The outside-line digit of ``line`` (:class:`LineMode`), or "" for none."""
         for item in self.lines:

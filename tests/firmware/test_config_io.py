@@ -639,3 +639,29 @@ def test_lines_not_connected_travel_with_the_configuration_and_reach_the_site_se
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
     assert load_config(str(tmp_path / "b")).not_connected == [2]
     assert site_of(tmp_path / "b").not_connected == (2,)
+
+
+def test_an_import_with_business_hours_on_and_none_set_says_which_lines_record_nothing(tmp_path, capsys):
+    """The Rules page refuses business hours on with no day given any while a line records
+    by the rules; the file takes it (a box set so loads as it was), and the import said
+    nothing while those lines went on recording no call at all."""
+    lines = [{"line": 2, "mode": "by_rule"}, {"line": 1, "mode": "always"}]
+    rules = {"default_mode": "by_rule", "lines": lines}
+    make_box(tmp_path / "a", rules=dict(rules, hours={"timezone": "Europe/London", "days": {}}))
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    os.makedirs(tmp_path / "b")
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
+    assert (
+        "policy.rules.hours: business hours are on and no day has any, so line 2 and lines added "
+        "later, set to record by the rules, record no call at all. Set the hours, or turn them off "
+        "(null), or choose another mode; the Rules page refuses it until it is changed."
+    ) in capsys.readouterr().out
+    # A day with hours: nothing said.
+    make_box(tmp_path / "c", rules=dict(rules, hours={"days": {"mon": ["09:00-17:00"]}}))
+    out = str(tmp_path / "backup-c.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
+    assert "policy.rules.hours" not in capsys.readouterr().out

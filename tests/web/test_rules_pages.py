@@ -1,5 +1,6 @@
 """The recording-rules page: every rule type edited, audited; bad input changes nothing."""
 
+import dataclasses
 import functools
 import html
 import json
@@ -8,7 +9,7 @@ import re
 
 import pytest
 
-from firmware.config import load_config
+from firmware.config import load_config, save_config
 from firmware.update.inbox import inbox_dir
 
 from support.web import assert_remove_boxes, audited_change, rules_form
@@ -904,3 +905,25 @@ def test_hours_or_holidays_typed_without_the_hours_ticked_are_refused_and_nothin
     ticked.pop("hours_on")
     assert rules_form(box, ivan, **ticked).status_code == 302
     assert load_config(box.data_dir).policy.rules.hours is None
+
+
+def test_a_saved_configuration_with_hours_on_and_none_set_is_said_on_the_page(box, people):
+    """The page refuses business hours on with no day given any while a line records by the
+    rules (that line would record no call at all); a config.json written so by hand, or an
+    import, was loaded and shown with nothing said, and the line recorded nothing."""
+    ivan = people["ivan"]
+    fields = {"line-3-mode": "by_rule", "hours_on": "on", "hours-mon": "09:00-17:00"}
+    assert rules_form(box, ivan, **fields).status_code == 302
+    assert 'id="closed-all-week"' not in ivan.get("/rules").get_data(as_text=True)
+    config = load_config(box.data_dir)
+    hours = dataclasses.replace(config.policy.rules.hours, days={})
+    rules = dataclasses.replace(config.policy.rules, hours=hours)
+    policy = dataclasses.replace(config.policy, rules=rules)
+    save_config(box.data_dir, dataclasses.replace(config, policy=policy))
+    page = html.unescape(ivan.get("/rules").get_data(as_text=True))
+    said = re.search(r'<p class="notice" id="closed-all-week">(.*?)</p>', page, re.S)
+    assert said, page
+    assert said.group(1) == (
+        'Business hours are on and no day has any, so line 3, set to "By the rules below", records '
+        'no call at all. Set the hours below, untick "Only inside these hours", or choose another mode.'
+    )

@@ -21,6 +21,7 @@ from ..documents import not_connected_lines, private_but_recording
 from ..rules_form import form_values, number_rows, parse_pci_form, parse_rules_form, pci_values
 from ..security import form_errors, lk, roles
 from ..services import CONFIG_SEALED
+from .myline import lines_said
 
 bp = Blueprint("rules", __name__)
 
@@ -58,6 +59,22 @@ def _lists_not_on_every_call(rules, n_lines):
     )
 
 
+def _closed_all_week(rules, n_lines):
+    """What the page says of a saved configuration (``config.json`` or an import; the page
+    itself refuses it) whose business hours are on with no day given any: its "by the
+    rules" lines record no call at all, and nothing else would tell the installer. None
+    if none."""
+    lines, later = rules.closed_all_week(n_lines)
+    if not lines and not later:
+        return None
+    who = " and ".join(([lines_said(lines)] if lines else []) + (["lines added later"] if later else []))
+    return (
+        'Business hours are on and no day has any, so %s, set to "%s", %s no call at all. '
+        'Set the hours below, untick "Only inside these hours", or choose another mode.'
+        % (who, MODE_LABELS["by_rule"], "record" if len(lines) > 1 or later else "records")
+    )
+
+
 def _page(values, errors, status=200, saved=False, sealed=False):
     web = lk()
     store = web.services.box_config
@@ -78,6 +95,7 @@ def _page(values, errors, status=200, saved=False, sealed=False):
         editable=g.user.has("installer") and web.services.box_config is not None and not sealed,
         sealed=sealed,
         still_recording=private_but_recording(web),
+        closed_all_week=_closed_all_week(saved_config.policy.rules, web.n_lines) if saved_config else None,
         lists_not_on_every_call=(
             _lists_not_on_every_call(saved_config.policy.rules, web.n_lines) if saved_config else None
         ),
