@@ -61,7 +61,7 @@ import sqlite3
 import threading
 import time
 
-from firmware.calls.calllog import ERASED, call_json
+from firmware.calls.calllog import ERASED, EXPIRED, call_json
 from firmware.calls.corrected import corrected_names
 from firmware.datadir import site_zone
 from firmware.handover import HandoverError, chain_of, read_handovers
@@ -935,10 +935,10 @@ class Replicator:
         call = call_json(row, self.field_cipher)
         # The name corrected on request (UK GDPR Art. 16), as the box's pages show it and
         # ``linekeeper calls --json`` gives it: beside ``name``, what the caller-ID sent.
-        # None once the caller's details are erased: the call log erases them first, web.db
-        # the corrected names after, and an erased record read between the two carried the
-        # name (in clear with clear_numbers), where the erasure is put once.
-        erased = call.get("absence") == ERASED
+        # None once the caller's details are erased, or removed by retention: the call log
+        # empties them first, web.db the corrected names after, and a record read between the
+        # two carried the name (in clear with clear_numbers), where the erasure is put once.
+        erased = call.get("absence") in (ERASED, EXPIRED)
         call["corrected_name"] = None if erased else self._corrected_name(call_id)
         org_keys = (
             dict(

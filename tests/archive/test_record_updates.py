@@ -149,3 +149,53 @@ def test_an_erased_call_goes_up_with_no_corrected_name_whatever_web_db_holds(
         assert erased["call"]["corrected_name"] is None and erased["name"] is None
     finally:
         rep.close()
+
+
+def test_a_call_whose_details_retention_removed_goes_up_with_no_corrected_name(
+    tmp_path, synth, s3, bucket_name
+):
+    """As an erasure: the retention sweep removes the number and name from the call log
+    (batch after batch), then the names the call was corrected to from web.db (after every
+    batch, or at the next sweep when web.db refused). The uploader puts the record as soon as
+    the call log says so: read between the two, it carried the corrected name, sealed and,
+    with clear_numbers, in clear as the record's name, past the details' period (the record
+    is put once)."""
+    import os
+    import sqlite3
+
+    from firmware.calls.calllog import CallLog
+    from firmware.clock import SimClock
+    from web.corrections import NameCorrections
+    from web.db import WebDb
+
+    org_private, org_public = crypto.new_key_pair()
+    data = str(tmp_path / "box")
+    prepare_box(data, s3, bucket_name, "leeds", org_public, clear_numbers=True)
+    run_box(data, synth, "01632960101", n_calls=1)
+    rep = Replicator(data, archive_settings(s3, bucket_name, "leeds", org_public, clear_numbers=True))
+    bucket = bucket_of(s3, bucket_name)
+    try:
+        web = WebDb(data + "/web.db")
+        NameCorrections(web, lambda: 1_772_442_000_000_000).correct(1, "Wilhelmina Pottage", "sam")
+        web.close()
+        drain(rep)
+        key = call_key("leeds", 1)
+        assert read_record(bucket.get(key), org_private)["name"] == "Wilhelmina Pottage"
+        db = sqlite3.connect(os.path.join(data, "calls.db"))
+        db.execute("DELETE FROM recordings WHERE call_id = 1")  # its recording's period ended first
+        db.commit()
+        db.close()
+        log = CallLog(os.path.join(data, "calls.db"), SimClock())
+        try:
+            assert log.expire_details([1], 2**62) == [1]  # the sweep's call-log step; web.db's after
+        finally:
+            log.close()
+        rep.enqueue_erased()
+        drain(rep)
+        body = bucket.get(key)
+        assert b"Wilhelmina" not in body
+        removed = read_record(body, org_private)
+        assert removed["call"]["absence"] == "expired"
+        assert removed["call"]["corrected_name"] is None and removed["name"] is None
+    finally:
+        rep.close()
