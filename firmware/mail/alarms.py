@@ -12,7 +12,8 @@ this one's repeats. No repeat is mailed sooner than the rate window
 failed start are mailed every time (:data:`EVERY_ONE_MAILED`), up to
 :data:`EVERY_ONE_BURST` in a rate window: a recorder that crashes and is started again
 every few seconds raises ``power_loss_restart`` at each start, which must not become a
-mail every few seconds.
+mail every few seconds. Concerns are counted per person: one account's five never hold
+back another's.
 
 The window's state is kept on the card (``mail/alarm-rate.json``), not only in
 memory: a process that restarts in a loop starts each time with an empty memory,
@@ -105,6 +106,16 @@ def unreached_lines(settings, accounts, n_lines):
     if not settings.alarm_to:
         return ()
     return tuple(n for n in range(1, n_lines + 1) if not recipients_for(settings, n, accounts))
+
+
+def _concern_of(message):
+    """``":NAME"`` of a concern's ``message`` ("from NAME: ...", as the web UI writes it), or
+    "": a concern's burst is counted per person, so that one account's concerns (at most
+    ``web.views.alarms.CONCERNS_A_DAY`` a day) never hold back the mail of another's."""
+    text = message if isinstance(message, str) else ""
+    if not text.startswith("from ") or ": " not in text:
+        return ""
+    return ":" + text[len("from ") :].split(": ", 1)[0]
 
 
 class AlarmMailer:
@@ -200,6 +211,8 @@ class AlarmMailer:
 
     def _decide(self, row, window_us, now):
         key = "%s:%s" % (row["kind"], row["line"])
+        if row["kind"] == "staff_concern":
+            key += _concern_of(row.get("message"))
         state = self._load()
         st = state.get(key)
         st = dict(st) if isinstance(st, dict) else {}

@@ -130,6 +130,22 @@ def test_a_box_restarting_in_a_loop_does_not_flood_the_inbox(tmp_path):
     assert len(queue.mails) == 9
 
 
+def test_one_persons_concerns_never_hold_back_the_mail_of_anothers(tmp_path):
+    """Five concerns of one account in a rate window (as many as it may raise in a day) took
+    the window's whole burst of concern mails: a colleague's concern raised next was on the
+    banner only, where a supervisor it was about could acknowledge it unmailed. The burst is
+    counted per person (the "from NAME: " the web UI writes), so every concern is mailed."""
+    queue = Queue()
+    mailer = mailer_of(queue, lambda: T_US, state_path=str(tmp_path / "alarm-rate.json"))
+    for n in range(5):
+        mailer(_row("staff_concern", 0, "from sam: concern number %d" % n, n))
+    mailer(_row("staff_concern", 0, "from sue: the manager listens to our personal calls", 9))
+    assert len(queue.mails) == 6
+    assert "from sue: the manager" in queue.mails[-1].get_content()
+    mailer(_row("staff_concern", 0, "from sam: a sixth in the window", 10))  # the web refuses it: 5 a day
+    assert len(queue.mails) == 6
+
+
 def test_a_damaged_or_planted_rate_file_never_stops_the_mails(tmp_path):
     """The windows' file is read as data from the card: a field of the wrong type, a number
     out of range, a file that is not an object or is too large is dropped and rewritten,
