@@ -62,7 +62,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `rings` | `2` | inbound: ring cycles, 1 to 50 (a UK cycle is the double burst) |
 | `answer` | `true` | inbound: `false` makes a missed call (then `talk`, `speech`, `hangup` and the other answer fields are not allowed); outbound: `false` makes a call nobody answers, the caller hanging up `dial.answer_after` s after dialling; it needs `dial.ringback` (and so `dial.answer_after` > 0), since without a ringback tone the box takes the end of dialling for the answer, as on a real line (the same fields not allowed; truth `end_reason` `abandoned`) |
 | `answer_delay` | `0.5` | inbound: off-hook this many seconds after the end of the last ring burst; less than the cadence's silence (uk 2.0, us 4.0) |
-| `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms, answer_after, ringback, caller_speech}` (below) |
+| `dial` | required | outbound only: `{digits, mode, delay, on_ms, off_ms, answer_after, ringback, caller_speech, dial_tone}` (below) |
 | `talk` | `10` | seconds from the answer to the end of the call, > 0 |
 | `speech` | none | a string (spoken 0.5 s after the answer) or a list of `{"at": s after the answer, "text": ..., "voice": ..., "level_dbm0": ...}`; `voice` (an espeak-ng voice) defaults to `en-gb` (uk) or `en-us` (us), `level_dbm0` (-25 to -10) to `speech_level_dbm0`; `at` must be less than `talk`, and speech is cut where the call ends |
 | `hangup` | `"local"` | who clears: `"local"` (our side hangs up), `"remote"` (the far end), or `"line_lost"` (the line goes dead under the call: a broadband hub or ATA restarting, below) |
@@ -95,6 +95,7 @@ built-in scenario (`board/sim/demo.json`) that `make run` plays.
 | `answer_after` | `0` | seconds from the end of dialling to the far end answering, 0 to 60 (silence meanwhile, unless `ringback`) |
 | `ringback` | `false` | the country's ringback tone plays from the end of dialling until the far end answers (needs `answer_after` > 0) |
 | `caller_speech` | `[]` | the caller's own voice before the answer (talking while the far end is rung), `[{"at": s after the end of dialling, "text": ..., "voice": ..., "level_dbm0": ...}]` as in `speech`; `at` must be less than `answer_after`; mixed into the line's capture like all speech (the HAT hears both directions on one channel) and cut where the call ends |
+| `dial_tone` | `true` | `false`: the line gives no dial tone (its service cut by the provider, a Digital Voice hub or ATA that lost its network, while the line still has voltage): the caller hears silence where the dial tone was for `delay` s (default 5 here) and hangs up without dialling. Needs `"answer": false`; `digits` and the other fields are not allowed. The call's truth: outbound, no number, `abandoned`. Two such calls in a row on a line whose dial tone the box has heard raise the `line_no_dial_tone` alarm (docs/operating.md) |
 
 A fault is `{"line": n, "at": s, "kind": k, "duration": s}` (duration > 0):
 `"no_line_voltage"` drops `power` for the duration; `"stuck_off_hook"` holds
@@ -168,6 +169,7 @@ class Dial:
     answer_after_s: float = 0.0
     ringback: bool = False
     caller_speech: tuple = ()  # Utterance, ``at_s`` from the end of dialling
+    dial_tone: bool = True  # False: silence where the dial tone was, and no digits dialled
 
 
 @dataclass(frozen=True)
@@ -680,8 +682,11 @@ def _caller_id(node, sc, at_s, adapter=None):
 
 
 def _dial(node, sc, answer):
+    if not node.get_bool("dial_tone", True):
+        return _no_dial_tone(node, answer)
     node.object(
-        ("digits",), ("mode", "delay", "on_ms", "off_ms", "answer_after", "ringback", "caller_speech")
+        ("digits",),
+        ("mode", "delay", "on_ms", "off_ms", "answer_after", "ringback", "caller_speech", "dial_tone"),
     )
     mode = node.get_str("mode", "dtmf", choices=("dtmf", "pulse"))
     if mode == "pulse":
@@ -724,6 +729,27 @@ def _dial(node, sc, answer):
         answer_after_s=answer_after_s,
         ringback=ringback,
     )
+
+
+def _no_dial_tone(node, answer):
+    """A call out on a line that gives no dial tone: the caller hears silence for ``delay``
+    and hangs up without dialling (the line's service is cut, an adapter lost its network)."""
+    for key in node.value:
+        if key not in ("dial_tone", "delay"):
+            node.doc.fail(
+                'a line with no dial tone ("dial_tone": false) dials nothing: the caller hears '
+                'silence for "delay" s and hangs up; only "delay" may be given',
+                node.path + (key,),
+                at_key=True,
+            )
+    if answer:
+        node.doc.fail(
+            'a call with no dial tone ("dial_tone": false) needs "answer": false: nothing on such '
+            "a line answers",
+            node.path + ("dial_tone",),
+            at_key=True,
+        )
+    return Dial(digits="", delay_s=node.get_number("delay", 5.0, lo=0.1, hi=30), dial_tone=False)
 
 
 def _caller_speech(node, sc, answer_after_s):

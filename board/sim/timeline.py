@@ -62,6 +62,9 @@ until the answer. `dial.caller_speech` starts its `at` after the end of
 dialling. With `"answer": false` nobody answers: our side goes on-hook at the
 end of dialling + `answer_after` (ringback, if any, until then), which is the
 call's end; its truth has no answer time and the `end_reason` `abandoned`.
+With `dial.dial_tone` false the line is silent from *T* and nothing is dialled:
+our side goes on-hook at *T* + `dial.delay`, the call's end (no number, no
+answer, `abandoned`).
 An outbound answer nothing marks (no ringback ending, no polarity reversal)
 is found by the box from the far end's voice, as on a real line: a call with
 `speech` logs its answer when the voice begins, up to a second after the
@@ -599,6 +602,8 @@ def _plan_dial(sc, call, plan, at, hook, tones):
     answer time, or for an unanswered call when the caller hangs up)."""
     dial = call.dial
     first = at + _us(dial.delay_s)
+    if not dial.dial_tone:
+        return first, first  # silence where the dial tone was; the caller hangs up
     plan.sound(at, "dial_tone", signals.call_progress, "dial", tones, (first - at) / 1000)
     if dial.mode == "dtmf":
         plan.sound(first, "dtmf", signals.dtmf, dial.digits, on_ms=dial.on_ms, off_ms=dial.off_ms)
@@ -636,7 +641,7 @@ def _truth(call, at, answered, ended, reason):
         started_us=at,
         answered_us=answered,
         ended_us=ended,
-        number=call.dial.digits if call.dial else (cid.number if cid else None),
+        number=(call.dial.digits or None) if call.dial else (cid.number if cid else None),
         name=cid.name if cid else None,
         absence=cid.absence if cid else None,
         extension=call.extension,
