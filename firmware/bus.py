@@ -179,7 +179,7 @@ class ToneDetected(Event):
 
 # The faults of a line (:class:`LineFault` kinds, alarms of the same kinds): while one is
 # on, calls on the line cannot be made, received or recorded, or the box does not see them.
-LINE_FAULTS = ("no_line_voltage", "stuck_off_hook", "ring_not_sensed")
+LINE_FAULTS = ("no_line_voltage", "stuck_off_hook", "ring_not_sensed", "line_no_dial_tone")
 
 
 @dataclass(frozen=True)

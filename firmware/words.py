@@ -28,6 +28,7 @@ FAULTS = {
     "no_line_voltage": "No voltage on the line: the phone line is unplugged or dead",
     "stuck_off_hook": "Off the hook for a long time with no call: a handset left off?",
     "ring_not_sensed": "Caller ID but no ring sensed: calls without caller ID may not have been seen",
+    "line_no_dial_tone": "No dial tone: the line has voltage, but calls on it may not go out or come in",
 }
 
 # How a run of the recorder ended without a clean stop or the HAT's power-fail warning
@@ -192,6 +193,11 @@ ALARM_ADVICE = {
     "if not, an installer checks the box's sockets and wiring",
     "ring_not_sensed": "ask whoever runs the phone system to check that line's port: its ringing "
     "voltage may be too low for the box, or it sends caller ID without ringing",
+    "line_no_dial_tone": "the last calls out on that line heard no dial tone: pick up a phone on it "
+    "and listen. If it is silent, ask the phone provider whether the line's service is on; on a "
+    "broadband hub or adapter, check that its internet connection is up (its phone light) and "
+    "restart it; check the cable from the wall socket or the hub's phone port to the box's LINE "
+    "socket. The alarm clears when a dial tone is heard on the line again",
     "call_log": "call the supplier: the memory card may be failing",
     "quarantine": "call the supplier: unknown files on the card were moved aside, not deleted",
     "retention_failed": "call the supplier if it does not clear within the hour: the card may be failing",

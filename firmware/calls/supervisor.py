@@ -110,6 +110,14 @@ connected and the call ends again by any of the signals above. A clear-down
 tone heard then is the real end (``remote_tone``); a signalled clear is never
 taken back.
 
+An outbound call that hears nothing from the line before our side hangs up - no dial
+tone, no other call-progress tone, no voice, no answer but the dial timeout's - after at
+least ``NO_DIAL_TONE_MIN_US`` off-hook is noted ``no_dial_tone``; ``NO_DIAL_TONE_CALLS`` of
+them in a row raise the line fault ``line_no_dial_tone`` (a line with voltage and no
+service: cut by the provider, an adapter that lost its network), cleared by the next dial
+tone heard on the line. Only on a line whose dial tone the box has recognised since it
+started and that has no outside-line digit (a switchboard's own dial tone may differ).
+
 A local loop break is a dial pulse up to ``pulse_break_max_ms``, a hook flash
 (noted, the call goes on) up to ``flash_max_ms`` while connected, an on-hook
 beyond.
@@ -170,6 +178,15 @@ STATES = (IDLE, ALERTING, RINGING, DIALLING, CONNECTED, CLEARED, FAULT)
 NO_LINE_VOLTAGE = "no_line_voltage"
 STUCK_OFF_HOOK = "stuck_off_hook"
 RING_NOT_SENSED = "ring_not_sensed"  # caller ID came, no ring followed: ringing too weak?
+NO_DIAL_TONE = "line_no_dial_tone"  # calls out in a row heard no dial tone: service cut?
+# The note of an outbound call that heard no dial tone, nor anything else from the line.
+NO_DIAL_TONE_NOTE = "no_dial_tone"
+# Outbound calls in a row that hear nothing from the line raise NO_DIAL_TONE: one is a
+# handset lifted and put back, or a misdial.
+NO_DIAL_TONE_CALLS = 2
+# An off-hook shorter than this says nothing about the dial tone: the DSP reports it after
+# 800 ms of it, and a handset knocked off and put back hears none.
+NO_DIAL_TONE_MIN_US = 2_000_000
 
 # Dialling has ended when a complete number is followed by a gap this long, and
 # GAP_FACTOR times the dialling's own typical gap (a pause to read a number on
@@ -202,6 +219,8 @@ UK_LONGEST = 11
 UK_SHORT_CODE_KEPT = 3
 GAP_FACTOR = 3
 CLEAR_TONES = frozenset({"busy", "unobtainable", "congestion"})
+# The tones that show the exchange (or adapter) is there: any of them on a call out.
+PROGRESS_TONES = frozenset({"dial", "ringback"}) | CLEAR_TONES
 SILENCE_RECHECK_US = 1_000_000  # silent while still dialling: when to look again
 # A lone ring burst this short before caller ID is a ring-pulse alert (ETSI RP-AS, 200-300 ms),
 # not a first ring (the shortest cadence burst in use, the UK's, is 400 ms).
@@ -1017,6 +1036,9 @@ class _Line:
         self.ring_pulse_us = None  # start of the ring pulse that alerted this call's caller ID
         self.unrung = False  # the inbound call has had no ring sensed (caller ID alone)
         self.unrung_answer = False  # ... and was answered: dial tone may still show nobody called
+        self.dial_tone_known = False  # the box has recognised this line's dial tone since it started
+        self.heard_line = False  # the outbound call has heard the exchange (see _no_dial_tone)
+        self.silent_calls = 0  # outbound calls in a row that heard nothing from the line
 
     # ------------------------------------------------------------ plumbing
     def _arm(self, name, t_us, fn):
@@ -1278,13 +1300,14 @@ class _Line:
             outside_line=self.cfg.outside_line.get(self.n, ""),
         )
         self.pulses, self.digit_end_us, self.ringing, self.provisional = 0, None, False, False
-        self.assumed = False
+        self.assumed = self.heard_line = False
         self.digit_gaps = []
         self._emit(CallStarted, t_us, call=self.call)
         self._set_state(DIALLING, t_us)
 
     def _connect(self, t_us, provisional=False, assumed=False):
         self._disarm("dial", "digit", "reversal")
+        self.heard_line = self.heard_line or not assumed  # a reversal, a voice, a code: answered
         self.pulses, self.provisional, self.assumed = 0, provisional, assumed
         self.call.answered_us = t_us
         self._emit(CallAnswered, t_us, call=self.call, provisional=provisional, assumed=assumed)
@@ -1318,8 +1341,41 @@ class _Line:
         self.digit_gaps = []
         call.ended_us = max(t_us, call.answered_us or call.started_us)
         call.end_reason = reason
+        if call.direction == "out":
+            self._no_dial_tone(call, t_us)
         self._emit(CallEnded, call.ended_us, call=call)
         self._set_state(state, call.ended_us)
+
+    def _no_dial_tone(self, call, t_us):
+        """Judge the ending outbound ``call`` (our side on-hook at ``t_us``): one that heard
+        nothing from the line - no dial tone, no other tone, no voice, no answer but the
+        dial timeout's - is noted, and ``NO_DIAL_TONE_CALLS`` of them in a row raise
+        ``line_no_dial_tone``. Only where the box knows the line's dial tone: it has
+        recognised it since it started (an adapter's may be another country's), and the
+        line is no switchboard extension (whose own dial tone may differ)."""
+        heard, self.heard_line = self.heard_line, False
+        if heard or call.end_reason not in ("local", "abandoned"):
+            return
+        if t_us - call.started_us < NO_DIAL_TONE_MIN_US or "in_progress_at_start" in call.notes:
+            return
+        call.notes.append(NO_DIAL_TONE_NOTE)
+        self.silent_calls += 1
+        known = self.dial_tone_known and not self.cfg.outside_line.get(self.n)
+        if known and self.silent_calls >= NO_DIAL_TONE_CALLS and NO_DIAL_TONE not in self.faults:
+            self.faults.add(NO_DIAL_TONE)
+            self._emit(LineFault, t_us, kind=NO_DIAL_TONE, active=True)
+
+    def _heard(self, name, t_us):
+        """A call-progress tone ``name`` at ``t_us``: the exchange is there. Dial tone says the
+        line works again, and that the box knows its dial tone."""
+        if self.off_hook:
+            self.heard_line = True
+        if name != "dial":
+            return
+        self.dial_tone_known, self.silent_calls = True, 0
+        if NO_DIAL_TONE in self.faults:
+            self.faults.discard(NO_DIAL_TONE)
+            self._emit(LineFault, t_us, kind=NO_DIAL_TONE, active=False)
 
     # ------------------------------------------------------------ dialling
     def _pulse(self, break_us, make_us):
@@ -1754,6 +1810,8 @@ class _Line:
         back on time (:meth:`_answer_withdrawn`). After an assumed answer, a voice (not
         one in a ringback gap, which the ringback's end or a later voice settles) is the
         first sign of the far end."""
+        if self.off_hook:
+            self.heard_line = True  # someone on the line (ours, maybe): not for this alarm
         if self.state == CONNECTED and self.assumed and not getattr(ev, "provisional", False):
             self._far_end(ev.t_us)
             return
@@ -1894,8 +1952,11 @@ class _Line:
     def _tone(self, ev):
         name = ev.name
         self._emit(ToneDetected, ev.t_us, name=name)
+        if name in PROGRESS_TONES:
+            self._heard(name, ev.t_us)
         if name == "dial" and self.state == CONNECTED and self.unrung_answer:
             self._not_called(ev.t_us)
+            self.heard_line = True  # the outbound call began with this dial tone
         elif name in CLEAR_TONES and self.state in (CONNECTED, DIALLING):
             self._note("tone:%s" % name)
             if self.state == CONNECTED:

@@ -2691,3 +2691,64 @@ def test_a_call_being_dialled_when_the_box_stops_hearing_keeps_the_digits_heard(
     assert "pulse_digit_cut:2" in two.notes and "dialling_cut" in one.notes
     published = [ev.call for ev in rig.of(CallUpdated)][-2:]
     assert published == [one, two] and not rig.of(CallAnswered) and not rig.of(CallEnded)
+
+
+# ------------------------------------------------------------ no dial tone
+def _silent_calls(s, starts_ms, held_ms=5000):
+    """Calls out at ``starts_ms``: off-hook for ``held_ms``, nothing heard, back on-hook."""
+    for t in starts_ms:
+        s.handset(True, t)
+        s.handset(False, t + held_ms)
+
+
+def _no_dial_tone_faults(rig):
+    return [(f.kind, f.active) for f in rig.of(LineFault) if f.kind == "line_no_dial_tone"]
+
+
+def _heard_dial_tone(s, t_ms=1000):
+    """A call out that hears the dial tone (the box then knows the line's)."""
+    s.handset(True, t_ms)
+    s.dsp(Tone(us(t_ms + 900), "dial"))
+    s.handset(False, t_ms + 3000)
+
+
+def test_two_silent_calls_out_raise_no_dial_tone_and_the_next_dial_tone_clears_it():
+    s = LineScript()
+    _heard_dial_tone(s)
+    _silent_calls(s, [10_000, 20_000])
+    _heard_dial_tone(s, 30_000)
+    rig = Rig().play(s, until_ms=40_000)
+    assert _no_dial_tone_faults(rig) == [("line_no_dial_tone", True), ("line_no_dial_tone", False)]
+    assert [f.t_us for f in rig.of(LineFault)] == [us(25_000), us(30_900)]
+    assert ["no_dial_tone" in c.notes for c in rig.calls()] == [False, True, True, False]
+    assert [(c.direction, c.end_reason, c.answered_us) for c in rig.calls()][1] == ("out", "abandoned", None)
+
+
+def test_a_switchboard_extension_never_raises_no_dial_tone():
+    """Its own dial tone may not be the one the box knows: a silent call says nothing."""
+    s = LineScript()
+    _heard_dial_tone(s)
+    _silent_calls(s, [10_000, 20_000, 30_000])
+    rig = Rig(outside_line={1: "9"}).play(s, until_ms=40_000)
+    assert _no_dial_tone_faults(rig) == []
+    assert ["no_dial_tone" in c.notes for c in rig.calls()] == [False, True, True, True]  # noted still
+
+
+def test_a_handset_lifted_and_put_straight_back_is_no_silent_call():
+    s = LineScript()
+    _heard_dial_tone(s)
+    _silent_calls(s, [10_000, 20_000, 30_000], held_ms=1500)
+    rig = Rig().play(s, until_ms=40_000)
+    assert _no_dial_tone_faults(rig) == []
+    assert not any("no_dial_tone" in c.notes for c in rig.calls())
+
+
+def test_a_call_out_that_hears_a_voice_or_a_busy_tone_is_no_silent_call():
+    s = LineScript()
+    _heard_dial_tone(s)
+    _silent_calls(s, [10_000, 20_000, 30_000])
+    s.dsp(Speech(us(12_000)))
+    s.dsp(Tone(us(22_000), "busy"))
+    rig = Rig().play(s, until_ms=40_000)
+    assert _no_dial_tone_faults(rig) == []
+    assert ["no_dial_tone" in c.notes for c in rig.calls()] == [False, False, False, True]

@@ -9,7 +9,7 @@ import pytest
 
 from firmware import words
 from firmware.alarms import AlarmBoard
-from firmware.bus import Alarm, EventBus
+from firmware.bus import LINE_FAULTS, Alarm, EventBus
 
 # The kinds whose raised message said the title again, as their raisers word them.
 DOUBLED = [
@@ -119,7 +119,7 @@ def test_the_health_answer_says_the_line_of_each_alarm_of_one_line():
     }
 
 
-@pytest.mark.parametrize("kind", ["no_line_voltage", "stuck_off_hook", "ring_not_sensed"])
+@pytest.mark.parametrize("kind", list(LINE_FAULTS))
 def test_a_line_fault_is_said_in_one_set_of_words_wherever_it_is_shown(tmp_path, kind):
     """A line fault's alarm had its title from words.ALARMS and its message from the alarm
     history's own table, in other words ("No voltage on the line: the phone line is
