@@ -94,3 +94,14 @@ def test_a_malformed_dial_tone_is_refused_naming_the_field(dial, answer, said):
         loads_scenario(json.dumps(doc))
     assert "calls[0].dial" in str(refused.value)
     assert said in str(refused.value)
+
+
+@pytest.mark.parametrize("adapter", ["uk-dv-hub", "us-ata-bell202"])
+def test_a_hub_or_ata_that_lost_its_network_raises_it_too(tmp_path, adapter):
+    """A Digital Voice hub, or an ATA on US tones (350 + 440 Hz, which the UK's 350 + 450 Hz detector takes):
+    the box knows the dial tone it plays, and hears it go."""
+    calls, faults, _, noted = run(
+        tmp_path, [out(1.0), dead(30.0), dead(45.0), out(60.0)], sources={"1": adapter}
+    )
+    assert faults == [("line_no_dial_tone", True), ("line_no_dial_tone", False)]
+    assert noted == [False, True, True, False]
