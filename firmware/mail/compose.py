@@ -155,6 +155,14 @@ def start_failure_message(settings, note, box_name, wall_us, local_time=None):
     local_time = local_time or LocalTime()
     subject = "[%s] The recorder cannot start: calls are not being recorded" % box_name
     tries = "once" if note["attempts"] == 1 else "%d times" % note["attempts"]
+    why = note["error"].rstrip(".")
+    if note.get("cause") == "config":
+        # A refused setting is said back with its value (a number list's pattern, a name):
+        # a caller's or a member of staff's number is not mailed off the box.
+        why = (
+            "its configuration is refused. The dashboard names the setting and why; this mail "
+            "does not, as that may quote what was typed there, such as a phone number"
+        )
     since = local_time.when(note["since_us"])
     if note.get("clock_synced") is False:
         since += " (about: the box's clock is not set yet, so this time may be hours out)"
@@ -173,7 +181,7 @@ def start_failure_message(settings, note, box_name, wall_us, local_time=None):
             since,
             duration_text(max(0, wall_us - note["since_us"]) // 10**6),
             tries,
-            note["error"].rstrip("."),
+            why,
         )
     )
     return _message(settings, settings.alarm_to, subject, body, wall_us, ALARM_RECIPIENT)

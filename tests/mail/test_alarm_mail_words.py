@@ -331,3 +331,26 @@ def test_the_storage_full_mail_says_what_to_do_once():
     assert body.count("make room") == 1 and "What to do" not in body, body
     older = alarm_message(SETTINGS, _row("disk_full", 0, "the card is full"), "Acme", T_US).get_content()
     assert "What to do: %s.\n" % ALARM_ADVICE["disk_full"] in older, older
+
+
+def test_the_start_failure_mail_does_not_quote_a_refused_setting():
+    """A configuration the recorder refuses is said back with its value (a number list's
+    pattern): the mail the web UI sends while the recorder cannot start quoted it to every
+    alarm recipient, off the box, where the dashboard (behind a login) says it."""
+    from firmware import startfail
+    from firmware.errors import ConfigError
+    from firmware.mail.compose import start_failure_message
+
+    settings = MailSettings(host="mail.example.com", sender="box@example.com", alarm_to=("ops@example.com",))
+    exc = ConfigError(
+        "must be a number pattern of digits, '*' and '?', not '07700 9OO123'",
+        field="policy.rules.numbers[0].patterns[0]",
+    )
+    note = {"error": startfail.describe(exc), "cause": startfail.cause(exc), "since_us": 0, "attempts": 3}
+    body = start_failure_message(settings, note, "Acme", 600 * 10**6).get_content()
+    assert "07700" not in body and "9OO123" not in body
+    assert "Why: its configuration is refused. The dashboard names the setting and why" in body
+    # A card that fails is said as it is: no caller's data in it, and it says what to replace.
+    note = dict(note, error="cannot open the data in /var/lib/linekeeper: an I/O error", cause="card")
+    body = start_failure_message(settings, note, "Acme", 600 * 10**6).get_content()
+    assert "Why: cannot open the data in /var/lib/linekeeper: an I/O error." in body
