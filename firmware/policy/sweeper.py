@@ -47,7 +47,9 @@ details from it (:meth:`RetentionSweeper.erase_details`, done by the call log), 
 """
 
 import datetime
+import json
 import logging
+import os
 import shutil
 import sqlite3
 import threading
@@ -59,6 +61,10 @@ from ..storage.audit import with_address
 from . import deletions
 from .clockguard import ClockGuard
 from .retention import DAY_US
+
+# In the data directory: the starts of the calls whose details a sweep is removing, until
+# the reports that may name them are withdrawn (RetentionSweeper.withdraw_pending).
+PENDING_EXPIRY = "details-expiry-pending.json"
 
 log = logging.getLogger(__name__)
 
@@ -180,12 +186,59 @@ class RetentionSweeper:
         # as after an erasure, since they too may name them.
         self.on_details_expired = []
 
+    # ------------------------------------------------------------ reports to withdraw
+    def _pending_path(self):
+        """The note of the calls' starts whose details a sweep is removing, kept until the
+        hooks after the removal (the waiting reports withdrawn) have run."""
+        return os.path.join(self.store.data_dir, PENDING_EXPIRY)
+
+    def _expired_hooks(self, started):
+        for hook in self.on_details_expired:
+            try:
+                hook(started)
+            except Exception:  # the details are gone whatever happens; the cause is in the log
+                log.exception("a hook after the removal of callers' details failed")
+
+    def withdraw_pending(self):
+        """Run the hooks after a removal of callers' details that a power cut (or a crash)
+        stopped between a batch's commit and them: the reports waiting in the mail queue
+        that may name those callers are withdrawn now, before they go. Nothing without a
+        note."""
+        if getattr(self.store, "data_dir", None) is None:
+            return
+        path = self._pending_path()
+        try:
+            with open(path) as f:
+                started = {int(t) for t in json.load(f)}
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError) as exc:
+            log.error("the note of callers' details removed by a sweep cut short is unreadable: %s", exc)
+            return
+        log.warning(
+            "a sweep that removed callers' details of %d call(s) stopped before the reports "
+            "that may name them were withdrawn: withdrawing them now",
+            len(started),
+        )
+        self._expired_hooks(started)
+        try:
+            os.remove(path)
+        except OSError as exc:
+            log.error("the note of callers' details removed could not be removed: %s", exc)
+
+    def _note_pending(self, started):
+        from ..storage import fsutil
+
+        fsutil.atomic_write(self._pending_path(), json.dumps(sorted(started)).encode())
+
     # ------------------------------------------------------------ scheduling
     def start(self):
         """Sweep every ``sweep_interval_min`` and check the disk every minute, on the clock;
         the disk at once too (a card full at start is said at start, and an alarm the
-        last run left open clears if room was made meanwhile)."""
+        last run left open clears if room was made meanwhile). Reports a sweep cut short
+        left to withdraw are withdrawn first (:meth:`withdraw_pending`)."""
         self._interrupt.clear()
+        self.withdraw_pending()
         self._schedule_sweep()
         self._schedule_disk()
         self._in_background(self.check_disk, "disk check")
@@ -409,12 +462,18 @@ class RetentionSweeper:
         result.details_removed = 0
         after = (0, 0)
         started = set()
+        self.withdraw_pending()
+        noted = set()
         try:
             while not self._interrupt.is_set():
                 due = self.call_log.details_due(ended_by_us, after, DETAILS_BATCH)
                 if not due:
                     break
                 after = due[-1]
+                # Noted (synced) before the batch commits: a cut between the commit and the
+                # hooks below leaves the note, and the next start withdraws the reports.
+                noted |= set(self.call_log.started_of([call_id for _, call_id in due]))
+                self._note_pending(noted)
                 done = self.call_log.expire_details([call_id for _, call_id in due], ended_by_us)
                 result.details_removed += len(done)
                 started |= set(self.call_log.started_of(done))
@@ -434,11 +493,12 @@ class RetentionSweeper:
         # The batches committed before a refusal (or a power failure) removed what they
         # removed: the reports that may name those callers are withdrawn all the same.
         if started:
-            for hook in self.on_details_expired:
-                try:
-                    hook(started)
-                except Exception:  # the details are gone whatever happens; the cause is in the log
-                    log.exception("a hook after the removal of callers' details failed")
+            self._expired_hooks(started)
+        if noted:
+            try:
+                os.remove(self._pending_path())
+            except OSError as exc:
+                log.error("the note of callers' details removed could not be removed: %s", exc)
         # The batches committed before a refusal are checkpointed all the same.
         if result.details_removed and not self._interrupt.is_set():
             try:

@@ -729,3 +729,47 @@ def test_the_box_withdraws_a_waiting_report_when_its_sweep_removes_callers_detai
     finally:
         audit.close()
     assert entry.target == "mail:" + queued and entry.details["request"] == "retention"
+
+
+def test_a_sweep_cut_after_removing_details_withdraws_the_waiting_reports_at_the_next_start(site):
+    """The reports that may name callers whose details a sweep removed were withdrawn only
+    after the sweep's last batch: a power cut between a batch's commit and that left them
+    waiting, and the next sweep did not select those calls again, so a report went out
+    naming callers past their period. The sweep notes the calls' starts before each batch
+    commits; the next start withdraws the reports the note covers."""
+    from firmware.box import withdraw_expired_reports as wired
+    from firmware.policy.sweeper import PENDING_EXPIRY
+
+    from support.web import Cut
+
+    recorders = MailQueue(os.path.join(site.data, "mail", "queue"), site.clock.wall_us)
+    site.sweeper.on_details_expired.append(
+        lambda started_us: wired(
+            recorders, site.audit, started_us, site.sweeper.settings.call_details_days, site.clock.wall_us
+        )
+    )
+    site.sweeper.update_settings(RetentionSettings.from_dict({"call_details_days": 1}))
+    site.clock.run_until(site.clock.now_us() + 50 * 3600_000_000)  # 11 March, 14:00
+    removal = site.sweeper.call_log.expire_details
+
+    def cut_after(*args, **kwargs):
+        removal(*args, **kwargs)
+        raise Cut()  # the power goes as the batch has committed
+
+    site.sweeper.call_log.expire_details = cut_after
+    with pytest.raises(Cut):
+        site.sweeper.sweep()
+    site.sweeper.call_log.expire_details = removal
+    assert os.path.exists(os.path.join(site.data, PENDING_EXPIRY))
+    assert site.audit.entries(action="mail_withdrawn") == []
+    # The next start, before any mail goes: the waiting reports are withdrawn.
+    site.sweeper.withdraw_pending()
+    assert not os.path.exists(os.path.join(site.data, PENDING_EXPIRY))
+    assert len(site.audit.entries(action="mail_withdrawn")) == 3
+    up = Up()
+    site.mail_clock.t += 3600_000_000
+    assert site.queue.flush(up) == (3, 0)
+    assert not any(NUMBER in text_of(m) or OTHER in text_of(m) for m in up.sent)
+    # A sweep that finishes leaves no note.
+    assert site.sweeper.sweep().details_removed == 0
+    assert not os.path.exists(os.path.join(site.data, PENDING_EXPIRY))
