@@ -3017,8 +3017,20 @@ def _accounting(store, audit, stopped_cleanly=False):
             extends = details.get("extends_sha256")
             if extends is not None and extends == sealed[rid]:
                 sealed[rid] = details.get("sha256")
-    problems += accounting_problems(set(created) - set(marked), known)
+    problems += accounting_problems(set(created) - set(marked), known, _files_on_card(store))
     return problems + seal_problems(sealed, rows) + _unsealed_again(store, sealed, rows, stopped_cleanly)
+
+
+def _files_on_card(store):
+    """Ids of the recording files in ``recordings/`` and ``quarantine/``, the call log's or not."""
+    ids = set()
+    for folder in (store.dir, store.quarantine_dir):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        ids.update(name[: -len(".lkrec")] for name in names if name.endswith(".lkrec"))
+    return ids
 
 
 def _unsealed_again(store, sealed, rows, stopped_cleanly):

@@ -256,14 +256,22 @@ def signature_problems(public_key, row, path, call_row):
     ]
 
 
-def accounting_problems(created_ids, known_ids):
+def accounting_problems(created_ids, known_ids, on_card=()):
     """Recordings the audit trail says were created that neither a row nor a deletion accounts for.
 
     ``created_ids``: ids of ``recording_created`` audit entries; ``known_ids``:
-    ids with a row, logged as deleted, or audited ``recording_deleted``.
+    ids with a row, logged as deleted, or audited ``recording_deleted``; ``on_card``:
+    ids whose file is still in ``recordings/`` or ``quarantine/``. Such a file is not
+    gone: the call log lost its row (a ``calls.db-wal`` lost in a power cut), which
+    repair rebuilds from it.
     """
+    on_card = set(on_card)
     return [
-        "recording %s: created (audit trail) but it has no row and no deletion was "
+        "recording %s: created (audit trail) but the call log has no row for it and no deletion "
+        "was recorded; its file is still on the card: the call log lost it (`linekeeper repair` "
+        "rebuilds it from the file)" % rid
+        if rid in on_card
+        else "recording %s: created (audit trail) but it has no row and no deletion was "
         "recorded: the recording was removed behind the box's back" % rid
         for rid in sorted(set(created_ids) - set(known_ids))
     ]

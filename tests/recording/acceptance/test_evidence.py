@@ -232,6 +232,21 @@ def test_row_and_file_deleted_fails(lab, card):
     only_problems(out, "recording %s: created (audit trail) but it has no row" % row["id"])
 
 
+def test_a_row_lost_with_its_file_still_there_is_not_called_removed(lab, card):
+    """The call log lost a row (its calls.db-wal lost in a power cut), the file and key copy
+    still in recordings/: verify said the recording was removed behind the box's back, which
+    sent a technician looking for tampering where `linekeeper repair` brings it back."""
+    data_dir, rows, fp = card
+    row = rows[2]
+    with db(data_dir) as conn, conn:
+        conn.execute("DELETE FROM recordings WHERE id = ?", (row["id"],))
+    status, out, err = verify(lab, data_dir, fp)
+    assert status == 1, out + err
+    assert "behind the box's back" not in out, out
+    line = next(line for line in out.splitlines() if line.startswith("recording %s: created" % row["id"]))
+    assert "its file is still on the card" in line and "linekeeper repair" in line, line
+
+
 def test_a_row_marked_deleted_with_its_files_removed_fails(lab, card):
     """The row's state set to 'deleted' (the call log needs no key) hid the deletion: the
     box removes a destroyed recording's row and logs it, so the state proves nothing."""
