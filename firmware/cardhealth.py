@@ -21,8 +21,10 @@ up on it when its audit trail began (the trail's first entry), so, at the same r
 along, ``life left = projected life - days in service`` (:func:`_in_service_days`; an
 entry dated before :data:`FIRST_PLAUSIBLE_S`, by a clock not set yet, or after now is not
 taken: the first entry dated between counts, and with none the life left is the new
-card's). A card cloned from an older one
-counts the older one's days too, and so errs early; a card used elsewhere before this
+card's). A card made after that entry
+(the box moved onto a new card, a copy of the old one) counts from the month it was
+made (:func:`_made_days`, the card's CID date), not the old card's days; one that does
+not say counts them, and so errs early; a card used elsewhere before this
 box is not known to be older than its trail.
 
 Under a year of life left, :func:`card_health` adds an alarm, once the box
@@ -132,6 +134,21 @@ def _in_service_days(data_dir, now_s):
     return int((now_s - row[0] / 1e6) // DAY_S)
 
 
+def _made_days(card_dir, now_s):
+    """Whole days since the start of the month the card was made (its CID's date, which
+    the kernel gives SD and eMMC cards as ``device/date``, ``MM/YYYY``), or None: not said,
+    not a month, or after ``now_s``. The first of the month errs early, never late."""
+    said = _read(os.path.join(card_dir, "device", "date")) or ""
+    month, _, year = said.partition("/")
+    try:
+        made = dt.datetime(int(year), int(month), 1, tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        return None
+    if made > now_s:
+        return None
+    return int((now_s - made) // DAY_S)
+
+
 def card_health(
     data_dir, *, sys_root="/sys", proc_root="/proc", erase_cycles=ERASE_CYCLES, now_s=None, local_time=None
 ):
@@ -167,6 +184,11 @@ def card_health(
     life_days = size_bytes * erase_cycles / per_day if per_day > 0 else None
     now_s = time.time() if now_s is None else now_s
     in_service = _in_service_days(data_dir, now_s)
+    made = _made_days(card_dir, now_s)
+    if in_service is not None and made is not None:
+        # A card made after the box's setup is a newer one (the box moved onto it, a
+        # copy of the whole card): it has not served the days before it was made.
+        in_service = min(in_service, made)
     left_days = None if life_days is None else life_days - (in_service or 0)
     alarms = []
     if left_days is not None and left_days < ALARM_DAYS and up_s >= MIN_UPTIME_S:

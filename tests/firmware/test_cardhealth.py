@@ -239,3 +239,40 @@ def test_a_setup_dated_before_its_clock_was_set_counts_from_the_first_entry_date
     health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
     assert health["in_service_days"] == 800 and health["life_left_days"] == -300
     assert "in service 800 days, past the 500 a new card lasts" in health["alarm"]
+
+
+def test_a_new_card_copied_from_a_worn_one_counts_from_its_own_making(tmp_path):
+    """A technician moved a box whose card was past its life onto a new card (a copy of the
+    whole card, docs/recovery.md "Moving to a new card"): the new card's days in service
+    were still counted from the box's setup on the old one, so it said "replace it now"
+    for ever, an alarm nobody could clear. An SD or eMMC card gives the month it was made
+    (``device/date``): a card made after the box's setup cannot have served longer."""
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=16 * GB, uptime_s=86_400, card_bytes=8 * GB
+    )
+    _trail_begun(data, 800, NOW_S)  # set up 800 days ago, on the old card
+    device = os.path.join(sys_root, "devices", "mmcblk0", "device")
+    os.makedirs(device)
+    with open(os.path.join(device, "date"), "w") as f:
+        f.write("04/2026\n")  # the new card was made in April 2026: 57 days before NOW_S
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
+    assert health["in_service_days"] == 57 and health["life_left_days"] == 500 - 57
+    assert "replace it now" not in (health["alarm"] or "")
+    with open(os.path.join(device, "date"), "w") as f:
+        f.write("01/2020\n")  # a card made before the setup: the setup is its start
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
+    assert health["in_service_days"] == 800
+
+
+@pytest.mark.parametrize("said", ["", "13/2026", "00/0000", "garbage", "04/2999"])
+def test_a_card_date_that_does_not_read_as_a_month_is_not_taken(tmp_path, said):
+    data, sys_root, proc_root = fake_system(
+        tmp_path, written_bytes=16 * GB, uptime_s=86_400, card_bytes=8 * GB
+    )
+    _trail_begun(data, 800, NOW_S)
+    device = os.path.join(sys_root, "devices", "mmcblk0", "device")
+    os.makedirs(device)
+    with open(os.path.join(device, "date"), "w") as f:
+        f.write(said + "\n")
+    health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
+    assert health["in_service_days"] == 800
