@@ -224,8 +224,10 @@ ALARM_ADVICE = {
     "backup in Settings (Key store backup) and keeps it off the box, with the recovery key",
     "dpia_review_due": "the owner looks at the DPIA again (what is recorded, why, who hears it and "
     "for how long), then an installer enters the day it was reviewed in Settings",
-    "card_wear": "plan to replace the memory card (with a larger or an industrial one) before it "
-    "fails, and the recordings on it with it; the Health panel on the dashboard shows its wear",
+    "card_wear": "plan to move the box onto a new memory card (a larger or an industrial one) "
+    "while this one still reads: a copy of the whole card keeps every recording, the call log "
+    "and the keys, where a card that fails first takes them with it (docs/recovery.md, "
+    '"Moving to a new card"); the Health panel on the dashboard shows its wear',
     "update_failed": "the Updates page says why; the box works on its previous version meanwhile",
     "update_not_running": "restart the box once; if it comes back on the old version again, the new "
     "slot does not start: an installer installs the update again, or calls the supplier; the box "

@@ -276,3 +276,16 @@ def test_a_card_date_that_does_not_read_as_a_month_is_not_taken(tmp_path, said):
         f.write(said + "\n")
     health = card_health(data, sys_root=sys_root, proc_root=proc_root, now_s=NOW_S)
     assert health["in_service_days"] == 800
+
+
+def test_the_card_wear_advice_says_how_to_move_to_a_new_card():
+    """The alarm's "What to do" said to replace the card "before it fails, and the recordings
+    on it with it", which read as if a new card began empty: a technician found no word on
+    moving the box onto a new card, only a dead card's (a new box, every recording gone).
+    It points to the procedure, which the docs have."""
+    from firmware.words import alarm_advice
+
+    advice = alarm_advice("card_wear")
+    assert "copy of the whole card" in advice and '"Moving to a new card"' in advice, advice
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "recovery.md")) as f:
+        assert "\n## Moving to a new card\n" in f.read()
