@@ -69,6 +69,7 @@ class RecordingService(Protocol):
     """
 
     def recording_info(self, call_id: int) -> dict | None: ...
+    def damaged(self, call_id: int) -> str | None: ...
     def open_audio(self, call_id: int, recording_key: Any) -> Any: ...
     def export(self, call_id: int, recording_key: Any, fmt: str) -> Any: ...
     def set_legal_hold(self, call_id: int, on: bool, by: str = "") -> None: ...
@@ -384,6 +385,14 @@ class StoreRecordings:
             # it cannot be played or exported, or None.
             "key_lost": self.store.key_lost(row),
         }
+
+    def damaged(self, call_id):
+        """Why the call's recording file is not the one the box wrote (a card that damaged
+        it, or an edit), as ``verify`` says it, or None. Reads the file, decrypts nothing."""
+        row = self._row(call_id)
+        if row is None:
+            return None
+        return "; ".join(self.store.file_problems(row)) or None
 
     def keys_lost_counts(self):
         """``{line: recordings}`` that cannot be opened, their line's key in no copy of the

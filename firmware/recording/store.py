@@ -1501,6 +1501,11 @@ class RecordingStore:
             problems = evidence.signature_problems(self.verify_key, row, path, call)
         return problems
 
+    def file_problems(self, row: dict[str, Any]) -> list[str]:
+        """What is wrong with ``row``'s file without the key: missing, or no longer the file
+        the box wrote (its size and SHA-256), as ``verify`` says it (a list of texts)."""
+        return self._check_file(row)[0]
+
     def _check_file(self, row, recording_key=None, sink=None, unopened=None):
         rid, path = row["id"], self.path_of(row["id"])
         where = "recording %s (call %s)" % (rid, row["call_id"])

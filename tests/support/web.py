@@ -161,6 +161,9 @@ class FakeRecordings:
             "legal_hold_by": self.holds[call_id][1] if call_id in self.held else None,
         }
 
+    def damaged(self, call_id):
+        return None
+
     def open_audio(self, call_id, recording_key):
         assert not recording_key.forgotten
         self.keys_seen.append(recording_key)

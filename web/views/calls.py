@@ -501,6 +501,14 @@ def _recording(call_id):
     return None if recordings is None else recordings.recording_info(call_id)
 
 
+DAMAGED = (
+    "This recording cannot be played: its file on the card has changed since it was recorded "
+    "(the card damaged it, or someone changed it), so none of it can be trusted. Nothing was "
+    "played. An installer runs `linekeeper verify`, which lists every such recording; keep the "
+    "file as it is."
+)
+
+
 def _recording_or_gone(call_id, done):
     """``(info, None)`` for the call's recording, or ``(None, response)``: the call's page
     saying it has no recording now and that nothing was ``done`` ("exported"). A form is
@@ -698,6 +706,9 @@ def listen(call_id):
         return gone
     if info.get("key_lost"):  # the page says why it cannot be played, not the form
         return detail(call_id, status=409)
+    if lk().services.recordings.damaged(call_id):
+        # The player's audio would be an error page the browser cannot show: a silent player.
+        return detail(call_id, errors={"recording": DAMAGED}, status=409)
     reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
     if problem:
         return detail(call_id, errors={"listen_reason": problem}, status=400)

@@ -1,0 +1,27 @@
+"""A recording the card damaged (its file no longer the one the box wrote, as `verify` finds
+it): Listen said nothing, and the player stayed silent, its audio answered with an error
+page the browser cannot show. Now the Listen form says the recording cannot be played and
+why, before any player or playback entry."""
+
+from web.services import StoreRecordings
+
+from support.web import LISTEN_REASON, listen
+
+
+def test_listening_to_a_recording_the_card_damaged_says_so_and_shows_no_player(box, people):
+    box.add_recordings([1, 5])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    path = box.store.path_of(box.store.for_call(1)["id"])
+    with open(path, "r+b") as f:  # a few bytes gone bad on the card, the size unchanged
+        f.seek(500)
+        f.write(b"XXXXXXXX")
+    sam = people["sam"]
+    resp = listen(sam, 1, LISTEN_REASON)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and 'id="player"' not in page, page
+    assert 'id="error-recording"' in page
+    assert "has changed since it was recorded" in page and "linekeeper verify" in page
+    assert "playback" not in box.audit_actions()
+    # An undamaged one still plays.
+    resp = listen(sam, 5, LISTEN_REASON)
+    assert resp.status_code == 200 and 'id="player"' in resp.get_data(as_text=True)
