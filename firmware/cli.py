@@ -3641,7 +3641,7 @@ def cmd_repair(args):
     from .box import open_audit
     from .clock import RealClock
     from .datadir import DataDirLock
-    from .recovery import NOT_IN_HEADERS, repair
+    from .recovery import NOT_IN_HEADERS_WORDS, repair
 
     _data_dir(args.data_dir)
     if not any(
@@ -3684,10 +3684,7 @@ def cmd_repair(args):
     )
     if report["rebuilt"]:
         # What the rebuilt rows do not hold: said, not guessed (docs/recovery.md).
-        print(
-            "the rebuilt calls' %s are unknown: no recording carries them (end_reason says "
-            "repaired, ended_at is the end of the audio)" % ", ".join(NOT_IN_HEADERS)
-        )
+        print("the rebuilt calls do not say %s: no recording carries them" % NOT_IN_HEADERS_WORDS)
     for name, fields in report["unknown"]:
         print(
             "rebuilt with %s unknown: %s (recorded by an older version, whose header did not "

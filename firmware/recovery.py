@@ -441,6 +441,14 @@ NOT_IN_HEADERS = (
 )
 
 
+# :data:`NOT_IN_HEADERS` as repair says them to a technician, in the call page's words.
+NOT_IN_HEADERS_WORDS = (
+    "how the call ended (it says repaired, and ends at the end of its audio), how the caller ID "
+    "came and the time it sent, how the number was dialled, the extension, the recording "
+    "rules' decision, the consent notice, pauses and keys pressed"
+)
+
+
 def unknown_fields(header):
     """The call fields ``header`` could carry but does not (an older recording's):
     ``absence`` (why no number came) before headers carried it. Left unknown."""

@@ -435,3 +435,19 @@ def test_a_recording_quarantined_without_its_row_is_brought_back_by_repair(copy)
     assert {rid + ".lkrec", rid + ".lkkey"} <= set(recording_files(data_dir))
     status, out, err = lab.verify(data_dir)
     assert status == 0, (out, err)
+
+
+def test_repair_says_in_words_what_the_rebuilt_calls_lack(copy):
+    """A technician's repair printed the call log's column names (cid_standard, dial_method,
+    pause_spans, key_times): what the rebuilt calls lack is said in words, as the call page
+    and docs/recovery.md say them."""
+    lab, scenario, make = copy
+    data_dir = make()
+    os.unlink(os.path.join(data_dir, "calls.db"))
+    status, out, err = lab.cli("repair", "--data-dir", data_dir)
+    assert status == 0, err
+    said = next(line for line in out.splitlines() if "no recording carries" in line)
+    for column in ("end_reason", "cid_standard", "cid_datetime", "dial_method", "pause_spans", "key_times"):
+        assert column not in said, said
+    assert "how the caller ID came" in said and "how the number was dialled" in said, said
+    assert "pauses" in said and "keys pressed" in said, said
