@@ -243,7 +243,8 @@ def check_last_stop(data_dir, alarm_log, recovered=()):
         if os.path.exists(sealed) and not os.path.exists(marker):
             message = (
                 "the box restarted after a power cut; at the warning it sealed every recording "
-                "and closed the calls under way as cut by the power (the power_fail alarm)"
+                'and closed the calls under way as cut by the power (the "%s" alarm)'
+                % words.say("alarm", "power_fail")
             )
         else:
             message = "the box restarted without a clean stop (a %s)" % words.UNCLEAN_END

@@ -183,6 +183,8 @@ def test_a_restart_after_a_sealed_power_cut_says_so(log, tmp_path):
     check_last_stop(data, alarms)
     [row] = alarms.history()
     assert "after a power cut; at the warning it sealed every recording" in row["message"]
+    # In the alarm's words, as every page and mail shows it, not its code (power_fail).
+    assert "power_fail" not in row["message"] and '"The power failed" alarm' in row["message"]
     check_last_stop(data, alarms)  # running again: a crash now is a crash
     messages = [r["message"] for r in alarms.history()]
     assert len(messages) == 2 and any("without a clean stop (a power cut or crash)" in m for m in messages)
