@@ -697,8 +697,8 @@ def create_app(services, config):
             title="Recording cannot be opened",
             message="This recording cannot be opened: its line's recording key is not in the "
             "box's key store, which was put back from a backup made before that key. Nothing "
-            "says it was altered. No one can play or export it; `linekeeper verify` lists "
-            "every such recording.",
+            "says it was altered. No one can play or export it; the command linekeeper verify, "
+            "on the box's console, lists every such recording.",
         ), 409
 
     @app.errorhandler(TamperError)
@@ -707,8 +707,8 @@ def create_app(services, config):
             "error.html",
             title="Recording damaged",
             message="This recording failed its integrity check: it was damaged or changed "
-            "on the card, and none of it can be trusted. `linekeeper verify` lists "
-            "every problem.",
+            "on the card, and none of it can be trusted. The command linekeeper verify, "
+            "on the box's console, lists every problem.",
         ), 500
 
     return app

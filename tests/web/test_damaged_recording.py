@@ -21,6 +21,7 @@ def test_listening_to_a_recording_the_card_damaged_says_so_and_shows_no_player(b
     assert resp.status_code == 409 and 'id="player"' not in page, page
     assert 'id="error-recording"' in page
     assert "has changed since it was recorded" in page and "linekeeper verify" in page
+    assert "`" not in page  # a page is no console: backticks were shown as they are
     assert "playback" not in box.audit_actions()
     # An undamaged one still plays.
     resp = listen(sam, 5, LISTEN_REASON)

@@ -504,8 +504,8 @@ def _recording(call_id):
 DAMAGED = (
     "This recording cannot be played: its file on the card has changed since it was recorded "
     "(the card damaged it, or someone changed it), so none of it can be trusted. Nothing was "
-    "played. An installer runs `linekeeper verify`, which lists every such recording; keep the "
-    "file as it is."
+    "played. An installer runs the command linekeeper verify on the box's console, which lists "
+    "every such recording; keep the file as it is."
 )
 
 
