@@ -116,6 +116,8 @@ MATRIX = {
     ("GET", "rights.detail"): {SUP, AUD},
     ("POST", "rights.update"): {SUP},
     ("POST", "rights.follow_up"): {SUP},
+    ("POST", "erasecalls.start"): {SUP},
+    ("GET", "erasecalls.progress"): {SUP},
     ("GET", "api.status"): OFFICE,
     ("GET", "api.health_json"): OFFICE,
     ("GET", "api.events"): OFFICE,

@@ -1,0 +1,123 @@
+"""Erasing every call of an erasure request's person at once, from the request's page: the
+count confirmed, the calls on legal hold skipped and named, each call erased as from its own
+page (audited, deletion-logged), and nothing erased on a refusal."""
+
+import re
+import sqlite3
+import threading
+
+from .test_requests import log_request
+from support.web import add_calls
+
+NUMBER = "01632 960555"
+
+
+def subject_calls(box):
+    """The person's calls: 41 and 42 on line 1 (two forms of the number), 43 on line 2,
+    44 on line 3 (not sam's); 45 another caller's on line 1. 41, 43, 44, 45 recorded."""
+    add_calls(box.data_dir, ["01632960555", "+441632960555"], line=1)
+    add_calls(box.data_dir, ["01632960555"], line=2)
+    add_calls(box.data_dir, ["01632960555"], line=3)
+    add_calls(box.data_dir, ["01632960999"], line=1)
+    box.add_recordings([41, 43, 44, 45])
+
+
+def page(client, rid):
+    return client.get("/requests/%d" % rid).get_data(as_text=True)
+
+
+def token(client, rid):
+    return re.search(r'name="token" value="([0-9a-f]+)"', page(client, rid)).group(1)
+
+
+def erase_all(box, client, rid, **over):
+    form = {"token": token(client, rid), "erase_reason": "erasure request #%d" % rid, "confirm": "yes"}
+    form.update(over)
+    return box.post(client, "/requests/%d/erase-calls" % rid, form, token_from="/requests/%d" % rid)
+
+
+def finished(rid):
+    for thread in threading.enumerate():
+        if thread.name == "erase-calls-%d" % rid:
+            thread.join(30)
+
+
+def numbers_of(box):
+    db = sqlite3.connect(box.data_dir + "/calls.db")
+    try:
+        return dict(db.execute("SELECT id, number FROM calls WHERE id > 40"))
+    finally:
+        db.close()
+
+
+def test_a_supervisor_erases_every_call_of_the_person_in_one_request(box, people):
+    subject_calls(box)
+    sam = people["sam"]
+    box.services.call_tags.set_legal_hold(43, True, "sam", box.clock.t_us)
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+    shown = page(sam, rid)
+    plan = re.search(r'<p id="erase-calls-plan">(.*?)</p>', shown, re.S).group(1)
+    assert "3 calls of 01632 960555 found. To erase: 2 calls (1 recording, and the caller" in plan
+    assert "on legal hold" in plan and "call 43" in plan and "Calls: 41, 42." in plan
+    assert "44" not in plan  # line 3 is not sam's
+    resp = erase_all(box, sam, rid)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/requests/%d/erase-calls" % rid)
+    finished(rid)
+    # Erased as from each call's page: 41's recording, 41's and 42's details; 43 held, 44
+    # (line 3) and 45 (another caller) untouched.
+    assert sorted(r["call_id"] for r in box.store.all()) == [43, 44, 45]
+    numbers = numbers_of(box)
+    assert numbers[41] is None and numbers[42] is None
+    assert numbers[43] and numbers[44] and numbers[45]
+    (logged,) = box.sweeper.deletion_log()
+    assert logged["call_id"] == 41 and logged["reason"] == "erasure"
+    deleted = box.services.audit.entries(action="delete")
+    assert [(e.actor, e.target, e.details["reason"]) for e in deleted] == [
+        ("sam", "call:41", "erasure request #%d" % rid)
+    ]
+    assert [e.target for e in box.services.audit.entries(action="erase_details")] == ["call:42"]
+    history = [
+        e.details for e in box.services.audit.entries(action="data_request", targets=["request:%d" % rid])
+    ]
+    assert {"event": "calls_erased", "calls": [41, 42], "recordings": 1} in [
+        {k: d[k] for k in ("event", "calls", "recordings") if k in d} for d in history
+    ]
+    done = sam.get("/requests/%d/erase-calls" % rid).get_data(as_text=True)
+    assert "Done. 2 calls erased: 1 recording." in done
+    # Nothing left to erase but the held call: the page says so, and offers no button.
+    again = page(sam, rid)
+    assert "on legal hold" in again and "call 43" in again
+    assert 'id="erase-calls-confirm"' not in again
+
+
+def test_nothing_is_erased_without_the_tick_a_reason_or_with_a_stale_count(box, people):
+    subject_calls(box)
+    sam = people["sam"]
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+    resp = erase_all(box, sam, rid, confirm="")
+    assert resp.status_code == 400 and 'id="error-erase_confirm"' in resp.get_data(as_text=True)
+    resp = erase_all(box, sam, rid, erase_reason="")
+    assert resp.status_code == 400 and 'id="error-erase_reason"' in resp.get_data(as_text=True)
+    stale = token(sam, rid)
+    add_calls(box.data_dir, ["01632960555"], line=2)  # a new call since the count was shown
+    resp = erase_all(box, sam, rid, token=stale)
+    assert resp.status_code == 409
+    assert "The calls found have changed" in resp.get_data(as_text=True)
+    assert sorted(r["call_id"] for r in box.store.all()) == [41, 43, 44, 45]
+    assert not box.services.audit.entries(action="delete")
+    assert all(numbers_of(box).values())
+
+
+def test_only_an_open_erasure_request_offers_it(box, people):
+    subject_calls(box)
+    sam = people["sam"]
+    rid = log_request(box, sam, kind="access", numbers=NUMBER)
+    assert 'id="request-erase-calls"' not in page(sam, rid)
+    resp = box.post(
+        sam,
+        "/requests/%d/erase-calls" % rid,
+        {"token": "x", "erase_reason": "erasure request", "confirm": "yes"},
+        token_from="/requests/%d" % rid,
+    )
+    assert resp.status_code == 400 and "nothing was erased" in resp.get_data(as_text=True)
+    assert sorted(r["call_id"] for r in box.store.all()) == [41, 43, 44, 45]
