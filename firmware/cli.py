@@ -1467,6 +1467,131 @@ def _export_reason(text):
     return reason
 
 
+def cmd_erase_calls(args):
+    """Erase every call of a person's numbers (``--number``, again for each) on ``--user``'s
+    lines, at their request (the right to erasure): found as ``linekeeper sar`` finds them,
+    counted first. Without ``--confirm`` it prints what it would do (how many calls and
+    recordings, the calls on legal hold or still being recorded, skipped) and the code that
+    confirms exactly that; with it, the running recorder erases each call as the call's
+    page erases it (its ``erase`` with the caller's details, or ``erase_details``), each
+    audited and deletion-logged, printing how far it is. Refused whole, nothing erased, when
+    the calls found have changed since the code was printed. Only a supervisor erases.
+
+    :raises LinekeeperError: refused (who may, a number the search does not take, a
+        reason not given, no recorder running, a code that no longer matches)
+    """
+    from firmware.storage.fieldseal import load_field_cipher
+    from firmware.storage.keystore import KeyStore
+
+    from .config import load_config
+    from .control import ControlClient, ControlError, RecorderUnavailable, socket_path
+    from .datadir import connect_readonly
+    from .policy.callmeta import held_since
+    from .sar import check_number
+    from .signing import run_dir
+    from .subjecterase import SubjectEraseError, carry_out, plan
+    from .typed import given_reason
+
+    nothing = "nothing was erased"
+    calls_db = _call_log(args.data_dir, " (run the box with --data-dir %s first)" % args.data_dir)
+    reason, problem = given_reason(
+        str(args.reason),
+        'say why the calls are erased in 5 to 500 characters (for example "erasure request #12"); '
+        "it goes in the audit trail",
+    )
+    if problem:
+        raise LinekeeperError("--reason: %s; %s" % (problem, nothing))
+    for number in args.numbers:
+        try:
+            check_number(number)
+        except LinekeeperError as exc:
+            raise LinekeeperError("--number %s: %s; %s" % (number[:40], exc, nothing)) from None
+    # The password first: no refusal says what an account is before it is taken.
+    _, account = _proven(args, KeyStore(args.data_dir))
+    if account is None and _read_account(args.data_dir, args.user)[0]:
+        raise LinekeeperError(_no_account_words(args.user))
+    if account is not None and not account.has("supervisor"):
+        raise LinekeeperError(
+            "%s is not a supervisor: only supervisors erase calls; %s" % (args.user, nothing)
+        )
+    _refuse_installers_password(args.data_dir, account)
+    lines = None if account is None else set(account.lines)
+    if lines is not None and not lines:
+        raise LinekeeperError("no lines are granted to %s: ask an installer; %s" % (args.user, nothing))
+    config = load_config(args.data_dir)
+    db = connect_readonly(calls_db)
+    try:
+        holds = held_since(db)
+    finally:
+        db.close()
+    try:
+        planned = plan(
+            calls_db,
+            list(dict.fromkeys(args.numbers)),
+            lines=lines,
+            holds=holds,
+            country=config.country,
+            cipher=load_field_cipher(args.data_dir, run_dir=run_dir(), create=False),
+            outside=config.policy.rules.outside_lines(),
+        )
+    except SubjectEraseError as exc:
+        raise LinekeeperError("%s; %s" % (exc, nothing)) from None
+    print(planned.words())
+    if planned.to_erase:
+        print("Calls to erase: %s" % ", ".join(map(str, planned.to_erase)))
+    if args.confirm is None:
+        if planned.to_erase:
+            print(
+                "Nothing was erased. To erase these calls (they cannot be brought back), run the same "
+                "command again with --confirm %s" % planned.token
+            )
+        return 0
+    if not planned.to_erase:
+        raise LinekeeperError("there is no call to erase; %s" % nothing)
+    client = ControlClient(socket_path(args.data_dir))
+    try:
+        try:
+            client.call("hello", protocol=1)
+        except RecorderUnavailable:
+            raise LinekeeperError(
+                "the recorder is not running on %s: it erases the calls; start it and try again; %s"
+                % (args.data_dir, nothing)
+            ) from None
+
+        def erase(call_id):
+            return client.call("erase", call_id=call_id, actor=args.user, reason=reason, details=True)
+
+        def erase_details(call_id):
+            client.call("erase_details", call_id=call_id, actor=args.user, reason=reason)
+
+        done_so_far = [0]
+
+        def progress(done, total):
+            done_so_far[0] = done
+            print("erased %d of %d calls" % (done, total), file=sys.stderr, flush=True)
+
+        try:
+            result = carry_out(
+                planned,
+                args.confirm,
+                erase=erase,
+                erase_details=erase_details,
+                progress=progress,
+                refused=(ControlError,),
+            )
+        except SubjectEraseError as exc:
+            raise LinekeeperError(str(exc)) from None
+        except RecorderUnavailable:
+            raise LinekeeperError(
+                "the recorder stopped answering after %d of %d calls: once it runs again, run this "
+                "command without --confirm to see what is left" % (done_so_far[0], len(planned.to_erase))
+            ) from None
+    finally:
+        client.close()
+    print(result.words())
+    return 1 if result.refused else 0
+
+
 def _notes_and_names(data_dir, country):
     """The web UI's notes on calls and phonebook names, for a subject access bundle
     (:func:`firmware.sar.notes_and_names`); None on a box whose web UI never ran."""
@@ -4481,6 +4606,33 @@ def build_parser():
     )
     p.add_argument("--out", required=True, help="the bundle (.zip, or .zip.gpg when encrypted)")
     p.set_defaults(func=cmd_sar)
+
+    p = sub.add_parser(
+        "erase-calls",
+        help="erase every call of a person's numbers (any form) on --user's lines, at their request: "
+        "prints what it would do and a code; erases with --confirm CODE (audited)",
+    )
+    p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
+    p.add_argument(
+        "--number",
+        dest="numbers",
+        action="append",
+        required=True,
+        metavar="NUMBER",
+        help="the person's number, in any form (again for each of their numbers)",
+    )
+    p.add_argument("--user", default="admin", help="the supervisor who erases (audited)")
+    p.add_argument("--password-file", required=True, help="file whose first line is --user's password")
+    p.add_argument(
+        "--reason", required=True, help='why, 5 to 500 characters (e.g. "erasure request #12"); audited'
+    )
+    p.add_argument(
+        "--confirm",
+        metavar="CODE",
+        help="erase the calls the run without it listed, with the code it printed (refused, nothing "
+        "erased, if the calls found changed since)",
+    )
+    p.set_defaults(func=cmd_erase_calls)
 
     p = sub.add_parser("verify", help="check every recording and the audit trail")
     p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
