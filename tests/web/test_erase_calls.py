@@ -6,7 +6,7 @@ import re
 import sqlite3
 import threading
 
-from .test_requests import log_request
+from .test_requests import act, log_request
 from support.web import add_calls
 
 NUMBER = "01632 960555"
@@ -89,6 +89,20 @@ def test_a_supervisor_erases_every_call_of_the_person_in_one_request(box, people
     again = page(sam, rid)
     assert "on legal hold" in again and "call 43" in again
     assert 'id="erase-calls-confirm"' not in again
+    # The answer names the calls erased, filled in: dozens fit (the field took some forty).
+    assert 'id="answer-calls" name="calls" maxlength="2000" value="41, 42"' in again
+
+
+def test_the_answer_takes_the_ids_of_dozens_of_calls_erased(box, people):
+    """The answer's calls field took 200 characters, some forty ids: an erasure of every call
+    of a person over months names more."""
+    sam = people["sam"]
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+    ids = ", ".join(str(n) for n in range(1, 41) if (n - 1) % 4 < 2) + ", " + ", ".join(["1"] * 60)
+    assert len(ids) > 200
+    resp = act(box, sam, rid, action="answer", outcome="every call erased", calls=ids, on="2026-03-02")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[-800:]
+    assert 'href="/calls/38"' in page(sam, rid)
 
 
 def test_nothing_is_erased_without_the_tick_a_reason_or_with_a_stale_count(box, people):

@@ -50,6 +50,8 @@ ACTIONS = (
 )
 MAX = {"requester": 200, "contact": 200, "numbers": 500, "details": rights.MAX_TEXT}
 MAX_IDS = 200  # characters of a field of ids (disclosures, calls): some forty ids
+# The calls field: an erasure of every call of a person names dozens (some 300 ids).
+MAX_CALL_IDS = 2000
 MAX_VIEWED = 1000  # requests whose page a session has opened (their view audited), kept in memory
 
 
@@ -396,6 +398,7 @@ def _detail(request_id, errors=None, status=200):
     search_on = [n for n in entry["lines"] if n in g.user.lines]
     if entry["lines"] and not search_on:
         searchable = []
+    history = [_history_seen(e, corrections) for e in _history(request_id)]
     # An open erasure request: what erasing every call of the person's numbers would do.
     erase_plan, erase_lines = None, []
     try:
@@ -419,7 +422,8 @@ def _detail(request_id, errors=None, status=200):
         wait_kinds=rights.WAIT_KINDS,
         today=today,
         holidays=rights.holidays_of(site_region()),
-        history=[_history_seen(e, corrections) for e in _history(request_id)],
+        history=history,
+        erased_calls=_erased_here(history),
         follow_ups=follow_ups,
         releases=releases,
         n_lines=lk().n_lines,
@@ -533,6 +537,18 @@ def _disclosures_known(ids):
     finally:
         log.close()
     return [i for i in ids if i not in known]
+
+
+def _erased_here(history):
+    """The calls erased from the request's page (its ``calls_erased`` entries), as the answer's
+    calls field is filled in with them: ``"41, 42"`` ("" for none). ``history``: as the user
+    sees it (:func:`_history_seen`): calls of lines not theirs, counted in words, are not named."""
+    erased = []
+    for entry in history:
+        calls = entry.details.get("calls")
+        if entry.details.get("event") == "calls_erased" and isinstance(calls, list):
+            erased += [c for c in calls if c not in erased]
+    return ", ".join(map(str, erased))
 
 
 def _calls_seen(call_ids):
@@ -681,9 +697,9 @@ def update(request_id):
         label = "what was done" if action == "answer" else "why it is refused (tell the person too)"
         outcome = _text(form, "outcome", label, errors)
         try:
-            for field in ("disclosures", "calls"):
-                if len(form.get(field) or "") > MAX_IDS:
-                    raise rights.RequestError("the ids: at most %d characters in each field" % MAX_IDS)
+            for field, most in (("disclosures", MAX_IDS), ("calls", MAX_CALL_IDS)):
+                if len(form.get(field) or "") > most:
+                    raise rights.RequestError("the ids of the %s: at most %d characters" % (field, most))
             disclosure_ids = sorted(
                 set(rights.read_ids(form.get("disclosures"), "Disclosure log entries"))
                 | set(_ticked(form.getlist("disclosure")))
