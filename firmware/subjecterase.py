@@ -100,7 +100,10 @@ class Result:
             _count(self.recordings, "recording"),
         )
         if self.refused:
-            text += " Not erased: %s." % "; ".join("%s" % why for why in self.refused.values())
+            text += " Not erased: %s." % "; ".join(
+                why if why.startswith("call %d " % call_id) else "call %d: %s" % (call_id, why)
+                for call_id, why in self.refused.items()
+            )
         return text
 
 
