@@ -28,9 +28,10 @@ from firmware.sar import SarError, request_numbers, search_numbers
 from firmware.subjecterase import SubjectEraseError
 from firmware.typed import control_problem
 
+from .. import erasejob
 from ..documents import lines_words
 from ..security import audit, lk, roles
-from . import csv_download, disclosure_log, erasecalls, rights_register, row_id, site_region, supervised_lines
+from . import csv_download, disclosure_log, rights_register, row_id, site_region, supervised_lines
 from .calls import call_or_404
 from .sar import release_shown
 
@@ -402,11 +403,11 @@ def _detail(request_id, errors=None, status=200):
     # An open erasure request: what erasing every call of the person's numbers would do.
     erase_plan, erase_lines = None, []
     try:
-        erase_plan = erasecalls.plan_for(entry)
+        erase_plan = erasejob.plan_for(entry)
     except SubjectEraseError as exc:
         errors = dict(errors or {}, erase_calls="Their calls cannot be erased from here: %s." % exc)
     if erase_plan is not None:
-        erase_lines = sorted(erasecalls.lines_for(entry))
+        erase_lines = sorted(erasejob.lines_for(entry))
     return render_template(
         "request.html",
         r=entry,

@@ -1,0 +1,121 @@
+"""Erasing every call of an erasure request's person: what it would do, and the work itself.
+
+:func:`plan_for` says what erasing the calls of a request's person would do, as its page
+shows it (:mod:`web.views.erasecalls` has the routes); :func:`start` erases them in a thread
+of its own, through the recorder's single-call erasure, and :func:`job_of` says how far it
+is. A job is kept in this process only: the web UI restarted, the request's history says
+what was started (``erase_calls``) and, once done, what was erased (``calls_erased``).
+"""
+
+import threading
+
+from flask import current_app, g, request
+
+from firmware import rights
+from firmware.datadir import connect_readonly
+from firmware.errors import LinekeeperError
+from firmware.policy.callmeta import held_since
+from firmware.sar import search_numbers
+from firmware.subjecterase import carry_out, plan
+
+from .security import lk
+
+JOBS = "linekeeper.subject_erasures"
+
+
+def lines_for(entry):
+    """The lines whose calls the user erases for request ``entry``: theirs, or for a request
+    about lines, those of them the user holds (as the Subject access links search)."""
+    mine = set(g.user.lines)
+    return mine & set(entry["lines"]) if entry["lines"] else mine
+
+
+def plan_for(entry):
+    """What erasing the calls of request ``entry``'s person would do (a
+    :class:`~firmware.subjecterase.Plan`), or None when the page offers no such erasure:
+    not an open erasure request, the user not a supervisor, no number given, no line.
+
+    :raises firmware.subjecterase.SubjectEraseError: too many calls for one search
+    """
+    if entry["kind"] != "erasure" or entry["status"] in rights.CLOSED or not g.user.has("supervisor"):
+        return None
+    numbers = search_numbers(entry["numbers"])
+    lines = lines_for(entry)
+    services = lk().services
+    reports = services.reports
+    if not numbers or not lines or reports is None or services.retention is None:
+        return None
+    db = connect_readonly(reports.calls_db)
+    try:
+        holds = held_since(db)
+    finally:
+        db.close()
+    return plan(
+        reports.calls_db,
+        numbers,
+        lines=lines,
+        holds=holds,
+        country=reports.country,
+        cipher=getattr(reports, "cipher", None),
+        # As the Subject access search: past a line's outside-line digit (web.views.outside_lines).
+        outside=services.box_config.outside_lines() if services.box_config is not None else {},
+    )
+
+
+def _jobs():
+    return current_app.extensions.setdefault(JOBS, {})
+
+
+def job_of(request_id):
+    """The erasure of request ``request_id``'s calls running or last run in this process
+    (a dict: ``actor``, ``done``, ``total``, ``running``, ``result``), or None."""
+    return _jobs().get(request_id)
+
+
+def start(request_id, planned, token, reason, after_erased):
+    """Erase ``planned``'s calls in a thread of its own, one by one, as their pages would
+    (``after_erased(call)``, in the app's context: what the web UI holds of a call erased,
+    its notes' text and corrected names), by the user of this request; the request's
+    history gets what was done (``calls_erased``)."""
+    app = current_app._get_current_object()
+    retention = lk().services.retention
+    actor, address = g.user.name, request.remote_addr or ""
+    job = {"actor": actor, "done": 0, "total": len(planned.to_erase), "running": True, "result": None}
+    _jobs()[request_id] = job
+
+    def erase(call_id):
+        return retention.erase(call_id, actor, reason, details=True, address=address)
+
+    def erase_details(call_id):
+        retention.erase_details(call_id, actor, reason, address=address)
+
+    def progress(done, total):
+        job["done"] = done
+
+    def work():
+        with app.app_context():
+            try:
+                result = carry_out(
+                    planned, token, erase=erase, erase_details=erase_details, progress=progress
+                )
+                for call_id in result.erased:
+                    after_erased({"id": call_id, "line": planned.lines[call_id]})
+                job["result"] = result.words()
+                details = {"event": "calls_erased", "calls": result.erased, "recordings": result.recordings}
+                if result.refused:
+                    details["refused"] = {str(k): v for k, v in result.refused.items()}
+            except LinekeeperError as exc:
+                job["result"] = "Stopped: %s" % exc
+                details = {"event": "calls_erased", "stopped": str(exc)}
+            finally:
+                job["running"] = False
+            web = lk()
+            web.services.audit.append(
+                actor,
+                "data_request",
+                "request:%d" % request_id,
+                dict(details, address=address),
+                int(web.services.wall_us()),
+            )
+
+    threading.Thread(target=work, name="erase-calls-%d" % request_id, daemon=True).start()
