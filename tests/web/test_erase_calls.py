@@ -59,7 +59,7 @@ def test_a_supervisor_erases_every_call_of_the_person_in_one_request(box, people
     plan = re.search(r'<p id="erase-calls-plan">(.*?)</p>', shown, re.S).group(1)
     assert "3 calls of 01632 960555 found. To erase: 2 calls (1 recording, and the caller" in plan
     assert "on legal hold" in plan and "call 43" in plan
-    assert 'Calls: <a href="/calls/41">41</a>, <a href="/calls/42">42</a>.' in plan
+    assert 'Calls to erase: <a href="/calls/41">41</a>, <a href="/calls/42">42</a>.' in plan
     assert "44" not in plan  # line 3 is not sam's
     resp = erase_all(box, sam, rid)
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/requests/%d/erase-calls" % rid)
