@@ -383,44 +383,63 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     config, site, files = check_import(doc, source)
     config = _keep_require_notice(data_dir, config, doc, cipher)
     _not_on_trial(data_dir, config, doc, source, cipher)
-    if audited is not None:
-        audited(
-            sorted(files) + ["config"] + (["site"] if site is not None else []),
-            changed=_changed(data_dir, config, cipher),
-        )
-    written = []
-    for name, data in sorted(files.items()):
-        directory = os.path.join(data_dir, "announcements")
-        fsutil.make_private_dir(directory)
-        fsutil.atomic_write(os.path.join(data_dir, name), data)
-        written.append(name)
-    save_config(data_dir, config, cipher)
-    written.append("config")
+    db = None
     if site is not None:
         from web.db import WebDb
         from web.site import Site
 
         db = WebDb(os.path.join(data_dir, "web.db"))
-        try:
-            store = Site(db)
-            current = store.settings()
-            if not site.dpia_reviewed and current is not None:
-                # An export carries no DPIA date: the box keeps the one it has.
-                site = dataclasses.replace(site, dpia_reviewed=current.dpia_reviewed)
-            for group in (BASIS, CONTACT):
-                if current is not None and not any(doc["site"].get(name) for name in group):
-                    # A file from the release before, or a box that had none: the box's
-                    # own are kept rather than cleared (Settings clears them).
-                    site = dataclasses.replace(site, **{name: getattr(current, name) for name in group})
-            # The lines with nothing plugged in ride in the configuration (the site settings'
-            # JSON, which the release before imports, has no place for them): the site
-            # settings say what it says, or the Settings page would show them private.
-            site = dataclasses.replace(
-                site, not_connected=tuple(sorted(n for n in config.not_connected if n <= len(site.lines)))
-            )
+    try:
+        current = None if db is None else Site(db).settings()
+        if site is not None:
+            site = _site_as_kept(site, current, doc, config)
+        if audited is not None:
+            changed = _changed(data_dir, config, cipher)
+            if changed is not None and site is not None:
+                changed += _site_changed(current, site)
+            audited(sorted(files) + ["config"] + (["site"] if site is not None else []), changed=changed)
+        written = []
+        for name, data in sorted(files.items()):
+            directory = os.path.join(data_dir, "announcements")
+            fsutil.make_private_dir(directory)
+            fsutil.atomic_write(os.path.join(data_dir, name), data)
+            written.append(name)
+        save_config(data_dir, config, cipher)
+        written.append("config")
+        if db is not None:
             with db.tx() as conn:
-                store.save(conn, site)
-        finally:
+                Site(db).save(conn, site)
+            written.append("site")
+    finally:
+        if db is not None:
             db.close()
-        written.append("site")
     return written
+
+
+def _site_as_kept(site, current, doc, config):
+    """The site settings an import writes: the file's, with what the box keeps of its own
+    (``current``, None before setup) where the file has none."""
+    if not site.dpia_reviewed and current is not None:
+        # An export carries no DPIA date: the box keeps the one it has.
+        site = dataclasses.replace(site, dpia_reviewed=current.dpia_reviewed)
+    for group in (BASIS, CONTACT):
+        if current is not None and not any(doc["site"].get(name) for name in group):
+            # A file from the release before, or a box that had none: the box's
+            # own are kept rather than cleared (Settings clears them).
+            site = dataclasses.replace(site, **{name: getattr(current, name) for name in group})
+    # The lines with nothing plugged in ride in the configuration (the site settings'
+    # JSON, which the release before imports, has no place for them): the site
+    # settings say what it says, or the Settings page would show them private.
+    return dataclasses.replace(
+        site, not_connected=tuple(sorted(n for n in config.not_connected if n <= len(site.lines)))
+    )
+
+
+def _site_changed(current, site):
+    """The site settings ``site`` changes of the box's ``current`` (None before setup: all
+    of them), as ``site.NAME``: the lines' names and choices are settings too, and an entry
+    that listed only config.json's said an import that renamed every line changed nothing."""
+    if current is None:
+        return ["site." + f.name for f in dataclasses.fields(site) if getattr(site, f.name)]
+    names = [f.name for f in dataclasses.fields(site)]
+    return ["site." + name for name in names if getattr(current, name) != getattr(site, name)]

@@ -665,3 +665,24 @@ def test_an_import_with_business_hours_on_and_none_set_says_which_lines_record_n
     capsys.readouterr()
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
     assert "policy.rules.hours" not in capsys.readouterr().out
+
+
+def test_an_import_audits_the_site_settings_it_changes_too(tmp_path):
+    """A second box set up with lines named for the branch, given the first box's file: its
+    entry names the site settings it changes (the lines' names), not only config.json's;
+    it said ``changed: []`` when the import renamed every line."""
+    import dataclasses
+
+    make_box(tmp_path / "first")
+    out = str(tmp_path / "first.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "first")]) == 0
+    lines = (LineSetting(1, "Leeds sales", True), LineSetting(2, "Home", False))
+    branch = dataclasses.replace(SITE, lines=lines)
+    make_box(tmp_path / "branch", site=branch)
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
+    assert site_of(tmp_path / "branch").lines[0].name == "Sales"
+    (entry,) = audit_of(tmp_path / "branch")
+    assert entry.details["changed"] == ["site.lines"], entry.details
+    # The same file again: nothing changes, and the entry says so.
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
+    assert audit_of(tmp_path / "branch")[-1].details["changed"] == []
