@@ -361,6 +361,30 @@ def _not_on_trial(data_dir, config, doc, source=None, cipher=None):
     raise ConfigError(trial_refusal(trial, site_local_time(data_dir).when), source=source, field=field)
 
 
+def _same_hat(data_dir, config, source=None, cipher=None):
+    """Refuse ``config`` (an import's) when it names another HAT than the one the box has
+    configured: a file from another box (the first box of a business, given to its second)
+    carried that box's HAT, whose pins and lines are not this one's, and a file without one
+    put a box with a HAT on the simulator, so from its next start it recorded nothing. A box
+    with none configured (a new card) takes the file's.
+
+    :raises ConfigError: naming ``config.hat``, both HATs and what to do
+    """
+    try:
+        own = load_config(data_dir, cipher).hat
+    except (LinekeeperError, OSError):
+        return  # unreadable: the import mends it, as the file says
+    if own is None or config.hat == own:
+        return
+    raise ConfigError(
+        "this box's HAT is %r and the file's is %s: the HAT is the box's own hardware, not a setting "
+        'to copy from another box; set "hat": %s in the file\'s "config" to import the rest'
+        % (own, "none (the simulated board)" if config.hat is None else repr(config.hat), json.dumps(own)),
+        source=source,
+        field="config.hat",
+    )
+
+
 def waits_for_notice(data_dir, cipher=None):
     """Whether the box in ``data_dir`` records nothing until a consent notice is set
     (:meth:`firmware.policy.consent.ConsentSettings.waits_for_notice`); False when its
@@ -383,6 +407,7 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     config, site, files = check_import(doc, source)
     config = _keep_require_notice(data_dir, config, doc, cipher)
     _not_on_trial(data_dir, config, doc, source, cipher)
+    _same_hat(data_dir, config, source, cipher)
     db = None
     if site is not None:
         from web.db import WebDb

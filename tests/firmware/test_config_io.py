@@ -686,3 +686,30 @@ def test_an_import_audits_the_site_settings_it_changes_too(tmp_path):
     # The same file again: nothing changes, and the entry says so.
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
     assert audit_of(tmp_path / "branch")[-1].details["changed"] == []
+
+
+@pytest.mark.parametrize("theirs", ["lk-4l", None])
+def test_a_file_for_another_hat_changes_nothing_and_says_which(tmp_path, capsys, theirs):
+    """The first box's file on a second box with another HAT (or a file without one, which
+    would put the box on the simulated board): refused, naming both, nothing changed."""
+    first = tmp_path / "first"
+    make_box(first)
+    save_config(str(first), load_config(str(first)).replace(hat=theirs))
+    out = str(tmp_path / "first.json")
+    assert main(["config", "export", out, "--data-dir", str(first)]) == 0
+    branch = tmp_path / "branch"
+    make_box(branch)
+    save_config(str(branch), load_config(str(branch)).replace(hat="lk-2lb", preroll_ms=500))
+    before = open(branch / "config.json").read()
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(branch)]) != 0
+    err = capsys.readouterr().err
+    assert "config.hat: this box's HAT is 'lk-2lb' and the file's is " in err, err
+    assert 'set "hat": "lk-2lb" in the file\'s "config"' in err and "nothing was changed" in err, err
+    assert open(branch / "config.json").read() == before and audit_of(branch) == []
+    # The same HAT (or a box with none configured yet): taken.
+    doc = json.loads(open(out).read())
+    doc["config"]["hat"] = "lk-2lb"
+    open(out, "w").write(json.dumps(doc))
+    assert main(["config", "import", out, "--data-dir", str(branch)]) == 0
+    assert load_config(str(branch)).preroll_ms == 1500
