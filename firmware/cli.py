@@ -3281,6 +3281,7 @@ def cmd_config(args):
     waited = waits_for_notice(args.data_dir, cipher)
     details = {"via": "cli", "imported_from": os.path.basename(args.file)}
     opened = []
+    said = []  # the names of the settings the import changes, once known
 
     def audited(sections, changed=None):
         # Once the document is checked, before anything is written: a cut part way
@@ -3289,6 +3290,7 @@ def cmd_config(args):
         entry = dict(details, sections=sections)
         if changed is not None:
             entry["changed"] = changed  # the settings' names, as the web pages' entries say them
+            said.append(changed)
             pci = _pci_became(doc.data, changed)
             if pci:
                 entry["card_payments"] = pci
@@ -3316,6 +3318,14 @@ def cmd_config(args):
             audit.close()
     taken = _recorder_reloaded(args.data_dir) if "config" in written else None
     print("imported %s into %s (%s)" % (args.file, args.data_dir, ", ".join(written)))
+    if said:
+        # Said to the installer as the trail says it: a file from another box replaces this
+        # one's own settings too (the lines' names, the country), and they see which.
+        print(
+            "it changed: %s" % ", ".join(said[0])
+            if said[0]
+            else "it changed no setting: the box's were already the file's"
+        )
     if "config" in written:
         print(
             "the running box uses it now (board, HAT, debounce, audio profile and ring size from "

@@ -713,3 +713,20 @@ def test_a_file_for_another_hat_changes_nothing_and_says_which(tmp_path, capsys,
     open(out, "w").write(json.dumps(doc))
     assert main(["config", "import", out, "--data-dir", str(branch)]) == 0
     assert load_config(str(branch)).preroll_ms == 1500
+
+
+def test_an_import_says_which_settings_it_changed(tmp_path, capsys):
+    """The installer of a second box sees what the first box's file replaced of this box's
+    own (here its lines' names and its country), as the audit entry names them."""
+    import dataclasses
+
+    make_box(tmp_path / "first")
+    out = str(tmp_path / "first.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "first")]) == 0
+    lines = (LineSetting(1, "Leeds sales", True), LineSetting(2, "Home", False))
+    make_box(tmp_path / "branch", site=dataclasses.replace(SITE, lines=lines))
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
+    assert "\nit changed: site.lines\n" in capsys.readouterr().out
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
+    assert "\nit changed no setting: the box's were already the file's\n" in capsys.readouterr().out
