@@ -385,6 +385,33 @@ def _same_hat(data_dir, config, source=None, cipher=None):
     )
 
 
+def archive_box_id(data_dir, cipher=None):
+    """The box_id the box in ``data_dir`` archives under: None when its archive is off, or
+    its configuration cannot be read."""
+    try:
+        archive = load_config(data_dir, cipher).archive
+    except (LinekeeperError, OSError):
+        return None
+    return archive.box_id if archive.enabled else None
+
+
+def box_id_taken(before, after):
+    """What ``config import`` says when it has the box archive under another box_id
+    (``after``) than it did (``before``, None when the archive was off), or None. The file
+    may be another box's (a business's first box, given to its second) or an earlier
+    card's: under their box_id the archive refuses every call of this box (docs/archive.md,
+    "A new card"), found only once calls failed. Said, not refused: a box_id chosen for
+    this box in the file reads the same."""
+    if after is None or after == before:
+        return None
+    return (
+        "the box archives under box_id %s now (it was %s): if that is another box's or an "
+        'earlier card\'s, give this box one of its own ("box_id" in config.json\'s "archive", '
+        "then restart the box); under the same box_id the archive refuses this box's calls"
+        % (after, "none" if before is None else before)
+    )
+
+
 def waits_for_notice(data_dir, cipher=None):
     """Whether the box in ``data_dir`` records nothing until a consent notice is set
     (:meth:`firmware.policy.consent.ConsentSettings.waits_for_notice`); False when its

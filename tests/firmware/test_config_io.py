@@ -730,3 +730,37 @@ def test_an_import_says_which_settings_it_changed(tmp_path, capsys):
     assert "\nit changed: site.lines\n" in capsys.readouterr().out
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
     assert "\nit changed no setting: the box's were already the file's\n" in capsys.readouterr().out
+
+
+def test_an_import_that_sets_the_archive_box_id_says_it_must_be_this_box_own(tmp_path, capsys):
+    """The first box's file turns the archive on under its box_id: on a second box (or a
+    new card) the archive would refuse every call, found only once calls failed. The import
+    says so, naming the box_id and what to do; not when the box's own is kept."""
+    import base64
+
+    from firmware.archive.settings import ArchiveSettings
+
+    first = tmp_path / "first"
+    make_box(first)
+    archive = ArchiveSettings(
+        enabled=True,
+        endpoint="https://s3.eu-west-2.amazonaws.com",
+        region="eu-west-2",
+        bucket="acme-calls",
+        box_id="leeds-1",
+        access_key_id="AKIAEXAMPLE",
+        org_public_key=base64.b64encode(bytes(32)).decode(),
+    )
+    save_config(str(first), load_config(str(first)).replace(archive=archive))
+    out = str(tmp_path / "first.json")
+    assert main(["config", "export", out, "--data-dir", str(first)]) == 0
+    make_box(tmp_path / "branch")
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
+    assert (
+        "\nthe box archives under box_id leeds-1 now (it was none): if that is another box's or an "
+        "earlier card's, give this box one of its own"
+    ) in capsys.readouterr().out
+    # The box's own file put back: its box_id is its own, and nothing is said of it.
+    assert main(["config", "import", out, "--data-dir", str(first)]) == 0
+    assert "box_id" not in capsys.readouterr().out
