@@ -386,3 +386,46 @@ def test_a_line_left_at_choose_is_refused_by_the_box_not_only_the_browser(box):
     assert resp.status_code == 400
     assert re.search(r'id="error-line-2-mode"[^>]*>([^<]+)<', page).group(1) == CHOOSE % 2
     nothing_saved(box)
+
+
+def test_the_wizard_starts_from_a_configuration_imported_before_setup(box, tmp_path):
+    """An installer setting up a second box imports the first box's file, then opens the
+    wizard: it showed every field empty and its save put the blanks over the import."""
+    import json
+
+    from firmware.cli import main
+    from firmware.config import BoxConfig
+
+    doc = {
+        "linekeeper_config": 1,
+        "config": BoxConfig().to_dict(),
+        "site": {
+            "organisation": "Acme Ltd",
+            "ico_number": "ZA123456",
+            "ico_renewal": "2027-03-01",
+            "purpose": "To keep a record of orders taken by phone.",
+            "country": "uk",
+            "lines": [
+                {"line": 1, "name": "Sales", "record": True},
+                {"line": 2, "name": "Home", "record": False},
+            ],
+            "time_zone": "Europe/London",
+        },
+        "files": {},
+    }
+    path = tmp_path / "first.json"
+    path.write_text(json.dumps(doc))
+    assert main(["config", "import", str(path), "--data-dir", box.data_dir]) == 0
+    page = html.unescape(box.client().get("/setup").get_data(as_text=True))
+    assert 'id="setup-imported"' in page
+    assert 'id="organisation" name="organisation" maxlength="200" required value="Acme Ltd"' in page
+    assert (
+        'id="line-1-name" name="line-1-name" maxlength="40" aria-label="Name of line 1" value="Sales"' in page
+    )
+    assert 'value="record" selected' in page.split('id="line-1-mode"')[1].split("</select>")[0]
+    assert 'value="private" selected' in page.split('id="line-2-mode"')[1].split("</select>")[0]
+    # A line the file did not have is still the installer's to choose.
+    assert (
+        '<option value="" selected>Choose…</option>'
+        in page.split('id="line-3-mode"')[1].split("</select>")[0]
+    )

@@ -45,9 +45,23 @@ bp = Blueprint("setup", __name__)
 
 
 def _context(**extra):
-    n_lines = lk().n_lines
-    values = request.form if request.method == "POST" else form_values(None, n_lines)
-    return dict(n_lines=n_lines, form=request.form, values=values, **extra)
+    web = lk()
+    n_lines = web.n_lines
+    # Site settings saved before setup came from `linekeeper config import` (a business's
+    # first box's file, given to its second): the form starts from them, or the wizard
+    # asked for all of it again and saved its blanks over them. Still a choice per line.
+    imported = web.site.settings()
+    values = request.form if request.method == "POST" else _imported_values(imported, n_lines)
+    return dict(n_lines=n_lines, form=request.form, values=values, imported=imported is not None, **extra)
+
+
+def _imported_values(imported, n_lines):
+    values = form_values(imported, n_lines)
+    if imported is not None:
+        for n in range(1, n_lines + 1):
+            if n > len(imported.lines):  # a line the file did not have: chosen here
+                values["line-%d-mode" % n] = ""
+    return values
 
 
 @bp.route("/setup", methods=["GET", "POST"])
