@@ -664,7 +664,7 @@ def test_an_import_with_business_hours_on_and_none_set_says_which_lines_record_n
     assert main(["config", "export", out, "--data-dir", str(tmp_path / "c")]) == 0
     capsys.readouterr()
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
-    assert "policy.rules.hours" not in capsys.readouterr().out
+    assert "policy.rules.hours: business hours" not in capsys.readouterr().out
 
 
 def test_an_import_audits_the_site_settings_it_changes_too(tmp_path):
