@@ -2,6 +2,7 @@
 
 import dataclasses
 import email.utils
+import re
 from email.message import EmailMessage
 
 MAX_GAPS_LISTED = 10  # times the box (or a line) was not recording, listed in a report mail's text
@@ -93,6 +94,29 @@ def _dashboard_link(settings):
     return ", at %s/" % settings.box_url.rstrip("/")
 
 
+# Alarms whose message is a person's own words (a staff concern, typed on My line or the
+# Alarms page, may name a caller or say something personal): their mail says who raised
+# one and where, and sends the reader to the box, where the words need a login.
+WORDS_KEPT_ON_THE_BOX = frozenset({"staff_concern"})
+# "from NAME: ...": how the web UI begins a concern's message (account names as web.accounts
+# allows them).
+_CONCERN_FROM = re.compile(r"^from ([a-z][a-z0-9._-]{0,31}): ")
+
+
+def _concern_text(row, where, settings):
+    """What a concern's mail says happened, without its words: which account raised it,
+    about what, and where the words are read."""
+    found = _CONCERN_FROM.match(row["message"] or "")
+    # A message this process could not open (sealed, the key not here yet) names nobody.
+    who = "the account %s" % found.group(1) if found else "an account (the Alarms page names it)"
+    link = ": %s/alarms" % settings.box_url.rstrip("/") if getattr(settings, "box_url", "") else "."
+    return (
+        "A concern was raised by %s about %s. Its words are not in this mail (they may name a "
+        "caller or say something personal). Log in to the box to read it on its Alarms page%s"
+        % (who, where, link)
+    )
+
+
 def _alarm_subject(row, box_name, line_names):
     """``(where, what, subject)`` of alarm occurrence ``row``'s mail: "line 2 (Sales)" or
     "the box", the alarm's title, and the subject, short (the title up to its first colon)."""
@@ -119,11 +143,15 @@ def alarm_message(settings, row, box_name, wall_us, repeats=None, local_time=Non
 
     local_time = local_time or LocalTime()
     where, what, subject = _alarm_subject(row, box_name, line_names)
+    if row["kind"] in WORDS_KEPT_ON_THE_BOX:
+        happened = _concern_text(row, where, settings)
+    else:
+        # Its dates and times as the pages write them, in the box's zone.
+        happened = local_time.dates_in(words.alarm_text(row["kind"], row["message"])) or what
     body = "%s\n\nAlarm: %s\nWhat happened: %s\nWhere: %s\nRaised: %s\n\n" % (
         subject,
         what,
-        # Its dates and times as the pages write them, in the box's zone.
-        local_time.dates_in(words.alarm_text(row["kind"], row["message"])) or what,
+        happened,
         where,
         local_time.when(row["raised_us"]),
     )

@@ -32,7 +32,7 @@ ERRORS = frozenset(
     }
 )
 # Alarms whose message is a person's own words (a staff concern may name a caller):
-# the log server gets that there is one, never what it says (the mail and the box do).
+# the log server gets that there is one, never what it says (the box does, after a login).
 PRIVATE_MESSAGES = PRIVATE_KINDS
 # How far back the first relay of a box's alarm history goes (seconds).
 FIRST_LOOK_S = 24 * 3600

@@ -75,7 +75,7 @@ def test_every_staff_concern_is_mailed(tmp_path):
         "A concern raised by staff",
         "No voltage on the line",
     ]
-    assert "from sue" in queue.mails[1].get_content()
+    assert "raised by the account sue" in queue.mails[1].get_content()  # its words stay on the box
 
 
 def test_every_alarm_mail_says_what_to_do_and_that_a_late_one_may_be_over():

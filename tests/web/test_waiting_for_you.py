@@ -275,7 +275,8 @@ def test_a_request_from_my_line_is_told_only_to_those_who_see_the_staff_members_
     assert "sam@example.com" not in mailed
     for address in ("sue@example.com", "ivan@example.com"):
         [body] = mailed[address]
-        assert "Alarm on line 3" in body and "from stella: asked on My line: Objection" in body
+        assert "Alarm on line 3" in body and "raised by the account stella about line 3" in body
+        assert "Objection" not in body  # what she asked stays on the box, behind a login
     # sam cannot acknowledge it; sue does, and it leaves her list.
     assert box.post(sam, "/alarms/%d/acknowledge" % alarm["id"], {}, token_from="/alarms").status_code == 400
     assert box.post(sue, "/alarms/%d/acknowledge" % alarm["id"], {}, token_from="/alarms").status_code == 302
