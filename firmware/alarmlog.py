@@ -12,7 +12,8 @@ An occurrence is *open* until it clears, and *unacknowledged* until someone
 acknowledges it; the dashboard shows a banner for every occurrence that is
 either (so a fault that came and went is still seen). Raising, clearing and
 acknowledging are each written to the audit trail (action ``alarm``), and
-raising calls every ``on_raised`` listener (e-mail, syslog). It listens on
+raising calls every ``on_raised`` listener (e-mail, syslog), clearing every
+``on_cleared`` one (the e-mail's follow-up). It listens on
 the bus for :class:`~firmware.recording.recorder.Alarm` and
 :class:`~firmware.bus.LineFault` events; other parts (a certificate or
 registration check) call :meth:`AlarmLog.set` directly.
@@ -91,6 +92,8 @@ class AlarmLog:
         self.audit = audit
         self.cipher = cipher
         self.on_raised = []  # f(row dict), after the row is committed
+        # f(row dict), after an occurrence cleared (not one a renewal replaced at once)
+        self.on_cleared = []
         self._lock = threading.Lock()
         self._unwritten = []  # (args, kwargs) of changes the card refused, retried later
         self._queue_lock = threading.Lock()  # the queue and whether a call is writing it
@@ -292,15 +295,14 @@ class AlarmLog:
         if over is not None:
             self._audit("system", "cleared", over, wall_us)
         self._audit("system", event, out, wall_us)
-        if event == "raised":
-            for listener in list(self.on_raised):
-                # The row is written: a listener that fails (the mail queue on a full card)
-                # is its own failure, said as such; it neither stops the others nor makes
-                # the change wait as if the history had refused it.
-                try:
-                    listener(out)
-                except Exception:
-                    log.exception("alarm %s (%s) raised, but telling %r failed", out["id"], kind, listener)
+        for listener in list(self.on_raised if event == "raised" else self.on_cleared):
+            # The row is written: a listener that fails (the mail queue on a full card)
+            # is its own failure, said as such; it neither stops the others nor makes
+            # the change wait as if the history had refused it.
+            try:
+                listener(out)
+            except Exception:
+                log.exception("alarm %s (%s) %s, but telling %r failed", out["id"], kind, event, listener)
         return out
 
     def acknowledge(self, alarm_id, user, wall_us=None):

@@ -7,8 +7,10 @@ goes out for the first, then at most once more a few hours later
 each mail saying how many times it happened since the last one and when last. An
 alarm (kind and line) not raised for a day (:data:`QUIET_S`) is a new fault when it
 comes again, mailed at once; an alarm of another kind or line is never held back by
-this one's repeats. No repeat is mailed sooner than the rate window
-(``rate_window_s``) after the mail before it. A staff concern, a power cut and a
+this one's repeats. An alarm mailed in a run that has cleared is told so once, when its
+next mail may go (:meth:`AlarmMailer.follow_ups`): when it cleared and how many times it
+happened since the first mail; nothing more while it stays clear. No repeat is mailed
+sooner than the rate window (``rate_window_s``) after the mail before it. A staff concern, a power cut and a
 failed start are mailed every time (:data:`EVERY_ONE_MAILED`), up to
 :data:`EVERY_ONE_BURST` in a rate window: a recorder that crashes and is started again
 every few seconds raises ``power_loss_restart`` at each start, which must not become a
@@ -34,10 +36,11 @@ import logging
 import os
 import threading
 
+from firmware.alarmlog import EVENT_KINDS
 from firmware.alarms import sees_alarms_of
 from firmware.storage import fsutil
 
-from .compose import Repeats, alarm_message, unreached_alarm_message
+from .compose import FollowUp, Repeats, alarm_message, cleared_message, unreached_alarm_message
 
 log = logging.getLogger(__name__)
 # Each occurrence of these is news of its own, never a repeat: a second staff concern
@@ -56,7 +59,21 @@ STATE_FILE = os.path.join("mail", "alarm-rate.json")
 _FORGET_US = 7 * 24 * 3600 * 1_000_000
 # The fields of a key's window, and how much of the file is read (a few dozen alarm
 # kinds and lines make a few kilobytes).
-_FIELDS = ("last_us", "from_us", "seen_us", "suppressed", "sent", "mails", "held_us")
+_FIELDS = (
+    "last_us",
+    "from_us",
+    "seen_us",
+    "suppressed",
+    "sent",
+    "mails",
+    "held_us",
+    # Of a run of a repeating alarm: its first mail, the occurrences since, when it last
+    # cleared (none while it is on), and 1 once a mail said it cleared (the follow-up).
+    "first_us",
+    "count",
+    "cleared_us",
+    "told",
+)
 _MAX_STATE_BYTES = 1 << 20
 
 
@@ -233,11 +250,19 @@ class AlarmMailer:
             # A state kept before repeats were counted had mailed once at last_us.
             mails = st.get("mails", 1 if "last_us" in st else 0)
             mail = mails == 0 or ended(st.get("last_us"), self._wait_us(mails, window_us))
+            if mails == 0:
+                st["first_us"], st["count"] = now, 0
+            else:
+                st["count"] = st.get("count", 0) + 1
+            # On again: its clearing is news once more (a follow-up when it clears).
+            st.pop("cleared_us", None)
+            st["told"] = 0
             st["mails"] = mails + 1 if mail else mails
             after = st["mails"]
             next_us = (now if mail else st.get("last_us", now)) + self._wait_us(after, window_us)
         count = int(st.get("suppressed", 0))
-        repeats = Repeats(count, st.get("last_us"), st.get("held_us"), next_us)
+        follow_up = next_us is not None and row["kind"] not in EVENT_KINDS
+        repeats = Repeats(count, st.get("last_us"), st.get("held_us"), next_us, follow_up)
         if mail:
             st.pop("suppressed", None)
             st.pop("held_us", None)
@@ -249,6 +274,81 @@ class AlarmMailer:
         state[key] = st
         self._save(state, now)
         return mail, repeats
+
+    def cleared(self, row):
+        """An :class:`~firmware.alarmlog.AlarmLog` ``on_cleared`` listener: alarm occurrence
+        ``row`` cleared. A repeating alarm mailed in this run is told cleared once
+        (:meth:`follow_ups`), when the next mail about it may go."""
+        if row["kind"] in EVERY_ONE_MAILED or row["kind"] in EVENT_KINDS:
+            return  # each is news of its own, cleared as it is raised: nothing to follow
+        now = int(self.wall_us())
+        key = "%s:%s" % (row["kind"], row["line"])
+        with self._lock, self._file_lock():
+            state = self._load()
+            st = state.get(key)
+            if not isinstance(st, dict) or not st.get("mails") or "first_us" not in st:
+                return  # never mailed (or mailed by a release that kept no run): nothing to follow
+            st = dict(st, cleared_us=int(row.get("cleared_us") or now))
+            state[key] = st
+            self._save(state, now)
+        self.follow_ups()
+
+    def follow_ups(self):
+        """Mail each follow-up that is due: of a repeating alarm mailed in this run, now
+        clear and not yet told so, once its next mail may go (:meth:`_wait_us`: the first
+        mail's follow-up four hours after it, then a day): that it cleared, when, and how
+        many times it happened since the first mail. One each, nothing more while it stays
+        clear; it counts as one of the run's mails. Run at each clearing and each round of
+        the mail service (a window that ends with no repeat). Returns how many were queued."""
+        settings = self.settings()
+        if not settings.configured or not settings.alarm_to:
+            return 0
+        now = int(self.wall_us())
+        window_us = settings.rate_window_s * 1_000_000
+        due = []
+        with self._lock, self._file_lock():
+            state = self._load()
+            for key, st in state.items():
+                kind, _, line = key.rpartition(":")
+                if (
+                    kind in EVERY_ONE_MAILED
+                    or not line.isdigit()
+                    or "cleared_us" not in st
+                    or "first_us" not in st
+                    or st.get("told")
+                    or not st.get("mails")
+                ):
+                    continue
+                since = st.get("last_us")
+                if since is not None and since <= now < since + self._wait_us(st["mails"], window_us):
+                    continue  # its next mail may not go yet (a clock set back ends the wait)
+                st["told"], st["last_us"], st["mails"] = 1, now, st["mails"] + 1
+                follow = FollowUp(
+                    st["first_us"],
+                    st.get("count", 0),
+                    st["cleared_us"],
+                    now + self._wait_us(st["mails"], window_us),
+                    since if since is not None and since != st["first_us"] else None,
+                    st.get("suppressed", 0),
+                )
+                due.append(({"kind": kind, "line": int(line)}, follow))
+                st.pop("suppressed", None)
+                st.pop("held_us", None)
+            if due:
+                self._save(state, now)
+        if not due:
+            return 0
+        name, local_time, lines = self.site()
+        for row, follow in due:
+            to = recipients_for(
+                settings, row["line"], self.accounts() if row["line"] and self.accounts else None
+            )
+            # It says no more than the mail every recipient gets when none sees the line.
+            to = to or tuple(settings.alarm_to)
+            self.queue.enqueue(cleared_message(settings, row, name, now, follow, local_time, lines, to=to))
+        if self.on_queued is not None:
+            self.on_queued()
+        return len(due)
 
     @staticmethod
     def _wait_us(mails, window_us):

@@ -55,6 +55,66 @@ class Repeats:
     since_us: int | None = None  # that last mail
     last_us: int | None = None  # the last of those occurrences
     next_us: int | None = None  # the next mail about it goes no sooner (None: every one is mailed)
+    follow_up: bool = False  # a mail says when it has cleared (a fault its source clears)
+
+
+@dataclasses.dataclass(frozen=True)
+class FollowUp:
+    """What the follow-up of a repeating alarm mailed in a run says (times in µs of the
+    wall clock): :meth:`~firmware.mail.alarms.AlarmMailer.follow_ups`."""
+
+    first_us: int  # the run's first mail
+    count: int  # the occurrences after the one that mail was about
+    cleared_us: int  # when the last of them cleared
+    next_us: int  # a mail about it if it comes back within a day goes no sooner
+    last_mail_us: int | None = None  # the last mail about it, when not the first
+    since_last: int = 0  # of ``count``, those since that last mail
+
+
+def cleared_message(settings, row, box_name, wall_us, follow, local_time=None, line_names=None, to=None):
+    """The follow-up of a repeating alarm (``row``: its ``kind`` and ``line``), to ``to``:
+    it cleared, when, how many times it happened since the first mail about it
+    (``follow``, a :class:`FollowUp`), and that nothing more comes while it stays clear.
+    Not the alarm's own words (they may name a caller): the Alarms page has them."""
+    from firmware import words
+    from firmware.localtime import LocalTime
+
+    local_time = local_time or LocalTime()
+    where, what, _ = _alarm_subject(row, box_name, line_names)
+    subject = "[%s] Cleared on %s: %s" % (box_name, where, what.split(":")[0])
+    first, cleared = local_time.when(follow.first_us), local_time.when(follow.cleared_us)
+    if follow.count:
+        happened = "It happened %s after the first mail about it (%s)" % (
+            words.counted(follow.count, "more time"),
+            first,
+        )
+        if follow.last_mail_us is not None:
+            happened += ", %d of them since the last mail about it (%s)" % (
+                follow.since_last,
+                local_time.when(follow.last_mail_us),
+            )
+    else:
+        happened = "It did not happen again after the first mail about it (%s)" % first
+    body = (
+        "%s\n\nAlarm: %s\nWhere: %s\nCleared: %s\n\n"
+        "%s. It has been clear since %s; nothing more is mailed about it while it stays clear.\n\n"
+        "If it comes back within a day of its last time, the next mail about it goes no sooner "
+        "than %s, saying how many times it happened meanwhile; later than that, it is mailed at "
+        "once as a new fault.\n\n"
+        "The Alarms page lists every occurrence; acknowledge them on the box's dashboard%s.\n"
+        % (
+            subject,
+            what,
+            where,
+            cleared,
+            happened,
+            cleared,
+            local_time.when(follow.next_us),
+            _dashboard_link(settings),
+        )
+    )
+    to = settings.alarm_to if to is None else to
+    return _message(settings, to, subject, body, wall_us, ALARM_RECIPIENT)
 
 
 def _repeats_text(repeats, local_time):
@@ -74,9 +134,17 @@ def _repeats_text(repeats, local_time):
     if repeats.next_us is not None:
         text += (
             "If it keeps happening, the next mail about it comes no sooner than %s, saying how many "
-            "times it happened meanwhile: a fault that comes and goes is mailed at once, then at "
+            "times it happened meanwhile%s: a fault that comes and goes is mailed at once, then at "
             "most once more a few hours later, then once a day (a new fault, or another alarm, is "
-            "mailed at once). The Alarms page lists every occurrence.\n\n" % local_time.when(repeats.next_us)
+            "mailed at once). The Alarms page lists every occurrence.\n\n"
+            % (
+                local_time.when(repeats.next_us),
+                # (AlarmMailer.follow_ups)
+                "; once it has cleared, one mail says so, and when, and nothing more comes while "
+                "it stays clear"
+                if repeats.follow_up
+                else "",
+            )
         )
     elif repeats.count:
         text += (

@@ -87,6 +87,7 @@ class MailService:
         if alarm_log is not None:
             alarm_log.on_raised.append(self.alarms)
             alarm_log.on_raised.append(self.syslog)
+            alarm_log.on_cleared.append(self.alarms.cleared)
         self.scheduler = (
             ReportScheduler(
                 reports,
@@ -126,13 +127,19 @@ class MailService:
         return SmtpSender(settings, self.store.password(settings), self.ssl_context)
 
     def tick(self):
-        """Run the checks, queue the due reports, try the queue; returns ``(delivered, failed)``
-        (with :attr:`deliver` off, the checks alone)."""
+        """Run the checks, queue the alarms' follow-ups and the due reports, try the queue;
+        returns ``(delivered, failed)`` (with :attr:`deliver` off, the checks and follow-ups
+        alone)."""
         for check in self.checks:
             try:
                 check()
             except Exception:  # one broken check must not keep the others, or the mail, from running
                 log.exception("mail: the check %r failed", check)
+        try:
+            # A repeating alarm whose mails' window ended with it clear: told so once.
+            self.alarms.follow_ups()
+        except Exception:  # the queue is tried all the same
+            log.exception("mail: the alarms' follow-ups failed")
         if not self.deliver:
             return 0, 0
         if self.relay_syslog and self.alarm_log is not None:

@@ -191,19 +191,22 @@ def _drops(alarms, clock, service, n, line=1):
 def test_a_line_dropping_out_all_day_is_mailed_at_once_then_gathered(mailbox, smtp_server):
     """A line that drops out for 3 s every 10 minutes all day sent an alarm mail every rate
     window, 17 a day of the same alarm. It is mailed at once, once more four hours later
-    saying how many times it happened since, then once a day while it keeps happening;
+    saying how many times it happened since (and that it cleared, when it is clear then),
+    then once a day while it keeps happening;
     another alarm meanwhile is mailed at once, and so is the fault after a quiet day."""
     service, alarms, clock, _ = mailbox
     service.store.save(service.store.get().__class__(**{**service.store.get().__dict__, "schedules": ()}))
     # From Tue 10 Mar 2026, 00:00 GMT.
     delivered = _drops(alarms, clock, service, 144)  # a whole day
-    assert sum(delivered) == 2 and delivered[0] == 1 and delivered[24] == 1, delivered
+    assert sum(delivered) == 2 and delivered[0] == 1 and delivered[23] == 1, delivered
     first, second = (m.get_body(("plain",)).get_content() for m in received(smtp_server))
     assert "It happened" not in first
     assert "next mail about it comes no sooner than Tue 10 Mar 2026, 04:00:00 GMT" in first
+    assert "once it has cleared, one mail says so, and when" in first
+    # Clear when its four hours were over: the second mail says so, and how often it happened.
     assert (
-        "It happened 23 more times since the last mail about it (Tue 10 Mar 2026, 00:00:00 GMT), "
-        "last at Tue 10 Mar 2026, 03:50:00 GMT." in second
+        "It happened 23 more times after the first mail about it (Tue 10 Mar 2026, 00:00:00 GMT). "
+        "It has been clear since Tue 10 Mar 2026, 03:50:03 GMT" in second
     )
     assert "no sooner than Wed 11 Mar 2026, 04:00:00 GMT" in second
     # Another alarm, of the same line, is not held back by the fault's repeats.
@@ -212,14 +215,18 @@ def test_a_line_dropping_out_all_day_is_mailed_at_once_then_gathered(mailbox, sm
     # The next day: one mail, four hours after the second day began (a day after the last).
     assert sum(_drops(alarms, clock, service, 144)) == 1
     third = received(smtp_server)[-1].get_body(("plain",)).get_content()
-    assert "It happened 143 more times since the last mail about it (Tue 10 Mar 2026, 04:00:00 GMT)" in third
+    assert "Cleared on line 1" in received(smtp_server)[-1]["Subject"]
+    assert (
+        "It happened 167 more times after the first mail about it (Tue 10 Mar 2026, 00:00:00 GMT), "
+        "144 of them since the last mail about it (Tue 10 Mar 2026, 04:00:00 GMT)." in third
+    )
     # A quiet day, then the line drops again: a new fault, mailed at once.
     clock.t += 86_400_000_000
     assert _drops(alarms, clock, service, 2) == [1, 0]
     assert len(smtp_server.messages) == 5
     fifth = received(smtp_server)[-1].get_body(("plain",)).get_content()
     assert "Raised: Fri 13 Mar 2026, 00:00:00 GMT" in fifth
-    assert "It happened 119 more times since the last mail about it (Wed 11 Mar 2026, 04:00:00 GMT)" in fifth
+    assert "It happened 120 more times since the last mail about it (Wed 11 Mar 2026, 04:00:00 GMT)" in fifth
 
 
 def test_test_mail_and_bad_input(mailbox, smtp_server, tmp_path):
