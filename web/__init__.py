@@ -460,15 +460,16 @@ def prune_key_slots(web):
 
 
 def _migrate_mail(web):
-    """Move the alarm recipients' accounts out of ``mail.json`` (MailSettingsStore.migrate).
-    A ``mail.json`` that cannot be read stays as it is: the E-mail page says why."""
+    """Move the alarm recipients' accounts, and a sender's display name, out of ``mail.json``
+    (MailSettingsStore.migrate). A ``mail.json`` that cannot be read stays as it is: the
+    E-mail page says why."""
     if web.services.mail is None:
         return
     from firmware.errors import ConfigError
 
     try:
         if web.services.mail.store.migrate():
-            log.info("alarm recipients' accounts moved from mail.json to their own file")
+            log.info("recipients' accounts or the sender's name moved from mail.json to their own files")
     except ConfigError as exc:
         log.error("mail.json left as it is: %s", exc.message)
 

@@ -142,6 +142,14 @@ def check_sender(sender, field):
     return text
 
 
+def _address_of(sender):
+    """The address of ``sender`` (as :func:`check_sender` takes it): itself for an address
+    alone, what is between the angle brackets of one with a display name."""
+    if isinstance(sender, str) and sender.endswith(">") and "<" in sender:
+        return sender[sender.rfind("<") + 1 : -1]
+    return sender
+
+
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """A report mailed ``every`` day / week / month to ``to``, as ``fmt`` (pdf or csv)."""
@@ -325,6 +333,12 @@ _TIES_FIELD = "mail.alarm_accounts"
 # The box's address (MailSettings.box_url), beside mail.json for the same reason:
 # ``{"box_url": "https://..."}``, removed when there is none.
 BOX_URL_FILE = "mail-box-url.json"
+# A sender with a display name ("Harbour Box <recorder@harbour.example>"), for the same
+# reason: the release before takes only an address as the sender and refuses mail.json
+# whole otherwise. mail.json keeps the address alone, which that release takes, and this
+# file the sender as written, ``{"sender": "Harbour Box <recorder@harbour.example>"}``,
+# which counts while mail.json's sender is its address (removed for an address alone).
+SENDER_FILE = "mail-sender.json"
 
 
 class MailSettingsStore:
@@ -335,6 +349,7 @@ class MailSettingsStore:
         self.path = os.path.join(os.fspath(data_dir), "mail.json")
         self.accounts_path = os.path.join(os.fspath(data_dir), ACCOUNTS_FILE)
         self.box_url_path = os.path.join(os.fspath(data_dir), BOX_URL_FILE)
+        self.sender_path = os.path.join(os.fspath(data_dir), SENDER_FILE)
         self.secrets = secrets
 
     def _read(self):
@@ -378,7 +393,25 @@ class MailSettingsStore:
         box_url = self._box_url()
         if box_url and "box_url" not in d:
             d = dict(d, box_url=box_url)
+        named = self._named_sender()
+        if named and d.get("sender") == _address_of(named):
+            # (Another address in mail.json: a release before saved it since, or a cut came
+            # between the two files. The name was that other address's.)
+            d = dict(d, sender=named)
         return MailSettings.from_dict(d)
+
+    def _named_sender(self):
+        """The sender with its display name as :data:`SENDER_FILE` keeps it, or ""."""
+        try:
+            with open(self.sender_path, encoding="utf-8") as f:
+                kept = json.load(f)
+        except FileNotFoundError:
+            return ""
+        except ValueError as exc:
+            raise ConfigError("%s is not valid JSON: %s" % (SENDER_FILE, exc), field="mail.sender") from None
+        if not isinstance(kept, dict) or not isinstance(kept.get("sender", ""), str):
+            raise ConfigError('%s is not an object {"sender": ...}' % SENDER_FILE, field="mail.sender")
+        return kept.get("sender", "")
 
     def _box_url(self):
         """The box's address as :data:`BOX_URL_FILE` keeps it, or ""."""
@@ -418,10 +451,13 @@ class MailSettingsStore:
     def _write(self, d, box_url=None):
         """Write ``d`` (as :meth:`MailSettings.to_dict` gives it) to ``mail.json`` and the
         files beside it; ``box_url``: the box's address to keep ("": none), or None to leave
-        :data:`BOX_URL_FILE` as it is."""
+        :data:`BOX_URL_FILE` as it is (and :data:`SENDER_FILE`, unless ``d``'s sender has a
+        display name)."""
         d = dict(d)
         ties = d.pop("alarm_accounts", {})
         d.pop("box_url", None)
+        sender = d.get("sender") or ""
+        d["sender"] = _address_of(sender)
         # The box's data mode: the web UI saves them, the recorder reads them to mail alarms
         # (the password in mail.json is sealed, firmware.secretbox).
         atomic_write(self.accounts_path, (json.dumps(ties, indent=2) + "\n").encode())
@@ -432,17 +468,31 @@ class MailSettingsStore:
         elif box_url is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.box_url_path)
+        if sender != d["sender"]:
+            atomic_write(self.sender_path, (json.dumps({"sender": sender}, indent=2) + "\n").encode())
+        elif box_url is not None:  # a save: its sender is an address alone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.sender_path)
         atomic_write(self.path, (json.dumps(d, indent=2) + "\n").encode())
 
     def migrate(self):
         """Move recipients' accounts that a development build of this release kept in ``mail.json``
-        (``alarm_accounts``) to :data:`ACCOUNTS_FILE`, so that a release before reads
+        (``alarm_accounts``) to :data:`ACCOUNTS_FILE`, and a sender's display name kept there
+        to :data:`SENDER_FILE` (its address stays), so that a release before reads
         ``mail.json`` again; True when it did. Run by the web UI, the process that writes
         these files, at its start (the recorder only reads them: :meth:`get` takes both)."""
         with self._lock():
-            d, _ties = self._read()
-            if not isinstance(d, dict) or "alarm_accounts" not in d:
+            d, ties = self._read()
+            if not isinstance(d, dict):
                 return False
+            # A sender with a display name, as this release kept it there before SENDER_FILE.
+            named = isinstance(d.get("sender"), str) and d["sender"] != _address_of(d["sender"])
+            if "alarm_accounts" not in d and not named:
+                return False
+            if "alarm_accounts" not in d:
+                # Rewritten as get() takes them: those of addresses still recipients.
+                recipients = set(d.get("alarm_to", ()) or ())
+                d = dict(d, alarm_accounts={a: n for a, n in (ties or {}).items() if a in recipients})
             MailSettings.from_dict(d)  # (refused as get() refuses it: nothing moved)
             self._write(d)
         return True

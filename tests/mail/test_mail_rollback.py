@@ -93,3 +93,61 @@ def test_an_accounts_file_that_is_not_an_object_is_named(tmp_path):
     with pytest.raises(ConfigError, match=mail_settings.ACCOUNTS_FILE):
         store.get()
     assert os.path.exists(tmp_path / "mail.json")
+
+
+NAMED = dataclasses.replace(SETTINGS, sender="Harbour Box <recorder@harbour.example>")
+
+
+def _older_release_loads(tmp_path):
+    """What the release before checks of mail.json: its keys, and a sender that is an
+    address alone (its MailSettings.check: ``check_address(self.sender, "mail.sender")``)."""
+    d = _mail_json(tmp_path)
+    assert set(d) <= OLDER_RELEASE_KEYS
+    mail_settings.check_address(d["sender"], "mail.sender")
+
+
+def test_a_sender_with_a_display_name_is_read_by_the_release_before(tmp_path):
+    """The release before refused a sender with a display name, and with it the whole
+    mail.json: rolled back during an update's trial, it would have mailed nothing."""
+    store = MailSettingsStore(str(tmp_path), secrets=None)
+    store.save(NAMED)
+    _older_release_loads(tmp_path)
+    assert _mail_json(tmp_path)["sender"] == "recorder@harbour.example"
+    assert store.get() == NAMED  # this release reads the name back
+    # That release saves another sender meanwhile: the name was the other address's.
+    d = dict(_mail_json(tmp_path), sender="office@harbour.example")
+    (tmp_path / "mail.json").write_text(json.dumps(d))
+    assert store.get().sender == "office@harbour.example"
+    # An address alone, saved here: no name is kept for it.
+    store.save(dataclasses.replace(NAMED, sender="recorder@harbour.example"))
+    assert not (tmp_path / mail_settings.SENDER_FILE).exists()
+    assert store.get().sender == "recorder@harbour.example"
+
+
+def test_a_display_name_kept_in_mail_json_is_moved_out_at_start(tmp_path):
+    """A build of this release kept the sender as written in mail.json: the web UI's start
+    moves its name beside it, the address staying."""
+    store = MailSettingsStore(str(tmp_path), secrets=None)
+    store.save(SETTINGS)
+    # (and, as a release before may leave it, a tie of an address no longer a recipient)
+    ties = dict(SETTINGS.alarm_accounts, **{"gone@example.com": "gone"})
+    (tmp_path / mail_settings.ACCOUNTS_FILE).write_text(json.dumps(ties))
+    d = dict(_mail_json(tmp_path), sender=NAMED.sender)
+    (tmp_path / "mail.json").write_text(json.dumps(d))
+    assert store.get() == NAMED
+    assert store.migrate() is True
+    _older_release_loads(tmp_path)
+    assert store.get() == NAMED
+    assert store.migrate() is False
+
+
+def test_a_damaged_sender_file_is_refused_naming_it(tmp_path):
+    store = MailSettingsStore(str(tmp_path), secrets=None)
+    store.save(NAMED)
+    (tmp_path / mail_settings.SENDER_FILE).write_text("[1, 2")
+    try:
+        store.get()
+    except mail_settings.ConfigError as exc:
+        assert "mail-sender.json is not valid JSON" in str(exc) and exc.field == "mail.sender"
+    else:
+        raise AssertionError("a damaged mail-sender.json was taken")
