@@ -78,6 +78,7 @@ SHARED_FILES = (
     "mail.json.lock",  # Settings saves, the web UI's re-seal of the password (firmware/mail/settings.py)
     "mail-accounts.json",  # the alarm recipients' accounts (firmware/mail/settings.py)
     "mail-box-url.json",  # the box's address that alarm mails give (firmware/mail/settings.py)
+    "mail-sender.json",  # a sender with its display name (firmware/mail/settings.py)
     "mail/queue/*.json",
     "mail/queue.lock",  # the queue's changes, one process at a time (firmware/mail/queue.py)
     "mail/alarm-rate.json",  # the alarm mails' rate windows, kept by whichever raises

@@ -50,7 +50,9 @@ def test_mail_settings_the_web_ui_saves_are_read_by_the_recorder():
 
     def save(data):
         MailSettingsStore(data, SecretBox(data, identity=b"t")).save(
-            MailSettings(host="mail.example.com", sender="box@example.com", alarm_to=("a@example.com",)),
+            MailSettings(
+                host="mail.example.com", sender="Shop <box@example.com>", alarm_to=("a@example.com",)
+            ),
             new_password="smtp password",
         )
 
@@ -58,6 +60,7 @@ def test_mail_settings_the_web_ui_saves_are_read_by_the_recorder():
         store = MailSettingsStore(data, SecretBox(data, identity=b"t"))
         settings = store.get()
         assert settings.alarm_to == ("a@example.com",)
+        assert settings.sender == "Shop <box@example.com>"  # its name kept beside mail.json
         assert store.password(settings) == "smtp password"
 
     _both((WEB, save), (RECORDER, read))
