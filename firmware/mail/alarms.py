@@ -203,9 +203,13 @@ class AlarmMailer:
         }
 
     def _save(self, state, now):
-        state = {
-            k: v for k, v in state.items() if isinstance(v, dict) and now - v.get("seen_us", now) < _FORGET_US
-        }
+        def kept(v):
+            # One whose follow-up is owed (on for weeks, the line dead: still told once it
+            # clears) is kept however long ago it was raised.
+            owed = "first_us" in v and v.get("mails") and not v.get("told")
+            return owed or now - v.get("seen_us", now) < _FORGET_US
+
+        state = {k: v for k, v in state.items() if isinstance(v, dict) and kept(v)}
         if self.state_path is None:
             self._memory = state
             return

@@ -179,3 +179,17 @@ def test_the_follow_up_goes_to_whom_its_alarm_went(tmp_path):
     first, follow = _sent(mail)
     assert first["To"] == follow["To"] == "ops@example.com"
     assert "Cleared on line 2" in follow["Subject"]
+
+
+def test_a_fault_on_for_weeks_is_followed_up_when_it_clears(tmp_path):
+    """The mails' state forgets an alarm a week after it was last raised: a line dead for
+    two weeks (raised once) was forgotten, and its clearing never told."""
+    clock, bus, mail = _box(tmp_path)
+    _line_2(bus, True)
+    clock.t += 14 * SUMMARY_S * S
+    bus.publish(LineFault(line=1, t_us=0, kind="no_line_voltage", active=True))  # the state is kept again
+    assert len(_sent(mail)) == 2
+    _line_2(bus, False)
+    [follow] = _sent(mail)
+    assert follow["Subject"] == "[Linekeeper] Cleared on line 2: No voltage on the line"
+    assert "Cleared: Mon 16 Mar 2026, 09:00:00 GMT" in follow.get_content()
