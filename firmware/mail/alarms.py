@@ -54,6 +54,14 @@ EVERY_ONE_BURST = 5
 FOLLOW_UP_S = 4 * 3600
 SUMMARY_S = 24 * 3600
 QUIET_S = 24 * 3600
+# Alarms cleared when the next step of the same matter is raised (the ICO registration's
+# renewal, firmware.alarmchecks.DateChecks: 60 days, then 30, 7, then expired): such a
+# clearing is no news, the next step's own mail says where things are, so none follows.
+SUPERSEDED_BY = {
+    "ico_renewal_60": ("ico_renewal_30", "ico_renewal_7", "ico_expired"),
+    "ico_renewal_30": ("ico_renewal_7", "ico_expired"),
+    "ico_renewal_7": ("ico_expired",),
+}
 STATE_FILE = os.path.join("mail", "alarm-rate.json")
 # A key not raised for this long is dropped from the state file.
 _FORGET_US = 7 * 24 * 3600 * 1_000_000
@@ -295,7 +303,10 @@ class AlarmMailer:
             st = dict(st, cleared_us=int(row.get("cleared_us") or now))
             state[key] = st
             self._save(state, now)
-        self.follow_ups()
+        # The mail service's round sends it when due (at once when the window is over):
+        # after what cleared it in the same round (a next step, SUPERSEDED_BY) is raised.
+        if self.on_queued is not None:
+            self.on_queued()
 
     def follow_ups(self):
         """Mail each follow-up that is due: of a repeating alarm mailed in this run, now
@@ -310,6 +321,7 @@ class AlarmMailer:
         now = int(self.wall_us())
         window_us = settings.rate_window_s * 1_000_000
         due = []
+        superseded = False
         with self._lock, self._file_lock():
             state = self._load()
             for key, st in state.items():
@@ -326,6 +338,10 @@ class AlarmMailer:
                 since = st.get("last_us")
                 if since is not None and since <= now < since + self._wait_us(st["mails"], window_us):
                     continue  # its next mail may not go yet (a clock set back ends the wait)
+                if self._superseded(state, kind, line, st["cleared_us"]):
+                    st["told"] = 1  # its next step's mail told where things are
+                    superseded = True
+                    continue
                 st["told"], st["last_us"], st["mails"] = 1, now, st["mails"] + 1
                 follow = FollowUp(
                     st["first_us"],
@@ -338,7 +354,7 @@ class AlarmMailer:
                 due.append(({"kind": kind, "line": int(line)}, follow))
                 st.pop("suppressed", None)
                 st.pop("held_us", None)
-            if due:
+            if due or superseded:
                 self._save(state, now)
         if not due:
             return 0
@@ -353,6 +369,16 @@ class AlarmMailer:
         if self.on_queued is not None:
             self.on_queued()
         return len(due)
+
+    @staticmethod
+    def _superseded(state, kind, line, cleared_us):
+        """Whether alarm ``kind`` of ``line``, cleared at ``cleared_us``, was cleared by a
+        next step of its matter (:data:`SUPERSEDED_BY`) raised then or since and still on."""
+        for later in SUPERSEDED_BY.get(kind, ()):
+            st = state.get("%s:%s" % (later, line))
+            if isinstance(st, dict) and "cleared_us" not in st and st.get("seen_us", -1) >= cleared_us:
+                return True
+        return False
 
     @staticmethod
     def _wait_us(mails, window_us):

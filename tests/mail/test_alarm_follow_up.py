@@ -9,6 +9,7 @@ times it happened since the first mail; nothing more while it stays clear.
 
 import datetime as dt
 
+from firmware.alarmchecks import DateChecks
 from firmware.alarmlog import AlarmLog
 from firmware.bus import Alarm, EventBus, LineFault
 from firmware.mail.alarms import FOLLOW_UP_S, SUMMARY_S
@@ -120,7 +121,11 @@ def test_a_fault_that_clears_after_its_window_is_followed_up_as_it_clears(tmp_pa
     _line_2(bus, True)
     assert len(_sent(mail)) == 1
     clock.t += 6 * H  # on for six hours, then back: the window ended meanwhile
+    woken = []
+    mail.alarms.on_queued = lambda: woken.append(True)  # (the service's wake)
     _line_2(bus, False)
+    assert woken  # the clearing starts the service's round at once
+    mail.tick()
     [follow] = _sent(mail)
     assert "Cleared: Mon 2 Mar 2026, 15:00:00 GMT" in follow.get_content()
 
@@ -176,6 +181,7 @@ def test_the_follow_up_goes_to_whom_its_alarm_went(tmp_path):
     _line_2(bus, True)
     clock.t += 6 * H
     _line_2(bus, False)
+    mail.tick()
     first, follow = _sent(mail)
     assert first["To"] == follow["To"] == "ops@example.com"
     assert "Cleared on line 2" in follow["Subject"]
@@ -190,6 +196,34 @@ def test_a_fault_on_for_weeks_is_followed_up_when_it_clears(tmp_path):
     bus.publish(LineFault(line=1, t_us=0, kind="no_line_voltage", active=True))  # the state is kept again
     assert len(_sent(mail)) == 2
     _line_2(bus, False)
+    mail.tick()
     [follow] = _sent(mail)
     assert follow["Subject"] == "[Linekeeper] Cleared on line 2: No voltage on the line"
     assert "Cleared: Mon 16 Mar 2026, 09:00:00 GMT" in follow.get_content()
+
+
+def test_a_step_cleared_by_the_next_is_not_followed_up(tmp_path):
+    """The ICO renewal's 60 days clear as its 30 days are raised: no news, the 30 days'
+    own mail says where things are. Once renewed, the step on is followed up."""
+    clock, _, mail = _box(tmp_path)
+    renewal = {"date": "2026-04-20"}  # 49 days on
+    mail.checks.append(DateChecks(mail.alarm_log, clock.wall_us, ico_renewal=lambda: renewal["date"]))
+    mail.tick()
+    [sixty] = _sent(mail)
+    assert "within 60 days" in sixty["Subject"]
+    clock.t += 20 * SUMMARY_S * S  # 29 days left
+    mail.tick()
+    [thirty] = _sent(mail)
+    assert "within 30 days" in thirty["Subject"]
+    for _ in range(3):
+        clock.t += H
+        mail.tick()
+        assert _sent(mail) == []
+    renewal["date"] = "2027-04-20"  # renewed
+    clock.t += FOLLOW_UP_S * S
+    mail.tick()
+    [follow] = _sent(mail)
+    assert (
+        follow["Subject"]
+        == "[Linekeeper] Cleared on the box: The ICO registration must be renewed within 30 days"
+    )
