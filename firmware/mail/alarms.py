@@ -313,8 +313,9 @@ class AlarmMailer:
         clear and not yet told so, once its next mail may go (:meth:`_wait_us`: the first
         mail's follow-up four hours after it, then a day): that it cleared, when, and how
         many times it happened since the first mail. One each, nothing more while it stays
-        clear; it counts as one of the run's mails. Run at each clearing and each round of
-        the mail service (a window that ends with no repeat). Returns how many were queued."""
+        clear; it counts as one of the run's mails. Run by each round of the mail service,
+        which a clearing starts (:meth:`cleared`), and every minute (a window that ends
+        with no repeat). Returns how many were queued."""
         settings = self.settings()
         if not settings.configured or not settings.alarm_to:
             return 0
