@@ -141,7 +141,8 @@ def test_one_persons_concerns_never_hold_back_the_mail_of_anothers(tmp_path):
         mailer(_row("staff_concern", 0, "from sam: concern number %d" % n, n))
     mailer(_row("staff_concern", 0, "from sue: the manager listens to our personal calls", 9))
     assert len(queue.mails) == 6
-    assert "from sue: the manager" in queue.mails[-1].get_content()
+    said = queue.mails[-1].get_content()
+    assert "raised by the account sue" in said and "the manager" not in said  # never its words
     mailer(_row("staff_concern", 0, "from sam: a sixth in the window", 10))  # the web refuses it: 5 a day
     assert len(queue.mails) == 6
 
