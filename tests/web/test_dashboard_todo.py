@@ -11,7 +11,7 @@ def todo(html):
     """The safeguards the dashboard lists as still to do, as ``{number: text}``."""
     return {
         int(n): re.sub(r"<[^>]+>", "", text)
-        for n, text in re.findall(r'<li class="status-\w+" id="todo-(\d+)">(.*?)</li>', html)
+        for n, text in re.findall(r'<li class="status-\w+" id="todo-(\d+)" value="\1">(.*?)</li>', html)
     }
 
 
@@ -30,6 +30,19 @@ def test_a_box_just_set_up_says_on_its_dashboard_what_is_left_to_do(box):
     assert items[18].startswith("A backup of the key store (amber): no backup of the key store")
     assert 1 not in items and 2 not in items  # a purpose and the ICO registration were given
     assert 'href="/documents/checklist" id="todo-checklist"' in html
+
+
+def test_a_reason_s_see_9_names_a_number_the_dashboard_shows(box):
+    """A reason names another safeguard by its number ("retention sweeps run, but no retention
+    period is set (see 9)"): the dashboard's list was bulleted, so 9 was nowhere on the page.
+    It is numbered as the checklist is, each item by its safeguard's number."""
+    admin = box.do_setup()
+    html = page(admin, "/")
+    listed = re.search(r'<ol id="compliance-todo">(.*?)</ol>', html, re.S)
+    assert listed, "the to-do list is not a numbered list"
+    items = todo(listed.group(1))
+    assert "(see 9)" in items[10]
+    assert 9 in items
 
 
 def test_a_safeguard_met_leaves_the_list(box, people):
@@ -167,7 +180,7 @@ def test_the_count_says_how_many_are_not_met_and_how_many_met_in_part(box):
     """It read "13 of the checklist's safeguards are not met yet" of three reds and ten
     ambers: those met in part (or due soon) were counted as not met."""
     text = page(box.do_setup(), "/")
-    statuses = re.findall(r'<li class="status-(\w+)" id="todo-\d+">', text)
+    statuses = re.findall(r'<li class="status-(\w+)" id="todo-\d+" value="\d+">', text)
     red, amber = statuses.count("red"), statuses.count("amber")
     assert red > 1 and amber > 1 and red + amber == len(statuses)
     said = re.search(r'<p id="todo-count">(.*?)</p>', text).group(1)
