@@ -1001,3 +1001,18 @@ def test_a_call_the_rules_did_not_record_says_why_it_had_no_consent_notice(box, 
     assert notice == (
         "none: the recording rules did not record this call, and a call not recorded gets no notice"
     )
+
+
+def test_the_calls_history_lists_each_detail_apart_as_the_audit_trail_does(box, people):
+    """The call page's "Who did what" ran an entry's details together, "Line: 1 Paused for:
+    5 s How: the keypad code" (seen on the page's screenshot, in a phone's cards): each is a
+    name and its value of their own, as on the audit trail's page."""
+    sam = people["sam"]
+    assert box.post(sam, "/calls/2/hold", {"on": "1", "hold_reason": "complaint ref 1234"}).status_code == 302
+    history = html.unescape(sam.get("/calls/2").get_data(as_text=True)).split('id="call-history"')[1]
+    cells = re.findall(r'<td data-label="Details">(.*?)</td>', history.split("</table>")[0], re.S)
+    assert cells
+    for cell in cells:
+        fields = re.fullmatch(r'<dl class="fields">((?:<dt>[^<]+</dt><dd>[^<]*</dd>)+)</dl>', cell)
+        assert fields, cell
+    assert "<dt>Line</dt><dd>" in history

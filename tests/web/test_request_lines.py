@@ -223,7 +223,8 @@ def test_a_supervisor_hands_a_request_on_to_another_lines_supervisor_and_no_long
     history = page(sue, "/requests/%d" % rid).split('id="request-history"')[1].split("</table>")[0]
     row = history.split("<tr>")[-1]
     assert '<td data-label="Who">sam</td>' in row
-    assert "Lines before: 1</span>" in row and "Handed on to those lines&#39; supervisors: yes" in row
+    assert "<dt>Lines before</dt><dd>1</dd>" in row
+    assert "<dt>Handed on to those lines&#39; supervisors</dt><dd>yes</dd>" in row
     assert row.startswith('<th scope="row">Mon 2 Mar 2026, ')  # when, on the box's clock
     # The notice is sam's alone, and only while his hand-on is the request's last change: to
     # sue, or to sam once sue has changed it again, the same link says nothing of it.
