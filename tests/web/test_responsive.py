@@ -167,10 +167,24 @@ def served(tmp_path_factory, synth):
     story.close()
 
 
+# Fields whose placeholder is cut short by the field's edge ("set \u2014 leave empty to kee"
+# of the e-mail password at both widths).
+PLACEHOLDER_CUT_JS = """[...document.querySelectorAll("input[placeholder], textarea[placeholder]")]
+  .filter(field => field.offsetParent !== null)
+  .filter(field => {
+    const style = getComputedStyle(field);
+    const pen = document.createElement("canvas").getContext("2d");
+    pen.font = style.font;
+    const room = field.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return pen.measureText(field.placeholder).width > room + 1;
+  })
+  .map(field => field.id || field.name)"""
+
+
 def _screens(width, height, base, cookie, pages, name_prefix=""):
     """Visit ``pages`` at ``width`` (logged in by ``cookie``, a ``(name, value)``); returns
     ``[(page, sideways overflow px, menu items marked current, wide tables without a
-    hint)]`` and saves a screenshot of each."""
+    hint, fields whose placeholder is cut)]`` and saves a screenshot of each."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     seen = []
     with sync_api.sync_playwright() as p:
@@ -183,7 +197,15 @@ def _screens(width, height, base, cookie, pages, name_prefix=""):
             page.goto(base + path)
             page.wait_for_selector("main")
             current = page.locator("nav#menu [aria-current=page]").count()
-            seen.append((name, page.evaluate(OVERFLOW_JS), current, page.evaluate(UNHINTED_JS)))
+            seen.append(
+                (
+                    name,
+                    page.evaluate(OVERFLOW_JS),
+                    current,
+                    page.evaluate(UNHINTED_JS),
+                    page.evaluate(PLACEHOLDER_CUT_JS),
+                )
+            )
             page.screenshot(path=str(ARTIFACTS / ("%s-%d.png" % (name, width))), full_page=True)
         context.close()
         browser.close()
@@ -195,14 +217,43 @@ def _screens(width, height, base, cookie, pages, name_prefix=""):
 def test_pages_fit_and_are_captured(served, width, height):
     cookie, _story, base = served
     seen = _screens(width, height, base, ("lk_session", cookie), PAGES)
-    too_wide = [(name, px) for name, px, _, _ in seen if px > 0]
+    too_wide = [(name, px) for name, px, _, _, _ in seen if px > 0]
     assert not too_wide, "pages wider than %d px: %s" % (width, too_wide)
-    unhinted = [(name, boxes) for name, _, _, boxes in seen if boxes]
+    unhinted = [(name, boxes) for name, _, _, boxes, _ in seen if boxes]
     assert not unhinted, "tables wider than %d px, with nothing to say so: %s" % (width, unhinted)
+    cut = [(name, fields) for name, _, _, _, fields in seen if fields]
+    assert not cut, "placeholders cut short at %d px: %s" % (width, cut)
     # Exactly one menu item is current on each page (Help on the help pages); the
     # security page is linked from every page's footer, not from the menu.
-    marked = {name: n for name, _, n, _ in seen}
+    marked = {name: n for name, _, n, _, _ in seen}
     assert all(n == (0 if name == "security" else 1) for name, n in marked.items()), marked
+
+
+# The left edge of each field of the e-mail form, by its fieldset (the scheduled reports' format lists
+# sit under their address, as a field of their own).
+MAIL_EDGES_JS = """[...document.querySelectorAll("#mail-form fieldset")].map(set =>
+  [...new Set([...set.querySelectorAll("input:not([type=hidden]), select")]
+    .map(field => Math.round(field.getBoundingClientRect().left)))])"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)])
+def test_the_mail_form_s_fields_line_up_under_their_names(served, width, height):
+    """Each field of the E-mail settings was on its name's line, as wide as the browser's
+    default: their left edges were as ragged as the names were long ("Server", "Port",
+    "Send alarms to (addresses, comma separated)"), two addresses were cut at the field's
+    edge, and at 390 px some names wrapped round their field. Now each field is under its
+    name, as on the Settings page, every field of a box starting at the same edge."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser, context, page = _open(p, cookie, base, "/settings/mail", width=width, height=height)
+        page.wait_for_selector("#mail-form")
+        edges = page.evaluate(MAIL_EDGES_JS)
+        cut = page.evaluate(PLACEHOLDER_CUT_JS)
+        context.close()
+        browser.close()
+    assert all(len(box) == 1 for box in edges), edges
+    assert cut == [], cut
 
 
 ORG_PASSWORD = "a long enough pass 42"
@@ -266,11 +317,13 @@ def archive(tmp_path_factory):
 def test_archive_viewer_pages_fit_and_are_captured(archive, width, height):
     base, cookie = archive
     seen = _screens(width, height, base, ("lka_session", cookie), ARCHIVE_PAGES)
-    too_wide = [(name, px) for name, px, _, _ in seen if px > 0]
+    too_wide = [(name, px) for name, px, _, _, _ in seen if px > 0]
     assert not too_wide, "archive pages wider than %d px: %s" % (width, too_wide)
-    unhinted = [(name, boxes) for name, _, _, boxes in seen if boxes]
+    unhinted = [(name, boxes) for name, _, _, boxes, _ in seen if boxes]
     assert not unhinted, "tables wider than %d px, with nothing to say so: %s" % (width, unhinted)
-    marked = {name: n for name, _, n, _ in seen}
+    cut = [(name, fields) for name, _, _, _, fields in seen if fields]
+    assert not cut, "placeholders cut short at %d px: %s" % (width, cut)
+    marked = {name: n for name, _, n, _, _ in seen}
     assert all(n == (0 if name == "archive-missing" else 1) for name, n in marked.items()), marked
 
 
