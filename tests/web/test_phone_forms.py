@@ -73,3 +73,38 @@ def test_the_rules_page_s_lines_fit_a_phone(box, people, tmp_path, page):
         assert page.evaluate(OVERFLOW_JS) <= 0
         # The digit's field is on the screen, under its heading, without scrolling sideways.
         assert page.locator("#line-4-outside_line").is_visible()
+
+
+# Rows of a form's table whose name (its first cell's words) is not on the line of its field's
+# words: the names sat at the top of their cell, above the middle of the taller field beside.
+ROW_NAMES_OFF_JS = """(table) => [...document.querySelectorAll(table + " tbody tr")].flatMap(row => {
+  const field = row.querySelector("input:not([type=checkbox]), select");
+  const name = row.cells[0];
+  if (!field || name.contains(field)) return [];
+  const words = document.createRange();
+  words.selectNodeContents(name);
+  const said = words.getBoundingClientRect(), box = field.getBoundingClientRect();
+  const off = (said.top + said.bottom) / 2 - (box.top + box.bottom) / 2;
+  return Math.abs(off) > 3 ? [name.textContent.trim() + " " + Math.round(off) + " px"] : [];
+})"""
+
+
+def test_a_form_table_s_row_names_are_level_with_their_fields(box, people, tmp_path):
+    """The day names of the Rules page's business hours (at 390 px) and the line numbers of
+    the Settings page's table of lines (at 1280 px) sat at the top of their row, above the
+    words of the field beside them (seen on the pages' screenshots)."""
+    with https_server(box, tmp_path) as server:
+        for width, path, table, ready in (
+            (390, "rules", "table.hours-form", "#hours-mon"),
+            (1280, "settings", "table.lines-form", "#line-4-mode"),
+        ):
+            with chromium_page(viewport={"width": width, "height": 900}) as page:
+                page.goto(server.url + "login")
+                page.fill("#name", "ivan")
+                page.fill("#password", box.PASSWORDS["ivan"])
+                page.click("#login-form button[type=submit]")
+                page.wait_for_selector("main")
+                page.goto(server.url + path)
+                page.wait_for_selector(ready)
+                assert page.locator(table + " tbody tr").count() >= 4
+                assert page.evaluate(ROW_NAMES_OFF_JS, table) == [], (width, path)
