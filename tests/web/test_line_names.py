@@ -98,7 +98,8 @@ def test_the_report_page_and_pdf_name_the_lines(box, people):
 
 def test_the_alarms_history_names_the_line(box, people):
     """Its Line column said "2", and its Acknowledge button "on line 2", where the banner
-    above said "on line 2 (Office)"."""
+    above said "on line 2 (Office)"; and "box" of an alarm of no line, as if "box" were a
+    line's name: "The whole box", as the E-mail page says of those alarms."""
     _name_lines(box, line2="Office")
     box.alarm_log.set("no_line_voltage", True, line=2, message="no voltage on line 2", wall_us=T0_US)
     box.alarm_log.set("disk_warning", True, message="the card is 85% full", wall_us=T0_US + 1)
@@ -108,7 +109,7 @@ def test_the_alarms_history_names_the_line(box, people):
     assert '<td data-label="Line">Line 2 (Office)</td>' in row, row
     assert 'on line 2 (Office)">Acknowledge</button>' in row, row
     row = page.split('<td data-label="No.">%d</td>' % whole["id"])[1].split("</tr>")[0]
-    assert '<td data-label="Line">box</td>' in row, row
+    assert '<td data-label="Line">The whole box</td>' in row, row
 
 
 def test_the_calls_list_and_the_call_page_name_the_line(box, people):
