@@ -256,6 +256,35 @@ def test_the_mail_form_s_fields_line_up_under_their_names(served, width, height)
     assert cut == [], cut
 
 
+LONG_ORGANISATION = "The Extremely Long Named Plumbing and Heating Services Co-operative Ltd"
+# The menu's width against the header's (inside its padding), and the rows its links take.
+MENU_JS = """() => {
+  const header = document.querySelector("header"), menu = document.getElementById("menu");
+  const style = getComputedStyle(header);
+  const room = header.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const rows = new Set([...menu.querySelectorAll("a")].map(a => Math.round(a.getBoundingClientRect().top)));
+  return {share: menu.getBoundingClientRect().width / room, rows: rows.size};
+}"""
+
+
+@pytest.mark.slow
+def test_a_long_organisation_name_leaves_the_menu_its_width(served):
+    """A box set up for "The Extremely Long Named Plumbing and Heating Services Co-operative
+    Ltd" showed its name on one line of the header at 1280 px and squeezed the menu into a
+    column beside it, its 26 links in six rows (seen on a box's screenshot): the menu takes
+    a row of its own then, beside the account's name alone."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser, context, page = _open(p, cookie, base, "/calls")
+        short = page.evaluate(MENU_JS)
+        page.eval_on_selector("header .org", "(org, name) => { org.textContent = name; }", LONG_ORGANISATION)
+        long = page.evaluate(MENU_JS)
+        page.screenshot(path=str(ARTIFACTS / "long-organisation-1280.png"))
+        context.close()
+        browser.close()
+    assert long["share"] >= short["share"] and long["rows"] <= short["rows"], (short, long)
+
+
 ORG_PASSWORD = "a long enough pass 42"
 
 
