@@ -108,3 +108,24 @@ def test_a_form_table_s_row_names_are_level_with_their_fields(box, people, tmp_p
                 page.wait_for_selector(ready)
                 assert page.locator(table + " tbody tr").count() >= 4
                 assert page.evaluate(ROW_NAMES_OFF_JS, table) == [], (width, path)
+
+
+def test_the_retention_page_s_rules_fit_a_phone(box, people, tmp_path, page):
+    """The Retention page's table of rules scrolled sideways in its own box at 390 px: past
+    the screen's edge, with nothing to say so, were its Direction, Category and Days (seen
+    on a box's screenshot). Each rule is a card, as the Rules page's number lists are."""
+    with https_server(box, tmp_path) as server:
+        page.goto(server.url + "login")
+        page.fill("#name", "ivan")
+        page.fill("#password", box.PASSWORDS["ivan"])
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("main")
+        page.goto(server.url + "retention")
+        page.wait_for_selector("#rule-0-days")
+        cut = page.evaluate(CLIPPED_JS, "#retention-form")
+        assert cut == [], "\n".join(cut)
+        assert page.evaluate(OVERFLOW_JS) <= 0
+        box_right = page.evaluate("document.documentElement.clientWidth")
+        for field in ("#rule-0-direction", "#rule-0-category", "#rule-0-days"):
+            seen = page.locator(field).bounding_box()
+            assert seen["x"] + seen["width"] <= box_right, field
