@@ -471,7 +471,9 @@ def test_the_first_visit_after_the_start_answers_at_once_and_never_says_the_trai
         assert 'id="chain-ok"' not in text and 'id="chain-broken"' not in text
     checklist = audrey.get("/documents/checklist").get_data(as_text=True)
     running = "the first check of the whole audit trail since the web UI started is running now: look again"
-    assert re.search(r'<td class="status">amber</td><td>' + running, checklist)
+    assert re.search(
+        r'<td class="status" data-label="Status">amber</td><td data-label="Why">' + running, checklist
+    )
     assert held.in_request == 0 and held.started == 1  # one at a time
     held.release()
     box.web.wait_whole_checks()
@@ -503,7 +505,11 @@ def test_a_whole_check_that_cannot_run_is_said_on_the_page_the_checklist_and_by_
     assert 'id="chain-ok"' not in text
     box.web.wait_whole_checks()  # (that visit started another, which failed too)
     checklist = audrey.get("/documents/checklist").get_data(as_text=True)
-    assert re.search(r'<td class="status">red</td><td>the audit trail could not be checked', checklist)
+    assert re.search(
+        r'<td class="status" data-label="Status">red</td><td data-label="Why">'
+        r"the audit trail could not be checked",
+        checklist,
+    )
     (alarm,) = [a for a in box.alarm_log.banner() if a["kind"] == "audit_unverified"]
     assert alarm["cleared_us"] is None
     assert "could not be checked (OperationalError: disk I/O error)" in alarm["message"]
@@ -551,7 +557,8 @@ def test_a_check_of_the_new_entries_that_cannot_run_is_said_never_that_the_trail
     resp = audrey.get("/documents/checklist")
     assert resp.status_code == 200
     assert re.search(
-        r'<td class="status">red</td><td>the audit trail&#39;s newest entries could not be checked',
+        r'<td class="status" data-label="Status">red</td><td data-label="Why">'
+        r"the audit trail&#39;s newest entries could not be checked",
         resp.get_data(as_text=True),
     )
     (alarm,) = [a for a in box.alarm_log.banner() if a["kind"] == "audit_unverified"]

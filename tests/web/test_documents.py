@@ -73,8 +73,10 @@ def statuses(client):
     return {
         int(n): (s, r)
         for n, s, r in re.findall(
-            r'id="safeguard-(\d+)"><td>\d+</td><td>[^<]*</td><td class="status">(\w+)</td>'
-            r"<td>([^<]*)</td>",
+            r'id="safeguard-(\d+)"><td data-label="No.">\d+</td>'
+            r'<th scope="row" data-label="Safeguard">[^<]*</th>'
+            r'<td class="status" data-label="Status">(\w+)</td>'
+            r'<td data-label="Why">([^<]*)</td>',
             page,
         )
     }

@@ -256,6 +256,27 @@ def test_the_mail_form_s_fields_line_up_under_their_names(served, width, height)
     assert cut == [], cut
 
 
+@pytest.mark.slow
+def test_the_checklist_is_a_card_per_safeguard_on_a_phone(served):
+    """The checklist's four columns at 390 px were a table 12 px wider than the screen on a
+    box whose reasons held a long word ("announcement,"), its Why column cut at the edge with
+    nothing to say so (seen on a box's screenshot): on a phone each safeguard is a card, as
+    each alarm is."""
+    cookie, _story, base = served
+    with sync_api.sync_playwright() as p:
+        browser, context, page = _open(p, cookie, base, "/documents/checklist", width=390, height=844)
+        page.wait_for_selector("#checklist")
+        # As a box's reason said it (the served box's reasons have no word as long).
+        longer = "(cell) => { cell.textContent += ' callers hear a spoken announcement, but'; }"
+        page.eval_on_selector("#safeguard-5 td:last-child", longer)
+        unhinted = page.evaluate(UNHINTED_JS)
+        wide = page.evaluate(OVERFLOW_JS)
+        page.screenshot(path=str(ARTIFACTS / "checklist-cards-390.png"), full_page=True)
+        context.close()
+        browser.close()
+    assert unhinted == [] and wide == 0, (unhinted, wide)
+
+
 LONG_ORGANISATION = "The Extremely Long Named Plumbing and Heating Services Co-operative Ltd"
 # The menu's width against the header's (inside its padding), and the rows its links take.
 MENU_JS = """() => {
