@@ -26,3 +26,19 @@ def test_listening_to_a_recording_the_card_damaged_says_so_and_shows_no_player(b
     # An undamaged one still plays.
     resp = listen(sam, 5, LISTEN_REASON)
     assert resp.status_code == 200 and 'id="player"' in resp.get_data(as_text=True)
+
+
+def test_the_call_page_says_a_recording_the_card_damaged_cannot_be_played_before_any_listen(box, people):
+    """The call page said "Complete" and offered Listen and Export for a recording whose file
+    the card had damaged: only a Listen found it out. The page says it at once."""
+    box.add_recordings([1, 5])
+    box.services.recordings = StoreRecordings(box.store, box.box_clock.wall_us)
+    path = box.store.path_of(box.store.for_call(1)["id"])
+    with open(path, "r+b") as f:
+        f.seek(500)
+        f.write(b"XXXXXXXX")
+    page = people["sam"].get("/calls/1").get_data(as_text=True)
+    assert 'id="damaged"' in page and "has changed since it was recorded" in page
+    assert 'id="listen-form"' not in page and 'id="export-form"' not in page
+    page = people["sam"].get("/calls/5").get_data(as_text=True)
+    assert 'id="damaged"' not in page and 'id="listen-form"' in page and 'id="export-form"' in page

@@ -624,8 +624,19 @@ def detail(call_id, errors=None, status=200, note_typed="", tag_typed=""):
     _audit_view(call)
     info = _recording(call_id)
     can_play = g.user.has("supervisor") and call["line"] in g.user.lines
+    # A file the card damaged (or someone changed) is said here, not found by a Listen.
+    damaged = (
+        info is not None
+        and info.get("state") in ("complete", "partial")
+        and not info.get("key_lost")
+        and bool(lk().services.recordings.damaged(call_id))
+    )
     can_listen = (
-        info is not None and can_play and unlocked_key() is not None and info.get("state") != "recording"
+        info is not None
+        and can_play
+        and unlocked_key() is not None
+        and info.get("state") != "recording"
+        and not damaged
     )
     token = listen_reason = None
     if can_listen:
@@ -643,7 +654,8 @@ def detail(call_id, errors=None, status=200, note_typed="", tag_typed=""):
         # Answered before the box was set up: no notice had been chosen yet, none turned off.
         before_setup=outcome(call.get("policy_decision"), call.get("policy_reason")) == BEFORE_SETUP,
         info=info,
-        token=token,
+        damaged=DAMAGED if damaged else None,
+        token=token if not damaged else None,
         can_listen=can_listen,
         listen_reason=listen_reason,
         has_key=unlocked_key() is not None,
