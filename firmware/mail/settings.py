@@ -402,31 +402,11 @@ class MailSettingsStore:
 
     def _named_sender(self):
         """The sender with its display name as :data:`SENDER_FILE` keeps it, or ""."""
-        try:
-            with open(self.sender_path, encoding="utf-8") as f:
-                kept = json.load(f)
-        except FileNotFoundError:
-            return ""
-        except ValueError as exc:
-            raise ConfigError("%s is not valid JSON: %s" % (SENDER_FILE, exc), field="mail.sender") from None
-        if not isinstance(kept, dict) or not isinstance(kept.get("sender", ""), str):
-            raise ConfigError('%s is not an object {"sender": ...}' % SENDER_FILE, field="mail.sender")
-        return kept.get("sender", "")
+        return _kept_text(self.sender_path, SENDER_FILE, "sender")
 
     def _box_url(self):
         """The box's address as :data:`BOX_URL_FILE` keeps it, or ""."""
-        try:
-            with open(self.box_url_path, encoding="utf-8") as f:
-                kept = json.load(f)
-        except FileNotFoundError:
-            return ""
-        except ValueError as exc:
-            raise ConfigError(
-                "%s is not valid JSON: %s" % (BOX_URL_FILE, exc), field="mail.box_url"
-            ) from None
-        if not isinstance(kept, dict):
-            raise ConfigError('%s is not an object {"box_url": ...}' % BOX_URL_FILE, field="mail.box_url")
-        return kept.get("box_url", "")
+        return _kept_text(self.box_url_path, BOX_URL_FILE, "box_url")
 
     def save(self, settings, new_password=None):
         """Validate and store ``settings``; ``new_password`` (text) replaces the sealed one.
@@ -533,3 +513,21 @@ class MailSettingsStore:
     def password(self, settings):
         """The clear password (for login), or "" when none is set."""
         return self.secrets.open(PASSWORD_FIELD, settings.password) if settings.password else ""
+
+
+def _kept_text(path, name, key):
+    """The text ``key`` of the small JSON file at ``path`` (:data:`SENDER_FILE`,
+    :data:`BOX_URL_FILE`, kept beside ``mail.json``), or "" without the file.
+
+    :raises ConfigError: the file is not JSON, or not an object whose ``key`` is text
+        (field ``mail.KEY``)"""
+    try:
+        with open(path, encoding="utf-8") as f:
+            kept = json.load(f)
+    except FileNotFoundError:
+        return ""
+    except ValueError as exc:
+        raise ConfigError("%s is not valid JSON: %s" % (name, exc), field="mail." + key) from None
+    if not isinstance(kept, dict) or not isinstance(kept.get(key, ""), str):
+        raise ConfigError('%s is not an object {"%s": ...}' % (name, key), field="mail." + key)
+    return kept.get(key, "")

@@ -648,11 +648,11 @@ def test_the_notice_does_not_say_the_caller_asked_when_nobody_said_so(site):
     ), text
 
 
-def test_a_queued_report_naming_callers_whose_details_retention_removed_is_withdrawn(site):
-    """A report waiting for the mail server went out naming callers whose details the
-    retention sweep had removed past ``call_details_days`` after it was made, which an
-    erasure on request withdraws: it is withdrawn the same way, a notice in its place."""
-    from firmware.box import withdraw_expired_reports as wired  # the recorder wires this one
+def details_past_a_day(site):
+    """The sweeper wired as the recorder wires it (the waiting reports withdrawn after a
+    removal), callers' details kept 1 day, and the clock at 11 March, 14:00: the call of 9
+    March at noon is past it (on 10 March it was not yet, nor in any report)."""
+    from firmware.box import withdraw_expired_reports as wired
 
     recorders = MailQueue(os.path.join(site.data, "mail", "queue"), site.clock.wall_us)
     site.sweeper.on_details_expired.append(
@@ -660,9 +660,15 @@ def test_a_queued_report_naming_callers_whose_details_retention_removed_is_withd
             recorders, site.audit, started_us, site.sweeper.settings.call_details_days, site.clock.wall_us
         )
     )
-    # 1 day: on 10 March the call of 9 March at noon is not yet past it, nor in any report.
     site.sweeper.update_settings(RetentionSettings.from_dict({"call_details_days": 1}))
-    site.clock.run_until(site.clock.now_us() + 50 * 3600_000_000)  # 11 March, 14:00
+    site.clock.run_until(site.clock.now_us() + 50 * 3600_000_000)
+
+
+def test_a_queued_report_naming_callers_whose_details_retention_removed_is_withdrawn(site):
+    """A report waiting for the mail server went out naming callers whose details the
+    retention sweep had removed past ``call_details_days`` after it was made, which an
+    erasure on request withdraws: it is withdrawn the same way, a notice in its place."""
+    details_past_a_day(site)
     result = site.sweeper.sweep()
     assert result.details_removed == 2, result
 
@@ -737,19 +743,11 @@ def test_a_sweep_cut_after_removing_details_withdraws_the_waiting_reports_at_the
     waiting, and the next sweep did not select those calls again, so a report went out
     naming callers past their period. The sweep notes the calls' starts before each batch
     commits; the next start withdraws the reports the note covers."""
-    from firmware.box import withdraw_expired_reports as wired
     from firmware.policy.sweeper import PENDING_EXPIRY
 
     from support.web import Cut
 
-    recorders = MailQueue(os.path.join(site.data, "mail", "queue"), site.clock.wall_us)
-    site.sweeper.on_details_expired.append(
-        lambda started_us: wired(
-            recorders, site.audit, started_us, site.sweeper.settings.call_details_days, site.clock.wall_us
-        )
-    )
-    site.sweeper.update_settings(RetentionSettings.from_dict({"call_details_days": 1}))
-    site.clock.run_until(site.clock.now_us() + 50 * 3600_000_000)  # 11 March, 14:00
+    details_past_a_day(site)
     removal = site.sweeper.call_log.expire_details
 
     def cut_after(*args, **kwargs):
