@@ -3242,15 +3242,30 @@ def cmd_config(args):
         _data_dir(args.data_dir)
         _check_new_file(args.file, "a configuration export")
         _check_file_name(args.file, ".json", "a configuration export")  # its import reads a .toml as TOML
+        actor = _proven_actor(
+            args,
+            "nothing was written",
+            "exports the box's configuration, whose number rules it writes in clear",
+        )
         # The rules' number patterns are sealed on a box with the MCU: opened for the file.
         doc = export_config(args.data_dir, device_cipher(args.data_dir))
         text = json.dumps(doc, indent=2) + "\n"
+        details = _export_details(args, doc)
+        audit = _export_audited(args, actor, details)
         try:
             write_new(args.file, text.encode("utf-8"), mode=0o600)
-        except FileExistsError:  # made there since the check above: kept
-            raise LinekeeperError(_there_already(args.file, "a configuration export")) from None
-        except OSError as exc:
-            raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc)) from None
+        except (OSError, KeyboardInterrupt) as exc:
+            if audit is not None:
+                failed = "stopped" if isinstance(exc, KeyboardInterrupt) else str(exc)
+                audit.append(actor, "config_export", "config", dict(details, failed=failed), _wall_us())
+            if isinstance(exc, FileExistsError):  # made there since the check above: kept
+                raise LinekeeperError(_there_already(args.file, "a configuration export")) from None
+            if isinstance(exc, OSError):
+                raise LinekeeperError("cannot write %s: %s" % (args.file, exc.strerror or exc)) from None
+            raise
+        finally:
+            if audit is not None:
+                audit.close()
         print("exported the configuration of %s to %s" % (args.data_dir, args.file))
         return 0
     from board import jsonpos
@@ -3358,6 +3373,41 @@ def cmd_config(args):
     elif waited:
         print("a consent notice is set now: the box records from its next call")
     return 0
+
+
+def _export_details(args, doc):
+    """The details of ``config export``'s audit entry for ``doc``: where the file goes,
+    its sections, and how many number-rule patterns it holds in clear (never the
+    patterns: they may be staff's or callers' numbers)."""
+    rules = doc["config"].get("policy", {}).get("rules", {})
+    patterns = sum(len(item.get("patterns", [])) for item in rules.get("numbers", []))
+    sections = ["config"] + (["site"] if doc["site"] is not None else []) + sorted(doc["files"])
+    where = os.path.abspath(args.file)
+    return {"via": "cli", "file": where, "sections": sections, "number_patterns": patterns}
+
+
+def _export_audited(args, actor, details):
+    """Audit ``config export`` (``config_export``) before its file is written; the open
+    trail, for a failure's entry, or None when the card cannot take the entry (read-only,
+    full, damaged): the export is what a technician runs to save a failing card's
+    settings, so it is written all the same, and stderr says it was not audited."""
+    from .box import open_audit
+
+    audit = None
+    try:
+        audit = open_audit(args.data_dir)
+        audit.append(actor, "config_export", "config", details, _wall_us())
+        return audit
+    except (OSError, sqlite3.Error) as exc:
+        if audit is not None:
+            audit.close()
+        print(
+            "not audited: the audit trail could not record this export (%s); the file is written "
+            "all the same, with the number rules in clear: note who exported it, when and where "
+            "to, in the box's records" % (getattr(exc, "strerror", None) or exc),
+            file=sys.stderr,
+        )
+        return None
 
 
 def _recorder_reloaded(data_dir):
@@ -4772,10 +4822,10 @@ def build_parser():
     p.add_argument("--data-dir", required=True, help=DATA_DIR_HELP)
     p.add_argument(
         "--user",
-        help="import: who imports, for the audit trail, proven by --password-file (without both, "
+        help="who exports or imports, for the audit trail, proven by --password-file (without both, "
         "the trail names cli, root on the box)",
     )
-    p.add_argument("--password-file", help="import: file whose first line is --user's password")
+    p.add_argument("--password-file", help="file whose first line is --user's password")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser(

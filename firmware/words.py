@@ -342,6 +342,8 @@ ACTIONS = {
     "staff_notice": "The staff notice in new words, kept as the settings making them were saved, "
     "or else when first shown (this version's words are kept)",
     "config_change": "Changed settings",
+    "config_export": "Wrote the configuration to a file (`linekeeper config export`), its number "
+    "rules in clear",
     "key_slot_add": "Added a recording key",
     "key_grant": "Changed the lines a recording key opens",
     "rekey": "Rekey of every recording key (its phase says how far: asked, refused, started, done)",
@@ -454,6 +456,8 @@ DETAIL_LABELS = {
     "dp_phone": "Data protection phone",
     "source": "Source",
     "changed": "Changed",
+    "sections": "Sections",
+    "number_patterns": "Number-rule patterns in clear",
     "filter": "Filter",
     "rows": "Rows",
     "page": "Page",
@@ -784,6 +788,6 @@ def audit_fields(details, action=None, when=None):
 
 def audit_target(action, target):
     """What an audit entry is about, in words where it names a part of the settings."""
-    if action == "config_change":
+    if action in ("config_change", "config_export"):
         return SETTINGS.get(target, target)
     return target

@@ -196,6 +196,10 @@ ACTIONS = frozenset(
         # The whole trail written to a file by `linekeeper audit-export` (its last entry this
         # one), or that export refused or failed (firmware/auditcopy.py).
         "audit_export",
+        # The configuration written to a file by `linekeeper config export` (where to, its
+        # sections, how many number-rule patterns it holds in clear; never the patterns), or
+        # that write failed (firmware/cli.py).
+        "config_export",
         # What one account did over a period (calls viewed, played, exported, released, its
         # logins) read for a personal data breach report by `linekeeper breach-scope`, or
         # refused (firmware/breachscope.py); target the account looked into.

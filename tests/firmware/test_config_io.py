@@ -764,3 +764,31 @@ def test_an_import_that_sets_the_archive_box_id_says_it_must_be_this_box_own(tmp
     # The box's own file put back: its box_id is its own, and nothing is said of it.
     assert main(["config", "import", out, "--data-dir", str(first)]) == 0
     assert "box_id" not in capsys.readouterr().out
+
+
+def test_an_export_is_audited_with_where_it_went_never_the_numbers(tmp_path, monkeypatch, capsys):
+    """The export opens the sealed number rules' patterns (staff's or callers' numbers) and
+    writes them in clear to a file, and no entry showed it. Its entry now says who, where
+    to, which sections and how many patterns, never the patterns; a card that cannot take
+    the entry (read-only, full) still gives its settings up, and stderr says so."""
+    import firmware.box
+
+    rules = {"rules": {"numbers": [{"name": "mobile", "action": "exclude", "patterns": ["07700 900123"]}]}}
+    make_box(tmp_path / "a", **rules)
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 0
+    (entry,) = audit_of(tmp_path / "a")
+    assert (entry.actor, entry.action, entry.target) == ("cli", "config_export", "config")
+    assert entry.details == {"via": "cli", "file": out, "sections": ["config", "site"], "number_patterns": 1}
+    assert "07700" not in json.dumps(audit_fields(entry.details, entry.action))
+
+    def refused(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(firmware.box, "open_audit", refused)
+    again = str(tmp_path / "again.json")
+    assert main(["config", "export", again, "--data-dir", str(tmp_path / "a")]) == 0
+    written = json.loads(open(again).read())["config"]["policy"]["rules"]["numbers"][0]
+    assert written["patterns"] == ["07700 900123"]
+    err = capsys.readouterr().err
+    assert "not audited" in err and "Read-only file system" in err

@@ -126,7 +126,7 @@ def test_bad_entries_are_refused_and_not_recorded(log, args, message):
 def test_all_documented_actions_are_accepted(log):
     for action in sorted(ACTIONS):
         log.append("system", action, None, {}, T0_US)
-    assert len(ACTIONS) == 71 and log.verify() == []
+    assert len(ACTIONS) == 72 and log.verify() == []
     assert issubclass(AuditError, LinekeeperError) and issubclass(AuditError, ValueError)
 
 
