@@ -23,7 +23,8 @@ personal-call code or gives a line an outside-line digit the box's own did not
 have is refused too: the release before refuses such a ``config.json``. A card-payment
 pause or resume code with A-D, or ``*`` or ``#`` alone, is refused as the Rules page
 refuses it (docs/pci.md), though a ``config.json`` that has one still loads.
-Then the files, ``config.json`` and the site settings are written, each
+So is a file that names more lines than the box's HAT has (in its site settings,
+rules or lines not connected). Then the files, ``config.json`` and the site settings are written, each
 atomically, and the import is audited (``config_change``). ``linekeeper config
 import`` then has a running recorder read it again (its control socket's ``reload``, as
 the web pages' changes do). A box made by ``linekeeper init``
@@ -385,6 +386,52 @@ def _same_hat(data_dir, config, source=None, cipher=None):
     )
 
 
+def _fits_lines(config, site, source=None):
+    """Refuse ``config`` and ``site`` (an import's) when they name more lines than the box
+    has, its HAT's (the box's own, :func:`_same_hat`): a 6-line box's file imported onto a
+    4-line box was taken without a word, and the site settings then listed lines the box
+    does not have (the Settings page, reports and keys went by them). Without a HAT (the
+    simulated board) a box has the lines asked of it: nothing to hold them against.
+
+    :raises ConfigError: naming the first such field, both counts and what to do
+    """
+    if config.hat is None:
+        return
+    from board.hat import load_hat
+
+    has = len(load_hat(config.hat).lines)  # loaded by check_import already: it loads
+
+    def refuse(field, what, beyond):
+        raise ConfigError(
+            "%s, and this box has %d (its HAT %r): the file is another box's, whose lines are not "
+            "this one's; take line%s %s out of the file (%s), then import it again"
+            % (
+                what,
+                has,
+                config.hat,
+                "s" if len(beyond) > 1 else "",
+                ", ".join(str(n) for n in beyond),
+                'its "site" "lines", and any rule or "not_connected" for them',
+            ),
+            source=source,
+            field=field,
+        )
+
+    if site is not None and len(site.lines) > has:
+        beyond = [x.line for x in site.lines if x.line > has]
+        refuse("site.lines", "the file has %d lines" % len(site.lines), beyond)
+    for i, item in enumerate(config.policy.rules.lines):
+        if item.line > has:
+            refuse(
+                "config.policy.rules.lines[%d].line" % i,
+                "the file has a rule for line %d" % item.line,
+                [item.line],
+            )
+    beyond = sorted(n for n in config.not_connected if n > has)
+    if beyond:
+        refuse("config.not_connected", "the file names line %d as not connected" % beyond[0], beyond)
+
+
 def archive_box_id(data_dir, cipher=None):
     """The box_id the box in ``data_dir`` archives under: None when its archive is off, or
     its configuration cannot be read."""
@@ -435,6 +482,7 @@ def import_config(data_dir, doc, source=None, cipher=None, audited=None):
     config = _keep_require_notice(data_dir, config, doc, cipher)
     _not_on_trial(data_dir, config, doc, source, cipher)
     _same_hat(data_dir, config, source, cipher)
+    _fits_lines(config, site, source)
     db = None
     if site is not None:
         from web.db import WebDb

@@ -1,5 +1,6 @@
 """`linekeeper config export|import`: a whole backup, validated whole, audited; no secrets."""
 
+import dataclasses
 import json
 import os
 
@@ -792,3 +793,43 @@ def test_an_export_is_audited_with_where_it_went_never_the_numbers(tmp_path, mon
     assert written["patterns"] == ["07700 900123"]
     err = capsys.readouterr().err
     assert "not audited" in err and "Read-only file system" in err
+
+
+def test_a_file_with_more_lines_than_the_box_changes_nothing_and_says_which(tmp_path, capsys):
+    """A 4-line box's file imported onto a 2-line box was taken without a word, and its site
+    settings then listed lines 3 and 4, which the box does not have. Refused now, naming
+    both counts and the lines to take out, nothing changed; then each other place that
+    names such a line (a rule, not connected) is refused the same way."""
+    four = tuple(LineSetting(n, "Line %d" % n, True) for n in range(1, 5))
+    first = tmp_path / "first"
+    make_box(
+        first, site=dataclasses.replace(SITE, lines=four), rules={"lines": [{"line": 4, "mode": "never"}]}
+    )
+    save_config(str(first), load_config(str(first)).replace(hat="lk-4l"))
+    out = str(tmp_path / "first.json")
+    assert main(["config", "export", out, "--data-dir", str(first)]) == 0
+    doc = json.loads(open(out).read())
+    doc["config"]["hat"] = "lk-2lb"  # as a file for another HAT is told to
+    open(out, "w").write(json.dumps(doc))
+    branch = tmp_path / "branch"
+    make_box(branch)
+    save_config(str(branch), load_config(str(branch)).replace(hat="lk-2lb", preroll_ms=500))
+    before = open(branch / "config.json").read()
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(branch)]) == 2
+    err = capsys.readouterr().err
+    assert "site.lines: the file has 4 lines, and this box has 2 (its HAT 'lk-2lb')" in err, err
+    assert "take lines 3, 4 out of the file" in err and "nothing was changed" in err, err
+    assert open(branch / "config.json").read() == before and site_of(branch) == SITE
+    assert audit_of(branch) == []
+    # The site's lines taken out: the rule for line 4 is refused the same way.
+    doc["site"]["lines"] = doc["site"]["lines"][:2]
+    open(out, "w").write(json.dumps(doc))
+    assert main(["config", "import", out, "--data-dir", str(branch)]) == 2
+    err = capsys.readouterr().err
+    assert "config.policy.rules.lines[0].line: the file has a rule for line 4, and this box has 2" in err, err
+    assert open(branch / "config.json").read() == before and audit_of(branch) == []
+    doc["config"]["policy"]["rules"]["lines"] = []
+    open(out, "w").write(json.dumps(doc))
+    assert main(["config", "import", out, "--data-dir", str(branch)]) == 0
+    assert load_config(str(branch)).preroll_ms == 1500 and len(site_of(branch).lines) == 2
