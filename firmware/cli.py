@@ -3234,7 +3234,15 @@ def cmd_config(args):
     from firmware.storage.fsutil import write_new
 
     from .box import open_audit
-    from .configio import archive_box_id, box_id_taken, export_config, import_config, waits_for_notice
+    from .configio import (
+        archive_box_id,
+        box_country,
+        box_id_taken,
+        country_changed,
+        export_config,
+        import_config,
+        waits_for_notice,
+    )
     from .storage.audit import device_cipher
 
     if args.action == "export":
@@ -3295,6 +3303,7 @@ def cmd_config(args):
     cipher = device_cipher(args.data_dir)  # seals the rules' number patterns on a box with the MCU
     waited = waits_for_notice(args.data_dir, cipher)
     box_id = archive_box_id(args.data_dir, cipher)
+    country = box_country(args.data_dir, cipher)
     details = {"via": "cli", "imported_from": os.path.basename(args.file)}
     opened = []
     said = []  # the names of the settings the import changes, once known
@@ -3360,6 +3369,9 @@ def cmd_config(args):
         taken_id = box_id_taken(box_id, archive_box_id(args.data_dir, cipher))
         if taken_id:
             print(taken_id)
+        moved = country_changed(country, box_country(args.data_dir, cipher))
+        if moved:
+            print(moved)
     if waits_for_notice(args.data_dir, cipher):
         print(
             "no consent notice is set in it: the box records no line until one is "

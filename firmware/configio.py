@@ -27,7 +27,8 @@ So is a file that names more lines than the box's HAT has (in its site settings,
 rules or lines not connected). Then the files, ``config.json`` and the site settings are written, each
 atomically, and the import is audited (``config_change``). ``linekeeper config
 import`` then has a running recorder read it again (its control socket's ``reload``, as
-the web pages' changes do). A box made by ``linekeeper init``
+the web pages' changes do), and says when the file changed the box's telephony
+country (:func:`country_changed`). A box made by ``linekeeper init``
 (``policy.consent.require_notice``) keeps that setting when the file does not say
 it, so it records once the recorder has read a notice the file sets.
 
@@ -456,6 +457,43 @@ def box_id_taken(before, after):
         'earlier card\'s, give this box one of its own ("box_id" in config.json\'s "archive", '
         "then restart the box); under the same box_id the archive refuses this box's calls"
         % (after, "none" if before is None else before)
+    )
+
+
+def box_country(data_dir, cipher=None):
+    """The telephony country (``config.json``'s ``country``) of the box in ``data_dir``, or
+    None when its configuration cannot be read."""
+    try:
+        return load_config(data_dir, cipher).country
+    except (LinekeeperError, OSError):
+        return None
+
+
+# The caller-ID standards (telephony.countries' codes) in words.
+CID_WORDS = {"v23": "V.23", "bell202": "Bell 202", "dtmf": "DTMF"}
+
+
+def country_changed(before, after):
+    """What ``config import`` says when it has the box's telephony country ``after`` where it
+    was ``before`` (None: not known), or None. The file may be a box's of another country:
+    from then the box listens for that country's tones and ring cadence, reads its caller
+    ID standard and its numbers, so on this box's lines it would hear no caller's number and
+    take the tones for something else. Said, not refused: a box moved is set so."""
+    from telephony import countries
+
+    if before is None or after == before:
+        return None
+    old, new = countries.country(before), countries.country(after)
+
+    def cid(country):
+        return " or ".join(CID_WORDS.get(c, c) for c in country.cid_standards)
+
+    return (
+        "the telephony country is now %s (%s), not %s (%s): the box listens for that country's "
+        "tones and ring cadence, reads caller ID as %s (it read %s) and reads numbers, the "
+        "rules' patterns among them, as that country writes them; if the box is still on %s "
+        'lines, set "country": "%s" in the file\'s "config" and import it again'
+        % (new.name, after, old.name, before, cid(new), cid(old), old.name, before)
     )
 
 

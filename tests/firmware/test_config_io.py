@@ -833,3 +833,29 @@ def test_a_file_with_more_lines_than_the_box_changes_nothing_and_says_which(tmp_
     open(out, "w").write(json.dumps(doc))
     assert main(["config", "import", out, "--data-dir", str(branch)]) == 0
     assert load_config(str(branch)).preroll_ms == 1500 and len(site_of(branch).lines) == 2
+
+
+def test_an_import_from_another_country_says_what_that_changes(tmp_path, capsys):
+    """A US box's file on a UK box was taken without a word: from then the box listened
+    for US tones and read Bell 202 caller ID on UK lines, so it heard no caller's number.
+    The import says the country changed, from what to what, what that changes and what
+    to do; not when the country stays."""
+    first = tmp_path / "first"
+    make_box(first)
+    save_config(str(first), load_config(str(first)).replace(country="us"))
+    out = str(tmp_path / "first.json")
+    assert main(["config", "export", out, "--data-dir", str(first)]) == 0
+    make_box(tmp_path / "branch")
+    capsys.readouterr()
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
+    said = capsys.readouterr().out
+    assert (
+        "the telephony country is now United States (us), not United Kingdom (uk): the box listens "
+        "for that country's tones and ring cadence, reads caller ID as Bell 202 or DTMF (it read "
+        "V.23 or DTMF)" in said
+    ), said
+    assert 'on United Kingdom lines, set "country": "uk" in the file\'s "config" and import it again' in said
+    assert load_config(str(tmp_path / "branch")).country == "us"
+    # The same file again: the country stays, nothing said of it.
+    assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
+    assert "telephony country" not in capsys.readouterr().out
