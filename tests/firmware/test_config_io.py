@@ -859,3 +859,22 @@ def test_an_import_from_another_country_says_what_that_changes(tmp_path, capsys)
     # The same file again: the country stays, nothing said of it.
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "branch")]) == 0
     assert "telephony country" not in capsys.readouterr().out
+
+
+def test_an_export_that_cannot_be_written_is_audited_as_failed(tmp_path, monkeypatch, capsys):
+    """The entry comes before the file: a write the card or the disk refuses adds an
+    entry that says so, and the command says why, in one line."""
+    import firmware.storage.fsutil
+
+    make_box(tmp_path / "a")
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(firmware.storage.fsutil, "write_new", full)
+    out = str(tmp_path / "backup.json")
+    assert main(["config", "export", out, "--data-dir", str(tmp_path / "a")]) == 2
+    assert "cannot write %s: No space left on device" % out in capsys.readouterr().err
+    made, failed = audit_of(tmp_path / "a")
+    assert (made.action, failed.action) == ("config_export", "config_export")
+    assert failed.details["failed"] == "[Errno 28] No space left on device" and not os.path.exists(out)
