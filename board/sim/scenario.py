@@ -682,7 +682,8 @@ def _caller_id(node, sc, at_s, adapter=None):
 
 
 def _dial(node, sc, answer):
-    if not node.get_bool("dial_tone", True):
+    # (Not an object: node.object below says so.)
+    if isinstance(node.value, dict) and not node.get_bool("dial_tone", True):
         return _no_dial_tone(node, answer)
     node.object(
         ("digits",),
