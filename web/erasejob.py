@@ -30,21 +30,35 @@ def lines_for(entry):
     return mine & set(entry["lines"]) if entry["lines"] else mine
 
 
+def offered(entry):
+    """Whether request ``entry``'s page offers to erase every call of its person: an open
+    erasure request, the user a supervisor, numbers given, a line of theirs, a box that
+    erases. Cheap: the calls are not looked for (:func:`plan_for` does that)."""
+    if entry["kind"] != "erasure" or entry["status"] in rights.CLOSED or not g.user.has("supervisor"):
+        return False
+    services = lk().services
+    return bool(
+        search_numbers(entry["numbers"])
+        and lines_for(entry)
+        and services.reports is not None
+        and services.retention is not None
+    )
+
+
 def plan_for(entry):
     """What erasing the calls of request ``entry``'s person would do (a
-    :class:`~firmware.subjecterase.Plan`), or None when the page offers no such erasure:
-    not an open erasure request, the user not a supervisor, no number given, no line.
+    :class:`~firmware.subjecterase.Plan`), or None when the page offers no such erasure
+    (:func:`offered`). It opens the number of every call in the call log (the subject
+    access search's scan): the page works it out only when the supervisor asks.
 
     :raises firmware.subjecterase.SubjectEraseError: too many calls for one search
     """
-    if entry["kind"] != "erasure" or entry["status"] in rights.CLOSED or not g.user.has("supervisor"):
+    if not offered(entry):
         return None
     numbers = search_numbers(entry["numbers"])
     lines = lines_for(entry)
     services = lk().services
     reports = services.reports
-    if not numbers or not lines or reports is None or services.retention is None:
-        return None
     db = connect_readonly(reports.calls_db)
     try:
         holds = held_since(db)

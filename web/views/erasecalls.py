@@ -1,7 +1,9 @@
 """Erasing every call of an erasure request's person at once, from the request's page.
 
 The request's page (an open erasure request, to a supervisor, with the person's numbers)
-shows what erasing their calls would do (:func:`plan_for`: the calls found by their
+offers *Find their calls*; asked (``?find_calls=1``: it reads every call's sealed number,
+too slow for every view of a page shown after each change), it shows what erasing their
+calls would do (:func:`plan_for`: the calls found by their
 numbers as the Subject access search finds them, on the lines the supervisor may act on;
 how many recordings; the calls on legal hold or still being recorded, skipped and named).
 The supervisor gives the reason and ticks to confirm; the count they confirmed travels
@@ -55,7 +57,7 @@ def start(request_id):
             "person's numbers, on your lines, is needed; nothing was erased."
         )
     if errors:
-        return _detail(request_id, errors, 400)
+        return _detail(request_id, errors, 400, erase_plan=planned)
     token = (request.form.get("token") or "").strip()
     if token != planned.token:
         return _detail(
@@ -65,9 +67,10 @@ def start(request_id):
                 "hold placed or released): check the count below and confirm again; nothing was erased."
             },
             409,
+            erase_plan=planned,
         )
     if not planned.to_erase:
-        return _detail(request_id, {"erase_calls": planned.words()}, 409)
+        return _detail(request_id, {"erase_calls": planned.words()}, 409, erase_plan=planned)
     _audit(
         request_id,
         {"event": "erase_calls", "reason": reason, "calls": planned.to_erase, "held": planned.held},

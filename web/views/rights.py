@@ -364,7 +364,11 @@ def _known(request_id):
         abort(404)
 
 
-def _detail(request_id, errors=None, status=200):
+def _detail(request_id, errors=None, status=200, erase_plan=None):
+    """Request ``request_id``'s page; ``errors`` by field, shown with ``status``. An open
+    erasure request offers to erase its person's calls: the calls are looked for (the
+    whole call log read) when the supervisor asks (``?find_calls=1``), or given as
+    ``erase_plan`` (the erasure's form refused: the count as it is now)."""
     register = rights_register()
     try:
         entry = register.get(request_id)
@@ -401,16 +405,19 @@ def _detail(request_id, errors=None, status=200):
         searchable = []
     history = [_history_seen(e, corrections) for e in _history(request_id)]
     # An open erasure request: what erasing every call of the person's numbers would do.
-    erase_plan, erase_lines = None, []
-    try:
-        erase_plan = erasejob.plan_for(entry)
-    except SubjectEraseError as exc:
-        errors = dict(errors or {}, erase_calls="Their calls cannot be erased from here: %s." % exc)
-    if erase_plan is not None:
-        erase_lines = sorted(erasejob.lines_for(entry))
+    # Looking for them reads every call's sealed number: a page shown often (after each
+    # change) reads them only when asked.
+    erase_offer = erasejob.offered(entry)
+    if erase_offer and erase_plan is None and request.method == "GET" and request.args.get("find_calls"):
+        try:
+            erase_plan = erasejob.plan_for(entry)
+        except SubjectEraseError as exc:
+            errors = dict(errors or {}, erase_calls="Their calls cannot be erased from here: %s." % exc)
+    erase_lines = sorted(erasejob.lines_for(entry)) if erase_offer else []
     return render_template(
         "request.html",
         r=entry,
+        erase_offer=erase_offer,
         erase_plan=erase_plan,
         erase_lines=erase_lines,
         calls_shown=calls_shown,
