@@ -3,10 +3,13 @@
 :func:`plan_for` says what erasing the calls of a request's person would do, as its page
 shows it (:mod:`web.views.erasecalls` has the routes); :func:`start` erases them in a thread
 of its own, through the recorder's single-call erasure, and :func:`job_of` says how far it
-is. A job is kept in this process only: the web UI restarted, the request's history says
-what was started (``erase_calls``) and, once done, what was erased (``calls_erased``).
+is. A job is kept in this process only: the request's history says what was started
+(``erase_calls``) and, once done, what was erased (``calls_erased``). One started with no
+result and not running here was cut off (the box or its web UI restarted while it ran):
+:func:`cut_off` says so, and how many of its calls still have the caller's details.
 """
 
+import logging
 import threading
 
 from flask import current_app, g, request
@@ -21,6 +24,8 @@ from firmware.subjecterase import carry_out, plan
 from .security import lk
 
 JOBS = "linekeeper.subject_erasures"
+
+log = logging.getLogger(__name__)
 
 
 def lines_for(entry):
@@ -76,6 +81,47 @@ def plan_for(entry):
     )
 
 
+def cut_off(request_id, history):
+    """The erasure of request ``request_id``'s calls that stopped part way: its last
+    ``erase_calls`` entry of ``history`` (the request's audit entries, oldest first) with no
+    ``calls_erased`` after it, not running in this process (the box or its web UI restarted
+    while it ran). ``{"wall_us", "actor", "calls", "remain"}``: ``remain`` how many of its
+    ``calls`` still have the caller's details (None: the call log is not at hand); None
+    when no erasure stopped so."""
+    started = None
+    for entry in history:
+        event = entry.details.get("event")
+        if event == "erase_calls":
+            started = entry
+        elif event == "calls_erased":
+            started = None
+    job = job_of(request_id)
+    if started is None or (job is not None and job["running"]):
+        return None
+    calls = [c for c in started.details.get("calls") or [] if isinstance(c, int)]
+    return {"wall_us": started.wall_us, "actor": started.actor, "calls": calls, "remain": _remaining(calls)}
+
+
+def _remaining(call_ids):
+    """How many of ``call_ids`` still have the caller's details (not erased, nor removed by
+    retention); None without a call log."""
+    reports = lk().services.reports
+    if reports is None:
+        return None
+    if not call_ids:
+        return 0
+    db = connect_readonly(reports.calls_db)
+    try:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM calls WHERE id IN (%s)"
+            " AND (absence IS NULL OR absence NOT IN ('erased', 'expired'))" % ", ".join("?" * len(call_ids)),
+            call_ids,
+        ).fetchone()
+    finally:
+        db.close()
+    return count
+
+
 def _jobs():
     return current_app.extensions.setdefault(JOBS, {})
 
@@ -121,6 +167,10 @@ def start(request_id, planned, token, reason, after_erased):
             except LinekeeperError as exc:
                 job["result"] = "Stopped: %s" % exc
                 details = {"event": "calls_erased", "stopped": str(exc)}
+            except Exception as exc:  # a fault of the box's: said and kept, never a silent stop
+                log.exception("erasing the calls of request %d", request_id)
+                job["result"] = "Stopped by a fault of the box's: %s" % exc
+                details = {"event": "calls_erased", "stopped": "a fault of the box's: %s" % exc}
             finally:
                 job["running"] = False
             web = lk()

@@ -168,3 +168,58 @@ def test_the_calls_are_looked_for_only_when_the_supervisor_asks(box, people, mon
     # Refused for want of a tick: the count as it is now, shown again with the form.
     resp = erase_all(box, sam, rid, confirm="")
     assert resp.status_code == 400 and "3 calls of 01632 960555 found" in resp.get_data(as_text=True)
+
+
+def test_an_erasure_cut_off_by_a_restart_is_said_on_the_request_page(box, people, monkeypatch):
+    """The work runs in the web UI's process: restarted mid-run, the request's history said
+    it was started (``erase_calls``) and nothing more, and nothing said it was cut off. The
+    page says so, with how many of its calls are left, until it is run again."""
+    from web import erasejob
+
+    subject_calls(box)
+    sam = people["sam"]
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+
+    def cut_off(request_id, planned, token, reason, after_erased):
+        # The first call erased, then the process gone: no job, no result.
+        box.services.retention.erase(planned.to_erase[0], "sam", reason, details=True, address="")
+
+    with monkeypatch.context() as m:
+        m.setattr(erasejob, "start", cut_off)
+        assert erase_all(box, sam, rid).status_code == 302
+    assert numbers_of(box)[41] is None and numbers_of(box)[42]
+    # Its progress page knows nothing of it now: the request's page says what is known.
+    resp = sam.get("/requests/%d/erase-calls" % rid)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/requests/%d#erase-calls" % rid)
+    stopped = re.search(r'<p class="error" role="alert" id="erase-calls-stopped">(.*?)</p>', page(sam, rid))
+    assert stopped, "the page does not say the erasure stopped"
+    assert re.fullmatch(
+        r"The erasure of their calls started by sam on [^:]+:\d\d:\d\d \w+ stopped part way \(the box or its "
+        r"web UI restarted while it ran\), before it said what it did: 2 of its 3 calls are not erased yet\. "
+        r"Find their calls and erase them again to erase what is left\.",
+        stopped.group(1),
+    ), stopped.group(1)
+    # Run again: what is left is erased, and the page no longer says it stopped.
+    assert erase_all(box, sam, rid).status_code == 302
+    finished(rid)
+    assert numbers_of(box)[42] is None and numbers_of(box)[43] is None
+    assert 'id="erase-calls-stopped"' not in page(sam, rid)
+
+
+def test_an_erasure_running_is_not_said_to_have_stopped(box, people, monkeypatch):
+    from web import erasejob
+
+    subject_calls(box)
+    sam = people["sam"]
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+    gate = threading.Event()
+    real = erasejob.carry_out
+    monkeypatch.setattr(erasejob, "carry_out", lambda *a, **k: gate.wait(30) and real(*a, **k))
+    try:
+        assert erase_all(box, sam, rid).status_code == 302
+        assert 'id="erase-calls-stopped"' not in page(sam, rid)
+    finally:
+        gate.set()
+        finished(rid)
+    assert 'id="erase-calls-stopped"' not in page(sam, rid)
+    assert numbers_of(box)[41] is None

@@ -17,7 +17,7 @@ request's history says it was started and what it did (``data_request``, events
 (``GET /requests/N/erase-calls``) shows how far it is.
 """
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from firmware.subjecterase import SubjectEraseError
 
@@ -86,9 +86,11 @@ def _audit(request_id, details):
 @bp.route("/requests/<int:request_id>/erase-calls")
 @roles("supervisor")
 def progress(request_id):
-    """How far the erasure of the request's calls is (the page reloads itself until done)."""
+    """How far the erasure of the request's calls is (the page reloads itself until done).
+    None running or run since the web UI started: the request's page, which says whether
+    one stopped part way."""
     entry = _request_or_404(request_id, act=True)
     job = erasejob.job_of(request_id)
     if job is None:
-        abort(404)
+        return redirect(url_for("rights.detail", request_id=request_id, _anchor="erase-calls"))
     return render_template("erase_calls.html", r=entry, job=job)

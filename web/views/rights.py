@@ -403,7 +403,8 @@ def _detail(request_id, errors=None, status=200, erase_plan=None):
     search_on = [n for n in entry["lines"] if n in g.user.lines]
     if entry["lines"] and not search_on:
         searchable = []
-    history = [_history_seen(e, corrections) for e in _history(request_id)]
+    trail = _history(request_id)
+    history = [_history_seen(e, corrections) for e in trail]
     # An open erasure request: what erasing every call of the person's numbers would do.
     # Looking for them reads every call's sealed number: a page shown often (after each
     # change) reads them only when asked.
@@ -414,10 +415,12 @@ def _detail(request_id, errors=None, status=200, erase_plan=None):
         except SubjectEraseError as exc:
             errors = dict(errors or {}, erase_calls="Their calls cannot be erased from here: %s." % exc)
     erase_lines = sorted(erasejob.lines_for(entry)) if erase_offer else []
+    erase_stopped = erasejob.cut_off(request_id, trail) if erase_offer else None
     return render_template(
         "request.html",
         r=entry,
         erase_offer=erase_offer,
+        erase_stopped=erase_stopped,
         erase_plan=erase_plan,
         erase_lines=erase_lines,
         calls_shown=calls_shown,
