@@ -132,11 +132,13 @@ def job_of(request_id):
     return _jobs().get(request_id)
 
 
-def start(request_id, planned, token, reason, after_erased):
+def start(request_id, planned, token, reason, after_erased, started):
     """Erase ``planned``'s calls in a thread of its own, one by one, as their pages would
     (``after_erased(call)``, in the app's context: what the web UI holds of a call erased,
     its notes' text and corrected names), by the user of this request; the request's
-    history gets what was done (``calls_erased``)."""
+    history gets what was done (``calls_erased``). ``started()`` audits the start once the
+    job is known here, so that no page in between takes it for one cut off (:func:`cut_off`);
+    it raising, nothing is started."""
     app = current_app._get_current_object()
     retention = lk().services.retention
     actor, address = g.user.name, request.remote_addr or ""
@@ -182,4 +184,9 @@ def start(request_id, planned, token, reason, after_erased):
                 int(web.services.wall_us()),
             )
 
+    try:
+        started()
+    except BaseException:
+        _jobs().pop(request_id, None)
+        raise
     threading.Thread(target=work, name="erase-calls-%d" % request_id, daemon=True).start()

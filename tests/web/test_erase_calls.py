@@ -180,7 +180,8 @@ def test_an_erasure_cut_off_by_a_restart_is_said_on_the_request_page(box, people
     sam = people["sam"]
     rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
 
-    def cut_off(request_id, planned, token, reason, after_erased):
+    def cut_off(request_id, planned, token, reason, after_erased, started):
+        started()
         # The first call erased, then the process gone: no job, no result.
         box.services.retention.erase(planned.to_erase[0], "sam", reason, details=True, address="")
 
@@ -207,7 +208,10 @@ def test_an_erasure_cut_off_by_a_restart_is_said_on_the_request_page(box, people
 
 
 def test_an_erasure_running_is_not_said_to_have_stopped(box, people, monkeypatch):
+    """Nor just as it starts: its start was audited before the job was known, and a page
+    shown in between said it had stopped."""
     from web import erasejob
+    from web.views import erasecalls
 
     subject_calls(box)
     sam = people["sam"]
@@ -215,8 +219,15 @@ def test_an_erasure_running_is_not_said_to_have_stopped(box, people, monkeypatch
     gate = threading.Event()
     real = erasejob.carry_out
     monkeypatch.setattr(erasejob, "carry_out", lambda *a, **k: gate.wait(30) and real(*a, **k))
+    audit = erasecalls._audit
+    between = []
+    monkeypatch.setattr(
+        erasecalls, "_audit", lambda *a: audit(*a) or between.append(people["sue"].get("/requests/%d" % rid))
+    )
     try:
         assert erase_all(box, sam, rid).status_code == 302
+        (shown,) = between
+        assert shown.status_code == 200 and 'id="erase-calls-stopped"' not in shown.get_data(as_text=True)
         assert 'id="erase-calls-stopped"' not in page(sam, rid)
     finally:
         gate.set()

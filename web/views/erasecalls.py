@@ -71,11 +71,8 @@ def start(request_id):
         )
     if not planned.to_erase:
         return _detail(request_id, {"erase_calls": planned.words()}, 409, erase_plan=planned)
-    _audit(
-        request_id,
-        {"event": "erase_calls", "reason": reason, "calls": planned.to_erase, "held": planned.held},
-    )
-    erasejob.start(request_id, planned, token, reason, _erase_notes)
+    details = {"event": "erase_calls", "reason": reason, "calls": planned.to_erase, "held": planned.held}
+    erasejob.start(request_id, planned, token, reason, _erase_notes, lambda: _audit(request_id, details))
     return redirect(url_for("erasecalls.progress", request_id=request_id))
 
 
