@@ -61,27 +61,32 @@ class Plan:
 
     def words(self):
         """What would be done, in a sentence or two for the person confirming."""
+        return " ".join(
+            [self.found_words()] + ["%s: %s." % (why, _ids_words(ids)) for why, ids in self.skipped()]
+        )
+
+    def found_words(self):
+        """How many calls were found and what would be erased, in a sentence (the first of
+        :meth:`words`)."""
         if not (self.to_erase or self.held or self.recording_now):
             return "No call of %s is left to erase on the lines you see." % _numbers_words(self.numbers)
-        parts = [
-            "%s of %s found. To erase: %s (%s, and the caller's number and name of each)."
-            % (
-                _count(len(self.to_erase) + len(self.held) + len(self.recording_now), "call"),
-                _numbers_words(self.numbers),
-                _count(len(self.to_erase), "call"),
-                _count(len(self.recordings), "recording"),
+        return "%s of %s found. To erase: %s (%s, and the caller's number and name of each)." % (
+            _count(len(self.to_erase) + len(self.held) + len(self.recording_now), "call"),
+            _numbers_words(self.numbers),
+            _count(len(self.to_erase), "call"),
+            _count(len(self.recordings), "recording"),
+        )
+
+    def skipped(self):
+        """The calls skipped, by why: ``[(why, [call id, ...]), ...]``, those with some."""
+        return [
+            (why, ids)
+            for why, ids in (
+                ("Skipped, on legal hold (release the hold first to erase them)", self.held),
+                ("Skipped, still being recorded (erase them once they have ended)", self.recording_now),
             )
+            if ids
         ]
-        if self.held:
-            parts.append(
-                "Skipped, on legal hold (release the hold first to erase them): %s." % _ids_words(self.held)
-            )
-        if self.recording_now:
-            parts.append(
-                "Skipped, still being recorded (erase them once they have ended): %s."
-                % _ids_words(self.recording_now)
-            )
-        return " ".join(parts)
 
 
 @dataclasses.dataclass

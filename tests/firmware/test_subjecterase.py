@@ -46,3 +46,16 @@ def test_the_plan_says_what_is_skipped():
     words = planned().words()
     assert words.startswith("4 calls of 01632 960123 found. To erase: 3 calls (2 recordings")
     assert "on legal hold (release the hold first to erase them): call 6." in words
+
+
+def test_the_calls_skipped_are_given_by_why_for_a_page_to_link_them():
+    plan = Plan(numbers=["01632 960123"], recordings=[1], held=[6, 7], recording_now=[9])
+    assert plan.skipped() == [
+        ("Skipped, on legal hold (release the hold first to erase them)", [6, 7]),
+        ("Skipped, still being recorded (erase them once they have ended)", [9]),
+    ]
+    assert plan.words() == (
+        "4 calls of 01632 960123 found. To erase: 1 call (1 recording, and the caller's number and name "
+        "of each). Skipped, on legal hold (release the hold first to erase them): calls 6, 7. Skipped, "
+        "still being recorded (erase them once they have ended): call 9."
+    )
