@@ -768,18 +768,63 @@ def audit_action(action, details=None):
 WALL_TIMES = frozenset({"was_disabled_us", "backup_at_us", "confirmed_wall_us"})
 
 
+# A data subject's request's entries (``data_request``, a request's history): what each
+# ``event`` was (web/views/rights.py, web/views/erasecalls.py, web/views/myline.py, the
+# register's retention in firmware/policy/sweeper.py).
+REQUEST_EVENTS = {
+    "logged": "Logged",
+    "followed_up": "Followed up by another request",
+    "waiting": "The clock stopped, waiting for proof of identity or clarification",
+    "received": "What was waited for came: the clock runs again",
+    "lines": "The lines it is about changed",
+    "received_corrected": "The day received corrected",
+    "contact_corrected": "How to reach them corrected",
+    "requester_corrected": "Who asked corrected",
+    "numbers_corrected": "Their numbers corrected",
+    "extended": "Extended",
+    "answered": "Answered",
+    "refused": "Refused",
+    "erase_calls": "Started erasing every call of their numbers",
+    "calls_erased": "Finished erasing every call of their numbers",
+    "deleted": "Deleted from the register (its retention)",
+}
+
+# Its details, where an event's differ from the same names elsewhere, by event.
+REQUEST_DETAILS = {
+    "erase_calls": {"calls": "Calls to erase", "held": "Skipped, on legal hold"},
+    "calls_erased": {
+        "calls": "Calls erased",
+        "recordings": "Recordings erased",
+        "refused": "Not erased",
+        "stopped": "Stopped part way",
+    },
+}
+
+
 def audit_fields(details, action=None, when=None):
     """An audit entry's details as ``[(label, text), ...]`` in their stored order; given the
     entry's ``action``, without those :func:`audit_action` says. ``when``: how the page
     writes a time (µs since the epoch), for the details of :data:`WALL_TIMES` (``Was
-    disabled``: ``Tue 30 Jun 2026, 23:30:00 UTC``); None: as stored."""
+    disabled``: ``Tue 30 Jun 2026, 23:30:00 UTC``); None: as stored. A request's entry
+    (``data_request``) says its ``event`` in words (:data:`REQUEST_EVENTS`), and its details
+    as that event means them (:data:`REQUEST_DETAILS`)."""
     details = details or {}
     said = _said_in_action(action, details)
+    labels, events = {}, {}
+    if action == "data_request":
+        event = details.get("event")
+        labels = dict(REQUEST_DETAILS.get(event, {}) if isinstance(event, str) else {}, event="What happened")
+        events = REQUEST_EVENTS
     fields = []
     for key, value in details.items():
         if key in said:
             continue
-        if when is not None and key in WALL_TIMES and isinstance(value, int) and not isinstance(value, bool):
+        if key in labels:
+            text = events.get(value, value) if key == "event" and isinstance(value, str) else None
+            fields.append((labels[key], text or _detail_text(key, value)))
+        elif (
+            when is not None and key in WALL_TIMES and isinstance(value, int) and not isinstance(value, bool)
+        ):
             fields.append((say("detail", key[: -len("_us")]), when(value)))
         else:
             fields.append((say("detail", key), _detail_text(key, value)))

@@ -236,3 +236,34 @@ def test_an_erasure_running_is_not_said_to_have_stopped(box, people, monkeypatch
         finished(rid)
     assert 'id="erase-calls-stopped"' not in page(sam, rid)
     assert numbers_of(box)[41] is None
+
+
+def test_the_requests_history_says_the_erasure_in_words(box, people):
+    """Its history read "Event: erase_calls", "Held: none", "Event: calls_erased"."""
+    import html
+
+    subject_calls(box)
+    sam = people["sam"]
+    box.services.call_tags.set_legal_hold(43, True, "sam", box.clock.t_us)
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+    assert erase_all(box, sam, rid).status_code == 302
+    finished(rid)
+    history = html.unescape(page(sam, rid).split('id="request-history"')[1].split("</table>")[0])
+    rows = [
+        ["%s: %s" % f for f in re.findall(r"<dt>([^<]*)</dt><dd>([^<]*)</dd>", row)]
+        for row in history.split("<tr>")[2:]
+    ]
+    logged, started, done = rows
+    assert "What happened: Logged" in logged, logged
+    assert {
+        "What happened: Started erasing every call of their numbers",
+        "Calls to erase: 41, 42",
+        "Skipped, on legal hold: 43",
+        "Reason: erasure request #%d" % rid,
+    } <= set(started), started
+    assert {
+        "What happened: Finished erasing every call of their numbers",
+        "Calls erased: 41, 42",
+        "Recordings erased: 1",
+    } <= set(done), done
+    assert "Event" not in history and "erase_calls" not in history and "Held" not in history
