@@ -19,7 +19,7 @@ from firmware.datadir import connect_readonly
 from firmware.errors import LinekeeperError
 from firmware.policy.callmeta import held_since
 from firmware.sar import search_numbers
-from firmware.subjecterase import carry_out, plan
+from firmware.subjecterase import SubjectEraseError, carry_out, plan
 
 from .security import lk
 
@@ -126,6 +126,11 @@ def _jobs():
     return current_app.extensions.setdefault(JOBS, {})
 
 
+def _jobs_lock():
+    # dict.setdefault is atomic: every request thread gets the one lock.
+    return current_app.extensions.setdefault(JOBS + ".lock", threading.Lock())
+
+
 def job_of(request_id):
     """The erasure of request ``request_id``'s calls running or last run in this process
     (a dict: ``actor``, ``done``, ``total``, ``running``, ``result``), or None."""
@@ -138,12 +143,22 @@ def start(request_id, planned, token, reason, after_erased, started):
     its notes' text and corrected names), by the user of this request; the request's
     history gets what was done (``calls_erased``). ``started()`` audits the start once the
     job is known here, so that no page in between takes it for one cut off (:func:`cut_off`);
-    it raising, nothing is started."""
+    it raising, nothing is started.
+
+    :raises SubjectEraseError: the request's calls are being erased already (two
+        supervisors confirming at once: the second would erase nothing but refusals)
+    """
     app = current_app._get_current_object()
     retention = lk().services.retention
     actor, address = g.user.name, request.remote_addr or ""
     job = {"actor": actor, "done": 0, "total": len(planned.to_erase), "running": True, "result": None}
-    _jobs()[request_id] = job
+    with _jobs_lock():
+        running = _jobs().get(request_id)
+        if running is not None and running["running"]:
+            raise SubjectEraseError(
+                "the calls of this request are being erased already, started by %s" % running["actor"]
+            )
+        _jobs()[request_id] = job
 
     def erase(call_id):
         return retention.erase(call_id, actor, reason, details=True, address=address)

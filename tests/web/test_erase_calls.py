@@ -230,7 +230,29 @@ def test_an_erasure_running_is_not_said_to_have_stopped(box, people, monkeypatch
         assert erase_all(box, sam, rid).status_code == 302
         (shown,) = between
         assert shown.status_code == 200 and 'id="erase-calls-stopped"' not in shown.get_data(as_text=True)
-        assert 'id="erase-calls-stopped"' not in page(sam, rid)
+        shown = found(sam, rid)
+        assert 'id="erase-calls-stopped"' not in shown
+        # While it runs: how far it is, and neither a count nor a form to start another.
+        running = re.search(r'<p id="erase-calls-running" role="status">(.*?)</p>', shown).group(1)
+        assert running == (
+            'Their calls are being erased, started by sam: 0 of 3 calls done. <a href="/requests/%d/'
+            'erase-calls">See how far it is</a>.' % rid
+        )
+        assert 'id="request-find-calls"' not in shown and 'id="request-erase-calls"' not in shown
+        form = {"token": "0" * 16, "erase_reason": "erasure request #%d" % rid, "confirm": "yes"}
+        resp = box.post(sam, "/requests/%d/erase-calls" % rid, form, token_from="/requests/%d" % rid)
+        assert resp.status_code == 400
+        assert "being erased already (see how far it is: the link above); nothing more was started" in (
+            resp.get_data(as_text=True)
+        )
+        # Two supervisors confirming at once: the second, past the check, starts nothing.
+        with monkeypatch.context() as m:
+            m.setattr(erasejob, "job_of", lambda request_id: None)
+            resp = erase_all(box, people["sue"], rid)
+        assert resp.status_code == 409, resp.status_code
+        assert "being erased already, started by sam; nothing more was started." in resp.get_data(
+            as_text=True
+        )
     finally:
         gate.set()
         finished(rid)

@@ -45,7 +45,10 @@ def start(request_id):
         errors["erase_confirm"] = "Tick the box to confirm: erased recordings cannot be brought back."
     job = erasejob.job_of(request_id)
     if job is not None and job["running"]:
-        errors["erase_calls"] = "The calls of this request are being erased already: see how far it is below."
+        errors["erase_calls"] = (
+            "The calls of this request are being erased already (see how far it is: the link above); "
+            "nothing more was started."
+        )
     try:
         planned = erasejob.plan_for(entry)
     except SubjectEraseError as exc:
@@ -72,7 +75,10 @@ def start(request_id):
     if not planned.to_erase:
         return _detail(request_id, {"erase_calls": planned.words()}, 409, erase_plan=planned)
     details = {"event": "erase_calls", "reason": reason, "calls": planned.to_erase, "held": planned.held}
-    erasejob.start(request_id, planned, token, reason, _erase_notes, lambda: _audit(request_id, details))
+    try:
+        erasejob.start(request_id, planned, token, reason, _erase_notes, lambda: _audit(request_id, details))
+    except SubjectEraseError as exc:  # another supervisor's, started since the check above
+        return _detail(request_id, {"erase_calls": "%s; nothing more was started." % exc}, 409)
     return redirect(url_for("erasecalls.progress", request_id=request_id))
 
 

@@ -409,7 +409,12 @@ def _detail(request_id, errors=None, status=200, erase_plan=None):
     # Looking for them reads every call's sealed number: a page shown often (after each
     # change) reads them only when asked.
     erase_offer = erasejob.offered(entry)
-    if erase_offer and erase_plan is None and request.method == "GET" and request.args.get("find_calls"):
+    erase_job = erasejob.job_of(request_id) if erase_offer else None
+    # Erasing them already: how far it is, and no second count or form meanwhile.
+    erase_running = erase_job is not None and erase_job["running"]
+    if erase_running:
+        erase_plan = None
+    elif erase_offer and erase_plan is None and request.method == "GET" and request.args.get("find_calls"):
         try:
             erase_plan = erasejob.plan_for(entry)
         except SubjectEraseError as exc:
@@ -421,6 +426,7 @@ def _detail(request_id, errors=None, status=200, erase_plan=None):
         r=entry,
         erase_offer=erase_offer,
         erase_stopped=erase_stopped,
+        erase_running=erase_job if erase_running else None,
         erase_plan=erase_plan,
         erase_lines=erase_lines,
         calls_shown=calls_shown,
