@@ -6,7 +6,8 @@ of its own, through the recorder's single-call erasure, and :func:`job_of` says 
 is. A job is kept in this process only: the request's history says what was started
 (``erase_calls``) and, once done, what was erased (``calls_erased``). One started with no
 result and not running here was cut off (the box or its web UI restarted while it ran):
-:func:`cut_off` says so, and how many of its calls still have the caller's details.
+:func:`cut_off` says so, how many of its calls still have the caller's details, and which
+erased ones the web UI still holds notes or corrected names of.
 """
 
 import logging
@@ -88,6 +89,30 @@ def cut_off(request_id, history):
     while it ran). ``{"wall_us", "actor", "calls", "remain"}``: ``remain`` how many of its
     ``calls`` still have the caller's details (None: the call log is not at hand); None
     when no erasure stopped so."""
+    runs = _cut_runs(request_id, history)
+    if not runs or runs[-1] is not _last_start(history):
+        return None
+    started = runs[-1]
+    calls = _calls_of(started)
+    return {
+        "wall_us": started.wall_us,
+        "actor": started.actor,
+        "calls": calls,
+        "remain": _remaining(calls)[0],
+    }
+
+
+def notes_left(request_id, history):
+    """The calls of the request's erasures cut off (:func:`cut_off`, this one or one run
+    again since) that are erased in the call log, whose notes' text or corrected names the
+    web UI still holds: cut off between the recorder's step and the web UI's, and not found
+    again by a second run (found by the number, erased). Sorted ids."""
+    calls = sorted({c for run in _cut_runs(request_id, history) for c in _calls_of(run)})
+    return [c for c in _remaining(calls)[1] if _notes_left(c)]
+
+
+def _last_start(history):
+    """The last ``erase_calls`` entry of ``history`` not followed by a ``calls_erased``, or None."""
     started = None
     for entry in history:
         event = entry.details.get("event")
@@ -95,31 +120,59 @@ def cut_off(request_id, history):
             started = entry
         elif event == "calls_erased":
             started = None
+    return started
+
+
+def _cut_runs(request_id, history):
+    """The ``erase_calls`` entries of ``history`` with no ``calls_erased`` before the next
+    start or the end, but for one running in this process."""
+    runs, started = [], None
+    for entry in history:
+        event = entry.details.get("event")
+        if event == "erase_calls":
+            if started is not None:
+                runs.append(started)
+            started = entry
+        elif event == "calls_erased":
+            started = None
     job = job_of(request_id)
-    if started is None or (job is not None and job["running"]):
-        return None
-    calls = [c for c in started.details.get("calls") or [] if isinstance(c, int)]
-    return {"wall_us": started.wall_us, "actor": started.actor, "calls": calls, "remain": _remaining(calls)}
+    if started is not None and not (job is not None and job["running"]):
+        runs.append(started)
+    return runs
+
+
+def _calls_of(entry):
+    return [c for c in entry.details.get("calls") or [] if isinstance(c, int) and not isinstance(c, bool)]
 
 
 def _remaining(call_ids):
-    """How many of ``call_ids`` still have the caller's details (not erased, nor removed by
-    retention); None without a call log."""
+    """``(remain, gone)``: how many of ``call_ids`` still have the caller's details in the
+    call log (None without one), and those that do not (erased, or removed by retention)."""
     reports = lk().services.reports
-    if reports is None:
-        return None
-    if not call_ids:
-        return 0
+    if reports is None or not call_ids:
+        return (None if reports is None else 0), []
     db = connect_readonly(reports.calls_db)
     try:
-        (count,) = db.execute(
-            "SELECT COUNT(*) FROM calls WHERE id IN (%s)"
-            " AND (absence IS NULL OR absence NOT IN ('erased', 'expired'))" % ", ".join("?" * len(call_ids)),
-            call_ids,
-        ).fetchone()
+        gone = [
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM calls WHERE id IN (%s) AND absence IN ('erased', 'expired') ORDER BY id"
+                % ", ".join("?" * len(call_ids)),
+                call_ids,
+            )
+        ]
     finally:
         db.close()
-    return count
+    return len(set(call_ids) - set(gone)), gone
+
+
+def _notes_left(call_id):
+    """Whether the web UI still holds a note's text or a corrected name of call ``call_id``
+    (its erasure cut off between the recorder's step and the web UI's)."""
+    web = lk()
+    return (
+        any(not n["erased"] for n in web.notes.of_call(call_id)) or web.corrections.left_of_call(call_id) > 0
+    )
 
 
 def _jobs():
@@ -150,7 +203,7 @@ def start(request_id, planned, token, reason, after_erased, started):
     """
     app = current_app._get_current_object()
     retention = lk().services.retention
-    actor, address = g.user.name, request.remote_addr or ""
+    user, actor, address = g.user, g.user.name, request.remote_addr or ""
     job = {"actor": actor, "done": 0, "total": len(planned.to_erase), "running": True, "result": None}
     with _jobs_lock():
         running = _jobs().get(request_id)
@@ -160,23 +213,33 @@ def start(request_id, planned, token, reason, after_erased, started):
             )
         _jobs()[request_id] = job
 
+    # What the web UI holds of each call goes with it, not once all are done: cut off by a
+    # restart, the calls erased keep no notes that a second run (which finds calls by the
+    # number, erased) would not find.
     def erase(call_id):
-        return retention.erase(call_id, actor, reason, details=True, address=address)
+        recordings = retention.erase(call_id, actor, reason, details=True, address=address)
+        after_erased({"id": call_id, "line": planned.lines[call_id]})
+        return recordings
 
     def erase_details(call_id):
         retention.erase_details(call_id, actor, reason, address=address)
+        after_erased({"id": call_id, "line": planned.lines[call_id]})
 
     def progress(done, total):
         job["done"] = done
 
     def work():
-        with app.app_context():
+        # As the request that started it (its user and address): the web UI's erasure of
+        # a call's notes audits as the person logged in, and ran with neither (a call with
+        # notes stopped the work, its recording erased, its notes not).
+        with app.test_request_context(
+            "/requests/%d/erase-calls" % request_id, environ_base={"REMOTE_ADDR": address}
+        ):
+            g.user = user
             try:
                 result = carry_out(
                     planned, token, erase=erase, erase_details=erase_details, progress=progress
                 )
-                for call_id in result.erased:
-                    after_erased({"id": call_id, "line": planned.lines[call_id]})
                 job["result"] = result.words()
                 details = {"event": "calls_erased", "calls": result.erased, "recordings": result.recordings}
                 if result.refused:

@@ -209,6 +209,66 @@ def test_an_erasure_cut_off_by_a_restart_is_said_on_the_request_page(box, people
     assert 'id="erase-calls-stopped"' not in page(sam, rid)
 
 
+def test_the_notes_an_erasure_cut_off_left_are_named_until_erased(box, people, monkeypatch):
+    """Cut off between the recorder's step and the web UI's, a call's number is erased and
+    its notes' text is not: a second run does not find it (found by the number). The notes
+    were erased only once every call was done, so a restart left every erased call's."""
+    from web import erasejob
+
+    subject_calls(box)
+    sam = people["sam"]
+    box.web.notes.add(41, "Rang about her daughter's debt", "sam")
+    box.web.notes.add(42, "Wants a call back", "sam")
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+    real = erasejob.start
+
+    def cut_off(request_id, planned, token, reason, after_erased, started):
+        # Every call erased by the recorder, the web UI's step for 42 not made, and the
+        # process gone before the result was written.
+        real(
+            request_id, planned, token, reason, lambda call: call["id"] == 41 and after_erased(call), started
+        )
+        finished(request_id)
+        erasejob._jobs().pop(request_id)
+
+    with monkeypatch.context() as m:
+        m.setattr(erasejob, "start", cut_off)
+        m.setattr(box.services.audit, "append", _without_results(box.services.audit.append))
+        assert erase_all(box, sam, rid).status_code == 302
+    assert [n["erased"] for n in box.web.notes.of_call(41)] == [True]
+    left = re.search(r'<p class="error" role="alert" id="erase-calls-notes-left">(.*?)</p>', page(sam, rid))
+    assert left and left.group(1) == (
+        'An erasure that stopped part way left the text of notes or corrected names of call <a href="/calls/'
+        '42">42</a>, erased otherwise: finding their calls again does not find it. Erase what is left from '
+        "its page (Erase the caller's details)."
+    ), left
+    # Found again: 42 is not (nor is any call), and is still named.
+    again = found(sam, rid)
+    assert "No call of 01632 960555 is left to erase on the lines you see." in again
+    assert (
+        "stopped part way (the box or its web UI restarted while it ran), before it said what it did: "
+        in again
+    )
+    assert "each of its 3 calls was erased (each has its own entry in the audit trail)." in again
+    assert 'id="erase-calls-notes-left"' in again
+    # Erased from its page: named no more.
+    form = {"details_reason": "erasure request #%d" % rid, "confirm": "yes"}
+    assert box.post(sam, "/calls/42/erase-details", form, token_from="/calls/42").status_code == 302
+    assert [n["erased"] for n in box.web.notes.of_call(42)] == [True]
+    assert 'id="erase-calls-notes-left"' not in page(sam, rid)
+
+
+def _without_results(append):
+    """The audit trail's ``append``, dropping an erasure's result (its process gone first)."""
+
+    def appended(actor, action, target, details, *rest, **kw):
+        if isinstance(details, dict) and details.get("event") == "calls_erased":
+            return None
+        return append(actor, action, target, details, *rest, **kw)
+
+    return appended
+
+
 def test_an_erasure_running_is_not_said_to_have_stopped(box, people, monkeypatch):
     """Nor just as it starts: its start was audited before the job was known, and a page
     shown in between said it had stopped."""
@@ -289,3 +349,25 @@ def test_the_requests_history_says_the_erasure_in_words(box, people):
         "Recordings erased: 1",
     } <= set(done), done
     assert "Event" not in history and "erase_calls" not in history and "Held" not in history
+
+
+def test_the_notes_of_the_calls_erased_go_with_them_audited_as_who_erased(box, people):
+    """The web UI's step (the notes' text, the corrected names) ran without the request that
+    started the work: its audit needs the person and address, and the first call with a
+    note stopped the work with no result, its recording erased and its notes not."""
+    subject_calls(box)
+    sam = people["sam"]
+    box.web.notes.add(41, "Rang about her daughter's debt", "sam")
+    box.web.notes.add(42, "Wants a call back", "sam")
+    rid = log_request(box, sam, kind="erasure", numbers=NUMBER)
+    assert erase_all(box, sam, rid).status_code == 302
+    finished(rid)
+    assert "Done. 3 calls erased: 2 recordings." in sam.get("/requests/%d/erase-calls" % rid).get_data(
+        as_text=True
+    )
+    assert [n["erased"] for c in (41, 42) for n in box.web.notes.of_call(c)] == [True, True]
+    noted = [
+        (e.actor, e.target, e.details.get("notes_erased"))
+        for e in box.services.audit.entries(action="call_note")
+    ]
+    assert ("sam", "41", 1) in noted and ("sam", "42", 1) in noted, noted

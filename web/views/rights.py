@@ -421,11 +421,13 @@ def _detail(request_id, errors=None, status=200, erase_plan=None):
             errors = dict(errors or {}, erase_calls="Their calls cannot be erased from here: %s." % exc)
     erase_lines = sorted(erasejob.lines_for(entry)) if erase_offer else []
     erase_stopped = erasejob.cut_off(request_id, trail) if erase_offer else None
+    erase_notes_left = erasejob.notes_left(request_id, trail) if erase_offer else []
     return render_template(
         "request.html",
         r=entry,
         erase_offer=erase_offer,
         erase_stopped=erase_stopped,
+        erase_notes_left=erase_notes_left,
         erase_running=erase_job if erase_running else None,
         erase_plan=erase_plan,
         erase_lines=erase_lines,
