@@ -456,6 +456,15 @@ def restore(
             "%s has a key store (keys/keystore.json): a backup is put back only where it is "
             "missing; nothing was changed" % data_dir
         )
+    if new_card(data_dir):
+        raise KeyBackupError(
+            "%s holds no recording, no call log's recording, no account and no pinned key: it "
+            "is a new card, not one that lost its key store, and a backup is put back only "
+            "beside the recordings it opens. A card that died is replaced by setting the box "
+            "up again (the setup wizard, or `linekeeper init`), which makes new keys and a new "
+            "recovery key; the old card's recordings are in the archive, if the box had one "
+            '(docs/recovery.md, "A card that died"). Nothing was changed' % data_dir
+        )
     try:
         doc = read_backup(raw, source)
     except KeyBackupError as exc:
@@ -526,6 +535,61 @@ def restore(
             % (said, "run the command again" if missing else "nothing was changed")
         ) from None
     return doc
+
+
+def new_card(data_dir):
+    """Whether ``data_dir`` holds nothing a key store backup could be put back for: no
+    recording (in ``recordings/``, ``quarantine/``, the recording journal or the call log),
+    no account in web.db and no ``recording-key.pin`` (the recorder pins the admin key at
+    its first start with keys). A replacement for a card that died is one: its box is set up
+    again (docs/recovery.md). Anything it cannot read counts as something held."""
+    from . import recovery
+    from .recording import journal
+
+    data_dir = os.fspath(data_dir)
+    if os.path.lexists(os.path.join(data_dir, PIN_FILE)) or recovery.recording_files(data_dir):
+        return False
+    try:
+        if any(n.endswith(".lkrec") for n in os.listdir(os.path.join(data_dir, "quarantine"))):
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    try:
+        if journal.read_records(journal.journal_path(data_dir)):
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return not _has_rows(os.path.join(data_dir, "calls.db"), "recordings") and not _has_rows(
+        os.path.join(data_dir, "web.db"), "users"
+    )
+
+
+def _has_rows(path, table):
+    """Whether the SQLite database at ``path`` has a row in ``table`` (one that cannot be
+    read counts as having one; a missing or empty file, or no such table, as none)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return False
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        db = connect_readonly(path)
+    except Exception:  # StorageError: unreadable, not a database
+        return True
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone():
+            return False
+        return db.execute("SELECT 1 FROM %s LIMIT 1" % table).fetchone() is not None
+    except sqlite3.Error:
+        return True
+    finally:
+        db.close()
 
 
 def _unpin_lines(data_dir, lines):

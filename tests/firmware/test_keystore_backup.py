@@ -274,6 +274,8 @@ def test_without_a_pin_the_signing_key_says_whose_backup_it_is(tmp_path, capsys)
     for box_path, seed in ((path, 1), (other, 2)):
         os.unlink(box_path / PIN_FILE)  # a card that lost it (or never recorded)
         signing_record(box_path, seed)
+        (box_path / "recordings").mkdir()  # the recordings a backup is put back beside
+        (box_path / "recordings" / "0a.lkrec").write_bytes(b"")
     theirs = tmp_path / "theirs.json"
     backup(other, theirs)
     os.unlink(path / "keys" / "keystore.json")
@@ -283,9 +285,34 @@ def test_without_a_pin_the_signing_key_says_whose_backup_it_is(tmp_path, capsys)
     assert "made on the box whose signing key is %s" % fingerprint(bytes([2]) * 32) in err
     assert not (path / "keys" / "keystore.json").exists()
 
-    # The same backup on its own box (the signing key is that box's) goes back.
+    # The same backup on its own box (the signing key is that box's) goes back, beside the
+    # recordings it opens (a card with none is a new card: below).
     os.unlink(other / "keys" / "keystore.json")
     assert restore(other, theirs, "--recovery-key-file", recovery_file) == 0
+
+
+def test_a_backup_is_not_put_back_onto_a_new_card(tmp_path, capsys):
+    """A card that died, replaced by a new one in the same box: its HAT still gives the box's
+    signing key, so the old backup would pass as this box's, and was put back without a word;
+    the setup wizard then took it for keys made with `linekeeper init`. The new card holds
+    nothing the backup opens: the box is set up again (docs/recovery.md, "A card that died")."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    recovery = make_box(old)
+    os.unlink(old / PIN_FILE)
+    doc = {"public_key": base64.b64encode(bytes([1]) * 32).decode("ascii"), "source": "card"}
+    (old / SIGNING_PUBLIC).write_text(json.dumps(doc))
+    copy = tmp_path / "old-backup.json"
+    backup(old, copy)
+    new.mkdir()
+    (new / SIGNING_PUBLIC).write_text(json.dumps(doc))  # the same HAT
+    before = _files(new)
+    capsys.readouterr()
+    assert restore(new, copy, "--recovery-key-file", secret_file(tmp_path, "r.txt", recovery)) == 2
+    err = capsys.readouterr().err
+    assert "is a new card, not one that lost its key store" in err
+    assert "setting the box up again" in err and '"A card that died"' in err
+    assert err.rstrip().endswith("Nothing was changed")
+    assert _files(new) == before  # no key store, no audit entry
 
 
 T0 = 1_772_323_200_000_000  # 2026-03-01T00:00:00Z
