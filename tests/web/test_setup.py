@@ -195,7 +195,11 @@ def test_a_refused_key_store_leaves_nothing_behind(box):
     box.services.keystore.initialise("someone", "an earlier init password 7")
     resp = post_setup(box, box.client())
     assert resp.status_code == 400
-    assert "linekeeper init" in resp.get_data(as_text=True)
+    said = html.unescape(resp.get_data(as_text=True))
+    assert "made with `linekeeper init` or put back from a key store backup" in said
+    # Keys put back from a backup (a card whose web.db was lost too) are named as such:
+    # it said only init made them, which no one who restored a backup had run.
+    assert "`linekeeper keystore restore`" in said and "an account the box had when it was made" in said
     assert box.web.accounts.count() == 0 and not box.web.site.setup_complete
     # With the account `linekeeper init` made, setup goes through (no new recovery key).
     client = box.client()
@@ -208,6 +212,15 @@ def test_a_refused_key_store_leaves_nothing_behind(box):
     )
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
     assert box.web.site.recovery_confirmed
+
+
+def test_the_wizard_says_it_makes_one_account_and_the_others_are_added_after(box):
+    """A technician setting up a new card after one died reads here that only this account is
+    made: the others (a configuration export holds none) are entered again on the Users page."""
+    page = html.unescape(box.client().get("/setup").get_data(as_text=True))
+    said = page.split('id="setup-one-account">')[1].split("</p>")[0]
+    assert "makes this one account only" in said and "on the Users page" in said
+    assert "a configuration export holds no accounts" in said
 
 
 def test_keys_made_before_the_password_rules_still_set_the_box_up_then_the_password_changes(box):

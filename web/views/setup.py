@@ -121,7 +121,10 @@ def _set_up(web):
     # was never shown, so a new one is made and shown below.
     unfinished = keystore.is_initialised and web.site.keys_pending
     if not errors and keystore.is_initialised:
-        # Keys made earlier with `linekeeper init`: its account must be the first one.
+        # Keys made earlier with `linekeeper init`, or put back from a backup with `linekeeper
+        # keystore restore` (a card whose web.db was lost with its key store): one of their
+        # key slots' accounts must be the first one. Which of the two is not told apart here
+        # (the trail's entry may be sealed until the recorder starts), so both are named.
         try:
             keystore.unlock(name, password).forget()
         except KeyStoreError:
@@ -129,9 +132,10 @@ def _set_up(web):
                 "This box's recording keys were made by an earlier try of this page that did not "
                 "finish. Enter the user name and password given then."
                 if unfinished
-                else "This box already has recording keys (made with "
-                "`linekeeper init`). Enter the user name and password "
-                "given then."
+                else "This box already has recording keys, made with `linekeeper init` or put "
+                "back from a key store backup with `linekeeper keystore restore`. Enter the user "
+                "name and password of one of their key slots: the ones given to init, or, for a "
+                "backup, those of an account the box had when it was made."
             )
     if errors:
         return form_errors("setup.html", errors, **_context())
