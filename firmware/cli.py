@@ -2981,7 +2981,8 @@ def cmd_verify(args):
         if keys is not None:
             keys.bind_recordings(audit.recording_seals())
         store.keys_lost = keys_lost(audit)
-        problems += store.verify(key, keyless) + [
+        rowless: dict[str, list[str]] = {}  # recordings on the card the call log has no row for
+        problems += store.verify(key, keyless, lost=rowless) + [
             "audit trail: " + p
             for p in audit.verify(anchor, public_key=keys, stopped_cleanly=stopped_cleanly(args.data_dir))
         ]
@@ -2991,7 +2992,11 @@ def cmd_verify(args):
                 "audit trail: its index of the calls named was not checked: %s" % audit.calls_index_unchecked,
                 file=sys.stderr,
             )
-        problems += _accounting(store, audit, stopped_cleanly(args.data_dir))
+        created: set[str] = set()
+        problems += _accounting(store, audit, stopped_cleanly(args.data_dir), rowless, created)
+        # One line a recording, not one a file and one for its audit entry: a call log
+        # that lost its latest writes made 50 lines of 16 recordings.
+        problems[:0] = _lost_recordings(rowless, created)
         problems += _card_problems(args.data_dir, store, audit, public_key, args.key)
         problems += integrity_problems(audit._db, "audit.db")
         problems += _deletion_log_problems(args.data_dir, audit)
@@ -3022,6 +3027,15 @@ def cmd_verify(args):
             else "%d recordings cannot be opened: their lines' keys are not in the key store" % len(keyless)
         )
         found = "%d problem(s) found" % len(problems) if problems else ""
+        if rowless:
+            found += (
+                ", %d of them %s on the card and not in the call log (`linekeeper repair` rebuilds %s)"
+                % (
+                    len(rowless),
+                    "a recording" if len(rowless) == 1 else "recordings",
+                    "it from its file" if len(rowless) == 1 else "them from their files",
+                )
+            )
         print(
             "%s; %s" % (found, lost) if found and lost else found or "no problem found, but " + lost,
             file=sys.stderr,
@@ -3134,9 +3148,11 @@ def _card_problems(data_dir, store, audit, public_key, pinned):
     return problems
 
 
-def _accounting(store, audit, stopped_cleanly=False):
+def _accounting(store, audit, stopped_cleanly=False, lost=None, created_lost=None):
     """Recordings the audit trail saw created that nothing accounts for now, and sealed
-    recordings whose row says otherwise."""
+    recordings whose row says otherwise. ``lost``: recordings whose files are in
+    ``recordings/`` with no row (``RecordingStore.verify``'s): those the trail saw created
+    are added to ``created_lost``, not said here (:func:`_lost_recordings` says each once)."""
     from .evidence import accounting_problems, seal_problems
 
     def ids(action):
@@ -3176,8 +3192,43 @@ def _accounting(store, audit, stopped_cleanly=False):
             extends = details.get("extends_sha256")
             if extends is not None and extends == sealed[rid]:
                 sealed[rid] = details.get("sha256")
-    problems += accounting_problems(set(created) - set(marked), known, _files_on_card(store))
+    unaccounted = set(created) - set(marked)
+    if lost:
+        grouped = unaccounted & set(lost)
+        if created_lost is not None:
+            created_lost |= grouped - known
+        unaccounted -= grouped
+    problems += accounting_problems(unaccounted, known, _files_on_card(store))
     return problems + seal_problems(sealed, rows) + _unsealed_again(store, sealed, rows, stopped_cleanly)
+
+
+def _lost_recordings(lost, created):
+    """One line for each recording whose files are in ``recordings/`` with no row in the call
+    log (``lost``: ``{id: [file names]}``), naming its files and whether the audit trail saw
+    it created (``created``): what `verify` said in a line a file and one for the entry."""
+    lines = []
+    for rid in sorted(lost):
+        names = sorted(lost[rid], key=lambda n: (not n.endswith(".lkrec"), n))
+        files = (
+            "recordings/%s" % names[0]
+            if len(names) == 1
+            else "recordings/%s and %s"
+            % (
+                ", ".join(names[:-1]),
+                names[-1],
+            )
+        )
+        if rid in created:
+            lines.append(
+                "recording %s: not in the call log, created (audit trail) and still on the card "
+                "(%s): the call log lost it (`linekeeper repair` rebuilds it from the file)" % (rid, files)
+            )
+        else:
+            lines.append(
+                "recording %s: not in the call log (%s; `linekeeper repair` rebuilds the log "
+                "from the recordings)" % (rid, files)
+            )
+    return lines
 
 
 def _files_on_card(store):

@@ -63,6 +63,8 @@ KEY_COPY_SUFFIX = ".lkkey"  # a recording's wrapped data key, outside its sealed
 # A recording's call as the call log holds it once recording ended, where the sealed header
 # (written as recording began) could not have it: the number's last digits (docs/FORMAT.md).
 CALL_COPY_SUFFIX = ".lkcall"
+# A recording's own files in recordings/: the file, its key copy and its call copy.
+_RECORDING_FILES = (RECORDING_SUFFIX, KEY_COPY_SUFFIX, CALL_COPY_SUFFIX)
 CALL_COPY_FORMAT, CALL_COPY_VERSION = "linekeeper-call-copy", 1
 # Why a recording removed while in progress went (its recording_deleted audit entry), unless
 # the caller says otherwise: it turned out not to be a call, or never got a file.
@@ -1444,7 +1446,10 @@ class RecordingStore:
 
     # ------------------------------------------------------------ verification
     def verify(
-        self, recording_key: RecordingKey | None = None, unopened: list[str] | None = None
+        self,
+        recording_key: RecordingKey | None = None,
+        unopened: list[str] | None = None,
+        lost: dict[str, list[str]] | None = None,
     ) -> list[str]:
         """Check every recording; returns a list of problems (empty when all is intact).
 
@@ -1453,13 +1458,20 @@ class RecordingStore:
         chunk is also authenticated, and a ``complete`` recording must end
         with its final chunk. With ``unopened`` (a list), a recording whose
         line's key is in no copy of the key store (:attr:`keys_lost`) is named
-        there, not as a problem: it is checked without the key.
+        there, not as a problem: it is checked without the key. With ``lost`` (a dict), a
+        recording's files in ``recordings/`` that no row accounts for (its ``.lkrec``, key
+        copy and call copy) go there, ``{recording id: [file names]}``, not one problem each:
+        the caller says each such recording once (``linekeeper verify``).
         """
         problems = []
         for row in self.all():
             if row["state"] != "deleted":
                 problems += self._check(row, recording_key, unopened=unopened)[0]
         for name in self.unmatched():
+            stem, suffix = os.path.splitext(name)
+            if lost is not None and suffix in _RECORDING_FILES and stem:
+                lost.setdefault(stem, []).append(name)
+                continue
             problems.append(
                 "recordings/%s: not in the call log (`linekeeper repair` rebuilds "
                 "the log from the recordings)" % name
