@@ -3469,6 +3469,13 @@ def cmd_config(args):
         )
     elif waited:
         print("a consent notice is set now: the box records from its next call")
+    if not _read_account(args.data_dir, "")[0]:
+        # A new card for one that died: the file brings the settings back, never the
+        # accounts, and nothing else said so before the wizard made only its first.
+        print(
+            "the file holds no account, and this box has none: the setup wizard makes the first; "
+            "add the others on the Users page after setup (docs/recovery.md)"
+        )
     return 0
 
 

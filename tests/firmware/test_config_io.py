@@ -75,6 +75,12 @@ def test_export_then_import_restores_config_and_site(tmp_path, capsys):
     assert main(["config", "import", out, "--data-dir", str(tmp_path / "b")]) == 0
     assert load_config(str(tmp_path / "b")) == config
     assert site_of(tmp_path / "b") == SITE
+    # A box with no account yet (a new card for one that died) is told the accounts are not
+    # in the file: the wizard makes only the first (docs/recovery.md).
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "the file holds no account, and this box has none: the setup wizard makes the first; "
+        "add the others on the Users page after setup (docs/recovery.md)"
+    )
     (entry,) = audit_of(tmp_path / "b")
     assert (entry.actor, entry.action, entry.target) == ("cli", "config_change", "config")
     assert entry.details["sections"] == ["config", "site"]
