@@ -1589,41 +1589,7 @@ def cmd_erase_calls(args):
     finally:
         client.close()
     print(result.words())
-    _erase_web_notes(args.data_dir, args.user, result.erased, planned.lines)
     return 1 if result.refused else 0
-
-
-def _erase_web_notes(data_dir, actor, call_ids, lines):
-    """The caller's details the web UI keeps of the erased ``call_ids`` go too, as the
-    call's page's erasure empties them: the notes' texts and the corrected names in
-    ``web.db`` (:func:`firmware.calls.detailsexpiry.expire_web_details`), each call's
-    notes audited as the page audits them (``call_note``, ``notes_erased``). ``lines``:
-    ``{call_id: line}``. A web.db that refuses is said, naming the calls, whose pages'
-    *Erase the caller's details* finishes the job."""
-    from .box import open_audit
-    from .calls.detailsexpiry import expire_web_details
-    from .policy import deletions
-
-    left = []
-    for call_id in call_ids:
-        try:
-            notes, _names = expire_web_details(data_dir, lambda ids, c=call_id: [c] if c in ids else [])
-        except sqlite3.Error:
-            left.append(call_id)
-            continue
-        if notes:
-            audit = open_audit(data_dir)
-            try:
-                details = {"line": lines.get(call_id), "request": deletions.ERASURE, "notes_erased": notes}
-                audit.append(actor, "call_note", str(call_id), details, _wall_us())
-            finally:
-                audit.close()
-    if left:
-        print(
-            "the web UI's notes and corrected names of calls %s could not be erased (web.db refused): "
-            "erase them with 'Erase the caller's details' on each call's page" % ", ".join(map(str, left)),
-            file=sys.stderr,
-        )
 
 
 def _notes_and_names(data_dir, country):

@@ -131,32 +131,3 @@ def test_bad_input_is_named_and_nothing_is_erased(data, extra, said):
     code, _, err = run(root, data_dir, *extra)
     assert code != 0 and said in err and "nothing was erased" in err
     assert recorded(data_dir) == before
-
-
-def test_the_notes_texts_of_the_erased_calls_go_too(data):
-    """The command line erased the recordings and the call log's details, but left the
-    notes' texts the web UI keeps of those calls in web.db (the call's page empties them):
-    a note naming the caller outlived their erasure. They go too, audited as the page does."""
-    import os
-
-    from web.db import WebDb
-    from web.phonebook import CallNotes
-
-    root, data_dir = data
-    db = WebDb(os.path.join(data_dir, "web.db"))
-    notes = CallNotes(db, lambda: 1)
-    notes.add(1, "Mrs Jones wants a call back on 07700 900123", "sam")
-    notes.add(2, "someone else's call", "sam")
-    db.close()
-    code, out, _ = run(root, data_dir)
-    confirm = re.search(r"--confirm ([0-9a-f]+)", out).group(1)
-    with recorder(data_dir) as rec:
-        code, out, err = run(root, data_dir, "--confirm", confirm)
-        assert code == 0, out + err
-        entries = rec.audit.entries(action="call_note")
-        assert [(e.target, e.actor, e.details["notes_erased"]) for e in entries] == [("1", "admin", 1)]
-    db = WebDb(os.path.join(data_dir, "web.db"))
-    notes = CallNotes(db, lambda: 1)
-    assert [n["erased"] for n in notes.of_call(1)] == [True]
-    assert [n["note"] for n in notes.of_call(2)] == ["someone else's call"]
-    db.close()
