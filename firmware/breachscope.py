@@ -13,7 +13,9 @@ since the calls in it are not on record one by one; the summary adds up the rows
 list held (its entry's ``rows``, or the rows written of one cut short, ``export_list_cut``; an
 auditor's copy of the whole trail, ``audit_export``, and a breach scope's CSV it took,
 ``breach_scope``, too), the records a DPO reports beside the calls named, and the callers'
-numbers each report's callback list held (its entry's ``callers``); a document that holds no
+numbers each report's callback list held (its entry's ``callers``); the box's configuration
+written to a file (``config_export``) is a row, its number rules' patterns (staff's or callers'
+numbers, in clear) counted apart (its entry's ``number_patterns``); a document that holds no
 personal data (the year in review: counts only), its ``report`` entry saying
 ``"personal_data": false``, is a row all the same but not counted as calls or personal data
 accessed. The calls list, a report and the phonebook shown on screen (``list_viewed``, one
@@ -83,6 +85,7 @@ ACCESS = (
     "breach_scope",
     "list_viewed",
     "request_viewed",
+    "config_export",
 )
 # A data subject's request's page opened (``request_viewed``, target ``request:N``): it shows
 # who asked, how to reach them, their numbers and what they asked, so each request opened is a
@@ -120,9 +123,12 @@ ALTERS = ("correct_details",)
 # The audit trail's page, or its CSV (``export_list`` of ``audit``), filtered by a number:
 # every entry about that person's calls (web/views/audit.py).
 AUDIT_VIEW = "audit_view"
-# Of those, the copies an auditor takes: the whole trail (``linekeeper audit-export``), and a
-# breach scope's CSV (each call another account looked at, with its caller's number).
-COPIES = ("audit_export", "breach_scope")
+# Of those, the copies an account takes: the whole trail (``linekeeper audit-export``), a
+# breach scope's CSV (each call another account looked at, with its caller's number), and an
+# installer's copy of the box's configuration (``linekeeper config export``), whose number
+# rules' patterns (staff's or callers' numbers, the rules' sealed ones opened) it writes in clear.
+CONFIG = "config_export"
+COPIES = ("audit_export", "breach_scope", CONFIG)
 # What a copy's failure entry adds to the copy's own details (``linekeeper export``'s
 # ``left``: the recording's file that stayed, its manifest not written).
 FAILURE = ("failed", "left")
@@ -353,6 +359,7 @@ def scope(
     accessed = []
     logins, failed, addresses = [], 0, set()
     held: dict[str, dict[str, int]] = {}  # {list: {"lists", "rows", "unknown"}}
+    configs = {"files": 0, "patterns": 0, "unknown": 0}  # the configurations exported (CONFIG)
     shown: dict[str, dict[str, int]] = {}  # {page: {"pages", "rows", "unknown"}} (LIST_VIEW)
     # The calls the calls list's pages shown named (their entries' ``calls``), and the pages
     # whose entries do not (written before they did): :func:`listed_words`.
@@ -438,7 +445,7 @@ def scope(
         if e.action in COPIES:  # a list it took, or tried to: a row of its own
             if _copied(e) and e.seq not in failed_copies:
                 accessed.append(e.wall_us)
-                _held_copy(held, e)
+                _held_copy(held, configs, e)
             rows.append([e.seq, iso_ms(e.wall_us), e.action, "", "", "", "", address, said])
             continue
         if e.action == CUT:  # the rows its list did hold, counted above: a row of its own
@@ -546,6 +553,9 @@ def scope(
         "last_access": iso_ms(max(accessed)) if accessed else None,
         "bulk": actions["export_list"] + actions["report"],
         "held": dict(sorted(held.items())),
+        # The box's configuration written to files: how many, and the number rules'
+        # patterns they held in clear (a sum; ``unknown``: files whose entry does not say).
+        "config_exports": configs,
         "shown": dict(sorted(shown.items())),
         # Shown in a list and never opened: kept apart from "calls" (looked at), so that a
         # report tells the calls it opened from those it only saw a line of in a list.
@@ -835,9 +845,9 @@ def _held(held, last_rows, entry):
 
 def _copied(entry) -> bool:
     """Whether copy ``entry`` (:data:`COPIES`, or ``export``) gave the account a file: a
-    recording exported, the trail's copy, or a breach scope's CSV (downloaded from the page,
-    or written by the command); not one refused or failed, nor a look at the scope's page
-    (its counts only)."""
+    recording exported, the trail's copy, a breach scope's CSV (downloaded from the page,
+    or written by the command), or the box's configuration (written by the command); not
+    one refused or failed, nor a look at the scope's page (its counts only)."""
     details = entry.details
     if "refused" in details or "failed" in details:
         return False
@@ -846,9 +856,19 @@ def _copied(entry) -> bool:
     return entry.action in ("audit_export", "export") or "download" in details or details.get("via") == "cli"
 
 
-def _held_copy(held, entry):
+def _held_copy(held, configs, entry):
     """Add copy ``entry`` to ``held``: the trail's copy holds entry 1 to its own entry (the
-    copy's last), a breach scope's CSV rows its entry does not say."""
+    copy's last), a breach scope's CSV rows its entry does not say; or, a configuration's
+    (:data:`CONFIG`), to ``configs``: the number rules' patterns its file held in clear (its
+    entry's ``number_patterns``)."""
+    if entry.action == CONFIG:
+        configs["files"] += 1
+        patterns = _int(entry.details.get("number_patterns"))
+        if patterns is None:
+            configs["unknown"] += 1
+        else:
+            configs["patterns"] += patterns
+        return
     if entry.action == "audit_export":
         count = held.setdefault("audit", {"lists": 0, "rows": 0, "unknown": 0})
         count["rows"] += entry.seq
@@ -1014,6 +1034,34 @@ def held_words(what, count):
             "" if count["unknown"] == 1 else "s",
         )
     return said
+
+
+def config_words(count) -> str:
+    """The box's configuration the account exported (``count``, :func:`scope`'s summary
+    ``config_exports``), in words: each file holds the recording rules' number patterns in
+    clear, staff's or callers' numbers (some patterns with * or ?, which may match several
+    people's), as many as its entry says."""
+    said = "the box's configuration exported to a file %s (`linekeeper config export`): " % counted(
+        count["files"], "time"
+    )
+    known = count["files"] - count["unknown"]
+    if known:
+        said += "%s%s in clear (the numbers the recording rules name: staff's or callers', some perhaps " % (
+            "up to " if known > 1 else "",
+            counted(count["patterns"], "number pattern"),
+        )
+        said += "patterns with * or ? that match several people's numbers)"
+        if known > 1:
+            said += ", a sum over the files: a pattern in two is counted in each"
+    if count["unknown"]:
+        said += "%s%s whose number patterns are not on record" % (
+            "; and " if known else "",
+            counted(count["unknown"], "file"),
+        )
+    return said + (
+        ". Not among the callers' numbers counted above (the rules name numbers, not calls); the "
+        "CSV's rows say where each file was written"
+    )
 
 
 def _with_target(e, said):
@@ -1187,6 +1235,8 @@ def summary_lines(summary, made_us=None) -> list[str]:
         )
     if s["reports"]:
         out.append("  " + reports_words(s))
+    if s.get("config_exports", {}).get("files"):
+        out.append("  " + config_words(s["config_exports"]))
     for what, count in s.get("shown", {}).items():
         out.append("  " + shown_words(what, count, s.get("list_pages_unnamed")))
     if s.get("shown", {}).get("calls"):

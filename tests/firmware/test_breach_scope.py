@@ -1051,3 +1051,39 @@ def test_the_data_subjects_requests_the_account_opened_are_counted(box, tmp_path
         "among the distinct callers' numbers above (the Requests page names them): request:3, request:12\n"
     ) in out
     assert [r["action"] for r in read(tmp_path / "dan.csv")] == ["request_viewed"] * 3
+
+
+def test_the_configuration_an_account_exported_is_counted_with_its_patterns(box, tmp_path, monkeypatch):
+    """`linekeeper config export` writes the recording rules' number patterns (staff's or
+    callers' numbers, the sealed ones opened) to a file in clear, and audits it
+    (``config_export``). A breach scope of the account left it out: no row, no figure, no
+    access. Now a row, and the summary says how many patterns the files held; one whose
+    file could not be written (audited ``failed`` after it) is a row but no copy taken."""
+    import time
+
+    import firmware.storage.fsutil
+    from firmware.breachscope import summary_lines
+    from firmware.config import BoxConfig, save_config
+    from firmware.policy.settings import PolicySettings
+
+    path = box[0]
+    rules = [{"name": "staff mobiles", "action": "exclude", "patterns": ["07700 900123", "07700 900456"]}]
+    save_config(path, BoxConfig(policy=PolicySettings.from_dict({"rules": {"numbers": rules}})))
+    before = int(time.time() * S) - S
+    assert main(["config", "export", str(tmp_path / "a.json"), "--data-dir", path]) == 0
+    monkeypatch.setattr(
+        firmware.storage.fsutil, "write_new", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space"))
+    )
+    assert main(["config", "export", str(tmp_path / "b.json"), "--data-dir", path]) == 2
+    with trail(path) as log:
+        rows, summary = scope(log, os.path.join(path, "calls.db"), "cli", before, int(time.time() * S) + S)
+    assert [r[2] for r in rows] == ["config_export"] * 3  # the copy, and the failed one with its failure
+    assert str(tmp_path / "a.json") in rows[0][8]
+    assert summary["config_exports"] == {"files": 1, "patterns": 2, "unknown": 0}
+    assert summary["first_access"] is not None and summary["first_access"] == summary["last_access"]
+    said = "\n".join(summary_lines(summary))
+    assert (
+        "the box's configuration exported to a file 1 time (`linekeeper config export`): 2 number "
+        "patterns in clear"
+    ) in said
+    assert "07700" not in said

@@ -462,3 +462,19 @@ def test_the_calls_only_shown_in_a_list_are_a_figure_of_their_own_on_the_page(bo
     assert "An upper bound: the calls each page named are counted one by one" in found["shown_calls"]
     text = html.unescape(page.get_data(as_text=True))
     assert "so it is an upper bound.</p>" in text and 'id="scope-figures"' in text
+
+
+def test_the_configuration_the_account_exported_is_said_with_its_number_patterns(box, people):
+    """An installer's `linekeeper config export --user sam` (its entry ``config_export``)
+    wrote the number rules' patterns in clear; the page said nothing of it."""
+    details = {"via": "cli", "file": "/media/usb/box.json", "sections": ["config", "site"]}
+    box.services.audit.append("sam", "config_export", "config", dict(details, number_patterns=3), APRIL)
+    resp = people["audrey"].get(QUERY)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200, page[:500]
+    found = dict(re.findall(r'<dd id="s-(\w+)">([^<]*)</dd>', page))
+    assert html.unescape(found["config"]).startswith(
+        "the box's configuration exported to a file 1 time (`linekeeper config export`): 3 number "
+        "patterns in clear"
+    )
+    assert found["first"] == found["last"] == "Wed 1 Apr 2026, 10:00:00 BST"

@@ -25,6 +25,7 @@ from firmware import words
 from firmware.auditcopy import COLUMNS, copy_rows, keys_on_record, signing_key_of
 from firmware.breachscope import (
     altered_words,
+    config_words,
     csv_text,
     destroyed_words,
     held_words,
@@ -377,6 +378,7 @@ def breach_scope():
         rows=len(rows),
         made_us=made_us,
         held_words=held_words,
+        config_words=config_words,
         destroyed_words=destroyed_words,
         altered_words=altered_words,
         reports_words=reports_words,
