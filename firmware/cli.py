@@ -1549,6 +1549,7 @@ def cmd_erase_calls(args):
     if not planned.to_erase:
         raise LinekeeperError("there is no call to erase; %s" % nothing)
     client = ControlClient(socket_path(args.data_dir))
+    web_details = _WebDetails(args.data_dir, args.user)
     try:
         try:
             client.call("hello", protocol=1)
@@ -1559,10 +1560,13 @@ def cmd_erase_calls(args):
             ) from None
 
         def erase(call_id):
-            return client.call("erase", call_id=call_id, actor=args.user, reason=reason, details=True)
+            gone = client.call("erase", call_id=call_id, actor=args.user, reason=reason, details=True)
+            web_details.erase(call_id, planned.lines.get(call_id))
+            return gone
 
         def erase_details(call_id):
             client.call("erase_details", call_id=call_id, actor=args.user, reason=reason)
+            web_details.erase(call_id, planned.lines.get(call_id))
 
         done_so_far = [0]
 
@@ -1588,8 +1592,76 @@ def cmd_erase_calls(args):
             ) from None
     finally:
         client.close()
+        web_details.close()
     print(result.words())
     return 1 if result.refused else 0
+
+
+class _WebDetails:
+    """The caller's details the web UI holds of a call, erased as the call's page erases
+    them (web.views.calls): the text of its notes and the names it was corrected to, each
+    audited (``call_note``, with ``notes_erased`` or ``names_erased``) before web.db is
+    written. ``linekeeper erase-calls`` had the recorder erase the recordings and the call
+    log's number and name, and left these: a note naming the caller, or the name a caller
+    asked to be corrected to, outlived their erasure. A box whose web UI never ran has no
+    web.db, and nothing of the kind."""
+
+    def __init__(self, data_dir, actor):
+        self._data_dir, self._actor = data_dir, actor
+        self._parts = None
+
+    def _open(self):
+        if self._parts is None:
+            path = os.path.join(self._data_dir, "web.db")
+            if not os.path.exists(path):
+                self._parts = ()
+                return self._parts
+            from firmware.storage.fieldseal import load_field_cipher
+            from web.corrections import NameCorrections
+            from web.db import WebDb
+            from web.phonebook import CallNotes
+
+            from .box import open_audit
+            from .signing import run_dir
+
+            cipher = load_field_cipher(self._data_dir, run_dir=run_dir(), create=False)
+            db = WebDb(path)
+            self._parts = (
+                db,
+                open_audit(self._data_dir),
+                NameCorrections(db, _wall_us, cipher),
+                CallNotes(db, _wall_us, cipher),
+            )
+        return self._parts
+
+    def erase(self, call_id, line):
+        """Erase call ``call_id``'s corrected names and notes' text (on ``line``)."""
+        parts = self._open()
+        if not parts:
+            return
+        db, audit, corrections, notes = parts
+        from firmware.policy.deletions import ERASURE
+
+        @contextlib.contextmanager
+        def audited(key, n):
+            details = {"line": line, "request": ERASURE, key: n, "via": "cli"}
+            audit.append(self._actor, "call_note", str(call_id), details, _wall_us())
+            try:
+                with db.tx() as conn:
+                    yield conn
+            except Exception as exc:
+                failed = dict(details, failed=str(exc) or type(exc).__name__)
+                audit.append(self._actor, "call_note", str(call_id), failed, _wall_us())
+                raise
+
+        corrections.erase_of_call(call_id, audited=lambda n: audited("names_erased", n))
+        notes.erase_of_call(call_id, audited=lambda n: audited("notes_erased", n))
+
+    def close(self):
+        if self._parts:
+            db, audit = self._parts[:2]
+            audit.close()
+            db.close()
 
 
 def _notes_and_names(data_dir, country):

@@ -131,3 +131,41 @@ def test_bad_input_is_named_and_nothing_is_erased(data, extra, said):
     code, _, err = run(root, data_dir, *extra)
     assert code != 0 and said in err and "nothing was erased" in err
     assert recorded(data_dir) == before
+
+
+def test_the_notes_text_and_corrected_names_of_each_call_go_too_audited(data):
+    """The call's page erases the text of the call's notes and the names it was corrected to
+    with its recording and number; `erase-calls` left both in web.db: a note naming the
+    caller, or the name they asked to be corrected to, outlived their erasure. Now each goes
+    as from the page, audited first (``call_note``); another person's call keeps its own."""
+    import os
+
+    from web.corrections import NameCorrections
+    from web.db import WebDb
+    from web.phonebook import CallNotes
+
+    root, data_dir = data
+    db = WebDb(os.path.join(data_dir, "web.db"))
+    notes, names = CallNotes(db, lambda: 1), NameCorrections(db, lambda: 1)
+    notes.add(1, "Jane Roe rang about her order", "sam")
+    notes.add(4, "Jane Roe again, missed", "sam")
+    names.correct(6, "Jane Roe", "sam")
+    notes.add(2, "someone else's call", "sam")
+    code, out, _ = run(root, data_dir)
+    confirm = re.search(r"--confirm ([0-9a-f]+)", out).group(1)
+    with recorder(data_dir) as rec:
+        code, out, err = run(root, data_dir, "--confirm", confirm)
+        assert code == 0, out + err
+        said = sorted(
+            (e.target, e.actor, {k: v for k, v in e.details.items() if k != "line"})
+            for e in rec.audit.entries(action="call_note")
+        )
+    assert said == [
+        ("1", "admin", {"request": "erasure", "notes_erased": 1, "via": "cli"}),
+        ("4", "admin", {"request": "erasure", "notes_erased": 1, "via": "cli"}),
+        ("6", "admin", {"request": "erasure", "names_erased": 1, "via": "cli"}),
+    ]
+    assert [n["erased"] for c in (1, 4) for n in notes.of_call(c)] == [True, True]
+    assert names.left_of_call(6) == 0
+    assert [n["note"] for n in notes.of_call(2)] == ["someone else's call"]
+    db.close()
