@@ -349,9 +349,11 @@ def scope(
     # What it destroyed or unprotected (DESTROYS): the calls erased, the holds released, the
     # lines of both, and those of their calls whose caller's number is not known here.
     erased, released, destroyed_lines, destroyed_unknown = set(), 0, set(), set()
+    destroyed_numbered: set[int] = set()  # of them, those whose caller's number is known here
     # What it altered (ALTERS): the calls whose caller's name it corrected, their lines, and
     # those whose caller's number is not known here.
     altered, altered_lines, altered_unknown = set(), set(), set()
+    altered_numbered: set[int] = set()
     readings: set[tuple[str, str]] = set()  # a number dialled after an outside-line digit, or not
     unplaced = 0  # recordings released whose calls cannot be told (_released_recordings)
     report_callers, reports_unknown = 0, 0  # the reports' callback lists: numbers, or not on record
@@ -423,6 +425,8 @@ def scope(
                 number = _caller(call, country, outside, numbers, readings)
                 if not number:  # withheld, or erased on request
                     destroyed_unknown.add(call_id)
+                else:
+                    destroyed_numbered.add(call_id)
                 rows.append(_call_row(e, call, number, address, said))
             continue
         if e.action in ALTERS:  # a caller's name corrected: their data altered, a row a call
@@ -438,6 +442,8 @@ def scope(
                 number = _caller(call, country, outside, numbers, readings)
                 if not number:  # withheld, or erased on request since
                     altered_unknown.add(call_id)
+                else:
+                    altered_numbered.add(call_id)
                 rows.append(_call_row(e, call, number, address, said))
             continue
         if e.action in ("export_list", CUT):
@@ -546,9 +552,11 @@ def scope(
         "holds_released": released,
         "destroyed_lines": sorted(destroyed_lines),
         "destroyed_without_number": len(destroyed_unknown),
+        "destroyed_with_number": len(destroyed_numbered),
         "altered": len(altered),
         "altered_lines": sorted(altered_lines),
         "altered_without_number": len(altered_unknown),
+        "altered_with_number": len(altered_numbered),
         "first_access": iso_ms(min(accessed)) if accessed else None,
         "last_access": iso_ms(max(accessed)) if accessed else None,
         "bulk": actions["export_list"] + actions["report"],
@@ -800,6 +808,20 @@ def _without_number(n) -> str:
     )
 
 
+def _among(numbered, unknown) -> str:
+    """Whose callers :func:`destroyed_words` and :func:`altered_words` say are among the
+    distinct numbers: of ``numbered`` calls whose caller's number is known here, none when
+    it is 0 (a person's calls erased with their details leave no number to count), all, or
+    those of the calls with a number when ``unknown`` others have none."""
+    if not numbered:
+        return ""
+    if not unknown:
+        return "; their callers are among the distinct numbers"
+    return "; the callers of the %s with a number on record are among the distinct numbers" % counted(
+        numbered, "call"
+    )
+
+
 def destroyed_words(s) -> str:
     """What the account destroyed or unprotected (summary ``s``, :func:`scope`'s), in words."""
     said = "%s whose recording or details it erased, %s it released" % (
@@ -807,7 +829,8 @@ def destroyed_words(s) -> str:
         counted(s["holds_released"], "legal hold"),
     )
     if s["destroyed_lines"]:
-        said += ", on %s; their callers are among the distinct numbers" % lines_named(s["destroyed_lines"])
+        said += ", on %s" % lines_named(s["destroyed_lines"])
+        said += _among(s.get("destroyed_with_number", 1), s["destroyed_without_number"])
     said += _without_number(s["destroyed_without_number"])
     return said
 
@@ -817,7 +840,8 @@ def altered_words(s) -> str:
     caller's name it corrected."""
     said = "%s whose caller's name it corrected" % counted(s["altered"], "call")
     if s["altered_lines"]:
-        said += ", on %s; their callers are among the distinct numbers" % lines_named(s["altered_lines"])
+        said += ", on %s" % lines_named(s["altered_lines"])
+        said += _among(s.get("altered_with_number", 1), s["altered_without_number"])
     said += _without_number(s["altered_without_number"])
     return said
 

@@ -679,7 +679,8 @@ def test_what_the_account_erased_or_unprotected_is_in_its_scope(box, tmp_path, c
     out = capsys.readouterr().out
     assert (
         "  2 calls whose recording or details it erased, 1 legal hold it released, on lines 1 and 2; "
-        "their callers are among the distinct numbers; 1 call whose caller's number is not known here "
+        "the callers of the 2 calls with a number on record are among the distinct numbers; 1 call "
+        "whose caller's number is not known here "
         "(erased on request, removed after its retention period, withheld, or not in the call log)\n"
         "  0 calls whose caller's name it corrected\n"
         "  1 distinct caller's number (data subjects)"
@@ -716,8 +717,9 @@ def test_a_callers_name_the_account_corrected_is_in_its_scope(box, tmp_path, cap
     assert run(box, tmp_path / "dan.csv", account="dan") == 0
     out = capsys.readouterr().out
     assert (
-        "  2 calls whose caller's name it corrected, on lines 1 and 3; their callers are among the "
-        "distinct numbers; 1 call whose caller's number is not known here (erased on request, "
+        "  2 calls whose caller's name it corrected, on lines 1 and 3; the callers of the 1 call with "
+        "a number on record are among the distinct numbers; 1 call whose caller's number is not known "
+        "here (erased on request, "
         "removed after its retention period, withheld, or not in the call log)\n"
     ) in out
     assert [(r["action"], r["call_id"], r["number"]) for r in read(tmp_path / "dan.csv")] == [
@@ -1087,3 +1089,25 @@ def test_the_configuration_an_account_exported_is_counted_with_its_patterns(box,
         "patterns in clear"
     ) in said
     assert "07700" not in said
+
+
+def test_calls_erased_with_their_callers_details_do_not_say_their_callers_are_counted(box, tmp_path, capsys):
+    """A person's calls erased with their details (the request page's bulk erasure, or
+    `linekeeper erase-calls`) leave no number in the call log: the summary said "their
+    callers are among the distinct numbers" of calls none of whose callers were counted
+    (seen on a box: 12 calls erased, 0 numbers known, and that line)."""
+    path, _, (one, same, other, hidden) = box
+    for call in (one, same):
+        erase_details_of(path, call)
+    with trail(path) as log:
+        for at, call in enumerate((one, same)):
+            details = {"request": "erasure request", "reason": "erasure request #1", "details": True}
+            log.append("dan", "delete", "call:%d" % call, details, T0 + 2 * DAY + at)
+    assert run(box, tmp_path / "dan.csv", account="dan") == 0
+    out = capsys.readouterr().out
+    assert (
+        "  2 calls whose recording or details it erased, 0 legal holds it released, on lines 1 and 2; "
+        "2 calls whose caller's number is not known here (erased on request, removed after its "
+        "retention period, withheld, or not in the call log)\n"
+    ) in out
+    assert "0 distinct callers' numbers (data subjects)" in out
