@@ -1069,7 +1069,9 @@ def config_words(count) -> str:
         count["files"], "time"
     )
     known = count["files"] - count["unknown"]
-    if known:
+    if known and not count["patterns"]:
+        said += "no number pattern (the recording rules named none)"
+    elif known:
         said += "%s%s in clear (the numbers the recording rules name: staff's or callers', some perhaps " % (
             "up to " if known > 1 else "",
             counted(count["patterns"], "number pattern"),

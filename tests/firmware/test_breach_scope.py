@@ -16,7 +16,7 @@ import sqlite3
 
 import pytest
 
-from firmware.breachscope import held_words, reports_words, scope, searches_words
+from firmware.breachscope import config_words, held_words, reports_words, scope, searches_words
 from firmware.calls.calllog import CALLMETA_SCHEMA, RECORDINGS_SCHEMA, migrate
 from firmware.cli import main
 from firmware.storage.audit import AuditLog
@@ -1089,6 +1089,11 @@ def test_the_configuration_an_account_exported_is_counted_with_its_patterns(box,
         "patterns in clear"
     ) in said
     assert "07700" not in said
+    # A box whose rules name no number: its file held none, said so.
+    none = dict(summary["config_exports"], patterns=0)
+    assert "`linekeeper config export`): no number pattern (the recording rules named none)." in (
+        config_words(none)
+    )
 
 
 def test_calls_erased_with_their_callers_details_do_not_say_their_callers_are_counted(box, tmp_path, capsys):
