@@ -1200,12 +1200,19 @@ def reports_words(s):
     )
 
 
-def made_within(made_us, since_us):
+def made_within(made_us, since_us, rows=None):
     """``made_us``, when the account of that name was made (µs; None: no such account now),
     if after the period began at ``since_us``, else None: the trail names accounts by name,
     and entries before then are an earlier account's of the same name (a leaver's, deleted),
-    which a breach scope must not pass off as this one's."""
-    return made_us if made_us is not None and made_us > since_us else None
+    which a breach scope must not pass off as this one's. Given the scope's ``rows``
+    (:func:`scope`'s), None too when none of them is from before then: nothing of an
+    earlier account's is in it. Before, every account made on the first day asked about (a
+    box set up that morning) came with the warning and its advice to choose a later day."""
+    if made_us is None or made_us <= since_us:
+        return None
+    if rows is not None and not any(row[1] < iso_ms(made_us) for row in rows):
+        return None
+    return made_us
 
 
 def summary_lines(summary, made_us=None) -> list[str]:

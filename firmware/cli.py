@@ -2893,7 +2893,7 @@ def cmd_breach_scope(args):
             "a breach scope",
         )
         rows, summary = found
-    made_us = made_within(account_made_us(args.data_dir, args.account), period.start_us)
+    made_us = made_within(account_made_us(args.data_dir, args.account), period.start_us, rows)
     for line in summary_lines(summary, made_us):
         print(line)
     print("  each entry is a row of %s (%s)" % (args.file, counted(len(rows), "row")))

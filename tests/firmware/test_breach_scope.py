@@ -236,6 +236,11 @@ def test_the_summary_says_when_the_account_was_made_after_the_period_began(box, 
     db.execute("INSERT INTO users VALUES ('sam', 'supervisor', '1', ?)", (T0 + DAY // 2,))
     db.commit()
     db.close()
+    # Every entry by sam is from after the account was made: nothing of another's to tell apart.
+    assert run(box, tmp_path / "mine.csv") == 0
+    assert "was made at" not in capsys.readouterr().out
+    with trail(path) as log:  # a leaver's of the same name, that morning
+        log.append("sam", "playback", "7", {"line": 1}, T0 + DAY // 4)
     assert run(box, tmp_path / "scope.csv") == 0
     said = capsys.readouterr().out
     assert (

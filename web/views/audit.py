@@ -371,7 +371,7 @@ def breach_scope():
             status=503,
             **context,
         )
-    made_us = made_within(lk().accounts.created_us(account), period.start_us)
+    made_us = made_within(lk().accounts.created_us(account), period.start_us, rows)
     context.update(
         summary=summary,
         lines=summary_lines(summary, made_us),
