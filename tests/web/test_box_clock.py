@@ -123,10 +123,13 @@ def test_accounts_are_dated_by_the_box_s_clock(sim_web):
     assert "never" not in said and "10:00" in said, said
 
     auditor = sim_web.login(*ANN)
+    # A leaver's entry of the same name, that morning before sam's account was made.
+    sim_web.services.audit.append("sam", "login", "sam", {}, 1_772_409_600_000_000)  # 00:00 UTC
     scope = auditor.get("/audit/breach-scope?account=sam&from=2026-03-02&to=2026-03-02").get_data(
         as_text=True
     )
-    # Made at 09:00 that day, after the period began: said so, with the box's date.
+    # Made at 09:00 that day, after the period began and the leaver's entry: said so, with the
+    # box's date.
     made = re.search(r'id="earlier-account">([^<]*)<', scope).group(1)
     assert "was made on Mon 2 Mar 2026, 09:00" in made, made
 
