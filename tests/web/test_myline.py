@@ -141,7 +141,7 @@ def test_a_private_line_says_its_calls_are_still_listed_and_who_reads_them(box, 
     listed = unescape(re.search(r'<dd class="listed">(.*?)</dd>', section(html, 3)).group(1))
     assert listed == (
         "Every call on it, recorded or not, is listed in the call log (when, the number, how "
-        "long), which its supervisors (alice, sue) and any auditor may read"
+        "long), which its supervisors (alice, sue) and any auditor may read."
     ), listed
     assert "Nobody: nothing on your line is recorded." in html
 
@@ -149,7 +149,7 @@ def test_a_private_line_says_its_calls_are_still_listed_and_who_reads_them(box, 
 def test_a_recorded_line_says_who_reads_its_call_log(box, people, stella):
     mine = section(page(stella, "/my-line"), 4)
     listed = unescape(re.search(r'<dd class="listed">(.*?)</dd>', mine).group(1))
-    assert listed.endswith("which its supervisor (alice) and any auditor may read"), listed
+    assert listed.endswith("which its supervisor (alice) and any auditor may read."), listed
 
 
 def test_a_disabled_supervisor_is_not_said_to_listen_nor_to_read_the_log(box, people):
@@ -161,7 +161,7 @@ def test_a_disabled_supervisor_is_not_said_to_listen_nor_to_read_the_log(box, pe
     stella = box.login("stella")
     html = page(stella, "/my-line")
     listed = unescape(re.search(r'<dd class="listed">(.*?)</dd>', section(html, 3)).group(1))
-    assert listed.endswith("which its supervisor (alice) and any auditor may read"), listed
+    assert listed.endswith("which its supervisor (alice) and any auditor may read."), listed
     assert re.search(r'id="listeners">(.*?):', html).group(1) == "alice"
     notice = unescape(page(stella, "/documents/staff-notice"))
     said = re.search(r'<p id="listeners">(.*?)</p>', notice).group(1)
