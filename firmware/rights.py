@@ -51,6 +51,17 @@ KINDS = {
     "restriction": "Restriction: stop using their data for a time (Art. 18)",
     "objection": "Objection to the recording or its use (Art. 21)",
 }
+# A kind as a pick list names it: its name and article, short enough for a phone's list
+# (the longest of ``KINDS`` is wider than a 390 px screen); the list's hint says the rest.
+KIND_CHOICES = {
+    "access": "Access (Art. 15)",
+    "rectification": "Rectification (Art. 16)",
+    "erasure": "Erasure (Art. 17)",
+    "restriction": "Restriction (Art. 18)",
+    "objection": "Objection (Art. 21)",
+}
+# What each kind means, for the list's hint: ``KINDS`` without their articles.
+KIND_MEANINGS = "; ".join(label.rsplit(" (", 1)[0] for label in KINDS.values()) + "."
 OPEN, WAITING, EXTENDED, ANSWERED, REFUSED = "open", "waiting", "extended", "answered", "refused"
 # What a waiting request waits for: the month restarts when the ID comes; a
 # clarification's days are excluded.

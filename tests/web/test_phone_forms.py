@@ -11,6 +11,7 @@ list is narrower than its longest choice."""
 import pytest
 
 from .test_browser import chromium_page, https_server
+from .test_requests import act, log_request
 from .test_responsive import OVERFLOW_JS
 
 pytestmark = pytest.mark.slow
@@ -148,3 +149,35 @@ def test_an_alarm_card_s_acknowledge_button_is_level_with_its_name(box, people, 
         gap = button.bounding_box()["y"] - cell.bounding_box()["y"]
         assert gap <= 4, "the button is %d px below its cell's top" % gap
         assert page.evaluate(OVERFLOW_JS) <= 0
+
+
+def _log_in(page, server, box, name):
+    page.goto(server.url + "login")
+    page.fill("#name", name)
+    page.fill("#password", box.PASSWORDS[name])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("main")
+
+
+def test_what_a_request_asks_for_fits_a_phone(box, people, tmp_path, page):
+    """ "What they ask for" was 453 px wide at its longest choice ("Restriction: stop using
+    their data for a time (Art. 18)") in a 364 px list at 390 px: the phone showed it cut
+    off. Each choice is its kind and article; what each means is in the list's hint."""
+    sam = people["sam"]
+    rid = log_request(box, sam, received="2026-02-02")
+    assert act(box, sam, rid, action="answer", outcome="sent 3 calls", on="2026-02-20").status_code == 302
+    with https_server(box, tmp_path) as server:
+        _log_in(page, server, box, "sam")
+        for path, form, kind in (
+            ("requests", "#request-form", "#rq-kind"),
+            ("requests/%d" % rid, "#request-follow-up", "#fu-kind"),
+        ):
+            page.goto(server.url + path)
+            page.wait_for_selector(kind)
+            page.select_option(kind, "restriction")
+            cut = page.evaluate(CLIPPED_JS, form)
+            assert cut == [], "\n".join(cut)
+            assert page.evaluate(OVERFLOW_JS) <= 0
+            hint = page.locator(kind + "-hint")
+            assert "Restriction: stop using their data for a time" in hint.inner_text()
+            assert kind[1:] + "-hint" in page.get_attribute(kind, "aria-describedby").split()

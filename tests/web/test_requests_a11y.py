@@ -95,5 +95,5 @@ def test_the_follow_up_form_s_first_field_is_described_by_what_a_follow_up_is(bo
     rid = log_request(box, sam, received="2026-02-02")
     assert act(box, sam, rid, action="answer", outcome="sent 3 calls", on="2026-02-20").status_code == 302
     own = _form(page(sam, "/requests/%d" % rid), "request-follow-up")
-    assert re.search(r'<select id="fu-kind"[^>]* aria-describedby="follow-up-hint"', own)
+    assert re.search(r'<select id="fu-kind"[^>]* aria-describedby="follow-up-hint[ "]', own)
     assert 'id="follow-up-hint"' in page(sam, "/requests/%d" % rid)
