@@ -125,6 +125,20 @@ def line_said(number, name=None, start=False):
     return said
 
 
+# The most of a line's name a pick list's choice shows: a choice cannot wrap, and on a
+# 390 px phone "line 1 (" and a name of 40 characters is wider than the list, cut off.
+CHOICE_NAME_CHARS = 20
+
+
+def line_choice(number, name=None):
+    """A line as a pick list's choice names it: :func:`line_said`, a name longer than
+    ``CHOICE_NAME_CHARS`` cut short with "…" ("line 1 (Reception and Emerg…)"). The list's
+    hint names such a line whole (:func:`line_said`)."""
+    if name and len(name) > CHOICE_NAME_CHARS:
+        name = name[: CHOICE_NAME_CHARS - 1].rstrip() + "…"
+    return line_said(number, name)
+
+
 def lines_named(lines):
     """Lines by number as a sentence names them: ``line 3``, ``lines 2 and 3``, ``lines 1,
     2 and 4``. ``lines``: line numbers (at least one)."""

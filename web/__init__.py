@@ -658,6 +658,14 @@ def create_app(services, config):
             "line_said": lambda n, start=False: words.line_said(
                 n, site.line(n).name if site else None, start
             ),
+            # A line as a pick list's choice names it, its long name cut short
+            # (words.line_choice); ``lines_cut``: those of ``lines`` it cuts, named whole.
+            "line_choice": lambda n: words.line_choice(n, site.line(n).name if site else None),
+            "lines_cut": lambda lines: [
+                words.line_said(n, site.line(n).name)
+                for n in lines
+                if site and words.line_choice(n, site.line(n).name) != words.line_said(n, site.line(n).name)
+            ],
         }
 
     for code, title, message in (

@@ -11,6 +11,7 @@ list is narrower than its longest choice."""
 import pytest
 
 from .test_browser import chromium_page, https_server
+from .test_line_names import _name_lines
 from .test_requests import act, log_request
 from .test_responsive import OVERFLOW_JS
 
@@ -181,3 +182,32 @@ def test_what_a_request_asks_for_fits_a_phone(box, people, tmp_path, page):
             hint = page.locator(kind + "-hint")
             assert "Restriction: stop using their data for a time" in hint.inner_text()
             assert kind[1:] + "-hint" in page.get_attribute(kind, "aria-describedby").split()
+
+
+LONG_NAME = "Reception and Emergency Out-of-Hours Line"[:40]  # as long as a line's name may be
+
+
+def test_a_long_line_name_fits_a_phone_s_line_lists(box, people, tmp_path, page):
+    """A line's name of 36 characters or more made its choice ("line 1 (Reception and
+    Emergency Out-of-Hours…)") wider than the list on a 390 px phone, shown cut off: the
+    Consent page's test call (415 of 364 px), the Retention rules' Line (415 of 322 px) and
+    the Reports page's Line. The choice shortens the name; the list's hint names it whole."""
+    _name_lines(box, line1=LONG_NAME, line2="Office")
+    with https_server(box, tmp_path) as server:
+        for who, path, form, field in (
+            ("ivan", "consent", "#test-form", "#line"),
+            ("ivan", "retention", "#retention-form", "#rule-0-line"),
+            ("audrey", "reports", "#report-form", "#report-line"),
+        ):
+            page.context.clear_cookies()
+            _log_in(page, server, box, who)
+            page.goto(server.url + path)
+            page.wait_for_selector(field)
+            page.select_option(field, "1")
+            cut = page.evaluate(CLIPPED_JS, form)
+            assert cut == [], "%s: %s" % (path, "\n".join(cut))
+            assert page.evaluate(OVERFLOW_JS) <= 0, path
+            hints = page.get_attribute(field, "aria-describedby").split()
+            said = " ".join(page.locator("#" + hint).inner_text() for hint in hints)
+            assert "line 1 (%s)" % LONG_NAME in said, (path, said)
+            assert "Office" not in said, (path, said)  # a name seen whole is not said again
