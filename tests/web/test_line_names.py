@@ -76,7 +76,7 @@ def test_the_retention_rules_name_the_line(box, people):
     assert resp.status_code == 302, resp.get_data(as_text=True)
     page = _text(ivan.get("/retention"))
     row = page.split('id="preview-sales"')[1].split("</tr>")[0]
-    assert "<td>line 1 (Sales)</td>" in row, row
+    assert '<td data-label="For">line 1 (Sales)</td>' in row, row
     assert '<option value="1" selected>line 1 (Sales)</option>' in page
     assert '<option value="2">line 2</option>' in page
 

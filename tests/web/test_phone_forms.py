@@ -211,3 +211,22 @@ def test_a_long_line_name_fits_a_phone_s_line_lists(box, people, tmp_path, page)
             said = " ".join(page.locator("#" + hint).inner_text() for hint in hints)
             assert "line 1 (%s)" % LONG_NAME in said, (path, said)
             assert "Office" not in said, (path, said)  # a name seen whole is not said again
+
+
+def test_what_the_retention_rules_delete_now_fits_a_phone(box, people, tmp_path, page):
+    """The Retention page's "What the rules delete now" scrolled sideways in its own box at
+    390 px (367 of 364 px: "This rule deletes 0 recordings now" in the last of four
+    columns; seen on a box's screenshot). Each rule is a card, as the rules' form below is."""
+    with https_server(box, tmp_path) as server:
+        _log_in(page, server, box, "ivan")
+        page.goto(server.url + "retention")
+        page.wait_for_selector("#preview-default")
+        cut = page.evaluate(CLIPPED_JS, "#preview")
+        assert cut == [], "\n".join(cut)
+        wide, shown = page.evaluate("t => [t.scrollWidth, t.clientWidth]", page.query_selector("#preview"))
+        assert wide <= shown, "the table scrolls in its own box: %d of %d px" % (wide, shown)
+        assert page.evaluate(OVERFLOW_JS) <= 0
+        said = page.evaluate(
+            "c => getComputedStyle(c, '::before').content", page.query_selector("#preview-default td.count")
+        )
+        assert said == '"Deletes now: "', said  # the cell says which it is, as a card's do

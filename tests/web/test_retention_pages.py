@@ -81,7 +81,7 @@ def test_the_preview_counts_recordings_and_days_as_the_total_does(box, people):
     assert resp.status_code == 302, resp.get_data(as_text=True)
     page = ivan.get("/retention").get_data(as_text=True)
     row = page.split('<tr id="preview-outbound">')[1].split("</tr>")[0]
-    assert "<td>1 day</td>" in row and "This rule deletes 1 recording now" in row, row
+    assert ">1 day</td>" in row and "This rule deletes 1 recording now" in row, row
     assert "a sweep now would delete <strong>1</strong> recording." in page
 
 
