@@ -97,3 +97,12 @@ def test_the_follow_up_form_s_first_field_is_described_by_what_a_follow_up_is(bo
     own = _form(page(sam, "/requests/%d" % rid), "request-follow-up")
     assert re.search(r'<select id="fu-kind"[^>]* aria-describedby="follow-up-hint[ "]', own)
     assert 'id="follow-up-hint"' in page(sam, "/requests/%d" % rid)
+
+
+def test_the_request_form_s_two_what_fields_are_told_apart(box, people):
+    """The form asked "What they ask for" (the kind, a list) and, further down, "What they
+    asked for" (the person's words): two fields named almost alike, on a phone a screen
+    apart. The words are asked as the request's page shows them, "What they asked"."""
+    form = _form(page(people["sam"], "/requests"), "request-form")
+    said = re.findall(r'<label for="rq-(kind|details)">([^<]*)</label>', form)
+    assert said == [("kind", "What they ask for"), ("details", "What they asked, in their words")], said
