@@ -279,6 +279,9 @@ def test_a_click_on_the_timeline_seeks_the_player(story):
             page.click("#listen-form button[type=submit]")
             page.wait_for_selector("#player")
             assert page.evaluate("document.getElementById('player').readyState") == 0
+            # Said for a phone's finger too: a page seen on a phone said "Click it".
+            said = page.locator("figcaption", has_text="What happened on the call").inner_text()
+            assert ". Tap or click it, or an event's" in said, said
             box = page.locator("#timeline").bounding_box()
             length_s = float(page.get_attribute("#timeline", "data-length-s"))
             rec_from_s = float(page.get_attribute("#timeline", "data-rec-from-s"))
