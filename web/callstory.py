@@ -46,6 +46,9 @@ def timeline(call, info, now_us):
             start = max(t0, answered - DEFAULT_PREROLL_US) if answered else t0
         rec_from = _s(start, t0)
         rec_to = rec_from + float(info.get("duration_s") or 0)
+        if not call.get("ended_at") and not info.get("duration_s"):
+            # Still being recorded: its length is known once sealed; it runs to now.
+            rec_to = max(rec_from, length_s)
         if call.get("end_reason") == "remote_silence":
             # The recording ran on to the hang-up (docs/adapters.md): all of it on the axis.
             length_s = max(length_s, rec_to)
