@@ -243,8 +243,9 @@ def test_a_row_lost_with_its_file_still_there_is_not_called_removed(lab, card):
     status, out, err = verify(lab, data_dir, fp)
     assert status == 1, out + err
     assert "behind the box's back" not in out, out
-    line = next(line for line in out.splitlines() if line.startswith("recording %s: created" % row["id"]))
-    assert "its file is still on the card" in line and "linekeeper repair" in line, line
+    (line,) = [line for line in out.splitlines() if line.startswith("recording %s: " % row["id"])]
+    assert "still on the card" in line and "the call log lost it" in line, line
+    assert "linekeeper repair" in line, line
 
 
 def test_a_row_marked_deleted_with_its_files_removed_fails(lab, card):
