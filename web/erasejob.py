@@ -16,6 +16,7 @@ import threading
 from flask import current_app, g, request
 
 from firmware import rights
+from firmware.calls.calllog import ERASED, EXPIRED
 from firmware.datadir import connect_readonly
 from firmware.errors import LinekeeperError
 from firmware.policy.callmeta import held_since
@@ -89,8 +90,8 @@ def cut_off(request_id, history):
     while it ran). ``{"wall_us", "actor", "calls", "remain"}``: ``remain`` how many of its
     ``calls`` still have the caller's details (None: the call log is not at hand); None
     when no erasure stopped so."""
-    runs = _cut_runs(request_id, history)
-    if not runs or runs[-1] is not _last_start(history):
+    runs, last_cut = _cut_runs(request_id, history)
+    if not last_cut:
         return None
     started = runs[-1]
     calls = _calls_of(started)
@@ -107,25 +108,14 @@ def notes_left(request_id, history):
     again since) that are erased in the call log, whose notes' text or corrected names the
     web UI still holds: cut off between the recorder's step and the web UI's, and not found
     again by a second run (found by the number, erased). Sorted ids."""
-    calls = sorted({c for run in _cut_runs(request_id, history) for c in _calls_of(run)})
+    calls = sorted({c for run in _cut_runs(request_id, history)[0] for c in _calls_of(run)})
     return [c for c in _remaining(calls)[1] if _notes_left(c)]
 
 
-def _last_start(history):
-    """The last ``erase_calls`` entry of ``history`` not followed by a ``calls_erased``, or None."""
-    started = None
-    for entry in history:
-        event = entry.details.get("event")
-        if event == "erase_calls":
-            started = entry
-        elif event == "calls_erased":
-            started = None
-    return started
-
-
 def _cut_runs(request_id, history):
-    """The ``erase_calls`` entries of ``history`` with no ``calls_erased`` before the next
-    start or the end, but for one running in this process."""
+    """``(runs, last)``: the ``erase_calls`` entries of ``history`` with no ``calls_erased``
+    before the next start or the end, but for one running in this process; ``last``:
+    whether the last of them is the history's last start (no result after it)."""
     runs, started = [], None
     for entry in history:
         event = entry.details.get("event")
@@ -136,9 +126,10 @@ def _cut_runs(request_id, history):
         elif event == "calls_erased":
             started = None
     job = job_of(request_id)
-    if started is not None and not (job is not None and job["running"]):
+    last = started is not None and not (job is not None and job["running"])
+    if last:
         runs.append(started)
-    return runs
+    return runs, last
 
 
 def _calls_of(entry):
@@ -156,9 +147,9 @@ def _remaining(call_ids):
         gone = [
             row[0]
             for row in db.execute(
-                "SELECT id FROM calls WHERE id IN (%s) AND absence IN ('erased', 'expired') ORDER BY id"
+                "SELECT id FROM calls WHERE id IN (%s) AND absence IN (?, ?) ORDER BY id"
                 % ", ".join("?" * len(call_ids)),
-                call_ids,
+                [*call_ids, ERASED, EXPIRED],
             )
         ]
     finally:
