@@ -255,22 +255,14 @@ def test_a_report_made_after_the_erasure_is_not_withdrawn(site):
     assert len(site.audit.entries(action="mail_withdrawn")) == 3
 
 
-def test_the_box_withdraws_a_waiting_report_when_it_erases_the_callers_details(tmp_path, synth):
-    """On a simulated box: the recorder's erasure of a caller's details withdraws the
-    report of that day which the web UI's process left waiting in the queue."""
-    import base64
-    import email
-    import email.policy
-    import json
+def box_with_a_waiting_report(tmp_path, synth, calls):
+    """A simulated box of 9 March 2026 running ``calls`` (scenario calls, one line), with that
+    day's report naming NUMBER waiting in its mail queue: ``(box, the queued item)``."""
     from email.message import EmailMessage
 
     from board.sim.scenario import loads_scenario
     from firmware.box import open_sim_box
 
-    calls = [
-        {"line": 1, "direction": "in", "rings": 1, "talk": 3.0, "at": 1.0, "caller_id": {"number": NUMBER}},
-        {"line": 1, "direction": "in", "rings": 1, "talk": 1.0, "at": 25.0},  # the run goes on after it
-    ]
     scenario = loads_scenario(
         json.dumps({"start": "2026-03-09T09:00:00Z", "country": "uk", "lines": 1, "calls": calls})
     )
@@ -280,7 +272,21 @@ def test_the_box_withdraws_a_waiting_report_when_it_erases_the_callers_details(t
     report["Subject"] = "[Linekeeper] Daily report, Mon 9 Mar 2026"
     report.set_content("Not called back: " + NUMBER)
     day = dt.date(2026, 3, 9)
-    queued = box.mail.queue.enqueue(report, key="report:daily-csv:2026-03-09", period=(day, day))
+    return box, box.mail.queue.enqueue(report, key="report:daily-csv:2026-03-09", period=(day, day))
+
+
+def test_the_box_withdraws_a_waiting_report_when_it_erases_the_callers_details(tmp_path, synth):
+    """On a simulated box: the recorder's erasure of a caller's details withdraws the
+    report of that day which the web UI's process left waiting in the queue."""
+    import base64
+    import email
+    import email.policy
+
+    calls = [
+        {"line": 1, "direction": "in", "rings": 1, "talk": 3.0, "at": 1.0, "caller_id": {"number": NUMBER}},
+        {"line": 1, "direction": "in", "rings": 1, "talk": 1.0, "at": 25.0},  # the run goes on after it
+    ]
+    box, queued = box_with_a_waiting_report(tmp_path, synth, calls)
     erased = []
     # (A box not set up records nothing: the call's details are erased on their own.)
     box.clock.call_at(20_000_000, lambda: erased.append(box.retention.erase_details(1, "sam", "ref 12")))
@@ -697,24 +703,11 @@ def test_the_box_withdraws_a_waiting_report_when_its_sweep_removes_callers_detai
     import base64
     import email
     import email.policy
-    from email.message import EmailMessage
-
-    from board.sim.scenario import loads_scenario
-    from firmware.box import open_sim_box
 
     calls = [
         {"line": 1, "direction": "in", "rings": 1, "talk": 3.0, "at": 1.0, "caller_id": {"number": NUMBER}}
     ]
-    scenario = loads_scenario(
-        json.dumps({"start": "2026-03-09T09:00:00Z", "country": "uk", "lines": 1, "calls": calls})
-    )
-    box = open_sim_box(scenario, str(tmp_path / "box"), synth=synth)
-    report = EmailMessage()
-    report["From"], report["To"] = "box@example.com", "a@example.com"
-    report["Subject"] = "[Linekeeper] Daily report, Mon 9 Mar 2026"
-    report.set_content("Not called back: " + NUMBER)
-    day = dt.date(2026, 3, 9)
-    queued = box.mail.queue.enqueue(report, key="report:daily-csv:2026-03-09", period=(day, day))
+    box, queued = box_with_a_waiting_report(tmp_path, synth, calls)
     box.start()
     try:
         assert box.board.run()
