@@ -3317,28 +3317,24 @@ def _pci_became(data, changed):
     return {field: pci.get(field) for field in fields}
 
 
-def _pci_codes_refused(data_dir, cipher):
-    """What ``config import`` says of a pause or resume code now in ``data_dir``'s
-    configuration that the Rules page refuses (a resume code of digits alone is ended by
-    the same digits keyed in a card's security code): the file takes every DTMF key, so
-    a box set so before loads as it was, but the installer is told (docs/pci.md)."""
-    from .config import load_config
-
-    for field, refused in load_config(data_dir, cipher).policy.pci.refused().items():
+def _pci_codes_refused(config):
+    """What ``config import`` says of a pause or resume code in ``config`` (the box's now)
+    that the Rules page refuses (a resume code of digits alone is ended by the same digits
+    keyed in a card's security code): the file takes every DTMF key, so a box set so
+    before loads as it was, but the installer is told (docs/pci.md)."""
+    for field, refused in config.policy.pci.refused().items():
         yield (
             "policy.pci.%s: %s The box uses it as it is; the Rules page refuses it until it "
             "is changed." % (field, refused)
         )
 
 
-def _closed_all_week(data_dir, cipher):
-    """What ``config import`` says when the configuration now in ``data_dir`` has business
-    hours on and no day given any while lines record by the rules: those lines record no
-    call at all. The Rules page refuses it; the file takes it (a box set so loads as it
-    was), so the installer is told here."""
-    from .config import load_config
-
-    lines, later = load_config(data_dir, cipher).policy.rules.closed_all_week()
+def _closed_all_week(config):
+    """What ``config import`` says when ``config`` (the box's now) has business hours on and
+    no day given any while lines record by the rules: those lines record no call at all.
+    The Rules page refuses it; the file takes it (a box set so loads as it was), so the
+    installer is told here."""
+    lines, later = config.policy.rules.closed_all_week()
     if not lines and not later:
         return None
     who = [("line %d" % n) for n in lines] + (["lines added later"] if later else [])
@@ -3357,11 +3353,12 @@ def cmd_config(args):
     from firmware.storage.fsutil import write_new
 
     from .box import open_audit
+    from .config import load_config
     from .configio import (
         archive_box_id,
-        box_country,
         box_id_taken,
         country_changed,
+        current_config,
         export_config,
         import_config,
         waits_for_notice,
@@ -3425,8 +3422,7 @@ def cmd_config(args):
     )
     cipher = device_cipher(args.data_dir)  # seals the rules' number patterns on a box with the MCU
     waited = waits_for_notice(args.data_dir, cipher)
-    box_id = archive_box_id(args.data_dir, cipher)
-    country = box_country(args.data_dir, cipher)
+    before = current_config(args.data_dir, cipher)
     details = {"via": "cli", "imported_from": os.path.basename(args.file)}
     opened = []
     said = []  # the names of the settings the import changes, once known
@@ -3484,17 +3480,16 @@ def cmd_config(args):
             else "the running box did not take it (%s): it uses it after a restart "
             "(systemctl restart linekeeper-recorder)" % taken
         )
-        for said in _pci_codes_refused(args.data_dir, cipher):
+        now = load_config(args.data_dir, cipher)
+        for said in _pci_codes_refused(now):
             print(said)
-        closed = _closed_all_week(args.data_dir, cipher)
-        if closed:
-            print(closed)
-        taken_id = box_id_taken(box_id, archive_box_id(args.data_dir, cipher))
-        if taken_id:
-            print(taken_id)
-        moved = country_changed(country, box_country(args.data_dir, cipher))
-        if moved:
-            print(moved)
+        for said in (
+            _closed_all_week(now),
+            box_id_taken(archive_box_id(before), archive_box_id(now)),
+            country_changed(None if before is None else before.country, now.country),
+        ):
+            if said:
+                print(said)
     if waits_for_notice(args.data_dir, cipher):
         print(
             "no consent notice is set in it: the box records no line until one is "

@@ -372,10 +372,10 @@ def _same_hat(data_dir, config, source=None, cipher=None):
 
     :raises ConfigError: naming ``config.hat``, both HATs and what to do
     """
-    try:
-        own = load_config(data_dir, cipher).hat
-    except (LinekeeperError, OSError):
+    current = current_config(data_dir, cipher)
+    if current is None:
         return  # unreadable: the import mends it, as the file says
+    own = current.hat
     if own is None or config.hat == own:
         return
     raise ConfigError(
@@ -433,14 +433,18 @@ def _fits_lines(config, site, source=None):
         refuse("config.not_connected", "the file names line %d as not connected" % beyond[0], beyond)
 
 
-def archive_box_id(data_dir, cipher=None):
-    """The box_id the box in ``data_dir`` archives under: None when its archive is off, or
-    its configuration cannot be read."""
+def current_config(data_dir, cipher=None):
+    """The configuration of the box in ``data_dir``, or None when it cannot be read."""
     try:
-        archive = load_config(data_dir, cipher).archive
+        return load_config(data_dir, cipher)
     except (LinekeeperError, OSError):
         return None
-    return archive.box_id if archive.enabled else None
+
+
+def archive_box_id(config):
+    """The box_id ``config`` (a :class:`BoxConfig` or None) archives under: None when its
+    archive is off, or there is no configuration."""
+    return config.archive.box_id if config is not None and config.archive.enabled else None
 
 
 def box_id_taken(before, after):
@@ -458,15 +462,6 @@ def box_id_taken(before, after):
         "then restart the box); under the same box_id the archive refuses this box's calls"
         % (after, "none" if before is None else before)
     )
-
-
-def box_country(data_dir, cipher=None):
-    """The telephony country (``config.json``'s ``country``) of the box in ``data_dir``, or
-    None when its configuration cannot be read."""
-    try:
-        return load_config(data_dir, cipher).country
-    except (LinekeeperError, OSError):
-        return None
 
 
 # The caller-ID standards (telephony.countries' codes) in words.
