@@ -19,7 +19,8 @@ def test_listening_to_a_recording_the_card_damaged_says_so_and_shows_no_player(b
     resp = listen(sam, 1, LISTEN_REASON)
     page = resp.get_data(as_text=True)
     assert resp.status_code == 409 and 'id="player"' not in page, page
-    assert 'id="error-recording"' in page
+    assert 'id="error-recording"' in page and "Nothing was played." in page
+    assert page.count("has changed since it was recorded") == 1  # said once, beside the state
     assert "has changed since it was recorded" in page and "linekeeper verify" in page
     assert "`" not in page  # a page is no console: backticks were shown as they are
     assert "playback" not in box.audit_actions()
@@ -39,6 +40,7 @@ def test_the_call_page_says_a_recording_the_card_damaged_cannot_be_played_before
         f.write(b"XXXXXXXX")
     page = people["sam"].get("/calls/1").get_data(as_text=True)
     assert 'id="damaged"' in page and "has changed since it was recorded" in page
+    assert '<span id="recording-state">Damaged: cannot be played</span>' in page  # it read Complete
     assert 'id="listen-form"' not in page and 'id="export-form"' not in page
     page = people["sam"].get("/calls/5").get_data(as_text=True)
     assert 'id="damaged"' not in page and 'id="listen-form"' in page and 'id="export-form"' in page

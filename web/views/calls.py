@@ -503,9 +503,9 @@ def _recording(call_id):
 
 DAMAGED = (
     "This recording cannot be played: its file on the card has changed since it was recorded "
-    "(the card damaged it, or someone changed it), so none of it can be trusted. Nothing was "
-    "played. An installer runs the command linekeeper verify on the box's console, which lists "
-    "every such recording; keep the file as it is."
+    "(the card damaged it, or someone changed it), so none of it can be trusted. An installer "
+    "runs the command linekeeper verify on the box's console, which lists every such "
+    "recording; keep the file as it is."
 )
 
 
@@ -720,7 +720,7 @@ def listen(call_id):
         return detail(call_id, status=409)
     if lk().services.recordings.damaged(call_id):
         # The player's audio would be an error page the browser cannot show: a silent player.
-        return detail(call_id, errors={"recording": DAMAGED}, status=409)
+        return detail(call_id, errors={"recording": DAMAGED + " Nothing was played."}, status=409)
     reason, problem = given_reason("listen_reason", "played", "complaint ref 1234")
     if problem:
         return detail(call_id, errors={"listen_reason": problem}, status=400)
